@@ -1,0 +1,152 @@
+// The vipgate configuration model: plain structs filled by the TOML loader and checked by
+// validate(). Nothing here touches DPDK; the control thread compiles a validated Config into a
+// dataplane Snapshot.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vipgate::config {
+
+// IPv4 address in host byte order plus a prefix length (32 for a plain address).
+struct Ipv4Prefix {
+    uint32_t address = 0;
+    uint8_t length = 32;
+    bool operator==(const Ipv4Prefix&) const = default;
+};
+
+using MacAddress = std::array<uint8_t, 6>;
+
+enum class NatMode { FullNat, DnatOnly };
+enum class Protocol { Tcp, Udp };
+
+struct EalConfig {
+    std::vector<std::string> args;  // passed to rte_eal_init after argv[0]
+    bool operator==(const EalConfig&) const = default;
+};
+
+struct PortConfig {
+    std::string name;                // local name used by routes, e.g. "p0"
+    std::string device;              // DPDK device string, e.g. "net_pcap0,rx_pcap=in.pcap"
+    std::optional<MacAddress> mac;   // overrides the device's MAC when set
+    std::vector<Ipv4Prefix> addresses;  // the gateway's own addresses on this port (CIDR)
+    uint16_t vlan = 0;               // 0: untagged; otherwise 802.1Q VLAN id carried on this port
+    bool promiscuous = false;
+    bool operator==(const PortConfig&) const = default;
+};
+
+struct RouteConfig {
+    Ipv4Prefix prefix;
+    uint32_t via = 0;     // next hop (host order); must be inside a port's connected subnet
+    std::string port;     // derived from `via` when empty
+    bool operator==(const RouteConfig&) const = default;
+};
+
+struct NeighborConfig {
+    uint32_t address = 0;  // host order
+    MacAddress mac{};
+    std::string port;      // derived from the connected subnet when empty
+    bool operator==(const NeighborConfig&) const = default;
+};
+
+struct DataplaneConfig {
+    std::vector<unsigned> worker_lcores;  // EAL lcore ids; must not include the main lcore
+    NatMode nat_mode = NatMode::FullNat;
+    uint64_t hash_seed = 0x5eed5eed;
+    uint32_t maglev_max_table_size = 65537;  // prime
+    uint32_t stats_interval_ms = 1000;
+    uint32_t mbufs_per_port = 16383;
+    uint16_t rx_descriptors = 1024;
+    uint16_t tx_descriptors = 1024;
+    bool operator==(const DataplaneConfig&) const = default;
+};
+
+struct SnatConfig {
+    std::vector<uint32_t> addresses;  // host order; default: first address of the first port
+    uint16_t port_min = 1024;
+    uint16_t port_max = 65535;
+    bool operator==(const SnatConfig&) const = default;
+};
+
+struct ConntrackConfig {
+    uint32_t capacity = 1u << 20;          // connections per worker
+    uint32_t tcp_syn_timeout_s = 10;       // half-open (SYN seen, no answer yet)
+    uint32_t tcp_established_timeout_s = 900;
+    uint32_t tcp_closing_timeout_s = 30;   // FIN seen
+    uint32_t tcp_closed_timeout_s = 5;     // RST seen / both FINs acknowledged
+    uint32_t udp_timeout_s = 120;
+    uint32_t icmp_timeout_s = 10;
+    bool operator==(const ConntrackConfig&) const = default;
+};
+
+struct ServicePortConfig {
+    std::string name;
+    Protocol protocol = Protocol::Tcp;
+    uint16_t port = 0;
+    uint16_t target_port = 0;  // 0: same as port
+    bool operator==(const ServicePortConfig&) const = default;
+};
+
+struct EndpointConfig {
+    uint32_t address = 0;        // host order
+    uint16_t port = 0;           // 0: the service port's target_port
+    bool ready = true;
+    bool terminating = false;
+    uint32_t weight = 1;         // 0 drains: no new connections, existing ones continue
+    bool operator==(const EndpointConfig&) const = default;
+};
+
+struct ServiceConfig {
+    std::string name;
+    std::string namespace_name = "default";
+    uint32_t cluster_ip = 0;     // host order
+    std::vector<ServicePortConfig> ports;
+    std::vector<EndpointConfig> endpoints;
+    bool operator==(const ServiceConfig&) const = default;
+};
+
+struct Config {
+    std::string source;  // file name (or "<embedded default>") the config came from
+    EalConfig eal;
+    DataplaneConfig dataplane;
+    SnatConfig snat;
+    ConntrackConfig conntrack;
+    std::vector<PortConfig> ports;
+    std::vector<RouteConfig> routes;
+    std::vector<NeighborConfig> neighbors;
+    std::vector<ServiceConfig> services;
+};
+
+// One problem found while loading or validating. line/column are 1-based, 0 when unknown.
+struct ConfigError {
+    std::string file;
+    uint32_t line = 0;
+    uint32_t column = 0;
+    std::string field;    // dotted path, e.g. "services[2].ports[0].target_port"
+    std::string message;  // what is wrong and what to do about it
+
+    std::string to_string() const;  // "file:line:column: field: message"
+};
+
+struct LoadResult {
+    std::optional<Config> config;       // set only when errors is empty
+    std::vector<ConfigError> errors;
+};
+
+// Parse and validate. Never throws; every problem found is reported, not just the first.
+LoadResult load_config_file(const std::string& path);
+LoadResult load_config_string(const std::string& text, const std::string& source_name);
+
+// The default configuration compiled into the binary (the demo set-up).
+const std::string& embedded_default_config();
+
+// Fields that cannot change while running (ports, EAL, workers, pool sizes, conntrack capacity).
+// Returns a human-readable list of the fields that differ; empty when a live reload is possible.
+std::vector<std::string> restart_only_differences(const Config& running, const Config& candidate);
+
+std::string format_ipv4(uint32_t host_order_address);
+
+}  // namespace vipgate::config

@@ -1,0 +1,120 @@
+// Per-worker counters. Each worker owns one WorkerCounters and writes it with plain stores;
+// the control thread reads and sums them. A torn read of a 64-bit counter cannot happen on
+// x86-64 and a slightly stale sum is fine for statistics, so no atomics are needed.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace vipgate {
+
+// Why a packet was dropped (or consumed without forwarding). Every drop has exactly one reason.
+enum class DropReason : uint8_t {
+    TruncatedEthernet,
+    TruncatedVlan,
+    VlanMismatch,        // tag absent/present/different from the port's configured VLAN
+    UnknownEthertype,
+    NotForUs,            // destination MAC neither ours nor broadcast
+    TruncatedIpv4,
+    BadIpVersion,
+    BadIhl,
+    IpOptions,
+    BadIpLength,         // total length disagrees with the frame
+    BadIpChecksum,
+    Fragment,
+    TruncatedL4,
+    UnsupportedProtocol,
+    MalformedArp,
+    ArpNotForUs,
+    NoService,           // destination is not a VIP and not ours: nothing to do with it
+    VipPortRefused,      // VIP known but port/protocol not served: refused (RST / unreachable)
+    NoEndpoint,          // service port has no usable endpoint: refused (RST / unreachable)
+    NotSyn,              // TCP segment without SYN for an untracked flow that cannot be recovered
+    EndpointGone,        // tracked flow's endpoint removed: flow reset or dropped
+    ConntrackFull,       // no room for a new connection and none evictable
+    SnatPortsExhausted,
+    TtlExceeded,         // answered with ICMP time exceeded
+    NoRoute,
+    NeighborUnresolved,  // next hop MAC unknown: resolution requested, packet dropped
+    HandoffRingFull,
+    PuntRingFull,
+    TxQueueFull,
+    IcmpUnsupported,     // ICMP type we do not translate (to an address we own)
+    Count,
+};
+
+constexpr std::string_view drop_reason_name(DropReason reason) {
+    switch (reason) {
+    case DropReason::TruncatedEthernet: return "truncated_ethernet";
+    case DropReason::TruncatedVlan: return "truncated_vlan";
+    case DropReason::VlanMismatch: return "vlan_mismatch";
+    case DropReason::UnknownEthertype: return "unknown_ethertype";
+    case DropReason::NotForUs: return "not_for_us";
+    case DropReason::TruncatedIpv4: return "truncated_ipv4";
+    case DropReason::BadIpVersion: return "bad_ip_version";
+    case DropReason::BadIhl: return "bad_ihl";
+    case DropReason::IpOptions: return "ip_options";
+    case DropReason::BadIpLength: return "bad_ip_length";
+    case DropReason::BadIpChecksum: return "bad_ip_checksum";
+    case DropReason::Fragment: return "fragment";
+    case DropReason::TruncatedL4: return "truncated_l4";
+    case DropReason::UnsupportedProtocol: return "unsupported_protocol";
+    case DropReason::MalformedArp: return "malformed_arp";
+    case DropReason::ArpNotForUs: return "arp_not_for_us";
+    case DropReason::NoService: return "no_service";
+    case DropReason::VipPortRefused: return "vip_port_refused";
+    case DropReason::NoEndpoint: return "no_endpoint";
+    case DropReason::NotSyn: return "not_syn";
+    case DropReason::EndpointGone: return "endpoint_gone";
+    case DropReason::ConntrackFull: return "conntrack_full";
+    case DropReason::SnatPortsExhausted: return "snat_ports_exhausted";
+    case DropReason::TtlExceeded: return "ttl_exceeded";
+    case DropReason::NoRoute: return "no_route";
+    case DropReason::NeighborUnresolved: return "neighbor_unresolved";
+    case DropReason::HandoffRingFull: return "handoff_ring_full";
+    case DropReason::PuntRingFull: return "punt_ring_full";
+    case DropReason::TxQueueFull: return "tx_queue_full";
+    case DropReason::IcmpUnsupported: return "icmp_unsupported";
+    case DropReason::Count: break;
+    }
+    return "unknown";
+}
+
+constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::Count);
+
+struct alignas(64) WorkerCounters {
+    uint64_t rx_packets = 0;
+    uint64_t rx_bytes = 0;
+    uint64_t tx_packets = 0;
+    uint64_t tx_bytes = 0;
+    uint64_t forwarded_to_endpoint = 0;  // client -> endpoint direction
+    uint64_t forwarded_to_client = 0;    // endpoint -> client direction (replies)
+    uint64_t new_connections = 0;
+    uint64_t conntrack_hits = 0;
+    uint64_t rescheduled = 0;            // flows moved because their endpoint disappeared
+    uint64_t resets_sent = 0;
+    uint64_t icmp_sent = 0;
+    uint64_t arp_replies = 0;
+    uint64_t handoffs_out = 0;           // packets passed to the owning worker
+    uint64_t handoffs_in = 0;
+    uint64_t punted = 0;                 // packets passed to the control thread (ARP, neighbor misses)
+    uint64_t stateless_forwards = 0;     // forwarded by consistent hash without a conntrack entry
+    uint64_t conntrack_evictions = 0;
+    uint64_t conntrack_expired = 0;
+    uint64_t active_connections = 0;     // gauge, written by the worker
+    uint64_t loops = 0;
+    uint64_t snapshot_generation = 0;    // generation the worker last used
+    std::array<uint64_t, kDropReasonCount> drops{};
+
+    void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
+};
+
+// Per-endpoint counters, indexed by endpoint slot. Kept per worker like the rest.
+struct EndpointCounters {
+    uint64_t connections = 0;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+};
+
+}  // namespace vipgate

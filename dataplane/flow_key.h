@@ -1,0 +1,82 @@
+// Flow and VIP keys.
+//
+// Design note: keys are plain, padded, trivially comparable structs so they can be hashed
+// with CRC32 and compared with memcmp. IPv4 flows use a 16-byte key (one quarter of a cache
+// line) so a connection entry holding both directions fits one cache line; IPv6 will get its
+// own key type and its own table instance rather than widening every IPv4 key to 40 bytes.
+// The VIP key carries a 16-byte address and an address family so one VIP table serves both.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include <rte_hash_crc.h>
+
+namespace vipgate {
+
+enum class AddressFamily : uint8_t { Ipv4 = 4, Ipv6 = 6 };
+
+// IP protocol numbers used by the dataplane.
+enum IpProtocol : uint8_t {
+    kProtoIcmp = 1,
+    kProtoTcp = 6,
+    kProtoUdp = 17,
+    kProtoSctp = 132,
+};
+
+// A directed IPv4 5-tuple. Addresses and ports are stored in network byte order exactly as
+// they appear on the wire, so building a key is a copy, not a conversion.
+struct alignas(16) FlowKey4 {
+    uint32_t src_addr = 0;
+    uint32_t dst_addr = 0;
+    uint16_t src_port = 0;
+    uint16_t dst_port = 0;
+    uint8_t protocol = 0;
+    uint8_t padding[3] = {0, 0, 0};
+
+    bool operator==(const FlowKey4& other) const {
+        return std::memcmp(this, &other, sizeof(*this)) == 0;
+    }
+
+    FlowKey4 reversed() const {
+        FlowKey4 r;
+        r.src_addr = dst_addr;
+        r.dst_addr = src_addr;
+        r.src_port = dst_port;
+        r.dst_port = src_port;
+        r.protocol = protocol;
+        return r;
+    }
+};
+static_assert(sizeof(FlowKey4) == 16);
+
+inline uint32_t hash_flow_key(const FlowKey4& key, uint32_t seed) {
+    uint64_t words[2];
+    std::memcpy(words, &key, sizeof(words));
+    uint32_t h = rte_hash_crc_8byte(words[0], seed);
+    return rte_hash_crc_8byte(words[1], h);
+}
+
+// A service port as the VIP table sees it: (VIP, port, protocol).
+struct VipKey {
+    uint8_t address[16] = {};  // IPv4 in the first four bytes, network byte order
+    uint16_t port = 0;         // network byte order
+    uint8_t protocol = 0;
+    AddressFamily family = AddressFamily::Ipv4;
+
+    static VipKey ipv4(uint32_t address_be, uint16_t port_be, uint8_t protocol) {
+        VipKey key;
+        std::memcpy(key.address, &address_be, sizeof(address_be));
+        key.port = port_be;
+        key.protocol = protocol;
+        key.family = AddressFamily::Ipv4;
+        return key;
+    }
+
+    bool operator==(const VipKey& other) const {
+        return std::memcmp(this, &other, sizeof(*this)) == 0;
+    }
+};
+static_assert(sizeof(VipKey) == 20);
+
+}  // namespace vipgate
