@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vipgate::config {
@@ -128,7 +129,7 @@ struct ConfigError {
     std::string field;    // dotted path, e.g. "services[2].ports[0].target_port"
     std::string message;  // what is wrong and what to do about it
 
-    std::string to_string() const;  // "file:line:column: field: message"
+    std::string to_string() const;  // "file:line:column: field: message" (parts left out when unknown)
 };
 
 struct LoadResult {
@@ -148,5 +149,12 @@ const std::string& embedded_default_config();
 std::vector<std::string> restart_only_differences(const Config& running, const Config& candidate);
 
 std::string format_ipv4(uint32_t host_order_address);
+
+// Text forms used in the TOML file and in logs; each parser accepts what its formatter prints.
+std::optional<uint32_t> parse_ipv4(std::string_view text);          // "198.18.0.1"
+std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text);  // "198.18.0.0/24"; no "/": /32
+std::optional<MacAddress> parse_mac(std::string_view text);          // "02:00:00:00:00:01"
+std::string format_ipv4_prefix(const Ipv4Prefix& prefix);
+std::string format_mac(const MacAddress& mac);
 
 }  // namespace vipgate::config

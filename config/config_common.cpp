@@ -1,1 +1,156 @@
-// placeholder until implemented
+// Text forms of addresses, error formatting and the Diagnostics collector shared by the decoder
+// and the validator.
+#include "config/config.h"
+#include "config/config_internal.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+
+namespace vipgate::config {
+
+namespace {
+
+// A decimal number with no sign, no leading zeros (so "010" is not mistaken for octal) and at
+// most `max`.
+std::optional<uint32_t> parse_decimal(std::string_view text, uint32_t max) {
+    if (text.empty() || (text.size() > 1 && text[0] == '0')) return std::nullopt;
+    uint32_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc{} || end != text.data() + text.size() || value > max)
+        return std::nullopt;
+    return value;
+}
+
+std::optional<uint8_t> parse_hex_octet(std::string_view text) {
+    if (text.size() != 2) return std::nullopt;
+    uint8_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + 2, value, 16);
+    if (error != std::errc{} || end != text.data() + 2) return std::nullopt;
+    return value;
+}
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+    std::string text = file;
+    if (line != 0)
+        text.append(":").append(std::to_string(line)).append(":").append(std::to_string(column));
+    text += ": ";
+    if (!field.empty()) text += field + ": ";
+    return text + message;
+}
+
+std::string format_ipv4(uint32_t host_order_address) {
+    char text[16];
+    std::snprintf(text, sizeof text, "%u.%u.%u.%u", host_order_address >> 24,
+                  (host_order_address >> 16) & 0xff, (host_order_address >> 8) & 0xff,
+                  host_order_address & 0xff);
+    return text;
+}
+
+std::string format_ipv4_prefix(const Ipv4Prefix& prefix) {
+    return format_ipv4(prefix.address) + "/" + std::to_string(prefix.length);
+}
+
+std::string format_mac(const MacAddress& mac) {
+    char text[18];
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+                  mac[3], mac[4], mac[5]);
+    return text;
+}
+
+std::optional<uint32_t> parse_ipv4(std::string_view text) {
+    uint32_t address = 0;
+    for (int octet = 0; octet < 4; ++octet) {
+        size_t dot = octet < 3 ? text.find('.') : text.size();
+        if (dot == std::string_view::npos) return std::nullopt;
+        auto value = parse_decimal(text.substr(0, dot), 255);
+        if (!value) return std::nullopt;
+        address = (address << 8) | *value;
+        text.remove_prefix(std::min(dot + 1, text.size()));
+    }
+    return address;
+}
+
+std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text) {
+    size_t slash = text.find('/');
+    auto address = parse_ipv4(text.substr(0, slash));
+    if (!address) return std::nullopt;
+    if (slash == std::string_view::npos) return Ipv4Prefix{*address, 32};
+    auto length = parse_decimal(text.substr(slash + 1), 32);
+    if (!length) return std::nullopt;
+    return Ipv4Prefix{*address, static_cast<uint8_t>(*length)};
+}
+
+std::optional<MacAddress> parse_mac(std::string_view text) {
+    if (text.size() != 17) return std::nullopt;
+    MacAddress mac{};
+    for (size_t i = 0; i < mac.size(); ++i) {
+        if (i > 0 && text[i * 3 - 1] != ':') return std::nullopt;
+        auto octet = parse_hex_octet(text.substr(i * 3, 2));
+        if (!octet) return std::nullopt;
+        mac[i] = *octet;
+    }
+    return mac;
+}
+
+namespace detail {
+
+uint32_t prefix_mask(uint8_t length) { return length == 0 ? 0 : ~uint32_t{0} << (32 - length); }
+
+namespace {
+
+// "a.b[2].c" -> "a.b[2]" -> "a.b" -> "a" -> "" (the document itself).
+std::string_view parent_path(std::string_view path) {
+    size_t cut = path.find_last_of(".[");
+    return cut == std::string_view::npos ? std::string_view{} : path.substr(0, cut);
+}
+
+// True when `path` is `ancestor` or lies below it.
+bool path_within(std::string_view path, std::string_view ancestor) {
+    if (!path.starts_with(ancestor)) return false;
+    return path.size() == ancestor.size() || path[ancestor.size()] == '.' ||
+           path[ancestor.size()] == '[';
+}
+
+}  // namespace
+
+SourceLocation Diagnostics::locate(std::string_view path) const {
+    for (;; path = parent_path(path)) {
+        const toml::node* node = path.empty() ? &document_ : toml::at_path(document_, path).node();
+        if (node) return {node->source().begin.line, node->source().begin.column};
+        if (path.empty()) return {};
+    }
+}
+
+void Diagnostics::error(const std::string& path, const std::string& message) {
+    error_at(path, locate(path), message);
+}
+
+void Diagnostics::error_at(const std::string& path, SourceLocation location,
+                           const std::string& message) {
+    errors_.push_back({file_, location.line, location.column, path, message});
+}
+
+void Diagnostics::reject(const std::string& path, const std::string& message) {
+    error(path, message);
+    rejected_.insert(path);
+}
+
+bool Diagnostics::intact(std::string_view path) const {
+    return std::none_of(rejected_.begin(), rejected_.end(), [&](const std::string& rejected) {
+        return path_within(path, rejected) || path_within(rejected, path);
+    });
+}
+
+std::vector<ConfigError> Diagnostics::take_errors() {
+    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+        return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+    return std::move(errors_);
+}
+
+}  // namespace detail
+
+}  // namespace vipgate::config

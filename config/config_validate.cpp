@@ -1,1 +1,381 @@
-// placeholder until implemented
+// Rules that relate several fields, checked after decoding, and the values derived from them.
+//
+// Derived values: a route's or neighbor's port, when omitted, is the first port whose connected
+// subnet holds the next hop / neighbor address; the SNAT addresses, when omitted, are the first
+// address of the first port.
+//
+// SNAT rule: every SNAT address must be one of the ports' own addresses. Replies to a full-NAT
+// connection come back to the SNAT address, so the network must deliver them here; requiring an
+// address the gateway already owns (and answers ARP for) makes that true by construction, and
+// since a cluster IP may not be a port address, an SNAT address can never be a VIP either.
+//
+// Every rule first checks that its inputs were decoded (Diagnostics::intact) so a single typo is
+// reported once, not again by every rule that reads the field.
+#include "config/config_internal.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+
+namespace vipgate::config::detail {
+
+namespace {
+
+// Each worker owns a disjoint slice of the SNAT port range.
+constexpr uint32_t kMinSnatPortsPerWorker = 64;
+
+std::string at(std::string_view list, size_t index) {
+    return std::string(list) + "[" + std::to_string(index) + "]";
+}
+
+std::string_view protocol_name(Protocol protocol) {
+    return protocol == Protocol::Tcp ? "TCP" : "UDP";
+}
+
+std::string endpoint_name(const EndpointConfig& endpoint) {
+    std::string name = format_ipv4(endpoint.address);
+    return endpoint.port == 0 ? name : name + ":" + std::to_string(endpoint.port);
+}
+
+class Validator {
+public:
+    Validator(Config& config, Diagnostics& diagnostics)
+        : config_(config), diagnostics_(diagnostics) {}
+
+    void run() {
+        check_workers();
+        check_snat_port_range();
+        check_ports();
+        subnets_known_ = subnets_known();
+        if (subnets_known_) {
+            resolve_routes();
+            resolve_neighbors();
+            resolve_snat_addresses();
+        }
+        check_services();
+    }
+
+private:
+    bool intact(const std::string& path) const { return diagnostics_.intact(path); }
+
+    void check_workers() {
+        const auto& lcores = config_.dataplane.worker_lcores;
+        if (!intact("dataplane.worker_lcores")) return;
+        if (lcores.empty()) {
+            diagnostics_.error("dataplane.worker_lcores",
+                               "at least one worker lcore is needed, e.g. worker_lcores = [1]");
+        }
+        for (size_t i = 0; i < lcores.size(); ++i) {
+            for (size_t j = 0; j < i; ++j) {
+                if (lcores[j] != lcores[i]) continue;
+                diagnostics_.error(at("dataplane.worker_lcores", i),
+                                   "lcore " + std::to_string(lcores[i]) +
+                                       " is listed twice; each worker needs its own lcore");
+                break;
+            }
+        }
+    }
+
+    void check_snat_port_range() {
+        const auto& snat = config_.snat;
+        if (!intact("snat.port_range")) return;
+        if (snat.port_min > snat.port_max) {
+            diagnostics_.error("snat.port_range", "min " + std::to_string(snat.port_min) +
+                                                      " is greater than max " +
+                                                      std::to_string(snat.port_max));
+            return;
+        }
+        size_t workers = config_.dataplane.worker_lcores.size();
+        uint32_t ports = uint32_t{snat.port_max} - snat.port_min + 1;
+        if (workers == 0 || ports / workers >= kMinSnatPortsPerWorker) return;
+        diagnostics_.error(
+            "snat.port_range",
+            std::to_string(ports) + " ports split across " + std::to_string(workers) +
+                " workers is too few; each worker needs at least " +
+                std::to_string(kMinSnatPortsPerWorker) + ", so the range must hold at least " +
+                std::to_string(kMinSnatPortsPerWorker * workers) + " ports");
+    }
+
+    void check_ports() {
+        if (config_.ports.empty()) {
+            if (intact("ports"))
+                diagnostics_.error("ports", "no ports defined; add a [[ports]] table");
+            return;
+        }
+        std::map<std::string, size_t> names;
+        std::map<uint32_t, std::string> addresses;
+        for (size_t i = 0; i < config_.ports.size(); ++i) {
+            const PortConfig& port = config_.ports[i];
+            std::string path = at("ports", i);
+            if (intact(path + ".name")) {
+                auto [other, added] = names.emplace(port.name, i);
+                if (!added) {
+                    diagnostics_.error(path + ".name", "duplicate port name '" + port.name +
+                                                           "' (also " + at("ports", other->second) +
+                                                           ")");
+                }
+            }
+            if (!intact(path + ".addresses")) continue;
+            if (port.addresses.empty()) {
+                diagnostics_.error(path + ".addresses", "a port needs at least one address");
+            }
+            for (size_t j = 0; j < port.addresses.size(); ++j) {
+                std::string address_path = at(path + ".addresses", j);
+                auto [owner, added] = addresses.emplace(port.addresses[j].address, address_path);
+                if (!added) {
+                    diagnostics_.error(address_path, format_ipv4(owner->first) +
+                                                         " is already used at " + owner->second);
+                }
+            }
+        }
+    }
+
+    // Subnet rules need every port's name and addresses; when some did not decode they have
+    // already been reported and checking against the rest would only add noise.
+    bool subnets_known() const {
+        if (config_.ports.empty()) return false;
+        for (size_t i = 0; i < config_.ports.size(); ++i) {
+            std::string path = at("ports", i);
+            if (!intact(path + ".name") || !intact(path + ".addresses")) return false;
+        }
+        return true;
+    }
+
+    const PortConfig* port_named(std::string_view name) const {
+        for (const auto& port : config_.ports) {
+            if (port.name == name) return &port;
+        }
+        return nullptr;
+    }
+
+    static bool on_link(const PortConfig& port, uint32_t address) {
+        for (const auto& subnet : port.addresses) {
+            if (((subnet.address ^ address) & prefix_mask(subnet.length)) == 0) return true;
+        }
+        return false;
+    }
+
+    std::string port_names() const {
+        std::string names;
+        for (const auto& port : config_.ports) names += (names.empty() ? "" : ", ") + port.name;
+        return names;
+    }
+
+    static std::string subnets_of(const PortConfig& port) {
+        std::string subnets;
+        for (const auto& subnet : port.addresses) {
+            subnets += (subnets.empty() ? "" : ", ") + format_ipv4_prefix(subnet);
+        }
+        return subnets;
+    }
+
+    // A next hop or neighbor at `path`.`address_key` must be on a connected subnet: of its port
+    // when one is named, otherwise of any port, which then becomes its port.
+    void resolve_port(const std::string& path, std::string_view address_key, uint32_t address,
+                      std::string& port_name) {
+        std::string address_path = path + "." + std::string(address_key);
+        if (!intact(address_path) || !intact(path + ".port")) return;
+        if (!port_name.empty()) {
+            const PortConfig* port = port_named(port_name);
+            if (!port) {
+                diagnostics_.error(path + ".port", "unknown port '" + port_name +
+                                                       "'; defined ports: " + port_names());
+            } else if (!on_link(*port, address)) {
+                diagnostics_.error(address_path, format_ipv4(address) +
+                                                     " is not inside a connected subnet of port " +
+                                                     port->name + " (" + subnets_of(*port) + ")");
+            }
+            return;
+        }
+        for (const auto& port : config_.ports) {
+            if (!on_link(port, address)) continue;
+            port_name = port.name;
+            return;
+        }
+        std::string subnets;
+        for (const auto& port : config_.ports) {
+            subnets += (subnets.empty() ? "" : ", ") + port.name + ": " + subnets_of(port);
+        }
+        diagnostics_.error(
+            address_path,
+            format_ipv4(address) + " is not inside any port's connected subnet (" + subnets + ")");
+    }
+
+    void resolve_routes() {
+        std::map<std::tuple<uint32_t, uint8_t>, size_t> prefixes;
+        for (size_t i = 0; i < config_.routes.size(); ++i) {
+            RouteConfig& route = config_.routes[i];
+            std::string path = at("routes", i);
+            resolve_port(path, "via", route.via, route.port);
+            if (!intact(path + ".prefix")) continue;
+            auto [other, added] =
+                prefixes.emplace(std::tuple{route.prefix.address, route.prefix.length}, i);
+            if (!added) {
+                diagnostics_.error(path + ".prefix",
+                                   "duplicate route to " + format_ipv4_prefix(route.prefix) +
+                                       " (also " + at("routes", other->second) + ")");
+            }
+        }
+    }
+
+    void resolve_neighbors() {
+        std::map<std::tuple<uint32_t, std::string>, size_t> seen;
+        for (size_t i = 0; i < config_.neighbors.size(); ++i) {
+            NeighborConfig& neighbor = config_.neighbors[i];
+            std::string path = at("neighbors", i);
+            resolve_port(path, "address", neighbor.address, neighbor.port);
+            if (!intact(path + ".address") || neighbor.port.empty()) continue;
+            auto [other, added] = seen.emplace(std::tuple{neighbor.address, neighbor.port}, i);
+            if (!added) {
+                diagnostics_.error(path + ".address", "duplicate neighbor " +
+                                                          format_ipv4(neighbor.address) +
+                                                          " on port " + neighbor.port + " (also " +
+                                                          at("neighbors", other->second) + ")");
+            }
+        }
+    }
+
+    const PortConfig* owner_of(uint32_t address) const {
+        for (const auto& port : config_.ports) {
+            for (const auto& own : port.addresses) {
+                if (own.address == address) return &port;
+            }
+        }
+        return nullptr;
+    }
+
+    void resolve_snat_addresses() {
+        auto& addresses = config_.snat.addresses;
+        if (!intact("snat.addresses")) return;
+        if (addresses.empty()) {
+            const auto& first_port = config_.ports.front().addresses;
+            if (!first_port.empty()) addresses.push_back(first_port.front().address);
+            return;
+        }
+        for (size_t i = 0; i < addresses.size(); ++i) {
+            std::string path = at("snat.addresses", i);
+            for (size_t j = 0; j < i; ++j) {
+                if (addresses[j] == addresses[i]) {
+                    diagnostics_.error(path, format_ipv4(addresses[i]) + " is listed twice");
+                    break;
+                }
+            }
+            if (!owner_of(addresses[i])) {
+                diagnostics_.error(
+                    path,
+                    format_ipv4(addresses[i]) +
+                        " is not one of the ports' own addresses; an SNAT address must be, so that "
+                        "replies reach this gateway (add it to a port's addresses)");
+            }
+        }
+    }
+
+    void check_services() {
+        std::map<std::tuple<std::string, std::string>, size_t> names;
+        for (size_t i = 0; i < config_.services.size(); ++i) {
+            const ServiceConfig& service = config_.services[i];
+            std::string path = at("services", i);
+            if (intact(path + ".name") && intact(path + ".namespace")) {
+                auto [other, added] =
+                    names.emplace(std::tuple{service.namespace_name, service.name}, i);
+                if (!added) {
+                    diagnostics_.error(path + ".name", "duplicate service " +
+                                                           service.namespace_name + "/" +
+                                                           service.name + " (also " +
+                                                           at("services", other->second) + ")");
+                }
+            }
+            check_cluster_ip(service, path);
+            check_service_ports(service, path);
+            check_endpoints(service, path);
+        }
+    }
+
+    void check_cluster_ip(const ServiceConfig& service, const std::string& path) {
+        std::string ip_path = path + ".cluster_ip";
+        if (!intact(ip_path)) return;
+        const PortConfig* port = subnets_known_ ? owner_of(service.cluster_ip) : nullptr;
+        if (!port) return;
+        const auto& snat = config_.snat.addresses;
+        bool is_snat = std::find(snat.begin(), snat.end(), service.cluster_ip) != snat.end();
+        diagnostics_.error(
+            ip_path, format_ipv4(service.cluster_ip) + " is an address of port " + port->name +
+                         (is_snat ? " and an SNAT address" : "") +
+                         "; a cluster IP must not be one of the gateway's own addresses");
+    }
+
+    void check_service_ports(const ServiceConfig& service, const std::string& path) {
+        std::string ports_path = path + ".ports";
+        if (service.ports.empty() && intact(ports_path)) {
+            diagnostics_.error(ports_path, "no ports defined; a service needs at least one port");
+        }
+        std::map<std::string, size_t> names;
+        for (size_t j = 0; j < service.ports.size(); ++j) {
+            const ServicePortConfig& port = service.ports[j];
+            std::string port_path = at(ports_path, j);
+            if (service.ports.size() > 1 && intact(port_path + ".name")) {
+                if (port.name.empty()) {
+                    diagnostics_.error(port_path + ".name",
+                                       "missing: a service with several ports must name each one");
+                } else if (auto [other, added] = names.emplace(port.name, j); !added) {
+                    diagnostics_.error(port_path + ".name", "duplicate port name '" + port.name +
+                                                                "' in this service (also " +
+                                                                at(ports_path, other->second) +
+                                                                ")");
+                }
+            }
+            claim_vip_port(service, path, port, port_path);
+        }
+    }
+
+    // (cluster_ip, port, protocol) selects one service port across the whole configuration.
+    void claim_vip_port(const ServiceConfig& service, const std::string& service_path,
+                        const ServicePortConfig& port, const std::string& port_path) {
+        if (!intact(service_path + ".cluster_ip") || !intact(port_path + ".port") ||
+            !intact(port_path + ".protocol")) {
+            return;
+        }
+        auto key = std::tuple{service.cluster_ip, port.port, port.protocol};
+        auto [other, added] = vip_ports_.emplace(key, port_path);
+        if (added) return;
+        diagnostics_.error(port_path + ".port", format_ipv4(service.cluster_ip) + ":" +
+                                                    std::to_string(port.port) + "/" +
+                                                    std::string(protocol_name(port.protocol)) +
+                                                    " is already used by " + other->second);
+    }
+
+    void check_endpoints(const ServiceConfig& service, const std::string& path) {
+        std::string endpoints_path = path + ".endpoints";
+        std::map<std::tuple<uint32_t, uint16_t>, size_t> seen;
+        for (size_t k = 0; k < service.endpoints.size(); ++k) {
+            const EndpointConfig& endpoint = service.endpoints[k];
+            std::string endpoint_path = at(endpoints_path, k);
+            if (endpoint.port != 0 && service.ports.size() > 1) {
+                diagnostics_.error(endpoint_path + ".port",
+                                   "ambiguous: the service has " +
+                                       std::to_string(service.ports.size()) +
+                                       " ports; leave the endpoint port out and set target_port on "
+                                       "each service port");
+            }
+            if (!intact(endpoint_path + ".address") || !intact(endpoint_path + ".port")) continue;
+            auto [other, added] = seen.emplace(std::tuple{endpoint.address, endpoint.port}, k);
+            if (!added) {
+                diagnostics_.error(endpoint_path, "duplicate endpoint " + endpoint_name(endpoint) +
+                                                      " (also " +
+                                                      at(endpoints_path, other->second) + ")");
+            }
+        }
+    }
+
+    Config& config_;
+    Diagnostics& diagnostics_;
+    bool subnets_known_ = false;
+    std::map<std::tuple<uint32_t, uint16_t, Protocol>, std::string> vip_ports_;
+};
+
+}  // namespace
+
+void validate(Config& config, Diagnostics& diagnostics) { Validator(config, diagnostics).run(); }
+
+}  // namespace vipgate::config::detail

@@ -1,1 +1,405 @@
-// placeholder until implemented
+#include "control/daemon.h"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <spdlog/spdlog.h>
+
+#include "config/config.h"
+#include "control/neighbor_resolver.h"
+#include "control/port_setup.h"
+#include "control/publisher.h"
+#include "control/snapshot_builder.h"
+#include "control/stats_reporter.h"
+#include "dataplane/conn_table.h"
+#include "dataplane/worker.h"
+
+namespace vipgate {
+namespace {
+
+constexpr unsigned kHandoffRingSize = 4096;
+constexpr unsigned kPuntRingSize = 4096;
+constexpr unsigned kPuntDrainBatch = 64;
+constexpr auto kControlLoopPeriod = std::chrono::milliseconds(1);
+constexpr uint64_t kNeighborTickMs = 100;
+constexpr uint64_t kGenerationWaitLimitUs = 100'000;
+
+// Set from signal handlers; lock-free atomics are async-signal-safe.
+std::atomic<bool> reload_requested{false};
+std::atomic<bool> stop_requested{false};
+
+void on_signal(int signal_number) {
+    if (signal_number == SIGHUP) {
+        reload_requested.store(true, std::memory_order_relaxed);
+    } else {
+        stop_requested.store(true, std::memory_order_relaxed);
+    }
+}
+
+void install_signal_handlers() {
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    for (int signal_number : {SIGHUP, SIGINT, SIGTERM}) sigaction(signal_number, &action, nullptr);
+}
+
+bool has_lcore_option(const std::vector<std::string>& args) {
+    for (const auto& arg : args) {
+        if (arg == "-l" || arg == "-c" || arg.rfind("--lcores", 0) == 0 || arg.rfind("-l", 0) == 0) return true;
+    }
+    return false;
+}
+
+std::vector<std::pair<uint32_t, rte_ether_addr>> static_neighbors(const config::Config& config) {
+    std::vector<std::pair<uint32_t, rte_ether_addr>> entries;
+    for (const auto& neighbor : config.neighbors) {
+        rte_ether_addr mac;
+        std::copy(neighbor.mac.begin(), neighbor.mac.end(), mac.addr_bytes);
+        entries.emplace_back(rte_cpu_to_be_32(neighbor.address), mac);
+    }
+    return entries;
+}
+
+uint64_t steady_ms() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+class Daemon {
+public:
+    Daemon(DaemonOptions options, config::Config config)
+        : options_(std::move(options)), running_(std::move(config)) {}
+    ~Daemon();
+
+    int run();
+
+private:
+    void start_eal();
+    void create_workers();
+    void launch_workers();
+    void control_loop();
+    void reload();
+    void publish(std::unique_ptr<Snapshot> snapshot);
+    void drain_punt_ring(uint64_t now_ms);
+    void stop_workers();
+    void report_final();
+
+    DaemonOptions options_;
+    config::Config running_;
+    bool eal_started_ = false;
+    bool workers_launched_ = false;
+    std::vector<PortRuntime> ports_;
+    std::unique_ptr<NeighborTable> neighbors_;
+    std::unique_ptr<NeighborResolver> resolver_;
+    std::unique_ptr<Publisher> publisher_;
+    std::unique_ptr<SnapshotBuilder> builder_;
+    std::vector<std::unique_ptr<WorkerContext>> workers_;
+    std::vector<WorkerLaunch> launches_;
+    rte_ring* punt_ring_ = nullptr;
+    rte_ring* control_tx_ring_ = nullptr;
+    std::atomic<bool> workers_stop_{false};
+    std::chrono::steady_clock::time_point started_at_;
+};
+
+void Daemon::start_eal() {
+    std::vector<std::string> args = {"vipgate"};
+    args.insert(args.end(), running_.eal.args.begin(), running_.eal.args.end());
+    if (!has_lcore_option(running_.eal.args)) {
+        std::string lcores = "0";
+        for (unsigned lcore : running_.dataplane.worker_lcores) lcores += "," + std::to_string(lcore);
+        args.push_back("-l");
+        args.push_back(lcores);
+    }
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+        throw std::runtime_error("rte_eal_init failed with EAL arguments from [eal] args (see the EAL messages above)");
+    }
+    eal_started_ = true;
+    for (unsigned lcore : running_.dataplane.worker_lcores) {
+        if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore()) {
+            throw std::runtime_error("worker lcore " + std::to_string(lcore) +
+                                     " is not an enabled non-main EAL lcore; list it in the EAL -l/--lcores option "
+                                     "and keep the main lcore (" + std::to_string(rte_get_main_lcore()) +
+                                     ") for the control thread");
+        }
+    }
+}
+
+void Daemon::create_workers() {
+    const auto worker_count = static_cast<uint16_t>(running_.dataplane.worker_lcores.size());
+    if (worker_count > kMaxWorkers) throw std::runtime_error("at most " + std::to_string(kMaxWorkers) + " workers");
+    if (running_.ports.size() > kMaxPorts) throw std::runtime_error("at most " + std::to_string(kMaxPorts) + " ports");
+    punt_ring_ = rte_ring_create("vipgate_punt", kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    if (punt_ring_ == nullptr) throw std::runtime_error("cannot create the punt ring (EAL memory too small?)");
+    std::vector<rte_ring*> handoff_rings;
+    for (uint16_t index = 0; index < worker_count; ++index) {
+        std::string ring_name = "vipgate_handoff_" + std::to_string(index);
+        int socket = static_cast<int>(rte_lcore_to_socket_id(running_.dataplane.worker_lcores[index]));
+        rte_ring* ring = rte_ring_create(ring_name.c_str(), kHandoffRingSize, socket, RING_F_SC_DEQ);
+        if (ring == nullptr) throw std::runtime_error("cannot create hand-off ring " + ring_name);
+        handoff_rings.push_back(ring);
+    }
+    for (uint16_t index = 0; index < worker_count; ++index) {
+        auto context = std::make_unique<WorkerContext>();
+        context->worker_index = index;
+        context->worker_count = worker_count;
+        context->port_count = static_cast<uint16_t>(ports_.size());
+        for (size_t p = 0; p < ports_.size(); ++p) {
+            context->port_ids[p] = ports_[p].port_id;
+            context->tx_queue[p] = index;
+        }
+        std::copy(handoff_rings.begin(), handoff_rings.end(), context->handoff_rings.begin());
+        int socket = static_cast<int>(rte_lcore_to_socket_id(running_.dataplane.worker_lcores[index]));
+        context->connections = ConnTable::create(running_.conntrack.capacity,
+                                                 static_cast<uint32_t>(running_.dataplane.hash_seed), socket);
+        workers_.push_back(std::move(context));
+        WorkerContext& worker = *workers_.back();
+        if (worker.connections == nullptr) {
+            throw std::runtime_error("cannot allocate a connection table of " +
+                                     std::to_string(running_.conntrack.capacity) +
+                                     " entries for worker " + std::to_string(index) +
+                                     " (raise the EAL memory with -m or lower conntrack.capacity)");
+        }
+        worker.endpoint_counters = static_cast<EndpointCounters*>(rte_zmalloc_socket(
+            "endpoint_counters", sizeof(EndpointCounters) * SnapshotBuilder::kMaxEndpointSlots, RTE_CACHE_LINE_SIZE,
+            socket));
+        if (worker.endpoint_counters == nullptr) throw std::runtime_error("cannot allocate endpoint counters");
+        worker.endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
+        worker.neighbors = neighbors_.get();
+        worker.punt_ring = punt_ring_;
+        if (index == 0) worker.control_tx_ring = control_tx_ring_;
+    }
+}
+
+void Daemon::launch_workers() {
+    launches_.resize(workers_.size());
+    for (size_t index = 0; index < workers_.size(); ++index) {
+        launches_[index] = WorkerLaunch{workers_[index].get(), &publisher_->current_pointer(), publisher_->qsbr(),
+                                        &workers_stop_};
+        unsigned lcore = running_.dataplane.worker_lcores[index];
+        if (rte_eal_remote_launch(run_worker, &launches_[index], lcore) != 0) {
+            throw std::runtime_error("cannot launch worker on lcore " + std::to_string(lcore));
+        }
+    }
+    workers_launched_ = true;
+}
+
+void Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
+    const uint64_t generation = snapshot->generation;
+    const auto started = std::chrono::steady_clock::now();
+    publisher_->publish(std::move(snapshot));
+    if (!workers_launched_) return;
+    // Programming latency: from the publish to every worker forwarding with the new snapshot.
+    uint64_t waited_us = 0;
+    for (;;) {
+        bool all = true;
+        for (const auto& worker : workers_) {
+            all = all && reinterpret_cast<const volatile uint64_t&>(worker->counters.snapshot_generation) >= generation;
+        }
+        waited_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                              std::chrono::steady_clock::now() - started)
+                                              .count());
+        if (all || waited_us > kGenerationWaitLimitUs) {
+            if (all) {
+                spdlog::info("generation {} in use by all {} workers {} us after publication", generation,
+                             workers_.size(), waited_us);
+            } else {
+                spdlog::warn("generation {} not yet in use by every worker after {} us", generation, waited_us);
+            }
+            return;
+        }
+        std::this_thread::yield();
+    }
+}
+
+void Daemon::reload() {
+    if (options_.config_path.empty()) {
+        spdlog::info("SIGHUP: running the embedded default configuration; nothing to reload");
+        return;
+    }
+    spdlog::info("SIGHUP: reloading {}", options_.config_path);
+    config::LoadResult loaded = config::load_config_file(options_.config_path);
+    if (!loaded.errors.empty()) {
+        for (const auto& error : loaded.errors) spdlog::error("{}", error.to_string());
+        spdlog::error("reload rejected: {} error(s) in {}; still running generation {}", loaded.errors.size(),
+                      options_.config_path, publisher_->current()->generation);
+        return;
+    }
+    std::vector<std::string> restart_only = config::restart_only_differences(running_, *loaded.config);
+    if (!restart_only.empty()) {
+        std::string fields;
+        for (const auto& field : restart_only) fields += (fields.empty() ? "" : ", ") + field;
+        spdlog::error("reload rejected: {} cannot change while running (restart vipgate to apply); still running "
+                      "generation {}", fields, publisher_->current()->generation);
+        return;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    std::unique_ptr<Snapshot> snapshot;
+    try {
+        snapshot = builder_->build(*loaded.config);
+    } catch (const std::exception& error) {
+        spdlog::error("reload rejected: {}; still running generation {}", error.what(),
+                      publisher_->current()->generation);
+        return;
+    }
+    const double build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    const BuildStatistics& statistics = builder_->last_statistics();
+    spdlog::info("generation {} built in {:.2f} ms: {} service ports, Maglev tables {} rebuilt / {} kept, "
+                 "endpoints +{} -{}", snapshot->generation, build_ms, statistics.service_ports,
+                 statistics.maglev_built, statistics.maglev_reused, statistics.endpoints_added,
+                 statistics.endpoints_removed);
+    running_ = std::move(*loaded.config);
+    resolver_->set_static(static_neighbors(running_));
+    publish(std::move(snapshot));
+}
+
+void Daemon::drain_punt_ring(uint64_t now_ms) {
+    rte_mbuf* packets[kPuntDrainBatch];
+    unsigned count;
+    while ((count = rte_ring_sc_dequeue_burst(punt_ring_, reinterpret_cast<void**>(packets), kPuntDrainBatch,
+                                              nullptr)) > 0) {
+        for (unsigned i = 0; i < count; ++i) resolver_->handle(packets[i], *publisher_->current(), now_ms);
+    }
+}
+
+void Daemon::control_loop() {
+    StatsReporter reporter(
+        [&] {
+            std::vector<WorkerContext*> contexts;
+            for (auto& worker : workers_) contexts.push_back(worker.get());
+            return contexts;
+        }());
+    const uint64_t start_ms = steady_ms();
+    uint64_t next_stats_ms = start_ms + running_.dataplane.stats_interval_ms;
+    uint64_t next_neighbor_tick_ms = start_ms;
+    reporter.interval_line(start_ms);
+    while (!stop_requested.load(std::memory_order_relaxed)) {
+        const uint64_t now_ms = steady_ms();
+        drain_punt_ring(now_ms);
+        if (now_ms >= next_neighbor_tick_ms) {
+            resolver_->tick(*publisher_->current(), now_ms);
+            next_neighbor_tick_ms = now_ms + kNeighborTickMs;
+        }
+        publisher_->reclaim();
+        if (reload_requested.exchange(false, std::memory_order_relaxed)) reload();
+        if (now_ms >= next_stats_ms) {
+            spdlog::info("{}", reporter.interval_line(now_ms));
+            if (options_.show_endpoints) spdlog::info("per-endpoint spread:\n{}", reporter.endpoint_table(*publisher_->current()));
+            next_stats_ms += running_.dataplane.stats_interval_ms;
+        }
+        if (options_.duration_seconds > 0 && double(now_ms - start_ms) >= options_.duration_seconds * 1000.0) break;
+        std::this_thread::sleep_for(kControlLoopPeriod);
+    }
+    spdlog::info("stopping: {}", stop_requested.load() ? "signal received" : "run time reached");
+}
+
+void Daemon::stop_workers() {
+    if (!workers_launched_) return;
+    workers_stop_.store(true, std::memory_order_relaxed);
+    rte_eal_mp_wait_lcore();
+    workers_launched_ = false;
+}
+
+void Daemon::report_final() {
+    std::vector<WorkerContext*> contexts;
+    for (auto& worker : workers_) contexts.push_back(worker.get());
+    StatsReporter reporter(contexts);
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+    std::string text = "final counters:\n" + reporter.final_report(elapsed);
+    if (publisher_ && publisher_->current()) text += "per-endpoint spread:\n" + reporter.endpoint_table(*publisher_->current());
+    const NeighborStatistics& neighbor = resolver_->statistics();
+    text += "  arp: " + std::to_string(neighbor.arp_requests_sent) + " requests sent, " +
+            std::to_string(neighbor.arp_replies_sent) + " replies sent, " + std::to_string(neighbor.learnt) +
+            " neighbors learnt, " + std::to_string(neighbor.held_dropped) + " held packets dropped\n";
+    spdlog::info("{}", text);
+}
+
+int Daemon::run() {
+    started_at_ = std::chrono::steady_clock::now();
+    start_eal();
+    const auto worker_count = static_cast<uint16_t>(running_.dataplane.worker_lcores.size());
+    ports_ = start_ports(running_, worker_count);
+    neighbors_ = std::make_unique<NeighborTable>();
+    control_tx_ring_ = rte_ring_create("vipgate_control_tx", kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    if (control_tx_ring_ == nullptr) throw std::runtime_error("cannot create the control TX ring");
+    resolver_ = std::make_unique<NeighborResolver>(*neighbors_, ports_, control_tx_ring_);
+    resolver_->set_static(static_neighbors(running_));
+    publisher_ = std::make_unique<Publisher>(worker_count);
+    std::vector<PortIdentity> identities;
+    for (const auto& port : ports_) identities.push_back(PortIdentity{port.port_id, 0, port.mac, 0});
+    builder_ = std::make_unique<SnapshotBuilder>(worker_count, identities);
+    publish(builder_->build(running_));
+    spdlog::info("generation {} published: {} service ports ({})", publisher_->current()->generation,
+                 publisher_->current()->service_ports.size(), running_.source);
+    create_workers();
+    install_signal_handlers();
+    launch_workers();
+    spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),
+                 running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");
+    control_loop();
+    stop_workers();
+    report_final();
+    return 0;
+}
+
+Daemon::~Daemon() {
+    stop_workers();
+    for (rte_ring* ring : {punt_ring_, control_tx_ring_}) {
+        rte_mbuf* packet;
+        while (ring != nullptr && rte_ring_sc_dequeue(ring, reinterpret_cast<void**>(&packet)) == 0) {
+            rte_pktmbuf_free(packet);
+        }
+    }
+    resolver_.reset();
+    for (auto& worker : workers_) {
+        rte_ring* ring = worker->handoff_rings[worker->worker_index];
+        rte_mbuf* packet;
+        while (ring != nullptr && rte_ring_sc_dequeue(ring, reinterpret_cast<void**>(&packet)) == 0) {
+            rte_pktmbuf_free(packet);
+        }
+        rte_ring_free(ring);
+        ConnTable::destroy(worker->connections);
+        rte_free(worker->endpoint_counters);
+    }
+    workers_.clear();
+    rte_ring_free(punt_ring_);
+    rte_ring_free(control_tx_ring_);
+    publisher_.reset();
+    stop_ports(ports_);
+    if (eal_started_) rte_eal_cleanup();
+}
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) {
+    config::LoadResult loaded = options.config_path.empty()
+                                    ? config::load_config_string(config::embedded_default_config(), "<embedded default>")
+                                    : config::load_config_file(options.config_path);
+    if (!loaded.errors.empty()) {
+        for (const auto& error : loaded.errors) spdlog::error("{}", error.to_string());
+        spdlog::error("{} error(s); vipgate did not start", loaded.errors.size());
+        return 2;
+    }
+    try {
+        Daemon daemon(options, std::move(*loaded.config));
+        return daemon.run();
+    } catch (const std::exception& error) {
+        spdlog::error("{}", error.what());
+        return 1;
+    }
+}
+
+}  // namespace vipgate

@@ -1,1 +1,81 @@
-int main() { return 0; }
+// vipgate: command line front end of the daemon.
+#include <iostream>
+#include <string>
+
+#include <boost/program_options.hpp>
+#include <spdlog/spdlog.h>
+
+#include "config/config.h"
+#include "control/daemon.h"
+
+namespace options = boost::program_options;
+
+namespace {
+
+int check_config(const std::string& path) {
+    vipgate::config::LoadResult loaded =
+        path.empty() ? vipgate::config::load_config_string(vipgate::config::embedded_default_config(),
+                                                           "<embedded default>")
+                     : vipgate::config::load_config_file(path);
+    for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
+    std::string name = path.empty() ? "<embedded default>" : path;
+    if (!loaded.errors.empty()) {
+        std::cerr << name << ": " << loaded.errors.size() << " error(s)\n";
+        return 1;
+    }
+    const auto& config = *loaded.config;
+    size_t ports = 0;
+    for (const auto& service : config.services) ports += service.ports.size();
+    std::cout << name << ": OK (" << config.services.size() << " services, " << ports << " service ports, "
+              << config.ports.size() << " ports, " << config.dataplane.worker_lcores.size() << " workers)\n";
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options::options_description description(
+        "vipgate: a DPDK dataplane serving ClusterIP-style virtual IPs\n\n"
+        "Usage: vipgate [--config FILE] [options]\n"
+        "Without --config, runs the embedded default (demo) configuration.\n\nOptions");
+    std::string config_path;
+    std::string log_level = "info";
+    double duration = 0;
+    description.add_options()
+        ("help,h", "show this help and exit")
+        ("version", "print the version and exit")
+        ("config,c", options::value(&config_path), "TOML configuration file")
+        ("check", "validate the configuration, print every error, exit non-zero if any")
+        ("log-level", options::value(&log_level)->default_value("info"), "trace, debug, info, warn, error, off")
+        ("duration", options::value(&duration)->default_value(0), "stop after this many seconds (0: run until SIGINT/SIGTERM)")
+        ("show-endpoints", "print the per-endpoint spread with every summary line");
+    options::variables_map values;
+    try {
+        options::store(options::parse_command_line(argc, argv, description), values);
+        options::notify(values);
+    } catch (const options::error& error) {
+        std::cerr << "vipgate: " << error.what() << "\n(try vipgate --help)\n";
+        return 2;
+    }
+    if (values.count("help")) {
+        std::cout << description << "\n";
+        return 0;
+    }
+    if (values.count("version")) {
+        std::cout << "vipgate " << VIPGATE_VERSION << "\n";
+        return 0;
+    }
+    spdlog::level::level_enum level = spdlog::level::from_str(log_level);
+    if (level == spdlog::level::off && log_level != "off") {
+        std::cerr << "vipgate: unknown log level '" << log_level << "' (trace, debug, info, warn, error, off)\n";
+        return 2;
+    }
+    spdlog::set_level(level);
+    if (values.count("check")) return check_config(config_path);
+
+    vipgate::DaemonOptions daemon_options;
+    daemon_options.config_path = config_path;
+    daemon_options.duration_seconds = duration;
+    daemon_options.show_endpoints = values.count("show-endpoints") > 0;
+    return vipgate::run_daemon(daemon_options);
+}

@@ -1,1 +1,194 @@
-// placeholder until implemented
+#include "control/neighbor_resolver.h"
+
+#include <rte_arp.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <spdlog/spdlog.h>
+
+#include "config/config.h"
+#include "dataplane/packet_parser.h"
+#include "dataplane/packet_responses.h"
+
+namespace vipgate {
+namespace {
+
+std::string address_text(uint32_t network_order) {
+    return config::format_ipv4(rte_be_to_cpu_32(network_order));
+}
+
+}  // namespace
+
+NeighborResolver::NeighborResolver(NeighborTable& table, const std::vector<PortRuntime>& ports,
+                                   rte_ring* transmit_ring)
+    : table_(table), ports_(ports), transmit_ring_(transmit_ring) {}
+
+NeighborResolver::~NeighborResolver() {
+    for (auto& [address, pending] : pending_) {
+        for (rte_mbuf* packet : pending.held) rte_pktmbuf_free(packet);
+    }
+}
+
+void NeighborResolver::set_static(const std::vector<std::pair<uint32_t, rte_ether_addr>>& entries) {
+    for (const auto& [address, mac] : entries) {
+        if (table_.learn(address, mac, true) == NeighborTable::LearnResult::Full) {
+            spdlog::warn("neighbor table full: static entry {} not added", address_text(address));
+        }
+        learnt_.erase(address);
+    }
+}
+
+uint16_t NeighborResolver::port_index_of(uint16_t port_id) const noexcept {
+    for (uint16_t i = 0; i < ports_.size(); ++i) {
+        if (ports_[i].port_id == port_id) return i;
+    }
+    return 0;
+}
+
+// packet->port names the output port.
+void NeighborResolver::transmit(rte_mbuf* packet) {
+    if (rte_ring_mp_enqueue(transmit_ring_, packet) != 0) rte_pktmbuf_free(packet);
+}
+
+void NeighborResolver::handle(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms) {
+    const auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
+    uint16_t ether_type = rte_be_to_cpu_16(ethernet->ether_type);
+    if (ether_type == RTE_ETHER_TYPE_VLAN) {
+        ether_type = rte_be_to_cpu_16(reinterpret_cast<const rte_vlan_hdr*>(ethernet + 1)->eth_proto);
+    }
+    if (ether_type == RTE_ETHER_TYPE_ARP) {
+        handle_arp(packet, snapshot, now_ms);
+    } else {
+        hold(packet, snapshot, now_ms);
+    }
+}
+
+void NeighborResolver::handle_arp(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms) {
+    uint16_t port_index = port_index_of(packet->port);
+    const PortIdentity& port = snapshot.ports[port_index];
+    ParsedPacket parsed{};
+    const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
+    ParseOutcome outcome = parse_packet(frame, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet),
+                                        port.vlan, false, parsed);
+    ArpMessage message{};
+    if (outcome.kind != PacketKind::Arp || !parse_arp(frame, rte_pktmbuf_data_len(packet), parsed, message)) {
+        rte_pktmbuf_free(packet);
+        return;
+    }
+    bool for_us = snapshot.address_kind(message.target_addr) != AddressKind::None;
+    rte_ether_addr existing;
+    bool known = table_.lookup(message.sender_addr, existing) || pending_.count(message.sender_addr) != 0;
+    if (message.sender_addr != 0 && (for_us || known || message.operation == RTE_ARP_OP_REPLY)) {
+        learn(message.sender_addr, message.sender_mac, port_index, now_ms);
+    }
+    if (message.operation == RTE_ARP_OP_REQUEST && for_us && make_arp_reply(packet, parsed, port.mac)) {
+        ++statistics_.arp_replies_sent;
+        transmit(packet);
+        return;
+    }
+    rte_pktmbuf_free(packet);
+}
+
+void NeighborResolver::learn(uint32_t address, const rte_ether_addr& mac, uint16_t port_index, uint64_t now_ms) {
+    NeighborTable::LearnResult result = table_.learn(address, mac, false);
+    if (result == NeighborTable::LearnResult::Full) {
+        spdlog::warn("neighbor table full ({} entries): cannot learn {}", NeighborTable::kCapacity,
+                     address_text(address));
+        return;
+    }
+    if (table_.is_static(address)) return;
+    if (result == NeighborTable::LearnResult::Added) {
+        ++statistics_.learnt;
+        spdlog::debug("neighbor {} learnt on port {}", address_text(address), ports_[port_index].name);
+    }
+    learnt_[address] = Learnt{port_index, now_ms, 0, 0};
+    auto pending = pending_.find(address);
+    if (pending == pending_.end()) return;
+    for (rte_mbuf* held : pending->second.held) {
+        rte_ether_hdr* ethernet = rte_pktmbuf_mtod(held, rte_ether_hdr*);
+        ethernet->dst_addr = mac;
+        transmit(held);
+        ++statistics_.held_sent;
+    }
+    pending_.erase(pending);
+}
+
+void NeighborResolver::hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms) {
+    uint32_t neighbor = packet->hash.usr;
+    uint16_t port_index = port_index_of(packet->port);
+    rte_ether_addr mac;
+    if (table_.lookup(neighbor, mac)) {  // resolved while the packet was in the ring
+        rte_pktmbuf_mtod(packet, rte_ether_hdr*)->dst_addr = mac;
+        transmit(packet);
+        ++statistics_.held_sent;
+        return;
+    }
+    auto [entry, inserted] = pending_.try_emplace(neighbor);
+    Pending& pending = entry->second;
+    if (pending.held.size() >= kMaxHeldPerNeighbor) {
+        rte_pktmbuf_free(packet);
+        ++statistics_.held_dropped;
+    } else {
+        pending.held.push_back(packet);
+    }
+    if (inserted) {
+        pending.port_index = port_index;
+        pending.probes = 1;
+        pending.last_probe_ms = now_ms;
+        send_request(snapshot, port_index, neighbor);
+    }
+}
+
+void NeighborResolver::send_request(const Snapshot& snapshot, uint16_t port_index, uint32_t target) {
+    const PortRuntime& runtime = ports_[port_index];
+    const PortIdentity& port = snapshot.ports[port_index];
+    rte_mbuf* request = rte_pktmbuf_alloc(runtime.pool);
+    if (request == nullptr) return;
+    request->port = runtime.port_id;
+    if (!write_arp_request(request, port.mac, port.primary_address, target, port.vlan)) {
+        rte_pktmbuf_free(request);
+        return;
+    }
+    ++statistics_.arp_requests_sent;
+    transmit(request);
+}
+
+void NeighborResolver::tick(const Snapshot& snapshot, uint64_t now_ms) {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        Pending& pending = it->second;
+        if (now_ms - pending.last_probe_ms < kProbeIntervalMs) {
+            ++it;
+            continue;
+        }
+        if (pending.probes >= kMaxProbes) {
+            spdlog::warn("neighbor {} did not answer {} ARP requests; dropping {} waiting packets",
+                         address_text(it->first), kMaxProbes, pending.held.size());
+            for (rte_mbuf* packet : pending.held) rte_pktmbuf_free(packet);
+            statistics_.held_dropped += pending.held.size();
+            it = pending_.erase(it);
+            continue;
+        }
+        ++pending.probes;
+        pending.last_probe_ms = now_ms;
+        send_request(snapshot, pending.port_index, it->first);
+        ++it;
+    }
+    for (auto it = learnt_.begin(); it != learnt_.end();) {
+        Learnt& entry = it->second;
+        if (now_ms - entry.confirmed_ms < kReachableMs || now_ms - entry.last_probe_ms < kProbeIntervalMs) {
+            ++it;
+            continue;
+        }
+        if (entry.probes >= kMaxProbes) {
+            spdlog::info("neighbor {} stopped answering ARP; entry removed", address_text(it->first));
+            table_.invalidate(it->first);
+            it = learnt_.erase(it);
+            continue;
+        }
+        ++entry.probes;
+        entry.last_probe_ms = now_ms;
+        send_request(snapshot, entry.port_index, it->first);
+        ++it;
+    }
+}
+
+}  // namespace vipgate

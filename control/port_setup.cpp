@@ -1,1 +1,138 @@
-// placeholder until implemented
+#include "control/port_setup.h"
+
+#include <stdexcept>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <spdlog/spdlog.h>
+
+namespace vipgate {
+namespace {
+
+constexpr unsigned kMempoolCacheSize = 256;
+
+std::runtime_error port_error(const config::PortConfig& port, const std::string& what) {
+    return std::runtime_error("port '" + port.name + "' (" + port.device + "): " + what);
+}
+
+std::string format_mac(const rte_ether_addr& mac) {
+    char text[RTE_ETHER_ADDR_FMT_SIZE];
+    rte_ether_format_addr(text, sizeof(text), &mac);
+    return text;
+}
+
+uint16_t probe(const config::PortConfig& port) {
+    std::string device_name = port.device.substr(0, port.device.find(','));
+    uint16_t port_id = 0;
+    if (rte_eth_dev_get_port_by_name(device_name.c_str(), &port_id) == 0) return port_id;
+    int result = rte_dev_probe(port.device.c_str());
+    if (result != 0) {
+        throw port_error(port, "cannot probe the device: " + std::string(rte_strerror(-result)) +
+                                   " (check the device string; PCI devices need the EAL to allow PCI)");
+    }
+    if (rte_eth_dev_get_port_by_name(device_name.c_str(), &port_id) != 0) {
+        throw port_error(port, "probed, but no ethdev port named '" + device_name + "' appeared");
+    }
+    return port_id;
+}
+
+}  // namespace
+
+std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t worker_count) {
+    std::vector<PortRuntime> ports;
+    for (const auto& port_config : config.ports) {
+        PortRuntime port;
+        port.name = port_config.name;
+        port.device_name = port_config.device.substr(0, port_config.device.find(','));
+        port.port_id = probe(port_config);
+        int socket = rte_eth_dev_socket_id(port.port_id);
+        if (socket < 0) socket = 0;
+
+        rte_eth_dev_info info{};
+        if (rte_eth_dev_info_get(port.port_id, &info) != 0) throw port_error(port_config, "cannot read device info");
+        const uint16_t rx_queues = worker_count;
+        const uint16_t tx_queues = worker_count;
+        if (info.max_rx_queues < rx_queues || info.max_tx_queues < tx_queues) {
+            throw port_error(port_config, "needs " + std::to_string(rx_queues) + " RX and " +
+                                              std::to_string(tx_queues) + " TX queues (one each per worker) but the device offers " +
+                                              std::to_string(info.max_rx_queues) + " RX and " +
+                                              std::to_string(info.max_tx_queues) + " TX" +
+                                              (port.device_name.rfind("net_pcap", 0) == 0
+                                                   ? "; net_pcap gets one queue per rx_pcap=/tx_pcap= argument"
+                                                   : ""));
+        }
+
+        rte_eth_conf conf{};
+        if (worker_count > 1 && info.flow_type_rss_offloads != 0) {
+            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf =
+                (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+            port.rss = conf.rx_adv_conf.rss_conf.rss_hf != 0;
+        }
+        if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
+            conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+        }
+        int result = rte_eth_dev_configure(port.port_id, rx_queues, tx_queues, &conf);
+        if (result != 0) throw port_error(port_config, "rte_eth_dev_configure failed: " + std::string(rte_strerror(-result)));
+
+        uint16_t rx_descriptors = config.dataplane.rx_descriptors;
+        uint16_t tx_descriptors = config.dataplane.tx_descriptors;
+        rte_eth_dev_adjust_nb_rx_tx_desc(port.port_id, &rx_descriptors, &tx_descriptors);
+        std::string pool_name = "mbufs_" + port.name;
+        port.pool = rte_pktmbuf_pool_create(pool_name.c_str(), config.dataplane.mbufs_per_port, kMempoolCacheSize, 0,
+                                            RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+        if (port.pool == nullptr) {
+            throw port_error(port_config, "cannot create a pool of " + std::to_string(config.dataplane.mbufs_per_port) +
+                                              " mbufs: " + rte_strerror(rte_errno) +
+                                              " (raise the EAL memory with -m, or lower dataplane.mbufs_per_port)");
+        }
+        for (uint16_t queue = 0; queue < rx_queues; ++queue) {
+            result = rte_eth_rx_queue_setup(port.port_id, queue, rx_descriptors, socket, nullptr, port.pool);
+            if (result != 0) throw port_error(port_config, "RX queue setup failed: " + std::string(rte_strerror(-result)));
+        }
+        rte_eth_txconf tx_conf = info.default_txconf;
+        tx_conf.offloads = conf.txmode.offloads;
+        for (uint16_t queue = 0; queue < tx_queues; ++queue) {
+            result = rte_eth_tx_queue_setup(port.port_id, queue, tx_descriptors, socket, &tx_conf);
+            if (result != 0) throw port_error(port_config, "TX queue setup failed: " + std::string(rte_strerror(-result)));
+        }
+
+        rte_eth_macaddr_get(port.port_id, &port.mac);
+        bool promiscuous = port_config.promiscuous;
+        if (port_config.mac) {
+            std::copy(port_config.mac->begin(), port_config.mac->end(), port.mac.addr_bytes);
+            result = rte_eth_dev_default_mac_addr_set(port.port_id, &port.mac);
+            if (result != 0) {
+                // Keep the configured MAC as the gateway's identity in software; the device must
+                // then pass every frame up for the dataplane to filter.
+                spdlog::warn("port {}: the device cannot take MAC {} ({}); using it in software with "
+                             "promiscuous mode", port.name, format_mac(port.mac), rte_strerror(-result));
+                promiscuous = true;
+            }
+        }
+        if (promiscuous) rte_eth_promiscuous_enable(port.port_id);
+        result = rte_eth_dev_start(port.port_id);
+        if (result != 0) throw port_error(port_config, "cannot start: " + std::string(rte_strerror(-result)));
+
+        spdlog::info("port {} ({}): DPDK port {}, MAC {}, {} RX / {} TX queues, RSS {}", port.name, port.device_name,
+                     port.port_id, format_mac(port.mac), rx_queues, tx_queues, port.rss ? "on" : "off (software hand-off only)");
+        ports.push_back(port);
+    }
+    return ports;
+}
+
+void stop_ports(std::vector<PortRuntime>& ports) {
+    for (auto& port : ports) {
+        rte_eth_dev_stop(port.port_id);
+        rte_eth_dev_close(port.port_id);
+    }
+    for (auto& port : ports) {
+        rte_mempool_free(port.pool);
+        port.pool = nullptr;
+    }
+}
+
+}  // namespace vipgate

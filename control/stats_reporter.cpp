@@ -1,1 +1,172 @@
-// placeholder until implemented
+#include "control/stats_reporter.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "config/config.h"
+
+namespace vipgate {
+namespace {
+
+std::string format_rate(double per_second) {
+    char text[32];
+    if (per_second >= 1e6) {
+        std::snprintf(text, sizeof(text), "%.2fM", per_second / 1e6);
+    } else if (per_second >= 1e3) {
+        std::snprintf(text, sizeof(text), "%.1fk", per_second / 1e3);
+    } else {
+        std::snprintf(text, sizeof(text), "%.0f", per_second);
+    }
+    return text;
+}
+
+uint64_t total_drops(const WorkerCounters& counters) {
+    uint64_t total = 0;
+    for (uint64_t value : counters.drops) total += value;
+    return total;
+}
+
+// The named scalar counters, in report order.
+std::vector<std::pair<const char*, uint64_t>> named_counters(const WorkerCounters& c) {
+    return {{"rx_packets", c.rx_packets},
+            {"rx_bytes", c.rx_bytes},
+            {"tx_packets", c.tx_packets},
+            {"tx_bytes", c.tx_bytes},
+            {"forwarded_to_endpoint", c.forwarded_to_endpoint},
+            {"forwarded_to_client", c.forwarded_to_client},
+            {"new_connections", c.new_connections},
+            {"conntrack_hits", c.conntrack_hits},
+            {"rescheduled", c.rescheduled},
+            {"resets_sent", c.resets_sent},
+            {"icmp_sent", c.icmp_sent},
+            {"handoffs_out", c.handoffs_out},
+            {"handoffs_in", c.handoffs_in},
+            {"punted", c.punted},
+            {"stateless_forwards", c.stateless_forwards},
+            {"conntrack_evictions", c.conntrack_evictions},
+            {"conntrack_expired", c.conntrack_expired},
+            {"active_connections", c.active_connections}};
+}
+
+}  // namespace
+
+WorkerCounters sum_counters(const std::vector<WorkerContext*>& workers) {
+    WorkerCounters sum;
+    for (const WorkerContext* worker : workers) {
+        const WorkerCounters& c = worker->counters;
+        sum.rx_packets += c.rx_packets;
+        sum.rx_bytes += c.rx_bytes;
+        sum.tx_packets += c.tx_packets;
+        sum.tx_bytes += c.tx_bytes;
+        sum.forwarded_to_endpoint += c.forwarded_to_endpoint;
+        sum.forwarded_to_client += c.forwarded_to_client;
+        sum.new_connections += c.new_connections;
+        sum.conntrack_hits += c.conntrack_hits;
+        sum.rescheduled += c.rescheduled;
+        sum.resets_sent += c.resets_sent;
+        sum.icmp_sent += c.icmp_sent;
+        sum.handoffs_out += c.handoffs_out;
+        sum.handoffs_in += c.handoffs_in;
+        sum.punted += c.punted;
+        sum.stateless_forwards += c.stateless_forwards;
+        sum.conntrack_evictions += c.conntrack_evictions;
+        sum.conntrack_expired += c.conntrack_expired;
+        sum.active_connections += c.active_connections;
+        sum.loops += c.loops;
+        for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += c.drops[i];
+    }
+    return sum;
+}
+
+std::vector<EndpointCounters> sum_endpoint_counters(const std::vector<WorkerContext*>& workers, size_t slots) {
+    std::vector<EndpointCounters> sum(slots);
+    for (const WorkerContext* worker : workers) {
+        size_t limit = std::min<size_t>(slots, worker->endpoint_counter_slots);
+        for (size_t slot = 0; slot < limit; ++slot) {
+            sum[slot].connections += worker->endpoint_counters[slot].connections;
+            sum[slot].packets += worker->endpoint_counters[slot].packets;
+            sum[slot].bytes += worker->endpoint_counters[slot].bytes;
+        }
+    }
+    return sum;
+}
+
+std::string StatsReporter::interval_line(uint64_t now_ms) {
+    WorkerCounters now = sum_counters(workers_);
+    double seconds = previous_ms_ == 0 ? 0.0 : double(now_ms - previous_ms_) / 1000.0;
+    auto rate = [&](uint64_t current, uint64_t before) {
+        return seconds > 0 ? format_rate(double(current - before) / seconds) : std::string("-");
+    };
+    uint64_t drops_now = total_drops(now);
+    uint64_t drops_before = total_drops(previous_);
+    std::string line = "rx " + rate(now.rx_packets, previous_.rx_packets) + "pps, tx " +
+                       rate(now.tx_packets, previous_.tx_packets) + "pps, new " +
+                       rate(now.new_connections, previous_.new_connections) + "/s, active " +
+                       std::to_string(now.active_connections) + ", drops " + rate(drops_now, drops_before) + "/s";
+    size_t top = 0;
+    for (size_t i = 1; i < kDropReasonCount; ++i) {
+        if (now.drops[i] - previous_.drops[i] > now.drops[top] - previous_.drops[top]) top = i;
+    }
+    if (drops_now > drops_before) {
+        line += " (mostly " + std::string(drop_reason_name(static_cast<DropReason>(top))) + ")";
+    }
+    previous_ = now;
+    previous_ms_ = now_ms;
+    return line;
+}
+
+std::string StatsReporter::endpoint_table(const Snapshot& snapshot) const {
+    std::vector<EndpointCounters> endpoints = sum_endpoint_counters(workers_, snapshot.endpoints.size());
+    std::string text;
+    char line[256];
+    for (const ServicePort& service_port : snapshot.service_ports) {
+        uint64_t connections = 0;
+        for (uint32_t slot : service_port.endpoint_slots) connections += endpoints[slot].connections;
+        std::snprintf(line, sizeof(line), "  %s (%s:%u/%s): %llu connections\n", service_port.service_name.c_str(),
+                      config::format_ipv4(rte_be_to_cpu_32(service_port.vip)).c_str(),
+                      rte_be_to_cpu_16(service_port.port), service_port.protocol == kProtoTcp ? "TCP" : "UDP",
+                      static_cast<unsigned long long>(connections));
+        text += line;
+        for (uint32_t slot : service_port.endpoint_slots) {
+            const EndpointSlot& endpoint = snapshot.endpoints[slot];
+            double share = connections ? 100.0 * double(endpoints[slot].connections) / double(connections) : 0.0;
+            std::string endpoint_name = config::format_ipv4(rte_be_to_cpu_32(endpoint.address)) + ":" +
+                                        std::to_string(rte_be_to_cpu_16(endpoint.port));
+            std::string bar(static_cast<size_t>(share / 2.5), '#');
+            std::snprintf(line, sizeof(line), "    %-21s w=%-3u %-11s %10llu conns %5.1f%% %12llu pkts  %s\n",
+                          endpoint_name.c_str(), endpoint.weight,
+                          endpoint.ready ? (endpoint.terminating ? "terminating" : "ready") : "not-ready",
+                          static_cast<unsigned long long>(endpoints[slot].connections), share,
+                          static_cast<unsigned long long>(endpoints[slot].packets), bar.c_str());
+            text += line;
+        }
+    }
+    return text;
+}
+
+std::string StatsReporter::final_report(double elapsed_seconds) const {
+    WorkerCounters total = sum_counters(workers_);
+    std::string text;
+    char line[160];
+    for (const auto& [name, value] : named_counters(total)) {
+        if (value == 0) continue;
+        std::snprintf(line, sizeof(line), "  %-28s %llu\n", name, static_cast<unsigned long long>(value));
+        text += line;
+    }
+    for (size_t i = 0; i < kDropReasonCount; ++i) {
+        if (total.drops[i] == 0) continue;
+        std::snprintf(line, sizeof(line), "  drop.%-23s %llu\n",
+                      std::string(drop_reason_name(static_cast<DropReason>(i))).c_str(),
+                      static_cast<unsigned long long>(total.drops[i]));
+        text += line;
+    }
+    if (elapsed_seconds > 0) {
+        std::snprintf(line, sizeof(line), "  average rx rate              %s pps over %.1f s\n",
+                      format_rate(double(total.rx_packets) / elapsed_seconds).c_str(), elapsed_seconds);
+        text += line;
+    }
+    return text;
+}
+
+}  // namespace vipgate

@@ -95,7 +95,6 @@ struct alignas(64) WorkerCounters {
     uint64_t rescheduled = 0;            // flows moved because their endpoint disappeared
     uint64_t resets_sent = 0;
     uint64_t icmp_sent = 0;
-    uint64_t arp_replies = 0;
     uint64_t handoffs_out = 0;           // packets passed to the owning worker
     uint64_t handoffs_in = 0;
     uint64_t punted = 0;                 // packets passed to the control thread (ARP, neighbor misses)

@@ -1,1 +1,182 @@
-// placeholder until implemented
+// Frame parser. See packet_parser.h for what is accepted and why.
+//
+// Every step first proves that the bytes it reads lie within `readable` (the contiguous bytes,
+// never more than the frame), then reads them through DPDK's packed header structs.
+#include "dataplane/packet_parser.h"
+
+#include <algorithm>
+
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+namespace vipgate {
+namespace {
+
+constexpr uint32_t kIpv4HeaderLength = sizeof(rte_ipv4_hdr);
+constexpr uint32_t kIcmpHeaderLength = sizeof(rte_icmp_hdr);
+constexpr uint32_t kQuotedL4Length = 8;    // RFC 792: an ICMP error quotes 64 bits of the datagram
+constexpr uint32_t kTcpHeaderLength = sizeof(rte_tcp_hdr);
+constexpr uint16_t kVlanIdMask = 0x0FFF;
+constexpr uint16_t kFragmentMask = RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK;
+constexpr uint8_t kIpv4Version = 4;
+constexpr uint8_t kIpv4MinimumIhl = 5;
+
+constexpr ParseOutcome invalid(DropReason reason) { return {PacketKind::Invalid, reason}; }
+constexpr ParseOutcome accepted(PacketKind kind) { return {kind, DropReason::Count}; }
+
+template <typename Header>
+const Header* header_at(const uint8_t* frame, uint32_t offset) {
+    return reinterpret_cast<const Header*>(frame + offset);
+}
+
+// Fills inner_l3_offset and inner_key when the ICMP error at `inner_l3` quotes a datagram
+// rewrite_icmp_error can translate (see packet_parser.h); leaves icmp_error false otherwise.
+void parse_icmp_quote(const uint8_t* frame, uint32_t readable, uint32_t datagram_end, ParsedPacket& out) {
+    const uint32_t inner_l3 = out.l4_offset + kIcmpHeaderLength;
+    const uint32_t inner_l4 = inner_l3 + kIpv4HeaderLength;
+    if (inner_l4 + kQuotedL4Length > datagram_end) return;
+    if (std::min(datagram_end, inner_l4 + kTcpHeaderLength) > readable) return;
+
+    const auto* inner = header_at<rte_ipv4_hdr>(frame, inner_l3);
+    if (inner->version_ihl != ((kIpv4Version << 4) | kIpv4MinimumIhl)) return;
+    if ((rte_be_to_cpu_16(inner->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) != 0) return;
+
+    out.icmp_error = true;
+    out.inner_l3_offset = static_cast<uint16_t>(inner_l3);
+    out.inner_key.src_addr = inner->src_addr;
+    out.inner_key.dst_addr = inner->dst_addr;
+    out.inner_key.protocol = inner->next_proto_id;
+    if (inner->next_proto_id == kProtoTcp || inner->next_proto_id == kProtoUdp) {
+        // TCP and UDP both start with source and destination port.
+        const auto* ports = header_at<rte_udp_hdr>(frame, inner_l4);
+        out.inner_key.src_port = ports->src_port;
+        out.inner_key.dst_port = ports->dst_port;
+    }
+}
+
+// `l4_available`: bytes of the L4 header area that are both inside the datagram and readable.
+ParseOutcome parse_l4(const uint8_t* frame, uint32_t readable, uint32_t l4_available, ParsedPacket& out) {
+    const uint32_t ip_payload_length = out.ip_total_length - kIpv4HeaderLength;
+    switch (out.key.protocol) {
+    case kProtoTcp: {
+        if (l4_available < kTcpHeaderLength) return invalid(DropReason::TruncatedL4);
+        const auto* tcp = header_at<rte_tcp_hdr>(frame, out.l4_offset);
+        const uint32_t header_length = (tcp->data_off >> 4) * 4u;
+        if (header_length < kTcpHeaderLength || header_length > l4_available) {
+            return invalid(DropReason::TruncatedL4);
+        }
+        out.key.src_port = tcp->src_port;
+        out.key.dst_port = tcp->dst_port;
+        out.tcp_flags = tcp->tcp_flags;
+        return accepted(PacketKind::Ipv4);
+    }
+    case kProtoUdp: {
+        if (l4_available < sizeof(rte_udp_hdr)) return invalid(DropReason::TruncatedL4);
+        const auto* udp = header_at<rte_udp_hdr>(frame, out.l4_offset);
+        const uint32_t udp_length = rte_be_to_cpu_16(udp->dgram_len);
+        if (udp_length < sizeof(rte_udp_hdr) || udp_length > ip_payload_length) {
+            return invalid(DropReason::TruncatedL4);
+        }
+        out.key.src_port = udp->src_port;
+        out.key.dst_port = udp->dst_port;
+        return accepted(PacketKind::Ipv4);
+    }
+    case kProtoIcmp: {
+        if (l4_available < kIcmpHeaderLength) return invalid(DropReason::TruncatedL4);
+        const auto* icmp = header_at<rte_icmp_hdr>(frame, out.l4_offset);
+        out.icmp_type = icmp->icmp_type;
+        out.icmp_code = icmp->icmp_code;
+        if (icmp->icmp_type == RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_type == RTE_IP_ICMP_ECHO_REPLY) {
+            out.icmp_identifier = icmp->icmp_ident;
+        } else if (is_icmp_error_type(icmp->icmp_type)) {
+            parse_icmp_quote(frame, readable, out.l3_offset + out.ip_total_length, out);
+        }
+        return accepted(PacketKind::Ipv4);
+    }
+    default:
+        return invalid(DropReason::UnsupportedProtocol);
+    }
+}
+
+ParseOutcome parse_ipv4(const uint8_t* frame, uint32_t readable, uint32_t packet_length, bool verify_checksum,
+                        ParsedPacket& out) {
+    const uint32_t l3 = out.l3_offset;
+    if (readable - l3 < kIpv4HeaderLength) return invalid(DropReason::TruncatedIpv4);
+    const auto* ip = header_at<rte_ipv4_hdr>(frame, l3);
+
+    if ((ip->version_ihl >> 4) != kIpv4Version) return invalid(DropReason::BadIpVersion);
+    const uint8_t ihl = ip->version_ihl & RTE_IPV4_HDR_IHL_MASK;
+    if (ihl < kIpv4MinimumIhl) return invalid(DropReason::BadIhl);
+    if (ihl > kIpv4MinimumIhl) return invalid(DropReason::IpOptions);
+
+    // Trailing Ethernet padding is fine: only a datagram longer than the frame is wrong.
+    const uint16_t total_length = rte_be_to_cpu_16(ip->total_length);
+    if (total_length < kIpv4HeaderLength || total_length > packet_length - l3) {
+        return invalid(DropReason::BadIpLength);
+    }
+    // A correct header sums (checksum field included) to 0xFFFF.
+    if (verify_checksum && rte_raw_cksum(ip, kIpv4HeaderLength) != 0xFFFF) {
+        return invalid(DropReason::BadIpChecksum);
+    }
+    if ((rte_be_to_cpu_16(ip->fragment_offset) & kFragmentMask) != 0) return invalid(DropReason::Fragment);
+
+    out.l4_offset = static_cast<uint16_t>(l3 + kIpv4HeaderLength);
+    out.ip_total_length = total_length;
+    out.ttl = ip->time_to_live;
+    out.key.src_addr = ip->src_addr;
+    out.key.dst_addr = ip->dst_addr;
+    out.key.protocol = ip->next_proto_id;
+
+    const uint32_t l4_available = std::min<uint32_t>(total_length, readable - l3) - kIpv4HeaderLength;
+    return parse_l4(frame, readable, l4_available, out);
+}
+
+}  // namespace
+
+bool is_ethernet_ipv4_arp(const uint8_t* arp_header, uint32_t available) noexcept {
+    if (available < sizeof(rte_arp_hdr)) return false;
+    const auto* arp = reinterpret_cast<const rte_arp_hdr*>(arp_header);
+    return arp->arp_hardware == rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) &&
+           arp->arp_protocol == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
+           arp->arp_hlen == RTE_ETHER_ADDR_LEN && arp->arp_plen == sizeof(uint32_t);
+}
+
+ParseOutcome parse_packet(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length,
+                          uint16_t port_vlan, bool verify_ip_checksum, ParsedPacket& out) noexcept {
+    out = ParsedPacket{};
+    const uint32_t readable = std::min(contiguous_length, packet_length);
+
+    uint32_t l3 = sizeof(rte_ether_hdr);
+    if (readable < l3) return invalid(DropReason::TruncatedEthernet);
+    uint16_t ether_type = rte_be_to_cpu_16(header_at<rte_ether_hdr>(frame, 0)->ether_type);
+
+    if (ether_type == RTE_ETHER_TYPE_VLAN) {
+        if (readable < l3 + sizeof(rte_vlan_hdr)) return invalid(DropReason::TruncatedVlan);
+        const auto* vlan = header_at<rte_vlan_hdr>(frame, l3);
+        out.vlan_id = rte_be_to_cpu_16(vlan->vlan_tci) & kVlanIdMask;
+        ether_type = rte_be_to_cpu_16(vlan->eth_proto);
+        l3 += sizeof(rte_vlan_hdr);
+    }
+    if (out.vlan_id != port_vlan) return invalid(DropReason::VlanMismatch);
+
+    out.l3_offset = static_cast<uint16_t>(l3);
+    out.ether_type = ether_type;
+    switch (ether_type) {
+    case RTE_ETHER_TYPE_IPV4:
+        return parse_ipv4(frame, readable, packet_length, verify_ip_checksum, out);
+    case RTE_ETHER_TYPE_ARP:
+        if (!is_ethernet_ipv4_arp(frame + l3, readable - l3)) return invalid(DropReason::MalformedArp);
+        return accepted(PacketKind::Arp);
+    // IPv6 arrives later: a `case RTE_ETHER_TYPE_IPV6:` with its own parse_ipv6() and
+    // PacketKind::Ipv6 goes here. Until then it is an unknown ethertype.
+    default:
+        return invalid(DropReason::UnknownEthertype);
+    }
+}
+
+}  // namespace vipgate

@@ -1,1 +1,543 @@
-// placeholder until implemented
+// Pipeline stages for one burst:
+//   1. parse every packet (prefetching kPrefetchDistance packets ahead) and pick its
+//      connection-table key: the 5-tuple, or for an ICMP error the reversed quoted tuple;
+//   2. one batched connection-table lookup for the whole burst;
+//   3. one batched VIP-table lookup for the misses;
+//   4. per packet: translate a tracked flow, start a new one, answer (ping, RST, ICMP), hand
+//      it to the worker that owns it, or drop it with a reason.
+// Translations are written from the connection entry: the entry keeps both directions' keys,
+// so the rewrite for either direction is a copy of four fields.
+#include "dataplane/pipeline.h"
+
+#include <rte_branch_prediction.h>
+#include <rte_ether.h>
+#include <rte_hash.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_ring.h>
+
+#include "dataplane/nat_rewrite.h"
+#include "dataplane/packet_parser.h"
+#include "dataplane/packet_responses.h"
+
+namespace vipgate {
+namespace {
+
+constexpr uint16_t kPrefetchDistance = 4;
+constexpr uint32_t kSnatPortAttempts = 16;
+constexpr uint8_t kIcmpEchoRequest = 8;
+constexpr uint8_t kIcmpDestinationUnreachable = 3;
+constexpr uint8_t kIcmpPortUnreachable = 3;
+constexpr uint8_t kIcmpTimeExceeded = 11;
+
+struct PacketState {
+    ParsedPacket parsed;
+    uint16_t port_index;
+    bool needs_lookup;  // a connection-table lookup applies
+};
+
+class BurstProcessor {
+public:
+    BurstProcessor(WorkerContext& context, const Snapshot& snapshot, bool from_handoff)
+        : context_(context), snapshot_(snapshot), counters_(context.counters),
+          from_handoff_(from_handoff) {}
+
+    void run(rte_mbuf** packets, uint16_t count) noexcept;
+
+private:
+    bool classify(rte_mbuf* packet, PacketState& state) noexcept;
+    void handle_tracked(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept;
+    void handle_untracked(rte_mbuf* packet, PacketState& state, int32_t service_port) noexcept;
+    void handle_new_flow(rte_mbuf* packet, PacketState& state, uint32_t service_port) noexcept;
+    void handle_not_a_service(rte_mbuf* packet, PacketState& state) noexcept;
+    void handle_icmp_error(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept;
+    void refuse(rte_mbuf* packet, PacketState& state, DropReason reason) noexcept;
+    void translate_and_forward(rte_mbuf* packet, PacketState& state, const Ipv4Rewrite& rewrite) noexcept;
+    void forward(rte_mbuf* packet, const PacketState& state, uint32_t destination) noexcept;
+    void send_back(rte_mbuf* packet, const PacketState& state) noexcept;
+    void emit(rte_mbuf* packet, uint16_t port_index) noexcept;
+    void hand_off(rte_mbuf* packet, uint16_t owner) noexcept;
+    void drop(rte_mbuf* packet, DropReason reason) noexcept;
+    bool owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept;
+    bool allocate_snat_port(FlowKey4& reply_key) noexcept;
+    uint16_t port_index_of(uint16_t port_id) const noexcept;
+
+    WorkerContext& context_;
+    const Snapshot& snapshot_;
+    WorkerCounters& counters_;
+    const bool from_handoff_;
+};
+
+uint16_t BurstProcessor::port_index_of(uint16_t port_id) const noexcept {
+    for (uint16_t i = 0; i < context_.port_count; ++i) {
+        if (context_.port_ids[i] == port_id) return i;
+    }
+    return 0;
+}
+
+void BurstProcessor::drop(rte_mbuf* packet, DropReason reason) noexcept {
+    counters_.drop(reason);
+    rte_pktmbuf_free(packet);
+}
+
+void BurstProcessor::emit(rte_mbuf* packet, uint16_t port_index) noexcept {
+    TxBuffer& buffer = context_.tx[port_index];
+    if (unlikely(buffer.count == kTxBufferSize)) {
+        drop(packet, DropReason::TxQueueFull);
+        return;
+    }
+    buffer.packets[buffer.count++] = packet;
+}
+
+void BurstProcessor::hand_off(rte_mbuf* packet, uint16_t owner) noexcept {
+    uint16_t& count = context_.handoff_count[owner];
+    if (unlikely(count == kBurstSize)) {
+        drop(packet, DropReason::HandoffRingFull);
+        return;
+    }
+    context_.handoff[owner][count++] = packet;
+    ++counters_.handoffs_out;
+}
+
+bool BurstProcessor::owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept {
+    if (from_handoff_ || context_.worker_count == 1 || owner == context_.worker_index) return false;
+    hand_off(packet, owner);
+    return true;
+}
+
+// Answers (RST, ICMP errors, echo replies) go back out of the port they came in on, to the MAC
+// they came from: the packet builders swap the Ethernet addresses and keep the VLAN tag.
+void BurstProcessor::send_back(rte_mbuf* packet, const PacketState& state) noexcept {
+    emit(packet, state.port_index);
+}
+
+// Route `destination`, resolve the next hop, fix up the Ethernet header for the output port.
+void BurstProcessor::forward(rte_mbuf* packet, const PacketState& state, uint32_t destination) noexcept {
+    const NextHop* next_hop = snapshot_.route(destination);
+    if (unlikely(next_hop == nullptr)) {
+        drop(packet, DropReason::NoRoute);
+        return;
+    }
+    const PortIdentity& out_port = snapshot_.ports[next_hop->port_index];
+    uint16_t in_vlan = state.parsed.vlan_id;
+    if (unlikely(in_vlan != out_port.vlan)) {
+        if (in_vlan == 0) {
+            if (rte_vlan_insert(&packet) != 0) {
+                drop(packet, DropReason::TxQueueFull);
+                return;
+            }
+        } else if (out_port.vlan == 0) {
+            auto* ethernet = rte_pktmbuf_mtod(packet, uint8_t*);
+            memmove(ethernet + sizeof(rte_vlan_hdr), ethernet, 2 * RTE_ETHER_ADDR_LEN);
+            rte_pktmbuf_adj(packet, sizeof(rte_vlan_hdr));
+        }
+        if (out_port.vlan != 0) {
+            auto* vlan = reinterpret_cast<rte_vlan_hdr*>(rte_pktmbuf_mtod(packet, uint8_t*) + sizeof(rte_ether_hdr));
+            vlan->vlan_tci = rte_cpu_to_be_16(out_port.vlan);
+        }
+    }
+    auto* ethernet = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
+    ethernet->src_addr = out_port.mac;
+    uint32_t neighbor = next_hop->gateway != 0 ? next_hop->gateway : destination;
+    if (unlikely(!context_.neighbors->lookup(neighbor, ethernet->dst_addr))) {
+        // The control thread holds the packet, resolves the neighbor with ARP and sends it.
+        packet->hash.usr = neighbor;
+        packet->port = out_port.port_id;
+        if (rte_ring_mp_enqueue(context_.punt_ring, packet) != 0) {
+            drop(packet, DropReason::PuntRingFull);
+            return;
+        }
+        ++counters_.punted;
+        counters_.drop(DropReason::NeighborUnresolved);
+        return;
+    }
+    emit(packet, next_hop->port_index);
+}
+
+void BurstProcessor::translate_and_forward(rte_mbuf* packet, PacketState& state,
+                                           const Ipv4Rewrite& rewrite) noexcept {
+    if (unlikely(state.parsed.ttl <= 1)) {
+        counters_.drop(DropReason::TtlExceeded);
+        const PortIdentity& port = snapshot_.ports[state.port_index];
+        if (make_icmp_error(packet, state.parsed, kIcmpTimeExceeded, 0, port.primary_address)) {
+            ++counters_.icmp_sent;
+            send_back(packet, state);
+        } else {
+            rte_pktmbuf_free(packet);
+        }
+        return;
+    }
+    rewrite_ipv4_packet(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, rewrite);
+    forward(packet, state, rewrite.dst_addr);
+}
+
+void BurstProcessor::refuse(rte_mbuf* packet, PacketState& state, DropReason reason) noexcept {
+    counters_.drop(reason);
+    const ParsedPacket& parsed = state.parsed;
+    bool answered = false;
+    if (parsed.key.protocol == kProtoTcp) {
+        // Never answer a RST with a RST.
+        if ((parsed.tcp_flags & kTcpFlagRst) == 0 && make_tcp_reset(packet, parsed)) {
+            ++counters_.resets_sent;
+            answered = true;
+        }
+    } else if (parsed.key.protocol == kProtoUdp) {
+        if (make_icmp_error(packet, parsed, kIcmpDestinationUnreachable, kIcmpPortUnreachable,
+                            parsed.key.dst_addr)) {
+            ++counters_.icmp_sent;
+            answered = true;
+        }
+    }
+    if (answered) {
+        send_back(packet, state);
+    } else {
+        rte_pktmbuf_free(packet);
+    }
+}
+
+bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
+    state.port_index = port_index_of(packet->port);
+    const PortIdentity& port = snapshot_.ports[state.port_index];
+    const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
+    bool verify_checksum = (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    ParseOutcome outcome = parse_packet(frame, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet),
+                                        port.vlan, verify_checksum, state.parsed);
+    if (unlikely(outcome.kind == PacketKind::Invalid)) {
+        drop(packet, outcome.reason);
+        return false;
+    }
+    const auto* ethernet = reinterpret_cast<const rte_ether_hdr*>(frame);
+    if (outcome.kind == PacketKind::Arp) {
+        if (!rte_is_same_ether_addr(&ethernet->dst_addr, &port.mac) &&
+            !rte_is_broadcast_ether_addr(&ethernet->dst_addr)) {
+            drop(packet, DropReason::NotForUs);
+        } else if (rte_ring_mp_enqueue(context_.punt_ring, packet) != 0) {
+            drop(packet, DropReason::PuntRingFull);
+        } else {
+            ++counters_.punted;
+        }
+        return false;
+    }
+    if (unlikely(!rte_is_same_ether_addr(&ethernet->dst_addr, &port.mac))) {
+        drop(packet, DropReason::NotForUs);
+        return false;
+    }
+    const ParsedPacket& parsed = state.parsed;
+    state.needs_lookup = parsed.key.protocol != kProtoIcmp || parsed.icmp_error;
+    return true;
+}
+
+void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
+    PacketState states[kBurstSize];
+    rte_mbuf* kept[kBurstSize];
+    FlowKey4 keys[kBurstSize];
+    uint16_t lookup_index[kBurstSize];
+    uint16_t kept_count = 0;
+    uint16_t lookup_count = 0;
+
+    for (uint16_t i = 0; i < count && i < kPrefetchDistance; ++i) {
+        rte_prefetch0(rte_pktmbuf_mtod(packets[i], void*));
+    }
+    for (uint16_t i = 0; i < count; ++i) {
+        if (i + kPrefetchDistance < count) {
+            rte_prefetch0(rte_pktmbuf_mtod(packets[i + kPrefetchDistance], void*));
+        }
+        rte_mbuf* packet = packets[i];
+        counters_.rx_packets += from_handoff_ ? 0 : 1;
+        counters_.rx_bytes += from_handoff_ ? 0 : rte_pktmbuf_pkt_len(packet);
+        PacketState& state = states[kept_count];
+        if (!classify(packet, state)) continue;
+        if (state.needs_lookup) {
+            keys[lookup_count] = state.parsed.icmp_error ? state.parsed.inner_key.reversed() : state.parsed.key;
+            lookup_index[lookup_count++] = kept_count;
+        }
+        kept[kept_count++] = packet;
+    }
+    if (from_handoff_) counters_.handoffs_in += count;
+
+    ConnLookupResult results[kBurstSize];
+    context_.connections->lookup_bulk(keys, lookup_count, results);
+
+    // VIP lookups for the misses that are not ICMP errors, in one batch.
+    const void* vip_key_pointers[kBurstSize];
+    VipKey vip_keys[kBurstSize];
+    uint16_t vip_index[kBurstSize];
+    uint16_t vip_count = 0;
+    int32_t service_port_of[kBurstSize];
+    ConnLookupResult hit_of[kBurstSize];
+    for (uint16_t k = 0; k < kept_count; ++k) {
+        service_port_of[k] = -1;
+        hit_of[k] = {nullptr, FlowDirection::Original};
+    }
+    for (uint16_t l = 0; l < lookup_count; ++l) {
+        uint16_t k = lookup_index[l];
+        hit_of[k] = results[l];
+        if (results[l].connection == nullptr && !states[k].parsed.icmp_error) {
+            const FlowKey4& key = states[k].parsed.key;
+            vip_keys[vip_count] = VipKey::ipv4(key.dst_addr, key.dst_port, key.protocol);
+            vip_key_pointers[vip_count] = &vip_keys[vip_count];
+            vip_index[vip_count++] = k;
+        }
+    }
+    if (vip_count > 0) {
+        uint64_t hit_mask = 0;
+        void* data[kBurstSize];
+        rte_hash_lookup_bulk_data(snapshot_.vip_table, vip_key_pointers, vip_count, &hit_mask, data);
+        for (uint16_t v = 0; v < vip_count; ++v) {
+            if (hit_mask & (uint64_t(1) << v)) {
+                service_port_of[vip_index[v]] = static_cast<int32_t>(reinterpret_cast<uintptr_t>(data[v]));
+            }
+        }
+    }
+
+    for (uint16_t k = 0; k < kept_count; ++k) {
+        PacketState& state = states[k];
+        if (hit_of[k].connection != nullptr) {
+            if (state.parsed.icmp_error) {
+                handle_icmp_error(kept[k], state, hit_of[k]);
+            } else {
+                handle_tracked(kept[k], state, hit_of[k]);
+            }
+        } else {
+            handle_untracked(kept[k], state, service_port_of[k]);
+        }
+    }
+}
+
+void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept {
+    Connection* connection = hit.connection;
+    const ParsedPacket& parsed = state.parsed;
+    if (unlikely(!snapshot_.endpoint_alive(connection->endpoint_slot, connection->endpoint_generation))) {
+        // The pinned endpoint is gone from the current snapshot: never send to a dead address.
+        bool can_reschedule = hit.direction == FlowDirection::Original &&
+                              (parsed.key.protocol == kProtoUdp ||
+                               (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn);
+        context_.connections->remove(connection);
+        if (can_reschedule) {
+            int32_t service_port = snapshot_.find_service_port(
+                VipKey::ipv4(parsed.key.dst_addr, parsed.key.dst_port, parsed.key.protocol));
+            if (service_port >= 0) {
+                ++counters_.rescheduled;
+                handle_new_flow(packet, state, static_cast<uint32_t>(service_port));
+                return;
+            }
+        }
+        if (hit.direction == FlowDirection::Original && parsed.key.protocol == kProtoTcp) {
+            refuse(packet, state, DropReason::EndpointGone);
+        } else {
+            drop(packet, DropReason::EndpointGone);
+        }
+        return;
+    }
+    ++counters_.conntrack_hits;
+    context_.connections->update(connection, hit.direction, parsed.tcp_flags, context_.now_ms,
+                                 snapshot_.timeouts);
+    Ipv4Rewrite rewrite;
+    if (hit.direction == FlowDirection::Original) {
+        rewrite = {connection->reply.dst_addr, connection->reply.src_addr,
+                   connection->reply.dst_port, connection->reply.src_port};
+        ++counters_.forwarded_to_endpoint;
+        if (connection->endpoint_slot < context_.endpoint_counter_slots) {
+            EndpointCounters& endpoint = context_.endpoint_counters[connection->endpoint_slot];
+            ++endpoint.packets;
+            endpoint.bytes += rte_pktmbuf_pkt_len(packet);
+        }
+    } else {
+        rewrite = {connection->original.dst_addr, connection->original.src_addr,
+                   connection->original.dst_port, connection->original.src_port};
+        ++counters_.forwarded_to_client;
+    }
+    translate_and_forward(packet, state, rewrite);
+}
+
+void BurstProcessor::handle_icmp_error(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept {
+    const Connection* connection = hit.connection;
+    if (!snapshot_.endpoint_alive(connection->endpoint_slot, connection->endpoint_generation)) {
+        drop(packet, DropReason::EndpointGone);
+        return;
+    }
+    const FlowKey4& outer = state.parsed.key;
+    uint32_t outer_source = outer.src_addr;
+    uint32_t outer_destination;
+    Ipv4Rewrite inner;
+    if (hit.direction == FlowDirection::Reply) {
+        // About a packet we sent to the endpoint: report it to the client as if about the VIP.
+        if (outer_source == connection->reply.src_addr) outer_source = connection->original.dst_addr;
+        outer_destination = connection->original.src_addr;
+        inner = {connection->original.src_addr, connection->original.dst_addr,
+                 connection->original.src_port, connection->original.dst_port};
+    } else {
+        // About a reply we sent to the client: report it to the endpoint about its own flow.
+        if (snapshot_.nat_mode == NatMode::FullNat) outer_source = connection->reply.dst_addr;
+        outer_destination = connection->reply.src_addr;
+        inner = {connection->reply.src_addr, connection->reply.dst_addr,
+                 connection->reply.src_port, connection->reply.dst_port};
+    }
+    rewrite_icmp_error(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, outer_source,
+                       outer_destination, inner);
+    forward(packet, state, outer_destination);
+}
+
+void BurstProcessor::handle_untracked(rte_mbuf* packet, PacketState& state, int32_t service_port) noexcept {
+    const FlowKey4& key = state.parsed.key;
+    if (service_port >= 0) {
+        if (owned_elsewhere(packet, connection_owner(key.src_addr, key.src_port, context_.worker_count))) return;
+        handle_new_flow(packet, state, static_cast<uint32_t>(service_port));
+        return;
+    }
+    handle_not_a_service(packet, state);
+}
+
+void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) noexcept {
+    const ParsedPacket& parsed = state.parsed;
+    const FlowKey4& key = parsed.key;
+    AddressKind kind = snapshot_.address_kind(key.dst_addr);
+    if (key.protocol == kProtoIcmp) {
+        if (parsed.icmp_error) {
+            // About a flow another worker may own: route it by the quoted flow's owner.
+            const FlowKey4& inner = parsed.inner_key;
+            AddressKind inner_source = snapshot_.address_kind(inner.src_addr);
+            uint16_t owner = inner_source == AddressKind::Snat
+                                 ? snapshot_.snat_port_owner(rte_be_to_cpu_16(inner.src_port))
+                             : inner_source == AddressKind::Vip
+                                 ? connection_owner(inner.dst_addr, inner.dst_port, context_.worker_count)
+                                 : connection_owner(inner.src_addr, inner.src_port, context_.worker_count);
+            if (owned_elsewhere(packet, owner)) return;
+            drop(packet, DropReason::IcmpUnsupported);
+        } else if (parsed.icmp_type == kIcmpEchoRequest && kind != AddressKind::None) {
+            if (make_icmp_echo_reply(packet, parsed)) {
+                ++counters_.icmp_sent;
+                send_back(packet, state);
+            } else {
+                drop(packet, DropReason::IcmpUnsupported);
+            }
+        } else {
+            drop(packet, kind == AddressKind::None ? DropReason::NoService : DropReason::IcmpUnsupported);
+        }
+        return;
+    }
+    switch (kind) {
+    case AddressKind::Vip:
+        refuse(packet, state, DropReason::VipPortRefused);
+        return;
+    case AddressKind::Snat: {
+        uint16_t port = rte_be_to_cpu_16(key.dst_port);
+        uint32_t range_end = uint32_t(snapshot_.snat_port_min) +
+                             uint32_t(snapshot_.snat_ports_per_worker) * snapshot_.worker_count;
+        if (port >= snapshot_.snat_port_min && port < range_end &&
+            owned_elsewhere(packet, snapshot_.snat_port_owner(port))) {
+            return;
+        }
+        drop(packet, DropReason::NoService);
+        return;
+    }
+    case AddressKind::None:
+        // DNAT-only replies are addressed to the client; their owner is the client's worker.
+        if (snapshot_.nat_mode == NatMode::DnatOnly &&
+            owned_elsewhere(packet, connection_owner(key.dst_addr, key.dst_port, context_.worker_count))) {
+            return;
+        }
+        drop(packet, DropReason::NoService);
+        return;
+    case AddressKind::Local:
+        refuse(packet, state, DropReason::NoService);
+        return;
+    }
+}
+
+bool BurstProcessor::allocate_snat_port(FlowKey4& reply_key) noexcept {
+    const uint32_t range_size = snapshot_.snat_ports_per_worker;
+    const uint32_t range_start = uint32_t(snapshot_.snat_port_min) + range_size * context_.worker_index;
+    for (uint32_t attempt = 0; attempt < kSnatPortAttempts; ++attempt) {
+        uint32_t port = range_start + (context_.snat_cursor++ % range_size);
+        reply_key.dst_port = rte_cpu_to_be_16(static_cast<uint16_t>(port));
+        if (context_.connections->lookup(reply_key).connection == nullptr) return true;
+    }
+    return false;
+}
+
+void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint32_t service_port_index) noexcept {
+    const ParsedPacket& parsed = state.parsed;
+    const FlowKey4& key = parsed.key;
+    const ServicePort& service_port = snapshot_.service_ports[service_port_index];
+    TcpState initial_state = TcpState::None;
+    if (key.protocol == kProtoTcp) {
+        if (parsed.tcp_flags & kTcpFlagRst) {
+            drop(packet, DropReason::NotSyn);
+            return;
+        }
+        // A segment without SYN is a flow picked up mid-stream (e.g. after a restart): the
+        // consistent hash gives the endpoint it had before.
+        initial_state = (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn ? TcpState::SynSent
+                        : (parsed.tcp_flags & kTcpFlagFin)                      ? TcpState::Closing
+                                                                            : TcpState::Established;
+    }
+    if (service_port.maglev->empty()) {
+        refuse(packet, state, DropReason::NoEndpoint);
+        return;
+    }
+    const uint32_t flow_hash = hash_flow_key(key, snapshot_.hash_seed);
+    const uint32_t slot = service_port.maglev->lookup(flow_hash);
+    const EndpointSlot& endpoint = snapshot_.endpoints[slot];
+
+    FlowKey4 reply_key;
+    reply_key.src_addr = endpoint.address;
+    reply_key.src_port = endpoint.port;
+    reply_key.protocol = key.protocol;
+    if (snapshot_.nat_mode == NatMode::FullNat) {
+        reply_key.dst_addr = snapshot_.snat_addresses[flow_hash % snapshot_.snat_addresses.size()];
+        if (!allocate_snat_port(reply_key)) {
+            drop(packet, DropReason::SnatPortsExhausted);
+            return;
+        }
+    } else {
+        reply_key.dst_addr = key.src_addr;
+        reply_key.dst_port = key.src_port;
+    }
+
+    InsertResult inserted = context_.connections->insert(key, reply_key, initial_state, context_.now_ms,
+                                                         snapshot_.timeouts);
+    if (inserted.status == InsertStatus::Exists) {
+        // An earlier packet of the same burst created the flow after the batched lookup.
+        handle_tracked(packet, state, {inserted.connection, FlowDirection::Original});
+        return;
+    }
+    if (inserted.connection == nullptr) {
+        if (snapshot_.nat_mode == NatMode::FullNat) {
+            // Without an entry the reply to the SNAT port could not be translated back.
+            drop(packet, DropReason::ConntrackFull);
+            return;
+        }
+        ++counters_.stateless_forwards;
+    } else {
+        if (inserted.status == InsertStatus::InsertedAfterEviction) ++counters_.conntrack_evictions;
+        inserted.connection->endpoint_slot = slot;
+        inserted.connection->endpoint_generation = endpoint.generation;
+        ++counters_.new_connections;
+    }
+    ++counters_.forwarded_to_endpoint;
+    if (slot < context_.endpoint_counter_slots) {
+        EndpointCounters& counters = context_.endpoint_counters[slot];
+        ++counters.connections;
+        ++counters.packets;
+        counters.bytes += rte_pktmbuf_pkt_len(packet);
+    }
+    Ipv4Rewrite rewrite{reply_key.dst_addr, reply_key.src_addr, reply_key.dst_port, reply_key.src_port};
+    translate_and_forward(packet, state, rewrite);
+}
+
+}  // namespace
+
+void process_burst(WorkerContext& context, const Snapshot& snapshot, rte_mbuf** packets,
+                   uint16_t count, bool from_handoff) noexcept {
+    BurstProcessor processor(context, snapshot, from_handoff);
+    while (count > 0) {
+        uint16_t chunk = count < kBurstSize ? count : kBurstSize;
+        processor.run(packets, chunk);
+        packets += chunk;
+        count -= chunk;
+    }
+}
+
+}  // namespace vipgate

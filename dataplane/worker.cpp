@@ -1,1 +1,110 @@
-// placeholder until implemented
+// Poll loop. Each iteration: report quiescent (QSBR), load the current snapshot, poll every
+// port's RX queue of this worker, drain the hand-off ring, transmit, and age a few connection
+// entries. The snapshot pointer is not held across iterations, which is what lets the control
+// thread free old snapshots.
+#include "dataplane/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dataplane/pipeline.h"
+
+namespace vipgate {
+
+void flush_outputs(WorkerContext& context) noexcept {
+    for (uint16_t port = 0; port < context.port_count; ++port) {
+        TxBuffer& buffer = context.tx[port];
+        if (buffer.count == 0) continue;
+        uint16_t sent = rte_eth_tx_burst(context.port_ids[port], context.tx_queue[port], buffer.packets,
+                                         buffer.count);
+        for (uint16_t i = 0; i < sent; ++i) {
+            ++context.counters.tx_packets;
+            context.counters.tx_bytes += rte_pktmbuf_pkt_len(buffer.packets[i]);
+        }
+        if (sent < buffer.count) {
+            context.counters.drops[static_cast<size_t>(DropReason::TxQueueFull)] += buffer.count - sent;
+            rte_pktmbuf_free_bulk(buffer.packets + sent, buffer.count - sent);
+        }
+        buffer.count = 0;
+    }
+    for (uint16_t owner = 0; owner < context.worker_count; ++owner) {
+        uint16_t count = context.handoff_count[owner];
+        if (count == 0) continue;
+        unsigned queued = rte_ring_mp_enqueue_burst(context.handoff_rings[owner],
+                                                    reinterpret_cast<void* const*>(context.handoff[owner].data()),
+                                                    count, nullptr);
+        if (queued < count) {
+            context.counters.drops[static_cast<size_t>(DropReason::HandoffRingFull)] += count - queued;
+            rte_pktmbuf_free_bulk(context.handoff[owner].data() + queued, count - queued);
+        }
+        context.handoff_count[owner] = 0;
+    }
+}
+
+// The control thread owns no TX queue (some devices have one per worker at most); what it sends
+// (ARP, packets that waited for a neighbor) goes out through worker 0.
+void transmit_control_packets(WorkerContext& context) noexcept {
+    rte_mbuf* packets[kBurstSize];
+    unsigned taken = rte_ring_sc_dequeue_burst(context.control_tx_ring, reinterpret_cast<void**>(packets),
+                                               kBurstSize, nullptr);
+    if (taken == 0) return;
+    for (unsigned i = 0; i < taken; ++i) {
+        uint16_t port_index = 0;
+        for (uint16_t p = 0; p < context.port_count; ++p) {
+            if (context.port_ids[p] == packets[i]->port) port_index = p;
+        }
+        TxBuffer& buffer = context.tx[port_index];
+        if (buffer.count == kTxBufferSize) {
+            ++context.counters.drops[static_cast<size_t>(DropReason::TxQueueFull)];
+            rte_pktmbuf_free(packets[i]);
+            continue;
+        }
+        buffer.packets[buffer.count++] = packets[i];
+    }
+    flush_outputs(context);
+}
+
+int run_worker(void* argument) {
+    const WorkerLaunch& launch = *static_cast<const WorkerLaunch*>(argument);
+    WorkerContext& context = *launch.context;
+    const uint64_t cycles_per_ms = rte_get_tsc_hz() / 1000;
+    rte_ring* own_ring = context.handoff_rings[context.worker_index];
+    rte_mbuf* packets[kBurstSize];
+
+    rte_rcu_qsbr_thread_register(launch.qsbr, context.worker_index);
+    rte_rcu_qsbr_thread_online(launch.qsbr, context.worker_index);
+    while (!launch.stop->load(std::memory_order_relaxed)) {
+        // Top of the loop: this worker holds no snapshot reference.
+        rte_rcu_qsbr_quiescent(launch.qsbr, context.worker_index);
+        // Acquire pairs with the publisher's release store.
+        const Snapshot* snapshot = launch.snapshot->load(std::memory_order_acquire);
+        context.now_ms = static_cast<uint32_t>(rte_get_tsc_cycles() / cycles_per_ms);
+        context.counters.snapshot_generation = snapshot->generation;
+        ++context.counters.loops;
+
+        for (uint16_t port = 0; port < context.port_count; ++port) {
+            uint16_t received = rte_eth_rx_burst(context.port_ids[port], context.worker_index, packets, kBurstSize);
+            if (received == 0) continue;
+            process_burst(context, *snapshot, packets, received, false);
+            flush_outputs(context);
+        }
+        if (context.worker_count > 1) {
+            unsigned taken = rte_ring_sc_dequeue_burst(own_ring, reinterpret_cast<void**>(packets), kBurstSize, nullptr);
+            if (taken > 0) {
+                process_burst(context, *snapshot, packets, static_cast<uint16_t>(taken), true);
+                flush_outputs(context);
+            }
+        }
+        if (context.control_tx_ring != nullptr) transmit_control_packets(context);
+        context.counters.conntrack_expired += context.connections->expire(context.now_ms, launch.expire_budget);
+        context.counters.active_connections = context.connections->size();
+    }
+    rte_rcu_qsbr_thread_offline(launch.qsbr, context.worker_index);
+    rte_rcu_qsbr_thread_unregister(launch.qsbr, context.worker_index);
+    return 0;
+}
+
+}  // namespace vipgate

@@ -1,0 +1,52 @@
+// Which configuration changes need a restart: anything fixed when EAL, ports, mempools, queues
+// and conntrack tables are created. Everything else (services, routes, neighbors, SNAT, timeouts,
+// NAT mode, seeds) is compiled into a new Snapshot and published live.
+#include "config/config.h"
+
+namespace vipgate::config {
+
+namespace {
+
+void compare_port(const PortConfig& running, const PortConfig& candidate, const std::string& path,
+                  std::vector<std::string>& differences) {
+    auto check = [&](bool same, const char* field) {
+        if (!same) differences.push_back(path + "." + field);
+    };
+    check(running.name == candidate.name, "name");
+    check(running.device == candidate.device, "device");
+    check(running.mac == candidate.mac, "mac");
+    check(running.addresses == candidate.addresses, "addresses");
+    check(running.vlan == candidate.vlan, "vlan");
+    check(running.promiscuous == candidate.promiscuous, "promiscuous");
+}
+
+}  // namespace
+
+std::vector<std::string> restart_only_differences(const Config& running, const Config& candidate) {
+    std::vector<std::string> differences;
+    auto check = [&](bool same, const char* field) {
+        if (!same) differences.push_back(field);
+    };
+    check(running.eal == candidate.eal, "eal.args");
+    check(running.dataplane.worker_lcores == candidate.dataplane.worker_lcores,
+          "dataplane.worker_lcores");
+    check(running.dataplane.mbufs_per_port == candidate.dataplane.mbufs_per_port,
+          "dataplane.mbufs_per_port");
+    check(running.dataplane.rx_descriptors == candidate.dataplane.rx_descriptors,
+          "dataplane.rx_descriptors");
+    check(running.dataplane.tx_descriptors == candidate.dataplane.tx_descriptors,
+          "dataplane.tx_descriptors");
+    check(running.conntrack.capacity == candidate.conntrack.capacity, "conntrack.capacity");
+    if (running.ports.size() != candidate.ports.size()) {
+        differences.push_back("ports (" + std::to_string(running.ports.size()) + " -> " +
+                              std::to_string(candidate.ports.size()) + ")");
+        return differences;
+    }
+    for (size_t i = 0; i < running.ports.size(); ++i) {
+        compare_port(running.ports[i], candidate.ports[i], "ports[" + std::to_string(i) + "]",
+                     differences);
+    }
+    return differences;
+}
+
+}  // namespace vipgate::config

@@ -1,0 +1,18 @@
+// The vipgate daemon: EAL and ports up, snapshot published, workers launched, then the control
+// loop (ARP, reloads, statistics, snapshot reclamation) until a signal or the run time ends.
+#pragma once
+
+#include <string>
+
+namespace vipgate {
+
+struct DaemonOptions {
+    std::string config_path;     // empty: the embedded default (demo) configuration
+    double duration_seconds = 0; // 0: run until SIGINT/SIGTERM
+    bool show_endpoints = false; // print the per-endpoint spread with every summary line
+};
+
+// Returns the process exit code. Errors are logged with what to change.
+int run_daemon(const DaemonOptions& options);
+
+}  // namespace vipgate

@@ -1,0 +1,79 @@
+// NeighborResolver: the control thread's half of ARP.
+//
+// Design note: workers never wait for ARP. They punt ARP frames and packets whose next hop has
+// no MAC yet to the control thread through one ring. The resolver answers ARP requests for the
+// gateway's addresses and VIPs, learns from replies (and from requests aimed at us, as Linux
+// does), holds a few packets per unresolved neighbor like the kernel's neighbor queue, and
+// sends them once the reply arrives. Learnt entries are re-probed after kReachableMs and
+// invalidated if they stay silent; static entries from the config never age.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "control/port_setup.h"
+#include "dataplane/neighbor_table.h"
+#include "dataplane/snapshot.h"
+
+struct rte_mbuf;
+struct rte_ring;
+
+namespace vipgate {
+
+struct NeighborStatistics {
+    uint64_t arp_requests_sent = 0;
+    uint64_t arp_replies_sent = 0;
+    uint64_t learnt = 0;
+    uint64_t held_sent = 0;
+    uint64_t held_dropped = 0;  // neighbor never answered, or too many packets waiting
+};
+
+class NeighborResolver {
+public:
+    static constexpr uint64_t kReachableMs = 30'000;
+    static constexpr uint64_t kProbeIntervalMs = 1'000;
+    static constexpr uint32_t kMaxProbes = 3;
+    static constexpr size_t kMaxHeldPerNeighbor = 8;
+
+    // What the resolver sends goes through `transmit_ring` (worker 0 transmits it).
+    NeighborResolver(NeighborTable& table, const std::vector<PortRuntime>& ports, rte_ring* transmit_ring);
+    ~NeighborResolver();
+
+    void set_static(const std::vector<std::pair<uint32_t, rte_ether_addr>>& entries);  // network order
+    // Takes ownership of a punted packet.
+    void handle(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
+    // Retransmits requests, gives up on silent neighbors, re-probes old entries.
+    void tick(const Snapshot& snapshot, uint64_t now_ms);
+    const NeighborStatistics& statistics() const noexcept { return statistics_; }
+
+private:
+    struct Pending {
+        uint16_t port_index = 0;
+        uint32_t probes = 0;
+        uint64_t last_probe_ms = 0;
+        std::vector<rte_mbuf*> held;
+    };
+    struct Learnt {
+        uint16_t port_index = 0;
+        uint64_t confirmed_ms = 0;
+        uint64_t last_probe_ms = 0;
+        uint32_t probes = 0;
+    };
+
+    void handle_arp(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
+    void hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
+    void learn(uint32_t address, const rte_ether_addr& mac, uint16_t port_index, uint64_t now_ms);
+    void send_request(const Snapshot& snapshot, uint16_t port_index, uint32_t target);
+    void transmit(rte_mbuf* packet);
+    uint16_t port_index_of(uint16_t port_id) const noexcept;
+
+    NeighborTable& table_;
+    const std::vector<PortRuntime>& ports_;
+    rte_ring* transmit_ring_;
+    std::map<uint32_t, Pending> pending_;
+    std::map<uint32_t, Learnt> learnt_;
+    NeighborStatistics statistics_;
+};
+
+}  // namespace vipgate

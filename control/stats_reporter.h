@@ -1,0 +1,35 @@
+// StatsReporter: sums the workers' counters on the control thread and turns them into the
+// periodic one-line summary, the per-endpoint spread table and the final report.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/counters.h"
+#include "dataplane/snapshot.h"
+#include "dataplane/worker_context.h"
+
+namespace vipgate {
+
+WorkerCounters sum_counters(const std::vector<WorkerContext*>& workers);
+std::vector<EndpointCounters> sum_endpoint_counters(const std::vector<WorkerContext*>& workers, size_t slots);
+
+class StatsReporter {
+public:
+    explicit StatsReporter(std::vector<WorkerContext*> workers) : workers_(std::move(workers)) {}
+
+    // One line: rates since the previous call, active connections, drops.
+    std::string interval_line(uint64_t now_ms);
+    // Connections and packets per endpoint, per service port, with each endpoint's share.
+    std::string endpoint_table(const Snapshot& snapshot) const;
+    // Every non-zero counter and drop reason.
+    std::string final_report(double elapsed_seconds) const;
+
+private:
+    std::vector<WorkerContext*> workers_;
+    WorkerCounters previous_{};
+    uint64_t previous_ms_ = 0;
+};
+
+}  // namespace vipgate

@@ -1,0 +1,205 @@
+// Per-worker connection tracking table.
+//
+// Design note. One ConnTable per worker lcore, touched only by that worker: no atomics, no
+// locks (Maglev, Katran, DPVS and VPP all shard conntrack per core; consistent hashing covers
+// flows that land on a core without an entry). Everything is allocated in create(); after
+// that no call allocates, throws or takes time proportional to the table size.
+//
+// Layout. Entries are a fixed array of one-cache-line Connections holding both directions'
+// keys; free entries form a LIFO free list (a freed, cache-hot entry is reused first). The
+// index is a separate array of 64-byte buckets, each with 10 slots of {16-bit signature,
+// 32-bit entry reference = entry index << 1 | direction}, so every connection puts two keys
+// in the index: its original and its reply tuple. Two CRC32 passes and a 64-bit finaliser
+// give the bucket and a signature independent of it, so a signature match is a false
+// positive with probability about 2^-16 per occupied slot.
+// Signature 0 marks an empty slot. Buckets are sized for 2 keys per connection at a load of
+// 0.75 at full capacity: 7.5 keys per bucket, about 17 bytes of index per connection, 81 to
+// 82 bytes per connection in total (see bytes_per_connection()).
+//
+// Why linear bucket probing rather than cuckoo hashing. A key lives in its home bucket or,
+// if that is full, in one of the next kMaxProbeBuckets - 1 buckets. Each bucket counts the
+// keys that probed past it (`overflow`, as in Folly's F14), so a lookup stops at the first
+// bucket with a zero count. At load 0.75 with 10 slots, over 95 % of keys sit in their home
+// bucket and most buckets have no overflow, so a hit and almost every miss cost one bucket
+// line plus one entry line. Cuckoo hashing would have to fetch two buckets on every miss (the
+// first packet of every new connection) and move keys around on insert; its advantage, a
+// load above 0.9, is not needed here because the entries, not the index, dominate memory. The
+// next bucket is also the adjacent cache line, which the spatial prefetcher often brings in.
+// The probe window is bounded, so an insert that finds no free slot in it is treated like a
+// full table (the eviction rules below apply); at load 0.75 this practically never happens.
+//
+// Eviction. When no entry is free (or the probe window has no free slot), insert() looks at
+// the next kEvictionScanEntries entries from the ageing cursor and at the entries referenced
+// by the candidate buckets. It reclaims the first expired entry it finds; failing that it
+// evicts the first half-open (SynSent, SynReceived), Closing or Closed TCP entry. It never
+// evicts an unexpired Established (or None) TCP entry nor an unexpired UDP/ICMP entry, so a
+// SYN flood can only displace other half-open entries. If nothing qualifies it returns Full
+// and the caller falls back to stateless consistent hashing. The work is bounded: one
+// sequential scan of kEvictionScanEntries lines plus the candidate buckets' entries.
+//
+// Time. All times are caller-supplied wrapping 32-bit milliseconds; an entry is expired when
+// (int32_t)(now_ms - deadline_ms) >= 0, so timeouts must be below 2^31 ms. Lookups ignore
+// time: an expired entry that expire() has not reached yet is still found (the caller can
+// check Connection::is_expired). insert() treats an expired entry holding one of its keys as
+// gone and replaces it.
+//
+// Pointer validity. A Connection* stays valid until that connection is removed, expired by
+// expire() or evicted by insert(). A caller holding pointers from an earlier lookup (for
+// example the rest of a burst) across an insert() must re-check them: compare the packet's
+// key with the entry's `original` or `reply`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "dataplane/flow_key.h"
+#include "dataplane/tcp_state.h"
+
+namespace vipgate {
+
+class ConnTable;
+
+struct alignas(64) Connection {
+    FlowKey4 original;                 // as received from the client: client -> VIP
+    FlowKey4 reply;                    // as the endpoint sends it back: endpoint -> client (DNAT)
+                                       // or endpoint -> SNAT address (full-NAT)
+    uint32_t endpoint_slot = 0;        // set by the caller after insert
+    uint32_t endpoint_generation = 0;  // set by the caller after insert
+    uint32_t deadline_ms = 0;          // expired when (int32_t)(now_ms - deadline_ms) >= 0
+    TcpState tcp_state = TcpState::None;
+
+    bool is_expired(uint32_t now_ms) const noexcept { return static_cast<int32_t>(now_ms - deadline_ms) >= 0; }
+
+private:
+    friend class ConnTable;
+    bool live = false;       // false while on the free list
+    uint32_t next_free = 0;  // free-list link, meaningful only when !live
+};
+static_assert(sizeof(Connection) == 64);
+
+struct ConnLookupResult {
+    Connection* connection;  // nullptr on miss
+    FlowDirection direction;
+};
+
+enum class InsertStatus : uint8_t {
+    Inserted,               // a free entry was used (possibly one reclaimed because it had expired)
+    InsertedAfterEviction,  // an unexpired half-open or closing entry was evicted to make room
+    Exists,                 // a live connection already holds the original or the reply key
+    Full,                   // no room and nothing evictable
+};
+
+struct InsertResult {
+    // Exists: the connection already holding one of the keys (compare its `original` with the
+    // new one to tell a duplicate from a reply-tuple clash). Full: nullptr.
+    Connection* connection;
+    InsertStatus status;
+};
+
+class ConnTable {
+public:
+    static constexpr uint32_t kMaxBulk = 64;
+    static constexpr uint32_t kMaxCapacity = 1u << 30;  // entry index plus direction bit fit 32 bits
+
+    // Allocates everything up front with rte_zmalloc_socket (hugepages when present). nullptr
+    // on failure or when capacity is 0 or above kMaxCapacity.
+    static ConnTable* create(uint32_t capacity, uint32_t hash_seed, int socket_id) noexcept;
+    static void destroy(ConnTable* table) noexcept;
+
+    ConnTable(const ConnTable&) = delete;
+    ConnTable& operator=(const ConnTable&) = delete;
+
+    // Batched lookup: hash all keys, prefetch their buckets, compare signatures, prefetch the
+    // candidate entries, compare keys. A key may match an entry's original or reply key;
+    // `direction` says which. Any count is accepted; it is processed kMaxBulk keys at a time.
+    void lookup_bulk(const FlowKey4* keys, uint32_t count, ConnLookupResult* results) noexcept;
+    ConnLookupResult lookup(const FlowKey4& key) noexcept;
+
+    // Inserts both keys of a new connection with the given state; deadline = now + timeout.
+    // endpoint_slot and endpoint_generation start at 0 for the caller to fill in.
+    InsertResult insert(const FlowKey4& original, const FlowKey4& reply, TcpState state, uint32_t now_ms,
+                        const ConnTimeouts& timeouts) noexcept;
+
+    // Advances the TCP state for a packet seen in `direction` with `tcp_flags` (ignored for
+    // non-TCP) and sets the deadline to now + the (new) state's timeout.
+    void update(Connection* connection, FlowDirection direction, uint8_t tcp_flags, uint32_t now_ms,
+                const ConnTimeouts& timeouts) noexcept;
+
+    void remove(Connection* connection) noexcept;
+
+    // Incremental ageing: examines up to `budget` entries from a rotating cursor, removes the
+    // expired ones and returns how many it removed. Called once per poll loop.
+    uint32_t expire(uint32_t now_ms, uint32_t budget) noexcept;
+
+    uint32_t size() const noexcept { return size_; }
+    uint32_t capacity() const noexcept { return capacity_; }
+
+    // Memory actually allocated (entries, index and the table object) and that divided by the
+    // capacity, rounded up: the honest cost of one tracked connection.
+    size_t memory_bytes() const noexcept;
+    size_t bytes_per_connection() const noexcept;
+
+    // Index geometry, for diagnostics and tests that need to crowd one bucket.
+    uint32_t bucket_count() const noexcept { return bucket_count_; }
+    uint32_t home_bucket(const FlowKey4& key) const noexcept { return hash_key(key).bucket; }
+
+    // Visits every live connection as `const Connection&` (listing, tests). O(capacity).
+    template <class Visitor>
+    void for_each(Visitor&& visit) const {
+        for (uint32_t i = 0; i < capacity_; ++i) {
+            if (entries_[i].live) visit(static_cast<const Connection&>(entries_[i]));
+        }
+    }
+
+private:
+    static constexpr uint32_t kSlotsPerBucket = 10;
+    static constexpr uint32_t kMaxProbeBuckets = 64;      // probe window: far beyond any run at load 0.6
+    static constexpr uint32_t kEvictionScanEntries = 32;  // entries examined near the ageing cursor
+    static constexpr uint16_t kEmptySignature = 0;
+
+    struct alignas(64) Bucket {
+        uint16_t signatures[kSlotsPerBucket];  // kEmptySignature marks a free slot
+        uint16_t overflow;                     // keys homed at or before this bucket stored after it
+        uint32_t refs[kSlotsPerBucket];        // entry index << 1 | FlowDirection
+    };
+    static_assert(sizeof(Bucket) == 64);
+
+    struct KeyHash {
+        uint32_t bucket;
+        uint16_t signature;
+    };
+
+    struct VictimChoice {
+        Connection* victim = nullptr;
+        bool expired = false;
+    };
+
+    ConnTable(Connection* entries, Bucket* buckets, uint32_t capacity, uint32_t bucket_count,
+              uint32_t hash_seed) noexcept;
+
+    KeyHash hash_key(const FlowKey4& key) const noexcept;
+    uint32_t next_bucket(uint32_t bucket) const noexcept { return bucket + 1 == bucket_count_ ? 0 : bucket + 1; }
+    ConnLookupResult find(const FlowKey4& key, const KeyHash& hash) noexcept;
+    void lookup_batch(const FlowKey4* keys, uint32_t count, ConnLookupResult* results) noexcept;
+
+    bool link(uint32_t ref, const KeyHash& hash) noexcept;
+    bool link_or_evict(uint32_t ref, const KeyHash& hash, uint32_t now_ms, bool& evicted) noexcept;
+    void unlink(uint32_t ref, const KeyHash& hash) noexcept;
+    void release(uint32_t index) noexcept;
+
+    static bool consider_victim(Connection& candidate, uint32_t now_ms, VictimChoice& choice) noexcept;
+    bool consider_bucket_victims(uint32_t bucket, uint32_t exclude_index, uint32_t now_ms,
+                                 VictimChoice& choice) noexcept;
+    VictimChoice choose_victim(uint32_t now_ms, const KeyHash& original, const KeyHash& reply) noexcept;
+
+    Connection* entries_;
+    Bucket* buckets_;
+    uint32_t capacity_;
+    uint32_t bucket_count_;
+    uint32_t hash_seed_;
+    uint32_t size_ = 0;
+    uint32_t free_head_ = 0;
+    uint32_t age_cursor_ = 0;
+};
+
+}  // namespace vipgate

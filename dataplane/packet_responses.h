@@ -1,0 +1,58 @@
+// Packets the gateway answers itself: TCP resets, ICMP errors, echo replies, ARP.
+//
+// Design note: every answer is built in place in the received mbuf, so answering never
+// allocates and cannot fail for lack of buffers; a response only needs headroom (ICMP errors)
+// and the headers the parser already proved to be contiguous. These are slow-path packets, so
+// checksums are computed fully. The Ethernet header is turned around (source and destination
+// swapped, or our_mac as source where given) and an 802.1Q tag is kept, so the answer leaves
+// on the port and VLAN it came from. Each function returns false when it cannot answer (no
+// headroom, or a packet that must not be answered); the caller then drops the packet.
+#pragma once
+
+#include <cstdint>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/packet_parser.h"
+
+namespace vipgate {
+
+// RFC 793 reset for a TCP segment (sent from the packet's destination to its source, payload
+// and options trimmed): if ACK is set, RST with seq = SEG.ACK; otherwise RST|ACK with seq = 0
+// and ack = SEG.SEQ + SEG.LEN (payload, +1 for SYN, +1 for FIN). False for a segment that is
+// itself a reset (a reset is never answered).
+bool make_tcp_reset(rte_mbuf* m, const ParsedPacket& parsed) noexcept;
+
+// ICMP error (RFC 792) about the packet, sent from `source_addr` (network order) to the packet's
+// source. Quotes the IPv4 header and the first 8 bytes of its payload. False when RFC 1122
+// 3.2.2 forbids the error: the packet is itself ICMP other than an echo request or reply, or
+// its source is not a unicast address. Uses rte_pktmbuf_prepend: needs 28 bytes of headroom.
+bool make_icmp_error(rte_mbuf* m, const ParsedPacket& parsed, uint8_t type, uint8_t code,
+                     uint32_t source_addr) noexcept;
+
+// Echo request to an address we own -> echo reply in place (payload kept). False when the
+// packet is not an echo request.
+bool make_icmp_echo_reply(rte_mbuf* m, const ParsedPacket& parsed) noexcept;
+
+struct ArpMessage {
+    uint16_t operation;  // host order
+    rte_ether_addr sender_mac;
+    uint32_t sender_addr;  // network order
+    uint32_t target_addr;  // network order
+};
+
+// Ethernet/IPv4 ARP only, else false.
+bool parse_arp(const uint8_t* frame, uint32_t contiguous_length, const ParsedPacket& parsed,
+               ArpMessage& out) noexcept;
+
+// Turns a request for an address we own into the reply (the caller checked the address).
+// False when the packet is not an Ethernet/IPv4 ARP request.
+bool make_arp_reply(rte_mbuf* m, const ParsedPacket& parsed, const rte_ether_addr& our_mac) noexcept;
+
+// Fills an empty mbuf with a broadcast ARP request (802.1Q tag when vlan != 0). The frame is
+// not padded to 60 bytes: NICs pad short frames. False if the mbuf has no room.
+bool write_arp_request(rte_mbuf* m, const rte_ether_addr& our_mac, uint32_t our_addr, uint32_t target_addr,
+                       uint16_t vlan) noexcept;
+
+}  // namespace vipgate

@@ -1,0 +1,73 @@
+// TCP connection states and per-state timeouts for the connection tracking table.
+//
+// Design note: a load balancer sees both directions of a flow but is not an endpoint, so it
+// only needs enough of the TCP state machine to pick a timeout (short for handshakes and
+// teardowns, long for established flows) and to tell which entries may be evicted under
+// pressure (half-open and closing ones, never established ones). This is the simplified
+// model of IPVS and nf_conntrack: no sequence tracking, no window checks. The flags are read
+// in a fixed priority order so that odd combinations (SYN|RST, SYN|FIN) have one answer.
+//
+// Transitions of next_tcp_state(current, direction, flags), first matching row wins:
+//
+//   flags            direction  current                    -> next
+//   ---------------  ---------  -------------------------     -----------
+//   any              any        None (not TCP)             -> None
+//   RST              any        any                        -> Closed
+//   SYN without ACK  Original   Closing, Closed            -> SynSent     (port reuse)
+//   SYN without ACK  Original   other                      -> unchanged   (retransmission)
+//   FIN              any        Closed                     -> Closed
+//   FIN              any        other                      -> Closing
+//   SYN+ACK          Reply      SynSent                    -> SynReceived
+//   ACK              Original   SynReceived                -> Established (handshake done)
+//   anything else    any        any                        -> unchanged
+//
+// A flow picked up mid-stream (its first packet is not a SYN, e.g. after a gateway restart)
+// is inserted by the caller directly in state Established.
+#pragma once
+
+#include <cstdint>
+
+namespace vipgate {
+
+enum class TcpState : uint8_t {
+    None = 0,  // not TCP (UDP, ICMP, ...): the protocol's single timeout applies
+    SynSent,
+    SynReceived,
+    Established,
+    Closing,
+    Closed,
+};
+
+enum class FlowDirection : uint8_t {
+    Original = 0,  // client -> VIP
+    Reply = 1,     // endpoint -> client
+};
+
+// Idle timeouts in milliseconds. Each must stay below 2^31 ms (about 24.8 days) because
+// deadlines are compared as wrapping 32-bit millisecond counters.
+struct ConnTimeouts {
+    uint32_t tcp_syn_ms;          // SynSent, SynReceived
+    uint32_t tcp_established_ms;  // Established
+    uint32_t tcp_closing_ms;      // Closing (FIN seen)
+    uint32_t tcp_closed_ms;       // Closed (RST seen)
+    uint32_t udp_ms;              // UDP and any other protocol without its own timeout
+    uint32_t icmp_ms;             // ICMP echo
+};
+
+// TCP flag bits as in byte 13 of the TCP header.
+inline constexpr uint8_t kTcpFlagFin = 0x01;
+inline constexpr uint8_t kTcpFlagSyn = 0x02;
+inline constexpr uint8_t kTcpFlagRst = 0x04;
+inline constexpr uint8_t kTcpFlagPsh = 0x08;
+inline constexpr uint8_t kTcpFlagAck = 0x10;
+
+TcpState next_tcp_state(TcpState current, FlowDirection direction, uint8_t tcp_flags) noexcept;
+
+// Idle timeout for a connection of `protocol` in `state`. For TCP the state picks the timeout
+// (None, which a TCP entry should never have, is treated as Established); for UDP, ICMP and
+// other protocols the state is ignored.
+uint32_t state_timeout_ms(TcpState state, uint8_t protocol, const ConnTimeouts& timeouts) noexcept;
+
+constexpr bool is_half_open(TcpState s) { return s == TcpState::SynSent || s == TcpState::SynReceived; }
+
+}  // namespace vipgate

@@ -1,0 +1,56 @@
+// WorkerContext: everything one worker lcore owns. Passed explicitly to the packet logic; no
+// globals are touched per packet. Only the owning worker writes it, except `counters` and
+// `endpoint_counters`, which the control thread reads (see counters.h).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include <rte_ether.h>
+
+#include "dataplane/conn_table.h"
+#include "dataplane/counters.h"
+#include "dataplane/neighbor_table.h"
+
+struct rte_mbuf;
+struct rte_ring;
+
+namespace vipgate {
+
+constexpr uint16_t kMaxPorts = 8;
+constexpr uint16_t kMaxWorkers = 32;
+constexpr uint16_t kBurstSize = 32;
+constexpr uint16_t kTxBufferSize = 2 * kBurstSize;
+
+struct alignas(64) TxBuffer {
+    uint16_t count = 0;
+    rte_mbuf* packets[kTxBufferSize];
+};
+
+struct alignas(64) WorkerContext {
+    uint16_t worker_index = 0;
+    uint16_t worker_count = 1;
+    uint16_t port_count = 0;
+    std::array<uint16_t, kMaxPorts> port_ids{};        // port index -> DPDK port id
+    std::array<uint16_t, kMaxPorts> tx_queue{};        // this worker's TX queue on each port
+
+    uint32_t now_ms = 0;                               // set by the poll loop (or a test)
+    uint32_t snat_cursor = 0;                          // next SNAT port offset to try
+
+    ConnTable* connections = nullptr;
+    const NeighborTable* neighbors = nullptr;
+    std::array<rte_ring*, kMaxWorkers> handoff_rings{};  // indexed by owning worker
+    rte_ring* punt_ring = nullptr;                     // to the control thread (ARP, neighbor misses)
+    rte_ring* control_tx_ring = nullptr;               // from the control thread; worker 0 transmits it
+
+    std::array<TxBuffer, kMaxPorts> tx;                // per port index
+    std::array<uint16_t, kMaxWorkers> handoff_count{};
+    std::array<std::array<rte_mbuf*, kBurstSize>, kMaxWorkers> handoff;  // per destination worker
+
+    WorkerCounters counters;
+    EndpointCounters* endpoint_counters = nullptr;     // kMaxEndpointSlots entries
+    uint32_t endpoint_counter_slots = 0;
+};
+
+}  // namespace vipgate

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Builds vipgate and runs its tests, as CI does (.ci/run calls exactly this):
+#   1. tools/setup.sh (packages, hugepages)             skip with VIPGATE_SKIP_SETUP=1
+#   2. release build in build/, every test suite        meson test --num-processes 2
+#   3. ASan+UBSan build in build-asan/, the unit suite  (failures and leaks are fatal)
+# Ends with one line "N passed, N failed, N skipped" summed over both test runs, and exits
+# non-zero if any test failed or any phase (configure, build, test harness) broke.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+# Use Debian's toolchain and python3 (the one with scapy) ahead of anything user-installed
+# such as a pyenv shim, so a developer's shell resolves the same programs CI does.
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+
+RELEASE_DIR=build
+ASAN_DIR=build-asan
+NUM_PROCESSES=2
+
+phase_failures=0    # configure/build/harness breakages, counted as failures in the summary
+timings=()
+phase_start=0
+
+header() {
+  phase_start=$(date +%s)
+  printf '\n==> %s\n' "$*"
+}
+phase_done() {   # phase_done NAME STATUS
+  local secs=$(($(date +%s) - phase_start))
+  timings+=("$(printf '%-22s %5ss  %s' "$1" "$secs" "$2")")
+  printf -- '--- %s: %s (%ss)\n' "$1" "$2" "$secs"
+}
+
+# configure DIR [meson options...]: reconfigure an existing build dir, else set it up;
+# if reconfiguring fails (e.g. after a meson upgrade), wipe and set up again.
+configure() {
+  local dir=$1; shift
+  if [[ -f $dir/meson-private/coredata.dat ]]; then
+    meson setup --reconfigure "$dir" "$@" || meson setup --wipe "$dir" "$@"
+  else
+    meson setup "$dir" "$@"
+  fi
+}
+
+# build_and_test NAME DIR "CONFIGURE OPTIONS" [meson test options...]
+build_and_test() {
+  local name=$1 dir=$2 opts=$3; shift 3
+  local -a opt_array
+  read -r -a opt_array <<<"$opts"
+  rm -f "$dir/meson-logs/testlog.json"   # never count a previous run's results
+
+  header "$name: configure $dir ($opts)"
+  if ! configure "$dir" "${opt_array[@]}"; then
+    phase_done "$name configure" "FAILED (see $dir/meson-logs/meson-log.txt)"
+    phase_failures=$((phase_failures + 1))
+    return
+  fi
+  phase_done "$name configure" ok
+
+  header "$name: build $dir"
+  if ! meson compile -C "$dir"; then
+    phase_done "$name build" FAILED
+    phase_failures=$((phase_failures + 1))
+    return
+  fi
+  phase_done "$name build" ok
+
+  header "$name: test $dir ${*}"
+  local rc=0
+  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$NUM_PROCESSES" "$@" || rc=$?
+  if ((rc == 0)); then
+    phase_done "$name test" ok
+  else
+    phase_done "$name test" "FAILED (meson test exit $rc)"
+    # A non-zero exit with no failing test recorded (harness error, empty log) still fails.
+    if ! /usr/bin/python3 - "$dir/meson-logs/testlog.json" <<'EOF'; then
+import json, sys
+bad = {"FAIL", "TIMEOUT", "UNEXPECTEDPASS", "ERROR"}
+try:
+    with open(sys.argv[1]) as f:
+        sys.exit(0 if any(json.loads(l).get("result") in bad for l in f if l.strip()) else 1)
+except OSError:
+    sys.exit(1)
+EOF
+      phase_failures=$((phase_failures + 1))
+    fi
+  fi
+}
+
+# --- 1. setup ----------------------------------------------------------------------------
+if [[ ${VIPGATE_SKIP_SETUP:-0} == 1 ]]; then
+  printf '==> setup: skipped (VIPGATE_SKIP_SETUP=1)\n'
+else
+  header "setup: tools/setup.sh"
+  if tools/setup.sh; then
+    phase_done setup ok
+  else
+    phase_done setup FAILED
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+fi
+
+# --- 2. release build, every suite -------------------------------------------------------
+build_and_test release "$RELEASE_DIR" "-Dbuildtype=release -Db_sanitize=none -Dtests=enabled"
+
+# --- 3. ASan + UBSan build, unit suite ---------------------------------------------------
+# halt_on_error: the first report fails the test. LSan suppressions (tests/lsan.supp) cover
+# only leaks inside DPDK's own libraries, never vipgate code.
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1"
+export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:print_summary=1"
+export LSAN_OPTIONS="print_suppressions=0"
+[[ -f tests/lsan.supp ]] && LSAN_OPTIONS+=":suppressions=$ROOT/tests/lsan.supp"
+build_and_test asan "$ASAN_DIR" \
+  "-Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled" \
+  --suite unit --timeout-multiplier 3
+
+# --- summary -----------------------------------------------------------------------------
+printf '\n==> timings\n'
+printf '%s\n' "${timings[@]}"
+printf '\n'
+/usr/bin/python3 - "$phase_failures" "$RELEASE_DIR/meson-logs/testlog.json" \
+  "$ASAN_DIR/meson-logs/testlog.json" <<'EOF'
+import json, sys
+passed, failed, skipped = 0, int(sys.argv[1]), 0
+for path in sys.argv[2:]:
+    try:
+        f = open(path)
+    except OSError:
+        continue
+    with f:
+        for line in f:
+            if not line.strip():
+                continue
+            result = json.loads(line).get("result")
+            if result in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif result == "SKIP":
+                skipped += 1
+            else:  # FAIL, TIMEOUT, UNEXPECTEDPASS, ERROR and anything unknown
+                failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
+EOF
