@@ -129,7 +129,8 @@ struct ConfigError {
     std::string field;    // dotted path, e.g. "services[2].ports[0].target_port"
     std::string message;  // what is wrong and what to do about it
 
-    std::string to_string() const;  // "file:line:column: field: message" (parts left out when unknown)
+    // "file:line:column: field: message"; line:column and field are left out when unknown.
+    std::string to_string() const;
 };
 
 struct LoadResult {
@@ -152,7 +153,7 @@ std::string format_ipv4(uint32_t host_order_address);
 
 // Text forms used in the TOML file and in logs; each parser accepts what its formatter prints.
 std::optional<uint32_t> parse_ipv4(std::string_view text);          // "198.18.0.1"
-std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text);  // "198.18.0.0/24"; no "/": /32
+std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text);  // "10.0.0.0/8"; no "/": /32
 std::optional<MacAddress> parse_mac(std::string_view text);          // "02:00:00:00:00:01"
 std::string format_ipv4_prefix(const Ipv4Prefix& prefix);
 std::string format_mac(const MacAddress& mac);

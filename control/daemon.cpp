@@ -1,6 +1,8 @@
 #include "control/daemon.h"
 
+#include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <chrono>
 #include <csignal>
 #include <memory>
@@ -17,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "control/flow_steering.h"
 #include "control/neighbor_resolver.h"
 #include "control/port_setup.h"
 #include "control/publisher.h"
@@ -52,6 +55,22 @@ void install_signal_handlers() {
     action.sa_handler = on_signal;
     sigemptyset(&action.sa_mask);
     for (int signal_number : {SIGHUP, SIGINT, SIGTERM}) sigaction(signal_number, &action, nullptr);
+}
+
+// Free hugepages of any size, as the kernel reports them.
+uint64_t free_hugepages() {
+    uint64_t total = 0;
+    for (const char* path : {"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+                             "/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages"}) {
+        std::ifstream file(path);
+        uint64_t pages = 0;
+        if (file >> pages) total += pages;
+    }
+    return total;
+}
+
+bool has_option(const std::vector<std::string>& args, const std::string& option) {
+    return std::find(args.begin(), args.end(), option) != args.end();
 }
 
 bool has_lcore_option(const std::vector<std::string>& args) {
@@ -93,6 +112,7 @@ private:
     void reload();
     void publish(std::unique_ptr<Snapshot> snapshot);
     void drain_punt_ring(uint64_t now_ms);
+    void steer_snat_replies();
     void stop_workers();
     void report_final();
 
@@ -101,6 +121,7 @@ private:
     bool eal_started_ = false;
     bool workers_launched_ = false;
     std::vector<PortRuntime> ports_;
+    std::vector<std::unique_ptr<FlowSteering>> steering_;  // one per port, full-NAT with several workers
     std::unique_ptr<NeighborTable> neighbors_;
     std::unique_ptr<NeighborResolver> resolver_;
     std::unique_ptr<Publisher> publisher_;
@@ -116,6 +137,11 @@ private:
 void Daemon::start_eal() {
     std::vector<std::string> args = {"vipgate"};
     args.insert(args.end(), running_.eal.args.begin(), running_.eal.args.end());
+    if (!has_option(args, "--no-huge") && !has_option(args, "--in-memory") && free_hugepages() == 0) {
+        spdlog::warn("no free hugepages (tools/setup.sh reserves them when the kernel allows): running with "
+                     "--no-huge, which is slower");
+        args.push_back("--no-huge");
+    }
     if (!has_lcore_option(running_.eal.args)) {
         std::string lcores = "0";
         for (unsigned lcore : running_.dataplane.worker_lcores) lcores += "," + std::to_string(lcore);
@@ -261,9 +287,30 @@ void Daemon::reload() {
                  "endpoints +{} -{}", snapshot->generation, build_ms, statistics.service_ports,
                  statistics.maglev_built, statistics.maglev_reused, statistics.endpoints_added,
                  statistics.endpoints_removed);
+    const bool steering_changed = !(running_.snat == loaded.config->snat) ||
+                                  running_.dataplane.nat_mode != loaded.config->dataplane.nat_mode;
     running_ = std::move(*loaded.config);
     resolver_->set_static(static_neighbors(running_));
     publish(std::move(snapshot));
+    if (steering_changed) steer_snat_replies();
+}
+
+void Daemon::steer_snat_replies() {
+    steering_.clear();
+    const Snapshot& snapshot = *publisher_->current();
+    if (snapshot.nat_mode != NatMode::FullNat || snapshot.worker_count < 2) return;
+    for (const PortRuntime& port : ports_) {
+        auto steering = std::make_unique<FlowSteering>();
+        if (steering->install(port.port_id, running_.snat.addresses, snapshot.snat_port_min,
+                              snapshot.snat_ports_per_worker, snapshot.worker_count)) {
+            spdlog::info("port {}: {} rte_flow rules steer SNAT replies to their workers", port.name,
+                         steering->rule_count());
+        } else {
+            spdlog::info("port {}: no rte_flow steering ({}); replies reach their workers through the "
+                         "software hand-off ring", port.name, steering->failure());
+        }
+        steering_.push_back(std::move(steering));
+    }
 }
 
 void Daemon::drain_punt_ring(uint64_t now_ms) {
@@ -344,6 +391,7 @@ int Daemon::run() {
     publish(builder_->build(running_));
     spdlog::info("generation {} published: {} service ports ({})", publisher_->current()->generation,
                  publisher_->current()->service_ports.size(), running_.source);
+    steer_snat_replies();
     create_workers();
     install_signal_handlers();
     launch_workers();
@@ -378,6 +426,7 @@ Daemon::~Daemon() {
     rte_ring_free(punt_ring_);
     rte_ring_free(control_tx_ring_);
     publisher_.reset();
+    steering_.clear();
     stop_ports(ports_);
     if (eal_started_) rte_eal_cleanup();
 }

@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
         ("help,h", "show this help and exit")
         ("version", "print the version and exit")
         ("config,c", options::value(&config_path), "TOML configuration file")
-        ("check", "validate the configuration, print every error, exit non-zero if any")
+        ("check", options::value<std::string>()->implicit_value(""),
+         "validate the configuration (--check FILE, or with --config FILE), print every error, exit non-zero if any")
         ("log-level", options::value(&log_level)->default_value("info"), "trace, debug, info, warn, error, off")
         ("duration", options::value(&duration)->default_value(0), "stop after this many seconds (0: run until SIGINT/SIGTERM)")
         ("show-endpoints", "print the per-endpoint spread with every summary line");
@@ -71,7 +72,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     spdlog::set_level(level);
-    if (values.count("check")) return check_config(config_path);
+    if (values.count("check")) {
+        const std::string& check_path = values["check"].as<std::string>();
+        return check_config(check_path.empty() ? config_path : check_path);
+    }
 
     vipgate::DaemonOptions daemon_options;
     daemon_options.config_path = config_path;

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include <rte_common.h>
 #include <rte_hash_crc.h>
@@ -37,6 +38,14 @@ FlowDirection ref_direction(uint32_t ref) { return static_cast<FlowDirection>(re
 
 const FlowKey4& key_of(const Connection& connection, FlowDirection direction) {
     return direction == FlowDirection::Original ? connection.original : connection.reply;
+}
+
+// Bit i set when slot i of `signatures` holds `signature`.
+template <size_t kSlots>
+uint32_t match_mask(const uint16_t (&signatures)[kSlots], uint16_t signature) {
+    uint32_t mask = 0;
+    for (uint32_t slot = 0; slot < kSlots; ++slot) mask |= uint32_t{signatures[slot] == signature} << slot;
+    return mask;
 }
 
 bool is_evictable(const Connection& connection) {
@@ -109,18 +118,6 @@ ConnTable::KeyHash ConnTable::hash_key(const FlowKey4& key) const noexcept {
     };
 }
 
-namespace {
-
-// Bit i set when slot i of `signatures` holds `signature`.
-template <size_t kSlots>
-uint32_t match_mask(const uint16_t (&signatures)[kSlots], uint16_t signature) {
-    uint32_t mask = 0;
-    for (uint32_t slot = 0; slot < kSlots; ++slot) mask |= uint32_t{signatures[slot] == signature} << slot;
-    return mask;
-}
-
-}  // namespace
-
 ConnLookupResult ConnTable::find(const FlowKey4& key, const KeyHash& hash) noexcept {
     uint32_t bucket_index = hash.bucket;
     for (uint32_t probe = 0; probe < kMaxProbeBuckets; ++probe) {
@@ -186,6 +183,14 @@ void ConnTable::lookup_batch(const FlowKey4* keys, uint32_t count, ConnLookupRes
     }
 }
 
+// A key stored `distance` buckets after its home bucket has probed past the `distance`
+// buckets starting at home: their overflow counts record it.
+void ConnTable::adjust_overflow(uint32_t home, uint32_t distance, int delta) noexcept {
+    for (uint32_t passed = 0, bucket_index = home; passed < distance; ++passed, bucket_index = next_bucket(bucket_index)) {
+        buckets_[bucket_index].overflow = static_cast<uint16_t>(buckets_[bucket_index].overflow + delta);
+    }
+}
+
 bool ConnTable::link(uint32_t ref, const KeyHash& hash) noexcept {
     uint32_t bucket_index = hash.bucket;
     for (uint32_t probe = 0; probe < kMaxProbeBuckets; ++probe) {
@@ -195,9 +200,7 @@ bool ConnTable::link(uint32_t ref, const KeyHash& hash) noexcept {
             const int slot = std::countr_zero(free_slots);
             bucket.signatures[slot] = hash.signature;
             bucket.refs[slot] = ref;
-            for (uint32_t passed = 0, b = hash.bucket; passed < probe; ++passed, b = next_bucket(b)) {
-                ++buckets_[b].overflow;
-            }
+            adjust_overflow(hash.bucket, probe, +1);
             return true;
         }
         bucket_index = next_bucket(bucket_index);
@@ -213,13 +216,17 @@ void ConnTable::unlink(uint32_t ref, const KeyHash& hash) noexcept {
             const int slot = std::countr_zero(matches);
             if (bucket.refs[slot] != ref) continue;
             bucket.signatures[slot] = kEmptySignature;
-            for (uint32_t passed = 0, b = hash.bucket; passed < probe; ++passed, b = next_bucket(b)) {
-                --buckets_[b].overflow;
-            }
+            adjust_overflow(hash.bucket, probe, -1);
             return;
         }
         bucket_index = next_bucket(bucket_index);
     }
+}
+
+Connection& ConnTable::next_aged_entry() noexcept {
+    Connection& entry = entries_[age_cursor_];
+    age_cursor_ = age_cursor_ + 1 == capacity_ ? 0 : age_cursor_ + 1;
+    return entry;
 }
 
 void ConnTable::release(uint32_t index) noexcept {
@@ -266,8 +273,7 @@ ConnTable::VictimChoice ConnTable::choose_victim(uint32_t now_ms, const KeyHash&
     VictimChoice choice;
     const uint32_t scan = std::min(kEvictionScanEntries, capacity_);
     for (uint32_t examined = 0; examined < scan; ++examined) {
-        Connection& candidate = entries_[age_cursor_];
-        age_cursor_ = age_cursor_ + 1 == capacity_ ? 0 : age_cursor_ + 1;
+        Connection& candidate = next_aged_entry();
         if (candidate.live && consider_victim(candidate, now_ms, choice)) return choice;
     }
     if (consider_bucket_victims(original.bucket, kNoEntry, now_ms, choice)) return choice;
@@ -343,8 +349,7 @@ uint32_t ConnTable::expire(uint32_t now_ms, uint32_t budget) noexcept {
     uint32_t removed = 0;
     const uint32_t examine = std::min(budget, capacity_);
     for (uint32_t examined = 0; examined < examine; ++examined) {
-        Connection& connection = entries_[age_cursor_];
-        age_cursor_ = age_cursor_ + 1 == capacity_ ? 0 : age_cursor_ + 1;
+        Connection& connection = next_aged_entry();
         if (connection.live && connection.is_expired(now_ms)) {
             remove(&connection);
             ++removed;

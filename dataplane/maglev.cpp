@@ -1,6 +1,7 @@
 #include "dataplane/maglev.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <iterator>
 #include <tuple>
@@ -110,7 +111,8 @@ uint32_t maglev_table_size(size_t backend_count, uint32_t max_table_size) noexce
     // Clamping the count first keeps the product far from overflow: any count above the cap
     // already asks for more than the cap. A count of 0 sizes like 1 (smallest prime >= 100: 101).
     uint64_t count = std::max<uint64_t>(std::min<uint64_t>(backend_count, max_table_size), 1);
-    uint64_t wanted = count * kSlotsPerBackend;
+    uint64_t rounded_count = uint64_t(1) << (64 - __builtin_clzll(count) - (std::has_single_bit(count) ? 1 : 0));
+    uint64_t wanted = rounded_count * kSlotsPerBackend;
     for (uint64_t candidate = wanted; candidate <= max_table_size; ++candidate) {
         if (is_prime(static_cast<uint32_t>(candidate))) return static_cast<uint32_t>(candidate);
     }

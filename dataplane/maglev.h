@@ -12,7 +12,7 @@
 //   larger M per backend lowers it, 1.56x at N = 100 and M = 65537). Consistent hashing
 //   rings move exactly 1/N but balance worse and look up slower.
 // - Why a per-service table size: 65537 slots x 4 bytes x 10k services is 2.6 GB; sizing M
-//   from the backend count (maglev_table_size) keeps a 3-backend service at 307 slots. M must
+//   from the backend count (maglev_table_size) keeps a 3-backend service at 401 slots. M must
 //   be prime so that every (offset, skip) permutation visits every slot. Changing M remaps
 //   almost every flow, so only the same M gives the minimal-disruption property.
 // - Why seeded hashes of a backend identity: the permutation of a backend derives from its
@@ -71,9 +71,10 @@ private:
 
 bool is_prime(uint32_t n) noexcept;
 
-// Smallest prime >= 100 * backend_count (at least 101 for count 0 or 1), capped at
-// max_table_size (which callers guarantee prime; if the smallest prime exceeds the cap, the
-// cap is returned).
+// Smallest prime >= 100 x (backend_count rounded up to a power of two), at least 101, capped
+// at max_table_size (which callers guarantee prime; if the prime exceeds the cap, the cap is
+// returned). Rounding to a power of two keeps M unchanged while a service grows or shrinks
+// within the same power of two: a change of M remaps almost every flow, so it must be rare.
 uint32_t maglev_table_size(size_t backend_count, uint32_t max_table_size) noexcept;
 
 }  // namespace vipgate

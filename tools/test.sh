@@ -32,20 +32,41 @@ phase_done() {   # phase_done NAME STATUS
   printf -- '--- %s: %s (%ss)\n' "$1" "$2" "$secs"
 }
 
-# configure DIR [meson options...]: reconfigure an existing build dir, else set it up;
-# if reconfiguring fails (e.g. after a meson upgrade), wipe and set up again.
+# configure DIR [meson options...]: reconfigure an existing build dir, else set it up. A dir
+# made by another meson version is wiped first (meson refuses to reconfigure it); otherwise a
+# failing configure is reported as is, keeping the dir's objects for the next run.
 configure() {
   local dir=$1; shift
-  if [[ -f $dir/meson-private/coredata.dat ]]; then
-    meson setup --reconfigure "$dir" "$@" || meson setup --wipe "$dir" "$@"
-  else
+  if [[ ! -f $dir/meson-private/coredata.dat ]]; then
     meson setup "$dir" "$@"
+  elif [[ $(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["meson_version"]["full"])' \
+            "$dir/meson-info/meson-info.json" 2>/dev/null) != "$(meson --version)" ]]; then
+    meson setup --wipe "$dir" "$@"
+  else
+    meson setup --reconfigure "$dir" "$@"
   fi
 }
 
-# build_and_test NAME DIR "CONFIGURE OPTIONS" [meson test options...]
+# suite_targets DIR SUITE: the ninja targets that SUITE's tests need (what `meson test` rebuilds).
+suite_targets() {
+  meson introspect "$1" --tests --targets | /usr/bin/python3 -c '
+import json, os, sys
+suite, wd = sys.argv[1], os.path.realpath(sys.argv[2])
+rel = lambda f: os.path.relpath(os.path.realpath(f), wd)
+info = json.load(sys.stdin)
+files = {t["id"]: t["filename"] for t in info["targets"]}
+out = set()
+for test in info["tests"]:
+    if any(s == suite or s.endswith(":" + suite) for s in test["suite"]):
+        for dep in test["depends"]:
+            out.update(rel(f) for f in files.get(dep, []))
+print("\n".join(sorted(out)))' "$2" "$1"
+}
+
+# build_and_test NAME DIR "CONFIGURE OPTIONS" SUITE [meson test options...]
+# SUITE empty: build everything and run every suite; else build and run only that suite.
 build_and_test() {
-  local name=$1 dir=$2 opts=$3; shift 3
+  local name=$1 dir=$2 opts=$3 suite=$4; shift 4
   local -a opt_array
   read -r -a opt_array <<<"$opts"
   rm -f "$dir/meson-logs/testlog.json"   # never count a previous run's results
@@ -58,15 +79,28 @@ build_and_test() {
   fi
   phase_done "$name configure" ok
 
-  header "$name: build $dir"
-  if ! meson compile -C "$dir"; then
+  local -a targets=()
+  if [[ -n $suite ]]; then
+    local target_list
+    if ! target_list=$(suite_targets "$dir" "$suite"); then
+      phase_done "$name build" "FAILED (meson introspect)"
+      phase_failures=$((phase_failures + 1))
+      return
+    fi
+    [[ -z $target_list ]] || mapfile -t targets <<<"$target_list"
+    set -- --suite "$suite" "$@"
+  fi
+  header "$name: build $dir${suite:+ (targets of suite $suite: ${#targets[@]})}"
+  if [[ -n $suite ]] && ((${#targets[@]} == 0)); then
+    echo "no tests in suite '$suite'"
+  elif ! ninja -C "$dir" "${targets[@]}"; then
     phase_done "$name build" FAILED
     phase_failures=$((phase_failures + 1))
     return
   fi
   phase_done "$name build" ok
 
-  header "$name: test $dir ${*}"
+  header "$name: test $dir${*:+ ($*)}"
   local rc=0
   meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$NUM_PROCESSES" "$@" || rc=$?
   if ((rc == 0)); then
@@ -103,7 +137,7 @@ else
 fi
 
 # --- 2. release build, every suite -------------------------------------------------------
-build_and_test release "$RELEASE_DIR" "-Dbuildtype=release -Db_sanitize=none -Dtests=enabled"
+build_and_test release "$RELEASE_DIR" "-Dbuildtype=release -Db_sanitize=none -Dtests=enabled" ""
 
 # --- 3. ASan + UBSan build, unit suite ---------------------------------------------------
 # halt_on_error: the first report fails the test. LSan suppressions (tests/lsan.supp) cover
@@ -114,7 +148,7 @@ export LSAN_OPTIONS="print_suppressions=0"
 [[ -f tests/lsan.supp ]] && LSAN_OPTIONS+=":suppressions=$ROOT/tests/lsan.supp"
 build_and_test asan "$ASAN_DIR" \
   "-Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled" \
-  --suite unit --timeout-multiplier 3
+  unit --timeout-multiplier 3
 
 # --- summary -----------------------------------------------------------------------------
 printf '\n==> timings\n'
@@ -133,7 +167,10 @@ for path in sys.argv[2:]:
         for line in f:
             if not line.strip():
                 continue
-            result = json.loads(line).get("result")
+            try:
+                result = json.loads(line).get("result")
+            except (ValueError, AttributeError):
+                result = "ERROR"
             if result in ("OK", "EXPECTEDFAIL"):
                 passed += 1
             elif result == "SKIP":

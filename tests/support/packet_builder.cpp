@@ -272,6 +272,14 @@ std::string hex(std::span<const uint8_t> bytes) {
     return text;
 }
 
+testing::AssertionResult frames_equal(std::span<const uint8_t> actual, std::span<const uint8_t> expected) {
+    const auto mismatch = std::mismatch(actual.begin(), actual.end(), expected.begin(), expected.end());
+    if (mismatch.first == actual.end() && mismatch.second == expected.end()) return testing::AssertionSuccess();
+    return testing::AssertionFailure() << "frames differ from offset " << (mismatch.first - actual.begin())
+                                       << " (sizes " << actual.size() << " and " << expected.size() << ")"
+                                       << "\n  actual:   " << hex(actual) << "\n  expected: " << hex(expected);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checksums
 

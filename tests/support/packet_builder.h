@@ -28,6 +28,8 @@
 #include <string_view>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include <rte_arp.h>
 #include <rte_ether.h>
 #include <rte_icmp.h>
@@ -218,6 +220,8 @@ rte_arp_hdr arp_of(std::span<const uint8_t> frame);
 Bytes l4_payload_of(std::span<const uint8_t> frame);  // TCP/UDP payload, ICMP body after 8 bytes
 
 std::string hex(std::span<const uint8_t> bytes);  // "45 00 00 54 ..." for failure messages
+// EXPECT_TRUE(frames_equal(actual, expected)) reports the first differing offset and both in hex.
+testing::AssertionResult frames_equal(std::span<const uint8_t> actual, std::span<const uint8_t> expected);
 
 // ---------------------------------------------------------------------------------------------
 // Checksums, recomputed in full

@@ -301,10 +301,17 @@ std::vector<Bytes> seed_frames() {
     };
 }
 
+struct SweepTally {
+    int ipv4 = 0;
+    int icmp_errors = 0;
+    int arp = 0;
+    int invalid = 0;
+};
+
 // Parses `frame` from a heap buffer holding only the first `contiguous` bytes, so reading past
 // the contiguous length is an ASan error, then rewrites whatever parsed as translatable: the
 // rewrite must stay inside the headers the parser vouched for.
-void parse_exactly_sized(const Bytes& frame, uint32_t contiguous, uint16_t port_vlan, bool verify) {
+void parse_exactly_sized(const Bytes& frame, uint32_t contiguous, uint16_t port_vlan, bool verify, SweepTally& tally) {
     auto buffer = std::make_unique<uint8_t[]>(contiguous);
     std::copy_n(frame.begin(), contiguous, buffer.get());
     ParsedPacket parsed;
@@ -312,13 +319,17 @@ void parse_exactly_sized(const Bytes& frame, uint32_t contiguous, uint16_t port_
         parse_packet(buffer.get(), contiguous, static_cast<uint32_t>(frame.size()), port_vlan, verify, parsed);
     switch (outcome.kind) {
     case PacketKind::Invalid:
+        ++tally.invalid;
         ASSERT_LT(static_cast<size_t>(outcome.reason), kDropReasonCount);
         return;
     case PacketKind::Arp:
+        ++tally.arp;
         return;
     case PacketKind::Ipv4:
+        ++tally.ipv4;
         ASSERT_LE(parsed.l3_offset + parsed.ip_total_length, frame.size());
         if (parsed.icmp_error) {
+            ++tally.icmp_errors;
             rewrite_icmp_error(buffer.get(), parsed, kGatewayAddr, kClientAddr, {kClientAddr, kVipAddr, 1, 2});
         } else {
             rewrite_ipv4_packet(buffer.get(), parsed, {kGatewayAddr, kEndpointAddr, 3, 4});
@@ -332,6 +343,7 @@ TEST(PacketParserFuzz, TruncationsAndMutationsNeverMisbehave) {
     constexpr int kIterations = 40000;
     std::mt19937 random(20240611);
     const std::vector<Bytes> seeds = seed_frames();
+    SweepTally tally;
     for (int i = 0; i < kIterations; ++i) {
         Bytes frame = seeds[random() % seeds.size()];
         if (random() % 2 == 0) frame.resize(random() % (frame.size() + 1));
@@ -343,11 +355,17 @@ TEST(PacketParserFuzz, TruncationsAndMutationsNeverMisbehave) {
         }
         const auto contiguous = static_cast<uint32_t>(random() % 3 == 0 ? random() % (frame.size() + 1) : frame.size());
         const uint16_t port_vlan = random() % 2 == 0 ? 0 : kPortVlan;
-        SCOPED_TRACE("iteration " + std::to_string(i) + ", contiguous " + std::to_string(contiguous) + "\n" +
-                     hex(frame));
-        parse_exactly_sized(frame, contiguous, port_vlan, random() % 2 == 0);
-        if (testing::Test::HasFatalFailure()) return;
+        parse_exactly_sized(frame, contiguous, port_vlan, random() % 2 == 0, tally);
+        if (testing::Test::HasFatalFailure()) {
+            ADD_FAILURE() << "iteration " << i << ", contiguous " << contiguous << "\n" << hex(frame);
+            return;
+        }
     }
+    // The sweep is only useful if it exercises every path, the rewrites included.
+    EXPECT_GT(tally.ipv4, kIterations / 20);
+    EXPECT_GT(tally.icmp_errors, kIterations / 100);
+    EXPECT_GT(tally.arp, kIterations / 100);
+    EXPECT_GT(tally.invalid, kIterations / 4);
 }
 
 }  // namespace
