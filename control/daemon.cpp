@@ -139,8 +139,12 @@ void Daemon::start_eal() {
     args.insert(args.end(), running_.eal.args.begin(), running_.eal.args.end());
     if (!has_option(args, "--no-huge") && !has_option(args, "--in-memory") && free_hugepages() == 0) {
         spdlog::warn("no free hugepages (tools/setup.sh reserves them when the kernel allows): running with "
-                     "--no-huge, which is slower");
+                     "--no-huge (slower){}", has_option(args, "-m") ? "" : " and -m 1024");
         args.push_back("--no-huge");
+        if (!has_option(args, "-m")) {
+            args.push_back("-m");
+            args.push_back("1024");
+        }
     }
     if (!has_lcore_option(running_.eal.args)) {
         std::string lcores = "0";

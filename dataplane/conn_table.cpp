@@ -22,7 +22,7 @@ constexpr uint32_t kNoCandidate = UINT32_MAX;
 // before its signatures are compared, and its candidate entry kEntryPrefetchDistance keys
 // before its key is compared.
 constexpr uint32_t kBucketPrefetchDistance = 8;
-constexpr uint32_t kEntryPrefetchDistance = 4;
+constexpr uint32_t kEntryPrefetchDistance = 8;
 
 // Index sizing: 2 keys per connection at a load factor of kLoadNumerator / kLoadDenominator
 // when the table is full (see the design note in conn_table.h for the choice of 0.6).
@@ -74,8 +74,8 @@ ConnTable* ConnTable::create(uint32_t capacity, uint32_t hash_seed, int socket_i
         std::max<uint64_t>((slots_needed + kSlotsPerBucket - 1) / kSlotsPerBucket, kMaxProbeBuckets);
 
     void* table_memory = rte_zmalloc_socket("vipgate_conn_table", sizeof(ConnTable), RTE_CACHE_LINE_SIZE, socket_id);
-    void* entry_memory =
-        rte_zmalloc_socket("vipgate_conn_entries", uint64_t{capacity} * sizeof(Connection), RTE_CACHE_LINE_SIZE, socket_id);
+    void* entry_memory = rte_zmalloc_socket("vipgate_conn_entries", uint64_t{capacity} * sizeof(Connection),
+                                            RTE_CACHE_LINE_SIZE, socket_id);
     void* bucket_memory =
         rte_zmalloc_socket("vipgate_conn_index", bucket_count * sizeof(Bucket), RTE_CACHE_LINE_SIZE, socket_id);
     if (table_memory == nullptr || entry_memory == nullptr || bucket_memory == nullptr) {
@@ -186,8 +186,10 @@ void ConnTable::lookup_batch(const FlowKey4* keys, uint32_t count, ConnLookupRes
 // A key stored `distance` buckets after its home bucket has probed past the `distance`
 // buckets starting at home: their overflow counts record it.
 void ConnTable::adjust_overflow(uint32_t home, uint32_t distance, int delta) noexcept {
-    for (uint32_t passed = 0, bucket_index = home; passed < distance; ++passed, bucket_index = next_bucket(bucket_index)) {
+    uint32_t bucket_index = home;
+    for (uint32_t passed = 0; passed < distance; ++passed) {
         buckets_[bucket_index].overflow = static_cast<uint16_t>(buckets_[bucket_index].overflow + delta);
+        bucket_index = next_bucket(bucket_index);
     }
 }
 

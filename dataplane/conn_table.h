@@ -25,9 +25,9 @@
 // here because the 64-byte entries, not the index, dominate memory. Linear probing's weakness
 // is clustering, which the load factor keeps in check. Simulated with 10-slot buckets and 4M
 // buckets: at load 0.75, 19 % of buckets overflow (a miss there reads a second line) and runs
-// reach 24 buckets; at 0.6, 4.9 % overflow, 1.3 % of keys live outside their home bucket and runs
-// stay under 10 buckets, for 4 more bytes per connection. The next bucket is the adjacent
-// cache line, which the spatial prefetcher often brings in anyway. Probing is bounded by
+// reach 24 buckets; at 0.6, 4.9 % overflow, 1.3 % of keys live outside their home bucket
+// and runs stay under 10 buckets, for 4 more bytes per connection. The next bucket is the
+// adjacent cache line, which the spatial prefetcher often brings in. Probing is bounded by
 // kMaxProbeBuckets (far beyond any run at this load, and it keeps overflow counts below 640)
 // so inserts stay bounded even against crafted keys; a key whose probe window has no free
 // slot is handled like a full table.

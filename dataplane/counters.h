@@ -33,6 +33,7 @@ enum class DropReason : uint8_t {
     NotSyn,              // TCP segment without SYN for an untracked flow that cannot be recovered
     EndpointGone,        // tracked flow's endpoint removed: flow reset or dropped
     ConntrackFull,       // no room for a new connection and none evictable
+    ReplyTupleInUse,     // DNAT-only: another connection already owns the same reply tuple
     SnatPortsExhausted,
     TtlExceeded,         // answered with ICMP time exceeded
     NoRoute,
@@ -68,6 +69,7 @@ constexpr std::string_view drop_reason_name(DropReason reason) {
     case DropReason::NotSyn: return "not_syn";
     case DropReason::EndpointGone: return "endpoint_gone";
     case DropReason::ConntrackFull: return "conntrack_full";
+    case DropReason::ReplyTupleInUse: return "reply_tuple_in_use";
     case DropReason::SnatPortsExhausted: return "snat_ports_exhausted";
     case DropReason::TtlExceeded: return "ttl_exceeded";
     case DropReason::NoRoute: return "no_route";

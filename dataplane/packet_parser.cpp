@@ -5,6 +5,8 @@
 #include "dataplane/packet_parser.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 
 #include <rte_arp.h>
 #include <rte_byteorder.h>
@@ -29,9 +31,18 @@ constexpr uint8_t kIpv4MinimumIhl = 5;
 constexpr ParseOutcome invalid(DropReason reason) { return {PacketKind::Invalid, reason}; }
 constexpr ParseOutcome accepted(PacketKind kind) { return {kind, DropReason::Count}; }
 
+// For the packed IPv4/L4/VLAN header structs, which any address may hold.
 template <typename Header>
 const Header* header_at(const uint8_t* frame, uint32_t offset) {
     return reinterpret_cast<const Header*>(frame + offset);
+}
+
+// rte_ether_hdr and rte_arp_hdr promise 2-byte alignment, which a caller's buffer need not
+// keep, so their fields are copied out instead.
+uint16_t load_be16(const uint8_t* bytes) {
+    uint16_t value;
+    std::memcpy(&value, bytes, sizeof(value));
+    return rte_be_to_cpu_16(value);
 }
 
 // Fills inner_l3_offset and inner_key when the ICMP error at `inner_l3` quotes a datagram
@@ -140,10 +151,10 @@ ParseOutcome parse_ipv4(const uint8_t* frame, uint32_t readable, uint32_t packet
 
 bool is_ethernet_ipv4_arp(const uint8_t* arp_header, uint32_t available) noexcept {
     if (available < sizeof(rte_arp_hdr)) return false;
-    const auto* arp = reinterpret_cast<const rte_arp_hdr*>(arp_header);
-    return arp->arp_hardware == rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) &&
-           arp->arp_protocol == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
-           arp->arp_hlen == RTE_ETHER_ADDR_LEN && arp->arp_plen == sizeof(uint32_t);
+    return load_be16(arp_header + offsetof(rte_arp_hdr, arp_hardware)) == RTE_ARP_HRD_ETHER &&
+           load_be16(arp_header + offsetof(rte_arp_hdr, arp_protocol)) == RTE_ETHER_TYPE_IPV4 &&
+           arp_header[offsetof(rte_arp_hdr, arp_hlen)] == RTE_ETHER_ADDR_LEN &&
+           arp_header[offsetof(rte_arp_hdr, arp_plen)] == sizeof(uint32_t);
 }
 
 ParseOutcome parse_packet(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length,
@@ -153,7 +164,7 @@ ParseOutcome parse_packet(const uint8_t* frame, uint32_t contiguous_length, uint
 
     uint32_t l3 = sizeof(rte_ether_hdr);
     if (readable < l3) return invalid(DropReason::TruncatedEthernet);
-    uint16_t ether_type = rte_be_to_cpu_16(header_at<rte_ether_hdr>(frame, 0)->ether_type);
+    uint16_t ether_type = load_be16(frame + offsetof(rte_ether_hdr, ether_type));
 
     if (ether_type == RTE_ETHER_TYPE_VLAN) {
         if (readable < l3 + sizeof(rte_vlan_hdr)) return invalid(DropReason::TruncatedVlan);

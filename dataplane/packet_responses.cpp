@@ -169,11 +169,12 @@ bool parse_arp(const uint8_t* frame, uint32_t contiguous_length, const ParsedPac
     if (contiguous_length < parsed.l3_offset) return false;
     const uint8_t* header = frame + parsed.l3_offset;
     if (!is_ethernet_ipv4_arp(header, contiguous_length - parsed.l3_offset)) return false;
-    const auto* arp = reinterpret_cast<const rte_arp_hdr*>(header);
-    out.operation = rte_be_to_cpu_16(arp->arp_opcode);
-    out.sender_mac = arp->arp_data.arp_sha;
-    out.sender_addr = arp->arp_data.arp_sip;
-    out.target_addr = arp->arp_data.arp_tip;
+    rte_arp_hdr arp;  // copied: the struct promises an alignment the buffer need not keep
+    std::memcpy(&arp, header, sizeof(arp));
+    out.operation = rte_be_to_cpu_16(arp.arp_opcode);
+    out.sender_mac = arp.arp_data.arp_sha;
+    out.sender_addr = arp.arp_data.arp_sip;
+    out.target_addr = arp.arp_data.arp_tip;
     return true;
 }
 

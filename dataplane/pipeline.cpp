@@ -54,6 +54,8 @@ private:
     void handle_icmp_error(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept;
     void refuse(rte_mbuf* packet, PacketState& state, DropReason reason) noexcept;
     void translate_and_forward(rte_mbuf* packet, PacketState& state, const Ipv4Rewrite& rewrite) noexcept;
+    bool ttl_expired(rte_mbuf* packet, PacketState& state) noexcept;
+    ConnLookupResult revalidate(const PacketState& state) noexcept;
     void forward(rte_mbuf* packet, const PacketState& state, uint32_t destination) noexcept;
     void send_back(rte_mbuf* packet, const PacketState& state) noexcept;
     void emit(rte_mbuf* packet, uint16_t port_index) noexcept;
@@ -67,6 +69,9 @@ private:
     const Snapshot& snapshot_;
     WorkerCounters& counters_;
     const bool from_handoff_;
+    // Set once this burst inserted or removed a connection: a hit looked up before that may now
+    // point at an evicted or reused entry, so it is looked up again (see revalidate()).
+    bool table_changed_ = false;
 };
 
 uint16_t BurstProcessor::port_index_of(uint16_t port_id) const noexcept {
@@ -101,7 +106,12 @@ void BurstProcessor::hand_off(rte_mbuf* packet, uint16_t owner) noexcept {
 }
 
 bool BurstProcessor::owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept {
-    if (from_handoff_ || context_.worker_count == 1 || owner == context_.worker_index) return false;
+    // owner >= worker_count: an SNAT port outside every worker's range (quoted in an ICMP error) is
+    // nobody's; handling it here keeps handoff[owner] in bounds.
+    if (from_handoff_ || context_.worker_count == 1 || owner == context_.worker_index ||
+        owner >= context_.worker_count) {
+        return false;
+    }
     hand_off(packet, owner);
     return true;
 }
@@ -155,19 +165,23 @@ void BurstProcessor::forward(rte_mbuf* packet, const PacketState& state, uint32_
     emit(packet, next_hop->port_index);
 }
 
+// A packet that would leave with TTL 0 is answered with ICMP time exceeded instead.
+bool BurstProcessor::ttl_expired(rte_mbuf* packet, PacketState& state) noexcept {
+    if (likely(state.parsed.ttl > 1)) return false;
+    counters_.drop(DropReason::TtlExceeded);
+    const PortIdentity& port = snapshot_.ports[state.port_index];
+    if (make_icmp_error(packet, state.parsed, kIcmpTimeExceeded, 0, port.primary_address)) {
+        ++counters_.icmp_sent;
+        send_back(packet, state);
+    } else {
+        rte_pktmbuf_free(packet);
+    }
+    return true;
+}
+
 void BurstProcessor::translate_and_forward(rte_mbuf* packet, PacketState& state,
                                            const Ipv4Rewrite& rewrite) noexcept {
-    if (unlikely(state.parsed.ttl <= 1)) {
-        counters_.drop(DropReason::TtlExceeded);
-        const PortIdentity& port = snapshot_.ports[state.port_index];
-        if (make_icmp_error(packet, state.parsed, kIcmpTimeExceeded, 0, port.primary_address)) {
-            ++counters_.icmp_sent;
-            send_back(packet, state);
-        } else {
-            rte_pktmbuf_free(packet);
-        }
-        return;
-    }
+    if (ttl_expired(packet, state)) return;
     rewrite_ipv4_packet(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, rewrite);
     forward(packet, state, rewrite.dst_addr);
 }
@@ -293,16 +307,32 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
 
     for (uint16_t k = 0; k < kept_count; ++k) {
         PacketState& state = states[k];
-        if (hit_of[k].connection != nullptr) {
+        ConnLookupResult hit = hit_of[k];
+        int32_t service_port = service_port_of[k];
+        if (hit.connection != nullptr && unlikely(table_changed_)) {
+            hit = revalidate(state);
+            if (hit.connection == nullptr && !state.parsed.icmp_error) {
+                const FlowKey4& key = state.parsed.key;
+                service_port = snapshot_.find_service_port(VipKey::ipv4(key.dst_addr, key.dst_port, key.protocol));
+            }
+        }
+        if (hit.connection != nullptr) {
             if (state.parsed.icmp_error) {
-                handle_icmp_error(kept[k], state, hit_of[k]);
+                handle_icmp_error(kept[k], state, hit);
             } else {
-                handle_tracked(kept[k], state, hit_of[k]);
+                handle_tracked(kept[k], state, hit);
             }
         } else {
-            handle_untracked(kept[k], state, service_port_of[k]);
+            handle_untracked(kept[k], state, service_port);
         }
     }
+}
+
+// The entry behind an earlier hit may have been removed or evicted (and even reused for another
+// flow) by this burst, and a freed entry still holds its old keys: look the key up again.
+ConnLookupResult BurstProcessor::revalidate(const PacketState& state) noexcept {
+    const FlowKey4 key = state.parsed.icmp_error ? state.parsed.inner_key.reversed() : state.parsed.key;
+    return context_.connections->lookup(key);
 }
 
 void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept {
@@ -314,6 +344,7 @@ void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const 
                               (parsed.key.protocol == kProtoUdp ||
                                (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn);
         context_.connections->remove(connection);
+        table_changed_ = true;
         if (can_reschedule) {
             int32_t service_port = snapshot_.find_service_port(
                 VipKey::ipv4(parsed.key.dst_addr, parsed.key.dst_port, parsed.key.protocol));
@@ -355,6 +386,11 @@ void BurstProcessor::handle_icmp_error(rte_mbuf* packet, PacketState& state, con
     const Connection* connection = hit.connection;
     if (!snapshot_.endpoint_alive(connection->endpoint_slot, connection->endpoint_generation)) {
         drop(packet, DropReason::EndpointGone);
+        return;
+    }
+    // rewrite_icmp_error decrements the TTL; no ICMP error is sent about an ICMP error (RFC 1122).
+    if (unlikely(state.parsed.ttl <= 1)) {
+        drop(packet, DropReason::TtlExceeded);
         return;
     }
     const FlowKey4& outer = state.parsed.key;
@@ -477,6 +513,7 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
         refuse(packet, state, DropReason::NoEndpoint);
         return;
     }
+    if (ttl_expired(packet, state)) return;
     const uint32_t flow_hash = hash_flow_key(key, snapshot_.hash_seed);
     const uint32_t slot = service_port.maglev->lookup(flow_hash);
     const EndpointSlot& endpoint = snapshot_.endpoints[slot];
@@ -499,10 +536,17 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
     InsertResult inserted = context_.connections->insert(key, reply_key, initial_state, context_.now_ms,
                                                          snapshot_.timeouts);
     if (inserted.status == InsertStatus::Exists) {
-        // An earlier packet of the same burst created the flow after the batched lookup.
-        handle_tracked(packet, state, {inserted.connection, FlowDirection::Original});
+        if (inserted.connection->original == key) {
+            // An earlier packet of the same burst created the flow after the batched lookup.
+            handle_tracked(packet, state, {inserted.connection, FlowDirection::Original});
+        } else {
+            // Another connection already uses this reply tuple (DNAT-only: the same client port
+            // reaching the same endpoint through two VIPs); its replies would be ambiguous.
+            drop(packet, DropReason::ReplyTupleInUse);
+        }
         return;
     }
+    table_changed_ = true;
     if (inserted.connection == nullptr) {
         if (snapshot_.nat_mode == NatMode::FullNat) {
             // Without an entry the reply to the SNAT port could not be translated back.

@@ -16,6 +16,7 @@ side of the tap and checks every frame vipgate sends:
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vipgate_harness as h  # noqa: E402
 
@@ -104,13 +105,31 @@ def udp_exchange(tap, nat_mode):
     h.check_frame(answer, what="UDP response", eth_dst=h.ROUTER_MAC, ip_src=DNS_VIP, ip_dst=client, sport=53,
                   dport=client_port, ttl=63, payload=b"answer-1")
     # A second request of the same flow goes the same way.
-    tap.send(h.client_frame(client, DNS_VIP, UDP(sport=client_port, dport=53) / b"query-2"))
+    sent = h.client_frame(client, DNS_VIP, UDP(sport=client_port, dport=53) / b"query-2")
+    tap.send(sent)
     again = tap.expect_one(lambda p: UDP in p and p[UDP].dport == 5353, what="second UDP request")
     h.check_frame(again, what="second UDP request", ip_src=nat_ip, sport=nat_port, ip_dst=endpoint, payload=b"query-2")
 
+    # The endpoint answers that one with an ICMP port unreachable: the client must get it from
+    # the VIP, quoting its own datagram as it sent it (addresses, ports and UDP checksum).
+    from scapy.layers.inet import ICMP, IPerror, UDPerror
+    quote = h.frame_bytes(again)[14:14 + 28]
+    tap.send(h.endpoint_frame(endpoint, nat_ip, ICMP(type=3, code=3) / quote))
+    error = tap.expect_one(lambda p: ICMP in p and p[IP].dst == client and p[ICMP].type == 3,
+                           what="ICMP error translated for the client")
+    h.check_frame(error, what="translated ICMP error", eth_dst=h.ROUTER_MAC, ip_src=DNS_VIP, ip_dst=client, ttl=63)
+    original = h.frame_bytes(sent)
+    h.check(error[IPerror].src == client and error[IPerror].dst == DNS_VIP and
+            error[UDPerror].sport == client_port and error[UDPerror].dport == 53,
+            f"the translated ICMP error quotes {error[IPerror].src}:{error[UDPerror].sport} -> "
+            f"{error[IPerror].dst}:{error[UDPerror].dport}")
+    h.check(error[UDPerror].chksum == int.from_bytes(original[40:42], "big"),
+            f"quoted UDP checksum {error[UDPerror].chksum:#06x}, the client sent "
+            f"{int.from_bytes(original[40:42], 'big'):#06x}")
+
 
 def pings(tap):
-    from scapy.layers.inet import ICMP, IP
+    from scapy.layers.inet import ICMP
     for index, target in enumerate([WEB_VIP, h.GATEWAY_IP, EMPTY_VIP]):
         payload = b"ping-payload-%d" % index
         tap.send(h.client_frame("198.19.1.3", target, ICMP(type=8, id=0x77, seq=index) / payload))
@@ -210,11 +229,13 @@ def run_mode(context, nat_mode):
     h.check(status == 0, f"vipgate exited with status {status}")
     counters = h.parse_final_counters(text)
     h.log(f"{nat_mode}: final counters {counters}")
-    expected = {"new_connections": 4, "resets_sent": 2, "icmp_sent": 5,
+    # forwarded_to_client: SYN-ACK, data, FIN, UDP answer, lazy SYN-ACK (the translated ICMP
+    # error is not counted there: vipgate has no counter for translated ICMP errors).
+    expected = {"new_connections": 4, "resets_sent": 2, "icmp_sent": 5, "forwarded_to_client": 5,
                 "drop.no_endpoint": 2, "drop.vip_port_refused": 2}
     for name, value in expected.items():
         h.check(counters.get(name, 0) == value, f"{nat_mode}: counter {name} = {counters.get(name, 0)}, expected {value}")
-    h.check(counters.get("forwarded_to_client", 0) >= 5, f"{nat_mode}: forwarded_to_client {counters}")
+
     arp = [line for line in text.splitlines() if line.strip().startswith("arp:")]
     h.check(arp and "3 replies sent" in arp[-1] and "1 neighbors learnt" in arp[-1],
             f"{nat_mode}: ARP statistics line {arp[-1:] or 'missing'}")

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vipgate_harness as h  # noqa: E402
 
@@ -158,6 +159,8 @@ def run_mode(context, nat_mode):
     daemon.wait_running()
     text = daemon.log_text()
     h.check("2 RX / 2 TX queues" in text, f"{nat_mode}: the port did not get two queues:\n{h.Daemon.tail(text, 15)}")
+    steering = [line.split("] ", 2)[-1] for line in text.splitlines() if "rte_flow" in line]
+    h.log(f"{nat_mode}: {steering[-1] if steering else 'no rte_flow steering message'}")
     tap = context.tap(iface)
     queues = len([q for q in os.listdir(f"/sys/class/net/{iface}/queues") if q.startswith("tx-")])
     spread = tcp_flows(tap, nat_mode)

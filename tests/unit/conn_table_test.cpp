@@ -57,7 +57,8 @@ Flow make_flow(uint32_t n, uint8_t protocol = kProtoTcp) {
     const uint32_t client = 0x0a000000 + n / 50'000;
     const auto client_port = static_cast<uint16_t>(10'000 + n % 50'000);
     const uint32_t endpoint = kEndpoints + 1 + n % 16;
-    return Flow{make_key(client, client_port, kVip, 80, protocol), make_key(endpoint, 8080, client, client_port, protocol)};
+    return Flow{make_key(client, client_port, kVip, 80, protocol),
+                make_key(endpoint, 8080, client, client_port, protocol)};
 }
 
 InsertResult insert_flow(ConnTable& table, const Flow& flow, TcpState state, uint32_t now_ms,
@@ -150,7 +151,9 @@ TEST(ConnTable, RemoveDeletesBothKeys) {
 TEST(ConnTable, ForEachVisitsLiveConnections) {
     TablePtr table = make_table(1024);
     std::vector<Connection*> inserted;
-    for (uint32_t n = 0; n < 100; ++n) inserted.push_back(insert_flow(*table, make_flow(n), TcpState::Established, 0).connection);
+    for (uint32_t n = 0; n < 100; ++n) {
+        inserted.push_back(insert_flow(*table, make_flow(n), TcpState::Established, 0).connection);
+    }
     for (uint32_t n = 0; n < 100; n += 2) table->remove(inserted[n]);
 
     std::vector<uint32_t> seen;
@@ -337,7 +340,9 @@ TEST(ConnTable, HalfOpenEvictedForNewConnectionsWhenFull) {
     }
     EXPECT_EQ(table->size(), kCapacity);
     for (uint32_t n = 0; n < kCapacity; ++n) ASSERT_EQ(table->lookup(make_flow(n).original).connection, nullptr);
-    for (uint32_t n = kCapacity; n < 2 * kCapacity; ++n) ASSERT_NE(table->lookup(make_flow(n).original).connection, nullptr);
+    for (uint32_t n = kCapacity; n < 2 * kCapacity; ++n) {
+        ASSERT_NE(table->lookup(make_flow(n).original).connection, nullptr);
+    }
 }
 
 TEST(ConnTable, ClosingEntryIsFoundAndEvicted) {
@@ -350,13 +355,16 @@ TEST(ConnTable, ClosingEntryIsFoundAndEvicted) {
     // Each attempt scans a window from the rotating cursor, so one sweep finds the entry.
     uint32_t evictions = 0;
     for (uint32_t n = kCapacity; n < 2 * kCapacity; ++n) {
-        evictions += insert_flow(*table, make_flow(n), TcpState::SynSent, 10).status == InsertStatus::InsertedAfterEviction;
+        const InsertResult result = insert_flow(*table, make_flow(n), TcpState::SynSent, 10);
+        evictions += result.status == InsertStatus::InsertedAfterEviction;
     }
     EXPECT_GE(evictions, 1u);
     EXPECT_EQ(table->lookup(make_flow(500).original).connection, nullptr);
     EXPECT_EQ(table->size(), kCapacity);
     uint32_t established = 0;
-    table->for_each([&](const Connection& connection) { established += connection.tcp_state == TcpState::Established; });
+    table->for_each([&](const Connection& connection) {
+        established += connection.tcp_state == TcpState::Established;
+    });
     EXPECT_EQ(established, kCapacity - 1);
 }
 
@@ -374,7 +382,9 @@ TEST(ConnTable, UnexpiredUdpIsNeverEvictedButExpiredIsReclaimed) {
         ASSERT_EQ(result.status, InsertStatus::Inserted) << n;
     }
     EXPECT_EQ(table->size(), kCapacity);
-    for (uint32_t n = 0; n < kCapacity; ++n) ASSERT_EQ(table->lookup(make_flow(n, kProtoUdp).reply).connection, nullptr);
+    for (uint32_t n = 0; n < kCapacity; ++n) {
+        ASSERT_EQ(table->lookup(make_flow(n, kProtoUdp).reply).connection, nullptr);
+    }
 }
 
 TEST(ConnTable, ExpiredEstablishedEntriesAreReclaimed) {
@@ -475,7 +485,8 @@ TEST(ConnTable, ChurnLeavesNoLeaks) {
     // The whole capacity is usable again and nothing stale answers lookups.
     for (uint32_t n = 0; n < next_flow; ++n) ASSERT_EQ(table->lookup(make_flow(n).original).connection, nullptr);
     for (uint32_t n = 0; n < kCapacity; ++n) {
-        ASSERT_EQ(insert_flow(*table, make_flow(next_flow + n), TcpState::Established, 0).status, InsertStatus::Inserted);
+        const InsertResult result = insert_flow(*table, make_flow(next_flow + n), TcpState::Established, 0);
+        ASSERT_EQ(result.status, InsertStatus::Inserted);
     }
     EXPECT_EQ(table->size(), kCapacity);
 }

@@ -308,15 +308,19 @@ struct SweepTally {
     int invalid = 0;
 };
 
-// Parses `frame` from a heap buffer holding only the first `contiguous` bytes, so reading past
-// the contiguous length is an ASan error, then rewrites whatever parsed as translatable: the
+// Parses `frame` from a heap buffer that ends right after the first `contiguous` bytes, so
+// reading past the contiguous length is an ASan error, and that starts at an odd address when
+// `misaligned` (UBSan checks alignment). Then rewrites whatever parsed as translatable: the
 // rewrite must stay inside the headers the parser vouched for.
-void parse_exactly_sized(const Bytes& frame, uint32_t contiguous, uint16_t port_vlan, bool verify, SweepTally& tally) {
-    auto buffer = std::make_unique<uint8_t[]>(contiguous);
-    std::copy_n(frame.begin(), contiguous, buffer.get());
+void parse_exactly_sized(const Bytes& frame, uint32_t contiguous, bool misaligned, uint16_t port_vlan, bool verify,
+                         SweepTally& tally) {
+    const size_t shift = misaligned ? 1 : 0;
+    auto storage = std::make_unique<uint8_t[]>(contiguous + shift);
+    uint8_t* buffer = storage.get() + shift;
+    std::copy_n(frame.begin(), contiguous, buffer);
     ParsedPacket parsed;
     const ParseOutcome outcome =
-        parse_packet(buffer.get(), contiguous, static_cast<uint32_t>(frame.size()), port_vlan, verify, parsed);
+        parse_packet(buffer, contiguous, static_cast<uint32_t>(frame.size()), port_vlan, verify, parsed);
     switch (outcome.kind) {
     case PacketKind::Invalid:
         ++tally.invalid;
@@ -330,9 +334,9 @@ void parse_exactly_sized(const Bytes& frame, uint32_t contiguous, uint16_t port_
         ASSERT_LE(parsed.l3_offset + parsed.ip_total_length, frame.size());
         if (parsed.icmp_error) {
             ++tally.icmp_errors;
-            rewrite_icmp_error(buffer.get(), parsed, kGatewayAddr, kClientAddr, {kClientAddr, kVipAddr, 1, 2});
+            rewrite_icmp_error(buffer, parsed, kGatewayAddr, kClientAddr, {kClientAddr, kVipAddr, 1, 2});
         } else {
-            rewrite_ipv4_packet(buffer.get(), parsed, {kGatewayAddr, kEndpointAddr, 3, 4});
+            rewrite_ipv4_packet(buffer, parsed, {kGatewayAddr, kEndpointAddr, 3, 4});
         }
         return;
     }
@@ -355,7 +359,7 @@ TEST(PacketParserFuzz, TruncationsAndMutationsNeverMisbehave) {
         }
         const auto contiguous = static_cast<uint32_t>(random() % 3 == 0 ? random() % (frame.size() + 1) : frame.size());
         const uint16_t port_vlan = random() % 2 == 0 ? 0 : kPortVlan;
-        parse_exactly_sized(frame, contiguous, port_vlan, random() % 2 == 0, tally);
+        parse_exactly_sized(frame, contiguous, random() % 2 == 0, port_vlan, random() % 2 == 0, tally);
         if (testing::Test::HasFatalFailure()) {
             ADD_FAILURE() << "iteration " << i << ", contiguous " << contiguous << "\n" << hex(frame);
             return;

@@ -157,7 +157,7 @@ TEST(IcmpError, NeedsHeadroom) {
     const Bytes request = udp_frame();
     MbufPtr m(rte_pktmbuf_alloc(test_mempool()));
     ASSERT_TRUE(m);
-    m->data_off = 27;  // one byte short of the 28 the new IPv4 and ICMP headers need
+    m->data_off = 26;  // two bytes short of the 28 the new IPv4 and ICMP headers need
     std::memcpy(rte_pktmbuf_append(m.get(), static_cast<uint16_t>(request.size())), request.data(), request.size());
     EXPECT_FALSE(make_icmp_error(m.get(), parse_or_fail(m.get(), 0), 3, 3, kVipAddr));
     EXPECT_TRUE(frames_equal(to_bytes(m.get()), request));
