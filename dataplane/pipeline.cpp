@@ -362,6 +362,7 @@ void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const 
         return;
     }
     ++counters_.conntrack_hits;
+    if (ttl_expired(packet, state)) return;
     context_.connections->update(connection, hit.direction, parsed.tcp_flags, context_.now_ms,
                                  snapshot_.timeouts);
     Ipv4Rewrite rewrite;
