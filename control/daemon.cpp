@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <chrono>
 #include <csignal>
 #include <memory>
@@ -88,6 +89,30 @@ std::vector<std::pair<uint32_t, rte_ether_addr>> static_neighbors(const config::
         entries.emplace_back(rte_cpu_to_be_32(neighbor.address), mac);
     }
     return entries;
+}
+
+// "services: +1 added, -0 removed, ~2 changed (default/web, default/dns)" for the reload log.
+std::string service_changes(const config::Config& running, const config::Config& candidate) {
+    auto key = [](const config::ServiceConfig& service) { return service.namespace_name + "/" + service.name; };
+    std::map<std::string, const config::ServiceConfig*> before;
+    for (const auto& service : running.services) before[key(service)] = &service;
+    size_t added = 0;
+    size_t changed = 0;
+    std::string names;
+    for (const auto& service : candidate.services) {
+        auto found = before.find(key(service));
+        bool is_new = found == before.end();
+        if (!is_new && *found->second == service) {
+            before.erase(found);
+            continue;
+        }
+        (is_new ? added : changed) += 1;
+        if (!is_new) before.erase(found);
+        names += (names.empty() ? "" : ", ") + std::string(is_new ? "+" : "~") + key(service);
+    }
+    for (const auto& [name, service] : before) names += (names.empty() ? "" : ", ") + std::string("-") + name;
+    return "services +" + std::to_string(added) + " -" + std::to_string(before.size()) + " ~" +
+           std::to_string(changed) + (names.empty() ? "" : " (" + names + ")");
 }
 
 uint64_t steady_ms() {
@@ -287,8 +312,9 @@ void Daemon::reload() {
     }
     const double build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     const BuildStatistics& statistics = builder_->last_statistics();
-    spdlog::info("generation {} built in {:.2f} ms: {} service ports, Maglev tables {} rebuilt / {} kept, "
-                 "endpoints +{} -{}", snapshot->generation, build_ms, statistics.service_ports,
+    spdlog::info("generation {} built in {:.2f} ms: {}; {} service ports, Maglev tables {} rebuilt / {} kept, "
+                 "endpoints +{} -{}", snapshot->generation, build_ms, service_changes(running_, *loaded.config),
+                 statistics.service_ports,
                  statistics.maglev_built, statistics.maglev_reused, statistics.endpoints_added,
                  statistics.endpoints_removed);
     const bool steering_changed = !(running_.snat == loaded.config->snat) ||
