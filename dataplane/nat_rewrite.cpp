@@ -32,10 +32,9 @@ uint16_t adjusted_transport_checksum(uint16_t checksum, const rte_ipv4_hdr& ip, 
 }
 
 // UDP: 0 means "no checksum" and stays 0; a computed 0 is sent as 0xFFFF (RFC 768).
-uint16_t adjusted_udp_checksum(uint16_t checksum, const rte_ipv4_hdr& ip, const rte_udp_hdr& udp,
-                               const Ipv4Rewrite& rewrite) {
-    if (checksum == 0) return 0;
-    const uint16_t adjusted = adjusted_transport_checksum(checksum, ip, udp.src_port, udp.dst_port, rewrite);
+uint16_t adjusted_udp_checksum(const rte_ipv4_hdr& ip, const rte_udp_hdr& udp, const Ipv4Rewrite& rewrite) {
+    if (udp.dgram_cksum == 0) return 0;
+    const uint16_t adjusted = adjusted_transport_checksum(udp.dgram_cksum, ip, udp.src_port, udp.dst_port, rewrite);
     return adjusted == 0 ? 0xFFFF : adjusted;
 }
 
@@ -74,7 +73,7 @@ uint16_t rewrite_quoted_transport(uint8_t* l4, uint32_t quoted_l4_length, uint8_
         }
     } else {
         auto* udp = reinterpret_cast<rte_udp_hdr*>(l4);
-        const uint16_t adjusted = adjusted_udp_checksum(udp->dgram_cksum, inner_ip, *udp, rewrite);
+        const uint16_t adjusted = adjusted_udp_checksum(inner_ip, *udp, rewrite);
         icmp_checksum = checksum_update16(icmp_checksum, udp->dgram_cksum, adjusted);
         udp->dgram_cksum = adjusted;
     }
@@ -101,7 +100,7 @@ void rewrite_ipv4_packet(uint8_t* frame, const ParsedPacket& parsed, const Ipv4R
     }
     case kProtoUdp: {
         auto* udp = header_at<rte_udp_hdr>(frame, parsed.l4_offset);
-        udp->dgram_cksum = adjusted_udp_checksum(udp->dgram_cksum, *ip, *udp, rewrite);
+        udp->dgram_cksum = adjusted_udp_checksum(*ip, *udp, rewrite);
         udp->src_port = rewrite.src_port;
         udp->dst_port = rewrite.dst_port;
         break;

@@ -31,8 +31,9 @@ void rewrite_ipv4_packet(uint8_t* frame, const ParsedPacket& parsed, const Ipv4R
 // inner IPv4 checksum, the outer ICMP checksum and the outer IPv4 checksum, and decrements the
 // outer TTL as any forwarded packet's (caller checked ttl > 1). The quoted L4 checksum is
 // updated only when the field lies fully in the quote: always for UDP (unless 0), for TCP
-// when at least 18 bytes of its header are quoted. Linux's NAT requires the whole 20-byte TCP
-// header; the two differ only for a quote of 18 or 19 TCP bytes.
+// when at least 18 bytes of its header are quoted (a quote ending between the checksum's two
+// bytes leaves it alone: the missing byte's carry is unknown). Linux's NAT requires the whole
+// 20-byte TCP header; the two differ only for a quote of 18 or 19 TCP bytes.
 void rewrite_icmp_error(uint8_t* frame, const ParsedPacket& parsed, uint32_t new_outer_src, uint32_t new_outer_dst,
                         const Ipv4Rewrite& inner_rewrite) noexcept;
 

@@ -1,7 +1,8 @@
 // Frame parser. See packet_parser.h for what is accepted and why.
 //
 // Every step first proves that the bytes it reads lie within `readable` (the contiguous bytes,
-// never more than the frame), then reads them through DPDK's packed header structs.
+// never more than the frame), then reads them through DPDK's packed header structs, or copies
+// them out where DPDK's struct demands an alignment the buffer may lack.
 #include "dataplane/packet_parser.h"
 
 #include <algorithm>
@@ -45,7 +46,7 @@ uint16_t load_be16(const uint8_t* bytes) {
     return rte_be_to_cpu_16(value);
 }
 
-// Fills inner_l3_offset and inner_key when the ICMP error at `inner_l3` quotes a datagram
+// Sets icmp_error, inner_l3_offset and inner_key when the ICMP error's quote holds a datagram
 // rewrite_icmp_error can translate (see packet_parser.h); leaves icmp_error false otherwise.
 void parse_icmp_quote(const uint8_t* frame, uint32_t readable, uint32_t datagram_end, ParsedPacket& out) {
     const uint32_t inner_l3 = out.l4_offset + kIcmpHeaderLength;

@@ -196,6 +196,24 @@ TEST_P(GoldenPackets, UdpWithoutChecksumKeepsChecksumZero) {
                              {{"conntrack_hits", 1}, {"forwarded_to_client", 1}})});
 }
 
+TEST_P(GoldenPackets, PriorityTaggedFrameLeavesWithOneTagOnTheVlanPort) {
+    GoldenHarness harness(topology());
+    const Flow flow = tcp_flow(40500);
+    const TcpSpec syn{.seq = 9, .flags = kSyn};
+    // 802.1Q tag with VLAN id 0 (priority only): the untagged port accepts it as untagged.
+    test::EthernetSpec priority_tagged = from_router();
+    priority_tagged.tagged_with_vlan_zero = true;
+    const Bytes input = test::tcp_frame(syn, {.src = flow.client, .dst = flow.vip}, priority_tagged);
+    RunResult result = harness.run(0, input);
+    const std::optional<Translation> translation = harness.translation(flow);
+    ASSERT_TRUE(translation.has_value());
+    // The tag is rewritten to VLAN 100, not stacked under a second tag.
+    check_result(result,
+                 forwarded(kEndpointPortId, gateway_to_endpoint(*translation, syn),
+                           {{"new_connections", 1}, {"forwarded_to_endpoint", 1}}),
+                 1, input.size(), false);
+}
+
 TEST_P(GoldenPackets, BurstOfOneNewFlowMakesOneConnection) {
     GoldenHarness harness(topology());
     const Flow flow = udp_flow(41000);

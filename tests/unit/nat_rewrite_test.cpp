@@ -133,12 +133,13 @@ struct PacketSpec {
     Ipv4Spec ip;
     EthernetSpec ethernet;
 
-    static PacketSpec random(RandomTraffic& traffic, bool with_icmp) {
+    static PacketSpec random(RandomTraffic& traffic) {
         PacketSpec spec;
-        const uint32_t choice = traffic.below(with_icmp ? 3 : 2);
+        const uint32_t choice = traffic.below(3);
         spec.protocol = choice == 0 ? kProtoTcp : choice == 1 ? kProtoUdp : kProtoIcmp;
         spec.ip = {.src = traffic.address(), .dst = traffic.address(), .ttl = traffic.ttl(),
-                   .id = traffic.port(), .flags_fragment = traffic.coin() ? RTE_IPV4_HDR_DF_FLAG : 0};
+                   .id = traffic.port(),
+                   .flags_fragment = static_cast<uint16_t>(traffic.coin() ? RTE_IPV4_HDR_DF_FLAG : 0)};
         spec.ethernet = {.vlan = traffic.vlan()};
         spec.tcp = {.src_port = traffic.port(), .dst_port = traffic.port(), .seq = traffic.below(UINT32_MAX),
                     .ack = traffic.below(UINT32_MAX), .flags = RTE_TCP_ACK_FLAG,
@@ -186,7 +187,7 @@ ParsedPacket parse_or_fail(const Bytes& frame, uint16_t vlan) {
 TEST(NatRewrite, RandomPacketsMatchFullRecomputation) {
     RandomTraffic traffic(1624);
     for (int i = 0; i < 5000; ++i) {
-        const PacketSpec spec = PacketSpec::random(traffic, true);
+        const PacketSpec spec = PacketSpec::random(traffic);
         Bytes frame = spec.build();
         const ParsedPacket parsed = parse_or_fail(frame, spec.ethernet.vlan);
         const Ipv4Rewrite rewrite = random_rewrite(traffic);
@@ -236,7 +237,7 @@ TEST(NatRewrite, IcmpErrorsMatchFullRecomputation) {
     for (int i = 0; i < 5000; ++i) {
         // The datagram the error is about, and how much of it the error quotes: from the RFC 792
         // minimum through the 18/19/20-byte TCP boundaries to all of it.
-        const PacketSpec original = PacketSpec::random(traffic, true);
+        const PacketSpec original = PacketSpec::random(traffic);
         const Bytes original_frame = original.build();
         const size_t datagram_length = original_frame.size() - layout_of(original_frame).l3_offset;
         size_t quote_length = traffic.coin() ? 28 + traffic.below(16)

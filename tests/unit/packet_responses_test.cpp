@@ -72,6 +72,7 @@ TEST(TcpReset, SeqAndAckFollowRfc793) {
                                              answer_header(kVipAddr, kClientAddr, 0x28), back_to_client(vlan));
             EXPECT_TRUE(frames_equal(to_bytes(m.get()), expected));
             EXPECT_TRUE(all_checksums_ok(to_bytes(m.get())));
+            EXPECT_TRUE(l4_payload_of(to_bytes(m.get())).empty());
         }
     }
 }
@@ -279,6 +280,53 @@ TEST(Arp, WriteRequestNeedsAnEmptyMbufWithRoom) {
     full->data_off = static_cast<uint16_t>(full->buf_len - 41);  // one byte short of an untagged request
     EXPECT_FALSE(write_arp_request(full.get(), kGatewayMac, kGatewayAddr, kEndpointAddr, 0));
     EXPECT_EQ(rte_pktmbuf_pkt_len(full.get()), 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test helpers themselves: the oracles above are only as good as these.
+
+TEST(PacketBuilder, AddressHelpers) {
+    const uint32_t address = ipv4("198.18.0.1");
+    const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&address);
+    EXPECT_EQ(bytes[0], 198);
+    EXPECT_EQ(bytes[3], 1);
+    EXPECT_EQ(address, rte_cpu_to_be_32(0xC6120001));
+    EXPECT_EQ(ipv4_to_string(ipv4("198.19.255.254")), "198.19.255.254");
+    EXPECT_THROW(ipv4("198.18.0"), std::invalid_argument);
+    EXPECT_THROW(ipv4("198.18.0.256"), std::invalid_argument);
+    EXPECT_THROW(ipv4("198.18.0.1.2"), std::invalid_argument);
+    EXPECT_EQ(mac("02:0a:FF:00:00:01").addr_bytes[1], 0x0A);
+    EXPECT_EQ(mac("02:0a:FF:00:00:01").addr_bytes[2], 0xFF);
+    EXPECT_THROW(mac("02:00:00:00:00"), std::invalid_argument);
+}
+
+TEST(PacketBuilder, ChecksumVerifiersAcceptBuiltFramesAndCatchDamage) {
+    const Bytes frames[] = {
+        tcp_frame({.payload = payload_bytes(33)}),
+        udp_frame({.payload = payload_bytes(8)}, {}, {.vlan = 7}),
+        icmp_echo_frame({.payload = payload_bytes(5)}),
+        icmp_error_frame({.quoted = quote_of(tcp_frame(), 40)}),
+    };
+    for (const Bytes& frame : frames) {
+        EXPECT_TRUE(all_checksums_ok(frame)) << hex(frame);
+        for (size_t offset = layout_of(frame).l3_offset; offset < frame.size(); ++offset) {
+            Bytes damaged = frame;
+            damaged[offset] ^= 0x10;
+            EXPECT_FALSE(all_checksums_ok(damaged)) << "offset " << offset << ": " << hex(damaged);
+        }
+    }
+    EXPECT_FALSE(ipv4_header_checksum_ok(tcp_frame({}, {.bad_checksum = true})));
+    EXPECT_TRUE(l4_checksum_ok(udp_frame({.zero_checksum = true})));
+}
+
+TEST(PacketBuilder, MbufRoundTripAcrossSegments) {
+    const Bytes frame = udp_frame({.payload = payload_bytes(5000)});
+    MbufPtr chained = to_mbuf(frame, 100);
+    EXPECT_EQ(rte_pktmbuf_data_len(chained.get()), 100);
+    EXPECT_GE(chained->nb_segs, 3);
+    EXPECT_EQ(rte_pktmbuf_pkt_len(chained.get()), frame.size());
+    EXPECT_TRUE(frames_equal(to_bytes(chained.get()), frame));
+    EXPECT_TRUE(frames_equal(to_bytes(to_mbuf(frame).get()), frame));
 }
 
 }  // namespace
