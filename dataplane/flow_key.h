@@ -57,12 +57,14 @@ inline uint32_t hash_flow_key(const FlowKey4& key, uint32_t seed) {
     return rte_hash_crc_8byte(words[1], h);
 }
 
-// A service port as the VIP table sees it: (VIP, port, protocol).
-struct VipKey {
+// A service port as the VIP table sees it: (VIP, port, protocol). 8-byte aligned and padded
+// to 24 bytes because rte_hash's CRC reads keys eight bytes at a time.
+struct alignas(8) VipKey {
     uint8_t address[16] = {};  // IPv4 in the first four bytes, network byte order
     uint16_t port = 0;         // network byte order
     uint8_t protocol = 0;
     AddressFamily family = AddressFamily::Ipv4;
+    uint8_t reserved[4] = {};  // always zero: the whole key is hashed and compared
 
     static VipKey ipv4(uint32_t address_be, uint16_t port_be, uint8_t protocol) {
         VipKey key;
@@ -77,6 +79,6 @@ struct VipKey {
         return std::memcmp(this, &other, sizeof(*this)) == 0;
     }
 };
-static_assert(sizeof(VipKey) == 20);
+static_assert(sizeof(VipKey) == 24);
 
 }  // namespace vipgate

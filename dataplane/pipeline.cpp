@@ -31,6 +31,14 @@ constexpr uint8_t kIcmpDestinationUnreachable = 3;
 constexpr uint8_t kIcmpPortUnreachable = 3;
 constexpr uint8_t kIcmpTimeExceeded = 11;
 
+// Storage for N objects of an implicit-lifetime type that skips their default member
+// initialisers (per-burst scratch space).
+template <typename T, size_t N>
+union Uninitialized {
+    Uninitialized() {}
+    T items[N];
+};
+
 struct PacketState {
     ParsedPacket parsed;
     uint16_t port_index;
@@ -63,6 +71,8 @@ private:
     void drop(rte_mbuf* packet, DropReason reason) noexcept;
     bool owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept;
     bool allocate_snat_port(FlowKey4& reply_key) noexcept;
+    void warm_new_flows(const PacketState* states, const int32_t* service_port_of,
+                        const ConnLookupResult* hit_of, uint16_t count) noexcept;
     uint16_t port_index_of(uint16_t port_id) const noexcept;
 
     WorkerContext& context_;
@@ -132,7 +142,8 @@ void BurstProcessor::forward(rte_mbuf* packet, const PacketState& state, uint32_
     const PortIdentity& out_port = snapshot_.ports[next_hop->port_index];
     uint16_t in_vlan = state.parsed.vlan_id;
     if (unlikely(in_vlan != out_port.vlan)) {
-        if (in_vlan == 0) {
+        // Insert only into an untagged frame: a priority tag (VLAN id 0) is rewritten below.
+        if (state.parsed.l3_offset == sizeof(rte_ether_hdr)) {
             if (rte_vlan_insert(&packet) != 0) {
                 drop(packet, DropReason::TxQueueFull);
                 return;
@@ -243,9 +254,13 @@ bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
 }
 
 void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
-    PacketState states[kBurstSize];
+    // Scratch arrays left uninitialised: their element types have default member initialisers,
+    // and zeroing ~3 KiB per burst is pure overhead. Every element is written before it is read.
+    Uninitialized<PacketState, kBurstSize> state_storage;
+    Uninitialized<FlowKey4, kBurstSize> key_storage;
+    PacketState* states = state_storage.items;
+    FlowKey4* keys = key_storage.items;
     rte_mbuf* kept[kBurstSize];
-    FlowKey4 keys[kBurstSize];
     uint16_t lookup_index[kBurstSize];
     uint16_t kept_count = 0;
     uint16_t lookup_count = 0;
@@ -262,11 +277,15 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
         counters_.rx_bytes += from_handoff_ ? 0 : rte_pktmbuf_pkt_len(packet);
         PacketState& state = states[kept_count];
         if (!classify(packet, state)) continue;
-        if (state.needs_lookup) {
-            keys[lookup_count] = state.parsed.icmp_error ? state.parsed.inner_key.reversed() : state.parsed.key;
-            lookup_index[lookup_count++] = kept_count;
-        }
         kept[kept_count++] = packet;
+    }
+    // Keys are gathered in a second pass: the parser has just written each key field by field,
+    // and copying it at once with one 16-byte load stalls on store forwarding.
+    for (uint16_t k = 0; k < kept_count; ++k) {
+        const PacketState& state = states[k];
+        if (!state.needs_lookup) continue;
+        keys[lookup_count] = state.parsed.icmp_error ? state.parsed.inner_key.reversed() : state.parsed.key;
+        lookup_index[lookup_count++] = k;
     }
     if (from_handoff_) counters_.handoffs_in += count;
 
@@ -275,7 +294,8 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
 
     // VIP lookups for the misses that are not ICMP errors, in one batch.
     const void* vip_key_pointers[kBurstSize];
-    VipKey vip_keys[kBurstSize];
+    Uninitialized<VipKey, kBurstSize> vip_key_storage;
+    VipKey* vip_keys = vip_key_storage.items;
     uint16_t vip_index[kBurstSize];
     uint16_t vip_count = 0;
     int32_t service_port_of[kBurstSize];
@@ -304,6 +324,8 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
             }
         }
     }
+
+    if (vip_count > 0) warm_new_flows(states, service_port_of, hit_of, kept_count);
 
     for (uint16_t k = 0; k < kept_count; ++k) {
         PacketState& state = states[k];
@@ -492,6 +514,69 @@ bool BurstProcessor::allocate_snat_port(FlowKey4& reply_key) noexcept {
         if (context_.connections->lookup(reply_key).connection == nullptr) return true;
     }
     return false;
+}
+
+// The first packet of a connection reads three things that are cache misses in a large
+// configuration, each depending on the one before: the service's Maglev slot, the endpoint it
+// names, and the index bucket of the reply tuple (SNAT port check, then insert). Fetched one
+// packet at a time they serialise; here they are fetched for the whole burst first, each stage
+// a loop of independent loads, so the misses overlap. Only caches are affected:
+// handle_new_flow still decides everything (a predicted SNAT port that turns out wrong costs a
+// wasted lookup, nothing else).
+void BurstProcessor::warm_new_flows(const PacketState* states, const int32_t* service_port_of,
+                                    const ConnLookupResult* hit_of, uint16_t count) noexcept {
+    uint16_t index[kBurstSize];
+    uint32_t flow_hash[kBurstSize];
+    uint32_t slot[kBurstSize];
+    uint16_t n = 0;
+    const bool may_hand_off = !from_handoff_ && context_.worker_count > 1;
+    for (uint16_t k = 0; k < count; ++k) {
+        if (hit_of[k].connection != nullptr || service_port_of[k] < 0) continue;
+        const FlowKey4& key = states[k].parsed.key;
+        // A flow another worker owns is handed off to it (handle_untracked); the owner warms it.
+        if (may_hand_off &&
+            connection_owner(key.src_addr, key.src_port, context_.worker_count) != context_.worker_index) {
+            continue;
+        }
+        const MaglevTable& maglev = *snapshot_.service_ports[service_port_of[k]].maglev;
+        if (maglev.empty()) continue;
+        flow_hash[n] = hash_flow_key(key, snapshot_.hash_seed);
+        slot[n] = maglev.lookup(flow_hash[n]);
+        index[n++] = k;
+    }
+    if (n == 0) return;
+    uint32_t endpoint_address[kBurstSize];
+    uint16_t endpoint_port[kBurstSize];
+    for (uint16_t j = 0; j < n; ++j) {
+        const EndpointSlot& endpoint = snapshot_.endpoints[slot[j]];
+        endpoint_address[j] = endpoint.address;
+        endpoint_port[j] = endpoint.port;
+    }
+    Uninitialized<FlowKey4, kBurstSize> reply_storage;
+    FlowKey4* reply_keys = reply_storage.items;
+    const bool full_nat = snapshot_.nat_mode == NatMode::FullNat;
+    const uint32_t range_size = snapshot_.snat_ports_per_worker;
+    const uint32_t range_start = uint32_t(snapshot_.snat_port_min) + range_size * context_.worker_index;
+    for (uint16_t j = 0; j < n; ++j) {
+        const FlowKey4& key = states[index[j]].parsed.key;
+        FlowKey4& reply = reply_keys[j];
+        reply = FlowKey4{};
+        reply.src_addr = endpoint_address[j];
+        reply.src_port = endpoint_port[j];
+        reply.protocol = key.protocol;
+        if (full_nat) {
+            // The port allocate_snat_port will try first if every earlier new flow of the burst
+            // takes its first try.
+            reply.dst_addr = snapshot_.snat_addresses[flow_hash[j] % snapshot_.snat_addresses.size()];
+            const uint32_t port = range_start + (context_.snat_cursor + j) % range_size;
+            reply.dst_port = rte_cpu_to_be_16(static_cast<uint16_t>(port));
+        } else {
+            reply.dst_addr = key.src_addr;
+            reply.dst_port = key.src_port;
+        }
+    }
+    ConnLookupResult ignored[kBurstSize];
+    context_.connections->lookup_bulk(reply_keys, n, ignored);
 }
 
 void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint32_t service_port_index) noexcept {

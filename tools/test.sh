@@ -140,12 +140,13 @@ fi
 build_and_test release "$RELEASE_DIR" "-Dbuildtype=release -Db_sanitize=none -Dtests=enabled" ""
 
 # --- 3. ASan + UBSan build, unit suite ---------------------------------------------------
-# halt_on_error: the first report fails the test. LSan suppressions (tests/lsan.supp) cover
-# only leaks inside DPDK's own libraries, never vipgate code.
+# halt_on_error: the first report fails the test. The suppression files cover only code in
+# DPDK's own libraries and headers, never vipgate code: tests/ubsan.supp, tests/lsan.supp.
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1"
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:print_summary=1"
 export LSAN_OPTIONS="print_suppressions=0"
-[[ -f tests/lsan.supp ]] && LSAN_OPTIONS+=":suppressions=$ROOT/tests/lsan.supp"
+[[ ! -f tests/ubsan.supp ]] || UBSAN_OPTIONS+=":suppressions=$ROOT/tests/ubsan.supp"
+[[ ! -f tests/lsan.supp ]] || LSAN_OPTIONS+=":suppressions=$ROOT/tests/lsan.supp"
 build_and_test asan "$ASAN_DIR" \
   "-Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled" \
   unit --timeout-multiplier 3

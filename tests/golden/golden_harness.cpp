@@ -173,6 +173,7 @@ std::vector<ServiceSpec> TopologySpec::default_services() {
         {"unresolved", ipv4_text(kUnresolvedVip), {{"http", "TCP", 80, 8080}},
          {{ipv4_text(kUnresolvedEndpoint)}}},
         {"unroutable", ipv4_text(kUnroutableVip), {{"http", "TCP", 80, 8080}}, {{ipv4_text(kUnroutableAddr)}}},
+        {"alias", ipv4_text(kAliasVip), {{"http", "TCP", 80, 8080}}, {{ipv4_text(kWebEndpoint1)}}},
     };
 }
 

@@ -74,6 +74,7 @@ inline constexpr uint32_t kDrainedVip = ipv4("198.18.100.3");      // TCP 80, UD
 inline constexpr uint32_t kOtherVip = ipv4("198.18.100.5");        // TCP 80 -> 198.19.0.23:8080
 inline constexpr uint32_t kUnresolvedVip = ipv4("198.18.100.6");   // TCP 80 -> 198.19.0.30 (no ARP entry)
 inline constexpr uint32_t kUnroutableVip = ipv4("198.18.100.7");   // TCP 80 -> 203.0.113.9 (no route)
+inline constexpr uint32_t kAliasVip = ipv4("198.18.100.8");        // TCP 80 -> 198.19.0.20:8080, as "web"
 
 inline constexpr uint32_t kWebEndpoint1 = ipv4("198.19.0.20");
 inline constexpr uint32_t kWebEndpoint2 = ipv4("198.19.0.21");

@@ -199,7 +199,7 @@ TEST_P(GoldenPackets, UdpWithoutChecksumKeepsChecksumZero) {
 TEST_P(GoldenPackets, PriorityTaggedFrameLeavesWithOneTagOnTheVlanPort) {
     GoldenHarness harness(topology());
     const Flow flow = tcp_flow(40500);
-    const TcpSpec syn{.seq = 9, .flags = kSyn};
+    const TcpSpec syn{.src_port = 40500, .dst_port = 80, .seq = 9, .flags = kSyn};
     // 802.1Q tag with VLAN id 0 (priority only): the untagged port accepts it as untagged.
     test::EthernetSpec priority_tagged = from_router();
     priority_tagged.tagged_with_vlan_zero = true;
@@ -262,6 +262,84 @@ TEST_P(GoldenPackets, InterleavedNewFlowsInOneBurst) {
     EXPECT_EQ(test::hex(result.transmitted[2].frame), test::hex(gateway_to_endpoint(*first_translation, syn)));
     EXPECT_EQ(test::hex(result.transmitted[3].frame), test::hex(gateway_to_endpoint(*second_translation, query)));
     EXPECT_EQ(result.counter_changes["new_connections"], 2u);
+}
+
+TEST_P(GoldenPackets, SameClientPortToOneEndpointThroughTwoVips) {
+    GoldenHarness harness(topology());
+    // "alias" has web's first endpoint as its only endpoint.
+    const Flow via_web = tcp_flow(harness.find_client_port(52000, [&](uint16_t port) {
+        return harness.maglev_choice(tcp_flow(port)).address == kWebEndpoint1;
+    }));
+    const Flow via_alias = tcp_flow(via_web.client_port, kAliasVip);
+    const TcpSpec syn{.seq = 1, .flags = kSyn};
+    const Translation web_translation = start_flow(harness, via_web, syn);
+    ASSERT_FALSE(HasFailure());
+    if (fullnat()) {
+        // Each flow has its own SNAT port, so the endpoint's replies are told apart.
+        const Translation alias_translation = start_flow(harness, via_alias, syn);
+        EXPECT_NE(alias_translation.source_port, web_translation.source_port);
+    } else {
+        // Both flows would be answered from 198.19.0.20:8080 to the same client port.
+        harness.check({"second VIP, same endpoint and client port", client_to_vip(via_alias, syn), kClientPortId,
+                       dropped(DropReason::ReplyTupleInUse)});
+        EXPECT_FALSE(harness.translation(via_alias).has_value());
+        const TcpSpec syn_ack{.seq = 7, .ack = 2, .flags = kSyn | kAck};
+        harness.check({"the reply still belongs to the first flow", endpoint_to_gateway(web_translation, syn_ack),
+                       kEndpointPortId,
+                       forwarded(kClientPortId, gateway_to_client(via_web, syn_ack),
+                                 {{"conntrack_hits", 1}, {"forwarded_to_client", 1}})});
+    }
+}
+
+// Fills worker 0's connection table with half-open TCP connections (evictable under pressure),
+// client ports from 10000 up, and returns their flows.
+std::vector<Flow> fill_with_half_open(GoldenHarness& harness) {
+    std::vector<Flow> flows;
+    ConnTable& table = harness.connections(0);
+    for (uint32_t port = 10000; table.size() < table.capacity(); ++port) {
+        if (port >= 10000 + 2 * table.capacity()) throw std::runtime_error("the table never filled");
+        flows.push_back(tcp_flow(static_cast<uint16_t>(port)));
+        harness.run(0, client_to_vip(flows.back(), TcpSpec{.flags = kSyn}));
+    }
+    return flows;
+}
+
+TEST_P(GoldenPackets, HitIsLookedUpAgainAfterAnEvictionInTheSameBurst) {
+    const TcpSpec syn{.seq = 5, .flags = kSyn};
+    const Flow newcomer = tcp_flow(5000);
+    // A rehearsal on an identical harness finds the connection the newcomer's SYN evicts.
+    Flow victim;
+    {
+        GoldenHarness rehearsal(topology());
+        const std::vector<Flow> flows = fill_with_half_open(rehearsal);
+        RunResult result = rehearsal.run(0, client_to_vip(newcomer, syn));
+        ASSERT_EQ(result.counter_changes["conntrack_evictions"], 1u);
+        const auto evicted =
+            std::find_if(flows.begin(), flows.end(), [&](const Flow& flow) { return !rehearsal.translation(flow); });
+        ASSERT_NE(evicted, flows.end());
+        victim = *evicted;
+    }
+    GoldenHarness harness(topology());
+    fill_with_half_open(harness);
+    ASSERT_TRUE(harness.translation(victim).has_value());
+    // The victim's RST is a hit in the burst's batched lookup, but by the time it is handled
+    // the newcomer has taken its entry: it must be treated as untracked (an untracked RST is
+    // dropped), not translated with whatever the entry now holds.
+    const Bytes newcomer_syn = client_to_vip(newcomer, syn);
+    const Bytes victim_rst = client_to_vip(victim, TcpSpec{.seq = 6, .ack = 1, .flags = kRst | kAck});
+    RunResult result = harness.run(0, {{newcomer_syn, kClientPortId}, {victim_rst, kClientPortId}});
+    const std::optional<Translation> translation = harness.translation(newcomer);
+    ASSERT_TRUE(translation.has_value());
+    EXPECT_FALSE(harness.translation(victim).has_value());
+    ASSERT_EQ(result.transmitted.size(), 1u);
+    EXPECT_EQ(test::hex(result.transmitted[0].frame), test::hex(gateway_to_endpoint(*translation, syn)));
+    const Counters expected{{"rx_packets", 2},
+                            {"rx_bytes", newcomer_syn.size() + victim_rst.size()},
+                            {"new_connections", 1},
+                            {"conntrack_evictions", 1},
+                            {"forwarded_to_endpoint", 1},
+                            {drop_counter(DropReason::NotSyn), 1}};
+    EXPECT_EQ(result.counter_changes, expected);
 }
 
 TEST_P(GoldenPackets, ExpiredUdpConnectionIsReplacedAfterAgeing) {
@@ -414,6 +492,9 @@ TEST_P(GoldenPackets, EchoRequestsToOwnAddressesAreAnswered) {
          answered(kClientPortId, echo_reply(kWebVip), std::nullopt, {{"icmp_sent", 1}})},
         {"ping a VIP without endpoints", echo(kEmptyVip), kClientPortId,
          answered(kClientPortId, echo_reply(kEmptyVip), std::nullopt, {{"icmp_sent", 1}})},
+        {"ping a VIP with TTL 1: delivered here, so answered",
+         test::icmp_echo_frame(request, {.src = kClientAddr, .dst = kWebVip, .ttl = 1, .id = 0x3333}, from_router()),
+         kClientPortId, answered(kClientPortId, echo_reply(kWebVip), std::nullopt, {{"icmp_sent", 1}})},
         {"ping the gateway's own address", echo(kGatewayAddr), kClientPortId,
          answered(kClientPortId, echo_reply(kGatewayAddr), std::nullopt, {{"icmp_sent", 1}})},
         {"an endpoint pings the SNAT address (tagged port)", echo_from_endpoint, kEndpointPortId,
@@ -599,7 +680,7 @@ TEST_P(GoldenPackets, RemovedEndpointResetsOrReschedulesItsFlows) {
     const TcpSpec syn{.seq = 100, .flags = kSyn};
     const UdpSpec query{.payload = test::payload_bytes(16)};
     start_flow(harness, syn_again, syn);
-    const Translation data_translation = start_flow(harness, data_flow, syn);
+    start_flow(harness, data_flow, syn);
     start_flow(harness, udp, query);
     const Translation reply_translation = start_flow(harness, reply_flow, syn);
     const Translation icmp_translation = start_flow(harness, icmp_flow, query);
@@ -608,7 +689,10 @@ TEST_P(GoldenPackets, RemovedEndpointResetsOrReschedulesItsFlows) {
     std::vector<std::pair<uint32_t, uint32_t>> gone_slots;  // (slot, generation)
     for (uint32_t slot = 0; slot < harness.snapshot().endpoints.size(); ++slot) {
         const EndpointSlot& endpoint = harness.snapshot().endpoints[slot];
-        if (endpoint.address == gone) gone_slots.emplace_back(slot, endpoint.generation);
+        const bool of_web = harness.snapshot().service_ports[endpoint.service_port].vip == kWebVip;
+        if (endpoint.address == gone && endpoint.generation != 0 && of_web) {
+            gone_slots.emplace_back(slot, endpoint.generation);
+        }
     }
     ASSERT_EQ(gone_slots.size(), 2u);  // its TCP and its UDP service port
 
@@ -665,7 +749,35 @@ TEST_P(GoldenPackets, RemovedEndpointResetsOrReschedulesItsFlows) {
                    test::icmp_error_frame({.quoted = test::quote_of(forwarded_query)},
                                           {.src = gone, .dst = icmp_translation.source}, from_neighbor(gone)),
                    kEndpointPortId, dropped(DropReason::EndpointGone)});
-    (void)data_translation;
+}
+
+TEST_P(GoldenPackets, BurstAfterEndpointRemovalFollowsTheRescheduledConnection) {
+    GoldenHarness harness(topology());
+    const Flow flow = udp_flow(47500);
+    const UdpSpec query{.payload = test::payload_bytes(6)};
+    const Translation before = start_flow(harness, flow, query);
+    ASSERT_FALSE(HasFailure());
+    TopologySpec without = topology();
+    std::erase_if(without.service("web").endpoints,
+                  [&](const EndpointSpec& endpoint) { return ipv4(endpoint.address) == before.endpoint; });
+    harness.reload(without);
+
+    // All three were hits on the old entry when looked up; the first reschedules the flow, the
+    // other two must follow the new connection.
+    std::vector<std::pair<Bytes, uint16_t>> burst(3, {client_to_vip(flow, query), kClientPortId});
+    RunResult result = harness.run(0, burst);
+    const std::optional<Translation> after = harness.translation(flow);
+    ASSERT_TRUE(after.has_value());
+    EXPECT_NE(address(after->endpoint), address(before.endpoint));
+    EXPECT_EQ(harness.connections(0).size(), 1u);
+    ASSERT_EQ(result.transmitted.size(), 3u);
+    for (const auto& sent : result.transmitted) {
+        EXPECT_EQ(test::hex(sent.frame), test::hex(gateway_to_endpoint(*after, query)));
+    }
+    const Counters expected{{"rx_packets", 3},      {"rx_bytes", 3 * burst[0].first.size()},
+                            {"rescheduled", 1},     {"new_connections", 1},
+                            {"conntrack_hits", 2},  {"forwarded_to_endpoint", 3}};
+    EXPECT_EQ(result.counter_changes, expected);
 }
 
 TEST_P(GoldenPackets, UnchangedServiceKeepsItsFlowsAcrossSnapshots) {

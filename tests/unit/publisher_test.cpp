@@ -95,6 +95,7 @@ bool consistent(const Snapshot& snapshot, uint64_t generation) {
 
 struct ReaderReport {
     std::atomic<uint64_t> loads{0};
+    std::atomic<uint64_t> latest{0};  // generation of the last load
     uint64_t generations_seen = 0;  // distinct generations, counted on change
     uint64_t went_backwards = 0;
     uint64_t freed_while_held = 0;
@@ -116,6 +117,7 @@ void run_reader(const Publisher& publisher, const FreeTracker& tracker, uint32_t
         if (generation < last) ++report.went_backwards;
         if (generation != last) ++report.generations_seen;
         last = generation;
+        report.latest.store(generation, std::memory_order_relaxed);
         // The freed check comes first so that a broken publisher fails the test instead of
         // sending the reader through freed memory.
         if (tracker.freed(generation)) ++report.freed_while_held;
@@ -153,17 +155,38 @@ TEST(Publisher, ReadersNeverSeeAFreedSnapshotAndEveryRetiredOneIsFreed) {
             publisher.publish(tracker.make(generation));
             freed_while_running += publisher.reclaim();
             // Let the readers move on to the new snapshot before the next one is published.
-            const uint64_t target = reports[0].loads.load(std::memory_order_relaxed) + 2;
-            const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+            const uint64_t target = reports[0].loads.load(std::memory_order_relaxed) + 1;
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
             while (reports[0].loads.load(std::memory_order_relaxed) < target &&
                    std::chrono::steady_clock::now() < deadline) {
                 std::this_thread::yield();
             }
         }
+        // Once a reader has loaded the last generation and gone round its loop once more, it has
+        // been quiescent since every retirement: everything retired must then be reclaimable.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        const auto wait_for = [&](auto&& condition) {
+            while (!condition()) {
+                if (std::chrono::steady_clock::now() > deadline) return false;
+                std::this_thread::yield();
+            }
+            return true;
+        };
+        std::vector<uint64_t> loads_at_last(kReaders);
+        for (uint32_t id = 0; id < kReaders; ++id) {
+            EXPECT_TRUE(wait_for([&] { return reports[id].latest.load(std::memory_order_relaxed) == kPublishes; }))
+                << "reader " << id << " never saw the last snapshot";
+            loads_at_last[id] = reports[id].loads.load(std::memory_order_relaxed);
+        }
+        for (uint32_t id = 0; id < kReaders; ++id) {
+            EXPECT_TRUE(wait_for([&] { return reports[id].loads.load(std::memory_order_relaxed) > loads_at_last[id] + 1; }));
+        }
+        freed_while_running += publisher.reclaim();
+        EXPECT_EQ(publisher.retired_count(), 0u) << "every reader moved on, yet retired snapshots were kept";
+        EXPECT_EQ(freed_while_running, kPublishes - 1);
+
         stop.store(true, std::memory_order_relaxed);
         for (auto& reader : readers) reader.join();
-
-        EXPECT_GT(freed_while_running, 0u) << "reclaim() never freed anything while readers were running";
         publisher.synchronize();
         EXPECT_EQ(publisher.retired_count(), 0u);
         for (uint64_t generation = 1; generation < kPublishes; ++generation) {
