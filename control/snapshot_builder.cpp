@@ -1,6 +1,7 @@
 #include "control/snapshot_builder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <stdexcept>
 
@@ -59,15 +60,52 @@ void add_route(rte_lpm* lpm, uint32_t prefix_host, uint8_t length, uint32_t next
     }
 }
 
-bool inside(uint32_t address, const config::Ipv4Prefix& prefix) {
-    uint32_t mask = prefix.length == 0 ? 0 : ~uint32_t(0) << (32 - prefix.length);
-    return (address & mask) == (prefix.address & mask);
+// rte_hash and rte_lpm names are global to the process and must be unique while the tables live
+// (a retired snapshot's tables outlive the build of the next one).
+std::string unique_name(const char* prefix) {
+    static std::atomic<uint64_t> counter{0};
+    return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+}
+
+// Connected subnets of every port, then the configured routes (their port is filled in by
+// config validation).
+std::shared_ptr<const RouteTable> build_route_table(const config::Config& config) {
+    size_t rule_count = config.routes.size() + 2;
+    for (const auto& port : config.ports) rule_count += port.addresses.size();
+    rte_lpm_config lpm_config{};
+    lpm_config.max_rules = static_cast<uint32_t>(rule_count * 2 + 16);
+    lpm_config.number_tbl8s = 256;
+    std::string name = unique_name("routes_");
+    auto table = std::make_shared<RouteTable>();
+    table->lpm = rte_lpm_create(name.c_str(), SOCKET_ID_ANY, &lpm_config);
+    if (table->lpm == nullptr) {
+        throw std::runtime_error("cannot create the route table: " + std::string(rte_strerror(rte_errno)) +
+                                 " (it needs 64 MiB of EAL memory)");
+    }
+    for (size_t port_index = 0; port_index < config.ports.size(); ++port_index) {
+        for (const auto& prefix : config.ports[port_index].addresses) {
+            uint32_t next_hop = static_cast<uint32_t>(table->next_hops.size());
+            table->next_hops.push_back({static_cast<uint16_t>(port_index), 0});
+            add_route(table->lpm, prefix.address, prefix.length, next_hop);
+        }
+    }
+    for (const auto& route : config.routes) {
+        size_t port_index = 0;
+        for (size_t i = 0; i < config.ports.size(); ++i) {
+            if (config.ports[i].name == route.port) port_index = i;
+        }
+        uint32_t next_hop = static_cast<uint32_t>(table->next_hops.size());
+        table->next_hops.push_back({static_cast<uint16_t>(port_index), to_network(route.via)});
+        add_route(table->lpm, route.prefix.address, route.prefix.length, next_hop);
+    }
+    return table;
 }
 
 }  // namespace
 
-SnapshotBuilder::SnapshotBuilder(uint16_t worker_count, std::vector<PortIdentity> ports)
-    : worker_count_(worker_count), ports_(std::move(ports)) {}
+SnapshotBuilder::SnapshotBuilder(uint16_t worker_count, std::vector<PortIdentity> ports,
+                                 uint32_t max_endpoint_slots)
+    : worker_count_(worker_count), max_endpoint_slots_(max_endpoint_slots), ports_(std::move(ports)) {}
 
 std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
     Memory memory = memory_;
@@ -99,7 +137,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
     snapshot->snat_ports_per_worker = static_cast<uint16_t>(port_count / worker_count_);
 
     add_services(config, *snapshot, memory);
-    add_addresses_and_routes(config, *snapshot);
+    add_addresses_and_routes(config, *snapshot, memory);
 
     memory_ = std::move(memory);
     return snapshot;
@@ -108,7 +146,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
 void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snapshot, Memory& memory) {
     size_t service_port_count = 0;
     for (const auto& service : config.services) service_port_count += service.ports.size();
-    snapshot.vip_table = create_hash("vip_" + std::to_string(snapshot.generation),
+    snapshot.vip_table = create_hash(unique_name("vip_"),
                                      static_cast<uint32_t>(service_port_count), sizeof(VipKey));
 
     std::set<std::string> live_endpoints;
@@ -145,8 +183,8 @@ void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snaps
                         memory.free_slots.pop_back();
                     } else {
                         slot = static_cast<uint32_t>(memory.slot_generation.size());
-                        if (slot >= kMaxEndpointSlots) {
-                            throw std::runtime_error("more than " + std::to_string(kMaxEndpointSlots) +
+                        if (slot >= max_endpoint_slots_) {
+                            throw std::runtime_error("more than " + std::to_string(max_endpoint_slots_) +
                                                      " endpoints in total; split the load over gateways");
                         }
                         memory.slot_generation.push_back(0);
@@ -231,7 +269,7 @@ void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snaps
     statistics_.service_ports = static_cast<uint32_t>(snapshot.service_ports.size());
 }
 
-void SnapshotBuilder::add_addresses_and_routes(const config::Config& config, Snapshot& snapshot) {
+void SnapshotBuilder::add_addresses_and_routes(const config::Config& config, Snapshot& snapshot, Memory& memory) {
     std::map<uint32_t, AddressKind> kinds;  // host order
     for (const auto& port : config.ports) {
         for (const auto& prefix : port.addresses) kinds[prefix.address] = AddressKind::Local;
@@ -240,7 +278,7 @@ void SnapshotBuilder::add_addresses_and_routes(const config::Config& config, Sna
     for (const auto& service : config.services) {
         if (!service.ports.empty()) kinds[service.cluster_ip] = AddressKind::Vip;
     }
-    snapshot.address_table = create_hash("addr_" + std::to_string(snapshot.generation),
+    snapshot.address_table = create_hash(unique_name("addr_"),
                                          static_cast<uint32_t>(kinds.size()), sizeof(uint32_t));
     for (const auto& [address, kind] : kinds) {
         uint32_t key = to_network(address);
@@ -250,37 +288,14 @@ void SnapshotBuilder::add_addresses_and_routes(const config::Config& config, Sna
         }
     }
 
-    size_t rule_count = config.routes.size() + 2;
-    for (const auto& port : config.ports) rule_count += port.addresses.size();
-    rte_lpm_config lpm_config{};
-    lpm_config.max_rules = static_cast<uint32_t>(rule_count * 2 + 16);
-    lpm_config.number_tbl8s = 256;
-    std::string name = "routes_" + std::to_string(snapshot.generation);
-    snapshot.routes = rte_lpm_create(name.c_str(), SOCKET_ID_ANY, &lpm_config);
-    if (snapshot.routes == nullptr) {
-        throw std::runtime_error("cannot create the route table: " + std::string(rte_strerror(rte_errno)));
+    std::vector<std::vector<config::Ipv4Prefix>> port_addresses;
+    for (const auto& port : config.ports) port_addresses.push_back(port.addresses);
+    Memory::RouteInputs inputs{std::move(port_addresses), config.routes};
+    if (!memory.route_table || !(memory.route_inputs == inputs)) {
+        memory.route_table = build_route_table(config);
+        memory.route_inputs = std::move(inputs);
     }
-    for (size_t port_index = 0; port_index < config.ports.size(); ++port_index) {
-        for (const auto& prefix : config.ports[port_index].addresses) {
-            uint32_t next_hop = static_cast<uint32_t>(snapshot.next_hops.size());
-            snapshot.next_hops.push_back({static_cast<uint16_t>(port_index), 0});
-            add_route(snapshot.routes, prefix.address, prefix.length, next_hop);
-        }
-    }
-    for (const auto& route : config.routes) {
-        size_t port_index = 0;
-        for (size_t i = 0; i < config.ports.size(); ++i) {
-            if (config.ports[i].name == route.port) port_index = i;
-            if (route.port.empty()) {
-                for (const auto& prefix : config.ports[i].addresses) {
-                    if (inside(route.via, prefix)) port_index = i;
-                }
-            }
-        }
-        uint32_t next_hop = static_cast<uint32_t>(snapshot.next_hops.size());
-        snapshot.next_hops.push_back({static_cast<uint16_t>(port_index), to_network(route.via)});
-        add_route(snapshot.routes, route.prefix.address, route.prefix.length, next_hop);
-    }
+    snapshot.routes = memory.route_table;
 }
 
 }  // namespace vipgate

@@ -27,54 +27,14 @@ uint64_t total_drops(const WorkerCounters& counters) {
     return total;
 }
 
-// The named scalar counters, in report order.
-std::vector<std::pair<const char*, uint64_t>> named_counters(const WorkerCounters& c) {
-    return {{"rx_packets", c.rx_packets},
-            {"rx_bytes", c.rx_bytes},
-            {"tx_packets", c.tx_packets},
-            {"tx_bytes", c.tx_bytes},
-            {"forwarded_to_endpoint", c.forwarded_to_endpoint},
-            {"forwarded_to_client", c.forwarded_to_client},
-            {"new_connections", c.new_connections},
-            {"conntrack_hits", c.conntrack_hits},
-            {"rescheduled", c.rescheduled},
-            {"resets_sent", c.resets_sent},
-            {"icmp_sent", c.icmp_sent},
-            {"handoffs_out", c.handoffs_out},
-            {"handoffs_in", c.handoffs_in},
-            {"punted", c.punted},
-            {"stateless_forwards", c.stateless_forwards},
-            {"conntrack_evictions", c.conntrack_evictions},
-            {"conntrack_expired", c.conntrack_expired},
-            {"active_connections", c.active_connections}};
-}
-
 }  // namespace
 
 WorkerCounters sum_counters(const std::vector<WorkerContext*>& workers) {
     WorkerCounters sum;
     for (const WorkerContext* worker : workers) {
-        const WorkerCounters& c = worker->counters;
-        sum.rx_packets += c.rx_packets;
-        sum.rx_bytes += c.rx_bytes;
-        sum.tx_packets += c.tx_packets;
-        sum.tx_bytes += c.tx_bytes;
-        sum.forwarded_to_endpoint += c.forwarded_to_endpoint;
-        sum.forwarded_to_client += c.forwarded_to_client;
-        sum.new_connections += c.new_connections;
-        sum.conntrack_hits += c.conntrack_hits;
-        sum.rescheduled += c.rescheduled;
-        sum.resets_sent += c.resets_sent;
-        sum.icmp_sent += c.icmp_sent;
-        sum.handoffs_out += c.handoffs_out;
-        sum.handoffs_in += c.handoffs_in;
-        sum.punted += c.punted;
-        sum.stateless_forwards += c.stateless_forwards;
-        sum.conntrack_evictions += c.conntrack_evictions;
-        sum.conntrack_expired += c.conntrack_expired;
-        sum.active_connections += c.active_connections;
-        sum.loops += c.loops;
-        for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += c.drops[i];
+        const WorkerCounters& counters = worker->counters;
+        for (const CounterField& field : kCounterFields) sum.*field.member += counters.*field.member;
+        for (size_t i = 0; i < kDropReasonCount; ++i) sum.drops[i] += counters.drops[i];
     }
     return sum;
 }
@@ -149,9 +109,12 @@ std::string StatsReporter::final_report(double elapsed_seconds) const {
     WorkerCounters total = sum_counters(workers_);
     std::string text;
     char line[160];
-    for (const auto& [name, value] : named_counters(total)) {
-        if (value == 0) continue;
-        std::snprintf(line, sizeof(line), "  %-28s %llu\n", name, static_cast<unsigned long long>(value));
+    for (const CounterField& field : kCounterFields) {
+        const uint64_t value = total.*field.member;
+        // A sum of the workers' generations means nothing; the reload log reports them.
+        if (value == 0 || field.member == &WorkerCounters::snapshot_generation) continue;
+        std::snprintf(line, sizeof(line), "  %-28s %llu\n", std::string(field.name).c_str(),
+                      static_cast<unsigned long long>(value));
         text += line;
     }
     for (size_t i = 0; i < kDropReasonCount; ++i) {

@@ -37,7 +37,6 @@ enum class DropReason : uint8_t {
     SnatPortsExhausted,
     TtlExceeded,         // answered with ICMP time exceeded
     NoRoute,
-    NeighborUnresolved,  // next hop MAC unknown: resolution requested, packet dropped
     HandoffRingFull,
     PuntRingFull,
     TxQueueFull,
@@ -73,7 +72,6 @@ constexpr std::string_view drop_reason_name(DropReason reason) {
     case DropReason::SnatPortsExhausted: return "snat_ports_exhausted";
     case DropReason::TtlExceeded: return "ttl_exceeded";
     case DropReason::NoRoute: return "no_route";
-    case DropReason::NeighborUnresolved: return "neighbor_unresolved";
     case DropReason::HandoffRingFull: return "handoff_ring_full";
     case DropReason::PuntRingFull: return "punt_ring_full";
     case DropReason::TxQueueFull: return "tx_queue_full";
@@ -97,9 +95,11 @@ struct alignas(64) WorkerCounters {
     uint64_t rescheduled = 0;            // flows moved because their endpoint disappeared
     uint64_t resets_sent = 0;
     uint64_t icmp_sent = 0;
+    uint64_t icmp_errors_translated = 0;  // ICMP errors about tracked flows, rewritten and forwarded
     uint64_t handoffs_out = 0;           // packets passed to the owning worker
     uint64_t handoffs_in = 0;
-    uint64_t punted = 0;                 // packets passed to the control thread (ARP, neighbor misses)
+    uint64_t punted = 0;                 // packets passed to the control thread: ARP, and packets
+                                         // held there until their next hop's MAC is known
     uint64_t stateless_forwards = 0;     // forwarded by consistent hash without a conntrack entry
     uint64_t conntrack_evictions = 0;
     uint64_t conntrack_expired = 0;
@@ -109,6 +109,37 @@ struct alignas(64) WorkerCounters {
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
+};
+
+// Every scalar counter with its report name, in report order: the one list that statistics,
+// final reports and tests walk.
+struct CounterField {
+    std::string_view name;
+    uint64_t WorkerCounters::*member;
+};
+
+inline constexpr CounterField kCounterFields[] = {
+    {"rx_packets", &WorkerCounters::rx_packets},
+    {"rx_bytes", &WorkerCounters::rx_bytes},
+    {"tx_packets", &WorkerCounters::tx_packets},
+    {"tx_bytes", &WorkerCounters::tx_bytes},
+    {"forwarded_to_endpoint", &WorkerCounters::forwarded_to_endpoint},
+    {"forwarded_to_client", &WorkerCounters::forwarded_to_client},
+    {"new_connections", &WorkerCounters::new_connections},
+    {"conntrack_hits", &WorkerCounters::conntrack_hits},
+    {"rescheduled", &WorkerCounters::rescheduled},
+    {"resets_sent", &WorkerCounters::resets_sent},
+    {"icmp_sent", &WorkerCounters::icmp_sent},
+    {"icmp_errors_translated", &WorkerCounters::icmp_errors_translated},
+    {"handoffs_out", &WorkerCounters::handoffs_out},
+    {"handoffs_in", &WorkerCounters::handoffs_in},
+    {"punted", &WorkerCounters::punted},
+    {"stateless_forwards", &WorkerCounters::stateless_forwards},
+    {"conntrack_evictions", &WorkerCounters::conntrack_evictions},
+    {"conntrack_expired", &WorkerCounters::conntrack_expired},
+    {"active_connections", &WorkerCounters::active_connections},
+    {"loops", &WorkerCounters::loops},
+    {"snapshot_generation", &WorkerCounters::snapshot_generation},
 };
 
 // Per-endpoint counters, indexed by endpoint slot. Kept per worker like the rest.

@@ -170,7 +170,6 @@ void BurstProcessor::forward(rte_mbuf* packet, const PacketState& state, uint32_
             return;
         }
         ++counters_.punted;
-        counters_.drop(DropReason::NeighborUnresolved);
         return;
     }
     emit(packet, next_hop->port_index);
@@ -307,6 +306,15 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
     for (uint16_t l = 0; l < lookup_count; ++l) {
         uint16_t k = lookup_index[l];
         hit_of[k] = results[l];
+        if (results[l].connection != nullptr) {
+            // handle_tracked reads the pinned endpoint (is it alive?) and bumps its counters:
+            // two scattered lines per packet with many endpoints. Start both now.
+            const uint32_t endpoint_slot = results[l].connection->endpoint_slot;
+            if (endpoint_slot < snapshot_.endpoints.size()) rte_prefetch0(&snapshot_.endpoints[endpoint_slot]);
+            if (endpoint_slot < context_.endpoint_counter_slots) {
+                rte_prefetch0(&context_.endpoint_counters[endpoint_slot]);
+            }
+        }
         if (results[l].connection == nullptr && !states[k].parsed.icmp_error) {
             const FlowKey4& key = states[k].parsed.key;
             vip_keys[vip_count] = VipKey::ipv4(key.dst_addr, key.dst_port, key.protocol);
@@ -435,6 +443,7 @@ void BurstProcessor::handle_icmp_error(rte_mbuf* packet, PacketState& state, con
     }
     rewrite_icmp_error(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, outer_source,
                        outer_destination, inner);
+    ++counters_.icmp_errors_translated;
     forward(packet, state, outer_destination);
 }
 

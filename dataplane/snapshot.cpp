@@ -5,10 +5,11 @@
 
 namespace vipgate {
 
+RouteTable::~RouteTable() { rte_lpm_free(lpm); }
+
 Snapshot::~Snapshot() {
     rte_hash_free(vip_table);
     rte_hash_free(address_table);
-    rte_lpm_free(routes);
 }
 
 int32_t Snapshot::find_service_port(const VipKey& key) const noexcept {
@@ -25,8 +26,8 @@ AddressKind Snapshot::address_kind(uint32_t address) const noexcept {
 
 const NextHop* Snapshot::route(uint32_t destination) const noexcept {
     uint32_t next_hop_index = 0;
-    if (rte_lpm_lookup(routes, rte_be_to_cpu_32(destination), &next_hop_index) != 0) return nullptr;
-    return &next_hops[next_hop_index];
+    if (rte_lpm_lookup(routes->lpm, rte_be_to_cpu_32(destination), &next_hop_index) != 0) return nullptr;
+    return &routes->next_hops[next_hop_index];
 }
 
 }  // namespace vipgate

@@ -4,7 +4,8 @@
 // Design note: workers read the snapshot without locks. The control thread compiles a new one
 // for every change (config reload), publishes it (Publisher), and frees the old one only after
 // every worker has reported a quiescent state. Pieces that did not change are shared between
-// consecutive snapshots (Maglev tables through shared_ptr, endpoint slots by stable index), so
+// consecutive snapshots (Maglev and route tables through shared_ptr, endpoint slots by stable
+// index), so
 // an update costs what changed, and flows of unchanged services never move.
 //
 // Endpoint slots: each (service port, endpoint address, target port) owns a slot index that
@@ -58,6 +59,18 @@ struct NextHop {
     uint32_t gateway = 0;      // network order; 0: destination is on the connected subnet
 };
 
+// Destination -> next hop. DPDK 22.11's rte_lpm has a fixed 64 MiB first level, so a route
+// table is shared by every snapshot built from the same ports and routes, not rebuilt per update.
+struct RouteTable {
+    RouteTable() = default;
+    RouteTable(const RouteTable&) = delete;
+    RouteTable& operator=(const RouteTable&) = delete;
+    ~RouteTable();
+
+    rte_lpm* lpm = nullptr;            // destination (host order) -> index into next_hops
+    std::vector<NextHop> next_hops;
+};
+
 struct PortIdentity {
     uint16_t port_id = 0;      // DPDK port id
     uint16_t vlan = 0;
@@ -80,7 +93,6 @@ public:
     std::vector<ServicePort> service_ports;
     std::vector<EndpointSlot> endpoints;       // indexed by slot
     std::vector<PortIdentity> ports;           // indexed by port index
-    std::vector<NextHop> next_hops;            // indexed by the LPM result
 
     std::vector<uint32_t> snat_addresses;      // network order
     uint16_t snat_port_min = 0;                // host order
@@ -89,7 +101,7 @@ public:
 
     rte_hash* vip_table = nullptr;             // VipKey -> service port index
     rte_hash* address_table = nullptr;         // uint32 address (network order) -> AddressKind
-    rte_lpm* routes = nullptr;                 // destination -> next hop index
+    std::shared_ptr<const RouteTable> routes;
 
     // Worker-side queries. All take and return network-order values.
     int32_t find_service_port(const VipKey& key) const noexcept;  // -1 when absent

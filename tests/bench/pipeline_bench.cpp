@@ -103,7 +103,8 @@ struct Options {
     if (!error.empty()) std::fprintf(out, "error: %s\n\n", error.c_str());
     std::fprintf(out,
                  "usage: %s [options]\n"
-                 "  --flows N              tracked flows for phases b and c (default 1000000; rounded down to a multiple of 32)\n"
+                 "  --flows N              tracked flows for phases b and c (default 1000000, rounded down to\n"
+                 "                         a multiple of 32)\n"
                  "  --vips N               services, one TCP port each (default 1000, max %u)\n"
                  "  --endpoints-per-vip N  endpoints per service (default 10)\n"
                  "  --seconds S            measured seconds per phase (default 2; the baseline gets as much)\n"
@@ -183,6 +184,13 @@ Options parse_options(int argc, char** argv) {
     }
     // Phases b and c put whole bursts through the pipeline: a multiple of the burst size.
     options.flows = options.flows / kBurstSize * kBurstSize;
+    // Full-NAT: one SNAT address, 64512 ports, and a reply tuple per (endpoint address, port).
+    const uint32_t endpoint_addresses =
+        std::min<uint32_t>(options.vips * options.endpoints_per_vip, kEndpointAddressPool);
+    if (!options.dnat && options.flows / endpoint_addresses > 48000) {
+        usage(argv[0], "full-NAT with one SNAT address holds about 64k flows per endpoint address: raise --vips or "
+                       "--endpoints-per-vip, or use --nat dnat");
+    }
     return options;
 }
 
@@ -551,6 +559,7 @@ struct Result {
 
 struct MemoryReport {
     bool measured = false;
+    bool rss_meaningful = true;  // false with --hugepages: hugetlb pages are not in VmRSS
     uint32_t flows = 0;
     uint32_t capacity = 0;
     size_t table_bytes = 0;
@@ -711,11 +720,16 @@ void print_table(const Options& options, const Report& report, const std::string
         std::printf("  ConnTable accounting: %s bytes = %zu bytes per connection of capacity, %.1f per tracked flow\n",
                     thousands(memory.table_bytes).c_str(), memory.bytes_per_connection,
                     double(memory.table_bytes) / memory.flows);
-        std::printf("  process VmRSS: +%.1f MiB at create, +%.1f MiB while filling: %.1f bytes per tracked flow "
-                    "(%.1f per connection of capacity)\n",
-                    double(memory.rss_after_create - memory.rss_before) / (1 << 20),
-                    double(memory.rss_after_fill - memory.rss_after_create) / (1 << 20), rss_delta / memory.flows,
-                    rss_delta / memory.capacity);
+        if (memory.rss_meaningful) {
+            std::printf("  process VmRSS: +%.1f MiB at create, +%.1f MiB while filling: %.1f bytes per tracked flow "
+                        "(%.1f per connection of capacity)\n",
+                        double(memory.rss_after_create - memory.rss_before) / (1 << 20),
+                        double(memory.rss_after_fill - memory.rss_after_create) / (1 << 20),
+                        rss_delta / memory.flows, rss_delta / memory.capacity);
+        } else {
+            std::printf("  process VmRSS: not measured (hugetlb pages, reserved at EAL start, are not counted in "
+                        "VmRSS)\n");
+        }
     }
     std::printf("\nevery measured packet was forwarded (0 drops, 0 punted, 0 missing from TX, checked per phase); "
                 "one translated packet per table verified (endpoint MAC/IP/port, source, checksums)\n");
@@ -771,7 +785,9 @@ void print_json(const Options& options, const Report& report, uint32_t capacity,
              << ", \"table_bytes_per_tracked_flow\": " << fixed(double(memory.table_bytes) / memory.flows, 2)
              << ", \"rss_before\": " << memory.rss_before << ", \"rss_after_create\": " << memory.rss_after_create
              << ", \"rss_after_fill\": " << memory.rss_after_fill << ", \"rss_bytes_per_tracked_flow\": "
-             << fixed(double(memory.rss_after_fill - memory.rss_before) / memory.flows, 2) << "}";
+             << (memory.rss_meaningful ? fixed(double(memory.rss_after_fill - memory.rss_before) / memory.flows, 2)
+                                       : std::string("null"))
+             << "}";
     }
     json << ",\n  \"clean\": true\n}\n";
     std::fputs(json.str().c_str(), stdout);
@@ -882,6 +898,7 @@ int main(int argc, char** argv) {
         insert_flows(harness, ack_templates, order, flow_packets, "filling the table");
         memory.rss_after_fill = rss_bytes();
         memory.measured = true;
+        memory.rss_meaningful = !options.hugepages;
         memory.flows = static_cast<uint32_t>(flow_packets);
         memory.capacity = capacity;
         memory.table_bytes = table->memory_bytes();

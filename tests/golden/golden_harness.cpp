@@ -45,34 +45,6 @@ config::Config parse(const std::string& text) {
     return *loaded.config;
 }
 
-struct CounterField {
-    const char* name;
-    uint64_t WorkerCounters::*member;
-};
-
-constexpr CounterField kCounterFields[] = {
-    {"rx_packets", &WorkerCounters::rx_packets},
-    {"rx_bytes", &WorkerCounters::rx_bytes},
-    {"tx_packets", &WorkerCounters::tx_packets},
-    {"tx_bytes", &WorkerCounters::tx_bytes},
-    {"forwarded_to_endpoint", &WorkerCounters::forwarded_to_endpoint},
-    {"forwarded_to_client", &WorkerCounters::forwarded_to_client},
-    {"new_connections", &WorkerCounters::new_connections},
-    {"conntrack_hits", &WorkerCounters::conntrack_hits},
-    {"rescheduled", &WorkerCounters::rescheduled},
-    {"resets_sent", &WorkerCounters::resets_sent},
-    {"icmp_sent", &WorkerCounters::icmp_sent},
-    {"handoffs_out", &WorkerCounters::handoffs_out},
-    {"handoffs_in", &WorkerCounters::handoffs_in},
-    {"punted", &WorkerCounters::punted},
-    {"stateless_forwards", &WorkerCounters::stateless_forwards},
-    {"conntrack_evictions", &WorkerCounters::conntrack_evictions},
-    {"conntrack_expired", &WorkerCounters::conntrack_expired},
-    {"active_connections", &WorkerCounters::active_connections},
-    {"loops", &WorkerCounters::loops},
-    {"snapshot_generation", &WorkerCounters::snapshot_generation},
-};
-
 bool is_counter_name(const std::string& name) {
     for (const auto& field : kCounterFields) {
         if (name == field.name) return true;
@@ -87,7 +59,7 @@ std::map<std::string, uint64_t> counter_changes(const WorkerCounters& before, co
     std::map<std::string, uint64_t> changes;
     for (const auto& field : kCounterFields) {
         if (after.*field.member != before.*field.member) {
-            changes[field.name] = after.*field.member - before.*field.member;
+            changes[std::string(field.name)] = after.*field.member - before.*field.member;
         }
     }
     for (size_t reason = 0; reason < kDropReasonCount; ++reason) {

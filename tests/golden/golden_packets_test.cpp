@@ -549,7 +549,6 @@ TEST_P(GoldenPackets, UnresolvedEndpointIsPuntedWithItsAddress) {
     EXPECT_EQ(address(translation->endpoint), address(kUnresolvedEndpoint));
     check_result(result,
                  {.verdict = Verdict::Punted,
-                  .reason = DropReason::NeighborUnresolved,
                   .counters = {{"new_connections", 1}, {"forwarded_to_endpoint", 1}, {"punted", 1}},
                   .punted_next_hop = kUnresolvedEndpoint},
                  1, input.size(), false);
@@ -572,7 +571,6 @@ TEST_P(GoldenPackets, UnresolvedRouterIsPuntedWithTheGatewayAddress) {
     RunResult result = harness.run(0, input, kEndpointPortId);
     check_result(result,
                  {.verdict = Verdict::Punted,
-                  .reason = DropReason::NeighborUnresolved,
                   .counters = {{"conntrack_hits", 1}, {"forwarded_to_client", 1}, {"punted", 1}},
                   .punted_next_hop = kUnresolvedRouterAddr},
                  1, input.size(), false);
@@ -868,7 +866,7 @@ TEST_P(GoldenPackets, TwoWorkersHandOffToTheOwner) {
                                {.type = 3, .code = 4, .rest_of_header = 1400,
                                 .quoted = test::quote_of(client_to_vip(flow, syn, {.ttl = 63}))},
                                {.src = kWebVip, .dst = kClientAddr, .ttl = 63}, to_router()),
-                           {}),
+                           {{"icmp_errors_translated", 1}}),
                  1, error.size(), true);
 
     // A flow owned by the receiving worker is not handed off.
@@ -938,13 +936,13 @@ TEST_P(GoldenPackets, IcmpErrorsAreTranslatedBothWays) {
 
     const std::vector<GoldenCase> cases = {
         {"port unreachable from the endpoint, whole datagram quoted", unreachable, kEndpointPortId,
-         forwarded(kClientPortId, unreachable_to_client, {})},
+         forwarded(kClientPortId, unreachable_to_client, {{"icmp_errors_translated", 1}})},
         {"fragmentation needed from a router, 8 bytes of TCP quoted", too_big(28), kEndpointPortId,
-         forwarded(kClientPortId, too_big_to_client(28), {})},
+         forwarded(kClientPortId, too_big_to_client(28), {{"icmp_errors_translated", 1}})},
         {"fragmentation needed from a router, TCP header quoted", too_big(40), kEndpointPortId,
-         forwarded(kClientPortId, too_big_to_client(40), {})},
+         forwarded(kClientPortId, too_big_to_client(40), {{"icmp_errors_translated", 1}})},
         {"port unreachable from the client about a reply", client_error, kClientPortId,
-         forwarded(kEndpointPortId, client_error_to_endpoint, {})},
+         forwarded(kEndpointPortId, client_error_to_endpoint, {{"icmp_errors_translated", 1}})},
         {"ICMP error about a flow that is not tracked", about_unknown, kEndpointPortId,
          dropped(DropReason::IcmpUnsupported)},
     };

@@ -60,7 +60,9 @@ public:
         snapshot->service_ports.push_back(std::move(service_port));
         snapshot->ports.resize(2);
         for (auto& port : snapshot->ports) port.primary_address = tag;
-        snapshot->next_hops.push_back({0, tag});
+        auto routes = std::make_shared<RouteTable>();
+        routes->next_hops.push_back({0, tag});
+        snapshot->routes = std::move(routes);
         snapshot->snat_addresses.push_back(tag);
         return snapshot;
     }
@@ -78,9 +80,9 @@ private:
 bool consistent(const Snapshot& snapshot, uint64_t generation) {
     const auto tag = static_cast<uint32_t>(generation);
     bool ok = snapshot.hash_seed == tag && snapshot.endpoints.size() == kEndpointsPerSnapshot &&
-              snapshot.service_ports.size() == 1 && snapshot.ports.size() == 2 && snapshot.next_hops.size() == 1 &&
+              snapshot.service_ports.size() == 1 && snapshot.ports.size() == 2 && snapshot.routes->next_hops.size() == 1 &&
               snapshot.snat_addresses.size() == 1 && snapshot.snat_addresses[0] == tag &&
-              snapshot.next_hops[0].gateway == tag;
+              snapshot.routes->next_hops[0].gateway == tag;
     for (const auto& endpoint : snapshot.endpoints) ok = ok && endpoint.address == tag && endpoint.generation == tag;
     for (const auto& port : snapshot.ports) ok = ok && port.primary_address == tag;
     if (!ok) return false;

@@ -259,6 +259,19 @@ TEST(SnapshotBuilder, RoutesConnectedViaAndDefault) {
     EXPECT_EQ(test::ipv4_to_string(still_via->gateway), "198.19.0.254");
 }
 
+TEST(SnapshotBuilder, RouteTableIsSharedUntilRoutesChange) {
+    SnapshotBuilder builder(2, port_identities());
+    const std::unique_ptr<Snapshot> first = builder.build(load(web_with({{"198.19.0.10"}})));
+    const std::unique_ptr<Snapshot> service_change = builder.build(load(web_with({{"198.19.0.10"}, {"198.19.0.11"}})));
+    EXPECT_EQ(first->routes.get(), service_change->routes.get());
+    Options with_default = web_with({{"198.19.0.10"}});
+    with_default.extra_routes = "[[routes]]\nprefix = \"0.0.0.0/0\"\nvia = \"198.18.0.254\"\n\n";
+    const std::unique_ptr<Snapshot> route_change = builder.build(load(with_default));
+    EXPECT_NE(route_change->routes.get(), first->routes.get());
+    ASSERT_NE(route_change->route(ipv4("8.8.8.8")), nullptr);
+    EXPECT_EQ(first->route(ipv4("8.8.8.8")), nullptr);
+}
+
 TEST(SnapshotBuilder, EndpointSlotFields) {
     SnapshotBuilder builder(2, port_identities());
     Options options;
@@ -467,7 +480,8 @@ TEST(SnapshotBuilder, WeightZeroGetsNoNewFlowsButStaysAlive) {
 }
 
 TEST(SnapshotBuilder, FailedBuildCommitsNothing) {
-    SnapshotBuilder builder(2, port_identities());
+    // Room for exactly two endpoints: a build that needs a third slot fails half-way.
+    SnapshotBuilder builder(2, port_identities(), 2);
     const uint32_t vip = ipv4("198.18.100.1");
     const Options before = web_with({{"198.19.0.10"}, {"198.19.0.11"}});
     SlotIdentity kept{};
@@ -477,17 +491,8 @@ TEST(SnapshotBuilder, FailedBuildCommitsNothing) {
         kept = identity_of(*first, service_port(*first, vip, 80, kProtoTcp), ipv4("198.19.0.11"));
         table = service_port(*first, vip, 80, kProtoTcp).maglev;
     }
-    // Occupy the name of the next snapshot's VIP table, so the next build fails half-way.
-    rte_hash_parameters parameters{};
-    parameters.name = "vip_2";
-    parameters.entries = 64;
-    parameters.key_len = sizeof(VipKey);
-    parameters.hash_func = rte_hash_crc;
-    parameters.socket_id = SOCKET_ID_ANY;
-    rte_hash* blocker = rte_hash_create(&parameters);
-    ASSERT_NE(blocker, nullptr);
+    // .12 needs a new slot before .11's is released at the end of the build.
     EXPECT_THROW(builder.build(load(web_with({{"198.19.0.10"}, {"198.19.0.12"}}))), std::runtime_error);
-    rte_hash_free(blocker);
 
     // As if the failed build never happened: same generation number, .11 keeps its slot and
     // generation, nothing added or removed, the Maglev table is reused.
