@@ -456,6 +456,7 @@ Daemon::~Daemon() {
     rte_ring_free(punt_ring_);
     rte_ring_free(control_tx_ring_);
     publisher_.reset();
+    builder_.reset();  // holds the shared route table: DPDK memory, freed before the EAL goes
     steering_.clear();
     stop_ports(ports_);
     if (eal_started_) rte_eal_cleanup();
