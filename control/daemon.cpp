@@ -108,9 +108,9 @@ std::string service_changes(const config::Config& running, const config::Config&
         }
         (is_new ? added : changed) += 1;
         if (!is_new) before.erase(found);
-        names += (names.empty() ? "" : ", ") + std::string(is_new ? "+" : "~") + key(service);
+        names.append(names.empty() ? "" : ", ").append(is_new ? "+" : "~").append(key(service));
     }
-    for (const auto& [name, service] : before) names += (names.empty() ? "" : ", ") + std::string("-") + name;
+    for (const auto& [name, service] : before) names.append(names.empty() ? "" : ", ").append("-").append(name);
     return "services +" + std::to_string(added) + " -" + std::to_string(before.size()) + " ~" +
            std::to_string(changed) + (names.empty() ? "" : " (" + names + ")");
 }
@@ -173,7 +173,7 @@ void Daemon::start_eal() {
     }
     if (!has_lcore_option(running_.eal.args)) {
         std::string lcores = "0";
-        for (unsigned lcore : running_.dataplane.worker_lcores) lcores += "," + std::to_string(lcore);
+        for (unsigned lcore : running_.dataplane.worker_lcores) lcores.append(",").append(std::to_string(lcore));
         args.push_back("-l");
         args.push_back(lcores);
     }
@@ -296,7 +296,7 @@ void Daemon::reload() {
     std::vector<std::string> restart_only = config::restart_only_differences(running_, *loaded.config);
     if (!restart_only.empty()) {
         std::string fields;
-        for (const auto& field : restart_only) fields += (fields.empty() ? "" : ", ") + field;
+        for (const auto& field : restart_only) fields.append(fields.empty() ? "" : ", ").append(field);
         spdlog::error("reload rejected: {} cannot change while running (restart vipgate to apply); still running "
                       "generation {}", fields, publisher_->current()->generation);
         return;

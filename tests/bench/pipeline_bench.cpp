@@ -570,7 +570,6 @@ struct MemoryReport {
 struct Report {
     std::vector<Result> results;
     MemoryReport memory;
-    uint64_t checked_packets = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
