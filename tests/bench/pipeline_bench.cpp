@@ -837,10 +837,11 @@ int main(int argc, char** argv) {
              " endpoint addresses)");
     const config::Config big_config =
         load_config(make_config_text(options.vips, options.endpoints_per_vip, capacity, options.dnat), "bench-big");
-    SnapshotBuilder builder(1, {PortIdentity{0, 0, kPortMac, 0}});
+    // Holds the shared route table (DPDK memory): reset before the EAL goes.
+    auto builder = std::make_unique<SnapshotBuilder>(1, std::vector<PortIdentity>{PortIdentity{0, 0, kPortMac, 0}});
     std::unique_ptr<Snapshot> big_snapshot;
     try {
-        big_snapshot = builder.build(big_config);
+        big_snapshot = builder->build(big_config);
     } catch (const std::exception& error) {
         fail(std::string("snapshot build failed: ") + error.what());
     }
@@ -963,7 +964,7 @@ int main(int argc, char** argv) {
         big_snapshot.reset();  // its rte_hash names are reused by the next build
         std::unique_ptr<Snapshot> small_snapshot;
         try {
-            small_snapshot = builder.build(small_config);
+            small_snapshot = builder->build(small_config);
         } catch (const std::exception& error) {
             fail(std::string("snapshot build failed: ") + error.what());
         }
@@ -1038,6 +1039,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "[bench] baseline sink %llu\n", static_cast<unsigned long long>(harness.baseline_sink % 7));
     // Everything living in DPDK memory goes before the EAL does.
     big_snapshot.reset();
+    builder.reset();
     rte_pktmbuf_free_bulk(harness.ring.mbufs.data(), static_cast<unsigned>(harness.ring.mbufs.size()));
     rte_mempool_free(mempool);
     rte_free(context->endpoint_counters);
