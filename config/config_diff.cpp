@@ -1,6 +1,7 @@
 // Which configuration changes need a restart: anything fixed when EAL, ports, mempools, queues
-// and conntrack tables are created. Everything else (services, routes, neighbors, SNAT, timeouts,
-// NAT mode, seeds) is compiled into a new Snapshot and published live.
+// and conntrack tables are created, and what existing connections depend on (NAT mode, SNAT
+// addresses and port slices). Everything else (services, routes, neighbors, timeouts, seeds) is
+// compiled into a new Snapshot and published live.
 #include "config/config.h"
 
 namespace vipgate::config {
@@ -37,6 +38,10 @@ std::vector<std::string> restart_only_differences(const Config& running, const C
     check(running.dataplane.tx_descriptors == candidate.dataplane.tx_descriptors,
           "dataplane.tx_descriptors");
     check(running.conntrack.capacity == candidate.conntrack.capacity, "conntrack.capacity");
+    // Live connections hold SNAT ports of their worker's slice and replies are routed to workers
+    // by those slices and by the NAT mode: changing either would strand existing flows.
+    check(running.dataplane.nat_mode == candidate.dataplane.nat_mode, "dataplane.nat_mode");
+    check(running.snat == candidate.snat, "snat");
     if (running.ports.size() != candidate.ports.size()) {
         differences.push_back("ports (" + std::to_string(running.ports.size()) + " -> " +
                               std::to_string(candidate.ports.size()) + ")");

@@ -54,6 +54,7 @@ void on_signal(int signal_number) {
 void install_signal_handlers() {
     struct sigaction action {};
     action.sa_handler = on_signal;
+    action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);
     for (int signal_number : {SIGHUP, SIGINT, SIGTERM}) sigaction(signal_number, &action, nullptr);
 }
@@ -241,6 +242,8 @@ void Daemon::create_workers() {
 
 void Daemon::launch_workers() {
     launches_.resize(workers_.size());
+    // Set first: if a later launch fails, the ones already running must still be stopped.
+    workers_launched_ = true;
     for (size_t index = 0; index < workers_.size(); ++index) {
         launches_[index] = WorkerLaunch{workers_[index].get(), &publisher_->current_pointer(), publisher_->qsbr(),
                                         &workers_stop_};
@@ -249,7 +252,6 @@ void Daemon::launch_workers() {
             throw std::runtime_error("cannot launch worker on lcore " + std::to_string(lcore));
         }
     }
-    workers_launched_ = true;
 }
 
 void Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
@@ -317,16 +319,12 @@ void Daemon::reload() {
                  statistics.service_ports,
                  statistics.maglev_built, statistics.maglev_reused, statistics.endpoints_added,
                  statistics.endpoints_removed);
-    const bool steering_changed = !(running_.snat == loaded.config->snat) ||
-                                  running_.dataplane.nat_mode != loaded.config->dataplane.nat_mode;
     running_ = std::move(*loaded.config);
     resolver_->set_static(static_neighbors(running_));
     publish(std::move(snapshot));
-    if (steering_changed) steer_snat_replies();
 }
 
 void Daemon::steer_snat_replies() {
-    steering_.clear();
     const Snapshot& snapshot = *publisher_->current();
     if (snapshot.nat_mode != NatMode::FullNat || snapshot.worker_count < 2) return;
     for (const PortRuntime& port : ports_) {
@@ -406,6 +404,8 @@ void Daemon::report_final() {
 
 int Daemon::run() {
     started_at_ = std::chrono::steady_clock::now();
+    // First thing: a signal during start-up is acted on by the control loop, not fatal.
+    install_signal_handlers();
     start_eal();
     const auto worker_count = static_cast<uint16_t>(running_.dataplane.worker_lcores.size());
     ports_ = start_ports(running_, worker_count);
@@ -423,7 +423,6 @@ int Daemon::run() {
                  publisher_->current()->service_ports.size(), running_.source);
     steer_snat_replies();
     create_workers();
-    install_signal_handlers();
     launch_workers();
     spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");

@@ -77,7 +77,9 @@ void NeighborResolver::handle_arp(rte_mbuf* packet, const Snapshot& snapshot, ui
     bool for_us = snapshot.address_kind(message.target_addr) != AddressKind::None;
     rte_ether_addr existing;
     bool known = table_.lookup(message.sender_addr, existing) || pending_.count(message.sender_addr) != 0;
-    if (message.sender_addr != 0 && (for_us || known || message.operation == RTE_ARP_OP_REPLY)) {
+    // Like Linux with arp_accept=0: create entries from requests aimed at us, and otherwise only
+    // refresh neighbors we know or asked for, so unsolicited replies cannot fill the table.
+    if (message.sender_addr != 0 && (for_us || known)) {
         learn(message.sender_addr, message.sender_mac, port_index, now_ms);
     }
     if (message.operation == RTE_ARP_OP_REQUEST && for_us && make_arp_reply(packet, parsed, port.mac)) {
@@ -103,6 +105,7 @@ void NeighborResolver::learn(uint32_t address, const rte_ether_addr& mac, uint16
     learnt_[address] = Learnt{port_index, now_ms, 0, 0};
     auto pending = pending_.find(address);
     if (pending == pending_.end()) return;
+    held_total_ -= pending->second.held.size();
     for (rte_mbuf* held : pending->second.held) {
         rte_ether_hdr* ethernet = rte_pktmbuf_mtod(held, rte_ether_hdr*);
         ethernet->dst_addr = mac;
@@ -122,6 +125,11 @@ void NeighborResolver::hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t
         ++statistics_.held_sent;
         return;
     }
+    if (held_total_ >= kMaxHeldTotal || (pending_.count(neighbor) == 0 && pending_.size() >= kMaxPending)) {
+        rte_pktmbuf_free(packet);
+        ++statistics_.held_dropped;
+        return;
+    }
     auto [entry, inserted] = pending_.try_emplace(neighbor);
     Pending& pending = entry->second;
     if (pending.held.size() >= kMaxHeldPerNeighbor) {
@@ -129,6 +137,7 @@ void NeighborResolver::hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t
         ++statistics_.held_dropped;
     } else {
         pending.held.push_back(packet);
+        ++held_total_;
     }
     if (inserted) {
         pending.port_index = port_index;
@@ -164,6 +173,7 @@ void NeighborResolver::tick(const Snapshot& snapshot, uint64_t now_ms) {
                          address_text(it->first), kMaxProbes, pending.held.size());
             for (rte_mbuf* packet : pending.held) rte_pktmbuf_free(packet);
             statistics_.held_dropped += pending.held.size();
+            held_total_ -= pending.held.size();
             it = pending_.erase(it);
             continue;
         }

@@ -35,6 +35,10 @@ public:
     static constexpr uint64_t kProbeIntervalMs = 1'000;
     static constexpr uint32_t kMaxProbes = 3;
     static constexpr size_t kMaxHeldPerNeighbor = 8;
+    // Bounds on what unresolvable traffic (spoofed sources, dead hosts) can pin: held mbufs
+    // come out of the ports' pools.
+    static constexpr size_t kMaxHeldTotal = 1024;
+    static constexpr size_t kMaxPending = 1024;
 
     // What the resolver sends goes through `transmit_ring` (worker 0 transmits it).
     NeighborResolver(NeighborTable& table, const std::vector<PortRuntime>& ports, rte_ring* transmit_ring);
@@ -73,6 +77,7 @@ private:
     rte_ring* transmit_ring_;
     std::map<uint32_t, Pending> pending_;
     std::map<uint32_t, Learnt> learnt_;
+    size_t held_total_ = 0;
     NeighborStatistics statistics_;
 };
 

@@ -72,7 +72,9 @@ std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t work
                 (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
             port.rss = conf.rx_adv_conf.rss_conf.rss_hf != 0;
         }
-        if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
+        // Fast free needs every mbuf of a TX queue from one pool; with several ports (one pool
+        // each) a queue also sends packets received on the other ports.
+        if ((info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) && config.ports.size() == 1) {
             conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
         }
         int result = rte_eth_dev_configure(port.port_id, rx_queues, tx_queues, &conf);

@@ -22,7 +22,7 @@ uint32_t NeighborTable::home_slot(uint32_t address) noexcept {
 
 const NeighborTable::Slot* NeighborTable::find_bound(uint32_t address) const noexcept {
     uint32_t index = home_slot(address);
-    for (uint32_t probe = 0; probe < kCapacity; ++probe) {
+    for (uint32_t probe = 0; probe < kMaxProbe; ++probe) {
         const Slot& slot = slots_[(index + probe) & (kCapacity - 1)];
         // Acquire pairs with the writer's release store of the address: the MAC word written
         // before it is visible.
@@ -44,7 +44,7 @@ bool NeighborTable::lookup(uint32_t address, rte_ether_addr& mac) const noexcept
 
 NeighborTable::Slot* NeighborTable::find_slot(uint32_t address) noexcept {
     uint32_t index = home_slot(address);
-    for (uint32_t probe = 0; probe < kCapacity; ++probe) {
+    for (uint32_t probe = 0; probe < kMaxProbe; ++probe) {
         Slot& slot = slots_[(index + probe) & (kCapacity - 1)];
         uint32_t slot_address = slot.address.load(std::memory_order_relaxed);
         if (slot_address == address || slot_address == 0) return &slot;

@@ -20,6 +20,7 @@ namespace vipgate {
 class NeighborTable {
 public:
     static constexpr uint32_t kCapacity = 65536;  // power of two; 16 bytes a slot (1 MiB)
+    static constexpr uint32_t kMaxProbe = 64;     // slots examined per lookup, hit or miss
 
     // Worker side. address in network order. Returns false when unknown or invalidated.
     bool lookup(uint32_t address, rte_ether_addr& mac) const noexcept;

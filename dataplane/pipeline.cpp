@@ -339,9 +339,12 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
         PacketState& state = states[k];
         ConnLookupResult hit = hit_of[k];
         int32_t service_port = service_port_of[k];
-        if (hit.connection != nullptr && unlikely(table_changed_)) {
+        if (unlikely(table_changed_) && state.needs_lookup) {
+            // A miss may have become a hit (an earlier packet of this burst opened the flow)
+            // and a hit a miss (its entry was removed or evicted).
+            const bool was_hit = hit.connection != nullptr;
             hit = revalidate(state);
-            if (hit.connection == nullptr && !state.parsed.icmp_error) {
+            if (was_hit && hit.connection == nullptr && !state.parsed.icmp_error) {
                 const FlowKey4& key = state.parsed.key;
                 service_port = snapshot_.find_service_port(VipKey::ipv4(key.dst_addr, key.dst_port, key.protocol));
             }
@@ -358,8 +361,9 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
     }
 }
 
-// The entry behind an earlier hit may have been removed or evicted (and even reused for another
-// flow) by this burst, and a freed entry still holds its old keys: look the key up again.
+// This burst changed the table after the batched lookup: the entry behind a hit may have been
+// removed or evicted (and even reused; a freed entry still holds its old keys), and a miss may
+// now be tracked. Look the key up again.
 ConnLookupResult BurstProcessor::revalidate(const PacketState& state) noexcept {
     const FlowKey4 key = state.parsed.icmp_error ? state.parsed.inner_key.reversed() : state.parsed.key;
     return context_.connections->lookup(key);
@@ -592,21 +596,29 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
     const ParsedPacket& parsed = state.parsed;
     const FlowKey4& key = parsed.key;
     const ServicePort& service_port = snapshot_.service_ports[service_port_index];
-    TcpState initial_state = TcpState::None;
-    if (key.protocol == kProtoTcp) {
-        if (parsed.tcp_flags & kTcpFlagRst) {
-            drop(packet, DropReason::NotSyn);
-            return;
-        }
-        // A segment without SYN is a flow picked up mid-stream (e.g. after a restart): the
-        // consistent hash gives the endpoint it had before.
-        initial_state = (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn ? TcpState::SynSent
-                        : (parsed.tcp_flags & kTcpFlagFin)                      ? TcpState::Closing
-                                                                            : TcpState::Established;
+    if (key.protocol == kProtoTcp && (parsed.tcp_flags & kTcpFlagRst)) {
+        drop(packet, DropReason::NotSyn);
+        return;
     }
     if (service_port.maglev->empty()) {
         refuse(packet, state, DropReason::NoEndpoint);
         return;
+    }
+    TcpState initial_state = TcpState::None;
+    if (key.protocol == kProtoTcp) {
+        const bool syn = (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn;
+        if (!syn && snapshot_.nat_mode == NatMode::FullNat) {
+            // Mid-stream under full-NAT (e.g. after a restart): a new SNAT port would be a
+            // connection the endpoint never saw. Reset it now rather than let the client hang.
+            refuse(packet, state, DropReason::NotSyn);
+            return;
+        }
+        // DNAT-only picks a flow up mid-stream: the consistent hash gives the endpoint it had
+        // before. It starts half-open (evictable, short timeout) so a flood of stray segments
+        // cannot pin entries; the client's next segment makes it established.
+        initial_state = syn ? TcpState::SynSent
+                        : (parsed.tcp_flags & kTcpFlagFin) ? TcpState::Closing
+                                                           : TcpState::SynReceived;
     }
     if (ttl_expired(packet, state)) return;
     const uint32_t flow_hash = hash_flow_key(key, snapshot_.hash_seed);

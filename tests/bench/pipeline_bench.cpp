@@ -894,8 +894,11 @@ int main(int argc, char** argv) {
         ConnTable* table = create_table(capacity, seed);
         memory.rss_after_create = rss_bytes();
         context->connections = table;
-        progress("inserting " + std::to_string(flow_packets) + " flows (picked up mid-stream: Established)");
-        insert_flows(harness, ack_templates, order, flow_packets, "filling the table");
+        progress("inserting " + std::to_string(flow_packets) + " flows (one SYN each)");
+        {
+            BigArray<Frame> syn_templates = build_templates(options.flows, options.vips, RTE_TCP_SYN_FLAG);
+            insert_flows(harness, syn_templates, order, flow_packets, "filling the table");
+        }
         memory.rss_after_fill = rss_bytes();
         memory.measured = true;
         memory.rss_meaningful = !options.hugepages;
@@ -971,17 +974,18 @@ int main(int argc, char** argv) {
         harness.snapshot = small_snapshot.get();
         BigArray<Frame> templates =
             build_templates(options.small_flows, 1, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
+        BigArray<Frame> syn_templates = build_templates(options.small_flows, 1, RTE_TCP_SYN_FLAG);
         const std::vector<uint32_t> order = random_order(options.small_flows, options.seed + 1);
         ConnTable* table = create_table(small_capacity, seed);
         context->connections = table;
         // Whole bursts: pad the first pass with a repeat of the first flows (hits, not new flows).
         const uint64_t first_pass = round_down_to_burst(options.small_flows);
-        insert_flows(harness, templates, order, first_pass, "filling the small table");
+        insert_flows(harness, syn_templates, order, first_pass, "filling the small table");
         if (first_pass < options.small_flows) {
             // The remaining flows (fewer than a burst): create them with one padded burst.
             std::vector<uint32_t> rest(order.begin() + static_cast<long>(first_pass), order.end());
             while (rest.size() < kBurstSize) rest.push_back(rest[rest.size() % (options.small_flows - first_pass)]);
-            Stream stream{templates.data, rest.data(), rest.size(), 0};
+            Stream stream{syn_templates.data, rest.data(), rest.size(), 0};
             const WorkerCounters before = context->counters;
             const uint64_t lost_before = harness.lost;
             pipeline_burst(harness, stream);

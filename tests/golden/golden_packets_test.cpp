@@ -264,6 +264,29 @@ TEST_P(GoldenPackets, InterleavedNewFlowsInOneBurst) {
     EXPECT_EQ(result.counter_changes["new_connections"], 2u);
 }
 
+// The handshake's ACK and the first data in the same burst as the SYN: the batched lookup missed
+// them all, yet they belong to the connection the SYN opened (not a mid-stream pickup, which
+// full-NAT would reset).
+TEST_P(GoldenPackets, SynAndItsFollowersInOneBurstShareTheConnection) {
+    GoldenHarness harness(topology());
+    const Flow flow = tcp_flow(42500);
+    const TcpSpec syn{.seq = 100, .flags = kSyn};
+    const TcpSpec ack{.seq = 101, .ack = 1, .flags = kAck};
+    const TcpSpec data{.seq = 101, .ack = 1, .flags = kAck, .payload = test::payload_bytes(12)};
+    RunResult result = harness.run(0, {{client_to_vip(flow, syn), kClientPortId},
+                                       {client_to_vip(flow, ack), kClientPortId},
+                                       {client_to_vip(flow, data), kClientPortId}});
+    EXPECT_EQ(harness.connections(0).size(), 1u);
+    const std::optional<Translation> translation = harness.translation(flow);
+    ASSERT_TRUE(translation.has_value());
+    ASSERT_EQ(result.transmitted.size(), 3u);
+    EXPECT_EQ(test::hex(result.transmitted[0].frame), test::hex(gateway_to_endpoint(*translation, syn)));
+    EXPECT_EQ(test::hex(result.transmitted[1].frame), test::hex(gateway_to_endpoint(*translation, ack)));
+    EXPECT_EQ(test::hex(result.transmitted[2].frame), test::hex(gateway_to_endpoint(*translation, data)));
+    EXPECT_EQ(result.counter_changes["new_connections"], 1u);
+    EXPECT_EQ(result.counter_changes["resets_sent"], 0u);
+}
+
 TEST_P(GoldenPackets, SameClientPortToOneEndpointThroughTwoVips) {
     GoldenHarness harness(topology());
     // "alias" has web's first endpoint as its only endpoint.
@@ -898,7 +921,7 @@ TEST_P(GoldenPackets, IcmpErrorsAreTranslatedBothWays) {
         {.src = kWebVip, .dst = kClientAddr, .ttl = 63, .tos = kTosInternetworkControl, .id = 0x55}, to_router());
 
     const Flow tcp = tcp_flow(50001);
-    const TcpSpec segment{.seq = 1, .ack = 1, .flags = kAck, .payload = test::payload_bytes(1400)};
+    const TcpSpec segment{.seq = 1, .flags = kSyn, .payload = test::payload_bytes(1400)};
     const Translation tcp_translation = start_flow(harness, tcp, segment);
     ASSERT_FALSE(HasFailure());
     // "Fragmentation needed" from a router between the gateway and the endpoint (path MTU
@@ -1060,6 +1083,36 @@ TEST(GoldenFullNat, IcmpErrorQuotingAnOutOfRangeSnatPortIsNotHandedOffToANonWork
         {.src = kWebEndpoint1, .dst = kSnatAddr}, from_neighbor(kWebEndpoint1));
     harness.check({"ICMP error about an SNAT port below every worker's range", below, kEndpointPortId,
                    dropped(DropReason::IcmpUnsupported)});
+}
+
+// A TCP segment of a flow the gateway does not track (e.g. after a restart). Full-NAT resets it:
+// a fresh SNAT port would be a connection the endpoint never saw. DNAT-only picks it up on the
+// consistent-hash endpoint, half-open so stray segments cannot pin entries, and the client's
+// next segment makes it established.
+TEST_P(GoldenPackets, MidStreamSegmentIsResetUnderFullNatAndPickedUpUnderDnat) {
+    GoldenHarness harness(topology());
+    const Flow flow = tcp_flow(46000);
+    const TcpSpec segment{.seq = 500, .ack = 900, .flags = kAck, .payload = test::payload_bytes(10)};
+    const Bytes input = client_to_vip(flow, segment);
+    if (fullnat()) {
+        TcpSpec reset{.seq = 900, .ack = 0, .flags = kRst};
+        reset.src_port = 80;
+        reset.dst_port = 46000;
+        reset.window = 0;
+        harness.check({"mid-stream ACK under full-NAT", input, kClientPortId,
+                       answered(kClientPortId, test::tcp_frame(reset, answer_ip(kWebVip, kClientAddr), to_router()),
+                                DropReason::NotSyn, {{"resets_sent", 1}})});
+        EXPECT_FALSE(harness.translation(flow).has_value());
+        return;
+    }
+    const Translation translation = start_flow(harness, flow, segment);
+    ASSERT_FALSE(HasFailure());
+    ConnLookupResult entry = harness.connections(0).lookup(flow.key());
+    ASSERT_NE(entry.connection, nullptr);
+    EXPECT_EQ(entry.connection->tcp_state, TcpState::SynReceived);
+    harness.run(0, client_to_vip(flow, TcpSpec{.seq = 510, .ack = 900, .flags = kAck}));
+    EXPECT_EQ(entry.connection->tcp_state, TcpState::Established);
+    EXPECT_EQ(address(translation.endpoint), address(harness.snapshot().endpoints[harness.maglev_slot(flow)].address));
 }
 
 }  // namespace

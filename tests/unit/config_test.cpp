@@ -865,6 +865,11 @@ TEST(ConfigRestart, DetectsEachRestartOnlyField) {
     EXPECT_EQ(differences([](Config& c) { c.ports[1].addresses.pop_back(); }),
               List{"ports[1].addresses"});
     EXPECT_EQ(differences([](Config& c) { c.ports.pop_back(); }), List{"ports (2 -> 1)"});
+    EXPECT_EQ(differences([](Config& c) { c.snat.port_min = 2048; }), List{"snat"});
+    EXPECT_EQ(differences([](Config& c) {
+                  c.dataplane.nat_mode = c.dataplane.nat_mode == NatMode::FullNat ? NatMode::DnatOnly : NatMode::FullNat;
+              }),
+              List{"dataplane.nat_mode"});
     EXPECT_EQ(differences([](Config& c) {
                   c.conntrack.capacity = 8192;
                   c.eal.args.clear();
@@ -879,10 +884,8 @@ TEST(ConfigRestart, LiveChangesAreNotRestartOnly) {
     candidate.services[0].endpoints[0].weight = 9;
     candidate.routes.clear();
     candidate.neighbors.clear();
-    candidate.snat.addresses = {ip("10.1.0.3")};
     candidate.conntrack.udp_timeout_s = 30;
     candidate.dataplane.hash_seed = 1;
-    candidate.dataplane.nat_mode = NatMode::FullNat;
     EXPECT_TRUE(restart_only_differences(running, candidate).empty());
 }
 
