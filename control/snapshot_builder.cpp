@@ -4,6 +4,7 @@
 #include <atomic>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 
 #include <rte_byteorder.h>
 #include <rte_errno.h>
@@ -267,6 +268,26 @@ void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snaps
     }
     memory.maglev_by_service_port = std::move(live_maglev);
     statistics_.service_ports = static_cast<uint32_t>(snapshot.service_ports.size());
+
+    std::map<std::tuple<uint32_t, uint16_t, uint8_t>, uint32_t> service_port_by_endpoint;
+    for (uint32_t index = 0; index < snapshot.service_ports.size(); ++index) {
+        const ServicePort& service_port = snapshot.service_ports[index];
+        for (uint32_t slot : service_port.endpoint_slots) {
+            auto key = std::make_tuple(slots[slot].address, slots[slot].port, service_port.protocol);
+            auto [entry, inserted] = service_port_by_endpoint.emplace(key, index);
+            if (!inserted && entry->second != index) entry->second = kAmbiguousServicePort;
+        }
+    }
+    snapshot.endpoint_table = create_hash(unique_name("endpoints_"),
+                                          static_cast<uint32_t>(service_port_by_endpoint.size()), sizeof(EndpointKey));
+    for (const auto& [key, index] : service_port_by_endpoint) {
+        EndpointKey endpoint_key;
+        std::tie(endpoint_key.address, endpoint_key.port, endpoint_key.protocol) = key;
+        if (rte_hash_add_key_data(snapshot.endpoint_table, &endpoint_key,
+                                  reinterpret_cast<void*>(uintptr_t(index))) != 0) {
+            throw std::runtime_error("cannot add an endpoint to the endpoint table");
+        }
+    }
 }
 
 void SnapshotBuilder::add_addresses_and_routes(const config::Config& config, Snapshot& snapshot, Memory& memory) {

@@ -101,6 +101,7 @@ struct alignas(64) WorkerCounters {
     uint64_t punted = 0;                 // packets passed to the control thread: ARP, and packets
                                          // held there until their next hop's MAC is known
     uint64_t stateless_forwards = 0;     // forwarded by consistent hash without a conntrack entry
+    uint64_t stateless_replies = 0;      // DNAT-only replies translated without an entry
     uint64_t conntrack_evictions = 0;
     uint64_t conntrack_expired = 0;
     uint64_t active_connections = 0;     // gauge, written by the worker
@@ -135,6 +136,7 @@ inline constexpr CounterField kCounterFields[] = {
     {"handoffs_in", &WorkerCounters::handoffs_in},
     {"punted", &WorkerCounters::punted},
     {"stateless_forwards", &WorkerCounters::stateless_forwards},
+    {"stateless_replies", &WorkerCounters::stateless_replies},
     {"conntrack_evictions", &WorkerCounters::conntrack_evictions},
     {"conntrack_expired", &WorkerCounters::conntrack_expired},
     {"active_connections", &WorkerCounters::active_connections},

@@ -505,10 +505,20 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
         return;
     }
     case AddressKind::None:
-        // DNAT-only replies are addressed to the client; their owner is the client's worker.
-        if (snapshot_.nat_mode == NatMode::DnatOnly &&
-            owned_elsewhere(packet, connection_owner(key.dst_addr, key.dst_port, context_.worker_count))) {
-            return;
+        if (snapshot_.nat_mode == NatMode::DnatOnly) {
+            // DNAT-only replies are addressed to the client; their owner is the client's worker.
+            if (owned_elsewhere(packet, connection_owner(key.dst_addr, key.dst_port, context_.worker_count))) return;
+            // No entry (the flow was forwarded statelessly when the table was full): an endpoint
+            // that serves one service port answers as that port's VIP.
+            const int32_t service_port =
+                snapshot_.service_port_of_endpoint(EndpointKey{key.src_addr, key.src_port, key.protocol, 0});
+            if (service_port >= 0) {
+                const ServicePort& port = snapshot_.service_ports[static_cast<uint32_t>(service_port)];
+                ++counters_.stateless_replies;
+                ++counters_.forwarded_to_client;
+                translate_and_forward(packet, state, Ipv4Rewrite{port.vip, key.dst_addr, port.port, key.dst_port});
+                return;
+            }
         }
         drop(packet, DropReason::NoService);
         return;

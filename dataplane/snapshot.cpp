@@ -10,6 +10,14 @@ RouteTable::~RouteTable() { rte_lpm_free(lpm); }
 Snapshot::~Snapshot() {
     rte_hash_free(vip_table);
     rte_hash_free(address_table);
+    rte_hash_free(endpoint_table);
+}
+
+int32_t Snapshot::service_port_of_endpoint(const EndpointKey& key) const noexcept {
+    void* data = nullptr;
+    if (rte_hash_lookup_data(endpoint_table, &key, &data) < 0) return -1;
+    uint32_t index = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
+    return index == kAmbiguousServicePort ? -1 : static_cast<int32_t>(index);
 }
 
 int32_t Snapshot::find_service_port(const VipKey& key) const noexcept {

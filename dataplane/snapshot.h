@@ -51,6 +51,18 @@ struct ServicePort {
     std::string service_name;                   // "namespace/name:port-name", for statistics
 };
 
+// An endpoint as its replies show it: (address, target port, protocol), network order.
+struct alignas(8) EndpointKey {
+    uint32_t address = 0;
+    uint16_t port = 0;
+    uint8_t protocol = 0;
+    uint8_t reserved = 0;
+};
+static_assert(sizeof(EndpointKey) == 8);
+
+// endpoint_table value when two service ports share an endpoint: its replies are ambiguous.
+constexpr uint32_t kAmbiguousServicePort = UINT32_MAX;
+
 // What an address that the gateway answers for is.
 enum class AddressKind : uint8_t { None = 0, Local = 1, Vip = 2, Snat = 3 };
 
@@ -101,11 +113,15 @@ public:
 
     rte_hash* vip_table = nullptr;             // VipKey -> service port index
     rte_hash* address_table = nullptr;         // uint32 address (network order) -> AddressKind
+    // EndpointKey -> service port index (or kAmbiguousServicePort). DNAT-only uses it to
+    // translate replies of flows forwarded without a connection entry (a full table).
+    rte_hash* endpoint_table = nullptr;
     std::shared_ptr<const RouteTable> routes;
 
     // Worker-side queries. All take and return network-order values.
     int32_t find_service_port(const VipKey& key) const noexcept;  // -1 when absent
     AddressKind address_kind(uint32_t address) const noexcept;
+    int32_t service_port_of_endpoint(const EndpointKey& key) const noexcept;  // -1: none or ambiguous
     const NextHop* route(uint32_t destination) const noexcept;    // nullptr: no route
     bool endpoint_alive(uint32_t slot, uint32_t generation) const noexcept {
         return slot < endpoints.size() && generation != 0 && endpoints[slot].generation == generation;

@@ -1009,12 +1009,17 @@ TEST_P(GoldenPackets, FullConnectionTable) {
         // Without an entry the reply to the SNAT port could not be translated back.
         harness.check({"full table, full-NAT: dropped", input, kClientPortId, dropped(DropReason::ConntrackFull)});
     } else {
-        // DNAT can forward statelessly: replies are addressed to the client anyway.
+        // DNAT can forward statelessly, and the reply finds its VIP through the endpoint table.
         const EndpointSlot endpoint = harness.maglev_choice(overflow);
         const Translation stateless{endpoint.address, rte_be_to_cpu_16(endpoint.port), kClientAddr, client_port};
         harness.check({"full table, DNAT: forwarded by Maglev without an entry", input, kClientPortId,
                        forwarded(kEndpointPortId, gateway_to_endpoint(stateless, query),
                                  {{"stateless_forwards", 1}, {"forwarded_to_endpoint", 1}})});
+        const UdpSpec answer{.payload = test::payload_bytes(6)};
+        harness.check({"full table, DNAT: the reply is translated back without an entry",
+                       endpoint_to_gateway(stateless, answer), kEndpointPortId,
+                       forwarded(kClientPortId, gateway_to_client(overflow, answer),
+                                 {{"stateless_replies", 1}, {"forwarded_to_client", 1}})});
     }
     EXPECT_EQ(harness.connections(0).size(), filled);
 }

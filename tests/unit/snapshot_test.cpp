@@ -272,6 +272,22 @@ TEST(SnapshotBuilder, RouteTableIsSharedUntilRoutesChange) {
     EXPECT_EQ(first->route(ipv4("8.8.8.8")), nullptr);
 }
 
+TEST(SnapshotBuilder, EndpointTableMapsRepliesToTheirOnlyServicePort) {
+    SnapshotBuilder builder(2, port_identities());
+    Options options = web_with({{"198.19.0.10"}, {"198.19.0.11"}});
+    options.services.push_back({"alias", "198.18.100.2", {kHttp}, {{"198.19.0.11"}}});
+    const std::unique_ptr<Snapshot> snapshot = builder.build(load(options));
+    const ServicePort& web = service_port(*snapshot, ipv4("198.18.100.1"), 80, kProtoTcp);
+    const uint32_t web_index = static_cast<uint32_t>(&web - snapshot->service_ports.data());
+    const uint16_t target = snapshot->endpoints[web.endpoint_slots[0]].port;  // 8080, network order
+    EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.10"), target, kProtoTcp, 0}),
+              static_cast<int32_t>(web_index));
+    // .11 serves both web and alias: its replies are ambiguous without a connection entry.
+    EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.11"), target, kProtoTcp, 0}), -1);
+    EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.10"), target, kProtoUdp, 0}), -1);
+    EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.99"), target, kProtoTcp, 0}), -1);
+}
+
 TEST(SnapshotBuilder, EndpointSlotFields) {
     SnapshotBuilder builder(2, port_identities());
     Options options;
