@@ -1,5 +1,7 @@
 #include "tests/support/packet_builder.h"
 
+#include "dataplane/flow_key.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -11,9 +13,6 @@ constexpr size_t kTcpChecksumOffset = 16;
 constexpr size_t kUdpChecksumOffset = 6;
 constexpr size_t kIcmpChecksumOffset = 2;
 constexpr size_t kIpv4ChecksumOffset = 10;
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
 
 void append16(Bytes& out, uint16_t host_value) {
     out.push_back(static_cast<uint8_t>(host_value >> 8));
