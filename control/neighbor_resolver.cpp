@@ -29,6 +29,12 @@ NeighborResolver::~NeighborResolver() {
 }
 
 void NeighborResolver::set_static(const std::vector<std::pair<uint32_t, rte_ether_addr>>& entries) {
+    std::set<uint32_t> configured;
+    for (const auto& entry : entries) configured.insert(entry.first);
+    for (uint32_t address : static_addresses_) {
+        if (configured.count(address) == 0) table_.remove_static(address);
+    }
+    static_addresses_ = std::move(configured);
     for (const auto& [address, mac] : entries) {
         if (table_.learn(address, mac, true) == NeighborTable::LearnResult::Full) {
             spdlog::warn("neighbor table full: static entry {} not added", address_text(address));

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "control/port_setup.h"
@@ -44,7 +45,8 @@ public:
     NeighborResolver(NeighborTable& table, const std::vector<PortRuntime>& ports, rte_ring* transmit_ring);
     ~NeighborResolver();
 
-    void set_static(const std::vector<std::pair<uint32_t, rte_ether_addr>>& entries);  // network order
+    // The configured static entries (network order); statics no longer listed are removed.
+    void set_static(const std::vector<std::pair<uint32_t, rte_ether_addr>>& entries);
     // Takes ownership of a punted packet.
     void handle(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
     // Retransmits requests, gives up on silent neighbors, re-probes old entries.
@@ -77,6 +79,7 @@ private:
     rte_ring* transmit_ring_;
     std::map<uint32_t, Pending> pending_;
     std::map<uint32_t, Learnt> learnt_;
+    std::set<uint32_t> static_addresses_;
     size_t held_total_ = 0;
     NeighborStatistics statistics_;
 };

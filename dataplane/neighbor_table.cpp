@@ -80,6 +80,12 @@ void NeighborTable::invalidate(uint32_t address) noexcept {
     slot->mac_word.store(word & ~kValidBit, std::memory_order_relaxed);
 }
 
+void NeighborTable::remove_static(uint32_t address) noexcept {
+    Slot* slot = find_slot(address);
+    if (slot == nullptr || slot->address.load(std::memory_order_relaxed) != address) return;
+    slot->mac_word.store(0, std::memory_order_relaxed);
+}
+
 bool NeighborTable::is_static(uint32_t address) const noexcept {
     const Slot* slot = find_bound(address);
     return slot != nullptr && (slot->mac_word.load(std::memory_order_relaxed) & kStaticBit) != 0;

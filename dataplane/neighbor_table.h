@@ -29,6 +29,7 @@ public:
     enum class LearnResult : uint8_t { Added, Updated, Unchanged, Full };
     LearnResult learn(uint32_t address, const rte_ether_addr& mac, bool is_static) noexcept;
     void invalidate(uint32_t address) noexcept;          // static entries are left alone
+    void remove_static(uint32_t address) noexcept;       // a static entry dropped from the config
     bool is_static(uint32_t address) const noexcept;
     template <class Visitor>
     void for_each_valid(Visitor&& visit) const {  // visit(address, mac, is_static)

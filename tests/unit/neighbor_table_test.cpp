@@ -285,5 +285,18 @@ TEST(NeighborTable, ReadersNeverSeeAMacThatWasNotWrittenForTheAddress) {
     }
 }
 
+TEST(NeighborTable, RemovedStaticEntryIsGoneAndCanBeLearntAgain) {
+    auto table = make_table();
+    const uint32_t address = rte_cpu_to_be_32(0xC6120010u);  // 198.18.0.16
+    ASSERT_EQ(table->learn(address, kMacA, true), LearnResult::Added);
+    table->invalidate(address);
+    EXPECT_TRUE(lookup(*table, address));  // invalidate leaves static entries alone
+    table->remove_static(address);
+    EXPECT_FALSE(lookup(*table, address));
+    EXPECT_FALSE(table->is_static(address));
+    EXPECT_EQ(table->learn(address, kMacB, false), LearnResult::Updated);
+    EXPECT_EQ(text(lookup(*table, address)), text(kMacB));
+}
+
 }  // namespace
 }  // namespace vipgate
