@@ -152,6 +152,7 @@ private:
     std::unique_ptr<NeighborResolver> resolver_;
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
+    std::unique_ptr<StatsReporter> reporter_;
     std::vector<std::unique_ptr<WorkerContext>> workers_;
     std::vector<WorkerLaunch> launches_;
     rte_ring* punt_ring_ = nullptr;
@@ -257,6 +258,7 @@ void Daemon::launch_workers() {
 void Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
     const uint64_t generation = snapshot->generation;
     const auto started = std::chrono::steady_clock::now();
+    if (reporter_) reporter_->note_snapshot(*snapshot);
     publisher_->publish(std::move(snapshot));
     if (!workers_launched_) return;
     // Programming latency: from the publish to every worker forwarding with the new snapshot.
@@ -351,12 +353,7 @@ void Daemon::drain_punt_ring(uint64_t now_ms) {
 }
 
 void Daemon::control_loop() {
-    StatsReporter reporter(
-        [&] {
-            std::vector<WorkerContext*> contexts;
-            for (auto& worker : workers_) contexts.push_back(worker.get());
-            return contexts;
-        }());
+    StatsReporter& reporter = *reporter_;
     const uint64_t start_ms = steady_ms();
     uint64_t next_stats_ms = start_ms + running_.dataplane.stats_interval_ms;
     uint64_t next_neighbor_tick_ms = start_ms;
@@ -389,9 +386,7 @@ void Daemon::stop_workers() {
 }
 
 void Daemon::report_final() {
-    std::vector<WorkerContext*> contexts;
-    for (auto& worker : workers_) contexts.push_back(worker.get());
-    StatsReporter reporter(contexts);
+    const StatsReporter& reporter = *reporter_;
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
     std::string text = "final counters:\n" + reporter.final_report(elapsed);
     if (publisher_ && publisher_->current()) text += "per-endpoint spread:\n" + reporter.endpoint_table(*publisher_->current());
@@ -423,6 +418,10 @@ int Daemon::run() {
                  publisher_->current()->service_ports.size(), running_.source);
     steer_snat_replies();
     create_workers();
+    std::vector<WorkerContext*> contexts;
+    for (auto& worker : workers_) contexts.push_back(worker.get());
+    reporter_ = std::make_unique<StatsReporter>(std::move(contexts));
+    reporter_->note_snapshot(*publisher_->current());
     launch_workers();
     spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");

@@ -76,8 +76,27 @@ std::string StatsReporter::interval_line(uint64_t now_ms) {
     return line;
 }
 
+void StatsReporter::note_snapshot(const Snapshot& snapshot) {
+    std::vector<EndpointCounters> sums = sum_endpoint_counters(workers_, snapshot.endpoints.size());
+    if (slot_generation_.size() < sums.size()) {
+        slot_generation_.resize(sums.size());
+        slot_baseline_.resize(sums.size());
+    }
+    for (size_t slot = 0; slot < sums.size(); ++slot) {
+        if (slot_generation_[slot] != snapshot.endpoints[slot].generation) {
+            slot_generation_[slot] = snapshot.endpoints[slot].generation;
+            slot_baseline_[slot] = sums[slot];
+        }
+    }
+}
+
 std::string StatsReporter::endpoint_table(const Snapshot& snapshot) const {
     std::vector<EndpointCounters> endpoints = sum_endpoint_counters(workers_, snapshot.endpoints.size());
+    for (size_t slot = 0; slot < endpoints.size() && slot < slot_baseline_.size(); ++slot) {
+        endpoints[slot].connections -= slot_baseline_[slot].connections;
+        endpoints[slot].packets -= slot_baseline_[slot].packets;
+        endpoints[slot].bytes -= slot_baseline_[slot].bytes;
+    }
     std::string text;
     char line[256];
     for (const ServicePort& service_port : snapshot.service_ports) {

@@ -37,6 +37,8 @@ void flush_outputs(WorkerContext& context) noexcept {
                                                     reinterpret_cast<void* const*>(context.handoff[owner].data()),
                                                     count, nullptr);
         if (queued < count) {
+            // Counted as handed off when staged; these never reached the owner.
+            context.counters.handoffs_out -= count - queued;
             context.counters.drops[static_cast<size_t>(DropReason::HandoffRingFull)] += count - queued;
             rte_pktmbuf_free_bulk(context.handoff[owner].data() + queued, count - queued);
         }

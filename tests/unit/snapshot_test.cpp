@@ -19,6 +19,7 @@
 
 #include "config/config.h"
 #include "control/snapshot_builder.h"
+#include "control/stats_reporter.h"
 #include "tests/support/packet_builder.h"
 
 namespace vipgate {
@@ -522,6 +523,32 @@ TEST(SnapshotBuilder, FailedBuildCommitsNothing) {
     EXPECT_EQ(builder.last_statistics().endpoints_removed, 0u);
     EXPECT_EQ(builder.last_statistics().maglev_reused, 1u);
     EXPECT_EQ(port.maglev.get(), table.get());
+}
+
+// The spread table must not show a removed endpoint's traffic under the endpoint that reuses its slot.
+TEST(StatsReporter, ReusedEndpointSlotStartsFromZero) {
+    SnapshotBuilder builder(1, port_identities());
+    auto worker = std::make_unique<WorkerContext>();
+    std::vector<EndpointCounters> counters(16);
+    worker->endpoint_counters = counters.data();
+    worker->endpoint_counter_slots = static_cast<uint32_t>(counters.size());
+    StatsReporter reporter({worker.get()});
+
+    const std::unique_ptr<Snapshot> first = builder.build(load(web_with({{"198.19.0.10"}, {"198.19.0.11"}})));
+    reporter.note_snapshot(*first);
+    const uint32_t old_slot = identity_of(*first, first->service_ports[0], ipv4("198.19.0.11")).slot;
+    counters[old_slot].connections = 7;
+    const std::unique_ptr<Snapshot> removed = builder.build(load(web_with({{"198.19.0.10"}})));
+    reporter.note_snapshot(*removed);
+    const std::unique_ptr<Snapshot> reused = builder.build(load(web_with({{"198.19.0.10"}, {"198.19.0.12"}})));
+    reporter.note_snapshot(*reused);
+    const SlotIdentity fresh = identity_of(*reused, reused->service_ports[0], ipv4("198.19.0.12"));
+    ASSERT_EQ(fresh.slot, old_slot);  // the point of the test: the slot was reused
+    counters[old_slot].connections += 2;
+    const std::string table = reporter.endpoint_table(*reused);
+    EXPECT_NE(table.find("2 connections"), std::string::npos) << table;
+    EXPECT_NE(table.find("  2 conns"), std::string::npos) << table;
+    EXPECT_EQ(table.find("9 conns"), std::string::npos) << table;
 }
 
 }  // namespace
