@@ -73,7 +73,6 @@ private:
     bool allocate_snat_port(FlowKey4& reply_key) noexcept;
     void warm_new_flows(const PacketState* states, const int32_t* service_port_of,
                         const ConnLookupResult* hit_of, uint16_t count) noexcept;
-    uint16_t port_index_of(uint16_t port_id) const noexcept;
 
     WorkerContext& context_;
     const Snapshot& snapshot_;
@@ -83,13 +82,6 @@ private:
     // point at an evicted or reused entry, so it is looked up again (see revalidate()).
     bool table_changed_ = false;
 };
-
-uint16_t BurstProcessor::port_index_of(uint16_t port_id) const noexcept {
-    for (uint16_t i = 0; i < context_.port_count; ++i) {
-        if (context_.port_ids[i] == port_id) return i;
-    }
-    return 0;
-}
 
 void BurstProcessor::drop(rte_mbuf* packet, DropReason reason) noexcept {
     counters_.drop(reason);
@@ -221,7 +213,7 @@ void BurstProcessor::refuse(rte_mbuf* packet, PacketState& state, DropReason rea
 }
 
 bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
-    state.port_index = port_index_of(packet->port);
+    state.port_index = port_index_of(context_, packet->port);
     const PortIdentity& port = snapshot_.ports[state.port_index];
     const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
     bool verify_checksum = (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD;

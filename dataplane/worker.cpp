@@ -54,11 +54,7 @@ void transmit_control_packets(WorkerContext& context) noexcept {
                                                kBurstSize, nullptr);
     if (taken == 0) return;
     for (unsigned i = 0; i < taken; ++i) {
-        uint16_t port_index = 0;
-        for (uint16_t p = 0; p < context.port_count; ++p) {
-            if (context.port_ids[p] == packets[i]->port) port_index = p;
-        }
-        TxBuffer& buffer = context.tx[port_index];
+        TxBuffer& buffer = context.tx[port_index_of(context, packets[i]->port)];
         if (buffer.count == kTxBufferSize) {
             ++context.counters.drops[static_cast<size_t>(DropReason::TxQueueFull)];
             rte_pktmbuf_free(packets[i]);

@@ -53,4 +53,13 @@ struct alignas(64) WorkerContext {
     uint32_t endpoint_counter_slots = 0;
 };
 
+// Index of a DPDK port id in the context's port list (0 if absent; every port the worker polls
+// or transmits on is listed). At most kMaxPorts entries: a scan beats any map.
+inline uint16_t port_index_of(const WorkerContext& context, uint16_t port_id) noexcept {
+    for (uint16_t i = 0; i < context.port_count; ++i) {
+        if (context.port_ids[i] == port_id) return i;
+    }
+    return 0;
+}
+
 }  // namespace vipgate
