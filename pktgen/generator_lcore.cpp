@@ -1,0 +1,181 @@
+#include "pktgen/generator_lcore.h"
+
+#include <algorithm>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include "pktgen/backend_responder.h"
+
+namespace vipgen {
+
+GeneratorLcore::GeneratorLcore(const LcoreSetup& setup, RunControl& control)
+    : setup_(setup),
+      control_(control),
+      pattern_(setup.pattern),
+      statistics_(setup.endpoint_count),
+      scratch_(setup.endpoint_count),
+      current_(&statistics_),
+      pacer_(0, setup.tsc_hz, kBurst),
+      ns_per_tick_(1e9 / static_cast<double>(setup.tsc_hz)) {}
+
+void GeneratorLcore::run() noexcept {
+    uint64_t seen_epoch = 0;
+    Command command;
+    for (;;) {
+        if (control_.poll(seen_epoch, command)) {
+            if (command.phase == Phase::Exit) {
+                control_.acknowledge(setup_.index, seen_epoch);
+                break;
+            }
+            apply(command);
+            control_.acknowledge(setup_.index, seen_epoch);
+        }
+        receive();
+        const uint64_t now = rte_rdtsc();
+        if (command_.phase == Phase::Run) {
+            generate(now);
+        } else if (command_.phase == Phase::Open) {
+            open_flows(now);
+        }
+        transmit();
+    }
+    rte_pktmbuf_free_bulk(staged_.data(), staged_count_);
+    staged_count_ = 0;
+}
+
+void GeneratorLcore::apply(const Command& command) noexcept {
+    command_ = command;
+    current_ = command.counting ? &statistics_ : &scratch_;
+    if (command.reset_statistics) statistics_.reset();
+    pacer_ = RatePacer(command.rate_pps, setup_.tsc_hz, kBurst);
+    if (command.phase == Phase::Open) {
+        open_cursor_ = setup_.index;
+        open_done_.store(!pattern_.opens_flows(), std::memory_order_release);
+    }
+}
+
+void GeneratorLcore::receive() noexcept {
+    rte_mbuf* burst[kBurst];
+    const uint16_t received = rte_eth_rx_burst(setup_.port_id, setup_.queue, burst, kBurst);
+    for (uint16_t i = 0; i < received; ++i) handle(burst[i]);
+}
+
+void GeneratorLcore::handle(rte_mbuf* m) noexcept {
+    LcoreCounters& counters = current_->counters;
+    const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    ReceivedPacket packet;
+    Verdict verdict;
+    const FrameType type = parse_frame(frame, rte_pktmbuf_data_len(m), packet, verdict);
+    if (type == FrameType::Arp) {
+        if (staged_count_ < staged_.size() && make_arp_answer(m, *setup_.impersonated_hosts, setup_.our_mac)) {
+            bump(counters.arp_answers);
+            staged_[staged_count_] = m;
+            staged_bytes_[staged_count_++] = 0;
+        } else {
+            rte_pktmbuf_free(m);
+        }
+        return;
+    }
+    Signature signature{};
+    if (verdict == Verdict::Ok && type == FrameType::Ipv4) {
+        if (setup_.checker->is_client_bound(packet)) {
+            verdict = setup_.checker->check_returned(packet, signature);
+            if (verdict == Verdict::Ok) {
+                bump(counters.returned_packets);
+                bump(counters.returned_bytes, rte_pktmbuf_pkt_len(m));
+                const uint32_t ticks = static_cast<uint32_t>(rte_rdtsc()) - signature.tx_tsc;
+                current_->latency.record(static_cast<uint64_t>(ticks * ns_per_tick_));
+            }
+        } else {
+            uint32_t endpoint = 0;
+            verdict = setup_.checker->check_forwarded(packet, signature, endpoint);
+            if (verdict == Verdict::Ok) {
+                bump(counters.forwarded_packets);
+                ++current_->endpoint_packets[endpoint];
+                if (setup_.answer_backends && staged_count_ < staged_.size()) {
+                    make_backend_reply(m, packet, setup_.our_mac);
+                    staged_[staged_count_] = m;
+                    staged_bytes_[staged_count_++] = 0;
+                    return;
+                }
+            }
+        }
+    }
+    if (verdict != Verdict::Ok) bump(counters.verdicts[static_cast<size_t>(verdict)]);
+    rte_pktmbuf_free(m);
+}
+
+void GeneratorLcore::generate(uint64_t now) noexcept {
+    const uint32_t room = static_cast<uint32_t>(staged_.size()) - staged_count_;
+    const uint32_t wanted = std::min({pacer_.allowance(now), room, uint32_t{kBurst}});
+    if (wanted == 0) return;
+    rte_mbuf** mbufs = staged_.data() + staged_count_;
+    if (rte_pktmbuf_alloc_bulk(setup_.pool, mbufs, wanted) != 0) {
+        bump(current_->counters.alloc_failures);
+        return;
+    }
+    const uint32_t tsc = static_cast<uint32_t>(now);
+    const uint32_t sizes = setup_.factory->size_sequence_length();
+    for (uint32_t i = 0; i < wanted; ++i) {
+        const NextPacket next = pattern_.next();
+        setup_.factory->build(mbufs[i], next.flow_id, next.kind, static_cast<uint8_t>(setup_.index), tsc, size_slot_);
+        staged_bytes_[staged_count_ + i] = static_cast<uint16_t>(setup_.factory->frame_size(size_slot_));
+        if (++size_slot_ == sizes) size_slot_ = 0;
+    }
+    staged_count_ += wanted;
+    pacer_.consume(wanted);
+}
+
+void GeneratorLcore::open_flows(uint64_t now) noexcept {
+    if (open_done_.load(std::memory_order_relaxed)) return;
+    const uint32_t room = static_cast<uint32_t>(staged_.size()) - staged_count_;
+    uint32_t wanted = std::min({pacer_.allowance(now), room, uint32_t{kBurst}});
+    const uint32_t flows = setup_.pattern.flows;
+    const uint32_t stride = setup_.pattern.lcore_count;
+    uint32_t built = 0;
+    const uint32_t tsc = static_cast<uint32_t>(now);
+    while (built < wanted && open_cursor_ < flows) {
+        const uint32_t flow = open_cursor_;
+        open_cursor_ += stride;
+        if (command_.retry_only && setup_.memory->replied(flow)) continue;
+        rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);
+        if (m == nullptr) {
+            open_cursor_ -= stride;
+            bump(current_->counters.alloc_failures);
+            break;
+        }
+        setup_.factory->build(m, flow, PacketKind::Open, static_cast<uint8_t>(setup_.index), tsc, 0);
+        staged_[staged_count_] = m;
+        staged_bytes_[staged_count_++] = static_cast<uint16_t>(setup_.factory->frame_size(0));
+        ++built;
+    }
+    pacer_.consume(built);
+    // Release: pairs with open_pass_done()'s acquire (the main lcore then waits for replies).
+    if (open_cursor_ >= flows) open_done_.store(true, std::memory_order_release);
+}
+
+void GeneratorLcore::transmit() noexcept {
+    if (staged_count_ == 0) return;
+    const uint16_t sent = rte_eth_tx_burst(setup_.port_id, setup_.queue, staged_.data(),
+                                           static_cast<uint16_t>(std::min<uint32_t>(staged_count_, UINT16_MAX)));
+    LcoreCounters& counters = current_->counters;
+    uint64_t client_packets = 0, client_bytes = 0, replies = 0;
+    for (uint16_t i = 0; i < sent; ++i) {
+        if (staged_bytes_[i] != 0) {
+            ++client_packets;
+            client_bytes += staged_bytes_[i];
+        } else {
+            ++replies;
+        }
+    }
+    bump(counters.tx_packets, client_packets);
+    bump(counters.tx_bytes, client_bytes);
+    bump(counters.replies_sent, replies);
+    staged_count_ -= sent;
+    std::copy(staged_.begin() + sent, staged_.begin() + sent + staged_count_, staged_.begin());
+    std::copy(staged_bytes_.begin() + sent, staged_bytes_.begin() + sent + staged_count_, staged_bytes_.begin());
+}
+
+}  // namespace vipgen

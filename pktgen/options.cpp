@@ -1,0 +1,159 @@
+#include "pktgen/options.h"
+
+#include <iostream>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "config/config.h"
+
+namespace vipgen {
+namespace po = boost::program_options;
+namespace cfg = vipgate::config;
+
+namespace {
+
+std::vector<std::string> split_words(const std::string& text) {
+    std::istringstream stream(text);
+    std::vector<std::string> words;
+    for (std::string word; stream >> word;) words.push_back(word);
+    return words;
+}
+
+Pattern parse_pattern(const std::string& text) {
+    if (text == "established") return Pattern::Established;
+    if (text == "new") return Pattern::New;
+    if (text == "mixed") return Pattern::Mixed;
+    if (text == "lifecycle") return Pattern::Lifecycle;
+    throw UsageError("--pattern must be established, new, mixed or lifecycle, not '" + text + "'");
+}
+
+Protocols parse_protocols(const std::string& text) {
+    if (text == "tcp") return Protocols::Tcp;
+    if (text == "udp") return Protocols::Udp;
+    if (text == "any") return Protocols::Any;
+    throw UsageError("--protocol must be tcp, udp or any, not '" + text + "'");
+}
+
+ClientSpace parse_clients(const std::string& prefix_text, const std::string& ports_text) {
+    const auto prefix = cfg::parse_ipv4_prefix(prefix_text);
+    if (!prefix || prefix->length < 8) {
+        throw UsageError("--clients must be an IPv4 prefix of length 8..32 such as 198.19.0.0/16, not '" +
+                         prefix_text + "'");
+    }
+    ClientSpace space;
+    space.first_address = prefix->address;
+    space.address_count = prefix->length == 32 ? 1u : (1u << (32 - prefix->length));
+    const auto dash = ports_text.find('-');
+    try {
+        if (dash == std::string::npos) throw std::invalid_argument("no dash");
+        const unsigned long first = std::stoul(ports_text.substr(0, dash));
+        const unsigned long last = std::stoul(ports_text.substr(dash + 1));
+        if (first == 0 || last > 65535 || first > last) throw std::out_of_range("range");
+        space.first_port = static_cast<uint16_t>(first);
+        space.last_port = static_cast<uint16_t>(last);
+    } catch (const std::exception&) {
+        throw UsageError("--client-ports must be FIRST-LAST within 1..65535, not '" + ports_text + "'");
+    }
+    return space;
+}
+
+}  // namespace
+
+std::optional<Options> parse_options(int argc, const char* const* argv) {
+    Options options;
+    std::string eal = "--no-huge -m 1024 --no-pci --no-shconf --no-telemetry";
+    std::string mode = "vipgate", pattern = "established", protocol = "any", clients = "198.19.0.0/16";
+    std::string client_ports = "1024-65535", forwarder_vip = "198.18.100.1", gateway_mac;
+    uint64_t flows = 1024, seed = 1;
+    po::options_description described("vipgen: DPDK line-rate generator and verifier for vipgate (and any forwarder)");
+    described.add_options()
+        ("help,h", "show this help")
+        ("eal", po::value(&eal)->default_value(eal), "EAL arguments as one string (give each run its own --file-prefix, and --lcores for 1 + --lcores lcores)")
+        ("port", po::value(&options.port)->required(), "the port: a DPDK device string, e.g. net_memif0,role=client,socket=/tmp/m.sock or a PCI address")
+        ("lcores", po::value(&options.lcores)->default_value(1), "generator lcores (each owns one RX and one TX queue); the main lcore only reports")
+        ("mode", po::value(&mode)->default_value(mode), "vipgate: check translations and emulate the endpoints; forwarder: the device returns packets unchanged but for MACs (testpmd io/macswap)")
+        ("config", po::value(&options.config_files)->composing(), "vipgate config file describing the gateway (repeatable: endpoints of all files are accepted)")
+        ("pattern", po::value(&pattern)->default_value(pattern), "established | new (every packet a new connection) | mixed | lifecycle (SYN, data, FIN)")
+        ("flows", po::value(&flows)->default_value(flows), "concurrent flows, 1..100000000")
+        ("new-share", po::value(&options.pattern.new_share)->default_value(0.1), "mixed: share of packets that open a new connection")
+        ("data-packets", po::value(&options.pattern.data_packets)->default_value(8), "lifecycle: data packets per connection")
+        ("protocol", po::value(&protocol)->default_value(protocol), "tcp | udp | any: which service ports get traffic")
+        ("size", po::value(&options.size_text)->default_value(options.size_text), "frame size with FCS, 64..1518, or imix (64/594/1518 as 7:4:1)")
+        ("rate", po::value(&options.rate_pps)->default_value(0), "client packets per second over all lcores; 0 = as fast as possible")
+        ("duration", po::value(&options.duration_s)->default_value(5), "seconds measured (per trial with --search)")
+        ("warmup-rate", po::value(&options.warmup_rate_pps)->default_value(1e6), "packets per second while opening the flows of an established or mixed run")
+        ("search", po::bool_switch(&options.search), "search the zero-loss (NDR) and partial-loss (PDR) rates instead of one run")
+        ("pdr-loss", po::value(&options.pdr_loss_percent)->default_value(0.5), "PDR loss threshold in percent")
+        ("precision", po::value(&options.precision)->default_value(0.02), "search precision, relative")
+        ("seed", po::value(&seed)->default_value(seed), "seed of the flow tuples and visit order")
+        ("clients", po::value(&clients)->default_value(clients), "client address space (IPv4 prefix, routed to the gateway's clients' router)")
+        ("client-ports", po::value(&client_ports)->default_value(client_ports), "client source ports FIRST-LAST")
+        ("vip", po::value(&forwarder_vip)->default_value(forwarder_vip), "forwarder mode: destination address")
+        ("gateway-mac", po::value(&gateway_mac), "destination MAC (default: learned by ARP in vipgate mode, 02:00:00:00:00:01 in forwarder mode)")
+        ("mbufs", po::value(&options.mbufs)->default_value(options.mbufs), "packet buffers")
+        ("json", po::bool_switch(&options.json), "print the result as JSON on stdout (the table goes to stderr)");
+
+    po::variables_map values;
+    try {
+        po::store(po::parse_command_line(argc, argv, described), values);
+        if (values.count("help")) {
+            std::cout << described << "\nExit status: 0 all checks clean, 1 errors found, 2 usage or setup error.\n";
+            return std::nullopt;
+        }
+        po::notify(values);
+    } catch (const po::error& error) {
+        throw UsageError(error.what());
+    }
+
+    options.eal_args = split_words(eal);
+    if (mode == "vipgate") {
+        options.mode = CheckMode::Gateway;
+        if (options.config_files.empty()) throw UsageError("--mode vipgate needs --config FILE (the gateway's config)");
+    } else if (mode == "forwarder") {
+        options.mode = CheckMode::Forwarder;
+    } else {
+        throw UsageError("--mode must be vipgate or forwarder, not '" + mode + "'");
+    }
+    if (options.lcores == 0 || options.lcores > kMaxGeneratorLcores) {
+        throw UsageError("--lcores must be within 1.." + std::to_string(kMaxGeneratorLcores));
+    }
+    if (flows == 0 || flows > 100'000'000) throw UsageError("--flows must be within 1..100000000");
+    options.pattern.flows = static_cast<uint32_t>(flows);
+    options.pattern.pattern = parse_pattern(pattern);
+    options.pattern.seed = seed;
+    options.protocols = parse_protocols(protocol);
+    options.clients = parse_clients(clients, client_ports);
+    if (static_cast<uint64_t>(options.clients.address_count) * (options.clients.last_port - options.clients.first_port + 1) <
+        flows) {
+        throw UsageError("the client space (--clients x --client-ports) has fewer tuples than --flows");
+    }
+    try {
+        if (options.size_text == "imix") {
+            options.sizes = FrameSizes::imix();
+        } else {
+            options.sizes = FrameSizes::fixed(static_cast<uint32_t>(std::stoul(options.size_text)));
+        }
+    } catch (const std::exception& error) {
+        throw UsageError("--size: " + std::string(error.what()) + " (give 64..1518 or imix)");
+    }
+    if (!(options.rate_pps >= 0)) throw UsageError("--rate must be >= 0");
+    if (!(options.duration_s > 0 && options.duration_s <= 86400)) throw UsageError("--duration must be within (0, 86400]");
+    if (!(options.warmup_rate_pps > 0)) throw UsageError("--warmup-rate must be > 0");
+    if (!(options.pdr_loss_percent >= 0 && options.pdr_loss_percent < 100)) throw UsageError("--pdr-loss must be within [0, 100)");
+    if (!(options.precision > 0 && options.precision < 1)) throw UsageError("--precision must be within (0, 1)");
+    if (!(options.pattern.new_share >= 0 && options.pattern.new_share <= 1)) throw UsageError("--new-share must be within 0..1");
+    const auto vip = cfg::parse_ipv4(forwarder_vip);
+    if (!vip) throw UsageError("--vip must be an IPv4 address");
+    options.forwarder_vip = *vip;
+    if (!gateway_mac.empty()) {
+        options.gateway_mac = cfg::parse_mac(gateway_mac);
+        if (!options.gateway_mac) throw UsageError("--gateway-mac must look like 02:00:00:00:00:01");
+    } else if (options.mode == CheckMode::Forwarder) {
+        options.gateway_mac = cfg::MacAddress{0x02, 0, 0, 0, 0, 0x01};
+    }
+    if (options.mbufs < 4096) throw UsageError("--mbufs must be at least 4096");
+    return options;
+}
+
+}  // namespace vipgen

@@ -1,0 +1,148 @@
+#include "pktgen/report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "config/config.h"
+
+namespace vipgen {
+namespace {
+
+constexpr size_t kEndpointsInTable = 16;
+
+const char* mode_name(CheckMode mode) { return mode == CheckMode::Gateway ? "vipgate" : "forwarder"; }
+
+const char* pattern_name(Pattern pattern) {
+    switch (pattern) {
+        case Pattern::Established: return "established";
+        case Pattern::New: return "new";
+        case Pattern::Mixed: return "mixed";
+        case Pattern::Lifecycle: return "lifecycle";
+    }
+    return "?";
+}
+
+double per_second(uint64_t value, double seconds) { return seconds > 0 ? static_cast<double>(value) / seconds : 0.0; }
+
+// Frame bits on the wire including the FCS the NIC adds.
+double bits_per_second(uint64_t bytes, uint64_t packets, double seconds) {
+    return per_second((bytes + packets * kFcsBytes) * 8, seconds);
+}
+
+double dut_pps(const RunReport& report) {
+    const Measurement& m = report.result;
+    const uint64_t handled = report.options.mode == CheckMode::Gateway
+                                 ? m.counters.forwarded_packets + m.counters.returned_packets
+                                 : m.counters.returned_packets;
+    return per_second(handled, m.duration_s);
+}
+
+std::string format(const char* pattern, double value) {
+    char text[64];
+    std::snprintf(text, sizeof(text), pattern, value);
+    return text;
+}
+
+}  // namespace
+
+void print_table(std::ostream& out, const RunReport& report) {
+    const Options& o = report.options;
+    const Measurement& m = report.result;
+    const LcoreCounters& c = m.counters;
+    out << "vipgen: " << mode_name(o.mode) << " mode, pattern " << pattern_name(o.pattern.pattern) << ", "
+        << o.pattern.flows << " flows over " << report.targets.targets.size() << " VIP ports, " << o.lcores
+        << " lcore(s), frames " << o.size_text << ", " << format("%.1f s", m.duration_s)
+        << (m.rate_target_pps > 0 ? format(" at %.3f Mpps offered", m.rate_target_pps / 1e6) : " unlimited") << "\n";
+    if (report.flows_opened > 0) out << "  flows opened      " << report.flows_opened << "\n";
+    out << "  client tx         " << c.tx_packets << " packets  " << format("%.3f Mpps  ", per_second(c.tx_packets, m.duration_s) / 1e6)
+        << format("%.3f Gbit/s", bits_per_second(c.tx_bytes, c.tx_packets, m.duration_s) / 1e9) << "\n";
+    out << "  client rx (ok)    " << c.returned_packets << " packets  "
+        << format("%.3f Mpps  ", per_second(c.returned_packets, m.duration_s) / 1e6)
+        << format("%.3f Gbit/s", bits_per_second(c.returned_bytes, c.returned_packets, m.duration_s) / 1e9) << "\n";
+    out << "  device forwarded  " << format("%.3f Mpps", dut_pps(report) / 1e6)
+        << (o.mode == CheckMode::Gateway ? " (client->endpoint plus endpoint->client)" : "") << "\n";
+    out << "  lost              " << m.lost() << format(" (%.4f %%)", m.loss_ratio() * 100) << "\n";
+    out << "  check failures   ";
+    for (size_t i = 1; i < kVerdictCount; ++i) {
+        out << " " << verdict_name(static_cast<Verdict>(i)) << " " << c.verdicts[i] + report.warmup.counters.verdicts[i];
+    }
+    out << "\n  latency (ns)      samples " << m.latency.count() << "  min " << m.latency.min() << "  p50 "
+        << m.latency.percentile(0.5) << "  p99 " << m.latency.percentile(0.99) << "  p99.9 "
+        << m.latency.percentile(0.999) << "  max " << m.latency.max() << "\n";
+    if (o.mode == CheckMode::Gateway) {
+        const uint64_t total = std::max<uint64_t>(1, c.forwarded_packets);
+        out << "  endpoints         " << report.targets.endpoints.size() << " ("
+            << std::count_if(m.endpoint_packets.begin(), m.endpoint_packets.end(), [](uint64_t p) { return p > 0; })
+            << " received traffic)\n";
+        for (size_t i = 0; i < std::min(kEndpointsInTable, report.targets.endpoints.size()); ++i) {
+            const EndpointAddress& e = report.targets.endpoints[i];
+            out << "    " << vipgate::config::format_ipv4(e.address) << ":" << e.port << "  " << m.endpoint_packets[i]
+                << format("  %.2f %%", 100.0 * static_cast<double>(m.endpoint_packets[i]) / static_cast<double>(total)) << "\n";
+        }
+    }
+    if (report.search) {
+        const SearchResult& s = *report.search;
+        out << "  search            NDR " << (s.ndr_found ? format("%.3f Mpps", s.ndr_pps / 1e6) : "not found")
+            << ", PDR (" << o.pdr_loss_percent << " % loss) "
+            << (s.pdr_found ? format("%.3f Mpps", s.pdr_pps / 1e6) : "not found") << ", " << s.trials.size()
+            << " trials\n";
+        for (const TrialResult& t : s.trials) {
+            out << "    offered " << format("%9.3f Mpps", t.offered_pps / 1e6) << "  sent "
+                << format("%9.3f Mpps", t.sent_pps / 1e6) << "  loss " << format("%.4f %%", t.loss_ratio() * 100) << "\n";
+        }
+    }
+}
+
+void print_json(std::ostream& out, const RunReport& report) {
+    const Options& o = report.options;
+    const Measurement& m = report.result;
+    const LcoreCounters& c = m.counters;
+    auto number = [](double v) { return format("%.6g", v); };
+    out << "{\"mode\":\"" << mode_name(o.mode) << "\",\"pattern\":\"" << pattern_name(o.pattern.pattern)
+        << "\",\"lcores\":" << o.lcores << ",\"flows\":" << o.pattern.flows << ",\"size\":\"" << o.size_text
+        << "\",\"duration_s\":" << number(m.duration_s) << ",\"rate_target_pps\":" << number(m.rate_target_pps)
+        << ",\"tx_packets\":" << c.tx_packets << ",\"tx_pps\":" << number(per_second(c.tx_packets, m.duration_s))
+        << ",\"tx_bps\":" << number(bits_per_second(c.tx_bytes, c.tx_packets, m.duration_s))
+        << ",\"rx_packets\":" << c.returned_packets << ",\"rx_pps\":" << number(per_second(c.returned_packets, m.duration_s))
+        << ",\"rx_bps\":" << number(bits_per_second(c.returned_bytes, c.returned_packets, m.duration_s))
+        << ",\"backend_rx_packets\":" << c.forwarded_packets << ",\"backend_tx_packets\":" << c.replies_sent
+        << ",\"dut_pps\":" << number(dut_pps(report)) << ",\"lost\":" << m.lost()
+        << ",\"loss_ratio\":" << number(m.loss_ratio()) << ",\"alloc_failures\":" << c.alloc_failures;
+    for (size_t i = 1; i < kVerdictCount; ++i) {
+        out << ",\"" << verdict_name(static_cast<Verdict>(i)) << "\":" << c.verdicts[i];
+    }
+    out << ",\"warmup_check_failures\":{";
+    for (size_t i = 1; i < kVerdictCount; ++i) {
+        out << (i > 1 ? "," : "") << "\"" << verdict_name(static_cast<Verdict>(i)) << "\":" << report.warmup.counters.verdicts[i];
+    }
+    out << "},\"flows_opened\":" << report.flows_opened;
+    out << ",\"latency_ns\":{\"samples\":" << m.latency.count() << ",\"min\":" << m.latency.min()
+        << ",\"mean\":" << number(m.latency.mean()) << ",\"p50\":" << m.latency.percentile(0.5)
+        << ",\"p99\":" << m.latency.percentile(0.99) << ",\"p999\":" << m.latency.percentile(0.999)
+        << ",\"max\":" << m.latency.max() << "}";
+    out << ",\"endpoints\":[";
+    const double total = static_cast<double>(std::max<uint64_t>(1, c.forwarded_packets));
+    for (size_t i = 0; i < report.targets.endpoints.size(); ++i) {
+        const EndpointAddress& e = report.targets.endpoints[i];
+        out << (i ? "," : "") << "{\"address\":\"" << vipgate::config::format_ipv4(e.address) << "\",\"port\":" << e.port
+            << ",\"packets\":" << m.endpoint_packets[i]
+            << ",\"share\":" << number(static_cast<double>(m.endpoint_packets[i]) / total) << "}";
+    }
+    out << "]";
+    if (report.search) {
+        const SearchResult& s = *report.search;
+        out << ",\"search\":{\"ndr_pps\":" << number(s.ndr_pps) << ",\"pdr_pps\":" << number(s.pdr_pps)
+            << ",\"ndr_found\":" << (s.ndr_found ? "true" : "false") << ",\"pdr_found\":" << (s.pdr_found ? "true" : "false")
+            << ",\"pdr_loss_percent\":" << number(o.pdr_loss_percent) << ",\"trials\":[";
+        for (size_t i = 0; i < s.trials.size(); ++i) {
+            const TrialResult& t = s.trials[i];
+            out << (i ? "," : "") << "{\"rate_pps\":" << number(t.offered_pps) << ",\"sent_pps\":" << number(t.sent_pps)
+                << ",\"loss_ratio\":" << number(t.loss_ratio()) << "}";
+        }
+        out << "]}";
+    }
+    out << "}\n";
+}
+
+}  // namespace vipgen

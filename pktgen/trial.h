@@ -1,0 +1,91 @@
+// A vipgen session: the port, the generator lcores, and the trials run on them.
+//
+// Design note: one process runs every trial of a search on the same port and the same
+// opened flows, so the gateway's connection table stays warm and trials differ only in rate.
+// A trial is: reset the lcores' statistics, run at the rate for the duration (printing a
+// progress line each second), stop sending, wait for the packets in flight, freeze the
+// statistics and sum them. Loss is counted at the client: packets sent that never came back
+// as a correct reply.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <rte_ether.h>
+#include <rte_mempool.h>
+
+#include "pktgen/checker.h"
+#include "pktgen/flow_memory.h"
+#include "pktgen/flow_space.h"
+#include "pktgen/generator_lcore.h"
+#include "pktgen/latency_histogram.h"
+#include "pktgen/lcore_stats.h"
+#include "pktgen/options.h"
+#include "pktgen/packet_factory.h"
+#include "pktgen/rate_search.h"
+#include "pktgen/run_control.h"
+#include "pktgen/targets.h"
+
+namespace vipgen {
+
+struct Measurement {
+    double rate_target_pps = 0;
+    double duration_s = 0;
+    LcoreCounters counters;
+    LatencyHistogram latency;
+    std::vector<uint64_t> endpoint_packets;
+
+    uint64_t lost() const noexcept {
+        return counters.tx_packets > counters.returned_packets ? counters.tx_packets - counters.returned_packets : 0;
+    }
+    double loss_ratio() const noexcept {
+        return counters.tx_packets == 0 ? 0.0 : static_cast<double>(lost()) / static_cast<double>(counters.tx_packets);
+    }
+    uint64_t check_failures() const noexcept;  // every verdict but Ok
+};
+
+class Session {
+public:
+    // Opens the port (EAL must be initialised) and learns the gateway's MAC. Throws
+    // std::runtime_error with what to fix.
+    Session(const Options& options, const Targets& targets);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Sends every flow's opening packet (retrying those without a reply); returns how many
+    // flows got a reply. Only for patterns that open flows first.
+    uint64_t open_flows();
+
+    Measurement run_trial(double rate_pps, double duration_s);
+    SearchResult search(std::vector<Measurement>& measurements);
+
+    uint64_t flows_opened() const noexcept { return flows_opened_; }
+    // What the flow-opening passes measured (check failures there count too).
+    const Measurement& warmup() const noexcept { return warmup_; }
+
+private:
+    void start_port();
+    void resolve_gateway();
+    void launch_lcores();
+    Measurement collect(double rate_pps, double duration_s) const;
+
+    const Options& options_;
+    const Targets& targets_;
+    uint16_t port_id_ = 0;
+    rte_mempool* pool_ = nullptr;
+    rte_ether_addr our_mac_{};
+    rte_ether_addr gateway_mac_{};
+    FlowSpace flows_;
+    FlowMemory memory_;
+    std::unique_ptr<PacketFactory> factory_;
+    std::unique_ptr<Checker> checker_;
+    RunControl control_;
+    std::vector<std::unique_ptr<GeneratorLcore>> lcores_;
+    bool lcores_running_ = false;
+    uint64_t flows_opened_ = 0;
+    Measurement warmup_;
+};
+
+}  // namespace vipgen
