@@ -50,6 +50,11 @@ void GeneratorLcore::apply(const Command& command) noexcept {
     current_ = command.counting ? &statistics_ : &scratch_;
     if (command.reset_statistics) statistics_.reset();
     pacer_ = RatePacer(command.rate_pps, setup_.tsc_hz, kBurst);
+    // Below line rate, send in batches of about kBatchInterval's worth of packets: a port's
+    // per-burst cost (a doorbell, for memif possibly a syscall) must not be paid per packet.
+    min_batch_ = command.rate_pps <= 0
+                     ? 1
+                     : static_cast<uint32_t>(std::clamp(command.rate_pps * kBatchIntervalSeconds, 1.0, double{kBurst}));
     if (command.phase == Phase::Open) {
         open_cursor_ = setup_.index;
         open_done_.store(!pattern_.opens_flows(), std::memory_order_release);
@@ -110,7 +115,7 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
 void GeneratorLcore::generate(uint64_t now) noexcept {
     const uint32_t room = static_cast<uint32_t>(staged_.size()) - staged_count_;
     const uint32_t wanted = std::min({pacer_.allowance(now), room, uint32_t{kBurst}});
-    if (wanted == 0) return;
+    if (wanted < min_batch_) return;
     rte_mbuf** mbufs = staged_.data() + staged_count_;
     if (rte_pktmbuf_alloc_bulk(setup_.pool, mbufs, wanted) != 0) {
         bump(current_->counters.alloc_failures);
@@ -131,7 +136,8 @@ void GeneratorLcore::generate(uint64_t now) noexcept {
 void GeneratorLcore::open_flows(uint64_t now) noexcept {
     if (open_done_.load(std::memory_order_relaxed)) return;
     const uint32_t room = static_cast<uint32_t>(staged_.size()) - staged_count_;
-    uint32_t wanted = std::min({pacer_.allowance(now), room, uint32_t{kBurst}});
+    const uint32_t wanted = std::min({pacer_.allowance(now), room, uint32_t{kBurst}});
+    if (wanted < min_batch_) return;
     const uint32_t flows = setup_.pattern.flows;
     const uint32_t stride = setup_.pattern.lcore_count;
     uint32_t built = 0;

@@ -70,6 +70,8 @@ private:
     Command command_;
     RatePacer pacer_;
     double ns_per_tick_;
+    static constexpr double kBatchIntervalSeconds = 20e-6;
+    uint32_t min_batch_ = 1;
     uint32_t size_slot_ = 0;
     uint32_t open_cursor_ = 0;
     alignas(64) std::atomic<bool> open_done_{true};

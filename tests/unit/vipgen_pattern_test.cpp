@@ -1,0 +1,133 @@
+// vipgen's traffic is reproducible: flow tuples and visit orders are pure functions of the
+// seed, so a test (or a person reading a capture) can predict which flow is which.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <stdexcept>
+#include <utility>
+
+#include "pktgen/flow_space.h"
+#include "pktgen/traffic_pattern.h"
+
+namespace vipgen {
+namespace {
+
+TEST(FlowSpace, IdsBelowTheSizeGetDistinctTuplesInsideTheSpace) {
+    const ClientSpace clients{0xC6130000u, 4, 2000, 2009};  // 4 addresses x 10 ports
+    const FlowSpace space(clients, 3, 42);
+    ASSERT_EQ(space.size(), 40u);
+    std::set<std::pair<uint32_t, uint16_t>> seen;
+    for (uint32_t id = 0; id < 40; ++id) {
+        const FlowTuple tuple = space.tuple(id);
+        EXPECT_TRUE(space.is_client_address(tuple.client_address));
+        EXPECT_GE(tuple.client_port, 2000);
+        EXPECT_LE(tuple.client_port, 2009);
+        EXPECT_EQ(tuple.target_index, id % 3);
+        seen.emplace(tuple.client_address, tuple.client_port);
+    }
+    EXPECT_EQ(seen.size(), 40u);
+    EXPECT_FALSE(space.is_client_address(0xC6130004u));
+}
+
+TEST(FlowSpace, TheSeedDecidesTheTuples) {
+    const ClientSpace clients{0xC6130000u, 1u << 16, 1024, 65535};
+    const FlowSpace a(clients, 1, 1), again(clients, 1, 1), other(clients, 1, 2);
+    int differing = 0;
+    for (uint32_t id = 0; id < 100; ++id) {
+        EXPECT_EQ(a.tuple(id).client_address, again.tuple(id).client_address);
+        EXPECT_EQ(a.tuple(id).client_port, again.tuple(id).client_port);
+        differing += a.tuple(id).client_port != other.tuple(id).client_port ? 1 : 0;
+    }
+    EXPECT_GT(differing, 90);
+}
+
+TEST(FlowSpace, RejectsAnEmptySpace) {
+    EXPECT_THROW(FlowSpace(ClientSpace{0xC6130000u, 0, 1024, 2000}, 1, 1), std::invalid_argument);
+    EXPECT_THROW(FlowSpace(ClientSpace{0xC6130000u, 1, 3000, 2000}, 1, 1), std::invalid_argument);
+    EXPECT_THROW(FlowSpace(ClientSpace{0xC6130000u, 1, 1024, 2000}, 0, 1), std::invalid_argument);
+}
+
+TEST(TrafficPattern, EstablishedVisitsEveryFlowOncePerRoundInAScatteredOrder) {
+    PatternConfig config;
+    config.flows = 1000;
+    config.seed = 5;
+    TrafficPattern pattern(config);
+    std::set<uint32_t> round;
+    uint32_t in_order = 0, previous = 0;
+    for (int i = 0; i < 1000; ++i) {
+        const NextPacket next = pattern.next();
+        EXPECT_EQ(next.kind, PacketKind::Data);
+        EXPECT_LT(next.flow_id, 1000u);
+        in_order += next.flow_id == previous + 1 ? 1 : 0;
+        previous = next.flow_id;
+        round.insert(next.flow_id);
+    }
+    EXPECT_EQ(round.size(), 1000u);
+    EXPECT_LT(in_order, 10u) << "consecutive packets should not visit consecutive flows";
+}
+
+TEST(TrafficPattern, SameSeedSameSequence) {
+    PatternConfig config;
+    config.flows = 777;
+    config.seed = 9;
+    TrafficPattern a(config), b(config);
+    for (int i = 0; i < 2000; ++i) EXPECT_EQ(a.next().flow_id, b.next().flow_id);
+}
+
+TEST(TrafficPattern, NewFlowsNeverRepeatAcrossLcores) {
+    std::set<uint32_t> ids;
+    for (uint32_t lcore = 0; lcore < 3; ++lcore) {
+        PatternConfig config;
+        config.pattern = Pattern::New;
+        config.flows = 100;
+        config.lcore = lcore;
+        config.lcore_count = 3;
+        TrafficPattern pattern(config);
+        for (int i = 0; i < 1000; ++i) {
+            const NextPacket next = pattern.next();
+            EXPECT_EQ(next.kind, PacketKind::Open);
+            EXPECT_GE(next.flow_id, 100u) << "new flows must not reuse the established ids";
+            ids.insert(next.flow_id);
+        }
+    }
+    EXPECT_EQ(ids.size(), 3000u);
+}
+
+TEST(TrafficPattern, MixedOpensExactlyItsShareOfNewFlows) {
+    PatternConfig config;
+    config.pattern = Pattern::Mixed;
+    config.flows = 500;
+    config.new_share = 0.25;
+    TrafficPattern pattern(config);
+    int opened = 0;
+    for (int i = 0; i < 1000; ++i) opened += pattern.next().kind == PacketKind::Open ? 1 : 0;
+    EXPECT_EQ(opened, 250);
+}
+
+TEST(TrafficPattern, LifecycleOpensCarriesDataClosesThenReopensWithFreshIds) {
+    PatternConfig config;
+    config.pattern = Pattern::Lifecycle;
+    config.flows = 4;
+    config.data_packets = 2;
+    TrafficPattern pattern(config);
+    const PacketKind expected[] = {PacketKind::Open, PacketKind::Data, PacketKind::Data, PacketKind::Close};
+    for (uint32_t generation = 0; generation < 3; ++generation) {
+        for (PacketKind kind : expected) {
+            for (uint32_t slot = 0; slot < 4; ++slot) {
+                const NextPacket next = pattern.next();
+                EXPECT_EQ(next.kind, kind);
+                EXPECT_EQ(next.flow_id, generation * 4 + slot);
+            }
+        }
+    }
+}
+
+TEST(TrafficPattern, RejectsFewerFlowsThanLcores) {
+    PatternConfig config;
+    config.flows = 2;
+    config.lcore_count = 4;
+    EXPECT_THROW(TrafficPattern{config}, std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace vipgen
