@@ -136,7 +136,7 @@ private:
     void launch_workers();
     void control_loop();
     void reload();
-    void publish(std::unique_ptr<Snapshot> snapshot);
+    uint64_t publish(std::unique_ptr<Snapshot> snapshot);  // microseconds until every worker uses it
     void drain_punt_ring(uint64_t now_ms);
     void steer_snat_replies();
     void stop_workers();
@@ -255,12 +255,12 @@ void Daemon::launch_workers() {
     }
 }
 
-void Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
+uint64_t Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
     const uint64_t generation = snapshot->generation;
     const auto started = std::chrono::steady_clock::now();
     if (reporter_) reporter_->note_snapshot(*snapshot);
     publisher_->publish(std::move(snapshot));
-    if (!workers_launched_) return;
+    if (!workers_launched_) return 0;
     // Programming latency: from the publish to every worker forwarding with the new snapshot.
     uint64_t waited_us = 0;
     for (;;) {
@@ -278,7 +278,7 @@ void Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
             } else {
                 spdlog::warn("generation {} not yet in use by every worker after {} us", generation, waited_us);
             }
-            return;
+            return waited_us;
         }
         std::this_thread::yield();
     }
@@ -290,6 +290,7 @@ void Daemon::reload() {
         return;
     }
     spdlog::info("SIGHUP: reloading {}", options_.config_path);
+    const auto requested = std::chrono::steady_clock::now();
     config::LoadResult loaded = config::load_config_file(options_.config_path);
     if (!loaded.errors.empty()) {
         for (const auto& error : loaded.errors) spdlog::error("{}", error.to_string());
@@ -323,7 +324,14 @@ void Daemon::reload() {
                  statistics.endpoints_removed);
     running_ = std::move(*loaded.config);
     resolver_->set_static(static_neighbors(running_));
-    publish(std::move(snapshot));
+    const uint64_t generation = snapshot->generation;
+    const double parse_ms = std::chrono::duration<double, std::milli>(started - requested).count();
+    const uint64_t publication_us = publish(std::move(snapshot));
+    // Programming latency as an operator sees it: from the reload request to every worker.
+    spdlog::info("update applied: generation {} in use by every worker {:.2f} ms after the reload began (parse and "
+                 "validate {:.2f} ms, build {:.2f} ms, publication {} us)", generation,
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - requested).count(),
+                 parse_ms, build_ms, publication_us);
 }
 
 void Daemon::steer_snat_replies() {

@@ -1,6 +1,6 @@
 #include "pktgen/flow_space.h"
 
-#include <numeric>
+#include <bit>
 #include <stdexcept>
 
 namespace vipgen {
@@ -18,19 +18,24 @@ uint64_t mix(uint64_t& state) {
 
 FlowSpace::FlowSpace(const ClientSpace& clients, uint32_t target_count, uint64_t seed)
     : clients_(clients), target_count_(target_count) {
-    if (clients.address_count == 0) throw std::invalid_argument("the client address range is empty");
+    if (clients.address_count == 0 || !std::has_single_bit(clients.address_count)) {
+        throw std::invalid_argument("the client address range must be a prefix (a power of two addresses)");
+    }
     if (clients.first_port == 0 || clients.first_port > clients.last_port) {
         throw std::invalid_argument("the client port range must be within 1..65535 with first <= last");
     }
     if (target_count == 0) throw std::invalid_argument("there is no VIP port to send to");
-    port_count_ = static_cast<uint64_t>(clients.last_port) - clients.first_port + 1;
-    size_ = static_cast<uint64_t>(clients.address_count) * port_count_;
-    // The products id * multiplier must not overflow 64 bits: ids are 32-bit, so keep the
-    // multiplier below 2^31 (x = id * m + offset < 2^63 + 2^63).
+    const uint32_t port_count = std::bit_floor(static_cast<uint32_t>(clients.last_port - clients.first_port + 1));
+    port_bits_ = static_cast<uint32_t>(std::countr_zero(port_count));
+    port_mask_ = port_count - 1;
+    const uint32_t bits = port_bits_ + static_cast<uint32_t>(std::countr_zero(clients.address_count));
+    mask_ = bits == 64 ? ~0ULL : (1ULL << bits) - 1;
+    shift_ = (bits + 1) / 2;
     uint64_t state = seed;
-    multiplier_ = (mix(state) % (1ULL << 31)) | 1;
-    while (std::gcd(multiplier_, size_) != 1) multiplier_ += 2;
-    offset_ = mix(state) % size_;
+    multiplier_ = mix(state) | 1;
+    second_multiplier_ = mix(state) | 1;
+    offset_ = mix(state);
+    target_reciprocal_ = ~0ULL / target_count + 1;
 }
 
 }  // namespace vipgen

@@ -2,11 +2,14 @@
 //
 // Design note: vipgen never stores per-flow tuples (100 million flows would need gigabytes).
 // A flow is a 32-bit id carried in every packet it sends; the tuple is a pure function of the
-// id and the seed, so the sender, both checkers and a test can all recompute it. The id is
-// scattered over the client space (addresses x source ports) by an affine bijection
-// x = (id * multiplier + offset) mod size, so consecutive ids spread over many addresses and
-// ports (RSS and the gateway's hash tables see realistic entropy) yet two ids below `size`
-// never share a tuple. The target (VIP, port, protocol) is id mod targets.
+// id and the seed, so the sender, both checkers and a test can all recompute it. The tuple is
+// computed per packet three times per round trip, so it must cost nanoseconds: the client
+// space is used as a power of two (all addresses of the prefix, the largest power-of-two run of
+// the port range), and the id is scattered over it by a bijection made of an odd multiply, a
+// xor-shift and another odd multiply, all modulo 2^bits. Consecutive ids land on unrelated
+// addresses and ports (realistic entropy for RSS and the gateway's hash tables), and two ids
+// below size() never share a tuple. The target is id mod targets, by Lemire's multiply-based
+// modulo (no division instruction).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +18,7 @@ namespace vipgen {
 
 struct ClientSpace {
     uint32_t first_address = 0;  // host order
-    uint32_t address_count = 0;
+    uint32_t address_count = 0;  // a power of two (a prefix)
     uint16_t first_port = 1024;
     uint16_t last_port = 65535;
 };
@@ -28,33 +31,39 @@ struct FlowTuple {
 
 class FlowSpace {
 public:
-    // Throws std::invalid_argument when the space is empty or target_count is 0.
+    // Throws std::invalid_argument when the space is empty, the address count is not a power of
+    // two, or target_count is 0.
     FlowSpace(const ClientSpace& clients, uint32_t target_count, uint64_t seed);
 
     // Distinct tuples: ids below size() never collide.
-    uint64_t size() const noexcept { return size_; }
+    uint64_t size() const noexcept { return mask_ + 1; }
 
     FlowTuple tuple(uint32_t flow_id) const noexcept {
-        const uint64_t x = (static_cast<uint64_t>(flow_id) * multiplier_ + offset_) % size_;
-        const uint64_t address_index = x / port_count_;
-        return FlowTuple{clients_.first_address + static_cast<uint32_t>(address_index),
-                         static_cast<uint16_t>(clients_.first_port + (x - address_index * port_count_)),
-                         flow_id % target_count_};
+        uint64_t x = (flow_id * multiplier_ + offset_) & mask_;
+        x ^= x >> shift_;
+        x = (x * second_multiplier_) & mask_;
+        return FlowTuple{clients_.first_address + static_cast<uint32_t>(x >> port_bits_),
+                         static_cast<uint16_t>(clients_.first_port + (x & port_mask_)),
+                         static_cast<uint32_t>(
+                             (static_cast<unsigned __int128>(target_reciprocal_ * flow_id) * target_count_) >> 64)};
     }
 
     bool is_client_address(uint32_t host_order_address) const noexcept {
         return host_order_address - clients_.first_address < clients_.address_count;
     }
 
-    const ClientSpace& clients() const noexcept { return clients_; }
-    uint32_t target_count() const noexcept { return target_count_; }
+    uint32_t ports_used() const noexcept { return static_cast<uint32_t>(port_mask_ + 1); }
 
 private:
     ClientSpace clients_;
     uint32_t target_count_;
-    uint64_t port_count_;
-    uint64_t size_;
-    uint64_t multiplier_;
+    uint64_t target_reciprocal_;  // 2^64 / target_count, rounded up
+    uint32_t port_bits_;
+    uint64_t port_mask_;
+    uint64_t mask_;               // size - 1
+    uint32_t shift_;
+    uint64_t multiplier_;         // odd
+    uint64_t second_multiplier_;  // odd
     uint64_t offset_;
 };
 

@@ -1,5 +1,6 @@
 #include "pktgen/options.h"
 
+#include <bit>
 #include <iostream>
 #include <sstream>
 
@@ -88,7 +89,7 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
         ("precision", po::value(&options.precision)->default_value(0.02), "search precision, relative")
         ("seed", po::value(&seed)->default_value(seed), "seed of the flow tuples and visit order")
         ("clients", po::value(&clients)->default_value(clients), "client address space (IPv4 prefix, routed to the gateway's clients' router)")
-        ("client-ports", po::value(&client_ports)->default_value(client_ports), "client source ports FIRST-LAST")
+        ("client-ports", po::value(&client_ports)->default_value(client_ports), "client source ports FIRST-LAST (the largest power-of-two run from FIRST is used)")
         ("vip", po::value(&forwarder_vip)->default_value(forwarder_vip), "forwarder mode: destination address")
         ("gateway-mac", po::value(&gateway_mac), "destination MAC (default: learned by ARP in vipgate mode, 02:00:00:00:00:01 in forwarder mode)")
         ("mbufs", po::value(&options.mbufs)->default_value(options.mbufs), "packet buffers")
@@ -124,9 +125,11 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
     options.pattern.seed = seed;
     options.protocols = parse_protocols(protocol);
     options.clients = parse_clients(clients, client_ports);
-    if (static_cast<uint64_t>(options.clients.address_count) * (options.clients.last_port - options.clients.first_port + 1) <
-        flows) {
-        throw UsageError("the client space (--clients x --client-ports) has fewer tuples than --flows");
+    const uint64_t ports_used = std::bit_floor(static_cast<uint32_t>(options.clients.last_port - options.clients.first_port + 1));
+    if (static_cast<uint64_t>(options.clients.address_count) * ports_used < flows) {
+        throw UsageError("the client space has fewer tuples than --flows: " +
+                         std::to_string(options.clients.address_count) + " addresses (--clients) x " +
+                         std::to_string(ports_used) + " ports (--client-ports, the largest power of two it holds)");
     }
     try {
         if (options.size_text == "imix") {

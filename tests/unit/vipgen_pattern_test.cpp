@@ -13,20 +13,43 @@ namespace vipgen {
 namespace {
 
 TEST(FlowSpace, IdsBelowTheSizeGetDistinctTuplesInsideTheSpace) {
-    const ClientSpace clients{0xC6130000u, 4, 2000, 2009};  // 4 addresses x 10 ports
+    const ClientSpace clients{0xC6130000u, 4, 2000, 2009};  // 4 addresses x 10 ports: 8 ports used
     const FlowSpace space(clients, 3, 42);
-    ASSERT_EQ(space.size(), 40u);
+    ASSERT_EQ(space.size(), 32u);
+    EXPECT_EQ(space.ports_used(), 8u);
     std::set<std::pair<uint32_t, uint16_t>> seen;
-    for (uint32_t id = 0; id < 40; ++id) {
+    for (uint32_t id = 0; id < 32; ++id) {
         const FlowTuple tuple = space.tuple(id);
         EXPECT_TRUE(space.is_client_address(tuple.client_address));
         EXPECT_GE(tuple.client_port, 2000);
-        EXPECT_LE(tuple.client_port, 2009);
+        EXPECT_LE(tuple.client_port, 2007);
         EXPECT_EQ(tuple.target_index, id % 3);
         seen.emplace(tuple.client_address, tuple.client_port);
     }
-    EXPECT_EQ(seen.size(), 40u);
+    EXPECT_EQ(seen.size(), 32u);
     EXPECT_FALSE(space.is_client_address(0xC6130004u));
+}
+
+TEST(FlowSpace, TargetIndexIsTheExactModuloForEveryId) {
+    const ClientSpace clients{0xC6130000u, 1u << 16, 1024, 65535};
+    for (uint32_t targets : {1u, 3u, 7u, 1000u, 10000u, 65537u}) {
+        const FlowSpace space(clients, targets, 1);
+        for (uint32_t id : {0u, 1u, 12345u, 99999999u, 0x7fffffffu, 0xfffffffeu, 0xffffffffu}) {
+            EXPECT_EQ(space.tuple(id).target_index, id % targets) << id << " % " << targets;
+        }
+    }
+}
+
+TEST(FlowSpace, ConsecutiveIdsSpreadOverAddressesAndPorts) {
+    const FlowSpace space(ClientSpace{0xC6130000u, 1u << 16, 1024, 65535}, 1, 3);
+    std::set<uint32_t> addresses;
+    std::set<uint16_t> ports;
+    for (uint32_t id = 0; id < 1000; ++id) {
+        addresses.insert(space.tuple(id).client_address);
+        ports.insert(space.tuple(id).client_port);
+    }
+    EXPECT_GT(addresses.size(), 900u);
+    EXPECT_GT(ports.size(), 900u);
 }
 
 TEST(FlowSpace, TheSeedDecidesTheTuples) {
@@ -43,6 +66,7 @@ TEST(FlowSpace, TheSeedDecidesTheTuples) {
 
 TEST(FlowSpace, RejectsAnEmptySpace) {
     EXPECT_THROW(FlowSpace(ClientSpace{0xC6130000u, 0, 1024, 2000}, 1, 1), std::invalid_argument);
+    EXPECT_THROW(FlowSpace(ClientSpace{0xC6130000u, 3, 1024, 2000}, 1, 1), std::invalid_argument);
     EXPECT_THROW(FlowSpace(ClientSpace{0xC6130000u, 1, 3000, 2000}, 1, 1), std::invalid_argument);
     EXPECT_THROW(FlowSpace(ClientSpace{0xC6130000u, 1, 1024, 2000}, 0, 1), std::invalid_argument);
 }
