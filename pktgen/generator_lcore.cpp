@@ -5,6 +5,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 
 #include "pktgen/backend_responder.h"
 
@@ -41,8 +42,9 @@ void GeneratorLcore::run() noexcept {
         }
         transmit();
     }
-    rte_pktmbuf_free_bulk(staged_.data(), staged_count_);
-    staged_count_ = 0;
+    rte_pktmbuf_free_bulk(answers_.mbufs.data(), answers_.count);
+    rte_pktmbuf_free_bulk(clients_.mbufs.data(), clients_.count);
+    answers_.count = clients_.count = 0;
 }
 
 void GeneratorLcore::apply(const Command& command) noexcept {
@@ -64,7 +66,15 @@ void GeneratorLcore::apply(const Command& command) noexcept {
 void GeneratorLcore::receive() noexcept {
     rte_mbuf* burst[kBurst];
     const uint16_t received = rte_eth_rx_burst(setup_.port_id, setup_.queue, burst, kBurst);
-    for (uint16_t i = 0; i < received; ++i) handle(burst[i]);
+    for (uint16_t i = 0; i < std::min<uint16_t>(received, kPrefetchAhead); ++i) {
+        rte_prefetch0(rte_pktmbuf_mtod(burst[i], void*));
+    }
+    for (uint16_t i = 0; i < received; ++i) {
+        if (i + kPrefetchAhead < received) rte_prefetch0(rte_pktmbuf_mtod(burst[i + kPrefetchAhead], void*));
+        handle(burst[i]);
+    }
+    rte_pktmbuf_free_bulk(finished_.data(), finished_count_);
+    finished_count_ = 0;
 }
 
 void GeneratorLcore::handle(rte_mbuf* m) noexcept {
@@ -74,12 +84,11 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
     Verdict verdict;
     const FrameType type = parse_frame(frame, rte_pktmbuf_data_len(m), packet, verdict);
     if (type == FrameType::Arp) {
-        if (staged_count_ < staged_.size() && make_arp_answer(m, *setup_.impersonated_hosts, setup_.our_mac)) {
+        if (answers_.room() > 0 && make_arp_answer(m, *setup_.impersonated_hosts, setup_.our_mac)) {
             bump(counters.arp_answers);
-            staged_[staged_count_] = m;
-            staged_bytes_[staged_count_++] = 0;
+            answers_.push(m, 0);
         } else {
-            rte_pktmbuf_free(m);
+            finished_[finished_count_++] = m;
         }
         return;
     }
@@ -99,24 +108,25 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
             if (verdict == Verdict::Ok) {
                 bump(counters.forwarded_packets);
                 ++current_->endpoint_packets[endpoint];
-                if (setup_.answer_backends && staged_count_ < staged_.size()) {
-                    make_backend_reply(m, packet, setup_.our_mac);
-                    staged_[staged_count_] = m;
-                    staged_bytes_[staged_count_++] = 0;
-                    return;
+                if (setup_.answer_backends) {
+                    if (answers_.room() > 0) {
+                        make_backend_reply(m, packet, setup_.our_mac);
+                        answers_.push(m, 0);
+                        return;
+                    }
+                    bump(counters.replies_dropped);
                 }
             }
         }
     }
     if (verdict != Verdict::Ok) bump(counters.verdicts[static_cast<size_t>(verdict)]);
-    rte_pktmbuf_free(m);
+    finished_[finished_count_++] = m;
 }
 
 void GeneratorLcore::generate(uint64_t now) noexcept {
-    const uint32_t room = static_cast<uint32_t>(staged_.size()) - staged_count_;
-    const uint32_t wanted = std::min({pacer_.allowance(now), room, uint32_t{kBurst}});
+    const uint32_t wanted = std::min({pacer_.allowance(now), clients_.room(), uint32_t{kBurst}});
     if (wanted < min_batch_) return;
-    rte_mbuf** mbufs = staged_.data() + staged_count_;
+    rte_mbuf** mbufs = clients_.mbufs.data() + clients_.count;
     if (rte_pktmbuf_alloc_bulk(setup_.pool, mbufs, wanted) != 0) {
         bump(current_->counters.alloc_failures);
         return;
@@ -126,17 +136,16 @@ void GeneratorLcore::generate(uint64_t now) noexcept {
     for (uint32_t i = 0; i < wanted; ++i) {
         const NextPacket next = pattern_.next();
         setup_.factory->build(mbufs[i], next.flow_id, next.kind, static_cast<uint8_t>(setup_.index), tsc, size_slot_);
-        staged_bytes_[staged_count_ + i] = static_cast<uint16_t>(setup_.factory->frame_size(size_slot_));
+        clients_.bytes[clients_.count + i] = static_cast<uint16_t>(setup_.factory->frame_size(size_slot_));
         if (++size_slot_ == sizes) size_slot_ = 0;
     }
-    staged_count_ += wanted;
+    clients_.count += wanted;
     pacer_.consume(wanted);
 }
 
 void GeneratorLcore::open_flows(uint64_t now) noexcept {
     if (open_done_.load(std::memory_order_relaxed)) return;
-    const uint32_t room = static_cast<uint32_t>(staged_.size()) - staged_count_;
-    const uint32_t wanted = std::min({pacer_.allowance(now), room, uint32_t{kBurst}});
+    const uint32_t wanted = std::min({pacer_.allowance(now), clients_.room(), uint32_t{kBurst}});
     if (wanted < min_batch_) return;
     const uint32_t flows = setup_.pattern.flows;
     const uint32_t stride = setup_.pattern.lcore_count;
@@ -145,16 +154,17 @@ void GeneratorLcore::open_flows(uint64_t now) noexcept {
     while (built < wanted && open_cursor_ < flows) {
         const uint32_t flow = open_cursor_;
         open_cursor_ += stride;
-        if (command_.retry_only && setup_.memory->replied(flow)) continue;
+        const bool replied = setup_.memory->replied(flow);
+        // Completing handshakes (Data) only for flows that opened; retries only for the others.
+        if (command_.open_kind == PacketKind::Data ? !replied : command_.retry_only && replied) continue;
         rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);
         if (m == nullptr) {
             open_cursor_ -= stride;
             bump(current_->counters.alloc_failures);
             break;
         }
-        setup_.factory->build(m, flow, PacketKind::Open, static_cast<uint8_t>(setup_.index), tsc, 0);
-        staged_[staged_count_] = m;
-        staged_bytes_[staged_count_++] = static_cast<uint16_t>(setup_.factory->frame_size(0));
+        setup_.factory->build(m, flow, command_.open_kind, static_cast<uint8_t>(setup_.index), tsc, 0);
+        clients_.push(m, static_cast<uint16_t>(setup_.factory->frame_size(0)));
         ++built;
     }
     pacer_.consume(built);
@@ -162,26 +172,27 @@ void GeneratorLcore::open_flows(uint64_t now) noexcept {
     if (open_cursor_ >= flows) open_done_.store(true, std::memory_order_release);
 }
 
+std::pair<uint32_t, uint64_t> GeneratorLcore::TxQueue::send(uint16_t port, uint16_t queue) noexcept {
+    if (count == 0) return {0, 0};
+    const uint16_t sent = rte_eth_tx_burst(port, queue, mbufs.data(), static_cast<uint16_t>(count));
+    uint64_t sent_bytes = 0;
+    for (uint16_t i = 0; i < sent; ++i) sent_bytes += bytes[i];
+    count -= sent;
+    std::copy(mbufs.begin() + sent, mbufs.begin() + sent + count, mbufs.begin());
+    std::copy(bytes.begin() + sent, bytes.begin() + sent + count, bytes.begin());
+    return {sent, sent_bytes};
+}
+
 void GeneratorLcore::transmit() noexcept {
-    if (staged_count_ == 0) return;
-    const uint16_t sent = rte_eth_tx_burst(setup_.port_id, setup_.queue, staged_.data(),
-                                           static_cast<uint16_t>(std::min<uint32_t>(staged_count_, UINT16_MAX)));
     LcoreCounters& counters = current_->counters;
-    uint64_t client_packets = 0, client_bytes = 0, replies = 0;
-    for (uint16_t i = 0; i < sent; ++i) {
-        if (staged_bytes_[i] != 0) {
-            ++client_packets;
-            client_bytes += staged_bytes_[i];
-        } else {
-            ++replies;
-        }
+    const uint32_t replies = answers_.send(setup_.port_id, setup_.queue).first;
+    if (replies != 0) bump(counters.replies_sent, replies);
+    if (answers_.count != 0) return;  // the port is full: client packets wait
+    const auto [packets, bytes] = clients_.send(setup_.port_id, setup_.queue);
+    if (packets != 0) {
+        bump(counters.tx_packets, packets);
+        bump(counters.tx_bytes, bytes);
     }
-    bump(counters.tx_packets, client_packets);
-    bump(counters.tx_bytes, client_bytes);
-    bump(counters.replies_sent, replies);
-    staged_count_ -= sent;
-    std::copy(staged_.begin() + sent, staged_.begin() + sent + staged_count_, staged_.begin());
-    std::copy(staged_bytes_.begin() + sent, staged_bytes_.begin() + sent + staged_count_, staged_bytes_.begin());
 }
 
 }  // namespace vipgen

@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 #include <rte_ether.h>
 #include <rte_mempool.h>
@@ -75,11 +76,27 @@ private:
     uint32_t size_slot_ = 0;
     uint32_t open_cursor_ = 0;
     alignas(64) std::atomic<bool> open_done_{true};
-    // Packets waiting for the port: replies and client packets. staged_bytes_ is a client
-    // packet's frame length, or 0 for a backend reply (replies are not client traffic).
-    std::array<rte_mbuf*, 4 * kBurst> staged_{};
-    std::array<uint16_t, 4 * kBurst> staged_bytes_{};
-    uint32_t staged_count_ = 0;
+    // Packets waiting for the port. Answers (backend replies, ARP) go first: a reply that the
+    // generator itself dropped would show up as the device's loss. Client packets are only
+    // built when their queue has room, so a slow device slows the generator down instead.
+    struct TxQueue {
+        std::array<rte_mbuf*, 4 * kBurst> mbufs{};
+        std::array<uint16_t, 4 * kBurst> bytes{};  // frame length of each packet
+        uint32_t count = 0;
+        uint32_t room() const noexcept { return static_cast<uint32_t>(mbufs.size()) - count; }
+        void push(rte_mbuf* m, uint16_t frame_bytes) noexcept {
+            mbufs[count] = m;
+            bytes[count++] = frame_bytes;
+        }
+        // Sends what the port takes; returns the packets and bytes sent, keeps the rest.
+        std::pair<uint32_t, uint64_t> send(uint16_t port, uint16_t queue) noexcept;
+    };
+    TxQueue answers_;
+    TxQueue clients_;
+    // Received packets that are done with (checked, not answered): freed once per burst.
+    static constexpr uint16_t kPrefetchAhead = 4;
+    std::array<rte_mbuf*, kBurst> finished_{};
+    uint32_t finished_count_ = 0;
 };
 
 }  // namespace vipgen

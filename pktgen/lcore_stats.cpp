@@ -12,6 +12,7 @@ void LcoreCounters::add(const LcoreCounters& other) noexcept {
     returned_bytes += read_counter(other.returned_bytes);
     forwarded_packets += read_counter(other.forwarded_packets);
     replies_sent += read_counter(other.replies_sent);
+    replies_dropped += read_counter(other.replies_dropped);
     arp_answers += read_counter(other.arp_answers);
     for (size_t i = 0; i < verdicts.size(); ++i) verdicts[i] += read_counter(other.verdicts[i]);
 }
@@ -19,7 +20,8 @@ void LcoreCounters::add(const LcoreCounters& other) noexcept {
 void LcoreStats::reset() noexcept {
     for (uint64_t* counter : {&counters.tx_packets, &counters.tx_bytes, &counters.alloc_failures,
                               &counters.returned_packets, &counters.returned_bytes, &counters.forwarded_packets,
-                              &counters.replies_sent, &counters.arp_answers}) {
+                              &counters.replies_sent, &counters.replies_dropped,
+                              &counters.arp_answers}) {
         std::atomic_ref<uint64_t>(*counter).store(0, std::memory_order_relaxed);
     }
     for (uint64_t& counter : counters.verdicts) std::atomic_ref<uint64_t>(counter).store(0, std::memory_order_relaxed);

@@ -30,7 +30,8 @@ struct LcoreCounters {
     uint64_t returned_packets = 0;  // client side, checked ok
     uint64_t returned_bytes = 0;
     uint64_t forwarded_packets = 0; // backend side, checked ok
-    uint64_t replies_sent = 0;      // backend replies the port accepted
+    uint64_t replies_sent = 0;      // backend replies (and ARP answers) the port accepted
+    uint64_t replies_dropped = 0;   // backend replies the generator could not queue (its own loss)
     uint64_t arp_answers = 0;
     std::array<uint64_t, kVerdictCount> verdicts{};  // packets by failed check; [Ok] unused
 

@@ -62,7 +62,9 @@ void print_table(std::ostream& out, const RunReport& report) {
         << format("%.3f Gbit/s", bits_per_second(c.returned_bytes, c.returned_packets, m.duration_s) / 1e9) << "\n";
     out << "  device forwarded  " << format("%.3f Mpps", dut_pps(report) / 1e6)
         << (o.mode == CheckMode::Gateway ? " (client->endpoint plus endpoint->client)" : "") << "\n";
-    out << "  lost              " << m.lost() << format(" (%.4f %%)", m.loss_ratio() * 100) << "\n";
+    out << "  lost              " << m.lost() << format(" (%.4f %%)", m.loss_ratio() * 100);
+    if (c.replies_dropped != 0) out << ", of which the generator's backends could not answer " << c.replies_dropped;
+    out << "\n";
     out << "  check failures   ";
     for (size_t i = 1; i < kVerdictCount; ++i) {
         out << " " << verdict_name(static_cast<Verdict>(i)) << " " << c.verdicts[i] + report.warmup.counters.verdicts[i];
@@ -106,7 +108,7 @@ void print_json(std::ostream& out, const RunReport& report) {
         << ",\"tx_bps\":" << number(bits_per_second(c.tx_bytes, c.tx_packets, m.duration_s))
         << ",\"rx_packets\":" << c.returned_packets << ",\"rx_pps\":" << number(per_second(c.returned_packets, m.duration_s))
         << ",\"rx_bps\":" << number(bits_per_second(c.returned_bytes, c.returned_packets, m.duration_s))
-        << ",\"backend_rx_packets\":" << c.forwarded_packets << ",\"backend_tx_packets\":" << c.replies_sent
+        << ",\"backend_rx_packets\":" << c.forwarded_packets << ",\"backend_tx_packets\":" << c.replies_sent << ",\"backend_replies_dropped\":" << c.replies_dropped
         << ",\"dut_pps\":" << number(dut_pps(report)) << ",\"lost\":" << m.lost()
         << ",\"loss_ratio\":" << number(m.loss_ratio()) << ",\"alloc_failures\":" << c.alloc_failures;
     for (size_t i = 1; i < kVerdictCount; ++i) {

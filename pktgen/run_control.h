@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <thread>
 
+#include "pktgen/packet_factory.h"
+
 namespace vipgen {
 
 inline constexpr uint32_t kMaxGeneratorLcores = 32;
@@ -32,6 +34,7 @@ struct Command {
     bool counting = true;      // false: statistics go to a scratch copy (the trial's are frozen)
     bool reset_statistics = false;
     bool retry_only = false;   // Open: only flows without a reply
+    PacketKind open_kind = PacketKind::Open;  // Open: SYN, or Data to complete the handshakes
 };
 
 class RunControl {

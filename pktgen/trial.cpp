@@ -255,6 +255,16 @@ uint64_t Session::open_flows() {
         std::fprintf(stderr, "vipgen: opening flows, pass %u: %llu of %u flows answered (%.1f s)\n", pass + 1,
                      static_cast<unsigned long long>(flows_opened_), flows, seconds_since(start));
     }
+    // Third step of each handshake (client ACK): the gateway moves the flow to Established now,
+    // not with the first measured packet, so a long warm-up cannot outlast its SYN timeout.
+    Command complete{Phase::Open, options_.warmup_rate_pps / options_.lcores};
+    complete.open_kind = PacketKind::Data;
+    control_.post(complete);
+    while (!std::all_of(lcores_.begin(), lcores_.end(), [](const auto& l) { return l->open_pass_done(); })) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    control_.post(Command{Phase::Idle});
+    std::this_thread::sleep_for(kDrainTime);
     control_.post(Command{Phase::Idle, 0, false});
     warmup_ = collect(options_.warmup_rate_pps, seconds_since(start));
     return flows_opened_;
@@ -287,6 +297,16 @@ Measurement Session::run_trial(double rate_pps, double duration_s) {
     }
     control_.post(Command{Phase::Idle});
     const double duration = seconds_since(start);
+    std::this_thread::sleep_for(kDrainTime);
+    // Third step of each handshake (client ACK): the gateway moves the flow to Established now,
+    // not with the first measured packet, so a long warm-up cannot outlast its SYN timeout.
+    Command complete{Phase::Open, options_.warmup_rate_pps / options_.lcores};
+    complete.open_kind = PacketKind::Data;
+    control_.post(complete);
+    while (!std::all_of(lcores_.begin(), lcores_.end(), [](const auto& l) { return l->open_pass_done(); })) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    control_.post(Command{Phase::Idle});
     std::this_thread::sleep_for(kDrainTime);
     control_.post(Command{Phase::Idle, 0, false});
     if (terminal) std::fprintf(stderr, "\n");
