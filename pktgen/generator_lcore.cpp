@@ -99,8 +99,18 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
             if (verdict == Verdict::Ok) {
                 bump(counters.returned_packets);
                 bump(counters.returned_bytes, rte_pktmbuf_pkt_len(m));
-                const uint32_t ticks = static_cast<uint32_t>(rte_rdtsc()) - signature.tx_tsc;
+                const uint64_t now = rte_rdtsc();
+                const uint32_t ticks = static_cast<uint32_t>(now) - signature.tx_tsc;
                 current_->latency.record(static_cast<uint64_t>(ticks * ns_per_tick_));
+                // While opening flows, the client completes each handshake at once (the ACK to
+                // the SYN-ACK), as a TCP stack would: the gateway sees the flow Established
+                // within a round trip, however long opening millions of flows takes.
+                if (command_.phase == Phase::Open && signature.kind == PacketKind::Open && clients_.room() > 0) {
+                    setup_.factory->build(m, signature.flow_id, PacketKind::Data, static_cast<uint8_t>(setup_.index),
+                                          static_cast<uint32_t>(now), 0);
+                    clients_.push(m, static_cast<uint16_t>(setup_.factory->frame_size(0)));
+                    return;
+                }
             }
         } else {
             uint32_t endpoint = 0;
@@ -108,7 +118,7 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
             if (verdict == Verdict::Ok) {
                 bump(counters.forwarded_packets);
                 ++current_->endpoint_packets[endpoint];
-                if (setup_.answer_backends) {
+                if (setup_.answer_backends && !command_.silent_backends) {
                     if (answers_.room() > 0) {
                         make_backend_reply(m, packet, setup_.our_mac);
                         answers_.push(m, 0);
@@ -154,16 +164,14 @@ void GeneratorLcore::open_flows(uint64_t now) noexcept {
     while (built < wanted && open_cursor_ < flows) {
         const uint32_t flow = open_cursor_;
         open_cursor_ += stride;
-        const bool replied = setup_.memory->replied(flow);
-        // Completing handshakes (Data) only for flows that opened; retries only for the others.
-        if (command_.open_kind == PacketKind::Data ? !replied : command_.retry_only && replied) continue;
+        if (command_.retry_only && setup_.memory->replied(flow)) continue;
         rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);
         if (m == nullptr) {
             open_cursor_ -= stride;
             bump(current_->counters.alloc_failures);
             break;
         }
-        setup_.factory->build(m, flow, command_.open_kind, static_cast<uint8_t>(setup_.index), tsc, 0);
+        setup_.factory->build(m, flow, PacketKind::Open, static_cast<uint8_t>(setup_.index), tsc, 0);
         clients_.push(m, static_cast<uint16_t>(setup_.factory->frame_size(0)));
         ++built;
     }

@@ -93,6 +93,7 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
         ("vip", po::value(&forwarder_vip)->default_value(forwarder_vip), "forwarder mode: destination address")
         ("gateway-mac", po::value(&gateway_mac), "destination MAC (default: learned by ARP in vipgate mode, 02:00:00:00:00:01 in forwarder mode)")
         ("mbufs", po::value(&options.mbufs)->default_value(options.mbufs), "packet buffers")
+        ("silent-backends", po::bool_switch(&options.silent_backends), "in the measured phase the emulated endpoints check packets but do not answer: one pass through the gateway per packet (loss is then counted at the endpoints)")
         ("json", po::bool_switch(&options.json), "print the result as JSON on stdout (the table goes to stderr)");
 
     po::variables_map values;

@@ -36,6 +36,7 @@ struct Options {
     uint16_t forwarder_port = 80;
     std::optional<std::array<uint8_t, 6>> gateway_mac;
     uint32_t mbufs = 65535;
+    bool silent_backends = false;       // measured phase: endpoints check but do not answer
     bool json = false;
 };
 

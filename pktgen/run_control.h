@@ -34,7 +34,7 @@ struct Command {
     bool counting = true;      // false: statistics go to a scratch copy (the trial's are frozen)
     bool reset_statistics = false;
     bool retry_only = false;   // Open: only flows without a reply
-    PacketKind open_kind = PacketKind::Open;  // Open: SYN, or Data to complete the handshakes
+    bool silent_backends = false;  // Run: the emulated endpoints check but do not answer
 };
 
 class RunControl {

@@ -255,16 +255,6 @@ uint64_t Session::open_flows() {
         std::fprintf(stderr, "vipgen: opening flows, pass %u: %llu of %u flows answered (%.1f s)\n", pass + 1,
                      static_cast<unsigned long long>(flows_opened_), flows, seconds_since(start));
     }
-    // Third step of each handshake (client ACK): the gateway moves the flow to Established now,
-    // not with the first measured packet, so a long warm-up cannot outlast its SYN timeout.
-    Command complete{Phase::Open, options_.warmup_rate_pps / options_.lcores};
-    complete.open_kind = PacketKind::Data;
-    control_.post(complete);
-    while (!std::all_of(lcores_.begin(), lcores_.end(), [](const auto& l) { return l->open_pass_done(); })) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    control_.post(Command{Phase::Idle});
-    std::this_thread::sleep_for(kDrainTime);
     control_.post(Command{Phase::Idle, 0, false});
     warmup_ = collect(options_.warmup_rate_pps, seconds_since(start));
     return flows_opened_;
@@ -274,7 +264,9 @@ Measurement Session::run_trial(double rate_pps, double duration_s) {
     control_.post(Command{Phase::Idle, 0, true, true});
     const bool terminal = isatty(STDERR_FILENO) != 0;
     const auto start = Clock::now();
-    control_.post(Command{Phase::Run, rate_pps / options_.lcores});
+    Command run{Phase::Run, rate_pps / options_.lcores};
+    run.silent_backends = options_.silent_backends;
+    control_.post(run);
     LcoreCounters last;
     double last_time = 0;
     for (;;) {
@@ -298,19 +290,11 @@ Measurement Session::run_trial(double rate_pps, double duration_s) {
     control_.post(Command{Phase::Idle});
     const double duration = seconds_since(start);
     std::this_thread::sleep_for(kDrainTime);
-    // Third step of each handshake (client ACK): the gateway moves the flow to Established now,
-    // not with the first measured packet, so a long warm-up cannot outlast its SYN timeout.
-    Command complete{Phase::Open, options_.warmup_rate_pps / options_.lcores};
-    complete.open_kind = PacketKind::Data;
-    control_.post(complete);
-    while (!std::all_of(lcores_.begin(), lcores_.end(), [](const auto& l) { return l->open_pass_done(); })) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    control_.post(Command{Phase::Idle});
-    std::this_thread::sleep_for(kDrainTime);
     control_.post(Command{Phase::Idle, 0, false});
     if (terminal) std::fprintf(stderr, "\n");
-    return collect(rate_pps, duration);
+    Measurement measurement = collect(rate_pps, duration);
+    measurement.replies_expected = !options_.silent_backends;
+    return measurement;
 }
 
 SearchResult Session::search(std::vector<Measurement>& measurements) {
@@ -329,7 +313,7 @@ SearchResult Session::search(std::vector<Measurement>& measurements) {
         measurements.push_back(run_trial(rate, options_.duration_s));
         const Measurement& m = measurements.back();
         return TrialResult{rate, static_cast<double>(m.counters.tx_packets) / m.duration_s, m.counters.tx_packets,
-                           m.counters.returned_packets};
+                           m.counters.tx_packets - m.lost()};
     });
 }
 

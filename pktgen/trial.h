@@ -35,9 +35,11 @@ struct Measurement {
     LcoreCounters counters;
     LatencyHistogram latency;
     std::vector<uint64_t> endpoint_packets;
+    bool replies_expected = true;  // false with silent backends: a packet counts once it reached its endpoint
 
     uint64_t lost() const noexcept {
-        return counters.tx_packets > counters.returned_packets ? counters.tx_packets - counters.returned_packets : 0;
+        const uint64_t arrived = replies_expected ? counters.returned_packets : counters.forwarded_packets;
+        return counters.tx_packets > arrived ? counters.tx_packets - arrived : 0;
     }
     double loss_ratio() const noexcept {
         return counters.tx_packets == 0 ? 0.0 : static_cast<double>(lost()) / static_cast<double>(counters.tx_packets);

@@ -769,6 +769,8 @@ class Suite:
             argv = self.vipgen_command(f"{tag}-gen", socket_path, mode, pattern, scale.flows, rate=rate,
                                        duration=duration, configs=configs, search=search,
                                        warmup_rate=warmup, memory_mb=scale.gen_memory_mb())
+            if pattern == "new":
+                argv.append("--silent-backends")  # one pass through the DUT per connection (see HEADER)
             rep["command"] = " ".join(shlex.quote(a) for a in argv)
             timeout = self.vipgen_timeout(scale.flows if pattern != "new" else 0, warmup, duration, search)
             during = None
@@ -1615,11 +1617,13 @@ its default timeouts.
   drops mean the ring towards the generator was full. A DUT that stops polling for a while shows
   up as a generator that sends less than the rate asked (memif pushes back; vipgen does not count
   packets it could not send as lost).
-- **New flows**: every client packet opens a connection (a SYN from a new client port). A
-  connection counts as set up when its SYN reached a backend translated (DUT pps minus the
-  replies); the NDR row asks for the full round trip without loss. Two regimes: a connection
-  table with room for every connection of the trial, and a table that is full after a second, so
-  that every new connection evicts a half-open one (what a sustained SYN load leads to).
+- **New flows**: every client packet opens a connection (a SYN from a new client port). The
+  emulated backends check every SYN but do not answer (`vipgen --silent-backends`), so each
+  connection costs vipgate one pass: a conntrack miss, a Maglev pick, an insert and a rewrite. That
+  is the connection-setup rate systems like Katran and DPVS quote; loss and the NDR are counted at
+  the backends. Two regimes: a connection table with room for every connection of the trial, and
+  a table that is full after a second, so that every new connection evicts a half-open one (what
+  a sustained SYN load leads to).
 - **Update storm**: established flows at 90 % of vipgate's NDR while the suite sends 10 updates a
   second: it rewrites the configuration file atomically and sends SIGHUP, alternately adding and
   removing an 11th endpoint on a rotating service. vipgen is given a second configuration listing
