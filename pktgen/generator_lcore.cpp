@@ -105,10 +105,12 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
                 // While opening flows, the client completes each handshake at once (the ACK to
                 // the SYN-ACK), as a TCP stack would: the gateway sees the flow Established
                 // within a round trip, however long opening millions of flows takes.
-                if (command_.phase == Phase::Open && signature.kind == PacketKind::Open && clients_.room() > 0) {
+                // The ACK goes out with the answers (ahead of new SYNs): a handshake left
+                // half-open would expire and the flow be reset when the measurement starts.
+                if (command_.phase == Phase::Open && signature.kind == PacketKind::Open && answers_.room() > 0) {
                     setup_.factory->build(m, signature.flow_id, PacketKind::Data, static_cast<uint8_t>(setup_.index),
                                           static_cast<uint32_t>(now), 0);
-                    clients_.push(m, static_cast<uint16_t>(setup_.factory->frame_size(0)));
+                    answers_.push(m, 0);
                     return;
                 }
             }

@@ -76,7 +76,7 @@ private:
     uint32_t size_slot_ = 0;
     uint32_t open_cursor_ = 0;
     alignas(64) std::atomic<bool> open_done_{true};
-    // Packets waiting for the port. Answers (backend replies, ARP) go first: a reply that the
+    // Packets waiting for the port. Answers (backend replies, ARP, handshake ACKs) go first: a reply that the
     // generator itself dropped would show up as the device's loss. Client packets are only
     // built when their queue has room, so a slow device slows the generator down instead.
     struct TxQueue {
