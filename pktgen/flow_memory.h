@@ -31,8 +31,6 @@ public:
     void mark_replied(uint32_t flow_id) noexcept;
     bool replied(uint32_t flow_id) const noexcept;
 
-    uint64_t memory_bytes() const noexcept { return (mask_ + 1ULL) * sizeof(uint32_t); }
-
 private:
     static constexpr uint32_t kEndpointBits = 20;
     static constexpr uint32_t kRepliedBit = 1u << kEndpointBits;

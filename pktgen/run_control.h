@@ -15,8 +15,6 @@
 #include <cstdint>
 #include <thread>
 
-#include "pktgen/packet_factory.h"
-
 namespace vipgen {
 
 inline constexpr uint32_t kMaxGeneratorLcores = 32;

@@ -63,7 +63,6 @@ public:
     Measurement run_trial(double rate_pps, double duration_s);
     SearchResult search(std::vector<Measurement>& measurements);
 
-    uint64_t flows_opened() const noexcept { return flows_opened_; }
     // What the flow-opening passes measured (check failures there count too).
     const Measurement& warmup() const noexcept { return warmup_; }
 
