@@ -29,14 +29,13 @@ int run(const vipgen::Options& options) {
     if (options.search) {
         std::vector<Measurement> trials;
         report.search = session.search(trials);
-        report.result = trials.back();
+        // The result shown is the fastest loss-free trial (the NDR), else the last one.
+        const Measurement* best = nullptr;
         for (const Measurement& trial : trials) {
             search_failures += trial.check_failures();
-            if (report.search->ndr_found && trial.lost() == 0 &&
-                trial.counters.tx_packets / trial.duration_s >= report.result.counters.tx_packets / report.result.duration_s) {
-                report.result = trial;
-            }
+            if (trial.lost() == 0 && (best == nullptr || trial.sent_pps() > best->sent_pps())) best = &trial;
         }
+        report.result = best != nullptr ? *best : trials.back();
     } else {
         report.result = session.run_trial(options.rate_pps, options.duration_s);
     }

@@ -45,6 +45,9 @@ struct Measurement {
         return counters.tx_packets == 0 ? 0.0 : static_cast<double>(lost()) / static_cast<double>(counters.tx_packets);
     }
     uint64_t check_failures() const noexcept;  // every verdict but Ok
+    double sent_pps() const noexcept {
+        return duration_s > 0 ? static_cast<double>(counters.tx_packets) / duration_s : 0.0;
+    }
 };
 
 class Session {
