@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,7 +23,10 @@ struct Ipv4Prefix {
 using MacAddress = std::array<uint8_t, 6>;
 
 enum class NatMode { FullNat, DnatOnly };
-enum class Protocol { Tcp, Udp };
+enum class Protocol { Tcp, Udp, Sctp };
+enum class SessionAffinity { None, ClientIp };
+
+using Labels = std::map<std::string, std::string>;
 
 struct EalConfig {
     std::vector<std::string> args;  // passed to rte_eal_init after argv[0]
@@ -83,30 +87,78 @@ struct ConntrackConfig {
     bool operator==(const ConntrackConfig&) const = default;
 };
 
+// Where ClusterIPs come from and who may reach them.
+struct ClusterConfig {
+    std::optional<Ipv4Prefix> service_cidr;  // omitted cluster_ips are allocated from here
+    std::vector<Ipv4Prefix> client_ranges;   // sources allowed to reach ClusterIPs; empty: any
+    bool operator==(const ClusterConfig&) const = default;
+};
+
 struct ServicePortConfig {
     std::string name;
     Protocol protocol = Protocol::Tcp;
     uint16_t port = 0;
-    uint16_t target_port = 0;  // 0: same as port
+    uint16_t target_port = 0;      // 0: same as port (unless target_port_name is set)
+    std::string target_port_name;  // set: a named port, resolved per endpoint
     bool operator==(const ServicePortConfig&) const = default;
 };
 
+// A port an endpoint (pod container, EndpointSlice) exposes under a name.
+struct NamedPort {
+    std::string name;
+    Protocol protocol = Protocol::Tcp;
+    uint16_t port = 0;
+    bool operator==(const NamedPort&) const = default;
+};
+
+// Endpoint conditions follow discovery.k8s.io/v1: `ready` here is "serving" (it can take
+// traffic); ready && !terminating is Kubernetes' Ready, ready && terminating is
+// serving-terminating (used only when no endpoint is Ready, KEP-1669).
 struct EndpointConfig {
     uint32_t address = 0;        // host order
     uint16_t port = 0;           // 0: the service port's target_port
     bool ready = true;
     bool terminating = false;
     uint32_t weight = 1;         // 0 drains: no new connections, existing ones continue
+    std::vector<NamedPort> ports;  // named ports, for services whose target_port is a name
     bool operator==(const EndpointConfig&) const = default;
 };
+
+constexpr uint32_t kDefaultAffinityTimeoutS = 10800;
 
 struct ServiceConfig {
     std::string name;
     std::string namespace_name = "default";
-    uint32_t cluster_ip = 0;     // host order
+    uint32_t cluster_ip = 0;     // host order; 0: allocated from cluster.service_cidr
+    bool headless = false;       // clusterIP: None; no VIP, nothing reaches the dataplane
+    std::optional<Labels> selector;  // set: endpoints are the matching pods
     std::vector<ServicePortConfig> ports;
-    std::vector<EndpointConfig> endpoints;
+    std::vector<EndpointConfig> endpoints;  // given directly (services without a selector)
+    SessionAffinity session_affinity = SessionAffinity::None;
+    uint32_t affinity_timeout_s = kDefaultAffinityTimeoutS;  // 1..86400
     bool operator==(const ServiceConfig&) const = default;
+};
+
+struct PodConfig {
+    std::string name;
+    std::string namespace_name = "default";
+    uint32_t address = 0;        // host order (status.podIP)
+    Labels labels;
+    std::vector<NamedPort> ports;  // container ports
+    bool ready = true;           // Ready condition
+    bool terminating = false;    // deletionTimestamp set
+    uint32_t weight = 1;         // vipgate extension; 0 drains
+    bool operator==(const PodConfig&) const = default;
+};
+
+// discovery.k8s.io/v1 EndpointSlice: endpoints of the service named by service_name.
+struct EndpointSliceConfig {
+    std::string name;
+    std::string namespace_name = "default";
+    std::string service_name;    // label kubernetes.io/service-name
+    std::vector<NamedPort> ports;
+    std::vector<EndpointConfig> endpoints;  // address, conditions, weight; ports come from the slice
+    bool operator==(const EndpointSliceConfig&) const = default;
 };
 
 struct Config {
@@ -118,7 +170,10 @@ struct Config {
     std::vector<PortConfig> ports;
     std::vector<RouteConfig> routes;
     std::vector<NeighborConfig> neighbors;
+    ClusterConfig cluster;
     std::vector<ServiceConfig> services;
+    std::vector<PodConfig> pods;
+    std::vector<EndpointSliceConfig> endpoint_slices;
 };
 
 // One problem found while loading or validating. line/column are 1-based, 0 when unknown.
@@ -150,6 +205,9 @@ const std::string& embedded_default_config();
 std::vector<std::string> restart_only_differences(const Config& running, const Config& candidate);
 
 std::string format_ipv4(uint32_t host_order_address);
+
+std::string_view protocol_name(Protocol protocol);                  // "TCP", "UDP", "SCTP"
+std::optional<Protocol> parse_protocol(std::string_view text);      // any case
 
 // Text forms used in the TOML file and in logs; each parser accepts what its formatter prints.
 std::optional<uint32_t> parse_ipv4(std::string_view text);          // "198.18.0.1"

@@ -41,6 +41,24 @@ std::string ConfigError::to_string() const {
     return text + message;
 }
 
+std::string_view protocol_name(Protocol protocol) {
+    switch (protocol) {
+    case Protocol::Tcp: return "TCP";
+    case Protocol::Udp: return "UDP";
+    case Protocol::Sctp: return "SCTP";
+    }
+    return "?";
+}
+
+std::optional<Protocol> parse_protocol(std::string_view text) {
+    std::string upper(text);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (Protocol protocol : {Protocol::Tcp, Protocol::Udp, Protocol::Sctp}) {
+        if (upper == protocol_name(protocol)) return protocol;
+    }
+    return std::nullopt;
+}
+
 std::string format_ipv4(uint32_t host_order_address) {
     char text[16];
     std::snprintf(text, sizeof text, "%u.%u.%u.%u", host_order_address >> 24,

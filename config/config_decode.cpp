@@ -477,20 +477,13 @@ private:
     bool protocol(const Field& field, Protocol& out) {
         std::string text_value;
         if (!text(field, text_value)) return false;
-        std::string upper = text_value;
-        std::transform(upper.begin(), upper.end(), upper.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-        if (upper == "TCP")
-            out = Protocol::Tcp;
-        else if (upper == "UDP")
-            out = Protocol::Udp;
-        else {
-            diagnostics_.reject(
-                field.path, upper == "SCTP" ? "SCTP is not supported yet; allowed: \"TCP\", \"UDP\""
-                                            : "unknown protocol " + quoted(text_value) +
-                                                  "; allowed: \"TCP\", \"UDP\"");
+        const std::optional<Protocol> parsed = parse_protocol(text_value);
+        if (!parsed) {
+            diagnostics_.reject(field.path, "unknown protocol " + quoted(text_value) +
+                                                "; allowed: \"TCP\", \"UDP\", \"SCTP\"");
             return false;
         }
+        out = *parsed;
         return true;
     }
 

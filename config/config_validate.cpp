@@ -29,10 +29,6 @@ std::string at(std::string_view list, size_t index) {
     return std::string(list) + "[" + std::to_string(index) + "]";
 }
 
-std::string_view protocol_name(Protocol protocol) {
-    return protocol == Protocol::Tcp ? "TCP" : "UDP";
-}
-
 std::string endpoint_name(const EndpointConfig& endpoint) {
     std::string name = format_ipv4(endpoint.address);
     return endpoint.port == 0 ? name : name + ":" + std::to_string(endpoint.port);

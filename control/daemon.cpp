@@ -423,7 +423,7 @@ int Daemon::run() {
     builder_ = std::make_unique<SnapshotBuilder>(worker_count, identities);
     publish(builder_->build(running_));
     spdlog::info("generation {} published: {} service ports ({})", publisher_->current()->generation,
-                 publisher_->current()->service_ports.size(), running_.source);
+                 builder_->last_statistics().service_ports, running_.source);
     steer_snat_replies();
     create_workers();
     std::vector<WorkerContext*> contexts;

@@ -19,16 +19,17 @@ uint32_t to_network(uint32_t host_order) { return rte_cpu_to_be_32(host_order); 
 uint16_t to_network16(uint16_t host_order) { return rte_cpu_to_be_16(host_order); }
 
 uint8_t protocol_number(config::Protocol protocol) {
-    return protocol == config::Protocol::Tcp ? kProtoTcp : kProtoUdp;
-}
-
-std::string protocol_name(config::Protocol protocol) {
-    return protocol == config::Protocol::Tcp ? "TCP" : "UDP";
+    switch (protocol) {
+    case config::Protocol::Tcp: return kProtoTcp;
+    case config::Protocol::Udp: return kProtoUdp;
+    case config::Protocol::Sctp: return kProtoSctp;
+    }
+    return 0;
 }
 
 std::string service_port_identity(const config::ServiceConfig& service,
                                   const config::ServicePortConfig& port) {
-    return service.namespace_name + "/" + service.name + "|" + protocol_name(port.protocol) + "|" +
+    return service.namespace_name + "/" + service.name + "|" + std::string(config::protocol_name(port.protocol)) + "|" +
            std::to_string(port.port) + "|" + config::format_ipv4(service.cluster_ip);
 }
 
@@ -147,22 +148,25 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
 void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snapshot, Memory& memory) {
     size_t service_port_count = 0;
     for (const auto& service : config.services) service_port_count += service.ports.size();
-    snapshot.vip_table = create_hash(unique_name("vip_"),
-                                     static_cast<uint32_t>(service_port_count), sizeof(VipKey));
+    auto lookup = std::make_shared<LookupTables>();
+    lookup->vip_table = create_hash(unique_name("vip_"), static_cast<uint32_t>(service_port_count), sizeof(VipKey));
+    uint32_t next_service_port = 0;
+    const uint32_t incarnation = static_cast<uint32_t>(snapshot.generation);
 
     std::set<std::string> live_endpoints;
     std::map<std::string, CachedMaglev> live_maglev;
-    std::vector<EndpointSlot>& slots = snapshot.endpoints;
+    ChunkedTable<EndpointSlot>& slots = snapshot.endpoints;
 
     for (const auto& service : config.services) {
         for (const auto& port : service.ports) {
             ServicePort service_port;
+            service_port.incarnation = incarnation;
             service_port.vip = to_network(service.cluster_ip);
             service_port.port = to_network16(port.port);
             service_port.protocol = protocol_number(port.protocol);
             service_port.service_name = service.namespace_name + "/" + service.name + ":" +
                                         (port.name.empty() ? std::to_string(port.port) : port.name);
-            const uint32_t service_port_index = static_cast<uint32_t>(snapshot.service_ports.size());
+            const uint32_t service_port_index = next_service_port++;
             const std::string identity = service_port_identity(service, port);
 
             std::vector<MaglevBackend> ready_backends;
@@ -195,8 +199,7 @@ void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snaps
                     memory.slot_by_endpoint.emplace(endpoint_identity, slot);
                     ++statistics_.endpoints_added;
                 }
-                if (slots.size() <= slot) slots.resize(slot + 1);
-                EndpointSlot& entry = slots[slot];
+                EndpointSlot& entry = slots.mutable_entry(slot);
                 entry.address = to_network(endpoint.address);
                 entry.port = to_network16(target_port);
                 entry.ready = endpoint.ready;
@@ -249,11 +252,11 @@ void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snaps
             live_maglev.emplace(identity, std::move(cached));
 
             VipKey key = VipKey::ipv4(service_port.vip, service_port.port, service_port.protocol);
-            if (rte_hash_add_key_data(snapshot.vip_table, &key,
-                                      reinterpret_cast<void*>(uintptr_t(service_port_index))) != 0) {
+            if (rte_hash_add_key_data(lookup->vip_table, &key,
+                                      service_port_reference(service_port_index, incarnation)) != 0) {
                 throw std::runtime_error("cannot add " + service_port.service_name + " to the VIP table");
             }
-            snapshot.service_ports.push_back(std::move(service_port));
+            snapshot.service_ports.mutable_entry(service_port_index) = std::move(service_port);
         }
     }
 
@@ -267,27 +270,28 @@ void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snaps
         }
     }
     memory.maglev_by_service_port = std::move(live_maglev);
-    statistics_.service_ports = static_cast<uint32_t>(snapshot.service_ports.size());
+    statistics_.service_ports = next_service_port;
 
-    std::map<std::tuple<uint32_t, uint16_t, uint8_t>, uint32_t> service_port_by_endpoint;
-    for (uint32_t index = 0; index < snapshot.service_ports.size(); ++index) {
+    std::map<std::tuple<uint32_t, uint16_t, uint8_t>, void*> service_port_by_endpoint;
+    for (uint32_t index = 0; index < next_service_port; ++index) {
         const ServicePort& service_port = snapshot.service_ports[index];
+        void* reference = service_port_reference(index, incarnation);
         for (uint32_t slot : service_port.endpoint_slots) {
             auto key = std::make_tuple(slots[slot].address, slots[slot].port, service_port.protocol);
-            auto [entry, inserted] = service_port_by_endpoint.emplace(key, index);
-            if (!inserted && entry->second != index) entry->second = kAmbiguousServicePort;
+            auto [entry, inserted] = service_port_by_endpoint.emplace(key, reference);
+            if (!inserted && entry->second != reference) entry->second = kAmbiguousServicePort;
         }
     }
-    snapshot.endpoint_table = create_hash(unique_name("endpoints_"),
-                                          static_cast<uint32_t>(service_port_by_endpoint.size()), sizeof(EndpointKey));
-    for (const auto& [key, index] : service_port_by_endpoint) {
+    lookup->endpoint_table = create_hash(unique_name("endpoints_"),
+                                         static_cast<uint32_t>(service_port_by_endpoint.size()), sizeof(EndpointKey));
+    for (const auto& [key, reference] : service_port_by_endpoint) {
         EndpointKey endpoint_key;
         std::tie(endpoint_key.address, endpoint_key.port, endpoint_key.protocol) = key;
-        if (rte_hash_add_key_data(snapshot.endpoint_table, &endpoint_key,
-                                  reinterpret_cast<void*>(uintptr_t(index))) != 0) {
+        if (rte_hash_add_key_data(lookup->endpoint_table, &endpoint_key, reference) != 0) {
             throw std::runtime_error("cannot add an endpoint to the endpoint table");
         }
     }
+    snapshot.lookup = std::move(lookup);
 }
 
 void SnapshotBuilder::add_addresses_and_routes(const config::Config& config, Snapshot& snapshot, Memory& memory) {
@@ -299,11 +303,11 @@ void SnapshotBuilder::add_addresses_and_routes(const config::Config& config, Sna
     for (const auto& service : config.services) {
         if (!service.ports.empty()) kinds[service.cluster_ip] = AddressKind::Vip;
     }
-    snapshot.address_table = create_hash(unique_name("addr_"),
-                                         static_cast<uint32_t>(kinds.size()), sizeof(uint32_t));
+    auto& lookup = const_cast<LookupTables&>(*snapshot.lookup);
+    lookup.address_table = create_hash(unique_name("addr_"), static_cast<uint32_t>(kinds.size()), sizeof(uint32_t));
     for (const auto& [address, kind] : kinds) {
         uint32_t key = to_network(address);
-        if (rte_hash_add_key_data(snapshot.address_table, &key,
+        if (rte_hash_add_key_data(lookup.address_table, &key,
                                   reinterpret_cast<void*>(uintptr_t(kind))) != 0) {
             throw std::runtime_error("cannot add " + config::format_ipv4(address) + " to the address table");
         }

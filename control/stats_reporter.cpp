@@ -77,7 +77,7 @@ std::string StatsReporter::interval_line(uint64_t now_ms) {
 }
 
 void StatsReporter::note_snapshot(const Snapshot& snapshot) {
-    std::vector<EndpointCounters> sums = sum_endpoint_counters(workers_, snapshot.endpoints.size());
+    std::vector<EndpointCounters> sums = sum_endpoint_counters(workers_, snapshot.endpoints.capacity());
     if (slot_generation_.size() < sums.size()) {
         slot_generation_.resize(sums.size());
         slot_baseline_.resize(sums.size());
@@ -91,7 +91,7 @@ void StatsReporter::note_snapshot(const Snapshot& snapshot) {
 }
 
 std::string StatsReporter::endpoint_table(const Snapshot& snapshot) const {
-    std::vector<EndpointCounters> endpoints = sum_endpoint_counters(workers_, snapshot.endpoints.size());
+    std::vector<EndpointCounters> endpoints = sum_endpoint_counters(workers_, snapshot.endpoints.capacity());
     for (size_t slot = 0; slot < endpoints.size() && slot < slot_baseline_.size(); ++slot) {
         endpoints[slot].connections -= slot_baseline_[slot].connections;
         endpoints[slot].packets -= slot_baseline_[slot].packets;
@@ -99,12 +99,14 @@ std::string StatsReporter::endpoint_table(const Snapshot& snapshot) const {
     }
     std::string text;
     char line[256];
-    for (const ServicePort& service_port : snapshot.service_ports) {
+    for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
+        const ServicePort& service_port = snapshot.service_ports[id];
+        if (service_port.incarnation == 0) continue;
         uint64_t connections = 0;
         for (uint32_t slot : service_port.endpoint_slots) connections += endpoints[slot].connections;
         std::snprintf(line, sizeof(line), "  %s (%s:%u/%s): %llu connections\n", service_port.service_name.c_str(),
                       config::format_ipv4(rte_be_to_cpu_32(service_port.vip)).c_str(),
-                      rte_be_to_cpu_16(service_port.port), service_port.protocol == kProtoTcp ? "TCP" : "UDP",
+                      rte_be_to_cpu_16(service_port.port), protocol_name(service_port.protocol),
                       static_cast<unsigned long long>(connections));
         text += line;
         for (uint32_t slot : service_port.endpoint_slots) {

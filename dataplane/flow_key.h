@@ -24,6 +24,16 @@ enum IpProtocol : uint8_t {
     kProtoSctp = 132,
 };
 
+constexpr const char* protocol_name(uint8_t protocol) noexcept {
+    switch (protocol) {
+    case kProtoTcp: return "TCP";
+    case kProtoUdp: return "UDP";
+    case kProtoSctp: return "SCTP";
+    case kProtoIcmp: return "ICMP";
+    default: return "?";
+    }
+}
+
 // A directed IPv4 5-tuple. Addresses and ports are stored in network byte order exactly as
 // they appear on the wire, so building a key is a copy, not a conversion.
 struct alignas(16) FlowKey4 {

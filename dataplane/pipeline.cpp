@@ -302,7 +302,7 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
             // handle_tracked reads the pinned endpoint (is it alive?) and bumps its counters:
             // two scattered lines per packet with many endpoints. Start both now.
             const uint32_t endpoint_slot = results[l].connection->endpoint_slot;
-            if (endpoint_slot < snapshot_.endpoints.size()) rte_prefetch0(&snapshot_.endpoints[endpoint_slot]);
+            if (snapshot_.endpoints.contains(endpoint_slot)) rte_prefetch0(&snapshot_.endpoints[endpoint_slot]);
             if (endpoint_slot < context_.endpoint_counter_slots) {
                 rte_prefetch0(&context_.endpoint_counters[endpoint_slot]);
             }
@@ -317,11 +317,9 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
     if (vip_count > 0) {
         uint64_t hit_mask = 0;
         void* data[kBurstSize];
-        rte_hash_lookup_bulk_data(snapshot_.vip_table, vip_key_pointers, vip_count, &hit_mask, data);
+        rte_hash_lookup_bulk_data(snapshot_.lookup->vip_table, vip_key_pointers, vip_count, &hit_mask, data);
         for (uint16_t v = 0; v < vip_count; ++v) {
-            if (hit_mask & (uint64_t(1) << v)) {
-                service_port_of[vip_index[v]] = static_cast<int32_t>(reinterpret_cast<uintptr_t>(data[v]));
-            }
+            if (hit_mask & (uint64_t(1) << v)) service_port_of[vip_index[v]] = snapshot_.resolve_service_port(data[v]);
         }
     }
 

@@ -1,17 +1,19 @@
-// Snapshot: everything a worker needs to forward packets, built whole by the control thread,
+// Snapshot: everything a worker needs to forward packets, built by the control thread,
 // published with one atomic store and never modified afterwards.
 //
-// Design note: workers read the snapshot without locks. The control thread compiles a new one
-// for every change (config reload), publishes it (Publisher), and frees the old one only after
-// every worker has reported a quiescent state. Pieces that did not change are shared between
-// consecutive snapshots (Maglev and route tables through shared_ptr, endpoint slots by stable
-// index), so
-// an update costs what changed, and flows of unchanged services never move.
+// Design note: workers read the snapshot without locks. The control thread derives the next
+// snapshot from the current one for every change and publishes it (Publisher); the old one is
+// freed only after every worker has reported a quiescent state. An update costs what changed:
+// service ports and endpoint slots live in chunked copy-on-write tables (ChunkedTable), Maglev
+// and route tables are shared through shared_ptr, and the three lookup hashes (VIP, address,
+// endpoint) are single lock-free rte_hash tables shared by every snapshot, which the control
+// thread edits in place (one writer, lock-free readers).
 //
-// Endpoint slots: each (service port, endpoint address, target port) owns a slot index that
-// stays the same while the endpoint exists. A slot that is freed and later reused gets a new
-// generation, so a connection pinned to (slot, generation) can tell on every packet whether its
-// endpoint still exists in the current snapshot.
+// Stable ids: each service port and each endpoint keeps its index while it exists, so a flow of
+// an unchanged service never moves. A freed index that is reused gets a new incarnation
+// (service ports) or generation (endpoint slots). Hash values carry (index, incarnation), and a
+// worker accepts a hit only when its own snapshot holds that incarnation at that index: a
+// worker still on an older snapshot can never act on an entry meant for a newer one.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,7 @@
 
 #include <rte_ether.h>
 
+#include "dataplane/chunked_table.h"
 #include "dataplane/flow_key.h"
 #include "dataplane/maglev.h"
 #include "dataplane/tcp_state.h"
@@ -39,13 +42,15 @@ struct EndpointSlot {
     bool terminating = false;
     uint32_t generation = 0;   // 0: slot empty in this snapshot
     uint32_t weight = 0;
-    uint32_t service_port = 0; // index into Snapshot::service_ports (for statistics)
+    uint32_t service_port = 0; // id of the owning service port (for statistics)
 };
 
 struct ServicePort {
+    uint32_t incarnation = 0;  // 0: this id is free in this snapshot
     uint32_t vip = 0;          // network order
     uint16_t port = 0;         // network order
     uint8_t protocol = 0;
+    uint32_t affinity_timeout_ms = 0;           // sessionAffinity ClientIP; 0: none
     std::shared_ptr<const MaglevTable> maglev;  // empty table: no usable endpoint, refuse
     std::vector<uint32_t> endpoint_slots;       // every endpoint of this port (any state)
     std::string service_name;                   // "namespace/name:port-name", for statistics
@@ -60,8 +65,19 @@ struct alignas(8) EndpointKey {
 };
 static_assert(sizeof(EndpointKey) == 8);
 
+// Hash value naming a service port: (incarnation << 32) | id.
+inline void* service_port_reference(uint32_t id, uint32_t incarnation) noexcept {
+    return reinterpret_cast<void*>((uintptr_t(incarnation) << 32) | id);
+}
+
 // endpoint_table value when two service ports share an endpoint: its replies are ambiguous.
-constexpr uint32_t kAmbiguousServicePort = UINT32_MAX;
+inline void* const kAmbiguousServicePort = reinterpret_cast<void*>(~uintptr_t(0));
+
+// An inclusive range of client addresses, host order.
+struct AddressRange {
+    uint32_t first = 0;
+    uint32_t last = 0;
+};
 
 // What an address that the gateway answers for is.
 enum class AddressKind : uint8_t { None = 0, Local = 1, Vip = 2, Snat = 3 };
@@ -83,6 +99,21 @@ struct RouteTable {
     std::vector<NextHop> next_hops;
 };
 
+// The lock-free lookup hashes, shared by every snapshot and edited in place by the control
+// thread (see the design note above).
+struct LookupTables {
+    LookupTables() = default;
+    LookupTables(const LookupTables&) = delete;
+    LookupTables& operator=(const LookupTables&) = delete;
+    ~LookupTables();
+
+    rte_hash* vip_table = nullptr;       // VipKey -> service_port_reference
+    rte_hash* address_table = nullptr;   // uint32 address (network order) -> AddressKind
+    // EndpointKey -> service_port_reference (or kAmbiguousServicePort). DNAT-only uses it to
+    // translate replies of flows forwarded without a connection entry (a full table).
+    rte_hash* endpoint_table = nullptr;
+};
+
 struct PortIdentity {
     uint16_t port_id = 0;      // DPDK port id
     uint16_t vlan = 0;
@@ -102,8 +133,9 @@ public:
     uint32_t hash_seed = 0;
     ConnTimeouts timeouts{};
 
-    std::vector<ServicePort> service_ports;
-    std::vector<EndpointSlot> endpoints;       // indexed by slot
+    ChunkedTable<ServicePort> service_ports;   // indexed by service port id
+    ChunkedTable<EndpointSlot> endpoints;      // indexed by slot
+    std::vector<AddressRange> client_ranges;   // sorted, disjoint; empty: every client may connect
     std::vector<PortIdentity> ports;           // indexed by port index
 
     std::vector<uint32_t> snat_addresses;      // network order
@@ -111,20 +143,25 @@ public:
     uint16_t snat_ports_per_worker = 0;
     uint16_t worker_count = 1;
 
-    rte_hash* vip_table = nullptr;             // VipKey -> service port index
-    rte_hash* address_table = nullptr;         // uint32 address (network order) -> AddressKind
-    // EndpointKey -> service port index (or kAmbiguousServicePort). DNAT-only uses it to
-    // translate replies of flows forwarded without a connection entry (a full table).
-    rte_hash* endpoint_table = nullptr;
+    std::shared_ptr<const LookupTables> lookup;
     std::shared_ptr<const RouteTable> routes;
 
     // Worker-side queries. All take and return network-order values.
     int32_t find_service_port(const VipKey& key) const noexcept;  // -1 when absent
+    // The id named by a vip_table/endpoint_table value, or -1 when this snapshot does not hold it.
+    int32_t resolve_service_port(const void* reference) const noexcept {
+        const uintptr_t value = reinterpret_cast<uintptr_t>(reference);
+        const uint32_t id = static_cast<uint32_t>(value);
+        const uint32_t incarnation = static_cast<uint32_t>(value >> 32);
+        if (!service_ports.contains(id) || incarnation == 0 || service_ports[id].incarnation != incarnation) return -1;
+        return static_cast<int32_t>(id);
+    }
+    bool client_allowed(uint32_t source_address) const noexcept;  // network order
     AddressKind address_kind(uint32_t address) const noexcept;
     int32_t service_port_of_endpoint(const EndpointKey& key) const noexcept;  // -1: none or ambiguous
     const NextHop* route(uint32_t destination) const noexcept;    // nullptr: no route
     bool endpoint_alive(uint32_t slot, uint32_t generation) const noexcept {
-        return slot < endpoints.size() && generation != 0 && endpoints[slot].generation == generation;
+        return endpoints.contains(slot) && generation != 0 && endpoints[slot].generation == generation;
     }
     // Which worker owns replies sent to SNAT port `port_host_order`.
     uint16_t snat_port_owner(uint16_t port_host_order) const noexcept {

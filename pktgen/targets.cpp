@@ -22,6 +22,8 @@ bool Targets::is_snat_address(uint32_t address) const noexcept {
 namespace {
 
 bool wanted(cfg::Protocol protocol, Protocols protocols) {
+    // vipgen generates TCP and UDP only; SCTP service ports are not targets.
+    if (protocol == cfg::Protocol::Sctp) return false;
     if (protocols == Protocols::Any) return true;
     return (protocol == cfg::Protocol::Tcp) == (protocols == Protocols::Tcp);
 }

@@ -11,7 +11,7 @@ PACKAGES=(
   build-essential g++ pkg-config meson ninja-build
   libdpdk-dev dpdk-dev dpdk
   libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libyaml-cpp-dev nlohmann-json3-dev
   python3 python3-scapy iproute2 procps
 )
 HUGEPAGES_WANTED=${VIPGATE_HUGEPAGES:-512}

@@ -399,13 +399,13 @@ uint32_t GoldenHarness::maglev_slot(const Flow& flow) const {
     const int32_t index = snapshot_->find_service_port(
         VipKey::ipv4(flow.vip, rte_cpu_to_be_16(flow.vip_port), flow.protocol));
     if (index < 0) throw std::invalid_argument("maglev_slot: not a service port");
-    const ServicePort& service_port = snapshot_->service_ports[static_cast<size_t>(index)];
+    const ServicePort& service_port = snapshot_->service_ports[static_cast<uint32_t>(index)];
     if (service_port.maglev->empty()) throw std::invalid_argument("maglev_slot: no endpoint");
     return service_port.maglev->lookup(hash_flow_key(flow.key(), snapshot_->hash_seed));
 }
 
 const EndpointSlot& GoldenHarness::maglev_choice(const Flow& flow) const {
-    return snapshot_->endpoints.at(maglev_slot(flow));
+    return snapshot_->endpoints[maglev_slot(flow)];
 }
 
 std::optional<Translation> GoldenHarness::translation(const Flow& flow, uint16_t worker) {

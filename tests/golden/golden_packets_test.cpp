@@ -708,7 +708,7 @@ TEST_P(GoldenPackets, RemovedEndpointResetsOrReschedulesItsFlows) {
     ASSERT_FALSE(HasFailure());
     ASSERT_EQ(harness.connections(0).size(), 5u);
     std::vector<std::pair<uint32_t, uint32_t>> gone_slots;  // (slot, generation)
-    for (uint32_t slot = 0; slot < harness.snapshot().endpoints.size(); ++slot) {
+    for (uint32_t slot = 0; slot < harness.snapshot().endpoints.capacity(); ++slot) {
         const EndpointSlot& endpoint = harness.snapshot().endpoints[slot];
         const bool of_web = harness.snapshot().service_ports[endpoint.service_port].vip == kWebVip;
         if (endpoint.address == gone && endpoint.generation != 0 && of_web) {

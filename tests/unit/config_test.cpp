@@ -465,19 +465,17 @@ endpoints = [{ address = "198.18.0.10", weight = 65536 }]
         has_error(result, text, "services[0].endpoints[0].weight", "allowed: 0..65535", "65536"));
 }
 
-TEST(ConfigShape, ProtocolMustBeTcpOrUdp) {
+TEST(ConfigShape, ProtocolMustBeTcpUdpOrSctp) {
     std::string text = std::string(kBase) + R"(
 [[services]]
 name = "web"
 cluster_ip = "198.18.100.1"
-ports = [{ name = "a", protocol = "SCTP", port = 80 }, { name = "b", protocol = "ICMP", port = 81 }]
+ports = [{ name = "a", protocol = "sctp", port = 80 }, { name = "b", protocol = "ICMP", port = 81 }]
 )";
     LoadResult result = load(text);
-    EXPECT_EQ(result.errors.size(), 2u) << describe(result);
-    EXPECT_TRUE(has_error(result, text, "services[0].ports[0].protocol",
-                          "SCTP is not supported yet", "\"SCTP\""));
+    EXPECT_EQ(result.errors.size(), 1u) << describe(result);
     EXPECT_TRUE(has_error(result, text, "services[0].ports[1].protocol",
-                          "unknown protocol 'ICMP'; allowed: \"TCP\", \"UDP\"", "\"ICMP\""));
+                          "unknown protocol 'ICMP'; allowed: \"TCP\", \"UDP\", \"SCTP\"", "\"ICMP\""));
 }
 
 TEST(ConfigShape, NatModeMustBeKnown) {
@@ -748,7 +746,7 @@ vlan = -1
 [[services]]
 name = "web"
 cluster_ip = "198.18.100.1"
-ports = [{ port = 80, protocol = "SCTP" }]
+ports = [{ port = 80, protocol = "QUIC" }]
 extra = true
 )";
     LoadResult result = load(text);

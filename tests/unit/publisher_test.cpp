@@ -43,7 +43,7 @@ public:
             endpoint.address = tag;
             endpoint.port = static_cast<uint16_t>(i);
             endpoint.generation = tag;
-            snapshot->endpoints.push_back(endpoint);
+            snapshot->endpoints.mutable_entry(i) = endpoint;
             backends.push_back({uint64_t(tag) << 16 | i, i, 1});
         }
         std::atomic<bool>* flag = &freed_.at(generation);
@@ -57,7 +57,7 @@ public:
             });
         for (uint32_t i = 0; i < kEndpointsPerSnapshot; ++i) service_port.endpoint_slots.push_back(i);
         service_port.service_name = "generation " + std::to_string(generation);
-        snapshot->service_ports.push_back(std::move(service_port));
+        snapshot->service_ports.mutable_entry(0) = std::move(service_port);
         snapshot->ports.resize(2);
         for (auto& port : snapshot->ports) port.primary_address = tag;
         auto routes = std::make_shared<RouteTable>();
@@ -79,11 +79,13 @@ private:
 // Reads every field of the snapshot; false when any field does not belong to generation g.
 bool consistent(const Snapshot& snapshot, uint64_t generation) {
     const auto tag = static_cast<uint32_t>(generation);
-    bool ok = snapshot.hash_seed == tag && snapshot.endpoints.size() == kEndpointsPerSnapshot &&
-              snapshot.service_ports.size() == 1 && snapshot.ports.size() == 2 && snapshot.routes->next_hops.size() == 1 &&
+    bool ok = snapshot.hash_seed == tag && snapshot.endpoints.contains(kEndpointsPerSnapshot - 1) &&
+              snapshot.service_ports.contains(0) && snapshot.ports.size() == 2 && snapshot.routes->next_hops.size() == 1 &&
               snapshot.snat_addresses.size() == 1 && snapshot.snat_addresses[0] == tag &&
               snapshot.routes->next_hops[0].gateway == tag;
-    for (const auto& endpoint : snapshot.endpoints) ok = ok && endpoint.address == tag && endpoint.generation == tag;
+    for (uint32_t slot = 0; slot < kEndpointsPerSnapshot; ++slot) {
+        ok = ok && snapshot.endpoints[slot].address == tag && snapshot.endpoints[slot].generation == tag;
+    }
     for (const auto& port : snapshot.ports) ok = ok && port.primary_address == tag;
     if (!ok) return false;
     const ServicePort& service_port = snapshot.service_ports[0];

@@ -107,13 +107,13 @@ Options web_with(std::vector<Endpoint> endpoints) {
 const ServicePort& service_port(const Snapshot& snapshot, uint32_t vip, uint16_t port, uint8_t protocol) {
     const int32_t index = snapshot.find_service_port(VipKey::ipv4(vip, rte_cpu_to_be_16(port), protocol));
     if (index < 0) throw std::invalid_argument("no such service port");
-    return snapshot.service_ports.at(static_cast<size_t>(index));
+    return snapshot.service_ports[static_cast<uint32_t>(index)];
 }
 
 // Endpoint address (network order) -> slot, for one service port.
 std::map<uint32_t, uint32_t> slots_by_address(const Snapshot& snapshot, const ServicePort& port) {
     std::map<uint32_t, uint32_t> slots;
-    for (uint32_t slot : port.endpoint_slots) slots[snapshot.endpoints.at(slot).address] = slot;
+    for (uint32_t slot : port.endpoint_slots) slots[snapshot.endpoints[slot].address] = slot;
     return slots;
 }
 
@@ -131,7 +131,7 @@ struct SlotIdentity {
 
 SlotIdentity identity_of(const Snapshot& snapshot, const ServicePort& port, uint32_t address) {
     const uint32_t slot = slots_by_address(snapshot, port).at(address);
-    return {slot, snapshot.endpoints.at(slot).generation};
+    return {slot, snapshot.endpoints[slot].generation};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ TEST(SnapshotBuilder, VipTableFindsEveryServicePortAndNothingElse) {
     options.services = {{"web", "198.18.100.1", {kHttp, kDns}, {{"198.19.0.10"}}},
                         {"api", "198.18.100.2", {"{ port = 443 }"}, {{"198.19.0.11"}}}};
     const std::unique_ptr<Snapshot> snapshot = builder.build(load(options));
-    ASSERT_EQ(snapshot->service_ports.size(), 3u);
+    EXPECT_EQ(builder.last_statistics().service_ports, 3u);
 
     const uint32_t web = ipv4("198.18.100.1");
     const uint32_t api = ipv4("198.18.100.2");
@@ -278,11 +278,12 @@ TEST(SnapshotBuilder, EndpointTableMapsRepliesToTheirOnlyServicePort) {
     Options options = web_with({{"198.19.0.10"}, {"198.19.0.11"}});
     options.services.push_back({"alias", "198.18.100.2", {kHttp}, {{"198.19.0.11"}}});
     const std::unique_ptr<Snapshot> snapshot = builder.build(load(options));
-    const ServicePort& web = service_port(*snapshot, ipv4("198.18.100.1"), 80, kProtoTcp);
-    const uint32_t web_index = static_cast<uint32_t>(&web - snapshot->service_ports.data());
+    const int32_t web_index =
+        snapshot->find_service_port(VipKey::ipv4(ipv4("198.18.100.1"), rte_cpu_to_be_16(80), kProtoTcp));
+    const ServicePort& web = snapshot->service_ports[static_cast<uint32_t>(web_index)];
     const uint16_t target = snapshot->endpoints[web.endpoint_slots[0]].port;  // 8080, network order
     EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.10"), target, kProtoTcp, 0}),
-              static_cast<int32_t>(web_index));
+              web_index);
     // .11 serves both web and alias: its replies are ambiguous without a connection entry.
     EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.11"), target, kProtoTcp, 0}), -1);
     EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.10"), target, kProtoUdp, 0}), -1);
@@ -297,7 +298,7 @@ TEST(SnapshotBuilder, EndpointSlotFields) {
     const std::unique_ptr<Snapshot> snapshot = builder.build(load(options));
     const int32_t http_index =
         snapshot->find_service_port(VipKey::ipv4(ipv4("198.18.100.1"), rte_cpu_to_be_16(80), kProtoTcp));
-    const ServicePort& http = snapshot->service_ports.at(static_cast<size_t>(http_index));
+    const ServicePort& http = snapshot->service_ports[static_cast<uint32_t>(http_index)];
     const ServicePort& dns = service_port(*snapshot, ipv4("198.18.100.1"), 53, kProtoUdp);
     const ServicePort& https = service_port(*snapshot, ipv4("198.18.100.2"), 443, kProtoTcp);
 
@@ -305,7 +306,7 @@ TEST(SnapshotBuilder, EndpointSlotFields) {
     ASSERT_EQ(http.endpoint_slots.size(), 1u);
     ASSERT_EQ(dns.endpoint_slots.size(), 1u);
     EXPECT_NE(http.endpoint_slots[0], dns.endpoint_slots[0]);
-    const EndpointSlot& for_http = snapshot->endpoints.at(http.endpoint_slots[0]);
+    const EndpointSlot& for_http = snapshot->endpoints[http.endpoint_slots[0]];
     EXPECT_EQ(for_http.address, ipv4("198.19.0.10"));
     EXPECT_EQ(for_http.port, rte_cpu_to_be_16(8080));  // the target port
     EXPECT_EQ(for_http.weight, 3u);
@@ -313,17 +314,17 @@ TEST(SnapshotBuilder, EndpointSlotFields) {
     EXPECT_FALSE(for_http.terminating);
     EXPECT_NE(for_http.generation, 0u);
     EXPECT_EQ(for_http.service_port, static_cast<uint32_t>(http_index));
-    EXPECT_EQ(snapshot->endpoints.at(dns.endpoint_slots[0]).port, rte_cpu_to_be_16(5353));
+    EXPECT_EQ(snapshot->endpoints[dns.endpoint_slots[0]].port, rte_cpu_to_be_16(5353));
 
     ASSERT_EQ(https.endpoint_slots.size(), 1u);
-    const EndpointSlot& for_https = snapshot->endpoints.at(https.endpoint_slots[0]);
+    const EndpointSlot& for_https = snapshot->endpoints[https.endpoint_slots[0]];
     EXPECT_EQ(for_https.port, rte_cpu_to_be_16(9443));  // the endpoint's own port wins
     EXPECT_TRUE(for_https.ready);
     EXPECT_TRUE(for_https.terminating);
     EXPECT_TRUE(snapshot->endpoint_alive(https.endpoint_slots[0], for_https.generation));
     EXPECT_FALSE(snapshot->endpoint_alive(https.endpoint_slots[0], for_https.generation + 1));
     EXPECT_FALSE(snapshot->endpoint_alive(https.endpoint_slots[0], 0));
-    EXPECT_FALSE(snapshot->endpoint_alive(static_cast<uint32_t>(snapshot->endpoints.size()), 1));
+    EXPECT_FALSE(snapshot->endpoint_alive(snapshot->endpoints.capacity(), 1));
 }
 
 TEST(SnapshotBuilder, EndpointSlotsSurviveUpdatesAndAReusedSlotGetsANewGeneration) {
@@ -376,7 +377,7 @@ TEST(SnapshotBuilder, EndpointSlotsSurviveUpdatesAndAReusedSlotGetsANewGeneratio
     EXPECT_NE(e3.generation, b1.generation);
     EXPECT_FALSE(third->endpoint_alive(b1.slot, b1.generation));
     EXPECT_TRUE(third->endpoint_alive(e3.slot, e3.generation));
-    EXPECT_EQ(third->endpoints.at(e3.slot).address, e);
+    EXPECT_EQ(third->endpoints[e3.slot].address, e);
     EXPECT_TRUE(third->endpoint_alive(d2.slot, d2.generation));
     // Generations are never reused: every (slot, generation) ever handed out is distinct.
     EXPECT_NE(e3.generation, a1.generation);
@@ -451,7 +452,7 @@ TEST(SnapshotBuilder, ServingTerminatingEndpointsAreUsedOnlyWhenNoneIsReady) {
         const ServicePort& port = service_port(*snapshot, vip, 80, kProtoTcp);
         const auto shares = maglev_shares(port);
         ASSERT_EQ(shares.size(), 1u);
-        EXPECT_EQ(snapshot->endpoints.at(shares.begin()->first).address, ipv4("198.19.0.11"));
+        EXPECT_EQ(snapshot->endpoints[shares.begin()->first].address, ipv4("198.19.0.11"));
         EXPECT_EQ(shares.begin()->second, port.maglev->size());
         // Every endpoint keeps a live slot, whatever its condition.
         EXPECT_EQ(port.endpoint_slots.size(), 3u);
@@ -464,7 +465,7 @@ TEST(SnapshotBuilder, ServingTerminatingEndpointsAreUsedOnlyWhenNoneIsReady) {
             builder.build(load(web_with({not_serving, serving_terminating, not_ready, ready})));
         const auto shares = maglev_shares(service_port(*snapshot, vip, 80, kProtoTcp));
         ASSERT_EQ(shares.size(), 1u);
-        EXPECT_EQ(snapshot->endpoints.at(shares.begin()->first).address, ipv4("198.19.0.13"));
+        EXPECT_EQ(snapshot->endpoints[shares.begin()->first].address, ipv4("198.19.0.13"));
     }
     const std::unique_ptr<Snapshot> snapshot = builder.build(load(web_with({not_serving, not_ready})));
     EXPECT_TRUE(service_port(*snapshot, vip, 80, kProtoTcp).maglev->empty());
