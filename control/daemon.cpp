@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "control/control_plane.h"
 #include "control/flow_steering.h"
 #include "control/neighbor_resolver.h"
 #include "control/port_setup.h"
@@ -136,7 +137,7 @@ private:
     void launch_workers();
     void control_loop();
     void reload();
-    uint64_t publish(std::unique_ptr<Snapshot> snapshot);  // microseconds until every worker uses it
+    Publication publish(std::unique_ptr<Snapshot> snapshot);
     void drain_punt_ring(uint64_t now_ms);
     void steer_snat_replies();
     void stop_workers();
@@ -152,6 +153,7 @@ private:
     std::unique_ptr<NeighborResolver> resolver_;
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
+    std::unique_ptr<ControlPlane> control_plane_;
     std::unique_ptr<StatsReporter> reporter_;
     std::vector<std::unique_ptr<WorkerContext>> workers_;
     std::vector<WorkerLaunch> launches_;
@@ -255,12 +257,12 @@ void Daemon::launch_workers() {
     }
 }
 
-uint64_t Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
+Publication Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
     const uint64_t generation = snapshot->generation;
     const auto started = std::chrono::steady_clock::now();
     if (reporter_) reporter_->note_snapshot(*snapshot);
     publisher_->publish(std::move(snapshot));
-    if (!workers_launched_) return 0;
+    if (!workers_launched_) return Publication{0, true};
     // Programming latency: from the publish to every worker forwarding with the new snapshot.
     uint64_t waited_us = 0;
     for (;;) {
@@ -278,7 +280,7 @@ uint64_t Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
             } else {
                 spdlog::warn("generation {} not yet in use by every worker after {} us", generation, waited_us);
             }
-            return waited_us;
+            return Publication{waited_us, all};
         }
         std::this_thread::yield();
     }
@@ -298,7 +300,8 @@ void Daemon::reload() {
                       options_.config_path, publisher_->current()->generation);
         return;
     }
-    std::vector<std::string> restart_only = config::restart_only_differences(running_, *loaded.config);
+    const config::Config running = control_plane_->running_config();
+    std::vector<std::string> restart_only = config::restart_only_differences(running, *loaded.config);
     if (!restart_only.empty()) {
         std::string fields;
         for (const auto& field : restart_only) fields.append(fields.empty() ? "" : ", ").append(field);
@@ -306,32 +309,38 @@ void Daemon::reload() {
                       "generation {}", fields, publisher_->current()->generation);
         return;
     }
-    const auto started = std::chrono::steady_clock::now();
-    std::unique_ptr<Snapshot> snapshot;
+    const double parse_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - requested).count();
+    const std::string changes = service_changes(running, *loaded.config);
+    std::vector<std::pair<uint32_t, rte_ether_addr>> neighbors = static_neighbors(*loaded.config);
+    UpdateOutcome outcome;
     try {
-        snapshot = builder_->build(*loaded.config);
+        outcome = control_plane_->reload(std::move(*loaded.config));
     } catch (const std::exception& error) {
-        spdlog::error("reload rejected: {}; still running generation {}", error.what(),
+        spdlog::error("reload failed: {}; still running generation {}", error.what(),
                       publisher_->current()->generation);
         return;
     }
-    const double build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    const BuildStatistics& statistics = builder_->last_statistics();
+    if (!outcome.result.ok()) {
+        for (const auto& error : outcome.result.errors) spdlog::error("{}", error.to_string());
+        spdlog::error("reload rejected: {} error(s); still running generation {}", outcome.result.errors.size(),
+                      publisher_->current()->generation);
+        return;
+    }
+    resolver_->set_static(std::move(neighbors));
+    if (!outcome.published) {
+        spdlog::info("reload: nothing the dataplane uses changed; still running generation {}", outcome.generation);
+        return;
+    }
+    const BuildStatistics& statistics = outcome.statistics;
     spdlog::info("generation {} built in {:.2f} ms: {}; {} service ports, Maglev tables {} rebuilt / {} kept, "
-                 "endpoints +{} -{}", snapshot->generation, build_ms, service_changes(running_, *loaded.config),
-                 statistics.service_ports,
+                 "endpoints +{} -{}", outcome.generation, outcome.timing.build_ms, changes, statistics.service_ports,
                  statistics.maglev_built, statistics.maglev_reused, statistics.endpoints_added,
                  statistics.endpoints_removed);
-    running_ = std::move(*loaded.config);
-    resolver_->set_static(static_neighbors(running_));
-    const uint64_t generation = snapshot->generation;
-    const double parse_ms = std::chrono::duration<double, std::milli>(started - requested).count();
-    const uint64_t publication_us = publish(std::move(snapshot));
     // Programming latency as an operator sees it: from the reload request to every worker.
     spdlog::info("update applied: generation {} in use by every worker {:.2f} ms after the reload began (parse and "
-                 "validate {:.2f} ms, build {:.2f} ms, publication {} us)", generation,
+                 "validate {:.2f} ms, build {:.2f} ms, publication {} us)", outcome.generation,
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - requested).count(),
-                 parse_ms, build_ms, publication_us);
+                 parse_ms + outcome.timing.validate_ms, outcome.timing.build_ms, outcome.timing.publish_us);
 }
 
 void Daemon::steer_snat_replies() {
@@ -373,7 +382,7 @@ void Daemon::control_loop() {
             resolver_->tick(*publisher_->current(), now_ms);
             next_neighbor_tick_ms = now_ms + kNeighborTickMs;
         }
-        publisher_->reclaim();
+        control_plane_->locked([this] { publisher_->reclaim(); });
         if (reload_requested.exchange(false, std::memory_order_relaxed)) reload();
         if (now_ms >= next_stats_ms) {
             spdlog::info("{}", reporter.interval_line(now_ms));
@@ -421,7 +430,8 @@ int Daemon::run() {
     std::vector<PortIdentity> identities;
     for (const auto& port : ports_) identities.push_back(PortIdentity{port.port_id, 0, port.mac, 0});
     builder_ = std::make_unique<SnapshotBuilder>(worker_count, identities);
-    publish(builder_->build(running_));
+    control_plane_ = std::make_unique<ControlPlane>(
+        running_, *builder_, [this](std::unique_ptr<Snapshot> snapshot) { return publish(std::move(snapshot)); });
     spdlog::info("generation {} published: {} service ports ({})", publisher_->current()->generation,
                  builder_->last_statistics().service_ports, running_.source);
     steer_snat_replies();
@@ -461,6 +471,7 @@ Daemon::~Daemon() {
     workers_.clear();
     rte_ring_free(punt_ring_);
     rte_ring_free(control_tx_ring_);
+    control_plane_.reset();
     publisher_.reset();
     builder_.reset();  // holds the shared route table: DPDK memory, freed before the EAL goes
     steering_.clear();

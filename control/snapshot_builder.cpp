@@ -27,24 +27,37 @@ uint8_t protocol_number(config::Protocol protocol) {
     return 0;
 }
 
-std::string service_port_identity(const config::ServiceConfig& service,
-                                  const config::ServicePortConfig& port) {
-    return service.namespace_name + "/" + service.name + "|" + std::string(config::protocol_name(port.protocol)) + "|" +
-           std::to_string(port.port) + "|" + config::format_ipv4(service.cluster_ip);
+uint64_t pack(const EndpointKey& key) {
+    return (uint64_t(key.address) << 32) | (uint64_t(key.port) << 16) | key.protocol;
 }
 
-rte_hash* create_hash(const std::string& name, uint32_t entries, uint32_t key_length) {
+EndpointKey unpack(uint64_t packed) {
+    return EndpointKey{static_cast<uint32_t>(packed >> 32), static_cast<uint16_t>(packed >> 16),
+                       static_cast<uint8_t>(packed), 0};
+}
+
+// rte_hash and rte_lpm names are global to the process and must be unique while the tables live.
+std::string unique_name(const char* prefix) {
+    static std::atomic<uint64_t> counter{0};
+    return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+}
+
+// One writer (the control thread), lock-free readers (the workers); removed keys keep their
+// position until after_publish() recycles it.
+rte_hash* create_shared_hash(const char* prefix, uint32_t entries, uint32_t key_length) {
+    const std::string name = unique_name(prefix);
     rte_hash_parameters parameters{};
     parameters.name = name.c_str();
-    parameters.entries = std::max<uint32_t>(entries * 2, 64);
+    parameters.entries = std::max<uint32_t>(entries, 64);
     parameters.key_len = key_length;
     parameters.hash_func = rte_hash_crc;
     parameters.hash_func_init_val = 0;
     parameters.socket_id = SOCKET_ID_ANY;
+    parameters.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
     rte_hash* hash = rte_hash_create(&parameters);
     if (hash == nullptr) {
-        throw std::runtime_error("cannot create hash table '" + name + "': " +
-                                 rte_strerror(rte_errno) + " (is the EAL memory (-m) too small?)");
+        throw std::runtime_error("cannot create hash table '" + name + "': " + rte_strerror(rte_errno) +
+                                 " (is the EAL memory (-m) too small?)");
     }
     return hash;
 }
@@ -60,13 +73,6 @@ void add_route(rte_lpm* lpm, uint32_t prefix_host, uint8_t length, uint32_t next
         throw std::runtime_error("cannot add route " + config::format_ipv4(prefix_host) + "/" +
                                  std::to_string(length) + " to the route table");
     }
-}
-
-// rte_hash and rte_lpm names are global to the process and must be unique while the tables live
-// (a retired snapshot's tables outlive the build of the next one).
-std::string unique_name(const char* prefix) {
-    static std::atomic<uint64_t> counter{0};
-    return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
 }
 
 // Connected subnets of every port, then the configured routes (their port is filled in by
@@ -103,224 +109,500 @@ std::shared_ptr<const RouteTable> build_route_table(const config::Config& config
     return table;
 }
 
+std::string port_identity(const config::ServicePortConfig& port) {
+    return std::string(config::protocol_name(port.protocol)) + "|" + std::to_string(port.port);
+}
+
 }  // namespace
 
-SnapshotBuilder::SnapshotBuilder(uint16_t worker_count, std::vector<PortIdentity> ports,
-                                 uint32_t max_endpoint_slots)
-    : worker_count_(worker_count), max_endpoint_slots_(max_endpoint_slots), ports_(std::move(ports)) {}
+std::vector<AddressRange> merge_client_ranges(const std::vector<config::Ipv4Prefix>& prefixes) {
+    std::vector<AddressRange> ranges;
+    for (const auto& prefix : prefixes) {
+        const uint32_t size_minus_one =
+            prefix.length == 0 ? UINT32_MAX : static_cast<uint32_t>((uint64_t(1) << (32 - prefix.length)) - 1);
+        const uint32_t first = prefix.address & ~size_minus_one;
+        ranges.push_back({first, first + size_minus_one});
+    }
+    std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<AddressRange> merged;
+    for (const AddressRange& range : ranges) {
+        if (!merged.empty() && (merged.back().last == UINT32_MAX || range.first <= merged.back().last + 1)) {
+            merged.back().last = std::max(merged.back().last, range.last);
+        } else {
+            merged.push_back(range);
+        }
+    }
+    return merged;
+}
 
-std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
-    Memory memory = memory_;
+std::vector<uint32_t> gateway_addresses(const config::Config& config) {
+    std::vector<uint32_t> addresses(config.snat.addresses);
+    for (const auto& port : config.ports) {
+        for (const auto& prefix : port.addresses) addresses.push_back(prefix.address);
+    }
+    return addresses;
+}
+
+config::ObjectSet objects_of(const config::Config& config) {
+    return config::ObjectSet{config.services, config.pods, config.endpoint_slices};
+}
+
+SnapshotBuilder::SnapshotBuilder(uint16_t worker_count, std::vector<PortIdentity> ports,
+                                 uint32_t max_endpoint_slots, uint32_t max_service_ports)
+    : worker_count_(worker_count),
+      max_endpoint_slots_(max_endpoint_slots),
+      max_service_ports_(max_service_ports),
+      ports_(std::move(ports)) {}
+
+SnapshotBuilder::~SnapshotBuilder() = default;
+
+void SnapshotBuilder::ensure_lookup_tables() {
+    if (lookup_) return;
+    auto lookup = std::make_shared<LookupTables>();
+    lookup->vip_table = create_shared_hash("vip_", max_service_ports_ * 2, sizeof(VipKey));
+    lookup->endpoint_table = create_shared_hash("endpoints_", max_endpoint_slots_ * 2, sizeof(EndpointKey));
+    lookup->address_table = create_shared_hash("addr_", max_service_ports_ + 1024, sizeof(uint32_t));
+    lookup_ = std::move(lookup);
+}
+
+void SnapshotBuilder::check_capacity(const std::map<std::string, config::ResolvedService>& services,
+                                     const std::vector<std::string>& changed) const {
+    int64_t ids = 0;
+    int64_t slots = 0;
+    for (const std::string& key : changed) {
+        auto old = services_.find(key);
+        auto next = services.find(key);
+        if (old != services_.end()) {
+            ids -= static_cast<int64_t>(old->second.ports.size());
+            for (const auto& port : old->second.ports) slots -= static_cast<int64_t>(port.slots.size());
+        }
+        if (next != services.end()) {
+            ids += static_cast<int64_t>(next->second.ports.size());
+            for (const auto& port : next->second.ports) slots += static_cast<int64_t>(port.endpoints.size());
+        }
+    }
+    const int64_t ids_in_use = static_cast<int64_t>(id_incarnation_.size() - free_ids_.size());
+    const int64_t slots_in_use = static_cast<int64_t>(slot_generation_.size() - free_slots_.size());
+    if (ids_in_use + ids > max_service_ports_) {
+        throw std::runtime_error("more than " + std::to_string(max_service_ports_) +
+                                 " service ports in total; split the services over gateways");
+    }
+    if (slots_in_use + slots > max_endpoint_slots_) {
+        throw std::runtime_error("more than " + std::to_string(max_endpoint_slots_) +
+                                 " endpoints in total; split the load over gateways");
+    }
+}
+
+std::optional<std::string> SnapshotBuilder::admits(const std::map<std::string, config::ResolvedService>& services,
+                                                   const std::vector<std::string>& changed) const {
+    try {
+        check_capacity(services, changed);
+    } catch (const std::runtime_error& error) {
+        return error.what();
+    }
+    return std::nullopt;
+}
+
+std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& settings,
+                                                   const std::map<std::string, config::ResolvedService>& services,
+                                                   const std::vector<std::string>& changed) {
     statistics_ = {};
+    ensure_lookup_tables();
+    // A new seed or table size changes every Maglev table: every service is re-examined.
+    std::vector<std::string> all_services;
+    const std::vector<std::string>* to_examine = &changed;
+    if (settings.dataplane.hash_seed != maglev_seed_ || settings.dataplane.maglev_max_table_size != maglev_max_table_size_) {
+        std::set<std::string> keys(changed.begin(), changed.end());
+        for (const auto& [key, installed] : services_) keys.insert(key);
+        for (const auto& [key, service] : services) keys.insert(key);
+        all_services.assign(keys.begin(), keys.end());
+        to_examine = &all_services;
+    }
+    check_capacity(services, *to_examine);
+    // Nothing below throws for a reason the input could cause: the update is committed as it goes.
+    maglev_seed_ = settings.dataplane.hash_seed;
+    maglev_max_table_size_ = settings.dataplane.maglev_max_table_size;
+    for (const std::string& key : *to_examine) {
+        auto service = services.find(key);
+        retire_removed(key, service == services.end() ? nullptr : &service->second);
+    }
+    for (const std::string& key : *to_examine) {
+        auto service = services.find(key);
+        if (service != services.end()) update_service(key, service->second, settings);
+        ++statistics_.services_examined;
+    }
+    stage_global_addresses(settings);
+    for (const auto& [packed, before] : endpoint_before_) {
+        auto users = endpoint_users_.find(packed);
+        void* after = nullptr;
+        if (users != endpoint_users_.end()) {
+            after = users->second.size() == 1 ? users->second.begin()->second : kAmbiguousServicePort;
+        }
+        if (after == before) continue;
+        if (after == nullptr) {
+            endpoint_edits_.deletes.push_back(unpack(packed));
+        } else {
+            endpoint_edits_.sets.emplace_back(unpack(packed), after);
+        }
+    }
+    endpoint_before_.clear();
+    for (const auto& [address, before] : vip_address_before_) {
+        const bool after = vip_address_users_.count(address) > 0;
+        if (after == before || global_addresses_.count(address)) continue;
+        if (after) {
+            address_edits_.sets.emplace_back(address, reinterpret_cast<void*>(uintptr_t(AddressKind::Vip)));
+        } else {
+            address_edits_.deletes.push_back(address);
+        }
+    }
+    vip_address_before_.clear();
+
     auto snapshot = std::make_unique<Snapshot>();
-    snapshot->generation = ++memory.snapshot_generation;
-    snapshot->nat_mode = config.dataplane.nat_mode == config::NatMode::FullNat ? NatMode::FullNat
-                                                                               : NatMode::DnatOnly;
-    snapshot->hash_seed = static_cast<uint32_t>(config.dataplane.hash_seed ^
-                                                (config.dataplane.hash_seed >> 32));
-    const auto& conntrack = config.conntrack;
-    snapshot->timeouts = ConnTimeouts{conntrack.tcp_syn_timeout_s * 1000,
-                                      conntrack.tcp_established_timeout_s * 1000,
-                                      conntrack.tcp_closing_timeout_s * 1000,
-                                      conntrack.tcp_closed_timeout_s * 1000,
-                                      conntrack.udp_timeout_s * 1000,
-                                      conntrack.icmp_timeout_s * 1000};
+    snapshot->generation = ++snapshot_generation_;
+    snapshot->nat_mode = settings.dataplane.nat_mode == config::NatMode::FullNat ? NatMode::FullNat : NatMode::DnatOnly;
+    snapshot->hash_seed = static_cast<uint32_t>(settings.dataplane.hash_seed ^ (settings.dataplane.hash_seed >> 32));
+    const auto& conntrack = settings.conntrack;
+    snapshot->timeouts = ConnTimeouts{conntrack.tcp_syn_timeout_s * 1000,     conntrack.tcp_established_timeout_s * 1000,
+                                      conntrack.tcp_closing_timeout_s * 1000, conntrack.tcp_closed_timeout_s * 1000,
+                                      conntrack.udp_timeout_s * 1000,         conntrack.icmp_timeout_s * 1000};
     snapshot->ports = ports_;
-    for (size_t i = 0; i < config.ports.size() && i < snapshot->ports.size(); ++i) {
-        snapshot->ports[i].vlan = config.ports[i].vlan;
-        if (!config.ports[i].addresses.empty()) {
-            snapshot->ports[i].primary_address = to_network(config.ports[i].addresses[0].address);
+    for (size_t i = 0; i < settings.ports.size() && i < snapshot->ports.size(); ++i) {
+        snapshot->ports[i].vlan = settings.ports[i].vlan;
+        if (!settings.ports[i].addresses.empty()) {
+            snapshot->ports[i].primary_address = to_network(settings.ports[i].addresses[0].address);
         }
     }
     snapshot->worker_count = worker_count_;
-    for (uint32_t address : config.snat.addresses) snapshot->snat_addresses.push_back(to_network(address));
-    snapshot->snat_port_min = config.snat.port_min;
-    uint32_t port_count = uint32_t(config.snat.port_max) - config.snat.port_min + 1;
+    for (uint32_t address : settings.snat.addresses) snapshot->snat_addresses.push_back(to_network(address));
+    snapshot->snat_port_min = settings.snat.port_min;
+    const uint32_t port_count = uint32_t(settings.snat.port_max) - settings.snat.port_min + 1;
     snapshot->snat_ports_per_worker = static_cast<uint16_t>(port_count / worker_count_);
-
-    add_services(config, *snapshot, memory);
-    add_addresses_and_routes(config, *snapshot, memory);
-
-    memory_ = std::move(memory);
+    snapshot->client_ranges = merge_client_ranges(settings.cluster.client_ranges);
+    snapshot->service_ports = service_ports_;
+    snapshot->endpoints = endpoints_;
+    snapshot->lookup = lookup_;
+    stage_routes(settings);
+    snapshot->routes = route_table_;
+    statistics_.service_ports = static_cast<uint32_t>(id_incarnation_.size() - free_ids_.size());
     return snapshot;
 }
 
-void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snapshot, Memory& memory) {
-    size_t service_port_count = 0;
-    for (const auto& service : config.services) service_port_count += service.ports.size();
-    auto lookup = std::make_shared<LookupTables>();
-    lookup->vip_table = create_hash(unique_name("vip_"), static_cast<uint32_t>(service_port_count), sizeof(VipKey));
-    uint32_t next_service_port = 0;
-    const uint32_t incarnation = static_cast<uint32_t>(snapshot.generation);
-
-    std::set<std::string> live_endpoints;
-    std::map<std::string, CachedMaglev> live_maglev;
-    ChunkedTable<EndpointSlot>& slots = snapshot.endpoints;
-
-    for (const auto& service : config.services) {
-        for (const auto& port : service.ports) {
-            ServicePort service_port;
-            service_port.incarnation = incarnation;
-            service_port.vip = to_network(service.cluster_ip);
-            service_port.port = to_network16(port.port);
-            service_port.protocol = protocol_number(port.protocol);
-            service_port.service_name = service.namespace_name + "/" + service.name + ":" +
-                                        (port.name.empty() ? std::to_string(port.port) : port.name);
-            const uint32_t service_port_index = next_service_port++;
-            const std::string identity = service_port_identity(service, port);
-
-            std::vector<MaglevBackend> ready_backends;
-            std::vector<MaglevBackend> serving_terminating_backends;
-            for (const auto& endpoint : service.endpoints) {
-                uint16_t target_port = endpoint.port != 0 ? endpoint.port
-                                       : port.target_port != 0 ? port.target_port
-                                                               : port.port;
-                std::string endpoint_identity = identity + "|" + config::format_ipv4(endpoint.address) +
-                                                ":" + std::to_string(target_port);
-                live_endpoints.insert(endpoint_identity);
-                auto found = memory.slot_by_endpoint.find(endpoint_identity);
-                uint32_t slot;
-                if (found != memory.slot_by_endpoint.end()) {
-                    slot = found->second;
-                } else {
-                    if (!memory.free_slots.empty()) {
-                        slot = memory.free_slots.back();
-                        memory.free_slots.pop_back();
-                    } else {
-                        slot = static_cast<uint32_t>(memory.slot_generation.size());
-                        if (slot >= max_endpoint_slots_) {
-                            throw std::runtime_error("more than " + std::to_string(max_endpoint_slots_) +
-                                                     " endpoints in total; split the load over gateways");
-                        }
-                        memory.slot_generation.push_back(0);
-                    }
-                    memory.slot_generation[slot] = memory.next_endpoint_generation++;
-                    if (memory.next_endpoint_generation == 0) memory.next_endpoint_generation = 1;
-                    memory.slot_by_endpoint.emplace(endpoint_identity, slot);
-                    ++statistics_.endpoints_added;
-                }
-                EndpointSlot& entry = slots.mutable_entry(slot);
-                entry.address = to_network(endpoint.address);
-                entry.port = to_network16(target_port);
-                entry.ready = endpoint.ready;
-                entry.terminating = endpoint.terminating;
-                entry.generation = memory.slot_generation[slot];
-                entry.weight = endpoint.weight;
-                entry.service_port = service_port_index;
-                service_port.endpoint_slots.push_back(slot);
-
-                MaglevBackend backend{(uint64_t(endpoint.address) << 16) | target_port, slot, endpoint.weight};
-                if (endpoint.ready && !endpoint.terminating && endpoint.weight > 0) {
-                    ready_backends.push_back(backend);
-                } else if (endpoint.ready && endpoint.terminating && endpoint.weight > 0) {
-                    serving_terminating_backends.push_back(backend);
-                }
+// Phase one of an update: free what leaves (ports, endpoints) before anything new is allocated,
+// so an update that fits the tables once applied never needs room for both at once.
+void SnapshotBuilder::retire_removed(const std::string& key, const config::ResolvedService* service) {
+    auto installed = services_.find(key);
+    if (installed == services_.end()) return;
+    std::vector<InstalledPort>& ports = installed->second.ports;
+    for (InstalledPort& port : ports) {
+        const config::ResolvedPort* next = nullptr;
+        if (service != nullptr && port.vip == to_network(service->cluster_ip)) {
+            for (const config::ResolvedPort& candidate : service->ports) {
+                if (port_identity(candidate.port) == port.identity) next = &candidate;
             }
-            // KEP-1669: when no endpoint is ready, serving-terminating ones take new connections.
-            std::vector<MaglevBackend>& backends =
-                ready_backends.empty() ? serving_terminating_backends : ready_backends;
-            std::sort(backends.begin(), backends.end(),
-                      [](const MaglevBackend& a, const MaglevBackend& b) { return a.identity < b.identity; });
-            uint32_t table_size = maglev_table_size(backends.size(), config.dataplane.maglev_max_table_size);
-
-            CachedMaglev cached;
-            auto previous = memory.maglev_by_service_port.find(identity);
-            auto same_inputs = [&](const CachedMaglev& old) {
-                if (old.table_size != table_size || old.seed != config.dataplane.hash_seed ||
-                    old.inputs.size() != backends.size()) {
-                    return false;
-                }
-                for (size_t i = 0; i < backends.size(); ++i) {
-                    const auto& a = old.inputs[i];
-                    const auto& b = backends[i];
-                    if (a.identity != b.identity || a.value != b.value || a.weight != b.weight) return false;
-                }
-                return true;
-            };
-            if (previous != memory.maglev_by_service_port.end() && same_inputs(previous->second)) {
-                cached = previous->second;
-                ++statistics_.maglev_reused;
-            } else {
-                cached.inputs = backends;
-                cached.table_size = table_size;
-                cached.seed = config.dataplane.hash_seed;
-                cached.table = std::make_shared<const MaglevTable>(
-                    MaglevTable::build(backends, table_size, config.dataplane.hash_seed));
-                ++statistics_.maglev_built;
+        }
+        if (next == nullptr) {
+            release_port(port);
+            port.identity.clear();
+            continue;
+        }
+        std::set<std::pair<uint32_t, uint16_t>> wanted;
+        for (const config::ResolvedEndpoint& endpoint : next->endpoints) wanted.emplace(endpoint.address, endpoint.port);
+        for (auto it = port.slots.begin(); it != port.slots.end();) {
+            if (wanted.count(it->first)) {
+                ++it;
+                continue;
             }
-            service_port.maglev = cached.table;
-            live_maglev.emplace(identity, std::move(cached));
-
-            VipKey key = VipKey::ipv4(service_port.vip, service_port.port, service_port.protocol);
-            if (rte_hash_add_key_data(lookup->vip_table, &key,
-                                      service_port_reference(service_port_index, incarnation)) != 0) {
-                throw std::runtime_error("cannot add " + service_port.service_name + " to the VIP table");
-            }
-            snapshot.service_ports.mutable_entry(service_port_index) = std::move(service_port);
+            reference_endpoint(EndpointKey{to_network(it->first.first), to_network16(it->first.second), port.protocol, 0},
+                               port.id, false);
+            release_slot(it->second);
+            it = port.slots.erase(it);
         }
     }
-
-    for (auto it = memory.slot_by_endpoint.begin(); it != memory.slot_by_endpoint.end();) {
-        if (live_endpoints.count(it->first) == 0) {
-            memory.free_slots.push_back(it->second);
-            it = memory.slot_by_endpoint.erase(it);
-            ++statistics_.endpoints_removed;
-        } else {
-            ++it;
-        }
-    }
-    memory.maglev_by_service_port = std::move(live_maglev);
-    statistics_.service_ports = next_service_port;
-
-    std::map<std::tuple<uint32_t, uint16_t, uint8_t>, void*> service_port_by_endpoint;
-    for (uint32_t index = 0; index < next_service_port; ++index) {
-        const ServicePort& service_port = snapshot.service_ports[index];
-        void* reference = service_port_reference(index, incarnation);
-        for (uint32_t slot : service_port.endpoint_slots) {
-            auto key = std::make_tuple(slots[slot].address, slots[slot].port, service_port.protocol);
-            auto [entry, inserted] = service_port_by_endpoint.emplace(key, reference);
-            if (!inserted && entry->second != reference) entry->second = kAmbiguousServicePort;
-        }
-    }
-    lookup->endpoint_table = create_hash(unique_name("endpoints_"),
-                                         static_cast<uint32_t>(service_port_by_endpoint.size()), sizeof(EndpointKey));
-    for (const auto& [key, reference] : service_port_by_endpoint) {
-        EndpointKey endpoint_key;
-        std::tie(endpoint_key.address, endpoint_key.port, endpoint_key.protocol) = key;
-        if (rte_hash_add_key_data(lookup->endpoint_table, &endpoint_key, reference) != 0) {
-            throw std::runtime_error("cannot add an endpoint to the endpoint table");
-        }
-    }
-    snapshot.lookup = std::move(lookup);
+    std::erase_if(ports, [](const InstalledPort& port) { return port.identity.empty(); });
+    if (service == nullptr) services_.erase(installed);
 }
 
-void SnapshotBuilder::add_addresses_and_routes(const config::Config& config, Snapshot& snapshot, Memory& memory) {
-    std::map<uint32_t, AddressKind> kinds;  // host order
-    for (const auto& port : config.ports) {
-        for (const auto& prefix : port.addresses) kinds[prefix.address] = AddressKind::Local;
+// Phase two: install or refresh every port of `service`, reusing what phase one kept.
+void SnapshotBuilder::update_service(const std::string& key, const config::ResolvedService& service,
+                                     const config::Config& settings) {
+    InstalledService next;
+    auto installed = services_.find(key);
+    for (const config::ResolvedPort& port : service.ports) {
+        InstalledPort* previous = nullptr;
+        if (installed != services_.end()) {
+            for (InstalledPort& candidate : installed->second.ports) {
+                if (candidate.identity == port_identity(port.port)) previous = &candidate;
+            }
+        }
+        next.ports.push_back(install_port(service, port, previous, settings));
     }
-    for (uint32_t address : config.snat.addresses) kinds[address] = AddressKind::Snat;
-    for (const auto& service : config.services) {
-        if (!service.ports.empty()) kinds[service.cluster_ip] = AddressKind::Vip;
+    services_[key] = std::move(next);
+}
+
+SnapshotBuilder::InstalledPort SnapshotBuilder::install_port(const config::ResolvedService& service,
+                                                             const config::ResolvedPort& port, InstalledPort* previous,
+                                                             const config::Config& settings) {
+    InstalledPort out;
+    out.identity = port_identity(port.port);
+    const uint8_t protocol = protocol_number(port.port.protocol);
+    out.vip = to_network(service.cluster_ip);
+    out.protocol = protocol;
+    out.key = VipKey::ipv4(out.vip, to_network16(port.port.port), protocol);
+    if (previous != nullptr) {
+        out.id = previous->id;
+    } else {
+        if (!free_ids_.empty()) {
+            out.id = free_ids_.back();
+            free_ids_.pop_back();
+        } else {
+            out.id = static_cast<uint32_t>(id_incarnation_.size());
+            id_incarnation_.push_back(0);
+        }
+        if (++id_incarnation_[out.id] == 0) id_incarnation_[out.id] = 1;
+        vip_edits_.sets.emplace_back(out.key, service_port_reference(out.id, id_incarnation_[out.id]));
+        reference_vip_address(out.vip, true);
     }
-    auto& lookup = const_cast<LookupTables&>(*snapshot.lookup);
-    lookup.address_table = create_hash(unique_name("addr_"), static_cast<uint32_t>(kinds.size()), sizeof(uint32_t));
-    for (const auto& [address, kind] : kinds) {
-        uint32_t key = to_network(address);
-        if (rte_hash_add_key_data(lookup.address_table, &key,
-                                  reinterpret_cast<void*>(uintptr_t(kind))) != 0) {
-            throw std::runtime_error("cannot add " + config::format_ipv4(address) + " to the address table");
+    const uint32_t incarnation = id_incarnation_[out.id];
+
+    ServicePort entry;
+    entry.incarnation = incarnation;
+    entry.vip = out.vip;
+    entry.port = to_network16(port.port.port);
+    entry.protocol = protocol;
+    entry.affinity_timeout_ms =
+        service.session_affinity == config::SessionAffinity::ClientIp ? service.affinity_timeout_s * 1000 : 0;
+    entry.service_name = service.namespace_name + "/" + service.name + ":" +
+                         (port.port.name.empty() ? std::to_string(port.port.port) : port.port.name);
+
+    std::vector<MaglevBackend> ready_backends;
+    std::vector<MaglevBackend> serving_terminating_backends;
+    for (const config::ResolvedEndpoint& endpoint : port.endpoints) {
+        const auto identity = std::make_pair(endpoint.address, endpoint.port);
+        uint32_t slot;
+        if (auto kept = previous != nullptr ? previous->slots.extract(identity) : decltype(previous->slots)::node_type{}) {
+            slot = kept.mapped();
+        } else {
+            slot = allocate_slot();
+            reference_endpoint(EndpointKey{to_network(endpoint.address), to_network16(endpoint.port), protocol, 0},
+                               out.id, true);
+        }
+        out.slots.emplace(identity, slot);
+        EndpointSlot slot_entry;
+        slot_entry.address = to_network(endpoint.address);
+        slot_entry.port = to_network16(endpoint.port);
+        slot_entry.ready = endpoint.ready;
+        slot_entry.terminating = endpoint.terminating;
+        slot_entry.generation = slot_generation_[slot];
+        slot_entry.weight = endpoint.weight;
+        slot_entry.service_port = out.id;
+        const EndpointSlot current = endpoints_.contains(slot) ? endpoints_[slot] : EndpointSlot{};
+        if (std::tie(current.address, current.port, current.ready, current.terminating, current.generation,
+                     current.weight, current.service_port) !=
+            std::tie(slot_entry.address, slot_entry.port, slot_entry.ready, slot_entry.terminating,
+                     slot_entry.generation, slot_entry.weight, slot_entry.service_port)) {
+            endpoints_.mutable_entry(slot) = slot_entry;
+        }
+        entry.endpoint_slots.push_back(slot);
+
+        MaglevBackend backend{(uint64_t(endpoint.address) << 16) | endpoint.port, slot, endpoint.weight};
+        if (endpoint.ready && !endpoint.terminating && endpoint.weight > 0) {
+            ready_backends.push_back(backend);
+        } else if (endpoint.ready && endpoint.terminating && endpoint.weight > 0) {
+            serving_terminating_backends.push_back(backend);
         }
     }
 
-    std::vector<std::vector<config::Ipv4Prefix>> port_addresses;
-    for (const auto& port : config.ports) port_addresses.push_back(port.addresses);
-    Memory::RouteInputs inputs{std::move(port_addresses), config.routes};
-    if (!memory.route_table || !(memory.route_inputs == inputs)) {
-        memory.route_table = build_route_table(config);
-        memory.route_inputs = std::move(inputs);
+    // KEP-1669: when no endpoint is ready, serving-terminating ones take new connections.
+    std::vector<MaglevBackend>& backends = ready_backends.empty() ? serving_terminating_backends : ready_backends;
+    std::sort(backends.begin(), backends.end(),
+              [](const MaglevBackend& a, const MaglevBackend& b) { return a.identity < b.identity; });
+    const uint32_t table_size = maglev_table_size(backends.size(), settings.dataplane.maglev_max_table_size);
+    auto same_inputs = [&](const CachedMaglev& old) {
+        if (!old.table || old.table_size != table_size || old.seed != settings.dataplane.hash_seed ||
+            old.inputs.size() != backends.size()) {
+            return false;
+        }
+        for (size_t i = 0; i < backends.size(); ++i) {
+            const auto& a = old.inputs[i];
+            const auto& b = backends[i];
+            if (a.identity != b.identity || a.value != b.value || a.weight != b.weight) return false;
+        }
+        return true;
+    };
+    if (previous != nullptr && same_inputs(previous->maglev)) {
+        out.maglev = previous->maglev;
+        ++statistics_.maglev_reused;
+    } else {
+        out.maglev.inputs = backends;
+        out.maglev.table_size = table_size;
+        out.maglev.seed = settings.dataplane.hash_seed;
+        out.maglev.table = std::make_shared<const MaglevTable>(
+            MaglevTable::build(backends, table_size, settings.dataplane.hash_seed));
+        ++statistics_.maglev_built;
     }
-    snapshot.routes = memory.route_table;
+    entry.maglev = out.maglev.table;
+
+    static const ServicePort kEmpty{};
+    const ServicePort& current = service_ports_.contains(out.id) ? service_ports_[out.id] : kEmpty;
+    if (current.incarnation != entry.incarnation || current.maglev != entry.maglev ||
+        current.endpoint_slots != entry.endpoint_slots || current.affinity_timeout_ms != entry.affinity_timeout_ms ||
+        current.service_name != entry.service_name) {
+        service_ports_.mutable_entry(out.id) = std::move(entry);
+    }
+    return out;
+}
+
+void SnapshotBuilder::release_port(const InstalledPort& port) {
+    vip_edits_.deletes.push_back(port.key);
+    reference_vip_address(port.vip, false);
+    for (const auto& [identity, slot] : port.slots) {
+        reference_endpoint(EndpointKey{to_network(identity.first), to_network16(identity.second), port.protocol, 0},
+                           port.id, false);
+        release_slot(slot);
+    }
+    service_ports_.mutable_entry(port.id) = ServicePort{};
+    free_ids_.push_back(port.id);
+}
+
+uint32_t SnapshotBuilder::allocate_slot() {
+    uint32_t slot;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+    } else {
+        slot = static_cast<uint32_t>(slot_generation_.size());
+        slot_generation_.push_back(0);
+    }
+    slot_generation_[slot] = next_endpoint_generation_++;
+    if (next_endpoint_generation_ == 0) next_endpoint_generation_ = 1;
+    ++statistics_.endpoints_added;
+    return slot;
+}
+
+void SnapshotBuilder::release_slot(uint32_t slot) {
+    endpoints_.mutable_entry(slot) = EndpointSlot{};
+    free_slots_.push_back(slot);
+    ++statistics_.endpoints_removed;
+}
+
+void SnapshotBuilder::reference_endpoint(const EndpointKey& key, uint32_t id, bool add) {
+    const uint64_t packed = pack(key);
+    auto users = endpoint_users_.find(packed);
+    if (!endpoint_before_.count(packed)) {
+        void* before = nullptr;
+        if (users != endpoint_users_.end()) {
+            before = users->second.size() == 1 ? users->second.begin()->second : kAmbiguousServicePort;
+        }
+        endpoint_before_.emplace(packed, before);
+    }
+    if (add) {
+        endpoint_users_[packed][id] = service_port_reference(id, id_incarnation_[id]);
+    } else if (users != endpoint_users_.end()) {
+        users->second.erase(id);
+        if (users->second.empty()) endpoint_users_.erase(users);
+    }
+}
+
+void SnapshotBuilder::reference_vip_address(uint32_t address, bool add) {
+    auto users = vip_address_users_.find(address);
+    vip_address_before_.emplace(address, users != vip_address_users_.end());
+    if (add) {
+        ++vip_address_users_[address];
+    } else if (users != vip_address_users_.end() && --users->second == 0) {
+        vip_address_users_.erase(users);
+    }
+}
+
+void SnapshotBuilder::stage_global_addresses(const config::Config& settings) {
+    std::map<uint32_t, AddressKind> wanted;
+    for (const auto& port : settings.ports) {
+        for (const auto& prefix : port.addresses) wanted[to_network(prefix.address)] = AddressKind::Local;
+    }
+    for (uint32_t address : settings.snat.addresses) wanted[to_network(address)] = AddressKind::Snat;
+    for (const auto& [address, kind] : global_addresses_) {
+        if (!wanted.count(address) && !vip_address_users_.count(address)) address_edits_.deletes.push_back(address);
+    }
+    for (const auto& [address, kind] : wanted) {
+        auto old = global_addresses_.find(address);
+        if (old == global_addresses_.end() || old->second != kind) {
+            address_edits_.sets.emplace_back(address, reinterpret_cast<void*>(uintptr_t(kind)));
+        }
+    }
+    global_addresses_ = std::move(wanted);
+}
+
+void SnapshotBuilder::stage_routes(const config::Config& settings) {
+    std::vector<std::vector<config::Ipv4Prefix>> port_addresses;
+    for (const auto& port : settings.ports) port_addresses.push_back(port.addresses);
+    RouteInputs inputs{std::move(port_addresses), settings.routes};
+    if (!route_table_ || !(route_inputs_ == inputs)) {
+        route_table_ = build_route_table(settings);
+        route_inputs_ = std::move(inputs);
+    }
+}
+
+void SnapshotBuilder::before_publish() {
+    auto remove = [this](rte_hash* hash, const void* key) {
+        const int32_t position = rte_hash_del_key(hash, key);
+        if (position >= 0) removed_positions_.emplace_back(hash, position);
+    };
+    for (const VipKey& key : vip_edits_.deletes) remove(lookup_->vip_table, &key);
+    for (const EndpointKey& key : endpoint_edits_.deletes) remove(lookup_->endpoint_table, &key);
+    for (const uint32_t& key : address_edits_.deletes) remove(lookup_->address_table, &key);
+    vip_edits_.deletes.clear();
+    endpoint_edits_.deletes.clear();
+    address_edits_.deletes.clear();
+}
+
+void SnapshotBuilder::after_publish(bool workers_moved_on) {
+    if (workers_moved_on) {
+        for (const auto& [hash, position] : removed_positions_) rte_hash_free_key_with_position(hash, position);
+        removed_positions_.clear();
+    }
+    // Capacity was checked in prepare() and the tables have extendable buckets: an add can only
+    // fail for lack of EAL memory, which leaves that one key unreachable; say so loudly.
+    auto add = [](rte_hash* hash, const void* key, void* value, const char* table) {
+        if (rte_hash_add_key_data(hash, key, value) != 0) {
+            throw std::runtime_error(std::string("cannot add a key to the ") + table +
+                                     " table (out of EAL memory?); the entry stays unreachable");
+        }
+    };
+    std::string failure;
+    auto guarded = [&](auto&& operation) {
+        try {
+            operation();
+        } catch (const std::exception& error) {
+            failure = error.what();
+        }
+    };
+    for (const auto& [key, value] : vip_edits_.sets) guarded([&] { add(lookup_->vip_table, &key, value, "VIP"); });
+    for (const auto& [key, value] : endpoint_edits_.sets) {
+        guarded([&] { add(lookup_->endpoint_table, &key, value, "endpoint"); });
+    }
+    for (const auto& [key, value] : address_edits_.sets) {
+        guarded([&] { add(lookup_->address_table, &key, value, "address"); });
+    }
+    vip_edits_.sets.clear();
+    endpoint_edits_.sets.clear();
+    address_edits_.sets.clear();
+    if (!failure.empty()) throw std::runtime_error(failure);
+}
+
+std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
+    config::ServiceStore store(config.cluster, gateway_addresses(config));
+    const config::StoreResult result = store.replace_all(objects_of(config), config.source);
+    if (!result.ok()) {
+        std::string message;
+        for (const auto& error : result.errors) message += (message.empty() ? "" : "; ") + error.to_string();
+        throw std::runtime_error(message);
+    }
+    std::set<std::string> keys;
+    for (const auto& [key, installed] : services_) keys.insert(key);
+    for (const auto& [key, service] : store.resolved()) keys.insert(key);
+    std::unique_ptr<Snapshot> snapshot = prepare(config, store.resolved(), {keys.begin(), keys.end()});
+    before_publish();
+    after_publish(true);
+    return snapshot;
 }
 
 }  // namespace vipgate

@@ -1,27 +1,37 @@
-// SnapshotBuilder: compiles a validated Config into an immutable dataplane Snapshot.
+// SnapshotBuilder: compiles resolved services into dataplane Snapshots, one change at a time.
 //
-// Design note: the builder is the only place that remembers things between snapshots:
-// endpoint slot numbers (so connections stay pinned to the same slot across updates) and the
-// Maglev table of every service port with the exact inputs it was built from (so a service
-// whose endpoints did not change keeps its table, byte for byte, and its flows never move), and
-// the route table with its inputs (a 64 MiB rte_lpm is not rebuilt for a service update).
-// A build works on copies of that memory and commits them only when the snapshot is complete,
-// so a failed build leaves the builder exactly as it was.
+// Design note: the builder is the only place that remembers things between snapshots: the
+// stable id of every service port and the slot of every endpoint (so connections stay pinned
+// across updates), the Maglev table of every service port with the exact inputs it was built
+// from (a service whose endpoints did not change keeps its table byte for byte, and a change to
+// one service never rebuilds another's), the current chunked tables the next snapshot starts
+// from, and the shared lookup hashes. An update touches only the services it is told changed,
+// so its cost does not grow with the number of services.
+//
+// Updating the shared hashes follows the publication (see snapshot.h): prepare() computes the
+// next snapshot and the hash edits without touching anything a worker can see (it may throw, and
+// then nothing changed); before_publish() removes the keys of deleted entries; the caller
+// publishes; after_publish() adds the keys of new entries, and, once every worker is known to
+// have moved on, recycles the hash positions of removed keys.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
+#include "config/service_store.h"
 #include "dataplane/snapshot.h"
 
 namespace vipgate {
 
 struct BuildStatistics {
-    uint32_t service_ports = 0;
+    uint32_t service_ports = 0;      // live service ports after the update
+    uint32_t services_examined = 0;
     uint32_t maglev_built = 0;
     uint32_t maglev_reused = 0;
     uint32_t endpoints_added = 0;
@@ -31,15 +41,38 @@ struct BuildStatistics {
 class SnapshotBuilder {
 public:
     static constexpr uint32_t kMaxEndpointSlots = 1u << 18;
+    static constexpr uint32_t kMaxServicePorts = 1u << 16;
 
     // `ports` gives the runtime identity (DPDK port id, MAC) of each configured port, in order.
     // `max_endpoint_slots` bounds the endpoints of all services together (the workers' per-endpoint
     // counter arrays are sized by it).
     SnapshotBuilder(uint16_t worker_count, std::vector<PortIdentity> ports,
-                    uint32_t max_endpoint_slots = kMaxEndpointSlots);
+                    uint32_t max_endpoint_slots = kMaxEndpointSlots, uint32_t max_service_ports = kMaxServicePorts);
+    ~SnapshotBuilder();
+    SnapshotBuilder(const SnapshotBuilder&) = delete;
+    SnapshotBuilder& operator=(const SnapshotBuilder&) = delete;
 
-    // Throws std::runtime_error with an actionable message on failure; nothing is committed then.
+    // The next snapshot: settings (NAT, timeouts, SNAT, ports, routes, client ranges, hash seed)
+    // from `settings`, services from `services`, of which only the keys in `changed` are
+    // re-examined (a key missing from `services` is removed). Throws std::runtime_error with an
+    // actionable message; nothing changes then. Must be followed by before_publish(), the
+    // publication, and after_publish().
+    std::unique_ptr<Snapshot> prepare(const config::Config& settings,
+                                      const std::map<std::string, config::ResolvedService>& services,
+                                      const std::vector<std::string>& changed);
+    void before_publish();
+    // Whether `changed` services fit the tables once applied; a message says why not.
+    std::optional<std::string> admits(const std::map<std::string, config::ResolvedService>& services,
+                                      const std::vector<std::string>& changed) const;
+    // `workers_moved_on`: every worker has used the new snapshot (so none can still be reading a
+    // key removed before it); removed keys' positions are recycled only then.
+    void after_publish(bool workers_moved_on);
+
+    // All in one for a whole configuration (tests, tools): resolves `config`'s objects, diffs every
+    // service against what is installed and applies the hash edits at once. Only for callers with
+    // no concurrent readers of older snapshots.
     std::unique_ptr<Snapshot> build(const config::Config& config);
+
     const BuildStatistics& last_statistics() const noexcept { return statistics_; }
 
 private:
@@ -49,30 +82,85 @@ private:
         uint64_t seed = 0;
         std::shared_ptr<const MaglevTable> table;
     };
-    struct Memory {
-        std::map<std::string, uint32_t> slot_by_endpoint;  // endpoint identity -> slot
-        std::vector<uint32_t> slot_generation;             // last generation given to each slot
-        std::vector<uint32_t> free_slots;
-        uint32_t next_endpoint_generation = 1;
-        std::map<std::string, CachedMaglev> maglev_by_service_port;
-        uint64_t snapshot_generation = 0;
-        struct RouteInputs {
-            std::vector<std::vector<config::Ipv4Prefix>> port_addresses;
-            std::vector<config::RouteConfig> routes;
-            bool operator==(const RouteInputs&) const = default;
-        };
-        RouteInputs route_inputs;
-        std::shared_ptr<const RouteTable> route_table;  // shared while its inputs do not change
+    struct InstalledPort {
+        std::string identity;  // "PROTO|port"
+        uint32_t id = 0;
+        uint32_t vip = 0;  // network order
+        uint8_t protocol = 0;
+        VipKey key{};
+        std::map<std::pair<uint32_t, uint16_t>, uint32_t> slots;  // (address, target port), host order -> slot
+        CachedMaglev maglev;
+    };
+    struct InstalledService {
+        std::vector<InstalledPort> ports;
+    };
+    template <typename Key>
+    struct HashEdits {
+        std::vector<Key> deletes;
+        std::vector<std::pair<Key, void*>> sets;
     };
 
-    void add_services(const config::Config& config, Snapshot& snapshot, Memory& memory);
-    void add_addresses_and_routes(const config::Config& config, Snapshot& snapshot, Memory& memory);
+    void check_capacity(const std::map<std::string, config::ResolvedService>& services,
+                        const std::vector<std::string>& changed) const;
+    void retire_removed(const std::string& key, const config::ResolvedService* service);
+    void update_service(const std::string& key, const config::ResolvedService& service, const config::Config& settings);
+    InstalledPort install_port(const config::ResolvedService& service, const config::ResolvedPort& port,
+                               InstalledPort* previous, const config::Config& settings);
+    void release_port(const InstalledPort& port);
+    uint32_t allocate_slot();
+    void release_slot(uint32_t slot);
+    void reference_endpoint(const EndpointKey& key, uint32_t id, bool add);
+    void reference_vip_address(uint32_t address, bool add);
+    void stage_global_addresses(const config::Config& settings);
+    void stage_routes(const config::Config& settings);
+    void ensure_lookup_tables();
 
     uint16_t worker_count_;
     uint32_t max_endpoint_slots_;
+    uint32_t max_service_ports_;
     std::vector<PortIdentity> ports_;
-    Memory memory_;
     BuildStatistics statistics_;
+
+    std::map<std::string, InstalledService> services_;
+    ChunkedTable<ServicePort> service_ports_;
+    ChunkedTable<EndpointSlot> endpoints_;
+    std::vector<uint32_t> free_ids_;
+    std::vector<uint32_t> id_incarnation_;   // last incarnation given to each id
+    std::vector<uint32_t> free_slots_;
+    std::vector<uint32_t> slot_generation_;  // last generation given to each slot
+    uint32_t next_endpoint_generation_ = 1;
+    uint64_t snapshot_generation_ = 0;
+    uint64_t maglev_seed_ = 0;
+    uint32_t maglev_max_table_size_ = 0;
+
+    // What the shared hashes hold, and the edits staged for the current update.
+    std::shared_ptr<LookupTables> lookup_;
+    std::map<uint64_t, std::map<uint32_t, void*>> endpoint_users_;  // packed EndpointKey -> id -> reference
+    std::map<uint32_t, uint32_t> vip_address_users_;               // VIP (network order) -> service ports
+    std::map<uint32_t, AddressKind> global_addresses_;             // local and SNAT addresses (network order)
+    std::map<uint64_t, void*> endpoint_before_;                    // values before this update (nullptr: absent)
+    std::map<uint32_t, bool> vip_address_before_;
+    HashEdits<VipKey> vip_edits_;
+    HashEdits<EndpointKey> endpoint_edits_;
+    HashEdits<uint32_t> address_edits_;
+    std::vector<std::pair<rte_hash*, int32_t>> removed_positions_;  // recycled once workers moved on
+
+    struct RouteInputs {
+        std::vector<std::vector<config::Ipv4Prefix>> port_addresses;
+        std::vector<config::RouteConfig> routes;
+        bool operator==(const RouteInputs&) const = default;
+    };
+    RouteInputs route_inputs_;
+    std::shared_ptr<const RouteTable> route_table_;
 };
+
+// Address ranges in `prefixes` merged into sorted, disjoint ranges.
+std::vector<AddressRange> merge_client_ranges(const std::vector<config::Ipv4Prefix>& prefixes);
+
+// The gateway's own addresses (port addresses and SNAT), host order: no ClusterIP may take them.
+std::vector<uint32_t> gateway_addresses(const config::Config& config);
+
+// The objects of a config file.
+config::ObjectSet objects_of(const config::Config& config);
 
 }  // namespace vipgate

@@ -1,0 +1,555 @@
+#include "config/service_store.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace vipgate::config {
+namespace {
+
+std::string label_key(std::string_view namespace_name, std::string_view key, std::string_view value) {
+    std::string text(namespace_name);
+    text += '\0';
+    text += key;
+    text += '=';
+    text += value;
+    return text;
+}
+
+bool has_selector(const ServiceConfig& service) { return service.selector && !service.selector->empty(); }
+
+const NamedPort* find_named_port(const std::vector<NamedPort>& ports, const std::string& name, Protocol protocol) {
+    for (const NamedPort& port : ports) {
+        if (port.name == name && port.protocol == protocol) return &port;
+    }
+    return nullptr;
+}
+
+ConfigError error(const std::string& source, std::string field, std::string message) {
+    return ConfigError{source, 0, 0, std::move(field), std::move(message)};
+}
+
+}  // namespace
+
+std::string object_key(std::string_view namespace_name, std::string_view name) {
+    return std::string(namespace_name) + "/" + std::string(name);
+}
+
+bool selector_matches(const Labels& selector, const Labels& labels) {
+    for (const auto& [key, value] : selector) {
+        auto found = labels.find(key);
+        if (found == labels.end() || found->second != value) return false;
+    }
+    return true;
+}
+
+ServiceStore::ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved)
+    : cluster_(std::move(cluster)), reserved_(reserved.begin(), reserved.end()) {
+    if (cluster_.service_cidr) allocator_ = ClusterIpAllocator(*cluster_.service_cidr);
+}
+
+StoreResult ServiceStore::apply(const ObjectSet& objects, const std::string& source) {
+    return transact(objects, {}, source, true);
+}
+
+StoreResult ServiceStore::remove(const ObjectSet& objects, const std::string& source) {
+    std::set<std::pair<std::string, std::string>> deletes;
+    for (const auto& service : objects.services) deletes.emplace("service", object_key(service.namespace_name, service.name));
+    for (const auto& pod : objects.pods) deletes.emplace("pod", object_key(pod.namespace_name, pod.name));
+    for (const auto& slice : objects.endpoint_slices) {
+        deletes.emplace("endpointslice", object_key(slice.namespace_name, slice.name));
+    }
+    return transact({}, deletes, source, true);
+}
+
+StoreResult ServiceStore::remove(std::string_view kind, std::string_view namespace_name, std::string_view name) {
+    if (kind != "service" && kind != "pod" && kind != "endpointslice") {
+        StoreResult result;
+        result.errors.push_back(error("", "kind", "unknown kind '" + std::string(kind) +
+                                                      "'; allowed: service, pod, endpointslice"));
+        return result;
+    }
+    return transact({}, {{std::string(kind), object_key(namespace_name, name)}}, "", true);
+}
+
+StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::string& source) {
+    std::set<std::string> wanted;
+    for (const auto& service : objects.services) wanted.insert("service|" + object_key(service.namespace_name, service.name));
+    for (const auto& pod : objects.pods) wanted.insert("pod|" + object_key(pod.namespace_name, pod.name));
+    for (const auto& slice : objects.endpoint_slices) {
+        wanted.insert("endpointslice|" + object_key(slice.namespace_name, slice.name));
+    }
+    std::set<std::pair<std::string, std::string>> deletes;
+    for (const auto& [key, service] : services_) {
+        if (!wanted.count("service|" + key)) deletes.emplace("service", key);
+    }
+    for (const auto& [key, pod] : pods_) {
+        if (!wanted.count("pod|" + key)) deletes.emplace("pod", key);
+    }
+    for (const auto& [key, slice] : slices_) {
+        if (!wanted.count("endpointslice|" + key)) deletes.emplace("endpointslice", key);
+    }
+    return transact(objects, deletes, source, false);
+}
+
+StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {
+    const uint32_t weight = drained ? 0 : 1;
+    ObjectSet changed;
+    auto pod = pod_by_address_.find(address);
+    if (pod != pod_by_address_.end()) {
+        PodConfig copy = pods_.at(pod->second);
+        copy.weight = weight;
+        changed.pods.push_back(std::move(copy));
+    }
+    for (const auto& [key, service] : services_) {
+        bool found = false;
+        ServiceConfig copy = service;
+        for (auto& endpoint : copy.endpoints) {
+            if (endpoint.address == address) {
+                endpoint.weight = weight;
+                found = true;
+            }
+        }
+        if (found) changed.services.push_back(std::move(copy));
+    }
+    for (const auto& [key, slice] : slices_) {
+        bool found = false;
+        EndpointSliceConfig copy = slice;
+        for (auto& endpoint : copy.endpoints) {
+            if (endpoint.address == address) {
+                endpoint.weight = weight;
+                found = true;
+            }
+        }
+        if (found) changed.endpoint_slices.push_back(std::move(copy));
+    }
+    if (changed.pods.empty() && changed.services.empty() && changed.endpoint_slices.empty()) {
+        StoreResult result;
+        result.errors.push_back(error("", "address", "no pod or endpoint has address " + format_ipv4(address)));
+        return result;
+    }
+    StoreResult result = transact(changed, {}, "", true);
+    for (auto& change : result.changes) {
+        if (change.action == "configured") change.action = drained ? "drained" : "undrained";
+    }
+    return result;
+}
+
+std::optional<size_t> ServiceStore::matched_pods(const std::string& service_key) const {
+    auto service = services_.find(service_key);
+    if (service == services_.end() || !has_selector(service->second)) return std::nullopt;
+    return matching_pods(service->second.namespace_name, *service->second.selector).size();
+}
+
+ObjectSet ServiceStore::objects() const {
+    ObjectSet set;
+    for (const auto& [key, service] : services_) set.services.push_back(service);
+    for (const auto& [key, pod] : pods_) set.pods.push_back(pod);
+    for (const auto& [key, slice] : slices_) set.endpoint_slices.push_back(slice);
+    return set;
+}
+
+// The whole change is checked against the state it would produce before anything is touched.
+StoreResult ServiceStore::transact(const ObjectSet& upserts,
+                                   const std::set<std::pair<std::string, std::string>>& deletes,
+                                   const std::string& source, bool deletes_must_exist) {
+    StoreResult result;
+    auto fail = [&](std::string field, std::string message) {
+        result.errors.push_back(error(source, std::move(field), std::move(message)));
+    };
+    auto deleting = [&](const char* kind, const std::string& key) { return deletes.count({kind, key}) > 0; };
+
+    if (deletes_must_exist) {
+        for (const auto& [kind, key] : deletes) {
+            const bool exists = kind == "service" ? services_.count(key) > 0
+                                : kind == "pod"   ? pods_.count(key) > 0
+                                                  : slices_.count(key) > 0;
+            if (!exists) fail(kind, kind + " " + key + " not found");
+        }
+    }
+
+    // Services: ClusterIPs are immutable, unique, inside the service CIDR, never a gateway address.
+    ClusterIpAllocator staged_allocator = allocator_;
+    for (const auto& [kind, key] : deletes) {
+        if (kind != "service") continue;
+        auto existing = services_.find(key);
+        if (existing != services_.end() && !existing->second.headless) staged_allocator.release(existing->second.cluster_ip);
+    }
+    std::vector<ServiceConfig> services = upserts.services;
+    std::map<std::string, size_t> batch_services;
+    std::map<uint32_t, std::string> batch_ips;
+    std::vector<size_t> to_allocate;
+    for (size_t i = 0; i < services.size(); ++i) {
+        ServiceConfig& service = services[i];
+        const std::string key = object_key(service.namespace_name, service.name);
+        const std::string path = "service " + key;
+        if (!batch_services.emplace(key, i).second) {
+            fail(path, "defined twice in this request");
+            continue;
+        }
+        auto existing = services_.find(key);
+        const bool exists = existing != services_.end() && !deleting("service", key);
+        if (service.headless) {
+            service.cluster_ip = 0;
+            if (exists && !existing->second.headless) {
+                fail(path + ".cluster_ip", "cannot change from " + format_ipv4(existing->second.cluster_ip) +
+                                               " to None; a ClusterIP is immutable (delete and recreate the service)");
+            }
+            continue;
+        }
+        if (exists && existing->second.headless) {
+            fail(path + ".cluster_ip", "cannot change from None to a ClusterIP; it is immutable (delete and recreate "
+                                       "the service)");
+            continue;
+        }
+        if (exists) {
+            if (service.cluster_ip != 0 && service.cluster_ip != existing->second.cluster_ip) {
+                fail(path + ".cluster_ip", "cannot change from " + format_ipv4(existing->second.cluster_ip) + " to " +
+                                               format_ipv4(service.cluster_ip) +
+                                               "; a ClusterIP is immutable (delete and recreate the service)");
+            }
+            service.cluster_ip = existing->second.cluster_ip;
+            continue;
+        }
+        if (service.cluster_ip == 0) {
+            to_allocate.push_back(i);
+            continue;
+        }
+        const std::string ip = format_ipv4(service.cluster_ip);
+        if (reserved_.count(service.cluster_ip)) {
+            fail(path + ".cluster_ip", ip + " is one of the gateway's own addresses");
+        } else if (staged_allocator.has_range() && !staged_allocator.in_range(service.cluster_ip)) {
+            fail(path + ".cluster_ip", ip + " is outside the service CIDR " +
+                                           format_ipv4_prefix(*staged_allocator.range()) +
+                                           "; choose an address inside it or omit cluster_ip to allocate one");
+        } else if (auto owner = service_by_ip_.find(service.cluster_ip);
+                   owner != service_by_ip_.end() && !deleting("service", owner->second)) {
+            fail(path + ".cluster_ip", ip + " is already allocated to service " + owner->second);
+        } else if (auto claimed = batch_ips.find(service.cluster_ip); claimed != batch_ips.end()) {
+            fail(path + ".cluster_ip", ip + " is also requested by service " + claimed->second + " in this request");
+        } else {
+            batch_ips.emplace(service.cluster_ip, key);
+            staged_allocator.claim(service.cluster_ip);
+        }
+    }
+    for (size_t i : to_allocate) {
+        ServiceConfig& service = services[i];
+        const std::string path = "service " + object_key(service.namespace_name, service.name) + ".cluster_ip";
+        if (!staged_allocator.has_range()) {
+            fail(path, "missing, and there is no [cluster] service_cidr to allocate from");
+            continue;
+        }
+        std::optional<uint32_t> address;
+        while ((address = staged_allocator.allocate()) && reserved_.count(*address)) {
+        }
+        if (!address) {
+            fail(path, "the service CIDR " + format_ipv4_prefix(*staged_allocator.range()) + " is exhausted (" +
+                           std::to_string(staged_allocator.used()) + " addresses in use); delete services or widen it");
+            continue;
+        }
+        service.cluster_ip = *address;
+    }
+
+    // Pods: an address belongs to one pod.
+    std::map<std::string, size_t> batch_pods;
+    std::map<uint32_t, std::string> batch_addresses;
+    for (size_t i = 0; i < upserts.pods.size(); ++i) {
+        const PodConfig& pod = upserts.pods[i];
+        const std::string key = object_key(pod.namespace_name, pod.name);
+        if (!batch_pods.emplace(key, i).second) fail("pod " + key, "defined twice in this request");
+        if (pod.address == 0) continue;
+        auto [claimed, fresh] = batch_addresses.emplace(pod.address, key);
+        if (!fresh && claimed->second != key) {
+            fail("pod " + key + ".address", format_ipv4(pod.address) + " is also the address of pod " +
+                                                claimed->second + " in this request");
+        }
+    }
+    for (const auto& [address, key] : batch_addresses) {
+        auto owner = pod_by_address_.find(address);
+        if (owner == pod_by_address_.end() || owner->second == key || deleting("pod", owner->second)) continue;
+        // The owner keeps the address unless this request moves it elsewhere.
+        auto moved = batch_pods.find(owner->second);
+        if (moved != batch_pods.end() && upserts.pods[moved->second].address != address) continue;
+        fail("pod " + key + ".address", format_ipv4(address) + " is already the address of pod " + owner->second);
+    }
+    std::set<std::string> batch_slices;
+    for (const auto& slice : upserts.endpoint_slices) {
+        const std::string key = object_key(slice.namespace_name, slice.name);
+        if (!batch_slices.insert(key).second) fail("endpointslice " + key, "defined twice in this request");
+    }
+    if (!result.errors.empty()) return result;
+
+    // Commit, remembering what was there. Collect the services whose resolution may change.
+    Undo undo;
+    undo.allocator = std::move(allocator_);
+    allocator_ = std::move(staged_allocator);
+    std::set<std::string> affected;
+    auto remember = [](auto& saved, const auto& current, const std::string& key) {
+        if (saved.count(key)) return;
+        auto found = current.find(key);
+        saved.emplace(key, found == current.end() ? std::nullopt : std::make_optional(found->second));
+    };
+    for (const auto& [kind, key] : deletes) {
+        if (kind == "service") {
+            if (!services_.count(key)) continue;
+            remember(undo.services, services_, key);
+            affected.insert(key);
+            put_service(key, std::nullopt);
+        } else if (kind == "pod") {
+            if (!pods_.count(key)) continue;
+            remember(undo.pods, pods_, key);
+            services_selecting(pods_.at(key), affected);
+            put_pod(key, std::nullopt);
+        } else {
+            if (!slices_.count(key)) continue;
+            remember(undo.slices, slices_, key);
+            affected.insert(object_key(slices_.at(key).namespace_name, slices_.at(key).service_name));
+            put_slice(key, std::nullopt);
+        }
+        const size_t slash = key.find('/');
+        result.changes.push_back({kind, key.substr(0, slash), key.substr(slash + 1), "deleted"});
+    }
+    auto action_of = [](const auto& current, const std::string& key, const auto& next) -> std::string {
+        auto found = current.find(key);
+        if (found == current.end()) return "created";
+        return found->second == next ? "unchanged" : "configured";
+    };
+    for (ServiceConfig& service : services) {
+        const std::string key = object_key(service.namespace_name, service.name);
+        const std::string action = action_of(services_, key, service);
+        result.changes.push_back({"service", service.namespace_name, service.name, action});
+        if (action == "unchanged") continue;
+        remember(undo.services, services_, key);
+        affected.insert(key);
+        put_service(key, std::move(service));
+    }
+    for (const PodConfig& pod : upserts.pods) {
+        const std::string key = object_key(pod.namespace_name, pod.name);
+        const std::string action = action_of(pods_, key, pod);
+        result.changes.push_back({"pod", pod.namespace_name, pod.name, action});
+        if (action == "unchanged") continue;
+        remember(undo.pods, pods_, key);
+        if (auto old = pods_.find(key); old != pods_.end()) services_selecting(old->second, affected);
+        put_pod(key, pod);
+        services_selecting(pod, affected);
+    }
+    for (const EndpointSliceConfig& slice : upserts.endpoint_slices) {
+        const std::string key = object_key(slice.namespace_name, slice.name);
+        const std::string action = action_of(slices_, key, slice);
+        result.changes.push_back({"endpointslice", slice.namespace_name, slice.name, action});
+        if (action == "unchanged") continue;
+        remember(undo.slices, slices_, key);
+        if (auto old = slices_.find(key); old != slices_.end()) {
+            affected.insert(object_key(old->second.namespace_name, old->second.service_name));
+        }
+        put_slice(key, slice);
+        affected.insert(object_key(slice.namespace_name, slice.service_name));
+    }
+
+    for (const std::string& key : affected) {
+        auto service = services_.find(key);
+        std::optional<ResolvedService> resolved;
+        if (service != services_.end()) resolved = resolve(service->second);
+        auto previous = resolved_.find(key);
+        if (!resolved && previous == resolved_.end()) continue;
+        if (resolved && previous != resolved_.end() && previous->second == *resolved) continue;
+        remember(undo.resolved, resolved_, key);
+        if (resolved) {
+            resolved_[key] = std::move(*resolved);
+        } else {
+            resolved_.erase(previous);
+        }
+        result.changed_services.push_back(key);
+    }
+    if (admission_ && !result.changed_services.empty()) {
+        if (std::optional<std::string> refusal = admission_(resolved_, result.changed_services)) {
+            roll_back(undo);
+            StoreResult refused;
+            refused.errors.push_back(error(source, "", *refusal));
+            return refused;
+        }
+    }
+    return result;
+}
+
+void ServiceStore::roll_back(Undo& undo) {
+    for (auto& [key, service] : undo.services) put_service(key, std::move(service));
+    for (auto& [key, pod] : undo.pods) put_pod(key, std::move(pod));
+    for (auto& [key, slice] : undo.slices) put_slice(key, std::move(slice));
+    for (auto& [key, resolved] : undo.resolved) {
+        if (resolved) {
+            resolved_[key] = std::move(*resolved);
+        } else {
+            resolved_.erase(key);
+        }
+    }
+    allocator_ = std::move(undo.allocator);
+}
+
+// put_*: replace (or with nullopt, remove) one object and keep the indexes in step.
+void ServiceStore::put_service(const std::string& key, std::optional<ServiceConfig> service) {
+    if (auto old = services_.find(key); old != services_.end()) {
+        if (!old->second.headless) {
+            auto owner = service_by_ip_.find(old->second.cluster_ip);
+            if (owner != service_by_ip_.end() && owner->second == key) service_by_ip_.erase(owner);
+        }
+        index_service(key, old->second, false);
+        services_.erase(old);
+    }
+    if (!service) return;
+    if (!service->headless) service_by_ip_[service->cluster_ip] = key;
+    index_service(key, *service, true);
+    services_.emplace(key, std::move(*service));
+}
+
+void ServiceStore::put_pod(const std::string& key, std::optional<PodConfig> pod) {
+    if (auto old = pods_.find(key); old != pods_.end()) {
+        index_pod(key, old->second, false);
+        pods_.erase(old);
+    }
+    if (!pod) return;
+    index_pod(key, *pod, true);
+    pods_.emplace(key, std::move(*pod));
+}
+
+void ServiceStore::put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice) {
+    if (auto old = slices_.find(key); old != slices_.end()) {
+        index_slice(key, old->second, false);
+        slices_.erase(old);
+    }
+    if (!slice) return;
+    index_slice(key, *slice, true);
+    slices_.emplace(key, std::move(*slice));
+}
+
+std::vector<std::string> ServiceStore::matching_pods(const std::string& namespace_name, const Labels& selector) const {
+    // Walk the shortest posting list of the selector's pairs, check the rest per pod.
+    const std::set<std::string>* shortest = nullptr;
+    for (const auto& [key, value] : selector) {
+        auto found = pods_by_label_.find(label_key(namespace_name, key, value));
+        if (found == pods_by_label_.end()) return {};
+        if (!shortest || found->second.size() < shortest->size()) shortest = &found->second;
+    }
+    std::vector<std::string> pods;
+    if (!shortest) return pods;
+    for (const std::string& pod_key : *shortest) {
+        if (selector_matches(selector, pods_.at(pod_key).labels)) pods.push_back(pod_key);
+    }
+    return pods;
+}
+
+std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& service) const {
+    if (service.headless) return std::nullopt;
+    ResolvedService resolved;
+    resolved.namespace_name = service.namespace_name;
+    resolved.name = service.name;
+    resolved.cluster_ip = service.cluster_ip;
+    resolved.session_affinity = service.session_affinity;
+    resolved.affinity_timeout_s = service.affinity_timeout_s;
+    const std::vector<std::string> pods =
+        has_selector(service) ? matching_pods(service.namespace_name, *service.selector) : std::vector<std::string>{};
+    const std::string service_key = object_key(service.namespace_name, service.name);
+    auto slices = slices_by_service_.find(service_key);
+
+    for (const ServicePortConfig& port : service.ports) {
+        ResolvedPort out;
+        out.port = port;
+        const uint16_t numeric_target = port.target_port != 0 ? port.target_port : port.port;
+        const bool named = !port.target_port_name.empty();
+        for (const std::string& pod_key : pods) {
+            const PodConfig& pod = pods_.at(pod_key);
+            if (pod.address == 0) continue;
+            uint16_t target = numeric_target;
+            if (named) {
+                // A pod that does not expose the named port is not an endpoint of this port.
+                const NamedPort* found = find_named_port(pod.ports, port.target_port_name, port.protocol);
+                if (!found) continue;
+                target = found->port;
+            }
+            out.endpoints.push_back({pod.address, target, pod.ready, pod.terminating, pod.weight, pod.name});
+        }
+        for (const EndpointConfig& endpoint : service.endpoints) {
+            uint16_t target = endpoint.port != 0 ? endpoint.port : numeric_target;
+            if (endpoint.port == 0 && named) {
+                const NamedPort* found = find_named_port(endpoint.ports, port.target_port_name, port.protocol);
+                if (!found) continue;
+                target = found->port;
+            }
+            out.endpoints.push_back({endpoint.address, target, endpoint.ready, endpoint.terminating, endpoint.weight, {}});
+        }
+        if (slices != slices_by_service_.end()) {
+            // EndpointSlice ports carry the service port's name and the resolved target number.
+            for (const std::string& slice_key : slices->second) {
+                const EndpointSliceConfig& slice = slices_.at(slice_key);
+                const NamedPort* slice_port = find_named_port(slice.ports, port.name, port.protocol);
+                if (!slice_port) continue;
+                for (const EndpointConfig& endpoint : slice.endpoints) {
+                    out.endpoints.push_back(
+                        {endpoint.address, slice_port->port, endpoint.ready, endpoint.terminating, endpoint.weight, {}});
+                }
+            }
+        }
+        std::sort(out.endpoints.begin(), out.endpoints.end(), [](const auto& a, const auto& b) {
+            return std::tie(a.address, a.port) < std::tie(b.address, b.port);
+        });
+        out.endpoints.erase(std::unique(out.endpoints.begin(), out.endpoints.end(),
+                                        [](const auto& a, const auto& b) {
+                                            return a.address == b.address && a.port == b.port;
+                                        }),
+                            out.endpoints.end());
+        resolved.ports.push_back(std::move(out));
+    }
+    return resolved;
+}
+
+void ServiceStore::index_pod(const std::string& key, const PodConfig& pod, bool add) {
+    for (const auto& [label, value] : pod.labels) {
+        const std::string index_key = label_key(pod.namespace_name, label, value);
+        if (add) {
+            pods_by_label_[index_key].insert(key);
+        } else if (auto found = pods_by_label_.find(index_key); found != pods_by_label_.end()) {
+            found->second.erase(key);
+            if (found->second.empty()) pods_by_label_.erase(found);
+        }
+    }
+    if (pod.address == 0) return;
+    if (add) {
+        pod_by_address_[pod.address] = key;
+    } else if (auto owner = pod_by_address_.find(pod.address); owner != pod_by_address_.end() && owner->second == key) {
+        pod_by_address_.erase(owner);
+    }
+}
+
+void ServiceStore::index_service(const std::string& key, const ServiceConfig& service, bool add) {
+    if (!has_selector(service)) return;
+    const auto& [label, value] = *service.selector->begin();
+    const std::string index_key = label_key(service.namespace_name, label, value);
+    if (add) {
+        selector_index_[index_key].insert(key);
+    } else if (auto found = selector_index_.find(index_key); found != selector_index_.end()) {
+        found->second.erase(key);
+        if (found->second.empty()) selector_index_.erase(found);
+    }
+}
+
+void ServiceStore::index_slice(const std::string& key, const EndpointSliceConfig& slice, bool add) {
+    const std::string service_key = object_key(slice.namespace_name, slice.service_name);
+    if (add) {
+        slices_by_service_[service_key].insert(key);
+    } else if (auto found = slices_by_service_.find(service_key); found != slices_by_service_.end()) {
+        found->second.erase(key);
+        if (found->second.empty()) slices_by_service_.erase(found);
+    }
+}
+
+// Every service that selects `pod` uses one of its labels as the first pair of its selector.
+void ServiceStore::services_selecting(const PodConfig& pod, std::set<std::string>& out) const {
+    for (const auto& [label, value] : pod.labels) {
+        auto found = selector_index_.find(label_key(pod.namespace_name, label, value));
+        if (found == selector_index_.end()) continue;
+        for (const std::string& service_key : found->second) {
+            if (selector_matches(*services_.at(service_key).selector, pod.labels)) out.insert(service_key);
+        }
+    }
+}
+
+}  // namespace vipgate::config

@@ -1,0 +1,147 @@
+// ServiceStore: the running set of services, pods and endpoint slices, and what each service
+// resolves to (its ports and their endpoints).
+//
+// Design note: every change (a file reload, an API apply/delete/drain) is one transaction:
+// it is validated whole against the state it would produce, and either commits completely or
+// leaves the store untouched with a precise error per problem. The store keeps indexes so a
+// change costs what it touches, not what the cluster holds: pods by (namespace, label), services
+// by the first pair of their selector, endpoint slices by service, pods by address, services by
+// ClusterIP. A transaction re-resolves only the services it can affect (the services it names,
+// the services whose selector matched a changed pod before or after, the services of changed
+// slices) and reports the ones whose resolution actually changed, so the snapshot builder
+// rebuilds only their Maglev tables.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "config/ip_allocator.h"
+#include "config/objects.h"
+
+namespace vipgate::config {
+
+struct ResolvedEndpoint {
+    uint32_t address = 0;  // host order
+    uint16_t port = 0;     // host order, the resolved target port
+    bool ready = true;     // serving
+    bool terminating = false;
+    uint32_t weight = 1;
+    std::string pod;       // the pod it comes from, when selected
+    bool operator==(const ResolvedEndpoint&) const = default;
+};
+
+struct ResolvedPort {
+    ServicePortConfig port;
+    std::vector<ResolvedEndpoint> endpoints;  // sorted by (address, port)
+    bool operator==(const ResolvedPort&) const = default;
+};
+
+// A service as the dataplane sees it. Headless services have none.
+struct ResolvedService {
+    std::string namespace_name;
+    std::string name;
+    uint32_t cluster_ip = 0;  // host order
+    SessionAffinity session_affinity = SessionAffinity::None;
+    uint32_t affinity_timeout_s = kDefaultAffinityTimeoutS;
+    std::vector<ResolvedPort> ports;
+    bool operator==(const ResolvedService&) const = default;
+};
+
+struct ObjectChange {
+    std::string kind;  // "service", "pod", "endpointslice"
+    std::string namespace_name;
+    std::string name;
+    std::string action;  // "created", "configured", "unchanged", "deleted"
+};
+
+struct StoreResult {
+    std::vector<ConfigError> errors;           // not empty: nothing changed
+    std::vector<ObjectChange> changes;
+    std::vector<std::string> changed_services;  // keys ("namespace/name") whose resolution changed
+    bool ok() const noexcept { return errors.empty(); }
+};
+
+std::string object_key(std::string_view namespace_name, std::string_view name);
+bool selector_matches(const Labels& selector, const Labels& labels);
+
+class ServiceStore {
+public:
+    // A last check on a transaction's outcome by whoever consumes it (the snapshot builder's
+    // capacity): a message refuses the transaction and the store rolls it back.
+    using Admission = std::function<std::optional<std::string>(const std::map<std::string, ResolvedService>& resolved,
+                                                               const std::vector<std::string>& changed)>;
+
+    // `reserved` are addresses a ClusterIP may never take (the gateway's own and SNAT addresses).
+    ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved);
+    void set_admission(Admission admission) { admission_ = std::move(admission); }
+    // Client ranges may change while running; they do not affect any object.
+    void set_client_ranges(std::vector<Ipv4Prefix> ranges) { cluster_.client_ranges = std::move(ranges); }
+
+    // Create or update every object in `objects`; idempotent.
+    StoreResult apply(const ObjectSet& objects, const std::string& source);
+    // Delete the named objects; each must exist.
+    StoreResult remove(const ObjectSet& objects, const std::string& source);
+    StoreResult remove(std::string_view kind, std::string_view namespace_name, std::string_view name);
+    // Weight 0 (drained) or 1 for every pod and endpoint with `address`.
+    StoreResult set_drained(uint32_t address, bool drained);
+    // Make the store hold exactly `objects` (a config file reload).
+    StoreResult replace_all(const ObjectSet& objects, const std::string& source);
+
+    const ClusterConfig& cluster() const noexcept { return cluster_; }
+    const std::map<std::string, ServiceConfig>& services() const noexcept { return services_; }
+    const std::map<std::string, PodConfig>& pods() const noexcept { return pods_; }
+    const std::map<std::string, EndpointSliceConfig>& endpoint_slices() const noexcept { return slices_; }
+    const std::map<std::string, ResolvedService>& resolved() const noexcept { return resolved_; }
+    const ClusterIpAllocator& allocator() const noexcept { return allocator_; }
+    // Pods the service's selector matches (with or without an address); nullopt: no selector.
+    std::optional<size_t> matched_pods(const std::string& service_key) const;
+    // Everything, in key order, with allocated ClusterIPs written out: dumps reproduce the state.
+    ObjectSet objects() const;
+
+private:
+    // The previous version of everything a transaction touched (nullopt: it did not exist).
+    struct Undo {
+        std::map<std::string, std::optional<ServiceConfig>> services;
+        std::map<std::string, std::optional<PodConfig>> pods;
+        std::map<std::string, std::optional<EndpointSliceConfig>> slices;
+        std::map<std::string, std::optional<ResolvedService>> resolved;
+        ClusterIpAllocator allocator;
+    };
+
+    void roll_back(Undo& undo);
+    void put_service(const std::string& key, std::optional<ServiceConfig> service);
+    void put_pod(const std::string& key, std::optional<PodConfig> pod);
+    void put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
+    StoreResult transact(const ObjectSet& upserts, const std::set<std::pair<std::string, std::string>>& deletes,
+                         const std::string& source, bool deletes_must_exist);
+    std::vector<std::string> matching_pods(const std::string& namespace_name, const Labels& selector) const;
+    std::optional<ResolvedService> resolve(const ServiceConfig& service) const;
+    void index_pod(const std::string& key, const PodConfig& pod, bool add);
+    void index_service(const std::string& key, const ServiceConfig& service, bool add);
+    void index_slice(const std::string& key, const EndpointSliceConfig& slice, bool add);
+    void services_selecting(const PodConfig& pod, std::set<std::string>& out) const;
+
+    ClusterConfig cluster_;
+    Admission admission_;
+    std::set<uint32_t> reserved_;
+    ClusterIpAllocator allocator_;
+    std::map<std::string, ServiceConfig> services_;
+    std::map<std::string, PodConfig> pods_;
+    std::map<std::string, EndpointSliceConfig> slices_;
+    std::map<std::string, ResolvedService> resolved_;
+
+    std::map<uint32_t, std::string> service_by_ip_;
+    std::map<uint32_t, std::string> pod_by_address_;
+    std::map<std::string, std::set<std::string>> pods_by_label_;          // "ns\0k=v" -> pod keys
+    std::map<std::string, std::set<std::string>> selector_index_;         // "ns\0k=v" -> service keys
+    std::map<std::string, std::set<std::string>> slices_by_service_;      // service key -> slice keys
+};
+
+}  // namespace vipgate::config

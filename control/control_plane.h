@@ -1,0 +1,79 @@
+// ControlPlane: the one path by which any change (config reload, API apply/delete/drain) reaches
+// the workers: store transaction -> snapshot of the changed services -> publication.
+//
+// Design note: the control thread (reloads, ARP, reclamation) and the API thread both change
+// state, so every entry point takes one mutex; workers never touch it. A change is validated
+// whole by the store (which rolls back if the builder cannot fit it), then only the services
+// whose resolution changed are rebuilt, and the timings of each step are kept for the logs, the
+// API and the benchmark.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "config/config.h"
+#include "config/objects.h"
+#include "config/service_store.h"
+#include "control/snapshot_builder.h"
+
+namespace vipgate {
+
+struct Publication {
+    uint64_t wait_us = 0;           // from the publish to every worker using it
+    bool workers_moved_on = false;  // false: the wait gave up (a worker is stuck or stopped)
+};
+
+struct UpdateTiming {
+    double validate_ms = 0;  // store transaction: validation, allocation, resolution
+    double build_ms = 0;     // snapshot of the changed services
+    uint64_t publish_us = 0; // until every worker uses it
+};
+
+struct UpdateOutcome {
+    config::StoreResult result;  // errors: nothing changed
+    uint64_t generation = 0;     // the generation in use after the update
+    bool published = false;      // false when nothing the dataplane sees changed
+    UpdateTiming timing;
+    BuildStatistics statistics;
+};
+
+class ControlPlane {
+public:
+    using Publish = std::function<Publication(std::unique_ptr<Snapshot>)>;
+
+    // `settings` is the running configuration (its objects are loaded into the store).
+    // Throws std::runtime_error when the initial objects are invalid or do not fit.
+    ControlPlane(config::Config settings, SnapshotBuilder& builder, Publish publish);
+
+    UpdateOutcome apply(const config::ObjectSet& objects, const std::string& source);
+    UpdateOutcome remove(const config::ObjectSet& objects, const std::string& source);
+    UpdateOutcome remove(const std::string& kind, const std::string& namespace_name, const std::string& name);
+    UpdateOutcome set_drained(uint32_t address, bool drained);
+    // A reloaded config file: settings and objects replace the running ones (restart-only
+    // differences must have been refused by the caller).
+    UpdateOutcome reload(config::Config next);
+
+    // Runs `inspect` under the lock (reads of the store, the settings, the statistics).
+    void inspect(const std::function<void(const config::ServiceStore&, const config::Config&)>& inspect) const;
+    // Runs `task` under the lock (the control loop's publisher reclamation).
+    void locked(const std::function<void()>& task);
+    UpdateTiming last_timing() const;
+    // The running state as a config file's model: settings plus every object.
+    config::Config running_config() const;
+
+private:
+    UpdateOutcome commit(config::StoreResult result, double validate_ms, bool settings_changed);
+
+    mutable std::mutex mutex_;
+    config::Config settings_;  // objects live in store_
+    SnapshotBuilder& builder_;
+    Publish publish_;
+    config::ServiceStore store_;
+    uint64_t generation_ = 0;
+    UpdateTiming last_timing_;
+};
+
+}  // namespace vipgate

@@ -1,0 +1,280 @@
+// ServiceStore: selectors, named ports, ClusterIP allocation, transactions.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "config/ip_allocator.h"
+#include "config/service_store.h"
+
+namespace vipgate::config {
+namespace {
+
+uint32_t ip(const char* text) { return *parse_ipv4(text); }
+
+ClusterConfig cluster(const char* cidr = "198.18.128.0/24") {
+    ClusterConfig out;
+    out.service_cidr = parse_ipv4_prefix(cidr);
+    return out;
+}
+
+ServiceConfig service(const char* name, Labels selector, std::vector<ServicePortConfig> ports = {},
+                      uint32_t cluster_ip = 0) {
+    ServiceConfig out;
+    out.name = name;
+    out.selector = std::move(selector);
+    out.cluster_ip = cluster_ip;
+    out.ports = ports.empty() ? std::vector<ServicePortConfig>{{"http", Protocol::Tcp, 80, 8080, ""}} : ports;
+    return out;
+}
+
+PodConfig pod(const char* name, const char* address, Labels labels, std::vector<NamedPort> ports = {}) {
+    PodConfig out;
+    out.name = name;
+    out.address = ip(address);
+    out.labels = std::move(labels);
+    out.ports = std::move(ports);
+    return out;
+}
+
+std::vector<uint32_t> endpoint_addresses(const ServiceStore& store, const std::string& key, size_t port = 0) {
+    std::vector<uint32_t> out;
+    auto found = store.resolved().find(key);
+    if (found == store.resolved().end()) return out;
+    for (const auto& endpoint : found->second.ports.at(port).endpoints) out.push_back(endpoint.address);
+    return out;
+}
+
+std::string errors_of(const StoreResult& result) {
+    std::string text;
+    for (const auto& error : result.errors) text += error.to_string() + "\n";
+    return text;
+}
+
+bool has_error(const StoreResult& result, const std::string& fragment) {
+    return std::any_of(result.errors.begin(), result.errors.end(),
+                       [&](const ConfigError& error) { return error.to_string().find(fragment) != std::string::npos; });
+}
+
+TEST(Selector, AllLabelsMustMatch) {
+    EXPECT_TRUE(selector_matches({{"app", "web"}}, {{"app", "web"}, {"tier", "backend"}}));
+    EXPECT_TRUE(selector_matches({{"app", "web"}, {"tier", "backend"}}, {{"app", "web"}, {"tier", "backend"}}));
+    EXPECT_FALSE(selector_matches({{"app", "web"}, {"tier", "backend"}}, {{"app", "web"}}));
+    EXPECT_FALSE(selector_matches({{"app", "web"}}, {{"app", "api"}}));
+    EXPECT_FALSE(selector_matches({{"app", "web"}}, {}));
+}
+
+TEST(ServiceStore, SelectorPicksMatchingPodsOfItsNamespaceOnly) {
+    ServiceStore store(cluster(), {});
+    ObjectSet objects;
+    objects.services.push_back(service("web", Labels{{"app", "web"}, {"tier", "backend"}}));
+    objects.pods.push_back(pod("a", "198.19.1.1", {{"app", "web"}, {"tier", "backend"}}));
+    objects.pods.push_back(pod("b", "198.19.1.2", {{"app", "web"}}));                       // missing tier
+    objects.pods.push_back(pod("c", "198.19.1.3", {{"app", "web"}, {"tier", "backend"}, {"x", "y"}}));
+    PodConfig elsewhere = pod("d", "198.19.1.4", {{"app", "web"}, {"tier", "backend"}});
+    elsewhere.namespace_name = "other";
+    objects.pods.push_back(elsewhere);
+    StoreResult result = store.apply(objects, "test");
+    ASSERT_TRUE(result.ok()) << errors_of(result);
+    EXPECT_EQ(endpoint_addresses(store, "default/web"), (std::vector<uint32_t>{ip("198.19.1.1"), ip("198.19.1.3")}));
+    EXPECT_EQ(store.matched_pods("default/web"), 2u);
+    const auto& endpoint = store.resolved().at("default/web").ports[0].endpoints[0];
+    EXPECT_EQ(endpoint.port, 8080);
+    EXPECT_EQ(endpoint.pod, "a");
+}
+
+TEST(ServiceStore, RelabelledPodLeavesAndJoinsEndpoints) {
+    ServiceStore store(cluster(), {});
+    ObjectSet objects;
+    objects.services.push_back(service("web", {{"app", "web"}}));
+    objects.services.push_back(service("api", {{"app", "api"}}));
+    objects.pods.push_back(pod("a", "198.19.1.1", {{"app", "web"}}));
+    objects.pods.push_back(pod("b", "198.19.1.2", {{"app", "web"}}));
+    ASSERT_TRUE(store.apply(objects, "test").ok());
+
+    StoreResult moved = store.apply({{}, {pod("b", "198.19.1.2", {{"app", "api"}})}, {}}, "test");
+    ASSERT_TRUE(moved.ok()) << errors_of(moved);
+    EXPECT_EQ(endpoint_addresses(store, "default/web"), std::vector<uint32_t>{ip("198.19.1.1")});
+    EXPECT_EQ(endpoint_addresses(store, "default/api"), std::vector<uint32_t>{ip("198.19.1.2")});
+    std::vector<std::string> changed = moved.changed_services;
+    std::sort(changed.begin(), changed.end());
+    EXPECT_EQ(changed, (std::vector<std::string>{"default/api", "default/web"}));
+}
+
+TEST(ServiceStore, NamedTargetPortResolvesPerPod) {
+    ServiceStore store(cluster(), {});
+    ObjectSet objects;
+    objects.services.push_back(service("web", {{"app", "web"}}, {{"http", Protocol::Tcp, 80, 0, "http-web"}}));
+    objects.pods.push_back(pod("a", "198.19.1.1", {{"app", "web"}}, {{"http-web", Protocol::Tcp, 8080}}));
+    objects.pods.push_back(pod("b", "198.19.1.2", {{"app", "web"}}, {{"http-web", Protocol::Tcp, 9090}}));
+    objects.pods.push_back(pod("c", "198.19.1.3", {{"app", "web"}}, {{"metrics", Protocol::Tcp, 9100}}));
+    objects.pods.push_back(pod("d", "198.19.1.4", {{"app", "web"}}, {{"http-web", Protocol::Udp, 8080}}));
+    ASSERT_TRUE(store.apply(objects, "test").ok());
+    const auto& endpoints = store.resolved().at("default/web").ports[0].endpoints;
+    ASSERT_EQ(endpoints.size(), 2u) << "pods without the named port (or with it on another protocol) are not endpoints";
+    EXPECT_EQ(endpoints[0].port, 8080);
+    EXPECT_EQ(endpoints[1].port, 9090);
+}
+
+TEST(ServiceStore, EndpointSlicePortsMatchServicePortNames) {
+    ServiceStore store(cluster(), {});
+    ObjectSet objects;
+    ServiceConfig web = service("web", {}, {{"http", Protocol::Tcp, 80, 8080, ""}, {"dns", Protocol::Udp, 53, 53, ""}});
+    web.selector.reset();
+    objects.services.push_back(web);
+    EndpointSliceConfig slice;
+    slice.name = "web-abc";
+    slice.service_name = "web";
+    slice.ports = {{"http", Protocol::Tcp, 8081}};
+    slice.endpoints = {{ip("198.19.1.1"), 0, true, false, 1, {}}, {ip("198.19.1.2"), 0, true, true, 1, {}}};
+    objects.endpoint_slices.push_back(slice);
+    ASSERT_TRUE(store.apply(objects, "test").ok());
+    const ResolvedService& resolved = store.resolved().at("default/web");
+    ASSERT_EQ(resolved.ports[0].endpoints.size(), 2u);
+    EXPECT_EQ(resolved.ports[0].endpoints[0].port, 8081);
+    EXPECT_TRUE(resolved.ports[0].endpoints[1].terminating);
+    EXPECT_TRUE(resolved.ports[1].endpoints.empty()) << "the slice has no 'dns' port";
+
+    StoreResult removed = store.remove("endpointslice", "default", "web-abc");
+    ASSERT_TRUE(removed.ok());
+    EXPECT_TRUE(store.resolved().at("default/web").ports[0].endpoints.empty());
+}
+
+TEST(ServiceStore, ApplyIsIdempotent) {
+    ServiceStore store(cluster(), {});
+    ObjectSet objects;
+    objects.services.push_back(service("web", {{"app", "web"}}));
+    objects.pods.push_back(pod("a", "198.19.1.1", {{"app", "web"}}));
+    StoreResult first = store.apply(objects, "test");
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(first.changes[0].action, "created");
+    StoreResult second = store.apply(objects, "test");
+    ASSERT_TRUE(second.ok());
+    for (const auto& change : second.changes) EXPECT_EQ(change.action, "unchanged") << change.name;
+    EXPECT_TRUE(second.changed_services.empty());
+}
+
+TEST(Allocation, OmittedAddressIsAllocatedAndKeptForTheServicesLife) {
+    ServiceStore store(cluster("198.18.128.0/29"), {});
+    ASSERT_TRUE(store.apply({{service("web", {{"app", "web"}})}, {}, {}}, "test").ok());
+    const uint32_t allocated = store.services().at("default/web").cluster_ip;
+    EXPECT_GE(allocated, ip("198.18.128.1"));
+    EXPECT_LE(allocated, ip("198.18.128.6"));
+    // Re-applying without an address keeps it; naming the same address is fine.
+    ASSERT_TRUE(store.apply({{service("web", {{"app", "x"}})}, {}, {}}, "test").ok());
+    EXPECT_EQ(store.services().at("default/web").cluster_ip, allocated);
+    ASSERT_TRUE(store.apply({{service("web", {{"app", "x"}}, {}, allocated)}, {}, {}}, "test").ok());
+    // Changing it is refused.
+    StoreResult changed = store.apply({{service("web", {{"app", "x"}}, {}, allocated + 1)}, {}, {}}, "test");
+    EXPECT_TRUE(has_error(changed, "immutable")) << errors_of(changed);
+    EXPECT_EQ(store.services().at("default/web").cluster_ip, allocated);
+}
+
+TEST(Allocation, ExplicitAddressMustBeInRangeAndFree) {
+    ServiceStore store(cluster("198.18.128.0/24"), {ip("198.18.128.9")});
+    ASSERT_TRUE(store.apply({{service("web", {}, {}, ip("198.18.128.10"))}, {}, {}}, "test").ok());
+    StoreResult taken = store.apply({{service("api", {}, {}, ip("198.18.128.10"))}, {}, {}}, "test");
+    EXPECT_TRUE(has_error(taken, "already allocated to service default/web")) << errors_of(taken);
+    StoreResult outside = store.apply({{service("api", {}, {}, ip("198.18.200.1"))}, {}, {}}, "test");
+    EXPECT_TRUE(has_error(outside, "outside the service CIDR 198.18.128.0/24")) << errors_of(outside);
+    StoreResult reserved = store.apply({{service("api", {}, {}, ip("198.18.128.9"))}, {}, {}}, "test");
+    EXPECT_TRUE(has_error(reserved, "gateway's own")) << errors_of(reserved);
+    StoreResult twice = store.apply({{service("a", {}, {}, ip("198.18.128.20")), service("b", {}, {}, ip("198.18.128.20"))}, {}, {}}, "test");
+    EXPECT_TRUE(has_error(twice, "also requested by service default/a")) << errors_of(twice);
+    EXPECT_EQ(store.services().size(), 1u) << "refused requests change nothing";
+}
+
+TEST(Allocation, ExhaustionIsRefusedAndDeleteReleases) {
+    ServiceStore store(cluster("198.18.128.0/30"), {});  // two usable addresses
+    ASSERT_TRUE(store.apply({{service("a", {{"app", "a"}}), service("b", {{"app", "b"}})}, {}, {}}, "test").ok());
+    StoreResult full = store.apply({{service("c", {{"app", "c"}})}, {}, {}}, "test");
+    EXPECT_TRUE(has_error(full, "exhausted")) << errors_of(full);
+    const uint32_t released = store.services().at("default/a").cluster_ip;
+    ASSERT_TRUE(store.remove("service", "default", "a").ok());
+    EXPECT_FALSE(store.allocator().in_use(released));
+    ASSERT_TRUE(store.apply({{service("c", {{"app", "c"}})}, {}, {}}, "test").ok());
+    EXPECT_EQ(store.services().at("default/c").cluster_ip, released);
+}
+
+TEST(Allocation, NoCidrMeansExplicitAddressesOnly) {
+    ServiceStore store(ClusterConfig{}, {});
+    EXPECT_TRUE(store.apply({{service("web", {}, {}, ip("198.18.100.1"))}, {}, {}}, "test").ok());
+    StoreResult missing = store.apply({{service("api", {})}, {}, {}}, "test");
+    EXPECT_TRUE(has_error(missing, "no [cluster] service_cidr")) << errors_of(missing);
+}
+
+TEST(Allocation, HeadlessServicesGetNoAddressAndNoDataplaneEntry) {
+    ServiceStore store(cluster(), {});
+    ServiceConfig headless = service("db", {{"app", "db"}});
+    headless.headless = true;
+    ASSERT_TRUE(store.apply({{headless}, {pod("a", "198.19.1.1", {{"app", "db"}})}, {}}, "test").ok());
+    EXPECT_EQ(store.services().at("default/db").cluster_ip, 0u);
+    EXPECT_EQ(store.allocator().used(), 0u);
+    EXPECT_EQ(store.resolved().count("default/db"), 0u);
+}
+
+TEST(Allocator, NextFitSkipsNetworkAndBroadcast) {
+    ClusterIpAllocator allocator(*parse_ipv4_prefix("198.18.128.0/30"));
+    EXPECT_EQ(allocator.capacity(), 2u);
+    EXPECT_EQ(allocator.allocate(), ip("198.18.128.1"));
+    EXPECT_EQ(allocator.allocate(), ip("198.18.128.2"));
+    EXPECT_EQ(allocator.allocate(), std::nullopt);
+    allocator.release(ip("198.18.128.1"));
+    EXPECT_FALSE(allocator.claim(ip("198.18.128.3"))) << "broadcast";
+    EXPECT_TRUE(allocator.claim(ip("198.18.128.1")));
+    EXPECT_FALSE(allocator.claim(ip("198.18.128.1")));
+}
+
+TEST(ServiceStore, PodAddressesAreUnique) {
+    ServiceStore store(cluster(), {});
+    ASSERT_TRUE(store.apply({{}, {pod("a", "198.19.1.1", {})}, {}}, "test").ok());
+    StoreResult duplicate = store.apply({{}, {pod("b", "198.19.1.1", {})}, {}}, "test");
+    EXPECT_TRUE(has_error(duplicate, "already the address of pod default/a")) << errors_of(duplicate);
+    // Moving the address from a to b in one request is fine.
+    StoreResult moved = store.apply({{}, {pod("a", "198.19.1.2", {}), pod("b", "198.19.1.1", {})}, {}}, "test");
+    EXPECT_TRUE(moved.ok()) << errors_of(moved);
+}
+
+TEST(ServiceStore, DrainSetsWeightZeroAndUndrainRestores) {
+    ServiceStore store(cluster(), {});
+    ASSERT_TRUE(store.apply({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, "t").ok());
+    StoreResult drained = store.set_drained(ip("198.19.1.1"), true);
+    ASSERT_TRUE(drained.ok()) << errors_of(drained);
+    EXPECT_EQ(drained.changes[0].action, "drained");
+    EXPECT_EQ(store.resolved().at("default/web").ports[0].endpoints[0].weight, 0u);
+    ASSERT_TRUE(store.set_drained(ip("198.19.1.1"), false).ok());
+    EXPECT_EQ(store.resolved().at("default/web").ports[0].endpoints[0].weight, 1u);
+    EXPECT_TRUE(has_error(store.set_drained(ip("198.19.9.9"), true), "no pod or endpoint"));
+}
+
+TEST(ServiceStore, RefusedAdmissionRollsBackEverything) {
+    ServiceStore store(cluster(), {});
+    ASSERT_TRUE(store.apply({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, "t").ok());
+    const ServiceStore::Admission refuse = [](const auto&, const auto&) { return std::optional<std::string>("full"); };
+    store.set_admission(refuse);
+    const uint32_t used = store.allocator().used();
+    StoreResult refused = store.apply(
+        {{service("api", {{"app", "web"}})}, {pod("a", "198.19.1.5", {{"app", "web"}}), pod("b", "198.19.1.2", {})}, {}}, "t");
+    EXPECT_TRUE(has_error(refused, "full"));
+    store.set_admission(nullptr);
+    EXPECT_EQ(store.services().count("default/api"), 0u);
+    EXPECT_EQ(store.pods().count("default/b"), 0u);
+    EXPECT_EQ(store.pods().at("default/a").address, ip("198.19.1.1"));
+    EXPECT_EQ(store.allocator().used(), used);
+    EXPECT_EQ(endpoint_addresses(store, "default/web"), std::vector<uint32_t>{ip("198.19.1.1")});
+    // The indexes were restored too: a pod at .5 and the old address reuse work as before.
+    StoreResult again = store.apply({{}, {pod("c", "198.19.1.5", {{"app", "web"}})}, {}}, "t");
+    ASSERT_TRUE(again.ok()) << errors_of(again);
+    EXPECT_EQ(endpoint_addresses(store, "default/web"), (std::vector<uint32_t>{ip("198.19.1.1"), ip("198.19.1.5")}));
+}
+
+TEST(ServiceStore, ReplaceAllDeletesWhatIsMissing) {
+    ServiceStore store(cluster(), {});
+    ASSERT_TRUE(store.apply({{service("web", {{"app", "web"}}), service("api", {{"app", "api"}})}, {}, {}}, "t").ok());
+    StoreResult replaced = store.replace_all({{service("web", {{"app", "web"}})}, {}, {}}, "t");
+    ASSERT_TRUE(replaced.ok());
+    EXPECT_EQ(store.services().size(), 1u);
+    EXPECT_EQ(store.resolved().count("default/api"), 0u);
+}
+
+}  // namespace
+}  // namespace vipgate::config
