@@ -97,7 +97,8 @@ def missing_requirements():
     return None
 
 
-def run_test(name, body, nat_mode="fullnat", backends=4):
+def run_test(name, body, nat_mode="fullnat", backends=4, prepare=None):
+    """prepare(t), when given, edits t.services before vipgate starts."""
     if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
         print(f"usage: {sys.argv[0]} VIPGATE_EXECUTABLE")
         sys.exit(2)
@@ -118,6 +119,8 @@ def run_test(name, body, nat_mode="fullnat", backends=4):
         servers.start(lab, workdir, cpu=0)
         gateway = vipgate_gateway.Vipgate(lab, sys.argv[1], workdir)
         test = Test(lab, gateway)
+        if prepare:
+            prepare(test)
         gateway.start(test.services, nat_mode=nat_mode, pmd=os.environ.get("VIPGATE_LAB_PMD"))
         log(f"vipgate up on {gateway.pmd}, {nat_mode}" +
             (f" (AF_XDP failed: {gateway.fallback_reason})" if gateway.fallback_reason else ""))

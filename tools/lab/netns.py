@@ -88,15 +88,16 @@ class Namespaces:
            "type", "veth", "peer", "name", name_b, "numtxqueues", 1, "numrxqueues", 1,
            "netns", self.name(role_b))
 
-    def spawn(self, role, command, log_path=None, cpu=None, **kwargs):
-        """Starts `command` in the namespace (ip netns exec execs it: the pid is the program's)."""
+    def spawn(self, role, command, log_path=None, cpu=None, stdin=subprocess.DEVNULL, stdout=None):
+        """Starts `command` in the namespace (ip netns exec execs it: the pid is the program's).
+        Output goes to `log_path`, else to `stdout` (e.g. a pipe), else nowhere."""
         prefix = ["ip", "netns", "exec", self.name(role)]
         if cpu is not None:
             prefix += ["taskset", "-c", str(cpu)]
-        out = open(log_path, "wb") if log_path else subprocess.DEVNULL
-        process = subprocess.Popen(prefix + [str(c) for c in command], stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=kwargs.pop("stdin", subprocess.DEVNULL), start_new_session=True,
-                                   **kwargs)
+        out = open(log_path, "wb") if log_path else stdout or subprocess.DEVNULL
+        process = subprocess.Popen(prefix + [str(c) for c in command], stdout=out,
+                                   stderr=subprocess.STDOUT if log_path else None, stdin=stdin,
+                                   start_new_session=True)
         if log_path:
             out.close()
         self.processes.append(process)
