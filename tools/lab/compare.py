@@ -37,7 +37,8 @@ def measure_gateway(lab, gateway_name, flood_exe, seconds, pid=None):
         row = {"gateway": gateway_name, "load": load, "rate": rate, "note": note,
                "cpu0": usage[0]["busy"], "cpu1": usage[1]["busy"] if 1 in usage else 0.0,
                "softirq": sum(u["softirq"] for u in usage.values()),
-               "process": (measure.process_cpu_seconds(pid) - process_before) / seconds if pid else None}
+               "process": (measure.process_cpu_seconds(pid) - process_before) / seconds if pid else None,
+               "loadavg": open("/proc/loadavg").read().split()[0]}
         print(f"  {gateway_name:28} {load:42} {rate:>12,.0f}  ({note})", flush=True)
         rows.append(row)
     return rows
@@ -45,11 +46,11 @@ def measure_gateway(lab, gateway_name, flood_exe, seconds, pid=None):
 
 def table(rows, notes):
     lines = ["| gateway | load | rate | errors / loss | CPU 0 busy | CPU 1 busy | softirq, all CPUs (cores) | "
-             "gateway process (cores) |", "|---|---|---:|---|---:|---:|---:|---:|"]
+             "gateway process (cores) | load average (1 min) |", "|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         process = f"{r['process']:.2f}" if r["process"] is not None else "- (in-kernel)"
         lines.append(f"| {r['gateway']} | {r['load']} | {r['rate']:,.0f} | {r['note']} | {100 * r['cpu0']:.0f} % | "
-                     f"{100 * r['cpu1']:.0f} % | {r['softirq']:.2f} | {process} |")
+                     f"{100 * r['cpu1']:.0f} % | {r['softirq']:.2f} | {process} | {r['loadavg']} |")
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 
@@ -59,11 +60,12 @@ def run(vipgate_exe, flood_exe, seconds, workdir):
         servers.start(lab, workdir, cpu=measure.CLIENT_CPU)
         served = services.standard(lab)
 
-        gateway = vipgate_gateway.Vipgate(lab, vipgate_exe, workdir).start(served, nat_mode="fullnat")
+        gateway = vipgate_gateway.Vipgate(lab, vipgate_exe, workdir).start(served, nat_mode="fullnat", nice=-20)
         name = f"vipgate full-NAT ({gateway.pmd})"
         notes.append(f"vipgate ran on {gateway.pmd}" +
                      (f"; AF_XDP failed: {gateway.fallback_reason}" if gateway.fallback_reason else "") +
-                     "; worker busy-polls CPU 1, control thread on CPU 0")
+                     "; worker busy-polls CPU 1, control thread on CPU 0, both at nice -20 (the machine is "
+                     "shared: this stands in for a dedicated core)")
         print(f"{name}: {seconds} s per load", flush=True)
         try:
             rows += measure_gateway(lab, name, flood_exe, seconds, pid=gateway.process.pid)

@@ -54,8 +54,11 @@ class Vipgate:
             f.write(text)
         os.replace(self.config_path + ".tmp", self.config_path)
 
-    def start(self, services, nat_mode="fullnat", pmd=None, conntrack=None):
-        """Starts vipgate; pmd None: AF_XDP, else AF_PACKET when AF_XDP does not come up."""
+    def start(self, services, nat_mode="fullnat", pmd=None, conntrack=None, nice=0):
+        """Starts vipgate; pmd None: AF_XDP, else AF_PACKET when AF_XDP does not come up. A negative
+        `nice` stands in for a dedicated core on a shared machine (the worker is an ordinary thread):
+        it applies to the process and to its scheduler autogroup (vipgate has its own session, and
+        with autogroups a session competes with every other session as one, whatever its nice)."""
         self.nat_mode, self.conntrack = nat_mode, conntrack
         self.lab.route_clients_back(nat_mode == "dnat")
         for candidate in [pmd] if pmd else ["af_xdp", "af_packet"]:
@@ -63,7 +66,11 @@ class Vipgate:
             self.file_prefix = f"{self.lab.ns.base}-{candidate}"
             self.write(services)
             self.log_path = os.path.join(self.workdir, f"vipgate-{candidate}.log")
-            self.process = self.lab.ns.spawn("gw", [self.exe, "--config", self.config_path], log_path=self.log_path)
+            command = ["nice", "-n", nice, self.exe, "--config", self.config_path]
+            self.process = self.lab.ns.spawn("gw", command, log_path=self.log_path)
+            if nice and os.path.exists(f"/proc/{self.process.pid}/autogroup"):
+                with open(f"/proc/{self.process.pid}/autogroup", "w") as f:
+                    f.write(str(nice))
             try:
                 self.wait_for(r"\d+ worker\(s\) running", timeout=30)
                 return self
