@@ -76,7 +76,7 @@ class Vipgate:
                 return self
             except RuntimeError as error:
                 self.stop()
-                self.fallback_reason = f"{candidate}: {str(error).splitlines()[0]}"
+                self.fallback_reason = f"{candidate}: {str(error).splitlines()[-1]}"
                 if pmd:
                     raise
         raise RuntimeError(f"vipgate started on no PMD; last log: {self.log_path}")
