@@ -22,13 +22,13 @@ PMDS = {"af_xdp": "net_af_xdp{n},iface={iface}", "af_packet": "net_af_packet{n},
 WORKER_CPU = 1
 
 
-def config(lab, services, nat_mode, pmd, file_prefix, conntrack=None):
+def config(lab, services, nat_mode, pmd, file_prefix):
     ports = [("p0", topology.GW_CLIENT_IP), ("p1", topology.GW_SERVER_IP)]
     document = {
         "eal": {"args": ["--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "--no-telemetry",
                          "--file-prefix", file_prefix, f"--lcores=0@0,1@{WORKER_CPU}"]},
         "dataplane": {"worker_lcores": [1], "nat_mode": nat_mode, "stats_interval_ms": 1000},
-        "conntrack": {"capacity": 262144, **(conntrack or {})},
+        "conntrack": {"capacity": 262144},
         "snat": {"addresses": [topology.GW_SERVER_IP]},
         "ports": [{"name": name, "device": PMDS[pmd].format(n=n, iface=name), "addresses": [f"{address}/24"]}
                   for n, (name, address) in enumerate(ports)],
@@ -46,20 +46,19 @@ class Vipgate:
         self.pmd = None
         self.fallback_reason = None
         self.nat_mode = None
-        self.conntrack = None
 
     def write(self, services):
-        text = toml_dumps(config(self.lab, services, self.nat_mode, self.pmd, self.file_prefix, self.conntrack))
+        text = toml_dumps(config(self.lab, services, self.nat_mode, self.pmd, self.file_prefix))
         with open(self.config_path + ".tmp", "w") as f:
             f.write(text)
         os.replace(self.config_path + ".tmp", self.config_path)
 
-    def start(self, services, nat_mode="fullnat", pmd=None, conntrack=None, nice=0):
+    def start(self, services, nat_mode="fullnat", pmd=None, nice=0):
         """Starts vipgate; pmd None: AF_XDP, else AF_PACKET when AF_XDP does not come up. A negative
         `nice` stands in for a dedicated core on a shared machine (the worker is an ordinary thread):
         it applies to the process and to its scheduler autogroup (vipgate has its own session, and
         with autogroups a session competes with every other session as one, whatever its nice)."""
-        self.nat_mode, self.conntrack = nat_mode, conntrack
+        self.nat_mode = nat_mode
         self.lab.route_clients_back(nat_mode == "dnat")
         for candidate in [pmd] if pmd else ["af_xdp", "af_packet"]:
             self.pmd = candidate
