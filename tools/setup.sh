@@ -13,6 +13,7 @@ PACKAGES=(
   libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libyaml-cpp-dev nlohmann-json3-dev
   python3 python3-scapy iproute2 procps
+  nginx-light socat curl wrk iputils-ping ethtool nftables iptables kmod
 )
 HUGEPAGES_WANTED=${VIPGATE_HUGEPAGES:-512}
 HUGEPAGES_SYSFS=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
