@@ -1,0 +1,353 @@
+#include "control/api_handlers.h"
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "config/config_formats.h"
+#include "control/publisher.h"
+#include "control/stats_reporter.h"
+#include "dataplane/conn_table.h"
+
+namespace vipgate {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kDefaultConntrackLimit = 1000;
+
+json error_json(const config::ConfigError& error) {
+    json out = {{"message", error.message}};
+    if (!error.file.empty()) out["source"] = error.file;
+    if (error.line != 0) out["line"] = error.line;
+    if (error.column != 0) out["column"] = error.column;
+    if (!error.field.empty()) out["field"] = error.field;
+    return out;
+}
+
+json refused(const std::vector<config::ConfigError>& errors) {
+    json out = {{"ok", false}, {"errors", json::array()}};
+    for (const auto& error : errors) out["errors"].push_back(error_json(error));
+    out["error"] = errors.size() == 1 ? errors[0].to_string()
+                                      : std::to_string(errors.size()) + " problems; nothing was changed";
+    return out;
+}
+
+json refused(const std::string& message) { return {{"ok", false}, {"error", message}}; }
+
+json outcome_json(const UpdateOutcome& outcome) {
+    if (!outcome.result.ok()) return refused(outcome.result.errors);
+    json results = json::array();
+    for (const auto& change : outcome.result.changes) {
+        results.push_back({{"kind", change.kind}, {"namespace", change.namespace_name}, {"name", change.name},
+                           {"action", change.action}});
+    }
+    return {{"ok", true},
+            {"results", results},
+            {"generation", outcome.generation},
+            {"published", outcome.published},
+            {"timing_us",
+             {{"validate", static_cast<uint64_t>(outcome.timing.validate_ms * 1000)},
+              {"build", static_cast<uint64_t>(outcome.timing.build_ms * 1000)},
+              {"publish", outcome.timing.publish_us}}}};
+}
+
+std::string text_field(const json& request, const char* name, bool required = true) {
+    auto found = request.find(name);
+    if (found == request.end() || found->is_null()) {
+        if (required) throw std::invalid_argument(std::string("missing \"") + name + "\"");
+        return {};
+    }
+    if (!found->is_string()) throw std::invalid_argument(std::string("\"") + name + "\" must be a string");
+    return found->get<std::string>();
+}
+
+// Every document of the request, parsed; problems in any refuse the whole request.
+config::ObjectSet parse_documents(const json& request, std::vector<config::ConfigError>& errors) {
+    config::ObjectSet all;
+    auto documents = request.find("documents");
+    if (documents == request.end() || !documents->is_array() || documents->empty()) {
+        throw std::invalid_argument("\"documents\" must be a non-empty array of {\"source\", \"text\"}");
+    }
+    for (const json& document : *documents) {
+        if (!document.is_object()) throw std::invalid_argument("each document must be an object");
+        const std::string source = text_field(document, "source", false);
+        const std::string text = text_field(document, "text");
+        std::optional<config::DocumentFormat> format = config::detect_format(source, text);
+        if (!format) {
+            errors.push_back({source, 0, 0, "", "cannot tell whether this is YAML or TOML; name the file .yaml or .toml"});
+            continue;
+        }
+        config::ObjectsResult parsed = *format == config::DocumentFormat::Yaml
+                                           ? config::load_kubernetes_yaml(text, source)
+                                           : config::load_objects_toml(text, source);
+        errors.insert(errors.end(), parsed.errors.begin(), parsed.errors.end());
+        if (!parsed.objects) continue;
+        auto append = [](auto& into, auto& from) { into.insert(into.end(), from.begin(), from.end()); };
+        append(all.services, parsed.objects->services);
+        append(all.pods, parsed.objects->pods);
+        append(all.endpoint_slices, parsed.objects->endpoint_slices);
+    }
+    return all;
+}
+
+uint32_t address_field(const json& request) {
+    const std::string text = text_field(request, "address");
+    std::optional<uint32_t> address = config::parse_ipv4(text);
+    if (!address) throw std::invalid_argument("\"address\": '" + text + "' is not an IPv4 address");
+    return *address;
+}
+
+json labels_json(const std::optional<config::Labels>& labels) {
+    if (!labels) return nullptr;
+    json out = json::object();
+    for (const auto& [key, value] : *labels) out[key] = value;
+    return out;
+}
+
+json ports_json(const std::vector<config::NamedPort>& ports) {
+    json out = json::array();
+    for (const auto& port : ports) {
+        out.push_back({{"name", port.name}, {"protocol", config::protocol_name(port.protocol)}, {"port", port.port}});
+    }
+    return out;
+}
+
+bool in_namespace(const json& request, const std::string& namespace_name) {
+    auto wanted = request.find("namespace");
+    return wanted == request.end() || wanted->is_null() || *wanted == namespace_name;
+}
+
+json get_services(const json& request, const config::ServiceStore& store) {
+    json items = json::array();
+    for (const auto& [key, service] : store.services()) {
+        if (!in_namespace(request, service.namespace_name)) continue;
+        json ports = json::array();
+        for (const auto& port : service.ports) {
+            const std::string target = !port.target_port_name.empty() ? port.target_port_name
+                                                                       : std::to_string(port.target_port ? port.target_port : port.port);
+            ports.push_back({{"name", port.name}, {"protocol", config::protocol_name(port.protocol)},
+                             {"port", port.port}, {"target_port", target}});
+        }
+        size_t ready = 0;
+        size_t total = 0;
+        if (auto resolved = store.resolved().find(key); resolved != store.resolved().end()) {
+            std::set<uint32_t> ready_addresses;
+            std::set<uint32_t> addresses;
+            for (const auto& port : resolved->second.ports) {
+                for (const auto& endpoint : port.endpoints) {
+                    addresses.insert(endpoint.address);
+                    if (endpoint.ready && !endpoint.terminating) ready_addresses.insert(endpoint.address);
+                }
+            }
+            ready = ready_addresses.size();
+            total = addresses.size();
+        }
+        items.push_back({{"namespace", service.namespace_name},
+                         {"name", service.name},
+                         {"cluster_ip", service.headless ? std::string("None") : config::format_ipv4(service.cluster_ip)},
+                         {"ports", ports},
+                         {"selector", labels_json(service.selector)},
+                         {"session_affinity", service.session_affinity == config::SessionAffinity::ClientIp ? "ClientIP" : "None"},
+                         {"affinity_timeout_s", service.affinity_timeout_s},
+                         {"endpoints_ready", ready},
+                         {"endpoints_total", total}});
+    }
+    return {{"ok", true}, {"items", items}};
+}
+
+json get_endpoints(const json& request, const config::ServiceStore& store) {
+    json items = json::array();
+    for (const auto& [key, service] : store.services()) {
+        if (!in_namespace(request, service.namespace_name)) continue;
+        json endpoints = json::array();
+        if (auto resolved = store.resolved().find(key); resolved != store.resolved().end()) {
+            for (const auto& port : resolved->second.ports) {
+                for (const auto& endpoint : port.endpoints) {
+                    endpoints.push_back({{"address", config::format_ipv4(endpoint.address)},
+                                         {"port", endpoint.port},
+                                         {"port_name", port.port.name},
+                                         {"protocol", config::protocol_name(port.port.protocol)},
+                                         {"ready", endpoint.ready && !endpoint.terminating},
+                                         {"serving", endpoint.ready},
+                                         {"terminating", endpoint.terminating},
+                                         {"weight", endpoint.weight},
+                                         {"pod", endpoint.pod.empty() ? json(nullptr) : json(endpoint.pod)}});
+                }
+            }
+        }
+        std::optional<size_t> matched = store.matched_pods(key);
+        items.push_back({{"namespace", service.namespace_name},
+                         {"name", service.name},
+                         {"selector", labels_json(service.selector)},
+                         {"matched_pods", matched ? json(*matched) : json(nullptr)},
+                         {"endpoints", endpoints}});
+    }
+    return {{"ok", true}, {"items", items}};
+}
+
+json get_pods(const json& request, const config::ServiceStore& store) {
+    json items = json::array();
+    for (const auto& [key, pod] : store.pods()) {
+        if (!in_namespace(request, pod.namespace_name)) continue;
+        items.push_back({{"namespace", pod.namespace_name},
+                         {"name", pod.name},
+                         {"address", pod.address ? json(config::format_ipv4(pod.address)) : json(nullptr)},
+                         {"labels", labels_json(pod.labels)},
+                         {"ready", pod.ready},
+                         {"terminating", pod.terminating},
+                         {"weight", pod.weight},
+                         {"ports", ports_json(pod.ports)}});
+    }
+    return {{"ok", true}, {"items", items}};
+}
+
+std::string endpoint_text(uint32_t address_be, uint16_t port_be) {
+    return config::format_ipv4(rte_be_to_cpu_32(address_be)) + ":" + std::to_string(rte_be_to_cpu_16(port_be));
+}
+
+const char* state_name(const Connection& connection) {
+    switch (connection.tcp_state) {
+    case TcpState::None: return "active";
+    case TcpState::SynSent: return "syn-sent";
+    case TcpState::SynReceived: return "syn-received";
+    case TcpState::Established: return "established";
+    case TcpState::Closing: return "closing";
+    case TcpState::Closed: return "closed";
+    }
+    return "?";
+}
+
+json get_conntrack(const json& request, ApiBackend& backend) {
+    size_t limit = kDefaultConntrackLimit;
+    if (auto found = request.find("limit"); found != request.end() && !found->is_null()) {
+        if (!found->is_number_unsigned()) throw std::invalid_argument("\"limit\" must be a non-negative integer");
+        limit = found->get<size_t>();
+    }
+    const Snapshot& snapshot = *backend.publisher.current();
+    const uint32_t now_ms = static_cast<uint32_t>(rte_get_tsc_cycles() / (rte_get_tsc_hz() / 1000));
+    json items = json::array();
+    bool truncated = false;
+    for (const WorkerContext* worker : backend.workers) {
+        worker->connections->for_each([&](const Connection& connection) {
+            if (items.size() >= limit) {
+                truncated = true;
+                return;
+            }
+            const bool full_nat = snapshot.nat_mode == NatMode::FullNat;
+            items.push_back(
+                {{"worker", worker->worker_index},
+                 {"protocol", protocol_name(connection.original.protocol)},
+                 {"client", endpoint_text(connection.original.src_addr, connection.original.src_port)},
+                 {"vip", endpoint_text(connection.original.dst_addr, connection.original.dst_port)},
+                 {"endpoint", endpoint_text(connection.reply.src_addr, connection.reply.src_port)},
+                 {"snat", full_nat ? json(endpoint_text(connection.reply.dst_addr, connection.reply.dst_port)) : json(nullptr)},
+                 {"state", state_name(connection)},
+                 {"expires_in_ms", std::max<int64_t>(0, static_cast<int32_t>(connection.deadline_ms - now_ms))}});
+        });
+    }
+    return {{"ok", true}, {"items", items}, {"truncated", truncated}};
+}
+
+json get_stats(ApiBackend& backend) {
+    const WorkerCounters total = sum_counters(backend.workers);
+    json counters = json::object();
+    for (const CounterField& field : kCounterFields) {
+        if (field.member == &WorkerCounters::snapshot_generation) continue;
+        counters[std::string(field.name)] = total.*field.member;
+    }
+    json drops = json::object();
+    for (size_t i = 0; i < kDropReasonCount; ++i) {
+        drops[std::string(drop_reason_name(static_cast<DropReason>(i)))] = total.drops[i];
+    }
+    const Snapshot& snapshot = *backend.publisher.current();
+    const std::vector<EndpointCounters> endpoints =
+        sum_endpoint_counters(backend.workers, snapshot.endpoints.capacity());
+    json services = json::array();
+    for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
+        const ServicePort& port = snapshot.service_ports[id];
+        if (port.incarnation == 0) continue;
+        EndpointCounters sum{};
+        for (uint32_t slot : port.endpoint_slots) {
+            if (slot >= endpoints.size()) continue;
+            sum.connections += endpoints[slot].connections;
+            sum.packets += endpoints[slot].packets;
+            sum.bytes += endpoints[slot].bytes;
+        }
+        services.push_back({{"service", port.service_name},
+                            {"vip", endpoint_text(port.vip, port.port)},
+                            {"protocol", protocol_name(port.protocol)},
+                            {"connections", sum.connections},
+                            {"packets", sum.packets},
+                            {"bytes", sum.bytes}});
+    }
+    const UpdateTiming timing = backend.control.last_timing();
+    return {{"ok", true},
+            {"generation", snapshot.generation},
+            {"counters", counters},
+            {"drops", drops},
+            {"services", services},
+            {"last_update",
+             {{"validate_us", static_cast<uint64_t>(timing.validate_ms * 1000)},
+              {"build_us", static_cast<uint64_t>(timing.build_ms * 1000)},
+              {"publish_us", timing.publish_us}}}};
+}
+
+json handle(const json& request, ApiBackend& backend) {
+    const std::string op = text_field(request, "op");
+    if (op == "apply" || (op == "delete" && request.contains("documents"))) {
+        std::vector<config::ConfigError> errors;
+        config::ObjectSet objects = parse_documents(request, errors);
+        if (!errors.empty()) return refused(errors);
+        return outcome_json(op == "apply" ? backend.control.apply(objects, "request")
+                                          : backend.control.remove(objects, "request"));
+    }
+    if (op == "delete") {
+        std::string kind = text_field(request, "kind");
+        if (kind == "svc") kind = "service";
+        std::string namespace_name = text_field(request, "namespace", false);
+        if (namespace_name.empty()) namespace_name = "default";
+        return outcome_json(backend.control.remove(kind, namespace_name, text_field(request, "name")));
+    }
+    if (op == "drain" || op == "undrain") {
+        return outcome_json(backend.control.set_drained(address_field(request), op == "drain"));
+    }
+    if (op == "dump") return {{"ok", true}, {"text", config::format_config(backend.control.running_config())}};
+    if (op == "get") {
+        const std::string resource = text_field(request, "resource");
+        if (resource == "conntrack") return get_conntrack(request, backend);
+        if (resource == "stats") return get_stats(backend);
+        json out;
+        backend.control.inspect([&](const config::ServiceStore& store, const config::Config&) {
+            if (resource == "services") {
+                out = get_services(request, store);
+            } else if (resource == "endpoints") {
+                out = get_endpoints(request, store);
+            } else if (resource == "pods") {
+                out = get_pods(request, store);
+            } else {
+                out = refused("unknown resource '" + resource + "'; allowed: services, endpoints, pods, conntrack, stats");
+            }
+        });
+        return out;
+    }
+    return refused("unknown op '" + op + "'; allowed: apply, delete, drain, undrain, get, dump");
+}
+
+}  // namespace
+
+json handle_api_request(const json& request, ApiBackend& backend) {
+    if (!request.is_object()) return refused("a request must be a JSON object");
+    try {
+        return handle(request, backend);
+    } catch (const std::invalid_argument& error) {
+        return refused(std::string("bad request: ") + error.what());
+    } catch (const json::exception& error) {
+        return refused(std::string("bad request: ") + error.what());
+    }
+}
+
+}  // namespace vipgate
