@@ -4,10 +4,11 @@
 #include <rte_cycles.h>
 
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 
-#include "config/config_formats.h"
+#include "config/objects.h"
 #include "control/publisher.h"
 #include "control/stats_reporter.h"
 #include "dataplane/conn_table.h"

@@ -20,6 +20,8 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "control/api_handlers.h"
+#include "control/api_server.h"
 #include "control/control_plane.h"
 #include "control/flow_steering.h"
 #include "control/neighbor_resolver.h"
@@ -142,6 +144,7 @@ private:
     void steer_snat_replies();
     void stop_workers();
     void report_final();
+    void start_api(const std::vector<WorkerContext*>& workers);
 
     DaemonOptions options_;
     config::Config running_;
@@ -154,6 +157,8 @@ private:
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
+    std::unique_ptr<ApiBackend> api_backend_;
+    std::unique_ptr<ApiServer> api_server_;
     std::unique_ptr<StatsReporter> reporter_;
     std::vector<std::unique_ptr<WorkerContext>> workers_;
     std::vector<WorkerLaunch> launches_;
@@ -415,6 +420,25 @@ void Daemon::report_final() {
     spdlog::info("{}", text);
 }
 
+// The API is a convenience beside the dataplane: a socket it cannot take is reported, and the
+// gateway keeps forwarding without it.
+void Daemon::start_api(const std::vector<WorkerContext*>& workers) {
+    if (options_.api_socket.empty()) {
+        spdlog::info("control API disabled (--api-socket \"\")");
+        return;
+    }
+    api_backend_ = std::make_unique<ApiBackend>(ApiBackend{*control_plane_, *publisher_, workers});
+    api_server_ = std::make_unique<ApiServer>(
+        options_.api_socket, [this](const nlohmann::json& request) { return handle_api_request(request, *api_backend_); });
+    try {
+        api_server_->start();
+        spdlog::info("control API listening on {} (vipctl --socket {})", options_.api_socket, options_.api_socket);
+    } catch (const std::exception& error) {
+        spdlog::error("control API not started: {}", error.what());
+        api_server_.reset();
+    }
+}
+
 int Daemon::run() {
     started_at_ = std::chrono::steady_clock::now();
     // First thing: a signal during start-up is acted on by the control loop, not fatal.
@@ -442,15 +466,18 @@ int Daemon::run() {
     reporter_ = std::make_unique<StatsReporter>(std::move(contexts));
     reporter_->note_snapshot(*publisher_->current());
     launch_workers();
+    start_api(contexts);
     spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");
     control_loop();
+    api_server_.reset();
     stop_workers();
     report_final();
     return 0;
 }
 
 Daemon::~Daemon() {
+    api_server_.reset();  // before the state it serves
     stop_workers();
     for (rte_ring* ring : {punt_ring_, control_tx_ring_}) {
         rte_mbuf* packet;

@@ -10,6 +10,7 @@ struct DaemonOptions {
     std::string config_path;     // empty: the embedded default (demo) configuration
     double duration_seconds = 0; // 0: run until SIGINT/SIGTERM
     bool show_endpoints = false; // print the per-endpoint spread with every summary line
+    std::string api_socket = "/run/vipgate/api.sock";  // empty: no control API
 };
 
 // Returns the process exit code. Errors are logged with what to change.

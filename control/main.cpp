@@ -49,7 +49,9 @@ int main(int argc, char** argv) {
          "validate the configuration (--check FILE, or with --config FILE), print every error, exit non-zero if any")
         ("log-level", options::value(&log_level)->default_value("info"), "trace, debug, info, warn, error, off")
         ("duration", options::value(&duration)->default_value(0), "stop after this many seconds (0: run until SIGINT/SIGTERM)")
-        ("show-endpoints", "print the per-endpoint spread with every summary line");
+        ("show-endpoints", "print the per-endpoint spread with every summary line")
+        ("api-socket", options::value<std::string>()->default_value("/run/vipgate/api.sock"),
+         "Unix socket of the control API (vipctl); \"\" disables it");
     options::variables_map values;
     try {
         options::store(options::parse_command_line(argc, argv, description), values);
@@ -81,5 +83,6 @@ int main(int argc, char** argv) {
     daemon_options.config_path = config_path;
     daemon_options.duration_seconds = duration;
     daemon_options.show_endpoints = values.count("show-endpoints") > 0;
+    daemon_options.api_socket = values["api-socket"].as<std::string>();
     return vipgate::run_daemon(daemon_options);
 }
