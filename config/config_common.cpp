@@ -154,7 +154,8 @@ void Diagnostics::error(const std::string& path, const std::string& message) {
 std::string Diagnostics::reference(const std::string& path) const {
     if (!translated_) return path;
     Origin origin = locator_(path);
-    return origin.field + " at line " + std::to_string(origin.location.line);
+    std::string line = "line " + std::to_string(origin.location.line);
+    return origin.field.empty() ? line : origin.field + " at " + line;
 }
 
 void Diagnostics::error_at(const std::string& field, SourceLocation location,

@@ -180,6 +180,8 @@ enum class PrefixForm {
 // Each value decoder reports and rejects a bad value and then leaves its output untouched.
 class Decoder {
 public:
+    using NameRule = std::string (*)(std::string_view);
+
     explicit Decoder(Diagnostics& diagnostics) : diagnostics_(diagnostics) {}
 
     void document(const toml::table& root, Config& config) {
@@ -346,7 +348,7 @@ private:
     void service_port(const Field& field, ServicePortConfig& port) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->optional("name")) port_name(*f, port.name);
+        if (auto f = keys->optional("name")) port_name(*f, port.name, service_port_name_problem);
         if (auto f = keys->optional("protocol")) protocol(*f, port.protocol);
         if (auto f = keys->required("port")) integer<1, 65535>(*f, port.port);
         if (auto f = keys->optional("target_port")) target_port(*f, port);
@@ -369,10 +371,20 @@ private:
         if (auto f = keys.optional("weight")) integer<0, 65535>(*f, endpoint.weight);
     }
 
+    // A container port (of a pod or an endpoint): named as a targetPort refers to it.
     void named_port(const Field& field, NamedPort& port) {
+        named_port_of(field, port, port_name_problem);
+    }
+
+    // A port of an endpoint slice: named after its service port.
+    void slice_port(const Field& field, NamedPort& port) {
+        named_port_of(field, port, service_port_name_problem);
+    }
+
+    void named_port_of(const Field& field, NamedPort& port, NameRule name_rule) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->optional("name")) port_name(*f, port.name);
+        if (auto f = keys->optional("name")) port_name(*f, port.name, name_rule);
         if (auto f = keys->optional("protocol")) protocol(*f, port.protocol);
         if (auto f = keys->required("port")) integer<1, 65535>(*f, port.port);
         keys->report_unknown_keys();
@@ -398,7 +410,7 @@ private:
         if (auto f = keys->required("name")) text(*f, slice.name);
         if (auto f = keys->optional("namespace")) text(*f, slice.namespace_name);
         if (auto f = keys->required("service")) text(*f, slice.service_name);
-        if (auto f = keys->optional("ports")) list(*f, slice.ports, &Decoder::named_port);
+        if (auto f = keys->optional("ports")) list(*f, slice.ports, &Decoder::slice_port);
         if (auto f = keys->optional("endpoints"))
             list(*f, slice.endpoints, &Decoder::slice_endpoint);
         keys->report_unknown_keys();
@@ -549,10 +561,10 @@ private:
         return prefix(field, out, PrefixForm::Network);
     }
 
-    bool port_name(const Field& field, std::string& out) {
+    bool port_name(const Field& field, std::string& out, NameRule name_rule) {
         std::string value;
         if (!text(field, value)) return false;
-        if (std::string problem = port_name_problem(value); !problem.empty()) {
+        if (std::string problem = name_rule(value); !problem.empty()) {
             diagnostics_.reject(field.path, problem);
             return false;
         }
@@ -564,7 +576,7 @@ private:
     void target_port(const Field& field, ServicePortConfig& port) {
         if (field.node.is_string()) {
             std::string name;
-            if (port_name(field, name)) port.target_port_name = name;
+            if (port_name(field, name, port_name_problem)) port.target_port_name = name;
         } else if (field.node.is_integer()) {
             integer<1, 65535>(field, port.target_port);
         } else {

@@ -104,6 +104,7 @@ void validate_objects(ObjectSet& objects, Diagnostics& diagnostics);
 std::string label_key_problem(std::string_view text);    // "app.kubernetes.io/name"
 std::string label_value_problem(std::string_view text);  // may be empty
 std::string port_name_problem(std::string_view text);    // IANA_SVC_NAME: "http-web-svc"
+std::string service_port_name_problem(std::string_view text);  // DNS-1123 label: service, slice
 
 // "a.b[2].c" -> "a.b[2]" -> "a.b" -> "a" -> "" (the document itself).
 std::string_view parent_path(std::string_view path);

@@ -1,6 +1,8 @@
 // Kubernetes name rules for label keys and values (k8s.io/apimachinery validation:
-// IsQualifiedName, IsValidLabelValue) and port names (IsValidPortName, IANA_SVC_NAME of
-// RFC 6335). Each returns a message naming the rule broken, so a user can fix the name without
+// IsQualifiedName, IsValidLabelValue) and port names. Kubernetes names ports two ways: a
+// container port (and so a named targetPort) is an IANA_SVC_NAME of RFC 6335 (IsValidPortName,
+// at most 15 characters), a service port or an EndpointSlice port a DNS-1123 label (at most 63:
+// the docs' own example is "name-of-service-port"). Each returns a message naming the rule broken, so a user can fix the name without
 // looking the rule up.
 #include "config/config_internal.h"
 
@@ -75,6 +77,22 @@ std::string label_key_problem(std::string_view text) {
 std::string label_value_problem(std::string_view text) {
     if (text.empty()) return "";
     return qualified_name_problem(text, "the label value");
+}
+
+std::string service_port_name_problem(std::string_view text) {
+    std::string name = quoted(text);
+    if (text.empty()) return "a port name must not be empty";
+    if (text.size() > kMaxNameLength) {
+        return "port name " + name + " is " + std::to_string(text.size()) +
+               " characters long; at most 63 are allowed";
+    }
+    if (!std::all_of(text.begin(), text.end(), [](char c) { return is_lower_alnum(c) || c == '-'; }) ||
+        !is_lower_alnum(text.front()) || !is_lower_alnum(text.back())) {
+        return "port name " + name +
+               " may only hold lowercase letters, digits and '-', and must begin and end with a "
+               "letter or digit";
+    }
+    return "";
 }
 
 std::string port_name_problem(std::string_view text) {
