@@ -176,8 +176,10 @@ private:
 
     // --- writing the TOML object shape ---
 
-    // Records where `path` comes from; the object's own entry is named by its kind's field.
+    // Records where `path` comes from. A node built here (an absent mapping) has no position;
+    // the path then falls back to its parent's.
     void record(const std::string& path, const YAML::Node& node, std::string field) {
+        if (node.Mark().line < 0) return;
         origins_[path] = {location_of(node), std::move(field)};
     }
 
@@ -319,11 +321,11 @@ private:
                 target.field = saved;
             }
         }
-        record(target.path + ".ports", spec.IsDefined() ? spec : node, target.field + "ports");
-        if (auto ports = sequence(spec, "ports", target.field)) {
+        auto ports = sequence(spec, "ports", target.field);
+        std::string list_path = target.path + ".ports";
+        record(list_path, ports ? *ports : spec.IsMap() ? spec : node, target.field + "ports");
+        if (ports) {
             toml::array list;
-            std::string list_path = target.path + ".ports";
-            record(list_path, *ports, target.field + "ports");
             for (size_t j = 0; j < ports->size(); ++j) {
                 const YAML::Node port = (*ports)[j];
                 Target entry = begin(list, list_path, port, indexed(target.field + "ports", j) + ".");
