@@ -197,6 +197,10 @@ struct LoadResult {
 LoadResult load_config_file(const std::string& path);
 LoadResult load_config_string(const std::string& text, const std::string& source_name);
 
+// A complete config file (every section, defaults included) that load_config_string reads back
+// to an equal Config; `source` only goes into a comment at the top.
+std::string format_config(const Config& config);
+
 // The default configuration compiled into the binary (the demo set-up).
 const std::string& embedded_default_config();
 

@@ -117,13 +117,12 @@ namespace detail {
 
 uint32_t prefix_mask(uint8_t length) { return length == 0 ? 0 : ~uint32_t{0} << (32 - length); }
 
-namespace {
-
-// "a.b[2].c" -> "a.b[2]" -> "a.b" -> "a" -> "" (the document itself).
 std::string_view parent_path(std::string_view path) {
     size_t cut = path.find_last_of(".[");
     return cut == std::string_view::npos ? std::string_view{} : path.substr(0, cut);
 }
+
+namespace {
 
 // True when `path` is `ancestor` or lies below it.
 bool path_within(std::string_view path, std::string_view ancestor) {
@@ -134,25 +133,44 @@ bool path_within(std::string_view path, std::string_view ancestor) {
 
 }  // namespace
 
-SourceLocation Diagnostics::locate(std::string_view path) const {
-    for (;; path = parent_path(path)) {
-        const toml::node* node = path.empty() ? &document_ : toml::at_path(document_, path).node();
-        if (node) return {node->source().begin.line, node->source().begin.column};
-        if (path.empty()) return {};
-    }
+Diagnostics::Diagnostics(std::string file, const toml::table& document)
+    : file_(std::move(file)), translated_(false) {
+    locator_ = [&document](std::string_view path) {
+        std::string field(path);
+        for (;; path = parent_path(path)) {
+            const toml::node* node =
+                path.empty() ? &document : toml::at_path(document, path).node();
+            if (node) return Origin{{node->source().begin.line, node->source().begin.column}, field};
+            if (path.empty()) return Origin{{}, field};
+        }
+    };
 }
 
 void Diagnostics::error(const std::string& path, const std::string& message) {
-    error_at(path, locate(path), message);
+    Origin origin = locator_(path);
+    errors_.push_back({file_, origin.location.line, origin.location.column, origin.field, message});
 }
 
-void Diagnostics::error_at(const std::string& path, SourceLocation location,
+std::string Diagnostics::reference(const std::string& path) const {
+    if (!translated_) return path;
+    Origin origin = locator_(path);
+    std::string line = "line " + std::to_string(origin.location.line);
+    return origin.field.empty() ? line : origin.field + " at " + line;
+}
+
+void Diagnostics::error_at(const std::string& field, SourceLocation location,
                            const std::string& message) {
-    errors_.push_back({file_, location.line, location.column, path, message});
+    errors_.push_back({file_, location.line, location.column, field, message});
 }
 
 void Diagnostics::reject(const std::string& path, const std::string& message) {
     error(path, message);
+    rejected_.insert(path);
+}
+
+void Diagnostics::reject_at(const std::string& path, SourceLocation location,
+                            const std::string& message) {
+    error_at(path, location, message);
     rejected_.insert(path);
 }
 

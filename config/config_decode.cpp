@@ -96,6 +96,12 @@ std::string header_name(std::string_view path) {
     return name;
 }
 
+// "spec.ports[0].targetPort" -> "targetPort".
+std::string_view last_key(std::string_view field) {
+    size_t dot = field.rfind('.');
+    return dot == std::string_view::npos ? field : field.substr(dot + 1);
+}
+
 // The keys of one TOML table. Every key the decoder asks for is known; whatever else the table
 // holds is reported as unknown.
 class TableFields {
@@ -110,22 +116,43 @@ public:
         return Field{*node, path_of(key)};
     }
 
+    // The message names the key as the user's document spells it (see Diagnostics::field_name).
     std::optional<Field> required(std::string_view key) {
         auto field = optional(key);
-        if (!field) diagnostics_.reject(path_of(key), "missing required key " + quoted(key));
+        if (!field) {
+            std::string path = path_of(key);
+            diagnostics_.reject(path, "missing required key " +
+                                          quoted(last_key(diagnostics_.field_name(path))));
+        }
         return field;
     }
 
     void report_unknown_keys() const {
         for (const auto& [key, node] : table_) {
             if (std::find(known_.begin(), known_.end(), key.str()) != known_.end()) continue;
-            diagnostics_.error_at(path_of(key.str()),
-                                  {key.source().begin.line, key.source().begin.column},
+            diagnostics_.error_at(path_of(key.str()), location_of(key),
                                   unknown_key_message(key.str(), known_));
         }
     }
 
+    // An object document holds only objects; the daemon's own settings are reported as such.
+    void report_daemon_only_keys(const std::vector<std::string_view>& daemon_keys) const {
+        for (const auto& [key, node] : table_) {
+            if (std::find(known_.begin(), known_.end(), key.str()) != known_.end()) continue;
+            bool daemon_key =
+                std::find(daemon_keys.begin(), daemon_keys.end(), key.str()) != daemon_keys.end();
+            diagnostics_.error_at(path_of(key.str()), location_of(key),
+                                  daemon_key ? quoted(key.str()) +
+                                                   " can only be set in the daemon's config file"
+                                             : unknown_key_message(key.str(), known_));
+        }
+    }
+
 private:
+    static SourceLocation location_of(const toml::key& key) {
+        return {key.source().begin.line, key.source().begin.column};
+    }
+
     std::string path_of(std::string_view key) const {
         return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
     }
@@ -153,6 +180,8 @@ enum class PrefixForm {
 // Each value decoder reports and rejects a bad value and then leaves its output untouched.
 class Decoder {
 public:
+    using NameRule = std::string (*)(std::string_view);
+
     explicit Decoder(Diagnostics& diagnostics) : diagnostics_(diagnostics) {}
 
     void document(const toml::table& root, Config& config) {
@@ -165,9 +194,24 @@ public:
         if (auto field = keys.optional("routes")) list(*field, config.routes, &Decoder::route);
         if (auto field = keys.optional("neighbors"))
             list(*field, config.neighbors, &Decoder::neighbor);
+        if (auto field = keys.optional("cluster")) cluster(*field, config.cluster);
         if (auto field = keys.optional("services"))
             list(*field, config.services, &Decoder::service);
+        if (auto field = keys.optional("pods")) list(*field, config.pods, &Decoder::pod);
+        if (auto field = keys.optional("endpoint_slices"))
+            list(*field, config.endpoint_slices, &Decoder::endpoint_slice);
         keys.report_unknown_keys();
+    }
+
+    void objects(const toml::table& root, ObjectSet& objects) {
+        TableFields keys(root, "", diagnostics_);
+        if (auto field = keys.optional("services"))
+            list(*field, objects.services, &Decoder::service);
+        if (auto field = keys.optional("pods")) list(*field, objects.pods, &Decoder::pod);
+        if (auto field = keys.optional("endpoint_slices"))
+            list(*field, objects.endpoint_slices, &Decoder::endpoint_slice);
+        keys.report_daemon_only_keys(
+            {"eal", "dataplane", "conntrack", "snat", "ports", "routes", "neighbors", "cluster"});
     }
 
 private:
@@ -262,13 +306,41 @@ private:
         keys->report_unknown_keys();
     }
 
+    void cluster(const Field& field, ClusterConfig& cluster) {
+        auto keys = table_fields(field);
+        if (!keys) return;
+        if (auto f = keys->optional("service_cidr")) {
+            Ipv4Prefix value;
+            if (prefix(*f, value, PrefixForm::Network)) cluster.service_cidr = value;
+        }
+        if (auto f = keys->optional("client_ranges"))
+            list(*f, cluster.client_ranges, &Decoder::network);
+        keys->report_unknown_keys();
+    }
+
     void service(const Field& field, ServiceConfig& service) {
         auto keys = table_fields(field);
         if (!keys) return;
         if (auto f = keys->required("name")) text(*f, service.name);
         if (auto f = keys->optional("namespace")) text(*f, service.namespace_name);
-        if (auto f = keys->required("cluster_ip")) address(*f, service.cluster_ip);
-        if (auto f = keys->required("ports")) list(*f, service.ports, &Decoder::service_port);
+        if (auto f = keys->optional("cluster_ip")) cluster_ip(*f, service);
+        if (auto f = keys->optional("selector")) {
+            Labels selector;
+            if (labels(*f, selector)) service.selector = std::move(selector);
+        }
+        auto affinity = keys->optional("session_affinity");
+        if (affinity) session_affinity(*affinity, service.session_affinity);
+        if (auto f = keys->optional("session_affinity_timeout")) {
+            if (integer<1, 86400>(*f, service.affinity_timeout_s) &&
+                service.session_affinity != SessionAffinity::ClientIp &&
+                (!affinity || diagnostics_.intact(affinity->path))) {
+                std::string affinity_path = field.path + ".session_affinity";
+                diagnostics_.reject(f->path, "only applies when " +
+                                                 diagnostics_.field_name(affinity_path) +
+                                                 " is \"ClientIP\"");
+            }
+        }
+        if (auto f = keys->optional("ports")) list(*f, service.ports, &Decoder::service_port);
         if (auto f = keys->optional("endpoints")) list(*f, service.endpoints, &Decoder::endpoint);
         keys->report_unknown_keys();
     }
@@ -276,10 +348,10 @@ private:
     void service_port(const Field& field, ServicePortConfig& port) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->optional("name")) text(*f, port.name);
+        if (auto f = keys->optional("name")) port_name(*f, port.name, service_port_name_problem);
         if (auto f = keys->optional("protocol")) protocol(*f, port.protocol);
         if (auto f = keys->required("port")) integer<1, 65535>(*f, port.port);
-        if (auto f = keys->optional("target_port")) integer<1, 65535>(*f, port.target_port);
+        if (auto f = keys->optional("target_port")) target_port(*f, port);
         keys->report_unknown_keys();
     }
 
@@ -288,9 +360,68 @@ private:
         if (!keys) return;
         if (auto f = keys->required("address")) address(*f, endpoint.address);
         if (auto f = keys->optional("port")) integer<1, 65535>(*f, endpoint.port);
-        if (auto f = keys->optional("ready")) flag(*f, endpoint.ready);
-        if (auto f = keys->optional("terminating")) flag(*f, endpoint.terminating);
-        if (auto f = keys->optional("weight")) integer<0, 65535>(*f, endpoint.weight);
+        endpoint_conditions(*keys, endpoint);
+        if (auto f = keys->optional("ports")) list(*f, endpoint.ports, &Decoder::named_port);
+        keys->report_unknown_keys();
+    }
+
+    void endpoint_conditions(TableFields& keys, EndpointConfig& endpoint) {
+        if (auto f = keys.optional("ready")) flag(*f, endpoint.ready);
+        if (auto f = keys.optional("terminating")) flag(*f, endpoint.terminating);
+        if (auto f = keys.optional("weight")) integer<0, 65535>(*f, endpoint.weight);
+    }
+
+    // A container port (of a pod or an endpoint): named as a targetPort refers to it.
+    void named_port(const Field& field, NamedPort& port) {
+        named_port_of(field, port, port_name_problem);
+    }
+
+    // A port of an endpoint slice: named after its service port.
+    void slice_port(const Field& field, NamedPort& port) {
+        named_port_of(field, port, service_port_name_problem);
+    }
+
+    void named_port_of(const Field& field, NamedPort& port, NameRule name_rule) {
+        auto keys = table_fields(field);
+        if (!keys) return;
+        if (auto f = keys->optional("name")) port_name(*f, port.name, name_rule);
+        if (auto f = keys->optional("protocol")) protocol(*f, port.protocol);
+        if (auto f = keys->required("port")) integer<1, 65535>(*f, port.port);
+        keys->report_unknown_keys();
+    }
+
+    void pod(const Field& field, PodConfig& pod) {
+        auto keys = table_fields(field);
+        if (!keys) return;
+        if (auto f = keys->required("name")) text(*f, pod.name);
+        if (auto f = keys->optional("namespace")) text(*f, pod.namespace_name);
+        if (auto f = keys->optional("address")) unicast_address(*f, pod.address, "pod address");
+        if (auto f = keys->optional("labels")) labels(*f, pod.labels);
+        if (auto f = keys->optional("ready")) flag(*f, pod.ready);
+        if (auto f = keys->optional("terminating")) flag(*f, pod.terminating);
+        if (auto f = keys->optional("weight")) integer<0, 65535>(*f, pod.weight);
+        if (auto f = keys->optional("ports")) list(*f, pod.ports, &Decoder::named_port);
+        keys->report_unknown_keys();
+    }
+
+    void endpoint_slice(const Field& field, EndpointSliceConfig& slice) {
+        auto keys = table_fields(field);
+        if (!keys) return;
+        if (auto f = keys->required("name")) text(*f, slice.name);
+        if (auto f = keys->optional("namespace")) text(*f, slice.namespace_name);
+        if (auto f = keys->required("service")) text(*f, slice.service_name);
+        if (auto f = keys->optional("ports")) list(*f, slice.ports, &Decoder::slice_port);
+        if (auto f = keys->optional("endpoints"))
+            list(*f, slice.endpoints, &Decoder::slice_endpoint);
+        keys->report_unknown_keys();
+    }
+
+    // An endpoint of a slice: its ports are the slice's.
+    void slice_endpoint(const Field& field, EndpointConfig& endpoint) {
+        auto keys = table_fields(field);
+        if (!keys) return;
+        if (auto f = keys->required("address")) address(*f, endpoint.address);
+        endpoint_conditions(*keys, endpoint);
         keys->report_unknown_keys();
     }
 
@@ -404,6 +535,110 @@ private:
         return true;
     }
 
+    // 0.0.0.0 parses, but as a pod or cluster IP it would mean "none"; omitting the key says so.
+    bool unicast_address(const Field& field, uint32_t& out, std::string_view what) {
+        uint32_t value = 0;
+        if (!address(field, value)) return false;
+        if (value == 0) {
+            diagnostics_.reject(field.path, "0.0.0.0 is not a " + std::string(what) +
+                                                "; leave the key out instead");
+            return false;
+        }
+        out = value;
+        return true;
+    }
+
+    // "None": headless; an address; omitted: allocated (the validator checks there is a CIDR).
+    void cluster_ip(const Field& field, ServiceConfig& service) {
+        if (const auto* value = field.node.as_string(); value && value->get() == "None") {
+            service.headless = true;
+            return;
+        }
+        unicast_address(field, service.cluster_ip, "cluster IP (\"None\" makes a headless service)");
+    }
+
+    bool network(const Field& field, Ipv4Prefix& out) {
+        return prefix(field, out, PrefixForm::Network);
+    }
+
+    bool port_name(const Field& field, std::string& out, NameRule name_rule) {
+        std::string value;
+        if (!text(field, value)) return false;
+        if (std::string problem = name_rule(value); !problem.empty()) {
+            diagnostics_.reject(field.path, problem);
+            return false;
+        }
+        out = value;
+        return true;
+    }
+
+    // IntOrString: a number is a port number, a string the name of a port of each endpoint.
+    void target_port(const Field& field, ServicePortConfig& port) {
+        if (field.node.is_string()) {
+            std::string name;
+            if (port_name(field, name, port_name_problem)) port.target_port_name = name;
+        } else if (field.node.is_integer()) {
+            integer<1, 65535>(field, port.target_port);
+        } else {
+            wrong_type(field, "a port number or a port name");
+        }
+    }
+
+    // A table of string values whose keys and values follow the Kubernetes label rules.
+    bool labels(const Field& field, Labels& out) {
+        const toml::table* table = field.node.as_table();
+        if (!table) {
+            wrong_type(field, "a table of labels, e.g. { app = \"web\" }");
+            return false;
+        }
+        Labels result;
+        bool ok = true;
+        for (const auto& [key, node] : *table) {
+            Field label{node, field.path + "." + std::string(key.str())};
+            std::string problem = label_key_problem(key.str());
+            const auto* value = node.as_string();
+            if (problem.empty() && !value) {
+                problem = "a label value must be a string, found " +
+                          std::string(type_name(node.type()));
+            }
+            if (problem.empty()) problem = label_value_problem(value->get());
+            if (!problem.empty()) {
+                report_at_node(label, problem);
+                ok = false;
+                continue;
+            }
+            result.emplace(key.str(), value->get());
+        }
+        if (!ok) return false;
+        out = std::move(result);
+        return true;
+    }
+
+    // Label keys hold dots and slashes, so their paths cannot be looked up; a TOML node knows
+    // its own position.
+    void report_at_node(const Field& field, const std::string& message) {
+        const auto& begin = field.node.source().begin;
+        if (begin.line != 0)
+            diagnostics_.reject_at(field.path, {begin.line, begin.column}, message);
+        else
+            diagnostics_.reject(field.path, message);
+    }
+
+    bool session_affinity(const Field& field, SessionAffinity& out) {
+        std::string text_value;
+        if (!text(field, text_value)) return false;
+        if (text_value == "None") {
+            out = SessionAffinity::None;
+        } else if (text_value == "ClientIP") {
+            out = SessionAffinity::ClientIp;
+        } else {
+            diagnostics_.reject(field.path, "unknown session affinity " + quoted(text_value) +
+                                                "; allowed: \"None\", \"ClientIP\"");
+            return false;
+        }
+        return true;
+    }
+
     bool interface_address(const Field& field, Ipv4Prefix& out) {
         return prefix(field, out, PrefixForm::InterfaceAddress);
     }
@@ -507,6 +742,10 @@ private:
 
 void decode(const toml::table& root, Config& config, Diagnostics& diagnostics) {
     Decoder(diagnostics).document(root, config);
+}
+
+void decode_objects(const toml::table& root, ObjectSet& objects, Diagnostics& diagnostics) {
+    Decoder(diagnostics).objects(root, objects);
 }
 
 }  // namespace vipgate::config::detail

@@ -11,10 +11,13 @@
 #pragma once
 
 #include "config/config.h"
+#include "config/objects.h"
 
 #include <toml++/toml.h>
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,10 +30,23 @@ struct SourceLocation {
     uint32_t column = 0;
 };
 
+// Where the value at a path came from, as the user wrote it: its position and the name of the
+// field in the user's own document (the path itself for TOML; "spec.ports[0].targetPort" for a
+// Kubernetes manifest translated into the TOML object shape).
+struct Origin {
+    SourceLocation location;
+    std::string field;
+};
+
 class Diagnostics {
 public:
-    Diagnostics(std::string file, const toml::table& document)
-        : file_(std::move(file)), document_(document) {}
+    using Locator = std::function<Origin(std::string_view path)>;
+
+    // Positions come from the parsed TOML document; fields are named by their paths.
+    Diagnostics(std::string file, const toml::table& document);
+    // Positions and field names come from `locator` (a document translated from another format).
+    Diagnostics(std::string file, Locator locator)
+        : file_(std::move(file)), locator_(std::move(locator)) {}
 
     // Reports a problem with the value at `path`, located where that value starts in the file,
     // or where its nearest enclosing table starts when it is absent (a missing key points at
@@ -38,31 +54,60 @@ public:
     void error(const std::string& path, const std::string& message);
 
     // Reports a problem at an explicit location (an unknown key, which has no value path).
-    void error_at(const std::string& path, SourceLocation location, const std::string& message);
+    void error_at(const std::string& field, SourceLocation location, const std::string& message);
 
     // error() plus: the decoded value at `path` is unusable, see intact().
     void reject(const std::string& path, const std::string& message);
+    void reject_at(const std::string& path, SourceLocation location, const std::string& message);
 
     // False when `path`, one of its ancestors or one of its descendants was rejected.
     bool intact(std::string_view path) const;
+
+    // How a message refers to another value, e.g. "(also services[0])": its path in TOML, its
+    // field and line in a translated document.
+    std::string reference(const std::string& path) const;
+
+    // The name the user knows the field at `path` by (the key for TOML).
+    std::string field_name(const std::string& path) const { return locator_(path).field; }
 
     // All errors, in file order.
     std::vector<ConfigError> take_errors();
 
 private:
-    SourceLocation locate(std::string_view path) const;
-
     std::string file_;
-    const toml::table& document_;
+    Locator locator_;
+    bool translated_ = true;
     std::set<std::string, std::less<>> rejected_;
     std::vector<ConfigError> errors_;
 };
 
+// Parses TOML text; a syntax error comes back as the error, with its position.
+std::optional<ConfigError> parse_toml(const std::string& text, const std::string& source_name,
+                                      toml::table& document);
+
 // TOML -> Config, shape checks only. Defaults stay where keys are omitted.
 void decode(const toml::table& root, Config& config, Diagnostics& diagnostics);
 
+// TOML object document -> ObjectSet: the [[services]], [[pods]] and [[endpoint_slices]] of
+// decode(), nothing else.
+void decode_objects(const toml::table& root, ObjectSet& objects, Diagnostics& diagnostics);
+
 // Cross-field rules and derived values (route/neighbor port, SNAT default).
 void validate(Config& config, Diagnostics& diagnostics);
+
+// The rules of validate() that hold within a set of objects (duplicates, selector or
+// endpoints); those that need the daemon's cluster and ports are left to whoever merges the
+// objects into a running configuration.
+void validate_objects(ObjectSet& objects, Diagnostics& diagnostics);
+
+// Kubernetes name rules; each returns what is wrong with `text`, or "" when it is valid.
+std::string label_key_problem(std::string_view text);    // "app.kubernetes.io/name"
+std::string label_value_problem(std::string_view text);  // may be empty
+std::string port_name_problem(std::string_view text);    // IANA_SVC_NAME: "http-web-svc"
+std::string service_port_name_problem(std::string_view text);  // DNS-1123 label: service, slice
+
+// "a.b[2].c" -> "a.b[2]" -> "a.b" -> "a" -> "" (the document itself).
+std::string_view parent_path(std::string_view path);
 
 // The netmask of a prefix length, host order: 24 -> 0xffffff00.
 uint32_t prefix_mask(uint8_t length);

@@ -22,12 +22,7 @@ LoadResult failure(ConfigError error) {
 
 LoadResult parse_and_check(const std::string& text, const std::string& source_name) {
     toml::table document;
-    try {
-        document = toml::parse(std::string_view(text), std::string_view(source_name));
-    } catch (const toml::parse_error& error) {
-        return failure({source_name, error.source().begin.line, error.source().begin.column, "",
-                        "TOML syntax error: " + std::string(error.description())});
-    }
+    if (auto error = detail::parse_toml(text, source_name, document)) return failure(*error);
     detail::Diagnostics diagnostics(source_name, document);
     Config config;
     config.source = source_name;
@@ -40,6 +35,21 @@ LoadResult parse_and_check(const std::string& text, const std::string& source_na
 }
 
 }  // namespace
+
+namespace detail {
+
+std::optional<ConfigError> parse_toml(const std::string& text, const std::string& source_name,
+                                      toml::table& document) {
+    try {
+        document = toml::parse(std::string_view(text), std::string_view(source_name));
+    } catch (const toml::parse_error& error) {
+        return ConfigError{source_name, error.source().begin.line, error.source().begin.column,
+                           "", "TOML syntax error: " + std::string(error.description())};
+    }
+    return std::nullopt;
+}
+
+}  // namespace detail
 
 LoadResult load_config_string(const std::string& text, const std::string& source_name) {
     try {

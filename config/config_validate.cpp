@@ -9,6 +9,12 @@
 // address the gateway already owns (and answers ARP for) makes that true by construction, and
 // since a cluster IP may not be a port address, an SNAT address can never be a VIP either.
 //
+// Cluster IPs: each service has its own (Kubernetes allocates one per service), so a second
+// service on the same address is an error even when their ports differ. An omitted cluster IP
+// is allocated later from cluster.service_cidr, which must then exist (in the daemon's file;
+// object documents are checked against the running daemon by whoever merges them). A headless
+// service has no cluster IP and no VIP ports.
+//
 // Every rule first checks that its inputs were decoded (Diagnostics::intact) so a single typo is
 // reported once, not again by every rule that reads the field.
 #include "config/config_internal.h"
@@ -39,7 +45,9 @@ public:
     Validator(Config& config, Diagnostics& diagnostics)
         : config_(config), diagnostics_(diagnostics) {}
 
+    // The daemon's config file.
     void run() {
+        daemon_file_ = true;
         check_workers();
         check_snat_port_range();
         check_ports();
@@ -48,8 +56,16 @@ public:
             resolve_routes();
             resolve_neighbors();
             resolve_snat_addresses();
+            check_service_cidr();
         }
+        run_objects();
+    }
+
+    // Services, pods and endpoint slices; alone for an object document.
+    void run_objects() {
         check_services();
+        check_pods();
+        check_endpoint_slices();
     }
 
 private:
@@ -267,44 +283,125 @@ private:
         }
     }
 
-    void check_services() {
+    static bool contains(const Ipv4Prefix& prefix, uint32_t address) {
+        return ((prefix.address ^ address) & prefix_mask(prefix.length)) == 0;
+    }
+
+    // Cluster IPs are allocated from the service CIDR and must never be the gateway's own.
+    void check_service_cidr() {
+        const auto& cidr = config_.cluster.service_cidr;
+        if (!cidr || !intact("cluster.service_cidr")) return;
+        for (const auto& port : config_.ports) {
+            for (const auto& own : port.addresses) {
+                if (!contains(*cidr, own.address)) continue;
+                diagnostics_.error("cluster.service_cidr",
+                                   format_ipv4_prefix(*cidr) + " holds " + format_ipv4(own.address) +
+                                       ", an address of port " + port.name +
+                                       "; the service CIDR must not hold the gateway's own "
+                                       "addresses");
+            }
+        }
+    }
+
+    static std::string object_name(const std::string& namespace_name, const std::string& name) {
+        return namespace_name + "/" + name;
+    }
+
+    // (namespace, name) is unique per kind; the first one found is kept.
+    template <class Object>
+    void check_unique_names(const std::vector<Object>& objects, std::string_view list,
+                            std::string_view kind) {
         std::map<std::tuple<std::string, std::string>, size_t> names;
+        for (size_t i = 0; i < objects.size(); ++i) {
+            std::string path = at(list, i);
+            if (!intact(path + ".name") || !intact(path + ".namespace")) continue;
+            auto [other, added] =
+                names.emplace(std::tuple{objects[i].namespace_name, objects[i].name}, i);
+            if (added) continue;
+            diagnostics_.error(path + ".name",
+                               "duplicate " + std::string(kind) + " " +
+                                   object_name(objects[i].namespace_name, objects[i].name) +
+                                   " (also " + diagnostics_.reference(at(list, other->second)) +
+                                   ")");
+        }
+    }
+
+    // Port names are unique within a pod, a slice or an endpoint; unnamed ports are not compared.
+    void check_named_ports(const std::vector<NamedPort>& ports, const std::string& ports_path) {
+        std::map<std::string, size_t> names;
+        for (size_t j = 0; j < ports.size(); ++j) {
+            std::string name_path = at(ports_path, j) + ".name";
+            if (ports[j].name.empty() || !intact(name_path)) continue;
+            auto [other, added] = names.emplace(ports[j].name, j);
+            if (added) continue;
+            diagnostics_.error(name_path, "duplicate port name '" + ports[j].name + "' (also " +
+                                              diagnostics_.reference(at(ports_path, other->second)) +
+                                              ")");
+        }
+    }
+
+    void check_services() {
+        check_unique_names(config_.services, "services", "service");
         for (size_t i = 0; i < config_.services.size(); ++i) {
             const ServiceConfig& service = config_.services[i];
             std::string path = at("services", i);
-            if (intact(path + ".name") && intact(path + ".namespace")) {
-                auto [other, added] =
-                    names.emplace(std::tuple{service.namespace_name, service.name}, i);
-                if (!added) {
-                    diagnostics_.error(path + ".name", "duplicate service " +
-                                                           service.namespace_name + "/" +
-                                                           service.name + " (also " +
-                                                           at("services", other->second) + ")");
-                }
+            bool owns_cluster_ip = check_cluster_ip(service, path, i);
+            if (service.selector && !service.endpoints.empty() && intact(path + ".selector")) {
+                diagnostics_.error(path + ".endpoints",
+                                   "a service with a selector takes its endpoints from the "
+                                   "matching pods; remove " +
+                                       diagnostics_.field_name(path + ".selector") + " or " +
+                                       diagnostics_.field_name(path + ".endpoints"));
             }
-            check_cluster_ip(service, path);
-            check_service_ports(service, path);
+            check_service_ports(service, path, owns_cluster_ip);
             check_endpoints(service, path);
         }
     }
 
-    void check_cluster_ip(const ServiceConfig& service, const std::string& path) {
+    // True when the service's VIP ports can be claimed: it has a cluster IP of its own.
+    bool check_cluster_ip(const ServiceConfig& service, const std::string& path, size_t index) {
         std::string ip_path = path + ".cluster_ip";
-        if (!intact(ip_path)) return;
-        const PortConfig* port = subnets_known_ ? owner_of(service.cluster_ip) : nullptr;
-        if (!port) return;
-        const auto& snat = config_.snat.addresses;
-        bool is_snat = std::find(snat.begin(), snat.end(), service.cluster_ip) != snat.end();
-        diagnostics_.error(
-            ip_path, format_ipv4(service.cluster_ip) + " is an address of port " + port->name +
-                         (is_snat ? " and an SNAT address" : "") +
-                         "; a cluster IP must not be one of the gateway's own addresses");
+        if (!intact(ip_path) || service.headless) return false;
+        const auto& cidr = config_.cluster.service_cidr;
+        if (service.cluster_ip == 0) {
+            if (daemon_file_ && !cidr && intact("cluster.service_cidr")) {
+                diagnostics_.error(ip_path, "no cluster.service_cidr to allocate from; set "
+                                            "cluster_ip or [cluster] service_cidr");
+            }
+            return false;
+        }
+        std::string address = format_ipv4(service.cluster_ip);
+        if (const PortConfig* port = subnets_known_ ? owner_of(service.cluster_ip) : nullptr) {
+            const auto& snat = config_.snat.addresses;
+            bool is_snat = std::find(snat.begin(), snat.end(), service.cluster_ip) != snat.end();
+            diagnostics_.error(ip_path, address + " is an address of port " + port->name +
+                                            (is_snat ? " and an SNAT address" : "") +
+                                            "; a cluster IP must not be one of the gateway's "
+                                            "own addresses");
+        }
+        if (daemon_file_ && cidr && intact("cluster.service_cidr") &&
+            !contains(*cidr, service.cluster_ip)) {
+            diagnostics_.error(ip_path, address + " is outside cluster.service_cidr " +
+                                            format_ipv4_prefix(*cidr) +
+                                            "; use an address inside it or leave cluster_ip out "
+                                            "to have one allocated");
+        }
+        auto [other, added] = cluster_ips_.emplace(service.cluster_ip, index);
+        if (added) return true;
+        const ServiceConfig& owner = config_.services[other->second];
+        diagnostics_.error(ip_path, address + " is already the cluster IP of service " +
+                                        object_name(owner.namespace_name, owner.name) + " (" +
+                                        diagnostics_.reference(at("services", other->second)) +
+                                        "); each service needs its own cluster IP");
+        return false;
     }
 
-    void check_service_ports(const ServiceConfig& service, const std::string& path) {
+    void check_service_ports(const ServiceConfig& service, const std::string& path,
+                             bool owns_cluster_ip) {
         std::string ports_path = path + ".ports";
-        if (service.ports.empty() && intact(ports_path)) {
-            diagnostics_.error(ports_path, "no ports defined; a service needs at least one port");
+        if (service.ports.empty() && !service.headless && intact(ports_path)) {
+            diagnostics_.error(ports_path, "no ports defined; a service needs at least one port "
+                                           "(only a headless service may have none)");
         }
         std::map<std::string, size_t> names;
         for (size_t j = 0; j < service.ports.size(); ++j) {
@@ -315,13 +412,14 @@ private:
                     diagnostics_.error(port_path + ".name",
                                        "missing: a service with several ports must name each one");
                 } else if (auto [other, added] = names.emplace(port.name, j); !added) {
-                    diagnostics_.error(port_path + ".name", "duplicate port name '" + port.name +
-                                                                "' in this service (also " +
-                                                                at(ports_path, other->second) +
-                                                                ")");
+                    diagnostics_.error(port_path + ".name",
+                                       "duplicate port name '" + port.name +
+                                           "' in this service (also " +
+                                           diagnostics_.reference(at(ports_path, other->second)) +
+                                           ")");
                 }
             }
-            claim_vip_port(service, path, port, port_path);
+            if (owns_cluster_ip) claim_vip_port(service, path, port, port_path);
         }
     }
 
@@ -338,7 +436,8 @@ private:
         diagnostics_.error(port_path + ".port", format_ipv4(service.cluster_ip) + ":" +
                                                     std::to_string(port.port) + "/" +
                                                     std::string(protocol_name(port.protocol)) +
-                                                    " is already used by " + other->second);
+                                                    " is already used by " +
+                                                    diagnostics_.reference(other->second));
     }
 
     void check_endpoints(const ServiceConfig& service, const std::string& path) {
@@ -357,21 +456,64 @@ private:
             if (!intact(endpoint_path + ".address") || !intact(endpoint_path + ".port")) continue;
             auto [other, added] = seen.emplace(std::tuple{endpoint.address, endpoint.port}, k);
             if (!added) {
-                diagnostics_.error(endpoint_path, "duplicate endpoint " + endpoint_name(endpoint) +
-                                                      " (also " +
-                                                      at(endpoints_path, other->second) + ")");
+                diagnostics_.error(endpoint_path,
+                                   "duplicate endpoint " + endpoint_name(endpoint) + " (also " +
+                                       diagnostics_.reference(at(endpoints_path, other->second)) +
+                                       ")");
             }
+            check_named_ports(endpoint.ports, endpoint_path + ".ports");
+        }
+    }
+
+    // Pod IPs are unique across a cluster; a pod without an address yet (0) is not compared.
+    void check_pods() {
+        check_unique_names(config_.pods, "pods", "pod");
+        std::map<uint32_t, size_t> addresses;
+        for (size_t i = 0; i < config_.pods.size(); ++i) {
+            const PodConfig& pod = config_.pods[i];
+            std::string path = at("pods", i);
+            check_named_ports(pod.ports, path + ".ports");
+            if (pod.address == 0 || !intact(path + ".address")) continue;
+            auto [other, added] = addresses.emplace(pod.address, i);
+            if (added) continue;
+            const PodConfig& owner = config_.pods[other->second];
+            diagnostics_.error(path + ".address",
+                               format_ipv4(pod.address) + " is already the address of pod " +
+                                   object_name(owner.namespace_name, owner.name) + " (" +
+                                   diagnostics_.reference(at("pods", other->second)) +
+                                   "); pod IPs are unique in a cluster");
+        }
+    }
+
+    void check_endpoint_slices() {
+        check_unique_names(config_.endpoint_slices, "endpoint_slices", "endpoint slice");
+        for (size_t i = 0; i < config_.endpoint_slices.size(); ++i) {
+            check_named_ports(config_.endpoint_slices[i].ports,
+                              at("endpoint_slices", i) + ".ports");
         }
     }
 
     Config& config_;
     Diagnostics& diagnostics_;
+    bool daemon_file_ = false;
     bool subnets_known_ = false;
+    std::map<uint32_t, size_t> cluster_ips_;  // -> index of the service that has it
     std::map<std::tuple<uint32_t, uint16_t, Protocol>, std::string> vip_ports_;
 };
 
 }  // namespace
 
 void validate(Config& config, Diagnostics& diagnostics) { Validator(config, diagnostics).run(); }
+
+void validate_objects(ObjectSet& objects, Diagnostics& diagnostics) {
+    Config config;
+    config.services = std::move(objects.services);
+    config.pods = std::move(objects.pods);
+    config.endpoint_slices = std::move(objects.endpoint_slices);
+    Validator(config, diagnostics).run_objects();
+    objects.services = std::move(config.services);
+    objects.pods = std::move(config.pods);
+    objects.endpoint_slices = std::move(config.endpoint_slices);
+}
 
 }  // namespace vipgate::config::detail

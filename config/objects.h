@@ -1,9 +1,19 @@
-// The objects the runtime API and the config file share: services, pods, endpoint slices.
+// Object documents: services, pods and endpoint slices given at run time, apart from the
+// daemon's config file, either in the TOML shape of that file or as Kubernetes manifests.
+//
+// Both forms go through the same decoder and the same rules as the config file; a Kubernetes
+// manifest is first translated into the TOML object shape (kubernetes_yaml.cpp says how), so an
+// object means the same whichever way it was written. Rules that need the daemon's own
+// configuration (cluster.service_cidr, the ports' addresses) are not checked here: the caller
+// merging the objects into a running configuration checks them.
 #pragma once
 
-#include <vector>
-
 #include "config/config.h"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace vipgate::config {
 
@@ -11,6 +21,42 @@ struct ObjectSet {
     std::vector<ServiceConfig> services;
     std::vector<PodConfig> pods;
     std::vector<EndpointSliceConfig> endpoint_slices;
+    bool operator==(const ObjectSet&) const = default;
 };
+
+struct ObjectsResult {
+    std::optional<ObjectSet> objects;  // set only when errors is empty
+    std::vector<ConfigError> errors;
+};
+
+enum class DocumentFormat { Toml, Yaml };
+
+// By extension (.toml; .yaml or .yml), else by content: a line starting with "apiVersion:" or
+// "kind:" is YAML, a line starting with "[[" is TOML. nullopt when neither says.
+std::optional<DocumentFormat> detect_format(std::string_view file_name, std::string_view text);
+
+// [[services]], [[pods]] and [[endpoint_slices]] tables exactly as in the config file; any other
+// top-level key is an error ("<key> can only be set in the daemon's config file").
+ObjectsResult load_objects_toml(const std::string& text, const std::string& source);
+
+// Kubernetes manifests, several documents separated by "---", each a v1 Service, a v1 Pod, a
+// discovery.k8s.io/v1 EndpointSlice or a v1 List of them. Fields vipgate has no use for
+// (status of a service, annotations other than vipgate.io/*, uid, ...) are ignored.
+//
+// - Service: type ClusterIP (default), NodePort and LoadBalancer are accepted and only their
+//   ClusterIP part is served (node ports and load-balancer fields are ignored); ExternalName is
+//   an error. spec.clusterIP absent or "" -> allocated; "None" -> headless. A targetPort
+//   written as a number is a port number, a string (even "8080", as in Kubernetes) a port name.
+// - Pod: address from status.podIP, else the annotation vipgate.io/pod-ip; a pod with neither
+//   is accepted with address 0 (not an endpoint until it has one). Ready from the Ready
+//   condition (absent: ready); terminating when metadata.deletionTimestamp is set; weight from
+//   the annotation vipgate.io/weight (default 1).
+// - EndpointSlice: addressType IPv4, label kubernetes.io/service-name required; an endpoint's
+//   first address is used; EndpointConfig.ready is the serving condition (absent: ready, which
+//   is absent: true), .terminating the terminating condition (absent: false).
+ObjectsResult load_kubernetes_yaml(const std::string& text, const std::string& source);
+
+// An object document that load_objects_toml reads back to an equal ObjectSet.
+std::string format_objects_toml(const ObjectSet& objects);
 
 }  // namespace vipgate::config

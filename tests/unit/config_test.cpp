@@ -508,7 +508,9 @@ ports = [{ name = "http" }]
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 2u) << describe(result);
     EXPECT_TRUE(has_error(result, text, "services[0].cluster_ip",
-                          "missing required key 'cluster_ip'", "[[services]]"));
+                          "no cluster.service_cidr to allocate from; set cluster_ip or [cluster] "
+                          "service_cidr",
+                          "[[services]]"));
     EXPECT_TRUE(has_error(result, text, "services[0].ports[0].port", "missing required key 'port'",
                           "{ name"));
 }
@@ -637,16 +639,27 @@ ports = [{ port = 80 }]
 name = "web2"
 cluster_ip = "198.18.100.1"
 ports = [{ protocol = "UDP", port = 80 }, { port = 0x50 }]
+
+[[services]]
+name = "web3"
+cluster_ip = "198.18.100.3"
+ports = [{ name = "a", port = 80 }, { name = "b", port = 0x0050 }]
 )";
     LoadResult result = load(text);
     EXPECT_TRUE(has_error(result, text, "services[1].name",
                           "duplicate service default/web (also services[0])",
                           "\"web\"\nnamespace"));
-    EXPECT_TRUE(has_error(result, text, "services[2].ports[1].port",
-                          "198.18.100.1:80/TCP is already used by services[0].ports[0]", "0x50"));
+    // Kubernetes gives every service its own IP: sharing one is an error even on other ports,
+    // and reported once, not again for each port.
+    EXPECT_TRUE(has_error(result, text, "services[2].cluster_ip",
+                          "198.18.100.1 is already the cluster IP of service default/web "
+                          "(services[0]); each service needs its own cluster IP",
+                          "\"198.18.100.1\"\nports = [{ protocol"));
     EXPECT_TRUE(
         has_error(result, text, "services[2].ports[0].name", "must name each one", "{ protocol"));
-    EXPECT_EQ(result.errors.size(), 4u) << describe(result);  // services[2].ports[1].name too
+    EXPECT_TRUE(has_error(result, text, "services[3].ports[1].port",
+                          "198.18.100.3:80/TCP is already used by services[3].ports[0]", "0x0050"));
+    EXPECT_EQ(result.errors.size(), 5u) << describe(result);  // services[2].ports[1].name too
 }
 
 TEST(ConfigRules, DuplicateServicePortNames) {

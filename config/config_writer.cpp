@@ -1,0 +1,250 @@
+// Config and ObjectSet -> TOML text in the schema of default.toml, which the loaders read back
+// to equal structs. Sections are written in full, defaults included, so a dumped file shows
+// exactly what runs; objects are written one [[services]] / [[pods]] / [[endpoint_slices]]
+// block each, with their lists as one inline table per line, and leave out only keys whose
+// omission means the same (an unnamed port's name, an allocated cluster IP, ...).
+#include "config/config.h"
+#include "config/objects.h"
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vipgate::config {
+
+namespace {
+
+// A TOML basic string.
+std::string quoted(std::string_view text) {
+    std::string result = "\"";
+    for (char c : text) {
+        switch (c) {
+            case '"': result += "\\\""; break;
+            case '\\': result += "\\\\"; break;
+            case '\n': result += "\\n"; break;
+            case '\t': result += "\\t"; break;
+            case '\r': result += "\\r"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                    char escape[8];
+                    std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned>(c));
+                    result += escape;
+                } else {
+                    result += c;
+                }
+        }
+    }
+    return result += '"';
+}
+
+// A bare key when TOML allows one, else quoted ("app.kubernetes.io/name").
+std::string key(std::string_view text) {
+    bool bare = !text.empty();
+    for (char c : text) {
+        bare = bare && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '-');
+    }
+    return bare ? std::string(text) : quoted(text);
+}
+
+std::string boolean(bool value) { return value ? "true" : "false"; }
+
+template <class T, class Format>
+std::string array(const std::vector<T>& values, Format format) {
+    std::string text = "[";
+    for (size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + format(values[i]);
+    return text + "]";
+}
+
+std::string address(uint32_t value) { return quoted(format_ipv4(value)); }
+std::string prefix(const Ipv4Prefix& value) { return quoted(format_ipv4_prefix(value)); }
+std::string number(uint64_t value) { return std::to_string(value); }
+
+// "{ a = 1, b = 2 }" from fields added in order.
+class InlineTable {
+public:
+    InlineTable& add(std::string_view name, const std::string& value) {
+        text_ += (text_.empty() ? "{ " : ", ") + key(name) + " = " + value;
+        return *this;
+    }
+    std::string str() const { return text_.empty() ? "{}" : text_ + " }"; }
+
+private:
+    std::string text_;
+};
+
+std::string labels(const Labels& values) {
+    InlineTable table;
+    for (const auto& [name, value] : values) table.add(name, quoted(value));
+    return table.str();
+}
+
+std::string protocol(Protocol value) { return quoted(protocol_name(value)); }
+
+std::string named_port(const NamedPort& port) {
+    InlineTable table;
+    if (!port.name.empty()) table.add("name", quoted(port.name));
+    return table.add("protocol", protocol(port.protocol)).add("port", number(port.port)).str();
+}
+
+std::string service_port(const ServicePortConfig& port) {
+    InlineTable table;
+    if (!port.name.empty()) table.add("name", quoted(port.name));
+    table.add("protocol", protocol(port.protocol)).add("port", number(port.port));
+    if (!port.target_port_name.empty())
+        table.add("target_port", quoted(port.target_port_name));
+    else if (port.target_port != 0)
+        table.add("target_port", number(port.target_port));
+    return table.str();
+}
+
+// Slice endpoints take their ports from the slice: `with_ports` is false for them.
+std::string endpoint(const EndpointConfig& endpoint, bool with_ports) {
+    InlineTable table;
+    table.add("address", address(endpoint.address));
+    if (endpoint.port != 0) table.add("port", number(endpoint.port));
+    table.add("ready", boolean(endpoint.ready))
+        .add("terminating", boolean(endpoint.terminating))
+        .add("weight", number(endpoint.weight));
+    if (with_ports && !endpoint.ports.empty())
+        table.add("ports", array(endpoint.ports, named_port));
+    return table.str();
+}
+
+// `name = [` one entry per line `]`.
+template <class T, class Format>
+void list(std::string& out, std::string_view name, const std::vector<T>& values, Format format) {
+    if (values.empty()) return;
+    out += key(name) + " = [\n";
+    for (const auto& value : values) out += "  " + format(value) + ",\n";
+    out += "]\n";
+}
+
+void line(std::string& out, std::string_view name, const std::string& value) {
+    out += key(name) + " = " + value + "\n";
+}
+
+void service(std::string& out, const ServiceConfig& service) {
+    out += "\n[[services]]\n";
+    line(out, "name", quoted(service.name));
+    line(out, "namespace", quoted(service.namespace_name));
+    if (service.headless)
+        line(out, "cluster_ip", quoted("None"));
+    else if (service.cluster_ip != 0)
+        line(out, "cluster_ip", address(service.cluster_ip));
+    if (service.selector) line(out, "selector", labels(*service.selector));
+    if (service.session_affinity == SessionAffinity::ClientIp) {
+        line(out, "session_affinity", quoted("ClientIP"));
+        line(out, "session_affinity_timeout", number(service.affinity_timeout_s));
+    }
+    list(out, "ports", service.ports, service_port);
+    list(out, "endpoints", service.endpoints,
+         [](const EndpointConfig& value) { return endpoint(value, true); });
+}
+
+void pod(std::string& out, const PodConfig& pod) {
+    out += "\n[[pods]]\n";
+    line(out, "name", quoted(pod.name));
+    line(out, "namespace", quoted(pod.namespace_name));
+    if (pod.address != 0) line(out, "address", address(pod.address));
+    line(out, "labels", labels(pod.labels));
+    line(out, "ready", boolean(pod.ready));
+    line(out, "terminating", boolean(pod.terminating));
+    line(out, "weight", number(pod.weight));
+    list(out, "ports", pod.ports, named_port);
+}
+
+void endpoint_slice(std::string& out, const EndpointSliceConfig& slice) {
+    out += "\n[[endpoint_slices]]\n";
+    line(out, "name", quoted(slice.name));
+    line(out, "namespace", quoted(slice.namespace_name));
+    line(out, "service", quoted(slice.service_name));
+    list(out, "ports", slice.ports, named_port);
+    list(out, "endpoints", slice.endpoints,
+         [](const EndpointConfig& value) { return endpoint(value, false); });
+}
+
+void objects(std::string& out, const std::vector<ServiceConfig>& services,
+             const std::vector<PodConfig>& pods, const std::vector<EndpointSliceConfig>& slices) {
+    for (const auto& value : services) service(out, value);
+    for (const auto& value : pods) pod(out, value);
+    for (const auto& value : slices) endpoint_slice(out, value);
+}
+
+std::string hex(uint64_t value) {
+    char text[24];
+    std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(value));
+    return text;
+}
+
+}  // namespace
+
+std::string format_config(const Config& config) {
+    std::string out = "# vipgate configuration";
+    if (!config.source.empty()) out += ", written from " + config.source;
+    out += "\n\n[eal]\n";
+    line(out, "args", array(config.eal.args, quoted));
+
+    const DataplaneConfig& dataplane = config.dataplane;
+    out += "\n[dataplane]\n";
+    line(out, "worker_lcores", array(dataplane.worker_lcores, number));
+    line(out, "nat_mode", quoted(dataplane.nat_mode == NatMode::FullNat ? "fullnat" : "dnat"));
+    line(out, "hash_seed", hex(dataplane.hash_seed));
+    line(out, "maglev_max_table_size", number(dataplane.maglev_max_table_size));
+    line(out, "stats_interval_ms", number(dataplane.stats_interval_ms));
+    line(out, "mbufs_per_port", number(dataplane.mbufs_per_port));
+    line(out, "rx_descriptors", number(dataplane.rx_descriptors));
+    line(out, "tx_descriptors", number(dataplane.tx_descriptors));
+
+    const ConntrackConfig& conntrack = config.conntrack;
+    out += "\n[conntrack]\n";
+    line(out, "capacity", number(conntrack.capacity));
+    line(out, "tcp_syn_timeout", number(conntrack.tcp_syn_timeout_s));
+    line(out, "tcp_established_timeout", number(conntrack.tcp_established_timeout_s));
+    line(out, "tcp_closing_timeout", number(conntrack.tcp_closing_timeout_s));
+    line(out, "tcp_closed_timeout", number(conntrack.tcp_closed_timeout_s));
+    line(out, "udp_timeout", number(conntrack.udp_timeout_s));
+    line(out, "icmp_timeout", number(conntrack.icmp_timeout_s));
+
+    out += "\n[snat]\n";
+    line(out, "addresses", array(config.snat.addresses, address));
+    line(out, "port_range",
+         "[" + number(config.snat.port_min) + ", " + number(config.snat.port_max) + "]");
+
+    out += "\n[cluster]\n";
+    if (config.cluster.service_cidr) line(out, "service_cidr", prefix(*config.cluster.service_cidr));
+    line(out, "client_ranges", array(config.cluster.client_ranges, prefix));
+
+    for (const auto& port : config.ports) {
+        out += "\n[[ports]]\n";
+        line(out, "name", quoted(port.name));
+        line(out, "device", quoted(port.device));
+        if (port.mac) line(out, "mac", quoted(format_mac(*port.mac)));
+        line(out, "addresses", array(port.addresses, prefix));
+        line(out, "vlan", number(port.vlan));
+        line(out, "promiscuous", boolean(port.promiscuous));
+    }
+    for (const auto& route : config.routes) {
+        out += "\n[[routes]]\n";
+        line(out, "prefix", prefix(route.prefix));
+        line(out, "via", address(route.via));
+        if (!route.port.empty()) line(out, "port", quoted(route.port));
+    }
+    for (const auto& neighbor : config.neighbors) {
+        out += "\n[[neighbors]]\n";
+        line(out, "address", address(neighbor.address));
+        line(out, "mac", quoted(format_mac(neighbor.mac)));
+        if (!neighbor.port.empty()) line(out, "port", quoted(neighbor.port));
+    }
+    objects(out, config.services, config.pods, config.endpoint_slices);
+    return out;
+}
+
+std::string format_objects_toml(const ObjectSet& set) {
+    std::string out = "# vipgate objects\n";
+    objects(out, set.services, set.pods, set.endpoint_slices);
+    return out;
+}
+
+}  // namespace vipgate::config
