@@ -1,0 +1,264 @@
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "tools/vipctl/resource_tables.h"
+#include "tools/vipctl/response_output.h"
+#include "tools/vipctl/table.h"
+
+namespace vipgate::vipctl {
+namespace {
+
+using nlohmann::json;
+
+struct Printed {
+    std::string out;
+    std::string err;
+};
+
+template <typename Print>
+Printed print(Print function, const json& response, TableOptions options) {
+    std::ostringstream out, err;
+    function(response, options, out, err);
+    return {out.str(), err.str()};
+}
+
+const TableOptions kDefaultNamespace{std::string("default"), false};
+const TableOptions kAllNamespaces{std::nullopt, false};
+const TableOptions kWide{std::string("default"), true};
+
+json web_service() {
+    return {{"namespace", "default"}, {"name", "web"}, {"cluster_ip", "198.18.128.10"},
+            {"ports", {{{"name", "http"}, {"protocol", "TCP"}, {"port", 80}, {"target_port", "8080"}},
+                       {{"name", "https"}, {"protocol", "TCP"}, {"port", 443}, {"target_port", "https"}}}},
+            {"selector", {{"app", "web"}, {"tier", "front"}}}, {"session_affinity", "None"},
+            {"affinity_timeout_s", 10800}, {"endpoints_ready", 3}, {"endpoints_total", 4}};
+}
+
+json dns_service() {
+    return {{"namespace", "kube-system"}, {"name", "kube-dns"}, {"cluster_ip", "None"},
+            {"ports", {{{"name", "dns"}, {"protocol", "UDP"}, {"port", 53}, {"target_port", "53"}}}},
+            {"selector", nullptr}, {"session_affinity", "ClientIP"}, {"affinity_timeout_s", 600},
+            {"endpoints_ready", 0}, {"endpoints_total", 0}};
+}
+
+json endpoint(const std::string& address, bool ready = true, bool terminating = false, int weight = 1) {
+    return {{"address", address}, {"port", 8080}, {"port_name", "http"}, {"protocol", "TCP"}, {"ready", ready},
+            {"terminating", terminating}, {"weight", weight}, {"pod", nullptr}};
+}
+
+TEST(VipctlTable, ColumnsAlignWithThreeSpacesAndNoTrailingBlanks) {
+    Table table({"NAME", "IP", "LABELS"});
+    table.add_row({"web-1", "198.19.1.10", "app=web"});
+    table.add_row({"a", "", ""});
+    table.add_row({"überlang", "1.2.3.4", "x"});  // widths count characters, not UTF-8 bytes
+    EXPECT_EQ(table.render(),
+              "NAME       IP            LABELS\n"
+              "web-1      198.19.1.10   app=web\n"
+              "a\n"
+              "überlang   1.2.3.4       x\n");
+    EXPECT_THROW(table.add_row({"too", "few"}), std::logic_error);
+}
+
+TEST(VipctlServices, TableInOneNamespace) {
+    const Printed printed = print(print_services, {{"ok", true}, {"items", {web_service()}}}, kDefaultNamespace);
+    EXPECT_EQ(printed.out,
+              "NAME   TYPE        CLUSTER-IP      PORT(S)          ENDPOINTS   SELECTOR             AFFINITY\n"
+              "web    ClusterIP   198.18.128.10   80/TCP,443/TCP   3/4         app=web,tier=front   None\n");
+    EXPECT_EQ(printed.err, "");
+}
+
+TEST(VipctlServices, AllNamespacesAddANamespaceColumn) {
+    const Printed printed =
+        print(print_services, {{"ok", true}, {"items", {web_service(), dns_service()}}}, kAllNamespaces);
+    EXPECT_EQ(printed.out,
+              "NAMESPACE     NAME       TYPE        CLUSTER-IP      PORT(S)          ENDPOINTS   SELECTOR             "
+              "AFFINITY\n"
+              "default       web        ClusterIP   198.18.128.10   80/TCP,443/TCP   3/4         app=web,tier=front   "
+              "None\n"
+              "kube-system   kube-dns   Headless    None            53/UDP           0/0         <none>               "
+              "ClientIP:600s\n");
+}
+
+TEST(VipctlServices, WideShowsTargetPorts) {
+    const Printed printed = print(print_services, {{"ok", true}, {"items", {web_service()}}}, kWide);
+    EXPECT_NE(printed.out.find("PORT(S)          TARGET-PORT(S)   ENDPOINTS"), std::string::npos) << printed.out;
+    EXPECT_NE(printed.out.find("80/TCP,443/TCP   8080,https       3/4"), std::string::npos) << printed.out;
+}
+
+TEST(VipctlServices, NothingFoundGoesToStderr) {
+    Printed printed = print(print_services, {{"ok", true}, {"items", json::array()}}, kDefaultNamespace);
+    EXPECT_EQ(printed.out, "");
+    EXPECT_EQ(printed.err, "No resources found in default namespace.\n");
+    printed = print(print_services, {{"ok", true}, {"items", json::array()}}, kAllNamespaces);
+    EXPECT_EQ(printed.err, "No resources found.\n");
+}
+
+TEST(VipctlEndpoints, TruncatesLikeKubectlUnlessWide) {
+    json item = {{"namespace", "default"}, {"name", "web"}, {"selector", {{"app", "web"}}}, {"matched_pods", 5},
+                 {"endpoints", json::array()}};
+    for (int i = 10; i < 15; ++i) item["endpoints"].push_back(endpoint("198.19.1." + std::to_string(i)));
+    const json response = {{"ok", true}, {"items", {item}}};
+    EXPECT_EQ(print(print_endpoints, response, kDefaultNamespace).out,
+              "NAME   ENDPOINTS\n"
+              "web    198.19.1.10:8080,198.19.1.11:8080,198.19.1.12:8080 + 2 more...\n");
+    EXPECT_EQ(print(print_endpoints, response, kWide).out,
+              "NAME   ENDPOINTS\n"
+              "web    198.19.1.10:8080,198.19.1.11:8080,198.19.1.12:8080,198.19.1.13:8080,198.19.1.14:8080\n");
+}
+
+TEST(VipctlEndpoints, NoneWithAHintWhenTheSelectorMatchesNothing) {
+    const json web = {{"namespace", "default"}, {"name", "web"}, {"selector", {{"app", "web"}}}, {"matched_pods", 0},
+                      {"endpoints", json::array()}};
+    const json api = {{"namespace", "shop"}, {"name", "api"}, {"selector", {{"app", "api"}}}, {"matched_pods", 3},
+                      {"endpoints", {endpoint("198.19.2.1"), endpoint("198.19.2.2", false),
+                                     endpoint("198.19.2.3", true, true), endpoint("198.19.2.4", true, false, 0)}}};
+    const json manual = {{"namespace", "shop"}, {"name", "legacy"}, {"selector", nullptr}, {"matched_pods", nullptr},
+                         {"endpoints", json::array()}};
+    const Printed printed = print(print_endpoints, {{"ok", true}, {"items", {web, api, manual}}}, kAllNamespaces);
+    EXPECT_EQ(printed.out,
+              "NAMESPACE   NAME     ENDPOINTS         NOTES\n"
+              "default     web      <none>            selector app=web matches no pods\n"
+              "shop        api      198.19.2.1:8080   1 not ready; 1 terminating; 1 drained\n"
+              "shop        legacy   <none>            no selector and no EndpointSlice\n");
+}
+
+TEST(VipctlEndpoints, SameAddressAndPortListedOnce) {
+    json item = {{"namespace", "default"}, {"name", "web"}, {"selector", nullptr}, {"matched_pods", nullptr},
+                 {"endpoints", {endpoint("198.19.1.10"), endpoint("198.19.1.10")}}};
+    EXPECT_EQ(print(print_endpoints, {{"ok", true}, {"items", {item}}}, kDefaultNamespace).out,
+              "NAME   ENDPOINTS\n"
+              "web    198.19.1.10:8080\n");
+}
+
+TEST(VipctlPods, StatusFromTerminatingAndWeight) {
+    auto pod = [](const std::string& name, const json& address, bool ready, bool terminating, int weight) {
+        return json{{"namespace", "default"}, {"name", name}, {"address", address}, {"labels", {{"app", "web"}}},
+                    {"ready", ready}, {"terminating", terminating}, {"weight", weight},
+                    {"ports", {{{"name", "http"}, {"protocol", "TCP"}, {"port", 8080}}}}};
+    };
+    const json response = {{"ok", true},
+                           {"items", {pod("web-1", "198.19.1.10", true, false, 1), pod("web-2", nullptr, false, false, 1),
+                                      pod("web-3", "198.19.1.12", true, true, 1),
+                                      pod("web-4", "198.19.1.13", true, false, 0)}}};
+    EXPECT_EQ(print(print_pods, response, kDefaultNamespace).out,
+              "NAME    IP            READY   STATUS        LABELS\n"
+              "web-1   198.19.1.10   True    Running       app=web\n"
+              "web-2   <none>        False   Running       app=web\n"
+              "web-3   198.19.1.12   True    Terminating   app=web\n"
+              "web-4   198.19.1.13   True    Drained       app=web\n");
+    EXPECT_NE(print(print_pods, response, kWide).out.find("app=web   0        http:8080/TCP"), std::string::npos);
+}
+
+TEST(VipctlConntrack, TableAndTruncationNote) {
+    const json response = {
+        {"ok", true},
+        {"items",
+         {{{"worker", 1}, {"protocol", "TCP"}, {"client", "198.19.0.5:40000"}, {"vip", "198.18.128.10:80"},
+           {"endpoint", "198.19.1.10:8080"}, {"snat", "198.18.0.2:1030"}, {"state", "established"},
+           {"expires_in_ms", 899000}},
+          {{"worker", 0}, {"protocol", "UDP"}, {"client", "198.19.0.6:5353"}, {"vip", "198.18.128.53:53"},
+           {"endpoint", "198.19.1.20:53"}, {"snat", nullptr}, {"state", "udp"}, {"expires_in_ms", 4200}}}},
+        {"truncated", true}};
+    const Printed printed = print(print_conntrack, response, kAllNamespaces);
+    EXPECT_EQ(printed.out,
+              "PROTO   CLIENT             VIP                ENDPOINT           SNAT              STATE         "
+              "EXPIRES\n"
+              "TCP     198.19.0.5:40000   198.18.128.10:80   198.19.1.10:8080   198.18.0.2:1030   established   "
+              "14m59s\n"
+              "UDP     198.19.0.6:5353    198.18.128.53:53   198.19.1.20:53     <none>            udp           4s\n");
+    EXPECT_EQ(printed.err, "(listing truncated at 2 connections; --limit N shows more)\n");
+    EXPECT_EQ(print(print_conntrack, response, {std::nullopt, true}).out.rfind("WORKER   PROTO", 0), 0u);
+}
+
+TEST(VipctlConntrack, Durations) {
+    EXPECT_EQ(duration_text(0), "0s");
+    EXPECT_EQ(duration_text(59999), "59s");
+    EXPECT_EQ(duration_text(60000), "1m0s");
+    EXPECT_EQ(duration_text(7322000), "2h2m");
+    EXPECT_EQ(duration_text(90000000), "1d1h");
+}
+
+TEST(VipctlStats, CountersNonZeroDropsAndServices) {
+    const json response = {
+        {"ok", true}, {"generation", 12},
+        {"counters", {{"rx_packets", 1000}, {"tx_packets", 990}}},
+        {"drops", {{"no_service", 7}, {"bad_checksum", 0}}},
+        {"services",
+         {{{"service", "default/web:http"}, {"vip", "198.18.128.10:80"}, {"protocol", "TCP"}, {"connections", 3},
+           {"packets", 900}, {"bytes", 64000}}}},
+        {"last_update", {{"validate_us", 812}, {"build_us", 95}, {"publish_us", 40}}}};
+    const Printed printed = print(print_stats, response, kAllNamespaces);
+    EXPECT_EQ(printed.out,
+              "COUNTER            VALUE\n"
+              "generation         12\n"
+              "rx_packets         1000\n"
+              "tx_packets         990\n"
+              "drops.no_service   7\n"
+              "\n"
+              "last update: validated in 0.81 ms, built in 0.10 ms, published in 0.04 ms\n"
+              "\n"
+              "SERVICE            VIP                PROTO   CONNECTIONS   PACKETS   BYTES\n"
+              "default/web:http   198.18.128.10:80   TCP     3             900       64000\n");
+    EXPECT_NE(print(print_stats, response, {std::nullopt, true}).out.find("drops.bad_checksum   0"),
+              std::string::npos);
+}
+
+TEST(VipctlResults, KubectlLinesAndTiming) {
+    const json response = {
+        {"ok", true},
+        {"results",
+         {{{"kind", "service"}, {"namespace", "default"}, {"name", "web"}, {"action", "created"}},
+          {{"kind", "pod"}, {"namespace", "default"}, {"name", "web-1"}, {"action", "unchanged"}}}},
+        {"generation", 12},
+        {"timing_us", {{"validate", 812}, {"build", 95}, {"publish", 130}}}};
+    EXPECT_EQ(result_lines(response),
+              "service/web created\n"
+              "pod/web-1 unchanged\n"
+              "(generation 12, validated in 0.81 ms, built in 0.10 ms, published in 0.13 ms)\n");
+}
+
+TEST(VipctlErrors, FileLineColumnFieldMessageWithUnknownPartsLeftOut) {
+    EXPECT_EQ(error_line({{"source", "web.yaml"}, {"line", 3}, {"column", 5}, {"field", "spec.ports[0].port"},
+                          {"message", "must be 1-65535"}}),
+              "web.yaml:3:5: spec.ports[0].port: must be 1-65535");
+    EXPECT_EQ(error_line({{"source", "web.yaml"}, {"line", 3}, {"message", "bad"}}), "web.yaml:3: bad");
+    EXPECT_EQ(error_line({{"source", "web.yaml"}, {"message", "bad"}}), "web.yaml: bad");
+    EXPECT_EQ(error_line({{"field", "metadata.name"}, {"message", "bad"}}), "metadata.name: bad");
+    EXPECT_EQ(error_line({{"message", "bad"}}), "bad");
+}
+
+TEST(VipctlResponses, ExitStatusAndWhereTextGoes) {
+    CommandLine apply;
+    apply.verb = Verb::Apply;
+    std::ostringstream out, err;
+    const json refused = {{"ok", false},
+                          {"error", "2 errors in web.yaml"},
+                          {"errors", {{{"source", "web.yaml"}, {"line", 3}, {"column", 5}, {"field", "spec.ports[0].port"},
+                                       {"message", "must be 1-65535"}},
+                                      {{"source", "web.yaml"}, {"message", "no kind"}}}}};
+    EXPECT_EQ(print_response(apply, refused, out, err), kExitRefused);
+    EXPECT_EQ(out.str(), "");
+    EXPECT_EQ(err.str(),
+              "web.yaml:3:5: spec.ports[0].port: must be 1-65535\n"
+              "web.yaml: no kind\n"
+              "error: 2 errors in web.yaml\n");
+
+    CommandLine dump;
+    dump.verb = Verb::Dump;
+    std::ostringstream dump_out, dump_err;
+    EXPECT_EQ(print_response(dump, {{"ok", true}, {"text", "[dataplane]\nworkers = 2"}}, dump_out, dump_err), kExitDone);
+    EXPECT_EQ(dump_out.str(), "[dataplane]\nworkers = 2\n");
+
+    CommandLine json_get;
+    json_get.verb = Verb::Get;
+    json_get.resource = "services";
+    json_get.output = OutputFormat::Json;
+    std::ostringstream json_out, json_err;
+    const json answer = {{"ok", true}, {"items", {web_service()}}};
+    EXPECT_EQ(print_response(json_get, answer, json_out, json_err), kExitDone);
+    EXPECT_EQ(json::parse(json_out.str()), answer);
+}
+
+}  // namespace
+}  // namespace vipgate::vipctl

@@ -1,0 +1,258 @@
+#include "tools/vipctl/command_line.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <map>
+
+namespace vipgate::vipctl {
+namespace {
+
+// Every flag as typed, before the verb decides which ones it accepts.
+struct Flags {
+    std::optional<std::string> socket;
+    std::optional<std::string> namespace_name;
+    bool all_namespaces = false;
+    std::optional<std::string> output;
+    std::optional<std::string> limit;
+    std::vector<std::string> files;
+    bool help = false;
+    std::vector<std::string> positionals;
+};
+
+struct FlagSpelling {
+    const char* short_name;  // nullptr: long form only
+    const char* long_name;
+};
+
+constexpr FlagSpelling kSocket{nullptr, "--socket"};
+constexpr FlagSpelling kNamespace{"-n", "--namespace"};
+constexpr FlagSpelling kOutput{"-o", "--output"};
+constexpr FlagSpelling kLimit{nullptr, "--limit"};
+constexpr FlagSpelling kFilename{"-f", "--filename"};
+
+// Matches `-n NS`, `-nNS`, `--namespace NS` and `--namespace=NS`; advances index past the value.
+bool take_value(const FlagSpelling& flag, const std::vector<std::string>& args, size_t& index,
+                std::string& value) {
+    const std::string& arg = args[index];
+    const std::string long_name = flag.long_name;
+    const bool short_match = flag.short_name != nullptr && arg.rfind(flag.short_name, 0) == 0;
+    const bool long_match = arg == long_name || arg.rfind(long_name + "=", 0) == 0;
+    if (!short_match && !long_match) return false;
+    if (long_match && arg.size() > long_name.size()) {
+        value = arg.substr(long_name.size() + 1);
+    } else if (short_match && arg.size() > 2) {
+        value = arg.substr(2);
+    } else {
+        if (index + 1 >= args.size()) throw UsageError("flag " + arg + " needs a value");
+        value = args[++index];
+    }
+    return true;
+}
+
+Flags scan(const std::vector<std::string>& args) {
+    Flags flags;
+    for (size_t index = 0; index < args.size(); ++index) {
+        const std::string& arg = args[index];
+        std::string value;
+        if (arg == "--") {
+            flags.positionals.insert(flags.positionals.end(), args.begin() + static_cast<long>(index) + 1, args.end());
+            break;
+        } else if (arg == "-h" || arg == "--help") {
+            flags.help = true;
+        } else if (arg == "-A" || arg == "--all-namespaces") {
+            flags.all_namespaces = true;
+        } else if (take_value(kSocket, args, index, value)) {
+            flags.socket = value;
+        } else if (take_value(kNamespace, args, index, value)) {
+            flags.namespace_name = value;
+        } else if (take_value(kOutput, args, index, value)) {
+            flags.output = value;
+        } else if (take_value(kLimit, args, index, value)) {
+            flags.limit = value;
+        } else if (take_value(kFilename, args, index, value)) {
+            flags.files.push_back(value);
+        } else if (arg.size() > 1 && arg[0] == '-') {
+            throw UsageError("unknown flag " + arg);
+        } else {
+            flags.positionals.push_back(arg);
+        }
+    }
+    return flags;
+}
+
+const std::map<std::string, std::string>& resource_names() {
+    static const std::map<std::string, std::string> names = {
+        {"services", "services"}, {"service", "services"}, {"svc", "services"},
+        {"endpoints", "endpoints"}, {"endpoint", "endpoints"}, {"ep", "endpoints"},
+        {"pods", "pods"}, {"pod", "pods"}, {"po", "pods"},
+        {"conntrack", "conntrack"}, {"connections", "conntrack"}, {"ct", "conntrack"},
+        {"stats", "stats"}, {"statistics", "stats"},
+    };
+    return names;
+}
+
+const std::map<std::string, std::string>& kind_names() {
+    static const std::map<std::string, std::string> names = {
+        {"service", "service"}, {"services", "service"}, {"svc", "service"},
+        {"pod", "pod"}, {"pods", "pod"}, {"po", "pod"},
+        {"endpointslice", "endpointslice"}, {"endpointslices", "endpointslice"},
+    };
+    return names;
+}
+
+void expect_positionals(const Flags& flags, size_t count, const std::string& form) {
+    if (flags.positionals.size() != count) throw UsageError("usage: vipctl " + form);
+}
+
+void refuse(bool present, const std::string& what, const std::string& verb) {
+    if (present) throw UsageError(what + " does not apply to '" + verb + "'");
+}
+
+OutputFormat output_format(const Flags& flags, bool wide_allowed) {
+    if (!flags.output) return OutputFormat::Table;
+    if (*flags.output == "json") return OutputFormat::Json;
+    if (*flags.output == "wide" && wide_allowed) return OutputFormat::Wide;
+    throw UsageError("unknown output format '" + *flags.output + "' (" + (wide_allowed ? "json or wide" : "json") +
+                     ")");
+}
+
+uint64_t parse_limit(const std::string& text) {
+    uint64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size() || value == 0) {
+        throw UsageError("--limit takes a positive number, not '" + text + "'");
+    }
+    return value;
+}
+
+void parse_get(const Flags& flags, CommandLine& command) {
+    expect_positionals(flags, 2, "get (services|endpoints|pods|conntrack|stats) [-n NS | -A] [-o json|wide]");
+    const auto resource = resource_names().find(flags.positionals[1]);
+    if (resource == resource_names().end()) {
+        throw UsageError("unknown resource '" + flags.positionals[1] +
+                         "' (services/svc, endpoints/ep, pods/po, conntrack, stats)");
+    }
+    command.resource = resource->second;
+    refuse(!flags.files.empty(), "-f", "get");
+    if (flags.namespace_name && flags.all_namespaces) throw UsageError("-n and -A exclude each other");
+    const bool namespaced = command.resource != "conntrack" && command.resource != "stats";
+    if (!namespaced && (flags.namespace_name || flags.all_namespaces)) {
+        throw UsageError(command.resource + " is not namespaced; drop -n/-A");
+    }
+    if (namespaced && !flags.all_namespaces) command.namespace_name = flags.namespace_name.value_or(kDefaultNamespace);
+    if (flags.limit) {
+        if (command.resource != "conntrack") throw UsageError("--limit applies to 'get conntrack' only");
+        command.limit = parse_limit(*flags.limit);
+    }
+    command.output = output_format(flags, true);
+}
+
+void parse_delete(const Flags& flags, CommandLine& command) {
+    const std::string form = "delete (service|pod|endpointslice) NAME [-n NS]  or  vipctl delete -f FILE";
+    refuse(flags.all_namespaces, "-A", "delete");
+    refuse(flags.limit.has_value(), "--limit", "delete");
+    command.output = output_format(flags, false);
+    if (!flags.files.empty()) {
+        expect_positionals(flags, 1, form);
+        refuse(flags.namespace_name.has_value(), "-n (the files name their namespaces)", "delete -f");
+        command.files = flags.files;
+        return;
+    }
+    expect_positionals(flags, 3, form);
+    const auto kind = kind_names().find(flags.positionals[1]);
+    if (kind == kind_names().end()) {
+        throw UsageError("cannot delete '" + flags.positionals[1] + "' (service/svc, pod/po, endpointslice)");
+    }
+    command.kind = kind->second;
+    command.name = flags.positionals[2];
+    command.namespace_name = flags.namespace_name.value_or(kDefaultNamespace);
+}
+
+void parse_drain(const Flags& flags, CommandLine& command, const std::string& verb) {
+    expect_positionals(flags, 2, verb + " ADDRESS");
+    for (const auto& [present, what] : {std::pair{flags.namespace_name.has_value(), "-n"},
+                                        std::pair{flags.all_namespaces, "-A"}, std::pair{!flags.files.empty(), "-f"},
+                                        std::pair{flags.limit.has_value(), "--limit"}}) {
+        refuse(present, what, verb);
+    }
+    command.address = flags.positionals[1];
+    unsigned char buffer[16];
+    if (inet_pton(AF_INET, command.address.c_str(), buffer) != 1 &&
+        inet_pton(AF_INET6, command.address.c_str(), buffer) != 1) {
+        throw UsageError("'" + command.address + "' is not an IP address");
+    }
+    command.output = output_format(flags, false);
+}
+
+}  // namespace
+
+CommandLine parse_command_line(const std::vector<std::string>& args, const char* socket_from_environment) {
+    const Flags flags = scan(args);
+    CommandLine command;
+    command.socket_path = flags.socket ? *flags.socket
+                          : (socket_from_environment != nullptr && *socket_from_environment != '\0')
+                              ? socket_from_environment
+                              : kDefaultSocketPath;
+    if (flags.socket && flags.socket->empty()) throw UsageError("--socket needs a path");
+    if (flags.help || (!flags.positionals.empty() && flags.positionals[0] == "help")) return command;
+    if (flags.positionals.empty()) throw UsageError("missing command");
+    const std::string& verb = flags.positionals[0];
+    if (verb == "get") {
+        command.verb = Verb::Get;
+        parse_get(flags, command);
+    } else if (verb == "apply") {
+        command.verb = Verb::Apply;
+        expect_positionals(flags, 1, "apply -f FILE [-f FILE ...]");
+        if (flags.files.empty()) throw UsageError("apply needs at least one -f FILE (-f - reads stdin)");
+        refuse(flags.namespace_name.has_value() || flags.all_namespaces, "-n/-A (the files name their namespaces)",
+               "apply");
+        refuse(flags.limit.has_value(), "--limit", "apply");
+        command.files = flags.files;
+        command.output = output_format(flags, false);
+    } else if (verb == "delete") {
+        command.verb = Verb::Delete;
+        parse_delete(flags, command);
+    } else if (verb == "drain" || verb == "undrain") {
+        command.verb = verb == "drain" ? Verb::Drain : Verb::Undrain;
+        parse_drain(flags, command, verb);
+    } else if (verb == "dump") {
+        command.verb = Verb::Dump;
+        expect_positionals(flags, 1, "dump");
+        refuse(flags.namespace_name.has_value() || flags.all_namespaces || !flags.files.empty() ||
+                   flags.limit.has_value(),
+               "-n/-A/-f/--limit", "dump");
+        command.output = output_format(flags, false);
+    } else {
+        throw UsageError("unknown command '" + verb + "'");
+    }
+    return command;
+}
+
+std::string usage_text() {
+    return "vipctl: inspect and change a running vipgate through its control API\n"
+           "\n"
+           "Usage:\n"
+           "  vipctl get services|svc|endpoints|ep|pods|po [-n NS | -A] [-o json|wide]\n"
+           "  vipctl get conntrack [--limit N] [-o json|wide]\n"
+           "  vipctl get stats [-o json|wide]\n"
+           "  vipctl apply -f FILE [-f FILE ...]        (-f - reads stdin)\n"
+           "  vipctl delete (service|svc|pod|po|endpointslice) NAME [-n NS]\n"
+           "  vipctl delete -f FILE [-f FILE ...]       (deletes what the files define)\n"
+           "  vipctl drain ADDRESS | undrain ADDRESS   (an endpoint keeps its connections, gets no new ones)\n"
+           "  vipctl dump                              (the running state as a configuration file)\n"
+           "\n"
+           "Flags:\n"
+           "  --socket PATH       the daemon's API socket (default: $VIPGATE_SOCKET, else " +
+           std::string(kDefaultSocketPath) +
+           ")\n"
+           "  -n, --namespace NS  namespace (default: default)\n"
+           "  -A, --all-namespaces\n"
+           "  -o, --output FMT    json (the daemon's answer, for scripts) or wide (get: every column, no truncation)\n"
+           "  --limit N           get conntrack: at most N connections\n"
+           "  -h, --help\n"
+           "\n"
+           "Exit status: 0 done, 1 the daemon refused the request, 2 usage error, 3 daemon not reachable.\n";
+}
+
+}  // namespace vipgate::vipctl

@@ -1,0 +1,45 @@
+// vipctl's command line: kubectl-like verbs and flags, parsed by hand so that flags may come
+// anywhere (`vipctl get svc -A`, `vipctl -A get svc`) and `-f -` means stdin.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vipgate::vipctl {
+
+constexpr const char* kDefaultSocketPath = "/run/vipgate/api.sock";
+constexpr const char* kSocketEnvironmentVariable = "VIPGATE_SOCKET";
+constexpr const char* kDefaultNamespace = "default";
+
+enum class Verb { Help, Get, Apply, Delete, Drain, Undrain, Dump };
+enum class OutputFormat { Table, Wide, Json };
+
+struct CommandLine {
+    Verb verb = Verb::Help;
+    std::string socket_path;     // resolved: --socket, else $VIPGATE_SOCKET, else kDefaultSocketPath
+    OutputFormat output = OutputFormat::Table;
+    std::string resource;        // get: services, endpoints, pods, conntrack or stats
+    std::optional<std::string> namespace_name;  // get/delete; nullopt with -A (all namespaces)
+    std::optional<uint64_t> limit;              // get conntrack --limit
+    std::vector<std::string> files;             // apply/delete -f; "-" is stdin
+    std::string kind;            // delete: service, pod or endpointslice
+    std::string name;            // delete NAME
+    std::string address;         // drain/undrain
+    bool all_namespaces() const { return !namespace_name.has_value(); }
+};
+
+// A command line vipctl cannot act on; main prints it and exits 2.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// args excludes argv[0]; socket_from_environment is $VIPGATE_SOCKET (nullptr when unset).
+CommandLine parse_command_line(const std::vector<std::string>& args, const char* socket_from_environment);
+
+std::string usage_text();
+
+}  // namespace vipgate::vipctl

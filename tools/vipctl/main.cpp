@@ -1,0 +1,39 @@
+// vipctl: the operator's command line for a running vipgate (see command_line.cpp's usage text).
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tools/vipctl/api_client.h"
+#include "tools/vipctl/command_line.h"
+#include "tools/vipctl/request.h"
+#include "tools/vipctl/response_output.h"
+
+using namespace vipgate::vipctl;
+
+int main(int argc, char** argv) {
+    CommandLine command;
+    std::vector<Document> documents;
+    try {
+        command = parse_command_line(std::vector<std::string>(argv + 1, argv + argc), std::getenv(kSocketEnvironmentVariable));
+        documents = load_documents(command.files, std::cin);
+    } catch (const UsageError& error) {
+        std::cerr << "vipctl: " << error.what() << "\n(try vipctl --help)\n";
+        return kExitUsage;
+    } catch (const FileError& error) {
+        std::cerr << "vipctl: " << error.what() << "\n";
+        return kExitUsage;
+    }
+    if (command.verb == Verb::Help) {
+        std::cout << usage_text();
+        return kExitDone;
+    }
+    nlohmann::json response;
+    try {
+        response = send_request(command.socket_path, build_request(command, documents));
+    } catch (const ApiUnreachable& error) {
+        std::cerr << "vipctl: " << error.what() << "\n";
+        return kExitUnreachable;
+    }
+    return print_response(command, response, std::cout, std::cerr);
+}

@@ -1,0 +1,234 @@
+#include "tools/vipctl/resource_tables.h"
+
+#include <set>
+#include <vector>
+
+#include "tools/vipctl/json_fields.h"
+#include "tools/vipctl/table.h"
+
+namespace vipgate::vipctl {
+namespace {
+
+// Starts a table with a NAMESPACE column in front when listing every namespace.
+Table namespaced_table(const TableOptions& options, std::vector<std::string> headers) {
+    if (!options.namespace_name) headers.insert(headers.begin(), "NAMESPACE");
+    return Table(std::move(headers));
+}
+
+void add_namespaced_row(Table& table, const TableOptions& options, const nlohmann::json& item,
+                        std::vector<std::string> cells) {
+    if (!options.namespace_name) cells.insert(cells.begin(), field_text(item, "namespace"));
+    table.add_row(std::move(cells));
+}
+
+// kubectl's wording for an empty listing.
+void print_or_nothing_found(const Table& table, const TableOptions& options, std::ostream& out, std::ostream& err) {
+    if (!table.empty()) {
+        out << table.render();
+    } else if (options.namespace_name) {
+        err << "No resources found in " << *options.namespace_name << " namespace.\n";
+    } else {
+        err << "No resources found.\n";
+    }
+}
+
+std::string join(const std::vector<std::string>& parts, const char* separator = ",") {
+    std::string text;
+    for (const auto& part : parts) text.append(text.empty() ? "" : separator).append(part);
+    return text;
+}
+
+std::string service_ports(const nlohmann::json& service) {
+    std::vector<std::string> ports;
+    for (const auto& port : field_list(service, "ports")) {
+        ports.push_back(field_text(port, "port", "?") + "/" + field_text(port, "protocol", "?"));
+    }
+    return ports.empty() ? kNone : join(ports);
+}
+
+std::string target_ports(const nlohmann::json& service) {
+    std::vector<std::string> ports;
+    for (const auto& port : field_list(service, "ports")) ports.push_back(field_text(port, "target_port", "?"));
+    return ports.empty() ? kNone : join(ports);
+}
+
+std::string affinity(const nlohmann::json& service) {
+    const std::string mode = field_text(service, "session_affinity", "None");
+    if (mode != "ClientIP") return mode;
+    return mode + ":" + field_text(service, "affinity_timeout_s", "?") + "s";
+}
+
+// What keeps endpoints out of the ENDPOINTS column, or why there are none.
+std::string endpoint_notes(const nlohmann::json& item, size_t serving) {
+    std::vector<std::string> notes;
+    const nlohmann::json& selector = field_list(item, "selector");
+    const auto matched = item.find("matched_pods");
+    if (!selector.empty() && matched != item.end() && matched->is_number() && *matched == 0) {
+        notes.push_back("selector " + labels_text(selector) + " matches no pods");
+    }
+    std::set<std::string> not_ready, terminating, drained;
+    for (const auto& endpoint : field_list(item, "endpoints")) {
+        const std::string address = field_text(endpoint, "address");
+        if (field_bool(endpoint, "terminating")) {
+            terminating.insert(address);
+        } else if (!field_bool(endpoint, "ready", true)) {
+            not_ready.insert(address);
+        } else if (field_number(endpoint, "weight", 1) == 0) {
+            drained.insert(address);
+        }
+    }
+    for (const auto& [addresses, what] : {std::pair{&not_ready, "not ready"}, std::pair{&terminating, "terminating"},
+                                          std::pair{&drained, "drained"}}) {
+        if (!addresses->empty()) notes.push_back(std::to_string(addresses->size()) + " " + what);
+    }
+    if (serving == 0 && selector.empty() && field_list(item, "endpoints").empty()) {
+        notes.push_back("no selector and no EndpointSlice");
+    }
+    return join(notes, "; ");
+}
+
+}  // namespace
+
+std::string duration_text(uint64_t milliseconds) {
+    const uint64_t seconds = milliseconds / 1000;
+    if (seconds < 60) return std::to_string(seconds) + "s";
+    if (seconds < 3600) return std::to_string(seconds / 60) + "m" + std::to_string(seconds % 60) + "s";
+    if (seconds < 86400) return std::to_string(seconds / 3600) + "h" + std::to_string(seconds % 3600 / 60) + "m";
+    return std::to_string(seconds / 86400) + "d" + std::to_string(seconds % 86400 / 3600) + "h";
+}
+
+void print_services(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
+    std::vector<std::string> headers = {"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "ENDPOINTS", "SELECTOR", "AFFINITY"};
+    if (options.wide) headers.insert(headers.begin() + 4, "TARGET-PORT(S)");
+    Table table = namespaced_table(options, headers);
+    for (const auto& service : field_list(response, "items")) {
+        const std::string cluster_ip = field_text(service, "cluster_ip");
+        std::vector<std::string> cells = {
+            field_text(service, "name"), cluster_ip == "None" ? "Headless" : "ClusterIP", cluster_ip,
+            service_ports(service),
+            field_text(service, "endpoints_ready", "?") + "/" + field_text(service, "endpoints_total", "?"),
+            labels_text(field_list(service, "selector")), affinity(service)};
+        if (options.wide) cells.insert(cells.begin() + 4, target_ports(service));
+        add_namespaced_row(table, options, service, std::move(cells));
+    }
+    print_or_nothing_found(table, options, out, err);
+}
+
+void print_endpoints(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
+    struct Row {
+        const nlohmann::json* item;
+        std::string endpoints;
+        std::string notes;
+    };
+    std::vector<Row> rows;
+    bool any_notes = false;
+    for (const auto& item : field_list(response, "items")) {
+        // Serving endpoints only, as kubectl lists ready addresses; the rest are counted in NOTES.
+        std::vector<std::string> serving;
+        std::set<std::string> seen;
+        for (const auto& endpoint : field_list(item, "endpoints")) {
+            if (!field_bool(endpoint, "ready", true) || field_bool(endpoint, "terminating") ||
+                field_number(endpoint, "weight", 1) == 0) {
+                continue;
+            }
+            const std::string text = field_text(endpoint, "address", "?") + ":" + field_text(endpoint, "port", "?");
+            if (seen.insert(text).second) serving.push_back(text);
+        }
+        std::string endpoints = kNone;
+        if (!serving.empty()) {
+            const size_t shown = options.wide ? serving.size() : std::min(serving.size(), kEndpointsShown);
+            endpoints = join({serving.begin(), serving.begin() + static_cast<long>(shown)});
+            if (shown < serving.size()) endpoints += " + " + std::to_string(serving.size() - shown) + " more...";
+        }
+        rows.push_back({&item, endpoints, endpoint_notes(item, serving.size())});
+        any_notes = any_notes || !rows.back().notes.empty();
+    }
+    std::vector<std::string> headers = {"NAME", "ENDPOINTS"};
+    if (any_notes) headers.push_back("NOTES");
+    Table table = namespaced_table(options, headers);
+    for (const Row& row : rows) {
+        std::vector<std::string> cells = {field_text(*row.item, "name"), row.endpoints};
+        if (any_notes) cells.push_back(row.notes);
+        add_namespaced_row(table, options, *row.item, std::move(cells));
+    }
+    print_or_nothing_found(table, options, out, err);
+}
+
+void print_pods(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
+    std::vector<std::string> headers = {"NAME", "IP", "READY", "STATUS", "LABELS"};
+    if (options.wide) headers.insert(headers.end(), {"WEIGHT", "PORTS"});
+    Table table = namespaced_table(options, headers);
+    for (const auto& pod : field_list(response, "items")) {
+        const std::string status = field_bool(pod, "terminating")              ? "Terminating"
+                                   : field_number(pod, "weight", 1) == 0 ? "Drained"
+                                                                               : "Running";
+        std::vector<std::string> cells = {field_text(pod, "name"), field_text(pod, "address"),
+                                          field_bool(pod, "ready") ? "True" : "False", status,
+                                          labels_text(field_list(pod, "labels"))};
+        if (options.wide) {
+            std::vector<std::string> ports;
+            for (const auto& port : field_list(pod, "ports")) {
+                const std::string name = field_text(port, "name", "");
+                ports.push_back((name.empty() ? "" : name + ":") + field_text(port, "port", "?") + "/" +
+                                field_text(port, "protocol", "?"));
+            }
+            cells.insert(cells.end(), {field_text(pod, "weight", "1"), ports.empty() ? kNone : join(ports)});
+        }
+        add_namespaced_row(table, options, pod, std::move(cells));
+    }
+    print_or_nothing_found(table, options, out, err);
+}
+
+void print_conntrack(const nlohmann::json& response, const TableOptions& options, std::ostream& out,
+                     std::ostream& err) {
+    std::vector<std::string> headers = {"PROTO", "CLIENT", "VIP", "ENDPOINT", "SNAT", "STATE", "EXPIRES"};
+    if (options.wide) headers.insert(headers.begin(), "WORKER");
+    Table table(headers);
+    for (const auto& connection : field_list(response, "items")) {
+        std::vector<std::string> cells = {
+            field_text(connection, "protocol"), field_text(connection, "client"), field_text(connection, "vip"),
+            field_text(connection, "endpoint"), field_text(connection, "snat"), field_text(connection, "state"),
+            duration_text(field_number(connection, "expires_in_ms"))};
+        if (options.wide) cells.insert(cells.begin(), field_text(connection, "worker"));
+        table.add_row(std::move(cells));
+    }
+    if (table.empty()) {
+        err << "No connections tracked.\n";
+    } else {
+        out << table.render();
+    }
+    if (field_bool(response, "truncated")) {
+        err << "(listing truncated at " << field_list(response, "items").size()
+            << " connections; --limit N shows more)\n";
+    }
+}
+
+void print_stats(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream&) {
+    Table counters({"COUNTER", "VALUE"});
+    counters.add_row({"generation", field_text(response, "generation")});
+    for (const auto& [name, value] : field_list(response, "counters").items()) {
+        counters.add_row({name, value.is_number() ? value.dump() : kNone});
+    }
+    // Zero drop counters are the common case and would bury the others; -o wide shows all.
+    for (const auto& [reason, value] : field_list(response, "drops").items()) {
+        if (options.wide || !(value.is_number() && value == 0)) {
+            counters.add_row({"drops." + reason, value.is_number() ? value.dump() : kNone});
+        }
+    }
+    out << counters.render();
+    const nlohmann::json& update = field_list(response, "last_update");
+    if (!update.empty()) {
+        out << "\nlast update: validated in " << microseconds_as_ms(field_number(update, "validate_us"))
+            << ", built in " << microseconds_as_ms(field_number(update, "build_us")) << ", published in "
+            << microseconds_as_ms(field_number(update, "publish_us")) << "\n";
+    }
+    Table services({"SERVICE", "VIP", "PROTO", "CONNECTIONS", "PACKETS", "BYTES"});
+    for (const auto& service : field_list(response, "services")) {
+        services.add_row({field_text(service, "service"), field_text(service, "vip"), field_text(service, "protocol"),
+                          field_text(service, "connections", "0"), field_text(service, "packets", "0"),
+                          field_text(service, "bytes", "0")});
+    }
+    if (!services.empty()) out << "\n" << services.render();
+}
+
+}  // namespace vipgate::vipctl

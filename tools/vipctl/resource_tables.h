@@ -1,0 +1,30 @@
+// `vipctl get` output: one kubectl-style table per resource, rendered from the daemon's answer
+// (the "items" of control/api_protocol.md). Hints and "nothing found" go to err, tables to out.
+#pragma once
+
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace vipgate::vipctl {
+
+// kubectl shows this many endpoints before "+ N more..." (unless -o wide).
+constexpr size_t kEndpointsShown = 3;
+
+struct TableOptions {
+    std::optional<std::string> namespace_name;  // nullopt: all namespaces, a NAMESPACE column
+    bool wide = false;
+};
+
+void print_services(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err);
+void print_endpoints(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err);
+void print_pods(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err);
+void print_conntrack(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err);
+void print_stats(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err);
+
+// "15m0s" style: 899000 -> "14m59s", 4200 -> "4s", 7322000 -> "2h2m".
+std::string duration_text(uint64_t milliseconds);
+
+}  // namespace vipgate::vipctl

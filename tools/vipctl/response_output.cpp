@@ -1,0 +1,100 @@
+#include "tools/vipctl/response_output.h"
+
+#include <vector>
+
+#include "tools/vipctl/json_fields.h"
+#include "tools/vipctl/resource_tables.h"
+
+namespace vipgate::vipctl {
+namespace {
+
+void print_refusal(const nlohmann::json& response, std::ostream& err) {
+    for (const auto& error : field_list(response, "errors")) err << error_line(error) << "\n";
+    err << "error: " << field_text(response, "error", "the daemon refused the request (no reason given)") << "\n";
+}
+
+void print_table(const CommandLine& command, const nlohmann::json& response, std::ostream& out, std::ostream& err) {
+    const TableOptions options{command.namespace_name, command.output == OutputFormat::Wide};
+    if (command.resource == "services") {
+        print_services(response, options, out, err);
+    } else if (command.resource == "endpoints") {
+        print_endpoints(response, options, out, err);
+    } else if (command.resource == "pods") {
+        print_pods(response, options, out, err);
+    } else if (command.resource == "conntrack") {
+        print_conntrack(response, options, out, err);
+    } else {
+        print_stats(response, options, out, err);
+    }
+}
+
+}  // namespace
+
+std::string error_line(const nlohmann::json& error) {
+    std::string location = field_text(error, "source", "");
+    const std::string line = field_text(error, "line", "");
+    const std::string column = field_text(error, "column", "");
+    if (!line.empty()) {
+        location.append(location.empty() ? "" : ":").append(line);
+        if (!column.empty()) location.append(":").append(column);
+    }
+    std::string text;
+    for (const std::string& part : {location, field_text(error, "field", ""), field_text(error, "message", "")}) {
+        if (!part.empty()) text.append(text.empty() ? "" : ": ").append(part);
+    }
+    return text;
+}
+
+std::string result_lines(const nlohmann::json& response) {
+    std::string text;
+    for (const auto& result : field_list(response, "results")) {
+        text += field_text(result, "kind", "?") + "/" + field_text(result, "name", "?") + " " +
+                field_text(result, "action", "?") + "\n";
+    }
+    std::vector<std::string> parts;
+    if (response.contains("generation")) parts.push_back("generation " + field_text(response, "generation"));
+    const nlohmann::json& timing = field_list(response, "timing_us");
+    for (const auto& [key, verb] : {std::pair{"validate", "validated"}, std::pair{"build", "built"},
+                                    std::pair{"publish", "published"}}) {
+        if (timing.contains(key)) parts.push_back(std::string(verb) + " in " + microseconds_as_ms(field_number(timing, key)));
+    }
+    if (!parts.empty()) {
+        text += "(";
+        for (size_t index = 0; index < parts.size(); ++index) text += (index == 0 ? "" : ", ") + parts[index];
+        text += ")\n";
+    }
+    return text;
+}
+
+int print_response(const CommandLine& command, const nlohmann::json& response, std::ostream& out, std::ostream& err) {
+    const bool ok = response.is_object() && response.contains("ok") && response.at("ok") == true;
+    if (command.output == OutputFormat::Json) {
+        out << response.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        if (!ok) err << "error: " << field_text(response, "error", "the daemon refused the request") << "\n";
+        return ok ? kExitDone : kExitRefused;
+    }
+    if (!ok) {
+        print_refusal(response, err);
+        return kExitRefused;
+    }
+    switch (command.verb) {
+        case Verb::Get:
+            print_table(command, response, out, err);
+            break;
+        case Verb::Dump: {
+            const std::string text = field_text(response, "text", "");
+            out << text << (text.empty() || text.back() == '\n' ? "" : "\n");
+            break;
+        }
+        case Verb::Apply:
+        case Verb::Delete:
+        case Verb::Drain:
+        case Verb::Undrain:
+        case Verb::Help:
+            out << result_lines(response);
+            break;
+    }
+    return kExitDone;
+}
+
+}  // namespace vipgate::vipctl
