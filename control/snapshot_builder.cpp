@@ -12,6 +12,8 @@
 #include <rte_hash_crc.h>
 #include <rte_lpm.h>
 
+#include "control/address_ranges.h"
+
 namespace vipgate {
 namespace {
 
@@ -133,6 +135,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
         }
     }
     snapshot->worker_count = worker_count_;
+    snapshot->client_ranges = merge_client_ranges(config.cluster.client_ranges);
     for (uint32_t address : config.snat.addresses) snapshot->snat_addresses.push_back(to_network(address));
     snapshot->snat_port_min = config.snat.port_min;
     uint32_t port_count = uint32_t(config.snat.port_max) - config.snat.port_min + 1;
@@ -164,6 +167,8 @@ void SnapshotBuilder::add_services(const config::Config& config, Snapshot& snaps
             service_port.vip = to_network(service.cluster_ip);
             service_port.port = to_network16(port.port);
             service_port.protocol = protocol_number(port.protocol);
+            service_port.affinity_timeout_ms =
+                service.session_affinity == config::SessionAffinity::ClientIp ? service.affinity_timeout_s * 1000 : 0;
             service_port.service_name = service.namespace_name + "/" + service.name + ":" +
                                         (port.name.empty() ? std::to_string(port.port) : port.name);
             const uint32_t service_port_index = next_service_port++;
