@@ -29,6 +29,7 @@
 #include "control/publisher.h"
 #include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
+#include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/worker.h"
 
@@ -236,6 +237,12 @@ void Daemon::create_workers() {
                                      std::to_string(running_.conntrack.capacity) +
                                      " entries for worker " + std::to_string(index) +
                                      " (raise the EAL memory with -m or lower conntrack.capacity)");
+        }
+        worker.affinity = AffinityTable::create(AffinityTable::kDefaultCapacity,
+                                                static_cast<uint32_t>(running_.dataplane.hash_seed), socket);
+        if (worker.affinity == nullptr) {
+            throw std::runtime_error("cannot allocate the session affinity table for worker " + std::to_string(index) +
+                                     " (raise the EAL memory with -m)");
         }
         worker.endpoint_counters = static_cast<EndpointCounters*>(rte_zmalloc_socket(
             "endpoint_counters", sizeof(EndpointCounters) * SnapshotBuilder::kMaxEndpointSlots, RTE_CACHE_LINE_SIZE,
@@ -494,6 +501,7 @@ Daemon::~Daemon() {
         }
         rte_ring_free(ring);
         ConnTable::destroy(worker->connections);
+        AffinityTable::destroy(worker->affinity);
         rte_free(worker->endpoint_counters);
     }
     workers_.clear();

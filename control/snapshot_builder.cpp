@@ -1,5 +1,7 @@
 #include "control/snapshot_builder.h"
 
+#include "control/address_ranges.h"
+
 #include <algorithm>
 #include <atomic>
 #include <set>
@@ -114,26 +116,6 @@ std::string port_identity(const config::ServicePortConfig& port) {
 }
 
 }  // namespace
-
-std::vector<AddressRange> merge_client_ranges(const std::vector<config::Ipv4Prefix>& prefixes) {
-    std::vector<AddressRange> ranges;
-    for (const auto& prefix : prefixes) {
-        const uint32_t size_minus_one =
-            prefix.length == 0 ? UINT32_MAX : static_cast<uint32_t>((uint64_t(1) << (32 - prefix.length)) - 1);
-        const uint32_t first = prefix.address & ~size_minus_one;
-        ranges.push_back({first, first + size_minus_one});
-    }
-    std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<AddressRange> merged;
-    for (const AddressRange& range : ranges) {
-        if (!merged.empty() && (merged.back().last == UINT32_MAX || range.first <= merged.back().last + 1)) {
-            merged.back().last = std::max(merged.back().last, range.last);
-        } else {
-            merged.push_back(range);
-        }
-    }
-    return merged;
-}
 
 std::vector<uint32_t> gateway_addresses(const config::Config& config) {
     std::vector<uint32_t> addresses(config.snat.addresses);

@@ -154,9 +154,6 @@ private:
     std::shared_ptr<const RouteTable> route_table_;
 };
 
-// Address ranges in `prefixes` merged into sorted, disjoint ranges.
-std::vector<AddressRange> merge_client_ranges(const std::vector<config::Ipv4Prefix>& prefixes);
-
 // The gateway's own addresses (port addresses and SNAT), host order: no ClusterIP may take them.
 std::vector<uint32_t> gateway_addresses(const config::Config& config);
 

@@ -28,6 +28,7 @@ enum class DropReason : uint8_t {
     MalformedArp,
     ArpNotForUs,
     NoService,           // destination is not a VIP and not ours: nothing to do with it
+    SourceNotAllowed,    // to a VIP from a source outside the cluster's client ranges (not tracked)
     VipPortRefused,      // VIP known but port/protocol not served: refused (RST / unreachable)
     NoEndpoint,          // service port has no usable endpoint: refused (RST / unreachable)
     NotSyn,              // TCP segment without SYN for an untracked flow that cannot be recovered
@@ -63,6 +64,7 @@ constexpr std::string_view drop_reason_name(DropReason reason) {
     case DropReason::MalformedArp: return "malformed_arp";
     case DropReason::ArpNotForUs: return "arp_not_for_us";
     case DropReason::NoService: return "no_service";
+    case DropReason::SourceNotAllowed: return "source_not_allowed";
     case DropReason::VipPortRefused: return "vip_port_refused";
     case DropReason::NoEndpoint: return "no_endpoint";
     case DropReason::NotSyn: return "not_syn";
@@ -104,6 +106,8 @@ struct alignas(64) WorkerCounters {
     uint64_t stateless_replies = 0;      // DNAT-only replies translated without an entry
     uint64_t conntrack_evictions = 0;
     uint64_t conntrack_expired = 0;
+    uint64_t affinity_hits = 0;          // new connections sent to the endpoint their client's affinity names
+    uint64_t affinity_table_full = 0;    // affinity choices not remembered: every way of the set was fresh
     uint64_t active_connections = 0;     // gauge, written by the worker
     uint64_t loops = 0;
     uint64_t snapshot_generation = 0;    // generation the worker last used
@@ -139,6 +143,8 @@ inline constexpr CounterField kCounterFields[] = {
     {"stateless_replies", &WorkerCounters::stateless_replies},
     {"conntrack_evictions", &WorkerCounters::conntrack_evictions},
     {"conntrack_expired", &WorkerCounters::conntrack_expired},
+    {"affinity_hits", &WorkerCounters::affinity_hits},
+    {"affinity_table_full", &WorkerCounters::affinity_table_full},
     {"active_connections", &WorkerCounters::active_connections},
     {"loops", &WorkerCounters::loops},
     {"snapshot_generation", &WorkerCounters::snapshot_generation},

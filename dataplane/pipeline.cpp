@@ -3,8 +3,9 @@
 //      connection-table key: the 5-tuple, or for an ICMP error the reversed quoted tuple;
 //   2. one batched connection-table lookup for the whole burst;
 //   3. one batched VIP-table lookup for the misses;
-//   4. per packet: translate a tracked flow, start a new one, answer (ping, RST, ICMP), hand
-//      it to the worker that owns it, or drop it with a reason.
+//   4. per packet: translate a tracked flow, start a new one (Maglev on the 5-tuple, or for
+//      sessionAffinity ClientIP on the client address with the affinity table), answer (ping,
+//      RST, ICMP), hand it to the worker that owns it, or drop it with a reason.
 // Translations are written from the connection entry: the entry keeps both directions' keys,
 // so the rewrite for either direction is a copy of four fields.
 #include "dataplane/pipeline.h"
@@ -58,6 +59,8 @@ private:
     void handle_tracked(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept;
     void handle_untracked(rte_mbuf* packet, PacketState& state, int32_t service_port) noexcept;
     void handle_new_flow(rte_mbuf* packet, PacketState& state, uint32_t service_port) noexcept;
+    uint32_t choose_with_affinity(uint32_t client, uint32_t service_port_index,
+                                  const ServicePort& service_port) noexcept;
     void handle_not_a_service(rte_mbuf* packet, PacketState& state) noexcept;
     void handle_icmp_error(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept;
     void refuse(rte_mbuf* packet, PacketState& state, DropReason reason) noexcept;
@@ -441,9 +444,16 @@ void BurstProcessor::handle_icmp_error(rte_mbuf* packet, PacketState& state, con
     forward(packet, state, outer_destination);
 }
 
+// Client ranges are checked here and in handle_not_a_service, on packets to a VIP that no
+// connection tracks: tracked flows never pay for the check, and a connection tracked before the
+// ranges shrank continues until it ends (or its endpoint goes).
 void BurstProcessor::handle_untracked(rte_mbuf* packet, PacketState& state, int32_t service_port) noexcept {
     const FlowKey4& key = state.parsed.key;
     if (service_port >= 0) {
+        if (unlikely(!snapshot_.client_allowed(key.src_addr))) {
+            drop(packet, DropReason::SourceNotAllowed);
+            return;
+        }
         if (owned_elsewhere(packet, connection_owner(key.src_addr, key.src_port, context_.worker_count))) return;
         handle_new_flow(packet, state, static_cast<uint32_t>(service_port));
         return;
@@ -455,6 +465,13 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
     const ParsedPacket& parsed = state.parsed;
     const FlowKey4& key = parsed.key;
     AddressKind kind = snapshot_.address_kind(key.dst_addr);
+    // A ClusterIP does not exist for other sources: no echo reply, no refusal. ICMP errors are
+    // exempt: they are about a flow (a router on the path reports on a reply) and its owner
+    // judges them by the flow they quote.
+    if (kind == AddressKind::Vip && !parsed.icmp_error && !snapshot_.client_allowed(key.src_addr)) {
+        drop(packet, DropReason::SourceNotAllowed);
+        return;
+    }
     if (key.protocol == kProtoIcmp) {
         if (parsed.icmp_error) {
             // About a flow another worker may own: route it by the quoted flow's owner.
@@ -551,10 +568,18 @@ void BurstProcessor::warm_new_flows(const PacketState* states, const int32_t* se
             connection_owner(key.src_addr, key.src_port, context_.worker_count) != context_.worker_index) {
             continue;
         }
-        const MaglevTable& maglev = *snapshot_.service_ports[service_port_of[k]].maglev;
+        const ServicePort& service_port = snapshot_.service_ports[service_port_of[k]];
+        const MaglevTable& maglev = *service_port.maglev;
         if (maglev.empty()) continue;
         flow_hash[n] = hash_flow_key(key, snapshot_.hash_seed);
-        slot[n] = maglev.lookup(flow_hash[n]);
+        if (service_port.affinity_timeout_ms == 0) {
+            slot[n] = maglev.lookup(flow_hash[n]);
+        } else {
+            // choose_with_affinity reads the client's affinity entry, which usually names the
+            // client's hashed endpoint.
+            context_.affinity->prefetch(key.src_addr, static_cast<uint32_t>(service_port_of[k]));
+            slot[n] = maglev.lookup(affinity_hash(key.src_addr, snapshot_.hash_seed));
+        }
         index[n++] = k;
     }
     if (n == 0) return;
@@ -592,6 +617,27 @@ void BurstProcessor::warm_new_flows(const PacketState* states, const int32_t* se
     context_.connections->lookup_bulk(reply_keys, n, ignored);
 }
 
+// sessionAffinity: ClientIP (see affinity_table.h). The endpoint this worker remembers for the
+// client while the affinity is fresh and the endpoint may take new connections; otherwise the
+// client's own Maglev choice (the same on every worker), remembered from now on. Existing
+// connections never consult this: conntrack pins them.
+uint32_t BurstProcessor::choose_with_affinity(uint32_t client, uint32_t service_port_index,
+                                              const ServicePort& service_port) noexcept {
+    const uint32_t hashed_slot = service_port.maglev->lookup(affinity_hash(client, snapshot_.hash_seed));
+    const uint32_t now = context_.now_ms;
+    AffinityEntry* remembered = context_.affinity->find(client, service_port_index, now);
+    if (remembered != nullptr && remembered_endpoint_usable(snapshot_, *remembered, service_port_index, hashed_slot)) {
+        AffinityTable::refresh(*remembered, now, service_port.affinity_timeout_ms);
+        ++counters_.affinity_hits;
+        return remembered->endpoint_slot;
+    }
+    if (!context_.affinity->insert(client, service_port_index, hashed_slot, snapshot_.endpoints[hashed_slot].generation,
+                                   now, service_port.affinity_timeout_ms)) {
+        ++counters_.affinity_table_full;
+    }
+    return hashed_slot;
+}
+
 void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint32_t service_port_index) noexcept {
     const ParsedPacket& parsed = state.parsed;
     const FlowKey4& key = parsed.key;
@@ -622,7 +668,9 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
     }
     if (ttl_expired(packet, state)) return;
     const uint32_t flow_hash = hash_flow_key(key, snapshot_.hash_seed);
-    const uint32_t slot = service_port.maglev->lookup(flow_hash);
+    const uint32_t slot = service_port.affinity_timeout_ms == 0
+                              ? service_port.maglev->lookup(flow_hash)
+                              : choose_with_affinity(key.src_addr, service_port_index, service_port);
     const EndpointSlot& endpoint = snapshot_.endpoints[slot];
 
     FlowKey4 reply_key;

@@ -99,6 +99,7 @@ int run_worker(void* argument) {
         if (context.control_tx_ring != nullptr) transmit_control_packets(context);
         context.counters.conntrack_expired += context.connections->expire(context.now_ms, launch.expire_budget);
         context.counters.active_connections = context.connections->size();
+        context.affinity->expire(context.now_ms, launch.affinity_expire_budget);
     }
     rte_rcu_qsbr_thread_offline(launch.qsbr, context.worker_index);
     rte_rcu_qsbr_thread_unregister(launch.qsbr, context.worker_index);

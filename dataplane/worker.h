@@ -17,6 +17,7 @@ struct WorkerLaunch {
     rte_rcu_qsbr* qsbr = nullptr;
     const std::atomic<bool>* stop = nullptr;
     uint32_t expire_budget = 64;   // connection entries examined for expiry per loop
+    uint32_t affinity_expire_budget = 2;  // affinity buckets examined for expiry per loop
 };
 
 // rte_eal_remote_launch entry point; `argument` is a WorkerLaunch*.

@@ -9,6 +9,7 @@
 
 #include <rte_ether.h>
 
+#include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/counters.h"
 #include "dataplane/neighbor_table.h"
@@ -39,6 +40,7 @@ struct alignas(64) WorkerContext {
     uint32_t snat_cursor = 0;                          // next SNAT port offset to try
 
     ConnTable* connections = nullptr;
+    AffinityTable* affinity = nullptr;                 // sessionAffinity: ClientIP choices
     const NeighborTable* neighbors = nullptr;
     std::array<rte_ring*, kMaxWorkers> handoff_rings{};  // indexed by owning worker
     rte_ring* punt_ring = nullptr;                     // to the control thread (ARP, neighbor misses)

@@ -48,6 +48,7 @@
 
 #include "config/config.h"
 #include "control/snapshot_builder.h"
+#include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/counters.h"
 #include "dataplane/neighbor_table.h"
@@ -96,6 +97,7 @@ struct Options {
     std::string phases = "abcd";
     bool hugepages = false;            // real hugepages instead of --no-huge
     bool software_ip_checksum = true;  // false: mbufs flagged RX_IP_CKSUM_GOOD, as a NIC would
+    bool affinity = false;             // every service with sessionAffinity: ClientIP
 };
 
 [[noreturn]] void usage(const char* program, const std::string& error) {
@@ -116,7 +118,8 @@ struct Options {
                  "  --phases LIST          subset of abcd to run (default abcd)\n"
                  "  --seed N               random order seed (default 1)\n"
                  "  --ip-checksum-offload  flag mbufs RX_IP_CKSUM_GOOD (default: software check)\n"
-                 "  --hugepages            use real hugepages (EAL without --no-huge)\n",
+                 "  --hugepages            use real hugepages (EAL without --no-huge)\n"
+                 "  --affinity             every service with sessionAffinity ClientIP (default: none)\n",
                  program, kMaxVips);
     std::exit(error.empty() ? 0 : 2);
 }
@@ -179,6 +182,7 @@ Options parse_options(int argc, char** argv) {
             }
         } else if (arg == "--ip-checksum-offload") options.software_ip_checksum = false;
         else if (arg == "--hugepages") options.hugepages = true;
+        else if (arg == "--affinity") options.affinity = true;
         else if (arg == "--help" || arg == "-h") usage(argv[0], "");
         else usage(argv[0], "unknown option " + arg);
     }
@@ -328,12 +332,19 @@ std::string make_config_text(uint32_t vips, uint32_t endpoints_per_vip, uint32_t
     return toml.str();
 }
 
-config::Config load_config(const std::string& text, const std::string& name) {
+// `affinity`: every service gets sessionAffinity ClientIP with the default timeout (set on the
+// structs: the TOML decoder does not read session_affinity yet).
+config::Config load_config(const std::string& text, const std::string& name, bool affinity) {
     config::LoadResult loaded = config::load_config_string(text, name);
     if (!loaded.config) {
         std::string message = "generated configuration rejected:";
         for (const auto& error : loaded.errors) message += "\n  " + error.to_string();
         fail(message);
+    }
+    if (affinity) {
+        for (config::ServiceConfig& service : loaded.config->services) {
+            service.session_affinity = config::SessionAffinity::ClientIp;
+        }
     }
     return std::move(*loaded.config);
 }
@@ -645,6 +656,13 @@ ConnTable* create_table(uint32_t capacity, uint32_t seed) {
     return table;
 }
 
+AffinityTable* create_affinity_table(uint32_t seed) {
+    AffinityTable* table =
+        AffinityTable::create(AffinityTable::kDefaultCapacity, seed, static_cast<int>(rte_socket_id()));
+    if (table == nullptr) fail("cannot allocate the affinity table");
+    return table;
+}
+
 // Checks one translated packet byte by byte: the endpoint's MAC and address, the SNAT (or
 // client) source, a valid checksum.
 void verify_translation(Harness& harness, const BigArray<Frame>& templates, uint32_t flow, const Snapshot& snapshot,
@@ -753,7 +771,8 @@ void print_json(const Options& options, const Report& report, uint32_t capacity,
          << ", \"small_flows\": " << options.small_flows << ", \"burst\": " << kBurstSize
          << ", \"frame_bytes\": " << kFrameLength + 4 << ", \"conntrack_capacity\": " << capacity
          << ", \"hugepages\": " << (options.hugepages ? "true" : "false")
-         << ", \"software_ip_checksum\": " << (options.software_ip_checksum ? "true" : "false") << "},\n";
+         << ", \"software_ip_checksum\": " << (options.software_ip_checksum ? "true" : "false")
+         << ", \"affinity\": " << (options.affinity ? "true" : "false") << "},\n";
     json << "  \"results\": [";
     for (size_t i = 0; i < report.results.size(); ++i) {
         const Result& r = report.results[i];
@@ -836,7 +855,8 @@ int main(int argc, char** argv) {
              std::to_string(options.endpoints_per_vip) + " endpoints (" + std::to_string(pool) +
              " endpoint addresses)");
     const config::Config big_config =
-        load_config(make_config_text(options.vips, options.endpoints_per_vip, capacity, options.dnat), "bench-big");
+        load_config(make_config_text(options.vips, options.endpoints_per_vip, capacity, options.dnat), "bench-big",
+                    options.affinity);
     // Holds the shared route table (DPDK memory): reset before the EAL goes.
     auto builder = std::make_unique<SnapshotBuilder>(1, std::vector<PortIdentity>{PortIdentity{0, 0, kPortMac, 0}});
     std::unique_ptr<Snapshot> big_snapshot;
@@ -867,6 +887,7 @@ int main(int argc, char** argv) {
         static_cast<int>(rte_socket_id())));
     check(context->endpoint_counters != nullptr, "cannot allocate endpoint counters");
     context->endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
+    context->affinity = create_affinity_table(static_cast<uint32_t>(big_config.dataplane.hash_seed));
 
     Harness harness;
     harness.context = context.get();
@@ -934,6 +955,8 @@ int main(int argc, char** argv) {
         for (uint32_t run = 0; run < 50 && (run < 3 || path_seconds < options.seconds); ++run) {
             ConnTable* table = create_table(capacity, seed);
             context->connections = table;
+            AffinityTable::destroy(context->affinity);  // fresh as well: first connections of every client
+            context->affinity = create_affinity_table(seed);
             Stream baseline_stream{syn_templates.data, order.data(), order.size(), 0};
             Stream path_stream{syn_templates.data, order.data(), order.size(), 0};
             const WorkerCounters before = context->counters;
@@ -963,7 +986,8 @@ int main(int argc, char** argv) {
     // Phase d: one VIP, a few flows: everything stays in cache.
     if (runs(options, 'd')) {
         const config::Config small_config =
-            load_config(make_config_text(1, options.endpoints_per_vip, small_capacity, options.dnat), "bench-small");
+            load_config(make_config_text(1, options.endpoints_per_vip, small_capacity, options.dnat), "bench-small",
+                        options.affinity);
         big_snapshot.reset();  // its rte_hash names are reused by the next build
         std::unique_ptr<Snapshot> small_snapshot;
         try {
@@ -1032,7 +1056,8 @@ int main(int argc, char** argv) {
           << ", " << options.mbufs << " mbufs recycled\n"
           << "  " << options.seconds << " s measured per phase in " << options.rounds
           << " rounds alternating with the baseline (same template order), medians; IP checksum "
-          << (options.software_ip_checksum ? "verified in software" : "offloaded (RX_IP_CKSUM_GOOD)") << "\n"
+          << (options.software_ip_checksum ? "verified in software" : "offloaded (RX_IP_CKSUM_GOOD)")
+          << (options.affinity ? "; every service with sessionAffinity ClientIP" : "") << "\n"
           << "  EAL: " << eal_line << "; TSC " << rte_get_tsc_hz() / 1000000
           << " MHz\n";
     if (options.json) {
@@ -1047,6 +1072,7 @@ int main(int argc, char** argv) {
     rte_pktmbuf_free_bulk(harness.ring.mbufs.data(), static_cast<unsigned>(harness.ring.mbufs.size()));
     rte_mempool_free(mempool);
     rte_free(context->endpoint_counters);
+    AffinityTable::destroy(context->affinity);
     rte_ring_free(context->punt_ring);
     rte_eal_cleanup();
     return 0;

@@ -19,6 +19,7 @@ namespace {
 
 constexpr uint32_t kConntrackCapacity = 1024;
 constexpr uint32_t kConntrackSeed = 0x600d5eed;
+constexpr uint32_t kAffinityCapacity = 1024;
 constexpr uint32_t kEndpointCounterSlots = 64;
 constexpr uint32_t kPuntRingSize = 256;
 constexpr uint32_t kStartTimeMs = 1'000'000;
@@ -205,6 +206,24 @@ std::string config_text(const TopologySpec& spec) {
     return text.str();
 }
 
+config::Config load_config(const TopologySpec& spec) {
+    config::Config config = parse(config_text(spec));
+    for (const std::string& text : spec.client_ranges) {
+        const std::optional<config::Ipv4Prefix> prefix = config::parse_ipv4_prefix(text);
+        if (!prefix) throw std::invalid_argument("bad client range " + text);
+        config.cluster.client_ranges.push_back(*prefix);
+    }
+    for (const ServiceSpec& service_spec : spec.services) {
+        for (config::ServiceConfig& service : config.services) {
+            if (service.name != service_spec.name) continue;
+            service.session_affinity =
+                service_spec.client_ip_affinity ? config::SessionAffinity::ClientIp : config::SessionAffinity::None;
+            service.affinity_timeout_s = service_spec.affinity_timeout_s;
+        }
+    }
+    return config;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Flows and frames
 
@@ -283,7 +302,7 @@ template Bytes gateway_to_client(const Flow&, test::UdpSpec, test::Ipv4Spec);
 
 GoldenHarness::GoldenHarness(const TopologySpec& spec)
     : spec_(spec), builder_(spec.workers, port_identities()) {
-    const config::Config config = parse(config_text(spec));
+    const config::Config config = load_config(spec);
     snapshot_ = builder_.build(config);
     for (const auto& neighbor : config.neighbors) {
         rte_ether_addr address{};
@@ -301,6 +320,9 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
         ConnTable* table = ConnTable::create(kConntrackCapacity, kConntrackSeed, SOCKET_ID_ANY);
         if (table == nullptr) throw std::runtime_error("cannot create a connection table");
         worker_tables_.push_back(table);
+        AffinityTable* affinity = AffinityTable::create(kAffinityCapacity, kConntrackSeed, SOCKET_ID_ANY);
+        if (affinity == nullptr) throw std::runtime_error("cannot create an affinity table");
+        affinity_tables_.push_back(affinity);
         endpoint_counters_.emplace_back(kEndpointCounterSlots);
         auto context = std::make_unique<WorkerContext>();
         context->worker_index = index;
@@ -312,6 +334,7 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
         context->tx_queue[1] = index;
         context->now_ms = kStartTimeMs;
         context->connections = table;
+        context->affinity = affinity;
         context->neighbors = &neighbors_;
         context->punt_ring = punt_ring_;
         context->endpoint_counters = endpoint_counters_.back().data();
@@ -322,12 +345,13 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
 
 GoldenHarness::~GoldenHarness() {
     for (ConnTable* table : worker_tables_) ConnTable::destroy(table);
+    for (AffinityTable* table : affinity_tables_) AffinityTable::destroy(table);
     rte_ring_free(punt_ring_);
 }
 
 void GoldenHarness::reload(const TopologySpec& spec) {
     if (spec.workers != spec_.workers) throw std::invalid_argument("the worker count cannot change on reload");
-    std::unique_ptr<Snapshot> next = builder_.build(parse(config_text(spec)));
+    std::unique_ptr<Snapshot> next = builder_.build(load_config(spec));
     snapshot_ = std::move(next);
     spec_ = spec;
 }
@@ -402,6 +426,15 @@ uint32_t GoldenHarness::maglev_slot(const Flow& flow) const {
     const ServicePort& service_port = snapshot_->service_ports[static_cast<uint32_t>(index)];
     if (service_port.maglev->empty()) throw std::invalid_argument("maglev_slot: no endpoint");
     return service_port.maglev->lookup(hash_flow_key(flow.key(), snapshot_->hash_seed));
+}
+
+uint32_t GoldenHarness::affinity_slot(const Flow& flow) const {
+    const int32_t index = snapshot_->find_service_port(
+        VipKey::ipv4(flow.vip, rte_cpu_to_be_16(flow.vip_port), flow.protocol));
+    if (index < 0) throw std::invalid_argument("affinity_slot: not a service port");
+    const ServicePort& service_port = snapshot_->service_ports[static_cast<uint32_t>(index)];
+    if (service_port.maglev->empty()) throw std::invalid_argument("affinity_slot: no endpoint");
+    return service_port.maglev->lookup(affinity_hash(flow.client, snapshot_->hash_seed));
 }
 
 const EndpointSlot& GoldenHarness::maglev_choice(const Flow& flow) const {

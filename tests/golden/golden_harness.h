@@ -31,7 +31,9 @@
 
 #include <rte_ether.h>
 
+#include "config/config.h"
 #include "control/snapshot_builder.h"
+#include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/counters.h"
 #include "dataplane/neighbor_table.h"
@@ -107,6 +109,8 @@ struct ServiceSpec {
     std::string cluster_ip;
     std::vector<ServicePortSpec> ports;
     std::vector<EndpointSpec> endpoints;
+    bool client_ip_affinity = false;     // sessionAffinity: ClientIP
+    uint32_t affinity_timeout_s = 10800;
 };
 
 struct TopologySpec {
@@ -115,6 +119,7 @@ struct TopologySpec {
     uint16_t snat_port_min = 1024;
     uint16_t snat_port_max = 65535;
     std::vector<ServiceSpec> services = default_services();
+    std::vector<std::string> client_ranges;  // [cluster] client_ranges; empty: anyone
 
     static std::vector<ServiceSpec> default_services();
     ServiceSpec& service(const std::string& name);  // throws when absent
@@ -122,6 +127,9 @@ struct TopologySpec {
 
 // The TOML text of the configuration (parsed by config::load_config_string).
 std::string config_text(const TopologySpec& spec);
+// The configuration of `spec`: config_text parsed, then the fields the TOML decoder does not read
+// yet (client ranges, session affinity) set on the structs.
+config::Config load_config(const TopologySpec& spec);
 
 // ---------------------------------------------------------------------------------------------
 // Flows and their translation
@@ -222,6 +230,7 @@ public:
     const TopologySpec& spec() const { return spec_; }
     WorkerContext& worker(uint16_t index) { return *workers_.at(index); }
     ConnTable& connections(uint16_t worker) { return *worker_tables_.at(worker); }
+    AffinityTable& affinity(uint16_t worker) { return *affinity_tables_.at(worker); }
     const EndpointCounters& endpoint_counters(uint16_t worker, uint32_t slot) const;
     const BuildStatistics& last_build() const { return builder_.last_statistics(); }
 
@@ -239,6 +248,8 @@ public:
     // What Maglev picks for a new flow in the current snapshot.
     const EndpointSlot& maglev_choice(const Flow& flow) const;
     uint32_t maglev_slot(const Flow& flow) const;
+    // What an affinity service port's Maglev table gives the flow's client (its address only).
+    uint32_t affinity_slot(const Flow& flow) const;
     // The translation recorded in `worker`'s connection table; nullopt when untracked.
     std::optional<Translation> translation(const Flow& flow, uint16_t worker = 0);
     // The [first, last] SNAT ports of a worker.
@@ -261,6 +272,7 @@ private:
     NeighborTable neighbors_;
     rte_ring* punt_ring_ = nullptr;
     std::vector<ConnTable*> worker_tables_;
+    std::vector<AffinityTable*> affinity_tables_;
     std::vector<std::unique_ptr<WorkerContext>> workers_;
     std::vector<std::vector<EndpointCounters>> endpoint_counters_;
 };
