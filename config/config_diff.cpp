@@ -1,7 +1,7 @@
 // Which configuration changes need a restart: anything fixed when EAL, ports, mempools, queues
 // and conntrack tables are created, and what existing connections depend on (NAT mode, SNAT
 // addresses and port slices). Everything else (services, routes, neighbors, timeouts, seeds) is
-// compiled into a new Snapshot and published live.
+// compiled into a new Snapshot and published live (client ranges included).
 #include "config/config.h"
 
 namespace vipgate::config {
@@ -42,6 +42,9 @@ std::vector<std::string> restart_only_differences(const Config& running, const C
     // by those slices and by the NAT mode: changing either would strand existing flows.
     check(running.dataplane.nat_mode == candidate.dataplane.nat_mode, "dataplane.nat_mode");
     check(running.snat == candidate.snat, "snat");
+    // Every allocated ClusterIP comes from the service CIDR and never changes for its service's
+    // life: a new CIDR would leave them outside it.
+    check(running.cluster.service_cidr == candidate.cluster.service_cidr, "cluster.service_cidr");
     if (running.ports.size() != candidate.ports.size()) {
         differences.push_back("ports (" + std::to_string(running.ports.size()) + " -> " +
                               std::to_string(candidate.ports.size()) + ")");

@@ -67,7 +67,7 @@ std::string text_field(const json& request, const char* name, bool required = tr
 }
 
 // Every document of the request, parsed; problems in any refuse the whole request.
-config::ObjectSet parse_documents(const json& request, std::vector<config::ConfigError>& errors) {
+config::ObjectSet parse_documents(const json& request, std::vector<config::ConfigError>& errors, std::string& sources) {
     config::ObjectSet all;
     auto documents = request.find("documents");
     if (documents == request.end() || !documents->is_array() || documents->empty()) {
@@ -77,6 +77,7 @@ config::ObjectSet parse_documents(const json& request, std::vector<config::Confi
         if (!document.is_object()) throw std::invalid_argument("each document must be an object");
         const std::string source = text_field(document, "source", false);
         const std::string text = text_field(document, "text");
+        sources += (sources.empty() ? "" : ",") + (source.empty() ? std::string("request") : source);
         std::optional<config::DocumentFormat> format = config::detect_format(source, text);
         if (!format) {
             errors.push_back({source, 0, 0, "", "cannot tell whether this is YAML or TOML; name the file .yaml or .toml"});
@@ -301,10 +302,11 @@ json handle(const json& request, ApiBackend& backend) {
     const std::string op = text_field(request, "op");
     if (op == "apply" || (op == "delete" && request.contains("documents"))) {
         std::vector<config::ConfigError> errors;
-        config::ObjectSet objects = parse_documents(request, errors);
+        std::string sources;
+        config::ObjectSet objects = parse_documents(request, errors, sources);
         if (!errors.empty()) return refused(errors);
-        return outcome_json(op == "apply" ? backend.control.apply(objects, "request")
-                                          : backend.control.remove(objects, "request"));
+        return outcome_json(op == "apply" ? backend.control.apply(objects, sources)
+                                          : backend.control.remove(objects, sources));
     }
     if (op == "delete") {
         std::string kind = text_field(request, "kind");

@@ -6,7 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "config/service_store.h"
 #include "control/daemon.h"
+#include "control/snapshot_builder.h"
 
 namespace options = boost::program_options;
 
@@ -24,6 +26,14 @@ int check_config(const std::string& path) {
         return 1;
     }
     const auto& config = *loaded.config;
+    // What the daemon does next: allocate ClusterIPs and resolve selectors, named ports, slices.
+    vipgate::config::ServiceStore store(config.cluster, vipgate::gateway_addresses(config));
+    const vipgate::config::StoreResult stored = store.replace_all(vipgate::objects_of(config), name);
+    if (!stored.ok()) {
+        for (const auto& error : stored.errors) std::cerr << error.to_string() << "\n";
+        std::cerr << name << ": " << stored.errors.size() << " error(s)\n";
+        return 1;
+    }
     size_t ports = 0;
     for (const auto& service : config.services) ports += service.ports.size();
     std::cout << name << ": OK (" << config.services.size() << " services, " << ports << " service ports, "
