@@ -10,7 +10,8 @@
 #include <rte_byteorder.h>
 #include <rte_hash_crc.h>
 
-#if defined(__PCLMUL__)
+#if defined(RTE_ARCH_X86_64)
+#include <nmmintrin.h>
 #include <wmmintrin.h>
 #endif
 
@@ -60,22 +61,40 @@ constexpr uint32_t kX8 = power_mod(times_x(kOne), 8);
 constexpr std::array<uint32_t, kTableSize> kHigh = make_table(kOne, power_mod(kX8, kTableSize));
 constexpr std::array<uint32_t, kTableSize> kLow = make_table(power_mod(kInverseOfX, 66), kX8);
 
-uint64_t carryless_multiply(uint32_t a, uint32_t b) {
-#if defined(__PCLMUL__)
-    const __m128i product = _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)),
-                                                 _mm_cvtsi32_si128(static_cast<int>(b)), 0);
-    return static_cast<uint64_t>(_mm_cvtsi128_si64(product));
-#else
-    uint64_t product = 0;
-    for (uint32_t i = 0; i < 32; ++i) {
-        if ((b >> i) & 1) product ^= uint64_t{a} << i;
-    }
-    return product;
-#endif
+// x^(8n) * difference mod P as the two table multiplications described above, each followed
+// by a crc32 reduction (a * b * x^33).
+uint32_t shift_portable(uint32_t difference, uint32_t length) {
+    const auto multiply_reduce = [](uint32_t a, uint32_t b) {
+        uint64_t product = 0;
+        for (uint32_t i = 0; i < 32; ++i) product ^= (uint64_t{a} << i) & (0 - uint64_t{(b >> i) & 1});
+        return rte_hash_crc_8byte(product, 0);
+    };
+    return multiply_reduce(multiply_reduce(difference, kHigh[length >> 8]), kLow[length & 0xFF]);
 }
 
-// a * b * x^33 mod P.
-uint32_t multiply_reduce(uint32_t a, uint32_t b) { return rte_hash_crc_8byte(carryless_multiply(a, b), 0); }
+// The same with PCLMULQDQ: about 20 times faster than the loop above. libdpdk's pkg-config
+// flags pin the ISA to DPDK's baseline (-march=corei7, after the project's -march=native),
+// which predates PCLMULQDQ, so this function is compiled for it explicitly and chosen at start-up.
+#if defined(RTE_ARCH_X86_64)
+__attribute__((target("pclmul,sse4.2"))) uint32_t shift_pclmul(uint32_t difference, uint32_t length) {
+    const auto multiply_reduce = [](uint32_t a, uint32_t b) __attribute__((target("pclmul,sse4.2"))) {
+        const __m128i product = _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)),
+                                                     _mm_cvtsi32_si128(static_cast<int>(b)), 0);
+        return static_cast<uint32_t>(_mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(product))));
+    };
+    return multiply_reduce(multiply_reduce(difference, kHigh[length >> 8]), kLow[length & 0xFF]);
+}
+
+// Runs as a static initialiser, before constructors that could need the CPU model are ordered.
+const bool kHavePclmul = (__builtin_cpu_init(), __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.2"));
+#endif
+
+uint32_t shift(uint32_t difference, uint32_t length) {
+#if defined(RTE_ARCH_X86_64)
+    if (kHavePclmul) return shift_pclmul(difference, length);
+#endif
+    return shift_portable(difference, length);
+}
 
 }  // namespace
 
@@ -102,9 +121,7 @@ uint32_t sctp_checksum_update_ports(uint32_t checksum, uint32_t old_ports, uint3
                                     uint32_t length) noexcept {
     // The register consumes bytes in memory order, least significant byte first.
     const uint32_t difference = rte_le_to_cpu_32(old_ports ^ new_ports);
-    const uint32_t shifted = multiply_reduce(multiply_reduce(difference, kHigh[(length >> 8) & 0xFF]),
-                                             kLow[length & 0xFF]);
-    return checksum ^ rte_cpu_to_le_32(shifted);
+    return checksum ^ rte_cpu_to_le_32(shift(difference, length & 0xFFFF));
 }
 
 }  // namespace vipgate

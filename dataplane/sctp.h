@@ -9,8 +9,9 @@
 // That product costs two carry-less multiplications by constants from two 256-entry tables
 // (x^(8n) split as x^(2048 * (n / 256)) * x^(8 * (n % 256))), each reduced by one crc32
 // instruction, whatever the packet length. Three reasons over a full recompute: the cost does
-// not grow with the payload (a full pass over a 1,500-byte packet is several times slower), the
-// payload is never read, so a packet chained over several mbuf segments needs nothing special;
+// not grow with the payload (measured on the development VM: 3-8 ns at any size, against 8 ns
+// for a full pass over 32 bytes, ~110 ns over 512, ~450 ns over 1,480 and ~3.5 us over 8,980),
+// the payload is never read, so a packet chained over several mbuf segments needs nothing special;
 // and a packet that arrived corrupted stays corrupted: recomputing would launder a bad checksum
 // into a good one and defeat the end-to-end check, exactly as RFC 1624's update preserves a bad
 // TCP checksum.
