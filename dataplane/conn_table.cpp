@@ -43,7 +43,7 @@ uint32_t match_mask(const uint16_t (&signatures)[kSlots], uint16_t signature) {
 }
 
 bool is_evictable(const Connection& connection) {
-    if (connection.original.protocol != kProtoTcp) return false;
+    if (!uses_tcp_state(connection.original.protocol)) return false;
     const TcpState state = connection.tcp_state;
     return is_half_open(state) || state == TcpState::Closing || state == TcpState::Closed;
 }
@@ -341,7 +341,7 @@ InsertResult ConnTable::insert(const FlowKey4& original, const FlowKey4& reply, 
 void ConnTable::update(Connection* connection, FlowDirection direction, uint8_t tcp_flags, uint32_t now_ms,
                        const ConnTimeouts& timeouts) noexcept {
     const uint8_t protocol = connection->original.protocol;
-    if (protocol == kProtoTcp) connection->tcp_state = next_tcp_state(connection->tcp_state, direction, tcp_flags);
+    if (uses_tcp_state(protocol)) connection->tcp_state = next_tcp_state(connection->tcp_state, direction, tcp_flags);
     connection->deadline_ms = now_ms + state_timeout_ms(connection->tcp_state, protocol, timeouts);
 }
 

@@ -37,7 +37,7 @@
 // table) and at the entries referenced by the two keys' home buckets; when a key's probe
 // window has no free slot, at the entries in its home bucket. It reclaims the first expired
 // entry it finds; failing that it evicts the first half-open (SynSent, SynReceived), Closing
-// or Closed TCP entry. It never evicts an unexpired Established (or None) TCP entry nor an
+// or Closed TCP or SCTP entry. It never evicts an unexpired Established (or None) one nor an
 // unexpired UDP/ICMP entry, so a SYN flood can only displace other half-open entries. If
 // nothing qualifies it returns Full and the caller falls back to stateless consistent
 // hashing. The work is bounded: kEvictionScanEntries sequential lines plus two buckets'
@@ -126,8 +126,8 @@ public:
     InsertResult insert(const FlowKey4& original, const FlowKey4& reply, TcpState state, uint32_t now_ms,
                         const ConnTimeouts& timeouts) noexcept;
 
-    // Advances the TCP state for a packet seen in `direction` with `tcp_flags` (ignored for
-    // non-TCP) and sets the deadline to now + the (new) state's timeout.
+    // Advances the TCP state for a packet seen in `direction` with `tcp_flags` (for SCTP, those
+    // its first chunk stands for; ignored for other protocols) and sets the deadline to now + the (new) state's timeout.
     void update(Connection* connection, FlowDirection direction, uint8_t tcp_flags, uint32_t now_ms,
                 const ConnTimeouts& timeouts) noexcept;
 

@@ -25,6 +25,7 @@ enum class DropReason : uint8_t {
     Fragment,
     TruncatedL4,
     UnsupportedProtocol,
+    MalformedSctp,       // bad first chunk length, or a verification tag RFC 9260 8.5.1 discards
     MalformedArp,
     ArpNotForUs,
     NoService,           // destination is not a VIP and not ours: nothing to do with it
@@ -61,6 +62,7 @@ constexpr std::string_view drop_reason_name(DropReason reason) {
     case DropReason::Fragment: return "fragment";
     case DropReason::TruncatedL4: return "truncated_l4";
     case DropReason::UnsupportedProtocol: return "unsupported_protocol";
+    case DropReason::MalformedSctp: return "malformed_sctp";
     case DropReason::MalformedArp: return "malformed_arp";
     case DropReason::ArpNotForUs: return "arp_not_for_us";
     case DropReason::NoService: return "no_service";
@@ -95,7 +97,7 @@ struct alignas(64) WorkerCounters {
     uint64_t new_connections = 0;
     uint64_t conntrack_hits = 0;
     uint64_t rescheduled = 0;            // flows moved because their endpoint disappeared
-    uint64_t resets_sent = 0;
+    uint64_t resets_sent = 0;            // TCP RST, SCTP ABORT (or SHUTDOWN COMPLETE, RFC 9260 8.4)
     uint64_t icmp_sent = 0;
     uint64_t icmp_errors_translated = 0;  // ICMP errors about tracked flows, rewritten and forwarded
     uint64_t handoffs_out = 0;           // packets passed to the owning worker

@@ -5,16 +5,19 @@
 
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_sctp.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
 #include "dataplane/checksum.h"
+#include "dataplane/sctp.h"
 
 namespace vipgate {
 namespace {
 
 constexpr uint32_t kIpv4HeaderLength = sizeof(rte_ipv4_hdr);
 constexpr uint32_t kTcpChecksumEnd = offsetof(rte_tcp_hdr, cksum) + sizeof(uint16_t);
+constexpr uint32_t kSctpChecksumEnd = offsetof(rte_sctp_hdr, cksum) + sizeof(uint32_t);
 
 template <typename Header>
 Header* header_at(uint8_t* frame, uint32_t offset) {
@@ -57,9 +60,23 @@ void decrement_ttl(rte_ipv4_hdr& ip) {
     ip.hdr_checksum = checksum_update16(ip.hdr_checksum, old_word, new_word);
 }
 
-// Rewrites the ports and L4 checksum of a quoted TCP/UDP header; every 16-bit word it changes
-// is folded into `icmp_checksum`, which covers the whole quote. `quoted_l4_length` bytes of the
-// header are present (at least 8).
+// Both ports as one 32-bit value, as stored (network order each): the SCTP checksum's input.
+uint32_t load_ports(const void* l4) {
+    uint32_t ports;
+    std::memcpy(&ports, l4, sizeof(ports));
+    return ports;
+}
+
+uint32_t ports_value(uint16_t src_port, uint16_t dst_port) {
+    const uint16_t ports[2] = {src_port, dst_port};
+    uint32_t value;
+    std::memcpy(&value, ports, sizeof(value));
+    return value;
+}
+
+// Rewrites the ports and L4 checksum of a quoted TCP/UDP/SCTP header; every 16-bit word it
+// changes is folded into `icmp_checksum`, which covers the whole quote. `quoted_l4_length` bytes
+// of the header are present (at least 8).
 uint16_t rewrite_quoted_transport(uint8_t* l4, uint32_t quoted_l4_length, uint8_t protocol,
                                   const rte_ipv4_hdr& inner_ip, const Ipv4Rewrite& rewrite,
                                   uint16_t icmp_checksum) {
@@ -71,13 +88,27 @@ uint16_t rewrite_quoted_transport(uint8_t* l4, uint32_t quoted_l4_length, uint8_
             icmp_checksum = checksum_update16(icmp_checksum, tcp->cksum, adjusted);
             tcp->cksum = adjusted;
         }
+    } else if (protocol == kProtoSctp) {
+        // The inner IPv4 header gives the quoted packet's full length, which is all the update
+        // needs; unless it was a first fragment (MF), whose CRC covers bytes we know nothing of.
+        auto* sctp = reinterpret_cast<rte_sctp_hdr*>(l4);
+        const uint32_t inner_length = rte_be_to_cpu_16(inner_ip.total_length);
+        const bool whole_packet = (inner_ip.fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG)) == 0;
+        if (quoted_l4_length >= kSctpChecksumEnd && whole_packet &&
+            inner_length >= kIpv4HeaderLength + kSctpCommonHeaderLength) {
+            const uint32_t sctp_length = inner_length - kIpv4HeaderLength;
+            const uint32_t adjusted = sctp_checksum_update_ports(
+                sctp->cksum, load_ports(l4), ports_value(rewrite.src_port, rewrite.dst_port), sctp_length);
+            icmp_checksum = checksum_update32(icmp_checksum, sctp->cksum, adjusted);
+            sctp->cksum = adjusted;
+        }
     } else {
         auto* udp = reinterpret_cast<rte_udp_hdr*>(l4);
         const uint16_t adjusted = adjusted_udp_checksum(inner_ip, *udp, rewrite);
         icmp_checksum = checksum_update16(icmp_checksum, udp->dgram_cksum, adjusted);
         udp->dgram_cksum = adjusted;
     }
-    // TCP and UDP both start with source and destination port.
+    // TCP, UDP and SCTP all start with source and destination port.
     auto* ports = reinterpret_cast<rte_udp_hdr*>(l4);
     icmp_checksum = checksum_update16(icmp_checksum, ports->src_port, rewrite.src_port);
     icmp_checksum = checksum_update16(icmp_checksum, ports->dst_port, rewrite.dst_port);
@@ -130,6 +161,16 @@ void rewrite_ipv4_packet(uint8_t* frame, const ParsedPacket& parsed, const Ipv4R
         udp->dst_port = rewrite.dst_port;
         break;
     }
+    case kProtoSctp: {
+        // CRC32c has no pseudo header: only the ports count (sctp.h).
+        auto* sctp = header_at<rte_sctp_hdr>(frame, parsed.l4_offset);
+        sctp->cksum = sctp_checksum_update_ports(sctp->cksum, load_ports(sctp),
+                                                 ports_value(rewrite.src_port, rewrite.dst_port),
+                                                 parsed.ip_total_length - kIpv4HeaderLength);
+        sctp->src_port = rewrite.src_port;
+        sctp->dst_port = rewrite.dst_port;
+        break;
+    }
     default:
         break;  // ICMP echo: no pseudo header, nothing to do above IP
     }
@@ -155,7 +196,7 @@ void rewrite_icmp_error(uint8_t* frame, const ParsedPacket& parsed, uint32_t new
     uint16_t icmp_checksum = icmp->icmp_cksum;
 
     const uint8_t inner_protocol = parsed.inner_key.protocol;
-    if (inner_protocol == kProtoTcp || inner_protocol == kProtoUdp) {
+    if (inner_protocol == kProtoTcp || inner_protocol == kProtoUdp || inner_protocol == kProtoSctp) {
         icmp_checksum = rewrite_quoted_transport(frame + inner_l4, quote_end - inner_l4, inner_protocol, *inner_ip,
                                                  inner_rewrite, icmp_checksum);
     }

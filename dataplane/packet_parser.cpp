@@ -14,8 +14,11 @@
 #include <rte_ether.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_sctp.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
+
+#include "dataplane/sctp.h"
 
 namespace vipgate {
 namespace {
@@ -63,12 +66,42 @@ void parse_icmp_quote(const uint8_t* frame, uint32_t readable, uint32_t datagram
     out.inner_key.src_addr = inner->src_addr;
     out.inner_key.dst_addr = inner->dst_addr;
     out.inner_key.protocol = inner->next_proto_id;
-    if (inner->next_proto_id == kProtoTcp || inner->next_proto_id == kProtoUdp) {
-        // TCP and UDP both start with source and destination port.
+    if (inner->next_proto_id == kProtoTcp || inner->next_proto_id == kProtoUdp ||
+        inner->next_proto_id == kProtoSctp) {
+        // TCP, UDP and SCTP all start with source and destination port.
         const auto* ports = header_at<rte_udp_hdr>(frame, inner_l4);
         out.inner_key.src_port = ports->src_port;
         out.inner_key.dst_port = ports->dst_port;
     }
+}
+
+// See packet_parser.h for what is refused and why.
+ParseOutcome parse_sctp(const uint8_t* frame, uint32_t l4_available, uint32_t ip_payload_length, ParsedPacket& out) {
+    if (l4_available < kSctpCommonHeaderLength + kSctpChunkHeaderLength) return invalid(DropReason::TruncatedL4);
+    const auto* sctp = header_at<rte_sctp_hdr>(frame, out.l4_offset);
+    const uint8_t* chunk = frame + out.l4_offset + kSctpCommonHeaderLength;
+    const uint32_t chunk_length = load_be16(chunk + 2);
+    const uint32_t chunks_length = ip_payload_length - kSctpCommonHeaderLength;
+    if (chunk_length < kSctpChunkHeaderLength || chunk_length > chunks_length) {
+        return invalid(DropReason::MalformedSctp);
+    }
+    const bool init = chunk[0] == kSctpInit;
+    if (init) {
+        if (chunk_length < kSctpInitChunkMinimumLength) return invalid(DropReason::MalformedSctp);
+        if (l4_available < kSctpCommonHeaderLength + kSctpInitChunkMinimumLength) {
+            return invalid(DropReason::TruncatedL4);
+        }
+    }
+    // RFC 9260 8.5.1 (A): tag 0 marks a packet holding one INIT chunk (padded to 4 bytes) and nothing else.
+    const bool lone_chunk = ((chunk_length + 3) & ~3u) == chunks_length;
+    if ((sctp->tag == 0) != init || (init && !lone_chunk)) return invalid(DropReason::MalformedSctp);
+
+    out.key.src_port = sctp->src_port;
+    out.key.dst_port = sctp->dst_port;
+    out.sctp_chunk_type = chunk[0];
+    out.sctp_chunk_flags = chunk[1];
+    out.tcp_flags = sctp_tcp_flags(chunk[0]);
+    return accepted(PacketKind::Ipv4);
 }
 
 // `l4_available`: bytes of the L4 header area that are both inside the datagram and readable.
@@ -98,6 +131,8 @@ ParseOutcome parse_l4(const uint8_t* frame, uint32_t readable, uint32_t l4_avail
         out.key.dst_port = udp->dst_port;
         return accepted(PacketKind::Ipv4);
     }
+    case kProtoSctp:
+        return parse_sctp(frame, l4_available, ip_payload_length, out);
     case kProtoIcmp: {
         if (l4_available < kIcmpHeaderLength) return invalid(DropReason::TruncatedL4);
         const auto* icmp = header_at<rte_icmp_hdr>(frame, out.l4_offset);

@@ -1,4 +1,4 @@
-// Frame parser: Ethernet (+ one 802.1Q tag) -> IPv4 (TCP, UDP, ICMP) or ARP.
+// Frame parser: Ethernet (+ one 802.1Q tag) -> IPv4 (TCP, UDP, SCTP, ICMP) or ARP.
 //
 // Design note: the parser is the only code that distrusts the wire. It checks every length
 // before it reads, so everything downstream (classification, NAT rewrite, responses) may
@@ -16,6 +16,12 @@
 //   20-byte header keeps every rewrite offset constant.
 // - UDP: the UDP length must be at least 8 and at most the IP payload (Linux accepts a shorter
 //   UDP length and ignores the excess; so do we).
+// - SCTP: the common header and the first chunk's header (the first 16 bytes; 32 for an INIT,
+//   whose initiate tag a refusal needs) must be contiguous, else TruncatedL4. MalformedSctp when
+//   the first chunk's length is below 4 or runs past the datagram, or when RFC 9260 8.5.1 says
+//   to discard: a verification tag of 0 on anything but a lone INIT, an INIT with a non-zero
+//   tag, an INIT chunk shorter than 20 bytes. Only the first chunk is examined. The CRC32c is
+//   not verified: the endpoint does that (see sctp.h for why the NAT keeps a bad one bad).
 // - ARP must be Ethernet/IPv4 (hardware 1, protocol 0x0800, lengths 6 and 4) and complete in
 //   the first segment, else MalformedArp; the opcode is left to the caller.
 // - ICMP errors: icmp_error is set only when the quote holds a version-4, option-less inner
@@ -39,13 +45,15 @@ struct ParsedPacket {
     uint16_t ether_type;       // host order, after the VLAN tag
     uint16_t ip_total_length;  // host order
     uint8_t ttl;
-    uint8_t tcp_flags;         // TCP only
+    uint8_t tcp_flags;         // TCP; SCTP: the TCP flags its first chunk stands for (sctp.h)
     uint8_t icmp_type;         // ICMP only
     uint8_t icmp_code;
     uint16_t icmp_identifier;  // ICMP echo only, network order
     FlowKey4 key;              // src/dst addresses, ports (0 for ICMP), protocol; network order
     bool icmp_error;           // ICMP dest-unreachable / time-exceeded / parameter-problem carrying an inner IPv4 header
+    uint8_t sctp_chunk_type;   // SCTP only: type of the first chunk
     uint16_t inner_l3_offset;  // when icmp_error: frame start -> quoted IPv4 header
+    uint8_t sctp_chunk_flags;  // SCTP only: flags of the first chunk
     FlowKey4 inner_key;        // when icmp_error: 5-tuple of the quoted packet (ports from its first 8 L4 bytes)
 };
 static_assert(sizeof(ParsedPacket) == 64, "ParsedPacket should fill exactly one cache line");

@@ -1,6 +1,7 @@
 #include "dataplane/packet_responses.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <utility>
 
@@ -8,9 +9,11 @@
 #include <rte_byteorder.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_sctp.h>
 #include <rte_tcp.h>
 
 #include "dataplane/checksum.h"
+#include "dataplane/sctp.h"
 
 namespace vipgate {
 namespace {
@@ -18,6 +21,8 @@ namespace {
 constexpr uint16_t kIpv4HeaderLength = sizeof(rte_ipv4_hdr);
 constexpr uint16_t kIcmpHeaderLength = sizeof(rte_icmp_hdr);
 constexpr uint16_t kTcpHeaderLength = sizeof(rte_tcp_hdr);
+constexpr uint16_t kSctpAbortLength = kSctpCommonHeaderLength + kSctpChunkHeaderLength;
+constexpr uint32_t kSctpInitiateTagOffset = kSctpCommonHeaderLength + kSctpChunkHeaderLength;
 constexpr uint16_t kQuotedL4Length = 8;  // RFC 792: the IP header plus 64 bits of the datagram
 constexpr uint8_t kResponseTtl = 64;
 constexpr uint8_t kIpv4VersionIhl = 0x45;
@@ -63,16 +68,20 @@ void truncate_to_first_segment(rte_mbuf* m, uint32_t length) {
     m->pkt_len = length;
 }
 
+// Not 0/8, 127/8, multicast, class E or broadcast.
+bool is_single_host(uint32_t address) {
+    const uint8_t first_octet = static_cast<uint8_t>(rte_be_to_cpu_32(address) >> 24);
+    return first_octet != 0 && first_octet != 127 && first_octet < 224;
+}
+
 // RFC 1122 3.2.2: no error about an ICMP error (only echo is answered, other ICMP types are
-// errors or obsolete queries), and none to a source that is not a single host
-// (0/8, 127/8, multicast, class E, broadcast).
+// errors or obsolete queries), and none to a source that is not a single host.
 bool may_send_icmp_error(const ParsedPacket& parsed) {
     if (parsed.key.protocol == kProtoIcmp && parsed.icmp_type != RTE_IP_ICMP_ECHO_REQUEST &&
         parsed.icmp_type != RTE_IP_ICMP_ECHO_REPLY) {
         return false;
     }
-    const uint8_t first_octet = static_cast<uint8_t>(rte_be_to_cpu_32(parsed.key.src_addr) >> 24);
-    return first_octet != 0 && first_octet != 127 && first_octet < 224;
+    return is_single_host(parsed.key.src_addr);
 }
 
 }  // namespace
@@ -109,6 +118,38 @@ bool make_tcp_reset(rte_mbuf* m, const ParsedPacket& parsed) noexcept {
     tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
     turn_around_ethernet(frame);
     truncate_to_first_segment(m, parsed.l4_offset + kTcpHeaderLength);
+    return true;
+}
+
+bool make_sctp_abort(rte_mbuf* m, const ParsedPacket& parsed) noexcept {
+    const uint8_t type = parsed.sctp_chunk_type;
+    if (type == kSctpAbort || type == kSctpShutdownComplete || type == kSctpError) return false;
+    if (!is_single_host(parsed.key.src_addr)) return false;
+    uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+    auto* ip = header_at<rte_ipv4_hdr>(frame, parsed.l3_offset);
+    auto* sctp = header_at<rte_sctp_hdr>(frame, parsed.l4_offset);
+    uint8_t* chunk = frame + parsed.l4_offset + kSctpCommonHeaderLength;
+
+    // The parser proved an INIT's fixed part contiguous.
+    if (type == kSctpInit) {
+        std::memcpy(frame + parsed.l4_offset + offsetof(rte_sctp_hdr, tag),
+                    frame + parsed.l4_offset + kSctpInitiateTagOffset, sizeof(uint32_t));
+        chunk[1] = 0;
+    } else {
+        chunk[1] = kSctpChunkFlagT;
+    }
+    chunk[0] = type == kSctpShutdownAck ? kSctpShutdownComplete : kSctpAbort;
+    const uint16_t chunk_length = rte_cpu_to_be_16(kSctpChunkHeaderLength);
+    std::memcpy(chunk + 2, &chunk_length, sizeof(chunk_length));
+    const uint16_t src_port = sctp->src_port;
+    sctp->src_port = sctp->dst_port;
+    sctp->dst_port = src_port;
+    sctp->cksum = sctp_checksum(reinterpret_cast<const uint8_t*>(sctp), kSctpAbortLength);
+
+    write_ipv4_header(*ip, ip->type_of_service & kDscpMask, kIpv4HeaderLength + kSctpAbortLength, 0, kProtoSctp,
+                      parsed.key.dst_addr, parsed.key.src_addr);
+    turn_around_ethernet(frame);
+    truncate_to_first_segment(m, parsed.l4_offset + kSctpAbortLength);
     return true;
 }
 

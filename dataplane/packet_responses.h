@@ -1,4 +1,4 @@
-// Packets the gateway answers itself: TCP resets, ICMP errors, echo replies, ARP.
+// Packets the gateway answers itself: TCP resets, SCTP aborts, ICMP errors, echo replies, ARP.
 //
 // Design note: every answer is built in place in the received mbuf, so answering never
 // allocates and cannot fail for lack of buffers; a response only needs headroom (ICMP errors)
@@ -23,6 +23,14 @@ namespace vipgate {
 // and ack = SEG.SEQ + SEG.LEN (payload, +1 for SYN, +1 for FIN). False for a segment that is
 // itself a reset (a reset is never answered).
 bool make_tcp_reset(rte_mbuf* m, const ParsedPacket& parsed) noexcept;
+
+// RFC 9260 8.4 answer to an out-of-the-blue SCTP packet, SCTP's reset (sent from the packet's
+// destination to its source, chunks trimmed): a SHUTDOWN ACK gets a SHUTDOWN COMPLETE, anything
+// else an ABORT without error causes. For an INIT the verification tag is its initiate tag with
+// the T bit clear (8.4 rule 3); otherwise the packet's own tag, reflected, with the T bit set.
+// False, as the RFC asks, for ABORT, SHUTDOWN COMPLETE and ERROR (COOKIE ERROR) chunks, and for
+// a source that is not a unicast address.
+bool make_sctp_abort(rte_mbuf* m, const ParsedPacket& parsed) noexcept;
 
 // ICMP error (RFC 792) about the packet, sent from `source_addr` (network order) to the packet's
 // source. Quotes the IPv4 header and the first 8 bytes of its payload. False when RFC 1122

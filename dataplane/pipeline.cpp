@@ -201,6 +201,13 @@ void BurstProcessor::refuse(rte_mbuf* packet, PacketState& state, DropReason rea
             ++counters_.resets_sent;
             answered = true;
         }
+    } else if (parsed.key.protocol == kProtoSctp) {
+        // ABORT, not ICMP: Linux treats port unreachable as a soft error for SCTP and keeps
+        // retransmitting its INIT, while an ABORT fails the association at once, like a RST.
+        if (make_sctp_abort(packet, parsed)) {
+            ++counters_.resets_sent;
+            answered = true;
+        }
     } else if (parsed.key.protocol == kProtoUdp) {
         if (make_icmp_error(packet, parsed, kIcmpDestinationUnreachable, kIcmpPortUnreachable,
                             parsed.key.dst_addr)) {
@@ -369,7 +376,8 @@ void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const 
         // The pinned endpoint is gone from the current snapshot: never send to a dead address.
         bool can_reschedule = hit.direction == FlowDirection::Original &&
                               (parsed.key.protocol == kProtoUdp ||
-                               (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn);
+                               (uses_tcp_state(parsed.key.protocol) &&
+                                (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn));
         context_.connections->remove(connection);
         table_changed_ = true;
         if (can_reschedule) {
@@ -381,7 +389,7 @@ void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const 
                 return;
             }
         }
-        if (hit.direction == FlowDirection::Original && parsed.key.protocol == kProtoTcp) {
+        if (hit.direction == FlowDirection::Original && uses_tcp_state(parsed.key.protocol)) {
             refuse(packet, state, DropReason::EndpointGone);
         } else {
             drop(packet, DropReason::EndpointGone);
@@ -642,7 +650,7 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
     const ParsedPacket& parsed = state.parsed;
     const FlowKey4& key = parsed.key;
     const ServicePort& service_port = snapshot_.service_ports[service_port_index];
-    if (key.protocol == kProtoTcp && (parsed.tcp_flags & kTcpFlagRst)) {
+    if (uses_tcp_state(key.protocol) && (parsed.tcp_flags & kTcpFlagRst)) {
         drop(packet, DropReason::NotSyn);
         return;
     }
@@ -651,11 +659,13 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
         return;
     }
     TcpState initial_state = TcpState::None;
-    if (key.protocol == kProtoTcp) {
+    if (uses_tcp_state(key.protocol)) {
+        // SCTP: an INIT reads as a SYN, an ABORT or SHUTDOWN COMPLETE as a RST (sctp.h).
         const bool syn = (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn;
         if (!syn && snapshot_.nat_mode == NatMode::FullNat) {
             // Mid-stream under full-NAT (e.g. after a restart): a new SNAT port would be a
-            // connection the endpoint never saw. Reset it now rather than let the client hang.
+            // connection (association) the endpoint never saw. Reset (ABORT) it now rather than
+            // let the client hang.
             refuse(packet, state, DropReason::NotSyn);
             return;
         }

@@ -1,7 +1,5 @@
 #include "dataplane/tcp_state.h"
 
-#include "dataplane/flow_key.h"
-
 namespace vipgate {
 
 TcpState next_tcp_state(TcpState current, FlowDirection direction, uint8_t tcp_flags) noexcept {
@@ -24,7 +22,8 @@ TcpState next_tcp_state(TcpState current, FlowDirection direction, uint8_t tcp_f
 
 uint32_t state_timeout_ms(TcpState state, uint8_t protocol, const ConnTimeouts& timeouts) noexcept {
     switch (protocol) {
-    case kProtoTcp: break;
+    case kProtoTcp:
+    case kProtoSctp: break;
     case kProtoIcmp: return timeouts.icmp_ms;
     default: return timeouts.udp_ms;
     }

@@ -23,14 +23,19 @@
 //
 // A flow picked up mid-stream (its first packet is not a SYN, e.g. after a gateway restart)
 // is inserted by the caller directly in state Established.
+//
+// SCTP associations run the same machine on the TCP flags their first chunk stands for
+// (INIT = SYN, ABORT = RST, ...; the table is in sctp.h) and use the TCP timeouts.
 #pragma once
 
 #include <cstdint>
 
+#include "dataplane/flow_key.h"
+
 namespace vipgate {
 
 enum class TcpState : uint8_t {
-    None = 0,  // not TCP (UDP, ICMP, ...): the protocol's single timeout applies
+    None = 0,  // neither TCP nor SCTP (UDP, ICMP, ...): the protocol's single timeout applies
     SynSent,
     SynReceived,
     Established,
@@ -63,9 +68,12 @@ inline constexpr uint8_t kTcpFlagAck = 0x10;
 
 TcpState next_tcp_state(TcpState current, FlowDirection direction, uint8_t tcp_flags) noexcept;
 
-// Idle timeout for a connection of `protocol` in `state`. For TCP the state picks the timeout
-// (None, which a TCP entry should never have, is treated as Established); for UDP, ICMP and
-// other protocols the state is ignored.
+// TCP and SCTP: the protocols whose entries follow this state machine.
+constexpr bool uses_tcp_state(uint8_t protocol) { return protocol == kProtoTcp || protocol == kProtoSctp; }
+
+// Idle timeout for a connection of `protocol` in `state`. For TCP and SCTP the state picks the
+// timeout (None, which such an entry should never have, is treated as Established); for UDP,
+// ICMP and other protocols the state is ignored.
 uint32_t state_timeout_ms(TcpState state, uint8_t protocol, const ConnTimeouts& timeouts) noexcept;
 
 constexpr bool is_half_open(TcpState s) { return s == TcpState::SynSent || s == TcpState::SynReceived; }

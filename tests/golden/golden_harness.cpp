@@ -117,6 +117,11 @@ Bytes l4_frame(const test::UdpSpec& udp, const test::Ipv4Spec& ip, const test::E
     return test::udp_frame(udp, ip, ethernet);
 }
 
+template <>
+Bytes l4_frame(const test::SctpSpec& sctp, const test::Ipv4Spec& ip, const test::EthernetSpec& ethernet) {
+    return test::sctp_frame(sctp, ip, ethernet);
+}
+
 }  // namespace
 
 std::string drop_counter(DropReason reason) { return "drop:" + std::string(drop_reason_name(reason)); }
@@ -290,12 +295,16 @@ Bytes gateway_to_client(const Flow& flow, L4Spec l4, test::Ipv4Spec ip) {
 
 template Bytes client_to_vip(const Flow&, test::TcpSpec, test::Ipv4Spec);
 template Bytes client_to_vip(const Flow&, test::UdpSpec, test::Ipv4Spec);
+template Bytes client_to_vip(const Flow&, test::SctpSpec, test::Ipv4Spec);
 template Bytes gateway_to_endpoint(const Translation&, test::TcpSpec, test::Ipv4Spec);
 template Bytes gateway_to_endpoint(const Translation&, test::UdpSpec, test::Ipv4Spec);
+template Bytes gateway_to_endpoint(const Translation&, test::SctpSpec, test::Ipv4Spec);
 template Bytes endpoint_to_gateway(const Translation&, test::TcpSpec, test::Ipv4Spec);
 template Bytes endpoint_to_gateway(const Translation&, test::UdpSpec, test::Ipv4Spec);
+template Bytes endpoint_to_gateway(const Translation&, test::SctpSpec, test::Ipv4Spec);
 template Bytes gateway_to_client(const Flow&, test::TcpSpec, test::Ipv4Spec);
 template Bytes gateway_to_client(const Flow&, test::UdpSpec, test::Ipv4Spec);
+template Bytes gateway_to_client(const Flow&, test::SctpSpec, test::Ipv4Spec);
 
 // ---------------------------------------------------------------------------------------------
 // Harness

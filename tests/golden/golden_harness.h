@@ -99,7 +99,7 @@ struct EndpointSpec {
 
 struct ServicePortSpec {
     std::string name;
-    std::string protocol;  // "TCP" or "UDP"
+    std::string protocol;  // "TCP", "UDP" or "SCTP"
     uint16_t port = 0;
     uint16_t target_port = 0;
 };
@@ -153,7 +153,7 @@ struct Translation {
     uint16_t source_port = 0;
 };
 
-// Frames of a flow, for TCP (TcpSpec) or UDP (UdpSpec): the spec's ports and the IP spec's
+// Frames of a flow, for TCP (TcpSpec), UDP (UdpSpec) or SCTP (SctpSpec): the spec's ports and the IP spec's
 // addresses are filled in from the flow; everything else (flags, payload, TTL, id) is kept. The
 // gateway's outputs carry the input's IP spec with TTL - 1 (pass the input's spec unchanged).
 template <class L4Spec>

@@ -11,6 +11,7 @@ namespace {
 constexpr size_t kIpv4HeaderLength = 20;
 constexpr size_t kTcpChecksumOffset = 16;
 constexpr size_t kUdpChecksumOffset = 6;
+constexpr size_t kSctpChecksumOffset = 8;
 constexpr size_t kIcmpChecksumOffset = 2;
 constexpr size_t kIpv4ChecksumOffset = 10;
 
@@ -166,6 +167,49 @@ Bytes udp_frame(const UdpSpec& udp, const Ipv4Spec& ip, const EthernetSpec& ethe
     return ipv4_frame(kProtoUdp, datagram, ip, ethernet);
 }
 
+Bytes sctp_chunk(uint8_t type, uint8_t flags, std::span<const uint8_t> value) {
+    Bytes chunk;
+    chunk.push_back(type);
+    chunk.push_back(flags);
+    append16(chunk, static_cast<uint16_t>(4 + value.size()));
+    append(chunk, value);
+    while (chunk.size() % 4 != 0) chunk.push_back(0);
+    return chunk;
+}
+
+Bytes sctp_init_chunk(uint32_t initiate_tag, uint8_t type) {
+    Bytes value;
+    append32(value, initiate_tag);
+    append32(value, 65536);  // a_rwnd
+    append16(value, 10);     // outbound streams
+    append16(value, 10);     // inbound streams
+    append32(value, 1);      // initial TSN
+    return sctp_chunk(type, 0, value);
+}
+
+Bytes sctp_data_chunk(uint32_t tsn, std::span<const uint8_t> payload) {
+    Bytes value;
+    append32(value, tsn);
+    append16(value, 0);  // stream
+    append16(value, 0);  // stream sequence number
+    append32(value, 0);  // payload protocol
+    append(value, payload);
+    return sctp_chunk(0, 0x03, value);  // B and E: one unfragmented message
+}
+
+Bytes sctp_frame(const SctpSpec& sctp, const Ipv4Spec& ip, const EthernetSpec& ethernet) {
+    Bytes packet;
+    append16(packet, sctp.src_port);
+    append16(packet, sctp.dst_port);
+    append32(packet, sctp.tag);
+    append32(packet, 0);  // checksum
+    append(packet, sctp.chunks);
+    uint32_t checksum = sctp_checksum_reference(packet);
+    if (sctp.bad_checksum) checksum ^= 0x00010100;
+    std::memcpy(packet.data() + kSctpChecksumOffset, &checksum, sizeof(checksum));
+    return ipv4_frame(kProtoSctp, packet, ip, ethernet);
+}
+
 Bytes icmp_echo_frame(const IcmpEchoSpec& echo, const Ipv4Spec& ip, const EthernetSpec& ethernet) {
     Bytes message;
     message.push_back(echo.request ? RTE_IP_ICMP_ECHO_REQUEST : RTE_IP_ICMP_ECHO_REPLY);
@@ -247,6 +291,9 @@ rte_ipv4_hdr ipv4_of(std::span<const uint8_t> frame) {
 }
 rte_tcp_hdr tcp_of(std::span<const uint8_t> frame) { return read_header<rte_tcp_hdr>(frame, layout_of(frame).l4_offset); }
 rte_udp_hdr udp_of(std::span<const uint8_t> frame) { return read_header<rte_udp_hdr>(frame, layout_of(frame).l4_offset); }
+rte_sctp_hdr sctp_of(std::span<const uint8_t> frame) {
+    return read_header<rte_sctp_hdr>(frame, layout_of(frame).l4_offset);
+}
 rte_icmp_hdr icmp_of(std::span<const uint8_t> frame) {
     return read_header<rte_icmp_hdr>(frame, layout_of(frame).l4_offset);
 }
@@ -292,6 +339,28 @@ bool ipv4_header_checksum_ok(std::span<const uint8_t> frame) {
     return fold(sum_words(frame.subspan(layout.l3_offset, layout.l4_offset - layout.l3_offset), 0)) == 0xFFFF;
 }
 
+uint32_t crc32c_reference(std::span<const uint8_t> data) {
+    uint32_t crc = 0xFFFFFFFF;
+    for (uint8_t byte : data) {
+        crc ^= byte;
+        for (int bit = 0; bit < 8; ++bit) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78 : crc >> 1;
+    }
+    return ~crc;
+}
+
+uint32_t sctp_checksum_reference(std::span<const uint8_t> sctp_packet) {
+    if (sctp_packet.size() < 12) throw std::out_of_range("SCTP packet shorter than its common header");
+    Bytes copy(sctp_packet.begin(), sctp_packet.end());
+    std::fill_n(copy.begin() + kSctpChecksumOffset, 4, 0);
+    const uint32_t crc = crc32c_reference(copy);
+    // Least significant byte first on the wire (RFC 9260 appendix A).
+    const uint8_t stored[4] = {static_cast<uint8_t>(crc), static_cast<uint8_t>(crc >> 8),
+                               static_cast<uint8_t>(crc >> 16), static_cast<uint8_t>(crc >> 24)};
+    uint32_t value;
+    std::memcpy(&value, stored, sizeof(value));
+    return value;
+}
+
 bool l4_checksum_ok(std::span<const uint8_t> frame) {
     const FrameLayout layout = layout_of(frame);
     const rte_ipv4_hdr ip = ipv4_of(frame);
@@ -303,10 +372,16 @@ bool l4_checksum_ok(std::span<const uint8_t> frame) {
     case kProtoUdp:
         if (get16(l4, kUdpChecksumOffset) == 0) return true;  // "no checksum"
         return fold(sum_words(l4, pseudo_header_sum(ip.src_addr, ip.dst_addr, kProtoUdp, get16(l4, 4)))) == 0xFFFF;
+    case kProtoSctp: {
+        uint32_t stored;
+        if (l4.size() < 12) return false;
+        std::memcpy(&stored, l4.data() + kSctpChecksumOffset, sizeof(stored));
+        return stored == sctp_checksum_reference(l4);
+    }
     case kProtoIcmp:
         return fold(sum_words(l4, 0)) == 0xFFFF;
     default:
-        throw std::invalid_argument("l4_checksum_ok: not TCP, UDP or ICMP");
+        throw std::invalid_argument("l4_checksum_ok: not TCP, UDP, SCTP or ICMP");
     }
 }
 

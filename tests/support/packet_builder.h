@@ -35,6 +35,7 @@
 #include <rte_icmp.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_sctp.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
@@ -149,6 +150,23 @@ struct UdpSpec {
     std::optional<uint16_t> length;       // default: 8 + payload
 };
 
+// SCTP packet: common header and the chunks' bytes verbatim (build them with sctp_chunk).
+// The CRC32c is computed by the bitwise reference below unless bad_checksum.
+struct SctpSpec {
+    uint16_t src_port = 40000;
+    uint16_t dst_port = 3868;
+    uint32_t tag = 0;                     // verification tag, host order
+    Bytes chunks = {};                    // default: none (tests pass sctp_init_chunk() and the like)
+    bool bad_checksum = false;            // flip bits of a correct CRC32c
+};
+
+// One chunk: type, flags, length = 4 + value, value padded with zeros to 4 bytes (RFC 9260 3.2).
+Bytes sctp_chunk(uint8_t type, uint8_t flags = 0, std::span<const uint8_t> value = {});
+// INIT (type 1) with the given initiate tag: a_rwnd 65536, 10 streams each way, initial TSN 1.
+Bytes sctp_init_chunk(uint32_t initiate_tag, uint8_t type = 1);
+// DATA (type 0) of stream 0 carrying `payload`.
+Bytes sctp_data_chunk(uint32_t tsn, std::span<const uint8_t> payload);
+
 struct IcmpEchoSpec {
     bool request = true;
     uint16_t identifier = 0x4242;
@@ -176,6 +194,7 @@ struct ArpSpec {
 
 Bytes tcp_frame(const TcpSpec& tcp = {}, const Ipv4Spec& ip = {}, const EthernetSpec& ethernet = {});
 Bytes udp_frame(const UdpSpec& udp = {}, const Ipv4Spec& ip = {}, const EthernetSpec& ethernet = {});
+Bytes sctp_frame(const SctpSpec& sctp = {}, const Ipv4Spec& ip = {}, const EthernetSpec& ethernet = {});
 Bytes icmp_echo_frame(const IcmpEchoSpec& echo = {}, const Ipv4Spec& ip = {}, const EthernetSpec& ethernet = {});
 Bytes icmp_error_frame(const IcmpErrorSpec& error, const Ipv4Spec& ip = {}, const EthernetSpec& ethernet = {});
 // ARP frames default to the broadcast Ethernet destination for requests.
@@ -215,6 +234,7 @@ rte_ether_hdr ethernet_of(std::span<const uint8_t> frame);
 rte_ipv4_hdr ipv4_of(std::span<const uint8_t> frame);
 rte_tcp_hdr tcp_of(std::span<const uint8_t> frame);
 rte_udp_hdr udp_of(std::span<const uint8_t> frame);
+rte_sctp_hdr sctp_of(std::span<const uint8_t> frame);
 rte_icmp_hdr icmp_of(std::span<const uint8_t> frame);
 rte_arp_hdr arp_of(std::span<const uint8_t> frame);
 Bytes l4_payload_of(std::span<const uint8_t> frame);  // TCP/UDP payload, ICMP body after 8 bytes
@@ -229,7 +249,12 @@ testing::AssertionResult frames_equal(std::span<const uint8_t> actual, std::span
 // One's-complement checksum (complemented) of `data`, starting from a partial sum.
 uint16_t internet_checksum(std::span<const uint8_t> data, uint32_t partial_sum = 0);
 bool ipv4_header_checksum_ok(std::span<const uint8_t> frame);
-// TCP, UDP (0 = "no checksum" passes) or ICMP checksum over the datagram's L4 bytes.
+// CRC32c (Castagnoli, reflected, RFC 9260 appendix A) bit by bit: no tables, no crc32 instruction.
+uint32_t crc32c_reference(std::span<const uint8_t> data);
+// The SCTP checksum of an SCTP packet, its checksum field read as zero; as the 4 bytes sit in
+// the packet (least significant byte first), read with memcpy.
+uint32_t sctp_checksum_reference(std::span<const uint8_t> sctp_packet);
+// TCP, UDP (0 = "no checksum" passes), SCTP or ICMP checksum over the datagram's L4 bytes.
 bool l4_checksum_ok(std::span<const uint8_t> frame);
 // Both of the above; for ICMP errors also the quoted header's checksum.
 bool all_checksums_ok(std::span<const uint8_t> frame);

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <random>
 #include <string>
 
@@ -124,19 +125,20 @@ private:
     std::mt19937 random_;
 };
 
-// One random TCP, UDP or ICMP echo packet, kept as specs so it can be rebuilt with new values.
+// One random TCP, UDP, SCTP or ICMP echo packet, kept as specs so it can be rebuilt with new values.
 struct PacketSpec {
     uint8_t protocol = kProtoTcp;
     TcpSpec tcp;
     UdpSpec udp;
+    SctpSpec sctp;
     IcmpEchoSpec echo;
     Ipv4Spec ip;
     EthernetSpec ethernet;
 
     static PacketSpec random(RandomTraffic& traffic) {
         PacketSpec spec;
-        const uint32_t choice = traffic.below(3);
-        spec.protocol = choice == 0 ? kProtoTcp : choice == 1 ? kProtoUdp : kProtoIcmp;
+        const uint32_t choice = traffic.below(4);
+        spec.protocol = choice == 0 ? kProtoTcp : choice == 1 ? kProtoUdp : choice == 2 ? kProtoSctp : kProtoIcmp;
         spec.ip = {.src = traffic.address(), .dst = traffic.address(), .ttl = traffic.ttl(),
                    .id = traffic.port(),
                    .flags_fragment = static_cast<uint16_t>(traffic.coin() ? RTE_IPV4_HDR_DF_FLAG : 0)};
@@ -147,6 +149,8 @@ struct PacketSpec {
                     .payload = traffic.payload(1400)};
         spec.udp = {.src_port = traffic.port(), .dst_port = traffic.port(), .payload = traffic.payload(1400),
                     .zero_checksum = traffic.coin()};
+        spec.sctp = {.src_port = traffic.port(), .dst_port = traffic.port(), .tag = 1 + traffic.below(UINT32_MAX - 1),
+                     .chunks = sctp_data_chunk(traffic.below(UINT32_MAX), traffic.payload(1400))};
         spec.echo = {.request = traffic.coin(), .identifier = traffic.port(), .sequence = traffic.port(),
                      .payload = traffic.payload(200)};
         return spec;
@@ -156,6 +160,7 @@ struct PacketSpec {
         switch (protocol) {
         case kProtoTcp: return tcp_frame(tcp, ip, ethernet);
         case kProtoUdp: return udp_frame(udp, ip, ethernet);
+        case kProtoSctp: return sctp_frame(sctp, ip, ethernet);
         default: return icmp_echo_frame(echo, ip, ethernet);
         }
     }
@@ -166,8 +171,8 @@ struct PacketSpec {
         spec.ip.src = rewrite.src_addr;
         spec.ip.dst = rewrite.dst_addr;
         spec.ip.ttl = static_cast<uint8_t>(ip.ttl - ttl_decrement);
-        spec.tcp.src_port = spec.udp.src_port = rte_be_to_cpu_16(rewrite.src_port);
-        spec.tcp.dst_port = spec.udp.dst_port = rte_be_to_cpu_16(rewrite.dst_port);
+        spec.tcp.src_port = spec.udp.src_port = spec.sctp.src_port = rte_be_to_cpu_16(rewrite.src_port);
+        spec.tcp.dst_port = spec.udp.dst_port = spec.sctp.dst_port = rte_be_to_cpu_16(rewrite.dst_port);
         return spec;
     }
 };
@@ -234,6 +239,7 @@ TEST(NatRewrite, UdpChecksumNeverBecomesZero) {
 TEST(NatRewrite, IcmpErrorsMatchFullRecomputation) {
     RandomTraffic traffic(792);
     int quoted_tcp_checksums = 0;
+    int quoted_sctp_checksums = 0;
     for (int i = 0; i < 5000; ++i) {
         // The datagram the error is about, and how much of it the error quotes: from the RFC 792
         // minimum through the 18/19/20-byte TCP boundaries to all of it.
@@ -245,6 +251,10 @@ TEST(NatRewrite, IcmpErrorsMatchFullRecomputation) {
         // A quote ending inside the TCP checksum cannot be translated exactly (the missing
         // byte's carry is unknown); it is left alone, see QuotedTcpChecksum* below.
         if (original.protocol == kProtoTcp && quote_length == 20 + 17) ++quote_length;
+        // Likewise for a quote ending inside the SCTP CRC32c (QuotedSctpChecksum* below).
+        if (original.protocol == kProtoSctp && quote_length > 20 + 8 && quote_length < 20 + 12) {
+            quote_length = 20 + 12;
+        }
         const IcmpErrorSpec error = {.type = static_cast<uint8_t>(traffic.coin() ? 3 : 11),
                                      .code = static_cast<uint8_t>(traffic.below(5)),
                                      .rest_of_header = traffic.below(1500),
@@ -273,8 +283,10 @@ TEST(NatRewrite, IcmpErrorsMatchFullRecomputation) {
         ASSERT_TRUE(frames_equal(frame, expected)) << "error " << i << ", quote " << quote_length;
         ASSERT_TRUE(all_checksums_ok(frame));
         if (original.protocol == kProtoTcp && quote_length >= 20 + 18) ++quoted_tcp_checksums;
+        if (original.protocol == kProtoSctp && quote_length >= 20 + 12) ++quoted_sctp_checksums;
     }
     EXPECT_GT(quoted_tcp_checksums, 100);
+    EXPECT_GT(quoted_sctp_checksums, 100);
 }
 
 TEST(NatRewrite, QuotedTcpChecksumIsRewrittenOnlyWhenWhollyQuoted) {
@@ -301,6 +313,57 @@ TEST(NatRewrite, QuotedTcpChecksumIsRewrittenOnlyWhenWhollyQuoted) {
         // the original bytes from offset 24 on.
         const Bytes expected = quote_of(quote_length >= kQuotedTcpChecksum + 2 ? translated : original, quote_length);
         EXPECT_TRUE(frames_equal(quoted_rest, std::span(expected).subspan(24)));
+    }
+}
+
+TEST(NatRewrite, QuotedSctpChecksumIsRewrittenOnlyWhenWhollyQuoted) {
+    const SctpSpec sctp = {.src_port = 40000, .dst_port = 3868, .tag = 99, .chunks = sctp_data_chunk(5, payload_bytes(30))};
+    const Bytes original = sctp_frame(sctp, {.src = kGatewayAddr, .dst = kEndpointAddr});
+    SctpSpec translated_spec = sctp;
+    translated_spec.src_port = 40001;
+    translated_spec.dst_port = 2905;
+    const Bytes translated = sctp_frame(translated_spec, {.src = kClientAddr, .dst = kVipAddr});
+    const Ipv4Rewrite inner = {kClientAddr, kVipAddr, rte_cpu_to_be_16(40001), rte_cpu_to_be_16(2905)};
+    constexpr size_t kQuotedCrcEnd = 20 + 12;  // offset in the quote
+    for (size_t quote_length = 28; quote_length <= 40; ++quote_length) {
+        SCOPED_TRACE("quote " + std::to_string(quote_length));
+        Bytes frame = icmp_error_frame({.quoted = quote_of(original, quote_length)},
+                                       {.src = kEndpointAddr, .dst = kGatewayAddr});
+        rewrite_icmp_error(frame.data(), parse_or_fail(frame, 0), kVipAddr, kClientAddr, inner);
+        EXPECT_TRUE(all_checksums_ok(frame));
+        const Bytes quote(frame.begin() + 14 + 20 + 8, frame.end());
+        // Addresses, ports, the tag and the inner IP checksum always follow the translation; the
+        // CRC32c only when all four bytes are quoted (the rest of the packet is not needed).
+        EXPECT_TRUE(frames_equal(std::span(quote).first(28), quote_of(translated, 28)));
+        const Bytes expected = quote_of(quote_length >= kQuotedCrcEnd ? translated : original, quote_length);
+        EXPECT_TRUE(frames_equal(std::span(quote).subspan(28), std::span(expected).subspan(28)));
+    }
+}
+
+// The SCTP update reads and writes the 16 header bytes only: a packet whose chunks sit in later
+// mbuf segments (here: not in the buffer at all, which ASan would catch) is translated exactly.
+TEST(NatRewrite, SctpNeedsOnlyItsHeaders) {
+    RandomTraffic traffic(9260);
+    for (int i = 0; i < 500; ++i) {
+        const SctpSpec sctp = {.src_port = traffic.port(), .dst_port = traffic.port(), .tag = 1234,
+                               .chunks = sctp_data_chunk(7, traffic.payload(3000))};
+        const Bytes frame = sctp_frame(sctp);
+        constexpr size_t kHeaders = 14 + 20 + 16;
+        ParsedPacket parsed;
+        ASSERT_EQ(parse_packet(frame.data(), kHeaders, static_cast<uint32_t>(frame.size()), 0, true, parsed).kind,
+                  PacketKind::Ipv4);
+        auto first_segment = std::make_unique<uint8_t[]>(kHeaders);
+        std::copy_n(frame.begin(), kHeaders, first_segment.get());
+        const Ipv4Rewrite rewrite = random_rewrite(traffic);
+        rewrite_ipv4_packet(first_segment.get(), parsed, rewrite);
+
+        Bytes result(first_segment.get(), first_segment.get() + kHeaders);
+        result.insert(result.end(), frame.begin() + kHeaders, frame.end());
+        SctpSpec expected = sctp;
+        expected.src_port = rte_be_to_cpu_16(rewrite.src_port);
+        expected.dst_port = rte_be_to_cpu_16(rewrite.dst_port);
+        ASSERT_TRUE(frames_equal(result, sctp_frame(expected, {.src = rewrite.src_addr, .dst = rewrite.dst_addr,
+                                                               .ttl = 63})));
     }
 }
 

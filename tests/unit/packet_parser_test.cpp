@@ -11,6 +11,7 @@
 #include <string>
 
 #include "dataplane/nat_rewrite.h"
+#include "dataplane/sctp.h"
 #include "tests/support/packet_builder.h"
 
 namespace vipgate {
@@ -92,6 +93,50 @@ TEST(PacketParser, UdpWithAndWithoutVlanAndChecksum) {
 TEST(PacketParser, UdpLengthShorterThanIpPayloadIsAccepted) {
     const Bytes frame = udp_frame({.payload = payload_bytes(20), .length = 12});
     parse_valid(frame, PacketKind::Ipv4);
+}
+
+TEST(PacketParser, SctpInit) {
+    const Bytes frame = sctp_frame({.src_port = 40004, .dst_port = 3868, .chunks = sctp_init_chunk(0xA1B2C3D4)},
+                                   {}, {.vlan = kPortVlan});
+    const ParsedPacket parsed = parse_valid(frame, PacketKind::Ipv4, kPortVlan);
+    EXPECT_EQ(parsed.l4_offset, 38);
+    EXPECT_EQ(parsed.ip_total_length, 20 + 12 + 20);
+    EXPECT_EQ(parsed.key, flow(kClientAddr, kVipAddr, 40004, 3868, kProtoSctp));
+    EXPECT_EQ(parsed.sctp_chunk_type, kSctpInit);
+    EXPECT_EQ(parsed.sctp_chunk_flags, 0);
+    EXPECT_EQ(parsed.tcp_flags, RTE_TCP_SYN_FLAG);
+}
+
+TEST(PacketParser, SctpDataAbortAndPadding) {
+    const Bytes data = sctp_frame({.tag = 7, .chunks = sctp_data_chunk(1, payload_bytes(5))});
+    ParsedPacket parsed = parse_valid(data, PacketKind::Ipv4);
+    EXPECT_EQ(parsed.sctp_chunk_type, kSctpData);
+    EXPECT_EQ(parsed.sctp_chunk_flags, 0x03);
+    EXPECT_EQ(parsed.tcp_flags, RTE_TCP_ACK_FLAG);
+    // Two chunks, Ethernet padding behind the datagram.
+    Bytes chunks = sctp_chunk(kSctpSack, 0, Bytes(12, 0));
+    const Bytes abort = sctp_chunk(kSctpAbort, kSctpChunkFlagT);
+    chunks.insert(chunks.end(), abort.begin(), abort.end());
+    parsed = parse_valid(with_padding(sctp_frame({.tag = 7, .chunks = chunks}), 10), PacketKind::Ipv4);
+    EXPECT_EQ(parsed.sctp_chunk_type, kSctpSack);
+    parsed = parse_valid(sctp_frame({.tag = 7, .chunks = abort}), PacketKind::Ipv4);
+    EXPECT_EQ(parsed.sctp_chunk_flags, kSctpChunkFlagT);
+    EXPECT_EQ(parsed.tcp_flags, RTE_TCP_RST_FLAG);
+    // Only the headers need be contiguous; the CRC32c is the endpoint's to check.
+    parse_valid(sctp_frame({.tag = 7, .chunks = sctp_data_chunk(1, payload_bytes(5)), .bad_checksum = true}),
+                PacketKind::Ipv4);
+    ParsedPacket split;
+    EXPECT_EQ(parse(data, split, 0, 14 + 20 + 16).kind, PacketKind::Ipv4);
+}
+
+TEST(PacketParser, IcmpErrorQuotingSctp) {
+    const Bytes original = sctp_frame({.src_port = 40005, .dst_port = 3868, .tag = 9,
+                                       .chunks = sctp_data_chunk(1, payload_bytes(40))},
+                                      {.src = kGatewayAddr, .dst = kEndpointAddr});
+    const Bytes frame = icmp_error_frame({.quoted = quote_of(original, 28)}, {.src = kEndpointAddr, .dst = kGatewayAddr});
+    const ParsedPacket parsed = parse_valid(frame, PacketKind::Ipv4);
+    EXPECT_TRUE(parsed.icmp_error);
+    EXPECT_EQ(parsed.inner_key, flow(kGatewayAddr, kEndpointAddr, 40005, 3868, kProtoSctp));
 }
 
 TEST(PacketParser, IcmpEcho) {
@@ -229,6 +274,11 @@ std::vector<DropCase> drop_cases() {
     const Bytes tagged_tcp = tcp_frame({}, {}, {.vlan = kPortVlan});
     Bytes qinq = ethernet_frame(RTE_ETHER_TYPE_VLAN, Bytes{0x00, 0x64, 0x08, 0x00}, {.vlan = kPortVlan});
     Bytes wrong_arp = with_byte(arp_frame(), 14 + 4, 8);  // hardware address length 8
+    const Bytes sctp_data = sctp_frame({.tag = 7, .chunks = sctp_data_chunk(1, payload_bytes(8))});
+    const Bytes sctp_init = sctp_frame({.chunks = sctp_init_chunk(0x1234)});
+    Bytes init_and_data = sctp_init_chunk(0x1234);
+    const Bytes data_chunk = sctp_data_chunk(1, {});
+    init_and_data.insert(init_and_data.end(), data_chunk.begin(), data_chunk.end());
     return {
         {"empty frame", {}, DropReason::TruncatedEthernet},
         {"13 bytes", truncated(tcp, 13), DropReason::TruncatedEthernet},
@@ -264,7 +314,17 @@ std::vector<DropCase> drop_cases() {
         {"UDP header beyond first segment", udp_frame(), DropReason::TruncatedL4, 0, 14 + 20 + 7},
         {"ICMP header cut short", ipv4_frame(kProtoIcmp, Bytes(7, 0)), DropReason::TruncatedL4},
         {"GRE", ipv4_frame(47, Bytes(8, 0)), DropReason::UnsupportedProtocol},
-        {"SCTP", ipv4_frame(kProtoSctp, Bytes(12, 0)), DropReason::UnsupportedProtocol},
+        {"SCTP without a chunk", ipv4_frame(kProtoSctp, Bytes(12, 0)), DropReason::TruncatedL4},
+        {"SCTP chunk header cut short", ipv4_frame(kProtoSctp, Bytes(15, 0)), DropReason::TruncatedL4},
+        {"SCTP chunk header beyond first segment", sctp_data, DropReason::TruncatedL4, 0, 14 + 20 + 15},
+        {"SCTP INIT beyond first segment", sctp_init, DropReason::TruncatedL4, 0, 14 + 20 + 31},
+        {"SCTP chunk length 3", with_byte(sctp_data, 14 + 20 + 15, 3), DropReason::MalformedSctp},
+        {"SCTP chunk length past datagram", with_byte(sctp_data, 14 + 20 + 15, 40), DropReason::MalformedSctp},
+        {"SCTP tag 0 on DATA", sctp_frame({.tag = 0, .chunks = sctp_data_chunk(1, {})}), DropReason::MalformedSctp},
+        {"SCTP INIT with a tag", sctp_frame({.tag = 5, .chunks = sctp_init_chunk(1)}), DropReason::MalformedSctp},
+        {"SCTP INIT bundled", sctp_frame({.chunks = init_and_data}), DropReason::MalformedSctp},
+        {"SCTP INIT chunk of 16 bytes", sctp_frame({.chunks = sctp_chunk(kSctpInit, 0, Bytes(12, 1))}),
+         DropReason::MalformedSctp},
         {"ARP cut short", truncated(arp_frame(), 14 + 27), DropReason::MalformedArp},
         {"ARP beyond first segment", arp_frame(), DropReason::MalformedArp, 0, 14 + 27},
         {"ARP for IPv6", with_byte(arp_frame(), 14 + 2, 0x86), DropReason::MalformedArp},
@@ -296,6 +356,9 @@ std::vector<Bytes> seed_frames() {
         icmp_error_frame({.quoted = quote_of(tcp, 28)}),
         icmp_error_frame({.quoted = quote_of(tcp, 46)}, {}, {.vlan = kPortVlan}),
         icmp_error_frame({.type = 11, .code = 0, .quoted = quote_of(udp, 60)}),
+        sctp_frame({.chunks = sctp_init_chunk(0x1234)}),
+        sctp_frame({.tag = 7, .chunks = sctp_data_chunk(1, payload_bytes(21))}, {}, {.vlan = kPortVlan}),
+        icmp_error_frame({.quoted = quote_of(sctp_frame({.tag = 7, .chunks = sctp_data_chunk(1, {})}), 40)}),
         arp_frame(),
         arp_frame({}, EthernetSpec{.dst = kBroadcastMac, .vlan = kPortVlan}),
     };

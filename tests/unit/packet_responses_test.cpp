@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "dataplane/sctp.h"
 #include "tests/support/packet_builder.h"
 
 namespace vipgate {
@@ -96,6 +97,63 @@ TEST(TcpReset, MultiSegmentSegmentIsCutToOneSegment) {
         EXPECT_TRUE(all_checksums_ok(to_bytes(m.get())));
     }
     EXPECT_EQ(rte_mempool_avail_count(test_mempool()), pool_before) << "segments leaked";
+}
+
+// ---------------------------------------------------------------------------------------------
+// SCTP abort
+
+struct AbortCase {
+    std::string name;
+    uint32_t tag;
+    Bytes chunks;
+    uint32_t expected_tag;
+    uint8_t expected_type;
+    uint8_t expected_flags;
+};
+
+TEST(SctpAbort, TagAndTypeFollowRfc9260OutOfTheBlueRules) {
+    const AbortCase cases[] = {
+        {"INIT: its initiate tag, T clear", 0, sctp_init_chunk(0xCAFEF00D), 0xCAFEF00D, kSctpAbort, 0},
+        {"DATA: tag reflected, T set", 0x1234, sctp_data_chunk(1, payload_bytes(100)), 0x1234, kSctpAbort,
+         kSctpChunkFlagT},
+        {"COOKIE ECHO", 0x55, sctp_chunk(kSctpCookieEcho, 0, payload_bytes(32)), 0x55, kSctpAbort, kSctpChunkFlagT},
+        {"SHUTDOWN ACK: SHUTDOWN COMPLETE", 0x77, sctp_chunk(kSctpShutdownAck), 0x77, kSctpShutdownComplete,
+         kSctpChunkFlagT},
+    };
+    for (const uint16_t vlan : kVlans) {
+        for (const AbortCase& c : cases) {
+            SCOPED_TRACE(c.name + ", vlan " + std::to_string(vlan));
+            MbufPtr m = to_mbuf(sctp_frame({.src_port = 40000, .dst_port = 3868, .tag = c.tag, .chunks = c.chunks},
+                                           {.src = kClientAddr, .dst = kVipAddr, .tos = 0x2B},
+                                           {.src = kClientMac, .dst = kGatewayMac, .vlan = vlan}));
+            ASSERT_TRUE(make_sctp_abort(m.get(), parse_or_fail(m.get(), vlan)));
+            const Bytes expected = sctp_frame({.src_port = 3868, .dst_port = 40000, .tag = c.expected_tag,
+                                               .chunks = sctp_chunk(c.expected_type, c.expected_flags)},
+                                              answer_header(kVipAddr, kClientAddr, 0x28), back_to_client(vlan));
+            EXPECT_TRUE(frames_equal(to_bytes(m.get()), expected));
+            EXPECT_TRUE(all_checksums_ok(to_bytes(m.get())));
+        }
+    }
+}
+
+TEST(SctpAbort, NeverAnswersAbortShutdownCompleteErrorOrANonUnicastSource) {
+    for (const Bytes& chunk : {sctp_chunk(kSctpAbort, kSctpChunkFlagT), sctp_chunk(kSctpShutdownComplete),
+                               sctp_chunk(kSctpError, 0, Bytes(8, 0))}) {
+        MbufPtr m = to_mbuf(sctp_frame({.tag = 5, .chunks = chunk}));
+        EXPECT_FALSE(make_sctp_abort(m.get(), parse_or_fail(m.get(), 0))) << hex(chunk);
+    }
+    MbufPtr multicast = to_mbuf(sctp_frame({.chunks = sctp_init_chunk(1)}, {.src = ipv4("224.0.0.5")}));
+    EXPECT_FALSE(make_sctp_abort(multicast.get(), parse_or_fail(multicast.get(), 0)));
+}
+
+TEST(SctpAbort, MultiSegmentPacketIsCutToOneSegment) {
+    const Bytes frame = sctp_frame({.tag = 9, .chunks = sctp_data_chunk(1, payload_bytes(1000))});
+    MbufPtr m = to_mbuf(frame, 14 + 20 + 16);
+    ASSERT_GT(m->nb_segs, 1);
+    ASSERT_TRUE(make_sctp_abort(m.get(), parse_or_fail(m.get(), 0)));
+    EXPECT_EQ(m->nb_segs, 1);
+    EXPECT_EQ(rte_pktmbuf_pkt_len(m.get()), 14u + 20 + 16);
+    EXPECT_TRUE(all_checksums_ok(to_bytes(m.get())));
 }
 
 // ---------------------------------------------------------------------------------------------

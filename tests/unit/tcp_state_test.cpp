@@ -98,7 +98,8 @@ TEST(TcpState, TimeoutsPerStateAndProtocol) {
     EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoTcp, timeouts), 2u);
     EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoUdp, timeouts), 5u);
     EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoIcmp, timeouts), 6u);
-    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoSctp, timeouts), 5u);
+    EXPECT_EQ(state_timeout_ms(TcpState::Closed, kProtoSctp, timeouts), 4u) << "SCTP runs the TCP states";
+    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoSctp, timeouts), 2u);
     EXPECT_EQ(state_timeout_ms(TcpState::Established, kProtoUdp, timeouts), 5u) << "state ignored for UDP";
 }
 
