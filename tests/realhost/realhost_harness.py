@@ -68,8 +68,8 @@ class Test:
                               capture=True, timeout=120)
         return out.splitlines()
 
-    def hold(self, host, port, count):
-        return Hold(self.lab, host, port, count)
+    def hold(self, host, port, count, client="c1"):
+        return Hold(self.lab, host, port, count, client)
 
     def reload(self):
         self.gateway.reload(self.services)
@@ -97,8 +97,9 @@ def missing_requirements():
     return None
 
 
-def run_test(name, body, nat_mode="fullnat", backends=4, prepare=None):
-    """prepare(t), when given, edits t.services before vipgate starts."""
+def run_test(name, body, nat_mode="fullnat", backends=4, prepare=None, clients=1):
+    """prepare(t), when given, edits t.services (or t.gateway.cluster) before vipgate starts;
+    clients: a count or a list of client addresses (topology.Lab)."""
     if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
         print(f"usage: {sys.argv[0]} VIPGATE_EXECUTABLE")
         sys.exit(2)
@@ -113,7 +114,7 @@ def run_test(name, body, nat_mode="fullnat", backends=4, prepare=None):
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix=f"vipgate-realhost-{name}-")
     status, gateway = 1, None
-    lab = topology.Lab(backends=backends)
+    lab = topology.Lab(backends=backends, clients=clients)
     try:
         lab.up()
         servers.start(lab, workdir, cpu=0)

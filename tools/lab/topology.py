@@ -33,8 +33,11 @@ def backend_ip(index):
 
 class Lab:
     def __init__(self, backends=4, clients=1, tag=""):
+        """clients: a count (c1, c2, ... at 198.18.1.10, .11, ...) or a list of addresses in the
+        client net, one per client c1, c2, ... in that order."""
         self.ns = netns.Namespaces(tag)
-        self.clients = {f"c{i + 1}": client_ip(i) for i in range(clients)}
+        addresses = [client_ip(i) for i in range(clients)] if isinstance(clients, int) else list(clients)
+        self.clients = {f"c{i + 1}": address for i, address in enumerate(addresses)}
         self.backends = {f"b{i + 1}": backend_ip(i) for i in range(backends)}
 
     def __enter__(self):

@@ -22,7 +22,8 @@ PMDS = {"af_xdp": "net_af_xdp{n},iface={iface}", "af_packet": "net_af_packet{n},
 WORKER_CPU = 1
 
 
-def config(lab, services, nat_mode, pmd, file_prefix):
+def config(lab, services, nat_mode, pmd, file_prefix, cluster=None):
+    """cluster: the [cluster] table (e.g. {"client_ranges": [...]}); None or empty: left out."""
     ports = [("p0", topology.GW_CLIENT_IP), ("p1", topology.GW_SERVER_IP)]
     document = {
         "eal": {"args": ["--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "--no-telemetry",
@@ -34,6 +35,8 @@ def config(lab, services, nat_mode, pmd, file_prefix):
                   for n, (name, address) in enumerate(ports)],
         "services": services,
     }
+    if cluster:
+        document["cluster"] = cluster
     return document
 
 
@@ -46,9 +49,10 @@ class Vipgate:
         self.pmd = None
         self.fallback_reason = None
         self.nat_mode = None
+        self.cluster = {}   # the [cluster] table, written by start() and reload()
 
     def write(self, services):
-        text = toml_dumps(config(self.lab, services, self.nat_mode, self.pmd, self.file_prefix))
+        text = toml_dumps(config(self.lab, services, self.nat_mode, self.pmd, self.file_prefix, self.cluster))
         with open(self.config_path + ".tmp", "w") as f:
             f.write(text)
         os.replace(self.config_path + ".tmp", self.config_path)
