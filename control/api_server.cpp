@@ -53,7 +53,8 @@ void remove_stale_socket(const std::string& path, const sockaddr_un& address) {
         throw std::runtime_error("the API socket path " + path +
                                  " exists and is not a socket; remove it or choose another socket path");
     }
-    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // Non-blocking: a live daemon with a full backlog answers EAGAIN instead of stalling start().
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (probe < 0) throw std::runtime_error("cannot create a Unix socket: " + errno_text(errno));
     const int connected = connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
     const int connect_error = errno;
