@@ -171,7 +171,11 @@ void ApiServer::serve() {
             spdlog::warn("api: accept failed: {}", errno_text(errno));
             continue;
         }
-        serve_connection(connection);
+        try {
+            serve_connection(connection);
+        } catch (const std::exception& error) {  // std::bad_alloc on a large request, say: drop this client only
+            spdlog::error("api: serving a request failed: {}", error.what());
+        }
         close(connection);
     }
 }
@@ -210,8 +214,7 @@ void ApiServer::serve_connection(int connection) {
         spdlog::warn("api: request from pid {} uid {} refused: {}", peer.pid, peer.uid,
                      error == response.end() ? "(no error given)" : error->dump(-1, ' ', false, kReplaceInvalidUtf8));
     }
-    const std::string text =
-        response.dump(-1, ' ', false, kReplaceInvalidUtf8) + "\n";
+    const std::string text = response.dump(-1, ' ', false, kReplaceInvalidUtf8) + "\n";
     const api::WriteResult written = api::write_all(connection, text, limits_.write_timeout, wake_fd_);
     if (written.status == api::WriteStatus::Stalled || written.status == api::WriteStatus::Failed) {
         spdlog::warn("api: answering pid {} failed: {}", peer.pid,
