@@ -53,7 +53,8 @@ void remove_stale_socket(const std::string& path, const sockaddr_un& address) {
         throw std::runtime_error("the API socket path " + path +
                                  " exists and is not a socket; remove it or choose another socket path");
     }
-    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // Non-blocking: a live daemon with a full backlog answers EAGAIN instead of stalling start().
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (probe < 0) throw std::runtime_error("cannot create a Unix socket: " + errno_text(errno));
     const int connected = connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
     const int connect_error = errno;
@@ -170,7 +171,11 @@ void ApiServer::serve() {
             spdlog::warn("api: accept failed: {}", errno_text(errno));
             continue;
         }
-        serve_connection(connection);
+        try {
+            serve_connection(connection);
+        } catch (const std::exception& error) {  // std::bad_alloc on a large request, say: drop this client only
+            spdlog::error("api: serving a request failed: {}", error.what());
+        }
         close(connection);
     }
 }
@@ -209,8 +214,7 @@ void ApiServer::serve_connection(int connection) {
         spdlog::warn("api: request from pid {} uid {} refused: {}", peer.pid, peer.uid,
                      error == response.end() ? "(no error given)" : error->dump(-1, ' ', false, kReplaceInvalidUtf8));
     }
-    const std::string text =
-        response.dump(-1, ' ', false, kReplaceInvalidUtf8) + "\n";
+    const std::string text = response.dump(-1, ' ', false, kReplaceInvalidUtf8) + "\n";
     const api::WriteResult written = api::write_all(connection, text, limits_.write_timeout, wake_fd_);
     if (written.status == api::WriteStatus::Stalled || written.status == api::WriteStatus::Failed) {
         spdlog::warn("api: answering pid {} failed: {}", peer.pid,

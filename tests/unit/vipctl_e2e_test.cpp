@@ -10,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "control/api_server.h"
@@ -67,7 +68,12 @@ protected:
         argv.push_back(nullptr);
         std::string socket_variable =
             "VIPGATE_SOCKET=" + (socket_environment.empty() ? socket_path_ : socket_environment);
-        std::vector<char*> environment = {socket_variable.data(), nullptr};
+        // The test's own environment (sanitizer options reach vipctl too) with VIPGATE_SOCKET replaced.
+        std::vector<char*> environment = {socket_variable.data()};
+        for (char** variable = environ; *variable != nullptr; ++variable) {
+            if (std::string_view(*variable).rfind("VIPGATE_SOCKET=", 0) != 0) environment.push_back(*variable);
+        }
+        environment.push_back(nullptr);
         pid_t pid = 0;
         Outcome run;
         if (posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv.data(), environment.data()) != 0) {

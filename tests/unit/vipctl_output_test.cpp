@@ -23,7 +23,7 @@ Printed print(Print function, const json& response, TableOptions options) {
     return {out.str(), err.str()};
 }
 
-const TableOptions kDefaultNamespace{std::string("default"), false};
+const TableOptions kInDefault{std::string("default"), false};
 const TableOptions kAllNamespaces{std::nullopt, false};
 const TableOptions kWide{std::string("default"), true};
 
@@ -61,7 +61,7 @@ TEST(VipctlTable, ColumnsAlignWithThreeSpacesAndNoTrailingBlanks) {
 }
 
 TEST(VipctlServices, TableInOneNamespace) {
-    const Printed printed = print(print_services, {{"ok", true}, {"items", {web_service()}}}, kDefaultNamespace);
+    const Printed printed = print(print_services, {{"ok", true}, {"items", {web_service()}}}, kInDefault);
     EXPECT_EQ(printed.out,
               "NAME   TYPE        CLUSTER-IP      PORT(S)          ENDPOINTS   SELECTOR             AFFINITY\n"
               "web    ClusterIP   198.18.128.10   80/TCP,443/TCP   3/4         app=web,tier=front   None\n");
@@ -87,7 +87,7 @@ TEST(VipctlServices, WideShowsTargetPorts) {
 }
 
 TEST(VipctlServices, NothingFoundGoesToStderr) {
-    Printed printed = print(print_services, {{"ok", true}, {"items", json::array()}}, kDefaultNamespace);
+    Printed printed = print(print_services, {{"ok", true}, {"items", json::array()}}, kInDefault);
     EXPECT_EQ(printed.out, "");
     EXPECT_EQ(printed.err, "No resources found in default namespace.\n");
     printed = print(print_services, {{"ok", true}, {"items", json::array()}}, kAllNamespaces);
@@ -99,7 +99,7 @@ TEST(VipctlEndpoints, TruncatesLikeKubectlUnlessWide) {
                  {"endpoints", json::array()}};
     for (int i = 10; i < 15; ++i) item["endpoints"].push_back(endpoint("198.19.1." + std::to_string(i)));
     const json response = {{"ok", true}, {"items", {item}}};
-    EXPECT_EQ(print(print_endpoints, response, kDefaultNamespace).out,
+    EXPECT_EQ(print(print_endpoints, response, kInDefault).out,
               "NAME   ENDPOINTS\n"
               "web    198.19.1.10:8080,198.19.1.11:8080,198.19.1.12:8080 + 2 more...\n");
     EXPECT_EQ(print(print_endpoints, response, kWide).out,
@@ -126,7 +126,7 @@ TEST(VipctlEndpoints, NoneWithAHintWhenTheSelectorMatchesNothing) {
 TEST(VipctlEndpoints, SameAddressAndPortListedOnce) {
     json item = {{"namespace", "default"}, {"name", "web"}, {"selector", nullptr}, {"matched_pods", nullptr},
                  {"endpoints", {endpoint("198.19.1.10"), endpoint("198.19.1.10")}}};
-    EXPECT_EQ(print(print_endpoints, {{"ok", true}, {"items", {item}}}, kDefaultNamespace).out,
+    EXPECT_EQ(print(print_endpoints, {{"ok", true}, {"items", {item}}}, kInDefault).out,
               "NAME   ENDPOINTS\n"
               "web    198.19.1.10:8080\n");
 }
@@ -141,7 +141,7 @@ TEST(VipctlPods, StatusFromTerminatingAndWeight) {
                            {"items", {pod("web-1", "198.19.1.10", true, false, 1), pod("web-2", nullptr, false, false, 1),
                                       pod("web-3", "198.19.1.12", true, true, 1),
                                       pod("web-4", "198.19.1.13", true, false, 0)}}};
-    EXPECT_EQ(print(print_pods, response, kDefaultNamespace).out,
+    EXPECT_EQ(print(print_pods, response, kInDefault).out,
               "NAME    IP            READY   STATUS        LABELS\n"
               "web-1   198.19.1.10   True    Running       app=web\n"
               "web-2   <none>        False   Running       app=web\n"
