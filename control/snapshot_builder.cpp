@@ -38,6 +38,14 @@ EndpointKey unpack(uint64_t packed) {
                        static_cast<uint8_t>(packed), 0};
 }
 
+// Keeps the first entry of each key of (key, value before the update) pairs recorded in touch order.
+template <typename Key, typename Value>
+void first_touches(std::vector<std::pair<Key, Value>>& touches) {
+    std::stable_sort(touches.begin(), touches.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    touches.erase(std::unique(touches.begin(), touches.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+                  touches.end());
+}
+
 // rte_hash and rte_lpm names are global to the process and must be unique while the tables live.
 std::string unique_name(const char* prefix) {
     static std::atomic<uint64_t> counter{0};
@@ -214,12 +222,9 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
         ++statistics_.services_examined;
     }
     stage_global_addresses(settings);
+    first_touches(endpoint_before_);
     for (const auto& [packed, before] : endpoint_before_) {
-        auto users = endpoint_users_.find(packed);
-        void* after = nullptr;
-        if (users != endpoint_users_.end()) {
-            after = users->second.size() == 1 ? users->second.begin()->second : kAmbiguousServicePort;
-        }
+        void* const after = endpoint_value(packed);
         if (after == before) continue;
         if (after == nullptr) {
             endpoint_edits_.deletes.push_back(unpack(packed));
@@ -228,6 +233,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
         }
     }
     endpoint_before_.clear();
+    first_touches(vip_address_before_);
     for (const auto& [address, before] : vip_address_before_) {
         const bool after = vip_address_users_.count(address) > 0;
         if (after == before || global_addresses_.count(address)) continue;
@@ -467,27 +473,34 @@ void SnapshotBuilder::release_slot(uint32_t slot) {
     ++statistics_.endpoints_removed;
 }
 
+// What the endpoint hash holds for a key: its one service port, or ambiguous when several share it.
+void* SnapshotBuilder::endpoint_value(uint64_t packed) const {
+    auto users = endpoint_users_.find(packed);
+    if (users == endpoint_users_.end()) return nullptr;
+    return users->second.size() == 1 ? users->second.front().second : kAmbiguousServicePort;
+}
+
 void SnapshotBuilder::reference_endpoint(const EndpointKey& key, uint32_t id, bool add) {
     const uint64_t packed = pack(key);
-    auto users = endpoint_users_.find(packed);
-    if (!endpoint_before_.count(packed)) {
-        void* before = nullptr;
-        if (users != endpoint_users_.end()) {
-            before = users->second.size() == 1 ? users->second.begin()->second : kAmbiguousServicePort;
-        }
-        endpoint_before_.emplace(packed, before);
-    }
+    endpoint_before_.emplace_back(packed, endpoint_value(packed));
+    auto& users = endpoint_users_[packed];
+    auto user = std::find_if(users.begin(), users.end(), [id](const auto& entry) { return entry.first == id; });
     if (add) {
-        endpoint_users_[packed][id] = service_port_reference(id, id_incarnation_[id]);
-    } else if (users != endpoint_users_.end()) {
-        users->second.erase(id);
-        if (users->second.empty()) endpoint_users_.erase(users);
+        void* reference = service_port_reference(id, id_incarnation_[id]);
+        if (user != users.end()) {
+            user->second = reference;
+        } else {
+            users.emplace_back(id, reference);
+        }
+        return;
     }
+    if (user != users.end()) users.erase(user);
+    if (users.empty()) endpoint_users_.erase(packed);
 }
 
 void SnapshotBuilder::reference_vip_address(uint32_t address, bool add) {
     auto users = vip_address_users_.find(address);
-    vip_address_before_.emplace(address, users != vip_address_users_.end());
+    vip_address_before_.emplace_back(address, users != vip_address_users_.end());
     if (add) {
         ++vip_address_users_[address];
     } else if (users != vip_address_users_.end() && --users->second == 0) {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -109,6 +110,7 @@ private:
     void release_port(const InstalledPort& port);
     uint32_t allocate_slot();
     void release_slot(uint32_t slot);
+    void* endpoint_value(uint64_t packed) const;
     void reference_endpoint(const EndpointKey& key, uint32_t id, bool add);
     void reference_vip_address(uint32_t address, bool add);
     void stage_global_addresses(const config::Config& settings);
@@ -135,11 +137,17 @@ private:
 
     // What the shared hashes hold, and the edits staged for the current update.
     std::shared_ptr<LookupTables> lookup_;
-    std::map<uint64_t, std::map<uint32_t, void*>> endpoint_users_;  // packed EndpointKey -> id -> reference
-    std::map<uint32_t, uint32_t> vip_address_users_;               // VIP (network order) -> service ports
+    // Hashed, not ordered: a bulk update touches every endpoint key (100k for 10k services), and
+    // the edits they produce apply in any order. A key's users are almost always one service port,
+    // so a small vector of (id, reference) beats a map.
+    std::unordered_map<uint64_t, std::vector<std::pair<uint32_t, void*>>> endpoint_users_;  // packed EndpointKey
+    std::unordered_map<uint32_t, uint32_t> vip_address_users_;    // VIP (network order) -> service ports
     std::map<uint32_t, AddressKind> global_addresses_;             // local and SNAT addresses (network order)
-    std::map<uint64_t, void*> endpoint_before_;                    // values before this update (nullptr: absent)
-    std::map<uint32_t, bool> vip_address_before_;
+    // Values before this update (nullptr: absent) of every key it touched, first touch first
+    // (later touches of a key are dropped in prepare()). Vectors, because a hash map's clear()
+    // walks all its buckets: after a bulk update that would cost every later small update.
+    std::vector<std::pair<uint64_t, void*>> endpoint_before_;
+    std::vector<std::pair<uint32_t, bool>> vip_address_before_;
     HashEdits<VipKey> vip_edits_;
     HashEdits<EndpointKey> endpoint_edits_;
     HashEdits<uint32_t> address_edits_;
