@@ -15,6 +15,17 @@ std::string label_key(std::string_view namespace_name, std::string_view key, std
     return text;
 }
 
+// Adds `member` to (or removes it from) the set under `index_key`; empty sets are dropped.
+void update_index(std::map<std::string, std::set<std::string>>& index, const std::string& index_key,
+                  const std::string& member, bool add) {
+    if (add) {
+        index[index_key].insert(member);
+    } else if (auto found = index.find(index_key); found != index.end()) {
+        found->second.erase(member);
+        if (found->second.empty()) index.erase(found);
+    }
+}
+
 bool has_selector(const ServiceConfig& service) { return service.selector && !service.selector->empty(); }
 
 const NamedPort* find_named_port(const std::vector<NamedPort>& ports, const std::string& name, Protocol protocol) {
@@ -503,13 +514,7 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
 
 void ServiceStore::index_pod(const std::string& key, const PodConfig& pod, bool add) {
     for (const auto& [label, value] : pod.labels) {
-        const std::string index_key = label_key(pod.namespace_name, label, value);
-        if (add) {
-            pods_by_label_[index_key].insert(key);
-        } else if (auto found = pods_by_label_.find(index_key); found != pods_by_label_.end()) {
-            found->second.erase(key);
-            if (found->second.empty()) pods_by_label_.erase(found);
-        }
+        update_index(pods_by_label_, label_key(pod.namespace_name, label, value), key, add);
     }
     if (pod.address == 0) return;
     if (add) {
@@ -522,23 +527,11 @@ void ServiceStore::index_pod(const std::string& key, const PodConfig& pod, bool 
 void ServiceStore::index_service(const std::string& key, const ServiceConfig& service, bool add) {
     if (!has_selector(service)) return;
     const auto& [label, value] = *service.selector->begin();
-    const std::string index_key = label_key(service.namespace_name, label, value);
-    if (add) {
-        selector_index_[index_key].insert(key);
-    } else if (auto found = selector_index_.find(index_key); found != selector_index_.end()) {
-        found->second.erase(key);
-        if (found->second.empty()) selector_index_.erase(found);
-    }
+    update_index(selector_index_, label_key(service.namespace_name, label, value), key, add);
 }
 
 void ServiceStore::index_slice(const std::string& key, const EndpointSliceConfig& slice, bool add) {
-    const std::string service_key = object_key(slice.namespace_name, slice.service_name);
-    if (add) {
-        slices_by_service_[service_key].insert(key);
-    } else if (auto found = slices_by_service_.find(service_key); found != slices_by_service_.end()) {
-        found->second.erase(key);
-        if (found->second.empty()) slices_by_service_.erase(found);
-    }
+    update_index(slices_by_service_, object_key(slice.namespace_name, slice.service_name), key, add);
 }
 
 // Every service that selects `pod` uses one of its labels as the first pair of its selector.
