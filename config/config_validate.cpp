@@ -404,9 +404,21 @@ private:
                                            "(only a headless service may have none)");
         }
         std::map<std::string, size_t> names;
+        std::map<std::pair<uint16_t, Protocol>, size_t> numbers;
         for (size_t j = 0; j < service.ports.size(); ++j) {
             const ServicePortConfig& port = service.ports[j];
             std::string port_path = at(ports_path, j);
+            // One service port per (port, protocol), whatever the ClusterIP (also an allocated one).
+            if (intact(port_path + ".port") && intact(port_path + ".protocol")) {
+                if (auto [other, added] = numbers.emplace(std::pair{port.port, port.protocol}, j); !added) {
+                    diagnostics_.error(port_path + ".port",
+                                       "port " + std::to_string(port.port) + "/" +
+                                           std::string(protocol_name(port.protocol)) +
+                                           " is defined twice in this service (also " +
+                                           diagnostics_.reference(at(ports_path, other->second)) + ")");
+                    continue;
+                }
+            }
             if (service.ports.size() > 1 && intact(port_path + ".name")) {
                 if (port.name.empty()) {
                     diagnostics_.error(port_path + ".name",

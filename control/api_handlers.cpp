@@ -229,28 +229,31 @@ json get_conntrack(const json& request, ApiBackend& backend) {
         if (!found->is_number_unsigned()) throw std::invalid_argument("\"limit\" must be a non-negative integer");
         limit = found->get<size_t>();
     }
-    const Snapshot& snapshot = *backend.publisher.current();
     const uint32_t now_ms = static_cast<uint32_t>(rte_get_tsc_cycles() / (rte_get_tsc_hz() / 1000));
     json items = json::array();
     bool truncated = false;
-    for (const WorkerContext* worker : backend.workers) {
-        worker->connections->for_each([&](const Connection& connection) {
-            if (items.size() >= limit) {
-                truncated = true;
-                return;
-            }
-            const bool full_nat = snapshot.nat_mode == NatMode::FullNat;
-            items.push_back(
-                {{"worker", worker->worker_index},
-                 {"protocol", protocol_name(connection.original.protocol)},
-                 {"client", endpoint_text(connection.original.src_addr, connection.original.src_port)},
-                 {"vip", endpoint_text(connection.original.dst_addr, connection.original.dst_port)},
-                 {"endpoint", endpoint_text(connection.reply.src_addr, connection.reply.src_port)},
-                 {"snat", full_nat ? json(endpoint_text(connection.reply.dst_addr, connection.reply.dst_port)) : json(nullptr)},
-                 {"state", state_name(connection)},
-                 {"expires_in_ms", std::max<int64_t>(0, static_cast<int32_t>(connection.deadline_ms - now_ms))}});
-        });
-    }
+    // Under the control plane's lock: the publisher frees retired snapshots under it too.
+    backend.control.locked([&] {
+        const Snapshot& snapshot = *backend.publisher.current();
+        for (const WorkerContext* worker : backend.workers) {
+            worker->connections->for_each([&](const Connection& connection) {
+                if (items.size() >= limit) {
+                    truncated = true;
+                    return;
+                }
+                const bool full_nat = snapshot.nat_mode == NatMode::FullNat;
+                items.push_back(
+                    {{"worker", worker->worker_index},
+                     {"protocol", protocol_name(connection.original.protocol)},
+                     {"client", endpoint_text(connection.original.src_addr, connection.original.src_port)},
+                     {"vip", endpoint_text(connection.original.dst_addr, connection.original.dst_port)},
+                     {"endpoint", endpoint_text(connection.reply.src_addr, connection.reply.src_port)},
+                     {"snat", full_nat ? json(endpoint_text(connection.reply.dst_addr, connection.reply.dst_port)) : json(nullptr)},
+                     {"state", state_name(connection)},
+                     {"expires_in_ms", std::max<int64_t>(0, static_cast<int32_t>(connection.deadline_ms - now_ms))}});
+            });
+        }
+    });
     return {{"ok", true}, {"items", items}, {"truncated", truncated}};
 }
 
@@ -265,30 +268,35 @@ json get_stats(ApiBackend& backend) {
     for (size_t i = 0; i < kDropReasonCount; ++i) {
         drops[std::string(drop_reason_name(static_cast<DropReason>(i)))] = total.drops[i];
     }
-    const Snapshot& snapshot = *backend.publisher.current();
-    const std::vector<EndpointCounters> endpoints =
-        sum_endpoint_counters(backend.workers, snapshot.endpoints.capacity());
-    json services = json::array();
-    for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
-        const ServicePort& port = snapshot.service_ports[id];
-        if (port.incarnation == 0) continue;
-        EndpointCounters sum{};
-        for (uint32_t slot : port.endpoint_slots) {
-            if (slot >= endpoints.size()) continue;
-            sum.connections += endpoints[slot].connections;
-            sum.packets += endpoints[slot].packets;
-            sum.bytes += endpoints[slot].bytes;
-        }
-        services.push_back({{"service", port.service_name},
-                            {"vip", endpoint_text(port.vip, port.port)},
-                            {"protocol", protocol_name(port.protocol)},
-                            {"connections", sum.connections},
-                            {"packets", sum.packets},
-                            {"bytes", sum.bytes}});
-    }
     const UpdateTiming timing = backend.control.last_timing();
+    json services = json::array();
+    uint64_t generation = 0;
+    // Under the control plane's lock: the publisher frees retired snapshots under it too.
+    backend.control.locked([&] {
+        const Snapshot& snapshot = *backend.publisher.current();
+        generation = snapshot.generation;
+        const std::vector<EndpointCounters> endpoints =
+            sum_endpoint_counters(backend.workers, snapshot.endpoints.capacity());
+        for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
+            const ServicePort& port = snapshot.service_ports[id];
+            if (port.incarnation == 0) continue;
+            EndpointCounters sum{};
+            for (uint32_t slot : port.endpoint_slots) {
+                if (slot >= endpoints.size()) continue;
+                sum.connections += endpoints[slot].connections;
+                sum.packets += endpoints[slot].packets;
+                sum.bytes += endpoints[slot].bytes;
+            }
+            services.push_back({{"service", port.service_name},
+                                {"vip", endpoint_text(port.vip, port.port)},
+                                {"protocol", protocol_name(port.protocol)},
+                                {"connections", sum.connections},
+                                {"packets", sum.packets},
+                                {"bytes", sum.bytes}});
+        }
+    });
     return {{"ok", true},
-            {"generation", snapshot.generation},
+            {"generation", generation},
             {"counters", counters},
             {"drops", drops},
             {"services", services},

@@ -66,6 +66,12 @@ UpdateOutcome ControlPlane::set_drained(uint32_t address, bool drained) {
 UpdateOutcome ControlPlane::reload(config::Config next) {
     std::lock_guard lock(mutex_);
     const auto started = std::chrono::steady_clock::now();
+    if (std::optional<std::string> refusal = builder_.admits_settings(next)) {
+        UpdateOutcome outcome;
+        outcome.generation = generation_;
+        outcome.result.errors.push_back({next.source, 0, 0, "routes", *refusal});
+        return outcome;
+    }
     const config::ClusterConfig previous_cluster = store_.cluster();
     store_.set_client_ranges(next.cluster.client_ranges);
     config::StoreResult result = store_.replace_all(objects_of(next), next.source);

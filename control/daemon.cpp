@@ -399,7 +399,12 @@ void Daemon::control_loop() {
         if (reload_requested.exchange(false, std::memory_order_relaxed)) reload();
         if (now_ms >= next_stats_ms) {
             spdlog::info("{}", reporter.interval_line(now_ms));
-            if (options_.show_endpoints) spdlog::info("per-endpoint spread:\n{}", reporter.endpoint_table(*publisher_->current()));
+            if (options_.show_endpoints) {
+                // The API thread publishes (and notes snapshots in the reporter) under this lock.
+                control_plane_->locked([&] {
+                    spdlog::info("per-endpoint spread:\n{}", reporter.endpoint_table(*publisher_->current()));
+                });
+            }
             next_stats_ms += running_.dataplane.stats_interval_ms;
         }
         if (options_.duration_seconds > 0 && double(now_ms - start_ms) >= options_.duration_seconds * 1000.0) break;

@@ -198,6 +198,9 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
                                                    const std::vector<std::string>& changed) {
     statistics_ = {};
     ensure_lookup_tables();
+    // The one part that can fail for a reason the input causes (a route table that does not
+    // fit) comes before anything is committed.
+    if (std::optional<std::string> refusal = admits_settings(settings)) throw std::runtime_error(*refusal);
     // A new seed or table size changes every Maglev table: every service is re-examined.
     std::vector<std::string> all_services;
     const std::vector<std::string>* to_examine = &changed;
@@ -269,7 +272,6 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     snapshot->service_ports = service_ports_;
     snapshot->endpoints = endpoints_;
     snapshot->lookup = lookup_;
-    stage_routes(settings);
     snapshot->routes = route_table_;
     statistics_.service_ports = static_cast<uint32_t>(id_incarnation_.size() - free_ids_.size());
     return snapshot;
@@ -316,6 +318,11 @@ void SnapshotBuilder::update_service(const std::string& key, const config::Resol
     InstalledService next;
     auto installed = services_.find(key);
     for (const config::ResolvedPort& port : service.ports) {
+        // Validation allows one port per (port, protocol); a duplicate would share an identity.
+        const bool duplicate = std::any_of(next.ports.begin(), next.ports.end(), [&](const InstalledPort& installed) {
+            return installed.identity == port_identity(port.port);
+        });
+        if (duplicate) continue;
         InstalledPort* previous = nullptr;
         if (installed != services_.end()) {
             for (InstalledPort& candidate : installed->second.ports) {
@@ -526,14 +533,18 @@ void SnapshotBuilder::stage_global_addresses(const config::Config& settings) {
     global_addresses_ = std::move(wanted);
 }
 
-void SnapshotBuilder::stage_routes(const config::Config& settings) {
+std::optional<std::string> SnapshotBuilder::admits_settings(const config::Config& settings) {
     std::vector<std::vector<config::Ipv4Prefix>> port_addresses;
     for (const auto& port : settings.ports) port_addresses.push_back(port.addresses);
     RouteInputs inputs{std::move(port_addresses), settings.routes};
-    if (!route_table_ || !(route_inputs_ == inputs)) {
+    if (route_table_ && route_inputs_ == inputs) return std::nullopt;
+    try {
         route_table_ = build_route_table(settings);
         route_inputs_ = std::move(inputs);
+    } catch (const std::runtime_error& error) {
+        return error.what();
     }
+    return std::nullopt;
 }
 
 void SnapshotBuilder::before_publish() {

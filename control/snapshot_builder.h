@@ -62,6 +62,9 @@ public:
                                       const std::map<std::string, config::ResolvedService>& services,
                                       const std::vector<std::string>& changed);
     void before_publish();
+    // Whether `settings` (routes) can be compiled; builds the route table when they changed, so
+    // a later prepare() with the same settings cannot fail on it.
+    std::optional<std::string> admits_settings(const config::Config& settings);
     // Whether `changed` services fit the tables once applied; a message says why not.
     std::optional<std::string> admits(const std::map<std::string, config::ResolvedService>& services,
                                       const std::vector<std::string>& changed) const;
@@ -114,7 +117,7 @@ private:
     void reference_endpoint(const EndpointKey& key, uint32_t id, bool add);
     void reference_vip_address(uint32_t address, bool add);
     void stage_global_addresses(const config::Config& settings);
-    void stage_routes(const config::Config& settings);
+
     void ensure_lookup_tables();
 
     uint16_t worker_count_;

@@ -658,7 +658,7 @@ ports = [{ name = "a", port = 80 }, { name = "b", port = 0x0050 }]
     EXPECT_TRUE(
         has_error(result, text, "services[2].ports[0].name", "must name each one", "{ protocol"));
     EXPECT_TRUE(has_error(result, text, "services[3].ports[1].port",
-                          "198.18.100.3:80/TCP is already used by services[3].ports[0]", "0x0050"));
+                          "port 80/TCP is defined twice in this service (also services[3].ports[0])", "0x0050"));
     EXPECT_EQ(result.errors.size(), 5u) << describe(result);  // services[2].ports[1].name too
 }
 

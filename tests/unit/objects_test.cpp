@@ -357,3 +357,28 @@ TEST(DocumentFormat, ByNameThenByContent) {
 
 }  // namespace
 }  // namespace vipgate::config
+
+namespace vipgate::config {
+namespace {
+
+// Without a clusterIP (allocated later), one service still serves a port/protocol once: two
+// entries would be one VIP key.
+TEST(KubernetesManifests, DuplicatePortOfAnAllocatedServiceIsRefused) {
+    const ObjectsResult result = yaml(R"(apiVersion: v1
+kind: Service
+metadata:
+  name: twice
+spec:
+  selector:
+    app: x
+  ports:
+  - name: a
+    port: 80
+  - name: b
+    port: 80
+)");
+    EXPECT_TRUE(single_error(result, "spec.ports[1].port", "port 80/TCP is defined twice in this service", 12, 11));
+}
+
+}  // namespace
+}  // namespace vipgate::config
