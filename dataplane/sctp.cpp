@@ -110,10 +110,29 @@ uint8_t sctp_tcp_flags(uint8_t chunk_type) noexcept {
     }
 }
 
+namespace {
+
+// CRC32c over bytes at any alignment (rte_hash_crc loads uint64_t from possibly misaligned
+// packet data, which is undefined behaviour; memcpy compiles to the same unaligned load).
+uint32_t crc32c_bytes(const uint8_t* data, uint32_t length, uint32_t crc) noexcept {
+    uint64_t wide = crc;
+    for (; length >= 8; data += 8, length -= 8) {
+        uint64_t word;
+        std::memcpy(&word, data, sizeof(word));
+        wide = _mm_crc32_u64(wide, word);
+    }
+    crc = static_cast<uint32_t>(wide);
+    for (; length > 0; ++data, --length) crc = _mm_crc32_u8(crc, *data);
+    return crc;
+}
+
+}  // namespace
+
 uint32_t sctp_checksum(const uint8_t* packet, uint32_t length) noexcept {
-    uint32_t crc = rte_hash_crc(packet, kChecksumOffset, 0xFFFFFFFF);
-    crc = rte_hash_crc_4byte(0, crc);
-    crc = rte_hash_crc(packet + kSctpCommonHeaderLength, length - kSctpCommonHeaderLength, crc);
+    static constexpr uint8_t kZeroChecksum[4] = {0, 0, 0, 0};
+    uint32_t crc = crc32c_bytes(packet, kChecksumOffset, 0xFFFFFFFF);
+    crc = crc32c_bytes(kZeroChecksum, sizeof(kZeroChecksum), crc);
+    crc = crc32c_bytes(packet + kSctpCommonHeaderLength, length - kSctpCommonHeaderLength, crc);
     return rte_cpu_to_le_32(~crc);
 }
 
