@@ -32,8 +32,9 @@ json error_json(const config::ConfigError& error) {
 json refused(const std::vector<config::ConfigError>& errors) {
     json out = {{"ok", false}, {"errors", json::array()}};
     for (const auto& error : errors) out["errors"].push_back(error_json(error));
-    out["error"] = errors.size() == 1 ? errors[0].to_string()
-                                      : std::to_string(errors.size()) + " problems; nothing was changed";
+    // The errors themselves are listed; the summary only says what became of the request.
+    out["error"] = std::to_string(errors.size()) + (errors.size() == 1 ? " problem" : " problems") +
+                   "; nothing was changed";
     return out;
 }
 
