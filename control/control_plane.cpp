@@ -29,7 +29,10 @@ ControlPlane::ControlPlane(config::Config settings, SnapshotBuilder& builder, Pu
     config::StoreResult result = store_.replace_all(objects_of(settings), settings.source);
     if (!result.ok()) {
         std::string message;
-        for (const auto& error : result.errors) message += (message.empty() ? "" : "\n") + error.to_string();
+        for (const auto& error : result.errors) {
+            if (!message.empty()) message += '\n';
+            message += error.to_string();
+        }
         throw std::runtime_error(message);
     }
     commit(std::move(result), elapsed_ms(started), true);
