@@ -188,6 +188,9 @@ struct ConfigError {
     std::string to_string() const;
 };
 
+// Every error's to_string(), one per line.
+std::string describe_errors(const std::vector<ConfigError>& errors);
+
 struct LoadResult {
     std::optional<Config> config;       // set only when errors is empty
     std::vector<ConfigError> errors;

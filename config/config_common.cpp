@@ -41,6 +41,15 @@ std::string ConfigError::to_string() const {
     return text + message;
 }
 
+std::string describe_errors(const std::vector<ConfigError>& errors) {
+    std::string text;
+    for (const ConfigError& error : errors) {
+        if (!text.empty()) text += '\n';
+        text += error.to_string();
+    }
+    return text;
+}
+
 std::string_view protocol_name(Protocol protocol) {
     switch (protocol) {
     case Protocol::Tcp: return "TCP";

@@ -100,6 +100,13 @@ void validate(Config& config, Diagnostics& diagnostics);
 // objects into a running configuration.
 void validate_objects(ObjectSet& objects, Diagnostics& diagnostics);
 
+// decode_objects() and validate_objects() on one document (TOML, or YAML translated to it): the
+// objects when nothing is wrong, else every error found.
+ObjectsResult check_objects(const toml::table& root, Diagnostics& diagnostics);
+
+// A result that holds only `error` (the document could not be read at all).
+ObjectsResult failed_objects(ConfigError error);
+
 // Kubernetes name rules; each returns what is wrong with `text`, or "" when it is valid.
 std::string label_key_problem(std::string_view text);    // "app.kubernetes.io/name"
 std::string label_value_problem(std::string_view text);  // may be empty

@@ -492,18 +492,12 @@ const Translator::KnownKind Translator::kKindTable[3] = {
     {"EndpointSlice", "discovery.k8s.io/v1", &Translator::endpoint_slice},
 };
 
-ObjectsResult failure(ConfigError error) {
-    ObjectsResult result;
-    result.errors.push_back(std::move(error));
-    return result;
-}
-
 ObjectsResult translate_and_check(const std::string& text, const std::string& source) {
     std::vector<YAML::Node> documents;
     try {
         documents = YAML::LoadAll(text);
     } catch (const YAML::ParserException& error) {
-        return failure({source, static_cast<uint32_t>(error.mark.line + 1),
+        return detail::failed_objects({source, static_cast<uint32_t>(error.mark.line + 1),
                         static_cast<uint32_t>(error.mark.column + 1), "",
                         "YAML syntax error: " + error.msg});
     }
@@ -513,14 +507,8 @@ ObjectsResult translate_and_check(const std::string& text, const std::string& so
     Translator translator(diagnostics);
     translator_view = &translator;
     for (const auto& document : documents) translator.document(document, "");
-    toml::table root = translator.take_root();
-    ObjectSet objects;
-    detail::decode_objects(root, objects, diagnostics);
-    detail::validate_objects(objects, diagnostics);
-    ObjectsResult result;
-    result.errors = diagnostics.take_errors();
-    if (result.errors.empty()) result.objects = std::move(objects);
-    return result;
+    const toml::table root = translator.take_root();
+    return detail::check_objects(root, diagnostics);
 }
 
 }  // namespace
@@ -529,7 +517,7 @@ ObjectsResult load_kubernetes_yaml(const std::string& text, const std::string& s
     try {
         return translate_and_check(text, source);
     } catch (const std::exception& error) {  // yaml-cpp or out of memory: an error value
-        return failure({source, 0, 0, "", std::string("cannot load: ") + error.what()});
+        return detail::failed_objects({source, 0, 0, "", std::string("cannot load: ") + error.what()});
     }
 }
 

@@ -12,26 +12,34 @@ bool ends_with(std::string_view text, std::string_view suffix) {
     return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
 
-ObjectsResult failure(ConfigError error) {
-    ObjectsResult result;
-    result.errors.push_back(std::move(error));
-    return result;
-}
-
 ObjectsResult parse_and_check(const std::string& text, const std::string& source) {
     toml::table document;
-    if (auto error = detail::parse_toml(text, source, document)) return failure(*error);
+    if (auto error = detail::parse_toml(text, source, document)) return detail::failed_objects(*error);
     detail::Diagnostics diagnostics(source, document);
+    return detail::check_objects(document, diagnostics);
+}
+
+}  // namespace
+
+namespace detail {
+
+ObjectsResult check_objects(const toml::table& root, Diagnostics& diagnostics) {
     ObjectSet objects;
-    detail::decode_objects(document, objects, diagnostics);
-    detail::validate_objects(objects, diagnostics);
+    decode_objects(root, objects, diagnostics);
+    validate_objects(objects, diagnostics);
     ObjectsResult result;
     result.errors = diagnostics.take_errors();
     if (result.errors.empty()) result.objects = std::move(objects);
     return result;
 }
 
-}  // namespace
+ObjectsResult failed_objects(ConfigError error) {
+    ObjectsResult result;
+    result.errors.push_back(std::move(error));
+    return result;
+}
+
+}  // namespace detail
 
 std::optional<DocumentFormat> detect_format(std::string_view file_name, std::string_view text) {
     if (ends_with(file_name, ".toml")) return DocumentFormat::Toml;
@@ -51,7 +59,7 @@ ObjectsResult load_objects_toml(const std::string& text, const std::string& sour
     try {
         return parse_and_check(text, source);
     } catch (const std::exception& error) {  // out of memory: still an error value, not a throw
-        return failure({source, 0, 0, "", std::string("cannot load: ") + error.what()});
+        return detail::failed_objects({source, 0, 0, "", std::string("cannot load: ") + error.what()});
     }
 }
 

@@ -27,14 +27,7 @@ ControlPlane::ControlPlane(config::Config settings, SnapshotBuilder& builder, Pu
     store_.set_admission([this](const auto& resolved, const auto& changed) { return builder_.admits(resolved, changed); });
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.replace_all(objects_of(settings), settings.source);
-    if (!result.ok()) {
-        std::string message;
-        for (const auto& error : result.errors) {
-            if (!message.empty()) message += '\n';
-            message += error.to_string();
-        }
-        throw std::runtime_error(message);
-    }
+    if (!result.ok()) throw std::runtime_error(config::describe_errors(result.errors));
     commit(std::move(result), elapsed_ms(started), true);
 }
 

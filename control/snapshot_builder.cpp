@@ -222,7 +222,6 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     for (const std::string& key : *to_examine) {
         auto service = services.find(key);
         if (service != services.end()) update_service(key, service->second, settings);
-        ++statistics_.services_examined;
     }
     stage_global_addresses(settings);
     first_touches(endpoint_before_);
@@ -597,11 +596,7 @@ void SnapshotBuilder::after_publish(bool workers_moved_on) {
 std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
     config::ServiceStore store(config.cluster, gateway_addresses(config));
     const config::StoreResult result = store.replace_all(objects_of(config), config.source);
-    if (!result.ok()) {
-        std::string message;
-        for (const auto& error : result.errors) message += (message.empty() ? "" : "; ") + error.to_string();
-        throw std::runtime_error(message);
-    }
+    if (!result.ok()) throw std::runtime_error(config::describe_errors(result.errors));
     std::set<std::string> keys;
     for (const auto& [key, installed] : services_) keys.insert(key);
     for (const auto& [key, service] : store.resolved()) keys.insert(key);

@@ -32,7 +32,6 @@ namespace vipgate {
 
 struct BuildStatistics {
     uint32_t service_ports = 0;      // live service ports after the update
-    uint32_t services_examined = 0;
     uint32_t maglev_built = 0;
     uint32_t maglev_reused = 0;
     uint32_t endpoints_added = 0;

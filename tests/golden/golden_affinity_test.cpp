@@ -318,7 +318,7 @@ TEST_P(GoldenAffinity, AFullAffinitySetStillServesNewClientsByHash) {
 
 TEST_P(GoldenAffinity, SourcesOutsideTheClientRangesDoNotReachVips) {
     TopologySpec spec = topology(1, false);
-    spec.client_ranges = {"198.18.0.0/24", "10.0.0.0/8"};
+    spec.client_ranges = {"198.18.0.0/24", "198.18.2.0/24"};
     GoldenHarness harness(spec);
     const Flow outside_tcp{.protocol = kProtoTcp, .client = kOutsideClient, .client_port = 40000, .vip = kWebVip,
                            .vip_port = 80};
@@ -349,7 +349,7 @@ TEST_P(GoldenAffinity, SourcesOutsideTheClientRangesDoNotReachVips) {
     // Inside the ranges: connections open, pings are answered.
     const Flow inside = web_flow(kClientAddr, 40000);
     open_connection(harness, inside, harness.maglev_slot(inside), false);
-    const Flow inside_other_range = web_flow(ipv4("10.1.2.3"), 40000);
+    const Flow inside_other_range = web_flow(ipv4("198.18.2.3"), 40000);
     open_connection(harness, inside_other_range, harness.maglev_slot(inside_other_range), false);
     test::IcmpEchoSpec reply = request;
     reply.request = false;
@@ -379,7 +379,7 @@ TEST_P(GoldenAffinity, ATrackedConnectionOutlivesAShrinkOfTheRanges) {
     const Flow flow = web_flow(kClientAddr, 40000);
     open_connection(harness, flow, harness.maglev_slot(flow), false);
     const Translation translation = *harness.translation(flow);
-    spec.client_ranges = {"10.0.0.0/8"};
+    spec.client_ranges = {"198.18.2.0/24"};
     harness.reload(spec);
     const TcpSpec ack{.seq = 2, .ack = 1, .flags = kAck};
     harness.check({"the tracked connection continues", client_to_vip(flow, ack), kClientPortId,

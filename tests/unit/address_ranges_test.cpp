@@ -24,7 +24,10 @@ std::vector<config::Ipv4Prefix> prefixes(const std::vector<std::string>& texts) 
 std::string describe(const std::vector<AddressRange>& ranges) {
     std::string text;
     for (const AddressRange& range : ranges) {
-        text += (text.empty() ? "" : " ") + config::format_ipv4(range.first) + "-" + config::format_ipv4(range.last);
+        if (!text.empty()) text += ' ';
+        text += config::format_ipv4(range.first);
+        text += '-';
+        text += config::format_ipv4(range.last);
     }
     return text;
 }

@@ -55,7 +55,7 @@ TEST(ConfigModel, EveryNewFieldDecodes) {
     LoadResult result = load(R"(
 [cluster]
 service_cidr = "198.18.128.0/17"
-client_ranges = ["198.18.0.0/16", "10.0.0.0/8"]
+client_ranges = ["198.18.0.0/16", "198.19.0.0/16"]
 
 [[services]]
 name = "web"
@@ -122,12 +122,12 @@ service_cidr = "198.18.128.0/17"
 
 [[services]]
 name = "web"
-cluster_ip = "10.0.0.1"
+cluster_ip = "198.19.0.1"
 ports = [{ port = 80 }]
 )",
                              "services[0].cluster_ip",
-                             "10.0.0.1 is outside cluster.service_cidr 198.18.128.0/17",
-                             "\"10.0.0.1\""));
+                             "198.19.0.1 is outside cluster.service_cidr 198.18.128.0/17",
+                             "\"198.19.0.1\""));
     EXPECT_TRUE(single_error("[cluster]\nservice_cidr = \"198.18.0.0/16\"\n",
                              "cluster.service_cidr",
                              "198.18.0.0/16 holds 198.18.0.1, an address of port p0",

@@ -133,9 +133,13 @@ ObjectSet random_objects(std::mt19937& random) {
     auto protocol = [&] { return static_cast<Protocol>(pick(3)); };
     auto labels = [&] {
         Labels result;
-        for (uint32_t i = pick(3); i > 0; --i)
-            result["k" + std::to_string(pick(4)) + (pick(2) ? ".example.com/x" : "")] =
-                pick(3) ? "v" + std::to_string(pick(9)) : "";
+        for (uint32_t i = pick(3); i > 0; --i) {
+            std::string value;
+            if (pick(3)) value = std::string("v").append(std::to_string(pick(9)));
+            std::string key = std::string("k").append(std::to_string(pick(4)));
+            if (pick(2)) key += ".example.com/x";
+            result[key] = value;
+        }
         return result;
     };
     auto named_ports = [&](const char* prefix) {
