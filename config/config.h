@@ -196,7 +196,11 @@ struct LoadResult {
     std::vector<ConfigError> errors;
 };
 
+// The largest config file vipgate reads (the API's request limit too).
+inline constexpr size_t kMaxConfigFileBytes = size_t{64} << 20;
+
 // Parse and validate. Never throws; every problem found is reported, not just the first.
+// load_config_file reads regular files only, without ever blocking on the file itself.
 LoadResult load_config_file(const std::string& path);
 LoadResult load_config_string(const std::string& text, const std::string& source_name);
 

@@ -3,12 +3,15 @@
 #include "config/config.h"
 #include "config/config_internal.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <optional>
 
 namespace vipgate::config {
 
@@ -59,21 +62,68 @@ LoadResult load_config_string(const std::string& text, const std::string& source
     }
 }
 
+namespace {
+
+const char* file_type_name(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "not a regular file";
+}
+
+// Why open non-blocking and insist on a regular file: the daemon reloads on SIGHUP, and a FIFO
+// or a character device in the config file's place would block the read for ever (a FIFO with
+// no writer) or never end (/dev/zero). O_NONBLOCK makes open() itself return at once for a FIFO,
+// fstat() then refuses it, and the size limit bounds what a growing file can make us read.
+std::optional<std::string> read_regular_file(int fd, std::string& text) {
+    struct stat status {};
+    if (fstat(fd, &status) != 0) return std::string("cannot inspect the config file: ") + std::strerror(errno);
+    if (!S_ISREG(status.st_mode)) {
+        return std::string("cannot read the config file: it is ") + file_type_name(status.st_mode) +
+               " (vipgate reads regular files only)";
+    }
+    if (static_cast<uint64_t>(status.st_size) > kMaxConfigFileBytes) {
+        return "the config file is " + std::to_string(status.st_size) + " bytes; the limit is " +
+               std::to_string(kMaxConfigFileBytes);
+    }
+    text.resize(static_cast<size_t>(status.st_size));
+    size_t length = 0;
+    for (;;) {
+        if (length == text.size()) {  // the file grew since fstat(): read on, up to the limit
+            if (length > kMaxConfigFileBytes) {
+                return "the config file grew past the limit of " + std::to_string(kMaxConfigFileBytes) +
+                       " bytes while being read";
+            }
+            text.resize(std::min(std::max<size_t>(length * 2, 4096), kMaxConfigFileBytes + 1));
+        }
+        const ssize_t got = read(fd, text.data() + length, text.size() - length);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return std::string("cannot read the config file: ") + std::strerror(errno);
+        if (got == 0) break;
+        length += static_cast<size_t>(got);
+    }
+    text.resize(length);
+    return std::nullopt;
+}
+
+}  // namespace
+
 LoadResult load_config_file(const std::string& path) {
-    std::error_code error;
-    if (std::filesystem::is_directory(path, error)) {
-        return failure({path, 0, 0, "", "cannot read the config file: it is a directory"});
+    const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        return failure({path, 0, 0, "", std::string("cannot open the config file: ") + std::strerror(errno)});
     }
-    std::ifstream file(path, std::ios::binary);
-    if (!file) {
-        return failure(
-            {path, 0, 0, "", std::string("cannot open the config file: ") + std::strerror(errno)});
+    std::string text;
+    std::optional<std::string> error;
+    try {
+        error = read_regular_file(fd, text);
+    } catch (const std::exception& exception) {  // out of memory: still an error value, not a throw
+        error = std::string("cannot load: ") + exception.what();
     }
-    std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-    if (file.bad()) {
-        return failure(
-            {path, 0, 0, "", std::string("cannot read the config file: ") + std::strerror(errno)});
-    }
+    close(fd);
+    if (error) return failure({path, 0, 0, "", *error});
     return load_config_string(text, path);
 }
 

@@ -1,15 +1,19 @@
 #include "control/api_server.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <new>
 #include <stdexcept>
+#include <system_error>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -138,10 +142,13 @@ void ApiServer::stop() {
     if (thread_.joinable()) {
         const uint64_t one = 1;
         if (write(wake_fd_, &one, sizeof(one)) != sizeof(one)) {
-            spdlog::error("api: cannot wake the API server thread: {}", errno_text(errno));
+            spdlog::error("api: cannot wake the API server threads: {}", errno_text(errno));
         }
         thread_.join();
     }
+    // The eventfd stays readable once written, so every connection thread sees it at its next poll.
+    for (Client& client : clients_) client.thread.join();
+    clients_.clear();
     for (int* fd : {&listen_fd_, &wake_fd_}) {
         if (*fd >= 0) close(*fd);
         *fd = -1;
@@ -164,35 +171,82 @@ void ApiServer::serve() {
             return;
         }
         if ((fds[1].revents & POLLIN) != 0) return;
-        if ((fds[0].revents & POLLIN) == 0) continue;
-        const int connection = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (connection < 0) {
-            // A client that gave up between poll() and accept(), or a transient shortage of descriptors.
-            spdlog::warn("api: accept failed: {}", errno_text(errno));
-            continue;
-        }
-        try {
-            serve_connection(connection);
-        } catch (const std::exception& error) {  // std::bad_alloc on a large request, say: drop this client only
-            spdlog::error("api: serving a request failed: {}", error.what());
-        }
+        reap_finished_clients();
+        if ((fds[0].revents & POLLIN) != 0) accept_client();
+    }
+}
+
+void ApiServer::accept_client() {
+    const int connection = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (connection < 0) {
+        // A client that gave up between poll() and accept(), or a transient shortage of descriptors.
+        spdlog::warn("api: accept failed: {}", errno_text(errno));
+        return;
+    }
+    if (clients_.size() >= limits_.max_clients) {
+        answer_busy(connection);
+        close(connection);
+        return;
+    }
+    Client& client = clients_.emplace_back();
+    try {
+        client.thread = std::thread([this, connection, &client] {
+            size_t largest_message = 0;
+            try {
+                largest_message = serve_connection(connection);
+            } catch (const std::exception& error) {  // the answer could not even be built or sent
+                spdlog::error("api: serving a request failed: {}", error.what());
+            }
+            close(connection);
+            // Every buffer of the request is gone now (see the design note in api_server.h).
+            if (largest_message >= kTrimThresholdBytes) malloc_trim(0);
+            client.finished.store(true, std::memory_order_release);
+        });
+    } catch (const std::system_error& error) {  // no thread to be had: this client is refused, not the daemon
+        clients_.pop_back();
+        spdlog::error("api: cannot start a thread for a client: {}", error.what());
+        answer_busy(connection);
         close(connection);
     }
 }
 
-void ApiServer::serve_connection(int connection) {
+void ApiServer::reap_finished_clients() {
+    for (auto client = clients_.begin(); client != clients_.end();) {
+        if (!client->finished.load(std::memory_order_acquire)) {
+            ++client;
+            continue;
+        }
+        client->thread.join();
+        client = clients_.erase(client);
+    }
+}
+
+// Without waiting: a fresh connection's socket buffer always takes one short line.
+void ApiServer::answer_busy(int connection) const {
+    const std::string text = failure("the API is serving " + std::to_string(limits_.max_clients) +
+                                     " connections already; try again")
+                                 .dump() +
+                             "\n";
+    if (send(connection, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        spdlog::warn("api: cannot answer a client refused as busy: {}", errno_text(errno));
+    }
+    spdlog::warn("api: refused a connection: {} connections are being served", limits_.max_clients);
+}
+
+size_t ApiServer::serve_connection(int connection) {
     ucred peer{};
     socklen_t peer_size = sizeof(peer);
     getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size);
     const api::ReadResult request =
         api::read_line(connection, limits_.max_request_bytes, api::Clock::now() + limits_.read_timeout, wake_fd_);
+    const size_t request_bytes = request.text.size();
     nlohmann::json response;
     switch (request.status) {
         case api::ReadStatus::Line:
             response = answer(request.text);
             break;
         case api::ReadStatus::Closed:
-            if (request.text.empty()) return;  // a liveness probe (another daemon checking the socket)
+            if (request.text.empty()) return 0;  // a liveness probe (another daemon checking the socket)
             response = answer(request.text);   // a client that half-closed instead of sending '\n'
             break;
         case api::ReadStatus::TooLarge:
@@ -204,10 +258,10 @@ void ApiServer::serve_connection(int connection) {
                                " ms (one JSON object followed by a newline)");
             break;
         case api::ReadStatus::Woken:
-            return;
+            return request_bytes;
         case api::ReadStatus::Failed:
             spdlog::warn("api: reading a request from pid {} failed: {}", peer.pid, errno_text(request.error));
-            return;
+            return request_bytes;
     }
     if (response.find("ok") == response.end() || response.at("ok") != true) {
         const auto error = response.find("error");
@@ -221,21 +275,27 @@ void ApiServer::serve_connection(int connection) {
                      written.status == api::WriteStatus::Stalled ? "the client stopped reading"
                                                                  : errno_text(written.error));
     }
+    return std::max(request_bytes, text.size());
 }
 
-nlohmann::json ApiServer::answer(const std::string& request_text) const {
+nlohmann::json ApiServer::answer(const std::string& request_text) {
     nlohmann::json request;
     try {
         request = nlohmann::json::parse(request_text);
-    } catch (const nlohmann::json::parse_error& error) {
+    } catch (const nlohmann::json::exception& error) {  // parse_error, and out_of_range for 1e999999
         return failure("malformed request: " + without_exception_tag(error.what()));
+    } catch (const std::bad_alloc&) {
+        return failure("the daemon ran out of memory parsing this request; nothing changed");
     }
     if (!request.is_object()) return failure("malformed request: expected a JSON object, got " +
                                              std::string(request.type_name()));
     try {
+        const std::lock_guard<std::mutex> serialized(handler_mutex_);
         nlohmann::json response = handler_(request);
         if (!response.is_object()) return failure("internal error: the request handler answered a non-object");
         return response;
+    } catch (const std::bad_alloc&) {
+        return failure("the daemon ran out of memory serving this request");
     } catch (const std::exception& error) {
         return failure(error.what());
     } catch (...) {

@@ -1,13 +1,23 @@
 // ApiServer: the daemon's end of the runtime control API (protocol: control/api_protocol.md).
 //
 // One thread of its own, beside the control thread and never on a worker lcore, accepts on a
-// Unix stream socket and serves one connection at a time: read one JSON request line, call the
-// handler, write its answer, close. Serving one at a time is the point: the handler changes the
-// running state and is not thread-safe, so requests are serialized here rather than by locks.
-// The cost is that one client holds the API for at most the read timeout while it sends.
+// Unix stream socket; each connection is then served on a thread of its own: read one JSON
+// request line, call the handler, write its answer, close. Why a thread per connection: a peer
+// that sends slowly, sends nothing, or reads a large answer slowly must only ever wait for
+// itself (with one connection at a time, ten idle clients delayed a good request by 50 s). The
+// handler changes the running state and is not thread-safe, so it alone runs under a mutex:
+// requests are applied one at a time, in the order they became complete, and reading, parsing
+// and writing happen outside it. Connections are bounded (Limits::max_clients): one more gets a
+// "busy" answer at once rather than a thread, so a flood of idle peers costs bounded memory and
+// each of them is dropped at its read deadline.
+//
+// Memory: a large request (a 64 MiB apply, a deep document) leaves glibc's arenas holding the
+// freed pages; after any request or answer over kTrimThresholdBytes the connection's thread
+// returns them to the kernel (malloc_trim), so the daemon's RSS goes back down.
 //
 // Whatever a client sends, the daemon survives: a request that is not JSON, is too large or is
-// too slow gets an {"ok":false,...} answer, and a handler exception becomes one too.
+// too slow gets an {"ok":false,...} answer, and a handler exception becomes one too: every
+// request that arrives gets an answer.
 //
 // Security: the socket is the only access control, so it is created mode 0600 (owner only) in
 // a directory created 0700 when missing. The mode is set between bind() and listen(); before
@@ -17,9 +27,12 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <list>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -37,7 +50,11 @@ public:
         size_t max_request_bytes = size_t{64} << 20;
         std::chrono::milliseconds read_timeout{5000};   // the whole request line, from accept()
         std::chrono::milliseconds write_timeout{5000};  // without the client taking any of the answer
+        size_t max_clients = 64;                        // connections served at once
     };
+
+    // A request or answer at least this large is followed by malloc_trim (see the design note).
+    static constexpr size_t kTrimThresholdBytes = size_t{1} << 20;
 
     ApiServer(std::string socket_path, Handler handler);
     ApiServer(std::string socket_path, Handler handler, Limits limits);
@@ -50,17 +67,27 @@ public:
     // socket, a non-socket file in the way, bind/listen failures.
     void start();
 
-    // Wakes the thread (also from an idle connected client), joins it, removes the socket file
+    // Wakes every thread (also those serving idle clients), joins them, removes the socket file
     // if it is still the one start() created. Idempotent.
     void stop();
 
     const std::string& socket_path() const { return socket_path_; }
 
 private:
+    // A connection's thread; `finished` is set last, so the accept thread may then join it.
+    struct Client {
+        std::thread thread;
+        std::atomic<bool> finished{false};
+    };
+
     void create_socket();
     void serve();
-    void serve_connection(int connection);
-    nlohmann::json answer(const std::string& request_text) const;
+    void accept_client();
+    void reap_finished_clients();
+    // Returns the size of the larger of the request and the answer.
+    size_t serve_connection(int connection);
+    void answer_busy(int connection) const;
+    nlohmann::json answer(const std::string& request_text);
 
     std::string socket_path_;
     Handler handler_;
@@ -69,7 +96,9 @@ private:
     int wake_fd_ = -1;  // eventfd: stop() writes it, every poll of the thread watches it
     dev_t socket_device_ = 0;
     ino_t socket_inode_ = 0;
-    std::thread thread_;
+    std::thread thread_;            // accepts
+    std::list<Client> clients_;     // touched by the accept thread only (and stop() after joining it)
+    std::mutex handler_mutex_;      // the handler runs under it
 };
 
 }  // namespace vipgate

@@ -115,6 +115,13 @@ void ControlPlane::locked(const std::function<void()>& task) {
     task();
 }
 
+bool ControlPlane::try_locked(const std::function<void()>& task) {
+    std::unique_lock lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    task();
+    return true;
+}
+
 UpdateTiming ControlPlane::last_timing() const {
     std::lock_guard lock(mutex_);
     return last_timing_;

@@ -60,6 +60,9 @@ public:
     void inspect(const std::function<void(const config::ServiceStore&, const config::Config&)>& inspect) const;
     // Runs `task` under the lock (the control loop's publisher reclamation).
     void locked(const std::function<void()>& task);
+    // Runs `task` only if the lock is free at once (the control loop, which must not wait for an
+    // update in progress); false when it did not run.
+    bool try_locked(const std::function<void()>& task);
     UpdateTiming last_timing() const;
     // The running state as a config file's model: settings plus every object.
     config::Config running_config() const;

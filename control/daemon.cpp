@@ -1,5 +1,7 @@
 #include "control/daemon.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <fstream>
@@ -7,6 +9,8 @@
 #include <chrono>
 #include <csignal>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -140,6 +144,10 @@ private:
     void launch_workers();
     void control_loop();
     void reload();
+    void start_requested_reload();
+    void apply_reloaded_neighbors();
+    void join_reload();
+    uint64_t running_generation();
     Publication publish(std::unique_ptr<Snapshot> snapshot);
     void drain_punt_ring(uint64_t now_ms);
     void steer_snat_replies();
@@ -167,6 +175,11 @@ private:
     rte_ring* control_tx_ring_ = nullptr;
     std::atomic<bool> workers_stop_{false};
     std::chrono::steady_clock::time_point started_at_;
+    // A SIGHUP reload runs on a thread of its own (see start_requested_reload).
+    std::thread reload_thread_;
+    std::atomic<bool> reload_finished_{false};
+    std::mutex reloaded_neighbors_mutex_;
+    std::optional<std::vector<std::pair<uint32_t, rte_ether_addr>>> reloaded_neighbors_;
 };
 
 void Daemon::start_eal() {
@@ -309,7 +322,7 @@ void Daemon::reload() {
     if (!loaded.errors.empty()) {
         for (const auto& error : loaded.errors) spdlog::error("{}", error.to_string());
         spdlog::error("reload rejected: {} error(s) in {}; still running generation {}", loaded.errors.size(),
-                      options_.config_path, publisher_->current()->generation);
+                      options_.config_path, running_generation());
         return;
     }
     const config::Config running = control_plane_->running_config();
@@ -318,7 +331,7 @@ void Daemon::reload() {
         std::string fields;
         for (const auto& field : restart_only) fields.append(fields.empty() ? "" : ", ").append(field);
         spdlog::error("reload rejected: {} cannot change while running (restart vipgate to apply); still running "
-                      "generation {}", fields, publisher_->current()->generation);
+                      "generation {}", fields, running_generation());
         return;
     }
     const double parse_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - requested).count();
@@ -328,17 +341,19 @@ void Daemon::reload() {
     try {
         outcome = control_plane_->reload(std::move(*loaded.config));
     } catch (const std::exception& error) {
-        spdlog::error("reload failed: {}; still running generation {}", error.what(),
-                      publisher_->current()->generation);
+        spdlog::error("reload failed: {}; still running generation {}", error.what(), running_generation());
         return;
     }
     if (!outcome.result.ok()) {
         for (const auto& error : outcome.result.errors) spdlog::error("{}", error.to_string());
         spdlog::error("reload rejected: {} error(s); still running generation {}", outcome.result.errors.size(),
-                      publisher_->current()->generation);
+                      outcome.generation);
         return;
     }
-    resolver_->set_static(std::move(neighbors));
+    {
+        const std::lock_guard<std::mutex> lock(reloaded_neighbors_mutex_);
+        reloaded_neighbors_ = std::move(neighbors);
+    }
     if (!outcome.published) {
         spdlog::info("update applied: generation {} unchanged (nothing the dataplane uses changed; validated in "
                      "{:.2f} ms)", outcome.generation, parse_ms + outcome.timing.validate_ms);
@@ -354,6 +369,48 @@ void Daemon::reload() {
                  "validate {:.2f} ms, build {:.2f} ms, publication {} us)", outcome.generation,
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - requested).count(),
                  parse_ms + outcome.timing.validate_ms, outcome.timing.build_ms, outcome.timing.publish_us);
+}
+
+// Why a thread: parsing, validating and building a large file takes seconds, and the control
+// loop must go on answering ARP, reclaiming snapshots and printing stats meanwhile. One reload
+// runs at a time; a SIGHUP during one leaves reload_requested set, so the file is read again
+// once it ends (the last SIGHUP always leads to a reload that starts after it).
+void Daemon::start_requested_reload() {
+    if (reload_thread_.joinable()) {
+        if (!reload_finished_.load(std::memory_order_acquire)) return;
+        reload_thread_.join();
+    }
+    if (!reload_requested.exchange(false, std::memory_order_relaxed)) return;
+    reload_finished_.store(false, std::memory_order_relaxed);
+    reload_thread_ = std::thread([this] {
+        try {
+            reload();
+        } catch (const std::exception& error) {  // out of memory, say: this reload fails, the daemon goes on
+            spdlog::error("reload failed: {}; still running generation {}", error.what(), running_generation());
+        }
+        reload_finished_.store(true, std::memory_order_release);
+    });
+}
+
+// The neighbor resolver belongs to the control loop, so a reload leaves its static entries here.
+void Daemon::apply_reloaded_neighbors() {
+    std::optional<std::vector<std::pair<uint32_t, rte_ether_addr>>> neighbors;
+    {
+        const std::lock_guard<std::mutex> lock(reloaded_neighbors_mutex_);
+        neighbors.swap(reloaded_neighbors_);
+    }
+    if (neighbors) resolver_->set_static(std::move(*neighbors));
+}
+
+void Daemon::join_reload() {
+    if (reload_thread_.joinable()) reload_thread_.join();
+}
+
+// Read under the control plane's lock: the snapshot may be retired and reclaimed meanwhile.
+uint64_t Daemon::running_generation() {
+    uint64_t generation = 0;
+    control_plane_->locked([&] { generation = publisher_->current()->generation; });
+    return generation;
 }
 
 void Daemon::steer_snat_replies() {
@@ -395,13 +452,16 @@ void Daemon::control_loop() {
             resolver_->tick(*publisher_->current(), now_ms);
             next_neighbor_tick_ms = now_ms + kNeighborTickMs;
         }
-        control_plane_->locked([this] { publisher_->reclaim(); });
-        if (reload_requested.exchange(false, std::memory_order_relaxed)) reload();
+        // Never waits for an update in progress (a reload or an API request holds the lock).
+        control_plane_->try_locked([this] { publisher_->reclaim(); });
+        start_requested_reload();
+        apply_reloaded_neighbors();
         if (now_ms >= next_stats_ms) {
             spdlog::info("{}", reporter.interval_line(now_ms));
             if (options_.show_endpoints) {
-                // The API thread publishes (and notes snapshots in the reporter) under this lock.
-                control_plane_->locked([&] {
+                // The API thread publishes (and notes snapshots in the reporter) under this lock;
+                // while an update holds it, this interval's table is left out.
+                control_plane_->try_locked([&] {
                     spdlog::info("per-endpoint spread:\n{}", reporter.endpoint_table(*publisher_->current()));
                 });
             }
@@ -475,7 +535,7 @@ int Daemon::run() {
     create_workers();
     std::vector<WorkerContext*> contexts;
     for (auto& worker : workers_) contexts.push_back(worker.get());
-    reporter_ = std::make_unique<StatsReporter>(std::move(contexts));
+    reporter_ = std::make_unique<StatsReporter>(contexts);
     reporter_->note_snapshot(*publisher_->current());
     launch_workers();
     start_api(contexts);
@@ -483,6 +543,7 @@ int Daemon::run() {
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");
     control_loop();
     api_server_.reset();
+    join_reload();
     stop_workers();
     report_final();
     return 0;
@@ -490,6 +551,7 @@ int Daemon::run() {
 
 Daemon::~Daemon() {
     api_server_.reset();  // before the state it serves
+    join_reload();
     stop_workers();
     for (rte_ring* ring : {punt_ring_, control_tx_ring_}) {
         rte_mbuf* packet;
@@ -520,9 +582,23 @@ Daemon::~Daemon() {
     if (eal_started_) rte_eal_cleanup();
 }
 
+// Why these malloc settings: a large or deep API request is served on a thread of its own, and
+// glibc gives such threads arenas of their own; malloc_trim returns the free top of the main
+// arena only, so the ~45 MiB a million-deep JSON request had freed stayed in RSS. One arena
+// (the control plane's threads seldom allocate at once; the workers never do) lets the API's
+// malloc_trim return everything. Fixed thresholds also turn off glibc's dynamic ones, which
+// after one large free would keep up to 64 MiB at the top of the heap: blocks of 1 MiB and more
+// are mapped and unmapped on their own.
+void return_freed_memory_to_the_kernel() {
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 8 << 20);
+}
+
 }  // namespace
 
 int run_daemon(const DaemonOptions& options) {
+    return_freed_memory_to_the_kernel();
     config::LoadResult loaded = options.config_path.empty()
                                     ? config::load_config_string(config::embedded_default_config(), "<embedded default>")
                                     : config::load_config_file(options.config_path);

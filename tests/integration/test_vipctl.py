@@ -96,44 +96,15 @@ spec:
 """
 
 
-class Vipctl:
-    def __init__(self, exe, socket):
-        self.exe, self.socket = exe, socket
-
-    def run(self, *args, stdin=None):
-        command = [self.exe, "--socket", self.socket, *args]
-        result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=20)
-        h.log(f"$ vipctl {' '.join(args)} -> {result.returncode}\n{result.stdout}{result.stderr}".rstrip())
-        return result
-
-    def ok(self, *args, stdin=None):
-        result = self.run(*args, stdin=stdin)
-        h.check(result.returncode == 0, f"vipctl {' '.join(args)} failed: {result.stderr}")
-        return result.stdout
-
-    def json(self, *args):
-        return json.loads(self.ok(*args, "-o", "json"))
-
-    def apply(self, context, name, text):
-        path = context.path(name)
-        with open(path, "w") as f:
-            f.write(text)
-        return self.run("apply", "-f", path)
-
-
-def items(document):
-    return document["items"] if isinstance(document, dict) else document
-
-
 def cluster_ip(vipctl, name):
-    for service in items(vipctl.json("get", "services")):
+    for service in h.items(vipctl.json("get", "services")):
         if service["name"] == name:
             return service["cluster_ip"]
     raise h.TestFailure(f"service {name} not listed")
 
 
 def endpoints_of(vipctl, name):
-    for entry in items(vipctl.json("get", "endpoints")):
+    for entry in h.items(vipctl.json("get", "endpoints")):
         if entry["name"] == name:
             return sorted((e["address"], e["port"]) for e in entry["endpoints"])
     raise h.TestFailure(f"endpoints of {name} not listed")
@@ -164,7 +135,7 @@ def main(context):
     daemon.wait_for(r"control API listening")
     h.check(stat.S_IMODE(os.stat(socket).st_mode) == 0o600, "the API socket must be owner-only (0600)")
     tap = context.tap(iface)
-    vipctl = Vipctl(vipctl_exe, socket)
+    vipctl = h.Vipctl(vipctl_exe, socket)
 
     # Apply the manifests as an operator would: one multi-document file.
     manifests = "---\n".join([SEED, NAMED] + [fancy_pod(n, a) for n, a in FANCY.items()] +
@@ -220,7 +191,7 @@ def main(context):
 
     # Delete releases the service and its address.
     h.check("deleted" in vipctl.ok("delete", "service", "web"), "delete output")
-    h.check(all(s["name"] != "web" for s in items(vipctl.json("get", "services"))), "web still listed")
+    h.check(all(s["name"] != "web" for s in h.items(vipctl.json("get", "services"))), "web still listed")
     missing = vipctl.run("delete", "service", "web")
     h.check(missing.returncode == 1 and "not found" in missing.stderr, "deleting a missing service must fail")
 

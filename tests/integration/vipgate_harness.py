@@ -305,6 +305,39 @@ class Daemon:
 
 
 # ---------------------------------------------------------------------------------------------
+# vipctl, the operator's client
+
+
+class Vipctl:
+    def __init__(self, exe, socket):
+        self.exe, self.socket = exe, socket
+
+    def run(self, *args, stdin=None):
+        command = [self.exe, "--socket", self.socket, *args]
+        result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=20)
+        log(f"$ vipctl {' '.join(args)} -> {result.returncode}\n{result.stdout}{result.stderr}".rstrip())
+        return result
+
+    def ok(self, *args, stdin=None):
+        result = self.run(*args, stdin=stdin)
+        check(result.returncode == 0, f"vipctl {' '.join(args)} failed: {result.stderr}")
+        return result.stdout
+
+    def json(self, *args):
+        return json.loads(self.ok(*args, "-o", "json"))
+
+    def apply(self, context, name, text):
+        path = context.path(name)
+        with open(path, "w") as f:
+            f.write(text)
+        return self.run("apply", "-f", path)
+
+
+def items(document):
+    return document["items"] if isinstance(document, dict) else document
+
+
+# ---------------------------------------------------------------------------------------------
 # Test context: owns every resource
 
 

@@ -102,6 +102,19 @@ TEST(ApiServer, RequestWithoutNewlineIsServedWhenTheClientHalfCloses) {
     EXPECT_EQ(parse_answer(std::string(buffer, static_cast<size_t>(got)))["echo"]["op"], "dump");
 }
 
+TEST(ApiServer, NumbersOutOfRangeGetAMalformedRequestAnswer) {
+    TemporaryDirectory directory;
+    const std::string path = directory.path() + "/api.sock";
+    ApiServer server(path, echo);
+    server.start();
+    for (const char* text : {"1e999999\n", "{\"op\":\"get\",\"limit\":-1e400}\n"}) {
+        const json answer = parse_answer(send_and_receive(path, text));
+        EXPECT_EQ(answer["ok"], false) << text;
+        EXPECT_EQ(answer["error"].get<std::string>().rfind("malformed request: ", 0), 0u) << answer;
+    }
+    EXPECT_EQ(parse_answer(send_and_receive(path, "{\"op\":\"dump\"}\n"))["ok"], true);
+}
+
 TEST(ApiServer, OversizedRequestGetsAnErrorAnswer) {
     TemporaryDirectory directory;
     const std::string path = directory.path() + "/api.sock";
@@ -263,6 +276,72 @@ TEST(ApiServer, RequestsAreServedOneAtATime) {
     EXPECT_EQ(answered.load(), 40);
     EXPECT_EQ(served, 40);
     EXPECT_EQ(overlaps.load(), 0);
+}
+
+// The time one good request takes from connect to answer.
+std::chrono::milliseconds round_trip(const std::string& path, json& answer) {
+    const auto started = std::chrono::steady_clock::now();
+    answer = parse_answer(send_and_receive(path, "{\"op\":\"get\"}\n"));
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+}
+
+TEST(ApiServer, IdleClientsDoNotDelayOthers) {
+    TemporaryDirectory directory;
+    const std::string path = directory.path() + "/api.sock";
+    ApiServer server(path, echo);  // default 5 s read timeout: each idle client could hold 5 s
+    server.start();
+    std::vector<int> idle;
+    for (int i = 0; i < 20; ++i) {
+        idle.push_back(connect_unix(path));
+        ASSERT_GE(idle.back(), 0);
+    }
+    ASSERT_EQ(send(idle[0], "{\"op\"", 5, MSG_NOSIGNAL), 5);  // one has sent half a request
+    json answer;
+    EXPECT_LT(round_trip(path, answer).count(), 500);
+    EXPECT_EQ(answer["ok"], true);
+    for (int fd : idle) close(fd);
+}
+
+TEST(ApiServer, SlowReaderDoesNotDelayOthers) {
+    TemporaryDirectory directory;
+    const std::string path = directory.path() + "/api.sock";
+    const std::string large(32 << 20, 'x');  // far more than the socket buffers hold
+    ApiServer server(path, [&](const json& request) -> json {
+        if (request.value("op", "") == "dump") return {{"ok", true}, {"text", large}};
+        return echo(request);
+    });
+    server.start();
+    const int slow = connect_unix(path);
+    ASSERT_GE(slow, 0);
+    ASSERT_EQ(send(slow, "{\"op\":\"dump\"}\n", 14, MSG_NOSIGNAL), 14);
+    char first[16];
+    ASSERT_GT(recv(slow, first, sizeof(first), 0), 0);  // the answer has started; now stop reading
+    json answer;
+    EXPECT_LT(round_trip(path, answer).count(), 500);
+    EXPECT_EQ(answer["ok"], true);
+    close(slow);
+}
+
+TEST(ApiServer, ConnectionsBeyondTheLimitAreAnsweredBusyAtOnce) {
+    TemporaryDirectory directory;
+    const std::string path = directory.path() + "/api.sock";
+    ApiServer::Limits limits;
+    limits.max_clients = 2;
+    ApiServer server(path, echo, limits);
+    server.start();
+    const int first = connect_unix(path);
+    const int second = connect_unix(path);
+    ASSERT_GE(first, 0);
+    ASSERT_GE(second, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // both accepted and being read
+    json answer;
+    EXPECT_LT(round_trip(path, answer).count(), 500);
+    EXPECT_EQ(answer["ok"], false);
+    EXPECT_NE(answer["error"].get<std::string>().find("serving 2 connections already"), std::string::npos) << answer;
+    close(first);
+    close(second);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // their threads finish
+    EXPECT_EQ(round_trip(path, answer).count() < 500 && answer["ok"] == true, true) << answer;
 }
 
 }  // namespace

@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace vipgate::config {
@@ -831,6 +833,41 @@ TEST(ConfigReporting, MissingFileNamesThePath) {
     LoadResult directory = load_config_file(std::filesystem::temp_directory_path().string());
     ASSERT_EQ(directory.errors.size(), 1u);
     EXPECT_NE(directory.errors[0].message.find("directory"), std::string::npos);
+}
+
+// A FIFO in the config file's place (no writer) and a device that never ends are refused at
+// once: the daemon's reload must not block on them.
+TEST(ConfigReporting, OnlyRegularFilesAreRead) {
+    auto fifo = std::filesystem::temp_directory_path() /
+                ("vipgate_config_fifo_" + std::to_string(::getpid()) + ".toml");
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    const auto started = std::chrono::steady_clock::now();
+    LoadResult from_fifo = load_config_file(fifo.string());
+    const auto took = std::chrono::steady_clock::now() - started;
+    std::filesystem::remove(fifo);
+    ASSERT_EQ(from_fifo.errors.size(), 1u);
+    EXPECT_EQ(from_fifo.errors[0].message,
+              "cannot read the config file: it is a FIFO (vipgate reads regular files only)");
+    EXPECT_LT(took, std::chrono::seconds(1));
+
+    LoadResult from_device = load_config_file("/dev/zero");
+    ASSERT_EQ(from_device.errors.size(), 1u);
+    EXPECT_EQ(from_device.errors[0].message,
+              "cannot read the config file: it is a character device (vipgate reads regular files only)");
+}
+
+TEST(ConfigReporting, FilesLargerThanTheLimitAreRefusedUnread) {
+    auto path = std::filesystem::temp_directory_path() /
+                ("vipgate_config_large_" + std::to_string(::getpid()) + ".toml");
+    {
+        std::ofstream(path) << "# a sparse file\n";
+    }
+    std::filesystem::resize_file(path, kMaxConfigFileBytes + 1);
+    LoadResult result = load_config_file(path.string());
+    std::filesystem::remove(path);
+    ASSERT_EQ(result.errors.size(), 1u);
+    EXPECT_EQ(result.errors[0].message, "the config file is " + std::to_string(kMaxConfigFileBytes + 1) +
+                                            " bytes; the limit is " + std::to_string(kMaxConfigFileBytes));
 }
 
 TEST(ConfigReporting, FileErrorsCarryTheFileName) {

@@ -1,0 +1,224 @@
+#!/usr/bin/python3
+"""The control API as an operator uses it, against a daemon forwarding traffic.
+
+vipgate replays a pcap of 32 TCP and 32 UDP client flows in a loop (net_pcap infinite_rx=1),
+with its API socket open, and the test drives it with vipctl and raw socket clients:
+
+  * `vipctl get stats`: counters are non-zero while traffic flows, grow between two reads, and
+    never exceed the final counters printed at SIGTERM; the per-service counters add up;
+  * `vipctl get conntrack`: exactly the 64 flows sent, each pinned to one of the endpoints;
+  * twenty idle connections and a client that stops reading a large answer do not delay
+    vipctl; a request with an out-of-range number gets an answer;
+  * large and deep requests leave no lasting RSS growth behind;
+  * a FIFO in the config file's place: SIGHUP is refused with a clear error, the control loop
+    goes on (summary lines keep coming, the API answers), and SIGTERM still stops vipgate.
+"""
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vipgate_harness as h  # noqa: E402
+
+WEB_VIP, DNS_VIP = "198.18.100.10", "198.18.100.53"
+ENDPOINTS = ["198.18.0.11", "198.18.0.12", "198.18.0.13"]
+SERVICES = [
+    {"name": "web", "cluster_ip": WEB_VIP, "ports": [{"protocol": "TCP", "port": 80, "target_port": 8080}],
+     "endpoints": [{"address": a} for a in ENDPOINTS]},
+    {"name": "dns", "cluster_ip": DNS_VIP, "ports": [{"protocol": "UDP", "port": 53, "target_port": 5353}],
+     "endpoints": [{"address": a} for a in ENDPOINTS]},
+]
+FLOWS = 32
+SUMMARY_LINE = r"\] rx \S+pps, tx \S+pps"
+
+
+def sent_flows():
+    """{(protocol, client "ip:port", vip "ip:port")} of every flow in the input pcap."""
+    flows = set()
+    for i in range(FLOWS):
+        client = f"198.19.0.{i + 1}:{20000 + i}"
+        flows.add(("TCP", client, f"{WEB_VIP}:80"))
+        flows.add(("UDP", client, f"{DNS_VIP}:53"))
+    return flows
+
+
+def build_input(path):
+    from scapy.layers.inet import TCP, UDP
+    from scapy.utils import PcapWriter
+    writer = PcapWriter(path, linktype=1, sync=False)
+    for i in range(FLOWS):
+        client, port = f"198.19.0.{i + 1}", 20000 + i
+        writer.write(bytes(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="S", seq=i * 1000))))
+        writer.write(bytes(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="PA", seq=i * 1000 + 1) /
+                                          b"data")))
+        writer.write(bytes(h.client_frame(client, DNS_VIP, UDP(sport=port, dport=53) / b"query")))
+    writer.close()
+
+
+def raw_request(path, data, timeout=10.0):
+    """Sends bytes on a fresh API connection, returns everything the daemon answers."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(timeout)
+        client.connect(path)
+        client.sendall(data)
+        chunks = []
+        while True:
+            chunk = client.recv(1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise h.TestFailure("no VmRSS in /proc/PID/status")
+
+
+def timed(function):
+    started = time.monotonic()
+    result = function()
+    return result, time.monotonic() - started
+
+
+def check_stats(vipctl, daemon):
+    first = vipctl.json("get", "stats")
+    time.sleep(1.0)
+    second = vipctl.json("get", "stats")
+    for counter in ["rx_packets", "tx_packets", "forwarded_to_endpoint", "conntrack_hits"]:
+        h.check(first["counters"].get(counter, 0) > 0,
+                f"vipctl get stats: {counter} is {first['counters'].get(counter)} while traffic flows")
+        h.check(second["counters"][counter] > first["counters"][counter],
+                f"vipctl get stats: {counter} did not grow in 1 s ({first['counters'][counter]} -> "
+                f"{second['counters'][counter]})")
+    h.check(second["counters"]["new_connections"] == 2 * FLOWS,
+            f"vipctl get stats: new_connections {second['counters']['new_connections']}, sent {2 * FLOWS} flows")
+    by_service = {s["service"]: s for s in second["services"]}
+    h.check(set(by_service) == {"default/web:80", "default/dns:53"}, f"vipctl get stats: services {sorted(by_service)}")
+    h.check(sum(s["connections"] for s in second["services"]) == 2 * FLOWS,
+            f"vipctl get stats: per-service connections {[s['connections'] for s in second['services']]}")
+    h.check(sum(s["packets"] for s in second["services"]) > 0, "vipctl get stats: no per-service packets")
+    table = vipctl.ok("get", "stats")
+    h.check("rx_packets" in table and not all(v == 0 for v in second["counters"].values()),
+            f"vipctl get stats (table) shows no traffic:\n{table}")
+    return second
+
+
+def check_conntrack(vipctl):
+    listing = h.items(vipctl.json("get", "conntrack"))
+    seen = {(c["protocol"], c["client"], c["vip"]) for c in listing}
+    h.check(seen == sent_flows(), f"vipctl get conntrack lists {len(listing)} connections; missing "
+                                  f"{sorted(sent_flows() - seen)[:4]}, unexpected {sorted(seen - sent_flows())[:4]}")
+    for connection in listing:
+        address, port = connection["endpoint"].rsplit(":", 1)
+        expected_port = "8080" if connection["protocol"] == "TCP" else "5353"
+        h.check(address in ENDPOINTS and port == expected_port,
+                f"vipctl get conntrack: {connection} is not pinned to an endpoint's target port")
+    text = vipctl.ok("get", "conntrack")
+    h.check("No connections tracked" not in text and WEB_VIP in text, f"vipctl get conntrack (table):\n{text}")
+
+
+def check_clients_do_not_wait_for_each_other(vipctl, api_socket):
+    idle = []
+    try:
+        for _ in range(20):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.connect(api_socket)
+            idle.append(client)
+        # One more that asks for the running state as a config file and then stops reading it.
+        slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        slow.connect(api_socket)
+        idle.append(slow)
+        slow.sendall(b'{"op":"dump"}\n')
+        _, seconds = timed(lambda: vipctl.ok("get", "services"))
+        h.check(seconds < 1.0, f"vipctl get services took {seconds:.2f} s with 20 idle clients connected")
+        h.log(f"vipctl get services answered in {seconds * 1000:.0f} ms beside 20 idle clients and a slow reader")
+    finally:
+        for client in idle:
+            client.close()
+    answer, seconds = timed(lambda: raw_request(api_socket, b"1e999999\n"))
+    h.check(answer.endswith(b"\n") and answer.count(b"\n") == 1, f"'1e999999' got no one-line answer: {answer!r}")
+    document = json.loads(answer)
+    h.check(document["ok"] is False and document["error"].startswith("malformed request: "),
+            f"'1e999999' answered {document}")
+
+
+def check_memory_returns(api_socket, pid):
+    """Deep and large requests: RSS may rise while one is served, not stay up afterwards (without
+    the fix, a million-deep request alone left ~45 MiB behind)."""
+    deep = b'{"op":"get","resource":"services","x":' + b"[" * 1_000_000 + b"]" * 1_000_000 + b"}\n"
+    large = json.dumps({"op": "apply", "documents": [{"source": "large.toml",
+                                                      "text": "# " + "x" * (48 << 20) + "\n"}]}).encode() + b"\n"
+    raw_request(api_socket, b'{"op":"get","resource":"services"}\n')
+    before = rss_kib(pid)
+    readings = []
+    for _ in range(2):
+        for request in (deep, large):
+            answer = raw_request(api_socket, request, timeout=60)
+            h.check(answer.endswith(b"\n"), f"a {len(request) >> 20} MiB request got no answer: {answer[:200]!r}")
+            time.sleep(0.3)
+            readings.append(rss_kib(pid))
+    h.log(f"RSS {before >> 10} MiB before; after each of two rounds of a million-deep and a 48 MiB request: "
+          f"{[r >> 10 for r in readings]} MiB")
+    h.check(max(readings) - before < 16 << 10,
+            f"RSS grew from {before >> 10} MiB to {max(readings) >> 10} MiB after a request and stayed there")
+
+
+def check_fifo_reload(daemon, vipctl, config_path, text):
+    os.unlink(config_path)
+    os.mkfifo(config_path)
+    offset = daemon.log_offset()
+    daemon.send_signal(signal.SIGHUP)
+    daemon.wait_for(r"cannot read the config file: it is a FIFO", timeout=5, after=offset)
+    daemon.wait_for(r"reload rejected: .*still running generation", timeout=5, after=offset)
+    # The control loop goes on: two more summary lines, and the API answers.
+    later = daemon.log_offset()
+    daemon.wait_for(SUMMARY_LINE, timeout=5, after=later)
+    daemon.wait_for(SUMMARY_LINE, timeout=5, after=daemon.log_offset())
+    h.check(vipctl.json("get", "stats")["counters"]["rx_packets"] > 0, "the API stopped answering")
+    os.unlink(config_path)
+    h.write_config(config_path, text)
+
+
+def main(context):
+    vipctl_exe = sys.argv[2]
+    in_pcap = context.path("in.pcap")
+    build_input(in_pcap)
+    out_pcap = context.path("out.pcap")
+    config = h.make_config(context.file_prefix(), f"net_pcap0,rx_pcap={in_pcap},infinite_rx=1,tx_pcap={out_pcap}",
+                           SERVICES)
+    config_text = h.toml_dumps(config)
+    config_path = h.write_config(context.path("gw.toml"), config_text)
+    api_socket = context.path("api.sock")
+    daemon = context.daemon(config_path, args=["--api-socket", api_socket])
+    daemon.wait_running()
+    daemon.wait_for(SUMMARY_LINE, timeout=10)
+    vipctl = h.Vipctl(vipctl_exe, api_socket)
+
+    check_stats(vipctl, daemon)
+    check_conntrack(vipctl)
+    check_clients_do_not_wait_for_each_other(vipctl, api_socket)
+    check_memory_returns(api_socket, daemon.process.pid)
+    check_fifo_reload(daemon, vipctl, config_path, config_text)
+    last = vipctl.json("get", "stats")["counters"]
+
+    status, text = daemon.stop(timeout=10)
+    h.check(status == 0, f"vipgate exited with status {status}")
+    final = h.parse_final_counters(text)
+    for counter in ["rx_packets", "tx_packets", "forwarded_to_endpoint", "new_connections"]:
+        h.check(0 < last[counter] <= final[counter],
+                f"{counter}: vipctl read {last[counter]}, the final counters say {final[counter]}")
+    h.check(final["new_connections"] == last["new_connections"] == 2 * FLOWS,
+            f"new_connections: vipctl {last['new_connections']}, final {final['new_connections']}")
+    h.log(f"vipctl read rx_packets {last['rx_packets']} shortly before the final {final['rx_packets']}")
+    os.unlink(out_pcap)
+
+
+if __name__ == "__main__":
+    h.run_test("operator_api", main)
