@@ -394,8 +394,27 @@ def read_status(pid):
 # ---------------------------------------------------------------------------------------------
 # vipgate log parsing
 
+# What vipgate prints today (control/daemon.cpp, control/stats_reporter.cpp; spdlog's default
+# "[date time.ms] [level] text"). tests/integration/test_bench_parsers.py feeds the real binary's
+# log to these parsers, so a change to those lines fails a test instead of a benchmark.
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\] \[(\w+)\] (.*)$")
 INTERVAL = re.compile(r"rx (\S+)pps, tx (\S+)pps, new (\S+)/s, active (\d+), drops (\S+)/s")
+RUNNING = re.compile(r"\d+ worker\(s\) running")
+# Daemon::reload(), in the order it logs them (the first from Daemon::publish(), during the
+# reload): "SIGHUP: reloading PATH", then either
+#   "generation N in use by all W workers U us after publication" (or "... not yet in use by every
+#   worker after U us"), "generation N built in X ms: ...", "update applied: generation N in use by
+#   every worker X ms after the reload began (parse and validate X ms, build X ms, publication U us)"
+# or "update applied: generation N unchanged (...; validated in X ms)" (nothing published)
+# or "reload rejected: ..." / "reload failed: ...".
+RELOAD_START = re.compile(r"SIGHUP: reloading ")
+RELOAD_PUBLISHED = re.compile(r"generation (\d+) in use by all (\d+) workers (\d+) us after publication")
+RELOAD_STALLED = re.compile(r"generation (\d+) not yet in use by every worker after (\d+) us")
+RELOAD_BUILT = re.compile(r"generation (\d+) built in ([\d.]+) ms")
+RELOAD_APPLIED = re.compile(r"update applied: generation (\d+) in use by every worker ([\d.]+) ms after the reload "
+                            r"began \(parse and validate ([\d.]+) ms, build ([\d.]+) ms, publication (\d+) us\)")
+RELOAD_UNCHANGED = re.compile(r"update applied: generation (\d+) unchanged \(.*validated in ([\d.]+) ms\)")
+RELOAD_REJECTED = re.compile(r"reload (rejected|failed): ")
 
 
 def parse_rate(text):
@@ -437,6 +456,53 @@ def parse_final_counters(text):
         elif not line.startswith(" ") or line.startswith("per-endpoint"):
             break
     return counters
+
+
+def parse_reloads(text):
+    """One dict per SIGHUP reload in a vipgate log, in order: start (log time of "SIGHUP:
+    reloading"), then for a published generation: generation, workers, publish_us, build_ms,
+    load_ms (vipgate's "parse and validate" figure), reload_ms (reload start to every worker)
+    and in_use (log time of "update applied"); for an unchanged one: generation, unchanged,
+    load_ms and in_use (what the file asks for is in use already); for a refusal: rejected (the
+    message). A generation that workers did not all take up gets "stalled" and no in_use."""
+    reloads = []
+    current = None
+    for when, _, message in log_entries(text):
+        if RELOAD_START.match(message):
+            current = {"start": when}
+            reloads.append(current)
+            continue
+        if current is None:
+            continue
+        m = RELOAD_PUBLISHED.match(message)
+        if m:
+            current.update(generation=int(m.group(1)), workers=int(m.group(2)), publish_us=int(m.group(3)))
+            continue
+        m = RELOAD_STALLED.match(message)
+        if m:
+            current.update(generation=int(m.group(1)), stalled=message)
+            continue
+        m = RELOAD_BUILT.match(message)
+        if m:
+            current.update(generation=int(m.group(1)), build_ms=float(m.group(2)))
+            continue
+        m = RELOAD_APPLIED.match(message)
+        if m:
+            current.update(generation=int(m.group(1)), reload_ms=float(m.group(2)), load_ms=float(m.group(3)),
+                           build_ms=float(m.group(4)), publish_us=int(m.group(5)))
+            if "stalled" not in current:
+                current["in_use"] = when
+            current = None
+            continue
+        m = RELOAD_UNCHANGED.match(message)
+        if m:
+            current.update(generation=int(m.group(1)), unchanged=True, load_ms=float(m.group(2)), in_use=when)
+            current = None
+            continue
+        if RELOAD_REJECTED.match(message):
+            current["rejected"] = message
+            current = None
+    return reloads
 
 
 def parse_intervals(text):
@@ -516,7 +582,7 @@ class Vipgate:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.proc.log_text()
-            if re.search(r"\d+ worker\(s\) running", text):
+            if RUNNING.search(text):
                 self.started_log_offset = len(text)
                 return self
             if not self.proc.running():
@@ -1136,32 +1202,16 @@ class Suite:
 
     @staticmethod
     def storm_latencies(updates, text):
-        """Pairs the SIGHUPs with vipgate's reload lines: "SIGHUP: reloading", "generation N built
-        in X ms", "generation N in use by all W workers Y us after publication" (or "reload
-        rejected"). An update is in use once the first reload that started after it was sent is
-        in use by every worker (SIGHUPs that arrive during a reload are coalesced into the next
-        one, which then serves all of them)."""
-        reloads = []
-        current = None
-        for when, level, message in log_entries(text):
-            if message.startswith("SIGHUP: reloading"):
-                current = {"start": when}
-                reloads.append(current)
-            elif current is not None:
-                m = re.match(r"generation (\d+) built in ([\d.]+) ms", message)
-                if m:
-                    current.update(generation=int(m.group(1)), build_ms=float(m.group(2)),
-                                   load_ms=max(0.0, (when - current["start"]) * 1000 - float(m.group(2))))
-                m = re.match(r"generation (\d+) in use by all (\d+) workers (\d+) us after publication", message)
-                if m:
-                    current.update(in_use=when, publish_us=int(m.group(3)))
-                    current = None
-                elif message.startswith("reload rejected") or "not yet in use by every worker" in message:
-                    current.update(rejected=message)
-                    current = None
+        """Pairs the SIGHUPs with vipgate's reloads (parse_reloads). An update is in use once the
+        first reload that started after it was sent is in use by every worker (SIGHUPs that
+        arrive during a reload are coalesced into the next one, which then serves all of them;
+        that reload may find the file unchanged, the update then being in use already)."""
+        reloads = parse_reloads(text)
         summary = {"sent": len(updates), "reloads": len(reloads),
                    "applied": sum(1 for r in reloads if "in_use" in r),
-                   "rejected": sum(1 for r in reloads if "rejected" in r)}
+                   "unchanged": sum(1 for r in reloads if r.get("unchanged")),
+                   "rejected": sum(1 for r in reloads if "rejected" in r),
+                   "stalled": sum(1 for r in reloads if "stalled" in r)}
         end_to_end, unserved, coalesced = [], 0, 0
         served_by = []
         for update in updates:
@@ -1173,6 +1223,7 @@ class Suite:
             served_by.append(id(reload))
             end_to_end.append(max(0.0, (reload["in_use"] - update["sent"]) * 1000))
         coalesced = len(served_by) - len(set(served_by))
+        published = [r for r in reloads if "in_use" in r and not r.get("unchanged")]
 
         def dist(values):
             if not values:
@@ -1183,9 +1234,9 @@ class Suite:
 
         summary.update(not_in_use=unserved, coalesced=coalesced,
                        update_to_all_workers_ms=dist(end_to_end),
-                       build_ms=dist([r["build_ms"] for r in reloads if "in_use" in r]),
-                       load_ms=dist([r["load_ms"] for r in reloads if "in_use" in r]),
-                       publication_to_all_workers_us=dist([r["publish_us"] for r in reloads if "in_use" in r]))
+                       build_ms=dist([r["build_ms"] for r in published]),
+                       load_ms=dist([r["load_ms"] for r in published]),
+                       publication_to_all_workers_us=dist([r["publish_us"] for r in published]))
         return summary
 
     # ---- run everything
@@ -1632,9 +1683,9 @@ its default timeouts.
   removing an 11th endpoint on a rotating service. vipgen is given a second configuration listing
   every endpoint that may be valid. The control run is the same traffic without updates. Update
   latency = from the SIGHUP to vipgate's log line saying every worker uses the new generation
-  (log timestamps: 1 ms resolution); vipgate's own figures for the build and for publication ->
-  all workers are shown as well. vipgate's control thread shares CPU 1 with its worker, so a
-  reload takes CPU time from the worker.
+  (log timestamps: 1 ms resolution); vipgate's own figures for reading, parsing and validating
+  the file, for the build and for publication -> all workers are shown as well. vipgate's control
+  thread shares CPU 1 with its worker, so a reload takes CPU time from the worker.
 - **Memory**: VmRSS of vipgate right after the warm-up opened the flows, minus VmRSS of an
   otherwise identical vipgate (same configuration and EAL memory) with a 1,024-entry table after a
   short run, divided by the tracked connections (vipgate's `active` gauge).
@@ -1784,11 +1835,12 @@ def render_markdown(suite, info, d):
                   f"| status | {both(lambda x: status_text(runs.get('storm' if x is st else 'storm-control')))} | |",
                   "",
                   "| update | value | |", "|---|---:|---|",
-                  f"| updates sent / reloads applied / rejected | {u.get('sent', '-')} / {u.get('applied', '-')} / "
-                  f"{u.get('rejected', '-')} | every update applied |",
+                  f"| updates sent / reloads applied (of which unchanged) / rejected | {u.get('sent', '-')} / "
+                  f"{u.get('applied', '-')} ({u.get('unchanged', 0)}) / {u.get('rejected', '-')} | "
+                  f"every update applied |",
                   f"| updates coalesced into a later reload | {u.get('coalesced', '-')} | SIGHUPs during a reload |",
                   f"| update -> every worker using it (SIGHUP to log line) | {dist('update_to_all_workers_ms', 'ms')} | |",
-                  f"| of which: reading, parsing and validating the file (log timestamps) | "
+                  f"| of which: reading, parsing and validating the file (vipgate's figure) | "
                   f"{dist('load_ms', 'ms')} | |",
                   f"| of which: snapshot build (vipgate's figure) | {dist('build_ms', 'ms', 2)} | |",
                   f"| of which: publication -> all workers (vipgate's figure) | "
