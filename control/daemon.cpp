@@ -33,6 +33,7 @@
 #include "control/publisher.h"
 #include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
+#include "control/telemetry_commands.h"
 #include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/worker.h"
@@ -153,7 +154,8 @@ private:
     void steer_snat_replies();
     void stop_workers();
     void report_final();
-    void start_api(const std::vector<WorkerContext*>& workers);
+    void start_api();
+    void publish_telemetry();
 
     DaemonOptions options_;
     config::Config running_;
@@ -494,12 +496,11 @@ void Daemon::report_final() {
 
 // The API is a convenience beside the dataplane: a socket it cannot take is reported, and the
 // gateway keeps forwarding without it.
-void Daemon::start_api(const std::vector<WorkerContext*>& workers) {
+void Daemon::start_api() {
     if (options_.api_socket.empty()) {
         spdlog::info("control API disabled (--api-socket \"\")");
         return;
     }
-    api_backend_ = std::make_unique<ApiBackend>(ApiBackend{*control_plane_, *publisher_, workers});
     api_server_ = std::make_unique<ApiServer>(
         options_.api_socket, [this](const nlohmann::json& request) { return handle_api_request(request, *api_backend_); });
     try {
@@ -508,6 +509,15 @@ void Daemon::start_api(const std::vector<WorkerContext*>& workers) {
     } catch (const std::exception& error) {
         spdlog::error("control API not started: {}", error.what());
         api_server_.reset();
+    }
+}
+
+// The same answers as the API's, on DPDK's telemetry socket (when the EAL runs telemetry).
+void Daemon::publish_telemetry() {
+    if (publish_telemetry_commands(*api_backend_)) {
+        spdlog::info("telemetry: /vipgate/stats, /vipgate/services and /vipgate/workers registered");
+    } else {
+        spdlog::warn("telemetry: DPDK refused the /vipgate commands; dpdk-telemetry.py shows the ports only");
     }
 }
 
@@ -538,11 +548,14 @@ int Daemon::run() {
     reporter_ = std::make_unique<StatsReporter>(contexts);
     reporter_->note_snapshot(*publisher_->current());
     launch_workers();
-    start_api(contexts);
+    api_backend_ = std::make_unique<ApiBackend>(ApiBackend{*control_plane_, *publisher_, contexts});
+    publish_telemetry();
+    start_api();
     spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");
     control_loop();
     api_server_.reset();
+    withdraw_telemetry_commands();
     join_reload();
     stop_workers();
     report_final();
@@ -551,6 +564,7 @@ int Daemon::run() {
 
 Daemon::~Daemon() {
     api_server_.reset();  // before the state it serves
+    withdraw_telemetry_commands();
     join_reload();
     stop_workers();
     for (rte_ring* ring : {punt_ring_, control_tx_ring_}) {

@@ -10,13 +10,17 @@ with its API socket open, and the test drives it with vipctl and raw socket clie
   * twenty idle connections and a client that stops reading a large answer do not delay
     vipctl; a request with an out-of-range number gets an answer;
   * large and deep requests leave no lasting RSS growth behind;
+  * DPDK telemetry (`dpdk-telemetry.py`): /vipgate/stats, /vipgate/services and /vipgate/workers
+    agree with vipctl, beside DPDK's own /ethdev/stats;
   * a FIFO in the config file's place: SIGHUP is refused with a clear error, the control loop
     goes on (summary lines keep coming, the API answers), and SIGTERM still stops vipgate.
 """
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -170,6 +174,44 @@ def check_memory_returns(api_socket, pid):
             f"RSS grew from {before >> 10} MiB to {max(readings) >> 10} MiB after a request and stayed there")
 
 
+def telemetry(prefix, command):
+    """One command through DPDK's own client, as an operator runs it."""
+    result = subprocess.run(["dpdk-telemetry.py", "-f", prefix], input=command + "\n", capture_output=True,
+                            text=True, timeout=20)
+    h.check(result.returncode == 0, f"dpdk-telemetry.py {command} failed: {result.stderr}")
+    # Non-interactive: the first line is the greeting, then one JSON document per command.
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    for answer in answers:
+        if command.split(",")[0] in answer:
+            return answer[command.split(",")[0]]
+    raise h.TestFailure(f"dpdk-telemetry.py printed no answer to {command}:\n{result.stdout}")
+
+
+def check_telemetry(vipctl, prefix):
+    if shutil.which("dpdk-telemetry.py") is None:
+        h.log("dpdk-telemetry.py not installed (package dpdk): telemetry not checked")
+        return
+    before = vipctl.json("get", "stats")["counters"]
+    stats = telemetry(prefix, "/vipgate/stats")
+    after = vipctl.json("get", "stats")["counters"]
+    h.check(before["rx_packets"] <= stats["rx_packets"] <= after["rx_packets"],
+            f"/vipgate/stats rx_packets {stats['rx_packets']} is not between vipctl's readings "
+            f"{before['rx_packets']} and {after['rx_packets']}")
+    h.check(stats["new_connections"] == 2 * FLOWS and "drop_no_service" in stats, f"/vipgate/stats: {stats}")
+    services = telemetry(prefix, "/vipgate/services")
+    h.check(set(services) == {"default/web_80", "default/dns_53"}, f"/vipgate/services keys: {sorted(services)}")
+    h.check(services["default/web_80"]["vip"] == f"{WEB_VIP}:80" and
+            services["default/web_80"]["connections"] == FLOWS, f"/vipgate/services: {services}")
+    only_dns = telemetry(prefix, "/vipgate/services,default/dns")
+    h.check(set(only_dns) == {"default/dns_53"}, f"/vipgate/services,default/dns: {sorted(only_dns)}")
+    workers = telemetry(prefix, "/vipgate/workers")
+    h.check(set(workers) == {"0"} and workers["0"]["conntrack_entries"] == 2 * FLOWS,
+            f"/vipgate/workers: {workers}")
+    ports = telemetry(prefix, "/ethdev/stats,0")
+    h.check(ports.get("ipackets", 0) > 0, f"/ethdev/stats,0 beside them: {ports}")
+    h.log(f"telemetry: /vipgate/stats rx_packets {stats['rx_packets']}, /ethdev/stats,0 ipackets {ports['ipackets']}")
+
+
 def check_fifo_reload(daemon, vipctl, config_path, text):
     os.unlink(config_path)
     os.mkfifo(config_path)
@@ -191,8 +233,9 @@ def main(context):
     in_pcap = context.path("in.pcap")
     build_input(in_pcap)
     out_pcap = context.path("out.pcap")
-    config = h.make_config(context.file_prefix(), f"net_pcap0,rx_pcap={in_pcap},infinite_rx=1,tx_pcap={out_pcap}",
-                           SERVICES)
+    prefix = context.file_prefix()
+    config = h.make_config(prefix, f"net_pcap0,rx_pcap={in_pcap},infinite_rx=1,tx_pcap={out_pcap}", SERVICES,
+                           telemetry=True)
     config_text = h.toml_dumps(config)
     config_path = h.write_config(context.path("gw.toml"), config_text)
     api_socket = context.path("api.sock")
@@ -203,6 +246,7 @@ def main(context):
 
     check_stats(vipctl, daemon)
     check_conntrack(vipctl)
+    check_telemetry(vipctl, prefix)
     check_clients_do_not_wait_for_each_other(vipctl, api_socket)
     check_memory_returns(api_socket, daemon.process.pid)
     check_fifo_reload(daemon, vipctl, config_path, config_text)

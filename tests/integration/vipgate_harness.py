@@ -102,8 +102,10 @@ def toml_dumps(document):
     return "\n".join(lines) + "\n"
 
 
-def eal_args(file_prefix, workers=1):
-    args = ["--no-huge", "-m", "512", "--no-pci", "--no-telemetry", "--file-prefix", file_prefix]
+def eal_args(file_prefix, workers=1, telemetry=False):
+    args = ["--no-huge", "-m", "512", "--no-pci", "--file-prefix", file_prefix]
+    if not telemetry:
+        args.append("--no-telemetry")
     if workers == 2:
         # Two CPUs: the control thread on CPU 0, both workers share CPU 1.
         args.append("--lcores=0@0,1@1,2@1")
@@ -113,7 +115,7 @@ def eal_args(file_prefix, workers=1):
 
 
 def make_config(file_prefix, device, services, *, workers=1, nat_mode="fullnat", neighbors=None,
-                snat_port_range=None, conntrack=None, dataplane=None):
+                snat_port_range=None, conntrack=None, dataplane=None, telemetry=False):
     """A one-port gateway: 198.18.0.1/24 (primary) and 198.18.0.2/24 (SNAT source) with MAC
     02:00:00:00:00:01, clients in 198.19.0.0/16 behind the router 198.18.0.254, and a static
     neighbor entry for the router plus every address in `neighbors` (default: every endpoint of
@@ -122,7 +124,7 @@ def make_config(file_prefix, device, services, *, workers=1, nat_mode="fullnat",
         neighbors = sorted({e["address"] for s in services for e in s.get("endpoints", [])},
                            key=lambda a: tuple(int(x) for x in a.split(".")))
     config = {
-        "eal": {"args": eal_args(file_prefix, workers)},
+        "eal": {"args": eal_args(file_prefix, workers, telemetry)},
         "dataplane": {"worker_lcores": [1] if workers == 1 else [1, 2], "nat_mode": nat_mode,
                       "stats_interval_ms": 1000, **(dataplane or {})},
         "conntrack": {"capacity": 65536, **(conntrack or {})},
