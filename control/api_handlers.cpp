@@ -296,15 +296,17 @@ json get_stats(ApiBackend& backend) {
                                 {"bytes", sum.bytes}});
         }
     });
-    return {{"ok", true},
-            {"generation", generation},
-            {"counters", counters},
-            {"drops", drops},
-            {"services", services},
-            {"last_update",
-             {{"validate_us", static_cast<uint64_t>(timing.validate_ms * 1000)},
-              {"build_us", static_cast<uint64_t>(timing.build_ms * 1000)},
-              {"publish_us", timing.publish_us}}}};
+    json stats = {{"ok", true},
+                  {"generation", generation},
+                  {"counters", counters},
+                  {"drops", drops},
+                  {"services", services},
+                  {"last_update",
+                   {{"validate_us", static_cast<uint64_t>(timing.validate_ms * 1000)},
+                    {"build_us", static_cast<uint64_t>(timing.build_ms * 1000)},
+                    {"publish_us", timing.publish_us}}}};
+    backend.stats_rates.add_rates(stats, StatsRates::Clock::now());
+    return stats;
 }
 
 json handle(const json& request, ApiBackend& backend) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/control_plane.h"
+#include "control/stats_rates.h"
 #include "dataplane/worker_context.h"
 
 namespace vipgate {
@@ -22,6 +23,7 @@ struct ApiBackend {
     ControlPlane& control;
     const Publisher& publisher;
     std::vector<WorkerContext*> workers;
+    StatsRates stats_rates{};  // `get stats` rates: the one piece of state, with its own lock
 };
 
 nlohmann::json handle_api_request(const nlohmann::json& request, ApiBackend& backend);

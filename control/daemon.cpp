@@ -548,7 +548,7 @@ int Daemon::run() {
     reporter_ = std::make_unique<StatsReporter>(contexts);
     reporter_->note_snapshot(*publisher_->current());
     launch_workers();
-    api_backend_ = std::make_unique<ApiBackend>(ApiBackend{*control_plane_, *publisher_, contexts});
+    api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, contexts});
     publish_telemetry();
     start_api();
     spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),

@@ -108,9 +108,24 @@ def check_stats(vipctl, daemon):
     h.check(sum(s["connections"] for s in second["services"]) == 2 * FLOWS,
             f"vipctl get stats: per-service connections {[s['connections'] for s in second['services']]}")
     h.check(sum(s["packets"] for s in second["services"]) > 0, "vipctl get stats: no per-service packets")
+    # Rates: per second since the previous sample, which was `first`.
+    rates = second.get("rates")
+    h.check(rates is not None, f"the second vipctl get stats has no rates: {second}")
+    expected = (second["counters"]["rx_packets"] - first["counters"]["rx_packets"]) / rates["interval_s"]
+    h.check(abs(rates["counters"]["rx_packets"] - expected) <= 0.01 * expected,
+            f"rx_packets rate {rates['counters']['rx_packets']:.0f}/s, the two readings say {expected:.0f}/s")
+    h.check(0.9 <= rates["interval_s"] <= 3.0, f"rate interval {rates['interval_s']} s for reads ~1 s apart")
+    h.check(all(s["packets_per_second"] > 0 for s in second["services"]), f"service rates: {second['services']}")
+    time.sleep(0.3)  # samples closer than 200 ms give no rates
     table = vipctl.ok("get", "stats")
-    h.check("rx_packets" in table and not all(v == 0 for v in second["counters"].values()),
-            f"vipctl get stats (table) shows no traffic:\n{table}")
+    h.check("rx_packets" in table and "PER SECOND" in table and not all(v == 0 for v in second["counters"].values()),
+            f"vipctl get stats (table) shows no traffic or no rates:\n{table}")
+    top = vipctl.ok("top", "--count", "2", "--interval", "0.5")
+    frames = [frame for frame in top.split("generation ") if frame.strip()]
+    h.check(len(frames) == 2 and all("default/web:80" in f and "default/dns:53" in f for f in frames),
+            f"vipctl top --count 2 printed:\n{top}")
+    rx = [float(f.split(" rx ")[1].split()[0].rstrip("kMG")) for f in frames]
+    h.check(all(value > 0 for value in rx), f"vipctl top shows no receive rate:\n{top}")
     return second
 
 

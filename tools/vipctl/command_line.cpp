@@ -15,6 +15,8 @@ struct Flags {
     bool all_namespaces = false;
     std::optional<std::string> output;
     std::optional<std::string> limit;
+    std::optional<std::string> interval;
+    std::optional<std::string> count;
     std::vector<std::string> files;
     bool help = false;
     std::vector<std::string> positionals;
@@ -30,6 +32,8 @@ constexpr FlagSpelling kNamespace{"-n", "--namespace"};
 constexpr FlagSpelling kOutput{"-o", "--output"};
 constexpr FlagSpelling kLimit{nullptr, "--limit"};
 constexpr FlagSpelling kFilename{"-f", "--filename"};
+constexpr FlagSpelling kInterval{nullptr, "--interval"};
+constexpr FlagSpelling kCount{nullptr, "--count"};
 
 // Matches `-n NS`, `-nNS`, `--namespace NS` and `--namespace=NS`; advances index past the value.
 bool take_value(const FlagSpelling& flag, const std::vector<std::string>& args, size_t& index,
@@ -72,6 +76,10 @@ Flags scan(const std::vector<std::string>& args) {
             flags.limit = value;
         } else if (take_value(kFilename, args, index, value)) {
             flags.files.push_back(value);
+        } else if (take_value(kInterval, args, index, value)) {
+            flags.interval = value;
+        } else if (take_value(kCount, args, index, value)) {
+            flags.count = value;
         } else if (arg.size() > 1 && arg[0] == '-') {
             throw UsageError("unknown flag " + arg);
         } else {
@@ -117,13 +125,38 @@ OutputFormat output_format(const Flags& flags, bool wide_allowed) {
                      ")");
 }
 
-uint64_t parse_limit(const std::string& text) {
+uint64_t parse_positive(const std::string& flag, const std::string& text) {
     uint64_t value = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (error != std::errc() || end != text.data() + text.size() || value == 0) {
-        throw UsageError("--limit takes a positive number, not '" + text + "'");
+        throw UsageError(flag + " takes a positive number, not '" + text + "'");
     }
     return value;
+}
+
+// Seconds, at least the daemon's shortest rate interval (control/stats_rates.h).
+double parse_interval(const std::string& text) {
+    double value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size() || !(value >= 0.2) || value > 3600) {
+        throw UsageError("--interval takes seconds from 0.2 to 3600, not '" + text + "'");
+    }
+    return value;
+}
+
+void refuse_top_flags(const Flags& flags, const std::string& verb) {
+    refuse(flags.interval.has_value(), "--interval", verb);
+    refuse(flags.count.has_value(), "--count", verb);
+}
+
+void parse_top(const Flags& flags, CommandLine& command) {
+    expect_positionals(flags, 1, "top [--interval SECONDS] [--count N] [-o wide]");
+    refuse(flags.namespace_name.has_value() || flags.all_namespaces || !flags.files.empty() || flags.limit.has_value(),
+           "-n/-A/-f/--limit", "top");
+    if (flags.interval) command.interval_s = parse_interval(*flags.interval);
+    if (flags.count) command.count = parse_positive("--count", *flags.count);
+    command.output = output_format(flags, true);
+    if (command.output == OutputFormat::Json) throw UsageError("top prints tables; for JSON use: vipctl get stats -o json");
 }
 
 void parse_get(const Flags& flags, CommandLine& command) {
@@ -143,7 +176,7 @@ void parse_get(const Flags& flags, CommandLine& command) {
     if (namespaced && !flags.all_namespaces) command.namespace_name = flags.namespace_name.value_or(kDefaultNamespace);
     if (flags.limit) {
         if (command.resource != "conntrack") throw UsageError("--limit applies to 'get conntrack' only");
-        command.limit = parse_limit(*flags.limit);
+        command.limit = parse_positive("--limit", *flags.limit);
     }
     command.output = output_format(flags, true);
 }
@@ -198,7 +231,11 @@ CommandLine parse_command_line(const std::vector<std::string>& args, const char*
     if (flags.help || (!flags.positionals.empty() && flags.positionals[0] == "help")) return command;
     if (flags.positionals.empty()) throw UsageError("missing command");
     const std::string& verb = flags.positionals[0];
-    if (verb == "get") {
+    if (verb != "top") refuse_top_flags(flags, verb);
+    if (verb == "top") {
+        command.verb = Verb::Top;
+        parse_top(flags, command);
+    } else if (verb == "get") {
         command.verb = Verb::Get;
         parse_get(flags, command);
     } else if (verb == "apply") {
@@ -241,6 +278,7 @@ std::string usage_text() {
            "  vipctl delete -f FILE [-f FILE ...]       (deletes what the files define)\n"
            "  vipctl drain ADDRESS | undrain ADDRESS   (an endpoint keeps its connections, gets no new ones)\n"
            "  vipctl dump                              (the running state as a configuration file)\n"
+           "  vipctl top [--interval S] [--count N] [-o wide]   (busiest service ports, rates per second)\n"
            "\n"
            "Flags:\n"
            "  --socket PATH       the daemon's API socket (default: $VIPGATE_SOCKET, else " +
@@ -250,6 +288,8 @@ std::string usage_text() {
            "  -A, --all-namespaces\n"
            "  -o, --output FMT    json (the daemon's answer, for scripts) or wide (get: every column, no truncation)\n"
            "  --limit N           get conntrack: at most N connections\n"
+           "  --interval S        top: seconds between refreshes (default 1, at least 0.2)\n"
+           "  --count N           top: refresh N times, then exit (default: until interrupted)\n"
            "  -h, --help\n"
            "\n"
            "Exit status: 0 done, 1 the daemon refused the request, 2 usage error, 3 daemon not reachable.\n";

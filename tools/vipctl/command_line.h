@@ -14,7 +14,7 @@ constexpr const char* kDefaultSocketPath = "/run/vipgate/api.sock";
 constexpr const char* kSocketEnvironmentVariable = "VIPGATE_SOCKET";
 constexpr const char* kDefaultNamespace = "default";
 
-enum class Verb { Help, Get, Apply, Delete, Drain, Undrain, Dump };
+enum class Verb { Help, Get, Apply, Delete, Drain, Undrain, Dump, Top };
 enum class OutputFormat { Table, Wide, Json };
 
 struct CommandLine {
@@ -28,6 +28,8 @@ struct CommandLine {
     std::string kind;            // delete: service, pod or endpointslice
     std::string name;            // delete NAME
     std::string address;         // drain/undrain
+    double interval_s = 1.0;     // top --interval
+    uint64_t count = 0;          // top --count (0: until interrupted)
     bool all_namespaces() const { return !namespace_name.has_value(); }
 };
 

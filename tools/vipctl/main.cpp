@@ -1,13 +1,18 @@
 // vipctl: the operator's command line for a running vipgate (see command_line.cpp's usage text).
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tools/vipctl/api_client.h"
 #include "tools/vipctl/command_line.h"
 #include "tools/vipctl/request.h"
 #include "tools/vipctl/response_output.h"
+#include "tools/vipctl/top.h"
 
 using namespace vipgate::vipctl;
 
@@ -27,6 +32,17 @@ int main(int argc, char** argv) {
     if (command.verb == Verb::Help) {
         std::cout << usage_text();
         return kExitDone;
+    }
+    if (command.verb == Verb::Top) {
+        try {
+            return run_top(
+                command, [&](const nlohmann::json& request) { return send_request(command.socket_path, request); },
+                [](double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); },
+                std::cout, std::cerr, isatty(STDOUT_FILENO) == 1);
+        } catch (const ApiUnreachable& error) {
+            std::cerr << "vipctl: " << error.what() << "\n";
+            return kExitUnreachable;
+        }
     }
     nlohmann::json response;
     try {

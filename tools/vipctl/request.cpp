@@ -58,6 +58,8 @@ nlohmann::json build_request(const CommandLine& command, const std::vector<Docum
             return {{"op", "undrain"}, {"address", command.address}};
         case Verb::Dump:
             return {{"op", "dump"}};
+        case Verb::Top:
+            return {{"op", "get"}, {"resource", "stats"}};
         case Verb::Help:
             break;
     }

@@ -1,5 +1,7 @@
 #include "tools/vipctl/resource_tables.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <set>
 #include <vector>
 
@@ -203,32 +205,92 @@ void print_conntrack(const nlohmann::json& response, const TableOptions& options
     }
 }
 
-void print_stats(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream&) {
-    Table counters({"COUNTER", "VALUE"});
-    counters.add_row({"generation", field_text(response, "generation")});
+void print_stats(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
+    const nlohmann::json& rates = field_list(response, "rates");
+    const nlohmann::json& counter_rates = field_list(rates, "counters");
+    const bool with_rates = !rates.empty();
+    Table counters(with_rates ? std::vector<std::string>{"COUNTER", "VALUE", "PER SECOND"}
+                              : std::vector<std::string>{"COUNTER", "VALUE"});
+    auto add = [&](const std::string& name, const std::string& value, const std::string& rate) {
+        if (with_rates) {
+            counters.add_row({name, value, rate});
+        } else {
+            counters.add_row({name, value});
+        }
+    };
+    add("generation", field_text(response, "generation"), "");
     for (const auto& [name, value] : field_list(response, "counters").items()) {
-        counters.add_row({name, value.is_number() ? value.dump() : kNone});
+        const auto rate = counter_rates.find(name);
+        add(name, value.is_number() ? value.dump() : kNone,
+            rate != counter_rates.end() && rate->is_number() ? rate_text(rate->get<double>()) : "");
     }
     // Zero drop counters are the common case and would bury the others; -o wide shows all.
     for (const auto& [reason, value] : field_list(response, "drops").items()) {
         if (options.wide || !(value.is_number() && value == 0)) {
-            counters.add_row({"drops." + reason, value.is_number() ? value.dump() : kNone});
+            add("drops." + reason, value.is_number() ? value.dump() : kNone, "");
         }
     }
     out << counters.render();
+    if (with_rates) {
+        const auto drops = rates.find("drops");
+        out << "\nrates over the last " << rate_text(rates.value("interval_s", 0.0)) << " s (since the previous "
+            << "sample); drops " << (drops != rates.end() && drops->is_number() ? rate_text(drops->get<double>()) : kNone)
+            << "/s\n";
+    } else {
+        err << "(no rates yet: they are per second since the previous sample; run again, or vipctl top)\n";
+    }
     const nlohmann::json& update = field_list(response, "last_update");
     if (!update.empty()) {
         out << "\nlast update: validated in " << microseconds_as_ms(field_number(update, "validate_us"))
             << ", built in " << microseconds_as_ms(field_number(update, "build_us")) << ", published in "
             << microseconds_as_ms(field_number(update, "publish_us")) << "\n";
     }
-    Table services({"SERVICE", "VIP", "PROTO", "CONNECTIONS", "PACKETS", "BYTES"});
-    for (const auto& service : field_list(response, "services")) {
-        services.add_row({field_text(service, "service"), field_text(service, "vip"), field_text(service, "protocol"),
-                          field_text(service, "connections", "0"), field_text(service, "packets", "0"),
-                          field_text(service, "bytes", "0")});
+    if (!field_list(response, "services").empty()) out << "\n" << service_rates_table(response, options).render();
+}
+
+Table service_rates_table(const nlohmann::json& response, const TableOptions& options, size_t rows) {
+    std::vector<nlohmann::json> services(field_list(response, "services").begin(), field_list(response, "services").end());
+    const bool with_rates = !field_list(response, "rates").empty();
+    if (with_rates) {
+        // Busiest first, as top does.
+        std::stable_sort(services.begin(), services.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+            return a.value("packets_per_second", 0.0) > b.value("packets_per_second", 0.0);
+        });
     }
-    if (!services.empty()) out << "\n" << services.render();
+    std::vector<std::string> header = {"SERVICE", "VIP", "PROTO", "CONNECTIONS", "PACKETS", "BYTES"};
+    if (with_rates) header.insert(header.end(), {"CONN/S", "PKT/S", "BYTES/S"});
+    Table table(header);
+    size_t shown = 0;
+    for (const auto& service : services) {
+        if (!options.wide && rows != 0 && shown++ == rows) break;
+        std::vector<std::string> row = {field_text(service, "service"), field_text(service, "vip"),
+                                        field_text(service, "protocol"), field_text(service, "connections", "0"),
+                                        field_text(service, "packets", "0"), field_text(service, "bytes", "0")};
+        if (with_rates) {
+            for (const char* field : {"connections_per_second", "packets_per_second", "bytes_per_second"}) {
+                row.push_back(rate_text(service.value(field, 0.0)));
+            }
+        }
+        table.add_row(row);
+    }
+    return table;
+}
+
+// 0.5 -> "0.5", 1234 -> "1234", 45678 -> "45.7k", 7120000 -> "7.12M".
+std::string rate_text(double per_second) {
+    char text[32];
+    if (per_second >= 1e9) {
+        std::snprintf(text, sizeof(text), "%.2fG", per_second / 1e9);
+    } else if (per_second >= 1e6) {
+        std::snprintf(text, sizeof(text), "%.2fM", per_second / 1e6);
+    } else if (per_second >= 1e4) {
+        std::snprintf(text, sizeof(text), "%.1fk", per_second / 1e3);
+    } else if (per_second >= 100) {
+        std::snprintf(text, sizeof(text), "%.0f", per_second);
+    } else {
+        std::snprintf(text, sizeof(text), "%.1f", per_second);
+    }
+    return text;
 }
 
 }  // namespace vipgate::vipctl

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tools/vipctl/table.h"
+
 namespace vipgate::vipctl {
 
 // kubectl shows this many endpoints before "+ N more..." (unless -o wide).
@@ -23,6 +25,13 @@ void print_endpoints(const nlohmann::json& response, const TableOptions& options
 void print_pods(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err);
 void print_conntrack(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err);
 void print_stats(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err);
+
+// The per-service table of `get stats` and `top`: busiest first when the answer has rates (then
+// with their columns); at most `rows` rows unless -o wide (0: all).
+Table service_rates_table(const nlohmann::json& response, const TableOptions& options, size_t rows = 0);
+
+// A rate for a table cell: "0.5", "1234", "45.7k", "7.12M".
+std::string rate_text(double per_second);
 
 // "15m0s" style: 899000 -> "14m59s", 4200 -> "4s", 7322000 -> "2h2m".
 std::string duration_text(uint64_t milliseconds);

@@ -3,15 +3,12 @@
 #include <vector>
 
 #include "tools/vipctl/json_fields.h"
+#include "tools/vipctl/top.h"
 #include "tools/vipctl/resource_tables.h"
 
 namespace vipgate::vipctl {
 namespace {
 
-void print_refusal(const nlohmann::json& response, std::ostream& err) {
-    for (const auto& error : field_list(response, "errors")) err << error_line(error) << "\n";
-    err << "error: " << field_text(response, "error", "the daemon refused the request (no reason given)") << "\n";
-}
 
 void print_table(const CommandLine& command, const nlohmann::json& response, std::ostream& out, std::ostream& err) {
     const TableOptions options{command.namespace_name, command.output == OutputFormat::Wide};
@@ -29,6 +26,11 @@ void print_table(const CommandLine& command, const nlohmann::json& response, std
 }
 
 }  // namespace
+
+void print_refusal(const nlohmann::json& response, std::ostream& err) {
+    for (const auto& error : field_list(response, "errors")) err << error_line(error) << "\n";
+    err << "error: " << field_text(response, "error", "the daemon refused the request (no reason given)") << "\n";
+}
 
 std::string error_line(const nlohmann::json& error) {
     std::string location = field_text(error, "source", "");
@@ -80,6 +82,9 @@ int print_response(const CommandLine& command, const nlohmann::json& response, s
     switch (command.verb) {
         case Verb::Get:
             print_table(command, response, out, err);
+            break;
+        case Verb::Top:
+            out << top_frame(response, command.output == OutputFormat::Wide);
             break;
         case Verb::Dump: {
             const std::string text = field_text(response, "text", "");

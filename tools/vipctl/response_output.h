@@ -20,6 +20,9 @@ constexpr int kExitUnreachable = 3;
 // Returns kExitDone, or kExitRefused when the answer is not {"ok":true,...}.
 int print_response(const CommandLine& command, const nlohmann::json& response, std::ostream& out, std::ostream& err);
 
+// A refusal: the error, then every entry of "errors" as error_line() prints it.
+void print_refusal(const nlohmann::json& response, std::ostream& err);
+
 // One entry of "errors": "web.yaml:3:5: spec.ports[0].port: must be 1-65535", unknown parts left out.
 std::string error_line(const nlohmann::json& error);
 
