@@ -29,6 +29,7 @@
 #include "control/control_plane.h"
 #include "control/flow_steering.h"
 #include "control/neighbor_resolver.h"
+#include "control/packet_capture.h"
 #include "control/port_setup.h"
 #include "control/publisher.h"
 #include "control/snapshot_builder.h"
@@ -208,6 +209,7 @@ void Daemon::start_eal() {
         throw std::runtime_error("rte_eal_init failed with EAL arguments from [eal] args (see the EAL messages above)");
     }
     eal_started_ = true;
+    enable_packet_capture(args);
     for (unsigned lcore : running_.dataplane.worker_lcores) {
         if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore()) {
             throw std::runtime_error("worker lcore " + std::to_string(lcore) +
@@ -593,6 +595,7 @@ Daemon::~Daemon() {
     builder_.reset();  // holds the shared route table: DPDK memory, freed before the EAL goes
     steering_.clear();
     stop_ports(ports_);
+    disable_packet_capture();
     if (eal_started_) rte_eal_cleanup();
 }
 

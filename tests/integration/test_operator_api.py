@@ -50,16 +50,24 @@ def sent_flows():
     return flows
 
 
-def build_input(path):
+def client_frames():
+    """Every flow's frames as a client sends them: a SYN and a data segment, and a UDP query."""
     from scapy.layers.inet import TCP, UDP
-    from scapy.utils import PcapWriter
-    writer = PcapWriter(path, linktype=1, sync=False)
+    frames = []
     for i in range(FLOWS):
         client, port = f"198.19.0.{i + 1}", 20000 + i
-        writer.write(bytes(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="S", seq=i * 1000))))
-        writer.write(bytes(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="PA", seq=i * 1000 + 1) /
-                                          b"data")))
-        writer.write(bytes(h.client_frame(client, DNS_VIP, UDP(sport=port, dport=53) / b"query")))
+        frames.append(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="S", seq=i * 1000)))
+        frames.append(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="PA", seq=i * 1000 + 1) /
+                                     b"data"))
+        frames.append(h.client_frame(client, DNS_VIP, UDP(sport=port, dport=53) / b"query"))
+    return frames
+
+
+def build_input(path):
+    from scapy.utils import PcapWriter
+    writer = PcapWriter(path, linktype=1, sync=False)
+    for frame in client_frames():
+        writer.write(bytes(frame))
     writer.close()
 
 

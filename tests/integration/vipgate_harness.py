@@ -14,6 +14,7 @@ Pieces:
   * checksum_problems: verify IPv4/TCP/UDP/ICMP checksums of a frame with scapy's routines;
   * TcpFlow: one client connection through a VIP, with the expected translations.
 """
+import glob
 import json
 import os
 import re
@@ -102,8 +103,11 @@ def toml_dumps(document):
     return "\n".join(lines) + "\n"
 
 
-def eal_args(file_prefix, workers=1, telemetry=False):
-    args = ["--no-huge", "-m", "512", "--no-pci", "--file-prefix", file_prefix]
+def eal_args(file_prefix, workers=1, telemetry=False, hugepages=False):
+    # On hugepages (which the machine has few of) a smaller pool: 256 MiB.
+    args = ["-m", "256" if hugepages else "512", "--no-pci", "--file-prefix", file_prefix]
+    if not hugepages:
+        args.insert(0, "--no-huge")
     if not telemetry:
         args.append("--no-telemetry")
     if workers == 2:
@@ -115,7 +119,7 @@ def eal_args(file_prefix, workers=1, telemetry=False):
 
 
 def make_config(file_prefix, device, services, *, workers=1, nat_mode="fullnat", neighbors=None,
-                snat_port_range=None, conntrack=None, dataplane=None, telemetry=False):
+                snat_port_range=None, conntrack=None, dataplane=None, telemetry=False, hugepages=False):
     """A one-port gateway: 198.18.0.1/24 (primary) and 198.18.0.2/24 (SNAT source) with MAC
     02:00:00:00:00:01, clients in 198.19.0.0/16 behind the router 198.18.0.254, and a static
     neighbor entry for the router plus every address in `neighbors` (default: every endpoint of
@@ -124,7 +128,7 @@ def make_config(file_prefix, device, services, *, workers=1, nat_mode="fullnat",
         neighbors = sorted({e["address"] for s in services for e in s.get("endpoints", [])},
                            key=lambda a: tuple(int(x) for x in a.split(".")))
     config = {
-        "eal": {"args": eal_args(file_prefix, workers, telemetry)},
+        "eal": {"args": eal_args(file_prefix, workers, telemetry, hugepages)},
         "dataplane": {"worker_lcores": [1] if workers == 1 else [1, 2], "nat_mode": nat_mode,
                       "stats_interval_ms": 1000, **(dataplane or {})},
         "conntrack": {"capacity": 65536, **(conntrack or {})},
@@ -393,7 +397,19 @@ class TestContext:
                                stderr=subprocess.DEVNULL)
         for prefix in self.file_prefixes:
             shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+            # A primary on hugepages leaves its page files for secondaries to map; they go too.
+            for page in glob.glob(f"/dev/hugepages/{prefix}map_*"):
+                os.unlink(page)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def free_hugepages_mib():
+    """Free 2 MiB hugepages, in MiB (0 when the kernel has none)."""
+    try:
+        with open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") as f:
+            return int(f.read()) * 2
+    except OSError:
+        return 0
 
 
 def require_environment(need_tap=False):
