@@ -65,8 +65,9 @@ ObjectsResult load_kubernetes_yaml(const std::string& text, const std::string& s
 // Kubernetes objects are shallow (a Service's targetPort is 5 levels down).
 inline constexpr uint32_t kYamlMaxDepth = 64;
 // A bulk apply of 10,000 Services and 10,000 EndpointSlices of 10 endpoints each, written as
-// kubectl prints them (uid, targetRef, ...: 32 MB), is 3.4 million nodes.
-inline constexpr uint64_t kYamlMaxNodes = uint64_t{8} << 20;
+// kubectl prints them (uid, targetRef, ...: 32 MB), is 3.4 million nodes. yaml-cpp holds some
+// 470 bytes per node, so this also bounds what it builds from one request to about 2 GB.
+inline constexpr uint64_t kYamlMaxNodes = uint64_t{4} << 20;
 // What one API request may carry (control/api_server.h, Limits::max_request_bytes): aliases
 // may not make a document larger than the largest one a client could send written out.
 inline constexpr uint64_t kYamlMaxScalarBytes = uint64_t{64} << 20;

@@ -162,9 +162,9 @@ TEST(YamlBounds, AliasesMultiplyingListItems) {
         text += "- &l" + std::to_string(level) + " {apiVersion: v1, kind: List, items: " +
                 ten("l" + std::to_string(level - 1)) + "}\n";
     }
-    // A pod is 13 nodes, l5 (10^5 of them) 1,377,777: the fifth alias of l5 crosses 8 Mi.
-    EXPECT_TRUE(refused(yaml(text), 10, 64,
-                        {"aliases expand this document to more than 8388608 nodes",
+    // A pod is 13 nodes, l5 (10^5 of them) 1,377,777: the second alias of l5 crosses 4 Mi.
+    EXPECT_TRUE(refused(yaml(text), 10, 49,
+                        {"aliases expand this document to more than 4194304 nodes",
                          "*l5 repeats the node anchored at 9:3: 1377777 nodes"}));
 }
 
