@@ -104,6 +104,12 @@ void validate_objects(ObjectSet& objects, Diagnostics& diagnostics);
 // objects when nothing is wrong, else every error found.
 ObjectsResult check_objects(const toml::table& root, Diagnostics& diagnostics);
 
+// Reads a YAML stream's events once and stops at the first of: nesting deeper than
+// kYamlMaxDepth, more than kYamlMaxNodes nodes or kYamlMaxScalarBytes of scalars (aliases
+// expanded), an alias inside the node it names, a syntax error. The error names the alias or
+// node where it stopped. load_kubernetes_yaml runs it before building anything.
+std::optional<ConfigError> check_yaml_bounds(const std::string& text, const std::string& source);
+
 // A result that holds only `error` (the document could not be read at all).
 ObjectsResult failed_objects(ConfigError error);
 

@@ -37,12 +37,78 @@ LoadResult parse_and_check(const std::string& text, const std::string& source_na
     return result;
 }
 
+// toml++ builds one table per part of a dotted key ([a.b.c] or a.b.c = 1) and then recurses
+// through them, as destroying the document does: a key of 50,000 parts, 100 KB of text,
+// overflows the stack. Its own bound, TOML_MAX_NESTED_VALUES (256), covers arrays and inline
+// tables, not keys. So before parsing, keys are limited to kMaxKeyParts parts, which bounds
+// the depth of any document toml++ accepts to (kMaxKeyParts + 1) * 258 levels. A key is found
+// lexically: outside strings and comments, words (bare or quoted) joined by dots. No value has
+// a run of more than two such words (1.5e3), so only keys count.
+constexpr size_t kMaxKeyParts = 16;
+
+bool is_bare_key_char(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-';
+}
+
+std::optional<ConfigError> overlong_key(std::string_view text, const std::string& source_name) {
+    uint32_t line = 1;
+    size_t line_start = 0;
+    size_t parts = 0;  // of the dotted key being read; 0 outside keys
+    bool after_dot = false;
+    auto newline_at = [&](size_t at) {
+        ++line;
+        line_start = at + 1;
+    };
+    for (size_t i = 0; i < text.size();) {
+        const char c = text[i];
+        const size_t word_start = i;
+        if (c == '"' || c == '\'') {
+            const std::string_view quote = text.substr(i, 3) == std::string(3, c) ? text.substr(i, 3)
+                                                                                 : text.substr(i, 1);
+            for (i += quote.size(); i < text.size() && !text.substr(i).starts_with(quote); ++i) {
+                if (text[i] == '\n') {
+                    if (quote.size() == 1) break;  // unterminated: the parser says so
+                    newline_at(i);
+                } else if (text[i] == '\\' && c == '"' && i + 1 < text.size()) {
+                    if (text[++i] == '\n') newline_at(i);
+                }
+            }
+            if (i < text.size() && text[i] != '\n') i += quote.size();
+        } else if (is_bare_key_char(c)) {
+            while (i < text.size() && is_bare_key_char(text[i])) ++i;
+        } else {
+            if (c == '#') {
+                i = std::min(text.find('\n', i), text.size());
+                parts = 0;
+            } else if (c == '.' && parts > 0 && !after_dot) {
+                after_dot = true;
+            } else if (c != ' ' && c != '\t') {
+                parts = 0;
+            }
+            if (i < text.size() && text[i] == '\n') newline_at(i);
+            ++i;
+            continue;
+        }
+        parts = parts > 0 && after_dot ? parts + 1 : 1;
+        after_dot = false;
+        if (parts > kMaxKeyParts) {
+            return ConfigError{source_name, line, static_cast<uint32_t>(word_start - line_start + 1), "",
+                               "a dotted key of more than " + std::to_string(kMaxKeyParts) +
+                                   " parts: each part is a table inside the previous one, and "
+                                   "no key vipgate reads is nested that deep"};
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 namespace detail {
 
 std::optional<ConfigError> parse_toml(const std::string& text, const std::string& source_name,
                                       toml::table& document) {
+    if (auto error = overlong_key(text, source_name)) return error;
     try {
         document = toml::parse(std::string_view(text), std::string_view(source_name));
     } catch (const toml::parse_error& error) {

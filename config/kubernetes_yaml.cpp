@@ -16,16 +16,36 @@
 // "spec.ports[1].targetPort" at the manifest's own line and column. Keys the decoder requires
 // are recorded even when absent, pointing at the enclosing mapping, so a missing field is named
 // as Kubernetes names it.
+//
+// Bounds. yaml-cpp gives an alias the very node its anchor names, so the document it returns is
+// a graph, not a tree: `&a [*a]` contains itself, and nine anchors each listing the previous
+// one ten times are 10^9 copies of the first to whoever walks them as a tree, as the Translator
+// does (a List's items are followed into further Lists). Walked as written, the first recurses
+// until the stack or memory runs out and takes the whole dataplane with it; the second does the
+// same more slowly. So before anything is built, BoundsCheck reads the parser's event stream and
+// follows what the Translator would see: the nesting depth, the node count and the scalar bytes
+// with every alias expanded, each anchor's expanded size computed once when its node closes and
+// added at every alias (so the check itself costs one pass over the text whatever the aliases
+// multiply to). An alias to an anchor whose node is still open is a cycle. The first limit
+// crossed stops the parse, reported at the alias or node that crossed it (the event stream,
+// unlike the node graph, knows where each alias is written). The limits are in objects.h. This
+// is a second parse of the text (yaml-cpp has no public way to build its nodes from events):
+// about a fifth of the time a large manifest takes to load, paid so that nothing is built
+// from a document that is refused, and a cycle never reaches code that follows it.
 #include "config/config_internal.h"
 #include "config/objects.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <exception>
+#include <istream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <streambuf>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -492,15 +512,169 @@ const Translator::KnownKind Translator::kKindTable[3] = {
     {"EndpointSlice", "discovery.k8s.io/v1", &Translator::endpoint_slice},
 };
 
-ObjectsResult translate_and_check(const std::string& text, const std::string& source) {
-    std::vector<YAML::Node> documents;
-    try {
-        documents = YAML::LoadAll(text);
-    } catch (const YAML::ParserException& error) {
-        return detail::failed_objects({source, static_cast<uint32_t>(error.mark.line + 1),
-                        static_cast<uint32_t>(error.mark.column + 1), "",
-                        "YAML syntax error: " + error.msg});
+// --- bounds on the document as the Translator sees it (design note) ---
+
+// Why the parse stopped; thrown from BoundsCheck's handlers, the one way to stop yaml-cpp's
+// parser early, and turned into an error by check_yaml_bounds.
+struct OutOfBounds {
+    YAML::Mark mark;
+    std::string message;
+};
+
+std::string position(const YAML::Mark& mark) {
+    return std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
+class BoundsCheck final : public YAML::EventHandler {
+public:
+    void OnDocumentStart(const YAML::Mark&) override { anchors_.clear(); }  // anchors are per document
+    void OnDocumentEnd() override {}
+    void OnAnchor(const YAML::Mark&, const std::string& name) override { anchor_name_ = name; }
+
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor, 0); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  const std::string& value) override {
+        leaf(mark, anchor, value.size());
     }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                         YAML::EmitterStyle::value) override {
+        open(mark, anchor);
+    }
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                    YAML::EmitterStyle::value) override {
+        open(mark, anchor);
+    }
+    void OnSequenceEnd() override { close(); }
+    void OnMapEnd() override { close(); }
+
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t id) override {
+        const Anchor& anchor = anchors_.at(id - 1);
+        const std::string alias = "*" + anchor.name;
+        if (anchor.open) {
+            throw OutOfBounds{mark, "alias cycle: " + alias + " refers to the node anchored &" +
+                                        anchor.name + " at " + position(anchor.mark) +
+                                        ", which contains this alias; a node cannot contain itself"};
+        }
+        const std::string repeats = " (" + alias + " repeats the node anchored at " +
+                                    position(anchor.mark) + ": ";
+        if (frames_.size() + anchor.extent.height > kYamlMaxDepth) {
+            throw OutOfBounds{mark, "nesting deeper than " + std::to_string(kYamlMaxDepth) +
+                                        " levels" + repeats + std::to_string(anchor.extent.height) +
+                                        " levels)"};
+        }
+        nodes_ += anchor.extent.nodes;
+        bytes_ += anchor.extent.bytes;
+        if (nodes_ > kYamlMaxNodes) {
+            throw OutOfBounds{mark, "aliases expand this document to more than " +
+                                        std::to_string(kYamlMaxNodes) + " nodes" + repeats +
+                                        std::to_string(anchor.extent.nodes) + " nodes)"};
+        }
+        if (bytes_ > kYamlMaxScalarBytes) {
+            throw OutOfBounds{mark, "aliases expand this document to more than " +
+                                        std::to_string(kYamlMaxScalarBytes >> 20) +
+                                        " MiB of text, more than a request may carry" + repeats +
+                                        std::to_string(anchor.extent.bytes) + " bytes)"};
+        }
+        grown(anchor.extent.height);
+    }
+
+private:
+    // A node with every alias in it expanded.
+    struct Extent {
+        uint64_t nodes = 0;
+        uint64_t bytes = 0;
+        uint32_t height = 0;  // levels: 1 for a scalar
+    };
+    struct Anchor {
+        std::string name;
+        YAML::Mark mark;
+        bool open = true;  // its node has started and not ended
+        Extent extent;
+    };
+    // An open sequence or mapping.
+    struct Frame {
+        YAML::anchor_t anchor;
+        uint64_t nodes_before;
+        uint64_t bytes_before;
+        uint32_t height_below = 0;
+    };
+
+    // Counts one written node; `anchor` (0: none) starts being defined here.
+    void start(const YAML::Mark& mark, YAML::anchor_t anchor, uint64_t bytes) {
+        if (frames_.size() + 1 > kYamlMaxDepth) {
+            throw OutOfBounds{mark, "nesting deeper than " + std::to_string(kYamlMaxDepth) +
+                                        " levels; a Kubernetes object needs far fewer"};
+        }
+        ++nodes_;
+        bytes_ += bytes;
+        if (nodes_ > kYamlMaxNodes) {
+            throw OutOfBounds{mark, "this document has more than " + std::to_string(kYamlMaxNodes) +
+                                        " nodes; apply its objects in several requests"};
+        }
+        if (anchor == 0) return;
+        // yaml-cpp numbers a document's anchors 1, 2, ... in the order they are defined.
+        if (anchors_.size() < anchor) anchors_.resize(anchor);
+        anchors_[anchor - 1] = {std::move(anchor_name_), mark, true, {}};
+    }
+
+    void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, uint64_t bytes) {
+        start(mark, anchor, bytes);
+        if (anchor != 0) {
+            anchors_[anchor - 1].open = false;
+            anchors_[anchor - 1].extent = {1, bytes, 1};
+        }
+        grown(1);
+    }
+
+    void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+        start(mark, anchor, 0);
+        frames_.push_back({anchor, nodes_ - 1, bytes_});
+    }
+
+    void close() {
+        const Frame frame = frames_.back();
+        frames_.pop_back();
+        const uint32_t height = frame.height_below + 1;
+        if (frame.anchor != 0) {
+            Anchor& anchor = anchors_[frame.anchor - 1];
+            anchor.open = false;
+            anchor.extent = {nodes_ - frame.nodes_before, bytes_ - frame.bytes_before, height};
+        }
+        grown(height);
+    }
+
+    // A child of the innermost open node is `height` levels high.
+    void grown(uint32_t height) {
+        if (!frames_.empty()) frames_.back().height_below = std::max(frames_.back().height_below, height);
+    }
+
+    std::vector<Frame> frames_;
+    std::vector<Anchor> anchors_;
+    std::string anchor_name_;  // of the node about to start
+    uint64_t nodes_ = 0;       // in the whole request, aliases expanded
+    uint64_t bytes_ = 0;
+};
+
+// Reads `text` in place (no copy of a request that may be 64 MiB).
+class TextBuffer final : public std::streambuf {
+public:
+    explicit TextBuffer(const std::string& text) {
+        char* begin = const_cast<char*>(text.data());  // only read: a get area
+        setg(begin, begin, begin + text.size());
+    }
+};
+
+ConfigError error_at(const std::string& source, const YAML::Mark& mark, std::string message) {
+    if (mark.is_null()) return {source, 0, 0, "", std::move(message)};
+    return {source, static_cast<uint32_t>(mark.line + 1), static_cast<uint32_t>(mark.column + 1), "",
+            std::move(message)};
+}
+
+ObjectsResult translate_and_check(const std::string& text, const std::string& source) {
+    if (auto error = detail::check_yaml_bounds(text, source)) return detail::failed_objects(*error);
+    TextBuffer buffer(text);
+    std::istream stream(&buffer);
+    const std::vector<YAML::Node> documents = YAML::LoadAll(stream);
     const Translator* translator_view = nullptr;
     detail::Diagnostics diagnostics(
         source, [&translator_view](std::string_view path) { return translator_view->locate(path); });
@@ -513,10 +687,31 @@ ObjectsResult translate_and_check(const std::string& text, const std::string& so
 
 }  // namespace
 
+namespace detail {
+
+std::optional<ConfigError> check_yaml_bounds(const std::string& text, const std::string& source) {
+    TextBuffer buffer(text);
+    std::istream stream(&buffer);
+    YAML::Parser parser(stream);
+    BoundsCheck check;
+    try {
+        while (parser.HandleNextDocument(check)) {}
+    } catch (const OutOfBounds& refusal) {
+        return error_at(source, refusal.mark, refusal.message);
+    } catch (const YAML::ParserException& error) {  // yaml-cpp's DeepRecursion too
+        return error_at(source, error.mark, "YAML syntax error: " + error.msg);
+    }
+    return std::nullopt;
+}
+
+}  // namespace detail
+
 ObjectsResult load_kubernetes_yaml(const std::string& text, const std::string& source) {
     try {
         return translate_and_check(text, source);
-    } catch (const std::exception& error) {  // yaml-cpp or out of memory: an error value
+    } catch (const YAML::Exception& error) {
+        return detail::failed_objects(error_at(source, error.mark, "cannot load: " + error.msg));
+    } catch (const std::exception& error) {  // out of memory: an error value
         return detail::failed_objects({source, 0, 0, "", std::string("cannot load: ") + error.what()});
     }
 }

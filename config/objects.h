@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,7 +55,22 @@ ObjectsResult load_objects_toml(const std::string& text, const std::string& sour
 // - EndpointSlice: addressType IPv4, label kubernetes.io/service-name required; an endpoint's
 //   first address is used; EndpointConfig.ready is the serving condition (absent: ready, which
 //   is absent: true), .terminating the terminating condition (absent: false).
+//
+// Aliases are expanded as the translation reads them, so a document is refused before it is
+// read when, with its aliases expanded, it nests deeper than kYamlMaxDepth, holds more than
+// kYamlMaxNodes nodes or more than kYamlMaxScalarBytes bytes of scalars, or when an alias
+// refers to a node that contains it (a cycle).
 ObjectsResult load_kubernetes_yaml(const std::string& text, const std::string& source);
+
+// Kubernetes objects are shallow (a Service's targetPort is 5 levels down).
+inline constexpr uint32_t kYamlMaxDepth = 64;
+// A bulk apply of 10,000 Services and 10,000 EndpointSlices of 10 endpoints each, written as
+// kubectl prints them (uid, targetRef, ...: 32 MB), is 3.4 million nodes. yaml-cpp holds some
+// 470 bytes per node, so this also bounds what it builds from one request to about 2 GB.
+inline constexpr uint64_t kYamlMaxNodes = uint64_t{4} << 20;
+// What one API request may carry (control/api_server.h, Limits::max_request_bytes): aliases
+// may not make a document larger than the largest one a client could send written out.
+inline constexpr uint64_t kYamlMaxScalarBytes = uint64_t{64} << 20;
 
 // An object document that load_objects_toml reads back to an equal ObjectSet.
 std::string format_objects_toml(const ObjectSet& objects);
