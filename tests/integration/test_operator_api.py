@@ -85,14 +85,6 @@ def raw_request(path, data, timeout=10.0):
             chunks.append(chunk)
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise h.TestFailure("no VmRSS in /proc/PID/status")
-
-
 def timed(function):
     started = time.monotonic()
     result = function()
@@ -183,14 +175,14 @@ def check_memory_returns(api_socket, pid):
     large = json.dumps({"op": "apply", "documents": [{"source": "large.toml",
                                                       "text": "# " + "x" * (48 << 20) + "\n"}]}).encode() + b"\n"
     raw_request(api_socket, b'{"op":"get","resource":"services"}\n')
-    before = rss_kib(pid)
+    before = h.vm_rss_kib(pid)
     readings = []
     for _ in range(2):
         for request in (deep, large):
             answer = raw_request(api_socket, request, timeout=60)
             h.check(answer.endswith(b"\n"), f"a {len(request) >> 20} MiB request got no answer: {answer[:200]!r}")
             time.sleep(0.3)
-            readings.append(rss_kib(pid))
+            readings.append(h.vm_rss_kib(pid))
     h.log(f"RSS {before >> 10} MiB before; after each of two rounds of a million-deep and a 48 MiB request: "
           f"{[r >> 10 for r in readings]} MiB")
     h.check(max(readings) - before < 16 << 10,

@@ -74,14 +74,6 @@ def write_empty_pcap(path):
         f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
 
 
-def vm_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise h.TestFailure(f"no VmRSS for pid {pid}")
-
-
 def vipctl(exe, socket, *args):
     started = time.monotonic()
     try:
@@ -114,7 +106,7 @@ def main(context):
         h.check(result.returncode == 0, f"vipctl get services failed after {after}: {result.stderr}")
 
     still_serving("start-up")
-    rss_before = vm_rss_kib(pid)
+    rss_before = h.vm_rss_kib(pid)
     for name, (text, message) in HOSTILE.items():
         document = context.path(name)
         with open(document, "w") as f:
@@ -124,7 +116,7 @@ def main(context):
         h.check(message in result.stderr, f"{name}: expected '{message}' in: {result.stderr}")
         h.check(elapsed < PROMPT_S, f"{name}: refused after {elapsed:.1f} s (limit {PROMPT_S} s)")
         still_serving(name)
-        rss = vm_rss_kib(pid)
+        rss = h.vm_rss_kib(pid)
         h.check(rss - rss_before < RSS_SLACK_KIB,
                 f"{name}: vipgate's VmRSS grew from {rss_before} KiB to {rss} KiB")
         h.log(f"{name}: refused in {elapsed * 1000:.0f} ms, VmRSS {rss_before} -> {rss} KiB")

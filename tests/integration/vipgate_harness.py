@@ -403,6 +403,15 @@ class TestContext:
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
+def vm_rss_kib(pid):
+    """A process's resident memory (VmRSS), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise TestFailure(f"no VmRSS for pid {pid}")
+
+
 def free_hugepages_mib():
     """Free 2 MiB hugepages, in MiB (0 when the kernel has none)."""
     try:
