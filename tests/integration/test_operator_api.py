@@ -9,7 +9,7 @@ with its API socket open, and the test drives it with vipctl and raw socket clie
   * `vipctl get conntrack`: exactly the 64 flows sent, each pinned to one of the endpoints;
   * twenty idle connections and a client that stops reading a large answer do not delay
     vipctl; a request with an out-of-range number gets an answer;
-  * large and deep requests leave no lasting RSS growth behind;
+  * large requests leave no lasting RSS growth behind; a million-deep one is refused unparsed;
   * DPDK telemetry (`dpdk-telemetry.py`): /vipgate/stats, /vipgate/services and /vipgate/workers
     agree with vipctl, beside DPDK's own /ethdev/stats;
   * a FIFO in the config file's place: SIGHUP is refused with a clear error, the control loop
@@ -169,22 +169,26 @@ def check_clients_do_not_wait_for_each_other(vipctl, api_socket):
 
 
 def check_memory_returns(api_socket, pid):
-    """Deep and large requests: RSS may rise while one is served, not stay up afterwards (without
-    the fix, a million-deep request alone left ~45 MiB behind)."""
-    deep = b'{"op":"get","resource":"services","x":' + b"[" * 1_000_000 + b"]" * 1_000_000 + b"}\n"
+    """Large requests, and many small values: RSS may rise while one is served, not stay up
+    afterwards (without the fix, a request of a million small arrays left ~45 MiB behind)."""
+    many = b'{"op":"get","resource":"services","x":[' + b",".join([b'{"a":[1]}'] * 1_000_000) + b"]}\n"
     large = json.dumps({"op": "apply", "documents": [{"source": "large.toml",
                                                       "text": "# " + "x" * (48 << 20) + "\n"}]}).encode() + b"\n"
+    deep = b'{"op":"get","resource":"services","x":' + b"[" * 1_000_000 + b"]" * 1_000_000 + b"}\n"
+    answer = json.loads(raw_request(api_socket, deep))
+    h.check(answer == {"ok": False, "error": "malformed request: nested deeper than 32 levels"},
+            f"a million-deep request: {answer}")
     raw_request(api_socket, b'{"op":"get","resource":"services"}\n')
     before = h.vm_rss_kib(pid)
     readings = []
     for _ in range(2):
-        for request in (deep, large):
+        for request in (many, large):
             answer = raw_request(api_socket, request, timeout=60)
             h.check(answer.endswith(b"\n"), f"a {len(request) >> 20} MiB request got no answer: {answer[:200]!r}")
             time.sleep(0.3)
             readings.append(h.vm_rss_kib(pid))
-    h.log(f"RSS {before >> 10} MiB before; after each of two rounds of a million-deep and a 48 MiB request: "
-          f"{[r >> 10 for r in readings]} MiB")
+    h.log(f"RSS {before >> 10} MiB before; after each of two rounds of a million small values and a 48 MiB "
+          f"request: {[r >> 10 for r in readings]} MiB")
     h.check(max(readings) - before < 16 << 10,
             f"RSS grew from {before >> 10} MiB to {max(readings) >> 10} MiB after a request and stayed there")
 

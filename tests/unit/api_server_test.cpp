@@ -115,6 +115,25 @@ TEST(ApiServer, NumbersOutOfRangeGetAMalformedRequestAnswer) {
     EXPECT_EQ(parse_answer(send_and_receive(path, "{\"op\":\"dump\"}\n"))["ok"], true);
 }
 
+TEST(ApiServer, DeepNestingIsRefusedBeforeParsing) {
+    TemporaryDirectory directory;
+    const std::string path = directory.path() + "/api.sock";
+    int calls = 0;
+    ApiServer server(path, [&](const json& request) {
+        ++calls;
+        return echo(request);
+    });
+    server.start();
+    const std::string deep = "{\"op\":\"get\",\"x\":" + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}\n";
+    const json answer = parse_answer(send_and_receive(path, deep));
+    EXPECT_EQ(answer, json({{"ok", false}, {"error", "malformed request: nested deeper than 32 levels"}}));
+    EXPECT_EQ(calls, 0);
+    // Brackets inside strings are text, not nesting.
+    const std::string text = "{\"op\":\"apply\",\"text\":\"" + std::string(100, '[') + "\\\"[\"}\n";
+    EXPECT_EQ(parse_answer(send_and_receive(path, text))["ok"], true);
+    EXPECT_EQ(calls, 1);
+}
+
 TEST(ApiServer, OversizedRequestGetsAnErrorAnswer) {
     TemporaryDirectory directory;
     const std::string path = directory.path() + "/api.sock";
