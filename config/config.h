@@ -82,8 +82,9 @@ struct ConntrackConfig {
     uint32_t tcp_established_timeout_s = 900;
     uint32_t tcp_closing_timeout_s = 30;   // FIN seen
     uint32_t tcp_closed_timeout_s = 5;     // RST seen / both FINs acknowledged
-    uint32_t udp_timeout_s = 120;
+    uint32_t udp_timeout_s = 120;          // once the endpoint has answered
     uint32_t icmp_timeout_s = 10;
+    uint32_t udp_unreplied_timeout_s = 30; // UDP until the endpoint answers; <= udp_timeout_s
     bool operator==(const ConntrackConfig&) const = default;
 };
 

@@ -259,6 +259,13 @@ private:
             integer<1, kMaxTimeout>(*f, conntrack.tcp_closed_timeout_s);
         if (auto f = keys->optional("udp_timeout"))
             integer<1, kMaxTimeout>(*f, conntrack.udp_timeout_s);
+        if (auto f = keys->optional("udp_unreplied_timeout")) {
+            integer<1, kMaxTimeout>(*f, conntrack.udp_unreplied_timeout_s);
+        } else {
+            // Omitted: the default, or udp_timeout when that is shorter (a file written before
+            // this key existed, with a short udp_timeout, stays valid).
+            conntrack.udp_unreplied_timeout_s = std::min(conntrack.udp_unreplied_timeout_s, conntrack.udp_timeout_s);
+        }
         if (auto f = keys->optional("icmp_timeout"))
             integer<1, kMaxTimeout>(*f, conntrack.icmp_timeout_s);
         keys->report_unknown_keys();

@@ -85,7 +85,8 @@ private:
 std::optional<ConfigError> parse_toml(const std::string& text, const std::string& source_name,
                                       toml::table& document);
 
-// TOML -> Config, shape checks only. Defaults stay where keys are omitted.
+// TOML -> Config, shape checks only. Defaults stay where keys are omitted, except one that
+// follows another key of its table (conntrack.udp_unreplied_timeout, capped by udp_timeout).
 void decode(const toml::table& root, Config& config, Diagnostics& diagnostics);
 
 // TOML object document -> ObjectSet: the [[services]], [[pods]] and [[endpoint_slices]] of

@@ -49,6 +49,7 @@ public:
     void run() {
         daemon_file_ = true;
         check_workers();
+        check_conntrack_timeouts();
         check_snat_port_range();
         check_ports();
         subnets_known_ = subnets_known();
@@ -87,6 +88,18 @@ private:
                 break;
             }
         }
+    }
+
+    // A flow nobody answered is the one to forget first (tcp_state.h): its timeout may not be
+    // the longer one.
+    void check_conntrack_timeouts() {
+        const auto& conntrack = config_.conntrack;
+        if (!intact("conntrack.udp_timeout") || !intact("conntrack.udp_unreplied_timeout")) return;
+        if (conntrack.udp_unreplied_timeout_s <= conntrack.udp_timeout_s) return;
+        diagnostics_.error("conntrack.udp_unreplied_timeout",
+                           std::to_string(conntrack.udp_unreplied_timeout_s) +
+                               " is longer than conntrack.udp_timeout (" + std::to_string(conntrack.udp_timeout_s) +
+                               "); an unanswered flow must not outlive an answered one");
     }
 
     void check_snat_port_range() {

@@ -205,6 +205,7 @@ std::string format_config(const Config& config) {
     line(out, "tcp_closing_timeout", number(conntrack.tcp_closing_timeout_s));
     line(out, "tcp_closed_timeout", number(conntrack.tcp_closed_timeout_s));
     line(out, "udp_timeout", number(conntrack.udp_timeout_s));
+    line(out, "udp_unreplied_timeout", number(conntrack.udp_unreplied_timeout_s));
     line(out, "icmp_timeout", number(conntrack.icmp_timeout_s));
 
     out += "\n[snat]\n";

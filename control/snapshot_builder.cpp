@@ -252,9 +252,13 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     snapshot->nat_mode = settings.dataplane.nat_mode == config::NatMode::FullNat ? NatMode::FullNat : NatMode::DnatOnly;
     snapshot->hash_seed = static_cast<uint32_t>(settings.dataplane.hash_seed ^ (settings.dataplane.hash_seed >> 32));
     const auto& conntrack = settings.conntrack;
-    snapshot->timeouts = ConnTimeouts{conntrack.tcp_syn_timeout_s * 1000,     conntrack.tcp_established_timeout_s * 1000,
-                                      conntrack.tcp_closing_timeout_s * 1000, conntrack.tcp_closed_timeout_s * 1000,
-                                      conntrack.udp_timeout_s * 1000,         conntrack.icmp_timeout_s * 1000};
+    snapshot->timeouts = ConnTimeouts{.tcp_syn_ms = conntrack.tcp_syn_timeout_s * 1000,
+                                      .tcp_established_ms = conntrack.tcp_established_timeout_s * 1000,
+                                      .tcp_closing_ms = conntrack.tcp_closing_timeout_s * 1000,
+                                      .tcp_closed_ms = conntrack.tcp_closed_timeout_s * 1000,
+                                      .udp_ms = conntrack.udp_timeout_s * 1000,
+                                      .icmp_ms = conntrack.icmp_timeout_s * 1000,
+                                      .udp_unreplied_ms = conntrack.udp_unreplied_timeout_s * 1000};
     snapshot->ports = ports_;
     for (size_t i = 0; i < settings.ports.size() && i < snapshot->ports.size(); ++i) {
         snapshot->ports[i].vlan = settings.ports[i].vlan;

@@ -43,7 +43,7 @@ uint32_t match_mask(const uint16_t (&signatures)[kSlots], uint16_t signature) {
 }
 
 bool is_evictable(const Connection& connection) {
-    if (!uses_tcp_state(connection.original.protocol)) return false;
+    if (!uses_tcp_state(connection.original.protocol)) return !connection.seen_reply;
     const TcpState state = connection.tcp_state;
     return is_half_open(state) || state == TcpState::Closing || state == TcpState::Closed;
 }
@@ -322,7 +322,8 @@ InsertResult ConnTable::insert(const FlowKey4& original, const FlowKey4& reply, 
     connection.endpoint_slot = 0;
     connection.endpoint_generation = 0;
     connection.tcp_state = state;
-    connection.deadline_ms = now_ms + state_timeout_ms(state, original.protocol, timeouts);
+    connection.seen_reply = false;
+    connection.deadline_ms = now_ms + state_timeout_ms(state, original.protocol, false, timeouts);
     connection.live = true;
 
     const uint32_t original_ref = make_ref(index, FlowDirection::Original);
@@ -342,7 +343,9 @@ void ConnTable::update(Connection* connection, FlowDirection direction, uint8_t 
                        const ConnTimeouts& timeouts) noexcept {
     const uint8_t protocol = connection->original.protocol;
     if (uses_tcp_state(protocol)) connection->tcp_state = next_tcp_state(connection->tcp_state, direction, tcp_flags);
-    connection->deadline_ms = now_ms + state_timeout_ms(connection->tcp_state, protocol, timeouts);
+    connection->seen_reply |= direction == FlowDirection::Reply;
+    connection->deadline_ms =
+        now_ms + state_timeout_ms(connection->tcp_state, protocol, connection->seen_reply, timeouts);
 }
 
 uint32_t ConnTable::expire(uint32_t now_ms, uint32_t budget) noexcept {

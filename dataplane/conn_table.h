@@ -36,12 +36,15 @@
 // from the ageing cursor (advancing it, like a clock hand, so repeated pressure sweeps the
 // table) and at the entries referenced by the two keys' home buckets; when a key's probe
 // window has no free slot, at the entries in its home bucket. It reclaims the first expired
-// entry it finds; failing that it evicts the first half-open (SynSent, SynReceived), Closing
-// or Closed TCP or SCTP entry. It never evicts an unexpired Established (or None) one nor an
-// unexpired UDP/ICMP entry, so a SYN flood can only displace other half-open entries. If
-// nothing qualifies it returns Full and the caller falls back to stateless consistent
-// hashing. The work is bounded: kEvictionScanEntries sequential lines plus two buckets'
-// entries per attempt.
+// entry it finds; failing that it evicts the first that is either a half-open (SynSent,
+// SynReceived), Closing or Closed TCP or SCTP entry, or a UDP/ICMP entry that has not seen a
+// reply (tcp_state.h says why). It never evicts an unexpired Established (or None) TCP/SCTP
+// entry nor an unexpired UDP/ICMP entry that has seen a reply, so a SYN flood or a flood of
+// unanswered datagrams (spoofed sources) can only displace entries nobody has answered, never
+// a connection both sides are using. `seen_reply` is kept by the table itself (update() sets
+// it for a Reply-direction packet), so no caller can forget it. If nothing qualifies it
+// returns Full and the caller falls back to stateless consistent hashing. The work is
+// bounded: kEvictionScanEntries sequential lines plus two buckets' entries per attempt.
 //
 // Time. All times are caller-supplied wrapping 32-bit milliseconds; an entry is expired when
 // (int32_t)(now_ms - deadline_ms) >= 0, so timeouts must be below 2^31 ms. Lookups ignore
@@ -73,6 +76,7 @@ struct alignas(64) Connection {
     uint32_t endpoint_generation = 0;  // set by the caller after insert
     uint32_t deadline_ms = 0;          // expired when (int32_t)(now_ms - deadline_ms) >= 0
     TcpState tcp_state = TcpState::None;
+    bool seen_reply = false;           // a Reply-direction packet has been seen (set by the table)
 
     bool is_expired(uint32_t now_ms) const noexcept { return static_cast<int32_t>(now_ms - deadline_ms) >= 0; }
 
@@ -90,7 +94,7 @@ struct ConnLookupResult {
 
 enum class InsertStatus : uint8_t {
     Inserted,               // a free entry was used (possibly one reclaimed because it had expired)
-    InsertedAfterEviction,  // an unexpired half-open or closing entry was evicted to make room
+    InsertedAfterEviction,  // an unexpired half-open, closing or unreplied entry was evicted to make room
     Exists,                 // a live connection already holds the original or the reply key
     Full,                   // no room and nothing evictable
 };
@@ -121,13 +125,14 @@ public:
     void lookup_bulk(const FlowKey4* keys, uint32_t count, ConnLookupResult* results) noexcept;
     ConnLookupResult lookup(const FlowKey4& key) noexcept;
 
-    // Inserts both keys of a new connection with the given state; deadline = now + timeout.
-    // endpoint_slot and endpoint_generation start at 0 for the caller to fill in.
+    // Inserts both keys of a new connection with the given state, not yet replied; deadline =
+    // now + timeout. endpoint_slot and endpoint_generation start at 0 for the caller to fill in.
     InsertResult insert(const FlowKey4& original, const FlowKey4& reply, TcpState state, uint32_t now_ms,
                         const ConnTimeouts& timeouts) noexcept;
 
     // Advances the TCP state for a packet seen in `direction` with `tcp_flags` (for SCTP, those
-    // its first chunk stands for; ignored for other protocols) and sets the deadline to now + the (new) state's timeout.
+    // its first chunk stands for; ignored for other protocols), records a Reply-direction packet
+    // in seen_reply and sets the deadline to now + the (new) state's timeout.
     void update(Connection* connection, FlowDirection direction, uint8_t tcp_flags, uint32_t now_ms,
                 const ConnTimeouts& timeouts) noexcept;
 

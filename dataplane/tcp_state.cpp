@@ -20,12 +20,12 @@ TcpState next_tcp_state(TcpState current, FlowDirection direction, uint8_t tcp_f
     return current;
 }
 
-uint32_t state_timeout_ms(TcpState state, uint8_t protocol, const ConnTimeouts& timeouts) noexcept {
+uint32_t state_timeout_ms(TcpState state, uint8_t protocol, bool seen_reply, const ConnTimeouts& timeouts) noexcept {
     switch (protocol) {
     case kProtoTcp:
     case kProtoSctp: break;
     case kProtoIcmp: return timeouts.icmp_ms;
-    default: return timeouts.udp_ms;
+    default: return seen_reply ? timeouts.udp_ms : timeouts.udp_unreplied_ms;
     }
     switch (state) {
     case TcpState::SynSent:

@@ -26,6 +26,19 @@
 //
 // SCTP associations run the same machine on the TCP flags their first chunk stands for
 // (INIT = SYN, ABORT = RST, ...; the table is in sctp.h) and use the TCP timeouts.
+//
+// UDP (and any protocol without a state machine) has one fact that plays the role of the TCP
+// handshake: whether the endpoint has ever answered (Connection::seen_reply). A flood of
+// datagrams from spoofed sources creates only flows nobody answers; held for the normal
+// udp_timeout (120 s) and never evicted, they kept the table full, and every new connection
+// dropped under full-NAT, for two minutes after the flood stopped. So an unreplied flow is
+// treated like a half-open TCP one: the shorter udp_unreplied_ms, and evictable under
+// pressure. The first Reply-direction packet promotes it for good to udp_ms and makes it as
+// unevictable as an established TCP connection. Forgetting an unreplied flow costs little: at
+// worst an answer arriving after its eviction is lost, and a one-way stream (syslog, metrics)
+// lives on the shorter idle timeout. This is Linux conntrack's split (nf_conntrack_udp_timeout
+// 30 s unreplied, udp_timeout_stream 120 s; early drop takes only unassured entries). ICMP keeps
+// its single short timeout either way (echo to a VIP is answered by the gateway, not tracked).
 #pragma once
 
 #include <cstdint>
@@ -35,7 +48,7 @@
 namespace vipgate {
 
 enum class TcpState : uint8_t {
-    None = 0,  // neither TCP nor SCTP (UDP, ICMP, ...): the protocol's single timeout applies
+    None = 0,  // neither TCP nor SCTP (UDP, ICMP, ...): Connection::seen_reply stands in for a state
     SynSent,
     SynReceived,
     Established,
@@ -57,6 +70,7 @@ struct ConnTimeouts {
     uint32_t tcp_closed_ms;       // Closed (RST seen)
     uint32_t udp_ms;              // UDP and any other protocol without its own timeout
     uint32_t icmp_ms;             // ICMP echo
+    uint32_t udp_unreplied_ms;    // udp_ms's protocols before their first Reply-direction packet
 };
 
 // TCP flag bits as in byte 13 of the TCP header.
@@ -71,10 +85,11 @@ TcpState next_tcp_state(TcpState current, FlowDirection direction, uint8_t tcp_f
 // TCP and SCTP: the protocols whose entries follow this state machine.
 constexpr bool uses_tcp_state(uint8_t protocol) { return protocol == kProtoTcp || protocol == kProtoSctp; }
 
-// Idle timeout for a connection of `protocol` in `state`. For TCP and SCTP the state picks the
-// timeout (None, which such an entry should never have, is treated as Established); for UDP,
-// ICMP and other protocols the state is ignored.
-uint32_t state_timeout_ms(TcpState state, uint8_t protocol, const ConnTimeouts& timeouts) noexcept;
+// Idle timeout for a connection of `protocol` in `state` that has (`seen_reply`) or has not yet
+// seen a reply-direction packet. For TCP and SCTP the state picks the timeout (None, which such
+// an entry should never have, is treated as Established) and `seen_reply` is ignored; for UDP
+// and other protocols without a state machine `seen_reply` picks it; ICMP has one timeout.
+uint32_t state_timeout_ms(TcpState state, uint8_t protocol, bool seen_reply, const ConnTimeouts& timeouts) noexcept;
 
 constexpr bool is_half_open(TcpState s) { return s == TcpState::SynSent || s == TcpState::SynReceived; }
 

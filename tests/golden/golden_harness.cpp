@@ -168,7 +168,7 @@ std::string config_text(const TopologySpec& spec) {
     for (uint16_t worker = 0; worker < spec.workers; ++worker) text << (worker == 0 ? "" : ", ") << worker + 1;
     text << "]\nnat_mode = \"" << (spec.nat_mode == NatMode::FullNat ? "fullnat" : "dnat") << "\"\n"
          << "hash_seed = 0x5eed5eed\n\n"
-         << "[conntrack]\ncapacity = " << kConntrackCapacity << "\nudp_timeout = 120\n\n"
+         << "[conntrack]\ncapacity = " << kConntrackCapacity << "\nudp_timeout = 120\nudp_unreplied_timeout = 30\n\n"
          << "[snat]\naddresses = [\"" << ipv4_text(kSnatAddr) << "\"]\n"
          << "port_range = [" << spec.snat_port_min << ", " << spec.snat_port_max << "]\n\n"
          << "[[ports]]\nname = \"clients\"\ndevice = \"net_null0\"\n"

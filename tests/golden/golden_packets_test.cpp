@@ -29,6 +29,7 @@ constexpr uint8_t kFin = RTE_TCP_FIN_FLAG;
 constexpr uint8_t kPsh = RTE_TCP_PSH_FLAG;
 constexpr uint8_t kTosInternetworkControl = 0xC0;  // what the gateway's ICMP errors carry
 constexpr uint32_t kUdpTimeoutMs = 120'000;          // udp_timeout in the golden configuration
+constexpr uint32_t kUdpUnrepliedTimeoutMs = 30'000;  // udp_unreplied_timeout in the golden configuration
 constexpr uint32_t kIntermediateRouterAddr = ipv4("198.19.0.254");
 
 using Counters = std::map<std::string, uint64_t>;
@@ -365,18 +366,35 @@ TEST_P(GoldenPackets, HitIsLookedUpAgainAfterAnEvictionInTheSameBurst) {
     EXPECT_EQ(result.counter_changes, expected);
 }
 
+// A UDP flow nobody answered expires after the short unreplied timeout; an answered one after
+// udp_timeout. Either way the next datagram opens a new connection.
 TEST_P(GoldenPackets, ExpiredUdpConnectionIsReplacedAfterAgeing) {
     GoldenHarness harness(topology());
-    const Flow flow = udp_flow(43000);
     const UdpSpec query{.payload = test::payload_bytes(12)};
-    start_flow(harness, flow, query);
+    const Flow unanswered = udp_flow(43000);
+    const Flow answered = udp_flow(43001);
+    start_flow(harness, unanswered, query);
+    const Translation translation = start_flow(harness, answered, query);
     ASSERT_FALSE(HasFailure());
+    const UdpSpec answer{.payload = test::payload_bytes(5)};
+    harness.check({"the answer promotes the flow to udp_timeout", endpoint_to_gateway(translation, answer),
+                   kEndpointPortId,
+                   forwarded(kClientPortId, gateway_to_client(answered, answer),
+                             {{"conntrack_hits", 1}, {"forwarded_to_client", 1}})});
+
     WorkerContext& worker = harness.worker(0);
-    EXPECT_EQ(harness.connections(0).expire(worker.now_ms + kUdpTimeoutMs - 1, 1024), 0u) << "expired too early";
-    worker.now_ms += kUdpTimeoutMs;
-    EXPECT_EQ(harness.connections(0).expire(worker.now_ms, 1024), 1u);
-    EXPECT_FALSE(harness.translation(flow).has_value());
-    start_flow(harness, flow, query);  // a new connection, to the same Maglev endpoint
+    ConnTable& table = harness.connections(0);
+    const uint32_t start = worker.now_ms;
+    EXPECT_EQ(table.expire(start + kUdpUnrepliedTimeoutMs - 1, 1024), 0u) << "expired too early";
+    EXPECT_EQ(table.expire(start + kUdpUnrepliedTimeoutMs, 1024), 1u);
+    EXPECT_FALSE(harness.translation(unanswered).has_value());
+    EXPECT_TRUE(harness.translation(answered).has_value());
+    EXPECT_EQ(table.expire(start + kUdpTimeoutMs - 1, 1024), 0u) << "the answered flow expired too early";
+    EXPECT_EQ(table.expire(start + kUdpTimeoutMs, 1024), 1u);
+    EXPECT_FALSE(harness.translation(answered).has_value());
+
+    worker.now_ms = start + kUdpTimeoutMs;
+    start_flow(harness, unanswered, query);  // a new connection, to the same Maglev endpoint
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -992,13 +1010,18 @@ TEST_P(GoldenPackets, IcmpErrorWithTtlOneIsNotForwarded) {
 TEST_P(GoldenPackets, FullConnectionTable) {
     GoldenHarness harness(topology());
     const UdpSpec query{.payload = test::payload_bytes(4)};
+    const UdpSpec answer{.payload = test::payload_bytes(6)};
     uint16_t client_port = 10000;
-    // UDP connections are never evicted before they expire: fill the table with them.
+    // Answered UDP connections are never evicted before they expire: fill the table with them.
     while (true) {
         const Flow flow = udp_flow(client_port);
         RunResult result = harness.run(0, client_to_vip(flow, query));
         if (result.counter_changes.count("new_connections") == 0) break;
         ASSERT_EQ(result.transmitted.size(), 1u);
+        const std::optional<Translation> translation = harness.translation(flow);
+        ASSERT_TRUE(translation.has_value());
+        RunResult replied = harness.run(0, endpoint_to_gateway(*translation, answer), kEndpointPortId);
+        ASSERT_EQ(replied.counter_changes["forwarded_to_client"], 1u);
         ASSERT_LT(++client_port, 12000) << "the table never filled";
     }
     const uint32_t filled = harness.connections(0).size();
@@ -1015,13 +1038,43 @@ TEST_P(GoldenPackets, FullConnectionTable) {
         harness.check({"full table, DNAT: forwarded by Maglev without an entry", input, kClientPortId,
                        forwarded(kEndpointPortId, gateway_to_endpoint(stateless, query),
                                  {{"stateless_forwards", 1}, {"forwarded_to_endpoint", 1}})});
-        const UdpSpec answer{.payload = test::payload_bytes(6)};
         harness.check({"full table, DNAT: the reply is translated back without an entry",
                        endpoint_to_gateway(stateless, answer), kEndpointPortId,
                        forwarded(kClientPortId, gateway_to_client(overflow, answer),
                                  {{"stateless_replies", 1}, {"forwarded_to_client", 1}})});
     }
     EXPECT_EQ(harness.connections(0).size(), filled);
+}
+
+// A flood of new UDP flows nobody answers (spoofed sources) fills the table. Unreplied entries
+// are evictable, so new TCP and UDP connections are tracked at once rather than dropped
+// (full-NAT) or forwarded without state (DNAT) until the flood's entries expire.
+TEST_P(GoldenPackets, UnrepliedUdpFloodDoesNotLockOutNewConnections) {
+    GoldenHarness harness(topology());
+    ConnTable& table = harness.connections(0);
+    const UdpSpec query{.payload = test::payload_bytes(4)};
+    uint16_t client_port = 10000;
+    for (; table.size() < table.capacity(); ++client_port) {
+        RunResult result = harness.run(0, client_to_vip(udp_flow(client_port), query));
+        ASSERT_EQ(result.counter_changes["new_connections"], 1u) << "client port " << client_port;
+    }
+    harness.worker(0).now_ms += 1000;  // the flood has stopped; none of its entries has expired
+
+    const auto expect_tracked_at_once = [&](const Flow& flow, const auto& first) {
+        SCOPED_TRACE(std::string(protocol_name(flow.protocol)) + " from client port " +
+                     std::to_string(flow.client_port));
+        const Bytes input = client_to_vip(flow, first);
+        RunResult result = harness.run(0, input);
+        const std::optional<Translation> translation = harness.translation(flow);
+        ASSERT_TRUE(translation.has_value()) << "the new connection is not tracked";
+        check_result(result,
+                     forwarded(kEndpointPortId, gateway_to_endpoint(*translation, first),
+                               {{"new_connections", 1}, {"conntrack_evictions", 1}, {"forwarded_to_endpoint", 1}}),
+                     1, input.size(), false);
+    };
+    expect_tracked_at_once(tcp_flow(client_port++), TcpSpec{.seq = 9, .flags = kSyn});
+    expect_tracked_at_once(udp_flow(client_port++), query);
+    EXPECT_EQ(table.size(), table.capacity());
 }
 
 INSTANTIATE_TEST_SUITE_P(BothNatModes, GoldenPackets, testing::Values(NatMode::FullNat, NatMode::DnatOnly),

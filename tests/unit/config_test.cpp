@@ -156,6 +156,7 @@ tcp_closing_timeout = 20
 tcp_closed_timeout = 2
 udp_timeout = 60
 icmp_timeout = 4
+udp_unreplied_timeout = 15
 
 [snat]
 addresses = ["10.1.0.2", "10.1.0.3"]
@@ -229,7 +230,7 @@ TEST(ConfigValid, RichFileDecodesEveryField) {
     EXPECT_EQ(config.dataplane.mbufs_per_port, 8191u);
     EXPECT_EQ(config.dataplane.rx_descriptors, 512);
     EXPECT_EQ(config.dataplane.tx_descriptors, 2048);
-    EXPECT_EQ(config.conntrack, (ConntrackConfig{4096, 3, 600, 20, 2, 60, 4}));
+    EXPECT_EQ(config.conntrack, (ConntrackConfig{4096, 3, 600, 20, 2, 60, 4, 15}));
     EXPECT_EQ(config.snat, (SnatConfig{{ip("10.1.0.2"), ip("10.1.0.3")}, 20000, 29999}));
 
     ASSERT_EQ(config.ports.size(), 2u);
@@ -563,6 +564,20 @@ addresses = ["198.18.0.1/24"]
     EXPECT_TRUE(has_error(
         result, text, "snat.port_range",
         "77 ports split across 2 workers is too few; each worker needs at least 64", "[1024"));
+}
+
+// An unanswered UDP flow may not outlive an answered one. Omitted, its timeout follows a shorter
+// udp_timeout, so a file written before the key existed stays valid.
+TEST(ConfigRules, UdpUnrepliedTimeoutIsAtMostUdpTimeout) {
+    expect_single_error("[conntrack]\nudp_timeout = 20\nudp_unreplied_timeout = 21\n",
+                        "conntrack.udp_unreplied_timeout", "21 is longer than conntrack.udp_timeout (20)", "21");
+    EXPECT_EQ(valid(load_with_base("[conntrack]\nudp_timeout = 20\nudp_unreplied_timeout = 20\n"))
+                  .conntrack.udp_unreplied_timeout_s,
+              20u);
+    EXPECT_EQ(valid(load_with_base("[conntrack]\nudp_timeout = 10\n")).conntrack.udp_unreplied_timeout_s, 10u);
+    EXPECT_EQ(valid(load_with_base("[conntrack]\nudp_timeout = 60\n")).conntrack.udp_unreplied_timeout_s, 30u);
+    expect_single_error("[conntrack]\nudp_unreplied_timeout = 0\n", "conntrack.udp_unreplied_timeout",
+                        "allowed: 1..604800", "0\n");
 }
 
 TEST(ConfigRules, SnatAddressMustBeOurs) {
@@ -933,6 +948,7 @@ TEST(ConfigRestart, LiveChangesAreNotRestartOnly) {
     candidate.routes.clear();
     candidate.neighbors.clear();
     candidate.conntrack.udp_timeout_s = 30;
+    candidate.conntrack.udp_unreplied_timeout_s = 10;
     candidate.dataplane.hash_seed = 1;
     EXPECT_TRUE(restart_only_differences(running, candidate).empty());
 }

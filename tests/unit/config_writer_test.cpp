@@ -58,6 +58,7 @@ maglev_max_table_size = 251
 [conntrack]
 capacity = 4096
 udp_timeout = 60
+udp_unreplied_timeout = 45
 
 [snat]
 addresses = ["10.1.0.2"]

@@ -21,7 +21,8 @@ constexpr ConnTimeouts kTimeouts{.tcp_syn_ms = 5'000,
                                  .tcp_closing_ms = 60'000,
                                  .tcp_closed_ms = 10'000,
                                  .udp_ms = 30'000,
-                                 .icmp_ms = 10'000};
+                                 .icmp_ms = 10'000,
+                                 .udp_unreplied_ms = 20'000};
 
 struct TableDeleter {
     void operator()(ConnTable* table) const { ConnTable::destroy(table); }
@@ -123,9 +124,9 @@ TEST(ConnTable, ExpiredDuplicateIsReplaced) {
     TablePtr table = make_table(1024);
     const Flow flow = make_flow(1, kProtoUdp);
     insert_flow(*table, flow, TcpState::None, 0);
-    const InsertResult again = insert_flow(*table, flow, TcpState::None, kTimeouts.udp_ms);
+    const InsertResult again = insert_flow(*table, flow, TcpState::None, kTimeouts.udp_unreplied_ms);
     EXPECT_EQ(again.status, InsertStatus::Inserted);
-    EXPECT_EQ(again.connection->deadline_ms, 2 * kTimeouts.udp_ms);
+    EXPECT_EQ(again.connection->deadline_ms, 2 * kTimeouts.udp_unreplied_ms);
     EXPECT_EQ(table->size(), 1u);
 }
 
@@ -207,9 +208,9 @@ TEST(ConnTable, ExpiresExactlyAtDeadline) {
     TablePtr table = make_table(1024);
     const Flow flow = make_flow(3, kProtoUdp);
     const Connection* connection = insert_flow(*table, flow, TcpState::None, 1000).connection;
-    ASSERT_EQ(connection->deadline_ms, 1000 + kTimeouts.udp_ms);
+    ASSERT_EQ(connection->deadline_ms, 1000 + kTimeouts.udp_unreplied_ms);
 
-    const uint32_t deadline = 1000 + kTimeouts.udp_ms;
+    const uint32_t deadline = 1000 + kTimeouts.udp_unreplied_ms;
     EXPECT_FALSE(connection->is_expired(deadline - 1));
     EXPECT_EQ(table->expire(deadline - 1, table->capacity()), 0u);
     EXPECT_NE(table->lookup(flow.original).connection, nullptr);
@@ -229,6 +230,30 @@ TEST(ConnTable, DeadlineWrapsAroundTheClock) {
     EXPECT_EQ(table->expire(start + 1, table->capacity()), 0u);
     EXPECT_EQ(table->expire(deadline - 1, table->capacity()), 0u);
     EXPECT_EQ(table->expire(deadline, table->capacity()), 1u);
+}
+
+// Until the first reply a UDP flow lives on the short unreplied timeout, which each datagram of
+// the client extends; the first reply promotes it for good to udp_timeout.
+TEST(ConnTable, FirstReplyPromotesUdpToTheLongerTimeout) {
+    TablePtr table = make_table(1024);
+    Connection* connection = insert_flow(*table, make_flow(3, kProtoUdp), TcpState::None, 1000).connection;
+    EXPECT_FALSE(connection->seen_reply);
+    EXPECT_EQ(connection->deadline_ms, 1000 + kTimeouts.udp_unreplied_ms);
+    table->update(connection, FlowDirection::Original, 0, 2000, kTimeouts);
+    EXPECT_FALSE(connection->seen_reply);
+    EXPECT_EQ(connection->deadline_ms, 2000 + kTimeouts.udp_unreplied_ms);
+    table->update(connection, FlowDirection::Reply, 0, 3000, kTimeouts);
+    EXPECT_TRUE(connection->seen_reply);
+    EXPECT_EQ(connection->deadline_ms, 3000 + kTimeouts.udp_ms);
+    table->update(connection, FlowDirection::Original, 0, 4000, kTimeouts);
+    EXPECT_TRUE(connection->seen_reply);
+    EXPECT_EQ(connection->deadline_ms, 4000 + kTimeouts.udp_ms);
+
+    // A TCP connection's timeout follows its state alone.
+    Connection* tcp = insert_flow(*table, make_flow(4), TcpState::SynSent, 1000).connection;
+    table->update(tcp, FlowDirection::Reply, kTcpFlagSyn | kTcpFlagAck, 2000, kTimeouts);
+    EXPECT_TRUE(tcp->seen_reply);
+    EXPECT_EQ(tcp->deadline_ms, 2000 + kTimeouts.tcp_syn_ms);
 }
 
 TEST(ConnTable, UpdateExtendsDeadline) {
@@ -273,7 +298,7 @@ TEST(ConnTable, ExpireIsIncrementalAndComplete) {
     constexpr uint32_t kBudget = 256;
     TablePtr table = make_table(kCapacity);
     for (uint32_t n = 0; n < kCapacity; ++n) {
-        // Even flows are UDP (expire at 30 s), odd ones established TCP (1 h).
+        // Even flows are unreplied UDP (expire at 20 s), odd ones established TCP (1 h).
         const bool udp = n % 2 == 0;
         insert_flow(*table, make_flow(n, udp ? kProtoUdp : kProtoTcp), udp ? TcpState::None : TcpState::Established, 0);
     }
@@ -368,15 +393,41 @@ TEST(ConnTable, ClosingEntryIsFoundAndEvicted) {
     EXPECT_EQ(established, kCapacity - 1);
 }
 
-TEST(ConnTable, UnexpiredUdpIsNeverEvictedButExpiredIsReclaimed) {
+// A flood of UDP flows that are never answered (spoofed sources) must not lock the table: like
+// half-open TCP, an unreplied UDP entry makes room for a new connection of any protocol.
+TEST(ConnTable, UnrepliedUdpIsEvictedForNewConnectionsWhenFull) {
     constexpr uint32_t kCapacity = 1'000;
     TablePtr table = make_table(kCapacity);
-    for (uint32_t n = 0; n < kCapacity; ++n) insert_flow(*table, make_flow(n, kProtoUdp), TcpState::None, 0);
+    for (uint32_t n = 0; n < kCapacity; ++n) {
+        ASSERT_EQ(insert_flow(*table, make_flow(n, kProtoUdp), TcpState::None, 0).status, InsertStatus::Inserted);
+    }
+    for (uint32_t n = kCapacity; n < 2 * kCapacity; ++n) {
+        const InsertResult result = insert_flow(*table, make_flow(n, kProtoUdp), TcpState::None, 1000);
+        ASSERT_EQ(result.status, InsertStatus::InsertedAfterEviction) << n;
+        ASSERT_NE(result.connection, nullptr);
+    }
+    const InsertResult tcp = insert_flow(*table, make_flow(2 * kCapacity), TcpState::SynSent, 1000);
+    EXPECT_EQ(tcp.status, InsertStatus::InsertedAfterEviction);
+    EXPECT_EQ(table->size(), kCapacity);
+}
+
+// Once a reply has been seen a UDP flow is as established as a TCP one: never evicted before it
+// expires, so a full table of them refuses; past the deadline every entry is reclaimable, and
+// reclaiming is not an eviction.
+TEST(ConnTable, RepliedUdpIsNeverEvictedButExpiredIsReclaimed) {
+    constexpr uint32_t kCapacity = 1'000;
+    TablePtr table = make_table(kCapacity);
+    for (uint32_t n = 0; n < kCapacity; ++n) {
+        Connection* connection = insert_flow(*table, make_flow(n, kProtoUdp), TcpState::None, 0).connection;
+        ASSERT_NE(connection, nullptr);
+        table->update(connection, FlowDirection::Reply, 0, 0, kTimeouts);
+    }
     for (uint32_t n = kCapacity; n < 2 * kCapacity; ++n) {
         ASSERT_EQ(insert_flow(*table, make_flow(n, kProtoUdp), TcpState::None, kTimeouts.udp_ms - 1).status,
                   InsertStatus::Full);
+        ASSERT_EQ(insert_flow(*table, make_flow(n), TcpState::SynSent, kTimeouts.udp_ms - 1).status,
+                  InsertStatus::Full);
     }
-    // Past the deadline every entry is reclaimable: reclaiming is not an eviction.
     for (uint32_t n = kCapacity; n < 2 * kCapacity; ++n) {
         const InsertResult result = insert_flow(*table, make_flow(n, kProtoUdp), TcpState::None, kTimeouts.udp_ms);
         ASSERT_EQ(result.status, InsertStatus::Inserted) << n;
@@ -384,6 +435,35 @@ TEST(ConnTable, UnexpiredUdpIsNeverEvictedButExpiredIsReclaimed) {
     EXPECT_EQ(table->size(), kCapacity);
     for (uint32_t n = 0; n < kCapacity; ++n) {
         ASSERT_EQ(table->lookup(make_flow(n, kProtoUdp).reply).connection, nullptr);
+    }
+}
+
+// A table holding established TCP, replied UDP and unreplied UDP: a flood of new unreplied UDP
+// flows displaces only the unreplied ones.
+TEST(ConnTable, UnrepliedUdpFloodCannotEvictEstablishedOrRepliedFlows) {
+    constexpr uint32_t kCapacity = 30'000;
+    TablePtr table = make_table(kCapacity);
+    for (uint32_t n = 0; n < kCapacity; ++n) {
+        if (n % 3 == 0) {
+            insert_flow(*table, make_flow(n), TcpState::Established, 0);
+            continue;
+        }
+        Connection* connection = insert_flow(*table, make_flow(n, kProtoUdp), TcpState::None, 0).connection;
+        ASSERT_NE(connection, nullptr);
+        if (n % 3 == 1) table->update(connection, FlowDirection::Reply, 0, 0, kTimeouts);
+    }
+    uint32_t evictions = 0;
+    for (uint32_t n = kCapacity; n < 3 * kCapacity; ++n) {
+        const InsertResult result = insert_flow(*table, make_flow(n, kProtoUdp), TcpState::None, 1000);
+        ASSERT_TRUE(result.status == InsertStatus::InsertedAfterEviction || result.status == InsertStatus::Full);
+        evictions += result.status == InsertStatus::InsertedAfterEviction;
+    }
+    EXPECT_GT(evictions, kCapacity) << "unreplied entries make room for new ones";
+    EXPECT_EQ(table->size(), kCapacity);
+    for (uint32_t n = 0; n < kCapacity; n += 3) {
+        ASSERT_NE(table->lookup(make_flow(n).reply).connection, nullptr) << "established flow " << n << " was evicted";
+        ASSERT_NE(table->lookup(make_flow(n + 1, kProtoUdp).reply).connection, nullptr)
+            << "replied UDP flow " << n + 1 << " was evicted";
     }
 }
 

@@ -133,10 +133,10 @@ TEST(SctpChunks, AssociationLifecycle) {
     // A new INIT on the same ports starts a new association.
     EXPECT_EQ(next_tcp_state(state, Original, sctp_tcp_flags(kSctpInit)), TcpState::SynSent);
 
-    const ConnTimeouts timeouts{1, 2, 3, 4, 5, 6};
-    EXPECT_EQ(state_timeout_ms(TcpState::Established, kProtoSctp, timeouts), 2u);
-    EXPECT_EQ(state_timeout_ms(TcpState::Closed, kProtoSctp, timeouts), 4u);
-    EXPECT_EQ(state_timeout_ms(TcpState::SynSent, kProtoSctp, timeouts), 1u);
+    const ConnTimeouts timeouts{1, 2, 3, 4, 5, 6, 7};
+    EXPECT_EQ(state_timeout_ms(TcpState::Established, kProtoSctp, true, timeouts), 2u);
+    EXPECT_EQ(state_timeout_ms(TcpState::Closed, kProtoSctp, true, timeouts), 4u);
+    EXPECT_EQ(state_timeout_ms(TcpState::SynSent, kProtoSctp, false, timeouts), 1u);
 }
 
 }  // namespace

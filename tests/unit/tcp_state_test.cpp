@@ -89,18 +89,24 @@ TEST(TcpState, HalfOpen) {
 
 TEST(TcpState, TimeoutsPerStateAndProtocol) {
     const ConnTimeouts timeouts{.tcp_syn_ms = 1, .tcp_established_ms = 2, .tcp_closing_ms = 3,
-                                .tcp_closed_ms = 4, .udp_ms = 5, .icmp_ms = 6};
-    EXPECT_EQ(state_timeout_ms(TcpState::SynSent, kProtoTcp, timeouts), 1u);
-    EXPECT_EQ(state_timeout_ms(TcpState::SynReceived, kProtoTcp, timeouts), 1u);
-    EXPECT_EQ(state_timeout_ms(TcpState::Established, kProtoTcp, timeouts), 2u);
-    EXPECT_EQ(state_timeout_ms(TcpState::Closing, kProtoTcp, timeouts), 3u);
-    EXPECT_EQ(state_timeout_ms(TcpState::Closed, kProtoTcp, timeouts), 4u);
-    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoTcp, timeouts), 2u);
-    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoUdp, timeouts), 5u);
-    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoIcmp, timeouts), 6u);
-    EXPECT_EQ(state_timeout_ms(TcpState::Closed, kProtoSctp, timeouts), 4u) << "SCTP runs the TCP states";
-    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoSctp, timeouts), 2u);
-    EXPECT_EQ(state_timeout_ms(TcpState::Established, kProtoUdp, timeouts), 5u) << "state ignored for UDP";
+                                .tcp_closed_ms = 4, .udp_ms = 5, .icmp_ms = 6, .udp_unreplied_ms = 7};
+    constexpr bool kReplied = true;
+    constexpr bool kUnreplied = false;
+    EXPECT_EQ(state_timeout_ms(TcpState::SynSent, kProtoTcp, kUnreplied, timeouts), 1u);
+    EXPECT_EQ(state_timeout_ms(TcpState::SynReceived, kProtoTcp, kReplied, timeouts), 1u);
+    EXPECT_EQ(state_timeout_ms(TcpState::Established, kProtoTcp, kReplied, timeouts), 2u);
+    EXPECT_EQ(state_timeout_ms(TcpState::Established, kProtoTcp, kUnreplied, timeouts), 2u)
+        << "the state, not the reply, decides for TCP";
+    EXPECT_EQ(state_timeout_ms(TcpState::Closing, kProtoTcp, kReplied, timeouts), 3u);
+    EXPECT_EQ(state_timeout_ms(TcpState::Closed, kProtoTcp, kReplied, timeouts), 4u);
+    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoTcp, kReplied, timeouts), 2u);
+    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoUdp, kReplied, timeouts), 5u);
+    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoUdp, kUnreplied, timeouts), 7u);
+    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoIcmp, kReplied, timeouts), 6u);
+    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoIcmp, kUnreplied, timeouts), 6u) << "ICMP has one timeout";
+    EXPECT_EQ(state_timeout_ms(TcpState::Closed, kProtoSctp, kReplied, timeouts), 4u) << "SCTP runs the TCP states";
+    EXPECT_EQ(state_timeout_ms(TcpState::None, kProtoSctp, kReplied, timeouts), 2u);
+    EXPECT_EQ(state_timeout_ms(TcpState::Established, kProtoUdp, kReplied, timeouts), 5u) << "state ignored for UDP";
 }
 
 }  // namespace
