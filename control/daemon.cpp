@@ -538,7 +538,8 @@ void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
         return;
     }
     metrics_ = std::make_unique<MetricsExporter>(MetricsSources{workers, ports_, *control_plane_, *publisher_,
-                                                                *update_metrics_, options_.metrics_endpoints});
+                                                                *reporter_, *update_metrics_,
+                                                                options_.metrics_endpoints});
     try {
         metrics_->start(options_.metrics_address);
         spdlog::info("metrics at http://{}/metrics{}", options_.metrics_address,

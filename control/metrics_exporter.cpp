@@ -43,24 +43,22 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
             sample.pools.push_back(PoolSample{port.pool->name, rte_mempool_in_use_count(port.pool), port.pool->size});
         }
     }
-    // Under the control plane's lock: the publisher frees retired snapshots under it too.
+    // Under the control plane's lock: the publisher frees retired snapshots under it, and the
+    // reporter notes every snapshot under it before publication.
     sources.control.locked([&] {
         const Snapshot& snapshot = *sources.publisher.current();
         sample.generation = snapshot.generation;
-        const std::vector<EndpointCounters> endpoints =
-            sum_endpoint_counters(sources.workers, snapshot.endpoints.capacity());
+        const std::vector<EndpointCounters> endpoints = sources.reporter.endpoint_counts(snapshot);
         for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
             const ServicePort& port = snapshot.service_ports[id];
             if (port.incarnation == 0) continue;
             ServicePortSample& out = sample.service_ports.emplace_back();
             out.name = port.service_name;
             out.protocol = protocol_name(port.protocol);
+            out.counters = sources.reporter.service_port_counts(snapshot, id, endpoints);
+            if (!sources.per_endpoint) continue;
             for (uint32_t slot : port.endpoint_slots) {
                 if (slot >= endpoints.size()) continue;
-                out.counters.connections += endpoints[slot].connections;
-                out.counters.packets += endpoints[slot].packets;
-                out.counters.bytes += endpoints[slot].bytes;
-                if (!sources.per_endpoint) continue;
                 const EndpointSlot& endpoint = snapshot.endpoints[slot];
                 out.endpoints.push_back(EndpointSample{
                     config::format_ipv4(rte_be_to_cpu_32(endpoint.address)) + ":" +

@@ -25,6 +25,7 @@ namespace vipgate {
 
 class ControlPlane;
 class Publisher;
+class StatsReporter;
 struct WorkerContext;
 
 struct MetricsSources {
@@ -32,6 +33,7 @@ struct MetricsSources {
     std::vector<PortRuntime> ports;
     ControlPlane& control;
     Publisher& publisher;
+    const StatsReporter& reporter;  // per-endpoint and per-service-port counts (read under the lock)
     const UpdateMetrics& updates;
     bool per_endpoint = false;
 };

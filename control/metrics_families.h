@@ -67,7 +67,7 @@ struct EndpointSample {
 struct ServicePortSample {
     std::string name;      // the snapshot's "namespace/name:port" (port name, or number when unnamed)
     std::string protocol;  // TCP, UDP, SCTP
-    EndpointCounters counters;             // sum over its endpoints
+    EndpointCounters counters;             // since it appeared, endpoints that left it included
     std::vector<EndpointSample> endpoints; // filled only with per-endpoint series enabled
 };
 

@@ -10,8 +10,8 @@
     fraction and the port's packet rate is non-zero;
   * series with sane values: build info, every drop reason, connection-table fill (64 flows),
     mempool in use, per-service and per-endpoint connections;
-  * a SIGHUP reload that changes a service shows in the update histograms, the updates counter,
-    the generation and the last update time;
+  * a SIGHUP reload that swaps an endpoint shows in the update histograms, the updates counter,
+    the generation and the last update time; the service ports' counters do not go down;
   * a scrape of 10,000 services (applied with vipctl, default series) is timed with curl.
 """
 import json
@@ -226,10 +226,14 @@ def check_series(series):
           f"{in_use:.0f}/{size:.0f} mbufs in use, per-service {per_service}")
 
 
-def check_reload(daemon, prometheus, config_path, config):
+def check_reload(daemon, prometheus, config_path, config, metrics_url):
+    """One endpoint leaves, another joins: the update shows in the control-plane series, and the
+    service ports' counters keep what the leaving endpoint counted (they never go down)."""
     before_generation = prometheus.scalar("vipgate_snapshot_generation")
     before_builds = prometheus.scalar('vipgate_update_duration_seconds_count{phase="build"}')
-    config["services"] = services(ENDPOINTS + ["198.18.0.14"])
+    before = select(parse_exposition(http_get(metrics_url)), "vipgate_service_connections_total", "service")
+    config["services"] = services(ENDPOINTS[:2] + ["198.18.0.14"])
+    config["neighbors"].append({"address": "198.18.0.14", "mac": h.endpoint_mac("198.18.0.14")})
     h.write_config(config_path, config)
     offset = daemon.log_offset()
     requested = time.time()
@@ -249,9 +253,16 @@ def check_reload(daemon, prometheus, config_path, config):
             f"({seconds} s)")
     last = prometheus.scalar("vipgate_last_update_timestamp_seconds")
     h.check(requested - 1 <= last <= time.time() + 1, f"last update time {last}, reload at {requested}")
+    series = parse_exposition(http_get(metrics_url))
+    after = select(series, "vipgate_service_connections_total", "service")
+    h.check(all(after[name] >= before[name] for name in before),
+            f"service connections went down when an endpoint left: {before} -> {after}")
+    endpoints = {dict(k[1])["endpoint"].split(":")[0] for k in series if k[0] == "vipgate_endpoint_connections_total"}
+    h.check(endpoints == set(ENDPOINTS[:2] + ["198.18.0.14"]), f"endpoint series after the reload: {endpoints}")
     validate_p99 = prometheus.scalar('histogram_quantile(0.99, vipgate_update_duration_seconds_bucket{phase="validate"})')
     h.log(f"reload: generation {before_generation:.0f} -> {generation:.0f}, request to all workers {seconds * 1000:.2f} ms "
-          f"(sum over {programming:.0f}), validate p99 bucket {validate_p99 * 1000:.2f} ms")
+          f"(sum over {programming:.0f}), validate p99 bucket {validate_p99 * 1000:.2f} ms; service connections "
+          f"{before} -> {after}")
 
 
 def timed_scrape(url):
@@ -340,7 +351,7 @@ def main(context):
         time.sleep(2)  # a few scrapes before the window
         check_rate(prometheus, vipctl)
         check_series(parse_exposition(http_get(metrics_url)))
-        check_reload(daemon, prometheus, config_path, config)
+        check_reload(daemon, prometheus, config_path, config, metrics_url)
     finally:
         prometheus.stop()
     status, _ = daemon.stop(timeout=20)
