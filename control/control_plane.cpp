@@ -28,52 +28,53 @@ ControlPlane::ControlPlane(config::Config settings, SnapshotBuilder& builder, Pu
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.replace_all(objects_of(settings), settings.source);
     if (!result.ok()) throw std::runtime_error(config::describe_errors(result.errors));
-    commit(std::move(result), elapsed_ms(started), true);
+    commit(std::move(result), elapsed_ms(started), true, started);
 }
 
 UpdateOutcome ControlPlane::apply(const config::ObjectSet& objects, const std::string& source) {
     std::lock_guard lock(mutex_);
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.apply(objects, source);
-    return commit(std::move(result), elapsed_ms(started), false);
+    return commit(std::move(result), elapsed_ms(started), false, started);
 }
 
 UpdateOutcome ControlPlane::remove(const config::ObjectSet& objects, const std::string& source) {
     std::lock_guard lock(mutex_);
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.remove(objects, source);
-    return commit(std::move(result), elapsed_ms(started), false);
+    return commit(std::move(result), elapsed_ms(started), false, started);
 }
 
 UpdateOutcome ControlPlane::remove(const std::string& kind, const std::string& namespace_name, const std::string& name) {
     std::lock_guard lock(mutex_);
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.remove(kind, namespace_name, name);
-    return commit(std::move(result), elapsed_ms(started), false);
+    return commit(std::move(result), elapsed_ms(started), false, started);
 }
 
 UpdateOutcome ControlPlane::set_drained(uint32_t address, bool drained) {
     std::lock_guard lock(mutex_);
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.set_drained(address, drained);
-    return commit(std::move(result), elapsed_ms(started), false);
+    return commit(std::move(result), elapsed_ms(started), false, started);
 }
 
-UpdateOutcome ControlPlane::reload(config::Config next) {
+UpdateOutcome ControlPlane::reload(config::Config next, std::chrono::steady_clock::time_point requested) {
     std::lock_guard lock(mutex_);
     const auto started = std::chrono::steady_clock::now();
+    if (requested == std::chrono::steady_clock::time_point{}) requested = started;
     if (std::optional<std::string> refusal = builder_.admits_settings(next)) {
         UpdateOutcome outcome;
         outcome.generation = generation_;
         outcome.result.errors.push_back({next.source, 0, 0, "routes", *refusal});
-        return outcome;
+        return finish(std::move(outcome), requested);
     }
     const config::ClusterConfig previous_cluster = store_.cluster();
     store_.set_client_ranges(next.cluster.client_ranges);
     config::StoreResult result = store_.replace_all(objects_of(next), next.source);
     if (!result.ok()) {
         store_.set_client_ranges(previous_cluster.client_ranges);
-        return commit(std::move(result), elapsed_ms(started), false);
+        return commit(std::move(result), elapsed_ms(started), false, requested);
     }
     const config::Config next_settings = without_objects(std::move(next));
     const bool settings_changed = !(next_settings.cluster == settings_.cluster) ||
@@ -81,10 +82,22 @@ UpdateOutcome ControlPlane::reload(config::Config next) {
                                   !(next_settings.dataplane == settings_.dataplane) ||
                                   !(next_settings.routes == settings_.routes) || !(next_settings.snat == settings_.snat);
     settings_ = next_settings;
-    return commit(std::move(result), elapsed_ms(started), settings_changed);
+    return commit(std::move(result), elapsed_ms(started), settings_changed, requested);
 }
 
-UpdateOutcome ControlPlane::commit(config::StoreResult result, double validate_ms, bool settings_changed) {
+UpdateOutcome ControlPlane::commit(config::StoreResult result, double validate_ms, bool settings_changed,
+                                   std::chrono::steady_clock::time_point requested) {
+    return finish(publish_changes(std::move(result), validate_ms, settings_changed), requested);
+}
+
+UpdateOutcome ControlPlane::finish(UpdateOutcome outcome, std::chrono::steady_clock::time_point requested) {
+    outcome.timing.total_ms = elapsed_ms(requested);
+    if (outcome.published) last_timing_ = outcome.timing;
+    if (observer_) observer_(outcome);
+    return outcome;
+}
+
+UpdateOutcome ControlPlane::publish_changes(config::StoreResult result, double validate_ms, bool settings_changed) {
     UpdateOutcome outcome;
     outcome.timing.validate_ms = validate_ms;
     outcome.generation = generation_;
@@ -101,8 +114,12 @@ UpdateOutcome ControlPlane::commit(config::StoreResult result, double validate_m
     builder_.after_publish(publication.workers_moved_on);
     outcome.timing.publish_us = publication.wait_us;
     outcome.published = true;
-    last_timing_ = outcome.timing;
     return outcome;
+}
+
+void ControlPlane::set_observer(Observer observer) {
+    std::lock_guard lock(mutex_);
+    observer_ = std::move(observer);
 }
 
 void ControlPlane::inspect(const std::function<void(const config::ServiceStore&, const config::Config&)>& inspect) const {

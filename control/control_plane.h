@@ -5,9 +5,10 @@
 // state, so every entry point takes one mutex; workers never touch it. A change is validated
 // whole by the store (which rolls back if the builder cannot fit it), then only the services
 // whose resolution changed are rebuilt, and the timings of each step are kept for the logs, the
-// API and the benchmark.
+// API, the benchmark and the metrics (an observer sees every update's outcome).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +31,7 @@ struct UpdateTiming {
     double validate_ms = 0;  // store transaction: validation, allocation, resolution
     double build_ms = 0;     // snapshot of the changed services
     uint64_t publish_us = 0; // until every worker uses it
+    double total_ms = 0;     // from the request to every worker using it (or to the refusal)
 };
 
 struct UpdateOutcome {
@@ -43,6 +45,7 @@ struct UpdateOutcome {
 class ControlPlane {
 public:
     using Publish = std::function<Publication(std::unique_ptr<Snapshot>)>;
+    using Observer = std::function<void(const UpdateOutcome&)>;
 
     // `settings` is the running configuration (its objects are loaded into the store).
     // Throws std::runtime_error when the initial objects are invalid or do not fit.
@@ -53,8 +56,13 @@ public:
     UpdateOutcome remove(const std::string& kind, const std::string& namespace_name, const std::string& name);
     UpdateOutcome set_drained(uint32_t address, bool drained);
     // A reloaded config file: settings and objects replace the running ones (restart-only
-    // differences must have been refused by the caller).
-    UpdateOutcome reload(config::Config next);
+    // differences must have been refused by the caller). `requested`: when the reload was asked
+    // for (reading the file counts in the update's total time); default: now.
+    UpdateOutcome reload(config::Config next, std::chrono::steady_clock::time_point requested = {});
+
+    // Called under the lock at the end of every update, whatever its result (the metrics).
+    // Set before updates can arrive (before the API starts).
+    void set_observer(Observer observer);
 
     // Runs `inspect` under the lock (reads of the store, the settings, the statistics).
     void inspect(const std::function<void(const config::ServiceStore&, const config::Config&)>& inspect) const;
@@ -68,7 +76,10 @@ public:
     config::Config running_config() const;
 
 private:
-    UpdateOutcome commit(config::StoreResult result, double validate_ms, bool settings_changed);
+    UpdateOutcome commit(config::StoreResult result, double validate_ms, bool settings_changed,
+                         std::chrono::steady_clock::time_point requested);
+    UpdateOutcome publish_changes(config::StoreResult result, double validate_ms, bool settings_changed);
+    UpdateOutcome finish(UpdateOutcome outcome, std::chrono::steady_clock::time_point requested);
 
     mutable std::mutex mutex_;
     config::Config settings_;  // objects live in store_
@@ -77,6 +88,7 @@ private:
     config::ServiceStore store_;
     uint64_t generation_ = 0;
     UpdateTiming last_timing_;
+    Observer observer_;
 };
 
 }  // namespace vipgate

@@ -28,6 +28,8 @@
 #include "control/api_server.h"
 #include "control/control_plane.h"
 #include "control/flow_steering.h"
+#include "control/metrics_exporter.h"
+#include "control/metrics_families.h"
 #include "control/neighbor_resolver.h"
 #include "control/packet_capture.h"
 #include "control/port_setup.h"
@@ -157,6 +159,8 @@ private:
     void report_final();
     void start_api();
     void publish_telemetry();
+    void observe_updates();
+    void start_metrics(const std::vector<WorkerContext*>& workers);
 
     DaemonOptions options_;
     config::Config running_;
@@ -171,6 +175,8 @@ private:
     std::unique_ptr<ControlPlane> control_plane_;
     std::unique_ptr<ApiBackend> api_backend_;
     std::unique_ptr<ApiServer> api_server_;
+    std::unique_ptr<UpdateMetrics> update_metrics_;
+    std::unique_ptr<MetricsExporter> metrics_;
     std::unique_ptr<StatsReporter> reporter_;
     std::vector<std::unique_ptr<WorkerContext>> workers_;
     std::vector<WorkerLaunch> launches_;
@@ -343,7 +349,7 @@ void Daemon::reload() {
     std::vector<std::pair<uint32_t, rte_ether_addr>> neighbors = static_neighbors(*loaded.config);
     UpdateOutcome outcome;
     try {
-        outcome = control_plane_->reload(std::move(*loaded.config));
+        outcome = control_plane_->reload(std::move(*loaded.config), requested);
     } catch (const std::exception& error) {
         spdlog::error("reload failed: {}; still running generation {}", error.what(), running_generation());
         return;
@@ -523,6 +529,39 @@ void Daemon::publish_telemetry() {
     }
 }
 
+// Every update's timings feed the histograms, whether or not the endpoint is served (it costs
+// a few atomic adds per update, and the observer must be in place before the API starts).
+void Daemon::observe_updates() {
+    update_metrics_ = std::make_unique<UpdateMetrics>();
+    control_plane_->set_observer([metrics = update_metrics_.get()](const UpdateOutcome& outcome) {
+        const UpdateMetrics::Result result = !outcome.result.ok() ? UpdateMetrics::Result::Refused
+                                             : outcome.published  ? UpdateMetrics::Result::Published
+                                                                  : UpdateMetrics::Result::Unchanged;
+        metrics->observe(result, outcome.timing.validate_ms / 1e3, outcome.timing.build_ms / 1e3,
+                         static_cast<double>(outcome.timing.publish_us) / 1e6, outcome.timing.total_ms / 1e3,
+                         std::chrono::system_clock::now());
+    });
+}
+
+// Like the API: an address it cannot take is reported, and the gateway forwards without metrics.
+void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
+    if (options_.metrics_address.empty()) {
+        spdlog::info("metrics endpoint disabled (--metrics-address \"\")");
+        return;
+    }
+    metrics_ = std::make_unique<MetricsExporter>(MetricsSources{workers, ports_, *control_plane_, *publisher_,
+                                                                *reporter_, *update_metrics_,
+                                                                options_.metrics_endpoints});
+    try {
+        metrics_->start(options_.metrics_address);
+        spdlog::info("metrics at http://{}/metrics{}", options_.metrics_address,
+                     options_.metrics_endpoints ? " (with per-endpoint series)" : "");
+    } catch (const std::exception& error) {
+        spdlog::error("metrics endpoint not started: {}; forwarding goes on without it", error.what());
+        metrics_.reset();
+    }
+}
+
 int Daemon::run() {
     started_at_ = std::chrono::steady_clock::now();
     // First thing: a signal during start-up is acted on by the control loop, not fatal.
@@ -549,13 +588,16 @@ int Daemon::run() {
     for (auto& worker : workers_) contexts.push_back(worker.get());
     reporter_ = std::make_unique<StatsReporter>(contexts);
     reporter_->note_snapshot(*publisher_->current());
+    observe_updates();
     launch_workers();
     api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, contexts});
     publish_telemetry();
+    start_metrics(contexts);
     start_api();
     spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");
     control_loop();
+    metrics_.reset();
     api_server_.reset();
     withdraw_telemetry_commands();
     join_reload();
@@ -565,6 +607,7 @@ int Daemon::run() {
 }
 
 Daemon::~Daemon() {
+    metrics_.reset();     // before the state it reads
     api_server_.reset();  // before the state it serves
     withdraw_telemetry_commands();
     join_reload();

@@ -11,6 +11,8 @@ struct DaemonOptions {
     double duration_seconds = 0; // 0: run until SIGINT/SIGTERM
     bool show_endpoints = false; // print the per-endpoint spread with every summary line
     std::string api_socket = "/run/vipgate/api.sock";  // empty: no control API
+    std::string metrics_address = "127.0.0.1:9431";    // Prometheus endpoint; empty: none
+    bool metrics_endpoints = false;                    // per-endpoint series (one per endpoint)
 };
 
 // Returns the process exit code. Errors are logged with what to change.

@@ -61,7 +61,10 @@ int main(int argc, char** argv) {
         ("duration", options::value(&duration)->default_value(0), "stop after this many seconds (0: run until SIGINT/SIGTERM)")
         ("show-endpoints", "print the per-endpoint spread with every summary line")
         ("api-socket", options::value<std::string>()->default_value("/run/vipgate/api.sock"),
-         "Unix socket of the control API (vipctl); \"\" disables it");
+         "Unix socket of the control API (vipctl); \"\" disables it")
+        ("metrics-address", options::value<std::string>()->default_value("127.0.0.1:9431"),
+         "ADDRESS:PORT of the Prometheus endpoint (/metrics); \"\" disables it")
+        ("metrics-endpoints", "add per-endpoint series (one set per endpoint: mind the cardinality)");
     options::variables_map values;
     try {
         options::store(options::parse_command_line(argc, argv, description), values);
@@ -94,5 +97,7 @@ int main(int argc, char** argv) {
     daemon_options.duration_seconds = duration;
     daemon_options.show_endpoints = values.count("show-endpoints") > 0;
     daemon_options.api_socket = values["api-socket"].as<std::string>();
+    daemon_options.metrics_address = values["metrics-address"].as<std::string>();
+    daemon_options.metrics_endpoints = values.count("metrics-endpoints") > 0;
     return vipgate::run_daemon(daemon_options);
 }

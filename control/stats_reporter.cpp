@@ -76,27 +76,69 @@ std::string StatsReporter::interval_line(uint64_t now_ms) {
     return line;
 }
 
+namespace {
+
+void add(EndpointCounters& into, const EndpointCounters& value) {
+    into.connections += value.connections;
+    into.packets += value.packets;
+    into.bytes += value.bytes;
+}
+
+EndpointCounters difference(const EndpointCounters& now, const EndpointCounters& before) {
+    return EndpointCounters{now.connections - before.connections, now.packets - before.packets,
+                            now.bytes - before.bytes};
+}
+
+}  // namespace
+
 void StatsReporter::note_snapshot(const Snapshot& snapshot) {
     std::vector<EndpointCounters> sums = sum_endpoint_counters(workers_, snapshot.endpoints.capacity());
     if (slot_generation_.size() < sums.size()) {
         slot_generation_.resize(sums.size());
         slot_baseline_.resize(sums.size());
+        slot_owner_.resize(sums.size());
     }
+    if (retired_.size() < snapshot.service_ports.capacity()) retired_.resize(snapshot.service_ports.capacity());
     for (size_t slot = 0; slot < sums.size(); ++slot) {
-        if (slot_generation_[slot] != snapshot.endpoints[slot].generation) {
-            slot_generation_[slot] = snapshot.endpoints[slot].generation;
-            slot_baseline_[slot] = sums[slot];
+        const EndpointSlot& endpoint = snapshot.endpoints[slot];
+        if (slot_generation_[slot] == endpoint.generation) continue;
+        if (slot_generation_[slot] != 0) {
+            // The slot's endpoint leaves: its counts stay with its service port.
+            const Owner& owner = slot_owner_[slot];
+            Retired& retired = retired_[owner.id];
+            if (retired.incarnation != owner.incarnation) retired = Retired{owner.incarnation, {}};
+            add(retired.counts, difference(sums[slot], slot_baseline_[slot]));
+        }
+        slot_generation_[slot] = endpoint.generation;
+        slot_baseline_[slot] = sums[slot];
+        if (endpoint.generation != 0) {
+            slot_owner_[slot] = Owner{endpoint.service_port, snapshot.service_ports[endpoint.service_port].incarnation};
         }
     }
 }
 
-std::string StatsReporter::endpoint_table(const Snapshot& snapshot) const {
+std::vector<EndpointCounters> StatsReporter::endpoint_counts(const Snapshot& snapshot) const {
     std::vector<EndpointCounters> endpoints = sum_endpoint_counters(workers_, snapshot.endpoints.capacity());
     for (size_t slot = 0; slot < endpoints.size() && slot < slot_baseline_.size(); ++slot) {
-        endpoints[slot].connections -= slot_baseline_[slot].connections;
-        endpoints[slot].packets -= slot_baseline_[slot].packets;
-        endpoints[slot].bytes -= slot_baseline_[slot].bytes;
+        endpoints[slot] = difference(endpoints[slot], slot_baseline_[slot]);
     }
+    return endpoints;
+}
+
+EndpointCounters StatsReporter::service_port_counts(const Snapshot& snapshot, uint32_t id,
+                                                    const std::vector<EndpointCounters>& endpoints) const {
+    EndpointCounters total{};
+    if (id < retired_.size() && retired_[id].incarnation == snapshot.service_ports[id].incarnation) {
+        total = retired_[id].counts;
+    }
+    for (uint32_t slot : snapshot.service_ports[id].endpoint_slots) {
+        if (slot < endpoints.size()) add(total, endpoints[slot]);
+    }
+    return total;
+}
+
+std::string StatsReporter::endpoint_table(const Snapshot& snapshot) const {
+    std::vector<EndpointCounters> endpoints = endpoint_counts(snapshot);
     std::string text;
     char line[256];
     for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {

@@ -1,5 +1,8 @@
 // StatsReporter: sums the workers' counters on the control thread and turns them into the
-// periodic one-line summary, the per-endpoint spread table and the final report.
+// periodic one-line summary, the per-endpoint spread table and the final report, and keeps the
+// per-endpoint and per-service-port counts the metrics export (counts that never go down while
+// the endpoint or service port exists, as Prometheus counters must: an endpoint slot reused by
+// a new endpoint starts from zero, and a service port keeps the counts of endpoints that left).
 #pragma once
 
 #include <cstdint>
@@ -22,9 +25,15 @@ public:
     // One line: rates since the previous call, active connections, drops.
     std::string interval_line(uint64_t now_ms);
     // Call with every snapshot before it is published: an endpoint slot reused for a new endpoint
-    // (new generation) starts its counts from zero. Exact because no worker counts on a slot
-    // while it is free.
+    // (new generation) starts its counts from zero, and what an endpoint that left counted stays
+    // with its service port. Exact because no worker counts on a slot while it is free.
     void note_snapshot(const Snapshot& snapshot);
+    // Per endpoint slot: the counts of the endpoint that holds it, since it took the slot.
+    std::vector<EndpointCounters> endpoint_counts(const Snapshot& snapshot) const;
+    // A service port's counts since it appeared: its endpoints' (from endpoint_counts) plus those
+    // of endpoints that have left it.
+    EndpointCounters service_port_counts(const Snapshot& snapshot, uint32_t id,
+                                         const std::vector<EndpointCounters>& endpoints) const;
     // Connections and packets per endpoint, per service port, with each endpoint's share.
     std::string endpoint_table(const Snapshot& snapshot) const;
     // Every non-zero counter and drop reason.
@@ -35,6 +44,16 @@ private:
     WorkerCounters previous_{};
     std::vector<uint32_t> slot_generation_;           // generation each slot's baseline belongs to
     std::vector<EndpointCounters> slot_baseline_;     // worker sums when that generation began
+    struct Owner {
+        uint32_t id = 0;           // service port id
+        uint32_t incarnation = 0;
+    };
+    std::vector<Owner> slot_owner_;                   // service port of each slot's endpoint
+    struct Retired {
+        uint32_t incarnation = 0;  // of the service port these counts belong to
+        EndpointCounters counts;
+    };
+    std::vector<Retired> retired_;                    // by service port id: endpoints that left
     uint64_t previous_ms_ = 0;
 };
 

@@ -103,6 +103,7 @@ bool AffinityTable::insert(uint32_t client, uint32_t service_port, uint32_t endp
         target = first != nullptr && (second == nullptr || first_fresh <= second_fresh) ? first : second;
         if (target == nullptr) return false;
     }
+    size_ += target->endpoint_generation == 0;  // an empty way gets an entry
     *target = AffinityEntry{client, service_port, endpoint_slot, endpoint_generation, now_ms + timeout_ms};
     return true;
 }
@@ -119,6 +120,7 @@ uint32_t AffinityTable::expire(uint32_t now_ms, uint32_t bucket_budget) noexcept
             }
         }
     }
+    size_ -= cleared;
     return cleared;
 }
 

@@ -133,6 +133,8 @@ public:
     uint32_t expire(uint32_t now_ms, uint32_t bucket_budget) noexcept;
 
     uint32_t capacity() const noexcept { return bucket_count_ * kWays; }
+    // Ways holding an entry, fresh or expired but not yet cleared by expire(): the table's fill.
+    uint32_t size() const noexcept { return size_; }
     size_t memory_bytes() const noexcept;
 
 private:
@@ -155,6 +157,7 @@ private:
     uint32_t bucket_count_;
     uint32_t hash_seed_;
     uint32_t expire_cursor_ = 0;
+    uint32_t size_ = 0;
 };
 
 }  // namespace vipgate

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -109,14 +110,24 @@ struct alignas(64) WorkerCounters {
     uint64_t conntrack_evictions = 0;
     uint64_t conntrack_expired = 0;
     uint64_t affinity_hits = 0;          // new connections sent to the endpoint their client's affinity names
-    uint64_t affinity_table_full = 0;    // affinity choices not remembered: every way of the set was fresh
     uint64_t active_connections = 0;     // gauge, written by the worker
-    uint64_t loops = 0;
+    uint64_t loops = 0;                  // poll loops
+    uint64_t busy_loops = 0;             // poll loops that received at least one packet (port or hand-off)
     uint64_t snapshot_generation = 0;    // generation the worker last used
+    // Rare, so it may share its line with the drops (see the static_assert below).
+    uint64_t affinity_table_full = 0;    // affinity choices not remembered: every way of the set was fresh
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
 };
+
+// Every poll loop writes these fields, idle or not: they share one cache line, so an idle loop
+// dirties one line of counters (the busy-poll share added busy_loops without adding a line).
+static_assert(offsetof(WorkerCounters, conntrack_expired) / 64 == offsetof(WorkerCounters, loops) / 64 &&
+                  offsetof(WorkerCounters, active_connections) / 64 == offsetof(WorkerCounters, loops) / 64 &&
+                  offsetof(WorkerCounters, busy_loops) / 64 == offsetof(WorkerCounters, loops) / 64 &&
+                  offsetof(WorkerCounters, snapshot_generation) / 64 == offsetof(WorkerCounters, loops) / 64,
+              "the counters every poll loop writes must stay on one cache line");
 
 // Every scalar counter with its report name, in report order: the one list that statistics,
 // final reports and tests walk.
@@ -149,6 +160,7 @@ inline constexpr CounterField kCounterFields[] = {
     {"affinity_table_full", &WorkerCounters::affinity_table_full},
     {"active_connections", &WorkerCounters::active_connections},
     {"loops", &WorkerCounters::loops},
+    {"busy_loops", &WorkerCounters::busy_loops},
     {"snapshot_generation", &WorkerCounters::snapshot_generation},
 };
 

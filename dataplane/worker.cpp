@@ -83,19 +83,24 @@ int run_worker(void* argument) {
         context.counters.snapshot_generation = snapshot->generation;
         ++context.counters.loops;
 
+        bool busy = false;
         for (uint16_t port = 0; port < context.port_count; ++port) {
             uint16_t received = rte_eth_rx_burst(context.port_ids[port], context.worker_index, packets, kBurstSize);
             if (received == 0) continue;
+            busy = true;
             process_burst(context, *snapshot, packets, received, false);
             flush_outputs(context);
         }
         if (context.worker_count > 1) {
             unsigned taken = rte_ring_sc_dequeue_burst(own_ring, reinterpret_cast<void**>(packets), kBurstSize, nullptr);
             if (taken > 0) {
+                busy = true;
                 process_burst(context, *snapshot, packets, static_cast<uint16_t>(taken), true);
                 flush_outputs(context);
             }
         }
+        // busy_loops / loops is the share of polls that found work (README, Metrics).
+        context.counters.busy_loops += busy;
         if (context.control_tx_ring != nullptr) transmit_control_packets(context);
         context.counters.conntrack_expired += context.connections->expire(context.now_ms, launch.expire_budget);
         context.counters.active_connections = context.connections->size();

@@ -12,6 +12,7 @@ PACKAGES=(
   libdpdk-dev dpdk-dev dpdk
   libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libyaml-cpp-dev nlohmann-json3-dev
+  prometheus-cpp-dev prometheus
   python3 python3-scapy iproute2 procps
   nginx-light socat curl wrk iputils-ping ethtool nftables iptables kmod
 )

@@ -81,9 +81,11 @@ TEST(AffinityTable, InsertReplacesTheKeysOwnEntryWithoutTakingASecondWay) {
     ASSERT_NE(entry, nullptr);
     EXPECT_EQ(entry->endpoint_slot, 11u);
     EXPECT_EQ(entry->endpoint_generation, 2u);
+    EXPECT_EQ(table->size(), 1u) << "a re-pick replaces the entry";
     for (uint32_t n = 2; n <= AffinityTable::kWays; ++n) {
         EXPECT_TRUE(table->insert(client(n), 0, n, 1, now, kTimeoutMs)) << "way for client " << n;
     }
+    EXPECT_EQ(table->size(), AffinityTable::kWays);
 }
 
 TEST(AffinityTable, AFullSetKeepsItsFreshEntriesAndReusesExpiredOnes) {
@@ -101,6 +103,7 @@ TEST(AffinityTable, AFullSetKeepsItsFreshEntriesAndReusesExpiredOnes) {
 
     // At 1100 the first entry has expired: its way is reused, the others stay.
     ASSERT_TRUE(table->insert(newcomer, 0, 99, 1, 1'100, timeout));
+    EXPECT_EQ(table->size(), AffinityTable::kWays) << "an expired way reused holds one entry still";
     EXPECT_NE(table->find(newcomer, 0, 1'100), nullptr);
     EXPECT_EQ(table->find(client(1), 0, 1'100), nullptr);
     EXPECT_NE(table->find(client(2), 0, 1'100), nullptr);
@@ -115,7 +118,9 @@ TEST(AffinityTable, ExpireClearsOnlyExpiredEntries) {
         ASSERT_TRUE(table->insert(client(n), 1, n, 1, 0, n % 2 == 0 ? short_timeout : long_timeout));
     }
     EXPECT_EQ(table->expire(50, 1'000'000), 0u) << "nothing expired yet";
+    EXPECT_EQ(table->size(), 20u);
     EXPECT_EQ(table->expire(short_timeout, 1'000'000), 10u);
+    EXPECT_EQ(table->size(), 10u) << "the fill counts what expire() has not cleared yet";
     for (uint32_t n = 0; n < 20; ++n) {
         EXPECT_EQ(table->find(client(n), 1, short_timeout) != nullptr, n % 2 == 1) << "client " << n;
     }
@@ -124,6 +129,7 @@ TEST(AffinityTable, ExpireClearsOnlyExpiredEntries) {
     uint32_t cleared = 0;
     for (uint32_t call = 0; call < buckets; ++call) cleared += table->expire(long_timeout, 1);
     EXPECT_EQ(cleared, 10u);
+    EXPECT_EQ(table->size(), 0u);
 }
 
 TEST(AffinityTable, KeysSpreadOverBuckets) {

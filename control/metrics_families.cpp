@@ -1,0 +1,292 @@
+#include "control/metrics_families.h"
+
+#include <map>
+#include <utility>
+
+namespace vipgate {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+// Families in the order they are first named, so the exposition reads in a stable order.
+class Families {
+public:
+    MetricFamily& get(const std::string& name, const std::string& help, MetricType type) {
+        auto [found, inserted] = index_.try_emplace(name, families_.size());
+        if (inserted) families_.push_back(MetricFamily{name, help, type, {}});
+        return families_[found->second];
+    }
+
+    void add(const std::string& name, const std::string& help, MetricType type, Labels labels, double value) {
+        MetricFamily& family = get(name, help, type);
+        ClientMetric metric;
+        metric.label = std::move(labels);
+        if (type == MetricType::Counter) {
+            metric.counter.value = value;
+        } else {
+            metric.gauge.value = value;
+        }
+        family.metric.push_back(std::move(metric));
+    }
+    void counter(const std::string& name, const std::string& help, Labels labels, double value) {
+        add(name, help, MetricType::Counter, std::move(labels), value);
+    }
+    void gauge(const std::string& name, const std::string& help, Labels labels, double value) {
+        add(name, help, MetricType::Gauge, std::move(labels), value);
+    }
+
+    std::vector<MetricFamily> take() { return std::move(families_); }
+
+private:
+    std::vector<MetricFamily> families_;
+    std::map<std::string, size_t> index_;
+};
+
+void add_worker_counters(Families& families, const MetricsSample& sample) {
+    for (const CounterMetric& metric : kCounterMetrics) {
+        const MetricType type = metric.gauge ? MetricType::Gauge : MetricType::Counter;
+        Labels fixed;
+        if (metric.label != nullptr) fixed.push_back({metric.label, metric.value});
+        if (metric.per_worker) {
+            for (const WorkerSample& worker : sample.workers) {
+                Labels labels = fixed;
+                labels.insert(labels.begin(), {"worker", std::to_string(worker.index)});
+                families.add(metric.family, metric.help, type, std::move(labels),
+                             static_cast<double>(worker.counters.*metric.member));
+            }
+            continue;
+        }
+        uint64_t sum = 0;
+        for (const WorkerSample& worker : sample.workers) sum += worker.counters.*metric.member;
+        families.add(metric.family, metric.help, type, std::move(fixed), static_cast<double>(sum));
+    }
+    for (size_t reason = 0; reason < kDropReasonCount; ++reason) {
+        uint64_t sum = 0;
+        for (const WorkerSample& worker : sample.workers) sum += worker.counters.drops[reason];
+        families.counter("vipgate_drops_total", "Packets not forwarded, by reason (every drop has one reason).",
+                         {{"reason", std::string(drop_reason_name(static_cast<DropReason>(reason)))}},
+                         static_cast<double>(sum));
+    }
+}
+
+void add_tables(Families& families, const MetricsSample& sample) {
+    for (const WorkerSample& worker : sample.workers) {
+        const Labels labels{{"worker", std::to_string(worker.index)}};
+        families.gauge("vipgate_conntrack_entries", "Connections in the worker's connection table.", labels,
+                       static_cast<double>(worker.conntrack_entries));
+        families.gauge("vipgate_conntrack_capacity", "Capacity of the worker's connection table.", labels,
+                       static_cast<double>(worker.conntrack_capacity));
+        families.gauge("vipgate_affinity_entries",
+                       "Entries of the worker's session affinity table (ClientIP), expired ones not yet cleared "
+                       "included.",
+                       labels, static_cast<double>(worker.affinity_entries));
+        families.gauge("vipgate_affinity_capacity", "Capacity of the worker's session affinity table.", labels,
+                       static_cast<double>(worker.affinity_capacity));
+    }
+}
+
+void add_ports(Families& families, const MetricsSample& sample) {
+    for (const PortSample& port : sample.ports) {
+        const std::string help_packets = "Packets through the port (rte_eth_stats ipackets/opackets).";
+        const std::string help_bytes = "Bytes through the port (rte_eth_stats ibytes/obytes).";
+        families.counter("vipgate_port_packets_total", help_packets, {{"port", port.name}, {"direction", "rx"}},
+                         static_cast<double>(port.rx_packets));
+        families.counter("vipgate_port_packets_total", help_packets, {{"port", port.name}, {"direction", "tx"}},
+                         static_cast<double>(port.tx_packets));
+        families.counter("vipgate_port_bytes_total", help_bytes, {{"port", port.name}, {"direction", "rx"}},
+                         static_cast<double>(port.rx_bytes));
+        families.counter("vipgate_port_bytes_total", help_bytes, {{"port", port.name}, {"direction", "tx"}},
+                         static_cast<double>(port.tx_bytes));
+        families.counter("vipgate_port_rx_missed_total",
+                         "Packets the NIC dropped because the RX ring was full (rte_eth_stats imissed).",
+                         {{"port", port.name}}, static_cast<double>(port.rx_missed));
+        families.counter("vipgate_port_rx_nombuf_total", "RX mbuf allocation failures (rte_eth_stats rx_nombuf).",
+                         {{"port", port.name}}, static_cast<double>(port.rx_nombuf));
+        const std::string help_errors = "Erroneous packets (rte_eth_stats ierrors/oerrors).";
+        families.counter("vipgate_port_errors_total", help_errors, {{"port", port.name}, {"direction", "rx"}},
+                         static_cast<double>(port.rx_errors));
+        families.counter("vipgate_port_errors_total", help_errors, {{"port", port.name}, {"direction", "tx"}},
+                         static_cast<double>(port.tx_errors));
+    }
+    for (const PoolSample& pool : sample.pools) {
+        families.gauge("vipgate_mempool_in_use", "Mbufs of the pool in use (rte_mempool_in_use_count).",
+                       {{"pool", pool.name}}, static_cast<double>(pool.in_use));
+        families.gauge("vipgate_mempool_size", "Mbufs in the pool.", {{"pool", pool.name}},
+                       static_cast<double>(pool.size));
+    }
+}
+
+void add_service_ports(Families& families, const MetricsSample& sample) {
+    const char* help_connections = "Connections opened to the service port's endpoints.";
+    const char* help_packets = "Packets of the service port's connections (both directions).";
+    const char* help_bytes = "Bytes of the service port's connections (both directions).";
+    for (const ServicePortSample& port : sample.service_ports) {
+        const ServicePortLabels names = service_port_labels(port.name);
+        const Labels labels{{"namespace", names.namespace_name},
+                            {"service", names.service},
+                            {"port", names.port},
+                            {"protocol", port.protocol}};
+        families.counter("vipgate_service_connections_total", help_connections, labels,
+                         static_cast<double>(port.counters.connections));
+        families.counter("vipgate_service_packets_total", help_packets, labels,
+                         static_cast<double>(port.counters.packets));
+        families.counter("vipgate_service_bytes_total", help_bytes, labels, static_cast<double>(port.counters.bytes));
+        if (!sample.per_endpoint) continue;
+        for (const EndpointSample& endpoint : port.endpoints) {
+            Labels with_endpoint = labels;
+            with_endpoint.push_back({"endpoint", endpoint.endpoint});
+            families.counter("vipgate_endpoint_connections_total", "Connections opened to the endpoint.",
+                             with_endpoint, static_cast<double>(endpoint.counters.connections));
+            families.counter("vipgate_endpoint_packets_total", "Packets of the endpoint's connections.",
+                             with_endpoint, static_cast<double>(endpoint.counters.packets));
+            families.counter("vipgate_endpoint_bytes_total", "Bytes of the endpoint's connections.",
+                             std::move(with_endpoint), static_cast<double>(endpoint.counters.bytes));
+        }
+    }
+}
+
+}  // namespace
+
+const std::vector<CounterMetric> kCounterMetrics = {
+    {&WorkerCounters::rx_packets, "vipgate_worker_packets_total", "Packets a worker received and transmitted.",
+     false, true, "direction", "rx"},
+    {&WorkerCounters::tx_packets, "vipgate_worker_packets_total", "", false, true, "direction", "tx"},
+    {&WorkerCounters::rx_bytes, "vipgate_worker_bytes_total", "Bytes a worker received and transmitted.", false,
+     true, "direction", "rx"},
+    {&WorkerCounters::tx_bytes, "vipgate_worker_bytes_total", "", false, true, "direction", "tx"},
+    {&WorkerCounters::forwarded_to_endpoint, "vipgate_forwarded_packets_total",
+     "Packets translated and forwarded: client to endpoint, and replies endpoint to client.", false, false,
+     "direction", "to_endpoint"},
+    {&WorkerCounters::forwarded_to_client, "vipgate_forwarded_packets_total", "", false, false, "direction",
+     "to_client"},
+    {&WorkerCounters::new_connections, "vipgate_connections_new_total", "Connections set up.", false, false, nullptr,
+     nullptr},
+    {&WorkerCounters::conntrack_hits, "vipgate_conntrack_hits_total", "Packets of tracked connections.", false,
+     false, nullptr, nullptr},
+    {&WorkerCounters::rescheduled, "vipgate_connections_rescheduled_total",
+     "Flows moved to another endpoint because theirs was removed.", false, false, nullptr, nullptr},
+    {&WorkerCounters::resets_sent, "vipgate_resets_sent_total", "TCP RSTs and SCTP ABORTs sent.", false, false,
+     nullptr, nullptr},
+    {&WorkerCounters::icmp_sent, "vipgate_icmp_sent_total", "ICMP messages sent (errors and echo replies).", false,
+     false, nullptr, nullptr},
+    {&WorkerCounters::icmp_errors_translated, "vipgate_icmp_errors_translated_total",
+     "ICMP errors about tracked flows, translated and forwarded.", false, false, nullptr, nullptr},
+    {&WorkerCounters::handoffs_out, "vipgate_handoffs_total",
+     "Packets handed to the worker owning their connection (out) and taken from others (in).", false, false,
+     "direction", "out"},
+    {&WorkerCounters::handoffs_in, "vipgate_handoffs_total", "", false, false, "direction", "in"},
+    {&WorkerCounters::punted, "vipgate_punted_packets_total",
+     "Packets passed to the control thread (ARP, packets waiting for a next hop's MAC).", false, false, nullptr,
+     nullptr},
+    {&WorkerCounters::stateless_forwards, "vipgate_stateless_forwards_total",
+     "Packets forwarded by consistent hash without a connection entry (DNAT-only, table full).", false, false,
+     nullptr, nullptr},
+    {&WorkerCounters::stateless_replies, "vipgate_stateless_replies_total",
+     "DNAT-only replies translated without a connection entry.", false, false, nullptr, nullptr},
+    {&WorkerCounters::conntrack_evictions, "vipgate_connections_evicted_total",
+     "Half-open or closing connections evicted to make room.", false, false, nullptr, nullptr},
+    {&WorkerCounters::conntrack_expired, "vipgate_connections_expired_total", "Connections aged out.", false, false,
+     nullptr, nullptr},
+    {&WorkerCounters::affinity_hits, "vipgate_affinity_hits_total",
+     "New connections sent to the endpoint their client's session affinity names.", false, false, nullptr, nullptr},
+    {&WorkerCounters::affinity_table_full, "vipgate_affinity_table_full_total",
+     "Session affinity choices not remembered (no free way).", false, false, nullptr, nullptr},
+    {&WorkerCounters::active_connections, "vipgate_connections_active", "Connections tracked now.", true, false,
+     nullptr, nullptr},
+    {&WorkerCounters::loops, "vipgate_worker_polls_total", "Poll loops of the worker.", false, true, nullptr,
+     nullptr},
+    {&WorkerCounters::busy_loops, "vipgate_worker_busy_polls_total",
+     "Poll loops that received at least one packet; rate over vipgate_worker_polls_total is the busy share.", false,
+     true, nullptr, nullptr},
+    {&WorkerCounters::snapshot_generation, "vipgate_worker_snapshot_generation",
+     "Snapshot generation the worker used last.", true, true, nullptr, nullptr},
+};
+
+ServicePortLabels service_port_labels(const std::string& name) {
+    ServicePortLabels labels;
+    const size_t slash = name.find('/');
+    const size_t colon = name.rfind(':');
+    const size_t service_start = slash == std::string::npos ? 0 : slash + 1;
+    if (slash != std::string::npos) labels.namespace_name = name.substr(0, slash);
+    if (colon != std::string::npos && colon >= service_start) {
+        labels.service = name.substr(service_start, colon - service_start);
+        labels.port = name.substr(colon + 1);
+    } else {
+        labels.service = name.substr(service_start);
+    }
+    return labels;
+}
+
+std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
+    Families families;
+    families.gauge("vipgate_build_info", "vipgate's version and the DPDK it runs on; the value is 1.",
+                   {{"version", sample.version}, {"dpdk", sample.dpdk_version}}, 1);
+    add_worker_counters(families, sample);
+    add_tables(families, sample);
+    add_ports(families, sample);
+    families.gauge("vipgate_snapshot_generation", "Generation of the published snapshot.", {},
+                   static_cast<double>(sample.generation));
+    families.gauge("vipgate_service_ports", "Service ports in the published snapshot.", {},
+                   static_cast<double>(sample.service_ports.size()));
+    add_service_ports(families, sample);
+    return families.take();
+}
+
+const std::vector<double> UpdateMetrics::kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
+                                                     2.5,     5,      10};
+
+UpdateMetrics::UpdateMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+    auto& phases = prometheus::BuildHistogram()
+                       .Name("vipgate_update_duration_seconds")
+                       .Help("Control-plane update phases: validate (store transaction), build (snapshot of the "
+                             "changed services), publish (until every worker uses it).")
+                       .Register(*registry_);
+    validate_ = &phases.Add({{"phase", "validate"}}, kBuckets);
+    build_ = &phases.Add({{"phase", "build"}}, kBuckets);
+    publish_ = &phases.Add({{"phase", "publish"}}, kBuckets);
+    programming_ = &prometheus::BuildHistogram()
+                        .Name("vipgate_network_programming_duration_seconds")
+                        .Help("From an update request (API call, or SIGHUP including reading the file) to every "
+                              "worker forwarding with its snapshot.")
+                        .Register(*registry_)
+                        .Add({}, kBuckets);
+    auto& updates = prometheus::BuildCounter()
+                        .Name("vipgate_updates_total")
+                        .Help("Control-plane updates by result: published, unchanged (nothing the dataplane uses "
+                              "changed), refused (invalid: nothing changed).")
+                        .Register(*registry_);
+    published_ = &updates.Add({{"result", "published"}});
+    unchanged_ = &updates.Add({{"result", "unchanged"}});
+    refused_ = &updates.Add({{"result", "refused"}});
+    last_update_ = &prometheus::BuildGauge()
+                        .Name("vipgate_last_update_timestamp_seconds")
+                        .Help("Unix time of the last published update (0: none since start).")
+                        .Register(*registry_)
+                        .Add({});
+}
+
+void UpdateMetrics::observe(Result result, double validate_seconds, double build_seconds, double publish_seconds,
+                            double programming_seconds, std::chrono::system_clock::time_point when) {
+    validate_->Observe(validate_seconds);
+    if (result == Result::Refused) {
+        refused_->Increment();
+        return;
+    }
+    if (result == Result::Unchanged) {
+        unchanged_->Increment();
+        return;
+    }
+    build_->Observe(build_seconds);
+    publish_->Observe(publish_seconds);
+    programming_->Observe(programming_seconds);
+    published_->Increment();
+    last_update_->Set(std::chrono::duration<double>(when.time_since_epoch()).count());
+}
+
+std::vector<MetricFamily> UpdateMetrics::collect() const { return registry_->Collect(); }
+
+}  // namespace vipgate
