@@ -235,7 +235,7 @@ double median(std::vector<double> values) {
 // 1000000 -> "1,000,000"
 std::string thousands(uint64_t value) {
     std::string digits = std::to_string(value);
-    for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<size_t>(i), ",");
+    for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<size_t>(i), 1, ',');
     return digits;
 }
 

@@ -159,8 +159,8 @@ TEST(YamlBounds, AliasesMultiplyingListItems) {
         "apiVersion: v1\nkind: List\nitems:\n"
         "- &l0 {apiVersion: v1, kind: Pod, metadata: {name: p, labels: {app: web}}}\n";
     for (int level = 1; level <= 9; ++level) {
-        text += "- &l" + std::to_string(level) + " {apiVersion: v1, kind: List, items: " +
-                ten("l" + std::to_string(level - 1)) + "}\n";
+        text.append("- &l").append(std::to_string(level)).append(" {apiVersion: v1, kind: List, items: ");
+        text.append(ten(std::string("l").append(std::to_string(level - 1)))).append("}\n");
     }
     // A pod is 13 nodes, l5 (10^5 of them) 1,377,777: the second alias of l5 crosses 4 Mi.
     EXPECT_TRUE(refused(yaml(text), 10, 49,
