@@ -63,7 +63,8 @@ def main(context):
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.utils import rdpcap
     packets = rdpcap(out)
-    h.check(len(packets) == CAPTURED, f"{out}: {len(packets)} packets, asked for {CAPTURED}")
+    # dumpcap stops after the burst that reaches the count, so a few more may be written.
+    h.check(len(packets) >= CAPTURED, f"{out}: {len(packets)} packets, asked for {CAPTURED}")
     sent = {(proto, client, vip) for proto, client, vip in flows.sent_flows()}
     received, translated = 0, 0
     for packet in packets:
@@ -81,8 +82,8 @@ def main(context):
           f"{translated} translated copies towards endpoints")
     h.check(received > 0 and translated > 0,
             f"the capture holds {received} client packets and {translated} translated ones; expected both")
-    h.check(received + translated == CAPTURED, f"{CAPTURED - received - translated} captured packets are "
-                                               "neither the flows sent nor their translations")
+    h.check(received + translated == len(packets), f"{len(packets) - received - translated} captured packets are "
+                                                   "neither the flows sent nor their translations")
     h.check(daemon.running(), "vipgate stopped during the capture")
     status, log_text = daemon.stop(timeout=10)
     h.check(status == 0, f"vipgate exited with status {status}")
