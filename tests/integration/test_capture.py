@@ -3,8 +3,8 @@
 
 vipgate runs on hugepages (dumpcap attaches as a secondary process and maps the primary's packet
 memory) with a net_tap port (whose device a secondary can open too; net_pcap's cannot). The test
-starts `dpdk-dumpcap --file-prefix=<vipgate's> -i 0 -c N -w FILE`, then plays the operator test's
-32 TCP and 32 UDP client flows into the tap until dumpcap has its packets, reads the pcapng with
+starts `dpdk-dumpcap --file-prefix=<vipgate's> -i 0 -c N -w FILE`, then plays the harness's replay
+scenario (32 TCP and 32 UDP client flows) into the tap until dumpcap has its packets, reads the pcapng with
 scapy and finds the flows it sent (client -> VIP, as received) and their translated copies
 (SNAT -> endpoint, as sent). Skipped (77) without free hugepages or without dpdk-dumpcap.
 """
@@ -17,7 +17,6 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vipgate_harness as h  # noqa: E402
-import test_operator_api as flows  # noqa: E402  (its client flows and services)
 
 CAPTURED = 200
 NEEDED_HUGEPAGES_MIB = 400  # vipgate's -m 256 plus dumpcap's own pool
@@ -32,7 +31,7 @@ def main(context):
                          "(tools/setup.sh reserves them)")
     prefix = context.file_prefix()
     iface = context.interface_name("cap")
-    config = h.make_config(prefix, f"net_tap0,iface={iface}", flows.SERVICES, hugepages=True)
+    config = h.make_config(prefix, f"net_tap0,iface={iface}", h.replay_services(), hugepages=True)
     daemon = context.daemon(h.write_config(context.path("gw.toml"), config), args=["--api-socket", ""])
     daemon.wait_running()
     daemon.wait_for(r"packet capture: dpdk-dumpcap --file-prefix=" + prefix, timeout=5)
@@ -49,7 +48,7 @@ def main(context):
             h.check(time.monotonic() < deadline,
                     f"dpdk-dumpcap did not start capturing within 30 s:\n{open(dumpcap_log.name).read()}")
             time.sleep(0.1)
-        frames = flows.client_frames()
+        frames = h.replay_frames()
         while capture.poll() is None:
             h.check(time.monotonic() < deadline, f"dpdk-dumpcap did not get {CAPTURED} packets within 30 s")
             tap.send(frames)
@@ -65,7 +64,7 @@ def main(context):
     packets = rdpcap(out)
     # dumpcap stops after the burst that reaches the count, so a few more may be written.
     h.check(len(packets) >= CAPTURED, f"{out}: {len(packets)} packets, asked for {CAPTURED}")
-    sent = {(proto, client, vip) for proto, client, vip in flows.sent_flows()}
+    sent = {(proto, client, vip) for proto, client, vip in h.replay_flow_keys()}
     received, translated = 0, 0
     for packet in packets:
         if IP not in packet:
@@ -76,7 +75,7 @@ def main(context):
         key = ("TCP" if TCP in packet else "UDP", f"{packet[IP].src}:{l4.sport}", f"{packet[IP].dst}:{l4.dport}")
         if key in sent:
             received += 1
-        elif packet[IP].src == h.SNAT_IP and packet[IP].dst in flows.ENDPOINTS:
+        elif packet[IP].src == h.SNAT_IP and packet[IP].dst in h.REPLAY_ENDPOINTS:
             translated += 1
     h.log(f"dpdk-dumpcap captured {len(packets)} packets: {received} client packets of the flows sent, "
           f"{translated} translated copies towards endpoints")

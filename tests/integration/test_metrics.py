@@ -30,34 +30,12 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vipgate_harness as h  # noqa: E402
 
-WEB_VIP, DNS_VIP = "198.18.100.10", "198.18.100.53"
-ENDPOINTS = ["198.18.0.11", "198.18.0.12", "198.18.0.13"]
-FLOWS = 32
+WEB_VIP, DNS_VIP = h.REPLAY_WEB_VIP, h.REPLAY_DNS_VIP
+ENDPOINTS = h.REPLAY_ENDPOINTS
+FLOWS = h.REPLAY_FLOWS
 WINDOW = 8          # seconds: the rate window, in PromQL and in the test's own reckoning
 TOLERANCE = 0.15    # relative
 SCALE_SERVICES = 10_000
-
-
-def services(endpoints):
-    return [
-        {"name": "web", "cluster_ip": WEB_VIP, "ports": [{"protocol": "TCP", "port": 80, "target_port": 8080}],
-         "endpoints": [{"address": a} for a in endpoints]},
-        {"name": "dns", "cluster_ip": DNS_VIP, "ports": [{"protocol": "UDP", "port": 53, "target_port": 5353}],
-         "endpoints": [{"address": a} for a in endpoints]},
-    ]
-
-
-def build_input(path):
-    from scapy.layers.inet import TCP, UDP
-    from scapy.utils import PcapWriter
-    writer = PcapWriter(path, linktype=1, sync=False)
-    for i in range(FLOWS):
-        client, port = f"198.19.0.{i + 1}", 20000 + i
-        writer.write(bytes(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="S", seq=i * 1000))))
-        writer.write(bytes(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="PA", seq=i * 1000 + 1) /
-                                          b"data")))
-        writer.write(bytes(h.client_frame(client, DNS_VIP, UDP(sport=port, dport=53) / b"query")))
-    writer.close()
 
 
 def free_port():
@@ -160,7 +138,7 @@ def check_address_in_use(context, in_pcap):
         holder.listen(1)
         taken = f"127.0.0.1:{holder.getsockname()[1]}"
         config = h.make_config(context.file_prefix("busy"), f"net_pcap0,rx_pcap={in_pcap},tx_pcap=/dev/null",
-                               services(ENDPOINTS))
+                               h.replay_services())
         path = h.write_config(context.path("busy.toml"), config)
         daemon = context.daemon(path, name="busy", args=["--api-socket", "", "--metrics-address", taken,
                                                          "--duration", "2"])
@@ -232,7 +210,7 @@ def check_reload(daemon, prometheus, config_path, config, metrics_url):
     before_generation = prometheus.scalar("vipgate_snapshot_generation")
     before_builds = prometheus.scalar('vipgate_update_duration_seconds_count{phase="build"}')
     before = select(parse_exposition(http_get(metrics_url)), "vipgate_service_connections_total", "service")
-    config["services"] = services(ENDPOINTS[:2] + ["198.18.0.14"])
+    config["services"] = h.replay_services(ENDPOINTS[:2] + ["198.18.0.14"])
     config["neighbors"].append({"address": "198.18.0.14", "mac": h.endpoint_mac("198.18.0.14")})
     h.write_config(config_path, config)
     offset = daemon.log_offset()
@@ -283,7 +261,7 @@ def check_scale(context, vipctl_exe, in_pcap):
     """10,000 services of one endpoint each, applied with vipctl to a daemon with the default
     series (no --metrics-endpoints); scrapes are timed."""
     config = h.make_config(context.file_prefix("scale"), f"net_pcap0,rx_pcap={in_pcap},tx_pcap=/dev/null",
-                           services(ENDPOINTS))
+                           h.replay_services())
     path = h.write_config(context.path("scale-gw.toml"), config)
     api_socket = context.path("scale-api.sock")
     metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
@@ -337,11 +315,11 @@ def main(context):
     if prometheus_exe is None:
         raise h.TestSkip("no prometheus binary on PATH (apt install prometheus)")
     in_pcap = context.path("in.pcap")
-    build_input(in_pcap)
+    h.write_replay_pcap(in_pcap)
     check_address_in_use(context, in_pcap)
 
     config = h.make_config(context.file_prefix(), f"net_pcap0,rx_pcap={in_pcap},infinite_rx=1,tx_pcap=/dev/null",
-                           services(ENDPOINTS))
+                           h.replay_services())
     config_path = h.write_config(context.path("gw.toml"), config)
     api_socket = context.path("api.sock")
     metrics_address = f"127.0.0.1:{free_port()}"

@@ -28,47 +28,11 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vipgate_harness as h  # noqa: E402
 
-WEB_VIP, DNS_VIP = "198.18.100.10", "198.18.100.53"
-ENDPOINTS = ["198.18.0.11", "198.18.0.12", "198.18.0.13"]
-SERVICES = [
-    {"name": "web", "cluster_ip": WEB_VIP, "ports": [{"protocol": "TCP", "port": 80, "target_port": 8080}],
-     "endpoints": [{"address": a} for a in ENDPOINTS]},
-    {"name": "dns", "cluster_ip": DNS_VIP, "ports": [{"protocol": "UDP", "port": 53, "target_port": 5353}],
-     "endpoints": [{"address": a} for a in ENDPOINTS]},
-]
-FLOWS = 32
+WEB_VIP, DNS_VIP = h.REPLAY_WEB_VIP, h.REPLAY_DNS_VIP
+ENDPOINTS = h.REPLAY_ENDPOINTS
+SERVICES = h.replay_services()
+FLOWS = h.REPLAY_FLOWS
 SUMMARY_LINE = r"\] rx \S+pps, tx \S+pps"
-
-
-def sent_flows():
-    """{(protocol, client "ip:port", vip "ip:port")} of every flow in the input pcap."""
-    flows = set()
-    for i in range(FLOWS):
-        client = f"198.19.0.{i + 1}:{20000 + i}"
-        flows.add(("TCP", client, f"{WEB_VIP}:80"))
-        flows.add(("UDP", client, f"{DNS_VIP}:53"))
-    return flows
-
-
-def client_frames():
-    """Every flow's frames as a client sends them: a SYN and a data segment, and a UDP query."""
-    from scapy.layers.inet import TCP, UDP
-    frames = []
-    for i in range(FLOWS):
-        client, port = f"198.19.0.{i + 1}", 20000 + i
-        frames.append(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="S", seq=i * 1000)))
-        frames.append(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="PA", seq=i * 1000 + 1) /
-                                     b"data"))
-        frames.append(h.client_frame(client, DNS_VIP, UDP(sport=port, dport=53) / b"query"))
-    return frames
-
-
-def build_input(path):
-    from scapy.utils import PcapWriter
-    writer = PcapWriter(path, linktype=1, sync=False)
-    for frame in client_frames():
-        writer.write(bytes(frame))
-    writer.close()
 
 
 def raw_request(path, data, timeout=10.0):
@@ -132,8 +96,8 @@ def check_stats(vipctl, daemon):
 def check_conntrack(vipctl):
     listing = h.items(vipctl.json("get", "conntrack"))
     seen = {(c["protocol"], c["client"], c["vip"]) for c in listing}
-    h.check(seen == sent_flows(), f"vipctl get conntrack lists {len(listing)} connections; missing "
-                                  f"{sorted(sent_flows() - seen)[:4]}, unexpected {sorted(seen - sent_flows())[:4]}")
+    h.check(seen == h.replay_flow_keys(), f"vipctl get conntrack lists {len(listing)} connections; missing "
+                                  f"{sorted(h.replay_flow_keys() - seen)[:4]}, unexpected {sorted(seen - h.replay_flow_keys())[:4]}")
     for connection in listing:
         address, port = connection["endpoint"].rsplit(":", 1)
         expected_port = "8080" if connection["protocol"] == "TCP" else "5353"
@@ -250,7 +214,7 @@ def check_fifo_reload(daemon, vipctl, config_path, text):
 def main(context):
     vipctl_exe = sys.argv[2]
     in_pcap = context.path("in.pcap")
-    build_input(in_pcap)
+    h.write_replay_pcap(in_pcap)
     out_pcap = context.path("out.pcap")
     prefix = context.file_prefix()
     config = h.make_config(prefix, f"net_pcap0,rx_pcap={in_pcap},infinite_rx=1,tx_pcap={out_pcap}", SERVICES,

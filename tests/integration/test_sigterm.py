@@ -17,27 +17,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vipgate_harness as h  # noqa: E402
 
-WEB_VIP, DNS_VIP = "198.18.100.10", "198.18.100.53"
-ENDPOINTS = ["198.18.0.11", "198.18.0.12", "198.18.0.13"]
-SERVICES = [
-    {"name": "web", "cluster_ip": WEB_VIP, "ports": [{"protocol": "TCP", "port": 80, "target_port": 8080}],
-     "endpoints": [{"address": a} for a in ENDPOINTS]},
-    {"name": "dns", "cluster_ip": DNS_VIP, "ports": [{"protocol": "UDP", "port": 53, "target_port": 5353}],
-     "endpoints": [{"address": a} for a in ENDPOINTS]},
-]
-
-
-def build_input(path):
-    from scapy.layers.inet import TCP, UDP
-    from scapy.utils import PcapWriter
-    writer = PcapWriter(path, linktype=1, sync=False)
-    for i in range(32):
-        client, port = f"198.19.0.{i + 1}", 20000 + i
-        writer.write(bytes(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="S", seq=i * 1000))))
-        writer.write(bytes(h.client_frame(client, WEB_VIP, TCP(sport=port, dport=80, flags="PA", seq=i * 1000 + 1) /
-                                          b"data")))
-        writer.write(bytes(h.client_frame(client, DNS_VIP, UDP(sport=port, dport=53) / b"query")))
-    writer.close()
+WEB_VIP, DNS_VIP = h.REPLAY_WEB_VIP, h.REPLAY_DNS_VIP
+ENDPOINTS = h.REPLAY_ENDPOINTS
+SERVICES = h.replay_services()
 
 
 def count_records(path):
@@ -108,7 +90,7 @@ def run_once(context, in_pcap, number, name):
 
 def main(context):
     in_pcap = context.path("in.pcap")
-    build_input(in_pcap)
+    h.write_replay_pcap(in_pcap)
     run_once(context, in_pcap, signal.SIGTERM, "sigterm")
     run_once(context, in_pcap, signal.SIGINT, "sigint")
 

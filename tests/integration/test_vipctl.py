@@ -11,10 +11,8 @@
     messages and change nothing (the dump is byte for byte the same);
   * delete releases the service; the socket is owner-only.
 """
-import json
 import os
 import stat
-import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree

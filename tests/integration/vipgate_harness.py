@@ -698,6 +698,54 @@ def _matches(predicate, packet):
         return False
 
 
+# The replay scenario several tests share: two ClusterIPs over three endpoints, and 32 clients
+# each with a TCP flow (a SYN, then a data segment) and a UDP query, replayed in a loop by a
+# net_pcap port (infinite_rx=1) or sent into a tap.
+REPLAY_WEB_VIP, REPLAY_DNS_VIP = "198.18.100.10", "198.18.100.53"
+REPLAY_ENDPOINTS = ["198.18.0.11", "198.18.0.12", "198.18.0.13"]
+REPLAY_FLOWS = 32
+
+
+def replay_services(endpoints=REPLAY_ENDPOINTS):
+    return [
+        {"name": "web", "cluster_ip": REPLAY_WEB_VIP, "ports": [{"protocol": "TCP", "port": 80, "target_port": 8080}],
+         "endpoints": [{"address": a} for a in endpoints]},
+        {"name": "dns", "cluster_ip": REPLAY_DNS_VIP, "ports": [{"protocol": "UDP", "port": 53, "target_port": 5353}],
+         "endpoints": [{"address": a} for a in endpoints]},
+    ]
+
+
+def replay_frames():
+    """Every flow's frames as its client sends them."""
+    from scapy.layers.inet import TCP, UDP
+    frames = []
+    for i in range(REPLAY_FLOWS):
+        client, port = f"198.19.0.{i + 1}", 20000 + i
+        frames.append(client_frame(client, REPLAY_WEB_VIP, TCP(sport=port, dport=80, flags="S", seq=i * 1000)))
+        frames.append(client_frame(client, REPLAY_WEB_VIP, TCP(sport=port, dport=80, flags="PA", seq=i * 1000 + 1) /
+                                   b"data"))
+        frames.append(client_frame(client, REPLAY_DNS_VIP, UDP(sport=port, dport=53) / b"query"))
+    return frames
+
+
+def write_replay_pcap(path):
+    from scapy.utils import PcapWriter
+    writer = PcapWriter(path, linktype=1, sync=False)
+    for frame in replay_frames():
+        writer.write(bytes(frame))
+    writer.close()
+
+
+def replay_flow_keys():
+    """{(protocol, client "ip:port", vip "ip:port")} of every flow of the scenario."""
+    flows = set()
+    for i in range(REPLAY_FLOWS):
+        client = f"198.19.0.{i + 1}:{20000 + i}"
+        flows.add(("TCP", client, f"{REPLAY_WEB_VIP}:80"))
+        flows.add(("UDP", client, f"{REPLAY_DNS_VIP}:53"))
+    return flows
+
+
 def client_frame(src_ip, dst_ip, l4, ttl=64):
     """A frame from a client behind the router, addressed to the gateway's MAC."""
     from scapy.layers.inet import IP
