@@ -214,7 +214,8 @@ std::string endpoint_text(uint32_t address_be, uint16_t port_be) {
 
 const char* state_name(const Connection& connection) {
     switch (connection.tcp_state) {
-    case TcpState::None: return "active";
+    // UDP and ICMP: evictable with the short timeout until the endpoint has answered.
+    case TcpState::None: return connection.seen_reply ? "active" : "unreplied";
     case TcpState::SynSent: return "syn-sent";
     case TcpState::SynReceived: return "syn-received";
     case TcpState::Established: return "established";

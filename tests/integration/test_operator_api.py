@@ -103,6 +103,9 @@ def check_conntrack(vipctl):
         expected_port = "8080" if connection["protocol"] == "TCP" else "5353"
         h.check(address in ENDPOINTS and port == expected_port,
                 f"vipctl get conntrack: {connection} is not pinned to an endpoint's target port")
+        # The replayed endpoints never answer: UDP flows stay unreplied (evictable), TCP ones half-open.
+        expected_state = "syn-sent" if connection["protocol"] == "TCP" else "unreplied"
+        h.check(connection["state"] == expected_state, f"vipctl get conntrack: {connection}, expected {expected_state}")
     text = vipctl.ok("get", "conntrack")
     h.check("No connections tracked" not in text and WEB_VIP in text, f"vipctl get conntrack (table):\n{text}")
 
