@@ -272,6 +272,7 @@ void Daemon::create_workers() {
             socket));
         if (worker.endpoint_counters == nullptr) throw std::runtime_error("cannot allocate endpoint counters");
         worker.endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
+        worker.connections->set_unanswered_counters(worker.endpoint_counters, worker.endpoint_counter_slots);
         worker.neighbors = neighbors_.get();
         worker.punt_ring = punt_ring_;
         if (index == 0) worker.control_tx_ring = control_tx_ring_;

@@ -286,7 +286,7 @@ bool ConnTable::link_or_evict(uint32_t ref, const KeyHash& hash, uint32_t now_ms
     consider_bucket_victims(hash.bucket, ref_index(ref), now_ms, choice);
     if (choice.victim == nullptr) return false;
     evicted |= !choice.expired;
-    remove(choice.victim);
+    retire(choice.victim);
     return link(ref, hash);
 }
 
@@ -299,7 +299,7 @@ InsertResult ConnTable::insert(const FlowKey4& original, const FlowKey4& reply, 
         const ConnLookupResult existing = find(*key, *hash);
         if (existing.connection == nullptr) continue;
         if (!existing.connection->is_expired(now_ms)) return {existing.connection, InsertStatus::Exists};
-        remove(existing.connection);
+        retire(existing.connection);
     }
 
     bool evicted = false;
@@ -307,7 +307,7 @@ InsertResult ConnTable::insert(const FlowKey4& original, const FlowKey4& reply, 
         const VictimChoice choice = choose_victim(now_ms, original_hash, reply_hash);
         if (choice.victim == nullptr) return {nullptr, InsertStatus::Full};
         evicted = !choice.expired;
-        remove(choice.victim);
+        retire(choice.victim);
     }
 
     const uint32_t index = free_head_;
@@ -323,6 +323,7 @@ InsertResult ConnTable::insert(const FlowKey4& original, const FlowKey4& reply, 
     connection.endpoint_generation = 0;
     connection.tcp_state = state;
     connection.seen_reply = false;
+    connection.syn_us = 0;
     connection.deadline_ms = now_ms + state_timeout_ms(state, original.protocol, false, timeouts);
     connection.live = true;
 
@@ -348,13 +349,21 @@ void ConnTable::update(Connection* connection, FlowDirection direction, uint8_t 
         now_ms + state_timeout_ms(connection->tcp_state, protocol, connection->seen_reply, timeouts);
 }
 
+void ConnTable::retire(Connection* connection) noexcept {
+    if (connection->tcp_state == TcpState::SynSent && !connection->seen_reply && unanswered_counters_ != nullptr &&
+        connection->endpoint_slot < unanswered_slots_) {
+        ++unanswered_counters_[connection->endpoint_slot].syn_unanswered;
+    }
+    remove(connection);
+}
+
 uint32_t ConnTable::expire(uint32_t now_ms, uint32_t budget) noexcept {
     uint32_t removed = 0;
     const uint32_t examine = std::min(budget, capacity_);
     for (uint32_t examined = 0; examined < examine; ++examined) {
         Connection& connection = next_aged_entry();
         if (connection.live && connection.is_expired(now_ms)) {
-            remove(&connection);
+            retire(&connection);
             ++removed;
         }
     }

@@ -52,6 +52,10 @@
 // check Connection::is_expired). insert() treats an expired entry holding one of its keys as
 // gone and replaces it.
 //
+// Unanswered SYNs. An entry that expires or is evicted while still SynSent, with no
+// Reply-direction packet at all, is a SYN (SCTP INIT) its endpoint never answered; when the
+// caller gives set_unanswered_counters(), the table counts it against the entry's endpoint slot.
+//
 // Pointer validity. A Connection* stays valid until that connection is removed, expired by
 // expire() or evicted by insert(). A caller holding pointers from an earlier lookup (for
 // example the rest of a burst) across an insert() must re-check them: compare the packet's
@@ -61,6 +65,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dataplane/counters.h"
 #include "dataplane/flow_key.h"
 #include "dataplane/tcp_state.h"
 
@@ -77,6 +82,8 @@ struct alignas(64) Connection {
     uint32_t deadline_ms = 0;          // expired when (int32_t)(now_ms - deadline_ms) >= 0
     TcpState tcp_state = TcpState::None;
     bool seen_reply = false;           // a Reply-direction packet has been seen (set by the table)
+    uint32_t syn_us = 0;               // caller's wrapping microsecond clock when it forwarded the
+                                       // SYN that put the entry in SynSent (connect latency)
 
     bool is_expired(uint32_t now_ms) const noexcept { return static_cast<int32_t>(now_ms - deadline_ms) >= 0; }
 
@@ -138,6 +145,16 @@ public:
 
     void remove(Connection* connection) noexcept;
 
+    // Where to count unanswered SYNs: an entry that leaves the table through expiry (expire(),
+    // or an expired entry insert() reclaims) or eviction while still SynSent and without any
+    // Reply-direction packet adds one to counters[endpoint_slot].syn_unanswered (slots below
+    // `slots` only). remove() does not count: the caller removes entries for its own reasons.
+    // nullptr (the default) counts nothing.
+    void set_unanswered_counters(EndpointCounters* counters, uint32_t slots) noexcept {
+        unanswered_counters_ = counters;
+        unanswered_slots_ = slots;
+    }
+
     // Incremental ageing: examines up to `budget` entries from a rotating cursor, removes the
     // expired ones and returns how many it removed. Called once per poll loop.
     uint32_t expire(uint32_t now_ms, uint32_t budget) noexcept;
@@ -198,6 +215,7 @@ private:
     bool link_or_evict(uint32_t ref, const KeyHash& hash, uint32_t now_ms, bool& evicted) noexcept;
     void unlink(uint32_t ref, const KeyHash& hash) noexcept;
     void release(uint32_t index) noexcept;
+    void retire(Connection* connection) noexcept;  // remove(), counting an unanswered SYN
     Connection& next_aged_entry() noexcept;  // entry at the ageing cursor; advances the cursor
 
     static bool consider_victim(Connection& candidate, uint32_t now_ms, VictimChoice& choice) noexcept;
@@ -213,6 +231,8 @@ private:
     uint32_t size_ = 0;
     uint32_t free_head_ = 0;
     uint32_t age_cursor_ = 0;
+    EndpointCounters* unanswered_counters_ = nullptr;
+    uint32_t unanswered_slots_ = 0;
 };
 
 }  // namespace vipgate

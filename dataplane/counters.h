@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -164,11 +165,40 @@ inline constexpr CounterField kCounterFields[] = {
     {"snapshot_generation", &WorkerCounters::snapshot_generation},
 };
 
+// Connect latency: the time from forwarding a TCP SYN (SCTP INIT) to the endpoint's SYN-ACK
+// (INIT ACK), in fixed log2 buckets. Bucket i counts latencies <= 16 us << i (i < 15); the last
+// bucket counts everything above 262,144 us (0.26 s), so it is the histogram's +Inf bucket.
+inline constexpr uint32_t kConnectLatencyBuckets = 16;
+inline constexpr uint32_t kConnectLatencyFirstBoundUs = 16;
+
+// Upper bound of bucket `bucket` in microseconds (the last bucket has none: UINT32_MAX).
+constexpr uint32_t connect_latency_bound_us(uint32_t bucket) {
+    return bucket + 1 >= kConnectLatencyBuckets ? UINT32_MAX : kConnectLatencyFirstBoundUs << bucket;
+}
+
+// The bucket a latency of `latency_us` falls in: the first whose bound is >= latency_us.
+constexpr uint32_t connect_latency_bucket(uint32_t latency_us) {
+    if (latency_us <= kConnectLatencyFirstBoundUs) return 0;
+    // latency_us - 1 in [8 << i, (16 << i) - 1] has bit width i + 4.
+    const uint32_t bucket = static_cast<uint32_t>(std::bit_width(latency_us - 1)) - 4;
+    return bucket < kConnectLatencyBuckets - 1 ? bucket : kConnectLatencyBuckets - 1;
+}
+
 // Per-endpoint counters, indexed by endpoint slot. Kept per worker like the rest.
+// `connections`, `packets` and `bytes` are written per packet; the rest only when a handshake
+// completes or a half-open entry goes away, so they share the first line only by accident.
 struct EndpointCounters {
     uint64_t connections = 0;
     uint64_t packets = 0;
     uint64_t bytes = 0;
+    uint64_t syn_unanswered = 0;     // SynSent entries expired or evicted without any reply (conn_table.h)
+    uint64_t connect_latency_sum_us = 0;  // sum of the latencies counted in connect_latency
+    std::array<uint64_t, kConnectLatencyBuckets> connect_latency{};  // per bucket, not cumulative
+
+    void record_connect_latency(uint32_t latency_us) noexcept {
+        ++connect_latency[connect_latency_bucket(latency_us)];
+        connect_latency_sum_us += latency_us;
+    }
 };
 
 }  // namespace vipgate

@@ -66,6 +66,7 @@ private:
     void refuse(rte_mbuf* packet, PacketState& state, DropReason reason) noexcept;
     void translate_and_forward(rte_mbuf* packet, PacketState& state, const Ipv4Rewrite& rewrite) noexcept;
     bool ttl_expired(rte_mbuf* packet, PacketState& state) noexcept;
+    void note_handshake(Connection& connection, TcpState before) noexcept;
     ConnLookupResult revalidate(const PacketState& state) noexcept;
     void forward(rte_mbuf* packet, const PacketState& state, uint32_t destination) noexcept;
     void send_back(rte_mbuf* packet, const PacketState& state) noexcept;
@@ -171,6 +172,21 @@ void BurstProcessor::forward(rte_mbuf* packet, const PacketState& state, uint32_
 }
 
 // A packet that would leave with TTL 0 is answered with ICMP time exceeded instead.
+// A TCP (SCTP) state change on a tracked flow: a SYN that reopens a closed entry restarts the
+// connect clock; the endpoint's SYN-ACK (SynSent -> SynReceived, only a Reply-direction packet
+// does that) ends it, and the time since the SYN was forwarded goes into the endpoint's
+// connect-latency histogram. A client's retransmitted SYN does not change the state, so the
+// latency runs from the first SYN the gateway forwarded, as the client experiences it.
+void BurstProcessor::note_handshake(Connection& connection, TcpState before) noexcept {
+    if (connection.tcp_state == TcpState::SynSent) {
+        connection.syn_us = context_.now_us;
+    } else if (before == TcpState::SynSent && connection.tcp_state == TcpState::SynReceived &&
+               connection.endpoint_slot < context_.endpoint_counter_slots) {
+        context_.endpoint_counters[connection.endpoint_slot].record_connect_latency(context_.now_us -
+                                                                                   connection.syn_us);
+    }
+}
+
 bool BurstProcessor::ttl_expired(rte_mbuf* packet, PacketState& state) noexcept {
     if (likely(state.parsed.ttl > 1)) return false;
     counters_.drop(DropReason::TtlExceeded);
@@ -398,8 +414,11 @@ void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const 
     }
     ++counters_.conntrack_hits;
     if (ttl_expired(packet, state)) return;
+    const TcpState state_before = connection->tcp_state;
     context_.connections->update(connection, hit.direction, parsed.tcp_flags, context_.now_ms,
                                  snapshot_.timeouts);
+    // Established traffic keeps its state: one compare of a byte already loaded.
+    if (unlikely(connection->tcp_state != state_before)) note_handshake(*connection, state_before);
     Ipv4Rewrite rewrite;
     if (hit.direction == FlowDirection::Original) {
         rewrite = {connection->reply.dst_addr, connection->reply.src_addr,
@@ -723,6 +742,7 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
         if (inserted.status == InsertStatus::InsertedAfterEviction) ++counters_.conntrack_evictions;
         inserted.connection->endpoint_slot = slot;
         inserted.connection->endpoint_generation = endpoint.generation;
+        inserted.connection->syn_us = context_.now_us;
         ++counters_.new_connections;
     }
     ++counters_.forwarded_to_endpoint;

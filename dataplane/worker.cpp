@@ -69,6 +69,7 @@ int run_worker(void* argument) {
     const WorkerLaunch& launch = *static_cast<const WorkerLaunch*>(argument);
     WorkerContext& context = *launch.context;
     const uint64_t cycles_per_ms = rte_get_tsc_hz() / 1000;
+    const uint64_t cycles_per_us = cycles_per_ms / 1000 > 0 ? cycles_per_ms / 1000 : 1;
     rte_ring* own_ring = context.handoff_rings[context.worker_index];
     rte_mbuf* packets[kBurstSize];
 
@@ -79,7 +80,9 @@ int run_worker(void* argument) {
         rte_rcu_qsbr_quiescent(launch.qsbr, context.worker_index);
         // Acquire pairs with the publisher's release store.
         const Snapshot* snapshot = launch.snapshot->load(std::memory_order_acquire);
-        context.now_ms = static_cast<uint32_t>(rte_get_tsc_cycles() / cycles_per_ms);
+        const uint64_t cycles = rte_get_tsc_cycles();
+        context.now_ms = static_cast<uint32_t>(cycles / cycles_per_ms);
+        context.now_us = static_cast<uint32_t>(cycles / cycles_per_us);
         context.counters.snapshot_generation = snapshot->generation;
         ++context.counters.loops;
 

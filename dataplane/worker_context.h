@@ -37,6 +37,7 @@ struct alignas(64) WorkerContext {
     std::array<uint16_t, kMaxPorts> tx_queue{};        // this worker's TX queue on each port
 
     uint32_t now_ms = 0;                               // set by the poll loop (or a test)
+    uint32_t now_us = 0;                               // the same clock in wrapping microseconds
     uint32_t snat_cursor = 0;                          // next SNAT port offset to try
 
     ConnTable* connections = nullptr;

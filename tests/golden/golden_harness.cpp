@@ -348,6 +348,7 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
         context->punt_ring = punt_ring_;
         context->endpoint_counters = endpoint_counters_.back().data();
         context->endpoint_counter_slots = kEndpointCounterSlots;
+        table->set_unanswered_counters(context->endpoint_counters, kEndpointCounterSlots);
         workers_.push_back(std::move(context));
     }
 }

@@ -166,6 +166,47 @@ TEST_P(GoldenPackets, NewTcpFlowGoesToTheMaglevEndpointAndStaysThere) {
     EXPECT_NE(address(other.endpoint), address(translation.endpoint));
 }
 
+// The time from forwarding the SYN to the endpoint's SYN-ACK lands in the endpoint's connect
+// latency histogram; a SYN nobody answers counts as unanswered when its entry expires.
+TEST_P(GoldenPackets, HandshakeLatencyAndUnansweredSynsPerEndpoint) {
+    GoldenHarness harness(topology());
+    WorkerContext& worker = harness.worker(0);
+    worker.now_us = 1'000'000;
+    const Flow flow = tcp_flow();
+    const TcpSpec syn{.seq = 1000, .flags = kSyn};
+    const Translation translation = start_flow(harness, flow, syn);
+    ASSERT_FALSE(HasFailure());
+    const uint32_t slot = harness.maglev_slot(flow);
+
+    worker.now_us += 50'000;  // the SYN-ACK comes 50 ms later
+    const TcpSpec syn_ack{.seq = 5000, .ack = 1001, .flags = kSyn | kAck};
+    harness.check({"SYN-ACK after 50 ms", endpoint_to_gateway(translation, syn_ack), kEndpointPortId,
+                   forwarded(kClientPortId, gateway_to_client(flow, syn_ack),
+                             {{"conntrack_hits", 1}, {"forwarded_to_client", 1}})});
+    const EndpointCounters& endpoint = harness.endpoint_counters(0, slot);
+    EXPECT_EQ(endpoint.connect_latency[connect_latency_bucket(50'000)], 1u);
+    EXPECT_EQ(endpoint.connect_latency_sum_us, 50'000u);
+    uint64_t recorded = 0;
+    for (uint64_t count : endpoint.connect_latency) recorded += count;
+    EXPECT_EQ(recorded, 1u);
+    // A second SYN-ACK (retransmission) is not a second handshake.
+    worker.now_us += 1'000;
+    harness.run(0, endpoint_to_gateway(translation, syn_ack), kEndpointPortId);
+    EXPECT_EQ(endpoint.connect_latency_sum_us, 50'000u);
+    EXPECT_EQ(endpoint.syn_unanswered, 0u);
+
+    // A SYN to another client port that nobody answers: one failure when it expires.
+    const Flow silent = with_client_port(flow, harness.find_client_port(40001, [&](uint16_t port) {
+        return harness.maglev_slot(with_client_port(flow, port)) == slot;
+    }));
+    start_flow(harness, silent, syn);
+    ASSERT_FALSE(HasFailure());
+    worker.now_ms += harness.snapshot().timeouts.tcp_syn_ms;
+    harness.connections(0).expire(worker.now_ms, 1u << 20);
+    EXPECT_EQ(harness.endpoint_counters(0, slot).syn_unanswered, 1u);
+    EXPECT_EQ(harness.endpoint_counters(0, slot).connect_latency_sum_us, 50'000u);
+}
+
 TEST_P(GoldenPackets, UdpFlowAndReply) {
     GoldenHarness harness(topology());
     const Flow flow = udp_flow();

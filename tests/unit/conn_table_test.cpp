@@ -617,3 +617,55 @@ TEST(ConnTable, MillionConnections) {
 
 }  // namespace
 }  // namespace vipgate
+
+namespace vipgate {
+namespace {
+
+TEST(ConnectLatencyBuckets, BucketBoundsAreLog2From16Microseconds) {
+    EXPECT_EQ(connect_latency_bucket(0), 0u);
+    EXPECT_EQ(connect_latency_bucket(16), 0u);
+    EXPECT_EQ(connect_latency_bucket(17), 1u);
+    EXPECT_EQ(connect_latency_bucket(32), 1u);
+    EXPECT_EQ(connect_latency_bucket(33), 2u);
+    EXPECT_EQ(connect_latency_bucket(50'000), 12u);  // (32,768, 65,536]
+    EXPECT_EQ(connect_latency_bucket(262'144), 14u);
+    EXPECT_EQ(connect_latency_bucket(262'145), 15u);
+    EXPECT_EQ(connect_latency_bucket(UINT32_MAX), 15u);
+    for (uint32_t bucket = 0; bucket + 1 < kConnectLatencyBuckets; ++bucket) {
+        const uint32_t bound = connect_latency_bound_us(bucket);
+        EXPECT_EQ(connect_latency_bucket(bound), bucket) << bound;
+        EXPECT_EQ(connect_latency_bucket(bound + 1), bucket + 1) << bound;
+    }
+    EXPECT_EQ(connect_latency_bound_us(kConnectLatencyBuckets - 1), UINT32_MAX);
+}
+
+TEST(ConnTable, UnansweredSynsAreCountedWhenTheyExpireOrAreEvicted) {
+    TablePtr table = make_table(2);
+    std::vector<EndpointCounters> counters(4);
+    table->set_unanswered_counters(counters.data(), 4);
+    // Flow 0: SYN never answered, expires. Flow 1: answered (SYN-ACK), then expires: not counted.
+    InsertResult unanswered = insert_flow(*table, make_flow(0), TcpState::SynSent, 0);
+    ASSERT_NE(unanswered.connection, nullptr);
+    unanswered.connection->endpoint_slot = 1;
+    InsertResult answered = insert_flow(*table, make_flow(1), TcpState::SynSent, 0);
+    ASSERT_NE(answered.connection, nullptr);
+    answered.connection->endpoint_slot = 2;
+    table->update(answered.connection, FlowDirection::Reply, kTcpFlagSyn | kTcpFlagAck, 0, kTimeouts);
+    EXPECT_EQ(table->expire(kTimeouts.tcp_syn_ms, 16), 2u);
+    EXPECT_EQ(counters[1].syn_unanswered, 1u);
+    EXPECT_EQ(counters[2].syn_unanswered, 0u);
+
+    // Eviction of an unexpired SynSent entry to make room counts too; remove() does not.
+    InsertResult first = insert_flow(*table, make_flow(2), TcpState::SynSent, 10'000);
+    first.connection->endpoint_slot = 3;
+    InsertResult second = insert_flow(*table, make_flow(3), TcpState::SynSent, 10'000);
+    second.connection->endpoint_slot = 3;
+    InsertResult third = insert_flow(*table, make_flow(4), TcpState::SynSent, 10'000);
+    EXPECT_EQ(third.status, InsertStatus::InsertedAfterEviction);
+    EXPECT_EQ(counters[3].syn_unanswered, 1u);
+    table->remove(third.connection);
+    EXPECT_EQ(counters[3].syn_unanswered, 1u);
+}
+
+}  // namespace
+}  // namespace vipgate
