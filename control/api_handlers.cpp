@@ -4,12 +4,16 @@
 #include <rte_cycles.h>
 
 #include <map>
+#include <optional>
+#include <tuple>
 #include <set>
 #include <stdexcept>
 #include <string>
 
 #include "config/objects.h"
 #include "control/publisher.h"
+#include "control/connect_latency.h"
+#include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
 #include "dataplane/conn_table.h"
 
@@ -162,14 +166,61 @@ json get_services(const json& request, const config::ServiceStore& store) {
     return {{"ok", true}, {"items", items}};
 }
 
-json get_endpoints(const json& request, const config::ServiceStore& store) {
+// The endpoint's health as the dataplane sees it, by (service port label, address, target port).
+struct EndpointHealth {
+    EndpointCounters counts;
+    ConnectLatency latency;
+};
+using HealthKey = std::tuple<std::string, uint32_t, uint16_t>;  // host order
+
+std::map<HealthKey, EndpointHealth> endpoint_health(ApiBackend& backend) {
+    std::map<HealthKey, EndpointHealth> health;
+    const Snapshot& snapshot = *backend.publisher.current();
+    const std::vector<EndpointCounters> counts = backend.reporter.endpoint_counts(snapshot);
+    const std::vector<ConnectLatency> latencies = backend.reporter.endpoint_latencies(snapshot);
+    for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
+        const ServicePort& port = snapshot.service_ports[id];
+        if (port.incarnation == 0) continue;
+        for (uint32_t slot : port.endpoint_slots) {
+            if (slot >= counts.size()) continue;
+            const EndpointSlot& endpoint = snapshot.endpoints[slot];
+            health[{port.service_name, rte_be_to_cpu_32(endpoint.address), rte_be_to_cpu_16(endpoint.port)}] = {
+                counts[slot], latencies[slot]};
+        }
+    }
+    return health;
+}
+
+// Runs under the control plane's lock (inspect), so the published snapshot stays.
+json latency_json(const ConnectLatency& latency) {
+    auto quantile = [&](double q) {
+        const std::optional<double> value = latency.quantile_us(q);
+        return value ? json(static_cast<uint64_t>(*value)) : json(nullptr);
+    };
+    const uint64_t count = latency.count();
+    return {{"handshakes", count},
+            {"mean_us", count == 0 ? json(nullptr) : json(latency.sum_us / count)},
+            {"p50_us", quantile(0.5)},
+            {"p99_us", quantile(0.99)}};
+}
+
+json get_endpoints(const json& request, const config::ServiceStore& store, ApiBackend& backend) {
+    const std::map<HealthKey, EndpointHealth> health = endpoint_health(backend);
     json items = json::array();
     for (const auto& [key, service] : store.services()) {
         if (!in_namespace(request, service.namespace_name)) continue;
         json endpoints = json::array();
         if (auto resolved = store.resolved().find(key); resolved != store.resolved().end()) {
             for (const auto& port : resolved->second.ports) {
+                const std::string label =
+                    service_port_label(service.namespace_name, service.name, port.port.name, port.port.port);
                 for (const auto& endpoint : port.endpoints) {
+                    json seen = nullptr;
+                    if (auto found = health.find({label, endpoint.address, endpoint.port}); found != health.end()) {
+                        seen = {{"connections", found->second.counts.connections},
+                                {"syn_unanswered", found->second.counts.syn_unanswered},
+                                {"connect", latency_json(found->second.latency)}};
+                    }
                     endpoints.push_back({{"address", config::format_ipv4(endpoint.address)},
                                          {"port", endpoint.port},
                                          {"port_name", port.port.name},
@@ -178,7 +229,8 @@ json get_endpoints(const json& request, const config::ServiceStore& store) {
                                          {"serving", endpoint.ready},
                                          {"terminating", endpoint.terminating},
                                          {"weight", endpoint.weight},
-                                         {"pod", endpoint.pod.empty() ? json(nullptr) : json(endpoint.pod)}});
+                                         {"pod", endpoint.pod.empty() ? json(nullptr) : json(endpoint.pod)},
+                                         {"dataplane", seen}});
                 }
             }
         }
@@ -277,24 +329,22 @@ json get_stats(ApiBackend& backend) {
     backend.control.locked([&] {
         const Snapshot& snapshot = *backend.publisher.current();
         generation = snapshot.generation;
-        const std::vector<EndpointCounters> endpoints =
-            sum_endpoint_counters(backend.workers, snapshot.endpoints.capacity());
+        // Since each endpoint took its slot, and per service port since it appeared (the
+        // reporter keeps the baselines): the numbers Prometheus shows too.
+        const std::vector<EndpointCounters> endpoints = backend.reporter.endpoint_counts(snapshot);
+        const std::vector<ConnectLatency> latencies = backend.reporter.endpoint_latencies(snapshot);
         for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
             const ServicePort& port = snapshot.service_ports[id];
             if (port.incarnation == 0) continue;
-            EndpointCounters sum{};
-            for (uint32_t slot : port.endpoint_slots) {
-                if (slot >= endpoints.size()) continue;
-                sum.connections += endpoints[slot].connections;
-                sum.packets += endpoints[slot].packets;
-                sum.bytes += endpoints[slot].bytes;
-            }
+            const EndpointCounters sum = backend.reporter.service_port_counts(snapshot, id, endpoints);
             services.push_back({{"service", port.service_name},
                                 {"vip", endpoint_text(port.vip, port.port)},
                                 {"protocol", protocol_name(port.protocol)},
                                 {"connections", sum.connections},
                                 {"packets", sum.packets},
-                                {"bytes", sum.bytes}});
+                                {"bytes", sum.bytes},
+                                {"syn_unanswered", sum.syn_unanswered},
+                                {"connect", latency_json(backend.reporter.service_port_latency(snapshot, id, latencies))}});
         }
     });
     json stats = {{"ok", true},
@@ -340,7 +390,7 @@ json handle(const json& request, ApiBackend& backend) {
             if (resource == "services") {
                 out = get_services(request, store);
             } else if (resource == "endpoints") {
-                out = get_endpoints(request, store);
+                out = get_endpoints(request, store, backend);
             } else if (resource == "pods") {
                 out = get_pods(request, store);
             } else {

@@ -19,9 +19,12 @@ namespace vipgate {
 
 class Publisher;
 
+class StatsReporter;
+
 struct ApiBackend {
     ControlPlane& control;
     const Publisher& publisher;
+    const StatsReporter& reporter;  // per-endpoint counts and latencies (read under the control lock)
     std::vector<WorkerContext*> workers;
     StatsRates stats_rates{};  // `get stats` rates: the one piece of state, with its own lock
 };

@@ -271,6 +271,12 @@ void Daemon::create_workers() {
             "endpoint_counters", sizeof(EndpointCounters) * SnapshotBuilder::kMaxEndpointSlots, RTE_CACHE_LINE_SIZE,
             socket));
         if (worker.endpoint_counters == nullptr) throw std::runtime_error("cannot allocate endpoint counters");
+        worker.endpoint_handshakes = static_cast<EndpointHandshakes*>(rte_zmalloc_socket(
+            "endpoint_handshakes", sizeof(EndpointHandshakes) * SnapshotBuilder::kMaxEndpointSlots,
+            RTE_CACHE_LINE_SIZE, socket));
+        if (worker.endpoint_handshakes == nullptr) {
+            throw std::runtime_error("cannot allocate the connect-latency histograms (raise the EAL memory with -m)");
+        }
         worker.endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
         worker.connections->set_unanswered_counters(worker.endpoint_counters, worker.endpoint_counter_slots);
         worker.neighbors = neighbors_.get();
@@ -591,7 +597,7 @@ int Daemon::run() {
     reporter_->note_snapshot(*publisher_->current());
     observe_updates();
     launch_workers();
-    api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, contexts});
+    api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, *reporter_, contexts});
     publish_telemetry();
     start_metrics(contexts);
     start_api();
@@ -630,6 +636,7 @@ Daemon::~Daemon() {
         ConnTable::destroy(worker->connections);
         AffinityTable::destroy(worker->affinity);
         rte_free(worker->endpoint_counters);
+        rte_free(worker->endpoint_handshakes);
     }
     workers_.clear();
     rte_ring_free(punt_ring_);

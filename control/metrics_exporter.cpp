@@ -49,6 +49,7 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
         const Snapshot& snapshot = *sources.publisher.current();
         sample.generation = snapshot.generation;
         const std::vector<EndpointCounters> endpoints = sources.reporter.endpoint_counts(snapshot);
+        const std::vector<ConnectLatency> latencies = sources.reporter.endpoint_latencies(snapshot);
         for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
             const ServicePort& port = snapshot.service_ports[id];
             if (port.incarnation == 0) continue;
@@ -56,6 +57,7 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
             out.name = port.service_name;
             out.protocol = protocol_name(port.protocol);
             out.counters = sources.reporter.service_port_counts(snapshot, id, endpoints);
+            out.latency = sources.reporter.service_port_latency(snapshot, id, latencies);
             if (!sources.per_endpoint) continue;
             for (uint32_t slot : port.endpoint_slots) {
                 if (slot >= endpoints.size()) continue;

@@ -1,5 +1,6 @@
 #include "control/metrics_families.h"
 
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -36,6 +37,22 @@ public:
     }
     void gauge(const std::string& name, const std::string& help, Labels labels, double value) {
         add(name, help, MetricType::Gauge, std::move(labels), value);
+    }
+
+    void histogram(const std::string& name, const std::string& help, Labels labels, const ConnectLatency& latency) {
+        MetricFamily& family = get(name, help, MetricType::Histogram);
+        ClientMetric metric;
+        metric.label = std::move(labels);
+        uint64_t cumulative = 0;
+        for (uint32_t bucket = 0; bucket < kConnectLatencyBuckets; ++bucket) {
+            cumulative += latency.buckets[bucket];
+            const double bound = bucket + 1 == kConnectLatencyBuckets ? std::numeric_limits<double>::infinity()
+                                                                       : connect_latency_bound_us(bucket) / 1e6;
+            metric.histogram.bucket.push_back({cumulative, bound});
+        }
+        metric.histogram.sample_count = cumulative;
+        metric.histogram.sample_sum = static_cast<double>(latency.sum_us) / 1e6;
+        family.metric.push_back(std::move(metric));
     }
 
     std::vector<MetricFamily> take() { return std::move(families_); }
@@ -134,6 +151,13 @@ void add_service_ports(Families& families, const MetricsSample& sample) {
         families.counter("vipgate_service_packets_total", help_packets, labels,
                          static_cast<double>(port.counters.packets));
         families.counter("vipgate_service_bytes_total", help_bytes, labels, static_cast<double>(port.counters.bytes));
+        families.counter("vipgate_service_syn_unanswered_total",
+                         "SYNs (SCTP INITs) forwarded to the service port's endpoints that no answer followed "
+                         "before their connection-table entry expired or was evicted.",
+                         labels, static_cast<double>(port.counters.syn_unanswered));
+        families.histogram("vipgate_service_connect_latency_seconds",
+                           "Time from forwarding a SYN (SCTP INIT) to the endpoint's SYN-ACK (INIT ACK).", labels,
+                           port.latency);
         if (!sample.per_endpoint) continue;
         for (const EndpointSample& endpoint : port.endpoints) {
             Labels with_endpoint = labels;
@@ -143,7 +167,10 @@ void add_service_ports(Families& families, const MetricsSample& sample) {
             families.counter("vipgate_endpoint_packets_total", "Packets of the endpoint's connections.",
                              with_endpoint, static_cast<double>(endpoint.counters.packets));
             families.counter("vipgate_endpoint_bytes_total", "Bytes of the endpoint's connections.",
-                             std::move(with_endpoint), static_cast<double>(endpoint.counters.bytes));
+                             with_endpoint, static_cast<double>(endpoint.counters.bytes));
+            families.counter("vipgate_endpoint_syn_unanswered_total",
+                             "SYNs (SCTP INITs) forwarded to the endpoint that no answer followed.",
+                             std::move(with_endpoint), static_cast<double>(endpoint.counters.syn_unanswered));
         }
     }
 }

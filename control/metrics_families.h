@@ -27,6 +27,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include "control/connect_latency.h"
 #include "dataplane/counters.h"
 
 namespace vipgate {
@@ -68,6 +69,7 @@ struct ServicePortSample {
     std::string name;      // the snapshot's "namespace/name:port" (port name, or number when unnamed)
     std::string protocol;  // TCP, UDP, SCTP
     EndpointCounters counters;             // since it appeared, endpoints that left it included
+    ConnectLatency latency;                // the same, SYN -> SYN-ACK
     std::vector<EndpointSample> endpoints; // filled only with per-endpoint series enabled
 };
 

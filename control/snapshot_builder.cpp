@@ -15,6 +15,11 @@
 #include <rte_lpm.h>
 
 namespace vipgate {
+
+std::string service_port_label(const std::string& namespace_name, const std::string& service_name,
+                               const std::string& port_name, uint16_t port) {
+    return namespace_name + "/" + service_name + ":" + (port_name.empty() ? std::to_string(port) : port_name);
+}
 namespace {
 
 uint32_t to_network(uint32_t host_order) { return rte_cpu_to_be_32(host_order); }
@@ -369,8 +374,7 @@ SnapshotBuilder::InstalledPort SnapshotBuilder::install_port(const config::Resol
     entry.protocol = protocol;
     entry.affinity_timeout_ms =
         service.session_affinity == config::SessionAffinity::ClientIp ? service.affinity_timeout_s * 1000 : 0;
-    entry.service_name = service.namespace_name + "/" + service.name + ":" +
-                         (port.port.name.empty() ? std::to_string(port.port.port) : port.port.name);
+    entry.service_name = service_port_label(service.namespace_name, service.name, port.port.name, port.port.port);
 
     std::vector<MaglevBackend> ready_backends;
     std::vector<MaglevBackend> serving_terminating_backends;

@@ -30,6 +30,11 @@
 
 namespace vipgate {
 
+// "namespace/name:port" (the port's name, or its number when unnamed): how statistics, the API
+// and metrics name a service port (ServicePort::service_name).
+std::string service_port_label(const std::string& namespace_name, const std::string& service_name,
+                               const std::string& port_name, uint16_t port);
+
 struct BuildStatistics {
     uint32_t service_ports = 0;      // live service ports after the update
     uint32_t maglev_built = 0;

@@ -47,6 +47,7 @@ std::vector<EndpointCounters> sum_endpoint_counters(const std::vector<WorkerCont
             sum[slot].connections += worker->endpoint_counters[slot].connections;
             sum[slot].packets += worker->endpoint_counters[slot].packets;
             sum[slot].bytes += worker->endpoint_counters[slot].bytes;
+            sum[slot].syn_unanswered += worker->endpoint_counters[slot].syn_unanswered;
         }
     }
     return sum;
@@ -82,20 +83,23 @@ void add(EndpointCounters& into, const EndpointCounters& value) {
     into.connections += value.connections;
     into.packets += value.packets;
     into.bytes += value.bytes;
+    into.syn_unanswered += value.syn_unanswered;
 }
 
 EndpointCounters difference(const EndpointCounters& now, const EndpointCounters& before) {
     return EndpointCounters{now.connections - before.connections, now.packets - before.packets,
-                            now.bytes - before.bytes};
+                            now.bytes - before.bytes, now.syn_unanswered - before.syn_unanswered};
 }
 
 }  // namespace
 
 void StatsReporter::note_snapshot(const Snapshot& snapshot) {
     std::vector<EndpointCounters> sums = sum_endpoint_counters(workers_, snapshot.endpoints.capacity());
+    const std::vector<ConnectLatency> latencies = sum_connect_latencies(workers_, snapshot.endpoints.capacity());
     if (slot_generation_.size() < sums.size()) {
         slot_generation_.resize(sums.size());
         slot_baseline_.resize(sums.size());
+        slot_latency_baseline_.resize(sums.size());
         slot_owner_.resize(sums.size());
     }
     if (retired_.size() < snapshot.service_ports.capacity()) retired_.resize(snapshot.service_ports.capacity());
@@ -106,11 +110,13 @@ void StatsReporter::note_snapshot(const Snapshot& snapshot) {
             // The slot's endpoint leaves: its counts stay with its service port.
             const Owner& owner = slot_owner_[slot];
             Retired& retired = retired_[owner.id];
-            if (retired.incarnation != owner.incarnation) retired = Retired{owner.incarnation, {}};
+            if (retired.incarnation != owner.incarnation) retired = Retired{owner.incarnation, {}, {}};
             add(retired.counts, difference(sums[slot], slot_baseline_[slot]));
+            retired.latency.add(latencies[slot].since(slot_latency_baseline_[slot]));
         }
         slot_generation_[slot] = endpoint.generation;
         slot_baseline_[slot] = sums[slot];
+        slot_latency_baseline_[slot] = latencies[slot];
         if (endpoint.generation != 0) {
             slot_owner_[slot] = Owner{endpoint.service_port, snapshot.service_ports[endpoint.service_port].incarnation};
         }
@@ -133,6 +139,26 @@ EndpointCounters StatsReporter::service_port_counts(const Snapshot& snapshot, ui
     }
     for (uint32_t slot : snapshot.service_ports[id].endpoint_slots) {
         if (slot < endpoints.size()) add(total, endpoints[slot]);
+    }
+    return total;
+}
+
+std::vector<ConnectLatency> StatsReporter::endpoint_latencies(const Snapshot& snapshot) const {
+    std::vector<ConnectLatency> endpoints = sum_connect_latencies(workers_, snapshot.endpoints.capacity());
+    for (size_t slot = 0; slot < endpoints.size() && slot < slot_latency_baseline_.size(); ++slot) {
+        endpoints[slot] = endpoints[slot].since(slot_latency_baseline_[slot]);
+    }
+    return endpoints;
+}
+
+ConnectLatency StatsReporter::service_port_latency(const Snapshot& snapshot, uint32_t id,
+                                                   const std::vector<ConnectLatency>& endpoints) const {
+    ConnectLatency total;
+    if (id < retired_.size() && retired_[id].incarnation == snapshot.service_ports[id].incarnation) {
+        total = retired_[id].latency;
+    }
+    for (uint32_t slot : snapshot.service_ports[id].endpoint_slots) {
+        if (slot < endpoints.size()) total.add(endpoints[slot]);
     }
     return total;
 }

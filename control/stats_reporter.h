@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "control/connect_latency.h"
 #include "dataplane/counters.h"
 #include "dataplane/snapshot.h"
 #include "dataplane/worker_context.h"
@@ -34,6 +35,11 @@ public:
     // of endpoints that have left it.
     EndpointCounters service_port_counts(const Snapshot& snapshot, uint32_t id,
                                          const std::vector<EndpointCounters>& endpoints) const;
+    // Connect latencies per endpoint slot since its endpoint took it, and per service port since
+    // it appeared (endpoints that left included), like the counts above.
+    std::vector<ConnectLatency> endpoint_latencies(const Snapshot& snapshot) const;
+    ConnectLatency service_port_latency(const Snapshot& snapshot, uint32_t id,
+                                        const std::vector<ConnectLatency>& endpoints) const;
     // Connections and packets per endpoint, per service port, with each endpoint's share.
     std::string endpoint_table(const Snapshot& snapshot) const;
     // Every non-zero counter and drop reason.
@@ -44,6 +50,7 @@ private:
     WorkerCounters previous_{};
     std::vector<uint32_t> slot_generation_;           // generation each slot's baseline belongs to
     std::vector<EndpointCounters> slot_baseline_;     // worker sums when that generation began
+    std::vector<ConnectLatency> slot_latency_baseline_;
     struct Owner {
         uint32_t id = 0;           // service port id
         uint32_t incarnation = 0;
@@ -52,6 +59,7 @@ private:
     struct Retired {
         uint32_t incarnation = 0;  // of the service port these counts belong to
         EndpointCounters counts;
+        ConnectLatency latency;
     };
     std::vector<Retired> retired_;                    // by service port id: endpoints that left
     uint64_t previous_ms_ = 0;

@@ -166,10 +166,10 @@ inline constexpr CounterField kCounterFields[] = {
 };
 
 // Connect latency: the time from forwarding a TCP SYN (SCTP INIT) to the endpoint's SYN-ACK
-// (INIT ACK), in fixed log2 buckets. Bucket i counts latencies <= 16 us << i (i < 15); the last
-// bucket counts everything above 262,144 us (0.26 s), so it is the histogram's +Inf bucket.
-inline constexpr uint32_t kConnectLatencyBuckets = 16;
-inline constexpr uint32_t kConnectLatencyFirstBoundUs = 16;
+// (INIT ACK), in fixed log2 buckets. Bucket i counts latencies <= 64 us << i (i < 13, up to
+// 262 ms); the last bucket counts everything above, so it is the histogram's +Inf bucket.
+inline constexpr uint32_t kConnectLatencyBuckets = 14;
+inline constexpr uint32_t kConnectLatencyFirstBoundUs = 64;
 
 // Upper bound of bucket `bucket` in microseconds (the last bucket has none: UINT32_MAX).
 constexpr uint32_t connect_latency_bound_us(uint32_t bucket) {
@@ -179,26 +179,33 @@ constexpr uint32_t connect_latency_bound_us(uint32_t bucket) {
 // The bucket a latency of `latency_us` falls in: the first whose bound is >= latency_us.
 constexpr uint32_t connect_latency_bucket(uint32_t latency_us) {
     if (latency_us <= kConnectLatencyFirstBoundUs) return 0;
-    // latency_us - 1 in [8 << i, (16 << i) - 1] has bit width i + 4.
-    const uint32_t bucket = static_cast<uint32_t>(std::bit_width(latency_us - 1)) - 4;
+    // latency_us - 1 in [32 << i, (64 << i) - 1] has bit width i + 6.
+    const uint32_t bucket = static_cast<uint32_t>(std::bit_width(latency_us - 1)) - 6;
     return bucket < kConnectLatencyBuckets - 1 ? bucket : kConnectLatencyBuckets - 1;
 }
 
 // Per-endpoint counters, indexed by endpoint slot. Kept per worker like the rest.
-// `connections`, `packets` and `bytes` are written per packet; the rest only when a handshake
-// completes or a half-open entry goes away, so they share the first line only by accident.
 struct EndpointCounters {
     uint64_t connections = 0;
     uint64_t packets = 0;
     uint64_t bytes = 0;
-    uint64_t syn_unanswered = 0;     // SynSent entries expired or evicted without any reply (conn_table.h)
-    uint64_t connect_latency_sum_us = 0;  // sum of the latencies counted in connect_latency
-    std::array<uint64_t, kConnectLatencyBuckets> connect_latency{};  // per bucket, not cumulative
+    uint64_t syn_unanswered = 0;  // SynSent entries expired or evicted without any reply (conn_table.h)
+};
 
-    void record_connect_latency(uint32_t latency_us) noexcept {
-        ++connect_latency[connect_latency_bucket(latency_us)];
-        connect_latency_sum_us += latency_us;
+// Per-endpoint connect latencies, indexed by endpoint slot, in an array of their own: written
+// once per connection (at the SYN-ACK), never per packet, so EndpointCounters, which every
+// packet writes, stays 32 bytes and the per-packet working set does not grow. One cache line:
+// 32-bit bucket counts (a worker would need 4 billion connections to one endpoint to wrap one,
+// and Prometheus reads a wrap as a counter reset).
+struct alignas(64) EndpointHandshakes {
+    uint64_t latency_sum_us = 0;
+    std::array<uint32_t, kConnectLatencyBuckets> latency{};  // per bucket, not cumulative
+
+    void record(uint32_t latency_us) noexcept {
+        ++latency[connect_latency_bucket(latency_us)];
+        latency_sum_us += latency_us;
     }
 };
+static_assert(sizeof(EndpointHandshakes) == 64, "one cache line per endpoint");
 
 }  // namespace vipgate

@@ -171,7 +171,6 @@ void BurstProcessor::forward(rte_mbuf* packet, const PacketState& state, uint32_
     emit(packet, next_hop->port_index);
 }
 
-// A packet that would leave with TTL 0 is answered with ICMP time exceeded instead.
 // A TCP (SCTP) state change on a tracked flow: a SYN that reopens a closed entry restarts the
 // connect clock; the endpoint's SYN-ACK (SynSent -> SynReceived, only a Reply-direction packet
 // does that) ends it, and the time since the SYN was forwarded goes into the endpoint's
@@ -181,12 +180,12 @@ void BurstProcessor::note_handshake(Connection& connection, TcpState before) noe
     if (connection.tcp_state == TcpState::SynSent) {
         connection.syn_us = context_.now_us;
     } else if (before == TcpState::SynSent && connection.tcp_state == TcpState::SynReceived &&
-               connection.endpoint_slot < context_.endpoint_counter_slots) {
-        context_.endpoint_counters[connection.endpoint_slot].record_connect_latency(context_.now_us -
-                                                                                   connection.syn_us);
+               connection.endpoint_slot < context_.endpoint_counter_slots && context_.endpoint_handshakes != nullptr) {
+        context_.endpoint_handshakes[connection.endpoint_slot].record(context_.now_us - connection.syn_us);
     }
 }
 
+// A packet that would leave with TTL 0 is answered with ICMP time exceeded instead.
 bool BurstProcessor::ttl_expired(rte_mbuf* packet, PacketState& state) noexcept {
     if (likely(state.parsed.ttl > 1)) return false;
     counters_.drop(DropReason::TtlExceeded);

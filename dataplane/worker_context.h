@@ -53,6 +53,7 @@ struct alignas(64) WorkerContext {
 
     WorkerCounters counters;
     EndpointCounters* endpoint_counters = nullptr;     // kMaxEndpointSlots entries
+    EndpointHandshakes* endpoint_handshakes = nullptr; // as many: connect latencies
     uint32_t endpoint_counter_slots = 0;
 };
 

@@ -886,6 +886,10 @@ int main(int argc, char** argv) {
         "bench_endpoint_counters", sizeof(EndpointCounters) * SnapshotBuilder::kMaxEndpointSlots, RTE_CACHE_LINE_SIZE,
         static_cast<int>(rte_socket_id())));
     check(context->endpoint_counters != nullptr, "cannot allocate endpoint counters");
+    context->endpoint_handshakes = static_cast<EndpointHandshakes*>(rte_zmalloc_socket(
+        "bench_endpoint_handshakes", sizeof(EndpointHandshakes) * SnapshotBuilder::kMaxEndpointSlots,
+        RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY));
+    check(context->endpoint_handshakes != nullptr, "cannot allocate endpoint handshake histograms");
     context->endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
     context->affinity = create_affinity_table(static_cast<uint32_t>(big_config.dataplane.hash_seed));
 
@@ -1072,6 +1076,7 @@ int main(int argc, char** argv) {
     rte_pktmbuf_free_bulk(harness.ring.mbufs.data(), static_cast<unsigned>(harness.ring.mbufs.size()));
     rte_mempool_free(mempool);
     rte_free(context->endpoint_counters);
+    rte_free(context->endpoint_handshakes);
     AffinityTable::destroy(context->affinity);
     rte_ring_free(context->punt_ring);
     rte_eal_cleanup();

@@ -333,6 +333,7 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
         if (affinity == nullptr) throw std::runtime_error("cannot create an affinity table");
         affinity_tables_.push_back(affinity);
         endpoint_counters_.emplace_back(kEndpointCounterSlots);
+        endpoint_handshakes_.emplace_back(kEndpointCounterSlots);
         auto context = std::make_unique<WorkerContext>();
         context->worker_index = index;
         context->worker_count = spec.workers;
@@ -347,6 +348,7 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
         context->neighbors = &neighbors_;
         context->punt_ring = punt_ring_;
         context->endpoint_counters = endpoint_counters_.back().data();
+        context->endpoint_handshakes = endpoint_handshakes_.back().data();
         context->endpoint_counter_slots = kEndpointCounterSlots;
         table->set_unanswered_counters(context->endpoint_counters, kEndpointCounterSlots);
         workers_.push_back(std::move(context));
@@ -368,6 +370,10 @@ void GoldenHarness::reload(const TopologySpec& spec) {
 
 const EndpointCounters& GoldenHarness::endpoint_counters(uint16_t worker, uint32_t slot) const {
     return endpoint_counters_.at(worker).at(slot);
+}
+
+const EndpointHandshakes& GoldenHarness::endpoint_handshakes(uint16_t worker, uint32_t slot) const {
+    return endpoint_handshakes_.at(worker).at(slot);
 }
 
 void GoldenHarness::collect(RunResult& result) {

@@ -183,17 +183,17 @@ TEST_P(GoldenPackets, HandshakeLatencyAndUnansweredSynsPerEndpoint) {
     harness.check({"SYN-ACK after 50 ms", endpoint_to_gateway(translation, syn_ack), kEndpointPortId,
                    forwarded(kClientPortId, gateway_to_client(flow, syn_ack),
                              {{"conntrack_hits", 1}, {"forwarded_to_client", 1}})});
-    const EndpointCounters& endpoint = harness.endpoint_counters(0, slot);
-    EXPECT_EQ(endpoint.connect_latency[connect_latency_bucket(50'000)], 1u);
-    EXPECT_EQ(endpoint.connect_latency_sum_us, 50'000u);
+    const EndpointHandshakes& handshakes = harness.endpoint_handshakes(0, slot);
+    EXPECT_EQ(handshakes.latency[connect_latency_bucket(50'000)], 1u);
+    EXPECT_EQ(handshakes.latency_sum_us, 50'000u);
     uint64_t recorded = 0;
-    for (uint64_t count : endpoint.connect_latency) recorded += count;
+    for (uint64_t count : handshakes.latency) recorded += count;
     EXPECT_EQ(recorded, 1u);
     // A second SYN-ACK (retransmission) is not a second handshake.
     worker.now_us += 1'000;
     harness.run(0, endpoint_to_gateway(translation, syn_ack), kEndpointPortId);
-    EXPECT_EQ(endpoint.connect_latency_sum_us, 50'000u);
-    EXPECT_EQ(endpoint.syn_unanswered, 0u);
+    EXPECT_EQ(handshakes.latency_sum_us, 50'000u);
+    EXPECT_EQ(harness.endpoint_counters(0, slot).syn_unanswered, 0u);
 
     // A SYN to another client port that nobody answers: one failure when it expires.
     const Flow silent = with_client_port(flow, harness.find_client_port(40001, [&](uint16_t port) {
@@ -204,7 +204,7 @@ TEST_P(GoldenPackets, HandshakeLatencyAndUnansweredSynsPerEndpoint) {
     worker.now_ms += harness.snapshot().timeouts.tcp_syn_ms;
     harness.connections(0).expire(worker.now_ms, 1u << 20);
     EXPECT_EQ(harness.endpoint_counters(0, slot).syn_unanswered, 1u);
-    EXPECT_EQ(harness.endpoint_counters(0, slot).connect_latency_sum_us, 50'000u);
+    EXPECT_EQ(harness.endpoint_handshakes(0, slot).latency_sum_us, 50'000u);
 }
 
 TEST_P(GoldenPackets, UdpFlowAndReply) {

@@ -10,6 +10,7 @@
 #include <rte_byteorder.h>
 #include <rte_memory.h>
 
+#include "control/connect_latency.h"
 #include "dataplane/conn_table.h"
 
 namespace vipgate {
@@ -621,22 +622,40 @@ TEST(ConnTable, MillionConnections) {
 namespace vipgate {
 namespace {
 
-TEST(ConnectLatencyBuckets, BucketBoundsAreLog2From16Microseconds) {
+TEST(ConnectLatencyBuckets, BucketBoundsAreLog2From64Microseconds) {
     EXPECT_EQ(connect_latency_bucket(0), 0u);
-    EXPECT_EQ(connect_latency_bucket(16), 0u);
-    EXPECT_EQ(connect_latency_bucket(17), 1u);
-    EXPECT_EQ(connect_latency_bucket(32), 1u);
-    EXPECT_EQ(connect_latency_bucket(33), 2u);
-    EXPECT_EQ(connect_latency_bucket(50'000), 12u);  // (32,768, 65,536]
-    EXPECT_EQ(connect_latency_bucket(262'144), 14u);
-    EXPECT_EQ(connect_latency_bucket(262'145), 15u);
-    EXPECT_EQ(connect_latency_bucket(UINT32_MAX), 15u);
+    EXPECT_EQ(connect_latency_bucket(64), 0u);
+    EXPECT_EQ(connect_latency_bucket(65), 1u);
+    EXPECT_EQ(connect_latency_bucket(128), 1u);
+    EXPECT_EQ(connect_latency_bucket(129), 2u);
+    EXPECT_EQ(connect_latency_bucket(50'000), 10u);  // (32,768, 65,536]
+    EXPECT_EQ(connect_latency_bucket(262'144), 12u);
+    EXPECT_EQ(connect_latency_bucket(262'145), 13u);
+    EXPECT_EQ(connect_latency_bucket(UINT32_MAX), 13u);
     for (uint32_t bucket = 0; bucket + 1 < kConnectLatencyBuckets; ++bucket) {
         const uint32_t bound = connect_latency_bound_us(bucket);
         EXPECT_EQ(connect_latency_bucket(bound), bucket) << bound;
         EXPECT_EQ(connect_latency_bucket(bound + 1), bucket + 1) << bound;
     }
     EXPECT_EQ(connect_latency_bound_us(kConnectLatencyBuckets - 1), UINT32_MAX);
+}
+
+TEST(ConnectLatency, QuantilesInterpolateInsideTheirBucketLikeHistogramQuantile) {
+    ConnectLatency latency;
+    EXPECT_FALSE(latency.quantile_us(0.5).has_value());
+    EndpointHandshakes worker;
+    for (int i = 0; i < 100; ++i) worker.record(50'000);  // bucket (32,768, 65,536]
+    latency.add(worker);
+    EXPECT_EQ(latency.count(), 100u);
+    EXPECT_DOUBLE_EQ(*latency.quantile_us(0.5), 32'768 + 32'768 * 0.5);
+    EXPECT_DOUBLE_EQ(*latency.quantile_us(0.99), 32'768 + 32'768 * 0.99);
+    EndpointHandshakes slow;
+    slow.record(10'000'000);  // past the last bound: the overflow bucket
+    latency.add(slow);
+    EXPECT_DOUBLE_EQ(*latency.quantile_us(1.0), connect_latency_bound_us(kConnectLatencyBuckets - 2));
+    EXPECT_EQ(latency.sum_us, 100u * 50'000 + 10'000'000);
+    const ConnectLatency later = latency;
+    EXPECT_EQ(later.since(latency).count(), 0u);
 }
 
 TEST(ConnTable, UnansweredSynsAreCountedWhenTheyExpireOrAreEvicted) {

@@ -116,6 +116,44 @@ void print_services(const nlohmann::json& response, const TableOptions& options,
     print_or_nothing_found(table, options, out, err);
 }
 
+namespace {
+
+// "12.3ms", "850us", "-": a connect latency for a table cell.
+std::string latency_text(const nlohmann::json& microseconds) {
+    if (!microseconds.is_number()) return "-";
+    const double value = microseconds.get<double>();
+    char text[32];
+    if (value >= 1000) {
+        std::snprintf(text, sizeof(text), "%.1fms", value / 1000);
+    } else {
+        std::snprintf(text, sizeof(text), "%.0fus", value);
+    }
+    return text;
+}
+
+// -o wide: each endpoint's health as the dataplane sees it (control/connect_latency.h).
+void print_endpoint_health(const nlohmann::json& response, const TableOptions& options, std::ostream& out) {
+    Table table = namespaced_table(options, {"NAME", "ENDPOINT", "PORT", "CONNECTIONS", "HANDSHAKES", "CONNECT P50",
+                                             "CONNECT P99", "SYN UNANSWERED"});
+    for (const auto& item : field_list(response, "items")) {
+        for (const auto& endpoint : field_list(item, "endpoints")) {
+            const nlohmann::json& seen = field_list(endpoint, "dataplane");
+            if (seen.empty()) continue;
+            const nlohmann::json& connect = field_list(seen, "connect");
+            add_namespaced_row(table, options, item,
+                               {field_text(item, "name"),
+                                field_text(endpoint, "address", "?") + ":" + field_text(endpoint, "port", "?"),
+                                field_text(endpoint, "port_name", ""), field_text(seen, "connections", "0"),
+                                field_text(connect, "handshakes", "0"), latency_text(connect.value("p50_us", nlohmann::json())),
+                                latency_text(connect.value("p99_us", nlohmann::json())),
+                                field_text(seen, "syn_unanswered", "0")});
+        }
+    }
+    if (!table.empty()) out << "\n" << table.render();
+}
+
+}  // namespace
+
 void print_endpoints(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
     struct Row {
         const nlohmann::json* item;
@@ -154,6 +192,7 @@ void print_endpoints(const nlohmann::json& response, const TableOptions& options
         add_namespaced_row(table, options, *row.item, std::move(cells));
     }
     print_or_nothing_found(table, options, out, err);
+    if (options.wide) print_endpoint_health(response, options, out);
 }
 
 void print_pods(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
