@@ -333,6 +333,7 @@ json get_stats(ApiBackend& backend) {
         // reporter keeps the baselines): the numbers Prometheus shows too.
         const std::vector<EndpointCounters> endpoints = backend.reporter.endpoint_counts(snapshot);
         const std::vector<ConnectLatency> latencies = backend.reporter.endpoint_latencies(snapshot);
+        const std::vector<uint64_t> refusals = backend.reporter.service_port_refusals(snapshot);
         for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
             const ServicePort& port = snapshot.service_ports[id];
             if (port.incarnation == 0) continue;
@@ -343,6 +344,7 @@ json get_stats(ApiBackend& backend) {
                                 {"connections", sum.connections},
                                 {"packets", sum.packets},
                                 {"bytes", sum.bytes},
+                                {"refusals", id < refusals.size() ? refusals[id] : 0},
                                 {"syn_unanswered", sum.syn_unanswered},
                                 {"connect", latency_json(backend.reporter.service_port_latency(snapshot, id, latencies))}});
         }

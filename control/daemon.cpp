@@ -277,6 +277,10 @@ void Daemon::create_workers() {
         if (worker.endpoint_handshakes == nullptr) {
             throw std::runtime_error("cannot allocate the connect-latency histograms (raise the EAL memory with -m)");
         }
+        worker.service_port_refusals = static_cast<uint64_t*>(rte_zmalloc_socket(
+            "service_port_refusals", sizeof(uint64_t) * SnapshotBuilder::kMaxServicePorts, RTE_CACHE_LINE_SIZE, socket));
+        if (worker.service_port_refusals == nullptr) throw std::runtime_error("cannot allocate refusal counters");
+        worker.service_port_slots = SnapshotBuilder::kMaxServicePorts;
         worker.endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
         worker.connections->set_unanswered_counters(worker.endpoint_counters, worker.endpoint_counter_slots);
         worker.neighbors = neighbors_.get();
@@ -637,6 +641,7 @@ Daemon::~Daemon() {
         AffinityTable::destroy(worker->affinity);
         rte_free(worker->endpoint_counters);
         rte_free(worker->endpoint_handshakes);
+        rte_free(worker->service_port_refusals);
     }
     workers_.clear();
     rte_ring_free(punt_ring_);

@@ -50,6 +50,7 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
         sample.generation = snapshot.generation;
         const std::vector<EndpointCounters> endpoints = sources.reporter.endpoint_counts(snapshot);
         const std::vector<ConnectLatency> latencies = sources.reporter.endpoint_latencies(snapshot);
+        const std::vector<uint64_t> refusals = sources.reporter.service_port_refusals(snapshot);
         for (uint32_t id = 0; id < snapshot.service_ports.capacity(); ++id) {
             const ServicePort& port = snapshot.service_ports[id];
             if (port.incarnation == 0) continue;
@@ -58,6 +59,7 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
             out.protocol = protocol_name(port.protocol);
             out.counters = sources.reporter.service_port_counts(snapshot, id, endpoints);
             out.latency = sources.reporter.service_port_latency(snapshot, id, latencies);
+            out.refusals = id < refusals.size() ? refusals[id] : 0;
             if (!sources.per_endpoint) continue;
             for (uint32_t slot : port.endpoint_slots) {
                 if (slot >= endpoints.size()) continue;

@@ -151,6 +151,9 @@ void add_service_ports(Families& families, const MetricsSample& sample) {
         families.counter("vipgate_service_packets_total", help_packets, labels,
                          static_cast<double>(port.counters.packets));
         families.counter("vipgate_service_bytes_total", help_bytes, labels, static_cast<double>(port.counters.bytes));
+        families.counter("vipgate_service_refusals_total",
+                         "New connections refused (TCP RST, SCTP ABORT, ICMP unreachable): no usable endpoint.",
+                         labels, static_cast<double>(port.refusals));
         families.counter("vipgate_service_syn_unanswered_total",
                          "SYNs (SCTP INITs) forwarded to the service port's endpoints that no answer followed "
                          "before their connection-table entry expired or was evicted.",

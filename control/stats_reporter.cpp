@@ -53,6 +53,15 @@ std::vector<EndpointCounters> sum_endpoint_counters(const std::vector<WorkerCont
     return sum;
 }
 
+std::vector<uint64_t> sum_service_port_refusals(const std::vector<WorkerContext*>& workers, size_t ids) {
+    std::vector<uint64_t> sum(ids);
+    for (const WorkerContext* worker : workers) {
+        const size_t limit = std::min<size_t>(ids, worker->service_port_slots);
+        for (size_t id = 0; id < limit; ++id) sum[id] += worker->service_port_refusals[id];
+    }
+    return sum;
+}
+
 std::string StatsReporter::interval_line(uint64_t now_ms) {
     WorkerCounters now = sum_counters(workers_);
     double seconds = previous_ms_ == 0 ? 0.0 : double(now_ms - previous_ms_) / 1000.0;
@@ -103,6 +112,16 @@ void StatsReporter::note_snapshot(const Snapshot& snapshot) {
         slot_owner_.resize(sums.size());
     }
     if (retired_.size() < snapshot.service_ports.capacity()) retired_.resize(snapshot.service_ports.capacity());
+    const std::vector<uint64_t> refusals = sum_service_port_refusals(workers_, snapshot.service_ports.capacity());
+    if (refusal_incarnation_.size() < refusals.size()) {
+        refusal_incarnation_.resize(refusals.size());
+        refusal_baseline_.resize(refusals.size());
+    }
+    for (size_t id = 0; id < refusals.size(); ++id) {
+        if (refusal_incarnation_[id] == snapshot.service_ports[id].incarnation) continue;
+        refusal_incarnation_[id] = snapshot.service_ports[id].incarnation;
+        refusal_baseline_[id] = refusals[id];
+    }
     for (size_t slot = 0; slot < sums.size(); ++slot) {
         const EndpointSlot& endpoint = snapshot.endpoints[slot];
         if (slot_generation_[slot] == endpoint.generation) continue;
@@ -141,6 +160,14 @@ EndpointCounters StatsReporter::service_port_counts(const Snapshot& snapshot, ui
         if (slot < endpoints.size()) add(total, endpoints[slot]);
     }
     return total;
+}
+
+std::vector<uint64_t> StatsReporter::service_port_refusals(const Snapshot& snapshot) const {
+    std::vector<uint64_t> refusals = sum_service_port_refusals(workers_, snapshot.service_ports.capacity());
+    for (size_t id = 0; id < refusals.size() && id < refusal_baseline_.size(); ++id) {
+        if (refusal_incarnation_[id] == snapshot.service_ports[id].incarnation) refusals[id] -= refusal_baseline_[id];
+    }
+    return refusals;
 }
 
 std::vector<ConnectLatency> StatsReporter::endpoint_latencies(const Snapshot& snapshot) const {

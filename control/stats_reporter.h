@@ -18,6 +18,8 @@ namespace vipgate {
 
 WorkerCounters sum_counters(const std::vector<WorkerContext*>& workers);
 std::vector<EndpointCounters> sum_endpoint_counters(const std::vector<WorkerContext*>& workers, size_t slots);
+// New connections refused for want of a usable endpoint, per service port id.
+std::vector<uint64_t> sum_service_port_refusals(const std::vector<WorkerContext*>& workers, size_t ids);
 
 class StatsReporter {
 public:
@@ -38,6 +40,8 @@ public:
     // Connect latencies per endpoint slot since its endpoint took it, and per service port since
     // it appeared (endpoints that left included), like the counts above.
     std::vector<ConnectLatency> endpoint_latencies(const Snapshot& snapshot) const;
+    // Refusals of each service port since it appeared (its id may have served another before).
+    std::vector<uint64_t> service_port_refusals(const Snapshot& snapshot) const;
     ConnectLatency service_port_latency(const Snapshot& snapshot, uint32_t id,
                                         const std::vector<ConnectLatency>& endpoints) const;
     // Connections and packets per endpoint, per service port, with each endpoint's share.
@@ -62,6 +66,8 @@ private:
         ConnectLatency latency;
     };
     std::vector<Retired> retired_;                    // by service port id: endpoints that left
+    std::vector<uint32_t> refusal_incarnation_;       // by service port id: whose baseline this is
+    std::vector<uint64_t> refusal_baseline_;          // worker sums when that incarnation appeared
     uint64_t previous_ms_ = 0;
 };
 

@@ -673,6 +673,7 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
         return;
     }
     if (service_port.maglev->empty()) {
+        if (service_port_index < context_.service_port_slots) ++context_.service_port_refusals[service_port_index];
         refuse(packet, state, DropReason::NoEndpoint);
         return;
     }

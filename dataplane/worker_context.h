@@ -55,6 +55,8 @@ struct alignas(64) WorkerContext {
     EndpointCounters* endpoint_counters = nullptr;     // kMaxEndpointSlots entries
     EndpointHandshakes* endpoint_handshakes = nullptr; // as many: connect latencies
     uint32_t endpoint_counter_slots = 0;
+    uint64_t* service_port_refusals = nullptr;         // new connections refused (no usable endpoint),
+    uint32_t service_port_slots = 0;                   // per service port id
 };
 
 // Index of a DPDK port id in the context's port list (0 if absent; every port the worker polls

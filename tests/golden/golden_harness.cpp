@@ -21,6 +21,7 @@ constexpr uint32_t kConntrackCapacity = 1024;
 constexpr uint32_t kConntrackSeed = 0x600d5eed;
 constexpr uint32_t kAffinityCapacity = 1024;
 constexpr uint32_t kEndpointCounterSlots = 64;
+constexpr uint32_t kServicePortSlots = 64;
 constexpr uint32_t kPuntRingSize = 256;
 constexpr uint32_t kStartTimeMs = 1'000'000;
 
@@ -334,6 +335,7 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
         affinity_tables_.push_back(affinity);
         endpoint_counters_.emplace_back(kEndpointCounterSlots);
         endpoint_handshakes_.emplace_back(kEndpointCounterSlots);
+        service_port_refusals_.emplace_back(kServicePortSlots);
         auto context = std::make_unique<WorkerContext>();
         context->worker_index = index;
         context->worker_count = spec.workers;
@@ -349,6 +351,8 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
         context->punt_ring = punt_ring_;
         context->endpoint_counters = endpoint_counters_.back().data();
         context->endpoint_handshakes = endpoint_handshakes_.back().data();
+        context->service_port_refusals = service_port_refusals_.back().data();
+        context->service_port_slots = kServicePortSlots;
         context->endpoint_counter_slots = kEndpointCounterSlots;
         table->set_unanswered_counters(context->endpoint_counters, kEndpointCounterSlots);
         workers_.push_back(std::move(context));
@@ -374,6 +378,10 @@ const EndpointCounters& GoldenHarness::endpoint_counters(uint16_t worker, uint32
 
 const EndpointHandshakes& GoldenHarness::endpoint_handshakes(uint16_t worker, uint32_t slot) const {
     return endpoint_handshakes_.at(worker).at(slot);
+}
+
+uint64_t GoldenHarness::service_port_refusals(uint16_t worker, uint32_t service_port) const {
+    return service_port_refusals_.at(worker).at(service_port);
 }
 
 void GoldenHarness::collect(RunResult& result) {

@@ -233,6 +233,7 @@ public:
     AffinityTable& affinity(uint16_t worker) { return *affinity_tables_.at(worker); }
     const EndpointCounters& endpoint_counters(uint16_t worker, uint32_t slot) const;
     const EndpointHandshakes& endpoint_handshakes(uint16_t worker, uint32_t slot) const;
+    uint64_t service_port_refusals(uint16_t worker, uint32_t service_port) const;
     const BuildStatistics& last_build() const { return builder_.last_statistics(); }
 
     // Runs frames (each arriving on its DPDK port id) through one process_burst call.
@@ -277,6 +278,7 @@ private:
     std::vector<std::unique_ptr<WorkerContext>> workers_;
     std::vector<std::vector<EndpointCounters>> endpoint_counters_;
     std::vector<std::vector<EndpointHandshakes>> endpoint_handshakes_;
+    std::vector<std::vector<uint64_t>> service_port_refusals_;
 };
 
 // Checks a RunResult against an expectation for a run of `packets` packets of `bytes` bytes

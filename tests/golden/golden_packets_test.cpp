@@ -547,6 +547,18 @@ TEST_P(GoldenPackets, RefusalsAndAnswers) {
     };
     for (const auto& golden : cases) harness.check(golden);
     EXPECT_EQ(harness.connections(0).size(), 0u) << "a refusal opened a connection";
+    // Each refusal for want of an endpoint is counted against its service port (six cases above);
+    // a port that is not served has no service port to count against.
+    uint64_t refusals = 0;
+    for (uint32_t id = 0; id < harness.snapshot().service_ports.capacity() && id < 64; ++id) {
+        const uint64_t count = harness.service_port_refusals(0, id);
+        if (count != 0) {
+            const std::string& name = harness.snapshot().service_ports[id].service_name;
+            EXPECT_TRUE(name.find("empty") != std::string::npos || name.find("drained") != std::string::npos) << name;
+        }
+        refusals += count;
+    }
+    EXPECT_EQ(refusals, 6u);
 }
 
 TEST_P(GoldenPackets, EchoRequestsToOwnAddressesAreAnswered) {

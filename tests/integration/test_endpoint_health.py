@@ -10,7 +10,8 @@ a 1 s SYN timeout the silent endpoint's half-open entries expire. Then:
     handshakes equal the SYN-ACKs sent, no unanswered SYN; SILENT has no
     handshake and one unanswered SYN per connection sent to it;
   * `vipctl get endpoints -o wide` shows the same in its health table;
-  * `vipctl get stats -o json` has the service port's merged figures.
+  * `vipctl get stats -o json` has the service port's merged figures, and counts the SYNs a
+    service without a ready endpoint refused (RST) as that service port's refusals.
 """
 import os
 import sys
@@ -21,11 +22,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vipgate_harness as h  # noqa: E402
 
 VIP = "198.18.100.10"
+DOWN_VIP = "198.18.100.20"   # a service whose only endpoint is not ready: every SYN refused
+REFUSED = 5
 SLOW, SILENT = "198.18.0.11", "198.18.0.12"
 DELAY_S = 0.05
 CLIENTS = 24
 SERVICES = [{"name": "web", "cluster_ip": VIP, "ports": [{"protocol": "TCP", "port": 80, "target_port": 8080}],
-             "endpoints": [{"address": SLOW}, {"address": SILENT}]}]
+             "endpoints": [{"address": SLOW}, {"address": SILENT}]},
+            {"name": "down", "cluster_ip": DOWN_VIP, "ports": [{"protocol": "TCP", "port": 80, "target_port": 8080}],
+             "endpoints": [{"address": "198.18.0.13", "ready": False}]}]
 
 
 def play_clients(tap):
@@ -100,10 +105,18 @@ def main(context):
     h.check(rows.get(f"{SILENT}:8080", [""])[-1] == str(unanswered) and rows.get(f"{SLOW}:8080", [""])[-1] == "0",
             f"vipctl get endpoints -o wide does not show {unanswered} unanswered SYNs for {SILENT}:\n{wide}")
 
+    from scapy.layers.inet import TCP
+    for i in range(REFUSED):
+        tap.send(h.client_frame(f"198.19.3.{i + 1}", DOWN_VIP, TCP(sport=42000 + i, dport=80, flags="S", seq=9)))
+    tap.expect(lambda p: TCP in p and p[TCP].flags == "RA" and p[TCP].sport == 80, count=REFUSED,
+               what="RSTs from the service without a ready endpoint")
     stats = vipctl.json("get", "stats")
-    port = next(s for s in stats["services"] if s["service"] == "default/web:80")
-    h.check(port["connect"]["handshakes"] == answered and port["syn_unanswered"] == unanswered,
-            f"get stats for the service port: {port}")
+    by_name = {s["service"]: s for s in stats["services"]}
+    port = by_name["default/web:80"]
+    h.check(port["connect"]["handshakes"] == answered and port["syn_unanswered"] == unanswered and
+            port["refusals"] == 0, f"get stats for the service port: {port}")
+    h.check(by_name["default/down:80"]["refusals"] == REFUSED, f"get stats: {by_name['default/down:80']}")
+    h.check("REFUSED" in vipctl.ok("get", "stats"), "vipctl get stats shows no REFUSED column")
 
     status, _ = daemon.stop()
     h.check(status == 0, f"vipgate exited with status {status}")

@@ -186,7 +186,7 @@ TEST(VipctlStats, CountersNonZeroDropsAndServices) {
         {"drops", {{"no_service", 7}, {"bad_checksum", 0}}},
         {"services",
          {{{"service", "default/web:http"}, {"vip", "198.18.128.10:80"}, {"protocol", "TCP"}, {"connections", 3},
-           {"packets", 900}, {"bytes", 64000}}}},
+           {"packets", 900}, {"bytes", 64000}, {"refusals", 2}}}},
         {"last_update", {{"validate_us", 812}, {"build_us", 95}, {"publish_us", 40}}}};
     const Printed printed = print(print_stats, response, kAllNamespaces);
     EXPECT_EQ(printed.out,
@@ -198,8 +198,8 @@ TEST(VipctlStats, CountersNonZeroDropsAndServices) {
               "\n"
               "last update: validated in 0.81 ms, built in 0.10 ms, published in 0.04 ms\n"
               "\n"
-              "SERVICE            VIP                PROTO   CONNECTIONS   PACKETS   BYTES\n"
-              "default/web:http   198.18.128.10:80   TCP     3             900       64000\n");
+              "SERVICE            VIP                PROTO   CONNECTIONS   PACKETS   BYTES   REFUSED\n"
+              "default/web:http   198.18.128.10:80   TCP     3             900       64000   2\n");
     EXPECT_NE(print(print_stats, response, {std::nullopt, true}).out.find("drops.bad_checksum   0"),
               std::string::npos);
 }

@@ -296,7 +296,7 @@ Table service_rates_table(const nlohmann::json& response, const TableOptions& op
             return a.value("packets_per_second", 0.0) > b.value("packets_per_second", 0.0);
         });
     }
-    std::vector<std::string> header = {"SERVICE", "VIP", "PROTO", "CONNECTIONS", "PACKETS", "BYTES"};
+    std::vector<std::string> header = {"SERVICE", "VIP", "PROTO", "CONNECTIONS", "PACKETS", "BYTES", "REFUSED"};
     if (with_rates) header.insert(header.end(), {"CONN/S", "PKT/S", "BYTES/S"});
     Table table(header);
     size_t shown = 0;
@@ -304,7 +304,8 @@ Table service_rates_table(const nlohmann::json& response, const TableOptions& op
         if (!options.wide && rows != 0 && shown++ == rows) break;
         std::vector<std::string> row = {field_text(service, "service"), field_text(service, "vip"),
                                         field_text(service, "protocol"), field_text(service, "connections", "0"),
-                                        field_text(service, "packets", "0"), field_text(service, "bytes", "0")};
+                                        field_text(service, "packets", "0"), field_text(service, "bytes", "0"),
+                                        field_text(service, "refusals", "0")};
         if (with_rates) {
             for (const char* field : {"connections_per_second", "packets_per_second", "bytes_per_second"}) {
                 row.push_back(rate_text(service.value(field, 0.0)));
