@@ -3,6 +3,8 @@
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -13,6 +15,7 @@
 #include "config/objects.h"
 #include "control/publisher.h"
 #include "control/connect_latency.h"
+#include "control/in_process_capture.h"
 #include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
 #include "dataplane/conn_table.h"
@@ -362,6 +365,57 @@ json get_stats(ApiBackend& backend) {
     return stats;
 }
 
+std::string base64(const std::string& bytes) {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string text;
+    text.reserve((bytes.size() + 2) / 3 * 4);
+    for (size_t at = 0; at < bytes.size(); at += 3) {
+        const size_t left = bytes.size() - at;
+        uint32_t group = static_cast<uint32_t>(static_cast<uint8_t>(bytes[at])) << 16;
+        if (left > 1) group |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[at + 1])) << 8;
+        if (left > 2) group |= static_cast<uint8_t>(bytes[at + 2]);
+        text += kAlphabet[(group >> 18) & 63];
+        text += kAlphabet[(group >> 12) & 63];
+        text += left > 1 ? kAlphabet[(group >> 6) & 63] : '=';
+        text += left > 2 ? kAlphabet[group & 63] : '=';
+    }
+    return text;
+}
+
+uint64_t bounded_number(const json& request, const char* field, uint64_t fallback, uint64_t low, uint64_t high) {
+    const auto found = request.find(field);
+    if (found == request.end() || found->is_null()) return fallback;
+    if (!found->is_number_unsigned() || found->get<uint64_t>() < low || found->get<uint64_t>() > high) {
+        throw std::invalid_argument("\"" + std::string(field) + "\" must be a whole number from " + std::to_string(low) +
+                                    " to " + std::to_string(high));
+    }
+    return found->get<uint64_t>();
+}
+
+// In-process capture (control/in_process_capture.h): the pcapng comes back base64-encoded.
+json capture(const json& request, ApiBackend& backend) {
+    const std::string port_name = text_field(request, "port");
+    const auto port = std::find_if(backend.ports.begin(), backend.ports.end(),
+                                   [&](const CapturePort& candidate) { return candidate.name == port_name; });
+    if (port == backend.ports.end()) {
+        std::string names;
+        for (const CapturePort& candidate : backend.ports) names += (names.empty() ? "" : ", ") + candidate.name;
+        return refused("no port '" + port_name + "'; ports: " + names);
+    }
+    CaptureRequest capture_request;
+    capture_request.port_id = port->port_id;
+    capture_request.queues = static_cast<uint16_t>(backend.workers.size());
+    capture_request.count = static_cast<uint32_t>(bounded_number(request, "count", 100, 1, 100'000));
+    capture_request.snap_length = static_cast<uint32_t>(bounded_number(request, "snap_length", 2048, 64, 9216));
+    capture_request.timeout = std::chrono::milliseconds(bounded_number(request, "timeout_ms", 10'000, 1, 600'000));
+    const CaptureResult result = capture_in_process(capture_request, backend.workers);
+    return {{"ok", true},
+            {"port", port_name},
+            {"packets", result.packets},
+            {"missed", result.missed},
+            {"pcapng_base64", base64(result.pcapng)}};
+}
+
 json handle(const json& request, ApiBackend& backend) {
     const std::string op = text_field(request, "op");
     if (op == "apply" || (op == "delete" && request.contains("documents"))) {
@@ -382,6 +436,7 @@ json handle(const json& request, ApiBackend& backend) {
     if (op == "drain" || op == "undrain") {
         return outcome_json(backend.control.set_drained(address_field(request), op == "drain"));
     }
+    if (op == "capture") return capture(request, backend);
     if (op == "dump") return {{"ok", true}, {"text", config::format_config(backend.control.running_config())}};
     if (op == "get") {
         const std::string resource = text_field(request, "resource");
@@ -401,7 +456,7 @@ json handle(const json& request, ApiBackend& backend) {
         });
         return out;
     }
-    return refused("unknown op '" + op + "'; allowed: apply, delete, drain, undrain, get, dump");
+    return refused("unknown op '" + op + "'; allowed: apply, delete, drain, undrain, get, dump, capture");
 }
 
 }  // namespace

@@ -4,9 +4,11 @@
 // state of their own. Changes go through ControlPlane (validated whole, then published); reads
 // take its lock too. Worker-owned data (connection tables, counters) is read without stopping
 // the workers: the memory is preallocated and never freed while they run, so a listing can at
-// worst show an entry that is being changed, never crash.
+// worst show an entry that is being changed, never crash. So handle_api_request is thread-safe:
+// the API serves connections concurrently, and DPDK's telemetry thread calls it as well.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,12 +23,19 @@ class Publisher;
 
 class StatsReporter;
 
+// A port `vipctl capture` can name.
+struct CapturePort {
+    std::string name;  // the configured name, e.g. "p0"
+    uint16_t port_id = 0;
+};
+
 struct ApiBackend {
     ControlPlane& control;
     const Publisher& publisher;
     const StatsReporter& reporter;  // per-endpoint counts and latencies (read under the control lock)
     std::vector<WorkerContext*> workers;
     StatsRates stats_rates{};  // `get stats` rates: the one piece of state, with its own lock
+    std::vector<CapturePort> ports{};
 };
 
 nlohmann::json handle_api_request(const nlohmann::json& request, ApiBackend& backend);

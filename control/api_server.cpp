@@ -321,7 +321,8 @@ nlohmann::json ApiServer::answer(const std::string& request_text) {
     if (!request.is_object()) return failure("malformed request: expected a JSON object, got " +
                                              std::string(request.type_name()));
     try {
-        const std::lock_guard<std::mutex> serialized(handler_mutex_);
+        std::unique_lock<std::mutex> serialized(handler_mutex_, std::defer_lock);
+        if (limits_.serialize_handler) serialized.lock();
         nlohmann::json response = handler_(request);
         if (!response.is_object()) return failure("internal error: the request handler answered a non-object");
         return response;

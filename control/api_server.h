@@ -4,10 +4,11 @@
 // Unix stream socket; each connection is then served on a thread of its own: read one JSON
 // request line, call the handler, write its answer, close. Why a thread per connection: a peer
 // that sends slowly, sends nothing, or reads a large answer slowly must only ever wait for
-// itself (with one connection at a time, ten idle clients delayed a good request by 50 s). The
-// handler changes the running state and is not thread-safe, so it alone runs under a mutex:
-// requests are applied one at a time, in the order they became complete, and reading, parsing
-// and writing happen outside it. Connections are bounded (Limits::max_clients): one more gets a
+// itself (with one connection at a time, ten idle clients delayed a good request by 50 s). A
+// handler that is not thread-safe runs under a mutex (Limits::serialize_handler): requests are
+// then handled one at a time, in the order they became complete, and reading, parsing and
+// writing happen outside it. The daemon's handler serializes changes itself (ControlPlane), so
+// it turns that off, and a long request (a packet capture) delays no other. Connections are bounded (Limits::max_clients): one more gets a
 // "busy" answer at once rather than a thread, so a flood of idle peers costs bounded memory and
 // each of them is dropped at its read deadline.
 //
@@ -51,6 +52,7 @@ public:
         std::chrono::milliseconds read_timeout{5000};   // the whole request line, from accept()
         std::chrono::milliseconds write_timeout{5000};  // without the client taking any of the answer
         size_t max_clients = 64;                        // connections served at once
+        bool serialize_handler = true;                  // false: the handler is thread-safe itself
     };
 
     // A request or answer at least this large is followed by malloc_trim (see the design note).

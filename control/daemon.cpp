@@ -520,8 +520,11 @@ void Daemon::start_api() {
         spdlog::info("control API disabled (--api-socket \"\")");
         return;
     }
+    ApiServer::Limits limits;
+    limits.serialize_handler = false;  // handle_api_request is thread-safe (api_handlers.h)
     api_server_ = std::make_unique<ApiServer>(
-        options_.api_socket, [this](const nlohmann::json& request) { return handle_api_request(request, *api_backend_); });
+        options_.api_socket, [this](const nlohmann::json& request) { return handle_api_request(request, *api_backend_); },
+        limits);
     try {
         api_server_->start();
         spdlog::info("control API listening on {} (vipctl --socket {})", options_.api_socket, options_.api_socket);
@@ -602,6 +605,7 @@ int Daemon::run() {
     observe_updates();
     launch_workers();
     api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, *reporter_, contexts});
+    for (const PortRuntime& port : ports_) api_backend_->ports.push_back({port.name, port.port_id});
     publish_telemetry();
     start_metrics(contexts);
     start_api();

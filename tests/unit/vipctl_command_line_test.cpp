@@ -104,6 +104,19 @@ TEST(VipctlCommandLine, UsageErrorsSayWhatIsWrong) {
     EXPECT_EQ(usage_error({"get", "svc", "--socket="}), "--socket needs a path");
 }
 
+TEST(VipctlCommandLine, Capture) {
+    const CommandLine command = parse({"capture", "p0", "-c", "50", "-w", "out.pcapng", "--timeout", "2.5"});
+    EXPECT_EQ(command.verb, Verb::Capture);
+    EXPECT_EQ(build_request(command, {}),
+              json({{"op", "capture"}, {"port", "p0"}, {"count", 50}, {"timeout_ms", 2500}}));
+    EXPECT_EQ(command.output_file, "out.pcapng");
+    EXPECT_EQ(parse({"capture", "p0", "-w", "x"}).count, 100u);
+    EXPECT_EQ(usage_error({"capture", "p0"}), "capture needs -w FILE (the pcapng to write)");
+    EXPECT_EQ(usage_error({"capture", "-w", "x"}).rfind("usage: vipctl capture PORT", 0), 0u);
+    EXPECT_EQ(usage_error({"capture", "p0", "-w", "x", "-c", "200000"}), "-c takes at most 100000 packets");
+    EXPECT_EQ(usage_error({"get", "svc", "-w", "x"}), "-w does not apply to 'get'");
+}
+
 TEST(VipctlCommandLine, DocumentsComeFromFilesAndStdin) {
     std::istringstream standard_input("kind: Service\n");
     std::vector<Document> documents = load_documents({"-"}, standard_input);

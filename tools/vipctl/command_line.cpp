@@ -17,6 +17,8 @@ struct Flags {
     std::optional<std::string> limit;
     std::optional<std::string> interval;
     std::optional<std::string> count;
+    std::optional<std::string> write;
+    std::optional<std::string> timeout;
     std::vector<std::string> files;
     bool help = false;
     std::vector<std::string> positionals;
@@ -33,7 +35,9 @@ constexpr FlagSpelling kOutput{"-o", "--output"};
 constexpr FlagSpelling kLimit{nullptr, "--limit"};
 constexpr FlagSpelling kFilename{"-f", "--filename"};
 constexpr FlagSpelling kInterval{nullptr, "--interval"};
-constexpr FlagSpelling kCount{nullptr, "--count"};
+constexpr FlagSpelling kCount{"-c", "--count"};
+constexpr FlagSpelling kWrite{"-w", "--write"};
+constexpr FlagSpelling kTimeout{nullptr, "--timeout"};
 
 // Matches `-n NS`, `-nNS`, `--namespace NS` and `--namespace=NS`; advances index past the value.
 bool take_value(const FlagSpelling& flag, const std::vector<std::string>& args, size_t& index,
@@ -80,6 +84,10 @@ Flags scan(const std::vector<std::string>& args) {
             flags.interval = value;
         } else if (take_value(kCount, args, index, value)) {
             flags.count = value;
+        } else if (take_value(kWrite, args, index, value)) {
+            flags.write = value;
+        } else if (take_value(kTimeout, args, index, value)) {
+            flags.timeout = value;
         } else if (arg.size() > 1 && arg[0] == '-') {
             throw UsageError("unknown flag " + arg);
         } else {
@@ -146,7 +154,33 @@ double parse_interval(const std::string& text) {
 
 void refuse_top_flags(const Flags& flags, const std::string& verb) {
     refuse(flags.interval.has_value(), "--interval", verb);
-    refuse(flags.count.has_value(), "--count", verb);
+    if (verb != "capture") refuse(flags.count.has_value(), "--count", verb);
+}
+
+void refuse_capture_flags(const Flags& flags, const std::string& verb) {
+    refuse(flags.write.has_value(), "-w", verb);
+    refuse(flags.timeout.has_value(), "--timeout", verb);
+}
+
+void parse_capture(const Flags& flags, CommandLine& command) {
+    expect_positionals(flags, 2, "capture PORT -w FILE [-c N] [--timeout SECONDS]");
+    refuse(flags.namespace_name.has_value() || flags.all_namespaces || !flags.files.empty() || flags.limit.has_value(),
+           "-n/-A/-f/--limit", "capture");
+    if (!flags.write || flags.write->empty()) throw UsageError("capture needs -w FILE (the pcapng to write)");
+    command.port = flags.positionals[1];
+    command.output_file = *flags.write;
+    command.count = flags.count ? parse_positive("-c", *flags.count) : 100;
+    if (command.count > 100'000) throw UsageError("-c takes at most 100000 packets");
+    if (flags.timeout) {
+        double value = 0;
+        const std::string& text = *flags.timeout;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc() || end != text.data() + text.size() || !(value > 0) || value > 600) {
+            throw UsageError("--timeout takes seconds from 0 to 600, not '" + text + "'");
+        }
+        command.timeout_s = value;
+    }
+    command.output = output_format(flags, false);
 }
 
 void parse_top(const Flags& flags, CommandLine& command) {
@@ -232,7 +266,11 @@ CommandLine parse_command_line(const std::vector<std::string>& args, const char*
     if (flags.positionals.empty()) throw UsageError("missing command");
     const std::string& verb = flags.positionals[0];
     if (verb != "top") refuse_top_flags(flags, verb);
-    if (verb == "top") {
+    if (verb != "capture") refuse_capture_flags(flags, verb);
+    if (verb == "capture") {
+        command.verb = Verb::Capture;
+        parse_capture(flags, command);
+    } else if (verb == "top") {
         command.verb = Verb::Top;
         parse_top(flags, command);
     } else if (verb == "get") {
@@ -279,6 +317,7 @@ std::string usage_text() {
            "  vipctl drain ADDRESS | undrain ADDRESS   (an endpoint keeps its connections, gets no new ones)\n"
            "  vipctl dump                              (the running state as a configuration file)\n"
            "  vipctl top [--interval S] [--count N] [-o wide]   (busiest service ports, rates per second)\n"
+           "  vipctl capture PORT -w FILE [-c N] [--timeout S]  (N packets in and out of PORT into a pcapng)\n"
            "\n"
            "Flags:\n"
            "  --socket PATH       the daemon's API socket (default: $VIPGATE_SOCKET, else " +
@@ -290,6 +329,9 @@ std::string usage_text() {
            "  --limit N           get conntrack: at most N connections\n"
            "  --interval S        top: seconds between refreshes (default 1, at least 0.2)\n"
            "  --count N           top: refresh N times, then exit (default: until interrupted)\n"
+           "  -c, --count N       capture: packets to take (default 100, at most 100000)\n"
+           "  -w, --write FILE    capture: the pcapng file to write\n"
+           "  --timeout S         capture: stop after S seconds with what was taken (default 10)\n"
            "  -h, --help\n"
            "\n"
            "Exit status: 0 done, 1 the daemon refused the request, 2 usage error, 3 daemon not reachable.\n";

@@ -14,7 +14,7 @@ constexpr const char* kDefaultSocketPath = "/run/vipgate/api.sock";
 constexpr const char* kSocketEnvironmentVariable = "VIPGATE_SOCKET";
 constexpr const char* kDefaultNamespace = "default";
 
-enum class Verb { Help, Get, Apply, Delete, Drain, Undrain, Dump, Top };
+enum class Verb { Help, Get, Apply, Delete, Drain, Undrain, Dump, Top, Capture };
 enum class OutputFormat { Table, Wide, Json };
 
 struct CommandLine {
@@ -29,7 +29,10 @@ struct CommandLine {
     std::string name;            // delete NAME
     std::string address;         // drain/undrain
     double interval_s = 1.0;     // top --interval
-    uint64_t count = 0;          // top --count (0: until interrupted)
+    uint64_t count = 0;          // top --count (0: until interrupted); capture -c (packets)
+    std::string port;            // capture PORT
+    std::string output_file;     // capture -w FILE
+    double timeout_s = 10;       // capture --timeout
     bool all_namespaces() const { return !namespace_name.has_value(); }
 };
 

@@ -60,6 +60,9 @@ nlohmann::json build_request(const CommandLine& command, const std::vector<Docum
             return {{"op", "dump"}};
         case Verb::Top:
             return {{"op", "get"}, {"resource", "stats"}};
+        case Verb::Capture:
+            return {{"op", "capture"}, {"port", command.port}, {"count", command.count},
+                    {"timeout_ms", static_cast<uint64_t>(command.timeout_s * 1000)}};
         case Verb::Help:
             break;
     }

@@ -1,5 +1,7 @@
 #include "tools/vipctl/response_output.h"
 
+#include <fstream>
+#include <optional>
 #include <vector>
 
 #include "tools/vipctl/json_fields.h"
@@ -68,6 +70,65 @@ std::string result_lines(const nlohmann::json& response) {
     return text;
 }
 
+namespace {
+
+// "QUJD" -> "ABC"; nullopt on anything that is not base64.
+std::optional<std::string> from_base64(const std::string& text) {
+    if (text.size() % 4 != 0) return std::nullopt;
+    std::string bytes;
+    bytes.reserve(text.size() / 4 * 3);
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    for (size_t at = 0; at < text.size(); at += 4) {
+        uint32_t group = 0;
+        int padding = 0;
+        for (size_t i = 0; i < 4; ++i) {
+            const char c = text[at + i];
+            if (c == '=' && at + 4 == text.size() && i >= 2) {
+                ++padding;
+                group <<= 6;
+                continue;
+            }
+            const int digit = value(c);
+            if (digit < 0 || padding != 0) return std::nullopt;
+            group = group << 6 | static_cast<uint32_t>(digit);
+        }
+        bytes += static_cast<char>(group >> 16);
+        if (padding < 2) bytes += static_cast<char>(group >> 8 & 0xff);
+        if (padding < 1) bytes += static_cast<char>(group & 0xff);
+    }
+    return bytes;
+}
+
+int write_capture(const CommandLine& command, const nlohmann::json& response, std::ostream& out, std::ostream& err) {
+    const std::optional<std::string> pcapng = from_base64(field_text(response, "pcapng_base64", ""));
+    if (!pcapng || pcapng->empty()) {
+        err << "vipctl: the daemon's capture answer holds no pcapng\n";
+        return kExitRefused;
+    }
+    std::ofstream file(command.output_file, std::ios::binary | std::ios::trunc);
+    file.write(pcapng->data(), static_cast<std::streamsize>(pcapng->size()));
+    file.close();
+    if (!file) {
+        err << "vipctl: cannot write " << command.output_file << "\n";
+        return kExitUsage;
+    }
+    out << "captured " << field_number(response, "packets") << " packets on " << command.port << " into "
+        << command.output_file;
+    const uint64_t missed = field_number(response, "missed");
+    if (missed != 0) out << " (" << missed << " missed: the copy buffers were full)";
+    out << "\n";
+    return kExitDone;
+}
+
+}  // namespace
+
 int print_response(const CommandLine& command, const nlohmann::json& response, std::ostream& out, std::ostream& err) {
     const bool ok = response.is_object() && response.contains("ok") && response.at("ok") == true;
     if (command.output == OutputFormat::Json) {
@@ -86,6 +147,8 @@ int print_response(const CommandLine& command, const nlohmann::json& response, s
         case Verb::Top:
             out << top_frame(response, command.output == OutputFormat::Wide);
             break;
+        case Verb::Capture:
+            return write_capture(command, response, out, err);
         case Verb::Dump: {
             const std::string text = field_text(response, "text", "");
             out << text << (text.empty() || text.back() == '\n' ? "" : "\n");
