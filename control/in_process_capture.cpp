@@ -75,8 +75,13 @@ void wait_for_workers(const std::vector<WorkerContext*>& workers) {
 class Session {
 public:
     Session(const CaptureRequest& request, const std::vector<WorkerContext*>& workers)
-        : request_(request), workers_(workers) {
+        : request_(request), workers_(workers) {}
+
+    // Not in the constructor: if it throws half-way, the destructor must still detach what it
+    // attached (a callback left behind would point at freed memory).
+    void start() {
         static std::atomic<uint32_t> serial{0};
+        const CaptureRequest& request = request_;
         const std::string suffix = std::to_string(serial.fetch_add(1));
         const uint32_t capacity = request.count + kSlack;
         shared_.snap_length = request.snap_length;
@@ -190,6 +195,7 @@ private:
 
 CaptureResult capture_in_process(const CaptureRequest& request, const std::vector<WorkerContext*>& workers) {
     Session session(request, workers);
+    session.start();
     session.collect();
     return session.write();
 }
