@@ -194,7 +194,6 @@ std::map<HealthKey, EndpointHealth> endpoint_health(ApiBackend& backend) {
     return health;
 }
 
-// Runs under the control plane's lock (inspect), so the published snapshot stays.
 json latency_json(const ConnectLatency& latency) {
     auto quantile = [&](double q) {
         const std::optional<double> value = latency.quantile_us(q);
@@ -207,6 +206,7 @@ json latency_json(const ConnectLatency& latency) {
             {"p99_us", quantile(0.99)}};
 }
 
+// Runs under the control plane's lock (inspect), so the published snapshot stays.
 json get_endpoints(const json& request, const config::ServiceStore& store, ApiBackend& backend) {
     const std::map<HealthKey, EndpointHealth> health = endpoint_health(backend);
     json items = json::array();
@@ -408,6 +408,7 @@ json capture(const json& request, ApiBackend& backend) {
     capture_request.count = static_cast<uint32_t>(bounded_number(request, "count", 100, 1, 100'000));
     capture_request.snap_length = static_cast<uint32_t>(bounded_number(request, "snap_length", 2048, 64, 9216));
     capture_request.timeout = std::chrono::milliseconds(bounded_number(request, "timeout_ms", 10'000, 1, 600'000));
+    capture_request.cancel = &backend.stopping;
     const CaptureResult result = capture_in_process(capture_request, backend.workers);
     return {{"ok", true},
             {"port", port_name},

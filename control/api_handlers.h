@@ -8,6 +8,7 @@
 // the API serves connections concurrently, and DPDK's telemetry thread calls it as well.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct ApiBackend {
     std::vector<WorkerContext*> workers;
     StatsRates stats_rates{};  // `get stats` rates: the one piece of state, with its own lock
     std::vector<CapturePort> ports{};
+    std::atomic<bool> stopping{false};  // set by the daemon before it stops the API: long requests end
 };
 
 nlohmann::json handle_api_request(const nlohmann::json& request, ApiBackend& backend);

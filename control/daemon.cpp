@@ -158,6 +158,7 @@ private:
     void stop_workers();
     void report_final();
     void start_api();
+    void stop_api();
     void publish_telemetry();
     void observe_updates();
     void start_metrics(const std::vector<WorkerContext*>& workers);
@@ -534,6 +535,14 @@ void Daemon::start_api() {
     }
 }
 
+// A long request (a capture) ends at once, then the API threads are joined; telemetry answers
+// with an error from then on.
+void Daemon::stop_api() {
+    if (api_backend_) api_backend_->stopping.store(true, std::memory_order_relaxed);
+    api_server_.reset();
+    withdraw_telemetry_commands();
+}
+
 // The same answers as the API's, on DPDK's telemetry socket (when the EAL runs telemetry).
 void Daemon::publish_telemetry() {
     if (publish_telemetry_commands(*api_backend_)) {
@@ -613,8 +622,7 @@ int Daemon::run() {
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");
     control_loop();
     metrics_.reset();
-    api_server_.reset();
-    withdraw_telemetry_commands();
+    stop_api();
     join_reload();
     stop_workers();
     report_final();
@@ -622,9 +630,8 @@ int Daemon::run() {
 }
 
 Daemon::~Daemon() {
-    metrics_.reset();     // before the state it reads
-    api_server_.reset();  // before the state it serves
-    withdraw_telemetry_commands();
+    metrics_.reset();  // before the state it reads
+    stop_api();        // before the state it serves
     join_reload();
     stop_workers();
     for (rte_ring* ring : {punt_ring_, control_tx_ring_}) {

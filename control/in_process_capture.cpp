@@ -22,8 +22,6 @@
 namespace vipgate {
 namespace {
 
-constexpr uint32_t kSlack = 512;  // copies in flight beyond the count (a burst may overshoot the check)
-
 struct Shared {
     rte_mempool* pool = nullptr;
     rte_ring* ring = nullptr;
@@ -83,7 +81,7 @@ public:
         static std::atomic<uint32_t> serial{0};
         const CaptureRequest& request = request_;
         const std::string suffix = std::to_string(serial.fetch_add(1));
-        const uint32_t capacity = request.count + kSlack;
+        const uint32_t capacity = request.count;  // `remaining` lets no more copies than that be made
         shared_.snap_length = request.snap_length;
         shared_.remaining.store(request.count);
         shared_.pool = rte_pktmbuf_pool_create(("vg_capture_" + suffix).c_str(), capacity, 0, 0,
@@ -125,7 +123,8 @@ public:
     void collect() {
         const auto deadline = std::chrono::steady_clock::now() + request_.timeout;
         rte_mbuf* burst[64];
-        while (collected_.size() < request_.count && std::chrono::steady_clock::now() < deadline) {
+        while (collected_.size() < request_.count && std::chrono::steady_clock::now() < deadline &&
+               !(request_.cancel != nullptr && request_.cancel->load(std::memory_order_relaxed))) {
             const unsigned got = rte_ring_sc_dequeue_burst(shared_.ring, reinterpret_cast<void**>(burst), 64, nullptr);
             collected_.insert(collected_.end(), burst, burst + got);
             if (got == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -134,10 +133,6 @@ public:
         unsigned got;
         while ((got = rte_ring_sc_dequeue_burst(shared_.ring, reinterpret_cast<void**>(burst), 64, nullptr)) > 0) {
             collected_.insert(collected_.end(), burst, burst + got);
-        }
-        if (collected_.size() > request_.count) {
-            for (size_t i = request_.count; i < collected_.size(); ++i) rte_pktmbuf_free(collected_[i]);
-            collected_.resize(request_.count);
         }
     }
 

@@ -11,6 +11,7 @@
 // twice since, so none can still be inside it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -26,6 +27,7 @@ struct CaptureRequest {
     uint32_t count = 0;             // packets, both directions together
     uint32_t snap_length = 0;       // bytes of each packet kept
     std::chrono::milliseconds timeout{0};
+    const std::atomic<bool>* cancel = nullptr;  // set: stop now with what was taken (daemon stopping)
 };
 
 struct CaptureResult {

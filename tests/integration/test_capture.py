@@ -77,8 +77,36 @@ def check_vipctl_capture(context, vipctl_exe):
     h.check(status == 0, f"vipgate exited with status {status}")
 
 
+def check_stop_during_capture(context, vipctl_exe):
+    """A capture waiting for packets that never come does not hold up SIGTERM."""
+    in_pcap = context.path("empty.pcap")
+    h.write_empty_pcap(in_pcap)
+    config = h.make_config(context.file_prefix("idle"), f"net_pcap0,rx_pcap={in_pcap},tx_pcap=/dev/null",
+                           h.replay_services())
+    api_socket = context.path("idle.sock")
+    daemon = context.daemon(h.write_config(context.path("idle.toml"), config), name="vipgate-idle",
+                            args=["--api-socket", api_socket])
+    daemon.wait_running()
+    waiting = subprocess.Popen([vipctl_exe, "--socket", api_socket, "capture", "p0", "-c", "10", "--timeout", "300",
+                                "-w", context.path("never.pcapng")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        if waiting.poll() is not None:
+            raise h.TestFailure(f"vipctl capture returned before any packet: {waiting.communicate()}")
+        started = time.monotonic()
+        status, _ = daemon.stop(timeout=10)
+        h.check(status == 0, f"vipgate exited with status {status} during a capture")
+        h.log(f"vipgate stopped {time.monotonic() - started:.2f} s after SIGTERM while a 300 s capture waited")
+        waiting.wait(timeout=10)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+
+
 def main(context):
     check_vipctl_capture(context, sys.argv[2])
+    check_stop_during_capture(context, sys.argv[2])
     dumpcap = shutil.which("dpdk-dumpcap")
     if dumpcap is None:
         h.log("dpdk-dumpcap is not installed (package dpdk): its half of the test is left out")

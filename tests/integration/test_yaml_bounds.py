@@ -69,11 +69,6 @@ HOSTILE = {
 }
 
 
-def write_empty_pcap(path):
-    with open(path, "wb") as f:  # the global header only: no packets
-        f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
-
-
 def vipctl(exe, socket, *args):
     started = time.monotonic()
     try:
@@ -89,7 +84,7 @@ def vipctl(exe, socket, *args):
 def main(context):
     vipctl_exe = sys.argv[2]
     in_pcap = context.path("in.pcap")
-    write_empty_pcap(in_pcap)
+    h.write_empty_pcap(in_pcap)
     device = f"net_pcap0,rx_pcap={in_pcap},tx_pcap={context.path('out.pcap')}"
     config = h.make_config(context.file_prefix("yb"), device, [])
     config["cluster"] = {"service_cidr": "198.18.128.0/20"}

@@ -736,6 +736,12 @@ def write_replay_pcap(path):
     writer.close()
 
 
+def write_empty_pcap(path):
+    """A pcap file with the global header only: a net_pcap port that receives nothing."""
+    with open(path, "wb") as f:
+        f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+
+
 def replay_flow_keys():
     """{(protocol, client "ip:port", vip "ip:port")} of every flow of the scenario."""
     flows = set()

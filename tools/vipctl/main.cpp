@@ -1,6 +1,7 @@
 // vipctl: the operator's command line for a running vipgate (see command_line.cpp's usage text).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -46,7 +47,12 @@ int main(int argc, char** argv) {
     }
     nlohmann::json response;
     try {
-        response = send_request(command.socket_path, build_request(command, documents));
+        // A capture may run up to its --timeout: wait that long, and a margin, for the answer.
+        const auto timeout = command.verb == Verb::Capture
+                                 ? std::max(kRequestTimeout, std::chrono::milliseconds(static_cast<int64_t>(
+                                                                 command.timeout_s * 1000)) + kRequestTimeout)
+                                 : kRequestTimeout;
+        response = send_request(command.socket_path, build_request(command, documents), timeout);
     } catch (const ApiUnreachable& error) {
         std::cerr << "vipctl: " << error.what() << "\n";
         return kExitUnreachable;
