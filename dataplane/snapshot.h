@@ -24,6 +24,7 @@
 #include <rte_ether.h>
 
 #include "dataplane/chunked_table.h"
+#include "dataplane/dns_zone.h"
 #include "dataplane/flow_key.h"
 #include "dataplane/maglev.h"
 #include "dataplane/tcp_state.h"
@@ -80,7 +81,7 @@ struct AddressRange {
 };
 
 // What an address that the gateway answers for is.
-enum class AddressKind : uint8_t { None = 0, Local = 1, Vip = 2, Snat = 3 };
+enum class AddressKind : uint8_t { None = 0, Local = 1, Vip = 2, Snat = 3, Dns = 4 };
 
 struct NextHop {
     uint16_t port_index = 0;
@@ -145,6 +146,7 @@ public:
 
     std::shared_ptr<const LookupTables> lookup;
     std::shared_ptr<const RouteTable> routes;
+    std::shared_ptr<const DnsZone> dns;        // null: no [dns] addresses, the gateway serves no names
 
     // Worker-side queries. All take and return network-order values.
     int32_t find_service_port(const VipKey& key) const noexcept;  // -1 when absent
