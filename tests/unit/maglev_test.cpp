@@ -9,9 +9,7 @@
 #include "dataplane/maglev.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <numeric>
 #include <random>
 #include <string>
@@ -394,24 +392,6 @@ TEST(MaglevTable, LookupSpreadsRandomHashesInProportion) {
     for (uint32_t value = 0; value < kBackends; ++value) {
         double expected = static_cast<double>(kSamples) * counts[value] / size;
         EXPECT_LE(std::abs(hits[value] - expected), 5 * std::sqrt(expected)) << "backend " << value;
-    }
-}
-
-// Not a pass/fail test: prints the build time at the largest table size (the paper: 1.8 ms).
-TEST(MaglevBuildTime, ReportAtLargestTableSize) {
-    constexpr uint32_t kRepetitions = 10;
-    for (uint32_t count : {100u, 1000u}) {
-        std::vector<MaglevBackend> backends = make_backends(count);
-        auto start = std::chrono::steady_clock::now();
-        uint64_t built_slots = 0;
-        for (uint32_t repetition = 0; repetition < kRepetitions; ++repetition) {
-            built_slots += MaglevTable::build(backends, kMaxTableSize, repetition).size();
-        }
-        std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
-        EXPECT_EQ(built_slots, uint64_t{kMaxTableSize} * kRepetitions);
-        double milliseconds = elapsed.count() / kRepetitions;
-        std::printf("maglev build: M=%u, %u backends: %.2f ms\n", kMaxTableSize, count, milliseconds);
-        RecordProperty("build_ms_" + std::to_string(count) + "_backends", std::to_string(milliseconds));
     }
 }
 
