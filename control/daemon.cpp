@@ -315,7 +315,7 @@ Publication Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
     for (;;) {
         bool all = true;
         for (const auto& worker : workers_) {
-            all = all && reinterpret_cast<const volatile uint64_t&>(worker->counters.snapshot_generation) >= generation;
+            all = all && std::atomic_ref<uint64_t>(worker->counters.snapshot_generation).load(std::memory_order_relaxed) >= generation;
         }
         waited_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                               std::chrono::steady_clock::now() - started)

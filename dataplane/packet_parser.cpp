@@ -159,10 +159,16 @@ ParseOutcome parse_ipv4(const uint8_t* frame, uint32_t readable, uint32_t packet
     if ((ip->version_ihl >> 4) != kIpv4Version) return invalid(DropReason::BadIpVersion);
     const uint8_t ihl = ip->version_ihl & RTE_IPV4_HDR_IHL_MASK;
     if (ihl < kIpv4MinimumIhl) return invalid(DropReason::BadIhl);
-    if (ihl > kIpv4MinimumIhl) return invalid(DropReason::IpOptions);
+    const uint16_t total_length = rte_be_to_cpu_16(ip->total_length);
+    if (ihl > kIpv4MinimumIhl) {
+        // Options only when the header they make fits the datagram and the frame; a larger IHL
+        // is a broken header, not options.
+        const uint32_t header_length = uint32_t{ihl} * 4;
+        const bool fits = header_length <= total_length && header_length <= readable - l3;
+        return invalid(fits ? DropReason::IpOptions : DropReason::BadIhl);
+    }
 
     // Trailing Ethernet padding is fine: only a datagram longer than the frame is wrong.
-    const uint16_t total_length = rte_be_to_cpu_16(ip->total_length);
     if (total_length < kIpv4HeaderLength || total_length > packet_length - l3) {
         return invalid(DropReason::BadIpLength);
     }

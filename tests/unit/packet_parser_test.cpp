@@ -297,6 +297,7 @@ std::vector<DropCase> drop_cases() {
         {"IHL 4", tcp_frame({}, {.ihl = 4}), DropReason::BadIhl},
         {"IHL 0", tcp_frame({}, {.ihl = 0}), DropReason::BadIhl},
         {"options", tcp_frame({}, {.options = {1, 1, 1, 0}}), DropReason::IpOptions},
+        {"IHL 15, beyond the datagram", tcp_frame({}, {.ihl = 15}), DropReason::BadIhl},
         {"total length below header", tcp_frame({}, {.total_length = 19}), DropReason::BadIpLength},
         {"total length beyond frame", tcp_frame({}, {.total_length = 41}), DropReason::BadIpLength},
         {"bad header checksum", tcp_frame({}, {.bad_checksum = true}), DropReason::BadIpChecksum},
