@@ -440,8 +440,7 @@ void Daemon::steer_snat_replies() {
     if (snapshot.nat_mode != NatMode::FullNat || snapshot.worker_count < 2) return;
     for (const PortRuntime& port : ports_) {
         auto steering = std::make_unique<FlowSteering>();
-        if (steering->install(port.port_id, running_.snat.addresses, snapshot.snat_port_min,
-                              snapshot.snat_ports_per_worker, snapshot.worker_count)) {
+        if (steering->install(port.port_id, running_.snat.addresses, snapshot.snat_ports)) {
             spdlog::info("port {}: {} rte_flow rules steer SNAT replies to their workers", port.name,
                          steering->rule_count());
         } else {

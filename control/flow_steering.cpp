@@ -19,15 +19,12 @@ std::vector<PortBlock> port_range_blocks(uint16_t first, uint16_t last) {
     return blocks;
 }
 
-bool FlowSteering::install(uint16_t port_id, const std::vector<uint32_t>& snat_addresses, uint16_t port_min,
-                           uint16_t ports_per_worker, uint16_t worker_count) {
+bool FlowSteering::install(uint16_t port_id, const std::vector<uint32_t>& snat_addresses, const SnatPortSlices& slices) {
     remove();
     port_id_ = port_id;
     failure_.clear();
-    for (uint16_t worker = 0; worker < worker_count; ++worker) {
-        uint16_t first = static_cast<uint16_t>(port_min + uint32_t(worker) * ports_per_worker);
-        uint16_t last = static_cast<uint16_t>(first + ports_per_worker - 1);
-        for (const PortBlock& block : port_range_blocks(first, last)) {
+    for (uint16_t worker = 0; worker < slices.workers; ++worker) {
+        for (const PortBlock& block : port_range_blocks(slices.slice_first(worker), slices.slice_last(worker))) {
             for (uint32_t address : snat_addresses) {
                 for (uint8_t protocol : {uint8_t(IPPROTO_TCP), uint8_t(IPPROTO_UDP)}) {
                     rte_flow_attr attributes{};

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/snat_ports.h"
+
 struct rte_flow;
 
 namespace vipgate {
@@ -36,8 +38,7 @@ public:
 
     // snat_addresses in host order. Returns true when every rule was installed; otherwise no rule
     // is left behind and `failure()` says why.
-    bool install(uint16_t port_id, const std::vector<uint32_t>& snat_addresses, uint16_t port_min,
-                 uint16_t ports_per_worker, uint16_t worker_count);
+    bool install(uint16_t port_id, const std::vector<uint32_t>& snat_addresses, const SnatPortSlices& slices);
     void remove();
     size_t rule_count() const noexcept { return rules_.size(); }
     const std::string& failure() const noexcept { return failure_; }

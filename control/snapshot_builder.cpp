@@ -273,9 +273,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     }
     snapshot->worker_count = worker_count_;
     for (uint32_t address : settings.snat.addresses) snapshot->snat_addresses.push_back(to_network(address));
-    snapshot->snat_port_min = settings.snat.port_min;
-    const uint32_t port_count = uint32_t(settings.snat.port_max) - settings.snat.port_min + 1;
-    snapshot->snat_ports_per_worker = static_cast<uint16_t>(port_count / worker_count_);
+    snapshot->snat_ports = SnatPortSlices::split(settings.snat.port_min, settings.snat.port_max, worker_count_);
     snapshot->client_ranges = merge_client_ranges(settings.cluster.client_ranges);
     snapshot->service_ports = service_ports_;
     snapshot->endpoints = endpoints_;

@@ -74,7 +74,7 @@ private:
     void hand_off(rte_mbuf* packet, uint16_t owner) noexcept;
     void drop(rte_mbuf* packet, DropReason reason) noexcept;
     bool owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept;
-    bool allocate_snat_port(FlowKey4& reply_key) noexcept;
+    bool allocate_snat_port(FlowKey4& reply_key, uint32_t flow_hash) noexcept;
     void warm_new_flows(const PacketState* states, const int32_t* service_port_of,
                         const ConnLookupResult* hit_of, uint16_t count) noexcept;
 
@@ -504,7 +504,7 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
             const FlowKey4& inner = parsed.inner_key;
             AddressKind inner_source = snapshot_.address_kind(inner.src_addr);
             uint16_t owner = inner_source == AddressKind::Snat
-                                 ? snapshot_.snat_port_owner(rte_be_to_cpu_16(inner.src_port))
+                                 ? snapshot_.snat_ports.owner(rte_be_to_cpu_16(inner.src_port))
                              : inner_source == AddressKind::Vip
                                  ? connection_owner(inner.dst_addr, inner.dst_port, context_.worker_count)
                                  : connection_owner(inner.src_addr, inner.src_port, context_.worker_count);
@@ -527,11 +527,8 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
         refuse(packet, state, DropReason::VipPortRefused);
         return;
     case AddressKind::Snat: {
-        uint16_t port = rte_be_to_cpu_16(key.dst_port);
-        uint32_t range_end = uint32_t(snapshot_.snat_port_min) +
-                             uint32_t(snapshot_.snat_ports_per_worker) * snapshot_.worker_count;
-        if (port >= snapshot_.snat_port_min && port < range_end &&
-            owned_elsewhere(packet, snapshot_.snat_port_owner(port))) {
+        const uint16_t port = rte_be_to_cpu_16(key.dst_port);
+        if (snapshot_.snat_ports.contains(port) && owned_elsewhere(packet, snapshot_.snat_ports.owner(port))) {
             return;
         }
         drop(packet, DropReason::NoService);
@@ -561,12 +558,13 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
     }
 }
 
-bool BurstProcessor::allocate_snat_port(FlowKey4& reply_key) noexcept {
-    const uint32_t range_size = snapshot_.snat_ports_per_worker;
-    const uint32_t range_start = uint32_t(snapshot_.snat_port_min) + range_size * context_.worker_index;
+// The port comes from this worker's slice (snat_ports.h says how it is chosen). The counter moves
+// once per new connection, whatever the number of attempts, so warm_new_flows can predict it.
+bool BurstProcessor::allocate_snat_port(FlowKey4& reply_key, uint32_t flow_hash) noexcept {
+    const uint32_t counter = context_.snat_cursor++;
     for (uint32_t attempt = 0; attempt < kSnatPortAttempts; ++attempt) {
-        uint32_t port = range_start + (context_.snat_cursor++ % range_size);
-        reply_key.dst_port = rte_cpu_to_be_16(static_cast<uint16_t>(port));
+        const uint16_t port = snapshot_.snat_ports.candidate(context_.worker_index, flow_hash, counter, attempt);
+        reply_key.dst_port = rte_cpu_to_be_16(port);
         if (context_.connections->lookup(reply_key).connection == nullptr) return true;
     }
     return false;
@@ -619,8 +617,6 @@ void BurstProcessor::warm_new_flows(const PacketState* states, const int32_t* se
     Uninitialized<FlowKey4, kBurstSize> reply_storage;
     FlowKey4* reply_keys = reply_storage.items;
     const bool full_nat = snapshot_.nat_mode == NatMode::FullNat;
-    const uint32_t range_size = snapshot_.snat_ports_per_worker;
-    const uint32_t range_start = uint32_t(snapshot_.snat_port_min) + range_size * context_.worker_index;
     for (uint16_t j = 0; j < n; ++j) {
         const FlowKey4& key = states[index[j]].parsed.key;
         FlowKey4& reply = reply_keys[j];
@@ -629,11 +625,10 @@ void BurstProcessor::warm_new_flows(const PacketState* states, const int32_t* se
         reply.src_port = endpoint_port[j];
         reply.protocol = key.protocol;
         if (full_nat) {
-            // The port allocate_snat_port will try first if every earlier new flow of the burst
-            // takes its first try.
+            // The port allocate_snat_port will try first (the counter moves once per new flow).
             reply.dst_addr = snapshot_.snat_addresses[flow_hash[j] % snapshot_.snat_addresses.size()];
-            const uint32_t port = range_start + (context_.snat_cursor + j) % range_size;
-            reply.dst_port = rte_cpu_to_be_16(static_cast<uint16_t>(port));
+            reply.dst_port = rte_cpu_to_be_16(
+                snapshot_.snat_ports.candidate(context_.worker_index, flow_hash[j], context_.snat_cursor + j, 0));
         } else {
             reply.dst_addr = key.src_addr;
             reply.dst_port = key.src_port;
@@ -708,7 +703,7 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
     reply_key.protocol = key.protocol;
     if (snapshot_.nat_mode == NatMode::FullNat) {
         reply_key.dst_addr = snapshot_.snat_addresses[flow_hash % snapshot_.snat_addresses.size()];
-        if (!allocate_snat_port(reply_key)) {
+        if (!allocate_snat_port(reply_key, flow_hash)) {
             drop(packet, DropReason::SnatPortsExhausted);
             return;
         }

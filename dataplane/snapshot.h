@@ -27,6 +27,7 @@
 #include "dataplane/dns_zone.h"
 #include "dataplane/flow_key.h"
 #include "dataplane/maglev.h"
+#include "dataplane/snat_ports.h"
 #include "dataplane/tcp_state.h"
 
 struct rte_hash;
@@ -140,8 +141,7 @@ public:
     std::vector<PortIdentity> ports;           // indexed by port index
 
     std::vector<uint32_t> snat_addresses;      // network order
-    uint16_t snat_port_min = 0;                // host order
-    uint16_t snat_ports_per_worker = 0;
+    SnatPortSlices snat_ports;                 // one slice of source ports per worker
     uint16_t worker_count = 1;
 
     std::shared_ptr<const LookupTables> lookup;
@@ -164,10 +164,6 @@ public:
     const NextHop* route(uint32_t destination) const noexcept;    // nullptr: no route
     bool endpoint_alive(uint32_t slot, uint32_t generation) const noexcept {
         return endpoints.contains(slot) && generation != 0 && endpoints[slot].generation == generation;
-    }
-    // Which worker owns replies sent to SNAT port `port_host_order`.
-    uint16_t snat_port_owner(uint16_t port_host_order) const noexcept {
-        return uint16_t((port_host_order - snat_port_min) / snat_ports_per_worker);
     }
 };
 

@@ -474,8 +474,7 @@ std::optional<Translation> GoldenHarness::translation(const Flow& flow, uint16_t
 }
 
 std::pair<uint16_t, uint16_t> GoldenHarness::snat_range(uint16_t worker) const {
-    const uint32_t first = uint32_t(snapshot_->snat_port_min) + uint32_t(snapshot_->snat_ports_per_worker) * worker;
-    return {static_cast<uint16_t>(first), static_cast<uint16_t>(first + snapshot_->snat_ports_per_worker - 1)};
+    return {snapshot_->snat_ports.slice_first(worker), snapshot_->snat_ports.slice_last(worker)};
 }
 
 void check_result(RunResult& result, const Expectation& expect, uint64_t packets, uint64_t bytes,

@@ -1136,6 +1136,9 @@ INSTANTIATE_TEST_SUITE_P(BothNatModes, GoldenPackets, testing::Values(NatMode::F
 // ---------------------------------------------------------------------------------------------
 // Full-NAT only
 
+// A new flow probes at most 16 ports of its worker's slice, from the one its hash and the
+// worker's counter name (snat_ports.h), so the per-packet work stays bounded: a slice fills
+// most of the way, then a flow whose 16 candidates are all taken is refused and counted.
 TEST(GoldenFullNat, SnatPortsExhausted) {
     TopologySpec spec;
     spec.snat_port_min = 20000;
@@ -1152,20 +1155,23 @@ TEST(GoldenFullNat, SnatPortsExhausted) {
     };
     std::set<uint16_t> used;
     uint16_t client_port = 29999;
-    for (int flow_number = 0; flow_number < 64; ++flow_number) {
+    uint16_t refused_port = 0;
+    for (int flow_number = 0; flow_number < 64 && refused_port == 0; ++flow_number) {
         client_port = to_same_endpoint(static_cast<uint16_t>(client_port + 1));
         RunResult result = harness.run(0, client_to_vip(udp_flow(client_port), query));
-        ASSERT_EQ(result.transmitted.size(), 1u) << "flow " << flow_number;
+        if (result.transmitted.empty()) {
+            refused_port = client_port;
+            EXPECT_EQ(result.counter_changes["drop:snat_ports_exhausted"], 1u);
+            break;
+        }
         const std::optional<Translation> translation = harness.translation(udp_flow(client_port));
         ASSERT_TRUE(translation.has_value());
-        used.insert(translation->source_port);
+        EXPECT_TRUE(used.insert(translation->source_port).second) << "port given twice";
+        EXPECT_GE(translation->source_port, 20000);
+        EXPECT_LE(translation->source_port, 20063);
     }
-    EXPECT_EQ(used.size(), 64u);
-    EXPECT_EQ(*used.begin(), 20000);
-    EXPECT_EQ(*used.rbegin(), 20063);
-    harness.check({"no SNAT port left towards this endpoint",
-                   client_to_vip(udp_flow(to_same_endpoint(static_cast<uint16_t>(client_port + 1))), query),
-                   kClientPortId, dropped(DropReason::SnatPortsExhausted)});
+    ASSERT_NE(refused_port, 0) << "64 flows fitted into 64 ports: the probe bound never applied";
+    EXPECT_GE(used.size(), 48u) << "a slice should fill at least three quarters before a refusal";
     // Towards another endpoint the same ports are free again.
     const Flow elsewhere = udp_flow(harness.find_client_port(client_port + 1, [&](uint16_t port) {
         return harness.maglev_choice(udp_flow(port)).address != endpoint;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -162,15 +163,51 @@ TEST(SnapshotBuilder, CopiesDataplaneSettings) {
 
     EXPECT_EQ(snapshot->snat_addresses, std::vector<uint32_t>{ipv4("198.18.0.2")});
     EXPECT_EQ(snapshot->worker_count, 2);
-    EXPECT_EQ(snapshot->snat_port_min, 2000);
-    EXPECT_EQ(snapshot->snat_ports_per_worker, 500);
-    EXPECT_EQ(snapshot->snat_port_owner(2000), 0);
-    EXPECT_EQ(snapshot->snat_port_owner(2499), 0);
-    EXPECT_EQ(snapshot->snat_port_owner(2500), 1);
-    EXPECT_EQ(snapshot->snat_port_owner(2999), 1);
+    EXPECT_EQ(snapshot->snat_ports.first, 2000);
+    EXPECT_EQ(snapshot->snat_ports.per_worker, 500);
+    EXPECT_EQ(snapshot->snat_ports.owner(2000), 0);
+    EXPECT_EQ(snapshot->snat_ports.owner(2499), 0);
+    EXPECT_EQ(snapshot->snat_ports.owner(2500), 1);
+    EXPECT_EQ(snapshot->snat_ports.owner(2999), 1);
 
     const std::unique_ptr<Snapshot> next = builder.build(load({}));
     EXPECT_EQ(next->generation, 2u);
+}
+
+TEST(SnatPortSlices, SplitsTheRangeEvenlyAndNamesEachPortsOwner) {
+    const SnatPortSlices slices = SnatPortSlices::split(2000, 3002, 2);  // 1,003 ports: one left over
+    EXPECT_EQ(slices.per_worker, 501);
+    EXPECT_EQ(slices.slice_first(1), 2501);
+    EXPECT_EQ(slices.slice_last(1), 3001);
+    EXPECT_TRUE(slices.contains(2000));
+    EXPECT_TRUE(slices.contains(3001));
+    EXPECT_FALSE(slices.contains(3002)) << "the remainder belongs to no slice";
+    EXPECT_FALSE(slices.contains(1999));
+    EXPECT_EQ(slices.owner(2500), 0);
+    EXPECT_EQ(slices.owner(2501), 1);
+    EXPECT_GE(slices.owner(3002), slices.workers);
+    EXPECT_GE(slices.owner(1999), slices.workers) << "below the range: nobody's, not a wrapped worker";
+}
+
+// RFC 6056 3.3.3: the hash places a flow in the slice, the counter moves it along; every
+// candidate stays inside the worker's slice, and one client's consecutive connections get
+// distinct ports.
+TEST(SnatPortSlices, CandidatesStayInTheSliceAndFollowTheHash) {
+    const SnatPortSlices slices = SnatPortSlices::split(1024, 65535, 3);
+    for (uint32_t hash : {0u, 1u, 0xdeadbeefu, 0xffffffffu}) {
+        for (uint32_t counter = 0; counter < 1000; counter += 37) {
+            for (uint32_t attempt = 0; attempt < 16; ++attempt) {
+                const uint16_t port = slices.candidate(2, hash, counter, attempt);
+                EXPECT_GE(port, slices.slice_first(2));
+                EXPECT_LE(port, slices.slice_last(2));
+            }
+        }
+    }
+    EXPECT_NE(slices.candidate(0, 0x12345678u, 0, 0), slices.candidate(0, 0x9abcdef0u, 0, 0))
+        << "two flows starting at the same counter land apart";
+    std::set<uint16_t> ports;
+    for (uint32_t counter = 0; counter < 100; ++counter) ports.insert(slices.candidate(0, 0x12345678u, counter, 0));
+    EXPECT_EQ(ports.size(), 100u);
 }
 
 TEST(SnapshotBuilder, VipTableFindsEveryServicePortAndNothingElse) {
