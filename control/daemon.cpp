@@ -509,7 +509,10 @@ void Daemon::report_final() {
     const NeighborStatistics& neighbor = resolver_->statistics();
     text += "  arp: " + std::to_string(neighbor.arp_requests_sent) + " requests sent, " +
             std::to_string(neighbor.arp_replies_sent) + " replies sent, " + std::to_string(neighbor.learnt) +
-            " neighbors learnt, " + std::to_string(neighbor.held_dropped) + " held packets dropped\n";
+            " neighbors learnt, " + std::to_string(neighbor.held_dropped) + " held packets dropped, " +
+            std::to_string(neighbor.conflicts) + " claims on our addresses (" +
+            std::to_string(neighbor.announcements_sent) + " announcements sent), " +
+            std::to_string(neighbor.updates_refused) + " unsolicited MAC changes refused\n";
     spdlog::info("{}", text);
 }
 

@@ -80,13 +80,27 @@ void NeighborResolver::handle_arp(rte_mbuf* packet, const Snapshot& snapshot, ui
         rte_pktmbuf_free(packet);
         return;
     }
-    bool for_us = snapshot.address_kind(message.target_addr) != AddressKind::None;
-    rte_ether_addr existing;
-    bool known = table_.lookup(message.sender_addr, existing) || pending_.count(message.sender_addr) != 0;
-    // Like Linux with arp_accept=0: create entries from requests aimed at us, and otherwise only
-    // refresh neighbors we know or asked for, so unsolicited replies cannot fill the table.
-    if (message.sender_addr != 0 && (for_us || known)) {
-        learn(message.sender_addr, message.sender_mac, port_index, now_ms);
+    if (message.sender_addr != 0 && snapshot.address_kind(message.sender_addr) != AddressKind::None) {
+        // A claim on one of our addresses (or our own announcement coming back).
+        if (!rte_is_same_ether_addr(&message.sender_mac, &port.mac)) {
+            ++statistics_.conflicts;
+            defend(snapshot, port_index, message.sender_addr, now_ms);
+        }
+        rte_pktmbuf_free(packet);
+        return;
+    }
+    const bool for_us = snapshot.address_kind(message.target_addr) != AddressKind::None;
+    if (message.sender_addr != 0) {
+        rte_ether_addr existing;
+        const bool in_table = table_.lookup(message.sender_addr, existing);
+        const bool asked = asking_for(message.sender_addr);
+        if (in_table && !rte_is_same_ether_addr(&existing, &message.sender_mac) &&
+            !(asked && message.operation == RTE_ARP_OP_REPLY)) {
+            ++statistics_.updates_refused;
+            verify(snapshot, message.sender_addr, now_ms);
+        } else if (in_table || asked || (for_us && message.operation == RTE_ARP_OP_REQUEST)) {
+            learn(message.sender_addr, message.sender_mac, port_index, now_ms);
+        }
     }
     if (message.operation == RTE_ARP_OP_REQUEST && for_us && make_arp_reply(packet, parsed, port.mac)) {
         ++statistics_.arp_replies_sent;
@@ -94,6 +108,43 @@ void NeighborResolver::handle_arp(rte_mbuf* packet, const Snapshot& snapshot, ui
         return;
     }
     rte_pktmbuf_free(packet);
+}
+
+// RFC 5227 2.4 (c): a broadcast announcement (an ARP request whose sender and target are the
+// address) restates who owns it, at most once per kDefendIntervalMs.
+void NeighborResolver::defend(const Snapshot& snapshot, uint16_t port_index, uint32_t address, uint64_t now_ms) {
+    auto [entry, first] = last_defended_ms_.try_emplace(address, now_ms);
+    if (!first && now_ms - entry->second < kDefendIntervalMs) return;
+    entry->second = now_ms;
+    const PortRuntime& runtime = ports_[port_index];
+    const PortIdentity& port = snapshot.ports[port_index];
+    rte_mbuf* announcement = rte_pktmbuf_alloc(runtime.pool);
+    if (announcement == nullptr) return;
+    announcement->port = runtime.port_id;
+    if (!write_arp_request(announcement, port.mac, address, address, port.vlan)) {
+        rte_pktmbuf_free(announcement);
+        return;
+    }
+    spdlog::warn("ARP: another host claims {} on port {}; announced it as ours", address_text(address), runtime.name);
+    ++statistics_.announcements_sent;
+    transmit(announcement);
+}
+
+// True while a request of ours for `address` is unanswered: it is unresolved, or a learnt entry
+// is being probed.
+bool NeighborResolver::asking_for(uint32_t address) const {
+    if (pending_.count(address) != 0) return true;
+    auto learnt = learnt_.find(address);
+    return learnt != learnt_.end() && learnt->second.probes > 0;
+}
+
+// Probe a learnt neighbor now (unless a probe is already out): its answer settles its MAC.
+void NeighborResolver::verify(const Snapshot& snapshot, uint32_t address, uint64_t now_ms) {
+    auto learnt = learnt_.find(address);
+    if (learnt == learnt_.end() || learnt->second.probes > 0) return;
+    learnt->second.probes = 1;
+    learnt->second.last_probe_ms = now_ms;
+    send_request(snapshot, learnt->second.port_index, address);
 }
 
 void NeighborResolver::learn(uint32_t address, const rte_ether_addr& mac, uint16_t port_index, uint64_t now_ms) {

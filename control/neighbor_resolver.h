@@ -6,6 +6,17 @@
 // does), holds a few packets per unresolved neighbor like the kernel's neighbor queue, and
 // sends them once the reply arrives. Learnt entries are re-probed after kReachableMs and
 // invalidated if they stay silent; static entries from the config never age.
+//
+// Hardening (RFC 5227, and what ARP spoofing teaches):
+// - A frame that claims one of the gateway's own addresses (local, VIP, SNAT, DNS) from another
+//   MAC is a conflict: it is never learnt and never answered with a unicast reply (that would
+//   confirm the claim to its sender); the gateway defends with a broadcast announcement, at most
+//   once per kDefendIntervalMs per address (RFC 5227 DEFEND_INTERVAL).
+// - Entries are created only by requests aimed at us and by answers to our own requests (as
+//   Linux with arp_accept=0), and a known neighbor's MAC changes only through an answer while we
+//   are asking for it. Unsolicited news of a different MAC is refused and counted, and starts a
+//   probe: if the neighbor really moved (a failover), its answer moves the entry. Whoever answers
+//   a probe first wins; a spoofer that races every probe is beyond what ARP itself can prevent.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +39,9 @@ struct NeighborStatistics {
     uint64_t learnt = 0;
     uint64_t held_sent = 0;
     uint64_t held_dropped = 0;  // neighbor never answered, or too many packets waiting
+    uint64_t conflicts = 0;          // another MAC claimed one of our addresses
+    uint64_t announcements_sent = 0; // our defence against those claims
+    uint64_t updates_refused = 0;    // unsolicited ARP that would have changed a neighbor's MAC
 };
 
 class NeighborResolver {
@@ -40,6 +54,7 @@ public:
     // come out of the ports' pools.
     static constexpr size_t kMaxHeldTotal = 1024;
     static constexpr size_t kMaxPending = 1024;
+    static constexpr uint64_t kDefendIntervalMs = 10'000;
 
     // What the resolver sends goes through `transmit_ring` (worker 0 transmits it).
     NeighborResolver(NeighborTable& table, const std::vector<PortRuntime>& ports, rte_ring* transmit_ring);
@@ -68,6 +83,9 @@ private:
     };
 
     void handle_arp(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
+    void defend(const Snapshot& snapshot, uint16_t port_index, uint32_t address, uint64_t now_ms);
+    bool asking_for(uint32_t address) const;
+    void verify(const Snapshot& snapshot, uint32_t address, uint64_t now_ms);
     void hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
     void learn(uint32_t address, const rte_ether_addr& mac, uint16_t port_index, uint64_t now_ms);
     void send_request(const Snapshot& snapshot, uint16_t port_index, uint32_t target);
@@ -77,6 +95,7 @@ private:
     NeighborTable& table_;
     const std::vector<PortRuntime>& ports_;
     rte_ring* transmit_ring_;
+    std::map<uint32_t, uint64_t> last_defended_ms_;  // our own addresses only: bounded
     std::map<uint32_t, Pending> pending_;
     std::map<uint32_t, Learnt> learnt_;
     std::set<uint32_t> static_addresses_;
