@@ -25,6 +25,7 @@ using MacAddress = std::array<uint8_t, 6>;
 enum class NatMode { FullNat, DnatOnly };
 enum class Protocol { Tcp, Udp, Sctp };
 enum class SessionAffinity { None, ClientIp };
+enum class IdleMode { Poll, Adaptive };
 
 using Labels = std::map<std::string, std::string>;
 
@@ -66,6 +67,8 @@ struct DataplaneConfig {
     uint32_t mbufs_per_port = 16383;
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
+    IdleMode idle = IdleMode::Poll;      // adaptive: back off to short sleeps while queues are empty
+    uint32_t idle_max_sleep_us = 100;    // the longest of those sleeps
     bool operator==(const DataplaneConfig&) const = default;
 };
 

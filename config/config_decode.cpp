@@ -241,6 +241,9 @@ private:
             integer<32, 32768>(*f, dataplane.rx_descriptors);
         if (auto f = keys->optional("tx_descriptors"))
             integer<32, 32768>(*f, dataplane.tx_descriptors);
+        if (auto f = keys->optional("idle")) idle_mode(*f, dataplane.idle);
+        if (auto f = keys->optional("idle_max_sleep_us"))
+            integer<1, 10'000>(*f, dataplane.idle_max_sleep_us);
         keys->report_unknown_keys();
     }
 
@@ -697,6 +700,21 @@ private:
             return false;
         }
         out = *parsed;
+        return true;
+    }
+
+    bool idle_mode(const Field& field, IdleMode& out) {
+        std::string text_value;
+        if (!text(field, text_value)) return false;
+        if (text_value == "poll")
+            out = IdleMode::Poll;
+        else if (text_value == "adaptive")
+            out = IdleMode::Adaptive;
+        else {
+            diagnostics_.reject(field.path, "unknown idle mode " + quoted(text_value) +
+                                                "; allowed: \"poll\", \"adaptive\"");
+            return false;
+        }
         return true;
     }
 

@@ -196,6 +196,8 @@ std::string format_config(const Config& config) {
     line(out, "mbufs_per_port", number(dataplane.mbufs_per_port));
     line(out, "rx_descriptors", number(dataplane.rx_descriptors));
     line(out, "tx_descriptors", number(dataplane.tx_descriptors));
+    line(out, "idle", quoted(dataplane.idle == IdleMode::Adaptive ? "adaptive" : "poll"));
+    line(out, "idle_max_sleep_us", number(dataplane.idle_max_sleep_us));
 
     const ConntrackConfig& conntrack = config.conntrack;
     out += "\n[conntrack]\n";

@@ -273,6 +273,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     }
     snapshot->worker_count = worker_count_;
     for (uint32_t address : settings.snat.addresses) snapshot->snat_addresses.push_back(to_network(address));
+    snapshot->idle = {settings.dataplane.idle == config::IdleMode::Adaptive, settings.dataplane.idle_max_sleep_us};
     snapshot->snat_ports = SnatPortSlices::split(settings.snat.port_min, settings.snat.port_max, worker_count_);
     snapshot->client_ranges = merge_client_ranges(settings.cluster.client_ranges);
     snapshot->service_ports = service_ports_;

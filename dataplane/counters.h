@@ -117,6 +117,8 @@ struct alignas(64) WorkerCounters {
     uint64_t snapshot_generation = 0;    // generation the worker last used
     // Rare, so it may share its line with the drops (see the static_assert below).
     uint64_t affinity_table_full = 0;    // affinity choices not remembered: every way of the set was fresh
+    uint64_t idle_sleeps = 0;            // adaptive polling: sleeps taken while the queues were empty
+    uint64_t idle_sleep_us = 0;          // and their requested length in total
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
@@ -159,6 +161,8 @@ inline constexpr CounterField kCounterFields[] = {
     {"conntrack_expired", &WorkerCounters::conntrack_expired},
     {"affinity_hits", &WorkerCounters::affinity_hits},
     {"affinity_table_full", &WorkerCounters::affinity_table_full},
+    {"idle_sleeps", &WorkerCounters::idle_sleeps},
+    {"idle_sleep_us", &WorkerCounters::idle_sleep_us},
     {"active_connections", &WorkerCounters::active_connections},
     {"loops", &WorkerCounters::loops},
     {"busy_loops", &WorkerCounters::busy_loops},

@@ -26,6 +26,7 @@
 #include "dataplane/chunked_table.h"
 #include "dataplane/dns_zone.h"
 #include "dataplane/flow_key.h"
+#include "dataplane/idle_backoff.h"
 #include "dataplane/maglev.h"
 #include "dataplane/snat_ports.h"
 #include "dataplane/tcp_state.h"
@@ -143,6 +144,7 @@ public:
     std::vector<uint32_t> snat_addresses;      // network order
     SnatPortSlices snat_ports;                 // one slice of source ports per worker
     uint16_t worker_count = 1;
+    IdlePolicy idle;                           // how a worker waits while its queues are empty
 
     std::shared_ptr<const LookupTables> lookup;
     std::shared_ptr<const RouteTable> routes;

@@ -1,8 +1,11 @@
 // Poll loop. Each iteration: report quiescent (QSBR), load the current snapshot, poll every
 // port's RX queue of this worker, drain the hand-off ring, transmit, and age a few connection
-// entries. The snapshot pointer is not held across iterations, which is what lets the control
-// thread free old snapshots.
+// entries; in adaptive idle mode, sleep a little when the queues stay empty (idle_backoff.h).
+// The snapshot pointer is not held across iterations, which is what lets the control thread
+// free old snapshots.
 #include "dataplane/worker.h"
+
+#include <sys/prctl.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -72,6 +75,9 @@ int run_worker(void* argument) {
     const uint64_t cycles_per_us = cycles_per_ms / 1000 > 0 ? cycles_per_ms / 1000 : 1;
     rte_ring* own_ring = context.handoff_rings[context.worker_index];
     rte_mbuf* packets[kBurstSize];
+    IdleBackoff idle;
+    // Sleeps of a few microseconds would otherwise last the default 50 us timer slack.
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 
     rte_rcu_qsbr_thread_register(launch.qsbr, context.worker_index);
     rte_rcu_qsbr_thread_online(launch.qsbr, context.worker_index);
@@ -108,6 +114,12 @@ int run_worker(void* argument) {
         context.counters.conntrack_expired += context.connections->expire(context.now_ms, launch.expire_budget);
         context.counters.active_connections = context.connections->size();
         context.affinity->expire(context.now_ms, launch.affinity_expire_budget);
+        const IdlePolicy policy = snapshot->idle;
+        if (const uint32_t sleep_us = idle.after_poll(busy, policy); sleep_us > 0) {
+            ++context.counters.idle_sleeps;
+            context.counters.idle_sleep_us += sleep_us;
+            rte_delay_us_sleep(sleep_us);
+        }
     }
     rte_rcu_qsbr_thread_offline(launch.qsbr, context.worker_index);
     rte_rcu_qsbr_thread_unregister(launch.qsbr, context.worker_index);

@@ -147,6 +147,8 @@ stats_interval_ms = 500
 mbufs_per_port = 8191
 rx_descriptors = 512
 tx_descriptors = 2048
+idle = "adaptive"
+idle_max_sleep_us = 250
 
 [conntrack]
 capacity = 4096
@@ -230,6 +232,8 @@ TEST(ConfigValid, RichFileDecodesEveryField) {
     EXPECT_EQ(config.dataplane.mbufs_per_port, 8191u);
     EXPECT_EQ(config.dataplane.rx_descriptors, 512);
     EXPECT_EQ(config.dataplane.tx_descriptors, 2048);
+    EXPECT_EQ(config.dataplane.idle, IdleMode::Adaptive);
+    EXPECT_EQ(config.dataplane.idle_max_sleep_us, 250u);
     EXPECT_EQ(config.conntrack, (ConntrackConfig{4096, 3, 600, 20, 2, 60, 4, 15}));
     EXPECT_EQ(config.snat, (SnatConfig{{ip("10.1.0.2"), ip("10.1.0.3")}, 20000, 29999}));
 
@@ -488,6 +492,15 @@ TEST(ConfigShape, NatModeMustBeKnown) {
     EXPECT_EQ(result.errors.size(), 1u) << describe(result);
     EXPECT_TRUE(has_error(result, text, "dataplane.nat_mode",
                           "unknown NAT mode 'snat'; allowed: \"fullnat\", \"dnat\"", "\"snat\""));
+}
+
+TEST(ConfigShape, IdleModeMustBeKnown) {
+    std::string text =
+        "[dataplane]\nworker_lcores = [1]\nidle = \"sleep\"\nidle_max_sleep_us = 0\n" + std::string(kPort);
+    LoadResult result = load(text);
+    EXPECT_EQ(result.errors.size(), 2u) << describe(result);
+    EXPECT_TRUE(has_error(result, text, "dataplane.idle",
+                          "unknown idle mode 'sleep'; allowed: \"poll\", \"adaptive\"", "\"sleep\""));
 }
 
 TEST(ConfigShape, MaglevTableSizeMustBeAPrimeInRange) {
