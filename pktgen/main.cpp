@@ -22,7 +22,7 @@ int run(const vipgen::Options& options) {
                                 ? load_targets(options.config_files, options.protocols)
                                 : forwarder_targets(options.forwarder_vip, options.forwarder_port, options.protocols);
     Session session(options, targets);
-    RunReport report{options, targets, {}, {}, 0, std::nullopt};
+    RunReport report{options, targets, {}, {}, 0, std::nullopt, session.dns()};
     report.flows_opened = session.open_flows();
     report.warmup = session.warmup();
     uint64_t search_failures = 0;
