@@ -145,7 +145,7 @@ def knee(trials):
     return {"knee_offered_qps": best_ok["offered"] if best_ok else None,
             "knee_answers_per_s": best_ok["qps"] if best_ok else None,
             "max_answers_per_s": max((t["qps"] for t in trials), default=0.0),
-            "limited_by_generator": bool(trials) and answered_ratio(trials[-1]) >= KNEE_ANSWERED}
+            "limited_by_generator": bool(trials) and all(answered_ratio(t) >= KNEE_ANSWERED for t in trials)}
 
 
 def per_core(answers_per_s, cpu_seconds, wall_seconds):
