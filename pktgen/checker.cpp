@@ -39,6 +39,11 @@ const char* verdict_name(Verdict verdict) noexcept {
         case Verdict::TtlError: return "ttl_errors";
         case Verdict::Moved: return "moved";
         case Verdict::WrongReply: return "wrong_reply";
+        case Verdict::DnsWrongId: return "dns_wrong_id";
+        case Verdict::DnsWrongQuestion: return "dns_wrong_question";
+        case Verdict::DnsWrongRcode: return "dns_wrong_rcode";
+        case Verdict::DnsWrongRecords: return "dns_wrong_records";
+        case Verdict::DnsTruncated: return "dns_truncated";
     }
     return "unknown";
 }

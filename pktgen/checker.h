@@ -31,8 +31,14 @@ enum class Verdict : uint8_t {
     TtlError,      // TTL not decremented by exactly one
     Moved,         // the flow reached a different endpoint than before
     WrongReply,    // client side: not from VIP:port, or not to the flow's client address:port
+    // DNS mode (dns_mode.h): answers checked by dns_answer_check.h
+    DnsWrongId,        // no outstanding query of that client has the answer's ID (duplicate, invented)
+    DnsWrongQuestion,  // the question is not the one asked
+    DnsWrongRcode,     // the rcode is not the expected one
+    DnsWrongRecords,   // wrong addresses, no answer where one is due, no SOA in a negative answer
+    DnsTruncated,      // TC set (the answer did not fit, or rate limiting slipped it)
 };
-inline constexpr size_t kVerdictCount = 10;
+inline constexpr size_t kVerdictCount = 15;
 const char* verdict_name(Verdict verdict) noexcept;
 
 struct ReceivedPacket {

@@ -93,7 +93,18 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
         return;
     }
     Signature signature{};
-    if (verdict == Verdict::Ok && type == FrameType::Ipv4) {
+    if (verdict == Verdict::Ok && type == FrameType::Ipv4 && setup_.dns != nullptr) {
+        uint32_t tx_tsc = 0;
+        verdict = setup_.dns->check_answer(packet, tx_tsc);
+        if (verdict == Verdict::Ok) {
+            bump(counters.returned_packets);
+            bump(counters.returned_bytes, rte_pktmbuf_pkt_len(m));
+            if (tx_tsc != 0) {
+                const uint32_t ticks = static_cast<uint32_t>(rte_rdtsc()) - tx_tsc;
+                current_->latency.record(static_cast<uint64_t>(ticks * ns_per_tick_));
+            }
+        }
+    } else if (verdict == Verdict::Ok && type == FrameType::Ipv4) {
         if (setup_.checker->is_client_bound(packet)) {
             verdict = setup_.checker->check_returned(packet, signature);
             if (verdict == Verdict::Ok) {
@@ -145,6 +156,15 @@ void GeneratorLcore::generate(uint64_t now) noexcept {
     }
     const uint32_t tsc = static_cast<uint32_t>(now);
     const uint32_t sizes = setup_.factory->size_sequence_length();
+    if (setup_.dns != nullptr) {
+        // A zero TSC means "no sample" to the query table: queries sent at that tick go untimed.
+        for (uint32_t i = 0; i < wanted; ++i) {
+            clients_.bytes[clients_.count + i] = setup_.dns->build_query(mbufs[i], pattern_.next().flow_id, tsc);
+        }
+        clients_.count += wanted;
+        pacer_.consume(wanted);
+        return;
+    }
     for (uint32_t i = 0; i < wanted; ++i) {
         const NextPacket next = pattern_.next();
         setup_.factory->build(mbufs[i], next.flow_id, next.kind, static_cast<uint8_t>(setup_.index), tsc, size_slot_);

@@ -17,6 +17,7 @@
 #include <rte_mempool.h>
 
 #include "pktgen/checker.h"
+#include "pktgen/dns_mode.h"
 #include "pktgen/flow_memory.h"
 #include "pktgen/lcore_stats.h"
 #include "pktgen/packet_factory.h"
@@ -40,6 +41,7 @@ struct LcoreSetup {
     bool answer_backends = true;  // gateway mode: emulate the endpoints
     PatternConfig pattern;
     size_t endpoint_count = 0;
+    DnsMode* dns = nullptr;  // DNS query mode: queries instead of the pattern's packets
 };
 
 class GeneratorLcore {

@@ -21,8 +21,12 @@ int run(const vipgen::Options& options) {
     const Targets targets = options.mode == CheckMode::Gateway
                                 ? load_targets(options.config_files, options.protocols)
                                 : forwarder_targets(options.forwarder_vip, options.forwarder_port, options.protocols);
+    // DNS query mode asks the gateway itself: a DNS-only gateway has no service port.
+    if (targets.targets.empty() && options.dns_names_file.empty()) {
+        throw std::runtime_error("the config files define no service port to send to (check --protocol)");
+    }
     Session session(options, targets);
-    RunReport report{options, targets, {}, {}, 0, std::nullopt};
+    RunReport report{options, targets, {}, {}, 0, std::nullopt, session.dns()};
     report.flows_opened = session.open_flows();
     report.warmup = session.warmup();
     uint64_t search_failures = 0;

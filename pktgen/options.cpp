@@ -65,7 +65,7 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
     Options options;
     std::string eal = "--no-huge -m 1024 --no-pci --no-shconf --no-telemetry";
     std::string mode = "vipgate", pattern = "established", protocol = "any", clients = "198.19.0.0/16";
-    std::string client_ports = "1024-65535", forwarder_vip = "198.18.100.1", gateway_mac;
+    std::string client_ports = "1024-65535", forwarder_vip = "198.18.100.1", gateway_mac, dns_server;
     uint64_t flows = 1024, seed = 1;
     po::options_description described("vipgen: DPDK line-rate generator and verifier for vipgate (and any forwarder)");
     described.add_options()
@@ -94,6 +94,8 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
         ("gateway-mac", po::value(&gateway_mac), "destination MAC (default: learned by ARP in vipgate mode, 02:00:00:00:00:01 in forwarder mode)")
         ("mbufs", po::value(&options.mbufs)->default_value(options.mbufs), "packet buffers")
         ("silent-backends", po::bool_switch(&options.silent_backends), "in the measured phase the emulated endpoints check packets but do not answer: one pass through the gateway per packet (loss is then counted at the endpoints)")
+        ("dns-names", po::value(&options.dns_names_file), "DNS query mode: send UDP queries for the names of FILE (lines 'NAME TYPE EXPECTED', see pktgen/dns_names.h) to --dns-server and check every answer; --flows clients, each numbering its queries in the ID")
+        ("dns-server", po::value(&dns_server), "DNS query mode: the DNS address asked (a [dns] address of the gateway), port 53")
         ("json", po::bool_switch(&options.json), "print the result as JSON on stdout (the table goes to stderr)");
 
     po::variables_map values;
@@ -155,6 +157,16 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
         if (!options.gateway_mac) throw UsageError("--gateway-mac must look like 02:00:00:00:00:01");
     } else if (options.mode == CheckMode::Forwarder) {
         options.gateway_mac = cfg::MacAddress{0x02, 0, 0, 0, 0, 0x01};
+    }
+    if (!options.dns_names_file.empty() || !dns_server.empty()) {
+        if (options.dns_names_file.empty() || dns_server.empty()) throw UsageError("--dns-names and --dns-server go together");
+        const auto server = cfg::parse_ipv4(dns_server);
+        if (!server) throw UsageError("--dns-server must be an IPv4 address, not '" + dns_server + "'");
+        options.dns_server = *server;
+        if (options.mode != CheckMode::Gateway) throw UsageError("DNS query mode needs --mode vipgate (the gateway answers)");
+        if (options.pattern.pattern != Pattern::Established || options.silent_backends) {
+            throw UsageError("DNS query mode sends queries from --flows clients: --pattern and --silent-backends do not apply");
+        }
     }
     if (options.mbufs < 4096) throw UsageError("--mbufs must be at least 4096");
     return options;

@@ -38,6 +38,8 @@ struct Options {
     uint32_t mbufs = 65535;
     bool silent_backends = false;       // measured phase: endpoints check but do not answer
     bool json = false;
+    std::string dns_names_file;         // DNS query mode (dns_mode.h) when set
+    uint32_t dns_server = 0;            // host order: where the queries go
 };
 
 // Thrown for a bad command line; the message says what to fix.

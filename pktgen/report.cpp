@@ -65,6 +65,12 @@ void print_table(std::ostream& out, const RunReport& report) {
     out << "  lost              " << m.lost() << format(" (%.4f %%)", m.loss_ratio() * 100);
     if (c.replies_dropped != 0) out << ", of which the generator's backends could not answer " << c.replies_dropped;
     out << "\n";
+    if (report.dns != nullptr) {
+        out << "  dns               " << report.dns->names().size() << " names asked of "
+            << vipgate::config::format_ipv4(report.dns->server()) << ":53, "
+            << format("%.3f M answers/s checked ok, ", per_second(c.returned_packets, m.duration_s) / 1e6)
+            << m.check_failures() << " wrong\n";
+    }
     out << "  check failures   ";
     for (size_t i = 1; i < kVerdictCount; ++i) {
         out << " " << verdict_name(static_cast<Verdict>(i)) << " " << c.verdicts[i] + report.warmup.counters.verdicts[i];
@@ -132,6 +138,12 @@ void print_json(std::ostream& out, const RunReport& report) {
             << ",\"share\":" << number(static_cast<double>(m.endpoint_packets[i]) / total) << "}";
     }
     out << "]";
+    if (report.dns != nullptr) {
+        out << ",\"dns\":{\"server\":\"" << vipgate::config::format_ipv4(report.dns->server())
+            << "\",\"names\":" << report.dns->names().size() << ",\"queries\":" << c.tx_packets
+            << ",\"answers\":" << c.returned_packets << ",\"answers_pps\":" << number(per_second(c.returned_packets, m.duration_s))
+            << ",\"wrong_answers\":" << m.check_failures() << ",\"lost\":" << m.lost() << "}";
+    }
     if (report.search) {
         const SearchResult& s = *report.search;
         out << ",\"search\":{\"ndr_pps\":" << number(s.ndr_pps) << ",\"pdr_pps\":" << number(s.pdr_pps)

@@ -19,6 +19,7 @@ struct RunReport {
     Measurement warmup;                  // the flow-opening passes (established, mixed)
     uint64_t flows_opened = 0;
     std::optional<SearchResult> search;
+    const DnsMode* dns = nullptr;        // DNS query mode
 };
 
 void print_table(std::ostream& out, const RunReport& report);

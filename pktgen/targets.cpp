@@ -109,9 +109,6 @@ Targets make_targets(const std::vector<cfg::Config>& configs, Protocols protocol
             }
         }
     }
-    if (result.targets.empty()) {
-        throw std::runtime_error("the config files define no service port to send to (check --protocol)");
-    }
     for (size_t t = 0; t < result.targets.size(); ++t) {
         for (const auto& [address, accepts_new] : target_endpoints[t]) {
             auto [it, inserted] = endpoint_index.try_emplace(address, static_cast<uint32_t>(result.endpoints.size()));

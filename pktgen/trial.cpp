@@ -55,7 +55,8 @@ uint64_t Measurement::check_failures() const noexcept {
 Session::Session(const Options& options, const Targets& targets)
     : options_(options),
       targets_(targets),
-      flows_(options.clients, static_cast<uint32_t>(targets.targets.size()), options.pattern.seed),
+      // A DNS-only gateway has no VIP ports; DNS mode does not use the flow space's targets.
+      flows_(options.clients, std::max<uint32_t>(1, static_cast<uint32_t>(targets.targets.size())), options.pattern.seed),
       memory_(options.pattern.flows),
       control_(options.lcores) {
     if (targets.endpoints.size() >= FlowMemory::kMaxEndpoints) {
@@ -66,6 +67,8 @@ Session::Session(const Options& options, const Targets& targets)
                                  std::to_string(options.lcores + 1) +
                                  " (a main lcore and one per generator lcore): add e.g. --lcores 0@0,1@0 to --eal");
     }
+    std::vector<DnsName> dns_names;
+    if (!options.dns_names_file.empty()) dns_names = load_dns_names(options.dns_names_file);
     start_port();
     if (options.gateway_mac) {
         std::copy(options.gateway_mac->begin(), options.gateway_mac->end(), gateway_mac_.addr_bytes);
@@ -73,6 +76,10 @@ Session::Session(const Options& options, const Targets& targets)
     if (options.mode == CheckMode::Gateway) resolve_gateway();
     factory_ = std::make_unique<PacketFactory>(targets, flows_, options.sizes, our_mac_, gateway_mac_);
     checker_ = std::make_unique<Checker>(options.mode, targets, flows_, memory_);
+    if (!options.dns_names_file.empty()) {
+        dns_ = std::make_unique<DnsMode>(std::move(dns_names), options.dns_server, options.clients,
+                                         options.pattern.flows, our_mac_, gateway_mac_);
+    }
     launch_lcores();
 }
 
@@ -214,6 +221,7 @@ void Session::launch_lcores() {
         setup.pattern.lcore = index;
         setup.pattern.lcore_count = options_.lcores;
         setup.endpoint_count = targets_.endpoints.size();
+        setup.dns = dns_.get();
         lcores_.push_back(std::make_unique<GeneratorLcore>(setup, control_));
     }
     for (uint32_t index = 0; index < lcore_ids.size(); ++index) {
@@ -224,7 +232,7 @@ void Session::launch_lcores() {
 }
 
 uint64_t Session::open_flows() {
-    if (options_.mode == CheckMode::Forwarder || (options_.pattern.pattern != Pattern::Established &&
+    if (options_.mode == CheckMode::Forwarder || dns_ != nullptr || (options_.pattern.pattern != Pattern::Established &&
                                                   options_.pattern.pattern != Pattern::Mixed)) {
         return 0;
     }

@@ -16,6 +16,7 @@
 #include <rte_mempool.h>
 
 #include "pktgen/checker.h"
+#include "pktgen/dns_mode.h"
 #include "pktgen/flow_memory.h"
 #include "pktgen/flow_space.h"
 #include "pktgen/generator_lcore.h"
@@ -69,6 +70,9 @@ public:
     // What the flow-opening passes measured (check failures there count too).
     const Measurement& warmup() const noexcept { return warmup_; }
 
+    // DNS query mode: the names asked (null in the other modes).
+    const DnsMode* dns() const noexcept { return dns_.get(); }
+
 private:
     void start_port();
     void resolve_gateway();
@@ -85,6 +89,7 @@ private:
     FlowMemory memory_;
     std::unique_ptr<PacketFactory> factory_;
     std::unique_ptr<Checker> checker_;
+    std::unique_ptr<DnsMode> dns_;
     RunControl control_;
     std::vector<std::unique_ptr<GeneratorLcore>> lcores_;
     bool lcores_running_ = false;

@@ -7,6 +7,8 @@
 #   tools/bench.sh --skip-10m   without the 10M-flow scenario (and its memory figures)
 #   tools/bench.sh --out DIR    write DIR/benchmarks.{md,json} instead of docs/
 #   tools/bench.sh --help       every option of tools/bench_suite.py
+#   tools/bench.sh dns [...]    the cluster DNS benchmark instead (tools/dns_bench.py: vipgate and Knot
+#                               DNS with dnsperf, vipgen's DNS mode; also needs knotd and dnsperf)
 #
 # Builds a release tree in build/ first (meson + ninja; a no-op when it is up to date). Needs
 # root and the packages tools/setup.sh installs. Exit status: 0 when every run completed with
@@ -22,6 +24,7 @@ BUILD_DIR=${VIPGATE_BENCH_BUILD_DIR:-$ROOT/build}   # the override is for testin
 
 for arg in "$@"; do
   if [[ $arg == -h || $arg == --help ]]; then
+    [[ ${1:-} == dns ]] && exec /usr/bin/python3 "$ROOT/tools/dns_bench.py" --help
     exec /usr/bin/python3 "$ROOT/tools/bench_suite.py" --help
   fi
 done
@@ -65,4 +68,8 @@ if ! ninja -C "$BUILD_DIR" control/vipgate pktgen/vipgen >&2; then
   exit 2
 fi
 
+if [[ ${1:-} == dns ]]; then
+  shift
+  exec /usr/bin/python3 "$ROOT/tools/dns_bench.py" --build-dir "$BUILD_DIR" "$@"
+fi
 exec /usr/bin/python3 "$ROOT/tools/bench_suite.py" --build-dir "$BUILD_DIR" "$@"

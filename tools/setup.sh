@@ -15,6 +15,7 @@ PACKAGES=(
   prometheus-cpp-dev prometheus
   python3 python3-scapy iproute2 procps
   nginx-light socat curl wrk iputils-ping ethtool nftables iptables kmod
+  knot dnsperf bind9-dnsutils
 )
 HUGEPAGES_WANTED=${VIPGATE_HUGEPAGES:-512}
 HUGEPAGES_SYSFS=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages

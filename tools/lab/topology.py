@@ -89,6 +89,12 @@ class Lab:
             self._link(name, "eth0", name, "br-s")
             ns.run(name, "ip", "addr", "add", f"{address}/24", "dev", "eth0")
 
+    def add_server_host(self, name, address):
+        """One more host on the server net (e.g. an upstream DNS server), like a backend but not one."""
+        self._plain(name)
+        self._link(name, "eth0", name, "br-s")
+        self.ns.run(name, "ip", "addr", "add", f"{address}/24", "dev", "eth0")
+
     def route_clients_back(self, enabled):
         """DNAT-only: backends answer the client's own address, so they route the client net via
         the gateway. Full-NAT needs no route (replies go to the gateway's SNAT address)."""

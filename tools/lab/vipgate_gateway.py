@@ -22,8 +22,9 @@ PMDS = {"af_xdp": "net_af_xdp{n},iface={iface}", "af_packet": "net_af_packet{n},
 WORKER_CPU = 1
 
 
-def config(lab, services, nat_mode, pmd, file_prefix, cluster=None):
-    """cluster: the [cluster] table (e.g. {"client_ranges": [...]}); None or empty: left out."""
+def config(lab, services, nat_mode, pmd, file_prefix, cluster=None, tables=None):
+    """cluster: the [cluster] table (e.g. {"client_ranges": [...]}); None or empty: left out.
+    tables: more top-level tables by name (e.g. {"dns": {...}})."""
     ports = [("p0", topology.GW_CLIENT_IP), ("p1", topology.GW_SERVER_IP)]
     document = {
         "eal": {"args": ["--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "--no-telemetry",
@@ -37,6 +38,7 @@ def config(lab, services, nat_mode, pmd, file_prefix, cluster=None):
     }
     if cluster:
         document["cluster"] = cluster
+    document.update(tables or {})
     return document
 
 
@@ -50,9 +52,12 @@ class Vipgate:
         self.fallback_reason = None
         self.nat_mode = None
         self.cluster = {}   # the [cluster] table, written by start() and reload()
+        self.tables = {}    # more top-level tables (e.g. "dns"), written likewise
+        self.arguments = []  # more command-line arguments (e.g. --api-socket PATH)
 
     def write(self, services):
-        text = toml_dumps(config(self.lab, services, self.nat_mode, self.pmd, self.file_prefix, self.cluster))
+        text = toml_dumps(config(self.lab, services, self.nat_mode, self.pmd, self.file_prefix, self.cluster,
+                                 self.tables))
         with open(self.config_path + ".tmp", "w") as f:
             f.write(text)
         os.replace(self.config_path + ".tmp", self.config_path)
@@ -69,7 +74,7 @@ class Vipgate:
             self.file_prefix = f"{self.lab.ns.base}-{candidate}"
             self.write(services)
             self.log_path = os.path.join(self.workdir, f"vipgate-{candidate}.log")
-            command = ["nice", "-n", nice, self.exe, "--config", self.config_path]
+            command = ["nice", "-n", nice, self.exe, "--config", self.config_path, *self.arguments]
             self.process = self.lab.ns.spawn("gw", command, log_path=self.log_path)
             if nice and os.path.exists(f"/proc/{self.process.pid}/autogroup"):
                 with open(f"/proc/{self.process.pid}/autogroup", "w") as f:
