@@ -58,8 +58,8 @@ DnsQueryStatus read_additional(const uint8_t* message, uint32_t length, uint32_t
     if (count == 0) return DnsQueryStatus::Ok;
     if (count > 1) return DnsQueryStatus::BadAdditional;
     if (position + 3 > length) return DnsQueryStatus::BadOpt;
-    if (read16(message + position + 1) != dns::kTypeOpt) return DnsQueryStatus::BadAdditional;
-    if (message[position] != 0 || position + kOptFixedLength > length) return DnsQueryStatus::BadOpt;
+    if (message[position] != 0 || read16(message + position + 1) != dns::kTypeOpt) return DnsQueryStatus::BadAdditional;
+    if (position + kOptFixedLength > length) return DnsQueryStatus::BadOpt;
     const uint16_t rdlength = read16(message + position + 9);
     if (position + kOptFixedLength + rdlength > length) return DnsQueryStatus::BadOpt;
     query.has_opt = true;

@@ -57,8 +57,8 @@ enum class DnsQueryStatus : uint8_t {
     PointerForward,        // not before the pointer itself
     PointerLoop,           // not before where the previous pointer pointed
     TruncatedQuestion,     // no room for QTYPE and QCLASS
-    BadAdditional,         // more than one additional record, or one that is not OPT
-    BadOpt,                // OPT not owned by the root, truncated, or a second OPT
+    BadAdditional,         // more than one additional record, or one that is not a root-owned OPT
+    BadOpt,                // an OPT record cut short (fixed part or RDATA past the end)
     // Answered BADVERS.
     BadVersion,            // EDNS version != 0
 };
