@@ -13,7 +13,9 @@
 #include <string>
 
 #include "config/objects.h"
+#include "control/dns_text.h"
 #include "control/publisher.h"
+#include "dataplane/dns_responder.h"
 #include "control/connect_latency.h"
 #include "control/in_process_capture.h"
 #include "control/snapshot_builder.h"
@@ -417,6 +419,45 @@ json capture(const json& request, ApiBackend& backend) {
             {"pcapng_base64", base64(result.pcapng)}};
 }
 
+// What the workers answer for a name: the same responder on the published zone, the query as
+// dig sends it (EDNS, 1232 bytes), from a trusted client, over TCP when asked.
+json dns_lookup(const json& request, ApiBackend& backend) {
+    const std::string name = text_field(request, "name");
+    const std::string type_text = text_field(request, "type", false);
+    const std::optional<uint16_t> type = dns_type_from_text(type_text.empty() ? "A" : type_text);
+    if (!type) return refused("unknown DNS type '" + type_text + "'; use A, SRV, PTR, TXT, CNAME, SOA, ANY or TYPEn");
+    const bool tcp = text_field(request, "transport", false) == "tcp";
+    std::shared_ptr<const DnsZone> zone;
+    // Under the control plane's lock: the publisher frees retired snapshots under it too. The
+    // zone itself is shared, so it outlives the lock.
+    backend.control.locked([&] { zone = backend.publisher.current()->dns; });
+    if (zone == nullptr) return refused("the gateway serves no DNS names: no [dns] addresses are configured");
+    const std::vector<uint8_t> query = make_dns_query({.name = name, .type = *type, .edns_size = dns::kServerUdpSize});
+    std::vector<uint8_t> response(0xFFFF);
+    const DnsAnswer answer =
+        answer_dns_query(*zone, query.data(), static_cast<uint32_t>(query.size()),
+                         {.transport = tcp ? DnsTransport::Tcp : DnsTransport::Udp, .client_trusted = true},
+                         response.data(), static_cast<uint32_t>(response.size()));
+    if (answer.kind == DnsAnswerKind::Forward) {
+        return {{"ok", true}, {"forwarded", true},
+                {"text", ";; " + name + " is outside the zone: the workers forward it to the upstreams\n"}};
+    }
+    if (answer.kind == DnsAnswerKind::Drop) return refused("the responder dropped the query");
+    const DnsTextResponse decoded = decode_dns_response(response.data(), answer.length);
+    json records = json::array();
+    for (const DnsTextRecord& record : decoded.records) {
+        records.push_back({{"section", record.section}, {"name", record.name}, {"ttl", record.ttl},
+                           {"type", dns_type_to_text(record.type)}, {"data", record.data}});
+    }
+    return {{"ok", true},
+            {"rcode", dns_rcode_to_text(decoded.rcode)},
+            {"authoritative", decoded.authoritative},
+            {"truncated", decoded.truncated},
+            {"bytes", answer.length},
+            {"records", records},
+            {"text", decoded.to_text()}};
+}
+
 json handle(const json& request, ApiBackend& backend) {
     const std::string op = text_field(request, "op");
     if (op == "apply" || (op == "delete" && request.contains("documents"))) {
@@ -438,6 +479,7 @@ json handle(const json& request, ApiBackend& backend) {
         return outcome_json(backend.control.set_drained(address_field(request), op == "drain"));
     }
     if (op == "capture") return capture(request, backend);
+    if (op == "dns") return dns_lookup(request, backend);
     if (op == "dump") return {{"ok", true}, {"text", config::format_config(backend.control.running_config())}};
     if (op == "get") {
         const std::string resource = text_field(request, "resource");
@@ -457,7 +499,7 @@ json handle(const json& request, ApiBackend& backend) {
         });
         return out;
     }
-    return refused("unknown op '" + op + "'; allowed: apply, delete, drain, undrain, get, dump, capture");
+    return refused("unknown op '" + op + "'; allowed: apply, delete, drain, undrain, get, dump, capture, dns");
 }
 
 }  // namespace

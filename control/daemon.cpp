@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -241,6 +242,8 @@ void Daemon::create_workers() {
         if (ring == nullptr) throw std::runtime_error("cannot create hand-off ring " + ring_name);
         handoff_rings.push_back(ring);
     }
+    std::random_device entropy;  // /dev/urandom: the DNS TCP responder's ISN key must not be guessable
+    const SipHashKey dns_tcp_key{uint64_t{entropy()} << 32 | entropy(), uint64_t{entropy()} << 32 | entropy()};
     for (uint16_t index = 0; index < worker_count; ++index) {
         auto context = std::make_unique<WorkerContext>();
         context->worker_index = index;
@@ -282,6 +285,9 @@ void Daemon::create_workers() {
             "service_port_refusals", sizeof(uint64_t) * SnapshotBuilder::kMaxServicePorts, RTE_CACHE_LINE_SIZE, socket));
         if (worker.service_port_refusals == nullptr) throw std::runtime_error("cannot allocate refusal counters");
         worker.service_port_slots = SnapshotBuilder::kMaxServicePorts;
+        worker.dns_rate_limiter = DnsRateLimiter::create(socket);
+        if (worker.dns_rate_limiter == nullptr) throw std::runtime_error("cannot allocate the DNS rate limiter (raise the EAL memory with -m)");
+        worker.dns_tcp_key = dns_tcp_key;
         worker.endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
         worker.connections->set_unanswered_counters(worker.endpoint_counters, worker.endpoint_counter_slots);
         worker.neighbors = neighbors_.get();
@@ -655,6 +661,7 @@ Daemon::~Daemon() {
         rte_free(worker->endpoint_counters);
         rte_free(worker->endpoint_handshakes);
         rte_free(worker->service_port_refusals);
+        DnsRateLimiter::destroy(worker->dns_rate_limiter);
     }
     workers_.clear();
     rte_ring_free(punt_ring_);

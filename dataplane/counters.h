@@ -12,76 +12,63 @@
 namespace vipgate {
 
 // Why a packet was dropped (or consumed without forwarding). Every drop has exactly one reason.
+// Why a packet was dropped (or consumed without forwarding). Every drop has exactly one reason.
+// One list, X(enumerator, report name), so a reason cannot be added without its name.
+#define VIPGATE_DROP_REASONS(X) \
+    X(TruncatedEthernet, "truncated_ethernet") \
+    X(TruncatedVlan, "truncated_vlan") \
+    X(VlanMismatch, "vlan_mismatch")             /* tag absent/present/different from the port's VLAN */ \
+    X(UnknownEthertype, "unknown_ethertype") \
+    X(NotForUs, "not_for_us")                    /* destination MAC neither ours nor broadcast */ \
+    X(TruncatedIpv4, "truncated_ipv4") \
+    X(BadIpVersion, "bad_ip_version") \
+    X(BadIhl, "bad_ihl") \
+    X(IpOptions, "ip_options") \
+    X(BadIpLength, "bad_ip_length")              /* total length disagrees with the frame */ \
+    X(BadIpChecksum, "bad_ip_checksum") \
+    X(Fragment, "fragment") \
+    X(TruncatedL4, "truncated_l4") \
+    X(UnsupportedProtocol, "unsupported_protocol") \
+    X(MalformedSctp, "malformed_sctp")           /* bad first chunk length, or a tag RFC 9260 8.5.1 discards */ \
+    X(MalformedArp, "malformed_arp") \
+    X(ArpNotForUs, "arp_not_for_us") \
+    X(NoService, "no_service")                   /* destination is not a VIP and not ours */ \
+    X(SourceNotAllowed, "source_not_allowed")    /* to a VIP (or DNS) from outside the client ranges */ \
+    X(VipPortRefused, "vip_port_refused")        /* VIP known, port/protocol not served: RST / unreachable */ \
+    X(NoEndpoint, "no_endpoint")                 /* no usable endpoint: refused (RST / unreachable) */ \
+    X(NotSyn, "not_syn")                         /* TCP non-SYN for an untracked flow that cannot be recovered */ \
+    X(EndpointGone, "endpoint_gone")             /* tracked flow's endpoint removed: reset or dropped */ \
+    X(ConntrackFull, "conntrack_full")           /* no room for a new connection and none evictable */ \
+    X(ReplyTupleInUse, "reply_tuple_in_use")     /* DNAT-only: another connection owns the reply tuple */ \
+    X(SnatPortsExhausted, "snat_ports_exhausted") \
+    X(TtlExceeded, "ttl_exceeded")               /* answered with ICMP time exceeded */ \
+    X(NoRoute, "no_route") \
+    X(HandoffRingFull, "handoff_ring_full") \
+    X(PuntRingFull, "punt_ring_full") \
+    X(TxQueueFull, "tx_queue_full") \
+    X(IcmpUnsupported, "icmp_unsupported")       /* ICMP type we do not translate (to an address we own) */ \
+    X(DnsMalformed, "dns_malformed")             /* a DNS query too short to answer, or not in one segment */ \
+    X(DnsResponseReceived, "dns_response_received")  /* QR = 1: never answered */ \
+    X(DnsTooLarge, "dns_too_large")              /* a query over 512 bytes, or no room for the answer */ \
+    X(DnsRateLimited, "dns_rate_limited")        /* over the client's response rate, not slipped */ \
+    X(DnsTcpIncomplete, "dns_tcp_incomplete")    /* a segment without a whole query: the client retransmits */ \
+    X(DnsTcpNoQuery, "dns_tcp_no_query")         /* an ACK without data (handshake end, ACK of our FIN) */ \
+    X(DnsTcpBadAck, "dns_tcp_bad_ack")           /* not acknowledging our SYN-ACK: answered with a RST */ \
+    X(DnsTcpReset, "dns_tcp_reset")              /* a client's RST: nothing to undo */
+
 enum class DropReason : uint8_t {
-    TruncatedEthernet,
-    TruncatedVlan,
-    VlanMismatch,        // tag absent/present/different from the port's configured VLAN
-    UnknownEthertype,
-    NotForUs,            // destination MAC neither ours nor broadcast
-    TruncatedIpv4,
-    BadIpVersion,
-    BadIhl,
-    IpOptions,
-    BadIpLength,         // total length disagrees with the frame
-    BadIpChecksum,
-    Fragment,
-    TruncatedL4,
-    UnsupportedProtocol,
-    MalformedSctp,       // bad first chunk length, or a verification tag RFC 9260 8.5.1 discards
-    MalformedArp,
-    ArpNotForUs,
-    NoService,           // destination is not a VIP and not ours: nothing to do with it
-    SourceNotAllowed,    // to a VIP from a source outside the cluster's client ranges (not tracked)
-    VipPortRefused,      // VIP known but port/protocol not served: refused (RST / unreachable)
-    NoEndpoint,          // service port has no usable endpoint: refused (RST / unreachable)
-    NotSyn,              // TCP segment without SYN for an untracked flow that cannot be recovered
-    EndpointGone,        // tracked flow's endpoint removed: flow reset or dropped
-    ConntrackFull,       // no room for a new connection and none evictable
-    ReplyTupleInUse,     // DNAT-only: another connection already owns the same reply tuple
-    SnatPortsExhausted,
-    TtlExceeded,         // answered with ICMP time exceeded
-    NoRoute,
-    HandoffRingFull,
-    PuntRingFull,
-    TxQueueFull,
-    IcmpUnsupported,     // ICMP type we do not translate (to an address we own)
+#define VIPGATE_DROP_REASON_ENUMERATOR(reason, name) reason,
+    VIPGATE_DROP_REASONS(VIPGATE_DROP_REASON_ENUMERATOR)
+#undef VIPGATE_DROP_REASON_ENUMERATOR
     Count,
 };
 
 constexpr std::string_view drop_reason_name(DropReason reason) {
     switch (reason) {
-    case DropReason::TruncatedEthernet: return "truncated_ethernet";
-    case DropReason::TruncatedVlan: return "truncated_vlan";
-    case DropReason::VlanMismatch: return "vlan_mismatch";
-    case DropReason::UnknownEthertype: return "unknown_ethertype";
-    case DropReason::NotForUs: return "not_for_us";
-    case DropReason::TruncatedIpv4: return "truncated_ipv4";
-    case DropReason::BadIpVersion: return "bad_ip_version";
-    case DropReason::BadIhl: return "bad_ihl";
-    case DropReason::IpOptions: return "ip_options";
-    case DropReason::BadIpLength: return "bad_ip_length";
-    case DropReason::BadIpChecksum: return "bad_ip_checksum";
-    case DropReason::Fragment: return "fragment";
-    case DropReason::TruncatedL4: return "truncated_l4";
-    case DropReason::UnsupportedProtocol: return "unsupported_protocol";
-    case DropReason::MalformedSctp: return "malformed_sctp";
-    case DropReason::MalformedArp: return "malformed_arp";
-    case DropReason::ArpNotForUs: return "arp_not_for_us";
-    case DropReason::NoService: return "no_service";
-    case DropReason::SourceNotAllowed: return "source_not_allowed";
-    case DropReason::VipPortRefused: return "vip_port_refused";
-    case DropReason::NoEndpoint: return "no_endpoint";
-    case DropReason::NotSyn: return "not_syn";
-    case DropReason::EndpointGone: return "endpoint_gone";
-    case DropReason::ConntrackFull: return "conntrack_full";
-    case DropReason::ReplyTupleInUse: return "reply_tuple_in_use";
-    case DropReason::SnatPortsExhausted: return "snat_ports_exhausted";
-    case DropReason::TtlExceeded: return "ttl_exceeded";
-    case DropReason::NoRoute: return "no_route";
-    case DropReason::HandoffRingFull: return "handoff_ring_full";
-    case DropReason::PuntRingFull: return "punt_ring_full";
-    case DropReason::TxQueueFull: return "tx_queue_full";
-    case DropReason::IcmpUnsupported: return "icmp_unsupported";
+#define VIPGATE_DROP_REASON_NAME(reason, name) \
+    case DropReason::reason: return name;
+        VIPGATE_DROP_REASONS(VIPGATE_DROP_REASON_NAME)
+#undef VIPGATE_DROP_REASON_NAME
     case DropReason::Count: break;
     }
     return "unknown";
@@ -119,6 +106,21 @@ struct alignas(64) WorkerCounters {
     uint64_t affinity_table_full = 0;    // affinity choices not remembered: every way of the set was fresh
     uint64_t idle_sleeps = 0;            // adaptive polling: sleeps taken while the queues were empty
     uint64_t idle_sleep_us = 0;          // and their requested length in total
+    // Cluster DNS (dataplane/dns_path.h). Queries answered by rcode (sent only: a rate-limited
+    // drop counts as its drop reason), plus the TC ones among them and the slipped ones.
+    uint64_t dns_queries_udp = 0;
+    uint64_t dns_queries_tcp = 0;        // complete queries in a TCP segment
+    uint64_t dns_noerror = 0;            // records answered
+    uint64_t dns_nodata = 0;
+    uint64_t dns_nxdomain = 0;
+    uint64_t dns_refused = 0;
+    uint64_t dns_formerr = 0;
+    uint64_t dns_notimp = 0;
+    uint64_t dns_badvers = 0;
+    uint64_t dns_truncated = 0;          // answered with TC (too large, or slipped)
+    uint64_t dns_slipped = 0;            // rate-limited, answered with TC so the client retries over TCP
+    uint64_t dns_forwarded_upstream = 0; // out of zone: sent down the service path to the upstreams
+    uint64_t dns_tcp_control_sent = 0;   // SYN-ACKs and ACKs of FINs of the TCP responder
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
@@ -167,6 +169,19 @@ inline constexpr CounterField kCounterFields[] = {
     {"loops", &WorkerCounters::loops},
     {"busy_loops", &WorkerCounters::busy_loops},
     {"snapshot_generation", &WorkerCounters::snapshot_generation},
+    {"dns_queries_udp", &WorkerCounters::dns_queries_udp},
+    {"dns_queries_tcp", &WorkerCounters::dns_queries_tcp},
+    {"dns_noerror", &WorkerCounters::dns_noerror},
+    {"dns_nodata", &WorkerCounters::dns_nodata},
+    {"dns_nxdomain", &WorkerCounters::dns_nxdomain},
+    {"dns_refused", &WorkerCounters::dns_refused},
+    {"dns_formerr", &WorkerCounters::dns_formerr},
+    {"dns_notimp", &WorkerCounters::dns_notimp},
+    {"dns_badvers", &WorkerCounters::dns_badvers},
+    {"dns_truncated", &WorkerCounters::dns_truncated},
+    {"dns_slipped", &WorkerCounters::dns_slipped},
+    {"dns_forwarded_upstream", &WorkerCounters::dns_forwarded_upstream},
+    {"dns_tcp_control_sent", &WorkerCounters::dns_tcp_control_sent},
 };
 
 // Connect latency: the time from forwarding a TCP SYN (SCTP INIT) to the endpoint's SYN-ACK

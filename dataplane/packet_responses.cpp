@@ -35,39 +35,6 @@ Header* header_at(uint8_t* frame, uint32_t offset) {
     return reinterpret_cast<Header*>(frame + offset);
 }
 
-void turn_around_ethernet(uint8_t* frame) {
-    auto* ethernet = header_at<rte_ether_hdr>(frame, 0);
-    std::swap(ethernet->dst_addr, ethernet->src_addr);
-}
-
-// Writes a complete option-less IPv4 header (TTL 64, DF clear) with its checksum.
-void write_ipv4_header(rte_ipv4_hdr& ip, uint8_t tos, uint16_t total_length, uint16_t packet_id,
-                       uint8_t protocol, uint32_t src_addr, uint32_t dst_addr) {
-    ip.version_ihl = kIpv4VersionIhl;
-    ip.type_of_service = tos;
-    ip.total_length = rte_cpu_to_be_16(total_length);
-    ip.packet_id = packet_id;
-    ip.fragment_offset = 0;
-    ip.time_to_live = kResponseTtl;
-    ip.next_proto_id = protocol;
-    ip.hdr_checksum = 0;
-    ip.src_addr = src_addr;
-    ip.dst_addr = dst_addr;
-    ip.hdr_checksum = rte_ipv4_cksum(&ip);
-}
-
-// Shortens the packet to `length` bytes, all in the first segment (the headers a response
-// keeps were proved contiguous by the parser); later segments go back to their pool.
-void truncate_to_first_segment(rte_mbuf* m, uint32_t length) {
-    if (m->next != nullptr) {
-        rte_pktmbuf_free(m->next);
-        m->next = nullptr;
-        m->nb_segs = 1;
-    }
-    m->data_len = static_cast<uint16_t>(length);
-    m->pkt_len = length;
-}
-
 // Not 0/8, 127/8, multicast, class E or broadcast.
 bool is_single_host(uint32_t address) {
     const uint8_t first_octet = static_cast<uint8_t>(rte_be_to_cpu_32(address) >> 24);
@@ -85,6 +52,36 @@ bool may_send_icmp_error(const ParsedPacket& parsed) {
 }
 
 }  // namespace
+
+void turn_around_ethernet(uint8_t* frame) noexcept {
+    auto* ethernet = header_at<rte_ether_hdr>(frame, 0);
+    std::swap(ethernet->dst_addr, ethernet->src_addr);
+}
+
+void write_ipv4_header(rte_ipv4_hdr& ip, uint8_t tos, uint16_t total_length, uint16_t packet_id,
+                       uint8_t protocol, uint32_t src_addr, uint32_t dst_addr) noexcept {
+    ip.version_ihl = kIpv4VersionIhl;
+    ip.type_of_service = tos;
+    ip.total_length = rte_cpu_to_be_16(total_length);
+    ip.packet_id = packet_id;
+    ip.fragment_offset = 0;
+    ip.time_to_live = kResponseTtl;
+    ip.next_proto_id = protocol;
+    ip.hdr_checksum = 0;
+    ip.src_addr = src_addr;
+    ip.dst_addr = dst_addr;
+    ip.hdr_checksum = rte_ipv4_cksum(&ip);
+}
+
+void truncate_to_first_segment(rte_mbuf* m, uint32_t length) noexcept {
+    if (m->next != nullptr) {
+        rte_pktmbuf_free(m->next);
+        m->next = nullptr;
+        m->nb_segs = 1;
+    }
+    m->data_len = static_cast<uint16_t>(length);
+    m->pkt_len = length;
+}
 
 bool make_tcp_reset(rte_mbuf* m, const ParsedPacket& parsed) noexcept {
     if (parsed.tcp_flags & RTE_TCP_RST_FLAG) return false;

@@ -16,7 +16,19 @@
 
 #include "dataplane/packet_parser.h"
 
+struct rte_ipv4_hdr;
+
 namespace vipgate {
+
+// Building blocks of every answer (also dns_path.cpp's).
+// Swaps the Ethernet source and destination.
+void turn_around_ethernet(uint8_t* frame) noexcept;
+// Writes a complete option-less IPv4 header (TTL 64, DF clear) with its checksum.
+void write_ipv4_header(rte_ipv4_hdr& ip, uint8_t tos, uint16_t total_length, uint16_t packet_id,
+                       uint8_t protocol, uint32_t src_addr, uint32_t dst_addr) noexcept;
+// Shortens the packet to `length` bytes, all in the first segment (the headers a response
+// keeps were proved contiguous by the parser); later segments go back to their pool.
+void truncate_to_first_segment(rte_mbuf* m, uint32_t length) noexcept;
 
 // RFC 793 reset for a TCP segment (sent from the packet's destination to its source, payload
 // and options trimmed): if ACK is set, RST with seq = SEG.ACK; otherwise RST|ACK with seq = 0

@@ -18,6 +18,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include "dataplane/dns_path.h"
 #include "dataplane/nat_rewrite.h"
 #include "dataplane/packet_parser.h"
 #include "dataplane/packet_responses.h"
@@ -49,13 +50,14 @@ struct PacketState {
 class BurstProcessor {
 public:
     BurstProcessor(WorkerContext& context, const Snapshot& snapshot, bool from_handoff)
-        : context_(context), snapshot_(snapshot), counters_(context.counters),
+        : context_(context), snapshot_(snapshot), counters_(context.counters), dns_zone_(snapshot.dns.get()),
           from_handoff_(from_handoff) {}
 
     void run(rte_mbuf** packets, uint16_t count) noexcept;
 
 private:
     bool classify(rte_mbuf* packet, PacketState& state) noexcept;
+    bool answer_dns(rte_mbuf* packet, PacketState& state) noexcept;
     void handle_tracked(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept;
     void handle_untracked(rte_mbuf* packet, PacketState& state, int32_t service_port) noexcept;
     void handle_new_flow(rte_mbuf* packet, PacketState& state, uint32_t service_port) noexcept;
@@ -81,6 +83,7 @@ private:
     WorkerContext& context_;
     const Snapshot& snapshot_;
     WorkerCounters& counters_;
+    const DnsZone* const dns_zone_;  // null: the gateway serves no names
     const bool from_handoff_;
     // Set once this burst inserted or removed a connection: a hit looked up before that may now
     // point at an evicted or reused entry, so it is looked up again (see revalidate()).
@@ -266,6 +269,25 @@ bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
     }
     const ParsedPacket& parsed = state.parsed;
     state.needs_lookup = parsed.key.protocol != kProtoIcmp || parsed.icmp_error;
+    // A packet handed off by another worker was already judged there (it continued to a service).
+    if (dns_zone_ != nullptr && !from_handoff_ && is_dns_query_packet(*dns_zone_, parsed)) return answer_dns(packet, state);
+    return true;
+}
+
+// Cluster DNS (dns_path.h): answered here, before any table lookup, unless the name is outside
+// the zone and goes on to the upstreams like a packet to any UDP service.
+bool BurstProcessor::answer_dns(rte_mbuf* packet, PacketState& state) noexcept {
+    const DnsPathResult result = handle_dns_packet(context_, snapshot_, *dns_zone_, packet, state.parsed);
+    switch (result.action) {
+    case DnsPathAction::SendBack:
+        send_back(packet, state);
+        return false;
+    case DnsPathAction::Drop:
+        drop(packet, result.reason);
+        return false;
+    case DnsPathAction::Continue:
+        break;
+    }
     return true;
 }
 

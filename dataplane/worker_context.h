@@ -12,7 +12,9 @@
 #include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/counters.h"
+#include "dataplane/dns_rate_limiter.h"
 #include "dataplane/neighbor_table.h"
+#include "dataplane/siphash.h"
 
 struct rte_mbuf;
 struct rte_ring;
@@ -43,6 +45,8 @@ struct alignas(64) WorkerContext {
     ConnTable* connections = nullptr;
     AffinityTable* affinity = nullptr;                 // sessionAffinity: ClientIP choices
     const NeighborTable* neighbors = nullptr;
+    DnsRateLimiter* dns_rate_limiter = nullptr;        // null: DNS responses are not rate-limited
+    SipHashKey dns_tcp_key;                            // the DNS TCP responder's ISN key, the same on every worker
     std::array<rte_ring*, kMaxWorkers> handoff_rings{};  // indexed by owning worker
     rte_ring* punt_ring = nullptr;                     // to the control thread (ARP, neighbor misses)
     rte_ring* control_tx_ring = nullptr;               // from the control thread; worker 0 transmits it

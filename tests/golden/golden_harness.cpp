@@ -347,6 +347,11 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
         context->now_ms = kStartTimeMs;
         context->connections = table;
         context->affinity = affinity;
+        DnsRateLimiter* rate_limiter = DnsRateLimiter::create(SOCKET_ID_ANY);
+        if (rate_limiter == nullptr) throw std::runtime_error("cannot create a DNS rate limiter");
+        dns_rate_limiters_.push_back(rate_limiter);
+        context->dns_rate_limiter = rate_limiter;
+        context->dns_tcp_key = SipHashKey{0x0123456789ABCDEFULL, 0xFEDCBA9876543210ULL};
         context->neighbors = &neighbors_;
         context->punt_ring = punt_ring_;
         context->endpoint_counters = endpoint_counters_.back().data();
@@ -362,6 +367,7 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec)
 GoldenHarness::~GoldenHarness() {
     for (ConnTable* table : worker_tables_) ConnTable::destroy(table);
     for (AffinityTable* table : affinity_tables_) AffinityTable::destroy(table);
+    for (DnsRateLimiter* limiter : dns_rate_limiters_) DnsRateLimiter::destroy(limiter);
     rte_ring_free(punt_ring_);
 }
 

@@ -227,6 +227,9 @@ public:
     void reload(const TopologySpec& spec);
 
     const Snapshot& snapshot() const { return *snapshot_; }
+    // Puts a DNS zone in the current snapshot (the control plane's zone building is not part of
+    // SnapshotBuilder's input here); null removes it.
+    void set_dns_zone(std::shared_ptr<const DnsZone> zone) { snapshot_->dns = std::move(zone); }
     const TopologySpec& spec() const { return spec_; }
     WorkerContext& worker(uint16_t index) { return *workers_.at(index); }
     ConnTable& connections(uint16_t worker) { return *worker_tables_.at(worker); }
@@ -275,6 +278,7 @@ private:
     rte_ring* punt_ring_ = nullptr;
     std::vector<ConnTable*> worker_tables_;
     std::vector<AffinityTable*> affinity_tables_;
+    std::vector<DnsRateLimiter*> dns_rate_limiters_;
     std::vector<std::unique_ptr<WorkerContext>> workers_;
     std::vector<std::vector<EndpointCounters>> endpoint_counters_;
     std::vector<std::vector<EndpointHandshakes>> endpoint_handshakes_;

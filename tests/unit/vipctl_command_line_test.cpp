@@ -48,6 +48,17 @@ TEST(VipctlCommandLine, GetWithAliasesNamespacesAndOutput) {
     EXPECT_EQ(build_request(parse({"get", "stats"}), {}), json({{"op", "get"}, {"resource", "stats"}}));
 }
 
+TEST(VipctlCommandLine, GetDns) {
+    CommandLine command = parse({"get", "dns", "web.default.svc.cluster.local"});
+    EXPECT_EQ(command.resource, "dns");
+    EXPECT_EQ(command.name, "web.default.svc.cluster.local");
+    EXPECT_EQ(command.dns_type, "A");
+    EXPECT_EQ(build_request(command, {}), json({{"op", "dns"}, {"name", "web.default.svc.cluster.local"}, {"type", "A"}}));
+    EXPECT_EQ(parse({"get", "dns", "_http._tcp.web.default.svc.cluster.local", "SRV"}).dns_type, "SRV");
+    EXPECT_EQ(usage_error({"get", "dns"}), "usage: vipctl get dns NAME [TYPE]");
+    EXPECT_NE(usage_error({"get", "dns", "x", "-n", "kube-system"}), "(accepted)");
+}
+
 TEST(VipctlCommandLine, SocketPathPrecedence) {
     EXPECT_EQ(parse({"get", "svc"}).socket_path, "/run/vipgate/api.sock");
     EXPECT_EQ(parse({"get", "svc"}, "/tmp/env.sock").socket_path, "/tmp/env.sock");

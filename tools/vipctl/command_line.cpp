@@ -104,6 +104,7 @@ const std::map<std::string, std::string>& resource_names() {
         {"pods", "pods"}, {"pod", "pods"}, {"po", "pods"},
         {"conntrack", "conntrack"}, {"connections", "conntrack"}, {"ct", "conntrack"},
         {"stats", "stats"}, {"statistics", "stats"},
+        {"dns", "dns"},
     };
     return names;
 }
@@ -193,7 +194,23 @@ void parse_top(const Flags& flags, CommandLine& command) {
     if (command.output == OutputFormat::Json) throw UsageError("top prints tables; for JSON use: vipctl get stats -o json");
 }
 
+// get dns NAME [TYPE]: what the workers answer for a name, from the published zone.
+void parse_get_dns(const Flags& flags, CommandLine& command) {
+    if (flags.positionals.size() < 3 || flags.positionals.size() > 4) throw UsageError("usage: vipctl get dns NAME [TYPE]");
+    refuse(!flags.files.empty(), "-f", "get dns");
+    refuse(flags.namespace_name.has_value() || flags.all_namespaces, "-n/-A (names are absolute)", "get dns");
+    refuse(flags.limit.has_value(), "--limit", "get dns");
+    command.resource = "dns";
+    command.name = flags.positionals[2];
+    if (flags.positionals.size() == 4) command.dns_type = flags.positionals[3];
+    command.output = output_format(flags, false);
+}
+
 void parse_get(const Flags& flags, CommandLine& command) {
+    if (flags.positionals.size() >= 2 && flags.positionals[1] == "dns") {
+        parse_get_dns(flags, command);
+        return;
+    }
     expect_positionals(flags, 2, "get (services|endpoints|pods|conntrack|stats) [-n NS | -A] [-o json|wide]");
     const auto resource = resource_names().find(flags.positionals[1]);
     if (resource == resource_names().end()) {
@@ -311,6 +328,7 @@ std::string usage_text() {
            "  vipctl get services|svc|endpoints|ep|pods|po [-n NS | -A] [-o json|wide]\n"
            "  vipctl get conntrack [--limit N] [-o json|wide]\n"
            "  vipctl get stats [-o json|wide]\n"
+           "  vipctl get dns NAME [TYPE]                 (what the gateway answers: A, SRV, PTR, TXT, ...)\n"
            "  vipctl apply -f FILE [-f FILE ...]        (-f - reads stdin)\n"
            "  vipctl delete (service|svc|pod|po|endpointslice) NAME [-n NS]\n"
            "  vipctl delete -f FILE [-f FILE ...]       (deletes what the files define)\n"

@@ -21,12 +21,13 @@ struct CommandLine {
     Verb verb = Verb::Help;
     std::string socket_path;     // resolved: --socket, else $VIPGATE_SOCKET, else kDefaultSocketPath
     OutputFormat output = OutputFormat::Table;
-    std::string resource;        // get: services, endpoints, pods, conntrack or stats
+    std::string resource;        // get: services, endpoints, pods, conntrack, stats or dns
     std::optional<std::string> namespace_name;  // get/delete; nullopt with -A (all namespaces)
     std::optional<uint64_t> limit;              // get conntrack --limit
     std::vector<std::string> files;             // apply/delete -f; "-" is stdin
     std::string kind;            // delete: service, pod or endpointslice
-    std::string name;            // delete NAME
+    std::string name;            // delete NAME; get dns NAME
+    std::string dns_type = "A";  // get dns NAME [TYPE]
     std::string address;         // drain/undrain
     double interval_s = 1.0;     // top --interval
     uint64_t count = 0;          // top --count (0: until interrupted); capture -c (packets)

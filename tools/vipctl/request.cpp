@@ -40,6 +40,7 @@ std::vector<Document> load_documents(const std::vector<std::string>& files, std:
 nlohmann::json build_request(const CommandLine& command, const std::vector<Document>& documents) {
     switch (command.verb) {
         case Verb::Get: {
+            if (command.resource == "dns") return {{"op", "dns"}, {"name", command.name}, {"type", command.dns_type}};
             nlohmann::json request = {{"op", "get"}, {"resource", command.resource}};
             if (command.namespace_name) request["namespace"] = *command.namespace_name;
             if (command.limit) request["limit"] = *command.limit;

@@ -22,6 +22,8 @@ void print_table(const CommandLine& command, const nlohmann::json& response, std
         print_pods(response, options, out, err);
     } else if (command.resource == "conntrack") {
         print_conntrack(response, options, out, err);
+    } else if (command.resource == "dns") {
+        out << field_text(response, "text", "");
     } else {
         print_stats(response, options, out, err);
     }
