@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "config/objects.h"
 #include "config/service_store.h"
+#include "control/dns_publication.h"
 #include "control/snapshot_builder.h"
 
 namespace vipgate {
@@ -48,9 +49,13 @@ public:
     using Observer = std::function<void(const UpdateOutcome&)>;
 
     // `settings` is the running configuration (its objects are loaded into the store).
+    // `dns_zones` builds the DNS zone each snapshot carries (build_dns_zone); without one the
+    // snapshots carry none (DNS addresses and upstreams still reach the dataplane's tables).
     // Throws std::runtime_error when the initial objects are invalid or do not fit.
-    ControlPlane(config::Config settings, SnapshotBuilder& builder, Publish publish);
+    ControlPlane(config::Config settings, SnapshotBuilder& builder, Publish publish,
+                 DnsPublication::ZoneFactory dns_zones = {});
 
+    // Objects with a [dns] table also replace the DNS settings (reported as kind "dns").
     UpdateOutcome apply(const config::ObjectSet& objects, const std::string& source);
     UpdateOutcome remove(const config::ObjectSet& objects, const std::string& source);
     UpdateOutcome remove(const std::string& kind, const std::string& namespace_name, const std::string& name);
@@ -72,6 +77,7 @@ public:
     // update in progress); false when it did not run.
     bool try_locked(const std::function<void()>& task);
     UpdateTiming last_timing() const;
+    DnsPublicationStatistics dns_statistics() const;
     // The running state as a config file's model: settings plus every object.
     config::Config running_config() const;
 
@@ -86,6 +92,7 @@ private:
     SnapshotBuilder& builder_;
     Publish publish_;
     config::ServiceStore store_;
+    DnsPublication dns_;
     uint64_t generation_ = 0;
     UpdateTiming last_timing_;
     Observer observer_;

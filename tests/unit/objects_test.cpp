@@ -204,7 +204,10 @@ TEST(KubernetesYaml, ErrorsNameTheManifestField) {
                              1, 13));
     EXPECT_TRUE(single_error(
         yaml("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: ExternalName\n"),
-        "spec.type", "vipgate serves ClusterIPs only", 5, 9));
+        "spec.externalName", "an ExternalName service needs the DNS name it aliases", 5, 3));
+    EXPECT_TRUE(single_error(
+        yaml("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: Headless\n"),
+        "spec.type", "unknown service type 'Headless'", 5, 9));
     EXPECT_TRUE(single_error(yaml(R"(apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: s, labels: {kubernetes.io/service-name: svc}}
