@@ -156,9 +156,13 @@ json get_services(const json& request, const config::ServiceStore& store) {
             ready = ready_addresses.size();
             total = addresses.size();
         }
+        const bool external = !service.external_name.empty();
         items.push_back({{"namespace", service.namespace_name},
                          {"name", service.name},
-                         {"cluster_ip", service.headless ? std::string("None") : config::format_ipv4(service.cluster_ip)},
+                         {"type", external ? "ExternalName" : service.headless ? "Headless" : "ClusterIP"},
+                         {"external_name", external ? json(service.external_name) : json(nullptr)},
+                         {"cluster_ip", service.headless || external ? std::string("None")
+                                                                     : config::format_ipv4(service.cluster_ip)},
                          {"ports", ports},
                          {"selector", labels_json(service.selector)},
                          {"session_affinity", service.session_affinity == config::SessionAffinity::ClientIp ? "ClientIP" : "None"},

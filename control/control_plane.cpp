@@ -40,7 +40,7 @@ UpdateOutcome ControlPlane::apply(const config::ObjectSet& objects, const std::s
     bool dns_changed = false;
     if (result.ok() && objects.dns) {
         dns_changed = !(*objects.dns == settings_.dns);
-        result.changes.push_back({"dns", "", "dns", dns_changed ? "configured" : "unchanged"});
+        result.changes.push_back({"dns", "", "settings", dns_changed ? "configured" : "unchanged"});
         settings_.dns = *objects.dns;
     }
     return commit(std::move(result), elapsed_ms(started), dns_changed, started);
