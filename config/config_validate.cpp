@@ -426,7 +426,7 @@ private:
                              bool owns_cluster_ip) {
         std::string ports_path = path + ".ports";
         if (service.ports.empty() && !service.headless && service.external_name.empty() &&
-            intact(ports_path)) {
+            intact(ports_path) && intact(path + ".external_name")) {
             diagnostics_.error(ports_path, "no ports defined; a service needs at least one port "
                                            "(only a headless or ExternalName service may have none)");
         }

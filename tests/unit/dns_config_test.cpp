@@ -108,7 +108,7 @@ TEST(DnsConfig, ShapeErrorsHavePositions) {
     EXPECT_TRUE(one_error("[dns]\nupstreams = [\"resolver.example\"]\n", "dns.upstreams[0]", "not a resolver address"));
     EXPECT_TRUE(one_error("[dns]\nrate_limit = -1\n", "dns.rate_limit", "out of range", "-1"));
     EXPECT_TRUE(one_error("[dns]\nadresses = []\n", "dns.adresses", "did you mean 'addresses'?", "adresses"));
-    EXPECT_TRUE(one_error("dns = 5\n", "dns", "expected a table"));
+    EXPECT_TRUE(one_error("[[dns]]\n", "dns", "expected a table, found an array"));
 }
 
 TEST(DnsConfig, AddressesCollideWithNothing) {

@@ -94,7 +94,7 @@ TEST(KubernetesManifests, EndpointSliceExample) {
     expected.name = "example-abc";
     expected.service_name = "example";
     expected.ports = {{"http", Protocol::Tcp, 80}};
-    expected.endpoints = {{ip("10.1.2.3"), 0, true, false, 1, {}}};
+    expected.endpoints = {{ip("10.1.2.3"), 0, true, false, 1, {}, "pod-1"}};
     EXPECT_EQ(objects.endpoint_slices[0], expected);
 }
 
