@@ -100,6 +100,13 @@ config::ObjectSet parse_documents(const json& request, std::vector<config::Confi
         append(all.services, parsed.objects->services);
         append(all.pods, parsed.objects->pods);
         append(all.endpoint_slices, parsed.objects->endpoint_slices);
+        if (parsed.objects->dns) {
+            if (all.dns) {
+                errors.push_back({source, 0, 0, "dns", "a second [dns] table in this request; give the DNS settings once"});
+                continue;
+            }
+            all.dns = std::move(parsed.objects->dns);
+        }
     }
     return all;
 }
