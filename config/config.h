@@ -91,6 +91,28 @@ struct ConntrackConfig {
     bool operator==(const ConntrackConfig&) const = default;
 };
 
+// A resolver for names outside the cluster zone.
+struct DnsUpstream {
+    uint32_t address = 0;  // host order
+    uint16_t port = 53;
+    bool operator==(const DnsUpstream&) const = default;
+};
+
+// The cluster DNS server (Kubernetes DNS specification 1.1.0): the addresses it answers on, the
+// zone it is authoritative for, and where other names go. No addresses: no DNS server.
+struct DnsConfig {
+    static constexpr size_t kMaxAddresses = 8;
+    static constexpr uint32_t kDefaultRateLimit = 1000;
+
+    std::vector<uint32_t> addresses;   // host order, at most kMaxAddresses
+    std::string zone = "cluster.local";  // lower-case, without the trailing dot
+    uint32_t ttl_s = 5;
+    std::vector<DnsUpstream> upstreams;
+    uint32_t rate_limit = kDefaultRateLimit;  // responses/s per client address per worker; 0: off
+    uint32_t rate_limit_slip = 2;              // every Nth limited answer goes out truncated; 0: none
+    bool operator==(const DnsConfig&) const = default;
+};
+
 // Where ClusterIPs come from and who may reach them.
 struct ClusterConfig {
     std::optional<Ipv4Prefix> service_cidr;  // omitted cluster_ips are allocated from here
@@ -125,6 +147,7 @@ struct EndpointConfig {
     bool terminating = false;
     uint32_t weight = 1;         // 0 drains: no new connections, existing ones continue
     std::vector<NamedPort> ports;  // named ports, for services whose target_port is a name
+    std::string hostname;        // DNS-1123 label: <hostname>.<service>.<ns>.svc.<zone> (headless)
     bool operator==(const EndpointConfig&) const = default;
 };
 
@@ -134,7 +157,9 @@ struct ServiceConfig {
     std::string name;
     std::string namespace_name = "default";
     uint32_t cluster_ip = 0;     // host order; 0: allocated from cluster.service_cidr
-    bool headless = false;       // clusterIP: None; no VIP, nothing reaches the dataplane
+    bool headless = false;       // clusterIP: None; no VIP, nothing reaches the dataplane, DNS only
+    std::string external_name;   // set: type ExternalName, a DNS alias (CNAME); no ClusterIP, no VIP
+    bool publish_not_ready_addresses = false;  // endpoints count as ready whatever their condition
     std::optional<Labels> selector;  // set: endpoints are the matching pods
     std::vector<ServicePortConfig> ports;
     std::vector<EndpointConfig> endpoints;  // given directly (services without a selector)
@@ -152,6 +177,8 @@ struct PodConfig {
     bool ready = true;           // Ready condition
     bool terminating = false;    // deletionTimestamp set
     uint32_t weight = 1;         // vipgate extension; 0 drains
+    std::string hostname;        // spec.hostname; with subdomain == a headless service's name it
+    std::string subdomain;       // names the pod: <hostname>.<subdomain>.<ns>.svc.<zone>
     bool operator==(const PodConfig&) const = default;
 };
 
@@ -175,6 +202,7 @@ struct Config {
     std::vector<RouteConfig> routes;
     std::vector<NeighborConfig> neighbors;
     ClusterConfig cluster;
+    DnsConfig dns;
     std::vector<ServiceConfig> services;
     std::vector<PodConfig> pods;
     std::vector<EndpointSliceConfig> endpoint_slices;

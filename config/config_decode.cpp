@@ -195,6 +195,7 @@ public:
         if (auto field = keys.optional("neighbors"))
             list(*field, config.neighbors, &Decoder::neighbor);
         if (auto field = keys.optional("cluster")) cluster(*field, config.cluster);
+        if (auto field = keys.optional("dns")) dns(*field, config.dns);
         if (auto field = keys.optional("services"))
             list(*field, config.services, &Decoder::service);
         if (auto field = keys.optional("pods")) list(*field, config.pods, &Decoder::pod);
@@ -210,6 +211,7 @@ public:
         if (auto field = keys.optional("pods")) list(*field, objects.pods, &Decoder::pod);
         if (auto field = keys.optional("endpoint_slices"))
             list(*field, objects.endpoint_slices, &Decoder::endpoint_slice);
+        if (auto field = keys.optional("dns")) dns(*field, objects.dns.emplace());
         keys.report_daemon_only_keys(
             {"eal", "dataplane", "conntrack", "snat", "ports", "routes", "neighbors", "cluster"});
     }
@@ -328,12 +330,27 @@ private:
         keys->report_unknown_keys();
     }
 
+    void dns(const Field& field, DnsConfig& dns) {
+        auto keys = table_fields(field);
+        if (!keys) return;
+        if (auto f = keys->optional("addresses")) list(*f, dns.addresses, &Decoder::dns_address);
+        if (auto f = keys->optional("zone")) dns_zone(*f, dns.zone);
+        if (auto f = keys->optional("ttl")) integer<0, 3600>(*f, dns.ttl_s);
+        if (auto f = keys->optional("upstreams")) list(*f, dns.upstreams, &Decoder::dns_upstream);
+        if (auto f = keys->optional("rate_limit")) integer<0, 1'000'000>(*f, dns.rate_limit);
+        if (auto f = keys->optional("rate_limit_slip")) integer<0, 100>(*f, dns.rate_limit_slip);
+        keys->report_unknown_keys();
+    }
+
     void service(const Field& field, ServiceConfig& service) {
         auto keys = table_fields(field);
         if (!keys) return;
         if (auto f = keys->required("name")) text(*f, service.name);
         if (auto f = keys->optional("namespace")) text(*f, service.namespace_name);
         if (auto f = keys->optional("cluster_ip")) cluster_ip(*f, service);
+        if (auto f = keys->optional("external_name")) external_name(*f, service.external_name);
+        if (auto f = keys->optional("publish_not_ready_addresses"))
+            flag(*f, service.publish_not_ready_addresses);
         if (auto f = keys->optional("selector")) {
             Labels selector;
             if (labels(*f, selector)) service.selector = std::move(selector);
@@ -371,6 +388,7 @@ private:
         if (auto f = keys->required("address")) address(*f, endpoint.address);
         if (auto f = keys->optional("port")) integer<1, 65535>(*f, endpoint.port);
         endpoint_conditions(*keys, endpoint);
+        if (auto f = keys->optional("hostname")) dns_label(*f, endpoint.hostname, "hostname");
         if (auto f = keys->optional("ports")) list(*f, endpoint.ports, &Decoder::named_port);
         keys->report_unknown_keys();
     }
@@ -411,6 +429,8 @@ private:
         if (auto f = keys->optional("terminating")) flag(*f, pod.terminating);
         if (auto f = keys->optional("weight")) integer<0, 65535>(*f, pod.weight);
         if (auto f = keys->optional("ports")) list(*f, pod.ports, &Decoder::named_port);
+        if (auto f = keys->optional("hostname")) dns_label(*f, pod.hostname, "hostname");
+        if (auto f = keys->optional("subdomain")) dns_label(*f, pod.subdomain, "subdomain");
         keys->report_unknown_keys();
     }
 
@@ -432,6 +452,7 @@ private:
         if (!keys) return;
         if (auto f = keys->required("address")) address(*f, endpoint.address);
         endpoint_conditions(*keys, endpoint);
+        if (auto f = keys->optional("hostname")) dns_label(*f, endpoint.hostname, "hostname");
         keys->report_unknown_keys();
     }
 
@@ -565,6 +586,76 @@ private:
             return;
         }
         unicast_address(field, service.cluster_ip, "cluster IP (\"None\" makes a headless service)");
+    }
+
+    bool dns_address(const Field& field, uint32_t& out) {
+        return unicast_address(field, out, "DNS address");
+    }
+
+    // A DNS label (a pod's hostname or subdomain, an endpoint's hostname), as Kubernetes checks it.
+    bool dns_label(const Field& field, std::string& out, std::string_view what) {
+        std::string value;
+        if (!text(field, value)) return false;
+        if (std::string problem = dns_label_problem(value, what); !problem.empty()) {
+            diagnostics_.reject(field.path, problem);
+            return false;
+        }
+        out = value;
+        return true;
+    }
+
+    // A DNS name, as Kubernetes checks spec.externalName: one trailing dot is allowed (and
+    // dropped).
+    bool external_name(const Field& field, std::string& out) {
+        std::string value;
+        if (!text(field, value)) return false;
+        if (value.size() > 1 && value.back() == '.') value.pop_back();
+        if (std::string problem = dns_subdomain_problem(value, "external name"); !problem.empty()) {
+            diagnostics_.reject(field.path, problem);
+            return false;
+        }
+        out = value;
+        return true;
+    }
+
+    // The cluster domain: any case (DNS names compare case-insensitively), kept lower-case.
+    bool dns_zone(const Field& field, std::string& out) {
+        std::string value;
+        if (!text(field, value)) return false;
+        if (value.size() > 1 && value.back() == '.') value.pop_back();
+        std::transform(value.begin(), value.end(), value.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (std::string problem = dns_subdomain_problem(value, "zone"); !problem.empty()) {
+            diagnostics_.reject(field.path, problem + " (e.g. \"cluster.local\")");
+            return false;
+        }
+        out = value;
+        return true;
+    }
+
+    // "198.18.0.53" or "198.18.0.53:5353"; the port defaults to 53.
+    bool dns_upstream(const Field& field, DnsUpstream& out) {
+        std::string value;
+        if (!text(field, value)) return false;
+        const size_t colon = value.find(':');
+        std::optional<uint32_t> address = parse_ipv4(std::string_view(value).substr(0, colon));
+        uint32_t port = 53;
+        bool port_ok = true;
+        if (colon != std::string::npos) {
+            const std::string digits = value.substr(colon + 1);
+            port_ok = !digits.empty() && digits.size() <= 5 &&
+                      std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+            if (port_ok) port = static_cast<uint32_t>(std::stoul(digits));
+            port_ok = port_ok && port >= 1 && port <= 65535;
+        }
+        if (!address || *address == 0 || !port_ok) {
+            diagnostics_.reject(field.path, quoted(value) +
+                                                " is not a resolver address; expected \"a.b.c.d\" or "
+                                                "\"a.b.c.d:port\" (port 1..65535, default 53)");
+            return false;
+        }
+        out = DnsUpstream{*address, static_cast<uint16_t>(port)};
+        return true;
     }
 
     bool network(const Field& field, Ipv4Prefix& out) {

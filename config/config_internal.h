@@ -119,6 +119,8 @@ std::string label_key_problem(std::string_view text);    // "app.kubernetes.io/n
 std::string label_value_problem(std::string_view text);  // may be empty
 std::string port_name_problem(std::string_view text);    // IANA_SVC_NAME: "http-web-svc"
 std::string service_port_name_problem(std::string_view text);  // DNS-1123 label: service, slice
+std::string dns_label_problem(std::string_view text, std::string_view what);      // "web-0"
+std::string dns_subdomain_problem(std::string_view text, std::string_view what);  // "db.example.com"
 
 // "a.b[2].c" -> "a.b[2]" -> "a.b" -> "a" -> "" (the document itself).
 std::string_view parent_path(std::string_view path);

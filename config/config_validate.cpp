@@ -15,6 +15,12 @@
 // object documents are checked against the running daemon by whoever merges them). A headless
 // service has no cluster IP and no VIP ports.
 //
+// DNS addresses answer like a VIP (ARP, ping) and are the destination of DNS queries: they may
+// be neither a port's (or SNAT) address nor a service's cluster IP. They may lie inside the
+// service CIDR, as kube-dns's ClusterIP does (kubelet's --cluster-dns keeps pointing where it
+// pointed); the store then never allocates them. Object documents carry a [dns] table too; what
+// it cannot check alone (the ports, the running services) is checked where it is merged.
+//
 // Every rule first checks that its inputs were decoded (Diagnostics::intact) so a single typo is
 // reported once, not again by every rule that reads the field.
 #include "config/config_internal.h"
@@ -67,6 +73,7 @@ public:
         check_services();
         check_pods();
         check_endpoint_slices();
+        check_dns();
     }
 
 private:
@@ -358,6 +365,12 @@ private:
         for (size_t i = 0; i < config_.services.size(); ++i) {
             const ServiceConfig& service = config_.services[i];
             std::string path = at("services", i);
+            if (!service.external_name.empty() && intact(path + ".cluster_ip") &&
+                (service.headless || service.cluster_ip != 0)) {
+                diagnostics_.error(path + ".cluster_ip",
+                                   "an ExternalName service is a DNS alias and has no cluster IP; "
+                                   "remove " + diagnostics_.field_name(path + ".cluster_ip"));
+            }
             bool owns_cluster_ip = check_cluster_ip(service, path, i);
             if (service.selector && !service.endpoints.empty() && intact(path + ".selector")) {
                 diagnostics_.error(path + ".endpoints",
@@ -374,7 +387,7 @@ private:
     // True when the service's VIP ports can be claimed: it has a cluster IP of its own.
     bool check_cluster_ip(const ServiceConfig& service, const std::string& path, size_t index) {
         std::string ip_path = path + ".cluster_ip";
-        if (!intact(ip_path) || service.headless) return false;
+        if (!intact(ip_path) || service.headless || !service.external_name.empty()) return false;
         const auto& cidr = config_.cluster.service_cidr;
         if (service.cluster_ip == 0) {
             if (daemon_file_ && !cidr && intact("cluster.service_cidr")) {
@@ -412,9 +425,10 @@ private:
     void check_service_ports(const ServiceConfig& service, const std::string& path,
                              bool owns_cluster_ip) {
         std::string ports_path = path + ".ports";
-        if (service.ports.empty() && !service.headless && intact(ports_path)) {
+        if (service.ports.empty() && !service.headless && service.external_name.empty() &&
+            intact(ports_path) && intact(path + ".external_name")) {
             diagnostics_.error(ports_path, "no ports defined; a service needs at least one port "
-                                           "(only a headless service may have none)");
+                                           "(only a headless or ExternalName service may have none)");
         }
         std::map<std::string, size_t> names;
         std::map<std::pair<uint16_t, Protocol>, size_t> numbers;
@@ -518,6 +532,70 @@ private:
         }
     }
 
+    // Within [dns]: count, duplicates, upstreams that are not the server itself; in the daemon's
+    // file also against the ports' and SNAT addresses and the services' cluster IPs.
+    void check_dns() {
+        const DnsConfig& dns = config_.dns;
+        if (intact("dns.addresses")) {
+            if (dns.addresses.size() > DnsConfig::kMaxAddresses) {
+                diagnostics_.error("dns.addresses", std::to_string(dns.addresses.size()) +
+                                                        " addresses; at most " +
+                                                        std::to_string(DnsConfig::kMaxAddresses) + " are allowed");
+            }
+            for (size_t i = 0; i < dns.addresses.size(); ++i) check_dns_address(i);
+        }
+        if (!intact("dns.upstreams")) return;
+        for (size_t i = 0; i < dns.upstreams.size(); ++i) {
+            const DnsUpstream& upstream = dns.upstreams[i];
+            std::string path = at("dns.upstreams", i);
+            const std::string name = format_ipv4(upstream.address) + ":" + std::to_string(upstream.port);
+            if (i >= kMaxDnsUpstreams) {
+                diagnostics_.error(path, "more than " + std::to_string(kMaxDnsUpstreams) + " upstreams");
+                break;
+            }
+            for (size_t j = 0; j < i; ++j) {
+                if (dns.upstreams[j] == upstream) {
+                    diagnostics_.error(path, name + " is listed twice (also " +
+                                                 diagnostics_.reference(at("dns.upstreams", j)) + ")");
+                    break;
+                }
+            }
+            if (intact("dns.addresses") &&
+                std::find(dns.addresses.begin(), dns.addresses.end(), upstream.address) != dns.addresses.end()) {
+                diagnostics_.error(path, format_ipv4(upstream.address) +
+                                             " is one of dns.addresses: the server would forward to itself");
+            }
+        }
+    }
+
+    void check_dns_address(size_t i) {
+        const std::vector<uint32_t>& addresses = config_.dns.addresses;
+        const std::string path = at("dns.addresses", i);
+        const std::string address = format_ipv4(addresses[i]);
+        for (size_t j = 0; j < i; ++j) {
+            if (addresses[j] == addresses[i]) {
+                diagnostics_.error(path, address + " is listed twice");
+                return;
+            }
+        }
+        if (const PortConfig* port = subnets_known_ ? owner_of(addresses[i]) : nullptr) {
+            const auto& snat = config_.snat.addresses;
+            const bool is_snat = std::find(snat.begin(), snat.end(), addresses[i]) != snat.end();
+            diagnostics_.error(path, address + " is an address of port " + port->name +
+                                         (is_snat ? " and an SNAT address" : "") +
+                                         "; a DNS address must be an address of its own, like a cluster IP");
+        }
+        if (auto owner = cluster_ips_.find(addresses[i]); owner != cluster_ips_.end()) {
+            const ServiceConfig& service = config_.services[owner->second];
+            diagnostics_.error(path, address + " is the cluster IP of service " +
+                                         object_name(service.namespace_name, service.name) + " (" +
+                                         diagnostics_.reference(at("services", owner->second)) +
+                                         "); a DNS address must not be a service's");
+        }
+    }
+
+    static constexpr size_t kMaxDnsUpstreams = 16;
+
     Config& config_;
     Diagnostics& diagnostics_;
     bool daemon_file_ = false;
@@ -532,6 +610,7 @@ void validate(Config& config, Diagnostics& diagnostics) { Validator(config, diag
 
 void validate_objects(ObjectSet& objects, Diagnostics& diagnostics) {
     Config config;
+    if (objects.dns) config.dns = *objects.dns;
     config.services = std::move(objects.services);
     config.pods = std::move(objects.pods);
     config.endpoint_slices = std::move(objects.endpoint_slices);

@@ -109,6 +109,7 @@ std::string endpoint(const EndpointConfig& endpoint, bool with_ports) {
         .add("weight", number(endpoint.weight));
     if (with_ports && !endpoint.ports.empty())
         table.add("ports", array(endpoint.ports, named_port));
+    if (!endpoint.hostname.empty()) table.add("hostname", quoted(endpoint.hostname));
     return table.str();
 }
 
@@ -133,6 +134,8 @@ void service(std::string& out, const ServiceConfig& service) {
         line(out, "cluster_ip", quoted("None"));
     else if (service.cluster_ip != 0)
         line(out, "cluster_ip", address(service.cluster_ip));
+    if (!service.external_name.empty()) line(out, "external_name", quoted(service.external_name));
+    if (service.publish_not_ready_addresses) line(out, "publish_not_ready_addresses", boolean(true));
     if (service.selector) line(out, "selector", labels(*service.selector));
     if (service.session_affinity == SessionAffinity::ClientIp) {
         line(out, "session_affinity", quoted("ClientIP"));
@@ -152,6 +155,8 @@ void pod(std::string& out, const PodConfig& pod) {
     line(out, "ready", boolean(pod.ready));
     line(out, "terminating", boolean(pod.terminating));
     line(out, "weight", number(pod.weight));
+    if (!pod.hostname.empty()) line(out, "hostname", quoted(pod.hostname));
+    if (!pod.subdomain.empty()) line(out, "subdomain", quoted(pod.subdomain));
     list(out, "ports", pod.ports, named_port);
 }
 
@@ -163,6 +168,20 @@ void endpoint_slice(std::string& out, const EndpointSliceConfig& slice) {
     list(out, "ports", slice.ports, named_port);
     list(out, "endpoints", slice.endpoints,
          [](const EndpointConfig& value) { return endpoint(value, false); });
+}
+
+std::string upstream(const DnsUpstream& value) {
+    return quoted(format_ipv4(value.address) + ":" + std::to_string(value.port));
+}
+
+void dns(std::string& out, const DnsConfig& settings) {
+    out += "\n[dns]\n";
+    line(out, "addresses", array(settings.addresses, address));
+    line(out, "zone", quoted(settings.zone));
+    line(out, "ttl", number(settings.ttl_s));
+    line(out, "upstreams", array(settings.upstreams, upstream));
+    line(out, "rate_limit", number(settings.rate_limit));
+    line(out, "rate_limit_slip", number(settings.rate_limit_slip));
 }
 
 void objects(std::string& out, const std::vector<ServiceConfig>& services,
@@ -212,12 +231,14 @@ std::string format_config(const Config& config) {
 
     out += "\n[snat]\n";
     line(out, "addresses", array(config.snat.addresses, address));
-    line(out, "port_range",
-         "[" + number(config.snat.port_min) + ", " + number(config.snat.port_max) + "]");
+    std::string port_range = "[";
+    port_range.append(number(config.snat.port_min)).append(", ").append(number(config.snat.port_max)).append("]");
+    line(out, "port_range", port_range);
 
     out += "\n[cluster]\n";
     if (config.cluster.service_cidr) line(out, "service_cidr", prefix(*config.cluster.service_cidr));
     line(out, "client_ranges", array(config.cluster.client_ranges, prefix));
+    dns(out, config.dns);
 
     for (const auto& port : config.ports) {
         out += "\n[[ports]]\n";
@@ -246,6 +267,7 @@ std::string format_config(const Config& config) {
 
 std::string format_objects_toml(const ObjectSet& set) {
     std::string out = "# vipgate objects\n";
+    if (set.dns) dns(out, *set.dns);
     objects(out, set.services, set.pods, set.endpoint_slices);
     return out;
 }

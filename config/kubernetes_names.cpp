@@ -100,6 +100,40 @@ std::string service_port_name_problem(std::string_view text) {
     return "";
 }
 
+std::string dns_label_problem(std::string_view text, std::string_view what) {
+    std::string name = quoted(text);
+    if (text.empty()) return std::string(what) + " must not be empty";
+    if (text.size() > kMaxNameLength) {
+        return std::string(what) + " " + name + " is " + std::to_string(text.size()) +
+               " characters long; at most 63 are allowed (a DNS label)";
+    }
+    if (!std::all_of(text.begin(), text.end(), [](char c) { return is_lower_alnum(c) || c == '-'; }) ||
+        !is_lower_alnum(text.front()) || !is_lower_alnum(text.back())) {
+        return std::string(what) + " " + name +
+               " is not a DNS label: lowercase letters, digits and '-', beginning and ending with a "
+               "letter or digit";
+    }
+    return "";
+}
+
+std::string dns_subdomain_problem(std::string_view text, std::string_view what) {
+    if (text.empty()) return std::string(what) + " must not be empty";
+    if (text.size() > kMaxPrefixLength) {
+        return std::string(what) + " " + quoted(text) + " is " + std::to_string(text.size()) +
+               " characters long; at most 253 are allowed (a DNS name)";
+    }
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t dot = std::min(text.find('.', start), text.size());
+        if (std::string problem = dns_label_problem(text.substr(start, dot - start), "label");
+            !problem.empty()) {
+            return std::string(what) + " " + quoted(text) + " is not a DNS name: " + problem;
+        }
+        start = dot + 1;
+    }
+    return "";
+}
+
 std::string port_name_problem(std::string_view text) {
     std::string name = quoted(text);
     if (text.empty()) return "a port name must not be empty";

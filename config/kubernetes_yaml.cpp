@@ -6,7 +6,7 @@
 // TOML document, so both formats accept the same values and enforce the same rules. The
 // translation maps Kubernetes fields to keys, works out the values Kubernetes derives (readiness
 // from conditions, the pod address from status or annotation) and rejects what has no
-// counterpart (an unknown kind, an ExternalName service, IPv6 slices); it checks nothing the
+// counterpart (an unknown kind, IPv6 slices); it checks nothing the
 // decoder checks. Scalars are typed the way the decoder expects: a plain 80 becomes an integer,
 // a plain true a boolean, a quoted "80" stays a string (IntOrString: a port name).
 //
@@ -313,23 +313,26 @@ private:
     void service(const YAML::Node& node, const std::string& field) {
         YAML::Node meta = mapping(node, "metadata", field).value_or(YAML::Node());
         YAML::Node spec = mapping(node, "spec", field).value_or(YAML::Node());
-        if (auto type = scalar_text(spec, "type"); type && *type == "ExternalName") {
-            diagnostics_.error_at(field + "spec.type", location_of(*child(spec, "type")),
-                                  "an ExternalName service is a DNS alias with no cluster IP; "
-                                  "vipgate serves ClusterIPs only");
-            return;
-        } else if (type && *type != "ClusterIP" && *type != "NodePort" &&
-                   *type != "LoadBalancer") {
+        const std::optional<std::string> type = scalar_text(spec, "type");
+        const bool external = type == "ExternalName";
+        if (type && !external && *type != "ClusterIP" && *type != "NodePort" && *type != "LoadBalancer") {
             diagnostics_.error_at(field + "spec.type", location_of(*child(spec, "type")),
                                   "unknown service type '" + *type +
-                                      "'; allowed: ClusterIP, NodePort, LoadBalancer");
+                                      "'; allowed: ClusterIP, NodePort, LoadBalancer, ExternalName");
+            return;
+        }
+        if (external && !scalar_text(spec, "externalName")) {
+            diagnostics_.error_at(field + "spec.externalName", location_of(spec.IsMap() ? spec : node),
+                                  "missing: an ExternalName service needs the DNS name it aliases");
             return;
         }
         Target target = begin(services_, "services", node, field);
         metadata(target, node, meta);
         target.field = field + "spec.";
-        if (auto ip = scalar_text(spec, "clusterIP"); !ip || !ip->empty())
+        if (auto ip = scalar_text(spec, "clusterIP"); (!ip && !external) || (ip && !ip->empty()))
             put(target, "cluster_ip", spec, "clusterIP", Scalar::String);
+        if (external) put(target, "external_name", spec, "externalName", Scalar::String);
+        put(target, "publish_not_ready_addresses", spec, "publishNotReadyAddresses", Scalar::Boolean);
         put_labels(target, "selector", spec, "selector");
         put(target, "session_affinity", spec, "sessionAffinity", Scalar::String);
         if (auto config = mapping(spec, "sessionAffinityConfig", target.field)) {
@@ -380,6 +383,9 @@ private:
             put(target, "address", annotations, kPodIpAnnotation, Scalar::String);
         }
         pod_ready(target, status, field + "status.");
+        target.field = field + "spec.";
+        put(target, "hostname", spec, "hostname", Scalar::String);
+        put(target, "subdomain", spec, "subdomain", Scalar::String);
         pod_ports(target, spec, field + "spec.");
     }
 
@@ -473,6 +479,7 @@ private:
         } else {
             record(entry.path + ".address", endpoint, field + "addresses");
         }
+        put(entry, "hostname", endpoint, "hostname", Scalar::String);
         auto conditions = mapping(endpoint, "conditions", field);
         if (!conditions) return;
         std::string conditions_field = field + "conditions.";

@@ -22,6 +22,8 @@ struct ObjectSet {
     std::vector<ServiceConfig> services;
     std::vector<PodConfig> pods;
     std::vector<EndpointSliceConfig> endpoint_slices;
+    // A [dns] table (TOML documents only): replaces the running DNS settings; absent: unchanged.
+    std::optional<DnsConfig> dns;
     bool operator==(const ObjectSet&) const = default;
 };
 
@@ -36,8 +38,9 @@ enum class DocumentFormat { Toml, Yaml };
 // "kind:" is YAML, a line starting with "[[" is TOML. nullopt when neither says.
 std::optional<DocumentFormat> detect_format(std::string_view file_name, std::string_view text);
 
-// [[services]], [[pods]] and [[endpoint_slices]] tables exactly as in the config file; any other
-// top-level key is an error ("<key> can only be set in the daemon's config file").
+// [[services]], [[pods]] and [[endpoint_slices]] tables exactly as in the config file, and a
+// [dns] table (the DNS settings can change at run time); any other top-level key is an error
+// ("<key> can only be set in the daemon's config file").
 ObjectsResult load_objects_toml(const std::string& text, const std::string& source);
 
 // Kubernetes manifests, several documents separated by "---", each a v1 Service, a v1 Pod, a
@@ -45,15 +48,17 @@ ObjectsResult load_objects_toml(const std::string& text, const std::string& sour
 // (status of a service, annotations other than vipgate.io/*, uid, ...) are ignored.
 //
 // - Service: type ClusterIP (default), NodePort and LoadBalancer are accepted and only their
-//   ClusterIP part is served (node ports and load-balancer fields are ignored); ExternalName is
-//   an error. spec.clusterIP absent or "" -> allocated; "None" -> headless. A targetPort
-//   written as a number is a port number, a string (even "8080", as in Kubernetes) a port name.
+//   ClusterIP part is served (node ports and load-balancer fields are ignored); ExternalName
+//   (spec.externalName) is a DNS alias only: no cluster IP, nothing in the dataplane.
+//   spec.clusterIP absent or "" -> allocated; "None" -> headless. A targetPort written as a
+//   number is a port number, a string (even "8080", as in Kubernetes) a port name.
+//   spec.publishNotReadyAddresses is kept.
 // - Pod: address from status.podIP, else the annotation vipgate.io/pod-ip; a pod with neither
 //   is accepted with address 0 (not an endpoint until it has one). Ready from the Ready
 //   condition (absent: ready); terminating when metadata.deletionTimestamp is set; weight from
-//   the annotation vipgate.io/weight (default 1).
+//   the annotation vipgate.io/weight (default 1); spec.hostname and spec.subdomain kept.
 // - EndpointSlice: addressType IPv4, label kubernetes.io/service-name required; an endpoint's
-//   first address is used; EndpointConfig.ready is the serving condition (absent: ready, which
+//   first address is used, and its hostname; EndpointConfig.ready is the serving condition (absent: ready, which
 //   is absent: true), .terminating the terminating condition (absent: false).
 //
 // Aliases are expanded as the translation reads them, so a document is refused before it is

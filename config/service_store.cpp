@@ -28,6 +28,13 @@ void update_index(std::map<std::string, std::set<std::string>>& index, const std
 
 bool has_selector(const ServiceConfig& service) { return service.selector && !service.selector->empty(); }
 
+bool has_cluster_ip(const ServiceConfig& service) { return !service.headless && service.external_name.empty(); }
+
+std::optional<std::vector<uint32_t>> dns_addresses_of(const ObjectSet& objects) {
+    if (!objects.dns) return std::nullopt;
+    return objects.dns->addresses;
+}
+
 const NamedPort* find_named_port(const std::vector<NamedPort>& ports, const std::string& name, Protocol protocol) {
     for (const NamedPort& port : ports) {
         if (port.name == name && port.protocol == protocol) return &port;
@@ -59,7 +66,7 @@ ServiceStore::ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved
 }
 
 StoreResult ServiceStore::apply(const ObjectSet& objects, const std::string& source) {
-    return transact(objects, {}, source, true);
+    return transact(objects, {}, source, true, dns_addresses_of(objects));
 }
 
 StoreResult ServiceStore::remove(const ObjectSet& objects, const std::string& source) {
@@ -69,7 +76,7 @@ StoreResult ServiceStore::remove(const ObjectSet& objects, const std::string& so
     for (const auto& slice : objects.endpoint_slices) {
         deletes.emplace("endpointslice", object_key(slice.namespace_name, slice.name));
     }
-    return transact({}, deletes, source, true);
+    return transact({}, deletes, source, true, std::nullopt);
 }
 
 StoreResult ServiceStore::remove(std::string_view kind, std::string_view namespace_name, std::string_view name) {
@@ -79,7 +86,7 @@ StoreResult ServiceStore::remove(std::string_view kind, std::string_view namespa
                                                       "'; allowed: service, pod, endpointslice"));
         return result;
     }
-    return transact({}, {{std::string(kind), object_key(namespace_name, name)}}, "", true);
+    return transact({}, {{std::string(kind), object_key(namespace_name, name)}}, "", true, std::nullopt);
 }
 
 StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::string& source) {
@@ -99,7 +106,8 @@ StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::strin
     for (const auto& [key, slice] : slices_) {
         if (!wanted.count("endpointslice|" + key)) deletes.emplace("endpointslice", key);
     }
-    return transact(objects, deletes, source, false);
+    return transact(objects, deletes, source, false,
+                    objects.dns ? objects.dns->addresses : std::vector<uint32_t>{});
 }
 
 StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {
@@ -138,7 +146,7 @@ StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {
         result.errors.push_back(error("", "address", "no pod or endpoint has address " + format_ipv4(address)));
         return result;
     }
-    StoreResult result = transact(changed, {}, "", true);
+    StoreResult result = transact(changed, {}, "", true, std::nullopt);
     for (auto& change : result.changes) {
         if (change.action == "configured") change.action = drained ? "drained" : "undrained";
     }
@@ -162,7 +170,8 @@ ObjectSet ServiceStore::objects() const {
 // The whole change is checked against the state it would produce before anything is touched.
 StoreResult ServiceStore::transact(const ObjectSet& upserts,
                                    const std::set<std::pair<std::string, std::string>>& deletes,
-                                   const std::string& source, bool deletes_must_exist) {
+                                   const std::string& source, bool deletes_must_exist,
+                                   const std::optional<std::vector<uint32_t>>& dns_addresses) {
     StoreResult result;
     auto fail = [&](std::string field, std::string message) {
         result.errors.push_back(error(source, std::move(field), std::move(message)));
@@ -183,8 +192,12 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
     for (const auto& [kind, key] : deletes) {
         if (kind != "service") continue;
         auto existing = services_.find(key);
-        if (existing != services_.end() && !existing->second.headless) staged_allocator.release(existing->second.cluster_ip);
+        if (existing != services_.end() && has_cluster_ip(existing->second)) {
+            staged_allocator.release(existing->second.cluster_ip);
+        }
     }
+    const std::set<uint32_t> dns =
+        dns_addresses ? std::set<uint32_t>(dns_addresses->begin(), dns_addresses->end()) : dns_addresses_;
     std::vector<ServiceConfig> services = upserts.services;
     std::map<std::string, size_t> batch_services;
     std::map<uint32_t, std::string> batch_ips;
@@ -199,11 +212,14 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
         }
         auto existing = services_.find(key);
         const bool exists = existing != services_.end() && !deleting("service", key);
-        if (service.headless) {
+        const bool had_ip = exists && has_cluster_ip(existing->second);
+        if (!has_cluster_ip(service)) {
             service.cluster_ip = 0;
-            if (exists && !existing->second.headless) {
+            if (service.headless && had_ip) {
                 fail(path + ".cluster_ip", "cannot change from " + format_ipv4(existing->second.cluster_ip) +
                                                " to None; a ClusterIP is immutable (delete and recreate the service)");
+            } else if (had_ip) {
+                staged_allocator.release(existing->second.cluster_ip);  // becomes ExternalName, as Kubernetes allows
             }
             continue;
         }
@@ -212,7 +228,7 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
                                        "the service)");
             continue;
         }
-        if (exists) {
+        if (had_ip) {
             if (service.cluster_ip != 0 && service.cluster_ip != existing->second.cluster_ip) {
                 fail(path + ".cluster_ip", "cannot change from " + format_ipv4(existing->second.cluster_ip) + " to " +
                                                format_ipv4(service.cluster_ip) +
@@ -228,6 +244,8 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
         const std::string ip = format_ipv4(service.cluster_ip);
         if (reserved_.count(service.cluster_ip)) {
             fail(path + ".cluster_ip", ip + " is one of the gateway's own addresses");
+        } else if (dns.count(service.cluster_ip)) {
+            fail(path + ".cluster_ip", ip + " is a DNS address of the gateway ([dns] addresses)");
         } else if (staged_allocator.has_range() && !staged_allocator.in_range(service.cluster_ip)) {
             fail(path + ".cluster_ip", ip + " is outside the service CIDR " +
                                            format_ipv4_prefix(*staged_allocator.range()) +
@@ -242,6 +260,7 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
             staged_allocator.claim(service.cluster_ip);
         }
     }
+    std::vector<uint32_t> skipped;  // claimed while allocating, handed back afterwards
     for (size_t i : to_allocate) {
         ServiceConfig& service = services[i];
         const std::string path = "service " + object_key(service.namespace_name, service.name) + ".cluster_ip";
@@ -250,7 +269,8 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
             continue;
         }
         std::optional<uint32_t> address;
-        while ((address = staged_allocator.allocate()) && reserved_.count(*address)) {
+        while ((address = staged_allocator.allocate()) && (reserved_.count(*address) || dns.count(*address))) {
+            skipped.push_back(*address);
         }
         if (!address) {
             fail(path, "the service CIDR " + format_ipv4_prefix(*staged_allocator.range()) + " is exhausted (" +
@@ -258,6 +278,27 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
             continue;
         }
         service.cluster_ip = *address;
+    }
+    // A DNS address may stop being one: the allocator must not keep it.
+    for (uint32_t address : skipped) staged_allocator.release(address);
+
+    // DNS addresses: not the gateway's own, not a service's that stays.
+    if (dns_addresses) {
+        for (size_t i = 0; i < dns_addresses->size(); ++i) {
+            const uint32_t address = (*dns_addresses)[i];
+            const std::string path = "dns.addresses[" + std::to_string(i) + "]";
+            if (reserved_.count(address)) {
+                fail(path, format_ipv4(address) + " is one of the gateway's own addresses (a port's or SNAT "
+                                                  "address); a DNS address must be an address of its own");
+                continue;
+            }
+            auto owner = service_by_ip_.find(address);
+            if (owner == service_by_ip_.end() || deleting("service", owner->second)) continue;
+            auto changed = batch_services.find(owner->second);
+            if (changed != batch_services.end() && !has_cluster_ip(services[changed->second])) continue;
+            fail(path, format_ipv4(address) + " is the cluster IP of service " + owner->second +
+                           "; a DNS address must not be a service's");
+        }
     }
 
     // Pods: an address belongs to one pod.
@@ -293,6 +334,8 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
     Undo undo;
     undo.allocator = std::move(allocator_);
     allocator_ = std::move(staged_allocator);
+    undo.dns_addresses = dns_addresses_;
+    dns_addresses_ = dns;
     std::set<std::string> affected;
     auto remember = [](auto& saved, const auto& current, const std::string& key) {
         if (saved.count(key)) return;
@@ -394,12 +437,13 @@ void ServiceStore::roll_back(Undo& undo) {
         }
     }
     allocator_ = std::move(undo.allocator);
+    dns_addresses_ = std::move(undo.dns_addresses);
 }
 
 // put_*: replace (or with nullopt, remove) one object and keep the indexes in step.
 void ServiceStore::put_service(const std::string& key, std::optional<ServiceConfig> service) {
     if (auto old = services_.find(key); old != services_.end()) {
-        if (!old->second.headless) {
+        if (has_cluster_ip(old->second)) {
             auto owner = service_by_ip_.find(old->second.cluster_ip);
             if (owner != service_by_ip_.end() && owner->second == key) service_by_ip_.erase(owner);
         }
@@ -407,7 +451,7 @@ void ServiceStore::put_service(const std::string& key, std::optional<ServiceConf
         services_.erase(old);
     }
     if (!service) return;
-    if (!service->headless) service_by_ip_[service->cluster_ip] = key;
+    if (has_cluster_ip(*service)) service_by_ip_[service->cluster_ip] = key;
     index_service(key, *service, true);
     services_.emplace(key, std::move(*service));
 }
@@ -448,18 +492,32 @@ std::vector<std::string> ServiceStore::matching_pods(const std::string& namespac
     return pods;
 }
 
+// Headless services resolve like the others (their endpoints are what their name answers) and
+// also list every endpoint address once; the snapshot builder never installs them.
 std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& service) const {
-    if (service.headless) return std::nullopt;
     ResolvedService resolved;
     resolved.namespace_name = service.namespace_name;
     resolved.name = service.name;
     resolved.cluster_ip = service.cluster_ip;
+    resolved.headless = service.headless;
+    resolved.external_name = service.external_name;
+    resolved.publish_not_ready_addresses = service.publish_not_ready_addresses;
     resolved.session_affinity = service.session_affinity;
     resolved.affinity_timeout_s = service.affinity_timeout_s;
+    if (!service.external_name.empty()) return resolved;
     const std::vector<std::string> pods =
         has_selector(service) ? matching_pods(service.namespace_name, *service.selector) : std::vector<std::string>{};
     const std::string service_key = object_key(service.namespace_name, service.name);
     auto slices = slices_by_service_.find(service_key);
+    // Kubernetes' endpoint controllers: publishNotReadyAddresses makes every selected pod ready;
+    // a pod names itself under a headless service whose name is its subdomain.
+    auto pod_ready = [&](const PodConfig& pod) { return pod.ready || service.publish_not_ready_addresses; };
+    auto pod_hostname = [&](const PodConfig& pod) {
+        return service.headless && pod.subdomain == service.name ? pod.hostname : std::string();
+    };
+    auto hostname = [&](const EndpointConfig& endpoint) {
+        return service.headless ? endpoint.hostname : std::string();
+    };
 
     for (const ServicePortConfig& port : service.ports) {
         ResolvedPort out;
@@ -476,7 +534,8 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
                 if (!found) continue;
                 target = found->port;
             }
-            out.endpoints.push_back({pod.address, target, pod.ready, pod.terminating, pod.weight, pod.name});
+            out.endpoints.push_back(
+                {pod.address, target, pod_ready(pod), pod.terminating, pod.weight, pod.name, pod_hostname(pod)});
         }
         for (const EndpointConfig& endpoint : service.endpoints) {
             uint16_t target = endpoint.port != 0 ? endpoint.port : numeric_target;
@@ -485,7 +544,8 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
                 if (!found) continue;
                 target = found->port;
             }
-            out.endpoints.push_back({endpoint.address, target, endpoint.ready, endpoint.terminating, endpoint.weight, {}});
+            out.endpoints.push_back({endpoint.address, target, endpoint.ready, endpoint.terminating, endpoint.weight,
+                                     {}, hostname(endpoint)});
         }
         if (slices != slices_by_service_.end()) {
             // EndpointSlice ports carry the service port's name and the resolved target number.
@@ -494,8 +554,8 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
                 const NamedPort* slice_port = find_named_port(slice.ports, port.name, port.protocol);
                 if (!slice_port) continue;
                 for (const EndpointConfig& endpoint : slice.endpoints) {
-                    out.endpoints.push_back(
-                        {endpoint.address, slice_port->port, endpoint.ready, endpoint.terminating, endpoint.weight, {}});
+                    out.endpoints.push_back({endpoint.address, slice_port->port, endpoint.ready, endpoint.terminating,
+                                             endpoint.weight, {}, hostname(endpoint)});
                 }
             }
         }
@@ -509,6 +569,42 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
                             out.endpoints.end());
         resolved.ports.push_back(std::move(out));
     }
+    if (!service.headless) return resolved;
+
+    std::vector<ResolvedEndpoint>& addresses = resolved.addresses;
+    for (const std::string& pod_key : pods) {
+        const PodConfig& pod = pods_.at(pod_key);
+        if (pod.address != 0) {
+            addresses.push_back({pod.address, 0, pod_ready(pod), pod.terminating, pod.weight, pod.name, pod_hostname(pod)});
+        }
+    }
+    for (const EndpointConfig& endpoint : service.endpoints) {
+        addresses.push_back({endpoint.address, 0, endpoint.ready, endpoint.terminating, endpoint.weight, {}, endpoint.hostname});
+    }
+    if (slices != slices_by_service_.end()) {
+        for (const std::string& slice_key : slices->second) {
+            for (const EndpointConfig& endpoint : slices_.at(slice_key).endpoints) {
+                addresses.push_back(
+                    {endpoint.address, 0, endpoint.ready, endpoint.terminating, endpoint.weight, {}, endpoint.hostname});
+            }
+        }
+    }
+    // One entry per address: the readiest of its entries (Kubernetes-ready, then serving), and
+    // the first hostname any of them gives.
+    auto rank = [](const ResolvedEndpoint& endpoint) { return (endpoint.ready ? 0 : 2) + (endpoint.terminating ? 1 : 0); };
+    std::stable_sort(addresses.begin(), addresses.end(), [&](const auto& a, const auto& b) {
+        return a.address != b.address ? a.address < b.address : rank(a) < rank(b);
+    });
+    size_t kept = 0;
+    for (size_t i = 0; i < addresses.size(); ++i) {
+        if (kept > 0 && addresses[kept - 1].address == addresses[i].address) {
+            if (addresses[kept - 1].hostname.empty()) addresses[kept - 1].hostname = addresses[i].hostname;
+            continue;
+        }
+        if (kept != i) addresses[kept] = std::move(addresses[i]);
+        ++kept;
+    }
+    addresses.resize(kept);
     return resolved;
 }
 

@@ -34,6 +34,7 @@ struct ResolvedEndpoint {
     bool terminating = false;
     uint32_t weight = 1;
     std::string pod;       // the pod it comes from, when selected
+    std::string hostname;  // headless services only: the endpoint's DNS name under the service
     bool operator==(const ResolvedEndpoint&) const = default;
 };
 
@@ -43,14 +44,22 @@ struct ResolvedPort {
     bool operator==(const ResolvedPort&) const = default;
 };
 
-// A service as the dataplane sees it. Headless services have none.
+// A service as the dataplane and DNS see it. Only services with a cluster IP (serves_vip())
+// reach the dataplane; headless and ExternalName services are resolved for DNS alone.
 struct ResolvedService {
     std::string namespace_name;
     std::string name;
-    uint32_t cluster_ip = 0;  // host order
+    uint32_t cluster_ip = 0;  // host order; 0 when headless or ExternalName
+    bool headless = false;
+    std::string external_name;  // set: an ExternalName service (no ports, no endpoints)
+    bool publish_not_ready_addresses = false;
+    // Headless only: every endpoint address once (port 0; ready when any of its entries is),
+    // whether or not it serves a port: what the service's name resolves to.
+    std::vector<ResolvedEndpoint> addresses;
     SessionAffinity session_affinity = SessionAffinity::None;
     uint32_t affinity_timeout_s = kDefaultAffinityTimeoutS;
     std::vector<ResolvedPort> ports;
+    bool serves_vip() const noexcept { return !headless && external_name.empty(); }
     bool operator==(const ResolvedService&) const = default;
 };
 
@@ -80,6 +89,9 @@ public:
 
     // `reserved` are addresses a ClusterIP may never take (the gateway's own and SNAT addresses).
     ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved);
+    // Changes that carry a [dns] table (ObjectSet::dns) also replace the DNS addresses, which no
+    // ClusterIP may take either (an apply without one keeps them; replace_all without one clears
+    // them): the transaction refuses a DNS address that is a gateway address or a service's.
     void set_admission(Admission admission) { admission_ = std::move(admission); }
     // Client ranges may change while running; they do not affect any object.
     void set_client_ranges(std::vector<Ipv4Prefix> ranges) { cluster_.client_ranges = std::move(ranges); }
@@ -100,6 +112,7 @@ public:
     const std::map<std::string, EndpointSliceConfig>& endpoint_slices() const noexcept { return slices_; }
     const std::map<std::string, ResolvedService>& resolved() const noexcept { return resolved_; }
     const ClusterIpAllocator& allocator() const noexcept { return allocator_; }
+    const std::set<uint32_t>& dns_addresses() const noexcept { return dns_addresses_; }
     // Pods the service's selector matches (with or without an address); nullopt: no selector.
     std::optional<size_t> matched_pods(const std::string& service_key) const;
     // Everything, in key order, with allocated ClusterIPs written out: dumps reproduce the state.
@@ -113,14 +126,17 @@ private:
         std::map<std::string, std::optional<EndpointSliceConfig>> slices;
         std::map<std::string, std::optional<ResolvedService>> resolved;
         ClusterIpAllocator allocator;
+        std::set<uint32_t> dns_addresses;
     };
 
     void roll_back(Undo& undo);
     void put_service(const std::string& key, std::optional<ServiceConfig> service);
     void put_pod(const std::string& key, std::optional<PodConfig> pod);
     void put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
+    // `dns_addresses`: the DNS addresses after the transaction; nullopt: unchanged.
     StoreResult transact(const ObjectSet& upserts, const std::set<std::pair<std::string, std::string>>& deletes,
-                         const std::string& source, bool deletes_must_exist);
+                         const std::string& source, bool deletes_must_exist,
+                         const std::optional<std::vector<uint32_t>>& dns_addresses);
     std::vector<std::string> matching_pods(const std::string& namespace_name, const Labels& selector) const;
     std::optional<ResolvedService> resolve(const ServiceConfig& service) const;
     void index_pod(const std::string& key, const PodConfig& pod, bool add);
@@ -131,6 +147,7 @@ private:
     ClusterConfig cluster_;
     Admission admission_;
     std::set<uint32_t> reserved_;
+    std::set<uint32_t> dns_addresses_;
     ClusterIpAllocator allocator_;
     std::map<std::string, ServiceConfig> services_;
     std::map<std::string, PodConfig> pods_;

@@ -102,6 +102,13 @@ config::ObjectSet parse_documents(const json& request, std::vector<config::Confi
         append(all.services, parsed.objects->services);
         append(all.pods, parsed.objects->pods);
         append(all.endpoint_slices, parsed.objects->endpoint_slices);
+        if (parsed.objects->dns) {
+            if (all.dns) {
+                errors.push_back({source, 0, 0, "dns", "a second [dns] table in this request; give the DNS settings once"});
+                continue;
+            }
+            all.dns = std::move(parsed.objects->dns);
+        }
     }
     return all;
 }
@@ -158,9 +165,13 @@ json get_services(const json& request, const config::ServiceStore& store) {
             ready = ready_addresses.size();
             total = addresses.size();
         }
+        const bool external = !service.external_name.empty();
         items.push_back({{"namespace", service.namespace_name},
                          {"name", service.name},
-                         {"cluster_ip", service.headless ? std::string("None") : config::format_ipv4(service.cluster_ip)},
+                         {"type", external ? "ExternalName" : service.headless ? "Headless" : "ClusterIP"},
+                         {"external_name", external ? json(service.external_name) : json(nullptr)},
+                         {"cluster_ip", service.headless || external ? std::string("None")
+                                                                     : config::format_ipv4(service.cluster_ip)},
                          {"ports", ports},
                          {"selector", labels_json(service.selector)},
                          {"session_affinity", service.session_affinity == config::SessionAffinity::ClientIp ? "ClientIP" : "None"},

@@ -19,11 +19,13 @@ config::Config without_objects(config::Config config) {
 
 }  // namespace
 
-ControlPlane::ControlPlane(config::Config settings, SnapshotBuilder& builder, Publish publish)
+ControlPlane::ControlPlane(config::Config settings, SnapshotBuilder& builder, Publish publish,
+                           DnsPublication::ZoneFactory dns_zones)
     : settings_(without_objects(settings)),
       builder_(builder),
       publish_(std::move(publish)),
-      store_(settings.cluster, gateway_addresses(settings)) {
+      store_(settings.cluster, gateway_addresses(settings)),
+      dns_(std::move(dns_zones)) {
     store_.set_admission([this](const auto& resolved, const auto& changed) { return builder_.admits(resolved, changed); });
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.replace_all(objects_of(settings), settings.source);
@@ -35,12 +37,26 @@ UpdateOutcome ControlPlane::apply(const config::ObjectSet& objects, const std::s
     std::lock_guard lock(mutex_);
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.apply(objects, source);
-    return commit(std::move(result), elapsed_ms(started), false, started);
+    bool dns_changed = false;
+    if (result.ok() && objects.dns) {
+        dns_changed = !(*objects.dns == settings_.dns);
+        result.changes.push_back({"dns", "", "settings", dns_changed ? "configured" : "unchanged"});
+        settings_.dns = *objects.dns;
+    }
+    return commit(std::move(result), elapsed_ms(started), dns_changed, started);
 }
 
 UpdateOutcome ControlPlane::remove(const config::ObjectSet& objects, const std::string& source) {
     std::lock_guard lock(mutex_);
     const auto started = std::chrono::steady_clock::now();
+    if (objects.dns) {
+        UpdateOutcome outcome;
+        outcome.generation = generation_;
+        outcome.result.errors.push_back({source, 0, 0, "dns",
+                                         "the DNS settings cannot be deleted; apply a [dns] table without "
+                                         "addresses to stop serving DNS"});
+        return finish(std::move(outcome), started);
+    }
     config::StoreResult result = store_.remove(objects, source);
     return commit(std::move(result), elapsed_ms(started), false, started);
 }
@@ -80,7 +96,8 @@ UpdateOutcome ControlPlane::reload(config::Config next, std::chrono::steady_cloc
     const bool settings_changed = !(next_settings.cluster == settings_.cluster) ||
                                   !(next_settings.conntrack == settings_.conntrack) ||
                                   !(next_settings.dataplane == settings_.dataplane) ||
-                                  !(next_settings.routes == settings_.routes) || !(next_settings.snat == settings_.snat);
+                                  !(next_settings.routes == settings_.routes) || !(next_settings.snat == settings_.snat) ||
+                                  !(next_settings.dns == settings_.dns);
     settings_ = next_settings;
     return commit(std::move(result), elapsed_ms(started), settings_changed, requested);
 }
@@ -106,6 +123,7 @@ UpdateOutcome ControlPlane::publish_changes(config::StoreResult result, double v
     if (!dataplane_changed) return outcome;
     const auto started = std::chrono::steady_clock::now();
     std::unique_ptr<Snapshot> snapshot = builder_.prepare(settings_, store_.resolved(), outcome.result.changed_services);
+    snapshot->dns = dns_.update(settings_.dns, store_.resolved(), outcome.result.changed_services);
     outcome.timing.build_ms = elapsed_ms(started);
     outcome.statistics = builder_.last_statistics();
     outcome.generation = generation_ = snapshot->generation;
@@ -142,6 +160,11 @@ bool ControlPlane::try_locked(const std::function<void()>& task) {
 UpdateTiming ControlPlane::last_timing() const {
     std::lock_guard lock(mutex_);
     return last_timing_;
+}
+
+DnsPublicationStatistics ControlPlane::dns_statistics() const {
+    std::lock_guard lock(mutex_);
+    return dns_.statistics();
 }
 
 config::Config ControlPlane::running_config() const {

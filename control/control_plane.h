@@ -18,6 +18,8 @@
 #include "config/config.h"
 #include "config/objects.h"
 #include "config/service_store.h"
+#include "control/dns_publication.h"
+#include "control/dns_records.h"
 #include "control/snapshot_builder.h"
 
 namespace vipgate {
@@ -48,9 +50,13 @@ public:
     using Observer = std::function<void(const UpdateOutcome&)>;
 
     // `settings` is the running configuration (its objects are loaded into the store).
+    // `dns_zones` builds the DNS zone each snapshot carries (tests pass a fake; an empty one
+    // makes snapshots carry none, though DNS addresses and upstreams still reach the tables).
     // Throws std::runtime_error when the initial objects are invalid or do not fit.
-    ControlPlane(config::Config settings, SnapshotBuilder& builder, Publish publish);
+    ControlPlane(config::Config settings, SnapshotBuilder& builder, Publish publish,
+                 DnsPublication::ZoneFactory dns_zones = build_dns_zone);
 
+    // Objects with a [dns] table also replace the DNS settings (reported as kind "dns").
     UpdateOutcome apply(const config::ObjectSet& objects, const std::string& source);
     UpdateOutcome remove(const config::ObjectSet& objects, const std::string& source);
     UpdateOutcome remove(const std::string& kind, const std::string& namespace_name, const std::string& name);
@@ -72,6 +78,7 @@ public:
     // update in progress); false when it did not run.
     bool try_locked(const std::function<void()>& task);
     UpdateTiming last_timing() const;
+    DnsPublicationStatistics dns_statistics() const;
     // The running state as a config file's model: settings plus every object.
     config::Config running_config() const;
 
@@ -86,6 +93,7 @@ private:
     SnapshotBuilder& builder_;
     Publish publish_;
     config::ServiceStore store_;
+    DnsPublication dns_;
     uint64_t generation_ = 0;
     UpdateTiming last_timing_;
     Observer observer_;

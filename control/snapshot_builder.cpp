@@ -130,6 +130,28 @@ std::string port_identity(const config::ServicePortConfig& port) {
 
 }  // namespace
 
+std::map<std::string, config::ResolvedService> dns_upstream_services(const config::DnsConfig& dns) {
+    std::map<std::string, config::ResolvedService> services;
+    if (dns.upstreams.empty()) return services;
+    config::ResolvedPort port;
+    port.port.protocol = config::Protocol::Udp;
+    port.port.port = dns::kPort;
+    for (const config::DnsUpstream& upstream : dns.upstreams) {
+        port.endpoints.push_back({upstream.address, upstream.port, true, false, 1, {}, {}});
+    }
+    std::sort(port.endpoints.begin(), port.endpoints.end(),
+              [](const auto& a, const auto& b) { return std::tie(a.address, a.port) < std::tie(b.address, b.port); });
+    for (uint32_t address : dns.addresses) {
+        config::ResolvedService service;
+        service.namespace_name = "dns";
+        service.name = "upstream";
+        service.cluster_ip = address;
+        service.ports.push_back(port);
+        services.emplace("dns-upstream|" + config::format_ipv4(address), std::move(service));
+    }
+    return services;
+}
+
 std::vector<uint32_t> gateway_addresses(const config::Config& config) {
     std::vector<uint32_t> addresses(config.snat.addresses);
     for (const auto& port : config.ports) {
@@ -139,7 +161,7 @@ std::vector<uint32_t> gateway_addresses(const config::Config& config) {
 }
 
 config::ObjectSet objects_of(const config::Config& config) {
-    return config::ObjectSet{config.services, config.pods, config.endpoint_slices};
+    return config::ObjectSet{config.services, config.pods, config.endpoint_slices, config.dns};
 }
 
 SnapshotBuilder::SnapshotBuilder(uint16_t worker_count, std::vector<PortIdentity> ports,
@@ -160,20 +182,18 @@ void SnapshotBuilder::ensure_lookup_tables() {
     lookup_ = std::move(lookup);
 }
 
-void SnapshotBuilder::check_capacity(const std::map<std::string, config::ResolvedService>& services,
-                                     const std::vector<std::string>& changed) const {
+void SnapshotBuilder::check_capacity(const ServiceLookup& services, const std::vector<std::string>& changed) const {
     int64_t ids = 0;
     int64_t slots = 0;
     for (const std::string& key : changed) {
         auto old = services_.find(key);
-        auto next = services.find(key);
         if (old != services_.end()) {
             ids -= static_cast<int64_t>(old->second.ports.size());
             for (const auto& port : old->second.ports) slots -= static_cast<int64_t>(port.slots.size());
         }
-        if (next != services.end()) {
-            ids += static_cast<int64_t>(next->second.ports.size());
-            for (const auto& port : next->second.ports) slots += static_cast<int64_t>(port.endpoints.size());
+        if (const config::ResolvedService* next = services(key)) {
+            ids += static_cast<int64_t>(next->ports.size());
+            for (const auto& port : next->ports) slots += static_cast<int64_t>(port.endpoints.size());
         }
     }
     const int64_t ids_in_use = static_cast<int64_t>(id_incarnation_.size() - free_ids_.size());
@@ -191,7 +211,12 @@ void SnapshotBuilder::check_capacity(const std::map<std::string, config::Resolve
 std::optional<std::string> SnapshotBuilder::admits(const std::map<std::string, config::ResolvedService>& services,
                                                    const std::vector<std::string>& changed) const {
     try {
-        check_capacity(services, changed);
+        check_capacity(
+            [&](const std::string& key) -> const config::ResolvedService* {
+                auto found = services.find(key);
+                return found != services.end() && found->second.serves_vip() ? &found->second : nullptr;
+            },
+            changed);
     } catch (const std::runtime_error& error) {
         return error.what();
     }
@@ -206,28 +231,36 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     // The one part that can fail for a reason the input causes (a route table that does not
     // fit) comes before anything is committed.
     if (std::optional<std::string> refusal = admits_settings(settings)) throw std::runtime_error(*refusal);
-    // A new seed or table size changes every Maglev table: every service is re-examined.
-    std::vector<std::string> all_services;
-    const std::vector<std::string>* to_examine = &changed;
-    if (settings.dataplane.hash_seed != maglev_seed_ || settings.dataplane.maglev_max_table_size != maglev_max_table_size_) {
-        std::set<std::string> keys(changed.begin(), changed.end());
-        for (const auto& [key, installed] : services_) keys.insert(key);
-        for (const auto& [key, service] : services) keys.insert(key);
-        all_services.assign(keys.begin(), keys.end());
-        to_examine = &all_services;
+    std::map<std::string, config::ResolvedService> upstreams = dns_upstream_services(settings.dns);
+    auto find = [&](const std::string& key) -> const config::ResolvedService* {
+        if (key.find('/') == std::string::npos) {
+            auto found = upstreams.find(key);
+            return found != upstreams.end() ? &found->second : nullptr;
+        }
+        auto found = services.find(key);
+        return found != services.end() && found->second.serves_vip() ? &found->second : nullptr;
+    };
+    std::set<std::string> examine(changed.begin(), changed.end());
+    if (upstreams != dns_upstreams_) {
+        for (const auto& [key, upstream] : dns_upstreams_) examine.insert(key);
+        for (const auto& [key, upstream] : upstreams) examine.insert(key);
     }
-    check_capacity(services, *to_examine);
+    // A new seed or table size changes every Maglev table: every service is re-examined.
+    if (settings.dataplane.hash_seed != maglev_seed_ || settings.dataplane.maglev_max_table_size != maglev_max_table_size_) {
+        for (const auto& [key, installed] : services_) examine.insert(key);
+        for (const auto& [key, service] : services) examine.insert(key);
+        for (const auto& [key, upstream] : upstreams) examine.insert(key);
+    }
+    const std::vector<std::string> to_examine(examine.begin(), examine.end());
+    check_capacity(find, to_examine);
     // Nothing below throws for a reason the input could cause: the update is committed as it goes.
     maglev_seed_ = settings.dataplane.hash_seed;
     maglev_max_table_size_ = settings.dataplane.maglev_max_table_size;
-    for (const std::string& key : *to_examine) {
-        auto service = services.find(key);
-        retire_removed(key, service == services.end() ? nullptr : &service->second);
+    for (const std::string& key : to_examine) retire_removed(key, find(key));
+    for (const std::string& key : to_examine) {
+        if (const config::ResolvedService* service = find(key)) update_service(key, *service, settings);
     }
-    for (const std::string& key : *to_examine) {
-        auto service = services.find(key);
-        if (service != services.end()) update_service(key, service->second, settings);
-    }
+    dns_upstreams_ = std::move(upstreams);
     stage_global_addresses(settings);
     first_touches(endpoint_before_);
     for (const auto& [packed, before] : endpoint_before_) {
@@ -527,6 +560,7 @@ void SnapshotBuilder::stage_global_addresses(const config::Config& settings) {
         for (const auto& prefix : port.addresses) wanted[to_network(prefix.address)] = AddressKind::Local;
     }
     for (uint32_t address : settings.snat.addresses) wanted[to_network(address)] = AddressKind::Snat;
+    for (uint32_t address : settings.dns.addresses) wanted[to_network(address)] = AddressKind::Dns;
     for (const auto& [address, kind] : global_addresses_) {
         if (!wanted.count(address) && !vip_address_users_.count(address)) address_edits_.deletes.push_back(address);
     }

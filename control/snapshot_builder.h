@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -57,9 +58,11 @@ public:
     SnapshotBuilder(const SnapshotBuilder&) = delete;
     SnapshotBuilder& operator=(const SnapshotBuilder&) = delete;
 
-    // The next snapshot: settings (NAT, timeouts, SNAT, ports, routes, client ranges, hash seed)
-    // from `settings`, services from `services`, of which only the keys in `changed` are
-    // re-examined (a key missing from `services` is removed). Throws std::runtime_error with an
+    // The next snapshot: settings (NAT, timeouts, SNAT, ports, routes, client ranges, hash seed,
+    // DNS addresses and upstreams) from `settings`, services from `services`, of which only the
+    // keys in `changed` are re-examined (a key missing from `services` is removed; headless and
+    // ExternalName services are DNS only and never installed). The snapshot's `dns` is left
+    // null: the zone is the caller's (control/dns_publication.h). Throws std::runtime_error with an
     // actionable message; nothing changes then. Must be followed by before_publish(), the
     // publication, and after_publish().
     std::unique_ptr<Snapshot> prepare(const config::Config& settings,
@@ -108,8 +111,8 @@ private:
         std::vector<std::pair<Key, void*>> sets;
     };
 
-    void check_capacity(const std::map<std::string, config::ResolvedService>& services,
-                        const std::vector<std::string>& changed) const;
+    using ServiceLookup = std::function<const config::ResolvedService*(const std::string& key)>;
+    void check_capacity(const ServiceLookup& services, const std::vector<std::string>& changed) const;
     void retire_removed(const std::string& key, const config::ResolvedService* service);
     void update_service(const std::string& key, const config::ResolvedService& service, const config::Config& settings);
     InstalledPort install_port(const config::ResolvedService& service, const config::ResolvedPort& port,
@@ -167,12 +170,20 @@ private:
     };
     RouteInputs route_inputs_;
     std::shared_ptr<const RouteTable> route_table_;
+    // The hidden service ports that forward DNS queries for names outside the zone, as installed.
+    std::map<std::string, config::ResolvedService> dns_upstreams_;
 };
+
+// DNS queries for names outside the zone go to the upstreams through an ordinary UDP service
+// port on each DNS address, port 53 (Maglev, conntrack and NAT relay the answer back). Keyed
+// apart from every store key (which holds a '/'); statistics name them "dns/upstream:53". None
+// when there are no upstreams.
+std::map<std::string, config::ResolvedService> dns_upstream_services(const config::DnsConfig& dns);
 
 // The gateway's own addresses (port addresses and SNAT), host order: no ClusterIP may take them.
 std::vector<uint32_t> gateway_addresses(const config::Config& config);
 
-// The objects of a config file.
+// The objects of a config file, with its [dns] table (the DNS addresses the store reserves).
 config::ObjectSet objects_of(const config::Config& config);
 
 }  // namespace vipgate

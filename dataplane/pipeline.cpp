@@ -513,10 +513,11 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
     const ParsedPacket& parsed = state.parsed;
     const FlowKey4& key = parsed.key;
     AddressKind kind = snapshot_.address_kind(key.dst_addr);
-    // A ClusterIP does not exist for other sources: no echo reply, no refusal. ICMP errors are
-    // exempt: they are about a flow (a router on the path reports on a reply) and its owner
-    // judges them by the flow they quote.
-    if (kind == AddressKind::Vip && !parsed.icmp_error && !snapshot_.client_allowed(key.src_addr)) {
+    // A ClusterIP (and a DNS address, which is one) does not exist for other sources: no echo
+    // reply, no refusal. ICMP errors are exempt: they are about a flow (a router on the path
+    // reports on a reply) and its owner judges them by the flow they quote.
+    const bool cluster_address = kind == AddressKind::Vip || kind == AddressKind::Dns;
+    if (cluster_address && !parsed.icmp_error && !snapshot_.client_allowed(key.src_addr)) {
         drop(packet, DropReason::SourceNotAllowed);
         return;
     }
@@ -527,7 +528,7 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
             AddressKind inner_source = snapshot_.address_kind(inner.src_addr);
             uint16_t owner = inner_source == AddressKind::Snat
                                  ? snapshot_.snat_ports.owner(rte_be_to_cpu_16(inner.src_port))
-                             : inner_source == AddressKind::Vip
+                             : inner_source == AddressKind::Vip || inner_source == AddressKind::Dns
                                  ? connection_owner(inner.dst_addr, inner.dst_port, context_.worker_count)
                                  : connection_owner(inner.src_addr, inner.src_port, context_.worker_count);
             if (owned_elsewhere(packet, owner)) return;
@@ -546,6 +547,7 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
     }
     switch (kind) {
     case AddressKind::Vip:
+    case AddressKind::Dns:
         refuse(packet, state, DropReason::VipPortRefused);
         return;
     case AddressKind::Snat: {

@@ -26,6 +26,7 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(a.routes, b.routes);
     EXPECT_EQ(a.neighbors, b.neighbors);
     EXPECT_EQ(a.cluster, b.cluster);
+    EXPECT_EQ(a.dns, b.dns);
     EXPECT_EQ(a.services, b.services);
     EXPECT_EQ(a.pods, b.pods);
     EXPECT_EQ(a.endpoint_slices, b.endpoint_slices);
@@ -68,6 +69,14 @@ port_range = [20000, 29999]
 service_cidr = "198.18.128.0/17"
 client_ranges = ["198.18.0.0/16"]
 
+[dns]
+addresses = ["198.18.128.53", "198.18.200.53"]
+zone = "Corp.Example."
+ttl = 30
+upstreams = ["198.18.0.53", "198.18.0.54:5353"]
+rate_limit = 0
+rate_limit_slip = 1
+
 [[ports]]
 name = "outside"
 device = "net_pcap0,rx_pcap=/tmp/in.pcap"
@@ -107,6 +116,12 @@ endpoints = [{ address = "198.19.0.5", port = 5353, ready = false, terminating =
 [[services]]
 name = "db"
 cluster_ip = "None"
+publish_not_ready_addresses = true
+endpoints = [{ address = "198.19.0.6", hostname = "db-0" }]
+
+[[services]]
+name = "billing"
+external_name = "billing.example.com"
 
 [[pods]]
 name = "web-1"
@@ -119,13 +134,26 @@ ports = [{ name = "http", port = 8080 }, { protocol = "UDP", port = 9000 }]
 
 [[pods]]
 name = "pending"
+hostname = "pending-0"
+subdomain = "db"
 
 [[endpoint_slices]]
 name = "manual-1"
 service = "manual"
 ports = [{ name = "name-of-service-port", protocol = "TCP", port = 8080 }]
-endpoints = [{ address = "198.19.1.10", ready = true, terminating = true, weight = 3 }]
+endpoints = [{ address = "198.19.1.10", ready = true, terminating = true, weight = 3, hostname = "web-1" }]
 )");
+}
+
+TEST(ConfigWriter, ObjectDocumentsCarryTheirDnsTable) {
+    ObjectSet objects;
+    objects.dns = DnsConfig{};
+    objects.dns->addresses = {*parse_ipv4("198.18.100.250")};
+    objects.dns->upstreams = {{*parse_ipv4("198.18.0.53"), 5353}};
+    ObjectsResult reread = load_objects_toml(format_objects_toml(objects), "written.toml");
+    ASSERT_TRUE(reread.objects.has_value()) << describe(reread.errors);
+    EXPECT_EQ(*reread.objects, objects);
+    EXPECT_EQ(format_objects_toml(ObjectSet{}).find("[dns]"), std::string::npos);
 }
 
 // Random object sets, valid by construction: unique names and addresses.

@@ -94,7 +94,7 @@ TEST(KubernetesManifests, EndpointSliceExample) {
     expected.name = "example-abc";
     expected.service_name = "example";
     expected.ports = {{"http", Protocol::Tcp, 80}};
-    expected.endpoints = {{ip("10.1.2.3"), 0, true, false, 1, {}}};
+    expected.endpoints = {{ip("10.1.2.3"), 0, true, false, 1, {}, "pod-1"}};
     EXPECT_EQ(objects.endpoint_slices[0], expected);
 }
 
@@ -204,7 +204,10 @@ TEST(KubernetesYaml, ErrorsNameTheManifestField) {
                              1, 13));
     EXPECT_TRUE(single_error(
         yaml("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: ExternalName\n"),
-        "spec.type", "vipgate serves ClusterIPs only", 5, 9));
+        "spec.externalName", "an ExternalName service needs the DNS name it aliases", 5, 3));
+    EXPECT_TRUE(single_error(
+        yaml("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: Headless\n"),
+        "spec.type", "unknown service type 'Headless'", 5, 9));
     EXPECT_TRUE(single_error(yaml(R"(apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: s, labels: {kubernetes.io/service-name: svc}}

@@ -202,14 +202,138 @@ TEST(Allocation, NoCidrMeansExplicitAddressesOnly) {
     EXPECT_TRUE(has_error(missing, "no [cluster] service_cidr")) << errors_of(missing);
 }
 
-TEST(Allocation, HeadlessServicesGetNoAddressAndNoDataplaneEntry) {
+TEST(Allocation, HeadlessServicesGetNoAddressButAreResolvedForDns) {
     ServiceStore store(cluster(), {});
     ServiceConfig headless = service("db", {{"app", "db"}});
     headless.headless = true;
     ASSERT_TRUE(store.apply({{headless}, {pod("a", "198.19.1.1", {{"app", "db"}})}, {}}, "test").ok());
     EXPECT_EQ(store.services().at("default/db").cluster_ip, 0u);
     EXPECT_EQ(store.allocator().used(), 0u);
-    EXPECT_EQ(store.resolved().count("default/db"), 0u);
+    const ResolvedService& resolved = store.resolved().at("default/db");
+    EXPECT_TRUE(resolved.headless);
+    EXPECT_FALSE(resolved.serves_vip());
+    EXPECT_EQ(endpoint_addresses(store, "default/db"), std::vector<uint32_t>{ip("198.19.1.1")});
+    ASSERT_EQ(resolved.addresses.size(), 1u);
+    EXPECT_EQ(resolved.addresses[0].address, ip("198.19.1.1"));
+}
+
+TEST(Headless, ReadinessChangesReachTheResolutionAndTheChangedList) {
+    ServiceStore store(cluster(), {});
+    ServiceConfig headless = service("db", {{"app", "db"}});
+    headless.headless = true;
+    ASSERT_TRUE(store.apply({{headless}, {pod("a", "198.19.1.1", {{"app", "db"}}), pod("b", "198.19.1.2", {{"app", "db"}})}, {}},
+                            "test")
+                    .ok());
+    PodConfig not_ready = pod("b", "198.19.1.2", {{"app", "db"}});
+    not_ready.ready = false;
+    StoreResult result = store.apply({{}, {not_ready}, {}}, "test");
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result.changed_services, std::vector<std::string>{"default/db"});
+    EXPECT_FALSE(store.resolved().at("default/db").addresses[1].ready);
+}
+
+TEST(Headless, PublishNotReadyAddressesMakesSelectedPodsReady) {
+    ServiceStore store(cluster(), {});
+    ServiceConfig headless = service("db", {{"app", "db"}});
+    headless.headless = true;
+    headless.publish_not_ready_addresses = true;
+    PodConfig starting = pod("a", "198.19.1.1", {{"app", "db"}});
+    starting.ready = false;
+    ASSERT_TRUE(store.apply({{headless}, {starting}, {}}, "test").ok());
+    EXPECT_TRUE(store.resolved().at("default/db").addresses[0].ready);
+    EXPECT_TRUE(store.resolved().at("default/db").ports[0].endpoints[0].ready);
+}
+
+TEST(Headless, HostnamesComeFromSlicesAndFromPodsWhoseSubdomainIsTheService) {
+    ServiceStore store(cluster(), {});
+    ServiceConfig headless = service("db", {{"app", "db"}});
+    headless.headless = true;
+    ServiceConfig plain = service("web", {{"app", "db"}});  // a ClusterIP service names no endpoint
+    PodConfig named = pod("db-0", "198.19.1.1", {{"app", "db"}});
+    named.hostname = "db-0";
+    named.subdomain = "db";
+    PodConfig elsewhere = pod("db-1", "198.19.1.2", {{"app", "db"}});
+    elsewhere.hostname = "db-1";
+    elsewhere.subdomain = "other";
+    ServiceConfig sliced;
+    sliced.name = "peers";
+    sliced.headless = true;
+    EndpointSliceConfig slice;
+    slice.name = "peers-1";
+    slice.service_name = "peers";
+    slice.endpoints.push_back({ip("198.19.2.1"), 0, true, false, 1, {}, "peer-a"});
+    ASSERT_TRUE(store.apply({{headless, plain, sliced}, {named, elsewhere}, {slice}}, "test").ok());
+    const auto& db = store.resolved().at("default/db");
+    EXPECT_EQ(db.addresses[0].hostname, "db-0");
+    EXPECT_EQ(db.addresses[1].hostname, "");
+    EXPECT_EQ(db.ports[0].endpoints[0].hostname, "db-0");
+    EXPECT_EQ(store.resolved().at("default/web").ports[0].endpoints[0].hostname, "");
+    EXPECT_EQ(store.resolved().at("default/peers").addresses.at(0).hostname, "peer-a");
+}
+
+TEST(ExternalName, NoClusterIpNoEndpointsAndTypeChangesFreeOrTakeAnAddress) {
+    ServiceStore store(cluster(), {});
+    ServiceConfig alias;
+    alias.name = "billing";
+    alias.external_name = "billing.example.com";
+    ASSERT_TRUE(store.apply({{alias}, {}, {}}, "test").ok());
+    EXPECT_EQ(store.services().at("default/billing").cluster_ip, 0u);
+    EXPECT_EQ(store.allocator().used(), 0u);
+    const ResolvedService& resolved = store.resolved().at("default/billing");
+    EXPECT_EQ(resolved.external_name, "billing.example.com");
+    EXPECT_FALSE(resolved.serves_vip());
+    EXPECT_TRUE(resolved.ports.empty());
+
+    // ExternalName -> ClusterIP allocates, ClusterIP -> ExternalName releases (as Kubernetes).
+    ServiceConfig served = service("billing", {}, {}, ip("198.18.128.7"));
+    ASSERT_TRUE(store.apply({{served}, {}, {}}, "test").ok());
+    EXPECT_EQ(store.services().at("default/billing").cluster_ip, ip("198.18.128.7"));
+    EXPECT_TRUE(store.resolved().at("default/billing").serves_vip());
+    ASSERT_TRUE(store.apply({{alias}, {}, {}}, "test").ok());
+    EXPECT_EQ(store.allocator().used(), 0u);
+    EXPECT_TRUE(store.apply({{service("other", {}, {}, ip("198.18.128.7"))}, {}, {}}, "test").ok())
+        << "the address is free again";
+}
+
+ObjectSet with_dns(std::vector<uint32_t> addresses, std::vector<ServiceConfig> services = {}) {
+    ObjectSet set;
+    set.services = std::move(services);
+    set.dns = DnsConfig{};
+    set.dns->addresses = std::move(addresses);
+    return set;
+}
+
+TEST(DnsAddresses, ReservedFromServicesExplicitOrAllocated) {
+    ServiceStore store(cluster("198.18.128.0/30"), {ip("198.18.0.1")});
+    ASSERT_TRUE(store.apply(with_dns({ip("198.18.128.1")}), "test").ok());
+    EXPECT_EQ(store.dns_addresses(), std::set<uint32_t>{ip("198.18.128.1")});
+    StoreResult taken = store.apply({{service("web", {}, {}, ip("198.18.128.1"))}, {}, {}}, "test");
+    EXPECT_TRUE(has_error(taken, "is a DNS address")) << errors_of(taken);
+    ASSERT_TRUE(store.apply({{service("api", {})}, {}, {}}, "test").ok());
+    EXPECT_EQ(store.services().at("default/api").cluster_ip, ip("198.18.128.2")) << "the DNS address is skipped";
+    StoreResult full = store.apply({{service("third", {})}, {}, {}}, "test");
+    EXPECT_TRUE(has_error(full, "exhausted")) << errors_of(full);
+}
+
+TEST(DnsAddresses, RefusedWhenAGatewayAddressOrAServiceHoldsThem) {
+    ServiceStore store(cluster(), {ip("198.18.0.1")});
+    ASSERT_TRUE(store.apply({{service("web", {}, {}, ip("198.18.128.9"))}, {}, {}}, "test").ok());
+    StoreResult own = store.apply(with_dns({ip("198.18.0.1")}), "test");
+    EXPECT_TRUE(has_error(own, "dns.addresses[0]: 198.18.0.1 is one of the gateway's own addresses")) << errors_of(own);
+    StoreResult service_ip = store.apply(with_dns({ip("198.18.128.5"), ip("198.18.128.9")}), "test");
+    EXPECT_TRUE(has_error(service_ip, "dns.addresses[1]: 198.18.128.9 is the cluster IP of service default/web"))
+        << errors_of(service_ip);
+    EXPECT_TRUE(store.dns_addresses().empty()) << "refused whole";
+    // Deleting the service in the same change frees its address (replace_all: a reload).
+    ObjectSet reload = with_dns({ip("198.18.128.9")});
+    ASSERT_TRUE(store.replace_all(reload, "reload").ok());
+    EXPECT_EQ(store.services().count("default/web"), 0u);
+    EXPECT_EQ(store.dns_addresses(), std::set<uint32_t>{ip("198.18.128.9")});
+    // A reload without [dns] clears them; an apply without one keeps them.
+    ASSERT_TRUE(store.apply({}, "test").ok());
+    EXPECT_EQ(store.dns_addresses().size(), 1u);
+    ASSERT_TRUE(store.replace_all({}, "reload").ok());
+    EXPECT_TRUE(store.dns_addresses().empty());
 }
 
 TEST(Allocator, NextFitSkipsNetworkAndBroadcast) {

@@ -106,7 +106,8 @@ void print_services(const nlohmann::json& response, const TableOptions& options,
     for (const auto& service : field_list(response, "items")) {
         const std::string cluster_ip = field_text(service, "cluster_ip");
         std::vector<std::string> cells = {
-            field_text(service, "name"), cluster_ip == "None" ? "Headless" : "ClusterIP", cluster_ip,
+            field_text(service, "name"), field_text(service, "type", cluster_ip == "None" ? "Headless" : "ClusterIP"),
+            cluster_ip,
             service_ports(service),
             field_text(service, "endpoints_ready", "?") + "/" + field_text(service, "endpoints_total", "?"),
             labels_text(field_list(service, "selector")), affinity(service)};
