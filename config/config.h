@@ -40,6 +40,7 @@ struct PortConfig {
     std::vector<Ipv4Prefix> addresses;  // the gateway's own addresses on this port (CIDR)
     uint16_t vlan = 0;               // 0: untagged; otherwise 802.1Q VLAN id carried on this port
     bool promiscuous = false;
+    std::optional<uint16_t> mtu;     // largest IPv4 datagram sent; default: the device's own MTU
     bool operator==(const PortConfig&) const = default;
 };
 
@@ -86,6 +87,15 @@ struct ConntrackConfig {
     uint32_t icmp_timeout_s = 10;
     uint32_t udp_unreplied_timeout_s = 30; // UDP until the endpoint answers; <= udp_timeout_s
     bool operator==(const ConntrackConfig&) const = default;
+};
+
+// Per-worker token buckets (dataplane/token_bucket.h); rate 0 turns a limit off. Reloadable.
+struct LimitsConfig {
+    uint32_t answer_rate = 1000;     // ICMP errors, TCP RSTs, SCTP ABORTs per second (Linux icmp_msgs_per_sec)
+    uint32_t answer_burst = 50;      // (Linux icmp_msgs_burst)
+    uint32_t punt_rate = 10000;      // packets to the control thread per second (ARP, neighbor misses)
+    uint32_t punt_burst = 1000;
+    bool operator==(const LimitsConfig&) const = default;
 };
 
 // Where ClusterIPs come from and who may reach them.
@@ -168,6 +178,7 @@ struct Config {
     DataplaneConfig dataplane;
     SnatConfig snat;
     ConntrackConfig conntrack;
+    LimitsConfig limits;
     std::vector<PortConfig> ports;
     std::vector<RouteConfig> routes;
     std::vector<NeighborConfig> neighbors;

@@ -45,6 +45,9 @@ enum class DropReason : uint8_t {
     PuntRingFull,
     TxQueueFull,
     IcmpUnsupported,     // ICMP type we do not translate (to an address we own)
+    MtuExceeded,         // larger than the egress port's MTU (answered with fragmentation needed when DF)
+    AnswerRateLimited,   // would have been answered (ICMP error, RST, ABORT): the worker's answer budget is spent
+    PuntRateLimited,     // would have gone to the control thread: the worker's punt budget is spent
     Count,
 };
 
@@ -82,6 +85,9 @@ constexpr std::string_view drop_reason_name(DropReason reason) {
     case DropReason::PuntRingFull: return "punt_ring_full";
     case DropReason::TxQueueFull: return "tx_queue_full";
     case DropReason::IcmpUnsupported: return "icmp_unsupported";
+    case DropReason::MtuExceeded: return "mtu_exceeded";
+    case DropReason::AnswerRateLimited: return "answer_rate_limited";
+    case DropReason::PuntRateLimited: return "punt_rate_limited";
     case DropReason::Count: break;
     }
     return "unknown";
