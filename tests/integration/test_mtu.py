@@ -2,19 +2,20 @@
 """Port MTU and answer rate limit through the real daemon on a net_pcap port (rx_pcap=in.pcap,
 tx_pcap=out.pcap), one worker, both NAT modes.
 
-Port p0 has `mtu = 1500`. net_pcap has no MTU of its own: vipgate must say it keeps the MTU in
-software, and the device still delivers larger frames (as a misconfigured neighbor would send
-them). in.pcap holds a UDP flow to a ClusterIP:
+Port p0 has `mtu = 1500`, which is net_pcap's own (so nothing is set). net_pcap enforces no MTU:
+it delivers larger frames (as a misconfigured neighbor would send them), in chained mbufs. in.pcap holds a UDP flow to a ClusterIP:
   * a small datagram (opens the flow), forwarded;
   * a 9000-byte datagram with DF: answered with ICMP fragmentation needed (type 3 code 4) from
     the gateway's address, next-hop MTU 1500, quoting the datagram as the client sent it;
   * a datagram of exactly 1500 bytes with DF: forwarded whole;
   * a 1501-byte datagram without DF: dropped (mtu_exceeded), not fragmented;
 and 60 SYNs to a port the ClusterIP does not serve, within a few microseconds: the default
-answer budget (burst 50) lets 50 or a few more RSTs out and drops the rest as answer_rate_limited.
+answer budget (burst 50, of which the ICMP answer took one) lets 49 or a few more RSTs out and
+drops the rest as answer_rate_limited.
 
-A second run with `mtu = 9000` forwards the 9000-byte datagram whole (jumbo mbufs: the log
-names the pool's buffer size and memory, which the README quotes).
+A second run with `mtu = 9000`, which net_pcap cannot set (vipgate warns that it keeps the MTU in
+software), forwards the 9000-byte datagram whole from single jumbo mbufs (the log names the
+pool's buffer size and memory, which the README quotes).
 """
 import os
 import re
@@ -69,8 +70,10 @@ def run(context, nat_mode, mtu, frames):
     status = daemon.wait_exit(timeout=40)
     text = daemon.log_text()
     h.check(status == 0, f"{tag}: vipgate exited with status {status}:\n{h.Daemon.tail(text)}")
-    h.check(re.search(rf"port p0: the device has no MTU setting .*MTU {mtu} applies to what vipgate sends", text),
-            f"{tag}: no warning that net_pcap keeps the MTU in software:\n{h.Daemon.tail(text)}")
+    # net_pcap starts at 1500: only another MTU is set on it, and refused with a warning.
+    warned = re.search(rf"port p0: the device has no MTU setting .*MTU {mtu} applies to what vipgate sends", text)
+    h.check(bool(warned) == (mtu != 1500),
+            f"{tag}: {'a' if warned else 'no'} warning that net_pcap keeps the MTU in software:\n{h.Daemon.tail(text)}")
     pool = re.search(rf"MTU {mtu}, (\d+) mbufs of (\d+) bytes \(([\d.]+) MiB\)", text)
     h.check(pool, f"{tag}: the port's line names no MTU and pool:\n{h.Daemon.tail(text)}")
     h.log(f"{tag}: pool of {pool.group(1)} mbufs, data room {pool.group(2)} bytes, {pool.group(3)} MiB")
@@ -112,9 +115,10 @@ def check_mtu_1500(context, nat_mode):
     resets = [Ether(d) for d in output if TCP in Ether(d)]
     h.check(counters.get("resets_sent", 0) == len(resets), f"{nat_mode}: resets_sent disagrees with out.pcap")
     limited = counters.get("drop.answer_rate_limited", 0)
-    h.check(DEFAULT_ANSWER_BURST <= len(resets) < REFUSED_SYNS and len(resets) + limited == REFUSED_SYNS,
+    # The fragmentation-needed answer took one token of the same budget.
+    h.check(DEFAULT_ANSWER_BURST <= len(resets) + 1 < REFUSED_SYNS and len(resets) + limited == REFUSED_SYNS,
             f"{nat_mode}: {len(resets)} RSTs and {limited} rate-limited for {REFUSED_SYNS} refused SYNs "
-            f"(expected at least the burst of {DEFAULT_ANSWER_BURST} and the rest limited)")
+            f"(expected the burst of {DEFAULT_ANSWER_BURST} less the ICMP answer, and the rest limited)")
     expected = {"drop.mtu_exceeded": 2, "icmp_sent": 1, "drop.vip_port_refused": len(resets)}
     for name, value in expected.items():
         h.check(counters.get(name, 0) == value, f"{nat_mode}: {name} = {counters.get(name, 0)}, expected {value}")
