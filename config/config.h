@@ -41,6 +41,7 @@ struct PortConfig {
     std::vector<Ipv4Prefix> addresses;  // the gateway's own addresses on this port (CIDR)
     uint16_t vlan = 0;               // 0: untagged; otherwise 802.1Q VLAN id carried on this port
     bool promiscuous = false;
+    std::optional<uint16_t> mtu;     // largest IPv4 datagram sent; default: the device's own MTU
     bool operator==(const PortConfig&) const = default;
 };
 
@@ -111,6 +112,15 @@ struct DnsConfig {
     uint32_t rate_limit = kDefaultRateLimit;  // responses/s per client address per worker; 0: off
     uint32_t rate_limit_slip = 2;              // every Nth limited answer goes out truncated; 0: none
     bool operator==(const DnsConfig&) const = default;
+};
+
+// Per-worker token buckets (dataplane/token_bucket.h); rate 0 turns a limit off. Reloadable.
+struct LimitsConfig {
+    uint32_t answer_rate = 1000;     // ICMP errors, TCP RSTs, SCTP ABORTs per second (Linux icmp_msgs_per_sec)
+    uint32_t answer_burst = 50;      // (Linux icmp_msgs_burst)
+    uint32_t punt_rate = 10000;      // packets to the control thread per second (ARP, neighbor misses)
+    uint32_t punt_burst = 1000;
+    bool operator==(const LimitsConfig&) const = default;
 };
 
 // Where ClusterIPs come from and who may reach them.
@@ -198,6 +208,7 @@ struct Config {
     DataplaneConfig dataplane;
     SnatConfig snat;
     ConntrackConfig conntrack;
+    LimitsConfig limits;
     std::vector<PortConfig> ports;
     std::vector<RouteConfig> routes;
     std::vector<NeighborConfig> neighbors;

@@ -190,6 +190,7 @@ public:
         if (auto field = keys.optional("dataplane")) dataplane(*field, config.dataplane);
         if (auto field = keys.optional("conntrack")) conntrack(*field, config.conntrack);
         if (auto field = keys.optional("snat")) snat(*field, config.snat);
+        if (auto field = keys.optional("limits")) limits(*field, config.limits);
         if (auto field = keys.optional("ports")) list(*field, config.ports, &Decoder::port);
         if (auto field = keys.optional("routes")) list(*field, config.routes, &Decoder::route);
         if (auto field = keys.optional("neighbors"))
@@ -213,7 +214,7 @@ public:
             list(*field, objects.endpoint_slices, &Decoder::endpoint_slice);
         if (auto field = keys.optional("dns")) dns(*field, objects.dns.emplace());
         keys.report_daemon_only_keys(
-            {"eal", "dataplane", "conntrack", "snat", "ports", "routes", "neighbors", "cluster"});
+            {"eal", "dataplane", "conntrack", "snat", "ports", "routes", "neighbors", "cluster", "limits"});
     }
 
 private:
@@ -284,6 +285,19 @@ private:
         keys->report_unknown_keys();
     }
 
+    void limits(const Field& field, LimitsConfig& limits) {
+        // Bounds keep the token arithmetic far from overflow (token_bucket.h).
+        constexpr int64_t kMaxRate = 100'000'000;
+        constexpr int64_t kMaxBurst = 10'000'000;
+        auto keys = table_fields(field);
+        if (!keys) return;
+        if (auto f = keys->optional("answer_rate")) integer<0, kMaxRate>(*f, limits.answer_rate);
+        if (auto f = keys->optional("answer_burst")) integer<1, kMaxBurst>(*f, limits.answer_burst);
+        if (auto f = keys->optional("punt_rate")) integer<0, kMaxRate>(*f, limits.punt_rate);
+        if (auto f = keys->optional("punt_burst")) integer<1, kMaxBurst>(*f, limits.punt_burst);
+        keys->report_unknown_keys();
+    }
+
     void port(const Field& field, PortConfig& port) {
         auto keys = table_fields(field);
         if (!keys) return;
@@ -297,6 +311,12 @@ private:
             list(*f, port.addresses, &Decoder::interface_address);
         if (auto f = keys->optional("vlan")) integer<0, 4094>(*f, port.vlan);
         if (auto f = keys->optional("promiscuous")) flag(*f, port.promiscuous);
+        if (auto f = keys->optional("mtu")) {
+            // 68: the smallest MTU IPv4 allows (RFC 791); 16000 keeps a jumbo mbuf's data room
+            // (MTU + headers + headroom) within its 16-bit length.
+            uint16_t value = 0;
+            if (integer<68, 16000>(*f, value)) port.mtu = value;
+        }
         keys->report_unknown_keys();
     }
 

@@ -19,6 +19,7 @@ void compare_port(const PortConfig& running, const PortConfig& candidate, const 
     check(running.addresses == candidate.addresses, "addresses");
     check(running.vlan == candidate.vlan, "vlan");
     check(running.promiscuous == candidate.promiscuous, "promiscuous");
+    check(running.mtu == candidate.mtu, "mtu");
 }
 
 }  // namespace

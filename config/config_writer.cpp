@@ -229,6 +229,12 @@ std::string format_config(const Config& config) {
     line(out, "udp_unreplied_timeout", number(conntrack.udp_unreplied_timeout_s));
     line(out, "icmp_timeout", number(conntrack.icmp_timeout_s));
 
+    out += "\n[limits]\n";
+    line(out, "answer_rate", number(config.limits.answer_rate));
+    line(out, "answer_burst", number(config.limits.answer_burst));
+    line(out, "punt_rate", number(config.limits.punt_rate));
+    line(out, "punt_burst", number(config.limits.punt_burst));
+
     out += "\n[snat]\n";
     line(out, "addresses", array(config.snat.addresses, address));
     std::string port_range = "[";
@@ -248,6 +254,7 @@ std::string format_config(const Config& config) {
         line(out, "addresses", array(port.addresses, prefix));
         line(out, "vlan", number(port.vlan));
         line(out, "promiscuous", boolean(port.promiscuous));
+        if (port.mtu) line(out, "mtu", number(*port.mtu));
     }
     for (const auto& route : config.routes) {
         out += "\n[[routes]]\n";

@@ -95,6 +95,7 @@ UpdateOutcome ControlPlane::reload(config::Config next, std::chrono::steady_cloc
     const config::Config next_settings = without_objects(std::move(next));
     const bool settings_changed = !(next_settings.cluster == settings_.cluster) ||
                                   !(next_settings.conntrack == settings_.conntrack) ||
+                                  !(next_settings.limits == settings_.limits) ||
                                   !(next_settings.dataplane == settings_.dataplane) ||
                                   !(next_settings.routes == settings_.routes) || !(next_settings.snat == settings_.snat) ||
                                   !(next_settings.dns == settings_.dns);

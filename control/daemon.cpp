@@ -607,7 +607,7 @@ int Daemon::run() {
     resolver_->set_static(static_neighbors(running_));
     publisher_ = std::make_unique<Publisher>(worker_count);
     std::vector<PortIdentity> identities;
-    for (const auto& port : ports_) identities.push_back(PortIdentity{port.port_id, 0, port.mac, 0});
+    for (const auto& port : ports_) identities.push_back(PortIdentity{port.port_id, 0, port.mac, 0, port.mtu});
     builder_ = std::make_unique<SnapshotBuilder>(worker_count, identities);
     control_plane_ = std::make_unique<ControlPlane>(
         running_, *builder_, [this](std::unique_ptr<Snapshot> snapshot) { return publish(std::move(snapshot)); });

@@ -1,5 +1,15 @@
+// Jumbo frames: each port's pool gets a data room that holds a whole frame of the port's MTU
+// (never less than DPDK's default 2048 bytes), rather than chained mbufs. Chaining would need
+// the scatter RX and multi-segment TX offloads, which net_pcap, net_null and net_af_packet do
+// not offer and which turn off the vector RX paths of physical NICs for every packet, and the
+// packet path would meet split payloads it never has to handle now. The price is memory on
+// jumbo ports only (README, MTU: 16383 mbufs take 37 MiB at MTU 1500 and 147 MiB at 9000), and
+// it is paid per port: a pool only fills its own port's RX queues, so a 1500-byte port keeps
+// small buffers beside a 9000-byte one.
 #include "control/port_setup.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <stdexcept>
 
 #include <rte_bus.h>
@@ -13,6 +23,8 @@ namespace vipgate {
 namespace {
 
 constexpr unsigned kMempoolCacheSize = 256;
+// A frame around an IPv4 datagram of MTU bytes: Ethernet header, two VLAN tags, FCS.
+constexpr uint32_t kFrameOverhead = RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN + RTE_ETHER_CRC_LEN;
 
 std::runtime_error port_error(const config::PortConfig& port, const std::string& what) {
     return std::runtime_error("port '" + port.name + "' (" + port.device + "): " + what);
@@ -37,6 +49,42 @@ uint16_t probe(const config::PortConfig& port) {
         throw port_error(port, "probed, but no ethdev port named '" + device_name + "' appeared");
     }
     return port_id;
+}
+
+// The data room of a port's mbufs: a whole frame of `mtu` after the headroom.
+uint16_t data_room_for(uint16_t mtu) {
+    return static_cast<uint16_t>(std::max<uint32_t>(RTE_MBUF_DEFAULT_BUF_SIZE, RTE_PKTMBUF_HEADROOM + mtu + kFrameOverhead));
+}
+
+// The largest MTU the device takes, as rte_eth_dev_set_mtu judges it (its frame limit less
+// the overhead DPDK assumes for it).
+uint32_t device_max_mtu(const rte_eth_dev_info& info) {
+    const uint32_t overhead = info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu
+                                  ? info.max_rx_pktlen - info.max_mtu
+                                  : uint32_t(RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN);
+    return std::min<uint32_t>(info.max_mtu, info.max_rx_pktlen > overhead ? info.max_rx_pktlen - overhead : 0);
+}
+
+// Sets the configured MTU on a configured device and returns the port's MTU. A device without
+// MTU control (-ENOTSUP: net_pcap, net_ring, whose "wire" is a file or a ring) keeps it in
+// software with a warning: the dataplane enforces it on what it sends, and nothing else has an
+// MTU to disagree. Any other refusal stops start-up: the gateway would tell senders (ICMP
+// fragmentation needed) that it carries datagrams its device then drops or cannot receive.
+uint16_t apply_mtu(const config::PortConfig& port, uint16_t port_id, uint16_t device_mtu, const rte_eth_dev_info& info) {
+    if (!port.mtu || *port.mtu == device_mtu) return device_mtu;
+    const int result = rte_eth_dev_set_mtu(port_id, *port.mtu);
+    if (result == -ENOTSUP) {
+        spdlog::warn("port {}: the device has no MTU setting ({}); MTU {} applies to what vipgate sends only, "
+                     "frames up to the device's limit are still received", port.name, rte_strerror(-result), *port.mtu);
+    } else if (result != 0) {
+        const bool af_packet = port.device.rfind("net_af_packet", 0) == 0;
+        throw port_error(port, "the device refuses MTU " + std::to_string(*port.mtu) + " (" + rte_strerror(-result) +
+                                   "); it takes " + std::to_string(info.min_mtu) + ".." +
+                                   std::to_string(device_max_mtu(info)) +
+                                   (af_packet ? "; net_af_packet takes larger frames with a larger framesz= argument"
+                                              : "; lower ports[].mtu or omit it for the device's own"));
+    }
+    return *port.mtu;
 }
 
 }  // namespace
@@ -77,15 +125,21 @@ std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t work
         if ((info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) && config.ports.size() == 1) {
             conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
         }
+        // rte_eth_dev_configure sets the MTU it is given, 1500 when none: keep the device's own.
+        uint16_t device_mtu = RTE_ETHER_MTU;
+        rte_eth_dev_get_mtu(port.port_id, &device_mtu);
+        conf.rxmode.mtu = device_mtu;
         int result = rte_eth_dev_configure(port.port_id, rx_queues, tx_queues, &conf);
         if (result != 0) throw port_error(port_config, "rte_eth_dev_configure failed: " + std::string(rte_strerror(-result)));
+        port.mtu = apply_mtu(port_config, port.port_id, device_mtu, info);
 
         uint16_t rx_descriptors = config.dataplane.rx_descriptors;
         uint16_t tx_descriptors = config.dataplane.tx_descriptors;
         rte_eth_dev_adjust_nb_rx_tx_desc(port.port_id, &rx_descriptors, &tx_descriptors);
         std::string pool_name = "mbufs_" + port.name;
+        const uint16_t data_room = data_room_for(port.mtu);
         port.pool = rte_pktmbuf_pool_create(pool_name.c_str(), config.dataplane.mbufs_per_port, kMempoolCacheSize, 0,
-                                            RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+                                            data_room, socket);
         if (port.pool == nullptr) {
             throw port_error(port_config, "cannot create a pool of " + std::to_string(config.dataplane.mbufs_per_port) +
                                               " mbufs: " + rte_strerror(rte_errno) +
@@ -119,8 +173,12 @@ std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t work
         result = rte_eth_dev_start(port.port_id);
         if (result != 0) throw port_error(port_config, "cannot start: " + std::string(rte_strerror(-result)));
 
-        spdlog::info("port {} ({}): DPDK port {}, MAC {}, {} RX / {} TX queues, RSS {}", port.name, port.device_name,
-                     port.port_id, format_mac(port.mac), rx_queues, tx_queues, port.rss ? "on" : "off (software hand-off only)");
+        const uint64_t pool_bytes = uint64_t(rte_mempool_calc_obj_size(port.pool->elt_size, port.pool->flags, nullptr)) *
+                                    port.pool->size;
+        spdlog::info("port {} ({}): DPDK port {}, MAC {}, {} RX / {} TX queues, RSS {}, MTU {}, {} mbufs of {} bytes "
+                     "({:.1f} MiB)", port.name, port.device_name, port.port_id, format_mac(port.mac), rx_queues, tx_queues,
+                     port.rss ? "on" : "off (software hand-off only)", port.mtu, port.pool->size, data_room,
+                     double(pool_bytes) / (1 << 20));
         ports.push_back(port);
     }
     return ports;

@@ -1,5 +1,6 @@
 // Port bring-up: any DPDK device string (PCI address or vdev with arguments) becomes a started
-// port with one RX and one TX queue per worker (RSS spread when the device supports it).
+// port with one RX and one TX queue per worker (RSS spread when the device supports it), running
+// the configured MTU (or the device's own) with a pool whose mbufs hold a frame of that MTU.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,7 @@ struct PortRuntime {
     rte_ether_addr mac{};
     rte_mempool* pool = nullptr;
     bool rss = false;
+    uint16_t mtu = 0;          // the largest IPv4 datagram the port sends (PortIdentity::mtu)
 };
 
 // Throws std::runtime_error naming the port and what to change.

@@ -297,9 +297,15 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
                                       .udp_ms = conntrack.udp_timeout_s * 1000,
                                       .icmp_ms = conntrack.icmp_timeout_s * 1000,
                                       .udp_unreplied_ms = conntrack.udp_unreplied_timeout_s * 1000};
+    const auto& limits = settings.limits;
+    snapshot->rate_limits = RateLimits{.answers = {limits.answer_rate, limits.answer_burst},
+                                       .punts = {limits.punt_rate, limits.punt_burst}};
     snapshot->ports = ports_;
     for (size_t i = 0; i < settings.ports.size() && i < snapshot->ports.size(); ++i) {
         snapshot->ports[i].vlan = settings.ports[i].vlan;
+        // The daemon's identities carry the MTU the device runs (port_setup.cpp); a configured
+        // one is the same there (ports are restart-only) and the one that counts elsewhere.
+        if (settings.ports[i].mtu) snapshot->ports[i].mtu = *settings.ports[i].mtu;
         if (!settings.ports[i].addresses.empty()) {
             snapshot->ports[i].primary_address = to_network(settings.ports[i].addresses[0].address);
         }

@@ -12,7 +12,6 @@
 namespace vipgate {
 
 // Why a packet was dropped (or consumed without forwarding). Every drop has exactly one reason.
-// Why a packet was dropped (or consumed without forwarding). Every drop has exactly one reason.
 // One list, X(enumerator, report name), so a reason cannot be added without its name.
 #define VIPGATE_DROP_REASONS(X) \
     X(TruncatedEthernet, "truncated_ethernet") \
@@ -54,7 +53,10 @@ namespace vipgate {
     X(DnsTcpIncomplete, "dns_tcp_incomplete")    /* a segment without a whole query: the client retransmits */ \
     X(DnsTcpNoQuery, "dns_tcp_no_query")         /* an ACK without data (handshake end, ACK of our FIN) */ \
     X(DnsTcpBadAck, "dns_tcp_bad_ack")           /* not acknowledging our SYN-ACK: answered with a RST */ \
-    X(DnsTcpReset, "dns_tcp_reset")              /* a client's RST: nothing to undo */
+    X(DnsTcpReset, "dns_tcp_reset")              /* a client's RST: nothing to undo */ \
+    X(MtuExceeded, "mtu_exceeded")               /* over the egress MTU (answered with fragmentation needed when DF) */ \
+    X(AnswerRateLimited, "answer_rate_limited")  /* would have been answered (ICMP error, RST, ABORT): budget spent */ \
+    X(PuntRateLimited, "punt_rate_limited")      /* would have gone to the control thread: budget spent */
 
 enum class DropReason : uint8_t {
 #define VIPGATE_DROP_REASON_ENUMERATOR(reason, name) reason,

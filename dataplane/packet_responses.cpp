@@ -154,7 +154,7 @@ bool make_sctp_abort(rte_mbuf* m, const ParsedPacket& parsed) noexcept {
 // IPv4 header, which thereby becomes the quote without being copied; the packet is then cut
 // after the quoted 8 bytes of L4.
 bool make_icmp_error(rte_mbuf* m, const ParsedPacket& parsed, uint8_t type, uint8_t code,
-                     uint32_t source_addr) noexcept {
+                     uint32_t source_addr, uint16_t next_hop_mtu) noexcept {
     if (!may_send_icmp_error(parsed)) return false;
     constexpr uint16_t kAddedLength = kIpv4HeaderLength + kIcmpHeaderLength;
     const uint8_t* received = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -173,7 +173,7 @@ bool make_icmp_error(rte_mbuf* m, const ParsedPacket& parsed, uint8_t type, uint
     icmp->icmp_code = code;
     icmp->icmp_cksum = 0;
     icmp->icmp_ident = 0;
-    icmp->icmp_seq_nb = 0;
+    icmp->icmp_seq_nb = rte_cpu_to_be_16(next_hop_mtu);
     icmp->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(icmp, icmp_length));
 
     write_ipv4_header(*header_at<rte_ipv4_hdr>(frame, l3), kTosInternetworkControl,

@@ -45,11 +45,14 @@ bool make_tcp_reset(rte_mbuf* m, const ParsedPacket& parsed) noexcept;
 bool make_sctp_abort(rte_mbuf* m, const ParsedPacket& parsed) noexcept;
 
 // ICMP error (RFC 792) about the packet, sent from `source_addr` (network order) to the packet's
-// source. Quotes the IPv4 header and the first 8 bytes of its payload. False when RFC 1122
-// 3.2.2 forbids the error: the packet is itself ICMP other than an echo request or reply, or
-// its source is not a unicast address. Uses rte_pktmbuf_prepend: needs 28 bytes of headroom.
+// source. Quotes the IPv4 header and the first 8 bytes of its payload, so every error is 56
+// bytes of IPv4 whatever the packet's size (below any MTU; RFC 1812 allows up to 576). False
+// when RFC 1122 3.2.2 forbids the error: the packet is itself ICMP other than an echo request
+// or reply, or its source is not a unicast address. Uses rte_pktmbuf_prepend: needs 28 bytes of
+// headroom. `next_hop_mtu` goes into the low 16 bits of the header's second word, as RFC 1191
+// asks of "fragmentation needed" (type 3 code 4); 0 (unused) for every other error.
 bool make_icmp_error(rte_mbuf* m, const ParsedPacket& parsed, uint8_t type, uint8_t code,
-                     uint32_t source_addr) noexcept;
+                     uint32_t source_addr, uint16_t next_hop_mtu = 0) noexcept;
 
 // Echo request to an address we own -> echo reply in place (payload kept). False when the
 // packet is not an echo request.

@@ -8,6 +8,22 @@
 //      RST, ICMP), hand it to the worker that owns it, or drop it with a reason.
 // Translations are written from the connection entry: the entry keeps both directions' keys,
 // so the rewrite for either direction is a copy of four fields.
+//
+// MTU: a packet is routed before it is rewritten, so one larger than its egress port's MTU is
+// refused while it is still the packet the sender sent: with DF, the ICMP "fragmentation
+// needed" (RFC 1191) quotes the sender's own flow (client -> VIP, or endpoint -> its peer),
+// which is what its path-MTU cache is keyed by. Without DF the packet is dropped and counted
+// (mtu_exceeded), not fragmented: fragmenting on the worker needs two more mempools per worker
+// (direct mbufs for each fragment's headers, indirect ones for its payload) and two mbuf
+// allocations and a header copy per fragment (seven of each for a 9000-byte datagram into a
+// 1500-byte MTU), on the path that otherwise never allocates; senders with path-MTU discovery
+// (Linux TCP always, UDP by default) set DF, and a whole oversized datagram without DF only
+// comes from a jumbo link whose MTU the operator can match (README, MTU).
+//
+// Answers (ICMP errors, RSTs, ABORTs) and punts to the control thread are rate-limited per
+// worker by token buckets (token_bucket.h): past the budget the packet is dropped with its own
+// reason instead. Echo replies are not limited: like Linux (icmp_ratemask leaves type 0 out),
+// a reply is the request's size, so it amplifies nothing.
 #include "dataplane/pipeline.h"
 
 #include <rte_branch_prediction.h>
@@ -31,6 +47,7 @@ constexpr uint32_t kSnatPortAttempts = 16;
 constexpr uint8_t kIcmpEchoRequest = 8;
 constexpr uint8_t kIcmpDestinationUnreachable = 3;
 constexpr uint8_t kIcmpPortUnreachable = 3;
+constexpr uint8_t kIcmpFragmentationNeeded = 4;
 constexpr uint8_t kIcmpTimeExceeded = 11;
 
 // Storage for N objects of an implicit-lifetime type that skips their default member
@@ -66,12 +83,16 @@ private:
     void handle_not_a_service(rte_mbuf* packet, PacketState& state) noexcept;
     void handle_icmp_error(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept;
     void refuse(rte_mbuf* packet, PacketState& state, DropReason reason) noexcept;
+    void answer(rte_mbuf* packet, const PacketState& state, DropReason reason, uint64_t& sent) noexcept;
     void translate_and_forward(rte_mbuf* packet, PacketState& state, const Ipv4Rewrite& rewrite) noexcept;
     bool ttl_expired(rte_mbuf* packet, PacketState& state) noexcept;
+    bool too_big(rte_mbuf* packet, PacketState& state, const NextHop& next_hop) noexcept;
     void note_handshake(Connection& connection, TcpState before) noexcept;
     ConnLookupResult revalidate(const PacketState& state) noexcept;
-    void forward(rte_mbuf* packet, const PacketState& state, uint32_t destination) noexcept;
-    void send_back(rte_mbuf* packet, const PacketState& state) noexcept;
+    void forward(rte_mbuf* packet, PacketState& state, uint32_t destination) noexcept;
+    void send_to(rte_mbuf* packet, const PacketState& state, const NextHop& next_hop, uint32_t destination) noexcept;
+    void send_back(rte_mbuf* packet, const PacketState& state, uint64_t* sent) noexcept;
+    void punt(rte_mbuf* packet) noexcept;
     void emit(rte_mbuf* packet, uint16_t port_index) noexcept;
     void hand_off(rte_mbuf* packet, uint16_t owner) noexcept;
     void drop(rte_mbuf* packet, DropReason reason) noexcept;
@@ -126,19 +147,77 @@ bool BurstProcessor::owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept 
 }
 
 // Answers (RST, ICMP errors, echo replies) go back out of the port they came in on, to the MAC
-// they came from: the packet builders swap the Ethernet addresses and keep the VLAN tag.
-void BurstProcessor::send_back(rte_mbuf* packet, const PacketState& state) noexcept {
+// they came from: the packet builders swap the Ethernet addresses and keep the VLAN tag. None
+// leaves larger than that port's MTU (an echo request can arrive larger on a device that does
+// not enforce its MTU, such as net_pcap; the other answers are at most 56 bytes of IPv4).
+// `sent` is bumped when the answer leaves (nullptr: the caller counts it, as the DNS path does).
+void BurstProcessor::send_back(rte_mbuf* packet, const PacketState& state, uint64_t* sent) noexcept {
+    if (unlikely(rte_pktmbuf_pkt_len(packet) - state.parsed.l3_offset > snapshot_.ports[state.port_index].mtu)) {
+        drop(packet, DropReason::MtuExceeded);
+        return;
+    }
+    if (sent != nullptr) ++*sent;
     emit(packet, state.port_index);
 }
 
-// Route `destination`, resolve the next hop, fix up the Ethernet header for the output port.
-void BurstProcessor::forward(rte_mbuf* packet, const PacketState& state, uint32_t destination) noexcept {
+// An answer built in `packet` (the refused packet `reason` names) leaves only while the
+// worker's answer budget lasts; past it the packet is dropped as answer_rate_limited instead.
+void BurstProcessor::answer(rte_mbuf* packet, const PacketState& state, DropReason reason, uint64_t& sent) noexcept {
+    if (unlikely(!context_.answer_bucket.take(context_.now_ms, snapshot_.rate_limits.answers))) {
+        drop(packet, DropReason::AnswerRateLimited);
+        return;
+    }
+    counters_.drop(reason);
+    send_back(packet, state, &sent);
+}
+
+// To the control thread (ARP, packets waiting for their next hop's MAC), within the worker's
+// punt budget: a flood cannot fill the ring and starve the control thread of the rest.
+void BurstProcessor::punt(rte_mbuf* packet) noexcept {
+    if (unlikely(!context_.punt_bucket.take(context_.now_ms, snapshot_.rate_limits.punts))) {
+        drop(packet, DropReason::PuntRateLimited);
+        return;
+    }
+    if (rte_ring_mp_enqueue(context_.punt_ring, packet) != 0) {
+        drop(packet, DropReason::PuntRingFull);
+        return;
+    }
+    ++counters_.punted;
+}
+
+// A packet larger than its egress port's MTU, refused before any rewrite (see the note at the
+// top): with DF it is answered with "fragmentation needed" carrying that MTU, from the ingress
+// port's address, like a router's; without DF (or when no ICMP error may be sent about it) it
+// is dropped. Both count as mtu_exceeded (answer_rate_limited past the answer budget).
+bool BurstProcessor::too_big(rte_mbuf* packet, PacketState& state, const NextHop& next_hop) noexcept {
+    const uint16_t mtu = snapshot_.ports[next_hop.port_index].mtu;
+    if (likely(state.parsed.ip_total_length <= mtu)) return false;
+    const auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv4_hdr*, state.parsed.l3_offset);
+    const bool dont_fragment = (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) != 0;
+    if (dont_fragment && make_icmp_error(packet, state.parsed, kIcmpDestinationUnreachable, kIcmpFragmentationNeeded,
+                                         snapshot_.ports[state.port_index].primary_address, mtu)) {
+        answer(packet, state, DropReason::MtuExceeded, counters_.icmp_sent);
+    } else {
+        drop(packet, DropReason::MtuExceeded);
+    }
+    return true;
+}
+
+// Route `destination` and send the packet there unchanged (a translated ICMP error).
+void BurstProcessor::forward(rte_mbuf* packet, PacketState& state, uint32_t destination) noexcept {
     const NextHop* next_hop = snapshot_.route(destination);
     if (unlikely(next_hop == nullptr)) {
         drop(packet, DropReason::NoRoute);
         return;
     }
-    const PortIdentity& out_port = snapshot_.ports[next_hop->port_index];
+    if (unlikely(too_big(packet, state, *next_hop))) return;
+    send_to(packet, state, *next_hop, destination);
+}
+
+// Resolve the next hop and fix up the Ethernet header for the output port.
+void BurstProcessor::send_to(rte_mbuf* packet, const PacketState& state, const NextHop& next_hop,
+                             uint32_t destination) noexcept {
+    const PortIdentity& out_port = snapshot_.ports[next_hop.port_index];
     uint16_t in_vlan = state.parsed.vlan_id;
     if (unlikely(in_vlan != out_port.vlan)) {
         // Insert only into an untagged frame: a priority tag (VLAN id 0) is rewritten below.
@@ -159,19 +238,15 @@ void BurstProcessor::forward(rte_mbuf* packet, const PacketState& state, uint32_
     }
     auto* ethernet = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
     ethernet->src_addr = out_port.mac;
-    uint32_t neighbor = next_hop->gateway != 0 ? next_hop->gateway : destination;
+    uint32_t neighbor = next_hop.gateway != 0 ? next_hop.gateway : destination;
     if (unlikely(!context_.neighbors->lookup(neighbor, ethernet->dst_addr))) {
         // The control thread holds the packet, resolves the neighbor with ARP and sends it.
         packet->hash.usr = neighbor;
         packet->port = out_port.port_id;
-        if (rte_ring_mp_enqueue(context_.punt_ring, packet) != 0) {
-            drop(packet, DropReason::PuntRingFull);
-            return;
-        }
-        ++counters_.punted;
+        punt(packet);
         return;
     }
-    emit(packet, next_hop->port_index);
+    emit(packet, next_hop.port_index);
 }
 
 // A TCP (SCTP) state change on a tracked flow: a SYN that reopens a closed entry restarts the
@@ -191,53 +266,53 @@ void BurstProcessor::note_handshake(Connection& connection, TcpState before) noe
 // A packet that would leave with TTL 0 is answered with ICMP time exceeded instead.
 bool BurstProcessor::ttl_expired(rte_mbuf* packet, PacketState& state) noexcept {
     if (likely(state.parsed.ttl > 1)) return false;
-    counters_.drop(DropReason::TtlExceeded);
     const PortIdentity& port = snapshot_.ports[state.port_index];
     if (make_icmp_error(packet, state.parsed, kIcmpTimeExceeded, 0, port.primary_address)) {
-        ++counters_.icmp_sent;
-        send_back(packet, state);
+        answer(packet, state, DropReason::TtlExceeded, counters_.icmp_sent);
     } else {
-        rte_pktmbuf_free(packet);
+        drop(packet, DropReason::TtlExceeded);
     }
     return true;
 }
 
+// Routed before the rewrite, so that a packet too big for its egress port is refused as the
+// sender sent it (see the note at the top).
 void BurstProcessor::translate_and_forward(rte_mbuf* packet, PacketState& state,
                                            const Ipv4Rewrite& rewrite) noexcept {
     if (ttl_expired(packet, state)) return;
+    const NextHop* next_hop = snapshot_.route(rewrite.dst_addr);
+    if (unlikely(next_hop == nullptr)) {
+        drop(packet, DropReason::NoRoute);
+        return;
+    }
+    if (unlikely(too_big(packet, state, *next_hop))) return;
     rewrite_ipv4_packet(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, rewrite);
-    forward(packet, state, rewrite.dst_addr);
+    send_to(packet, state, *next_hop, rewrite.dst_addr);
 }
 
 void BurstProcessor::refuse(rte_mbuf* packet, PacketState& state, DropReason reason) noexcept {
-    counters_.drop(reason);
     const ParsedPacket& parsed = state.parsed;
-    bool answered = false;
     if (parsed.key.protocol == kProtoTcp) {
         // Never answer a RST with a RST.
         if ((parsed.tcp_flags & kTcpFlagRst) == 0 && make_tcp_reset(packet, parsed)) {
-            ++counters_.resets_sent;
-            answered = true;
+            answer(packet, state, reason, counters_.resets_sent);
+            return;
         }
     } else if (parsed.key.protocol == kProtoSctp) {
         // ABORT, not ICMP: Linux treats port unreachable as a soft error for SCTP and keeps
         // retransmitting its INIT, while an ABORT fails the association at once, like a RST.
         if (make_sctp_abort(packet, parsed)) {
-            ++counters_.resets_sent;
-            answered = true;
+            answer(packet, state, reason, counters_.resets_sent);
+            return;
         }
     } else if (parsed.key.protocol == kProtoUdp) {
         if (make_icmp_error(packet, parsed, kIcmpDestinationUnreachable, kIcmpPortUnreachable,
                             parsed.key.dst_addr)) {
-            ++counters_.icmp_sent;
-            answered = true;
+            answer(packet, state, reason, counters_.icmp_sent);
+            return;
         }
     }
-    if (answered) {
-        send_back(packet, state);
-    } else {
-        rte_pktmbuf_free(packet);
-    }
+    drop(packet, reason);
 }
 
 bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
@@ -256,10 +331,8 @@ bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
         if (!rte_is_same_ether_addr(&ethernet->dst_addr, &port.mac) &&
             !rte_is_broadcast_ether_addr(&ethernet->dst_addr)) {
             drop(packet, DropReason::NotForUs);
-        } else if (rte_ring_mp_enqueue(context_.punt_ring, packet) != 0) {
-            drop(packet, DropReason::PuntRingFull);
         } else {
-            ++counters_.punted;
+            punt(packet);
         }
         return false;
     }
@@ -280,7 +353,7 @@ bool BurstProcessor::answer_dns(rte_mbuf* packet, PacketState& state) noexcept {
     const DnsPathResult result = handle_dns_packet(context_, snapshot_, *dns_zone_, packet, state.parsed);
     switch (result.action) {
     case DnsPathAction::SendBack:
-        send_back(packet, state);
+        send_back(packet, state, nullptr);
         return false;
     case DnsPathAction::Drop:
         drop(packet, result.reason);
@@ -535,8 +608,7 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
             drop(packet, DropReason::IcmpUnsupported);
         } else if (parsed.icmp_type == kIcmpEchoRequest && kind != AddressKind::None) {
             if (make_icmp_echo_reply(packet, parsed)) {
-                ++counters_.icmp_sent;
-                send_back(packet, state);
+                send_back(packet, state, &counters_.icmp_sent);
             } else {
                 drop(packet, DropReason::IcmpUnsupported);
             }

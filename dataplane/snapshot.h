@@ -30,6 +30,7 @@
 #include "dataplane/maglev.h"
 #include "dataplane/snat_ports.h"
 #include "dataplane/tcp_state.h"
+#include "dataplane/token_bucket.h"
 
 struct rte_hash;
 struct rte_lpm;
@@ -122,6 +123,9 @@ struct PortIdentity {
     uint16_t vlan = 0;
     rte_ether_addr mac{};
     uint32_t primary_address = 0;  // network order; source of ICMP errors and ARP requests
+    // Largest IPv4 datagram (total length) the port sends: the configured `mtu`, else the
+    // device's own. Packets routed out of it above this are refused (pipeline.cpp).
+    uint16_t mtu = 1500;
 };
 
 class Snapshot {
@@ -135,6 +139,7 @@ public:
     NatMode nat_mode = NatMode::FullNat;
     uint32_t hash_seed = 0;
     ConnTimeouts timeouts{};
+    RateLimits rate_limits{};                  // [limits]: answers and punts per worker
 
     ChunkedTable<ServicePort> service_ports;   // indexed by service port id
     ChunkedTable<EndpointSlot> endpoints;      // indexed by slot

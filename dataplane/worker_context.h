@@ -15,6 +15,7 @@
 #include "dataplane/dns_rate_limiter.h"
 #include "dataplane/neighbor_table.h"
 #include "dataplane/siphash.h"
+#include "dataplane/token_bucket.h"
 
 struct rte_mbuf;
 struct rte_ring;
@@ -41,6 +42,8 @@ struct alignas(64) WorkerContext {
     uint32_t now_ms = 0;                               // set by the poll loop (or a test)
     uint32_t now_us = 0;                               // the same clock in wrapping microseconds
     uint32_t snat_cursor = 0;                          // next SNAT port offset to try
+    TokenBucket answer_bucket;                         // ICMP errors, RSTs, ABORTs this worker sends
+    TokenBucket punt_bucket;                           // packets this worker passes to the control thread
 
     ConnTable* connections = nullptr;
     AffinityTable* affinity = nullptr;                 // sessionAffinity: ClientIP choices

@@ -172,11 +172,16 @@ std::string config_text(const TopologySpec& spec) {
          << "[conntrack]\ncapacity = " << kConntrackCapacity << "\nudp_timeout = 120\nudp_unreplied_timeout = 30\n\n"
          << "[snat]\naddresses = [\"" << ipv4_text(kSnatAddr) << "\"]\n"
          << "port_range = [" << spec.snat_port_min << ", " << spec.snat_port_max << "]\n\n"
+         << "[limits]\nanswer_rate = " << spec.limits.answers.rate_per_s << "\nanswer_burst = " << spec.limits.answers.burst
+         << "\npunt_rate = " << spec.limits.punts.rate_per_s << "\npunt_burst = " << spec.limits.punts.burst << "\n\n"
          << "[[ports]]\nname = \"clients\"\ndevice = \"net_null0\"\n"
-         << "addresses = [\"" << ipv4_text(kGatewayAddr) << "/24\"]\n\n"
-         << "[[ports]]\nname = \"endpoints\"\ndevice = \"net_null1\"\n"
+         << "addresses = [\"" << ipv4_text(kGatewayAddr) << "/24\"]\n";
+    if (spec.client_port_mtu != 0) text << "mtu = " << spec.client_port_mtu << "\n";
+    text << "\n[[ports]]\nname = \"endpoints\"\ndevice = \"net_null1\"\n"
          << "addresses = [\"" << ipv4_text(kEndpointSideAddr) << "/24\", \"" << ipv4_text(kSnatAddr) << "/24\"]\n"
-         << "vlan = " << kEndpointVlan << "\n\n"
+         << "vlan = " << kEndpointVlan << "\n";
+    if (spec.endpoint_port_mtu != 0) text << "mtu = " << spec.endpoint_port_mtu << "\n";
+    text << "\n"
          << "[[routes]]\nprefix = \"198.18.0.0/24\"\nvia = \"" << ipv4_text(kRouterAddr) << "\"\n\n"
          << "[[routes]]\nprefix = \"198.18.1.0/24\"\nvia = \"" << ipv4_text(kUnresolvedRouterAddr) << "\"\n\n";
     // Every neighbor except the unresolved ones has a static entry.

@@ -120,6 +120,10 @@ struct TopologySpec {
     uint16_t snat_port_max = 65535;
     std::vector<ServiceSpec> services = default_services();
     std::vector<std::string> client_ranges;  // [cluster] client_ranges; empty: anyone
+    uint16_t client_port_mtu = 0;            // [[ports]] mtu of port 0; 0: not configured (1500)
+    uint16_t endpoint_port_mtu = 0;          // the same for port 1
+    // [limits]: off unless a test sets them, since a table of cases runs at one clock instant.
+    RateLimits limits{.answers = {0, 1}, .punts = {0, 1}};
 
     static std::vector<ServiceSpec> default_services();
     ServiceSpec& service(const std::string& name);  // throws when absent

@@ -938,6 +938,7 @@ TEST(ConfigRestart, DetectsEachRestartOnlyField) {
               List{"ports[1].device"});
     EXPECT_EQ(differences([](Config& c) { c.ports[0].mac.reset(); }), List{"ports[0].mac"});
     EXPECT_EQ(differences([](Config& c) { c.ports[0].vlan = 7; }), List{"ports[0].vlan"});
+    EXPECT_EQ(differences([](Config& c) { c.ports[0].mtu = 9000; }), List{"ports[0].mtu"});
     EXPECT_EQ(differences([](Config& c) { c.ports[1].addresses.pop_back(); }),
               List{"ports[1].addresses"});
     EXPECT_EQ(differences([](Config& c) { c.ports.pop_back(); }), List{"ports (2 -> 1)"});
@@ -963,7 +964,58 @@ TEST(ConfigRestart, LiveChangesAreNotRestartOnly) {
     candidate.conntrack.udp_timeout_s = 30;
     candidate.conntrack.udp_unreplied_timeout_s = 10;
     candidate.dataplane.hash_seed = 1;
+    candidate.limits.answer_rate = 10;
+    candidate.limits.punt_burst = 7;
     EXPECT_TRUE(restart_only_differences(running, candidate).empty());
+}
+
+TEST(ConfigLimits, MtuAndLimitsDecodeWithTheirDefaultsAndBounds) {
+    const LoadResult defaults = load_with_base("");
+    ASSERT_TRUE(defaults.config) << describe(defaults);
+    EXPECT_FALSE(defaults.config->ports[0].mtu.has_value()) << "omitted: the device's own";
+    EXPECT_EQ(defaults.config->limits, LimitsConfig{});
+    EXPECT_EQ(defaults.config->limits.answer_rate, 1000u) << "Linux icmp_msgs_per_sec";
+    EXPECT_EQ(defaults.config->limits.answer_burst, 50u) << "Linux icmp_msgs_burst";
+
+    const LoadResult set = load(R"(
+[dataplane]
+worker_lcores = [1]
+[limits]
+answer_rate = 0
+answer_burst = 5
+punt_rate = 200
+punt_burst = 20
+[[ports]]
+name = "p0"
+device = "net_null0"
+addresses = ["198.18.0.1/24"]
+mtu = 9000
+)");
+    ASSERT_TRUE(set.config) << describe(set);
+    EXPECT_EQ(set.config->ports[0].mtu, std::optional<uint16_t>(9000));
+    EXPECT_EQ(set.config->limits, (LimitsConfig{0, 5, 200, 20}));
+    const LoadResult again = load(format_config(*set.config));
+    ASSERT_TRUE(again.config) << describe(again);
+    EXPECT_EQ(again.config->ports[0].mtu, set.config->ports[0].mtu);
+    EXPECT_EQ(again.config->limits, set.config->limits);
+
+    const std::string bad = R"(
+[dataplane]
+worker_lcores = [1]
+[limits]
+answer_burst = 0
+punt_rate = 100000001
+[[ports]]
+name = "p0"
+device = "net_null0"
+addresses = ["198.18.0.1/24"]
+mtu = 67
+)";
+    const LoadResult refused = load(bad);
+    EXPECT_EQ(refused.errors.size(), 3u) << describe(refused);
+    EXPECT_TRUE(has_error(refused, bad, "limits.answer_burst", "allowed: 1..10000000", "0\npunt"));
+    EXPECT_TRUE(has_error(refused, bad, "limits.punt_rate", "allowed: 0..100000000", "100000001"));
+    EXPECT_TRUE(has_error(refused, bad, "ports[0].mtu", "allowed: 68..16000", "67"));
 }
 
 // --- text forms ----------------------------------------------------------------------------
