@@ -251,6 +251,10 @@ const std::vector<CounterMetric> kCounterMetrics = {
     {&WorkerCounters::busy_loops, "vipgate_worker_busy_polls_total",
      "Poll loops that received at least one packet; rate over vipgate_worker_polls_total is the busy share.", false,
      true, nullptr, nullptr},
+    {&WorkerCounters::idle_sleeps, "vipgate_worker_idle_sleeps_total",
+     "Sleeps of an adaptive-idle worker while its queues were empty.", false, true, nullptr, nullptr},
+    {&WorkerCounters::idle_sleep_us, "vipgate_worker_idle_sleep_microseconds_total",
+     "Time an adaptive-idle worker asked to sleep, in microseconds.", false, true, nullptr, nullptr},
     {&WorkerCounters::snapshot_generation, "vipgate_worker_snapshot_generation",
      "Snapshot generation the worker used last.", true, true, nullptr, nullptr},
 };
