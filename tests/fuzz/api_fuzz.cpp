@@ -5,7 +5,9 @@
 //
 // Input: up to kMaxRequests request lines separated by '\n', answered in order on one backend
 // (apply then get, drain then dump, ...), each as ApiServer::answer and serve_connection do it.
-// The backend is built afresh for every input, so a crash reproduces from its input alone.
+// Every input starts from the same state: the backend is built once (its route table alone is
+// 64 MiB to clear) and each input first reloads the initial configuration, as SIGHUP would,
+// which undoes whatever the previous input applied, deleted or drained.
 // The server has no ports, so `capture` is refused before it touches a device.
 //
 // Properties: no crash, no leak; every answer is an object with a boolean "ok", a refusal
@@ -173,7 +175,7 @@ struct Backend {
     }
 };
 
-const config::Config* settings = nullptr;
+Backend* backend = nullptr;
 
 void check_answer(const nlohmann::json& answer) {
     FUZZ_CHECK(answer.is_object(), answer.dump());
@@ -193,20 +195,21 @@ void check_answer(const nlohmann::json& answer) {
 using namespace vipgate;
 using namespace vipgate::fuzz;
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** argv) {
     init_eal((*argv)[0]);
     spdlog::set_level(spdlog::level::off);  // a log line per update would cost more than the update
     config::LoadResult loaded = config::load_config_string(kConfig, "api fuzz");
     if (!loaded.config) fail("the API fuzz configuration is refused", config::describe_errors(loaded.errors));
-    settings = new config::Config(*loaded.config);
+    backend = new Backend(*loaded.config);
     return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    Backend backend(*settings);
+    const UpdateOutcome reset = backend->control->reload(backend->settings);
+    if (!reset.result.ok()) fail("reloading the initial configuration failed", config::describe_errors(reset.result.errors));
     ApiServer::Limits limits;
     limits.serialize_handler = false;
-    ApiServer server("unused.sock", [&](const nlohmann::json& request) { return handle_api_request(request, *backend.api); },
+    ApiServer server("unused.sock", [](const nlohmann::json& request) { return handle_api_request(request, *backend->api); },
                      limits);
     std::string_view input(reinterpret_cast<const char*>(data), size);
     for (size_t request = 0; request < kMaxRequests && !input.empty(); ++request) {

@@ -280,7 +280,7 @@ void advance_clock(uint32_t step_ms) {
 using namespace vipgate;
 using namespace vipgate::fuzz;
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** argv) {
     init_eal((*argv)[0]);
     harness = new Harness;
     harness->topology = build_topology();
