@@ -120,6 +120,10 @@ std::string label_value_problem(std::string_view text);  // may be empty
 std::string port_name_problem(std::string_view text);    // IANA_SVC_NAME: "http-web-svc"
 std::string service_port_name_problem(std::string_view text);  // DNS-1123 label: service, slice
 
+// Whether `text` is well-formed UTF-8. A TOML document always is; a YAML manifest's scalars
+// are whatever bytes it holds, and a string that is not could not be written back (dump).
+bool is_valid_utf8(std::string_view text);
+
 // "a.b[2].c" -> "a.b[2]" -> "a.b" -> "a" -> "" (the document itself).
 std::string_view parent_path(std::string_view path);
 
