@@ -521,6 +521,10 @@ private:
             diagnostics_.reject(field.path, "must not be empty");
             return false;
         }
+        if (!is_valid_utf8(value->get())) {
+            diagnostics_.reject(field.path, "is not valid UTF-8 text; save the file as UTF-8");
+            return false;
+        }
         out = value->get();
         return true;
     }

@@ -122,6 +122,10 @@ std::string service_port_name_problem(std::string_view text);  // DNS-1123 label
 std::string dns_label_problem(std::string_view text, std::string_view what);      // "web-0"
 std::string dns_subdomain_problem(std::string_view text, std::string_view what);  // "db.example.com"
 
+// Whether `text` is well-formed UTF-8. A TOML document always is; a YAML manifest's scalars
+// are whatever bytes it holds, and a string that is not could not be written back (dump).
+bool is_valid_utf8(std::string_view text);
+
 // "a.b[2].c" -> "a.b[2]" -> "a.b" -> "a" -> "" (the document itself).
 std::string_view parent_path(std::string_view path);
 

@@ -75,6 +75,10 @@ public:
 
     const std::string& socket_path() const { return socket_path_; }
 
+    // The answer to one request line, without the socket: the depth guard, the JSON parse, the
+    // handler and its exceptions (what serve_connection writes back; the API fuzz target calls it).
+    nlohmann::json answer(const std::string& request_text);
+
 private:
     // A connection's thread; `finished` is set last, so the accept thread may then join it.
     struct Client {
@@ -89,7 +93,6 @@ private:
     // Returns the size of the larger of the request and the answer.
     size_t serve_connection(int connection);
     void answer_busy(int connection) const;
-    nlohmann::json answer(const std::string& request_text);
 
     std::string socket_path_;
     Handler handler_;

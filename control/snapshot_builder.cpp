@@ -627,12 +627,13 @@ void SnapshotBuilder::after_publish(bool workers_moved_on) {
             failure = error.what();
         }
     };
-    for (const auto& [key, value] : vip_edits_.sets) guarded([&] { add(lookup_->vip_table, &key, value, "VIP"); });
-    for (const auto& [key, value] : endpoint_edits_.sets) {
-        guarded([&] { add(lookup_->endpoint_table, &key, value, "endpoint"); });
+    // Pairs, not structured bindings: clang 14 (the fuzz build) cannot capture those in a lambda.
+    for (const auto& edit : vip_edits_.sets) guarded([&] { add(lookup_->vip_table, &edit.first, edit.second, "VIP"); });
+    for (const auto& edit : endpoint_edits_.sets) {
+        guarded([&] { add(lookup_->endpoint_table, &edit.first, edit.second, "endpoint"); });
     }
-    for (const auto& [key, value] : address_edits_.sets) {
-        guarded([&] { add(lookup_->address_table, &key, value, "address"); });
+    for (const auto& edit : address_edits_.sets) {
+        guarded([&] { add(lookup_->address_table, &edit.first, edit.second, "address"); });
     }
     vip_edits_.sets.clear();
     endpoint_edits_.sets.clear();

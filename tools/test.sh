@@ -3,7 +3,9 @@
 #   1. tools/setup.sh (packages, hugepages)             skip with VIPGATE_SKIP_SETUP=1
 #   2. release build in build/, every test suite        meson test --num-processes 2
 #   3. ASan+UBSan build in build-asan/, the unit suite  (failures and leaks are fatal)
-# Ends with one line "N passed, N failed, N skipped" summed over both test runs, and exits
+#   4. tools/fuzz.sh: clang build in build-fuzz/, each  VIPGATE_FUZZ_SECONDS per target (20);
+#      libFuzzer target briefly (one test per target)  a crash, leak or UBSan report fails it
+# Ends with one line "N passed, N failed, N skipped" summed over all three test runs, and exits
 # non-zero if any test failed or any phase (configure, build, test harness) broke.
 set -euo pipefail
 
@@ -151,12 +153,23 @@ build_and_test asan "$ASAN_DIR" \
   "-Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled" \
   unit --timeout-multiplier 3
 
+# --- 4. fuzz targets, briefly ---------------------------------------------------------------
+FUZZ_RESULTS=build-fuzz/fuzz-results.json
+header "fuzz: tools/fuzz.sh (${VIPGATE_FUZZ_SECONDS:-20} s per target)"
+if tools/fuzz.sh; then
+  phase_done fuzz ok
+else
+  phase_done fuzz FAILED
+  # A failing target is in the results; a broken build or harness leaves none to count.
+  grep -q '"result": "FAIL"' "$FUZZ_RESULTS" 2>/dev/null || phase_failures=$((phase_failures + 1))
+fi
+
 # --- summary -----------------------------------------------------------------------------
 printf '\n==> timings\n'
 printf '%s\n' "${timings[@]}"
 printf '\n'
 /usr/bin/python3 - "$phase_failures" "$RELEASE_DIR/meson-logs/testlog.json" \
-  "$ASAN_DIR/meson-logs/testlog.json" <<'EOF'
+  "$ASAN_DIR/meson-logs/testlog.json" "$FUZZ_RESULTS" <<'EOF'
 import json, sys
 passed, failed, skipped = 0, int(sys.argv[1]), 0
 for path in sys.argv[2:]:

@@ -194,6 +194,18 @@ endpoints:
     EXPECT_EQ(objects.endpoint_slices[0].ports[0].name, "");
 }
 
+// Found by tests/fuzz (fuzz_kubernetes_yaml): yaml-cpp passes any bytes through, so a name
+// that is not UTF-8 was accepted, and `vipctl dump` then wrote a file no TOML parser reads.
+TEST(KubernetesYaml, TextThatIsNotUtf8IsRefused) {
+    EXPECT_TRUE(single_error(yaml("apiVersion: v1\nkind: Service\nmetadata:\n  name: back\xff\xff" "end\n"
+                                  "spec: {ports: [{port: 80}]}\n"),
+                             "metadata.name", "is not valid UTF-8 text", 4, 9));
+    EXPECT_TRUE(single_error(yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: \"a\xed\xa0\x80\"}\n"),
+                             "metadata.namespace", "is not valid UTF-8 text", 3, 34));
+    ObjectSet objects = valid(yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: caf\xc3\xa9}\n"));
+    EXPECT_EQ(objects.pods.at(0).name, "caf\xc3\xa9");  // UTF-8 beyond ASCII is fine
+}
+
 TEST(KubernetesYaml, ErrorsNameTheManifestField) {
     EXPECT_TRUE(single_error(yaml("apiVersion: apps/v1\nkind: Deployment\n"), "kind",
                              "unsupported kind 'Deployment'; vipgate reads Service (v1)", 2, 7));

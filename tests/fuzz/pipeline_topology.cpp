@@ -1,0 +1,132 @@
+#include "tests/fuzz/pipeline_topology.h"
+
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include <rte_byteorder.h>
+
+#include "config/config.h"
+
+namespace vipgate::fuzz {
+namespace {
+
+struct Endpoint {
+    const char* address;
+    uint32_t weight = 1;
+    bool ready = true;
+};
+
+struct Service {
+    const char* name;
+    const char* cluster_ip;
+    const char* ports;  // the TOML array of inline tables
+    std::vector<Endpoint> endpoints;
+    bool client_ip_affinity = false;
+};
+
+std::vector<Service> services(bool reloaded) {
+    const char* web_ports =
+        "[{ name = \"http\", protocol = \"TCP\", port = 80, target_port = 8080 },"
+        " { name = \"dns\", protocol = \"UDP\", port = 53, target_port = 5353 },"
+        " { name = \"sctp\", protocol = \"SCTP\", port = 9, target_port = 9 }]";
+    const char* plain_ports = "[{ name = \"http\", protocol = \"TCP\", port = 80 }, { name = \"dns\", protocol = \"UDP\", port = 53 }]";
+    const char* http_ports = "[{ name = \"http\", protocol = \"TCP\", port = 80, target_port = 8080 }]";
+    const char* sticky_ports =
+        "[{ name = \"https\", protocol = \"TCP\", port = 443, target_port = 8443 },"
+        " { name = \"dns\", protocol = \"UDP\", port = 53, target_port = 5353 }]";
+    std::vector<Endpoint> web = {{"198.19.0.20"}, {"198.19.0.21", 2}, {"198.19.0.22"}};
+    std::vector<Endpoint> sticky = {{"198.19.0.21"}, {"198.19.0.22"}};
+    if (reloaded) {
+        web.erase(web.begin() + 1);
+        sticky.push_back({"198.19.0.23"});
+    }
+    return {
+        {"web", "198.18.100.1", web_ports, web},
+        {"empty", "198.18.100.2", plain_ports, {}},
+        {"drained", "198.18.100.3", plain_ports, {{"198.19.0.24", 0}, {"198.19.0.25", 1, false}}},
+        {"sticky", "198.18.100.4", sticky_ports, sticky, true},
+        {"unresolved", "198.18.100.6", http_ports, {{"198.19.0.30"}}},
+        {"unroutable", "198.18.100.7", http_ports, {{"198.19.200.9"}}},
+        {"alias", "198.18.100.8", http_ports, {{"198.19.0.20"}}},
+    };
+}
+
+std::vector<PortIdentity> port_identities() {
+    PortIdentity clients;
+    clients.port_id = 0;
+    clients.mac = {{0x02, 0, 0, 0, 0, 0x02}};
+    PortIdentity endpoints;
+    endpoints.port_id = 1;
+    endpoints.mac = {{0x02, 0, 0, 0, 0, 0x03}};
+    return {clients, endpoints};
+}
+
+config::Config load(NatMode mode, bool reloaded) {
+    config::LoadResult loaded = config::load_config_string(topology_config(mode, reloaded), "fuzz topology");
+    if (!loaded.errors.empty()) {
+        throw std::runtime_error("fuzz topology refused:\n" + config::describe_errors(loaded.errors));
+    }
+    return *loaded.config;
+}
+
+ModeSnapshots build_mode(NatMode mode) {
+    ModeSnapshots snapshots;
+    snapshots.initial_builder = std::make_unique<SnapshotBuilder>(kWorkers, port_identities());
+    snapshots.initial = snapshots.initial_builder->build(load(mode, false));
+    snapshots.reload_builder = std::make_unique<SnapshotBuilder>(kWorkers, port_identities());
+    snapshots.reload_builder->build(load(mode, false));
+    snapshots.reloaded = snapshots.reload_builder->build(load(mode, true));
+    return snapshots;
+}
+
+}  // namespace
+
+std::string topology_config(NatMode mode, bool reloaded) {
+    std::ostringstream text;
+    text << "[dataplane]\nworker_lcores = [1, 2]\nnat_mode = \"" << (mode == NatMode::FullNat ? "fullnat" : "dnat")
+         << "\"\nhash_seed = 0x5eed5eed\nmaglev_max_table_size = 101\n\n"
+         << "[conntrack]\ncapacity = 1024\ntcp_syn_timeout = 5\nudp_timeout = 60\nudp_unreplied_timeout = 10\n\n"
+         << "[snat]\naddresses = [\"198.19.0.2\"]\nport_range = [40000, 40127]\n\n"
+         << "[[ports]]\nname = \"clients\"\ndevice = \"net_null0\"\naddresses = [\"198.18.200.1/24\"]\n\n"
+         << "[[ports]]\nname = \"endpoints\"\ndevice = \"net_null1\"\n"
+         << "addresses = [\"198.19.0.1/24\", \"198.19.0.2/24\"]\nvlan = 100\n\n"
+         << "[[routes]]\nprefix = \"198.18.0.0/24\"\nvia = \"198.18.200.254\"\n\n"
+         << "[[routes]]\nprefix = \"198.18.1.0/24\"\nvia = \"198.18.200.253\"\n\n"
+         << "[[neighbors]]\naddress = \"198.18.200.254\"\nmac = \"02:00:00:00:00:01\"\n\n";
+    for (const char* neighbor : {"198.19.0.20", "198.19.0.21", "198.19.0.22", "198.19.0.23", "198.19.0.24",
+                                 "198.19.0.25"}) {
+        text << "[[neighbors]]\naddress = \"" << neighbor << "\"\nmac = \"02:01:c6:13:00:"
+             << std::string(neighbor).substr(9) << "\"\n\n";
+    }
+    text << "[cluster]\nclient_ranges = [\"198.18.0.0/16\"]\n\n";
+    for (const Service& service : services(reloaded)) {
+        text << "[[services]]\nname = \"" << service.name << "\"\ncluster_ip = \"" << service.cluster_ip
+             << "\"\nports = " << service.ports << "\n";
+        if (service.client_ip_affinity) text << "session_affinity = \"ClientIP\"\n";
+        for (const Endpoint& endpoint : service.endpoints) {
+            text << "[[services.endpoints]]\naddress = \"" << endpoint.address << "\"\nweight = " << endpoint.weight
+                 << "\nready = " << (endpoint.ready ? "true" : "false") << "\n";
+        }
+        text << "\n";
+    }
+    return text.str();
+}
+
+std::unique_ptr<Topology> build_topology() {
+    auto topology = std::make_unique<Topology>();
+    topology->full_nat = build_mode(NatMode::FullNat);
+    topology->dnat_only = build_mode(NatMode::DnatOnly);
+    for (const config::NeighborConfig& neighbor : load(NatMode::FullNat, false).neighbors) {
+        rte_ether_addr mac{};
+        std::memcpy(mac.addr_bytes, neighbor.mac.data(), RTE_ETHER_ADDR_LEN);
+        if (topology->neighbors.learn(rte_cpu_to_be_32(neighbor.address), mac, true) !=
+            NeighborTable::LearnResult::Added) {
+            throw std::runtime_error("fuzz topology: cannot add static neighbor " + config::format_ipv4(neighbor.address));
+        }
+    }
+    return topology;
+}
+
+}  // namespace vipgate::fuzz
