@@ -56,7 +56,8 @@ namespace vipgate {
     X(DnsTcpReset, "dns_tcp_reset")              /* a client's RST: nothing to undo */ \
     X(MtuExceeded, "mtu_exceeded")               /* over the egress MTU (answered with fragmentation needed when DF) */ \
     X(AnswerRateLimited, "answer_rate_limited")  /* would have been answered (ICMP error, RST, ABORT): budget spent */ \
-    X(PuntRateLimited, "punt_rate_limited")      /* would have gone to the control thread: budget spent */
+    X(PuntRateLimited, "punt_rate_limited")      /* would have gone to the control thread: budget spent */ \
+    X(VlanInsertFailed, "vlan_insert_failed")    /* no headroom (or a shared mbuf) to add the egress port's tag */
 
 enum class DropReason : uint8_t {
 #define VIPGATE_DROP_REASON_ENUMERATOR(reason, name) reason,

@@ -223,7 +223,7 @@ void BurstProcessor::send_to(rte_mbuf* packet, const PacketState& state, const N
         // Insert only into an untagged frame: a priority tag (VLAN id 0) is rewritten below.
         if (state.parsed.l3_offset == sizeof(rte_ether_hdr)) {
             if (rte_vlan_insert(&packet) != 0) {
-                drop(packet, DropReason::TxQueueFull);
+                drop(packet, DropReason::VlanInsertFailed);
                 return;
             }
         } else if (out_port.vlan == 0) {
