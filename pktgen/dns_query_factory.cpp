@@ -7,6 +7,7 @@
 #include <rte_ip.h>
 
 #include "pktgen/packet_factory.h"
+#include "pktgen/wire_bytes.h"
 
 namespace vipgen {
 namespace {
@@ -16,42 +17,6 @@ constexpr uint32_t kDnsOffset = kUdpPayloadOffset;
 constexpr uint16_t kFlagsRecursionDesired = 0x0100;
 constexpr uint16_t kClassIn = 1;
 constexpr uint16_t kDnsPort = 53;
-
-inline void store16_be(uint8_t* p, uint16_t host) noexcept {
-    const uint16_t v = rte_cpu_to_be_16(host);
-    std::memcpy(p, &v, sizeof(v));
-}
-inline void store32_be(uint8_t* p, uint32_t host) noexcept {
-    const uint32_t v = rte_cpu_to_be_32(host);
-    std::memcpy(p, &v, sizeof(v));
-}
-inline uint64_t term16(const uint8_t* p) noexcept {
-    uint16_t v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-}
-inline uint64_t term32(const uint8_t* p) noexcept {
-    uint32_t v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-}
-// One's-complement sum of native-order words (byte order does not matter, RFC 1071).
-uint64_t sum_words(const uint8_t* p, uint32_t length) noexcept {
-    uint64_t sum = 0;
-    for (uint32_t i = 0; i + 1 < length; i += 2) sum += term16(p + i);
-    if (length & 1) {
-        uint8_t last[2] = {p[length - 1], 0};
-        sum += term16(last);
-    }
-    return sum;
-}
-inline uint16_t finish_checksum(uint64_t sum) noexcept {
-    sum = (sum & 0xffffffffULL) + (sum >> 32);
-    sum = (sum & 0xffffffffULL) + (sum >> 32);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return static_cast<uint16_t>(~sum);
-}
 
 }  // namespace
 

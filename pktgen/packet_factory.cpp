@@ -11,41 +11,10 @@
 #include <rte_udp.h>
 
 #include "dataplane/tcp_state.h"
+#include "pktgen/wire_bytes.h"
 
 namespace vipgen {
 namespace {
-
-inline uint32_t load32(const uint8_t* p) noexcept {
-    uint32_t v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-}
-inline uint16_t load16(const uint8_t* p) noexcept {
-    uint16_t v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-}
-// Checksum terms: fields as stored, widened to 64 bits so that a sum of several never wraps
-// before the final fold (a lost carry is off by one in a word).
-inline uint64_t term32(const uint8_t* p) noexcept { return load32(p); }
-inline uint64_t term16(const uint8_t* p) noexcept { return load16(p); }
-inline void store16_be(uint8_t* p, uint16_t host) noexcept {
-    const uint16_t v = rte_cpu_to_be_16(host);
-    std::memcpy(p, &v, sizeof(v));
-}
-inline void store32_be(uint8_t* p, uint32_t host) noexcept {
-    const uint32_t v = rte_cpu_to_be_32(host);
-    std::memcpy(p, &v, sizeof(v));
-}
-
-// Folds a sum of native-order 16/32-bit loads into the final checksum (stored natively).
-inline uint16_t finish_checksum(uint64_t sum) noexcept {
-    sum = (sum & 0xffffffffULL) + (sum >> 32);
-    sum = (sum & 0xffffffffULL) + (sum >> 32);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return static_cast<uint16_t>(~sum);
-}
 
 constexpr uint32_t kTcpSequenceOffset = kL4Offset + 4;
 constexpr uint32_t kTcpAckOffset = kL4Offset + 8;
