@@ -50,6 +50,7 @@ GEN_CLIENTS = "198.19.0.0/16"       # vipgen's clients, routed via ROUTER_IP
 ROUTER_IP = "198.18.6.254"
 SOCKET_BUFFER_KB = 8192             # UDP socket buffers of dnsperf and knotd
 KNEE_ANSWERED = 0.99                # the knee: answers below 99 % of queries
+GENERATOR_BOUND = 0.8               # dnsperf sent under 80 % of the offered rate: it is the limit
 COREDNS_QPS_PER_VCPU = 17000        # CoreDNS's published figure (paper anchor)
 GOAL_RATIO = 5.0
 
@@ -120,6 +121,12 @@ def passes_for(rate, seconds, names):
 
 def answered_ratio(trial):
     return trial["completed"] / trial["sent"] if trial["sent"] else 0.0
+
+
+def generator_bound(trial):
+    """True when dnsperf could not send what was offered: raising the rate measures the client,
+    not the server, so the search stops there."""
+    return trial["qps"] < GENERATOR_BOUND * trial["offered"]
 
 
 def next_rates(start, factor, ceiling):
@@ -234,6 +241,9 @@ class Bench:
             log(f"  offered {rate:>9} q/s: answered {trial['qps']:>10.0f}/s ({100 * answered_ratio(trial):.2f} %), "
                 f"server CPU {trial['server_cpu_s'] / trial['wall_s']:.2f}")
             if answered_ratio(trial) < KNEE_ANSWERED:
+                break
+            if generator_bound(trial):
+                log(f"  dnsperf reached only {trial['qps']:.0f} of {rate} q/s: the client is the limit; search ends")
                 break
         result = knee(trials)
         best = max(trials, key=lambda t: t["qps"])

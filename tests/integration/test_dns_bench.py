@@ -81,6 +81,9 @@ check(k["knee_offered_qps"] == 30000 and k["limited_by_generator"], f"no trial b
 k = bench.knee([trial(20000, 1000, 900, 18000)])
 check(k["knee_offered_qps"] is None and k["knee_answers_per_s"] is None, f"every trial below 99 %: {k}")
 check(bench.knee([])["max_answers_per_s"] == 0.0, "knee of no trials")
+# the client cannot send what is offered: the search stops (it measures dnsperf, not the server)
+check(bench.generator_bound(trial(150000, 500000, 499000, 86000)), "86k of 150k offered is generator-bound")
+check(not bench.generator_bound(trial(30000, 150000, 149900, 29985)), "29,985 of 30,000 offered is not")
 
 # per core and ratios
 check(bench.per_core(30000, 1.5, 3.0) == 60000, "per_core: half a core used")
