@@ -332,7 +332,10 @@ std::shared_ptr<const DnsZone> DnsZoneBuilder::build() {
         zone->sets.push_back(set);
     };
 
-    for (const auto& [name, records] : impl.names) {
+    for (const auto& named : impl.names) {
+        // Not a structured binding: clang 14 (the fuzz build's compiler) cannot capture one in a lambda.
+        const auto& name = named.first;
+        const auto& records = named.second;
         DnsNameEntry entry;
         entry.name_offset = static_cast<uint32_t>(bytes.size());
         entry.name_length = static_cast<uint16_t>(name.size());

@@ -14,6 +14,13 @@ void write16(uint8_t* at, uint16_t value) noexcept {
     at[1] = static_cast<uint8_t>(value);
 }
 
+// A section's bytes at `out`; an empty section has no bytes (its pointer may be null, which
+// memcpy may not be given even for 0 bytes).
+uint8_t* append(uint8_t* out, const uint8_t* bytes, uint32_t length) noexcept {
+    if (length != 0) std::memcpy(out, bytes, length);
+    return out + length;
+}
+
 struct Sections {
     const uint8_t* answer = nullptr;
     uint32_t answer_length = 0;
@@ -79,14 +86,9 @@ DnsAnswer write_response(const DnsZone& zone, const DnsQuery& query, DnsAnswerKi
     write16(out + 2, query.qclass);
     out += kQuestionFixedLength;
     if (!truncated) {
-        std::memcpy(out, sections.answer, sections.answer_length);
-        out += sections.answer_length;
-        std::memcpy(out, sections.authority, sections.authority_length);
-        out += sections.authority_length;
-        if (with_additional) {
-            std::memcpy(out, sections.additional, sections.additional_length);
-            out += sections.additional_length;
-        }
+        out = append(out, sections.answer, sections.answer_length);
+        out = append(out, sections.authority, sections.authority_length);
+        if (with_additional) out = append(out, sections.additional, sections.additional_length);
     }
     if (opt_length != 0) {
         out[0] = 0;

@@ -29,8 +29,9 @@ declare -A TARGETS=(
   [fuzz_objects_toml]="8192 tests/fuzz/dict/toml.dict tests/fuzz/corpus/objects_toml"
   [fuzz_kubernetes_yaml]="8192 tests/fuzz/dict/yaml.dict tests/unit/manifests"
   [fuzz_api]="8192 tests/fuzz/dict/json.dict tests/fuzz/corpus/api"
+  [fuzz_dns]="2048 tests/fuzz/dict/dns.dict tests/fuzz/corpus/dns"
 )
-ORDER=(fuzz_config fuzz_objects_toml fuzz_kubernetes_yaml fuzz_api fuzz_pipeline)
+ORDER=(fuzz_config fuzz_objects_toml fuzz_kubernetes_yaml fuzz_api fuzz_dns fuzz_pipeline)
 if (($# > 0)); then
   for name in "$@"; do
     [[ -n ${TARGETS[$name]:-} ]] || { echo "fuzz: unknown target '$name' (known: ${ORDER[*]})" >&2; exit 2; }

@@ -1,15 +1,17 @@
 #!/usr/bin/python3
-"""Writes the generated part of the seed corpus (tests/fuzz/corpus/pipeline and .../api).
+"""Writes the generated part of the seed corpus (tests/fuzz/corpus/pipeline, .../api, .../dns).
 
 The pipeline seeds are frames of the topology in pipeline_topology.h (client flows to each
-service, replies from endpoints, ARP, pings, ICMP errors, TTL 1, fragments) in the input
-format of pipeline_fuzz.cpp; the API seeds are one request of each kind. Run it after
-changing either format: /usr/bin/python3 tests/fuzz/make_seeds.py
+service, replies from endpoints, ARP, pings, ICMP errors, TTL 1, fragments, DNS queries over
+UDP and TCP) in the input format of pipeline_fuzz.cpp; the API seeds are one request of each
+kind; the DNS seeds are queries (and one response, for the decoder) in the input format of
+dns_fuzz.cpp. Run it after changing any format: /usr/bin/python3 tests/fuzz/make_seeds.py
 """
 import json
 import os
 import struct
 
+from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRROPT
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.layers.sctp import SCTP, SCTPChunkInit
@@ -22,6 +24,8 @@ CLIENT = "198.18.0.10"
 WEB, EMPTY, DRAINED, STICKY = "198.18.100.1", "198.18.100.2", "198.18.100.3", "198.18.100.4"
 UNRESOLVED, UNROUTABLE, ALIAS = "198.18.100.6", "198.18.100.7", "198.18.100.8"
 SNAT = "198.19.0.2"
+DNS_ADDRESS = "198.18.100.53"
+DNS_TCP_KEY = (0x0123456789ABCDEF, 0xFEDCBA9876543210)  # pipeline_fuzz.cpp's kDnsTcpKey
 
 # Control byte bits (pipeline_fuzz.cpp).
 ENDPOINT_SIDE, WORKER_1, END_BURST, SPLIT, RELOAD = 1, 2, 4, 8, 16
@@ -50,6 +54,72 @@ def seed(mode, *records):
 
 def syn(vip, port=80, sport=40000, client=CLIENT):
     return from_client(IP(src=client, dst=vip, ttl=64) / TCP(sport=sport, dport=port, flags="S", seq=1000))
+
+
+def siphash(key, first, second):
+    """dataplane/siphash.h: SipHash-2-4 of two 64-bit words."""
+    mask = (1 << 64) - 1
+    rotl = lambda x, b: ((x << b) | (x >> (64 - b))) & mask
+    v = [key[0] ^ 0x736f6d6570736575, key[1] ^ 0x646f72616e646f6d, key[0] ^ 0x6c7967656e657261, key[1] ^ 0x7465646279746573]
+
+    def round_():
+        v[0] = (v[0] + v[1]) & mask; v[1] = rotl(v[1], 13) ^ v[0]; v[0] = rotl(v[0], 32)
+        v[2] = (v[2] + v[3]) & mask; v[3] = rotl(v[3], 16) ^ v[2]
+        v[0] = (v[0] + v[3]) & mask; v[3] = rotl(v[3], 21) ^ v[0]
+        v[2] = (v[2] + v[1]) & mask; v[1] = rotl(v[1], 17) ^ v[2]; v[2] = rotl(v[2], 32)
+
+    for word in (first, second, 16 << 56):
+        v[3] ^= word
+        round_()
+        round_()
+        v[0] ^= word
+    v[2] ^= 0xFF
+    for _ in range(4):
+        round_()
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+def dns_isn(client, sport):
+    """The TCP responder's ISN for a client (dns_path.cpp: the flow key's fields as stored, network order)."""
+    address = lambda a: int.from_bytes(bytes(int(x) for x in a.split(".")), "little")
+    port = lambda p: int.from_bytes(p.to_bytes(2, "big"), "little")
+    addresses = address(client) << 32 | address(DNS_ADDRESS)
+    ports = port(sport) << 16 | port(53)
+    return siphash(DNS_TCP_KEY, addresses, ports) & 0xFFFFFFFF
+
+
+def dns_query(name, qtype="A", edns=None, qid=0x1234):
+    message = DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype=qtype))
+    if edns is not None:
+        message.ar = DNSRROPT(rclass=edns, z=0x8000)
+    return bytes(message)
+
+
+def pipeline_dns_seeds():
+    web = "web.default.svc.cluster.local"
+    udp = lambda name, qtype="A", sport=40053, client=CLIENT, edns=None: from_client(
+        IP(src=client, dst=DNS_ADDRESS) / UDP(sport=sport, dport=53) / dns_query(name, qtype, edns))
+    sport = 40054
+    isn = dns_isn(CLIENT, sport)
+    query = dns_query("_gossip._udp.peers.default.svc.cluster.local", "SRV")
+    tcp = lambda flags, seq, ack, payload=b"": from_client(
+        IP(src=CLIENT, dst=DNS_ADDRESS) / TCP(sport=sport, dport=53, flags=flags, seq=seq, ack=ack) / payload)
+    rate_limited = [record(udp(web), 0) for _ in range(7)] + [record(udp(web))]
+    return {
+        "dns_udp_a": [record(udp(web))],
+        "dns_udp_edns_headless": [record(udp("peers.default.svc.cluster.local", "A", edns=1232))],
+        "dns_udp_ptr": [record(udp("40.0.19.198.in-addr.arpa", "PTR"))],
+        "dns_udp_cname": [record(udp("ext.default.svc.cluster.local", "A"))],
+        "dns_udp_nxdomain": [record(udp("nope.default.svc.cluster.local"))],
+        "dns_udp_upstream": [record(udp("example.org"))],
+        "dns_udp_upstream_reloaded": [record(udp("example.org"), RELOAD | END_BURST)],
+        "dns_udp_rate_limited": rate_limited,
+        "dns_udp_not_allowed": [record(udp(web, client="198.19.5.5"))],
+        "dns_tcp_exchange": [record(tcp("S", 7000, 0)), record(tcp("A", 7001, isn + 1)),
+                             record(tcp("PA", 7001, isn + 1, len(query).to_bytes(2, "big") + query)),
+                             record(tcp("FA", 7001 + 2 + len(query), isn + 2))],
+        "dns_tcp_bad_ack": [record(tcp("PA", 7001, isn + 7, len(query).to_bytes(2, "big") + query))],
+    }
 
 
 def pipeline_seeds():
@@ -82,6 +152,7 @@ def pipeline_seeds():
         "expiry": [record(dns), record(dns, clock(6) | END_BURST)],
         "handoff_worker1": [record(web_syn, WORKER_1 | END_BURST), record(dns, WORKER_1 | END_BURST)],
     }
+    seeds.update(pipeline_dns_seeds())
     # Replies from each endpoint: to the SNAT address (full-NAT) and to the client (DNAT-only).
     for endpoint in ("198.19.0.20", "198.19.0.21", "198.19.0.22"):
         name = endpoint.split(".")[-1]
@@ -124,6 +195,51 @@ def api_seeds():
     return out
 
 
+# dns_fuzz.cpp's option bits
+UPSTREAMS, TRUSTED, FORCE_TRUNCATED, TCP_FRAMED = 1, 2, 4, 8
+
+
+def dns_input(message, choice=UPSTREAMS | TRUSTED, udp_capacity=1232, tcp_capacity=1458):
+    return bytes([choice]) + struct.pack(">HH", udp_capacity, tcp_capacity) + message
+
+
+def dns_seeds():
+    web = "web.default.svc.cluster.local"
+    loop = bytearray(dns_query(web))
+    loop[12:14] = b"\xc0\x0c"  # the question's name points at itself
+    loop = bytes(loop[:14]) + loop[-4:]
+    response = bytes(DNS(id=0x1234, qr=1, aa=1, qd=DNSQR(qname=web, qtype="SRV"),
+                         an=DNSRR(rrname=web, type="SRV", rdata=b"\x00\x00\x00\x64\x00\x50\xc0\x0c"),
+                         ar=DNSRROPT(rclass=1232)))
+    bad_version = DNS(id=7, rd=1, qd=DNSQR(qname=web), ar=DNSRROPT(rclass=1232, version=1))
+    return {
+        "a": dns_input(dns_query(web)),
+        "a_mixed_case_untrusted": dns_input(dns_query("WeB.DeFault.svc.Cluster.local"), UPSTREAMS, 100, 100),
+        "srv_headless": dns_input(dns_query("_pg._tcp.db.data.svc.cluster.local", "SRV")),
+        "srv_service": dns_input(dns_query("_http._tcp.web.default.svc.cluster.local", "SRV"), TRUSTED, 512, 512),
+        "ptr": dns_input(dns_query("1.100.18.198.in-addr.arpa", "PTR")),
+        "ptr_headless": dns_input(dns_query("41.0.19.198.in-addr.arpa", "PTR")),
+        "cname": dns_input(dns_query("ext.default.svc.cluster.local", "AAAA")),
+        "txt": dns_input(dns_query("dns-version.cluster.local", "TXT")),
+        "nodata_apex": dns_input(dns_query("cluster.local", "SOA")),
+        "empty_non_terminal": dns_input(dns_query("y.default.svc.cluster.local")),
+        "nxdomain": dns_input(dns_query("nope.default.svc.cluster.local")),
+        "any": dns_input(dns_query("db.data.svc.cluster.local", "ANY")),
+        "axfr": dns_input(dns_query("cluster.local", "AXFR")),
+        "out_of_zone": dns_input(dns_query("example.org"), UPSTREAMS),
+        "out_of_zone_no_upstreams": dns_input(dns_query("example.org"), TRUSTED),
+        "edns_big": dns_input(dns_query("big.default.svc.cluster.local", edns=1232)),
+        "edns_small_buffer": dns_input(dns_query("big.default.svc.cluster.local", edns=4096), TRUSTED, 700, 300),
+        "edns_bad_version": dns_input(bytes(bad_version)),
+        "no_edns_big": dns_input(dns_query("big.default.svc.cluster.local"), TRUSTED | FORCE_TRUNCATED),
+        "long_name": dns_input(dns_query(".".join(["l" * 63] * 3) + ".svc.cluster.local")),
+        "tcp_framed": dns_input(len(dns_query(web)).to_bytes(2, "big") + dns_query(web, "SRV"), TRUSTED | TCP_FRAMED),
+        "compression_loop": dns_input(loop),
+        "response_for_decoder": dns_input(response),
+        "response_raw": response,
+    }
+
+
 def write(directory, files):
     path = os.path.join(HERE, "corpus", directory)
     os.makedirs(path, exist_ok=True)
@@ -135,3 +251,4 @@ def write(directory, files):
 if __name__ == "__main__":
     write("pipeline", pipeline_seeds())
     write("api", api_seeds())
+    write("dns", dns_seeds())

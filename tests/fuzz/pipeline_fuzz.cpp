@@ -21,9 +21,13 @@
 //   counters  rx_packets (handoffs_in for handed-off bursts) = n, handoffs_out = H, punted = P,
 //             and, since refuse() and ttl_expired() count a drop for a packet they answer while
 //             an echo reply counts none: drops = F + resets_sent + icmp_sent - echo replies in T;
-//             every other transmitted packet was counted forwarded (forwarded_to_endpoint +
-//             forwarded_to_client + icmp_errors_translated >= T - answers; more when a counted
-//             packet then expired its TTL, had no route or waited for ARP);
+//             DNS answers sent back (D: counted by rcode, or as TCP control segments) are neither
+//             drops nor answers: answers + D <= T (no DNS answer exceeds the 1500-byte MTU: UDP
+//             ones are at most 1232 bytes, TCP ones one 1460-byte segment); every other
+//             transmitted packet was counted forwarded (forwarded_to_endpoint +
+//             forwarded_to_client + icmp_errors_translated >= T - answers - D; more when a counted
+//             packet then expired its TTL, had no route or waited for ARP); DNS answers by rcode
+//             <= DNS queries (UDP and complete TCP ones), truncated >= slipped;
 //   frames    every transmitted or punted IPv4 packet carries a correct header checksum.
 // Hand-offs are then run on their owner (from_handoff), which must hand nothing off again.
 // A burst never exceeds 32 frames, so TX buffers (64) and hand-off arrays (32) cannot fill:
@@ -45,6 +49,7 @@
 
 #include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
+#include "dataplane/dns_rate_limiter.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/worker_context.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -65,6 +70,7 @@ constexpr uint32_t kPuntRingSize = 256;
 constexpr uint32_t kStartTimeMs = 1'000'000;
 constexpr uint32_t kClockSteps[8] = {0, 1, 100, 1'000, 10'000, 60'000, 600'000, 3'600'000};
 constexpr uint8_t kIcmpEchoReply = 0;
+constexpr SipHashKey kDnsTcpKey{0x0123456789ABCDEFULL, 0xFEDCBA9876543210ULL};  // make_seeds.py computes ISNs with it
 
 struct Worker {
     WorkerContext context;
@@ -73,6 +79,7 @@ struct Worker {
     std::vector<EndpointCounters> endpoint_counters = std::vector<EndpointCounters>(kEndpointCounterSlots);
     std::vector<EndpointHandshakes> endpoint_handshakes = std::vector<EndpointHandshakes>(kEndpointCounterSlots);
     std::vector<uint64_t> refusals = std::vector<uint64_t>(kServicePortSlots);
+    DnsRateLimiter* dns_rate_limiter = nullptr;
 };
 
 struct Harness {
@@ -89,7 +96,11 @@ void reset_worker(Worker& worker, uint16_t index) {
     AffinityTable::destroy(worker.affinity);
     worker.connections = ConnTable::create(kConntrackCapacity, kTableSeed, SOCKET_ID_ANY);
     worker.affinity = AffinityTable::create(kAffinityCapacity, kTableSeed, SOCKET_ID_ANY);
-    if (worker.connections == nullptr || worker.affinity == nullptr) fail("cannot create the worker's tables");
+    DnsRateLimiter::destroy(worker.dns_rate_limiter);
+    worker.dns_rate_limiter = DnsRateLimiter::create(SOCKET_ID_ANY);
+    if (worker.connections == nullptr || worker.affinity == nullptr || worker.dns_rate_limiter == nullptr) {
+        fail("cannot create the worker's tables");
+    }
     std::fill(worker.endpoint_counters.begin(), worker.endpoint_counters.end(), EndpointCounters{});
     std::fill(worker.endpoint_handshakes.begin(), worker.endpoint_handshakes.end(), EndpointHandshakes{});
     std::fill(worker.refusals.begin(), worker.refusals.end(), 0);
@@ -113,6 +124,8 @@ void reset_worker(Worker& worker, uint16_t index) {
     context.endpoint_counter_slots = kEndpointCounterSlots;
     context.service_port_refusals = worker.refusals.data();
     context.service_port_slots = kServicePortSlots;
+    context.dns_rate_limiter = worker.dns_rate_limiter;
+    context.dns_tcp_key = kDnsTcpKey;
     worker.connections->set_unanswered_counters(context.endpoint_counters, kEndpointCounterSlots);
 }
 
@@ -175,6 +188,15 @@ Outputs collect(Worker& worker) {
     return outputs;
 }
 
+// Answers the DNS path sent back (dns_path.cpp counts each by its rcode, or as a TCP control
+// segment; its RSTs count as resets_sent and a drop, like refuse()'s).
+uint64_t dns_sent(const WorkerCounters& counters) {
+    return counters.dns_noerror + counters.dns_nodata + counters.dns_nxdomain + counters.dns_refused +
+           counters.dns_formerr + counters.dns_notimp + counters.dns_badvers + counters.dns_tcp_control_sent;
+}
+
+uint64_t dns_answered(const WorkerCounters& counters) { return dns_sent(counters) - counters.dns_tcp_control_sent; }
+
 uint64_t sum_drops(const WorkerCounters& counters) {
     uint64_t total = 0;
     for (uint64_t drops : counters.drops) total += drops;
@@ -222,12 +244,16 @@ std::vector<rte_mbuf*> run_burst(Worker& worker, const Snapshot& snapshot, std::
     uint64_t echo_replies = 0;
     for (const rte_mbuf* packet : outputs.transmitted) echo_replies += is_echo_reply(packet) ? 1 : 0;
     const uint64_t answers = (after.resets_sent - before.resets_sent) + (after.icmp_sent - before.icmp_sent);
-    FUZZ_CHECK(answers <= transmitted);
+    const uint64_t dns_answers = dns_sent(after) - dns_sent(before);
+    FUZZ_CHECK(answers + dns_answers <= transmitted);
     FUZZ_CHECK(sum_drops(after) - sum_drops(before) + echo_replies == freed + answers);
     const uint64_t counted_forwarded = (after.forwarded_to_endpoint - before.forwarded_to_endpoint) +
                                        (after.forwarded_to_client - before.forwarded_to_client) +
                                        (after.icmp_errors_translated - before.icmp_errors_translated);
-    FUZZ_CHECK(counted_forwarded >= transmitted - answers);
+    FUZZ_CHECK(counted_forwarded + dns_answers >= transmitted - answers);
+    FUZZ_CHECK(dns_answered(after) - dns_answered(before) <= (after.dns_queries_udp - before.dns_queries_udp) +
+                                                                  (after.dns_queries_tcp - before.dns_queries_tcp));
+    FUZZ_CHECK(after.dns_truncated - before.dns_truncated >= after.dns_slipped - before.dns_slipped);
     for (const auto* list : {&outputs.transmitted, &outputs.punted}) {
         for (const rte_mbuf* packet : *list) {
             const rte_ipv4_hdr* ip = ipv4_header(packet);

@@ -8,6 +8,8 @@
 #include <rte_byteorder.h>
 
 #include "config/config.h"
+#include "config/service_store.h"
+#include "control/dns_records.h"
 
 namespace vipgate::fuzz {
 namespace {
@@ -16,14 +18,16 @@ struct Endpoint {
     const char* address;
     uint32_t weight = 1;
     bool ready = true;
+    const char* hostname = nullptr;
 };
 
 struct Service {
     const char* name;
-    const char* cluster_ip;
-    const char* ports;  // the TOML array of inline tables
+    const char* cluster_ip;  // "": none (ExternalName)
+    const char* ports;       // the TOML array of inline tables; "": none
     std::vector<Endpoint> endpoints;
     bool client_ip_affinity = false;
+    const char* extra = "";  // more TOML lines of the service
 };
 
 std::vector<Service> services(bool reloaded) {
@@ -50,6 +54,9 @@ std::vector<Service> services(bool reloaded) {
         {"unresolved", "198.18.100.6", http_ports, {{"198.19.0.30"}}},
         {"unroutable", "198.18.100.7", http_ports, {{"198.19.200.9"}}},
         {"alias", "198.18.100.8", http_ports, {{"198.19.0.20"}}},
+        {"peers", "None", "[{ name = \"gossip\", protocol = \"UDP\", port = 7946 }]",
+         {{"198.19.0.40", 1, true, "peer-a"}, {"198.19.0.41"}}},
+        {"ext", "", "", {}, false, "external_name = \"www.example.org\"\n"},
     };
 }
 
@@ -71,13 +78,24 @@ config::Config load(NatMode mode, bool reloaded) {
     return *loaded.config;
 }
 
+// The zone as the control plane publishes it (ControlPlane: build_dns_zone on the store's services).
+std::shared_ptr<const DnsZone> dns_zone(const config::Config& config) {
+    config::ServiceStore store(config.cluster, gateway_addresses(config));
+    const config::StoreResult result =
+        store.replace_all(config::ObjectSet{config.services, config.pods, config.endpoint_slices, config.dns}, config.source);
+    if (!result.ok()) throw std::runtime_error("fuzz topology's services refused:\n" + config::describe_errors(result.errors));
+    return build_dns_zone(config.dns, store.resolved());
+}
+
 ModeSnapshots build_mode(NatMode mode) {
     ModeSnapshots snapshots;
     snapshots.initial_builder = std::make_unique<SnapshotBuilder>(kWorkers, port_identities());
     snapshots.initial = snapshots.initial_builder->build(load(mode, false));
+    snapshots.initial->dns = dns_zone(load(mode, false));
     snapshots.reload_builder = std::make_unique<SnapshotBuilder>(kWorkers, port_identities());
     snapshots.reload_builder->build(load(mode, false));
     snapshots.reloaded = snapshots.reload_builder->build(load(mode, true));
+    snapshots.reloaded->dns = dns_zone(load(mode, true));
     return snapshots;
 }
 
@@ -101,13 +119,18 @@ std::string topology_config(NatMode mode, bool reloaded) {
              << std::string(neighbor).substr(9) << "\"\n\n";
     }
     text << "[cluster]\nclient_ranges = [\"198.18.0.0/16\"]\n\n";
+    text << "[dns]\naddresses = [\"198.18.100.53\"]\n"
+         << (reloaded ? "rate_limit = 0\n\n" : "upstreams = [\"198.19.0.20\"]\nrate_limit = 4\nrate_limit_slip = 2\n\n");
     for (const Service& service : services(reloaded)) {
-        text << "[[services]]\nname = \"" << service.name << "\"\ncluster_ip = \"" << service.cluster_ip
-             << "\"\nports = " << service.ports << "\n";
+        text << "[[services]]\nname = \"" << service.name << "\"\n";
+        if (*service.cluster_ip != '\0') text << "cluster_ip = \"" << service.cluster_ip << "\"\n";
+        if (*service.ports != '\0') text << "ports = " << service.ports << "\n";
         if (service.client_ip_affinity) text << "session_affinity = \"ClientIP\"\n";
+        text << service.extra;
         for (const Endpoint& endpoint : service.endpoints) {
             text << "[[services.endpoints]]\naddress = \"" << endpoint.address << "\"\nweight = " << endpoint.weight
                  << "\nready = " << (endpoint.ready ? "true" : "false") << "\n";
+            if (endpoint.hostname != nullptr) text << "hostname = \"" << endpoint.hostname << "\"\n";
         }
         text << "\n";
     }

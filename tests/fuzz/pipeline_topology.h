@@ -21,6 +21,12 @@
 //   unresolved 198.18.100.6  TCP 80->8080                            198.19.0.30 (no ARP entry)
 //   unroutable 198.18.100.7  TCP 80->8080                            198.19.200.9 (no route)
 //   alias      198.18.100.8  TCP 80->8080                            .20 (as web: reply tuples clash in DNAT)
+//   peers      headless      UDP 7946 (DNS only: A/SRV/PTR by hostname peer-a, dashed 198-19-0-41)
+//   ext        ExternalName  www.example.org (DNS only: a CNAME)
+//   DNS        198.18.100.53 zone cluster.local, every snapshot's `dns` built by build_dns_zone from the
+//              same services; `initial`: upstream 198.19.0.20 (out-of-zone names forwarded over
+//              UDP), 4 responses/s per client with every 2nd limited one slipped; `reloaded`: no
+//              upstreams, no rate limit
 #pragma once
 
 #include <cstdint>
