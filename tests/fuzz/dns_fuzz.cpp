@@ -253,8 +253,8 @@ void answer_both_ways(const DnsZone& zone, const std::vector<uint8_t>& query, co
     const DnsAnswer answer = answer_dns_query(zone, query.data(), length, options, separate.get(), capacity);
     check_response(query.data(), length, options, capacity, answer, separate.get());
 
-    std::vector<uint8_t> in_place(std::max<size_t>(capacity, query.size()));
-    std::memcpy(in_place.data(), query.data(), query.size());
+    std::vector<uint8_t> in_place(std::max<size_t>({capacity, query.size(), 1}));
+    std::copy(query.begin(), query.end(), in_place.begin());
     const DnsAnswer again = answer_dns_query(zone, in_place.data(), length, options, in_place.data(), capacity);
     FUZZ_CHECK(again.kind == answer.kind && again.status == answer.status && again.length == answer.length &&
                again.truncated == answer.truncated && again.question_end == answer.question_end);
