@@ -2,7 +2,9 @@
 // make_dns_query (or by hand for malformed ones), responses read back by decode_dns_response.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -21,9 +23,11 @@ constexpr uint32_t kTtl = 5;
 
 // A header with QDCOUNT 1, then `rest` verbatim.
 Bytes raw_query(const Bytes& rest, uint16_t flags = 0x0100, uint16_t qdcount = 1, uint16_t arcount = 0) {
-    Bytes out = {0xAB, 0xCD, static_cast<uint8_t>(flags >> 8), static_cast<uint8_t>(flags),
-                 0, static_cast<uint8_t>(qdcount), 0, 0, 0, 0, 0, static_cast<uint8_t>(arcount)};
-    out.insert(out.end(), rest.begin(), rest.end());
+    const uint8_t header[12] = {0xAB, 0xCD, static_cast<uint8_t>(flags >> 8), static_cast<uint8_t>(flags),
+                                0, static_cast<uint8_t>(qdcount), 0, 0, 0, 0, 0, static_cast<uint8_t>(arcount)};
+    Bytes out(sizeof header + rest.size());
+    std::copy(std::begin(header), std::end(header), out.begin());
+    std::copy(rest.begin(), rest.end(), out.begin() + sizeof header);
     return out;
 }
 
