@@ -12,6 +12,7 @@ The client c1 runs with a kubelet-style /etc/resolv.conf (/etc/netns/<ns>/resolv
   * SRV of the headless service's named port: one target per pod; PTR of the ClusterIP;
   * NXDOMAIN for a missing service and NODATA (AAAA of the service), both with the SOA;
   * dns-version TXT;
+  * `vipctl get stats` counts exactly the queries and answers of a block of 10 queries;
 then `dig +search` and `getent hosts` of the short name, `curl http://my-internal-backend-api/`
 reaching a selected pod through the ClusterIP; the headless name answers three addresses, and
 two as soon as one pod is applied not ready; a name outside the zone is forwarded to an upstream
@@ -21,6 +22,7 @@ two as soon as one pod is applied not ready; a name outside the zone is forwarde
 upstream knotd, the client's resolv.conf) and checks those, then tears them down.
 """
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -268,6 +270,35 @@ def headless(t, vipctl, workdir):
     r.log(f"headless db: 3 addresses, then {ready} once db-2 is not ready")
 
 
+def dns_counters(vipctl):
+    stats = vipctl("get", "stats", "-o", "json")
+    return {k: v for k, v in json.loads(stats)["counters"].items() if k.startswith("dns_")}
+
+
+def counted_answers(t, vipctl, cluster_ip):
+    """What an operator reads: `vipctl get stats` counts exactly the queries this block sends."""
+    hits, misses, over_tcp = 5, 3, 2
+    before = dns_counters(vipctl)
+    for _ in range(hits):
+        r.check(ask(t, "+notcp", FQDN).records("ANSWER", "A") == [cluster_ip], f"A {FQDN} over UDP")
+    for i in range(misses):
+        r.check(ask(t, "+notcp", f"missing-{i}.default.svc.cluster.local").status == "NXDOMAIN",
+                f"missing-{i} over UDP: expected NXDOMAIN")
+    for _ in range(over_tcp):
+        r.check(ask(t, "+tcp", FQDN).records("ANSWER", "A") == [cluster_ip], f"A {FQDN} over TCP")
+    expected = {"dns_queries_udp": hits + misses, "dns_queries_tcp": over_tcp,
+                "dns_noerror": hits + over_tcp, "dns_nxdomain": misses, "dns_refused": 0, "dns_formerr": 0}
+    deadline = time.monotonic() + 3
+    while True:
+        after = dns_counters(vipctl)
+        seen = {name: after.get(name, 0) - before.get(name, 0) for name in expected}
+        if seen == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    r.check(seen == expected, f"vipctl get stats counted {seen} for the queries sent, expected {expected}")
+    r.log(f"vipctl get stats: {seen}")
+
+
 def upstream(t):
     answer = ask(t, "+notcp", UPSTREAM_NAME)
     r.check(answer.records("ANSWER", "A") == [UPSTREAM_ANSWER], f"+notcp {UPSTREAM_NAME} through the "
@@ -321,6 +352,7 @@ def main():
         records_for_both_transports(t, cluster_ip)
         short_names(t, cluster_ip)
         headless(t, vipctl, workdir)
+        counted_answers(t, vipctl, cluster_ip)
         upstream(t)
 
     try:
