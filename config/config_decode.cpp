@@ -2,6 +2,7 @@
 // types, address syntax and the range of each single value. Rules relating several fields are
 // in config_validate.cpp.
 #include "config/config_internal.h"
+#include "dataplane/primes.h"
 
 #include <algorithm>
 #include <cctype>
@@ -162,14 +163,6 @@ private:
     Diagnostics& diagnostics_;
     std::vector<std::string_view> known_;
 };
-
-bool is_prime(uint32_t value) {
-    if (value < 2) return false;
-    for (uint32_t divisor = 2; divisor * divisor <= value; ++divisor) {
-        if (value % divisor == 0) return false;
-    }
-    return true;
-}
 
 // How an "a.b.c.d/len" string is read.
 enum class PrefixForm {

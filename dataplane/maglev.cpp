@@ -1,4 +1,5 @@
 #include "dataplane/maglev.h"
+#include "dataplane/primes.h"
 
 #include <algorithm>
 #include <bit>
@@ -95,16 +96,6 @@ MaglevTable MaglevTable::build(std::span<const MaglevBackend> backends, uint32_t
     MaglevTable table;
     table.slots_ = std::move(owner);
     return table;
-}
-
-bool is_prime(uint32_t n) noexcept {
-    if (n < 2) return false;
-    if (n < 4) return true;
-    if (n % 2 == 0 || n % 3 == 0) return false;
-    for (uint64_t divisor = 5; divisor * divisor <= n; divisor += 6) {
-        if (n % divisor == 0 || n % (divisor + 2) == 0) return false;
-    }
-    return true;
 }
 
 uint32_t maglev_table_size(size_t backend_count, uint32_t max_table_size) noexcept {

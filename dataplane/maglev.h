@@ -69,8 +69,6 @@ private:
     std::vector<uint32_t> slots_;
 };
 
-bool is_prime(uint32_t n) noexcept;
-
 // Smallest prime >= 100 x (backend_count rounded up to a power of two), at least 101, capped
 // at max_table_size (which callers guarantee prime; if the prime exceeds the cap, the cap is
 // returned). Rounding to a power of two keeps M unchanged while a service grows or shrinks

@@ -7,6 +7,7 @@
 #include <bit>
 
 #include "dataplane/maglev.h"
+#include "dataplane/primes.h"
 
 #include <algorithm>
 #include <cmath>
