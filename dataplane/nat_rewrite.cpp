@@ -117,33 +117,19 @@ uint16_t rewrite_quoted_transport(uint8_t* l4, uint32_t quoted_l4_length, uint8_
     return icmp_checksum;
 }
 
-// The fast path's checksum arithmetic: every 16-bit word goes into one 64-bit accumulator and
-// the sum is folded once at the end. One's-complement addition is associative and commutative
-// (RFC 1071 section 2), so this equals RFC 1624 eqn. 3 applied word by word, without its chain
-// of dependent folds (measured: ~15 ns per packet on the established path).
-inline uint64_t halves(uint32_t value) { return uint64_t{value & 0xFFFF} + (value >> 16); }
-
-inline uint16_t fold(uint64_t sum) {
-    sum = (sum & 0xFFFFFFFF) + (sum >> 32);
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    return static_cast<uint16_t>(sum);
-}
-
 }  // namespace
 
 void rewrite_ipv4_packet(uint8_t* frame, const ParsedPacket& parsed, const Ipv4Rewrite& rewrite) noexcept {
     auto* ip = header_at<rte_ipv4_hdr>(frame, parsed.l3_offset);
     // ~m + m' of both addresses: shared by the IPv4 header checksum and the L4 pseudo header.
-    const uint64_t address_delta = halves(~ip->src_addr) + halves(~ip->dst_addr) + halves(rewrite.src_addr) +
-                                   halves(rewrite.dst_addr);
+    const uint64_t address_delta = checksum_halves(~ip->src_addr) + checksum_halves(~ip->dst_addr) +
+                                   checksum_halves(rewrite.src_addr) + checksum_halves(rewrite.dst_addr);
     switch (parsed.key.protocol) {
     case kProtoTcp: {
         auto* tcp = header_at<rte_tcp_hdr>(frame, parsed.l4_offset);
         const uint64_t sum = uint16_t(~tcp->cksum) + address_delta + uint16_t(~tcp->src_port) +
                              uint16_t(~tcp->dst_port) + rewrite.src_port + rewrite.dst_port;
-        tcp->cksum = static_cast<uint16_t>(~fold(sum));
+        tcp->cksum = static_cast<uint16_t>(~checksum_fold64(sum));
         tcp->src_port = rewrite.src_port;
         tcp->dst_port = rewrite.dst_port;
         break;
@@ -154,7 +140,7 @@ void rewrite_ipv4_packet(uint8_t* frame, const ParsedPacket& parsed, const Ipv4R
         if (udp->dgram_cksum != 0) {
             const uint64_t sum = uint16_t(~udp->dgram_cksum) + address_delta + uint16_t(~udp->src_port) +
                                  uint16_t(~udp->dst_port) + rewrite.src_port + rewrite.dst_port;
-            const auto adjusted = static_cast<uint16_t>(~fold(sum));
+            const auto adjusted = static_cast<uint16_t>(~checksum_fold64(sum));
             udp->dgram_cksum = adjusted == 0 ? 0xFFFF : adjusted;
         }
         udp->src_port = rewrite.src_port;
@@ -182,7 +168,7 @@ void rewrite_ipv4_packet(uint8_t* frame, const ParsedPacket& parsed, const Ipv4R
     uint16_t new_word;
     std::memcpy(&new_word, ttl_word, sizeof(new_word));
     const uint64_t sum = uint16_t(~ip->hdr_checksum) + address_delta + uint16_t(~old_word) + new_word;
-    ip->hdr_checksum = static_cast<uint16_t>(~fold(sum));
+    ip->hdr_checksum = static_cast<uint16_t>(~checksum_fold64(sum));
     ip->src_addr = rewrite.src_addr;
     ip->dst_addr = rewrite.dst_addr;
 }
