@@ -17,8 +17,10 @@
 // associative and commutative (RFC 1071 section 2), so both agree; the accumulator skips the
 // chain of dependent folds (measured: ~15 ns per packet on the established path).
 //
-// vipgen (pktgen/wire_bytes.h, pktgen/checker.cpp) has its own checksum code on purpose: it
-// checks what vipgate sends, so it must not share vipgate's arithmetic (or its mistakes).
+// vipgen's checker (pktgen/checker.cpp) verifies every checksum vipgate sends from scratch
+// (rte_raw_cksum over the whole segment), never with this code, on purpose: a mistake here
+// must not be able to check itself. vipgen's frame builders (pktgen/wire_bytes.h) are apart
+// for the same reason.
 #pragma once
 
 #include <cstdint>

@@ -73,6 +73,8 @@ void make_backend_reply(rte_mbuf* m, const ReceivedPacket& packet, const rte_eth
     }
 }
 
+// The far side of the wire answers ARP itself rather than with vipgate's make_arp_reply, so a
+// mistake in vipgate's ARP cannot be mirrored by the hosts that test it.
 bool make_arp_answer(rte_mbuf* m, const std::vector<uint32_t>& addresses, const rte_ether_addr& our_mac) noexcept {
     const rte_arp_hdr* request = arp_of(m);
     if (request == nullptr || request->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST)) return false;
