@@ -130,7 +130,7 @@ UpdateOutcome ControlPlane::publish_changes(config::StoreResult result, double v
     outcome.generation = generation_ = snapshot->generation;
     builder_.before_publish();
     const Publication publication = publish_(std::move(snapshot));
-    builder_.after_publish(publication.workers_moved_on);
+    builder_.after_publish();
     outcome.timing.publish_us = publication.wait_us;
     outcome.published = true;
     return outcome;

@@ -25,8 +25,7 @@
 namespace vipgate {
 
 struct Publication {
-    uint64_t wait_us = 0;           // from the publish to every worker using it
-    bool workers_moved_on = false;  // false: the wait gave up (a worker is stuck or stopped)
+    uint64_t wait_us = 0;  // from the publish to every worker using it (or the wait giving up)
 };
 
 struct UpdateTiming {

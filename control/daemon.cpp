@@ -315,7 +315,7 @@ Publication Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
     const auto started = std::chrono::steady_clock::now();
     if (reporter_) reporter_->note_snapshot(*snapshot);
     publisher_->publish(std::move(snapshot));
-    if (!workers_launched_) return Publication{0, true};
+    if (!workers_launched_) return Publication{0};
     // Programming latency: from the publish to every worker forwarding with the new snapshot.
     uint64_t waited_us = 0;
     for (;;) {
@@ -333,7 +333,7 @@ Publication Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
             } else {
                 spdlog::warn("generation {} not yet in use by every worker after {} us", generation, waited_us);
             }
-            return Publication{waited_us, all};
+            return Publication{waited_us};
         }
         std::this_thread::yield();
     }
@@ -609,6 +609,7 @@ int Daemon::run() {
     std::vector<PortIdentity> identities;
     for (const auto& port : ports_) identities.push_back(PortIdentity{port.port_id, 0, port.mac, 0, port.mtu});
     builder_ = std::make_unique<SnapshotBuilder>(worker_count, identities);
+    builder_->set_readers(publisher_->qsbr());
     control_plane_ = std::make_unique<ControlPlane>(
         running_, *builder_, [this](std::unique_ptr<Snapshot> snapshot) { return publish(std::move(snapshot)); });
     spdlog::info("generation {} published: {} service ports ({})", publisher_->current()->generation,
@@ -667,8 +668,10 @@ Daemon::~Daemon() {
     rte_ring_free(punt_ring_);
     rte_ring_free(control_tx_ring_);
     control_plane_.reset();
+    // The builder first: its hash tables hand positions back through the publisher's QSBR
+    // variable, and it holds the shared route table (DPDK memory, freed before the EAL goes).
+    builder_.reset();
     publisher_.reset();
-    builder_.reset();  // holds the shared route table: DPDK memory, freed before the EAL goes
     steering_.clear();
     stop_ports(ports_);
     disable_packet_capture();

@@ -57,9 +57,10 @@ std::string unique_name(const char* prefix) {
     return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
 }
 
-// One writer (the control thread), lock-free readers (the workers); removed keys keep their
-// position until after_publish() recycles it.
-rte_hash* create_shared_hash(const char* prefix, uint32_t entries, uint32_t key_length) {
+// One writer (the control thread), lock-free readers (the workers). A removed key's position
+// is recycled by the table itself once every reader of `readers` has been quiescent since the
+// removal (set_readers() says why); without readers, the builder frees it at once.
+rte_hash* create_shared_hash(const char* prefix, uint32_t entries, uint32_t key_length, rte_rcu_qsbr* readers) {
     const std::string name = unique_name(prefix);
     rte_hash_parameters parameters{};
     parameters.name = name.c_str();
@@ -73,6 +74,17 @@ rte_hash* create_shared_hash(const char* prefix, uint32_t entries, uint32_t key_
     if (hash == nullptr) {
         throw std::runtime_error("cannot create hash table '" + name + "': " + rte_strerror(rte_errno) +
                                  " (is the EAL memory (-m) too small?)");
+    }
+    if (readers != nullptr) {
+        rte_hash_rcu_config reclaim{};
+        reclaim.v = readers;
+        reclaim.mode = RTE_HASH_QSBR_MODE_DQ;
+        if (rte_hash_rcu_qsbr_add(hash, &reclaim) != 0) {
+            const std::string reason = rte_strerror(rte_errno);
+            rte_hash_free(hash);
+            throw std::runtime_error("cannot attach the workers' QSBR variable to hash table '" + name + "': " +
+                                     reason + " (is the EAL memory (-m) too small?)");
+        }
     }
     return hash;
 }
@@ -176,9 +188,9 @@ SnapshotBuilder::~SnapshotBuilder() = default;
 void SnapshotBuilder::ensure_lookup_tables() {
     if (lookup_) return;
     auto lookup = std::make_shared<LookupTables>();
-    lookup->vip_table = create_shared_hash("vip_", max_service_ports_ * 2, sizeof(VipKey));
-    lookup->endpoint_table = create_shared_hash("endpoints_", max_endpoint_slots_ * 2, sizeof(EndpointKey));
-    lookup->address_table = create_shared_hash("addr_", max_service_ports_ + 1024, sizeof(uint32_t));
+    lookup->vip_table = create_shared_hash("vip_", max_service_ports_ * 2, sizeof(VipKey), readers_);
+    lookup->endpoint_table = create_shared_hash("endpoints_", max_endpoint_slots_ * 2, sizeof(EndpointKey), readers_);
+    lookup->address_table = create_shared_hash("addr_", max_service_ports_ + 1024, sizeof(uint32_t), readers_);
     lookup_ = std::move(lookup);
 }
 
@@ -596,7 +608,7 @@ std::optional<std::string> SnapshotBuilder::admits_settings(const config::Config
 void SnapshotBuilder::before_publish() {
     auto remove = [this](rte_hash* hash, const void* key) {
         const int32_t position = rte_hash_del_key(hash, key);
-        if (position >= 0) removed_positions_.emplace_back(hash, position);
+        if (position >= 0 && readers_ == nullptr) rte_hash_free_key_with_position(hash, position);
     };
     for (const VipKey& key : vip_edits_.deletes) remove(lookup_->vip_table, &key);
     for (const EndpointKey& key : endpoint_edits_.deletes) remove(lookup_->endpoint_table, &key);
@@ -606,17 +618,16 @@ void SnapshotBuilder::before_publish() {
     address_edits_.deletes.clear();
 }
 
-void SnapshotBuilder::after_publish(bool workers_moved_on) {
-    if (workers_moved_on) {
-        for (const auto& [hash, position] : removed_positions_) rte_hash_free_key_with_position(hash, position);
-        removed_positions_.clear();
-    }
+void SnapshotBuilder::after_publish() {
     // Capacity was checked in prepare() and the tables have extendable buckets: an add can only
-    // fail for lack of EAL memory, which leaves that one key unreachable; say so loudly.
+    // fail for lack of EAL memory, or when removed keys' positions are still held by a worker
+    // that has not been quiescent since (a stuck worker); either leaves that one key unreachable,
+    // so say so loudly.
     auto add = [](rte_hash* hash, const void* key, void* value, const char* table) {
         if (rte_hash_add_key_data(hash, key, value) != 0) {
             throw std::runtime_error(std::string("cannot add a key to the ") + table +
-                                     " table (out of EAL memory?); the entry stays unreachable");
+                                     " table (out of EAL memory, or a stuck worker still holds removed keys' "
+                                     "positions?); the entry stays unreachable");
         }
     };
     std::string failure;
@@ -650,7 +661,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
     for (const auto& [key, service] : store.resolved()) keys.insert(key);
     std::unique_ptr<Snapshot> snapshot = prepare(config, store.resolved(), {keys.begin(), keys.end()});
     before_publish();
-    after_publish(true);
+    after_publish();
     return snapshot;
 }
 

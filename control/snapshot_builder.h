@@ -29,6 +29,8 @@
 #include "config/service_store.h"
 #include "dataplane/snapshot.h"
 
+struct rte_rcu_qsbr;
+
 namespace vipgate {
 
 // "namespace/name:port" (the port's name, or its number when unnamed): how statistics, the API
@@ -58,6 +60,13 @@ public:
     SnapshotBuilder(const SnapshotBuilder&) = delete;
     SnapshotBuilder& operator=(const SnapshotBuilder&) = delete;
 
+    // The QSBR variable the workers report quiescent states to (the Publisher's), before the
+    // first prepare(). The shared hash tables then hand a removed key's position back through
+    // that same variable (rte_hash_rcu_qsbr_add, defer-queue mode): one grace period for
+    // snapshots and key positions alike. Without it the builder assumes no concurrent readers
+    // (tests, tools) and recycles positions at once. The variable must outlive the builder.
+    void set_readers(rte_rcu_qsbr* readers) noexcept { readers_ = readers; }
+
     // The next snapshot: settings (NAT, timeouts, SNAT, ports, routes, client ranges, hash seed,
     // DNS addresses and upstreams) from `settings`, services from `services`, of which only the
     // keys in `changed` are re-examined (a key missing from `services` is removed; headless and
@@ -75,9 +84,9 @@ public:
     // Whether `changed` services fit the tables once applied; a message says why not.
     std::optional<std::string> admits(const std::map<std::string, config::ResolvedService>& services,
                                       const std::vector<std::string>& changed) const;
-    // `workers_moved_on`: every worker has used the new snapshot (so none can still be reading a
-    // key removed before it); removed keys' positions are recycled only then.
-    void after_publish(bool workers_moved_on);
+    // Adds what the update added to the shared tables (after the snapshot that holds its
+    // values is published).
+    void after_publish();
 
     // All in one for a whole configuration (tests, tools): resolves `config`'s objects, diffs every
     // service against what is installed and applies the hash edits at once. Only for callers with
@@ -161,7 +170,7 @@ private:
     HashEdits<VipKey> vip_edits_;
     HashEdits<EndpointKey> endpoint_edits_;
     HashEdits<uint32_t> address_edits_;
-    std::vector<std::pair<rte_hash*, int32_t>> removed_positions_;  // recycled once workers moved on
+    rte_rcu_qsbr* readers_ = nullptr;
 
     struct RouteInputs {
         std::vector<std::vector<config::Ipv4Prefix>> port_addresses;

@@ -152,9 +152,10 @@ int run(unsigned services, unsigned endpoints, unsigned changes, unsigned reader
         publisher.publish(std::move(snapshot));
         while (!readers.all_at(generation)) std::this_thread::yield();
         publisher.reclaim();
-        return Publication{static_cast<uint64_t>(ms_since(start) * 1000), true};
+        return Publication{static_cast<uint64_t>(ms_since(start) * 1000)};
     };
     SnapshotBuilder builder(static_cast<uint16_t>(readers_count), {PortIdentity{}});
+    builder.set_readers(publisher.qsbr());
     ControlPlane control(base_settings(), builder, publish);
 
     const config::ObjectSet objects = cluster_objects(services, endpoints);

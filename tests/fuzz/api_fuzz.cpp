@@ -162,7 +162,7 @@ struct Backend {
         control = std::make_unique<ControlPlane>(settings, builder, [this](std::unique_ptr<Snapshot> snapshot) {
             reporter->note_snapshot(*snapshot);
             publisher.publish(std::move(snapshot));
-            return Publication{0, true};
+            return Publication{0};
         });
         // Two tracked connections to web (one full-NAT'd, one closing) for `get conntrack`.
         const ConnTimeouts& timeouts = publisher.current()->timeouts;

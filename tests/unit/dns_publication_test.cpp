@@ -195,7 +195,7 @@ struct Gateway {
         : control(std::move(start), builder,
                   [this](std::unique_ptr<Snapshot> snapshot) {
                       current = std::move(snapshot);
-                      return Publication{0, true};
+                      return Publication{0};
                   },
                   zones.factory()) {}
 

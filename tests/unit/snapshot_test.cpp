@@ -17,8 +17,10 @@
 #include <rte_byteorder.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
+#include <rte_rcu_qsbr.h>
 
 #include "config/config.h"
+#include "control/publisher.h"
 #include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
 #include "tests/support/packet_builder.h"
@@ -563,6 +565,52 @@ TEST(SnapshotBuilder, FailedBuildCommitsNothing) {
     EXPECT_EQ(builder.last_statistics().endpoints_removed, 0u);
     EXPECT_EQ(builder.last_statistics().maglev_reused, 1u);
     EXPECT_EQ(port.maglev.get(), table.get());
+}
+
+// A removed VIP key's hash position goes back through the workers' QSBR variable: while a
+// reader has not been quiescent since the removal the position stays taken (so a churn of
+// services eventually runs out of positions), and once every reader has been, it is reused.
+// Each round moves the one service to a new ClusterIP: one VIP key removed, one added.
+config::Config moved_service(uint32_t round) {
+    const std::string address = "198.18.101." + std::to_string(1 + round % 250);
+    return load({.services = {{"web", address, {kHttp}, {{"198.19.0.10"}}}}});
+}
+
+TEST(SnapshotBuilder, RemovedKeyPositionsWaitForEveryReader) {
+    constexpr uint32_t kServicePorts = 8;  // a 64-position VIP table
+    Publisher publisher(1);
+    ASSERT_EQ(rte_rcu_qsbr_thread_register(publisher.qsbr(), 0), 0);
+    rte_rcu_qsbr_thread_online(publisher.qsbr(), 0);  // this thread is the reader
+
+    uint32_t rounds_while_stuck = 0;
+    {
+        SnapshotBuilder builder(1, port_identities(), 64, kServicePorts);
+        builder.set_readers(publisher.qsbr());
+        try {
+            for (; rounds_while_stuck < 1000; ++rounds_while_stuck) builder.build(moved_service(rounds_while_stuck));
+        } catch (const std::runtime_error& error) {
+            EXPECT_NE(std::string(error.what()).find("VIP table"), std::string::npos) << error.what();
+        }
+    }
+    EXPECT_GE(rounds_while_stuck, 60u);
+    EXPECT_LT(rounds_while_stuck, 200u) << "positions were recycled while the reader could still see them";
+
+    SnapshotBuilder builder(1, port_identities(), 64, kServicePorts);
+    builder.set_readers(publisher.qsbr());
+    for (uint32_t round = 0; round < 1000; ++round) {
+        rte_rcu_qsbr_quiescent(publisher.qsbr(), 0);
+        ASSERT_NO_THROW(builder.build(moved_service(round))) << "round " << round;
+    }
+    rte_rcu_qsbr_thread_offline(publisher.qsbr(), 0);
+    rte_rcu_qsbr_thread_unregister(publisher.qsbr(), 0);
+}
+
+// Without readers (tests, tools) positions are recycled at once.
+TEST(SnapshotBuilder, WithoutReadersPositionsAreRecycledAtOnce) {
+    SnapshotBuilder builder(1, port_identities(), 64, 8);
+    for (uint32_t round = 0; round < 1000; ++round) {
+        ASSERT_NO_THROW(builder.build(moved_service(round))) << "round " << round;
+    }
 }
 
 // The spread table must not show a removed endpoint's traffic under the endpoint that reuses its slot.
