@@ -84,7 +84,7 @@ class Suite:
     # ---- vipgen
 
     def vipgen_command(self, tag, socket_path, mode, pattern, flows, *, rate=0, duration=None, configs=(),
-                       search=False, warmup_rate=None, memory_mb=1024):
+                       searching=False, warmup_rate=None, memory_mb=1024):
         prefix = self.file_prefix(tag)
         eal = (f"--no-huge -m {memory_mb} --no-pci --no-shconf --no-telemetry --file-prefix {prefix} "
                f"--lcores 0@{GEN_CPU},1@{GEN_CPU}")
@@ -98,7 +98,7 @@ class Suite:
             argv += ["--flows", str(flows)]
             if warmup_rate:
                 argv += ["--warmup-rate", str(int(warmup_rate))]
-        if search:
+        if searching:
             argv += ["--search", "--pdr-loss", str(self.settings.pdr_loss), "--precision",
                      str(self.settings.precision)]
         return argv
@@ -129,9 +129,9 @@ class Suite:
         return status, parse_vipgen_output(raw), proc.tail(), elapsed
 
     @staticmethod
-    def vipgen_timeout(flows, warmup_rate, duration, search):
+    def vipgen_timeout(flows, warmup_rate, duration, searching):
         warm = flows / max(warmup_rate, 1) * 3 + 10
-        trials = 30 if search else 1
+        trials = 30 if searching else 1
         return 60 + warm + trials * (duration + 3)
 
     # ---- one measurement: fresh DUT, one vipgen run, DUT stopped
@@ -203,7 +203,7 @@ class Suite:
                 socket_path, mode, configs = config.socket_path, "vipgate", [device.config_path]
                 warmup = settings.warmup_rate
             argv = self.vipgen_command(f"{tag}-gen", socket_path, mode, pattern, scale.flows, rate=rate,
-                                       duration=duration, configs=configs, search=search_rate,
+                                       duration=duration, configs=configs, searching=search_rate,
                                        warmup_rate=warmup, memory_mb=scale.gen_memory_mb())
             if pattern == "new":
                 argv.append("--silent-backends")  # one pass through the DUT per connection (see HEADER)
