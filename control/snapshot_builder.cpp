@@ -397,35 +397,52 @@ SnapshotBuilder::InstalledPort SnapshotBuilder::install_port(const config::Resol
                                                              const config::Config& settings) {
     InstalledPort out;
     out.identity = port_identity(port.port);
-    const uint8_t protocol = protocol_number(port.port.protocol);
     out.vip = to_network(service.cluster_ip);
-    out.protocol = protocol;
-    out.key = VipKey::ipv4(out.vip, to_network16(port.port.port), protocol);
-    if (previous != nullptr) {
-        out.id = previous->id;
-    } else {
-        if (!free_ids_.empty()) {
-            out.id = free_ids_.back();
-            free_ids_.pop_back();
-        } else {
-            out.id = static_cast<uint32_t>(id_incarnation_.size());
-            id_incarnation_.push_back(0);
-        }
-        if (++id_incarnation_[out.id] == 0) id_incarnation_[out.id] = 1;
-        vip_edits_.sets.emplace_back(out.key, service_port_reference(out.id, id_incarnation_[out.id]));
-        reference_vip_address(out.vip, true);
-    }
-    const uint32_t incarnation = id_incarnation_[out.id];
+    out.protocol = protocol_number(port.port.protocol);
+    out.key = VipKey::ipv4(out.vip, to_network16(port.port.port), out.protocol);
+    claim_port_id(out, previous);
 
     ServicePort entry;
-    entry.incarnation = incarnation;
+    entry.incarnation = id_incarnation_[out.id];
     entry.vip = out.vip;
     entry.port = to_network16(port.port.port);
-    entry.protocol = protocol;
+    entry.protocol = out.protocol;
     entry.affinity_timeout_ms =
         service.session_affinity == config::SessionAffinity::ClientIp ? service.affinity_timeout_s * 1000 : 0;
     entry.service_name = service_port_label(service.namespace_name, service.name, port.port.name, port.port.port);
 
+    std::vector<MaglevBackend> backends = install_endpoints(port, previous, out, entry.endpoint_slots);
+    out.maglev = maglev_for(std::move(backends), previous, settings.dataplane);
+    entry.maglev = out.maglev.table;
+    stage_service_port(out.id, std::move(entry));
+    return out;
+}
+
+// A kept port keeps its id (and so its VIP key); a new one takes a free id with a new
+// incarnation, so a worker holding the id's old VIP-table value cannot mistake it for this port.
+void SnapshotBuilder::claim_port_id(InstalledPort& out, const InstalledPort* previous) {
+    if (previous != nullptr) {
+        out.id = previous->id;
+        return;
+    }
+    if (!free_ids_.empty()) {
+        out.id = free_ids_.back();
+        free_ids_.pop_back();
+    } else {
+        out.id = static_cast<uint32_t>(id_incarnation_.size());
+        id_incarnation_.push_back(0);
+    }
+    if (++id_incarnation_[out.id] == 0) id_incarnation_[out.id] = 1;
+    vip_edits_.sets.emplace_back(out.key, service_port_reference(out.id, id_incarnation_[out.id]));
+    reference_vip_address(out.vip, true);
+}
+
+// Gives every endpoint of `port` its slot (kept from `previous` when the endpoint was there
+// before), stages slot entries that changed, and returns the Maglev backends: the ready ones,
+// or when none is ready the serving terminating ones (KEP-1669), sorted by identity.
+std::vector<MaglevBackend> SnapshotBuilder::install_endpoints(const config::ResolvedPort& port,
+                                                              InstalledPort* previous, InstalledPort& out,
+                                                              std::vector<uint32_t>& endpoint_slots) {
     std::vector<MaglevBackend> ready_backends;
     std::vector<MaglevBackend> serving_terminating_backends;
     for (const config::ResolvedEndpoint& endpoint : port.endpoints) {
@@ -435,7 +452,7 @@ SnapshotBuilder::InstalledPort SnapshotBuilder::install_port(const config::Resol
             slot = kept.mapped();
         } else {
             slot = allocate_slot();
-            reference_endpoint(EndpointKey{to_network(endpoint.address), to_network16(endpoint.port), protocol, 0},
+            reference_endpoint(EndpointKey{to_network(endpoint.address), to_network16(endpoint.port), out.protocol, 0},
                                out.id, true);
         }
         out.slots.emplace(identity, slot);
@@ -454,7 +471,7 @@ SnapshotBuilder::InstalledPort SnapshotBuilder::install_port(const config::Resol
                      slot_entry.generation, slot_entry.weight, slot_entry.service_port)) {
             endpoints_.mutable_entry(slot) = slot_entry;
         }
-        entry.endpoint_slots.push_back(slot);
+        endpoint_slots.push_back(slot);
 
         MaglevBackend backend{(uint64_t(endpoint.address) << 16) | endpoint.port, slot, endpoint.weight};
         if (endpoint.ready && !endpoint.terminating && endpoint.weight > 0) {
@@ -463,14 +480,21 @@ SnapshotBuilder::InstalledPort SnapshotBuilder::install_port(const config::Resol
             serving_terminating_backends.push_back(backend);
         }
     }
-
-    // KEP-1669: when no endpoint is ready, serving-terminating ones take new connections.
-    std::vector<MaglevBackend>& backends = ready_backends.empty() ? serving_terminating_backends : ready_backends;
+    std::vector<MaglevBackend> backends =
+        ready_backends.empty() ? std::move(serving_terminating_backends) : std::move(ready_backends);
     std::sort(backends.begin(), backends.end(),
               [](const MaglevBackend& a, const MaglevBackend& b) { return a.identity < b.identity; });
-    const uint32_t table_size = maglev_table_size(backends.size(), settings.dataplane.maglev_max_table_size);
+    return backends;
+}
+
+// The previous Maglev table when its inputs (backends, size, seed) are unchanged: building one
+// costs milliseconds, and an update usually touches few services.
+SnapshotBuilder::CachedMaglev SnapshotBuilder::maglev_for(std::vector<MaglevBackend> backends,
+                                                          const InstalledPort* previous,
+                                                          const config::DataplaneConfig& dataplane) {
+    const uint32_t table_size = maglev_table_size(backends.size(), dataplane.maglev_max_table_size);
     auto same_inputs = [&](const CachedMaglev& old) {
-        if (!old.table || old.table_size != table_size || old.seed != settings.dataplane.hash_seed ||
+        if (!old.table || old.table_size != table_size || old.seed != dataplane.hash_seed ||
             old.inputs.size() != backends.size()) {
             return false;
         }
@@ -482,26 +506,27 @@ SnapshotBuilder::InstalledPort SnapshotBuilder::install_port(const config::Resol
         return true;
     };
     if (previous != nullptr && same_inputs(previous->maglev)) {
-        out.maglev = previous->maglev;
         ++statistics_.maglev_reused;
-    } else {
-        out.maglev.inputs = backends;
-        out.maglev.table_size = table_size;
-        out.maglev.seed = settings.dataplane.hash_seed;
-        out.maglev.table = std::make_shared<const MaglevTable>(
-            MaglevTable::build(backends, table_size, settings.dataplane.hash_seed));
-        ++statistics_.maglev_built;
+        return previous->maglev;
     }
-    entry.maglev = out.maglev.table;
+    ++statistics_.maglev_built;
+    CachedMaglev built;
+    built.table_size = table_size;
+    built.seed = dataplane.hash_seed;
+    built.table = std::make_shared<const MaglevTable>(MaglevTable::build(backends, table_size, dataplane.hash_seed));
+    built.inputs = std::move(backends);
+    return built;
+}
 
+// Copy-on-write: an unchanged entry is not written, so the snapshot keeps sharing its chunk.
+void SnapshotBuilder::stage_service_port(uint32_t id, ServicePort entry) {
     static const ServicePort kEmpty{};
-    const ServicePort& current = service_ports_.contains(out.id) ? service_ports_[out.id] : kEmpty;
+    const ServicePort& current = service_ports_.contains(id) ? service_ports_[id] : kEmpty;
     if (current.incarnation != entry.incarnation || current.maglev != entry.maglev ||
         current.endpoint_slots != entry.endpoint_slots || current.affinity_timeout_ms != entry.affinity_timeout_ms ||
         current.service_name != entry.service_name) {
-        service_ports_.mutable_entry(out.id) = std::move(entry);
+        service_ports_.mutable_entry(id) = std::move(entry);
     }
-    return out;
 }
 
 void SnapshotBuilder::release_port(const InstalledPort& port) {

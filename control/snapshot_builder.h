@@ -126,6 +126,12 @@ private:
     void update_service(const std::string& key, const config::ResolvedService& service, const config::Config& settings);
     InstalledPort install_port(const config::ResolvedService& service, const config::ResolvedPort& port,
                                InstalledPort* previous, const config::Config& settings);
+    void claim_port_id(InstalledPort& out, const InstalledPort* previous);
+    std::vector<MaglevBackend> install_endpoints(const config::ResolvedPort& port, InstalledPort* previous,
+                                                 InstalledPort& out, std::vector<uint32_t>& endpoint_slots);
+    CachedMaglev maglev_for(std::vector<MaglevBackend> backends, const InstalledPort* previous,
+                            const config::DataplaneConfig& dataplane);
+    void stage_service_port(uint32_t id, ServicePort entry);
     void release_port(const InstalledPort& port);
     uint32_t allocate_slot();
     void release_slot(uint32_t slot);
