@@ -24,7 +24,10 @@
 namespace vipgate {
 namespace {
 
-constexpr int kListenBacklog = 16;
+// As many connections as are served at once may wait to be accepted: the accepting thread can be
+// slow to run on a busy machine, and a Unix socket refuses a non-blocking connect (EAGAIN) as
+// soon as the backlog is full.
+constexpr int kListenBacklog = 64;
 // Requests may carry any bytes, and errors quote them: dumping must not throw on invalid UTF-8.
 constexpr auto kReplaceInvalidUtf8 = nlohmann::json::error_handler_t::replace;
 

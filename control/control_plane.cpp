@@ -30,86 +30,102 @@ ControlPlane::ControlPlane(config::Config settings, SnapshotBuilder& builder, Pu
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.replace_all(objects_of(settings), settings.source);
     if (!result.ok()) throw std::runtime_error(config::describe_errors(result.errors));
-    commit(std::move(result), elapsed_ms(started), true, started);
+    finish(publish_changes(std::move(result), elapsed_ms(started), true), started);
+}
+
+UpdateOutcome ControlPlane::update(std::chrono::steady_clock::time_point requested,
+                                   const std::function<UpdateOutcome()>& change) {
+    UpdateOutcome outcome;
+    {
+        std::lock_guard lock(mutex_);
+        outcome = change();
+    }
+    return finish(std::move(outcome), requested);
 }
 
 UpdateOutcome ControlPlane::apply(const config::ObjectSet& objects, const std::string& source) {
-    std::lock_guard lock(mutex_);
-    const auto started = std::chrono::steady_clock::now();
-    config::StoreResult result = store_.apply(objects, source);
-    bool dns_changed = false;
-    if (result.ok() && objects.dns) {
-        dns_changed = !(*objects.dns == settings_.dns);
-        result.changes.push_back({"dns", "", "settings", dns_changed ? "configured" : "unchanged"});
-        settings_.dns = *objects.dns;
-    }
-    return commit(std::move(result), elapsed_ms(started), dns_changed, started);
+    const auto requested = std::chrono::steady_clock::now();
+    return update(requested, [&] {
+        const auto started = std::chrono::steady_clock::now();
+        config::StoreResult result = store_.apply(objects, source);
+        bool dns_changed = false;
+        if (result.ok() && objects.dns) {
+            dns_changed = !(*objects.dns == settings_.dns);
+            result.changes.push_back({"dns", "", "settings", dns_changed ? "configured" : "unchanged"});
+            settings_.dns = *objects.dns;
+        }
+        return publish_changes(std::move(result), elapsed_ms(started), dns_changed);
+    });
 }
 
 UpdateOutcome ControlPlane::remove(const config::ObjectSet& objects, const std::string& source) {
-    std::lock_guard lock(mutex_);
-    const auto started = std::chrono::steady_clock::now();
-    if (objects.dns) {
-        UpdateOutcome outcome;
-        outcome.generation = generation_;
-        outcome.result.errors.push_back({source, 0, 0, "dns",
-                                         "the DNS settings cannot be deleted; apply a [dns] table without "
-                                         "addresses to stop serving DNS"});
-        return finish(std::move(outcome), started);
-    }
-    config::StoreResult result = store_.remove(objects, source);
-    return commit(std::move(result), elapsed_ms(started), false, started);
+    const auto requested = std::chrono::steady_clock::now();
+    return update(requested, [&] {
+        if (objects.dns) {
+            UpdateOutcome outcome;
+            outcome.generation = generation_;
+            outcome.result.errors.push_back({source, 0, 0, "dns",
+                                             "the DNS settings cannot be deleted; apply a [dns] table without "
+                                             "addresses to stop serving DNS"});
+            return outcome;
+        }
+        const auto started = std::chrono::steady_clock::now();
+        config::StoreResult result = store_.remove(objects, source);
+        return publish_changes(std::move(result), elapsed_ms(started), false);
+    });
 }
 
 UpdateOutcome ControlPlane::remove(const std::string& kind, const std::string& namespace_name, const std::string& name) {
-    std::lock_guard lock(mutex_);
-    const auto started = std::chrono::steady_clock::now();
-    config::StoreResult result = store_.remove(kind, namespace_name, name);
-    return commit(std::move(result), elapsed_ms(started), false, started);
+    const auto requested = std::chrono::steady_clock::now();
+    return update(requested, [&] {
+        const auto started = std::chrono::steady_clock::now();
+        config::StoreResult result = store_.remove(kind, namespace_name, name);
+        return publish_changes(std::move(result), elapsed_ms(started), false);
+    });
 }
 
 UpdateOutcome ControlPlane::set_drained(uint32_t address, bool drained) {
-    std::lock_guard lock(mutex_);
-    const auto started = std::chrono::steady_clock::now();
-    config::StoreResult result = store_.set_drained(address, drained);
-    return commit(std::move(result), elapsed_ms(started), false, started);
+    const auto requested = std::chrono::steady_clock::now();
+    return update(requested, [&] {
+        const auto started = std::chrono::steady_clock::now();
+        config::StoreResult result = store_.set_drained(address, drained);
+        return publish_changes(std::move(result), elapsed_ms(started), false);
+    });
 }
 
 UpdateOutcome ControlPlane::reload(config::Config next, std::chrono::steady_clock::time_point requested) {
-    std::lock_guard lock(mutex_);
-    const auto started = std::chrono::steady_clock::now();
-    if (requested == std::chrono::steady_clock::time_point{}) requested = started;
-    if (std::optional<std::string> refusal = builder_.admits_settings(next)) {
-        UpdateOutcome outcome;
-        outcome.generation = generation_;
-        outcome.result.errors.push_back({next.source, 0, 0, "routes", *refusal});
-        return finish(std::move(outcome), requested);
-    }
-    const config::ClusterConfig previous_cluster = store_.cluster();
-    store_.set_client_ranges(next.cluster.client_ranges);
-    config::StoreResult result = store_.replace_all(objects_of(next), next.source);
-    if (!result.ok()) {
-        store_.set_client_ranges(previous_cluster.client_ranges);
-        return commit(std::move(result), elapsed_ms(started), false, requested);
-    }
-    const config::Config next_settings = without_objects(std::move(next));
-    const bool settings_changed = !(next_settings.cluster == settings_.cluster) ||
-                                  !(next_settings.conntrack == settings_.conntrack) ||
-                                  !(next_settings.limits == settings_.limits) ||
-                                  !(next_settings.dataplane == settings_.dataplane) ||
-                                  !(next_settings.routes == settings_.routes) || !(next_settings.snat == settings_.snat) ||
-                                  !(next_settings.dns == settings_.dns);
-    settings_ = next_settings;
-    return commit(std::move(result), elapsed_ms(started), settings_changed, requested);
-}
-
-UpdateOutcome ControlPlane::commit(config::StoreResult result, double validate_ms, bool settings_changed,
-                                   std::chrono::steady_clock::time_point requested) {
-    return finish(publish_changes(std::move(result), validate_ms, settings_changed), requested);
+    if (requested == std::chrono::steady_clock::time_point{}) requested = std::chrono::steady_clock::now();
+    return update(requested, [&] {
+        const auto started = std::chrono::steady_clock::now();
+        if (std::optional<std::string> refusal = builder_.admits_settings(next)) {
+            UpdateOutcome outcome;
+            outcome.generation = generation_;
+            outcome.result.errors.push_back({next.source, 0, 0, "routes", *refusal});
+            return outcome;
+        }
+        const config::ClusterConfig previous_cluster = store_.cluster();
+        store_.set_client_ranges(next.cluster.client_ranges);
+        config::StoreResult result = store_.replace_all(objects_of(next), next.source);
+        if (!result.ok()) {
+            store_.set_client_ranges(previous_cluster.client_ranges);
+            return publish_changes(std::move(result), elapsed_ms(started), false);
+        }
+        const config::Config next_settings = without_objects(std::move(next));
+        const bool settings_changed = !(next_settings.cluster == settings_.cluster) ||
+                                      !(next_settings.conntrack == settings_.conntrack) ||
+                                      !(next_settings.limits == settings_.limits) ||
+                                      !(next_settings.dataplane == settings_.dataplane) ||
+                                      !(next_settings.routes == settings_.routes) ||
+                                      !(next_settings.snat == settings_.snat) || !(next_settings.dns == settings_.dns);
+        settings_ = next_settings;
+        return publish_changes(std::move(result), elapsed_ms(started), settings_changed);
+    });
 }
 
 UpdateOutcome ControlPlane::finish(UpdateOutcome outcome, std::chrono::steady_clock::time_point requested) {
+    if (outcome.published && wait_in_use_) outcome.timing.publish_us = wait_in_use_(outcome.generation).wait_us;
     outcome.timing.total_ms = elapsed_ms(requested);
+    std::lock_guard lock(mutex_);
     if (outcome.published) last_timing_ = outcome.timing;
     if (observer_) observer_(outcome);
     return outcome;
@@ -139,6 +155,11 @@ UpdateOutcome ControlPlane::publish_changes(config::StoreResult result, double v
 void ControlPlane::set_observer(Observer observer) {
     std::lock_guard lock(mutex_);
     observer_ = std::move(observer);
+}
+
+void ControlPlane::set_in_use_wait(WaitInUse wait) {
+    std::lock_guard lock(mutex_);
+    wait_in_use_ = std::move(wait);
 }
 
 void ControlPlane::inspect(const std::function<void(const config::ServiceStore&, const config::Config&)>& inspect) const {

@@ -154,6 +154,7 @@ private:
     void join_reload();
     uint64_t running_generation();
     Publication publish(std::unique_ptr<Snapshot> snapshot);
+    Publication wait_in_use(uint64_t generation);
     void drain_punt_ring(uint64_t now_ms);
     void steer_snat_replies();
     void stop_workers();
@@ -311,12 +312,16 @@ void Daemon::launch_workers() {
 }
 
 Publication Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
-    const uint64_t generation = snapshot->generation;
-    const auto started = std::chrono::steady_clock::now();
     if (reporter_) reporter_->note_snapshot(*snapshot);
     publisher_->publish(std::move(snapshot));
+    return Publication{0};
+}
+
+// Programming latency: from the publish to every worker forwarding with the new snapshot (or a
+// later one). Runs without the control-plane lock (ControlPlane's design note).
+Publication Daemon::wait_in_use(uint64_t generation) {
     if (!workers_launched_) return Publication{0};
-    // Programming latency: from the publish to every worker forwarding with the new snapshot.
+    const auto started = std::chrono::steady_clock::now();
     uint64_t waited_us = 0;
     for (;;) {
         bool all = true;
@@ -335,7 +340,13 @@ Publication Daemon::publish(std::unique_ptr<Snapshot> snapshot) {
             }
             return Publication{waited_us};
         }
-        std::this_thread::yield();
+        // Several API clients may wait at once: after the first 200 us (a worker's usual pickup
+        // on its own core) poll gently, so waiters do not take CPU time from the workers.
+        if (waited_us < 200) {
+            std::this_thread::yield();
+        } else {
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
     }
 }
 
@@ -612,6 +623,7 @@ int Daemon::run() {
     builder_->set_readers(publisher_->qsbr());
     control_plane_ = std::make_unique<ControlPlane>(
         running_, *builder_, [this](std::unique_ptr<Snapshot> snapshot) { return publish(std::move(snapshot)); });
+    control_plane_->set_in_use_wait([this](uint64_t generation) { return wait_in_use(generation); });
     spdlog::info("generation {} published: {} service ports ({})", publisher_->current()->generation,
                  builder_->last_statistics().service_ports, running_.source);
     steer_snat_replies();

@@ -13,9 +13,9 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
-from benchsuite import checks, derive, formatting, logparse, report, search, storm, topology  # noqa: E402
-from benchsuite.results import (ERRORS, FAILED, OK, Distribution, Repetition, Run, SearchResult,  # noqa: E402
-                                SearchTrial, UpdateSummary, VipgateSummary, VipgenResult)
+from benchsuite import api_storm, checks, derive, formatting, logparse, report, search, storm, topology  # noqa: E402
+from benchsuite.results import (ERRORS, FAILED, OK, ApiStormSummary, Distribution, Repetition, Run,  # noqa: E402
+                                SearchResult, SearchTrial, UpdateSummary, VipgateSummary, VipgenResult)
 
 
 def settings(quick=False, skip_10m=False):
@@ -277,7 +277,7 @@ class Derived(unittest.TestCase):
 
     def test_nothing_measured(self):
         results = derive.derive({}, settings())
-        self.assertEqual([g.verdict for g in results.goals], [derive.NOT_MEASURED] * 5)
+        self.assertEqual([g.verdict for g in results.goals], [derive.NOT_MEASURED] * 6)
         self.assertEqual(results.to_json()["new_flows"], {})
 
     def test_loss_breakdown(self):
@@ -413,6 +413,100 @@ class StormPairing(unittest.TestCase):
         self.assertIsNone(Distribution.of([]))
         self.assertEqual(Distribution.of([5, 1, 3, 2]), Distribution(2.5, 3, 5, 4))
         self.assertEqual(Distribution.of(list(range(11))).p90, 9)
+
+
+class ApiStorm(unittest.TestCase):
+    def config(self):
+        return topology.VipgateConfig(settings(quick=True).scales["mid"], "prefix", "/tmp/memif.sock")
+
+    def test_changes_rotate_and_every_cycle_undoes_itself(self):
+        plan = api_storm.ChangePlan(self.config())
+        actions = [plan.change(k)[0] for k in range(12)]
+        self.assertEqual(actions, list(api_storm.ACTIONS) * 2)
+        added, removed = plan.change(0)[1], plan.change(1)[1]
+        self.assertEqual(added["documents"][0]["text"].count("address ="), 11)
+        self.assertEqual(removed["documents"][0]["text"].count("address ="), 10)
+        self.assertIn('cluster_ip = "198.18.128.1"', added["documents"][0]["text"])
+        self.assertEqual(plan.change(2)[1], {"op": "drain", "address": "198.18.1.1"})
+        self.assertEqual(plan.change(3)[1], {"op": "undrain", "address": "198.18.1.1"})
+        created, deleted = plan.change(4)[1], plan.change(5)[1]
+        self.assertIn('name = "storm-new-00-000000"', created["documents"][0]["text"])
+        self.assertIn('cluster_ip = "198.18.240.1"', created["documents"][0]["text"])
+        self.assertEqual(deleted["name"], "storm-new-00-000000")
+        self.assertIn('cluster_ip = "198.18.128.2"', plan.change(6)[1]["documents"][0]["text"])  # next service
+
+    def test_lanes_never_share_a_service_or_a_name(self):
+        config = self.config()
+        self.assertEqual([api_storm.lanes_for(r) for r in (10, 100, 1000)], [1, 1, 48])
+        lanes = [api_storm.ChangePlan(config, lane, 48) for lane in range(48)]
+        services = [{plan.change(k)[1]["documents"][0]["text"].split('"')[1] for k in range(0, 600, 6)}
+                    for plan in lanes]
+        names = [{plan.change(k)[1]["name"] for k in range(5, 600, 6)} for plan in lanes]
+        addresses = [plan.change(k)[1]["documents"][0]["text"].split('cluster_ip = "')[1].split('"')[0]
+                     for plan in lanes for k in range(4, 60, 6)]
+        for a in range(48):
+            for b in range(a + 1, 48):
+                self.assertFalse(services[a] & services[b], (a, b))
+                self.assertFalse(names[a] & names[b], (a, b))
+        self.assertEqual(len(addresses), len(set(addresses)))
+
+    def test_storm_sends_whole_cycles_and_counts_failures(self):
+        answers = []
+
+        def request(path, body):
+            answers.append(body["op"])
+            if len(answers) == 3:
+                raise ConnectionRefusedError("no daemon")
+            if len(answers) == 4:
+                return {"ok": False, "error": "refused"}
+            return {"ok": True, "timing_us": {"validate": 1000, "build": 2000, "publish": 500}}
+
+        summary = api_storm.run_api_storm("/nonexistent", self.config(), 10, 0.8, request=request)
+        self.assertEqual(summary.sent, 6)            # 8 changes asked: whole cycles only, at least one
+        self.assertEqual(summary.failed, 2)
+        self.assertEqual(summary.errors, ["drain: ConnectionRefusedError: no daemon", "undrain: refused"])
+        self.assertEqual(summary.validate_ms.median, 1.0)
+        self.assertEqual(summary.build_ms.count, 4)
+        self.assertEqual(summary.by_action["drain"], 1)
+        stopped = api_storm.run_api_storm("/nonexistent", self.config(), 10, 60, keep_going=lambda: False,
+                                          request=request)
+        self.assertEqual(stopped.sent, 0)
+
+    def test_behind_when_the_driver_cannot_keep_the_rate(self):
+        self.assertTrue(ApiStormSummary(rate_hz=1000, sent=500, seconds=1.0).behind)
+        self.assertFalse(ApiStormSummary(rate_hz=1000, sent=950, seconds=1.0).behind)
+        self.assertIsNone(ApiStormSummary(rate_hz=10).achieved_hz)
+
+    def api_run(self, changes_hz, lost=0, failed=0, sent=60):
+        return run(f"api-storm-{changes_hz}", group="storm", kind="storm", dut="vipgate", rate_pps=9e5,
+                   vipgen=vipgen(lost=lost, loss_ratio=lost / 1e6, tx_pps=9e5, misdirected=0, moved=0),
+                   dut_summary=VipgateSummary(0, {}, {"tx_queue_full": lost} if lost else {}, []),
+                   api_storm=ApiStormSummary(rate_hz=changes_hz, sent=sent, failed=failed, seconds=sent / changes_hz))
+
+    def test_goal_at_100_changes_per_second(self):
+        runs = {r.id: r for r in (self.api_run(10), self.api_run(100), self.api_run(1000, lost=7))}
+        results = derive.derive(runs, settings())
+        self.assertEqual([row.changes.rate_hz for row in results.api_storm], [10, 100, 1000])
+        goal = next(g for g in results.goals if g.goal.startswith("API storm"))
+        self.assertEqual((goal.verdict, goal.measured), (derive.PASS, "0 / 0 / 0"))
+        runs["api-storm-100"] = self.api_run(100, lost=3)
+        goal = next(g for g in derive.derive(runs, settings()).goals if g.goal.startswith("API storm"))
+        self.assertEqual((goal.verdict, goal.measured), (derive.MISS, "3 / 0 / 0"))
+        runs["api-storm-100"] = self.api_run(100, failed=1)
+        goal = next(g for g in derive.derive(runs, settings()).goals if g.goal.startswith("API storm"))
+        self.assertEqual(goal.verdict, derive.MISS)
+        text = "\n".join(report.api_storm_section(settings(), derive.derive(runs, settings())))
+        self.assertIn("| changes sent / failed | 60 / 0 | 60 / 1 | 60 / 0 | all applied |", text)
+        self.assertIn("tx_queue_full", text)
+
+    def test_summary_survives_the_results_file(self):
+        item = self.api_run(100)
+        item.api_storm.answer_ms = Distribution(1.0, 2.0, 3.0, 60)
+        document = json.loads(json.dumps(item.to_json()))
+        self.assertEqual(document["api_storm"]["achieved_hz"], 100.0)
+        back = Run.from_json(document)
+        self.assertEqual(back.api_storm.answer_ms.max, 3.0)
+        self.assertEqual(back.api_storm.sent, 60)
 
 
 class ResultsFile(unittest.TestCase):

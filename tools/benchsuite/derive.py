@@ -1,13 +1,14 @@
 """Runs -> the figures the report shows: throughput and its ratios to the baselines, zero-loss
-rates, latency, new flows, memory per connection, the update storm, and a verdict per goal.
+rates, latency, new flows, memory per connection, the update storm, the API storm, and a verdict
+per goal.
 
 Everything here is arithmetic on recorded runs (no process is started), so --render can run it
 again on an old results file and the unit tests can feed it hand-made runs."""
 import dataclasses
 
-from . import search
+from . import api_storm, search
 from .formatting import fmt_count, fmt_mpps, fmt_ratio, human, ratio
-from .results import SearchResult, UpdateSummary
+from .results import ApiStormSummary, SearchResult, UpdateSummary
 from .topology import DUT_CPU, GEN_CPU
 
 # Goals the issue sets.
@@ -185,6 +186,26 @@ class StormFigures:
 
 
 @dataclasses.dataclass
+class ApiStormRow:
+    """One rate of the API storm: the changes as the driver saw them, the traffic as vipgen did."""
+    id: str
+    status: str
+    changes: ApiStormSummary
+    rate_pps: float
+    sent_pps: float
+    lost: int
+    loss_ratio: float
+    misdirected: int
+    moved: int
+    vipgate_drops: dict
+    loss: LossBreakdown
+
+    @property
+    def clean(self):
+        return self.lost == 0 and (self.moved or 0) == 0 and (self.misdirected or 0) == 0
+
+
+@dataclasses.dataclass
 class Results:
     throughput: list = dataclasses.field(default_factory=list)   # ThroughputRow
     ndr: list = dataclasses.field(default_factory=list)          # NdrRow
@@ -193,6 +214,7 @@ class Results:
     new_flows: NewFlows = None
     memory: Memory = None
     storm: StormFigures = None
+    api_storm: list = dataclasses.field(default_factory=list)    # ApiStormRow, by rate
 
     def row(self, rows, run_id):
         return next((r for r in rows if r.id == run_id), None)
@@ -367,6 +389,21 @@ def storm(runs):
     return figures
 
 
+def api_storm_rows(runs):
+    rows = []
+    for changes_hz in api_storm.RATES_HZ:
+        run = runs.get(f"api-storm-{changes_hz}")
+        if run is None:
+            continue
+        result = run.result
+        rows.append(ApiStormRow(id=run.id, status=run.status,
+                                changes=run.api_storm or ApiStormSummary(rate_hz=changes_hz),
+                                rate_pps=run.rate_pps, sent_pps=result.tx_pps, lost=result.lost,
+                                loss_ratio=result.loss_ratio, misdirected=result.count("misdirected"),
+                                moved=result.count("moved"), vipgate_drops=run.drops, loss=loss_breakdown(run)))
+    return rows
+
+
 # ---- the goals
 
 
@@ -419,6 +456,22 @@ def goal_storm(figures, storm_run):
                 verdict(figures.clean), detail)
 
 
+def goal_api_storm(rows):
+    name = f"API storm at {api_storm.GOAL_RATE_HZ} changes/s: drops / misdirected / moved"
+    target = "0 / 0 / 0"
+    row = next((r for r in rows if r.changes.rate_hz == api_storm.GOAL_RATE_HZ), None)
+    if not (row and row.lost is not None and row.changes.sent):
+        return Goal(name, "-", target, NOT_MEASURED, "run failed or missing")
+    changes = row.changes
+    detail = (f"{changes.sent} single-object changes through the control socket ({changes.failed} failed) at "
+              f"{fmt_mpps(row.rate_pps)} Mpps client load; of the lost packets, vipgate dropped "
+              f"{row.loss.vipgate_drops:,}")
+    if changes.behind:
+        detail += f"; only {changes.achieved_hz:.0f} changes/s could be sent"
+    return Goal(name, f"{row.lost:,} / {row.misdirected} / {row.moved}", target,
+                verdict(row.clean and not changes.failed and not changes.behind), detail)
+
+
 def goal_generator(generator_run, settings):
     name, target = "vipgen generation per core (into net_null)", f">= {GOAL_GENERATOR_PPS / 1e6:.0f} Mpps"
     tx_pps = generator_run.result.tx_pps if generator_run is not None else None
@@ -441,8 +494,10 @@ def goal_memory(figures, skip_large):
 def derive(runs, settings):
     """`runs`: {id: Run} in execution order."""
     results = Results(throughput=throughput_rows(runs), ndr=ndr_rows(runs), latency=latency_rows(runs),
-                      new_flows=new_flows(runs), memory=memory(runs), storm=storm(runs))
+                      new_flows=new_flows(runs), memory=memory(runs), storm=storm(runs),
+                      api_storm=api_storm_rows(runs))
     results.goals = [goal_ratio(results, runs, settings.scales["mid"]), goal_new_flows(results.new_flows),
-                     goal_storm(results.storm, runs.get("storm")), goal_generator(runs.get("generator-null"), settings),
+                     goal_storm(results.storm, runs.get("storm")), goal_api_storm(results.api_storm),
+                     goal_generator(runs.get("generator-null"), settings),
                      goal_memory(results.memory, settings.skip_large)]
     return results

@@ -311,6 +311,44 @@ def storm_section(settings, runs, results):
             f"{distribution('publication_to_all_workers_us', 'µs', 0)} | |", ""]
 
 
+def api_storm_section(settings, results):
+    rows = results.api_storm
+    if not rows:
+        return []
+
+    def each(getter):
+        return " | ".join(getter(row) for row in rows)
+
+    def distribution(row, field):
+        value = getattr(row.changes, field)
+        return f"{value.median:.1f} / {value.p90:.1f} / {value.max:.1f}" if value else "-"
+
+    def medians(row):
+        parts = [getattr(row.changes, field) for field in ("validate_ms", "build_ms", "publish_ms")]
+        return " / ".join(f"{part.median:.2f}" if part else "-" for part in parts)
+
+    return ["## API storm", "",
+            f"The update storm's traffic ({fmt_mpps(rows[0].rate_pps)} Mpps, "
+            f"{human(settings.scales['mid'].flows)} established flows) while single-object changes go "
+            "through the control socket, one request each, in rotation: an 11th endpoint added to a "
+            "service and removed, an endpoint drained and undrained, a service created and deleted "
+            "(`tools/benchsuite/api_storm.py`). A change is answered once every worker uses it.", "",
+            "| measure | " + " | ".join(f"{row.changes.rate_hz:.0f} changes/s" for row in rows) + " | target |",
+            "|---|" + "---:|" * len(rows) + "---:|",
+            f"| changes sent / failed | {each(lambda r: f'{r.changes.sent} / {r.changes.failed}')} | all applied |",
+            f"| changes per second achieved | "
+            f"{each(lambda r: num(r.changes.achieved_hz))} | as asked |",
+            f"| request -> answer ms, median / p90 / max | {each(lambda r: distribution(r, 'answer_ms'))} | |",
+            f"| of which validate / build / publish ms (medians) | {each(medians)} | |",
+            f"| packets lost (vipgen) | {each(lambda r: fmt_count(r.lost))} | 0 |",
+            f"| loss ratio | {each(lambda r: pct(r.loss_ratio, 4))} | 0 |",
+            f"| where: {LOSS_PARTS} | {each(lambda r: loss_text(r.loss))} | |",
+            f"| vipgate drops by reason | {each(lambda r: drops_text(r.vipgate_drops))} | none |",
+            f"| misdirected packets | {each(lambda r: fmt_count(r.misdirected))} | 0 |",
+            f"| established flows moved | {each(lambda r: fmt_count(r.moved))} | 0 |",
+            f"| status | {each(lambda r: r.status.upper())} | |", ""]
+
+
 def memory_section(runs, results):
     memory = results.memory
     if memory is None:
@@ -340,6 +378,7 @@ def render_markdown(settings, runs, failures, info, results):
     lines += latency_section(runs, results)
     lines += new_flows_section(runs, results)
     lines += storm_section(settings, runs, results)
+    lines += api_storm_section(settings, results)
     lines += memory_section(runs, results)
 
     notes = [(run.id, note) for run in runs.values() for note in run.notes]

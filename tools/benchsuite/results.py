@@ -186,6 +186,49 @@ class UpdateSummary:
 
 
 @dataclasses.dataclass
+class ApiStormSummary:
+    """An API storm's changes as its driver saw them (api_storm.run_api_storm): sent, answered,
+    and how long each took."""
+    rate_hz: float
+    sent: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    by_action: dict = dataclasses.field(default_factory=dict)
+    errors: list = dataclasses.field(default_factory=list)   # the first few, verbatim
+    answer_ms: Distribution = None     # request -> answer: the change in use by every worker
+    validate_ms: Distribution = None   # the daemon's figures from each answer
+    build_ms: Distribution = None
+    publish_ms: Distribution = None
+
+    DISTRIBUTIONS = ("answer_ms", "validate_ms", "build_ms", "publish_ms")
+    KEPT_ERRORS = 5
+
+    @property
+    def achieved_hz(self):
+        return self.sent / self.seconds if self.seconds > 0 else None
+
+    @property
+    def behind(self):
+        """The driver could not keep the rate (it waits for each answer before the next change)."""
+        return self.achieved_hz is not None and self.achieved_hz < 0.9 * self.rate_hz
+
+    def to_json(self):
+        out = dataclasses.asdict(self)
+        out["achieved_hz"] = self.achieved_hz
+        return out
+
+    @classmethod
+    def from_json(cls, data):
+        if not isinstance(data, dict):
+            return None
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in cls.DISTRIBUTIONS:
+            values[key] = Distribution.from_json(values.get(key))
+        return cls(**values)
+
+
+@dataclasses.dataclass
 class Repetition:
     """One repetition of a run (the run records the median or the best one)."""
     dut_pps: float
@@ -252,6 +295,7 @@ class Run:
     vipgate_new_per_s_table_full: float = None
     dut_summary: object = None   # TestpmdSummary or VipgateSummary
     updates: UpdateSummary = None
+    api_storm: ApiStormSummary = None
     repetitions: list = None     # of Repetition
     elapsed_s: float = None
 
@@ -303,7 +347,7 @@ class Run:
                 if field.name in keep:
                     out[field.name] = None
                 continue
-            if field.name in ("vipgen", "dut_summary", "updates"):
+            if field.name in ("vipgen", "dut_summary", "updates", "api_storm"):
                 value = value.to_json()
             elif field.name == "repetitions":
                 value = [r.to_json() for r in value]
@@ -317,6 +361,7 @@ class Run:
         run.vipgen = VipgenResult.from_json(data.get("vipgen"))
         run.dut_summary = dut_summary_from_json(data.get("dut_summary"))
         run.updates = UpdateSummary.from_json(data.get("updates"))
+        run.api_storm = ApiStormSummary.from_json(data.get("api_storm"))
         if data.get("repetitions") is not None:
             run.repetitions = [Repetition.from_json(r) for r in data["repetitions"]]
         run.problems = list(run.problems or [])

@@ -10,14 +10,14 @@ import tempfile
 import time
 import traceback
 
-from . import checks, search
+from . import api_storm, checks, search
 from .formatting import fmt_mpps, human, log
 from .processes import BenchError, Interrupted, Process, Testpmd, Vipgate
 from .results import ERRORS, FAILED, OK, Repetition, Run, VipgenResult
 from .storm import Update, storm_latencies
 from .topology import DUT_CPU, GEN_CPU, Scale, Settings, VipgateConfig, write_atomic
 
-STEPS = ("generator", "max", "ndr", "new", "storm", "memory")
+STEPS = ("generator", "max", "ndr", "new", "storm", "api-storm", "memory")
 STATS_INTERVAL_S = 0.6     # a little more than vipgate's 0.5 s stats interval: its gauges are fresh
 LATENCY_SHARES = (0.5, 0.9)
 
@@ -442,7 +442,30 @@ class Suite:
                                   service=(k // 2) % mid.vips))
             next_at += period
 
-    def storm_run(self, run_id, rate, basis, notes, updates_wanted, title):
+    def step_api_storm(self):
+        """API storm: the storm's traffic while single-object changes go through the control
+        socket at 10, 100 and 1,000 changes a second (api_storm.py says which)."""
+        settings = self.settings
+        mid = settings.scales["mid"]
+        rate, basis, fallback = self.storm_rate()
+        notes = [f"rate fallback: {basis}"] if fallback else []
+        for changes_hz in api_storm.RATES_HZ:
+            self.storm_run(f"api-storm-{changes_hz}", rate, basis, notes, updates_wanted=False,
+                           title=f"API storm: {changes_hz} changes/s for {settings.storm_s} s, {mid.label}",
+                           api_changes_hz=changes_hz)
+
+    def send_api_changes(self, run, device, config, generator, changes_hz):
+        """The API storm while vipgen runs, once the warm-up has opened the flows."""
+        mid = self.settings.scales["mid"]
+        warm_s = mid.flows / self.settings.warmup_rate
+        if not device.wait_active(mid.flows, warm_s * 3 + 20, stop_if=lambda: not generator.running()):
+            run.notes.append("the flows did not all show up in vipgate's table; storm started anyway")
+        time.sleep(0.5)
+        run.api_storm = api_storm.run_api_storm(
+            device.api_socket, config, changes_hz, self.settings.storm_s,
+            keep_going=lambda: generator.running() and device.proc.running())
+
+    def storm_run(self, run_id, rate, basis, notes, updates_wanted, title, api_changes_hz=None):
         settings = self.settings
         mid = settings.scales["mid"]
         run = Run(id=run_id, group="storm", kind="storm", dut="vipgate", pattern="established", vips=mid.vips,
@@ -468,6 +491,8 @@ class Suite:
             def storm(generator):
                 if updates_wanted:
                     self.send_updates(run, device, config, generator, updates)
+                if api_changes_hz:
+                    self.send_api_changes(run, device, config, generator, api_changes_hz)
 
             timeout = self.vipgen_timeout(mid.flows, settings.warmup_rate, duration, False)
             status, result, tail, elapsed = self.run_vipgen(f"{run_id}-gen", argv, timeout, during=storm)
@@ -485,11 +510,30 @@ class Suite:
             run.elapsed_s = round(time.monotonic() - started, 1)
         checks.add_notes(run)
         self.judge_storm(run, updates_wanted)
+        if api_changes_hz:
+            self.judge_api_storm(run)
         if not run.ok:
             self.fail(run)
         log(f"{run_id}: {run.status}" + checks.headline(run)
             + (f"; updates {json.dumps(run.updates.to_json() if run.updates else {})}" if updates_wanted else "")
+            + (f"; changes {json.dumps(run.api_storm.to_json() if run.api_storm else {})}" if api_changes_hz else "")
             + "".join(f"; {n}" for n in run.notes))
+
+    @staticmethod
+    def judge_api_storm(run):
+        """Fails without any change sent; a refused change is an error (every change is valid)."""
+        changes = run.api_storm
+        if run.ok and not (changes and changes.sent):
+            run.problems.append("no change was sent (the warm-up never completed?)")
+            run.status = FAILED
+        if changes and changes.failed:
+            run.problems.append(f"{changes.failed} of {changes.sent} API changes failed: "
+                                + "; ".join(changes.errors))
+            if run.ok:
+                run.status = ERRORS
+        if changes and changes.behind:
+            run.notes.append(f"{changes.rate_hz:.0f} changes/s asked, {changes.achieved_hz:.0f}/s sent: each "
+                             f"change waits for its answer (p50 {changes.answer_ms.median:.1f} ms)")
 
     @staticmethod
     def judge_storm(run, updates_wanted):
@@ -516,7 +560,8 @@ class Suite:
 
     def run(self):
         steps = {"generator": self.step_generator, "max": self.step_max, "ndr": self.step_ndr,
-                 "new": self.step_new_flows, "storm": self.step_storm, "memory": self.step_memory}
+                 "new": self.step_new_flows, "storm": self.step_storm, "api-storm": self.step_api_storm,
+                 "memory": self.step_memory}
         for name in STEPS:
             if not self.wanted(name):
                 continue
