@@ -136,7 +136,7 @@ struct alignas(64) WorkerCounters {
     uint64_t dns_tcp_control_sent = 0;   // SYN-ACKs and ACKs of FINs of the TCP responder
     // IPv4 fragments (dataplane/fragment_table.h). The first fragment counts as any packet too.
     uint64_t fragments_forwarded = 0;    // later fragments sent on with their first fragment's translation
-    uint64_t fragments_held = 0;         // later fragments that arrived before their first and waited
+    uint64_t fragments_held = 0;         // later fragments that waited for their first (sent before it, or in its burst)
     uint64_t fragment_datagrams_completed = 0;  // every fragment of the datagram seen
     uint64_t fragment_datagrams_expired = 0;    // timed out before every fragment was seen
     std::array<uint64_t, kDropReasonCount> drops{};

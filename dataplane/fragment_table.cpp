@@ -63,7 +63,12 @@ FragmentEntry* FragmentTable::find_or_create(const FragmentKey& key, uint32_t se
         if (!entry.in_use) {
             if (free == nullptr) free = &entry;
         } else if (entry.key == key) {
-            return &entry;
+            if (!expired(entry, now_ms)) return &entry;
+            // Gone, though the sweep has not reached it yet: the datagram starts again. (Never
+            // handed out expired: the set's next datagram could reclaim it within the burst.)
+            expire_entry(entry, counters);
+            free = &entry;
+            break;
         } else if (stale == nullptr && expired(entry, now_ms)) {
             stale = &entry;
         }

@@ -93,8 +93,9 @@ public:
     static constexpr uint32_t kCapacity = kWays * kSets;
     static constexpr uint32_t kTimeoutMs = 2000;
 
-    // The datagram's entry, or a new one (AwaitFirst, expiring kTimeoutMs from now); an expired
-    // entry in the set is reclaimed first (expire_entry). Null when the set is full.
+    // The datagram's entry, or a new one (AwaitFirst, expiring kTimeoutMs from now); the
+    // datagram's own entry, once expired, and otherwise an expired entry of the set are
+    // reclaimed (expire_entry) rather than reused. Null when the set is full.
     FragmentEntry* find_or_create(const FragmentKey& key, uint32_t seed, uint32_t now_ms,
                                   WorkerCounters& counters) noexcept;
     // Frees an entry whose held fragments were released.
