@@ -103,6 +103,14 @@ public:
     // Ages up to `budget` entries from where the last call stopped; returns the number expired.
     uint32_t expire(uint32_t now_ms, uint32_t budget, WorkerCounters& counters) noexcept;
     uint32_t size() const noexcept { return size_; }
+    // Every fragment waiting in the table, for tests that account for every mbuf.
+    template <class Visit>
+    void for_each_held(Visit&& visit) const {
+        for (const FragmentEntry& entry : entries_) {
+            if (!entry.in_use) continue;
+            for (uint32_t i = 0; i < entry.held_count; ++i) visit(entry.held[i]);
+        }
+    }
 
 private:
     // Drops the entry's held fragments (fragment_timeout) and frees it. A datagram that was
