@@ -25,7 +25,7 @@ namespace vipgate {
     X(IpOptions, "ip_options") \
     X(BadIpLength, "bad_ip_length")              /* total length disagrees with the frame */ \
     X(BadIpChecksum, "bad_ip_checksum") \
-    X(Fragment, "fragment") \
+    X(Fragment, "fragment")                      /* a fragment of a protocol not tracked in fragments (ICMP, SCTP, other) */ \
     X(TruncatedL4, "truncated_l4") \
     X(UnsupportedProtocol, "unsupported_protocol") \
     X(MalformedSctp, "malformed_sctp")           /* bad first chunk length, or a tag RFC 9260 8.5.1 discards */ \
@@ -57,7 +57,17 @@ namespace vipgate {
     X(MtuExceeded, "mtu_exceeded")               /* over the egress MTU (answered with fragmentation needed when DF) */ \
     X(AnswerRateLimited, "answer_rate_limited")  /* would have been answered (ICMP error, RST, ABORT): budget spent */ \
     X(PuntRateLimited, "punt_rate_limited")      /* would have gone to the control thread: budget spent */ \
-    X(VlanInsertFailed, "vlan_insert_failed")    /* no headroom (or a shared mbuf) to add the egress port's tag */
+    X(VlanInsertFailed, "vlan_insert_failed")    /* no headroom (or a shared mbuf) to add the egress port's tag */ \
+    VIPGATE_FRAGMENT_DROP_REASONS(X)
+
+// IPv4 fragments (dataplane/fragment_table.h).
+#define VIPGATE_FRAGMENT_DROP_REASONS(X) \
+    X(FragmentTiny, "fragment_tiny")             /* first fragment without the whole L4 header, or TCP at offset 8 (RFC 1858) */ \
+    X(FragmentOversize, "fragment_oversize")     /* offset + length past 65535 */ \
+    X(FragmentOverlap, "fragment_overlap")       /* overlaps a fragment seen, or disagrees with the datagram's end */ \
+    X(FragmentOrphan, "fragment_orphan")         /* its first fragment was dropped (or the datagram overlapped) */ \
+    X(FragmentTimeout, "fragment_timeout")       /* held for its first fragment, which never came */ \
+    X(FragmentTableFull, "fragment_table_full")  /* no free entry, too many holes, or too many held for one datagram */
 
 enum class DropReason : uint8_t {
 #define VIPGATE_DROP_REASON_ENUMERATOR(reason, name) reason,
@@ -124,6 +134,11 @@ struct alignas(64) WorkerCounters {
     uint64_t dns_slipped = 0;            // rate-limited, answered with TC so the client retries over TCP
     uint64_t dns_forwarded_upstream = 0; // out of zone: sent down the service path to the upstreams
     uint64_t dns_tcp_control_sent = 0;   // SYN-ACKs and ACKs of FINs of the TCP responder
+    // IPv4 fragments (dataplane/fragment_table.h). The first fragment counts as any packet too.
+    uint64_t fragments_forwarded = 0;    // later fragments sent on with their first fragment's translation
+    uint64_t fragments_held = 0;         // later fragments that waited for their first (sent before it, or in its burst)
+    uint64_t fragment_datagrams_completed = 0;  // every fragment of the datagram seen
+    uint64_t fragment_datagrams_expired = 0;    // timed out before every fragment was seen
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
@@ -185,6 +200,10 @@ inline constexpr CounterField kCounterFields[] = {
     {"dns_slipped", &WorkerCounters::dns_slipped},
     {"dns_forwarded_upstream", &WorkerCounters::dns_forwarded_upstream},
     {"dns_tcp_control_sent", &WorkerCounters::dns_tcp_control_sent},
+    {"fragments_forwarded", &WorkerCounters::fragments_forwarded},
+    {"fragments_held", &WorkerCounters::fragments_held},
+    {"fragment_datagrams_completed", &WorkerCounters::fragment_datagrams_completed},
+    {"fragment_datagrams_expired", &WorkerCounters::fragment_datagrams_expired},
 };
 
 // Connect latency: the time from forwarding a TCP SYN (SCTP INIT) to the endpoint's SYN-ACK

@@ -197,4 +197,11 @@ void rewrite_icmp_error(uint8_t* frame, const ParsedPacket& parsed, uint32_t new
     decrement_ttl(*outer_ip);
 }
 
+void rewrite_fragment_addresses(uint8_t* frame, const ParsedPacket& parsed, uint32_t new_src,
+                                uint32_t new_dst) noexcept {
+    auto* ip = header_at<rte_ipv4_hdr>(frame, parsed.l3_offset);
+    rewrite_addresses(*ip, new_src, new_dst);
+    decrement_ttl(*ip);
+}
+
 }  // namespace vipgate

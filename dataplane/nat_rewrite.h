@@ -25,6 +25,12 @@ struct Ipv4Rewrite {
 // checksum has no pseudo header, so it does not change). Caller checked ttl > 1.
 void rewrite_ipv4_packet(uint8_t* frame, const ParsedPacket& parsed, const Ipv4Rewrite& rewrite) noexcept;
 
+// A later IPv4 fragment (parsed.fragment == Later) of a translated datagram: new addresses,
+// TTL - 1 and the IPv4 checksum only. It has no L4 header; the first fragment's L4 checksum
+// update already accounts for the new pseudo header. Caller checked ttl > 1.
+void rewrite_fragment_addresses(uint8_t* frame, const ParsedPacket& parsed, uint32_t new_src,
+                                uint32_t new_dst) noexcept;
+
 // ICMP error translation (parsed.icmp_error must be true). Sets the outer source and
 // destination (pass the current value for the one that does not change) and the quoted
 // inner header's addresses and TCP/UDP/SCTP ports (ignored for a quoted ICMP packet); fixes the

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <rte_arp.h>
+#include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 #include <rte_icmp.h>
@@ -29,6 +30,7 @@ constexpr uint32_t kQuotedL4Length = 8;    // RFC 792: an ICMP error quotes 64 b
 constexpr uint32_t kTcpHeaderLength = sizeof(rte_tcp_hdr);
 constexpr uint16_t kVlanIdMask = 0x0FFF;
 constexpr uint16_t kFragmentMask = RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK;
+constexpr uint32_t kMaxDatagramLength = 65535;
 constexpr uint8_t kIpv4Version = 4;
 constexpr uint8_t kIpv4MinimumIhl = 5;
 
@@ -107,24 +109,29 @@ ParseOutcome parse_sctp(const uint8_t* frame, uint32_t l4_available, uint32_t ip
 // `l4_available`: bytes of the L4 header area that are both inside the datagram and readable.
 ParseOutcome parse_l4(const uint8_t* frame, uint32_t readable, uint32_t l4_available, ParsedPacket& out) {
     const uint32_t ip_payload_length = out.ip_total_length - kIpv4HeaderLength;
+    // A first fragment too short for its L4 header is RFC 1858's tiny fragment; one whose header
+    // is in the datagram but not in the first segment is truncated, like any packet's.
+    const bool tiny_fragment = out.fragment == FragmentKind::First && l4_available == ip_payload_length;
+    const DropReason truncated = tiny_fragment ? DropReason::FragmentTiny : DropReason::TruncatedL4;
     switch (out.key.protocol) {
     case kProtoTcp: {
-        if (l4_available < kTcpHeaderLength) return invalid(DropReason::TruncatedL4);
+        if (l4_available < kTcpHeaderLength) return invalid(truncated);
         const auto* tcp = header_at<rte_tcp_hdr>(frame, out.l4_offset);
         const uint32_t header_length = (tcp->data_off >> 4) * 4u;
-        if (header_length < kTcpHeaderLength || header_length > l4_available) {
-            return invalid(DropReason::TruncatedL4);
-        }
+        if (header_length < kTcpHeaderLength) return invalid(DropReason::TruncatedL4);
+        if (header_length > l4_available) return invalid(truncated);
         out.key.src_port = tcp->src_port;
         out.key.dst_port = tcp->dst_port;
         out.tcp_flags = tcp->tcp_flags;
         return accepted(PacketKind::Ipv4);
     }
     case kProtoUdp: {
-        if (l4_available < sizeof(rte_udp_hdr)) return invalid(DropReason::TruncatedL4);
+        if (l4_available < sizeof(rte_udp_hdr)) return invalid(truncated);
         const auto* udp = header_at<rte_udp_hdr>(frame, out.l4_offset);
         const uint32_t udp_length = rte_be_to_cpu_16(udp->dgram_len);
-        if (udp_length < sizeof(rte_udp_hdr) || udp_length > ip_payload_length) {
+        // A first fragment carries the whole datagram's UDP length.
+        const bool longer_allowed = out.fragment == FragmentKind::First;
+        if (udp_length < sizeof(rte_udp_hdr) || (udp_length > ip_payload_length && !longer_allowed)) {
             return invalid(DropReason::TruncatedL4);
         }
         out.key.src_port = udp->src_port;
@@ -148,6 +155,25 @@ ParseOutcome parse_l4(const uint8_t* frame, uint32_t readable, uint32_t l4_avail
     default:
         return invalid(DropReason::UnsupportedProtocol);
     }
+}
+
+// Fills the fragment fields (see packet_parser.h); the first fragment goes on to parse_l4.
+ParseOutcome parse_fragment(uint16_t fragment_field, uint16_t packet_id, ParsedPacket& out) {
+    if (out.key.protocol != kProtoTcp && out.key.protocol != kProtoUdp) return invalid(DropReason::Fragment);
+    const uint32_t offset = static_cast<uint32_t>(fragment_field & RTE_IPV4_HDR_OFFSET_MASK) * RTE_IPV4_HDR_OFFSET_UNITS;
+    if (offset + out.ip_total_length - kIpv4HeaderLength > kMaxDatagramLength) {
+        return invalid(DropReason::FragmentOversize);
+    }
+    // A fragment without payload adds nothing; TCP at offset 8 could rewrite the flags (RFC 1858).
+    if (out.ip_total_length == kIpv4HeaderLength ||
+        (out.key.protocol == kProtoTcp && offset == RTE_IPV4_HDR_OFFSET_UNITS)) {
+        return invalid(DropReason::FragmentTiny);
+    }
+    out.fragment = offset == 0 ? FragmentKind::First : FragmentKind::Later;
+    out.more_fragments = (fragment_field & RTE_IPV4_HDR_MF_FLAG) != 0;
+    out.fragment_offset = static_cast<uint16_t>(offset);
+    out.ip_id = packet_id;
+    return accepted(PacketKind::Ipv4);
 }
 
 ParseOutcome parse_ipv4(const uint8_t* frame, uint32_t readable, uint32_t packet_length, bool verify_checksum,
@@ -176,7 +202,6 @@ ParseOutcome parse_ipv4(const uint8_t* frame, uint32_t readable, uint32_t packet
     if (verify_checksum && rte_raw_cksum(ip, kIpv4HeaderLength) != 0xFFFF) {
         return invalid(DropReason::BadIpChecksum);
     }
-    if ((rte_be_to_cpu_16(ip->fragment_offset) & kFragmentMask) != 0) return invalid(DropReason::Fragment);
 
     out.l4_offset = static_cast<uint16_t>(l3 + kIpv4HeaderLength);
     out.ip_total_length = total_length;
@@ -186,6 +211,11 @@ ParseOutcome parse_ipv4(const uint8_t* frame, uint32_t readable, uint32_t packet
     out.key.protocol = ip->next_proto_id;
 
     const uint32_t l4_available = std::min<uint32_t>(total_length, readable - l3) - kIpv4HeaderLength;
+    const uint16_t fragment_field = rte_be_to_cpu_16(ip->fragment_offset);
+    if (unlikely((fragment_field & kFragmentMask) != 0)) {
+        const ParseOutcome outcome = parse_fragment(fragment_field, ip->packet_id, out);
+        if (outcome.kind == PacketKind::Invalid || out.fragment == FragmentKind::Later) return outcome;
+    }
     return parse_l4(frame, readable, l4_available, out);
 }
 

@@ -24,6 +24,12 @@
 //   not verified: the endpoint does that (see sctp.h for why the NAT keeps a bad one bad).
 // - ARP must be Ethernet/IPv4 (hardware 1, protocol 0x0800, lengths 6 and 4) and complete in
 //   the first segment, else MalformedArp; the opcode is left to the caller.
+// - IPv4 fragments (MF set or a non-zero offset) of TCP and UDP are accepted with `fragment`
+//   set; of any other protocol they are Fragment. The first fragment must hold the whole L4
+//   header (TCP with its options), else FragmentTiny (RFC 1858); a UDP length longer than the
+//   fragment is expected there. A later fragment has no L4 header: its ports stay 0 and
+//   l4_offset points at its payload. TCP at offset 8 is FragmentTiny (RFC 1858's overwrite of
+//   the flags); offset + length past 65535 is FragmentOversize (the ping of death).
 // - ICMP errors: icmp_error is set only when the quote holds a version-4, option-less inner
 //   header followed by at least 8 bytes of its L4 header, and the quote up to 20 bytes into that
 //   L4 header (or to its end, if shorter) is contiguous. rewrite_icmp_error relies on this to
@@ -37,6 +43,9 @@
 #include "dataplane/flow_key.h"
 
 namespace vipgate {
+
+// A fragment's place in its datagram. Only the first carries the L4 header (ports, flags).
+enum class FragmentKind : uint8_t { None, First, Later };
 
 struct ParsedPacket {
     uint16_t l3_offset;        // frame start -> IPv4/ARP header (14, or 18 with one 802.1Q tag)
@@ -54,6 +63,10 @@ struct ParsedPacket {
     uint8_t sctp_chunk_type;   // SCTP only: type of the first chunk
     uint16_t inner_l3_offset;  // when icmp_error: frame start -> quoted IPv4 header
     uint8_t sctp_chunk_flags;  // SCTP only: flags of the first chunk
+    FragmentKind fragment;     // IPv4 fragments of TCP and UDP (see below)
+    bool more_fragments;       // fragments: MF set
+    uint16_t fragment_offset;  // fragments: offset of this fragment's payload in the datagram, bytes (host order)
+    uint16_t ip_id;            // fragments: IPv4 identification, network order
     FlowKey4 inner_key;        // when icmp_error: 5-tuple of the quoted packet (ports from its first 8 L4 bytes)
 };
 static_assert(sizeof(ParsedPacket) == 64, "ParsedPacket should fill exactly one cache line");

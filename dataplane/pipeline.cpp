@@ -20,6 +20,11 @@
 // (Linux TCP always, UDP by default) set DF, and a whole oversized datagram without DF only
 // comes from a jumbo link whose MTU the operator can match (README, MTU).
 //
+// Fragments (fragment_table.h): every fragment of a TCP or UDP datagram first meets on its home
+// worker (fragment_home); the first fragment then takes the normal path, and what became of it
+// (translated, handed to the connection's owner, dropped) is what its later fragments get. On
+// the owner the datagram is tracked again, so later fragments there take the translation.
+//
 // Answers (ICMP errors, RSTs, ABORTs) and punts to the control thread are rate-limited per
 // worker by token buckets (token_bucket.h): past the budget the packet is dropped with its own
 // reason instead. Echo replies are not limited: like Linux (icmp_ratemask leaves type 0 out),
@@ -35,6 +40,7 @@
 #include <rte_ring.h>
 
 #include "dataplane/dns_path.h"
+#include "dataplane/fragment_table.h"
 #include "dataplane/nat_rewrite.h"
 #include "dataplane/packet_parser.h"
 #include "dataplane/packet_responses.h"
@@ -62,13 +68,22 @@ struct PacketState {
     ParsedPacket parsed;
     uint16_t port_index;
     bool needs_lookup;  // a connection-table lookup applies
+    bool fragment_owner_known;      // first fragments: handed here by their home, so this worker owns them
+    FragmentEntry* fragment_entry;  // first fragments: their datagram's entry
+};
+
+// What became of a first fragment: what its later fragments get (fragment_table.h).
+struct FragmentDecision {
+    FragmentAction action;
+    uint16_t owner;
+    uint32_t new_src_addr, new_dst_addr;
 };
 
 class BurstProcessor {
 public:
     BurstProcessor(WorkerContext& context, const Snapshot& snapshot, bool from_handoff)
         : context_(context), snapshot_(snapshot), counters_(context.counters), dns_zone_(snapshot.dns.get()),
-          from_handoff_(from_handoff) {}
+          from_handoff_(from_handoff), owner_known_(from_handoff) {}
 
     void run(rte_mbuf** packets, uint16_t count) noexcept;
 
@@ -100,12 +115,23 @@ private:
     bool allocate_snat_port(FlowKey4& reply_key, uint32_t flow_hash) noexcept;
     void warm_new_flows(const PacketState* states, const int32_t* service_port_of,
                         const ConnLookupResult* hit_of, uint16_t count) noexcept;
+    bool classify_fragment(rte_mbuf* packet, PacketState& state) noexcept;
+    void handle_first_fragment(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit,
+                               int32_t service_port) noexcept;
+    void send_later_fragment(rte_mbuf* packet, PacketState& state, const FragmentEntry& entry) noexcept;
+    void forward_fragment(rte_mbuf* packet, PacketState& state, const FragmentEntry& entry) noexcept;
+    void discard_datagram(FragmentEntry& entry) noexcept;
+    void finish_if_complete(FragmentEntry& entry) noexcept;
 
     WorkerContext& context_;
     const Snapshot& snapshot_;
     WorkerCounters& counters_;
     const DnsZone* const dns_zone_;  // null: the gateway serves no names
     const bool from_handoff_;
+    // The packet in hand came from the worker that decided its owner: no hand-off (owned_elsewhere).
+    // from_handoff_, except for a first fragment handed to its home, which decides.
+    bool owner_known_;
+    FragmentDecision fragment_decision_{};  // of the first fragment in hand
     // Set once this burst inserted or removed a connection: a hit looked up before that may now
     // point at an evicted or reused entry, so it is looked up again (see revalidate()).
     bool table_changed_ = false;
@@ -138,10 +164,11 @@ void BurstProcessor::hand_off(rte_mbuf* packet, uint16_t owner) noexcept {
 bool BurstProcessor::owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept {
     // owner >= worker_count: an SNAT port outside every worker's range (quoted in an ICMP error) is
     // nobody's; handling it here keeps handoff[owner] in bounds.
-    if (from_handoff_ || context_.worker_count == 1 || owner == context_.worker_index ||
+    if (owner_known_ || context_.worker_count == 1 || owner == context_.worker_index ||
         owner >= context_.worker_count) {
         return false;
     }
+    fragment_decision_ = {FragmentAction::HandOff, owner, 0, 0};
     hand_off(packet, owner);
     return true;
 }
@@ -286,6 +313,9 @@ void BurstProcessor::translate_and_forward(rte_mbuf* packet, PacketState& state,
         return;
     }
     if (unlikely(too_big(packet, state, *next_hop))) return;
+    if (unlikely(state.parsed.fragment != FragmentKind::None)) {
+        fragment_decision_ = {FragmentAction::Translate, 0, rewrite.src_addr, rewrite.dst_addr};
+    }
     rewrite_ipv4_packet(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, rewrite);
     send_to(packet, state, *next_hop, rewrite.dst_addr);
 }
@@ -342,6 +372,7 @@ bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
     }
     const ParsedPacket& parsed = state.parsed;
     state.needs_lookup = parsed.key.protocol != kProtoIcmp || parsed.icmp_error;
+    if (unlikely(parsed.fragment != FragmentKind::None)) return classify_fragment(packet, state);
     // A packet handed off by another worker was already judged there (it continued to a service).
     if (dns_zone_ != nullptr && !from_handoff_ && is_dns_query_packet(*dns_zone_, parsed)) return answer_dns(packet, state);
     return true;
@@ -459,7 +490,9 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
                 service_port = snapshot_.find_service_port(VipKey::ipv4(key.dst_addr, key.dst_port, key.protocol));
             }
         }
-        if (hit.connection != nullptr) {
+        if (unlikely(state.parsed.fragment == FragmentKind::First)) {
+            handle_first_fragment(kept[k], state, hit, service_port);
+        } else if (hit.connection != nullptr) {
             if (state.parsed.icmp_error) {
                 handle_icmp_error(kept[k], state, hit);
             } else {
@@ -845,6 +878,146 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
     }
     Ipv4Rewrite rewrite{reply_key.dst_addr, reply_key.src_addr, reply_key.dst_port, reply_key.src_port};
     translate_and_forward(packet, state, rewrite);
+}
+
+// ---------------------------------------------------------------------------------------------
+// IPv4 fragments (see the note at the top and fragment_table.h)
+
+// Every fragment goes to its home first. There the datagram's entry is found or made and the
+// fragment's bytes recorded; the first goes on to the normal path (true), a later one follows
+// the first's decision or waits for it.
+bool BurstProcessor::classify_fragment(rte_mbuf* packet, PacketState& state) noexcept {
+    const ParsedPacket& parsed = state.parsed;
+    const FragmentKey key{parsed.key.src_addr, parsed.key.dst_addr, parsed.ip_id, parsed.key.protocol, 0};
+    // From the hand-off ring a fragment is at its home (sent by the worker RSS gave it to) or at
+    // the owner its home handed the datagram to: the two cannot be the same worker.
+    state.fragment_owner_known = false;
+    if (context_.worker_count > 1) {
+        const uint16_t home = fragment_home(key, snapshot_.hash_seed, context_.worker_count);
+        if (home != context_.worker_index) {
+            if (!from_handoff_) {
+                hand_off(packet, home);
+                return false;
+            }
+            state.fragment_owner_known = true;
+        }
+    }
+    FragmentEntry* entry = context_.fragments.find_or_create(key, snapshot_.hash_seed, context_.now_ms, counters_);
+    if (unlikely(entry == nullptr)) {
+        drop(packet, DropReason::FragmentTableFull);
+        return false;
+    }
+    if (entry->action == FragmentAction::Discard) {
+        drop(packet, DropReason::FragmentOrphan);
+        return false;
+    }
+    const auto length = static_cast<uint16_t>(parsed.ip_total_length - sizeof(rte_ipv4_hdr));
+    switch (entry->add_range(parsed.fragment_offset, length, parsed.more_fragments)) {
+    case RangeResult::Added:
+        break;
+    case RangeResult::Overlap:
+        discard_datagram(*entry);
+        drop(packet, DropReason::FragmentOverlap);
+        return false;
+    case RangeResult::TooManyRanges:
+        discard_datagram(*entry);
+        drop(packet, DropReason::FragmentTableFull);
+        return false;
+    }
+    if (parsed.fragment == FragmentKind::First) {
+        state.fragment_entry = entry;
+        return true;
+    }
+    if (entry->action == FragmentAction::AwaitFirst) {
+        if (entry->hold(packet)) {
+            ++counters_.fragments_held;
+        } else {
+            discard_datagram(*entry);
+            drop(packet, DropReason::FragmentTableFull);
+        }
+        return false;
+    }
+    send_later_fragment(packet, state, *entry);
+    finish_if_complete(*entry);
+    return false;
+}
+
+// The first fragment takes the normal path, deciding for its owner unless its home already did;
+// then the fragments that waited for it follow.
+void BurstProcessor::handle_first_fragment(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit,
+                                           int32_t service_port) noexcept {
+    owner_known_ = state.fragment_owner_known;
+    fragment_decision_ = {FragmentAction::Discard, 0, 0, 0};
+    if (hit.connection != nullptr) {
+        handle_tracked(packet, state, hit);
+    } else {
+        handle_untracked(packet, state, service_port);
+    }
+    owner_known_ = from_handoff_;
+
+    FragmentEntry& entry = *state.fragment_entry;
+    // Not AwaitFirst: a later packet of this burst made the datagram overlap meanwhile.
+    if (entry.action != FragmentAction::AwaitFirst) return;
+    entry.action = fragment_decision_.action;
+    entry.owner = static_cast<uint8_t>(fragment_decision_.owner);
+    entry.new_src_addr = fragment_decision_.new_src_addr;
+    entry.new_dst_addr = fragment_decision_.new_dst_addr;
+    for (uint32_t i = 0; i < entry.held_count; ++i) {
+        rte_mbuf* held = entry.held[i];
+        PacketState held_state;
+        held_state.port_index = port_index_of(context_, held->port);
+        // Parsed before it was held: the same bytes parse the same way.
+        parse_packet(rte_pktmbuf_mtod(held, const uint8_t*), rte_pktmbuf_data_len(held), rte_pktmbuf_pkt_len(held),
+                     snapshot_.ports[held_state.port_index].vlan, false, held_state.parsed);
+        send_later_fragment(held, held_state, entry);
+    }
+    entry.held_count = 0;
+    finish_if_complete(entry);
+}
+
+void BurstProcessor::send_later_fragment(rte_mbuf* packet, PacketState& state, const FragmentEntry& entry) noexcept {
+    switch (entry.action) {
+    case FragmentAction::Translate:
+        forward_fragment(packet, state, entry);
+        return;
+    case FragmentAction::HandOff:
+        hand_off(packet, entry.owner);
+        return;
+    case FragmentAction::AwaitFirst:
+    case FragmentAction::Discard:
+        break;
+    }
+    drop(packet, DropReason::FragmentOrphan);
+}
+
+// The first fragment's route and addresses; the ports, in the first fragment only, are not here.
+void BurstProcessor::forward_fragment(rte_mbuf* packet, PacketState& state, const FragmentEntry& entry) noexcept {
+    if (ttl_expired(packet, state)) return;
+    const NextHop* next_hop = snapshot_.route(entry.new_dst_addr);
+    if (unlikely(next_hop == nullptr)) {
+        drop(packet, DropReason::NoRoute);
+        return;
+    }
+    if (unlikely(too_big(packet, state, *next_hop))) return;
+    rewrite_fragment_addresses(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, entry.new_src_addr,
+                               entry.new_dst_addr);
+    ++counters_.fragments_forwarded;
+    send_to(packet, state, *next_hop, entry.new_dst_addr);
+}
+
+// The rest of the datagram is dropped: the fragments waiting now, and those to come until the
+// entry expires (teardrop and friends: a receiver never gets a datagram that overlapped).
+void BurstProcessor::discard_datagram(FragmentEntry& entry) noexcept {
+    entry.action = FragmentAction::Discard;
+    for (uint32_t i = 0; i < entry.held_count; ++i) drop(entry.held[i], DropReason::FragmentOrphan);
+    entry.held_count = 0;
+}
+
+// Every byte seen: nothing more can come. Counted once, by the worker that translated it.
+void BurstProcessor::finish_if_complete(FragmentEntry& entry) noexcept {
+    if (!entry.complete()) return;
+    if (entry.action == FragmentAction::Translate) ++counters_.fragment_datagrams_completed;
+    context_.fragments.release(entry);
 }
 
 }  // namespace

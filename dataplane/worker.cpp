@@ -17,6 +17,10 @@
 
 namespace vipgate {
 
+// Fragment-table entries aged per poll loop (none while the table is empty): the whole table in
+// 64 loops, microseconds apart, far within its timeout.
+constexpr uint32_t kFragmentExpireBudget = FragmentTable::kCapacity / 64;
+
 void flush_outputs(WorkerContext& context) noexcept {
     for (uint16_t port = 0; port < context.port_count; ++port) {
         TxBuffer& buffer = context.tx[port];
@@ -114,6 +118,7 @@ int run_worker(void* argument) {
         context.counters.conntrack_expired += context.connections->expire(context.now_ms, launch.expire_budget);
         context.counters.active_connections = context.connections->size();
         context.affinity->expire(context.now_ms, launch.affinity_expire_budget);
+        context.fragments.expire(context.now_ms, kFragmentExpireBudget, context.counters);
         const IdlePolicy policy = snapshot->idle;
         if (const uint32_t sleep_us = idle.after_poll(busy, policy); sleep_us > 0) {
             ++context.counters.idle_sleeps;

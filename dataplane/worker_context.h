@@ -13,6 +13,7 @@
 #include "dataplane/conn_table.h"
 #include "dataplane/counters.h"
 #include "dataplane/dns_rate_limiter.h"
+#include "dataplane/fragment_table.h"
 #include "dataplane/neighbor_table.h"
 #include "dataplane/siphash.h"
 #include "dataplane/token_bucket.h"
@@ -64,6 +65,7 @@ struct alignas(64) WorkerContext {
     uint32_t endpoint_counter_slots = 0;
     uint64_t* service_port_refusals = nullptr;         // new connections refused (no usable endpoint),
     uint32_t service_port_slots = 0;                   // per service port id
+    FragmentTable fragments;                           // IPv4 datagrams in fragments (128 KiB)
 };
 
 // Index of a DPDK port id in the context's port list (0 if absent; every port the worker polls

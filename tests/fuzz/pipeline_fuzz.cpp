@@ -14,10 +14,12 @@
 // connection and affinity tables (so a crash reproduces from its input alone).
 //
 // After each process_burst, as the worker's poll loop would see it:
-//   fates     every packet is in exactly one of: this worker's TX buffers (T), its hand-off
-//             arrays (H), the punt ring (P), freed (F = n - T - H - P >= 0); no mbuf is held
-//             twice, every held one passes rte_mbuf_check, and the mempool's in-use count equals
-//             the segments of the mbufs held (nothing leaked, nothing freed twice);
+//   fates     every packet, and every IPv4 fragment that waited in the worker's fragment table
+//             (W before the burst, W' after), is in exactly one of: this worker's TX buffers (T),
+//             its hand-off arrays (H), the punt ring (P), the fragment table, freed
+//             (F = n + W - W' - T - H - P >= 0); no mbuf is held twice, every held one passes
+//             rte_mbuf_check, and the mempool's in-use count equals the segments of the mbufs
+//             held here and in every worker's fragment table (nothing leaked, nothing freed twice);
 //   counters  rx_packets (handoffs_in for handed-off bursts) = n, handoffs_out = H, punted = P,
 //             and, since refuse() and ttl_expired() count a drop for a packet they answer while
 //             an echo reply counts none: drops = F + resets_sent + icmp_sent - echo replies in T;
@@ -25,11 +27,14 @@
 //             drops nor answers: answers + D <= T (no DNS answer exceeds the 1500-byte MTU: UDP
 //             ones are at most 1232 bytes, TCP ones one 1460-byte segment); every other
 //             transmitted packet was counted forwarded (forwarded_to_endpoint +
-//             forwarded_to_client + icmp_errors_translated >= T - answers - D; more when a counted
+//             forwarded_to_client + icmp_errors_translated + fragments_forwarded
+//             >= T - answers - D; more when a counted
 //             packet then expired its TTL, had no route or waited for ARP); DNS answers by rcode
 //             <= DNS queries (UDP and complete TCP ones), truncated >= slipped;
 //   frames    every transmitted or punted IPv4 packet carries a correct header checksum.
-// Hand-offs are then run on their owner (from_handoff), which must hand nothing off again.
+// Hand-offs are then run on their owner (from_handoff), which hands nothing off again but IPv4
+// fragments (their home passes them to the connection's owner), and those run there in turn,
+// which hands nothing off. Each input ends by expiring every fragment still waiting.
 // A burst never exceeds 32 frames, so TX buffers (64) and hand-off arrays (32) cannot fill:
 // their overflow drops are not reached here.
 #include <algorithm>
@@ -197,6 +202,25 @@ uint64_t dns_sent(const WorkerCounters& counters) {
 
 uint64_t dns_answered(const WorkerCounters& counters) { return dns_sent(counters) - counters.dns_tcp_control_sent; }
 
+// The fragments waiting in the worker's fragment table.
+std::vector<rte_mbuf*> waiting_fragments(const Worker& worker) {
+    std::vector<rte_mbuf*> waiting;
+    worker.context.fragments.for_each_held([&](rte_mbuf* packet) { waiting.push_back(packet); });
+    return waiting;
+}
+
+uint32_t waiting_segments() {
+    uint32_t total = 0;
+    for (const auto& worker : harness->workers) total += segments(waiting_fragments(*worker));
+    return total;
+}
+
+bool is_ipv4_fragment(const rte_mbuf* packet) {
+    const rte_ipv4_hdr* ip = ipv4_header(packet);
+    return ip != nullptr &&
+           (rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
+}
+
 uint64_t sum_drops(const WorkerCounters& counters) {
     uint64_t total = 0;
     for (uint64_t drops : counters.drops) total += drops;
@@ -211,6 +235,7 @@ std::vector<rte_mbuf*> run_burst(Worker& worker, const Snapshot& snapshot, std::
     uint64_t bytes = 0;
     for (const rte_mbuf* packet : packets) bytes += rte_pktmbuf_pkt_len(packet);
     const uint64_t count = packets.size();
+    const std::vector<rte_mbuf*> waiting_before = waiting_fragments(worker);
     process_burst(worker.context, snapshot, packets.data(), static_cast<uint16_t>(count), from_handoff);
     Outputs outputs = collect(worker);
 
@@ -219,7 +244,9 @@ std::vector<rte_mbuf*> run_burst(Worker& worker, const Snapshot& snapshot, std::
     std::vector<rte_mbuf*> handed_off;
     for (const auto& for_owner : outputs.handed_off) handed_off.insert(handed_off.end(), for_owner.begin(), for_owner.end());
     held.insert(held.end(), handed_off.begin(), handed_off.end());
+    const std::vector<rte_mbuf*> waiting_after = waiting_fragments(worker);
     std::vector<rte_mbuf*> sorted = held;
+    sorted.insert(sorted.end(), waiting_after.begin(), waiting_after.end());
     std::sort(sorted.begin(), sorted.end());
     FUZZ_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());  // none held twice
     for (rte_mbuf* packet : held) {
@@ -228,18 +255,19 @@ std::vector<rte_mbuf*> run_burst(Worker& worker, const Snapshot& snapshot, std::
             fail("an output mbuf is inconsistent", reason);
         }
     }
-    FUZZ_CHECK(rte_mempool_in_use_count(harness->pool) == segments(held));
+    FUZZ_CHECK(rte_mempool_in_use_count(harness->pool) == segments(held) + waiting_segments());
 
     const uint64_t transmitted = outputs.transmitted.size();
     const uint64_t punted = outputs.punted.size();
-    FUZZ_CHECK(transmitted + handed_off.size() + punted <= count);
-    const uint64_t freed = count - transmitted - handed_off.size() - punted;
+    const uint64_t arrived = count + waiting_before.size();
+    FUZZ_CHECK(transmitted + handed_off.size() + punted + waiting_after.size() <= arrived);
+    const uint64_t freed = arrived - transmitted - handed_off.size() - punted - waiting_after.size();
     const WorkerCounters& after = worker.context.counters;
     FUZZ_CHECK(after.rx_packets - before.rx_packets == (from_handoff ? 0 : count));
     FUZZ_CHECK(after.rx_bytes - before.rx_bytes == (from_handoff ? 0 : bytes));
     FUZZ_CHECK(after.handoffs_in - before.handoffs_in == (from_handoff ? count : 0));
     FUZZ_CHECK(after.handoffs_out - before.handoffs_out == handed_off.size());
-    FUZZ_CHECK(!from_handoff || handed_off.empty());
+    for (const rte_mbuf* packet : handed_off) FUZZ_CHECK(!from_handoff || is_ipv4_fragment(packet));
     FUZZ_CHECK(after.punted - before.punted == punted);
     uint64_t echo_replies = 0;
     for (const rte_mbuf* packet : outputs.transmitted) echo_replies += is_echo_reply(packet) ? 1 : 0;
@@ -249,7 +277,8 @@ std::vector<rte_mbuf*> run_burst(Worker& worker, const Snapshot& snapshot, std::
     FUZZ_CHECK(sum_drops(after) - sum_drops(before) + echo_replies == freed + answers);
     const uint64_t counted_forwarded = (after.forwarded_to_endpoint - before.forwarded_to_endpoint) +
                                        (after.forwarded_to_client - before.forwarded_to_client) +
-                                       (after.icmp_errors_translated - before.icmp_errors_translated);
+                                       (after.icmp_errors_translated - before.icmp_errors_translated) +
+                                       (after.fragments_forwarded - before.fragments_forwarded);
     FUZZ_CHECK(counted_forwarded + dns_answers >= transmitted - answers);
     FUZZ_CHECK(dns_answered(after) - dns_answered(before) <= (after.dns_queries_udp - before.dns_queries_udp) +
                                                                   (after.dns_queries_tcp - before.dns_queries_tcp));
@@ -297,6 +326,7 @@ void advance_clock(uint32_t step_ms) {
         if (step_ms == 0) continue;
         context.counters.conntrack_expired += context.connections->expire(context.now_ms, kExpireBudget);
         context.affinity->expire(context.now_ms, kExpireBudget);
+        context.fragments.expire(context.now_ms, kExpireBudget, context.counters);
     }
 }
 
@@ -330,8 +360,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (burst.reload) snapshot = mode.reloaded.get();
         std::vector<rte_mbuf*> handed_off = run_burst(*harness->workers[burst.worker], *snapshot,
                                                       std::move(burst.packets), false);
-        const uint16_t owner = static_cast<uint16_t>(1 - burst.worker);
-        if (!handed_off.empty()) run_burst(*harness->workers[owner], *snapshot, std::move(handed_off), true);
+        // To the other worker: a fragment's home, then perhaps back to its connection's owner.
+        uint16_t at = burst.worker;
+        for (int level = 0; !handed_off.empty(); ++level) {
+            FUZZ_CHECK(level < 2);
+            at = static_cast<uint16_t>(1 - at);
+            handed_off = run_burst(*harness->workers[at], *snapshot, std::move(handed_off), true);
+        }
         burst.packets.clear();
     };
     bool burst_open = false;
@@ -354,6 +389,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         offset += length;
     }
     run();
+    for (auto& worker : harness->workers) {
+        WorkerContext& context = worker->context;
+        context.fragments.expire(context.now_ms + FragmentTable::kTimeoutMs, FragmentTable::kCapacity, context.counters);
+        FUZZ_CHECK(context.fragments.size() == 0);
+    }
     FUZZ_CHECK(rte_mempool_in_use_count(harness->pool) == 0);
     return 0;
 }

@@ -41,7 +41,8 @@ SERVICES = [
 
 EXPECTED_DROPS = {
     "bad_ip_version": 1, "bad_ihl": 1, "ip_options": 1, "bad_ip_length": 1, "bad_ip_checksum": 2,
-    "fragment": 2, "truncated_l4": 2, "unsupported_protocol": 1, "not_for_us": 1, "unknown_ethertype": 1,
+    "fragment": 1, "fragment_tiny": 1, "truncated_l4": 2, "unsupported_protocol": 1, "not_for_us": 1,
+    "unknown_ethertype": 1,
     "vlan_mismatch": 1, "truncated_ethernet": 1, "malformed_arp": 1, "not_syn": 1, "ttl_exceeded": 1,
 }
 
@@ -52,7 +53,7 @@ def client_address(rng):
 
 def build_input(path):
     """Writes in.pcap; returns (frame count, {flow id: client (ip, port)}, malformed markers)."""
-    from scapy.layers.inet import IP, TCP, UDP, IPOption_NOP
+    from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP
     from scapy.layers.l2 import ARP, Dot1Q, Ether
     from scapy.utils import PcapWriter
     rng = random.Random(7)
@@ -113,8 +114,9 @@ def build_input(path):
         patched(syn("length"), 16, (len(bytes(syn("length-x"))) + 86).to_bytes(2, "big")),  # bad_ip_length
         patched(syn("checksum-1"), 24, b"\xde\xad", fix_checksum=False),           # bad_ip_checksum
         patched(syn("checksum-2"), 24, b"\x00\x01", fix_checksum=False),           # bad_ip_checksum
-        bytes(syn("more-fragments", flags="MF")),                                  # fragment
-        bytes(syn("fragment-offset", frag=100)),                                   # fragment
+        bytes(Ether(dst=gw, src=router) / IP(src="198.19.200.1", dst=WEB_VIP, flags="MF") / ICMP() /
+              marker("icmp-fragment")),                                            # fragment (ICMP: untracked)
+        bytes(syn("fragment-offset-8", frag=1)),                                   # fragment_tiny (RFC 1858)
         # TCP header cut to 12 bytes inside the datagram (the marker is Ethernet trailer)
         bytes(Ether(dst=gw, src=router) / IP(src="198.19.200.1", dst=WEB_VIP, proto=6) /
               bytes(TCP(sport=999, dport=80))[:12]) + marker("short-tcp"),          # truncated_l4

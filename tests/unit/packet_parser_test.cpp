@@ -95,6 +95,32 @@ TEST(PacketParser, UdpLengthShorterThanIpPayloadIsAccepted) {
     parse_valid(frame, PacketKind::Ipv4);
 }
 
+// The first fragment carries the ports and the whole datagram's UDP length; a later one has
+// neither, and its "L4 offset" is where its payload starts.
+TEST(PacketParser, UdpFragmentsCarryTheirPlaceInTheDatagram) {
+    const Bytes first = udp_frame({.src_port = 40001, .dst_port = 53, .payload = payload_bytes(40), .length = 1000},
+                                  {.src = kClientAddr, .dst = kVipAddr, .id = 0x4321,
+                                   .flags_fragment = RTE_IPV4_HDR_MF_FLAG});
+    const ParsedPacket head = parse_valid(first, PacketKind::Ipv4);
+    EXPECT_EQ(head.fragment, FragmentKind::First);
+    EXPECT_TRUE(head.more_fragments);
+    EXPECT_EQ(head.fragment_offset, 0);
+    EXPECT_EQ(head.ip_id, rte_cpu_to_be_16(0x4321));
+    EXPECT_EQ(head.key, flow(kClientAddr, kVipAddr, 40001, 53, kProtoUdp));
+
+    const Bytes last = udp_frame({.payload = payload_bytes(40)},
+                                 {.src = kClientAddr, .dst = kVipAddr, .id = 0x4321, .flags_fragment = 6});
+    const ParsedPacket tail = parse_valid(last, PacketKind::Ipv4);
+    EXPECT_EQ(tail.fragment, FragmentKind::Later);
+    EXPECT_FALSE(tail.more_fragments);
+    EXPECT_EQ(tail.fragment_offset, 48);
+    EXPECT_EQ(tail.l4_offset, 34);
+    EXPECT_EQ(tail.key, flow(kClientAddr, kVipAddr, 0, 0, kProtoUdp)) << "no ports in a later fragment";
+
+    const ParsedPacket whole = parse_valid(udp_frame({}, {.flags_fragment = RTE_IPV4_HDR_DF_FLAG}), PacketKind::Ipv4);
+    EXPECT_EQ(whole.fragment, FragmentKind::None);
+}
+
 TEST(PacketParser, SctpInit) {
     const Bytes frame = sctp_frame({.src_port = 40004, .dst_port = 3868, .chunks = sctp_init_chunk(0xA1B2C3D4)},
                                    {}, {.vlan = kPortVlan});
@@ -301,8 +327,16 @@ std::vector<DropCase> drop_cases() {
         {"total length below header", tcp_frame({}, {.total_length = 19}), DropReason::BadIpLength},
         {"total length beyond frame", tcp_frame({}, {.total_length = 41}), DropReason::BadIpLength},
         {"bad header checksum", tcp_frame({}, {.bad_checksum = true}), DropReason::BadIpChecksum},
-        {"more fragments", tcp_frame({}, {.flags_fragment = RTE_IPV4_HDR_MF_FLAG}), DropReason::Fragment},
-        {"fragment offset", udp_frame({}, {.flags_fragment = 185}), DropReason::Fragment},
+        {"ICMP fragment", icmp_echo_frame({}, {.flags_fragment = RTE_IPV4_HDR_MF_FLAG}), DropReason::Fragment},
+        {"first TCP fragment cut inside its header", tcp_frame({}, {.flags_fragment = RTE_IPV4_HDR_MF_FLAG,
+                                                                    .total_length = 20 + 19}),
+         DropReason::FragmentTiny},
+        {"first UDP fragment of 4 bytes", udp_frame({}, {.flags_fragment = RTE_IPV4_HDR_MF_FLAG, .total_length = 24}),
+         DropReason::FragmentTiny},
+        {"TCP fragment at offset 8", tcp_frame({}, {.flags_fragment = 1}), DropReason::FragmentTiny},
+        {"fragment without payload", udp_frame({}, {.flags_fragment = 185, .total_length = 20}),
+         DropReason::FragmentTiny},
+        {"fragment past 65535", udp_frame({}, {.flags_fragment = 8191}), DropReason::FragmentOversize},
         {"TCP data offset 4", tcp_frame({.data_offset = 4}), DropReason::TruncatedL4},
         {"TCP data offset past datagram", tcp_frame({.data_offset = 6}), DropReason::TruncatedL4},
         {"TCP header cut short", tcp_frame({}, {.total_length = 20 + 19}), DropReason::TruncatedL4},
