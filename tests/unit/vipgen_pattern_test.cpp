@@ -149,7 +149,9 @@ TEST(TrafficPattern, FloodMixesItsThreeClassesInTheirSharesWithDistinctIds) {
             const FlowClass of_flow = flow_class(next.flow_id, config.flows);
             ++by_class[static_cast<size_t>(of_flow)];
             EXPECT_EQ(next.kind, of_flow == FlowClass::Established ? PacketKind::Data : PacketKind::Open);
-            if (next.kind == PacketKind::Open) EXPECT_TRUE(opened.insert(next.flow_id).second) << next.flow_id;
+            if (next.kind == PacketKind::Open) {
+                EXPECT_TRUE(opened.insert(next.flow_id).second) << next.flow_id;
+            }
         }
         EXPECT_EQ(by_class[static_cast<size_t>(FlowClass::Legitimate)], 1'000);
         EXPECT_EQ(by_class[static_cast<size_t>(FlowClass::Spoofed)], 4'500);
