@@ -40,18 +40,18 @@
 // real handshakes win against a spoofed flood): a few sequential lines, not a search. The head
 // is protected while it has been idle for less than ConnTimeouts::half_open_min_idle_ms:
 // insert() then returns HalfOpenProtected without evicting anything. Only when the FIFO is
-// empty does insert() look
-// at the next kEvictionScanEntries entries from the ageing cursor (advancing it, like a clock
-// hand) and at the entries referenced by the two keys' home buckets, for an expired entry or a
-// Closing or Closed one; when a key's probe window has no free slot, at the entries in its home
-// bucket (an unanswered entry there is evictable too). It never evicts an unexpired
-// Established (or None) TCP/SCTP entry nor an unexpired UDP/ICMP entry that has seen a reply,
-// so a SYN flood or a flood of unanswered datagrams (spoofed sources) can only displace
-// entries nobody has answered, never a connection both sides are using. `seen_reply` is kept
-// by the table itself (update() sets it for a Reply-direction packet), so no caller can forget
-// it. If nothing qualifies it returns Full and the caller falls back to stateless consistent
-// hashing. The work is bounded: kExpiredScanEntries + 1 entries when the FIFO is not empty, otherwise
-// kEvictionScanEntries sequential lines plus two buckets' entries per attempt.
+// empty does insert() look at the next kEvictionScanEntries entries from the ageing cursor
+// (advancing it, like a clock hand) and at the entries referenced by the two keys' home
+// buckets, for an expired entry or a Closing or Closed one; when a key's probe window has no
+// free slot, at the entries in its home bucket (an unanswered entry there is evictable too).
+// It never evicts an unexpired Established (or None) TCP/SCTP entry nor an unexpired UDP/ICMP
+// entry that has seen a reply, so a SYN flood or a flood of unanswered datagrams (spoofed
+// sources) can only displace entries nobody has answered, never a connection both sides are
+// using. `seen_reply` is kept by the table itself (update() sets it for a Reply-direction
+// packet), so no caller can forget it. If nothing qualifies it returns Full and the caller
+// falls back to stateless consistent hashing. The work is bounded: kExpiredScanEntries + 1
+// entries when the FIFO is not empty, otherwise kEvictionScanEntries sequential lines plus two
+// buckets' entries per attempt.
 //
 // Time. All times are caller-supplied wrapping 32-bit milliseconds; an entry is expired when
 // (int32_t)(now_ms - deadline_ms) >= 0, so timeouts must be below 2^31 ms. Lookups ignore
@@ -194,7 +194,7 @@ private:
     static constexpr uint32_t kSlotsPerBucket = 10;
     static constexpr uint32_t kMaxProbeBuckets = 64;      // probe window, home bucket included
     static constexpr uint32_t kEvictionScanEntries = 32;  // entries examined near the ageing cursor
-    static constexpr uint32_t kExpiredScanEntries = 4;    // the same, for an expired one, when the FIFO has a victim
+    static constexpr uint32_t kExpiredScanEntries = 4;    // the same, for an expired one, ahead of the FIFO's head
     static constexpr uint16_t kEmptySignature = 0;
 
     struct alignas(64) Bucket {
