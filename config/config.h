@@ -89,6 +89,7 @@ struct ConntrackConfig {
     uint32_t udp_timeout_s = 120;          // once the endpoint has answered
     uint32_t icmp_timeout_s = 10;
     uint32_t udp_unreplied_timeout_s = 30; // UDP until the endpoint answers; <= udp_timeout_s
+    uint32_t half_open_min_idle_ms = 0;    // unanswered entries idle less are not evicted (0: off)
     bool operator==(const ConntrackConfig&) const = default;
 };
 

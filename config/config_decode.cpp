@@ -267,6 +267,8 @@ private:
         }
         if (auto f = keys->optional("icmp_timeout"))
             integer<1, kMaxTimeout>(*f, conntrack.icmp_timeout_s);
+        if (auto f = keys->optional("half_open_min_idle_ms"))
+            integer<0, 60'000>(*f, conntrack.half_open_min_idle_ms);
         keys->report_unknown_keys();
     }
 

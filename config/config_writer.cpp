@@ -228,6 +228,7 @@ std::string format_config(const Config& config) {
     line(out, "udp_timeout", number(conntrack.udp_timeout_s));
     line(out, "udp_unreplied_timeout", number(conntrack.udp_unreplied_timeout_s));
     line(out, "icmp_timeout", number(conntrack.icmp_timeout_s));
+    line(out, "half_open_min_idle_ms", number(conntrack.half_open_min_idle_ms));
 
     out += "\n[limits]\n";
     line(out, "answer_rate", number(config.limits.answer_rate));

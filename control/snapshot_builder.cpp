@@ -308,7 +308,8 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
                                       .tcp_closed_ms = conntrack.tcp_closed_timeout_s * 1000,
                                       .udp_ms = conntrack.udp_timeout_s * 1000,
                                       .icmp_ms = conntrack.icmp_timeout_s * 1000,
-                                      .udp_unreplied_ms = conntrack.udp_unreplied_timeout_s * 1000};
+                                      .udp_unreplied_ms = conntrack.udp_unreplied_timeout_s * 1000,
+                                      .half_open_min_idle_ms = conntrack.half_open_min_idle_ms};
     const auto& limits = settings.limits;
     snapshot->rate_limits = RateLimits{.answers = {limits.answer_rate, limits.answer_burst},
                                        .punts = {limits.punt_rate, limits.punt_burst}};

@@ -11,6 +11,8 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/half_open_admission.h"
+
 namespace vipgate {
 
 namespace {
@@ -43,19 +45,24 @@ uint32_t match_mask(const uint16_t (&signatures)[kSlots], uint16_t signature) {
 }
 
 bool is_evictable(const Connection& connection) {
-    if (!uses_tcp_state(connection.original.protocol)) return !connection.seen_reply;
     const TcpState state = connection.tcp_state;
-    return is_half_open(state) || state == TcpState::Closing || state == TcpState::Closed;
+    return is_unanswered(connection) || state == TcpState::Closing || state == TcpState::Closed;
 }
 
 }  // namespace
 
 ConnTable::ConnTable(Connection* entries, Bucket* buckets, uint32_t capacity, uint32_t bucket_count,
                      uint32_t hash_seed) noexcept
-    : entries_(entries), buckets_(buckets), capacity_(capacity), bucket_count_(bucket_count), hash_seed_(hash_seed) {
+    : entries_(entries),
+      buckets_(buckets),
+      capacity_(capacity),
+      bucket_count_(bucket_count),
+      hash_seed_(hash_seed),
+      unanswered_head_(kNoEntry),
+      unanswered_tail_(kNoEntry) {
     for (uint32_t i = 0; i < capacity_; ++i) {
         new (&entries_[i]) Connection{};
-        entries_[i].next_free = i + 1 < capacity_ ? i + 1 : kNoEntry;
+        entries_[i].next = i + 1 < capacity_ ? i + 1 : kNoEntry;
     }
     for (uint32_t i = 0; i < bucket_count_; ++i) new (&buckets_[i]) Bucket{};
 }
@@ -226,10 +233,43 @@ Connection& ConnTable::next_aged_entry() noexcept {
     return entry;
 }
 
+// The unanswered FIFO: appended at the tail (youngest), evicted from the head (oldest), and an
+// entry leaves from anywhere when it is answered or removed.
+void ConnTable::enqueue_unanswered(uint32_t index) noexcept {
+    Connection& connection = entries_[index];
+    connection.unanswered = true;
+    connection.next = kNoEntry;
+    connection.previous = unanswered_tail_;
+    if (unanswered_tail_ == kNoEntry) {
+        unanswered_head_ = index;
+    } else {
+        entries_[unanswered_tail_].next = index;
+    }
+    unanswered_tail_ = index;
+    ++unanswered_count_;
+}
+
+void ConnTable::dequeue_unanswered(uint32_t index) noexcept {
+    Connection& connection = entries_[index];
+    if (connection.previous == kNoEntry) {
+        unanswered_head_ = connection.next;
+    } else {
+        entries_[connection.previous].next = connection.next;
+    }
+    if (connection.next == kNoEntry) {
+        unanswered_tail_ = connection.previous;
+    } else {
+        entries_[connection.next].previous = connection.previous;
+    }
+    connection.unanswered = false;
+    --unanswered_count_;
+}
+
 void ConnTable::release(uint32_t index) noexcept {
     Connection& connection = entries_[index];
+    if (connection.unanswered) dequeue_unanswered(index);
     connection.live = false;
-    connection.next_free = free_head_;
+    connection.next = free_head_;
     free_head_ = index;
     --size_;
 }
@@ -252,6 +292,25 @@ bool ConnTable::consider_victim(Connection& candidate, uint32_t now_ms, VictimCh
     return false;
 }
 
+// The head of the (non-empty) FIFO, unless it is still protected (half_open_admission.h).
+ConnTable::VictimChoice ConnTable::oldest_unanswered(uint32_t now_ms, const ConnTimeouts& timeouts) noexcept {
+    Connection& oldest = entries_[unanswered_head_];
+    if (oldest.is_expired(now_ms)) return {&oldest, true};
+    if (!may_evict_unanswered(oldest, now_ms, timeouts)) return {};
+    return {&oldest, false};
+}
+
+// An expired entry among the next kExpiredScanEntries at the ageing cursor (advancing it): a
+// dead entry is taken before a live half-open one, at the cost of a few sequential lines.
+Connection* ConnTable::expired_near_cursor(uint32_t now_ms) noexcept {
+    const uint32_t scan = std::min(kExpiredScanEntries, capacity_);
+    for (uint32_t examined = 0; examined < scan; ++examined) {
+        Connection& candidate = next_aged_entry();
+        if (candidate.live && candidate.is_expired(now_ms)) return &candidate;
+    }
+    return nullptr;
+}
+
 bool ConnTable::consider_bucket_victims(uint32_t bucket_index, uint32_t exclude_index, uint32_t now_ms,
                                         VictimChoice& choice) noexcept {
     const Bucket& bucket = buckets_[bucket_index];
@@ -263,8 +322,8 @@ bool ConnTable::consider_bucket_victims(uint32_t bucket_index, uint32_t exclude_
     return false;
 }
 
-// No free entry: scan forward from the ageing cursor (advancing it, so repeated pressure
-// sweeps the table like a clock hand), then the two keys' home buckets.
+// No free entry and no unanswered one: scan forward from the ageing cursor (advancing it, so
+// repeated pressure sweeps the table like a clock hand), then the two keys' home buckets.
 ConnTable::VictimChoice ConnTable::choose_victim(uint32_t now_ms, const KeyHash& original,
                                                  const KeyHash& reply) noexcept {
     VictimChoice choice;
@@ -304,15 +363,24 @@ InsertResult ConnTable::insert(const FlowKey4& original, const FlowKey4& reply, 
 
     bool evicted = false;
     if (free_head_ == kNoEntry) {
-        const VictimChoice choice = choose_victim(now_ms, original_hash, reply_hash);
-        if (choice.victim == nullptr) return {nullptr, InsertStatus::Full};
+        VictimChoice choice;
+        if (unanswered_head_ != kNoEntry) {
+            choice = oldest_unanswered(now_ms, timeouts);
+            if (!choice.expired) {
+                if (Connection* expired = expired_near_cursor(now_ms)) choice = {expired, true};
+            }
+            if (choice.victim == nullptr) return {nullptr, InsertStatus::HalfOpenProtected};
+        } else {
+            choice = choose_victim(now_ms, original_hash, reply_hash);
+            if (choice.victim == nullptr) return {nullptr, InsertStatus::Full};
+        }
         evicted = !choice.expired;
         retire(choice.victim);
     }
 
     const uint32_t index = free_head_;
     Connection& connection = entries_[index];
-    free_head_ = connection.next_free;
+    free_head_ = connection.next;
     // The next insert takes the new head: start fetching it now (reading its free-list link is
     // otherwise a cache miss on the critical path of every new connection).
     if (free_head_ != kNoEntry) rte_prefetch0(&entries_[free_head_]);
@@ -337,6 +405,7 @@ InsertResult ConnTable::insert(const FlowKey4& original, const FlowKey4& reply, 
         release(index);
         return {nullptr, InsertStatus::Full};
     }
+    if (is_unanswered(connection)) enqueue_unanswered(index);
     return {&connection, evicted ? InsertStatus::InsertedAfterEviction : InsertStatus::Inserted};
 }
 
@@ -345,6 +414,15 @@ void ConnTable::update(Connection* connection, FlowDirection direction, uint8_t 
     const uint8_t protocol = connection->original.protocol;
     if (uses_tcp_state(protocol)) connection->tcp_state = next_tcp_state(connection->tcp_state, direction, tcp_flags);
     connection->seen_reply |= direction == FlowDirection::Reply;
+    // Answered (SYN-ACK's ACK, a UDP reply), or unanswered again (a SYN reusing a closed port).
+    if (connection->unanswered != is_unanswered(*connection)) {
+        const auto index = static_cast<uint32_t>(connection - entries_);
+        if (connection->unanswered) {
+            dequeue_unanswered(index);
+        } else {
+            enqueue_unanswered(index);
+        }
+    }
     connection->deadline_ms =
         now_ms + state_timeout_ms(connection->tcp_state, protocol, connection->seen_reply, timeouts);
 }

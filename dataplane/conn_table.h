@@ -32,19 +32,26 @@
 // so inserts stay bounded even against crafted keys; a key whose probe window has no free
 // slot is handled like a full table.
 //
-// Eviction. When no entry is free, insert() looks at the next kEvictionScanEntries entries
-// from the ageing cursor (advancing it, like a clock hand, so repeated pressure sweeps the
-// table) and at the entries referenced by the two keys' home buckets; when a key's probe
-// window has no free slot, at the entries in its home bucket. It reclaims the first expired
-// entry it finds; failing that it evicts the first that is either a half-open (SynSent,
-// SynReceived), Closing or Closed TCP or SCTP entry, or a UDP/ICMP entry that has not seen a
-// reply (tcp_state.h says why). It never evicts an unexpired Established (or None) TCP/SCTP
-// entry nor an unexpired UDP/ICMP entry that has seen a reply, so a SYN flood or a flood of
-// unanswered datagrams (spoofed sources) can only displace entries nobody has answered, never
-// a connection both sides are using. `seen_reply` is kept by the table itself (update() sets
-// it for a Reply-direction packet), so no caller can forget it. If nothing qualifies it
-// returns Full and the caller falls back to stateless consistent hashing. The work is
-// bounded: kEvictionScanEntries sequential lines plus two buckets' entries per attempt.
+// Eviction. Entries nobody has answered yet (TCP/SCTP SynSent or SynReceived, a UDP/ICMP flow
+// without a reply: "unanswered", tcp_state.h says why) also sit in a FIFO threaded through the
+// entries, in the order they became unanswered. When no entry is free, insert() reclaims an
+// expired entry among the next kExpiredScanEntries at the ageing cursor, else takes the FIFO's
+// head, the oldest unanswered entry (half_open_admission.h says why oldest-first is what lets
+// real handshakes win against a spoofed flood): a few sequential lines, not a search. The head
+// is protected while it has been idle for less than ConnTimeouts::half_open_min_idle_ms:
+// insert() then returns HalfOpenProtected without evicting anything. Only when the FIFO is
+// empty does insert() look at the next kEvictionScanEntries entries from the ageing cursor
+// (advancing it, like a clock hand) and at the entries referenced by the two keys' home
+// buckets, for an expired entry or a Closing or Closed one; when a key's probe window has no
+// free slot, at the entries in its home bucket (an unanswered entry there is evictable too).
+// It never evicts an unexpired Established (or None) TCP/SCTP entry nor an unexpired UDP/ICMP
+// entry that has seen a reply, so a SYN flood or a flood of unanswered datagrams (spoofed
+// sources) can only displace entries nobody has answered, never a connection both sides are
+// using. `seen_reply` is kept by the table itself (update() sets it for a Reply-direction
+// packet), so no caller can forget it. If nothing qualifies it returns Full and the caller
+// falls back to stateless consistent hashing. The work is bounded: kExpiredScanEntries + 1
+// entries when the FIFO is not empty, otherwise kEvictionScanEntries sequential lines plus two
+// buckets' entries per attempt.
 //
 // Time. All times are caller-supplied wrapping 32-bit milliseconds; an entry is expired when
 // (int32_t)(now_ms - deadline_ms) >= 0, so timeouts must be below 2^31 ms. Lookups ignore
@@ -89,8 +96,10 @@ struct alignas(64) Connection {
 
 private:
     friend class ConnTable;
-    bool live = false;       // false while on the free list
-    uint32_t next_free = 0;  // free-list link, meaningful only when !live
+    bool live = false;        // false while on the free list
+    bool unanswered = false;  // in the unanswered FIFO
+    uint32_t next = 0;        // !live: free-list link; unanswered: the next (younger) FIFO entry
+    uint32_t previous = 0;    // unanswered: the previous (older) FIFO entry
 };
 static_assert(sizeof(Connection) == 64);
 
@@ -104,6 +113,7 @@ enum class InsertStatus : uint8_t {
     InsertedAfterEviction,  // an unexpired half-open, closing or unreplied entry was evicted to make room
     Exists,                 // a live connection already holds the original or the reply key
     Full,                   // no room and nothing evictable
+    HalfOpenProtected,      // no room: the oldest unanswered entry is younger than half_open_min_idle_ms
 };
 
 struct InsertResult {
@@ -160,6 +170,7 @@ public:
     uint32_t expire(uint32_t now_ms, uint32_t budget) noexcept;
 
     uint32_t size() const noexcept { return size_; }
+    uint32_t unanswered() const noexcept { return unanswered_count_; }  // entries in the FIFO
     uint32_t capacity() const noexcept { return capacity_; }
 
     // Memory actually allocated (entries, index and the table object) and that divided by the
@@ -183,6 +194,7 @@ private:
     static constexpr uint32_t kSlotsPerBucket = 10;
     static constexpr uint32_t kMaxProbeBuckets = 64;      // probe window, home bucket included
     static constexpr uint32_t kEvictionScanEntries = 32;  // entries examined near the ageing cursor
+    static constexpr uint32_t kExpiredScanEntries = 4;    // the same, for an expired one, ahead of the FIFO's head
     static constexpr uint16_t kEmptySignature = 0;
 
     struct alignas(64) Bucket {
@@ -215,6 +227,8 @@ private:
     bool link_or_evict(uint32_t ref, const KeyHash& hash, uint32_t now_ms, bool& evicted) noexcept;
     void unlink(uint32_t ref, const KeyHash& hash) noexcept;
     void release(uint32_t index) noexcept;
+    void enqueue_unanswered(uint32_t index) noexcept;
+    void dequeue_unanswered(uint32_t index) noexcept;
     void retire(Connection* connection) noexcept;  // remove(), counting an unanswered SYN
     Connection& next_aged_entry() noexcept;  // entry at the ageing cursor; advances the cursor
 
@@ -222,6 +236,8 @@ private:
     bool consider_bucket_victims(uint32_t bucket, uint32_t exclude_index, uint32_t now_ms,
                                  VictimChoice& choice) noexcept;
     VictimChoice choose_victim(uint32_t now_ms, const KeyHash& original, const KeyHash& reply) noexcept;
+    VictimChoice oldest_unanswered(uint32_t now_ms, const ConnTimeouts& timeouts) noexcept;
+    Connection* expired_near_cursor(uint32_t now_ms) noexcept;
 
     Connection* entries_;
     Bucket* buckets_;
@@ -231,6 +247,9 @@ private:
     uint32_t size_ = 0;
     uint32_t free_head_ = 0;
     uint32_t age_cursor_ = 0;
+    uint32_t unanswered_head_;   // oldest, or kNoEntry
+    uint32_t unanswered_tail_;   // youngest, or kNoEntry
+    uint32_t unanswered_count_ = 0;
     EndpointCounters* unanswered_counters_ = nullptr;
     uint32_t unanswered_slots_ = 0;
 };

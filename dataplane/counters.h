@@ -38,6 +38,7 @@ namespace vipgate {
     X(NotSyn, "not_syn")                         /* TCP non-SYN for an untracked flow that cannot be recovered */ \
     X(EndpointGone, "endpoint_gone")             /* tracked flow's endpoint removed: reset or dropped */ \
     X(ConntrackFull, "conntrack_full")           /* no room for a new connection and none evictable */ \
+    X(HalfOpenProtected, "half_open_protected")  /* table full, its oldest half-open entry too fresh (half_open_admission.h) */ \
     X(ReplyTupleInUse, "reply_tuple_in_use")     /* DNAT-only: another connection owns the reply tuple */ \
     X(SnatPortsExhausted, "snat_ports_exhausted") \
     X(TtlExceeded, "ttl_exceeded")               /* answered with ICMP time exceeded */ \

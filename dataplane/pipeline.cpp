@@ -858,7 +858,8 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
     if (inserted.connection == nullptr) {
         if (snapshot_.nat_mode == NatMode::FullNat) {
             // Without an entry the reply to the SNAT port could not be translated back.
-            drop(packet, DropReason::ConntrackFull);
+            drop(packet, inserted.status == InsertStatus::HalfOpenProtected ? DropReason::HalfOpenProtected
+                                                                            : DropReason::ConntrackFull);
             return;
         }
         ++counters_.stateless_forwards;

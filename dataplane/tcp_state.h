@@ -71,6 +71,9 @@ struct ConnTimeouts {
     uint32_t udp_ms;              // UDP and any other protocol without its own timeout
     uint32_t icmp_ms;             // ICMP echo
     uint32_t udp_unreplied_ms;    // udp_ms's protocols before their first Reply-direction packet
+    // Not a timeout: an unanswered entry idle for less than this is not evicted to admit a new
+    // connection (half_open_admission.h). 0: the oldest is always evictable.
+    uint32_t half_open_min_idle_ms = 0;
 };
 
 // TCP flag bits as in byte 13 of the TCP header.

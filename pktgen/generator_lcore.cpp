@@ -118,12 +118,15 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
                 // within a round trip, however long opening millions of flows takes.
                 // The ACK goes out with the answers (ahead of new SYNs): a handshake left
                 // half-open would expire and the flow be reset when the measurement starts.
-                if (command_.phase == Phase::Open && signature.kind == PacketKind::Open && answers_.room() > 0) {
+                // Idle too: the phase turns Idle once the last SYN is sent, before its SYN-ACK.
+                const bool opening = command_.phase == Phase::Open || command_.phase == Phase::Idle;
+                if (opening && signature.kind == PacketKind::Open && answers_.room() > 0) {
                     setup_.factory->build(m, signature.flow_id, PacketKind::Data, static_cast<uint8_t>(setup_.index),
                                           static_cast<uint32_t>(now), 0);
                     answers_.push(m, 0);
                     return;
                 }
+                if (setup_.pattern.pattern == Pattern::Flood && tally_flood_reply(m, signature, now)) return;
             }
         } else {
             uint32_t endpoint = 0;
@@ -146,6 +149,35 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
     finished_[finished_count_++] = m;
 }
 
+// Flood pattern: counts a checked reply by its flow's class; a legitimate connection's SYN-ACK
+// (or a late one of an established flow's opening) is answered at once with the client's ACK
+// carrying data (in `m`, queued with the answers), as its TCP stack would. True when `m` was
+// consumed.
+bool GeneratorLcore::tally_flood_reply(rte_mbuf* m, const Signature& signature, uint64_t now) noexcept {
+    LcoreCounters& counters = current_->counters;
+    switch (flow_class(signature.flow_id, setup_.pattern.flows)) {
+        case FlowClass::Established:
+            if (signature.kind != PacketKind::Open) {
+                bump(counters.established_returned);
+                return false;
+            }
+            break;
+        case FlowClass::Spoofed: bump(counters.spoofed_answered); return false;
+        case FlowClass::Legitimate:
+            if (signature.kind != PacketKind::Open) {
+                bump(counters.legit_completed);
+                return false;
+            }
+            bump(counters.legit_answered);
+            break;
+    }
+    if (answers_.room() == 0) return false;
+    setup_.factory->build(m, signature.flow_id, PacketKind::Data, static_cast<uint8_t>(setup_.index),
+                          static_cast<uint32_t>(now), 0);
+    answers_.push(m, 0);
+    return true;
+}
+
 void GeneratorLcore::generate(uint64_t now) noexcept {
     const uint32_t wanted = std::min({pacer_.allowance(now), clients_.room(), uint32_t{kBurst}});
     if (wanted < min_batch_) return;
@@ -165,11 +197,20 @@ void GeneratorLcore::generate(uint64_t now) noexcept {
         pacer_.consume(wanted);
         return;
     }
+    std::array<uint32_t, 3> by_class{};  // flood pattern: packets per FlowClass
+    const bool flood = setup_.pattern.pattern == Pattern::Flood;
     for (uint32_t i = 0; i < wanted; ++i) {
         const NextPacket next = pattern_.next();
         setup_.factory->build(mbufs[i], next.flow_id, next.kind, static_cast<uint8_t>(setup_.index), tsc, size_slot_);
         clients_.bytes[clients_.count + i] = static_cast<uint16_t>(setup_.factory->frame_size(size_slot_));
         if (++size_slot_ == sizes) size_slot_ = 0;
+        if (flood) ++by_class[static_cast<size_t>(flow_class(next.flow_id, setup_.pattern.flows))];
+    }
+    if (flood) {
+        LcoreCounters& counters = current_->counters;
+        bump(counters.established_sent, by_class[static_cast<size_t>(FlowClass::Established)]);
+        bump(counters.spoofed_sent, by_class[static_cast<size_t>(FlowClass::Spoofed)]);
+        bump(counters.legit_sent, by_class[static_cast<size_t>(FlowClass::Legitimate)]);
     }
     clients_.count += wanted;
     pacer_.consume(wanted);

@@ -61,6 +61,7 @@ private:
     void receive() noexcept;
     void handle(rte_mbuf* m) noexcept;
     void generate(uint64_t now) noexcept;
+    bool tally_flood_reply(rte_mbuf* m, const Signature& signature, uint64_t now) noexcept;
     void open_flows(uint64_t now) noexcept;
     void transmit() noexcept;
 

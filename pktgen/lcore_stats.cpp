@@ -14,6 +14,13 @@ void LcoreCounters::add(const LcoreCounters& other) noexcept {
     replies_sent += read_counter(other.replies_sent);
     replies_dropped += read_counter(other.replies_dropped);
     arp_answers += read_counter(other.arp_answers);
+    established_sent += read_counter(other.established_sent);
+    established_returned += read_counter(other.established_returned);
+    spoofed_sent += read_counter(other.spoofed_sent);
+    spoofed_answered += read_counter(other.spoofed_answered);
+    legit_sent += read_counter(other.legit_sent);
+    legit_answered += read_counter(other.legit_answered);
+    legit_completed += read_counter(other.legit_completed);
     for (size_t i = 0; i < verdicts.size(); ++i) verdicts[i] += read_counter(other.verdicts[i]);
 }
 
@@ -21,7 +28,9 @@ void LcoreStats::reset() noexcept {
     for (uint64_t* counter : {&counters.tx_packets, &counters.tx_bytes, &counters.alloc_failures,
                               &counters.returned_packets, &counters.returned_bytes, &counters.forwarded_packets,
                               &counters.replies_sent, &counters.replies_dropped,
-                              &counters.arp_answers}) {
+                              &counters.arp_answers, &counters.established_sent, &counters.established_returned,
+                              &counters.spoofed_sent, &counters.spoofed_answered, &counters.legit_sent,
+                              &counters.legit_answered, &counters.legit_completed}) {
         std::atomic_ref<uint64_t>(*counter).store(0, std::memory_order_relaxed);
     }
     for (uint64_t& counter : counters.verdicts) std::atomic_ref<uint64_t>(counter).store(0, std::memory_order_relaxed);

@@ -26,7 +26,8 @@ Pattern parse_pattern(const std::string& text) {
     if (text == "new") return Pattern::New;
     if (text == "mixed") return Pattern::Mixed;
     if (text == "lifecycle") return Pattern::Lifecycle;
-    throw UsageError("--pattern must be established, new, mixed or lifecycle, not '" + text + "'");
+    if (text == "flood") return Pattern::Flood;
+    throw UsageError("--pattern must be established, new, mixed, lifecycle or flood, not '" + text + "'");
 }
 
 Protocols parse_protocols(const std::string& text) {
@@ -75,9 +76,10 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
         ("lcores", po::value(&options.lcores)->default_value(1), "generator lcores (each owns one RX and one TX queue); the main lcore only reports")
         ("mode", po::value(&mode)->default_value(mode), "vipgate: check translations and emulate the endpoints; forwarder: the device returns packets unchanged but for MACs (testpmd io/macswap)")
         ("config", po::value(&options.config_files)->composing(), "vipgate config file describing the gateway (repeatable: endpoints of all files are accepted)")
-        ("pattern", po::value(&pattern)->default_value(pattern), "established | new (every packet a new connection) | mixed | lifecycle (SYN, data, FIN)")
+        ("pattern", po::value(&pattern)->default_value(pattern), "established | new (every packet a new connection) | mixed | lifecycle (SYN, data, FIN) | flood (established flows, spoofed SYNs and legitimate handshakes)")
         ("flows", po::value(&flows)->default_value(flows), "concurrent flows, 1..100000000")
-        ("new-share", po::value(&options.pattern.new_share)->default_value(0.1), "mixed: share of packets that open a new connection")
+        ("new-share", po::value(&options.pattern.new_share)->default_value(0.1), "mixed: share of packets that open a new connection; flood: share of the non-legitimate packets that are spoofed SYNs")
+        ("legit-share", po::value(&options.pattern.legit_share)->default_value(0.01), "flood: share of packets that open a legitimate connection (the client completes the handshake and sends data)")
         ("data-packets", po::value(&options.pattern.data_packets)->default_value(8), "lifecycle: data packets per connection")
         ("protocol", po::value(&protocol)->default_value(protocol), "tcp | udp | any: which service ports get traffic")
         ("size", po::value(&options.size_text)->default_value(options.size_text), "frame size with FCS, 64..1518, or imix (64/594/1518 as 7:4:1)")
@@ -149,6 +151,7 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
     if (!(options.pdr_loss_percent >= 0 && options.pdr_loss_percent < 100)) throw UsageError("--pdr-loss must be within [0, 100)");
     if (!(options.precision > 0 && options.precision < 1)) throw UsageError("--precision must be within (0, 1)");
     if (!(options.pattern.new_share >= 0 && options.pattern.new_share <= 1)) throw UsageError("--new-share must be within 0..1");
+    if (!(options.pattern.legit_share >= 0 && options.pattern.legit_share <= 1)) throw UsageError("--legit-share must be within 0..1");
     const auto vip = cfg::parse_ipv4(forwarder_vip);
     if (!vip) throw UsageError("--vip must be an IPv4 address");
     options.forwarder_vip = *vip;

@@ -19,6 +19,7 @@ const char* pattern_name(Pattern pattern) {
         case Pattern::New: return "new";
         case Pattern::Mixed: return "mixed";
         case Pattern::Lifecycle: return "lifecycle";
+        case Pattern::Flood: return "flood";
     }
     return "?";
 }
@@ -36,6 +37,11 @@ double dut_pps(const RunReport& report) {
                                  ? m.counters.forwarded_packets + m.counters.returned_packets
                                  : m.counters.returned_packets;
     return per_second(handled, m.duration_s);
+}
+
+// Flood pattern: the share of legitimate connections that carried data end to end.
+double legit_success(const LcoreCounters& c) {
+    return c.legit_sent == 0 ? 0.0 : static_cast<double>(c.legit_completed) / static_cast<double>(c.legit_sent);
 }
 
 std::string format(const char* pattern, double value) {
@@ -62,6 +68,12 @@ void print_table(std::ostream& out, const RunReport& report) {
         << format("%.3f Gbit/s", bits_per_second(c.returned_bytes, c.returned_packets, m.duration_s) / 1e9) << "\n";
     out << "  device forwarded  " << format("%.3f Mpps", dut_pps(report) / 1e6)
         << (o.mode == CheckMode::Gateway ? " (client->endpoint plus endpoint->client)" : "") << "\n";
+    if (m.flood) {
+        out << "  established       " << c.established_sent << " sent, " << c.established_returned << " answered\n";
+        out << "  spoofed SYNs      " << c.spoofed_sent << " sent, " << c.spoofed_answered << " SYN-ACKs back\n";
+        out << "  legitimate        " << c.legit_sent << " SYNs, " << c.legit_answered << " SYN-ACKs, " << c.legit_completed
+            << " completed" << format(" (%.2f %%)", 100 * legit_success(c)) << "\n";
+    }
     out << "  lost              " << m.lost() << format(" (%.4f %%)", m.loss_ratio() * 100);
     if (c.replies_dropped != 0) out << ", of which the generator's backends could not answer " << c.replies_dropped;
     out << "\n";
@@ -143,6 +155,15 @@ void print_json(std::ostream& out, const RunReport& report) {
             << "\",\"names\":" << report.dns->names().size() << ",\"queries\":" << c.tx_packets
             << ",\"answers\":" << c.returned_packets << ",\"answers_pps\":" << number(per_second(c.returned_packets, m.duration_s))
             << ",\"wrong_answers\":" << m.check_failures() << ",\"lost\":" << m.lost() << "}";
+    }
+    if (m.flood) {
+        out << ",\"flood\":{\"established_sent\":" << c.established_sent << ",\"established_returned\":" << c.established_returned
+            << ",\"established_lost\":" << m.lost() << ",\"spoofed_sent\":" << c.spoofed_sent
+            << ",\"spoofed_answered\":" << c.spoofed_answered << ",\"legit_sent\":" << c.legit_sent
+            << ",\"legit_answered\":" << c.legit_answered << ",\"legit_completed\":" << c.legit_completed
+            << ",\"legit_success\":" << number(legit_success(c))
+            << ",\"legit_completed_per_s\":" << number(per_second(c.legit_completed, m.duration_s))
+            << ",\"spoofed_pps\":" << number(per_second(c.spoofed_sent, m.duration_s)) << "}";
     }
     if (report.search) {
         const SearchResult& s = *report.search;

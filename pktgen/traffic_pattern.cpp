@@ -17,6 +17,13 @@ TrafficPattern::TrafficPattern(const PatternConfig& config) : config_(config) {
     if (!(config.new_share >= 0.0 && config.new_share <= 1.0)) {
         throw std::invalid_argument("--new-share must be within 0..1");
     }
+    if (!(config.legit_share >= 0.0 && config.legit_share <= 1.0)) {
+        throw std::invalid_argument("--legit-share must be within 0..1");
+    }
+    if (config.pattern == Pattern::Flood && config.flows >= kLegitimateFlowBase) {
+        throw std::invalid_argument("--pattern flood takes fewer than " + std::to_string(kLegitimateFlowBase) +
+                                    " --flows");
+    }
     const uint64_t n = config.flows;
     // A stride coprime to N scatters consecutive packets over the table; derived from the seed.
     uint64_t stride = (config.seed * 0x9e3779b97f4a7c15ULL >> 17) % n;
@@ -26,6 +33,8 @@ TrafficPattern::TrafficPattern(const PatternConfig& config) : config_(config) {
     established_step_ = static_cast<uint32_t>((config.lcore_count * stride) % n);
     new_id_ = config.flows + config.lcore;
     new_share_q32_ = static_cast<uint64_t>(std::llround(config.new_share * static_cast<double>(kOne)));
+    legit_id_ = kLegitimateFlowBase + config.lcore;
+    legit_share_q32_ = static_cast<uint64_t>(std::llround(config.legit_share * static_cast<double>(kOne)));
     slots_ = config.flows / config.lcore_count;
 }
 

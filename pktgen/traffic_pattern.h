@@ -13,6 +13,11 @@
 //   lifecycle    lcore w owns N / W connection slots; each slot in turn sends SYN, D data
 //                packets and FIN|ACK, then reopens with a fresh id (fresh tuple), so
 //                connections open, carry data and close at a steady rate.
+//   flood        established, except a share of packets (legit_share) that open legitimate
+//                connections (ids from kLegitimateFlowBase: the client completes each
+//                handshake) and a share of the rest (new_share) that are spoofed SYNs (ids
+//                from N, never completed; the flow space scatters their sources over every
+//                client address and port). The id alone says which a reply belongs to.
 #pragma once
 
 #include <cstdint>
@@ -21,12 +26,28 @@
 
 namespace vipgen {
 
-enum class Pattern { Established, New, Mixed, Lifecycle };
+enum class Pattern { Established, New, Mixed, Lifecycle, Flood };
+
+// Flood pattern: ids from here are legitimate connections; spoofed SYNs take ids from N up
+// (below it: flow_space.h keeps ids below 2^31 distinct, so neither range aliases the other
+// or the established flows within a run of under 1.4 billion spoofed SYNs). Alternating bits:
+// FlowMemory keys a flow by its low bits and tags it with the next 11, and a base with bits in
+// every such window keeps legitimate ids from passing for established flows there (1 << 30
+// would give id 2^30 + k the slot and tag of flow k: a false "moved").
+inline constexpr uint32_t kLegitimateFlowBase = 0x55555555u;
+
+enum class FlowClass : uint8_t { Established, Spoofed, Legitimate };
+
+constexpr FlowClass flow_class(uint32_t flow_id, uint32_t flows) {
+    if (flow_id >= kLegitimateFlowBase) return FlowClass::Legitimate;
+    return flow_id < flows ? FlowClass::Established : FlowClass::Spoofed;
+}
 
 struct PatternConfig {
     Pattern pattern = Pattern::Established;
     uint32_t flows = 1024;         // N
-    double new_share = 0.1;        // mixed
+    double new_share = 0.1;        // mixed; flood: spoofed SYNs among the non-legitimate packets
+    double legit_share = 0.01;     // flood: legitimate new connections
     uint32_t data_packets = 8;     // lifecycle: D
     uint64_t seed = 1;
     uint32_t lcore = 0;            // w
@@ -55,13 +76,27 @@ public:
                 }
                 return {next_established(), PacketKind::Data};
             case Pattern::Lifecycle: return next_lifecycle();
+            case Pattern::Flood:
+                legit_credit_ += legit_share_q32_;
+                if (legit_credit_ >= kOne) {
+                    legit_credit_ -= kOne;
+                    legit_id_ += config_.lcore_count;
+                    return {legit_id_ - config_.lcore_count, PacketKind::Open};
+                }
+                new_credit_ += new_share_q32_;
+                if (new_credit_ >= kOne) {
+                    new_credit_ -= kOne;
+                    return {next_new(), PacketKind::Open};
+                }
+                return {next_established(), PacketKind::Data};
         }
         return {0, PacketKind::Data};
     }
 
     // Flows this lcore opens before an established or mixed run: w, w + W, ... below N.
     bool opens_flows() const noexcept {
-        return config_.pattern == Pattern::Established || config_.pattern == Pattern::Mixed;
+        return config_.pattern == Pattern::Established || config_.pattern == Pattern::Mixed ||
+               config_.pattern == Pattern::Flood;
     }
 
 private:
@@ -86,6 +121,9 @@ private:
     uint32_t new_id_ = 0;
     uint64_t new_share_q32_ = 0;
     uint64_t new_credit_ = 0;
+    uint32_t legit_id_ = 0;       // flood
+    uint64_t legit_share_q32_ = 0;
+    uint64_t legit_credit_ = 0;
     uint32_t slots_ = 0;          // lifecycle
     uint32_t slot_ = 0;
     uint32_t step_ = 0;

@@ -37,13 +37,20 @@ struct Measurement {
     LatencyHistogram latency;
     std::vector<uint64_t> endpoint_packets;
     bool replies_expected = true;  // false with silent backends: a packet counts once it reached its endpoint
+    bool flood = false;            // flood pattern: loss is the established flows' (spoofed SYNs are not answered)
 
     uint64_t lost() const noexcept {
+        if (flood) {
+            return counters.established_sent > counters.established_returned
+                       ? counters.established_sent - counters.established_returned
+                       : 0;
+        }
         const uint64_t arrived = replies_expected ? counters.returned_packets : counters.forwarded_packets;
         return counters.tx_packets > arrived ? counters.tx_packets - arrived : 0;
     }
     double loss_ratio() const noexcept {
-        return counters.tx_packets == 0 ? 0.0 : static_cast<double>(lost()) / static_cast<double>(counters.tx_packets);
+        const uint64_t sent = flood ? counters.established_sent : counters.tx_packets;
+        return sent == 0 ? 0.0 : static_cast<double>(lost()) / static_cast<double>(sent);
     }
     uint64_t check_failures() const noexcept;  // every verdict but Ok
     double sent_pps() const noexcept {

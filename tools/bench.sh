@@ -9,6 +9,9 @@
 #   tools/bench.sh --help       every option of tools/bench_suite.py
 #   tools/bench.sh dns [...]    the cluster DNS benchmark instead (tools/dns_bench.py: vipgate and Knot
 #                               DNS with dnsperf, vipgen's DNS mode; also needs knotd and dnsperf)
+#   tools/bench.sh flood [...]  the SYN flood benchmark instead (tools/flood_bench.py: established-flow
+#                               loss and legitimate connections completed under a spoofed SYN flood;
+#                               writes docs/flood-bench.{md,json})
 #
 # Builds a release tree in build/ first (meson + ninja; a no-op when it is up to date). Needs
 # root and the packages tools/setup.sh installs. Exit status: 0 when every run completed with
@@ -25,6 +28,7 @@ BUILD_DIR=${VIPGATE_BENCH_BUILD_DIR:-$ROOT/build}   # the override is for testin
 for arg in "$@"; do
   if [[ $arg == -h || $arg == --help ]]; then
     [[ ${1:-} == dns ]] && exec /usr/bin/python3 "$ROOT/tools/dns_bench.py" --help
+    [[ ${1:-} == flood ]] && exec /usr/bin/python3 "$ROOT/tools/flood_bench.py" --help
     exec /usr/bin/python3 "$ROOT/tools/bench_suite.py" --help
   fi
 done
@@ -71,5 +75,9 @@ fi
 if [[ ${1:-} == dns ]]; then
   shift
   exec /usr/bin/python3 "$ROOT/tools/dns_bench.py" --build-dir "$BUILD_DIR" "$@"
+fi
+if [[ ${1:-} == flood ]]; then
+  shift
+  exec /usr/bin/python3 "$ROOT/tools/flood_bench.py" --build-dir "$BUILD_DIR" "$@"
 fi
 exec /usr/bin/python3 "$ROOT/tools/bench_suite.py" --build-dir "$BUILD_DIR" "$@"

@@ -579,6 +579,15 @@ addresses = ["198.18.0.1/24"]
         "77 ports split across 2 workers is too few; each worker needs at least 64", "[1024"));
 }
 
+// Admission protection of half-open entries (dataplane/half_open_admission.h): 0 (off) unless
+// given, milliseconds up to a minute.
+TEST(ConfigRules, HalfOpenMinIdleIsMillisecondsUpToAMinute) {
+    EXPECT_EQ(valid(load_with_base("")).conntrack.half_open_min_idle_ms, 0u);
+    EXPECT_EQ(valid(load_with_base("[conntrack]\nhalf_open_min_idle_ms = 10\n")).conntrack.half_open_min_idle_ms, 10u);
+    expect_single_error("[conntrack]\nhalf_open_min_idle_ms = 60001\n", "conntrack.half_open_min_idle_ms",
+                        "allowed: 0..60000", "60001\n");
+}
+
 // An unanswered UDP flow may not outlive an answered one. Omitted, its timeout follows a shorter
 // udp_timeout, so a file written before the key existed stays valid.
 TEST(ConfigRules, UdpUnrepliedTimeoutIsAtMostUdpTimeout) {

@@ -60,6 +60,7 @@ maglev_max_table_size = 251
 capacity = 4096
 udp_timeout = 60
 udp_unreplied_timeout = 45
+half_open_min_idle_ms = 25
 
 [snat]
 addresses = ["10.1.0.2"]

@@ -58,7 +58,8 @@ std::string config_text(const Options& options) {
     std::ostringstream text;
     text << "[dataplane]\nworker_lcores = [1, 2]\nnat_mode = \"fullnat\"\nhash_seed = " << options.hash_seed
          << "\n\n[conntrack]\ntcp_syn_timeout = 7\ntcp_established_timeout = 600\ntcp_closing_timeout = 20\n"
-         << "tcp_closed_timeout = 3\nudp_timeout = 60\nicmp_timeout = 9\nudp_unreplied_timeout = 25\n\n"
+         << "tcp_closed_timeout = 3\nudp_timeout = 60\nicmp_timeout = 9\nudp_unreplied_timeout = 25\n"
+         << "half_open_min_idle_ms = 15\n\n"
          << "[snat]\naddresses = [\"198.18.0.2\"]\nport_range = [2000, 2999]\n\n"
          << "[[ports]]\nname = \"p0\"\ndevice = \"net_null0\"\naddresses = [\"198.18.0.1/24\", \"198.18.0.2/24\"]\n\n"
          << "[[ports]]\nname = \"p1\"\ndevice = \"net_null1\"\naddresses = [\"198.19.0.1/16\"]\nvlan = 42\n\n"
@@ -152,6 +153,7 @@ TEST(SnapshotBuilder, CopiesDataplaneSettings) {
     EXPECT_EQ(snapshot->timeouts.udp_ms, 60000u);
     EXPECT_EQ(snapshot->timeouts.icmp_ms, 9000u);
     EXPECT_EQ(snapshot->timeouts.udp_unreplied_ms, 25000u);
+    EXPECT_EQ(snapshot->timeouts.half_open_min_idle_ms, 15u);
 
     ASSERT_EQ(snapshot->ports.size(), 2u);
     EXPECT_EQ(snapshot->ports[0].port_id, 3);

@@ -2,6 +2,7 @@
 // seed, so a test (or a person reading a capture) can predict which flow is which.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <set>
 #include <stdexcept>
 #include <utility>
@@ -126,6 +127,36 @@ TEST(TrafficPattern, MixedOpensExactlyItsShareOfNewFlows) {
     int opened = 0;
     for (int i = 0; i < 1000; ++i) opened += pattern.next().kind == PacketKind::Open ? 1 : 0;
     EXPECT_EQ(opened, 250);
+}
+
+// Flood: legit_share of all packets are legitimate SYNs, new_share of the rest spoofed SYNs, the
+// rest established data; each class's ids are distinct across lcores and classify back.
+TEST(TrafficPattern, FloodMixesItsThreeClassesInTheirSharesWithDistinctIds) {
+    std::set<uint32_t> opened;
+    for (uint32_t lcore = 0; lcore < 2; ++lcore) {
+        PatternConfig config;
+        config.pattern = Pattern::Flood;
+        config.flows = 1'000;
+        config.new_share = 0.5;
+        config.legit_share = 0.1;
+        config.lcore = lcore;
+        config.lcore_count = 2;
+        TrafficPattern pattern(config);
+        EXPECT_TRUE(pattern.opens_flows()) << "the established flows are opened first";
+        std::array<int, 3> by_class{};
+        for (int i = 0; i < 10'000; ++i) {
+            const NextPacket next = pattern.next();
+            const FlowClass of_flow = flow_class(next.flow_id, config.flows);
+            ++by_class[static_cast<size_t>(of_flow)];
+            EXPECT_EQ(next.kind, of_flow == FlowClass::Established ? PacketKind::Data : PacketKind::Open);
+            if (next.kind == PacketKind::Open) {
+                EXPECT_TRUE(opened.insert(next.flow_id).second) << next.flow_id;
+            }
+        }
+        EXPECT_EQ(by_class[static_cast<size_t>(FlowClass::Legitimate)], 1'000);
+        EXPECT_EQ(by_class[static_cast<size_t>(FlowClass::Spoofed)], 4'500);
+        EXPECT_EQ(by_class[static_cast<size_t>(FlowClass::Established)], 4'500);
+    }
 }
 
 TEST(TrafficPattern, LifecycleOpensCarriesDataClosesThenReopensWithFreshIds) {
