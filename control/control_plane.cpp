@@ -75,6 +75,17 @@ UpdateOutcome ControlPlane::set_drained(uint32_t address, bool drained) {
     return commit(std::move(result), elapsed_ms(started), false, started);
 }
 
+UpdateOutcome ControlPlane::sync(const config::ObjectSet& upserts, const std::set<config::ObjectRef>& deletes,
+                                 const std::string& source, std::vector<config::ConfigError>& rejected,
+                                 size_t& shadowed) {
+    std::lock_guard lock(mutex_);
+    const auto started = std::chrono::steady_clock::now();
+    config::SyncResult result = store_.sync(upserts, deletes, source);
+    rejected = std::move(result.rejected);
+    shadowed = result.shadowed;
+    return commit(std::move(result.result), elapsed_ms(started), false, started);
+}
+
 UpdateOutcome ControlPlane::reload(config::Config next, std::chrono::steady_clock::time_point requested) {
     std::lock_guard lock(mutex_);
     const auto started = std::chrono::steady_clock::now();

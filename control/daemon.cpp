@@ -163,6 +163,7 @@ private:
     void publish_telemetry();
     void observe_updates();
     void start_metrics(const std::vector<WorkerContext*>& workers);
+    void start_kubernetes();
 
     DaemonOptions options_;
     config::Config running_;
@@ -175,6 +176,7 @@ private:
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
+    std::unique_ptr<KubernetesSource> kubernetes_;
     std::unique_ptr<ApiBackend> api_backend_;
     std::unique_ptr<ApiServer> api_server_;
     std::unique_ptr<UpdateMetrics> update_metrics_;
@@ -574,6 +576,15 @@ void Daemon::observe_updates() {
     });
 }
 
+// Started before the API (whose stats read it) and after the workers: its first sync publishes.
+// A kubeconfig that cannot be read stops the start-up (the operator asked for the cluster).
+void Daemon::start_kubernetes() {
+    if (!options_.kubernetes) return;
+    kubernetes_ = std::make_unique<KubernetesSource>(*options_.kubernetes, kubernetes_endpoint(*options_.kubernetes),
+                                                     *control_plane_);
+    kubernetes_->start();
+}
+
 // Like the API: an address it cannot take is reported, and the gateway forwards without metrics.
 void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
     if (options_.metrics_address.empty()) {
@@ -582,7 +593,7 @@ void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
     }
     metrics_ = std::make_unique<MetricsExporter>(MetricsSources{workers, ports_, *control_plane_, *publisher_,
                                                                 *reporter_, *update_metrics_,
-                                                                options_.metrics_endpoints});
+                                                                options_.metrics_endpoints, kubernetes_.get()});
     try {
         metrics_->start(options_.metrics_address);
         spdlog::info("metrics at http://{}/metrics{}", options_.metrics_address,
@@ -621,7 +632,9 @@ int Daemon::run() {
     reporter_->note_snapshot(*publisher_->current());
     observe_updates();
     launch_workers();
+    start_kubernetes();
     api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, *reporter_, contexts});
+    api_backend_->kubernetes = kubernetes_.get();
     for (const PortRuntime& port : ports_) api_backend_->ports.push_back({port.name, port.port_id});
     publish_telemetry();
     start_metrics(contexts);
@@ -631,6 +644,7 @@ int Daemon::run() {
     control_loop();
     metrics_.reset();
     stop_api();
+    kubernetes_.reset();
     join_reload();
     stop_workers();
     report_final();
@@ -640,6 +654,7 @@ int Daemon::run() {
 Daemon::~Daemon() {
     metrics_.reset();  // before the state it reads
     stop_api();        // before the state it serves
+    kubernetes_.reset();  // before the control plane it changes
     join_reload();
     stop_workers();
     for (rte_ring* ring : {punt_ring_, control_tx_ring_}) {

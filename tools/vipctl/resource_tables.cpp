@@ -100,7 +100,8 @@ std::string duration_text(uint64_t milliseconds) {
 }
 
 void print_services(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
-    std::vector<std::string> headers = {"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "ENDPOINTS", "SELECTOR", "AFFINITY"};
+    std::vector<std::string> headers = {"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "ENDPOINTS", "SELECTOR", "AFFINITY",
+                                        "SOURCE"};
     if (options.wide) headers.insert(headers.begin() + 4, "TARGET-PORT(S)");
     Table table = namespaced_table(options, headers);
     for (const auto& service : field_list(response, "items")) {
@@ -110,7 +111,7 @@ void print_services(const nlohmann::json& response, const TableOptions& options,
             cluster_ip,
             service_ports(service),
             field_text(service, "endpoints_ready", "?") + "/" + field_text(service, "endpoints_total", "?"),
-            labels_text(field_list(service, "selector")), affinity(service)};
+            labels_text(field_list(service, "selector")), affinity(service), field_text(service, "source", "-")};
         if (options.wide) cells.insert(cells.begin() + 4, target_ports(service));
         add_namespaced_row(table, options, service, std::move(cells));
     }
@@ -155,6 +156,19 @@ void print_endpoint_health(const nlohmann::json& response, const TableOptions& o
 
 }  // namespace
 
+namespace {
+
+// "kubernetes", or "file service, kubernetes slices" when the service and its slices differ.
+std::string endpoint_sources(const nlohmann::json& item) {
+    const std::string service = field_text(item, "source", "-");
+    std::set<std::string> slices;
+    for (const auto& slice : field_list(item, "slices")) slices.insert(field_text(slice, "source", "-"));
+    if (slices.empty() || (slices.size() == 1 && *slices.begin() == service)) return service;
+    return service + " service, " + join({slices.begin(), slices.end()}) + " slices";
+}
+
+}  // namespace
+
 void print_endpoints(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
     struct Row {
         const nlohmann::json* item;
@@ -184,11 +198,11 @@ void print_endpoints(const nlohmann::json& response, const TableOptions& options
         rows.push_back({&item, endpoints, endpoint_notes(item, serving.size())});
         any_notes = any_notes || !rows.back().notes.empty();
     }
-    std::vector<std::string> headers = {"NAME", "ENDPOINTS"};
+    std::vector<std::string> headers = {"NAME", "ENDPOINTS", "SOURCE"};
     if (any_notes) headers.push_back("NOTES");
     Table table = namespaced_table(options, headers);
     for (const Row& row : rows) {
-        std::vector<std::string> cells = {field_text(*row.item, "name"), row.endpoints};
+        std::vector<std::string> cells = {field_text(*row.item, "name"), row.endpoints, endpoint_sources(*row.item)};
         if (any_notes) cells.push_back(row.notes);
         add_namespaced_row(table, options, *row.item, std::move(cells));
     }
