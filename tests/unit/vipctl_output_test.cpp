@@ -265,4 +265,23 @@ TEST(VipctlResponses, ExitStatusAndWhereTextGoes) {
 }
 
 }  // namespace
+TEST(VipctlStats, KubernetesSourceState) {
+    const json response = {
+        {"ok", true}, {"generation", 7}, {"counters", {{"rx_packets", 1}}},
+        {"kubernetes",
+         {{"server", "https://198.18.0.10:6443"}, {"connected", false}, {"last_error", "services: connection refused"},
+          {"services", {{"objects", 3}}}, {"endpointslices", {{"objects", 4}}}, {"events", 10007}, {"lists", 4},
+          {"gone", 2}, {"reconnects", 5}, {"syncs", 9}, {"publications", 8}, {"rejected", 1}, {"shadowed", 1},
+          {"skipped", 1}, {"sync_delay_ms", {{"last", 10.25}, {"mean", 420.0}, {"max", 1014.8}}}}}};
+    const Printed printed = print(print_stats, response, kInDefault);
+    EXPECT_NE(printed.out.find("kubernetes https://198.18.0.10:6443: DISCONNECTED (serving the last state)\n"
+                               "  services 3, endpointslices 4; events 10007, lists 4 (410 Gone 2), errors 5\n"
+                               "  syncs 9 (8 published), refused 1, shadowed by local objects 1, filtered 1\n"
+                               "  event to publication: last 10.2 ms, mean 420.0 ms, max 1014.8 ms\n"
+                               "  last error: services: connection refused\n"),
+              std::string::npos)
+        << printed.out;
+    EXPECT_EQ(print(print_stats, {{"ok", true}, {"generation", 1}}, kInDefault).out.find("kubernetes"), std::string::npos);
+}
+
 }  // namespace vipgate::vipctl

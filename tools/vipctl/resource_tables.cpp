@@ -259,6 +259,35 @@ void print_conntrack(const nlohmann::json& response, const TableOptions& options
     }
 }
 
+namespace {
+
+// The Kubernetes source's state, when the gateway follows a cluster.
+void print_kubernetes_status(const nlohmann::json& status, std::ostream& out) {
+    if (status.empty()) return;
+    const nlohmann::json& delay = field_list(status, "sync_delay_ms");
+    auto milliseconds = [&](const char* name) {
+        char text[32];
+        const auto value = delay.find(name);
+        std::snprintf(text, sizeof(text), "%.1f ms", value != delay.end() && value->is_number() ? value->get<double>() : 0.0);
+        return std::string(text);
+    };
+    out << "\nkubernetes " << field_text(status, "server") << ": "
+        << (field_bool(status, "connected") ? "connected" : "DISCONNECTED (serving the last state)") << "\n"
+        << "  services " << field_text(field_list(status, "services"), "objects", "0") << ", endpointslices "
+        << field_text(field_list(status, "endpointslices"), "objects", "0") << "; events "
+        << field_text(status, "events", "0") << ", lists " << field_text(status, "lists", "0") << " (410 Gone "
+        << field_text(status, "gone", "0") << "), errors " << field_text(status, "reconnects", "0") << "\n"
+        << "  syncs " << field_text(status, "syncs", "0") << " (" << field_text(status, "publications", "0")
+        << " published), refused " << field_text(status, "rejected", "0") << ", shadowed by local objects "
+        << field_text(status, "shadowed", "0") << ", filtered " << field_text(status, "skipped", "0") << "\n"
+        << "  event to publication: last " << milliseconds("last") << ", mean " << milliseconds("mean") << ", max "
+        << milliseconds("max") << "\n";
+    const std::string error = field_text(status, "last_error", "");
+    if (!error.empty()) out << "  last error: " << error << "\n";
+}
+
+}  // namespace
+
 void print_stats(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
     const nlohmann::json& rates = field_list(response, "rates");
     const nlohmann::json& counter_rates = field_list(rates, "counters");
@@ -299,6 +328,7 @@ void print_stats(const nlohmann::json& response, const TableOptions& options, st
             << ", built in " << microseconds_as_ms(field_number(update, "build_us")) << ", published in "
             << microseconds_as_ms(field_number(update, "publish_us")) << "\n";
     }
+    print_kubernetes_status(field_list(response, "kubernetes"), out);
     if (!field_list(response, "services").empty()) out << "\n" << service_rates_table(response, options).render();
 }
 
