@@ -176,6 +176,7 @@ private:
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
+    std::optional<KubeEndpoint> kube_endpoint_;  // read before anything starts: a bad kubeconfig stops nothing
     std::unique_ptr<KubernetesSource> kubernetes_;
     std::unique_ptr<ApiBackend> api_backend_;
     std::unique_ptr<ApiServer> api_server_;
@@ -577,11 +578,11 @@ void Daemon::observe_updates() {
 }
 
 // Started before the API (whose stats read it) and after the workers: its first sync publishes.
-// A kubeconfig that cannot be read stops the start-up (the operator asked for the cluster).
+// The kubeconfig was read first thing in run(): one that cannot be read stops the start-up
+// before the EAL (the operator asked for the cluster).
 void Daemon::start_kubernetes() {
     if (!options_.kubernetes) return;
-    kubernetes_ = std::make_unique<KubernetesSource>(*options_.kubernetes, kubernetes_endpoint(*options_.kubernetes),
-                                                     *control_plane_);
+    kubernetes_ = std::make_unique<KubernetesSource>(*options_.kubernetes, *kube_endpoint_, *control_plane_);
     kubernetes_->start();
 }
 
@@ -608,6 +609,7 @@ int Daemon::run() {
     started_at_ = std::chrono::steady_clock::now();
     // First thing: a signal during start-up is acted on by the control loop, not fatal.
     install_signal_handlers();
+    if (options_.kubernetes) kube_endpoint_ = kubernetes_endpoint(*options_.kubernetes);
     start_eal();
     const auto worker_count = static_cast<uint16_t>(running_.dataplane.worker_lcores.size());
     ports_ = start_ports(running_, worker_count);

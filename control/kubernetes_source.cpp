@@ -51,6 +51,17 @@ std::string object_key_of(const json& object) {
     return config::object_key(namespace_name, text_at(object, "metadata", "name"));
 }
 
+// What the translation never reads and a large cluster has plenty of: kept out of the cache.
+void trim(json& object) {
+    const auto metadata = object.find("metadata");
+    if (metadata == object.end() || !metadata->is_object()) return;
+    metadata->erase("managedFields");
+    const auto annotations = metadata->find("annotations");
+    if (annotations != metadata->end() && annotations->is_object()) {
+        annotations->erase("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 int64_t unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -318,6 +329,7 @@ void KubernetesSource::on_list(Resource& resource, const json& body) {
         if (!item.is_object()) continue;
         item["kind"] = resource.kind;
         item["apiVersion"] = resource.api_version;
+        trim(item);
         if (!wanted(resource, item)) {
             ++skipped;
             continue;
@@ -368,6 +380,7 @@ void KubernetesSource::put(Resource& resource, const json& object) {
     json copy = object;
     copy["kind"] = resource.kind;
     copy["apiVersion"] = resource.api_version;
+    trim(copy);
     const std::string key = object_key_of(copy);
     if (!wanted(resource, copy)) {
         {

@@ -18,6 +18,7 @@ read with vipctl, the metrics endpoint and SYNs through the ClusterIP, as an ope
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -106,6 +107,12 @@ def main(context):
 
 
 def run(context, vipctl_exe, cluster):
+    # A kubeconfig that cannot be read stops the start-up with the reason, before any port.
+    bad = context.path("missing-kubeconfig")
+    refused = subprocess.run([context.exe, "--kubeconfig", bad, "--api-socket", "", "--metrics-address", ""],
+                               capture_output=True, text=True, timeout=30)
+    h.check(refused.returncode != 0 and "cannot read the kubeconfig " + bad in refused.stdout + refused.stderr,
+            f"a missing kubeconfig: status {refused.returncode}, {refused.stdout}{refused.stderr}")
     api_ip = cluster.apply("services", MY_SERVICE)["spec"]["clusterIP"]  # allocated by the API server
     cluster.apply("endpointslices", my_service_slice(ENDPOINTS[:2]))
     cluster.apply("services", service("other-proxy", {"service.kubernetes.io/service-proxy-name": "cilium"}, 81))
@@ -160,6 +167,15 @@ def run(context, vipctl_exe, cluster):
     h.check(set(connect(tap, 31000, api_ip, count=4)) == {(ENDPOINTS[2], 9376)}, "traffic did not follow the slice")
     h.log(f"slice change visible in vipctl after {seen_after * 1000:.0f} ms; "
           f"sync delay {gateway.kubernetes()['sync_delay_ms']}")
+
+    # A bookmark moves the version a resumed watch starts from, without an event.
+    events = gateway.kubernetes()["events"]
+    cluster.apply("services", service("bookmark-mover", port=86))  # events the slices watch does not see
+    cluster.delete("services", "bookmark-mover")
+    wait_until("the mover's events", lambda: gateway.kubernetes()["events"] >= events + 2)
+    cluster.control("/bookmark")
+    version = str(cluster.state()["resource_version"])
+    wait_until("bookmark version taken", lambda: gateway.kubernetes()["endpointslices"]["resource_version"] == version)
 
     # A watch cut mid-stream: the change made while it is down arrives, with no relist.
     lists_before = gateway.kubernetes()["lists"]
