@@ -190,9 +190,14 @@ def run(context, vipctl_exe, cluster):
     wait_until("connected again", lambda: gateway.kubernetes()["connected"])
     h.log(f"cut watch resumed: {resumed[-1]}")
 
-    # Disappear through events.
+    # Disappear through events: a service, and a second slice of my-service.
     cluster.delete("services", "during-cut")
     wait_until("deleted service gone", lambda: "during-cut" not in gateway.services())
+    cluster.apply("endpointslices", my_service_slice([ENDPOINTS[3]], name="my-service-def"))
+    both = sorted([(ENDPOINTS[2], 9376), (ENDPOINTS[3], 9376)])
+    wait_until("second slice", lambda: gateway.endpoints("my-service") == both)
+    cluster.delete("endpointslices", "my-service-def")
+    wait_until("second slice deleted", lambda: gateway.endpoints("my-service") == [(ENDPOINTS[2], 9376)])
 
     # 410 as the HTTP status on resume: `doomed` vanished without an event; the relist deletes it.
     gone_before = gateway.kubernetes()["gone"]
