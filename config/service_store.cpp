@@ -65,8 +65,19 @@ ServiceStore::ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved
     if (cluster_.service_cidr) allocator_ = ClusterIpAllocator(*cluster_.service_cidr);
 }
 
-StoreResult ServiceStore::apply(const ObjectSet& objects, const std::string& source) {
-    return transact(objects, {}, source, true, dns_addresses_of(objects));
+const char* origin_name(Origin origin) {
+    switch (origin) {
+    case Origin::File: return "file";
+    case Origin::Api: return "vipctl";
+    case Origin::Kubernetes: return "kubernetes";
+    }
+    return "?";
+}
+
+StoreResult ServiceStore::apply(const ObjectSet& objects, const std::string& source, Origin origin) {
+    StoreResult result = transact(objects, {}, source, true, dns_addresses_of(objects));
+    if (result.ok()) record_origins(result, origin);
+    return result;
 }
 
 StoreResult ServiceStore::remove(const ObjectSet& objects, const std::string& source) {
@@ -76,7 +87,9 @@ StoreResult ServiceStore::remove(const ObjectSet& objects, const std::string& so
     for (const auto& slice : objects.endpoint_slices) {
         deletes.emplace("endpointslice", object_key(slice.namespace_name, slice.name));
     }
-    return transact({}, deletes, source, true, std::nullopt);
+    StoreResult result = transact({}, deletes, source, true, std::nullopt);
+    if (result.ok()) record_origins(result, Origin::Api);
+    return result;
 }
 
 StoreResult ServiceStore::remove(std::string_view kind, std::string_view namespace_name, std::string_view name) {
@@ -86,7 +99,9 @@ StoreResult ServiceStore::remove(std::string_view kind, std::string_view namespa
                                                       "'; allowed: service, pod, endpointslice"));
         return result;
     }
-    return transact({}, {{std::string(kind), object_key(namespace_name, name)}}, "", true, std::nullopt);
+    StoreResult result = transact({}, {{std::string(kind), object_key(namespace_name, name)}}, "", true, std::nullopt);
+    if (result.ok()) record_origins(result, Origin::Api);
+    return result;
 }
 
 StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::string& source) {
@@ -97,17 +112,97 @@ StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::strin
         wanted.insert("endpointslice|" + object_key(slice.namespace_name, slice.name));
     }
     std::set<std::pair<std::string, std::string>> deletes;
+    auto unwanted = [&](const char* kind, const std::string& key) {
+        return !wanted.count(std::string(kind) + "|" + key) && origin(kind, key) != Origin::Kubernetes;
+    };
     for (const auto& [key, service] : services_) {
-        if (!wanted.count("service|" + key)) deletes.emplace("service", key);
+        if (unwanted("service", key)) deletes.emplace("service", key);
     }
     for (const auto& [key, pod] : pods_) {
-        if (!wanted.count("pod|" + key)) deletes.emplace("pod", key);
+        if (unwanted("pod", key)) deletes.emplace("pod", key);
     }
     for (const auto& [key, slice] : slices_) {
-        if (!wanted.count("endpointslice|" + key)) deletes.emplace("endpointslice", key);
+        if (unwanted("endpointslice", key)) deletes.emplace("endpointslice", key);
     }
-    return transact(objects, deletes, source, false,
-                    objects.dns ? objects.dns->addresses : std::vector<uint32_t>{});
+    StoreResult result = transact(objects, deletes, source, false,
+                                  objects.dns ? objects.dns->addresses : std::vector<uint32_t>{});
+    if (result.ok()) record_origins(result, Origin::File);
+    return result;
+}
+
+// Why object by object after a refusal: the cluster holds what it holds. One Service whose
+// ClusterIP is outside the service CIDR must not keep every other change from the dataplane.
+SyncResult ServiceStore::sync(const ObjectSet& upserts, const std::set<ObjectRef>& deletes, const std::string& source) {
+    SyncResult sync;
+    auto ours = [&](const char* kind, const std::string& key) {
+        const std::optional<Origin> found = origin(kind, key);
+        if (found && *found != Origin::Kubernetes) {
+            ++sync.shadowed;
+            return false;
+        }
+        return true;
+    };
+    ObjectSet taken;
+    for (const auto& service : upserts.services) {
+        if (ours("service", object_key(service.namespace_name, service.name))) taken.services.push_back(service);
+    }
+    for (const auto& pod : upserts.pods) {
+        if (ours("pod", object_key(pod.namespace_name, pod.name))) taken.pods.push_back(pod);
+    }
+    for (const auto& slice : upserts.endpoint_slices) {
+        if (ours("endpointslice", object_key(slice.namespace_name, slice.name))) taken.endpoint_slices.push_back(slice);
+    }
+    std::set<ObjectRef> removed;
+    for (const ObjectRef& ref : deletes) {
+        if (origin(ref.first, ref.second) == Origin::Kubernetes) removed.insert(ref);
+    }
+    StoreResult whole = transact(taken, removed, source, false, std::nullopt);
+    if (whole.ok()) {
+        record_origins(whole, Origin::Kubernetes);
+        sync.result = std::move(whole);
+        return sync;
+    }
+    std::set<std::string> changed;
+    auto one = [&](const ObjectSet& upsert, const std::set<ObjectRef>& remove) {
+        StoreResult single = transact(upsert, remove, source, false, std::nullopt);
+        if (!single.ok()) {
+            sync.rejected.insert(sync.rejected.end(), single.errors.begin(), single.errors.end());
+            return;
+        }
+        record_origins(single, Origin::Kubernetes);
+        sync.result.changes.insert(sync.result.changes.end(), single.changes.begin(), single.changes.end());
+        changed.insert(single.changed_services.begin(), single.changed_services.end());
+    };
+    for (const ObjectRef& ref : removed) one({}, {ref});
+    for (const auto& service : taken.services) one(ObjectSet{.services = {service}}, {});
+    for (const auto& pod : taken.pods) one(ObjectSet{.pods = {pod}}, {});
+    for (const auto& slice : taken.endpoint_slices) one(ObjectSet{.endpoint_slices = {slice}}, {});
+    sync.result.changed_services.assign(changed.begin(), changed.end());
+    return sync;
+}
+
+const std::set<std::string>& ServiceStore::slices_of(const std::string& service_key) const {
+    static const std::set<std::string> kNone;
+    auto found = slices_by_service_.find(service_key);
+    return found == slices_by_service_.end() ? kNone : found->second;
+}
+
+std::optional<Origin> ServiceStore::origin(std::string_view kind, const std::string& key) const {
+    auto found = origins_.find({std::string(kind), key});
+    if (found == origins_.end()) return std::nullopt;
+    return found->second;
+}
+
+void ServiceStore::record_origins(const StoreResult& result, Origin origin) {
+    for (const ObjectChange& change : result.changes) {
+        if (change.kind != "service" && change.kind != "pod" && change.kind != "endpointslice") continue;
+        ObjectRef ref{change.kind, object_key(change.namespace_name, change.name)};
+        if (change.action == "deleted") {
+            origins_.erase(ref);
+        } else {
+            origins_[ref] = origin;
+        }
+    }
 }
 
 StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {

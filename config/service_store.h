@@ -77,6 +77,23 @@ struct StoreResult {
     bool ok() const noexcept { return errors.empty(); }
 };
 
+// Where an object came from. Local objects (the config file, vipctl) take precedence over the
+// cluster's: a Kubernetes sync never replaces or deletes them, and a local change may take
+// over an object the cluster had put there (README, "Following a Kubernetes cluster").
+enum class Origin { File, Api, Kubernetes };
+const char* origin_name(Origin origin);  // "file", "vipctl", "kubernetes"
+
+// A sync from a source that follows a cluster: every valid object is taken even when others
+// are not (a watcher cannot refuse what the cluster holds; it reports it).
+struct SyncResult {
+    StoreResult result;                 // errors always empty; changes of what was taken
+    std::vector<ConfigError> rejected;  // objects the store refused, each with its reason
+    size_t shadowed = 0;                // objects skipped because a local object has their name
+};
+
+// ("service" | "pod" | "endpointslice", "namespace/name")
+using ObjectRef = std::pair<std::string, std::string>;
+
 std::string object_key(std::string_view namespace_name, std::string_view name);
 bool selector_matches(const Labels& selector, const Labels& labels);
 
@@ -96,15 +113,24 @@ public:
     // Client ranges may change while running; they do not affect any object.
     void set_client_ranges(std::vector<Ipv4Prefix> ranges) { cluster_.client_ranges = std::move(ranges); }
 
-    // Create or update every object in `objects`; idempotent.
-    StoreResult apply(const ObjectSet& objects, const std::string& source);
+    // Create or update every object in `objects`; idempotent. They become `origin`'s.
+    StoreResult apply(const ObjectSet& objects, const std::string& source, Origin origin = Origin::Api);
     // Delete the named objects; each must exist.
     StoreResult remove(const ObjectSet& objects, const std::string& source);
     StoreResult remove(std::string_view kind, std::string_view namespace_name, std::string_view name);
     // Weight 0 (drained) or 1 for every pod and endpoint with `address`.
     StoreResult set_drained(uint32_t address, bool drained);
-    // Make the store hold exactly `objects` (a config file reload).
+    // Make the store hold exactly `objects` plus the Kubernetes source's objects (a config file
+    // reload): every other object goes.
     StoreResult replace_all(const ObjectSet& objects, const std::string& source);
+    // A Kubernetes source's changes: upserts and deletes of its own objects, in one transaction
+    // when all are valid, else object by object (the refused ones are reported). Names held by
+    // a local object are skipped (counted in `shadowed`); a delete only removes the source's own.
+    SyncResult sync(const ObjectSet& upserts, const std::set<ObjectRef>& deletes, const std::string& source);
+    // The keys of the endpoint slices of a service (none: empty).
+    const std::set<std::string>& slices_of(const std::string& service_key) const;
+    // Where the object came from; nullopt: no such object.
+    std::optional<Origin> origin(std::string_view kind, const std::string& key) const;
 
     const ClusterConfig& cluster() const noexcept { return cluster_; }
     const std::map<std::string, ServiceConfig>& services() const noexcept { return services_; }
@@ -130,6 +156,8 @@ private:
     };
 
     void roll_back(Undo& undo);
+    // After a successful transaction: its objects are `origin`'s, its deleted ones forgotten.
+    void record_origins(const StoreResult& result, Origin origin);
     void put_service(const std::string& key, std::optional<ServiceConfig> service);
     void put_pod(const std::string& key, std::optional<PodConfig> pod);
     void put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
@@ -153,6 +181,7 @@ private:
     std::map<std::string, PodConfig> pods_;
     std::map<std::string, EndpointSliceConfig> slices_;
     std::map<std::string, ResolvedService> resolved_;
+    std::map<ObjectRef, Origin> origins_;
 
     std::map<uint32_t, std::string> service_by_ip_;
     std::map<uint32_t, std::string> pod_by_address_;

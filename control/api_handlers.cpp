@@ -18,6 +18,7 @@
 #include "dataplane/dns_responder.h"
 #include "control/connect_latency.h"
 #include "control/in_process_capture.h"
+#include "control/kubernetes_source.h"
 #include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
 #include "dataplane/conn_table.h"
@@ -135,6 +136,11 @@ json ports_json(const std::vector<config::NamedPort>& ports) {
     return out;
 }
 
+json origin_json(const config::ServiceStore& store, const char* kind, const std::string& key) {
+    const std::optional<config::Origin> origin = store.origin(kind, key);
+    return origin ? json(config::origin_name(*origin)) : json(nullptr);
+}
+
 bool in_namespace(const json& request, const std::string& namespace_name) {
     auto wanted = request.find("namespace");
     return wanted == request.end() || wanted->is_null() || *wanted == namespace_name;
@@ -177,7 +183,8 @@ json get_services(const json& request, const config::ServiceStore& store) {
                          {"session_affinity", service.session_affinity == config::SessionAffinity::ClientIp ? "ClientIP" : "None"},
                          {"affinity_timeout_s", service.affinity_timeout_s},
                          {"endpoints_ready", ready},
-                         {"endpoints_total", total}});
+                         {"endpoints_total", total},
+                         {"source", origin_json(store, "service", key)}});
     }
     return {{"ok", true}, {"items", items}};
 }
@@ -219,6 +226,17 @@ json latency_json(const ConnectLatency& latency) {
             {"p99_us", quantile(0.99)}};
 }
 
+// The service's endpoint slices and where each came from.
+json slices_json(const config::ServiceStore& store, const std::string& service_key) {
+    json out = json::array();
+    for (const std::string& key : store.slices_of(service_key)) {
+        const config::EndpointSliceConfig& slice = store.endpoint_slices().at(key);
+        out.push_back({{"name", slice.name}, {"endpoints", slice.endpoints.size()},
+                       {"source", origin_json(store, "endpointslice", key)}});
+    }
+    return out;
+}
+
 // Runs under the control plane's lock (inspect), so the published snapshot stays.
 json get_endpoints(const json& request, const config::ServiceStore& store, ApiBackend& backend) {
     const std::map<HealthKey, EndpointHealth> health = endpoint_health(backend);
@@ -255,7 +273,9 @@ json get_endpoints(const json& request, const config::ServiceStore& store, ApiBa
                          {"name", service.name},
                          {"selector", labels_json(service.selector)},
                          {"matched_pods", matched ? json(*matched) : json(nullptr)},
-                         {"endpoints", endpoints}});
+                         {"endpoints", endpoints},
+                         {"source", origin_json(store, "service", key)},
+                         {"slices", slices_json(store, key)}});
     }
     return {{"ok", true}, {"items", items}};
 }
@@ -271,7 +291,8 @@ json get_pods(const json& request, const config::ServiceStore& store) {
                          {"ready", pod.ready},
                          {"terminating", pod.terminating},
                          {"weight", pod.weight},
-                         {"ports", ports_json(pod.ports)}});
+                         {"ports", ports_json(pod.ports)},
+                         {"source", origin_json(store, "pod", key)}});
     }
     return {{"ok", true}, {"items", items}};
 }
@@ -327,6 +348,31 @@ json get_conntrack(const json& request, ApiBackend& backend) {
     return {{"ok", true}, {"items", items}, {"truncated", truncated}};
 }
 
+json kubernetes_json(const KubernetesStatus& status) {
+    auto resource = [](const KubernetesResourceStatus& out) {
+        return json{{"watching", out.watching}, {"resource_version", out.resource_version}, {"objects", out.objects}};
+    };
+    return {{"server", status.server},
+            {"connected", status.connected},
+            {"last_error", status.last_error.empty() ? json(nullptr) : json(status.last_error)},
+            {"last_sync_unix_ms", status.last_sync_unix_ms == 0 ? json(nullptr) : json(status.last_sync_unix_ms)},
+            {"services", resource(status.services)},
+            {"endpointslices", resource(status.endpoint_slices)},
+            {"events", status.events},
+            {"lists", status.lists},
+            {"gone", status.gone},
+            {"reconnects", status.reconnects},
+            {"syncs", status.syncs},
+            {"publications", status.publications},
+            {"rejected", status.rejected},
+            {"shadowed", status.shadowed},
+            {"skipped", status.skipped},
+            {"sync_delay_ms",
+             {{"last", status.last_sync_delay_ms},
+              {"max", status.max_sync_delay_ms},
+              {"mean", status.syncs == 0 ? 0.0 : status.sync_delay_sum_ms / static_cast<double>(status.syncs)}}}};
+}
+
 json get_stats(ApiBackend& backend) {
     const WorkerCounters total = sum_counters(backend.workers);
     json counters = json::object();
@@ -374,6 +420,7 @@ json get_stats(ApiBackend& backend) {
                    {{"validate_us", static_cast<uint64_t>(timing.validate_ms * 1000)},
                     {"build_us", static_cast<uint64_t>(timing.build_ms * 1000)},
                     {"publish_us", timing.publish_us}}}};
+    if (backend.kubernetes != nullptr) stats["kubernetes"] = kubernetes_json(backend.kubernetes->status());
     backend.stats_rates.add_rates(stats, StatsRates::Clock::now());
     return stats;
 }

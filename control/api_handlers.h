@@ -23,6 +23,7 @@ namespace vipgate {
 class Publisher;
 
 class StatsReporter;
+class KubernetesSource;
 
 // A port `vipctl capture` can name.
 struct CapturePort {
@@ -38,6 +39,7 @@ struct ApiBackend {
     StatsRates stats_rates{};  // `get stats` rates: the one piece of state, with its own lock
     std::vector<CapturePort> ports{};
     std::atomic<bool> stopping{false};  // set by the daemon before it stops the API: long requests end
+    const KubernetesSource* kubernetes = nullptr;  // set: its state goes into `get stats`
 };
 
 nlohmann::json handle_api_request(const nlohmann::json& request, ApiBackend& backend);

@@ -93,6 +93,19 @@ UpdateOutcome ControlPlane::set_drained(uint32_t address, bool drained) {
     });
 }
 
+UpdateOutcome ControlPlane::sync(const config::ObjectSet& upserts, const std::set<config::ObjectRef>& deletes,
+                                 const std::string& source, std::vector<config::ConfigError>& rejected,
+                                 size_t& shadowed) {
+    const auto requested = std::chrono::steady_clock::now();
+    return update(requested, [&] {
+        const auto started = std::chrono::steady_clock::now();
+        config::SyncResult result = store_.sync(upserts, deletes, source);
+        rejected = std::move(result.rejected);
+        shadowed = result.shadowed;
+        return publish_changes(std::move(result.result), elapsed_ms(started), false);
+    });
+}
+
 UpdateOutcome ControlPlane::reload(config::Config next, std::chrono::steady_clock::time_point requested) {
     if (requested == std::chrono::steady_clock::time_point{}) requested = std::chrono::steady_clock::now();
     return update(requested, [&] {

@@ -13,7 +13,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "config/objects.h"
@@ -70,6 +72,10 @@ public:
     UpdateOutcome remove(const config::ObjectSet& objects, const std::string& source);
     UpdateOutcome remove(const std::string& kind, const std::string& namespace_name, const std::string& name);
     UpdateOutcome set_drained(uint32_t address, bool drained);
+    // A Kubernetes source's changes (ServiceStore::sync): every valid object is taken and the
+    // result published once; `rejected` and `shadowed` say what was not.
+    UpdateOutcome sync(const config::ObjectSet& upserts, const std::set<config::ObjectRef>& deletes,
+                       const std::string& source, std::vector<config::ConfigError>& rejected, size_t& shadowed);
     // A reloaded config file: settings and objects replace the running ones (restart-only
     // differences must have been refused by the caller). `requested`: when the reload was asked
     // for (reading the file counts in the update's total time); default: now.

@@ -164,6 +164,7 @@ private:
     void publish_telemetry();
     void observe_updates();
     void start_metrics(const std::vector<WorkerContext*>& workers);
+    void start_kubernetes();
 
     DaemonOptions options_;
     config::Config running_;
@@ -176,6 +177,8 @@ private:
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
+    std::optional<KubeEndpoint> kube_endpoint_;  // read before anything starts: a bad kubeconfig stops nothing
+    std::unique_ptr<KubernetesSource> kubernetes_;
     std::unique_ptr<ApiBackend> api_backend_;
     std::unique_ptr<ApiServer> api_server_;
     std::unique_ptr<UpdateMetrics> update_metrics_;
@@ -585,6 +588,15 @@ void Daemon::observe_updates() {
     });
 }
 
+// Started before the API (whose stats read it) and after the workers: its first sync publishes.
+// The kubeconfig was read first thing in run(): one that cannot be read stops the start-up
+// before the EAL (the operator asked for the cluster).
+void Daemon::start_kubernetes() {
+    if (!options_.kubernetes) return;
+    kubernetes_ = std::make_unique<KubernetesSource>(*options_.kubernetes, *kube_endpoint_, *control_plane_);
+    kubernetes_->start();
+}
+
 // Like the API: an address it cannot take is reported, and the gateway forwards without metrics.
 void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
     if (options_.metrics_address.empty()) {
@@ -593,7 +605,7 @@ void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
     }
     metrics_ = std::make_unique<MetricsExporter>(MetricsSources{workers, ports_, *control_plane_, *publisher_,
                                                                 *reporter_, *update_metrics_,
-                                                                options_.metrics_endpoints});
+                                                                options_.metrics_endpoints, kubernetes_.get()});
     try {
         metrics_->start(options_.metrics_address);
         spdlog::info("metrics at http://{}/metrics{}", options_.metrics_address,
@@ -608,6 +620,7 @@ int Daemon::run() {
     started_at_ = std::chrono::steady_clock::now();
     // First thing: a signal during start-up is acted on by the control loop, not fatal.
     install_signal_handlers();
+    if (options_.kubernetes) kube_endpoint_ = kubernetes_endpoint(*options_.kubernetes);
     start_eal();
     const auto worker_count = static_cast<uint16_t>(running_.dataplane.worker_lcores.size());
     ports_ = start_ports(running_, worker_count);
@@ -634,7 +647,9 @@ int Daemon::run() {
     reporter_->note_snapshot(*publisher_->current());
     observe_updates();
     launch_workers();
+    start_kubernetes();
     api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, *reporter_, contexts});
+    api_backend_->kubernetes = kubernetes_.get();
     for (const PortRuntime& port : ports_) api_backend_->ports.push_back({port.name, port.port_id});
     publish_telemetry();
     start_metrics(contexts);
@@ -644,6 +659,7 @@ int Daemon::run() {
     control_loop();
     metrics_.reset();
     stop_api();
+    kubernetes_.reset();
     join_reload();
     stop_workers();
     report_final();
@@ -653,6 +669,7 @@ int Daemon::run() {
 Daemon::~Daemon() {
     metrics_.reset();  // before the state it reads
     stop_api();        // before the state it serves
+    kubernetes_.reset();  // before the control plane it changes
     join_reload();
     stop_workers();
     for (rte_ring* ring : {punt_ring_, control_tx_ring_}) {

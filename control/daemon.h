@@ -2,7 +2,10 @@
 // loop (ARP, reloads, statistics, snapshot reclamation) until a signal or the run time ends.
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include "control/kubernetes_source.h"
 
 namespace vipgate {
 
@@ -13,6 +16,7 @@ struct DaemonOptions {
     std::string api_socket = "/run/vipgate/api.sock";  // empty: no control API
     std::string metrics_address = "127.0.0.1:9431";    // Prometheus endpoint; empty: none
     bool metrics_endpoints = false;                    // per-endpoint series (one per endpoint)
+    std::optional<KubernetesOptions> kubernetes;       // set: follow this cluster's API server
 };
 
 // Returns the process exit code. Errors are logged with what to change.

@@ -64,7 +64,20 @@ int main(int argc, char** argv) {
          "Unix socket of the control API (vipctl); \"\" disables it")
         ("metrics-address", options::value<std::string>()->default_value("127.0.0.1:9431"),
          "ADDRESS:PORT of the Prometheus endpoint (/metrics); \"\" disables it")
-        ("metrics-endpoints", "add per-endpoint series (one set per endpoint: mind the cardinality)");
+        ("metrics-endpoints", "add per-endpoint series (one set per endpoint: mind the cardinality)")
+        ("kubeconfig", options::value<std::string>(),
+         "follow the Kubernetes API server of this kubeconfig (Services and EndpointSlices)")
+        ("kube-context", options::value<std::string>()->default_value(""), "kubeconfig context (default: current-context)")
+        ("kube-in-cluster", "follow the API server of the cluster vipgate runs in (service account)")
+        ("kube-namespace", options::value<std::string>()->default_value(""), "follow one namespace only")
+        ("kube-label-selector", options::value<std::string>()->default_value(""),
+         "label selector for Services and EndpointSlices (as kubectl -l)")
+        ("kube-field-selector", options::value<std::string>()->default_value(""),
+         "field selector for Services and EndpointSlices (as kubectl --field-selector)")
+        ("kube-proxy-name", options::value<std::string>()->default_value(""),
+         "serve services labelled service.kubernetes.io/service-proxy-name=NAME (besides unlabelled ones)")
+        ("kube-min-sync-ms", options::value<unsigned>()->default_value(1000),
+         "at most one store transaction per this many milliseconds under a burst of changes (minSyncPeriod)");
     options::variables_map values;
     try {
         options::store(options::parse_command_line(argc, argv, description), values);
@@ -99,5 +112,21 @@ int main(int argc, char** argv) {
     daemon_options.api_socket = values["api-socket"].as<std::string>();
     daemon_options.metrics_address = values["metrics-address"].as<std::string>();
     daemon_options.metrics_endpoints = values.count("metrics-endpoints") > 0;
+    if (values.count("kubeconfig") || values.count("kube-in-cluster")) {
+        vipgate::KubernetesOptions kubernetes;
+        if (values.count("kubeconfig")) kubernetes.kubeconfig = values["kubeconfig"].as<std::string>();
+        kubernetes.in_cluster = values.count("kube-in-cluster") > 0;
+        if (kubernetes.in_cluster && !kubernetes.kubeconfig.empty()) {
+            std::cerr << "vipgate: --kubeconfig and --kube-in-cluster exclude each other\n";
+            return 2;
+        }
+        kubernetes.context = values["kube-context"].as<std::string>();
+        kubernetes.namespace_name = values["kube-namespace"].as<std::string>();
+        kubernetes.label_selector = values["kube-label-selector"].as<std::string>();
+        kubernetes.field_selector = values["kube-field-selector"].as<std::string>();
+        kubernetes.proxy_name = values["kube-proxy-name"].as<std::string>();
+        kubernetes.min_sync = std::chrono::milliseconds(values["kube-min-sync-ms"].as<unsigned>());
+        daemon_options.kubernetes = kubernetes;
+    }
     return vipgate::run_daemon(daemon_options);
 }

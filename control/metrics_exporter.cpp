@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "control/control_plane.h"
+#include "control/kubernetes_source.h"
 #include "control/publisher.h"
 #include "control/stats_reporter.h"
 #include "dataplane/worker_context.h"
@@ -23,6 +24,7 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
     sample.version = VIPGATE_VERSION;
     sample.dpdk_version = rte_version();
     sample.per_endpoint = sources.per_endpoint;
+    if (sources.kubernetes != nullptr) sample.kubernetes = sources.kubernetes->status();
     for (const WorkerContext* worker : sources.workers) {
         WorkerSample& out = sample.workers.emplace_back();
         out.index = worker->worker_index;

@@ -26,6 +26,7 @@ namespace vipgate {
 class ControlPlane;
 class Publisher;
 class StatsReporter;
+class KubernetesSource;
 struct WorkerContext;
 
 struct MetricsSources {
@@ -36,6 +37,7 @@ struct MetricsSources {
     const StatsReporter& reporter;  // per-endpoint and per-service-port counts (read under the lock)
     const UpdateMetrics& updates;
     bool per_endpoint = false;
+    const KubernetesSource* kubernetes = nullptr;  // set: the source's state as series
 };
 
 // Everything one scrape reports, read from the live sources (the control plane's lock is taken

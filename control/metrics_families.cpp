@@ -283,6 +283,46 @@ ServicePortLabels service_port_labels(const std::string& name) {
     return labels;
 }
 
+namespace {
+
+// The Kubernetes source: its connection, what it follows and how fast its changes land.
+void add_kubernetes(Families& families, const KubernetesStatus& status) {
+    families.gauge("vipgate_kubernetes_connected",
+                   "1 while every resource is listed and watched from the API server; 0 while reconnecting (the "
+                   "dataplane keeps its last state).",
+                   {{"server", status.server}}, status.connected ? 1 : 0);
+    for (const KubernetesResourceStatus* resource : {&status.services, &status.endpoint_slices}) {
+        families.gauge("vipgate_kubernetes_objects", "Objects followed from the API server, after the filters.",
+                       {{"resource", resource->resource}}, static_cast<double>(resource->objects));
+    }
+    families.counter("vipgate_kubernetes_events_total", "Watch events (added, modified, deleted) received.", {},
+                     static_cast<double>(status.events));
+    families.counter("vipgate_kubernetes_lists_total", "Lists (the first, and relists after 410 Gone or errors).", {},
+                     static_cast<double>(status.lists));
+    families.counter("vipgate_kubernetes_gone_total", "410 Gone answers: each leads to a relist and reconciliation.",
+                     {}, static_cast<double>(status.gone));
+    families.counter("vipgate_kubernetes_errors_total", "Failed lists and watches (each retried after a backoff).", {},
+                     static_cast<double>(status.reconnects));
+    families.counter("vipgate_kubernetes_syncs_total",
+                     "Store transactions of coalesced changes, by whether they were published.", {{"published", "true"}},
+                     static_cast<double>(status.publications));
+    families.counter("vipgate_kubernetes_syncs_total",
+                     "Store transactions of coalesced changes, by whether they were published.", {{"published", "false"}},
+                     static_cast<double>(status.syncs - status.publications));
+    families.counter("vipgate_kubernetes_rejected_objects_total", "Objects the translation or the store refused.", {},
+                     static_cast<double>(status.rejected));
+    families.gauge("vipgate_kubernetes_last_sync_timestamp_seconds", "Unix time of the last sync (0: none yet).", {},
+                   static_cast<double>(status.last_sync_unix_ms) / 1e3);
+    families.gauge("vipgate_kubernetes_sync_delay_seconds",
+                   "From the first event a sync carried to its publication (every worker on it): the last sync's.",
+                   {}, status.last_sync_delay_ms / 1e3);
+    families.counter("vipgate_kubernetes_sync_delay_seconds_total",
+                     "Sum of the sync delays (divide by vipgate_kubernetes_syncs_total for the mean).", {},
+                     status.sync_delay_sum_ms / 1e3);
+}
+
+}  // namespace
+
 std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
     Families families;
     families.gauge("vipgate_build_info", "vipgate's version and the DPDK it runs on; the value is 1.",
@@ -295,6 +335,7 @@ std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
     families.gauge("vipgate_service_ports", "Service ports in the published snapshot.", {},
                    static_cast<double>(sample.service_ports.size()));
     add_service_ports(families, sample);
+    if (sample.kubernetes) add_kubernetes(families, *sample.kubernetes);
     return families.take();
 }
 

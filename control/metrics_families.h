@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include <prometheus/registry.h>
 
 #include "control/connect_latency.h"
+#include "control/kubernetes_status.h"
 #include "dataplane/counters.h"
 
 namespace vipgate {
@@ -83,6 +85,7 @@ struct MetricsSample {
     uint64_t generation = 0;  // of the published snapshot
     std::string version;      // vipgate
     std::string dpdk_version;
+    std::optional<KubernetesStatus> kubernetes;  // set when following a cluster
 };
 
 // How a worker counter becomes a series: the family it belongs to and, when the family has

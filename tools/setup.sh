@@ -16,7 +16,11 @@ PACKAGES=(
   python3 python3-scapy iproute2 procps
   nginx-light socat curl wrk iputils-ping ethtool nftables iptables kmod
   knot dnsperf bind9-dnsutils
+  libcurl4-openssl-dev openssl
 )
+# kubectl for the test API server's check (tests/integration/test_fake_apiserver.py): Debian's
+# kubernetes-client, unless a kubectl is installed already (e.g. the upstream kubectl package).
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 HUGEPAGES_WANTED=${VIPGATE_HUGEPAGES:-512}
 HUGEPAGES_SYSFS=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 HUGEPAGES_MOUNT=/dev/hugepages

@@ -401,4 +401,56 @@ TEST(ServiceStore, ReplaceAllDeletesWhatIsMissing) {
 }
 
 }  // namespace
+// Origins: local objects (file, vipctl) win over the Kubernetes source's; a reload keeps the
+// source's objects; a sync takes every valid object even when one is refused.
+TEST(ServiceStoreOrigins, LocalObjectsShadowTheClustersAndReloadsKeepTheClusters) {
+    ServiceStore store(cluster(), {});
+    ObjectSet file;
+    file.services.push_back(service("local", {{"app", "local"}}, {}, ip("198.18.128.5")));
+    ASSERT_TRUE(store.replace_all(file, "vipgate.toml").ok());
+    EXPECT_EQ(store.origin("service", "default/local"), Origin::File);
+
+    ObjectSet cluster_objects;
+    cluster_objects.services.push_back(service("local", {{"app", "other"}}, {}, ip("198.18.128.6")));
+    cluster_objects.services.push_back(service("remote", {{"app", "remote"}}, {}, ip("198.18.128.7")));
+    SyncResult synced = store.sync(cluster_objects, {}, "kubernetes");
+    EXPECT_TRUE(synced.rejected.empty());
+    EXPECT_EQ(synced.shadowed, 1u);
+    EXPECT_EQ(store.services().at("default/local").cluster_ip, ip("198.18.128.5"));  // the file's, untouched
+    EXPECT_EQ(store.origin("service", "default/remote"), Origin::Kubernetes);
+
+    // A reload of the file keeps the cluster's objects; a sync cannot delete a local one.
+    ASSERT_TRUE(store.replace_all(file, "vipgate.toml").ok());
+    EXPECT_EQ(store.origin("service", "default/remote"), Origin::Kubernetes);
+    store.sync({}, {{"service", "default/local"}}, "kubernetes");
+    EXPECT_EQ(store.origin("service", "default/local"), Origin::File);
+
+    // vipctl takes an object over; deleting it forgets the origin.
+    ObjectSet api;
+    api.services.push_back(service("remote", {{"app", "remote"}}, {}, ip("198.18.128.7")));
+    ASSERT_TRUE(store.apply(api, "request").ok());
+    EXPECT_EQ(store.origin("service", "default/remote"), Origin::Api);
+    EXPECT_EQ(store.sync(cluster_objects, {}, "kubernetes").shadowed, 2u);
+    ASSERT_TRUE(store.remove("service", "default", "remote").ok());
+    EXPECT_EQ(store.origin("service", "default/remote"), std::nullopt);
+}
+
+TEST(ServiceStoreOrigins, SyncTakesTheValidObjectsWhenOneIsRefused) {
+    ServiceStore store(cluster(), {});
+    ObjectSet objects;
+    objects.services.push_back(service("good", {{"app", "good"}}, {}, ip("198.18.128.9")));
+    objects.services.push_back(service("outside", {{"app", "bad"}}, {}, ip("198.19.0.9")));  // not in the CIDR
+    SyncResult synced = store.sync(objects, {}, "kubernetes");
+    ASSERT_EQ(synced.rejected.size(), 1u);
+    EXPECT_NE(synced.rejected[0].to_string().find("outside the service CIDR"), std::string::npos);
+    EXPECT_TRUE(synced.result.ok());
+    EXPECT_EQ(store.services().count("default/good"), 1u);
+    EXPECT_EQ(store.services().count("default/outside"), 0u);
+    EXPECT_EQ(synced.result.changed_services, std::vector<std::string>{"default/good"});
+
+    SyncResult deleted = store.sync({}, {{"service", "default/good"}, {"service", "default/never"}}, "kubernetes");
+    EXPECT_TRUE(deleted.rejected.empty());
+    EXPECT_EQ(store.services().count("default/good"), 0u);
+}
+
 }  // namespace vipgate::config

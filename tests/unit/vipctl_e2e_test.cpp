@@ -109,12 +109,12 @@ TEST_F(VipctlEndToEnd, GetServicesPrintsATable) {
                 {{{"namespace", "default"}, {"name", "web"}, {"cluster_ip", "198.18.128.10"},
                   {"ports", {{{"name", "http"}, {"protocol", "TCP"}, {"port", 80}, {"target_port", "8080"}}}},
                   {"selector", {{"app", "web"}}}, {"session_affinity", "None"}, {"affinity_timeout_s", 10800},
-                  {"endpoints_ready", 2}, {"endpoints_total", 2}}}}};
+                  {"endpoints_ready", 2}, {"endpoints_total", 2}, {"source", "kubernetes"}}}}};
     const Outcome run = vipctl({"get", "svc"});
     EXPECT_EQ(run.status, 0) << run.err;
     EXPECT_EQ(run.out,
-              "NAME   TYPE        CLUSTER-IP      PORT(S)   ENDPOINTS   SELECTOR   AFFINITY\n"
-              "web    ClusterIP   198.18.128.10   80/TCP    2/2         app=web    None\n");
+              "NAME   TYPE        CLUSTER-IP      PORT(S)   ENDPOINTS   SELECTOR   AFFINITY   SOURCE\n"
+              "web    ClusterIP   198.18.128.10   80/TCP    2/2         app=web    None       kubernetes\n");
     EXPECT_EQ(last_request(), json({{"op", "get"}, {"resource", "services"}, {"namespace", "default"}}));
 
     const Outcome as_json = vipctl({"get", "svc", "-A", "-o", "json"});

@@ -32,14 +32,14 @@ json web_service() {
             {"ports", {{{"name", "http"}, {"protocol", "TCP"}, {"port", 80}, {"target_port", "8080"}},
                        {{"name", "https"}, {"protocol", "TCP"}, {"port", 443}, {"target_port", "https"}}}},
             {"selector", {{"app", "web"}, {"tier", "front"}}}, {"session_affinity", "None"},
-            {"affinity_timeout_s", 10800}, {"endpoints_ready", 3}, {"endpoints_total", 4}};
+            {"affinity_timeout_s", 10800}, {"endpoints_ready", 3}, {"endpoints_total", 4}, {"source", "kubernetes"}};
 }
 
 json dns_service() {
     return {{"namespace", "kube-system"}, {"name", "kube-dns"}, {"cluster_ip", "None"},
             {"ports", {{{"name", "dns"}, {"protocol", "UDP"}, {"port", 53}, {"target_port", "53"}}}},
             {"selector", nullptr}, {"session_affinity", "ClientIP"}, {"affinity_timeout_s", 600},
-            {"endpoints_ready", 0}, {"endpoints_total", 0}};
+            {"endpoints_ready", 0}, {"endpoints_total", 0}, {"source", "file"}};
 }
 
 json endpoint(const std::string& address, bool ready = true, bool terminating = false, int weight = 1) {
@@ -63,8 +63,8 @@ TEST(VipctlTable, ColumnsAlignWithThreeSpacesAndNoTrailingBlanks) {
 TEST(VipctlServices, TableInOneNamespace) {
     const Printed printed = print(print_services, {{"ok", true}, {"items", {web_service()}}}, kInDefault);
     EXPECT_EQ(printed.out,
-              "NAME   TYPE        CLUSTER-IP      PORT(S)          ENDPOINTS   SELECTOR             AFFINITY\n"
-              "web    ClusterIP   198.18.128.10   80/TCP,443/TCP   3/4         app=web,tier=front   None\n");
+              "NAME   TYPE        CLUSTER-IP      PORT(S)          ENDPOINTS   SELECTOR             AFFINITY   SOURCE\n"
+              "web    ClusterIP   198.18.128.10   80/TCP,443/TCP   3/4         app=web,tier=front   None       kubernetes\n");
     EXPECT_EQ(printed.err, "");
 }
 
@@ -73,11 +73,11 @@ TEST(VipctlServices, AllNamespacesAddANamespaceColumn) {
         print(print_services, {{"ok", true}, {"items", {web_service(), dns_service()}}}, kAllNamespaces);
     EXPECT_EQ(printed.out,
               "NAMESPACE     NAME       TYPE        CLUSTER-IP      PORT(S)          ENDPOINTS   SELECTOR             "
-              "AFFINITY\n"
+              "AFFINITY        SOURCE\n"
               "default       web        ClusterIP   198.18.128.10   80/TCP,443/TCP   3/4         app=web,tier=front   "
-              "None\n"
+              "None            kubernetes\n"
               "kube-system   kube-dns   Headless    None            53/UDP           0/0         <none>               "
-              "ClientIP:600s\n");
+              "ClientIP:600s   file\n");
 }
 
 TEST(VipctlServices, WideShowsTargetPorts) {
@@ -96,15 +96,17 @@ TEST(VipctlServices, NothingFoundGoesToStderr) {
 
 TEST(VipctlEndpoints, TruncatesLikeKubectlUnlessWide) {
     json item = {{"namespace", "default"}, {"name", "web"}, {"selector", {{"app", "web"}}}, {"matched_pods", 5},
-                 {"endpoints", json::array()}};
+                 {"endpoints", json::array()}, {"source", "kubernetes"},
+                 {"slices", {{{"name", "web-1"}, {"source", "kubernetes"}}, {{"name", "web-2"}, {"source", "kubernetes"}}}}};
     for (int i = 10; i < 15; ++i) item["endpoints"].push_back(endpoint("198.19.1." + std::to_string(i)));
     const json response = {{"ok", true}, {"items", {item}}};
     EXPECT_EQ(print(print_endpoints, response, kInDefault).out,
-              "NAME   ENDPOINTS\n"
-              "web    198.19.1.10:8080,198.19.1.11:8080,198.19.1.12:8080 + 2 more...\n");
+              "NAME   ENDPOINTS                                                        SOURCE\n"
+              "web    198.19.1.10:8080,198.19.1.11:8080,198.19.1.12:8080 + 2 more...   kubernetes\n");
     EXPECT_EQ(print(print_endpoints, response, kWide).out,
-              "NAME   ENDPOINTS\n"
-              "web    198.19.1.10:8080,198.19.1.11:8080,198.19.1.12:8080,198.19.1.13:8080,198.19.1.14:8080\n");
+              "NAME   ENDPOINTS                                                                              SOURCE\n"
+              "web    198.19.1.10:8080,198.19.1.11:8080,198.19.1.12:8080,198.19.1.13:8080,198.19.1.14:8080   "
+              "kubernetes\n");
 }
 
 TEST(VipctlEndpoints, NoneWithAHintWhenTheSelectorMatchesNothing) {
@@ -112,23 +114,25 @@ TEST(VipctlEndpoints, NoneWithAHintWhenTheSelectorMatchesNothing) {
                       {"endpoints", json::array()}};
     const json api = {{"namespace", "shop"}, {"name", "api"}, {"selector", {{"app", "api"}}}, {"matched_pods", 3},
                       {"endpoints", {endpoint("198.19.2.1"), endpoint("198.19.2.2", false),
-                                     endpoint("198.19.2.3", true, true), endpoint("198.19.2.4", true, false, 0)}}};
+                                     endpoint("198.19.2.3", true, true), endpoint("198.19.2.4", true, false, 0)}},
+                      {"source", "file"}, {"slices", {{{"name", "api-1"}, {"source", "kubernetes"}}}}};
     const json manual = {{"namespace", "shop"}, {"name", "legacy"}, {"selector", nullptr}, {"matched_pods", nullptr},
-                         {"endpoints", json::array()}};
+                         {"endpoints", json::array()}, {"source", "vipctl"}};
     const Printed printed = print(print_endpoints, {{"ok", true}, {"items", {web, api, manual}}}, kAllNamespaces);
     EXPECT_EQ(printed.out,
-              "NAMESPACE   NAME     ENDPOINTS         NOTES\n"
-              "default     web      <none>            selector app=web matches no pods\n"
-              "shop        api      198.19.2.1:8080   1 not ready; 1 terminating; 1 drained\n"
-              "shop        legacy   <none>            no selector and no EndpointSlice\n");
+              "NAMESPACE   NAME     ENDPOINTS         SOURCE                            NOTES\n"
+              "default     web      <none>            -                                 selector app=web matches no pods\n"
+              "shop        api      198.19.2.1:8080   file service, kubernetes slices   1 not ready; 1 terminating; 1 "
+              "drained\n"
+              "shop        legacy   <none>            vipctl                            no selector and no EndpointSlice\n");
 }
 
 TEST(VipctlEndpoints, SameAddressAndPortListedOnce) {
     json item = {{"namespace", "default"}, {"name", "web"}, {"selector", nullptr}, {"matched_pods", nullptr},
                  {"endpoints", {endpoint("198.19.1.10"), endpoint("198.19.1.10")}}};
     EXPECT_EQ(print(print_endpoints, {{"ok", true}, {"items", {item}}}, kInDefault).out,
-              "NAME   ENDPOINTS\n"
-              "web    198.19.1.10:8080\n");
+              "NAME   ENDPOINTS          SOURCE\n"
+              "web    198.19.1.10:8080   -\n");
 }
 
 TEST(VipctlPods, StatusFromTerminatingAndWeight) {
@@ -261,4 +265,23 @@ TEST(VipctlResponses, ExitStatusAndWhereTextGoes) {
 }
 
 }  // namespace
+TEST(VipctlStats, KubernetesSourceState) {
+    const json response = {
+        {"ok", true}, {"generation", 7}, {"counters", {{"rx_packets", 1}}},
+        {"kubernetes",
+         {{"server", "https://198.18.0.10:6443"}, {"connected", false}, {"last_error", "services: connection refused"},
+          {"services", {{"objects", 3}}}, {"endpointslices", {{"objects", 4}}}, {"events", 10007}, {"lists", 4},
+          {"gone", 2}, {"reconnects", 5}, {"syncs", 9}, {"publications", 8}, {"rejected", 1}, {"shadowed", 1},
+          {"skipped", 1}, {"sync_delay_ms", {{"last", 10.25}, {"mean", 420.0}, {"max", 1014.8}}}}}};
+    const Printed printed = print(print_stats, response, kInDefault);
+    EXPECT_NE(printed.out.find("kubernetes https://198.18.0.10:6443: DISCONNECTED (serving the last state)\n"
+                               "  services 3, endpointslices 4; events 10007, lists 4 (410 Gone 2), errors 5\n"
+                               "  syncs 9 (8 published), refused 1, shadowed by local objects 1, filtered 1\n"
+                               "  event to publication: last 10.2 ms, mean 420.0 ms, max 1014.8 ms\n"
+                               "  last error: services: connection refused\n"),
+              std::string::npos)
+        << printed.out;
+    EXPECT_EQ(print(print_stats, {{"ok", true}, {"generation", 1}}, kInDefault).out.find("kubernetes"), std::string::npos);
+}
+
 }  // namespace vipgate::vipctl

@@ -100,7 +100,8 @@ std::string duration_text(uint64_t milliseconds) {
 }
 
 void print_services(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
-    std::vector<std::string> headers = {"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "ENDPOINTS", "SELECTOR", "AFFINITY"};
+    std::vector<std::string> headers = {"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "ENDPOINTS", "SELECTOR", "AFFINITY",
+                                        "SOURCE"};
     if (options.wide) headers.insert(headers.begin() + 4, "TARGET-PORT(S)");
     Table table = namespaced_table(options, headers);
     for (const auto& service : field_list(response, "items")) {
@@ -110,7 +111,7 @@ void print_services(const nlohmann::json& response, const TableOptions& options,
             cluster_ip,
             service_ports(service),
             field_text(service, "endpoints_ready", "?") + "/" + field_text(service, "endpoints_total", "?"),
-            labels_text(field_list(service, "selector")), affinity(service)};
+            labels_text(field_list(service, "selector")), affinity(service), field_text(service, "source", "-")};
         if (options.wide) cells.insert(cells.begin() + 4, target_ports(service));
         add_namespaced_row(table, options, service, std::move(cells));
     }
@@ -155,6 +156,19 @@ void print_endpoint_health(const nlohmann::json& response, const TableOptions& o
 
 }  // namespace
 
+namespace {
+
+// "kubernetes", or "file service, kubernetes slices" when the service and its slices differ.
+std::string endpoint_sources(const nlohmann::json& item) {
+    const std::string service = field_text(item, "source", "-");
+    std::set<std::string> slices;
+    for (const auto& slice : field_list(item, "slices")) slices.insert(field_text(slice, "source", "-"));
+    if (slices.empty() || (slices.size() == 1 && *slices.begin() == service)) return service;
+    return service + " service, " + join({slices.begin(), slices.end()}) + " slices";
+}
+
+}  // namespace
+
 void print_endpoints(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
     struct Row {
         const nlohmann::json* item;
@@ -184,11 +198,11 @@ void print_endpoints(const nlohmann::json& response, const TableOptions& options
         rows.push_back({&item, endpoints, endpoint_notes(item, serving.size())});
         any_notes = any_notes || !rows.back().notes.empty();
     }
-    std::vector<std::string> headers = {"NAME", "ENDPOINTS"};
+    std::vector<std::string> headers = {"NAME", "ENDPOINTS", "SOURCE"};
     if (any_notes) headers.push_back("NOTES");
     Table table = namespaced_table(options, headers);
     for (const Row& row : rows) {
-        std::vector<std::string> cells = {field_text(*row.item, "name"), row.endpoints};
+        std::vector<std::string> cells = {field_text(*row.item, "name"), row.endpoints, endpoint_sources(*row.item)};
         if (any_notes) cells.push_back(row.notes);
         add_namespaced_row(table, options, *row.item, std::move(cells));
     }
@@ -245,6 +259,35 @@ void print_conntrack(const nlohmann::json& response, const TableOptions& options
     }
 }
 
+namespace {
+
+// The Kubernetes source's state, when the gateway follows a cluster.
+void print_kubernetes_status(const nlohmann::json& status, std::ostream& out) {
+    if (status.empty()) return;
+    const nlohmann::json& delay = field_list(status, "sync_delay_ms");
+    auto milliseconds = [&](const char* name) {
+        char text[32];
+        const auto value = delay.find(name);
+        std::snprintf(text, sizeof(text), "%.1f ms", value != delay.end() && value->is_number() ? value->get<double>() : 0.0);
+        return std::string(text);
+    };
+    out << "\nkubernetes " << field_text(status, "server") << ": "
+        << (field_bool(status, "connected") ? "connected" : "DISCONNECTED (serving the last state)") << "\n"
+        << "  services " << field_text(field_list(status, "services"), "objects", "0") << ", endpointslices "
+        << field_text(field_list(status, "endpointslices"), "objects", "0") << "; events "
+        << field_text(status, "events", "0") << ", lists " << field_text(status, "lists", "0") << " (410 Gone "
+        << field_text(status, "gone", "0") << "), errors " << field_text(status, "reconnects", "0") << "\n"
+        << "  syncs " << field_text(status, "syncs", "0") << " (" << field_text(status, "publications", "0")
+        << " published), refused " << field_text(status, "rejected", "0") << ", shadowed by local objects "
+        << field_text(status, "shadowed", "0") << ", filtered " << field_text(status, "skipped", "0") << "\n"
+        << "  event to publication: last " << milliseconds("last") << ", mean " << milliseconds("mean") << ", max "
+        << milliseconds("max") << "\n";
+    const std::string error = field_text(status, "last_error", "");
+    if (!error.empty()) out << "  last error: " << error << "\n";
+}
+
+}  // namespace
+
 void print_stats(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
     const nlohmann::json& rates = field_list(response, "rates");
     const nlohmann::json& counter_rates = field_list(rates, "counters");
@@ -285,6 +328,7 @@ void print_stats(const nlohmann::json& response, const TableOptions& options, st
             << ", built in " << microseconds_as_ms(field_number(update, "build_us")) << ", published in "
             << microseconds_as_ms(field_number(update, "publish_us")) << "\n";
     }
+    print_kubernetes_status(field_list(response, "kubernetes"), out);
     if (!field_list(response, "services").empty()) out << "\n" << service_rates_table(response, options).render();
 }
 
