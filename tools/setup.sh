@@ -13,7 +13,7 @@ PACKAGES=(
   libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libyaml-cpp-dev nlohmann-json3-dev
   prometheus-cpp-dev prometheus
-  python3 python3-scapy iproute2 procps
+  python3 python3-scapy python3-yaml iproute2 procps
   nginx-light socat curl wrk iputils-ping ethtool nftables iptables kmod
   knot dnsperf bind9-dnsutils
   libcurl4-openssl-dev openssl
