@@ -13,7 +13,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
-from benchsuite import api_storm, checks, derive, formatting, logparse, report, search, storm, topology  # noqa: E402
+from benchsuite import api_storm, checks, derive, formatting, logparse, report, search, soak, storm, topology  # noqa: E402
 from benchsuite.results import (ERRORS, FAILED, OK, ApiStormSummary, Distribution, Repetition, Run,  # noqa: E402
                                 SearchResult, SearchTrial, UpdateSummary, VipgateSummary, VipgenResult)
 
@@ -277,7 +277,7 @@ class Derived(unittest.TestCase):
 
     def test_nothing_measured(self):
         results = derive.derive({}, settings())
-        self.assertEqual([g.verdict for g in results.goals], [derive.NOT_MEASURED] * 6)
+        self.assertEqual([g.verdict for g in results.goals], [derive.NOT_MEASURED] * 7)
         self.assertEqual(results.to_json()["new_flows"], {})
 
     def test_loss_breakdown(self):
@@ -507,6 +507,45 @@ class ApiStorm(unittest.TestCase):
         back = Run.from_json(document)
         self.assertEqual(back.api_storm.answer_ms.max, 3.0)
         self.assertEqual(back.api_storm.sent, 60)
+
+
+class Soak(unittest.TestCase):
+    def samples(self, rss_growth_kb=0, entries_growth=0, count=30):
+        return [{"t": i * 5.0, "rss_kb": 100_000 + i * rss_growth_kb / count, "mempool_in_use": 500.0,
+                 "mempool_in_use_capacity": 8192.0, "conntrack_entries": 1000.0 + i * entries_growth / count,
+                 "conntrack_entries_capacity": 10_000.0, "affinity_entries": 0.0,
+                 "affinity_entries_capacity": 65_536.0} for i in range(count)]
+
+    def test_metric_sums_add_label_sets(self):
+        text = ("# HELP vipgate_conntrack_entries x\nvipgate_conntrack_entries{worker=\"0\"} 10\n"
+                "vipgate_conntrack_entries{worker=\"1\"} 5\nvipgate_mempool_in_use 7e2\nother NaN\n")
+        self.assertEqual(soak.metric_sums(text), {"vipgate_conntrack_entries": 15.0, "vipgate_mempool_in_use": 700.0})
+
+    def test_flat_and_growing(self):
+        flat = soak.trends(self.samples())
+        self.assertEqual([t.figure for t in flat], list(soak.FLAT_LIMITS))
+        self.assertTrue(all(t.flat for t in flat))
+        leaking = {t.figure: t for t in soak.trends(self.samples(rss_growth_kb=30_000, entries_growth=3000))}
+        self.assertFalse(leaking["rss_kb"].flat)             # ~18 MiB between thirds > 2 % + 4 MiB
+        self.assertFalse(leaking["conntrack_entries"].flat)  # 1,800 > 5 % of 10,000
+        self.assertTrue(leaking["mempool_in_use"].flat)
+        self.assertEqual(soak.trends(self.samples(count=6)), [])   # too few after the warm-up
+
+    def test_goal(self):
+        def soak_run(samples, lost=0, **wrong):
+            return run("soak", kind="soak", duration_s=1800, soak_samples=samples,
+                       vipgen=vipgen(lost=lost, **wrong),
+                       api_storm=ApiStormSummary(rate_hz=1 / 3, sent=600, seconds=1800))
+        goal = next(g for g in derive.derive({"soak": soak_run(self.samples())}, settings()).goals
+                    if g.goal.startswith("soak"))
+        self.assertEqual((goal.verdict, goal.measured), (derive.PASS, "4/4 flat, 0 lost, 0 wrong"))
+        self.assertIn("30 min of lifecycle traffic, 30 samples, 600 API changes", goal.detail)
+        goal = next(g for g in derive.derive({"soak": soak_run(self.samples(rss_growth_kb=30_000), lost=2,
+                                                               resets=1)}, settings()).goals
+                    if g.goal.startswith("soak"))
+        self.assertEqual((goal.verdict, goal.measured), (derive.MISS, "3/4 flat, 2 lost, 1 wrong"))
+        text = "\n".join(report.soak_section(derive.derive({"soak": soak_run(self.samples())}, settings())))
+        self.assertIn("| connection table entries | 1,000 | 1,000 | 5 % of the table | yes |", text)
 
 
 class ResultsFile(unittest.TestCase):

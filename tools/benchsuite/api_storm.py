@@ -20,6 +20,9 @@ from .results import ApiStormSummary, Distribution
 from .topology import endpoint_address
 
 ACTIONS = ("add endpoint", "remove endpoint", "drain", "undrain", "create service", "delete service")
+# The soak's changes: none of them may reset a connection, and its lifecycle traffic opens new
+# connections all the time (an added endpoint would get some, and its removal reset them).
+SOAK_ACTIONS = ("drain", "undrain", "create service", "delete service")
 RATES_HZ = (10, 100, 1000)
 GOAL_RATE_HZ = 100         # the issue's goal: 0 drops, 0 misdirected, 0 moved at this rate
 # Created services' ClusterIPs: 198.18.240.1-198.18.255.250, in the VIP /17 but above every VIP the
@@ -51,15 +54,15 @@ class ChangePlan:
     so lanes running at once never touch the same object (a drained address may back services of
     several lanes: drain and undrain are idempotent, so the state still ends as it started)."""
 
-    def __init__(self, config, lane=0, lanes=1):
-        self.config, self.lane, self.lanes = config, lane, lanes
+    def __init__(self, config, lane=0, lanes=1, actions=ACTIONS):
+        self.config, self.lane, self.lanes, self.actions = config, lane, lanes, actions
 
     def change(self, k):
         """The lane's k-th change: (action, request)."""
-        cycle, step = divmod(k, len(ACTIONS))
+        cycle, step = divmod(k, len(self.actions))
         per_lane = max(1, self.config.scale.vips // self.lanes)
         service = self.lane + self.lanes * (cycle % per_lane)
-        action = ACTIONS[step]
+        action = self.actions[step]
         if action in ("add endpoint", "remove endpoint"):
             text = self.config.service_text(service, extra=action == "add endpoint")
             return action, {"op": "apply", "documents": [{"source": f"storm-{self.lane}-{k}.toml", "text": text}]}
@@ -109,17 +112,18 @@ def summarize(rate_hz, outcomes, seconds):
     return summary
 
 
-def run_api_storm(socket_path, config, rate_hz, seconds, keep_going=lambda: True, request=api_request):
+def run_api_storm(socket_path, config, rate_hz, seconds, keep_going=lambda: True, request=api_request,
+                  actions=ACTIONS):
     """Sends changes at `rate_hz` for `seconds` (whole cycles of every lane, so the state ends as
     it started): change k at start + k / rate_hz, by lane k mod lanes, each lane one change at a
     time (a late change is sent as soon as its lane is free, never skipped)."""
     lanes = lanes_for(rate_hz)
-    per_lane = max(1, int(rate_hz * seconds) // (len(ACTIONS) * lanes)) * len(ACTIONS)
+    per_lane = max(1, int(rate_hz * seconds) // (len(actions) * lanes)) * len(actions)
     outcomes = []   # list.append is atomic: the lanes share it
     started = time.monotonic()
 
     def lane(index):
-        plan = ChangePlan(config, index, lanes)
+        plan = ChangePlan(config, index, lanes, actions)
         for j in range(per_lane):
             if not keep_going():
                 return

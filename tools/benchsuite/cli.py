@@ -29,7 +29,11 @@ def parse_args(argv):
     parser.add_argument("--duration", type=float, help="seconds per max-load trial (default 10, --quick 2)")
     parser.add_argument("--warmup-rate", type=int, default=1_000_000,
                         help="flow-opening rate of the warm-up in vipgate runs (default 1000000)")
-    parser.add_argument("--only", help="comma-separated steps: generator,max,ndr,new,storm,api-storm,memory (for development: the "
+    parser.add_argument("--soak-minutes", type=float,
+                        help="run the soak (lifecycle traffic, API changes, memory and tables sampled) for this "
+                             "long; without it the soak runs only with --only soak (30 minutes)")
+    parser.add_argument("--only", help="comma-separated steps: generator,max,ndr,new,storm,api-storm,memory,soak "
+                                       "(for development: the "
                                        "later steps use the earlier ones' results when present)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="repetitions of each max-load run, the median is reported (default 3; 1 with "

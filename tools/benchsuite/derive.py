@@ -6,7 +6,7 @@ Everything here is arithmetic on recorded runs (no process is started), so --ren
 again on an old results file and the unit tests can feed it hand-made runs."""
 import dataclasses
 
-from . import api_storm, search
+from . import api_storm, search, soak
 from .formatting import fmt_count, fmt_mpps, fmt_ratio, human, ratio
 from .results import ApiStormSummary, SearchResult, UpdateSummary
 from .topology import DUT_CPU, GEN_CPU
@@ -206,6 +206,26 @@ class ApiStormRow:
 
 
 @dataclasses.dataclass
+class SoakFigures:
+    status: str
+    minutes: float
+    samples: int
+    trends: list          # soak.Trend, one per figure sampled
+    changes: ApiStormSummary
+    lost: int
+    wrong: dict           # vipgen's non-zero error counters
+    vipgate_drops: dict
+
+    @property
+    def flat(self):
+        return bool(self.trends) and all(t.flat for t in self.trends)
+
+    @property
+    def clean(self):
+        return self.lost == 0 and not self.wrong
+
+
+@dataclasses.dataclass
 class Results:
     throughput: list = dataclasses.field(default_factory=list)   # ThroughputRow
     ndr: list = dataclasses.field(default_factory=list)          # NdrRow
@@ -215,6 +235,7 @@ class Results:
     memory: Memory = None
     storm: StormFigures = None
     api_storm: list = dataclasses.field(default_factory=list)    # ApiStormRow, by rate
+    soak: SoakFigures = None
 
     def row(self, rows, run_id):
         return next((r for r in rows if r.id == run_id), None)
@@ -404,6 +425,15 @@ def api_storm_rows(runs):
     return rows
 
 
+def soak_figures(run):
+    if run is None:
+        return None
+    result = run.result
+    return SoakFigures(status=run.status, minutes=(run.duration_s or 0) / 60, samples=len(run.soak_samples or []),
+                       trends=soak.trends(run.soak_samples or []), changes=run.api_storm, lost=result.lost,
+                       wrong=result.errors or {}, vipgate_drops=run.drops)
+
+
 # ---- the goals
 
 
@@ -472,6 +502,17 @@ def goal_api_storm(rows):
                 verdict(row.clean and not changes.failed and not changes.behind), detail)
 
 
+def goal_soak(figures):
+    name, target = "soak: memory, mempool and tables flat; nothing wrong", "flat, 0 lost, 0 wrong"
+    if figures is None or figures.lost is None or not figures.trends:
+        return Goal(name, "-", target, NOT_MEASURED, "not run (--soak-minutes N or --only soak)")
+    flat = sum(1 for t in figures.trends if t.flat)
+    measured = f"{flat}/{len(figures.trends)} flat, {figures.lost:,} lost, {sum(figures.wrong.values())} wrong"
+    detail = (f"{figures.minutes:.0f} min of lifecycle traffic, {figures.samples} samples, "
+              f"{figures.changes.sent if figures.changes else 0} API changes")
+    return Goal(name, measured, target, verdict(figures.flat and figures.clean), detail)
+
+
 def goal_generator(generator_run, settings):
     name, target = "vipgen generation per core (into net_null)", f">= {GOAL_GENERATOR_PPS / 1e6:.0f} Mpps"
     tx_pps = generator_run.result.tx_pps if generator_run is not None else None
@@ -495,9 +536,9 @@ def derive(runs, settings):
     """`runs`: {id: Run} in execution order."""
     results = Results(throughput=throughput_rows(runs), ndr=ndr_rows(runs), latency=latency_rows(runs),
                       new_flows=new_flows(runs), memory=memory(runs), storm=storm(runs),
-                      api_storm=api_storm_rows(runs))
+                      api_storm=api_storm_rows(runs), soak=soak_figures(runs.get("soak")))
     results.goals = [goal_ratio(results, runs, settings.scales["mid"]), goal_new_flows(results.new_flows),
                      goal_storm(results.storm, runs.get("storm")), goal_api_storm(results.api_storm),
-                     goal_generator(runs.get("generator-null"), settings),
+                     goal_generator(runs.get("generator-null"), settings), goal_soak(results.soak),
                      goal_memory(results.memory, settings.skip_large)]
     return results

@@ -211,13 +211,14 @@ class Vipgate:
         self.suite, self.config, self.name = suite, config, tag
         self.config_path = suite.scratch_path(f"{tag}.toml")
         self.api_socket = suite.scratch_path(f"{tag}-api.sock")   # the API storm's way in
+        self.metrics_address = ""   # the soak sets one (host:port) to sample vipgate's gauges
         self.proc = None
 
     def start(self, text=None):
         write_atomic(self.config_path, text if text is not None else self.config.text())
         self.suite.remove_socket(self.config.socket_path)
         argv = [self.suite.vipgate, "--config", self.config_path, "--api-socket", self.api_socket,
-                "--metrics-address", ""]
+                "--metrics-address", self.metrics_address]
         self.proc = Process(self.suite, self.name, argv).start()
         # A 12.5M-entry table is written entry by entry at start-up: allow for it.
         timeout = START_TIMEOUT_S + self.config.capacity / 1e6 * 3

@@ -4,6 +4,7 @@ import json
 import os
 import time
 
+from . import soak
 from .derive import derive
 from .formatting import fmt_count, fmt_mpps, fmt_ratio, fmt_us, human, log, mib, num, pct
 from .machine import cpu_snapshot, other_cpu_use
@@ -349,6 +350,37 @@ def api_storm_section(settings, results):
             f"| status | {each(lambda r: r.status.upper())} | |", ""]
 
 
+def soak_section(results):
+    figures = results.soak
+    if figures is None:
+        return []
+    def whole(value):
+        return f"{value:,.0f}"
+
+    units = {"rss_kb": ("VmRSS", mib), "mempool_in_use": ("mempool mbufs in use", whole),
+             "conntrack_entries": ("connection table entries", whole),
+             "affinity_entries": ("affinity table entries", whole)}
+    lines = ["## Soak", "",
+             f"{figures.minutes:.0f} minutes of lifecycle traffic (each connection: handshake, data, FIN) with "
+             f"ClientIP session affinity ({soak.AFFINITY_TIMEOUT_S} s) on every service and an endpoint drained or "
+             f"undrained, or a service created or deleted, through the API every {soak.CHANGE_PERIOD_S} s; "
+             f"vipgate sampled every {soak.SAMPLE_INTERVAL_S} s ({figures.samples} samples). Judged after the first "
+             f"{soak.WARMUP_SHARE:.0%} (the warm-up): the mean of the last third of the samples against the first.",
+             "", "| figure | first third | last third | allowed growth | flat |", "|---|---:|---:|---:|---|"]
+    for trend in figures.trends:
+        label, show = units[trend.figure]
+        lines.append(f"| {label} | {show(trend.early)} | {show(trend.late)} | "
+                     f"{soak.FLAT_LIMITS[trend.figure]} | {'yes' if trend.flat else '**no**'} |")
+    changes = figures.changes
+    lines += ["", "| | |", "|---|---|",
+              f"| API changes sent / failed | {changes.sent if changes else 0} / {changes.failed if changes else 0} |",
+              f"| packets lost (vipgen) | {fmt_count(figures.lost)} |",
+              f"| wrong packets (vipgen's checker) | {drops_text(figures.wrong)} |",
+              f"| vipgate drops by reason | {drops_text(figures.vipgate_drops)} |",
+              f"| status | {figures.status.upper()} |", ""]
+    return lines
+
+
 def memory_section(runs, results):
     memory = results.memory
     if memory is None:
@@ -379,6 +411,7 @@ def render_markdown(settings, runs, failures, info, results):
     lines += new_flows_section(runs, results)
     lines += storm_section(settings, runs, results)
     lines += api_storm_section(settings, results)
+    lines += soak_section(results)
     lines += memory_section(runs, results)
 
     notes = [(run.id, note) for run in runs.values() for note in run.notes]

@@ -296,6 +296,8 @@ class Run:
     dut_summary: object = None   # TestpmdSummary or VipgateSummary
     updates: UpdateSummary = None
     api_storm: ApiStormSummary = None
+    soak_samples: list = None    # soak.sample() dicts, in time order
+    soak_problems: list = None   # the sampler's errors
     repetitions: list = None     # of Repetition
     elapsed_s: float = None
 

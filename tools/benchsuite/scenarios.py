@@ -5,19 +5,20 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import tempfile
 import time
 import traceback
 
-from . import api_storm, checks, search
+from . import api_storm, checks, search, soak
 from .formatting import fmt_mpps, human, log
 from .processes import BenchError, Interrupted, Process, Testpmd, Vipgate
 from .results import ERRORS, FAILED, OK, Repetition, Run, VipgenResult
 from .storm import Update, storm_latencies
 from .topology import DUT_CPU, GEN_CPU, Scale, Settings, VipgateConfig, write_atomic
 
-STEPS = ("generator", "max", "ndr", "new", "storm", "api-storm", "memory")
+STEPS = ("generator", "max", "ndr", "new", "storm", "api-storm", "memory", "soak")
 STATS_INTERVAL_S = 0.6     # a little more than vipgate's 0.5 s stats interval: its gauges are fresh
 LATENCY_SHARES = (0.5, 0.9)
 
@@ -255,6 +256,8 @@ class Suite:
     # ---- steps
 
     def wanted(self, step):
+        if step == "soak" and not self.settings.soak_wanted:
+            return self.only is not None and step in self.only
         return self.only is None or step in self.only
 
     def scales(self):
@@ -465,6 +468,73 @@ class Suite:
             device.api_socket, config, changes_hz, self.settings.storm_s,
             keep_going=lambda: generator.running() and device.proc.running())
 
+    def step_soak(self):
+        """Soak (soak.py): lifecycle traffic at half the NDR for settings.soak_s, ClientIP affinity
+        on every service, an endpoint drained or undrained, or a service created or deleted,
+        through the API every few seconds; vipgate's memory, mempool and tables sampled."""
+        settings = self.settings
+        mid = settings.scales["mid"]
+        rate, basis, fallback = self.storm_rate()
+        rate, basis = rate * 0.5 / 0.9, basis.replace("90 %", "50 %") if not fallback else basis
+        minutes = settings.soak_s / 60
+        run = Run(id="soak", group="soak", kind="soak", dut="vipgate", pattern="lifecycle", vips=mid.vips,
+                  endpoints_per_vip=mid.endpoints, flows=mid.flows, search=False, rate_pps=rate, rate_basis=basis,
+                  notes=[f"rate fallback: {basis}"] if fallback else [],
+                  title=f"soak: {minutes:.0f} min of lifecycle traffic, session affinity, an API change every "
+                        f"{soak.CHANGE_PERIOD_S} s, {mid.label}")
+        self.runs["soak"] = run
+        log(f"soak: {run.title}")
+        started = time.monotonic()
+        device = None
+        try:
+            config = VipgateConfig(mid, self.file_prefix("soak-dut"), self.scratch_path("soak-dut.sock"),
+                                   affinity_timeout_s=soak.AFFINITY_TIMEOUT_S)
+            device = Vipgate(self, config, "soak-dut")
+            device.metrics_address = f"127.0.0.1:{free_port()}"
+            device.start()
+            run.vipgate_config = {"capacity": config.capacity, "eal_args": config.eal_args}
+            union_path = write_atomic(self.scratch_path("soak-union.toml"), config.text(union=True))
+            duration = settings.soak_s
+            argv = self.vipgen_command("soak-gen", config.socket_path, "vipgate", "lifecycle", mid.flows, rate=rate,
+                                       duration=duration, configs=[device.config_path, union_path],
+                                       warmup_rate=settings.warmup_rate, memory_mb=mid.gen_memory_mb())
+            run.command = " ".join(shlex.quote(a) for a in argv)
+            run.duration_s = duration
+
+            def during(generator):
+                sampler = soak.Sampler(device.proc.pid, f"http://{device.metrics_address}/metrics").start()
+                try:
+                    running = lambda: generator.running() and device.proc.running()  # noqa: E731
+                    run.api_storm = api_storm.run_api_storm(device.api_socket, config, 1 / soak.CHANGE_PERIOD_S,
+                                                            duration, keep_going=running,
+                                                            actions=api_storm.SOAK_ACTIONS)
+                    while running():
+                        time.sleep(1)
+                finally:
+                    run.soak_samples = sampler.stop()
+                    run.soak_problems = sampler.errors
+
+            timeout = self.vipgen_timeout(mid.flows, settings.warmup_rate, duration, False)
+            status, result, tail, elapsed = self.run_vipgen("soak-gen", argv, timeout, during=during)
+            run.vipgen_exit, run.vipgen, run.vipgen_elapsed_s = status, result, round(elapsed, 1)
+            checks.judge(run, status, result, tail)
+        except BenchError as error:
+            run.problems.append(str(error))
+            run.status = FAILED
+        finally:
+            if device is not None and device.proc is not None:
+                run.dut_summary = device.stop()
+            run.elapsed_s = round(time.monotonic() - started, 1)
+        checks.add_notes(run)
+        if run.api_storm and run.api_storm.failed:
+            run.problems.append(f"{run.api_storm.failed} of {run.api_storm.sent} API changes failed: "
+                                + "; ".join(run.api_storm.errors))
+            if run.ok:
+                run.status = ERRORS
+        if not run.ok:
+            self.fail(run)
+        log(f"soak: {run.status}" + checks.headline(run) + f"; {len(run.soak_samples or [])} samples")
+
     def storm_run(self, run_id, rate, basis, notes, updates_wanted, title, api_changes_hz=None):
         settings = self.settings
         mid = settings.scales["mid"]
@@ -561,7 +631,7 @@ class Suite:
     def run(self):
         steps = {"generator": self.step_generator, "max": self.step_max, "ndr": self.step_ndr,
                  "new": self.step_new_flows, "storm": self.step_storm, "api-storm": self.step_api_storm,
-                 "memory": self.step_memory}
+                 "memory": self.step_memory, "soak": self.step_soak}
         for name in STEPS:
             if not self.wanted(name):
                 continue
@@ -585,6 +655,12 @@ class Suite:
         if (os.cpu_count() or 0) < 2:
             problems.append("needs two CPUs (generator on CPU 0, device under test on CPU 1)")
         return problems
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def parse_vipgen_output(stdout):

@@ -87,13 +87,17 @@ class Settings:
         self.pdr_loss = 0.5
         self.storm_rate_hz = 10.0
         self.warmup_rate = args.warmup_rate      # vipgate runs (each warm-up packet opens a flow)
+        # The soak runs only when asked for (--soak-minutes, or --only soak: 30 minutes).
+        soak_minutes = getattr(args, "soak_minutes", None)
+        self.soak_s = (soak_minutes if soak_minutes else 30) * 60
+        self.soak_wanted = bool(soak_minutes)
         self.forwarder_warmup_rate = 5_000_000   # testpmd runs
         self.seed = 1
 
     def to_json(self):
         return {"trial_s": self.trial_s, "search_trial_s": self.search_trial_s, "repeats": self.repeats,
                 "search_repeats": self.search_repeats, "latency_s": self.latency_s, "storm_s": self.storm_s,
-                "precision": self.precision, "pdr_loss_percent": self.pdr_loss,
+                "precision": self.precision, "pdr_loss_percent": self.pdr_loss, "soak_s": self.soak_s,
                 "scales": {k: dataclasses.asdict(v) for k, v in self.scales.items()},
                 "skip_10m": self.skip_large}
 
@@ -123,8 +127,9 @@ class VipgateConfig:
     pod backing several services. `extra` adds pool[(s*E + E) mod 2000] to service s (the
     storm's 11th endpoint): the first endpoint of the next service, so its address is known."""
 
-    def __init__(self, scale, prefix, socket_path, capacity=None, memory_mb=None):
+    def __init__(self, scale, prefix, socket_path, capacity=None, memory_mb=None, affinity_timeout_s=None):
         self.scale = scale
+        self.affinity_timeout_s = affinity_timeout_s   # the soak: ClientIP session affinity on every service
         self.prefix = prefix
         self.socket_path = socket_path
         self.capacity = scale.capacity if capacity is None else capacity
@@ -166,7 +171,9 @@ class VipgateConfig:
 
     def service_text(self, service, extra):
         endpoints = ", ".join("{ address = %s }" % toml_str(a) for a in self.endpoints(service, extra))
-        return (f"[[services]]\nname = \"svc-{service:05d}\"\ncluster_ip = \"{vip_address(service)}\"\n"
+        affinity = (f"session_affinity = \"ClientIP\"\nsession_affinity_timeout = {self.affinity_timeout_s}\n"
+                    if self.affinity_timeout_s else "")
+        return (f"[[services]]\nname = \"svc-{service:05d}\"\ncluster_ip = \"{vip_address(service)}\"\n{affinity}"
                 f"ports = [{{ name = \"http\", protocol = \"TCP\", port = {SERVICE_PORT}, "
                 f"target_port = {TARGET_PORT} }}]\nendpoints = [{endpoints}]\n\n")
 
