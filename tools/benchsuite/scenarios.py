@@ -488,6 +488,7 @@ class Suite:
         device = None
         try:
             config = VipgateConfig(mid, self.file_prefix("soak-dut"), self.scratch_path("soak-dut.sock"),
+                                   capacity=mid.flows * soak.TABLE_PER_FLOW,
                                    affinity_timeout_s=soak.AFFINITY_TIMEOUT_S)
             device = Vipgate(self, config, "soak-dut")
             device.metrics_address = f"127.0.0.1:{free_port()}"

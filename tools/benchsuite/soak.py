@@ -18,6 +18,10 @@ SAMPLE_INTERVAL_S = 5
 CHANGE_PERIOD_S = 3            # an endpoint change through the API every 3 s
 WARMUP_SHARE = 0.2             # the first 20 % of the run fills the tables: not judged
 AFFINITY_TIMEOUT_S = 30        # short, so the affinity table reaches its steady state early
+# Connection table slots per concurrent flow: closed connections stay in the table for their
+# closing timeouts, so a churning workload needs several times its concurrent flows (with 1.25x
+# the table is full, and new connections evict each other's half-open entries).
+TABLE_PER_FLOW = 4
 
 # figure -> (what grows, the allowance): RSS may grow 2 % + 4 MiB (allocator noise); the others
 # by 5 % of what holds them (mempool size, table capacity).
