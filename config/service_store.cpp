@@ -65,6 +65,22 @@ ServiceStore::ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved
     if (cluster_.service_cidr) allocator_ = ClusterIpAllocator(*cluster_.service_cidr);
 }
 
+std::string_view kind_name(ObjectKind kind) {
+    switch (kind) {
+    case ObjectKind::Service: return "service";
+    case ObjectKind::Pod: return "pod";
+    case ObjectKind::EndpointSlice: return "endpointslice";
+    }
+    return "?";
+}
+
+std::optional<ObjectKind> kind_named(std::string_view name) {
+    for (ObjectKind kind : {ObjectKind::Service, ObjectKind::Pod, ObjectKind::EndpointSlice}) {
+        if (kind_name(kind) == name) return kind;
+    }
+    return std::nullopt;
+}
+
 const char* origin_name(Origin origin) {
     switch (origin) {
     case Origin::File: return "file";
@@ -81,11 +97,13 @@ StoreResult ServiceStore::apply(const ObjectSet& objects, const std::string& sou
 }
 
 StoreResult ServiceStore::remove(const ObjectSet& objects, const std::string& source) {
-    std::set<std::pair<std::string, std::string>> deletes;
-    for (const auto& service : objects.services) deletes.emplace("service", object_key(service.namespace_name, service.name));
-    for (const auto& pod : objects.pods) deletes.emplace("pod", object_key(pod.namespace_name, pod.name));
+    std::set<ObjectRef> deletes;
+    for (const auto& service : objects.services) {
+        deletes.emplace(ObjectKind::Service, object_key(service.namespace_name, service.name));
+    }
+    for (const auto& pod : objects.pods) deletes.emplace(ObjectKind::Pod, object_key(pod.namespace_name, pod.name));
     for (const auto& slice : objects.endpoint_slices) {
-        deletes.emplace("endpointslice", object_key(slice.namespace_name, slice.name));
+        deletes.emplace(ObjectKind::EndpointSlice, object_key(slice.namespace_name, slice.name));
     }
     StoreResult result = transact({}, deletes, source, true, std::nullopt);
     if (result.ok()) record_origins(result, Origin::Api);
@@ -93,37 +111,34 @@ StoreResult ServiceStore::remove(const ObjectSet& objects, const std::string& so
 }
 
 StoreResult ServiceStore::remove(std::string_view kind, std::string_view namespace_name, std::string_view name) {
-    if (kind != "service" && kind != "pod" && kind != "endpointslice") {
+    const std::optional<ObjectKind> known = kind_named(kind);
+    if (!known) {
         StoreResult result;
         result.errors.push_back(error("", "kind", "unknown kind '" + std::string(kind) +
                                                       "'; allowed: service, pod, endpointslice"));
         return result;
     }
-    StoreResult result = transact({}, {{std::string(kind), object_key(namespace_name, name)}}, "", true, std::nullopt);
+    StoreResult result = transact({}, {{*known, object_key(namespace_name, name)}}, "", true, std::nullopt);
     if (result.ok()) record_origins(result, Origin::Api);
     return result;
 }
 
 StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::string& source) {
-    std::set<std::string> wanted;
-    for (const auto& service : objects.services) wanted.insert("service|" + object_key(service.namespace_name, service.name));
-    for (const auto& pod : objects.pods) wanted.insert("pod|" + object_key(pod.namespace_name, pod.name));
+    std::set<ObjectRef> wanted;
+    for (const auto& service : objects.services) {
+        wanted.emplace(ObjectKind::Service, object_key(service.namespace_name, service.name));
+    }
+    for (const auto& pod : objects.pods) wanted.emplace(ObjectKind::Pod, object_key(pod.namespace_name, pod.name));
     for (const auto& slice : objects.endpoint_slices) {
-        wanted.insert("endpointslice|" + object_key(slice.namespace_name, slice.name));
+        wanted.emplace(ObjectKind::EndpointSlice, object_key(slice.namespace_name, slice.name));
     }
-    std::set<std::pair<std::string, std::string>> deletes;
-    auto unwanted = [&](const char* kind, const std::string& key) {
-        return !wanted.count(std::string(kind) + "|" + key) && origin(kind, key) != Origin::Kubernetes;
+    std::set<ObjectRef> deletes;
+    auto drop_unwanted = [&](ObjectKind kind, const std::string& key) {
+        if (!wanted.count({kind, key}) && origin(kind, key) != Origin::Kubernetes) deletes.emplace(kind, key);
     };
-    for (const auto& [key, service] : services_) {
-        if (unwanted("service", key)) deletes.emplace("service", key);
-    }
-    for (const auto& [key, pod] : pods_) {
-        if (unwanted("pod", key)) deletes.emplace("pod", key);
-    }
-    for (const auto& [key, slice] : slices_) {
-        if (unwanted("endpointslice", key)) deletes.emplace("endpointslice", key);
-    }
+    for (const auto& entry : services_) drop_unwanted(ObjectKind::Service, entry.first);
+    for (const auto& entry : pods_) drop_unwanted(ObjectKind::Pod, entry.first);
+    for (const auto& entry : slices_) drop_unwanted(ObjectKind::EndpointSlice, entry.first);
     StoreResult result = transact(objects, deletes, source, false,
                                   objects.dns ? objects.dns->addresses : std::vector<uint32_t>{});
     if (result.ok()) record_origins(result, Origin::File);
@@ -134,7 +149,7 @@ StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::strin
 // ClusterIP is outside the service CIDR must not keep every other change from the dataplane.
 SyncResult ServiceStore::sync(const ObjectSet& upserts, const std::set<ObjectRef>& deletes, const std::string& source) {
     SyncResult sync;
-    auto ours = [&](const char* kind, const std::string& key) {
+    auto ours = [&](ObjectKind kind, const std::string& key) {
         const std::optional<Origin> found = origin(kind, key);
         if (found && *found != Origin::Kubernetes) {
             ++sync.shadowed;
@@ -144,13 +159,15 @@ SyncResult ServiceStore::sync(const ObjectSet& upserts, const std::set<ObjectRef
     };
     ObjectSet taken;
     for (const auto& service : upserts.services) {
-        if (ours("service", object_key(service.namespace_name, service.name))) taken.services.push_back(service);
+        if (ours(ObjectKind::Service, object_key(service.namespace_name, service.name))) taken.services.push_back(service);
     }
     for (const auto& pod : upserts.pods) {
-        if (ours("pod", object_key(pod.namespace_name, pod.name))) taken.pods.push_back(pod);
+        if (ours(ObjectKind::Pod, object_key(pod.namespace_name, pod.name))) taken.pods.push_back(pod);
     }
     for (const auto& slice : upserts.endpoint_slices) {
-        if (ours("endpointslice", object_key(slice.namespace_name, slice.name))) taken.endpoint_slices.push_back(slice);
+        if (ours(ObjectKind::EndpointSlice, object_key(slice.namespace_name, slice.name))) {
+            taken.endpoint_slices.push_back(slice);
+        }
     }
     std::set<ObjectRef> removed;
     for (const ObjectRef& ref : deletes) {
@@ -187,16 +204,17 @@ const std::set<std::string>& ServiceStore::slices_of(const std::string& service_
     return found == slices_by_service_.end() ? kNone : found->second;
 }
 
-std::optional<Origin> ServiceStore::origin(std::string_view kind, const std::string& key) const {
-    auto found = origins_.find({std::string(kind), key});
+std::optional<Origin> ServiceStore::origin(ObjectKind kind, const std::string& key) const {
+    auto found = origins_.find({kind, key});
     if (found == origins_.end()) return std::nullopt;
     return found->second;
 }
 
 void ServiceStore::record_origins(const StoreResult& result, Origin origin) {
     for (const ObjectChange& change : result.changes) {
-        if (change.kind != "service" && change.kind != "pod" && change.kind != "endpointslice") continue;
-        ObjectRef ref{change.kind, object_key(change.namespace_name, change.name)};
+        const std::optional<ObjectKind> kind = kind_named(change.kind);
+        if (!kind) continue;  // the DNS settings
+        ObjectRef ref{*kind, object_key(change.namespace_name, change.name)};
         if (change.action == "deleted") {
             origins_.erase(ref);
         } else {
@@ -263,62 +281,92 @@ ObjectSet ServiceStore::objects() const {
 }
 
 // The whole change is checked against the state it would produce before anything is touched.
-StoreResult ServiceStore::transact(const ObjectSet& upserts,
-                                   const std::set<std::pair<std::string, std::string>>& deletes,
+StoreResult ServiceStore::transact(const ObjectSet& upserts, const std::set<ObjectRef>& deletes,
                                    const std::string& source, bool deletes_must_exist,
                                    const std::optional<std::vector<uint32_t>>& dns_addresses) {
     StoreResult result;
-    auto fail = [&](std::string field, std::string message) {
-        result.errors.push_back(error(source, std::move(field), std::move(message)));
-    };
-    auto deleting = [&](const char* kind, const std::string& key) { return deletes.count({kind, key}) > 0; };
-
+    const Failures fail{source, result.errors};
     if (deletes_must_exist) {
-        for (const auto& [kind, key] : deletes) {
-            const bool exists = kind == "service" ? services_.count(key) > 0
-                                : kind == "pod"   ? pods_.count(key) > 0
-                                                  : slices_.count(key) > 0;
-            if (!exists) fail(kind, kind + " " + key + " not found");
-        }
-    }
-
-    // Services: ClusterIPs are immutable, unique, inside the service CIDR, never a gateway address.
-    ClusterIpAllocator staged_allocator = allocator_;
-    for (const auto& [kind, key] : deletes) {
-        if (kind != "service") continue;
-        auto existing = services_.find(key);
-        if (existing != services_.end() && has_cluster_ip(existing->second)) {
-            staged_allocator.release(existing->second.cluster_ip);
+        for (const ObjectRef& ref : deletes) {
+            const std::string kind(kind_name(ref.first));
+            if (!exists(ref)) fail(kind, kind + " " + ref.second + " not found");
         }
     }
     const std::set<uint32_t> dns =
         dns_addresses ? std::set<uint32_t>(dns_addresses->begin(), dns_addresses->end()) : dns_addresses_;
-    std::vector<ServiceConfig> services = upserts.services;
-    std::map<std::string, size_t> batch_services;
+    StagedServices staged = stage_services(upserts.services, deletes, dns, fail);
+    if (dns_addresses) check_dns_addresses(*dns_addresses, deletes, staged, fail);
+    check_pods(upserts.pods, deletes, fail);
+    check_slices(upserts.endpoint_slices, fail);
+    if (!result.errors.empty()) return result;
+
+    Undo undo;
+    undo.allocator = std::move(allocator_);
+    allocator_ = std::move(staged.allocator);
+    undo.dns_addresses = dns_addresses_;
+    dns_addresses_ = dns;
+    const std::set<std::string> affected = commit(upserts, deletes, std::move(staged.services), undo, result);
+    resolve_affected(affected, undo, result);
+    if (admission_ && !result.changed_services.empty()) {
+        if (std::optional<std::string> refusal = admission_(resolved_, result.changed_services)) {
+            roll_back(undo);
+            StoreResult refused;
+            refused.errors.push_back(error(source, "", *refusal));
+            return refused;
+        }
+    }
+    return result;
+}
+
+void ServiceStore::Failures::operator()(std::string field, std::string message) const {
+    errors.push_back(error(source, std::move(field), std::move(message)));
+}
+
+bool ServiceStore::exists(const ObjectRef& ref) const {
+    switch (ref.first) {
+    case ObjectKind::Service: return services_.count(ref.second) > 0;
+    case ObjectKind::Pod: return pods_.count(ref.second) > 0;
+    case ObjectKind::EndpointSlice: return slices_.count(ref.second) > 0;
+    }
+    return false;
+}
+
+// ClusterIPs are immutable, unique, inside the service CIDR, never a gateway or DNS address.
+ServiceStore::StagedServices ServiceStore::stage_services(const std::vector<ServiceConfig>& upserts,
+                                                          const std::set<ObjectRef>& deletes,
+                                                          const std::set<uint32_t>& dns, const Failures& fail) const {
+    StagedServices staged{upserts, {}, allocator_};
+    for (const auto& [kind, key] : deletes) {
+        if (kind != ObjectKind::Service) continue;
+        auto existing = services_.find(key);
+        if (existing != services_.end() && has_cluster_ip(existing->second)) {
+            staged.allocator.release(existing->second.cluster_ip);
+        }
+    }
     std::map<uint32_t, std::string> batch_ips;
     std::vector<size_t> to_allocate;
-    for (size_t i = 0; i < services.size(); ++i) {
-        ServiceConfig& service = services[i];
+    for (size_t i = 0; i < staged.services.size(); ++i) {
+        ServiceConfig& service = staged.services[i];
         const std::string key = object_key(service.namespace_name, service.name);
         const std::string path = "service " + key;
-        if (!batch_services.emplace(key, i).second) {
+        if (!staged.index.emplace(key, i).second) {
             fail(path, "defined twice in this request");
             continue;
         }
         auto existing = services_.find(key);
-        const bool exists = existing != services_.end() && !deleting("service", key);
-        const bool had_ip = exists && has_cluster_ip(existing->second);
+        const bool stays = existing != services_.end() && !deletes.count({ObjectKind::Service, key});
+        const bool had_ip = stays && has_cluster_ip(existing->second);
         if (!has_cluster_ip(service)) {
             service.cluster_ip = 0;
             if (service.headless && had_ip) {
                 fail(path + ".cluster_ip", "cannot change from " + format_ipv4(existing->second.cluster_ip) +
                                                " to None; a ClusterIP is immutable (delete and recreate the service)");
             } else if (had_ip) {
-                staged_allocator.release(existing->second.cluster_ip);  // becomes ExternalName, as Kubernetes allows
+                staged.allocator.release(existing->second.cluster_ip);  // becomes ExternalName, as Kubernetes allows
             }
             continue;
         }
-        if (exists && existing->second.headless) {
+        if (stays && existing->second.headless) {
             fail(path + ".cluster_ip", "cannot change from None to a ClusterIP; it is immutable (delete and recreate "
                                        "the service)");
             continue;
@@ -336,71 +384,94 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
             to_allocate.push_back(i);
             continue;
         }
-        const std::string ip = format_ipv4(service.cluster_ip);
-        if (reserved_.count(service.cluster_ip)) {
-            fail(path + ".cluster_ip", ip + " is one of the gateway's own addresses");
-        } else if (dns.count(service.cluster_ip)) {
-            fail(path + ".cluster_ip", ip + " is a DNS address of the gateway ([dns] addresses)");
-        } else if (staged_allocator.has_range() && !staged_allocator.in_range(service.cluster_ip)) {
-            fail(path + ".cluster_ip", ip + " is outside the service CIDR " +
-                                           format_ipv4_prefix(*staged_allocator.range()) +
-                                           "; choose an address inside it or omit cluster_ip to allocate one");
-        } else if (auto owner = service_by_ip_.find(service.cluster_ip);
-                   owner != service_by_ip_.end() && !deleting("service", owner->second)) {
-            fail(path + ".cluster_ip", ip + " is already allocated to service " + owner->second);
-        } else if (auto claimed = batch_ips.find(service.cluster_ip); claimed != batch_ips.end()) {
-            fail(path + ".cluster_ip", ip + " is also requested by service " + claimed->second + " in this request");
-        } else {
+        if (check_given_cluster_ip(service, deletes, dns, staged, batch_ips, fail)) {
             batch_ips.emplace(service.cluster_ip, key);
-            staged_allocator.claim(service.cluster_ip);
+            staged.allocator.claim(service.cluster_ip);
         }
     }
+    allocate_cluster_ips(staged, to_allocate, dns, fail);
+    return staged;
+}
+
+// A ClusterIP the request asks for: its address when it may have it, else nullopt (and why).
+std::optional<uint32_t> ServiceStore::check_given_cluster_ip(const ServiceConfig& service,
+                                                             const std::set<ObjectRef>& deletes,
+                                                             const std::set<uint32_t>& dns,
+                                                             const StagedServices& staged,
+                                                             const std::map<uint32_t, std::string>& batch_ips,
+                                                             const Failures& fail) const {
+    const std::string path = "service " + object_key(service.namespace_name, service.name) + ".cluster_ip";
+    const std::string ip = format_ipv4(service.cluster_ip);
+    if (reserved_.count(service.cluster_ip)) {
+        fail(path, ip + " is one of the gateway's own addresses");
+    } else if (dns.count(service.cluster_ip)) {
+        fail(path, ip + " is a DNS address of the gateway ([dns] addresses)");
+    } else if (staged.allocator.has_range() && !staged.allocator.in_range(service.cluster_ip)) {
+        fail(path, ip + " is outside the service CIDR " + format_ipv4_prefix(*staged.allocator.range()) +
+                       "; choose an address inside it or omit cluster_ip to allocate one");
+    } else if (auto owner = service_by_ip_.find(service.cluster_ip);
+               owner != service_by_ip_.end() && !deletes.count({ObjectKind::Service, owner->second})) {
+        fail(path, ip + " is already allocated to service " + owner->second);
+    } else if (auto claimed = batch_ips.find(service.cluster_ip); claimed != batch_ips.end()) {
+        fail(path, ip + " is also requested by service " + claimed->second + " in this request");
+    } else {
+        return service.cluster_ip;
+    }
+    return std::nullopt;
+}
+
+void ServiceStore::allocate_cluster_ips(StagedServices& staged, const std::vector<size_t>& to_allocate,
+                                        const std::set<uint32_t>& dns, const Failures& fail) const {
     std::vector<uint32_t> skipped;  // claimed while allocating, handed back afterwards
     for (size_t i : to_allocate) {
-        ServiceConfig& service = services[i];
+        ServiceConfig& service = staged.services[i];
         const std::string path = "service " + object_key(service.namespace_name, service.name) + ".cluster_ip";
-        if (!staged_allocator.has_range()) {
+        if (!staged.allocator.has_range()) {
             fail(path, "missing, and there is no [cluster] service_cidr to allocate from");
             continue;
         }
         std::optional<uint32_t> address;
-        while ((address = staged_allocator.allocate()) && (reserved_.count(*address) || dns.count(*address))) {
+        while ((address = staged.allocator.allocate()) && (reserved_.count(*address) || dns.count(*address))) {
             skipped.push_back(*address);
         }
         if (!address) {
-            fail(path, "the service CIDR " + format_ipv4_prefix(*staged_allocator.range()) + " is exhausted (" +
-                           std::to_string(staged_allocator.used()) + " addresses in use); delete services or widen it");
+            fail(path, "the service CIDR " + format_ipv4_prefix(*staged.allocator.range()) + " is exhausted (" +
+                           std::to_string(staged.allocator.used()) + " addresses in use); delete services or widen it");
             continue;
         }
         service.cluster_ip = *address;
     }
     // A DNS address may stop being one: the allocator must not keep it.
-    for (uint32_t address : skipped) staged_allocator.release(address);
+    for (uint32_t address : skipped) staged.allocator.release(address);
+}
 
-    // DNS addresses: not the gateway's own, not a service's that stays.
-    if (dns_addresses) {
-        for (size_t i = 0; i < dns_addresses->size(); ++i) {
-            const uint32_t address = (*dns_addresses)[i];
-            const std::string path = "dns.addresses[" + std::to_string(i) + "]";
-            if (reserved_.count(address)) {
-                fail(path, format_ipv4(address) + " is one of the gateway's own addresses (a port's or SNAT "
-                                                  "address); a DNS address must be an address of its own");
-                continue;
-            }
-            auto owner = service_by_ip_.find(address);
-            if (owner == service_by_ip_.end() || deleting("service", owner->second)) continue;
-            auto changed = batch_services.find(owner->second);
-            if (changed != batch_services.end() && !has_cluster_ip(services[changed->second])) continue;
-            fail(path, format_ipv4(address) + " is the cluster IP of service " + owner->second +
-                           "; a DNS address must not be a service's");
+// DNS addresses: not the gateway's own, not a service's that stays.
+void ServiceStore::check_dns_addresses(const std::vector<uint32_t>& addresses, const std::set<ObjectRef>& deletes,
+                                       const StagedServices& staged, const Failures& fail) const {
+    for (size_t i = 0; i < addresses.size(); ++i) {
+        const uint32_t address = addresses[i];
+        const std::string path = "dns.addresses[" + std::to_string(i) + "]";
+        if (reserved_.count(address)) {
+            fail(path, format_ipv4(address) + " is one of the gateway's own addresses (a port's or SNAT "
+                                              "address); a DNS address must be an address of its own");
+            continue;
         }
+        auto owner = service_by_ip_.find(address);
+        if (owner == service_by_ip_.end() || deletes.count({ObjectKind::Service, owner->second})) continue;
+        auto changed = staged.index.find(owner->second);
+        if (changed != staged.index.end() && !has_cluster_ip(staged.services[changed->second])) continue;
+        fail(path, format_ipv4(address) + " is the cluster IP of service " + owner->second +
+                       "; a DNS address must not be a service's");
     }
+}
 
-    // Pods: an address belongs to one pod.
+// An address belongs to one pod.
+void ServiceStore::check_pods(const std::vector<PodConfig>& pods, const std::set<ObjectRef>& deletes,
+                              const Failures& fail) const {
     std::map<std::string, size_t> batch_pods;
     std::map<uint32_t, std::string> batch_addresses;
-    for (size_t i = 0; i < upserts.pods.size(); ++i) {
-        const PodConfig& pod = upserts.pods[i];
+    for (size_t i = 0; i < pods.size(); ++i) {
+        const PodConfig& pod = pods[i];
         const std::string key = object_key(pod.namespace_name, pod.name);
         if (!batch_pods.emplace(key, i).second) fail("pod " + key, "defined twice in this request");
         if (pod.address == 0) continue;
@@ -412,25 +483,28 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
     }
     for (const auto& [address, key] : batch_addresses) {
         auto owner = pod_by_address_.find(address);
-        if (owner == pod_by_address_.end() || owner->second == key || deleting("pod", owner->second)) continue;
+        if (owner == pod_by_address_.end() || owner->second == key || deletes.count({ObjectKind::Pod, owner->second})) {
+            continue;
+        }
         // The owner keeps the address unless this request moves it elsewhere.
         auto moved = batch_pods.find(owner->second);
-        if (moved != batch_pods.end() && upserts.pods[moved->second].address != address) continue;
+        if (moved != batch_pods.end() && pods[moved->second].address != address) continue;
         fail("pod " + key + ".address", format_ipv4(address) + " is already the address of pod " + owner->second);
     }
+}
+
+void ServiceStore::check_slices(const std::vector<EndpointSliceConfig>& slices, const Failures& fail) const {
     std::set<std::string> batch_slices;
-    for (const auto& slice : upserts.endpoint_slices) {
+    for (const auto& slice : slices) {
         const std::string key = object_key(slice.namespace_name, slice.name);
         if (!batch_slices.insert(key).second) fail("endpointslice " + key, "defined twice in this request");
     }
-    if (!result.errors.empty()) return result;
+}
 
-    // Commit, remembering what was there. Collect the services whose resolution may change.
-    Undo undo;
-    undo.allocator = std::move(allocator_);
-    allocator_ = std::move(staged_allocator);
-    undo.dns_addresses = dns_addresses_;
-    dns_addresses_ = dns;
+// Applies the deletes and upserts, remembering in `undo` what was there; returns the services
+// whose resolution may change.
+std::set<std::string> ServiceStore::commit(const ObjectSet& upserts, const std::set<ObjectRef>& deletes,
+                                           std::vector<ServiceConfig> services, Undo& undo, StoreResult& result) {
     std::set<std::string> affected;
     auto remember = [](auto& saved, const auto& current, const std::string& key) {
         if (saved.count(key)) return;
@@ -438,24 +512,26 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
         saved.emplace(key, found == current.end() ? std::nullopt : std::make_optional(found->second));
     };
     for (const auto& [kind, key] : deletes) {
-        if (kind == "service") {
-            if (!services_.count(key)) continue;
+        if (!exists({kind, key})) continue;
+        switch (kind) {
+        case ObjectKind::Service:
             remember(undo.services, services_, key);
             affected.insert(key);
             put_service(key, std::nullopt);
-        } else if (kind == "pod") {
-            if (!pods_.count(key)) continue;
+            break;
+        case ObjectKind::Pod:
             remember(undo.pods, pods_, key);
             services_selecting(pods_.at(key), affected);
             put_pod(key, std::nullopt);
-        } else {
-            if (!slices_.count(key)) continue;
+            break;
+        case ObjectKind::EndpointSlice:
             remember(undo.slices, slices_, key);
             affected.insert(object_key(slices_.at(key).namespace_name, slices_.at(key).service_name));
             put_slice(key, std::nullopt);
+            break;
         }
         const size_t slash = key.find('/');
-        result.changes.push_back({kind, key.substr(0, slash), key.substr(slash + 1), "deleted"});
+        result.changes.push_back({std::string(kind_name(kind)), key.substr(0, slash), key.substr(slash + 1), "deleted"});
     }
     auto action_of = [](const auto& current, const std::string& key, const auto& next) -> std::string {
         auto found = current.find(key);
@@ -493,7 +569,11 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
         put_slice(key, slice);
         affected.insert(object_key(slice.namespace_name, slice.service_name));
     }
+    return affected;
+}
 
+// Re-resolves `affected`; the ones whose resolution changed go to result.changed_services.
+void ServiceStore::resolve_affected(const std::set<std::string>& affected, Undo& undo, StoreResult& result) {
     for (const std::string& key : affected) {
         auto service = services_.find(key);
         std::optional<ResolvedService> resolved;
@@ -501,7 +581,9 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
         auto previous = resolved_.find(key);
         if (!resolved && previous == resolved_.end()) continue;
         if (resolved && previous != resolved_.end() && previous->second == *resolved) continue;
-        remember(undo.resolved, resolved_, key);
+        if (!undo.resolved.count(key)) {
+            undo.resolved.emplace(key, previous == resolved_.end() ? std::nullopt : std::make_optional(previous->second));
+        }
         if (resolved) {
             resolved_[key] = std::move(*resolved);
         } else {
@@ -509,15 +591,6 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts,
         }
         result.changed_services.push_back(key);
     }
-    if (admission_ && !result.changed_services.empty()) {
-        if (std::optional<std::string> refusal = admission_(resolved_, result.changed_services)) {
-            roll_back(undo);
-            StoreResult refused;
-            refused.errors.push_back(error(source, "", *refusal));
-            return refused;
-        }
-    }
-    return result;
 }
 
 void ServiceStore::roll_back(Undo& undo) {

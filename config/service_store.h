@@ -91,8 +91,13 @@ struct SyncResult {
     size_t shadowed = 0;                // objects skipped because a local object has their name
 };
 
-// ("service" | "pod" | "endpointslice", "namespace/name")
-using ObjectRef = std::pair<std::string, std::string>;
+enum class ObjectKind : uint8_t { Service, Pod, EndpointSlice };
+// "service", "pod", "endpointslice": the API's and ObjectChange's names.
+std::string_view kind_name(ObjectKind kind);
+std::optional<ObjectKind> kind_named(std::string_view name);
+
+// (kind, "namespace/name")
+using ObjectRef = std::pair<ObjectKind, std::string>;
 
 std::string object_key(std::string_view namespace_name, std::string_view name);
 bool selector_matches(const Labels& selector, const Labels& labels);
@@ -130,7 +135,7 @@ public:
     // The keys of the endpoint slices of a service (none: empty).
     const std::set<std::string>& slices_of(const std::string& service_key) const;
     // Where the object came from; nullopt: no such object.
-    std::optional<Origin> origin(std::string_view kind, const std::string& key) const;
+    std::optional<Origin> origin(ObjectKind kind, const std::string& key) const;
 
     const ClusterConfig& cluster() const noexcept { return cluster_; }
     const std::map<std::string, ServiceConfig>& services() const noexcept { return services_; }
@@ -145,6 +150,20 @@ public:
     ObjectSet objects() const;
 
 private:
+    // A transaction's errors, all with the request's source.
+    struct Failures {
+        const std::string& source;
+        std::vector<ConfigError>& errors;
+        void operator()(std::string field, std::string message) const;
+    };
+    // The upserted services with their ClusterIPs settled (kept, given or allocated), and the
+    // allocator as it will be if the transaction commits.
+    struct StagedServices {
+        std::vector<ServiceConfig> services;
+        std::map<std::string, size_t> index;  // key -> position in `services`
+        ClusterIpAllocator allocator;
+    };
+
     // The previous version of everything a transaction touched (nullopt: it did not exist).
     struct Undo {
         std::map<std::string, std::optional<ServiceConfig>> services;
@@ -162,9 +181,25 @@ private:
     void put_pod(const std::string& key, std::optional<PodConfig> pod);
     void put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
     // `dns_addresses`: the DNS addresses after the transaction; nullopt: unchanged.
-    StoreResult transact(const ObjectSet& upserts, const std::set<std::pair<std::string, std::string>>& deletes,
-                         const std::string& source, bool deletes_must_exist,
-                         const std::optional<std::vector<uint32_t>>& dns_addresses);
+    StoreResult transact(const ObjectSet& upserts, const std::set<ObjectRef>& deletes, const std::string& source,
+                         bool deletes_must_exist, const std::optional<std::vector<uint32_t>>& dns_addresses);
+    // transact()'s steps: checks that change nothing, then the commit and the re-resolution.
+    bool exists(const ObjectRef& ref) const;
+    StagedServices stage_services(const std::vector<ServiceConfig>& upserts, const std::set<ObjectRef>& deletes,
+                                  const std::set<uint32_t>& dns, const Failures& fail) const;
+    std::optional<uint32_t> check_given_cluster_ip(const ServiceConfig& service, const std::set<ObjectRef>& deletes,
+                                                   const std::set<uint32_t>& dns, const StagedServices& staged,
+                                                   const std::map<uint32_t, std::string>& batch_ips,
+                                                   const Failures& fail) const;
+    void allocate_cluster_ips(StagedServices& staged, const std::vector<size_t>& to_allocate,
+                              const std::set<uint32_t>& dns, const Failures& fail) const;
+    void check_dns_addresses(const std::vector<uint32_t>& addresses, const std::set<ObjectRef>& deletes,
+                             const StagedServices& staged, const Failures& fail) const;
+    void check_pods(const std::vector<PodConfig>& pods, const std::set<ObjectRef>& deletes, const Failures& fail) const;
+    void check_slices(const std::vector<EndpointSliceConfig>& slices, const Failures& fail) const;
+    std::set<std::string> commit(const ObjectSet& upserts, const std::set<ObjectRef>& deletes,
+                                 std::vector<ServiceConfig> services, Undo& undo, StoreResult& result);
+    void resolve_affected(const std::set<std::string>& affected, Undo& undo, StoreResult& result);
     std::vector<std::string> matching_pods(const std::string& namespace_name, const Labels& selector) const;
     std::optional<ResolvedService> resolve(const ServiceConfig& service) const;
     void index_pod(const std::string& key, const PodConfig& pod, bool add);

@@ -136,7 +136,7 @@ json ports_json(const std::vector<config::NamedPort>& ports) {
     return out;
 }
 
-json origin_json(const config::ServiceStore& store, const char* kind, const std::string& key) {
+json origin_json(const config::ServiceStore& store, config::ObjectKind kind, const std::string& key) {
     const std::optional<config::Origin> origin = store.origin(kind, key);
     return origin ? json(config::origin_name(*origin)) : json(nullptr);
 }
@@ -184,7 +184,7 @@ json get_services(const json& request, const config::ServiceStore& store) {
                          {"affinity_timeout_s", service.affinity_timeout_s},
                          {"endpoints_ready", ready},
                          {"endpoints_total", total},
-                         {"source", origin_json(store, "service", key)}});
+                         {"source", origin_json(store, config::ObjectKind::Service, key)}});
     }
     return {{"ok", true}, {"items", items}};
 }
@@ -232,7 +232,7 @@ json slices_json(const config::ServiceStore& store, const std::string& service_k
     for (const std::string& key : store.slices_of(service_key)) {
         const config::EndpointSliceConfig& slice = store.endpoint_slices().at(key);
         out.push_back({{"name", slice.name}, {"endpoints", slice.endpoints.size()},
-                       {"source", origin_json(store, "endpointslice", key)}});
+                       {"source", origin_json(store, config::ObjectKind::EndpointSlice, key)}});
     }
     return out;
 }
@@ -274,7 +274,7 @@ json get_endpoints(const json& request, const config::ServiceStore& store, ApiBa
                          {"selector", labels_json(service.selector)},
                          {"matched_pods", matched ? json(*matched) : json(nullptr)},
                          {"endpoints", endpoints},
-                         {"source", origin_json(store, "service", key)},
+                         {"source", origin_json(store, config::ObjectKind::Service, key)},
                          {"slices", slices_json(store, key)}});
     }
     return {{"ok", true}, {"items", items}};
@@ -292,7 +292,7 @@ json get_pods(const json& request, const config::ServiceStore& store) {
                          {"terminating", pod.terminating},
                          {"weight", pod.weight},
                          {"ports", ports_json(pod.ports)},
-                         {"source", origin_json(store, "pod", key)}});
+                         {"source", origin_json(store, config::ObjectKind::Pod, key)}});
     }
     return {{"ok", true}, {"items", items}};
 }

@@ -79,7 +79,7 @@ struct KubernetesSource::Resource {
     const char* name;         // "services": the API's resource name
     const char* kind;         // "Service": list items carry no kind, the translation needs one
     const char* api_version;  // "v1"
-    const char* store_kind;   // "service": the store's name for it
+    config::ObjectKind store_kind;  // what the store calls it
     std::string base_path;    // "/api/v1"
     std::map<std::string, json> objects;  // followed now, by "namespace/name"
     std::string resource_version;
@@ -103,9 +103,9 @@ KubeEndpoint kubernetes_endpoint(const KubernetesOptions& options) {
 
 KubernetesSource::KubernetesSource(KubernetesOptions options, KubeEndpoint endpoint, ControlPlane& control)
     : options_(std::move(options)), endpoint_(std::move(endpoint)), control_(control) {
-    services_.reset(new Resource{"services", "Service", "v1", "service", "/api/v1"});
-    slices_.reset(new Resource{"endpointslices", "EndpointSlice", "discovery.k8s.io/v1", "endpointslice",
-                               "/apis/discovery.k8s.io/v1"});
+    services_.reset(new Resource{"services", "Service", "v1", config::ObjectKind::Service, "/api/v1"});
+    slices_.reset(new Resource{"endpointslices", "EndpointSlice", "discovery.k8s.io/v1",
+                               config::ObjectKind::EndpointSlice, "/apis/discovery.k8s.io/v1"});
     status_.server = endpoint_.server;
     status_.services.resource = services_->name;
     status_.endpoint_slices.resource = slices_->name;

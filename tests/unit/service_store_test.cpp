@@ -408,7 +408,7 @@ TEST(ServiceStoreOrigins, LocalObjectsShadowTheClustersAndReloadsKeepTheClusters
     ObjectSet file;
     file.services.push_back(service("local", {{"app", "local"}}, {}, ip("198.18.128.5")));
     ASSERT_TRUE(store.replace_all(file, "vipgate.toml").ok());
-    EXPECT_EQ(store.origin("service", "default/local"), Origin::File);
+    EXPECT_EQ(store.origin(ObjectKind::Service, "default/local"), Origin::File);
 
     ObjectSet cluster_objects;
     cluster_objects.services.push_back(service("local", {{"app", "other"}}, {}, ip("198.18.128.6")));
@@ -417,22 +417,22 @@ TEST(ServiceStoreOrigins, LocalObjectsShadowTheClustersAndReloadsKeepTheClusters
     EXPECT_TRUE(synced.rejected.empty());
     EXPECT_EQ(synced.shadowed, 1u);
     EXPECT_EQ(store.services().at("default/local").cluster_ip, ip("198.18.128.5"));  // the file's, untouched
-    EXPECT_EQ(store.origin("service", "default/remote"), Origin::Kubernetes);
+    EXPECT_EQ(store.origin(ObjectKind::Service, "default/remote"), Origin::Kubernetes);
 
     // A reload of the file keeps the cluster's objects; a sync cannot delete a local one.
     ASSERT_TRUE(store.replace_all(file, "vipgate.toml").ok());
-    EXPECT_EQ(store.origin("service", "default/remote"), Origin::Kubernetes);
-    store.sync({}, {{"service", "default/local"}}, "kubernetes");
-    EXPECT_EQ(store.origin("service", "default/local"), Origin::File);
+    EXPECT_EQ(store.origin(ObjectKind::Service, "default/remote"), Origin::Kubernetes);
+    store.sync({}, {{ObjectKind::Service, "default/local"}}, "kubernetes");
+    EXPECT_EQ(store.origin(ObjectKind::Service, "default/local"), Origin::File);
 
     // vipctl takes an object over; deleting it forgets the origin.
     ObjectSet api;
     api.services.push_back(service("remote", {{"app", "remote"}}, {}, ip("198.18.128.7")));
     ASSERT_TRUE(store.apply(api, "request").ok());
-    EXPECT_EQ(store.origin("service", "default/remote"), Origin::Api);
+    EXPECT_EQ(store.origin(ObjectKind::Service, "default/remote"), Origin::Api);
     EXPECT_EQ(store.sync(cluster_objects, {}, "kubernetes").shadowed, 2u);
     ASSERT_TRUE(store.remove("service", "default", "remote").ok());
-    EXPECT_EQ(store.origin("service", "default/remote"), std::nullopt);
+    EXPECT_EQ(store.origin(ObjectKind::Service, "default/remote"), std::nullopt);
 }
 
 TEST(ServiceStoreOrigins, SyncTakesTheValidObjectsWhenOneIsRefused) {
@@ -448,7 +448,8 @@ TEST(ServiceStoreOrigins, SyncTakesTheValidObjectsWhenOneIsRefused) {
     EXPECT_EQ(store.services().count("default/outside"), 0u);
     EXPECT_EQ(synced.result.changed_services, std::vector<std::string>{"default/good"});
 
-    SyncResult deleted = store.sync({}, {{"service", "default/good"}, {"service", "default/never"}}, "kubernetes");
+    SyncResult deleted =
+        store.sync({}, {{ObjectKind::Service, "default/good"}, {ObjectKind::Service, "default/never"}}, "kubernetes");
     EXPECT_TRUE(deleted.rejected.empty());
     EXPECT_EQ(store.services().count("default/good"), 0u);
 }
