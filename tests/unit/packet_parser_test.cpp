@@ -433,6 +433,9 @@ void parse_exactly_sized(const Bytes& frame, uint32_t contiguous, bool misaligne
         if (parsed.icmp_error) {
             ++tally.icmp_errors;
             rewrite_icmp_error(buffer, parsed, kGatewayAddr, kClientAddr, {kClientAddr, kVipAddr, 1, 2});
+        } else if (parsed.fragment == FragmentKind::Later) {
+            // No L4 header: the pipeline rewrites a later fragment's addresses only.
+            rewrite_fragment_addresses(buffer, parsed, kGatewayAddr, kEndpointAddr);
         } else {
             rewrite_ipv4_packet(buffer, parsed, {kGatewayAddr, kEndpointAddr, 3, 4});
         }
