@@ -153,6 +153,18 @@ class Distribution:
         return cls(**data) if isinstance(data, dict) else None
 
 
+def summary_from_json(cls, data):
+    """A summary dataclass with Distribution fields (named in cls.DISTRIBUTIONS) from its JSON;
+    keys it does not know are ignored, None for anything but an object."""
+    if not isinstance(data, dict):
+        return None
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in data.items() if k in known}
+    for key in cls.DISTRIBUTIONS:
+        values[key] = Distribution.from_json(values.get(key))
+    return cls(**values)
+
+
 @dataclasses.dataclass
 class UpdateSummary:
     """A storm's SIGHUPs paired with vipgate's reloads (storm.storm_latencies)."""
@@ -173,13 +185,7 @@ class UpdateSummary:
 
     @classmethod
     def from_json(cls, data):
-        if not isinstance(data, dict):
-            return None
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for key in cls.DISTRIBUTIONS:
-            values[key] = Distribution.from_json(values.get(key))
-        return cls(**values)
+        return summary_from_json(cls, data)
 
     def to_json(self):
         return dataclasses.asdict(self)
@@ -219,13 +225,7 @@ class ApiStormSummary:
 
     @classmethod
     def from_json(cls, data):
-        if not isinstance(data, dict):
-            return None
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for key in cls.DISTRIBUTIONS:
-            values[key] = Distribution.from_json(values.get(key))
-        return cls(**values)
+        return summary_from_json(cls, data)
 
 
 @dataclasses.dataclass
