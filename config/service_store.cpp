@@ -6,8 +6,11 @@
 namespace vipgate::config {
 namespace {
 
-std::string label_key(std::string_view namespace_name, std::string_view key, std::string_view value) {
-    std::string text(namespace_name);
+// "ns\0k=v", in a buffer reused per thread: an index lookup per label of 100k pods would
+// otherwise allocate each time. Valid until the next call on the thread.
+const std::string& label_key(std::string_view namespace_name, std::string_view key, std::string_view value) {
+    thread_local std::string text;
+    text.assign(namespace_name);
     text += '\0';
     text += key;
     text += '=';
@@ -16,8 +19,9 @@ std::string label_key(std::string_view namespace_name, std::string_view key, std
 }
 
 // Adds `member` to (or removes it from) the set under `index_key`; empty sets are dropped.
-void update_index(std::map<std::string, std::set<std::string>>& index, const std::string& index_key,
-                  const std::string& member, bool add) {
+template <typename Set>
+void update_index(std::map<std::string, Set>& index, const std::string& index_key, const typename Set::key_type& member,
+                  bool add) {
     if (add) {
         index[index_key].insert(member);
     } else if (auto found = index.find(index_key); found != index.end()) {
@@ -468,7 +472,8 @@ void ServiceStore::check_dns_addresses(const std::vector<uint32_t>& addresses, c
 // An address belongs to one pod.
 void ServiceStore::check_pods(const std::vector<PodConfig>& pods, const std::set<ObjectRef>& deletes,
                               const Failures& fail) const {
-    std::map<std::string, size_t> batch_pods;
+    std::unordered_map<std::string, size_t> batch_pods;  // looked up, never walked
+    batch_pods.reserve(pods.size());
     std::map<uint32_t, std::string> batch_addresses;
     for (size_t i = 0; i < pods.size(); ++i) {
         const PodConfig& pod = pods[i];
@@ -506,26 +511,23 @@ void ServiceStore::check_slices(const std::vector<EndpointSliceConfig>& slices, 
 std::set<std::string> ServiceStore::commit(const ObjectSet& upserts, const std::set<ObjectRef>& deletes,
                                            std::vector<ServiceConfig> services, Undo& undo, StoreResult& result) {
     std::set<std::string> affected;
-    auto remember = [](auto& saved, const auto& current, const std::string& key) {
-        if (saved.count(key)) return;
-        auto found = current.find(key);
-        saved.emplace(key, found == current.end() ? std::nullopt : std::make_optional(found->second));
-    };
+    result.changes.reserve(result.changes.size() + deletes.size() + services.size() + upserts.pods.size() +
+                           upserts.endpoint_slices.size());
     for (const auto& [kind, key] : deletes) {
         if (!exists({kind, key})) continue;
         switch (kind) {
         case ObjectKind::Service:
-            remember(undo.services, services_, key);
+            undo.services.remember(services_, key);
             affected.insert(key);
             put_service(key, std::nullopt);
             break;
         case ObjectKind::Pod:
-            remember(undo.pods, pods_, key);
+            undo.pods.remember(pods_, key);
             services_selecting(pods_.at(key), affected);
             put_pod(key, std::nullopt);
             break;
         case ObjectKind::EndpointSlice:
-            remember(undo.slices, slices_, key);
+            undo.slices.remember(slices_, key);
             affected.insert(object_key(slices_.at(key).namespace_name, slices_.at(key).service_name));
             put_slice(key, std::nullopt);
             break;
@@ -543,7 +545,7 @@ std::set<std::string> ServiceStore::commit(const ObjectSet& upserts, const std::
         const std::string action = action_of(services_, key, service);
         result.changes.push_back({"service", service.namespace_name, service.name, action});
         if (action == "unchanged") continue;
-        remember(undo.services, services_, key);
+        undo.services.remember(services_, key);
         affected.insert(key);
         put_service(key, std::move(service));
     }
@@ -552,7 +554,7 @@ std::set<std::string> ServiceStore::commit(const ObjectSet& upserts, const std::
         const std::string action = action_of(pods_, key, pod);
         result.changes.push_back({"pod", pod.namespace_name, pod.name, action});
         if (action == "unchanged") continue;
-        remember(undo.pods, pods_, key);
+        undo.pods.remember(pods_, key);
         if (auto old = pods_.find(key); old != pods_.end()) services_selecting(old->second, affected);
         put_pod(key, pod);
         services_selecting(pod, affected);
@@ -562,7 +564,7 @@ std::set<std::string> ServiceStore::commit(const ObjectSet& upserts, const std::
         const std::string action = action_of(slices_, key, slice);
         result.changes.push_back({"endpointslice", slice.namespace_name, slice.name, action});
         if (action == "unchanged") continue;
-        remember(undo.slices, slices_, key);
+        undo.slices.remember(slices_, key);
         if (auto old = slices_.find(key); old != slices_.end()) {
             affected.insert(object_key(old->second.namespace_name, old->second.service_name));
         }
@@ -581,9 +583,7 @@ void ServiceStore::resolve_affected(const std::set<std::string>& affected, Undo&
         auto previous = resolved_.find(key);
         if (!resolved && previous == resolved_.end()) continue;
         if (resolved && previous != resolved_.end() && previous->second == *resolved) continue;
-        if (!undo.resolved.count(key)) {
-            undo.resolved.emplace(key, previous == resolved_.end() ? std::nullopt : std::make_optional(previous->second));
-        }
+        undo.resolved.remember(resolved_, key);
         if (resolved) {
             resolved_[key] = std::move(*resolved);
         } else {
@@ -594,16 +594,14 @@ void ServiceStore::resolve_affected(const std::set<std::string>& affected, Undo&
 }
 
 void ServiceStore::roll_back(Undo& undo) {
-    for (auto& [key, service] : undo.services) put_service(key, std::move(service));
-    for (auto& [key, pod] : undo.pods) put_pod(key, std::move(pod));
-    for (auto& [key, slice] : undo.slices) put_slice(key, std::move(slice));
-    for (auto& [key, resolved] : undo.resolved) {
-        if (resolved) {
-            resolved_[key] = std::move(*resolved);
-        } else {
-            resolved_.erase(key);
-        }
-    }
+    for (const std::string& key : undo.services.created) put_service(key, std::nullopt);
+    for (auto& [key, service] : undo.services.existed) put_service(key, std::move(service));
+    for (const std::string& key : undo.pods.created) put_pod(key, std::nullopt);
+    for (auto& [key, pod] : undo.pods.existed) put_pod(key, std::move(pod));
+    for (const std::string& key : undo.slices.created) put_slice(key, std::nullopt);
+    for (auto& [key, slice] : undo.slices.existed) put_slice(key, std::move(slice));
+    for (const std::string& key : undo.resolved.created) resolved_.erase(key);
+    for (auto& [key, resolved] : undo.resolved.existed) resolved_[key] = std::move(resolved);
     allocator_ = std::move(undo.allocator);
     dns_addresses_ = std::move(undo.dns_addresses);
 }
@@ -615,23 +613,21 @@ void ServiceStore::put_service(const std::string& key, std::optional<ServiceConf
             auto owner = service_by_ip_.find(old->second.cluster_ip);
             if (owner != service_by_ip_.end() && owner->second == key) service_by_ip_.erase(owner);
         }
-        index_service(key, old->second, false);
+        index_service(*old, false);
         services_.erase(old);
     }
     if (!service) return;
     if (has_cluster_ip(*service)) service_by_ip_[service->cluster_ip] = key;
-    index_service(key, *service, true);
-    services_.emplace(key, std::move(*service));
+    index_service(*services_.emplace(key, std::move(*service)).first, true);
 }
 
 void ServiceStore::put_pod(const std::string& key, std::optional<PodConfig> pod) {
     if (auto old = pods_.find(key); old != pods_.end()) {
-        index_pod(key, old->second, false);
+        index_pod(*old, false);
         pods_.erase(old);
     }
     if (!pod) return;
-    index_pod(key, *pod, true);
-    pods_.emplace(key, std::move(*pod));
+    index_pod(*pods_.emplace(key, std::move(*pod)).first, true);
 }
 
 void ServiceStore::put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice) {
@@ -644,18 +640,19 @@ void ServiceStore::put_slice(const std::string& key, std::optional<EndpointSlice
     slices_.emplace(key, std::move(*slice));
 }
 
-std::vector<std::string> ServiceStore::matching_pods(const std::string& namespace_name, const Labels& selector) const {
+std::vector<const PodConfig*> ServiceStore::matching_pods(const std::string& namespace_name,
+                                                          const Labels& selector) const {
     // Walk the shortest posting list of the selector's pairs, check the rest per pod.
-    const std::set<std::string>* shortest = nullptr;
+    const Postings<PodEntry>* shortest = nullptr;
     for (const auto& [key, value] : selector) {
         auto found = pods_by_label_.find(label_key(namespace_name, key, value));
         if (found == pods_by_label_.end()) return {};
         if (!shortest || found->second.size() < shortest->size()) shortest = &found->second;
     }
-    std::vector<std::string> pods;
+    std::vector<const PodConfig*> pods;
     if (!shortest) return pods;
-    for (const std::string& pod_key : *shortest) {
-        if (selector_matches(selector, pods_.at(pod_key).labels)) pods.push_back(pod_key);
+    for (const PodEntry* entry : *shortest) {
+        if (selector_matches(selector, entry->second.labels)) pods.push_back(&entry->second);
     }
     return pods;
 }
@@ -673,8 +670,9 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     resolved.session_affinity = service.session_affinity;
     resolved.affinity_timeout_s = service.affinity_timeout_s;
     if (!service.external_name.empty()) return resolved;
-    const std::vector<std::string> pods =
-        has_selector(service) ? matching_pods(service.namespace_name, *service.selector) : std::vector<std::string>{};
+    const std::vector<const PodConfig*> pods = has_selector(service)
+                                                   ? matching_pods(service.namespace_name, *service.selector)
+                                                   : std::vector<const PodConfig*>{};
     const std::string service_key = object_key(service.namespace_name, service.name);
     auto slices = slices_by_service_.find(service_key);
     // Kubernetes' endpoint controllers: publishNotReadyAddresses makes every selected pod ready;
@@ -692,8 +690,8 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
         out.port = port;
         const uint16_t numeric_target = port.target_port != 0 ? port.target_port : port.port;
         const bool named = !port.target_port_name.empty();
-        for (const std::string& pod_key : pods) {
-            const PodConfig& pod = pods_.at(pod_key);
+        for (const PodConfig* selected : pods) {
+            const PodConfig& pod = *selected;
             if (pod.address == 0) continue;
             uint16_t target = numeric_target;
             if (named) {
@@ -740,8 +738,8 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     if (!service.headless) return resolved;
 
     std::vector<ResolvedEndpoint>& addresses = resolved.addresses;
-    for (const std::string& pod_key : pods) {
-        const PodConfig& pod = pods_.at(pod_key);
+    for (const PodConfig* selected : pods) {
+        const PodConfig& pod = *selected;
         if (pod.address != 0) {
             addresses.push_back({pod.address, 0, pod_ready(pod), pod.terminating, pod.weight, pod.name, pod_hostname(pod)});
         }
@@ -776,9 +774,10 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     return resolved;
 }
 
-void ServiceStore::index_pod(const std::string& key, const PodConfig& pod, bool add) {
+void ServiceStore::index_pod(const PodEntry& entry, bool add) {
+    const auto& [key, pod] = entry;
     for (const auto& [label, value] : pod.labels) {
-        update_index(pods_by_label_, label_key(pod.namespace_name, label, value), key, add);
+        update_index(pods_by_label_, label_key(pod.namespace_name, label, value), &entry, add);
     }
     if (pod.address == 0) return;
     if (add) {
@@ -788,10 +787,11 @@ void ServiceStore::index_pod(const std::string& key, const PodConfig& pod, bool 
     }
 }
 
-void ServiceStore::index_service(const std::string& key, const ServiceConfig& service, bool add) {
+void ServiceStore::index_service(const ServiceEntry& entry, bool add) {
+    const ServiceConfig& service = entry.second;
     if (!has_selector(service)) return;
     const auto& [label, value] = *service.selector->begin();
-    update_index(selector_index_, label_key(service.namespace_name, label, value), key, add);
+    update_index(selector_index_, label_key(service.namespace_name, label, value), &entry, add);
 }
 
 void ServiceStore::index_slice(const std::string& key, const EndpointSliceConfig& slice, bool add) {
@@ -803,8 +803,8 @@ void ServiceStore::services_selecting(const PodConfig& pod, std::set<std::string
     for (const auto& [label, value] : pod.labels) {
         auto found = selector_index_.find(label_key(pod.namespace_name, label, value));
         if (found == selector_index_.end()) continue;
-        for (const std::string& service_key : found->second) {
-            if (selector_matches(*services_.at(service_key).selector, pod.labels)) out.insert(service_key);
+        for (const ServiceEntry* service : found->second) {
+            if (selector_matches(*service->second.selector, pod.labels)) out.insert(service->first);
         }
     }
 }

@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "config/config.h"
@@ -111,6 +112,11 @@ public:
 
     // `reserved` are addresses a ClusterIP may never take (the gateway's own and SNAT addresses).
     ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved);
+    // Not copyable: its indexes point at its own map entries. Moving keeps the entries in place.
+    ServiceStore(const ServiceStore&) = delete;
+    ServiceStore& operator=(const ServiceStore&) = delete;
+    ServiceStore(ServiceStore&&) = default;
+    ServiceStore& operator=(ServiceStore&&) = default;
     // Changes that carry a [dns] table (ObjectSet::dns) also replace the DNS addresses, which no
     // ClusterIP may take either (an apply without one keeps them; replace_all without one clears
     // them): the transaction refuses a DNS address that is a gateway address or a service's.
@@ -164,12 +170,31 @@ private:
         ClusterIpAllocator allocator;
     };
 
-    // The previous version of everything a transaction touched (nullopt: it did not exist).
+    // What a transaction touched, to put back: the previous version of what existed, and the
+    // keys of what it created (a plain list: a bulk apply into an empty store creates 100k
+    // objects, and an ordered map of nothing would cost a fifth of the apply). A key is touched
+    // at most twice (deleted, then upserted: a request names an object once), so a key is
+    // created only if it was not saved as existing. Roll back removes the created keys first,
+    // then restores the saved versions.
+    template <typename Object>
+    struct Saved {
+        std::map<std::string, Object> existed;
+        std::vector<std::string> created;
+        // Before `key` changes in `current`.
+        void remember(const std::map<std::string, Object>& current, const std::string& key) {
+            if (existed.count(key)) return;
+            if (auto found = current.find(key); found != current.end()) {
+                existed.emplace(key, found->second);
+            } else {
+                created.push_back(key);
+            }
+        }
+    };
     struct Undo {
-        std::map<std::string, std::optional<ServiceConfig>> services;
-        std::map<std::string, std::optional<PodConfig>> pods;
-        std::map<std::string, std::optional<EndpointSliceConfig>> slices;
-        std::map<std::string, std::optional<ResolvedService>> resolved;
+        Saved<ServiceConfig> services;
+        Saved<PodConfig> pods;
+        Saved<EndpointSliceConfig> slices;
+        Saved<ResolvedService> resolved;
         ClusterIpAllocator allocator;
         std::set<uint32_t> dns_addresses;
     };
@@ -200,10 +225,21 @@ private:
     std::set<std::string> commit(const ObjectSet& upserts, const std::set<ObjectRef>& deletes,
                                  std::vector<ServiceConfig> services, Undo& undo, StoreResult& result);
     void resolve_affected(const std::set<std::string>& affected, Undo& undo, StoreResult& result);
-    std::vector<std::string> matching_pods(const std::string& namespace_name, const Labels& selector) const;
+    // Index postings point at the entries of the object maps (map nodes never move), in key
+    // order: no copy of a key per label, and a match needs no second lookup.
+    using PodEntry = std::map<std::string, PodConfig>::value_type;
+    using ServiceEntry = std::map<std::string, ServiceConfig>::value_type;
+    template <typename Entry>
+    struct EntryByKey {
+        bool operator()(const Entry* a, const Entry* b) const { return a->first < b->first; }
+    };
+    template <typename Entry>
+    using Postings = std::set<const Entry*, EntryByKey<Entry>>;
+
+    std::vector<const PodConfig*> matching_pods(const std::string& namespace_name, const Labels& selector) const;
     std::optional<ResolvedService> resolve(const ServiceConfig& service) const;
-    void index_pod(const std::string& key, const PodConfig& pod, bool add);
-    void index_service(const std::string& key, const ServiceConfig& service, bool add);
+    void index_pod(const PodEntry& entry, bool add);
+    void index_service(const ServiceEntry& entry, bool add);
     void index_slice(const std::string& key, const EndpointSliceConfig& slice, bool add);
     void services_selecting(const PodConfig& pod, std::set<std::string>& out) const;
 
@@ -216,12 +252,17 @@ private:
     std::map<std::string, PodConfig> pods_;
     std::map<std::string, EndpointSliceConfig> slices_;
     std::map<std::string, ResolvedService> resolved_;
-    std::map<ObjectRef, Origin> origins_;
+    struct ObjectRefHash {
+        size_t operator()(const ObjectRef& ref) const noexcept {
+            return std::hash<std::string>()(ref.second) ^ static_cast<size_t>(ref.first);
+        }
+    };
+    std::unordered_map<ObjectRef, Origin, ObjectRefHash> origins_;  // looked up, never walked
 
     std::map<uint32_t, std::string> service_by_ip_;
     std::map<uint32_t, std::string> pod_by_address_;
-    std::map<std::string, std::set<std::string>> pods_by_label_;          // "ns\0k=v" -> pod keys
-    std::map<std::string, std::set<std::string>> selector_index_;         // "ns\0k=v" -> service keys
+    std::map<std::string, Postings<PodEntry>> pods_by_label_;       // "ns\0k=v" -> pods with that label
+    std::map<std::string, Postings<ServiceEntry>> selector_index_;  // "ns\0k=v" -> services selecting it first
     std::map<std::string, std::set<std::string>> slices_by_service_;      // service key -> slice keys
 };
 

@@ -1,6 +1,7 @@
 #include "control/daemon.h"
 
 #include <malloc.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -169,6 +170,7 @@ private:
     DaemonOptions options_;
     config::Config running_;
     bool eal_started_ = false;
+    std::vector<unsigned> control_cpus_;  // the CPUs this process may use that no worker polls
     bool workers_launched_ = false;
     std::vector<PortRuntime> ports_;
     std::vector<std::unique_ptr<FlowSteering>> steering_;  // one per port, full-NAT with several workers
@@ -215,6 +217,10 @@ void Daemon::start_eal() {
         args.push_back("-l");
         args.push_back(lcores);
     }
+    // Read before the EAL pins this thread to the main lcore: what taskset or the cgroup allows.
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) CPU_SET(0, &allowed);
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
@@ -229,6 +235,15 @@ void Daemon::start_eal() {
                                      "and keep the main lcore (" + std::to_string(rte_get_main_lcore()) +
                                      ") for the control thread");
         }
+    }
+    for (unsigned cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        const bool polled = std::any_of(running_.dataplane.worker_lcores.begin(), running_.dataplane.worker_lcores.end(),
+                                        [&](unsigned lcore) {
+                                            rte_cpuset_t worker = rte_lcore_cpuset(lcore);
+                                            return CPU_ISSET(cpu, &worker);
+                                        });
+        if (!polled) control_cpus_.push_back(cpu);
     }
 }
 
@@ -634,6 +649,9 @@ int Daemon::run() {
     for (const auto& port : ports_) identities.push_back(PortIdentity{port.port_id, 0, port.mac, 0, port.mtu});
     builder_ = std::make_unique<SnapshotBuilder>(worker_count, identities);
     builder_->set_readers(publisher_->qsbr());
+    builder_->set_build_cpus(control_cpus_);
+    spdlog::info("large updates build their Maglev tables on {} control CPU(s) (the CPUs no worker polls)",
+                 std::max<size_t>(1, control_cpus_.size()));
     control_plane_ = std::make_unique<ControlPlane>(
         running_, *builder_, [this](std::unique_ptr<Snapshot> snapshot) { return publish(std::move(snapshot)); });
     control_plane_->set_in_use_wait([this](uint64_t generation) { return wait_in_use(generation); });

@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "config/service_store.h"
 #include "control/daemon.h"
+#include "control/heap_pages.h"
 #include "control/snapshot_builder.h"
 
 namespace options = boost::program_options;
@@ -44,6 +45,7 @@ int check_config(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    vipgate::put_heap_on_huge_pages(argv);
     options::options_description description(
         "vipgate: a DPDK dataplane serving ClusterIP-style virtual IPs\n\n"
         "Usage: vipgate [--config FILE] [options]\n"

@@ -239,6 +239,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
                                                    const std::map<std::string, config::ResolvedService>& services,
                                                    const std::vector<std::string>& changed) {
     statistics_ = {};
+    maglev_batch_.clear();
     ensure_lookup_tables();
     // The one part that can fail for a reason the input causes (a route table that does not
     // fit) comes before anything is committed.
@@ -272,6 +273,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     for (const std::string& key : to_examine) {
         if (const config::ResolvedService* service = find(key)) update_service(key, *service, settings);
     }
+    maglev_batch_.run(build_cpus_);
     dns_upstreams_ = std::move(upstreams);
     stage_global_addresses(settings);
     first_touches(endpoint_before_);
@@ -514,7 +516,7 @@ SnapshotBuilder::CachedMaglev SnapshotBuilder::maglev_for(std::vector<MaglevBack
     CachedMaglev built;
     built.table_size = table_size;
     built.seed = dataplane.hash_seed;
-    built.table = std::make_shared<const MaglevTable>(MaglevTable::build(backends, table_size, dataplane.hash_seed));
+    built.table = maglev_batch_.add(backends, table_size, dataplane.hash_seed);  // filled at the end of prepare()
     built.inputs = std::move(backends);
     return built;
 }

@@ -27,6 +27,7 @@
 
 #include "config/config.h"
 #include "config/service_store.h"
+#include "control/maglev_batch.h"
 #include "dataplane/snapshot.h"
 
 struct rte_rcu_qsbr;
@@ -66,6 +67,9 @@ public:
     // snapshots and key positions alike. Without it the builder assumes no concurrent readers
     // (tests, tools) and recycles positions at once. The variable must outlive the builder.
     void set_readers(rte_rcu_qsbr* readers) noexcept { readers_ = readers; }
+    // The CPUs a large update may build its Maglev tables on (control/maglev_batch.h): the
+    // control CPUs, never a worker's. Empty or one: the calling thread builds them all.
+    void set_build_cpus(std::vector<unsigned> cpus) { build_cpus_ = std::move(cpus); }
 
     // The next snapshot: settings (NAT, timeouts, SNAT, ports, routes, client ranges, hash seed,
     // DNS addresses and upstreams) from `settings`, services from `services`, of which only the
@@ -177,6 +181,8 @@ private:
     HashEdits<EndpointKey> endpoint_edits_;
     HashEdits<uint32_t> address_edits_;
     rte_rcu_qsbr* readers_ = nullptr;
+    MaglevBatch maglev_batch_;
+    std::vector<unsigned> build_cpus_;
 
     struct RouteInputs {
         std::vector<std::vector<config::Ipv4Prefix>> port_addresses;

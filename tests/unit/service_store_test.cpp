@@ -391,6 +391,52 @@ TEST(ServiceStore, RefusedAdmissionRollsBackEverything) {
     EXPECT_EQ(endpoint_addresses(store, "default/web"), (std::vector<uint32_t>{ip("198.19.1.1"), ip("198.19.1.5")}));
 }
 
+// A refused bulk creation leaves nothing behind: no object, no index entry, no resolution.
+TEST(ServiceStore, RefusedBulkCreationLeavesTheIndexesAsTheyWere) {
+    ServiceStore store(cluster(), {});
+    ASSERT_TRUE(store.apply({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, "t").ok());
+    ObjectSet bulk;
+    for (int i = 0; i < 50; ++i) {
+        const std::string name = std::string("s").append(std::to_string(i));
+        bulk.services.push_back(service(name.c_str(), {{"app", name}}));
+        const std::string address = std::string("198.19.2.").append(std::to_string(i + 1));
+        std::string pod_name = name;
+        pod_name += "-0";
+        bulk.pods.push_back(pod(pod_name.c_str(), address.c_str(), {{"app", name}}));
+    }
+    bulk.pods.push_back(pod("b", "198.19.1.2", {{"app", "web"}}));  // joins an existing service
+    store.set_admission([](const auto&, const auto&) { return std::optional<std::string>("full"); });
+    EXPECT_TRUE(has_error(store.apply(bulk, "t"), "full"));
+    store.set_admission(nullptr);
+    EXPECT_EQ(store.services().size(), 1u);
+    EXPECT_EQ(store.pods().size(), 1u);
+    EXPECT_EQ(store.resolved().size(), 1u);
+    EXPECT_EQ(store.matched_pods("default/web"), 1u);
+    EXPECT_EQ(endpoint_addresses(store, "default/web"), std::vector<uint32_t>{ip("198.19.1.1")});
+    // The same bulk goes through afterwards: nothing of the refused attempt is in the way.
+    StoreResult applied = store.apply(bulk, "t");
+    ASSERT_TRUE(applied.ok()) << errors_of(applied);
+    EXPECT_EQ(store.matched_pods("default/s7"), 1u);
+    EXPECT_EQ(endpoint_addresses(store, "default/s7"), std::vector<uint32_t>{ip("198.19.2.8")});
+    EXPECT_EQ(store.matched_pods("default/web"), 2u);
+}
+
+// A key deleted and created again in one transaction comes back as it was when it is refused.
+TEST(ServiceStore, RefusedDeleteAndRecreateRestoresTheOldObject) {
+    ServiceStore store(cluster(), {});
+    // The cluster's objects (a sync may delete and upsert the same key at once; the API may not).
+    ASSERT_TRUE(store.sync({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, {}, "k")
+                    .rejected.empty());
+    store.set_admission([](const auto&, const auto&) { return std::optional<std::string>("full"); });
+    const SyncResult synced = store.sync({{}, {pod("a", "198.19.1.9", {{"app", "web"}})}, {}},
+                                         {{ObjectKind::Pod, "default/a"}}, "t");
+    EXPECT_FALSE(synced.rejected.empty());
+    store.set_admission(nullptr);
+    EXPECT_EQ(store.pods().at("default/a").address, ip("198.19.1.1"));
+    EXPECT_EQ(endpoint_addresses(store, "default/web"), std::vector<uint32_t>{ip("198.19.1.1")});
+    EXPECT_EQ(store.matched_pods("default/web"), 1u);
+}
+
 TEST(ServiceStore, ReplaceAllDeletesWhatIsMissing) {
     ServiceStore store(cluster(), {});
     ASSERT_TRUE(store.apply({{service("web", {{"app", "web"}}), service("api", {{"app", "api"}})}, {}, {}}, "t").ok());

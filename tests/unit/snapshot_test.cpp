@@ -214,6 +214,34 @@ TEST(SnatPortSlices, CandidatesStayInTheSliceAndFollowTheHash) {
     EXPECT_EQ(ports.size(), 100u);
 }
 
+// A bulk update builds its Maglev tables on several CPUs (control/maglev_batch.h): the tables
+// are the ones a single CPU builds, and they are filled before the snapshot is returned.
+TEST(SnapshotBuilder, MaglevTablesOnSeveralCpusEqualTheOneCpuTables) {
+    Options options;
+    for (int i = 0; i < 3 * static_cast<int>(MaglevBatch::kParallelThreshold); ++i) {
+        const std::string vip = "198.18." + std::to_string(100 + i / 200) + "." + std::to_string(1 + i % 200);
+        std::vector<Endpoint> endpoints;
+        for (int e = 0; e <= i % 7; ++e) endpoints.push_back({"198.19.1." + std::to_string(1 + (i + e) % 250)});
+        options.services.push_back({"s" + std::to_string(i), vip, {kHttp}, endpoints});
+    }
+    const config::Config config = load(options);
+    SnapshotBuilder alone(2, port_identities());
+    SnapshotBuilder parallel(2, port_identities());
+    parallel.set_build_cpus({0, 1});
+    const std::unique_ptr<Snapshot> expected = alone.build(config);
+    const std::unique_ptr<Snapshot> built = parallel.build(config);
+    EXPECT_EQ(parallel.last_statistics().maglev_built, options.services.size());
+    for (const auto& service : options.services) {
+        const uint32_t vip = ipv4(service.cluster_ip.c_str());
+        const ServicePort& want = service_port(*expected, vip, 80, kProtoTcp);
+        const ServicePort& got = service_port(*built, vip, 80, kProtoTcp);
+        ASSERT_FALSE(got.maglev->empty()) << service.name;
+        ASSERT_EQ(got.maglev->size(), want.maglev->size()) << service.name;
+        EXPECT_TRUE(std::equal(want.maglev->slots().begin(), want.maglev->slots().end(), got.maglev->slots().begin()))
+            << service.name;
+    }
+}
+
 TEST(SnapshotBuilder, VipTableFindsEveryServicePortAndNothingElse) {
     SnapshotBuilder builder(2, port_identities());
     Options options;
