@@ -145,9 +145,8 @@ ParseOutcome parse_ipv6(const uint8_t* frame, uint32_t contiguous_length, uint32
     const uint8_t* header = frame + l3;
     if ((header[0] >> 4) != kIpv6Version) return invalid(DropReason::BadIpVersion);
     const uint32_t payload_length = load_be16(header + offsetof(rte_ipv6_hdr, payload_len));
-    if (payload_length == 0 || payload_length > packet_length - l3 - kIpv6HeaderLength) {
-        return invalid(DropReason::BadIpLength);
-    }
+    const bool jumbogram = payload_length == 0 && header[offsetof(rte_ipv6_hdr, proto)] == kIpv6HopByHop;
+    if (jumbogram || payload_length > packet_length - l3 - kIpv6HeaderLength) return invalid(DropReason::BadIpLength);
     out.payload_length = static_cast<uint16_t>(payload_length);
     out.hop_limit = header[offsetof(rte_ipv6_hdr, hop_limits)];
     std::memcpy(out.key.src_addr, header + offsetof(rte_ipv6_hdr, src_addr), sizeof(out.key.src_addr));

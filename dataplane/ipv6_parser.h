@@ -29,8 +29,9 @@
 //   SCTP (common header and first chunk header present; its chunk rules come with IPv6 service),
 //   ICMPv6 (type, code, checksum), and No Next Header (59), accepted with nothing after the
 //   chain. Anything else is UnsupportedProtocol; a header cut short is TruncatedL4.
-// - Payload length 0 (a jumbogram, RFC 2675) and a payload longer than the frame are BadIpLength;
-//   trailing Ethernet padding is fine.
+// - A payload longer than the frame is BadIpLength, and so is payload length 0 before hop-by-hop
+//   options (a jumbogram, RFC 2675: not supported); an empty payload is otherwise an empty chain
+//   (fine before No Next Header, truncated before anything else). Trailing Ethernet padding is fine.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 // another unicast MAC. Nothing is sent, no connection is opened. Both NAT modes.
 #include <gtest/gtest.h>
 
+#include "dataplane/ipv6_parser.h"
 #include "tests/golden/golden_harness.h"
 #include "tests/support/ipv6_builder.h"
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <random>
 
+#include "dataplane/flow_key.h"
 #include "tests/support/ipv6_builder.h"
 
 namespace vipgate {
