@@ -67,7 +67,8 @@ def build_frames():
     for _ in range(9):
         chain = chain / IPv6ExtHdrDestOpt()
     frames.append((to_gateway(chain / UDP(sport=8001, dport=53)), "ipv6_ext_limit"))
-    frames.append((to_gateway(Raw(bytes(ip6() / UDP())[:30])), "truncated_ipv6"))
+    frames.append((Ether(dst=h.GATEWAY_MAC, src=h.ROUTER_MAC, type=0x86DD) / Raw(bytes(ip6() / UDP())[:30]),
+                   "truncated_ipv6"))
     frames.append((h.client_frame("198.19.3.4", WEB_VIP, TCP(sport=41000, dport=80, flags="S", seq=1)), None))
     return [(bytes(frame), reason) for frame, reason in frames]
 
