@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace vipgate {
 
@@ -63,5 +64,32 @@ inline uint16_t checksum_fold64(uint64_t sum) noexcept {
     sum = (sum & 0xFFFF) + (sum >> 16);
     return static_cast<uint16_t>(sum);
 }
+
+// NAT66: a 16-byte IPv6 address changes inside the pseudo-header of TCP, UDP and ICMPv6 (IPv6
+// has no header checksum). The change as accumulator terms, ~m + m' for each of its eight 16-bit
+// words, taken as four 32-bit words: a 32-bit word is congruent to the sum of its halves modulo
+// 0xFFFF, so the fold gives the same sum (the address starts at an even offset, as RFC 1071
+// requires). Add it to ~HC and any other terms, fold once, complement.
+inline uint64_t checksum_address6_delta(const uint8_t old_address[16], const uint8_t new_address[16]) noexcept {
+    uint32_t old_words[4];
+    uint32_t new_words[4];
+    std::memcpy(old_words, old_address, sizeof(old_words));
+    std::memcpy(new_words, new_address, sizeof(new_words));
+    uint64_t sum = 0;
+    for (int i = 0; i < 4; ++i) sum += uint64_t{~old_words[i]} + new_words[i];
+    return sum;
+}
+
+// The one-field form: HC' after one IPv6 address of the pseudo-header changed. UDP over IPv6
+// must never send 0 (it means "no checksum", which IPv6 forbids, RFC 8200 8.1): pass the result
+// through udp6_checksum_for_wire. The parser drops a received 0, so HC is never that.
+inline uint16_t checksum_update_address6(uint16_t checksum, const uint8_t old_address[16],
+                                         const uint8_t new_address[16]) noexcept {
+    const uint64_t sum = uint64_t{static_cast<uint16_t>(~checksum)} + checksum_address6_delta(old_address, new_address);
+    return static_cast<uint16_t>(~checksum_fold64(sum));
+}
+
+// RFC 768 / RFC 8200 8.1: a UDP checksum that computes to 0x0000 is sent as 0xFFFF.
+inline uint16_t udp6_checksum_for_wire(uint16_t checksum) noexcept { return checksum == 0 ? 0xFFFF : checksum; }
 
 }  // namespace vipgate

@@ -59,7 +59,8 @@ namespace vipgate {
     X(AnswerRateLimited, "answer_rate_limited")  /* would have been answered (ICMP error, RST, ABORT): budget spent */ \
     X(PuntRateLimited, "punt_rate_limited")      /* would have gone to the control thread: budget spent */ \
     X(VlanInsertFailed, "vlan_insert_failed")    /* no headroom (or a shared mbuf) to add the egress port's tag */ \
-    VIPGATE_FRAGMENT_DROP_REASONS(X)
+    VIPGATE_FRAGMENT_DROP_REASONS(X) \
+    VIPGATE_IPV6_DROP_REASONS(X)
 
 // IPv4 fragments (dataplane/fragment_table.h).
 #define VIPGATE_FRAGMENT_DROP_REASONS(X) \
@@ -69,6 +70,20 @@ namespace vipgate {
     X(FragmentOrphan, "fragment_orphan")         /* its first fragment was dropped (or the datagram overlapped) */ \
     X(FragmentTimeout, "fragment_timeout")       /* held for its first fragment, which never came */ \
     X(FragmentTableFull, "fragment_table_full")  /* no free entry, too many holes, or too many held for one datagram */
+
+// IPv6 (dataplane/ipv6_parser.h, docs/ipv6.md). Shared with IPv4: bad_ip_version, bad_ip_length,
+// truncated_l4, unsupported_protocol, fragment_oversize.
+#define VIPGATE_IPV6_DROP_REASONS(X) \
+    X(TruncatedIpv6, "truncated_ipv6")           /* fewer than 40 bytes of IPv6 header in the first segment */ \
+    X(Ipv6ExtTruncated, "ipv6_ext_truncated")    /* an extension header runs past the datagram or the first segment */ \
+    X(Ipv6ExtLimit, "ipv6_ext_limit")            /* more extension headers, or more bytes of them, than the parser walks */ \
+    X(Ipv6HopByHopNotFirst, "ipv6_hop_by_hop_not_first")  /* RFC 8200 4.3: only right after the IPv6 header */ \
+    X(Ipv6RoutingType0, "ipv6_routing_type0")    /* deprecated by RFC 5095 */ \
+    X(Ipv6FragmentNoUpperLayer, "ipv6_fragment_no_upper_layer")  /* first fragment without the whole header chain (RFC 7112) */ \
+    X(Ipv6FragmentMalformed, "ipv6_fragment_malformed")  /* a second fragment header, or M set on a length not a multiple of 8 */ \
+    X(Ipv6ExtUnsupported, "ipv6_ext_unsupported")  /* AH, ESP, Mobility, HIP, Shim6, experimental: not translatable */ \
+    X(Ipv6UdpZeroChecksum, "ipv6_udp_zero_checksum")  /* UDP checksum 0 is not allowed over IPv6 (RFC 8200 8.1) */ \
+    X(Ipv6NotServed, "ipv6_not_served")          /* well-formed IPv6 for us: not served yet (docs/ipv6.md) */
 
 enum class DropReason : uint8_t {
 #define VIPGATE_DROP_REASON_ENUMERATOR(reason, name) reason,

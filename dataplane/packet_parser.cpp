@@ -255,8 +255,8 @@ ParseOutcome parse_packet(const uint8_t* frame, uint32_t contiguous_length, uint
     case RTE_ETHER_TYPE_ARP:
         if (!is_ethernet_ipv4_arp(frame + l3, readable - l3)) return invalid(DropReason::MalformedArp);
         return accepted(PacketKind::Arp);
-    // IPv6 arrives later: a `case RTE_ETHER_TYPE_IPV6:` with its own parse_ipv6() and
-    // PacketKind::Ipv6 goes here. Until then it is an unknown ethertype.
+    case RTE_ETHER_TYPE_IPV6:
+        return accepted(PacketKind::Ipv6);
     default:
         return invalid(DropReason::UnknownEthertype);
     }

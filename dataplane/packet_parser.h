@@ -1,4 +1,5 @@
-// Frame parser: Ethernet (+ one 802.1Q tag) -> IPv4 (TCP, UDP, SCTP, ICMP) or ARP.
+// Frame parser: Ethernet (+ one 802.1Q tag) -> IPv4 (TCP, UDP, SCTP, ICMP), ARP, or IPv6 (whose
+// header ipv6_parser.h parses).
 //
 // Design note: the parser is the only code that distrusts the wire. It checks every length
 // before it reads, so everything downstream (classification, NAT rewrite, responses) may
@@ -71,7 +72,10 @@ struct ParsedPacket {
 };
 static_assert(sizeof(ParsedPacket) == 64, "ParsedPacket should fill exactly one cache line");
 
-enum class PacketKind : uint8_t { Ipv4, Arp, Invalid };
+// Ipv6: from parse_packet, only Ethernet and the VLAN were checked (l3_offset, vlan_id and
+// ether_type are set); the IPv6 header is parse_ipv6's (ipv6_parser.h), which returns Ipv6 for a
+// well-formed packet.
+enum class PacketKind : uint8_t { Ipv4, Arp, Ipv6, Invalid };
 
 struct ParseOutcome {
     PacketKind kind;

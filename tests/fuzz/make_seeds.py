@@ -2,7 +2,7 @@
 """Writes the generated part of the seed corpus (tests/fuzz/corpus/pipeline, .../api, .../dns).
 
 The pipeline seeds are frames of the topology in pipeline_topology.h (client flows to each
-service, replies from endpoints, ARP, pings, ICMP errors, TTL 1, fragments, DNS queries over
+service, replies from endpoints, ARP, pings, ICMP errors, TTL 1, fragments, IPv6, DNS queries over
 UDP and TCP) in the input format of pipeline_fuzz.cpp; the API seeds are one request of each
 kind; the DNS seeds are queries (and one response, for the decoder) in the input format of
 dns_fuzz.cpp. Run it after changing any format: /usr/bin/python3 tests/fuzz/make_seeds.py
@@ -13,6 +13,7 @@ import struct
 
 from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRROPT
 from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import ICMPv6ND_NS, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.layers.sctp import SCTP, SCTPChunkInit
 
@@ -25,6 +26,7 @@ WEB, EMPTY, DRAINED, STICKY = "198.18.100.1", "198.18.100.2", "198.18.100.3", "1
 UNRESOLVED, UNROUTABLE, ALIAS = "198.18.100.6", "198.18.100.7", "198.18.100.8"
 SNAT = "198.19.0.2"
 DNS_ADDRESS = "198.18.100.53"
+CLIENT6, VIP6 = "2001:db8::10", "2001:db8:100::1"
 DNS_TCP_KEY = (0x0123456789ABCDEF, 0xFEDCBA9876543210)  # pipeline_fuzz.cpp's kDnsTcpKey
 
 # Control byte bits (pipeline_fuzz.cpp).
@@ -151,6 +153,15 @@ def pipeline_seeds():
         "reload_after_syn": [record(web_syn), record(ack, RELOAD | clock(3) | END_BURST)],
         "expiry": [record(dns), record(dns, clock(6) | END_BURST)],
         "handoff_worker1": [record(web_syn, WORKER_1 | END_BURST), record(dns, WORKER_1 | END_BURST)],
+        # IPv6 (parsed and counted, not served): an extension header chain the parser walks, a
+        # first fragment, and a neighbor solicitation to the solicited-node multicast MAC.
+        "ipv6": [record(from_client(IPv6(src=CLIENT6, dst=VIP6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() /
+                                    IPv6ExtHdrRouting(type=4, addresses=[VIP6], segleft=0) /
+                                    TCP(sport=40000, dport=80, flags="S")), 0),
+                 record(from_client(IPv6(src=CLIENT6, dst=VIP6) / IPv6ExtHdrFragment(m=1, offset=0, id=9) /
+                                    UDP(sport=40001, dport=53) / (b"x" * 16)), 0),
+                 record(bytes(Ether(src=ROUTER_MAC, dst="33:33:ff:00:00:01") / IPv6(src=CLIENT6, dst="ff02::1:ff00:1") /
+                              ICMPv6ND_NS(tgt=VIP6)))],
     }
     seeds.update(pipeline_dns_seeds())
     # Replies from each endpoint: to the SNAT address (full-NAT) and to the client (DNAT-only).

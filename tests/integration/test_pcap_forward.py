@@ -42,7 +42,7 @@ SERVICES = [
 EXPECTED_DROPS = {
     "bad_ip_version": 1, "bad_ihl": 1, "ip_options": 1, "bad_ip_length": 1, "bad_ip_checksum": 2,
     "fragment": 1, "fragment_tiny": 1, "truncated_l4": 2, "unsupported_protocol": 1, "not_for_us": 1,
-    "unknown_ethertype": 1,
+    "truncated_ipv6": 1,
     "vlan_mismatch": 1, "truncated_ethernet": 1, "malformed_arp": 1, "not_syn": 1, "ttl_exceeded": 1,
 }
 
@@ -125,7 +125,7 @@ def build_input(path):
         bytes(Ether(dst=gw, src=router) / IP(src="198.19.200.1", dst=WEB_VIP, proto=47) / marker("gre")),
         bytes(Ether(dst="02:00:00:00:00:99", src=router) / IP(src="198.19.200.1", dst=WEB_VIP) /
               TCP(sport=999, dport=80, flags="S") / marker("other-mac")),          # not_for_us
-        bytes(Ether(dst=gw, src=router, type=0x86DD) / marker("ipv6")),           # unknown_ethertype
+        bytes(Ether(dst=gw, src=router, type=0x86DD) / marker("ipv6")),           # truncated_ipv6
         bytes(Ether(dst=gw, src=router) / Dot1Q(vlan=5) / IP(src="198.19.200.1", dst=WEB_VIP) /
               TCP(sport=999, dport=80, flags="S") / marker("vlan")),               # vlan_mismatch
         bytes.fromhex("0200000000010200000000fe"),                                 # truncated_ethernet
