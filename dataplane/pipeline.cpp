@@ -88,6 +88,21 @@ struct PacketState {
     FragmentEntry* fragment_entry;  // first fragments: their datagram's entry
 };
 
+// One burst's working set, on the worker's stack: what each step of run() leaves for the next.
+// States are left uninitialised: their type has default member initialisers, and zeroing ~3 KiB
+// per burst is pure overhead. Every element is written before it is read.
+struct Burst {
+    Uninitialized<PacketState, kBurstSize> state_storage;
+    rte_mbuf* kept[kBurstSize];                // the packets classify() kept, in order
+    uint16_t kept_count = 0;
+    uint16_t lookup_index[kBurstSize];         // connection lookup l is for kept packet lookup_index[l]
+    uint16_t lookup_count = 0;
+    ConnLookupResult results[kBurstSize];      // by lookup
+    ConnLookupResult hit_of[kBurstSize];       // by kept packet
+    int32_t service_port_of[kBurstSize];       // by kept packet; -1: none (or not looked up)
+    PacketState* states() noexcept { return state_storage.items; }
+};
+
 // What became of a first fragment: what its later fragments get (fragment_table.h).
 struct FragmentDecision {
     FragmentAction action;
@@ -104,6 +119,10 @@ public:
     void run(rte_mbuf** packets, uint16_t count) noexcept;
 
 private:
+    void classify_burst(rte_mbuf** packets, uint16_t count, Burst& burst) noexcept;
+    void look_up_connections(Burst& burst) noexcept;
+    uint16_t look_up_services(Burst& burst) noexcept;
+    void dispatch(rte_mbuf* packet, PacketState& state, ConnLookupResult hit, int32_t service_port) noexcept;
     bool classify(rte_mbuf* packet, PacketState& state) noexcept;
     bool answer_dns(rte_mbuf* packet, PacketState& state) noexcept;
     void handle_tracked(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit) noexcept;
@@ -128,6 +147,8 @@ private:
     void hand_off(rte_mbuf* packet, uint16_t owner) noexcept;
     void drop(rte_mbuf* packet, DropReason reason) noexcept;
     bool owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept;
+    FlowKey4 new_flow_reply_key(const FlowKey4& key, uint32_t endpoint_address, uint16_t endpoint_port,
+                                uint32_t flow_hash) const noexcept;
     bool allocate_snat_port(FlowKey4& reply_key, uint32_t flow_hash) noexcept;
     void warm_new_flows(const PacketState* states, const int32_t* service_port_of,
                         const ConnLookupResult* hit_of, uint16_t count) noexcept;
@@ -415,18 +436,23 @@ bool BurstProcessor::answer_dns(rte_mbuf* packet, PacketState& state) noexcept {
     return true;
 }
 
+// run() in four steps over one burst: classify every packet (parse, answer or drop what is not
+// for the tables), look the flows up in the connection table in one batch, look the misses up in
+// the VIP table in one batch (warming what their new flows will read), then handle each packet.
 void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
-    // Scratch arrays left uninitialised: their element types have default member initialisers,
-    // and zeroing ~3 KiB per burst is pure overhead. Every element is written before it is read.
-    Uninitialized<PacketState, kBurstSize> state_storage;
-    Uninitialized<FlowKey4, kBurstSize> key_storage;
-    PacketState* states = state_storage.items;
-    FlowKey4* keys = key_storage.items;
-    rte_mbuf* kept[kBurstSize];
-    uint16_t lookup_index[kBurstSize];
-    uint16_t kept_count = 0;
-    uint16_t lookup_count = 0;
+    Burst burst;
+    classify_burst(packets, count, burst);
+    if (from_handoff_) counters_.handoffs_in += count;
+    look_up_connections(burst);
+    if (look_up_services(burst) > 0) {
+        warm_new_flows(burst.states(), burst.service_port_of, burst.hit_of, burst.kept_count);
+    }
+    for (uint16_t k = 0; k < burst.kept_count; ++k) {
+        dispatch(burst.kept[k], burst.states()[k], burst.hit_of[k], burst.service_port_of[k]);
+    }
+}
 
+void BurstProcessor::classify_burst(rte_mbuf** packets, uint16_t count, Burst& burst) noexcept {
     for (uint16_t i = 0; i < count && i < kPrefetchDistance; ++i) {
         rte_prefetch0(rte_pktmbuf_mtod(packets[i], void*));
     }
@@ -437,90 +463,88 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
         rte_mbuf* packet = packets[i];
         counters_.rx_packets += from_handoff_ ? 0 : 1;
         counters_.rx_bytes += from_handoff_ ? 0 : rte_pktmbuf_pkt_len(packet);
-        PacketState& state = states[kept_count];
+        PacketState& state = burst.states()[burst.kept_count];
         if (!classify(packet, state)) continue;
-        kept[kept_count++] = packet;
+        burst.kept[burst.kept_count++] = packet;
     }
+}
+
+void BurstProcessor::look_up_connections(Burst& burst) noexcept {
     // Keys are gathered in a second pass: the parser has just written each key field by field,
     // and copying it at once with one 16-byte load stalls on store forwarding.
-    for (uint16_t k = 0; k < kept_count; ++k) {
-        const PacketState& state = states[k];
+    Uninitialized<FlowKey4, kBurstSize> key_storage;
+    FlowKey4* keys = key_storage.items;
+    for (uint16_t k = 0; k < burst.kept_count; ++k) {
+        const PacketState& state = burst.states()[k];
         if (!state.needs_lookup) continue;
-        keys[lookup_count] = state.parsed.icmp_error ? state.parsed.inner_key.reversed() : state.parsed.key;
-        lookup_index[lookup_count++] = k;
+        keys[burst.lookup_count] = state.parsed.icmp_error ? state.parsed.inner_key.reversed() : state.parsed.key;
+        burst.lookup_index[burst.lookup_count++] = k;
     }
-    if (from_handoff_) counters_.handoffs_in += count;
+    context_.connections->lookup_bulk(keys, burst.lookup_count, burst.results);
+}
 
-    ConnLookupResult results[kBurstSize];
-    context_.connections->lookup_bulk(keys, lookup_count, results);
-
-    // VIP lookups for the misses that are not ICMP errors, in one batch.
+// Spreads the connection lookups over the kept packets, and looks the misses that are not ICMP
+// errors up in the VIP table in one batch. Returns how many it looked up.
+uint16_t BurstProcessor::look_up_services(Burst& burst) noexcept {
     const void* vip_key_pointers[kBurstSize];
     Uninitialized<VipKey, kBurstSize> vip_key_storage;
     VipKey* vip_keys = vip_key_storage.items;
     uint16_t vip_index[kBurstSize];
     uint16_t vip_count = 0;
-    int32_t service_port_of[kBurstSize];
-    ConnLookupResult hit_of[kBurstSize];
-    for (uint16_t k = 0; k < kept_count; ++k) {
-        service_port_of[k] = -1;
-        hit_of[k] = {nullptr, FlowDirection::Original};
+    for (uint16_t k = 0; k < burst.kept_count; ++k) {
+        burst.service_port_of[k] = -1;
+        burst.hit_of[k] = {nullptr, FlowDirection::Original};
     }
-    for (uint16_t l = 0; l < lookup_count; ++l) {
-        uint16_t k = lookup_index[l];
-        hit_of[k] = results[l];
-        if (results[l].connection != nullptr) {
+    for (uint16_t l = 0; l < burst.lookup_count; ++l) {
+        const uint16_t k = burst.lookup_index[l];
+        const ConnLookupResult& result = burst.results[l];
+        burst.hit_of[k] = result;
+        if (result.connection != nullptr) {
             // handle_tracked reads the pinned endpoint (is it alive?) and bumps its counters:
             // two scattered lines per packet with many endpoints. Start both now.
-            const uint32_t endpoint_slot = results[l].connection->endpoint_slot;
+            const uint32_t endpoint_slot = result.connection->endpoint_slot;
             if (snapshot_.endpoints.contains(endpoint_slot)) rte_prefetch0(&snapshot_.endpoints[endpoint_slot]);
             if (endpoint_slot < context_.endpoint_counter_slots) {
                 rte_prefetch0(&context_.endpoint_counters[endpoint_slot]);
             }
-        }
-        if (results[l].connection == nullptr && !states[k].parsed.icmp_error) {
-            const FlowKey4& key = states[k].parsed.key;
+        } else if (!burst.states()[k].parsed.icmp_error) {
+            const FlowKey4& key = burst.states()[k].parsed.key;
             vip_keys[vip_count] = VipKey::ipv4(key.dst_addr, key.dst_port, key.protocol);
             vip_key_pointers[vip_count] = &vip_keys[vip_count];
             vip_index[vip_count++] = k;
         }
     }
-    if (vip_count > 0) {
-        uint64_t hit_mask = 0;
-        void* data[kBurstSize];
-        rte_hash_lookup_bulk_data(snapshot_.lookup->vip_table, vip_key_pointers, vip_count, &hit_mask, data);
-        for (uint16_t v = 0; v < vip_count; ++v) {
-            if (hit_mask & (uint64_t(1) << v)) service_port_of[vip_index[v]] = snapshot_.resolve_service_port(data[v]);
+    if (vip_count == 0) return 0;
+    uint64_t hit_mask = 0;
+    void* data[kBurstSize];
+    rte_hash_lookup_bulk_data(snapshot_.lookup->vip_table, vip_key_pointers, vip_count, &hit_mask, data);
+    for (uint16_t v = 0; v < vip_count; ++v) {
+        if (hit_mask & (uint64_t(1) << v)) burst.service_port_of[vip_index[v]] = snapshot_.resolve_service_port(data[v]);
+    }
+    return vip_count;
+}
+
+void BurstProcessor::dispatch(rte_mbuf* packet, PacketState& state, ConnLookupResult hit, int32_t service_port) noexcept {
+    if (unlikely(table_changed_) && state.needs_lookup) {
+        // A miss may have become a hit (an earlier packet of this burst opened the flow)
+        // and a hit a miss (its entry was removed or evicted).
+        const bool was_hit = hit.connection != nullptr;
+        hit = revalidate(state);
+        if (was_hit && hit.connection == nullptr && !state.parsed.icmp_error) {
+            const FlowKey4& key = state.parsed.key;
+            service_port = snapshot_.find_service_port(VipKey::ipv4(key.dst_addr, key.dst_port, key.protocol));
         }
     }
-
-    if (vip_count > 0) warm_new_flows(states, service_port_of, hit_of, kept_count);
-
-    for (uint16_t k = 0; k < kept_count; ++k) {
-        PacketState& state = states[k];
-        ConnLookupResult hit = hit_of[k];
-        int32_t service_port = service_port_of[k];
-        if (unlikely(table_changed_) && state.needs_lookup) {
-            // A miss may have become a hit (an earlier packet of this burst opened the flow)
-            // and a hit a miss (its entry was removed or evicted).
-            const bool was_hit = hit.connection != nullptr;
-            hit = revalidate(state);
-            if (was_hit && hit.connection == nullptr && !state.parsed.icmp_error) {
-                const FlowKey4& key = state.parsed.key;
-                service_port = snapshot_.find_service_port(VipKey::ipv4(key.dst_addr, key.dst_port, key.protocol));
-            }
-        }
-        if (unlikely(state.parsed.fragment == FragmentKind::First)) {
-            handle_first_fragment(kept[k], state, hit, service_port);
-        } else if (hit.connection != nullptr) {
-            if (state.parsed.icmp_error) {
-                handle_icmp_error(kept[k], state, hit);
-            } else {
-                handle_tracked(kept[k], state, hit);
-            }
+    if (unlikely(state.parsed.fragment == FragmentKind::First)) {
+        handle_first_fragment(packet, state, hit, service_port);
+    } else if (hit.connection != nullptr) {
+        if (state.parsed.icmp_error) {
+            handle_icmp_error(packet, state, hit);
         } else {
-            handle_untracked(kept[k], state, service_port);
+            handle_tracked(packet, state, hit);
         }
+    } else {
+        handle_untracked(packet, state, service_port);
     }
 }
 
@@ -707,6 +731,23 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
     }
 }
 
+// The reply tuple of a new flow of `key` to the endpoint: from the endpoint back to the client
+// (DNAT-only), or to the flow's SNAT address (full-NAT; the port is allocate_snat_port's).
+FlowKey4 BurstProcessor::new_flow_reply_key(const FlowKey4& key, uint32_t endpoint_address, uint16_t endpoint_port,
+                                            uint32_t flow_hash) const noexcept {
+    FlowKey4 reply;
+    reply.src_addr = endpoint_address;
+    reply.src_port = endpoint_port;
+    reply.protocol = key.protocol;
+    if (snapshot_.nat_mode == NatMode::FullNat) {
+        reply.dst_addr = snapshot_.snat_addresses[flow_hash % snapshot_.snat_addresses.size()];
+    } else {
+        reply.dst_addr = key.src_addr;
+        reply.dst_port = key.src_port;
+    }
+    return reply;
+}
+
 // The port comes from this worker's slice (snat_ports.h says how it is chosen). The counter moves
 // once per new connection, whatever the number of attempts, so warm_new_flows can predict it.
 bool BurstProcessor::allocate_snat_port(FlowKey4& reply_key, uint32_t flow_hash) noexcept {
@@ -767,20 +808,12 @@ void BurstProcessor::warm_new_flows(const PacketState* states, const int32_t* se
     FlowKey4* reply_keys = reply_storage.items;
     const bool full_nat = snapshot_.nat_mode == NatMode::FullNat;
     for (uint16_t j = 0; j < n; ++j) {
-        const FlowKey4& key = states[index[j]].parsed.key;
         FlowKey4& reply = reply_keys[j];
-        reply = FlowKey4{};
-        reply.src_addr = endpoint_address[j];
-        reply.src_port = endpoint_port[j];
-        reply.protocol = key.protocol;
+        reply = new_flow_reply_key(states[index[j]].parsed.key, endpoint_address[j], endpoint_port[j], flow_hash[j]);
         if (full_nat) {
             // The port allocate_snat_port will try first (the counter moves once per new flow).
-            reply.dst_addr = snapshot_.snat_addresses[flow_hash[j] % snapshot_.snat_addresses.size()];
             reply.dst_port = rte_cpu_to_be_16(
                 snapshot_.snat_ports.candidate(context_.worker_index, flow_hash[j], context_.snat_cursor + j, 0));
-        } else {
-            reply.dst_addr = key.src_addr;
-            reply.dst_port = key.src_port;
         }
     }
     ConnLookupResult ignored[kBurstSize];
@@ -846,19 +879,10 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
                               : choose_with_affinity(key.src_addr, service_port_index, service_port);
     const EndpointSlot& endpoint = snapshot_.endpoints[slot];
 
-    FlowKey4 reply_key;
-    reply_key.src_addr = endpoint.address;
-    reply_key.src_port = endpoint.port;
-    reply_key.protocol = key.protocol;
-    if (snapshot_.nat_mode == NatMode::FullNat) {
-        reply_key.dst_addr = snapshot_.snat_addresses[flow_hash % snapshot_.snat_addresses.size()];
-        if (!allocate_snat_port(reply_key, flow_hash)) {
-            drop(packet, DropReason::SnatPortsExhausted);
-            return;
-        }
-    } else {
-        reply_key.dst_addr = key.src_addr;
-        reply_key.dst_port = key.src_port;
+    FlowKey4 reply_key = new_flow_reply_key(key, endpoint.address, endpoint.port, flow_hash);
+    if (snapshot_.nat_mode == NatMode::FullNat && !allocate_snat_port(reply_key, flow_hash)) {
+        drop(packet, DropReason::SnatPortsExhausted);
+        return;
     }
 
     InsertResult inserted = context_.connections->insert(key, reply_key, initial_state, context_.now_ms,
