@@ -548,6 +548,63 @@ class Soak(unittest.TestCase):
         self.assertIn("| connection table entries | 1,000 | 1,000 | 5 % of the table | yes |", text)
 
 
+class SoakBudget(unittest.TestCase):
+    # The --quick scale: 100k connection slots, a 16x table, vipgate's default 30 s closing timeout.
+    def budget(self, ceiling=1.17e6, capacity=1_600_000):
+        return soak.soak_budget(capacity, 100_000, 8, 30.0, ceiling)
+
+    def test_rate_from_the_table(self):
+        budget = self.budget()
+        self.assertEqual(budget.limited_by, "table")
+        self.assertEqual(budget.packets_per_connection, 10)
+        self.assertAlmostEqual(budget.live_entries, 90_000)          # 9 of every 10 packets' time
+        self.assertAlmostEqual(budget.closing_entries, 710_000)      # 800k target - 90k live
+        self.assertAlmostEqual(budget.connections_per_s, 710_000 / 30)
+        self.assertAlmostEqual(budget.rate_pps, 710_000 / 30 * 10)   # 237 kpps: a fifth of the old rate
+        self.assertAlmostEqual(budget.expected_fill, 0.5)
+
+    def test_ndr_ceiling(self):
+        budget = self.budget(ceiling=100_000)
+        self.assertEqual((budget.limited_by, budget.rate_pps), ("NDR", 100_000))
+        self.assertAlmostEqual(budget.expected_entries, 90_000 + 10_000 * 30)
+        self.assertAlmostEqual(budget.expected_fill, 390_000 / 1_600_000)
+
+    def test_the_old_sizing_overflows(self):
+        # The failed run's 1.17 Mpps needs 90k live + 117k/s x 30 s closing entries: 3.6M, more
+        # than twice the 16x table it had (1.6M).
+        budget = self.budget(capacity=10_000_000)
+        self.assertEqual((budget.limited_by, budget.rate_pps), ("NDR", 1.17e6))
+        self.assertAlmostEqual(budget.expected_entries, 3_600_000)
+
+    def test_table_too_small_for_the_flows(self):
+        with self.assertRaisesRegex(ValueError, "no room for churn"):
+            self.budget(capacity=125_000)
+
+    def test_closing_timeout_from_the_running_configuration(self):
+        dumped = "[dataplane]\nworker_lcores = [1]\n\n[conntrack]\ncapacity = 1600000\ntcp_closing_timeout = 20\n"
+        self.assertEqual(soak.closing_timeout_s(dumped), 20.0)
+        with self.assertRaisesRegex(ValueError, "tcp_closing_timeout"):
+            soak.closing_timeout_s("[conntrack]\ncapacity = 10\n")
+
+    def test_measured_fill_skips_the_warm_up(self):
+        samples = [{"conntrack_entries": 0.0 if i < 2 else 800.0, "conntrack_entries_capacity": 1000.0}
+                   for i in range(10)]
+        self.assertAlmostEqual(soak.measured_fill(samples), 0.8)
+        self.assertIsNone(soak.measured_fill([]))
+
+    def test_report_states_the_budget(self):
+        budget = self.budget()
+        samples = Soak.samples(Soak())
+        item = run("soak", kind="soak", duration_s=180, soak_samples=samples, vipgen=vipgen(lost=0),
+                   soak_budget=budget.to_json())
+        back = Run.from_json(json.loads(json.dumps(item.to_json())))
+        self.assertEqual(soak.SoakBudget.from_json(back.soak_budget), budget)
+        text = "\n".join(report.soak_section(derive.derive({"soak": back}, settings())))
+        self.assertIn("Rate: 237 kpps of client packets, 23,667 new connections/s (10 packets each)", text)
+        self.assertIn("| expected | 50.0% (800,000 entries) |", text)
+        self.assertIn("| measured (mean after the warm-up) | 10.0% |", text)
+
+
 class ResultsFile(unittest.TestCase):
     def test_a_run_survives_the_results_file(self):
         item = run("vipgate-mid", group="max", kind="max", dut="vipgate", pattern="established", vips=1000,

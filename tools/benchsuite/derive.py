@@ -215,6 +215,8 @@ class SoakFigures:
     lost: int
     wrong: dict           # vipgen's non-zero error counters
     vipgate_drops: dict
+    budget: soak.SoakBudget = None   # the rate and the table fill it predicts
+    fill: float = None               # the connection table's mean fill after the warm-up
 
     @property
     def flat(self):
@@ -431,7 +433,9 @@ def soak_figures(run):
     result = run.result
     return SoakFigures(status=run.status, minutes=(run.duration_s or 0) / 60, samples=len(run.soak_samples or []),
                        trends=soak.trends(run.soak_samples or []), changes=run.api_storm, lost=result.lost,
-                       wrong=result.errors or {}, vipgate_drops=run.drops)
+                       wrong=result.errors or {}, vipgate_drops=run.drops,
+                       budget=soak.SoakBudget.from_json(run.soak_budget),
+                       fill=soak.measured_fill(run.soak_samples or []))
 
 
 # ---- the goals

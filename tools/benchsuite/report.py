@@ -350,6 +350,26 @@ def api_storm_section(settings, results):
             f"| status | {each(lambda r: r.status.upper())} | |", ""]
 
 
+def soak_budget_lines(figures):
+    """The rate and the connection-table fill it was chosen for, against the fill measured."""
+    budget = figures.budget
+    if budget is None:
+        return []
+    why = (f"the rate at which the table settles at {soak.FILL_TARGET:.0%} of its capacity"
+           if budget.limited_by == "table" else
+           f"the ceiling of {soak.NDR_CEILING_SHARE:.0%} of the NDR (below the table's {soak.FILL_TARGET:.0%} budget)")
+    measured = f"{figures.fill:.1%}" if figures.fill is not None else "not sampled"
+    return [f"Rate: {budget.rate_pps / 1e3:,.0f} kpps of client packets, {budget.connections_per_s:,.0f} new "
+            f"connections/s ({budget.packets_per_connection} packets each), {why}. The table "
+            f"({budget.capacity:,} entries) holds the {budget.flows:,} connection slots' live connections "
+            f"({budget.live_entries:,.0f}) plus every closed connection for the closing timeout "
+            f"({budget.closing_timeout_s:.0f} s, from vipgate's running configuration): "
+            f"{budget.closing_entries:,.0f}.", "",
+            "| connection table fill | |", "|---|---:|",
+            f"| expected | {budget.expected_fill:.1%} ({budget.expected_entries:,.0f} entries) |",
+            f"| measured (mean after the warm-up) | {measured} |", ""]
+
+
 def soak_section(results):
     figures = results.soak
     if figures is None:
@@ -366,7 +386,8 @@ def soak_section(results):
              f"undrained, or a service created or deleted, through the API every {soak.CHANGE_PERIOD_S} s; "
              f"vipgate sampled every {soak.SAMPLE_INTERVAL_S} s ({figures.samples} samples). Judged after the first "
              f"{soak.WARMUP_SHARE:.0%} (the warm-up): the mean of the last third of the samples against the first.",
-             "", "| figure | first third | last third | allowed growth | flat |", "|---|---:|---:|---:|---|"]
+             ""] + soak_budget_lines(figures) + [
+             "| figure | first third | last third | allowed growth | flat |", "|---|---:|---:|---:|---|"]
     for trend in figures.trends:
         label, show = units[trend.figure]
         lines.append(f"| {label} | {show(trend.early)} | {show(trend.late)} | "
