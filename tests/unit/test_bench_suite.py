@@ -595,13 +595,15 @@ class SoakBudget(unittest.TestCase):
     def test_report_states_the_budget(self):
         budget = self.budget()
         samples = Soak.samples(Soak())
-        item = run("soak", kind="soak", duration_s=180, soak_samples=samples, vipgen=vipgen(lost=0),
+        item = run("soak", kind="soak", duration_s=180, soak_samples=samples, vipgen=vipgen(lost=0, tx_pps=131_747),
                    soak_budget=budget.to_json())
         back = Run.from_json(json.loads(json.dumps(item.to_json())))
         self.assertEqual(soak.SoakBudget.from_json(back.soak_budget), budget)
         text = "\n".join(report.soak_section(derive.derive({"soak": back}, settings())))
         self.assertIn("Rate: 237 kpps of client packets, 23,667 new connections/s (10 packets each)", text)
-        self.assertIn("| expected | 50.0% (800,000 entries) |", text)
+        self.assertIn("| expected at 237 kpps | 50.0% (800,000 entries) |", text)
+        # A generator short of CPU sends less: 90k + 13.2k/s x 30 s.
+        self.assertIn("| expected at the 132 kpps vipgen reached | 30.3% |", text)
         self.assertIn("| measured (mean after the warm-up) | 10.0% |", text)
 
 

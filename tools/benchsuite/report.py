@@ -359,15 +359,19 @@ def soak_budget_lines(figures):
            if budget.limited_by == "table" else
            f"the ceiling of {soak.NDR_CEILING_SHARE:.0%} of the NDR (below the table's {soak.FILL_TARGET:.0%} budget)")
     measured = f"{figures.fill:.1%}" if figures.fill is not None else "not sampled"
-    return [f"Rate: {budget.rate_pps / 1e3:,.0f} kpps of client packets, {budget.connections_per_s:,.0f} new "
+    lines = [f"Rate: {budget.rate_pps / 1e3:,.0f} kpps of client packets, {budget.connections_per_s:,.0f} new "
             f"connections/s ({budget.packets_per_connection} packets each), {why}. The table "
             f"({budget.capacity:,} entries) holds the {budget.flows:,} connection slots' live connections "
             f"({budget.live_entries:,.0f}) plus every closed connection for the closing timeout "
             f"({budget.closing_timeout_s:.0f} s, from vipgate's running configuration): "
             f"{budget.closing_entries:,.0f}.", "",
             "| connection table fill | |", "|---|---:|",
-            f"| expected | {budget.expected_fill:.1%} ({budget.expected_entries:,.0f} entries) |",
-            f"| measured (mean after the warm-up) | {measured} |", ""]
+            f"| expected at {budget.rate_pps / 1e3:,.0f} kpps | {budget.expected_fill:.1%} "
+            f"({budget.expected_entries:,.0f} entries) |"]
+    if figures.sent_pps and abs(figures.sent_pps - budget.rate_pps) > 0.02 * budget.rate_pps:
+        lines.append(f"| expected at the {figures.sent_pps / 1e3:,.0f} kpps vipgen reached | "
+                     f"{budget.fill_at(figures.sent_pps):.1%} |")
+    return lines + [f"| measured (mean after the warm-up) | {measured} |", ""]
 
 
 def soak_section(results):

@@ -152,6 +152,10 @@ class SoakBudget:
     def expected_entries(self):
         return self.live_entries + self.closing_entries
 
+    def fill_at(self, rate_pps):
+        """The fill the same arithmetic predicts at another rate (the one vipgen reached)."""
+        return (self.live_entries + rate_pps / self.packets_per_connection * self.closing_timeout_s) / self.capacity
+
     @property
     def expected_fill(self):
         return self.expected_entries / self.capacity
