@@ -6,6 +6,7 @@ parsers on sample lines, the pairing of SIGHUPs with reloads, and the results fi
 The bisection itself is vipgen's (pktgen/rate_search.cpp, tests/unit/vipgen_rate_search_test.cpp);
 tests/integration/test_bench_parsers.py runs the parsers on the real vipgate's log."""
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -592,8 +593,17 @@ class SoakBudget(unittest.TestCase):
         self.assertAlmostEqual(soak.measured_fill(samples), 0.8)
         self.assertIsNone(soak.measured_fill([]))
 
+    def test_affinity_timeout_fits_the_affinity_table(self):
+        # 23,667 connections/s into 131,073 entries: 2 s holds at most 47k, 36 %.
+        self.assertEqual(soak.affinity_timeout(710_000 / 30, 131_073), 2)
+        self.assertEqual(soak.affinity_timeout(100, 131_073), soak.AFFINITY_TIMEOUT_S)   # the longest
+        self.assertEqual(soak.affinity_timeout(1e6, 131_073), 1)                        # never 0
+        budget = dataclasses.replace(self.budget(), affinity_capacity=131_073, affinity_timeout_s=2)
+        self.assertAlmostEqual(budget.expected_affinity_fill, 710_000 / 30 * 2 / 131_073)
+        self.assertIsNone(self.budget().expected_affinity_fill)
+
     def test_report_states_the_budget(self):
-        budget = self.budget()
+        budget = dataclasses.replace(self.budget(), affinity_capacity=131_073, affinity_timeout_s=2)
         samples = Soak.samples(Soak())
         item = run("soak", kind="soak", duration_s=180, soak_samples=samples, vipgen=vipgen(lost=0, tx_pps=131_747),
                    soak_budget=budget.to_json())
@@ -605,6 +615,10 @@ class SoakBudget(unittest.TestCase):
         # A generator short of CPU sends less: 90k + 13.2k/s x 30 s.
         self.assertIn("| expected at the 132 kpps vipgen reached | 30.3% |", text)
         self.assertIn("| measured (mean after the warm-up) | 10.0% |", text)
+        self.assertIn("ClientIP session affinity (2 s) on every service", text)
+        self.assertIn("Affinity timeout 2 s: at 23,667 new connections/s, each a new (client, service) pair, the "
+                      "affinity table (131,073 entries, never evicting a fresh one) is at most 36.1% full; "
+                      "measured 0.0%.", text)
 
 
 class ResultsFile(unittest.TestCase):

@@ -218,6 +218,7 @@ class SoakFigures:
     budget: soak.SoakBudget = None   # the rate and the table fill it predicts
     fill: float = None               # the connection table's mean fill after the warm-up
     sent_pps: float = None           # the rate vipgen reached
+    affinity_fill: float = None      # the affinity table's mean fill after the warm-up
 
     @property
     def flat(self):
@@ -436,7 +437,8 @@ def soak_figures(run):
                        trends=soak.trends(run.soak_samples or []), changes=run.api_storm, lost=result.lost,
                        wrong=result.errors or {}, vipgate_drops=run.drops,
                        budget=soak.SoakBudget.from_json(run.soak_budget),
-                       fill=soak.measured_fill(run.soak_samples or []), sent_pps=result.tx_pps)
+                       fill=soak.measured_fill(run.soak_samples or []), sent_pps=result.tx_pps,
+                       affinity_fill=soak.measured_fill(run.soak_samples or [], "affinity_entries"))
 
 
 # ---- the goals

@@ -371,7 +371,14 @@ def soak_budget_lines(figures):
     if figures.sent_pps and abs(figures.sent_pps - budget.rate_pps) > 0.02 * budget.rate_pps:
         lines.append(f"| expected at the {figures.sent_pps / 1e3:,.0f} kpps vipgen reached | "
                      f"{budget.fill_at(figures.sent_pps):.1%} |")
-    return lines + [f"| measured (mean after the warm-up) | {measured} |", ""]
+    lines += [f"| measured (mean after the warm-up) | {measured} |", ""]
+    if budget.expected_affinity_fill is not None:
+        affinity = f"{figures.affinity_fill:.1%}" if figures.affinity_fill is not None else "not sampled"
+        lines += [f"Affinity timeout {budget.affinity_timeout_s} s: at {budget.connections_per_s:,.0f} new "
+                  f"connections/s, each a new (client, service) pair, the affinity table ({budget.affinity_capacity:,} "
+                  f"entries, never evicting a fresh one) is at most {budget.expected_affinity_fill:.1%} full; "
+                  f"measured {affinity}.", ""]
+    return lines
 
 
 def soak_section(results):
@@ -381,12 +388,14 @@ def soak_section(results):
     def whole(value):
         return f"{value:,.0f}"
 
+    affinity_timeout = (figures.budget.affinity_timeout_s if figures.budget and figures.budget.affinity_timeout_s
+                        else soak.AFFINITY_TIMEOUT_S)
     units = {"rss_kb": ("VmRSS", mib), "mempool_in_use": ("mempool mbufs in use", whole),
              "conntrack_entries": ("connection table entries", whole),
              "affinity_entries": ("affinity table entries", whole)}
     lines = ["## Soak", "",
              f"{figures.minutes:.0f} minutes of lifecycle traffic (each connection: handshake, data, FIN) with "
-             f"ClientIP session affinity ({soak.AFFINITY_TIMEOUT_S} s) on every service and an endpoint drained or "
+             f"ClientIP session affinity ({affinity_timeout} s) on every service and an endpoint drained or "
              f"undrained, or a service created or deleted, through the API every {soak.CHANGE_PERIOD_S} s; "
              f"vipgate sampled every {soak.SAMPLE_INTERVAL_S} s ({figures.samples} samples). Judged after the first "
              f"{soak.WARMUP_SHARE:.0%} (the warm-up): the mean of the last third of the samples against the first.",

@@ -1,5 +1,6 @@
 """Suite: every run of the benchmark, in order (generator ceiling, max offered load, NDR and
 latency, new flows, update storm, memory), each recorded as a Run in `runs`."""
+import dataclasses
 import json
 import os
 import shlex
@@ -507,13 +508,16 @@ class Suite:
             device.start()
             run.vipgate_config = {"capacity": config.capacity, "eal_args": config.eal_args}
             budget = self.soak_budget(device, config, mid.flows, ceiling)
+            budget = self.soak_affinity(device, config, budget)
             run.soak_budget = budget.to_json()
             rate = run.rate_pps = budget.rate_pps
             run.rate_basis = (f"connection table budget: {soak.FILL_TARGET:.0%} of {budget.capacity:,} entries"
                               if budget.limited_by == "table" else ceiling_basis)
             log(f"  soak rate {rate / 1e3:,.0f} kpps ({budget.connections_per_s / 1e3:,.1f} k connections/s, "
                 f"limited by the {budget.limited_by}); expected table fill {budget.expected_fill:.0%} "
-                f"({budget.live_entries:,.0f} live + {budget.closing_entries:,.0f} closing of {budget.capacity:,})")
+                f"({budget.live_entries:,.0f} live + {budget.closing_entries:,.0f} closing of {budget.capacity:,}); "
+                f"affinity timeout {budget.affinity_timeout_s} s, affinity table fill at most "
+                f"{budget.expected_affinity_fill:.0%} of {budget.affinity_capacity:,}")
             union_path = write_atomic(self.scratch_path("soak-union.toml"), config.text(union=True))
             duration = settings.soak_s
             argv = self.vipgen_command("soak-gen", config.socket_path, "vipgate", "lifecycle", mid.flows, rate=rate,
@@ -568,6 +572,26 @@ class Suite:
             return soak.soak_budget(config.capacity, flows, soak.DATA_PACKETS, closing, ceiling)
         except (OSError, ValueError, KeyError) as error:
             raise BenchError(f"soak: cannot size the rate from the connection table: {error}") from error
+
+    @staticmethod
+    def soak_affinity(device, config, budget):
+        """The budget with the affinity timeout that fits vipgate's affinity table (its capacity
+        from the metrics), applied to every service through the API before any traffic."""
+        try:
+            capacity = soak.sample(device.proc.pid, f"http://{device.metrics_address}/metrics")[
+                "affinity_entries_capacity"]
+            if not capacity:
+                raise ValueError("no vipgate_affinity_capacity in the metrics")
+            timeout = soak.affinity_timeout(budget.connections_per_s, capacity)
+            if timeout != config.affinity_timeout_s:
+                text = config.set_affinity_timeout(timeout)
+                answer = api_storm.api_request(device.api_socket, {
+                    "op": "apply", "documents": [{"source": "soak-affinity.toml", "text": text}]})
+                if not answer.get("ok"):
+                    raise ValueError(f"applying the affinity timeout: {answer.get('error', 'refused')}")
+            return dataclasses.replace(budget, affinity_capacity=int(capacity), affinity_timeout_s=timeout)
+        except (OSError, ValueError, KeyError) as error:
+            raise BenchError(f"soak: cannot size the affinity timeout: {error}") from error
 
     def storm_run(self, run_id, rate, basis, notes, updates_wanted, title, api_changes_hz=None):
         settings = self.settings

@@ -28,7 +28,7 @@ from .processes import read_status
 SAMPLE_INTERVAL_S = 5
 CHANGE_PERIOD_S = 3            # an endpoint change through the API every 3 s
 WARMUP_SHARE = 0.2             # the first 20 % of the run fills the tables: not judged
-AFFINITY_TIMEOUT_S = 30        # short, so the affinity table reaches its steady state early
+AFFINITY_TIMEOUT_S = 30        # vipgate starts with it; the soak shortens it to fit (affinity_timeout)
 # The connection table the soak gives vipgate, in slots per concurrent flow (1.6M at the --quick
 # scale, about 200 MiB); soak_budget() picks the rate that fills FILL_TARGET of it.
 TABLE_PER_FLOW = 16
@@ -147,6 +147,15 @@ class SoakBudget:
     live_entries: float           # concurrent connections, on average
     closing_entries: float        # closed ones within their closing timeout
     limited_by: str               # "table" or "NDR"
+    affinity_capacity: int = None
+    affinity_timeout_s: int = None
+
+    @property
+    def expected_affinity_fill(self):
+        """At most: every connection a new (client, service) pair, held for the timeout."""
+        if not self.affinity_capacity or not self.affinity_timeout_s:
+            return None
+        return self.connections_per_s * self.affinity_timeout_s / self.affinity_capacity
 
     @property
     def expected_entries(self):
@@ -205,10 +214,22 @@ def soak_budget(capacity, flows, data_packets, closing_timeout, ndr_ceiling_pps,
                       live_entries=live, closing_entries=connections * closing_timeout, limited_by=limited_by)
 
 
-def measured_fill(samples):
-    """Mean connection-table fill (entries / capacity) after the warm-up; None without samples."""
+def affinity_timeout(connections_per_s, capacity, fill_target=FILL_TARGET, longest=AFFINITY_TIMEOUT_S):
+    """The ClientIP affinity timeout (whole seconds, 1..longest) that keeps the affinity table at
+    most `fill_target` full. The same budget as the connection table's: lifecycle connections come
+    from ever new client ports and addresses (65k addresses x the services: few pairs repeat), so
+    each one remembers a new (client, service) choice for the timeout. vipgate's table is a fixed
+    131k entries that never evicts a fresh choice: at 30 s and 13k connections/s it stayed full
+    (two thirds of the choices refused, affinity_table_full), where a leak could not have shown."""
+    if connections_per_s <= 0:
+        return longest
+    return int(max(1, min(longest, fill_target * capacity // connections_per_s)))
+
+
+def measured_fill(samples, figure="conntrack_entries"):
+    """Mean fill of a table (entries / capacity) after the warm-up; None without samples."""
     judged = [s for s in samples[int(len(samples) * WARMUP_SHARE):]
-              if s.get("conntrack_entries") is not None and s.get("conntrack_entries_capacity")]
+              if s.get(figure) is not None and s.get(figure + "_capacity")]
     if not judged:
         return None
-    return sum(s["conntrack_entries"] / s["conntrack_entries_capacity"] for s in judged) / len(judged)
+    return sum(s[figure] / s[figure + "_capacity"] for s in judged) / len(judged)
