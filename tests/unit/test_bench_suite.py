@@ -593,6 +593,32 @@ class SoakBudget(unittest.TestCase):
         self.assertAlmostEqual(soak.measured_fill(samples), 0.8)
         self.assertIsNone(soak.measured_fill([]))
 
+    def churn_samples(self, leak_per_sample=0.0, count=60):
+        """A run whose generator speeds up from 10k to 15k connections/s halfway (as when a build
+        next to it stops): the table follows, 90k live + the last 30 s of connections."""
+        samples, opened = [], 0.0
+        for i in range(count):
+            rate = 10_000 if i < count // 2 else 15_000
+            opened += rate * 5
+            recent = sum((10_000 if k < count // 2 else 15_000) * 5 for k in range(max(0, i - 5), i + 1))
+            samples.append({"t": i * 5.0, "connections_new": opened, "conntrack_entries_capacity": 1_600_000.0,
+                            "conntrack_entries": 90_000 + recent + leak_per_sample * i})
+        return samples
+
+    def test_the_table_is_judged_on_what_the_churn_does_not_explain(self):
+        budget = self.budget()
+        raw = {t.figure: t for t in soak.trends(self.churn_samples())}["conntrack_entries"]
+        self.assertFalse(raw.flat)                 # 150k of growth > 5 % of 1.6M: the rate, not a leak
+        adjusted = {t.figure: t for t in soak.trends(self.churn_samples(), budget)}["conntrack_entries"]
+        self.assertTrue(adjusted.less_predicted)
+        self.assertTrue(adjusted.flat)
+        self.assertAlmostEqual(adjusted.late - adjusted.early, 0, delta=1)
+        leaking = {t.figure: t for t in soak.trends(self.churn_samples(leak_per_sample=5_000), budget)}
+        self.assertFalse(leaking["conntrack_entries"].flat)   # 5k entries a sample that no connection explains
+        self.assertIsNone(soak.unexplained_entries(self.churn_samples(), budget)[5])   # younger than 30 s
+        without_counter = [dict(s, connections_new=None) for s in self.churn_samples()]
+        self.assertFalse({t.figure: t for t in soak.trends(without_counter, budget)}["conntrack_entries"].less_predicted)
+
     def test_affinity_timeout_fits_the_affinity_table(self):
         # 23,667 connections/s into 131,073 entries: 2 s holds at most 47k, 36 %.
         self.assertEqual(soak.affinity_timeout(710_000 / 30, 131_073), 2)

@@ -433,10 +433,11 @@ def soak_figures(run):
     if run is None:
         return None
     result = run.result
+    budget = soak.SoakBudget.from_json(run.soak_budget)
     return SoakFigures(status=run.status, minutes=(run.duration_s or 0) / 60, samples=len(run.soak_samples or []),
-                       trends=soak.trends(run.soak_samples or []), changes=run.api_storm, lost=result.lost,
+                       trends=soak.trends(run.soak_samples or [], budget), changes=run.api_storm, lost=result.lost,
                        wrong=result.errors or {}, vipgate_drops=run.drops,
-                       budget=soak.SoakBudget.from_json(run.soak_budget),
+                       budget=budget,
                        fill=soak.measured_fill(run.soak_samples or []), sent_pps=result.tx_pps,
                        affinity_fill=soak.measured_fill(run.soak_samples or [], "affinity_entries"))
 

@@ -403,6 +403,8 @@ def soak_section(results):
              "| figure | first third | last third | allowed growth | flat |", "|---|---:|---:|---:|---|"]
     for trend in figures.trends:
         label, show = units[trend.figure]
+        if trend.less_predicted:
+            label = "connection table entries not explained by the connections set up (budget arithmetic)"
         lines.append(f"| {label} | {show(trend.early)} | {show(trend.late)} | "
                      f"{soak.FLAT_LIMITS[trend.figure]} | {'yes' if trend.flat else '**no**'} |")
     changes = figures.changes
