@@ -5,7 +5,9 @@ warm-up every figure must stay flat, and vipgen's checker must find nothing wron
 
 Flat is judged on window means, not single samples (the tables breathe with the connections'
 timeouts): the mean of the last third of the samples after the warm-up against the mean of the
-first third, with an allowance per figure (FLAT_LIMITS).
+first third, with an allowance per figure (FLAT_LIMITS). The connection table's fill follows
+the rate, and a generator on a shared machine drifts with its CPU share, so it is judged on the
+entries the connections set up in the last closing timeout do not explain (unexplained_entries).
 
 The rate comes from the connection table's budget, not from the NDR. A closed connection keeps
 its entry for the closing timeout, so a churning workload holds its concurrent connections plus
@@ -15,7 +17,8 @@ entries and their next packets are refused (the first 30-minute run, at half the
 follows (soak_budget), rather than the table sized for a rate: the table is memory on a machine
 the soak shares for half an hour, and a leak shows under any steady churn, so the rate is the
 figure that can give. The timeouts are the ones vipgate runs with (its `dump` of the running
-configuration), so the arithmetic follows any change of the defaults."""
+configuration), so the arithmetic follows any change of the defaults. The affinity table gets
+the same treatment through its timeout (affinity_timeout): its capacity is fixed in vipgate."""
 import dataclasses
 import re
 import threading
