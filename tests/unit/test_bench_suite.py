@@ -6,6 +6,7 @@ parsers on sample lines, the pairing of SIGHUPs with reloads, and the results fi
 The bisection itself is vipgen's (pktgen/rate_search.cpp, tests/unit/vipgen_rate_search_test.cpp);
 tests/integration/test_bench_parsers.py runs the parsers on the real vipgate's log."""
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -546,6 +547,104 @@ class Soak(unittest.TestCase):
         self.assertEqual((goal.verdict, goal.measured), (derive.MISS, "3/4 flat, 2 lost, 1 wrong"))
         text = "\n".join(report.soak_section(derive.derive({"soak": soak_run(self.samples())}, settings())))
         self.assertIn("| connection table entries | 1,000 | 1,000 | 5 % of the table | yes |", text)
+
+
+class SoakBudget(unittest.TestCase):
+    # The --quick scale: 100k connection slots, a 16x table, vipgate's default 30 s closing timeout.
+    def budget(self, ceiling=1.17e6, capacity=1_600_000):
+        return soak.soak_budget(capacity, 100_000, 8, 30.0, ceiling)
+
+    def test_rate_from_the_table(self):
+        budget = self.budget()
+        self.assertEqual(budget.limited_by, "table")
+        self.assertEqual(budget.packets_per_connection, 10)
+        self.assertAlmostEqual(budget.live_entries, 90_000)          # 9 of every 10 packets' time
+        self.assertAlmostEqual(budget.closing_entries, 710_000)      # 800k target - 90k live
+        self.assertAlmostEqual(budget.connections_per_s, 710_000 / 30)
+        self.assertAlmostEqual(budget.rate_pps, 710_000 / 30 * 10)   # 237 kpps: a fifth of the old rate
+        self.assertAlmostEqual(budget.expected_fill, 0.5)
+
+    def test_ndr_ceiling(self):
+        budget = self.budget(ceiling=100_000)
+        self.assertEqual((budget.limited_by, budget.rate_pps), ("NDR", 100_000))
+        self.assertAlmostEqual(budget.expected_entries, 90_000 + 10_000 * 30)
+        self.assertAlmostEqual(budget.expected_fill, 390_000 / 1_600_000)
+
+    def test_the_old_sizing_overflows(self):
+        # The failed run's 1.17 Mpps needs 90k live + 117k/s x 30 s closing entries: 3.6M, more
+        # than twice the 16x table it had (1.6M).
+        budget = self.budget(capacity=10_000_000)
+        self.assertEqual((budget.limited_by, budget.rate_pps), ("NDR", 1.17e6))
+        self.assertAlmostEqual(budget.expected_entries, 3_600_000)
+
+    def test_table_too_small_for_the_flows(self):
+        with self.assertRaisesRegex(ValueError, "no room for churn"):
+            self.budget(capacity=125_000)
+
+    def test_closing_timeout_from_the_running_configuration(self):
+        dumped = "[dataplane]\nworker_lcores = [1]\n\n[conntrack]\ncapacity = 1600000\ntcp_closing_timeout = 20\n"
+        self.assertEqual(soak.closing_timeout_s(dumped), 20.0)
+        with self.assertRaisesRegex(ValueError, "tcp_closing_timeout"):
+            soak.closing_timeout_s("[conntrack]\ncapacity = 10\n")
+
+    def test_measured_fill_skips_the_warm_up(self):
+        samples = [{"conntrack_entries": 0.0 if i < 2 else 800.0, "conntrack_entries_capacity": 1000.0}
+                   for i in range(10)]
+        self.assertAlmostEqual(soak.measured_fill(samples), 0.8)
+        self.assertIsNone(soak.measured_fill([]))
+
+    def churn_samples(self, leak_per_sample=0.0, count=60):
+        """A run whose generator speeds up from 10k to 15k connections/s halfway (as when a build
+        next to it stops): the table follows, 90k live + the last 30 s of connections."""
+        samples, opened = [], 0.0
+        for i in range(count):
+            rate = 10_000 if i < count // 2 else 15_000
+            opened += rate * 5
+            recent = sum((10_000 if k < count // 2 else 15_000) * 5 for k in range(max(0, i - 5), i + 1))
+            samples.append({"t": i * 5.0, "connections_new": opened, "conntrack_entries_capacity": 1_600_000.0,
+                            "conntrack_entries": 90_000 + recent + leak_per_sample * i})
+        return samples
+
+    def test_the_table_is_judged_on_what_the_churn_does_not_explain(self):
+        budget = self.budget()
+        raw = {t.figure: t for t in soak.trends(self.churn_samples())}["conntrack_entries"]
+        self.assertFalse(raw.flat)                 # 150k of growth > 5 % of 1.6M: the rate, not a leak
+        adjusted = {t.figure: t for t in soak.trends(self.churn_samples(), budget)}["conntrack_entries"]
+        self.assertTrue(adjusted.less_predicted)
+        self.assertTrue(adjusted.flat)
+        self.assertAlmostEqual(adjusted.late - adjusted.early, 0, delta=1)
+        leaking = {t.figure: t for t in soak.trends(self.churn_samples(leak_per_sample=5_000), budget)}
+        self.assertFalse(leaking["conntrack_entries"].flat)   # 5k entries a sample that no connection explains
+        self.assertIsNone(soak.unexplained_entries(self.churn_samples(), budget)[5])   # younger than 30 s
+        without_counter = [dict(s, connections_new=None) for s in self.churn_samples()]
+        self.assertFalse({t.figure: t for t in soak.trends(without_counter, budget)}["conntrack_entries"].less_predicted)
+
+    def test_affinity_timeout_fits_the_affinity_table(self):
+        # 23,667 connections/s into 131,073 entries: 2 s holds at most 47k, 36 %.
+        self.assertEqual(soak.affinity_timeout(710_000 / 30, 131_073), 2)
+        self.assertEqual(soak.affinity_timeout(100, 131_073), soak.AFFINITY_TIMEOUT_S)   # the longest
+        self.assertEqual(soak.affinity_timeout(1e6, 131_073), 1)                        # never 0
+        budget = dataclasses.replace(self.budget(), affinity_capacity=131_073, affinity_timeout_s=2)
+        self.assertAlmostEqual(budget.expected_affinity_fill, 710_000 / 30 * 2 / 131_073)
+        self.assertIsNone(self.budget().expected_affinity_fill)
+
+    def test_report_states_the_budget(self):
+        budget = dataclasses.replace(self.budget(), affinity_capacity=131_073, affinity_timeout_s=2)
+        samples = Soak.samples(Soak())
+        item = run("soak", kind="soak", duration_s=180, soak_samples=samples, vipgen=vipgen(lost=0, tx_pps=131_747),
+                   soak_budget=budget.to_json())
+        back = Run.from_json(json.loads(json.dumps(item.to_json())))
+        self.assertEqual(soak.SoakBudget.from_json(back.soak_budget), budget)
+        text = "\n".join(report.soak_section(derive.derive({"soak": back}, settings())))
+        self.assertIn("Rate: 237 kpps of client packets, 23,667 new connections/s (10 packets each)", text)
+        self.assertIn("| expected at 237 kpps | 50.0% (800,000 entries) |", text)
+        # A generator short of CPU sends less: 90k + 13.2k/s x 30 s.
+        self.assertIn("| expected at the 132 kpps vipgen reached | 30.3% |", text)
+        self.assertIn("| measured (mean after the warm-up) | 10.0% |", text)
+        self.assertIn("ClientIP session affinity (2 s) on every service", text)
+        self.assertIn("Affinity timeout 2 s: at 23,667 new connections/s, each a new (client, service) pair, the "
+                      "affinity table (131,073 entries, never evicting a fresh one) is at most 36.1% full; "
+                      "measured 0.0%.", text)
 
 
 class ResultsFile(unittest.TestCase):

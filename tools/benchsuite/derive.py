@@ -215,6 +215,10 @@ class SoakFigures:
     lost: int
     wrong: dict           # vipgen's non-zero error counters
     vipgate_drops: dict
+    budget: soak.SoakBudget = None   # the rate and the table fill it predicts
+    fill: float = None               # the connection table's mean fill after the warm-up
+    sent_pps: float = None           # the rate vipgen reached
+    affinity_fill: float = None      # the affinity table's mean fill after the warm-up
 
     @property
     def flat(self):
@@ -429,9 +433,13 @@ def soak_figures(run):
     if run is None:
         return None
     result = run.result
+    budget = soak.SoakBudget.from_json(run.soak_budget)
     return SoakFigures(status=run.status, minutes=(run.duration_s or 0) / 60, samples=len(run.soak_samples or []),
-                       trends=soak.trends(run.soak_samples or []), changes=run.api_storm, lost=result.lost,
-                       wrong=result.errors or {}, vipgate_drops=run.drops)
+                       trends=soak.trends(run.soak_samples or [], budget), changes=run.api_storm, lost=result.lost,
+                       wrong=result.errors or {}, vipgate_drops=run.drops,
+                       budget=budget,
+                       fill=soak.measured_fill(run.soak_samples or []), sent_pps=result.tx_pps,
+                       affinity_fill=soak.measured_fill(run.soak_samples or [], "affinity_entries"))
 
 
 # ---- the goals

@@ -350,6 +350,37 @@ def api_storm_section(settings, results):
             f"| status | {each(lambda r: r.status.upper())} | |", ""]
 
 
+def soak_budget_lines(figures):
+    """The rate and the connection-table fill it was chosen for, against the fill measured."""
+    budget = figures.budget
+    if budget is None:
+        return []
+    why = (f"the rate at which the table settles at {soak.FILL_TARGET:.0%} of its capacity"
+           if budget.limited_by == "table" else
+           f"the ceiling of {soak.NDR_CEILING_SHARE:.0%} of the NDR (below the table's {soak.FILL_TARGET:.0%} budget)")
+    measured = f"{figures.fill:.1%}" if figures.fill is not None else "not sampled"
+    lines = [f"Rate: {budget.rate_pps / 1e3:,.0f} kpps of client packets, {budget.connections_per_s:,.0f} new "
+            f"connections/s ({budget.packets_per_connection} packets each), {why}. The table "
+            f"({budget.capacity:,} entries) holds the {budget.flows:,} connection slots' live connections "
+            f"({budget.live_entries:,.0f}) plus every closed connection for the closing timeout "
+            f"({budget.closing_timeout_s:.0f} s, from vipgate's running configuration): "
+            f"{budget.closing_entries:,.0f}.", "",
+            "| connection table fill | |", "|---|---:|",
+            f"| expected at {budget.rate_pps / 1e3:,.0f} kpps | {budget.expected_fill:.1%} "
+            f"({budget.expected_entries:,.0f} entries) |"]
+    if figures.sent_pps and abs(figures.sent_pps - budget.rate_pps) > 0.02 * budget.rate_pps:
+        lines.append(f"| expected at the {figures.sent_pps / 1e3:,.0f} kpps vipgen reached | "
+                     f"{budget.fill_at(figures.sent_pps):.1%} |")
+    lines += [f"| measured (mean after the warm-up) | {measured} |", ""]
+    if budget.expected_affinity_fill is not None:
+        affinity = f"{figures.affinity_fill:.1%}" if figures.affinity_fill is not None else "not sampled"
+        lines += [f"Affinity timeout {budget.affinity_timeout_s} s: at {budget.connections_per_s:,.0f} new "
+                  f"connections/s, each a new (client, service) pair, the affinity table ({budget.affinity_capacity:,} "
+                  f"entries, never evicting a fresh one) is at most {budget.expected_affinity_fill:.1%} full; "
+                  f"measured {affinity}.", ""]
+    return lines
+
+
 def soak_section(results):
     figures = results.soak
     if figures is None:
@@ -357,18 +388,23 @@ def soak_section(results):
     def whole(value):
         return f"{value:,.0f}"
 
+    affinity_timeout = (figures.budget.affinity_timeout_s if figures.budget and figures.budget.affinity_timeout_s
+                        else soak.AFFINITY_TIMEOUT_S)
     units = {"rss_kb": ("VmRSS", mib), "mempool_in_use": ("mempool mbufs in use", whole),
              "conntrack_entries": ("connection table entries", whole),
              "affinity_entries": ("affinity table entries", whole)}
     lines = ["## Soak", "",
              f"{figures.minutes:.0f} minutes of lifecycle traffic (each connection: handshake, data, FIN) with "
-             f"ClientIP session affinity ({soak.AFFINITY_TIMEOUT_S} s) on every service and an endpoint drained or "
+             f"ClientIP session affinity ({affinity_timeout} s) on every service and an endpoint drained or "
              f"undrained, or a service created or deleted, through the API every {soak.CHANGE_PERIOD_S} s; "
              f"vipgate sampled every {soak.SAMPLE_INTERVAL_S} s ({figures.samples} samples). Judged after the first "
              f"{soak.WARMUP_SHARE:.0%} (the warm-up): the mean of the last third of the samples against the first.",
-             "", "| figure | first third | last third | allowed growth | flat |", "|---|---:|---:|---:|---|"]
+             ""] + soak_budget_lines(figures) + [
+             "| figure | first third | last third | allowed growth | flat |", "|---|---:|---:|---:|---|"]
     for trend in figures.trends:
         label, show = units[trend.figure]
+        if trend.less_predicted:
+            label = "connection table entries not explained by the connections set up (budget arithmetic)"
         lines.append(f"| {label} | {show(trend.early)} | {show(trend.late)} | "
                      f"{soak.FLAT_LIMITS[trend.figure]} | {'yes' if trend.flat else '**no**'} |")
     changes = figures.changes

@@ -298,6 +298,7 @@ class Run:
     api_storm: ApiStormSummary = None
     soak_samples: list = None    # soak.sample() dicts, in time order
     soak_problems: list = None   # the sampler's errors
+    soak_budget: dict = None     # soak.SoakBudget.to_json(): the rate and the table fill it predicts
     repetitions: list = None     # of Repetition
     elapsed_s: float = None
 

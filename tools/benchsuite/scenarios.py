@@ -1,5 +1,6 @@
 """Suite: every run of the benchmark, in order (generator ceiling, max offered load, NDR and
 latency, new flows, update storm, memory), each recorded as a Run in `runs`."""
+import dataclasses
 import json
 import os
 import shlex
@@ -85,7 +86,7 @@ class Suite:
     # ---- vipgen
 
     def vipgen_command(self, tag, socket_path, mode, pattern, flows, *, rate=0, duration=None, configs=(),
-                       searching=False, warmup_rate=None, memory_mb=1024):
+                       searching=False, warmup_rate=None, memory_mb=1024, data_packets=None):
         prefix = self.file_prefix(tag)
         eal = (f"--no-huge -m {memory_mb} --no-pci --no-shconf --no-telemetry --file-prefix {prefix} "
                f"--lcores 0@{GEN_CPU},1@{GEN_CPU}")
@@ -97,6 +98,8 @@ class Suite:
                  "--duration", str(duration), "--seed", str(self.settings.seed), "--json"]
         if pattern in ("established", "mixed", "lifecycle"):
             argv += ["--flows", str(flows)]
+            if data_packets is not None:
+                argv += ["--data-packets", str(data_packets)]
             if warmup_rate:
                 argv += ["--warmup-rate", str(int(warmup_rate))]
         if searching:
@@ -468,18 +471,28 @@ class Suite:
             device.api_socket, config, changes_hz, self.settings.storm_s,
             keep_going=lambda: generator.running() and device.proc.running())
 
+    def soak_ceiling(self):
+        """(the soak's highest rate, how it was chosen, whether that is a fallback): half the
+        vipgate NDR, else the storm's fallback."""
+        ndr_run = self.runs.get("ndr-vipgate")
+        ndr = ndr_run.result.search.ndr_pps if ndr_run is not None and ndr_run.result.search else None
+        if ndr:
+            return soak.NDR_CEILING_SHARE * ndr, f"{soak.NDR_CEILING_SHARE:.0%} of the vipgate NDR", False
+        rate, basis, _ = self.storm_rate()
+        return rate, basis, True
+
     def step_soak(self):
-        """Soak (soak.py): lifecycle traffic at half the NDR for settings.soak_s, ClientIP affinity
-        on every service, an endpoint drained or undrained, or a service created or deleted,
-        through the API every few seconds; vipgate's memory, mempool and tables sampled."""
+        """Soak (soak.py): lifecycle traffic for settings.soak_s at the rate the connection table's
+        budget allows (soak.soak_budget), ClientIP affinity on every service, an endpoint drained
+        or undrained, or a service created or deleted, through the API every few seconds;
+        vipgate's memory, mempool and tables sampled."""
         settings = self.settings
         mid = settings.scales["mid"]
-        rate, basis, fallback = self.storm_rate()
-        rate, basis = rate * 0.5 / 0.9, basis.replace("90 %", "50 %") if not fallback else basis
+        ceiling, ceiling_basis, fallback = self.soak_ceiling()
         minutes = settings.soak_s / 60
         run = Run(id="soak", group="soak", kind="soak", dut="vipgate", pattern="lifecycle", vips=mid.vips,
-                  endpoints_per_vip=mid.endpoints, flows=mid.flows, search=False, rate_pps=rate, rate_basis=basis,
-                  notes=[f"rate fallback: {basis}"] if fallback else [],
+                  endpoints_per_vip=mid.endpoints, flows=mid.flows, search=False,
+                  notes=[f"rate ceiling fallback: {ceiling_basis}"] if fallback else [],
                   title=f"soak: {minutes:.0f} min of lifecycle traffic, session affinity, an API change every "
                         f"{soak.CHANGE_PERIOD_S} s, {mid.label}")
         self.runs["soak"] = run
@@ -494,11 +507,23 @@ class Suite:
             device.metrics_address = f"127.0.0.1:{free_port()}"
             device.start()
             run.vipgate_config = {"capacity": config.capacity, "eal_args": config.eal_args}
+            budget = self.soak_budget(device, config, mid.flows, ceiling)
+            budget = self.soak_affinity(device, config, budget)
+            run.soak_budget = budget.to_json()
+            rate = run.rate_pps = budget.rate_pps
+            run.rate_basis = (f"connection table budget: {soak.FILL_TARGET:.0%} of {budget.capacity:,} entries"
+                              if budget.limited_by == "table" else ceiling_basis)
+            log(f"  soak rate {rate / 1e3:,.0f} kpps ({budget.connections_per_s / 1e3:,.1f} k connections/s, "
+                f"limited by the {budget.limited_by}); expected table fill {budget.expected_fill:.0%} "
+                f"({budget.live_entries:,.0f} live + {budget.closing_entries:,.0f} closing of {budget.capacity:,}); "
+                f"affinity timeout {budget.affinity_timeout_s} s, affinity table fill at most "
+                f"{budget.expected_affinity_fill:.0%} of {budget.affinity_capacity:,}")
             union_path = write_atomic(self.scratch_path("soak-union.toml"), config.text(union=True))
             duration = settings.soak_s
             argv = self.vipgen_command("soak-gen", config.socket_path, "vipgate", "lifecycle", mid.flows, rate=rate,
                                        duration=duration, configs=[device.config_path, union_path],
-                                       warmup_rate=settings.warmup_rate, memory_mb=mid.gen_memory_mb())
+                                       warmup_rate=settings.warmup_rate, memory_mb=mid.gen_memory_mb(),
+                                       data_packets=soak.DATA_PACKETS)
             run.command = " ".join(shlex.quote(a) for a in argv)
             run.duration_s = duration
 
@@ -535,6 +560,38 @@ class Suite:
         if not run.ok:
             self.fail(run)
         log(f"soak: {run.status}" + checks.headline(run) + f"; {len(run.soak_samples or [])} samples")
+
+    @staticmethod
+    def soak_budget(device, config, flows, ceiling):
+        """soak.soak_budget with the closing timeout vipgate runs with (its API's dump)."""
+        try:
+            answer = api_storm.api_request(device.api_socket, {"op": "dump"})
+            if not answer.get("ok"):
+                raise ValueError(answer.get("error", "refused"))
+            closing = soak.closing_timeout_s(answer["text"])
+            return soak.soak_budget(config.capacity, flows, soak.DATA_PACKETS, closing, ceiling)
+        except (OSError, ValueError, KeyError) as error:
+            raise BenchError(f"soak: cannot size the rate from the connection table: {error}") from error
+
+    @staticmethod
+    def soak_affinity(device, config, budget):
+        """The budget with the affinity timeout that fits vipgate's affinity table (its capacity
+        from the metrics), applied to every service through the API before any traffic."""
+        try:
+            capacity = soak.sample(device.proc.pid, f"http://{device.metrics_address}/metrics")[
+                "affinity_entries_capacity"]
+            if not capacity:
+                raise ValueError("no vipgate_affinity_capacity in the metrics")
+            timeout = soak.affinity_timeout(budget.connections_per_s, capacity)
+            if timeout != config.affinity_timeout_s:
+                text = config.set_affinity_timeout(timeout)
+                answer = api_storm.api_request(device.api_socket, {
+                    "op": "apply", "documents": [{"source": "soak-affinity.toml", "text": text}]})
+                if not answer.get("ok"):
+                    raise ValueError(f"applying the affinity timeout: {answer.get('error', 'refused')}")
+            return dataclasses.replace(budget, affinity_capacity=int(capacity), affinity_timeout_s=timeout)
+        except (OSError, ValueError, KeyError) as error:
+            raise BenchError(f"soak: cannot size the affinity timeout: {error}") from error
 
     def storm_run(self, run_id, rate, basis, notes, updates_wanted, title, api_changes_hz=None):
         settings = self.settings
