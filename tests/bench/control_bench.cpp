@@ -10,7 +10,7 @@
 //   3. the baseline for 2, measured in the same run: the same change compiled by a fresh
 //      builder from the whole state (what a full rebuild per change costs).
 // The fourth argument gives the bulk apply that many CPUs (0, 1, ...) for its Maglev tables
-// (control/maglev_batch.h): run it with 1 and then more to see the scaling.
+// (control/maglev_batch.h); the last lines build the same tables alone on 1..all CPUs.
 // Times are wall clock on a shared machine: medians and p99 over many repetitions.
 #include <algorithm>
 #include <atomic>
@@ -22,6 +22,7 @@
 #include <ctime>
 #include <vector>
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -31,6 +32,7 @@
 #include "config/config.h"
 #include "control/control_plane.h"
 #include "control/heap_pages.h"
+#include "control/maglev_batch.h"
 #include "control/publisher.h"
 
 namespace vipgate {
@@ -239,11 +241,36 @@ int run(unsigned services, unsigned endpoints, unsigned changes, unsigned build_
     return 0;
 }
 
+// The bulk apply's Maglev tables alone, on 1..all CPUs (no stand-in worker running): how
+// MaglevBatch scales where a gateway has control CPUs to spare.
+void maglev_scaling(unsigned services, unsigned endpoints) {
+    const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned used = 1; used <= cpus; ++used) {
+        MaglevBatch batch;
+        for (uint32_t s = 0; s < services; ++s) {
+            std::vector<MaglevBackend> backends;
+            for (uint32_t e = 0; e < endpoints; ++e) {
+                const uint32_t address = kFirstPod + s * endpoints + e;
+                backends.push_back({(uint64_t(address) << 16) | 8080, s * endpoints + e, 1});
+            }
+            const uint32_t size = maglev_table_size(backends.size(), 65537);
+            batch.add(std::move(backends), size, 42);
+        }
+        std::vector<unsigned> list;
+        for (unsigned cpu = 0; cpu < used; ++cpu) list.push_back(cpu);
+        const auto start = Clock::now();
+        batch.run(list);
+        std::printf("Maglev tables alone: %u tables on %u CPU(s) in %.1f ms\n", services, used, ms_since(start));
+    }
+}
+
 }  // namespace
 }  // namespace vipgate
 
 int main(int argc, char** argv) {
-    vipgate::put_heap_on_huge_pages(argv);  // as the daemon does
+    // The daemon's heap: on huge pages, one arena (control/heap_pages.h, control/daemon.cpp).
+    vipgate::put_heap_on_huge_pages(argv);
+    mallopt(M_ARENA_MAX, 1);
     unsigned services = 10000;
     unsigned endpoints = 10;
     unsigned changes = 2000;  // at most 8192: each moved pod takes a fresh address
@@ -261,6 +288,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     const int status = vipgate::run(services, endpoints, changes, build_cpus, 1);
+    if (status == 0) vipgate::maglev_scaling(services, endpoints);
     rte_eal_cleanup();
     return status;
 }
