@@ -172,7 +172,7 @@ private:
 
     // What a transaction touched, to put back: the previous version of what existed, and the
     // keys of what it created (a plain list: a bulk apply into an empty store creates 100k
-    // objects, and an ordered map of nothing would cost a fifth of the apply). A key is touched
+    // objects, and an ordered map of 100k "absent" entries is a tree walk and a node each). A key is touched
     // at most twice (deleted, then upserted: a request names an object once), so a key is
     // created only if it was not saved as existing. Roll back removes the created keys first,
     // then restores the saved versions.

@@ -4,7 +4,7 @@
 // file reload) allocates a few hundred MiB of small objects: the store's objects and indexes,
 // the builder's bookkeeping. On a virtual machine every first touch of a 4 KiB page is a trap
 // to the hypervisor: perf put 20-27 % of the apply in page faults, and the store transaction ran
-// 1.6-2.4x faster with its heap on 2 MiB pages (measured with the same objects, same run). glibc
+// 1.5-2.4x faster with its heap on 2 MiB pages (measured with the same objects, same run). glibc
 // 2.35+ does this itself (madvise(MADV_HUGEPAGE) on the heap it grows) when started with
 // GLIBC_TUNABLES=glibc.malloc.hugetlb=1, and reads tunables only at start-up: so vipgate
 // re-executes itself once with the tunable set. It does not when the operator set
