@@ -171,6 +171,16 @@ printf '\n'
 /usr/bin/python3 - "$phase_failures" "$RELEASE_DIR/meson-logs/testlog.json" \
   "$ASAN_DIR/meson-logs/testlog.json" "$FUZZ_RESULTS" <<'EOF'
 import json, sys
+
+# A CI report often keeps only the tail of this output: name each failed test here, with the
+# last lines it printed, so the failure is readable without the full log.
+TAIL_LINES = 25
+def report_failure(path, record):
+    print(f"==> failed: {record.get('name', '?')} ({record.get('result')}, {path})")
+    output = (record.get("stdout") or "") + (record.get("stderr") or "")
+    for line in output.rstrip().splitlines()[-TAIL_LINES:]:
+        print(f"    {line}")
+
 passed, failed, skipped = 0, int(sys.argv[1]), 0
 for path in sys.argv[2:]:
     try:
@@ -182,15 +192,17 @@ for path in sys.argv[2:]:
             if not line.strip():
                 continue
             try:
-                result = json.loads(line).get("result")
+                record = json.loads(line)
+                result = record.get("result")
             except (ValueError, AttributeError):
-                result = "ERROR"
+                record, result = {}, "ERROR"
             if result in ("OK", "EXPECTEDFAIL"):
                 passed += 1
             elif result == "SKIP":
                 skipped += 1
             else:  # FAIL, TIMEOUT, UNEXPECTEDPASS, ERROR and anything unknown
                 failed += 1
+                report_failure(path, record)
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 EOF
