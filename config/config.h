@@ -4,8 +4,8 @@
 #pragma once
 
 #include <array>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,27 +35,27 @@ struct EalConfig {
 };
 
 struct PortConfig {
-    std::string name;                // local name used by routes, e.g. "p0"
-    std::string device;              // DPDK device string, e.g. "net_pcap0,rx_pcap=in.pcap"
-    std::optional<MacAddress> mac;   // overrides the device's MAC when set
+    std::string name;                   // local name used by routes, e.g. "p0"
+    std::string device;                 // DPDK device string, e.g. "net_pcap0,rx_pcap=in.pcap"
+    std::optional<MacAddress> mac;      // overrides the device's MAC when set
     std::vector<Ipv4Prefix> addresses;  // the gateway's own addresses on this port (CIDR)
-    uint16_t vlan = 0;               // 0: untagged; otherwise 802.1Q VLAN id carried on this port
+    uint16_t vlan = 0;                  // 0: untagged; otherwise 802.1Q VLAN id carried on this port
     bool promiscuous = false;
-    std::optional<uint16_t> mtu;     // largest IPv4 datagram sent; default: the device's own MTU
+    std::optional<uint16_t> mtu;  // largest IPv4 datagram sent; default: the device's own MTU
     bool operator==(const PortConfig&) const = default;
 };
 
 struct RouteConfig {
     Ipv4Prefix prefix;
-    uint32_t via = 0;     // next hop (host order); must be inside a port's connected subnet
-    std::string port;     // derived from `via` when empty
+    uint32_t via = 0;  // next hop (host order); must be inside a port's connected subnet
+    std::string port;  // derived from `via` when empty
     bool operator==(const RouteConfig&) const = default;
 };
 
 struct NeighborConfig {
     uint32_t address = 0;  // host order
     MacAddress mac{};
-    std::string port;      // derived from the connected subnet when empty
+    std::string port;  // derived from the connected subnet when empty
     bool operator==(const NeighborConfig&) const = default;
 };
 
@@ -68,8 +68,8 @@ struct DataplaneConfig {
     uint32_t mbufs_per_port = 16383;
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
-    IdleMode idle = IdleMode::Poll;      // adaptive: back off to short sleeps while queues are empty
-    uint32_t idle_max_sleep_us = 100;    // the longest of those sleeps
+    IdleMode idle = IdleMode::Poll;    // adaptive: back off to short sleeps while queues are empty
+    uint32_t idle_max_sleep_us = 100;  // the longest of those sleeps
     bool operator==(const DataplaneConfig&) const = default;
 };
 
@@ -81,15 +81,15 @@ struct SnatConfig {
 };
 
 struct ConntrackConfig {
-    uint32_t capacity = 1u << 20;          // connections per worker
-    uint32_t tcp_syn_timeout_s = 10;       // half-open (SYN seen, no answer yet)
+    uint32_t capacity = 1u << 20;     // connections per worker
+    uint32_t tcp_syn_timeout_s = 10;  // half-open (SYN seen, no answer yet)
     uint32_t tcp_established_timeout_s = 900;
-    uint32_t tcp_closing_timeout_s = 30;   // FIN seen
-    uint32_t tcp_closed_timeout_s = 5;     // RST seen / both FINs acknowledged
-    uint32_t udp_timeout_s = 120;          // once the endpoint has answered
+    uint32_t tcp_closing_timeout_s = 30;  // FIN seen
+    uint32_t tcp_closed_timeout_s = 5;    // RST seen / both FINs acknowledged
+    uint32_t udp_timeout_s = 120;         // once the endpoint has answered
     uint32_t icmp_timeout_s = 10;
-    uint32_t udp_unreplied_timeout_s = 30; // UDP until the endpoint answers; <= udp_timeout_s
-    uint32_t half_open_min_idle_ms = 0;    // unanswered entries idle less are not evicted (0: off)
+    uint32_t udp_unreplied_timeout_s = 30;  // UDP until the endpoint answers; <= udp_timeout_s
+    uint32_t half_open_min_idle_ms = 0;     // unanswered entries idle less are not evicted (0: off)
     bool operator==(const ConntrackConfig&) const = default;
 };
 
@@ -106,20 +106,20 @@ struct DnsConfig {
     static constexpr size_t kMaxAddresses = 8;
     static constexpr uint32_t kDefaultRateLimit = 1000;
 
-    std::vector<uint32_t> addresses;   // host order, at most kMaxAddresses
+    std::vector<uint32_t> addresses;     // host order, at most kMaxAddresses
     std::string zone = "cluster.local";  // lower-case, without the trailing dot
     uint32_t ttl_s = 5;
     std::vector<DnsUpstream> upstreams;
     uint32_t rate_limit = kDefaultRateLimit;  // responses/s per client address per worker; 0: off
-    uint32_t rate_limit_slip = 2;              // every Nth limited answer goes out truncated; 0: none
+    uint32_t rate_limit_slip = 2;             // every Nth limited answer goes out truncated; 0: none
     bool operator==(const DnsConfig&) const = default;
 };
 
 // Per-worker token buckets (dataplane/token_bucket.h); rate 0 turns a limit off. Reloadable.
 struct LimitsConfig {
-    uint32_t answer_rate = 1000;     // ICMP errors, TCP RSTs, SCTP ABORTs per second (Linux icmp_msgs_per_sec)
-    uint32_t answer_burst = 50;      // (Linux icmp_msgs_burst)
-    uint32_t punt_rate = 10000;      // packets to the control thread per second (ARP, neighbor misses)
+    uint32_t answer_rate = 1000;  // ICMP errors, TCP RSTs, SCTP ABORTs per second (Linux icmp_msgs_per_sec)
+    uint32_t answer_burst = 50;   // (Linux icmp_msgs_burst)
+    uint32_t punt_rate = 10000;   // packets to the control thread per second (ARP, neighbor misses)
     uint32_t punt_burst = 1000;
     bool operator==(const LimitsConfig&) const = default;
 };
@@ -152,13 +152,13 @@ struct NamedPort {
 // traffic); ready && !terminating is Kubernetes' Ready, ready && terminating is
 // serving-terminating (used only when no endpoint is Ready, KEP-1669).
 struct EndpointConfig {
-    uint32_t address = 0;        // host order
-    uint16_t port = 0;           // 0: the service port's target_port
+    uint32_t address = 0;  // host order
+    uint16_t port = 0;     // 0: the service port's target_port
     bool ready = true;
     bool terminating = false;
-    uint32_t weight = 1;         // 0 drains: no new connections, existing ones continue
+    uint32_t weight = 1;           // 0 drains: no new connections, existing ones continue
     std::vector<NamedPort> ports;  // named ports, for services whose target_port is a name
-    std::string hostname;        // DNS-1123 label: <hostname>.<service>.<ns>.svc.<zone> (headless)
+    std::string hostname;          // DNS-1123 label: <hostname>.<service>.<ns>.svc.<zone> (headless)
     bool operator==(const EndpointConfig&) const = default;
 };
 
@@ -167,11 +167,11 @@ constexpr uint32_t kDefaultAffinityTimeoutS = 10800;
 struct ServiceConfig {
     std::string name;
     std::string namespace_name = "default";
-    uint32_t cluster_ip = 0;     // host order; 0: allocated from cluster.service_cidr
-    bool headless = false;       // clusterIP: None; no VIP, nothing reaches the dataplane, DNS only
-    std::string external_name;   // set: type ExternalName, a DNS alias (CNAME); no ClusterIP, no VIP
+    uint32_t cluster_ip = 0;                   // host order; 0: allocated from cluster.service_cidr
+    bool headless = false;                     // clusterIP: None; no VIP, nothing reaches the dataplane, DNS only
+    std::string external_name;                 // set: type ExternalName, a DNS alias (CNAME); no ClusterIP, no VIP
     bool publish_not_ready_addresses = false;  // endpoints count as ready whatever their condition
-    std::optional<Labels> selector;  // set: endpoints are the matching pods
+    std::optional<Labels> selector;            // set: endpoints are the matching pods
     std::vector<ServicePortConfig> ports;
     std::vector<EndpointConfig> endpoints;  // given directly (services without a selector)
     SessionAffinity session_affinity = SessionAffinity::None;
@@ -182,14 +182,14 @@ struct ServiceConfig {
 struct PodConfig {
     std::string name;
     std::string namespace_name = "default";
-    uint32_t address = 0;        // host order (status.podIP)
+    uint32_t address = 0;  // host order (status.podIP)
     Labels labels;
     std::vector<NamedPort> ports;  // container ports
-    bool ready = true;           // Ready condition
-    bool terminating = false;    // deletionTimestamp set
-    uint32_t weight = 1;         // vipgate extension; 0 drains
-    std::string hostname;        // spec.hostname; with subdomain == a headless service's name it
-    std::string subdomain;       // names the pod: <hostname>.<subdomain>.<ns>.svc.<zone>
+    bool ready = true;             // Ready condition
+    bool terminating = false;      // deletionTimestamp set
+    uint32_t weight = 1;           // vipgate extension; 0 drains
+    std::string hostname;          // spec.hostname; with subdomain == a headless service's name it
+    std::string subdomain;         // names the pod: <hostname>.<subdomain>.<ns>.svc.<zone>
     bool operator==(const PodConfig&) const = default;
 };
 
@@ -197,7 +197,7 @@ struct PodConfig {
 struct EndpointSliceConfig {
     std::string name;
     std::string namespace_name = "default";
-    std::string service_name;    // label kubernetes.io/service-name
+    std::string service_name;  // label kubernetes.io/service-name
     std::vector<NamedPort> ports;
     std::vector<EndpointConfig> endpoints;  // address, conditions, weight; ports come from the slice
     bool operator==(const EndpointSliceConfig&) const = default;
@@ -236,7 +236,7 @@ struct ConfigError {
 std::string describe_errors(const std::vector<ConfigError>& errors);
 
 struct LoadResult {
-    std::optional<Config> config;       // set only when errors is empty
+    std::optional<Config> config;  // set only when errors is empty
     std::vector<ConfigError> errors;
 };
 
@@ -261,11 +261,11 @@ std::vector<std::string> restart_only_differences(const Config& running, const C
 
 std::string format_ipv4(uint32_t host_order_address);
 
-std::string_view protocol_name(Protocol protocol);                  // "TCP", "UDP", "SCTP"
-std::optional<Protocol> parse_protocol(std::string_view text);      // any case
+std::string_view protocol_name(Protocol protocol);              // "TCP", "UDP", "SCTP"
+std::optional<Protocol> parse_protocol(std::string_view text);  // any case
 
 // Text forms used in the TOML file and in logs; each parser accepts what its formatter prints.
-std::optional<uint32_t> parse_ipv4(std::string_view text);          // "198.18.0.1"
+std::optional<uint32_t> parse_ipv4(std::string_view text);           // "198.18.0.1"
 std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text);  // "10.0.0.0/8"; no "/": /32
 std::optional<MacAddress> parse_mac(std::string_view text);          // "02:00:00:00:00:01"
 std::string format_ipv4_prefix(const Ipv4Prefix& prefix);

@@ -17,8 +17,7 @@ std::optional<uint32_t> parse_decimal(std::string_view text, uint32_t max) {
     if (text.empty() || (text.size() > 1 && text[0] == '0')) return std::nullopt;
     uint32_t value = 0;
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc{} || end != text.data() + text.size() || value > max)
-        return std::nullopt;
+    if (error != std::errc{} || end != text.data() + text.size() || value > max) return std::nullopt;
     return value;
 }
 
@@ -34,8 +33,7 @@ std::optional<uint8_t> parse_hex_octet(std::string_view text) {
 
 std::string ConfigError::to_string() const {
     std::string text = file;
-    if (line != 0)
-        text.append(":").append(std::to_string(line)).append(":").append(std::to_string(column));
+    if (line != 0) text.append(":").append(std::to_string(line)).append(":").append(std::to_string(column));
     text += ": ";
     if (!field.empty()) text += field + ": ";
     return text + message;
@@ -52,9 +50,12 @@ std::string describe_errors(const std::vector<ConfigError>& errors) {
 
 std::string_view protocol_name(Protocol protocol) {
     switch (protocol) {
-    case Protocol::Tcp: return "TCP";
-    case Protocol::Udp: return "UDP";
-    case Protocol::Sctp: return "SCTP";
+    case Protocol::Tcp:
+        return "TCP";
+    case Protocol::Udp:
+        return "UDP";
+    case Protocol::Sctp:
+        return "SCTP";
     }
     return "?";
 }
@@ -70,9 +71,8 @@ std::optional<Protocol> parse_protocol(std::string_view text) {
 
 std::string format_ipv4(uint32_t host_order_address) {
     char text[16];
-    std::snprintf(text, sizeof text, "%u.%u.%u.%u", host_order_address >> 24,
-                  (host_order_address >> 16) & 0xff, (host_order_address >> 8) & 0xff,
-                  host_order_address & 0xff);
+    std::snprintf(text, sizeof text, "%u.%u.%u.%u", host_order_address >> 24, (host_order_address >> 16) & 0xff,
+                  (host_order_address >> 8) & 0xff, host_order_address & 0xff);
     return text;
 }
 
@@ -82,8 +82,7 @@ std::string format_ipv4_prefix(const Ipv4Prefix& prefix) {
 
 std::string format_mac(const MacAddress& mac) {
     char text[18];
-    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
-                  mac[3], mac[4], mac[5]);
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
     return text;
 }
 
@@ -160,7 +159,9 @@ bool is_valid_utf8(std::string_view text) {
     return true;
 }
 
-uint32_t prefix_mask(uint8_t length) { return length == 0 ? 0 : ~uint32_t{0} << (32 - length); }
+uint32_t prefix_mask(uint8_t length) {
+    return length == 0 ? 0 : ~uint32_t{0} << (32 - length);
+}
 
 std::string_view parent_path(std::string_view path) {
     size_t cut = path.find_last_of(".[");
@@ -172,19 +173,16 @@ namespace {
 // True when `path` is `ancestor` or lies below it.
 bool path_within(std::string_view path, std::string_view ancestor) {
     if (!path.starts_with(ancestor)) return false;
-    return path.size() == ancestor.size() || path[ancestor.size()] == '.' ||
-           path[ancestor.size()] == '[';
+    return path.size() == ancestor.size() || path[ancestor.size()] == '.' || path[ancestor.size()] == '[';
 }
 
 }  // namespace
 
-Diagnostics::Diagnostics(std::string file, const toml::table& document)
-    : file_(std::move(file)), translated_(false) {
+Diagnostics::Diagnostics(std::string file, const toml::table& document) : file_(std::move(file)), translated_(false) {
     locator_ = [&document](std::string_view path) {
         std::string field(path);
         for (;; path = parent_path(path)) {
-            const toml::node* node =
-                path.empty() ? &document : toml::at_path(document, path).node();
+            const toml::node* node = path.empty() ? &document : toml::at_path(document, path).node();
             if (node) return Origin{{node->source().begin.line, node->source().begin.column}, field};
             if (path.empty()) return Origin{{}, field};
         }
@@ -203,8 +201,7 @@ std::string Diagnostics::reference(const std::string& path) const {
     return origin.field.empty() ? line : origin.field + " at " + line;
 }
 
-void Diagnostics::error_at(const std::string& field, SourceLocation location,
-                           const std::string& message) {
+void Diagnostics::error_at(const std::string& field, SourceLocation location, const std::string& message) {
     errors_.push_back({file_, location.line, location.column, field, message});
 }
 
@@ -213,8 +210,7 @@ void Diagnostics::reject(const std::string& path, const std::string& message) {
     rejected_.insert(path);
 }
 
-void Diagnostics::reject_at(const std::string& path, SourceLocation location,
-                            const std::string& message) {
+void Diagnostics::reject_at(const std::string& path, SourceLocation location, const std::string& message) {
     error_at(path, location, message);
     rejected_.insert(path);
 }

@@ -24,16 +24,26 @@ struct Field {
 
 std::string_view type_name(toml::node_type type) {
     switch (type) {
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a floating-point number";
-        case toml::node_type::boolean: return "a boolean";
-        case toml::node_type::date: return "a date";
-        case toml::node_type::time: return "a time";
-        case toml::node_type::date_time: return "a date-time";
-        case toml::node_type::none: break;
+    case toml::node_type::table:
+        return "a table";
+    case toml::node_type::array:
+        return "an array";
+    case toml::node_type::string:
+        return "a string";
+    case toml::node_type::integer:
+        return "an integer";
+    case toml::node_type::floating_point:
+        return "a floating-point number";
+    case toml::node_type::boolean:
+        return "a boolean";
+    case toml::node_type::date:
+        return "a date";
+    case toml::node_type::time:
+        return "a time";
+    case toml::node_type::date_time:
+        return "a date-time";
+    case toml::node_type::none:
+        break;
     }
     return "nothing";
 }
@@ -62,14 +72,12 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 // A typo (a couple of edits) or a half-remembered name ("workers" for "worker_lcores").
 bool looks_like(std::string_view unknown, std::string_view known) {
     size_t common_prefix =
-        std::mismatch(unknown.begin(), unknown.end(), known.begin(), known.end()).first -
-        unknown.begin();
+        std::mismatch(unknown.begin(), unknown.end(), known.begin(), known.end()).first - unknown.begin();
     return edit_distance(unknown, known) <= 2 || common_prefix >= 4 ||
            (unknown.size() >= 4 && known.find(unknown) != std::string_view::npos);
 }
 
-std::string unknown_key_message(std::string_view unknown,
-                                const std::vector<std::string_view>& known) {
+std::string unknown_key_message(std::string_view unknown, const std::vector<std::string_view>& known) {
     std::string message = std::string("unknown key ").append(quoted(unknown));
     const std::string_view* best = nullptr;
     for (const auto& candidate : known) {
@@ -122,8 +130,7 @@ public:
         auto field = optional(key);
         if (!field) {
             std::string path = path_of(key);
-            diagnostics_.reject(path, "missing required key " +
-                                          quoted(last_key(diagnostics_.field_name(path))));
+            diagnostics_.reject(path, "missing required key " + quoted(last_key(diagnostics_.field_name(path))));
         }
         return field;
     }
@@ -131,8 +138,7 @@ public:
     void report_unknown_keys() const {
         for (const auto& [key, node] : table_) {
             if (std::find(known_.begin(), known_.end(), key.str()) != known_.end()) continue;
-            diagnostics_.error_at(path_of(key.str()), location_of(key),
-                                  unknown_key_message(key.str(), known_));
+            diagnostics_.error_at(path_of(key.str()), location_of(key), unknown_key_message(key.str(), known_));
         }
     }
 
@@ -140,11 +146,9 @@ public:
     void report_daemon_only_keys(const std::vector<std::string_view>& daemon_keys) const {
         for (const auto& [key, node] : table_) {
             if (std::find(known_.begin(), known_.end(), key.str()) != known_.end()) continue;
-            bool daemon_key =
-                std::find(daemon_keys.begin(), daemon_keys.end(), key.str()) != daemon_keys.end();
+            bool daemon_key = std::find(daemon_keys.begin(), daemon_keys.end(), key.str()) != daemon_keys.end();
             diagnostics_.error_at(path_of(key.str()), location_of(key),
-                                  daemon_key ? quoted(key.str()) +
-                                                   " can only be set in the daemon's config file"
+                                  daemon_key ? quoted(key.str()) + " can only be set in the daemon's config file"
                                              : unknown_key_message(key.str(), known_));
         }
     }
@@ -186,12 +190,10 @@ public:
         if (auto field = keys.optional("limits")) limits(*field, config.limits);
         if (auto field = keys.optional("ports")) list(*field, config.ports, &Decoder::port);
         if (auto field = keys.optional("routes")) list(*field, config.routes, &Decoder::route);
-        if (auto field = keys.optional("neighbors"))
-            list(*field, config.neighbors, &Decoder::neighbor);
+        if (auto field = keys.optional("neighbors")) list(*field, config.neighbors, &Decoder::neighbor);
         if (auto field = keys.optional("cluster")) cluster(*field, config.cluster);
         if (auto field = keys.optional("dns")) dns(*field, config.dns);
-        if (auto field = keys.optional("services"))
-            list(*field, config.services, &Decoder::service);
+        if (auto field = keys.optional("services")) list(*field, config.services, &Decoder::service);
         if (auto field = keys.optional("pods")) list(*field, config.pods, &Decoder::pod);
         if (auto field = keys.optional("endpoint_slices"))
             list(*field, config.endpoint_slices, &Decoder::endpoint_slice);
@@ -200,8 +202,7 @@ public:
 
     void objects(const toml::table& root, ObjectSet& objects) {
         TableFields keys(root, "", diagnostics_);
-        if (auto field = keys.optional("services"))
-            list(*field, objects.services, &Decoder::service);
+        if (auto field = keys.optional("services")) list(*field, objects.services, &Decoder::service);
         if (auto field = keys.optional("pods")) list(*field, objects.pods, &Decoder::pod);
         if (auto field = keys.optional("endpoint_slices"))
             list(*field, objects.endpoint_slices, &Decoder::endpoint_slice);
@@ -223,23 +224,16 @@ private:
     void dataplane(const Field& field, DataplaneConfig& dataplane) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->optional("worker_lcores"))
-            list(*f, dataplane.worker_lcores, &Decoder::lcore);
+        if (auto f = keys->optional("worker_lcores")) list(*f, dataplane.worker_lcores, &Decoder::lcore);
         if (auto f = keys->optional("nat_mode")) nat_mode(*f, dataplane.nat_mode);
         if (auto f = keys->optional("hash_seed")) integer<0, INT64_MAX>(*f, dataplane.hash_seed);
-        if (auto f = keys->optional("maglev_max_table_size"))
-            maglev_table_size(*f, dataplane.maglev_max_table_size);
-        if (auto f = keys->optional("stats_interval_ms"))
-            integer<10, 3'600'000>(*f, dataplane.stats_interval_ms);
-        if (auto f = keys->optional("mbufs_per_port"))
-            integer<1024, 1 << 24>(*f, dataplane.mbufs_per_port);
-        if (auto f = keys->optional("rx_descriptors"))
-            integer<32, 32768>(*f, dataplane.rx_descriptors);
-        if (auto f = keys->optional("tx_descriptors"))
-            integer<32, 32768>(*f, dataplane.tx_descriptors);
+        if (auto f = keys->optional("maglev_max_table_size")) maglev_table_size(*f, dataplane.maglev_max_table_size);
+        if (auto f = keys->optional("stats_interval_ms")) integer<10, 3'600'000>(*f, dataplane.stats_interval_ms);
+        if (auto f = keys->optional("mbufs_per_port")) integer<1024, 1 << 24>(*f, dataplane.mbufs_per_port);
+        if (auto f = keys->optional("rx_descriptors")) integer<32, 32768>(*f, dataplane.rx_descriptors);
+        if (auto f = keys->optional("tx_descriptors")) integer<32, 32768>(*f, dataplane.tx_descriptors);
         if (auto f = keys->optional("idle")) idle_mode(*f, dataplane.idle);
-        if (auto f = keys->optional("idle_max_sleep_us"))
-            integer<1, 10'000>(*f, dataplane.idle_max_sleep_us);
+        if (auto f = keys->optional("idle_max_sleep_us")) integer<1, 10'000>(*f, dataplane.idle_max_sleep_us);
         keys->report_unknown_keys();
     }
 
@@ -248,16 +242,13 @@ private:
         auto keys = table_fields(field);
         if (!keys) return;
         if (auto f = keys->optional("capacity")) integer<1024, 1 << 26>(*f, conntrack.capacity);
-        if (auto f = keys->optional("tcp_syn_timeout"))
-            integer<1, kMaxTimeout>(*f, conntrack.tcp_syn_timeout_s);
+        if (auto f = keys->optional("tcp_syn_timeout")) integer<1, kMaxTimeout>(*f, conntrack.tcp_syn_timeout_s);
         if (auto f = keys->optional("tcp_established_timeout"))
             integer<1, kMaxTimeout>(*f, conntrack.tcp_established_timeout_s);
         if (auto f = keys->optional("tcp_closing_timeout"))
             integer<1, kMaxTimeout>(*f, conntrack.tcp_closing_timeout_s);
-        if (auto f = keys->optional("tcp_closed_timeout"))
-            integer<1, kMaxTimeout>(*f, conntrack.tcp_closed_timeout_s);
-        if (auto f = keys->optional("udp_timeout"))
-            integer<1, kMaxTimeout>(*f, conntrack.udp_timeout_s);
+        if (auto f = keys->optional("tcp_closed_timeout")) integer<1, kMaxTimeout>(*f, conntrack.tcp_closed_timeout_s);
+        if (auto f = keys->optional("udp_timeout")) integer<1, kMaxTimeout>(*f, conntrack.udp_timeout_s);
         if (auto f = keys->optional("udp_unreplied_timeout")) {
             integer<1, kMaxTimeout>(*f, conntrack.udp_unreplied_timeout_s);
         } else {
@@ -265,10 +256,8 @@ private:
             // this key existed, with a short udp_timeout, stays valid).
             conntrack.udp_unreplied_timeout_s = std::min(conntrack.udp_unreplied_timeout_s, conntrack.udp_timeout_s);
         }
-        if (auto f = keys->optional("icmp_timeout"))
-            integer<1, kMaxTimeout>(*f, conntrack.icmp_timeout_s);
-        if (auto f = keys->optional("half_open_min_idle_ms"))
-            integer<0, 60'000>(*f, conntrack.half_open_min_idle_ms);
+        if (auto f = keys->optional("icmp_timeout")) integer<1, kMaxTimeout>(*f, conntrack.icmp_timeout_s);
+        if (auto f = keys->optional("half_open_min_idle_ms")) integer<0, 60'000>(*f, conntrack.half_open_min_idle_ms);
         keys->report_unknown_keys();
     }
 
@@ -302,8 +291,7 @@ private:
             MacAddress value{};
             if (mac(*f, value)) port.mac = value;
         }
-        if (auto f = keys->required("addresses"))
-            list(*f, port.addresses, &Decoder::interface_address);
+        if (auto f = keys->required("addresses")) list(*f, port.addresses, &Decoder::interface_address);
         if (auto f = keys->optional("vlan")) integer<0, 4094>(*f, port.vlan);
         if (auto f = keys->optional("promiscuous")) flag(*f, port.promiscuous);
         if (auto f = keys->optional("mtu")) {
@@ -340,8 +328,7 @@ private:
             Ipv4Prefix value;
             if (prefix(*f, value, PrefixForm::Network)) cluster.service_cidr = value;
         }
-        if (auto f = keys->optional("client_ranges"))
-            list(*f, cluster.client_ranges, &Decoder::network);
+        if (auto f = keys->optional("client_ranges")) list(*f, cluster.client_ranges, &Decoder::network);
         keys->report_unknown_keys();
     }
 
@@ -364,8 +351,7 @@ private:
         if (auto f = keys->optional("namespace")) text(*f, service.namespace_name);
         if (auto f = keys->optional("cluster_ip")) cluster_ip(*f, service);
         if (auto f = keys->optional("external_name")) external_name(*f, service.external_name);
-        if (auto f = keys->optional("publish_not_ready_addresses"))
-            flag(*f, service.publish_not_ready_addresses);
+        if (auto f = keys->optional("publish_not_ready_addresses")) flag(*f, service.publish_not_ready_addresses);
         if (auto f = keys->optional("selector")) {
             Labels selector;
             if (labels(*f, selector)) service.selector = std::move(selector);
@@ -377,9 +363,8 @@ private:
                 service.session_affinity != SessionAffinity::ClientIp &&
                 (!affinity || diagnostics_.intact(affinity->path))) {
                 std::string affinity_path = field.path + ".session_affinity";
-                diagnostics_.reject(f->path, "only applies when " +
-                                                 diagnostics_.field_name(affinity_path) +
-                                                 " is \"ClientIP\"");
+                diagnostics_.reject(f->path,
+                                    "only applies when " + diagnostics_.field_name(affinity_path) + " is \"ClientIP\"");
             }
         }
         if (auto f = keys->optional("ports")) list(*f, service.ports, &Decoder::service_port);
@@ -415,14 +400,10 @@ private:
     }
 
     // A container port (of a pod or an endpoint): named as a targetPort refers to it.
-    void named_port(const Field& field, NamedPort& port) {
-        named_port_of(field, port, port_name_problem);
-    }
+    void named_port(const Field& field, NamedPort& port) { named_port_of(field, port, port_name_problem); }
 
     // A port of an endpoint slice: named after its service port.
-    void slice_port(const Field& field, NamedPort& port) {
-        named_port_of(field, port, service_port_name_problem);
-    }
+    void slice_port(const Field& field, NamedPort& port) { named_port_of(field, port, service_port_name_problem); }
 
     void named_port_of(const Field& field, NamedPort& port, NameRule name_rule) {
         auto keys = table_fields(field);
@@ -456,8 +437,7 @@ private:
         if (auto f = keys->optional("namespace")) text(*f, slice.namespace_name);
         if (auto f = keys->required("service")) text(*f, slice.service_name);
         if (auto f = keys->optional("ports")) list(*f, slice.ports, &Decoder::slice_port);
-        if (auto f = keys->optional("endpoints"))
-            list(*f, slice.endpoints, &Decoder::slice_endpoint);
+        if (auto f = keys->optional("endpoints")) list(*f, slice.endpoints, &Decoder::slice_endpoint);
         keys->report_unknown_keys();
     }
 
@@ -475,8 +455,7 @@ private:
 
     void wrong_type(const Field& field, std::string_view expected, std::string_view hint = {}) {
         diagnostics_.reject(field.path, "expected " + std::string(expected) + ", found " +
-                                            std::string(type_name(field.node.type())) +
-                                            std::string(hint));
+                                            std::string(type_name(field.node.type())) + std::string(hint));
     }
 
     std::optional<TableFields> table_fields(const Field& field) {
@@ -493,10 +472,9 @@ private:
     void list(const Field& field, std::vector<T>& out, Element element) {
         const toml::array* array = field.node.as_array();
         if (!array) {
-            wrong_type(field, "an array",
-                       field.node.is_table()
-                           ? "; write a [[" + header_name(field.path) + "]] table for each entry"
-                           : "");
+            wrong_type(
+                field, "an array",
+                field.node.is_table() ? "; write a [[" + header_name(field.path) + "]] table for each entry" : "");
             return;
         }
         out.clear();
@@ -590,8 +568,7 @@ private:
         uint32_t value = 0;
         if (!address(field, value)) return false;
         if (value == 0) {
-            diagnostics_.reject(field.path, "0.0.0.0 is not a " + std::string(what) +
-                                                "; leave the key out instead");
+            diagnostics_.reject(field.path, "0.0.0.0 is not a " + std::string(what) + "; leave the key out instead");
             return false;
         }
         out = value;
@@ -607,9 +584,7 @@ private:
         unicast_address(field, service.cluster_ip, "cluster IP (\"None\" makes a headless service)");
     }
 
-    bool dns_address(const Field& field, uint32_t& out) {
-        return unicast_address(field, out, "DNS address");
-    }
+    bool dns_address(const Field& field, uint32_t& out) { return unicast_address(field, out, "DNS address"); }
 
     // A DNS label (a pod's hostname or subdomain, an endpoint's hostname), as Kubernetes checks it.
     bool dns_label(const Field& field, std::string& out, std::string_view what) {
@@ -677,9 +652,7 @@ private:
         return true;
     }
 
-    bool network(const Field& field, Ipv4Prefix& out) {
-        return prefix(field, out, PrefixForm::Network);
-    }
+    bool network(const Field& field, Ipv4Prefix& out) { return prefix(field, out, PrefixForm::Network); }
 
     bool port_name(const Field& field, std::string& out, NameRule name_rule) {
         std::string value;
@@ -718,8 +691,7 @@ private:
             std::string problem = label_key_problem(key.str());
             const auto* value = node.as_string();
             if (problem.empty() && !value) {
-                problem = "a label value must be a string, found " +
-                          std::string(type_name(node.type()));
+                problem = "a label value must be a string, found " + std::string(type_name(node.type()));
             }
             if (problem.empty()) problem = label_value_problem(value->get());
             if (!problem.empty()) {
@@ -752,8 +724,8 @@ private:
         } else if (text_value == "ClientIP") {
             out = SessionAffinity::ClientIp;
         } else {
-            diagnostics_.reject(field.path, "unknown session affinity " + quoted(text_value) +
-                                                "; allowed: \"None\", \"ClientIP\"");
+            diagnostics_.reject(field.path,
+                                "unknown session affinity " + quoted(text_value) + "; allowed: \"None\", \"ClientIP\"");
             return false;
         }
         return true;
@@ -775,15 +747,13 @@ private:
         }
         bool has_length = text_value.find('/') != std::string::npos;
         if (form == PrefixForm::InterfaceAddress && !has_length) {
-            diagnostics_.reject(field.path, quoted(text_value) + " needs a prefix length, e.g. \"" +
-                                                text_value +
+            diagnostics_.reject(field.path, quoted(text_value) + " needs a prefix length, e.g. \"" + text_value +
                                                 "/24\"; it defines the port's connected subnet");
             return false;
         }
         Ipv4Prefix network{parsed->address & prefix_mask(parsed->length), parsed->length};
         if (form == PrefixForm::Network && network != *parsed) {
-            diagnostics_.reject(field.path, quoted(text_value) +
-                                                " has host bits set; did you mean \"" +
+            diagnostics_.reject(field.path, quoted(text_value) + " has host bits set; did you mean \"" +
                                                 format_ipv4_prefix(network) + "\"?");
             return false;
         }
@@ -798,15 +768,12 @@ private:
         if (!parsed) {
             diagnostics_.reject(
                 field.path,
-                quoted(text_value) +
-                    " is not a MAC address; expected six hex octets like \"02:00:00:00:00:01\"");
+                quoted(text_value) + " is not a MAC address; expected six hex octets like \"02:00:00:00:00:01\"");
             return false;
         }
         if ((*parsed)[0] & 0x01) {
             diagnostics_.reject(
-                field.path,
-                quoted(text_value) +
-                    " is a multicast address; a unicast MAC is needed (first octet even)");
+                field.path, quoted(text_value) + " is a multicast address; a unicast MAC is needed (first octet even)");
             return false;
         }
         out = *parsed;
@@ -821,8 +788,8 @@ private:
         else if (text_value == "adaptive")
             out = IdleMode::Adaptive;
         else {
-            diagnostics_.reject(field.path, "unknown idle mode " + quoted(text_value) +
-                                                "; allowed: \"poll\", \"adaptive\"");
+            diagnostics_.reject(field.path,
+                                "unknown idle mode " + quoted(text_value) + "; allowed: \"poll\", \"adaptive\"");
             return false;
         }
         return true;
@@ -836,8 +803,8 @@ private:
         else if (text_value == "dnat")
             out = NatMode::DnatOnly;
         else {
-            diagnostics_.reject(field.path, "unknown NAT mode " + quoted(text_value) +
-                                                "; allowed: \"fullnat\", \"dnat\"");
+            diagnostics_.reject(field.path,
+                                "unknown NAT mode " + quoted(text_value) + "; allowed: \"fullnat\", \"dnat\"");
             return false;
         }
         return true;
@@ -849,8 +816,8 @@ private:
         if (!text(field, text_value)) return false;
         const std::optional<Protocol> parsed = parse_protocol(text_value);
         if (!parsed) {
-            diagnostics_.reject(field.path, "unknown protocol " + quoted(text_value) +
-                                                "; allowed: \"TCP\", \"UDP\", \"SCTP\"");
+            diagnostics_.reject(field.path,
+                                "unknown protocol " + quoted(text_value) + "; allowed: \"TCP\", \"UDP\", \"SCTP\"");
             return false;
         }
         out = *parsed;
@@ -860,8 +827,7 @@ private:
     void port_range(const Field& field, SnatConfig& snat) {
         const toml::array* array = field.node.as_array();
         if (!array || array->size() != 2) {
-            diagnostics_.reject(field.path,
-                                "expected [min, max], two port numbers like [1024, 65535]");
+            diagnostics_.reject(field.path, "expected [min, max], two port numbers like [1024, 65535]");
             return;
         }
         Field min{*array->get(0), field.path + "[0]"};

@@ -30,14 +30,10 @@ std::vector<std::string> restart_only_differences(const Config& running, const C
         if (!same) differences.push_back(field);
     };
     check(running.eal == candidate.eal, "eal.args");
-    check(running.dataplane.worker_lcores == candidate.dataplane.worker_lcores,
-          "dataplane.worker_lcores");
-    check(running.dataplane.mbufs_per_port == candidate.dataplane.mbufs_per_port,
-          "dataplane.mbufs_per_port");
-    check(running.dataplane.rx_descriptors == candidate.dataplane.rx_descriptors,
-          "dataplane.rx_descriptors");
-    check(running.dataplane.tx_descriptors == candidate.dataplane.tx_descriptors,
-          "dataplane.tx_descriptors");
+    check(running.dataplane.worker_lcores == candidate.dataplane.worker_lcores, "dataplane.worker_lcores");
+    check(running.dataplane.mbufs_per_port == candidate.dataplane.mbufs_per_port, "dataplane.mbufs_per_port");
+    check(running.dataplane.rx_descriptors == candidate.dataplane.rx_descriptors, "dataplane.rx_descriptors");
+    check(running.dataplane.tx_descriptors == candidate.dataplane.tx_descriptors, "dataplane.tx_descriptors");
     check(running.conntrack.capacity == candidate.conntrack.capacity, "conntrack.capacity");
     // Live connections hold SNAT ports of their worker's slice and replies are routed to workers
     // by those slices and by the NAT mode: changing either would strand existing flows.
@@ -52,8 +48,7 @@ std::vector<std::string> restart_only_differences(const Config& running, const C
         return differences;
     }
     for (size_t i = 0; i < running.ports.size(); ++i) {
-        compare_port(running.ports[i], candidate.ports[i], "ports[" + std::to_string(i) + "]",
-                     differences);
+        compare_port(running.ports[i], candidate.ports[i], "ports[" + std::to_string(i) + "]", differences);
     }
     return differences;
 }

@@ -45,8 +45,7 @@ public:
     // Positions come from the parsed TOML document; fields are named by their paths.
     Diagnostics(std::string file, const toml::table& document);
     // Positions and field names come from `locator` (a document translated from another format).
-    Diagnostics(std::string file, Locator locator)
-        : file_(std::move(file)), locator_(std::move(locator)) {}
+    Diagnostics(std::string file, Locator locator) : file_(std::move(file)), locator_(std::move(locator)) {}
 
     // Reports a problem with the value at `path`, located where that value starts in the file,
     // or where its nearest enclosing table starts when it is absent (a missing key points at
@@ -82,8 +81,7 @@ private:
 };
 
 // Parses TOML text; a syntax error comes back as the error, with its position.
-std::optional<ConfigError> parse_toml(const std::string& text, const std::string& source_name,
-                                      toml::table& document);
+std::optional<ConfigError> parse_toml(const std::string& text, const std::string& source_name, toml::table& document);
 
 // TOML -> Config, shape checks only. Defaults stay where keys are omitted, except one that
 // follows another key of its table (conntrack.udp_unreplied_timeout, capped by udp_timeout).
@@ -115,10 +113,10 @@ std::optional<ConfigError> check_yaml_bounds(const std::string& text, const std:
 ObjectsResult failed_objects(ConfigError error);
 
 // Kubernetes name rules; each returns what is wrong with `text`, or "" when it is valid.
-std::string label_key_problem(std::string_view text);    // "app.kubernetes.io/name"
-std::string label_value_problem(std::string_view text);  // may be empty
-std::string port_name_problem(std::string_view text);    // IANA_SVC_NAME: "http-web-svc"
-std::string service_port_name_problem(std::string_view text);  // DNS-1123 label: service, slice
+std::string label_key_problem(std::string_view text);                             // "app.kubernetes.io/name"
+std::string label_value_problem(std::string_view text);                           // may be empty
+std::string port_name_problem(std::string_view text);                             // IANA_SVC_NAME: "http-web-svc"
+std::string service_port_name_problem(std::string_view text);                     // DNS-1123 label: service, slice
 std::string dns_label_problem(std::string_view text, std::string_view what);      // "web-0"
 std::string dns_subdomain_problem(std::string_view text, std::string_view what);  // "db.example.com"
 

@@ -47,8 +47,7 @@ LoadResult parse_and_check(const std::string& text, const std::string& source_na
 constexpr size_t kMaxKeyParts = 16;
 
 bool is_bare_key_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 std::optional<ConfigError> overlong_key(std::string_view text, const std::string& source_name) {
@@ -64,8 +63,8 @@ std::optional<ConfigError> overlong_key(std::string_view text, const std::string
         const char c = text[i];
         const size_t word_start = i;
         if (c == '"' || c == '\'') {
-            const std::string_view quote = text.substr(i, 3) == std::string(3, c) ? text.substr(i, 3)
-                                                                                 : text.substr(i, 1);
+            const std::string_view quote =
+                text.substr(i, 3) == std::string(3, c) ? text.substr(i, 3) : text.substr(i, 1);
             for (i += quote.size(); i < text.size() && !text.substr(i).starts_with(quote); ++i) {
                 if (text[i] == '\n') {
                     if (quote.size() == 1) break;  // unterminated: the parser says so
@@ -106,14 +105,13 @@ std::optional<ConfigError> overlong_key(std::string_view text, const std::string
 
 namespace detail {
 
-std::optional<ConfigError> parse_toml(const std::string& text, const std::string& source_name,
-                                      toml::table& document) {
+std::optional<ConfigError> parse_toml(const std::string& text, const std::string& source_name, toml::table& document) {
     if (auto error = overlong_key(text, source_name)) return error;
     try {
         document = toml::parse(std::string_view(text), std::string_view(source_name));
     } catch (const toml::parse_error& error) {
-        return ConfigError{source_name, error.source().begin.line, error.source().begin.column,
-                           "", "TOML syntax error: " + std::string(error.description())};
+        return ConfigError{source_name, error.source().begin.line, error.source().begin.column, "",
+                           "TOML syntax error: " + std::string(error.description())};
     }
     return std::nullopt;
 }

@@ -48,8 +48,7 @@ std::string endpoint_name(const EndpointConfig& endpoint) {
 
 class Validator {
 public:
-    Validator(Config& config, Diagnostics& diagnostics)
-        : config_(config), diagnostics_(diagnostics) {}
+    Validator(Config& config, Diagnostics& diagnostics) : config_(config), diagnostics_(diagnostics) {}
 
     // The daemon's config file.
     void run() {
@@ -89,9 +88,9 @@ private:
         for (size_t i = 0; i < lcores.size(); ++i) {
             for (size_t j = 0; j < i; ++j) {
                 if (lcores[j] != lcores[i]) continue;
-                diagnostics_.error(at("dataplane.worker_lcores", i),
-                                   "lcore " + std::to_string(lcores[i]) +
-                                       " is listed twice; each worker needs its own lcore");
+                diagnostics_.error(
+                    at("dataplane.worker_lcores", i),
+                    "lcore " + std::to_string(lcores[i]) + " is listed twice; each worker needs its own lcore");
                 break;
             }
         }
@@ -113,26 +112,23 @@ private:
         const auto& snat = config_.snat;
         if (!intact("snat.port_range")) return;
         if (snat.port_min > snat.port_max) {
-            diagnostics_.error("snat.port_range", "min " + std::to_string(snat.port_min) +
-                                                      " is greater than max " +
+            diagnostics_.error("snat.port_range", "min " + std::to_string(snat.port_min) + " is greater than max " +
                                                       std::to_string(snat.port_max));
             return;
         }
         size_t workers = config_.dataplane.worker_lcores.size();
         uint32_t ports = uint32_t{snat.port_max} - snat.port_min + 1;
         if (workers == 0 || ports / workers >= kMinSnatPortsPerWorker) return;
-        diagnostics_.error(
-            "snat.port_range",
-            std::to_string(ports) + " ports split across " + std::to_string(workers) +
-                " workers is too few; each worker needs at least " +
-                std::to_string(kMinSnatPortsPerWorker) + ", so the range must hold at least " +
-                std::to_string(kMinSnatPortsPerWorker * workers) + " ports");
+        diagnostics_.error("snat.port_range", std::to_string(ports) + " ports split across " + std::to_string(workers) +
+                                                  " workers is too few; each worker needs at least " +
+                                                  std::to_string(kMinSnatPortsPerWorker) +
+                                                  ", so the range must hold at least " +
+                                                  std::to_string(kMinSnatPortsPerWorker * workers) + " ports");
     }
 
     void check_ports() {
         if (config_.ports.empty()) {
-            if (intact("ports"))
-                diagnostics_.error("ports", "no ports defined; add a [[ports]] table");
+            if (intact("ports")) diagnostics_.error("ports", "no ports defined; add a [[ports]] table");
             return;
         }
         std::map<std::string, size_t> names;
@@ -143,9 +139,8 @@ private:
             if (intact(path + ".name")) {
                 auto [other, added] = names.emplace(port.name, i);
                 if (!added) {
-                    diagnostics_.error(path + ".name", "duplicate port name '" + port.name +
-                                                           "' (also " + at("ports", other->second) +
-                                                           ")");
+                    diagnostics_.error(path + ".name", "duplicate port name '" + port.name + "' (also " +
+                                                           at("ports", other->second) + ")");
                 }
             }
             if (!intact(path + ".addresses")) continue;
@@ -156,8 +151,8 @@ private:
                 std::string address_path = at(path + ".addresses", j);
                 auto [owner, added] = addresses.emplace(port.addresses[j].address, address_path);
                 if (!added) {
-                    diagnostics_.error(address_path, format_ipv4(owner->first) +
-                                                         " is already used at " + owner->second);
+                    diagnostics_.error(address_path,
+                                       format_ipv4(owner->first) + " is already used at " + owner->second);
                 }
             }
         }
@@ -204,18 +199,15 @@ private:
 
     // A next hop or neighbor at `path`.`address_key` must be on a connected subnet: of its port
     // when one is named, otherwise of any port, which then becomes its port.
-    void resolve_port(const std::string& path, std::string_view address_key, uint32_t address,
-                      std::string& port_name) {
+    void resolve_port(const std::string& path, std::string_view address_key, uint32_t address, std::string& port_name) {
         std::string address_path = path + "." + std::string(address_key);
         if (!intact(address_path) || !intact(path + ".port")) return;
         if (!port_name.empty()) {
             const PortConfig* port = port_named(port_name);
             if (!port) {
-                diagnostics_.error(path + ".port", "unknown port '" + port_name +
-                                                       "'; defined ports: " + port_names());
+                diagnostics_.error(path + ".port", "unknown port '" + port_name + "'; defined ports: " + port_names());
             } else if (!on_link(*port, address)) {
-                diagnostics_.error(address_path, format_ipv4(address) +
-                                                     " is not inside a connected subnet of port " +
+                diagnostics_.error(address_path, format_ipv4(address) + " is not inside a connected subnet of port " +
                                                      port->name + " (" + subnets_of(*port) + ")");
             }
             return;
@@ -229,9 +221,8 @@ private:
         for (const auto& port : config_.ports) {
             subnets += (subnets.empty() ? "" : ", ") + port.name + ": " + subnets_of(port);
         }
-        diagnostics_.error(
-            address_path,
-            format_ipv4(address) + " is not inside any port's connected subnet (" + subnets + ")");
+        diagnostics_.error(address_path,
+                           format_ipv4(address) + " is not inside any port's connected subnet (" + subnets + ")");
     }
 
     void resolve_routes() {
@@ -241,12 +232,10 @@ private:
             std::string path = at("routes", i);
             resolve_port(path, "via", route.via, route.port);
             if (!intact(path + ".prefix")) continue;
-            auto [other, added] =
-                prefixes.emplace(std::tuple{route.prefix.address, route.prefix.length}, i);
+            auto [other, added] = prefixes.emplace(std::tuple{route.prefix.address, route.prefix.length}, i);
             if (!added) {
-                diagnostics_.error(path + ".prefix",
-                                   "duplicate route to " + format_ipv4_prefix(route.prefix) +
-                                       " (also " + at("routes", other->second) + ")");
+                diagnostics_.error(path + ".prefix", "duplicate route to " + format_ipv4_prefix(route.prefix) +
+                                                         " (also " + at("routes", other->second) + ")");
             }
         }
     }
@@ -260,8 +249,7 @@ private:
             if (!intact(path + ".address") || neighbor.port.empty()) continue;
             auto [other, added] = seen.emplace(std::tuple{neighbor.address, neighbor.port}, i);
             if (!added) {
-                diagnostics_.error(path + ".address", "duplicate neighbor " +
-                                                          format_ipv4(neighbor.address) +
+                diagnostics_.error(path + ".address", "duplicate neighbor " + format_ipv4(neighbor.address) +
                                                           " on port " + neighbor.port + " (also " +
                                                           at("neighbors", other->second) + ")");
             }
@@ -294,11 +282,10 @@ private:
                 }
             }
             if (!owner_of(addresses[i])) {
-                diagnostics_.error(
-                    path,
-                    format_ipv4(addresses[i]) +
-                        " is not one of the ports' own addresses; an SNAT address must be, so that "
-                        "replies reach this gateway (add it to a port's addresses)");
+                diagnostics_.error(path,
+                                   format_ipv4(addresses[i]) +
+                                       " is not one of the ports' own addresses; an SNAT address must be, so that "
+                                       "replies reach this gateway (add it to a port's addresses)");
             }
         }
     }
@@ -314,11 +301,11 @@ private:
         for (const auto& port : config_.ports) {
             for (const auto& own : port.addresses) {
                 if (!contains(*cidr, own.address)) continue;
-                diagnostics_.error("cluster.service_cidr",
-                                   format_ipv4_prefix(*cidr) + " holds " + format_ipv4(own.address) +
-                                       ", an address of port " + port.name +
-                                       "; the service CIDR must not hold the gateway's own "
-                                       "addresses");
+                diagnostics_.error("cluster.service_cidr", format_ipv4_prefix(*cidr) + " holds " +
+                                                               format_ipv4(own.address) + ", an address of port " +
+                                                               port.name +
+                                                               "; the service CIDR must not hold the gateway's own "
+                                                               "addresses");
             }
         }
     }
@@ -329,20 +316,16 @@ private:
 
     // (namespace, name) is unique per kind; the first one found is kept.
     template <class Object>
-    void check_unique_names(const std::vector<Object>& objects, std::string_view list,
-                            std::string_view kind) {
+    void check_unique_names(const std::vector<Object>& objects, std::string_view list, std::string_view kind) {
         std::map<std::tuple<std::string, std::string>, size_t> names;
         for (size_t i = 0; i < objects.size(); ++i) {
             std::string path = at(list, i);
             if (!intact(path + ".name") || !intact(path + ".namespace")) continue;
-            auto [other, added] =
-                names.emplace(std::tuple{objects[i].namespace_name, objects[i].name}, i);
+            auto [other, added] = names.emplace(std::tuple{objects[i].namespace_name, objects[i].name}, i);
             if (added) continue;
-            diagnostics_.error(path + ".name",
-                               "duplicate " + std::string(kind) + " " +
-                                   object_name(objects[i].namespace_name, objects[i].name) +
-                                   " (also " + diagnostics_.reference(at(list, other->second)) +
-                                   ")");
+            diagnostics_.error(path + ".name", "duplicate " + std::string(kind) + " " +
+                                                   object_name(objects[i].namespace_name, objects[i].name) + " (also " +
+                                                   diagnostics_.reference(at(list, other->second)) + ")");
         }
     }
 
@@ -355,8 +338,7 @@ private:
             auto [other, added] = names.emplace(ports[j].name, j);
             if (added) continue;
             diagnostics_.error(name_path, "duplicate port name '" + ports[j].name + "' (also " +
-                                              diagnostics_.reference(at(ports_path, other->second)) +
-                                              ")");
+                                              diagnostics_.reference(at(ports_path, other->second)) + ")");
         }
     }
 
@@ -369,7 +351,8 @@ private:
                 (service.headless || service.cluster_ip != 0)) {
                 diagnostics_.error(path + ".cluster_ip",
                                    "an ExternalName service is a DNS alias and has no cluster IP; "
-                                   "remove " + diagnostics_.field_name(path + ".cluster_ip"));
+                                   "remove " +
+                                       diagnostics_.field_name(path + ".cluster_ip"));
             }
             bool owns_cluster_ip = check_cluster_ip(service, path, i);
             if (service.selector && !service.endpoints.empty() && intact(path + ".selector")) {
@@ -391,8 +374,9 @@ private:
         const auto& cidr = config_.cluster.service_cidr;
         if (service.cluster_ip == 0) {
             if (daemon_file_ && !cidr && intact("cluster.service_cidr")) {
-                diagnostics_.error(ip_path, "no cluster.service_cidr to allocate from; set "
-                                            "cluster_ip or [cluster] service_cidr");
+                diagnostics_.error(ip_path,
+                                   "no cluster.service_cidr to allocate from; set "
+                                   "cluster_ip or [cluster] service_cidr");
             }
             return false;
         }
@@ -405,10 +389,8 @@ private:
                                             "; a cluster IP must not be one of the gateway's "
                                             "own addresses");
         }
-        if (daemon_file_ && cidr && intact("cluster.service_cidr") &&
-            !contains(*cidr, service.cluster_ip)) {
-            diagnostics_.error(ip_path, address + " is outside cluster.service_cidr " +
-                                            format_ipv4_prefix(*cidr) +
+        if (daemon_file_ && cidr && intact("cluster.service_cidr") && !contains(*cidr, service.cluster_ip)) {
+            diagnostics_.error(ip_path, address + " is outside cluster.service_cidr " + format_ipv4_prefix(*cidr) +
                                             "; use an address inside it or leave cluster_ip out "
                                             "to have one allocated");
         }
@@ -422,13 +404,13 @@ private:
         return false;
     }
 
-    void check_service_ports(const ServiceConfig& service, const std::string& path,
-                             bool owns_cluster_ip) {
+    void check_service_ports(const ServiceConfig& service, const std::string& path, bool owns_cluster_ip) {
         std::string ports_path = path + ".ports";
-        if (service.ports.empty() && !service.headless && service.external_name.empty() &&
-            intact(ports_path) && intact(path + ".external_name")) {
-            diagnostics_.error(ports_path, "no ports defined; a service needs at least one port "
-                                           "(only a headless or ExternalName service may have none)");
+        if (service.ports.empty() && !service.headless && service.external_name.empty() && intact(ports_path) &&
+            intact(path + ".external_name")) {
+            diagnostics_.error(ports_path,
+                               "no ports defined; a service needs at least one port "
+                               "(only a headless or ExternalName service may have none)");
         }
         std::map<std::string, size_t> names;
         std::map<std::pair<uint16_t, Protocol>, size_t> numbers;
@@ -438,24 +420,21 @@ private:
             // One service port per (port, protocol), whatever the ClusterIP (also an allocated one).
             if (intact(port_path + ".port") && intact(port_path + ".protocol")) {
                 if (auto [other, added] = numbers.emplace(std::pair{port.port, port.protocol}, j); !added) {
-                    diagnostics_.error(port_path + ".port",
-                                       "port " + std::to_string(port.port) + "/" +
-                                           std::string(protocol_name(port.protocol)) +
-                                           " is defined twice in this service (also " +
-                                           diagnostics_.reference(at(ports_path, other->second)) + ")");
+                    diagnostics_.error(port_path + ".port", "port " + std::to_string(port.port) + "/" +
+                                                                std::string(protocol_name(port.protocol)) +
+                                                                " is defined twice in this service (also " +
+                                                                diagnostics_.reference(at(ports_path, other->second)) +
+                                                                ")");
                     continue;
                 }
             }
             if (service.ports.size() > 1 && intact(port_path + ".name")) {
                 if (port.name.empty()) {
-                    diagnostics_.error(port_path + ".name",
-                                       "missing: a service with several ports must name each one");
+                    diagnostics_.error(port_path + ".name", "missing: a service with several ports must name each one");
                 } else if (auto [other, added] = names.emplace(port.name, j); !added) {
                     diagnostics_.error(port_path + ".name",
-                                       "duplicate port name '" + port.name +
-                                           "' in this service (also " +
-                                           diagnostics_.reference(at(ports_path, other->second)) +
-                                           ")");
+                                       "duplicate port name '" + port.name + "' in this service (also " +
+                                           diagnostics_.reference(at(ports_path, other->second)) + ")");
                 }
             }
             if (owns_cluster_ip) claim_vip_port(service, path, port, port_path);
@@ -463,20 +442,17 @@ private:
     }
 
     // (cluster_ip, port, protocol) selects one service port across the whole configuration.
-    void claim_vip_port(const ServiceConfig& service, const std::string& service_path,
-                        const ServicePortConfig& port, const std::string& port_path) {
-        if (!intact(service_path + ".cluster_ip") || !intact(port_path + ".port") ||
-            !intact(port_path + ".protocol")) {
+    void claim_vip_port(const ServiceConfig& service, const std::string& service_path, const ServicePortConfig& port,
+                        const std::string& port_path) {
+        if (!intact(service_path + ".cluster_ip") || !intact(port_path + ".port") || !intact(port_path + ".protocol")) {
             return;
         }
         auto key = std::tuple{service.cluster_ip, port.port, port.protocol};
         auto [other, added] = vip_ports_.emplace(key, port_path);
         if (added) return;
-        diagnostics_.error(port_path + ".port", format_ipv4(service.cluster_ip) + ":" +
-                                                    std::to_string(port.port) + "/" +
-                                                    std::string(protocol_name(port.protocol)) +
-                                                    " is already used by " +
-                                                    diagnostics_.reference(other->second));
+        diagnostics_.error(port_path + ".port", format_ipv4(service.cluster_ip) + ":" + std::to_string(port.port) +
+                                                    "/" + std::string(protocol_name(port.protocol)) +
+                                                    " is already used by " + diagnostics_.reference(other->second));
     }
 
     void check_endpoints(const ServiceConfig& service, const std::string& path) {
@@ -487,18 +463,15 @@ private:
             std::string endpoint_path = at(endpoints_path, k);
             if (endpoint.port != 0 && service.ports.size() > 1) {
                 diagnostics_.error(endpoint_path + ".port",
-                                   "ambiguous: the service has " +
-                                       std::to_string(service.ports.size()) +
+                                   "ambiguous: the service has " + std::to_string(service.ports.size()) +
                                        " ports; leave the endpoint port out and set target_port on "
                                        "each service port");
             }
             if (!intact(endpoint_path + ".address") || !intact(endpoint_path + ".port")) continue;
             auto [other, added] = seen.emplace(std::tuple{endpoint.address, endpoint.port}, k);
             if (!added) {
-                diagnostics_.error(endpoint_path,
-                                   "duplicate endpoint " + endpoint_name(endpoint) + " (also " +
-                                       diagnostics_.reference(at(endpoints_path, other->second)) +
-                                       ")");
+                diagnostics_.error(endpoint_path, "duplicate endpoint " + endpoint_name(endpoint) + " (also " +
+                                                      diagnostics_.reference(at(endpoints_path, other->second)) + ")");
             }
             check_named_ports(endpoint.ports, endpoint_path + ".ports");
         }
@@ -516,19 +489,17 @@ private:
             auto [other, added] = addresses.emplace(pod.address, i);
             if (added) continue;
             const PodConfig& owner = config_.pods[other->second];
-            diagnostics_.error(path + ".address",
-                               format_ipv4(pod.address) + " is already the address of pod " +
-                                   object_name(owner.namespace_name, owner.name) + " (" +
-                                   diagnostics_.reference(at("pods", other->second)) +
-                                   "); pod IPs are unique in a cluster");
+            diagnostics_.error(path + ".address", format_ipv4(pod.address) + " is already the address of pod " +
+                                                      object_name(owner.namespace_name, owner.name) + " (" +
+                                                      diagnostics_.reference(at("pods", other->second)) +
+                                                      "); pod IPs are unique in a cluster");
         }
     }
 
     void check_endpoint_slices() {
         check_unique_names(config_.endpoint_slices, "endpoint_slices", "endpoint slice");
         for (size_t i = 0; i < config_.endpoint_slices.size(); ++i) {
-            check_named_ports(config_.endpoint_slices[i].ports,
-                              at("endpoint_slices", i) + ".ports");
+            check_named_ports(config_.endpoint_slices[i].ports, at("endpoint_slices", i) + ".ports");
         }
     }
 
@@ -538,8 +509,7 @@ private:
         const DnsConfig& dns = config_.dns;
         if (intact("dns.addresses")) {
             if (dns.addresses.size() > DnsConfig::kMaxAddresses) {
-                diagnostics_.error("dns.addresses", std::to_string(dns.addresses.size()) +
-                                                        " addresses; at most " +
+                diagnostics_.error("dns.addresses", std::to_string(dns.addresses.size()) + " addresses; at most " +
                                                         std::to_string(DnsConfig::kMaxAddresses) + " are allowed");
             }
             for (size_t i = 0; i < dns.addresses.size(); ++i) check_dns_address(i);
@@ -555,8 +525,8 @@ private:
             }
             for (size_t j = 0; j < i; ++j) {
                 if (dns.upstreams[j] == upstream) {
-                    diagnostics_.error(path, name + " is listed twice (also " +
-                                                 diagnostics_.reference(at("dns.upstreams", j)) + ")");
+                    diagnostics_.error(
+                        path, name + " is listed twice (also " + diagnostics_.reference(at("dns.upstreams", j)) + ")");
                     break;
                 }
             }
@@ -606,7 +576,9 @@ private:
 
 }  // namespace
 
-void validate(Config& config, Diagnostics& diagnostics) { Validator(config, diagnostics).run(); }
+void validate(Config& config, Diagnostics& diagnostics) {
+    Validator(config, diagnostics).run();
+}
 
 void validate_objects(ObjectSet& objects, Diagnostics& diagnostics) {
     Config config;

@@ -20,19 +20,29 @@ std::string quoted(std::string_view text) {
     std::string result = "\"";
     for (char c : text) {
         switch (c) {
-            case '"': result += "\\\""; break;
-            case '\\': result += "\\\\"; break;
-            case '\n': result += "\\n"; break;
-            case '\t': result += "\\t"; break;
-            case '\r': result += "\\r"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-                    char escape[8];
-                    std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned>(c));
-                    result += escape;
-                } else {
-                    result += c;
-                }
+        case '"':
+            result += "\\\"";
+            break;
+        case '\\':
+            result += "\\\\";
+            break;
+        case '\n':
+            result += "\\n";
+            break;
+        case '\t':
+            result += "\\t";
+            break;
+        case '\r':
+            result += "\\r";
+            break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                char escape[8];
+                std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned>(c));
+                result += escape;
+            } else {
+                result += c;
+            }
         }
     }
     return result += '"';
@@ -42,13 +52,15 @@ std::string quoted(std::string_view text) {
 std::string key(std::string_view text) {
     bool bare = !text.empty();
     for (char c : text) {
-        bare = bare && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '_' || c == '-');
+        bare = bare &&
+               ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
     }
     return bare ? std::string(text) : quoted(text);
 }
 
-std::string boolean(bool value) { return value ? "true" : "false"; }
+std::string boolean(bool value) {
+    return value ? "true" : "false";
+}
 
 template <class T, class Format>
 std::string array(const std::vector<T>& values, Format format) {
@@ -57,9 +69,15 @@ std::string array(const std::vector<T>& values, Format format) {
     return text + "]";
 }
 
-std::string address(uint32_t value) { return quoted(format_ipv4(value)); }
-std::string prefix(const Ipv4Prefix& value) { return quoted(format_ipv4_prefix(value)); }
-std::string number(uint64_t value) { return std::to_string(value); }
+std::string address(uint32_t value) {
+    return quoted(format_ipv4(value));
+}
+std::string prefix(const Ipv4Prefix& value) {
+    return quoted(format_ipv4_prefix(value));
+}
+std::string number(uint64_t value) {
+    return std::to_string(value);
+}
 
 // "{ a = 1, b = 2 }" from fields added in order.
 class InlineTable {
@@ -80,7 +98,9 @@ std::string labels(const Labels& values) {
     return table.str();
 }
 
-std::string protocol(Protocol value) { return quoted(protocol_name(value)); }
+std::string protocol(Protocol value) {
+    return quoted(protocol_name(value));
+}
 
 std::string named_port(const NamedPort& port) {
     InlineTable table;
@@ -107,8 +127,7 @@ std::string endpoint(const EndpointConfig& endpoint, bool with_ports) {
     table.add("ready", boolean(endpoint.ready))
         .add("terminating", boolean(endpoint.terminating))
         .add("weight", number(endpoint.weight));
-    if (with_ports && !endpoint.ports.empty())
-        table.add("ports", array(endpoint.ports, named_port));
+    if (with_ports && !endpoint.ports.empty()) table.add("ports", array(endpoint.ports, named_port));
     if (!endpoint.hostname.empty()) table.add("hostname", quoted(endpoint.hostname));
     return table.str();
 }
@@ -142,8 +161,7 @@ void service(std::string& out, const ServiceConfig& service) {
         line(out, "session_affinity_timeout", number(service.affinity_timeout_s));
     }
     list(out, "ports", service.ports, service_port);
-    list(out, "endpoints", service.endpoints,
-         [](const EndpointConfig& value) { return endpoint(value, true); });
+    list(out, "endpoints", service.endpoints, [](const EndpointConfig& value) { return endpoint(value, true); });
 }
 
 void pod(std::string& out, const PodConfig& pod) {
@@ -166,8 +184,7 @@ void endpoint_slice(std::string& out, const EndpointSliceConfig& slice) {
     line(out, "namespace", quoted(slice.namespace_name));
     line(out, "service", quoted(slice.service_name));
     list(out, "ports", slice.ports, named_port);
-    list(out, "endpoints", slice.endpoints,
-         [](const EndpointConfig& value) { return endpoint(value, false); });
+    list(out, "endpoints", slice.endpoints, [](const EndpointConfig& value) { return endpoint(value, false); });
 }
 
 std::string upstream(const DnsUpstream& value) {
@@ -184,8 +201,8 @@ void dns(std::string& out, const DnsConfig& settings) {
     line(out, "rate_limit_slip", number(settings.rate_limit_slip));
 }
 
-void objects(std::string& out, const std::vector<ServiceConfig>& services,
-             const std::vector<PodConfig>& pods, const std::vector<EndpointSliceConfig>& slices) {
+void objects(std::string& out, const std::vector<ServiceConfig>& services, const std::vector<PodConfig>& pods,
+             const std::vector<EndpointSliceConfig>& slices) {
     for (const auto& value : services) service(out, value);
     for (const auto& value : pods) pod(out, value);
     for (const auto& value : slices) endpoint_slice(out, value);

@@ -15,7 +15,9 @@ ClusterIpAllocator::ClusterIpAllocator(Ipv4Prefix cidr) : range_(cidr) {
     bits_.assign((uint64_t(count_) + 63) / 64, 0);
 }
 
-uint32_t ClusterIpAllocator::capacity() const noexcept { return count_; }
+uint32_t ClusterIpAllocator::capacity() const noexcept {
+    return count_;
+}
 
 bool ClusterIpAllocator::in_range(uint32_t address) const noexcept {
     return range_ && address - first_ < count_;

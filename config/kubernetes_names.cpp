@@ -2,8 +2,8 @@
 // IsQualifiedName, IsValidLabelValue) and port names. Kubernetes names ports two ways: a
 // container port (and so a named targetPort) is an IANA_SVC_NAME of RFC 6335 (IsValidPortName,
 // at most 15 characters), a service port or an EndpointSlice port a DNS-1123 label (at most 63:
-// the docs' own example is "name-of-service-port"). Each returns a message naming the rule broken, so a user can fix the name without
-// looking the rule up.
+// the docs' own example is "name-of-service-port"). Each returns a message naming the rule broken, so a user can fix
+// the name without looking the rule up.
 #include "config/config_internal.h"
 
 #include <algorithm>
@@ -14,15 +14,17 @@ namespace vipgate::config::detail {
 
 namespace {
 
-constexpr size_t kMaxNameLength = 63;        // a label value, the name part of a label key
-constexpr size_t kMaxPrefixLength = 253;     // the DNS subdomain before a label key's '/'
+constexpr size_t kMaxNameLength = 63;     // a label value, the name part of a label key
+constexpr size_t kMaxPrefixLength = 253;  // the DNS subdomain before a label key's '/'
 constexpr size_t kMaxPortNameLength = 15;
 
 bool is_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool is_lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
 std::string quoted(std::string_view text) {
     std::string out;
@@ -38,9 +40,8 @@ std::string qualified_name_problem(std::string_view text, std::string_view what)
         return std::string(what) + " " + quoted(text) + " is " + std::to_string(text.size()) +
                " characters long; at most 63 are allowed";
     }
-    bool characters_ok = std::all_of(text.begin(), text.end(), [](char c) {
-        return is_alnum(c) || c == '-' || c == '_' || c == '.';
-    });
+    bool characters_ok =
+        std::all_of(text.begin(), text.end(), [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == '.'; });
     if (!characters_ok || !is_alnum(text.front()) || !is_alnum(text.back())) {
         return std::string(what) + " " + quoted(text) +
                " is not valid: use letters, digits, '-', '_' and '.', and begin and end with a "
@@ -88,8 +89,7 @@ std::string service_port_name_problem(std::string_view text) {
     std::string name = quoted(text);
     if (text.empty()) return "a port name must not be empty";
     if (text.size() > kMaxNameLength) {
-        return "port name " + name + " is " + std::to_string(text.size()) +
-               " characters long; at most 63 are allowed";
+        return "port name " + name + " is " + std::to_string(text.size()) + " characters long; at most 63 are allowed";
     }
     if (!std::all_of(text.begin(), text.end(), [](char c) { return is_lower_alnum(c) || c == '-'; }) ||
         !is_lower_alnum(text.front()) || !is_lower_alnum(text.back())) {
@@ -125,8 +125,7 @@ std::string dns_subdomain_problem(std::string_view text, std::string_view what) 
     size_t start = 0;
     while (start <= text.size()) {
         size_t dot = std::min(text.find('.', start), text.size());
-        if (std::string problem = dns_label_problem(text.substr(start, dot - start), "label");
-            !problem.empty()) {
+        if (std::string problem = dns_label_problem(text.substr(start, dot - start), "label"); !problem.empty()) {
             return std::string(what) + " " + quoted(text) + " is not a DNS name: " + problem;
         }
         start = dot + 1;
@@ -138,8 +137,7 @@ std::string port_name_problem(std::string_view text) {
     std::string name = quoted(text);
     if (text.empty()) return "a port name must not be empty";
     if (text.size() > kMaxPortNameLength) {
-        return "port name " + name + " is " + std::to_string(text.size()) +
-               " characters long; at most 15 are allowed";
+        return "port name " + name + " is " + std::to_string(text.size()) + " characters long; at most 15 are allowed";
     }
     if (!std::all_of(text.begin(), text.end(), [](char c) { return is_lower_alnum(c) || c == '-'; })) {
         return "port name " + name + " may only hold lowercase letters, digits and '-'";

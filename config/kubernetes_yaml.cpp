@@ -73,13 +73,14 @@ detail::SourceLocation location_of(const YAML::Node& node) {
     return {static_cast<uint32_t>(mark.line + 1), static_cast<uint32_t>(mark.column + 1)};
 }
 
-bool is_plain(const YAML::Node& node) { return node.Tag() == "?"; }
+bool is_plain(const YAML::Node& node) {
+    return node.Tag() == "?";
+}
 
 std::optional<int64_t> decimal(std::string_view text) {
     int64_t value = 0;
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc{} || end != text.data() + text.size())
-        return std::nullopt;
+    if (text.empty() || error != std::errc{} || end != text.data() + text.size()) return std::nullopt;
     return value;
 }
 
@@ -132,13 +133,11 @@ public:
         }
         for (const auto& known : kKindTable) {
             if (*kind != known.kind) continue;
-            if (api_version_matches(node, field, known.kind, known.api_version))
-                (this->*known.translate)(node, field);
+            if (api_version_matches(node, field, known.kind, known.api_version)) (this->*known.translate)(node, field);
             return;
         }
         diagnostics_.error_at(field + "kind", location_of(*child(node, "kind")),
-                              "unsupported kind '" + *kind + "'; vipgate reads " +
-                                  std::string(kKinds));
+                              "unsupported kind '" + *kind + "'; vipgate reads " + std::string(kKinds));
     }
 
     toml::table take_root() {
@@ -168,8 +167,8 @@ private:
         "Service (v1), Pod (v1), EndpointSlice (discovery.k8s.io/v1) and List (v1)";
     static const KnownKind kKindTable[3];
 
-    bool api_version_matches(const YAML::Node& node, const std::string& field,
-                             std::string_view kind, std::string_view expected) {
+    bool api_version_matches(const YAML::Node& node, const std::string& field, std::string_view kind,
+                             std::string_view expected) {
         auto version = scalar_text(node, "apiVersion");
         if (version == expected) return true;
         std::string message = std::string(kind) + " needs apiVersion " + std::string(expected);
@@ -177,8 +176,7 @@ private:
             diagnostics_.error_at(field + "apiVersion", location_of(*child(node, "apiVersion")),
                                   message + ", found '" + *version + "'");
         } else {
-            diagnostics_.error_at(field + "apiVersion", location_of(node),
-                                  "missing apiVersion; " + message);
+            diagnostics_.error_at(field + "apiVersion", location_of(node), "missing apiVersion; " + message);
         }
         return false;
     }
@@ -190,8 +188,7 @@ private:
             diagnostics_.error_at(field + "items", location_of(*items), "expected a list of objects");
             return;
         }
-        for (size_t i = 0; i < items->size(); ++i)
-            document((*items)[i], indexed(field + "items", i) + ".");
+        for (size_t i = 0; i < items->size(); ++i) document((*items)[i], indexed(field + "items", i) + ".");
     }
 
     // --- writing the TOML object shape ---
@@ -204,8 +201,7 @@ private:
     }
 
     // Starts a new table at `list`[n] for an object or list entry.
-    Target begin(toml::array& array, std::string_view list, const YAML::Node& node,
-                 const std::string& field) {
+    Target begin(toml::array& array, std::string_view list, const YAML::Node& node, const std::string& field) {
         std::string path = indexed(list, array.size());
         array.push_back(toml::table{});
         record(path, node, field.empty() ? field : field.substr(0, field.size() - 1));
@@ -214,8 +210,7 @@ private:
 
     // Writes `key` from the Kubernetes field `name` of `map`. A missing value writes nothing,
     // but the key is still recorded so that "missing required key" names the field.
-    void put(Target& target, std::string_view key, const YAML::Node& map, std::string_view name,
-             Scalar type) {
+    void put(Target& target, std::string_view key, const YAML::Node& map, std::string_view name, Scalar type) {
         std::string path = target.path + "." + std::string(key);
         std::string field = target.field + std::string(name);
         auto node = child(map, name);
@@ -223,8 +218,8 @@ private:
         if (node) target.table.insert(key, std::move(*make(*node, type)));
     }
 
-    void put_value(Target& target, std::string_view key, toml::node&& value,
-                   const YAML::Node& from, std::string field) {
+    void put_value(Target& target, std::string_view key, toml::node&& value, const YAML::Node& from,
+                   std::string field) {
         record(target.path + "." + std::string(key), from, std::move(field));
         target.table.insert(key, std::move(value));
     }
@@ -237,23 +232,20 @@ private:
         if (node.IsSequence()) return std::make_unique<toml::array>();
         const std::string& text = node.Scalar();
         bool plain = is_plain(node);
-        if (type == Scalar::Integer || type == Scalar::IntOrString ||
-            type == Scalar::IntegerText) {
+        if (type == Scalar::Integer || type == Scalar::IntOrString || type == Scalar::IntegerText) {
             if (auto number = decimal(text); number && (plain || type == Scalar::IntegerText))
                 return std::make_unique<toml::value<int64_t>>(*number);
         }
         if (type == Scalar::Boolean && plain) {
             bool value = false;
-            if (YAML::convert<bool>::decode(node, value))
-                return std::make_unique<toml::value<bool>>(value);
+            if (YAML::convert<bool>::decode(node, value)) return std::make_unique<toml::value<bool>>(value);
         }
         return std::make_unique<toml::value<std::string>>(text);
     }
 
     // A Kubernetes string map (labels, selector) as a TOML table; each entry recorded with its
     // own position since label keys cannot be looked up by path.
-    void put_labels(Target& target, std::string_view key, const YAML::Node& map,
-                    std::string_view name) {
+    void put_labels(Target& target, std::string_view key, const YAML::Node& map, std::string_view name) {
         auto node = child(map, name);
         if (!node) return;
         std::string path = target.path + "." + std::string(key);
@@ -278,23 +270,19 @@ private:
     }
 
     // A mapping the translator walks into; anything else is reported.
-    std::optional<YAML::Node> mapping(const YAML::Node& parent, std::string_view name,
-                                      const std::string& field) {
+    std::optional<YAML::Node> mapping(const YAML::Node& parent, std::string_view name, const std::string& field) {
         auto node = child(parent, name);
         if (node && !node->IsMap()) {
-            diagnostics_.error_at(field + std::string(name), location_of(*node),
-                                  "expected a mapping");
+            diagnostics_.error_at(field + std::string(name), location_of(*node), "expected a mapping");
             return std::nullopt;
         }
         return node;
     }
 
-    std::optional<YAML::Node> sequence(const YAML::Node& parent, std::string_view name,
-                                       const std::string& field) {
+    std::optional<YAML::Node> sequence(const YAML::Node& parent, std::string_view name, const std::string& field) {
         auto node = child(parent, name);
         if (node && !node->IsSequence()) {
-            diagnostics_.error_at(field + std::string(name), location_of(*node),
-                                  "expected a list");
+            diagnostics_.error_at(field + std::string(name), location_of(*node), "expected a list");
             return std::nullopt;
         }
         return node;
@@ -316,9 +304,9 @@ private:
         const std::optional<std::string> type = scalar_text(spec, "type");
         const bool external = type == "ExternalName";
         if (type && !external && *type != "ClusterIP" && *type != "NodePort" && *type != "LoadBalancer") {
-            diagnostics_.error_at(field + "spec.type", location_of(*child(spec, "type")),
-                                  "unknown service type '" + *type +
-                                      "'; allowed: ClusterIP, NodePort, LoadBalancer, ExternalName");
+            diagnostics_.error_at(
+                field + "spec.type", location_of(*child(spec, "type")),
+                "unknown service type '" + *type + "'; allowed: ClusterIP, NodePort, LoadBalancer, ExternalName");
             return;
         }
         if (external && !scalar_text(spec, "externalName")) {
@@ -339,8 +327,7 @@ private:
             if (auto client_ip = mapping(*config, "clientIP", target.field + "sessionAffinityConfig.")) {
                 std::string saved = target.field;
                 target.field += "sessionAffinityConfig.clientIP.";
-                put(target, "session_affinity_timeout", *client_ip, "timeoutSeconds",
-                    Scalar::Integer);
+                put(target, "session_affinity_timeout", *client_ip, "timeoutSeconds", Scalar::Integer);
                 target.field = saved;
             }
         }
@@ -365,15 +352,13 @@ private:
         YAML::Node meta = mapping(node, "metadata", field).value_or(YAML::Node());
         YAML::Node spec = mapping(node, "spec", field).value_or(YAML::Node());
         YAML::Node status = mapping(node, "status", field).value_or(YAML::Node());
-        YAML::Node annotations =
-            mapping(meta, "annotations", field + "metadata.").value_or(YAML::Node());
+        YAML::Node annotations = mapping(meta, "annotations", field + "metadata.").value_or(YAML::Node());
         Target target = begin(pods_, "pods", node, field);
         metadata(target, node, meta);
         target.field = field + "metadata.";
         put_labels(target, "labels", meta, "labels");
         if (auto deleted = child(meta, "deletionTimestamp"))
-            put_value(target, "terminating", toml::value<bool>(true), *deleted,
-                      target.field + "deletionTimestamp");
+            put_value(target, "terminating", toml::value<bool>(true), *deleted, target.field + "deletionTimestamp");
         target.field = field + "metadata.annotations.";
         put(target, "weight", annotations, kWeightAnnotation, Scalar::IntegerText);
         if (auto ip = scalar_text(status, "podIP"); ip && !ip->empty()) {
@@ -396,8 +381,8 @@ private:
         for (size_t i = 0; i < conditions->size(); ++i) {
             const YAML::Node condition = (*conditions)[i];
             if (scalar_text(condition, "type") != "Ready") continue;
-            put_value(target, "ready", toml::value<bool>(scalar_text(condition, "status") == "True"),
-                      condition, indexed(field + "conditions", i) + ".status");
+            put_value(target, "ready", toml::value<bool>(scalar_text(condition, "status") == "True"), condition,
+                      indexed(field + "conditions", i) + ".status");
             return;
         }
     }
@@ -414,8 +399,7 @@ private:
             if (!ports) continue;
             for (size_t p = 0; p < ports->size(); ++p) {
                 const YAML::Node port = (*ports)[p];
-                Target entry =
-                    begin(list, list_path, port, indexed(container_field + "ports", p) + ".");
+                Target entry = begin(list, list_path, port, indexed(container_field + "ports", p) + ".");
                 put(entry, "name", port, "name", Scalar::String);
                 put(entry, "protocol", port, "protocol", Scalar::String);
                 put(entry, "port", port, "containerPort", Scalar::Integer);
@@ -430,16 +414,16 @@ private:
         auto address_type = scalar_text(node, "addressType");
         if (address_type != "IPv4") {
             auto at = child(node, "addressType");
-            diagnostics_.error_at(field + "addressType", location_of(at ? *at : node),
-                                  (address_type ? "addressType '" + *address_type + "'"
-                                                : std::string("a missing addressType")) +
-                                      " is not supported; vipgate reads IPv4 endpoint slices");
+            diagnostics_.error_at(
+                field + "addressType", location_of(at ? *at : node),
+                (address_type ? "addressType '" + *address_type + "'" : std::string("a missing addressType")) +
+                    " is not supported; vipgate reads IPv4 endpoint slices");
             return;
         }
         if (!child(labels, kServiceNameLabel)) {
-            diagnostics_.error_at(field + "metadata.labels", location_of(labels.IsDefined() ? labels : node),
-                                  "missing label " + std::string(kServiceNameLabel) +
-                                      ": it names the service these endpoints belong to");
+            diagnostics_.error_at(
+                field + "metadata.labels", location_of(labels.IsDefined() ? labels : node),
+                "missing label " + std::string(kServiceNameLabel) + ": it names the service these endpoints belong to");
             return;
         }
         Target target = begin(endpoint_slices_, "endpoint_slices", node, field);
@@ -464,8 +448,7 @@ private:
             std::string list_path = target.path + ".endpoints";
             for (size_t k = 0; k < endpoints->size(); ++k) {
                 std::string entry_field = indexed(field + "endpoints", k) + ".";
-                slice_endpoint(begin(list, list_path, (*endpoints)[k], entry_field),
-                               (*endpoints)[k], entry_field);
+                slice_endpoint(begin(list, list_path, (*endpoints)[k], entry_field), (*endpoints)[k], entry_field);
             }
             target.table.insert("endpoints", std::move(list));
         }
@@ -475,7 +458,7 @@ private:
         auto addresses = sequence(endpoint, "addresses", field);
         if (addresses && addresses->size() > 0) {
             record(entry.path + ".address", (*addresses)[0], field + "addresses[0]");
-                entry.table.insert("address", std::move(*make((*addresses)[0], Scalar::String)));
+            entry.table.insert("address", std::move(*make((*addresses)[0], Scalar::String)));
         } else {
             record(entry.path + ".address", endpoint, field + "addresses");
         }
@@ -489,20 +472,17 @@ private:
         bool is_serving = serving.value_or(ready.value_or(true));
         put_value(entry, "ready", toml::value<bool>(is_serving), *conditions,
                   conditions_field + (serving ? "serving" : "ready"));
-        put_value(entry, "terminating", toml::value<bool>(terminating.value_or(false)),
-                  *conditions, conditions_field + "terminating");
+        put_value(entry, "terminating", toml::value<bool>(terminating.value_or(false)), *conditions,
+                  conditions_field + "terminating");
     }
 
     // A condition: true, false or absent (nil); anything else is reported and taken as absent.
-    std::optional<bool> condition(const YAML::Node& conditions, std::string_view name,
-                                  const std::string& field) {
+    std::optional<bool> condition(const YAML::Node& conditions, std::string_view name, const std::string& field) {
         auto node = child(conditions, name);
         if (!node) return std::nullopt;
         bool value = false;
-        if (node->IsScalar() && is_plain(*node) && YAML::convert<bool>::decode(*node, value))
-            return value;
-        diagnostics_.error_at(field + std::string(name), location_of(*node),
-                              "expected true or false");
+        if (node->IsScalar() && is_plain(*node) && YAML::convert<bool>::decode(*node, value)) return value;
+        diagnostics_.error_at(field + std::string(name), location_of(*node), "expected true or false");
         return std::nullopt;
     }
 
@@ -558,23 +538,20 @@ public:
         const Anchor& anchor = anchors_.at(id - 1);
         const std::string alias = "*" + anchor.name;
         if (anchor.open) {
-            throw OutOfBounds{mark, "alias cycle: " + alias + " refers to the node anchored &" +
-                                        anchor.name + " at " + position(anchor.mark) +
+            throw OutOfBounds{mark, "alias cycle: " + alias + " refers to the node anchored &" + anchor.name + " at " +
+                                        position(anchor.mark) +
                                         ", which contains this alias; a node cannot contain itself"};
         }
-        const std::string repeats = " (" + alias + " repeats the node anchored at " +
-                                    position(anchor.mark) + ": ";
+        const std::string repeats = " (" + alias + " repeats the node anchored at " + position(anchor.mark) + ": ";
         if (frames_.size() + anchor.extent.height > kYamlMaxDepth) {
-            throw OutOfBounds{mark, "nesting deeper than " + std::to_string(kYamlMaxDepth) +
-                                        " levels" + repeats + std::to_string(anchor.extent.height) +
-                                        " levels)"};
+            throw OutOfBounds{mark, "nesting deeper than " + std::to_string(kYamlMaxDepth) + " levels" + repeats +
+                                        std::to_string(anchor.extent.height) + " levels)"};
         }
         nodes_ += anchor.extent.nodes;
         bytes_ += anchor.extent.bytes;
         if (nodes_ > kYamlMaxNodes) {
-            throw OutOfBounds{mark, "aliases expand this document to more than " +
-                                        std::to_string(kYamlMaxNodes) + " nodes" + repeats +
-                                        std::to_string(anchor.extent.nodes) + " nodes)"};
+            throw OutOfBounds{mark, "aliases expand this document to more than " + std::to_string(kYamlMaxNodes) +
+                                        " nodes" + repeats + std::to_string(anchor.extent.nodes) + " nodes)"};
         }
         if (bytes_ > kYamlMaxScalarBytes) {
             throw OutOfBounds{mark, "aliases expand this document to more than " +

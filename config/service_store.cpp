@@ -30,9 +30,13 @@ void update_index(std::map<std::string, Set>& index, const std::string& index_ke
     }
 }
 
-bool has_selector(const ServiceConfig& service) { return service.selector && !service.selector->empty(); }
+bool has_selector(const ServiceConfig& service) {
+    return service.selector && !service.selector->empty();
+}
 
-bool has_cluster_ip(const ServiceConfig& service) { return !service.headless && service.external_name.empty(); }
+bool has_cluster_ip(const ServiceConfig& service) {
+    return !service.headless && service.external_name.empty();
+}
 
 std::optional<std::vector<uint32_t>> dns_addresses_of(const ObjectSet& objects) {
     if (!objects.dns) return std::nullopt;
@@ -71,9 +75,12 @@ ServiceStore::ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved
 
 std::string_view kind_name(ObjectKind kind) {
     switch (kind) {
-    case ObjectKind::Service: return "service";
-    case ObjectKind::Pod: return "pod";
-    case ObjectKind::EndpointSlice: return "endpointslice";
+    case ObjectKind::Service:
+        return "service";
+    case ObjectKind::Pod:
+        return "pod";
+    case ObjectKind::EndpointSlice:
+        return "endpointslice";
     }
     return "?";
 }
@@ -87,9 +94,12 @@ std::optional<ObjectKind> kind_named(std::string_view name) {
 
 const char* origin_name(Origin origin) {
     switch (origin) {
-    case Origin::File: return "file";
-    case Origin::Api: return "vipctl";
-    case Origin::Kubernetes: return "kubernetes";
+    case Origin::File:
+        return "file";
+    case Origin::Api:
+        return "vipctl";
+    case Origin::Kubernetes:
+        return "kubernetes";
     }
     return "?";
 }
@@ -118,8 +128,8 @@ StoreResult ServiceStore::remove(std::string_view kind, std::string_view namespa
     const std::optional<ObjectKind> known = kind_named(kind);
     if (!known) {
         StoreResult result;
-        result.errors.push_back(error("", "kind", "unknown kind '" + std::string(kind) +
-                                                      "'; allowed: service, pod, endpointslice"));
+        result.errors.push_back(
+            error("", "kind", "unknown kind '" + std::string(kind) + "'; allowed: service, pod, endpointslice"));
         return result;
     }
     StoreResult result = transact({}, {{*known, object_key(namespace_name, name)}}, "", true, std::nullopt);
@@ -143,8 +153,8 @@ StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::strin
     for (const auto& entry : services_) drop_unwanted(ObjectKind::Service, entry.first);
     for (const auto& entry : pods_) drop_unwanted(ObjectKind::Pod, entry.first);
     for (const auto& entry : slices_) drop_unwanted(ObjectKind::EndpointSlice, entry.first);
-    StoreResult result = transact(objects, deletes, source, false,
-                                  objects.dns ? objects.dns->addresses : std::vector<uint32_t>{});
+    StoreResult result =
+        transact(objects, deletes, source, false, objects.dns ? objects.dns->addresses : std::vector<uint32_t>{});
     if (result.ok()) record_origins(result, Origin::File);
     return result;
 }
@@ -163,7 +173,8 @@ SyncResult ServiceStore::sync(const ObjectSet& upserts, const std::set<ObjectRef
     };
     ObjectSet taken;
     for (const auto& service : upserts.services) {
-        if (ours(ObjectKind::Service, object_key(service.namespace_name, service.name))) taken.services.push_back(service);
+        if (ours(ObjectKind::Service, object_key(service.namespace_name, service.name)))
+            taken.services.push_back(service);
     }
     for (const auto& pod : upserts.pods) {
         if (ours(ObjectKind::Pod, object_key(pod.namespace_name, pod.name))) taken.pods.push_back(pod);
@@ -328,9 +339,12 @@ void ServiceStore::Failures::operator()(std::string field, std::string message) 
 
 bool ServiceStore::exists(const ObjectRef& ref) const {
     switch (ref.first) {
-    case ObjectKind::Service: return services_.count(ref.second) > 0;
-    case ObjectKind::Pod: return pods_.count(ref.second) > 0;
-    case ObjectKind::EndpointSlice: return slices_.count(ref.second) > 0;
+    case ObjectKind::Service:
+        return services_.count(ref.second) > 0;
+    case ObjectKind::Pod:
+        return pods_.count(ref.second) > 0;
+    case ObjectKind::EndpointSlice:
+        return slices_.count(ref.second) > 0;
     }
     return false;
 }
@@ -371,8 +385,9 @@ ServiceStore::StagedServices ServiceStore::stage_services(const std::vector<Serv
             continue;
         }
         if (stays && existing->second.headless) {
-            fail(path + ".cluster_ip", "cannot change from None to a ClusterIP; it is immutable (delete and recreate "
-                                       "the service)");
+            fail(path + ".cluster_ip",
+                 "cannot change from None to a ClusterIP; it is immutable (delete and recreate "
+                 "the service)");
             continue;
         }
         if (had_ip) {
@@ -398,12 +413,9 @@ ServiceStore::StagedServices ServiceStore::stage_services(const std::vector<Serv
 }
 
 // A ClusterIP the request asks for: its address when it may have it, else nullopt (and why).
-std::optional<uint32_t> ServiceStore::check_given_cluster_ip(const ServiceConfig& service,
-                                                             const std::set<ObjectRef>& deletes,
-                                                             const std::set<uint32_t>& dns,
-                                                             const StagedServices& staged,
-                                                             const std::map<uint32_t, std::string>& batch_ips,
-                                                             const Failures& fail) const {
+std::optional<uint32_t> ServiceStore::check_given_cluster_ip(
+    const ServiceConfig& service, const std::set<ObjectRef>& deletes, const std::set<uint32_t>& dns,
+    const StagedServices& staged, const std::map<uint32_t, std::string>& batch_ips, const Failures& fail) const {
     const std::string path = "service " + object_key(service.namespace_name, service.name) + ".cluster_ip";
     const std::string ip = format_ipv4(service.cluster_ip);
     if (reserved_.count(service.cluster_ip)) {
@@ -456,8 +468,9 @@ void ServiceStore::check_dns_addresses(const std::vector<uint32_t>& addresses, c
         const uint32_t address = addresses[i];
         const std::string path = "dns.addresses[" + std::to_string(i) + "]";
         if (reserved_.count(address)) {
-            fail(path, format_ipv4(address) + " is one of the gateway's own addresses (a port's or SNAT "
-                                              "address); a DNS address must be an address of its own");
+            fail(path, format_ipv4(address) +
+                           " is one of the gateway's own addresses (a port's or SNAT "
+                           "address); a DNS address must be an address of its own");
             continue;
         }
         auto owner = service_by_ip_.find(address);
@@ -482,8 +495,8 @@ void ServiceStore::check_pods(const std::vector<PodConfig>& pods, const std::set
         if (pod.address == 0) continue;
         auto [claimed, fresh] = batch_addresses.emplace(pod.address, key);
         if (!fresh && claimed->second != key) {
-            fail("pod " + key + ".address", format_ipv4(pod.address) + " is also the address of pod " +
-                                                claimed->second + " in this request");
+            fail("pod " + key + ".address",
+                 format_ipv4(pod.address) + " is also the address of pod " + claimed->second + " in this request");
         }
     }
     for (const auto& [address, key] : batch_addresses) {
@@ -533,7 +546,8 @@ std::set<std::string> ServiceStore::commit(const ObjectSet& upserts, const std::
             break;
         }
         const size_t slash = key.find('/');
-        result.changes.push_back({std::string(kind_name(kind)), key.substr(0, slash), key.substr(slash + 1), "deleted"});
+        result.changes.push_back(
+            {std::string(kind_name(kind)), key.substr(0, slash), key.substr(slash + 1), "deleted"});
     }
     auto action_of = [](const auto& current, const std::string& key, const auto& next) -> std::string {
         auto found = current.find(key);
@@ -710,8 +724,13 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
                 if (!found) continue;
                 target = found->port;
             }
-            out.endpoints.push_back({endpoint.address, target, endpoint.ready, endpoint.terminating, endpoint.weight,
-                                     {}, hostname(endpoint)});
+            out.endpoints.push_back({endpoint.address,
+                                     target,
+                                     endpoint.ready,
+                                     endpoint.terminating,
+                                     endpoint.weight,
+                                     {},
+                                     hostname(endpoint)});
         }
         if (slices != slices_by_service_.end()) {
             // EndpointSlice ports carry the service port's name and the resolved target number.
@@ -720,19 +739,23 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
                 const NamedPort* slice_port = find_named_port(slice.ports, port.name, port.protocol);
                 if (!slice_port) continue;
                 for (const EndpointConfig& endpoint : slice.endpoints) {
-                    out.endpoints.push_back({endpoint.address, slice_port->port, endpoint.ready, endpoint.terminating,
-                                             endpoint.weight, {}, hostname(endpoint)});
+                    out.endpoints.push_back({endpoint.address,
+                                             slice_port->port,
+                                             endpoint.ready,
+                                             endpoint.terminating,
+                                             endpoint.weight,
+                                             {},
+                                             hostname(endpoint)});
                 }
             }
         }
         std::sort(out.endpoints.begin(), out.endpoints.end(), [](const auto& a, const auto& b) {
             return std::tie(a.address, a.port) < std::tie(b.address, b.port);
         });
-        out.endpoints.erase(std::unique(out.endpoints.begin(), out.endpoints.end(),
-                                        [](const auto& a, const auto& b) {
-                                            return a.address == b.address && a.port == b.port;
-                                        }),
-                            out.endpoints.end());
+        out.endpoints.erase(
+            std::unique(out.endpoints.begin(), out.endpoints.end(),
+                        [](const auto& a, const auto& b) { return a.address == b.address && a.port == b.port; }),
+            out.endpoints.end());
         resolved.ports.push_back(std::move(out));
     }
     if (!service.headless) return resolved;
@@ -741,23 +764,32 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     for (const PodConfig* selected : pods) {
         const PodConfig& pod = *selected;
         if (pod.address != 0) {
-            addresses.push_back({pod.address, 0, pod_ready(pod), pod.terminating, pod.weight, pod.name, pod_hostname(pod)});
+            addresses.push_back(
+                {pod.address, 0, pod_ready(pod), pod.terminating, pod.weight, pod.name, pod_hostname(pod)});
         }
     }
     for (const EndpointConfig& endpoint : service.endpoints) {
-        addresses.push_back({endpoint.address, 0, endpoint.ready, endpoint.terminating, endpoint.weight, {}, endpoint.hostname});
+        addresses.push_back(
+            {endpoint.address, 0, endpoint.ready, endpoint.terminating, endpoint.weight, {}, endpoint.hostname});
     }
     if (slices != slices_by_service_.end()) {
         for (const std::string& slice_key : slices->second) {
             for (const EndpointConfig& endpoint : slices_.at(slice_key).endpoints) {
-                addresses.push_back(
-                    {endpoint.address, 0, endpoint.ready, endpoint.terminating, endpoint.weight, {}, endpoint.hostname});
+                addresses.push_back({endpoint.address,
+                                     0,
+                                     endpoint.ready,
+                                     endpoint.terminating,
+                                     endpoint.weight,
+                                     {},
+                                     endpoint.hostname});
             }
         }
     }
     // One entry per address: the readiest of its entries (Kubernetes-ready, then serving), and
     // the first hostname any of them gives.
-    auto rank = [](const ResolvedEndpoint& endpoint) { return (endpoint.ready ? 0 : 2) + (endpoint.terminating ? 1 : 0); };
+    auto rank = [](const ResolvedEndpoint& endpoint) {
+        return (endpoint.ready ? 0 : 2) + (endpoint.terminating ? 1 : 0);
+    };
     std::stable_sort(addresses.begin(), addresses.end(), [&](const auto& a, const auto& b) {
         return a.address != b.address ? a.address < b.address : rank(a) < rank(b);
     });

@@ -72,7 +72,7 @@ struct ObjectChange {
 };
 
 struct StoreResult {
-    std::vector<ConfigError> errors;           // not empty: nothing changed
+    std::vector<ConfigError> errors;  // not empty: nothing changed
     std::vector<ObjectChange> changes;
     std::vector<std::string> changed_services;  // keys ("namespace/name") whose resolution changed
     bool ok() const noexcept { return errors.empty(); }
@@ -261,9 +261,9 @@ private:
 
     std::map<uint32_t, std::string> service_by_ip_;
     std::map<uint32_t, std::string> pod_by_address_;
-    std::map<std::string, Postings<PodEntry>> pods_by_label_;       // "ns\0k=v" -> pods with that label
-    std::map<std::string, Postings<ServiceEntry>> selector_index_;  // "ns\0k=v" -> services selecting it first
-    std::map<std::string, std::set<std::string>> slices_by_service_;      // service key -> slice keys
+    std::map<std::string, Postings<PodEntry>> pods_by_label_;         // "ns\0k=v" -> pods with that label
+    std::map<std::string, Postings<ServiceEntry>> selector_index_;    // "ns\0k=v" -> services selecting it first
+    std::map<std::string, std::set<std::string>> slices_by_service_;  // service key -> slice keys
 };
 
 }  // namespace vipgate::config

@@ -7,21 +7,21 @@
 #include <chrono>
 #include <map>
 #include <optional>
-#include <tuple>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 
 #include "config/objects.h"
-#include "control/dns_text.h"
-#include "control/publisher.h"
-#include "dataplane/dns_responder.h"
 #include "control/connect_latency.h"
+#include "control/dns_text.h"
 #include "control/in_process_capture.h"
 #include "control/kubernetes_source.h"
+#include "control/publisher.h"
 #include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
 #include "dataplane/conn_table.h"
+#include "dataplane/dns_responder.h"
 
 namespace vipgate {
 namespace {
@@ -43,18 +43,22 @@ json refused(const std::vector<config::ConfigError>& errors) {
     json out = {{"ok", false}, {"errors", json::array()}};
     for (const auto& error : errors) out["errors"].push_back(error_json(error));
     // The errors themselves are listed; the summary only says what became of the request.
-    out["error"] = std::to_string(errors.size()) + (errors.size() == 1 ? " problem" : " problems") +
-                   "; nothing was changed";
+    out["error"] =
+        std::to_string(errors.size()) + (errors.size() == 1 ? " problem" : " problems") + "; nothing was changed";
     return out;
 }
 
-json refused(const std::string& message) { return {{"ok", false}, {"error", message}}; }
+json refused(const std::string& message) {
+    return {{"ok", false}, {"error", message}};
+}
 
 json outcome_json(const UpdateOutcome& outcome) {
     if (!outcome.result.ok()) return refused(outcome.result.errors);
     json results = json::array();
     for (const auto& change : outcome.result.changes) {
-        results.push_back({{"kind", change.kind}, {"namespace", change.namespace_name}, {"name", change.name},
+        results.push_back({{"kind", change.kind},
+                           {"namespace", change.namespace_name},
+                           {"name", change.name},
                            {"action", change.action}});
     }
     return {{"ok", true},
@@ -91,7 +95,8 @@ config::ObjectSet parse_documents(const json& request, std::vector<config::Confi
         sources += (sources.empty() ? "" : ",") + (source.empty() ? std::string("request") : source);
         std::optional<config::DocumentFormat> format = config::detect_format(source, text);
         if (!format) {
-            errors.push_back({source, 0, 0, "", "cannot tell whether this is YAML or TOML; name the file .yaml or .toml"});
+            errors.push_back(
+                {source, 0, 0, "", "cannot tell whether this is YAML or TOML; name the file .yaml or .toml"});
             continue;
         }
         config::ObjectsResult parsed = *format == config::DocumentFormat::Yaml
@@ -105,7 +110,8 @@ config::ObjectSet parse_documents(const json& request, std::vector<config::Confi
         append(all.endpoint_slices, parsed.objects->endpoint_slices);
         if (parsed.objects->dns) {
             if (all.dns) {
-                errors.push_back({source, 0, 0, "dns", "a second [dns] table in this request; give the DNS settings once"});
+                errors.push_back(
+                    {source, 0, 0, "dns", "a second [dns] table in this request; give the DNS settings once"});
                 continue;
             }
             all.dns = std::move(parsed.objects->dns);
@@ -152,10 +158,13 @@ json get_services(const json& request, const config::ServiceStore& store) {
         if (!in_namespace(request, service.namespace_name)) continue;
         json ports = json::array();
         for (const auto& port : service.ports) {
-            const std::string target = !port.target_port_name.empty() ? port.target_port_name
-                                                                       : std::to_string(port.target_port ? port.target_port : port.port);
-            ports.push_back({{"name", port.name}, {"protocol", config::protocol_name(port.protocol)},
-                             {"port", port.port}, {"target_port", target}});
+            const std::string target = !port.target_port_name.empty()
+                                           ? port.target_port_name
+                                           : std::to_string(port.target_port ? port.target_port : port.port);
+            ports.push_back({{"name", port.name},
+                             {"protocol", config::protocol_name(port.protocol)},
+                             {"port", port.port},
+                             {"target_port", target}});
         }
         size_t ready = 0;
         size_t total = 0;
@@ -172,19 +181,22 @@ json get_services(const json& request, const config::ServiceStore& store) {
             total = addresses.size();
         }
         const bool external = !service.external_name.empty();
-        items.push_back({{"namespace", service.namespace_name},
-                         {"name", service.name},
-                         {"type", external ? "ExternalName" : service.headless ? "Headless" : "ClusterIP"},
-                         {"external_name", external ? json(service.external_name) : json(nullptr)},
-                         {"cluster_ip", service.headless || external ? std::string("None")
-                                                                     : config::format_ipv4(service.cluster_ip)},
-                         {"ports", ports},
-                         {"selector", labels_json(service.selector)},
-                         {"session_affinity", service.session_affinity == config::SessionAffinity::ClientIp ? "ClientIP" : "None"},
-                         {"affinity_timeout_s", service.affinity_timeout_s},
-                         {"endpoints_ready", ready},
-                         {"endpoints_total", total},
-                         {"source", origin_json(store, config::ObjectKind::Service, key)}});
+        items.push_back(
+            {{"namespace", service.namespace_name},
+             {"name", service.name},
+             {"type", external           ? "ExternalName"
+                      : service.headless ? "Headless"
+                                         : "ClusterIP"},
+             {"external_name", external ? json(service.external_name) : json(nullptr)},
+             {"cluster_ip",
+              service.headless || external ? std::string("None") : config::format_ipv4(service.cluster_ip)},
+             {"ports", ports},
+             {"selector", labels_json(service.selector)},
+             {"session_affinity", service.session_affinity == config::SessionAffinity::ClientIp ? "ClientIP" : "None"},
+             {"affinity_timeout_s", service.affinity_timeout_s},
+             {"endpoints_ready", ready},
+             {"endpoints_total", total},
+             {"source", origin_json(store, config::ObjectKind::Service, key)}});
     }
     return {{"ok", true}, {"items", items}};
 }
@@ -231,7 +243,8 @@ json slices_json(const config::ServiceStore& store, const std::string& service_k
     json out = json::array();
     for (const std::string& key : store.slices_of(service_key)) {
         const config::EndpointSliceConfig& slice = store.endpoint_slices().at(key);
-        out.push_back({{"name", slice.name}, {"endpoints", slice.endpoints.size()},
+        out.push_back({{"name", slice.name},
+                       {"endpoints", slice.endpoints.size()},
                        {"source", origin_json(store, config::ObjectKind::EndpointSlice, key)}});
     }
     return out;
@@ -304,12 +317,18 @@ std::string endpoint_text(uint32_t address_be, uint16_t port_be) {
 const char* state_name(const Connection& connection) {
     switch (connection.tcp_state) {
     // UDP and ICMP: evictable with the short timeout until the endpoint has answered.
-    case TcpState::None: return connection.seen_reply ? "active" : "unreplied";
-    case TcpState::SynSent: return "syn-sent";
-    case TcpState::SynReceived: return "syn-received";
-    case TcpState::Established: return "established";
-    case TcpState::Closing: return "closing";
-    case TcpState::Closed: return "closed";
+    case TcpState::None:
+        return connection.seen_reply ? "active" : "unreplied";
+    case TcpState::SynSent:
+        return "syn-sent";
+    case TcpState::SynReceived:
+        return "syn-received";
+    case TcpState::Established:
+        return "established";
+    case TcpState::Closing:
+        return "closing";
+    case TcpState::Closed:
+        return "closed";
     }
     return "?";
 }
@@ -339,7 +358,8 @@ json get_conntrack(const json& request, ApiBackend& backend) {
                      {"client", endpoint_text(connection.original.src_addr, connection.original.src_port)},
                      {"vip", endpoint_text(connection.original.dst_addr, connection.original.dst_port)},
                      {"endpoint", endpoint_text(connection.reply.src_addr, connection.reply.src_port)},
-                     {"snat", full_nat ? json(endpoint_text(connection.reply.dst_addr, connection.reply.dst_port)) : json(nullptr)},
+                     {"snat", full_nat ? json(endpoint_text(connection.reply.dst_addr, connection.reply.dst_port))
+                                       : json(nullptr)},
                      {"state", state_name(connection)},
                      {"expires_in_ms", std::max<int64_t>(0, static_cast<int32_t>(connection.deadline_ms - now_ms))}});
             });
@@ -400,15 +420,16 @@ json get_stats(ApiBackend& backend) {
             const ServicePort& port = snapshot.service_ports[id];
             if (port.incarnation == 0) continue;
             const EndpointCounters sum = backend.reporter.service_port_counts(snapshot, id, endpoints);
-            services.push_back({{"service", port.service_name},
-                                {"vip", endpoint_text(port.vip, port.port)},
-                                {"protocol", protocol_name(port.protocol)},
-                                {"connections", sum.connections},
-                                {"packets", sum.packets},
-                                {"bytes", sum.bytes},
-                                {"refusals", id < refusals.size() ? refusals[id] : 0},
-                                {"syn_unanswered", sum.syn_unanswered},
-                                {"connect", latency_json(backend.reporter.service_port_latency(snapshot, id, latencies))}});
+            services.push_back(
+                {{"service", port.service_name},
+                 {"vip", endpoint_text(port.vip, port.port)},
+                 {"protocol", protocol_name(port.protocol)},
+                 {"connections", sum.connections},
+                 {"packets", sum.packets},
+                 {"bytes", sum.bytes},
+                 {"refusals", id < refusals.size() ? refusals[id] : 0},
+                 {"syn_unanswered", sum.syn_unanswered},
+                 {"connect", latency_json(backend.reporter.service_port_latency(snapshot, id, latencies))}});
         }
     });
     json stats = {{"ok", true},
@@ -446,8 +467,8 @@ uint64_t bounded_number(const json& request, const char* field, uint64_t fallbac
     const auto found = request.find(field);
     if (found == request.end() || found->is_null()) return fallback;
     if (!found->is_number_unsigned() || found->get<uint64_t>() < low || found->get<uint64_t>() > high) {
-        throw std::invalid_argument("\"" + std::string(field) + "\" must be a whole number from " + std::to_string(low) +
-                                    " to " + std::to_string(high));
+        throw std::invalid_argument("\"" + std::string(field) + "\" must be a whole number from " +
+                                    std::to_string(low) + " to " + std::to_string(high));
     }
     return found->get<uint64_t>();
 }
@@ -497,15 +518,19 @@ json dns_lookup(const json& request, ApiBackend& backend) {
                          {.transport = tcp ? DnsTransport::Tcp : DnsTransport::Udp, .client_trusted = true},
                          response.data(), static_cast<uint32_t>(response.size()));
     if (answer.kind == DnsAnswerKind::Forward) {
-        return {{"ok", true}, {"forwarded", true},
+        return {{"ok", true},
+                {"forwarded", true},
                 {"text", ";; " + name + " is outside the zone: the workers forward it to the upstreams\n"}};
     }
     if (answer.kind == DnsAnswerKind::Drop) return refused("the responder dropped the query");
     const DnsTextResponse decoded = decode_dns_response(response.data(), answer.length);
     json records = json::array();
     for (const DnsTextRecord& record : decoded.records) {
-        records.push_back({{"section", record.section}, {"name", record.name}, {"ttl", record.ttl},
-                           {"type", dns_type_to_text(record.type)}, {"data", record.data}});
+        records.push_back({{"section", record.section},
+                           {"name", record.name},
+                           {"ttl", record.ttl},
+                           {"type", dns_type_to_text(record.type)},
+                           {"data", record.data}});
     }
     return {{"ok", true},
             {"rcode", dns_rcode_to_text(decoded.rcode)},
@@ -552,7 +577,8 @@ json handle(const json& request, ApiBackend& backend) {
             } else if (resource == "pods") {
                 out = get_pods(request, store);
             } else {
-                out = refused("unknown resource '" + resource + "'; allowed: services, endpoints, pods, conntrack, stats");
+                out = refused("unknown resource '" + resource +
+                              "'; allowed: services, endpoints, pods, conntrack, stats");
             }
         });
         return out;

@@ -38,7 +38,7 @@ struct ApiBackend {
     std::vector<WorkerContext*> workers;
     StatsRates stats_rates{};  // `get stats` rates: the one piece of state, with its own lock
     std::vector<CapturePort> ports{};
-    std::atomic<bool> stopping{false};  // set by the daemon before it stops the API: long requests end
+    std::atomic<bool> stopping{false};             // set by the daemon before it stops the API: long requests end
     const KubernetesSource* kubernetes = nullptr;  // set: its state goes into `get stats`
 };
 

@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <new>
 #include <stdexcept>
-#include <system_error>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -31,7 +31,9 @@ constexpr int kListenBacklog = 64;
 // Requests may carry any bytes, and errors quote them: dumping must not throw on invalid UTF-8.
 constexpr auto kReplaceInvalidUtf8 = nlohmann::json::error_handler_t::replace;
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+    return std::strerror(error);
+}
 
 // mkdir -p with mode 0700 for every directory it creates; existing ones are left as they are.
 void create_owner_only_directories(const std::filesystem::path& directory) {
@@ -72,8 +74,8 @@ void remove_stale_socket(const std::string& path, const sockaddr_un& address) {
                                  "; stop it, or give this daemon another socket path");
     }
     if (connect_error != ECONNREFUSED) {
-        throw std::runtime_error("cannot tell whether the API socket " + path + " is in use: " +
-                                 errno_text(connect_error));
+        throw std::runtime_error("cannot tell whether the API socket " + path +
+                                 " is in use: " + errno_text(connect_error));
     }
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
         throw std::runtime_error("cannot remove the stale API socket " + path + ": " + errno_text(errno));
@@ -118,7 +120,9 @@ bool nested_too_deep(std::string_view text) {
     return false;
 }
 
-nlohmann::json failure(std::string error) { return {{"ok", false}, {"error", std::move(error)}}; }
+nlohmann::json failure(std::string error) {
+    return {{"ok", false}, {"error", std::move(error)}};
+}
 
 }  // namespace
 
@@ -128,7 +132,9 @@ ApiServer::ApiServer(std::string socket_path, Handler handler)
 ApiServer::ApiServer(std::string socket_path, Handler handler, Limits limits)
     : socket_path_(std::move(socket_path)), handler_(std::move(handler)), limits_(limits) {}
 
-ApiServer::~ApiServer() { stop(); }
+ApiServer::~ApiServer() {
+    stop();
+}
 
 void ApiServer::create_socket() {
     const sockaddr_un address = api::unix_address(socket_path_);
@@ -147,8 +153,8 @@ void ApiServer::create_socket() {
     socket_inode_ = status.st_ino;
     // Before listen(): until then connect() is refused, so the socket is never usable with a wider mode.
     if (chmod(socket_path_.c_str(), 0600) != 0) {
-        throw std::runtime_error("cannot restrict the API socket " + socket_path_ + " to its owner: " +
-                                 errno_text(errno));
+        throw std::runtime_error("cannot restrict the API socket " + socket_path_ +
+                                 " to its owner: " + errno_text(errno));
     }
     if (listen(listen_fd_, kListenBacklog) != 0) {
         throw std::runtime_error("cannot listen on the API socket " + socket_path_ + ": " + errno_text(errno));
@@ -254,10 +260,10 @@ void ApiServer::reap_finished_clients() {
 
 // Without waiting: a fresh connection's socket buffer always takes one short line.
 void ApiServer::answer_busy(int connection) const {
-    const std::string text = failure("the API is serving " + std::to_string(limits_.max_clients) +
-                                     " connections already; try again")
-                                 .dump() +
-                             "\n";
+    const std::string text =
+        failure("the API is serving " + std::to_string(limits_.max_clients) + " connections already; try again")
+            .dump() +
+        "\n";
     if (send(connection, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
         spdlog::warn("api: cannot answer a client refused as busy: {}", errno_text(errno));
     }
@@ -273,26 +279,25 @@ size_t ApiServer::serve_connection(int connection) {
     const size_t request_bytes = request.text.size();
     nlohmann::json response;
     switch (request.status) {
-        case api::ReadStatus::Line:
-            response = answer(request.text);
-            break;
-        case api::ReadStatus::Closed:
-            if (request.text.empty()) return 0;  // a liveness probe (another daemon checking the socket)
-            response = answer(request.text);   // a client that half-closed instead of sending '\n'
-            break;
-        case api::ReadStatus::TooLarge:
-            response = failure("request larger than the limit of " + std::to_string(limits_.max_request_bytes) +
-                               " bytes");
-            break;
-        case api::ReadStatus::TimedOut:
-            response = failure("request not complete within " + std::to_string(limits_.read_timeout.count()) +
-                               " ms (one JSON object followed by a newline)");
-            break;
-        case api::ReadStatus::Woken:
-            return request_bytes;
-        case api::ReadStatus::Failed:
-            spdlog::warn("api: reading a request from pid {} failed: {}", peer.pid, errno_text(request.error));
-            return request_bytes;
+    case api::ReadStatus::Line:
+        response = answer(request.text);
+        break;
+    case api::ReadStatus::Closed:
+        if (request.text.empty()) return 0;  // a liveness probe (another daemon checking the socket)
+        response = answer(request.text);     // a client that half-closed instead of sending '\n'
+        break;
+    case api::ReadStatus::TooLarge:
+        response = failure("request larger than the limit of " + std::to_string(limits_.max_request_bytes) + " bytes");
+        break;
+    case api::ReadStatus::TimedOut:
+        response = failure("request not complete within " + std::to_string(limits_.read_timeout.count()) +
+                           " ms (one JSON object followed by a newline)");
+        break;
+    case api::ReadStatus::Woken:
+        return request_bytes;
+    case api::ReadStatus::Failed:
+        spdlog::warn("api: reading a request from pid {} failed: {}", peer.pid, errno_text(request.error));
+        return request_bytes;
     }
     if (response.find("ok") == response.end() || response.at("ok") != true) {
         const auto error = response.find("error");
@@ -302,9 +307,9 @@ size_t ApiServer::serve_connection(int connection) {
     const std::string text = response.dump(-1, ' ', false, kReplaceInvalidUtf8) + "\n";
     const api::WriteResult written = api::write_all(connection, text, limits_.write_timeout, wake_fd_);
     if (written.status == api::WriteStatus::Stalled || written.status == api::WriteStatus::Failed) {
-        spdlog::warn("api: answering pid {} failed: {}", peer.pid,
-                     written.status == api::WriteStatus::Stalled ? "the client stopped reading"
-                                                                 : errno_text(written.error));
+        spdlog::warn(
+            "api: answering pid {} failed: {}", peer.pid,
+            written.status == api::WriteStatus::Stalled ? "the client stopped reading" : errno_text(written.error));
     }
     return std::max(request_bytes, text.size());
 }
@@ -321,8 +326,8 @@ nlohmann::json ApiServer::answer(const std::string& request_text) {
     } catch (const std::bad_alloc&) {
         return failure("the daemon ran out of memory parsing this request; nothing changed");
     }
-    if (!request.is_object()) return failure("malformed request: expected a JSON object, got " +
-                                             std::string(request.type_name()));
+    if (!request.is_object())
+        return failure("malformed request: expected a JSON object, got " + std::string(request.type_name()));
     try {
         std::unique_lock<std::mutex> serialized(handler_mutex_, std::defer_lock);
         if (limits_.serialize_handler) serialized.lock();

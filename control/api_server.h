@@ -8,9 +8,9 @@
 // handler that is not thread-safe runs under a mutex (Limits::serialize_handler): requests are
 // then handled one at a time, in the order they became complete, and reading, parsing and
 // writing happen outside it. The daemon's handler serializes changes itself (ControlPlane), so
-// it turns that off, and a long request (a packet capture) delays no other. Connections are bounded (Limits::max_clients): one more gets a
-// "busy" answer at once rather than a thread, so a flood of idle peers costs bounded memory and
-// each of them is dropped at its read deadline.
+// it turns that off, and a long request (a packet capture) delays no other. Connections are bounded
+// (Limits::max_clients): one more gets a "busy" answer at once rather than a thread, so a flood of idle peers costs
+// bounded memory and each of them is dropped at its read deadline.
 //
 // Memory: a large request (a 64 MiB apply, a deep document) leaves glibc's arenas holding the
 // freed pages; after any request or answer over kTrimThresholdBytes the connection's thread
@@ -101,9 +101,9 @@ private:
     int wake_fd_ = -1;  // eventfd: stop() writes it, every poll of the thread watches it
     dev_t socket_device_ = 0;
     ino_t socket_inode_ = 0;
-    std::thread thread_;            // accepts
-    std::list<Client> clients_;     // touched by the accept thread only (and stop() after joining it)
-    std::mutex handler_mutex_;      // the handler runs under it
+    std::thread thread_;         // accepts
+    std::list<Client> clients_;  // touched by the accept thread only (and stop() after joining it)
+    std::mutex handler_mutex_;   // the handler runs under it
 };
 
 }  // namespace vipgate

@@ -53,10 +53,17 @@ ReadResult read_line(int fd, size_t max_bytes, Clock::time_point deadline, int w
     char chunk[kReadChunkBytes];
     for (;;) {
         switch (wait_for(fd, POLLIN, deadline, wake_fd, result.error)) {
-            case WaitStatus::Ready: break;
-            case WaitStatus::TimedOut: result.status = ReadStatus::TimedOut; return result;
-            case WaitStatus::Woken: result.status = ReadStatus::Woken; return result;
-            case WaitStatus::Failed: result.status = ReadStatus::Failed; return result;
+        case WaitStatus::Ready:
+            break;
+        case WaitStatus::TimedOut:
+            result.status = ReadStatus::TimedOut;
+            return result;
+        case WaitStatus::Woken:
+            result.status = ReadStatus::Woken;
+            return result;
+        case WaitStatus::Failed:
+            result.status = ReadStatus::Failed;
+            return result;
         }
         const ssize_t got = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
         if (got < 0) {
@@ -88,10 +95,17 @@ WriteResult write_all(int fd, std::string_view data, std::chrono::milliseconds s
     WriteResult result;
     while (!data.empty()) {
         switch (wait_for(fd, POLLOUT, Clock::now() + stall_timeout, wake_fd, result.error)) {
-            case WaitStatus::Ready: break;
-            case WaitStatus::TimedOut: result.status = WriteStatus::Stalled; return result;
-            case WaitStatus::Woken: result.status = WriteStatus::Woken; return result;
-            case WaitStatus::Failed: result.status = WriteStatus::Failed; return result;
+        case WaitStatus::Ready:
+            break;
+        case WaitStatus::TimedOut:
+            result.status = WriteStatus::Stalled;
+            return result;
+        case WaitStatus::Woken:
+            result.status = WriteStatus::Woken;
+            return result;
+        case WaitStatus::Failed:
+            result.status = WriteStatus::Failed;
+            return result;
         }
         const ssize_t sent = send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         if (sent < 0) {

@@ -26,7 +26,8 @@ ControlPlane::ControlPlane(config::Config settings, SnapshotBuilder& builder, Pu
       publish_(std::move(publish)),
       store_(settings.cluster, gateway_addresses(settings)),
       dns_(std::move(dns_zones)) {
-    store_.set_admission([this](const auto& resolved, const auto& changed) { return builder_.admits(resolved, changed); });
+    store_.set_admission(
+        [this](const auto& resolved, const auto& changed) { return builder_.admits(resolved, changed); });
     const auto started = std::chrono::steady_clock::now();
     config::StoreResult result = store_.replace_all(objects_of(settings), settings.source);
     if (!result.ok()) throw std::runtime_error(config::describe_errors(result.errors));
@@ -75,7 +76,8 @@ UpdateOutcome ControlPlane::remove(const config::ObjectSet& objects, const std::
     });
 }
 
-UpdateOutcome ControlPlane::remove(const std::string& kind, const std::string& namespace_name, const std::string& name) {
+UpdateOutcome ControlPlane::remove(const std::string& kind, const std::string& namespace_name,
+                                   const std::string& name) {
     const auto requested = std::chrono::steady_clock::now();
     return update(requested, [&] {
         const auto started = std::chrono::steady_clock::now();
@@ -124,12 +126,11 @@ UpdateOutcome ControlPlane::reload(config::Config next, std::chrono::steady_cloc
             return publish_changes(std::move(result), elapsed_ms(started), false);
         }
         const config::Config next_settings = without_objects(std::move(next));
-        const bool settings_changed = !(next_settings.cluster == settings_.cluster) ||
-                                      !(next_settings.conntrack == settings_.conntrack) ||
-                                      !(next_settings.limits == settings_.limits) ||
-                                      !(next_settings.dataplane == settings_.dataplane) ||
-                                      !(next_settings.routes == settings_.routes) ||
-                                      !(next_settings.snat == settings_.snat) || !(next_settings.dns == settings_.dns);
+        const bool settings_changed =
+            !(next_settings.cluster == settings_.cluster) || !(next_settings.conntrack == settings_.conntrack) ||
+            !(next_settings.limits == settings_.limits) || !(next_settings.dataplane == settings_.dataplane) ||
+            !(next_settings.routes == settings_.routes) || !(next_settings.snat == settings_.snat) ||
+            !(next_settings.dns == settings_.dns);
         settings_ = next_settings;
         return publish_changes(std::move(result), elapsed_ms(started), settings_changed);
     });
@@ -152,7 +153,8 @@ UpdateOutcome ControlPlane::publish_changes(config::StoreResult result, double v
     outcome.result = std::move(result);
     if (!dataplane_changed) return outcome;
     const auto started = std::chrono::steady_clock::now();
-    std::unique_ptr<Snapshot> snapshot = builder_.prepare(settings_, store_.resolved(), outcome.result.changed_services);
+    std::unique_ptr<Snapshot> snapshot =
+        builder_.prepare(settings_, store_.resolved(), outcome.result.changed_services);
     snapshot->dns = dns_.update(settings_.dns, store_.resolved(), outcome.result.changed_services);
     outcome.timing.build_ms = elapsed_ms(started);
     outcome.statistics = builder_.last_statistics();
@@ -175,7 +177,8 @@ void ControlPlane::set_in_use_wait(WaitInUse wait) {
     wait_in_use_ = std::move(wait);
 }
 
-void ControlPlane::inspect(const std::function<void(const config::ServiceStore&, const config::Config&)>& inspect) const {
+void ControlPlane::inspect(
+    const std::function<void(const config::ServiceStore&, const config::Config&)>& inspect) const {
     std::lock_guard lock(mutex_);
     inspect(store_, settings_);
 }

@@ -31,10 +31,10 @@ struct Publication {
 };
 
 struct UpdateTiming {
-    double validate_ms = 0;  // store transaction: validation, allocation, resolution
-    double build_ms = 0;     // snapshot of the changed services
-    uint64_t publish_us = 0; // until every worker uses it
-    double total_ms = 0;     // from the request to every worker using it (or to the refusal)
+    double validate_ms = 0;   // store transaction: validation, allocation, resolution
+    double build_ms = 0;      // snapshot of the changed services
+    uint64_t publish_us = 0;  // until every worker uses it
+    double total_ms = 0;      // from the request to every worker using it (or to the refusal)
 };
 
 struct UpdateOutcome {

@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
-#include <map>
 #include <chrono>
 #include <csignal>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -131,15 +131,14 @@ std::string service_changes(const config::Config& running, const config::Config&
 }
 
 uint64_t steady_ms() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
 }
 
 class Daemon {
 public:
-    Daemon(DaemonOptions options, config::Config config)
-        : options_(std::move(options)), running_(std::move(config)) {}
+    Daemon(DaemonOptions options, config::Config config) : options_(std::move(options)), running_(std::move(config)) {}
     ~Daemon();
 
     int run();
@@ -203,8 +202,10 @@ void Daemon::start_eal() {
     std::vector<std::string> args = {"vipgate"};
     args.insert(args.end(), running_.eal.args.begin(), running_.eal.args.end());
     if (!has_option(args, "--no-huge") && !has_option(args, "--in-memory") && free_hugepages() == 0) {
-        spdlog::warn("no free hugepages (tools/setup.sh reserves them when the kernel allows): running with "
-                     "--no-huge (slower){}", has_option(args, "-m") ? "" : " and -m 1024");
+        spdlog::warn(
+            "no free hugepages (tools/setup.sh reserves them when the kernel allows): running with "
+            "--no-huge (slower){}",
+            has_option(args, "-m") ? "" : " and -m 1024");
         args.push_back("--no-huge");
         if (!has_option(args, "-m")) {
             args.push_back("-m");
@@ -232,14 +233,14 @@ void Daemon::start_eal() {
         if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore()) {
             throw std::runtime_error("worker lcore " + std::to_string(lcore) +
                                      " is not an enabled non-main EAL lcore; list it in the EAL -l/--lcores option "
-                                     "and keep the main lcore (" + std::to_string(rte_get_main_lcore()) +
-                                     ") for the control thread");
+                                     "and keep the main lcore (" +
+                                     std::to_string(rte_get_main_lcore()) + ") for the control thread");
         }
     }
     for (unsigned cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
         if (!CPU_ISSET(cpu, &allowed)) continue;
-        const bool polled = std::any_of(running_.dataplane.worker_lcores.begin(), running_.dataplane.worker_lcores.end(),
-                                        [&](unsigned lcore) {
+        const bool polled = std::any_of(running_.dataplane.worker_lcores.begin(),
+                                        running_.dataplane.worker_lcores.end(), [&](unsigned lcore) {
                                             rte_cpuset_t worker = rte_lcore_cpuset(lcore);
                                             return CPU_ISSET(cpu, &worker);
                                         });
@@ -274,14 +275,14 @@ void Daemon::create_workers() {
         }
         std::copy(handoff_rings.begin(), handoff_rings.end(), context->handoff_rings.begin());
         int socket = static_cast<int>(rte_lcore_to_socket_id(running_.dataplane.worker_lcores[index]));
-        context->connections = ConnTable::create(running_.conntrack.capacity,
-                                                 static_cast<uint32_t>(running_.dataplane.hash_seed), socket);
+        context->connections =
+            ConnTable::create(running_.conntrack.capacity, static_cast<uint32_t>(running_.dataplane.hash_seed), socket);
         workers_.push_back(std::move(context));
         WorkerContext& worker = *workers_.back();
         if (worker.connections == nullptr) {
             throw std::runtime_error("cannot allocate a connection table of " +
-                                     std::to_string(running_.conntrack.capacity) +
-                                     " entries for worker " + std::to_string(index) +
+                                     std::to_string(running_.conntrack.capacity) + " entries for worker " +
+                                     std::to_string(index) +
                                      " (raise the EAL memory with -m or lower conntrack.capacity)");
         }
         worker.affinity = AffinityTable::create(AffinityTable::kDefaultCapacity,
@@ -290,22 +291,24 @@ void Daemon::create_workers() {
             throw std::runtime_error("cannot allocate the session affinity table for worker " + std::to_string(index) +
                                      " (raise the EAL memory with -m)");
         }
-        worker.endpoint_counters = static_cast<EndpointCounters*>(rte_zmalloc_socket(
-            "endpoint_counters", sizeof(EndpointCounters) * SnapshotBuilder::kMaxEndpointSlots, RTE_CACHE_LINE_SIZE,
-            socket));
+        worker.endpoint_counters = static_cast<EndpointCounters*>(
+            rte_zmalloc_socket("endpoint_counters", sizeof(EndpointCounters) * SnapshotBuilder::kMaxEndpointSlots,
+                               RTE_CACHE_LINE_SIZE, socket));
         if (worker.endpoint_counters == nullptr) throw std::runtime_error("cannot allocate endpoint counters");
-        worker.endpoint_handshakes = static_cast<EndpointHandshakes*>(rte_zmalloc_socket(
-            "endpoint_handshakes", sizeof(EndpointHandshakes) * SnapshotBuilder::kMaxEndpointSlots,
-            RTE_CACHE_LINE_SIZE, socket));
+        worker.endpoint_handshakes = static_cast<EndpointHandshakes*>(
+            rte_zmalloc_socket("endpoint_handshakes", sizeof(EndpointHandshakes) * SnapshotBuilder::kMaxEndpointSlots,
+                               RTE_CACHE_LINE_SIZE, socket));
         if (worker.endpoint_handshakes == nullptr) {
             throw std::runtime_error("cannot allocate the connect-latency histograms (raise the EAL memory with -m)");
         }
-        worker.service_port_refusals = static_cast<uint64_t*>(rte_zmalloc_socket(
-            "service_port_refusals", sizeof(uint64_t) * SnapshotBuilder::kMaxServicePorts, RTE_CACHE_LINE_SIZE, socket));
+        worker.service_port_refusals = static_cast<uint64_t*>(
+            rte_zmalloc_socket("service_port_refusals", sizeof(uint64_t) * SnapshotBuilder::kMaxServicePorts,
+                               RTE_CACHE_LINE_SIZE, socket));
         if (worker.service_port_refusals == nullptr) throw std::runtime_error("cannot allocate refusal counters");
         worker.service_port_slots = SnapshotBuilder::kMaxServicePorts;
         worker.dns_rate_limiter = DnsRateLimiter::create(socket);
-        if (worker.dns_rate_limiter == nullptr) throw std::runtime_error("cannot allocate the DNS rate limiter (raise the EAL memory with -m)");
+        if (worker.dns_rate_limiter == nullptr)
+            throw std::runtime_error("cannot allocate the DNS rate limiter (raise the EAL memory with -m)");
         worker.dns_tcp_key = dns_tcp_key;
         worker.endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
         worker.connections->set_unanswered_counters(worker.endpoint_counters, worker.endpoint_counter_slots);
@@ -320,8 +323,8 @@ void Daemon::launch_workers() {
     // Set first: if a later launch fails, the ones already running must still be stopped.
     workers_launched_ = true;
     for (size_t index = 0; index < workers_.size(); ++index) {
-        launches_[index] = WorkerLaunch{workers_[index].get(), &publisher_->current_pointer(), publisher_->qsbr(),
-                                        &workers_stop_};
+        launches_[index] =
+            WorkerLaunch{workers_[index].get(), &publisher_->current_pointer(), publisher_->qsbr(), &workers_stop_};
         unsigned lcore = running_.dataplane.worker_lcores[index];
         if (rte_eal_remote_launch(run_worker, &launches_[index], lcore) != 0) {
             throw std::runtime_error("cannot launch worker on lcore " + std::to_string(lcore));
@@ -344,11 +347,12 @@ Publication Daemon::wait_in_use(uint64_t generation) {
     for (;;) {
         bool all = true;
         for (const auto& worker : workers_) {
-            all = all && std::atomic_ref<uint64_t>(worker->counters.snapshot_generation).load(std::memory_order_relaxed) >= generation;
+            all = all &&
+                  std::atomic_ref<uint64_t>(worker->counters.snapshot_generation).load(std::memory_order_relaxed) >=
+                      generation;
         }
-        waited_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                              std::chrono::steady_clock::now() - started)
-                                              .count());
+        waited_us = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
         if (all || waited_us > kGenerationWaitLimitUs) {
             if (all) {
                 spdlog::info("generation {} in use by all {} workers {} us after publication", generation,
@@ -387,11 +391,14 @@ void Daemon::reload() {
     if (!restart_only.empty()) {
         std::string fields;
         for (const auto& field : restart_only) fields.append(fields.empty() ? "" : ", ").append(field);
-        spdlog::error("reload rejected: {} cannot change while running (restart vipgate to apply); still running "
-                      "generation {}", fields, running_generation());
+        spdlog::error(
+            "reload rejected: {} cannot change while running (restart vipgate to apply); still running "
+            "generation {}",
+            fields, running_generation());
         return;
     }
-    const double parse_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - requested).count();
+    const double parse_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - requested).count();
     const std::string changes = service_changes(running, *loaded.config);
     std::vector<std::pair<uint32_t, rte_ether_addr>> neighbors = static_neighbors(*loaded.config);
     UpdateOutcome outcome;
@@ -412,20 +419,25 @@ void Daemon::reload() {
         reloaded_neighbors_ = std::move(neighbors);
     }
     if (!outcome.published) {
-        spdlog::info("update applied: generation {} unchanged (nothing the dataplane uses changed; validated in "
-                     "{:.2f} ms)", outcome.generation, parse_ms + outcome.timing.validate_ms);
+        spdlog::info(
+            "update applied: generation {} unchanged (nothing the dataplane uses changed; validated in "
+            "{:.2f} ms)",
+            outcome.generation, parse_ms + outcome.timing.validate_ms);
         return;
     }
     const BuildStatistics& statistics = outcome.statistics;
-    spdlog::info("generation {} built in {:.2f} ms: {}; {} service ports, Maglev tables {} rebuilt / {} kept, "
-                 "endpoints +{} -{}", outcome.generation, outcome.timing.build_ms, changes, statistics.service_ports,
-                 statistics.maglev_built, statistics.maglev_reused, statistics.endpoints_added,
-                 statistics.endpoints_removed);
+    spdlog::info(
+        "generation {} built in {:.2f} ms: {}; {} service ports, Maglev tables {} rebuilt / {} kept, "
+        "endpoints +{} -{}",
+        outcome.generation, outcome.timing.build_ms, changes, statistics.service_ports, statistics.maglev_built,
+        statistics.maglev_reused, statistics.endpoints_added, statistics.endpoints_removed);
     // Programming latency as an operator sees it: from the reload request to every worker.
-    spdlog::info("update applied: generation {} in use by every worker {:.2f} ms after the reload began (parse and "
-                 "validate {:.2f} ms, build {:.2f} ms, publication {} us)", outcome.generation,
-                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - requested).count(),
-                 parse_ms + outcome.timing.validate_ms, outcome.timing.build_ms, outcome.timing.publish_us);
+    spdlog::info(
+        "update applied: generation {} in use by every worker {:.2f} ms after the reload began (parse and "
+        "validate {:.2f} ms, build {:.2f} ms, publication {} us)",
+        outcome.generation,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - requested).count(),
+        parse_ms + outcome.timing.validate_ms, outcome.timing.build_ms, outcome.timing.publish_us);
 }
 
 // Why a thread: parsing, validating and building a large file takes seconds, and the control
@@ -479,8 +491,10 @@ void Daemon::steer_snat_replies() {
             spdlog::info("port {}: {} rte_flow rules steer SNAT replies to their workers", port.name,
                          steering->rule_count());
         } else {
-            spdlog::info("port {}: no rte_flow steering ({}); replies reach their workers through the "
-                         "software hand-off ring", port.name, steering->failure());
+            spdlog::info(
+                "port {}: no rte_flow steering ({}); replies reach their workers through the "
+                "software hand-off ring",
+                port.name, steering->failure());
         }
         steering_.push_back(std::move(steering));
     }
@@ -517,9 +531,8 @@ void Daemon::control_loop() {
             if (options_.show_endpoints) {
                 // The API thread publishes (and notes snapshots in the reporter) under this lock;
                 // while an update holds it, this interval's table is left out.
-                control_plane_->try_locked([&] {
-                    spdlog::info("per-endpoint spread:\n{}", reporter.endpoint_table(*publisher_->current()));
-                });
+                control_plane_->try_locked(
+                    [&] { spdlog::info("per-endpoint spread:\n{}", reporter.endpoint_table(*publisher_->current())); });
             }
             next_stats_ms += running_.dataplane.stats_interval_ms;
         }
@@ -540,7 +553,8 @@ void Daemon::report_final() {
     const StatsReporter& reporter = *reporter_;
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
     std::string text = "final counters:\n" + reporter.final_report(elapsed);
-    if (publisher_ && publisher_->current()) text += "per-endpoint spread:\n" + reporter.endpoint_table(*publisher_->current());
+    if (publisher_ && publisher_->current())
+        text += "per-endpoint spread:\n" + reporter.endpoint_table(*publisher_->current());
     const NeighborStatistics& neighbor = resolver_->statistics();
     text += "  arp: " + std::to_string(neighbor.arp_requests_sent) + " requests sent, " +
             std::to_string(neighbor.arp_replies_sent) + " replies sent, " + std::to_string(neighbor.learnt) +
@@ -561,8 +575,8 @@ void Daemon::start_api() {
     ApiServer::Limits limits;
     limits.serialize_handler = false;  // handle_api_request is thread-safe (api_handlers.h)
     api_server_ = std::make_unique<ApiServer>(
-        options_.api_socket, [this](const nlohmann::json& request) { return handle_api_request(request, *api_backend_); },
-        limits);
+        options_.api_socket,
+        [this](const nlohmann::json& request) { return handle_api_request(request, *api_backend_); }, limits);
     try {
         api_server_->start();
         spdlog::info("control API listening on {} (vipctl --socket {})", options_.api_socket, options_.api_socket);
@@ -685,8 +699,8 @@ int Daemon::run() {
 }
 
 Daemon::~Daemon() {
-    metrics_.reset();  // before the state it reads
-    stop_api();        // before the state it serves
+    metrics_.reset();     // before the state it reads
+    stop_api();           // before the state it serves
     kubernetes_.reset();  // before the control plane it changes
     join_reload();
     stop_workers();
@@ -742,9 +756,10 @@ void return_freed_memory_to_the_kernel() {
 
 int run_daemon(const DaemonOptions& options) {
     return_freed_memory_to_the_kernel();
-    config::LoadResult loaded = options.config_path.empty()
-                                    ? config::load_config_string(config::embedded_default_config(), "<embedded default>")
-                                    : config::load_config_file(options.config_path);
+    config::LoadResult loaded =
+        options.config_path.empty()
+            ? config::load_config_string(config::embedded_default_config(), "<embedded default>")
+            : config::load_config_file(options.config_path);
     if (!loaded.errors.empty()) {
         for (const auto& error : loaded.errors) spdlog::error("{}", error.to_string());
         spdlog::error("{} error(s); vipgate did not start", loaded.errors.size());

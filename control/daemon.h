@@ -10,9 +10,9 @@
 namespace vipgate {
 
 struct DaemonOptions {
-    std::string config_path;     // empty: the embedded default (demo) configuration
-    double duration_seconds = 0; // 0: run until SIGINT/SIGTERM
-    bool show_endpoints = false; // print the per-endpoint spread with every summary line
+    std::string config_path;                           // empty: the embedded default (demo) configuration
+    double duration_seconds = 0;                       // 0: run until SIGINT/SIGTERM
+    bool show_endpoints = false;                       // print the per-endpoint spread with every summary line
     std::string api_socket = "/run/vipgate/api.sock";  // empty: no control API
     std::string metrics_address = "127.0.0.1:9431";    // Prometheus endpoint; empty: none
     bool metrics_endpoints = false;                    // per-endpoint series (one per endpoint)

@@ -25,7 +25,7 @@
 namespace vipgate {
 
 struct DnsPublicationStatistics {
-    uint64_t builds = 0;      // zones built since start
+    uint64_t builds = 0;       // zones built since start
     double last_build_ms = 0;  // the last build, records and compilation
 };
 
@@ -54,7 +54,7 @@ private:
     void rebuild(const config::DnsConfig& dns, const std::map<std::string, config::ResolvedService>& services);
 
     ZoneFactory factory_;
-    std::optional<config::DnsConfig> dns_;         // the settings the current zone was built with
+    std::optional<config::DnsConfig> dns_;             // the settings the current zone was built with
     std::map<std::string, std::string> fingerprints_;  // service key -> its records, written out
     std::shared_ptr<const DnsZone> zone_;
     DnsPublicationStatistics statistics_;

@@ -165,8 +165,7 @@ DnsRecordCounts emit_service_records(const std::string& zone, const config::Reso
 }
 
 DnsRecordCounts emit_dns_records(const config::DnsConfig& dns,
-                                 const std::map<std::string, config::ResolvedService>& services,
-                                 DnsRecordSink& out) {
+                                 const std::map<std::string, config::ResolvedService>& services, DnsRecordSink& out) {
     CheckedSink sink(out);
     sink.name(dns.zone);
     sink.name(join("svc", dns.zone));

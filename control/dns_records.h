@@ -43,8 +43,7 @@ struct DnsRecordCounts {
 
 // Every record of the zone `dns.zone`: the zone's own names, then each service's.
 DnsRecordCounts emit_dns_records(const config::DnsConfig& dns,
-                                 const std::map<std::string, config::ResolvedService>& services,
-                                 DnsRecordSink& sink);
+                                 const std::map<std::string, config::ResolvedService>& services, DnsRecordSink& sink);
 
 // The records of one service (its namespace's name included), as emit_dns_records writes them.
 DnsRecordCounts emit_service_records(const std::string& zone, const config::ResolvedService& service,

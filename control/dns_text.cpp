@@ -151,20 +151,37 @@ std::string dns_type_to_text(uint16_t type) {
 
 std::string dns_rcode_to_text(uint16_t rcode) {
     switch (rcode) {
-    case 0: return "NOERROR";
-    case 1: return "FORMERR";
-    case 2: return "SERVFAIL";
-    case 3: return "NXDOMAIN";
-    case 4: return "NOTIMP";
-    case 5: return "REFUSED";
-    case 16: return "BADVERS";
-    default: return "RCODE" + std::to_string(rcode);
+    case 0:
+        return "NOERROR";
+    case 1:
+        return "FORMERR";
+    case 2:
+        return "SERVFAIL";
+    case 3:
+        return "NXDOMAIN";
+    case 4:
+        return "NOTIMP";
+    case 5:
+        return "REFUSED";
+    case 16:
+        return "BADVERS";
+    default:
+        return "RCODE" + std::to_string(rcode);
     }
 }
 
 std::vector<uint8_t> make_dns_query(const DnsQuerySpec& spec) {
-    std::vector<uint8_t> out = {static_cast<uint8_t>(spec.id >> 8), static_cast<uint8_t>(spec.id),
-                                static_cast<uint8_t>(spec.recursion_desired ? 0x01 : 0x00), 0, 0, 1, 0, 0, 0, 0, 0,
+    std::vector<uint8_t> out = {static_cast<uint8_t>(spec.id >> 8),
+                                static_cast<uint8_t>(spec.id),
+                                static_cast<uint8_t>(spec.recursion_desired ? 0x01 : 0x00),
+                                0,
+                                0,
+                                1,
+                                0,
+                                0,
+                                0,
+                                0,
+                                0,
                                 static_cast<uint8_t>(spec.edns_size ? 1 : 0)};
     std::string_view name = spec.name;
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
@@ -172,7 +189,8 @@ std::vector<uint8_t> make_dns_query(const DnsQuerySpec& spec) {
     while (!name.empty()) {
         const size_t dot = name.find('.');
         const std::string_view label = name.substr(0, dot);
-        if (label.empty() || label.size() > 63) throw std::invalid_argument("bad label in DNS name '" + spec.name + "'");
+        if (label.empty() || label.size() > 63)
+            throw std::invalid_argument("bad label in DNS name '" + spec.name + "'");
         out.push_back(static_cast<uint8_t>(label.size()));
         out.insert(out.end(), label.begin(), label.end());
         wire_length += 1 + label.size();

@@ -16,7 +16,7 @@ std::string dns_type_to_text(uint16_t type);
 std::string dns_rcode_to_text(uint16_t rcode);
 
 struct DnsQuerySpec {
-    std::string name;                  // dotted, any case, trailing dot optional
+    std::string name;  // dotted, any case, trailing dot optional
     uint16_t type = 1;
     uint16_t id = 0x1234;
     bool recursion_desired = true;
@@ -32,12 +32,12 @@ struct DnsTextRecord {
     std::string name;     // dotted with the trailing dot
     uint32_t ttl = 0;
     uint16_t type = 0;
-    std::string data;     // presentation format: "198.18.0.1", "0 100 80 web.ns.svc.cluster.local.", ...
+    std::string data;  // presentation format: "198.18.0.1", "0 100 80 web.ns.svc.cluster.local.", ...
 };
 
 struct DnsTextResponse {
     uint16_t id = 0;
-    uint16_t rcode = 0;   // with the OPT record's extended bits
+    uint16_t rcode = 0;  // with the OPT record's extended bits
     bool authoritative = false;
     bool truncated = false;
     bool recursion_available = false;

@@ -40,7 +40,8 @@ uint32_t next_serial() {
     uint32_t serial = 0;
     do {
         serial = std::max(now, previous + 1);
-    } while (!last_serial.compare_exchange_weak(previous, serial, std::memory_order_relaxed));  // relaxed: only the value matters
+    } while (!last_serial.compare_exchange_weak(previous, serial,
+                                                std::memory_order_relaxed));  // relaxed: only the value matters
     return serial;
 }
 
@@ -246,7 +247,9 @@ DnsZoneBuilder::DnsZoneBuilder(std::string zone, uint32_t ttl_s, DnsServerParame
 
 DnsZoneBuilder::~DnsZoneBuilder() = default;
 
-void DnsZoneBuilder::add_name(std::string_view name) { impl_->records_of(name); }
+void DnsZoneBuilder::add_name(std::string_view name) {
+    impl_->records_of(name);
+}
 
 void DnsZoneBuilder::add_a(std::string_view name, uint32_t address_host_order) {
     if (auto* records = impl_->records_of(name)) records->a.insert(address_host_order);
@@ -366,8 +369,8 @@ std::shared_ptr<const DnsZone> DnsZoneBuilder::build() {
             if (writer.out.size() > dns::kMaxPrebuiltSectionBytes) {
                 writer.out.resize(record_start);
                 if (!writer.full) {
-                    spdlog::warn("DNS: the records of type {} at {} exceed one message; {} are served",
-                                 type, to_dotted(name), writer.count);
+                    spdlog::warn("DNS: the records of type {} at {} exceed one message; {} are served", type,
+                                 to_dotted(name), writer.count);
                 }
                 writer.full = true;
                 return;

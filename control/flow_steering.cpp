@@ -19,7 +19,8 @@ std::vector<PortBlock> port_range_blocks(uint16_t first, uint16_t last) {
     return blocks;
 }
 
-bool FlowSteering::install(uint16_t port_id, const std::vector<uint32_t>& snat_addresses, const SnatPortSlices& slices) {
+bool FlowSteering::install(uint16_t port_id, const std::vector<uint32_t>& snat_addresses,
+                           const SnatPortSlices& slices) {
     remove();
     port_id_ = port_id;
     failure_.clear();

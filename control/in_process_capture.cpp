@@ -57,7 +57,8 @@ uint16_t on_tx(uint16_t port, uint16_t queue, rte_mbuf** packets, uint16_t count
 // Every worker has been through its poll loop twice: none is still inside a removed callback.
 void wait_for_workers(const std::vector<WorkerContext*>& workers) {
     std::vector<uint64_t> started;
-    for (const WorkerContext* worker : workers) started.push_back(__atomic_load_n(&worker->counters.loops, __ATOMIC_RELAXED));
+    for (const WorkerContext* worker : workers)
+        started.push_back(__atomic_load_n(&worker->counters.loops, __ATOMIC_RELAXED));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     for (size_t index = 0; index < workers.size();) {
         if (__atomic_load_n(&workers[index]->counters.loops, __ATOMIC_RELAXED) >= started[index] + 2 ||
@@ -84,9 +85,9 @@ public:
         const uint32_t capacity = request.count;  // `remaining` lets no more copies than that be made
         shared_.snap_length = request.snap_length;
         shared_.remaining.store(request.count);
-        shared_.pool = rte_pktmbuf_pool_create(("vg_capture_" + suffix).c_str(), capacity, 0, 0,
-                                               static_cast<uint16_t>(rte_pcapng_mbuf_size(request.snap_length)),
-                                               SOCKET_ID_ANY);
+        shared_.pool =
+            rte_pktmbuf_pool_create(("vg_capture_" + suffix).c_str(), capacity, 0, 0,
+                                    static_cast<uint16_t>(rte_pcapng_mbuf_size(request.snap_length)), SOCKET_ID_ANY);
         if (shared_.pool == nullptr) {
             throw std::runtime_error("cannot allocate " + std::to_string(capacity) +
                                      " capture buffers (fewer packets, or more EAL memory with -m)");
@@ -100,8 +101,9 @@ public:
             if (rx != nullptr) rx_.push_back({queue, rx});
             if (tx != nullptr) tx_.push_back({queue, tx});
             if (rx == nullptr || tx == nullptr) {
-                throw std::runtime_error("this port takes no RX/TX callbacks (DPDK built without "
-                                         "RTE_ETHDEV_RXTX_CALLBACKS?)");
+                throw std::runtime_error(
+                    "this port takes no RX/TX callbacks (DPDK built without "
+                    "RTE_ETHDEV_RXTX_CALLBACKS?)");
             }
         }
     }
@@ -160,7 +162,8 @@ public:
         result.missed = shared_.missed.load();
         off_t size = lseek(reader, 0, SEEK_END);
         result.pcapng.resize(static_cast<size_t>(size > 0 ? size : 0));
-        if (pread(reader, result.pcapng.data(), result.pcapng.size(), 0) != static_cast<ssize_t>(result.pcapng.size())) {
+        if (pread(reader, result.pcapng.data(), result.pcapng.size(), 0) !=
+            static_cast<ssize_t>(result.pcapng.size())) {
             close(reader);
             throw std::runtime_error("cannot read the capture file back");
         }

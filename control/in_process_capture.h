@@ -23,17 +23,17 @@ struct WorkerContext;
 
 struct CaptureRequest {
     uint16_t port_id = 0;
-    uint16_t queues = 0;            // RX and TX queues of the port (one per worker)
-    uint32_t count = 0;             // packets, both directions together
-    uint32_t snap_length = 0;       // bytes of each packet kept
+    uint16_t queues = 0;       // RX and TX queues of the port (one per worker)
+    uint32_t count = 0;        // packets, both directions together
+    uint32_t snap_length = 0;  // bytes of each packet kept
     std::chrono::milliseconds timeout{0};
     const std::atomic<bool>* cancel = nullptr;  // set: stop now with what was taken (daemon stopping)
 };
 
 struct CaptureResult {
-    std::string pcapng;             // the file's bytes
+    std::string pcapng;  // the file's bytes
     uint32_t packets = 0;
-    uint64_t missed = 0;            // matched while the copy pool or ring was full
+    uint64_t missed = 0;  // matched while the copy pool or ring was full
 };
 
 // Throws std::runtime_error when the capture cannot be set up (memory, callbacks).

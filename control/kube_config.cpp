@@ -27,7 +27,8 @@ YAML::Node named(const YAML::Node& root, const char* list, const std::string& na
         for (const YAML::Node& entry : entries) {
             if (entry.IsMap() && entry["name"] && entry["name"].as<std::string>() == name) {
                 const YAML::Node inner = entry[field];
-                if (!inner || !inner.IsMap()) throw std::runtime_error(where + ": " + list + " entry '" + name + "' has no " + field);
+                if (!inner || !inner.IsMap())
+                    throw std::runtime_error(where + ": " + list + " entry '" + name + "' has no " + field);
                 return inner;
             }
         }
@@ -74,14 +75,23 @@ std::string decode_base64(const std::string& text) {
     bool padding = false;
     for (const char c : text) {
         int value;
-        if (c >= 'A' && c <= 'Z') value = c - 'A';
-        else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') value = c - '0' + 52;
-        else if (c == '+') value = 62;
-        else if (c == '/') value = 63;
-        else if (c == '=') { padding = true; continue; }
-        else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-        else throw std::runtime_error("not base64 (character '" + std::string(1, c) + "')");
+        if (c >= 'A' && c <= 'Z')
+            value = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            value = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            value = c - '0' + 52;
+        else if (c == '+')
+            value = 62;
+        else if (c == '/')
+            value = 63;
+        else if (c == '=') {
+            padding = true;
+            continue;
+        } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        else
+            throw std::runtime_error("not base64 (character '" + std::string(1, c) + "')");
         if (padding) throw std::runtime_error("not base64 (data after '=')");
         group = (group << 6) | static_cast<uint32_t>(value);
         bits += 6;
@@ -127,14 +137,15 @@ KubeEndpoint load_kubeconfig(const std::string& path, const std::string& context
             endpoint.client_cert_pem = pem(user, "client-certificate", directory, where);
             endpoint.client_key_pem = pem(user, "client-key", directory, where);
             if (endpoint.client_cert_pem.empty() != endpoint.client_key_pem.empty()) {
-                throw std::runtime_error(where + ": user '" + user_name +
-                                         "' has a client certificate without its key, or a key without its certificate");
+                throw std::runtime_error(
+                    where + ": user '" + user_name +
+                    "' has a client certificate without its key, or a key without its certificate");
             }
             endpoint.token = text(user, "token");
             const std::string token_file = text(user, "tokenFile");
             if (!token_file.empty()) {
-                endpoint.token_file = std::filesystem::path(token_file).is_absolute() ? token_file
-                                                                                      : (directory / token_file).string();
+                endpoint.token_file =
+                    std::filesystem::path(token_file).is_absolute() ? token_file : (directory / token_file).string();
             }
             if (user["exec"] || user["auth-provider"]) {
                 throw std::runtime_error(where + ": user '" + user_name +
@@ -152,8 +163,9 @@ KubeEndpoint in_cluster_endpoint(const std::string& root) {
     const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
     const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
     if (host == nullptr || port == nullptr || *host == '\0' || *port == '\0') {
-        throw std::runtime_error("not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set "
-                                 "(use --kubeconfig outside a pod)");
+        throw std::runtime_error(
+            "not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set "
+            "(use --kubeconfig outside a pod)");
     }
     KubeEndpoint endpoint;
     const std::string host_text = host;

@@ -11,14 +11,14 @@
 namespace vipgate {
 
 struct KubeEndpoint {
-    std::string server;            // "https://host:port", no trailing slash
-    std::string ca_pem;            // empty: the system's CAs
-    std::string client_cert_pem;   // with client_key_pem: TLS client authentication
+    std::string server;           // "https://host:port", no trailing slash
+    std::string ca_pem;           // empty: the system's CAs
+    std::string client_cert_pem;  // with client_key_pem: TLS client authentication
     std::string client_key_pem;
-    std::string token;             // bearer token
-    std::string token_file;        // read at each connection when set (rotated tokens)
+    std::string token;       // bearer token
+    std::string token_file;  // read at each connection when set (rotated tokens)
     bool insecure_skip_tls_verify = false;
-    std::string description;       // "kubeconfig FILE, context NAME" or "in-cluster": for the logs
+    std::string description;           // "kubeconfig FILE, context NAME" or "in-cluster": for the logs
     std::string bearer_token() const;  // token_file's content, else token; throws when unreadable
 };
 

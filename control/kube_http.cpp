@@ -75,11 +75,17 @@ KubeHttp::KubeHttp() {
     if (multi_ == nullptr) throw std::runtime_error("libcurl: cannot create a multi handle");
 }
 
-KubeHttp::~KubeHttp() { curl_multi_cleanup(multi_); }
+KubeHttp::~KubeHttp() {
+    curl_multi_cleanup(multi_);
+}
 
-void KubeHttp::start(KubeRequest& request) { curl_multi_add_handle(multi_, request.handle()); }
+void KubeHttp::start(KubeRequest& request) {
+    curl_multi_add_handle(multi_, request.handle());
+}
 
-void KubeHttp::stop(KubeRequest& request) { curl_multi_remove_handle(multi_, request.handle()); }
+void KubeHttp::stop(KubeRequest& request) {
+    curl_multi_remove_handle(multi_, request.handle());
+}
 
 std::vector<KubeHttp::Done> KubeHttp::run(std::chrono::milliseconds timeout) {
     int running = 0;
@@ -92,14 +98,16 @@ std::vector<KubeHttp::Done> KubeHttp::run(std::chrono::milliseconds timeout) {
         if (message->msg != CURLMSG_DONE) continue;
         KubeRequest* request = nullptr;
         curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&request));
-        request->error_ = request->error_buffer_[0] != '\0' ? request->error_buffer_
-                                                             : curl_easy_strerror(message->data.result);
+        request->error_ =
+            request->error_buffer_[0] != '\0' ? request->error_buffer_ : curl_easy_strerror(message->data.result);
         done.push_back({request, message->data.result});
     }
     for (const Done& finished : done) stop(*finished.request);
     return done;
 }
 
-void KubeHttp::wake() { curl_multi_wakeup(multi_); }
+void KubeHttp::wake() {
+    curl_multi_wakeup(multi_);
+}
 
 }  // namespace vipgate

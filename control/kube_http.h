@@ -32,7 +32,7 @@ public:
     KubeRequest& operator=(const KubeRequest&) = delete;
 
     CURL* handle() const noexcept { return handle_; }
-    long status() const;  // the HTTP status, 0 before the headers
+    long status() const;                                               // the HTTP status, 0 before the headers
     const std::string& error_text() const noexcept { return error_; }  // libcurl's detail
 
 private:

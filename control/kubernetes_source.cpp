@@ -76,16 +76,16 @@ double ms_between(Clock::time_point from, Clock::time_point to) {
 struct KubernetesSource::Resource {
     enum class Phase { Idle, Listing, Watching };
 
-    const char* name;         // "services": the API's resource name
-    const char* kind;         // "Service": list items carry no kind, the translation needs one
-    const char* api_version;  // "v1"
-    config::ObjectKind store_kind;  // what the store calls it
-    std::string base_path;    // "/api/v1"
+    const char* name;                     // "services": the API's resource name
+    const char* kind;                     // "Service": list items carry no kind, the translation needs one
+    const char* api_version;              // "v1"
+    config::ObjectKind store_kind;        // what the store calls it
+    std::string base_path;                // "/api/v1"
     std::map<std::string, json> objects;  // followed now, by "namespace/name"
     std::string resource_version;
-    bool listed = false;       // false: the next request lists (first time, or after 410)
+    bool listed = false;  // false: the next request lists (first time, or after 410)
     bool ever_listed = false;
-    bool watching = false;     // a watch answered 200 and has not ended
+    bool watching = false;  // a watch answered 200 and has not ended
     Phase phase = Phase::Idle;
     std::unique_ptr<KubeRequest> request;
     std::string buffer;        // the list's body, or the watch's partial line
@@ -112,7 +112,9 @@ KubernetesSource::KubernetesSource(KubernetesOptions options, KubeEndpoint endpo
     http_ = std::make_unique<KubeHttp>();
 }
 
-KubernetesSource::~KubernetesSource() { stop(); }
+KubernetesSource::~KubernetesSource() {
+    stop();
+}
 
 void KubernetesSource::start() {
     spdlog::info("kubernetes: following {} ({}){}{}", endpoint_.server, endpoint_.description,
@@ -239,8 +241,7 @@ void KubernetesSource::finish(Resource& resource, long status, bool transfer_ok,
         try {
             const json parsed = json::parse(body);
             if (parsed.contains("message") && parsed["message"].is_string()) message = parsed["message"];
-        } catch (const json::exception&) {
-        }
+        } catch (const json::exception&) {}
         if (message.size() > 200) message.resize(200);
         fail(resource, status == 0 ? std::string(resource.name) + ": " + error
                                    : std::string(resource.name) + ": HTTP " + std::to_string(status) + ": " + message);
@@ -434,9 +435,11 @@ void KubernetesSource::sync() {
         spdlog::warn("kubernetes: not taken: {}", rejected[i].to_string());
     }
     if (rejected.size() > 5) spdlog::warn("kubernetes: {} more objects not taken", rejected.size() - 5);
-    spdlog::info("kubernetes: sync of {} changed objects: {} (generation {}), {} refused, {} shadowed by local "
-                 "objects, {:.1f} ms after the first event",
-                 changed, outcome.published ? "published" : "nothing to publish", outcome.generation, rejected.size(), shadowed, delay_ms);
+    spdlog::info(
+        "kubernetes: sync of {} changed objects: {} (generation {}), {} refused, {} shadowed by local "
+        "objects, {:.1f} ms after the first event",
+        changed, outcome.published ? "published" : "nothing to publish", outcome.generation, rejected.size(), shadowed,
+        delay_ms);
     std::lock_guard lock(status_mutex_);
     ++status_.syncs;
     if (outcome.published) ++status_.publications;

@@ -46,13 +46,13 @@ namespace vipgate {
 class KubeHttp;
 
 struct KubernetesOptions {
-    std::string kubeconfig;           // empty with in_cluster: the service account
-    std::string context;              // empty: the kubeconfig's current-context
+    std::string kubeconfig;  // empty with in_cluster: the service account
+    std::string context;     // empty: the kubeconfig's current-context
     bool in_cluster = false;
-    std::string namespace_name;       // empty: every namespace
-    std::string label_selector;       // passed to the API server as is
+    std::string namespace_name;  // empty: every namespace
+    std::string label_selector;  // passed to the API server as is
     std::string field_selector;
-    std::string proxy_name;           // service.kubernetes.io/service-proxy-name we serve; empty: unlabelled only
+    std::string proxy_name;  // service.kubernetes.io/service-proxy-name we serve; empty: unlabelled only
     std::chrono::milliseconds min_sync{1000};
     std::chrono::milliseconds backoff_initial{500};
     std::chrono::milliseconds backoff_max{30000};

@@ -2,8 +2,8 @@
 #include <iostream>
 #include <string>
 
-#include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/program_options.hpp>
 
 #include "config/config.h"
 #include "config/service_store.h"
@@ -17,9 +17,9 @@ namespace {
 
 int check_config(const std::string& path) {
     vipgate::config::LoadResult loaded =
-        path.empty() ? vipgate::config::load_config_string(vipgate::config::embedded_default_config(),
-                                                           "<embedded default>")
-                     : vipgate::config::load_config_file(path);
+        path.empty()
+            ? vipgate::config::load_config_string(vipgate::config::embedded_default_config(), "<embedded default>")
+            : vipgate::config::load_config_file(path);
     for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
     std::string name = path.empty() ? "<embedded default>" : path;
     if (!loaded.errors.empty()) {
@@ -53,33 +53,33 @@ int main(int argc, char** argv) {
     std::string config_path;
     std::string log_level = "info";
     double duration = 0;
-    description.add_options()
-        ("help,h", "show this help and exit")
-        ("version", "print the version and exit")
-        ("config,c", options::value(&config_path), "TOML configuration file")
-        ("check", options::value<std::string>()->implicit_value(""),
-         "validate the configuration (--check FILE, or with --config FILE), print every error, exit non-zero if any")
-        ("log-level", options::value(&log_level)->default_value("info"), "trace, debug, info, warn, error, off")
-        ("duration", options::value(&duration)->default_value(0), "stop after this many seconds (0: run until SIGINT/SIGTERM)")
-        ("show-endpoints", "print the per-endpoint spread with every summary line")
-        ("api-socket", options::value<std::string>()->default_value("/run/vipgate/api.sock"),
-         "Unix socket of the control API (vipctl); \"\" disables it")
-        ("metrics-address", options::value<std::string>()->default_value("127.0.0.1:9431"),
-         "ADDRESS:PORT of the Prometheus endpoint (/metrics); \"\" disables it")
-        ("metrics-endpoints", "add per-endpoint series (one set per endpoint: mind the cardinality)")
-        ("kubeconfig", options::value<std::string>(),
-         "follow the Kubernetes API server of this kubeconfig (Services and EndpointSlices)")
-        ("kube-context", options::value<std::string>()->default_value(""), "kubeconfig context (default: current-context)")
-        ("kube-in-cluster", "follow the API server of the cluster vipgate runs in (service account)")
-        ("kube-namespace", options::value<std::string>()->default_value(""), "follow one namespace only")
-        ("kube-label-selector", options::value<std::string>()->default_value(""),
-         "label selector for Services and EndpointSlices (as kubectl -l)")
-        ("kube-field-selector", options::value<std::string>()->default_value(""),
-         "field selector for Services and EndpointSlices (as kubectl --field-selector)")
-        ("kube-proxy-name", options::value<std::string>()->default_value(""),
-         "serve services labelled service.kubernetes.io/service-proxy-name=NAME (besides unlabelled ones)")
-        ("kube-min-sync-ms", options::value<unsigned>()->default_value(1000),
-         "at most one store transaction per this many milliseconds under a burst of changes (minSyncPeriod)");
+    description.add_options()("help,h", "show this help and exit")("version", "print the version and exit")(
+        "config,c", options::value(&config_path), "TOML configuration file")(
+        "check", options::value<std::string>()->implicit_value(""),
+        "validate the configuration (--check FILE, or with --config FILE), print every error, exit non-zero if any")(
+        "log-level", options::value(&log_level)->default_value("info"), "trace, debug, info, warn, error, off")(
+        "duration", options::value(&duration)->default_value(0),
+        "stop after this many seconds (0: run until SIGINT/SIGTERM)")(
+        "show-endpoints", "print the per-endpoint spread with every summary line")(
+        "api-socket", options::value<std::string>()->default_value("/run/vipgate/api.sock"),
+        "Unix socket of the control API (vipctl); \"\" disables it")(
+        "metrics-address", options::value<std::string>()->default_value("127.0.0.1:9431"),
+        "ADDRESS:PORT of the Prometheus endpoint (/metrics); \"\" disables it")(
+        "metrics-endpoints", "add per-endpoint series (one set per endpoint: mind the cardinality)")(
+        "kubeconfig", options::value<std::string>(),
+        "follow the Kubernetes API server of this kubeconfig (Services and EndpointSlices)")(
+        "kube-context", options::value<std::string>()->default_value(""),
+        "kubeconfig context (default: current-context)")(
+        "kube-in-cluster", "follow the API server of the cluster vipgate runs in (service account)")(
+        "kube-namespace", options::value<std::string>()->default_value(""), "follow one namespace only")(
+        "kube-label-selector", options::value<std::string>()->default_value(""),
+        "label selector for Services and EndpointSlices (as kubectl -l)")(
+        "kube-field-selector", options::value<std::string>()->default_value(""),
+        "field selector for Services and EndpointSlices (as kubectl --field-selector)")(
+        "kube-proxy-name", options::value<std::string>()->default_value(""),
+        "serve services labelled service.kubernetes.io/service-proxy-name=NAME (besides unlabelled ones)")(
+        "kube-min-sync-ms", options::value<unsigned>()->default_value(1000),
+        "at most one store transaction per this many milliseconds under a burst of changes (minSyncPeriod)");
     options::variables_map values;
     try {
         options::store(options::parse_command_line(argc, argv, description), values);

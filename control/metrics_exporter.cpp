@@ -66,10 +66,9 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
             for (uint32_t slot : port.endpoint_slots) {
                 if (slot >= endpoints.size()) continue;
                 const EndpointSlot& endpoint = snapshot.endpoints[slot];
-                out.endpoints.push_back(EndpointSample{
-                    config::format_ipv4(rte_be_to_cpu_32(endpoint.address)) + ":" +
-                        std::to_string(rte_be_to_cpu_16(endpoint.port)),
-                    endpoints[slot]});
+                out.endpoints.push_back(EndpointSample{config::format_ipv4(rte_be_to_cpu_32(endpoint.address)) + ":" +
+                                                           std::to_string(rte_be_to_cpu_16(endpoint.port)),
+                                                       endpoints[slot]});
             }
         }
     });
@@ -83,7 +82,8 @@ public:
     std::vector<prometheus::MetricFamily> Collect() const override {
         std::vector<prometheus::MetricFamily> families = metric_families(sample_metrics(sources_));
         std::vector<prometheus::MetricFamily> updates = sources_.updates.collect();
-        families.insert(families.end(), std::make_move_iterator(updates.begin()), std::make_move_iterator(updates.end()));
+        families.insert(families.end(), std::make_move_iterator(updates.begin()),
+                        std::make_move_iterator(updates.end()));
         return families;
     }
 
@@ -91,7 +91,8 @@ private:
     MetricsSources sources_;
 };
 
-MetricsExporter::MetricsExporter(MetricsSources sources) : collector_(std::make_shared<Collector>(std::move(sources))) {}
+MetricsExporter::MetricsExporter(MetricsSources sources)
+    : collector_(std::make_shared<Collector>(std::move(sources))) {}
 
 MetricsExporter::~MetricsExporter() = default;
 
@@ -100,8 +101,8 @@ void MetricsExporter::start(const std::string& address) {
         // One thread: scrapes are seconds apart, and each takes the control plane's lock anyway.
         exposer_ = std::make_unique<prometheus::Exposer>(address, 1);
     } catch (const std::exception& error) {
-        throw std::runtime_error("cannot serve metrics on " + address + " (address in use or invalid?): " +
-                                 error.what());
+        throw std::runtime_error("cannot serve metrics on " + address +
+                                 " (address in use or invalid?): " + error.what());
     }
     exposer_->RegisterCollectable(collector_);
 }

@@ -47,7 +47,7 @@ public:
         for (uint32_t bucket = 0; bucket < kConnectLatencyBuckets; ++bucket) {
             cumulative += latency.buckets[bucket];
             const double bound = bucket + 1 == kConnectLatencyBuckets ? std::numeric_limits<double>::infinity()
-                                                                       : connect_latency_bound_us(bucket) / 1e6;
+                                                                      : connect_latency_bound_us(bucket) / 1e6;
             metric.histogram.bucket.push_back({cumulative, bound});
         }
         metric.histogram.sample_count = cumulative;
@@ -152,8 +152,8 @@ void add_service_ports(Families& families, const MetricsSample& sample) {
                          static_cast<double>(port.counters.packets));
         families.counter("vipgate_service_bytes_total", help_bytes, labels, static_cast<double>(port.counters.bytes));
         families.counter("vipgate_service_refusals_total",
-                         "New connections refused (TCP RST, SCTP ABORT, ICMP unreachable): no usable endpoint.",
-                         labels, static_cast<double>(port.refusals));
+                         "New connections refused (TCP RST, SCTP ABORT, ICMP unreachable): no usable endpoint.", labels,
+                         static_cast<double>(port.refusals));
         families.counter("vipgate_service_syn_unanswered_total",
                          "SYNs (SCTP INITs) forwarded to the service port's endpoints that no answer followed "
                          "before their connection-table entry expired or was evicted.",
@@ -165,12 +165,12 @@ void add_service_ports(Families& families, const MetricsSample& sample) {
         for (const EndpointSample& endpoint : port.endpoints) {
             Labels with_endpoint = labels;
             with_endpoint.push_back({"endpoint", endpoint.endpoint});
-            families.counter("vipgate_endpoint_connections_total", "Connections opened to the endpoint.",
-                             with_endpoint, static_cast<double>(endpoint.counters.connections));
-            families.counter("vipgate_endpoint_packets_total", "Packets of the endpoint's connections.",
-                             with_endpoint, static_cast<double>(endpoint.counters.packets));
-            families.counter("vipgate_endpoint_bytes_total", "Bytes of the endpoint's connections.",
-                             with_endpoint, static_cast<double>(endpoint.counters.bytes));
+            families.counter("vipgate_endpoint_connections_total", "Connections opened to the endpoint.", with_endpoint,
+                             static_cast<double>(endpoint.counters.connections));
+            families.counter("vipgate_endpoint_packets_total", "Packets of the endpoint's connections.", with_endpoint,
+                             static_cast<double>(endpoint.counters.packets));
+            families.counter("vipgate_endpoint_bytes_total", "Bytes of the endpoint's connections.", with_endpoint,
+                             static_cast<double>(endpoint.counters.bytes));
             families.counter("vipgate_endpoint_syn_unanswered_total",
                              "SYNs (SCTP INITs) forwarded to the endpoint that no answer followed.",
                              std::move(with_endpoint), static_cast<double>(endpoint.counters.syn_unanswered));
@@ -181,25 +181,25 @@ void add_service_ports(Families& families, const MetricsSample& sample) {
 }  // namespace
 
 const std::vector<CounterMetric> kCounterMetrics = {
-    {&WorkerCounters::rx_packets, "vipgate_worker_packets_total", "Packets a worker received and transmitted.",
-     false, true, "direction", "rx"},
-    {&WorkerCounters::tx_packets, "vipgate_worker_packets_total", "", false, true, "direction", "tx"},
-    {&WorkerCounters::rx_bytes, "vipgate_worker_bytes_total", "Bytes a worker received and transmitted.", false,
+    {&WorkerCounters::rx_packets, "vipgate_worker_packets_total", "Packets a worker received and transmitted.", false,
      true, "direction", "rx"},
+    {&WorkerCounters::tx_packets, "vipgate_worker_packets_total", "", false, true, "direction", "tx"},
+    {&WorkerCounters::rx_bytes, "vipgate_worker_bytes_total", "Bytes a worker received and transmitted.", false, true,
+     "direction", "rx"},
     {&WorkerCounters::tx_bytes, "vipgate_worker_bytes_total", "", false, true, "direction", "tx"},
     {&WorkerCounters::forwarded_to_endpoint, "vipgate_forwarded_packets_total",
-     "Packets translated and forwarded: client to endpoint, and replies endpoint to client.", false, false,
-     "direction", "to_endpoint"},
+     "Packets translated and forwarded: client to endpoint, and replies endpoint to client.", false, false, "direction",
+     "to_endpoint"},
     {&WorkerCounters::forwarded_to_client, "vipgate_forwarded_packets_total", "", false, false, "direction",
      "to_client"},
     {&WorkerCounters::new_connections, "vipgate_connections_new_total", "Connections set up.", false, false, nullptr,
      nullptr},
-    {&WorkerCounters::conntrack_hits, "vipgate_conntrack_hits_total", "Packets of tracked connections.", false,
-     false, nullptr, nullptr},
+    {&WorkerCounters::conntrack_hits, "vipgate_conntrack_hits_total", "Packets of tracked connections.", false, false,
+     nullptr, nullptr},
     {&WorkerCounters::rescheduled, "vipgate_connections_rescheduled_total",
      "Flows moved to another endpoint because theirs was removed.", false, false, nullptr, nullptr},
-    {&WorkerCounters::resets_sent, "vipgate_resets_sent_total", "TCP RSTs and SCTP ABORTs sent.", false, false,
-     nullptr, nullptr},
+    {&WorkerCounters::resets_sent, "vipgate_resets_sent_total", "TCP RSTs and SCTP ABORTs sent.", false, false, nullptr,
+     nullptr},
     {&WorkerCounters::icmp_sent, "vipgate_icmp_sent_total", "ICMP messages sent (errors and echo replies).", false,
      false, nullptr, nullptr},
     {&WorkerCounters::icmp_errors_translated, "vipgate_icmp_errors_translated_total",
@@ -212,8 +212,8 @@ const std::vector<CounterMetric> kCounterMetrics = {
      "Packets passed to the control thread (ARP, packets waiting for a next hop's MAC).", false, false, nullptr,
      nullptr},
     {&WorkerCounters::stateless_forwards, "vipgate_stateless_forwards_total",
-     "Packets forwarded by consistent hash without a connection entry (DNAT-only, table full).", false, false,
-     nullptr, nullptr},
+     "Packets forwarded by consistent hash without a connection entry (DNAT-only, table full).", false, false, nullptr,
+     nullptr},
     {&WorkerCounters::stateless_replies, "vipgate_stateless_replies_total",
      "DNAT-only replies translated without a connection entry.", false, false, nullptr, nullptr},
     {&WorkerCounters::conntrack_evictions, "vipgate_connections_evicted_total",
@@ -245,8 +245,7 @@ const std::vector<CounterMetric> kCounterMetrics = {
     {&WorkerCounters::dns_tcp_control_sent, "vipgate_dns_tcp_control_sent_total",
      "SYN-ACKs and FIN acknowledgements of the DNS TCP responder.", false, false, nullptr, nullptr},
     {&WorkerCounters::fragments_forwarded, "vipgate_fragments_forwarded_total",
-     "IPv4 fragments after the first, sent on with the first fragment's translation.", false, false, nullptr,
-     nullptr},
+     "IPv4 fragments after the first, sent on with the first fragment's translation.", false, false, nullptr, nullptr},
     {&WorkerCounters::fragments_held, "vipgate_fragments_held_total",
      "IPv4 fragments that arrived before their first fragment and waited for it.", false, false, nullptr, nullptr},
     {&WorkerCounters::fragment_datagrams_completed, "vipgate_fragment_datagrams_completed_total",
@@ -255,8 +254,7 @@ const std::vector<CounterMetric> kCounterMetrics = {
      "Fragmented IPv4 datagrams that timed out before every fragment was seen.", false, false, nullptr, nullptr},
     {&WorkerCounters::active_connections, "vipgate_connections_active", "Connections tracked now.", true, false,
      nullptr, nullptr},
-    {&WorkerCounters::loops, "vipgate_worker_polls_total", "Poll loops of the worker.", false, true, nullptr,
-     nullptr},
+    {&WorkerCounters::loops, "vipgate_worker_polls_total", "Poll loops of the worker.", false, true, nullptr, nullptr},
     {&WorkerCounters::busy_loops, "vipgate_worker_busy_polls_total",
      "Poll loops that received at least one packet; rate over vipgate_worker_polls_total is the busy share.", false,
      true, nullptr, nullptr},
@@ -304,18 +302,18 @@ void add_kubernetes(Families& families, const KubernetesStatus& status) {
     families.counter("vipgate_kubernetes_errors_total", "Failed lists and watches (each retried after a backoff).", {},
                      static_cast<double>(status.reconnects));
     families.counter("vipgate_kubernetes_syncs_total",
-                     "Store transactions of coalesced changes, by whether they were published.", {{"published", "true"}},
-                     static_cast<double>(status.publications));
+                     "Store transactions of coalesced changes, by whether they were published.",
+                     {{"published", "true"}}, static_cast<double>(status.publications));
     families.counter("vipgate_kubernetes_syncs_total",
-                     "Store transactions of coalesced changes, by whether they were published.", {{"published", "false"}},
-                     static_cast<double>(status.syncs - status.publications));
+                     "Store transactions of coalesced changes, by whether they were published.",
+                     {{"published", "false"}}, static_cast<double>(status.syncs - status.publications));
     families.counter("vipgate_kubernetes_rejected_objects_total", "Objects the translation or the store refused.", {},
                      static_cast<double>(status.rejected));
     families.gauge("vipgate_kubernetes_last_sync_timestamp_seconds", "Unix time of the last sync (0: none yet).", {},
                    static_cast<double>(status.last_sync_unix_ms) / 1e3);
     families.gauge("vipgate_kubernetes_sync_delay_seconds",
-                   "From the first event a sync carried to its publication (every worker on it): the last sync's.",
-                   {}, status.last_sync_delay_ms / 1e3);
+                   "From the first event a sync carried to its publication (every worker on it): the last sync's.", {},
+                   status.last_sync_delay_ms / 1e3);
     families.counter("vipgate_kubernetes_sync_delay_seconds_total",
                      "Sum of the sync delays (divide by vipgate_kubernetes_syncs_total for the mean).", {},
                      status.sync_delay_sum_ms / 1e3);
@@ -339,29 +337,31 @@ std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
     return families.take();
 }
 
-const std::vector<double> UpdateMetrics::kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                     0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
-                                                     2.5,     5,      10};
+const std::vector<double> UpdateMetrics::kBuckets = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 UpdateMetrics::UpdateMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
     auto& phases = prometheus::BuildHistogram()
                        .Name("vipgate_update_duration_seconds")
-                       .Help("Control-plane update phases: validate (store transaction), build (snapshot of the "
-                             "changed services), publish (until every worker uses it).")
+                       .Help(
+                           "Control-plane update phases: validate (store transaction), build (snapshot of the "
+                           "changed services), publish (until every worker uses it).")
                        .Register(*registry_);
     validate_ = &phases.Add({{"phase", "validate"}}, kBuckets);
     build_ = &phases.Add({{"phase", "build"}}, kBuckets);
     publish_ = &phases.Add({{"phase", "publish"}}, kBuckets);
     programming_ = &prometheus::BuildHistogram()
                         .Name("vipgate_network_programming_duration_seconds")
-                        .Help("From an update request (API call, or SIGHUP including reading the file) to every "
-                              "worker forwarding with its snapshot.")
+                        .Help(
+                            "From an update request (API call, or SIGHUP including reading the file) to every "
+                            "worker forwarding with its snapshot.")
                         .Register(*registry_)
                         .Add({}, kBuckets);
     auto& updates = prometheus::BuildCounter()
                         .Name("vipgate_updates_total")
-                        .Help("Control-plane updates by result: published, unchanged (nothing the dataplane uses "
-                              "changed), refused (invalid: nothing changed).")
+                        .Help(
+                            "Control-plane updates by result: published, unchanged (nothing the dataplane uses "
+                            "changed), refused (invalid: nothing changed).")
                         .Register(*registry_);
     published_ = &updates.Add({{"result", "published"}});
     unchanged_ = &updates.Add({{"result", "unchanged"}});
@@ -391,6 +391,8 @@ void UpdateMetrics::observe(Result result, double validate_seconds, double build
     last_update_->Set(std::chrono::duration<double>(when.time_since_epoch()).count());
 }
 
-std::vector<MetricFamily> UpdateMetrics::collect() const { return registry_->Collect(); }
+std::vector<MetricFamily> UpdateMetrics::collect() const {
+    return registry_->Collect();
+}
 
 }  // namespace vipgate

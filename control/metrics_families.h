@@ -68,12 +68,12 @@ struct EndpointSample {
 };
 
 struct ServicePortSample {
-    std::string name;      // the snapshot's "namespace/name:port" (port name, or number when unnamed)
-    std::string protocol;  // TCP, UDP, SCTP
-    EndpointCounters counters;             // since it appeared, endpoints that left it included
-    ConnectLatency latency;                // the same, SYN -> SYN-ACK
-    uint64_t refusals = 0;                 // new connections refused: no usable endpoint
-    std::vector<EndpointSample> endpoints; // filled only with per-endpoint series enabled
+    std::string name;                       // the snapshot's "namespace/name:port" (port name, or number when unnamed)
+    std::string protocol;                   // TCP, UDP, SCTP
+    EndpointCounters counters;              // since it appeared, endpoints that left it included
+    ConnectLatency latency;                 // the same, SYN -> SYN-ACK
+    uint64_t refusals = 0;                  // new connections refused: no usable endpoint
+    std::vector<EndpointSample> endpoints;  // filled only with per-endpoint series enabled
 };
 
 struct MetricsSample {

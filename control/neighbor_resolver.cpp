@@ -18,8 +18,7 @@ std::string address_text(uint32_t network_order) {
 
 }  // namespace
 
-NeighborResolver::NeighborResolver(NeighborTable& table, const std::vector<PortRuntime>& ports,
-                                   rte_ring* transmit_ring)
+NeighborResolver::NeighborResolver(NeighborTable& table, const std::vector<PortRuntime>& ports, rte_ring* transmit_ring)
     : table_(table), ports_(ports), transmit_ring_(transmit_ring) {}
 
 NeighborResolver::~NeighborResolver() {
@@ -73,8 +72,8 @@ void NeighborResolver::handle_arp(rte_mbuf* packet, const Snapshot& snapshot, ui
     const PortIdentity& port = snapshot.ports[port_index];
     ParsedPacket parsed{};
     const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
-    ParseOutcome outcome = parse_packet(frame, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet),
-                                        port.vlan, false, parsed);
+    ParseOutcome outcome =
+        parse_packet(frame, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet), port.vlan, false, parsed);
     ArpMessage message{};
     if (outcome.kind != PacketKind::Arp || !parse_arp(frame, rte_pktmbuf_data_len(packet), parsed, message)) {
         rte_pktmbuf_free(packet);

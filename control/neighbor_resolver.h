@@ -38,10 +38,10 @@ struct NeighborStatistics {
     uint64_t arp_replies_sent = 0;
     uint64_t learnt = 0;
     uint64_t held_sent = 0;
-    uint64_t held_dropped = 0;  // neighbor never answered, or too many packets waiting
-    uint64_t conflicts = 0;          // another MAC claimed one of our addresses
-    uint64_t announcements_sent = 0; // our defence against those claims
-    uint64_t updates_refused = 0;    // unsolicited ARP that would have changed a neighbor's MAC
+    uint64_t held_dropped = 0;        // neighbor never answered, or too many packets waiting
+    uint64_t conflicts = 0;           // another MAC claimed one of our addresses
+    uint64_t announcements_sent = 0;  // our defence against those claims
+    uint64_t updates_refused = 0;     // unsolicited ARP that would have changed a neighbor's MAC
 };
 
 class NeighborResolver {

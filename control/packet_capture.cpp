@@ -25,8 +25,9 @@ std::string file_prefix(const std::vector<std::string>& args) {
 
 bool enable_packet_capture(const std::vector<std::string>& eal_args) {
     if (rte_eal_has_hugepages() == 0) {
-        spdlog::info("packet capture: unavailable with --no-huge (dpdk-dumpcap attaches as a secondary process "
-                     "and needs hugepage memory; tools/setup.sh reserves some)");
+        spdlog::info(
+            "packet capture: unavailable with --no-huge (dpdk-dumpcap attaches as a secondary process "
+            "and needs hugepage memory; tools/setup.sh reserves some)");
         return false;
     }
     if (rte_pdump_init() != 0) {

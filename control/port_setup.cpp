@@ -53,7 +53,8 @@ uint16_t probe(const config::PortConfig& port) {
 
 // The data room of a port's mbufs: a whole frame of `mtu` after the headroom.
 uint16_t data_room_for(uint16_t mtu) {
-    return static_cast<uint16_t>(std::max<uint32_t>(RTE_MBUF_DEFAULT_BUF_SIZE, RTE_PKTMBUF_HEADROOM + mtu + kFrameOverhead));
+    return static_cast<uint16_t>(
+        std::max<uint32_t>(RTE_MBUF_DEFAULT_BUF_SIZE, RTE_PKTMBUF_HEADROOM + mtu + kFrameOverhead));
 }
 
 // The largest MTU the device takes, as rte_eth_dev_set_mtu judges it (its frame limit less
@@ -70,12 +71,15 @@ uint32_t device_max_mtu(const rte_eth_dev_info& info) {
 // software with a warning: the dataplane enforces it on what it sends, and nothing else has an
 // MTU to disagree. Any other refusal stops start-up: the gateway would tell senders (ICMP
 // fragmentation needed) that it carries datagrams its device then drops or cannot receive.
-uint16_t apply_mtu(const config::PortConfig& port, uint16_t port_id, uint16_t device_mtu, const rte_eth_dev_info& info) {
+uint16_t apply_mtu(const config::PortConfig& port, uint16_t port_id, uint16_t device_mtu,
+                   const rte_eth_dev_info& info) {
     if (!port.mtu || *port.mtu == device_mtu) return device_mtu;
     const int result = rte_eth_dev_set_mtu(port_id, *port.mtu);
     if (result == -ENOTSUP) {
-        spdlog::warn("port {}: the device has no MTU setting ({}); MTU {} applies to what vipgate sends only, "
-                     "frames up to the device's limit are still received", port.name, rte_strerror(-result), *port.mtu);
+        spdlog::warn(
+            "port {}: the device has no MTU setting ({}); MTU {} applies to what vipgate sends only, "
+            "frames up to the device's limit are still received",
+            port.name, rte_strerror(-result), *port.mtu);
     } else if (result != 0) {
         const bool af_packet = port.device.rfind("net_af_packet", 0) == 0;
         throw port_error(port, "the device refuses MTU " + std::to_string(*port.mtu) + " (" + rte_strerror(-result) +
@@ -105,7 +109,8 @@ std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t work
         const uint16_t tx_queues = worker_count;
         if (info.max_rx_queues < rx_queues || info.max_tx_queues < tx_queues) {
             throw port_error(port_config, "needs " + std::to_string(rx_queues) + " RX and " +
-                                              std::to_string(tx_queues) + " TX queues (one each per worker) but the device offers " +
+                                              std::to_string(tx_queues) +
+                                              " TX queues (one each per worker) but the device offers " +
                                               std::to_string(info.max_rx_queues) + " RX and " +
                                               std::to_string(info.max_tx_queues) + " TX" +
                                               (port.device_name.rfind("net_pcap", 0) == 0
@@ -130,7 +135,8 @@ std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t work
         rte_eth_dev_get_mtu(port.port_id, &device_mtu);
         conf.rxmode.mtu = device_mtu;
         int result = rte_eth_dev_configure(port.port_id, rx_queues, tx_queues, &conf);
-        if (result != 0) throw port_error(port_config, "rte_eth_dev_configure failed: " + std::string(rte_strerror(-result)));
+        if (result != 0)
+            throw port_error(port_config, "rte_eth_dev_configure failed: " + std::string(rte_strerror(-result)));
         port.mtu = apply_mtu(port_config, port.port_id, device_mtu, info);
 
         uint16_t rx_descriptors = config.dataplane.rx_descriptors;
@@ -147,13 +153,15 @@ std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t work
         }
         for (uint16_t queue = 0; queue < rx_queues; ++queue) {
             result = rte_eth_rx_queue_setup(port.port_id, queue, rx_descriptors, socket, nullptr, port.pool);
-            if (result != 0) throw port_error(port_config, "RX queue setup failed: " + std::string(rte_strerror(-result)));
+            if (result != 0)
+                throw port_error(port_config, "RX queue setup failed: " + std::string(rte_strerror(-result)));
         }
         rte_eth_txconf tx_conf = info.default_txconf;
         tx_conf.offloads = conf.txmode.offloads;
         for (uint16_t queue = 0; queue < tx_queues; ++queue) {
             result = rte_eth_tx_queue_setup(port.port_id, queue, tx_descriptors, socket, &tx_conf);
-            if (result != 0) throw port_error(port_config, "TX queue setup failed: " + std::string(rte_strerror(-result)));
+            if (result != 0)
+                throw port_error(port_config, "TX queue setup failed: " + std::string(rte_strerror(-result)));
         }
 
         rte_eth_macaddr_get(port.port_id, &port.mac);
@@ -164,8 +172,10 @@ std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t work
             if (result != 0) {
                 // Keep the configured MAC as the gateway's identity in software; the device must
                 // then pass every frame up for the dataplane to filter.
-                spdlog::warn("port {}: the device cannot take MAC {} ({}); using it in software with "
-                             "promiscuous mode", port.name, format_mac(port.mac), rte_strerror(-result));
+                spdlog::warn(
+                    "port {}: the device cannot take MAC {} ({}); using it in software with "
+                    "promiscuous mode",
+                    port.name, format_mac(port.mac), rte_strerror(-result));
                 promiscuous = true;
             }
         }
@@ -173,12 +183,14 @@ std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t work
         result = rte_eth_dev_start(port.port_id);
         if (result != 0) throw port_error(port_config, "cannot start: " + std::string(rte_strerror(-result)));
 
-        const uint64_t pool_bytes = uint64_t(rte_mempool_calc_obj_size(port.pool->elt_size, port.pool->flags, nullptr)) *
-                                    port.pool->size;
-        spdlog::info("port {} ({}): DPDK port {}, MAC {}, {} RX / {} TX queues, RSS {}, MTU {}, {} mbufs of {} bytes "
-                     "({:.1f} MiB)", port.name, port.device_name, port.port_id, format_mac(port.mac), rx_queues, tx_queues,
-                     port.rss ? "on" : "off (software hand-off only)", port.mtu, port.pool->size, data_room,
-                     double(pool_bytes) / (1 << 20));
+        const uint64_t pool_bytes =
+            uint64_t(rte_mempool_calc_obj_size(port.pool->elt_size, port.pool->flags, nullptr)) * port.pool->size;
+        spdlog::info(
+            "port {} ({}): DPDK port {}, MAC {}, {} RX / {} TX queues, RSS {}, MTU {}, {} mbufs of {} bytes "
+            "({:.1f} MiB)",
+            port.name, port.device_name, port.port_id, format_mac(port.mac), rx_queues, tx_queues,
+            port.rss ? "on" : "off (software hand-off only)", port.mtu, port.pool->size, data_room,
+            double(pool_bytes) / (1 << 20));
         ports.push_back(port);
     }
     return ports;

@@ -16,13 +16,13 @@ struct rte_mempool;
 namespace vipgate {
 
 struct PortRuntime {
-    std::string name;          // configured name, e.g. "p0"
-    std::string device_name;   // DPDK device name, e.g. "net_pcap0"
+    std::string name;         // configured name, e.g. "p0"
+    std::string device_name;  // DPDK device name, e.g. "net_pcap0"
     uint16_t port_id = 0;
     rte_ether_addr mac{};
     rte_mempool* pool = nullptr;
     bool rss = false;
-    uint16_t mtu = 0;          // the largest IPv4 datagram the port sends (PortIdentity::mtu)
+    uint16_t mtu = 0;  // the largest IPv4 datagram the port sends (PortIdentity::mtu)
 };
 
 // Throws std::runtime_error naming the port and what to change.

@@ -14,8 +14,7 @@ Publisher::Publisher(uint32_t reader_count) {
     if (qsbr_ == nullptr) throw std::runtime_error("cannot allocate the QSBR variable");
     if (rte_rcu_qsbr_init(qsbr_, reader_count) != 0) {
         rte_free(qsbr_);
-        throw std::runtime_error("rte_rcu_qsbr_init failed for " + std::to_string(reader_count) +
-                                 " readers");
+        throw std::runtime_error("rte_rcu_qsbr_init failed for " + std::to_string(reader_count) + " readers");
     }
 }
 

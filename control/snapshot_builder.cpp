@@ -22,14 +22,21 @@ std::string service_port_label(const std::string& namespace_name, const std::str
 }
 namespace {
 
-uint32_t to_network(uint32_t host_order) { return rte_cpu_to_be_32(host_order); }
-uint16_t to_network16(uint16_t host_order) { return rte_cpu_to_be_16(host_order); }
+uint32_t to_network(uint32_t host_order) {
+    return rte_cpu_to_be_32(host_order);
+}
+uint16_t to_network16(uint16_t host_order) {
+    return rte_cpu_to_be_16(host_order);
+}
 
 uint8_t protocol_number(config::Protocol protocol) {
     switch (protocol) {
-    case config::Protocol::Tcp: return kProtoTcp;
-    case config::Protocol::Udp: return kProtoUdp;
-    case config::Protocol::Sctp: return kProtoSctp;
+    case config::Protocol::Tcp:
+        return kProtoTcp;
+    case config::Protocol::Udp:
+        return kProtoUdp;
+    case config::Protocol::Sctp:
+        return kProtoSctp;
     }
     return 0;
 }
@@ -47,8 +54,9 @@ EndpointKey unpack(uint64_t packed) {
 template <typename Key, typename Value>
 void first_touches(std::vector<std::pair<Key, Value>>& touches) {
     std::stable_sort(touches.begin(), touches.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    touches.erase(std::unique(touches.begin(), touches.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
-                  touches.end());
+    touches.erase(
+        std::unique(touches.begin(), touches.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+        touches.end());
 }
 
 // rte_hash and rte_lpm names are global to the process and must be unique while the tables live.
@@ -82,8 +90,8 @@ rte_hash* create_shared_hash(const char* prefix, uint32_t entries, uint32_t key_
         if (rte_hash_rcu_qsbr_add(hash, &reclaim) != 0) {
             const std::string reason = rte_strerror(rte_errno);
             rte_hash_free(hash);
-            throw std::runtime_error("cannot attach the workers' QSBR variable to hash table '" + name + "': " +
-                                     reason + " (is the EAL memory (-m) too small?)");
+            throw std::runtime_error("cannot attach the workers' QSBR variable to hash table '" + name +
+                                     "': " + reason + " (is the EAL memory (-m) too small?)");
         }
     }
     return hash;
@@ -97,8 +105,8 @@ void add_route(rte_lpm* lpm, uint32_t prefix_host, uint8_t length, uint32_t next
         return;
     }
     if (rte_lpm_add(lpm, prefix_host, length, next_hop) != 0) {
-        throw std::runtime_error("cannot add route " + config::format_ipv4(prefix_host) + "/" +
-                                 std::to_string(length) + " to the route table");
+        throw std::runtime_error("cannot add route " + config::format_ipv4(prefix_host) + "/" + std::to_string(length) +
+                                 " to the route table");
     }
 }
 
@@ -176,8 +184,8 @@ config::ObjectSet objects_of(const config::Config& config) {
     return config::ObjectSet{config.services, config.pods, config.endpoint_slices, config.dns};
 }
 
-SnapshotBuilder::SnapshotBuilder(uint16_t worker_count, std::vector<PortIdentity> ports,
-                                 uint32_t max_endpoint_slots, uint32_t max_service_ports)
+SnapshotBuilder::SnapshotBuilder(uint16_t worker_count, std::vector<PortIdentity> ports, uint32_t max_endpoint_slots,
+                                 uint32_t max_service_ports)
     : worker_count_(worker_count),
       max_endpoint_slots_(max_endpoint_slots),
       max_service_ports_(max_service_ports),
@@ -259,7 +267,8 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
         for (const auto& [key, upstream] : upstreams) examine.insert(key);
     }
     // A new seed or table size changes every Maglev table: every service is re-examined.
-    if (settings.dataplane.hash_seed != maglev_seed_ || settings.dataplane.maglev_max_table_size != maglev_max_table_size_) {
+    if (settings.dataplane.hash_seed != maglev_seed_ ||
+        settings.dataplane.maglev_max_table_size != maglev_max_table_size_) {
         for (const auto& [key, installed] : services_) examine.insert(key);
         for (const auto& [key, service] : services) examine.insert(key);
         for (const auto& [key, upstream] : upstreams) examine.insert(key);
@@ -357,14 +366,16 @@ void SnapshotBuilder::retire_removed(const std::string& key, const config::Resol
             continue;
         }
         std::set<std::pair<uint32_t, uint16_t>> wanted;
-        for (const config::ResolvedEndpoint& endpoint : next->endpoints) wanted.emplace(endpoint.address, endpoint.port);
+        for (const config::ResolvedEndpoint& endpoint : next->endpoints)
+            wanted.emplace(endpoint.address, endpoint.port);
         for (auto it = port.slots.begin(); it != port.slots.end();) {
             if (wanted.count(it->first)) {
                 ++it;
                 continue;
             }
-            reference_endpoint(EndpointKey{to_network(it->first.first), to_network16(it->first.second), port.protocol, 0},
-                               port.id, false);
+            reference_endpoint(
+                EndpointKey{to_network(it->first.first), to_network16(it->first.second), port.protocol, 0}, port.id,
+                false);
             release_slot(it->second);
             it = port.slots.erase(it);
         }
@@ -443,15 +454,16 @@ void SnapshotBuilder::claim_port_id(InstalledPort& out, const InstalledPort* pre
 // Gives every endpoint of `port` its slot (kept from `previous` when the endpoint was there
 // before), stages slot entries that changed, and returns the Maglev backends: the ready ones,
 // or when none is ready the serving terminating ones (KEP-1669), sorted by identity.
-std::vector<MaglevBackend> SnapshotBuilder::install_endpoints(const config::ResolvedPort& port,
-                                                              InstalledPort* previous, InstalledPort& out,
+std::vector<MaglevBackend> SnapshotBuilder::install_endpoints(const config::ResolvedPort& port, InstalledPort* previous,
+                                                              InstalledPort& out,
                                                               std::vector<uint32_t>& endpoint_slots) {
     std::vector<MaglevBackend> ready_backends;
     std::vector<MaglevBackend> serving_terminating_backends;
     for (const config::ResolvedEndpoint& endpoint : port.endpoints) {
         const auto identity = std::make_pair(endpoint.address, endpoint.port);
         uint32_t slot;
-        if (auto kept = previous != nullptr ? previous->slots.extract(identity) : decltype(previous->slots)::node_type{}) {
+        if (auto kept =
+                previous != nullptr ? previous->slots.extract(identity) : decltype(previous->slots)::node_type{}) {
             slot = kept.mapped();
         } else {
             slot = allocate_slot();

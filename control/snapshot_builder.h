@@ -40,7 +40,7 @@ std::string service_port_label(const std::string& namespace_name, const std::str
                                const std::string& port_name, uint16_t port);
 
 struct BuildStatistics {
-    uint32_t service_ports = 0;      // live service ports after the update
+    uint32_t service_ports = 0;  // live service ports after the update
     uint32_t maglev_built = 0;
     uint32_t maglev_reused = 0;
     uint32_t endpoints_added = 0;
@@ -156,7 +156,7 @@ private:
     ChunkedTable<ServicePort> service_ports_;
     ChunkedTable<EndpointSlot> endpoints_;
     std::vector<uint32_t> free_ids_;
-    std::vector<uint32_t> id_incarnation_;   // last incarnation given to each id
+    std::vector<uint32_t> id_incarnation_;  // last incarnation given to each id
     std::vector<uint32_t> free_slots_;
     std::vector<uint32_t> slot_generation_;  // last generation given to each slot
     uint32_t next_endpoint_generation_ = 1;
@@ -170,8 +170,8 @@ private:
     // the edits they produce apply in any order. A key's users are almost always one service port,
     // so a small vector of (id, reference) beats a map.
     std::unordered_map<uint64_t, std::vector<std::pair<uint32_t, void*>>> endpoint_users_;  // packed EndpointKey
-    std::unordered_map<uint32_t, uint32_t> vip_address_users_;    // VIP (network order) -> service ports
-    std::map<uint32_t, AddressKind> global_addresses_;             // local and SNAT addresses (network order)
+    std::unordered_map<uint32_t, uint32_t> vip_address_users_;  // VIP (network order) -> service ports
+    std::map<uint32_t, AddressKind> global_addresses_;          // local and SNAT addresses (network order)
     // Values before this update (nullptr: absent) of every key it touched, first touch first
     // (later touches of a key are dropped in prepare()). Vectors, because a hash map's clear()
     // walks all its buckets: after a bulk update that would cost every later small update.

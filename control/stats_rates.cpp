@@ -8,7 +8,9 @@ namespace {
 using nlohmann::json;
 
 // Counters that are levels, not running totals: no rate.
-bool is_gauge(const std::string& name) { return name == "active_connections"; }
+bool is_gauge(const std::string& name) {
+    return name == "active_connections";
+}
 
 double per_second(uint64_t now, uint64_t before, double seconds) {
     const uint64_t increase = now >= before ? now - before : now;  // a decrease is a reset
@@ -26,10 +28,9 @@ uint64_t total_drops(const json& stats) {
 StatsRates::Sample StatsRates::sample_of(const json& stats, Clock::time_point now) {
     Sample sample{now, stats.at("counters"), total_drops(stats), json::object()};
     for (const json& service : stats.at("services")) {
-        sample.services[service.at("service").get<std::string>()] = {
-            {"connections", service.at("connections")},
-            {"packets", service.at("packets")},
-            {"bytes", service.at("bytes")}};
+        sample.services[service.at("service").get<std::string>()] = {{"connections", service.at("connections")},
+                                                                     {"packets", service.at("packets")},
+                                                                     {"bytes", service.at("bytes")}};
     }
     return sample;
 }
@@ -52,8 +53,8 @@ void StatsRates::add_rates(json& stats, Clock::time_point now) {
             const auto before = previous_->services.find(service.at("service").get<std::string>());
             for (const char* field : {"connections", "packets", "bytes"}) {
                 const uint64_t earlier = before == previous_->services.end() ? 0 : before->at(field).get<uint64_t>();
-                service[std::string(field) + "_per_second"] = per_second(service.at(field).get<uint64_t>(), earlier,
-                                                                          seconds);
+                service[std::string(field) + "_per_second"] =
+                    per_second(service.at(field).get<uint64_t>(), earlier, seconds);
             }
         }
     }

@@ -52,22 +52,22 @@ public:
 private:
     std::vector<WorkerContext*> workers_;
     WorkerCounters previous_{};
-    std::vector<uint32_t> slot_generation_;           // generation each slot's baseline belongs to
-    std::vector<EndpointCounters> slot_baseline_;     // worker sums when that generation began
+    std::vector<uint32_t> slot_generation_;        // generation each slot's baseline belongs to
+    std::vector<EndpointCounters> slot_baseline_;  // worker sums when that generation began
     std::vector<ConnectLatency> slot_latency_baseline_;
     struct Owner {
-        uint32_t id = 0;           // service port id
+        uint32_t id = 0;  // service port id
         uint32_t incarnation = 0;
     };
-    std::vector<Owner> slot_owner_;                   // service port of each slot's endpoint
+    std::vector<Owner> slot_owner_;  // service port of each slot's endpoint
     struct Retired {
         uint32_t incarnation = 0;  // of the service port these counts belong to
         EndpointCounters counts;
         ConnectLatency latency;
     };
-    std::vector<Retired> retired_;                    // by service port id: endpoints that left
-    std::vector<uint32_t> refusal_incarnation_;       // by service port id: whose baseline this is
-    std::vector<uint64_t> refusal_baseline_;          // worker sums when that incarnation appeared
+    std::vector<Retired> retired_;               // by service port id: endpoints that left
+    std::vector<uint32_t> refusal_incarnation_;  // by service port id: whose baseline this is
+    std::vector<uint64_t> refusal_baseline_;     // worker sums when that incarnation appeared
     uint64_t previous_ms_ = 0;
 };
 

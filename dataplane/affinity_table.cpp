@@ -72,8 +72,7 @@ AffinityTable::Candidates AffinityTable::buckets_of(uint32_t client, uint32_t se
     mixed ^= mixed >> 33;
     mixed *= 0xc4ceb9fe1a85ec53ULL;
     mixed ^= mixed >> 33;
-    return {&buckets_[((mixed >> 32) * bucket_count_) >> 32],
-            &buckets_[((mixed & UINT32_MAX) * bucket_count_) >> 32]};
+    return {&buckets_[((mixed >> 32) * bucket_count_) >> 32], &buckets_[((mixed & UINT32_MAX) * bucket_count_) >> 32]};
 }
 
 void AffinityTable::prefetch(uint32_t client, uint32_t service_port) const noexcept {
@@ -89,8 +88,8 @@ AffinityEntry* AffinityTable::find(uint32_t client, uint32_t service_port, uint3
     return entry != nullptr && entry->is_fresh(now_ms) ? entry : nullptr;
 }
 
-bool AffinityTable::insert(uint32_t client, uint32_t service_port, uint32_t endpoint_slot,
-                           uint32_t endpoint_generation, uint32_t now_ms, uint32_t timeout_ms) noexcept {
+bool AffinityTable::insert(uint32_t client, uint32_t service_port, uint32_t endpoint_slot, uint32_t endpoint_generation,
+                           uint32_t now_ms, uint32_t timeout_ms) noexcept {
     const Candidates candidates = buckets_of(client, service_port);
     // A key is held by at most one way of its two buckets.
     AffinityEntry* target = find_key(candidates.first->ways, client, service_port);

@@ -72,8 +72,8 @@ inline uint32_t affinity_hash(uint32_t client_address, uint32_t seed) noexcept {
 }
 
 struct AffinityEntry {
-    uint32_t client = 0;               // network order
-    uint32_t service_port = 0;         // service port id
+    uint32_t client = 0;        // network order
+    uint32_t service_port = 0;  // service port id
     uint32_t endpoint_slot = 0;
     uint32_t endpoint_generation = 0;  // 0: the way is empty (generations start at 1)
     uint32_t deadline_ms = 0;          // fresh while (int32_t)(now_ms - deadline_ms) < 0

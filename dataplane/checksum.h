@@ -54,7 +54,9 @@ inline uint16_t checksum_update32(uint16_t checksum, uint32_t old_value, uint32_
 }
 
 // A 32-bit value as the sum of its two 16-bit halves, for the 64-bit accumulator.
-inline uint64_t checksum_halves(uint32_t value) noexcept { return uint64_t{value & 0xFFFF} + (value >> 16); }
+inline uint64_t checksum_halves(uint32_t value) noexcept {
+    return uint64_t{value & 0xFFFF} + (value >> 16);
+}
 
 // Folds a 64-bit accumulator of 16-bit terms into a 16-bit one's-complement sum.
 inline uint16_t checksum_fold64(uint64_t sum) noexcept {
@@ -90,6 +92,8 @@ inline uint16_t checksum_update_address6(uint16_t checksum, const uint8_t old_ad
 }
 
 // RFC 768 / RFC 8200 8.1: a UDP checksum that computes to 0x0000 is sent as 0xFFFF.
-inline uint16_t udp6_checksum_for_wire(uint16_t checksum) noexcept { return checksum == 0 ? 0xFFFF : checksum; }
+inline uint16_t udp6_checksum_for_wire(uint16_t checksum) noexcept {
+    return checksum == 0 ? 0xFFFF : checksum;
+}
 
 }  // namespace vipgate

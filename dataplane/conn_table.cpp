@@ -29,8 +29,12 @@ constexpr uint64_t kLoadDenominator = 5;
 uint32_t make_ref(uint32_t index, FlowDirection direction) {
     return index << 1 | static_cast<uint32_t>(direction);
 }
-uint32_t ref_index(uint32_t ref) { return ref >> 1; }
-FlowDirection ref_direction(uint32_t ref) { return static_cast<FlowDirection>(ref & 1); }
+uint32_t ref_index(uint32_t ref) {
+    return ref >> 1;
+}
+FlowDirection ref_direction(uint32_t ref) {
+    return static_cast<FlowDirection>(ref & 1);
+}
 
 const FlowKey4& key_of(const Connection& connection, FlowDirection direction) {
     return direction == FlowDirection::Original ? connection.original : connection.reply;
@@ -134,7 +138,9 @@ ConnLookupResult ConnTable::find(const FlowKey4& key, const KeyHash& hash) noexc
     return {nullptr, FlowDirection::Original};
 }
 
-ConnLookupResult ConnTable::lookup(const FlowKey4& key) noexcept { return find(key, hash_key(key)); }
+ConnLookupResult ConnTable::lookup(const FlowKey4& key) noexcept {
+    return find(key, hash_key(key));
+}
 
 void ConnTable::lookup_bulk(const FlowKey4* keys, uint32_t count, ConnLookupResult* results) noexcept {
     for (uint32_t done = 0; done < count; done += kMaxBulk) {
@@ -452,6 +458,8 @@ size_t ConnTable::memory_bytes() const noexcept {
     return sizeof(ConnTable) + size_t{capacity_} * sizeof(Connection) + size_t{bucket_count_} * sizeof(Bucket);
 }
 
-size_t ConnTable::bytes_per_connection() const noexcept { return (memory_bytes() + capacity_ - 1) / capacity_; }
+size_t ConnTable::bytes_per_connection() const noexcept {
+    return (memory_bytes() + capacity_ - 1) / capacity_;
+}
 
 }  // namespace vipgate

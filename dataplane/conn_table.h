@@ -88,9 +88,9 @@ struct alignas(64) Connection {
     uint32_t endpoint_generation = 0;  // set by the caller after insert
     uint32_t deadline_ms = 0;          // expired when (int32_t)(now_ms - deadline_ms) >= 0
     TcpState tcp_state = TcpState::None;
-    bool seen_reply = false;           // a Reply-direction packet has been seen (set by the table)
-    uint32_t syn_us = 0;               // caller's wrapping microsecond clock when it forwarded the
-                                       // SYN that put the entry in SynSent (connect latency)
+    bool seen_reply = false;  // a Reply-direction packet has been seen (set by the table)
+    uint32_t syn_us = 0;      // caller's wrapping microsecond clock when it forwarded the
+                              // SYN that put the entry in SynSent (connect latency)
 
     bool is_expired(uint32_t now_ms) const noexcept { return static_cast<int32_t>(now_ms - deadline_ms) >= 0; }
 
@@ -230,7 +230,7 @@ private:
     void enqueue_unanswered(uint32_t index) noexcept;
     void dequeue_unanswered(uint32_t index) noexcept;
     void retire(Connection* connection) noexcept;  // remove(), counting an unanswered SYN
-    Connection& next_aged_entry() noexcept;  // entry at the ageing cursor; advances the cursor
+    Connection& next_aged_entry() noexcept;        // entry at the ageing cursor; advances the cursor
 
     static bool consider_victim(Connection& candidate, uint32_t now_ms, VictimChoice& choice) noexcept;
     bool consider_bucket_victims(uint32_t bucket, uint32_t exclude_index, uint32_t now_ms,
@@ -247,8 +247,8 @@ private:
     uint32_t size_ = 0;
     uint32_t free_head_ = 0;
     uint32_t age_cursor_ = 0;
-    uint32_t unanswered_head_;   // oldest, or kNoEntry
-    uint32_t unanswered_tail_;   // youngest, or kNoEntry
+    uint32_t unanswered_head_;  // oldest, or kNoEntry
+    uint32_t unanswered_tail_;  // youngest, or kNoEntry
     uint32_t unanswered_count_ = 0;
     EndpointCounters* unanswered_counters_ = nullptr;
     uint32_t unanswered_slots_ = 0;

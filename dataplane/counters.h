@@ -13,6 +13,7 @@ namespace vipgate {
 
 // Why a packet was dropped (or consumed without forwarding). Every drop has exactly one reason.
 // One list, X(enumerator, report name), so a reason cannot be added without its name.
+// clang-format off
 #define VIPGATE_DROP_REASONS(X) \
     X(TruncatedEthernet, "truncated_ethernet") \
     X(TruncatedVlan, "truncated_vlan") \
@@ -61,8 +62,10 @@ namespace vipgate {
     X(VlanInsertFailed, "vlan_insert_failed")    /* no headroom (or a shared mbuf) to add the egress port's tag */ \
     VIPGATE_FRAGMENT_DROP_REASONS(X) \
     VIPGATE_IPV6_DROP_REASONS(X)
+// clang-format on
 
 // IPv4 fragments (dataplane/fragment_table.h).
+// clang-format off
 #define VIPGATE_FRAGMENT_DROP_REASONS(X) \
     X(FragmentTiny, "fragment_tiny")             /* first fragment without the whole L4 header, or TCP at offset 8 (RFC 1858) */ \
     X(FragmentOversize, "fragment_oversize")     /* offset + length past 65535 */ \
@@ -70,9 +73,11 @@ namespace vipgate {
     X(FragmentOrphan, "fragment_orphan")         /* its first fragment was dropped (or the datagram overlapped) */ \
     X(FragmentTimeout, "fragment_timeout")       /* held for its first fragment, which never came */ \
     X(FragmentTableFull, "fragment_table_full")  /* no free entry, too many holes, or too many held for one datagram */
+// clang-format on
 
 // IPv6 (dataplane/ipv6_parser.h, docs/ipv6.md). Shared with IPv4: bad_ip_version, bad_ip_length,
 // truncated_l4, unsupported_protocol, fragment_oversize.
+// clang-format off
 #define VIPGATE_IPV6_DROP_REASONS(X) \
     X(TruncatedIpv6, "truncated_ipv6")           /* fewer than 40 bytes of IPv6 header in the first segment */ \
     X(Ipv6ExtTruncated, "ipv6_ext_truncated")    /* an extension header runs past the datagram or the first segment */ \
@@ -84,21 +89,24 @@ namespace vipgate {
     X(Ipv6ExtUnsupported, "ipv6_ext_unsupported")  /* AH, ESP, Mobility, HIP, Shim6, experimental: not translatable */ \
     X(Ipv6UdpZeroChecksum, "ipv6_udp_zero_checksum")  /* UDP checksum 0 is not allowed over IPv6 (RFC 8200 8.1) */ \
     X(Ipv6NotServed, "ipv6_not_served")          /* well-formed IPv6 for us: not served yet (docs/ipv6.md) */
+// clang-format on
 
 enum class DropReason : uint8_t {
 #define VIPGATE_DROP_REASON_ENUMERATOR(reason, name) reason,
     VIPGATE_DROP_REASONS(VIPGATE_DROP_REASON_ENUMERATOR)
 #undef VIPGATE_DROP_REASON_ENUMERATOR
-    Count,
+        Count,
 };
 
 constexpr std::string_view drop_reason_name(DropReason reason) {
     switch (reason) {
 #define VIPGATE_DROP_REASON_NAME(reason, name) \
-    case DropReason::reason: return name;
+    case DropReason::reason:                   \
+        return name;
         VIPGATE_DROP_REASONS(VIPGATE_DROP_REASON_NAME)
 #undef VIPGATE_DROP_REASON_NAME
-    case DropReason::Count: break;
+    case DropReason::Count:
+        break;
     }
     return "unknown";
 }
@@ -114,45 +122,45 @@ struct alignas(64) WorkerCounters {
     uint64_t forwarded_to_client = 0;    // endpoint -> client direction (replies)
     uint64_t new_connections = 0;
     uint64_t conntrack_hits = 0;
-    uint64_t rescheduled = 0;            // flows moved because their endpoint disappeared
-    uint64_t resets_sent = 0;            // TCP RST, SCTP ABORT (or SHUTDOWN COMPLETE, RFC 9260 8.4)
+    uint64_t rescheduled = 0;  // flows moved because their endpoint disappeared
+    uint64_t resets_sent = 0;  // TCP RST, SCTP ABORT (or SHUTDOWN COMPLETE, RFC 9260 8.4)
     uint64_t icmp_sent = 0;
     uint64_t icmp_errors_translated = 0;  // ICMP errors about tracked flows, rewritten and forwarded
-    uint64_t handoffs_out = 0;           // packets passed to the owning worker
+    uint64_t handoffs_out = 0;            // packets passed to the owning worker
     uint64_t handoffs_in = 0;
-    uint64_t punted = 0;                 // packets passed to the control thread: ARP, and packets
-                                         // held there until their next hop's MAC is known
-    uint64_t stateless_forwards = 0;     // forwarded by consistent hash without a conntrack entry
-    uint64_t stateless_replies = 0;      // DNAT-only replies translated without an entry
+    uint64_t punted = 0;              // packets passed to the control thread: ARP, and packets
+                                      // held there until their next hop's MAC is known
+    uint64_t stateless_forwards = 0;  // forwarded by consistent hash without a conntrack entry
+    uint64_t stateless_replies = 0;   // DNAT-only replies translated without an entry
     uint64_t conntrack_evictions = 0;
     uint64_t conntrack_expired = 0;
-    uint64_t affinity_hits = 0;          // new connections sent to the endpoint their client's affinity names
-    uint64_t active_connections = 0;     // gauge, written by the worker
-    uint64_t loops = 0;                  // poll loops
-    uint64_t busy_loops = 0;             // poll loops that received at least one packet (port or hand-off)
-    uint64_t snapshot_generation = 0;    // generation the worker last used
+    uint64_t affinity_hits = 0;        // new connections sent to the endpoint their client's affinity names
+    uint64_t active_connections = 0;   // gauge, written by the worker
+    uint64_t loops = 0;                // poll loops
+    uint64_t busy_loops = 0;           // poll loops that received at least one packet (port or hand-off)
+    uint64_t snapshot_generation = 0;  // generation the worker last used
     // Rare, so it may share its line with the drops (see the static_assert below).
-    uint64_t affinity_table_full = 0;    // affinity choices not remembered: every way of the set was fresh
-    uint64_t idle_sleeps = 0;            // adaptive polling: sleeps taken while the queues were empty
-    uint64_t idle_sleep_us = 0;          // and their requested length in total
+    uint64_t affinity_table_full = 0;  // affinity choices not remembered: every way of the set was fresh
+    uint64_t idle_sleeps = 0;          // adaptive polling: sleeps taken while the queues were empty
+    uint64_t idle_sleep_us = 0;        // and their requested length in total
     // Cluster DNS (dataplane/dns_path.h). Queries answered by rcode (sent only: a rate-limited
     // drop counts as its drop reason), plus the TC ones among them and the slipped ones.
     uint64_t dns_queries_udp = 0;
-    uint64_t dns_queries_tcp = 0;        // complete queries in a TCP segment
-    uint64_t dns_noerror = 0;            // records answered
+    uint64_t dns_queries_tcp = 0;  // complete queries in a TCP segment
+    uint64_t dns_noerror = 0;      // records answered
     uint64_t dns_nodata = 0;
     uint64_t dns_nxdomain = 0;
     uint64_t dns_refused = 0;
     uint64_t dns_formerr = 0;
     uint64_t dns_notimp = 0;
     uint64_t dns_badvers = 0;
-    uint64_t dns_truncated = 0;          // answered with TC (too large, or slipped)
-    uint64_t dns_slipped = 0;            // rate-limited, answered with TC so the client retries over TCP
-    uint64_t dns_forwarded_upstream = 0; // out of zone: sent down the service path to the upstreams
-    uint64_t dns_tcp_control_sent = 0;   // SYN-ACKs and ACKs of FINs of the TCP responder
+    uint64_t dns_truncated = 0;           // answered with TC (too large, or slipped)
+    uint64_t dns_slipped = 0;             // rate-limited, answered with TC so the client retries over TCP
+    uint64_t dns_forwarded_upstream = 0;  // out of zone: sent down the service path to the upstreams
+    uint64_t dns_tcp_control_sent = 0;    // SYN-ACKs and ACKs of FINs of the TCP responder
     // IPv4 fragments (dataplane/fragment_table.h). The first fragment counts as any packet too.
-    uint64_t fragments_forwarded = 0;    // later fragments sent on with their first fragment's translation
-    uint64_t fragments_held = 0;         // later fragments that waited for their first (sent before it, or in its burst)
+    uint64_t fragments_forwarded = 0;  // later fragments sent on with their first fragment's translation
+    uint64_t fragments_held = 0;       // later fragments that waited for their first (sent before it, or in its burst)
     uint64_t fragment_datagrams_completed = 0;  // every fragment of the datagram seen
     uint64_t fragment_datagrams_expired = 0;    // timed out before every fragment was seen
     std::array<uint64_t, kDropReasonCount> drops{};

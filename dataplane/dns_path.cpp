@@ -22,29 +22,50 @@ constexpr uint16_t kTcpWindow = 65535;
 constexpr uint8_t kTcpOptionMss = 2;
 constexpr uint8_t kTcpOptionMssLength = 4;
 
-DnsPathResult drop(DropReason reason) { return {DnsPathAction::Drop, reason}; }
+DnsPathResult drop(DropReason reason) {
+    return {DnsPathAction::Drop, reason};
+}
 constexpr DnsPathResult kSendBack{DnsPathAction::SendBack, DropReason::Count};
 
 DropReason drop_reason_of(const DnsAnswer& answer) {
     switch (answer.status) {
-    case DnsQueryStatus::Response: return DropReason::DnsResponseReceived;
-    case DnsQueryStatus::TooLarge: return DropReason::DnsTooLarge;
-    case DnsQueryStatus::TruncatedHeader: return DropReason::DnsMalformed;
-    default: return DropReason::DnsTooLarge;  // no room for even the question
+    case DnsQueryStatus::Response:
+        return DropReason::DnsResponseReceived;
+    case DnsQueryStatus::TooLarge:
+        return DropReason::DnsTooLarge;
+    case DnsQueryStatus::TruncatedHeader:
+        return DropReason::DnsMalformed;
+    default:
+        return DropReason::DnsTooLarge;  // no room for even the question
     }
 }
 
 void count_answer(WorkerCounters& counters, const DnsAnswer& answer) {
     switch (answer.kind) {
-    case DnsAnswerKind::NoError: ++counters.dns_noerror; break;
-    case DnsAnswerKind::NoData: ++counters.dns_nodata; break;
-    case DnsAnswerKind::NxDomain: ++counters.dns_nxdomain; break;
-    case DnsAnswerKind::Refused: ++counters.dns_refused; break;
-    case DnsAnswerKind::FormErr: ++counters.dns_formerr; break;
-    case DnsAnswerKind::NotImp: ++counters.dns_notimp; break;
-    case DnsAnswerKind::BadVers: ++counters.dns_badvers; break;
+    case DnsAnswerKind::NoError:
+        ++counters.dns_noerror;
+        break;
+    case DnsAnswerKind::NoData:
+        ++counters.dns_nodata;
+        break;
+    case DnsAnswerKind::NxDomain:
+        ++counters.dns_nxdomain;
+        break;
+    case DnsAnswerKind::Refused:
+        ++counters.dns_refused;
+        break;
+    case DnsAnswerKind::FormErr:
+        ++counters.dns_formerr;
+        break;
+    case DnsAnswerKind::NotImp:
+        ++counters.dns_notimp;
+        break;
+    case DnsAnswerKind::BadVers:
+        ++counters.dns_badvers;
+        break;
     case DnsAnswerKind::Forward:
-    case DnsAnswerKind::Drop: break;
+    case DnsAnswerKind::Drop:
+        break;
     }
     if (answer.truncated) ++counters.dns_truncated;
 }
@@ -87,7 +108,8 @@ DnsPathResult handle_udp(WorkerContext& context, const Snapshot& snapshot, const
     options.transport = DnsTransport::Udp;
     options.client_trusted = !snapshot.client_ranges.empty();
     uint8_t* message = frame + payload_offset;
-    DnsAnswer answer = answer_dns_query(zone, message, query_length, options, message, room_from(packet, payload_offset));
+    DnsAnswer answer =
+        answer_dns_query(zone, message, query_length, options, message, room_from(packet, payload_offset));
     if (answer.kind == DnsAnswerKind::Forward) {
         ++counters.dns_forwarded_upstream;
         return {DnsPathAction::Continue, DropReason::Count};
@@ -96,8 +118,10 @@ DnsPathResult handle_udp(WorkerContext& context, const Snapshot& snapshot, const
     if (zone.rate_limit != 0 && context.dns_rate_limiter != nullptr) {
         switch (context.dns_rate_limiter->check(parsed.key.src_addr, context.now_ms, zone.rate_limit,
                                                 zone.rate_limit_slip)) {
-        case DnsRateDecision::Send: break;
-        case DnsRateDecision::Drop: return drop(DropReason::DnsRateLimited);
+        case DnsRateDecision::Send:
+            break;
+        case DnsRateDecision::Drop:
+            return drop(DropReason::DnsRateLimited);
         case DnsRateDecision::Slip:
             ++counters.dns_slipped;
             answer.length = truncate_dns_response(message, answer);
@@ -158,8 +182,8 @@ DnsPathResult handle_tcp(WorkerContext& context, const DnsZone& zone, rte_mbuf* 
 
     if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) == RTE_TCP_SYN_FLAG) {
         ++counters.dns_tcp_control_sent;
-        const uint32_t length = write_tcp_header(tcp, isn, client_seq + 1, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG,
-                                                 kTcpOptionMssLength);
+        const uint32_t length =
+            write_tcp_header(tcp, isn, client_seq + 1, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, kTcpOptionMssLength);
         uint8_t* option = frame + parsed.l4_offset + kTcpHeaderLength;
         option[0] = kTcpOptionMss;
         option[1] = kTcpOptionMssLength;
@@ -171,8 +195,8 @@ DnsPathResult handle_tcp(WorkerContext& context, const DnsZone& zone, rte_mbuf* 
     if (payload_length == 0 && (flags & (RTE_TCP_FIN_FLAG | RTE_TCP_SYN_FLAG)) == RTE_TCP_FIN_FLAG) {
         // The client's FIN after our answer: acknowledge it (stateless, so whatever it acknowledges).
         ++counters.dns_tcp_control_sent;
-        const uint32_t length = write_tcp_header(tcp, rte_be_to_cpu_32(tcp->recv_ack), client_seq + 1,
-                                                 RTE_TCP_ACK_FLAG, 0);
+        const uint32_t length =
+            write_tcp_header(tcp, rte_be_to_cpu_32(tcp->recv_ack), client_seq + 1, RTE_TCP_ACK_FLAG, 0);
         return send_tcp(packet, parsed, tcp, length);
     }
     if (rte_be_to_cpu_32(tcp->recv_ack) != isn + 1 || (flags & RTE_TCP_SYN_FLAG)) {
@@ -195,23 +219,24 @@ DnsPathResult handle_tcp(WorkerContext& context, const DnsZone& zone, rte_mbuf* 
     const uint32_t response_offset = parsed.l4_offset + kTcpHeaderLength + kLengthPrefix;
     DnsAnswerOptions options;
     options.transport = DnsTransport::Tcp;
-    const DnsAnswer answer = answer_dns_query(zone, prefix + kLengthPrefix, query_length, options, frame + response_offset,
-                                              std::min(dns::kTcpMaxMessage, room_from(packet, response_offset)));
+    const DnsAnswer answer =
+        answer_dns_query(zone, prefix + kLengthPrefix, query_length, options, frame + response_offset,
+                         std::min(dns::kTcpMaxMessage, room_from(packet, response_offset)));
     if (answer.kind == DnsAnswerKind::Drop) return drop(drop_reason_of(answer));
     count_answer(counters, answer);
     uint8_t* response_prefix = frame + response_offset - kLengthPrefix;
     response_prefix[0] = static_cast<uint8_t>(answer.length >> 8);
     response_prefix[1] = static_cast<uint8_t>(answer.length);
     const uint32_t acknowledged = client_seq + payload_length + ((flags & RTE_TCP_FIN_FLAG) ? 1 : 0);
-    const uint32_t length = write_tcp_header(tcp, isn + 1, acknowledged,
-                                             RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG | RTE_TCP_FIN_FLAG, 0);
+    const uint32_t length =
+        write_tcp_header(tcp, isn + 1, acknowledged, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG | RTE_TCP_FIN_FLAG, 0);
     return send_tcp(packet, parsed, tcp, length + kLengthPrefix + answer.length);
 }
 
 }  // namespace
 
-DnsPathResult handle_dns_packet(WorkerContext& context, const Snapshot& snapshot, const DnsZone& zone,
-                                rte_mbuf* packet, const ParsedPacket& parsed) noexcept {
+DnsPathResult handle_dns_packet(WorkerContext& context, const Snapshot& snapshot, const DnsZone& zone, rte_mbuf* packet,
+                                const ParsedPacket& parsed) noexcept {
     if (!snapshot.client_allowed(parsed.key.src_addr)) return drop(DropReason::SourceNotAllowed);
     if (parsed.key.protocol == kProtoUdp) return handle_udp(context, snapshot, zone, packet, parsed);
     return handle_tcp(context, zone, packet, parsed);

@@ -36,8 +36,8 @@ struct rte_mbuf;
 namespace vipgate {
 
 namespace dns {
-constexpr uint16_t kTcpMss = 1460;                   // offered in our SYN-ACK
-constexpr uint32_t kTcpMaxMessage = kTcpMss - 2;     // one segment, after the length prefix
+constexpr uint16_t kTcpMss = 1460;                // offered in our SYN-ACK
+constexpr uint32_t kTcpMaxMessage = kTcpMss - 2;  // one segment, after the length prefix
 }  // namespace dns
 
 // A UDP or TCP packet to port 53 of one of the zone's addresses.
@@ -60,7 +60,7 @@ struct DnsPathResult {
 
 // Handles a packet for which is_dns_query_packet holds. Counts the DNS counters; the caller
 // counts the drop reason and emits or frees the packet.
-DnsPathResult handle_dns_packet(WorkerContext& context, const Snapshot& snapshot, const DnsZone& zone,
-                                rte_mbuf* packet, const ParsedPacket& parsed) noexcept;
+DnsPathResult handle_dns_packet(WorkerContext& context, const Snapshot& snapshot, const DnsZone& zone, rte_mbuf* packet,
+                                const ParsedPacket& parsed) noexcept;
 
 }  // namespace vipgate

@@ -35,7 +35,8 @@ struct Sections {
 uint32_t size_limit(const DnsQuery& query, const DnsAnswerOptions& options, uint32_t query_length, uint32_t capacity) {
     uint32_t limit = capacity;
     if (options.transport == DnsTransport::Udp) {
-        uint32_t client = query.has_opt ? std::max<uint32_t>(query.udp_size, dns::kClassicUdpSize) : dns::kClassicUdpSize;
+        uint32_t client =
+            query.has_opt ? std::max<uint32_t>(query.udp_size, dns::kClassicUdpSize) : dns::kClassicUdpSize;
         client = std::min<uint32_t>(client, dns::kServerUdpSize);
         if (!options.client_trusted) client = std::min(client, dns::kUntrustedAmplification * query_length);
         limit = std::min(limit, client);
@@ -44,7 +45,8 @@ uint32_t size_limit(const DnsQuery& query, const DnsAnswerOptions& options, uint
 }
 
 uint16_t response_flags(const DnsZone& zone, const DnsQuery& query, bool authoritative, uint8_t rcode) {
-    uint16_t flags = static_cast<uint16_t>(dns::kFlagQr | (query.flags & (0x7800 | dns::kFlagRd | dns::kFlagCd)) | rcode);
+    uint16_t flags =
+        static_cast<uint16_t>(dns::kFlagQr | (query.flags & (0x7800 | dns::kFlagRd | dns::kFlagCd)) | rcode);
     if (authoritative) flags |= dns::kFlagAa;
     if (zone.has_upstreams) flags |= dns::kFlagRa;
     return flags;
@@ -78,7 +80,8 @@ DnsAnswer write_response(const DnsZone& zone, const DnsQuery& query, DnsAnswerKi
     write16(response + 4, 1);
     write16(response + 6, truncated ? 0 : sections.answer_count);
     write16(response + 8, truncated || sections.authority_length == 0 ? 0 : 1);
-    write16(response + 10, static_cast<uint16_t>((with_additional ? sections.additional_count : 0) + (opt_length ? 1 : 0)));
+    write16(response + 10,
+            static_cast<uint16_t>((with_additional ? sections.additional_count : 0) + (opt_length ? 1 : 0)));
     uint8_t* out = response + dns::kHeaderLength;
     std::memcpy(out, query.name, query.name_length);
     out += query.name_length;
@@ -100,8 +103,12 @@ DnsAnswer write_response(const DnsZone& zone, const DnsQuery& query, DnsAnswerKi
         write16(out + 9, 0);
         out += kOptLength;
     }
-    return {kind, DnsQueryStatus::Ok, truncated, static_cast<uint16_t>(out - response),
-            static_cast<uint16_t>(question_end), opt_length != 0};
+    return {kind,
+            DnsQueryStatus::Ok,
+            truncated,
+            static_cast<uint16_t>(out - response),
+            static_cast<uint16_t>(question_end),
+            opt_length != 0};
 }
 
 const DnsRecordSet* find_set(const DnsZone& zone, const DnsNameEntry& entry, uint16_t qtype) {
@@ -122,7 +129,9 @@ Sections negative(const DnsZone& zone, const DnsQuery& query) {
     return sections;
 }
 
-uint16_t read16(const uint8_t* at) { return static_cast<uint16_t>(at[0] << 8 | at[1]); }
+uint16_t read16(const uint8_t* at) {
+    return static_cast<uint16_t>(at[0] << 8 | at[1]);
+}
 
 }  // namespace
 
@@ -162,13 +171,16 @@ DnsAnswer answer_dns_query(const DnsZone& zone, const uint8_t* message, uint32_t
     const uint32_t limit = size_limit(query, options, message_length, capacity);
     const bool truncate = options.force_truncated;
     if (query.qclass != dns::kClassIn || query.qtype == dns::kTypeAxfr || query.qtype == dns::kTypeIxfr) {
-        return write_response(zone, query, DnsAnswerKind::Refused, dns::kRcodeRefused, false, {}, limit, truncate, response);
+        return write_response(zone, query, DnsAnswerKind::Refused, dns::kRcodeRefused, false, {}, limit, truncate,
+                              response);
     }
     const DnsNameEntry* entry = zone.find(query.lower, query.name_length);
     if (entry == nullptr) {
         if (!zone.contains_name(query.lower, query.name_length)) {
-            if (zone.has_upstreams && options.transport == DnsTransport::Udp) return {DnsAnswerKind::Forward, status, false, 0};
-            return write_response(zone, query, DnsAnswerKind::Refused, dns::kRcodeRefused, false, {}, limit, truncate, response);
+            if (zone.has_upstreams && options.transport == DnsTransport::Udp)
+                return {DnsAnswerKind::Forward, status, false, 0};
+            return write_response(zone, query, DnsAnswerKind::Refused, dns::kRcodeRefused, false, {}, limit, truncate,
+                                  response);
         }
         return write_response(zone, query, DnsAnswerKind::NxDomain, dns::kRcodeNxDomain, true, negative(zone, query),
                               limit, truncate, response);

@@ -29,7 +29,7 @@
 namespace vipgate {
 
 namespace dns {
-constexpr uint16_t kServerUdpSize = 1232;        // the size we advertise (DNS flag day 2020)
+constexpr uint16_t kServerUdpSize = 1232;  // the size we advertise (DNS flag day 2020)
 constexpr uint16_t kClassicUdpSize = 512;
 constexpr uint32_t kUntrustedAmplification = 4;  // a UDP response to a client outside the
                                                  // client ranges is at most 4x its query
@@ -38,15 +38,15 @@ constexpr uint32_t kUntrustedAmplification = 4;  // a UDP response to a client o
 enum class DnsTransport : uint8_t { Udp, Tcp };
 
 enum class DnsAnswerKind : uint8_t {
-    NoError,   // records answered
+    NoError,  // records answered
     NoData,
     NxDomain,
     Refused,
     FormErr,
     NotImp,
     BadVers,
-    Forward,   // out of zone, to the upstreams: nothing written
-    Drop,      // never answered: nothing written (see DnsAnswer::status)
+    Forward,  // out of zone, to the upstreams: nothing written
+    Drop,     // never answered: nothing written (see DnsAnswer::status)
 };
 
 struct DnsAnswerOptions {

@@ -7,9 +7,13 @@ constexpr uint8_t kLabelTypeMask = 0xC0;
 constexpr uint8_t kPointerType = 0xC0;
 constexpr uint32_t kOptFixedLength = 11;  // root name, type, class, TTL, RDLENGTH
 
-uint16_t read16(const uint8_t* at) noexcept { return static_cast<uint16_t>(at[0] << 8 | at[1]); }
+uint16_t read16(const uint8_t* at) noexcept {
+    return static_cast<uint16_t>(at[0] << 8 | at[1]);
+}
 
-uint8_t to_lower(uint8_t c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + ('a' - 'A')) : c; }
+uint8_t to_lower(uint8_t c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + ('a' - 'A')) : c;
+}
 
 // Reads the question's name at `position`; on success `position` is the first byte after it
 // (after the first pointer, if any).

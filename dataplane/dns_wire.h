@@ -19,7 +19,7 @@
 namespace vipgate {
 
 namespace dns {
-constexpr uint32_t kMaxQueryLength = 512;     // larger queries are dropped (TooLarge)
+constexpr uint32_t kMaxQueryLength = 512;  // larger queries are dropped (TooLarge)
 constexpr uint8_t kOpcodeQuery = 0;
 constexpr uint8_t kRcodeNoError = 0;
 constexpr uint8_t kRcodeFormErr = 1;
@@ -27,7 +27,7 @@ constexpr uint8_t kRcodeServFail = 2;
 constexpr uint8_t kRcodeNxDomain = 3;
 constexpr uint8_t kRcodeNotImp = 4;
 constexpr uint8_t kRcodeRefused = 5;
-constexpr uint16_t kRcodeBadVers = 16;        // extended: 1 in the OPT record's upper rcode bits
+constexpr uint16_t kRcodeBadVers = 16;  // extended: 1 in the OPT record's upper rcode bits
 constexpr uint16_t kFlagQr = 0x8000;
 constexpr uint16_t kFlagAa = 0x0400;
 constexpr uint16_t kFlagTc = 0x0200;
@@ -42,36 +42,36 @@ constexpr uint16_t kTypeAxfr = 252;
 enum class DnsQueryStatus : uint8_t {
     Ok,
     // Dropped: nothing can or should be answered.
-    TruncatedHeader,       // fewer than 12 bytes
-    Response,              // QR = 1: never answered (no reflection, no loops between servers)
-    TooLarge,              // over dns::kMaxQueryLength
+    TruncatedHeader,  // fewer than 12 bytes
+    Response,         // QR = 1: never answered (no reflection, no loops between servers)
+    TooLarge,         // over dns::kMaxQueryLength
     // Answered NOTIMP.
-    BadOpcode,             // not QUERY
+    BadOpcode,  // not QUERY
     // Answered FORMERR.
-    BadQuestionCount,      // QDCOUNT != 1
-    UnexpectedRecords,     // ANCOUNT or NSCOUNT != 0
-    TruncatedName,         // the name runs past the message
-    LabelTooLong,          // a label type other than a length <= 63 or a pointer (0x40, 0x80)
-    NameTooLong,           // over 255 bytes decompressed
-    PointerOutOfRange,     // into the header or past the message
-    PointerForward,        // not before the pointer itself
-    PointerLoop,           // not before where the previous pointer pointed
-    TruncatedQuestion,     // no room for QTYPE and QCLASS
-    BadAdditional,         // more than one additional record, or one that is not a root-owned OPT
-    BadOpt,                // an OPT record cut short (fixed part or RDATA past the end)
+    BadQuestionCount,   // QDCOUNT != 1
+    UnexpectedRecords,  // ANCOUNT or NSCOUNT != 0
+    TruncatedName,      // the name runs past the message
+    LabelTooLong,       // a label type other than a length <= 63 or a pointer (0x40, 0x80)
+    NameTooLong,        // over 255 bytes decompressed
+    PointerOutOfRange,  // into the header or past the message
+    PointerForward,     // not before the pointer itself
+    PointerLoop,        // not before where the previous pointer pointed
+    TruncatedQuestion,  // no room for QTYPE and QCLASS
+    BadAdditional,      // more than one additional record, or one that is not a root-owned OPT
+    BadOpt,             // an OPT record cut short (fixed part or RDATA past the end)
     // Answered BADVERS.
-    BadVersion,            // EDNS version != 0
+    BadVersion,  // EDNS version != 0
 };
 
 struct DnsQuery {
-    uint16_t id;           // as sent (network order)
-    uint16_t flags;        // host order
-    uint16_t qtype;        // host order
+    uint16_t id;     // as sent (network order)
+    uint16_t flags;  // host order
+    uint16_t qtype;  // host order
     uint16_t qclass;
     uint16_t name_length;  // wire bytes with the final 0; 0 until the name is read
     bool has_opt;
     bool dnssec_ok;
-    uint16_t udp_size;     // the OPT record's, 0 without one
+    uint16_t udp_size;  // the OPT record's, 0 without one
     uint16_t message_length;
     uint8_t name[dns::kMaxNameLength];   // as asked, decompressed
     uint8_t lower[dns::kMaxNameLength];  // lower-cased

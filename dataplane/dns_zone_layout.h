@@ -81,9 +81,9 @@ struct DnsRecordSet {
 struct DnsNameEntry {
     uint32_t name_offset = 0;  // into DnsZone::bytes
     uint16_t name_length = 0;
-    bool in_zone = false;      // at or below the apex: negative answers carry the SOA
-    uint16_t set_count = 0;    // 0: an empty non-terminal or a name without records (NODATA)
-    uint32_t first_set = 0;    // into DnsZone::sets, sets sorted by type
+    bool in_zone = false;    // at or below the apex: negative answers carry the SOA
+    uint16_t set_count = 0;  // 0: an empty non-terminal or a name without records (NODATA)
+    uint32_t first_set = 0;  // into DnsZone::sets, sets sorted by type
 };
 
 struct DnsSlot {

@@ -28,12 +28,18 @@ enum IpProtocol : uint8_t {
 
 constexpr const char* protocol_name(uint8_t protocol) noexcept {
     switch (protocol) {
-    case kProtoTcp: return "TCP";
-    case kProtoUdp: return "UDP";
-    case kProtoSctp: return "SCTP";
-    case kProtoIcmp: return "ICMP";
-    case kProtoIcmpv6: return "ICMPv6";
-    default: return "?";
+    case kProtoTcp:
+        return "TCP";
+    case kProtoUdp:
+        return "UDP";
+    case kProtoSctp:
+        return "SCTP";
+    case kProtoIcmp:
+        return "ICMP";
+    case kProtoIcmpv6:
+        return "ICMPv6";
+    default:
+        return "?";
     }
 }
 
@@ -47,9 +53,7 @@ struct alignas(16) FlowKey4 {
     uint8_t protocol = 0;
     uint8_t padding[3] = {0, 0, 0};
 
-    bool operator==(const FlowKey4& other) const {
-        return std::memcmp(this, &other, sizeof(*this)) == 0;
-    }
+    bool operator==(const FlowKey4& other) const { return std::memcmp(this, &other, sizeof(*this)) == 0; }
 
     FlowKey4 reversed() const {
         FlowKey4 r;
@@ -81,9 +85,7 @@ struct alignas(8) FlowKey6 {
     uint8_t protocol = 0;
     uint8_t padding[3] = {0, 0, 0};
 
-    bool operator==(const FlowKey6& other) const {
-        return std::memcmp(this, &other, sizeof(*this)) == 0;
-    }
+    bool operator==(const FlowKey6& other) const { return std::memcmp(this, &other, sizeof(*this)) == 0; }
 
     FlowKey6 reversed() const {
         FlowKey6 r;
@@ -124,9 +126,7 @@ struct alignas(8) VipKey {
         return key;
     }
 
-    bool operator==(const VipKey& other) const {
-        return std::memcmp(this, &other, sizeof(*this)) == 0;
-    }
+    bool operator==(const VipKey& other) const { return std::memcmp(this, &other, sizeof(*this)) == 0; }
 };
 static_assert(sizeof(VipKey) == 24);
 

@@ -17,7 +17,7 @@
 namespace vipgate {
 
 struct IdlePolicy {
-    bool adaptive = false;        // false: busy-poll always
+    bool adaptive = false;  // false: busy-poll always
     uint32_t max_sleep_us = 100;
 };
 

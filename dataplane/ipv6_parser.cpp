@@ -29,8 +29,12 @@ constexpr uint8_t kRoutingType0 = 0;
 constexpr uint16_t kFragmentOffsetMask = 0xFFF8;  // in the host-order offset field: offset in 8-byte units << 3
 constexpr uint16_t kFragmentMoreFlag = 0x0001;
 
-constexpr ParseOutcome invalid(DropReason reason) { return {PacketKind::Invalid, reason}; }
-constexpr ParseOutcome accepted() { return {PacketKind::Ipv6, DropReason::Count}; }
+constexpr ParseOutcome invalid(DropReason reason) {
+    return {PacketKind::Invalid, reason};
+}
+constexpr ParseOutcome accepted() {
+    return {PacketKind::Ipv6, DropReason::Count};
+}
 
 uint16_t load_be16(const uint8_t* bytes) {
     uint16_t value;
@@ -72,7 +76,9 @@ ParseOutcome parse_upper_layer(const uint8_t* frame, const Bounds& bounds, uint3
     const uint32_t in_datagram = bounds.datagram_end - offset;
     const uint32_t available = std::min(bounds.datagram_end, bounds.readable) - offset;
     auto need = [&](uint32_t length) { return length <= available; };
-    auto short_of = [&](uint32_t length) { return invalid(missing(out, bounds, offset, length, DropReason::TruncatedL4)); };
+    auto short_of = [&](uint32_t length) {
+        return invalid(missing(out, bounds, offset, length, DropReason::TruncatedL4));
+    };
     const uint8_t* l4 = frame + offset;
     switch (out.key.protocol) {
     case kProtoTcp: {
@@ -135,8 +141,8 @@ DropReason parse_fragment_header(const uint8_t* header, const Bounds& bounds, ui
 
 }  // namespace
 
-ParseOutcome parse_ipv6(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length,
-                        uint16_t l3_offset, ParsedIpv6& out) noexcept {
+ParseOutcome parse_ipv6(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length, uint16_t l3_offset,
+                        ParsedIpv6& out) noexcept {
     out = ParsedIpv6{};
     out.l3_offset = l3_offset;
     const uint32_t readable = std::min(contiguous_length, packet_length);

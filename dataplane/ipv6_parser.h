@@ -61,25 +61,25 @@ enum Ipv6NextHeader : uint8_t {
 };
 
 struct ParsedIpv6 {
-    FlowKey6 key;                // addresses, ports (0 for ICMPv6, 59, later fragments), upper protocol
-    uint16_t l3_offset;          // frame start -> IPv6 header
-    uint16_t l4_offset;          // frame start -> upper-layer header (later fragment: its data)
-    uint16_t payload_length;     // host order, as in the header
+    FlowKey6 key;             // addresses, ports (0 for ICMPv6, 59, later fragments), upper protocol
+    uint16_t l3_offset;       // frame start -> IPv6 header
+    uint16_t l4_offset;       // frame start -> upper-layer header (later fragment: its data)
+    uint16_t payload_length;  // host order, as in the header
     uint8_t hop_limit;
-    uint8_t extension_headers;   // headers walked (fragment header included)
-    uint8_t tcp_flags;           // TCP only
-    uint8_t icmp_type;           // ICMPv6 only
+    uint8_t extension_headers;  // headers walked (fragment header included)
+    uint8_t tcp_flags;          // TCP only
+    uint8_t icmp_type;          // ICMPv6 only
     uint8_t icmp_code;
     FragmentKind fragment;
-    bool more_fragments;         // fragments: M set
-    uint16_t fragment_offset;    // fragments: offset of the data in the datagram, bytes (host order)
-    uint32_t fragment_id;        // any fragment header (atomic too): identification, network order
+    bool more_fragments;       // fragments: M set
+    uint16_t fragment_offset;  // fragments: offset of the data in the datagram, bytes (host order)
+    uint32_t fragment_id;      // any fragment header (atomic too): identification, network order
 };
 static_assert(sizeof(ParsedIpv6) <= 64, "ParsedIpv6 should fit one cache line");
 
 // `l3_offset`: where parse_packet found the IPv6 header. `contiguous_length`: bytes readable at
 // `frame` (first segment); `packet_length`: the whole frame. Returns PacketKind::Ipv6 or Invalid.
-ParseOutcome parse_ipv6(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length,
-                        uint16_t l3_offset, ParsedIpv6& out) noexcept;
+ParseOutcome parse_ipv6(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length, uint16_t l3_offset,
+                        ParsedIpv6& out) noexcept;
 
 }  // namespace vipgate

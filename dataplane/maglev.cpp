@@ -37,10 +37,10 @@ uint64_t keyed_hash(uint64_t identity, uint64_t seed, uint64_t domain) {
 // One backend's walk through its permutation (offset + j * skip) mod M, computed lazily: a
 // full N x M permutation matrix would be 256 MB for 1000 backends at M = 65537.
 struct Cursor {
-    uint32_t next;     // the next slot this backend prefers
-    uint32_t skip;     // in [1, M-1]; coprime with M because M is prime
+    uint32_t next;  // the next slot this backend prefers
+    uint32_t skip;  // in [1, M-1]; coprime with M because M is prime
     uint32_t weight;
-    uint64_t credit;   // weight accumulated since the last turn; below max weight between turns
+    uint64_t credit;  // weight accumulated since the last turn; below max weight between turns
 };
 
 }  // namespace

@@ -33,7 +33,8 @@
 namespace vipgate {
 
 struct MaglevBackend {
-    uint64_t identity;  // stable identity of the backend (e.g. address<<16 | port); the permutation derives from it, never from list position
+    uint64_t identity;  // stable identity of the backend (e.g. address<<16 | port); the permutation derives from it,
+                        // never from list position
     uint32_t value;     // what lookup() returns for this backend (the caller passes an endpoint slot id)
     uint32_t weight;    // relative weight; 0 = no slots (draining)
 };

@@ -78,8 +78,7 @@ uint32_t ports_value(uint16_t src_port, uint16_t dst_port) {
 // changes is folded into `icmp_checksum`, which covers the whole quote. `quoted_l4_length` bytes
 // of the header are present (at least 8).
 uint16_t rewrite_quoted_transport(uint8_t* l4, uint32_t quoted_l4_length, uint8_t protocol,
-                                  const rte_ipv4_hdr& inner_ip, const Ipv4Rewrite& rewrite,
-                                  uint16_t icmp_checksum) {
+                                  const rte_ipv4_hdr& inner_ip, const Ipv4Rewrite& rewrite, uint16_t icmp_checksum) {
     if (protocol == kProtoTcp) {
         auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
         if (quoted_l4_length >= kTcpChecksumEnd) {
@@ -150,9 +149,9 @@ void rewrite_ipv4_packet(uint8_t* frame, const ParsedPacket& parsed, const Ipv4R
     case kProtoSctp: {
         // CRC32c has no pseudo header: only the ports count (sctp.h).
         auto* sctp = header_at<rte_sctp_hdr>(frame, parsed.l4_offset);
-        sctp->cksum = sctp_checksum_update_ports(sctp->cksum, load_ports(sctp),
-                                                 ports_value(rewrite.src_port, rewrite.dst_port),
-                                                 parsed.ip_total_length - kIpv4HeaderLength);
+        sctp->cksum =
+            sctp_checksum_update_ports(sctp->cksum, load_ports(sctp), ports_value(rewrite.src_port, rewrite.dst_port),
+                                       parsed.ip_total_length - kIpv4HeaderLength);
         sctp->src_port = rewrite.src_port;
         sctp->dst_port = rewrite.dst_port;
         break;

@@ -21,8 +21,9 @@ struct Ipv4Rewrite {
 
 // Rewrites IPv4 addresses and TCP/UDP/SCTP ports in place, decrements TTL, and updates the
 // IPv4, TCP and UDP checksums incrementally (a UDP checksum of 0 means "none" and stays 0; a
-// computed 0 becomes 0xFFFF) and the SCTP CRC32c by its linear update (sctp.h). ICMP echo: rewrites addresses, and src_port/dst_port are ignored (the ICMP
-// checksum has no pseudo header, so it does not change). Caller checked ttl > 1.
+// computed 0 becomes 0xFFFF) and the SCTP CRC32c by its linear update (sctp.h). ICMP echo: rewrites addresses, and
+// src_port/dst_port are ignored (the ICMP checksum has no pseudo header, so it does not change). Caller checked ttl
+// > 1.
 void rewrite_ipv4_packet(uint8_t* frame, const ParsedPacket& parsed, const Ipv4Rewrite& rewrite) noexcept;
 
 // A later IPv4 fragment (parsed.fragment == Later) of a translated datagram: new addresses,

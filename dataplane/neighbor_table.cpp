@@ -52,8 +52,7 @@ NeighborTable::Slot* NeighborTable::find_slot(uint32_t address) noexcept {
     return nullptr;
 }
 
-NeighborTable::LearnResult NeighborTable::learn(uint32_t address, const rte_ether_addr& mac,
-                                                bool is_static) noexcept {
+NeighborTable::LearnResult NeighborTable::learn(uint32_t address, const rte_ether_addr& mac, bool is_static) noexcept {
     Slot* slot = find_slot(address);
     if (slot == nullptr || address == 0) return LearnResult::Full;
     uint64_t word = pack_mac(mac) | kValidBit | (is_static ? kStaticBit : 0);

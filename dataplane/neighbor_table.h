@@ -28,8 +28,8 @@ public:
     // Control side (single writer).
     enum class LearnResult : uint8_t { Added, Updated, Unchanged, Full };
     LearnResult learn(uint32_t address, const rte_ether_addr& mac, bool is_static) noexcept;
-    void invalidate(uint32_t address) noexcept;          // static entries are left alone
-    void remove_static(uint32_t address) noexcept;       // a static entry dropped from the config
+    void invalidate(uint32_t address) noexcept;     // static entries are left alone
+    void remove_static(uint32_t address) noexcept;  // a static entry dropped from the config
     bool is_static(uint32_t address) const noexcept;
     template <class Visitor>
     void for_each_valid(Visitor&& visit) const {  // visit(address, mac, is_static)
@@ -47,14 +47,14 @@ private:
     static constexpr uint64_t kStaticBit = 1ull << 49;
 
     struct Slot {
-        std::atomic<uint32_t> address{0};  // network order; 0 = unused (0.0.0.0 is never a neighbor)
-        std::atomic<uint64_t> mac_word{0}; // 48-bit MAC | valid | static
+        std::atomic<uint32_t> address{0};   // network order; 0 = unused (0.0.0.0 is never a neighbor)
+        std::atomic<uint64_t> mac_word{0};  // 48-bit MAC | valid | static
     };
 
     static uint64_t pack_mac(const rte_ether_addr& mac) noexcept;
     static rte_ether_addr unpack_mac(uint64_t word) noexcept;
     static uint32_t home_slot(uint32_t address) noexcept;
-    Slot* find_slot(uint32_t address) noexcept;          // bound or first free
+    Slot* find_slot(uint32_t address) noexcept;  // bound or first free
     const Slot* find_bound(uint32_t address) const noexcept;
 
     Slot slots_[kCapacity];

@@ -26,7 +26,7 @@ namespace {
 
 constexpr uint32_t kIpv4HeaderLength = sizeof(rte_ipv4_hdr);
 constexpr uint32_t kIcmpHeaderLength = sizeof(rte_icmp_hdr);
-constexpr uint32_t kQuotedL4Length = 8;    // RFC 792: an ICMP error quotes 64 bits of the datagram
+constexpr uint32_t kQuotedL4Length = 8;  // RFC 792: an ICMP error quotes 64 bits of the datagram
 constexpr uint32_t kTcpHeaderLength = sizeof(rte_tcp_hdr);
 constexpr uint16_t kVlanIdMask = 0x0FFF;
 constexpr uint16_t kFragmentMask = RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK;
@@ -34,8 +34,12 @@ constexpr uint32_t kMaxDatagramLength = 65535;
 constexpr uint8_t kIpv4Version = 4;
 constexpr uint8_t kIpv4MinimumIhl = 5;
 
-constexpr ParseOutcome invalid(DropReason reason) { return {PacketKind::Invalid, reason}; }
-constexpr ParseOutcome accepted(PacketKind kind) { return {kind, DropReason::Count}; }
+constexpr ParseOutcome invalid(DropReason reason) {
+    return {PacketKind::Invalid, reason};
+}
+constexpr ParseOutcome accepted(PacketKind kind) {
+    return {kind, DropReason::Count};
+}
 
 // For the packed IPv4/L4/VLAN header structs, which any address may hold.
 template <typename Header>
@@ -68,8 +72,7 @@ void parse_icmp_quote(const uint8_t* frame, uint32_t readable, uint32_t datagram
     out.inner_key.src_addr = inner->src_addr;
     out.inner_key.dst_addr = inner->dst_addr;
     out.inner_key.protocol = inner->next_proto_id;
-    if (inner->next_proto_id == kProtoTcp || inner->next_proto_id == kProtoUdp ||
-        inner->next_proto_id == kProtoSctp) {
+    if (inner->next_proto_id == kProtoTcp || inner->next_proto_id == kProtoUdp || inner->next_proto_id == kProtoSctp) {
         // TCP, UDP and SCTP all start with source and destination port.
         const auto* ports = header_at<rte_udp_hdr>(frame, inner_l4);
         out.inner_key.src_port = ports->src_port;
@@ -160,7 +163,8 @@ ParseOutcome parse_l4(const uint8_t* frame, uint32_t readable, uint32_t l4_avail
 // Fills the fragment fields (see packet_parser.h); the first fragment goes on to parse_l4.
 ParseOutcome parse_fragment(uint16_t fragment_field, uint16_t packet_id, ParsedPacket& out) {
     if (out.key.protocol != kProtoTcp && out.key.protocol != kProtoUdp) return invalid(DropReason::Fragment);
-    const uint32_t offset = static_cast<uint32_t>(fragment_field & RTE_IPV4_HDR_OFFSET_MASK) * RTE_IPV4_HDR_OFFSET_UNITS;
+    const uint32_t offset =
+        static_cast<uint32_t>(fragment_field & RTE_IPV4_HDR_OFFSET_MASK) * RTE_IPV4_HDR_OFFSET_UNITS;
     if (offset + out.ip_total_length - kIpv4HeaderLength > kMaxDatagramLength) {
         return invalid(DropReason::FragmentOversize);
     }
@@ -229,8 +233,8 @@ bool is_ethernet_ipv4_arp(const uint8_t* arp_header, uint32_t available) noexcep
            arp_header[offsetof(rte_arp_hdr, arp_plen)] == sizeof(uint32_t);
 }
 
-ParseOutcome parse_packet(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length,
-                          uint16_t port_vlan, bool verify_ip_checksum, ParsedPacket& out) noexcept {
+ParseOutcome parse_packet(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length, uint16_t port_vlan,
+                          bool verify_ip_checksum, ParsedPacket& out) noexcept {
     out = ParsedPacket{};
     const uint32_t readable = std::min(contiguous_length, packet_length);
 

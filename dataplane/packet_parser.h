@@ -55,13 +55,13 @@ struct ParsedPacket {
     uint16_t ether_type;       // host order, after the VLAN tag
     uint16_t ip_total_length;  // host order
     uint8_t ttl;
-    uint8_t tcp_flags;         // TCP; SCTP: the TCP flags its first chunk stands for (sctp.h)
-    uint8_t icmp_type;         // ICMP only
+    uint8_t tcp_flags;  // TCP; SCTP: the TCP flags its first chunk stands for (sctp.h)
+    uint8_t icmp_type;  // ICMP only
     uint8_t icmp_code;
     uint16_t icmp_identifier;  // ICMP echo only, network order
     FlowKey4 key;              // src/dst addresses, ports (0 for ICMP), protocol; network order
-    bool icmp_error;           // ICMP dest-unreachable / time-exceeded / parameter-problem carrying an inner IPv4 header
-    uint8_t sctp_chunk_type;   // SCTP only: type of the first chunk
+    bool icmp_error;          // ICMP dest-unreachable / time-exceeded / parameter-problem carrying an inner IPv4 header
+    uint8_t sctp_chunk_type;  // SCTP only: type of the first chunk
     uint16_t inner_l3_offset;  // when icmp_error: frame start -> quoted IPv4 header
     uint8_t sctp_chunk_flags;  // SCTP only: flags of the first chunk
     FragmentKind fragment;     // IPv4 fragments of TCP and UDP (see below)
@@ -84,8 +84,8 @@ struct ParseOutcome {
 
 // `contiguous_length`: bytes readable at `frame` (first mbuf segment); `packet_length`: whole frame length.
 // port_vlan: the VLAN id this port carries (0 = untagged); a frame whose tag (or lack of one) differs is VlanMismatch.
-ParseOutcome parse_packet(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length,
-                          uint16_t port_vlan, bool verify_ip_checksum, ParsedPacket& out) noexcept;
+ParseOutcome parse_packet(const uint8_t* frame, uint32_t contiguous_length, uint32_t packet_length, uint16_t port_vlan,
+                          bool verify_ip_checksum, ParsedPacket& out) noexcept;
 
 // True when `arp_header` starts a complete (`available` >= 28 bytes) Ethernet/IPv4 ARP header.
 bool is_ethernet_ipv4_arp(const uint8_t* arp_header, uint32_t available) noexcept;

@@ -26,7 +26,7 @@ constexpr uint32_t kSctpInitiateTagOffset = kSctpCommonHeaderLength + kSctpChunk
 constexpr uint16_t kQuotedL4Length = 8;  // RFC 792: the IP header plus 64 bits of the datagram
 constexpr uint8_t kResponseTtl = 64;
 constexpr uint8_t kIpv4VersionIhl = 0x45;
-constexpr uint8_t kDscpMask = 0xFC;              // the ECN bits belong to the transport that set them
+constexpr uint8_t kDscpMask = 0xFC;                // the ECN bits belong to the transport that set them
 constexpr uint8_t kTosInternetworkControl = 0xC0;  // RFC 1812 4.3.2.5: precedence 6 for ICMP errors
 constexpr rte_ether_addr kBroadcastMac = {{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}};
 
@@ -58,8 +58,8 @@ void turn_around_ethernet(uint8_t* frame) noexcept {
     std::swap(ethernet->dst_addr, ethernet->src_addr);
 }
 
-void write_ipv4_header(rte_ipv4_hdr& ip, uint8_t tos, uint16_t total_length, uint16_t packet_id,
-                       uint8_t protocol, uint32_t src_addr, uint32_t dst_addr) noexcept {
+void write_ipv4_header(rte_ipv4_hdr& ip, uint8_t tos, uint16_t total_length, uint16_t packet_id, uint8_t protocol,
+                       uint32_t src_addr, uint32_t dst_addr) noexcept {
     ip.version_ihl = kIpv4VersionIhl;
     ip.type_of_service = tos;
     ip.total_length = rte_cpu_to_be_16(total_length);
@@ -153,8 +153,8 @@ bool make_sctp_abort(rte_mbuf* m, const ParsedPacket& parsed) noexcept {
 // The new IPv4 and ICMP headers are prepended between the Ethernet header and the received
 // IPv4 header, which thereby becomes the quote without being copied; the packet is then cut
 // after the quoted 8 bytes of L4.
-bool make_icmp_error(rte_mbuf* m, const ParsedPacket& parsed, uint8_t type, uint8_t code,
-                     uint32_t source_addr, uint16_t next_hop_mtu) noexcept {
+bool make_icmp_error(rte_mbuf* m, const ParsedPacket& parsed, uint8_t type, uint8_t code, uint32_t source_addr,
+                     uint16_t next_hop_mtu) noexcept {
     if (!may_send_icmp_error(parsed)) return false;
     constexpr uint16_t kAddedLength = kIpv4HeaderLength + kIcmpHeaderLength;
     const uint8_t* received = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -176,8 +176,8 @@ bool make_icmp_error(rte_mbuf* m, const ParsedPacket& parsed, uint8_t type, uint
     icmp->icmp_seq_nb = rte_cpu_to_be_16(next_hop_mtu);
     icmp->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(icmp, icmp_length));
 
-    write_ipv4_header(*header_at<rte_ipv4_hdr>(frame, l3), kTosInternetworkControl,
-                      kIpv4HeaderLength + icmp_length, 0, kProtoIcmp, source_addr, parsed.key.src_addr);
+    write_ipv4_header(*header_at<rte_ipv4_hdr>(frame, l3), kTosInternetworkControl, kIpv4HeaderLength + icmp_length, 0,
+                      kProtoIcmp, source_addr, parsed.key.src_addr);
     turn_around_ethernet(frame);
     return true;
 }
@@ -196,14 +196,13 @@ bool make_icmp_echo_reply(rte_mbuf* m, const ParsedPacket& parsed) noexcept {
     std::memcpy(&new_word, icmp, sizeof(new_word));
     icmp->icmp_cksum = checksum_update16(icmp->icmp_cksum, old_word, new_word);
 
-    write_ipv4_header(*ip, ip->type_of_service, parsed.ip_total_length, ip->packet_id, kProtoIcmp,
-                      parsed.key.dst_addr, parsed.key.src_addr);
+    write_ipv4_header(*ip, ip->type_of_service, parsed.ip_total_length, ip->packet_id, kProtoIcmp, parsed.key.dst_addr,
+                      parsed.key.src_addr);
     turn_around_ethernet(frame);
     return true;
 }
 
-bool parse_arp(const uint8_t* frame, uint32_t contiguous_length, const ParsedPacket& parsed,
-               ArpMessage& out) noexcept {
+bool parse_arp(const uint8_t* frame, uint32_t contiguous_length, const ParsedPacket& parsed, ArpMessage& out) noexcept {
     if (contiguous_length < parsed.l3_offset) return false;
     const uint8_t* header = frame + parsed.l3_offset;
     if (!is_ethernet_ipv4_arp(header, contiguous_length - parsed.l3_offset)) return false;

@@ -24,8 +24,8 @@ namespace vipgate {
 // Swaps the Ethernet source and destination.
 void turn_around_ethernet(uint8_t* frame) noexcept;
 // Writes a complete option-less IPv4 header (TTL 64, DF clear) with its checksum.
-void write_ipv4_header(rte_ipv4_hdr& ip, uint8_t tos, uint16_t total_length, uint16_t packet_id,
-                       uint8_t protocol, uint32_t src_addr, uint32_t dst_addr) noexcept;
+void write_ipv4_header(rte_ipv4_hdr& ip, uint8_t tos, uint16_t total_length, uint16_t packet_id, uint8_t protocol,
+                       uint32_t src_addr, uint32_t dst_addr) noexcept;
 // Shortens the packet to `length` bytes, all in the first segment (the headers a response
 // keeps were proved contiguous by the parser); later segments go back to their pool.
 void truncate_to_first_segment(rte_mbuf* m, uint32_t length) noexcept;
@@ -51,8 +51,8 @@ bool make_sctp_abort(rte_mbuf* m, const ParsedPacket& parsed) noexcept;
 // or reply, or its source is not a unicast address. Uses rte_pktmbuf_prepend: needs 28 bytes of
 // headroom. `next_hop_mtu` goes into the low 16 bits of the header's second word, as RFC 1191
 // asks of "fragmentation needed" (type 3 code 4); 0 (unused) for every other error.
-bool make_icmp_error(rte_mbuf* m, const ParsedPacket& parsed, uint8_t type, uint8_t code,
-                     uint32_t source_addr, uint16_t next_hop_mtu = 0) noexcept;
+bool make_icmp_error(rte_mbuf* m, const ParsedPacket& parsed, uint8_t type, uint8_t code, uint32_t source_addr,
+                     uint16_t next_hop_mtu = 0) noexcept;
 
 // Echo request to an address we own -> echo reply in place (payload kept). False when the
 // packet is not an echo request.
@@ -66,8 +66,7 @@ struct ArpMessage {
 };
 
 // Ethernet/IPv4 ARP only, else false.
-bool parse_arp(const uint8_t* frame, uint32_t contiguous_length, const ParsedPacket& parsed,
-               ArpMessage& out) noexcept;
+bool parse_arp(const uint8_t* frame, uint32_t contiguous_length, const ParsedPacket& parsed, ArpMessage& out) noexcept;
 
 // Turns a request for an address we own into the reply (the caller checked the address).
 // False when the packet is not an Ethernet/IPv4 ARP request.

@@ -61,7 +61,7 @@ DropReason ipv6_drop_reason(const rte_mbuf* packet, uint16_t l3_offset, const rt
     const auto* ethernet = reinterpret_cast<const rte_ether_hdr*>(frame);
     const bool ipv6_multicast = ethernet->dst_addr.addr_bytes[0] == 0x33 && ethernet->dst_addr.addr_bytes[1] == 0x33;
     return ipv6_multicast || rte_is_same_ether_addr(&ethernet->dst_addr, &port_mac) ? DropReason::Ipv6NotServed
-                                                                                   : DropReason::NotForUs;
+                                                                                    : DropReason::NotForUs;
 }
 
 constexpr uint16_t kPrefetchDistance = 4;
@@ -83,7 +83,7 @@ union Uninitialized {
 struct PacketState {
     ParsedPacket parsed;
     uint16_t port_index;
-    bool needs_lookup;  // a connection-table lookup applies
+    bool needs_lookup;              // a connection-table lookup applies
     bool fragment_owner_known;      // first fragments: handed here by their home, so this worker owns them
     FragmentEntry* fragment_entry;  // first fragments: their datagram's entry
 };
@@ -93,13 +93,13 @@ struct PacketState {
 // per burst is pure overhead. Every element is written before it is read.
 struct Burst {
     Uninitialized<PacketState, kBurstSize> state_storage;
-    rte_mbuf* kept[kBurstSize];                // the packets classify() kept, in order
+    rte_mbuf* kept[kBurstSize];  // the packets classify() kept, in order
     uint16_t kept_count = 0;
-    uint16_t lookup_index[kBurstSize];         // connection lookup l is for kept packet lookup_index[l]
+    uint16_t lookup_index[kBurstSize];  // connection lookup l is for kept packet lookup_index[l]
     uint16_t lookup_count = 0;
-    ConnLookupResult results[kBurstSize];      // by lookup
-    ConnLookupResult hit_of[kBurstSize];       // by kept packet
-    int32_t service_port_of[kBurstSize];       // by kept packet; -1: none (or not looked up)
+    ConnLookupResult results[kBurstSize];  // by lookup
+    ConnLookupResult hit_of[kBurstSize];   // by kept packet
+    int32_t service_port_of[kBurstSize];   // by kept packet; -1: none (or not looked up)
     PacketState* states() noexcept { return state_storage.items; }
 };
 
@@ -113,8 +113,12 @@ struct FragmentDecision {
 class BurstProcessor {
 public:
     BurstProcessor(WorkerContext& context, const Snapshot& snapshot, bool from_handoff)
-        : context_(context), snapshot_(snapshot), counters_(context.counters), dns_zone_(snapshot.dns.get()),
-          from_handoff_(from_handoff), owner_known_(from_handoff) {}
+        : context_(context),
+          snapshot_(snapshot),
+          counters_(context.counters),
+          dns_zone_(snapshot.dns.get()),
+          from_handoff_(from_handoff),
+          owner_known_(from_handoff) {}
 
     void run(rte_mbuf** packets, uint16_t count) noexcept;
 
@@ -150,8 +154,8 @@ private:
     FlowKey4 new_flow_reply_key(const FlowKey4& key, uint32_t endpoint_address, uint16_t endpoint_port,
                                 uint32_t flow_hash) const noexcept;
     bool allocate_snat_port(FlowKey4& reply_key, uint32_t flow_hash) noexcept;
-    void warm_new_flows(const PacketState* states, const int32_t* service_port_of,
-                        const ConnLookupResult* hit_of, uint16_t count) noexcept;
+    void warm_new_flows(const PacketState* states, const int32_t* service_port_of, const ConnLookupResult* hit_of,
+                        uint16_t count) noexcept;
     bool classify_fragment(rte_mbuf* packet, PacketState& state) noexcept;
     void handle_first_fragment(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit,
                                int32_t service_port) noexcept;
@@ -341,8 +345,7 @@ bool BurstProcessor::ttl_expired(rte_mbuf* packet, PacketState& state) noexcept 
 
 // Routed before the rewrite, so that a packet too big for its egress port is refused as the
 // sender sent it (see the note at the top).
-void BurstProcessor::translate_and_forward(rte_mbuf* packet, PacketState& state,
-                                           const Ipv4Rewrite& rewrite) noexcept {
+void BurstProcessor::translate_and_forward(rte_mbuf* packet, PacketState& state, const Ipv4Rewrite& rewrite) noexcept {
     if (ttl_expired(packet, state)) return;
     const NextHop* next_hop = snapshot_.route(rewrite.dst_addr);
     if (unlikely(next_hop == nullptr)) {
@@ -373,8 +376,7 @@ void BurstProcessor::refuse(rte_mbuf* packet, PacketState& state, DropReason rea
             return;
         }
     } else if (parsed.key.protocol == kProtoUdp) {
-        if (make_icmp_error(packet, parsed, kIcmpDestinationUnreachable, kIcmpPortUnreachable,
-                            parsed.key.dst_addr)) {
+        if (make_icmp_error(packet, parsed, kIcmpDestinationUnreachable, kIcmpPortUnreachable, parsed.key.dst_addr)) {
             answer(packet, state, reason, counters_.icmp_sent);
             return;
         }
@@ -387,8 +389,8 @@ bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
     const PortIdentity& port = snapshot_.ports[state.port_index];
     const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
     bool verify_checksum = (packet->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-    ParseOutcome outcome = parse_packet(frame, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet),
-                                        port.vlan, verify_checksum, state.parsed);
+    ParseOutcome outcome = parse_packet(frame, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet), port.vlan,
+                                        verify_checksum, state.parsed);
     if (unlikely(outcome.kind == PacketKind::Invalid)) {
         drop(packet, outcome.reason);
         return false;
@@ -415,7 +417,8 @@ bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
     state.needs_lookup = parsed.key.protocol != kProtoIcmp || parsed.icmp_error;
     if (unlikely(parsed.fragment != FragmentKind::None)) return classify_fragment(packet, state);
     // A packet handed off by another worker was already judged there (it continued to a service).
-    if (dns_zone_ != nullptr && !from_handoff_ && is_dns_query_packet(*dns_zone_, parsed)) return answer_dns(packet, state);
+    if (dns_zone_ != nullptr && !from_handoff_ && is_dns_query_packet(*dns_zone_, parsed))
+        return answer_dns(packet, state);
     return true;
 }
 
@@ -519,12 +522,14 @@ uint16_t BurstProcessor::look_up_services(Burst& burst) noexcept {
     void* data[kBurstSize];
     rte_hash_lookup_bulk_data(snapshot_.lookup->vip_table, vip_key_pointers, vip_count, &hit_mask, data);
     for (uint16_t v = 0; v < vip_count; ++v) {
-        if (hit_mask & (uint64_t(1) << v)) burst.service_port_of[vip_index[v]] = snapshot_.resolve_service_port(data[v]);
+        if (hit_mask & (uint64_t(1) << v))
+            burst.service_port_of[vip_index[v]] = snapshot_.resolve_service_port(data[v]);
     }
     return vip_count;
 }
 
-void BurstProcessor::dispatch(rte_mbuf* packet, PacketState& state, ConnLookupResult hit, int32_t service_port) noexcept {
+void BurstProcessor::dispatch(rte_mbuf* packet, PacketState& state, ConnLookupResult hit,
+                              int32_t service_port) noexcept {
     if (unlikely(table_changed_) && state.needs_lookup) {
         // A miss may have become a hit (an earlier packet of this burst opened the flow)
         // and a hit a miss (its entry was removed or evicted).
@@ -561,10 +566,10 @@ void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const 
     const ParsedPacket& parsed = state.parsed;
     if (unlikely(!snapshot_.endpoint_alive(connection->endpoint_slot, connection->endpoint_generation))) {
         // The pinned endpoint is gone from the current snapshot: never send to a dead address.
-        bool can_reschedule = hit.direction == FlowDirection::Original &&
-                              (parsed.key.protocol == kProtoUdp ||
-                               (uses_tcp_state(parsed.key.protocol) &&
-                                (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn));
+        bool can_reschedule =
+            hit.direction == FlowDirection::Original &&
+            (parsed.key.protocol == kProtoUdp ||
+             (uses_tcp_state(parsed.key.protocol) && (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn));
         context_.connections->remove(connection);
         table_changed_ = true;
         if (can_reschedule) {
@@ -586,14 +591,13 @@ void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const 
     ++counters_.conntrack_hits;
     if (ttl_expired(packet, state)) return;
     const TcpState state_before = connection->tcp_state;
-    context_.connections->update(connection, hit.direction, parsed.tcp_flags, context_.now_ms,
-                                 snapshot_.timeouts);
+    context_.connections->update(connection, hit.direction, parsed.tcp_flags, context_.now_ms, snapshot_.timeouts);
     // Established traffic keeps its state: one compare of a byte already loaded.
     if (unlikely(connection->tcp_state != state_before)) note_handshake(*connection, state_before);
     Ipv4Rewrite rewrite;
     if (hit.direction == FlowDirection::Original) {
-        rewrite = {connection->reply.dst_addr, connection->reply.src_addr,
-                   connection->reply.dst_port, connection->reply.src_port};
+        rewrite = {connection->reply.dst_addr, connection->reply.src_addr, connection->reply.dst_port,
+                   connection->reply.src_port};
         ++counters_.forwarded_to_endpoint;
         if (connection->endpoint_slot < context_.endpoint_counter_slots) {
             EndpointCounters& endpoint = context_.endpoint_counters[connection->endpoint_slot];
@@ -601,8 +605,8 @@ void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const 
             endpoint.bytes += rte_pktmbuf_pkt_len(packet);
         }
     } else {
-        rewrite = {connection->original.dst_addr, connection->original.src_addr,
-                   connection->original.dst_port, connection->original.src_port};
+        rewrite = {connection->original.dst_addr, connection->original.src_addr, connection->original.dst_port,
+                   connection->original.src_port};
         ++counters_.forwarded_to_client;
     }
     translate_and_forward(packet, state, rewrite);
@@ -627,17 +631,16 @@ void BurstProcessor::handle_icmp_error(rte_mbuf* packet, PacketState& state, con
         // About a packet we sent to the endpoint: report it to the client as if about the VIP.
         if (outer_source == connection->reply.src_addr) outer_source = connection->original.dst_addr;
         outer_destination = connection->original.src_addr;
-        inner = {connection->original.src_addr, connection->original.dst_addr,
-                 connection->original.src_port, connection->original.dst_port};
+        inner = {connection->original.src_addr, connection->original.dst_addr, connection->original.src_port,
+                 connection->original.dst_port};
     } else {
         // About a reply we sent to the client: report it to the endpoint about its own flow.
         if (snapshot_.nat_mode == NatMode::FullNat) outer_source = connection->reply.dst_addr;
         outer_destination = connection->reply.src_addr;
-        inner = {connection->reply.src_addr, connection->reply.dst_addr,
-                 connection->reply.src_port, connection->reply.dst_port};
+        inner = {connection->reply.src_addr, connection->reply.dst_addr, connection->reply.src_port,
+                 connection->reply.dst_port};
     }
-    rewrite_icmp_error(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, outer_source,
-                       outer_destination, inner);
+    rewrite_icmp_error(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, outer_source, outer_destination, inner);
     ++counters_.icmp_errors_translated;
     forward(packet, state, outer_destination);
 }
@@ -868,7 +871,7 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
         // DNAT-only picks a flow up mid-stream: the consistent hash gives the endpoint it had
         // before. It starts half-open (evictable, short timeout) so a flood of stray segments
         // cannot pin entries; the client's next segment makes it established.
-        initial_state = syn ? TcpState::SynSent
+        initial_state = syn                                ? TcpState::SynSent
                         : (parsed.tcp_flags & kTcpFlagFin) ? TcpState::Closing
                                                            : TcpState::SynReceived;
     }
@@ -885,8 +888,8 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
         return;
     }
 
-    InsertResult inserted = context_.connections->insert(key, reply_key, initial_state, context_.now_ms,
-                                                         snapshot_.timeouts);
+    InsertResult inserted =
+        context_.connections->insert(key, reply_key, initial_state, context_.now_ms, snapshot_.timeouts);
     if (inserted.status == InsertStatus::Exists) {
         if (inserted.connection->original == key) {
             // An earlier packet of the same burst created the flow after the batched lookup.
@@ -1067,8 +1070,8 @@ void BurstProcessor::finish_if_complete(FragmentEntry& entry) noexcept {
 
 }  // namespace
 
-void process_burst(WorkerContext& context, const Snapshot& snapshot, rte_mbuf** packets,
-                   uint16_t count, bool from_handoff) noexcept {
+void process_burst(WorkerContext& context, const Snapshot& snapshot, rte_mbuf** packets, uint16_t count,
+                   bool from_handoff) noexcept {
     BurstProcessor processor(context, snapshot, from_handoff);
     while (count > 0) {
         uint16_t chunk = count < kBurstSize ? count : kBurstSize;

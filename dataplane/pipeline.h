@@ -19,13 +19,12 @@ struct rte_mbuf;
 namespace vipgate {
 
 // `from_handoff`: the packets came from this worker's hand-off ring, so this worker owns them.
-void process_burst(WorkerContext& context, const Snapshot& snapshot, rte_mbuf** packets,
-                   uint16_t count, bool from_handoff) noexcept;
+void process_burst(WorkerContext& context, const Snapshot& snapshot, rte_mbuf** packets, uint16_t count,
+                   bool from_handoff) noexcept;
 
 // The worker that owns a connection, from fields visible in both directions: the client's
 // address and port (network order). Replies to SNAT ports are owned by the port's range.
-inline uint16_t connection_owner(uint32_t client_address, uint16_t client_port,
-                                 uint16_t worker_count) noexcept {
+inline uint16_t connection_owner(uint32_t client_address, uint16_t client_port, uint16_t worker_count) noexcept {
     return static_cast<uint16_t>(rte_hash_crc_4byte(client_address, client_port) % worker_count);
 }
 

@@ -21,12 +21,14 @@ namespace vipgate {
 namespace {
 
 constexpr uint32_t kCastagnoliReflected = 0x82F63B78;
-constexpr uint32_t kOne = 0x80000000;           // the polynomial 1
-constexpr uint32_t kInverseOfX = 0x05EC76F1;    // x^-1 mod P: multiplying it by x gives kOne
+constexpr uint32_t kOne = 0x80000000;         // the polynomial 1
+constexpr uint32_t kInverseOfX = 0x05EC76F1;  // x^-1 mod P: multiplying it by x gives kOne
 constexpr uint32_t kChecksumOffset = 8;
 constexpr uint32_t kTableSize = 256;
 
-constexpr uint32_t times_x(uint32_t a) { return (a & 1) ? (a >> 1) ^ kCastagnoliReflected : a >> 1; }
+constexpr uint32_t times_x(uint32_t a) {
+    return (a & 1) ? (a >> 1) ^ kCastagnoliReflected : a >> 1;
+}
 static_assert(times_x(kInverseOfX) == kOne);
 
 // a * b mod P, bit by bit (compile time only).
@@ -78,8 +80,8 @@ uint32_t shift_portable(uint32_t difference, uint32_t length) {
 #if defined(RTE_ARCH_X86_64)
 __attribute__((target("pclmul,sse4.2"))) uint32_t shift_pclmul(uint32_t difference, uint32_t length) {
     const auto multiply_reduce = [](uint32_t a, uint32_t b) __attribute__((target("pclmul,sse4.2"))) {
-        const __m128i product = _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)),
-                                                     _mm_cvtsi32_si128(static_cast<int>(b)), 0);
+        const __m128i product =
+            _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)), _mm_cvtsi32_si128(static_cast<int>(b)), 0);
         return static_cast<uint32_t>(_mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(product))));
     };
     return multiply_reduce(multiply_reduce(difference, kHigh[length >> 8]), kLow[length & 0xFF]);
@@ -100,13 +102,18 @@ uint32_t shift(uint32_t difference, uint32_t length) {
 
 uint8_t sctp_tcp_flags(uint8_t chunk_type) noexcept {
     switch (chunk_type) {
-    case kSctpInit: return kTcpFlagSyn;
-    case kSctpInitAck: return kTcpFlagSyn | kTcpFlagAck;
+    case kSctpInit:
+        return kTcpFlagSyn;
+    case kSctpInitAck:
+        return kTcpFlagSyn | kTcpFlagAck;
     case kSctpAbort:
-    case kSctpShutdownComplete: return kTcpFlagRst;
+    case kSctpShutdownComplete:
+        return kTcpFlagRst;
     case kSctpShutdown:
-    case kSctpShutdownAck: return kTcpFlagFin | kTcpFlagAck;
-    default: return kTcpFlagAck;
+    case kSctpShutdownAck:
+        return kTcpFlagFin | kTcpFlagAck;
+    default:
+        return kTcpFlagAck;
     }
 }
 

@@ -6,7 +6,9 @@
 
 namespace vipgate {
 
-RouteTable::~RouteTable() { rte_lpm_free(lpm); }
+RouteTable::~RouteTable() {
+    rte_lpm_free(lpm);
+}
 
 LookupTables::~LookupTables() {
     rte_hash_free(vip_table);

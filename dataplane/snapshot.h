@@ -40,13 +40,13 @@ namespace vipgate {
 enum class NatMode : uint8_t { FullNat, DnatOnly };
 
 struct EndpointSlot {
-    uint32_t address = 0;      // network order
-    uint16_t port = 0;         // network order (the target port)
+    uint32_t address = 0;  // network order
+    uint16_t port = 0;     // network order (the target port)
     bool ready = false;
     bool terminating = false;
-    uint32_t generation = 0;   // 0: slot empty in this snapshot
+    uint32_t generation = 0;  // 0: slot empty in this snapshot
     uint32_t weight = 0;
-    uint32_t service_port = 0; // id of the owning service port (for statistics)
+    uint32_t service_port = 0;  // id of the owning service port (for statistics)
 };
 
 struct ServicePort {
@@ -88,7 +88,7 @@ enum class AddressKind : uint8_t { None = 0, Local = 1, Vip = 2, Snat = 3, Dns =
 
 struct NextHop {
     uint16_t port_index = 0;
-    uint32_t gateway = 0;      // network order; 0: destination is on the connected subnet
+    uint32_t gateway = 0;  // network order; 0: destination is on the connected subnet
 };
 
 // Destination -> next hop. DPDK 22.11's rte_lpm has a fixed 64 MiB first level, so a route
@@ -99,7 +99,7 @@ struct RouteTable {
     RouteTable& operator=(const RouteTable&) = delete;
     ~RouteTable();
 
-    rte_lpm* lpm = nullptr;            // destination (host order) -> index into next_hops
+    rte_lpm* lpm = nullptr;  // destination (host order) -> index into next_hops
     std::vector<NextHop> next_hops;
 };
 
@@ -111,15 +111,15 @@ struct LookupTables {
     LookupTables& operator=(const LookupTables&) = delete;
     ~LookupTables();
 
-    rte_hash* vip_table = nullptr;       // VipKey -> service_port_reference
-    rte_hash* address_table = nullptr;   // uint32 address (network order) -> AddressKind
+    rte_hash* vip_table = nullptr;      // VipKey -> service_port_reference
+    rte_hash* address_table = nullptr;  // uint32 address (network order) -> AddressKind
     // EndpointKey -> service_port_reference (or kAmbiguousServicePort). DNAT-only uses it to
     // translate replies of flows forwarded without a connection entry (a full table).
     rte_hash* endpoint_table = nullptr;
 };
 
 struct PortIdentity {
-    uint16_t port_id = 0;      // DPDK port id
+    uint16_t port_id = 0;  // DPDK port id
     uint16_t vlan = 0;
     rte_ether_addr mac{};
     uint32_t primary_address = 0;  // network order; source of ICMP errors and ARP requests
@@ -139,21 +139,21 @@ public:
     NatMode nat_mode = NatMode::FullNat;
     uint32_t hash_seed = 0;
     ConnTimeouts timeouts{};
-    RateLimits rate_limits{};                  // [limits]: answers and punts per worker
+    RateLimits rate_limits{};  // [limits]: answers and punts per worker
 
-    ChunkedTable<ServicePort> service_ports;   // indexed by service port id
-    ChunkedTable<EndpointSlot> endpoints;      // indexed by slot
-    std::vector<AddressRange> client_ranges;   // sorted, disjoint; empty: every client may connect
-    std::vector<PortIdentity> ports;           // indexed by port index
+    ChunkedTable<ServicePort> service_ports;  // indexed by service port id
+    ChunkedTable<EndpointSlot> endpoints;     // indexed by slot
+    std::vector<AddressRange> client_ranges;  // sorted, disjoint; empty: every client may connect
+    std::vector<PortIdentity> ports;          // indexed by port index
 
-    std::vector<uint32_t> snat_addresses;      // network order
-    SnatPortSlices snat_ports;                 // one slice of source ports per worker
+    std::vector<uint32_t> snat_addresses;  // network order
+    SnatPortSlices snat_ports;             // one slice of source ports per worker
     uint16_t worker_count = 1;
-    IdlePolicy idle;                           // how a worker waits while its queues are empty
+    IdlePolicy idle;  // how a worker waits while its queues are empty
 
     std::shared_ptr<const LookupTables> lookup;
     std::shared_ptr<const RouteTable> routes;
-    std::shared_ptr<const DnsZone> dns;        // null: no [dns] addresses, the gateway serves no names
+    std::shared_ptr<const DnsZone> dns;  // null: no [dns] addresses, the gateway serves no names
 
     // Worker-side queries. All take and return network-order values.
     int32_t find_service_port(const VipKey& key) const noexcept;  // -1 when absent
@@ -168,7 +168,7 @@ public:
     bool client_allowed(uint32_t source_address) const noexcept;  // network order
     AddressKind address_kind(uint32_t address) const noexcept;
     int32_t service_port_of_endpoint(const EndpointKey& key) const noexcept;  // -1: none or ambiguous
-    const NextHop* route(uint32_t destination) const noexcept;    // nullptr: no route
+    const NextHop* route(uint32_t destination) const noexcept;                // nullptr: no route
     bool endpoint_alive(uint32_t slot, uint32_t generation) const noexcept {
         return endpoints.contains(slot) && generation != 0 && endpoints[slot].generation == generation;
     }

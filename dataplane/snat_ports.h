@@ -40,7 +40,8 @@ struct SnatPortSlices {
     }
     // Candidate `attempt` (0, 1, ...) for a new connection of `worker` whose flow hashes to
     // `flow_hash`, with the worker's counter at `counter` (host order).
-    constexpr uint16_t candidate(uint16_t worker, uint32_t flow_hash, uint32_t counter, uint32_t attempt) const noexcept {
+    constexpr uint16_t candidate(uint16_t worker, uint32_t flow_hash, uint32_t counter,
+                                 uint32_t attempt) const noexcept {
         return static_cast<uint16_t>(slice_first(worker) + (flow_hash + counter + attempt) % per_worker);
     }
 };

@@ -23,17 +23,24 @@ TcpState next_tcp_state(TcpState current, FlowDirection direction, uint8_t tcp_f
 uint32_t state_timeout_ms(TcpState state, uint8_t protocol, bool seen_reply, const ConnTimeouts& timeouts) noexcept {
     switch (protocol) {
     case kProtoTcp:
-    case kProtoSctp: break;
-    case kProtoIcmp: return timeouts.icmp_ms;
-    default: return seen_reply ? timeouts.udp_ms : timeouts.udp_unreplied_ms;
+    case kProtoSctp:
+        break;
+    case kProtoIcmp:
+        return timeouts.icmp_ms;
+    default:
+        return seen_reply ? timeouts.udp_ms : timeouts.udp_unreplied_ms;
     }
     switch (state) {
     case TcpState::SynSent:
-    case TcpState::SynReceived: return timeouts.tcp_syn_ms;
-    case TcpState::Closing: return timeouts.tcp_closing_ms;
-    case TcpState::Closed: return timeouts.tcp_closed_ms;
+    case TcpState::SynReceived:
+        return timeouts.tcp_syn_ms;
+    case TcpState::Closing:
+        return timeouts.tcp_closing_ms;
+    case TcpState::Closed:
+        return timeouts.tcp_closed_ms;
     case TcpState::None:
-    case TcpState::Established: break;
+    case TcpState::Established:
+        break;
     }
     return timeouts.tcp_established_ms;
 }

@@ -86,7 +86,9 @@ inline constexpr uint8_t kTcpFlagAck = 0x10;
 TcpState next_tcp_state(TcpState current, FlowDirection direction, uint8_t tcp_flags) noexcept;
 
 // TCP and SCTP: the protocols whose entries follow this state machine.
-constexpr bool uses_tcp_state(uint8_t protocol) { return protocol == kProtoTcp || protocol == kProtoSctp; }
+constexpr bool uses_tcp_state(uint8_t protocol) {
+    return protocol == kProtoTcp || protocol == kProtoSctp;
+}
 
 // Idle timeout for a connection of `protocol` in `state` that has (`seen_reply`) or has not yet
 // seen a reply-direction packet. For TCP and SCTP the state picks the timeout (None, which such
@@ -94,6 +96,8 @@ constexpr bool uses_tcp_state(uint8_t protocol) { return protocol == kProtoTcp |
 // and other protocols without a state machine `seen_reply` picks it; ICMP has one timeout.
 uint32_t state_timeout_ms(TcpState state, uint8_t protocol, bool seen_reply, const ConnTimeouts& timeouts) noexcept;
 
-constexpr bool is_half_open(TcpState s) { return s == TcpState::SynSent || s == TcpState::SynReceived; }
+constexpr bool is_half_open(TcpState s) {
+    return s == TcpState::SynSent || s == TcpState::SynReceived;
+}
 
 }  // namespace vipgate

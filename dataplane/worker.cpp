@@ -25,8 +25,7 @@ void flush_outputs(WorkerContext& context) noexcept {
     for (uint16_t port = 0; port < context.port_count; ++port) {
         TxBuffer& buffer = context.tx[port];
         if (buffer.count == 0) continue;
-        uint16_t sent = rte_eth_tx_burst(context.port_ids[port], context.tx_queue[port], buffer.packets,
-                                         buffer.count);
+        uint16_t sent = rte_eth_tx_burst(context.port_ids[port], context.tx_queue[port], buffer.packets, buffer.count);
         for (uint16_t i = 0; i < sent; ++i) {
             ++context.counters.tx_packets;
             context.counters.tx_bytes += rte_pktmbuf_pkt_len(buffer.packets[i]);
@@ -40,9 +39,9 @@ void flush_outputs(WorkerContext& context) noexcept {
     for (uint16_t owner = 0; owner < context.worker_count; ++owner) {
         uint16_t count = context.handoff_count[owner];
         if (count == 0) continue;
-        unsigned queued = rte_ring_mp_enqueue_burst(context.handoff_rings[owner],
-                                                    reinterpret_cast<void* const*>(context.handoff[owner].data()),
-                                                    count, nullptr);
+        unsigned queued =
+            rte_ring_mp_enqueue_burst(context.handoff_rings[owner],
+                                      reinterpret_cast<void* const*>(context.handoff[owner].data()), count, nullptr);
         if (queued < count) {
             // Counted as handed off when staged; these never reached the owner.
             context.counters.handoffs_out -= count - queued;
@@ -57,8 +56,8 @@ void flush_outputs(WorkerContext& context) noexcept {
 // (ARP, packets that waited for a neighbor) goes out through worker 0.
 void transmit_control_packets(WorkerContext& context) noexcept {
     rte_mbuf* packets[kBurstSize];
-    unsigned taken = rte_ring_sc_dequeue_burst(context.control_tx_ring, reinterpret_cast<void**>(packets),
-                                               kBurstSize, nullptr);
+    unsigned taken =
+        rte_ring_sc_dequeue_burst(context.control_tx_ring, reinterpret_cast<void**>(packets), kBurstSize, nullptr);
     if (taken == 0) return;
     for (unsigned i = 0; i < taken; ++i) {
         TxBuffer& buffer = context.tx[port_index_of(context, packets[i]->port)];
@@ -105,7 +104,8 @@ int run_worker(void* argument) {
             flush_outputs(context);
         }
         if (context.worker_count > 1) {
-            unsigned taken = rte_ring_sc_dequeue_burst(own_ring, reinterpret_cast<void**>(packets), kBurstSize, nullptr);
+            unsigned taken =
+                rte_ring_sc_dequeue_burst(own_ring, reinterpret_cast<void**>(packets), kBurstSize, nullptr);
             if (taken > 0) {
                 busy = true;
                 process_burst(context, *snapshot, packets, static_cast<uint16_t>(taken), true);

@@ -16,7 +16,7 @@ struct WorkerLaunch {
     const std::atomic<const Snapshot*>* snapshot = nullptr;
     rte_rcu_qsbr* qsbr = nullptr;
     const std::atomic<bool>* stop = nullptr;
-    uint32_t expire_budget = 64;   // connection entries examined for expiry per loop
+    uint32_t expire_budget = 64;          // connection entries examined for expiry per loop
     uint32_t affinity_expire_budget = 2;  // affinity buckets examined for expiry per loop
 };
 

@@ -37,35 +37,35 @@ struct alignas(64) WorkerContext {
     uint16_t worker_index = 0;
     uint16_t worker_count = 1;
     uint16_t port_count = 0;
-    std::array<uint16_t, kMaxPorts> port_ids{};        // port index -> DPDK port id
-    std::array<uint16_t, kMaxPorts> tx_queue{};        // this worker's TX queue on each port
+    std::array<uint16_t, kMaxPorts> port_ids{};  // port index -> DPDK port id
+    std::array<uint16_t, kMaxPorts> tx_queue{};  // this worker's TX queue on each port
 
-    uint32_t now_ms = 0;                               // set by the poll loop (or a test)
-    uint32_t now_us = 0;                               // the same clock in wrapping microseconds
-    uint32_t snat_cursor = 0;                          // next SNAT port offset to try
-    TokenBucket answer_bucket;                         // ICMP errors, RSTs, ABORTs this worker sends
-    TokenBucket punt_bucket;                           // packets this worker passes to the control thread
+    uint32_t now_ms = 0;        // set by the poll loop (or a test)
+    uint32_t now_us = 0;        // the same clock in wrapping microseconds
+    uint32_t snat_cursor = 0;   // next SNAT port offset to try
+    TokenBucket answer_bucket;  // ICMP errors, RSTs, ABORTs this worker sends
+    TokenBucket punt_bucket;    // packets this worker passes to the control thread
 
     ConnTable* connections = nullptr;
-    AffinityTable* affinity = nullptr;                 // sessionAffinity: ClientIP choices
+    AffinityTable* affinity = nullptr;  // sessionAffinity: ClientIP choices
     const NeighborTable* neighbors = nullptr;
-    DnsRateLimiter* dns_rate_limiter = nullptr;        // null: DNS responses are not rate-limited
-    SipHashKey dns_tcp_key;                            // the DNS TCP responder's ISN key, the same on every worker
+    DnsRateLimiter* dns_rate_limiter = nullptr;          // null: DNS responses are not rate-limited
+    SipHashKey dns_tcp_key;                              // the DNS TCP responder's ISN key, the same on every worker
     std::array<rte_ring*, kMaxWorkers> handoff_rings{};  // indexed by owning worker
-    rte_ring* punt_ring = nullptr;                     // to the control thread (ARP, neighbor misses)
-    rte_ring* control_tx_ring = nullptr;               // from the control thread; worker 0 transmits it
+    rte_ring* punt_ring = nullptr;                       // to the control thread (ARP, neighbor misses)
+    rte_ring* control_tx_ring = nullptr;                 // from the control thread; worker 0 transmits it
 
-    std::array<TxBuffer, kMaxPorts> tx;                // per port index
+    std::array<TxBuffer, kMaxPorts> tx;  // per port index
     std::array<uint16_t, kMaxWorkers> handoff_count{};
     std::array<std::array<rte_mbuf*, kBurstSize>, kMaxWorkers> handoff;  // per destination worker
 
     WorkerCounters counters;
-    EndpointCounters* endpoint_counters = nullptr;     // kMaxEndpointSlots entries
-    EndpointHandshakes* endpoint_handshakes = nullptr; // as many: connect latencies
+    EndpointCounters* endpoint_counters = nullptr;      // kMaxEndpointSlots entries
+    EndpointHandshakes* endpoint_handshakes = nullptr;  // as many: connect latencies
     uint32_t endpoint_counter_slots = 0;
-    uint64_t* service_port_refusals = nullptr;         // new connections refused (no usable endpoint),
-    uint32_t service_port_slots = 0;                   // per service port id
-    FragmentTable fragments;                           // IPv4 datagrams in fragments (128 KiB)
+    uint64_t* service_port_refusals = nullptr;  // new connections refused (no usable endpoint),
+    uint32_t service_port_slots = 0;            // per service port id
+    FragmentTable fragments;                    // IPv4 datagrams in fragments (128 KiB)
 };
 
 // Index of a DPDK port id in the context's port list (0 if absent; every port the worker polls

@@ -1,8 +1,8 @@
 #include "pktgen/backend_responder.h"
 
+#include <netinet/in.h>
 #include <algorithm>
 #include <cstring>
-#include <netinet/in.h>
 #include <utility>
 
 #include <rte_arp.h>
@@ -57,7 +57,8 @@ void make_backend_reply(rte_mbuf* m, const ReceivedPacket& packet, const rte_eth
     const uint16_t old_ttl_word = static_cast<uint16_t>(ip[8] << 8 | ip[9]);
     ip[8] = kClientTtl;
     const uint16_t new_ttl_word = static_cast<uint16_t>(ip[8] << 8 | ip[9]);
-    ip_checksum = vipgate::checksum_update16(ip_checksum, rte_cpu_to_be_16(old_ttl_word), rte_cpu_to_be_16(new_ttl_word));
+    ip_checksum =
+        vipgate::checksum_update16(ip_checksum, rte_cpu_to_be_16(old_ttl_word), rte_cpu_to_be_16(new_ttl_word));
     std::memcpy(ip + 10, &ip_checksum, sizeof(ip_checksum));
 
     auto* l4 = const_cast<uint8_t*>(packet.l4);

@@ -1,7 +1,7 @@
 #include "pktgen/checker.h"
 
-#include <cstring>
 #include <netinet/in.h>
+#include <cstring>
 
 #include <rte_byteorder.h>
 #include <rte_ether.h>
@@ -29,21 +29,36 @@ inline uint32_t be32_at(const uint8_t* p) noexcept {
 
 const char* verdict_name(Verdict verdict) noexcept {
     switch (verdict) {
-        case Verdict::Ok: return "ok";
-        case Verdict::Malformed: return "malformed";
-        case Verdict::Unexpected: return "unexpected";
-        case Verdict::Reset: return "resets";
-        case Verdict::IcmpError: return "icmp";
-        case Verdict::Misdirected: return "misdirected";
-        case Verdict::WrongSource: return "wrong_source";
-        case Verdict::TtlError: return "ttl_errors";
-        case Verdict::Moved: return "moved";
-        case Verdict::WrongReply: return "wrong_reply";
-        case Verdict::DnsWrongId: return "dns_wrong_id";
-        case Verdict::DnsWrongQuestion: return "dns_wrong_question";
-        case Verdict::DnsWrongRcode: return "dns_wrong_rcode";
-        case Verdict::DnsWrongRecords: return "dns_wrong_records";
-        case Verdict::DnsTruncated: return "dns_truncated";
+    case Verdict::Ok:
+        return "ok";
+    case Verdict::Malformed:
+        return "malformed";
+    case Verdict::Unexpected:
+        return "unexpected";
+    case Verdict::Reset:
+        return "resets";
+    case Verdict::IcmpError:
+        return "icmp";
+    case Verdict::Misdirected:
+        return "misdirected";
+    case Verdict::WrongSource:
+        return "wrong_source";
+    case Verdict::TtlError:
+        return "ttl_errors";
+    case Verdict::Moved:
+        return "moved";
+    case Verdict::WrongReply:
+        return "wrong_reply";
+    case Verdict::DnsWrongId:
+        return "dns_wrong_id";
+    case Verdict::DnsWrongQuestion:
+        return "dns_wrong_question";
+    case Verdict::DnsWrongRcode:
+        return "dns_wrong_rcode";
+    case Verdict::DnsWrongRecords:
+        return "dns_wrong_records";
+    case Verdict::DnsTruncated:
+        return "dns_truncated";
     }
     return "unknown";
 }

@@ -22,15 +22,15 @@ namespace vipgen {
 
 enum class Verdict : uint8_t {
     Ok = 0,
-    Malformed,     // truncated, bad IPv4/L4 checksum, fragment, bad lengths
-    Unexpected,    // not vipgen traffic (no signature), or a protocol vipgen never sends
-    Reset,         // a TCP reset (the gateway refused or tore down a connection)
-    IcmpError,     // an ICMP message (unreachable, time exceeded, ...)
-    Misdirected,   // to an address/port that is not an endpoint of the flow's VIP port
-    WrongSource,   // source not rewritten as the NAT mode says
-    TtlError,      // TTL not decremented by exactly one
-    Moved,         // the flow reached a different endpoint than before
-    WrongReply,    // client side: not from VIP:port, or not to the flow's client address:port
+    Malformed,    // truncated, bad IPv4/L4 checksum, fragment, bad lengths
+    Unexpected,   // not vipgen traffic (no signature), or a protocol vipgen never sends
+    Reset,        // a TCP reset (the gateway refused or tore down a connection)
+    IcmpError,    // an ICMP message (unreachable, time exceeded, ...)
+    Misdirected,  // to an address/port that is not an endpoint of the flow's VIP port
+    WrongSource,  // source not rewritten as the NAT mode says
+    TtlError,     // TTL not decremented by exactly one
+    Moved,        // the flow reached a different endpoint than before
+    WrongReply,   // client side: not from VIP:port, or not to the flow's client address:port
     // DNS mode (dns_mode.h): answers checked by dns_answer_check.h
     DnsWrongId,        // no outstanding query of that client has the answer's ID (duplicate, invented)
     DnsWrongQuestion,  // the question is not the one asked
@@ -73,7 +73,8 @@ public:
     }
 
     // Backend side: sets endpoint_index when Ok.
-    Verdict check_forwarded(const ReceivedPacket& packet, Signature& signature, uint32_t& endpoint_index) const noexcept;
+    Verdict check_forwarded(const ReceivedPacket& packet, Signature& signature,
+                            uint32_t& endpoint_index) const noexcept;
 
     // Client side: a reply (gateway mode) or the packet itself coming back (forwarder mode).
     Verdict check_returned(const ReceivedPacket& packet, Signature& signature) const noexcept;

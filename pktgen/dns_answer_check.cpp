@@ -13,11 +13,16 @@ constexpr uint16_t kTypeSoa = 6;
 constexpr uint16_t kClassIn = 1;
 constexpr uint32_t kMaxLabels = 128;  // a 255-byte name has at most 127 labels: more is a loop
 
-inline uint16_t be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t be32(const uint8_t* p) noexcept {
-    return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 | p[3];
+inline uint16_t be16(const uint8_t* p) noexcept {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
 }
-inline uint8_t lower(uint8_t c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 32) : c; }
+inline uint32_t be32(const uint8_t* p) noexcept {
+    return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 |
+           p[3];
+}
+inline uint8_t lower(uint8_t c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 32) : c;
+}
 
 // Skips the name at `offset` (labels, ending with the root or a compression pointer); returns the
 // offset after it, or 0 when it runs past the end or has too many labels. Pointers are not
@@ -38,13 +43,20 @@ uint32_t skip_name(const uint8_t* message, uint32_t length, uint32_t offset) noe
 
 const char* dns_check_name(DnsCheck check) noexcept {
     switch (check) {
-        case DnsCheck::Ok: return "ok";
-        case DnsCheck::Malformed: return "malformed";
-        case DnsCheck::NotAnswer: return "not_answer";
-        case DnsCheck::Truncated: return "truncated";
-        case DnsCheck::WrongQuestion: return "wrong_question";
-        case DnsCheck::WrongRcode: return "wrong_rcode";
-        case DnsCheck::WrongRecords: return "wrong_records";
+    case DnsCheck::Ok:
+        return "ok";
+    case DnsCheck::Malformed:
+        return "malformed";
+    case DnsCheck::NotAnswer:
+        return "not_answer";
+    case DnsCheck::Truncated:
+        return "truncated";
+    case DnsCheck::WrongQuestion:
+        return "wrong_question";
+    case DnsCheck::WrongRcode:
+        return "wrong_rcode";
+    case DnsCheck::WrongRecords:
+        return "wrong_records";
     }
     return "unknown";
 }
@@ -104,17 +116,20 @@ DnsCheck check_dns_answer(const uint8_t* message, uint32_t length, const DnsName
 
     if ((flags & 0xf) != asked.rcode) return DnsCheck::WrongRcode;
     switch (asked.outcome) {
-        case DnsOutcome::Addresses: {
-            if (too_many_addresses || address_count != asked.addresses.size()) return DnsCheck::WrongRecords;
-            std::sort(addresses.begin(), addresses.begin() + address_count);
-            return std::equal(addresses.begin(), addresses.begin() + address_count, asked.addresses.begin())
-                       ? DnsCheck::Ok
-                       : DnsCheck::WrongRecords;
-        }
-        case DnsOutcome::NoError: return answers > 0 ? DnsCheck::Ok : DnsCheck::WrongRecords;
-        case DnsOutcome::NoData:
-        case DnsOutcome::NxDomain: return answers == 0 && authority_soa ? DnsCheck::Ok : DnsCheck::WrongRecords;
-        case DnsOutcome::Rcode: return DnsCheck::Ok;
+    case DnsOutcome::Addresses: {
+        if (too_many_addresses || address_count != asked.addresses.size()) return DnsCheck::WrongRecords;
+        std::sort(addresses.begin(), addresses.begin() + address_count);
+        return std::equal(addresses.begin(), addresses.begin() + address_count, asked.addresses.begin())
+                   ? DnsCheck::Ok
+                   : DnsCheck::WrongRecords;
+    }
+    case DnsOutcome::NoError:
+        return answers > 0 ? DnsCheck::Ok : DnsCheck::WrongRecords;
+    case DnsOutcome::NoData:
+    case DnsOutcome::NxDomain:
+        return answers == 0 && authority_soa ? DnsCheck::Ok : DnsCheck::WrongRecords;
+    case DnsOutcome::Rcode:
+        return DnsCheck::Ok;
     }
     return DnsCheck::WrongRecords;
 }

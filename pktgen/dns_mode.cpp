@@ -13,13 +13,20 @@ constexpr uint32_t kUdpHeaderBytes = 8;
 
 Verdict verdict_of(DnsCheck check) noexcept {
     switch (check) {
-        case DnsCheck::Ok: return Verdict::Ok;
-        case DnsCheck::Malformed: return Verdict::Malformed;
-        case DnsCheck::NotAnswer: return Verdict::Unexpected;
-        case DnsCheck::Truncated: return Verdict::DnsTruncated;
-        case DnsCheck::WrongQuestion: return Verdict::DnsWrongQuestion;
-        case DnsCheck::WrongRcode: return Verdict::DnsWrongRcode;
-        case DnsCheck::WrongRecords: return Verdict::DnsWrongRecords;
+    case DnsCheck::Ok:
+        return Verdict::Ok;
+    case DnsCheck::Malformed:
+        return Verdict::Malformed;
+    case DnsCheck::NotAnswer:
+        return Verdict::Unexpected;
+    case DnsCheck::Truncated:
+        return Verdict::DnsTruncated;
+    case DnsCheck::WrongQuestion:
+        return Verdict::DnsWrongQuestion;
+    case DnsCheck::WrongRcode:
+        return Verdict::DnsWrongRcode;
+    case DnsCheck::WrongRecords:
+        return Verdict::DnsWrongRecords;
     }
     return Verdict::Malformed;
 }

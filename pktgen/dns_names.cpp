@@ -15,12 +15,13 @@ struct TypeName {
     const char* name;
     uint16_t type;
 };
-constexpr TypeName kTypes[] = {{"A", 1},   {"NS", 2},   {"CNAME", 5}, {"SOA", 6},   {"PTR", 12},
+constexpr TypeName kTypes[] = {{"A", 1},    {"NS", 2},    {"CNAME", 5}, {"SOA", 6},  {"PTR", 12},
                                {"TXT", 16}, {"AAAA", 28}, {"SRV", 33},  {"ANY", 255}};
 
 std::string upper(std::string_view text) {
     std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     return out;
 }
 
@@ -49,13 +50,11 @@ std::string parse_expected(std::string_view text, DnsName& name) {
         DnsOutcome outcome;
         uint8_t rcode;
     };
-    static constexpr Rcode kWords[] = {{"NOERROR", DnsOutcome::NoError, kDnsRcodeNoError},
-                                       {"NODATA", DnsOutcome::NoData, kDnsRcodeNoError},
-                                       {"NXDOMAIN", DnsOutcome::NxDomain, kDnsRcodeNxDomain},
-                                       {"REFUSED", DnsOutcome::Rcode, kDnsRcodeRefused},
-                                       {"SERVFAIL", DnsOutcome::Rcode, kDnsRcodeServFail},
-                                       {"FORMERR", DnsOutcome::Rcode, kDnsRcodeFormErr},
-                                       {"NOTIMP", DnsOutcome::Rcode, kDnsRcodeNotImp}};
+    static constexpr Rcode kWords[] = {
+        {"NOERROR", DnsOutcome::NoError, kDnsRcodeNoError},    {"NODATA", DnsOutcome::NoData, kDnsRcodeNoError},
+        {"NXDOMAIN", DnsOutcome::NxDomain, kDnsRcodeNxDomain}, {"REFUSED", DnsOutcome::Rcode, kDnsRcodeRefused},
+        {"SERVFAIL", DnsOutcome::Rcode, kDnsRcodeServFail},    {"FORMERR", DnsOutcome::Rcode, kDnsRcodeFormErr},
+        {"NOTIMP", DnsOutcome::Rcode, kDnsRcodeNotImp}};
     for (const Rcode& known : kWords) {
         if (word == known.name) {
             name.outcome = known.outcome;
@@ -72,7 +71,8 @@ std::string parse_expected(std::string_view text, DnsName& name) {
         const auto address = vipgate::config::parse_ipv4(std::string(item));
         if (!address) {
             return "expected answer '" + std::string(text) +
-                   "' is neither IPv4 addresses (a,b,...) nor NOERROR, NODATA, NXDOMAIN, REFUSED, SERVFAIL, FORMERR, NOTIMP";
+                   "' is neither IPv4 addresses (a,b,...) nor NOERROR, NODATA, NXDOMAIN, REFUSED, SERVFAIL, FORMERR, "
+                   "NOTIMP";
         }
         name.addresses.push_back(*address);
         start = comma + 1;
@@ -125,7 +125,8 @@ std::vector<DnsName> parse_dns_names(std::string_view text, const std::string& o
             message << origin << ":" << number << ": " << problem;
             throw std::runtime_error(message.str());
         };
-        if (fields.size() != 3) fail("expected 'NAME TYPE EXPECTED', got " + std::to_string(fields.size()) + " field(s)");
+        if (fields.size() != 3)
+            fail("expected 'NAME TYPE EXPECTED', got " + std::to_string(fields.size()) + " field(s)");
         DnsName name;
         if (std::string problem = encode_dns_name(fields[0], name.wire); !problem.empty()) fail(problem);
         name.text = fields[0];

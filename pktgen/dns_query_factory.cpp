@@ -1,7 +1,7 @@
 #include "pktgen/dns_query_factory.h"
 
-#include <cstring>
 #include <netinet/in.h>
+#include <cstring>
 
 #include <rte_byteorder.h>
 #include <rte_ip.h>

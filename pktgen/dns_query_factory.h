@@ -31,10 +31,10 @@ public:
 
 private:
     struct Template {
-        uint32_t offset;          // into bytes_
-        uint16_t frame_size;      // without FCS, padded to the 60-byte minimum
-        uint64_t ip_partial_sum;  // IPv4 header with the source address and checksum zero
-        uint64_t udp_partial_sum; // pseudo-header and datagram with source, port, ID and checksum zero
+        uint32_t offset;           // into bytes_
+        uint16_t frame_size;       // without FCS, padded to the 60-byte minimum
+        uint64_t ip_partial_sum;   // IPv4 header with the source address and checksum zero
+        uint64_t udp_partial_sum;  // pseudo-header and datagram with source, port, ID and checksum zero
     };
     std::vector<uint8_t> bytes_;
     std::vector<Template> templates_;

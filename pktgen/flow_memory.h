@@ -36,7 +36,9 @@ private:
     static constexpr uint32_t kRepliedBit = 1u << kEndpointBits;
     static constexpr uint32_t kTagShift = kEndpointBits + 1;
 
-    uint32_t tag_of(uint32_t flow_id) const noexcept { return (flow_id >> index_bits_) & ((1u << (32 - kTagShift)) - 1); }
+    uint32_t tag_of(uint32_t flow_id) const noexcept {
+        return (flow_id >> index_bits_) & ((1u << (32 - kTagShift)) - 1);
+    }
 
     std::unique_ptr<std::atomic<uint32_t>[]> slots_;
     uint32_t mask_;

@@ -60,7 +60,7 @@ private:
     uint64_t target_reciprocal_;  // 2^64 / target_count, rounded up
     uint32_t port_bits_;
     uint64_t port_mask_;
-    uint64_t mask_;               // size - 1
+    uint64_t mask_;  // size - 1
     uint32_t shift_;
     uint64_t multiplier_;         // odd
     uint64_t second_multiplier_;  // odd

@@ -156,20 +156,22 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
 bool GeneratorLcore::tally_flood_reply(rte_mbuf* m, const Signature& signature, uint64_t now) noexcept {
     LcoreCounters& counters = current_->counters;
     switch (flow_class(signature.flow_id, setup_.pattern.flows)) {
-        case FlowClass::Established:
-            if (signature.kind != PacketKind::Open) {
-                bump(counters.established_returned);
-                return false;
-            }
-            break;
-        case FlowClass::Spoofed: bump(counters.spoofed_answered); return false;
-        case FlowClass::Legitimate:
-            if (signature.kind != PacketKind::Open) {
-                bump(counters.legit_completed);
-                return false;
-            }
-            bump(counters.legit_answered);
-            break;
+    case FlowClass::Established:
+        if (signature.kind != PacketKind::Open) {
+            bump(counters.established_returned);
+            return false;
+        }
+        break;
+    case FlowClass::Spoofed:
+        bump(counters.spoofed_answered);
+        return false;
+    case FlowClass::Legitimate:
+        if (signature.kind != PacketKind::Open) {
+            bump(counters.legit_completed);
+            return false;
+        }
+        bump(counters.legit_answered);
+        break;
     }
     if (answers_.room() == 0) return false;
     setup_.factory->build(m, signature.flow_id, PacketKind::Data, static_cast<uint8_t>(setup_.index),

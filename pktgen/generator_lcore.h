@@ -38,7 +38,7 @@ struct LcoreSetup {
     const Checker* checker = nullptr;
     FlowMemory* memory = nullptr;
     const std::vector<uint32_t>* impersonated_hosts = nullptr;  // sorted, answered by ARP
-    bool answer_backends = true;  // gateway mode: emulate the endpoints
+    bool answer_backends = true;                                // gateway mode: emulate the endpoints
     PatternConfig pattern;
     size_t endpoint_count = 0;
     DnsMode* dns = nullptr;  // DNS query mode: queries instead of the pattern's packets

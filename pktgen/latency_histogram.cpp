@@ -26,9 +26,8 @@ uint64_t LatencyHistogram::percentile(double fraction) const noexcept {
     const double clamped = fraction > 0.0 ? std::min(fraction, 1.0) : 0.0;
     // Compared in double first: a count above 2^53 rounds, and converting 2^64 back is undefined.
     const double position = std::ceil(clamped * static_cast<double>(count_));
-    const uint64_t rank = position >= static_cast<double>(count_)
-                              ? count_
-                              : std::max<uint64_t>(static_cast<uint64_t>(position), 1);
+    const uint64_t rank =
+        position >= static_cast<double>(count_) ? count_ : std::max<uint64_t>(static_cast<uint64_t>(position), 1);
 
     uint64_t seen = 0;
     for (size_t i = 0; i < kBucketCount; ++i) {

@@ -51,8 +51,8 @@ public:
 
     uint64_t count() const noexcept { return count_; }
     uint64_t min() const noexcept { return count_ == 0 ? 0 : min_; }  // 0 when empty
-    uint64_t max() const noexcept { return max_; }                      // 0 when empty
-    double mean() const noexcept;                                        // 0 when empty
+    uint64_t max() const noexcept { return max_; }                    // 0 when empty
+    double mean() const noexcept;                                     // 0 when empty
 
     // Nearest-rank percentile: the upper edge of the bucket holding the sample of rank
     // ceil(fraction * count()) (at least 1), clamped to max(). fraction is clamped to [0, 1]

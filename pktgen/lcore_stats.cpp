@@ -25,12 +25,11 @@ void LcoreCounters::add(const LcoreCounters& other) noexcept {
 }
 
 void LcoreStats::reset() noexcept {
-    for (uint64_t* counter : {&counters.tx_packets, &counters.tx_bytes, &counters.alloc_failures,
-                              &counters.returned_packets, &counters.returned_bytes, &counters.forwarded_packets,
-                              &counters.replies_sent, &counters.replies_dropped,
-                              &counters.arp_answers, &counters.established_sent, &counters.established_returned,
-                              &counters.spoofed_sent, &counters.spoofed_answered, &counters.legit_sent,
-                              &counters.legit_answered, &counters.legit_completed}) {
+    for (uint64_t* counter :
+         {&counters.tx_packets, &counters.tx_bytes, &counters.alloc_failures, &counters.returned_packets,
+          &counters.returned_bytes, &counters.forwarded_packets, &counters.replies_sent, &counters.replies_dropped,
+          &counters.arp_answers, &counters.established_sent, &counters.established_returned, &counters.spoofed_sent,
+          &counters.spoofed_answered, &counters.legit_sent, &counters.legit_answered, &counters.legit_completed}) {
         std::atomic_ref<uint64_t>(*counter).store(0, std::memory_order_relaxed);
     }
     for (uint64_t& counter : counters.verdicts) std::atomic_ref<uint64_t>(counter).store(0, std::memory_order_relaxed);

@@ -29,18 +29,18 @@ struct LcoreCounters {
     uint64_t alloc_failures = 0;    // bursts skipped for lack of mbufs
     uint64_t returned_packets = 0;  // client side, checked ok
     uint64_t returned_bytes = 0;
-    uint64_t forwarded_packets = 0; // backend side, checked ok
-    uint64_t replies_sent = 0;      // backend replies (and ARP answers) the port accepted
-    uint64_t replies_dropped = 0;   // backend replies the generator could not queue (its own loss)
+    uint64_t forwarded_packets = 0;  // backend side, checked ok
+    uint64_t replies_sent = 0;       // backend replies (and ARP answers) the port accepted
+    uint64_t replies_dropped = 0;    // backend replies the generator could not queue (its own loss)
     uint64_t arp_answers = 0;
     // Flood pattern (traffic_pattern.h), by flow class: packets built, and replies checked ok.
     uint64_t established_sent = 0;
     uint64_t established_returned = 0;
-    uint64_t spoofed_sent = 0;        // SYNs from spoofed sources
-    uint64_t spoofed_answered = 0;    // their SYN-ACKs (the gateway forwarded the SYN)
-    uint64_t legit_sent = 0;          // SYNs of legitimate connections
-    uint64_t legit_answered = 0;      // SYN-ACKs received (the client then ACKs with data)
-    uint64_t legit_completed = 0;     // the endpoint's answer to that data: the connection works
+    uint64_t spoofed_sent = 0;                       // SYNs from spoofed sources
+    uint64_t spoofed_answered = 0;                   // their SYN-ACKs (the gateway forwarded the SYN)
+    uint64_t legit_sent = 0;                         // SYNs of legitimate connections
+    uint64_t legit_answered = 0;                     // SYN-ACKs received (the client then ACKs with data)
+    uint64_t legit_completed = 0;                    // the endpoint's answer to that data: the connection works
     std::array<uint64_t, kVerdictCount> verdicts{};  // packets by failed check; [Ok] unused
 
     void add(const LcoreCounters& other) noexcept;

@@ -40,8 +40,8 @@ Protocols parse_protocols(const std::string& text) {
 ClientSpace parse_clients(const std::string& prefix_text, const std::string& ports_text) {
     const auto prefix = cfg::parse_ipv4_prefix(prefix_text);
     if (!prefix || prefix->length < 8) {
-        throw UsageError("--clients must be an IPv4 prefix of length 8..32 such as 198.19.0.0/16, not '" +
-                         prefix_text + "'");
+        throw UsageError("--clients must be an IPv4 prefix of length 8..32 such as 198.19.0.0/16, not '" + prefix_text +
+                         "'");
     }
     ClientSpace space;
     space.first_address = prefix->address;
@@ -69,36 +69,58 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
     std::string client_ports = "1024-65535", forwarder_vip = "198.18.100.1", gateway_mac, dns_server;
     uint64_t flows = 1024, seed = 1;
     po::options_description described("vipgen: DPDK line-rate generator and verifier for vipgate (and any forwarder)");
-    described.add_options()
-        ("help,h", "show this help")
-        ("eal", po::value(&eal)->default_value(eal), "EAL arguments as one string (give each run its own --file-prefix, and --lcores for 1 + --lcores lcores)")
-        ("port", po::value(&options.port)->required(), "the port: a DPDK device string, e.g. net_memif0,role=client,socket=/tmp/m.sock or a PCI address")
-        ("lcores", po::value(&options.lcores)->default_value(1), "generator lcores (each owns one RX and one TX queue); the main lcore only reports")
-        ("mode", po::value(&mode)->default_value(mode), "vipgate: check translations and emulate the endpoints; forwarder: the device returns packets unchanged but for MACs (testpmd io/macswap)")
-        ("config", po::value(&options.config_files)->composing(), "vipgate config file describing the gateway (repeatable: endpoints of all files are accepted)")
-        ("pattern", po::value(&pattern)->default_value(pattern), "established | new (every packet a new connection) | mixed | lifecycle (SYN, data, FIN) | flood (established flows, spoofed SYNs and legitimate handshakes)")
-        ("flows", po::value(&flows)->default_value(flows), "concurrent flows, 1..100000000")
-        ("new-share", po::value(&options.pattern.new_share)->default_value(0.1), "mixed: share of packets that open a new connection; flood: share of the non-legitimate packets that are spoofed SYNs")
-        ("legit-share", po::value(&options.pattern.legit_share)->default_value(0.01), "flood: share of packets that open a legitimate connection (the client completes the handshake and sends data)")
-        ("data-packets", po::value(&options.pattern.data_packets)->default_value(8), "lifecycle: data packets per connection")
-        ("protocol", po::value(&protocol)->default_value(protocol), "tcp | udp | any: which service ports get traffic")
-        ("size", po::value(&options.size_text)->default_value(options.size_text), "frame size with FCS, 64..1518, or imix (64/594/1518 as 7:4:1)")
-        ("rate", po::value(&options.rate_pps)->default_value(0), "client packets per second over all lcores; 0 = as fast as possible")
-        ("duration", po::value(&options.duration_s)->default_value(5), "seconds measured (per trial with --search)")
-        ("warmup-rate", po::value(&options.warmup_rate_pps)->default_value(1e6), "packets per second while opening the flows of an established or mixed run")
-        ("search", po::bool_switch(&options.search), "search the zero-loss (NDR) and partial-loss (PDR) rates instead of one run")
-        ("pdr-loss", po::value(&options.pdr_loss_percent)->default_value(0.5), "PDR loss threshold in percent")
-        ("precision", po::value(&options.precision)->default_value(0.02), "search precision, relative")
-        ("seed", po::value(&seed)->default_value(seed), "seed of the flow tuples and visit order")
-        ("clients", po::value(&clients)->default_value(clients), "client address space (IPv4 prefix, routed to the gateway's clients' router)")
-        ("client-ports", po::value(&client_ports)->default_value(client_ports), "client source ports FIRST-LAST (the largest power-of-two run from FIRST is used)")
-        ("vip", po::value(&forwarder_vip)->default_value(forwarder_vip), "forwarder mode: destination address")
-        ("gateway-mac", po::value(&gateway_mac), "destination MAC (default: learned by ARP in vipgate mode, 02:00:00:00:00:01 in forwarder mode)")
-        ("mbufs", po::value(&options.mbufs)->default_value(options.mbufs), "packet buffers")
-        ("silent-backends", po::bool_switch(&options.silent_backends), "in the measured phase the emulated endpoints check packets but do not answer: one pass through the gateway per packet (loss is then counted at the endpoints)")
-        ("dns-names", po::value(&options.dns_names_file), "DNS query mode: send UDP queries for the names of FILE (lines 'NAME TYPE EXPECTED', see pktgen/dns_names.h) to --dns-server and check every answer; --flows clients, each numbering its queries in the ID")
-        ("dns-server", po::value(&dns_server), "DNS query mode: the DNS address asked (a [dns] address of the gateway), port 53")
-        ("json", po::bool_switch(&options.json), "print the result as JSON on stdout (the table goes to stderr)");
+    described.add_options()("help,h", "show this help")(
+        "eal", po::value(&eal)->default_value(eal),
+        "EAL arguments as one string (give each run its own --file-prefix, and --lcores for 1 + --lcores lcores)")(
+        "port", po::value(&options.port)->required(),
+        "the port: a DPDK device string, e.g. net_memif0,role=client,socket=/tmp/m.sock or a PCI address")(
+        "lcores", po::value(&options.lcores)->default_value(1),
+        "generator lcores (each owns one RX and one TX queue); the main lcore only reports")(
+        "mode", po::value(&mode)->default_value(mode),
+        "vipgate: check translations and emulate the endpoints; forwarder: the device returns packets unchanged but "
+        "for MACs (testpmd io/macswap)")(
+        "config", po::value(&options.config_files)->composing(),
+        "vipgate config file describing the gateway (repeatable: endpoints of all files are accepted)")(
+        "pattern", po::value(&pattern)->default_value(pattern),
+        "established | new (every packet a new connection) | mixed | lifecycle (SYN, data, FIN) | flood (established "
+        "flows, spoofed SYNs and legitimate handshakes)")("flows", po::value(&flows)->default_value(flows),
+                                                          "concurrent flows, 1..100000000")(
+        "new-share", po::value(&options.pattern.new_share)->default_value(0.1),
+        "mixed: share of packets that open a new connection; flood: share of the non-legitimate packets that are "
+        "spoofed SYNs")("legit-share", po::value(&options.pattern.legit_share)->default_value(0.01),
+                        "flood: share of packets that open a legitimate connection (the client completes the handshake "
+                        "and sends data)")("data-packets", po::value(&options.pattern.data_packets)->default_value(8),
+                                           "lifecycle: data packets per connection")(
+        "protocol", po::value(&protocol)->default_value(protocol), "tcp | udp | any: which service ports get traffic")(
+        "size", po::value(&options.size_text)->default_value(options.size_text),
+        "frame size with FCS, 64..1518, or imix (64/594/1518 as 7:4:1)")(
+        "rate", po::value(&options.rate_pps)->default_value(0),
+        "client packets per second over all lcores; 0 = as fast as possible")(
+        "duration", po::value(&options.duration_s)->default_value(5), "seconds measured (per trial with --search)")(
+        "warmup-rate", po::value(&options.warmup_rate_pps)->default_value(1e6),
+        "packets per second while opening the flows of an established or mixed run")(
+        "search", po::bool_switch(&options.search),
+        "search the zero-loss (NDR) and partial-loss (PDR) rates instead of one run")(
+        "pdr-loss", po::value(&options.pdr_loss_percent)->default_value(0.5), "PDR loss threshold in percent")(
+        "precision", po::value(&options.precision)->default_value(0.02), "search precision, relative")(
+        "seed", po::value(&seed)->default_value(seed), "seed of the flow tuples and visit order")(
+        "clients", po::value(&clients)->default_value(clients),
+        "client address space (IPv4 prefix, routed to the gateway's clients' router)")(
+        "client-ports", po::value(&client_ports)->default_value(client_ports),
+        "client source ports FIRST-LAST (the largest power-of-two run from FIRST is used)")(
+        "vip", po::value(&forwarder_vip)->default_value(forwarder_vip), "forwarder mode: destination address")(
+        "gateway-mac", po::value(&gateway_mac),
+        "destination MAC (default: learned by ARP in vipgate mode, 02:00:00:00:00:01 in forwarder mode)")(
+        "mbufs", po::value(&options.mbufs)->default_value(options.mbufs), "packet buffers")(
+        "silent-backends", po::bool_switch(&options.silent_backends),
+        "in the measured phase the emulated endpoints check packets but do not answer: one pass through the gateway "
+        "per packet (loss is then counted at the endpoints)")(
+        "dns-names", po::value(&options.dns_names_file),
+        "DNS query mode: send UDP queries for the names of FILE (lines 'NAME TYPE EXPECTED', see pktgen/dns_names.h) "
+        "to --dns-server and check every answer; --flows clients, each numbering its queries in the ID")(
+        "dns-server", po::value(&dns_server),
+        "DNS query mode: the DNS address asked (a [dns] address of the gateway), port 53")(
+        "json", po::bool_switch(&options.json), "print the result as JSON on stdout (the table goes to stderr)");
 
     po::variables_map values;
     try {
@@ -130,7 +152,8 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
     options.pattern.seed = seed;
     options.protocols = parse_protocols(protocol);
     options.clients = parse_clients(clients, client_ports);
-    const uint64_t ports_used = std::bit_floor(static_cast<uint32_t>(options.clients.last_port - options.clients.first_port + 1));
+    const uint64_t ports_used =
+        std::bit_floor(static_cast<uint32_t>(options.clients.last_port - options.clients.first_port + 1));
     if (static_cast<uint64_t>(options.clients.address_count) * ports_used < flows) {
         throw UsageError("the client space has fewer tuples than --flows: " +
                          std::to_string(options.clients.address_count) + " addresses (--clients) x " +
@@ -146,12 +169,16 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
         throw UsageError("--size: " + std::string(error.what()) + " (give 64..1518 or imix)");
     }
     if (!(options.rate_pps >= 0)) throw UsageError("--rate must be >= 0");
-    if (!(options.duration_s > 0 && options.duration_s <= 86400)) throw UsageError("--duration must be within (0, 86400]");
+    if (!(options.duration_s > 0 && options.duration_s <= 86400))
+        throw UsageError("--duration must be within (0, 86400]");
     if (!(options.warmup_rate_pps > 0)) throw UsageError("--warmup-rate must be > 0");
-    if (!(options.pdr_loss_percent >= 0 && options.pdr_loss_percent < 100)) throw UsageError("--pdr-loss must be within [0, 100)");
+    if (!(options.pdr_loss_percent >= 0 && options.pdr_loss_percent < 100))
+        throw UsageError("--pdr-loss must be within [0, 100)");
     if (!(options.precision > 0 && options.precision < 1)) throw UsageError("--precision must be within (0, 1)");
-    if (!(options.pattern.new_share >= 0 && options.pattern.new_share <= 1)) throw UsageError("--new-share must be within 0..1");
-    if (!(options.pattern.legit_share >= 0 && options.pattern.legit_share <= 1)) throw UsageError("--legit-share must be within 0..1");
+    if (!(options.pattern.new_share >= 0 && options.pattern.new_share <= 1))
+        throw UsageError("--new-share must be within 0..1");
+    if (!(options.pattern.legit_share >= 0 && options.pattern.legit_share <= 1))
+        throw UsageError("--legit-share must be within 0..1");
     const auto vip = cfg::parse_ipv4(forwarder_vip);
     if (!vip) throw UsageError("--vip must be an IPv4 address");
     options.forwarder_vip = *vip;
@@ -162,13 +189,16 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
         options.gateway_mac = cfg::MacAddress{0x02, 0, 0, 0, 0, 0x01};
     }
     if (!options.dns_names_file.empty() || !dns_server.empty()) {
-        if (options.dns_names_file.empty() || dns_server.empty()) throw UsageError("--dns-names and --dns-server go together");
+        if (options.dns_names_file.empty() || dns_server.empty())
+            throw UsageError("--dns-names and --dns-server go together");
         const auto server = cfg::parse_ipv4(dns_server);
         if (!server) throw UsageError("--dns-server must be an IPv4 address, not '" + dns_server + "'");
         options.dns_server = *server;
-        if (options.mode != CheckMode::Gateway) throw UsageError("DNS query mode needs --mode vipgate (the gateway answers)");
+        if (options.mode != CheckMode::Gateway)
+            throw UsageError("DNS query mode needs --mode vipgate (the gateway answers)");
         if (options.pattern.pattern != Pattern::Established || options.silent_backends) {
-            throw UsageError("DNS query mode sends queries from --flows clients: --pattern and --silent-backends do not apply");
+            throw UsageError(
+                "DNS query mode sends queries from --flows clients: --pattern and --silent-backends do not apply");
         }
     }
     if (options.mbufs < 4096) throw UsageError("--mbufs must be at least 4096");

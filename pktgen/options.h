@@ -21,25 +21,25 @@ struct Options {
     uint32_t lcores = 1;
     CheckMode mode = CheckMode::Gateway;
     std::vector<std::string> config_files;
-    PatternConfig pattern;              // lcore fields are filled per lcore
+    PatternConfig pattern;  // lcore fields are filled per lcore
     Protocols protocols = Protocols::Any;
     FrameSizes sizes = FrameSizes::fixed(64);
     std::string size_text = "64";
-    double rate_pps = 0;                // client packets per second, all lcores; 0 = unlimited
+    double rate_pps = 0;  // client packets per second, all lcores; 0 = unlimited
     double duration_s = 5;
     double warmup_rate_pps = 1e6;
     bool search = false;
     double pdr_loss_percent = 0.5;
     double precision = 0.02;
     ClientSpace clients{0xC6130000u, 1u << 16, 1024, 65535};  // 198.19.0.0/16, ports 1024-65535
-    uint32_t forwarder_vip = 0xC6126401u;                      // 198.18.100.1
+    uint32_t forwarder_vip = 0xC6126401u;                     // 198.18.100.1
     uint16_t forwarder_port = 80;
     std::optional<std::array<uint8_t, 6>> gateway_mac;
     uint32_t mbufs = 65535;
-    bool silent_backends = false;       // measured phase: endpoints check but do not answer
+    bool silent_backends = false;  // measured phase: endpoints check but do not answer
     bool json = false;
-    std::string dns_names_file;         // DNS query mode (dns_mode.h) when set
-    uint32_t dns_server = 0;            // host order: where the queries go
+    std::string dns_names_file;  // DNS query mode (dns_mode.h) when set
+    uint32_t dns_server = 0;     // host order: where the queries go
 };
 
 // Thrown for a bad command line; the message says what to fix.

@@ -1,7 +1,7 @@
 #include "pktgen/packet_factory.h"
 
-#include <cstring>
 #include <netinet/in.h>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -25,9 +25,12 @@ constexpr uint8_t kTcpHeaderWords = 5;
 
 uint8_t tcp_flags_of(PacketKind kind) noexcept {
     switch (kind) {
-        case PacketKind::Open: return vipgate::kTcpFlagSyn;
-        case PacketKind::Close: return vipgate::kTcpFlagFin | vipgate::kTcpFlagAck;
-        case PacketKind::Data: break;
+    case PacketKind::Open:
+        return vipgate::kTcpFlagSyn;
+    case PacketKind::Close:
+        return vipgate::kTcpFlagFin | vipgate::kTcpFlagAck;
+    case PacketKind::Data:
+        break;
     }
     return vipgate::kTcpFlagPsh | vipgate::kTcpFlagAck;
 }
@@ -147,8 +150,8 @@ void PacketFactory::build(rte_mbuf* m, uint32_t flow_id, PacketKind kind, uint8_
         p[kUdpPayloadOffset + 3] = lcore;
         store32_be(p + kUdpPayloadOffset + 4, flow_id);
         store32_be(p + kUdpPayloadOffset + 8, tx_tsc);
-        l4_sum += term16(p + kUdpPayloadOffset + 2) + term32(p + kUdpPayloadOffset + 4) +
-                  term32(p + kUdpPayloadOffset + 8);
+        l4_sum +=
+            term16(p + kUdpPayloadOffset + 2) + term32(p + kUdpPayloadOffset + 4) + term32(p + kUdpPayloadOffset + 8);
         uint16_t checksum = finish_checksum(l4_sum);
         if (checksum == 0) checksum = 0xffff;  // 0 means "no checksum" in UDP
         std::memcpy(p + kUdpChecksumOffset, &checksum, sizeof(checksum));

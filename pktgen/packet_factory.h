@@ -58,7 +58,7 @@ bool read_signature(const uint8_t* l4, uint32_t l4_length, uint8_t protocol, Sig
 
 // "imix" is the simple IMIX: 64, 594 and 1518-byte frames (with FCS) in the ratio 7:4:1.
 struct FrameSizes {
-    std::vector<uint16_t> sequence;  // frame sizes without FCS, cycled per packet
+    std::vector<uint16_t> sequence;                         // frame sizes without FCS, cycled per packet
     static FrameSizes fixed(uint32_t frame_size_with_fcs);  // throws std::invalid_argument
     static FrameSizes imix();
 };

@@ -85,8 +85,8 @@ double TrialResult::loss_ratio() const {
 void validate(const SearchOptions& options) {
     std::ostringstream errors;
     const auto fail = [&errors](const char* field, double value, const char* requirement) {
-        errors << (errors.tellp() > 0 ? "; " : "invalid rate search options: ") << field << " = " << value
-               << " (" << requirement << ")";
+        errors << (errors.tellp() > 0 ? "; " : "invalid rate search options: ") << field << " = " << value << " ("
+               << requirement << ")";
     };
     if (!positive_finite(options.max_rate_pps)) fail("max_rate_pps", options.max_rate_pps, "must be positive");
     if (!positive_finite(options.min_rate_pps)) fail("min_rate_pps", options.min_rate_pps, "must be positive");

@@ -45,10 +45,10 @@ struct TrialResult {
 };
 
 struct SearchOptions {
-    double max_rate_pps;           // the first trial; no trial asks for more
-    double min_rate_pps = 1000;    // the lowest rate tried; failing here means "not found"
-    double precision = 0.01;       // stop when an interval's (upper - lower) / upper <= precision
-    double pdr_loss_ratio = 0.005; // PDR passes with loss_ratio() <= this; NDR needs zero loss
+    double max_rate_pps;            // the first trial; no trial asks for more
+    double min_rate_pps = 1000;     // the lowest rate tried; failing here means "not found"
+    double precision = 0.01;        // stop when an interval's (upper - lower) / upper <= precision
+    double pdr_loss_ratio = 0.005;  // PDR passes with loss_ratio() <= this; NDR needs zero loss
     unsigned max_trials = 30;
 };
 

@@ -11,20 +11,29 @@ namespace {
 
 constexpr size_t kEndpointsInTable = 16;
 
-const char* mode_name(CheckMode mode) { return mode == CheckMode::Gateway ? "vipgate" : "forwarder"; }
+const char* mode_name(CheckMode mode) {
+    return mode == CheckMode::Gateway ? "vipgate" : "forwarder";
+}
 
 const char* pattern_name(Pattern pattern) {
     switch (pattern) {
-        case Pattern::Established: return "established";
-        case Pattern::New: return "new";
-        case Pattern::Mixed: return "mixed";
-        case Pattern::Lifecycle: return "lifecycle";
-        case Pattern::Flood: return "flood";
+    case Pattern::Established:
+        return "established";
+    case Pattern::New:
+        return "new";
+    case Pattern::Mixed:
+        return "mixed";
+    case Pattern::Lifecycle:
+        return "lifecycle";
+    case Pattern::Flood:
+        return "flood";
     }
     return "?";
 }
 
-double per_second(uint64_t value, double seconds) { return seconds > 0 ? static_cast<double>(value) / seconds : 0.0; }
+double per_second(uint64_t value, double seconds) {
+    return seconds > 0 ? static_cast<double>(value) / seconds : 0.0;
+}
 
 // Frame bits on the wire including the FCS the NIC adds.
 double bits_per_second(uint64_t bytes, uint64_t packets, double seconds) {
@@ -61,7 +70,8 @@ void print_table(std::ostream& out, const RunReport& report) {
         << " lcore(s), frames " << o.size_text << ", " << format("%.1f s", m.duration_s)
         << (m.rate_target_pps > 0 ? format(" at %.3f Mpps offered", m.rate_target_pps / 1e6) : " unlimited") << "\n";
     if (report.flows_opened > 0) out << "  flows opened      " << report.flows_opened << "\n";
-    out << "  client tx         " << c.tx_packets << " packets  " << format("%.3f Mpps  ", per_second(c.tx_packets, m.duration_s) / 1e6)
+    out << "  client tx         " << c.tx_packets << " packets  "
+        << format("%.3f Mpps  ", per_second(c.tx_packets, m.duration_s) / 1e6)
         << format("%.3f Gbit/s", bits_per_second(c.tx_bytes, c.tx_packets, m.duration_s) / 1e9) << "\n";
     out << "  client rx (ok)    " << c.returned_packets << " packets  "
         << format("%.3f Mpps  ", per_second(c.returned_packets, m.duration_s) / 1e6)
@@ -71,8 +81,8 @@ void print_table(std::ostream& out, const RunReport& report) {
     if (m.flood) {
         out << "  established       " << c.established_sent << " sent, " << c.established_returned << " answered\n";
         out << "  spoofed SYNs      " << c.spoofed_sent << " sent, " << c.spoofed_answered << " SYN-ACKs back\n";
-        out << "  legitimate        " << c.legit_sent << " SYNs, " << c.legit_answered << " SYN-ACKs, " << c.legit_completed
-            << " completed" << format(" (%.2f %%)", 100 * legit_success(c)) << "\n";
+        out << "  legitimate        " << c.legit_sent << " SYNs, " << c.legit_answered << " SYN-ACKs, "
+            << c.legit_completed << " completed" << format(" (%.2f %%)", 100 * legit_success(c)) << "\n";
     }
     out << "  lost              " << m.lost() << format(" (%.4f %%)", m.loss_ratio() * 100);
     if (c.replies_dropped != 0) out << ", of which the generator's backends could not answer " << c.replies_dropped;
@@ -85,7 +95,8 @@ void print_table(std::ostream& out, const RunReport& report) {
     }
     out << "  check failures   ";
     for (size_t i = 1; i < kVerdictCount; ++i) {
-        out << " " << verdict_name(static_cast<Verdict>(i)) << " " << c.verdicts[i] + report.warmup.counters.verdicts[i];
+        out << " " << verdict_name(static_cast<Verdict>(i)) << " "
+            << c.verdicts[i] + report.warmup.counters.verdicts[i];
     }
     out << "\n  latency (ns)      samples " << m.latency.count() << "  min " << m.latency.min() << "  p50 "
         << m.latency.percentile(0.5) << "  p99 " << m.latency.percentile(0.99) << "  p99.9 "
@@ -98,7 +109,8 @@ void print_table(std::ostream& out, const RunReport& report) {
         for (size_t i = 0; i < std::min(kEndpointsInTable, report.targets.endpoints.size()); ++i) {
             const EndpointAddress& e = report.targets.endpoints[i];
             out << "    " << vipgate::config::format_ipv4(e.address) << ":" << e.port << "  " << m.endpoint_packets[i]
-                << format("  %.2f %%", 100.0 * static_cast<double>(m.endpoint_packets[i]) / static_cast<double>(total)) << "\n";
+                << format("  %.2f %%", 100.0 * static_cast<double>(m.endpoint_packets[i]) / static_cast<double>(total))
+                << "\n";
         }
     }
     if (report.search) {
@@ -109,7 +121,8 @@ void print_table(std::ostream& out, const RunReport& report) {
             << " trials\n";
         for (const TrialResult& t : s.trials) {
             out << "    offered " << format("%9.3f Mpps", t.offered_pps / 1e6) << "  sent "
-                << format("%9.3f Mpps", t.sent_pps / 1e6) << "  loss " << format("%.4f %%", t.loss_ratio() * 100) << "\n";
+                << format("%9.3f Mpps", t.sent_pps / 1e6) << "  loss " << format("%.4f %%", t.loss_ratio() * 100)
+                << "\n";
         }
     }
 }
@@ -124,17 +137,20 @@ void print_json(std::ostream& out, const RunReport& report) {
         << "\",\"duration_s\":" << number(m.duration_s) << ",\"rate_target_pps\":" << number(m.rate_target_pps)
         << ",\"tx_packets\":" << c.tx_packets << ",\"tx_pps\":" << number(per_second(c.tx_packets, m.duration_s))
         << ",\"tx_bps\":" << number(bits_per_second(c.tx_bytes, c.tx_packets, m.duration_s))
-        << ",\"rx_packets\":" << c.returned_packets << ",\"rx_pps\":" << number(per_second(c.returned_packets, m.duration_s))
+        << ",\"rx_packets\":" << c.returned_packets
+        << ",\"rx_pps\":" << number(per_second(c.returned_packets, m.duration_s))
         << ",\"rx_bps\":" << number(bits_per_second(c.returned_bytes, c.returned_packets, m.duration_s))
-        << ",\"backend_rx_packets\":" << c.forwarded_packets << ",\"backend_tx_packets\":" << c.replies_sent << ",\"backend_replies_dropped\":" << c.replies_dropped
-        << ",\"dut_pps\":" << number(dut_pps(report)) << ",\"lost\":" << m.lost()
-        << ",\"loss_ratio\":" << number(m.loss_ratio()) << ",\"alloc_failures\":" << c.alloc_failures;
+        << ",\"backend_rx_packets\":" << c.forwarded_packets << ",\"backend_tx_packets\":" << c.replies_sent
+        << ",\"backend_replies_dropped\":" << c.replies_dropped << ",\"dut_pps\":" << number(dut_pps(report))
+        << ",\"lost\":" << m.lost() << ",\"loss_ratio\":" << number(m.loss_ratio())
+        << ",\"alloc_failures\":" << c.alloc_failures;
     for (size_t i = 1; i < kVerdictCount; ++i) {
         out << ",\"" << verdict_name(static_cast<Verdict>(i)) << "\":" << c.verdicts[i];
     }
     out << ",\"warmup_check_failures\":{";
     for (size_t i = 1; i < kVerdictCount; ++i) {
-        out << (i > 1 ? "," : "") << "\"" << verdict_name(static_cast<Verdict>(i)) << "\":" << report.warmup.counters.verdicts[i];
+        out << (i > 1 ? "," : "") << "\"" << verdict_name(static_cast<Verdict>(i))
+            << "\":" << report.warmup.counters.verdicts[i];
     }
     out << "},\"flows_opened\":" << report.flows_opened;
     out << ",\"latency_ns\":{\"samples\":" << m.latency.count() << ",\"min\":" << m.latency.min()
@@ -145,30 +161,32 @@ void print_json(std::ostream& out, const RunReport& report) {
     const double total = static_cast<double>(std::max<uint64_t>(1, c.forwarded_packets));
     for (size_t i = 0; i < report.targets.endpoints.size(); ++i) {
         const EndpointAddress& e = report.targets.endpoints[i];
-        out << (i ? "," : "") << "{\"address\":\"" << vipgate::config::format_ipv4(e.address) << "\",\"port\":" << e.port
-            << ",\"packets\":" << m.endpoint_packets[i]
+        out << (i ? "," : "") << "{\"address\":\"" << vipgate::config::format_ipv4(e.address)
+            << "\",\"port\":" << e.port << ",\"packets\":" << m.endpoint_packets[i]
             << ",\"share\":" << number(static_cast<double>(m.endpoint_packets[i]) / total) << "}";
     }
     out << "]";
     if (report.dns != nullptr) {
         out << ",\"dns\":{\"server\":\"" << vipgate::config::format_ipv4(report.dns->server())
             << "\",\"names\":" << report.dns->names().size() << ",\"queries\":" << c.tx_packets
-            << ",\"answers\":" << c.returned_packets << ",\"answers_pps\":" << number(per_second(c.returned_packets, m.duration_s))
+            << ",\"answers\":" << c.returned_packets
+            << ",\"answers_pps\":" << number(per_second(c.returned_packets, m.duration_s))
             << ",\"wrong_answers\":" << m.check_failures() << ",\"lost\":" << m.lost() << "}";
     }
     if (m.flood) {
-        out << ",\"flood\":{\"established_sent\":" << c.established_sent << ",\"established_returned\":" << c.established_returned
-            << ",\"established_lost\":" << m.lost() << ",\"spoofed_sent\":" << c.spoofed_sent
-            << ",\"spoofed_answered\":" << c.spoofed_answered << ",\"legit_sent\":" << c.legit_sent
-            << ",\"legit_answered\":" << c.legit_answered << ",\"legit_completed\":" << c.legit_completed
-            << ",\"legit_success\":" << number(legit_success(c))
+        out << ",\"flood\":{\"established_sent\":" << c.established_sent
+            << ",\"established_returned\":" << c.established_returned << ",\"established_lost\":" << m.lost()
+            << ",\"spoofed_sent\":" << c.spoofed_sent << ",\"spoofed_answered\":" << c.spoofed_answered
+            << ",\"legit_sent\":" << c.legit_sent << ",\"legit_answered\":" << c.legit_answered
+            << ",\"legit_completed\":" << c.legit_completed << ",\"legit_success\":" << number(legit_success(c))
             << ",\"legit_completed_per_s\":" << number(per_second(c.legit_completed, m.duration_s))
             << ",\"spoofed_pps\":" << number(per_second(c.spoofed_sent, m.duration_s)) << "}";
     }
     if (report.search) {
         const SearchResult& s = *report.search;
         out << ",\"search\":{\"ndr_pps\":" << number(s.ndr_pps) << ",\"pdr_pps\":" << number(s.pdr_pps)
-            << ",\"ndr_found\":" << (s.ndr_found ? "true" : "false") << ",\"pdr_found\":" << (s.pdr_found ? "true" : "false")
+            << ",\"ndr_found\":" << (s.ndr_found ? "true" : "false")
+            << ",\"pdr_found\":" << (s.pdr_found ? "true" : "false")
             << ",\"pdr_loss_percent\":" << number(o.pdr_loss_percent) << ",\"trials\":[";
         for (size_t i = 0; i < s.trials.size(); ++i) {
             const TrialResult& t = s.trials[i];

@@ -15,11 +15,11 @@ namespace vipgen {
 struct RunReport {
     const Options& options;
     const Targets& targets;
-    Measurement result;                  // the run, or the search's best zero-loss trial
-    Measurement warmup;                  // the flow-opening passes (established, mixed)
+    Measurement result;  // the run, or the search's best zero-loss trial
+    Measurement warmup;  // the flow-opening passes (established, mixed)
     uint64_t flows_opened = 0;
     std::optional<SearchResult> search;
-    const DnsMode* dns = nullptr;        // DNS query mode
+    const DnsMode* dns = nullptr;  // DNS query mode
 };
 
 void print_table(std::ostream& out, const RunReport& report);

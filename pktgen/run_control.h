@@ -28,10 +28,10 @@ enum class Phase : uint32_t {
 
 struct Command {
     Phase phase = Phase::Idle;
-    double rate_pps = 0;       // per lcore; 0 = unlimited
-    bool counting = true;      // false: statistics go to a scratch copy (the trial's are frozen)
+    double rate_pps = 0;   // per lcore; 0 = unlimited
+    bool counting = true;  // false: statistics go to a scratch copy (the trial's are frozen)
     bool reset_statistics = false;
-    bool retry_only = false;   // Open: only flows without a reply
+    bool retry_only = false;       // Open: only flows without a reply
     bool silent_backends = false;  // Run: the emulated endpoints check but do not answer
 };
 

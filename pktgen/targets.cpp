@@ -1,8 +1,8 @@
 #include "pktgen/targets.h"
 
+#include <netinet/in.h>
 #include <algorithm>
 #include <map>
-#include <netinet/in.h>
 #include <stdexcept>
 
 namespace vipgen {
@@ -91,10 +91,12 @@ Targets make_targets(const std::vector<cfg::Config>& configs, Protocols protocol
                 const TargetKey key{service.cluster_ip, service_port.port, protocol};
                 auto [it, inserted] = target_by_key.try_emplace(key, result.targets.size());
                 if (inserted) {
-                    result.targets.push_back(Target{service.cluster_ip, service_port.port, protocol,
-                                                    service.namespace_name + "/" + service.name + ":" +
-                                                        std::to_string(service_port.port),
-                                                    {}});
+                    result.targets.push_back(
+                        Target{service.cluster_ip,
+                               service_port.port,
+                               protocol,
+                               service.namespace_name + "/" + service.name + ":" + std::to_string(service_port.port),
+                               {}});
                     target_endpoints.emplace_back();
                 }
                 const uint16_t target_port = service_port.target_port ? service_port.target_port : service_port.port;

@@ -25,15 +25,15 @@ struct EndpointAddress {
 
 struct TargetEndpoint {
     EndpointAddress endpoint;
-    uint32_t endpoint_index;   // index into Targets::endpoints (global, for per-endpoint shares)
-    bool accepts_new_flows;    // ready with weight > 0 in at least one of the files
+    uint32_t endpoint_index;  // index into Targets::endpoints (global, for per-endpoint shares)
+    bool accepts_new_flows;   // ready with weight > 0 in at least one of the files
 };
 
 struct Target {
-    uint32_t vip;       // host order
-    uint16_t port;      // host order
-    uint8_t protocol;   // IPPROTO_TCP or IPPROTO_UDP
-    std::string name;   // "namespace/service:port"
+    uint32_t vip;                           // host order
+    uint16_t port;                          // host order
+    uint8_t protocol;                       // IPPROTO_TCP or IPPROTO_UDP
+    std::string name;                       // "namespace/service:port"
     std::vector<TargetEndpoint> endpoints;  // sorted by endpoint, for binary search
     const TargetEndpoint* find(uint32_t address, uint16_t port) const noexcept;
 };
@@ -42,18 +42,18 @@ enum class Protocols { Tcp, Udp, Any };
 
 struct Targets {
     std::vector<Target> targets;
-    std::vector<EndpointAddress> endpoints;     // every distinct endpoint (address, port)
+    std::vector<EndpointAddress> endpoints;  // every distinct endpoint (address, port)
     vipgate::config::NatMode nat_mode = vipgate::config::NatMode::FullNat;
-    std::vector<uint32_t> snat_addresses;       // sorted, host order (full-NAT sources)
-    uint32_t gateway_address = 0;               // the gateway's first port address: ARP target
-    std::vector<uint32_t> impersonated_hosts;   // sorted: endpoint addresses and route next hops
+    std::vector<uint32_t> snat_addresses;      // sorted, host order (full-NAT sources)
+    uint32_t gateway_address = 0;              // the gateway's first port address: ARP target
+    std::vector<uint32_t> impersonated_hosts;  // sorted: endpoint addresses and route next hops
 
     bool is_snat_address(uint32_t address) const noexcept;
 };
 
-// Loads and unites the files (make_targets: configs already loaded) (each must be a valid vipgate config; errors list file:line:column).
-// The first file decides NAT mode, SNAT addresses and the gateway address; the others must agree
-// on them. Throws std::runtime_error with every problem found.
+// Loads and unites the files (make_targets: configs already loaded) (each must be a valid vipgate config; errors list
+// file:line:column). The first file decides NAT mode, SNAT addresses and the gateway address; the others must agree on
+// them. Throws std::runtime_error with every problem found.
 Targets load_targets(const std::vector<std::string>& config_files, Protocols protocols);
 Targets make_targets(const std::vector<vipgate::config::Config>& configs, Protocols protocols);
 

@@ -45,13 +45,13 @@ constexpr FlowClass flow_class(uint32_t flow_id, uint32_t flows) {
 
 struct PatternConfig {
     Pattern pattern = Pattern::Established;
-    uint32_t flows = 1024;         // N
-    double new_share = 0.1;        // mixed; flood: spoofed SYNs among the non-legitimate packets
-    double legit_share = 0.01;     // flood: legitimate new connections
-    uint32_t data_packets = 8;     // lifecycle: D
+    uint32_t flows = 1024;      // N
+    double new_share = 0.1;     // mixed; flood: spoofed SYNs among the non-legitimate packets
+    double legit_share = 0.01;  // flood: legitimate new connections
+    uint32_t data_packets = 8;  // lifecycle: D
     uint64_t seed = 1;
-    uint32_t lcore = 0;            // w
-    uint32_t lcore_count = 1;      // W
+    uint32_t lcore = 0;        // w
+    uint32_t lcore_count = 1;  // W
 };
 
 struct NextPacket {
@@ -66,29 +66,32 @@ public:
 
     NextPacket next() noexcept {
         switch (config_.pattern) {
-            case Pattern::Established: return {next_established(), PacketKind::Data};
-            case Pattern::New: return {next_new(), PacketKind::Open};
-            case Pattern::Mixed:
-                new_credit_ += new_share_q32_;
-                if (new_credit_ >= kOne) {
-                    new_credit_ -= kOne;
-                    return {next_new(), PacketKind::Open};
-                }
-                return {next_established(), PacketKind::Data};
-            case Pattern::Lifecycle: return next_lifecycle();
-            case Pattern::Flood:
-                legit_credit_ += legit_share_q32_;
-                if (legit_credit_ >= kOne) {
-                    legit_credit_ -= kOne;
-                    legit_id_ += config_.lcore_count;
-                    return {legit_id_ - config_.lcore_count, PacketKind::Open};
-                }
-                new_credit_ += new_share_q32_;
-                if (new_credit_ >= kOne) {
-                    new_credit_ -= kOne;
-                    return {next_new(), PacketKind::Open};
-                }
-                return {next_established(), PacketKind::Data};
+        case Pattern::Established:
+            return {next_established(), PacketKind::Data};
+        case Pattern::New:
+            return {next_new(), PacketKind::Open};
+        case Pattern::Mixed:
+            new_credit_ += new_share_q32_;
+            if (new_credit_ >= kOne) {
+                new_credit_ -= kOne;
+                return {next_new(), PacketKind::Open};
+            }
+            return {next_established(), PacketKind::Data};
+        case Pattern::Lifecycle:
+            return next_lifecycle();
+        case Pattern::Flood:
+            legit_credit_ += legit_share_q32_;
+            if (legit_credit_ >= kOne) {
+                legit_credit_ -= kOne;
+                legit_id_ += config_.lcore_count;
+                return {legit_id_ - config_.lcore_count, PacketKind::Open};
+            }
+            new_credit_ += new_share_q32_;
+            if (new_credit_ >= kOne) {
+                new_credit_ -= kOne;
+                return {next_new(), PacketKind::Open};
+            }
+            return {next_established(), PacketKind::Data};
         }
         return {0, PacketKind::Data};
     }
@@ -121,10 +124,10 @@ private:
     uint32_t new_id_ = 0;
     uint64_t new_share_q32_ = 0;
     uint64_t new_credit_ = 0;
-    uint32_t legit_id_ = 0;       // flood
+    uint32_t legit_id_ = 0;  // flood
     uint64_t legit_share_q32_ = 0;
     uint64_t legit_credit_ = 0;
-    uint32_t slots_ = 0;          // lifecycle
+    uint32_t slots_ = 0;  // lifecycle
     uint32_t slot_ = 0;
     uint32_t step_ = 0;
     uint32_t generation_base_ = 0;

@@ -1,12 +1,12 @@
 #include "pktgen/trial.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_dev.h>
@@ -60,7 +60,8 @@ Session::Session(const Options& options, const Targets& targets)
     : options_(options),
       targets_(targets),
       // A DNS-only gateway has no VIP ports; DNS mode does not use the flow space's targets.
-      flows_(options.clients, std::max<uint32_t>(1, static_cast<uint32_t>(targets.targets.size())), options.pattern.seed),
+      flows_(options.clients, std::max<uint32_t>(1, static_cast<uint32_t>(targets.targets.size())),
+             options.pattern.seed),
       memory_(options.pattern.flows),
       control_(options.lcores) {
     if (targets.endpoints.size() >= FlowMemory::kMaxEndpoints) {
@@ -112,25 +113,28 @@ void Session::start_port() {
     const uint16_t queues = static_cast<uint16_t>(options_.lcores);
     if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
         throw port_error(device, "needs " + std::to_string(queues) + " RX and TX queues (one per lcore); it has " +
-                                     std::to_string(info.max_rx_queues) + " RX and " + std::to_string(info.max_tx_queues) +
-                                     " TX");
+                                     std::to_string(info.max_rx_queues) + " RX and " +
+                                     std::to_string(info.max_tx_queues) + " TX");
     }
     rte_eth_conf conf{};
     if (queues > 1 && info.flow_type_rss_offloads != 0) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-        conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+        conf.rx_adv_conf.rss_conf.rss_hf =
+            (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
     }
-    if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+    if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
     int result = rte_eth_dev_configure(port_id_, queues, queues, &conf);
     if (result != 0) throw port_error(device, std::string("rte_eth_dev_configure failed: ") + rte_strerror(-result));
     uint16_t rx_descriptors = kDescriptors, tx_descriptors = kDescriptors;
     rte_eth_dev_adjust_nb_rx_tx_desc(port_id_, &rx_descriptors, &tx_descriptors);
     const int socket = std::max(rte_eth_dev_socket_id(port_id_), 0);
     const std::string pool_name = "vipgen_" + std::to_string(getpid());
-    pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), options_.mbufs, kPoolCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    pool_ =
+        rte_pktmbuf_pool_create(pool_name.c_str(), options_.mbufs, kPoolCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
     if (pool_ == nullptr) {
-        throw port_error(device, "cannot create " + std::to_string(options_.mbufs) + " mbufs: " + rte_strerror(rte_errno) +
-                                     " (raise -m in --eal or lower --mbufs)");
+        throw port_error(device, "cannot create " + std::to_string(options_.mbufs) +
+                                     " mbufs: " + rte_strerror(rte_errno) + " (raise -m in --eal or lower --mbufs)");
     }
     rte_eth_txconf tx_conf = info.default_txconf;
     tx_conf.offloads = conf.txmode.offloads;
@@ -301,7 +305,8 @@ Measurement Session::run_trial(double rate_pps, double duration_s) {
         std::fprintf(stderr, "%svipgen %6.1fs  tx %8.3f Mpps  rx %8.3f Mpps  lost %llu  check failures %llu%s",
                      terminal ? "\r" : "", t, (now.tx_packets - last.tx_packets) / interval / 1e6,
                      (now.returned_packets - last.returned_packets) / interval / 1e6,
-                     static_cast<unsigned long long>(now.tx_packets > now.returned_packets ? now.tx_packets - now.returned_packets : 0),
+                     static_cast<unsigned long long>(
+                         now.tx_packets > now.returned_packets ? now.tx_packets - now.returned_packets : 0),
                      static_cast<unsigned long long>(failures), terminal ? "   " : "\n");
         last = now;
         last_time = t;

@@ -31,8 +31,12 @@ inline void store32_be(uint8_t* p, uint32_t host) noexcept {
 
 // Checksum terms: fields as stored, widened to 64 bits so that a sum of several never wraps
 // before the final fold (a lost carry is off by one in a word).
-inline uint64_t term32(const uint8_t* p) noexcept { return load32(p); }
-inline uint64_t term16(const uint8_t* p) noexcept { return load16(p); }
+inline uint64_t term32(const uint8_t* p) noexcept {
+    return load32(p);
+}
+inline uint64_t term16(const uint8_t* p) noexcept {
+    return load16(p);
+}
 
 // One's-complement sum of native-order words (byte order does not matter, RFC 1071).
 inline uint64_t sum_words(const uint8_t* p, uint32_t length) noexcept {

@@ -8,7 +8,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES=(
-  build-essential g++ pkg-config meson ninja-build clang-14 libfuzzer-14-dev
+  build-essential g++ pkg-config meson ninja-build clang-14 clang-format-14 libfuzzer-14-dev
   libdpdk-dev dpdk-dev dpdk
   libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libyaml-cpp-dev nlohmann-json3-dev

@@ -17,9 +17,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <thread>
-#include <ctime>
 #include <vector>
 
 #include <malloc.h>
@@ -40,7 +40,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point start) { return std::chrono::duration<double, std::milli>(Clock::now() - start).count(); }
+double ms_since(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
 
 // CPU time of the calling thread: on a shared machine, what the work cost whoever else runs.
 double thread_cpu_ms() {
@@ -184,11 +186,12 @@ int run(unsigned services, unsigned endpoints, unsigned changes, unsigned build_
         std::fprintf(stderr, "bulk apply refused: %s\n", bulk.result.errors[0].to_string().c_str());
         return 1;
     }
-    std::printf("bulk: %u services x %u endpoints (%zu pods, selectors) applied in %.1f ms (control thread CPU time "
-                "%.1f ms): validate+resolve %.1f ms, "
-                "build %.1f ms (Maglev tables on %u CPU(s)), publication %.3f ms; Maglev tables built %u\n",
-                services, endpoints, objects.pods.size(), bulk_ms, bulk_cpu_ms, bulk.timing.validate_ms, bulk.timing.build_ms,
-                std::max(1u, build_cpus), bulk.timing.publish_us / 1000.0, bulk.statistics.maglev_built);
+    std::printf(
+        "bulk: %u services x %u endpoints (%zu pods, selectors) applied in %.1f ms (control thread CPU time "
+        "%.1f ms): validate+resolve %.1f ms, "
+        "build %.1f ms (Maglev tables on %u CPU(s)), publication %.3f ms; Maglev tables built %u\n",
+        services, endpoints, objects.pods.size(), bulk_ms, bulk_cpu_ms, bulk.timing.validate_ms, bulk.timing.build_ms,
+        std::max(1u, build_cpus), bulk.timing.publish_us / 1000.0, bulk.statistics.maglev_built);
 
     std::vector<double> validate;
     std::vector<double> to_workers;  // build + publication: "after validation"
@@ -279,8 +282,8 @@ int main(int argc, char** argv) {
     if (argc > 2) endpoints = static_cast<unsigned>(std::atoi(argv[2]));
     if (argc > 3) changes = static_cast<unsigned>(std::atoi(argv[3]));
     if (argc > 4) build_cpus = static_cast<unsigned>(std::atoi(argv[4]));
-    std::vector<std::string> eal_args = {argv[0], "--no-huge", "-m", "1024", "--no-pci", "--no-shconf",
-                                         "--file-prefix", "control_bench", "-l", "0", "--log-level", "warning"};
+    std::vector<std::string> eal_args = {argv[0],         "--no-huge",     "-m", "1024", "--no-pci",    "--no-shconf",
+                                         "--file-prefix", "control_bench", "-l", "0",    "--log-level", "warning"};
     std::vector<char*> eal_argv;
     for (auto& arg : eal_args) eal_argv.push_back(arg.data());
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {

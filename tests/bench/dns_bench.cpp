@@ -71,7 +71,8 @@ std::vector<Template> templates_for(bool hits, std::mt19937& random) {
         std::string name = service_name(service);
         if (!hits) name += ".ns-" + std::to_string(service % kNamespaces) + ".svc.cluster.local";
         const vt::Bytes frame = vt::udp_frame(
-            {.src_port = static_cast<uint16_t>(1024 + t), .dst_port = 53,
+            {.src_port = static_cast<uint16_t>(1024 + t),
+             .dst_port = 53,
              .payload = make_dns_query({.name = name, .id = static_cast<uint16_t>(t), .edns_size = 1232})},
             {.src = vt::ipv4("198.18.1.1") + (t << 24), .dst = kDnsAddr}, {.src = kRouterMac, .dst = kPortMac});
         if (frame.size() > kTemplateBytes) fail("template too long");
@@ -118,8 +119,8 @@ double measure(WorkerContext& context, const Snapshot& snapshot, const std::vect
 
 int main(int argc, char** argv) {
     const double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
-    std::vector<std::string> eal_args = {argv[0], "--no-huge", "--no-shconf", "-m", "512", "--no-pci",
-                                         "--no-telemetry", "-l", "0", "--log-level=error"};
+    std::vector<std::string> eal_args = {argv[0],    "--no-huge",      "--no-shconf", "-m", "512",
+                                         "--no-pci", "--no-telemetry", "-l",          "0",  "--log-level=error"};
     std::vector<char*> eal_argv;
     for (auto& arg : eal_args) eal_argv.push_back(arg.data());
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) fail(rte_strerror(rte_errno));
@@ -148,7 +149,8 @@ int main(int argc, char** argv) {
 
     auto context = std::make_unique<WorkerContext>();
     context->port_count = 1;
-    rte_mempool* pool = rte_pktmbuf_pool_create("dns_bench", kMbufs + 1, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    rte_mempool* pool =
+        rte_pktmbuf_pool_create("dns_bench", kMbufs + 1, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (pool == nullptr) fail("cannot create the mbuf pool");
     std::vector<rte_mbuf*> mbufs(kMbufs);
     if (rte_pktmbuf_alloc_bulk(pool, mbufs.data(), kMbufs) != 0) fail("cannot allocate mbufs");
@@ -162,7 +164,8 @@ int main(int argc, char** argv) {
         uint64_t answers = 0;
         const double rate = measure(*context, *snapshot, mbufs, templates, seconds, answers);
         const WorkerCounters& after = context->counters;
-        const uint64_t expected = hits ? after.dns_noerror - before.dns_noerror : after.dns_nxdomain - before.dns_nxdomain;
+        const uint64_t expected =
+            hits ? after.dns_noerror - before.dns_noerror : after.dns_nxdomain - before.dns_nxdomain;
         if (expected != answers || answers == 0) fail("answers of the wrong rcode (or dropped)");
         std::printf("  %-9s %6.2f M answers/s  (%.1f ns per answer)\n", hits ? "hit (A)" : "NXDOMAIN", rate / 1e6,
                     1e9 / rate);

@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
     const uint64_t iterations = (argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 50) * 1'000'000ull;
     const Bytes v4 = tcp_frame({.dst_port = 80, .flags = RTE_TCP_SYN_FLAG});
     const Bytes v6 = ipv6_frame({}, kProtoTcp, tcp6(40000, 80, 0x02));
-    const Bytes v6_chain = ipv6_frame({hop_by_hop(), destination_options(16), routing_header(4, 1, 40)}, kProtoTcp,
-                                      tcp6(40000, 80, 0x02));
+    const Bytes v6_chain =
+        ipv6_frame({hop_by_hop(), destination_options(16), routing_header(4, 1, 40)}, kProtoTcp, tcp6(40000, 80, 0x02));
     for (int round = 0; round < 3; ++round) {
         std::printf("round %d: IPv4 TCP %.2f ns, IPv6 TCP %.2f ns, IPv6 TCP behind 3 extension headers %.2f ns\n",
                     round, measure(v4, iterations, parse_v4), measure(v6, iterations, parse_v6),

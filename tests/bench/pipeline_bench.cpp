@@ -63,10 +63,10 @@ using namespace vipgate;
 namespace vt = vipgate::test;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint16_t kFrameLength = 60;      // a 64-byte frame on the wire, FCS stripped
-constexpr size_t kTemplateBytes = 64;      // what the restore copies (frame plus 4 zero bytes)
-constexpr uint32_t kMaxClients = 32000;    // client addresses in 198.19.128.0/17
-constexpr uint32_t kMaxVips = 32000;       // VIPs in 198.18.128.0/17
+constexpr uint16_t kFrameLength = 60;            // a 64-byte frame on the wire, FCS stripped
+constexpr size_t kTemplateBytes = 64;            // what the restore copies (frame plus 4 zero bytes)
+constexpr uint32_t kMaxClients = 32000;          // client addresses in 198.19.128.0/17
+constexpr uint32_t kMaxVips = 32000;             // VIPs in 198.18.128.0/17
 constexpr uint32_t kEndpointAddressPool = 2000;  // directly attached endpoint addresses (NeighborTable holds 4096)
 constexpr uint16_t kServicePort = 80;
 constexpr uint16_t kTargetPort = 8080;
@@ -74,9 +74,9 @@ constexpr double kEstablishedTargetMpps = 10.0;
 constexpr double kNewFlowTargetMfps = 3.0;
 
 // Host-order bases of the address plan (all inside 198.18.0.0/15).
-constexpr uint32_t kVipBase = 198u << 24 | 18u << 16 | 128u << 8;       // 198.18.128.0/17
-constexpr uint32_t kEndpointBase = 198u << 24 | 19u << 16;               // 198.19.0.0/17 (connected)
-constexpr uint32_t kClientBase = 198u << 24 | 19u << 16 | 128u << 8;    // 198.19.128.0/17 (via router)
+constexpr uint32_t kVipBase = 198u << 24 | 18u << 16 | 128u << 8;     // 198.18.128.0/17
+constexpr uint32_t kEndpointBase = 198u << 24 | 19u << 16;            // 198.19.0.0/17 (connected)
+constexpr uint32_t kClientBase = 198u << 24 | 19u << 16 | 128u << 8;  // 198.19.128.0/17 (via router)
 constexpr rte_ether_addr kPortMac = vt::mac("02:00:00:00:00:01");
 constexpr rte_ether_addr kRouterMac = vt::mac("02:00:00:00:00:fe");
 
@@ -87,12 +87,12 @@ struct Options {
     uint32_t flows = 1'000'000;
     uint32_t vips = 1000;
     uint32_t endpoints_per_vip = 10;
-    double seconds = 2.0;              // measured path time per phase (the baseline gets as much)
+    double seconds = 2.0;  // measured path time per phase (the baseline gets as much)
     bool dnat = false;
     bool json = false;
-    uint32_t mbufs = 2048;             // mbuf ring: what a NIC RX ring plus mempool cache recycle
-    uint32_t rounds = 5;               // baseline/path alternations per phase (median reported)
-    uint32_t small_flows = 1000;       // phase d
+    uint32_t mbufs = 2048;        // mbuf ring: what a NIC RX ring plus mempool cache recycle
+    uint32_t rounds = 5;          // baseline/path alternations per phase (median reported)
+    uint32_t small_flows = 1000;  // phase d
     uint64_t seed = 1;
     std::string phases = "abcd";
     bool hugepages = false;            // real hugepages instead of --no-huge
@@ -153,12 +153,13 @@ Options parse_options(int argc, char** argv) {
             }
             return parsed;
         };
-        if (arg == "--flows") options.flows = static_cast<uint32_t>(number(32, 50'000'000));
-        else if (arg == "--vips") options.vips = static_cast<uint32_t>(number(1, kMaxVips));
+        if (arg == "--flows")
+            options.flows = static_cast<uint32_t>(number(32, 50'000'000));
+        else if (arg == "--vips")
+            options.vips = static_cast<uint32_t>(number(1, kMaxVips));
         else if (arg == "--endpoints-per-vip") {
             options.endpoints_per_vip = static_cast<uint32_t>(number(1, kEndpointAddressPool));
-        }
-        else if (arg == "--seconds") {
+        } else if (arg == "--seconds") {
             std::string text = next();
             char* end = nullptr;
             options.seconds = std::strtod(text.c_str(), &end);
@@ -167,24 +168,37 @@ Options parse_options(int argc, char** argv) {
             }
         } else if (arg == "--nat") {
             std::string mode = next();
-            if (mode == "fullnat") options.dnat = false;
-            else if (mode == "dnat") options.dnat = true;
-            else usage(argv[0], "--nat: expected fullnat or dnat");
-        } else if (arg == "--json") options.json = true;
-        else if (arg == "--mbufs") options.mbufs = static_cast<uint32_t>(number(64, 1u << 22));
-        else if (arg == "--rounds") options.rounds = static_cast<uint32_t>(number(1, 1000));
-        else if (arg == "--small-flows") options.small_flows = static_cast<uint32_t>(number(32, 1'000'000));
-        else if (arg == "--seed") options.seed = number(0, UINT64_MAX);
+            if (mode == "fullnat")
+                options.dnat = false;
+            else if (mode == "dnat")
+                options.dnat = true;
+            else
+                usage(argv[0], "--nat: expected fullnat or dnat");
+        } else if (arg == "--json")
+            options.json = true;
+        else if (arg == "--mbufs")
+            options.mbufs = static_cast<uint32_t>(number(64, 1u << 22));
+        else if (arg == "--rounds")
+            options.rounds = static_cast<uint32_t>(number(1, 1000));
+        else if (arg == "--small-flows")
+            options.small_flows = static_cast<uint32_t>(number(32, 1'000'000));
+        else if (arg == "--seed")
+            options.seed = number(0, UINT64_MAX);
         else if (arg == "--phases") {
             options.phases = next();
             if (options.phases.empty() || options.phases.find_first_not_of("abcd") != std::string::npos) {
                 usage(argv[0], "--phases: letters among a, b, c, d");
             }
-        } else if (arg == "--ip-checksum-offload") options.software_ip_checksum = false;
-        else if (arg == "--hugepages") options.hugepages = true;
-        else if (arg == "--affinity") options.affinity = true;
-        else if (arg == "--help" || arg == "-h") usage(argv[0], "");
-        else usage(argv[0], "unknown option " + arg);
+        } else if (arg == "--ip-checksum-offload")
+            options.software_ip_checksum = false;
+        else if (arg == "--hugepages")
+            options.hugepages = true;
+        else if (arg == "--affinity")
+            options.affinity = true;
+        else if (arg == "--help" || arg == "-h")
+            usage(argv[0], "");
+        else
+            usage(argv[0], "unknown option " + arg);
     }
     // Phases b and c put whole bursts through the pipeline: a multiple of the burst size.
     options.flows = options.flows / kBurstSize * kBurstSize;
@@ -192,13 +206,16 @@ Options parse_options(int argc, char** argv) {
     const uint32_t endpoint_addresses =
         std::min<uint32_t>(options.vips * options.endpoints_per_vip, kEndpointAddressPool);
     if (!options.dnat && options.flows / endpoint_addresses > 48000) {
-        usage(argv[0], "full-NAT with one SNAT address holds about 64k flows per endpoint address: raise --vips or "
-                       "--endpoints-per-vip, or use --nat dnat");
+        usage(argv[0],
+              "full-NAT with one SNAT address holds about 64k flows per endpoint address: raise --vips or "
+              "--endpoints-per-vip, or use --nat dnat");
     }
     return options;
 }
 
-bool runs(const Options& options, char phase) { return options.phases.find(phase) != std::string::npos; }
+bool runs(const Options& options, char phase) {
+    return options.phases.find(phase) != std::string::npos;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -212,9 +229,13 @@ void check(bool condition, const std::string& message) {
     if (!condition) fail(message);
 }
 
-uint32_t to_be(uint32_t host) { return rte_cpu_to_be_32(host); }
+uint32_t to_be(uint32_t host) {
+    return rte_cpu_to_be_32(host);
+}
 
-std::string dotted(uint32_t host_order) { return config::format_ipv4(host_order); }
+std::string dotted(uint32_t host_order) {
+    return config::format_ipv4(host_order);
+}
 
 uint64_t rss_bytes() {
     std::ifstream status("/proc/self/status");
@@ -281,10 +302,18 @@ struct BigArray {
 // ---------------------------------------------------------------------------------------------
 // Configuration and the worker's world
 
-uint32_t vip_address(uint32_t vip) { return kVipBase + 1 + vip; }
-uint32_t endpoint_address(uint32_t pool_index) { return kEndpointBase + 2 + pool_index; }  // .0.1 is ours
-uint32_t client_address(uint32_t flow) { return kClientBase + 1 + flow % kMaxClients; }
-uint16_t client_port(uint32_t flow) { return static_cast<uint16_t>(1024 + flow / kMaxClients); }
+uint32_t vip_address(uint32_t vip) {
+    return kVipBase + 1 + vip;
+}
+uint32_t endpoint_address(uint32_t pool_index) {
+    return kEndpointBase + 2 + pool_index;
+}  // .0.1 is ours
+uint32_t client_address(uint32_t flow) {
+    return kClientBase + 1 + flow % kMaxClients;
+}
+uint16_t client_port(uint32_t flow) {
+    return static_cast<uint16_t>(1024 + flow / kMaxClients);
+}
 
 uint32_t endpoint_pool_size(uint32_t vips, uint32_t endpoints_per_vip) {
     return std::min<uint32_t>(vips * endpoints_per_vip, kEndpointAddressPool);
@@ -470,8 +499,8 @@ uint64_t wall_ns() {
 
 struct Sample {
     uint64_t packets = 0;
-    double ns = 0;       // thread CPU time
-    double wall = 0;     // wall-clock time
+    double ns = 0;    // thread CPU time
+    double wall = 0;  // wall-clock time
     double ns_per_packet() const { return packets ? ns / double(packets) : 0; }
     double wall_per_packet() const { return packets ? wall / double(packets) : 0; }
 };
@@ -539,11 +568,11 @@ void require_clean(const Harness& harness, const WorkerCounters& before, uint64_
 // Results
 
 struct Result {
-    std::string id;              // "new_flow", "established_large", ...
+    std::string id;  // "new_flow", "established_large", ...
     std::string title;
-    std::string baseline_title;  // what the paired baseline loop ran over
-    std::string unit;            // "Mpps" or "M flows/s"
-    double target = 0;           // 0: none
+    std::string baseline_title;            // what the paired baseline loop ran over
+    std::string unit;                      // "Mpps" or "M flows/s"
+    double target = 0;                     // 0: none
     std::vector<double> path_ns;           // per round, ns/packet (thread CPU time)
     std::vector<double> baseline_ns;       // per round, ns/packet (thread CPU time)
     std::vector<double> path_wall_ns;      // per round, ns/packet (wall clock)
@@ -599,7 +628,9 @@ std::vector<uint32_t> random_order(uint32_t flows, uint64_t seed) {
     return order;
 }
 
-uint64_t round_down_to_burst(uint64_t packets) { return packets / kBurstSize * kBurstSize; }
+uint64_t round_down_to_burst(uint64_t packets) {
+    return packets / kBurstSize * kBurstSize;
+}
 
 // Puts every flow of `order` (rounded down to whole bursts) through the pipeline once.
 void insert_flows(Harness& harness, const BigArray<Frame>& templates, const std::vector<uint32_t>& order,
@@ -610,8 +641,8 @@ void insert_flows(Harness& harness, const BigArray<Frame>& templates, const std:
     run_exactly(packets, [&] { return pipeline_burst(harness, stream); });
     require_clean(harness, before, lost_before, what);
     const uint64_t created = harness.context->counters.new_connections - before.new_connections;
-    check(created == packets, what + ": " + std::to_string(created) + " connections created for " +
-                                  std::to_string(packets) + " new flows");
+    check(created == packets,
+          what + ": " + std::to_string(created) + " connections created for " + std::to_string(packets) + " new flows");
 }
 
 // Established flows: alternate baseline and path rounds over the same (random) order.
@@ -640,7 +671,13 @@ Result measure_established(Harness& harness, const Options& options, const BigAr
         auto do_path = [&] {
             result.add_path(run_for(round_seconds, 0, [&] { return pipeline_burst(harness, path_stream); }));
         };
-        if (round % 2 == 0) { do_baseline(); do_path(); } else { do_path(); do_baseline(); }
+        if (round % 2 == 0) {
+            do_baseline();
+            do_path();
+        } else {
+            do_path();
+            do_baseline();
+        }
     }
     require_clean(harness, before, lost_before, title);
     const WorkerCounters& after = harness.context->counters;
@@ -712,11 +749,12 @@ void print_table(const Options& options, const Report& report, const std::string
                     result.path_median(), result.mpps(), result.baseline_median(), result.baseline_mpps(),
                     result.ratio(), result.path_median() - result.baseline_median(), target.c_str());
     }
-    std::printf("\nratio = baseline ns/pkt / path ns/pkt = path Mpps / baseline Mpps (1 = as fast as the minimal "
-                "forwarder loop);\n+ns/pkt = path - baseline: what the load balancer adds per packet. Medians of "
-                "%u rounds of thread CPU time.\nPer round, ns/pkt (path | paired baseline), and wall-clock medians "
-                "(include time the shared CPU spent elsewhere):\n",
-                options.rounds);
+    std::printf(
+        "\nratio = baseline ns/pkt / path ns/pkt = path Mpps / baseline Mpps (1 = as fast as the minimal "
+        "forwarder loop);\n+ns/pkt = path - baseline: what the load balancer adds per packet. Medians of "
+        "%u rounds of thread CPU time.\nPer round, ns/pkt (path | paired baseline), and wall-clock medians "
+        "(include time the shared CPU spent elsewhere):\n",
+        options.rounds);
     for (const Result& result : report.results) {
         if (result.id.rfind("baseline_", 0) == 0) continue;
         std::string path, base;
@@ -738,18 +776,21 @@ void print_table(const Options& options, const Report& report, const std::string
                     thousands(memory.table_bytes).c_str(), memory.bytes_per_connection,
                     double(memory.table_bytes) / memory.flows);
         if (memory.rss_meaningful) {
-            std::printf("  process VmRSS: +%.1f MiB at create, +%.1f MiB while filling: %.1f bytes per tracked flow "
-                        "(%.1f per connection of capacity)\n",
-                        double(memory.rss_after_create - memory.rss_before) / (1 << 20),
-                        double(memory.rss_after_fill - memory.rss_after_create) / (1 << 20),
-                        rss_delta / memory.flows, rss_delta / memory.capacity);
+            std::printf(
+                "  process VmRSS: +%.1f MiB at create, +%.1f MiB while filling: %.1f bytes per tracked flow "
+                "(%.1f per connection of capacity)\n",
+                double(memory.rss_after_create - memory.rss_before) / (1 << 20),
+                double(memory.rss_after_fill - memory.rss_after_create) / (1 << 20), rss_delta / memory.flows,
+                rss_delta / memory.capacity);
         } else {
-            std::printf("  process VmRSS: not measured (hugetlb pages, reserved at EAL start, are not counted in "
-                        "VmRSS)\n");
+            std::printf(
+                "  process VmRSS: not measured (hugetlb pages, reserved at EAL start, are not counted in "
+                "VmRSS)\n");
         }
     }
-    std::printf("\nevery measured packet was forwarded (0 drops, 0 punted, 0 missing from TX, checked per phase); "
-                "one translated packet per table verified (endpoint MAC/IP/port, source, checksums)\n");
+    std::printf(
+        "\nevery measured packet was forwarded (0 drops, 0 punted, 0 missing from TX, checked per phase); "
+        "one translated packet per table verified (endpoint MAC/IP/port, source, checksums)\n");
 }
 
 std::string json_string(const std::string& text) {
@@ -765,12 +806,11 @@ void print_json(const Options& options, const Report& report, uint32_t capacity,
     std::ostringstream json;
     json << "{\n  \"options\": {\"flows\": " << options.flows << ", \"vips\": " << options.vips
          << ", \"endpoints_per_vip\": " << options.endpoints_per_vip
-         << ", \"endpoint_addresses\": " << endpoint_addresses
-         << ", \"seconds\": " << options.seconds << ", \"nat\": " << json_string(options.dnat ? "dnat" : "fullnat")
-         << ", \"mbufs\": " << options.mbufs << ", \"rounds\": " << options.rounds
-         << ", \"small_flows\": " << options.small_flows << ", \"burst\": " << kBurstSize
-         << ", \"frame_bytes\": " << kFrameLength + 4 << ", \"conntrack_capacity\": " << capacity
-         << ", \"hugepages\": " << (options.hugepages ? "true" : "false")
+         << ", \"endpoint_addresses\": " << endpoint_addresses << ", \"seconds\": " << options.seconds
+         << ", \"nat\": " << json_string(options.dnat ? "dnat" : "fullnat") << ", \"mbufs\": " << options.mbufs
+         << ", \"rounds\": " << options.rounds << ", \"small_flows\": " << options.small_flows
+         << ", \"burst\": " << kBurstSize << ", \"frame_bytes\": " << kFrameLength + 4
+         << ", \"conntrack_capacity\": " << capacity << ", \"hugepages\": " << (options.hugepages ? "true" : "false")
          << ", \"software_ip_checksum\": " << (options.software_ip_checksum ? "true" : "false")
          << ", \"affinity\": " << (options.affinity ? "true" : "false") << "},\n";
     json << "  \"results\": [";
@@ -838,8 +878,8 @@ int main(int argc, char** argv) {
     } else {
         eal_args.insert(eal_args.end(), {"--no-huge", "--no-shconf"});
     }
-    eal_args.insert(eal_args.end(), {"-m", std::to_string(memory_mib), "--no-pci", "--no-telemetry", "-l", "0",
-                                     "--log-level=error"});
+    eal_args.insert(eal_args.end(),
+                    {"-m", std::to_string(memory_mib), "--no-pci", "--no-telemetry", "-l", "0", "--log-level=error"});
     std::vector<char*> eal_argv;
     for (auto& arg : eal_args) eal_argv.push_back(arg.data());
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
@@ -882,13 +922,13 @@ int main(int argc, char** argv) {
     context->neighbors = neighbors.get();
     context->punt_ring = rte_ring_create("bench_punt", 1024, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
     check(context->punt_ring != nullptr, "cannot create the punt ring");
-    context->endpoint_counters = static_cast<EndpointCounters*>(rte_zmalloc_socket(
-        "bench_endpoint_counters", sizeof(EndpointCounters) * SnapshotBuilder::kMaxEndpointSlots, RTE_CACHE_LINE_SIZE,
-        static_cast<int>(rte_socket_id())));
+    context->endpoint_counters = static_cast<EndpointCounters*>(
+        rte_zmalloc_socket("bench_endpoint_counters", sizeof(EndpointCounters) * SnapshotBuilder::kMaxEndpointSlots,
+                           RTE_CACHE_LINE_SIZE, static_cast<int>(rte_socket_id())));
     check(context->endpoint_counters != nullptr, "cannot allocate endpoint counters");
-    context->endpoint_handshakes = static_cast<EndpointHandshakes*>(rte_zmalloc_socket(
-        "bench_endpoint_handshakes", sizeof(EndpointHandshakes) * SnapshotBuilder::kMaxEndpointSlots,
-        RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY));
+    context->endpoint_handshakes = static_cast<EndpointHandshakes*>(
+        rte_zmalloc_socket("bench_endpoint_handshakes", sizeof(EndpointHandshakes) * SnapshotBuilder::kMaxEndpointSlots,
+                           RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY));
     check(context->endpoint_handshakes != nullptr, "cannot allocate endpoint handshake histograms");
     context->endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
     context->affinity = create_affinity_table(static_cast<uint32_t>(big_config.dataplane.hash_seed));
@@ -1000,8 +1040,7 @@ int main(int argc, char** argv) {
             fail(std::string("snapshot build failed: ") + error.what());
         }
         harness.snapshot = small_snapshot.get();
-        BigArray<Frame> templates =
-            build_templates(options.small_flows, 1, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
+        BigArray<Frame> templates = build_templates(options.small_flows, 1, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
         BigArray<Frame> syn_templates = build_templates(options.small_flows, 1, RTE_TCP_SYN_FLAG);
         const std::vector<uint32_t> order = random_order(options.small_flows, options.seed + 1);
         ConnTable* table = create_table(small_capacity, seed);
@@ -1022,10 +1061,10 @@ int main(int argc, char** argv) {
         check(table->size() == options.small_flows, "small table holds " + std::to_string(table->size()) + " flows");
         verify_translation(harness, templates, order[0], *small_snapshot, options.dnat);
         progress("measuring the established path, 1 VIP, " + std::to_string(options.small_flows) + " flows");
-        report.results.push_back(measure_established(
-            harness, options, templates, order, "established_small",
-            "d) established, " + thousands(options.small_flows) + " flows, 1 VIP, random",
-            "a) baseline, " + thousands(options.small_flows) + " flows, random"));
+        report.results.push_back(
+            measure_established(harness, options, templates, order, "established_small",
+                                "d) established, " + thousands(options.small_flows) + " flows, 1 VIP, random",
+                                "a) baseline, " + thousands(options.small_flows) + " flows, random"));
         context->connections = nullptr;
         ConnTable::destroy(table);
         harness.snapshot = nullptr;
@@ -1062,8 +1101,7 @@ int main(int argc, char** argv) {
           << " rounds alternating with the baseline (same template order), medians; IP checksum "
           << (options.software_ip_checksum ? "verified in software" : "offloaded (RX_IP_CKSUM_GOOD)")
           << (options.affinity ? "; every service with sessionAffinity ClientIP" : "") << "\n"
-          << "  EAL: " << eal_line << "; TSC " << rte_get_tsc_hz() / 1000000
-          << " MHz\n";
+          << "  EAL: " << eal_line << "; TSC " << rte_get_tsc_hz() / 1000000 << " MHz\n";
     if (options.json) {
         print_json(options, report, capacity, pool);
     } else {

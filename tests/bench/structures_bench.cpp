@@ -91,13 +91,16 @@ bool bench_conn_table() {
     for (const bool reply : {false, true}) {
         for (uint32_t n = 0; n < kConnections; ++n) keys[n] = reply ? replies[order[n]] : originals[order[n]];
         const auto start = Clock::now();
-        for (uint32_t n = 0; n < kConnections; n += kLookupBatch) table->lookup_bulk(&keys[n], kLookupBatch, &results[n]);
+        for (uint32_t n = 0; n < kConnections; n += kLookupBatch)
+            table->lookup_bulk(&keys[n], kLookupBatch, &results[n]);
         const double ns = std::chrono::duration<double, std::nano>(Clock::now() - start).count() / kConnections;
         for (uint32_t n = 0; n < kConnections; ++n) {
-            correct = correct && results[n].connection != nullptr && results[n].connection->original == originals[order[n]];
+            correct =
+                correct && results[n].connection != nullptr && results[n].connection->original == originals[order[n]];
         }
-        std::printf("conntrack       lookup_bulk, %u connections, batches of %u, random order, %s keys: %.1f ns per lookup\n",
-                    kConnections, kLookupBatch, reply ? "reply" : "original", ns);
+        std::printf(
+            "conntrack       lookup_bulk, %u connections, batches of %u, random order, %s keys: %.1f ns per lookup\n",
+            kConnections, kLookupBatch, reply ? "reply" : "original", ns);
     }
     ConnTable::destroy(table);
     if (!correct) std::fprintf(stderr, "a lookup found the wrong connection\n");
@@ -108,7 +111,8 @@ bool bench_conn_table() {
 }  // namespace vipgate
 
 int main(int argc, char** argv) {
-    std::vector<std::string> eal_args = {argv[0], "--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "--log-level=error"};
+    std::vector<std::string> eal_args = {argv[0],       "--no-huge",        "-m", "1024", "--no-pci",
+                                         "--no-shconf", "--log-level=error"};
     std::vector<char*> eal_argv;
     for (auto& arg : eal_args) eal_argv.push_back(arg.data());
     (void)argc;

@@ -167,10 +167,12 @@ struct Backend {
         // Two tracked connections to web (one full-NAT'd, one closing) for `get conntrack`.
         const ConnTimeouts& timeouts = publisher.current()->timeouts;
         const uint32_t vip = 0xc6128000 + 10;  // 198.18.128.10
-        workers[0]->context.connections->insert(flow(0xc612000a, 40000, vip, 80), flow(0xc613000b, 8080, 0xc6130002, 40001),
-                                                TcpState::Established, 1000, timeouts);
-        workers[1]->context.connections->insert(flow(0xc612000b, 40002, vip, 80), flow(0xc613000c, 8081, 0xc6130002, 40070),
-                                                TcpState::Closing, 1000, timeouts);
+        workers[0]->context.connections->insert(flow(0xc612000a, 40000, vip, 80),
+                                                flow(0xc613000b, 8080, 0xc6130002, 40001), TcpState::Established, 1000,
+                                                timeouts);
+        workers[1]->context.connections->insert(flow(0xc612000b, 40002, vip, 80),
+                                                flow(0xc613000c, 8081, 0xc6130002, 40070), TcpState::Closing, 1000,
+                                                timeouts);
         api.reset(new ApiBackend{*control, publisher, *reporter, contexts});
     }
 };
@@ -206,11 +208,13 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** argv) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const UpdateOutcome reset = backend->control->reload(backend->settings);
-    if (!reset.result.ok()) fail("reloading the initial configuration failed", config::describe_errors(reset.result.errors));
+    if (!reset.result.ok())
+        fail("reloading the initial configuration failed", config::describe_errors(reset.result.errors));
     ApiServer::Limits limits;
     limits.serialize_handler = false;
-    ApiServer server("unused.sock", [](const nlohmann::json& request) { return handle_api_request(request, *backend->api); },
-                     limits);
+    ApiServer server(
+        "unused.sock", [](const nlohmann::json& request) { return handle_api_request(request, *backend->api); },
+        limits);
     std::string_view input(reinterpret_cast<const char*>(data), size);
     for (size_t request = 0; request < kMaxRequests && !input.empty(); ++request) {
         const size_t end = input.find('\n');

@@ -83,13 +83,16 @@ std::shared_ptr<const DnsZone> build_zone(bool upstreams) {
     for (uint32_t i = 0; i < 100; ++i) builder.add_a("big.default.svc.cluster.local", 0xC6130100 + i);
     builder.add_cname("ext.default.svc.cluster.local", "www.example.org");
     const std::string label63(63, 'l');
-    builder.add_a(std::string(label63).append(".").append(label63).append(".").append(label63).append(".svc.cluster.local"),
-                  0xC6126409);
+    builder.add_a(
+        std::string(label63).append(".").append(label63).append(".").append(label63).append(".svc.cluster.local"),
+        0xC6126409);
     builder.add_a("x.y.default.svc.cluster.local", 0xC612640A);
     return builder.build();
 }
 
-uint16_t read16(const uint8_t* at) { return static_cast<uint16_t>(at[0] << 8 | at[1]); }
+uint16_t read16(const uint8_t* at) {
+    return static_cast<uint16_t>(at[0] << 8 | at[1]);
+}
 
 // Walks the name at `position` (labels and backward pointers only); returns the offset after it
 // in place (after the first pointer, if any).
@@ -103,7 +106,8 @@ uint32_t walk_name(const uint8_t* message, uint32_t length, uint32_t position) {
         if ((label & 0xC0) == 0xC0) {
             FUZZ_CHECK(cursor + 1 < length);
             const uint32_t target = static_cast<uint32_t>((label & 0x3F) << 8 | message[cursor + 1]);
-            FUZZ_CHECK(target >= dns::kHeaderLength && target < cursor, "a compression pointer that does not point backwards");
+            FUZZ_CHECK(target >= dns::kHeaderLength && target < cursor,
+                       "a compression pointer that does not point backwards");
             if (end == 0) end = cursor + 2;
             cursor = target;
             continue;
@@ -184,14 +188,21 @@ Walk walk_response(const uint8_t* response, uint32_t length) {
 uint8_t rcode_of(DnsAnswerKind kind) {
     switch (kind) {
     case DnsAnswerKind::NoError:
-    case DnsAnswerKind::NoData: return dns::kRcodeNoError;
-    case DnsAnswerKind::NxDomain: return dns::kRcodeNxDomain;
-    case DnsAnswerKind::Refused: return dns::kRcodeRefused;
-    case DnsAnswerKind::FormErr: return dns::kRcodeFormErr;
-    case DnsAnswerKind::NotImp: return dns::kRcodeNotImp;
-    case DnsAnswerKind::BadVers: return static_cast<uint8_t>(dns::kRcodeBadVers);
+    case DnsAnswerKind::NoData:
+        return dns::kRcodeNoError;
+    case DnsAnswerKind::NxDomain:
+        return dns::kRcodeNxDomain;
+    case DnsAnswerKind::Refused:
+        return dns::kRcodeRefused;
+    case DnsAnswerKind::FormErr:
+        return dns::kRcodeFormErr;
+    case DnsAnswerKind::NotImp:
+        return dns::kRcodeNotImp;
+    case DnsAnswerKind::BadVers:
+        return static_cast<uint8_t>(dns::kRcodeBadVers);
     case DnsAnswerKind::Forward:
-    case DnsAnswerKind::Drop: break;
+    case DnsAnswerKind::Drop:
+        break;
     }
     fail("no rcode for a kind that writes nothing");
 }
@@ -224,7 +235,8 @@ void check_response(const uint8_t* query, uint32_t query_length, const DnsAnswer
         FUZZ_CHECK(read16(response + 4) == 1);
         FUZZ_CHECK(answer.question_end <= query_length && answer.question_end <= length);
         FUZZ_CHECK(std::memcmp(response + dns::kHeaderLength, query + dns::kHeaderLength,
-                               answer.question_end - dns::kHeaderLength) == 0, "question not echoed byte for byte");
+                               answer.question_end - dns::kHeaderLength) == 0,
+                   "question not echoed byte for byte");
     }
     const Walk walk = walk_response(response, length);
     const uint32_t counted = uint32_t{read16(response + 6)} + read16(response + 8) + read16(response + 10);
@@ -286,8 +298,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // vipctl's decoder on raw bytes: any outcome but a crash.
     try {
         (void)decode_dns_response(data, size).to_text();
-    } catch (const std::invalid_argument&) {
-    }
+    } catch (const std::invalid_argument&) {}
     if (size < kOptionBytes) return 0;
     const uint8_t choice = data[0];
     const uint32_t udp_capacity = read16(data + 1) % kCapacityModulo;

@@ -14,7 +14,7 @@ namespace vipgate::fuzz {
 
 }  // namespace vipgate::fuzz
 
-#define FUZZ_CHECK(condition, ...)                                  \
-    do {                                                            \
+#define FUZZ_CHECK(condition, ...)                                          \
+    do {                                                                    \
         if (!(condition)) ::vipgate::fuzz::fail(#condition, ##__VA_ARGS__); \
     } while (false)

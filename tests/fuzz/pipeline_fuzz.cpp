@@ -158,7 +158,9 @@ const rte_ipv4_hdr* ipv4_header(const rte_mbuf* packet) {
     return ip;
 }
 
-bool header_checksum_ok(const rte_ipv4_hdr* ip) { return rte_raw_cksum(ip, rte_ipv4_hdr_len(ip)) == 0xffff; }
+bool header_checksum_ok(const rte_ipv4_hdr* ip) {
+    return rte_raw_cksum(ip, rte_ipv4_hdr_len(ip)) == 0xffff;
+}
 
 bool is_echo_reply(const rte_mbuf* packet) {
     const rte_ipv4_hdr* ip = ipv4_header(packet);
@@ -184,12 +186,15 @@ Outputs collect(Worker& worker) {
     }
     for (uint16_t owner = 0; owner < kMaxWorkers; ++owner) {
         const uint16_t count = context.handoff_count[owner];
-        if (count != 0 && (owner >= kWorkers || owner == context.worker_index)) fail("hand-off to a worker that does not exist or to itself");
-        if (count != 0) outputs.handed_off[owner].assign(context.handoff[owner].begin(), context.handoff[owner].begin() + count);
+        if (count != 0 && (owner >= kWorkers || owner == context.worker_index))
+            fail("hand-off to a worker that does not exist or to itself");
+        if (count != 0)
+            outputs.handed_off[owner].assign(context.handoff[owner].begin(), context.handoff[owner].begin() + count);
         context.handoff_count[owner] = 0;
     }
     void* packet = nullptr;
-    while (rte_ring_sc_dequeue(harness->punt_ring, &packet) == 0) outputs.punted.push_back(static_cast<rte_mbuf*>(packet));
+    while (rte_ring_sc_dequeue(harness->punt_ring, &packet) == 0)
+        outputs.punted.push_back(static_cast<rte_mbuf*>(packet));
     return outputs;
 }
 
@@ -200,7 +205,9 @@ uint64_t dns_sent(const WorkerCounters& counters) {
            counters.dns_formerr + counters.dns_notimp + counters.dns_badvers + counters.dns_tcp_control_sent;
 }
 
-uint64_t dns_answered(const WorkerCounters& counters) { return dns_sent(counters) - counters.dns_tcp_control_sent; }
+uint64_t dns_answered(const WorkerCounters& counters) {
+    return dns_sent(counters) - counters.dns_tcp_control_sent;
+}
 
 // The fragments waiting in the worker's fragment table.
 std::vector<rte_mbuf*> waiting_fragments(const Worker& worker) {
@@ -242,7 +249,8 @@ std::vector<rte_mbuf*> run_burst(Worker& worker, const Snapshot& snapshot, std::
     std::vector<rte_mbuf*> held = outputs.transmitted;
     held.insert(held.end(), outputs.punted.begin(), outputs.punted.end());
     std::vector<rte_mbuf*> handed_off;
-    for (const auto& for_owner : outputs.handed_off) handed_off.insert(handed_off.end(), for_owner.begin(), for_owner.end());
+    for (const auto& for_owner : outputs.handed_off)
+        handed_off.insert(handed_off.end(), for_owner.begin(), for_owner.end());
     held.insert(held.end(), handed_off.begin(), handed_off.end());
     const std::vector<rte_mbuf*> waiting_after = waiting_fragments(worker);
     std::vector<rte_mbuf*> sorted = held;
@@ -280,8 +288,8 @@ std::vector<rte_mbuf*> run_burst(Worker& worker, const Snapshot& snapshot, std::
                                        (after.icmp_errors_translated - before.icmp_errors_translated) +
                                        (after.fragments_forwarded - before.fragments_forwarded);
     FUZZ_CHECK(counted_forwarded + dns_answers >= transmitted - answers);
-    FUZZ_CHECK(dns_answered(after) - dns_answered(before) <= (after.dns_queries_udp - before.dns_queries_udp) +
-                                                                  (after.dns_queries_tcp - before.dns_queries_tcp));
+    FUZZ_CHECK(dns_answered(after) - dns_answered(before) <=
+               (after.dns_queries_udp - before.dns_queries_udp) + (after.dns_queries_tcp - before.dns_queries_tcp));
     FUZZ_CHECK(after.dns_truncated - before.dns_truncated >= after.dns_slipped - before.dns_slipped);
     for (const auto* list : {&outputs.transmitted, &outputs.punted}) {
         for (const rte_mbuf* packet : *list) {
@@ -340,7 +348,8 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** argv) {
     init_eal((*argv)[0]);
     harness = new Harness;
     harness->topology = build_topology();
-    harness->pool = rte_pktmbuf_pool_create("fuzz_pipeline_pool", kPoolSize, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    harness->pool =
+        rte_pktmbuf_pool_create("fuzz_pipeline_pool", kPoolSize, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     harness->punt_ring = rte_ring_create("fuzz_punt", kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (harness->pool == nullptr || harness->punt_ring == nullptr) fail("cannot create the mempool or the punt ring");
     for (auto& worker : harness->workers) worker = std::make_unique<Worker>();
@@ -358,8 +367,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (burst.packets.empty()) return;
         advance_clock(kClockSteps[burst.clock_step]);
         if (burst.reload) snapshot = mode.reloaded.get();
-        std::vector<rte_mbuf*> handed_off = run_burst(*harness->workers[burst.worker], *snapshot,
-                                                      std::move(burst.packets), false);
+        std::vector<rte_mbuf*> handed_off =
+            run_burst(*harness->workers[burst.worker], *snapshot, std::move(burst.packets), false);
         // To the other worker: a fragment's home, then perhaps back to its connection's owner.
         uint16_t at = burst.worker;
         for (int level = 0; !handed_off.empty(); ++level) {
@@ -383,15 +392,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             burst.clock_step = static_cast<uint8_t>(control >> 5);
             burst.reload = (control & 0x10) != 0;
         }
-        burst.packets.push_back(make_mbuf(data + offset, static_cast<uint16_t>(length), control & 1,
-                                          (control & 0x08) != 0));
+        burst.packets.push_back(
+            make_mbuf(data + offset, static_cast<uint16_t>(length), control & 1, (control & 0x08) != 0));
         burst_open = (control & 0x04) == 0;
         offset += length;
     }
     run();
     for (auto& worker : harness->workers) {
         WorkerContext& context = worker->context;
-        context.fragments.expire(context.now_ms + FragmentTable::kTimeoutMs, FragmentTable::kCapacity, context.counters);
+        context.fragments.expire(context.now_ms + FragmentTable::kTimeoutMs, FragmentTable::kCapacity,
+                                 context.counters);
         FUZZ_CHECK(context.fragments.size() == 0);
     }
     FUZZ_CHECK(rte_mempool_in_use_count(harness->pool) == 0);

@@ -35,7 +35,8 @@ std::vector<Service> services(bool reloaded) {
         "[{ name = \"http\", protocol = \"TCP\", port = 80, target_port = 8080 },"
         " { name = \"dns\", protocol = \"UDP\", port = 53, target_port = 5353 },"
         " { name = \"sctp\", protocol = \"SCTP\", port = 9, target_port = 9 }]";
-    const char* plain_ports = "[{ name = \"http\", protocol = \"TCP\", port = 80 }, { name = \"dns\", protocol = \"UDP\", port = 53 }]";
+    const char* plain_ports =
+        "[{ name = \"http\", protocol = \"TCP\", port = 80 }, { name = \"dns\", protocol = \"UDP\", port = 53 }]";
     const char* http_ports = "[{ name = \"http\", protocol = \"TCP\", port = 80, target_port = 8080 }]";
     const char* sticky_ports =
         "[{ name = \"https\", protocol = \"TCP\", port = 443, target_port = 8443 },"
@@ -54,7 +55,9 @@ std::vector<Service> services(bool reloaded) {
         {"unresolved", "198.18.100.6", http_ports, {{"198.19.0.30"}}},
         {"unroutable", "198.18.100.7", http_ports, {{"198.19.200.9"}}},
         {"alias", "198.18.100.8", http_ports, {{"198.19.0.20"}}},
-        {"peers", "None", "[{ name = \"gossip\", protocol = \"UDP\", port = 7946 }]",
+        {"peers",
+         "None",
+         "[{ name = \"gossip\", protocol = \"UDP\", port = 7946 }]",
          {{"198.19.0.40", 1, true, "peer-a"}, {"198.19.0.41"}}},
         {"ext", "", "", {}, false, "external_name = \"www.example.org\"\n"},
     };
@@ -81,9 +84,10 @@ config::Config load(NatMode mode, bool reloaded) {
 // The zone as the control plane publishes it (ControlPlane: build_dns_zone on the store's services).
 std::shared_ptr<const DnsZone> dns_zone(const config::Config& config) {
     config::ServiceStore store(config.cluster, gateway_addresses(config));
-    const config::StoreResult result =
-        store.replace_all(config::ObjectSet{config.services, config.pods, config.endpoint_slices, config.dns}, config.source);
-    if (!result.ok()) throw std::runtime_error("fuzz topology's services refused:\n" + config::describe_errors(result.errors));
+    const config::StoreResult result = store.replace_all(
+        config::ObjectSet{config.services, config.pods, config.endpoint_slices, config.dns}, config.source);
+    if (!result.ok())
+        throw std::runtime_error("fuzz topology's services refused:\n" + config::describe_errors(result.errors));
     return build_dns_zone(config.dns, store.resolved());
 }
 
@@ -113,14 +117,15 @@ std::string topology_config(NatMode mode, bool reloaded) {
          << "[[routes]]\nprefix = \"198.18.0.0/24\"\nvia = \"198.18.200.254\"\n\n"
          << "[[routes]]\nprefix = \"198.18.1.0/24\"\nvia = \"198.18.200.253\"\n\n"
          << "[[neighbors]]\naddress = \"198.18.200.254\"\nmac = \"02:00:00:00:00:01\"\n\n";
-    for (const char* neighbor : {"198.19.0.20", "198.19.0.21", "198.19.0.22", "198.19.0.23", "198.19.0.24",
-                                 "198.19.0.25"}) {
-        text << "[[neighbors]]\naddress = \"" << neighbor << "\"\nmac = \"02:01:c6:13:00:"
-             << std::string(neighbor).substr(9) << "\"\n\n";
+    for (const char* neighbor :
+         {"198.19.0.20", "198.19.0.21", "198.19.0.22", "198.19.0.23", "198.19.0.24", "198.19.0.25"}) {
+        text << "[[neighbors]]\naddress = \"" << neighbor
+             << "\"\nmac = \"02:01:c6:13:00:" << std::string(neighbor).substr(9) << "\"\n\n";
     }
     text << "[cluster]\nclient_ranges = [\"198.18.0.0/16\"]\n\n";
     text << "[dns]\naddresses = [\"198.18.100.53\"]\n"
-         << (reloaded ? "rate_limit = 0\n\n" : "upstreams = [\"198.19.0.20\"]\nrate_limit = 4\nrate_limit_slip = 2\n\n");
+         << (reloaded ? "rate_limit = 0\n\n"
+                      : "upstreams = [\"198.19.0.20\"]\nrate_limit = 4\nrate_limit_slip = 2\n\n");
     for (const Service& service : services(reloaded)) {
         text << "[[services]]\nname = \"" << service.name << "\"\n";
         if (*service.cluster_ip != '\0') text << "cluster_ip = \"" << service.cluster_ip << "\"\n";
@@ -146,7 +151,8 @@ std::unique_ptr<Topology> build_topology() {
         std::memcpy(mac.addr_bytes, neighbor.mac.data(), RTE_ETHER_ADDR_LEN);
         if (topology->neighbors.learn(rte_cpu_to_be_32(neighbor.address), mac, true) !=
             NeighborTable::LearnResult::Added) {
-            throw std::runtime_error("fuzz topology: cannot add static neighbor " + config::format_ipv4(neighbor.address));
+            throw std::runtime_error("fuzz topology: cannot add static neighbor " +
+                                     config::format_ipv4(neighbor.address));
         }
     }
     return topology;

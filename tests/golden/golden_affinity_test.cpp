@@ -23,21 +23,27 @@ constexpr uint8_t kSyn = RTE_TCP_SYN_FLAG;
 constexpr uint8_t kAck = RTE_TCP_ACK_FLAG;
 constexpr uint32_t kAffinityTimeoutS = 10;
 constexpr uint32_t kAffinityTimeoutMs = kAffinityTimeoutS * 1000;
-constexpr uint32_t kAddedEndpoint = kOtherEndpoint;  // has a static neighbor entry (reloads add none)
+constexpr uint32_t kAddedEndpoint = kOtherEndpoint;       // has a static neighbor entry (reloads add none)
 constexpr uint32_t kOutsideClient = ipv4("198.18.1.10");  // outside 198.18.0.0/24
 
 const TcpSpec kSynSpec{.seq = 1, .flags = kSyn};
 
-std::string address(uint32_t network_order) { return test::ipv4_to_string(network_order); }
+std::string address(uint32_t network_order) {
+    return test::ipv4_to_string(network_order);
+}
 
 // 198.18.0.n, routed through the router like kClientAddr.
-uint32_t client_number(uint32_t n) { return rte_cpu_to_be_32((198u << 24) | (18u << 16) | n); }
+uint32_t client_number(uint32_t n) {
+    return rte_cpu_to_be_32((198u << 24) | (18u << 16) | n);
+}
 
 Flow web_flow(uint32_t client, uint16_t client_port) {
     return {.protocol = kProtoTcp, .client = client, .client_port = client_port, .vip = kWebVip, .vip_port = 80};
 }
 
-Expectation dropped(DropReason reason) { return {.verdict = Verdict::Dropped, .reason = reason}; }
+Expectation dropped(DropReason reason) {
+    return {.verdict = Verdict::Dropped, .reason = reason};
+}
 
 // "Fragmentation needed" from a router outside the client ranges about the reply VIP -> client
 // of `flow`, addressed to the VIP (the reply's source).
@@ -81,8 +87,10 @@ uint32_t open_connection(GoldenHarness& harness, const Flow& flow, uint32_t expe
     Counters counters{{"new_connections", 1}, {"forwarded_to_endpoint", 1}};
     if (remembered) counters["affinity_hits"] = 1;
     check_result(result,
-                 {.verdict = Verdict::Forwarded, .target = kEndpointPortId,
-                  .frame = gateway_to_endpoint(*translation, kSynSpec), .counters = counters},
+                 {.verdict = Verdict::Forwarded,
+                  .target = kEndpointPortId,
+                  .frame = gateway_to_endpoint(*translation, kSynSpec),
+                  .counters = counters},
                  1, input.size(), false);
     return translation->endpoint;
 }
@@ -117,7 +125,8 @@ TEST_P(GoldenAffinity, DifferentClientsSpreadOverTheEndpoints) {
 
 TEST_P(GoldenAffinity, UdpFollowsTheSameAffinity) {
     GoldenHarness harness(topology());
-    const Flow first{.protocol = kProtoUdp, .client = kClientAddr, .client_port = 50000, .vip = kWebVip, .vip_port = 53};
+    const Flow first{
+        .protocol = kProtoUdp, .client = kClientAddr, .client_port = 50000, .vip = kWebVip, .vip_port = 53};
     const uint32_t slot = harness.affinity_slot(first);
     const UdpSpec query{.payload = test::payload_bytes(20)};
     for (uint16_t port = 50000; port < 50016; ++port) {
@@ -134,9 +143,8 @@ TEST_P(GoldenAffinity, UdpFollowsTheSameAffinity) {
 TEST_P(GoldenAffinity, EveryWorkerPicksTheSameEndpointForAClient) {
     GoldenHarness harness(topology(2));
     const auto owned_by = [&](uint16_t worker) {
-        return harness.find_client_port(40000, [&](uint16_t port) {
-            return connection_owner(kClientAddr, rte_cpu_to_be_16(port), 2) == worker;
-        });
+        return harness.find_client_port(
+            40000, [&](uint16_t port) { return connection_owner(kClientAddr, rte_cpu_to_be_16(port), 2) == worker; });
     };
     const Flow on_worker0 = web_flow(kClientAddr, owned_by(0));
     const Flow on_worker1 = web_flow(kClientAddr, owned_by(1));
@@ -159,7 +167,8 @@ TEST_P(GoldenAffinity, AnAddedEndpointMovesAClientOnlyAfterItsAffinityExpires) {
     std::vector<uint32_t> first_endpoint;
     for (uint32_t n = 1; n <= 40; ++n) {
         clients.push_back(web_flow(client_number(n), 40000));
-        first_endpoint.push_back(open_connection(harness, clients.back(), harness.affinity_slot(clients.back()), false));
+        first_endpoint.push_back(
+            open_connection(harness, clients.back(), harness.affinity_slot(clients.back()), false));
     }
     const std::vector<uint32_t> slot_before = [&] {
         std::vector<uint32_t> slots;
@@ -307,7 +316,8 @@ TEST_P(GoldenAffinity, AFullAffinitySetStillServesNewClientsByHash) {
     ASSERT_TRUE(translation.has_value());
     EXPECT_EQ(address(translation->endpoint), address(harness.snapshot().endpoints[slot].address));
     check_result(result,
-                 {.verdict = Verdict::Forwarded, .target = kEndpointPortId,
+                 {.verdict = Verdict::Forwarded,
+                  .target = kEndpointPortId,
                   .frame = gateway_to_endpoint(*translation, kSynSpec),
                   .counters = {{"new_connections", 1}, {"forwarded_to_endpoint", 1}, {"affinity_table_full", 1}}},
                  1, input.size(), false);
@@ -320,12 +330,12 @@ TEST_P(GoldenAffinity, SourcesOutsideTheClientRangesDoNotReachVips) {
     TopologySpec spec = topology(1, false);
     spec.client_ranges = {"198.18.0.0/24", "198.18.2.0/24"};
     GoldenHarness harness(spec);
-    const Flow outside_tcp{.protocol = kProtoTcp, .client = kOutsideClient, .client_port = 40000, .vip = kWebVip,
-                           .vip_port = 80};
-    const Flow outside_udp{.protocol = kProtoUdp, .client = kOutsideClient, .client_port = 40000, .vip = kWebVip,
-                           .vip_port = 53};
-    const Flow outside_unserved_port{.protocol = kProtoTcp, .client = kOutsideClient, .client_port = 40000,
-                                     .vip = kWebVip, .vip_port = 81};
+    const Flow outside_tcp{
+        .protocol = kProtoTcp, .client = kOutsideClient, .client_port = 40000, .vip = kWebVip, .vip_port = 80};
+    const Flow outside_udp{
+        .protocol = kProtoUdp, .client = kOutsideClient, .client_port = 40000, .vip = kWebVip, .vip_port = 53};
+    const Flow outside_unserved_port{
+        .protocol = kProtoTcp, .client = kOutsideClient, .client_port = 40000, .vip = kWebVip, .vip_port = 81};
     const test::IcmpEchoSpec request{.identifier = 0x4242, .sequence = 7, .payload = test::payload_bytes(56)};
     const std::vector<GoldenCase> cases = {
         {"TCP SYN from outside: silently dropped, no RST", client_to_vip(outside_tcp, kSynSpec), kClientPortId,
@@ -341,7 +351,8 @@ TEST_P(GoldenAffinity, SourcesOutsideTheClientRangesDoNotReachVips) {
          router_error_about_reply(web_flow(kClientAddr, 40999)), kClientPortId, dropped(DropReason::IcmpUnsupported)},
         {"ping the gateway's own address from outside: not a VIP, answered",
          test::icmp_echo_frame(request, {.src = kOutsideClient, .dst = kGatewayAddr, .id = 0x3333}, from_router()),
-         kClientPortId, {.verdict = Verdict::Answered, .target = kClientPortId, .counters = {{"icmp_sent", 1}}}},
+         kClientPortId,
+         {.verdict = Verdict::Answered, .target = kClientPortId, .counters = {{"icmp_sent", 1}}}},
     };
     for (const auto& golden : cases) harness.check(golden);
     EXPECT_EQ(harness.connections(0).size(), 0u);
@@ -353,21 +364,22 @@ TEST_P(GoldenAffinity, SourcesOutsideTheClientRangesDoNotReachVips) {
     open_connection(harness, inside_other_range, harness.maglev_slot(inside_other_range), false);
     test::IcmpEchoSpec reply = request;
     reply.request = false;
-    harness.check({"ping a VIP from inside",
-                   test::icmp_echo_frame(request, {.src = kClientAddr, .dst = kWebVip, .id = 0x3333}, from_router()),
-                   kClientPortId,
-                   {.verdict = Verdict::Answered, .target = kClientPortId,
-                    .frame = test::icmp_echo_frame(
-                        reply, {.src = kWebVip, .dst = kClientAddr, .ttl = 64, .id = 0x3333, .flags_fragment = 0},
-                        to_router()),
-                    .counters = {{"icmp_sent", 1}}}});
+    harness.check(
+        {"ping a VIP from inside",
+         test::icmp_echo_frame(request, {.src = kClientAddr, .dst = kWebVip, .id = 0x3333}, from_router()),
+         kClientPortId,
+         {.verdict = Verdict::Answered,
+          .target = kClientPortId,
+          .frame = test::icmp_echo_frame(
+              reply, {.src = kWebVip, .dst = kClientAddr, .ttl = 64, .id = 0x3333, .flags_fragment = 0}, to_router()),
+          .counters = {{"icmp_sent", 1}}}});
 }
 
 TEST_P(GoldenAffinity, WithoutClientRangesEveryoneReachesVips) {
     GoldenHarness harness(topology(1, false));
     ASSERT_TRUE(harness.snapshot().client_ranges.empty());
-    const Flow outside{.protocol = kProtoTcp, .client = kOutsideClient, .client_port = 40000, .vip = kWebVip,
-                       .vip_port = 80};
+    const Flow outside{
+        .protocol = kProtoTcp, .client = kOutsideClient, .client_port = 40000, .vip = kWebVip, .vip_port = 80};
     open_connection(harness, outside, harness.maglev_slot(outside), false);
 }
 
@@ -382,14 +394,18 @@ TEST_P(GoldenAffinity, ATrackedConnectionOutlivesAShrinkOfTheRanges) {
     spec.client_ranges = {"198.18.2.0/24"};
     harness.reload(spec);
     const TcpSpec ack{.seq = 2, .ack = 1, .flags = kAck};
-    harness.check({"the tracked connection continues", client_to_vip(flow, ack), kClientPortId,
-                   {.verdict = Verdict::Forwarded, .target = kEndpointPortId,
+    harness.check({"the tracked connection continues",
+                   client_to_vip(flow, ack),
+                   kClientPortId,
+                   {.verdict = Verdict::Forwarded,
+                    .target = kEndpointPortId,
                     .frame = gateway_to_endpoint(translation, ack),
                     .counters = {{"conntrack_hits", 1}, {"forwarded_to_endpoint", 1}}}});
-    harness.check({"an ICMP error about it from a router outside the ranges is translated",
-                   router_error_about_reply(flow), kClientPortId,
-                   {.verdict = Verdict::Forwarded, .target = kEndpointPortId,
-                    .counters = {{"icmp_errors_translated", 1}}}});
+    harness.check(
+        {"an ICMP error about it from a router outside the ranges is translated",
+         router_error_about_reply(flow),
+         kClientPortId,
+         {.verdict = Verdict::Forwarded, .target = kEndpointPortId, .counters = {{"icmp_errors_translated", 1}}}});
     harness.check({"a new connection from the same client is dropped",
                    client_to_vip(web_flow(kClientAddr, 40001), kSynSpec), kClientPortId,
                    dropped(DropReason::SourceNotAllowed)});

@@ -85,8 +85,11 @@ protected:
         // Sources are trusted with large answers only when client ranges name them.
         const Bytes expected = expected_udp_answer(*harness.snapshot().dns, message, kClientPort,
                                                    {.client_trusted = !harness.snapshot().client_ranges.empty()});
-        harness.check({description, to_dns({.src_port = kClientPort, .payload = message}), kClientPortId,
-                       {.verdict = Verdict::Answered, .target = kClientPortId, .frame = expected, .counters = counters}});
+        harness.check(
+            {description,
+             to_dns({.src_port = kClientPort, .payload = message}),
+             kClientPortId,
+             {.verdict = Verdict::Answered, .target = kClientPortId, .frame = expected, .counters = counters}});
     }
 
     DnsTextResponse last_response_;
@@ -105,7 +108,8 @@ TEST_P(GoldenDns, AnswersEveryRecordKindInPlace) {
     expect_udp(harness, "NXDOMAIN", query("nope.default.svc.cluster.local"), {{"dns_nxdomain", 1}});
     EXPECT_EQ(last_response_.rcode, 3);
     EXPECT_EQ(last_response_.records.at(0).type, dns::kTypeSoa);
-    expect_udp(harness, "NODATA at a service", query("web.default.svc.cluster.local", dns::kTypeAaaa), {{"dns_nodata", 1}});
+    expect_udp(harness, "NODATA at a service", query("web.default.svc.cluster.local", dns::kTypeAaaa),
+               {{"dns_nodata", 1}});
     expect_udp(harness, "NODATA at the namespace", query("default.svc.cluster.local"), {{"dns_nodata", 1}});
     EXPECT_EQ(last_response_.records.at(0).section, "authority");
     expect_udp(harness, "SRV with its target's A as additional",
@@ -117,7 +121,8 @@ TEST_P(GoldenDns, AnswersEveryRecordKindInPlace) {
     expect_udp(harness, "CNAME for an A query", query("ext.default.svc.cluster.local"), {{"dns_noerror", 1}});
     EXPECT_EQ(last_response_.records.at(0).type, dns::kTypeCname);
     expect_udp(harness, "TXT", query("dns-version.cluster.local", dns::kTypeTxt), {{"dns_noerror", 1}});
-    expect_udp(harness, "EDNS: OPT echoed", query("web.default.svc.cluster.local", dns::kTypeA, 4096), {{"dns_noerror", 1}});
+    expect_udp(harness, "EDNS: OPT echoed", query("web.default.svc.cluster.local", dns::kTypeA, 4096),
+               {{"dns_noerror", 1}});
     EXPECT_EQ(last_response_.edns_size, dns::kServerUdpSize);
     expect_udp(harness, "too big for 512 bytes: TC", query("big.default.svc.cluster.local"),
                {{"dns_noerror", 1}, {"dns_truncated", 1}});
@@ -146,15 +151,22 @@ TEST_P(GoldenDns, MalformedQueriesAreAnsweredOrDroppedWithTheirReason) {
 
     Bytes response = query("web.default.svc.cluster.local");
     response[2] |= 0x80;
-    harness.check({"QR=1 is never answered", to_dns({.src_port = kClientPort, .payload = response}), kClientPortId,
-                   {.verdict = Verdict::Dropped, .reason = DropReason::DnsResponseReceived,
+    harness.check({"QR=1 is never answered",
+                   to_dns({.src_port = kClientPort, .payload = response}),
+                   kClientPortId,
+                   {.verdict = Verdict::Dropped,
+                    .reason = DropReason::DnsResponseReceived,
                     .counters = {{"dns_queries_udp", 1}}}});
-    harness.check({"shorter than a header", to_dns({.src_port = kClientPort, .payload = test::payload_bytes(11)}),
-                   kClientPortId,
-                   {.verdict = Verdict::Dropped, .reason = DropReason::DnsMalformed, .counters = {{"dns_queries_udp", 1}}}});
-    harness.check({"over 512 bytes", to_dns({.src_port = kClientPort, .payload = test::payload_bytes(600)}),
-                   kClientPortId,
-                   {.verdict = Verdict::Dropped, .reason = DropReason::DnsTooLarge, .counters = {{"dns_queries_udp", 1}}}});
+    harness.check(
+        {"shorter than a header",
+         to_dns({.src_port = kClientPort, .payload = test::payload_bytes(11)}),
+         kClientPortId,
+         {.verdict = Verdict::Dropped, .reason = DropReason::DnsMalformed, .counters = {{"dns_queries_udp", 1}}}});
+    harness.check(
+        {"over 512 bytes",
+         to_dns({.src_port = kClientPort, .payload = test::payload_bytes(600)}),
+         kClientPortId,
+         {.verdict = Verdict::Dropped, .reason = DropReason::DnsTooLarge, .counters = {{"dns_queries_udp", 1}}}});
 }
 
 TEST_P(GoldenDns, WithoutClientRangesLargeAnswersAreTruncated) {
@@ -174,8 +186,10 @@ TEST_P(GoldenDns, OnlyClientRangesMayAsk) {
     spec.client_ranges = {"198.18.1.0/24"};
     GoldenHarness harness(spec);
     harness.set_dns_zone(golden_zone());
-    harness.check({"a source outside the client ranges", to_dns({.src_port = kClientPort, .payload = query("web.default.svc.cluster.local")}),
-                   kClientPortId, {.verdict = Verdict::Dropped, .reason = DropReason::SourceNotAllowed}});
+    harness.check({"a source outside the client ranges",
+                   to_dns({.src_port = kClientPort, .payload = query("web.default.svc.cluster.local")}),
+                   kClientPortId,
+                   {.verdict = Verdict::Dropped, .reason = DropReason::SourceNotAllowed}});
 }
 
 TEST_P(GoldenDns, OutOfZoneQueriesGoToTheUpstreamsThroughTheServicePath) {
@@ -194,15 +208,21 @@ TEST_P(GoldenDns, OutOfZoneQueriesGoToTheUpstreamsThroughTheServicePath) {
     EXPECT_EQ(result.counter_changes.at("new_connections"), 1u);
 
     const UdpSpec upstream_answer{.payload = test::payload_bytes(300, 9)};
-    harness.check({"the upstream's answer is relayed unchanged", endpoint_to_gateway(*translation, upstream_answer),
+    harness.check({"the upstream's answer is relayed unchanged",
+                   endpoint_to_gateway(*translation, upstream_answer),
                    kEndpointPortId,
-                   {.verdict = Verdict::Forwarded, .target = kClientPortId, .frame = gateway_to_client(flow, upstream_answer),
+                   {.verdict = Verdict::Forwarded,
+                    .target = kClientPortId,
+                    .frame = gateway_to_client(flow, upstream_answer),
                     .counters = {{"conntrack_hits", 1}, {"forwarded_to_client", 1}}}});
     const Bytes expected =
         expected_udp_answer(*harness.snapshot().dns, query("web.default.svc.cluster.local"), kClientPort, {}, kWebVip);
     harness.check({"an in-zone query from the same socket is still answered here",
-                   client_to_vip(flow, UdpSpec{.payload = query("web.default.svc.cluster.local")}), kClientPortId,
-                   {.verdict = Verdict::Answered, .target = kClientPortId, .frame = expected,
+                   client_to_vip(flow, UdpSpec{.payload = query("web.default.svc.cluster.local")}),
+                   kClientPortId,
+                   {.verdict = Verdict::Answered,
+                    .target = kClientPortId,
+                    .frame = expected,
                     .counters = {{"dns_queries_udp", 1}, {"dns_noerror", 1}}}});
 }
 
@@ -212,12 +232,20 @@ TEST_P(GoldenDns, RateLimitingDropsAndSlips) {
     const Bytes message = query("web.default.svc.cluster.local");
     expect_udp(harness, "first of the second", message, {{"dns_noerror", 1}});
     expect_udp(harness, "second of the second", message, {{"dns_noerror", 1}});
-    harness.check({"third: over the limit, dropped", to_dns({.src_port = kClientPort, .payload = message}), kClientPortId,
-                   {.verdict = Verdict::Dropped, .reason = DropReason::DnsRateLimited, .counters = {{"dns_queries_udp", 1}}}});
+    harness.check(
+        {"third: over the limit, dropped",
+         to_dns({.src_port = kClientPort, .payload = message}),
+         kClientPortId,
+         {.verdict = Verdict::Dropped, .reason = DropReason::DnsRateLimited, .counters = {{"dns_queries_udp", 1}}}});
     Bytes slipped = expected_udp_answer(*harness.snapshot().dns, message, kClientPort, {.force_truncated = true});
-    harness.check({"fourth: slipped, TC", to_dns({.src_port = kClientPort, .payload = message}), kClientPortId,
-                   {.verdict = Verdict::Answered, .target = kClientPortId, .frame = slipped,
-                    .counters = {{"dns_queries_udp", 1}, {"dns_noerror", 1}, {"dns_truncated", 1}, {"dns_slipped", 1}}}});
+    harness.check(
+        {"fourth: slipped, TC",
+         to_dns({.src_port = kClientPort, .payload = message}),
+         kClientPortId,
+         {.verdict = Verdict::Answered,
+          .target = kClientPortId,
+          .frame = slipped,
+          .counters = {{"dns_queries_udp", 1}, {"dns_noerror", 1}, {"dns_truncated", 1}, {"dns_slipped", 1}}}});
     EXPECT_TRUE(last_response_.truncated);
     harness.worker(0).now_ms += 1000;
     expect_udp(harness, "a second later", message, {{"dns_noerror", 1}});
@@ -227,9 +255,9 @@ TEST_P(GoldenDns, TcpHandshakeQueryAndClose) {
     GoldenHarness harness(topology());
     harness.set_dns_zone(golden_zone());
     const FlowKey4 key{kClientAddr, kDnsAddr, rte_cpu_to_be_16(kClientPort), rte_cpu_to_be_16(53), kProtoTcp};
-    const uint32_t isn = static_cast<uint32_t>(siphash(harness.worker(0).dns_tcp_key,
-                                                       uint64_t{key.src_addr} << 32 | key.dst_addr,
-                                                       uint64_t{key.src_port} << 16 | key.dst_port));
+    const uint32_t isn =
+        static_cast<uint32_t>(siphash(harness.worker(0).dns_tcp_key, uint64_t{key.src_addr} << 32 | key.dst_addr,
+                                      uint64_t{key.src_port} << 16 | key.dst_port));
     auto from_client = [](TcpSpec tcp) {
         tcp.src_port = kClientPort;
         tcp.dst_port = 53;
@@ -242,54 +270,71 @@ TEST_P(GoldenDns, TcpHandshakeQueryAndClose) {
     };
     const Bytes mss_sack = {2, 4, 0x05, 0xB4, 1, 1, 4, 2};
     harness.check({"SYN -> SYN-ACK with a keyed ISN and our MSS",
-                   from_client({.seq = 1000, .flags = kSyn, .options = mss_sack}), kClientPortId,
-                   {.verdict = Verdict::Answered, .target = kClientPortId,
+                   from_client({.seq = 1000, .flags = kSyn, .options = mss_sack}),
+                   kClientPortId,
+                   {.verdict = Verdict::Answered,
+                    .target = kClientPortId,
                     .frame = to_client({.seq = isn, .ack = 1001, .flags = kSyn | kAck, .options = {2, 4, 0x05, 0xB4}}),
                     .counters = {{"dns_tcp_control_sent", 1}}}});
-    harness.check({"the handshake's ACK", from_client({.seq = 1001, .ack = isn + 1, .flags = kAck}), kClientPortId,
+    harness.check({"the handshake's ACK",
+                   from_client({.seq = 1001, .ack = isn + 1, .flags = kAck}),
+                   kClientPortId,
                    {.verdict = Verdict::Dropped, .reason = DropReason::DnsTcpNoQuery}});
 
     const Bytes message = query("web.default.svc.cluster.local");
     Bytes framed = {0, static_cast<uint8_t>(message.size())};
     framed.insert(framed.end(), message.begin(), message.end());
     Bytes response(1500);
-    const DnsAnswer answer = answer_dns_query(*harness.snapshot().dns, message.data(), static_cast<uint32_t>(message.size()),
-                                              {.transport = DnsTransport::Tcp}, response.data(), 1500);
+    const DnsAnswer answer =
+        answer_dns_query(*harness.snapshot().dns, message.data(), static_cast<uint32_t>(message.size()),
+                         {.transport = DnsTransport::Tcp}, response.data(), 1500);
     response.resize(answer.length);
     Bytes framed_response = {0, static_cast<uint8_t>(response.size())};
     framed_response.insert(framed_response.end(), response.begin(), response.end());
     const uint32_t query_end = 1001 + static_cast<uint32_t>(framed.size());
     harness.check({"the query -> the answer, ACK, PSH, FIN",
-                   from_client({.seq = 1001, .ack = isn + 1, .flags = kAck | kPsh, .payload = framed}), kClientPortId,
-                   {.verdict = Verdict::Answered, .target = kClientPortId,
-                    .frame = to_client({.seq = isn + 1, .ack = query_end, .flags = kAck | kPsh | kFin,
-                                        .payload = framed_response}),
+                   from_client({.seq = 1001, .ack = isn + 1, .flags = kAck | kPsh, .payload = framed}),
+                   kClientPortId,
+                   {.verdict = Verdict::Answered,
+                    .target = kClientPortId,
+                    .frame = to_client(
+                        {.seq = isn + 1, .ack = query_end, .flags = kAck | kPsh | kFin, .payload = framed_response}),
                     .counters = {{"dns_queries_tcp", 1}, {"dns_noerror", 1}}}});
     const uint32_t our_fin_end = isn + 1 + static_cast<uint32_t>(framed_response.size()) + 1;
     harness.check({"the client's FIN is acknowledged",
-                   from_client({.seq = query_end, .ack = our_fin_end, .flags = kFin | kAck}), kClientPortId,
-                   {.verdict = Verdict::Answered, .target = kClientPortId,
+                   from_client({.seq = query_end, .ack = our_fin_end, .flags = kFin | kAck}),
+                   kClientPortId,
+                   {.verdict = Verdict::Answered,
+                    .target = kClientPortId,
                     .frame = to_client({.seq = our_fin_end, .ack = query_end + 1, .flags = kAck}),
                     .counters = {{"dns_tcp_control_sent", 1}}}});
 
     harness.check({"a query that does not acknowledge our ISN gets a RST",
-                   from_client({.seq = 1001, .ack = isn + 7, .flags = kAck | kPsh, .payload = framed}), kClientPortId,
-                   {.verdict = Verdict::Answered, .target = kClientPortId, .reason = DropReason::DnsTcpBadAck,
-                    .frame = test::tcp_frame({.src_port = 53, .dst_port = kClientPort, .seq = isn + 7, .ack = 0,
-                                              .flags = kRst, .window = 0},
-                                             answer_ip(kDnsAddr, kClientAddr), to_router()),
+                   from_client({.seq = 1001, .ack = isn + 7, .flags = kAck | kPsh, .payload = framed}),
+                   kClientPortId,
+                   {.verdict = Verdict::Answered,
+                    .target = kClientPortId,
+                    .reason = DropReason::DnsTcpBadAck,
+                    .frame = test::tcp_frame(
+                        {.src_port = 53, .dst_port = kClientPort, .seq = isn + 7, .ack = 0, .flags = kRst, .window = 0},
+                        answer_ip(kDnsAddr, kClientAddr), to_router()),
                     .counters = {{"resets_sent", 1}}}});
     harness.check({"half a query waits for the retransmission",
-                   from_client({.seq = 1001, .ack = isn + 1, .flags = kAck | kPsh,
+                   from_client({.seq = 1001,
+                                .ack = isn + 1,
+                                .flags = kAck | kPsh,
                                 .payload = Bytes(framed.begin(), framed.begin() + 10)}),
-                   kClientPortId, {.verdict = Verdict::Dropped, .reason = DropReason::DnsTcpIncomplete}});
-    harness.check({"a RST is dropped silently", from_client({.seq = 1001, .flags = kRst}), kClientPortId,
+                   kClientPortId,
+                   {.verdict = Verdict::Dropped, .reason = DropReason::DnsTcpIncomplete}});
+    harness.check({"a RST is dropped silently",
+                   from_client({.seq = 1001, .flags = kRst}),
+                   kClientPortId,
                    {.verdict = Verdict::Dropped, .reason = DropReason::DnsTcpReset}});
     Bytes external = query("example.org");
     Bytes framed_external = {0, static_cast<uint8_t>(external.size())};
     framed_external.insert(framed_external.end(), external.begin(), external.end());
-    const RunResult refused = harness.run(0, from_client({.seq = 1001, .ack = isn + 1, .flags = kAck | kPsh,
-                                                          .payload = framed_external}));
+    const RunResult refused =
+        harness.run(0, from_client({.seq = 1001, .ack = isn + 1, .flags = kAck | kPsh, .payload = framed_external}));
     EXPECT_EQ(refused.counter_changes.at("dns_refused"), 1u) << "out of zone over TCP: REFUSED";
     ASSERT_EQ(refused.transmitted.size(), 1u);
     const Bytes& segment = refused.transmitted[0].frame;

@@ -46,7 +46,8 @@ std::vector<Bytes> fragments_of(const Bytes& whole, const std::vector<uint16_t>&
         frame[l3 + 7] = static_cast<uint8_t>(field);
         frame[l3 + 10] = 0;
         frame[l3 + 11] = 0;
-        const uint16_t checksum = test::internet_checksum(std::span<const uint8_t>(frame).subspan(l3, kIpv4HeaderLength));
+        const uint16_t checksum =
+            test::internet_checksum(std::span<const uint8_t>(frame).subspan(l3, kIpv4HeaderLength));
         frame[l3 + 10] = static_cast<uint8_t>(checksum >> 8);
         frame[l3 + 11] = static_cast<uint8_t>(checksum);
         pieces.push_back(std::move(frame));
@@ -115,8 +116,12 @@ TEST_P(GoldenFragments, InOrderFragmentsFollowTheFirstToItsEndpoint) {
     expect_transmitted(result, kEndpointPortId,
                        fragments_of(gateway_to_endpoint(*translation, kDatagram, kFragmentedIp), kCuts));
     // Parsed before the burst's first fragment is handled, the later ones wait for it briefly.
-    expect_counters(result, {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"new_connections", 1},
-                             {"forwarded_to_endpoint", 1}, {"fragments_held", 2}, {"fragments_forwarded", 2},
+    expect_counters(result, {{"rx_packets", 3},
+                             {"rx_bytes", bytes_of(input)},
+                             {"new_connections", 1},
+                             {"forwarded_to_endpoint", 1},
+                             {"fragments_held", 2},
+                             {"fragments_forwarded", 2},
                              {"fragment_datagrams_completed", 1}});
     EXPECT_EQ(harness.worker(0).fragments.size(), 0u) << "a complete datagram frees its entry";
 }
@@ -134,10 +139,14 @@ TEST_P(GoldenFragments, OutOfOrderFragmentsWaitForTheFirst) {
     RunResult first = harness.run(0, input[0]);
     const std::optional<Translation> translation = harness.translation(flow);
     ASSERT_TRUE(translation);
-    const std::vector<Bytes> expected = fragments_of(gateway_to_endpoint(*translation, kDatagram, kFragmentedIp), kCuts);
+    const std::vector<Bytes> expected =
+        fragments_of(gateway_to_endpoint(*translation, kDatagram, kFragmentedIp), kCuts);
     expect_transmitted(first, kEndpointPortId, {expected[0], expected[2], expected[1]});
-    expect_counters(first, {{"rx_packets", 1}, {"rx_bytes", input[0].size()}, {"new_connections", 1},
-                            {"forwarded_to_endpoint", 1}, {"fragments_forwarded", 2},
+    expect_counters(first, {{"rx_packets", 1},
+                            {"rx_bytes", input[0].size()},
+                            {"new_connections", 1},
+                            {"forwarded_to_endpoint", 1},
+                            {"fragments_forwarded", 2},
                             {"fragment_datagrams_completed", 1}});
     EXPECT_EQ(harness.worker(0).fragments.size(), 0u);
 }
@@ -155,12 +164,13 @@ TEST_P(GoldenFragments, OverlappingFragmentDropsTheRestOfTheDatagram) {
         ASSERT_EQ(first.transmitted.size(), 1u);
         RunResult overlap = harness.run(0, overlapping[1]);
         EXPECT_TRUE(overlap.transmitted.empty());
-        expect_counters(overlap, {{"rx_packets", 1}, {"rx_bytes", overlapping[1].size()},
-                                  {drop_counter(DropReason::FragmentOverlap), 1}});
+        expect_counters(
+            overlap,
+            {{"rx_packets", 1}, {"rx_bytes", overlapping[1].size()}, {drop_counter(DropReason::FragmentOverlap), 1}});
         RunResult rest = harness.run(0, input[2]);
         EXPECT_TRUE(rest.transmitted.empty());
-        expect_counters(rest, {{"rx_packets", 1}, {"rx_bytes", input[2].size()},
-                               {drop_counter(DropReason::FragmentOrphan), 1}});
+        expect_counters(
+            rest, {{"rx_packets", 1}, {"rx_bytes", input[2].size()}, {drop_counter(DropReason::FragmentOrphan), 1}});
     }
     EXPECT_EQ(pool_available(), available) << "a fragment was leaked or freed twice";
 }
@@ -171,10 +181,14 @@ TEST_P(GoldenFragments, TinyTcpFragmentsAreDropped) {
     const Flow flow{.protocol = kProtoTcp, .client_port = 42003, .vip = kWebVip, .vip_port = 80};
     const Bytes whole = client_to_vip(flow, test::TcpSpec{.payload = test::payload_bytes(64)}, kFragmentedIp);
     const std::vector<Bytes> tiny = fragments_of(whole, {16});
-    harness.check({"first fragment with 16 bytes of TCP header", tiny[0], kClientPortId,
+    harness.check({"first fragment with 16 bytes of TCP header",
+                   tiny[0],
+                   kClientPortId,
                    {.verdict = Verdict::Dropped, .reason = DropReason::FragmentTiny}});
     const std::vector<Bytes> at_eight = fragments_of(whole, {8});
-    harness.check({"TCP fragment at offset 8", at_eight[1], kClientPortId,
+    harness.check({"TCP fragment at offset 8",
+                   at_eight[1],
+                   kClientPortId,
                    {.verdict = Verdict::Dropped, .reason = DropReason::FragmentTiny}});
     EXPECT_FALSE(harness.translation(flow)) << "no connection from a tiny fragment";
 }
@@ -184,7 +198,9 @@ TEST_P(GoldenFragments, FragmentPastTheLargestDatagramIsDropped) {
     GoldenHarness harness(topology());
     const Bytes oversize = client_to_vip(udp_flow(42004), UdpSpec{.payload = test::payload_bytes(16)},
                                          Ipv4Spec{.id = kDatagramId, .flags_fragment = 8189});
-    harness.check({"fragment at 65512 with 24 bytes", oversize, kClientPortId,
+    harness.check({"fragment at 65512 with 24 bytes",
+                   oversize,
+                   kClientPortId,
                    {.verdict = Verdict::Dropped, .reason = DropReason::FragmentOversize}});
 }
 
@@ -206,9 +222,11 @@ TEST_P(GoldenFragments, NeverCompletedDatagramsExpire) {
     EXPECT_EQ(worker.fragments.size(), 2u);
 
     const WorkerCounters before = worker.counters;
-    EXPECT_EQ(worker.fragments.expire(start + FragmentTable::kTimeoutMs - 1, FragmentTable::kCapacity, worker.counters), 0u)
+    EXPECT_EQ(worker.fragments.expire(start + FragmentTable::kTimeoutMs - 1, FragmentTable::kCapacity, worker.counters),
+              0u)
         << "expired early";
-    EXPECT_EQ(worker.fragments.expire(start + FragmentTable::kTimeoutMs, FragmentTable::kCapacity, worker.counters), 2u);
+    EXPECT_EQ(worker.fragments.expire(start + FragmentTable::kTimeoutMs, FragmentTable::kCapacity, worker.counters),
+              2u);
     EXPECT_EQ(worker.counters.drops[static_cast<size_t>(DropReason::FragmentTimeout)] -
                   before.drops[static_cast<size_t>(DropReason::FragmentTimeout)],
               1u)
@@ -235,8 +253,12 @@ TEST_P(GoldenFragments, ReplyFragmentsAreTranslatedBackToTheClient) {
     RunResult result = harness.run(0, on_port({input[2], input[0], input[1]}, kEndpointPortId));
     const std::vector<Bytes> expected = fragments_of(gateway_to_client(flow, kDatagram, reply_ip), kCuts);
     expect_transmitted(result, kClientPortId, {expected[0], expected[2], expected[1]});
-    expect_counters(result, {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"conntrack_hits", 1},
-                             {"forwarded_to_client", 1}, {"fragments_held", 2}, {"fragments_forwarded", 2},
+    expect_counters(result, {{"rx_packets", 3},
+                             {"rx_bytes", bytes_of(input)},
+                             {"conntrack_hits", 1},
+                             {"forwarded_to_client", 1},
+                             {"fragments_held", 2},
+                             {"fragments_forwarded", 2},
                              {"fragment_datagrams_completed", 1}});
 }
 
@@ -245,9 +267,8 @@ TEST_P(GoldenFragments, ReplyFragmentsAreTranslatedBackToTheClient) {
 TEST_P(GoldenFragments, FragmentsMeetAtTheirHomeAndFollowTheFirstToItsOwner) {
     GoldenHarness harness(topology(2));
     const Snapshot& snapshot = harness.snapshot();
-    const uint16_t client_port = harness.find_client_port(42100, [](uint16_t port) {
-        return connection_owner(kClientAddr, rte_cpu_to_be_16(port), 2) == 1;
-    });
+    const uint16_t client_port = harness.find_client_port(
+        42100, [](uint16_t port) { return connection_owner(kClientAddr, rte_cpu_to_be_16(port), 2) == 1; });
     uint16_t id = 1;
     while (fragment_home({kClientAddr, kWebVip, rte_cpu_to_be_16(id), kProtoUdp, 0}, snapshot.hash_seed, 2) != 0) ++id;
     const Flow flow = udp_flow(client_port);
@@ -270,8 +291,12 @@ TEST_P(GoldenFragments, FragmentsMeetAtTheirHomeAndFollowTheFirstToItsOwner) {
     ASSERT_TRUE(translation);
     const std::vector<Bytes> expected = fragments_of(gateway_to_endpoint(*translation, kDatagram, ip), kCuts);
     expect_transmitted(owner, kEndpointPortId, {expected[0], expected[2], expected[1]});
-    expect_counters(owner, {{"handoffs_in", 3}, {"new_connections", 1}, {"forwarded_to_endpoint", 1},
-                            {"fragments_held", 2}, {"fragments_forwarded", 2}, {"fragment_datagrams_completed", 1}});
+    expect_counters(owner, {{"handoffs_in", 3},
+                            {"new_connections", 1},
+                            {"forwarded_to_endpoint", 1},
+                            {"fragments_held", 2},
+                            {"fragments_forwarded", 2},
+                            {"fragment_datagrams_completed", 1}});
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModes, GoldenFragments, testing::Values(NatMode::FullNat, NatMode::DnatOnly), mode_name);

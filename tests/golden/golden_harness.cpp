@@ -25,7 +25,9 @@ constexpr uint32_t kServicePortSlots = 64;
 constexpr uint32_t kPuntRingSize = 256;
 constexpr uint32_t kStartTimeMs = 1'000'000;
 
-std::string ipv4_text(uint32_t address) { return test::ipv4_to_string(address); }
+std::string ipv4_text(uint32_t address) {
+    return test::ipv4_to_string(address);
+}
 
 std::vector<PortIdentity> port_identities() {
     PortIdentity clients;
@@ -82,18 +84,23 @@ std::string describe_difference(const Bytes& actual, const Bytes& expected) {
     size_t first = 0;
     while (first < actual.size() && first < expected.size() && actual[first] == expected[first]) ++first;
     std::ostringstream text;
-    text << "frames differ at byte " << first << " (actual " << actual.size() << " bytes, expected "
-         << expected.size() << ")\n  actual:   " << test::hex(actual) << "\n  expected: " << test::hex(expected);
+    text << "frames differ at byte " << first << " (actual " << actual.size() << " bytes, expected " << expected.size()
+         << ")\n  actual:   " << test::hex(actual) << "\n  expected: " << test::hex(expected);
     return text.str();
 }
 
 const char* verdict_name(Verdict verdict) {
     switch (verdict) {
-    case Verdict::Forwarded: return "forwarded";
-    case Verdict::Answered: return "answered";
-    case Verdict::HandedOff: return "handed off";
-    case Verdict::Punted: return "punted";
-    case Verdict::Dropped: return "dropped";
+    case Verdict::Forwarded:
+        return "forwarded";
+    case Verdict::Answered:
+        return "answered";
+    case Verdict::HandedOff:
+        return "handed off";
+    case Verdict::Punted:
+        return "punted";
+    case Verdict::Dropped:
+        return "dropped";
     }
     return "?";
 }
@@ -125,7 +132,9 @@ Bytes l4_frame(const test::SctpSpec& sctp, const test::Ipv4Spec& ip, const test:
 
 }  // namespace
 
-std::string drop_counter(DropReason reason) { return "drop:" + std::string(drop_reason_name(reason)); }
+std::string drop_counter(DropReason reason) {
+    return "drop:" + std::string(drop_reason_name(reason));
+}
 
 rte_ether_addr neighbor_mac(uint32_t address) {
     if (address == kRouterAddr) return kRouterMac;
@@ -143,14 +152,17 @@ std::vector<ServiceSpec> TopologySpec::default_services() {
     const std::vector<ServicePortSpec> web_ports = {{"http", "TCP", 80, 8080}, {"dns", "UDP", 53, 5353}};
     const std::vector<ServicePortSpec> plain_ports = {{"http", "TCP", 80, 0}, {"dns", "UDP", 53, 0}};
     return {
-        {"web", ipv4_text(kWebVip), web_ports,
+        {"web",
+         ipv4_text(kWebVip),
+         web_ports,
          {{ipv4_text(kWebEndpoint1)}, {ipv4_text(kWebEndpoint2)}, {ipv4_text(kWebEndpoint3)}}},
         {"empty", ipv4_text(kEmptyVip), plain_ports, {}},
-        {"drained", ipv4_text(kDrainedVip), plain_ports,
+        {"drained",
+         ipv4_text(kDrainedVip),
+         plain_ports,
          {{"198.19.0.24", 0, true, false}, {"198.19.0.25", 1, false, false}}},
         {"other", ipv4_text(kOtherVip), {{"http", "TCP", 80, 8080}}, {{ipv4_text(kOtherEndpoint)}}},
-        {"unresolved", ipv4_text(kUnresolvedVip), {{"http", "TCP", 80, 8080}},
-         {{ipv4_text(kUnresolvedEndpoint)}}},
+        {"unresolved", ipv4_text(kUnresolvedVip), {{"http", "TCP", 80, 8080}}, {{ipv4_text(kUnresolvedEndpoint)}}},
         {"unroutable", ipv4_text(kUnroutableVip), {{"http", "TCP", 80, 8080}}, {{ipv4_text(kUnroutableAddr)}}},
         {"alias", ipv4_text(kAliasVip), {{"http", "TCP", 80, 8080}}, {{ipv4_text(kWebEndpoint1)}}},
     };
@@ -172,8 +184,9 @@ std::string config_text(const TopologySpec& spec) {
          << "[conntrack]\ncapacity = " << kConntrackCapacity << "\nudp_timeout = 120\nudp_unreplied_timeout = 30\n\n"
          << "[snat]\naddresses = [\"" << ipv4_text(kSnatAddr) << "\"]\n"
          << "port_range = [" << spec.snat_port_min << ", " << spec.snat_port_max << "]\n\n"
-         << "[limits]\nanswer_rate = " << spec.limits.answers.rate_per_s << "\nanswer_burst = " << spec.limits.answers.burst
-         << "\npunt_rate = " << spec.limits.punts.rate_per_s << "\npunt_burst = " << spec.limits.punts.burst << "\n\n"
+         << "[limits]\nanswer_rate = " << spec.limits.answers.rate_per_s
+         << "\nanswer_burst = " << spec.limits.answers.burst << "\npunt_rate = " << spec.limits.punts.rate_per_s
+         << "\npunt_burst = " << spec.limits.punts.burst << "\n\n"
          << "[[ports]]\nname = \"clients\"\ndevice = \"net_null0\"\n"
          << "addresses = [\"" << ipv4_text(kGatewayAddr) << "/24\"]\n";
     if (spec.client_port_mtu != 0) text << "mtu = " << spec.client_port_mtu << "\n";
@@ -248,8 +261,12 @@ FlowKey4 Flow::key() const {
     return key;
 }
 
-test::EthernetSpec from_router() { return {.src = kRouterMac, .dst = kClientPortMac}; }
-test::EthernetSpec to_router() { return {.src = kClientPortMac, .dst = kRouterMac}; }
+test::EthernetSpec from_router() {
+    return {.src = kRouterMac, .dst = kClientPortMac};
+}
+test::EthernetSpec to_router() {
+    return {.src = kClientPortMac, .dst = kRouterMac};
+}
 test::EthernetSpec from_neighbor(uint32_t address) {
     return {.src = neighbor_mac(address), .dst = kEndpointPortMac, .vlan = kEndpointVlan};
 }
@@ -315,8 +332,7 @@ template Bytes gateway_to_client(const Flow&, test::SctpSpec, test::Ipv4Spec);
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-GoldenHarness::GoldenHarness(const TopologySpec& spec)
-    : spec_(spec), builder_(spec.workers, port_identities()) {
+GoldenHarness::GoldenHarness(const TopologySpec& spec) : spec_(spec), builder_(spec.workers, port_identities()) {
     const config::Config config = load_config(spec);
     snapshot_ = builder_.build(config);
     for (const auto& neighbor : config.neighbors) {
@@ -455,8 +471,8 @@ void GoldenHarness::check(const GoldenCase& golden, uint16_t worker) {
 }
 
 uint32_t GoldenHarness::maglev_slot(const Flow& flow) const {
-    const int32_t index = snapshot_->find_service_port(
-        VipKey::ipv4(flow.vip, rte_cpu_to_be_16(flow.vip_port), flow.protocol));
+    const int32_t index =
+        snapshot_->find_service_port(VipKey::ipv4(flow.vip, rte_cpu_to_be_16(flow.vip_port), flow.protocol));
     if (index < 0) throw std::invalid_argument("maglev_slot: not a service port");
     const ServicePort& service_port = snapshot_->service_ports[static_cast<uint32_t>(index)];
     if (service_port.maglev->empty()) throw std::invalid_argument("maglev_slot: no endpoint");
@@ -464,8 +480,8 @@ uint32_t GoldenHarness::maglev_slot(const Flow& flow) const {
 }
 
 uint32_t GoldenHarness::affinity_slot(const Flow& flow) const {
-    const int32_t index = snapshot_->find_service_port(
-        VipKey::ipv4(flow.vip, rte_cpu_to_be_16(flow.vip_port), flow.protocol));
+    const int32_t index =
+        snapshot_->find_service_port(VipKey::ipv4(flow.vip, rte_cpu_to_be_16(flow.vip_port), flow.protocol));
     if (index < 0) throw std::invalid_argument("affinity_slot: not a service port");
     const ServicePort& service_port = snapshot_->service_ports[static_cast<uint32_t>(index)];
     if (service_port.maglev->empty()) throw std::invalid_argument("affinity_slot: no endpoint");
@@ -488,8 +504,7 @@ std::pair<uint16_t, uint16_t> GoldenHarness::snat_range(uint16_t worker) const {
     return {snapshot_->snat_ports.slice_first(worker), snapshot_->snat_ports.slice_last(worker)};
 }
 
-void check_result(RunResult& result, const Expectation& expect, uint64_t packets, uint64_t bytes,
-                  bool from_handoff) {
+void check_result(RunResult& result, const Expectation& expect, uint64_t packets, uint64_t bytes, bool from_handoff) {
     SCOPED_TRACE(std::string("expected verdict: ") + verdict_name(expect.verdict));
     std::map<std::string, uint64_t> expected_counters = expect.counters;
     for (const auto& [name, increase] : expected_counters) {

@@ -52,31 +52,31 @@ using test::mac;
 // ---------------------------------------------------------------------------------------------
 // Topology
 
-inline constexpr uint16_t kClientPortId = 0;     // DPDK port id and port index of "clients"
-inline constexpr uint16_t kEndpointPortId = 1;   // DPDK port id and port index of "endpoints"
+inline constexpr uint16_t kClientPortId = 0;                         // DPDK port id and port index of "clients"
+inline constexpr uint16_t kEndpointPortId = 1;                       // DPDK port id and port index of "endpoints"
 inline constexpr rte_ether_addr kClientPortMac = test::kGatewayMac;  // 02:00:00:00:00:02
 inline constexpr rte_ether_addr kEndpointPortMac = mac("02:00:00:00:00:03");
 inline constexpr uint16_t kEndpointVlan = 100;
 
-inline constexpr uint32_t kGatewayAddr = test::kGatewayAddr;   // 198.18.200.1, primary of port 0
+inline constexpr uint32_t kGatewayAddr = test::kGatewayAddr;       // 198.18.200.1, primary of port 0
 inline constexpr uint32_t kEndpointSideAddr = ipv4("198.19.0.1");  // primary of port 1
 inline constexpr uint32_t kSnatAddr = ipv4("198.19.0.2");
 inline constexpr uint32_t kRouterAddr = ipv4("198.18.200.254");
 inline constexpr rte_ether_addr kRouterMac = test::kClientMac;  // client frames come from the router
 inline constexpr uint32_t kUnresolvedRouterAddr = ipv4("198.18.200.253");
 
-inline constexpr uint32_t kClientAddr = test::kClientAddr;                // 198.18.0.10, via the router
-inline constexpr uint32_t kUnresolvedClientAddr = ipv4("198.18.1.10");    // via the unresolved router
-inline constexpr uint32_t kUnroutableAddr = ipv4("203.0.113.9");          // TEST-NET-3: no route
+inline constexpr uint32_t kClientAddr = test::kClientAddr;              // 198.18.0.10, via the router
+inline constexpr uint32_t kUnresolvedClientAddr = ipv4("198.18.1.10");  // via the unresolved router
+inline constexpr uint32_t kUnroutableAddr = ipv4("203.0.113.9");        // TEST-NET-3: no route
 
 // Services of the default topology.
-inline constexpr uint32_t kWebVip = test::kVipAddr;                // 198.18.100.1: TCP 80->8080, UDP 53->5353
-inline constexpr uint32_t kEmptyVip = ipv4("198.18.100.2");        // TCP 80, UDP 53, no endpoints
-inline constexpr uint32_t kDrainedVip = ipv4("198.18.100.3");      // TCP 80, UDP 53: weight 0 + not ready
-inline constexpr uint32_t kOtherVip = ipv4("198.18.100.5");        // TCP 80 -> 198.19.0.23:8080
-inline constexpr uint32_t kUnresolvedVip = ipv4("198.18.100.6");   // TCP 80 -> 198.19.0.30 (no ARP entry)
-inline constexpr uint32_t kUnroutableVip = ipv4("198.18.100.7");   // TCP 80 -> 203.0.113.9 (no route)
-inline constexpr uint32_t kAliasVip = ipv4("198.18.100.8");        // TCP 80 -> 198.19.0.20:8080, as "web"
+inline constexpr uint32_t kWebVip = test::kVipAddr;               // 198.18.100.1: TCP 80->8080, UDP 53->5353
+inline constexpr uint32_t kEmptyVip = ipv4("198.18.100.2");       // TCP 80, UDP 53, no endpoints
+inline constexpr uint32_t kDrainedVip = ipv4("198.18.100.3");     // TCP 80, UDP 53: weight 0 + not ready
+inline constexpr uint32_t kOtherVip = ipv4("198.18.100.5");       // TCP 80 -> 198.19.0.23:8080
+inline constexpr uint32_t kUnresolvedVip = ipv4("198.18.100.6");  // TCP 80 -> 198.19.0.30 (no ARP entry)
+inline constexpr uint32_t kUnroutableVip = ipv4("198.18.100.7");  // TCP 80 -> 203.0.113.9 (no route)
+inline constexpr uint32_t kAliasVip = ipv4("198.18.100.8");       // TCP 80 -> 198.19.0.20:8080, as "web"
 
 inline constexpr uint32_t kWebEndpoint1 = ipv4("198.19.0.20");
 inline constexpr uint32_t kWebEndpoint2 = ipv4("198.19.0.21");
@@ -109,7 +109,7 @@ struct ServiceSpec {
     std::string cluster_ip;
     std::vector<ServicePortSpec> ports;
     std::vector<EndpointSpec> endpoints;
-    bool client_ip_affinity = false;     // sessionAffinity: ClientIP
+    bool client_ip_affinity = false;  // sessionAffinity: ClientIP
     uint32_t affinity_timeout_s = 10800;
 };
 
@@ -153,7 +153,7 @@ struct Flow {
 struct Translation {
     uint32_t endpoint = 0;
     uint16_t endpoint_port = 0;
-    uint32_t source = 0;       // what the endpoint sees as the source: SNAT address or the client
+    uint32_t source = 0;  // what the endpoint sees as the source: SNAT address or the client
     uint16_t source_port = 0;
 };
 
@@ -170,10 +170,10 @@ template <class L4Spec>
 Bytes gateway_to_client(const Flow& flow, L4Spec l4, test::Ipv4Spec ip = {});
 
 // The Ethernet framing of each side.
-test::EthernetSpec from_router();                      // router -> port 0
-test::EthernetSpec to_router();                        // port 0 -> router
-test::EthernetSpec from_neighbor(uint32_t address);    // endpoint-side neighbor -> port 1, VLAN 100
-test::EthernetSpec to_neighbor(uint32_t address);      // port 1 -> neighbor, VLAN 100
+test::EthernetSpec from_router();                    // router -> port 0
+test::EthernetSpec to_router();                      // port 0 -> router
+test::EthernetSpec from_neighbor(uint32_t address);  // endpoint-side neighbor -> port 1, VLAN 100
+test::EthernetSpec to_neighbor(uint32_t address);    // port 1 -> neighbor, VLAN 100
 
 // An answer the gateway writes itself (RST, ICMP error, echo reply): fresh IPv4 header with
 // TTL 64, id 0 (echo: the request's id), DF clear.
@@ -194,7 +194,7 @@ struct Punted {
 };
 
 struct RunResult {
-    std::vector<Transmitted> transmitted;           // all TX buffers, port by port
+    std::vector<Transmitted> transmitted;  // all TX buffers, port by port
     std::vector<test::MbufPtr> handed_off[kMaxWorkers];
     std::vector<Punted> punted;
     std::map<std::string, uint64_t> counter_changes;  // counters that moved: name -> increase
@@ -205,9 +205,9 @@ enum class Verdict { Forwarded, Answered, HandedOff, Punted, Dropped };
 
 struct Expectation {
     Verdict verdict = Verdict::Dropped;
-    uint16_t target = 0;                  // Forwarded/Answered: TX port index; HandedOff: worker
-    std::optional<DropReason> reason;     // counted in drops (refusals and neighbor misses too)
-    std::optional<Bytes> frame;           // Forwarded/Answered/Punted: the exact output frame
+    uint16_t target = 0;                       // Forwarded/Answered: TX port index; HandedOff: worker
+    std::optional<DropReason> reason;          // counted in drops (refusals and neighbor misses too)
+    std::optional<Bytes> frame;                // Forwarded/Answered/Punted: the exact output frame
     std::map<std::string, uint64_t> counters;  // other counters expected to increase by one packet
     std::optional<uint32_t> punted_next_hop;   // Punted: packet->hash.usr
 };
@@ -291,8 +291,7 @@ private:
 
 // Checks a RunResult against an expectation for a run of `packets` packets of `bytes` bytes
 // (rx counters are added to the expected changes unless the packets were handed off).
-void check_result(RunResult& result, const Expectation& expect, uint64_t packets, uint64_t bytes,
-                  bool from_handoff);
+void check_result(RunResult& result, const Expectation& expect, uint64_t packets, uint64_t bytes, bool from_handoff);
 
 std::string drop_counter(DropReason reason);  // "drop:<name>", the key of a drop counter
 

@@ -20,7 +20,9 @@ using test::udp6;
 
 constexpr rte_ether_addr kSolicitedNodeMac = mac("33:33:ff:00:00:01");
 
-Expectation dropped(DropReason reason) { return {.verdict = Verdict::Dropped, .reason = reason}; }
+Expectation dropped(DropReason reason) {
+    return {.verdict = Verdict::Dropped, .reason = reason};
+}
 
 test::EthernetSpec to_mac(const rte_ether_addr& destination) {
     test::EthernetSpec ethernet = from_router();
@@ -44,8 +46,8 @@ protected:
 TEST_P(GoldenIpv6, WellFormedIpv6IsCountedAsNotServed) {
     GoldenHarness harness(topology());
     const test::EthernetSpec router = from_router();
-    const test::EthernetSpec endpoint_side{.src = mac("02:00:00:00:01:20"), .dst = kEndpointPortMac,
-                                           .vlan = kEndpointVlan};
+    const test::EthernetSpec endpoint_side{
+        .src = mac("02:00:00:00:01:20"), .dst = kEndpointPortMac, .vlan = kEndpointVlan};
     const Bytes solicitation = ipv6_frame({}, kProtoIcmpv6, test::icmp6(135),
                                           {.dst = ipv6("ff02::1:ff00:1"), .hop_limit = 255}, to_mac(kSolicitedNodeMac));
     const GoldenCase cases[] = {
@@ -55,8 +57,8 @@ TEST_P(GoldenIpv6, WellFormedIpv6IsCountedAsNotServed) {
          ipv6_frame({test::hop_by_hop(), test::destination_options(16)}, kProtoTcp, test::tcp6(40000, 80, 0x02), {},
                     router),
          kClientPortId, dropped(DropReason::Ipv6NotServed)},
-        {"first fragment of a UDP datagram", ipv6_frame({fragment_header(0, true)}, kProtoUdp,
-                                                        udp6(5000, 53, test::payload_bytes(8)), {}, router),
+        {"first fragment of a UDP datagram",
+         ipv6_frame({fragment_header(0, true)}, kProtoUdp, udp6(5000, 53, test::payload_bytes(8)), {}, router),
          kClientPortId, dropped(DropReason::Ipv6NotServed)},
         {"neighbor solicitation to the solicited-node multicast MAC", solicitation, kClientPortId,
          dropped(DropReason::Ipv6NotServed)},
@@ -91,18 +93,21 @@ TEST_P(GoldenIpv6, MalformedIpv6GetsTheParsersReason) {
          dropped(DropReason::Ipv6ExtTruncated)},
         {"nine extension headers", ipv6_frame(nine, kProtoUdp, udp, {}, router), kClientPortId,
          dropped(DropReason::Ipv6ExtLimit)},
-        {"hop-by-hop not first", ipv6_frame({test::destination_options(), test::hop_by_hop()}, kProtoUdp, udp, {}, router),
-         kClientPortId, dropped(DropReason::Ipv6HopByHopNotFirst)},
+        {"hop-by-hop not first",
+         ipv6_frame({test::destination_options(), test::hop_by_hop()}, kProtoUdp, udp, {}, router), kClientPortId,
+         dropped(DropReason::Ipv6HopByHopNotFirst)},
         {"routing header type 0", ipv6_frame({test::routing_header(0, 1)}, kProtoUdp, udp, {}, router), kClientPortId,
          dropped(DropReason::Ipv6RoutingType0)},
         {"first fragment without its TCP header",
          ipv6_frame({fragment_header(0, true)}, kProtoTcp, test::payload_bytes(8), {}, router), kClientPortId,
          dropped(DropReason::Ipv6FragmentNoUpperLayer)},
         {"two fragment headers",
-         ipv6_frame({fragment_header(0, true), fragment_header(0, true)}, kProtoUdp, test::payload_bytes(16), {}, router),
+         ipv6_frame({fragment_header(0, true), fragment_header(0, true)}, kProtoUdp, test::payload_bytes(16), {},
+                    router),
          kClientPortId, dropped(DropReason::Ipv6FragmentMalformed)},
-        {"fragment past 65535", ipv6_frame({fragment_header(65528, false)}, kProtoUdp, test::payload_bytes(16), {}, router),
-         kClientPortId, dropped(DropReason::FragmentOversize)},
+        {"fragment past 65535",
+         ipv6_frame({fragment_header(65528, false)}, kProtoUdp, test::payload_bytes(16), {}, router), kClientPortId,
+         dropped(DropReason::FragmentOversize)},
         {"ESP", ipv6_frame({}, kIpv6Esp, test::payload_bytes(32), {}, router), kClientPortId,
          dropped(DropReason::Ipv6ExtUnsupported)},
         {"UDP checksum 0", ipv6_frame({}, kProtoUdp, udp6(1, 2, {}, {}, 0), {}, router), kClientPortId,

@@ -34,8 +34,10 @@ Flow udp_flow(uint16_t client_port) {
 
 Bytes fragmentation_needed(const Bytes& received, uint16_t next_hop_mtu, uint32_t from, uint32_t to,
                            const test::EthernetSpec& ethernet) {
-    return test::icmp_error_frame({.type = kDestinationUnreachable, .code = kFragmentationNeeded,
-                                   .rest_of_header = next_hop_mtu, .quoted = test::quote_of(received)},
+    return test::icmp_error_frame({.type = kDestinationUnreachable,
+                                   .code = kFragmentationNeeded,
+                                   .rest_of_header = next_hop_mtu,
+                                   .quoted = test::quote_of(received)},
                                   answer_ip(from, to, kTosInternetworkControl), ethernet);
 }
 
@@ -59,7 +61,8 @@ protected:
             return {};
         }
         check_result(result,
-                     {.verdict = Verdict::Forwarded, .target = kEndpointPortId,
+                     {.verdict = Verdict::Forwarded,
+                      .target = kEndpointPortId,
                       .counters = {{"new_connections", 1}, {"forwarded_to_endpoint", 1}}},
                      1, first.size(), false);
         return *translation;
@@ -83,8 +86,12 @@ TEST_P(GoldenMtu, PortsCarryTheirConfiguredMtuIntoTheSnapshot) {
 TEST_P(GoldenMtu, DfDatagramTooBigForTheEndpointSideIsAnsweredWithItsMtu) {
     GoldenHarness harness(topology());
     const Bytes input = client_to_vip(udp_flow(41000), udp_of_total_length(kEndpointSideMtu + 1));
-    harness.check({"DF datagram one byte over the endpoint port's MTU", input, kClientPortId,
-                   {.verdict = Verdict::Answered, .target = kClientPortId, .reason = DropReason::MtuExceeded,
+    harness.check({"DF datagram one byte over the endpoint port's MTU",
+                   input,
+                   kClientPortId,
+                   {.verdict = Verdict::Answered,
+                    .target = kClientPortId,
+                    .reason = DropReason::MtuExceeded,
                     .frame = fragmentation_needed(input, kEndpointSideMtu, kGatewayAddr, kClientAddr, to_router()),
                     .counters = {{"icmp_sent", 1}, {"new_connections", 1}, {"forwarded_to_endpoint", 1}}}});
 }
@@ -94,11 +101,15 @@ TEST_P(GoldenMtu, DfSegmentTooBigOnAnEstablishedTcpFlowQuotesTheClientsOwnPacket
     const Flow flow{.protocol = kProtoTcp, .client_port = 41001, .vip = kWebVip, .vip_port = 80};
     RunResult opened = harness.run(0, client_to_vip(flow, test::TcpSpec{.flags = RTE_TCP_SYN_FLAG}));
     ASSERT_EQ(opened.transmitted.size(), 1u);
-    const test::TcpSpec segment{.seq = 1001, .ack = 1, .flags = RTE_TCP_ACK_FLAG,
-                                .payload = test::payload_bytes(kEndpointSideMtu - 40 + 1)};
+    const test::TcpSpec segment{
+        .seq = 1001, .ack = 1, .flags = RTE_TCP_ACK_FLAG, .payload = test::payload_bytes(kEndpointSideMtu - 40 + 1)};
     const Bytes input = client_to_vip(flow, segment);
-    harness.check({"DF segment one byte over the endpoint port's MTU", input, kClientPortId,
-                   {.verdict = Verdict::Answered, .target = kClientPortId, .reason = DropReason::MtuExceeded,
+    harness.check({"DF segment one byte over the endpoint port's MTU",
+                   input,
+                   kClientPortId,
+                   {.verdict = Verdict::Answered,
+                    .target = kClientPortId,
+                    .reason = DropReason::MtuExceeded,
                     .frame = fragmentation_needed(input, kEndpointSideMtu, kGatewayAddr, kClientAddr, to_router()),
                     .counters = {{"icmp_sent", 1}, {"conntrack_hits", 1}, {"forwarded_to_endpoint", 1}}}});
 }
@@ -109,8 +120,11 @@ TEST_P(GoldenMtu, DatagramOfExactlyTheMtuIsForwarded) {
     const Translation translation = open_flow(harness, flow);
     ASSERT_FALSE(HasFailure());
     const UdpSpec datagram = udp_of_total_length(kEndpointSideMtu);
-    harness.check({"datagram of exactly the endpoint port's MTU", client_to_vip(flow, datagram), kClientPortId,
-                   {.verdict = Verdict::Forwarded, .target = kEndpointPortId,
+    harness.check({"datagram of exactly the endpoint port's MTU",
+                   client_to_vip(flow, datagram),
+                   kClientPortId,
+                   {.verdict = Verdict::Forwarded,
+                    .target = kEndpointPortId,
                     .frame = gateway_to_endpoint(translation, datagram),
                     .counters = {{"conntrack_hits", 1}, {"forwarded_to_endpoint", 1}}}});
 }
@@ -124,25 +138,36 @@ TEST_P(GoldenMtu, DfReplyTooBigForTheClientSideIsAnsweredToTheEndpoint) {
     const Translation translation = open_flow(harness, flow);
     ASSERT_FALSE(HasFailure());
     const Bytes input = endpoint_to_gateway(translation, udp_of_total_length(kClientSideMtu + 1));
-    harness.check({"DF reply one byte over the client port's MTU", input, kEndpointPortId,
-                   {.verdict = Verdict::Answered, .target = kEndpointPortId, .reason = DropReason::MtuExceeded,
+    harness.check({"DF reply one byte over the client port's MTU",
+                   input,
+                   kEndpointPortId,
+                   {.verdict = Verdict::Answered,
+                    .target = kEndpointPortId,
+                    .reason = DropReason::MtuExceeded,
                     .frame = fragmentation_needed(input, kClientSideMtu, kEndpointSideAddr, translation.endpoint,
                                                   to_neighbor(translation.endpoint)),
                     .counters = {{"icmp_sent", 1}, {"conntrack_hits", 1}, {"forwarded_to_client", 1}}}});
     // The flow goes on: a reply that fits is translated as before.
     const UdpSpec fits = udp_of_total_length(kClientSideMtu);
-    harness.check({"reply of exactly the client port's MTU", endpoint_to_gateway(translation, fits), kEndpointPortId,
-                   {.verdict = Verdict::Forwarded, .target = kClientPortId, .frame = gateway_to_client(flow, fits),
+    harness.check({"reply of exactly the client port's MTU",
+                   endpoint_to_gateway(translation, fits),
+                   kEndpointPortId,
+                   {.verdict = Verdict::Forwarded,
+                    .target = kClientPortId,
+                    .frame = gateway_to_client(flow, fits),
                     .counters = {{"conntrack_hits", 1}, {"forwarded_to_client", 1}}}});
 }
 
 // Dropped, not fragmented (pipeline.cpp explains why).
 TEST_P(GoldenMtu, TooBigWithoutDfIsDroppedAndCounted) {
     GoldenHarness harness(topology());
-    const Bytes input = client_to_vip(udp_flow(41004), udp_of_total_length(kEndpointSideMtu + 1),
-                                      Ipv4Spec{.flags_fragment = 0});
-    harness.check({"datagram without DF over the endpoint port's MTU", input, kClientPortId,
-                   {.verdict = Verdict::Dropped, .reason = DropReason::MtuExceeded,
+    const Bytes input =
+        client_to_vip(udp_flow(41004), udp_of_total_length(kEndpointSideMtu + 1), Ipv4Spec{.flags_fragment = 0});
+    harness.check({"datagram without DF over the endpoint port's MTU",
+                   input,
+                   kClientPortId,
+                   {.verdict = Verdict::Dropped,
+                    .reason = DropReason::MtuExceeded,
                     .counters = {{"new_connections", 1}, {"forwarded_to_endpoint", 1}}}});
 }
 
@@ -152,8 +177,11 @@ TEST_P(GoldenMtu, JumboPortsForwardAJumboDatagramWhole) {
     const Translation translation = open_flow(harness, flow);
     ASSERT_FALSE(HasFailure());
     const UdpSpec jumbo = udp_of_total_length(9000);
-    harness.check({"9000-byte datagram between 9000-byte ports", client_to_vip(flow, jumbo), kClientPortId,
-                   {.verdict = Verdict::Forwarded, .target = kEndpointPortId,
+    harness.check({"9000-byte datagram between 9000-byte ports",
+                   client_to_vip(flow, jumbo),
+                   kClientPortId,
+                   {.verdict = Verdict::Forwarded,
+                    .target = kEndpointPortId,
                     .frame = gateway_to_endpoint(translation, jumbo),
                     .counters = {{"conntrack_hits", 1}, {"forwarded_to_endpoint", 1}}}});
 }
@@ -165,7 +193,8 @@ TEST_P(GoldenMtu, EchoRequestLargerThanTheIngressMtuIsNotAnswered) {
     const test::IcmpEchoSpec request{.payload = test::payload_bytes(kClientSideMtu + 1 - 28)};
     harness.check({"echo request over the ingress MTU",
                    test::icmp_echo_frame(request, {.src = kClientAddr, .dst = kGatewayAddr}, from_router()),
-                   kClientPortId, {.verdict = Verdict::Dropped, .reason = DropReason::MtuExceeded}});
+                   kClientPortId,
+                   {.verdict = Verdict::Dropped, .reason = DropReason::MtuExceeded}});
     const test::IcmpEchoSpec fits{.payload = test::payload_bytes(kClientSideMtu - 28)};
     RunResult result =
         harness.run(0, test::icmp_echo_frame(fits, {.src = kClientAddr, .dst = kGatewayAddr}, from_router()));

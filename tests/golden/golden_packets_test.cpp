@@ -27,7 +27,7 @@ constexpr uint8_t kAck = RTE_TCP_ACK_FLAG;
 constexpr uint8_t kRst = RTE_TCP_RST_FLAG;
 constexpr uint8_t kFin = RTE_TCP_FIN_FLAG;
 constexpr uint8_t kPsh = RTE_TCP_PSH_FLAG;
-constexpr uint8_t kTosInternetworkControl = 0xC0;  // what the gateway's ICMP errors carry
+constexpr uint8_t kTosInternetworkControl = 0xC0;    // what the gateway's ICMP errors carry
 constexpr uint32_t kUdpTimeoutMs = 120'000;          // udp_timeout in the golden configuration
 constexpr uint32_t kUdpUnrepliedTimeoutMs = 30'000;  // udp_unreplied_timeout in the golden configuration
 constexpr uint32_t kIntermediateRouterAddr = ipv4("198.19.0.254");
@@ -35,12 +35,17 @@ constexpr uint32_t kIntermediateRouterAddr = ipv4("198.19.0.254");
 using Counters = std::map<std::string, uint64_t>;
 
 Expectation forwarded(uint16_t port_index, Bytes frame, Counters counters) {
-    return {.verdict = Verdict::Forwarded, .target = port_index, .frame = std::move(frame),
+    return {.verdict = Verdict::Forwarded,
+            .target = port_index,
+            .frame = std::move(frame),
             .counters = std::move(counters)};
 }
 
 Expectation answered(uint16_t port_index, Bytes frame, std::optional<DropReason> reason, Counters counters) {
-    return {.verdict = Verdict::Answered, .target = port_index, .reason = reason, .frame = std::move(frame),
+    return {.verdict = Verdict::Answered,
+            .target = port_index,
+            .reason = reason,
+            .frame = std::move(frame),
             .counters = std::move(counters)};
 }
 
@@ -49,11 +54,15 @@ Expectation dropped(DropReason reason, Counters counters = {}) {
 }
 
 Expectation handed_off(uint16_t worker, Bytes unchanged_frame) {
-    return {.verdict = Verdict::HandedOff, .target = worker, .frame = std::move(unchanged_frame),
+    return {.verdict = Verdict::HandedOff,
+            .target = worker,
+            .frame = std::move(unchanged_frame),
             .counters = {{"handoffs_out", 1}}};
 }
 
-std::string address(uint32_t network_order) { return test::ipv4_to_string(network_order); }
+std::string address(uint32_t network_order) {
+    return test::ipv4_to_string(network_order);
+}
 
 Flow tcp_flow(uint16_t client_port = 40000, uint32_t vip = kWebVip, uint16_t vip_port = 80) {
     return {.protocol = kProtoTcp, .client_port = client_port, .vip = vip, .vip_port = vip_port};
@@ -138,9 +147,8 @@ TEST_P(GoldenPackets, NewTcpFlowGoesToTheMaglevEndpointAndStaysThere) {
     const Counters to_endpoint{{"conntrack_hits", 1}, {"forwarded_to_endpoint", 1}};
     const Counters to_client{{"conntrack_hits", 1}, {"forwarded_to_client", 1}};
     const std::vector<GoldenCase> cases = {
-        {"SYN-ACK from the endpoint goes back to the client from VIP:80",
-         endpoint_to_gateway(translation, syn_ack), kEndpointPortId,
-         forwarded(kClientPortId, gateway_to_client(flow, syn_ack), to_client)},
+        {"SYN-ACK from the endpoint goes back to the client from VIP:80", endpoint_to_gateway(translation, syn_ack),
+         kEndpointPortId, forwarded(kClientPortId, gateway_to_client(flow, syn_ack), to_client)},
         {"handshake ACK follows the connection entry", client_to_vip(flow, ack), kClientPortId,
          forwarded(kEndpointPortId, gateway_to_endpoint(translation, ack), to_endpoint)},
         {"request with payload", client_to_vip(flow, request), kClientPortId,
@@ -278,8 +286,10 @@ TEST_P(GoldenPackets, BurstOfOneNewFlowMakesOneConnection) {
         EXPECT_EQ(result.transmitted[i].port_index, kEndpointPortId);
         EXPECT_EQ(test::hex(result.transmitted[i].frame), test::hex(gateway_to_endpoint(*translation, datagrams[i])));
     }
-    const Counters expected{{"rx_packets", 5},     {"rx_bytes", bytes},
-                            {"new_connections", 1}, {"conntrack_hits", 4},
+    const Counters expected{{"rx_packets", 5},
+                            {"rx_bytes", bytes},
+                            {"new_connections", 1},
+                            {"conntrack_hits", 4},
                             {"forwarded_to_endpoint", 5}};
     EXPECT_EQ(result.counter_changes, expected);
 }
@@ -332,9 +342,8 @@ TEST_P(GoldenPackets, SynAndItsFollowersInOneBurstShareTheConnection) {
 TEST_P(GoldenPackets, SameClientPortToOneEndpointThroughTwoVips) {
     GoldenHarness harness(topology());
     // "alias" has web's first endpoint as its only endpoint.
-    const Flow via_web = tcp_flow(harness.find_client_port(52000, [&](uint16_t port) {
-        return harness.maglev_choice(tcp_flow(port)).address == kWebEndpoint1;
-    }));
+    const Flow via_web = tcp_flow(harness.find_client_port(
+        52000, [&](uint16_t port) { return harness.maglev_choice(tcp_flow(port)).address == kWebEndpoint1; }));
     const Flow via_alias = tcp_flow(via_web.client_port, kAliasVip);
     const TcpSpec syn{.seq = 1, .flags = kSyn};
     const Translation web_translation = start_flow(harness, via_web, syn);
@@ -446,12 +455,12 @@ TEST_P(GoldenPackets, TtlOneIsAnsweredWithTimeExceeded) {
     const Flow flow = tcp_flow(44000);
     const Bytes input = client_to_vip(flow, TcpSpec{.flags = kSyn}, Ipv4Spec{.ttl = 1});
     // A packet that is not forwarded must not count as forwarded nor open a connection.
-    harness.check({"SYN with TTL 1 to a VIP", input, kClientPortId,
-                   answered(kClientPortId,
-                            test::icmp_error_frame({.type = 11, .code = 0, .quoted = test::quote_of(input)},
-                                                   answer_ip(kGatewayAddr, kClientAddr, kTosInternetworkControl),
-                                                   to_router()),
-                            DropReason::TtlExceeded, {{"icmp_sent", 1}})});
+    harness.check(
+        {"SYN with TTL 1 to a VIP", input, kClientPortId,
+         answered(kClientPortId,
+                  test::icmp_error_frame({.type = 11, .code = 0, .quoted = test::quote_of(input)},
+                                         answer_ip(kGatewayAddr, kClientAddr, kTosInternetworkControl), to_router()),
+                  DropReason::TtlExceeded, {{"icmp_sent", 1}})});
     EXPECT_FALSE(harness.translation(flow).has_value()) << "a connection was opened for an expired packet";
 }
 
@@ -461,13 +470,13 @@ TEST_P(GoldenPackets, TtlOneFromTheEndpointIsAnsweredOnTheEndpointVlan) {
     const Translation translation = start_flow(harness, flow, TcpSpec{.flags = kSyn});
     ASSERT_FALSE(HasFailure());
     const Bytes input = endpoint_to_gateway(translation, TcpSpec{.ack = 1001, .flags = kSyn | kAck}, {.ttl = 1});
-    harness.check({"SYN-ACK with TTL 1 from the endpoint", input, kEndpointPortId,
-                   answered(kEndpointPortId,
-                            test::icmp_error_frame(
-                                {.type = 11, .code = 0, .quoted = test::quote_of(input)},
-                                answer_ip(kEndpointSideAddr, translation.endpoint, kTosInternetworkControl),
-                                to_neighbor(translation.endpoint)),
-                            DropReason::TtlExceeded, {{"conntrack_hits", 1}, {"icmp_sent", 1}})});
+    harness.check(
+        {"SYN-ACK with TTL 1 from the endpoint", input, kEndpointPortId,
+         answered(kEndpointPortId,
+                  test::icmp_error_frame({.type = 11, .code = 0, .quoted = test::quote_of(input)},
+                                         answer_ip(kEndpointSideAddr, translation.endpoint, kTosInternetworkControl),
+                                         to_neighbor(translation.endpoint)),
+                  DropReason::TtlExceeded, {{"conntrack_hits", 1}, {"icmp_sent", 1}})});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,11 +495,11 @@ TEST_P(GoldenPackets, RefusalsAndAnswers) {
                                       answer_ip(from, kClientAddr, kTosInternetworkControl), to_router());
     };
     const Bytes syn_to_empty = client_to_vip(tcp_flow(40000, kEmptyVip), TcpSpec{.seq = 1000, .flags = kSyn});
-    const Bytes data_to_empty = client_to_vip(
-        tcp_flow(40000, kEmptyVip),
-        TcpSpec{.seq = 1000, .ack = 7777, .flags = kAck | kPsh, .payload = test::payload_bytes(10)});
-    const Bytes fin_to_empty = client_to_vip(
-        tcp_flow(40000, kEmptyVip), TcpSpec{.seq = 1000, .flags = kFin, .payload = test::payload_bytes(5)});
+    const Bytes data_to_empty =
+        client_to_vip(tcp_flow(40000, kEmptyVip),
+                      TcpSpec{.seq = 1000, .ack = 7777, .flags = kAck | kPsh, .payload = test::payload_bytes(10)});
+    const Bytes fin_to_empty = client_to_vip(tcp_flow(40000, kEmptyVip),
+                                             TcpSpec{.seq = 1000, .flags = kFin, .payload = test::payload_bytes(5)});
     const Bytes rst_to_empty = client_to_vip(tcp_flow(40000, kEmptyVip), TcpSpec{.flags = kRst});
     const Bytes udp_to_empty = client_to_vip(udp_flow(40000, kEmptyVip), UdpSpec{.payload = test::payload_bytes(30)});
     const Bytes syn_to_drained = client_to_vip(tcp_flow(40000, kDrainedVip), TcpSpec{.seq = 1, .flags = kSyn});
@@ -501,16 +510,15 @@ TEST_P(GoldenPackets, RefusalsAndAnswers) {
     const Bytes tcp_as_udp_port = client_to_vip(tcp_flow(40000, kWebVip, 53), TcpSpec{.seq = 5, .flags = kSyn});
     const Bytes syn_to_gateway = client_to_vip(tcp_flow(40000, kGatewayAddr, 22), TcpSpec{.seq = 5, .flags = kSyn});
     const Bytes udp_to_gateway = client_to_vip(udp_flow(40000, kGatewayAddr, 161), UdpSpec{});
-    const Bytes ack_to_web =
-        client_to_vip(tcp_flow(45000), TcpSpec{.seq = 10, .ack = 20, .flags = kRst | kAck});
+    const Bytes ack_to_web = client_to_vip(tcp_flow(45000), TcpSpec{.seq = 10, .ack = 20, .flags = kRst | kAck});
 
     const std::vector<GoldenCase> cases = {
         {"SYN to a service without endpoints: RST|ACK acknowledging the SYN", syn_to_empty, kClientPortId,
          answered(kClientPortId, reset(kEmptyVip, 80, {.seq = 0, .ack = 1001, .flags = kRst | kAck}),
                   DropReason::NoEndpoint, {{"resets_sent", 1}})},
         {"data with ACK to a service without endpoints: RST with seq = SEG.ACK", data_to_empty, kClientPortId,
-         answered(kClientPortId, reset(kEmptyVip, 80, {.seq = 7777, .ack = 0, .flags = kRst}),
-                  DropReason::NoEndpoint, {{"resets_sent", 1}})},
+         answered(kClientPortId, reset(kEmptyVip, 80, {.seq = 7777, .ack = 0, .flags = kRst}), DropReason::NoEndpoint,
+                  {{"resets_sent", 1}})},
         {"FIN with payload, no ACK: ack = seq + payload + 1", fin_to_empty, kClientPortId,
          answered(kClientPortId, reset(kEmptyVip, 80, {.seq = 0, .ack = 1006, .flags = kRst | kAck}),
                   DropReason::NoEndpoint, {{"resets_sent", 1}})},
@@ -542,8 +550,7 @@ TEST_P(GoldenPackets, RefusalsAndAnswers) {
         {"UDP to the gateway's own address", udp_to_gateway, kClientPortId,
          answered(kClientPortId, port_unreachable(kGatewayAddr, udp_to_gateway), DropReason::NoService,
                   {{"icmp_sent", 1}})},
-        {"untracked RST|ACK to a served VIP port is dropped", ack_to_web, kClientPortId,
-         dropped(DropReason::NotSyn)},
+        {"untracked RST|ACK to a served VIP port is dropped", ack_to_web, kClientPortId, dropped(DropReason::NotSyn)},
     };
     for (const auto& golden : cases) harness.check(golden);
     EXPECT_EQ(harness.connections(0).size(), 0u) << "a refusal opened a connection";
@@ -573,8 +580,8 @@ TEST_P(GoldenPackets, EchoRequestsToOwnAddressesAreAnswered) {
         return test::icmp_echo_frame(
             reply, {.src = from, .dst = kClientAddr, .ttl = 64, .id = 0x3333, .flags_fragment = 0}, to_router());
     };
-    const Bytes echo_from_endpoint = test::icmp_echo_frame(request, {.src = kWebEndpoint1, .dst = kSnatAddr},
-                                                           from_neighbor(kWebEndpoint1));
+    const Bytes echo_from_endpoint =
+        test::icmp_echo_frame(request, {.src = kWebEndpoint1, .dst = kSnatAddr}, from_neighbor(kWebEndpoint1));
     const Bytes echo_reply_to_endpoint = test::icmp_echo_frame(
         reply, {.src = kSnatAddr, .dst = kWebEndpoint1, .ttl = 64, .flags_fragment = 0}, to_neighbor(kWebEndpoint1));
     const Bytes reply_to_vip = test::icmp_echo_frame(reply, {.src = kClientAddr, .dst = kWebVip}, from_router());
@@ -606,13 +613,17 @@ TEST_P(GoldenPackets, EchoRequestsToOwnAddressesAreAnswered) {
 
 TEST_P(GoldenPackets, ArpAndNeighborMisses) {
     GoldenHarness harness(topology());
-    const Bytes request = test::arp_frame({.sender_mac = kRouterMac, .sender_addr = kRouterAddr,
-                                           .target_addr = kGatewayAddr});
-    const Bytes reply_to_us = test::arp_frame({.operation = RTE_ARP_OP_REPLY, .sender_mac = kRouterMac,
-                                               .sender_addr = kRouterAddr, .target_mac = kClientPortMac,
+    const Bytes request =
+        test::arp_frame({.sender_mac = kRouterMac, .sender_addr = kRouterAddr, .target_addr = kGatewayAddr});
+    const Bytes reply_to_us = test::arp_frame({.operation = RTE_ARP_OP_REPLY,
+                                               .sender_mac = kRouterMac,
+                                               .sender_addr = kRouterAddr,
+                                               .target_mac = kClientPortMac,
                                                .target_addr = kGatewayAddr});
-    const Bytes reply_to_other = test::arp_frame({.operation = RTE_ARP_OP_REPLY, .sender_mac = kRouterMac,
-                                                  .sender_addr = kRouterAddr, .target_mac = mac("02:00:00:00:09:09"),
+    const Bytes reply_to_other = test::arp_frame({.operation = RTE_ARP_OP_REPLY,
+                                                  .sender_mac = kRouterMac,
+                                                  .sender_addr = kRouterAddr,
+                                                  .target_mac = mac("02:00:00:00:09:09"),
                                                   .target_addr = ipv4("198.18.200.9")});
     Bytes malformed = request;
     malformed[14 + 4] = 8;  // hardware address length 8
@@ -620,11 +631,17 @@ TEST_P(GoldenPackets, ArpAndNeighborMisses) {
         {.sender_mac = neighbor_mac(kWebEndpoint1), .sender_addr = kWebEndpoint1, .target_addr = kSnatAddr},
         test::EthernetSpec{.src = neighbor_mac(kWebEndpoint1), .dst = test::kBroadcastMac, .vlan = kEndpointVlan});
     const std::vector<GoldenCase> cases = {
-        {"broadcast ARP request goes to the control thread", request, kClientPortId,
+        {"broadcast ARP request goes to the control thread",
+         request,
+         kClientPortId,
          {.verdict = Verdict::Punted, .frame = request, .counters = {{"punted", 1}}}},
-        {"ARP reply to our MAC goes to the control thread", reply_to_us, kClientPortId,
+        {"ARP reply to our MAC goes to the control thread",
+         reply_to_us,
+         kClientPortId,
          {.verdict = Verdict::Punted, .frame = reply_to_us, .counters = {{"punted", 1}}}},
-        {"tagged ARP request on the endpoint port", request_on_vlan, kEndpointPortId,
+        {"tagged ARP request on the endpoint port",
+         request_on_vlan,
+         kEndpointPortId,
          {.verdict = Verdict::Punted, .frame = request_on_vlan, .counters = {{"punted", 1}}}},
         {"ARP reply to another MAC", reply_to_other, kClientPortId, dropped(DropReason::NotForUs)},
         {"ARP with a hardware length of 8", malformed, kClientPortId, dropped(DropReason::MalformedArp)},
@@ -698,21 +715,22 @@ TEST_P(GoldenPackets, MalformedFramesAreDroppedWithTheirReason) {
     Bytes truncated_vlan = test::ethernet_frame(RTE_ETHER_TYPE_VLAN, Bytes{0x00}, from_router());
     const Bytes long_udp = client_to_vip(udp_flow(), UdpSpec{.payload = test::payload_bytes(4), .length = 200});
     const Bytes long_tcp_header = client_to_vip(flow, TcpSpec{.flags = kSyn, .data_offset = 15});
-    const Bytes gre = test::ipv4_frame(47, test::payload_bytes(24), {.src = kClientAddr, .dst = kWebVip}, from_router());
+    const Bytes gre =
+        test::ipv4_frame(47, test::payload_bytes(24), {.src = kClientAddr, .dst = kWebVip}, from_router());
     const Bytes ipv6 = test::ethernet_frame(0x86DD, test::payload_bytes(60), from_router());
-    const Bytes tagged_on_untagged =
-        test::tcp_frame(syn, {.src = kClientAddr, .dst = kWebVip}, {.src = kRouterMac, .dst = kClientPortMac, .vlan = 7});
-    const Bytes untagged_on_tagged = test::tcp_frame(
-        syn, {.src = kWebEndpoint1, .dst = kSnatAddr}, {.src = neighbor_mac(kWebEndpoint1), .dst = kEndpointPortMac});
-    const Bytes wrong_tag_on_tagged = test::tcp_frame(
-        syn, {.src = kWebEndpoint1, .dst = kSnatAddr},
-        {.src = neighbor_mac(kWebEndpoint1), .dst = kEndpointPortMac, .vlan = kEndpointVlan + 1});
+    const Bytes tagged_on_untagged = test::tcp_frame(syn, {.src = kClientAddr, .dst = kWebVip},
+                                                     {.src = kRouterMac, .dst = kClientPortMac, .vlan = 7});
+    const Bytes untagged_on_tagged = test::tcp_frame(syn, {.src = kWebEndpoint1, .dst = kSnatAddr},
+                                                     {.src = neighbor_mac(kWebEndpoint1), .dst = kEndpointPortMac});
+    const Bytes wrong_tag_on_tagged =
+        test::tcp_frame(syn, {.src = kWebEndpoint1, .dst = kSnatAddr},
+                        {.src = neighbor_mac(kWebEndpoint1), .dst = kEndpointPortMac, .vlan = kEndpointVlan + 1});
     const Bytes wrong_mac = test::tcp_frame(syn, {.src = kClientAddr, .dst = kWebVip},
                                             {.src = kRouterMac, .dst = mac("02:00:00:00:00:99")});
-    const Bytes broadcast_ip = test::tcp_frame(syn, {.src = kClientAddr, .dst = kWebVip},
-                                               {.src = kRouterMac, .dst = test::kBroadcastMac});
-    const Bytes other_port_mac = test::tcp_frame(syn, {.src = kClientAddr, .dst = kWebVip},
-                                                 {.src = kRouterMac, .dst = kEndpointPortMac});
+    const Bytes broadcast_ip =
+        test::tcp_frame(syn, {.src = kClientAddr, .dst = kWebVip}, {.src = kRouterMac, .dst = test::kBroadcastMac});
+    const Bytes other_port_mac =
+        test::tcp_frame(syn, {.src = kClientAddr, .dst = kWebVip}, {.src = kRouterMac, .dst = kEndpointPortMac});
     const Bytes to_stranger = client_to_vip(tcp_flow(46000, ipv4("198.18.50.50")), syn);
 
     const std::vector<GoldenCase> cases = {
@@ -742,8 +760,7 @@ TEST_P(GoldenPackets, MalformedFramesAreDroppedWithTheirReason) {
         {"IPv6 ethertype over a version-0 header (golden_ipv6_test.cpp has IPv6 proper)", ipv6, kClientPortId,
          dropped(DropReason::BadIpVersion)},
         {"VLAN 7 tag on the untagged port", tagged_on_untagged, kClientPortId, dropped(DropReason::VlanMismatch)},
-        {"untagged frame on the VLAN 100 port", untagged_on_tagged, kEndpointPortId,
-         dropped(DropReason::VlanMismatch)},
+        {"untagged frame on the VLAN 100 port", untagged_on_tagged, kEndpointPortId, dropped(DropReason::VlanMismatch)},
         {"VLAN 101 frame on the VLAN 100 port", wrong_tag_on_tagged, kEndpointPortId,
          dropped(DropReason::VlanMismatch)},
         {"unicast to another MAC", wrong_mac, kClientPortId, dropped(DropReason::NotForUs)},
@@ -813,15 +830,16 @@ TEST_P(GoldenPackets, RemovedEndpointResetsOrReschedulesItsFlows) {
                                {{"rescheduled", 1}, {"new_connections", 1}, {"forwarded_to_endpoint", 1}}),
                      1, input.size(), false);
     }
-    harness.check({"data of a flow whose endpoint is gone: RST to the client",
-                   client_to_vip(data_flow, TcpSpec{.seq = 101, .ack = 9000, .flags = kAck,
-                                                    .payload = test::payload_bytes(20)}),
-                   kClientPortId,
-                   answered(kClientPortId,
-                            test::tcp_frame({.src_port = 80, .dst_port = data_flow.client_port, .seq = 9000,
-                                             .ack = 0, .flags = kRst, .window = 0},
-                                            answer_ip(kWebVip, kClientAddr), to_router()),
-                            DropReason::EndpointGone, {{"resets_sent", 1}})});
+    harness.check(
+        {"data of a flow whose endpoint is gone: RST to the client",
+         client_to_vip(data_flow, TcpSpec{.seq = 101, .ack = 9000, .flags = kAck, .payload = test::payload_bytes(20)}),
+         kClientPortId,
+         answered(
+             kClientPortId,
+             test::tcp_frame(
+                 {.src_port = 80, .dst_port = data_flow.client_port, .seq = 9000, .ack = 0, .flags = kRst, .window = 0},
+                 answer_ip(kWebVip, kClientAddr), to_router()),
+             DropReason::EndpointGone, {{"resets_sent", 1}})});
     EXPECT_FALSE(harness.translation(data_flow).has_value()) << "the dead connection was kept";
     {
         SCOPED_TRACE("a UDP datagram of a flow whose endpoint is gone");
@@ -869,9 +887,9 @@ TEST_P(GoldenPackets, BurstAfterEndpointRemovalFollowsTheRescheduledConnection) 
     for (const auto& sent : result.transmitted) {
         EXPECT_EQ(test::hex(sent.frame), test::hex(gateway_to_endpoint(*after, query)));
     }
-    const Counters expected{{"rx_packets", 3},      {"rx_bytes", 3 * burst[0].first.size()},
-                            {"rescheduled", 1},     {"new_connections", 1},
-                            {"conntrack_hits", 2},  {"forwarded_to_endpoint", 3}};
+    const Counters expected{{"rx_packets", 3},     {"rx_bytes", 3 * burst[0].first.size()},
+                            {"rescheduled", 1},    {"new_connections", 1},
+                            {"conntrack_hits", 2}, {"forwarded_to_endpoint", 3}};
     EXPECT_EQ(result.counter_changes, expected);
 }
 
@@ -943,26 +961,26 @@ TEST_P(GoldenPackets, TwoWorkersHandOffToTheOwner) {
     RunResult reply_arrival = harness.run(0, reply, kEndpointPortId);
     check_result(reply_arrival, handed_off(1, reply), 1, reply.size(), false);
     RunResult reply_owner = harness.run_handed_off(1, std::move(reply_arrival.handed_off[1]));
-    check_result(reply_owner,
-                 forwarded(kClientPortId, gateway_to_client(flow, syn_ack),
-                           {{"conntrack_hits", 1}, {"forwarded_to_client", 1}}),
-                 1, reply.size(), true);
+    check_result(
+        reply_owner,
+        forwarded(kClientPortId, gateway_to_client(flow, syn_ack), {{"conntrack_hits", 1}, {"forwarded_to_client", 1}}),
+        1, reply.size(), true);
 
     // An ICMP error about the flow follows the same owner.
     const Bytes forwarded_syn = gateway_to_endpoint(*translation, syn);
-    const Bytes error = test::icmp_error_frame({.type = 3, .code = 4, .rest_of_header = 1400,
-                                                .quoted = test::quote_of(forwarded_syn)},
-                                               {.src = translation->endpoint, .dst = translation->source},
-                                               from_neighbor(translation->endpoint));
+    const Bytes error = test::icmp_error_frame(
+        {.type = 3, .code = 4, .rest_of_header = 1400, .quoted = test::quote_of(forwarded_syn)},
+        {.src = translation->endpoint, .dst = translation->source}, from_neighbor(translation->endpoint));
     RunResult error_arrival = harness.run(0, error, kEndpointPortId);
     check_result(error_arrival, handed_off(1, error), 1, error.size(), false);
     RunResult error_owner = harness.run_handed_off(1, std::move(error_arrival.handed_off[1]));
     check_result(error_owner,
                  forwarded(kClientPortId,
-                           test::icmp_error_frame(
-                               {.type = 3, .code = 4, .rest_of_header = 1400,
-                                .quoted = test::quote_of(client_to_vip(flow, syn, {.ttl = 63}))},
-                               {.src = kWebVip, .dst = kClientAddr, .ttl = 63}, to_router()),
+                           test::icmp_error_frame({.type = 3,
+                                                   .code = 4,
+                                                   .rest_of_header = 1400,
+                                                   .quoted = test::quote_of(client_to_vip(flow, syn, {.ttl = 63}))},
+                                                  {.src = kWebVip, .dst = kClientAddr, .ttl = 63}, to_router()),
                            {{"icmp_errors_translated", 1}}),
                  1, error.size(), true);
 
@@ -1002,14 +1020,15 @@ TEST_P(GoldenPackets, IcmpErrorsAreTranslatedBothWays) {
     // discovery), quoting the IP header and 8 bytes, and one quoting the whole TCP header.
     const Bytes forwarded_segment = gateway_to_endpoint(tcp_translation, segment);
     const auto too_big = [&](size_t quote_length) {
-        return test::icmp_error_frame({.type = 3, .code = 4, .rest_of_header = 1300,
-                                       .quoted = test::quote_of(forwarded_segment, quote_length)},
-                                      {.src = kIntermediateRouterAddr, .dst = tcp_translation.source},
-                                      from_neighbor(kIntermediateRouterAddr));
+        return test::icmp_error_frame(
+            {.type = 3, .code = 4, .rest_of_header = 1300, .quoted = test::quote_of(forwarded_segment, quote_length)},
+            {.src = kIntermediateRouterAddr, .dst = tcp_translation.source}, from_neighbor(kIntermediateRouterAddr));
     };
     const auto too_big_to_client = [&](size_t quote_length) {
         return test::icmp_error_frame(
-            {.type = 3, .code = 4, .rest_of_header = 1300,
+            {.type = 3,
+             .code = 4,
+             .rest_of_header = 1300,
              .quoted = test::quote_of(client_to_vip(tcp, segment, {.ttl = 63}), quote_length)},
             {.src = kIntermediateRouterAddr, .dst = kClientAddr, .ttl = 63}, to_router());
     };
@@ -1018,17 +1037,17 @@ TEST_P(GoldenPackets, IcmpErrorsAreTranslatedBothWays) {
     // packet the endpoint sent.
     const UdpSpec answer{.payload = test::payload_bytes(24)};
     const Bytes answer_to_client = gateway_to_client(flow, answer, {});
-    const Bytes client_error = test::icmp_error_frame(
-        {.type = 3, .code = 3, .quoted = test::quote_of(answer_to_client, 1000)},
-        {.src = kClientAddr, .dst = kWebVip, .tos = kTosInternetworkControl}, from_router());
+    const Bytes client_error =
+        test::icmp_error_frame({.type = 3, .code = 3, .quoted = test::quote_of(answer_to_client, 1000)},
+                               {.src = kClientAddr, .dst = kWebVip, .tos = kTosInternetworkControl}, from_router());
     const Bytes client_error_to_endpoint = test::icmp_error_frame(
         {.type = 3, .code = 3, .quoted = test::quote_of(endpoint_to_gateway(translation, answer, {.ttl = 63}), 1000)},
         {.src = translation.source, .dst = translation.endpoint, .ttl = 63, .tos = kTosInternetworkControl},
         to_neighbor(translation.endpoint));
 
     const Bytes about_unknown = test::icmp_error_frame(
-        {.quoted = test::quote_of(gateway_to_endpoint(
-             {translation.endpoint, translation.endpoint_port, translation.source, 50002}, query))},
+        {.quoted = test::quote_of(
+             gateway_to_endpoint({translation.endpoint, translation.endpoint_port, translation.source, 50002}, query))},
         {.src = translation.endpoint, .dst = translation.source}, from_neighbor(translation.endpoint));
 
     const std::vector<GoldenCase> cases = {
@@ -1052,12 +1071,12 @@ TEST_P(GoldenPackets, IcmpErrorWithTtlOneIsNotForwarded) {
     const UdpSpec query{.payload = test::payload_bytes(8)};
     const Translation translation = start_flow(harness, flow, query);
     ASSERT_FALSE(HasFailure());
-    const Bytes error = test::icmp_error_frame(
-        {.quoted = test::quote_of(gateway_to_endpoint(translation, query))},
-        {.src = translation.endpoint, .dst = translation.source, .ttl = 1}, from_neighbor(translation.endpoint));
+    const Bytes error = test::icmp_error_frame({.quoted = test::quote_of(gateway_to_endpoint(translation, query))},
+                                               {.src = translation.endpoint, .dst = translation.source, .ttl = 1},
+                                               from_neighbor(translation.endpoint));
     // Never forwarded with TTL 0, and no ICMP error about an ICMP error (RFC 1122 3.2.2).
-    harness.check({"ICMP error with TTL 1 from the endpoint", error, kEndpointPortId,
-                   dropped(DropReason::TtlExceeded)});
+    harness.check(
+        {"ICMP error with TTL 1 from the endpoint", error, kEndpointPortId, dropped(DropReason::TtlExceeded)});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1133,8 +1152,7 @@ TEST_P(GoldenPackets, UnrepliedUdpFloodDoesNotLockOutNewConnections) {
     EXPECT_EQ(table.size(), table.capacity());
 }
 
-INSTANTIATE_TEST_SUITE_P(BothNatModes, GoldenPackets, testing::Values(NatMode::FullNat, NatMode::DnatOnly),
-                         mode_name);
+INSTANTIATE_TEST_SUITE_P(BothNatModes, GoldenPackets, testing::Values(NatMode::FullNat, NatMode::DnatOnly), mode_name);
 
 // ---------------------------------------------------------------------------------------------
 // Full-NAT only
@@ -1152,9 +1170,8 @@ TEST(GoldenFullNat, SnatPortsExhausted) {
     // up the range.
     const uint32_t endpoint = harness.maglev_choice(udp_flow(30000)).address;
     const auto to_same_endpoint = [&](uint16_t from) {
-        return harness.find_client_port(from, [&](uint16_t port) {
-            return harness.maglev_choice(udp_flow(port)).address == endpoint;
-        });
+        return harness.find_client_port(
+            from, [&](uint16_t port) { return harness.maglev_choice(udp_flow(port)).address == endpoint; });
     };
     std::set<uint16_t> used;
     uint16_t client_port = 29999;
@@ -1176,9 +1193,8 @@ TEST(GoldenFullNat, SnatPortsExhausted) {
     ASSERT_NE(refused_port, 0) << "64 flows fitted into 64 ports: the probe bound never applied";
     EXPECT_GE(used.size(), 48u) << "a slice should fill at least three quarters before a refusal";
     // Towards another endpoint the same ports are free again.
-    const Flow elsewhere = udp_flow(harness.find_client_port(client_port + 1, [&](uint16_t port) {
-        return harness.maglev_choice(udp_flow(port)).address != endpoint;
-    }));
+    const Flow elsewhere = udp_flow(harness.find_client_port(
+        client_port + 1, [&](uint16_t port) { return harness.maglev_choice(udp_flow(port)).address != endpoint; }));
     start_flow(harness, elsewhere, query);
 }
 
@@ -1190,17 +1206,17 @@ TEST(GoldenFullNat, IcmpErrorQuotingAnOutOfRangeSnatPortIsNotHandedOffToANonWork
     GoldenHarness harness(spec);
     // Quotes a packet from the SNAT address with a source port far above the SNAT range: its
     // "owner" by range arithmetic would be worker 625.
-    const Bytes quoted = test::quote_of(test::udp_frame({.src_port = 60000, .dst_port = 5353},
-                                                        {.src = kSnatAddr, .dst = kWebEndpoint1}));
+    const Bytes quoted = test::quote_of(
+        test::udp_frame({.src_port = 60000, .dst_port = 5353}, {.src = kSnatAddr, .dst = kWebEndpoint1}));
     const Bytes error = test::icmp_error_frame({.quoted = quoted}, {.src = kWebEndpoint1, .dst = kSnatAddr},
                                                from_neighbor(kWebEndpoint1));
     harness.check({"ICMP error about an SNAT port outside every worker's range", error, kEndpointPortId,
                    dropped(DropReason::IcmpUnsupported)});
     // And one below the range.
-    const Bytes below = test::icmp_error_frame(
-        {.quoted = test::quote_of(test::udp_frame({.src_port = 80, .dst_port = 5353},
-                                                  {.src = kSnatAddr, .dst = kWebEndpoint1}))},
-        {.src = kWebEndpoint1, .dst = kSnatAddr}, from_neighbor(kWebEndpoint1));
+    const Bytes below =
+        test::icmp_error_frame({.quoted = test::quote_of(test::udp_frame({.src_port = 80, .dst_port = 5353},
+                                                                         {.src = kSnatAddr, .dst = kWebEndpoint1}))},
+                               {.src = kWebEndpoint1, .dst = kSnatAddr}, from_neighbor(kWebEndpoint1));
     harness.check({"ICMP error about an SNAT port below every worker's range", below, kEndpointPortId,
                    dropped(DropReason::IcmpUnsupported)});
 }

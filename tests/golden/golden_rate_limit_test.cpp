@@ -27,8 +27,8 @@ TopologySpec limited(RateLimit answers, RateLimit punts = {0, 1}) {
 std::vector<std::pair<Bytes, uint16_t>> refused_syns(uint16_t count, uint16_t first_client_port) {
     std::vector<std::pair<Bytes, uint16_t>> frames;
     for (uint16_t i = 0; i < count; ++i) {
-        const Flow flow{.protocol = kProtoTcp, .client_port = uint16_t(first_client_port + i), .vip = kWebVip,
-                        .vip_port = 81};
+        const Flow flow{
+            .protocol = kProtoTcp, .client_port = uint16_t(first_client_port + i), .vip = kWebVip, .vip_port = 81};
         frames.emplace_back(client_to_vip(flow, test::TcpSpec{.flags = RTE_TCP_SYN_FLAG}), kClientPortId);
     }
     return frames;
@@ -87,9 +87,13 @@ TEST(GoldenRateLimit, IcmpErrorsShareTheAnswerBudget) {
     RunResult first = harness.run(0, expired);
     EXPECT_EQ(first.transmitted.size(), 1u);
     EXPECT_EQ(first.counter_changes["icmp_sent"], 1u);
-    harness.check({"time exceeded past the budget", expired, kClientPortId,
+    harness.check({"time exceeded past the budget",
+                   expired,
+                   kClientPortId,
                    {.verdict = Verdict::Dropped, .reason = DropReason::AnswerRateLimited}});
-    harness.check({"a refusal past the budget", refused_syns(1, 42401)[0].first, kClientPortId,
+    harness.check({"a refusal past the budget",
+                   refused_syns(1, 42401)[0].first,
+                   kClientPortId,
                    {.verdict = Verdict::Dropped, .reason = DropReason::AnswerRateLimited}});
 }
 
@@ -97,8 +101,10 @@ TEST(GoldenRateLimit, IcmpErrorsShareTheAnswerBudget) {
 TEST(GoldenRateLimit, UnansweredRefusalsTakeNoToken) {
     GoldenHarness harness(limited({kRatePerSecond, 1}));
     const Flow flow{.protocol = kProtoTcp, .client_port = 42500, .vip = kWebVip, .vip_port = 81};
-    harness.check({"RST to a refused port", client_to_vip(flow, test::TcpSpec{.flags = RTE_TCP_RST_FLAG}),
-                   kClientPortId, {.verdict = Verdict::Dropped, .reason = DropReason::VipPortRefused}});
+    harness.check({"RST to a refused port",
+                   client_to_vip(flow, test::TcpSpec{.flags = RTE_TCP_RST_FLAG}),
+                   kClientPortId,
+                   {.verdict = Verdict::Dropped, .reason = DropReason::VipPortRefused}});
     expect_resets(harness, 1, 42501, 1);
 }
 
@@ -117,14 +123,17 @@ TEST(GoldenRateLimit, PuntsBeyondTheBurstAreDropped) {
     }
     RunResult result = harness.run(0, requests);
     EXPECT_EQ(result.punted.size(), 3u);
-    EXPECT_EQ(result.counter_changes,
-              (Counters{{"rx_packets", 5}, {"rx_bytes", total_bytes(requests)}, {"punted", 3},
-                        {drop_counter(DropReason::PuntRateLimited), 2}}));
+    EXPECT_EQ(result.counter_changes, (Counters{{"rx_packets", 5},
+                                                {"rx_bytes", total_bytes(requests)},
+                                                {"punted", 3},
+                                                {drop_counter(DropReason::PuntRateLimited), 2}}));
     // A packet held for its next hop's MAC shares the budget.
     const Flow unresolved{.protocol = kProtoTcp, .client_port = 42800, .vip = kUnresolvedVip, .vip_port = 80};
     harness.check({"SYN whose endpoint's MAC is unknown, past the punt budget",
-                   client_to_vip(unresolved, test::TcpSpec{.flags = RTE_TCP_SYN_FLAG}), kClientPortId,
-                   {.verdict = Verdict::Dropped, .reason = DropReason::PuntRateLimited,
+                   client_to_vip(unresolved, test::TcpSpec{.flags = RTE_TCP_SYN_FLAG}),
+                   kClientPortId,
+                   {.verdict = Verdict::Dropped,
+                    .reason = DropReason::PuntRateLimited,
                     .counters = {{"new_connections", 1}, {"forwarded_to_endpoint", 1}}}});
     harness.worker(0).now_ms += 1;
     RunResult later = harness.run(0, requests[0].first);

@@ -31,30 +31,45 @@ const Counters kToEndpoint{{"conntrack_hits", 1}, {"forwarded_to_endpoint", 1}};
 const Counters kToClient{{"conntrack_hits", 1}, {"forwarded_to_client", 1}};
 
 Expectation forwarded(uint16_t port_index, Bytes frame, Counters counters) {
-    return {.verdict = Verdict::Forwarded, .target = port_index, .frame = std::move(frame),
+    return {.verdict = Verdict::Forwarded,
+            .target = port_index,
+            .frame = std::move(frame),
             .counters = std::move(counters)};
 }
 
 Expectation answered(Bytes frame, DropReason reason) {
-    return {.verdict = Verdict::Answered, .target = kClientPortId, .reason = reason, .frame = std::move(frame),
+    return {.verdict = Verdict::Answered,
+            .target = kClientPortId,
+            .reason = reason,
+            .frame = std::move(frame),
             .counters = {{"resets_sent", 1}}};
 }
 
-Expectation dropped(DropReason reason) { return {.verdict = Verdict::Dropped, .reason = reason}; }
+Expectation dropped(DropReason reason) {
+    return {.verdict = Verdict::Dropped, .reason = reason};
+}
 
 Flow sctp_flow(uint16_t client_port, uint32_t vip = kSctpVip) {
     return {.protocol = kProtoSctp, .client_port = client_port, .vip = vip, .vip_port = kSctpPort};
 }
 
-SctpSpec init() { return {.tag = 0, .chunks = test::sctp_init_chunk(kClientTag)}; }
-SctpSpec init_ack() { return {.tag = kClientTag, .chunks = test::sctp_init_chunk(kEndpointTag, kSctpInitAck)}; }
-SctpSpec from_client(Bytes chunks) { return {.tag = kEndpointTag, .chunks = std::move(chunks)}; }
-SctpSpec from_endpoint(Bytes chunks) { return {.tag = kClientTag, .chunks = std::move(chunks)}; }
+SctpSpec init() {
+    return {.tag = 0, .chunks = test::sctp_init_chunk(kClientTag)};
+}
+SctpSpec init_ack() {
+    return {.tag = kClientTag, .chunks = test::sctp_init_chunk(kEndpointTag, kSctpInitAck)};
+}
+SctpSpec from_client(Bytes chunks) {
+    return {.tag = kEndpointTag, .chunks = std::move(chunks)};
+}
+SctpSpec from_endpoint(Bytes chunks) {
+    return {.tag = kClientTag, .chunks = std::move(chunks)};
+}
 
 // What the gateway answers a client's packet with: an ABORT (or SHUTDOWN COMPLETE) from VIP:port.
 Bytes abort_to_client(const Flow& flow, uint32_t tag, uint8_t flags, uint8_t type = kSctpAbort) {
-    SctpSpec abort{.src_port = flow.vip_port, .dst_port = flow.client_port, .tag = tag,
-                   .chunks = test::sctp_chunk(type, flags)};
+    SctpSpec abort{
+        .src_port = flow.vip_port, .dst_port = flow.client_port, .tag = tag, .chunks = test::sctp_chunk(type, flags)};
     return test::sctp_frame(abort, answer_ip(flow.vip, flow.client), to_router());
 }
 
@@ -62,13 +77,14 @@ TopologySpec sctp_topology(NatMode mode, uint16_t workers = 1) {
     TopologySpec spec;
     spec.nat_mode = mode;
     spec.workers = workers;
-    spec.services.push_back({"diameter", test::ipv4_to_string(kSctpVip),
+    spec.services.push_back({"diameter",
+                             test::ipv4_to_string(kSctpVip),
                              {{"diameter", "SCTP", kSctpPort, kSctpTargetPort}},
                              {{test::ipv4_to_string(kWebEndpoint1)},
                               {test::ipv4_to_string(kWebEndpoint2)},
                               {test::ipv4_to_string(kWebEndpoint3)}}});
-    spec.services.push_back({"diameter-empty", test::ipv4_to_string(kEmptySctpVip),
-                             {{"diameter", "SCTP", kSctpPort, 0}}, {}});
+    spec.services.push_back(
+        {"diameter-empty", test::ipv4_to_string(kEmptySctpVip), {{"diameter", "SCTP", kSctpPort, 0}}, {}});
     return spec;
 }
 
@@ -171,12 +187,10 @@ TEST_P(GoldenSctp, RefusalsStrayChunksAndMalformedPackets) {
     long_chunk[14 + 20 + 14] = 0x01;  // high byte of the first chunk's length: 0x01xx, past the packet
 
     const std::vector<GoldenCase> cases = {
-        {"INIT to a service without endpoints: ABORT with the initiate tag, T clear",
-         client_to_vip(empty, init()), kClientPortId,
-         answered(abort_to_client(empty, kClientTag, 0), DropReason::NoEndpoint)},
-        {"DATA to a service without endpoints: ABORT, tag reflected, T set",
-         client_to_vip(empty, from_client(data)), kClientPortId,
-         answered(abort_to_client(empty, kEndpointTag, kSctpChunkFlagT), DropReason::NoEndpoint)},
+        {"INIT to a service without endpoints: ABORT with the initiate tag, T clear", client_to_vip(empty, init()),
+         kClientPortId, answered(abort_to_client(empty, kClientTag, 0), DropReason::NoEndpoint)},
+        {"DATA to a service without endpoints: ABORT, tag reflected, T set", client_to_vip(empty, from_client(data)),
+         kClientPortId, answered(abort_to_client(empty, kEndpointTag, kSctpChunkFlagT), DropReason::NoEndpoint)},
         {"INIT to a VIP port that is not served", client_to_vip(wrong_port, init()), kClientPortId,
          answered(abort_to_client(wrong_port, kClientTag, 0), DropReason::VipPortRefused)},
         {"SCTP to the VIP's TCP port", client_to_vip(web_sctp, init()), kClientPortId,
@@ -188,8 +202,7 @@ TEST_P(GoldenSctp, RefusalsStrayChunksAndMalformedPackets) {
          client_to_vip(sctp_flow(40014), from_client(test::sctp_chunk(kSctpShutdownComplete))), kClientPortId,
          dropped(DropReason::NotSyn)},
         {"ABORT to a service without endpoints is not answered",
-         client_to_vip(empty, from_client(test::sctp_chunk(kSctpAbort))), kClientPortId,
-         dropped(DropReason::NotSyn)},
+         client_to_vip(empty, from_client(test::sctp_chunk(kSctpAbort))), kClientPortId, dropped(DropReason::NotSyn)},
         {"SCTP common header without a chunk",
          test::ipv4_frame(kProtoSctp, Bytes(12, 1), {.dst = kSctpVip}, from_router()), kClientPortId,
          dropped(DropReason::TruncatedL4)},
@@ -260,16 +273,16 @@ TEST_P(GoldenSctp, IcmpErrorsQuotingSctpAreTranslated) {
     const SctpSpec data = from_client(test::sctp_data_chunk(4, test::payload_bytes(1300)));
     const Bytes forwarded_data = gateway_to_endpoint(translation, data);
     const auto too_big = [&](size_t quote_length) {
-        return test::icmp_error_frame({.type = 3, .code = 4, .rest_of_header = 1200,
-                                       .quoted = test::quote_of(forwarded_data, quote_length)},
-                                      {.src = kIntermediateRouterAddr, .dst = translation.source},
-                                      from_neighbor(kIntermediateRouterAddr));
+        return test::icmp_error_frame(
+            {.type = 3, .code = 4, .rest_of_header = 1200, .quoted = test::quote_of(forwarded_data, quote_length)},
+            {.src = kIntermediateRouterAddr, .dst = translation.source}, from_neighbor(kIntermediateRouterAddr));
     };
     const auto too_big_to_client = [&](size_t quote_length) {
-        return test::icmp_error_frame(
-            {.type = 3, .code = 4, .rest_of_header = 1200,
-             .quoted = test::quote_of(client_to_vip(flow, data, {.ttl = 63}), quote_length)},
-            {.src = kIntermediateRouterAddr, .dst = kClientAddr, .ttl = 63}, to_router());
+        return test::icmp_error_frame({.type = 3,
+                                       .code = 4,
+                                       .rest_of_header = 1200,
+                                       .quoted = test::quote_of(client_to_vip(flow, data, {.ttl = 63}), quote_length)},
+                                      {.src = kIntermediateRouterAddr, .dst = kClientAddr, .ttl = 63}, to_router());
     };
     const Counters translated{{"icmp_errors_translated", 1}};
     harness.check({"fragmentation needed, 8 bytes of SCTP quoted", too_big(28), kEndpointPortId,
@@ -280,9 +293,8 @@ TEST_P(GoldenSctp, IcmpErrorsQuotingSctpAreTranslated) {
 
 TEST_P(GoldenSctp, TwoWorkersHandOffToTheOwner) {
     GoldenHarness harness(sctp_topology(GetParam(), 2));
-    const Flow flow = sctp_flow(harness.find_client_port(49000, [](uint16_t port) {
-        return connection_owner(kClientAddr, rte_cpu_to_be_16(port), 2) == 1;
-    }));
+    const Flow flow = sctp_flow(harness.find_client_port(
+        49000, [](uint16_t port) { return connection_owner(kClientAddr, rte_cpu_to_be_16(port), 2) == 1; }));
     const Bytes input = client_to_vip(flow, init());
     RunResult arrival = harness.run(0, input);
     check_result(arrival,
@@ -302,8 +314,8 @@ TEST_P(GoldenSctp, TwoWorkersHandOffToTheOwner) {
                  {.verdict = Verdict::HandedOff, .target = 1, .frame = reply, .counters = {{"handoffs_out", 1}}}, 1,
                  reply.size(), false);
     RunResult reply_owner = harness.run_handed_off(1, std::move(reply_arrival.handed_off[1]));
-    check_result(reply_owner, forwarded(kClientPortId, gateway_to_client(flow, init_ack()), kToClient), 1,
-                 reply.size(), true);
+    check_result(reply_owner, forwarded(kClientPortId, gateway_to_client(flow, init_ack()), kToClient), 1, reply.size(),
+                 true);
 }
 
 // An endpoint removed from the service: an INIT is rescheduled to a live endpoint, any other
@@ -315,14 +327,12 @@ TEST_P(GoldenSctp, RemovedEndpointAbortsOrReschedules) {
     const Translation translation = start(harness, flow);
     ASSERT_FALSE(HasFailure());
     ServiceSpec& service = spec.service("diameter");
-    std::erase_if(service.endpoints, [&](const EndpointSpec& endpoint) {
-        return ipv4(endpoint.address) == translation.endpoint;
-    });
+    std::erase_if(service.endpoints,
+                  [&](const EndpointSpec& endpoint) { return ipv4(endpoint.address) == translation.endpoint; });
     harness.reload(spec);
 
-    harness.check({"DATA of an association whose endpoint is gone", client_to_vip(flow, from_client(
-                                                                                       test::sctp_data_chunk(1, {}))),
-                   kClientPortId,
+    harness.check({"DATA of an association whose endpoint is gone",
+                   client_to_vip(flow, from_client(test::sctp_data_chunk(1, {}))), kClientPortId,
                    answered(abort_to_client(flow, kEndpointTag, kSctpChunkFlagT), DropReason::EndpointGone)});
     harness.run(0, client_to_vip(flow, init()));  // reopens on a live endpoint
     const std::optional<Translation> moved = harness.translation(flow);

@@ -11,9 +11,8 @@
 
 int main(int argc, char** argv) {
     testing::InitGoogleTest(&argc, argv);
-    std::vector<std::string> eal_args = {argv[0], "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                                         "--no-telemetry", "--log-level=error",
-                                         "-l", "0"};
+    std::vector<std::string> eal_args = {argv[0],          "--no-huge",         "-m", "256", "--no-pci", "--no-shconf",
+                                         "--no-telemetry", "--log-level=error", "-l", "0"};
     std::vector<char*> eal_argv;
     for (auto& arg : eal_args) eal_argv.push_back(arg.data());
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {

@@ -9,8 +9,8 @@
 #include <arpa/inet.h>
 
 #include <array>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -58,8 +58,12 @@ inline Ipv6Extension ipv6_options(uint8_t type, size_t length = 8) {
     bytes[3] = static_cast<uint8_t>(length - 4);
     return {type, bytes};
 }
-inline Ipv6Extension hop_by_hop(size_t length = 8) { return ipv6_options(0, length); }
-inline Ipv6Extension destination_options(size_t length = 8) { return ipv6_options(60, length); }
+inline Ipv6Extension hop_by_hop(size_t length = 8) {
+    return ipv6_options(0, length);
+}
+inline Ipv6Extension destination_options(size_t length = 8) {
+    return ipv6_options(60, length);
+}
 
 inline Ipv6Extension routing_header(uint8_t routing_type, uint8_t segments_left = 0, size_t length = 24) {
     if (length < 8 || length % 8 != 0) throw std::invalid_argument("routing header length");
@@ -81,7 +85,9 @@ inline Ipv6Extension fragment_header(uint16_t offset, bool more, uint32_t id = 0
 }
 
 // Any other header, 8 bytes with length field 0 (AH's, ESP's and others' own units are not modelled).
-inline Ipv6Extension opaque_extension(uint8_t type) { return {type, Bytes(8, 0)}; }
+inline Ipv6Extension opaque_extension(uint8_t type) {
+    return {type, Bytes(8, 0)};
+}
 
 struct Ipv6Spec {
     Ipv6Address src = kClient6;
@@ -102,9 +108,14 @@ inline Bytes ipv6_frame(const std::vector<Ipv6Extension>& chain, uint8_t protoco
     }
     append_bytes(payload, upper);
     const uint16_t payload_length = ip.payload_length.value_or(static_cast<uint16_t>(payload.size()));
-    Bytes packet = {static_cast<uint8_t>(ip.version << 4), 0, 0, 0,
-                    static_cast<uint8_t>(payload_length >> 8), static_cast<uint8_t>(payload_length),
-                    chain.empty() ? protocol : chain.front().type, ip.hop_limit};
+    Bytes packet = {static_cast<uint8_t>(ip.version << 4),
+                    0,
+                    0,
+                    0,
+                    static_cast<uint8_t>(payload_length >> 8),
+                    static_cast<uint8_t>(payload_length),
+                    chain.empty() ? protocol : chain.front().type,
+                    ip.hop_limit};
     append_bytes(packet, ip.src);
     append_bytes(packet, ip.dst);
     append_bytes(packet, payload);
@@ -124,8 +135,14 @@ inline uint16_t ipv6_l4_checksum(const Ipv6Address& src, const Ipv6Address& dst,
     add(src);
     add(dst);
     const uint32_t length = static_cast<uint32_t>(l4.size());
-    const uint8_t tail[8] = {static_cast<uint8_t>(length >> 24), static_cast<uint8_t>(length >> 16),
-                             static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length), 0, 0, 0, protocol};
+    const uint8_t tail[8] = {static_cast<uint8_t>(length >> 24),
+                             static_cast<uint8_t>(length >> 16),
+                             static_cast<uint8_t>(length >> 8),
+                             static_cast<uint8_t>(length),
+                             0,
+                             0,
+                             0,
+                             protocol};
     add(tail);
     add(l4);
     while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);

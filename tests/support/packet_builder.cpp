@@ -32,7 +32,9 @@ void append_raw(Bytes& out, const Value& value) {
     out.insert(out.end(), bytes, bytes + sizeof(Value));
 }
 
-void append(Bytes& out, std::span<const uint8_t> bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); }
+void append(Bytes& out, std::span<const uint8_t> bytes) {
+    out.insert(out.end(), bytes.begin(), bytes.end());
+}
 
 void put16(Bytes& out, size_t offset, uint16_t host_value) {
     out.at(offset) = static_cast<uint8_t>(host_value >> 8);
@@ -90,7 +92,9 @@ std::string ipv4_to_string(uint32_t address) {
     return text;
 }
 
-bool same_mac(const rte_ether_addr& a, const rte_ether_addr& b) { return rte_is_same_ether_addr(&a, &b) != 0; }
+bool same_mac(const rte_ether_addr& a, const rte_ether_addr& b) {
+    return rte_is_same_ether_addr(&a, &b) != 0;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Builders
@@ -285,19 +289,27 @@ FrameLayout layout_of(std::span<const uint8_t> frame) {
     return layout;
 }
 
-rte_ether_hdr ethernet_of(std::span<const uint8_t> frame) { return read_header<rte_ether_hdr>(frame, 0); }
+rte_ether_hdr ethernet_of(std::span<const uint8_t> frame) {
+    return read_header<rte_ether_hdr>(frame, 0);
+}
 rte_ipv4_hdr ipv4_of(std::span<const uint8_t> frame) {
     return read_header<rte_ipv4_hdr>(frame, layout_of(frame).l3_offset);
 }
-rte_tcp_hdr tcp_of(std::span<const uint8_t> frame) { return read_header<rte_tcp_hdr>(frame, layout_of(frame).l4_offset); }
-rte_udp_hdr udp_of(std::span<const uint8_t> frame) { return read_header<rte_udp_hdr>(frame, layout_of(frame).l4_offset); }
+rte_tcp_hdr tcp_of(std::span<const uint8_t> frame) {
+    return read_header<rte_tcp_hdr>(frame, layout_of(frame).l4_offset);
+}
+rte_udp_hdr udp_of(std::span<const uint8_t> frame) {
+    return read_header<rte_udp_hdr>(frame, layout_of(frame).l4_offset);
+}
 rte_sctp_hdr sctp_of(std::span<const uint8_t> frame) {
     return read_header<rte_sctp_hdr>(frame, layout_of(frame).l4_offset);
 }
 rte_icmp_hdr icmp_of(std::span<const uint8_t> frame) {
     return read_header<rte_icmp_hdr>(frame, layout_of(frame).l4_offset);
 }
-rte_arp_hdr arp_of(std::span<const uint8_t> frame) { return read_header<rte_arp_hdr>(frame, layout_of(frame).l3_offset); }
+rte_arp_hdr arp_of(std::span<const uint8_t> frame) {
+    return read_header<rte_arp_hdr>(frame, layout_of(frame).l3_offset);
+}
 
 Bytes l4_payload_of(std::span<const uint8_t> frame) {
     const FrameLayout layout = layout_of(frame);
@@ -389,7 +401,8 @@ bool all_checksums_ok(std::span<const uint8_t> frame) {
     if (!ipv4_header_checksum_ok(frame) || !l4_checksum_ok(frame)) return false;
     const FrameLayout layout = layout_of(frame);
     const rte_ipv4_hdr ip = ipv4_of(frame);
-    const bool quotes_a_datagram = ip.next_proto_id == kProtoIcmp && icmp_of(frame).icmp_type != RTE_IP_ICMP_ECHO_REQUEST &&
+    const bool quotes_a_datagram = ip.next_proto_id == kProtoIcmp &&
+                                   icmp_of(frame).icmp_type != RTE_IP_ICMP_ECHO_REQUEST &&
                                    icmp_of(frame).icmp_type != RTE_IP_ICMP_ECHO_REPLY;
     const std::span<const uint8_t> l4 = l4_bytes_of(frame, layout);
     if (!quotes_a_datagram || l4.size() < 8 + kIpv4HeaderLength) return true;
@@ -403,8 +416,8 @@ bool all_checksums_ok(std::span<const uint8_t> frame) {
 
 rte_mempool* test_mempool() {
     static rte_mempool* pool = [] {
-        rte_mempool* created = rte_pktmbuf_pool_create("vipgate_test_pool", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                                       SOCKET_ID_ANY);
+        rte_mempool* created =
+            rte_pktmbuf_pool_create("vipgate_test_pool", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
         if (created == nullptr) throw std::runtime_error("cannot create the test mbuf pool (is the EAL up?)");
         return created;
     }();

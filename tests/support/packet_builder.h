@@ -111,7 +111,7 @@ inline constexpr uint32_t kEndpointAddr = ipv4("198.19.0.20");
 struct EthernetSpec {
     rte_ether_addr src = kClientMac;
     rte_ether_addr dst = kGatewayMac;
-    uint16_t vlan = 0;  // 802.1Q VLAN id; 0 = untagged (see tagged_with_vlan_zero)
+    uint16_t vlan = 0;                   // 802.1Q VLAN id; 0 = untagged (see tagged_with_vlan_zero)
     bool tagged_with_vlan_zero = false;  // emit a priority tag (VLAN id 0)
 };
 
@@ -122,11 +122,11 @@ struct Ipv4Spec {
     uint8_t tos = 0;
     uint16_t id = 0x1234;
     uint16_t flags_fragment = RTE_IPV4_HDR_DF_FLAG;  // flag bits | offset in 8-byte units
-    Bytes options;                                    // after the fixed header; length a multiple of 4
-    std::optional<uint8_t> version;                   // default 4
-    std::optional<uint8_t> ihl;                       // default 5 + options / 4
-    std::optional<uint16_t> total_length;             // default: the real length
-    std::optional<uint8_t> protocol;                  // default: from the L4 builder
+    Bytes options;                                   // after the fixed header; length a multiple of 4
+    std::optional<uint8_t> version;                  // default 4
+    std::optional<uint8_t> ihl;                      // default 5 + options / 4
+    std::optional<uint16_t> total_length;            // default: the real length
+    std::optional<uint8_t> protocol;                 // default: from the L4 builder
     bool bad_checksum = false;
 };
 
@@ -137,17 +137,17 @@ struct TcpSpec {
     uint32_t ack = 0;
     uint8_t flags = RTE_TCP_SYN_FLAG;
     uint16_t window = 65535;
-    Bytes options;                        // length a multiple of 4
+    Bytes options;  // length a multiple of 4
     Bytes payload;
-    std::optional<uint8_t> data_offset;   // in 32-bit words; default 5 + options / 4
+    std::optional<uint8_t> data_offset;  // in 32-bit words; default 5 + options / 4
 };
 
 struct UdpSpec {
     uint16_t src_port = 40000;
     uint16_t dst_port = 53;
     Bytes payload;
-    bool zero_checksum = false;           // send "no checksum"
-    std::optional<uint16_t> length;       // default: 8 + payload
+    bool zero_checksum = false;      // send "no checksum"
+    std::optional<uint16_t> length;  // default: 8 + payload
 };
 
 // SCTP packet: common header and the chunks' bytes verbatim (build them with sctp_chunk).
@@ -155,9 +155,9 @@ struct UdpSpec {
 struct SctpSpec {
     uint16_t src_port = 40000;
     uint16_t dst_port = 3868;
-    uint32_t tag = 0;                     // verification tag, host order
-    Bytes chunks = {};                    // default: none (tests pass sctp_init_chunk() and the like)
-    bool bad_checksum = false;            // flip bits of a correct CRC32c
+    uint32_t tag = 0;           // verification tag, host order
+    Bytes chunks = {};          // default: none (tests pass sctp_init_chunk() and the like)
+    bool bad_checksum = false;  // flip bits of a correct CRC32c
 };
 
 // One chunk: type, flags, length = 4 + value, value padded with zeros to 4 bytes (RFC 9260 3.2).
@@ -175,10 +175,10 @@ struct IcmpEchoSpec {
 };
 
 struct IcmpErrorSpec {
-    uint8_t type = 3;                     // destination unreachable
-    uint8_t code = 3;                     // port unreachable
-    uint32_t rest_of_header = 0;          // host order, e.g. next-hop MTU for "fragmentation needed"
-    Bytes quoted;                         // the offending datagram, from quote_of()
+    uint8_t type = 3;             // destination unreachable
+    uint8_t code = 3;             // port unreachable
+    uint32_t rest_of_header = 0;  // host order, e.g. next-hop MTU for "fragmentation needed"
+    Bytes quoted;                 // the offending datagram, from quote_of()
 };
 
 struct ArpSpec {
@@ -216,9 +216,9 @@ Bytes payload_bytes(size_t length, uint8_t first = 0);
 
 struct FrameLayout {
     size_t l3_offset = 0;
-    size_t l4_offset = 0;                 // IPv4 only: l3 + IHL * 4
-    uint16_t ether_type = 0;              // host order, after the tag
-    std::optional<uint16_t> vlan_tci;     // host order, when tagged
+    size_t l4_offset = 0;              // IPv4 only: l3 + IHL * 4
+    uint16_t ether_type = 0;           // host order, after the tag
+    std::optional<uint16_t> vlan_tci;  // host order, when tagged
 };
 FrameLayout layout_of(std::span<const uint8_t> frame);
 

@@ -32,7 +32,9 @@ std::string describe(const std::vector<AddressRange>& ranges) {
     return text;
 }
 
-std::string merged(const std::vector<std::string>& texts) { return describe(merge_client_ranges(prefixes(texts))); }
+std::string merged(const std::vector<std::string>& texts) {
+    return describe(merge_client_ranges(prefixes(texts)));
+}
 
 TEST(MergeClientRanges, EmptyMeansEveryone) {
     EXPECT_TRUE(merge_client_ranges({}).empty());
@@ -48,7 +50,9 @@ TEST(MergeClientRanges, SinglePrefixes) {
     EXPECT_EQ(merged({"255.255.255.255/32"}), "255.255.255.255-255.255.255.255");
 }
 
-TEST(MergeClientRanges, HostBitsAreIgnored) { EXPECT_EQ(merged({"10.1.2.3/16"}), "10.1.0.0-10.1.255.255"); }
+TEST(MergeClientRanges, HostBitsAreIgnored) {
+    EXPECT_EQ(merged({"10.1.2.3/16"}), "10.1.0.0-10.1.255.255");
+}
 
 TEST(MergeClientRanges, SortsAndKeepsDisjointRangesApart) {
     EXPECT_EQ(merged({"172.16.0.0/12", "10.0.0.0/8", "192.168.0.0/16"}),

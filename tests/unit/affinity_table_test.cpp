@@ -28,7 +28,9 @@ TablePtr make_table(uint32_t capacity) {
     return table;
 }
 
-uint32_t client(uint32_t n) { return rte_cpu_to_be_32(0x0a000000 + n); }  // 10.0.0.n
+uint32_t client(uint32_t n) {
+    return rte_cpu_to_be_32(0x0a000000 + n);
+}  // 10.0.0.n
 
 TEST(AffinityTable, CreateRejectsZeroAndRoundsUpToWholeBuckets) {
     EXPECT_EQ(AffinityTable::create(0, kSeed, SOCKET_ID_ANY), nullptr);
@@ -68,7 +70,7 @@ TEST(AffinityTable, FreshnessSurvivesTheClockWrap) {
     TablePtr table = make_table(1024);
     const uint32_t before_wrap = 0xffffff00u;
     ASSERT_TRUE(table->insert(client(1), 0, 1, 1, before_wrap, 1'000));
-    EXPECT_NE(table->find(client(1), 0, 0x100), nullptr);           // 512 ms later
+    EXPECT_NE(table->find(client(1), 0, 0x100), nullptr);  // 512 ms later
     EXPECT_EQ(table->find(client(1), 0, before_wrap + 1'000), nullptr);
 }
 
@@ -172,7 +174,9 @@ protected:
     Snapshot snapshot;
 };
 
-TEST_F(RememberedEndpoint, AReadyEndpointOfTheServicePortIsUsable) { EXPECT_TRUE(usable(0, 10)); }
+TEST_F(RememberedEndpoint, AReadyEndpointOfTheServicePortIsUsable) {
+    EXPECT_TRUE(usable(0, 10));
+}
 
 TEST_F(RememberedEndpoint, AStaleSlotGenerationIsIgnored) {
     EXPECT_FALSE(usable(0, 9)) << "the slot was reused by another endpoint";

@@ -17,12 +17,14 @@
 namespace vipgate {
 namespace {
 
-using nlohmann::json;
-using api_test::TemporaryDirectory;
 using api_test::connect_unix;
 using api_test::send_and_receive;
+using api_test::TemporaryDirectory;
+using nlohmann::json;
 
-json echo(const json& request) { return {{"ok", true}, {"echo", request}}; }
+json echo(const json& request) {
+    return {{"ok", true}, {"echo", request}};
+}
 
 json parse_answer(const std::string& text) {
     EXPECT_FALSE(text.empty());
@@ -124,7 +126,8 @@ TEST(ApiServer, DeepNestingIsRefusedBeforeParsing) {
         return echo(request);
     });
     server.start();
-    const std::string deep = "{\"op\":\"get\",\"x\":" + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}\n";
+    const std::string deep =
+        "{\"op\":\"get\",\"x\":" + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}\n";
     const json answer = parse_answer(send_and_receive(path, deep));
     EXPECT_EQ(answer, json({{"ok", false}, {"error", "malformed request: nested deeper than 32 levels"}}));
     EXPECT_EQ(calls, 0);
@@ -140,14 +143,18 @@ TEST(ApiServer, OversizedRequestGetsAnErrorAnswer) {
     ApiServer::Limits limits;
     limits.max_request_bytes = 4096;
     int calls = 0;
-    ApiServer server(path, [&](const json& request) {
-        ++calls;
-        return echo(request);
-    }, limits);
+    ApiServer server(
+        path,
+        [&](const json& request) {
+            ++calls;
+            return echo(request);
+        },
+        limits);
     server.start();
     // 4 MiB without a newline: more than the socket buffers hold, so the server answers while the
     // client is still sending.
-    const json answer = parse_answer(send_and_receive(path, "{\"op\":\"apply\",\"pad\":\"" + std::string(4 << 20, 'x')));
+    const json answer =
+        parse_answer(send_and_receive(path, "{\"op\":\"apply\",\"pad\":\"" + std::string(4 << 20, 'x')));
     EXPECT_EQ(answer["ok"], false);
     EXPECT_EQ(answer["error"], "request larger than the limit of 4096 bytes");
     EXPECT_EQ(calls, 0);
@@ -286,7 +293,8 @@ TEST(ApiServer, RequestsAreServedOneAtATime) {
         clients.emplace_back([&, client] {
             for (int i = 0; i < 10; ++i) {
                 const json request = {{"op", "get"}, {"client", client}, {"i", i}};
-                if (json::parse(send_and_receive(path, request.dump() + "\n"))["echo"] == request) answered.fetch_add(1);
+                if (json::parse(send_and_receive(path, request.dump() + "\n"))["echo"] == request)
+                    answered.fetch_add(1);
             }
         });
     }

@@ -22,7 +22,9 @@ device = "net_null0"
 addresses = ["198.18.0.1/24"]
 )";
 
-uint32_t ip(std::string_view text) { return parse_ipv4(text).value(); }
+uint32_t ip(std::string_view text) {
+    return parse_ipv4(text).value();
+}
 
 LoadResult load(std::string_view extra) {
     return load_config_string(std::string(kBase) + std::string(extra), "test.toml");
@@ -36,17 +38,16 @@ std::string describe(const LoadResult& result) {
 
 // Exactly one error, for `field`, containing `part`, on the line (of the whole file) holding
 // `line_text`.
-testing::AssertionResult single_error(std::string_view extra, std::string_view field,
-                                      std::string_view part, std::string_view line_text) {
+testing::AssertionResult single_error(std::string_view extra, std::string_view field, std::string_view part,
+                                      std::string_view line_text) {
     std::string text = std::string(kBase) + std::string(extra);
     LoadResult result = load(extra);
     size_t offset = text.find(line_text);
     uint32_t line = 1 + static_cast<uint32_t>(std::count(text.begin(), text.begin() + offset, '\n'));
     if (result.errors.size() != 1 || result.errors[0].field != field ||
-        result.errors[0].message.find(part) == std::string::npos ||
-        result.errors[0].line != line) {
-        return testing::AssertionFailure() << "expected line " << line << ": " << field << ": ..."
-                                           << part << "..., got:" << describe(result);
+        result.errors[0].message.find(part) == std::string::npos || result.errors[0].line != line) {
+        return testing::AssertionFailure()
+               << "expected line " << line << ": " << field << ": ..." << part << "..., got:" << describe(result);
     }
     return testing::AssertionSuccess();
 }
@@ -106,8 +107,14 @@ endpoints = [{ address = "198.19.1.10", ready = true, terminating = false, weigh
     EXPECT_EQ(manual.endpoints[0].ports, (std::vector<NamedPort>{{"grpc", Protocol::Tcp, 9001}}));
     EXPECT_TRUE(config.services[2].headless);
     EXPECT_TRUE(config.services[2].ports.empty());
-    PodConfig pod{"web-1", "default", ip("198.19.1.10"), {{"app", "web"}, {"tier", "backend"}},
-                  {{"http", Protocol::Tcp, 8080}}, false, true, 2};
+    PodConfig pod{"web-1",
+                  "default",
+                  ip("198.19.1.10"),
+                  {{"app", "web"}, {"tier", "backend"}},
+                  {{"http", Protocol::Tcp, 8080}},
+                  false,
+                  true,
+                  2};
     EXPECT_EQ(config.pods.at(0), pod);
     const EndpointSliceConfig& slice = config.endpoint_slices.at(0);
     EXPECT_EQ(slice.namespace_name, "prod");
@@ -125,15 +132,12 @@ name = "web"
 cluster_ip = "198.19.0.1"
 ports = [{ port = 80 }]
 )",
-                             "services[0].cluster_ip",
-                             "198.19.0.1 is outside cluster.service_cidr 198.18.128.0/17",
+                             "services[0].cluster_ip", "198.19.0.1 is outside cluster.service_cidr 198.18.128.0/17",
                              "\"198.19.0.1\""));
-    EXPECT_TRUE(single_error("[cluster]\nservice_cidr = \"198.18.0.0/16\"\n",
-                             "cluster.service_cidr",
-                             "198.18.0.0/16 holds 198.18.0.1, an address of port p0",
-                             "\"198.18.0.0/16\""));
-    EXPECT_TRUE(single_error("[cluster]\nservice_cidr = \"198.18.128.1/17\"\n",
-                             "cluster.service_cidr", "host bits set", "\"198.18.128.1/17\""));
+    EXPECT_TRUE(single_error("[cluster]\nservice_cidr = \"198.18.0.0/16\"\n", "cluster.service_cidr",
+                             "198.18.0.0/16 holds 198.18.0.1, an address of port p0", "\"198.18.0.0/16\""));
+    EXPECT_TRUE(single_error("[cluster]\nservice_cidr = \"198.18.128.1/17\"\n", "cluster.service_cidr", "host bits set",
+                             "\"198.18.128.1/17\""));
     EXPECT_TRUE(single_error("[cluster]\nclient_ranges = [\"x\"]\n", "cluster.client_ranges[0]",
                              "is not an IPv4 prefix", "[\"x\"]"));
 }
@@ -159,8 +163,7 @@ session_affinity_timeout = 60
 ports = [{ port = 80 }]
 )",
                              "services[0].session_affinity_timeout",
-                             "only applies when services[0].session_affinity is \"ClientIP\"",
-                             "= 60"));
+                             "only applies when services[0].session_affinity is \"ClientIP\"", "= 60"));
     EXPECT_TRUE(single_error(R"(
 [[services]]
 name = "web"
@@ -169,24 +172,22 @@ session_affinity = "clientip"
 ports = [{ port = 80 }]
 )",
                              "services[0].session_affinity",
-                             "unknown session affinity 'clientip'; allowed: \"None\", \"ClientIP\"",
-                             "\"clientip\""));
+                             "unknown session affinity 'clientip'; allowed: \"None\", \"ClientIP\"", "\"clientip\""));
     EXPECT_TRUE(single_error(R"(
 [[services]]
 name = "web"
 cluster_ip = "0.0.0.0"
 ports = [{ port = 80 }]
 )",
-                             "services[0].cluster_ip", "0.0.0.0 is not a cluster IP",
-                             "\"0.0.0.0\""));
+                             "services[0].cluster_ip", "0.0.0.0 is not a cluster IP", "\"0.0.0.0\""));
     EXPECT_TRUE(single_error(R"(
 [[services]]
 name = "web"
 cluster_ip = "198.18.100.1"
 ports = [{ name = "http", port = 80, target_port = "HTTP" }]
 )",
-                             "services[0].ports[0].target_port",
-                             "may only hold lowercase letters, digits and '-'", "\"HTTP\""));
+                             "services[0].ports[0].target_port", "may only hold lowercase letters, digits and '-'",
+                             "\"HTTP\""));
     EXPECT_TRUE(single_error(R"(
 [[services]]
 name = "web"
@@ -201,8 +202,7 @@ name = "web"
 cluster_ip = "None"
 selector = { "app.kubernetes.io/name" = "web", "Bad Key" = "x" }
 )",
-                             "services[0].selector.Bad Key",
-                             "the label key 'Bad Key' is not valid", "\"Bad Key\""));
+                             "services[0].selector.Bad Key", "the label key 'Bad Key' is not valid", "\"Bad Key\""));
 }
 
 TEST(ConfigModel, HeadlessServicesNeedNoIpOrPortsButKeepAffinity) {
@@ -268,8 +268,7 @@ ports = [{ name = "name-of-service-port", port = 80 }]
     EXPECT_EQ(result.errors[2].message,
               "198.19.1.10 is already the address of pod default/web-1 (pods[0]); pod IPs are "
               "unique in a cluster");
-    EXPECT_NE(result.errors[3].message.find("is 70 characters long; at most 63"),
-              std::string::npos);
+    EXPECT_NE(result.errors[3].message.find("is 70 characters long; at most 63"), std::string::npos);
     EXPECT_NE(result.errors[4].message.find("needs at least one letter"), std::string::npos);
     EXPECT_EQ(result.errors[5].message, "duplicate endpoint slice default/s (also endpoint_slices[0])");
 }

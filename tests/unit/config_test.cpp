@@ -60,32 +60,30 @@ std::pair<uint32_t, uint32_t> position_of(std::string_view text, std::string_vie
     std::string_view before = text.substr(0, offset);
     size_t line_start = before.rfind('\n');
     uint32_t line = 1 + static_cast<uint32_t>(std::count(before.begin(), before.end(), '\n'));
-    uint32_t column = static_cast<uint32_t>(
-        line_start == std::string_view::npos ? offset + 1 : offset - line_start);
+    uint32_t column = static_cast<uint32_t>(line_start == std::string_view::npos ? offset + 1 : offset - line_start);
     return {line, column};
 }
 
 // An error for `field` whose message contains `message_part`, located where `located_at` first
 // appears in `text`.
-testing::AssertionResult has_error(const LoadResult& result, std::string_view text,
-                                   std::string_view field, std::string_view message_part,
-                                   std::string_view located_at) {
+testing::AssertionResult has_error(const LoadResult& result, std::string_view text, std::string_view field,
+                                   std::string_view message_part, std::string_view located_at) {
     auto [line, column] = position_of(text, located_at);
     for (const auto& error : result.errors) {
         if (error.field != field || error.message.find(message_part) == std::string::npos) continue;
         if (error.file != kSource || error.line != line || error.column != column) {
-            return testing::AssertionFailure() << "found '" << error.to_string()
-                                               << "' but expected it at " << line << ":" << column;
+            return testing::AssertionFailure()
+                   << "found '" << error.to_string() << "' but expected it at " << line << ":" << column;
         }
         return testing::AssertionSuccess();
     }
-    return testing::AssertionFailure() << "no error for " << field << " containing '"
-                                       << message_part << "'; got:" << describe(result);
+    return testing::AssertionFailure() << "no error for " << field << " containing '" << message_part
+                                       << "'; got:" << describe(result);
 }
 
 // The whole file is `kBase + extra`; checks that exactly one error is reported, as described.
-void expect_single_error(std::string_view extra, std::string_view field,
-                         std::string_view message_part, std::string_view located_at) {
+void expect_single_error(std::string_view extra, std::string_view field, std::string_view message_part,
+                         std::string_view located_at) {
     std::string text = std::string(kBase) + std::string(extra);
     LoadResult result = load(text);
     EXPECT_FALSE(result.config.has_value());
@@ -99,7 +97,9 @@ const Config& valid(const LoadResult& result) {
     return result.config ? *result.config : empty;
 }
 
-uint32_t ip(std::string_view text) { return parse_ipv4(text).value(); }
+uint32_t ip(std::string_view text) {
+    return parse_ipv4(text).value();
+}
 
 // --- valid files ---------------------------------------------------------------------------
 
@@ -111,8 +111,7 @@ TEST(ConfigDefault, EmbeddedDemoConfigLoads) {
     EXPECT_EQ(config.dataplane.worker_lcores, std::vector<unsigned>{1});
     EXPECT_EQ(config.conntrack.capacity, 262144u);
     ASSERT_EQ(config.ports.size(), 1u);
-    EXPECT_EQ(config.ports[0].device,
-              "net_pcap0,rx_pcap=/tmp/vipgate-demo/traffic.pcap,infinite_rx=1");
+    EXPECT_EQ(config.ports[0].device, "net_pcap0,rx_pcap=/tmp/vipgate-demo/traffic.pcap,infinite_rx=1");
     EXPECT_EQ(config.snat.addresses, std::vector<uint32_t>{ip("198.18.0.2")});
     ASSERT_EQ(config.routes.size(), 1u);
     EXPECT_EQ(config.routes[0].port, "p0");
@@ -252,8 +251,7 @@ TEST(ConfigValid, RichFileDecodesEveryField) {
     EXPECT_EQ(config.routes[0], (RouteConfig{{0, 0}, ip("198.18.0.254"), "outside"}));
     EXPECT_EQ(config.routes[1], (RouteConfig{{ip("10.2.0.0"), 16}, ip("10.1.255.254"), "inside"}));
     ASSERT_EQ(config.neighbors.size(), 1u);
-    EXPECT_EQ(config.neighbors[0],
-              (NeighborConfig{ip("10.1.0.10"), {0x02, 0, 0, 0, 0, 0x10}, "inside"}));
+    EXPECT_EQ(config.neighbors[0], (NeighborConfig{ip("10.1.0.10"), {0x02, 0, 0, 0, 0, 0x10}, "inside"}));
 
     ASSERT_EQ(config.services.size(), 2u);
     const ServiceConfig& api = config.services[0];
@@ -265,8 +263,7 @@ TEST(ConfigValid, RichFileDecodesEveryField) {
     ASSERT_EQ(api.endpoints.size(), 2u);
     EXPECT_EQ(api.endpoints[0], (EndpointConfig{ip("10.1.0.10"), 0, true, false, 3}));
     EXPECT_EQ(api.endpoints[1], (EndpointConfig{ip("10.1.0.11"), 0, false, true, 1}));
-    EXPECT_EQ(config.services[1].endpoints[0],
-              (EndpointConfig{ip("10.1.0.12"), 9090, true, false, 0}));
+    EXPECT_EQ(config.services[1].endpoints[0], (EndpointConfig{ip("10.1.0.12"), 9090, true, false, 0}));
 }
 
 TEST(ConfigValid, OmittedKeysTakeTheirDefaults) {
@@ -343,16 +340,15 @@ promisc = true
 )";
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 3u) << describe(result);
-    EXPECT_TRUE(has_error(result, text, "dataplane.workers",
-                          "unknown key 'workers'; did you mean 'worker_lcores'?", "workers"));
+    EXPECT_TRUE(has_error(result, text, "dataplane.workers", "unknown key 'workers'; did you mean 'worker_lcores'?",
+                          "workers"));
     EXPECT_TRUE(has_error(result, text, "dataplan", "did you mean 'dataplane'?", "dataplan]"));
-    EXPECT_TRUE(
-        has_error(result, text, "ports[0].promisc", "did you mean 'promiscuous'?", "promisc ="));
+    EXPECT_TRUE(has_error(result, text, "ports[0].promisc", "did you mean 'promiscuous'?", "promisc ="));
 }
 
 TEST(ConfigShape, UnknownKeyWithoutLookalikeListsAllowedKeys) {
-    expect_single_error("[snat]\nzebra = 1\n", "snat.zebra",
-                        "unknown key 'zebra'; allowed here: addresses port_range", "zebra");
+    expect_single_error("[snat]\nzebra = 1\n", "snat.zebra", "unknown key 'zebra'; allowed here: addresses port_range",
+                        "zebra");
 }
 
 TEST(ConfigShape, WrongTypes) {
@@ -369,14 +365,10 @@ endpoints = [{ address = "198.18.0.10", ready = "yes" }]
 )";
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 4u) << describe(result);
-    EXPECT_TRUE(has_error(result, text, "conntrack.capacity", "expected an integer, found a string",
-                          "\"big\""));
-    EXPECT_TRUE(
-        has_error(result, text, "conntrack.udp_timeout", "found a floating-point number", "1.5"));
-    EXPECT_TRUE(has_error(result, text, "services[0].cluster_ip",
-                          "expected a string, found an integer", "3232235777"));
-    EXPECT_TRUE(
-        has_error(result, text, "services[0].endpoints[0].ready", "expected a boolean", "\"yes\""));
+    EXPECT_TRUE(has_error(result, text, "conntrack.capacity", "expected an integer, found a string", "\"big\""));
+    EXPECT_TRUE(has_error(result, text, "conntrack.udp_timeout", "found a floating-point number", "1.5"));
+    EXPECT_TRUE(has_error(result, text, "services[0].cluster_ip", "expected a string, found an integer", "3232235777"));
+    EXPECT_TRUE(has_error(result, text, "services[0].endpoints[0].ready", "expected a boolean", "\"yes\""));
 }
 
 TEST(ConfigShape, SingleTableWhereAnArrayOfTablesBelongs) {
@@ -389,8 +381,7 @@ name = "p0"
 )";
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 1u) << describe(result);
-    EXPECT_TRUE(
-        has_error(result, text, "ports", "write a [[ports]] table for each entry", "[ports]"));
+    EXPECT_TRUE(has_error(result, text, "ports", "write a [[ports]] table for each entry", "[ports]"));
 }
 
 TEST(ConfigShape, MalformedAddresses) {
@@ -419,21 +410,15 @@ ports = [{ port = 80 }]
 )";
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 8u) << describe(result);
-    EXPECT_TRUE(
-        has_error(result, text, "ports[0].mac", "is not a MAC address", "\"02:00:00:00:00\""));
-    EXPECT_TRUE(has_error(result, text, "ports[0].addresses[1]", "needs a prefix length",
-                          "\"198.18.1.1\""));
-    EXPECT_TRUE(has_error(result, text, "ports[0].addresses[2]", "is not an IPv4 prefix",
-                          "\"198.18.2.1/33\""));
-    EXPECT_TRUE(has_error(result, text, "routes[0].prefix",
-                          "host bits set; did you mean \"198.19.0.0/16\"?", "\"198.19.0.1/16\""));
-    EXPECT_TRUE(
-        has_error(result, text, "routes[0].via", "is not an IPv4 address", "\"198.18.0.254/24\""));
-    EXPECT_TRUE(has_error(result, text, "neighbors[0].address", "is not an IPv4 address",
-                          "\"198.18.0.010\""));
+    EXPECT_TRUE(has_error(result, text, "ports[0].mac", "is not a MAC address", "\"02:00:00:00:00\""));
+    EXPECT_TRUE(has_error(result, text, "ports[0].addresses[1]", "needs a prefix length", "\"198.18.1.1\""));
+    EXPECT_TRUE(has_error(result, text, "ports[0].addresses[2]", "is not an IPv4 prefix", "\"198.18.2.1/33\""));
+    EXPECT_TRUE(has_error(result, text, "routes[0].prefix", "host bits set; did you mean \"198.19.0.0/16\"?",
+                          "\"198.19.0.1/16\""));
+    EXPECT_TRUE(has_error(result, text, "routes[0].via", "is not an IPv4 address", "\"198.18.0.254/24\""));
+    EXPECT_TRUE(has_error(result, text, "neighbors[0].address", "is not an IPv4 address", "\"198.18.0.010\""));
     EXPECT_TRUE(has_error(result, text, "neighbors[0].mac", "multicast", "\"01:00:5e"));
-    EXPECT_TRUE(has_error(result, text, "services[0].cluster_ip", "is not an IPv4 address",
-                          "\"198.18.100.300\""));
+    EXPECT_TRUE(has_error(result, text, "services[0].cluster_ip", "is not an IPv4 address", "\"198.18.100.300\""));
 }
 
 TEST(ConfigShape, OutOfRangeNumbers) {
@@ -459,17 +444,12 @@ endpoints = [{ address = "198.18.0.10", weight = 65536 }]
 )";
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 6u) << describe(result);
-    EXPECT_TRUE(has_error(result, text, "conntrack.capacity",
-                          "100 is out of range; allowed: 1024..67108864", "100"));
-    EXPECT_TRUE(has_error(result, text, "conntrack.tcp_syn_timeout", "allowed: 1..604800",
-                          "0\n\n[[ports]]"));
+    EXPECT_TRUE(has_error(result, text, "conntrack.capacity", "100 is out of range; allowed: 1024..67108864", "100"));
+    EXPECT_TRUE(has_error(result, text, "conntrack.tcp_syn_timeout", "allowed: 1..604800", "0\n\n[[ports]]"));
     EXPECT_TRUE(has_error(result, text, "ports[0].vlan", "allowed: 0..4094", "4095"));
-    EXPECT_TRUE(
-        has_error(result, text, "services[0].ports[0].port", "allowed: 1..65535", "0, target"));
-    EXPECT_TRUE(has_error(result, text, "services[0].ports[0].target_port", "70000 is out of range",
-                          "70000"));
-    EXPECT_TRUE(
-        has_error(result, text, "services[0].endpoints[0].weight", "allowed: 0..65535", "65536"));
+    EXPECT_TRUE(has_error(result, text, "services[0].ports[0].port", "allowed: 1..65535", "0, target"));
+    EXPECT_TRUE(has_error(result, text, "services[0].ports[0].target_port", "70000 is out of range", "70000"));
+    EXPECT_TRUE(has_error(result, text, "services[0].endpoints[0].weight", "allowed: 0..65535", "65536"));
 }
 
 TEST(ConfigShape, ProtocolMustBeTcpUdpOrSctp) {
@@ -486,12 +466,11 @@ ports = [{ name = "a", protocol = "sctp", port = 80 }, { name = "b", protocol = 
 }
 
 TEST(ConfigShape, NatModeMustBeKnown) {
-    std::string text =
-        "[dataplane]\nworker_lcores = [1]\nnat_mode = \"snat\"\n" + std::string(kPort);
+    std::string text = "[dataplane]\nworker_lcores = [1]\nnat_mode = \"snat\"\n" + std::string(kPort);
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 1u) << describe(result);
-    EXPECT_TRUE(has_error(result, text, "dataplane.nat_mode",
-                          "unknown NAT mode 'snat'; allowed: \"fullnat\", \"dnat\"", "\"snat\""));
+    EXPECT_TRUE(has_error(result, text, "dataplane.nat_mode", "unknown NAT mode 'snat'; allowed: \"fullnat\", \"dnat\"",
+                          "\"snat\""));
 }
 
 TEST(ConfigShape, IdleModeMustBeKnown) {
@@ -499,15 +478,14 @@ TEST(ConfigShape, IdleModeMustBeKnown) {
         "[dataplane]\nworker_lcores = [1]\nidle = \"sleep\"\nidle_max_sleep_us = 0\n" + std::string(kPort);
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 2u) << describe(result);
-    EXPECT_TRUE(has_error(result, text, "dataplane.idle",
-                          "unknown idle mode 'sleep'; allowed: \"poll\", \"adaptive\"", "\"sleep\""));
+    EXPECT_TRUE(has_error(result, text, "dataplane.idle", "unknown idle mode 'sleep'; allowed: \"poll\", \"adaptive\"",
+                          "\"sleep\""));
 }
 
 TEST(ConfigShape, MaglevTableSizeMustBeAPrimeInRange) {
     for (std::string_view size : {"65536", "97", "1000033"}) {
-        std::string text =
-            "[dataplane]\nworker_lcores = [1]\nmaglev_max_table_size = " + std::string(size) +
-            "\n" + std::string(kPort);
+        std::string text = "[dataplane]\nworker_lcores = [1]\nmaglev_max_table_size = " + std::string(size) + "\n" +
+                           std::string(kPort);
         LoadResult result = load(text);
         EXPECT_EQ(result.errors.size(), 1u) << describe(result);
         EXPECT_TRUE(has_error(result, text, "dataplane.maglev_max_table_size",
@@ -527,8 +505,7 @@ ports = [{ name = "http" }]
                           "no cluster.service_cidr to allocate from; set cluster_ip or [cluster] "
                           "service_cidr",
                           "[[services]]"));
-    EXPECT_TRUE(has_error(result, text, "services[0].ports[0].port", "missing required key 'port'",
-                          "{ name"));
+    EXPECT_TRUE(has_error(result, text, "services[0].ports[0].port", "missing required key 'port'", "{ name"));
 }
 
 TEST(ConfigShape, SyntaxErrorReportsLineAndColumn) {
@@ -547,19 +524,16 @@ TEST(ConfigShape, SyntaxErrorReportsLineAndColumn) {
 TEST(ConfigRules, WorkerLcoresMustBeNonEmptyAndDistinct) {
     std::string port(kPort);
     std::string empty = "[dataplane]\nworker_lcores = []\n" + port;
-    EXPECT_TRUE(has_error(load(empty), empty, "dataplane.worker_lcores",
-                          "at least one worker lcore", "[]"));
+    EXPECT_TRUE(has_error(load(empty), empty, "dataplane.worker_lcores", "at least one worker lcore", "[]"));
     std::string omitted = "# no [dataplane] table: errors point at the top of the file\n" + port;
-    EXPECT_TRUE(has_error(load(omitted), omitted, "dataplane.worker_lcores",
-                          "at least one worker lcore", "# no"));
+    EXPECT_TRUE(has_error(load(omitted), omitted, "dataplane.worker_lcores", "at least one worker lcore", "# no"));
     std::string twice = "[dataplane]\nworker_lcores = [1, 2, 1]\n" + port;
-    EXPECT_TRUE(has_error(load(twice), twice, "dataplane.worker_lcores[2]",
-                          "lcore 1 is listed twice", "1]"));
+    EXPECT_TRUE(has_error(load(twice), twice, "dataplane.worker_lcores[2]", "lcore 1 is listed twice", "1]"));
 }
 
 TEST(ConfigRules, SnatPortRange) {
-    expect_single_error("[snat]\nport_range = [2000, 1000]\n", "snat.port_range",
-                        "min 2000 is greater than max 1000", "[2000");
+    expect_single_error("[snat]\nport_range = [2000, 1000]\n", "snat.port_range", "min 2000 is greater than max 1000",
+                        "[2000");
     std::string text = R"(
 [dataplane]
 worker_lcores = [1, 2]
@@ -574,9 +548,8 @@ addresses = ["198.18.0.1/24"]
 )";
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 1u) << describe(result);
-    EXPECT_TRUE(has_error(
-        result, text, "snat.port_range",
-        "77 ports split across 2 workers is too few; each worker needs at least 64", "[1024"));
+    EXPECT_TRUE(has_error(result, text, "snat.port_range",
+                          "77 ports split across 2 workers is too few; each worker needs at least 64", "[1024"));
 }
 
 // Admission protection of half-open entries (dataplane/half_open_admission.h): 0 (off) unless
@@ -603,9 +576,8 @@ TEST(ConfigRules, UdpUnrepliedTimeoutIsAtMostUdpTimeout) {
 }
 
 TEST(ConfigRules, SnatAddressMustBeOurs) {
-    expect_single_error("[snat]\naddresses = [\"198.18.0.1\", \"198.18.0.9\"]\n",
-                        "snat.addresses[1]", "198.18.0.9 is not one of the ports' own addresses",
-                        "\"198.18.0.9\"");
+    expect_single_error("[snat]\naddresses = [\"198.18.0.1\", \"198.18.0.9\"]\n", "snat.addresses[1]",
+                        "198.18.0.9 is not one of the ports' own addresses", "\"198.18.0.9\"");
 }
 
 TEST(ConfigRules, NoPortsDefined) {
@@ -616,14 +588,11 @@ TEST(ConfigRules, NoPortsDefined) {
 }
 
 TEST(ConfigRules, DuplicatePortNamesAndAddresses) {
-    expect_single_error(
-        "[[ports]]\nname = \"p0\"\ndevice = \"net_null1\"\naddresses = [\"10.0.0.1/8\"]\n",
-        "ports[1].name", "duplicate port name 'p0' (also ports[0])",
-        "\"p0\"\ndevice = \"net_null1");
-    expect_single_error(
-        "[[ports]]\nname = \"p1\"\ndevice = \"net_null1\"\naddresses = [\"198.18.0.1/16\"]\n",
-        "ports[1].addresses[0]", "198.18.0.1 is already used at ports[0].addresses[0]",
-        "\"198.18.0.1/16\"");
+    expect_single_error("[[ports]]\nname = \"p0\"\ndevice = \"net_null1\"\naddresses = [\"10.0.0.1/8\"]\n",
+                        "ports[1].name", "duplicate port name 'p0' (also ports[0])", "\"p0\"\ndevice = \"net_null1");
+    expect_single_error("[[ports]]\nname = \"p1\"\ndevice = \"net_null1\"\naddresses = [\"198.18.0.1/16\"]\n",
+                        "ports[1].addresses[0]", "198.18.0.1 is already used at ports[0].addresses[0]",
+                        "\"198.18.0.1/16\"");
 }
 
 TEST(ConfigRules, RouteAndNeighborPorts) {
@@ -650,15 +619,11 @@ port = "p0"
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 4u) << describe(result);
     EXPECT_TRUE(has_error(result, text, "routes[0].via",
-                          "192.0.2.1 is not inside any port's connected subnet (p0: 198.18.0.1/24)",
-                          "\"192.0.2.1\""));
-    EXPECT_TRUE(has_error(result, text, "routes[1].port", "unknown port 'p9'; defined ports: p0",
-                          "\"p9\""));
-    EXPECT_TRUE(
-        has_error(result, text, "neighbors[0].port", "unknown port 'uplink'", "\"uplink\""));
+                          "192.0.2.1 is not inside any port's connected subnet (p0: 198.18.0.1/24)", "\"192.0.2.1\""));
+    EXPECT_TRUE(has_error(result, text, "routes[1].port", "unknown port 'p9'; defined ports: p0", "\"p9\""));
+    EXPECT_TRUE(has_error(result, text, "neighbors[0].port", "unknown port 'uplink'", "\"uplink\""));
     EXPECT_TRUE(has_error(result, text, "neighbors[1].address",
-                          "203.0.113.5 is not inside a connected subnet of port p0",
-                          "\"203.0.113.5\""));
+                          "203.0.113.5 is not inside a connected subnet of port p0", "\"203.0.113.5\""));
 }
 
 TEST(ConfigRules, DuplicateServices) {
@@ -685,8 +650,7 @@ cluster_ip = "198.18.100.3"
 ports = [{ name = "a", port = 80 }, { name = "b", port = 0x0050 }]
 )";
     LoadResult result = load(text);
-    EXPECT_TRUE(has_error(result, text, "services[1].name",
-                          "duplicate service default/web (also services[0])",
+    EXPECT_TRUE(has_error(result, text, "services[1].name", "duplicate service default/web (also services[0])",
                           "\"web\"\nnamespace"));
     // Kubernetes gives every service its own IP: sharing one is an error even on other ports,
     // and reported once, not again for each port.
@@ -694,8 +658,7 @@ ports = [{ name = "a", port = 80 }, { name = "b", port = 0x0050 }]
                           "198.18.100.1 is already the cluster IP of service default/web "
                           "(services[0]); each service needs its own cluster IP",
                           "\"198.18.100.1\"\nports = [{ protocol"));
-    EXPECT_TRUE(
-        has_error(result, text, "services[2].ports[0].name", "must name each one", "{ protocol"));
+    EXPECT_TRUE(has_error(result, text, "services[2].ports[0].name", "must name each one", "{ protocol"));
     EXPECT_TRUE(has_error(result, text, "services[3].ports[1].port",
                           "port 80/TCP is defined twice in this service (also services[3].ports[0])", "0x0050"));
     EXPECT_EQ(result.errors.size(), 5u) << describe(result);  // services[2].ports[1].name too
@@ -735,16 +698,13 @@ cluster_ip = "198.18.100.1"
 ports = [{ name = "http", port = 80 }, { name = "https", port = 443 }]
 endpoints = [{ address = "198.18.0.10", port = 8080 }]
 )";
-    expect_single_error(
-        extra, "services[0].endpoints[0].port",
-        "ambiguous: the service has 2 ports; leave the endpoint port out and set target_port",
-        "8080");
+    expect_single_error(extra, "services[0].endpoints[0].port",
+                        "ambiguous: the service has 2 ports; leave the endpoint port out and set target_port", "8080");
 }
 
 TEST(ConfigRules, ServiceWithoutPorts) {
     std::string extra = "[[services]]\nname = \"web\"\ncluster_ip = \"198.18.100.1\"\nports = []\n";
-    expect_single_error(extra, "services[0].ports",
-                        "no ports defined; a service needs at least one port", "[]");
+    expect_single_error(extra, "services[0].ports", "no ports defined; a service needs at least one port", "[]");
 }
 
 TEST(ConfigRules, ClusterIpMustNotBeOurs) {
@@ -772,13 +732,11 @@ ports = [{ port = 80 }]
 )";
     LoadResult result = load(text);
     EXPECT_EQ(result.errors.size(), 2u) << describe(result);
-    EXPECT_TRUE(has_error(
-        result, text, "services[0].cluster_ip",
-        "198.18.0.1 is an address of port p0; a cluster IP must not be one of the gateway's own",
-        "\"198.18.0.1\"\n"));
+    EXPECT_TRUE(has_error(result, text, "services[0].cluster_ip",
+                          "198.18.0.1 is an address of port p0; a cluster IP must not be one of the gateway's own",
+                          "\"198.18.0.1\"\n"));
     EXPECT_TRUE(has_error(result, text, "services[1].cluster_ip",
-                          "198.18.0.2 is an address of port p0 and an SNAT address",
-                          "\"198.18.0.2\"\nports"));
+                          "198.18.0.2 is an address of port p0 and an SNAT address", "\"198.18.0.2\"\nports"));
 }
 
 // --- reporting -----------------------------------------------------------------------------
@@ -843,19 +801,14 @@ ports = [{ port = 80 }]
 )";
     LoadResult result = load(text);
     ASSERT_EQ(result.errors.size(), 1u) << describe(result);
-    EXPECT_TRUE(has_error(result, text, "ports[0].addresses[0]", "is not an IPv4 prefix",
-                          "\"198.18.0.1/2x\""));
+    EXPECT_TRUE(has_error(result, text, "ports[0].addresses[0]", "is not an IPv4 prefix", "\"198.18.0.1/2x\""));
 }
 
 TEST(ConfigReporting, ToStringFormat) {
-    ConfigError error{"gw.toml", 12, 5, "services[2].ports[0].target_port",
-                      "70000 is out of range"};
-    EXPECT_EQ(error.to_string(),
-              "gw.toml:12:5: services[2].ports[0].target_port: 70000 is out of range");
-    ConfigError whole_file{"gw.toml", 0, 0, "",
-                           "cannot open the config file: No such file or directory"};
-    EXPECT_EQ(whole_file.to_string(),
-              "gw.toml: cannot open the config file: No such file or directory");
+    ConfigError error{"gw.toml", 12, 5, "services[2].ports[0].target_port", "70000 is out of range"};
+    EXPECT_EQ(error.to_string(), "gw.toml:12:5: services[2].ports[0].target_port: 70000 is out of range");
+    ConfigError whole_file{"gw.toml", 0, 0, "", "cannot open the config file: No such file or directory"};
+    EXPECT_EQ(whole_file.to_string(), "gw.toml: cannot open the config file: No such file or directory");
 }
 
 TEST(ConfigReporting, MissingFileNamesThePath) {
@@ -875,8 +828,8 @@ TEST(ConfigReporting, MissingFileNamesThePath) {
 // A FIFO in the config file's place (no writer) and a device that never ends are refused at
 // once: the daemon's reload must not block on them.
 TEST(ConfigReporting, OnlyRegularFilesAreRead) {
-    auto fifo = std::filesystem::temp_directory_path() /
-                ("vipgate_config_fifo_" + std::to_string(::getpid()) + ".toml");
+    auto fifo =
+        std::filesystem::temp_directory_path() / ("vipgate_config_fifo_" + std::to_string(::getpid()) + ".toml");
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
     const auto started = std::chrono::steady_clock::now();
     LoadResult from_fifo = load_config_file(fifo.string());
@@ -894,11 +847,9 @@ TEST(ConfigReporting, OnlyRegularFilesAreRead) {
 }
 
 TEST(ConfigReporting, FilesLargerThanTheLimitAreRefusedUnread) {
-    auto path = std::filesystem::temp_directory_path() /
-                ("vipgate_config_large_" + std::to_string(::getpid()) + ".toml");
-    {
-        std::ofstream(path) << "# a sparse file\n";
-    }
+    auto path =
+        std::filesystem::temp_directory_path() / ("vipgate_config_large_" + std::to_string(::getpid()) + ".toml");
+    { std::ofstream(path) << "# a sparse file\n"; }
     std::filesystem::resize_file(path, kMaxConfigFileBytes + 1);
     LoadResult result = load_config_file(path.string());
     std::filesystem::remove(path);
@@ -908,8 +859,8 @@ TEST(ConfigReporting, FilesLargerThanTheLimitAreRefusedUnread) {
 }
 
 TEST(ConfigReporting, FileErrorsCarryTheFileName) {
-    auto path = std::filesystem::temp_directory_path() /
-                ("vipgate_config_test_" + std::to_string(::getpid()) + ".toml");
+    auto path =
+        std::filesystem::temp_directory_path() / ("vipgate_config_test_" + std::to_string(::getpid()) + ".toml");
     std::string text = std::string(kBase) + "[[services]]\nname = \"web\"\n";
     std::ofstream(path) << text;
     LoadResult result = load_config_file(path.string());
@@ -931,29 +882,21 @@ TEST(ConfigRestart, DetectsEachRestartOnlyField) {
     using List = std::vector<std::string>;
     EXPECT_EQ(differences([](Config&) {}), List{});
     EXPECT_EQ(differences([](Config& c) { c.eal.args.push_back("-v"); }), List{"eal.args"});
-    EXPECT_EQ(differences([](Config& c) {
-                  c.dataplane.worker_lcores = {1, 3};
-              }),
-              List{"dataplane.worker_lcores"});
-    EXPECT_EQ(differences([](Config& c) { c.dataplane.mbufs_per_port = 4095; }),
-              List{"dataplane.mbufs_per_port"});
-    EXPECT_EQ(differences([](Config& c) { c.dataplane.rx_descriptors = 256; }),
-              List{"dataplane.rx_descriptors"});
-    EXPECT_EQ(differences([](Config& c) { c.dataplane.tx_descriptors = 256; }),
-              List{"dataplane.tx_descriptors"});
-    EXPECT_EQ(differences([](Config& c) { c.conntrack.capacity = 8192; }),
-              List{"conntrack.capacity"});
-    EXPECT_EQ(differences([](Config& c) { c.ports[1].device = "net_tap1"; }),
-              List{"ports[1].device"});
+    EXPECT_EQ(differences([](Config& c) { c.dataplane.worker_lcores = {1, 3}; }), List{"dataplane.worker_lcores"});
+    EXPECT_EQ(differences([](Config& c) { c.dataplane.mbufs_per_port = 4095; }), List{"dataplane.mbufs_per_port"});
+    EXPECT_EQ(differences([](Config& c) { c.dataplane.rx_descriptors = 256; }), List{"dataplane.rx_descriptors"});
+    EXPECT_EQ(differences([](Config& c) { c.dataplane.tx_descriptors = 256; }), List{"dataplane.tx_descriptors"});
+    EXPECT_EQ(differences([](Config& c) { c.conntrack.capacity = 8192; }), List{"conntrack.capacity"});
+    EXPECT_EQ(differences([](Config& c) { c.ports[1].device = "net_tap1"; }), List{"ports[1].device"});
     EXPECT_EQ(differences([](Config& c) { c.ports[0].mac.reset(); }), List{"ports[0].mac"});
     EXPECT_EQ(differences([](Config& c) { c.ports[0].vlan = 7; }), List{"ports[0].vlan"});
     EXPECT_EQ(differences([](Config& c) { c.ports[0].mtu = 9000; }), List{"ports[0].mtu"});
-    EXPECT_EQ(differences([](Config& c) { c.ports[1].addresses.pop_back(); }),
-              List{"ports[1].addresses"});
+    EXPECT_EQ(differences([](Config& c) { c.ports[1].addresses.pop_back(); }), List{"ports[1].addresses"});
     EXPECT_EQ(differences([](Config& c) { c.ports.pop_back(); }), List{"ports (2 -> 1)"});
     EXPECT_EQ(differences([](Config& c) { c.snat.port_min = 2048; }), List{"snat"});
     EXPECT_EQ(differences([](Config& c) {
-                  c.dataplane.nat_mode = c.dataplane.nat_mode == NatMode::FullNat ? NatMode::DnatOnly : NatMode::FullNat;
+                  c.dataplane.nat_mode =
+                      c.dataplane.nat_mode == NatMode::FullNat ? NatMode::DnatOnly : NatMode::FullNat;
               }),
               List{"dataplane.nat_mode"});
     EXPECT_EQ(differences([](Config& c) {
@@ -1034,8 +977,7 @@ TEST(ConfigText, AddressesRoundTrip) {
     EXPECT_EQ(format_ipv4(0), "0.0.0.0");
     EXPECT_EQ(format_ipv4(0xffffffff), "255.255.255.255");
     EXPECT_EQ(parse_ipv4("198.18.0.1"), 0xc6120001u);
-    for (std::string_view bad :
-         {"", "1.2.3", "1.2.3.4.5", "1.2.3.256", "01.2.3.4", "1.2.3.-4", " 1.2.3.4", "1..3.4"}) {
+    for (std::string_view bad : {"", "1.2.3", "1.2.3.4.5", "1.2.3.256", "01.2.3.4", "1.2.3.-4", " 1.2.3.4", "1..3.4"}) {
         EXPECT_FALSE(parse_ipv4(bad).has_value()) << bad;
     }
     EXPECT_EQ(parse_ipv4_prefix("10.0.0.0/8"), (Ipv4Prefix{0x0a000000, 8}));

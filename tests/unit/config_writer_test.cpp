@@ -43,7 +43,9 @@ void expect_round_trip(const std::string& text) {
     EXPECT_EQ(body(format_config(*reread.config)), body(written));  // but the source comment
 }
 
-TEST(ConfigWriter, EmbeddedDefaultRoundTrips) { expect_round_trip(embedded_default_config()); }
+TEST(ConfigWriter, EmbeddedDefaultRoundTrips) {
+    expect_round_trip(embedded_default_config());
+}
 
 TEST(ConfigWriter, EveryFeatureRoundTrips) {
     expect_round_trip(R"(
@@ -175,8 +177,8 @@ ObjectSet random_objects(std::mt19937& random) {
     auto named_ports = [&](const char* prefix) {
         std::vector<NamedPort> ports;
         for (uint32_t i = pick(3); i > 0; --i)
-            ports.push_back({pick(2) ? prefix + std::to_string(i) : "", protocol(),
-                             static_cast<uint16_t>(1 + pick(65535))});
+            ports.push_back(
+                {pick(2) ? prefix + std::to_string(i) : "", protocol(), static_cast<uint16_t>(1 + pick(65535))});
         return ports;
     };
     auto endpoint = [&](uint32_t index, bool slice) {
@@ -202,10 +204,11 @@ ObjectSet random_objects(std::mt19937& random) {
             s.affinity_timeout_s = 1 + pick(86400);
         }
         for (uint32_t p = 1 + pick(3); p > 0; --p) {
-            ServicePortConfig port{"port" + std::to_string(p), protocol(),
-                                   static_cast<uint16_t>(1000 + p), 0, ""};
-            if (pick(2)) port.target_port = static_cast<uint16_t>(1 + pick(65535));
-            else if (pick(2)) port.target_port_name = "named" + std::to_string(p);
+            ServicePortConfig port{"port" + std::to_string(p), protocol(), static_cast<uint16_t>(1000 + p), 0, ""};
+            if (pick(2))
+                port.target_port = static_cast<uint16_t>(1 + pick(65535));
+            else if (pick(2))
+                port.target_port_name = "named" + std::to_string(p);
             s.ports.push_back(port);
         }
         if (!s.selector)

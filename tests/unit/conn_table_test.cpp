@@ -52,7 +52,7 @@ FlowKey4 make_key(uint32_t src_addr, uint16_t src_port, uint32_t dst_addr, uint1
 // Flow number n: a distinct client (10.0.0.0/8 address, port 10000..59999) talking to one VIP,
 // DNATed to one of 16 endpoints. Distinct n give distinct original and distinct reply keys.
 Flow make_flow(uint32_t n, uint8_t protocol = kProtoTcp) {
-    constexpr uint32_t kVip = 0xac1e000a;       // 172.30.0.10
+    constexpr uint32_t kVip = 0xac1e000a;        // 172.30.0.10
     constexpr uint32_t kEndpoints = 0x0af40000;  // 10.244.0.0
     const uint32_t client = 0x0a000000 + n / 50'000;
     const auto client_port = static_cast<uint16_t>(10'000 + n % 50'000);
@@ -386,9 +386,8 @@ TEST(ConnTable, ClosingEntryIsFoundAndEvicted) {
     EXPECT_EQ(table->lookup(make_flow(500).original).connection, nullptr);
     EXPECT_EQ(table->size(), kCapacity);
     uint32_t established = 0;
-    table->for_each([&](const Connection& connection) {
-        established += connection.tcp_state == TcpState::Established;
-    });
+    table->for_each(
+        [&](const Connection& connection) { established += connection.tcp_state == TcpState::Established; });
     EXPECT_EQ(established, kCapacity - 1);
 }
 

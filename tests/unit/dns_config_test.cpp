@@ -53,15 +53,18 @@ std::pair<uint32_t, uint32_t> position(std::string_view extra, std::string_view 
 testing::AssertionResult one_error(std::string_view extra, std::string_view field, std::string_view part,
                                    std::string_view at = {}) {
     LoadResult result = load(extra);
-    if (result.errors.size() != 1) return testing::AssertionFailure() << "expected one error:" << describe(result.errors);
+    if (result.errors.size() != 1)
+        return testing::AssertionFailure() << "expected one error:" << describe(result.errors);
     const ConfigError& error = result.errors[0];
     if (error.field != field || error.message.find(part) == std::string::npos) {
-        return testing::AssertionFailure() << "expected " << field << ": ..." << part << "; got" << describe(result.errors);
+        return testing::AssertionFailure()
+               << "expected " << field << ": ..." << part << "; got" << describe(result.errors);
     }
     if (!at.empty()) {
         auto [line, column] = position(extra, at);
         if (error.line != line || error.column != column) {
-            return testing::AssertionFailure() << "expected at " << line << ":" << column << "; got" << describe(result.errors);
+            return testing::AssertionFailure()
+                   << "expected at " << line << ":" << column << "; got" << describe(result.errors);
         }
     }
     return testing::AssertionSuccess();
@@ -91,7 +94,8 @@ rate_limit_slip = 0
         << "inside and outside the service CIDR";
     EXPECT_EQ(dns.zone, "cluster.example");
     EXPECT_EQ(dns.ttl_s, 0u);
-    EXPECT_EQ(dns.upstreams, (std::vector<DnsUpstream>{{*parse_ipv4("198.18.0.53"), 53}, {*parse_ipv4("198.18.0.54"), 5353}}));
+    EXPECT_EQ(dns.upstreams,
+              (std::vector<DnsUpstream>{{*parse_ipv4("198.18.0.53"), 53}, {*parse_ipv4("198.18.0.54"), 5353}}));
     EXPECT_EQ(dns.rate_limit, 0u);
 }
 
@@ -125,15 +129,16 @@ cluster_ip = "198.18.100.10"
 ports = [{ port = 80 }]
 )",
                           "dns.addresses[0]", "is the cluster IP of service default/web (services[0])"));
-    EXPECT_TRUE(one_error("[dns]\naddresses = [\"198.18.100.9\", \"198.18.100.9\"]\n", "dns.addresses[1]",
-                          "listed twice"));
-    EXPECT_TRUE(one_error("[dns]\naddresses = [\"198.18.100.1\", \"198.18.100.2\", \"198.18.100.3\", \"198.18.100.4\", "
-                          "\"198.18.100.5\", \"198.18.100.6\", \"198.18.100.7\", \"198.18.100.8\", \"198.18.100.9\"]\n",
-                          "dns.addresses", "9 addresses; at most 8"));
+    EXPECT_TRUE(
+        one_error("[dns]\naddresses = [\"198.18.100.9\", \"198.18.100.9\"]\n", "dns.addresses[1]", "listed twice"));
+    EXPECT_TRUE(
+        one_error("[dns]\naddresses = [\"198.18.100.1\", \"198.18.100.2\", \"198.18.100.3\", \"198.18.100.4\", "
+                  "\"198.18.100.5\", \"198.18.100.6\", \"198.18.100.7\", \"198.18.100.8\", \"198.18.100.9\"]\n",
+                  "dns.addresses", "9 addresses; at most 8"));
     EXPECT_TRUE(one_error("[dns]\naddresses = [\"198.18.100.9\"]\nupstreams = [\"198.18.100.9\"]\n", "dns.upstreams[0]",
                           "the server would forward to itself"));
-    EXPECT_TRUE(one_error("[dns]\nupstreams = [\"198.18.0.53\", \"198.18.0.53:53\"]\n", "dns.upstreams[1]",
-                          "listed twice"));
+    EXPECT_TRUE(
+        one_error("[dns]\nupstreams = [\"198.18.0.53\", \"198.18.0.53:53\"]\n", "dns.upstreams[1]", "listed twice"));
 }
 
 TEST(DnsConfig, DnsSettingsAreNotRestartOnly) {
@@ -149,8 +154,8 @@ TEST(DnsConfig, ObjectDocumentsCarryDnsChecksTheyCanMakeAlone) {
     ASSERT_TRUE(objects.objects->dns.has_value());
     EXPECT_EQ(objects.objects->dns->ttl_s, 10u);
     EXPECT_FALSE(load_objects_toml("[[pods]]\nname = \"a\"\n", "apply.toml").objects->dns.has_value());
-    ObjectsResult bad = load_objects_toml("[dns]\nzone = \"a..b\"\naddresses = [\"198.18.100.1\", \"198.18.100.1\"]\n",
-                                          "apply.toml");
+    ObjectsResult bad =
+        load_objects_toml("[dns]\nzone = \"a..b\"\naddresses = [\"198.18.100.1\", \"198.18.100.1\"]\n", "apply.toml");
     ASSERT_EQ(bad.errors.size(), 2u) << describe(bad.errors);
     EXPECT_EQ(bad.errors[0].line, 2u);
     EXPECT_EQ(bad.errors[1].field, "dns.addresses[1]");

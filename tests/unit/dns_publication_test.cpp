@@ -18,7 +18,9 @@
 namespace vipgate {
 namespace {
 
-uint32_t ip(const char* text) { return *config::parse_ipv4(text); }
+uint32_t ip(const char* text) {
+    return *config::parse_ipv4(text);
+}
 
 // Zones are opaque here (DnsZone is the dataplane's); each build gets a distinct pointer that
 // shares the ownership of a token, never dereferenced.
@@ -70,7 +72,8 @@ config::DnsConfig dns_at(const char* address) {
 TEST(DnsPublication, NoAddressesNoZone) {
     FakeZones zones;
     DnsPublication publication(zones.factory());
-    std::map<std::string, config::ResolvedService> services{{"default/web", cluster_ip_service("web", "198.18.100.1", 1)}};
+    std::map<std::string, config::ResolvedService> services{
+        {"default/web", cluster_ip_service("web", "198.18.100.1", 1)}};
     EXPECT_EQ(publication.update(config::DnsConfig{}, services, {"default/web"}), nullptr);
     EXPECT_EQ(zones.calls, 0);
 }
@@ -192,12 +195,13 @@ struct Gateway {
     ControlPlane control;
 
     explicit Gateway(config::Config start = settings())
-        : control(std::move(start), builder,
-                  [this](std::unique_ptr<Snapshot> snapshot) {
-                      current = std::move(snapshot);
-                      return Publication{0};
-                  },
-                  zones.factory()) {}
+        : control(
+              std::move(start), builder,
+              [this](std::unique_ptr<Snapshot> snapshot) {
+                  current = std::move(snapshot);
+                  return Publication{0};
+              },
+              zones.factory()) {}
 
     int32_t upstream_port(const char* address) const {
         return current->find_service_port(VipKey::ipv4(rte_cpu_to_be_32(ip(address)), rte_cpu_to_be_16(53), kProtoUdp));

@@ -89,8 +89,8 @@ using Set = std::multiset<std::string>;
 
 TEST(DnsRecords, ZoneNamesAndSchemaVersion) {
     RecordingSink sink = records_of(store_with(""), "example.internal");
-    EXPECT_EQ(sink.records, (Set{"NAME example.internal", "NAME svc.example.internal",
-                                 "TXT dns-version.example.internal 1.1.0"}));
+    EXPECT_EQ(sink.records,
+              (Set{"NAME example.internal", "NAME svc.example.internal", "TXT dns-version.example.internal 1.1.0"}));
 }
 
 TEST(DnsRecords, ClusterIpServiceHasAPtrAndSrvForNamedPortsOnly) {
@@ -224,8 +224,8 @@ service = "peers"
 endpoints = [{ address = "198.18.0.42", hostname = "peer-b" }, { address = "198.18.0.40" }]
 )"));
     const std::string name = "peers.default.svc.cluster.local";
-    EXPECT_EQ(sink.at(name), (Set{"A " + name + " 198.18.0.40", "A " + name + " 198.18.0.41",
-                                  "A " + name + " 198.18.0.42"}))
+    EXPECT_EQ(sink.at(name),
+              (Set{"A " + name + " 198.18.0.40", "A " + name + " 198.18.0.41", "A " + name + " 198.18.0.42"}))
         << "each address once, whichever slice or port it comes from";
     EXPECT_EQ(sink.at("peer-a." + name), (Set{"A peer-a." + name + " 198.18.0.40"}));
     EXPECT_EQ(sink.at("peer-b." + name), (Set{"A peer-b." + name + " 198.18.0.42"}));
@@ -341,7 +341,8 @@ TEST(DnsRecordsTiming, TenThousandServicesOfTenEndpoints) {
             service.headless = headless;
             service.ports = {{"http", config::Protocol::Tcp, 80, 8080, ""}};
             for (uint32_t e = 0; e < 10; ++e) {
-                service.endpoints.push_back({*config::parse_ipv4("198.18.0.0") + s * 10 + e, 0, true, false, 1, {}, {}});
+                service.endpoints.push_back(
+                    {*config::parse_ipv4("198.18.0.0") + s * 10 + e, 0, true, false, 1, {}, {}});
             }
             set.services.push_back(std::move(service));
         }
@@ -350,8 +351,7 @@ TEST(DnsRecordsTiming, TenThousandServicesOfTenEndpoints) {
         RecordingSink sink;
         const auto started = std::chrono::steady_clock::now();
         const DnsRecordCounts counts = emit_dns_records(dns, store.resolved(), sink);
-        const double ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
         std::cout << "[ timing ] records of 10,000 " << (headless ? "headless" : "ClusterIP")
                   << " services x 10 endpoints: " << counts.records << " records in " << ms
                   << " ms (into a recording sink)\n";

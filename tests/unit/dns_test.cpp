@@ -23,8 +23,18 @@ constexpr uint32_t kTtl = 5;
 
 // A header with QDCOUNT 1, then `rest` verbatim.
 Bytes raw_query(const Bytes& rest, uint16_t flags = 0x0100, uint16_t qdcount = 1, uint16_t arcount = 0) {
-    const uint8_t header[12] = {0xAB, 0xCD, static_cast<uint8_t>(flags >> 8), static_cast<uint8_t>(flags),
-                                0, static_cast<uint8_t>(qdcount), 0, 0, 0, 0, 0, static_cast<uint8_t>(arcount)};
+    const uint8_t header[12] = {0xAB,
+                                0xCD,
+                                static_cast<uint8_t>(flags >> 8),
+                                static_cast<uint8_t>(flags),
+                                0,
+                                static_cast<uint8_t>(qdcount),
+                                0,
+                                0,
+                                0,
+                                0,
+                                0,
+                                static_cast<uint8_t>(arcount)};
     Bytes out(sizeof header + rest.size());
     std::copy(std::begin(header), std::end(header), out.begin());
     std::copy(rest.begin(), rest.end(), out.begin() + sizeof header);
@@ -90,7 +100,8 @@ std::vector<std::string> records(const DnsTextResponse& response, const std::str
 // Parser
 
 TEST(DnsWire, ParsesAQueryKeepingItsCase) {
-    const Bytes message = make_dns_query({.name = "Web.Default.svc.Cluster.Local", .type = dns::kTypeA, .edns_size = 1232});
+    const Bytes message =
+        make_dns_query({.name = "Web.Default.svc.Cluster.Local", .type = dns::kTypeA, .edns_size = 1232});
     DnsQuery query;
     ASSERT_EQ(parse_dns_query(message.data(), static_cast<uint32_t>(message.size()), query), DnsQueryStatus::Ok);
     EXPECT_EQ(query.qtype, dns::kTypeA);
@@ -131,7 +142,8 @@ TEST(DnsWire, EveryMalformedQueryHasItsOwnStatus) {
     }
     long_name.push_back(0);  // 257 bytes
     EXPECT_EQ(parse(raw_query(with(long_name, tail))), DnsQueryStatus::NameTooLong);
-    EXPECT_EQ(parse(raw_query(with({1, 'a', 0xC0, 0x05}, tail))), DnsQueryStatus::PointerOutOfRange);  // into the header
+    EXPECT_EQ(parse(raw_query(with({1, 'a', 0xC0, 0x05}, tail))),
+              DnsQueryStatus::PointerOutOfRange);  // into the header
     EXPECT_EQ(parse(raw_query(with({1, 'a', 0xC0, 0xF0}, tail))), DnsQueryStatus::PointerOutOfRange);  // past the end
     EXPECT_EQ(parse(raw_query(with({1, 'a', 0xC0, 0x11, 0, 0}, tail))), DnsQueryStatus::PointerForward);
     EXPECT_EQ(parse(raw_query(with({1, 'a', 0xC0, 0x0C}, tail))), DnsQueryStatus::PointerLoop);
@@ -164,8 +176,8 @@ TEST(DnsWire, EveryMalformedQueryHasItsOwnStatus) {
 
 TEST(DnsZoneBuilder, AncestorsInsideTheZoneExistWithoutRecords) {
     auto zone = test_zone();
-    for (const char* name : {"default.svc.cluster.local", "svc.cluster.local", "cluster.local",
-                             "_tcp.web.default.svc.cluster.local"}) {
+    for (const char* name :
+         {"default.svc.cluster.local", "svc.cluster.local", "cluster.local", "_tcp.web.default.svc.cluster.local"}) {
         const Bytes wire = make_dns_query({.name = name});
         const DnsNameEntry* entry = zone->find(wire.data() + 12, static_cast<uint32_t>(wire.size() - 12 - 4));
         ASSERT_NE(entry, nullptr) << name;
@@ -256,8 +268,8 @@ TEST(DnsResponder, EchoesTheQuestionAsAsked) {
 
 TEST(DnsResponder, NoDataCarriesTheSoaOfTheApex) {
     auto zone = test_zone();
-    for (const char* name : {"web.default.svc.cluster.local", "default.svc.cluster.local", "svc.cluster.local",
-                             "cluster.local"}) {
+    for (const char* name :
+         {"web.default.svc.cluster.local", "default.svc.cluster.local", "svc.cluster.local", "cluster.local"}) {
         const Answered result = ask(*zone, name, dns::kTypeAaaa);
         EXPECT_EQ(result.answer.kind, DnsAnswerKind::NoData) << name;
         EXPECT_EQ(result.text.rcode, 0);
@@ -374,8 +386,8 @@ TEST(DnsResponder, EdnsSizesAndTruncation) {
     const Answered small = ask(*zone, "big.default.svc.cluster.local", dns::kTypeA, 100);
     EXPECT_TRUE(small.answer.truncated) << "below 512 counts as 512";
     EXPECT_EQ(small.text.edns_size, 1232);
-    const Answered tcp = ask(*zone, "big.default.svc.cluster.local", dns::kTypeA, std::nullopt,
-                             {.transport = DnsTransport::Tcp});
+    const Answered tcp =
+        ask(*zone, "big.default.svc.cluster.local", dns::kTypeA, std::nullopt, {.transport = DnsTransport::Tcp});
     EXPECT_FALSE(tcp.answer.truncated) << "no 512 limit over TCP";
     EXPECT_EQ(tcp.text.records.size(), 40u);
 }
@@ -401,7 +413,8 @@ TEST(DnsResponder, UntrustedClientsGetAtMostFourTimesTheirQuery) {
     const Answered result = ask(*zone, query, {.client_trusted = false});
     EXPECT_TRUE(result.answer.truncated);
     EXPECT_LE(result.bytes.size(), 4 * query.size());
-    EXPECT_FALSE(ask(*zone, "web.default.svc.cluster.local", dns::kTypeA, 1232, {.client_trusted = false}).answer.truncated);
+    EXPECT_FALSE(
+        ask(*zone, "web.default.svc.cluster.local", dns::kTypeA, 1232, {.client_trusted = false}).answer.truncated);
 }
 
 TEST(DnsResponder, ErrorsAndDrops) {
@@ -442,11 +455,12 @@ TEST(DnsResponder, SlipTruncatesAnAnswerAlreadyWritten) {
 
 TEST(DnsResponder, AnswersInPlaceOverItsQuery) {
     auto zone = test_zone();
-    Bytes buffer = make_dns_query({.name = "_pg._tcp.db.default.svc.cluster.local", .type = dns::kTypeSrv, .edns_size = 1232});
+    Bytes buffer =
+        make_dns_query({.name = "_pg._tcp.db.default.svc.cluster.local", .type = dns::kTypeSrv, .edns_size = 1232});
     const auto query_length = static_cast<uint32_t>(buffer.size());
     buffer.resize(1500);
-    const DnsAnswer answer = answer_dns_query(*zone, buffer.data(), query_length, {}, buffer.data(),
-                                              static_cast<uint32_t>(buffer.size()));
+    const DnsAnswer answer =
+        answer_dns_query(*zone, buffer.data(), query_length, {}, buffer.data(), static_cast<uint32_t>(buffer.size()));
     const Answered separate = ask(*zone, "_pg._tcp.db.default.svc.cluster.local", dns::kTypeSrv, 1232);
     EXPECT_EQ(Bytes(buffer.begin(), buffer.begin() + answer.length), separate.bytes);
 }

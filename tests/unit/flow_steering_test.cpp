@@ -16,8 +16,8 @@ void expect_exact_cover(uint16_t first, uint16_t last) {
             matches += (port & block.mask) == block.value ? 1 : 0;
             ASSERT_EQ(block.value & ~block.mask & 0xffff, 0) << "block value not aligned to its mask";
         }
-        ASSERT_EQ(matches, (port >= first && port <= last) ? 1 : 0) << "port " << port << " in [" << first
-                                                                   << ", " << last << "]";
+        ASSERT_EQ(matches, (port >= first && port <= last) ? 1 : 0)
+            << "port " << port << " in [" << first << ", " << last << "]";
     }
 }
 

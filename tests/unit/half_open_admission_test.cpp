@@ -68,8 +68,8 @@ Flow make_flow(uint32_t n, uint8_t protocol = kProtoTcp) {
 InsertResult open(ConnTable& table, uint32_t n, uint32_t now_ms, const ConnTimeouts& timeouts = kTimeouts,
                   uint8_t protocol = kProtoTcp) {
     const Flow flow = make_flow(n, protocol);
-    return table.insert(flow.original, flow.reply, protocol == kProtoTcp ? TcpState::SynSent : TcpState::None,
-                        now_ms, timeouts);
+    return table.insert(flow.original, flow.reply, protocol == kProtoTcp ? TcpState::SynSent : TcpState::None, now_ms,
+                        timeouts);
 }
 
 bool tracked(ConnTable& table, uint32_t n, uint8_t protocol = kProtoTcp) {
@@ -169,7 +169,8 @@ TEST(HalfOpenAdmission, FreshHeadIsProtectedUntilItHasBeenIdleLongEnough) {
     constexpr uint32_t kCapacity = 1'024;
     constexpr ConnTimeouts kProtected = with_min_idle(10);
     TablePtr table = make_table(kCapacity);
-    for (uint32_t n = 0; n < kCapacity; ++n) ASSERT_EQ(open(*table, n, 1'000, kProtected).status, InsertStatus::Inserted);
+    for (uint32_t n = 0; n < kCapacity; ++n)
+        ASSERT_EQ(open(*table, n, 1'000, kProtected).status, InsertStatus::Inserted);
     const InsertResult refused = open(*table, kCapacity, 1'009, kProtected);
     EXPECT_EQ(refused.status, InsertStatus::HalfOpenProtected);
     EXPECT_EQ(refused.connection, nullptr);

@@ -39,9 +39,13 @@ ParsedIpv6 parse_valid(const Bytes& frame, uint16_t port_vlan = 0) {
     return parsed;
 }
 
-uint16_t be16(uint16_t value) { return rte_cpu_to_be_16(value); }
+uint16_t be16(uint16_t value) {
+    return rte_cpu_to_be_16(value);
+}
 
-Bytes data(size_t length) { return payload_bytes(length); }
+Bytes data(size_t length) {
+    return payload_bytes(length);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Accepted packets
@@ -204,12 +208,10 @@ std::vector<DropCase> drop_cases() {
          ipv6_frame({destination_options(16)}, kProtoUdp, {}, {.payload_length = 8}), DropReason::Ipv6ExtTruncated},
         {"extension header's first 8 bytes beyond the datagram",
          ipv6_frame({destination_options(8)}, kProtoUdp, {}, {.payload_length = 4}), DropReason::Ipv6ExtTruncated},
-        {"extension header beyond the first segment",
-         ipv6_frame({destination_options(16)}, kProtoUdp, udp6(1, 2, {})), DropReason::Ipv6ExtTruncated,
-         14 + 40 + 12},
+        {"extension header beyond the first segment", ipv6_frame({destination_options(16)}, kProtoUdp, udp6(1, 2, {})),
+         DropReason::Ipv6ExtTruncated, 14 + 40 + 12},
         {"nine extension headers", ipv6_frame(nine, kProtoUdp, udp6(1, 2, {})), DropReason::Ipv6ExtLimit},
-        {"264 bytes of extension headers", ipv6_frame(too_long, kProtoUdp, udp6(1, 2, {})),
-         DropReason::Ipv6ExtLimit},
+        {"264 bytes of extension headers", ipv6_frame(too_long, kProtoUdp, udp6(1, 2, {})), DropReason::Ipv6ExtLimit},
         {"one header longer than the chain limit", ipv6_frame({hop_by_hop(2048)}, kProtoUdp, udp6(1, 2, {})),
          DropReason::Ipv6ExtLimit},
         {"hop-by-hop after destination options",
@@ -222,8 +224,8 @@ std::vector<DropCase> drop_cases() {
         {"routing type 0, segments left 2", ipv6_frame({routing_header(0, 2)}, kProtoUdp, udp6(1, 2, {})),
          DropReason::Ipv6RoutingType0},
         {"first fragment ending inside the chain", cut_chain, DropReason::Ipv6FragmentNoUpperLayer},
-        {"first fragment with 8 bytes of a TCP header",
-         ipv6_frame({fragment_header(0, true)}, kProtoTcp, data(8)), DropReason::Ipv6FragmentNoUpperLayer},
+        {"first fragment with 8 bytes of a TCP header", ipv6_frame({fragment_header(0, true)}, kProtoTcp, data(8)),
+         DropReason::Ipv6FragmentNoUpperLayer},
         {"first fragment with TCP options cut",
          ipv6_frame({fragment_header(0, true)}, kProtoTcp, truncated(tcp6(1, 2, 0x02, {}, 40), 24)),
          DropReason::Ipv6FragmentNoUpperLayer},

@@ -13,7 +13,8 @@ namespace {
 std::vector<MaglevBackend> random_backends(std::mt19937& random) {
     std::vector<MaglevBackend> backends(1 + random() % 40);
     for (uint32_t i = 0; i < backends.size(); ++i) {
-        backends[i] = {(uint64_t(random()) << 16) | i, i, static_cast<uint32_t>(random() % 4 == 0 ? 0 : 1 + random() % 3)};
+        backends[i] = {(uint64_t(random()) << 16) | i, i,
+                       static_cast<uint32_t>(random() % 4 == 0 ? 0 : 1 + random() % 3)};
     }
     return backends;
 }

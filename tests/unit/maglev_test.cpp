@@ -91,8 +91,8 @@ TEST(MaglevTableSize, IsPrimeAgreesWithSieve) {
 
 TEST(MaglevTableSize, IsPrimeAtTheTopOfTheRange) {
     EXPECT_TRUE(is_prime(65537));
-    EXPECT_TRUE(is_prime(2147483647u));  // 2^31 - 1
-    EXPECT_TRUE(is_prime(4294967291u));  // largest 32-bit prime
+    EXPECT_TRUE(is_prime(2147483647u));   // 2^31 - 1
+    EXPECT_TRUE(is_prime(4294967291u));   // largest 32-bit prime
     EXPECT_FALSE(is_prime(4294967295u));  // 3 x 5 x 17 x 257 x 65537
     EXPECT_FALSE(is_prime(4293001441u));  // 65521^2: the divisor loop must reach the square root
     EXPECT_FALSE(is_prime(4294049777u));  // 65521 x 65537
@@ -182,7 +182,8 @@ TEST(MaglevTable, RemovingOneBackendMovesAboutItsShare) {
         double mean_changed_per_share;    // bound on mean(changed / (M/N))
         double median_survivor_churn;     // bound on median(survivor changes / M)
     };
-    for (Case c : {Case{3, 100, 1.05, 1.10, 0.015}, Case{10, 100, 1.30, 1.30, 0.03}, Case{100, 20, 2.70, 2.70, 0.018}}) {
+    for (Case c :
+         {Case{3, 100, 1.05, 1.10, 0.015}, Case{10, 100, 1.30, 1.30, 0.03}, Case{100, 20, 2.70, 2.70, 0.018}}) {
         uint32_t size = maglev_table_size(c.count, kMaxTableSize);
         double share = static_cast<double>(size) / c.count;
         std::vector<MaglevBackend> backends = make_backends(c.count);
@@ -214,8 +215,8 @@ TEST(MaglevTable, CiliumRemovalCase) {
     MaglevTable after = MaglevTable::build(without(three, 2), kSize, kClusterSeed);
     uint32_t survivor_slots = kSize - slot_counts(before, 3)[2];
     uint32_t changes = survivor_changes(before, after, 2);
-    EXPECT_LT(changes * 100, kSize);            // Cilium's own assertion: < 1 % of M
-    EXPECT_LT(changes * 100, survivor_slots);   // and < 1 % of the survivors' slots
+    EXPECT_LT(changes * 100, kSize);           // Cilium's own assertion: < 1 % of M
+    EXPECT_LT(changes * 100, survivor_slots);  // and < 1 % of the survivors' slots
 }
 
 // The same case over many seeds. When the two survivors draw the same skip (probability

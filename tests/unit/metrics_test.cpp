@@ -135,7 +135,8 @@ TEST(MetricsFamilies, EveryDropReasonHasASeries) {
     const std::vector<MetricFamily> families = metric_families(two_workers());
     const MetricFamily* drops = find_family(families, "vipgate_drops_total");
     ASSERT_NE(drops, nullptr);
-    EXPECT_EQ(drops->metric.size(), kDropReasonCount) << "zero reasons too: rate() needs the series before the first drop";
+    EXPECT_EQ(drops->metric.size(), kDropReasonCount)
+        << "zero reasons too: rate() needs the series before the first drop";
     EXPECT_EQ(value_of(families, "vipgate_drops_total", {{"reason", "tx_queue_full"}}), 4);
     EXPECT_EQ(value_of(families, "vipgate_drops_total", {{"reason", "no_endpoint"}}), 2);
     EXPECT_EQ(value_of(families, "vipgate_drops_total", {{"reason", "fragment"}}), 0);

@@ -36,7 +36,9 @@ uint32_t stored32(std::span<const uint8_t> bytes, size_t offset) {
 }
 
 // The checksum of `data` as it would be stored in a packet.
-uint16_t stored_checksum(std::span<const uint8_t> data) { return rte_cpu_to_be_16(internet_checksum(data)); }
+uint16_t stored_checksum(std::span<const uint8_t> data) {
+    return rte_cpu_to_be_16(internet_checksum(data));
+}
 
 // Overwrites `size` bytes at `offset` and checks the incremental update against a full recomputation.
 void expect_incremental_matches_full(Bytes data, size_t offset, const Bytes& new_bytes) {
@@ -77,11 +79,11 @@ TEST(Checksum, CornerValuesExhaustively) {
     for (const uint16_t other : corners) {
         for (const uint16_t old_word : corners) {
             for (const uint16_t new_word : corners) {
-                const Bytes data = {0x45, 0x00, uint8_t(other >> 8), uint8_t(other), uint8_t(old_word >> 8),
-                                    uint8_t(old_word)};
+                const Bytes data = {
+                    0x45, 0x00, uint8_t(other >> 8), uint8_t(other), uint8_t(old_word >> 8), uint8_t(old_word)};
                 expect_incremental_matches_full(data, 4, {uint8_t(new_word >> 8), uint8_t(new_word)});
-                expect_incremental_matches_full(data, 2, {uint8_t(new_word >> 8), uint8_t(new_word),
-                                                          uint8_t(other >> 8), uint8_t(other)});
+                expect_incremental_matches_full(
+                    data, 2, {uint8_t(new_word >> 8), uint8_t(new_word), uint8_t(other >> 8), uint8_t(other)});
             }
         }
     }
@@ -139,29 +141,44 @@ struct PacketSpec {
         PacketSpec spec;
         const uint32_t choice = traffic.below(4);
         spec.protocol = choice == 0 ? kProtoTcp : choice == 1 ? kProtoUdp : choice == 2 ? kProtoSctp : kProtoIcmp;
-        spec.ip = {.src = traffic.address(), .dst = traffic.address(), .ttl = traffic.ttl(),
+        spec.ip = {.src = traffic.address(),
+                   .dst = traffic.address(),
+                   .ttl = traffic.ttl(),
                    .id = traffic.port(),
                    .flags_fragment = static_cast<uint16_t>(traffic.coin() ? RTE_IPV4_HDR_DF_FLAG : 0)};
         spec.ethernet = {.vlan = traffic.vlan()};
-        spec.tcp = {.src_port = traffic.port(), .dst_port = traffic.port(), .seq = traffic.below(UINT32_MAX),
-                    .ack = traffic.below(UINT32_MAX), .flags = RTE_TCP_ACK_FLAG,
+        spec.tcp = {.src_port = traffic.port(),
+                    .dst_port = traffic.port(),
+                    .seq = traffic.below(UINT32_MAX),
+                    .ack = traffic.below(UINT32_MAX),
+                    .flags = RTE_TCP_ACK_FLAG,
                     .options = traffic.coin() ? Bytes{} : Bytes{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2},
                     .payload = traffic.payload(1400)};
-        spec.udp = {.src_port = traffic.port(), .dst_port = traffic.port(), .payload = traffic.payload(1400),
+        spec.udp = {.src_port = traffic.port(),
+                    .dst_port = traffic.port(),
+                    .payload = traffic.payload(1400),
                     .zero_checksum = traffic.coin()};
-        spec.sctp = {.src_port = traffic.port(), .dst_port = traffic.port(), .tag = 1 + traffic.below(UINT32_MAX - 1),
+        spec.sctp = {.src_port = traffic.port(),
+                     .dst_port = traffic.port(),
+                     .tag = 1 + traffic.below(UINT32_MAX - 1),
                      .chunks = sctp_data_chunk(traffic.below(UINT32_MAX), traffic.payload(1400))};
-        spec.echo = {.request = traffic.coin(), .identifier = traffic.port(), .sequence = traffic.port(),
+        spec.echo = {.request = traffic.coin(),
+                     .identifier = traffic.port(),
+                     .sequence = traffic.port(),
                      .payload = traffic.payload(200)};
         return spec;
     }
 
     Bytes build() const {
         switch (protocol) {
-        case kProtoTcp: return tcp_frame(tcp, ip, ethernet);
-        case kProtoUdp: return udp_frame(udp, ip, ethernet);
-        case kProtoSctp: return sctp_frame(sctp, ip, ethernet);
-        default: return icmp_echo_frame(echo, ip, ethernet);
+        case kProtoTcp:
+            return tcp_frame(tcp, ip, ethernet);
+        case kProtoUdp:
+            return udp_frame(udp, ip, ethernet);
+        case kProtoSctp:
+            return sctp_frame(sctp, ip, ethernet);
+        default:
+            return icmp_echo_frame(echo, ip, ethernet);
         }
     }
 
@@ -223,9 +240,9 @@ TEST(NatRewrite, UdpChecksumNeverBecomesZero) {
         const ParsedPacket parsed = parse_or_fail(frame, 0);
         const Ipv4Rewrite rewrite = {kGatewayAddr, kEndpointAddr, rte_cpu_to_be_16(static_cast<uint16_t>(port)),
                                      rte_cpu_to_be_16(2000)};
-        const Bytes expected = udp_frame({.src_port = static_cast<uint16_t>(port), .dst_port = 2000,
-                                          .payload = payload_bytes(9)},
-                                         {.src = kGatewayAddr, .dst = kEndpointAddr, .ttl = 63});
+        const Bytes expected =
+            udp_frame({.src_port = static_cast<uint16_t>(port), .dst_port = 2000, .payload = payload_bytes(9)},
+                      {.src = kGatewayAddr, .dst = kEndpointAddr, .ttl = 63});
         rewrite_ipv4_packet(frame.data(), parsed, rewrite);
         ASSERT_TRUE(frames_equal(frame, expected));
         if (udp_of(frame).dgram_cksum == 0xFFFF) ++zero_results;
@@ -246,8 +263,8 @@ TEST(NatRewrite, IcmpErrorsMatchFullRecomputation) {
         const PacketSpec original = PacketSpec::random(traffic);
         const Bytes original_frame = original.build();
         const size_t datagram_length = original_frame.size() - layout_of(original_frame).l3_offset;
-        size_t quote_length = traffic.coin() ? 28 + traffic.below(16)
-                                             : 28 + traffic.below(static_cast<uint32_t>(datagram_length - 27));
+        size_t quote_length =
+            traffic.coin() ? 28 + traffic.below(16) : 28 + traffic.below(static_cast<uint32_t>(datagram_length - 27));
         // A quote ending inside the TCP checksum cannot be translated exactly (the missing
         // byte's carry is unknown); it is left alone, see QuotedTcpChecksum* below.
         if (original.protocol == kProtoTcp && quote_length == 20 + 17) ++quote_length;
@@ -298,8 +315,8 @@ TEST(NatRewrite, QuotedTcpChecksumIsRewrittenOnlyWhenWhollyQuoted) {
     constexpr size_t kQuotedTcpChecksum = 20 + 16;  // offset in the quote
     for (size_t quote_length = 28; quote_length <= 48; ++quote_length) {
         SCOPED_TRACE("quote " + std::to_string(quote_length));
-        Bytes frame = icmp_error_frame({.quoted = quote_of(original, quote_length)},
-                                       {.src = kEndpointAddr, .dst = kGatewayAddr});
+        Bytes frame =
+            icmp_error_frame({.quoted = quote_of(original, quote_length)}, {.src = kEndpointAddr, .dst = kGatewayAddr});
         rewrite_icmp_error(frame.data(), parse_or_fail(frame, 0), kVipAddr, kClientAddr, inner);
         EXPECT_TRUE(all_checksums_ok(frame));
 
@@ -317,7 +334,8 @@ TEST(NatRewrite, QuotedTcpChecksumIsRewrittenOnlyWhenWhollyQuoted) {
 }
 
 TEST(NatRewrite, QuotedSctpChecksumIsRewrittenOnlyWhenWhollyQuoted) {
-    const SctpSpec sctp = {.src_port = 40000, .dst_port = 3868, .tag = 99, .chunks = sctp_data_chunk(5, payload_bytes(30))};
+    const SctpSpec sctp = {
+        .src_port = 40000, .dst_port = 3868, .tag = 99, .chunks = sctp_data_chunk(5, payload_bytes(30))};
     const Bytes original = sctp_frame(sctp, {.src = kGatewayAddr, .dst = kEndpointAddr});
     SctpSpec translated_spec = sctp;
     translated_spec.src_port = 40001;
@@ -327,8 +345,8 @@ TEST(NatRewrite, QuotedSctpChecksumIsRewrittenOnlyWhenWhollyQuoted) {
     constexpr size_t kQuotedCrcEnd = 20 + 12;  // offset in the quote
     for (size_t quote_length = 28; quote_length <= 40; ++quote_length) {
         SCOPED_TRACE("quote " + std::to_string(quote_length));
-        Bytes frame = icmp_error_frame({.quoted = quote_of(original, quote_length)},
-                                       {.src = kEndpointAddr, .dst = kGatewayAddr});
+        Bytes frame =
+            icmp_error_frame({.quoted = quote_of(original, quote_length)}, {.src = kEndpointAddr, .dst = kGatewayAddr});
         rewrite_icmp_error(frame.data(), parse_or_fail(frame, 0), kVipAddr, kClientAddr, inner);
         EXPECT_TRUE(all_checksums_ok(frame));
         const Bytes quote(frame.begin() + 14 + 20 + 8, frame.end());
@@ -345,7 +363,9 @@ TEST(NatRewrite, QuotedSctpChecksumIsRewrittenOnlyWhenWhollyQuoted) {
 TEST(NatRewrite, SctpNeedsOnlyItsHeaders) {
     RandomTraffic traffic(9260);
     for (int i = 0; i < 500; ++i) {
-        const SctpSpec sctp = {.src_port = traffic.port(), .dst_port = traffic.port(), .tag = 1234,
+        const SctpSpec sctp = {.src_port = traffic.port(),
+                               .dst_port = traffic.port(),
+                               .tag = 1234,
                                .chunks = sctp_data_chunk(7, traffic.payload(3000))};
         const Bytes frame = sctp_frame(sctp);
         constexpr size_t kHeaders = 14 + 20 + 16;
@@ -362,8 +382,8 @@ TEST(NatRewrite, SctpNeedsOnlyItsHeaders) {
         SctpSpec expected = sctp;
         expected.src_port = rte_be_to_cpu_16(rewrite.src_port);
         expected.dst_port = rte_be_to_cpu_16(rewrite.dst_port);
-        ASSERT_TRUE(frames_equal(result, sctp_frame(expected, {.src = rewrite.src_addr, .dst = rewrite.dst_addr,
-                                                               .ttl = 63})));
+        ASSERT_TRUE(
+            frames_equal(result, sctp_frame(expected, {.src = rewrite.src_addr, .dst = rewrite.dst_addr, .ttl = 63})));
     }
 }
 

@@ -105,9 +105,7 @@ protected:
         return seen;
     }
 
-    bool neighbor_mac(uint32_t address, rte_ether_addr& mac) const {
-        return table_->lookup(address, mac);
-    }
+    bool neighbor_mac(uint32_t address, rte_ether_addr& mac) const { return table_->lookup(address, mac); }
 
     static inline int instances_ = 0;
     std::unique_ptr<SnapshotBuilder> builder_;
@@ -149,8 +147,11 @@ TEST_F(NeighborResolverTest, ClaimOnOwnAddressIsDefendedWithAnAnnouncementNotARe
         EXPECT_FALSE(neighbor_mac(claimed, mac)) << "our own address must never become a neighbor";
     }
     // A claim by reply, within the defend interval: counted, not answered again.
-    receive({.operation = RTE_ARP_OP_REPLY, .sender_mac = kIntruderMac, .sender_addr = kOwnAddr,
-             .target_addr = kClientAddr}, 5000);
+    receive({.operation = RTE_ARP_OP_REPLY,
+             .sender_mac = kIntruderMac,
+             .sender_addr = kOwnAddr,
+             .target_addr = kClientAddr},
+            5000);
     EXPECT_TRUE(sent().empty());
     receive({.sender_mac = kIntruderMac, .sender_addr = kOwnAddr, .target_addr = kOwnAddr},
             1000 + NeighborResolver::kDefendIntervalMs);
@@ -160,8 +161,7 @@ TEST_F(NeighborResolverTest, ClaimOnOwnAddressIsDefendedWithAnAnnouncementNotARe
 }
 
 TEST_F(NeighborResolverTest, UnsolicitedReplyCreatesNoEntry) {
-    receive({.operation = RTE_ARP_OP_REPLY, .sender_mac = kRouterMac, .sender_addr = kRouter,
-             .target_addr = kOwnAddr});
+    receive({.operation = RTE_ARP_OP_REPLY, .sender_mac = kRouterMac, .sender_addr = kRouter, .target_addr = kOwnAddr});
     rte_ether_addr mac;
     EXPECT_FALSE(neighbor_mac(kRouter, mac));
 }
@@ -174,8 +174,9 @@ TEST_F(NeighborResolverTest, UnsolicitedMacChangeIsRefusedUntilAProbeIsAnswered)
     rte_ether_addr mac;
     ASSERT_TRUE(neighbor_mac(kRouter, mac));
 
-    receive({.operation = RTE_ARP_OP_REPLY, .sender_mac = kIntruderMac, .sender_addr = kRouter,
-             .target_addr = kOwnAddr}, 2000);
+    receive(
+        {.operation = RTE_ARP_OP_REPLY, .sender_mac = kIntruderMac, .sender_addr = kRouter, .target_addr = kOwnAddr},
+        2000);
     receive({.sender_mac = kIntruderMac, .sender_addr = kRouter, .target_addr = kOwnAddr}, 2001);
     ASSERT_TRUE(neighbor_mac(kRouter, mac));
     EXPECT_TRUE(rte_is_same_ether_addr(&mac, &kRouterMac)) << "poisoned by unsolicited ARP";
@@ -189,8 +190,9 @@ TEST_F(NeighborResolverTest, UnsolicitedMacChangeIsRefusedUntilAProbeIsAnswered)
 
     // The neighbor really moved (a failover): its answer to the probe moves the entry.
     constexpr rte_ether_addr kNewRouterMac = test::mac("02:00:00:00:01:fe");
-    receive({.operation = RTE_ARP_OP_REPLY, .sender_mac = kNewRouterMac, .sender_addr = kRouter,
-             .target_addr = kOwnAddr}, 2100);
+    receive(
+        {.operation = RTE_ARP_OP_REPLY, .sender_mac = kNewRouterMac, .sender_addr = kRouter, .target_addr = kOwnAddr},
+        2100);
     ASSERT_TRUE(neighbor_mac(kRouter, mac));
     EXPECT_TRUE(rte_is_same_ether_addr(&mac, &kNewRouterMac));
 }

@@ -29,7 +29,9 @@ constexpr rte_ether_addr kMacB = mac("02:00:00:00:0b:02");
 constexpr rte_ether_addr kMacC = mac("02:00:00:00:0c:03");
 
 // The table is 64 KiB: keep it off the stack.
-std::unique_ptr<NeighborTable> make_table() { return std::make_unique<NeighborTable>(); }
+std::unique_ptr<NeighborTable> make_table() {
+    return std::make_unique<NeighborTable>();
+}
 
 std::optional<rte_ether_addr> lookup(const NeighborTable& table, uint32_t address) {
     rte_ether_addr found = mac("02:ff:ff:ff:ff:ff");
@@ -44,7 +46,9 @@ std::string text(const std::optional<rte_ether_addr>& address) {
     return buffer;
 }
 
-std::string text(const rte_ether_addr& address) { return text(std::optional<rte_ether_addr>(address)); }
+std::string text(const rte_ether_addr& address) {
+    return text(std::optional<rte_ether_addr>(address));
+}
 
 TEST(NeighborTable, LearnLookupUpdate) {
     auto table = make_table();
@@ -120,7 +124,8 @@ TEST(NeighborTable, StaticEntriesWinOverDynamicLearning) {
     EXPECT_EQ(text(lookup(*table, learned)), text(kMacB));
 
     std::map<uint32_t, bool> statics;
-    table->for_each_valid([&](uint32_t address, const rte_ether_addr&, bool is_static) { statics[address] = is_static; });
+    table->for_each_valid(
+        [&](uint32_t address, const rte_ether_addr&, bool is_static) { statics[address] = is_static; });
     EXPECT_EQ(statics, (std::map<uint32_t, bool>{{gateway, true}, {learned, true}}));
     EXPECT_FALSE(table->is_static(ipv4("198.18.0.1")));
 }
@@ -176,12 +181,14 @@ TEST(NeighborTable, FullTable) {
 //   02:i:r_hi:r_lo:(i ^ r_lo):(i ^ r_hi ^ a5)
 // so a reader can tell a MAC written for i from anything else (another neighbor's MAC, a torn
 // mix of two writes, garbage), and rounds must never go backwards for one reader.
-constexpr uint32_t kRacedNeighbors = 64;     // updated every round
-constexpr uint32_t kLateNeighbors = 64;      // first learned while the readers run
-constexpr uint32_t kStaticNeighbor = 200;    // never changes
+constexpr uint32_t kRacedNeighbors = 64;   // updated every round
+constexpr uint32_t kLateNeighbors = 64;    // first learned while the readers run
+constexpr uint32_t kStaticNeighbor = 200;  // never changes
 constexpr uint32_t kRounds = 3000;
 
-uint32_t raced_address(uint32_t i) { return rte_cpu_to_be_32(0xC6130000u + i); }  // 198.19.x.y
+uint32_t raced_address(uint32_t i) {
+    return rte_cpu_to_be_32(0xC6130000u + i);
+}  // 198.19.x.y
 
 rte_ether_addr raced_mac(uint32_t i, uint32_t round) {
     const auto id = static_cast<uint8_t>(i);
@@ -209,8 +216,8 @@ TEST(NeighborTable, ReadersNeverSeeAMacThatWasNotWrittenForTheAddress) {
     struct ReaderReport {
         uint64_t lookups = 0;
         uint64_t hits = 0;
-        uint64_t foreign = 0;      // a MAC never written for that address
-        uint64_t backwards = 0;    // an older round after a newer one
+        uint64_t foreign = 0;    // a MAC never written for that address
+        uint64_t backwards = 0;  // an older round after a newer one
         uint64_t static_misses = 0;
     };
     constexpr int kReaders = 2;
@@ -235,7 +242,8 @@ TEST(NeighborTable, ReadersNeverSeeAMacThatWasNotWrittenForTheAddress) {
                     }
                 }
                 rte_ether_addr found;
-                if (!table->lookup(raced_address(kStaticNeighbor), found) || round_of(kStaticNeighbor, found) != 0xbeef) {
+                if (!table->lookup(raced_address(kStaticNeighbor), found) ||
+                    round_of(kStaticNeighbor, found) != 0xbeef) {
                     ++report.static_misses;
                 }
             }

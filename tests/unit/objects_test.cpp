@@ -14,7 +14,9 @@
 namespace vipgate::config {
 namespace {
 
-uint32_t ip(std::string_view text) { return parse_ipv4(text).value(); }
+uint32_t ip(std::string_view text) {
+    return parse_ipv4(text).value();
+}
 
 std::string describe(const std::vector<ConfigError>& errors) {
     std::string text;
@@ -40,22 +42,21 @@ std::string manifest(const std::string& name) {
     return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
-#define LOAD_MANIFEST(var, name)                                                              \
-    if (!std::getenv("VIPGATE_SOURCE_ROOT"))                                                  \
-        GTEST_SKIP() << "VIPGATE_SOURCE_ROOT is not set (run through `meson test`)";          \
+#define LOAD_MANIFEST(var, name)                                                     \
+    if (!std::getenv("VIPGATE_SOURCE_ROOT"))                                         \
+        GTEST_SKIP() << "VIPGATE_SOURCE_ROOT is not set (run through `meson test`)"; \
     ObjectSet var = valid(load_kubernetes_yaml(manifest(name), name))
 
 // One error, for `field`, whose message contains `part`, at line:column.
-testing::AssertionResult single_error(const ObjectsResult& result, std::string_view field,
-                                      std::string_view part, uint32_t line, uint32_t column) {
+testing::AssertionResult single_error(const ObjectsResult& result, std::string_view field, std::string_view part,
+                                      uint32_t line, uint32_t column) {
     if (result.errors.size() != 1)
         return testing::AssertionFailure() << "expected one error, got:" << describe(result.errors);
     const ConfigError& error = result.errors[0];
-    if (error.field != field || error.message.find(part) == std::string::npos ||
-        error.line != line || error.column != column) {
-        return testing::AssertionFailure()
-               << "expected " << line << ":" << column << ": " << field << ": ..." << part
-               << "..., got:" << describe(result.errors);
+    if (error.field != field || error.message.find(part) == std::string::npos || error.line != line ||
+        error.column != column) {
+        return testing::AssertionFailure() << "expected " << line << ":" << column << ": " << field << ": ..." << part
+                                           << "..., got:" << describe(result.errors);
     }
     return testing::AssertionSuccess();
 }
@@ -83,8 +84,7 @@ TEST(KubernetesManifests, NamedTargetPort) {
     EXPECT_EQ(objects.pods[0], pod);  // no status: no address yet, ready
     ASSERT_EQ(objects.services.size(), 1u);
     EXPECT_EQ(objects.services[0].ports,
-              (std::vector<ServicePortConfig>{
-                  {"name-of-service-port", Protocol::Tcp, 80, 0, "http-web-svc"}}));
+              (std::vector<ServicePortConfig>{{"name-of-service-port", Protocol::Tcp, 80, 0, "http-web-svc"}}));
 }
 
 TEST(KubernetesManifests, EndpointSliceExample) {
@@ -139,8 +139,7 @@ TEST(KubernetesManifests, KubectlListWithStatus) {
     EXPECT_FALSE(running.ready);
     EXPECT_TRUE(running.terminating);
     EXPECT_EQ(running.weight, 3u);
-    EXPECT_EQ(running.ports, (std::vector<NamedPort>{{"http", Protocol::Tcp, 8080},
-                                                     {"", Protocol::Tcp, 9090}}));
+    EXPECT_EQ(running.ports, (std::vector<NamedPort>{{"http", Protocol::Tcp, 8080}, {"", Protocol::Tcp, 9090}}));
     EXPECT_EQ(objects.pods[1].address, ip("10.244.2.9"));  // from the vipgate.io/pod-ip annotation
     EXPECT_TRUE(objects.pods[1].ready);
     EXPECT_EQ(objects.pods[2].address, 0u);  // no address anywhere: accepted, not an endpoint
@@ -197,7 +196,8 @@ endpoints:
 // Found by tests/fuzz (fuzz_kubernetes_yaml): yaml-cpp passes any bytes through, so a name
 // that is not UTF-8 was accepted, and `vipctl dump` then wrote a file no TOML parser reads.
 TEST(KubernetesYaml, TextThatIsNotUtf8IsRefused) {
-    EXPECT_TRUE(single_error(yaml("apiVersion: v1\nkind: Service\nmetadata:\n  name: back\xff\xff" "end\n"
+    EXPECT_TRUE(single_error(yaml("apiVersion: v1\nkind: Service\nmetadata:\n  name: back\xff\xff"
+                                  "end\n"
                                   "spec: {ports: [{port: 80}]}\n"),
                              "metadata.name", "is not valid UTF-8 text", 4, 9));
     EXPECT_TRUE(single_error(yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: \"a\xed\xa0\x80\"}\n"),
@@ -209,17 +209,14 @@ TEST(KubernetesYaml, TextThatIsNotUtf8IsRefused) {
 TEST(KubernetesYaml, ErrorsNameTheManifestField) {
     EXPECT_TRUE(single_error(yaml("apiVersion: apps/v1\nkind: Deployment\n"), "kind",
                              "unsupported kind 'Deployment'; vipgate reads Service (v1)", 2, 7));
-    EXPECT_TRUE(single_error(yaml("apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\n"),
-                             "apiVersion",
+    EXPECT_TRUE(single_error(yaml("apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\n"), "apiVersion",
                              "EndpointSlice needs apiVersion discovery.k8s.io/v1, found "
                              "'discovery.k8s.io/v1beta1'",
                              1, 13));
-    EXPECT_TRUE(single_error(
-        yaml("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: ExternalName\n"),
-        "spec.externalName", "an ExternalName service needs the DNS name it aliases", 5, 3));
-    EXPECT_TRUE(single_error(
-        yaml("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: Headless\n"),
-        "spec.type", "unknown service type 'Headless'", 5, 9));
+    EXPECT_TRUE(single_error(yaml("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: ExternalName\n"),
+                             "spec.externalName", "an ExternalName service needs the DNS name it aliases", 5, 3));
+    EXPECT_TRUE(single_error(yaml("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: Headless\n"),
+                             "spec.type", "unknown service type 'Headless'", 5, 9));
     EXPECT_TRUE(single_error(yaml(R"(apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: s, labels: {kubernetes.io/service-name: svc}}
@@ -250,8 +247,7 @@ spec:
   ports:
   - port: 70000
 )"),
-                             "spec.ports[0].port", "70000 is out of range; allowed: 1..65535", 6,
-                             11));
+                             "spec.ports[0].port", "70000 is out of range; allowed: 1..65535", 6, 11));
     EXPECT_TRUE(single_error(yaml(R"(apiVersion: v1
 kind: Pod
 metadata: {name: p}
@@ -261,10 +257,10 @@ spec:
     ports:
     - name: http
 )"),
-                             "spec.containers[0].ports[0].containerPort",
-                             "missing required key 'containerPort'", 8, 7));
-    EXPECT_TRUE(single_error(yaml("apiVersion: v1\nkind: Pod\nmetadata:\n  labels: {app: x}\n"),
-                             "metadata.name", "missing required key 'name'", 4, 3));
+                             "spec.containers[0].ports[0].containerPort", "missing required key 'containerPort'", 8,
+                             7));
+    EXPECT_TRUE(single_error(yaml("apiVersion: v1\nkind: Pod\nmetadata:\n  labels: {app: x}\n"), "metadata.name",
+                             "missing required key 'name'", 4, 3));
     EXPECT_TRUE(single_error(yaml(R"(apiVersion: v1
 kind: Pod
 metadata:
@@ -279,8 +275,7 @@ spec:
   ports: [{port: 80}]
   sessionAffinityConfig: {clientIP: {timeoutSeconds: 90000}}
 )"),
-                             "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
-                             "allowed: 1..86400", 6, 54));
+                             "spec.sessionAffinityConfig.clientIP.timeoutSeconds", "allowed: 1..86400", 6, 54));
 }
 
 TEST(KubernetesYaml, RulesAcrossDocumentsReferToLines) {
@@ -326,8 +321,7 @@ ports = [{ name = "http", port = 8080 }]
 worker_lcores = [1]
 )";
     ObjectsResult result = load_objects_toml(text, "objects.toml");
-    EXPECT_TRUE(single_error(result, "dataplane",
-                             "'dataplane' can only be set in the daemon's config file", 8, 2));
+    EXPECT_TRUE(single_error(result, "dataplane", "'dataplane' can only be set in the daemon's config file", 8, 2));
     std::string good = text.substr(0, text.find("[dataplane]"));
     ObjectSet objects = valid(load_objects_toml(good, "objects.toml"));
     ASSERT_EQ(objects.pods.size(), 1u);
@@ -355,8 +349,7 @@ service = "web"
                                              "objects.toml");
     ASSERT_EQ(result.errors.size(), 2u) << describe(result.errors);
     EXPECT_EQ(result.errors[0].field, "services[0].endpoints");
-    EXPECT_NE(result.errors[0].message.find("a service with a selector takes its endpoints"),
-              std::string::npos);
+    EXPECT_NE(result.errors[0].message.find("a service with a selector takes its endpoints"), std::string::npos);
     EXPECT_EQ(result.errors[1].message, "duplicate endpoint slice default/s (also endpoint_slices[0])");
 }
 

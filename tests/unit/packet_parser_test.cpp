@@ -64,8 +64,11 @@ TEST(PacketParser, TcpUntagged) {
 }
 
 TEST(PacketParser, TcpWithVlanOptionsAndPayload) {
-    const Bytes frame = tcp_frame({.src_port = 40002, .dst_port = 443, .flags = RTE_TCP_PSH_FLAG | RTE_TCP_ACK_FLAG,
-                                   .options = Bytes(12, 1), .payload = payload_bytes(100)},
+    const Bytes frame = tcp_frame({.src_port = 40002,
+                                   .dst_port = 443,
+                                   .flags = RTE_TCP_PSH_FLAG | RTE_TCP_ACK_FLAG,
+                                   .options = Bytes(12, 1),
+                                   .payload = payload_bytes(100)},
                                   {}, {.vlan = kPortVlan});
     const ParsedPacket parsed = parse_valid(frame, PacketKind::Ipv4, kPortVlan);
     EXPECT_EQ(parsed.l3_offset, 18);
@@ -99,9 +102,9 @@ TEST(PacketParser, UdpLengthShorterThanIpPayloadIsAccepted) {
 // The first fragment carries the ports and the whole datagram's UDP length; a later one has
 // neither, and its "L4 offset" is where its payload starts.
 TEST(PacketParser, UdpFragmentsCarryTheirPlaceInTheDatagram) {
-    const Bytes first = udp_frame({.src_port = 40001, .dst_port = 53, .payload = payload_bytes(40), .length = 1000},
-                                  {.src = kClientAddr, .dst = kVipAddr, .id = 0x4321,
-                                   .flags_fragment = RTE_IPV4_HDR_MF_FLAG});
+    const Bytes first =
+        udp_frame({.src_port = 40001, .dst_port = 53, .payload = payload_bytes(40), .length = 1000},
+                  {.src = kClientAddr, .dst = kVipAddr, .id = 0x4321, .flags_fragment = RTE_IPV4_HDR_MF_FLAG});
     const ParsedPacket head = parse_valid(first, PacketKind::Ipv4);
     EXPECT_EQ(head.fragment, FragmentKind::First);
     EXPECT_TRUE(head.more_fragments);
@@ -123,8 +126,8 @@ TEST(PacketParser, UdpFragmentsCarryTheirPlaceInTheDatagram) {
 }
 
 TEST(PacketParser, SctpInit) {
-    const Bytes frame = sctp_frame({.src_port = 40004, .dst_port = 3868, .chunks = sctp_init_chunk(0xA1B2C3D4)},
-                                   {}, {.vlan = kPortVlan});
+    const Bytes frame = sctp_frame({.src_port = 40004, .dst_port = 3868, .chunks = sctp_init_chunk(0xA1B2C3D4)}, {},
+                                   {.vlan = kPortVlan});
     const ParsedPacket parsed = parse_valid(frame, PacketKind::Ipv4, kPortVlan);
     EXPECT_EQ(parsed.l4_offset, 38);
     EXPECT_EQ(parsed.ip_total_length, 20 + 12 + 20);
@@ -157,10 +160,11 @@ TEST(PacketParser, SctpDataAbortAndPadding) {
 }
 
 TEST(PacketParser, IcmpErrorQuotingSctp) {
-    const Bytes original = sctp_frame({.src_port = 40005, .dst_port = 3868, .tag = 9,
-                                       .chunks = sctp_data_chunk(1, payload_bytes(40))},
-                                      {.src = kGatewayAddr, .dst = kEndpointAddr});
-    const Bytes frame = icmp_error_frame({.quoted = quote_of(original, 28)}, {.src = kEndpointAddr, .dst = kGatewayAddr});
+    const Bytes original =
+        sctp_frame({.src_port = 40005, .dst_port = 3868, .tag = 9, .chunks = sctp_data_chunk(1, payload_bytes(40))},
+                   {.src = kGatewayAddr, .dst = kEndpointAddr});
+    const Bytes frame =
+        icmp_error_frame({.quoted = quote_of(original, 28)}, {.src = kEndpointAddr, .dst = kGatewayAddr});
     const ParsedPacket parsed = parse_valid(frame, PacketKind::Ipv4);
     EXPECT_TRUE(parsed.icmp_error);
     EXPECT_EQ(parsed.inner_key, flow(kGatewayAddr, kEndpointAddr, 40005, 3868, kProtoSctp));
@@ -314,8 +318,8 @@ std::vector<DropCase> drop_cases() {
         {"untagged frame, tagged port", tcp, DropReason::VlanMismatch, kPortVlan},
         {"other VLAN", tcp_frame({}, {}, {.vlan = 200}), DropReason::VlanMismatch, kPortVlan},
         {"802.1ad outer tag", ethernet_frame(RTE_ETHER_TYPE_QINQ, Bytes(40, 0)), DropReason::UnknownEthertype},
-        {"802.1ad outer tag, tagged port", ethernet_frame(RTE_ETHER_TYPE_QINQ, Bytes(40, 0)),
-         DropReason::VlanMismatch, kPortVlan},
+        {"802.1ad outer tag, tagged port", ethernet_frame(RTE_ETHER_TYPE_QINQ, Bytes(40, 0)), DropReason::VlanMismatch,
+         kPortVlan},
         {"QinQ: second 802.1Q tag", qinq, DropReason::UnknownEthertype, kPortVlan},
         {"IPv4 header cut short", truncated(tcp, 14 + 19), DropReason::TruncatedIpv4},
         {"IPv4 header beyond first segment", tcp, DropReason::TruncatedIpv4, 0, 14 + 19},
@@ -328,9 +332,8 @@ std::vector<DropCase> drop_cases() {
         {"total length beyond frame", tcp_frame({}, {.total_length = 41}), DropReason::BadIpLength},
         {"bad header checksum", tcp_frame({}, {.bad_checksum = true}), DropReason::BadIpChecksum},
         {"ICMP fragment", icmp_echo_frame({}, {.flags_fragment = RTE_IPV4_HDR_MF_FLAG}), DropReason::Fragment},
-        {"first TCP fragment cut inside its header", tcp_frame({}, {.flags_fragment = RTE_IPV4_HDR_MF_FLAG,
-                                                                    .total_length = 20 + 19}),
-         DropReason::FragmentTiny},
+        {"first TCP fragment cut inside its header",
+         tcp_frame({}, {.flags_fragment = RTE_IPV4_HDR_MF_FLAG, .total_length = 20 + 19}), DropReason::FragmentTiny},
         {"first UDP fragment of 4 bytes", udp_frame({}, {.flags_fragment = RTE_IPV4_HDR_MF_FLAG, .total_length = 24}),
          DropReason::FragmentTiny},
         {"TCP fragment at offset 8", tcp_frame({}, {.flags_fragment = 1}), DropReason::FragmentTiny},
@@ -343,8 +346,7 @@ std::vector<DropCase> drop_cases() {
         {"TCP options beyond first segment", tcp_frame({.options = Bytes(8, 1), .payload = payload_bytes(10)}),
          DropReason::TruncatedL4, 0, 14 + 20 + 24},
         {"UDP length 7", udp_frame({.length = 7}), DropReason::TruncatedL4},
-        {"UDP length beyond datagram", udp_frame({.payload = payload_bytes(4), .length = 13}),
-         DropReason::TruncatedL4},
+        {"UDP length beyond datagram", udp_frame({.payload = payload_bytes(4), .length = 13}), DropReason::TruncatedL4},
         {"UDP header cut short", ipv4_frame(kProtoUdp, Bytes(6, 0)), DropReason::TruncatedL4},
         {"UDP header beyond first segment", udp_frame(), DropReason::TruncatedL4, 0, 14 + 20 + 7},
         {"ICMP header cut short", ipv4_frame(kProtoIcmp, Bytes(7, 0)), DropReason::TruncatedL4},

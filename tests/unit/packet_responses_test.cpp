@@ -25,7 +25,9 @@ ParsedPacket parse_or_fail(const rte_mbuf* m, uint16_t vlan) {
 }
 
 // The Ethernet header of an answer to a frame from the client to the gateway.
-EthernetSpec back_to_client(uint16_t vlan) { return {.src = kGatewayMac, .dst = kClientMac, .vlan = vlan}; }
+EthernetSpec back_to_client(uint16_t vlan) {
+    return {.src = kGatewayMac, .dst = kClientMac, .vlan = vlan};
+}
 
 // The IPv4 header fields every answer carries: TTL 64, DF clear, identification 0.
 Ipv4Spec answer_header(uint32_t src, uint32_t dst, uint8_t tos = 0) {
@@ -52,8 +54,11 @@ TEST(TcpReset, SeqAndAckFollowRfc793) {
         {"SYN with options", {.seq = 7, .flags = RTE_TCP_SYN_FLAG, .options = Bytes(20, 1)}, 0, 8, kRstAck},
         {"FIN without ACK", {.seq = 500, .flags = RTE_TCP_FIN_FLAG, .payload = payload_bytes(3)}, 0, 504, kRstAck},
         {"sequence wraps", {.seq = 0xFFFFFFFF, .flags = RTE_TCP_SYN_FLAG}, 0, 0, kRstAck},
-        {"ACK with payload", {.seq = 1000, .ack = 5555, .flags = RTE_TCP_ACK_FLAG, .payload = payload_bytes(100)},
-         5555, 0, kRst},
+        {"ACK with payload",
+         {.seq = 1000, .ack = 5555, .flags = RTE_TCP_ACK_FLAG, .payload = payload_bytes(100)},
+         5555,
+         0,
+         kRst},
         {"SYN-ACK", {.seq = 1, .ack = 9, .flags = RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG}, 9, 0, kRst},
         {"FIN-ACK", {.seq = 1, .ack = 77, .flags = RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG}, 77, 0, kRst},
     };
@@ -68,8 +73,12 @@ TEST(TcpReset, SeqAndAckFollowRfc793) {
             ASSERT_TRUE(make_tcp_reset(m.get(), parse_or_fail(m.get(), vlan)));
 
             // TOS keeps the DSCP and drops the ECN bits.
-            const Bytes expected = tcp_frame({.src_port = 80, .dst_port = 40000, .seq = c.expected_seq,
-                                              .ack = c.expected_ack, .flags = c.expected_flags, .window = 0},
+            const Bytes expected = tcp_frame({.src_port = 80,
+                                              .dst_port = 40000,
+                                              .seq = c.expected_seq,
+                                              .ack = c.expected_ack,
+                                              .flags = c.expected_flags,
+                                              .window = 0},
                                              answer_header(kVipAddr, kClientAddr, 0x28), back_to_client(vlan));
             EXPECT_TRUE(frames_equal(to_bytes(m.get()), expected));
             EXPECT_TRUE(all_checksums_ok(to_bytes(m.get())));
@@ -127,7 +136,9 @@ TEST(SctpAbort, TagAndTypeFollowRfc9260OutOfTheBlueRules) {
                                            {.src = kClientAddr, .dst = kVipAddr, .tos = 0x2B},
                                            {.src = kClientMac, .dst = kGatewayMac, .vlan = vlan}));
             ASSERT_TRUE(make_sctp_abort(m.get(), parse_or_fail(m.get(), vlan)));
-            const Bytes expected = sctp_frame({.src_port = 3868, .dst_port = 40000, .tag = c.expected_tag,
+            const Bytes expected = sctp_frame({.src_port = 3868,
+                                               .dst_port = 40000,
+                                               .tag = c.expected_tag,
                                                .chunks = sctp_chunk(c.expected_type, c.expected_flags)},
                                               answer_header(kVipAddr, kClientAddr, 0x28), back_to_client(vlan));
             EXPECT_TRUE(frames_equal(to_bytes(m.get()), expected));
@@ -245,8 +256,13 @@ TEST(EchoReply, RequestTurnsIntoReplyInPlace) {
     for (const uint16_t vlan : kVlans) {
         SCOPED_TRACE("vlan " + std::to_string(vlan));
         const IcmpEchoSpec echo = {.identifier = 0x0BAD, .sequence = 3, .payload = payload_bytes(56)};
-        MbufPtr m = to_mbuf(icmp_echo_frame(echo, {.src = kClientAddr, .dst = kGatewayAddr, .ttl = 3, .tos = 0x10,
-                                                   .id = 0x4321, .flags_fragment = RTE_IPV4_HDR_DF_FLAG},
+        MbufPtr m = to_mbuf(icmp_echo_frame(echo,
+                                            {.src = kClientAddr,
+                                             .dst = kGatewayAddr,
+                                             .ttl = 3,
+                                             .tos = 0x10,
+                                             .id = 0x4321,
+                                             .flags_fragment = RTE_IPV4_HDR_DF_FLAG},
                                             {.src = kClientMac, .dst = kGatewayMac, .vlan = vlan}));
         ASSERT_TRUE(make_icmp_echo_reply(m.get(), parse_or_fail(m.get(), vlan)));
 
@@ -269,7 +285,8 @@ TEST(EchoReply, OnlyForEchoRequests) {
 // ARP
 
 TEST(Arp, ParseRequestAndReply) {
-    const Bytes request = arp_frame({.sender_mac = kClientMac, .sender_addr = kClientAddr, .target_addr = kGatewayAddr});
+    const Bytes request =
+        arp_frame({.sender_mac = kClientMac, .sender_addr = kClientAddr, .target_addr = kGatewayAddr});
     ParsedPacket parsed;
     ASSERT_EQ(parse_packet(request.data(), 42, 42, 0, true, parsed).kind, PacketKind::Arp);
     ArpMessage message;
@@ -279,8 +296,11 @@ TEST(Arp, ParseRequestAndReply) {
     EXPECT_EQ(message.sender_addr, kClientAddr);
     EXPECT_EQ(message.target_addr, kGatewayAddr);
 
-    const Bytes reply = arp_frame({.operation = RTE_ARP_OP_REPLY, .sender_mac = kGatewayMac,
-                                   .sender_addr = kGatewayAddr, .target_mac = kClientMac, .target_addr = kClientAddr});
+    const Bytes reply = arp_frame({.operation = RTE_ARP_OP_REPLY,
+                                   .sender_mac = kGatewayMac,
+                                   .sender_addr = kGatewayAddr,
+                                   .target_mac = kClientMac,
+                                   .target_addr = kClientAddr});
     ASSERT_TRUE(parse_arp(reply.data(), 42, parsed, message));
     EXPECT_EQ(message.operation, RTE_ARP_OP_REPLY);
     EXPECT_TRUE(same_mac(message.sender_mac, kGatewayMac));
@@ -296,13 +316,14 @@ TEST(Arp, RequestForOurAddressTurnsIntoReply) {
         for (const size_t padding : {size_t{0}, size_t{18}}) {
             SCOPED_TRACE("vlan " + std::to_string(vlan) + ", padding " + std::to_string(padding));
             const ArpSpec request = {.sender_mac = kClientMac, .sender_addr = kClientAddr, .target_addr = kGatewayAddr};
-            MbufPtr m = to_mbuf(
-                with_padding(arp_frame(request, EthernetSpec{.src = kClientMac, .dst = kBroadcastMac, .vlan = vlan}),
-                             padding));
+            MbufPtr m = to_mbuf(with_padding(
+                arp_frame(request, EthernetSpec{.src = kClientMac, .dst = kBroadcastMac, .vlan = vlan}), padding));
             ASSERT_TRUE(make_arp_reply(m.get(), parse_or_fail(m.get(), vlan), kGatewayMac));
 
-            const Bytes expected = arp_frame({.operation = RTE_ARP_OP_REPLY, .sender_mac = kGatewayMac,
-                                              .sender_addr = kGatewayAddr, .target_mac = kClientMac,
+            const Bytes expected = arp_frame({.operation = RTE_ARP_OP_REPLY,
+                                              .sender_mac = kGatewayMac,
+                                              .sender_addr = kGatewayAddr,
+                                              .target_mac = kClientMac,
                                               .target_addr = kClientAddr},
                                              back_to_client(vlan));
             EXPECT_TRUE(frames_equal(to_bytes(m.get()), with_padding(expected, padding)));
@@ -321,8 +342,11 @@ TEST(Arp, WriteBroadcastRequest) {
         MbufPtr m(rte_pktmbuf_alloc(test_mempool()));
         ASSERT_TRUE(m);
         ASSERT_TRUE(write_arp_request(m.get(), kGatewayMac, kGatewayAddr, kEndpointAddr, vlan));
-        const Bytes expected = arp_frame({.operation = RTE_ARP_OP_REQUEST, .sender_mac = kGatewayMac,
-                                          .sender_addr = kGatewayAddr, .target_mac = {}, .target_addr = kEndpointAddr},
+        const Bytes expected = arp_frame({.operation = RTE_ARP_OP_REQUEST,
+                                          .sender_mac = kGatewayMac,
+                                          .sender_addr = kGatewayAddr,
+                                          .target_mac = {},
+                                          .target_addr = kEndpointAddr},
                                          EthernetSpec{.src = kGatewayMac, .dst = kBroadcastMac, .vlan = vlan});
         EXPECT_TRUE(frames_equal(to_bytes(m.get()), expected));
         EXPECT_EQ(parse_or_fail(m.get(), vlan).vlan_id, vlan);

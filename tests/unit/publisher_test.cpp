@@ -80,9 +80,9 @@ private:
 bool consistent(const Snapshot& snapshot, uint64_t generation) {
     const auto tag = static_cast<uint32_t>(generation);
     bool ok = snapshot.hash_seed == tag && snapshot.endpoints.contains(kEndpointsPerSnapshot - 1) &&
-              snapshot.service_ports.contains(0) && snapshot.ports.size() == 2 && snapshot.routes->next_hops.size() == 1 &&
-              snapshot.snat_addresses.size() == 1 && snapshot.snat_addresses[0] == tag &&
-              snapshot.routes->next_hops[0].gateway == tag;
+              snapshot.service_ports.contains(0) && snapshot.ports.size() == 2 &&
+              snapshot.routes->next_hops.size() == 1 && snapshot.snat_addresses.size() == 1 &&
+              snapshot.snat_addresses[0] == tag && snapshot.routes->next_hops[0].gateway == tag;
     for (uint32_t slot = 0; slot < kEndpointsPerSnapshot; ++slot) {
         ok = ok && snapshot.endpoints[slot].address == tag && snapshot.endpoints[slot].generation == tag;
     }
@@ -100,7 +100,7 @@ bool consistent(const Snapshot& snapshot, uint64_t generation) {
 struct ReaderReport {
     std::atomic<uint64_t> loads{0};
     std::atomic<uint64_t> latest{0};  // generation of the last load
-    uint64_t generations_seen = 0;  // distinct generations, counted on change
+    uint64_t generations_seen = 0;    // distinct generations, counted on change
     uint64_t went_backwards = 0;
     uint64_t freed_while_held = 0;
     uint64_t inconsistent = 0;
@@ -124,14 +124,18 @@ void run_reader(const Publisher& publisher, const FreeTracker& tracker, uint32_t
         report.latest.store(generation, std::memory_order_relaxed);
         // The freed check comes first so that a broken publisher fails the test instead of
         // sending the reader through freed memory.
-        if (tracker.freed(generation)) ++report.freed_while_held;
-        else if (!consistent(*snapshot, generation)) ++report.inconsistent;
+        if (tracker.freed(generation))
+            ++report.freed_while_held;
+        else if (!consistent(*snapshot, generation))
+            ++report.inconsistent;
         // Hold the reference across a reschedule now and then, so the publisher gets to run
         // (and would free the snapshot, if it did not wait for us).
         const uint64_t loads = report.loads.fetch_add(1, std::memory_order_relaxed) + 1;
         if (loads % 4 == 0) std::this_thread::yield();
-        if (tracker.freed(generation)) ++report.freed_while_held;
-        else if (!consistent(*snapshot, generation)) ++report.inconsistent;
+        if (tracker.freed(generation))
+            ++report.freed_while_held;
+        else if (!consistent(*snapshot, generation))
+            ++report.inconsistent;
     }
     rte_rcu_qsbr_thread_offline(qsbr, reader_id);
     rte_rcu_qsbr_thread_unregister(qsbr, reader_id);
@@ -183,7 +187,8 @@ TEST(Publisher, ReadersNeverSeeAFreedSnapshotAndEveryRetiredOneIsFreed) {
             loads_at_last[id] = reports[id].loads.load(std::memory_order_relaxed);
         }
         for (uint32_t id = 0; id < kReaders; ++id) {
-            EXPECT_TRUE(wait_for([&] { return reports[id].loads.load(std::memory_order_relaxed) > loads_at_last[id] + 1; }));
+            EXPECT_TRUE(
+                wait_for([&] { return reports[id].loads.load(std::memory_order_relaxed) > loads_at_last[id] + 1; }));
         }
         freed_while_running += publisher.reclaim();
         EXPECT_EQ(publisher.retired_count(), 0u) << "every reader moved on, yet retired snapshots were kept";

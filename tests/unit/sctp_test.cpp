@@ -22,7 +22,9 @@ uint32_t stored_checksum(const Bytes& packet) {
     return value;
 }
 
-void store_checksum(Bytes& packet, uint32_t value) { std::memcpy(packet.data() + 8, &value, sizeof(value)); }
+void store_checksum(Bytes& packet, uint32_t value) {
+    std::memcpy(packet.data() + 8, &value, sizeof(value));
+}
 
 uint32_t ports_of(const Bytes& packet) {
     uint32_t value;
@@ -40,9 +42,9 @@ TEST(Crc32cReference, MatchesPublishedVectors) {
 
 // An INIT that scapy 2.5 built: SCTP(sport=40000, dport=80, tag=0) / SCTPChunkInit(init_tag=0x11223344,
 // a_rwnd=65536, n_out_streams=10, n_in_streams=10, init_tsn=0x55667788); its checksum bytes are 0c 99 a5 3d.
-const Bytes kScapyInit = {0x9c, 0x40, 0x00, 0x50, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x99, 0xa5, 0x3d,
-                          0x01, 0x00, 0x00, 0x14, 0x11, 0x22, 0x33, 0x44, 0x00, 0x01, 0x00, 0x00,
-                          0x00, 0x0a, 0x00, 0x0a, 0x55, 0x66, 0x77, 0x88};
+const Bytes kScapyInit = {0x9c, 0x40, 0x00, 0x50, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x99, 0xa5,
+                          0x3d, 0x01, 0x00, 0x00, 0x14, 0x11, 0x22, 0x33, 0x44, 0x00, 0x01,
+                          0x00, 0x00, 0x00, 0x0a, 0x00, 0x0a, 0x55, 0x66, 0x77, 0x88};
 
 TEST(SctpChecksum, MatchesScapy) {
     EXPECT_EQ(sctp_checksum(kScapyInit.data(), static_cast<uint32_t>(kScapyInit.size())), stored_checksum(kScapyInit));
@@ -92,8 +94,8 @@ TEST(SctpChecksum, PortUpdateKeepsABadChecksumBad) {
     Bytes packet = kScapyInit;
     const uint32_t bad = stored_checksum(packet) ^ 0x00400000;
     const uint32_t new_ports = 0x90001f00;
-    const uint32_t updated = sctp_checksum_update_ports(bad, ports_of(packet), new_ports,
-                                                        static_cast<uint32_t>(packet.size()));
+    const uint32_t updated =
+        sctp_checksum_update_ports(bad, ports_of(packet), new_ports, static_cast<uint32_t>(packet.size()));
     std::memcpy(packet.data(), &new_ports, sizeof(new_ports));
     EXPECT_NE(updated, test::sctp_checksum_reference(packet));
     EXPECT_EQ(updated ^ test::sctp_checksum_reference(packet), 0x00400000u);

@@ -9,7 +9,9 @@
 namespace vipgate::config {
 namespace {
 
-uint32_t ip(const char* text) { return *parse_ipv4(text); }
+uint32_t ip(const char* text) {
+    return *parse_ipv4(text);
+}
 
 ClusterConfig cluster(const char* cidr = "198.18.128.0/24") {
     ClusterConfig out;
@@ -68,7 +70,7 @@ TEST(ServiceStore, SelectorPicksMatchingPodsOfItsNamespaceOnly) {
     ObjectSet objects;
     objects.services.push_back(service("web", Labels{{"app", "web"}, {"tier", "backend"}}));
     objects.pods.push_back(pod("a", "198.19.1.1", {{"app", "web"}, {"tier", "backend"}}));
-    objects.pods.push_back(pod("b", "198.19.1.2", {{"app", "web"}}));                       // missing tier
+    objects.pods.push_back(pod("b", "198.19.1.2", {{"app", "web"}}));  // missing tier
     objects.pods.push_back(pod("c", "198.19.1.3", {{"app", "web"}, {"tier", "backend"}, {"x", "y"}}));
     PodConfig elsewhere = pod("d", "198.19.1.4", {{"app", "web"}, {"tier", "backend"}});
     elsewhere.namespace_name = "other";
@@ -178,7 +180,8 @@ TEST(Allocation, ExplicitAddressMustBeInRangeAndFree) {
     EXPECT_TRUE(has_error(outside, "outside the service CIDR 198.18.128.0/24")) << errors_of(outside);
     StoreResult reserved = store.apply({{service("api", {}, {}, ip("198.18.128.9"))}, {}, {}}, "test");
     EXPECT_TRUE(has_error(reserved, "gateway's own")) << errors_of(reserved);
-    StoreResult twice = store.apply({{service("a", {}, {}, ip("198.18.128.20")), service("b", {}, {}, ip("198.18.128.20"))}, {}, {}}, "test");
+    StoreResult twice = store.apply(
+        {{service("a", {}, {}, ip("198.18.128.20")), service("b", {}, {}, ip("198.18.128.20"))}, {}, {}}, "test");
     EXPECT_TRUE(has_error(twice, "also requested by service default/a")) << errors_of(twice);
     EXPECT_EQ(store.services().size(), 1u) << "refused requests change nothing";
 }
@@ -221,9 +224,11 @@ TEST(Headless, ReadinessChangesReachTheResolutionAndTheChangedList) {
     ServiceStore store(cluster(), {});
     ServiceConfig headless = service("db", {{"app", "db"}});
     headless.headless = true;
-    ASSERT_TRUE(store.apply({{headless}, {pod("a", "198.19.1.1", {{"app", "db"}}), pod("b", "198.19.1.2", {{"app", "db"}})}, {}},
-                            "test")
-                    .ok());
+    ASSERT_TRUE(
+        store
+            .apply({{headless}, {pod("a", "198.19.1.1", {{"app", "db"}}), pod("b", "198.19.1.2", {{"app", "db"}})}, {}},
+                   "test")
+            .ok());
     PodConfig not_ready = pod("b", "198.19.1.2", {{"app", "db"}});
     not_ready.ready = false;
     StoreResult result = store.apply({{}, {not_ready}, {}}, "test");
@@ -360,7 +365,8 @@ TEST(ServiceStore, PodAddressesAreUnique) {
 
 TEST(ServiceStore, DrainSetsWeightZeroAndUndrainRestores) {
     ServiceStore store(cluster(), {});
-    ASSERT_TRUE(store.apply({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, "t").ok());
+    ASSERT_TRUE(
+        store.apply({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, "t").ok());
     StoreResult drained = store.set_drained(ip("198.19.1.1"), true);
     ASSERT_TRUE(drained.ok()) << errors_of(drained);
     EXPECT_EQ(drained.changes[0].action, "drained");
@@ -372,12 +378,15 @@ TEST(ServiceStore, DrainSetsWeightZeroAndUndrainRestores) {
 
 TEST(ServiceStore, RefusedAdmissionRollsBackEverything) {
     ServiceStore store(cluster(), {});
-    ASSERT_TRUE(store.apply({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, "t").ok());
+    ASSERT_TRUE(
+        store.apply({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, "t").ok());
     const ServiceStore::Admission refuse = [](const auto&, const auto&) { return std::optional<std::string>("full"); };
     store.set_admission(refuse);
     const uint32_t used = store.allocator().used();
-    StoreResult refused = store.apply(
-        {{service("api", {{"app", "web"}})}, {pod("a", "198.19.1.5", {{"app", "web"}}), pod("b", "198.19.1.2", {})}, {}}, "t");
+    StoreResult refused = store.apply({{service("api", {{"app", "web"}})},
+                                       {pod("a", "198.19.1.5", {{"app", "web"}}), pod("b", "198.19.1.2", {})},
+                                       {}},
+                                      "t");
     EXPECT_TRUE(has_error(refused, "full"));
     store.set_admission(nullptr);
     EXPECT_EQ(store.services().count("default/api"), 0u);
@@ -394,7 +403,8 @@ TEST(ServiceStore, RefusedAdmissionRollsBackEverything) {
 // A refused bulk creation leaves nothing behind: no object, no index entry, no resolution.
 TEST(ServiceStore, RefusedBulkCreationLeavesTheIndexesAsTheyWere) {
     ServiceStore store(cluster(), {});
-    ASSERT_TRUE(store.apply({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, "t").ok());
+    ASSERT_TRUE(
+        store.apply({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, "t").ok());
     ObjectSet bulk;
     for (int i = 0; i < 50; ++i) {
         const std::string name = std::string("s").append(std::to_string(i));
@@ -425,11 +435,12 @@ TEST(ServiceStore, RefusedBulkCreationLeavesTheIndexesAsTheyWere) {
 TEST(ServiceStore, RefusedDeleteAndRecreateRestoresTheOldObject) {
     ServiceStore store(cluster(), {});
     // The cluster's objects (a sync may delete and upsert the same key at once; the API may not).
-    ASSERT_TRUE(store.sync({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, {}, "k")
-                    .rejected.empty());
+    ASSERT_TRUE(
+        store.sync({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, {}, "k")
+            .rejected.empty());
     store.set_admission([](const auto&, const auto&) { return std::optional<std::string>("full"); });
-    const SyncResult synced = store.sync({{}, {pod("a", "198.19.1.9", {{"app", "web"}})}, {}},
-                                         {{ObjectKind::Pod, "default/a"}}, "t");
+    const SyncResult synced =
+        store.sync({{}, {pod("a", "198.19.1.9", {{"app", "web"}})}, {}}, {{ObjectKind::Pod, "default/a"}}, "t");
     EXPECT_FALSE(synced.rejected.empty());
     store.set_admission(nullptr);
     EXPECT_EQ(store.pods().at("default/a").address, ip("198.19.1.1"));

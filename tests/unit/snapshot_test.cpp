@@ -352,8 +352,7 @@ TEST(SnapshotBuilder, EndpointTableMapsRepliesToTheirOnlyServicePort) {
         snapshot->find_service_port(VipKey::ipv4(ipv4("198.18.100.1"), rte_cpu_to_be_16(80), kProtoTcp));
     const ServicePort& web = snapshot->service_ports[static_cast<uint32_t>(web_index)];
     const uint16_t target = snapshot->endpoints[web.endpoint_slots[0]].port;  // 8080, network order
-    EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.10"), target, kProtoTcp, 0}),
-              web_index);
+    EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.10"), target, kProtoTcp, 0}), web_index);
     // .11 serves both web and alias: its replies are ambiguous without a connection entry.
     EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.11"), target, kProtoTcp, 0}), -1);
     EXPECT_EQ(snapshot->service_port_of_endpoint({ipv4("198.19.0.10"), target, kProtoUdp, 0}), -1);
@@ -439,8 +438,8 @@ TEST(SnapshotBuilder, EndpointSlotsSurviveUpdatesAndAReusedSlotGetsANewGeneratio
         EXPECT_EQ(builder.last_statistics().endpoints_added, 1u);
         EXPECT_EQ(builder.last_statistics().endpoints_removed, 1u);
     }
-    const std::unique_ptr<Snapshot> third = builder.build(
-        load(web_with({{"198.19.0.10"}, {"198.19.0.12"}, {"198.19.0.13"}, {"198.19.0.14"}})));
+    const std::unique_ptr<Snapshot> third =
+        builder.build(load(web_with({{"198.19.0.10"}, {"198.19.0.12"}, {"198.19.0.13"}, {"198.19.0.14"}})));
     const ServicePort& port = service_port(*third, vip, 80, kProtoTcp);
     const SlotIdentity e3 = identity_of(*third, port, e);
     EXPECT_NE(e3.slot, d2.slot);
@@ -512,7 +511,7 @@ TEST(SnapshotBuilder, UnchangedServicePortKeepsItsMaglevTable) {
 TEST(SnapshotBuilder, ServingTerminatingEndpointsAreUsedOnlyWhenNoneIsReady) {
     SnapshotBuilder builder(2, port_identities());
     const uint32_t vip = ipv4("198.18.100.1");
-    const Endpoint not_serving{"198.19.0.10", 0, 1, false, true};    // terminating, not ready
+    const Endpoint not_serving{"198.19.0.10", 0, 1, false, true};  // terminating, not ready
     const Endpoint serving_terminating{"198.19.0.11", 0, 1, true, true};
     const Endpoint not_ready{"198.19.0.12", 0, 1, false, false};
     const Endpoint ready{"198.19.0.13"};
@@ -564,7 +563,8 @@ TEST(SnapshotBuilder, WeightZeroGetsNoNewFlowsButStaysAlive) {
     const ServicePort& port = service_port(*snapshot, vip, 80, kProtoTcp);
     EXPECT_TRUE(port.maglev->empty());
     ASSERT_EQ(port.endpoint_slots.size(), 1u);
-    EXPECT_TRUE(snapshot->endpoint_alive(port.endpoint_slots[0], snapshot->endpoints[port.endpoint_slots[0]].generation));
+    EXPECT_TRUE(
+        snapshot->endpoint_alive(port.endpoint_slots[0], snapshot->endpoints[port.endpoint_slots[0]].generation));
 }
 
 TEST(SnapshotBuilder, FailedBuildCommitsNothing) {

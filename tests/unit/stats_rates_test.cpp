@@ -9,10 +9,11 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 json stats(uint64_t rx, uint64_t active, uint64_t no_service, uint64_t web_packets) {
-    return {{"ok", true},
-            {"counters", {{"rx_packets", rx}, {"active_connections", active}}},
-            {"drops", {{"no_service", no_service}, {"ttl_exceeded", 0}}},
-            {"services", {{{"service", "default/web:80"}, {"connections", 1}, {"packets", web_packets}, {"bytes", 100}}}}};
+    return {
+        {"ok", true},
+        {"counters", {{"rx_packets", rx}, {"active_connections", active}}},
+        {"drops", {{"no_service", no_service}, {"ttl_exceeded", 0}}},
+        {"services", {{{"service", "default/web:80"}, {"connections", 1}, {"packets", web_packets}, {"bytes", 100}}}}};
 }
 
 TEST(StatsRates, FirstSampleHasNoRatesTheNextHasThem) {

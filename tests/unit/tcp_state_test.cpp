@@ -88,8 +88,13 @@ TEST(TcpState, HalfOpen) {
 }
 
 TEST(TcpState, TimeoutsPerStateAndProtocol) {
-    const ConnTimeouts timeouts{.tcp_syn_ms = 1, .tcp_established_ms = 2, .tcp_closing_ms = 3,
-                                .tcp_closed_ms = 4, .udp_ms = 5, .icmp_ms = 6, .udp_unreplied_ms = 7};
+    const ConnTimeouts timeouts{.tcp_syn_ms = 1,
+                                .tcp_established_ms = 2,
+                                .tcp_closing_ms = 3,
+                                .tcp_closed_ms = 4,
+                                .udp_ms = 5,
+                                .icmp_ms = 6,
+                                .udp_unreplied_ms = 7};
     constexpr bool kReplied = true;
     constexpr bool kUnreplied = false;
     EXPECT_EQ(state_timeout_ms(TcpState::SynSent, kProtoTcp, kUnreplied, timeouts), 1u);

@@ -53,7 +53,8 @@ TEST(VipctlCommandLine, GetDns) {
     EXPECT_EQ(command.resource, "dns");
     EXPECT_EQ(command.name, "web.default.svc.cluster.local");
     EXPECT_EQ(command.dns_type, "A");
-    EXPECT_EQ(build_request(command, {}), json({{"op", "dns"}, {"name", "web.default.svc.cluster.local"}, {"type", "A"}}));
+    EXPECT_EQ(build_request(command, {}),
+              json({{"op", "dns"}, {"name", "web.default.svc.cluster.local"}, {"type", "A"}}));
     EXPECT_EQ(parse({"get", "dns", "_http._tcp.web.default.svc.cluster.local", "SRV"}).dns_type, "SRV");
     EXPECT_EQ(usage_error({"get", "dns"}), "usage: vipctl get dns NAME [TYPE]");
     EXPECT_NE(usage_error({"get", "dns", "x", "-n", "kube-system"}), "(accepted)");

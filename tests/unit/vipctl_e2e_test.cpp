@@ -53,7 +53,7 @@ protected:
 
     // Runs vipctl with VIPGATE_SOCKET set to the test server, stdin from input.
     Outcome vipctl(std::vector<std::string> args, const std::string& input = "",
-               const std::string& socket_environment = "") {
+                   const std::string& socket_environment = "") {
         const std::string in = directory_.path() + "/stdin", out = directory_.path() + "/stdout",
                           err = directory_.path() + "/stderr";
         std::ofstream(in) << input;
@@ -106,10 +106,16 @@ protected:
 TEST_F(VipctlEndToEnd, GetServicesPrintsATable) {
     answer_ = {{"ok", true},
                {"items",
-                {{{"namespace", "default"}, {"name", "web"}, {"cluster_ip", "198.18.128.10"},
+                {{{"namespace", "default"},
+                  {"name", "web"},
+                  {"cluster_ip", "198.18.128.10"},
                   {"ports", {{{"name", "http"}, {"protocol", "TCP"}, {"port", 80}, {"target_port", "8080"}}}},
-                  {"selector", {{"app", "web"}}}, {"session_affinity", "None"}, {"affinity_timeout_s", 10800},
-                  {"endpoints_ready", 2}, {"endpoints_total", 2}, {"source", "kubernetes"}}}}};
+                  {"selector", {{"app", "web"}}},
+                  {"session_affinity", "None"},
+                  {"affinity_timeout_s", 10800},
+                  {"endpoints_ready", 2},
+                  {"endpoints_total", 2},
+                  {"source", "kubernetes"}}}}};
     const Outcome run = vipctl({"get", "svc"});
     EXPECT_EQ(run.status, 0) << run.err;
     EXPECT_EQ(run.out,
@@ -131,17 +137,23 @@ TEST_F(VipctlEndToEnd, ApplySendsEveryFileAndStdin) {
                {"timing_us", {{"validate", 500}, {"build", 100}, {"publish", 20}}}};
     const Outcome run = vipctl({"apply", "-f", file, "-f", "-"}, "[dataplane]\n");
     EXPECT_EQ(run.status, 0) << run.err;
-    EXPECT_EQ(run.out, "service/web created\n(generation 3, validated in 0.50 ms, built in 0.10 ms, published in 0.02 ms)\n");
+    EXPECT_EQ(run.out,
+              "service/web created\n(generation 3, validated in 0.50 ms, built in 0.10 ms, published in 0.02 ms)\n");
     EXPECT_EQ(last_request(), json({{"op", "apply"},
-                                    {"documents", {{{"source", file}, {"text", "kind: Service\n"}},
-                                                   {{"source", "<stdin>"}, {"text", "[dataplane]\n"}}}}}));
+                                    {"documents",
+                                     {{{"source", file}, {"text", "kind: Service\n"}},
+                                      {{"source", "<stdin>"}, {"text", "[dataplane]\n"}}}}}));
 }
 
 TEST_F(VipctlEndToEnd, RefusedRequestPrintsEachErrorAndExitsOne) {
     answer_ = {{"ok", false},
                {"error", "1 error in web.yaml"},
-               {"errors", {{{"source", "web.yaml"}, {"line", 3}, {"column", 5}, {"field", "spec.ports[0].port"},
-                            {"message", "must be 1-65535"}}}}};
+               {"errors",
+                {{{"source", "web.yaml"},
+                  {"line", 3},
+                  {"column", 5},
+                  {"field", "spec.ports[0].port"},
+                  {"message", "must be 1-65535"}}}}};
     const Outcome run = vipctl({"delete", "svc", "web"});
     EXPECT_EQ(run.status, 1);
     EXPECT_EQ(run.out, "");

@@ -28,23 +28,37 @@ const TableOptions kAllNamespaces{std::nullopt, false};
 const TableOptions kWide{std::string("default"), true};
 
 json web_service() {
-    return {{"namespace", "default"}, {"name", "web"}, {"cluster_ip", "198.18.128.10"},
-            {"ports", {{{"name", "http"}, {"protocol", "TCP"}, {"port", 80}, {"target_port", "8080"}},
-                       {{"name", "https"}, {"protocol", "TCP"}, {"port", 443}, {"target_port", "https"}}}},
-            {"selector", {{"app", "web"}, {"tier", "front"}}}, {"session_affinity", "None"},
-            {"affinity_timeout_s", 10800}, {"endpoints_ready", 3}, {"endpoints_total", 4}, {"source", "kubernetes"}};
+    return {{"namespace", "default"},
+            {"name", "web"},
+            {"cluster_ip", "198.18.128.10"},
+            {"ports",
+             {{{"name", "http"}, {"protocol", "TCP"}, {"port", 80}, {"target_port", "8080"}},
+              {{"name", "https"}, {"protocol", "TCP"}, {"port", 443}, {"target_port", "https"}}}},
+            {"selector", {{"app", "web"}, {"tier", "front"}}},
+            {"session_affinity", "None"},
+            {"affinity_timeout_s", 10800},
+            {"endpoints_ready", 3},
+            {"endpoints_total", 4},
+            {"source", "kubernetes"}};
 }
 
 json dns_service() {
-    return {{"namespace", "kube-system"}, {"name", "kube-dns"}, {"cluster_ip", "None"},
+    return {{"namespace", "kube-system"},
+            {"name", "kube-dns"},
+            {"cluster_ip", "None"},
             {"ports", {{{"name", "dns"}, {"protocol", "UDP"}, {"port", 53}, {"target_port", "53"}}}},
-            {"selector", nullptr}, {"session_affinity", "ClientIP"}, {"affinity_timeout_s", 600},
-            {"endpoints_ready", 0}, {"endpoints_total", 0}, {"source", "file"}};
+            {"selector", nullptr},
+            {"session_affinity", "ClientIP"},
+            {"affinity_timeout_s", 600},
+            {"endpoints_ready", 0},
+            {"endpoints_total", 0},
+            {"source", "file"}};
 }
 
 json endpoint(const std::string& address, bool ready = true, bool terminating = false, int weight = 1) {
-    return {{"address", address}, {"port", 8080}, {"port_name", "http"}, {"protocol", "TCP"}, {"ready", ready},
-            {"terminating", terminating}, {"weight", weight}, {"pod", nullptr}};
+    return {{"address", address}, {"port", 8080},   {"port_name", "http"},
+            {"protocol", "TCP"},  {"ready", ready}, {"terminating", terminating},
+            {"weight", weight},   {"pod", nullptr}};
 }
 
 TEST(VipctlTable, ColumnsAlignWithThreeSpacesAndNoTrailingBlanks) {
@@ -62,9 +76,10 @@ TEST(VipctlTable, ColumnsAlignWithThreeSpacesAndNoTrailingBlanks) {
 
 TEST(VipctlServices, TableInOneNamespace) {
     const Printed printed = print(print_services, {{"ok", true}, {"items", {web_service()}}}, kInDefault);
-    EXPECT_EQ(printed.out,
-              "NAME   TYPE        CLUSTER-IP      PORT(S)          ENDPOINTS   SELECTOR             AFFINITY   SOURCE\n"
-              "web    ClusterIP   198.18.128.10   80/TCP,443/TCP   3/4         app=web,tier=front   None       kubernetes\n");
+    EXPECT_EQ(
+        printed.out,
+        "NAME   TYPE        CLUSTER-IP      PORT(S)          ENDPOINTS   SELECTOR             AFFINITY   SOURCE\n"
+        "web    ClusterIP   198.18.128.10   80/TCP,443/TCP   3/4         app=web,tier=front   None       kubernetes\n");
     EXPECT_EQ(printed.err, "");
 }
 
@@ -95,9 +110,14 @@ TEST(VipctlServices, NothingFoundGoesToStderr) {
 }
 
 TEST(VipctlEndpoints, TruncatesLikeKubectlUnlessWide) {
-    json item = {{"namespace", "default"}, {"name", "web"}, {"selector", {{"app", "web"}}}, {"matched_pods", 5},
-                 {"endpoints", json::array()}, {"source", "kubernetes"},
-                 {"slices", {{{"name", "web-1"}, {"source", "kubernetes"}}, {{"name", "web-2"}, {"source", "kubernetes"}}}}};
+    json item = {
+        {"namespace", "default"},
+        {"name", "web"},
+        {"selector", {{"app", "web"}}},
+        {"matched_pods", 5},
+        {"endpoints", json::array()},
+        {"source", "kubernetes"},
+        {"slices", {{{"name", "web-1"}, {"source", "kubernetes"}}, {{"name", "web-2"}, {"source", "kubernetes"}}}}};
     for (int i = 10; i < 15; ++i) item["endpoints"].push_back(endpoint("198.19.1." + std::to_string(i)));
     const json response = {{"ok", true}, {"items", {item}}};
     EXPECT_EQ(print(print_endpoints, response, kInDefault).out,
@@ -110,25 +130,37 @@ TEST(VipctlEndpoints, TruncatesLikeKubectlUnlessWide) {
 }
 
 TEST(VipctlEndpoints, NoneWithAHintWhenTheSelectorMatchesNothing) {
-    const json web = {{"namespace", "default"}, {"name", "web"}, {"selector", {{"app", "web"}}}, {"matched_pods", 0},
+    const json web = {{"namespace", "default"},
+                      {"name", "web"},
+                      {"selector", {{"app", "web"}}},
+                      {"matched_pods", 0},
                       {"endpoints", json::array()}};
-    const json api = {{"namespace", "shop"}, {"name", "api"}, {"selector", {{"app", "api"}}}, {"matched_pods", 3},
-                      {"endpoints", {endpoint("198.19.2.1"), endpoint("198.19.2.2", false),
-                                     endpoint("198.19.2.3", true, true), endpoint("198.19.2.4", true, false, 0)}},
-                      {"source", "file"}, {"slices", {{{"name", "api-1"}, {"source", "kubernetes"}}}}};
-    const json manual = {{"namespace", "shop"}, {"name", "legacy"}, {"selector", nullptr}, {"matched_pods", nullptr},
-                         {"endpoints", json::array()}, {"source", "vipctl"}};
+    const json api = {{"namespace", "shop"},
+                      {"name", "api"},
+                      {"selector", {{"app", "api"}}},
+                      {"matched_pods", 3},
+                      {"endpoints",
+                       {endpoint("198.19.2.1"), endpoint("198.19.2.2", false), endpoint("198.19.2.3", true, true),
+                        endpoint("198.19.2.4", true, false, 0)}},
+                      {"source", "file"},
+                      {"slices", {{{"name", "api-1"}, {"source", "kubernetes"}}}}};
+    const json manual = {{"namespace", "shop"},     {"name", "legacy"},           {"selector", nullptr},
+                         {"matched_pods", nullptr}, {"endpoints", json::array()}, {"source", "vipctl"}};
     const Printed printed = print(print_endpoints, {{"ok", true}, {"items", {web, api, manual}}}, kAllNamespaces);
-    EXPECT_EQ(printed.out,
-              "NAMESPACE   NAME     ENDPOINTS         SOURCE                            NOTES\n"
-              "default     web      <none>            -                                 selector app=web matches no pods\n"
-              "shop        api      198.19.2.1:8080   file service, kubernetes slices   1 not ready; 1 terminating; 1 "
-              "drained\n"
-              "shop        legacy   <none>            vipctl                            no selector and no EndpointSlice\n");
+    EXPECT_EQ(
+        printed.out,
+        "NAMESPACE   NAME     ENDPOINTS         SOURCE                            NOTES\n"
+        "default     web      <none>            -                                 selector app=web matches no pods\n"
+        "shop        api      198.19.2.1:8080   file service, kubernetes slices   1 not ready; 1 terminating; 1 "
+        "drained\n"
+        "shop        legacy   <none>            vipctl                            no selector and no EndpointSlice\n");
 }
 
 TEST(VipctlEndpoints, SameAddressAndPortListedOnce) {
-    json item = {{"namespace", "default"}, {"name", "web"}, {"selector", nullptr}, {"matched_pods", nullptr},
+    json item = {{"namespace", "default"},
+                 {"name", "web"},
+                 {"selector", nullptr},
+                 {"matched_pods", nullptr},
                  {"endpoints", {endpoint("198.19.1.10"), endpoint("198.19.1.10")}}};
     EXPECT_EQ(print(print_endpoints, {{"ok", true}, {"items", {item}}}, kInDefault).out,
               "NAME   ENDPOINTS          SOURCE\n"
@@ -137,14 +169,15 @@ TEST(VipctlEndpoints, SameAddressAndPortListedOnce) {
 
 TEST(VipctlPods, StatusFromTerminatingAndWeight) {
     auto pod = [](const std::string& name, const json& address, bool ready, bool terminating, int weight) {
-        return json{{"namespace", "default"}, {"name", name}, {"address", address}, {"labels", {{"app", "web"}}},
-                    {"ready", ready}, {"terminating", terminating}, {"weight", weight},
-                    {"ports", {{{"name", "http"}, {"protocol", "TCP"}, {"port", 8080}}}}};
+        return json{{"namespace", "default"}, {"name", name},
+                    {"address", address},     {"labels", {{"app", "web"}}},
+                    {"ready", ready},         {"terminating", terminating},
+                    {"weight", weight},       {"ports", {{{"name", "http"}, {"protocol", "TCP"}, {"port", 8080}}}}};
     };
     const json response = {{"ok", true},
-                           {"items", {pod("web-1", "198.19.1.10", true, false, 1), pod("web-2", nullptr, false, false, 1),
-                                      pod("web-3", "198.19.1.12", true, true, 1),
-                                      pod("web-4", "198.19.1.13", true, false, 0)}}};
+                           {"items",
+                            {pod("web-1", "198.19.1.10", true, false, 1), pod("web-2", nullptr, false, false, 1),
+                             pod("web-3", "198.19.1.12", true, true, 1), pod("web-4", "198.19.1.13", true, false, 0)}}};
     EXPECT_EQ(print(print_pods, response, kInDefault).out,
               "NAME    IP            READY   STATUS        LABELS\n"
               "web-1   198.19.1.10   True    Running       app=web\n"
@@ -155,15 +188,25 @@ TEST(VipctlPods, StatusFromTerminatingAndWeight) {
 }
 
 TEST(VipctlConntrack, TableAndTruncationNote) {
-    const json response = {
-        {"ok", true},
-        {"items",
-         {{{"worker", 1}, {"protocol", "TCP"}, {"client", "198.19.0.5:40000"}, {"vip", "198.18.128.10:80"},
-           {"endpoint", "198.19.1.10:8080"}, {"snat", "198.18.0.2:1030"}, {"state", "established"},
-           {"expires_in_ms", 899000}},
-          {{"worker", 0}, {"protocol", "UDP"}, {"client", "198.19.0.6:5353"}, {"vip", "198.18.128.53:53"},
-           {"endpoint", "198.19.1.20:53"}, {"snat", nullptr}, {"state", "udp"}, {"expires_in_ms", 4200}}}},
-        {"truncated", true}};
+    const json response = {{"ok", true},
+                           {"items",
+                            {{{"worker", 1},
+                              {"protocol", "TCP"},
+                              {"client", "198.19.0.5:40000"},
+                              {"vip", "198.18.128.10:80"},
+                              {"endpoint", "198.19.1.10:8080"},
+                              {"snat", "198.18.0.2:1030"},
+                              {"state", "established"},
+                              {"expires_in_ms", 899000}},
+                             {{"worker", 0},
+                              {"protocol", "UDP"},
+                              {"client", "198.19.0.6:5353"},
+                              {"vip", "198.18.128.53:53"},
+                              {"endpoint", "198.19.1.20:53"},
+                              {"snat", nullptr},
+                              {"state", "udp"},
+                              {"expires_in_ms", 4200}}}},
+                           {"truncated", true}};
     const Printed printed = print(print_conntrack, response, kAllNamespaces);
     EXPECT_EQ(printed.out,
               "PROTO   CLIENT             VIP                ENDPOINT           SNAT              STATE         "
@@ -184,14 +227,19 @@ TEST(VipctlConntrack, Durations) {
 }
 
 TEST(VipctlStats, CountersNonZeroDropsAndServices) {
-    const json response = {
-        {"ok", true}, {"generation", 12},
-        {"counters", {{"rx_packets", 1000}, {"tx_packets", 990}}},
-        {"drops", {{"no_service", 7}, {"bad_checksum", 0}}},
-        {"services",
-         {{{"service", "default/web:http"}, {"vip", "198.18.128.10:80"}, {"protocol", "TCP"}, {"connections", 3},
-           {"packets", 900}, {"bytes", 64000}, {"refusals", 2}}}},
-        {"last_update", {{"validate_us", 812}, {"build_us", 95}, {"publish_us", 40}}}};
+    const json response = {{"ok", true},
+                           {"generation", 12},
+                           {"counters", {{"rx_packets", 1000}, {"tx_packets", 990}}},
+                           {"drops", {{"no_service", 7}, {"bad_checksum", 0}}},
+                           {"services",
+                            {{{"service", "default/web:http"},
+                              {"vip", "198.18.128.10:80"},
+                              {"protocol", "TCP"},
+                              {"connections", 3},
+                              {"packets", 900},
+                              {"bytes", 64000},
+                              {"refusals", 2}}}},
+                           {"last_update", {{"validate_us", 812}, {"build_us", 95}, {"publish_us", 40}}}};
     const Printed printed = print(print_stats, response, kAllNamespaces);
     EXPECT_EQ(printed.out,
               "COUNTER            VALUE\n"
@@ -204,18 +252,16 @@ TEST(VipctlStats, CountersNonZeroDropsAndServices) {
               "\n"
               "SERVICE            VIP                PROTO   CONNECTIONS   PACKETS   BYTES   REFUSED\n"
               "default/web:http   198.18.128.10:80   TCP     3             900       64000   2\n");
-    EXPECT_NE(print(print_stats, response, {std::nullopt, true}).out.find("drops.bad_checksum   0"),
-              std::string::npos);
+    EXPECT_NE(print(print_stats, response, {std::nullopt, true}).out.find("drops.bad_checksum   0"), std::string::npos);
 }
 
 TEST(VipctlResults, KubectlLinesAndTiming) {
-    const json response = {
-        {"ok", true},
-        {"results",
-         {{{"kind", "service"}, {"namespace", "default"}, {"name", "web"}, {"action", "created"}},
-          {{"kind", "pod"}, {"namespace", "default"}, {"name", "web-1"}, {"action", "unchanged"}}}},
-        {"generation", 12},
-        {"timing_us", {{"validate", 812}, {"build", 95}, {"publish", 130}}}};
+    const json response = {{"ok", true},
+                           {"results",
+                            {{{"kind", "service"}, {"namespace", "default"}, {"name", "web"}, {"action", "created"}},
+                             {{"kind", "pod"}, {"namespace", "default"}, {"name", "web-1"}, {"action", "unchanged"}}}},
+                           {"generation", 12},
+                           {"timing_us", {{"validate", 812}, {"build", 95}, {"publish", 130}}}};
     EXPECT_EQ(result_lines(response),
               "service/web created\n"
               "pod/web-1 unchanged\n"
@@ -223,7 +269,10 @@ TEST(VipctlResults, KubectlLinesAndTiming) {
 }
 
 TEST(VipctlErrors, FileLineColumnFieldMessageWithUnknownPartsLeftOut) {
-    EXPECT_EQ(error_line({{"source", "web.yaml"}, {"line", 3}, {"column", 5}, {"field", "spec.ports[0].port"},
+    EXPECT_EQ(error_line({{"source", "web.yaml"},
+                          {"line", 3},
+                          {"column", 5},
+                          {"field", "spec.ports[0].port"},
                           {"message", "must be 1-65535"}}),
               "web.yaml:3:5: spec.ports[0].port: must be 1-65535");
     EXPECT_EQ(error_line({{"source", "web.yaml"}, {"line", 3}, {"message", "bad"}}), "web.yaml:3: bad");
@@ -238,9 +287,13 @@ TEST(VipctlResponses, ExitStatusAndWhereTextGoes) {
     std::ostringstream out, err;
     const json refused = {{"ok", false},
                           {"error", "2 errors in web.yaml"},
-                          {"errors", {{{"source", "web.yaml"}, {"line", 3}, {"column", 5}, {"field", "spec.ports[0].port"},
-                                       {"message", "must be 1-65535"}},
-                                      {{"source", "web.yaml"}, {"message", "no kind"}}}}};
+                          {"errors",
+                           {{{"source", "web.yaml"},
+                             {"line", 3},
+                             {"column", 5},
+                             {"field", "spec.ports[0].port"},
+                             {"message", "must be 1-65535"}},
+                            {{"source", "web.yaml"}, {"message", "no kind"}}}}};
     EXPECT_EQ(print_response(apply, refused, out, err), kExitRefused);
     EXPECT_EQ(out.str(), "");
     EXPECT_EQ(err.str(),
@@ -251,7 +304,8 @@ TEST(VipctlResponses, ExitStatusAndWhereTextGoes) {
     CommandLine dump;
     dump.verb = Verb::Dump;
     std::ostringstream dump_out, dump_err;
-    EXPECT_EQ(print_response(dump, {{"ok", true}, {"text", "[dataplane]\nworkers = 2"}}, dump_out, dump_err), kExitDone);
+    EXPECT_EQ(print_response(dump, {{"ok", true}, {"text", "[dataplane]\nworkers = 2"}}, dump_out, dump_err),
+              kExitDone);
     EXPECT_EQ(dump_out.str(), "[dataplane]\nworkers = 2\n");
 
     CommandLine json_get;
@@ -266,13 +320,25 @@ TEST(VipctlResponses, ExitStatusAndWhereTextGoes) {
 
 }  // namespace
 TEST(VipctlStats, KubernetesSourceState) {
-    const json response = {
-        {"ok", true}, {"generation", 7}, {"counters", {{"rx_packets", 1}}},
-        {"kubernetes",
-         {{"server", "https://198.18.0.10:6443"}, {"connected", false}, {"last_error", "services: connection refused"},
-          {"services", {{"objects", 3}}}, {"endpointslices", {{"objects", 4}}}, {"events", 10007}, {"lists", 4},
-          {"gone", 2}, {"reconnects", 5}, {"syncs", 9}, {"publications", 8}, {"rejected", 1}, {"shadowed", 1},
-          {"skipped", 1}, {"sync_delay_ms", {{"last", 10.25}, {"mean", 420.0}, {"max", 1014.8}}}}}};
+    const json response = {{"ok", true},
+                           {"generation", 7},
+                           {"counters", {{"rx_packets", 1}}},
+                           {"kubernetes",
+                            {{"server", "https://198.18.0.10:6443"},
+                             {"connected", false},
+                             {"last_error", "services: connection refused"},
+                             {"services", {{"objects", 3}}},
+                             {"endpointslices", {{"objects", 4}}},
+                             {"events", 10007},
+                             {"lists", 4},
+                             {"gone", 2},
+                             {"reconnects", 5},
+                             {"syncs", 9},
+                             {"publications", 8},
+                             {"rejected", 1},
+                             {"shadowed", 1},
+                             {"skipped", 1},
+                             {"sync_delay_ms", {{"last", 10.25}, {"mean", 420.0}, {"max", 1014.8}}}}}};
     const Printed printed = print(print_stats, response, kInDefault);
     EXPECT_NE(printed.out.find("kubernetes https://198.18.0.10:6443: DISCONNECTED (serving the last state)\n"
                                "  services 3, endpointslices 4; events 10007, lists 4 (410 Gone 2), errors 5\n"
@@ -281,7 +347,8 @@ TEST(VipctlStats, KubernetesSourceState) {
                                "  last error: services: connection refused\n"),
               std::string::npos)
         << printed.out;
-    EXPECT_EQ(print(print_stats, {{"ok", true}, {"generation", 1}}, kInDefault).out.find("kubernetes"), std::string::npos);
+    EXPECT_EQ(print(print_stats, {{"ok", true}, {"generation", 1}}, kInDefault).out.find("kubernetes"),
+              std::string::npos);
 }
 
 }  // namespace vipgate::vipctl

@@ -13,13 +13,20 @@ namespace {
 using nlohmann::json;
 
 json service(const std::string& name, double packets_per_second) {
-    return {{"service", name}, {"vip", "198.18.128.10:80"}, {"protocol", "TCP"}, {"connections", 3},
-            {"packets", 900}, {"bytes", 64000}, {"connections_per_second", 0.5},
-            {"packets_per_second", packets_per_second}, {"bytes_per_second", 45678.0}};
+    return {{"service", name},
+            {"vip", "198.18.128.10:80"},
+            {"protocol", "TCP"},
+            {"connections", 3},
+            {"packets", 900},
+            {"bytes", 64000},
+            {"connections_per_second", 0.5},
+            {"packets_per_second", packets_per_second},
+            {"bytes_per_second", 45678.0}};
 }
 
 json stats_with_rates() {
-    return {{"ok", true}, {"generation", 12},
+    return {{"ok", true},
+            {"generation", 12},
             {"counters", {{"rx_packets", 1000}, {"active_connections", 4}}},
             {"drops", {{"no_service", 7}}},
             {"services", {service("default/quiet:80", 2), service("default/busy:80", 7120000)}},
@@ -49,7 +56,10 @@ TEST(VipctlTop, CommandLine) {
 TEST(VipctlTop, FrameShowsRatesAndTheBusiestFirst) {
     const std::string frame = top_frame(stats_with_rates(), false);
     EXPECT_EQ(frame.rfind("generation 12   rx 1234 pkt/s   tx - pkt/s   new - conn/s   active 4   drops 0.5/s   "
-                          "(over 1.0 s)\n\n", 0), 0u) << frame;
+                          "(over 1.0 s)\n\n",
+                          0),
+              0u)
+        << frame;
     EXPECT_LT(frame.find("default/busy:80"), frame.find("default/quiet:80")) << frame;
     EXPECT_NE(frame.find("7.12M"), std::string::npos) << frame;
     EXPECT_NE(frame.find("45.7k"), std::string::npos) << frame;
@@ -75,13 +85,18 @@ TEST(VipctlTop, RefreshesCountTimesAfterAFirstSample) {
     std::vector<double> sleeps;
     std::ostringstream out, err;
     const int status = run_top(
-        command, [&](const json&) { ++requests; return stats_with_rates(); },
+        command,
+        [&](const json&) {
+            ++requests;
+            return stats_with_rates();
+        },
         [&](double seconds) { sleeps.push_back(seconds); }, out, err, false);
     EXPECT_EQ(status, kExitDone);
     EXPECT_EQ(requests, 3) << "one to start the interval, one per refresh";
     EXPECT_EQ(sleeps, (std::vector<double>{0.3, 0.3}));
     size_t frames = 0;
-    for (size_t at = out.str().find("generation 12"); at != std::string::npos; at = out.str().find("generation 12", at + 1)) {
+    for (size_t at = out.str().find("generation 12"); at != std::string::npos;
+         at = out.str().find("generation 12", at + 1)) {
         ++frames;
     }
     EXPECT_EQ(frames, 2u);
@@ -91,7 +106,10 @@ TEST(VipctlTop, ARefusalEndsTopWithItsError) {
     CommandLine command = parse_command_line({"top", "--count", "5"}, nullptr);
     std::ostringstream out, err;
     const int status = run_top(
-        command, [](const json&) { return json{{"ok", false}, {"error", "unknown resource 'stats'"}}; },
+        command,
+        [](const json&) {
+            return json{{"ok", false}, {"error", "unknown resource 'stats'"}};
+        },
         [](double) {}, out, err, false);
     EXPECT_EQ(status, kExitRefused);
     EXPECT_NE(err.str().find("unknown resource 'stats'"), std::string::npos) << err.str();

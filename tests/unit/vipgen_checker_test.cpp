@@ -3,8 +3,8 @@
 // endpoint, a reply from the wrong address, ...).
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <netinet/in.h>
+#include <cstring>
 
 #include <rte_arp.h>
 #include <rte_ip.h>
@@ -27,14 +27,15 @@ constexpr uint32_t kVip = 0xC6128001;        // 198.18.128.1
 constexpr uint32_t kSnat = 0xC6120001;       // 198.18.0.1
 constexpr uint32_t kEndpointA = 0xC6120101;  // 198.18.1.1
 constexpr uint32_t kEndpointB = 0xC6120102;
-constexpr uint32_t kDrained = 0xC6120103;    // weight 0: existing flows only
+constexpr uint32_t kDrained = 0xC6120103;  // weight 0: existing flows only
 constexpr uint16_t kTargetPort = 8080;
 
 cfg::Config gateway_config(cfg::NatMode mode) {
     const std::string text = std::string(R"(
 [dataplane]
 worker_lcores = [1]
-nat_mode = ")") + (mode == cfg::NatMode::FullNat ? "fullnat" : "dnat") + R"("
+nat_mode = ")") + (mode == cfg::NatMode::FullNat ? "fullnat" : "dnat") +
+                             R"("
 [[ports]]
 name = "p0"
 device = "net_null0"
@@ -111,7 +112,8 @@ protected:
     Verdict check_forwarded(rte_mbuf* m, uint32_t* endpoint_index = nullptr) {
         ReceivedPacket packet;
         Verdict verdict;
-        EXPECT_EQ(parse_frame(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), packet, verdict), FrameType::Ipv4);
+        EXPECT_EQ(parse_frame(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), packet, verdict),
+                  FrameType::Ipv4);
         if (verdict != Verdict::Ok) return verdict;
         EXPECT_FALSE(checker_->is_client_bound(packet));
         Signature signature;

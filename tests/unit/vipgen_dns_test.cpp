@@ -3,9 +3,9 @@
 // and a query built from its template that a hand-made answer then satisfies.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <algorithm>
 #include <cstring>
-#include <netinet/in.h>
 #include <set>
 #include <stdexcept>
 #include <vector>
@@ -25,7 +25,9 @@ namespace {
 
 constexpr uint16_t kTypeA = 1, kTypeCname = 5, kTypeSoa = 6, kTypeSrv = 33;
 
-DnsName name_of(const std::string& line) { return parse_dns_names(line, "test")[0]; }
+DnsName name_of(const std::string& line) {
+    return parse_dns_names(line, "test")[0];
+}
 
 // Builds a DNS message the way a server would (owner names as pointers to the question).
 class Message {
@@ -140,9 +142,8 @@ TEST(DnsAnswerCheck, RightAnswersPass) {
         << "any order";
 
     DnsName upper = one;
-    std::transform(upper.wire.begin(), upper.wire.end(), upper.wire.begin(), [](uint8_t c) {
-        return c >= 'a' && c <= 'z' ? static_cast<uint8_t>(c - 32) : c;
-    });
+    std::transform(upper.wire.begin(), upper.wire.end(), upper.wire.begin(),
+                   [](uint8_t c) { return c >= 'a' && c <= 'z' ? static_cast<uint8_t>(c - 32) : c; });
     EXPECT_EQ(Message(upper, kAnswer).a(0xC612800A).check(one), DnsCheck::Ok) << "names compare without case";
 
     EXPECT_EQ(Message(one, kAnswer).answer(kTypeCname, {3, 'w', 'e', 'b', 0xc0, 0x0c}).a(0xC612800A).check(one),

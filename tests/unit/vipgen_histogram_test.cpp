@@ -43,9 +43,15 @@ std::vector<uint64_t> random_latencies(size_t count, uint64_t seed) {
     for (size_t i = 0; i < count; ++i) {
         double value = 0;
         switch (i % 3) {
-            case 0: value = cluster(random); break;
-            case 1: value = 2'000.0 + tail(random); break;
-            default: value = std::exp2(exponent(random)); break;
+        case 0:
+            value = cluster(random);
+            break;
+        case 1:
+            value = 2'000.0 + tail(random);
+            break;
+        default:
+            value = std::exp2(exponent(random));
+            break;
         }
         values.push_back(static_cast<uint64_t>(std::max(value, 0.0)));
     }
@@ -111,8 +117,8 @@ TEST(LatencyHistogramTest, PercentilesWithinOneSixtyFourthAboveSortedReference) 
         const uint64_t expected = reference_percentile(values, fraction);
         const uint64_t reported = histogram->percentile(fraction);
         EXPECT_GE(reported, expected) << "p" << fraction * 100;
-        EXPECT_LE((reported - expected) * 64, expected) << "p" << fraction * 100 << ": " << reported << " vs "
-                                                         << expected;
+        EXPECT_LE((reported - expected) * 64, expected)
+            << "p" << fraction * 100 << ": " << reported << " vs " << expected;
         EXPECT_LE(reported, values.back()) << "p" << fraction * 100;
     }
     EXPECT_EQ(histogram->percentile(1.0), values.back());

@@ -110,8 +110,7 @@ TEST(RateSearchTest, DeviceWithCapacityFindsNdrAndPdrWithinPrecision) {
 TEST(RateSearchTest, EveryTrialNarrowsBothIntervals) {
     constexpr double kCliff = 3.3e6;
     const SearchOptions options{.max_rate_pps = kMaxRate};
-    const SearchResult result =
-        search(options, SimulatedSetup{[](double rate) { return rate <= kCliff ? 0.0 : 0.5; }});
+    const SearchResult result = search(options, SimulatedSetup{[](double rate) { return rate <= kCliff ? 0.0 : 0.5; }});
 
     expect_consistent(result, options);
     expect_within_precision(result.ndr_pps, kCliff, options.precision, "NDR");

@@ -48,7 +48,7 @@ long resident_kib() {
 struct Bounded {
     bool returned = false;
     std::string errors;
-    std::string death;  // how the child ended when it did not return
+    std::string death;    // how the child ended when it did not return
     long growth_kib = 0;  // peak RSS above the parent's at the fork
 };
 
@@ -84,9 +84,8 @@ Bounded run_bounded(const std::function<std::vector<ConfigError>()>& load) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         result.returned = true;
     } else if (WIFSIGNALED(status)) {
-        result.death = WTERMSIG(status) == SIGALRM
-                           ? "still running after " + std::to_string(kTimeLimitS) + " s"
-                           : std::string("killed by ") + strsignal(WTERMSIG(status));
+        result.death = WTERMSIG(status) == SIGALRM ? "still running after " + std::to_string(kTimeLimitS) + " s"
+                                                   : std::string("killed by ") + strsignal(WTERMSIG(status));
     } else {
         result.death = "exit status " + std::to_string(WEXITSTATUS(status));
     }
@@ -95,17 +94,14 @@ Bounded run_bounded(const std::function<std::vector<ConfigError>()>& load) {
 
 // The load returns one error at line:column whose message contains every part, quickly and
 // without growing memory.
-testing::AssertionResult refused(const std::function<std::vector<ConfigError>()>& load,
-                                 uint32_t line, uint32_t column,
+testing::AssertionResult refused(const std::function<std::vector<ConfigError>()>& load, uint32_t line, uint32_t column,
                                  std::initializer_list<std::string_view> parts) {
     const Bounded run = run_bounded(load);
-    if (!run.returned)
-        return testing::AssertionFailure() << "the load did not return: " << run.death;
+    if (!run.returned) return testing::AssertionFailure() << "the load did not return: " << run.death;
     if (run.growth_kib > kMemoryGrowthLimitKiB)
         return testing::AssertionFailure() << "the load grew memory by " << run.growth_kib << " KiB";
     std::string expected = ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
-    bool matches = run.errors.find(expected) != std::string::npos &&
-                   run.errors.find('\n') == run.errors.size() - 1;
+    bool matches = run.errors.find(expected) != std::string::npos && run.errors.find('\n') == run.errors.size() - 1;
     for (std::string_view part : parts) matches = matches && run.errors.find(part) != std::string::npos;
     if (!matches) {
         testing::AssertionResult failure = testing::AssertionFailure();
@@ -147,8 +143,8 @@ TEST(YamlBounds, ListItemsContainingThemselvesIndirectly) {
                              "  items:\n"
                              "  - [*items]\n"),
                         7, 6, {"alias cycle: *items", "anchored &items at 3:8"}));
-    EXPECT_TRUE(refused(yaml("kind: List\napiVersion: v1\nitems: &outer [&inner {kind: List, items: [*outer]}]\n"),
-                        3, 44, {"alias cycle: *outer", "anchored &outer at 3:8"}));
+    EXPECT_TRUE(refused(yaml("kind: List\napiVersion: v1\nitems: &outer [&inner {kind: List, items: [*outer]}]\n"), 3,
+                        44, {"alias cycle: *outer", "anchored &outer at 3:8"}));
 }
 
 // --- billion laughs ---------------------------------------------------------------------------
@@ -170,8 +166,10 @@ TEST(YamlBounds, AliasesMultiplyingListItems) {
 
 // Label maps nested ten-fold over a 1 KiB value: gigabytes of label text.
 TEST(YamlBounds, AliasesMultiplyingLabels) {
-    std::string text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n"
-                       "    v0: &v0 \"" + std::string(1024, 'x') + "\"\n";
+    std::string text =
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n"
+        "    v0: &v0 \"" +
+        std::string(1024, 'x') + "\"\n";
     for (int level = 1; level <= 9; ++level) {
         std::string previous = "*v" + std::to_string(level - 1);
         text += "    v" + std::to_string(level) + ": &v" + std::to_string(level) + " {";
@@ -180,9 +178,9 @@ TEST(YamlBounds, AliasesMultiplyingLabels) {
         text += "}\n";
     }
     text += "  labels: *v9\n";
-    EXPECT_TRUE(refused(yaml(text), 11, 63,
-                        {"aliases expand this document to more than 64 MiB of text",
-                         "*v4 repeats the node anchored at 10:9"}));
+    EXPECT_TRUE(
+        refused(yaml(text), 11, 63,
+                {"aliases expand this document to more than 64 MiB of text", "*v4 repeats the node anchored at 10:9"}));
 }
 
 // --- depth ------------------------------------------------------------------------------------
@@ -198,8 +196,7 @@ TEST(YamlBounds, DeepFlowSequences) {
 
 TEST(YamlBounds, DepthThroughAnAlias) {
     // 60 levels anchored at depth 2, used at depth 6: 65 levels.
-    std::string text = "deep: &d " + std::string(60, '[') + std::string(60, ']') +
-                       "\nuse: [[[[*d]]]]\n";
+    std::string text = "deep: &d " + std::string(60, '[') + std::string(60, ']') + "\nuse: [[[[*d]]]]\n";
     EXPECT_TRUE(refused(yaml(text), 2, 10, {"nesting deeper than 64 levels", "*d repeats", "60 levels"}));
     // 59 levels fit: the document reaches 64.
     text = "deep: &d " + std::string(59, '[') + std::string(59, ']') + "\nuse: [[[[*d]]]]\n";
@@ -216,7 +213,8 @@ TEST(YamlBounds, YamlCppErrorsArePositioned) {
 TEST(YamlBounds, AliasesWithinTheBoundsStillWork) {
     const ObjectsResult result = load_kubernetes_yaml(
         "apiVersion: v1\nkind: List\nitems:\n"
-        "- {apiVersion: v1, kind: Service, metadata: {name: a}, spec: &spec {selector: {app: x}, ports: [{port: 80}]}}\n"
+        "- {apiVersion: v1, kind: Service, metadata: {name: a}, spec: &spec {selector: {app: x}, ports: [{port: "
+        "80}]}}\n"
         "- {apiVersion: v1, kind: Service, metadata: {name: b}, spec: *spec}\n",
         "x.yaml");
     ASSERT_TRUE(result.errors.empty()) << describe(result.errors);
@@ -268,8 +266,7 @@ TEST(YamlBounds, BulkApplyFitsTheBounds) {
     const std::string text = bulk_manifest(10'000);
     const auto started = std::chrono::steady_clock::now();
     const std::optional<ConfigError> error = detail::check_yaml_bounds(text, "bulk.yaml");
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     EXPECT_FALSE(error.has_value()) << error->to_string();
     RecordProperty("bounds_check_ms", std::to_string(static_cast<int>(seconds * 1000)));
 
@@ -296,26 +293,27 @@ TEST(TomlBounds, LongDottedKeysAreRefused) {
     std::string key = "a";
     for (int i = 0; i < 100'000; ++i) key += ".a";
     EXPECT_TRUE(refused(toml(key + " = 1\n"), 1, 33, {"a dotted key of more than 16 parts"}));
-    EXPECT_TRUE(refused(toml("[[services]]\nname = \"x\"\n[" + key + "]\n"), 3, 34,
-                        {"a dotted key of more than 16 parts"}));
+    EXPECT_TRUE(
+        refused(toml("[[services]]\nname = \"x\"\n[" + key + "]\n"), 3, 34, {"a dotted key of more than 16 parts"}));
     // The same for the daemon's config file.
     const Bounded run = run_bounded([&] { return load_config_string(key + " = 1\n", "c.toml").errors; });
     ASSERT_TRUE(run.returned) << run.death;
-    EXPECT_NE(run.errors.find("c.toml:1:33: a dotted key of more than 16 parts"), std::string::npos)
-        << run.errors;
+    EXPECT_NE(run.errors.find("c.toml:1:33: a dotted key of more than 16 parts"), std::string::npos) << run.errors;
 }
 
 TEST(TomlBounds, OnlyKeyPartsCount) {
     // Dots in comments, strings, quoted keys and numbers are not key parts.
     const std::string dots = "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r";
-    const ObjectsResult result = load_objects_toml(
-        "# " + dots + "\n[[pods]]  # " + dots + "\nname = \"p\"\naddress = \"198.18.0.1\"\n"
-        "labels = { \"" + dots + "/s\" = '" + dots + "' }\n"
-        "ports = [{ name = \"http\", port = 80 }]\nweight = \"\"\"\n" + dots + "\"\"\"\n",
-        "x.toml");
+    const ObjectsResult result = load_objects_toml("# " + dots + "\n[[pods]]  # " + dots +
+                                                       "\nname = \"p\"\naddress = \"198.18.0.1\"\n"
+                                                       "labels = { \"" +
+                                                       dots + "/s\" = '" + dots +
+                                                       "' }\n"
+                                                       "ports = [{ name = \"http\", port = 80 }]\nweight = \"\"\"\n" +
+                                                       dots + "\"\"\"\n",
+                                                   "x.toml");
     ASSERT_EQ(result.errors.size(), 1u) << describe(result.errors);
-    EXPECT_NE(result.errors[0].message.find("expected an integer"), std::string::npos)
-        << describe(result.errors);
+    EXPECT_NE(result.errors[0].message.find("expected an integer"), std::string::npos) << describe(result.errors);
     // 16 parts are within the bound (and wrong for another reason), 17 are not.
     const std::string sixteen = "[[pods]]\nlabels.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p = 1\n";
     EXPECT_EQ(describe(load_objects_toml(sixteen, "x.toml").errors).find("dotted key"), std::string::npos);

@@ -31,8 +31,9 @@ std::string connect_hint(const std::string& socket_path, int error) {
     if (error == EACCES || error == EPERM) {
         return text + " (the socket is owner-only: run vipctl as the user that runs vipgate, usually root)";
     }
-    return text + " (is vipgate running with the control API enabled? use --socket PATH or VIPGATE_SOCKET to "
-                  "name another socket)";
+    return text +
+           " (is vipgate running with the control API enabled? use --socket PATH or VIPGATE_SOCKET to "
+           "name another socket)";
 }
 
 }  // namespace
@@ -61,22 +62,22 @@ nlohmann::json send_request(const std::string& socket_path, const nlohmann::json
     shutdown(connection.get(), SHUT_WR);
     const api::ReadResult answer = api::read_line(connection.get(), kMaxAnswerBytes, deadline);
     switch (answer.status) {
-        case api::ReadStatus::Line:
-        case api::ReadStatus::Closed:
-            if (answer.text.empty()) {
-                throw ApiUnreachable("vipgate at " + socket_path + " closed the connection without answering");
-            }
-            break;
-        case api::ReadStatus::TimedOut:
-            throw ApiUnreachable("vipgate at " + socket_path + " did not answer within " +
-                                 std::to_string(timeout.count() / 1000) + " s");
-        case api::ReadStatus::TooLarge:
-            throw ApiUnreachable("vipgate at " + socket_path + " sent an answer larger than " +
-                                 std::to_string(kMaxAnswerBytes) + " bytes");
-        case api::ReadStatus::Woken:
-        case api::ReadStatus::Failed:
-            throw ApiUnreachable("reading the answer from vipgate at " + socket_path + " failed: " +
-                                 std::strerror(answer.error));
+    case api::ReadStatus::Line:
+    case api::ReadStatus::Closed:
+        if (answer.text.empty()) {
+            throw ApiUnreachable("vipgate at " + socket_path + " closed the connection without answering");
+        }
+        break;
+    case api::ReadStatus::TimedOut:
+        throw ApiUnreachable("vipgate at " + socket_path + " did not answer within " +
+                             std::to_string(timeout.count() / 1000) + " s");
+    case api::ReadStatus::TooLarge:
+        throw ApiUnreachable("vipgate at " + socket_path + " sent an answer larger than " +
+                             std::to_string(kMaxAnswerBytes) + " bytes");
+    case api::ReadStatus::Woken:
+    case api::ReadStatus::Failed:
+        throw ApiUnreachable("reading the answer from vipgate at " + socket_path +
+                             " failed: " + std::strerror(answer.error));
     }
     try {
         nlohmann::json response = nlohmann::json::parse(answer.text);

@@ -40,8 +40,7 @@ constexpr FlagSpelling kWrite{"-w", "--write"};
 constexpr FlagSpelling kTimeout{nullptr, "--timeout"};
 
 // Matches `-n NS`, `-nNS`, `--namespace NS` and `--namespace=NS`; advances index past the value.
-bool take_value(const FlagSpelling& flag, const std::vector<std::string>& args, size_t& index,
-                std::string& value) {
+bool take_value(const FlagSpelling& flag, const std::vector<std::string>& args, size_t& index, std::string& value) {
     const std::string& arg = args[index];
     const std::string long_name = flag.long_name;
     const bool short_match = flag.short_name != nullptr && arg.rfind(flag.short_name, 0) == 0;
@@ -99,11 +98,20 @@ Flags scan(const std::vector<std::string>& args) {
 
 const std::map<std::string, std::string>& resource_names() {
     static const std::map<std::string, std::string> names = {
-        {"services", "services"}, {"service", "services"}, {"svc", "services"},
-        {"endpoints", "endpoints"}, {"endpoint", "endpoints"}, {"ep", "endpoints"},
-        {"pods", "pods"}, {"pod", "pods"}, {"po", "pods"},
-        {"conntrack", "conntrack"}, {"connections", "conntrack"}, {"ct", "conntrack"},
-        {"stats", "stats"}, {"statistics", "stats"},
+        {"services", "services"},
+        {"service", "services"},
+        {"svc", "services"},
+        {"endpoints", "endpoints"},
+        {"endpoint", "endpoints"},
+        {"ep", "endpoints"},
+        {"pods", "pods"},
+        {"pod", "pods"},
+        {"po", "pods"},
+        {"conntrack", "conntrack"},
+        {"connections", "conntrack"},
+        {"ct", "conntrack"},
+        {"stats", "stats"},
+        {"statistics", "stats"},
         {"dns", "dns"},
     };
     return names;
@@ -111,9 +119,14 @@ const std::map<std::string, std::string>& resource_names() {
 
 const std::map<std::string, std::string>& kind_names() {
     static const std::map<std::string, std::string> names = {
-        {"service", "service"}, {"services", "service"}, {"svc", "service"},
-        {"pod", "pod"}, {"pods", "pod"}, {"po", "pod"},
-        {"endpointslice", "endpointslice"}, {"endpointslices", "endpointslice"},
+        {"service", "service"},
+        {"services", "service"},
+        {"svc", "service"},
+        {"pod", "pod"},
+        {"pods", "pod"},
+        {"po", "pod"},
+        {"endpointslice", "endpointslice"},
+        {"endpointslices", "endpointslice"},
     };
     return names;
 }
@@ -191,12 +204,14 @@ void parse_top(const Flags& flags, CommandLine& command) {
     if (flags.interval) command.interval_s = parse_interval(*flags.interval);
     if (flags.count) command.count = parse_positive("--count", *flags.count);
     command.output = output_format(flags, true);
-    if (command.output == OutputFormat::Json) throw UsageError("top prints tables; for JSON use: vipctl get stats -o json");
+    if (command.output == OutputFormat::Json)
+        throw UsageError("top prints tables; for JSON use: vipctl get stats -o json");
 }
 
 // get dns NAME [TYPE]: what the workers answer for a name, from the published zone.
 void parse_get_dns(const Flags& flags, CommandLine& command) {
-    if (flags.positionals.size() < 3 || flags.positionals.size() > 4) throw UsageError("usage: vipctl get dns NAME [TYPE]");
+    if (flags.positionals.size() < 3 || flags.positionals.size() > 4)
+        throw UsageError("usage: vipctl get dns NAME [TYPE]");
     refuse(!flags.files.empty(), "-f", "get dns");
     refuse(flags.namespace_name.has_value() || flags.all_namespaces, "-n/-A (names are absolute)", "get dns");
     refuse(flags.limit.has_value(), "--limit", "get dns");
@@ -255,9 +270,9 @@ void parse_delete(const Flags& flags, CommandLine& command) {
 
 void parse_drain(const Flags& flags, CommandLine& command, const std::string& verb) {
     expect_positionals(flags, 2, verb + " ADDRESS");
-    for (const auto& [present, what] : {std::pair{flags.namespace_name.has_value(), "-n"},
-                                        std::pair{flags.all_namespaces, "-A"}, std::pair{!flags.files.empty(), "-f"},
-                                        std::pair{flags.limit.has_value(), "--limit"}}) {
+    for (const auto& [present, what] :
+         {std::pair{flags.namespace_name.has_value(), "-n"}, std::pair{flags.all_namespaces, "-A"},
+          std::pair{!flags.files.empty(), "-f"}, std::pair{flags.limit.has_value(), "--limit"}}) {
         refuse(present, what, verb);
     }
     command.address = flags.positionals[1];
@@ -311,9 +326,9 @@ CommandLine parse_command_line(const std::vector<std::string>& args, const char*
     } else if (verb == "dump") {
         command.verb = Verb::Dump;
         expect_positionals(flags, 1, "dump");
-        refuse(flags.namespace_name.has_value() || flags.all_namespaces || !flags.files.empty() ||
-                   flags.limit.has_value(),
-               "-n/-A/-f/--limit", "dump");
+        refuse(
+            flags.namespace_name.has_value() || flags.all_namespaces || !flags.files.empty() || flags.limit.has_value(),
+            "-n/-A/-f/--limit", "dump");
         command.output = output_format(flags, false);
     } else {
         throw UsageError("unknown command '" + verb + "'");

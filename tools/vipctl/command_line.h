@@ -19,21 +19,21 @@ enum class OutputFormat { Table, Wide, Json };
 
 struct CommandLine {
     Verb verb = Verb::Help;
-    std::string socket_path;     // resolved: --socket, else $VIPGATE_SOCKET, else kDefaultSocketPath
+    std::string socket_path;  // resolved: --socket, else $VIPGATE_SOCKET, else kDefaultSocketPath
     OutputFormat output = OutputFormat::Table;
-    std::string resource;        // get: services, endpoints, pods, conntrack, stats or dns
+    std::string resource;                       // get: services, endpoints, pods, conntrack, stats or dns
     std::optional<std::string> namespace_name;  // get/delete; nullopt with -A (all namespaces)
     std::optional<uint64_t> limit;              // get conntrack --limit
     std::vector<std::string> files;             // apply/delete -f; "-" is stdin
-    std::string kind;            // delete: service, pod or endpointslice
-    std::string name;            // delete NAME; get dns NAME
-    std::string dns_type = "A";  // get dns NAME [TYPE]
-    std::string address;         // drain/undrain
-    double interval_s = 1.0;     // top --interval
-    uint64_t count = 0;          // top --count (0: until interrupted); capture -c (packets)
-    std::string port;            // capture PORT
-    std::string output_file;     // capture -w FILE
-    double timeout_s = 10;       // capture --timeout
+    std::string kind;                           // delete: service, pod or endpointslice
+    std::string name;                           // delete NAME; get dns NAME
+    std::string dns_type = "A";                 // get dns NAME [TYPE]
+    std::string address;                        // drain/undrain
+    double interval_s = 1.0;                    // top --interval
+    uint64_t count = 0;                         // top --count (0: until interrupted); capture -c (packets)
+    std::string port;                           // capture PORT
+    std::string output_file;                    // capture -w FILE
+    double timeout_s = 10;                      // capture --timeout
     bool all_namespaces() const { return !namespace_name.has_value(); }
 };
 

@@ -37,8 +37,10 @@ std::string labels_text(const nlohmann::json& labels) {
     if (!labels.is_object() || labels.empty()) return kNone;
     std::string text;
     for (const auto& [key, value] : labels.items()) {
-        text.append(text.empty() ? "" : ",").append(key).append("=").append(
-            value.is_string() ? value.get<std::string>() : value.dump());
+        text.append(text.empty() ? "" : ",")
+            .append(key)
+            .append("=")
+            .append(value.is_string() ? value.get<std::string>() : value.dump());
     }
     return text;
 }

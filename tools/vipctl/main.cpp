@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     CommandLine command;
     std::vector<Document> documents;
     try {
-        command = parse_command_line(std::vector<std::string>(argv + 1, argv + argc), std::getenv(kSocketEnvironmentVariable));
+        command = parse_command_line(std::vector<std::string>(argv + 1, argv + argc),
+                                     std::getenv(kSocketEnvironmentVariable));
         documents = load_documents(command.files, std::cin);
     } catch (const UsageError& error) {
         std::cerr << "vipctl: " << error.what() << "\n(try vipctl --help)\n";
@@ -38,8 +39,8 @@ int main(int argc, char** argv) {
         try {
             return run_top(
                 command, [&](const nlohmann::json& request) { return send_request(command.socket_path, request); },
-                [](double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); },
-                std::cout, std::cerr, isatty(STDOUT_FILENO) == 1);
+                [](double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }, std::cout,
+                std::cerr, isatty(STDOUT_FILENO) == 1);
         } catch (const ApiUnreachable& error) {
             std::cerr << "vipctl: " << error.what() << "\n";
             return kExitUnreachable;
@@ -48,10 +49,11 @@ int main(int argc, char** argv) {
     nlohmann::json response;
     try {
         // A capture may run up to its --timeout: wait that long, and a margin, for the answer.
-        const auto timeout = command.verb == Verb::Capture
-                                 ? std::max(kRequestTimeout, std::chrono::milliseconds(static_cast<int64_t>(
-                                                                 command.timeout_s * 1000)) + kRequestTimeout)
-                                 : kRequestTimeout;
+        const auto timeout =
+            command.verb == Verb::Capture
+                ? std::max(kRequestTimeout,
+                           std::chrono::milliseconds(static_cast<int64_t>(command.timeout_s * 1000)) + kRequestTimeout)
+                : kRequestTimeout;
         response = send_request(command.socket_path, build_request(command, documents), timeout);
     } catch (const ApiUnreachable& error) {
         std::cerr << "vipctl: " << error.what() << "\n";

@@ -39,33 +39,36 @@ std::vector<Document> load_documents(const std::vector<std::string>& files, std:
 
 nlohmann::json build_request(const CommandLine& command, const std::vector<Document>& documents) {
     switch (command.verb) {
-        case Verb::Get: {
-            if (command.resource == "dns") return {{"op", "dns"}, {"name", command.name}, {"type", command.dns_type}};
-            nlohmann::json request = {{"op", "get"}, {"resource", command.resource}};
-            if (command.namespace_name) request["namespace"] = *command.namespace_name;
-            if (command.limit) request["limit"] = *command.limit;
-            return request;
-        }
-        case Verb::Apply:
-            return {{"op", "apply"}, {"documents", documents_json(documents)}};
-        case Verb::Delete:
-            if (!command.files.empty()) return {{"op", "delete"}, {"documents", documents_json(documents)}};
-            return {{"op", "delete"}, {"kind", command.kind}, {"namespace", command.namespace_name.value_or(
-                                                                                kDefaultNamespace)},
-                    {"name", command.name}};
-        case Verb::Drain:
-            return {{"op", "drain"}, {"address", command.address}};
-        case Verb::Undrain:
-            return {{"op", "undrain"}, {"address", command.address}};
-        case Verb::Dump:
-            return {{"op", "dump"}};
-        case Verb::Top:
-            return {{"op", "get"}, {"resource", "stats"}};
-        case Verb::Capture:
-            return {{"op", "capture"}, {"port", command.port}, {"count", command.count},
-                    {"timeout_ms", static_cast<uint64_t>(command.timeout_s * 1000)}};
-        case Verb::Help:
-            break;
+    case Verb::Get: {
+        if (command.resource == "dns") return {{"op", "dns"}, {"name", command.name}, {"type", command.dns_type}};
+        nlohmann::json request = {{"op", "get"}, {"resource", command.resource}};
+        if (command.namespace_name) request["namespace"] = *command.namespace_name;
+        if (command.limit) request["limit"] = *command.limit;
+        return request;
+    }
+    case Verb::Apply:
+        return {{"op", "apply"}, {"documents", documents_json(documents)}};
+    case Verb::Delete:
+        if (!command.files.empty()) return {{"op", "delete"}, {"documents", documents_json(documents)}};
+        return {{"op", "delete"},
+                {"kind", command.kind},
+                {"namespace", command.namespace_name.value_or(kDefaultNamespace)},
+                {"name", command.name}};
+    case Verb::Drain:
+        return {{"op", "drain"}, {"address", command.address}};
+    case Verb::Undrain:
+        return {{"op", "undrain"}, {"address", command.address}};
+    case Verb::Dump:
+        return {{"op", "dump"}};
+    case Verb::Top:
+        return {{"op", "get"}, {"resource", "stats"}};
+    case Verb::Capture:
+        return {{"op", "capture"},
+                {"port", command.port},
+                {"count", command.count},
+                {"timeout_ms", static_cast<uint64_t>(command.timeout_s * 1000)}};
+    case Verb::Help:
+        break;
     }
     throw std::logic_error("build_request: 'help' sends no request");
 }

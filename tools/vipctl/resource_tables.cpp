@@ -79,8 +79,8 @@ std::string endpoint_notes(const nlohmann::json& item, size_t serving) {
             drained.insert(address);
         }
     }
-    for (const auto& [addresses, what] : {std::pair{&not_ready, "not ready"}, std::pair{&terminating, "terminating"},
-                                          std::pair{&drained, "drained"}}) {
+    for (const auto& [addresses, what] :
+         {std::pair{&not_ready, "not ready"}, std::pair{&terminating, "terminating"}, std::pair{&drained, "drained"}}) {
         if (!addresses->empty()) notes.push_back(std::to_string(addresses->size()) + " " + what);
     }
     if (serving == 0 && selector.empty() && field_list(item, "endpoints").empty()) {
@@ -100,18 +100,21 @@ std::string duration_text(uint64_t milliseconds) {
 }
 
 void print_services(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
-    std::vector<std::string> headers = {"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "ENDPOINTS", "SELECTOR", "AFFINITY",
-                                        "SOURCE"};
+    std::vector<std::string> headers = {"NAME",      "TYPE",     "CLUSTER-IP", "PORT(S)",
+                                        "ENDPOINTS", "SELECTOR", "AFFINITY",   "SOURCE"};
     if (options.wide) headers.insert(headers.begin() + 4, "TARGET-PORT(S)");
     Table table = namespaced_table(options, headers);
     for (const auto& service : field_list(response, "items")) {
         const std::string cluster_ip = field_text(service, "cluster_ip");
         std::vector<std::string> cells = {
-            field_text(service, "name"), field_text(service, "type", cluster_ip == "None" ? "Headless" : "ClusterIP"),
+            field_text(service, "name"),
+            field_text(service, "type", cluster_ip == "None" ? "Headless" : "ClusterIP"),
             cluster_ip,
             service_ports(service),
             field_text(service, "endpoints_ready", "?") + "/" + field_text(service, "endpoints_total", "?"),
-            labels_text(field_list(service, "selector")), affinity(service), field_text(service, "source", "-")};
+            labels_text(field_list(service, "selector")),
+            affinity(service),
+            field_text(service, "source", "-")};
         if (options.wide) cells.insert(cells.begin() + 4, target_ports(service));
         add_namespaced_row(table, options, service, std::move(cells));
     }
@@ -142,13 +145,13 @@ void print_endpoint_health(const nlohmann::json& response, const TableOptions& o
             const nlohmann::json& seen = field_list(endpoint, "dataplane");
             if (seen.empty()) continue;
             const nlohmann::json& connect = field_list(seen, "connect");
-            add_namespaced_row(table, options, item,
-                               {field_text(item, "name"),
-                                field_text(endpoint, "address", "?") + ":" + field_text(endpoint, "port", "?"),
-                                field_text(endpoint, "port_name", ""), field_text(seen, "connections", "0"),
-                                field_text(connect, "handshakes", "0"), latency_text(connect.value("p50_us", nlohmann::json())),
-                                latency_text(connect.value("p99_us", nlohmann::json())),
-                                field_text(seen, "syn_unanswered", "0")});
+            add_namespaced_row(
+                table, options, item,
+                {field_text(item, "name"),
+                 field_text(endpoint, "address", "?") + ":" + field_text(endpoint, "port", "?"),
+                 field_text(endpoint, "port_name", ""), field_text(seen, "connections", "0"),
+                 field_text(connect, "handshakes", "0"), latency_text(connect.value("p50_us", nlohmann::json())),
+                 latency_text(connect.value("p99_us", nlohmann::json())), field_text(seen, "syn_unanswered", "0")});
         }
     }
     if (!table.empty()) out << "\n" << table.render();
@@ -169,7 +172,8 @@ std::string endpoint_sources(const nlohmann::json& item) {
 
 }  // namespace
 
-void print_endpoints(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
+void print_endpoints(const nlohmann::json& response, const TableOptions& options, std::ostream& out,
+                     std::ostream& err) {
     struct Row {
         const nlohmann::json* item;
         std::string endpoints;
@@ -215,9 +219,9 @@ void print_pods(const nlohmann::json& response, const TableOptions& options, std
     if (options.wide) headers.insert(headers.end(), {"WEIGHT", "PORTS"});
     Table table = namespaced_table(options, headers);
     for (const auto& pod : field_list(response, "items")) {
-        const std::string status = field_bool(pod, "terminating")              ? "Terminating"
+        const std::string status = field_bool(pod, "terminating")        ? "Terminating"
                                    : field_number(pod, "weight", 1) == 0 ? "Drained"
-                                                                               : "Running";
+                                                                         : "Running";
         std::vector<std::string> cells = {field_text(pod, "name"), field_text(pod, "address"),
                                           field_bool(pod, "ready") ? "True" : "False", status,
                                           labels_text(field_list(pod, "labels"))};
@@ -241,10 +245,13 @@ void print_conntrack(const nlohmann::json& response, const TableOptions& options
     if (options.wide) headers.insert(headers.begin(), "WORKER");
     Table table(headers);
     for (const auto& connection : field_list(response, "items")) {
-        std::vector<std::string> cells = {
-            field_text(connection, "protocol"), field_text(connection, "client"), field_text(connection, "vip"),
-            field_text(connection, "endpoint"), field_text(connection, "snat"), field_text(connection, "state"),
-            duration_text(field_number(connection, "expires_in_ms"))};
+        std::vector<std::string> cells = {field_text(connection, "protocol"),
+                                          field_text(connection, "client"),
+                                          field_text(connection, "vip"),
+                                          field_text(connection, "endpoint"),
+                                          field_text(connection, "snat"),
+                                          field_text(connection, "state"),
+                                          duration_text(field_number(connection, "expires_in_ms"))};
         if (options.wide) cells.insert(cells.begin(), field_text(connection, "worker"));
         table.add_row(std::move(cells));
     }
@@ -268,7 +275,8 @@ void print_kubernetes_status(const nlohmann::json& status, std::ostream& out) {
     auto milliseconds = [&](const char* name) {
         char text[32];
         const auto value = delay.find(name);
-        std::snprintf(text, sizeof(text), "%.1f ms", value != delay.end() && value->is_number() ? value->get<double>() : 0.0);
+        std::snprintf(text, sizeof(text), "%.1f ms",
+                      value != delay.end() && value->is_number() ? value->get<double>() : 0.0);
         return std::string(text);
     };
     out << "\nkubernetes " << field_text(status, "server") << ": "
@@ -317,8 +325,8 @@ void print_stats(const nlohmann::json& response, const TableOptions& options, st
     if (with_rates) {
         const auto drops = rates.find("drops");
         out << "\nrates over the last " << rate_text(rates.value("interval_s", 0.0)) << " s (since the previous "
-            << "sample); drops " << (drops != rates.end() && drops->is_number() ? rate_text(drops->get<double>()) : kNone)
-            << "/s\n";
+            << "sample); drops "
+            << (drops != rates.end() && drops->is_number() ? rate_text(drops->get<double>()) : kNone) << "/s\n";
     } else {
         err << "(no rates yet: they are per second since the previous sample; run again, or vipctl top)\n";
     }
@@ -333,7 +341,8 @@ void print_stats(const nlohmann::json& response, const TableOptions& options, st
 }
 
 Table service_rates_table(const nlohmann::json& response, const TableOptions& options, size_t rows) {
-    std::vector<nlohmann::json> services(field_list(response, "services").begin(), field_list(response, "services").end());
+    std::vector<nlohmann::json> services(field_list(response, "services").begin(),
+                                         field_list(response, "services").end());
     const bool with_rates = !field_list(response, "rates").empty();
     if (with_rates) {
         // Busiest first, as top does.
@@ -347,8 +356,8 @@ Table service_rates_table(const nlohmann::json& response, const TableOptions& op
     size_t shown = 0;
     for (const auto& service : services) {
         if (!options.wide && rows != 0 && shown++ == rows) break;
-        std::vector<std::string> row = {field_text(service, "service"), field_text(service, "vip"),
-                                        field_text(service, "protocol"), field_text(service, "connections", "0"),
+        std::vector<std::string> row = {field_text(service, "service"),      field_text(service, "vip"),
+                                        field_text(service, "protocol"),     field_text(service, "connections", "0"),
                                         field_text(service, "packets", "0"), field_text(service, "bytes", "0"),
                                         field_text(service, "refusals", "0")};
         if (with_rates) {

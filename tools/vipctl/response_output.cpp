@@ -5,12 +5,11 @@
 #include <vector>
 
 #include "tools/vipctl/json_fields.h"
-#include "tools/vipctl/top.h"
 #include "tools/vipctl/resource_tables.h"
+#include "tools/vipctl/top.h"
 
 namespace vipgate::vipctl {
 namespace {
-
 
 void print_table(const CommandLine& command, const nlohmann::json& response, std::ostream& out, std::ostream& err) {
     const TableOptions options{command.namespace_name, command.output == OutputFormat::Wide};
@@ -60,9 +59,10 @@ std::string result_lines(const nlohmann::json& response) {
     std::vector<std::string> parts;
     if (response.contains("generation")) parts.push_back("generation " + field_text(response, "generation"));
     const nlohmann::json& timing = field_list(response, "timing_us");
-    for (const auto& [key, verb] : {std::pair{"validate", "validated"}, std::pair{"build", "built"},
-                                    std::pair{"publish", "published"}}) {
-        if (timing.contains(key)) parts.push_back(std::string(verb) + " in " + microseconds_as_ms(field_number(timing, key)));
+    for (const auto& [key, verb] :
+         {std::pair{"validate", "validated"}, std::pair{"build", "built"}, std::pair{"publish", "published"}}) {
+        if (timing.contains(key))
+            parts.push_back(std::string(verb) + " in " + microseconds_as_ms(field_number(timing, key)));
     }
     if (!parts.empty()) {
         text += "(";
@@ -143,26 +143,26 @@ int print_response(const CommandLine& command, const nlohmann::json& response, s
         return kExitRefused;
     }
     switch (command.verb) {
-        case Verb::Get:
-            print_table(command, response, out, err);
-            break;
-        case Verb::Top:
-            out << top_frame(response, command.output == OutputFormat::Wide);
-            break;
-        case Verb::Capture:
-            return write_capture(command, response, out, err);
-        case Verb::Dump: {
-            const std::string text = field_text(response, "text", "");
-            out << text << (text.empty() || text.back() == '\n' ? "" : "\n");
-            break;
-        }
-        case Verb::Apply:
-        case Verb::Delete:
-        case Verb::Drain:
-        case Verb::Undrain:
-        case Verb::Help:
-            out << result_lines(response);
-            break;
+    case Verb::Get:
+        print_table(command, response, out, err);
+        break;
+    case Verb::Top:
+        out << top_frame(response, command.output == OutputFormat::Wide);
+        break;
+    case Verb::Capture:
+        return write_capture(command, response, out, err);
+    case Verb::Dump: {
+        const std::string text = field_text(response, "text", "");
+        out << text << (text.empty() || text.back() == '\n' ? "" : "\n");
+        break;
+    }
+    case Verb::Apply:
+    case Verb::Delete:
+    case Verb::Drain:
+    case Verb::Undrain:
+    case Verb::Help:
+        out << result_lines(response);
+        break;
     }
     return kExitDone;
 }
