@@ -1,6 +1,7 @@
 #include "control/maglev_batch.h"
 
 #include <atomic>
+#include <system_error>
 #include <thread>
 
 #include <pthread.h>
@@ -31,16 +32,26 @@ void MaglevBatch::run(const std::vector<unsigned>& cpus) {
             build(pending_[i]);
         }
     };
+    // The tables are filled after the builder's commit point, so a thread that cannot be
+    // created (a resource limit) must not fail the update: the threads that did start take
+    // every table, and if none started the calling thread builds them all. It does not join in
+    // otherwise: its CPU may be a worker's.
     std::vector<std::thread> threads;
-    for (size_t t = 0; t < cpus.size(); ++t) {
-        threads.emplace_back([&, cpu = cpus[t]] {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(cpu, &set);
-            pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-            drain();
-        });
+    threads.reserve(cpus.size());
+    for (unsigned cpu : cpus) {
+        try {
+            threads.emplace_back([&drain, cpu] {
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                CPU_SET(cpu, &set);
+                pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+                drain();
+            });
+        } catch (const std::system_error&) {
+            break;
+        }
     }
+    if (threads.empty()) drain();
     for (std::thread& thread : threads) thread.join();
     pending_.clear();
 }
