@@ -159,6 +159,11 @@ def run_mode(context, nat_mode):
     daemon.wait_running()
     text = daemon.log_text()
     h.check("2 RX / 2 TX queues" in text, f"{nat_mode}: the port did not get two queues:\n{h.Daemon.tail(text, 15)}")
+    # Both workers poll CPU 1 (--lcores 0@0,1@1,2@1): every other CPU vipgate may use builds
+    # Maglev tables of large updates, and the daemon says how many.
+    control_cpus = max(1, len(os.sched_getaffinity(0) - {1}))
+    h.check(f"build their Maglev tables on {control_cpus} control CPU(s)" in text,
+            f"{nat_mode}: no 'Maglev tables on {control_cpus} control CPU(s)' line:\n{h.Daemon.tail(text, 15)}")
     steering = [line.split("] ", 2)[-1] for line in text.splitlines() if "rte_flow" in line]
     h.log(f"{nat_mode}: {steering[-1] if steering else 'no rte_flow steering message'}")
     tap = context.tap(iface)
