@@ -129,6 +129,7 @@ TEST(ConnTable6, InsertAndLookupBothDirectionsInBothNatShapes) {
         EXPECT_EQ(reply.direction, FlowDirection::Reply);
     }
     EXPECT_EQ(table->size(), 2u);
+    EXPECT_FALSE(table->set_snat_address(Connection6::kDnatOnly, kSnatAddress));  // not a slot
 }
 
 // A Reply-direction candidate must match in every field of the rebuilt key (the index holds
