@@ -1,4 +1,5 @@
-// Per-worker connection tracking table.
+// Per-worker connection tracking table (IPv4; the IPv6 table, conn_table6.h, shares the
+// mechanism described here through conn_index.h).
 //
 // Design note. One ConnTable per worker lcore, touched only by that worker: no atomics, no
 // locks (Maglev, Katran, DPVS and VPP all shard conntrack per core; consistent hashing covers
@@ -72,13 +73,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dataplane/conn_index.h"
 #include "dataplane/counters.h"
 #include "dataplane/flow_key.h"
 #include "dataplane/tcp_state.h"
 
 namespace vipgate {
-
-class ConnTable;
 
 struct alignas(64) Connection {
     FlowKey4 original;                 // as received from the client: client -> VIP
@@ -95,7 +95,8 @@ struct alignas(64) Connection {
     bool is_expired(uint32_t now_ms) const noexcept { return static_cast<int32_t>(now_ms - deadline_ms) >= 0; }
 
 private:
-    friend class ConnTable;
+    template <class, class, class>
+    friend class ConnIndex;
     bool live = false;        // false while on the free list
     bool unanswered = false;  // in the unanswered FIFO
     uint32_t next = 0;        // !live: free-list link; unanswered: the next (younger) FIFO entry
@@ -103,155 +104,34 @@ private:
 };
 static_assert(sizeof(Connection) == 64);
 
-struct ConnLookupResult {
-    Connection* connection;  // nullptr on miss
-    FlowDirection direction;
-};
+using ConnLookupResult = BasicLookupResult<Connection>;
+using InsertResult = BasicInsertResult<Connection>;
 
-enum class InsertStatus : uint8_t {
-    Inserted,               // a free entry was used (possibly one reclaimed because it had expired)
-    InsertedAfterEviction,  // an unexpired half-open, closing or unreplied entry was evicted to make room
-    Exists,                 // a live connection already holds the original or the reply key
-    Full,                   // no room and nothing evictable
-    HalfOpenProtected,      // no room: the oldest unanswered entry is younger than half_open_min_idle_ms
-};
-
-struct InsertResult {
-    // Exists: the connection already holding one of the keys (compare its `original` with the
-    // new one to tell a duplicate from a reply-tuple clash). Full: nullptr.
-    Connection* connection;
-    InsertStatus status;
-};
-
-class ConnTable {
+class ConnTable final : public ConnIndex<ConnTable, Connection, FlowKey4> {
 public:
-    static constexpr uint32_t kMaxBulk = 64;
-    static constexpr uint32_t kMaxCapacity = 1u << 30;  // entry index plus direction bit fit 32 bits
-
-    // Allocates everything up front with rte_zmalloc_socket (hugepages when present). nullptr
-    // on failure or when capacity is 0 or above kMaxCapacity.
-    static ConnTable* create(uint32_t capacity, uint32_t hash_seed, int socket_id) noexcept;
-    static void destroy(ConnTable* table) noexcept;
-
-    ConnTable(const ConnTable&) = delete;
-    ConnTable& operator=(const ConnTable&) = delete;
-
-    // Batched lookup: hash all keys, prefetch their buckets, compare signatures, prefetch the
-    // candidate entries, compare keys. A key may match an entry's original or reply key;
-    // `direction` says which. Any count is accepted; it is processed kMaxBulk keys at a time.
-    void lookup_bulk(const FlowKey4* keys, uint32_t count, ConnLookupResult* results) noexcept;
-    ConnLookupResult lookup(const FlowKey4& key) noexcept;
-
     // Inserts both keys of a new connection with the given state, not yet replied; deadline =
     // now + timeout. endpoint_slot and endpoint_generation start at 0 for the caller to fill in.
     InsertResult insert(const FlowKey4& original, const FlowKey4& reply, TcpState state, uint32_t now_ms,
                         const ConnTimeouts& timeouts) noexcept;
 
-    // Advances the TCP state for a packet seen in `direction` with `tcp_flags` (for SCTP, those
-    // its first chunk stands for; ignored for other protocols), records a Reply-direction packet
-    // in seen_reply and sets the deadline to now + the (new) state's timeout.
-    void update(Connection* connection, FlowDirection direction, uint8_t tcp_flags, uint32_t now_ms,
-                const ConnTimeouts& timeouts) noexcept;
-
-    void remove(Connection* connection) noexcept;
-
-    // Where to count unanswered SYNs: an entry that leaves the table through expiry (expire(),
-    // or an expired entry insert() reclaims) or eviction while still SynSent and without any
-    // Reply-direction packet adds one to counters[endpoint_slot].syn_unanswered (slots below
-    // `slots` only). remove() does not count: the caller removes entries for its own reasons.
-    // nullptr (the default) counts nothing.
-    void set_unanswered_counters(EndpointCounters* counters, uint32_t slots) noexcept {
-        unanswered_counters_ = counters;
-        unanswered_slots_ = slots;
-    }
-
-    // Incremental ageing: examines up to `budget` entries from a rotating cursor, removes the
-    // expired ones and returns how many it removed. Called once per poll loop.
-    uint32_t expire(uint32_t now_ms, uint32_t budget) noexcept;
-
-    uint32_t size() const noexcept { return size_; }
-    uint32_t unanswered() const noexcept { return unanswered_count_; }  // entries in the FIFO
-    uint32_t capacity() const noexcept { return capacity_; }
-
-    // Memory actually allocated (entries, index and the table object) and that divided by the
-    // capacity, rounded up: the honest cost of one tracked connection.
-    size_t memory_bytes() const noexcept;
-    size_t bytes_per_connection() const noexcept;
-
-    // Index geometry, for diagnostics and tests that need to crowd one bucket.
-    uint32_t bucket_count() const noexcept { return bucket_count_; }
-    uint32_t home_bucket(const FlowKey4& key) const noexcept { return hash_key(key).bucket; }
-
-    // Visits every live connection as `const Connection&` (listing, tests). O(capacity).
-    template <class Visitor>
-    void for_each(Visitor&& visit) const {
-        for (uint32_t i = 0; i < capacity_; ++i) {
-            if (entries_[i].live) visit(static_cast<const Connection&>(entries_[i]));
-        }
-    }
-
 private:
-    static constexpr uint32_t kSlotsPerBucket = 10;
-    static constexpr uint32_t kMaxProbeBuckets = 64;      // probe window, home bucket included
-    static constexpr uint32_t kEvictionScanEntries = 32;  // entries examined near the ageing cursor
-    static constexpr uint32_t kExpiredScanEntries = 4;    // the same, for an expired one, ahead of the FIFO's head
-    static constexpr uint16_t kEmptySignature = 0;
+    friend class ConnIndex<ConnTable, Connection, FlowKey4>;
+    using ConnIndex::ConnIndex;
 
-    struct alignas(64) Bucket {
-        uint16_t signatures[kSlotsPerBucket];  // kEmptySignature marks a free slot
-        uint16_t overflow;                     // keys homed at or before this bucket stored after it
-        uint32_t refs[kSlotsPerBucket];        // entry index << 1 | FlowDirection
-    };
-    static_assert(sizeof(Bucket) == 64);
-
-    struct KeyHash {
-        uint32_t bucket;
-        uint16_t signature;
-    };
-
-    struct VictimChoice {
-        Connection* victim = nullptr;
-        bool expired = false;
-    };
-
-    ConnTable(Connection* entries, Bucket* buckets, uint32_t capacity, uint32_t bucket_count,
-              uint32_t hash_seed) noexcept;
-
-    KeyHash hash_key(const FlowKey4& key) const noexcept;
-    uint32_t next_bucket(uint32_t bucket) const noexcept { return bucket + 1 == bucket_count_ ? 0 : bucket + 1; }
-    ConnLookupResult find(const FlowKey4& key, const KeyHash& hash) noexcept;
-    void lookup_batch(const FlowKey4* keys, uint32_t count, ConnLookupResult* results) noexcept;
-
-    void adjust_overflow(uint32_t home, uint32_t distance, int delta) noexcept;
-    bool link(uint32_t ref, const KeyHash& hash) noexcept;
-    bool link_or_evict(uint32_t ref, const KeyHash& hash, uint32_t now_ms, bool& evicted) noexcept;
-    void unlink(uint32_t ref, const KeyHash& hash) noexcept;
-    void release(uint32_t index) noexcept;
-    void enqueue_unanswered(uint32_t index) noexcept;
-    void dequeue_unanswered(uint32_t index) noexcept;
-    void retire(Connection* connection) noexcept;  // remove(), counting an unanswered SYN
-    Connection& next_aged_entry() noexcept;        // entry at the ageing cursor; advances the cursor
-
-    static bool consider_victim(Connection& candidate, uint32_t now_ms, VictimChoice& choice) noexcept;
-    bool consider_bucket_victims(uint32_t bucket, uint32_t exclude_index, uint32_t now_ms,
-                                 VictimChoice& choice) noexcept;
-    VictimChoice choose_victim(uint32_t now_ms, const KeyHash& original, const KeyHash& reply) noexcept;
-    VictimChoice oldest_unanswered(uint32_t now_ms, const ConnTimeouts& timeouts) noexcept;
-    Connection* expired_near_cursor(uint32_t now_ms) noexcept;
-
-    Connection* entries_;
-    Bucket* buckets_;
-    uint32_t capacity_;
-    uint32_t bucket_count_;
-    uint32_t hash_seed_;
-    uint32_t size_ = 0;
-    uint32_t free_head_ = 0;
-    uint32_t age_cursor_ = 0;
-    uint32_t unanswered_head_;  // oldest, or kNoEntry
-    uint32_t unanswered_tail_;  // youngest, or kNoEntry
-    uint32_t unanswered_count_ = 0;
-    EndpointCounters* unanswered_counters_ = nullptr;
-    uint32_t unanswered_slots_ = 0;
+    // Two CRC32 passes over the key (words in opposite orders) give 64 bits; CRC is linear, so
+    // keys that differ in a few bits (one client's sequential ports) produce structured values,
+    // which the finaliser (mix64) breaks.
+    uint64_t mix_key(const FlowKey4& key) const noexcept {
+        uint64_t words[2];
+        std::memcpy(words, &key, sizeof(words));
+        const uint32_t forward = hash_flow_key(key, hash_seed_);
+        const uint32_t backward = rte_hash_crc_8byte(words[0], rte_hash_crc_8byte(words[1], hash_seed_));
+        return mix64(uint64_t{forward} << 32 | backward);
+    }
+    static bool key_matches(const Connection& connection, FlowDirection direction, const FlowKey4& key) noexcept {
+        return (direction == FlowDirection::Original ? connection.original : connection.reply) == key;
+    }
+    static const FlowKey4& reply_key(const Connection& connection) noexcept { return connection.reply; }
 };
 
 }  // namespace vipgate

@@ -40,20 +40,23 @@
 
 #include <cstdint>
 
-#include "dataplane/conn_table.h"
 #include "dataplane/tcp_state.h"
 
 namespace vipgate {
 
+// These take either family's entry (Connection, Connection6): the fields they read are the same.
+
 // An entry nobody has answered yet: half-open TCP/SCTP, or a UDP/ICMP flow without a reply.
-constexpr bool is_unanswered(const Connection& connection) {
+template <class Entry>
+constexpr bool is_unanswered(const Entry& connection) {
     if (!uses_tcp_state(connection.original.protocol)) return !connection.seen_reply;
     return is_half_open(connection.tcp_state);
 }
 
 // Milliseconds since the entry's last packet, from its deadline (0 if the timeouts changed so
 // that the deadline lies further ahead than the state's timeout).
-inline uint32_t idle_ms(const Connection& connection, uint32_t now_ms, const ConnTimeouts& timeouts) {
+template <class Entry>
+uint32_t idle_ms(const Entry& connection, uint32_t now_ms, const ConnTimeouts& timeouts) {
     const uint32_t timeout =
         state_timeout_ms(connection.tcp_state, connection.original.protocol, connection.seen_reply, timeouts);
     const auto until_deadline = static_cast<int32_t>(connection.deadline_ms - now_ms);
@@ -61,7 +64,8 @@ inline uint32_t idle_ms(const Connection& connection, uint32_t now_ms, const Con
 }
 
 // Whether an unexpired unanswered entry may be evicted to admit a new connection.
-inline bool may_evict_unanswered(const Connection& connection, uint32_t now_ms, const ConnTimeouts& timeouts) {
+template <class Entry>
+bool may_evict_unanswered(const Entry& connection, uint32_t now_ms, const ConnTimeouts& timeouts) {
     return idle_ms(connection, now_ms, timeouts) >= timeouts.half_open_min_idle_ms;
 }
 
