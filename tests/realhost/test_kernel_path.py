@@ -7,6 +7,7 @@
   4. `vipctl get stats`: to_kernel and from_kernel > 0.
   5. A UDP flood at a closed port of 198.18.1.1 is cut by the kernel budget (kernel_rate_limited
      grows, to_kernel grows by at most the budget), and the TCP exchange still works after it.
+  6. When vipgate stops, vg-p0 is gone.
 The gateway namespace's own p0 gets strict rp_filter and arp_ignore=8: with AF_PACKET its
 kernel sees the wire frames too and would otherwise answer for 198.18.1.1 (now a local address).
 
@@ -161,6 +162,13 @@ def main():
         r.check(passed <= budget, f"to_kernel grew by {passed}, over the budget of {budget:.0f}")
         exchange(t)
         r.log("the TCP exchange with the kernel still works after the flood")
+
+        log = t.gateway.stop()
+        r.check("kernel path: " in log, "the final report has no kernel path line")
+        gone = t.lab.ns.run("gw", "ip", "link", "show", "dev", "vg-p0", check=False)
+        r.check(gone != 0, "vg-p0 is still there after vipgate stopped")
+        r.log("vipgate stopped: vg-p0 is gone; " + next(line.strip() for line in log.splitlines()
+                                                       if "kernel path: " in line))
 
     os.environ.setdefault("VIPGATE_LAB_PMD", "af_packet")
     try:
