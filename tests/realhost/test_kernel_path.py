@@ -7,7 +7,8 @@
   4. `vipctl get stats`: to_kernel and from_kernel > 0.
   5. A UDP flood at a closed port of 198.18.1.1 is cut by the kernel budget (kernel_rate_limited
      grows, to_kernel grows by at most the budget), and the TCP exchange still works after it.
-  6. When vipgate stops, vg-p0 is gone.
+  6. The kernel's IPv6 (turned on on vg-p0: MLD, DAD) is not sent: kernel_frame_refused grows.
+  7. When vipgate stops, vg-p0 is gone.
 The gateway namespace's own p0 gets strict rp_filter and arp_ignore=8: with AF_PACKET its
 kernel sees the wire frames too and would otherwise answer for 198.18.1.1 (now a local address).
 
@@ -162,6 +163,17 @@ def main():
         r.check(passed <= budget, f"to_kernel grew by {passed}, over the budget of {budget:.0f}")
         exchange(t)
         r.log("the TCP exchange with the kernel still works after the flood")
+
+        before = vipctl_stats(socket_path)
+        t.lab.ns.run("gw", "sysctl", "-qw", "net.ipv6.conf.vg-p0.disable_ipv6=0")
+        deadline = time.monotonic() + 10
+        while True:
+            refused = delta(before, vipctl_stats(socket_path), "drops", "kernel_frame_refused")
+            if refused > 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        r.check(refused > 0, "IPv6 on vg-p0 (MLD, DAD, router solicitations) was not counted as kernel_frame_refused")
+        r.log(f"IPv6 turned on on vg-p0: its frames are not sent, kernel_frame_refused +{refused}")
 
         log = t.gateway.stop()
         r.check("kernel path: " in log, "the final report has no kernel path line")
