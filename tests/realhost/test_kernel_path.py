@@ -12,9 +12,10 @@
 The gateway namespace's own p0 gets strict rp_filter and arp_ignore=8: with AF_PACKET its
 kernel sees the wire frames too and would otherwise answer for 198.18.1.1 (now a local address).
 
-Runs on AF_PACKET unless VIPGATE_LAB_PMD says otherwise: on AF_XDP (veth, copy mode) the port
-stopped receiving for good after the flood (rx_missed growing, mempool use flat, the worker
-polling), which a flood of the same rate at a VIP does not do; not understood yet (README).
+Runs on AF_PACKET unless VIPGATE_LAB_PMD says otherwise: on AF_XDP (veth) the port stops
+receiving for good after some 9,000 packets were passed to the control thread (rx_missed
+growing, mempool use flat, the worker polling), by this path or by the punt ring alike (an ARP
+flood without a kernel interface does it too); not understood yet (README, Kernel exception path).
 """
 import json
 import os
