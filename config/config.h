@@ -41,7 +41,8 @@ struct PortConfig {
     std::vector<Ipv4Prefix> addresses;  // the gateway's own addresses on this port (CIDR)
     uint16_t vlan = 0;                  // 0: untagged; otherwise 802.1Q VLAN id carried on this port
     bool promiscuous = false;
-    std::optional<uint16_t> mtu;  // largest IPv4 datagram sent; default: the device's own MTU
+    std::optional<uint16_t> mtu;   // largest IPv4 datagram sent; default: the device's own MTU
+    std::string kernel_interface;  // Linux tap for the kernel exception path; empty: none
     bool operator==(const PortConfig&) const = default;
 };
 

@@ -300,6 +300,7 @@ private:
             uint16_t value = 0;
             if (integer<68, 16000>(*f, value)) port.mtu = value;
         }
+        if (auto f = keys->optional("kernel_interface")) text(*f, port.kernel_interface);
         keys->report_unknown_keys();
     }
 

@@ -20,6 +20,7 @@ void compare_port(const PortConfig& running, const PortConfig& candidate, const 
     check(running.vlan == candidate.vlan, "vlan");
     check(running.promiscuous == candidate.promiscuous, "promiscuous");
     check(running.mtu == candidate.mtu, "mtu");
+    check(running.kernel_interface == candidate.kernel_interface, "kernel_interface");
 }
 
 }  // namespace

@@ -133,6 +133,7 @@ private:
         }
         std::map<std::string, size_t> names;
         std::map<uint32_t, std::string> addresses;
+        std::map<std::string, std::string> kernel_interfaces;
         for (size_t i = 0; i < config_.ports.size(); ++i) {
             const PortConfig& port = config_.ports[i];
             std::string path = at("ports", i);
@@ -142,6 +143,9 @@ private:
                     diagnostics_.error(path + ".name", "duplicate port name '" + port.name + "' (also " +
                                                            at("ports", other->second) + ")");
                 }
+            }
+            if (!port.kernel_interface.empty() && intact(path + ".kernel_interface")) {
+                check_kernel_interface(path + ".kernel_interface", port.kernel_interface, kernel_interfaces);
             }
             if (!intact(path + ".addresses")) continue;
             if (port.addresses.empty()) {
@@ -156,6 +160,25 @@ private:
                 }
             }
         }
+    }
+
+    // A Linux interface name (IFNAMSIZ - 1 characters; the characters are a safe subset of what
+    // the kernel takes, which refuses '/', ':' and whitespace), unique among the ports.
+    void check_kernel_interface(const std::string& path, const std::string& name,
+                                std::map<std::string, std::string>& seen) {
+        constexpr size_t kMaxInterfaceName = 15;
+        const bool allowed = std::all_of(name.begin(), name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                   c == '.';
+        });
+        if (name.size() > kMaxInterfaceName || !allowed || name == "." || name == "..") {
+            diagnostics_.error(path, "kernel_interface '" + name +
+                                         "' is not a Linux interface name: use 1 to 15 characters of "
+                                         "letters, digits, '_', '-' and '.'");
+            return;
+        }
+        auto [other, added] = seen.emplace(name, path);
+        if (!added) diagnostics_.error(path, "kernel_interface '" + name + "' is already used at " + other->second);
     }
 
     // Subnet rules need every port's name and addresses; when some did not decode they have

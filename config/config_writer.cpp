@@ -273,6 +273,7 @@ std::string format_config(const Config& config) {
         line(out, "vlan", number(port.vlan));
         line(out, "promiscuous", boolean(port.promiscuous));
         if (port.mtu) line(out, "mtu", number(*port.mtu));
+        if (!port.kernel_interface.empty()) line(out, "kernel_interface", quoted(port.kernel_interface));
     }
     for (const auto& route : config.routes) {
         out += "\n[[routes]]\n";

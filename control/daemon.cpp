@@ -30,6 +30,7 @@
 #include "control/api_server.h"
 #include "control/control_plane.h"
 #include "control/flow_steering.h"
+#include "control/kernel_path.h"
 #include "control/metrics_exporter.h"
 #include "control/metrics_families.h"
 #include "control/neighbor_resolver.h"
@@ -175,6 +176,7 @@ private:
     std::vector<std::unique_ptr<FlowSteering>> steering_;  // one per port, full-NAT with several workers
     std::unique_ptr<NeighborTable> neighbors_;
     std::unique_ptr<NeighborResolver> resolver_;
+    std::unique_ptr<KernelPath> kernel_path_;  // ports with a kernel_interface; null: none
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
@@ -315,6 +317,10 @@ void Daemon::create_workers() {
         worker.neighbors = neighbors_.get();
         worker.punt_ring = punt_ring_;
         if (index == 0) worker.control_tx_ring = control_tx_ring_;
+        if (kernel_path_) {
+            worker.kernel_ring = kernel_path_->to_kernel_ring();
+            if (index == 0) worker.kernel_tx_ring = kernel_path_->from_kernel_ring();
+        }
     }
 }
 
@@ -518,6 +524,7 @@ void Daemon::control_loop() {
     while (!stop_requested.load(std::memory_order_relaxed)) {
         const uint64_t now_ms = steady_ms();
         drain_punt_ring(now_ms);
+        if (kernel_path_) kernel_path_->poll(*publisher_->current(), now_ms);
         if (now_ms >= next_neighbor_tick_ms) {
             resolver_->tick(*publisher_->current(), now_ms);
             next_neighbor_tick_ms = now_ms + kNeighborTickMs;
@@ -562,6 +569,13 @@ void Daemon::report_final() {
             std::to_string(neighbor.conflicts) + " claims on our addresses (" +
             std::to_string(neighbor.announcements_sent) + " announcements sent), " +
             std::to_string(neighbor.updates_refused) + " unsolicited MAC changes refused\n";
+    if (kernel_path_) {
+        const KernelPathStatistics& kernel = kernel_path_->statistics();
+        text += "  kernel path: " + std::to_string(kernel.written_to_tap) + " packets written to the taps (" +
+                std::to_string(kernel.tap_refused) + " refused), " + std::to_string(kernel.arp_answered) +
+                " kernel ARP requests answered (" + std::to_string(kernel.arp_resolving) + " resolved first), " +
+                std::to_string(kernel.ring_full) + " kernel frames lost to a full ring\n";
+    }
     spdlog::info("{}", text);
 }
 
@@ -658,6 +672,8 @@ int Daemon::run() {
     if (control_tx_ring_ == nullptr) throw std::runtime_error("cannot create the control TX ring");
     resolver_ = std::make_unique<NeighborResolver>(*neighbors_, ports_, control_tx_ring_);
     resolver_->set_static(static_neighbors(running_));
+    if (KernelPath::wanted(running_))
+        kernel_path_ = std::make_unique<KernelPath>(running_, ports_, *neighbors_, *resolver_);
     publisher_ = std::make_unique<Publisher>(worker_count);
     std::vector<PortIdentity> identities;
     for (const auto& port : ports_) identities.push_back(PortIdentity{port.port_id, 0, port.mac, 0, port.mtu});
@@ -710,6 +726,7 @@ Daemon::~Daemon() {
             rte_pktmbuf_free(packet);
         }
     }
+    kernel_path_.reset();  // before the resolver it holds through, and the port pools its taps use
     resolver_.reset();
     for (auto& worker : workers_) {
         rte_ring* ring = worker->handoff_rings[worker->worker_index];

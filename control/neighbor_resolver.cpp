@@ -203,6 +203,15 @@ void NeighborResolver::hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t
     }
 }
 
+void NeighborResolver::resolve(const Snapshot& snapshot, uint16_t port_index, uint32_t address, uint64_t now_ms) {
+    if (pending_.count(address) != 0 || pending_.size() >= kMaxPending) return;
+    Pending& pending = pending_[address];
+    pending.port_index = port_index;
+    pending.probes = 1;
+    pending.last_probe_ms = now_ms;
+    send_request(snapshot, port_index, address);
+}
+
 void NeighborResolver::send_request(const Snapshot& snapshot, uint16_t port_index, uint32_t target) {
     const PortRuntime& runtime = ports_[port_index];
     const PortIdentity& port = snapshot.ports[port_index];

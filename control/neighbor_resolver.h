@@ -64,6 +64,9 @@ public:
     void set_static(const std::vector<std::pair<uint32_t, rte_ether_addr>>& entries);
     // Takes ownership of a punted packet.
     void handle(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
+    // Asks for `address` on the port (unless already asking), holding nothing: the kernel
+    // exception path's ARP requests, which the kernel retries itself.
+    void resolve(const Snapshot& snapshot, uint16_t port_index, uint32_t address, uint64_t now_ms);
     // Retransmits requests, gives up on silent neighbors, re-probes old entries.
     void tick(const Snapshot& snapshot, uint64_t now_ms);
     const NeighborStatistics& statistics() const noexcept { return statistics_; }

@@ -327,6 +327,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     snapshot->ports = ports_;
     for (size_t i = 0; i < settings.ports.size() && i < snapshot->ports.size(); ++i) {
         snapshot->ports[i].vlan = settings.ports[i].vlan;
+        snapshot->ports[i].kernel_interface = !settings.ports[i].kernel_interface.empty();
         // The daemon's identities carry the MTU the device runs (port_setup.cpp); a configured
         // one is the same there (ports are restart-only) and the one that counts elsewhere.
         if (settings.ports[i].mtu) snapshot->ports[i].mtu = *settings.ports[i].mtu;

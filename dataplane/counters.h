@@ -60,6 +60,9 @@ namespace vipgate {
     X(AnswerRateLimited, "answer_rate_limited")  /* would have been answered (ICMP error, RST, ABORT): budget spent */ \
     X(PuntRateLimited, "punt_rate_limited")      /* would have gone to the control thread: budget spent */ \
     X(VlanInsertFailed, "vlan_insert_failed")    /* no headroom (or a shared mbuf) to add the egress port's tag */ \
+    X(KernelRateLimited, "kernel_rate_limited")  /* would have gone to the kernel interface: budget spent */ \
+    X(KernelRingFull, "kernel_ring_full") \
+    X(KernelFrameRefused, "kernel_frame_refused")  /* from the kernel interface, not unicast IPv4 (IPv6 RS, MLD, multicast): not sent */ \
     VIPGATE_FRAGMENT_DROP_REASONS(X) \
     VIPGATE_IPV6_DROP_REASONS(X)
 // clang-format on
@@ -163,6 +166,9 @@ struct alignas(64) WorkerCounters {
     uint64_t fragments_held = 0;       // later fragments that waited for their first (sent before it, or in its burst)
     uint64_t fragment_datagrams_completed = 0;  // every fragment of the datagram seen
     uint64_t fragment_datagrams_expired = 0;    // timed out before every fragment was seen
+    // Kernel exception path (control/kernel_path.h).
+    uint64_t to_kernel = 0;    // packets to our own addresses passed to the port's kernel interface
+    uint64_t from_kernel = 0;  // the kernel's IPv4 frames sent out of the port (by worker 0)
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
@@ -228,6 +234,8 @@ inline constexpr CounterField kCounterFields[] = {
     {"fragments_held", &WorkerCounters::fragments_held},
     {"fragment_datagrams_completed", &WorkerCounters::fragment_datagrams_completed},
     {"fragment_datagrams_expired", &WorkerCounters::fragment_datagrams_expired},
+    {"to_kernel", &WorkerCounters::to_kernel},
+    {"from_kernel", &WorkerCounters::from_kernel},
 };
 
 // Connect latency: the time from forwarding a TCP SYN (SCTP INIT) to the endpoint's SYN-ACK

@@ -147,6 +147,7 @@ private:
     void send_to(rte_mbuf* packet, const PacketState& state, const NextHop& next_hop, uint32_t destination) noexcept;
     void send_back(rte_mbuf* packet, const PacketState& state, uint64_t* sent) noexcept;
     void punt(rte_mbuf* packet) noexcept;
+    bool to_kernel(rte_mbuf* packet, const PacketState& state) noexcept;
     void emit(rte_mbuf* packet, uint16_t port_index) noexcept;
     void hand_off(rte_mbuf* packet, uint16_t owner) noexcept;
     void drop(rte_mbuf* packet, DropReason reason) noexcept;
@@ -251,6 +252,24 @@ void BurstProcessor::punt(rte_mbuf* packet) noexcept {
         return;
     }
     ++counters_.punted;
+}
+
+// To the in-port's kernel interface (control/kernel_path.h), within the worker's kernel budget:
+// a flood at the gateway's own addresses costs the workers one token check per packet and the
+// control thread and kernel at most the budget. False (the packet untouched) when the port has
+// no kernel interface.
+bool BurstProcessor::to_kernel(rte_mbuf* packet, const PacketState& state) noexcept {
+    if (likely(!snapshot_.ports[state.port_index].kernel_interface) || context_.kernel_ring == nullptr) return false;
+    if (unlikely(!context_.kernel_bucket.take(context_.now_ms, snapshot_.rate_limits.kernel))) {
+        drop(packet, DropReason::KernelRateLimited);
+        return true;
+    }
+    if (rte_ring_mp_enqueue(context_.kernel_ring, packet) != 0) {
+        drop(packet, DropReason::KernelRingFull);
+        return true;
+    }
+    ++counters_.to_kernel;
+    return true;
 }
 
 // A packet larger than its egress port's MTU, refused before any rewrite (see the note at the
@@ -685,6 +704,7 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
                                  ? connection_owner(inner.dst_addr, inner.dst_port, context_.worker_count)
                                  : connection_owner(inner.src_addr, inner.src_port, context_.worker_count);
             if (owned_elsewhere(packet, owner)) return;
+            if (kind == AddressKind::Local && to_kernel(packet, state)) return;
             drop(packet, DropReason::IcmpUnsupported);
         } else if (parsed.icmp_type == kIcmpEchoRequest && kind != AddressKind::None) {
             if (make_icmp_echo_reply(packet, parsed)) {
@@ -692,7 +712,7 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
             } else {
                 drop(packet, DropReason::IcmpUnsupported);
             }
-        } else {
+        } else if (kind != AddressKind::Local || !to_kernel(packet, state)) {
             drop(packet, kind == AddressKind::None ? DropReason::NoService : DropReason::IcmpUnsupported);
         }
         return;
@@ -729,6 +749,7 @@ void BurstProcessor::handle_not_a_service(rte_mbuf* packet, PacketState& state) 
         drop(packet, DropReason::NoService);
         return;
     case AddressKind::Local:
+        if (to_kernel(packet, state)) return;
         refuse(packet, state, DropReason::NoService);
         return;
     }

@@ -126,6 +126,7 @@ struct PortIdentity {
     // Largest IPv4 datagram (total length) the port sends: the configured `mtu`, else the
     // device's own. Packets routed out of it above this are refused (pipeline.cpp).
     uint16_t mtu = 1500;
+    bool kernel_interface = false;  // ports[].kernel_interface: unserved local traffic goes to the kernel
 };
 
 class Snapshot {

@@ -62,8 +62,9 @@ private:
 
 // The limits a worker applies, from the configuration's [limits] table (snapshot.h).
 struct RateLimits {
-    RateLimit answers{1000, 50};   // ICMP errors, TCP RSTs, SCTP ABORTs the gateway writes
-    RateLimit punts{10000, 1000};  // packets passed to the control thread (ARP, neighbor misses)
+    RateLimit answers{1000, 50};    // ICMP errors, TCP RSTs, SCTP ABORTs the gateway writes
+    RateLimit punts{10000, 1000};   // packets passed to the control thread (ARP, neighbor misses)
+    RateLimit kernel{10000, 1000};  // packets passed to the kernel exception path (fixed, README)
     bool operator==(const RateLimits&) const = default;
 };
 

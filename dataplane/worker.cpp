@@ -7,6 +7,7 @@
 
 #include <sys/prctl.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -53,13 +54,19 @@ void flush_outputs(WorkerContext& context) noexcept {
 }
 
 // The control thread owns no TX queue (some devices have one per worker at most); what it sends
-// (ARP, packets that waited for a neighbor) goes out through worker 0.
-void transmit_control_packets(WorkerContext& context) noexcept {
+// (ARP, packets that waited for a neighbor, the kernel's frames) goes out through worker 0.
+// `sent` counts what is queued for transmission. A frame whose port is kRefusedFromKernel is
+// one the control thread would not send (kernel_path.h): counted here, with the other drops.
+void transmit_control_packets(WorkerContext& context, rte_ring* ring, uint64_t* sent) noexcept {
     rte_mbuf* packets[kBurstSize];
-    unsigned taken =
-        rte_ring_sc_dequeue_burst(context.control_tx_ring, reinterpret_cast<void**>(packets), kBurstSize, nullptr);
+    unsigned taken = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(packets), kBurstSize, nullptr);
     if (taken == 0) return;
     for (unsigned i = 0; i < taken; ++i) {
+        if (unlikely(packets[i]->port == kRefusedFromKernel)) {
+            ++context.counters.drops[static_cast<size_t>(DropReason::KernelFrameRefused)];
+            rte_pktmbuf_free(packets[i]);
+            continue;
+        }
         TxBuffer& buffer = context.tx[port_index_of(context, packets[i]->port)];
         if (buffer.count == kTxBufferSize) {
             ++context.counters.drops[static_cast<size_t>(DropReason::TxQueueFull)];
@@ -67,6 +74,7 @@ void transmit_control_packets(WorkerContext& context) noexcept {
             continue;
         }
         buffer.packets[buffer.count++] = packets[i];
+        if (sent != nullptr) ++*sent;
     }
     flush_outputs(context);
 }
@@ -114,7 +122,10 @@ int run_worker(void* argument) {
         }
         // busy_loops / loops is the share of polls that found work (README, Metrics).
         context.counters.busy_loops += busy;
-        if (context.control_tx_ring != nullptr) transmit_control_packets(context);
+        if (context.control_tx_ring != nullptr) transmit_control_packets(context, context.control_tx_ring, nullptr);
+        if (context.kernel_tx_ring != nullptr) {
+            transmit_control_packets(context, context.kernel_tx_ring, &context.counters.from_kernel);
+        }
         context.counters.conntrack_expired += context.connections->expire(context.now_ms, launch.expire_budget);
         context.counters.active_connections = context.connections->size();
         context.affinity->expire(context.now_ms, launch.affinity_expire_budget);

@@ -27,6 +27,9 @@ constexpr uint16_t kMaxPorts = 8;
 constexpr uint16_t kMaxWorkers = 32;
 constexpr uint16_t kBurstSize = 32;
 constexpr uint16_t kTxBufferSize = 2 * kBurstSize;
+// The port of a frame the control thread passes to worker 0 only to be counted as
+// kernel_frame_refused (no DPDK port has this id: RTE_MAX_ETHPORTS is far below it).
+constexpr uint16_t kRefusedFromKernel = UINT16_MAX;
 
 struct alignas(64) TxBuffer {
     uint16_t count = 0;
@@ -45,6 +48,7 @@ struct alignas(64) WorkerContext {
     uint32_t snat_cursor = 0;   // next SNAT port offset to try
     TokenBucket answer_bucket;  // ICMP errors, RSTs, ABORTs this worker sends
     TokenBucket punt_bucket;    // packets this worker passes to the control thread
+    TokenBucket kernel_bucket;  // packets this worker passes to the kernel exception path
 
     ConnTable* connections = nullptr;
     AffinityTable* affinity = nullptr;  // sessionAffinity: ClientIP choices
@@ -54,6 +58,8 @@ struct alignas(64) WorkerContext {
     std::array<rte_ring*, kMaxWorkers> handoff_rings{};  // indexed by owning worker
     rte_ring* punt_ring = nullptr;                       // to the control thread (ARP, neighbor misses)
     rte_ring* control_tx_ring = nullptr;                 // from the control thread; worker 0 transmits it
+    rte_ring* kernel_ring = nullptr;     // to the control thread, for the kernel (null: no kernel interface)
+    rte_ring* kernel_tx_ring = nullptr;  // the kernel's frames from the control thread; worker 0 transmits it
 
     std::array<TxBuffer, kMaxPorts> tx;  // per port index
     std::array<uint16_t, kMaxWorkers> handoff_count{};

@@ -190,6 +190,8 @@ std::string config_text(const TopologySpec& spec) {
          << "[[ports]]\nname = \"clients\"\ndevice = \"net_null0\"\n"
          << "addresses = [\"" << ipv4_text(kGatewayAddr) << "/24\"]\n";
     if (spec.client_port_mtu != 0) text << "mtu = " << spec.client_port_mtu << "\n";
+    if (!spec.client_kernel_interface.empty())
+        text << "kernel_interface = \"" << spec.client_kernel_interface << "\"\n";
     text << "\n[[ports]]\nname = \"endpoints\"\ndevice = \"net_null1\"\n"
          << "addresses = [\"" << ipv4_text(kEndpointSideAddr) << "/24\", \"" << ipv4_text(kSnatAddr) << "/24\"]\n"
          << "vlan = " << kEndpointVlan << "\n";

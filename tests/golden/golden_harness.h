@@ -122,6 +122,7 @@ struct TopologySpec {
     std::vector<std::string> client_ranges;  // [cluster] client_ranges; empty: anyone
     uint16_t client_port_mtu = 0;            // [[ports]] mtu of port 0; 0: not configured (1500)
     uint16_t endpoint_port_mtu = 0;          // the same for port 1
+    std::string client_kernel_interface;     // [[ports]] kernel_interface of port 0; empty: none
     // [limits]: off unless a test sets them, since a table of cases runs at one clock instant.
     RateLimits limits{.answers = {0, 1}, .punts = {0, 1}};
 

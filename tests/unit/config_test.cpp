@@ -970,6 +970,60 @@ mtu = 67
     EXPECT_TRUE(has_error(refused, bad, "ports[0].mtu", "allowed: 68..16000", "67"));
 }
 
+TEST(ConfigPorts, KernelInterfaceIsOptionalRoundTripsAndIsALinuxInterfaceName) {
+    const LoadResult defaults = load_with_base("");
+    ASSERT_TRUE(defaults.config) << describe(defaults);
+    EXPECT_TRUE(defaults.config->ports[0].kernel_interface.empty()) << "omitted: no kernel interface";
+    const LoadResult set = load(R"(
+[dataplane]
+worker_lcores = [1]
+[[ports]]
+name = "p0"
+device = "net_null0"
+addresses = ["198.18.0.1/24"]
+kernel_interface = "vg-p0.x_1"
+)");
+    ASSERT_TRUE(set.config) << describe(set);
+    EXPECT_EQ(set.config->ports[0].kernel_interface, "vg-p0.x_1");
+    const LoadResult again = load(format_config(*set.config));
+    ASSERT_TRUE(again.config) << describe(again);
+    EXPECT_EQ(again.config->ports[0].kernel_interface, "vg-p0.x_1");
+    Config changed = *set.config;
+    changed.ports[0].kernel_interface = "vg-other";
+    EXPECT_EQ(restart_only_differences(*set.config, changed), std::vector<std::string>{"ports[0].kernel_interface"});
+
+    const std::string bad = R"(
+[dataplane]
+worker_lcores = [1]
+[[ports]]
+name = "p0"
+device = "net_null0"
+addresses = ["198.18.0.1/24"]
+kernel_interface = "vg-a"
+[[ports]]
+name = "p1"
+device = "net_null1"
+addresses = ["198.18.2.1/24"]
+kernel_interface = "vg p1"
+[[ports]]
+name = "p2"
+device = "net_null2"
+addresses = ["198.18.4.1/24"]
+kernel_interface = "vg-a"
+[[ports]]
+name = "p3"
+device = "net_null3"
+addresses = ["198.18.6.1/24"]
+kernel_interface = "vipgate-kernel-0"
+)";
+    const LoadResult refused = load(bad);
+    EXPECT_EQ(refused.errors.size(), 3u) << describe(refused);
+    EXPECT_TRUE(has_error(refused, bad, "ports[1].kernel_interface", "not a Linux interface name", "\"vg p1\""));
+    EXPECT_TRUE(has_error(refused, bad, "ports[2].kernel_interface", "already used at ports[0].kernel_interface",
+                          "\"vg-a\"\n[[ports]]\nname = \"p3\""));
+    EXPECT_TRUE(has_error(refused, bad, "ports[3].kernel_interface", "1 to 15 characters", "\"vipgate-kernel-0\""));
+}
+
 // --- text forms ----------------------------------------------------------------------------
 
 TEST(ConfigText, AddressesRoundTrip) {

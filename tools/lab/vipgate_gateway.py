@@ -22,9 +22,10 @@ PMDS = {"af_xdp": "net_af_xdp{n},iface={iface}", "af_packet": "net_af_packet{n},
 WORKER_CPU = 1
 
 
-def config(lab, services, nat_mode, pmd, file_prefix, cluster=None, tables=None):
+def config(lab, services, nat_mode, pmd, file_prefix, cluster=None, tables=None, port_options=None):
     """cluster: the [cluster] table (e.g. {"client_ranges": [...]}); None or empty: left out.
-    tables: more top-level tables by name (e.g. {"dns": {...}})."""
+    tables: more top-level tables by name (e.g. {"dns": {...}}).
+    port_options: more keys per port name (e.g. {"p0": {"kernel_interface": "vg-p0"}})."""
     ports = [("p0", topology.GW_CLIENT_IP), ("p1", topology.GW_SERVER_IP)]
     document = {
         "eal": {"args": ["--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "--no-telemetry",
@@ -32,7 +33,8 @@ def config(lab, services, nat_mode, pmd, file_prefix, cluster=None, tables=None)
         "dataplane": {"worker_lcores": [1], "nat_mode": nat_mode, "stats_interval_ms": 1000},
         "conntrack": {"capacity": 262144},
         "snat": {"addresses": [topology.GW_SERVER_IP]},
-        "ports": [{"name": name, "device": PMDS[pmd].format(n=n, iface=name), "addresses": [f"{address}/24"]}
+        "ports": [{"name": name, "device": PMDS[pmd].format(n=n, iface=name), "addresses": [f"{address}/24"],
+                   **(port_options or {}).get(name, {})}
                   for n, (name, address) in enumerate(ports)],
         "services": services,
     }
@@ -53,11 +55,12 @@ class Vipgate:
         self.nat_mode = None
         self.cluster = {}   # the [cluster] table, written by start() and reload()
         self.tables = {}    # more top-level tables (e.g. "dns"), written likewise
+        self.port_options = {}  # more keys per port name (e.g. "kernel_interface")
         self.arguments = []  # more command-line arguments (e.g. --api-socket PATH)
 
     def write(self, services):
         text = toml_dumps(config(self.lab, services, self.nat_mode, self.pmd, self.file_prefix, self.cluster,
-                                 self.tables))
+                                 self.tables, self.port_options))
         with open(self.config_path + ".tmp", "w") as f:
             f.write(text)
         os.replace(self.config_path + ".tmp", self.config_path)
