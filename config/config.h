@@ -145,8 +145,8 @@ struct ClusterConfig {
     static constexpr uint8_t kMinIpv6ServiceCidrLength = 108;
 
     std::optional<Ipv4Prefix> service_cidr;       // omitted IPv4 cluster IPs are allocated from here
-    std::optional<Ipv6Prefix> service_cidr_ipv6;  // omitted IPv6 cluster IPs are allocated from here
     std::vector<Ipv4Prefix> client_ranges;        // sources allowed to reach ClusterIPs; empty: any
+    std::optional<Ipv6Prefix> service_cidr_ipv6;  // omitted IPv6 cluster IPs are allocated from here
     bool operator==(const ClusterConfig&) const = default;
 };
 
@@ -186,12 +186,7 @@ constexpr uint32_t kDefaultAffinityTimeoutS = 10800;
 struct ServiceConfig {
     std::string name;
     std::string namespace_name = "default";
-    uint32_t cluster_ip = 0;    // host order; 0: allocated from cluster.service_cidr
-    Ipv6Address cluster_ip6{};  // the IPv6 cluster IP; zero: none, or allocated
-    // Primary first. Empty: chosen when the service is stored (the cluster's primary family, and
-    // the other one for a dual-stack policy when the cluster has both CIDRs).
-    std::vector<IpFamily> ip_families;
-    IpFamilyPolicy ip_family_policy = IpFamilyPolicy::SingleStack;
+    uint32_t cluster_ip = 0;                   // host order; 0: allocated from cluster.service_cidr
     bool headless = false;                     // clusterIP: None; no VIP, nothing reaches the dataplane, DNS only
     std::string external_name;                 // set: type ExternalName, a DNS alias (CNAME); no ClusterIP, no VIP
     bool publish_not_ready_addresses = false;  // endpoints count as ready whatever their condition
@@ -200,13 +195,18 @@ struct ServiceConfig {
     std::vector<EndpointConfig> endpoints;  // given directly (services without a selector)
     SessionAffinity session_affinity = SessionAffinity::None;
     uint32_t affinity_timeout_s = kDefaultAffinityTimeoutS;  // 1..86400
+    Ipv6Address cluster_ip6{};                               // the IPv6 cluster IP; zero: none, or allocated
+    // Primary first. Empty: chosen when the service is stored (the cluster's primary family, and
+    // the other one for a dual-stack policy when the cluster has both CIDRs).
+    std::vector<IpFamily> ip_families;
+    IpFamilyPolicy ip_family_policy = IpFamilyPolicy::SingleStack;
     bool operator==(const ServiceConfig&) const = default;
 };
 
 struct PodConfig {
     std::string name;
     std::string namespace_name = "default";
-    uint32_t address = 0;  // host order (status.podIP)
+    uint32_t address = 0;  // host order (status.podIP, or the IPv4 entry of status.podIPs)
     Labels labels;
     std::vector<NamedPort> ports;  // container ports
     bool ready = true;             // Ready condition
@@ -214,6 +214,7 @@ struct PodConfig {
     uint32_t weight = 1;           // vipgate extension; 0 drains
     std::string hostname;          // spec.hostname; with subdomain == a headless service's name it
     std::string subdomain;         // names the pod: <hostname>.<subdomain>.<ns>.svc.<zone>
+    Ipv6Address address6{};        // the IPv6 entry of status.podIPs; kept and dumped, not an endpoint yet
     bool operator==(const PodConfig&) const = default;
 };
 

@@ -418,7 +418,9 @@ private:
         if (!keys) return;
         if (auto f = keys->required("name")) text(*f, pod.name);
         if (auto f = keys->optional("namespace")) text(*f, pod.namespace_name);
-        if (auto f = keys->optional("address")) unicast_address(*f, pod.address, "pod address");
+        bool address_given = false;
+        if (auto f = keys->optional("address")) address_given = pod_address(*f, pod);
+        if (auto f = keys->optional("pod_ips")) pod_ips(*f, pod, address_given);
         if (auto f = keys->optional("labels")) labels(*f, pod.labels);
         if (auto f = keys->optional("ready")) flag(*f, pod.ready);
         if (auto f = keys->optional("terminating")) flag(*f, pod.terminating);
@@ -572,6 +574,51 @@ private:
         }
         out = value;
         return true;
+    }
+
+    // An IPv4 or IPv6 pod address; true when it decoded.
+    bool pod_address(const Field& field, PodConfig& pod) {
+        if (const auto* value = field.node.as_string(); value && value->get().find(':') != std::string::npos) {
+            return ipv6_unicast(field, pod.address6);
+        }
+        return unicast_address(field, pod.address, "pod address");
+    }
+
+    // status.podIPs: one address per family, the first one being status.podIP when both are set.
+    void pod_ips(const Field& field, PodConfig& pod, bool address_given) {
+        const toml::array* array = field.node.as_array();
+        if (!array || array->empty() || array->size() > 2) {
+            diagnostics_.reject(field.path, "must be a list of one or two pod addresses, one per family");
+            return;
+        }
+        PodConfig listed;
+        for (size_t i = 0; i < array->size(); ++i) {
+            Field item{*array->get(i), field.path + "[" + std::to_string(i) + "]"};
+            const PodConfig before = listed;
+            if (!pod_address(item, listed)) return;
+            if (before.address != 0 && listed.address != before.address) {
+                diagnostics_.reject(item.path, "a second IPv4 address; a pod has one address per family");
+                return;
+            }
+            if (!is_zero(before.address6) && listed.address6 != before.address6) {
+                diagnostics_.reject(item.path, "a second IPv6 address; a pod has one address per family");
+                return;
+            }
+            const bool differs = listed.address != 0 ? listed.address != pod.address : listed.address6 != pod.address6;
+            if (i == 0 && address_given && differs) {
+                diagnostics_.reject(item.path,
+                                    "must be the pod address (" +
+                                        diagnostics_.field_name(std::string(parent_path(field.path)) + ".address") +
+                                        "): the primary address comes first");
+                return;
+            }
+            if (before == listed) {
+                diagnostics_.reject(item.path, "is listed twice");
+                return;
+            }
+        }
+        pod.address = listed.address;
+        pod.address6 = listed.address6;
     }
 
     // The families of the cluster IPs a service names, in the order it names them.

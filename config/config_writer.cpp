@@ -197,6 +197,15 @@ void pod(std::string& out, const PodConfig& pod) {
     line(out, "name", quoted(pod.name));
     line(out, "namespace", quoted(pod.namespace_name));
     if (pod.address != 0) line(out, "address", address(pod.address));
+    if (!is_zero(pod.address6)) {
+        const std::string ipv6 = quoted(format_ipv6(pod.address6));
+        if (pod.address == 0) {
+            line(out, "address", ipv6);
+        } else {
+            const std::vector<std::string> both = {address(pod.address), ipv6};
+            line(out, "pod_ips", array(both, [](const std::string& text) { return text; }));
+        }
+    }
     line(out, "labels", labels(pod.labels));
     line(out, "ready", boolean(pod.ready));
     line(out, "terminating", boolean(pod.terminating));

@@ -311,15 +311,17 @@ json get_pods(const json& request, const config::ServiceStore& store) {
     json items = json::array();
     for (const auto& [key, pod] : store.pods()) {
         if (!in_namespace(request, pod.namespace_name)) continue;
-        items.push_back({{"namespace", pod.namespace_name},
-                         {"name", pod.name},
-                         {"address", pod.address ? json(config::format_ipv4(pod.address)) : json(nullptr)},
-                         {"labels", labels_json(pod.labels)},
-                         {"ready", pod.ready},
-                         {"terminating", pod.terminating},
-                         {"weight", pod.weight},
-                         {"ports", ports_json(pod.ports)},
-                         {"source", origin_json(store, config::ObjectKind::Pod, key)}});
+        items.push_back(
+            {{"namespace", pod.namespace_name},
+             {"name", pod.name},
+             {"address", pod.address ? json(config::format_ipv4(pod.address)) : json(nullptr)},
+             {"address_ipv6", config::is_zero(pod.address6) ? json(nullptr) : json(config::format_ipv6(pod.address6))},
+             {"labels", labels_json(pod.labels)},
+             {"ready", pod.ready},
+             {"terminating", pod.terminating},
+             {"weight", pod.weight},
+             {"ports", ports_json(pod.ports)},
+             {"source", origin_json(store, config::ObjectKind::Pod, key)}});
     }
     return {{"ok", true}, {"items", items}};
 }

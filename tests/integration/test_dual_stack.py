@@ -3,7 +3,7 @@
 
 The gateway has an IPv4 and an IPv6 service CIDR. An operator applies the Kubernetes
 dual-stack docs' manifests (PreferDualStack with no clusterIPs, RequireDualStack with
-ipFamilies [IPv6, IPv4], SingleStack IPv6) and two pods. Then:
+ipFamilies [IPv6, IPv4], SingleStack IPv6) and two pods with podIPs of both families. Then:
   * `vipctl get services` lists both cluster IPs of the dual-stack services (primary first) and
     says that IPv6 is not served yet; the JSON has cluster_ips, ip_families, ipv6;
   * the log says it once per apply, and the metric vipgate_ipv6_cluster_ips_not_served is 3;
@@ -24,12 +24,14 @@ import vipgate_harness as h  # noqa: E402
 
 SERVICE_CIDRS = ["198.18.128.0/20", "2001:db8:1::/112"]
 PODS = {"app-1": "198.18.0.21", "app-2": "198.18.0.22"}
+POD_IPV6 = {"app-1": "2001:db8:2::21", "app-2": "2001:db8:2::22"}
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit", "manifests")
 MANIFESTS = ["dual-stack-preferred-svc.yaml", "dual-stack-preferred-ipfamilies-svc.yaml",
              "dual-stack-ipfamilies-ipv6.yaml"]
 
 
 def pod(name, address):
+    """A dual-stack pod as the API server reports it: podIPs of both families, IPv4 first."""
     return f"""\
 apiVersion: v1
 kind: Pod
@@ -37,14 +39,17 @@ metadata:
   name: {name}
   labels:
     app.kubernetes.io/name: MyApp
-  annotations:
-    vipgate.io/pod-ip: "{address}"
 spec:
   containers:
   - name: app
     image: registry.example/app
     ports:
     - containerPort: 80
+status:
+  podIP: {address}
+  podIPs:
+  - ip: {address}
+  - ip: {POD_IPV6[name]}
 """
 
 
@@ -133,6 +138,8 @@ def main(context):
     h.check(metric(metrics, "vipgate_ipv6_cluster_ips_not_served") == 3, "metric vipgate_ipv6_cluster_ips_not_served")
 
     services = check_addresses(vipctl)
+    pods = {p["name"]: (p["address"], p["address_ipv6"]) for p in h.items(vipctl.json("get", "pods"))}
+    h.check(pods == {n: (a, POD_IPV6[n]) for n, a in PODS.items()}, f"pod addresses: {pods}")
     check_table(vipctl, services)
     ipv4 = {name: next(a for a in s["cluster_ips"] if "." in a)
             for name, s in services.items() if "IPv4" in s["ip_families"]}

@@ -359,5 +359,51 @@ ports = [{ port = 80 }]
         << describe(outside.errors);
 }
 
+TEST(DualStackPods, PodIpsGiveBothAddressesAndRoundTrip) {
+    // An IPv6-primary pod: the IPv4 entry of podIPs still makes it an IPv4 endpoint.
+    ObjectsResult result = load_kubernetes_yaml(R"(apiVersion: v1
+kind: Pod
+metadata: {name: app-1, labels: {app: web}}
+status:
+  podIP: 2001:db8:2::11
+  podIPs: [{ip: 2001:db8:2::11}, {ip: 198.18.0.11}]
+)",
+                                                "pod.yaml");
+    ASSERT_TRUE(result.errors.empty()) << describe(result.errors);
+    const PodConfig& pod = result.objects->pods.at(0);
+    EXPECT_EQ(pod.address, ip4("198.18.0.11"));
+    EXPECT_EQ(pod.address6, ip6("2001:db8:2::11"));
+    const std::string dumped = format_objects_toml(*result.objects);
+    EXPECT_NE(dumped.find("pod_ips = [\"198.18.0.11\", \"2001:db8:2::11\"]"), std::string::npos) << dumped;
+    ObjectsResult read = toml(dumped);
+    ASSERT_TRUE(read.errors.empty()) << describe(read.errors);
+    EXPECT_EQ(*read.objects, *result.objects);
+
+    ObjectsResult v6_only = toml("[[pods]]\nname = \"b\"\naddress = \"2001:db8:2::12\"\nlabels = {}\n");
+    ASSERT_TRUE(v6_only.errors.empty()) << describe(v6_only.errors);
+    EXPECT_EQ(v6_only.objects->pods.at(0).address, 0u);  // no IPv4 address: not an endpoint
+    EXPECT_EQ(format_objects_toml(*toml(format_objects_toml(*v6_only.objects)).objects),
+              format_objects_toml(*v6_only.objects));
+}
+
+TEST(DualStackPods, BadPodIpsAreRefused) {
+    struct Case {
+        const char* status;
+        const char* fragment;
+    };
+    for (const Case& c : {
+             Case{"podIP: 198.18.0.11\n  podIPs: [{ip: 198.18.0.12}]", "status.podIPs[0].ip: must be the pod address"},
+             Case{"podIPs: [{ip: 198.18.0.11}, {ip: 198.18.0.12}]", "a second IPv4 address"},
+             Case{"podIPs: [{ip: 2001:db8::1}, {ip: 2001:db8::1}]", "is listed twice"},
+             Case{"podIPs: [{ip: 2001:db8::zz}]", "is not an IPv6 address"},
+             Case{"podIPs: [{ip: \"::\"}]", "is not a unicast IPv6 address"},
+         }) {
+        ObjectsResult result = load_kubernetes_yaml(
+            std::string("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nstatus:\n  ") + c.status + "\n", "bad.yaml");
+        EXPECT_FALSE(result.objects) << c.status;
+        EXPECT_TRUE(mentions(result.errors, c.fragment)) << c.status << describe(result.errors);
+    }
+}
+
 }  // namespace
 }  // namespace vipgate::config
