@@ -399,6 +399,14 @@ ServiceStore::StagedServices ServiceStore::stage_services(const std::vector<Serv
             if (!settle_families(service, before, path, fail)) continue;
             if (!stage_ipv6(service, before, deletes, staged, batch_ips6, path, fail)) continue;
             if (has_family(service, IpFamily::Ipv6) && is_zero(service.cluster_ip6)) to_allocate6.push_back(i);
+        } else if (!has_cluster_ip(service)) {
+            service.cluster_ip6 = {};
+            if (before != nullptr && has_ipv6_cluster_ip(*before) && service.headless) {
+                fail(path + ".cluster_ips", "cannot change from " + format_ipv6(before->cluster_ip6) +
+                                                " to None; a ClusterIP is immutable (delete and recreate the service)");
+            } else if (before != nullptr && has_ipv6_cluster_ip(*before)) {
+                staged.allocator6.release(before->cluster_ip6);  // becomes ExternalName
+            }
         }
         const bool had_ip = stays && has_ipv4_cluster_ip(existing->second);
         if (!has_ipv4_cluster_ip(service)) {

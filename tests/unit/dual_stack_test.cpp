@@ -273,6 +273,22 @@ ports = [{ port = 80 }]
                     .ok());
 }
 
+TEST(DualStackStore, AnIpv6AddressIsReleasedByExternalNameAndKeptFromHeadless) {
+    ServiceStore store(dual_cluster(), {});
+    auto apply = [&](const std::string& text) {
+        ObjectsResult decoded = toml(text);
+        EXPECT_TRUE(decoded.errors.empty()) << describe(decoded.errors);
+        return store.apply(decoded.objects.value_or(ObjectSet{}), "test");
+    };
+    ASSERT_TRUE(apply("[[services]]\nname = \"a\"\ncluster_ip = \"2001:db8:1::10\"\nports = [{ port = 80 }]\n").ok());
+    StoreResult headless = apply("[[services]]\nname = \"a\"\ncluster_ip = \"None\"\nports = [{ port = 80 }]\n");
+    EXPECT_TRUE(mentions(headless.errors, "cannot change from 2001:db8:1::10 to None")) << describe(headless.errors);
+    ASSERT_TRUE(apply("[[services]]\nname = \"a\"\nexternal_name = \"db.example.com\"\n").ok());
+    EXPECT_EQ(store.ipv6_cluster_ips(), 0u);
+    EXPECT_EQ(store.allocator6().used(), 0u);
+    EXPECT_TRUE(apply("[[services]]\nname = \"b\"\ncluster_ip = \"2001:db8:1::10\"\nports = [{ port = 80 }]\n").ok());
+}
+
 TEST(DualStackRoundTrip, DumpReadsBackToTheSameObjectsAndStore) {
     ServiceStore store(dual_cluster(), {});
     ASSERT_TRUE(store.apply(docs_manifests(), "docs").ok());
