@@ -98,7 +98,8 @@ def check_table(vipctl, services):
     h.check(result.returncode == 0, f"vipctl get services: {result.stderr}")
     for service in services.values():
         addresses = ",".join(service["cluster_ips"])
-        h.check(any(service["name"] in line.split() and addresses in line.split() for line in result.stdout.splitlines()),
+        rows = [line.split() for line in result.stdout.splitlines()]
+        h.check(any(service["name"] in row and addresses in row for row in rows),
                 f"{service['name']} row lacks {addresses}:\n{result.stdout}")
     h.check("3 service(s) have an IPv6 cluster IP: configured, not served yet" in result.stderr,
             f"no IPv6 note: {result.stderr}")
