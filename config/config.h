@@ -22,6 +22,19 @@ struct Ipv4Prefix {
 
 using MacAddress = std::array<uint8_t, 6>;
 
+// IPv6 address in network byte order; all zeros means "none" (as 0 does for an IPv4 address).
+using Ipv6Address = std::array<uint8_t, 16>;
+
+struct Ipv6Prefix {
+    Ipv6Address address{};
+    uint8_t length = 128;
+    bool operator==(const Ipv6Prefix&) const = default;
+};
+
+// Kubernetes dual-stack (spec.ipFamilies, spec.ipFamilyPolicy).
+enum class IpFamily { Ipv4, Ipv6 };
+enum class IpFamilyPolicy { SingleStack, PreferDualStack, RequireDualStack };
+
 enum class NatMode { FullNat, DnatOnly };
 enum class Protocol { Tcp, Udp, Sctp };
 enum class SessionAffinity { None, ClientIp };
@@ -126,9 +139,15 @@ struct LimitsConfig {
 };
 
 // Where ClusterIPs come from and who may reach them.
+// `service_cidr` takes one CIDR or one per family (Kubernetes' --service-cluster-ip-range); the
+// primary family is IPv4 when there is an IPv4 CIDR (or none at all), else IPv6.
 struct ClusterConfig {
-    std::optional<Ipv4Prefix> service_cidr;  // omitted cluster_ips are allocated from here
-    std::vector<Ipv4Prefix> client_ranges;   // sources allowed to reach ClusterIPs; empty: any
+    // The IPv6 service CIDR is at most a /108 (2^20 addresses), as kube-apiserver requires.
+    static constexpr uint8_t kMinIpv6ServiceCidrLength = 108;
+
+    std::optional<Ipv4Prefix> service_cidr;       // omitted IPv4 cluster IPs are allocated from here
+    std::vector<Ipv4Prefix> client_ranges;        // sources allowed to reach ClusterIPs; empty: any
+    std::optional<Ipv6Prefix> service_cidr_ipv6;  // omitted IPv6 cluster IPs are allocated from here
     bool operator==(const ClusterConfig&) const = default;
 };
 
@@ -177,13 +196,18 @@ struct ServiceConfig {
     std::vector<EndpointConfig> endpoints;  // given directly (services without a selector)
     SessionAffinity session_affinity = SessionAffinity::None;
     uint32_t affinity_timeout_s = kDefaultAffinityTimeoutS;  // 1..86400
+    Ipv6Address cluster_ip6{};                               // the IPv6 cluster IP; zero: none, or allocated
+    // Primary first. Empty: chosen when the service is stored (the cluster's primary family, and
+    // the other one for a dual-stack policy when the cluster has both CIDRs).
+    std::vector<IpFamily> ip_families;
+    IpFamilyPolicy ip_family_policy = IpFamilyPolicy::SingleStack;
     bool operator==(const ServiceConfig&) const = default;
 };
 
 struct PodConfig {
     std::string name;
     std::string namespace_name = "default";
-    uint32_t address = 0;  // host order (status.podIP)
+    uint32_t address = 0;  // host order (status.podIP, or the IPv4 entry of status.podIPs)
     Labels labels;
     std::vector<NamedPort> ports;  // container ports
     bool ready = true;             // Ready condition
@@ -191,6 +215,7 @@ struct PodConfig {
     uint32_t weight = 1;           // vipgate extension; 0 drains
     std::string hostname;          // spec.hostname; with subdomain == a headless service's name it
     std::string subdomain;         // names the pod: <hostname>.<subdomain>.<ns>.svc.<zone>
+    Ipv6Address address6{};        // the IPv6 entry of status.podIPs; kept and dumped, not an endpoint yet
     bool operator==(const PodConfig&) const = default;
 };
 
@@ -261,6 +286,18 @@ const std::string& embedded_default_config();
 std::vector<std::string> restart_only_differences(const Config& running, const Config& candidate);
 
 std::string format_ipv4(uint32_t host_order_address);
+std::string format_ipv6(const Ipv6Address& address);  // RFC 5952: "2001:db8::1"
+std::optional<Ipv6Address> parse_ipv6(std::string_view text);
+std::optional<Ipv6Prefix> parse_ipv6_prefix(std::string_view text);  // "2001:db8::/112"; no "/": /128
+std::string format_ipv6_prefix(const Ipv6Prefix& prefix);
+bool ipv6_prefix_contains(const Ipv6Prefix& prefix, const Ipv6Address& address);
+inline bool is_zero(const Ipv6Address& address) {
+    return address == Ipv6Address{};
+}
+
+std::string_view ip_family_name(IpFamily family);               // "IPv4", "IPv6"
+std::string_view ip_family_policy_name(IpFamilyPolicy policy);  // "SingleStack", ...
+std::optional<IpFamilyPolicy> parse_ip_family_policy(std::string_view text);
 
 std::string_view protocol_name(Protocol protocol);              // "TCP", "UDP", "SCTP"
 std::optional<Protocol> parse_protocol(std::string_view text);  // any case

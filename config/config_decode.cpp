@@ -325,10 +325,7 @@ private:
     void cluster(const Field& field, ClusterConfig& cluster) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->optional("service_cidr")) {
-            Ipv4Prefix value;
-            if (prefix(*f, value, PrefixForm::Network)) cluster.service_cidr = value;
-        }
+        if (auto f = keys->optional("service_cidr")) service_cidrs(*f, cluster);
         if (auto f = keys->optional("client_ranges")) list(*f, cluster.client_ranges, &Decoder::network);
         keys->report_unknown_keys();
     }
@@ -350,7 +347,9 @@ private:
         if (!keys) return;
         if (auto f = keys->required("name")) text(*f, service.name);
         if (auto f = keys->optional("namespace")) text(*f, service.namespace_name);
-        if (auto f = keys->optional("cluster_ip")) cluster_ip(*f, service);
+        ServiceAddresses given;
+        if (auto f = keys->optional("cluster_ip")) cluster_ip(*f, service, given);
+        dual_stack(*keys, field.path, service, given);
         if (auto f = keys->optional("external_name")) external_name(*f, service.external_name);
         if (auto f = keys->optional("publish_not_ready_addresses")) flag(*f, service.publish_not_ready_addresses);
         if (auto f = keys->optional("selector")) {
@@ -420,7 +419,9 @@ private:
         if (!keys) return;
         if (auto f = keys->required("name")) text(*f, pod.name);
         if (auto f = keys->optional("namespace")) text(*f, pod.namespace_name);
-        if (auto f = keys->optional("address")) unicast_address(*f, pod.address, "pod address");
+        bool address_given = false;
+        if (auto f = keys->optional("address")) address_given = pod_address(*f, pod);
+        if (auto f = keys->optional("pod_ips")) pod_ips(*f, pod, address_given);
         if (auto f = keys->optional("labels")) labels(*f, pod.labels);
         if (auto f = keys->optional("ready")) flag(*f, pod.ready);
         if (auto f = keys->optional("terminating")) flag(*f, pod.terminating);
@@ -576,13 +577,283 @@ private:
         return true;
     }
 
-    // "None": headless; an address; omitted: allocated (the validator checks there is a CIDR).
-    void cluster_ip(const Field& field, ServiceConfig& service) {
+    // An IPv4 or IPv6 pod address; true when it decoded.
+    bool pod_address(const Field& field, PodConfig& pod) {
+        if (const auto* value = field.node.as_string(); value && value->get().find(':') != std::string::npos) {
+            return ipv6_unicast(field, pod.address6);
+        }
+        return unicast_address(field, pod.address, "pod address");
+    }
+
+    // status.podIPs: one address per family, the first one being status.podIP when both are set.
+    void pod_ips(const Field& field, PodConfig& pod, bool address_given) {
+        const toml::array* array = field.node.as_array();
+        if (!array || array->empty() || array->size() > 2) {
+            diagnostics_.reject(field.path, "must be a list of one or two pod addresses, one per family");
+            return;
+        }
+        PodConfig listed;
+        for (size_t i = 0; i < array->size(); ++i) {
+            Field item{*array->get(i), field.path + "[" + std::to_string(i) + "]"};
+            const PodConfig before = listed;
+            if (!pod_address(item, listed)) return;
+            if (before.address != 0 && listed.address != before.address) {
+                diagnostics_.reject(item.path, "a second IPv4 address; a pod has one address per family");
+                return;
+            }
+            if (!is_zero(before.address6) && listed.address6 != before.address6) {
+                diagnostics_.reject(item.path, "a second IPv6 address; a pod has one address per family");
+                return;
+            }
+            const bool differs = listed.address != 0 ? listed.address != pod.address : listed.address6 != pod.address6;
+            if (i == 0 && address_given && differs) {
+                diagnostics_.reject(item.path,
+                                    "must be the pod address (" +
+                                        diagnostics_.field_name(std::string(parent_path(field.path)) + ".address") +
+                                        "): the primary address comes first");
+                return;
+            }
+            if (before == listed) {
+                diagnostics_.reject(item.path, "is listed twice");
+                return;
+            }
+        }
+        pod.address = listed.address;
+        pod.address6 = listed.address6;
+    }
+
+    // The families of the cluster IPs a service names, in the order it names them.
+    struct ServiceAddresses {
+        std::vector<IpFamily> families;
+        bool primary_given = false;  // cluster_ip itself
+        bool intact = true;
+    };
+
+    // "None": headless; an IPv4 or IPv6 address; omitted: allocated (the validator checks there
+    // is a CIDR).
+    void cluster_ip(const Field& field, ServiceConfig& service, ServiceAddresses& given) {
         if (const auto* value = field.node.as_string(); value && value->get() == "None") {
             service.headless = true;
             return;
         }
-        unicast_address(field, service.cluster_ip, "cluster IP (\"None\" makes a headless service)");
+        given.primary_given = true;
+        if (const auto* value = field.node.as_string(); value && value->get().find(':') != std::string::npos) {
+            if (ipv6_unicast(field, service.cluster_ip6))
+                given.families.push_back(IpFamily::Ipv6);
+            else
+                given.intact = false;
+            return;
+        }
+        if (unicast_address(field, service.cluster_ip, "cluster IP (\"None\" makes a headless service)"))
+            given.families.push_back(IpFamily::Ipv4);
+        else
+            given.intact = false;
+    }
+
+    bool ipv6_unicast(const Field& field, Ipv6Address& out) {
+        std::string text_value;
+        if (!text(field, text_value)) return false;
+        auto parsed = parse_ipv6(text_value);
+        if (!parsed) {
+            diagnostics_.reject(field.path, quoted(text_value) +
+                                                " is not an IPv6 address; expected one like "
+                                                "\"2001:db8::10\" (no prefix length, no zone)");
+            return false;
+        }
+        if (is_zero(*parsed) || (*parsed)[0] == 0xFF) {
+            diagnostics_.reject(field.path, quoted(text_value) + " is not a unicast IPv6 address");
+            return false;
+        }
+        out = *parsed;
+        return true;
+    }
+
+    // cluster_ips, ip_families, ip_family_policy: Kubernetes' rules between them and cluster_ip.
+    // Without ip_families the families are those of the addresses given (none: left to the store).
+    void dual_stack(TableFields& keys, const std::string& path, ServiceConfig& service, ServiceAddresses& given) {
+        if (auto f = keys.optional("ip_family_policy")) {
+            std::string value;
+            if (text(*f, value)) {
+                if (auto policy = parse_ip_family_policy(value))
+                    service.ip_family_policy = *policy;
+                else
+                    diagnostics_.reject(f->path, quoted(value) +
+                                                     " is not an IP family policy; allowed: SingleStack, "
+                                                     "PreferDualStack, RequireDualStack");
+            }
+        }
+        if (auto f = keys.optional("cluster_ips")) cluster_ips(*f, service, given);
+        std::optional<std::string> families_path;
+        if (auto f = keys.optional("ip_families")) {
+            families_path = f->path;
+            ip_families(*f, service.ip_families);
+        }
+        const bool single = service.ip_family_policy == IpFamilyPolicy::SingleStack;
+        const std::string policy_name = diagnostics_.field_name(path + ".ip_family_policy");
+        if (single && given.families.size() > 1) {
+            diagnostics_.reject(path + ".cluster_ips", "two cluster IPs need " + policy_name +
+                                                           " PreferDualStack or RequireDualStack, not SingleStack");
+        }
+        if (!families_path) {
+            if (given.intact) service.ip_families = given.families;
+            return;
+        }
+        if (single && service.ip_families.size() > 1) {
+            diagnostics_.reject(*families_path, "two IP families need " + policy_name +
+                                                    " PreferDualStack or RequireDualStack, not SingleStack");
+        }
+        if (!given.intact || !diagnostics_.intact(*families_path)) return;
+        for (size_t i = 0; i < given.families.size(); ++i) {
+            if (i < service.ip_families.size() && service.ip_families[i] == given.families[i]) continue;
+            diagnostics_.reject(*families_path,
+                                "does not match the cluster IPs: address " + std::to_string(i + 1) + " is " +
+                                    std::string(ip_family_name(given.families[i])) +
+                                    "; list the families in the order of the cluster IPs (primary first)");
+            return;
+        }
+    }
+
+    void ip_families(const Field& field, std::vector<IpFamily>& out) {
+        const toml::array* array = field.node.as_array();
+        if (!array || array->empty() || array->size() > 2) {
+            diagnostics_.reject(field.path,
+                                "must be a list of one or two families: [\"IPv4\"], [\"IPv6\"], "
+                                "[\"IPv4\", \"IPv6\"] or [\"IPv6\", \"IPv4\"]");
+            return;
+        }
+        out.clear();
+        for (size_t i = 0; i < array->size(); ++i) {
+            const auto* value = array->get(i)->as_string();
+            const std::string item = field.path + "[" + std::to_string(i) + "]";
+            const std::string name = value ? value->get() : std::string();
+            if (name != "IPv4" && name != "IPv6") {
+                diagnostics_.reject(item, "is not an IP family; allowed: \"IPv4\", \"IPv6\"");
+                return;
+            }
+            const IpFamily family = name == "IPv4" ? IpFamily::Ipv4 : IpFamily::Ipv6;
+            if (std::find(out.begin(), out.end(), family) != out.end()) {
+                diagnostics_.reject(item, name + " is listed twice; a dual-stack service has one family of each");
+                return;
+            }
+            out.push_back(family);
+        }
+    }
+
+    // cluster_ips: primary first, one per family; its first entry is cluster_ip when both are set.
+    void cluster_ips(const Field& field, ServiceConfig& service, ServiceAddresses& given) {
+        const toml::array* array = field.node.as_array();
+        if (!array || array->empty() || array->size() > 2) {
+            diagnostics_.reject(field.path,
+                                "must be a list of one or two cluster IPs, one per family, primary "
+                                "first (or [\"None\"] for a headless service)");
+            given.intact = false;
+            return;
+        }
+        ServiceConfig listed;
+        ServiceAddresses found;
+        for (size_t i = 0; i < array->size(); ++i) {
+            Field item{*array->get(i), field.path + "[" + std::to_string(i) + "]"};
+            const size_t before = found.families.size();
+            const bool none = listed.headless;
+            cluster_ip(item, listed, found);
+            if (listed.headless && (array->size() > 1 || none)) {
+                diagnostics_.reject(item.path, "\"None\" (headless) must be the only entry");
+                given.intact = false;
+                return;
+            }
+            if (found.families.size() > before && before == 1 && found.families[0] == found.families[1]) {
+                diagnostics_.reject(item.path, "a second " + std::string(ip_family_name(found.families[1])) +
+                                                   " address; a dual-stack service has one cluster IP per family");
+                given.intact = false;
+                return;
+            }
+        }
+        if (!found.intact) {
+            given.intact = false;
+            return;
+        }
+        if (listed.headless) {
+            if (given.primary_given) {
+                diagnostics_.reject(field.path, "says None but the cluster IP is an address; they must agree");
+                given.intact = false;
+            } else {
+                service.headless = true;
+            }
+            return;
+        }
+        if (service.headless || (given.primary_given && given.intact &&
+                                 (given.families[0] != found.families[0] ||
+                                  (found.families[0] == IpFamily::Ipv4 ? listed.cluster_ip != service.cluster_ip
+                                                                       : listed.cluster_ip6 != service.cluster_ip6)))) {
+            diagnostics_.reject(field.path,
+                                "its first entry must be the cluster IP (" +
+                                    diagnostics_.field_name(std::string(parent_path(field.path)) + ".cluster_ip") +
+                                    "): the primary address comes first");
+            given.intact = false;
+            return;
+        }
+        if (!given.intact) return;
+        service.cluster_ip = listed.cluster_ip;
+        service.cluster_ip6 = listed.cluster_ip6;
+        given.families = found.families;
+    }
+
+    // One CIDR (either family) or a list of one per family.
+    void service_cidrs(const Field& field, ClusterConfig& cluster) {
+        if (field.node.is_string()) {
+            service_cidr(field, cluster);
+            return;
+        }
+        const toml::array* array = field.node.as_array();
+        if (!array || array->empty() || array->size() > 2) {
+            diagnostics_.reject(field.path,
+                                "must be a CIDR or a list of two, one per family, like "
+                                "[\"198.18.128.0/20\", \"2001:db8:1::/112\"]");
+            return;
+        }
+        bool seen[2] = {false, false};  // IPv4, IPv6
+        for (size_t i = 0; i < array->size(); ++i) {
+            Field item{*array->get(i), field.path + "[" + std::to_string(i) + "]"};
+            const auto* value = item.node.as_string();
+            const bool ipv6 = value && value->get().find(':') != std::string::npos;
+            if (seen[ipv6]) {
+                diagnostics_.reject(item.path, "a second CIDR of the same family; give one IPv4 and one IPv6 CIDR");
+                return;
+            }
+            seen[ipv6] = true;
+            service_cidr(item, cluster);
+        }
+    }
+
+    void service_cidr(const Field& field, ClusterConfig& cluster) {
+        const auto* value = field.node.as_string();
+        if (!value || value->get().find(':') == std::string::npos) {
+            Ipv4Prefix prefix_value;
+            if (prefix(field, prefix_value, PrefixForm::Network)) cluster.service_cidr = prefix_value;
+            return;
+        }
+        auto parsed = parse_ipv6_prefix(value->get());
+        if (!parsed) {
+            diagnostics_.reject(field.path, quoted(value->get()) +
+                                                " is not an IPv6 prefix; expected one like "
+                                                "\"2001:db8:1::/112\"");
+            return;
+        }
+        Ipv6Prefix network = *parsed;
+        for (unsigned bit = network.length; bit < 128; ++bit) network.address[bit / 8] &= ~(0x80 >> (bit % 8));
+        if (network != *parsed) {
+            diagnostics_.reject(field.path, quoted(value->get()) + " has host bits set; did you mean \"" +
+                                                format_ipv6_prefix(network) + "\"?");
+            return;
+        }
+        if (network.length < ClusterConfig::kMinIpv6ServiceCidrLength) {
+            diagnostics_.reject(field.path, quoted(value->get()) +
+                                                " is too large; an IPv6 service CIDR is at most a /" +
+                                                std::to_string(ClusterConfig::kMinIpv6ServiceCidrLength) +
+                                                " (as kube-apiserver requires)");
+            return;
+        }
+        cluster.service_cidr_ipv6 = network;
     }
 
     bool dns_address(const Field& field, uint32_t& out) { return unicast_address(field, out, "DNS address"); }

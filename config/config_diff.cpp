@@ -42,7 +42,9 @@ std::vector<std::string> restart_only_differences(const Config& running, const C
     check(running.snat == candidate.snat, "snat");
     // Every allocated ClusterIP comes from the service CIDR and never changes for its service's
     // life: a new CIDR would leave them outside it.
-    check(running.cluster.service_cidr == candidate.cluster.service_cidr, "cluster.service_cidr");
+    check(running.cluster.service_cidr == candidate.cluster.service_cidr &&
+              running.cluster.service_cidr_ipv6 == candidate.cluster.service_cidr_ipv6,
+          "cluster.service_cidr");
     if (running.ports.size() != candidate.ports.size()) {
         differences.push_back("ports (" + std::to_string(running.ports.size()) + " -> " +
                               std::to_string(candidate.ports.size()) + ")");

@@ -395,8 +395,13 @@ private:
         std::string ip_path = path + ".cluster_ip";
         if (!intact(ip_path) || service.headless || !service.external_name.empty()) return false;
         const auto& cidr = config_.cluster.service_cidr;
+        check_cluster_ip6(service, path);
+        const auto& families = service.ip_families;
+        const bool wants_ipv4 = families.empty()
+                                    ? !config_.cluster.service_cidr_ipv6
+                                    : std::find(families.begin(), families.end(), IpFamily::Ipv4) != families.end();
         if (service.cluster_ip == 0) {
-            if (daemon_file_ && !cidr && intact("cluster.service_cidr")) {
+            if (daemon_file_ && wants_ipv4 && !cidr && intact("cluster.service_cidr")) {
                 diagnostics_.error(ip_path,
                                    "no cluster.service_cidr to allocate from; set "
                                    "cluster_ip or [cluster] service_cidr");
@@ -425,6 +430,21 @@ private:
                                         diagnostics_.reference(at("services", other->second)) +
                                         "); each service needs its own cluster IP");
         return false;
+    }
+
+    // The IPv6 cluster IP (the store checks it is unique): inside the IPv6 service CIDR.
+    void check_cluster_ip6(const ServiceConfig& service, const std::string& path) {
+        const auto& cidr = config_.cluster.service_cidr_ipv6;
+        if (!daemon_file_ || !cidr || is_zero(service.cluster_ip6) || !intact("cluster.service_cidr") ||
+            !intact(path + ".cluster_ip") || !intact(path + ".cluster_ips") ||
+            ipv6_prefix_contains(*cidr, service.cluster_ip6)) {
+            return;
+        }
+        diagnostics_.error(path + ".cluster_ips", format_ipv6(service.cluster_ip6) +
+                                                      " is outside the IPv6 cluster.service_cidr " +
+                                                      format_ipv6_prefix(*cidr) +
+                                                      "; use an address inside it or leave it out to have one "
+                                                      "allocated");
     }
 
     void check_service_ports(const ServiceConfig& service, const std::string& path, bool owns_cluster_ip) {

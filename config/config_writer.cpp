@@ -145,14 +145,42 @@ void line(std::string& out, std::string_view name, const std::string& value) {
     out += key(name) + " = " + value + "\n";
 }
 
+// cluster_ip is the primary address, cluster_ips both when there are two; ip_families only when
+// it is not what the addresses say (the decoder derives it from them), so an IPv4 service is
+// written as it always was.
+void cluster_addresses(std::string& out, const ServiceConfig& service) {
+    std::vector<std::string> addresses;
+    std::vector<IpFamily> derived;
+    auto add = [&](IpFamily family) {
+        if (family == IpFamily::Ipv4 && service.cluster_ip != 0) addresses.push_back(address(service.cluster_ip));
+        if (family == IpFamily::Ipv6 && !is_zero(service.cluster_ip6))
+            addresses.push_back(quoted(format_ipv6(service.cluster_ip6)));
+        if (addresses.size() > derived.size()) derived.push_back(family);
+    };
+    for (IpFamily family : service.ip_families) add(family);
+    if (service.ip_families.empty()) {
+        add(IpFamily::Ipv4);
+        add(IpFamily::Ipv6);
+    }
+    if (service.headless)
+        line(out, "cluster_ip", quoted("None"));
+    else if (!addresses.empty())
+        line(out, "cluster_ip", addresses[0]);
+    if (addresses.size() > 1) line(out, "cluster_ips", array(addresses, [](const std::string& text) { return text; }));
+    if (!service.ip_families.empty() && service.ip_families != derived) {
+        line(out, "ip_families",
+             array(service.ip_families, [](IpFamily family) { return quoted(ip_family_name(family)); }));
+    }
+    if (service.ip_family_policy != IpFamilyPolicy::SingleStack) {
+        line(out, "ip_family_policy", quoted(ip_family_policy_name(service.ip_family_policy)));
+    }
+}
+
 void service(std::string& out, const ServiceConfig& service) {
     out += "\n[[services]]\n";
     line(out, "name", quoted(service.name));
     line(out, "namespace", quoted(service.namespace_name));
-    if (service.headless)
-        line(out, "cluster_ip", quoted("None"));
-    else if (service.cluster_ip != 0)
-        line(out, "cluster_ip", address(service.cluster_ip));
+    cluster_addresses(out, service);
     if (!service.external_name.empty()) line(out, "external_name", quoted(service.external_name));
     if (service.publish_not_ready_addresses) line(out, "publish_not_ready_addresses", boolean(true));
     if (service.selector) line(out, "selector", labels(*service.selector));
@@ -169,6 +197,15 @@ void pod(std::string& out, const PodConfig& pod) {
     line(out, "name", quoted(pod.name));
     line(out, "namespace", quoted(pod.namespace_name));
     if (pod.address != 0) line(out, "address", address(pod.address));
+    if (!is_zero(pod.address6)) {
+        const std::string ipv6 = quoted(format_ipv6(pod.address6));
+        if (pod.address == 0) {
+            line(out, "address", ipv6);
+        } else {
+            const std::vector<std::string> both = {address(pod.address), ipv6};
+            line(out, "pod_ips", array(both, [](const std::string& text) { return text; }));
+        }
+    }
     line(out, "labels", labels(pod.labels));
     line(out, "ready", boolean(pod.ready));
     line(out, "terminating", boolean(pod.terminating));
@@ -260,7 +297,16 @@ std::string format_config(const Config& config) {
     line(out, "port_range", port_range);
 
     out += "\n[cluster]\n";
-    if (config.cluster.service_cidr) line(out, "service_cidr", prefix(*config.cluster.service_cidr));
+    const auto& cidr4 = config.cluster.service_cidr;
+    const auto& cidr6 = config.cluster.service_cidr_ipv6;
+    if (cidr4 && cidr6) {
+        const std::vector<std::string> both = {prefix(*cidr4), quoted(format_ipv6_prefix(*cidr6))};
+        line(out, "service_cidr", array(both, [](const std::string& text) { return text; }));
+    } else if (cidr4) {
+        line(out, "service_cidr", prefix(*cidr4));
+    } else if (cidr6) {
+        line(out, "service_cidr", quoted(format_ipv6_prefix(*cidr6)));
+    }
     line(out, "client_ranges", array(config.cluster.client_ranges, prefix));
     dns(out, config.dns);
 

@@ -45,3 +45,31 @@ private:
 };
 
 }  // namespace vipgate::config
+
+namespace vipgate::config {
+
+// The IPv6 allocator: an IPv6 service CIDR is at most a /108 (ClusterConfig), so its host part
+// fits in the low 32 bits and the IPv4 allocator above does the work on them, next-fit alike.
+// Its first and last addresses are never allocated (the subnet-router anycast address, and the
+// last for symmetry with IPv4's broadcast).
+class ClusterIp6Allocator {
+public:
+    ClusterIp6Allocator() = default;
+    explicit ClusterIp6Allocator(const Ipv6Prefix& cidr);
+
+    bool has_range() const noexcept { return range_.has_value(); }
+    const std::optional<Ipv6Prefix>& range() const noexcept { return range_; }
+    bool in_range(const Ipv6Address& address) const noexcept;
+    uint32_t used() const noexcept { return low_.used(); }
+    bool claim(const Ipv6Address& address);
+    std::optional<Ipv6Address> allocate();
+    void release(const Ipv6Address& address);
+
+private:
+    static uint32_t low_bits(const Ipv6Address& address) noexcept;
+
+    std::optional<Ipv6Prefix> range_;
+    ClusterIpAllocator low_;
+};
+
+}  // namespace vipgate::config

@@ -243,6 +243,46 @@ private:
         return std::make_unique<toml::value<std::string>>(text);
     }
 
+    // status.podIPs ([{ip: ...}], one per family) as the array of strings `pod_ips`; an entry
+    // that is not a mapping with an ip goes in as it is, for the decoder to refuse.
+    void pod_ips(Target& target, const YAML::Node& status, const std::string& field) {
+        auto node = child(status, "podIPs");
+        if (!node) return;
+        const std::string path = target.path + ".pod_ips";
+        record(path, *node, field + "podIPs");
+        if (!node->IsSequence()) {
+            target.table.insert("pod_ips", std::move(*make(*node, Scalar::String)));
+            return;
+        }
+        toml::array values;
+        for (size_t i = 0; i < node->size(); ++i) {
+            const YAML::Node entry = (*node)[i];
+            auto ip = entry.IsMap() ? child(entry, "ip") : std::nullopt;
+            record(indexed(path, i), ip ? *ip : entry, indexed(field + "podIPs", i) + (ip ? ".ip" : ""));
+            values.push_back(std::move(*make(ip ? *ip : entry, Scalar::String)));
+        }
+        target.table.insert("pod_ips", std::move(values));
+    }
+
+    // A sequence of strings (clusterIPs, ipFamilies) as a TOML array, each entry recorded.
+    void put_strings(Target& target, std::string_view key, const YAML::Node& map, std::string_view name) {
+        auto node = child(map, name);
+        if (!node) return;
+        std::string path = target.path + "." + std::string(key);
+        std::string field = target.field + std::string(name);
+        record(path, *node, field);
+        if (!node->IsSequence()) {
+            target.table.insert(key, std::move(*make(*node, Scalar::String)));
+            return;
+        }
+        toml::array values;
+        for (size_t i = 0; i < node->size(); ++i) {
+            record(indexed(path, i), (*node)[i], indexed(field, i));
+            values.push_back(std::move(*make((*node)[i], Scalar::String)));
+        }
+        target.table.insert(key, std::move(values));
+    }
+
     // A Kubernetes string map (labels, selector) as a TOML table; each entry recorded with its
     // own position since label keys cannot be looked up by path.
     void put_labels(Target& target, std::string_view key, const YAML::Node& map, std::string_view name) {
@@ -320,6 +360,11 @@ private:
         if (auto ip = scalar_text(spec, "clusterIP"); (!ip && !external) || (ip && !ip->empty()))
             put(target, "cluster_ip", spec, "clusterIP", Scalar::String);
         if (external) put(target, "external_name", spec, "externalName", Scalar::String);
+        if (!external) {
+            put_strings(target, "cluster_ips", spec, "clusterIPs");
+            put_strings(target, "ip_families", spec, "ipFamilies");
+            put(target, "ip_family_policy", spec, "ipFamilyPolicy", Scalar::String);
+        }
         put(target, "publish_not_ready_addresses", spec, "publishNotReadyAddresses", Scalar::Boolean);
         put_labels(target, "selector", spec, "selector");
         put(target, "session_affinity", spec, "sessionAffinity", Scalar::String);
@@ -367,6 +412,7 @@ private:
         } else if (child(annotations, kPodIpAnnotation)) {
             put(target, "address", annotations, kPodIpAnnotation, Scalar::String);
         }
+        pod_ips(target, status, field + "status.");
         pod_ready(target, status, field + "status.");
         target.field = field + "spec.";
         put(target, "hostname", spec, "hostname", Scalar::String);

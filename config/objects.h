@@ -53,7 +53,8 @@ ObjectsResult load_objects_toml(const std::string& text, const std::string& sour
 //   spec.clusterIP absent or "" -> allocated; "None" -> headless. A targetPort written as a
 //   number is a port number, a string (even "8080", as in Kubernetes) a port name.
 //   spec.publishNotReadyAddresses is kept.
-// - Pod: address from status.podIP, else the annotation vipgate.io/pod-ip; a pod with neither
+// - Pod: address from status.podIP, else the annotation vipgate.io/pod-ip; status.podIPs gives
+//   one address per family (pod_ips: the IPv4 one is the endpoint address); a pod with neither
 //   is accepted with address 0 (not an endpoint until it has one). Ready from the Ready
 //   condition (absent: ready); terminating when metadata.deletionTimestamp is set; weight from
 //   the annotation vipgate.io/weight (default 1); spec.hostname and spec.subdomain kept.

@@ -38,6 +38,19 @@ bool has_cluster_ip(const ServiceConfig& service) {
     return !service.headless && service.external_name.empty();
 }
 
+bool has_family(const ServiceConfig& service, IpFamily family) {
+    return std::find(service.ip_families.begin(), service.ip_families.end(), family) != service.ip_families.end();
+}
+
+// Stored services always have their families settled.
+bool has_ipv4_cluster_ip(const ServiceConfig& service) {
+    return has_cluster_ip(service) && has_family(service, IpFamily::Ipv4);
+}
+
+bool has_ipv6_cluster_ip(const ServiceConfig& service) {
+    return has_cluster_ip(service) && !is_zero(service.cluster_ip6);
+}
+
 std::optional<std::vector<uint32_t>> dns_addresses_of(const ObjectSet& objects) {
     if (!objects.dns) return std::nullopt;
     return objects.dns->addresses;
@@ -71,6 +84,7 @@ bool selector_matches(const Labels& selector, const Labels& labels) {
 ServiceStore::ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved)
     : cluster_(std::move(cluster)), reserved_(reserved.begin(), reserved.end()) {
     if (cluster_.service_cidr) allocator_ = ClusterIpAllocator(*cluster_.service_cidr);
+    if (cluster_.service_cidr_ipv6) allocator6_ = ClusterIp6Allocator(*cluster_.service_cidr_ipv6);
 }
 
 std::string_view kind_name(ObjectKind kind) {
@@ -318,6 +332,8 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts, const std::set<Obje
     Undo undo;
     undo.allocator = std::move(allocator_);
     allocator_ = std::move(staged.allocator);
+    undo.allocator6 = std::move(allocator6_);
+    allocator6_ = std::move(staged.allocator6);
     undo.dns_addresses = dns_addresses_;
     dns_addresses_ = dns;
     const std::set<std::string> affected = commit(upserts, deletes, std::move(staged.services), undo, result);
@@ -353,16 +369,21 @@ bool ServiceStore::exists(const ObjectRef& ref) const {
 ServiceStore::StagedServices ServiceStore::stage_services(const std::vector<ServiceConfig>& upserts,
                                                           const std::set<ObjectRef>& deletes,
                                                           const std::set<uint32_t>& dns, const Failures& fail) const {
-    StagedServices staged{upserts, {}, allocator_};
+    StagedServices staged{upserts, {}, allocator_, allocator6_};
     for (const auto& [kind, key] : deletes) {
         if (kind != ObjectKind::Service) continue;
         auto existing = services_.find(key);
-        if (existing != services_.end() && has_cluster_ip(existing->second)) {
+        if (existing != services_.end() && has_ipv4_cluster_ip(existing->second)) {
             staged.allocator.release(existing->second.cluster_ip);
+        }
+        if (existing != services_.end() && has_ipv6_cluster_ip(existing->second)) {
+            staged.allocator6.release(existing->second.cluster_ip6);
         }
     }
     std::map<uint32_t, std::string> batch_ips;
+    std::map<Ipv6Address, std::string> batch_ips6;
     std::vector<size_t> to_allocate;
+    std::vector<size_t> to_allocate6;
     for (size_t i = 0; i < staged.services.size(); ++i) {
         ServiceConfig& service = staged.services[i];
         const std::string key = object_key(service.namespace_name, service.name);
@@ -373,14 +394,29 @@ ServiceStore::StagedServices ServiceStore::stage_services(const std::vector<Serv
         }
         auto existing = services_.find(key);
         const bool stays = existing != services_.end() && !deletes.count({ObjectKind::Service, key});
-        const bool had_ip = stays && has_cluster_ip(existing->second);
-        if (!has_cluster_ip(service)) {
+        const ServiceConfig* before = stays ? &existing->second : nullptr;
+        if (has_cluster_ip(service) && !(stays && existing->second.headless)) {
+            if (!settle_families(service, before, path, fail)) continue;
+            if (!stage_ipv6(service, before, deletes, staged, batch_ips6, path, fail)) continue;
+            if (has_family(service, IpFamily::Ipv6) && is_zero(service.cluster_ip6)) to_allocate6.push_back(i);
+        } else if (!has_cluster_ip(service)) {
+            service.cluster_ip6 = {};
+            if (before != nullptr && has_ipv6_cluster_ip(*before) && service.headless) {
+                fail(path + ".cluster_ips", "cannot change from " + format_ipv6(before->cluster_ip6) +
+                                                " to None; a ClusterIP is immutable (delete and recreate the service)");
+            } else if (before != nullptr && has_ipv6_cluster_ip(*before)) {
+                staged.allocator6.release(before->cluster_ip6);  // becomes ExternalName
+            }
+        }
+        const bool had_ip = stays && has_ipv4_cluster_ip(existing->second);
+        if (!has_ipv4_cluster_ip(service)) {
             service.cluster_ip = 0;
             if (service.headless && had_ip) {
                 fail(path + ".cluster_ip", "cannot change from " + format_ipv4(existing->second.cluster_ip) +
                                                " to None; a ClusterIP is immutable (delete and recreate the service)");
             } else if (had_ip) {
-                staged.allocator.release(existing->second.cluster_ip);  // becomes ExternalName, as Kubernetes allows
+                // becomes ExternalName, as Kubernetes allows, or drops its secondary family
+                staged.allocator.release(existing->second.cluster_ip);
             }
             continue;
         }
@@ -409,6 +445,7 @@ ServiceStore::StagedServices ServiceStore::stage_services(const std::vector<Serv
         }
     }
     allocate_cluster_ips(staged, to_allocate, dns, fail);
+    allocate_ipv6(staged, to_allocate6, fail);
     return staged;
 }
 
@@ -617,21 +654,27 @@ void ServiceStore::roll_back(Undo& undo) {
     for (const std::string& key : undo.resolved.created) resolved_.erase(key);
     for (auto& [key, resolved] : undo.resolved.existed) resolved_[key] = std::move(resolved);
     allocator_ = std::move(undo.allocator);
+    allocator6_ = std::move(undo.allocator6);
     dns_addresses_ = std::move(undo.dns_addresses);
 }
 
 // put_*: replace (or with nullopt, remove) one object and keep the indexes in step.
 void ServiceStore::put_service(const std::string& key, std::optional<ServiceConfig> service) {
     if (auto old = services_.find(key); old != services_.end()) {
-        if (has_cluster_ip(old->second)) {
+        if (has_ipv4_cluster_ip(old->second)) {
             auto owner = service_by_ip_.find(old->second.cluster_ip);
             if (owner != service_by_ip_.end() && owner->second == key) service_by_ip_.erase(owner);
+        }
+        if (has_ipv6_cluster_ip(old->second)) {
+            auto owner = service_by_ip6_.find(old->second.cluster_ip6);
+            if (owner != service_by_ip6_.end() && owner->second == key) service_by_ip6_.erase(owner);
         }
         index_service(*old, false);
         services_.erase(old);
     }
     if (!service) return;
-    if (has_cluster_ip(*service)) service_by_ip_[service->cluster_ip] = key;
+    if (has_ipv4_cluster_ip(*service)) service_by_ip_[service->cluster_ip] = key;
+    if (has_ipv6_cluster_ip(*service)) service_by_ip6_[service->cluster_ip6] = key;
     index_service(*services_.emplace(key, std::move(*service)).first, true);
 }
 
@@ -678,6 +721,8 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     resolved.namespace_name = service.namespace_name;
     resolved.name = service.name;
     resolved.cluster_ip = service.cluster_ip;
+    resolved.cluster_ip6 = service.cluster_ip6;
+    resolved.ip_families = service.ip_families;
     resolved.headless = service.headless;
     resolved.external_name = service.external_name;
     resolved.publish_not_ready_addresses = service.publish_not_ready_addresses;

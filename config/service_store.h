@@ -50,7 +50,9 @@ struct ResolvedPort {
 struct ResolvedService {
     std::string namespace_name;
     std::string name;
-    uint32_t cluster_ip = 0;  // host order; 0 when headless or ExternalName
+    uint32_t cluster_ip = 0;            // host order; 0 when headless, ExternalName or IPv6 single-stack
+    Ipv6Address cluster_ip6{};          // zero: none; not served by the dataplane yet
+    std::vector<IpFamily> ip_families;  // primary first
     bool headless = false;
     std::string external_name;  // set: an ExternalName service (no ports, no endpoints)
     bool publish_not_ready_addresses = false;
@@ -60,7 +62,8 @@ struct ResolvedService {
     SessionAffinity session_affinity = SessionAffinity::None;
     uint32_t affinity_timeout_s = kDefaultAffinityTimeoutS;
     std::vector<ResolvedPort> ports;
-    bool serves_vip() const noexcept { return !headless && external_name.empty(); }
+    // IPv4 only: an IPv6 cluster IP is stored and shown, not served by the dataplane yet.
+    bool serves_vip() const noexcept { return !headless && external_name.empty() && cluster_ip != 0; }
     bool operator==(const ResolvedService&) const = default;
 };
 
@@ -149,6 +152,9 @@ public:
     const std::map<std::string, EndpointSliceConfig>& endpoint_slices() const noexcept { return slices_; }
     const std::map<std::string, ResolvedService>& resolved() const noexcept { return resolved_; }
     const ClusterIpAllocator& allocator() const noexcept { return allocator_; }
+    const ClusterIp6Allocator& allocator6() const noexcept { return allocator6_; }
+    // Services with an IPv6 cluster IP: stored and shown, not served by the dataplane yet.
+    size_t ipv6_cluster_ips() const noexcept { return service_by_ip6_.size(); }
     const std::set<uint32_t>& dns_addresses() const noexcept { return dns_addresses_; }
     // Pods the service's selector matches (with or without an address); nullopt: no selector.
     std::optional<size_t> matched_pods(const std::string& service_key) const;
@@ -168,6 +174,7 @@ private:
         std::vector<ServiceConfig> services;
         std::map<std::string, size_t> index;  // key -> position in `services`
         ClusterIpAllocator allocator;
+        ClusterIp6Allocator allocator6;
     };
 
     // What a transaction touched, to put back: the previous version of what existed, and the
@@ -196,6 +203,7 @@ private:
         Saved<EndpointSliceConfig> slices;
         Saved<ResolvedService> resolved;
         ClusterIpAllocator allocator;
+        ClusterIp6Allocator allocator6;
         std::set<uint32_t> dns_addresses;
     };
 
@@ -218,6 +226,14 @@ private:
                                                    const Failures& fail) const;
     void allocate_cluster_ips(StagedServices& staged, const std::vector<size_t>& to_allocate,
                               const std::set<uint32_t>& dns, const Failures& fail) const;
+    // Dual-stack (service_store_families.cpp): the families a service gets, and its IPv6 address
+    // kept, checked or queued for allocation. False: refused (the reason went to `fail`).
+    bool settle_families(ServiceConfig& service, const ServiceConfig* existing, const std::string& path,
+                         const Failures& fail) const;
+    bool stage_ipv6(ServiceConfig& service, const ServiceConfig* existing, const std::set<ObjectRef>& deletes,
+                    StagedServices& staged, std::map<Ipv6Address, std::string>& batch_ips, const std::string& path,
+                    const Failures& fail) const;
+    void allocate_ipv6(StagedServices& staged, const std::vector<size_t>& to_allocate, const Failures& fail) const;
     void check_dns_addresses(const std::vector<uint32_t>& addresses, const std::set<ObjectRef>& deletes,
                              const StagedServices& staged, const Failures& fail) const;
     void check_pods(const std::vector<PodConfig>& pods, const std::set<ObjectRef>& deletes, const Failures& fail) const;
@@ -248,6 +264,7 @@ private:
     std::set<uint32_t> reserved_;
     std::set<uint32_t> dns_addresses_;
     ClusterIpAllocator allocator_;
+    ClusterIp6Allocator allocator6_;
     std::map<std::string, ServiceConfig> services_;
     std::map<std::string, PodConfig> pods_;
     std::map<std::string, EndpointSliceConfig> slices_;
@@ -260,6 +277,7 @@ private:
     std::unordered_map<ObjectRef, Origin, ObjectRefHash> origins_;  // looked up, never walked
 
     std::map<uint32_t, std::string> service_by_ip_;
+    std::map<Ipv6Address, std::string> service_by_ip6_;
     std::map<uint32_t, std::string> pod_by_address_;
     std::map<std::string, Postings<PodEntry>> pods_by_label_;         // "ns\0k=v" -> pods with that label
     std::map<std::string, Postings<ServiceEntry>> selector_index_;    // "ns\0k=v" -> services selecting it first

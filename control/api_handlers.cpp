@@ -181,6 +181,15 @@ json get_services(const json& request, const config::ServiceStore& store) {
             total = addresses.size();
         }
         const bool external = !service.external_name.empty();
+        json cluster_ips = json::array();
+        json families = json::array();
+        for (config::IpFamily family : service.ip_families) {
+            if (service.headless || external) break;
+            families.push_back(config::ip_family_name(family));
+            cluster_ips.push_back(family == config::IpFamily::Ipv4 ? config::format_ipv4(service.cluster_ip)
+                                                                   : config::format_ipv6(service.cluster_ip6));
+        }
+        const bool has_ipv6 = !service.headless && !external && !config::is_zero(service.cluster_ip6);
         items.push_back(
             {{"namespace", service.namespace_name},
              {"name", service.name},
@@ -188,8 +197,13 @@ json get_services(const json& request, const config::ServiceStore& store) {
                       : service.headless ? "Headless"
                                          : "ClusterIP"},
              {"external_name", external ? json(service.external_name) : json(nullptr)},
-             {"cluster_ip",
-              service.headless || external ? std::string("None") : config::format_ipv4(service.cluster_ip)},
+             {"cluster_ip", service.headless || external ? std::string("None")
+                            : cluster_ips.empty()        ? config::format_ipv4(service.cluster_ip)
+                                                         : cluster_ips[0].get<std::string>()},
+             {"cluster_ips", cluster_ips},
+             {"ip_families", families},
+             {"ip_family_policy", config::ip_family_policy_name(service.ip_family_policy)},
+             {"ipv6", has_ipv6 ? json("not served yet") : json(nullptr)},
              {"ports", ports},
              {"selector", labels_json(service.selector)},
              {"session_affinity", service.session_affinity == config::SessionAffinity::ClientIp ? "ClientIP" : "None"},
@@ -297,15 +311,17 @@ json get_pods(const json& request, const config::ServiceStore& store) {
     json items = json::array();
     for (const auto& [key, pod] : store.pods()) {
         if (!in_namespace(request, pod.namespace_name)) continue;
-        items.push_back({{"namespace", pod.namespace_name},
-                         {"name", pod.name},
-                         {"address", pod.address ? json(config::format_ipv4(pod.address)) : json(nullptr)},
-                         {"labels", labels_json(pod.labels)},
-                         {"ready", pod.ready},
-                         {"terminating", pod.terminating},
-                         {"weight", pod.weight},
-                         {"ports", ports_json(pod.ports)},
-                         {"source", origin_json(store, config::ObjectKind::Pod, key)}});
+        items.push_back(
+            {{"namespace", pod.namespace_name},
+             {"name", pod.name},
+             {"address", pod.address ? json(config::format_ipv4(pod.address)) : json(nullptr)},
+             {"address_ipv6", config::is_zero(pod.address6) ? json(nullptr) : json(config::format_ipv6(pod.address6))},
+             {"labels", labels_json(pod.labels)},
+             {"ready", pod.ready},
+             {"terminating", pod.terminating},
+             {"weight", pod.weight},
+             {"ports", ports_json(pod.ports)},
+             {"source", origin_json(store, config::ObjectKind::Pod, key)}});
     }
     return {{"ok", true}, {"items", items}};
 }

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 namespace vipgate {
 namespace {
 
@@ -151,6 +153,12 @@ UpdateOutcome ControlPlane::publish_changes(config::StoreResult result, double v
     outcome.generation = generation_;
     const bool dataplane_changed = result.ok() && (settings_changed || !result.changed_services.empty());
     outcome.result = std::move(result);
+    if (outcome.result.ok() && store_.ipv6_cluster_ips() > 0) {
+        spdlog::info(
+            "ipv6: {} IPv6 cluster IPs configured, not served yet (the dataplane serves the IPv4 "
+            "family of dual-stack services; IPv6 single-stack services get no VIP)",
+            store_.ipv6_cluster_ips());
+    }
     if (!dataplane_changed) return outcome;
     const auto started = std::chrono::steady_clock::now();
     std::unique_ptr<Snapshot> snapshot =
@@ -203,6 +211,11 @@ UpdateTiming ControlPlane::last_timing() const {
 DnsPublicationStatistics ControlPlane::dns_statistics() const {
     std::lock_guard lock(mutex_);
     return dns_.statistics();
+}
+
+size_t ControlPlane::ipv6_cluster_ips_not_served() const {
+    std::lock_guard lock(mutex_);
+    return store_.ipv6_cluster_ips();
 }
 
 config::Config ControlPlane::running_config() const {

@@ -98,6 +98,8 @@ public:
     DnsPublicationStatistics dns_statistics() const;
     // The running state as a config file's model: settings plus every object.
     config::Config running_config() const;
+    // IPv6 cluster IPs configured and not served (the dataplane serves IPv4 only, issue 13).
+    size_t ipv6_cluster_ips_not_served() const;
 
 private:
     // Runs `change` under the lock, then finish() without it.

@@ -108,6 +108,7 @@ std::string srv_owner(const config::ResolvedPort& port, std::string_view service
 }
 
 void cluster_ip_records(const config::ResolvedService& service, const std::string& name, CheckedSink& sink) {
+    if (service.cluster_ip == 0) return;  // an IPv6 single-stack service: no AAAA records yet
     sink.a(name, service.cluster_ip);
     sink.ptr(reverse_name(service.cluster_ip), name);
     for (const config::ResolvedPort& port : service.ports) {

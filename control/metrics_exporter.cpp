@@ -45,6 +45,7 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
             sample.pools.push_back(PoolSample{port.pool->name, rte_mempool_in_use_count(port.pool), port.pool->size});
         }
     }
+    sample.ipv6_cluster_ips_not_served = sources.control.ipv6_cluster_ips_not_served();
     // Under the control plane's lock: the publisher frees retired snapshots under it, and the
     // reporter notes every snapshot under it before publication.
     sources.control.locked([&] {

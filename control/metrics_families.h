@@ -83,7 +83,8 @@ struct MetricsSample {
     std::vector<ServicePortSample> service_ports;
     bool per_endpoint = false;
     uint64_t generation = 0;  // of the published snapshot
-    std::string version;      // vipgate
+    uint64_t ipv6_cluster_ips_not_served = 0;
+    std::string version;  // vipgate
     std::string dpdk_version;
     std::optional<KubernetesStatus> kubernetes;  // set when following a cluster
 };

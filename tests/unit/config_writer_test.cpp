@@ -197,7 +197,10 @@ ObjectSet random_objects(std::mt19937& random) {
         s.namespace_name = pick(2) ? "default" : "ns" + std::to_string(pick(3));
         uint32_t kind = pick(3);
         s.headless = kind == 0;
-        if (kind == 1) s.cluster_ip = 0xc6128000 + i;
+        if (kind == 1) {
+            s.cluster_ip = 0xc6128000 + i;
+            s.ip_families = {IpFamily::Ipv4};  // as the decoder derives from the address
+        }
         if (pick(2)) s.selector = labels();
         if (pick(2)) {
             s.session_affinity = SessionAffinity::ClientIp;

@@ -83,6 +83,19 @@ TEST(VipctlServices, TableInOneNamespace) {
     EXPECT_EQ(printed.err, "");
 }
 
+TEST(VipctlServices, DualStackListsEveryClusterIpAndNotesIpv6IsNotServed) {
+    json service = web_service();
+    service["cluster_ip"] = "2001:db8:1::a";
+    service["cluster_ips"] = {"2001:db8:1::a", "198.18.128.10"};
+    service["ip_families"] = {"IPv6", "IPv4"};
+    service["ipv6"] = "not served yet";
+    const Printed printed = print(print_services, {{"ok", true}, {"items", {service, web_service()}}}, kInDefault);
+    EXPECT_NE(printed.out.find("web    ClusterIP   2001:db8:1::a,198.18.128.10   80/TCP,443/TCP"), std::string::npos)
+        << printed.out;
+    EXPECT_EQ(printed.err,
+              "note: 1 service(s) have an IPv6 cluster IP: configured, not served yet (the dataplane serves IPv4)\n");
+}
+
 TEST(VipctlServices, AllNamespacesAddANamespaceColumn) {
     const Printed printed =
         print(print_services, {{"ok", true}, {"items", {web_service(), dns_service()}}}, kAllNamespaces);

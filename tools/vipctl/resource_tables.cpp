@@ -104,12 +104,18 @@ void print_services(const nlohmann::json& response, const TableOptions& options,
                                         "ENDPOINTS", "SELECTOR", "AFFINITY",   "SOURCE"};
     if (options.wide) headers.insert(headers.begin() + 4, "TARGET-PORT(S)");
     Table table = namespaced_table(options, headers);
+    size_t ipv6_not_served = 0;
     for (const auto& service : field_list(response, "items")) {
         const std::string cluster_ip = field_text(service, "cluster_ip");
+        std::string addresses;  // every cluster IP, primary first, as kubectl's CLUSTER-IPS
+        for (const auto& address : field_list(service, "cluster_ips")) {
+            addresses += (addresses.empty() ? "" : ",") + (address.is_string() ? address.get<std::string>() : "?");
+        }
+        if (service.contains("ipv6") && service["ipv6"].is_string()) ++ipv6_not_served;
         std::vector<std::string> cells = {
             field_text(service, "name"),
             field_text(service, "type", cluster_ip == "None" ? "Headless" : "ClusterIP"),
-            cluster_ip,
+            addresses.empty() ? cluster_ip : addresses,
             service_ports(service),
             field_text(service, "endpoints_ready", "?") + "/" + field_text(service, "endpoints_total", "?"),
             labels_text(field_list(service, "selector")),
@@ -119,6 +125,10 @@ void print_services(const nlohmann::json& response, const TableOptions& options,
         add_namespaced_row(table, options, service, std::move(cells));
     }
     print_or_nothing_found(table, options, out, err);
+    if (ipv6_not_served > 0) {
+        err << "note: " << ipv6_not_served
+            << " service(s) have an IPv6 cluster IP: configured, not served yet (the dataplane serves IPv4)\n";
+    }
 }
 
 namespace {
