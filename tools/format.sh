@@ -23,12 +23,16 @@ if [[ ${1:-} != --check ]]; then
     exit 0
 fi
 
-unformatted=0
-for file in "${files[@]}"; do
-    if ! "$CLANG_FORMAT" --dry-run --Werror "$file" 2>/dev/null; then
-        echo "format: $file differs from .clang-format (fix: tools/format.sh, or $CLANG_FORMAT -i $file)"
-        unformatted=$((unformatted + 1))
-    fi
+# One clang-format process for the whole tree; each file that differs is named in its
+# "file:line:col: error: code should be clang-formatted" diagnostics.
+report=$("$CLANG_FORMAT" --dry-run --Werror "${files[@]}" 2>&1) && status=0 || status=$?
+mapfile -t unformatted < <(sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: error: code should be clang-formatted.*/\1/p' <<<"$report" | sort -u)
+for file in "${unformatted[@]}"; do
+    echo "format: $file differs from .clang-format (fix: tools/format.sh, or $CLANG_FORMAT -i $file)"
 done
-echo "format: ${#files[@]} files checked, $unformatted not formatted"
-((unformatted == 0))
+if ((status != 0 && ${#unformatted[@]} == 0)); then  # clang-format itself failed (a bad .clang-format)
+    echo "$report" >&2
+    exit 2
+fi
+echo "format: ${#files[@]} files checked, ${#unformatted[@]} not formatted"
+((${#unformatted[@]} == 0))
