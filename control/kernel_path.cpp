@@ -26,12 +26,6 @@ constexpr unsigned kToKernelBatch = 64;
 constexpr uint16_t kTapBurst = 32;
 constexpr unsigned kToKernelPerPoll = 1024;  // the control loop runs every millisecond
 
-std::string format_mac(const rte_ether_addr& mac) {
-    char text[RTE_ETHER_ADDR_FMT_SIZE];
-    rte_ether_format_addr(text, sizeof(text), &mac);
-    return text;
-}
-
 std::runtime_error tap_error(const config::PortConfig& port, const std::string& what) {
     return std::runtime_error("port '" + port.name + "': kernel_interface " + port.kernel_interface + ": " + what);
 }

@@ -30,12 +30,6 @@ std::runtime_error port_error(const config::PortConfig& port, const std::string&
     return std::runtime_error("port '" + port.name + "' (" + port.device + "): " + what);
 }
 
-std::string format_mac(const rte_ether_addr& mac) {
-    char text[RTE_ETHER_ADDR_FMT_SIZE];
-    rte_ether_format_addr(text, sizeof(text), &mac);
-    return text;
-}
-
 uint16_t probe(const config::PortConfig& port) {
     std::string device_name = port.device.substr(0, port.device.find(','));
     uint16_t port_id = 0;
@@ -205,6 +199,12 @@ void stop_ports(std::vector<PortRuntime>& ports) {
         rte_mempool_free(port.pool);
         port.pool = nullptr;
     }
+}
+
+std::string format_mac(const rte_ether_addr& mac) {
+    char text[RTE_ETHER_ADDR_FMT_SIZE];
+    rte_ether_format_addr(text, sizeof(text), &mac);
+    return text;
 }
 
 }  // namespace vipgate

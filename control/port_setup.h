@@ -29,4 +29,7 @@ struct PortRuntime {
 std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t worker_count);
 void stop_ports(std::vector<PortRuntime>& ports);
 
+// "02:00:00:00:00:01", as DPDK writes a MAC (device arguments take this form too).
+std::string format_mac(const rte_ether_addr& mac);
+
 }  // namespace vipgate
