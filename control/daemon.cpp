@@ -651,7 +651,7 @@ void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
                                                                 options_.metrics_endpoints, kubernetes_.get()});
     try {
         metrics_->start(options_.metrics_address);
-        spdlog::info("metrics at http://{}/metrics{}", options_.metrics_address,
+        spdlog::info("metrics at http://{}/metrics{}", metrics_->listening_address(),
                      options_.metrics_endpoints ? " (with per-endpoint series)" : "");
     } catch (const std::exception& error) {
         spdlog::error("metrics endpoint not started: {}; forwarding goes on without it", error.what());

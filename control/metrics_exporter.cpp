@@ -2,6 +2,8 @@
 
 #include <set>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
@@ -106,6 +108,14 @@ void MetricsExporter::start(const std::string& address) {
                                  " (address in use or invalid?): " + error.what());
     }
     exposer_->RegisterCollectable(collector_);
+    address_ = address;
+}
+
+std::string MetricsExporter::listening_address() const {
+    const std::vector<int> ports = exposer_->GetListeningPorts();
+    const std::size_t colon = address_.rfind(':');
+    if (ports.empty() || colon == std::string::npos) return address_;
+    return address_.substr(0, colon + 1) + std::to_string(ports.front());
 }
 
 }  // namespace vipgate

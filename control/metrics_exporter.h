@@ -50,13 +50,17 @@ public:
     ~MetricsExporter();  // stops the HTTP server: no scrape runs afterwards
 
     // Listens on "address:port" and serves /metrics. Throws std::runtime_error (port in use,
-    // bad address) with the address in the message.
+    // bad address) with the address in the message. Port 0 takes a free port.
     void start(const std::string& address);
+
+    // "address:port" with the port actually bound (what port 0 became). After start().
+    std::string listening_address() const;
 
 private:
     class Collector;
     std::shared_ptr<Collector> collector_;
     std::unique_ptr<prometheus::Exposer> exposer_;
+    std::string address_;
 };
 
 }  // namespace vipgate

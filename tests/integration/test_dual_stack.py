@@ -14,7 +14,6 @@ ipFamilies [IPv6, IPv4], SingleStack IPv6) and two pods with podIPs of both fami
     same addresses and still forwards IPv4.
 """
 import os
-import socket
 import sys
 import urllib.request
 
@@ -52,11 +51,6 @@ status:
   - ip: {POD_IPV6[name]}
 """
 
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def services_by_name(vipctl):
@@ -120,9 +114,9 @@ def main(context):
     config["cluster"] = {"service_cidr": SERVICE_CIDRS}
     path = h.write_config(context.path("vipgate.toml"), config)
     api = context.path("api.sock")
-    metrics = f"127.0.0.1:{free_port()}"
-    daemon = context.daemon(path, args=["--api-socket", api, "--metrics-address", metrics])
+    daemon = context.daemon(path, args=["--api-socket", api, "--metrics-address", "127.0.0.1:0"])
     daemon.wait_running()
+    metrics = daemon.metrics_address()
     daemon.wait_for(r"control API listening")
     tap = context.tap(iface)
     vipctl = h.Vipctl(vipctl_exe, api)

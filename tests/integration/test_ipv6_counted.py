@@ -12,7 +12,6 @@ Built with scapy, independently of the C++ test builders. Then:
   * the IPv4 SYN was still forwarded (one new connection).
 """
 import os
-import socket
 import sys
 import time
 import urllib.request
@@ -73,11 +72,6 @@ def build_frames():
     return [(bytes(frame), reason) for frame, reason in frames]
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def main(context):
     vipctl_exe = sys.argv[2]
@@ -97,9 +91,10 @@ def main(context):
                            SERVICES)
     path = h.write_config(context.path("v6.toml"), config)
     api_socket = context.path("api.sock")
-    metrics = f"127.0.0.1:{free_port()}"
-    daemon = context.daemon(path, name="vipgate-v6", args=["--api-socket", api_socket, "--metrics-address", metrics])
+    daemon = context.daemon(path, name="vipgate-v6", args=["--api-socket", api_socket, "--metrics-address",
+                                                            "127.0.0.1:0"])
     daemon.wait_running()
+    metrics = daemon.metrics_address()
     vipctl = h.Vipctl(vipctl_exe, api_socket)
 
     # Done when every frame has its outcome (a drop or the forward), not when the last one was

@@ -17,7 +17,6 @@ read with vipctl, the metrics endpoint and SYNs through the ClusterIP, as an ope
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -32,11 +31,6 @@ ENDPOINTS = ["198.18.0.21", "198.18.0.22", "198.18.0.23", "198.18.0.24"]
 BURST = 10_000
 MIN_SYNC_MS = 1000
 
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(what, predicate, timeout=15.0):
@@ -128,11 +122,11 @@ def run(context, vipctl_exe, cluster):
                            "endpoints": [{"address": ENDPOINTS[3]}]}]
     path = h.write_config(context.path("vipgate.toml"), config)
     api_socket = context.path("api.sock")
-    metrics_address = f"127.0.0.1:{free_port()}"
-    daemon = context.daemon(path, args=["--api-socket", api_socket, "--metrics-address", metrics_address,
+    daemon = context.daemon(path, args=["--api-socket", api_socket, "--metrics-address", "127.0.0.1:0",
                                         "--kubeconfig", cluster.kubeconfig, "--kube-proxy-name", "vipgate",
                                         "--kube-min-sync-ms", str(MIN_SYNC_MS)])
     daemon.wait_running()
+    metrics_address = daemon.metrics_address()
     daemon.wait_for(r"kubernetes: sync of", timeout=20)
     tap = context.tap(iface)
     gateway = Gateway(h.Vipctl(vipctl_exe, api_socket), metrics_address)

@@ -264,10 +264,9 @@ def check_scale(context, vipctl_exe, in_pcap):
                            h.replay_services())
     path = h.write_config(context.path("scale-gw.toml"), config)
     api_socket = context.path("scale-api.sock")
-    metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
-    daemon = context.daemon(path, name="scale", args=["--api-socket", api_socket, "--metrics-address",
-                                                      metrics_url[len("http://"):-len("/metrics")]])
+    daemon = context.daemon(path, name="scale", args=["--api-socket", api_socket, "--metrics-address", "127.0.0.1:0"])
     daemon.wait_running()
+    metrics_url = f"http://{daemon.metrics_address()}/metrics"
     vipctl = h.Vipctl(vipctl_exe, api_socket)
     items = []
     for i in range(SCALE_SERVICES):
@@ -322,11 +321,10 @@ def main(context):
                            h.replay_services())
     config_path = h.write_config(context.path("gw.toml"), config)
     api_socket = context.path("api.sock")
-    metrics_address = f"127.0.0.1:{free_port()}"
-    daemon = context.daemon(config_path, args=["--api-socket", api_socket, "--metrics-address", metrics_address,
+    daemon = context.daemon(config_path, args=["--api-socket", api_socket, "--metrics-address", "127.0.0.1:0",
                                                "--metrics-endpoints"])
     daemon.wait_running()
-    daemon.wait_for(r"metrics at http://" + metrics_address, timeout=5)
+    metrics_address = daemon.metrics_address(timeout=5)
     vipctl = h.Vipctl(vipctl_exe, api_socket)
     metrics_url = f"http://{metrics_address}/metrics"
 

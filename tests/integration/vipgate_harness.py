@@ -257,6 +257,11 @@ class Daemon:
     def tail(text, lines=40):
         return "\n".join(text.splitlines()[-lines:])
 
+    def metrics_address(self, timeout=10.0):
+        """The "host:port" the metrics endpoint bound: start it on port 0 (--metrics-address
+        127.0.0.1:0) and read the port here, so no other process can take it in between."""
+        return self.wait_for(r"metrics at http://(\S+?)/metrics", timeout).group(1)
+
     def wait_running(self, timeout=30.0):
         try:
             return self.wait_for(r"\d+ worker\(s\) running", timeout)
