@@ -19,6 +19,8 @@
 #include <rte_mbuf.h>
 #include <spdlog/spdlog.h>
 
+#include "control/packet_pool.h"
+
 namespace vipgate {
 namespace {
 
@@ -138,8 +140,8 @@ std::vector<PortRuntime> start_ports(const config::Config& config, uint16_t work
         rte_eth_dev_adjust_nb_rx_tx_desc(port.port_id, &rx_descriptors, &tx_descriptors);
         std::string pool_name = "mbufs_" + port.name;
         const uint16_t data_room = data_room_for(port.mtu);
-        port.pool = rte_pktmbuf_pool_create(pool_name.c_str(), config.dataplane.mbufs_per_port, kMempoolCacheSize, 0,
-                                            data_room, socket);
+        port.pool = create_packet_pool(pool_name.c_str(), port.port_id, config.dataplane.mbufs_per_port,
+                                       kMempoolCacheSize, data_room, socket);
         if (port.pool == nullptr) {
             throw port_error(port_config, "cannot create a pool of " + std::to_string(config.dataplane.mbufs_per_port) +
                                               " mbufs: " + rte_strerror(rte_errno) +
