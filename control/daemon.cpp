@@ -37,6 +37,7 @@
 #include "control/packet_capture.h"
 #include "control/port_setup.h"
 #include "control/publisher.h"
+#include "control/route_announcer.h"
 #include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
 #include "control/telemetry_commands.h"
@@ -176,7 +177,8 @@ private:
     std::vector<std::unique_ptr<FlowSteering>> steering_;  // one per port, full-NAT with several workers
     std::unique_ptr<NeighborTable> neighbors_;
     std::unique_ptr<NeighborResolver> resolver_;
-    std::unique_ptr<KernelPath> kernel_path_;  // ports with a kernel_interface; null: none
+    std::unique_ptr<KernelPath> kernel_path_;    // ports with a kernel_interface; null: none
+    std::unique_ptr<RouteAnnouncer> announcer_;  // [announce] enabled; null: nothing announced
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
@@ -525,6 +527,7 @@ void Daemon::control_loop() {
         const uint64_t now_ms = steady_ms();
         drain_punt_ring(now_ms);
         if (kernel_path_) kernel_path_->poll(*publisher_->current(), now_ms);
+        if (announcer_) announcer_->sync(*publisher_->current(), std::chrono::steady_clock::now());
         if (now_ms >= next_neighbor_tick_ms) {
             resolver_->tick(*publisher_->current(), now_ms);
             next_neighbor_tick_ms = now_ms + kNeighborTickMs;
@@ -646,9 +649,9 @@ void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
         spdlog::info("metrics endpoint disabled (--metrics-address \"\")");
         return;
     }
-    metrics_ = std::make_unique<MetricsExporter>(MetricsSources{workers, ports_, *control_plane_, *publisher_,
-                                                                *reporter_, *update_metrics_,
-                                                                options_.metrics_endpoints, kubernetes_.get()});
+    metrics_ = std::make_unique<MetricsExporter>(
+        MetricsSources{workers, ports_, *control_plane_, *publisher_, *reporter_, *update_metrics_,
+                       options_.metrics_endpoints, kubernetes_.get(), announcer_.get()});
     try {
         metrics_->start(options_.metrics_address);
         spdlog::info("metrics at http://{}/metrics{}", options_.metrics_address,
@@ -674,6 +677,7 @@ int Daemon::run() {
     resolver_->set_static(static_neighbors(running_));
     if (KernelPath::wanted(running_))
         kernel_path_ = std::make_unique<KernelPath>(running_, ports_, *neighbors_, *resolver_);
+    if (RouteAnnouncer::wanted(running_)) announcer_ = std::make_unique<RouteAnnouncer>(running_);
     publisher_ = std::make_unique<Publisher>(worker_count);
     std::vector<PortIdentity> identities;
     for (const auto& port : ports_) identities.push_back(PortIdentity{port.port_id, 0, port.mac, 0, port.mtu});
@@ -698,6 +702,7 @@ int Daemon::run() {
     start_kubernetes();
     api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, *reporter_, contexts});
     api_backend_->kubernetes = kubernetes_.get();
+    api_backend_->announcer = announcer_.get();
     for (const PortRuntime& port : ports_) api_backend_->ports.push_back({port.name, port.port_id});
     publish_telemetry();
     start_metrics(contexts);
@@ -705,6 +710,8 @@ int Daemon::run() {
     spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");
     control_loop();
+    // First, while the gateway still forwards: the router moves new flows elsewhere.
+    if (announcer_) announcer_->withdraw_all();
     metrics_.reset();
     stop_api();
     kubernetes_.reset();
@@ -726,6 +733,7 @@ Daemon::~Daemon() {
             rte_pktmbuf_free(packet);
         }
     }
+    announcer_.reset();
     kernel_path_.reset();  // before the resolver it holds through, and the port pools its taps use
     resolver_.reset();
     for (auto& worker : workers_) {
