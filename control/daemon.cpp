@@ -53,6 +53,9 @@ constexpr unsigned kPuntRingSize = 4096;
 constexpr unsigned kPuntDrainBatch = 64;
 constexpr auto kControlLoopPeriod = std::chrono::milliseconds(1);
 constexpr uint64_t kNeighborTickMs = 100;
+// After a clean stop withdrew the announced routes, the routing daemon's withdrawal still has to
+// leave through the kernel path (the tap is read by the control loop): this long.
+constexpr uint64_t kWithdrawalGraceMs = 500;
 constexpr uint64_t kGenerationWaitLimitUs = 100'000;
 
 // Set from signal handlers; lock-free atomics are async-signal-safe.
@@ -150,6 +153,7 @@ private:
     void create_workers();
     void launch_workers();
     void control_loop();
+    void withdraw_announcements();
     void reload();
     void start_requested_reload();
     void apply_reloaded_neighbors();
@@ -552,6 +556,20 @@ void Daemon::control_loop() {
     spdlog::info("stopping: {}", stop_requested.load() ? "signal received" : "run time reached");
 }
 
+// At a clean stop, first thing: the routes go and the routing daemon tells the router while the
+// gateway still forwards and its kernel path still carries the daemon's BGP messages.
+void Daemon::withdraw_announcements() {
+    if (!announcer_) return;
+    announcer_->withdraw_all();
+    const uint64_t until_ms = steady_ms() + kWithdrawalGraceMs;
+    for (uint64_t now_ms = steady_ms(); now_ms < until_ms; now_ms = steady_ms()) {
+        drain_punt_ring(now_ms);
+        if (kernel_path_) kernel_path_->poll(*publisher_->current(), now_ms);
+        control_plane_->try_locked([this] { publisher_->reclaim(); });
+        std::this_thread::sleep_for(kControlLoopPeriod);
+    }
+}
+
 void Daemon::stop_workers() {
     if (!workers_launched_) return;
     workers_stop_.store(true, std::memory_order_relaxed);
@@ -710,8 +728,7 @@ int Daemon::run() {
     spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");
     control_loop();
-    // First, while the gateway still forwards: the router moves new flows elsewhere.
-    if (announcer_) announcer_->withdraw_all();
+    withdraw_announcements();
     metrics_.reset();
     stop_api();
     kubernetes_.reset();

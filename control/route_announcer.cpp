@@ -47,7 +47,7 @@ RouteAnnouncer::RouteAnnouncer(const config::Config& config)
 }
 
 // RTM_NEWROUTE / RTM_DELROUTE of `prefix` through the interface in the announcer's table.
-int RouteAnnouncer::change(const config::Ipv4Prefix& prefix, bool add) {
+int RouteAnnouncer::change(Rtnetlink& netlink, const config::Ipv4Prefix& prefix, bool add) {
     NetlinkRequest request{};
     request.header.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
     request.header.nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
@@ -64,7 +64,6 @@ int RouteAnnouncer::change(const config::Ipv4Prefix& prefix, bool add) {
     add_attribute(request, RTA_TABLE, &table, sizeof(table));
     const uint32_t interface = interface_index_;
     add_attribute(request, RTA_OIF, &interface, sizeof(interface));
-    Rtnetlink netlink;
     return netlink.transact(request);
 }
 
@@ -72,6 +71,21 @@ int RouteAnnouncer::change(const config::Ipv4Prefix& prefix, bool add) {
 // still is) and is retried.
 void RouteAnnouncer::apply(const std::set<config::Ipv4Prefix>& wanted) {
     const RouteChanges changes = route_changes(held_, wanted);
+    if (changes.empty()) {
+        pending_ = false;
+        return;
+    }
+    std::optional<Rtnetlink> socket;
+    try {
+        socket.emplace();
+    } catch (const std::runtime_error& error) {
+        ++failures_;
+        if (last_error_ != error.what()) spdlog::warn("announce: {}; retrying every second", error.what());
+        last_error_ = error.what();
+        pending_ = true;
+        return;
+    }
+    Rtnetlink& netlink = *socket;
     bool failed = false;
     auto refused = [&](const config::Ipv4Prefix& prefix, const char* what, int error) {
         failed = true;
@@ -82,7 +96,7 @@ void RouteAnnouncer::apply(const std::set<config::Ipv4Prefix>& wanted) {
         last_error_ = std::move(message);
     };
     for (const config::Ipv4Prefix& prefix : changes.remove) {
-        const int error = change(prefix, false);
+        const int error = change(netlink, prefix, false);
         if (error == 0 || error == -ESRCH) {
             held_.erase(prefix);
             ++removed_;
@@ -91,7 +105,7 @@ void RouteAnnouncer::apply(const std::set<config::Ipv4Prefix>& wanted) {
         }
     }
     for (const config::Ipv4Prefix& prefix : changes.add) {
-        const int error = change(prefix, true);
+        const int error = change(netlink, prefix, true);
         if (error == 0) {
             held_.insert(prefix);
             ++added_;
@@ -99,10 +113,8 @@ void RouteAnnouncer::apply(const std::set<config::Ipv4Prefix>& wanted) {
             refused(prefix, "add", error);
         }
     }
-    if (!changes.empty()) {
-        spdlog::info("announce: +{} -{} routes, {} announced{}", changes.add.size(), changes.remove.size(),
-                     held_.size(), drained_ ? " (gateway drained)" : "");
-    }
+    spdlog::info("announce: +{} -{} routes, {} announced{}", changes.add.size(), changes.remove.size(), held_.size(),
+                 drained_ ? " (gateway drained)" : "");
     if (!failed) last_error_.clear();
     pending_ = failed;
 }
@@ -122,7 +134,7 @@ void RouteAnnouncer::withdraw_all() {
     const size_t count = held_.size();
     apply({});
     spdlog::info(
-        "announce: {} routes withdrawn at exit{}", count - held_.size(),
+        "announce: withdrew {} route(s) at exit{}", count - held_.size(),
         held_.empty() ? "" : " (" + std::to_string(held_.size()) + " refused: they go with " + interface_ + ")");
 }
 

@@ -27,6 +27,7 @@
 
 namespace vipgate {
 
+class Rtnetlink;
 class Snapshot;
 
 struct AnnouncementStatus {
@@ -61,7 +62,7 @@ public:
 
 private:
     void apply(const std::set<config::Ipv4Prefix>& wanted);
-    int change(const config::Ipv4Prefix& prefix, bool add);
+    int change(Rtnetlink& netlink, const config::Ipv4Prefix& prefix, bool add);
 
     const std::string interface_;
     const unsigned interface_index_;

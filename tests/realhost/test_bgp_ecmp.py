@@ -119,7 +119,11 @@ def phase_routes(lab, vipctl):
                 f"{name}: get announcements: {announcements}")
         kernel = lab.ns.run(name, "ip", "route", "show", "table", ecmp.ANNOUNCE_TABLE, capture=True)
         r.check(f"{ecmp.VIP} dev vg-p0" in kernel, f"{name}: table {ecmp.ANNOUNCE_TABLE}: {kernel!r}")
-    r.log(f"each gateway: {ecmp.VIP}/32 in kernel table {ecmp.ANNOUNCE_TABLE} via vg-p0 (get announcements)")
+        gateway = lab.gateways[name]
+        shown = (gateway.metric("vipgate_announced_vips"), gateway.metric("vipgate_gateway_drained"))
+        r.check(shown == (1, 0), f"{name}: vipgate_announced_vips, vipgate_gateway_drained = {shown}")
+    r.log(f"each gateway: {ecmp.VIP}/32 in kernel table {ecmp.ANNOUNCE_TABLE} via vg-p0 (get announcements; "
+          "metrics vipgate_announced_vips 1, vipgate_gateway_drained 0)")
 
 
 def phase_spread(lab, vipctl):
@@ -163,11 +167,13 @@ def phase_drain(lab, vipctl):
     after = vipctl["gw1"].counter("new_connections")
     time.sleep(3)
     state = vipctl["gw1"]("get", "announcements")
+    shown = (lab.gateways["gw1"].metric("vipgate_announced_vips"), lab.gateways["gw1"].metric("vipgate_gateway_drained"))
     results = streams.stop()
     r.log(f"drain-gateway gw1 ({through} of the {STREAMS} connections through it): route gone from rt in {took:.2f} s; 50 new "
           f"connections, {after - before} to gw1; get announcements: drained, {state['drain']['open_connections']} "
           f"connections open, deadline passed: {state['drain']['deadline_passed']}; {summary(results)}")
     r.check(state["routes"] == [] and state["drained"], f"gw1 drained still announces: {state}")
+    r.check(shown == (0, 1), f"drained gw1: vipgate_announced_vips, vipgate_gateway_drained = {shown}")
     r.check(after == before, f"{after - before} new connections reached the drained gateway")
     r.check(not broken(results), f"draining broke connections: {broken(results)}")
     vipctl["gw1"]("undrain-gateway")
@@ -227,6 +233,19 @@ def phase_rejoin(lab, vipctl):
     r.check(not broken(results), f"the rejoin broke connections: {broken(results)}")
 
 
+def phase_clean_stop(lab, remaining):
+    """SIGTERM: vipgate withdraws its routes itself (and its BIRD tells rt) before the tap goes."""
+    gateway = lab.gateways["gw2"]
+    started = time.monotonic()
+    gateway.process.send_signal(signal.SIGTERM)
+    took = wait_routes(lab, remaining)
+    log = gateway.stop()
+    stopped = time.monotonic() - started
+    r.check("announce: withdrew 1 route(s) at exit" in log, "gw2's log does not say it withdrew its route at exit")
+    r.log(f"SIGTERM gw2: it withdrew its route at exit, rt via {remaining or 'nobody'} {took:.2f} s after the "
+          f"signal (vipgate exited after {stopped:.2f} s)")
+
+
 def main():
     if len(sys.argv) < 4 or sys.argv[3] not in ("dnat", "fullnat"):
         print(f"usage: {sys.argv[0]} VIPGATE VIPCTL dnat|fullnat")
@@ -260,6 +279,7 @@ def main():
         phase_kill(lab, vipctl, nat_mode)
         if nat_mode == "dnat":
             phase_rejoin(lab, vipctl)
+        phase_clean_stop(lab, ["gw1"] if nat_mode == "dnat" else [])
         status = 0
     except r.TestFailure as failure:
         print(f"FAIL: {failure}")

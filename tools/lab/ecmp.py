@@ -44,6 +44,7 @@ ROUTER_AS, ANNOUNCE_TABLE, BACKSIDE_TABLE = 65000, 100, 200
 BFD = "min rx interval 100 ms; min tx interval 100 ms; multiplier 5;"
 GATEWAYS = {"gw1": ("198.18.20.11", "198.18.30.11", 65011), "gw2": ("198.18.20.12", "198.18.30.12", 65012)}
 BACKENDS = {"b1": "198.18.30.21", "b2": "198.18.30.22"}
+METRICS = "127.0.0.1:9469"  # each gateway's, inside its own namespace
 
 ROUTER_BIRD = """
 log "{log}" all;
@@ -167,7 +168,7 @@ class Gateway:
         with open(self.config_path, "w") as f:
             f.write(toml_dumps(self.config()))
         self.process = self.lab.ns.spawn(self.name, [self.exe, "--config", self.config_path, "--api-socket",
-                                                     self.api_socket, "--metrics-address", ""],
+                                                     self.api_socket, "--metrics-address", METRICS],
                                          log_path=self.log_path + f".{self.starts}")
         deadline = time.monotonic() + 60
         while "worker(s) running" not in self.log_text():
@@ -184,11 +185,20 @@ class Gateway:
         except FileNotFoundError:
             return ""
 
+    def metric(self, name):
+        """The value of an unlabelled series on the gateway's /metrics."""
+        text = self.lab.ns.run(self.name, "curl", "-s", "-m", "5", f"http://{METRICS}/metrics", capture=True)
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise RuntimeError(f"{self.name}: no {name} in /metrics")
+
     def kill(self):
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
     def stop(self):
+        """SIGTERM; returns the log."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -196,6 +206,7 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        return self.log_text()
 
 
 class EcmpLab:
