@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 
 #include "config/objects.h"
@@ -603,6 +604,11 @@ json drain_gateway(const json& request, ApiBackend& backend, bool drained) {
         deadline_s = value.get<double>();
     }
     backend.announcer->set_drained(drained, deadline_s);
+    // The control loop applies it within a turn or two (1 ms each): answer with the new state.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!backend.announcer->status().settled && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     return get_announcements(backend);
 }
 

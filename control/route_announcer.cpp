@@ -16,6 +16,10 @@ namespace vipgate {
 namespace {
 
 constexpr auto kRetryPeriod = std::chrono::seconds(1);
+// Route changes per control-loop turn: a large update (thousands of services) is announced over
+// several turns, so ARP and the kernel path are never held up for long (one change costs a
+// netlink round trip of some microseconds).
+constexpr size_t kMaxChangesPerLoop = 256;
 
 std::string announcing_interface(const config::Config& config) {
     for (const config::PortConfig& port : config.ports) {
@@ -67,72 +71,78 @@ int RouteAnnouncer::change(Rtnetlink& netlink, const config::Ipv4Prefix& prefix,
     return netlink.transact(request);
 }
 
-// Under mutex_. A refused change stays pending (a route not added is not held; one not removed
-// still is) and is retried.
-void RouteAnnouncer::apply(const std::set<config::Ipv4Prefix>& wanted) {
-    const RouteChanges changes = route_changes(held_, wanted);
-    if (changes.empty()) {
-        pending_ = false;
-        return;
-    }
+// Under mutex_: at most `limit` changes towards wanted_. A refused change stays to do (a route
+// not added is not held; one not removed still is) and is retried a second later.
+void RouteAnnouncer::apply(size_t limit, std::chrono::steady_clock::time_point now) {
+    RouteChanges changes = route_changes(held_, wanted_);
+    const size_t total = changes.add.size() + changes.remove.size();
+    unfinished_ = total > limit;
+    failed_ = false;
+    if (total == 0) return;
     std::optional<Rtnetlink> socket;
+    auto refused = [&](const std::string& message) {
+        failed_ = true;
+        next_retry_ = now + kRetryPeriod;
+        ++failures_;
+        if (message != last_error_) spdlog::warn("announce: {}; retrying every second", message);
+        last_error_ = message;
+    };
     try {
         socket.emplace();
     } catch (const std::runtime_error& error) {
-        ++failures_;
-        if (last_error_ != error.what()) spdlog::warn("announce: {}; retrying every second", error.what());
-        last_error_ = error.what();
-        pending_ = true;
+        refused(error.what());
+        unfinished_ = false;
         return;
     }
-    Rtnetlink& netlink = *socket;
-    bool failed = false;
-    auto refused = [&](const config::Ipv4Prefix& prefix, const char* what, int error) {
-        failed = true;
-        ++failures_;
-        std::string message = std::string("cannot ") + what + " the route " + prefix_text(prefix) + " (table " +
-                              std::to_string(table_) + ", " + interface_ + "): " + std::strerror(-error);
-        if (message != last_error_) spdlog::warn("announce: {}; retrying every second", message);
-        last_error_ = std::move(message);
+    auto route_refused = [&](const config::Ipv4Prefix& prefix, const char* what, int error) {
+        refused(std::string("cannot ") + what + " the route " + prefix_text(prefix) + " (table " +
+                std::to_string(table_) + ", " + interface_ + "): " + std::strerror(-error));
     };
+    size_t done = 0;
     for (const config::Ipv4Prefix& prefix : changes.remove) {
-        const int error = change(netlink, prefix, false);
+        if (done++ == limit) break;
+        const int error = change(*socket, prefix, false);
         if (error == 0 || error == -ESRCH) {
             held_.erase(prefix);
             ++removed_;
         } else {
-            refused(prefix, "remove", error);
+            route_refused(prefix, "remove", error);
         }
     }
     for (const config::Ipv4Prefix& prefix : changes.add) {
-        const int error = change(netlink, prefix, true);
+        if (done++ >= limit) break;
+        const int error = change(*socket, prefix, true);
         if (error == 0) {
             held_.insert(prefix);
             ++added_;
         } else {
-            refused(prefix, "add", error);
+            route_refused(prefix, "add", error);
         }
     }
-    spdlog::info("announce: +{} -{} routes, {} announced{}", changes.add.size(), changes.remove.size(), held_.size(),
-                 drained_ ? " (gateway drained)" : "");
-    if (!failed) last_error_.clear();
-    pending_ = failed;
+    if (!failed_) last_error_.clear();
+    if (!unfinished_) {
+        spdlog::info("announce: {} routes announced{}", held_.size(), drained_ ? " (gateway drained)" : "");
+    }
 }
 
 void RouteAnnouncer::sync(const Snapshot& snapshot, std::chrono::steady_clock::time_point now) {
     std::lock_guard lock(mutex_);
     const bool changed = snapshot.generation != synced_generation_ || drained_ != synced_drained_;
-    if (!changed && !(pending_ && now >= next_retry_)) return;
-    synced_generation_ = snapshot.generation;
-    synced_drained_ = drained_;
-    next_retry_ = now + kRetryPeriod;
-    apply(wanted_routes(drained_ ? std::vector<uint32_t>{} : served_vips(snapshot), aggregate_, drained_));
+    if (changed) {
+        synced_generation_ = snapshot.generation;
+        synced_drained_ = drained_;
+        wanted_ = wanted_routes(drained_ ? std::vector<uint32_t>{} : served_vips(snapshot), aggregate_, drained_);
+    } else if (!unfinished_ && !(failed_ && now >= next_retry_)) {
+        return;
+    }
+    apply(kMaxChangesPerLoop, now);
 }
 
 void RouteAnnouncer::withdraw_all() {
     std::lock_guard lock(mutex_);
     const size_t count = held_.size();
-    apply({});
+    wanted_.clear();
+    apply(SIZE_MAX, std::chrono::steady_clock::now());
     spdlog::info(
         "announce: withdrew {} route(s) at exit{}", count - held_.size(),
         held_.empty() ? "" : " (" + std::to_string(held_.size()) + " refused: they go with " + interface_ + ")");
@@ -159,6 +169,7 @@ AnnouncementStatus RouteAnnouncer::status() const {
     status.failures = failures_;
     status.last_error = last_error_;
     status.drained = drained_;
+    status.settled = synced_drained_ == drained_ && !unfinished_ && !failed_;
     if (drained_) {
         status.drained_for_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - drained_at_).count();
         status.deadline_s = deadline_s_;

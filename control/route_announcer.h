@@ -11,7 +11,8 @@
 // main so the routes never steer the gateway host's own traffic.
 //
 // The control thread calls sync() each loop; it recomputes the wanted routes only when the
-// snapshot's generation or the drain state changed, and retries failed changes once a second.
+// snapshot's generation or the drain state changed, makes at most a few hundred changes per
+// turn, and retries refused changes once a second.
 // API threads drain and read the state; one mutex orders the two sides (never a worker).
 #pragma once
 
@@ -42,6 +43,7 @@ struct AnnouncementStatus {
     bool drained = false;                    // drain-gateway: nothing is announced
     double drained_for_s = 0;                // since drain-gateway
     std::optional<double> deadline_s;        // drain-gateway --deadline
+    bool settled = false;                    // the table holds what the last state seen asks for
 };
 
 class RouteAnnouncer {
@@ -61,7 +63,7 @@ public:
     AnnouncementStatus status() const;                                 // any thread
 
 private:
-    void apply(const std::set<config::Ipv4Prefix>& wanted);
+    void apply(size_t limit, std::chrono::steady_clock::time_point now);
     int change(Rtnetlink& netlink, const config::Ipv4Prefix& prefix, bool add);
 
     const std::string interface_;
@@ -70,10 +72,12 @@ private:
     const std::optional<config::Ipv4Prefix> aggregate_;
 
     mutable std::mutex mutex_;
-    std::set<config::Ipv4Prefix> held_;
-    uint64_t synced_generation_ = 0;
+    std::set<config::Ipv4Prefix> held_;        // in the kernel table
+    std::set<config::Ipv4Prefix> wanted_;      // for the last snapshot and drain state seen
+    uint64_t synced_generation_ = UINT64_MAX;  // none seen yet
     bool synced_drained_ = false;
-    bool pending_ = true;  // something to (re)compute or retry
+    bool unfinished_ = false;  // more changes to make than one turn makes
+    bool failed_ = false;      // the kernel refused a change: retried at next_retry_
     std::chrono::steady_clock::time_point next_retry_{};
     bool drained_ = false;
     std::chrono::steady_clock::time_point drained_at_{};
