@@ -187,6 +187,7 @@ def phase_kill(lab, vipctl, nat_mode):
     through = vipctl["gw1"].carrying(streams.ports)
     probe = Clients(lab, "probe", ecmp.VIP, ecmp.VIP_PORT, PROBE_INTERVAL_MS)
     time.sleep(2)
+    not_syn = vipctl["gw2"]("get", "stats")["drops"]["not_syn"]
     killed_at = time.monotonic()
     lab.gateways["gw1"].kill()
     withdrawn = wait_routes(lab, ["gw2"])
@@ -210,8 +211,11 @@ def phase_kill(lab, vipctl, nat_mode):
     if nat_mode == "dnat":
         r.check(not broken(results), f"the failover broke connections: {broken(results)}")
     else:
+        not_syn = vipctl["gw2"]("get", "stats")["drops"]["not_syn"] - not_syn
         r.log(f"full-NAT: {len(broken(results))} connections broke ({', '.join(sorted({b['error'] for b in broken(results)}))}"
-              f"): those through gw1 carry its SNAT address {ecmp.GATEWAYS['gw1'][1]}, which nobody answers for now")
+              f"): those through gw1 carry its SNAT address {ecmp.GATEWAYS['gw1'][1]}; gw2 has no entry for them "
+              f"and refused their packets (drops.not_syn +{not_syn}: a RST each)")
+        r.check(not_syn >= len(broken(results)), f"gw2 refused {not_syn} mid-stream packets, fewer than the broken")
         r.check(len(broken(results)) <= through, f"{len(broken(results))} connections broke, more than the {through} "
                 "through the dead gateway")
     r.check(converged < 15, f"new connections failed for {converged:.1f} s after the kill")
