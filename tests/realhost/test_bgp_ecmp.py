@@ -8,12 +8,14 @@ Counted outcomes, each read from the routers' tables, the clients and `vipctl` o
      the backends' replies likewise; `vipctl get announcements` shows the /32;
   2. 200 new connections spread over both gateways (new_connections of each `get stats`);
   3. a service whose endpoints are all not ready is withdrawn by that gateway, and comes back;
-  4. (dnat) drain-gateway with 20 keep-alive connections (a request every 100 ms on each):
-     the route goes, new connections avoid the gateway, none breaks; undrain brings it back;
-  5. SIGKILL of a gateway with the 20 connections running: broken connections are counted
+  4. (dnat) drain-gateway with 20 keep-alive connections (a request every 100 ms on each) and
+     4 streaming downloads: the route goes, new connections avoid the gateway, none breaks;
+     undrain brings it back;
+  5. SIGKILL of a gateway with the 24 connections running: broken connections are counted
      (dnat: goal 0; fullnat: those through the dead gateway break, the test reports how many),
      and the time until every new connection succeeds again (a new one every 50 ms);
-  6. (dnat) the killed gateway restarts and rejoins: flows rehash onto it, none breaks.
+  6. (dnat) the killed gateway restarts and rejoins: flows rehash onto it, none breaks;
+  7. SIGTERM of the other: it withdraws its route itself before it exits.
 Everything (namespaces, vipgate, BIRD, nginx) is torn down pass or fail.
 """
 import json
@@ -31,7 +33,7 @@ import realhost_harness as r  # noqa: E402
 from lab import ecmp, servers  # noqa: E402  (realhost_harness put tools/ on the path)
 
 STREAM_CLIENT = os.path.join(r.ROOT, "tools", "lab", "stream_client.py")
-STREAMS, STREAM_INTERVAL_MS, PROBE_INTERVAL_MS = 20, 100, 20
+STREAMS, STREAM_INTERVAL_MS, PROBE_INTERVAL_MS, DOWNLOADS = 20, 100, 20, 4
 ROUTE_TIMEOUT = 60  # BGP sessions, on a 2-core machine shared with other work
 
 
@@ -99,6 +101,28 @@ def summary(results):
             + f", longest request {longest:.0f} ms")
 
 
+def download_summary(results):
+    bad = broken(results)
+    return (f"{len(results)} streaming connections, {sum(d['bytes'] for d in results) / 1e6:.1f} MB read, "
+            f"{len(bad)} broken" + (f" ({', '.join(sorted({b['error'] for b in bad}))})" if bad else "")
+            + f", longest wait for data {max(d['max_gap_ms'] for d in results):.0f} ms")
+
+
+class Running:
+    """The long-lived clients of a phase: keep-alive requests and streaming downloads."""
+
+    def __init__(self, lab):
+        self.streams = Clients(lab, "streams", ecmp.VIP, ecmp.VIP_PORT, STREAMS, STREAM_INTERVAL_MS)
+        self.downloads = Clients(lab, "downloads", ecmp.VIP, ecmp.STREAM_PORT, DOWNLOADS)
+        self.ports = self.streams.ports + self.downloads.ports
+        self.count = STREAMS + DOWNLOADS
+
+    def stop(self):
+        """Returns (every result, a summary line)."""
+        streams, downloads = self.streams.stop(), self.downloads.stop()
+        return streams + downloads, f"{summary(streams)}; {download_summary(downloads)}"
+
+
 def new_connections(lab, count):
     out = lab.ns.run("c1", "/usr/bin/python3", os.path.join(r.ROOT, "tools", "lab", "client.py"), "connections",
                      ecmp.VIP, ecmp.VIP_PORT, count, capture=True, timeout=120)
@@ -156,9 +180,9 @@ def phase_service_change(lab, vipctl, workdir):
 
 
 def phase_drain(lab, vipctl):
-    streams = Clients(lab, "streams", ecmp.VIP, ecmp.VIP_PORT, STREAMS, STREAM_INTERVAL_MS)
+    running = Running(lab)
     time.sleep(3)
-    through = vipctl["gw1"].carrying(streams.ports)
+    through = vipctl["gw1"].carrying(running.ports)
     drained = vipctl["gw1"]("drain-gateway", "--deadline", "30")
     r.check(drained["drained"] is True, f"drain-gateway: {drained}")
     took = wait_routes(lab, ["gw2"])
@@ -168,10 +192,11 @@ def phase_drain(lab, vipctl):
     time.sleep(3)
     state = vipctl["gw1"]("get", "announcements")
     shown = (lab.gateways["gw1"].metric("vipgate_announced_vips"), lab.gateways["gw1"].metric("vipgate_gateway_drained"))
-    results = streams.stop()
-    r.log(f"drain-gateway gw1 ({through} of the {STREAMS} connections through it): route gone from rt in {took:.2f} s; 50 new "
-          f"connections, {after - before} to gw1; get announcements: drained, {state['drain']['open_connections']} "
-          f"connections open, deadline passed: {state['drain']['deadline_passed']}; {summary(results)}")
+    results, text = running.stop()
+    r.log(f"drain-gateway gw1 ({through} of the {running.count} connections through it): route gone from rt in "
+          f"{took:.2f} s; 50 new connections, {after - before} to gw1; get announcements: drained, "
+          f"{state['drain']['open_connections']} connections open, deadline passed: "
+          f"{state['drain']['deadline_passed']}; {text}")
     r.check(state["routes"] == [] and state["drained"], f"gw1 drained still announces: {state}")
     r.check(shown == (0, 1), f"drained gw1: vipgate_announced_vips, vipgate_gateway_drained = {shown}")
     r.check(after == before, f"{after - before} new connections reached the drained gateway")
@@ -182,9 +207,9 @@ def phase_drain(lab, vipctl):
 
 
 def phase_kill(lab, vipctl, nat_mode):
-    streams = Clients(lab, "streams", ecmp.VIP, ecmp.VIP_PORT, STREAMS, STREAM_INTERVAL_MS)
+    running = Running(lab)
     time.sleep(3)
-    through = vipctl["gw1"].carrying(streams.ports)
+    through = vipctl["gw1"].carrying(running.ports)
     probe = Clients(lab, "probe", ecmp.VIP, ecmp.VIP_PORT, PROBE_INTERVAL_MS)
     time.sleep(2)
     not_syn = vipctl["gw2"]("get", "stats")["drops"]["not_syn"]
@@ -193,7 +218,7 @@ def phase_kill(lab, vipctl, nat_mode):
     withdrawn = wait_routes(lab, ["gw2"])
     wait_routes(lab, ["gw2"], table=str(ecmp.BACKSIDE_TABLE))
     time.sleep(6)
-    results = streams.stop()
+    results, text = running.stop()
     attempts = probe.stop()
     gone = lab.ns.run("gw1", "ip", "link", "show", "dev", "vg-p0", check=False)
     r.check(gone != 0, "vg-p0 outlived the SIGKILLed vipgate")
@@ -203,11 +228,10 @@ def phase_kill(lab, vipctl, nat_mode):
     converged = (max(late) - killed_at) if late else 0.0
     failed = sum(1 for _, _, error in attempts if error)
     after_kill = [a for a in attempts if a[0] >= killed_at]
-    r.log(f"SIGKILL gw1 ({nat_mode}, {through} of the {STREAMS} connections through it): vg-p0 gone, rt withdrew "
+    r.log(f"SIGKILL gw1 ({nat_mode}, {through} of the {running.count} connections through it): vg-p0 gone, rt withdrew "
           f"its route in {withdrawn:.2f} s; new connections: {len(after_kill)} attempts after the kill, "
           f"{len(late)} slow (> 200 ms) or failed ({failed} failed), every one started from {converged:.2f} s "
-          f"after the kill on succeeded at once; "
-          f"{summary(results)}")
+          f"after the kill on succeeded at once; {text}")
     if nat_mode == "dnat":
         r.check(not broken(results), f"the failover broke connections: {broken(results)}")
     else:
@@ -223,17 +247,17 @@ def phase_kill(lab, vipctl, nat_mode):
 
 
 def phase_rejoin(lab, vipctl):
-    streams = Clients(lab, "streams", ecmp.VIP, ecmp.VIP_PORT, STREAMS, STREAM_INTERVAL_MS)
+    running = Running(lab)
     time.sleep(2)
     started = time.monotonic()
     lab.gateways["gw1"].start()
     took = wait_routes(lab, ["gw1", "gw2"])
     joined = time.monotonic() - started
     time.sleep(4)
-    picked = vipctl["gw1"].carrying(streams.ports)
-    results = streams.stop()
+    picked = vipctl["gw1"].carrying(running.ports)
+    results, text = running.stop()
     r.log(f"gw1 restarted: rt via both {joined:.1f} s after the start ({took:.1f} s of it waiting for BGP), "
-          f"gw1's table holds {picked} of the {STREAMS} running connections (picked up mid-stream); {summary(results)}")
+          f"gw1's table holds {picked} of the {running.count} running connections (picked up mid-stream); {text}")
     r.check(not broken(results), f"the rejoin broke connections: {broken(results)}")
 
 

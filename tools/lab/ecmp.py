@@ -45,6 +45,26 @@ BFD = "min rx interval 100 ms; min tx interval 100 ms; multiplier 5;"
 GATEWAYS = {"gw1": ("198.18.20.11", "198.18.30.11", 65011), "gw2": ("198.18.20.12", "198.18.30.12", 65012)}
 BACKENDS = {"b1": "198.18.30.21", "b2": "198.18.30.22"}
 METRICS = "127.0.0.1:9469"  # each gateway's, inside its own namespace
+STREAM_PORT, STREAM_TARGET_PORT = 81, 8081
+# A streaming server on each backend: its name, then 1 KB every 10 ms for as long as the
+# client stays (the client only reads; its ACKs are all that flows towards the gateways).
+STREAMER = f"""
+import socket, sys, threading, time
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("0.0.0.0", {STREAM_TARGET_PORT}))
+listener.listen(64)
+def serve(connection):
+    try:
+        connection.sendall(sys.argv[1].encode() + b"\\n")
+        while True:
+            connection.sendall(b"x" * 1024)
+            time.sleep(0.01)
+    except OSError:
+        connection.close()
+while True:
+    threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+"""
 
 ROUTER_BIRD = """
 log "{log}" all;
@@ -158,7 +178,9 @@ class Gateway:
             "routes": [{"prefix": CLIENT_NET, "via": RT_FRONT}],
             "services": [{"name": "web", "cluster_ip": VIP,
                           "ports": [{"name": "http", "protocol": "TCP", "port": VIP_PORT,
-                                     "target_port": servers.HTTP_PORT}],
+                                     "target_port": servers.HTTP_PORT},
+                                    {"name": "stream", "protocol": "TCP", "port": STREAM_PORT,
+                                     "target_port": STREAM_TARGET_PORT}],
                           "endpoints": [{"address": address} for address in BACKENDS.values()]}],
         }
 
@@ -265,6 +287,7 @@ class EcmpLab:
             self._link(name, "eth0", "br-b")
             ns.run(name, "ip", "addr", "add", f"{address}/24", "dev", "eth0")
             ns.run(name, "ip", "route", "add", "default", "via", RT_BACK)
+            ns.spawn(name, ["/usr/bin/python3", "-c", STREAMER, name])
         self.router.start()
 
     def close(self):

@@ -5,13 +5,17 @@
                                     INTERVAL_MS in its own thread
   probe HOST PORT INTERVAL_MS       a new connection (one request) every INTERVAL_MS, each in a
                                     thread of its own (a slow one does not hold the next back)
+  downloads HOST PORT K             K connections to a streaming server (tools/lab/ecmp.py), each
+                                    only reading: the server's name, then 1 KB every 10 ms
 Both print {"started": time, "ports": [client ports]} once running, then run until a line (or
 EOF) arrives on stdin, then print one JSON list and exit.
 
 streams: per connection, the requests made, the backends that answered, the first error and
 the longest request. A connection is broken when a request fails (reset, closed, no answer in
 TIMEOUT s) or another backend answers (its flow moved endpoint): a broken connection is never
-reopened. probe: per attempt its start (time.monotonic(), the same clock as the test's) and its
+reopened. downloads: per connection the server's name, the bytes read, the longest wait for
+data and the error that ended it (a reset, the end of the stream, or TIMEOUT s of silence).
+probe: per attempt its start (time.monotonic(), the same clock as the test's) and its
 latency in ms, or an error, so the test can tell when new connections work again.
 """
 import http.client
@@ -67,6 +71,29 @@ def stream(connection, interval, stop, result):
     connection.close()
 
 
+def download(connection, stop, result):
+    buffer = b""
+    last = time.monotonic()
+    while not stop.is_set():
+        try:
+            data = connection.recv(65536)
+        except OSError as error:
+            result["error"] = error_kind(error)
+            break
+        now = time.monotonic()
+        if not data:
+            result["error"] = "closed"
+            break
+        result["max_gap_ms"] = max(result["max_gap_ms"], (now - last) * 1000)
+        last = now
+        result["bytes"] += len(data)
+        if not result["backend"]:
+            buffer += data
+            if b"\n" in buffer:
+                result["backend"] = buffer.split(b"\n")[0].decode()
+    connection.close()
+
+
 def attempt(host, port, attempts):
     started = time.monotonic()
     connection = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT)
@@ -102,6 +129,12 @@ def main():
         ports = [connection.sock.getsockname()[1] for connection in connections]
         results = [{"requests": 0, "backends": [], "max_ms": 0.0, "port": port} for port in ports]
         threads = [threading.Thread(target=stream, args=(c, interval, stop, r)) for c, r in zip(connections, results)]
+    elif command == "downloads":
+        count = int(sys.argv[4])
+        connections = [socket.create_connection((host, port), timeout=TIMEOUT) for _ in range(count)]
+        ports = [connection.getsockname()[1] for connection in connections]
+        results = [{"bytes": 0, "backend": "", "max_gap_ms": 0.0, "port": port} for port in ports]
+        threads = [threading.Thread(target=download, args=(c, stop, r)) for c, r in zip(connections, results)]
     elif command == "probe":
         interval = int(sys.argv[4]) / 1000
         results, ports = [], []
