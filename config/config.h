@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -17,7 +18,7 @@ namespace vipgate::config {
 struct Ipv4Prefix {
     uint32_t address = 0;
     uint8_t length = 32;
-    bool operator==(const Ipv4Prefix&) const = default;
+    auto operator<=>(const Ipv4Prefix&) const = default;
 };
 
 using MacAddress = std::array<uint8_t, 6>;
@@ -138,6 +139,16 @@ struct LimitsConfig {
     bool operator==(const LimitsConfig&) const = default;
 };
 
+// [announce]: the served VIPs as /32 host routes in a kernel routing table of their own, routed
+// through a port's kernel interface, for a routing daemon (BIRD, FRR) to redistribute.
+struct AnnounceConfig {
+    bool enabled = false;
+    uint32_t table = 100;    // the kernel routing table; not main (254), local (255), default (253) or 0
+    std::string port;        // the port whose kernel_interface carries the routes; empty: the first that has one
+    bool aggregate = false;  // also cluster.service_cidr while any VIP is announced
+    bool operator==(const AnnounceConfig&) const = default;
+};
+
 // Where ClusterIPs come from and who may reach them.
 // `service_cidr` takes one CIDR or one per family (Kubernetes' --service-cluster-ip-range); the
 // primary family is IPv4 when there is an IPv4 CIDR (or none at all), else IPv6.
@@ -241,6 +252,7 @@ struct Config {
     std::vector<NeighborConfig> neighbors;
     ClusterConfig cluster;
     DnsConfig dns;
+    AnnounceConfig announce;
     std::vector<ServiceConfig> services;
     std::vector<PodConfig> pods;
     std::vector<EndpointSliceConfig> endpoint_slices;

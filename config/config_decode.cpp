@@ -193,6 +193,7 @@ public:
         if (auto field = keys.optional("neighbors")) list(*field, config.neighbors, &Decoder::neighbor);
         if (auto field = keys.optional("cluster")) cluster(*field, config.cluster);
         if (auto field = keys.optional("dns")) dns(*field, config.dns);
+        if (auto field = keys.optional("announce")) announce(*field, config.announce);
         if (auto field = keys.optional("services")) list(*field, config.services, &Decoder::service);
         if (auto field = keys.optional("pods")) list(*field, config.pods, &Decoder::pod);
         if (auto field = keys.optional("endpoint_slices"))
@@ -208,7 +209,7 @@ public:
             list(*field, objects.endpoint_slices, &Decoder::endpoint_slice);
         if (auto field = keys.optional("dns")) dns(*field, objects.dns.emplace());
         keys.report_daemon_only_keys(
-            {"eal", "dataplane", "conntrack", "snat", "ports", "routes", "neighbors", "cluster", "limits"});
+            {"eal", "dataplane", "conntrack", "snat", "ports", "routes", "neighbors", "cluster", "limits", "announce"});
     }
 
 private:
@@ -279,6 +280,16 @@ private:
         if (auto f = keys->optional("answer_burst")) integer<1, kMaxBurst>(*f, limits.answer_burst);
         if (auto f = keys->optional("punt_rate")) integer<0, kMaxRate>(*f, limits.punt_rate);
         if (auto f = keys->optional("punt_burst")) integer<1, kMaxBurst>(*f, limits.punt_burst);
+        keys->report_unknown_keys();
+    }
+
+    void announce(const Field& field, AnnounceConfig& announce) {
+        auto keys = table_fields(field);
+        if (!keys) return;
+        if (auto f = keys->optional("enabled")) flag(*f, announce.enabled);
+        if (auto f = keys->optional("table")) integer<1, UINT32_MAX>(*f, announce.table);
+        if (auto f = keys->optional("port")) text(*f, announce.port);
+        if (auto f = keys->optional("aggregate")) flag(*f, announce.aggregate);
         keys->report_unknown_keys();
     }
 

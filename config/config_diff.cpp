@@ -40,6 +40,9 @@ std::vector<std::string> restart_only_differences(const Config& running, const C
     // by those slices and by the NAT mode: changing either would strand existing flows.
     check(running.dataplane.nat_mode == candidate.dataplane.nat_mode, "dataplane.nat_mode");
     check(running.snat == candidate.snat, "snat");
+    // The announcer owns its table and interface from start to exit (routes it put elsewhere
+    // would be left behind).
+    check(running.announce == candidate.announce, "announce");
     // Every allocated ClusterIP comes from the service CIDR and never changes for its service's
     // life: a new CIDR would leave them outside it.
     check(running.cluster.service_cidr == candidate.cluster.service_cidr &&

@@ -57,6 +57,7 @@ public:
         check_conntrack_timeouts();
         check_snat_port_range();
         check_ports();
+        check_announce();
         subnets_known_ = subnets_known();
         if (subnets_known_) {
             resolve_routes();
@@ -159,6 +160,42 @@ private:
                                        format_ipv4(owner->first) + " is already used at " + owner->second);
                 }
             }
+        }
+    }
+
+    // The routes go through a kernel interface (so they vanish with it) into a table of their
+    // own (so they never steer the gateway's own traffic).
+    void check_announce() {
+        const AnnounceConfig& announce = config_.announce;
+        if (!announce.enabled) return;
+        constexpr uint32_t kDefaultTable = 253;  // RT_TABLE_DEFAULT; 254 main, 255 local
+        if (intact("announce.table") && announce.table >= kDefaultTable && announce.table <= kDefaultTable + 2) {
+            diagnostics_.error("announce.table", "table " + std::to_string(announce.table) +
+                                                     " is one of the kernel's own (253 default, 254 main, 255 "
+                                                     "local); give the announced routes a table of their own, "
+                                                     "e.g. 100");
+        }
+        if (announce.aggregate && !config_.cluster.service_cidr && intact("cluster.service_cidr")) {
+            diagnostics_.error("announce.aggregate", "the aggregate is cluster.service_cidr, which is not set");
+        }
+        if (!intact("announce.port")) return;
+        if (!announce.port.empty()) {
+            const PortConfig* port = port_named(announce.port);
+            if (port == nullptr) {
+                diagnostics_.error("announce.port", "no port is named '" + announce.port + "'");
+            } else if (port->kernel_interface.empty()) {
+                diagnostics_.error("announce.port", "port '" + announce.port +
+                                                        "' has no kernel_interface; the announced routes go "
+                                                        "through it");
+            }
+            return;
+        }
+        const bool any = std::any_of(config_.ports.begin(), config_.ports.end(),
+                                     [](const PortConfig& port) { return !port.kernel_interface.empty(); });
+        if (!any) {
+            diagnostics_.error("announce.enabled",
+                               "announcing needs a port with a kernel_interface (the "
+                               "routes go through it and the routing daemon peers over it)");
         }
     }
 

@@ -290,6 +290,12 @@ std::string format_config(const Config& config) {
     line(out, "punt_rate", number(config.limits.punt_rate));
     line(out, "punt_burst", number(config.limits.punt_burst));
 
+    out += "\n[announce]\n";
+    line(out, "enabled", boolean(config.announce.enabled));
+    line(out, "table", number(config.announce.table));
+    if (!config.announce.port.empty()) line(out, "port", quoted(config.announce.port));
+    line(out, "aggregate", boolean(config.announce.aggregate));
+
     out += "\n[snat]\n";
     line(out, "addresses", array(config.snat.addresses, address));
     std::string port_range = "[";

@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 
 #include "config/objects.h"
@@ -18,6 +19,7 @@
 #include "control/in_process_capture.h"
 #include "control/kubernetes_source.h"
 #include "control/publisher.h"
+#include "control/route_announcer.h"
 #include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
 #include "dataplane/conn_table.h"
@@ -557,6 +559,59 @@ json dns_lookup(const json& request, ApiBackend& backend) {
             {"text", decoded.to_text()}};
 }
 
+json prefix_json(const config::Ipv4Prefix& prefix) {
+    return config::format_ipv4(prefix.address) + "/" + std::to_string(prefix.length);
+}
+
+// The announcer's state and, while drained, what still runs through the gateway: the drain is
+// done when open_connections reaches 0 (or the deadline passes and the operator stops it anyway).
+json get_announcements(const ApiBackend& backend) {
+    if (backend.announcer == nullptr) {
+        return {{"ok", true}, {"enabled", false}, {"routes", json::array()}, {"announced_vips", 0}, {"drained", false}};
+    }
+    const AnnouncementStatus status = backend.announcer->status();
+    json routes = json::array();
+    for (const config::Ipv4Prefix& prefix : status.routes) routes.push_back(prefix_json(prefix));
+    json out = {{"ok", true},
+                {"enabled", true},
+                {"interface", status.interface},
+                {"table", status.table},
+                {"routes", routes},
+                {"announced_vips", status.announced_vips},
+                {"added", status.added},
+                {"removed", status.removed},
+                {"failures", status.failures},
+                {"last_error", status.last_error},
+                {"drained", status.drained}};
+    if (status.drained) {
+        out["drain"] = {{"seconds", status.drained_for_s},
+                        {"open_connections", sum_counters(backend.workers).active_connections},
+                        {"deadline_s", status.deadline_s ? json(*status.deadline_s) : json(nullptr)},
+                        {"deadline_passed", status.deadline_s && status.drained_for_s >= *status.deadline_s}};
+    }
+    return out;
+}
+
+json drain_gateway(const json& request, ApiBackend& backend, bool drained) {
+    if (backend.announcer == nullptr) {
+        return refused("this gateway announces nothing ([announce] enabled = false): there is no route to withdraw");
+    }
+    std::optional<double> deadline_s;
+    if (drained && request.contains("deadline_s") && !request.at("deadline_s").is_null()) {
+        const json& value = request.at("deadline_s");
+        if (!value.is_number() || value.get<double>() <= 0)
+            return refused("deadline_s must be a number of seconds > 0");
+        deadline_s = value.get<double>();
+    }
+    backend.announcer->set_drained(drained, deadline_s);
+    // The control loop applies it within a turn or two (1 ms each): answer with the new state.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!backend.announcer->status().settled && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return get_announcements(backend);
+}
+
 json handle(const json& request, ApiBackend& backend) {
     const std::string op = text_field(request, "op");
     if (op == "apply" || (op == "delete" && request.contains("documents"))) {
@@ -577,6 +632,7 @@ json handle(const json& request, ApiBackend& backend) {
     if (op == "drain" || op == "undrain") {
         return outcome_json(backend.control.set_drained(address_field(request), op == "drain"));
     }
+    if (op == "drain-gateway" || op == "undrain-gateway") return drain_gateway(request, backend, op == "drain-gateway");
     if (op == "capture") return capture(request, backend);
     if (op == "dns") return dns_lookup(request, backend);
     if (op == "dump") return {{"ok", true}, {"text", config::format_config(backend.control.running_config())}};
@@ -584,6 +640,7 @@ json handle(const json& request, ApiBackend& backend) {
         const std::string resource = text_field(request, "resource");
         if (resource == "conntrack") return get_conntrack(request, backend);
         if (resource == "stats") return get_stats(backend);
+        if (resource == "announcements") return get_announcements(backend);
         json out;
         backend.control.inspect([&](const config::ServiceStore& store, const config::Config&) {
             if (resource == "services") {
@@ -594,12 +651,14 @@ json handle(const json& request, ApiBackend& backend) {
                 out = get_pods(request, store);
             } else {
                 out = refused("unknown resource '" + resource +
-                              "'; allowed: services, endpoints, pods, conntrack, stats");
+                              "'; allowed: services, endpoints, pods, conntrack, stats, announcements");
             }
         });
         return out;
     }
-    return refused("unknown op '" + op + "'; allowed: apply, delete, drain, undrain, get, dump, capture, dns");
+    return refused(
+        "unknown op '" + op +
+        "'; allowed: apply, delete, drain, undrain, drain-gateway, undrain-gateway, get, dump, capture, dns");
 }
 
 }  // namespace

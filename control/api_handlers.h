@@ -24,6 +24,7 @@ class Publisher;
 
 class StatsReporter;
 class KubernetesSource;
+class RouteAnnouncer;
 
 // A port `vipctl capture` can name.
 struct CapturePort {
@@ -40,6 +41,7 @@ struct ApiBackend {
     std::vector<CapturePort> ports{};
     std::atomic<bool> stopping{false};             // set by the daemon before it stops the API: long requests end
     const KubernetesSource* kubernetes = nullptr;  // set: its state goes into `get stats`
+    RouteAnnouncer* announcer = nullptr;           // set: [announce] enabled (get announcements, drain-gateway)
 };
 
 nlohmann::json handle_api_request(const nlohmann::json& request, ApiBackend& backend);

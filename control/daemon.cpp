@@ -37,6 +37,7 @@
 #include "control/packet_capture.h"
 #include "control/port_setup.h"
 #include "control/publisher.h"
+#include "control/route_announcer.h"
 #include "control/snapshot_builder.h"
 #include "control/stats_reporter.h"
 #include "control/telemetry_commands.h"
@@ -52,6 +53,9 @@ constexpr unsigned kPuntRingSize = 4096;
 constexpr unsigned kPuntDrainBatch = 64;
 constexpr auto kControlLoopPeriod = std::chrono::milliseconds(1);
 constexpr uint64_t kNeighborTickMs = 100;
+// After a clean stop withdrew the announced routes, the routing daemon's withdrawal still has to
+// leave through the kernel path (the tap is read by the control loop): this long.
+constexpr uint64_t kWithdrawalGraceMs = 500;
 constexpr uint64_t kGenerationWaitLimitUs = 100'000;
 
 // Set from signal handlers; lock-free atomics are async-signal-safe.
@@ -149,6 +153,7 @@ private:
     void create_workers();
     void launch_workers();
     void control_loop();
+    void withdraw_announcements();
     void reload();
     void start_requested_reload();
     void apply_reloaded_neighbors();
@@ -176,7 +181,8 @@ private:
     std::vector<std::unique_ptr<FlowSteering>> steering_;  // one per port, full-NAT with several workers
     std::unique_ptr<NeighborTable> neighbors_;
     std::unique_ptr<NeighborResolver> resolver_;
-    std::unique_ptr<KernelPath> kernel_path_;  // ports with a kernel_interface; null: none
+    std::unique_ptr<KernelPath> kernel_path_;    // ports with a kernel_interface; null: none
+    std::unique_ptr<RouteAnnouncer> announcer_;  // [announce] enabled; null: nothing announced
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
@@ -525,6 +531,7 @@ void Daemon::control_loop() {
         const uint64_t now_ms = steady_ms();
         drain_punt_ring(now_ms);
         if (kernel_path_) kernel_path_->poll(*publisher_->current(), now_ms);
+        if (announcer_) announcer_->sync(*publisher_->current(), std::chrono::steady_clock::now());
         if (now_ms >= next_neighbor_tick_ms) {
             resolver_->tick(*publisher_->current(), now_ms);
             next_neighbor_tick_ms = now_ms + kNeighborTickMs;
@@ -547,6 +554,20 @@ void Daemon::control_loop() {
         std::this_thread::sleep_for(kControlLoopPeriod);
     }
     spdlog::info("stopping: {}", stop_requested.load() ? "signal received" : "run time reached");
+}
+
+// At a clean stop, first thing: the routes go and the routing daemon tells the router while the
+// gateway still forwards and its kernel path still carries the daemon's BGP messages.
+void Daemon::withdraw_announcements() {
+    if (!announcer_) return;
+    announcer_->withdraw_all();
+    const uint64_t until_ms = steady_ms() + kWithdrawalGraceMs;
+    for (uint64_t now_ms = steady_ms(); now_ms < until_ms; now_ms = steady_ms()) {
+        drain_punt_ring(now_ms);
+        if (kernel_path_) kernel_path_->poll(*publisher_->current(), now_ms);
+        control_plane_->try_locked([this] { publisher_->reclaim(); });
+        std::this_thread::sleep_for(kControlLoopPeriod);
+    }
 }
 
 void Daemon::stop_workers() {
@@ -646,9 +667,9 @@ void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
         spdlog::info("metrics endpoint disabled (--metrics-address \"\")");
         return;
     }
-    metrics_ = std::make_unique<MetricsExporter>(MetricsSources{workers, ports_, *control_plane_, *publisher_,
-                                                                *reporter_, *update_metrics_,
-                                                                options_.metrics_endpoints, kubernetes_.get()});
+    metrics_ = std::make_unique<MetricsExporter>(
+        MetricsSources{workers, ports_, *control_plane_, *publisher_, *reporter_, *update_metrics_,
+                       options_.metrics_endpoints, kubernetes_.get(), announcer_.get()});
     try {
         metrics_->start(options_.metrics_address);
         spdlog::info("metrics at http://{}/metrics{}", metrics_->listening_address(),
@@ -674,6 +695,7 @@ int Daemon::run() {
     resolver_->set_static(static_neighbors(running_));
     if (KernelPath::wanted(running_))
         kernel_path_ = std::make_unique<KernelPath>(running_, ports_, *neighbors_, *resolver_);
+    if (RouteAnnouncer::wanted(running_)) announcer_ = std::make_unique<RouteAnnouncer>(running_);
     publisher_ = std::make_unique<Publisher>(worker_count);
     std::vector<PortIdentity> identities;
     for (const auto& port : ports_) identities.push_back(PortIdentity{port.port_id, 0, port.mac, 0, port.mtu});
@@ -698,6 +720,7 @@ int Daemon::run() {
     start_kubernetes();
     api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, *reporter_, contexts});
     api_backend_->kubernetes = kubernetes_.get();
+    api_backend_->announcer = announcer_.get();
     for (const PortRuntime& port : ports_) api_backend_->ports.push_back({port.name, port.port_id});
     publish_telemetry();
     start_metrics(contexts);
@@ -705,6 +728,7 @@ int Daemon::run() {
     spdlog::info("{} worker(s) running, {} NAT; SIGHUP reloads, SIGINT/SIGTERM stops", workers_.size(),
                  running_.dataplane.nat_mode == config::NatMode::FullNat ? "full" : "destination-only");
     control_loop();
+    withdraw_announcements();
     metrics_.reset();
     stop_api();
     kubernetes_.reset();
@@ -726,6 +750,7 @@ Daemon::~Daemon() {
             rte_pktmbuf_free(packet);
         }
     }
+    announcer_.reset();
     kernel_path_.reset();  // before the resolver it holds through, and the port pools its taps use
     resolver_.reset();
     for (auto& worker : workers_) {

@@ -16,6 +16,7 @@
 #include "control/control_plane.h"
 #include "control/kubernetes_source.h"
 #include "control/publisher.h"
+#include "control/route_announcer.h"
 #include "control/stats_reporter.h"
 #include "dataplane/worker_context.h"
 
@@ -27,6 +28,11 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
     sample.dpdk_version = rte_version();
     sample.per_endpoint = sources.per_endpoint;
     if (sources.kubernetes != nullptr) sample.kubernetes = sources.kubernetes->status();
+    if (sources.announcer != nullptr) {
+        const AnnouncementStatus status = sources.announcer->status();
+        sample.announcements =
+            AnnouncementSample{status.announced_vips, status.routes.size(), status.drained, status.failures};
+    }
     for (const WorkerContext* worker : sources.workers) {
         WorkerSample& out = sample.workers.emplace_back();
         out.index = worker->worker_index;

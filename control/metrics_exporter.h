@@ -27,6 +27,7 @@ class ControlPlane;
 class Publisher;
 class StatsReporter;
 class KubernetesSource;
+class RouteAnnouncer;
 struct WorkerContext;
 
 struct MetricsSources {
@@ -38,6 +39,7 @@ struct MetricsSources {
     const UpdateMetrics& updates;
     bool per_endpoint = false;
     const KubernetesSource* kubernetes = nullptr;  // set: the source's state as series
+    const RouteAnnouncer* announcer = nullptr;     // set: the announced routes as series
 };
 
 // Everything one scrape reports, read from the live sources (the control plane's lock is taken

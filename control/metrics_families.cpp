@@ -341,6 +341,18 @@ std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
                    static_cast<double>(sample.ipv6_cluster_ips_not_served));
     add_service_ports(families, sample);
     if (sample.kubernetes) add_kubernetes(families, *sample.kubernetes);
+    if (sample.announcements) {
+        const AnnouncementSample& announcements = *sample.announcements;
+        families.gauge("vipgate_announced_vips",
+                       "Served VIPs announced: /32 routes in the [announce] kernel table for the routing daemon.", {},
+                       static_cast<double>(announcements.announced_vips));
+        families.gauge("vipgate_announced_routes", "Routes in the [announce] kernel table (the aggregate included).",
+                       {}, static_cast<double>(announcements.routes));
+        families.gauge("vipgate_gateway_drained", "1 while the gateway is drained (vipctl drain-gateway).", {},
+                       announcements.drained ? 1 : 0);
+        families.counter("vipgate_announce_failures_total", "Route changes the kernel refused (each is retried).", {},
+                         static_cast<double>(announcements.failures));
+    }
     return families.take();
 }
 

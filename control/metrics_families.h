@@ -76,6 +76,14 @@ struct ServicePortSample {
     std::vector<EndpointSample> endpoints;  // filled only with per-endpoint series enabled
 };
 
+// The route announcer ([announce]): what the gateway tells its routing daemon.
+struct AnnouncementSample {
+    uint64_t announced_vips = 0;  // /32 VIP routes held in the kernel table
+    uint64_t routes = 0;          // every route held (the service CIDR aggregate included)
+    bool drained = false;         // drain-gateway: nothing announced
+    uint64_t failures = 0;        // route changes the kernel refused
+};
+
 struct MetricsSample {
     std::vector<WorkerSample> workers;
     std::vector<PortSample> ports;
@@ -86,7 +94,8 @@ struct MetricsSample {
     uint64_t ipv6_cluster_ips_not_served = 0;
     std::string version;  // vipgate
     std::string dpdk_version;
-    std::optional<KubernetesStatus> kubernetes;  // set when following a cluster
+    std::optional<KubernetesStatus> kubernetes;       // set when following a cluster
+    std::optional<AnnouncementSample> announcements;  // set when [announce] is enabled
 };
 
 // How a worker counter becomes a series: the family it belongs to and, when the family has

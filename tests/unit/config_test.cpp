@@ -1024,6 +1024,74 @@ kernel_interface = "vipgate-kernel-0"
     EXPECT_TRUE(has_error(refused, bad, "ports[3].kernel_interface", "1 to 15 characters", "\"vipgate-kernel-0\""));
 }
 
+TEST(ConfigAnnounce, OffByDefaultRoundTripsAndNeedsAKernelInterface) {
+    const LoadResult defaults = load_with_base("");
+    ASSERT_TRUE(defaults.config) << describe(defaults);
+    EXPECT_FALSE(defaults.config->announce.enabled);
+    const std::string good = R"(
+[dataplane]
+worker_lcores = [1]
+[cluster]
+service_cidr = "198.18.100.0/24"
+[announce]
+enabled = true
+table = 4242
+port = "p1"
+aggregate = true
+[[ports]]
+name = "p0"
+device = "net_null0"
+addresses = ["198.18.0.1/24"]
+[[ports]]
+name = "p1"
+device = "net_null1"
+addresses = ["198.18.2.1/24"]
+kernel_interface = "vg-p1"
+)";
+    const LoadResult set = load(good);
+    ASSERT_TRUE(set.config) << describe(set);
+    EXPECT_EQ(set.config->announce, (AnnounceConfig{true, 4242, "p1", true}));
+    const LoadResult again = load(format_config(*set.config));
+    ASSERT_TRUE(again.config) << describe(again);
+    EXPECT_EQ(again.config->announce, set.config->announce);
+    Config changed = *set.config;
+    changed.announce.table = 100;
+    EXPECT_EQ(restart_only_differences(*set.config, changed), std::vector<std::string>{"announce"});
+
+    const std::string bad = R"(
+[dataplane]
+worker_lcores = [1]
+[announce]
+enabled = true
+table = 254
+port = "p0"
+aggregate = true
+[[ports]]
+name = "p0"
+device = "net_null0"
+addresses = ["198.18.0.1/24"]
+)";
+    const LoadResult refused = load(bad);
+    EXPECT_EQ(refused.errors.size(), 3u) << describe(refused);
+    EXPECT_TRUE(has_error(refused, bad, "announce.table", "one of the kernel's own", "254"));
+    EXPECT_TRUE(has_error(refused, bad, "announce.port", "has no kernel_interface", "\"p0\"\naggregate"));
+    EXPECT_TRUE(has_error(refused, bad, "announce.aggregate", "cluster.service_cidr", "true\n[[ports]]"));
+
+    const std::string none = R"(
+[dataplane]
+worker_lcores = [1]
+[announce]
+enabled = true
+[[ports]]
+name = "p0"
+device = "net_null0"
+addresses = ["198.18.0.1/24"]
+)";
+    const LoadResult no_interface = load(none);
+    EXPECT_EQ(no_interface.errors.size(), 1u) << describe(no_interface);
+    EXPECT_TRUE(has_error(no_interface, none, "announce.enabled", "needs a port with a kernel_interface", "true"));
+}
+
 // --- text forms ----------------------------------------------------------------------------
 
 TEST(ConfigText, AddressesRoundTrip) {

@@ -154,6 +154,17 @@ TEST(MetricsFamilies, PortsAndPools) {
     EXPECT_EQ(value_of(families, "vipgate_mempool_size", {{"pool", "mbufs_p0"}}), 8191);
 }
 
+TEST(MetricsFamilies, AnnouncementsOnlyWhenAnnouncing) {
+    MetricsSample sample = two_workers();
+    EXPECT_EQ(find_family(metric_families(sample), "vipgate_announced_vips"), nullptr);
+    sample.announcements = AnnouncementSample{3, 4, true, 2};
+    const std::vector<MetricFamily> families = metric_families(sample);
+    EXPECT_EQ(value_of(families, "vipgate_announced_vips"), 3);
+    EXPECT_EQ(value_of(families, "vipgate_announced_routes"), 4);
+    EXPECT_EQ(value_of(families, "vipgate_gateway_drained"), 1);
+    EXPECT_EQ(value_of(families, "vipgate_announce_failures_total"), 2);
+}
+
 TEST(MetricsFamilies, ServicePortsWithEndpointsOnlyWhenAskedFor) {
     MetricsSample sample = two_workers();
     std::vector<MetricFamily> families = metric_families(sample);

@@ -116,6 +116,26 @@ TEST(VipctlCommandLine, UsageErrorsSayWhatIsWrong) {
     EXPECT_EQ(usage_error({"get", "svc", "--socket="}), "--socket needs a path");
 }
 
+TEST(VipctlCommandLine, DrainGatewayAndAnnouncements) {
+    CommandLine command = parse({"drain-gateway"});
+    EXPECT_EQ(command.verb, Verb::DrainGateway);
+    EXPECT_EQ(build_request(command, {}), json({{"op", "drain-gateway"}}));
+    command = parse({"drain-gateway", "--deadline", "30"});
+    EXPECT_EQ(build_request(command, {}), json({{"op", "drain-gateway"}, {"deadline_s", 30.0}}));
+    command = parse({"undrain-gateway", "-o", "json"});
+    EXPECT_EQ(command.verb, Verb::UndrainGateway);
+    EXPECT_EQ(command.output, OutputFormat::Json);
+    EXPECT_EQ(build_request(command, {}), json({{"op", "undrain-gateway"}}));
+    command = parse({"get", "announcements"});
+    EXPECT_FALSE(command.namespace_name.has_value());
+    EXPECT_EQ(build_request(command, {}), json({{"op", "get"}, {"resource", "announcements"}}));
+    EXPECT_NE(usage_error({"drain-gateway", "--deadline", "0"}).find("--deadline takes seconds"), std::string::npos);
+    EXPECT_NE(usage_error({"drain-gateway", "--deadline", "soon"}).find("--deadline takes seconds"), std::string::npos);
+    EXPECT_NE(usage_error({"undrain-gateway", "--deadline", "5"}).find("--deadline"), std::string::npos);
+    EXPECT_NE(usage_error({"get", "stats", "--deadline", "5"}).find("--deadline"), std::string::npos);
+    EXPECT_NE(usage_error({"drain-gateway", "extra"}).find("drain-gateway"), std::string::npos);
+}
+
 TEST(VipctlCommandLine, Capture) {
     const CommandLine command = parse({"capture", "p0", "-c", "50", "-w", "out.pcapng", "--timeout", "2.5"});
     EXPECT_EQ(command.verb, Verb::Capture);

@@ -268,6 +268,39 @@ TEST(VipctlStats, CountersNonZeroDropsAndServices) {
     EXPECT_NE(print(print_stats, response, {std::nullopt, true}).out.find("drops.bad_checksum   0"), std::string::npos);
 }
 
+TEST(VipctlAnnouncements, RoutesAndDrainState) {
+    json response = {{"ok", true},
+                     {"enabled", true},
+                     {"interface", "vg-p0"},
+                     {"table", 100},
+                     {"routes", {"198.18.100.10/32"}},
+                     {"announced_vips", 1},
+                     {"added", 3},
+                     {"removed", 2},
+                     {"failures", 0},
+                     {"last_error", ""},
+                     {"drained", false}};
+    std::ostringstream out;
+    print_announcements(response, out);
+    EXPECT_EQ(out.str(),
+              "announced: 1 VIPs, 1 routes in table 100 via vg-p0 (added 3, removed 2, refused 0)\n"
+              "gateway serving (not drained)\n"
+              "ROUTE\n"
+              "198.18.100.10/32\n");
+    response["routes"] = json::array();
+    response["announced_vips"] = 0;
+    response["drained"] = true;
+    response["drain"] = {{"seconds", 75.5}, {"open_connections", 12}, {"deadline_s", 60}, {"deadline_passed", true}};
+    std::ostringstream drained;
+    print_announcements(response, drained);
+    EXPECT_EQ(drained.str(),
+              "announced: 0 VIPs, 0 routes in table 100 via vg-p0 (added 3, removed 2, refused 0)\n"
+              "gateway DRAINED for 1m15s: 12 connections still open, deadline 60 s PASSED\n");
+    std::ostringstream off;
+    print_announcements({{"ok", true}, {"enabled", false}}, off);
+    EXPECT_NE(off.str().find("announcing is off"), std::string::npos);
+}
+
 TEST(VipctlResults, KubectlLinesAndTiming) {
     const json response = {{"ok", true},
                            {"results",

@@ -19,6 +19,7 @@ struct Flags {
     std::optional<std::string> count;
     std::optional<std::string> write;
     std::optional<std::string> timeout;
+    std::optional<std::string> deadline;
     std::vector<std::string> files;
     bool help = false;
     std::vector<std::string> positionals;
@@ -38,6 +39,7 @@ constexpr FlagSpelling kInterval{nullptr, "--interval"};
 constexpr FlagSpelling kCount{"-c", "--count"};
 constexpr FlagSpelling kWrite{"-w", "--write"};
 constexpr FlagSpelling kTimeout{nullptr, "--timeout"};
+constexpr FlagSpelling kDeadline{nullptr, "--deadline"};
 
 // Matches `-n NS`, `-nNS`, `--namespace NS` and `--namespace=NS`; advances index past the value.
 bool take_value(const FlagSpelling& flag, const std::vector<std::string>& args, size_t& index, std::string& value) {
@@ -87,6 +89,8 @@ Flags scan(const std::vector<std::string>& args) {
             flags.write = value;
         } else if (take_value(kTimeout, args, index, value)) {
             flags.timeout = value;
+        } else if (take_value(kDeadline, args, index, value)) {
+            flags.deadline = value;
         } else if (arg.size() > 1 && arg[0] == '-') {
             throw UsageError("unknown flag " + arg);
         } else {
@@ -113,6 +117,8 @@ const std::map<std::string, std::string>& resource_names() {
         {"stats", "stats"},
         {"statistics", "stats"},
         {"dns", "dns"},
+        {"announcements", "announcements"},
+        {"announce", "announcements"},
     };
     return names;
 }
@@ -235,7 +241,8 @@ void parse_get(const Flags& flags, CommandLine& command) {
     command.resource = resource->second;
     refuse(!flags.files.empty(), "-f", "get");
     if (flags.namespace_name && flags.all_namespaces) throw UsageError("-n and -A exclude each other");
-    const bool namespaced = command.resource != "conntrack" && command.resource != "stats";
+    const bool namespaced =
+        command.resource != "conntrack" && command.resource != "stats" && command.resource != "announcements";
     if (!namespaced && (flags.namespace_name || flags.all_namespaces)) {
         throw UsageError(command.resource + " is not namespaced; drop -n/-A");
     }
@@ -284,6 +291,24 @@ void parse_drain(const Flags& flags, CommandLine& command, const std::string& ve
     command.output = output_format(flags, false);
 }
 
+// drain-gateway [--deadline SECONDS]: every route withdrawn, what still arrives served.
+void parse_drain_gateway(const Flags& flags, CommandLine& command, const std::string& verb) {
+    expect_positionals(flags, 1, verb + (verb == "drain-gateway" ? " [--deadline SECONDS]" : ""));
+    refuse(flags.namespace_name.has_value() || flags.all_namespaces || !flags.files.empty() || flags.limit.has_value(),
+           "-n/-A/-f/--limit", verb);
+    if (flags.deadline) {
+        refuse(verb != "drain-gateway", "--deadline", verb);
+        double value = 0;
+        const std::string& text = *flags.deadline;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc() || end != text.data() + text.size() || !(value > 0) || value > 86400) {
+            throw UsageError("--deadline takes seconds from 0 to 86400, not '" + text + "'");
+        }
+        command.deadline_s = value;
+    }
+    command.output = output_format(flags, false);
+}
+
 }  // namespace
 
 CommandLine parse_command_line(const std::vector<std::string>& args, const char* socket_from_environment) {
@@ -299,6 +324,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args, const char*
     const std::string& verb = flags.positionals[0];
     if (verb != "top") refuse_top_flags(flags, verb);
     if (verb != "capture") refuse_capture_flags(flags, verb);
+    if (verb != "drain-gateway") refuse(flags.deadline.has_value(), "--deadline", verb);
     if (verb == "capture") {
         command.verb = Verb::Capture;
         parse_capture(flags, command);
@@ -323,6 +349,9 @@ CommandLine parse_command_line(const std::vector<std::string>& args, const char*
     } else if (verb == "drain" || verb == "undrain") {
         command.verb = verb == "drain" ? Verb::Drain : Verb::Undrain;
         parse_drain(flags, command, verb);
+    } else if (verb == "drain-gateway" || verb == "undrain-gateway") {
+        command.verb = verb == "drain-gateway" ? Verb::DrainGateway : Verb::UndrainGateway;
+        parse_drain_gateway(flags, command, verb);
     } else if (verb == "dump") {
         command.verb = Verb::Dump;
         expect_positionals(flags, 1, "dump");
@@ -343,11 +372,14 @@ std::string usage_text() {
            "  vipctl get services|svc|endpoints|ep|pods|po [-n NS | -A] [-o json|wide]\n"
            "  vipctl get conntrack [--limit N] [-o json|wide]\n"
            "  vipctl get stats [-o json|wide]\n"
+           "  vipctl get announcements [-o json]       (the VIP routes given to the routing daemon)\n"
            "  vipctl get dns NAME [TYPE]                 (what the gateway answers: A, SRV, PTR, TXT, ...)\n"
            "  vipctl apply -f FILE [-f FILE ...]        (-f - reads stdin)\n"
            "  vipctl delete (service|svc|pod|po|endpointslice) NAME [-n NS]\n"
            "  vipctl delete -f FILE [-f FILE ...]       (deletes what the files define)\n"
            "  vipctl drain ADDRESS | undrain ADDRESS   (an endpoint keeps its connections, gets no new ones)\n"
+           "  vipctl drain-gateway [--deadline S]      (withdraw every route, keep serving; open connections)\n"
+           "  vipctl undrain-gateway                   (announce again)\n"
            "  vipctl dump                              (the running state as a configuration file)\n"
            "  vipctl top [--interval S] [--count N] [-o wide]   (busiest service ports, rates per second)\n"
            "  vipctl capture PORT -w FILE [-c N] [--timeout S]  (N packets in and out of PORT into a pcapng)\n"

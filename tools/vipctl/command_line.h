@@ -14,7 +14,7 @@ constexpr const char* kDefaultSocketPath = "/run/vipgate/api.sock";
 constexpr const char* kSocketEnvironmentVariable = "VIPGATE_SOCKET";
 constexpr const char* kDefaultNamespace = "default";
 
-enum class Verb { Help, Get, Apply, Delete, Drain, Undrain, Dump, Top, Capture };
+enum class Verb { Help, Get, Apply, Delete, Drain, Undrain, DrainGateway, UndrainGateway, Dump, Top, Capture };
 enum class OutputFormat { Table, Wide, Json };
 
 struct CommandLine {
@@ -34,6 +34,7 @@ struct CommandLine {
     std::string port;                           // capture PORT
     std::string output_file;                    // capture -w FILE
     double timeout_s = 10;                      // capture --timeout
+    std::optional<double> deadline_s;           // drain-gateway --deadline
     bool all_namespaces() const { return !namespace_name.has_value(); }
 };
 

@@ -58,6 +58,13 @@ nlohmann::json build_request(const CommandLine& command, const std::vector<Docum
         return {{"op", "drain"}, {"address", command.address}};
     case Verb::Undrain:
         return {{"op", "undrain"}, {"address", command.address}};
+    case Verb::DrainGateway: {
+        nlohmann::json request = {{"op", "drain-gateway"}};
+        if (command.deadline_s) request["deadline_s"] = *command.deadline_s;
+        return request;
+    }
+    case Verb::UndrainGateway:
+        return {{"op", "undrain-gateway"}};
     case Verb::Dump:
         return {{"op", "dump"}};
     case Verb::Top:

@@ -350,6 +350,36 @@ void print_stats(const nlohmann::json& response, const TableOptions& options, st
     if (!field_list(response, "services").empty()) out << "\n" << service_rates_table(response, options).render();
 }
 
+void print_announcements(const nlohmann::json& response, std::ostream& out) {
+    if (response.value("enabled", false) != true) {
+        out << "announcing is off ([announce] enabled = false): no route is given to a routing daemon\n";
+        return;
+    }
+    out << "announced: " << field_text(response, "announced_vips", "0") << " VIPs, "
+        << field_list(response, "routes").size() << " routes in table " << field_text(response, "table", "?") << " via "
+        << field_text(response, "interface", "?") << " (added " << field_text(response, "added", "0") << ", removed "
+        << field_text(response, "removed", "0") << ", refused " << field_text(response, "failures", "0") << ")\n";
+    const std::string error = field_text(response, "last_error", "");
+    if (!error.empty()) out << "last error: " << error << "\n";
+    if (response.value("drained", false) == true) {
+        const nlohmann::json& drain = field_list(response, "drain");
+        const double seconds = drain.value("seconds", 0.0);
+        out << "gateway DRAINED for " << duration_text(static_cast<uint64_t>(seconds * 1000)) << ": "
+            << field_text(drain, "open_connections", "?") << " connections still open";
+        if (drain.contains("deadline_s") && drain.at("deadline_s").is_number()) {
+            out << ", deadline " << field_text(drain, "deadline_s") << " s "
+                << (drain.value("deadline_passed", false) ? "PASSED" : "not passed");
+        }
+        out << "\n";
+    } else {
+        out << "gateway serving (not drained)\n";
+    }
+    Table routes({"ROUTE"});
+    for (const auto& route : field_list(response, "routes"))
+        routes.add_row({route.is_string() ? route.get<std::string>() : kNone});
+    if (!field_list(response, "routes").empty()) out << routes.render();
+}
+
 Table service_rates_table(const nlohmann::json& response, const TableOptions& options, size_t rows) {
     std::vector<nlohmann::json> services(field_list(response, "services").begin(),
                                          field_list(response, "services").end());

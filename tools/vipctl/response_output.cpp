@@ -23,6 +23,8 @@ void print_table(const CommandLine& command, const nlohmann::json& response, std
         print_conntrack(response, options, out, err);
     } else if (command.resource == "dns") {
         out << field_text(response, "text", "");
+    } else if (command.resource == "announcements") {
+        print_announcements(response, out);
     } else {
         print_stats(response, options, out, err);
     }
@@ -151,6 +153,10 @@ int print_response(const CommandLine& command, const nlohmann::json& response, s
         break;
     case Verb::Capture:
         return write_capture(command, response, out, err);
+    case Verb::DrainGateway:
+    case Verb::UndrainGateway:
+        print_announcements(response, out);
+        break;
     case Verb::Dump: {
         const std::string text = field_text(response, "text", "");
         out << text << (text.empty() || text.back() == '\n' ? "" : "\n");

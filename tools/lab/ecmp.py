@@ -1,0 +1,303 @@
+"""The ECMP lab: a client, a BGP router with ECMP, two vipgate gateways announcing their VIPs
+with BIRD, and nginx backends, each in a network namespace of its own.
+
+    c1 198.18.10.10 ---- c0 [rt] f0 198.18.20.1 ----[sw: br-f]---- gw1 p0 198.18.20.11 (vg-p0)
+                    198.18.10.1  b0 198.18.30.1                +-- gw2 p0 198.18.20.12 (vg-p0)
+                                   |
+                              [sw: br-b]---- gw1 p1 198.18.30.11, gw2 p1 198.18.30.12
+                                   +-------- b1 198.18.30.21, b2 198.18.30.22
+
+Forward path: the router (`rt`, BIRD) learns each VIP only by BGP from the gateways and installs
+it in its main table as one route with both gateways as next hops (`merge paths`), hashed on
+the 5-tuple (fib_multipath_hash_policy=1). A gateway's BIRD peers with rt over vipgate's kernel
+exception path (the tap vg-p0 carries p0's address) and exports the routes vipgate keeps in
+kernel table 100 (`[announce]`), with BFD (100 ms x 5) so a dead gateway is noticed in 0.5 s.
+
+Return path (DNAT-only, where backends answer the client's own address): backends route via rt
+(198.18.30.1), and rt sends what arrives on b0 through table 200 (`ip rule iif b0`), which holds
+only the client net, learned by BGP from the gateways with ECMP too (each gateway's BIRD
+announces 198.18.10.0/24 with itself as next hop). Why through the router and BGP: a backend's
+own static route to a gateway would keep pointing at a dead one, while a BGP route goes with
+the gateway's session, so replies always reach a live gateway. Replies may come back through
+the other gateway than the request (the hash sees other ports): vipgate translates an untracked
+DNAT reply statelessly, and picks up mid-stream TCP on the same Maglev endpoint, so any gateway
+with the same hash_seed and services serves any packet of a flow.
+Full-NAT: each gateway's SNAT address is its own p1 address; replies go straight to it.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from . import netns, servers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from vipgate_harness import toml_dumps  # noqa: E402
+
+CLIENT_NET, CLIENT, RT_CLIENT = "198.18.10.0/24", "198.18.10.10", "198.18.10.1"
+FRONT_PREFIX, RT_FRONT = 24, "198.18.20.1"
+RT_BACK = "198.18.30.1"
+VIP, VIP_PORT = "198.18.100.10", 80
+ROUTER_AS, ANNOUNCE_TABLE, BACKSIDE_TABLE = 65000, 100, 200
+BFD = "min rx interval 100 ms; min tx interval 100 ms; multiplier 5;"
+GATEWAYS = {"gw1": ("198.18.20.11", "198.18.30.11", 65011), "gw2": ("198.18.20.12", "198.18.30.12", 65012)}
+BACKENDS = {"b1": "198.18.30.21", "b2": "198.18.30.22"}
+METRICS = "127.0.0.1:9469"  # each gateway's, inside its own namespace
+STREAM_PORT, STREAM_TARGET_PORT = 81, 8081
+# A streaming server on each backend: its name, then 1 KB every 10 ms for as long as the
+# client stays (the client only reads; its ACKs are all that flows towards the gateways).
+STREAMER = f"""
+import socket, sys, threading, time
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("0.0.0.0", {STREAM_TARGET_PORT}))
+listener.listen(64)
+def serve(connection):
+    try:
+        connection.sendall(sys.argv[1].encode() + b"\\n")
+        while True:
+            connection.sendall(b"x" * 1024)
+            time.sleep(0.01)
+    except OSError:
+        connection.close()
+while True:
+    threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+"""
+
+ROUTER_BIRD = """
+log "{log}" all;
+router id {router};
+ipv4 table backside;
+protocol device {{ scan time 10; }}
+protocol bfd {{ interface "f0" {{ {bfd} }}; }}
+template bgp gateway_peer {{
+    local {router} as {router_as};
+    hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 5;
+    bfd on;
+    ipv4 {{ import all; export none; }};
+}}
+{peers}
+# VIPs into the main table: one ECMP route over every gateway that announces it.
+protocol kernel vips {{
+    merge paths on;
+    ipv4 {{ import none; export filter {{ if net ~ [198.18.100.0/24+] then accept; reject; }}; }};
+}}
+# The client net, learned from the gateways, into the table the backends' replies use.
+protocol pipe backside_routes {{
+    table master4; peer table backside;
+    import none;
+    export filter {{ if net = {client_net} then accept; reject; }};
+}}
+protocol kernel backside_kernel {{
+    merge paths on;
+    kernel table {backside_table};
+    ipv4 {{ table backside; import none; export all; }};
+}}
+"""
+
+GATEWAY_BIRD = """
+log "{log}" all;
+router id {address};
+ipv4 table vips;
+protocol device {{ scan time 10; }}
+# What vipgate announces: its /32 routes in kernel table {announce_table}, through vg-p0.
+protocol kernel announced {{
+    learn; scan time 1;
+    kernel table {announce_table};
+    ipv4 {{ table vips; import all; export none; }};
+}}
+# The return path for the backends' replies (DNAT-only): the client net, via this gateway.
+protocol static client_return {{
+    ipv4 {{ table vips; }};
+    route {client_net} via {router};
+}}
+protocol bfd {{ interface "vg-p0" {{ {bfd} }}; }}
+protocol bgp uplink {{
+    local {address} as {local_as};
+    neighbor {router} as {router_as};
+    hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 5;
+    bfd on;
+    ipv4 {{ table vips; import none; export all; next hop self; }};
+}}
+"""
+
+
+class Bird:
+    def __init__(self, lab, role, text):
+        self.lab, self.role = lab, role
+        directory = os.path.join(lab.workdir, role)
+        os.makedirs(directory, exist_ok=True)
+        self.config = os.path.join(directory, "bird.conf")
+        self.socket = os.path.join(directory, "bird.ctl")
+        self.log = os.path.join(directory, "bird.log")
+        with open(self.config, "w") as f:
+            f.write(text.replace("{log}", self.log))
+        self.process = None
+
+    def start(self):
+        self.process = self.lab.ns.spawn(self.role, ["bird", "-f", "-c", self.config, "-s", self.socket,
+                                                     "-P", self.socket + ".pid"],
+                                         log_path=self.log + ".out")
+
+    def show(self, *command):
+        return self.lab.ns.run(self.role, "birdc", "-s", self.socket, *command, capture=True, check=False)
+
+
+class Gateway:
+    def __init__(self, lab, name, exe, nat_mode):
+        self.lab, self.name, self.exe, self.nat_mode = lab, name, exe, nat_mode
+        self.front, self.back, self.asn = GATEWAYS[name]
+        directory = os.path.join(lab.workdir, name)
+        os.makedirs(directory, exist_ok=True)
+        self.config_path = os.path.join(directory, "vipgate.toml")
+        self.api_socket = os.path.join(directory, "api.sock")
+        self.log_path = os.path.join(directory, "vipgate.log")
+        self.process = None
+        self.starts = 0
+        self.bird = Bird(lab, name, GATEWAY_BIRD.format(
+            address=self.front, router=RT_FRONT, router_as=ROUTER_AS, local_as=self.asn, bfd=BFD,
+            announce_table=ANNOUNCE_TABLE, client_net=CLIENT_NET, log="{log}"))
+
+    def config(self):
+        prefix = f"{self.lab.ns.base}-{self.name}-{self.starts}"
+        return {
+            "eal": {"args": ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry",
+                             "--file-prefix", prefix, "--lcores=0@0,1@1"]},
+            "dataplane": {"worker_lcores": [1], "nat_mode": self.nat_mode, "stats_interval_ms": 1000,
+                          "idle": "adaptive", "mbufs_per_port": 4095, "hash_seed": 1234},
+            "conntrack": {"capacity": 16384},
+            "snat": {"addresses": [self.back]},
+            "announce": {"enabled": True, "table": ANNOUNCE_TABLE, "port": "p0"},
+            "ports": [
+                {"name": "p0", "device": "net_af_packet0,iface=p0,qpairs=1", "addresses": [f"{self.front}/24"],
+                 "kernel_interface": "vg-p0"},
+                {"name": "p1", "device": "net_af_packet1,iface=p1,qpairs=1", "addresses": [f"{self.back}/24"]},
+            ],
+            "routes": [{"prefix": CLIENT_NET, "via": RT_FRONT}],
+            "services": [{"name": "web", "cluster_ip": VIP,
+                          "ports": [{"name": "http", "protocol": "TCP", "port": VIP_PORT,
+                                     "target_port": servers.HTTP_PORT},
+                                    {"name": "stream", "protocol": "TCP", "port": STREAM_PORT,
+                                     "target_port": STREAM_TARGET_PORT}],
+                          "endpoints": [{"address": address} for address in BACKENDS.values()]}],
+        }
+
+    def start(self):
+        """vipgate, then (once vg-p0 exists) BIRD; returns when vipgate's workers run."""
+        self.starts += 1
+        with open(self.config_path, "w") as f:
+            f.write(toml_dumps(self.config()))
+        self.process = self.lab.ns.spawn(self.name, [self.exe, "--config", self.config_path, "--api-socket",
+                                                     self.api_socket, "--metrics-address", METRICS],
+                                         log_path=self.log_path + f".{self.starts}")
+        deadline = time.monotonic() + 60
+        while "worker(s) running" not in self.log_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: vipgate did not start:\n{self.log_text()[-3000:]}")
+            time.sleep(0.1)
+        if self.bird.process is None or self.bird.process.poll() is not None:
+            self.bird.start()
+
+    def log_text(self):
+        try:
+            with open(self.log_path + f".{self.starts}", "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def metric(self, name):
+        """The value of an unlabelled series on the gateway's /metrics."""
+        text = self.lab.ns.run(self.name, "curl", "-s", "-m", "5", f"http://{METRICS}/metrics", capture=True)
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise RuntimeError(f"{self.name}: no {name} in /metrics")
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self):
+        """SIGTERM; returns the log."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.log_text()
+
+
+class EcmpLab:
+    def __init__(self, workdir, vipgate, nat_mode):
+        self.workdir = workdir
+        self.ns = netns.Namespaces()
+        self.backends = dict(BACKENDS)  # servers.start() reads it
+        self.gateways = {name: Gateway(self, name, vipgate, nat_mode) for name in GATEWAYS}
+        self.router = Bird(self, "rt", ROUTER_BIRD.format(
+            router=RT_FRONT, router_as=ROUTER_AS, bfd=BFD, client_net=CLIENT_NET, backside_table=BACKSIDE_TABLE,
+            log="{log}", peers="\n".join(f"protocol bgp {name} from gateway_peer {{ neighbor {front} as {asn}; }}"
+                                         for name, (front, _, asn) in GATEWAYS.items())))
+
+    def _link(self, role, iface, bridge):
+        """veth role:iface <-> sw:<role>-<bridge>, enslaved to `bridge`; offloads off (AF_PACKET)."""
+        port = f"{role}-{bridge[-1]}"
+        self.ns.veth(role, iface, "sw", port)
+        self.ns.run("sw", "ip", "link", "set", port, "master", bridge, "up")
+        for r, i in [("sw", port), (role, iface)]:
+            self.ns.run(r, "ethtool", "-K", i, "tx", "off", "rx", "off", "gro", "off", check=False)
+        self.ns.run(role, "ip", "link", "set", iface, "up")
+
+    def up(self):
+        netns.clean_stale()
+        ns = self.ns
+        for role in ["sw", "rt", "c1", *GATEWAYS, *BACKENDS]:
+            ns.add(role)
+            ns.run(role, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+        for bridge in ["br-f", "br-b"]:
+            ns.run("sw", "ip", "link", "add", bridge, "type", "bridge", "forward_delay", 0)
+            ns.run("sw", "ip", "link", "set", bridge, "up")
+        ns.veth("c1", "eth0", "rt", "c0")
+        for role, iface in [("c1", "eth0"), ("rt", "c0")]:
+            ns.run(role, "ethtool", "-K", iface, "tx", "off", "rx", "off", "gro", "off", check=False)
+            ns.run(role, "ip", "link", "set", iface, "up")
+        ns.run("c1", "ip", "addr", "add", f"{CLIENT}/24", "dev", "eth0")
+        ns.run("c1", "ip", "route", "add", "default", "via", RT_CLIENT)
+        ns.run("rt", "ip", "addr", "add", f"{RT_CLIENT}/24", "dev", "c0")
+        self._link("rt", "f0", "br-f")
+        self._link("rt", "b0", "br-b")
+        ns.run("rt", "ip", "addr", "add", f"{RT_FRONT}/{FRONT_PREFIX}", "dev", "f0")
+        ns.run("rt", "ip", "addr", "add", f"{RT_BACK}/24", "dev", "b0")
+        ns.run("rt", "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1",
+               "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
+               "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.b0.send_redirects=0",
+               "net.ipv4.conf.f0.send_redirects=0")
+        ns.run("rt", "ip", "rule", "add", "iif", "b0", "lookup", BACKSIDE_TABLE, "priority", 100)
+        for name in GATEWAYS:
+            self._link(name, "p0", "br-f")
+            self._link(name, "p1", "br-b")
+            # AF_PACKET: the gateway's kernel sees p0's frames too; vg-p0's address is local to
+            # it, so without these it would answer BGP and ARP arriving on p0 itself.
+            ns.run(name, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.p0.rp_filter=1",
+                   "net.ipv4.conf.p0.arp_ignore=8", "net.ipv4.conf.p1.arp_ignore=8")
+        for name, address in BACKENDS.items():
+            self._link(name, "eth0", "br-b")
+            ns.run(name, "ip", "addr", "add", f"{address}/24", "dev", "eth0")
+            ns.run(name, "ip", "route", "add", "default", "via", RT_BACK)
+            ns.spawn(name, ["/usr/bin/python3", "-c", STREAMER, name])
+        self.router.start()
+
+    def close(self):
+        for gateway in self.gateways.values():
+            gateway.stop()
+        self.ns.close()
+
+    def routes(self, table="main"):
+        """rt's next hops for the VIP (main) or the client net (backside): gateway addresses."""
+        text = self.ns.run("rt", "ip", "-o", "route", "show", "table", table, capture=True, check=False)
+        wanted = VIP if table == "main" else CLIENT_NET
+        line = next((line for line in text.splitlines() if line.startswith(wanted + " ")), "")
+        return sorted(name for name, (front, _, _) in GATEWAYS.items() if f"via {front} " in line + " ")
