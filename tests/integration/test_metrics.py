@@ -169,7 +169,10 @@ def check_rate(prometheus, vipctl):
             f"PromQL rate {theirs:,.0f}/s differs from the test's {ours:,.0f}/s by more than {TOLERANCE:.0%}")
     busy = prometheus.scalar(f"rate(vipgate_worker_busy_polls_total[{WINDOW}s]) / "
                              f"rate(vipgate_worker_polls_total[{WINDOW}s])", at=end)
-    h.check(0 < busy <= 1, f"busy share of the worker is {busy}")
+    # The worker counts a poll and, when it found packets, a busy poll; a scrape reads the two
+    # counters one after the other, so with every poll busy (this replay never pauses) the ratio
+    # of their rates can come out a hair above 1 (1.0000013 seen).
+    h.check(0 < busy <= 1.001, f"busy share of the worker is {busy}")
     port_rx = prometheus.scalar(f'rate(vipgate_port_packets_total{{port="p0",direction="rx"}}[{WINDOW}s])', at=end)
     h.check(port_rx >= ours * (1 - TOLERANCE), f"port p0 receives {port_rx:,.0f}/s, less than the {ours:,.0f}/s "
                                                "forwarded")
