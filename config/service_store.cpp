@@ -248,7 +248,7 @@ void ServiceStore::record_origins(const StoreResult& result, Origin origin) {
         if (change.action == "deleted") {
             origins_.erase(ref);
         } else {
-            origins_[ref] = origin;
+            origins_.insert_or_assign(std::move(ref), origin);
         }
     }
 }
@@ -664,14 +664,17 @@ void ServiceStore::resolve_affected(const Affected& affected, Undo& undo, StoreR
         auto service = services_.find(key);
         std::optional<ResolvedService> resolved;
         if (service != services_.end()) resolved = resolve(service->second);
-        auto previous = resolved_.find(key);
-        if (!resolved && previous == resolved_.end()) continue;
-        if (resolved && previous != resolved_.end() && previous->second == *resolved) continue;
-        undo.resolved.remember(resolved_, key);
-        if (resolved) {
-            resolved_[key] = std::move(*resolved);
-        } else {
+        auto previous = resolved_.lower_bound(key);
+        const bool existed = previous != resolved_.end() && previous->first == key;
+        if (!resolved && !existed) continue;
+        if (resolved && existed && previous->second == *resolved) continue;
+        undo.resolved.remember(key, existed ? &previous->second : nullptr);
+        if (!resolved) {
             resolved_.erase(previous);
+        } else if (existed) {
+            previous->second = std::move(*resolved);
+        } else {
+            resolved_.emplace_hint(previous, key, std::move(*resolved));
         }
         result.changed_services.push_back(key);
     }
@@ -741,9 +744,9 @@ std::vector<const PodConfig*> ServiceStore::matching_pods(const std::string& nam
     }
     std::vector<const PodConfig*> pods;
     if (!shortest) return pods;
-    for (const PodEntry* entry : *shortest) {
+    shortest->for_each([&](const PodEntry* entry) {
         if (selector_matches(selector, entry->second.labels)) pods.push_back(&entry->second);
-    }
+    });
     return pods;
 }
 
@@ -780,6 +783,7 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     for (const ServicePortConfig& port : service.ports) {
         ResolvedPort out;
         out.port = port;
+        out.endpoints.reserve(pods.size() + service.endpoints.size());
         const uint16_t numeric_target = port.target_port != 0 ? port.target_port : port.port;
         const bool named = !port.target_port_name.empty();
         for (const PodConfig* selected : pods) {
@@ -914,9 +918,9 @@ void ServiceStore::services_selecting(const PodConfig& pod, Affected& out) const
     for (const auto& [label, value] : pod.labels) {
         auto found = selector_index_.find(label_key(pod.namespace_name, label, value));
         if (found == selector_index_.end()) continue;
-        for (const ServiceEntry* service : found->second) {
+        found->second.for_each([&](const ServiceEntry* service) {
             if (selector_matches(*service->second.selector, pod.labels)) out.insert(service->first);
-        }
+        });
     }
 }
 

@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "config/ip_allocator.h"
 #include "config/objects.h"
+#include "config/pointer_set.h"
 
 namespace vipgate::config {
 
@@ -256,14 +257,15 @@ private:
     void upsert_pod(const PodConfig& pod, const std::string& key, Undo& undo, Affected& affected, StoreResult& result);
     void resolve_affected(const Affected& affected, Undo& undo, StoreResult& result);
     // Index postings point at the entries of the object maps (map nodes never move): no copy of
-    // a key per label, and a match needs no second lookup. Unordered: a label every pod carries
-    // ("tier=backend") has 100k postings, and an ordered set of them compared keys through two
-    // scattered nodes per step on every insert. Nothing depends on their order: pods have
-    // distinct addresses and resolve() sorts endpoints by address, services_selecting() fills a set.
+    // a key per label, and a match needs no second lookup. Unordered, in flat arrays
+    // (config/pointer_set.h): a label every pod carries ("tier=backend") has 100k postings, and
+    // an ordered set of them compared keys through two scattered nodes per step on every insert.
+    // Nothing depends on their order: pods have distinct addresses and resolve() sorts endpoints
+    // by address, services_selecting() fills a set.
     using PodEntry = std::map<std::string, PodConfig>::value_type;
     using ServiceEntry = std::map<std::string, ServiceConfig>::value_type;
     template <typename Entry>
-    using Postings = std::unordered_set<const Entry*>;
+    using Postings = PointerSet<Entry>;
 
     std::vector<const PodConfig*> matching_pods(const std::string& namespace_name, const Labels& selector) const;
     std::optional<ResolvedService> resolve(const ServiceConfig& service) const;

@@ -511,4 +511,29 @@ TEST(ServiceStoreOrigins, SyncTakesTheValidObjectsWhenOneIsRefused) {
     EXPECT_EQ(store.services().count("default/good"), 0u);
 }
 
+// The label postings' flat set: members survive growth and the backward shift of erase, in any
+// order of inserts and erases (every other member erased, then inserted again).
+TEST(PointerSet, KeepsExactlyItsMembersThroughGrowthAndErase) {
+    std::vector<int> objects(5000);
+    PointerSet<int> set;
+    for (const int& object : objects) EXPECT_TRUE(set.insert(&object));
+    EXPECT_FALSE(set.insert(&objects[7]));
+    EXPECT_EQ(set.size(), objects.size());
+    for (size_t i = 0; i < objects.size(); i += 2) EXPECT_TRUE(set.erase(&objects[i]));
+    EXPECT_FALSE(set.erase(&objects[0]));
+    EXPECT_EQ(set.size(), objects.size() / 2);
+    for (size_t i = 0; i < objects.size(); ++i) EXPECT_EQ(set.contains(&objects[i]), i % 2 == 1) << i;
+    size_t visited = 0;
+    set.for_each([&](const int* member) {
+        EXPECT_EQ((member - objects.data()) % 2, 1);
+        ++visited;
+    });
+    EXPECT_EQ(visited, objects.size() / 2);
+    for (size_t i = 0; i < objects.size(); i += 2) EXPECT_TRUE(set.insert(&objects[i]));
+    for (size_t i = 1; i < objects.size(); i += 2) EXPECT_TRUE(set.erase(&objects[i]));
+    for (size_t i = 0; i < objects.size(); ++i) EXPECT_EQ(set.contains(&objects[i]), i % 2 == 0) << i;
+    for (size_t i = 0; i < objects.size(); i += 2) EXPECT_TRUE(set.erase(&objects[i]));
+    EXPECT_TRUE(set.empty());
+}
+
 }  // namespace vipgate::config
