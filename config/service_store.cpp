@@ -614,6 +614,7 @@ ServiceStore::Affected ServiceStore::commit(const ObjectSet& upserts, const std:
         affected.insert(key);
         put_service(key, std::move(service));
     }
+    pod_by_address_.reserve(pod_by_address_.size() + upserts.pods.size());
     for (size_t i = 0; i < upserts.pods.size(); ++i) upsert_pod(upserts.pods[i], pod_keys[i], undo, affected, result);
     for (const EndpointSliceConfig& slice : upserts.endpoint_slices) {
         const std::string key = object_key(slice.namespace_name, slice.name);
