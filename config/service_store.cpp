@@ -30,6 +30,17 @@ void update_index(Index& index, const std::string& index_key, const typename Ind
     }
 }
 
+// Removes `member` from the postings of `members` (of labels[index_key]); entries with no pod
+// and no service are dropped.
+template <typename Labels, typename Member, typename Postings>
+void unpost(Labels& labels, const std::string& index_key, const Member* member,
+            Postings Labels::mapped_type::*members) {
+    auto found = labels.find(index_key);
+    if (found == labels.end()) return;
+    (found->second.*members).erase(member);
+    if (found->second.pods.empty() && found->second.services.empty()) labels.erase(found);
+}
+
 bool has_selector(const ServiceConfig& service) {
     return service.selector && !service.selector->empty();
 }
@@ -649,8 +660,7 @@ void ServiceStore::upsert_pod(const PodConfig& pod, const std::string& key, Undo
         index_pod(*at, false);
         at = pods_.erase(at);
     }
-    index_pod(*pods_.emplace_hint(at, key, pod), true);
-    services_selecting(pod, affected);
+    index_pod(*pods_.emplace_hint(at, key, pod), true, &affected);
 }
 
 // Re-resolves `affected`, in key order; the ones whose resolution changed go to
@@ -737,11 +747,11 @@ void ServiceStore::put_slice(const std::string& key, std::optional<EndpointSlice
 std::vector<const PodConfig*> ServiceStore::matching_pods(const std::string& namespace_name,
                                                           const Labels& selector) const {
     // Walk the shortest posting list of the selector's pairs, check the rest per pod.
-    const Postings<PodEntry>* shortest = nullptr;
+    const PointerSet<PodEntry>* shortest = nullptr;
     for (const auto& [key, value] : selector) {
-        auto found = pods_by_label_.find(label_key(namespace_name, key, value));
-        if (found == pods_by_label_.end()) return {};
-        if (!shortest || found->second.size() < shortest->size()) shortest = &found->second;
+        auto found = labels_.find(label_key(namespace_name, key, value));
+        if (found == labels_.end()) return {};
+        if (!shortest || found->second.pods.size() < shortest->size()) shortest = &found->second.pods;
     }
     std::vector<const PodConfig*> pods;
     if (!shortest) return pods;
@@ -889,10 +899,20 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     return resolved;
 }
 
-void ServiceStore::index_pod(const PodEntry& entry, bool add) {
+void ServiceStore::index_pod(const PodEntry& entry, bool add, Affected* selecting) {
     const auto& [key, pod] = entry;
     for (const auto& [label, value] : pod.labels) {
-        update_index(pods_by_label_, label_key(pod.namespace_name, label, value), &entry, add);
+        const std::string& index_key = label_key(pod.namespace_name, label, value);
+        if (!add) {
+            unpost(labels_, index_key, &entry, &LabelPostings::pods);
+            continue;
+        }
+        LabelPostings& postings = labels_[index_key];
+        postings.pods.insert(&entry);
+        if (!selecting) continue;
+        postings.services.for_each([&](const ServiceEntry* service) {
+            if (selector_matches(*service->second.selector, pod.labels)) selecting->insert(service->first);
+        });
     }
     if (pod.address == 0) return;
     if (add) {
@@ -907,7 +927,12 @@ void ServiceStore::index_service(const ServiceEntry& entry, bool add) {
     const ServiceConfig& service = entry.second;
     if (!has_selector(service)) return;
     const auto& [label, value] = *service.selector->begin();
-    update_index(selector_index_, label_key(service.namespace_name, label, value), &entry, add);
+    const std::string& index_key = label_key(service.namespace_name, label, value);
+    if (add) {
+        labels_[index_key].services.insert(&entry);
+    } else {
+        unpost(labels_, index_key, &entry, &LabelPostings::services);
+    }
 }
 
 void ServiceStore::index_slice(const std::string& key, const EndpointSliceConfig& slice, bool add) {
@@ -917,9 +942,9 @@ void ServiceStore::index_slice(const std::string& key, const EndpointSliceConfig
 // Every service that selects `pod` uses one of its labels as the first pair of its selector.
 void ServiceStore::services_selecting(const PodConfig& pod, Affected& out) const {
     for (const auto& [label, value] : pod.labels) {
-        auto found = selector_index_.find(label_key(pod.namespace_name, label, value));
-        if (found == selector_index_.end()) continue;
-        found->second.for_each([&](const ServiceEntry* service) {
+        auto found = labels_.find(label_key(pod.namespace_name, label, value));
+        if (found == labels_.end()) continue;
+        found->second.services.for_each([&](const ServiceEntry* service) {
             if (selector_matches(*service->second.selector, pod.labels)) out.insert(service->first);
         });
     }

@@ -264,12 +264,17 @@ private:
     // by address, services_selecting() fills a set.
     using PodEntry = std::map<std::string, PodConfig>::value_type;
     using ServiceEntry = std::map<std::string, ServiceConfig>::value_type;
-    template <typename Entry>
-    using Postings = PointerSet<Entry>;
+    // One table for both label indexes: a new pod's labels are looked up once, to post it and
+    // to find the services that select it.
+    struct LabelPostings {
+        PointerSet<PodEntry> pods;          // pods with the label
+        PointerSet<ServiceEntry> services;  // services whose selector's first pair it is
+    };
 
     std::vector<const PodConfig*> matching_pods(const std::string& namespace_name, const Labels& selector) const;
     std::optional<ResolvedService> resolve(const ServiceConfig& service) const;
-    void index_pod(const PodEntry& entry, bool add);
+    // `selecting`: also adds the services whose selector matches the pod (when adding it).
+    void index_pod(const PodEntry& entry, bool add, Affected* selecting = nullptr);
     void index_service(const ServiceEntry& entry, bool add);
     void index_slice(const std::string& key, const EndpointSliceConfig& slice, bool add);
     void services_selecting(const PodConfig& pod, Affected& out) const;
@@ -295,9 +300,7 @@ private:
     std::map<Ipv6Address, std::string> service_by_ip6_;
     // Looked up, never walked: hash tables.
     std::unordered_map<uint32_t, const PodEntry*> pod_by_address_;
-    std::unordered_map<std::string, Postings<PodEntry>> pods_by_label_;  // "ns\0k=v" -> pods with that label
-    std::unordered_map<std::string, Postings<ServiceEntry>>
-        selector_index_;                                              // "ns\0k=v" -> services selecting it first
+    std::unordered_map<std::string, LabelPostings> labels_;           // "ns\0k=v" -> its pods and services
     std::map<std::string, std::set<std::string>> slices_by_service_;  // service key -> slice keys
 };
 
