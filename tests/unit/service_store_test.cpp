@@ -363,6 +363,27 @@ TEST(ServiceStore, PodAddressesAreUnique) {
     EXPECT_TRUE(moved.ok()) << errors_of(moved);
 }
 
+// A request's own conflicts, each reported in request order, and nothing of it taken.
+TEST(ServiceStore, ConflictsInsideOneRequestAreRefusedWhole) {
+    ServiceStore store(cluster(), {});
+    ASSERT_TRUE(store.apply({{}, {pod("kept", "198.19.1.9", {})}, {}}, "test").ok());
+    StoreResult refused = store.apply({{},
+                                       {pod("a", "198.19.1.1", {}), pod("b", "198.19.1.1", {}),
+                                        pod("a", "198.19.1.3", {}), pod("c", "198.19.1.9", {})},
+                                       {}},
+                                      "test");
+    ASSERT_EQ(refused.errors.size(), 3u) << errors_of(refused);
+    EXPECT_EQ(refused.errors[0].message, "198.19.1.1 is also the address of pod default/a in this request");
+    EXPECT_EQ(refused.errors[0].field, "pod default/b.address");
+    EXPECT_EQ(refused.errors[1].message, "defined twice in this request");
+    EXPECT_EQ(refused.errors[1].field, "pod default/a");
+    EXPECT_EQ(refused.errors[2].message, "198.19.1.9 is already the address of pod default/kept");
+    EXPECT_EQ(refused.errors[2].field, "pod default/c.address");
+    EXPECT_EQ(store.pods().size(), 1u);
+    // The addresses of the refused request stay free.
+    EXPECT_TRUE(store.apply({{}, {pod("d", "198.19.1.1", {})}, {}}, "test").ok());
+}
+
 TEST(ServiceStore, DrainSetsWeightZeroAndUndrainRestores) {
     ServiceStore store(cluster(), {});
     ASSERT_TRUE(
