@@ -19,8 +19,8 @@ const std::string& label_key(std::string_view namespace_name, std::string_view k
 }
 
 // Adds `member` to (or removes it from) the set under `index_key`; empty sets are dropped.
-template <typename Set>
-void update_index(std::map<std::string, Set>& index, const std::string& index_key, const typename Set::key_type& member,
+template <typename Index>
+void update_index(Index& index, const std::string& index_key, const typename Index::mapped_type::key_type& member,
                   bool add) {
     if (add) {
         index[index_key].insert(member);
@@ -28,6 +28,17 @@ void update_index(std::map<std::string, Set>& index, const std::string& index_ke
         found->second.erase(member);
         if (found->second.empty()) index.erase(found);
     }
+}
+
+// Removes `member` from the postings of `members` (of labels[index_key]); entries with no pod
+// and no service are dropped.
+template <typename Labels, typename Member, typename Postings>
+void unpost(Labels& labels, const std::string& index_key, const Member* member,
+            Postings Labels::mapped_type::*members) {
+    auto found = labels.find(index_key);
+    if (found == labels.end()) return;
+    (found->second.*members).erase(member);
+    if (found->second.pods.empty() && found->second.services.empty()) labels.erase(found);
 }
 
 bool has_selector(const ServiceConfig& service) {
@@ -240,6 +251,7 @@ std::optional<Origin> ServiceStore::origin(ObjectKind kind, const std::string& k
 }
 
 void ServiceStore::record_origins(const StoreResult& result, Origin origin) {
+    origins_.reserve(origins_.size() + result.changes.size());
     for (const ObjectChange& change : result.changes) {
         const std::optional<ObjectKind> kind = kind_named(change.kind);
         if (!kind) continue;  // the DNS settings
@@ -247,7 +259,7 @@ void ServiceStore::record_origins(const StoreResult& result, Origin origin) {
         if (change.action == "deleted") {
             origins_.erase(ref);
         } else {
-            origins_[ref] = origin;
+            origins_.insert_or_assign(std::move(ref), origin);
         }
     }
 }
@@ -257,7 +269,7 @@ StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {
     ObjectSet changed;
     auto pod = pod_by_address_.find(address);
     if (pod != pod_by_address_.end()) {
-        PodConfig copy = pods_.at(pod->second);
+        PodConfig copy = pod->second->second;
         copy.weight = weight;
         changed.pods.push_back(std::move(copy));
     }
@@ -325,7 +337,10 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts, const std::set<Obje
         dns_addresses ? std::set<uint32_t>(dns_addresses->begin(), dns_addresses->end()) : dns_addresses_;
     StagedServices staged = stage_services(upserts.services, deletes, dns, fail);
     if (dns_addresses) check_dns_addresses(*dns_addresses, deletes, staged, fail);
-    check_pods(upserts.pods, deletes, fail);
+    std::vector<std::string> pod_keys;
+    pod_keys.reserve(upserts.pods.size());
+    for (const PodConfig& pod : upserts.pods) pod_keys.push_back(object_key(pod.namespace_name, pod.name));
+    check_pods(upserts.pods, pod_keys, deletes, fail);
     check_slices(upserts.endpoint_slices, fail);
     if (!result.errors.empty()) return result;
 
@@ -336,7 +351,7 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts, const std::set<Obje
     allocator6_ = std::move(staged.allocator6);
     undo.dns_addresses = dns_addresses_;
     dns_addresses_ = dns;
-    const std::set<std::string> affected = commit(upserts, deletes, std::move(staged.services), undo, result);
+    const Affected affected = commit(upserts, pod_keys, deletes, std::move(staged.services), undo, result);
     resolve_affected(affected, undo, result);
     if (admission_ && !result.changed_services.empty()) {
         if (std::optional<std::string> refusal = admission_(resolved_, result.changed_services)) {
@@ -520,31 +535,40 @@ void ServiceStore::check_dns_addresses(const std::vector<uint32_t>& addresses, c
 }
 
 // An address belongs to one pod.
-void ServiceStore::check_pods(const std::vector<PodConfig>& pods, const std::set<ObjectRef>& deletes,
-                              const Failures& fail) const {
-    std::unordered_map<std::string, size_t> batch_pods;  // looked up, never walked
+// Hash tables of views of `keys` and positions: looked up, never walked (the conflicts with
+// existing pods are reported in address order, from a sorted list of the claimed addresses).
+void ServiceStore::check_pods(const std::vector<PodConfig>& pods, const std::vector<std::string>& keys,
+                              const std::set<ObjectRef>& deletes, const Failures& fail) const {
+    std::unordered_map<std::string_view, size_t> batch_pods;
     batch_pods.reserve(pods.size());
-    std::map<uint32_t, std::string> batch_addresses;
+    std::unordered_map<uint32_t, size_t> batch_addresses;  // address -> the first pod claiming it
+    batch_addresses.reserve(pods.size());
+    std::vector<uint32_t> claimed;
+    claimed.reserve(pods.size());
     for (size_t i = 0; i < pods.size(); ++i) {
         const PodConfig& pod = pods[i];
-        const std::string key = object_key(pod.namespace_name, pod.name);
+        const std::string& key = keys[i];
         if (!batch_pods.emplace(key, i).second) fail("pod " + key, "defined twice in this request");
         if (pod.address == 0) continue;
-        auto [claimed, fresh] = batch_addresses.emplace(pod.address, key);
-        if (!fresh && claimed->second != key) {
+        auto [first, fresh] = batch_addresses.emplace(pod.address, i);
+        if (fresh) {
+            claimed.push_back(pod.address);
+        } else if (keys[first->second] != key) {
             fail("pod " + key + ".address",
-                 format_ipv4(pod.address) + " is also the address of pod " + claimed->second + " in this request");
+                 format_ipv4(pod.address) + " is also the address of pod " + keys[first->second] + " in this request");
         }
     }
-    for (const auto& [address, key] : batch_addresses) {
+    std::sort(claimed.begin(), claimed.end());
+    for (uint32_t address : claimed) {
+        const std::string& key = keys[batch_addresses.at(address)];
         auto owner = pod_by_address_.find(address);
-        if (owner == pod_by_address_.end() || owner->second == key || deletes.count({ObjectKind::Pod, owner->second})) {
-            continue;
-        }
+        if (owner == pod_by_address_.end()) continue;
+        const std::string& owner_key = owner->second->first;
+        if (owner_key == key || deletes.count({ObjectKind::Pod, owner_key})) continue;
         // The owner keeps the address unless this request moves it elsewhere.
-        auto moved = batch_pods.find(owner->second);
+        auto moved = batch_pods.find(owner_key);
         if (moved != batch_pods.end() && pods[moved->second].address != address) continue;
-        fail("pod " + key + ".address", format_ipv4(address) + " is already the address of pod " + owner->second);
+        fail("pod " + key + ".address", format_ipv4(address) + " is already the address of pod " + owner_key);
     }
 }
 
@@ -558,9 +582,10 @@ void ServiceStore::check_slices(const std::vector<EndpointSliceConfig>& slices, 
 
 // Applies the deletes and upserts, remembering in `undo` what was there; returns the services
 // whose resolution may change.
-std::set<std::string> ServiceStore::commit(const ObjectSet& upserts, const std::set<ObjectRef>& deletes,
-                                           std::vector<ServiceConfig> services, Undo& undo, StoreResult& result) {
-    std::set<std::string> affected;
+ServiceStore::Affected ServiceStore::commit(const ObjectSet& upserts, const std::vector<std::string>& pod_keys,
+                                            const std::set<ObjectRef>& deletes, std::vector<ServiceConfig> services,
+                                            Undo& undo, StoreResult& result) {
+    Affected affected;
     result.changes.reserve(result.changes.size() + deletes.size() + services.size() + upserts.pods.size() +
                            upserts.endpoint_slices.size());
     for (const auto& [kind, key] : deletes) {
@@ -600,16 +625,8 @@ std::set<std::string> ServiceStore::commit(const ObjectSet& upserts, const std::
         affected.insert(key);
         put_service(key, std::move(service));
     }
-    for (const PodConfig& pod : upserts.pods) {
-        const std::string key = object_key(pod.namespace_name, pod.name);
-        const std::string action = action_of(pods_, key, pod);
-        result.changes.push_back({"pod", pod.namespace_name, pod.name, action});
-        if (action == "unchanged") continue;
-        undo.pods.remember(pods_, key);
-        if (auto old = pods_.find(key); old != pods_.end()) services_selecting(old->second, affected);
-        put_pod(key, pod);
-        services_selecting(pod, affected);
-    }
+    pod_by_address_.reserve(pod_by_address_.size() + upserts.pods.size());
+    for (size_t i = 0; i < upserts.pods.size(); ++i) upsert_pod(upserts.pods[i], pod_keys[i], undo, affected, result);
     for (const EndpointSliceConfig& slice : upserts.endpoint_slices) {
         const std::string key = object_key(slice.namespace_name, slice.name);
         const std::string action = action_of(slices_, key, slice);
@@ -625,20 +642,50 @@ std::set<std::string> ServiceStore::commit(const ObjectSet& upserts, const std::
     return affected;
 }
 
-// Re-resolves `affected`; the ones whose resolution changed go to result.changed_services.
-void ServiceStore::resolve_affected(const std::set<std::string>& affected, Undo& undo, StoreResult& result) {
-    for (const std::string& key : affected) {
+// One tree walk per pod (a bulk apply upserts 100k): its position serves the comparison, the
+// undo log and the insertion.
+void ServiceStore::upsert_pod(const PodConfig& pod, const std::string& key, Undo& undo, Affected& affected,
+                              StoreResult& result) {
+    auto at = pods_.lower_bound(key);
+    const bool existed = at != pods_.end() && at->first == key;
+    const bool unchanged = existed && at->second == pod;
+    result.changes.push_back({"pod", pod.namespace_name, pod.name,
+                              !existed    ? "created"
+                              : unchanged ? "unchanged"
+                                          : "configured"});
+    if (unchanged) return;
+    undo.pods.remember(key, existed ? &at->second : nullptr);
+    if (existed) {
+        services_selecting(at->second, affected);
+        index_pod(*at, false);
+        at = pods_.erase(at);
+    }
+    index_pod(*pods_.emplace_hint(at, key, pod), true, &affected);
+}
+
+// Re-resolves `affected`, in key order; the ones whose resolution changed go to
+// result.changed_services.
+void ServiceStore::resolve_affected(const Affected& affected, Undo& undo, StoreResult& result) {
+    std::vector<const std::string*> keys;
+    keys.reserve(affected.size());
+    for (const std::string& key : affected) keys.push_back(&key);
+    std::sort(keys.begin(), keys.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+    for (const std::string* each : keys) {
+        const std::string& key = *each;
         auto service = services_.find(key);
         std::optional<ResolvedService> resolved;
         if (service != services_.end()) resolved = resolve(service->second);
-        auto previous = resolved_.find(key);
-        if (!resolved && previous == resolved_.end()) continue;
-        if (resolved && previous != resolved_.end() && previous->second == *resolved) continue;
-        undo.resolved.remember(resolved_, key);
-        if (resolved) {
-            resolved_[key] = std::move(*resolved);
-        } else {
+        auto previous = resolved_.lower_bound(key);
+        const bool existed = previous != resolved_.end() && previous->first == key;
+        if (!resolved && !existed) continue;
+        if (resolved && existed && previous->second == *resolved) continue;
+        undo.resolved.remember(key, existed ? &previous->second : nullptr);
+        if (!resolved) {
             resolved_.erase(previous);
+        } else if (existed) {
+            previous->second = std::move(*resolved);
+        } else {
+            resolved_.emplace_hint(previous, key, std::move(*resolved));
         }
         result.changed_services.push_back(key);
     }
@@ -700,17 +747,17 @@ void ServiceStore::put_slice(const std::string& key, std::optional<EndpointSlice
 std::vector<const PodConfig*> ServiceStore::matching_pods(const std::string& namespace_name,
                                                           const Labels& selector) const {
     // Walk the shortest posting list of the selector's pairs, check the rest per pod.
-    const Postings<PodEntry>* shortest = nullptr;
+    const PointerSet<PodEntry>* shortest = nullptr;
     for (const auto& [key, value] : selector) {
-        auto found = pods_by_label_.find(label_key(namespace_name, key, value));
-        if (found == pods_by_label_.end()) return {};
-        if (!shortest || found->second.size() < shortest->size()) shortest = &found->second;
+        auto found = labels_.find(label_key(namespace_name, key, value));
+        if (found == labels_.end()) return {};
+        if (!shortest || found->second.pods.size() < shortest->size()) shortest = &found->second.pods;
     }
     std::vector<const PodConfig*> pods;
     if (!shortest) return pods;
-    for (const PodEntry* entry : *shortest) {
+    shortest->for_each([&](const PodEntry* entry) {
         if (selector_matches(selector, entry->second.labels)) pods.push_back(&entry->second);
-    }
+    });
     return pods;
 }
 
@@ -747,6 +794,7 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     for (const ServicePortConfig& port : service.ports) {
         ResolvedPort out;
         out.port = port;
+        out.endpoints.reserve(pods.size() + service.endpoints.size());
         const uint16_t numeric_target = port.target_port != 0 ? port.target_port : port.port;
         const bool named = !port.target_port_name.empty();
         for (const PodConfig* selected : pods) {
@@ -851,15 +899,26 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     return resolved;
 }
 
-void ServiceStore::index_pod(const PodEntry& entry, bool add) {
+void ServiceStore::index_pod(const PodEntry& entry, bool add, Affected* selecting) {
     const auto& [key, pod] = entry;
     for (const auto& [label, value] : pod.labels) {
-        update_index(pods_by_label_, label_key(pod.namespace_name, label, value), &entry, add);
+        const std::string& index_key = label_key(pod.namespace_name, label, value);
+        if (!add) {
+            unpost(labels_, index_key, &entry, &LabelPostings::pods);
+            continue;
+        }
+        LabelPostings& postings = labels_[index_key];
+        postings.pods.insert(&entry);
+        if (!selecting) continue;
+        postings.services.for_each([&](const ServiceEntry* service) {
+            if (selector_matches(*service->second.selector, pod.labels)) selecting->insert(service->first);
+        });
     }
     if (pod.address == 0) return;
     if (add) {
-        pod_by_address_[pod.address] = key;
-    } else if (auto owner = pod_by_address_.find(pod.address); owner != pod_by_address_.end() && owner->second == key) {
+        pod_by_address_[pod.address] = &entry;
+    } else if (auto owner = pod_by_address_.find(pod.address);
+               owner != pod_by_address_.end() && owner->second->first == key) {
         pod_by_address_.erase(owner);
     }
 }
@@ -868,7 +927,12 @@ void ServiceStore::index_service(const ServiceEntry& entry, bool add) {
     const ServiceConfig& service = entry.second;
     if (!has_selector(service)) return;
     const auto& [label, value] = *service.selector->begin();
-    update_index(selector_index_, label_key(service.namespace_name, label, value), &entry, add);
+    const std::string& index_key = label_key(service.namespace_name, label, value);
+    if (add) {
+        labels_[index_key].services.insert(&entry);
+    } else {
+        unpost(labels_, index_key, &entry, &LabelPostings::services);
+    }
 }
 
 void ServiceStore::index_slice(const std::string& key, const EndpointSliceConfig& slice, bool add) {
@@ -876,13 +940,13 @@ void ServiceStore::index_slice(const std::string& key, const EndpointSliceConfig
 }
 
 // Every service that selects `pod` uses one of its labels as the first pair of its selector.
-void ServiceStore::services_selecting(const PodConfig& pod, std::set<std::string>& out) const {
+void ServiceStore::services_selecting(const PodConfig& pod, Affected& out) const {
     for (const auto& [label, value] : pod.labels) {
-        auto found = selector_index_.find(label_key(pod.namespace_name, label, value));
-        if (found == selector_index_.end()) continue;
-        for (const ServiceEntry* service : found->second) {
+        auto found = labels_.find(label_key(pod.namespace_name, label, value));
+        if (found == labels_.end()) continue;
+        found->second.services.for_each([&](const ServiceEntry* service) {
             if (selector_matches(*service->second.selector, pod.labels)) out.insert(service->first);
-        }
+        });
     }
 }
 

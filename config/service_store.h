@@ -20,11 +20,13 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "config/config.h"
 #include "config/ip_allocator.h"
 #include "config/objects.h"
+#include "config/pointer_set.h"
 
 namespace vipgate::config {
 
@@ -189,9 +191,14 @@ private:
         std::vector<std::string> created;
         // Before `key` changes in `current`.
         void remember(const std::map<std::string, Object>& current, const std::string& key) {
+            auto found = current.find(key);
+            remember(key, found == current.end() ? nullptr : &found->second);
+        }
+        // Before `key` changes; `current` is its object, null when it does not exist yet.
+        void remember(const std::string& key, const Object* current) {
             if (existed.count(key)) return;
-            if (auto found = current.find(key); found != current.end()) {
-                existed.emplace(key, found->second);
+            if (current) {
+                existed.emplace(key, *current);
             } else {
                 created.push_back(key);
             }
@@ -236,28 +243,41 @@ private:
     void allocate_ipv6(StagedServices& staged, const std::vector<size_t>& to_allocate, const Failures& fail) const;
     void check_dns_addresses(const std::vector<uint32_t>& addresses, const std::set<ObjectRef>& deletes,
                              const StagedServices& staged, const Failures& fail) const;
-    void check_pods(const std::vector<PodConfig>& pods, const std::set<ObjectRef>& deletes, const Failures& fail) const;
+    // `keys[i]`: the key of `pods[i]`, made once per transaction.
+    void check_pods(const std::vector<PodConfig>& pods, const std::vector<std::string>& keys,
+                    const std::set<ObjectRef>& deletes, const Failures& fail) const;
     void check_slices(const std::vector<EndpointSliceConfig>& slices, const Failures& fail) const;
-    std::set<std::string> commit(const ObjectSet& upserts, const std::set<ObjectRef>& deletes,
-                                 std::vector<ServiceConfig> services, Undo& undo, StoreResult& result);
-    void resolve_affected(const std::set<std::string>& affected, Undo& undo, StoreResult& result);
-    // Index postings point at the entries of the object maps (map nodes never move), in key
-    // order: no copy of a key per label, and a match needs no second lookup.
+    // The services a change may re-resolve: looked up once per changed pod, walked once in key
+    // order (resolve_affected), so a hash set (an ordered set of 10k keys costs a tree walk of
+    // string comparisons for each of 100k pods).
+    using Affected = std::unordered_set<std::string>;
+    Affected commit(const ObjectSet& upserts, const std::vector<std::string>& pod_keys,
+                    const std::set<ObjectRef>& deletes, std::vector<ServiceConfig> services, Undo& undo,
+                    StoreResult& result);
+    void upsert_pod(const PodConfig& pod, const std::string& key, Undo& undo, Affected& affected, StoreResult& result);
+    void resolve_affected(const Affected& affected, Undo& undo, StoreResult& result);
+    // Index postings point at the entries of the object maps (map nodes never move): no copy of
+    // a key per label, and a match needs no second lookup. Unordered, in flat arrays
+    // (config/pointer_set.h): a label every pod carries ("tier=backend") has 100k postings, and
+    // an ordered set of them compared keys through two scattered nodes per step on every insert.
+    // Nothing depends on their order: pods have distinct addresses and resolve() sorts endpoints
+    // by address, services_selecting() fills a set.
     using PodEntry = std::map<std::string, PodConfig>::value_type;
     using ServiceEntry = std::map<std::string, ServiceConfig>::value_type;
-    template <typename Entry>
-    struct EntryByKey {
-        bool operator()(const Entry* a, const Entry* b) const { return a->first < b->first; }
+    // One table for both label indexes: a new pod's labels are looked up once, to post it and
+    // to find the services that select it.
+    struct LabelPostings {
+        PointerSet<PodEntry> pods;          // pods with the label
+        PointerSet<ServiceEntry> services;  // services whose selector's first pair it is
     };
-    template <typename Entry>
-    using Postings = std::set<const Entry*, EntryByKey<Entry>>;
 
     std::vector<const PodConfig*> matching_pods(const std::string& namespace_name, const Labels& selector) const;
     std::optional<ResolvedService> resolve(const ServiceConfig& service) const;
-    void index_pod(const PodEntry& entry, bool add);
+    // `selecting`: also adds the services whose selector matches the pod (when adding it).
+    void index_pod(const PodEntry& entry, bool add, Affected* selecting = nullptr);
     void index_service(const ServiceEntry& entry, bool add);
     void index_slice(const std::string& key, const EndpointSliceConfig& slice, bool add);
-    void services_selecting(const PodConfig& pod, std::set<std::string>& out) const;
+    void services_selecting(const PodConfig& pod, Affected& out) const;
 
     ClusterConfig cluster_;
     Admission admission_;
@@ -278,9 +298,9 @@ private:
 
     std::map<uint32_t, std::string> service_by_ip_;
     std::map<Ipv6Address, std::string> service_by_ip6_;
-    std::map<uint32_t, std::string> pod_by_address_;
-    std::map<std::string, Postings<PodEntry>> pods_by_label_;         // "ns\0k=v" -> pods with that label
-    std::map<std::string, Postings<ServiceEntry>> selector_index_;    // "ns\0k=v" -> services selecting it first
+    // Looked up, never walked: hash tables.
+    std::unordered_map<uint32_t, const PodEntry*> pod_by_address_;
+    std::unordered_map<std::string, LabelPostings> labels_;           // "ns\0k=v" -> its pods and services
     std::map<std::string, std::set<std::string>> slices_by_service_;  // service key -> slice keys
 };
 

@@ -202,7 +202,7 @@ void SnapshotBuilder::ensure_lookup_tables() {
     lookup_ = std::move(lookup);
 }
 
-void SnapshotBuilder::check_capacity(const ServiceLookup& services, const std::vector<std::string>& changed) const {
+int64_t SnapshotBuilder::check_capacity(const ServiceLookup& services, const std::vector<std::string>& changed) const {
     int64_t ids = 0;
     int64_t slots = 0;
     for (const std::string& key : changed) {
@@ -226,6 +226,7 @@ void SnapshotBuilder::check_capacity(const ServiceLookup& services, const std::v
         throw std::runtime_error("more than " + std::to_string(max_endpoint_slots_) +
                                  " endpoints in total; split the load over gateways");
     }
+    return slots;
 }
 
 std::optional<std::string> SnapshotBuilder::admits(const std::map<std::string, config::ResolvedService>& services,
@@ -274,7 +275,9 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
         for (const auto& [key, upstream] : upstreams) examine.insert(key);
     }
     const std::vector<std::string> to_examine(examine.begin(), examine.end());
-    check_capacity(find, to_examine);
+    const int64_t added_slots = check_capacity(find, to_examine);
+    // One rehash for a bulk update (100k endpoints) rather than one per doubling.
+    if (added_slots > 0) endpoint_users_.reserve(endpoint_users_.size() + static_cast<size_t>(added_slots));
     // Nothing below throws for a reason the input could cause: the update is committed as it goes.
     maglev_seed_ = settings.dataplane.hash_seed;
     maglev_max_table_size_ = settings.dataplane.maglev_max_table_size;
@@ -587,8 +590,11 @@ void* SnapshotBuilder::endpoint_value(uint64_t packed) const {
 
 void SnapshotBuilder::reference_endpoint(const EndpointKey& key, uint32_t id, bool add) {
     const uint64_t packed = pack(key);
-    endpoint_before_.emplace_back(packed, endpoint_value(packed));
-    auto& users = endpoint_users_[packed];
+    auto [entry, fresh] = endpoint_users_.try_emplace(packed);
+    auto& users = entry->second;
+    endpoint_before_.emplace_back(packed, fresh               ? nullptr
+                                          : users.size() == 1 ? users.front().second
+                                                              : kAmbiguousServicePort);
     auto user = std::find_if(users.begin(), users.end(), [id](const auto& entry) { return entry.first == id; });
     if (add) {
         void* reference = service_port_reference(id, id_incarnation_[id]);
@@ -600,7 +606,7 @@ void SnapshotBuilder::reference_endpoint(const EndpointKey& key, uint32_t id, bo
         return;
     }
     if (user != users.end()) users.erase(user);
-    if (users.empty()) endpoint_users_.erase(packed);
+    if (users.empty()) endpoint_users_.erase(entry);
 }
 
 void SnapshotBuilder::reference_vip_address(uint32_t address, bool add) {

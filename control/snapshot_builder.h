@@ -125,7 +125,8 @@ private:
     };
 
     using ServiceLookup = std::function<const config::ResolvedService*(const std::string& key)>;
-    void check_capacity(const ServiceLookup& services, const std::vector<std::string>& changed) const;
+    // Throws when `changed` do not fit; returns how many endpoint slots they add (net).
+    int64_t check_capacity(const ServiceLookup& services, const std::vector<std::string>& changed) const;
     void retire_removed(const std::string& key, const config::ResolvedService* service);
     void update_service(const std::string& key, const config::ResolvedService& service, const config::Config& settings);
     InstalledPort install_port(const config::ResolvedService& service, const config::ResolvedPort& port,

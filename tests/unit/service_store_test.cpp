@@ -363,6 +363,27 @@ TEST(ServiceStore, PodAddressesAreUnique) {
     EXPECT_TRUE(moved.ok()) << errors_of(moved);
 }
 
+// A request's own conflicts, each reported in request order, and nothing of it taken.
+TEST(ServiceStore, ConflictsInsideOneRequestAreRefusedWhole) {
+    ServiceStore store(cluster(), {});
+    ASSERT_TRUE(store.apply({{}, {pod("kept", "198.19.1.9", {})}, {}}, "test").ok());
+    StoreResult refused = store.apply({{},
+                                       {pod("a", "198.19.1.1", {}), pod("b", "198.19.1.1", {}),
+                                        pod("a", "198.19.1.3", {}), pod("c", "198.19.1.9", {})},
+                                       {}},
+                                      "test");
+    ASSERT_EQ(refused.errors.size(), 3u) << errors_of(refused);
+    EXPECT_EQ(refused.errors[0].message, "198.19.1.1 is also the address of pod default/a in this request");
+    EXPECT_EQ(refused.errors[0].field, "pod default/b.address");
+    EXPECT_EQ(refused.errors[1].message, "defined twice in this request");
+    EXPECT_EQ(refused.errors[1].field, "pod default/a");
+    EXPECT_EQ(refused.errors[2].message, "198.19.1.9 is already the address of pod default/kept");
+    EXPECT_EQ(refused.errors[2].field, "pod default/c.address");
+    EXPECT_EQ(store.pods().size(), 1u);
+    // The addresses of the refused request stay free.
+    EXPECT_TRUE(store.apply({{}, {pod("d", "198.19.1.1", {})}, {}}, "test").ok());
+}
+
 TEST(ServiceStore, DrainSetsWeightZeroAndUndrainRestores) {
     ServiceStore store(cluster(), {});
     ASSERT_TRUE(
@@ -509,6 +530,31 @@ TEST(ServiceStoreOrigins, SyncTakesTheValidObjectsWhenOneIsRefused) {
         store.sync({}, {{ObjectKind::Service, "default/good"}, {ObjectKind::Service, "default/never"}}, "kubernetes");
     EXPECT_TRUE(deleted.rejected.empty());
     EXPECT_EQ(store.services().count("default/good"), 0u);
+}
+
+// The label postings' flat set: members survive growth and the backward shift of erase, in any
+// order of inserts and erases (every other member erased, then inserted again).
+TEST(PointerSet, KeepsExactlyItsMembersThroughGrowthAndErase) {
+    std::vector<int> objects(5000);
+    PointerSet<int> set;
+    for (const int& object : objects) EXPECT_TRUE(set.insert(&object));
+    EXPECT_FALSE(set.insert(&objects[7]));
+    EXPECT_EQ(set.size(), objects.size());
+    for (size_t i = 0; i < objects.size(); i += 2) EXPECT_TRUE(set.erase(&objects[i]));
+    EXPECT_FALSE(set.erase(&objects[0]));
+    EXPECT_EQ(set.size(), objects.size() / 2);
+    for (size_t i = 0; i < objects.size(); ++i) EXPECT_EQ(set.contains(&objects[i]), i % 2 == 1) << i;
+    size_t visited = 0;
+    set.for_each([&](const int* member) {
+        EXPECT_EQ((member - objects.data()) % 2, 1);
+        ++visited;
+    });
+    EXPECT_EQ(visited, objects.size() / 2);
+    for (size_t i = 0; i < objects.size(); i += 2) EXPECT_TRUE(set.insert(&objects[i]));
+    for (size_t i = 1; i < objects.size(); i += 2) EXPECT_TRUE(set.erase(&objects[i]));
+    for (size_t i = 0; i < objects.size(); ++i) EXPECT_EQ(set.contains(&objects[i]), i % 2 == 0) << i;
+    for (size_t i = 0; i < objects.size(); i += 2) EXPECT_TRUE(set.erase(&objects[i]));
+    EXPECT_TRUE(set.empty());
 }
 
 }  // namespace vipgate::config

@@ -1,0 +1,95 @@
+// PointerSet: a set of pointers in one flat array, for the store's label postings.
+//
+// Design note: a label every pod carries ("tier=backend") has a posting per pod, 100k in a bulk
+// apply. A node-based set (std::set, std::unordered_set) allocates a node per posting and, for
+// the unordered one, relinks every node on each rehash; here an insert is a multiply, a shift
+// and a probe of neighbouring slots, and growing moves plain pointers. Open addressing with
+// linear probing at most half full; erase shifts the following entries back (no tombstones,
+// so a set that shrinks and grows again never degrades). Iteration order is unspecified.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace vipgate::config {
+
+template <typename T>
+class PointerSet {
+public:
+    using key_type = const T*;
+
+    size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    bool contains(const T* pointer) const noexcept {
+        if (slots_.empty()) return false;
+        for (size_t at = home(pointer);; at = next(at)) {
+            if (slots_[at] == pointer) return true;
+            if (slots_[at] == nullptr) return false;
+        }
+    }
+    // Adds `pointer` (not null); false when it was there already.
+    bool insert(const T* pointer) {
+        if (2 * (size_ + 1) > slots_.size()) grow();
+        size_t at = home(pointer);
+        for (; slots_[at] != nullptr; at = next(at)) {
+            if (slots_[at] == pointer) return false;
+        }
+        slots_[at] = pointer;
+        ++size_;
+        return true;
+    }
+    // Removes `pointer`; false when it was not there.
+    bool erase(const T* pointer) noexcept {
+        if (slots_.empty()) return false;
+        size_t hole = home(pointer);
+        for (; slots_[hole] != pointer; hole = next(hole)) {
+            if (slots_[hole] == nullptr) return false;
+        }
+        // Backward shift: move up every following entry whose home is not between the hole
+        // and its slot, so no probe sequence crosses an empty slot.
+        for (size_t at = next(hole); slots_[at] != nullptr; at = next(at)) {
+            const size_t wanted = home(slots_[at]);
+            const bool stays = hole < at ? (wanted > hole && wanted <= at) : (wanted > hole || wanted <= at);
+            if (stays) continue;
+            slots_[hole] = slots_[at];
+            hole = at;
+        }
+        slots_[hole] = nullptr;
+        --size_;
+        return true;
+    }
+    // Calls `visit(const T*)` for every member.
+    template <typename Visit>
+    void for_each(Visit&& visit) const {
+        for (const T* pointer : slots_) {
+            if (pointer != nullptr) visit(pointer);
+        }
+    }
+
+private:
+    size_t home(const T* pointer) const noexcept {
+        // Fibonacci hashing: the product's high bits mix every bit of the address.
+        return static_cast<size_t>((reinterpret_cast<uintptr_t>(pointer) * 0x9E3779B97F4A7C15ull) >> shift_);
+    }
+    size_t next(size_t at) const noexcept { return (at + 1) & (slots_.size() - 1); }
+    void grow() {
+        std::vector<const T*> old = std::move(slots_);
+        const size_t capacity = old.empty() ? 8 : 2 * old.size();
+        slots_.assign(capacity, nullptr);
+        shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
+        for (const T* pointer : old) {
+            if (pointer == nullptr) continue;
+            size_t at = home(pointer);
+            while (slots_[at] != nullptr) at = next(at);
+            slots_[at] = pointer;
+        }
+    }
+
+    std::vector<const T*> slots_;  // a power of two long; null: empty
+    size_t size_ = 0;
+    unsigned shift_ = 64;
+};
+
+}  // namespace vipgate::config
