@@ -19,6 +19,7 @@
 #include "control/kubernetes_source.h"
 #include "control/publisher.h"
 #include "control/snapshot_builder.h"
+#include "control/snapshot_text.h"
 #include "control/stats_reporter.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/dns_responder.h"
@@ -152,7 +153,14 @@ bool in_namespace(const json& request, const std::string& namespace_name) {
     return wanted == request.end() || wanted->is_null() || *wanted == namespace_name;
 }
 
-json get_services(const json& request, const config::ServiceStore& store) {
+// IPv6 cluster IPs are served when a port has an IPv6 address (the workers then have IPv6
+// connection tables and an on-link prefix to reach IPv6 endpoints).
+bool serves_ipv6(const config::Config& settings) {
+    return std::any_of(settings.ports.begin(), settings.ports.end(),
+                       [](const config::PortConfig& port) { return !port.addresses6.empty(); });
+}
+
+json get_services(const json& request, const config::ServiceStore& store, bool ipv6_served) {
     json items = json::array();
     for (const auto& [key, service] : store.services()) {
         if (!in_namespace(request, service.namespace_name)) continue;
@@ -203,7 +211,9 @@ json get_services(const json& request, const config::ServiceStore& store) {
              {"cluster_ips", cluster_ips},
              {"ip_families", families},
              {"ip_family_policy", config::ip_family_policy_name(service.ip_family_policy)},
-             {"ipv6", has_ipv6 ? json("not served yet") : json(nullptr)},
+             {"ipv6", !has_ipv6     ? json(nullptr)
+                      : ipv6_served ? json("served")
+                                    : json("not served: no port has an IPv6 address")},
              {"ports", ports},
              {"selector", labels_json(service.selector)},
              {"session_affinity", service.session_affinity == config::SessionAffinity::ClientIp ? "ClientIP" : "None"},
@@ -233,6 +243,7 @@ std::map<HealthKey, EndpointHealth> endpoint_health(ApiBackend& backend) {
         for (uint32_t slot : port.endpoint_slots) {
             if (slot >= counts.size()) continue;
             const EndpointSlot& endpoint = snapshot.endpoints[slot];
+            if (endpoint.ipv6) continue;  // `get endpoints` lists IPv4 endpoints (IPv6 ones: get stats)
             health[{port.service_name, rte_be_to_cpu_32(endpoint.address), rte_be_to_cpu_16(endpoint.port)}] = {
                 counts[slot], latencies[slot]};
         }
@@ -438,7 +449,7 @@ json get_stats(ApiBackend& backend) {
             const EndpointCounters sum = backend.reporter.service_port_counts(snapshot, id, endpoints);
             services.push_back(
                 {{"service", port.service_name},
-                 {"vip", endpoint_text(port.vip, port.port)},
+                 {"vip", vip_text(port)},
                  {"protocol", protocol_name(port.protocol)},
                  {"connections", sum.connections},
                  {"packets", sum.packets},
@@ -585,9 +596,9 @@ json handle(const json& request, ApiBackend& backend) {
         if (resource == "conntrack") return get_conntrack(request, backend);
         if (resource == "stats") return get_stats(backend);
         json out;
-        backend.control.inspect([&](const config::ServiceStore& store, const config::Config&) {
+        backend.control.inspect([&](const config::ServiceStore& store, const config::Config& settings) {
             if (resource == "services") {
-                out = get_services(request, store);
+                out = get_services(request, store, serves_ipv6(settings));
             } else if (resource == "endpoints") {
                 out = get_endpoints(request, store, backend);
             } else if (resource == "pods") {

@@ -58,4 +58,45 @@ const NextHop* Snapshot::route(uint32_t destination) const noexcept {
     return &routes->next_hops[next_hop_index];
 }
 
+namespace {
+
+bool prefix_matches(const uint8_t address[16], const uint8_t prefix[16], uint8_t length) noexcept {
+    const uint8_t whole = length / 8;
+    if (std::memcmp(address, prefix, whole) != 0) return false;
+    const uint8_t rest = length % 8;
+    if (rest == 0) return true;
+    const auto mask = static_cast<uint8_t>(0xFF << (8 - rest));
+    return ((address[whole] ^ prefix[whole]) & mask) == 0;
+}
+
+}  // namespace
+
+const Ipv6OnLink* Snapshot::route6(const uint8_t destination[16]) const noexcept {
+    for (const Ipv6OnLink& link : ipv6.on_link) {
+        if (prefix_matches(destination, link.prefix, link.length)) return &link;
+    }
+    return nullptr;
+}
+
+const rte_ether_addr* Snapshot::neighbor6(const uint8_t address[16], uint16_t port_index) const noexcept {
+    for (const Ipv6Neighbor& neighbor : ipv6.neighbors) {
+        if (neighbor.port_index == port_index && std::memcmp(neighbor.address, address, 16) == 0) return &neighbor.mac;
+    }
+    return nullptr;
+}
+
+int32_t Snapshot::snat6_slot_of(const uint8_t address[16]) const noexcept {
+    for (size_t slot = 0; slot < ipv6.snat_slots.size(); ++slot) {
+        if (std::memcmp(ipv6.snat_slots[slot].data(), address, 16) == 0) return static_cast<int32_t>(slot);
+    }
+    return -1;
+}
+
+bool Snapshot::is_local6(const uint8_t address[16]) const noexcept {
+    for (const auto& own : ipv6.local) {
+        if (std::memcmp(own.data(), address, 16) == 0) return true;
+    }
+    return false;
+}
+
 }  // namespace vipgate
