@@ -600,6 +600,17 @@ void SnapshotBuilder::stage_ipv6_settings(const config::Config& settings, Snapsh
         std::memcpy(entry.mac.addr_bytes, neighbor.mac.data(), RTE_ETHER_ADDR_LEN);
         ipv6.neighbors.push_back(entry);
     }
+    if (!ipv6.neighbors.empty()) {
+        size_t size = 1;
+        while (size < 2 * ipv6.neighbors.size()) size *= 2;
+        ipv6.neighbor_index.assign(size, 0);
+        for (uint32_t i = 0; i < ipv6.neighbors.size(); ++i) {
+            const Ipv6Neighbor& neighbor = ipv6.neighbors[i];
+            size_t position = ipv6_neighbor_hash(neighbor.address, neighbor.port_index) & (size - 1);
+            while (ipv6.neighbor_index[position] != 0) position = (position + 1) & (size - 1);
+            ipv6.neighbor_index[position] = i + 1;
+        }
+    }
     for (const config::Ipv6Address& address : settings.snat.addresses6) {
         auto slot = std::find(snat6_slots_.begin(), snat6_slots_.end(), address);
         if (slot == snat6_slots_.end()) {

@@ -27,6 +27,7 @@
 #include <rte_hash_crc.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 
 #include "dataplane/ipv6_parser.h"
 #include "dataplane/nat_rewrite6.h"
@@ -139,7 +140,15 @@ void Ipv6Processor::run(rte_mbuf** packets, const uint16_t* l3_offsets, uint16_t
     uint16_t vip_count = 0;
     for (uint16_t k = 0; k < kept_count; ++k) {
         service_port_of[k] = -1;
-        if (hits[k].connection != nullptr) continue;
+        if (hits[k].connection != nullptr) {
+            // handle_tracked reads the pinned endpoint and bumps its counters (as pipeline.cpp).
+            const uint32_t endpoint_slot = hits[k].connection->endpoint_slot;
+            if (snapshot_.endpoints.contains(endpoint_slot)) rte_prefetch0(&snapshot_.endpoints[endpoint_slot]);
+            if (endpoint_slot < context_.endpoint_counter_slots) {
+                rte_prefetch0(&context_.endpoint_counters[endpoint_slot]);
+            }
+            continue;
+        }
         const FlowKey6& key = keys[k];
         vip_keys[vip_count] = VipKey::ipv6(key.dst_addr, key.dst_port, key.protocol);
         vip_key_pointers[vip_count] = &vip_keys[vip_count];

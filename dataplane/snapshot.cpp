@@ -2,6 +2,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_hash.h>
+#include <rte_hash_crc.h>
 #include <rte_lpm.h>
 
 namespace vipgate {
@@ -79,10 +80,15 @@ const Ipv6OnLink* Snapshot::route6(const uint8_t destination[16]) const noexcept
 }
 
 const rte_ether_addr* Snapshot::neighbor6(const uint8_t address[16], uint16_t port_index) const noexcept {
-    for (const Ipv6Neighbor& neighbor : ipv6.neighbors) {
+    const auto& index = ipv6.neighbor_index;
+    if (index.empty()) return nullptr;
+    const uint32_t mask = static_cast<uint32_t>(index.size() - 1);
+    for (uint32_t position = ipv6_neighbor_hash(address, port_index) & mask;; position = (position + 1) & mask) {
+        const uint32_t entry = index[position];
+        if (entry == 0) return nullptr;
+        const Ipv6Neighbor& neighbor = ipv6.neighbors[entry - 1];
         if (neighbor.port_index == port_index && std::memcmp(neighbor.address, address, 16) == 0) return &neighbor.mac;
     }
-    return nullptr;
 }
 
 int32_t Snapshot::snat6_slot_of(const uint8_t address[16]) const noexcept {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <rte_ether.h>
+#include <rte_hash_crc.h>
 
 #include "dataplane/chunked_table.h"
 #include "dataplane/dns_zone.h"
@@ -137,9 +138,9 @@ struct PortIdentity {
     bool kernel_interface = false;  // ports[].kernel_interface: unserved local traffic goes to the kernel
 };
 
-// IPv6 forwarding state of the gateway's settings (docs/ipv6.md, step 3). Small lists searched
-// by a scan: a handful of prefixes, addresses and static neighbors; rte_lpm6 and Neighbor
-// Discovery come with step 5.
+// IPv6 forwarding state of the gateway's settings (docs/ipv6.md, step 3): a handful of on-link
+// prefixes and addresses searched by a scan, static neighbors in a small hash (one per pod:
+// thousands); rte_lpm6 routes and Neighbor Discovery come with step 5.
 struct Ipv6OnLink {
     uint8_t prefix[16] = {};
     uint8_t length = 0;
@@ -150,10 +151,19 @@ struct Ipv6Neighbor {
     uint16_t port_index = 0;
     rte_ether_addr mac{};
 };
+inline uint32_t ipv6_neighbor_hash(const uint8_t address[16], uint16_t port_index) noexcept {
+    uint64_t words[2];
+    std::memcpy(words, address, sizeof(words));
+    return rte_hash_crc_8byte(words[1], rte_hash_crc_8byte(words[0], port_index));
+}
+
 struct Ipv6Settings {
     std::vector<Ipv6OnLink> on_link;             // the ports' IPv6 prefixes, longest first
     std::vector<std::array<uint8_t, 16>> local;  // the ports' own IPv6 addresses
     std::vector<Ipv6Neighbor> neighbors;         // static
+    // Open addressing over `neighbors`: entry + 1 (0: empty), a power of two at least twice their
+    // number, linear probing from ipv6_neighbor_hash.
+    std::vector<uint32_t> neighbor_index;
     // SNAT6 slots (conn_table6.h): index = slot, stable for the process's life (a removed address
     // keeps its slot, retired; re-added it gets it back), so a worker's connection table may copy
     // them once. `snat_active` lists the slots new connections use.
