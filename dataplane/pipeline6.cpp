@@ -59,6 +59,8 @@ public:
 
 private:
     bool classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out) noexcept;
+    void warm_new_flows(const Packet6* packets, const FlowKey6* keys, const int32_t* service_port_of,
+                        const ConnLookupResult6* hits, uint16_t count) noexcept;
     void dispatch(Packet6& packet, ConnLookupResult6 hit, int32_t service_port) noexcept;
     void handle_tracked(Packet6& packet, const ConnLookupResult6& hit) noexcept;
     void handle_untracked(Packet6& packet, int32_t service_port) noexcept;
@@ -162,7 +164,61 @@ void Ipv6Processor::run(rte_mbuf** packets, const uint16_t* l3_offsets, uint16_t
             if (hit_mask & (uint64_t(1) << v)) service_port_of[vip_index[v]] = snapshot_.resolve_service_port(data[v]);
         }
     }
+    if (vip_count > 0) warm_new_flows(kept, keys, service_port_of, hits, kept_count);
     for (uint16_t k = 0; k < kept_count; ++k) dispatch(kept[k], hits[k], service_port_of[k]);
+}
+
+// As pipeline.cpp's warm_new_flows: the Maglev slot, the endpoint it names and the reply key's
+// index bucket (SNAT port check, then insert) of every new flow of the burst, fetched stage by
+// stage so the misses overlap. Only caches are affected; handle_new_flow decides.
+void Ipv6Processor::warm_new_flows(const Packet6* packets, const FlowKey6* keys, const int32_t* service_port_of,
+                                   const ConnLookupResult6* hits, uint16_t count) noexcept {
+    uint16_t index[kBurstSize];
+    uint32_t flow_hash[kBurstSize];
+    uint32_t slot[kBurstSize];
+    uint16_t n = 0;
+    const bool may_hand_off = !from_handoff_ && context_.worker_count > 1;
+    for (uint16_t k = 0; k < count; ++k) {
+        if (hits[k].connection != nullptr || service_port_of[k] < 0) continue;
+        const FlowKey6& key = keys[k];
+        if (may_hand_off &&
+            connection_owner6(key.src_addr, key.src_port, context_.worker_count) != context_.worker_index) {
+            continue;
+        }
+        const ServicePort& service_port = snapshot_.service_ports[static_cast<uint32_t>(service_port_of[k])];
+        if (service_port.maglev->empty()) continue;
+        flow_hash[n] = hash_flow_key(key, snapshot_.hash_seed);
+        const uint32_t choice_hash =
+            service_port.affinity_timeout_ms == 0 ? flow_hash[n] : rte_hash_crc(key.src_addr, 16, snapshot_.hash_seed);
+        slot[n] = service_port.maglev->lookup(choice_hash);
+        index[n++] = k;
+    }
+    if (n == 0) return;
+    for (uint16_t j = 0; j < n; ++j) rte_prefetch0(&snapshot_.endpoints[slot[j]]);
+    const bool full_nat = snapshot_.nat_mode == NatMode::FullNat;
+    const auto& active = snapshot_.ipv6.snat_active;
+    if (full_nat && active.empty()) return;
+    FlowKey6 reply_keys[kBurstSize];
+    for (uint16_t j = 0; j < n; ++j) {
+        const EndpointSlot& endpoint = snapshot_.endpoints[slot[j]];
+        const FlowKey6& key = packets[index[j]].parsed.key;
+        FlowKey6& reply = reply_keys[j];
+        std::memcpy(reply.src_addr, endpoint.address6, sizeof(reply.src_addr));
+        reply.src_port = endpoint.port;
+        reply.protocol = key.protocol;
+        if (full_nat) {
+            std::memcpy(reply.dst_addr, snapshot_.ipv6.snat_slots[active[flow_hash[j] % active.size()]].data(),
+                        sizeof(reply.dst_addr));
+            // The port allocate_snat_port will try first (the counter moves once per new flow).
+            reply.dst_port = rte_cpu_to_be_16(
+                snapshot_.snat_ports.candidate(context_.worker_index, flow_hash[j], context_.snat_cursor + j, 0));
+        } else {
+            std::memcpy(reply.dst_addr, key.src_addr, sizeof(reply.dst_addr));
+            reply.dst_port = key.src_port;
+        }
+    }
+    ConnLookupResult6 ignored[kBurstSize];
+    table_.lookup_bulk(reply_keys, n, ignored);
 }
 
 void Ipv6Processor::dispatch(Packet6& packet, ConnLookupResult6 hit, int32_t service_port) noexcept {
