@@ -55,8 +55,9 @@ struct PortConfig {
     std::vector<Ipv4Prefix> addresses;  // the gateway's own addresses on this port (CIDR)
     uint16_t vlan = 0;                  // 0: untagged; otherwise 802.1Q VLAN id carried on this port
     bool promiscuous = false;
-    std::optional<uint16_t> mtu;   // largest IPv4 datagram sent; default: the device's own MTU
-    std::string kernel_interface;  // Linux tap for the kernel exception path; empty: none
+    std::optional<uint16_t> mtu;         // largest IPv4 datagram sent; default: the device's own MTU
+    std::string kernel_interface;        // Linux tap for the kernel exception path; empty: none
+    std::vector<Ipv6Prefix> addresses6;  // the IPv6 entries of `addresses` (on-link prefixes for NAT66)
     bool operator==(const PortConfig&) const = default;
 };
 
@@ -70,7 +71,8 @@ struct RouteConfig {
 struct NeighborConfig {
     uint32_t address = 0;  // host order
     MacAddress mac{};
-    std::string port;  // derived from the connected subnet when empty
+    std::string port;        // derived from the connected subnet when empty
+    Ipv6Address address6{};  // an IPv6 neighbor (address then stays 0); static until ND (docs/ipv6.md)
     bool operator==(const NeighborConfig&) const = default;
 };
 
@@ -92,6 +94,8 @@ struct SnatConfig {
     std::vector<uint32_t> addresses;  // host order; default: first address of the first port
     uint16_t port_min = 1024;
     uint16_t port_max = 65535;
+    // The IPv6 entries of `addresses`; default: the first IPv6 address of the first port with one.
+    std::vector<Ipv6Address> addresses6;
     bool operator==(const SnatConfig&) const = default;
 };
 
@@ -226,7 +230,7 @@ struct PodConfig {
     uint32_t weight = 1;           // vipgate extension; 0 drains
     std::string hostname;          // spec.hostname; with subdomain == a headless service's name it
     std::string subdomain;         // names the pod: <hostname>.<subdomain>.<ns>.svc.<zone>
-    Ipv6Address address6{};        // the IPv6 entry of status.podIPs; kept and dumped, not an endpoint yet
+    Ipv6Address address6{};        // the IPv6 entry of status.podIPs: the endpoint of IPv6 cluster IPs
     bool operator==(const PodConfig&) const = default;
 };
 

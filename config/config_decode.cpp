@@ -265,7 +265,7 @@ private:
     void snat(const Field& field, SnatConfig& snat) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->optional("addresses")) list(*f, snat.addresses, &Decoder::address);
+        if (auto f = keys->optional("addresses")) snat_addresses(*f, snat);
         if (auto f = keys->optional("port_range")) port_range(*f, snat);
         keys->report_unknown_keys();
     }
@@ -302,7 +302,7 @@ private:
             MacAddress value{};
             if (mac(*f, value)) port.mac = value;
         }
-        if (auto f = keys->required("addresses")) list(*f, port.addresses, &Decoder::interface_address);
+        if (auto f = keys->required("addresses")) port_addresses(*f, port);
         if (auto f = keys->optional("vlan")) integer<0, 4094>(*f, port.vlan);
         if (auto f = keys->optional("promiscuous")) flag(*f, port.promiscuous);
         if (auto f = keys->optional("mtu")) {
@@ -327,7 +327,12 @@ private:
     void neighbor(const Field& field, NeighborConfig& neighbor) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->required("address")) address(*f, neighbor.address);
+        if (auto f = keys->required("address")) {
+            if (is_ipv6_text(f->node))
+                ipv6_unicast(*f, neighbor.address6);
+            else
+                address(*f, neighbor.address);
+        }
         if (auto f = keys->required("mac")) mac(*f, neighbor.mac);
         if (auto f = keys->optional("port")) text(*f, neighbor.port);
         keys->report_unknown_keys();
@@ -1016,6 +1021,63 @@ private:
 
     bool interface_address(const Field& field, Ipv4Prefix& out) {
         return prefix(field, out, PrefixForm::InterfaceAddress);
+    }
+
+    static bool is_ipv6_text(const toml::node& node) {
+        const auto* value = node.as_string();
+        return value != nullptr && value->get().find(':') != std::string::npos;
+    }
+
+    // A port's `addresses` take both families: IPv4 ones into `addresses`, IPv6 into `addresses6`.
+    void port_addresses(const Field& field, PortConfig& port) {
+        const toml::array* array = field.node.as_array();
+        if (!array) {
+            wrong_type(field, "an array", "");
+            return;
+        }
+        port.addresses.clear();
+        port.addresses6.clear();
+        for (size_t i = 0; i < array->size(); ++i) {
+            Field item{*array->get(i), field.path + "[" + std::to_string(i) + "]"};
+            if (is_ipv6_text(item.node)) {
+                interface_address6(item, port.addresses6.emplace_back());
+            } else {
+                interface_address(item, port.addresses.emplace_back());
+            }
+        }
+    }
+
+    bool interface_address6(const Field& field, Ipv6Prefix& out) {
+        std::string text_value;
+        if (!text(field, text_value)) return false;
+        auto parsed = parse_ipv6_prefix(text_value);
+        if (!parsed || text_value.find('/') == std::string::npos || is_zero(parsed->address) ||
+            parsed->address[0] == 0xFF) {
+            diagnostics_.reject(field.path, quoted(text_value) +
+                                                " is not an IPv6 interface address; expected a unicast address and "
+                                                "length like \"2001:db8::1/64\"");
+            return false;
+        }
+        out = *parsed;
+        return true;
+    }
+
+    void snat_addresses(const Field& field, SnatConfig& snat) {
+        const toml::array* array = field.node.as_array();
+        if (!array) {
+            wrong_type(field, "an array", "");
+            return;
+        }
+        snat.addresses.clear();
+        snat.addresses6.clear();
+        for (size_t i = 0; i < array->size(); ++i) {
+            Field item{*array->get(i), field.path + "[" + std::to_string(i) + "]"};
+            if (is_ipv6_text(item.node)) {
+                ipv6_unicast(item, snat.addresses6.emplace_back());
+            } else {
+                address(item, snat.addresses.emplace_back());
+            }
+        }
     }
 
     bool prefix(const Field& field, Ipv4Prefix& out, PrefixForm form) {

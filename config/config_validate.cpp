@@ -63,6 +63,7 @@ public:
             resolve_routes();
             resolve_neighbors();
             resolve_snat_addresses();
+            resolve_snat_addresses6();
             check_service_cidr();
         }
         run_objects();
@@ -305,6 +306,10 @@ private:
         for (size_t i = 0; i < config_.neighbors.size(); ++i) {
             NeighborConfig& neighbor = config_.neighbors[i];
             std::string path = at("neighbors", i);
+            if (!is_zero(neighbor.address6)) {
+                resolve_port6(path, neighbor.address6, neighbor.port);
+                continue;
+            }
             resolve_port(path, "address", neighbor.address, neighbor.port);
             if (!intact(path + ".address") || neighbor.port.empty()) continue;
             auto [other, added] = seen.emplace(std::tuple{neighbor.address, neighbor.port}, i);
@@ -312,6 +317,67 @@ private:
                 diagnostics_.error(path + ".address", "duplicate neighbor " + format_ipv4(neighbor.address) +
                                                           " on port " + neighbor.port + " (also " +
                                                           at("neighbors", other->second) + ")");
+            }
+        }
+    }
+
+    // An IPv6 neighbor must be on an IPv6 prefix of its port (of any port when none is named).
+    void resolve_port6(const std::string& path, const Ipv6Address& address, std::string& port_name) {
+        if (!intact(path + ".address") || !intact(path + ".port")) return;
+        auto on_link6 = [&](const PortConfig& port) {
+            return std::any_of(port.addresses6.begin(), port.addresses6.end(),
+                               [&](const Ipv6Prefix& prefix) { return ipv6_prefix_contains(prefix, address); });
+        };
+        if (!port_name.empty()) {
+            const PortConfig* port = port_named(port_name);
+            if (!port) {
+                diagnostics_.error(path + ".port", "unknown port '" + port_name + "'; defined ports: " + port_names());
+            } else if (!on_link6(*port)) {
+                diagnostics_.error(path + ".address",
+                                   format_ipv6(address) + " is not inside an IPv6 prefix of port " + port->name);
+            }
+            return;
+        }
+        for (const auto& port : config_.ports) {
+            if (!on_link6(port)) continue;
+            port_name = port.name;
+            return;
+        }
+        diagnostics_.error(path + ".address", format_ipv6(address) +
+                                                  " is not inside any port's IPv6 prefix (give the port an IPv6 "
+                                                  "address in its subnet, e.g. \"2001:db8::1/64\")");
+    }
+
+    // SNAT6 addresses: the ports' own IPv6 addresses; omitted, the first port's first IPv6 one.
+    void resolve_snat_addresses6() {
+        auto& addresses = config_.snat.addresses6;
+        if (!intact("snat.addresses")) return;
+        auto owned = [&](const Ipv6Address& address) {
+            for (const auto& port : config_.ports) {
+                for (const auto& own : port.addresses6) {
+                    if (own.address == address) return true;
+                }
+            }
+            return false;
+        };
+        if (addresses.empty()) {
+            for (const auto& port : config_.ports) {
+                if (port.addresses6.empty()) continue;
+                addresses.push_back(port.addresses6.front().address);
+                break;
+            }
+            return;
+        }
+        for (size_t i = 0; i < addresses.size(); ++i) {
+            const std::string path = at("snat.addresses", config_.snat.addresses.size() + i);
+            if (std::find(addresses.begin(), addresses.begin() + static_cast<std::ptrdiff_t>(i), addresses[i]) !=
+                addresses.begin() + static_cast<std::ptrdiff_t>(i)) {
+                diagnostics_.error(path, format_ipv6(addresses[i]) + " is listed twice");
+            }
+            if (!owned(addresses[i])) {
+                diagnostics_.error(path, format_ipv6(addresses[i]) +
+                                             " is not one of the ports' own IPv6 addresses; an SNAT address must "
+                                             "be, so that replies reach this gateway (add it to a port's addresses)");
             }
         }
     }

@@ -297,7 +297,10 @@ std::string format_config(const Config& config) {
     line(out, "aggregate", boolean(config.announce.aggregate));
 
     out += "\n[snat]\n";
-    line(out, "addresses", array(config.snat.addresses, address));
+    std::vector<std::string> snat_addresses;
+    for (uint32_t value : config.snat.addresses) snat_addresses.push_back(address(value));
+    for (const auto& value : config.snat.addresses6) snat_addresses.push_back(quoted(format_ipv6(value)));
+    line(out, "addresses", array(snat_addresses, [](const std::string& text) { return text; }));
     std::string port_range = "[";
     port_range.append(number(config.snat.port_min)).append(", ").append(number(config.snat.port_max)).append("]");
     line(out, "port_range", port_range);
@@ -321,7 +324,10 @@ std::string format_config(const Config& config) {
         line(out, "name", quoted(port.name));
         line(out, "device", quoted(port.device));
         if (port.mac) line(out, "mac", quoted(format_mac(*port.mac)));
-        line(out, "addresses", array(port.addresses, prefix));
+        std::vector<std::string> port_addresses;
+        for (const auto& value : port.addresses) port_addresses.push_back(prefix(value));
+        for (const auto& value : port.addresses6) port_addresses.push_back(quoted(format_ipv6_prefix(value)));
+        line(out, "addresses", array(port_addresses, [](const std::string& text) { return text; }));
         line(out, "vlan", number(port.vlan));
         line(out, "promiscuous", boolean(port.promiscuous));
         if (port.mtu) line(out, "mtu", number(*port.mtu));
@@ -335,7 +341,8 @@ std::string format_config(const Config& config) {
     }
     for (const auto& neighbor : config.neighbors) {
         out += "\n[[neighbors]]\n";
-        line(out, "address", address(neighbor.address));
+        line(out, "address",
+             is_zero(neighbor.address6) ? address(neighbor.address) : quoted(format_ipv6(neighbor.address6)));
         line(out, "mac", quoted(format_mac(neighbor.mac)));
         if (!neighbor.port.empty()) line(out, "port", quoted(neighbor.port));
     }

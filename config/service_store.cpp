@@ -842,6 +842,8 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
                 }
             }
         }
+        if (!is_zero(service.cluster_ip6) && !service.headless)
+            out.endpoints6 = resolve_endpoints6(service, pods, port);
         std::sort(out.endpoints.begin(), out.endpoints.end(), [](const auto& a, const auto& b) {
             return std::tie(a.address, a.port) < std::tie(b.address, b.port);
         });

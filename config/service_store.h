@@ -41,9 +41,23 @@ struct ResolvedEndpoint {
     bool operator==(const ResolvedEndpoint&) const = default;
 };
 
+// An endpoint of the IPv6 family of a service port (a selected pod's IPv6 address).
+struct ResolvedEndpoint6 {
+    Ipv6Address address{};  // network order
+    uint16_t port = 0;      // host order, the resolved target port
+    bool ready = true;
+    bool terminating = false;
+    uint32_t weight = 1;
+    std::string pod;
+    bool operator==(const ResolvedEndpoint6&) const = default;
+};
+
 struct ResolvedPort {
     ServicePortConfig port;
     std::vector<ResolvedEndpoint> endpoints;  // sorted by (address, port)
+    // The IPv6 family's endpoints, sorted by (address, port); only for services with an IPv6
+    // cluster IP (service_store_families.cpp).
+    std::vector<ResolvedEndpoint6> endpoints6;
     bool operator==(const ResolvedPort&) const = default;
 };
 
@@ -53,7 +67,7 @@ struct ResolvedService {
     std::string namespace_name;
     std::string name;
     uint32_t cluster_ip = 0;            // host order; 0 when headless, ExternalName or IPv6 single-stack
-    Ipv6Address cluster_ip6{};          // zero: none; not served by the dataplane yet
+    Ipv6Address cluster_ip6{};          // zero: none
     std::vector<IpFamily> ip_families;  // primary first
     bool headless = false;
     std::string external_name;  // set: an ExternalName service (no ports, no endpoints)
@@ -64,8 +78,11 @@ struct ResolvedService {
     SessionAffinity session_affinity = SessionAffinity::None;
     uint32_t affinity_timeout_s = kDefaultAffinityTimeoutS;
     std::vector<ResolvedPort> ports;
-    // IPv4 only: an IPv6 cluster IP is stored and shown, not served by the dataplane yet.
-    bool serves_vip() const noexcept { return !headless && external_name.empty() && cluster_ip != 0; }
+    // Either family: the dataplane serves each cluster IP the service has.
+    bool serves_vip() const noexcept {
+        return !headless && external_name.empty() && (cluster_ip != 0 || serves_ipv6());
+    }
+    bool serves_ipv6() const noexcept { return !headless && external_name.empty() && cluster_ip6 != Ipv6Address{}; }
     bool operator==(const ResolvedService&) const = default;
 };
 
@@ -241,6 +258,10 @@ private:
                     StagedServices& staged, std::map<Ipv6Address, std::string>& batch_ips, const std::string& path,
                     const Failures& fail) const;
     void allocate_ipv6(StagedServices& staged, const std::vector<size_t>& to_allocate, const Failures& fail) const;
+    // The IPv6 endpoints of `port` among the selected pods (their status.podIPs IPv6 entry).
+    static std::vector<ResolvedEndpoint6> resolve_endpoints6(const ServiceConfig& service,
+                                                             const std::vector<const PodConfig*>& pods,
+                                                             const ServicePortConfig& port);
     void check_dns_addresses(const std::vector<uint32_t>& addresses, const std::set<ObjectRef>& deletes,
                              const StagedServices& staged, const Failures& fail) const;
     // `keys[i]`: the key of `pods[i]`, made once per transaction.

@@ -9,6 +9,7 @@
 #include "config/service_store.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace vipgate::config {
 
@@ -130,6 +131,36 @@ void ServiceStore::allocate_ipv6(StagedServices& staged, const std::vector<size_
         }
         service.cluster_ip6 = *address;
     }
+}
+
+// As the IPv4 endpoints of selected pods (service_store.cpp): a named target port resolves per
+// pod; publishNotReadyAddresses makes every pod ready. EndpointSlices of addressType IPv6 and
+// a service's own `endpoints` are IPv4 only for now (docs/ipv6.md).
+std::vector<ResolvedEndpoint6> ServiceStore::resolve_endpoints6(const ServiceConfig& service,
+                                                                const std::vector<const PodConfig*>& pods,
+                                                                const ServicePortConfig& port) {
+    std::vector<ResolvedEndpoint6> endpoints;
+    const uint16_t numeric_target = port.target_port != 0 ? port.target_port : port.port;
+    for (const PodConfig* pod : pods) {
+        if (is_zero(pod->address6)) continue;
+        uint16_t target = numeric_target;
+        if (!port.target_port_name.empty()) {
+            auto named = std::find_if(pod->ports.begin(), pod->ports.end(), [&](const NamedPort& candidate) {
+                return candidate.name == port.target_port_name && candidate.protocol == port.protocol;
+            });
+            if (named == pod->ports.end()) continue;
+            target = named->port;
+        }
+        endpoints.push_back({pod->address6, target, pod->ready || service.publish_not_ready_addresses, pod->terminating,
+                             pod->weight, pod->name});
+    }
+    std::sort(endpoints.begin(), endpoints.end(),
+              [](const auto& a, const auto& b) { return std::tie(a.address, a.port) < std::tie(b.address, b.port); });
+    endpoints.erase(
+        std::unique(endpoints.begin(), endpoints.end(),
+                    [](const auto& a, const auto& b) { return a.address == b.address && a.port == b.port; }),
+        endpoints.end());
+    return endpoints;
 }
 
 }  // namespace vipgate::config

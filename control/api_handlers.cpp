@@ -21,6 +21,7 @@
 #include "control/publisher.h"
 #include "control/route_announcer.h"
 #include "control/snapshot_builder.h"
+#include "control/snapshot_text.h"
 #include "control/stats_reporter.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/dns_responder.h"
@@ -154,7 +155,14 @@ bool in_namespace(const json& request, const std::string& namespace_name) {
     return wanted == request.end() || wanted->is_null() || *wanted == namespace_name;
 }
 
-json get_services(const json& request, const config::ServiceStore& store) {
+// IPv6 cluster IPs are served when a port has an IPv6 address (the workers then have IPv6
+// connection tables and an on-link prefix to reach IPv6 endpoints).
+bool serves_ipv6(const config::Config& settings) {
+    return std::any_of(settings.ports.begin(), settings.ports.end(),
+                       [](const config::PortConfig& port) { return !port.addresses6.empty(); });
+}
+
+json get_services(const json& request, const config::ServiceStore& store, bool ipv6_served) {
     json items = json::array();
     for (const auto& [key, service] : store.services()) {
         if (!in_namespace(request, service.namespace_name)) continue;
@@ -205,7 +213,9 @@ json get_services(const json& request, const config::ServiceStore& store) {
              {"cluster_ips", cluster_ips},
              {"ip_families", families},
              {"ip_family_policy", config::ip_family_policy_name(service.ip_family_policy)},
-             {"ipv6", has_ipv6 ? json("not served yet") : json(nullptr)},
+             {"ipv6", !has_ipv6     ? json(nullptr)
+                      : ipv6_served ? json("served")
+                                    : json("not served: no port has an IPv6 address")},
              {"ports", ports},
              {"selector", labels_json(service.selector)},
              {"session_affinity", service.session_affinity == config::SessionAffinity::ClientIp ? "ClientIP" : "None"},
@@ -235,6 +245,7 @@ std::map<HealthKey, EndpointHealth> endpoint_health(ApiBackend& backend) {
         for (uint32_t slot : port.endpoint_slots) {
             if (slot >= counts.size()) continue;
             const EndpointSlot& endpoint = snapshot.endpoints[slot];
+            if (endpoint.ipv6) continue;  // `get endpoints` lists IPv4 endpoints (IPv6 ones: get stats)
             health[{port.service_name, rte_be_to_cpu_32(endpoint.address), rte_be_to_cpu_16(endpoint.port)}] = {
                 counts[slot], latencies[slot]};
         }
@@ -440,7 +451,7 @@ json get_stats(ApiBackend& backend) {
             const EndpointCounters sum = backend.reporter.service_port_counts(snapshot, id, endpoints);
             services.push_back(
                 {{"service", port.service_name},
-                 {"vip", endpoint_text(port.vip, port.port)},
+                 {"vip", vip_text(port)},
                  {"protocol", protocol_name(port.protocol)},
                  {"connections", sum.connections},
                  {"packets", sum.packets},
@@ -642,9 +653,9 @@ json handle(const json& request, ApiBackend& backend) {
         if (resource == "stats") return get_stats(backend);
         if (resource == "announcements") return get_announcements(backend);
         json out;
-        backend.control.inspect([&](const config::ServiceStore& store, const config::Config&) {
+        backend.control.inspect([&](const config::ServiceStore& store, const config::Config& settings) {
             if (resource == "services") {
-                out = get_services(request, store);
+                out = get_services(request, store, serves_ipv6(settings));
             } else if (resource == "endpoints") {
                 out = get_endpoints(request, store, backend);
             } else if (resource == "pods") {

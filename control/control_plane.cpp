@@ -1,5 +1,6 @@
 #include "control/control_plane.h"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -153,10 +154,10 @@ UpdateOutcome ControlPlane::publish_changes(config::StoreResult result, double v
     outcome.generation = generation_;
     const bool dataplane_changed = result.ok() && (settings_changed || !result.changed_services.empty());
     outcome.result = std::move(result);
-    if (outcome.result.ok() && store_.ipv6_cluster_ips() > 0) {
+    if (outcome.result.ok() && store_.ipv6_cluster_ips() > 0 && !ports_have_ipv6()) {
         spdlog::info(
-            "ipv6: {} IPv6 cluster IPs configured, not served yet (the dataplane serves the IPv4 "
-            "family of dual-stack services; IPv6 single-stack services get no VIP)",
+            "ipv6: {} IPv6 cluster IPs configured, not served: no port has an IPv6 address (the dataplane "
+            "serves the IPv4 family of dual-stack services; IPv6 single-stack services get no VIP)",
             store_.ipv6_cluster_ips());
     }
     if (!dataplane_changed) return outcome;
@@ -215,7 +216,12 @@ DnsPublicationStatistics ControlPlane::dns_statistics() const {
 
 size_t ControlPlane::ipv6_cluster_ips_not_served() const {
     std::lock_guard lock(mutex_);
-    return store_.ipv6_cluster_ips();
+    return ports_have_ipv6() ? 0 : store_.ipv6_cluster_ips();
+}
+
+bool ControlPlane::ports_have_ipv6() const {
+    return std::any_of(settings_.ports.begin(), settings_.ports.end(),
+                       [](const config::PortConfig& port) { return !port.addresses6.empty(); });
 }
 
 config::Config ControlPlane::running_config() const {

@@ -98,7 +98,8 @@ public:
     DnsPublicationStatistics dns_statistics() const;
     // The running state as a config file's model: settings plus every object.
     config::Config running_config() const;
-    // IPv6 cluster IPs configured and not served (the dataplane serves IPv4 only, issue 13).
+    // IPv6 cluster IPs configured and not served: every one while no port has an IPv6 address
+    // (then no worker has an IPv6 connection table nor a prefix to reach endpoints), else 0.
     size_t ipv6_cluster_ips_not_served() const;
 
 private:
@@ -109,7 +110,8 @@ private:
     UpdateOutcome finish(UpdateOutcome outcome, std::chrono::steady_clock::time_point requested);
 
     mutable std::mutex mutex_;
-    config::Config settings_;  // objects live in store_
+    config::Config settings_;      // objects live in store_
+    bool ports_have_ipv6() const;  // under mutex_
     SnapshotBuilder& builder_;
     Publish publish_;
     config::ServiceStore store_;

@@ -104,6 +104,7 @@ bool has_lcore_option(const std::vector<std::string>& args) {
 std::vector<std::pair<uint32_t, rte_ether_addr>> static_neighbors(const config::Config& config) {
     std::vector<std::pair<uint32_t, rte_ether_addr>> entries;
     for (const auto& neighbor : config.neighbors) {
+        if (!config::is_zero(neighbor.address6)) continue;  // IPv6: in the snapshot (Ipv6Settings)
         rte_ether_addr mac;
         std::copy(neighbor.mac.begin(), neighbor.mac.end(), mac.addr_bytes);
         entries.emplace_back(rte_cpu_to_be_32(neighbor.address), mac);
@@ -293,6 +294,20 @@ void Daemon::create_workers() {
                                      std::to_string(index) +
                                      " (raise the EAL memory with -m or lower conntrack.capacity)");
         }
+        // IPv6 needs an on-link IPv6 prefix: without one no table is allocated and IPv6 stays
+        // unserved. A quarter of the IPv4 capacity (118 bytes per IPv6 connection: docs/ipv6.md).
+        const bool serves_ipv6 = std::any_of(running_.ports.begin(), running_.ports.end(),
+                                             [](const config::PortConfig& port) { return !port.addresses6.empty(); });
+        if (serves_ipv6) {
+            const uint32_t capacity6 = std::max<uint32_t>(running_.conntrack.capacity / 4, 1024);
+            worker.connections6 =
+                ConnTable6::create(capacity6, static_cast<uint32_t>(running_.dataplane.hash_seed), socket);
+            if (worker.connections6 == nullptr) {
+                throw std::runtime_error("cannot allocate an IPv6 connection table of " + std::to_string(capacity6) +
+                                         " entries for worker " + std::to_string(index) +
+                                         " (raise the EAL memory with -m or lower conntrack.capacity)");
+            }
+        }
         worker.affinity = AffinityTable::create(AffinityTable::kDefaultCapacity,
                                                 static_cast<uint32_t>(running_.dataplane.hash_seed), socket);
         if (worker.affinity == nullptr) {
@@ -320,6 +335,9 @@ void Daemon::create_workers() {
         worker.dns_tcp_key = dns_tcp_key;
         worker.endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
         worker.connections->set_unanswered_counters(worker.endpoint_counters, worker.endpoint_counter_slots);
+        if (worker.connections6 != nullptr) {
+            worker.connections6->set_unanswered_counters(worker.endpoint_counters, worker.endpoint_counter_slots);
+        }
         worker.neighbors = neighbors_.get();
         worker.punt_ring = punt_ring_;
         if (index == 0) worker.control_tx_ring = control_tx_ring_;
@@ -761,6 +779,7 @@ Daemon::~Daemon() {
         }
         rte_ring_free(ring);
         ConnTable::destroy(worker->connections);
+        ConnTable6::destroy(worker->connections6);
         AffinityTable::destroy(worker->affinity);
         rte_free(worker->endpoint_counters);
         rte_free(worker->endpoint_handshakes);

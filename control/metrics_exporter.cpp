@@ -1,5 +1,7 @@
 #include "control/metrics_exporter.h"
 
+#include "control/snapshot_text.h"
+
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -75,9 +77,7 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
             for (uint32_t slot : port.endpoint_slots) {
                 if (slot >= endpoints.size()) continue;
                 const EndpointSlot& endpoint = snapshot.endpoints[slot];
-                out.endpoints.push_back(EndpointSample{config::format_ipv4(rte_be_to_cpu_32(endpoint.address)) + ":" +
-                                                           std::to_string(rte_be_to_cpu_16(endpoint.port)),
-                                                       endpoints[slot]});
+                out.endpoints.push_back(EndpointSample{endpoint_text(endpoint), endpoints[slot]});
             }
         }
     });

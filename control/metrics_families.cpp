@@ -337,7 +337,7 @@ std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
     families.gauge("vipgate_service_ports", "Service ports in the published snapshot.", {},
                    static_cast<double>(sample.service_ports.size()));
     families.gauge("vipgate_ipv6_cluster_ips_not_served",
-                   "IPv6 cluster IPs of services, configured and not served: the dataplane serves IPv4 only.", {},
+                   "IPv6 cluster IPs of services, configured and not served: no port has an IPv6 address.", {},
                    static_cast<double>(sample.ipv6_cluster_ips_not_served));
     add_service_ports(families, sample);
     if (sample.kubernetes) add_kubernetes(families, *sample.kubernetes);

@@ -1,9 +1,11 @@
 #include "control/snapshot_builder.h"
 
 #include "control/address_ranges.h"
+#include "dataplane/conn_table6.h"
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <set>
 #include <stdexcept>
 #include <tuple>
@@ -148,6 +150,18 @@ std::string port_identity(const config::ServicePortConfig& port) {
     return std::string(config::protocol_name(port.protocol)) + "|" + std::to_string(port.port);
 }
 
+std::string port_identity6(const config::ServicePortConfig& port) {
+    return port_identity(port) + "|IPv6";
+}
+
+// A Maglev identity for an IPv6 endpoint: two CRCs of the address and the port. The permutation
+// derives from it; two endpoints of one port colliding would need both 32-bit CRCs to agree.
+uint64_t backend_identity6(const config::Ipv6Address& address, uint16_t port) {
+    const uint32_t high = rte_hash_crc(address.data(), address.size(), 0x6a09e667);
+    const uint32_t low = rte_hash_crc(address.data(), address.size(), 0xbb67ae85);
+    return (uint64_t{high} << 32) | (uint64_t{low & 0xFFFF} << 16) | port;
+}
+
 }  // namespace
 
 std::map<std::string, config::ResolvedService> dns_upstream_services(const config::DnsConfig& dns) {
@@ -209,11 +223,17 @@ int64_t SnapshotBuilder::check_capacity(const ServiceLookup& services, const std
         auto old = services_.find(key);
         if (old != services_.end()) {
             ids -= static_cast<int64_t>(old->second.ports.size());
-            for (const auto& port : old->second.ports) slots -= static_cast<int64_t>(port.slots.size());
+            for (const auto& port : old->second.ports) {
+                slots -= static_cast<int64_t>(port.slots.size() + port.slots6.size());
+            }
         }
         if (const config::ResolvedService* next = services(key)) {
-            ids += static_cast<int64_t>(next->ports.size());
-            for (const auto& port : next->ports) slots += static_cast<int64_t>(port.endpoints.size());
+            const int64_t families = (next->cluster_ip != 0 ? 1 : 0) + (next->serves_ipv6() ? 1 : 0);
+            ids += families * static_cast<int64_t>(next->ports.size());
+            for (const auto& port : next->ports) {
+                if (next->cluster_ip != 0) slots += static_cast<int64_t>(port.endpoints.size());
+                if (next->serves_ipv6()) slots += static_cast<int64_t>(port.endpoints6.size());
+            }
         }
     }
     const int64_t ids_in_use = static_cast<int64_t>(id_incarnation_.size() - free_ids_.size());
@@ -340,6 +360,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     }
     snapshot->worker_count = worker_count_;
     for (uint32_t address : settings.snat.addresses) snapshot->snat_addresses.push_back(to_network(address));
+    stage_ipv6_settings(settings, *snapshot);
     snapshot->idle = {settings.dataplane.idle == config::IdleMode::Adaptive, settings.dataplane.idle_max_sleep_us};
     snapshot->snat_ports = SnatPortSlices::split(settings.snat.port_min, settings.snat.port_max, worker_count_);
     snapshot->client_ranges = merge_client_ranges(settings.cluster.client_ranges);
@@ -359,7 +380,11 @@ void SnapshotBuilder::retire_removed(const std::string& key, const config::Resol
     std::vector<InstalledPort>& ports = installed->second.ports;
     for (InstalledPort& port : ports) {
         const config::ResolvedPort* next = nullptr;
-        if (service != nullptr && port.vip == to_network(service->cluster_ip)) {
+        if (port.ipv6) {
+            retire_removed6(port, service);
+            continue;
+        }
+        if (service != nullptr && service->cluster_ip != 0 && port.vip == to_network(service->cluster_ip)) {
             for (const config::ResolvedPort& candidate : service->ports) {
                 if (port_identity(candidate.port) == port.identity) next = &candidate;
             }
@@ -399,13 +424,19 @@ void SnapshotBuilder::update_service(const std::string& key, const config::Resol
             return installed.identity == port_identity(port.port);
         });
         if (duplicate) continue;
-        InstalledPort* previous = nullptr;
-        if (installed != services_.end()) {
+        auto previous_of = [&](const std::string& identity) -> InstalledPort* {
+            if (installed == services_.end()) return nullptr;
             for (InstalledPort& candidate : installed->second.ports) {
-                if (candidate.identity == port_identity(port.port)) previous = &candidate;
+                if (candidate.identity == identity) return &candidate;
             }
+            return nullptr;
+        };
+        if (service.cluster_ip != 0) {
+            next.ports.push_back(install_port(service, port, previous_of(port_identity(port.port)), settings));
         }
-        next.ports.push_back(install_port(service, port, previous, settings));
+        if (service.serves_ipv6()) {
+            next.ports.push_back(install_port6(service, port, previous_of(port_identity6(port.port)), settings));
+        }
     }
     services_[key] = std::move(next);
 }
@@ -436,6 +467,164 @@ SnapshotBuilder::InstalledPort SnapshotBuilder::install_port(const config::Resol
     return out;
 }
 
+// The IPv6 family of a service port: as install_port, keyed by the IPv6 cluster IP. Its
+// endpoints take slots from the same table as IPv4 ones (per-endpoint counters, connect
+// latencies and statistics need nothing new); the DNAT-only stateless reply path (the endpoint
+// hash) is IPv4 only, so IPv6 endpoints are not entered there.
+SnapshotBuilder::InstalledPort SnapshotBuilder::install_port6(const config::ResolvedService& service,
+                                                              const config::ResolvedPort& port, InstalledPort* previous,
+                                                              const config::Config& settings) {
+    InstalledPort out;
+    out.identity = port_identity6(port.port);
+    out.ipv6 = true;
+    out.vip6 = service.cluster_ip6;
+    out.protocol = protocol_number(port.port.protocol);
+    out.key = VipKey::ipv6(out.vip6.data(), to_network16(port.port.port), out.protocol);
+    claim_port_id(out, previous);
+
+    ServicePort entry;
+    entry.incarnation = id_incarnation_[out.id];
+    entry.ipv6 = true;
+    std::memcpy(entry.vip6, out.vip6.data(), sizeof(entry.vip6));
+    entry.port = to_network16(port.port.port);
+    entry.protocol = out.protocol;
+    entry.affinity_timeout_ms =
+        service.session_affinity == config::SessionAffinity::ClientIp ? service.affinity_timeout_s * 1000 : 0;
+    entry.service_name =
+        service_port_label(service.namespace_name, service.name, port.port.name, port.port.port) + "/IPv6";
+
+    std::vector<MaglevBackend> backends = install_endpoints6(port, previous, out, entry.endpoint_slots);
+    out.maglev = maglev_for(std::move(backends), previous, settings.dataplane);
+    entry.maglev = out.maglev.table;
+    stage_service_port(out.id, std::move(entry));
+    return out;
+}
+
+std::vector<MaglevBackend> SnapshotBuilder::install_endpoints6(const config::ResolvedPort& port,
+                                                               InstalledPort* previous, InstalledPort& out,
+                                                               std::vector<uint32_t>& endpoint_slots) {
+    std::vector<MaglevBackend> ready_backends;
+    std::vector<MaglevBackend> serving_terminating_backends;
+    for (const config::ResolvedEndpoint6& endpoint : port.endpoints6) {
+        const auto identity = std::make_pair(endpoint.address, endpoint.port);
+        uint32_t slot;
+        if (auto kept =
+                previous != nullptr ? previous->slots6.extract(identity) : decltype(previous->slots6)::node_type{}) {
+            slot = kept.mapped();
+        } else {
+            slot = allocate_slot();
+        }
+        out.slots6.emplace(identity, slot);
+        EndpointSlot slot_entry;
+        slot_entry.ipv6 = true;
+        std::memcpy(slot_entry.address6, endpoint.address.data(), sizeof(slot_entry.address6));
+        slot_entry.port = to_network16(endpoint.port);
+        slot_entry.ready = endpoint.ready;
+        slot_entry.terminating = endpoint.terminating;
+        slot_entry.generation = slot_generation_[slot];
+        slot_entry.weight = endpoint.weight;
+        slot_entry.service_port = out.id;
+        const EndpointSlot current = endpoints_.contains(slot) ? endpoints_[slot] : EndpointSlot{};
+        if (!current.ipv6 || std::memcmp(current.address6, slot_entry.address6, sizeof(slot_entry.address6)) != 0 ||
+            std::tie(current.port, current.ready, current.terminating, current.generation, current.weight,
+                     current.service_port) != std::tie(slot_entry.port, slot_entry.ready, slot_entry.terminating,
+                                                       slot_entry.generation, slot_entry.weight,
+                                                       slot_entry.service_port)) {
+            endpoints_.mutable_entry(slot) = slot_entry;
+        }
+        endpoint_slots.push_back(slot);
+
+        MaglevBackend backend{backend_identity6(endpoint.address, endpoint.port), slot, endpoint.weight};
+        if (endpoint.ready && !endpoint.terminating && endpoint.weight > 0) {
+            ready_backends.push_back(backend);
+        } else if (endpoint.ready && endpoint.terminating && endpoint.weight > 0) {
+            serving_terminating_backends.push_back(backend);
+        }
+    }
+    std::vector<MaglevBackend> backends =
+        ready_backends.empty() ? std::move(serving_terminating_backends) : std::move(ready_backends);
+    std::sort(backends.begin(), backends.end(),
+              [](const MaglevBackend& a, const MaglevBackend& b) { return a.identity < b.identity; });
+    return backends;
+}
+
+// Phase one for an IPv6 port: released when the service lost its IPv6 cluster IP (or the
+// port), else its endpoints that left free their slots.
+void SnapshotBuilder::retire_removed6(InstalledPort& port, const config::ResolvedService* service) {
+    const config::ResolvedPort* next = nullptr;
+    if (service != nullptr && service->serves_ipv6() && service->cluster_ip6 == port.vip6) {
+        for (const config::ResolvedPort& candidate : service->ports) {
+            if (port_identity6(candidate.port) == port.identity) next = &candidate;
+        }
+    }
+    if (next == nullptr) {
+        release_port(port);
+        port.identity.clear();
+        return;
+    }
+    std::set<std::pair<config::Ipv6Address, uint16_t>> wanted;
+    for (const config::ResolvedEndpoint6& endpoint : next->endpoints6) wanted.emplace(endpoint.address, endpoint.port);
+    for (auto it = port.slots6.begin(); it != port.slots6.end();) {
+        if (wanted.count(it->first)) {
+            ++it;
+            continue;
+        }
+        release_slot(it->second);
+        it = port.slots6.erase(it);
+    }
+}
+
+// The ports' IPv6 prefixes and addresses, static IPv6 neighbors and SNAT6 slots. SNAT6 slots
+// only grow (Ipv6Settings); admits_settings() refused more than a connection table holds.
+void SnapshotBuilder::stage_ipv6_settings(const config::Config& settings, Snapshot& snapshot) {
+    Ipv6Settings& ipv6 = snapshot.ipv6;
+    for (size_t port_index = 0; port_index < settings.ports.size(); ++port_index) {
+        for (const config::Ipv6Prefix& prefix : settings.ports[port_index].addresses6) {
+            Ipv6OnLink link;
+            for (size_t i = 0; i < 16; ++i) {
+                const int bits = std::clamp(int(prefix.length) - int(i) * 8, 0, 8);
+                link.prefix[i] = static_cast<uint8_t>(prefix.address[i] & static_cast<uint8_t>(0xFF00 >> bits));
+            }
+            link.length = prefix.length;
+            link.port_index = static_cast<uint16_t>(port_index);
+            ipv6.on_link.push_back(link);
+            ipv6.local.push_back(prefix.address);
+        }
+    }
+    std::stable_sort(ipv6.on_link.begin(), ipv6.on_link.end(),
+                     [](const Ipv6OnLink& a, const Ipv6OnLink& b) { return a.length > b.length; });
+    for (const config::NeighborConfig& neighbor : settings.neighbors) {
+        if (config::is_zero(neighbor.address6)) continue;
+        Ipv6Neighbor entry;
+        std::memcpy(entry.address, neighbor.address6.data(), sizeof(entry.address));
+        for (size_t i = 0; i < settings.ports.size(); ++i) {
+            if (settings.ports[i].name == neighbor.port) entry.port_index = static_cast<uint16_t>(i);
+        }
+        std::memcpy(entry.mac.addr_bytes, neighbor.mac.data(), RTE_ETHER_ADDR_LEN);
+        ipv6.neighbors.push_back(entry);
+    }
+    if (!ipv6.neighbors.empty()) {
+        size_t size = 1;
+        while (size < 2 * ipv6.neighbors.size()) size *= 2;
+        ipv6.neighbor_index.assign(size, 0);
+        for (uint32_t i = 0; i < ipv6.neighbors.size(); ++i) {
+            const Ipv6Neighbor& neighbor = ipv6.neighbors[i];
+            size_t position = ipv6_neighbor_hash(neighbor.address, neighbor.port_index) & (size - 1);
+            while (ipv6.neighbor_index[position] != 0) position = (position + 1) & (size - 1);
+            ipv6.neighbor_index[position] = i + 1;
+        }
+    }
+    for (const config::Ipv6Address& address : settings.snat.addresses6) {
+        auto slot = std::find(snat6_slots_.begin(), snat6_slots_.end(), address);
+        if (slot == snat6_slots_.end()) {
+            if (snat6_slots_.size() >= ConnTable6::kSnatSlots) continue;
+            slot = snat6_slots_.insert(snat6_slots_.end(), address);
+        }
+        ipv6.snat_active.push_back(static_cast<uint8_t>(slot - snat6_slots_.begin()));
+    }
+    ipv6.snat_slots.assign(snat6_slots_.begin(), snat6_slots_.end());
+}
+
 // A kept port keeps its id (and so its VIP key); a new one takes a free id with a new
 // incarnation, so a worker holding the id's old VIP-table value cannot mistake it for this port.
 void SnapshotBuilder::claim_port_id(InstalledPort& out, const InstalledPort* previous) {
@@ -452,7 +641,7 @@ void SnapshotBuilder::claim_port_id(InstalledPort& out, const InstalledPort* pre
     }
     if (++id_incarnation_[out.id] == 0) id_incarnation_[out.id] = 1;
     vip_edits_.sets.emplace_back(out.key, service_port_reference(out.id, id_incarnation_[out.id]));
-    reference_vip_address(out.vip, true);
+    if (!out.ipv6) reference_vip_address(out.vip, true);
 }
 
 // Gives every endpoint of `port` its slot (kept from `previous` when the endpoint was there
@@ -550,7 +739,8 @@ void SnapshotBuilder::stage_service_port(uint32_t id, ServicePort entry) {
 
 void SnapshotBuilder::release_port(const InstalledPort& port) {
     vip_edits_.deletes.push_back(port.key);
-    reference_vip_address(port.vip, false);
+    for (const auto& entry : port.slots6) release_slot(entry.second);
+    if (!port.ipv6) reference_vip_address(port.vip, false);
     for (const auto& [identity, slot] : port.slots) {
         reference_endpoint(EndpointKey{to_network(identity.first), to_network16(identity.second), port.protocol, 0},
                            port.id, false);
@@ -639,6 +829,15 @@ void SnapshotBuilder::stage_global_addresses(const config::Config& settings) {
 }
 
 std::optional<std::string> SnapshotBuilder::admits_settings(const config::Config& settings) {
+    size_t snat6_slots = snat6_slots_.size();
+    for (const config::Ipv6Address& address : settings.snat.addresses6) {
+        if (std::find(snat6_slots_.begin(), snat6_slots_.end(), address) == snat6_slots_.end()) ++snat6_slots;
+    }
+    if (snat6_slots > ConnTable6::kSnatSlots) {
+        return "more than " + std::to_string(ConnTable6::kSnatSlots) +
+               " IPv6 SNAT addresses since start (a removed one keeps its slot until restart); restart vipgate to "
+               "reuse them";
+    }
     std::vector<std::vector<config::Ipv4Prefix>> port_addresses;
     for (const auto& port : settings.ports) port_addresses.push_back(port.addresses);
     RouteInputs inputs{std::move(port_addresses), settings.routes};

@@ -114,6 +114,10 @@ private:
         VipKey key{};
         std::map<std::pair<uint32_t, uint16_t>, uint32_t> slots;  // (address, target port), host order -> slot
         CachedMaglev maglev;
+        // The IPv6 family of a service port (identity "PROTO|port|IPv6"): vip6 and slots6 instead.
+        bool ipv6 = false;
+        config::Ipv6Address vip6{};
+        std::map<std::pair<config::Ipv6Address, uint16_t>, uint32_t> slots6;  // (address, target port) -> slot
     };
     struct InstalledService {
         std::vector<InstalledPort> ports;
@@ -128,12 +132,18 @@ private:
     // Throws when `changed` do not fit; returns how many endpoint slots they add (net).
     int64_t check_capacity(const ServiceLookup& services, const std::vector<std::string>& changed) const;
     void retire_removed(const std::string& key, const config::ResolvedService* service);
+    void retire_removed6(InstalledPort& port, const config::ResolvedService* service);
     void update_service(const std::string& key, const config::ResolvedService& service, const config::Config& settings);
     InstalledPort install_port(const config::ResolvedService& service, const config::ResolvedPort& port,
                                InstalledPort* previous, const config::Config& settings);
     void claim_port_id(InstalledPort& out, const InstalledPort* previous);
     std::vector<MaglevBackend> install_endpoints(const config::ResolvedPort& port, InstalledPort* previous,
                                                  InstalledPort& out, std::vector<uint32_t>& endpoint_slots);
+    InstalledPort install_port6(const config::ResolvedService& service, const config::ResolvedPort& port,
+                                InstalledPort* previous, const config::Config& settings);
+    std::vector<MaglevBackend> install_endpoints6(const config::ResolvedPort& port, InstalledPort* previous,
+                                                  InstalledPort& out, std::vector<uint32_t>& endpoint_slots);
+    void stage_ipv6_settings(const config::Config& settings, Snapshot& snapshot);
     CachedMaglev maglev_for(std::vector<MaglevBackend> backends, const InstalledPort* previous,
                             const config::DataplaneConfig& dataplane);
     void stage_service_port(uint32_t id, ServicePort entry);
@@ -192,6 +202,8 @@ private:
     };
     RouteInputs route_inputs_;
     std::shared_ptr<const RouteTable> route_table_;
+    // SNAT6 slots: append-only for the builder's life (Ipv6Settings::snat_slots).
+    std::vector<config::Ipv6Address> snat6_slots_;
     // The hidden service ports that forward DNS queries for names outside the zone, as installed.
     std::map<std::string, config::ResolvedService> dns_upstreams_;
 };

@@ -1,5 +1,7 @@
 #include "control/stats_reporter.h"
 
+#include "control/snapshot_text.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <utility>
@@ -199,16 +201,14 @@ std::string StatsReporter::endpoint_table(const Snapshot& snapshot) const {
         if (service_port.incarnation == 0) continue;
         uint64_t connections = 0;
         for (uint32_t slot : service_port.endpoint_slots) connections += endpoints[slot].connections;
-        std::snprintf(line, sizeof(line), "  %s (%s:%u/%s): %llu connections\n", service_port.service_name.c_str(),
-                      config::format_ipv4(rte_be_to_cpu_32(service_port.vip)).c_str(),
-                      rte_be_to_cpu_16(service_port.port), protocol_name(service_port.protocol),
+        std::snprintf(line, sizeof(line), "  %s (%s/%s): %llu connections\n", service_port.service_name.c_str(),
+                      vip_text(service_port).c_str(), protocol_name(service_port.protocol),
                       static_cast<unsigned long long>(connections));
         text += line;
         for (uint32_t slot : service_port.endpoint_slots) {
             const EndpointSlot& endpoint = snapshot.endpoints[slot];
             double share = connections ? 100.0 * double(endpoints[slot].connections) / double(connections) : 0.0;
-            std::string endpoint_name = config::format_ipv4(rte_be_to_cpu_32(endpoint.address)) + ":" +
-                                        std::to_string(rte_be_to_cpu_16(endpoint.port));
+            std::string endpoint_name = endpoint_text(endpoint);
             std::string bar(static_cast<size_t>(share / 2.5), '#');
             std::snprintf(line, sizeof(line), "    %-21s w=%-3u %-11s %10llu conns %5.1f%% %12llu pkts  %s\n",
                           endpoint_name.c_str(), endpoint.weight,

@@ -126,6 +126,15 @@ struct alignas(8) VipKey {
         return key;
     }
 
+    static VipKey ipv6(const uint8_t address[16], uint16_t port_be, uint8_t protocol) {
+        VipKey key;
+        std::memcpy(key.address, address, sizeof(key.address));
+        key.port = port_be;
+        key.protocol = protocol;
+        key.family = AddressFamily::Ipv6;
+        return key;
+    }
+
     bool operator==(const VipKey& other) const { return std::memcmp(this, &other, sizeof(*this)) == 0; }
 };
 static_assert(sizeof(VipKey) == 24);

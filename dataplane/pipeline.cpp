@@ -41,28 +41,14 @@
 
 #include "dataplane/dns_path.h"
 #include "dataplane/fragment_table.h"
-#include "dataplane/ipv6_parser.h"
 #include "dataplane/nat_rewrite.h"
 #include "dataplane/packet_parser.h"
 #include "dataplane/packet_responses.h"
+#include "dataplane/pipeline6.h"
+#include "dataplane/worker_output.h"
 
 namespace vipgate {
 namespace {
-
-// IPv6 is parsed and counted, not served yet (docs/ipv6.md). A malformed packet gets the
-// parser's reason; a well-formed one to our MAC, or to an IPv6 multicast MAC (33:33:..., where
-// Neighbor Discovery will arrive), is Ipv6NotServed; any other is NotForUs, as for IPv4.
-DropReason ipv6_drop_reason(const rte_mbuf* packet, uint16_t l3_offset, const rte_ether_addr& port_mac) noexcept {
-    const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
-    ParsedIpv6 parsed;
-    const ParseOutcome outcome =
-        parse_ipv6(frame, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet), l3_offset, parsed);
-    if (outcome.kind == PacketKind::Invalid) return outcome.reason;
-    const auto* ethernet = reinterpret_cast<const rte_ether_hdr*>(frame);
-    const bool ipv6_multicast = ethernet->dst_addr.addr_bytes[0] == 0x33 && ethernet->dst_addr.addr_bytes[1] == 0x33;
-    return ipv6_multicast || rte_is_same_ether_addr(&ethernet->dst_addr, &port_mac) ? DropReason::Ipv6NotServed
-                                                                                    : DropReason::NotForUs;
-}
 
 constexpr uint16_t kPrefetchDistance = 4;
 constexpr uint32_t kSnatPortAttempts = 16;
@@ -177,30 +163,22 @@ private:
     // Set once this burst inserted or removed a connection: a hit looked up before that may now
     // point at an evicted or reused entry, so it is looked up again (see revalidate()).
     bool table_changed_ = false;
+    // The burst's IPv6 packets, for process_ipv6_burst once the IPv4 ones are done.
+    rte_mbuf* ipv6_packets_[kBurstSize];
+    uint16_t ipv6_l3_offsets_[kBurstSize];
+    uint16_t ipv6_count_ = 0;
 };
 
 void BurstProcessor::drop(rte_mbuf* packet, DropReason reason) noexcept {
-    counters_.drop(reason);
-    rte_pktmbuf_free(packet);
+    drop_packet(context_, packet, reason);
 }
 
 void BurstProcessor::emit(rte_mbuf* packet, uint16_t port_index) noexcept {
-    TxBuffer& buffer = context_.tx[port_index];
-    if (unlikely(buffer.count == kTxBufferSize)) {
-        drop(packet, DropReason::TxQueueFull);
-        return;
-    }
-    buffer.packets[buffer.count++] = packet;
+    emit_packet(context_, packet, port_index);
 }
 
 void BurstProcessor::hand_off(rte_mbuf* packet, uint16_t owner) noexcept {
-    uint16_t& count = context_.handoff_count[owner];
-    if (unlikely(count == kBurstSize)) {
-        drop(packet, DropReason::HandoffRingFull);
-        return;
-    }
-    context_.handoff[owner][count++] = packet;
-    ++counters_.handoffs_out;
+    hand_off_packet(context_, packet, owner);
 }
 
 bool BurstProcessor::owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept {
@@ -305,23 +283,9 @@ void BurstProcessor::forward(rte_mbuf* packet, PacketState& state, uint32_t dest
 void BurstProcessor::send_to(rte_mbuf* packet, const PacketState& state, const NextHop& next_hop,
                              uint32_t destination) noexcept {
     const PortIdentity& out_port = snapshot_.ports[next_hop.port_index];
-    uint16_t in_vlan = state.parsed.vlan_id;
-    if (unlikely(in_vlan != out_port.vlan)) {
-        // Insert only into an untagged frame: a priority tag (VLAN id 0) is rewritten below.
-        if (state.parsed.l3_offset == sizeof(rte_ether_hdr)) {
-            if (rte_vlan_insert(&packet) != 0) {
-                drop(packet, DropReason::VlanInsertFailed);
-                return;
-            }
-        } else if (out_port.vlan == 0) {
-            auto* ethernet = rte_pktmbuf_mtod(packet, uint8_t*);
-            memmove(ethernet + sizeof(rte_vlan_hdr), ethernet, 2 * RTE_ETHER_ADDR_LEN);
-            rte_pktmbuf_adj(packet, sizeof(rte_vlan_hdr));
-        }
-        if (out_port.vlan != 0) {
-            auto* vlan = reinterpret_cast<rte_vlan_hdr*>(rte_pktmbuf_mtod(packet, uint8_t*) + sizeof(rte_ether_hdr));
-            vlan->vlan_tci = rte_cpu_to_be_16(out_port.vlan);
-        }
+    if (unlikely(!set_egress_vlan(packet, state.parsed.vlan_id, state.parsed.l3_offset, out_port.vlan))) {
+        drop(packet, DropReason::VlanInsertFailed);
+        return;
     }
     auto* ethernet = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
     ethernet->src_addr = out_port.mac;
@@ -415,7 +379,9 @@ bool BurstProcessor::classify(rte_mbuf* packet, PacketState& state) noexcept {
         return false;
     }
     if (unlikely(outcome.kind == PacketKind::Ipv6)) {
-        drop(packet, ipv6_drop_reason(packet, state.parsed.l3_offset, port.mac));
+        // Served after this burst's IPv4 packets (pipeline6.h).
+        ipv6_packets_[ipv6_count_] = packet;
+        ipv6_l3_offsets_[ipv6_count_++] = state.parsed.l3_offset;
         return false;
     }
     const auto* ethernet = reinterpret_cast<const rte_ether_hdr*>(frame);
@@ -471,6 +437,10 @@ void BurstProcessor::run(rte_mbuf** packets, uint16_t count) noexcept {
     }
     for (uint16_t k = 0; k < burst.kept_count; ++k) {
         dispatch(burst.kept[k], burst.states()[k], burst.hit_of[k], burst.service_port_of[k]);
+    }
+    if (unlikely(ipv6_count_ > 0)) {
+        process_ipv6_burst(context_, snapshot_, ipv6_packets_, ipv6_l3_offsets_, ipv6_count_, from_handoff_);
+        ipv6_count_ = 0;
     }
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include <rte_hash_crc.h>
 
@@ -26,6 +27,17 @@ void process_burst(WorkerContext& context, const Snapshot& snapshot, rte_mbuf** 
 // address and port (network order). Replies to SNAT ports are owned by the port's range.
 inline uint16_t connection_owner(uint32_t client_address, uint16_t client_port, uint16_t worker_count) noexcept {
     return static_cast<uint16_t>(rte_hash_crc_4byte(client_address, client_port) % worker_count);
+}
+
+// IPv6 (docs/ipv6.md): the same rule over the client's 16-byte address and port, three CRC steps.
+inline uint16_t connection_owner6(const uint8_t client_address[16], uint16_t client_port,
+                                  uint16_t worker_count) noexcept {
+    uint64_t words[2];
+    std::memcpy(words, client_address, sizeof(words));
+    uint32_t hash = rte_hash_crc_4byte(client_port, 0);
+    hash = rte_hash_crc_8byte(words[0], hash);
+    hash = rte_hash_crc_8byte(words[1], hash);
+    return static_cast<uint16_t>(hash % worker_count);
 }
 
 }  // namespace vipgate

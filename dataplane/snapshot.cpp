@@ -2,6 +2,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_hash.h>
+#include <rte_hash_crc.h>
 #include <rte_lpm.h>
 
 namespace vipgate {
@@ -56,6 +57,52 @@ const NextHop* Snapshot::route(uint32_t destination) const noexcept {
     uint32_t next_hop_index = 0;
     if (rte_lpm_lookup(routes->lpm, rte_be_to_cpu_32(destination), &next_hop_index) != 0) return nullptr;
     return &routes->next_hops[next_hop_index];
+}
+
+namespace {
+
+bool prefix_matches(const uint8_t address[16], const uint8_t prefix[16], uint8_t length) noexcept {
+    const uint8_t whole = length / 8;
+    if (std::memcmp(address, prefix, whole) != 0) return false;
+    const uint8_t rest = length % 8;
+    if (rest == 0) return true;
+    const auto mask = static_cast<uint8_t>(0xFF << (8 - rest));
+    return ((address[whole] ^ prefix[whole]) & mask) == 0;
+}
+
+}  // namespace
+
+const Ipv6OnLink* Snapshot::route6(const uint8_t destination[16]) const noexcept {
+    for (const Ipv6OnLink& link : ipv6.on_link) {
+        if (prefix_matches(destination, link.prefix, link.length)) return &link;
+    }
+    return nullptr;
+}
+
+const rte_ether_addr* Snapshot::neighbor6(const uint8_t address[16], uint16_t port_index) const noexcept {
+    const auto& index = ipv6.neighbor_index;
+    if (index.empty()) return nullptr;
+    const uint32_t mask = static_cast<uint32_t>(index.size() - 1);
+    for (uint32_t position = ipv6_neighbor_hash(address, port_index) & mask;; position = (position + 1) & mask) {
+        const uint32_t entry = index[position];
+        if (entry == 0) return nullptr;
+        const Ipv6Neighbor& neighbor = ipv6.neighbors[entry - 1];
+        if (neighbor.port_index == port_index && std::memcmp(neighbor.address, address, 16) == 0) return &neighbor.mac;
+    }
+}
+
+int32_t Snapshot::snat6_slot_of(const uint8_t address[16]) const noexcept {
+    for (size_t slot = 0; slot < ipv6.snat_slots.size(); ++slot) {
+        if (std::memcmp(ipv6.snat_slots[slot].data(), address, 16) == 0) return static_cast<int32_t>(slot);
+    }
+    return -1;
+}
+
+bool Snapshot::is_local6(const uint8_t address[16]) const noexcept {
+    for (const auto& own : ipv6.local) {
+        if (std::memcmp(own.data(), address, 16) == 0) return true;
+    }
+    return false;
 }
 
 }  // namespace vipgate

@@ -16,12 +16,15 @@
 // worker still on an older snapshot can never act on an entry meant for a newer one.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <rte_ether.h>
+#include <rte_hash_crc.h>
 
 #include "dataplane/chunked_table.h"
 #include "dataplane/dns_zone.h"
@@ -47,6 +50,8 @@ struct EndpointSlot {
     uint32_t generation = 0;  // 0: slot empty in this snapshot
     uint32_t weight = 0;
     uint32_t service_port = 0;  // id of the owning service port (for statistics)
+    bool ipv6 = false;          // an endpoint of an IPv6 service port: address6 is its address
+    uint8_t address6[16] = {};  // network order
 };
 
 struct ServicePort {
@@ -58,6 +63,10 @@ struct ServicePort {
     std::shared_ptr<const MaglevTable> maglev;  // empty table: no usable endpoint, refuse
     std::vector<uint32_t> endpoint_slots;       // every endpoint of this port (any state)
     std::string service_name;                   // "namespace/name:port-name", for statistics
+    // The IPv6 family of a service port is a service port of its own (its own id, VIP key,
+    // Maglev table and endpoint slots): vip6 is its VIP, `vip` stays 0.
+    bool ipv6 = false;
+    uint8_t vip6[16] = {};
 };
 
 // An endpoint as its replies show it: (address, target port, protocol), network order.
@@ -129,6 +138,39 @@ struct PortIdentity {
     bool kernel_interface = false;  // ports[].kernel_interface: unserved local traffic goes to the kernel
 };
 
+// IPv6 forwarding state of the gateway's settings (docs/ipv6.md, step 3): a handful of on-link
+// prefixes and addresses searched by a scan, static neighbors in a small hash (one per pod:
+// thousands); rte_lpm6 routes and Neighbor Discovery come with step 5.
+struct Ipv6OnLink {
+    uint8_t prefix[16] = {};
+    uint8_t length = 0;
+    uint16_t port_index = 0;
+};
+struct Ipv6Neighbor {
+    uint8_t address[16] = {};
+    uint16_t port_index = 0;
+    rte_ether_addr mac{};
+};
+inline uint32_t ipv6_neighbor_hash(const uint8_t address[16], uint16_t port_index) noexcept {
+    uint64_t words[2];
+    std::memcpy(words, address, sizeof(words));
+    return rte_hash_crc_8byte(words[1], rte_hash_crc_8byte(words[0], port_index));
+}
+
+struct Ipv6Settings {
+    std::vector<Ipv6OnLink> on_link;             // the ports' IPv6 prefixes, longest first
+    std::vector<std::array<uint8_t, 16>> local;  // the ports' own IPv6 addresses
+    std::vector<Ipv6Neighbor> neighbors;         // static
+    // Open addressing over `neighbors`: entry + 1 (0: empty), a power of two at least twice their
+    // number, linear probing from ipv6_neighbor_hash.
+    std::vector<uint32_t> neighbor_index;
+    // SNAT6 slots (conn_table6.h): index = slot, stable for the process's life (a removed address
+    // keeps its slot, retired; re-added it gets it back), so a worker's connection table may copy
+    // them once. `snat_active` lists the slots new connections use.
+    std::vector<std::array<uint8_t, 16>> snat_slots;
+    std::vector<uint8_t> snat_active;
+};
+
 class Snapshot {
 public:
     Snapshot() = default;
@@ -148,7 +190,8 @@ public:
     std::vector<PortIdentity> ports;          // indexed by port index
 
     std::vector<uint32_t> snat_addresses;  // network order
-    SnatPortSlices snat_ports;             // one slice of source ports per worker
+    Ipv6Settings ipv6;
+    SnatPortSlices snat_ports;  // one slice of source ports per worker
     uint16_t worker_count = 1;
     IdlePolicy idle;  // how a worker waits while its queues are empty
 
@@ -170,6 +213,12 @@ public:
     AddressKind address_kind(uint32_t address) const noexcept;
     int32_t service_port_of_endpoint(const EndpointKey& key) const noexcept;  // -1: none or ambiguous
     const NextHop* route(uint32_t destination) const noexcept;                // nullptr: no route
+    // IPv6: the egress of `destination` (nullptr: on no port's prefix), its static neighbor's MAC
+    // (nullptr: none), and whether it is an SNAT6 slot's or a port's own address.
+    const Ipv6OnLink* route6(const uint8_t destination[16]) const noexcept;
+    const rte_ether_addr* neighbor6(const uint8_t address[16], uint16_t port_index) const noexcept;
+    int32_t snat6_slot_of(const uint8_t address[16]) const noexcept;  // -1: not an SNAT6 address
+    bool is_local6(const uint8_t address[16]) const noexcept;
     bool endpoint_alive(uint32_t slot, uint32_t generation) const noexcept {
         return endpoints.contains(slot) && generation != 0 && endpoints[slot].generation == generation;
     }

@@ -127,7 +127,12 @@ int run_worker(void* argument) {
             transmit_control_packets(context, context.kernel_tx_ring, &context.counters.from_kernel);
         }
         context.counters.conntrack_expired += context.connections->expire(context.now_ms, launch.expire_budget);
-        context.counters.active_connections = context.connections->size();
+        uint32_t active = context.connections->size();
+        if (context.connections6 != nullptr) {
+            context.counters.conntrack_expired += context.connections6->expire(context.now_ms, launch.expire_budget);
+            active += context.connections6->size();
+        }
+        context.counters.active_connections = active;
         context.affinity->expire(context.now_ms, launch.affinity_expire_budget);
         context.fragments.expire(context.now_ms, kFragmentExpireBudget, context.counters);
         const IdlePolicy policy = snapshot->idle;

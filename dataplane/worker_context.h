@@ -11,6 +11,7 @@
 
 #include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
+#include "dataplane/conn_table6.h"
 #include "dataplane/counters.h"
 #include "dataplane/dns_rate_limiter.h"
 #include "dataplane/fragment_table.h"
@@ -51,7 +52,9 @@ struct alignas(64) WorkerContext {
     TokenBucket kernel_bucket;  // packets this worker passes to the kernel exception path
 
     ConnTable* connections = nullptr;
-    AffinityTable* affinity = nullptr;  // sessionAffinity: ClientIP choices
+    ConnTable6* connections6 = nullptr;  // null: no port has an IPv6 address, IPv6 is not served
+    uint32_t snat6_slots_known = 0;      // SNAT6 slots of the snapshot copied into connections6
+    AffinityTable* affinity = nullptr;   // sessionAffinity: ClientIP choices
     const NeighborTable* neighbors = nullptr;
     DnsRateLimiter* dns_rate_limiter = nullptr;          // null: DNS responses are not rate-limited
     SipHashKey dns_tcp_key;                              // the DNS TCP responder's ISN key, the same on every worker

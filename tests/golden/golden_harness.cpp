@@ -175,6 +175,13 @@ ServiceSpec& TopologySpec::service(const std::string& name) {
     throw std::invalid_argument("no service named " + name);
 }
 
+// ", \"a\", \"b\"": more entries for a TOML array that already has one.
+static std::string quoted_list(const std::vector<std::string>& values) {
+    std::string text;
+    for (const std::string& value : values) text.append(", \"").append(value).append("\"");
+    return text;
+}
+
 std::string config_text(const TopologySpec& spec) {
     std::ostringstream text;
     text << "[dataplane]\nworker_lcores = [";
@@ -182,18 +189,20 @@ std::string config_text(const TopologySpec& spec) {
     text << "]\nnat_mode = \"" << (spec.nat_mode == NatMode::FullNat ? "fullnat" : "dnat") << "\"\n"
          << "hash_seed = 0x5eed5eed\n\n"
          << "[conntrack]\ncapacity = " << kConntrackCapacity << "\nudp_timeout = 120\nudp_unreplied_timeout = 30\n\n"
-         << "[snat]\naddresses = [\"" << ipv4_text(kSnatAddr) << "\"]\n"
+         << "[snat]\naddresses = [\"" << ipv4_text(kSnatAddr) << "\"" << quoted_list(spec.snat_addresses6) << "]\n"
          << "port_range = [" << spec.snat_port_min << ", " << spec.snat_port_max << "]\n\n"
          << "[limits]\nanswer_rate = " << spec.limits.answers.rate_per_s
          << "\nanswer_burst = " << spec.limits.answers.burst << "\npunt_rate = " << spec.limits.punts.rate_per_s
          << "\npunt_burst = " << spec.limits.punts.burst << "\n\n"
          << "[[ports]]\nname = \"clients\"\ndevice = \"net_null0\"\n"
-         << "addresses = [\"" << ipv4_text(kGatewayAddr) << "/24\"]\n";
+         << "addresses = [\"" << ipv4_text(kGatewayAddr) << "/24\"" << quoted_list(spec.client_port_addresses6)
+         << "]\n";
     if (spec.client_port_mtu != 0) text << "mtu = " << spec.client_port_mtu << "\n";
     if (!spec.client_kernel_interface.empty())
         text << "kernel_interface = \"" << spec.client_kernel_interface << "\"\n";
     text << "\n[[ports]]\nname = \"endpoints\"\ndevice = \"net_null1\"\n"
-         << "addresses = [\"" << ipv4_text(kEndpointSideAddr) << "/24\", \"" << ipv4_text(kSnatAddr) << "/24\"]\n"
+         << "addresses = [\"" << ipv4_text(kEndpointSideAddr) << "/24\", \"" << ipv4_text(kSnatAddr) << "/24\""
+         << quoted_list(spec.endpoint_port_addresses6) << "]\n"
          << "vlan = " << kEndpointVlan << "\n";
     if (spec.endpoint_port_mtu != 0) text << "mtu = " << spec.endpoint_port_mtu << "\n";
     text << "\n"
@@ -229,6 +238,7 @@ std::string config_text(const TopologySpec& spec) {
         }
         text << "\n";
     }
+    text << spec.extra_toml;
     return text.str();
 }
 
@@ -338,6 +348,7 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec) : spec_(spec), builder_(s
     const config::Config config = load_config(spec);
     snapshot_ = builder_.build(config);
     for (const auto& neighbor : config.neighbors) {
+        if (!config::is_zero(neighbor.address6)) continue;  // IPv6 ones live in the snapshot
         rte_ether_addr address{};
         std::memcpy(address.addr_bytes, neighbor.mac.data(), RTE_ETHER_ADDR_LEN);
         if (neighbors_.learn(rte_cpu_to_be_32(neighbor.address), address, true) != NeighborTable::LearnResult::Added) {
@@ -369,6 +380,12 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec) : spec_(spec), builder_(s
         context->tx_queue[1] = index;
         context->now_ms = kStartTimeMs;
         context->connections = table;
+        if (!spec.client_port_addresses6.empty() || !spec.endpoint_port_addresses6.empty()) {
+            ConnTable6* table6 = ConnTable6::create(kConntrackCapacity, kConntrackSeed, SOCKET_ID_ANY);
+            if (table6 == nullptr) throw std::runtime_error("cannot create an IPv6 connection table");
+            worker_tables6_.push_back(table6);
+            context->connections6 = table6;
+        }
         context->affinity = affinity;
         DnsRateLimiter* rate_limiter = DnsRateLimiter::create(SOCKET_ID_ANY);
         if (rate_limiter == nullptr) throw std::runtime_error("cannot create a DNS rate limiter");
@@ -389,6 +406,7 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec) : spec_(spec), builder_(s
 
 GoldenHarness::~GoldenHarness() {
     for (ConnTable* table : worker_tables_) ConnTable::destroy(table);
+    for (ConnTable6* table : worker_tables6_) ConnTable6::destroy(table);
     for (AffinityTable* table : affinity_tables_) AffinityTable::destroy(table);
     for (DnsRateLimiter* limiter : dns_rate_limiters_) DnsRateLimiter::destroy(limiter);
     rte_ring_free(punt_ring_);

@@ -35,6 +35,7 @@
 #include "control/snapshot_builder.h"
 #include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
+#include "dataplane/conn_table6.h"
 #include "dataplane/counters.h"
 #include "dataplane/neighbor_table.h"
 #include "dataplane/snapshot.h"
@@ -123,6 +124,13 @@ struct TopologySpec {
     uint16_t client_port_mtu = 0;            // [[ports]] mtu of port 0; 0: not configured (1500)
     uint16_t endpoint_port_mtu = 0;          // the same for port 1
     std::string client_kernel_interface;     // [[ports]] kernel_interface of port 0; empty: none
+    // IPv6 (golden_nat66_test.cpp): entries added to the ports' and [snat] addresses, and TOML
+    // appended to the configuration (IPv6 services, pods, neighbors). With IPv6 port addresses
+    // every worker gets an IPv6 connection table, as the daemon does.
+    std::vector<std::string> client_port_addresses6;
+    std::vector<std::string> endpoint_port_addresses6;
+    std::vector<std::string> snat_addresses6;
+    std::string extra_toml;
     // [limits]: off unless a test sets them, since a table of cases runs at one clock instant.
     RateLimits limits{.answers = {0, 1}, .punts = {0, 1}};
 
@@ -238,6 +246,7 @@ public:
     const TopologySpec& spec() const { return spec_; }
     WorkerContext& worker(uint16_t index) { return *workers_.at(index); }
     ConnTable& connections(uint16_t worker) { return *worker_tables_.at(worker); }
+    ConnTable6& connections6(uint16_t worker) { return *worker_tables6_.at(worker); }
     AffinityTable& affinity(uint16_t worker) { return *affinity_tables_.at(worker); }
     const EndpointCounters& endpoint_counters(uint16_t worker, uint32_t slot) const;
     const EndpointHandshakes& endpoint_handshakes(uint16_t worker, uint32_t slot) const;
@@ -282,6 +291,7 @@ private:
     NeighborTable neighbors_;
     rte_ring* punt_ring_ = nullptr;
     std::vector<ConnTable*> worker_tables_;
+    std::vector<ConnTable6*> worker_tables6_;
     std::vector<AffinityTable*> affinity_tables_;
     std::vector<DnsRateLimiter*> dns_rate_limiters_;
     std::vector<std::unique_ptr<WorkerContext>> workers_;

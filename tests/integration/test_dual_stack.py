@@ -5,7 +5,8 @@ The gateway has an IPv4 and an IPv6 service CIDR. An operator applies the Kubern
 dual-stack docs' manifests (PreferDualStack with no clusterIPs, RequireDualStack with
 ipFamilies [IPv6, IPv4], SingleStack IPv6) and two pods with podIPs of both families. Then:
   * `vipctl get services` lists both cluster IPs of the dual-stack services (primary first) and
-    says that IPv6 is not served yet; the JSON has cluster_ips, ip_families, ipv6;
+    says that IPv6 is not served, as no port has an IPv6 address (test_nat66.py serves it); the
+    JSON has cluster_ips, ip_families, ipv6;
   * the log says it once per apply, and the metric vipgate_ipv6_cluster_ips_not_served is 3;
   * IPv4 traffic to the dual-stack services still reaches the pods;
   * bad dual-stack input (families that contradict the addresses, an IPv6 address outside the
@@ -82,7 +83,7 @@ def check_addresses(vipctl):
             h.check(address.startswith("198.18.12") or address.startswith("2001:db8:1::"),
                     f"{service['name']}: {address} is not from {SERVICE_CIDRS}")
         h.check(service["cluster_ip"] == service["cluster_ips"][0], f"{service['name']}: primary first")
-        h.check(service["ipv6"] == "not served yet", f"{service['name']}: ipv6 field {service['ipv6']}")
+        h.check(service["ipv6"] == "not served: no port has an IPv6 address", f"{service['name']}: ipv6 field {service['ipv6']}")
     return services
 
 
@@ -95,7 +96,7 @@ def check_table(vipctl, services):
         rows = [line.split() for line in result.stdout.splitlines()]
         h.check(any(service["name"] in row and addresses in row for row in rows),
                 f"{service['name']} row lacks {addresses}:\n{result.stdout}")
-    h.check("3 service(s) have an IPv6 cluster IP: configured, not served yet" in result.stderr,
+    h.check("3 service(s) have an IPv6 cluster IP that is not served: no port has an IPv6 address" in result.stderr,
             f"no IPv6 note: {result.stderr}")
 
 
@@ -129,7 +130,7 @@ def main(context):
     result = vipctl.apply(context, "dual-stack.yaml", "---\n".join(documents + [pod(n, a) for n, a in PODS.items()]))
     h.check(result.returncode == 0, f"apply failed: {result.stderr}")
     h.check("service/my-service-v6-first created" in result.stdout, f"apply output: {result.stdout}")
-    daemon.wait_for(r"ipv6: 3 IPv6 cluster IPs configured, not served yet", after=offset)
+    daemon.wait_for(r"ipv6: 3 IPv6 cluster IPs configured, not served: no port has an IPv6 address", after=offset)
     h.check(metric(metrics, "vipgate_ipv6_cluster_ips_not_served") == 3, "metric vipgate_ipv6_cluster_ips_not_served")
 
     services = check_addresses(vipctl)

@@ -179,9 +179,11 @@ TEST(DualStackStore, AllocatesOneAddressPerFamilyPrimaryFirst) {
     EXPECT_EQ(v6_only.ip_families, std::vector{IpFamily::Ipv6});
     EXPECT_EQ(v6_only.cluster_ip, 0u);
     EXPECT_EQ(v6_only.cluster_ip6, ip6("2001:db8:1::3"));
-    // Only the IPv4 family reaches the dataplane; an IPv6-only service has no VIP at all.
+    // Each family with an address reaches the dataplane (NAT66, docs/ipv6.md step 3).
     EXPECT_TRUE(store.resolved().at("default/my-service").serves_vip());
-    EXPECT_FALSE(store.resolved().at("default/my-service-v6").serves_vip());
+    EXPECT_TRUE(store.resolved().at("default/my-service").serves_ipv6());  // PreferDualStack: both
+    EXPECT_TRUE(store.resolved().at("default/my-service-v6").serves_vip());
+    EXPECT_TRUE(store.resolved().at("default/my-service-v6").serves_ipv6());
     EXPECT_EQ(store.ipv6_cluster_ips(), 3u);
 
     // Re-applying the same manifests keeps every address (they are immutable, not re-allocated).

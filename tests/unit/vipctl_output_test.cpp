@@ -88,12 +88,20 @@ TEST(VipctlServices, DualStackListsEveryClusterIpAndNotesIpv6IsNotServed) {
     service["cluster_ip"] = "2001:db8:1::a";
     service["cluster_ips"] = {"2001:db8:1::a", "198.18.128.10"};
     service["ip_families"] = {"IPv6", "IPv4"};
-    service["ipv6"] = "not served yet";
+    service["ipv6"] = "not served: no port has an IPv6 address";
     const Printed printed = print(print_services, {{"ok", true}, {"items", {service, web_service()}}}, kInDefault);
     EXPECT_NE(printed.out.find("web    ClusterIP   2001:db8:1::a,198.18.128.10   80/TCP,443/TCP"), std::string::npos)
         << printed.out;
     EXPECT_EQ(printed.err,
-              "note: 1 service(s) have an IPv6 cluster IP: configured, not served yet (the dataplane serves IPv4)\n");
+              "note: 1 service(s) have an IPv6 cluster IP that is not served: no port has an IPv6 address\n");
+}
+
+TEST(VipctlServices, ServedIpv6NeedsNoNote) {
+    json service = web_service();
+    service["cluster_ips"] = {"198.18.128.10", "2001:db8:1::a"};
+    service["ipv6"] = "served";
+    const Printed printed = print(print_services, {{"ok", true}, {"items", {service}}}, kInDefault);
+    EXPECT_EQ(printed.err, "");
 }
 
 TEST(VipctlServices, AllNamespacesAddANamespaceColumn) {

@@ -111,7 +111,10 @@ void print_services(const nlohmann::json& response, const TableOptions& options,
         for (const auto& address : field_list(service, "cluster_ips")) {
             addresses += (addresses.empty() ? "" : ",") + (address.is_string() ? address.get<std::string>() : "?");
         }
-        if (service.contains("ipv6") && service["ipv6"].is_string()) ++ipv6_not_served;
+        if (service.contains("ipv6") && service["ipv6"].is_string() &&
+            service["ipv6"].get<std::string>().rfind("not served", 0) == 0) {
+            ++ipv6_not_served;
+        }
         std::vector<std::string> cells = {
             field_text(service, "name"),
             field_text(service, "type", cluster_ip == "None" ? "Headless" : "ClusterIP"),
@@ -127,7 +130,7 @@ void print_services(const nlohmann::json& response, const TableOptions& options,
     print_or_nothing_found(table, options, out, err);
     if (ipv6_not_served > 0) {
         err << "note: " << ipv6_not_served
-            << " service(s) have an IPv6 cluster IP: configured, not served yet (the dataplane serves IPv4)\n";
+            << " service(s) have an IPv6 cluster IP that is not served: no port has an IPv6 address\n";
     }
 }
 

@@ -1,0 +1,484 @@
+// IPv6 ClusterIP service: the IPv4 pipeline's stages (pipeline.cpp) over ParsedIpv6, FlowKey6
+// and ConnTable6, for one burst's IPv6 packets:
+//   1. parse each (ipv6_parser.h); keep TCP, UDP and SCTP packets to our MAC that are not
+//      fragments, drop the rest with the parser's reason or ipv6_not_served (ND, ICMPv6 and
+//      fragments are later steps of docs/ipv6.md);
+//   2. one batched ConnTable6 lookup, then one batched VIP-table lookup of the misses (the VIP
+//      table is shared with IPv4: VipKey carries the family);
+//   3. per packet: translate a tracked flow, start a new one (Maglev on the 5-tuple), hand it to
+//      the worker that owns it, or drop it with a reason.
+//
+// Differences from IPv4, each a later step: refusals (no endpoint, unknown port, mid-stream TCP
+// under full-NAT) are dropped with their reason, not answered (RST and ICMPv6 errors: step 4);
+// a hop limit that would reach 0 is dropped as ipv6_hop_limit_exceeded (time exceeded: step 4);
+// a packet larger than the egress MTU is dropped as mtu_exceeded (Packet Too Big: step 4); next
+// hops are the ports' on-link prefixes with static neighbors, a neighbor without one is
+// ipv6_no_neighbor (ND and rte_lpm6 routes: step 5). sessionAffinity ClientIP picks the
+// endpoint by the client's address on the Maglev table (the same on every worker, as the IPv4
+// path's first choice) without the affinity table's memory of earlier choices. IPv6 clients are
+// refused (source_not_allowed) when [cluster] client_ranges is set, as that list is IPv4 only.
+#include "dataplane/pipeline6.h"
+
+#include <cstring>
+
+#include <rte_branch_prediction.h>
+#include <rte_ether.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include "dataplane/ipv6_parser.h"
+#include "dataplane/nat_rewrite6.h"
+#include "dataplane/pipeline.h"
+#include "dataplane/worker_output.h"
+
+namespace vipgate {
+namespace {
+
+constexpr uint32_t kSnatPortAttempts = 16;
+
+struct Packet6 {
+    rte_mbuf* mbuf;
+    ParsedIpv6 parsed;
+    uint16_t port_index;
+    uint16_t vlan_id;
+};
+
+class Ipv6Processor {
+public:
+    Ipv6Processor(WorkerContext& context, const Snapshot& snapshot, bool from_handoff)
+        : context_(context),
+          snapshot_(snapshot),
+          counters_(context.counters),
+          table_(*context.connections6),
+          from_handoff_(from_handoff) {}
+
+    void run(rte_mbuf** packets, const uint16_t* l3_offsets, uint16_t count) noexcept;
+
+private:
+    bool classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out) noexcept;
+    void warm_new_flows(const Packet6* packets, const FlowKey6* keys, const int32_t* service_port_of,
+                        const ConnLookupResult6* hits, uint16_t count) noexcept;
+    void dispatch(Packet6& packet, ConnLookupResult6 hit, int32_t service_port) noexcept;
+    void handle_tracked(Packet6& packet, const ConnLookupResult6& hit) noexcept;
+    void handle_untracked(Packet6& packet, int32_t service_port) noexcept;
+    void handle_new_flow(Packet6& packet, uint32_t service_port_index) noexcept;
+    void note_handshake(Connection6& connection, TcpState before) noexcept;
+    bool allocate_snat_port(FlowKey6& reply_key, uint32_t flow_hash) noexcept;
+    void translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept;
+    bool owned_elsewhere(Packet6& packet, uint16_t owner) noexcept;
+    int32_t find_service_port(const FlowKey6& key) const noexcept {
+        return snapshot_.find_service_port(VipKey::ipv6(key.dst_addr, key.dst_port, key.protocol));
+    }
+    void drop(rte_mbuf* packet, DropReason reason) noexcept { drop_packet(context_, packet, reason); }
+
+    WorkerContext& context_;
+    const Snapshot& snapshot_;
+    WorkerCounters& counters_;
+    ConnTable6& table_;
+    const bool from_handoff_;
+    bool table_changed_ = false;  // as in pipeline.cpp: hits looked up before are looked up again
+};
+
+bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out) noexcept {
+    out.mbuf = packet;
+    out.port_index = port_index_of(context_, packet->port);
+    const PortIdentity& port = snapshot_.ports[out.port_index];
+    const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
+    const ParseOutcome outcome =
+        parse_ipv6(frame, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet), l3_offset, out.parsed);
+    if (unlikely(outcome.kind == PacketKind::Invalid)) {
+        drop(packet, outcome.reason);
+        return false;
+    }
+    const auto* ethernet = reinterpret_cast<const rte_ether_hdr*>(frame);
+    if (!rte_is_same_ether_addr(&ethernet->dst_addr, &port.mac)) {
+        // 33:33:...: IPv6 multicast, where Neighbor Discovery arrives (step 5).
+        const bool multicast = ethernet->dst_addr.addr_bytes[0] == 0x33 && ethernet->dst_addr.addr_bytes[1] == 0x33;
+        drop(packet, multicast ? DropReason::Ipv6NotServed : DropReason::NotForUs);
+        return false;
+    }
+    const uint8_t protocol = out.parsed.key.protocol;
+    if (unlikely((protocol != kProtoTcp && protocol != kProtoUdp && protocol != kProtoSctp) ||
+                 out.parsed.fragment != FragmentKind::None)) {
+        drop(packet, DropReason::Ipv6NotServed);
+        return false;
+    }
+    out.vlan_id = l3_offset == sizeof(rte_ether_hdr)
+                      ? 0
+                      : static_cast<uint16_t>(
+                            rte_be_to_cpu_16(reinterpret_cast<const rte_vlan_hdr*>(ethernet + 1)->vlan_tci) & 0x0FFF);
+    return true;
+}
+
+void Ipv6Processor::run(rte_mbuf** packets, const uint16_t* l3_offsets, uint16_t count) noexcept {
+    // New SNAT6 slots since the last burst (they only grow: snapshot.h).
+    const auto& snat_slots = snapshot_.ipv6.snat_slots;
+    while (unlikely(context_.snat6_slots_known < snat_slots.size())) {
+        const uint32_t slot = context_.snat6_slots_known++;
+        uint8_t address[16];
+        std::memcpy(address, snat_slots[slot].data(), sizeof(address));
+        table_.set_snat_address(static_cast<uint8_t>(slot), address);
+    }
+    Packet6 kept[kBurstSize];
+    FlowKey6 keys[kBurstSize];
+    uint16_t kept_count = 0;
+    for (uint16_t i = 0; i < count; ++i) {
+        if (classify(packets[i], l3_offsets[i], kept[kept_count])) {
+            keys[kept_count] = kept[kept_count].parsed.key;
+            ++kept_count;
+        }
+    }
+    if (kept_count == 0) return;
+    ConnLookupResult6 hits[kBurstSize];
+    table_.lookup_bulk(keys, kept_count, hits);
+
+    VipKey vip_keys[kBurstSize];
+    const void* vip_key_pointers[kBurstSize];
+    uint16_t vip_index[kBurstSize];
+    int32_t service_port_of[kBurstSize];
+    uint16_t vip_count = 0;
+    for (uint16_t k = 0; k < kept_count; ++k) {
+        service_port_of[k] = -1;
+        if (hits[k].connection != nullptr) {
+            // handle_tracked reads the pinned endpoint and bumps its counters (as pipeline.cpp).
+            const uint32_t endpoint_slot = hits[k].connection->endpoint_slot;
+            if (snapshot_.endpoints.contains(endpoint_slot)) rte_prefetch0(&snapshot_.endpoints[endpoint_slot]);
+            if (endpoint_slot < context_.endpoint_counter_slots) {
+                rte_prefetch0(&context_.endpoint_counters[endpoint_slot]);
+            }
+            continue;
+        }
+        const FlowKey6& key = keys[k];
+        vip_keys[vip_count] = VipKey::ipv6(key.dst_addr, key.dst_port, key.protocol);
+        vip_key_pointers[vip_count] = &vip_keys[vip_count];
+        vip_index[vip_count++] = k;
+    }
+    if (vip_count > 0) {
+        uint64_t hit_mask = 0;
+        void* data[kBurstSize];
+        rte_hash_lookup_bulk_data(snapshot_.lookup->vip_table, vip_key_pointers, vip_count, &hit_mask, data);
+        for (uint16_t v = 0; v < vip_count; ++v) {
+            if (hit_mask & (uint64_t(1) << v)) service_port_of[vip_index[v]] = snapshot_.resolve_service_port(data[v]);
+        }
+    }
+    if (vip_count > 0) warm_new_flows(kept, keys, service_port_of, hits, kept_count);
+    for (uint16_t k = 0; k < kept_count; ++k) dispatch(kept[k], hits[k], service_port_of[k]);
+}
+
+// As pipeline.cpp's warm_new_flows: the Maglev slot, the endpoint it names and the reply key's
+// index bucket (SNAT port check, then insert) of every new flow of the burst, fetched stage by
+// stage so the misses overlap. Only caches are affected; handle_new_flow decides.
+void Ipv6Processor::warm_new_flows(const Packet6* packets, const FlowKey6* keys, const int32_t* service_port_of,
+                                   const ConnLookupResult6* hits, uint16_t count) noexcept {
+    uint16_t index[kBurstSize];
+    uint32_t flow_hash[kBurstSize];
+    uint32_t slot[kBurstSize];
+    uint16_t n = 0;
+    const bool may_hand_off = !from_handoff_ && context_.worker_count > 1;
+    for (uint16_t k = 0; k < count; ++k) {
+        if (hits[k].connection != nullptr || service_port_of[k] < 0) continue;
+        const FlowKey6& key = keys[k];
+        if (may_hand_off &&
+            connection_owner6(key.src_addr, key.src_port, context_.worker_count) != context_.worker_index) {
+            continue;
+        }
+        const ServicePort& service_port = snapshot_.service_ports[static_cast<uint32_t>(service_port_of[k])];
+        if (service_port.maglev->empty()) continue;
+        flow_hash[n] = hash_flow_key(key, snapshot_.hash_seed);
+        const uint32_t choice_hash =
+            service_port.affinity_timeout_ms == 0 ? flow_hash[n] : rte_hash_crc(key.src_addr, 16, snapshot_.hash_seed);
+        slot[n] = service_port.maglev->lookup(choice_hash);
+        index[n++] = k;
+    }
+    if (n == 0) return;
+    for (uint16_t j = 0; j < n; ++j) rte_prefetch0(&snapshot_.endpoints[slot[j]]);
+    const bool full_nat = snapshot_.nat_mode == NatMode::FullNat;
+    const auto& active = snapshot_.ipv6.snat_active;
+    if (full_nat && active.empty()) return;
+    FlowKey6 reply_keys[kBurstSize];
+    for (uint16_t j = 0; j < n; ++j) {
+        const EndpointSlot& endpoint = snapshot_.endpoints[slot[j]];
+        const FlowKey6& key = packets[index[j]].parsed.key;
+        FlowKey6& reply = reply_keys[j];
+        std::memcpy(reply.src_addr, endpoint.address6, sizeof(reply.src_addr));
+        reply.src_port = endpoint.port;
+        reply.protocol = key.protocol;
+        if (full_nat) {
+            std::memcpy(reply.dst_addr, snapshot_.ipv6.snat_slots[active[flow_hash[j] % active.size()]].data(),
+                        sizeof(reply.dst_addr));
+            // The port allocate_snat_port will try first (the counter moves once per new flow).
+            reply.dst_port = rte_cpu_to_be_16(
+                snapshot_.snat_ports.candidate(context_.worker_index, flow_hash[j], context_.snat_cursor + j, 0));
+        } else {
+            std::memcpy(reply.dst_addr, key.src_addr, sizeof(reply.dst_addr));
+            reply.dst_port = key.src_port;
+        }
+    }
+    ConnLookupResult6 ignored[kBurstSize];
+    table_.lookup_bulk(reply_keys, n, ignored);
+}
+
+void Ipv6Processor::dispatch(Packet6& packet, ConnLookupResult6 hit, int32_t service_port) noexcept {
+    if (unlikely(table_changed_)) {
+        const bool was_hit = hit.connection != nullptr;
+        hit = table_.lookup(packet.parsed.key);
+        if (was_hit && hit.connection == nullptr) service_port = find_service_port(packet.parsed.key);
+    }
+    if (hit.connection != nullptr) {
+        handle_tracked(packet, hit);
+    } else {
+        handle_untracked(packet, service_port);
+    }
+}
+
+bool Ipv6Processor::owned_elsewhere(Packet6& packet, uint16_t owner) noexcept {
+    if (from_handoff_ || context_.worker_count == 1 || owner == context_.worker_index ||
+        owner >= context_.worker_count) {
+        return false;
+    }
+    hand_off_packet(context_, packet.mbuf, owner);
+    return true;
+}
+
+void Ipv6Processor::note_handshake(Connection6& connection, TcpState before) noexcept {
+    if (connection.tcp_state == TcpState::SynSent) {
+        connection.syn_us = context_.now_us;
+    } else if (before == TcpState::SynSent && connection.tcp_state == TcpState::SynReceived &&
+               connection.endpoint_slot < context_.endpoint_counter_slots && context_.endpoint_handshakes != nullptr) {
+        context_.endpoint_handshakes[connection.endpoint_slot].record(context_.now_us - connection.syn_us);
+    }
+}
+
+void Ipv6Processor::handle_tracked(Packet6& packet, const ConnLookupResult6& hit) noexcept {
+    Connection6* connection = hit.connection;
+    const ParsedIpv6& parsed = packet.parsed;
+    if (unlikely(!snapshot_.endpoint_alive(connection->endpoint_slot, connection->endpoint_generation))) {
+        const bool can_reschedule =
+            hit.direction == FlowDirection::Original &&
+            (parsed.key.protocol == kProtoUdp ||
+             (uses_tcp_state(parsed.key.protocol) && (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn));
+        table_.remove(connection);
+        table_changed_ = true;
+        if (can_reschedule) {
+            const int32_t service_port = find_service_port(parsed.key);
+            if (service_port >= 0) {
+                ++counters_.rescheduled;
+                handle_new_flow(packet, static_cast<uint32_t>(service_port));
+                return;
+            }
+        }
+        drop(packet.mbuf, DropReason::EndpointGone);
+        return;
+    }
+    ++counters_.conntrack_hits;
+    if (unlikely(parsed.hop_limit <= 1)) {
+        drop(packet.mbuf, DropReason::Ipv6HopLimitExceeded);
+        return;
+    }
+    const TcpState state_before = connection->tcp_state;
+    table_.update(connection, hit.direction, parsed.tcp_flags, context_.now_ms, snapshot_.timeouts);
+    if (unlikely(connection->tcp_state != state_before)) note_handshake(*connection, state_before);
+    if (hit.direction == FlowDirection::Original) {
+        const bool full_nat = connection->snat_slot != Connection6::kDnatOnly;
+        const uint8_t* source =
+            full_nat ? snapshot_.ipv6.snat_slots[connection->snat_slot].data() : connection->original.src_addr;
+        const uint16_t source_port = full_nat ? connection->reply_dst_port : connection->original.src_port;
+        ++counters_.forwarded_to_endpoint;
+        if (connection->endpoint_slot < context_.endpoint_counter_slots) {
+            EndpointCounters& endpoint = context_.endpoint_counters[connection->endpoint_slot];
+            ++endpoint.packets;
+            endpoint.bytes += rte_pktmbuf_pkt_len(packet.mbuf);
+        }
+        translate_and_forward(packet, {source, connection->endpoint_addr, source_port, connection->endpoint_port});
+    } else {
+        ++counters_.forwarded_to_client;
+        translate_and_forward(packet, {connection->original.dst_addr, connection->original.src_addr,
+                                       connection->original.dst_port, connection->original.src_port});
+    }
+}
+
+// A packet to no IPv6 service port: a reply whose entry lives on another worker (to an SNAT6
+// address: the port's slice names it; DNAT-only: the client's worker), or nothing we serve.
+void Ipv6Processor::handle_untracked(Packet6& packet, int32_t service_port) noexcept {
+    const FlowKey6& key = packet.parsed.key;
+    if (service_port >= 0) {
+        if (unlikely(!snapshot_.client_ranges.empty())) {
+            drop(packet.mbuf, DropReason::SourceNotAllowed);
+            return;
+        }
+        if (owned_elsewhere(packet, connection_owner6(key.src_addr, key.src_port, context_.worker_count))) return;
+        handle_new_flow(packet, static_cast<uint32_t>(service_port));
+        return;
+    }
+    if (snapshot_.snat6_slot_of(key.dst_addr) >= 0) {
+        const uint16_t port = rte_be_to_cpu_16(key.dst_port);
+        if (snapshot_.snat_ports.contains(port) && owned_elsewhere(packet, snapshot_.snat_ports.owner(port))) return;
+    } else if (snapshot_.nat_mode == NatMode::DnatOnly) {
+        if (owned_elsewhere(packet, connection_owner6(key.dst_addr, key.dst_port, context_.worker_count))) return;
+    }
+    drop(packet.mbuf, DropReason::NoService);
+}
+
+// As BurstProcessor::allocate_snat_port: this worker's slice, RFC 6056's hash-based order.
+bool Ipv6Processor::allocate_snat_port(FlowKey6& reply_key, uint32_t flow_hash) noexcept {
+    const uint32_t counter = context_.snat_cursor++;
+    for (uint32_t attempt = 0; attempt < kSnatPortAttempts; ++attempt) {
+        const uint16_t port = snapshot_.snat_ports.candidate(context_.worker_index, flow_hash, counter, attempt);
+        reply_key.dst_port = rte_cpu_to_be_16(port);
+        if (table_.lookup(reply_key).connection == nullptr) return true;
+    }
+    return false;
+}
+
+void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index) noexcept {
+    const ParsedIpv6& parsed = packet.parsed;
+    const FlowKey6& key = parsed.key;
+    const ServicePort& service_port = snapshot_.service_ports[service_port_index];
+    if (uses_tcp_state(key.protocol) && (parsed.tcp_flags & kTcpFlagRst)) {
+        drop(packet.mbuf, DropReason::NotSyn);
+        return;
+    }
+    if (service_port.maglev->empty()) {
+        if (service_port_index < context_.service_port_slots) ++context_.service_port_refusals[service_port_index];
+        drop(packet.mbuf, DropReason::NoEndpoint);
+        return;
+    }
+    const bool full_nat = snapshot_.nat_mode == NatMode::FullNat;
+    TcpState initial_state = TcpState::None;
+    if (uses_tcp_state(key.protocol)) {
+        const bool syn = (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn;
+        if (!syn && full_nat) {
+            drop(packet.mbuf, DropReason::NotSyn);
+            return;
+        }
+        initial_state = syn                                ? TcpState::SynSent
+                        : (parsed.tcp_flags & kTcpFlagFin) ? TcpState::Closing
+                                                           : TcpState::SynReceived;
+    }
+    if (unlikely(parsed.hop_limit <= 1)) {
+        drop(packet.mbuf, DropReason::Ipv6HopLimitExceeded);
+        return;
+    }
+    const uint32_t flow_hash = hash_flow_key(key, snapshot_.hash_seed);
+    const uint32_t choice_hash =
+        service_port.affinity_timeout_ms == 0 ? flow_hash : rte_hash_crc(key.src_addr, 16, snapshot_.hash_seed);
+    const uint32_t slot = service_port.maglev->lookup(choice_hash);
+    const EndpointSlot& endpoint = snapshot_.endpoints[slot];
+
+    ReplySide6 reply;
+    std::memcpy(reply.endpoint_addr, endpoint.address6, sizeof(reply.endpoint_addr));
+    reply.endpoint_port = endpoint.port;
+    if (full_nat) {
+        const auto& active = snapshot_.ipv6.snat_active;
+        if (unlikely(active.empty())) {
+            drop(packet.mbuf, DropReason::SnatPortsExhausted);
+            return;
+        }
+        reply.snat_slot = active[flow_hash % active.size()];
+        FlowKey6 reply_key;
+        std::memcpy(reply_key.src_addr, endpoint.address6, sizeof(reply_key.src_addr));
+        std::memcpy(reply_key.dst_addr, snapshot_.ipv6.snat_slots[reply.snat_slot].data(), sizeof(reply_key.dst_addr));
+        reply_key.src_port = endpoint.port;
+        reply_key.protocol = key.protocol;
+        if (!allocate_snat_port(reply_key, flow_hash)) {
+            drop(packet.mbuf, DropReason::SnatPortsExhausted);
+            return;
+        }
+        reply.dst_port = reply_key.dst_port;
+    } else {
+        reply.dst_port = key.src_port;
+    }
+
+    InsertResult6 inserted = table_.insert(key, reply, initial_state, context_.now_ms, snapshot_.timeouts);
+    if (inserted.status == InsertStatus::Exists) {
+        if (inserted.connection->original == key) {
+            handle_tracked(packet, {inserted.connection, FlowDirection::Original});
+        } else {
+            drop(packet.mbuf, DropReason::ReplyTupleInUse);
+        }
+        return;
+    }
+    table_changed_ = true;
+    if (inserted.connection == nullptr) {
+        if (full_nat) {
+            drop(packet.mbuf, inserted.status == InsertStatus::HalfOpenProtected ? DropReason::HalfOpenProtected
+                                                                                 : DropReason::ConntrackFull);
+            return;
+        }
+        ++counters_.stateless_forwards;
+    } else {
+        if (inserted.status == InsertStatus::InsertedAfterEviction) ++counters_.conntrack_evictions;
+        inserted.connection->endpoint_slot = slot;
+        inserted.connection->endpoint_generation = endpoint.generation;
+        inserted.connection->syn_us = context_.now_us;
+        ++counters_.new_connections;
+    }
+    ++counters_.forwarded_to_endpoint;
+    if (slot < context_.endpoint_counter_slots) {
+        EndpointCounters& counters = context_.endpoint_counters[slot];
+        ++counters.connections;
+        ++counters.packets;
+        counters.bytes += rte_pktmbuf_pkt_len(packet.mbuf);
+    }
+    const uint8_t* source = full_nat ? snapshot_.ipv6.snat_slots[reply.snat_slot].data() : key.src_addr;
+    translate_and_forward(packet, {source, endpoint.address6, full_nat ? reply.dst_port : key.src_port, endpoint.port});
+}
+
+// Routed (on-link prefix, static neighbor) and checked against the egress MTU before the
+// rewrite, as the IPv4 path does.
+void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept {
+    const Ipv6OnLink* link = snapshot_.route6(rewrite.dst_addr);
+    if (unlikely(link == nullptr)) {
+        drop(packet.mbuf, DropReason::NoRoute);
+        return;
+    }
+    const PortIdentity& out_port = snapshot_.ports[link->port_index];
+    if (unlikely(packet.parsed.payload_length + sizeof(rte_ipv6_hdr) > out_port.mtu)) {
+        drop(packet.mbuf, DropReason::MtuExceeded);
+        return;
+    }
+    const rte_ether_addr* neighbor = snapshot_.neighbor6(rewrite.dst_addr, link->port_index);
+    if (unlikely(neighbor == nullptr)) {
+        drop(packet.mbuf, DropReason::Ipv6NoNeighbor);
+        return;
+    }
+    rewrite_ipv6_packet(rte_pktmbuf_mtod(packet.mbuf, uint8_t*), packet.parsed, rewrite);
+    if (unlikely(!set_egress_vlan(packet.mbuf, packet.vlan_id, packet.parsed.l3_offset, out_port.vlan))) {
+        drop(packet.mbuf, DropReason::VlanInsertFailed);
+        return;
+    }
+    auto* ethernet = rte_pktmbuf_mtod(packet.mbuf, rte_ether_hdr*);
+    ethernet->src_addr = out_port.mac;
+    ethernet->dst_addr = *neighbor;
+    emit_packet(context_, packet.mbuf, link->port_index);
+}
+
+}  // namespace
+
+void process_ipv6_burst(WorkerContext& context, const Snapshot& snapshot, rte_mbuf** packets,
+                        const uint16_t* l3_offsets, uint16_t count, bool from_handoff) noexcept {
+    if (context.connections6 == nullptr) {
+        // No port has an IPv6 address: nothing IPv6 can be served (as before step 3).
+        for (uint16_t i = 0; i < count; ++i) {
+            const auto* ethernet = rte_pktmbuf_mtod(packets[i], const rte_ether_hdr*);
+            const PortIdentity& port = snapshot.ports[port_index_of(context, packets[i]->port)];
+            ParsedIpv6 parsed;
+            const ParseOutcome outcome =
+                parse_ipv6(rte_pktmbuf_mtod(packets[i], const uint8_t*), rte_pktmbuf_data_len(packets[i]),
+                           rte_pktmbuf_pkt_len(packets[i]), l3_offsets[i], parsed);
+            const bool ours = rte_is_same_ether_addr(&ethernet->dst_addr, &port.mac) ||
+                              (ethernet->dst_addr.addr_bytes[0] == 0x33 && ethernet->dst_addr.addr_bytes[1] == 0x33);
+            drop_packet(context, packets[i],
+                        outcome.kind == PacketKind::Invalid ? outcome.reason
+                        : ours                              ? DropReason::Ipv6NotServed
+                                                            : DropReason::NotForUs);
+        }
+        return;
+    }
+    Ipv6Processor(context, snapshot, from_handoff).run(packets, l3_offsets, count);
+}
+
+}  // namespace vipgate
