@@ -162,6 +162,32 @@ uint64_t backend_identity6(const config::Ipv6Address& address, uint16_t port) {
     return (uint64_t{high} << 32) | (uint64_t{low & 0xFFFF} << 16) | port;
 }
 
+bool same_slot(const EndpointSlot& a, const EndpointSlot& b) {
+    return std::tie(a.address, a.port, a.ready, a.terminating, a.generation, a.weight, a.service_port, a.ipv6) ==
+               std::tie(b.address, b.port, b.ready, b.terminating, b.generation, b.weight, b.service_port, b.ipv6) &&
+           std::memcmp(a.address6, b.address6, sizeof(a.address6)) == 0;
+}
+
+// The Maglev backends of a port, whichever family: the ready endpoints, or when none is ready
+// the serving terminating ones (KEP-1669), sorted by identity.
+class BackendChoice {
+public:
+    void add(const MaglevBackend& backend, bool ready, bool terminating) {
+        if (!ready || backend.weight == 0) return;
+        (terminating ? serving_terminating_ : ready_).push_back(backend);
+    }
+    std::vector<MaglevBackend> take() {
+        std::vector<MaglevBackend> backends = ready_.empty() ? std::move(serving_terminating_) : std::move(ready_);
+        std::sort(backends.begin(), backends.end(),
+                  [](const MaglevBackend& a, const MaglevBackend& b) { return a.identity < b.identity; });
+        return backends;
+    }
+
+private:
+    std::vector<MaglevBackend> ready_;
+    std::vector<MaglevBackend> serving_terminating_;
+};
+
 }  // namespace
 
 std::map<std::string, config::ResolvedService> dns_upstream_services(const config::DnsConfig& dns) {
@@ -503,8 +529,7 @@ SnapshotBuilder::InstalledPort SnapshotBuilder::install_port6(const config::Reso
 std::vector<MaglevBackend> SnapshotBuilder::install_endpoints6(const config::ResolvedPort& port,
                                                                InstalledPort* previous, InstalledPort& out,
                                                                std::vector<uint32_t>& endpoint_slots) {
-    std::vector<MaglevBackend> ready_backends;
-    std::vector<MaglevBackend> serving_terminating_backends;
+    BackendChoice backends;
     for (const config::ResolvedEndpoint6& endpoint : port.endpoints6) {
         const auto identity = std::make_pair(endpoint.address, endpoint.port);
         uint32_t slot;
@@ -524,28 +549,12 @@ std::vector<MaglevBackend> SnapshotBuilder::install_endpoints6(const config::Res
         slot_entry.generation = slot_generation_[slot];
         slot_entry.weight = endpoint.weight;
         slot_entry.service_port = out.id;
-        const EndpointSlot current = endpoints_.contains(slot) ? endpoints_[slot] : EndpointSlot{};
-        if (!current.ipv6 || std::memcmp(current.address6, slot_entry.address6, sizeof(slot_entry.address6)) != 0 ||
-            std::tie(current.port, current.ready, current.terminating, current.generation, current.weight,
-                     current.service_port) != std::tie(slot_entry.port, slot_entry.ready, slot_entry.terminating,
-                                                       slot_entry.generation, slot_entry.weight,
-                                                       slot_entry.service_port)) {
-            endpoints_.mutable_entry(slot) = slot_entry;
-        }
+        stage_slot(slot, slot_entry);
         endpoint_slots.push_back(slot);
-
-        MaglevBackend backend{backend_identity6(endpoint.address, endpoint.port), slot, endpoint.weight};
-        if (endpoint.ready && !endpoint.terminating && endpoint.weight > 0) {
-            ready_backends.push_back(backend);
-        } else if (endpoint.ready && endpoint.terminating && endpoint.weight > 0) {
-            serving_terminating_backends.push_back(backend);
-        }
+        backends.add({backend_identity6(endpoint.address, endpoint.port), slot, endpoint.weight}, endpoint.ready,
+                     endpoint.terminating);
     }
-    std::vector<MaglevBackend> backends =
-        ready_backends.empty() ? std::move(serving_terminating_backends) : std::move(ready_backends);
-    std::sort(backends.begin(), backends.end(),
-              [](const MaglevBackend& a, const MaglevBackend& b) { return a.identity < b.identity; });
-    return backends;
+    return backends.take();
 }
 
 // Phase one for an IPv6 port: released when the service lost its IPv6 cluster IP (or the
@@ -650,8 +659,7 @@ void SnapshotBuilder::claim_port_id(InstalledPort& out, const InstalledPort* pre
 std::vector<MaglevBackend> SnapshotBuilder::install_endpoints(const config::ResolvedPort& port, InstalledPort* previous,
                                                               InstalledPort& out,
                                                               std::vector<uint32_t>& endpoint_slots) {
-    std::vector<MaglevBackend> ready_backends;
-    std::vector<MaglevBackend> serving_terminating_backends;
+    BackendChoice backends;
     for (const config::ResolvedEndpoint& endpoint : port.endpoints) {
         const auto identity = std::make_pair(endpoint.address, endpoint.port);
         uint32_t slot;
@@ -672,27 +680,19 @@ std::vector<MaglevBackend> SnapshotBuilder::install_endpoints(const config::Reso
         slot_entry.generation = slot_generation_[slot];
         slot_entry.weight = endpoint.weight;
         slot_entry.service_port = out.id;
-        const EndpointSlot current = endpoints_.contains(slot) ? endpoints_[slot] : EndpointSlot{};
-        if (std::tie(current.address, current.port, current.ready, current.terminating, current.generation,
-                     current.weight, current.service_port) !=
-            std::tie(slot_entry.address, slot_entry.port, slot_entry.ready, slot_entry.terminating,
-                     slot_entry.generation, slot_entry.weight, slot_entry.service_port)) {
-            endpoints_.mutable_entry(slot) = slot_entry;
-        }
+        stage_slot(slot, slot_entry);
         endpoint_slots.push_back(slot);
-
-        MaglevBackend backend{(uint64_t(endpoint.address) << 16) | endpoint.port, slot, endpoint.weight};
-        if (endpoint.ready && !endpoint.terminating && endpoint.weight > 0) {
-            ready_backends.push_back(backend);
-        } else if (endpoint.ready && endpoint.terminating && endpoint.weight > 0) {
-            serving_terminating_backends.push_back(backend);
-        }
+        backends.add({(uint64_t(endpoint.address) << 16) | endpoint.port, slot, endpoint.weight}, endpoint.ready,
+                     endpoint.terminating);
     }
-    std::vector<MaglevBackend> backends =
-        ready_backends.empty() ? std::move(serving_terminating_backends) : std::move(ready_backends);
-    std::sort(backends.begin(), backends.end(),
-              [](const MaglevBackend& a, const MaglevBackend& b) { return a.identity < b.identity; });
-    return backends;
+    return backends.take();
+}
+
+// Stages a slot's entry only when it differs from the published one: unchanged slots stay
+// shared with the running snapshot.
+void SnapshotBuilder::stage_slot(uint32_t slot, const EndpointSlot& entry) {
+    const EndpointSlot current = endpoints_.contains(slot) ? endpoints_[slot] : EndpointSlot{};
+    if (!same_slot(current, entry)) endpoints_.mutable_entry(slot) = entry;
 }
 
 // The previous Maglev table when its inputs (backends, size, seed) are unchanged: building one

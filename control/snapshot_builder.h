@@ -143,6 +143,7 @@ private:
                                 InstalledPort* previous, const config::Config& settings);
     std::vector<MaglevBackend> install_endpoints6(const config::ResolvedPort& port, InstalledPort* previous,
                                                   InstalledPort& out, std::vector<uint32_t>& endpoint_slots);
+    void stage_slot(uint32_t slot, const EndpointSlot& entry);
     void stage_ipv6_settings(const config::Config& settings, Snapshot& snapshot);
     CachedMaglev maglev_for(std::vector<MaglevBackend> backends, const InstalledPort* previous,
                             const config::DataplaneConfig& dataplane);

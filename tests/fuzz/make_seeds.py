@@ -27,6 +27,7 @@ UNRESOLVED, UNROUTABLE, ALIAS = "198.18.100.6", "198.18.100.7", "198.18.100.8"
 SNAT = "198.19.0.2"
 DNS_ADDRESS = "198.18.100.53"
 CLIENT6, VIP6 = "2001:db8::10", "2001:db8:100::1"
+POD6, SNAT6 = "2001:db8:e::20", "2001:db8:e::2"  # pipeline_topology.cpp's web6-1 and SNAT6 address
 DNS_TCP_KEY = (0x0123456789ABCDEF, 0xFEDCBA9876543210)  # pipeline_fuzz.cpp's kDnsTcpKey
 
 # Control byte bits (pipeline_fuzz.cpp).
@@ -44,6 +45,10 @@ def from_client(layers):
 def from_endpoint(endpoint, layers):
     mac = "02:01:c6:13:00:" + endpoint.split(".")[-1]
     return bytes(Ether(src=mac, dst=ENDPOINT_PORT_MAC) / Dot1Q(vlan=100) / layers)
+
+
+def from_endpoint6(layers):
+    return bytes(Ether(src="02:00:00:00:06:02", dst=ENDPOINT_PORT_MAC) / Dot1Q(vlan=100) / layers)
 
 
 def record(frame, control=END_BURST):
@@ -153,8 +158,17 @@ def pipeline_seeds():
         "reload_after_syn": [record(web_syn), record(ack, RELOAD | clock(3) | END_BURST)],
         "expiry": [record(dns), record(dns, clock(6) | END_BURST)],
         "handoff_worker1": [record(web_syn, WORKER_1 | END_BURST), record(dns, WORKER_1 | END_BURST)],
-        # IPv6 (parsed and counted, not served): an extension header chain the parser walks, a
-        # first fragment, and a neighbor solicitation to the solicited-node multicast MAC.
+        # NAT66: the reload lifts client_ranges (IPv4 only), so web6 serves IPv6 clients; a SYN, a
+        # UDP query and a pod's answer to the client (DNAT-only) and to the SNAT6 address.
+        "nat66": [record(from_client(IPv6(src=CLIENT6, dst=VIP6) / TCP(sport=40000, dport=80, flags="S")),
+                         RELOAD | END_BURST),
+                  record(from_client(IPv6(src=CLIENT6, dst=VIP6) / UDP(sport=40001, dport=53) / (b"q" * 12))),
+                  record(from_endpoint6(IPv6(src=POD6, dst=CLIENT6) / TCP(sport=8080, dport=40000, flags="SA")),
+                         ENDPOINT_SIDE | END_BURST),
+                  record(from_endpoint6(IPv6(src=POD6, dst=SNAT6) / TCP(sport=8080, dport=40000, flags="SA")),
+                         ENDPOINT_SIDE | END_BURST)],
+        # IPv6 refused before the reload: an extension header chain the parser walks, a first
+        # fragment, and a neighbor solicitation to the solicited-node multicast MAC.
         "ipv6": [record(from_client(IPv6(src=CLIENT6, dst=VIP6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() /
                                     IPv6ExtHdrRouting(type=4, addresses=[VIP6], segleft=0) /
                                     TCP(sport=40000, dport=80, flags="S")), 0),

@@ -110,10 +110,12 @@ std::string topology_config(NatMode mode, bool reloaded) {
     text << "[dataplane]\nworker_lcores = [1, 2]\nnat_mode = \"" << (mode == NatMode::FullNat ? "fullnat" : "dnat")
          << "\"\nhash_seed = 0x5eed5eed\nmaglev_max_table_size = 101\n\n"
          << "[conntrack]\ncapacity = 1024\ntcp_syn_timeout = 5\nudp_timeout = 60\nudp_unreplied_timeout = 10\n\n"
-         << "[snat]\naddresses = [\"198.19.0.2\"]\nport_range = [40000, 40127]\n\n"
-         << "[[ports]]\nname = \"clients\"\ndevice = \"net_null0\"\naddresses = [\"198.18.200.1/24\"]\n\n"
+         << "[snat]\naddresses = [\"198.19.0.2\", \"2001:db8:e::2\"]\nport_range = [40000, 40127]\n\n"
+         << "[[ports]]\nname = \"clients\"\ndevice = \"net_null0\"\n"
+         << "addresses = [\"198.18.200.1/24\", \"2001:db8::1/64\"]\n\n"
          << "[[ports]]\nname = \"endpoints\"\ndevice = \"net_null1\"\n"
-         << "addresses = [\"198.19.0.1/24\", \"198.19.0.2/24\"]\nvlan = 100\n\n"
+         << "addresses = [\"198.19.0.1/24\", \"198.19.0.2/24\", \"2001:db8:e::1/64\", \"2001:db8:e::2/64\"]\n"
+         << "vlan = 100\n\n"
          << "[[routes]]\nprefix = \"198.18.0.0/24\"\nvia = \"198.18.200.254\"\n\n"
          << "[[routes]]\nprefix = \"198.18.1.0/24\"\nvia = \"198.18.200.253\"\n\n"
          << "[[neighbors]]\naddress = \"198.18.200.254\"\nmac = \"02:00:00:00:00:01\"\n\n";
@@ -122,7 +124,15 @@ std::string topology_config(NatMode mode, bool reloaded) {
         text << "[[neighbors]]\naddress = \"" << neighbor
              << "\"\nmac = \"02:01:c6:13:00:" << std::string(neighbor).substr(9) << "\"\n\n";
     }
-    text << "[cluster]\nclient_ranges = [\"198.18.0.0/16\"]\n\n";
+    // IPv6 clients: 2001:db8::10-12, on-link. IPv6 is refused while client_ranges (IPv4 only)
+    // is set, so the reload drops them: before it refusals, after it NAT66.
+    for (const char* neighbor : {"2001:db8::10", "2001:db8::11", "2001:db8::12"}) {
+        text << "[[neighbors]]\naddress = \"" << neighbor << "\"\nmac = \"02:00:00:00:06:01\"\n\n";
+    }
+    for (const char* neighbor : {"2001:db8:e::20", "2001:db8:e::21"}) {
+        text << "[[neighbors]]\naddress = \"" << neighbor << "\"\nmac = \"02:00:00:00:06:02\"\n\n";
+    }
+    if (!reloaded) text << "[cluster]\nclient_ranges = [\"198.18.0.0/16\"]\n\n";
     text << "[dns]\naddresses = [\"198.18.100.53\"]\n"
          << (reloaded ? "rate_limit = 0\n\n"
                       : "upstreams = [\"198.19.0.20\"]\nrate_limit = 4\nrate_limit_slip = 2\n\n");
@@ -139,6 +149,15 @@ std::string topology_config(NatMode mode, bool reloaded) {
         }
         text << "\n";
     }
+    text << "[[services]]\nname = \"web6\"\ncluster_ips = [\"198.18.100.9\", \"2001:db8:100::1\"]\n"
+         << "ip_family_policy = \"RequireDualStack\"\nselector = { app = \"web6\" }\n"
+         << "ports = [{ name = \"http\", protocol = \"TCP\", port = 80, target_port = 8080 },"
+         << " { name = \"dns\", protocol = \"UDP\", port = 53, target_port = 5353 },"
+         << " { name = \"sctp\", protocol = \"SCTP\", port = 9, target_port = 9 }]\n\n";
+    text << "[[pods]]\nname = \"web6-1\"\npod_ips = [\"198.19.0.22\", \"2001:db8:e::20\"]\n"
+         << "labels = { app = \"web6\" }\n\n";
+    text << "[[pods]]\nname = \"web6-2\"\npod_ips = [\"198.19.0.23\", \"2001:db8:e::21\"]\n"
+         << "labels = { app = \"web6\" }\n\n";
     return text.str();
 }
 
@@ -147,6 +166,7 @@ std::unique_ptr<Topology> build_topology() {
     topology->full_nat = build_mode(NatMode::FullNat);
     topology->dnat_only = build_mode(NatMode::DnatOnly);
     for (const config::NeighborConfig& neighbor : load(NatMode::FullNat, false).neighbors) {
+        if (!config::is_zero(neighbor.address6)) continue;  // IPv6 ones live in the snapshot
         rte_ether_addr mac{};
         std::memcpy(mac.addr_bytes, neighbor.mac.data(), RTE_ETHER_ADDR_LEN);
         if (topology->neighbors.learn(rte_cpu_to_be_32(neighbor.address), mac, true) !=
