@@ -902,7 +902,9 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
 }
 
 void ServiceStore::index_pod(const PodEntry& entry, bool add, Affected* selecting) {
-    const auto& [key, pod] = entry;
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const auto& key = entry.first;
+    const PodConfig& pod = entry.second;
     for (const auto& [label, value] : pod.labels) {
         const std::string& index_key = label_key(pod.namespace_name, label, value);
         if (!add) {
