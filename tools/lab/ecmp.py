@@ -227,7 +227,10 @@ class Gateway:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.wait(5)
+                try:
+                    self.process.wait(30)
+                except subprocess.TimeoutExpired:
+                    print(f"{self.name}: vipgate (pid {self.process.pid}) survived SIGKILL for 30 s", flush=True)
         return self.log_text()
 
 
@@ -291,9 +294,15 @@ class EcmpLab:
         self.router.start()
 
     def close(self):
-        for gateway in self.gateways.values():
-            gateway.stop()
-        self.ns.close()
+        """Stops everything, whatever fails on the way: the namespaces go last, always."""
+        try:
+            for gateway in self.gateways.values():
+                try:
+                    gateway.stop()
+                except Exception as error:  # noqa: BLE001 (cleanup goes on)
+                    print(f"{gateway.name}: stop failed: {error}", flush=True)
+        finally:
+            self.ns.close()
 
     def routes(self, table="main"):
         """rt's next hops for the VIP (main) or the client net (backside): gateway addresses."""
