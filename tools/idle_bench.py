@@ -54,10 +54,18 @@ class Bench:
         self.vipgen_exe = os.path.join(args.build, "pktgen", "vipgen")
         self.scratch = tempfile.mkdtemp(prefix="vipgate-idle-bench-")
         self.runs = 0
+        self.prefixes = []
 
     def prefix(self, tag):
         self.runs += 1
-        return f"idlebench{os.getpid()}-{tag}-{self.runs}"
+        self.prefixes.append(f"idlebench{os.getpid()}-{tag}-{self.runs}")
+        return self.prefixes[-1]
+
+    def clean_up(self):
+        """The scratch directory and the EAL runtime directories the runs left."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        for prefix in self.prefixes:
+            shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
 
     def start_vipgate(self, mode):
         socket_path = os.path.join(self.scratch, "memif.sock")
@@ -140,7 +148,8 @@ def median(runs, load, key):
 
 
 def report(runs, full_rate):
-    print(f"\n{len(runs['poll'])} runs per mode, alternating; full load offered at {full_rate / 1e6:.3f} Mpps")
+    offered = f"; full load offered at {full_rate / 1e6:.3f} Mpps" if full_rate else ""
+    print(f"\n{len(runs['poll'])} runs per mode, alternating{offered}")
     print(f"{'':28}{'poll':>12}{'adaptive':>12}{'adaptive/poll':>15}")
     for load, label in (("very_low", "1/s"), ("low", "low rate")):
         for key in ("p50_us", "p99_us"):
@@ -183,7 +192,7 @@ def main():
             with open(args.json, "w") as f:
                 json.dump({"full_rate_pps": full_rate, "runs": runs}, f, indent=1)
     finally:
-        shutil.rmtree(bench.scratch, ignore_errors=True)
+        bench.clean_up()
 
 
 if __name__ == "__main__":
