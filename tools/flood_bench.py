@@ -22,18 +22,18 @@ share of legitimate connections that completed, and vipgate's evictions and refu
 import argparse
 import json
 import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 
-sys.dont_write_bytecode = True
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-import bench_suite as bs  # noqa: E402  (topology constants, log parsers)
+from benchsuite import topology as bs  # noqa: E402
+from benchsuite.logparse import parse_final_counters  # noqa: E402
+from benchsuite.memif_pair import Gateway, run_vipgen  # noqa: E402
+from benchsuite.results import ERROR_FIELDS  # noqa: E402
 
 ENDPOINTS = [bs.endpoint_address(i) for i in range(4)]
 VIP = "198.18.128.1"
@@ -86,51 +86,29 @@ class Run:
         config_path = self.path(f"{tag}.toml")
         with open(config_path, "w") as f:
             f.write(gateway_config(tag + "-gw", socket_path, capacity, min_idle_ms))
-        gateway_log = open(self.path(f"{tag}-gw.log"), "wb")
-        gateway = subprocess.Popen([binary, "--config", config_path, "--api-socket", "", "--metrics-address", ""],
-                                   stdout=gateway_log, stderr=subprocess.STDOUT, start_new_session=True)
+        options = ["--pattern", "flood", "--flows", established, "--new-share", spoofed_share, "--legit-share",
+                   legit_share, "--protocol", "tcp", "--rate", int(rate), "--warmup-rate", "100000", "--duration",
+                   duration]
+        gateway = Gateway(binary, config_path, self.path(f"{tag}-gw.log"),
+                          ["--api-socket", "", "--metrics-address", ""])
         try:
-            deadline = time.monotonic() + 30
-            while not re.search(r"worker\(s\) running", open(gateway_log.name, errors="replace").read()):
-                if gateway.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name}: vipgate did not start:\n" + open(gateway_log.name).read()[-2000:])
-                time.sleep(0.05)
-            command = [self.vipgen, "--eal",
-                       f"--no-huge -m 1024 --no-pci --no-shconf --no-telemetry --file-prefix {tag}-gen "
-                       f"--lcores 0@{bs.GEN_CPU},1@{bs.GEN_CPU}",
-                       "--port", f"net_memif0,role=client,socket={socket_path}", "--config", config_path,
-                       "--pattern", "flood", "--flows", str(established), "--new-share", str(spoofed_share),
-                       "--legit-share", str(legit_share), "--protocol", "tcp", "--rate", str(int(rate)),
-                       "--warmup-rate", "100000", "--duration", str(duration), "--json"]
-            log(f"{name}: " + " ".join(command[3:]))
-            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    timeout=120 + duration)
-            start = result.stdout.find("{")
-            if start < 0:
-                raise RuntimeError(f"{name}: vipgen printed no JSON (exit {result.returncode}):\n{result.stderr[-2000:]}")
-            report = json.loads(result.stdout[start:])
+            with gateway:
+                log(f"{name}: vipgen " + " ".join(map(str, options)))
+                report, vipgen_exit, _ = run_vipgen(self.vipgen, f"{tag}-gen", socket_path, config_path, options,
+                                                    120 + duration)
         finally:
-            if gateway.poll() is None:
-                gateway.send_signal(signal.SIGTERM)
-            try:
-                gateway.wait(30)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
-                gateway.wait()
-            gateway_log.close()
             shutil.rmtree(f"/var/run/dpdk/{tag}-gw", ignore_errors=True)
-            shutil.rmtree(f"/var/run/dpdk/{tag}-gen", ignore_errors=True)
-        counters = bs.parse_final_counters(open(gateway_log.name, errors="replace").read()) or {}
+        counters = parse_final_counters(gateway.log_text()) or {}
         flood = report["flood"]
         row = {
             "scenario": name, "capacity": capacity, "established_flows": established, "rate": rate,
             "legit_share": legit_share,
-            "half_open_min_idle_ms": min_idle_ms, "vipgen_exit": result.returncode,
+            "half_open_min_idle_ms": min_idle_ms, "vipgen_exit": vipgen_exit,
             "sent_pps": report["tx_pps"], "spoofed_pps": flood["spoofed_pps"],
             "established_sent": flood["established_sent"], "established_lost": flood["established_lost"],
             "legit_sent": flood["legit_sent"], "legit_completed": flood["legit_completed"],
             "legit_success": flood["legit_success"], "legit_completed_per_s": flood["legit_completed_per_s"],
-            "check_failures": {f: report[f] for f in bs.ERROR_FIELDS if f != "resets" and report.get(f)},
+            "check_failures": {f: report[f] for f in ERROR_FIELDS if f != "resets" and report.get(f)},
             # Untracked non-SYN segments are reset (full-NAT): a legitimate client whose entry was
             # evicted before its ACK, or an established flow that lost its entry (never expected).
             "resets_to_legit_clients": report.get("resets", 0),

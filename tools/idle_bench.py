@@ -19,23 +19,19 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchsuite.logparse import RUNNING  # noqa: E402
-from benchsuite.topology import GEN_CPU, Scale, VipgateConfig  # noqa: E402
+from benchsuite.memif_pair import Gateway, run_vipgen  # noqa: E402
+from benchsuite.topology import Scale, VipgateConfig  # noqa: E402
 
 MODES = ("poll", "adaptive")
 SCALE = Scale("idle", 1, 4, 1000)
 CHECKS = ("malformed", "unexpected", "misdirected", "wrong_source", "ttl_errors", "moved", "wrong_reply", "resets",
           "icmp")
-START_TIMEOUT_S = 30
 
 
 class IdleConfig(VipgateConfig):
@@ -67,80 +63,42 @@ class Bench:
         for prefix in self.prefixes:
             shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
 
-    def start_vipgate(self, mode):
-        socket_path = os.path.join(self.scratch, "memif.sock")
-        config = IdleConfig(mode, self.args.max_sleep_us, SCALE, self.prefix("gw"), socket_path)
-        path = os.path.join(self.scratch, "gw.toml")
-        with open(path, "w") as f:
+    def gateway(self, mode):
+        """vipgate in `mode` with a fresh config; use as `with self.gateway(mode) as gateway:`."""
+        self.socket_path = os.path.join(self.scratch, "memif.sock")
+        config = IdleConfig(mode, self.args.max_sleep_us, SCALE, self.prefix("gw"), self.socket_path)
+        self.config_path = os.path.join(self.scratch, "gw.toml")
+        with open(self.config_path, "w") as f:
             f.write(config.text())
-        if os.path.exists(socket_path):
-            os.unlink(socket_path)
-        log_path = os.path.join(self.scratch, f"gw-{self.runs}.log")
-        log = open(log_path, "w")
-        proc = subprocess.Popen([self.vipgate, "--config", path, "--api-socket",
-                                 os.path.join(self.scratch, "api.sock")], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            with open(log_path) as f:
-                if RUNNING.search(f.read()):
-                    return proc, path, log
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        stop(proc)
-        with open(log_path) as f:
-            raise SystemExit(f"vipgate did not start:\n{f.read()[-2000:]}")
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+        return Gateway(self.vipgate, self.config_path, os.path.join(self.scratch, f"gw-{self.runs}.log"),
+                       ["--api-socket", os.path.join(self.scratch, "api.sock")])
 
-    def run_vipgen(self, config_path, rate, duration):
-        eal = (f"--no-huge -m 1024 --no-pci --no-shconf --no-telemetry --file-prefix {self.prefix('gen')} "
-               f"--lcores 0@{GEN_CPU},1@{GEN_CPU}")
-        argv = [self.vipgen_exe, "--eal", eal, "--port",
-                f"net_memif0,role=client,socket={os.path.join(self.scratch, 'memif.sock')}", "--lcores", "1",
-                "--config", config_path, "--pattern", "established", "--flows", str(SCALE.flows), "--protocol",
-                "tcp", "--size", "64", "--rate", str(int(rate)), "--duration", str(duration), "--warmup-rate",
-                "100000", "--json"]
-        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                             timeout=duration + 60).stdout
-        start = out.find("{")
-        if start < 0:
-            raise SystemExit(f"vipgen printed no result: {out[-500:]}")
-        return json.loads(out[start:])
+    def run_vipgen(self, rate, duration):
+        options = ["--lcores", "1", "--pattern", "established", "--flows", SCALE.flows, "--protocol", "tcp",
+                   "--size", "64", "--rate", int(rate), "--duration", duration, "--warmup-rate", "100000"]
+        report, _, _ = run_vipgen(self.vipgen_exe, self.prefix("gen"), self.socket_path, self.config_path, options,
+                                  duration + 60)
+        return report
 
     def one_mode(self, mode, full_rate):
-        proc, config_path, log = self.start_vipgate(mode)
-        try:
+        with self.gateway(mode):
             result = {}
             for load, rate, duration in (("very_low", 1, self.args.very_low_s),
                                          ("low", self.args.low_rate, self.args.low_s)):
-                lat = self.run_vipgen(config_path, rate, duration)["latency_ns"]
+                lat = self.run_vipgen(rate, duration)["latency_ns"]
                 result[load] = {"p50_us": lat["p50"] / 1e3, "p99_us": lat["p99"] / 1e3, "samples": lat["samples"]}
             if full_rate:
-                full = self.run_vipgen(config_path, full_rate, self.args.full_s)
+                full = self.run_vipgen(full_rate, self.args.full_s)
                 result["full"] = {"sent": full["tx_packets"], "lost": full["lost"],
                                   "check_failures": sum(full.get(k, 0) for k in CHECKS),
                                   "replies_pps": full["rx_pps"]}
             return result
-        finally:
-            stop(proc)
-            log.close()
 
     def calibrate(self):
-        proc, config_path, log = self.start_vipgate("poll")
-        try:
-            return self.run_vipgen(config_path, 0, self.args.full_s)["rx_pps"]
-        finally:
-            stop(proc)
-            log.close()
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with self.gateway("poll"):
+            return self.run_vipgen(0, self.args.full_s)["rx_pps"]
 
 
 def median(runs, load, key):

@@ -30,5 +30,8 @@ The modules, in the order data flows through them:
   report        markdown and JSON
   cli           command line
 
+  memif_pair    for the single-purpose benches beside the suite (tools/flood_bench.py,
+                tools/idle_bench.py): one vipgate and vipgen runs against it
+
 Standard library only; run with /usr/bin/python3 as root.
 """

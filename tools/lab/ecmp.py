@@ -26,7 +26,6 @@ Full-NAT: each gateway's SNAT address is its own p1 address; replies go straight
 """
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -221,16 +220,8 @@ class Gateway:
 
     def stop(self):
         """SIGTERM; returns the log."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                try:
-                    self.process.wait(30)
-                except subprocess.TimeoutExpired:
-                    print(f"{self.name}: vipgate (pid {self.process.pid}) survived SIGKILL for 30 s", flush=True)
+        if self.process:
+            netns.terminate(self.process, name=f"{self.name}: vipgate")
         return self.log_text()
 
 

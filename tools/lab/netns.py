@@ -49,6 +49,24 @@ def delete_namespace(name):
     sh("ip", "netns", "delete", name, check=False)
 
 
+def terminate(process, grace=20.0, name="process"):
+    """SIGTERM, then SIGKILL after `grace` seconds. Never raises: a process that outlives SIGKILL
+    for 30 s (seen under CPU starvation) is reported and left to the namespace's deletion, so
+    the caller's clean-up goes on."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+        return
+    except subprocess.TimeoutExpired:
+        process.kill()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        print(f"{name} (pid {process.pid}) survived SIGKILL for 30 s", flush=True)
+
+
 def clean_stale():
     """Removes lab namespaces whose owner process is gone; returns their names."""
     removed = []
@@ -109,11 +127,7 @@ class Namespaces:
                 process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 3
         for process in self.processes:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+            terminate(process, grace=max(0.1, deadline - time.monotonic()), name=" ".join(process.args[4:6]))
         self.processes.clear()
         for name in reversed(self.created):
             delete_namespace(name)

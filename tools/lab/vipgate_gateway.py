@@ -8,11 +8,10 @@ AF_XDP first; if vipgate cannot start on it, AF_PACKET, and the reason is kept i
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
-from . import topology
+from . import netns, topology
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
@@ -123,11 +122,6 @@ class Vipgate:
 
     def stop(self):
         """SIGTERM; returns the log (with the final counters)."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process:
+            netns.terminate(self.process, name="vipgate")
         return self.log_text() if self.log_path else ""
