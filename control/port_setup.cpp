@@ -19,7 +19,7 @@
 #include <rte_mbuf.h>
 #include <spdlog/spdlog.h>
 
-#include "control/packet_pool.h"
+#include "dataplane/packet_pool.h"
 
 namespace vipgate {
 namespace {

@@ -16,6 +16,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include "dataplane/packet_pool.h"
 #include "dataplane/packet_responses.h"
 #include "pktgen/backend_responder.h"
 
@@ -130,8 +131,8 @@ void Session::start_port() {
     rte_eth_dev_adjust_nb_rx_tx_desc(port_id_, &rx_descriptors, &tx_descriptors);
     const int socket = std::max(rte_eth_dev_socket_id(port_id_), 0);
     const std::string pool_name = "vipgen_" + std::to_string(getpid());
-    pool_ =
-        rte_pktmbuf_pool_create(pool_name.c_str(), options_.mbufs, kPoolCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    pool_ = vipgate::create_packet_pool(pool_name.c_str(), port_id_, options_.mbufs, kPoolCache,
+                                        RTE_MBUF_DEFAULT_BUF_SIZE, socket);
     if (pool_ == nullptr) {
         throw port_error(device, "cannot create " + std::to_string(options_.mbufs) +
                                      " mbufs: " + rte_strerror(rte_errno) + " (raise -m in --eal or lower --mbufs)");

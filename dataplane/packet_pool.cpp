@@ -1,4 +1,4 @@
-#include "control/packet_pool.h"
+#include "dataplane/packet_pool.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-// The mbuf pool of a port.
+// The mbuf pool of a port (vipgate's ports and vipgen's): set-up code, not the packet path.
 //
 // DPDK lays pool objects out so that none crosses a page boundary, for devices that DMA by
 // physical address. Without hugepages the pages are 4 KiB, so a 2.4 KiB mbuf takes a whole
