@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <chrono>
 #include <exception>
 #include <string_view>
@@ -16,6 +17,9 @@ class FingerprintSink final : public DnsRecordSink {
 public:
     void add_name(std::string_view name) override { line("N", name, {}); }
     void add_a(std::string_view name, uint32_t address) override { line("A", name, std::to_string(address)); }
+    void add_aaaa(std::string_view name, const std::array<uint8_t, 16>& address) override {
+        line("AAAA", name, config::format_ipv6(address));
+    }
     void add_srv(std::string_view name, uint16_t priority, uint16_t weight, uint16_t port,
                  std::string_view target) override {
         std::string data = std::to_string(priority) + " " + std::to_string(weight) + " " + std::to_string(port) + " ";

@@ -39,6 +39,9 @@ public:
     void a(std::string_view owner, uint32_t address) {
         if (check(owner)) sink_.add_a(owner, address);
     }
+    void aaaa(std::string_view owner, const config::Ipv6Address& address) {
+        if (check(owner)) sink_.add_aaaa(owner, address);
+    }
     void srv(std::string_view owner, uint16_t weight, uint16_t port, std::string_view target) {
         if (check(owner, target)) sink_.add_srv(owner, kSrvPriority, weight, port, target);
     }
@@ -82,6 +85,20 @@ std::string reverse_name(uint32_t address) {
     return name + "in-addr.arpa";
 }
 
+// 2001:db8::1 -> "1.0.0.0. ... .8.b.d.0.1.0.0.2.ip6.arpa" (RFC 3596: nibbles, least significant first).
+std::string reverse_name(const config::Ipv6Address& address) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string name;
+    name.reserve(64 + 8);
+    for (size_t i = address.size(); i-- > 0;) {
+        name += kHex[address[i] & 0xf];
+        name += '.';
+        name += kHex[address[i] >> 4];
+        name += '.';
+    }
+    return name + "ip6.arpa";
+}
+
 // 198.18.0.11 -> "198-18-0-11".
 std::string dashed(uint32_t address) {
     std::string name = config::format_ipv4(address);
@@ -107,10 +124,17 @@ std::string srv_owner(const config::ResolvedPort& port, std::string_view service
     return join(owner, service_name);
 }
 
+// A and AAAA for the cluster IPs it has (an IPv6 single-stack service: AAAA alone), a PTR for each.
 void cluster_ip_records(const config::ResolvedService& service, const std::string& name, CheckedSink& sink) {
-    if (service.cluster_ip == 0) return;  // an IPv6 single-stack service: no AAAA records yet
-    sink.a(name, service.cluster_ip);
-    sink.ptr(reverse_name(service.cluster_ip), name);
+    if (service.cluster_ip != 0) {
+        sink.a(name, service.cluster_ip);
+        sink.ptr(reverse_name(service.cluster_ip), name);
+    }
+    if (service.cluster_ip6 != config::Ipv6Address{}) {
+        sink.aaaa(name, service.cluster_ip6);
+        sink.ptr(reverse_name(service.cluster_ip6), name);
+    }
+    if (service.cluster_ip == 0 && service.cluster_ip6 == config::Ipv6Address{}) return;
     for (const config::ResolvedPort& port : service.ports) {
         if (port.port.name.empty()) continue;
         sink.srv(srv_owner(port, name), kSrvWeightTotal, port.port.port, name);

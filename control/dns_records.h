@@ -4,7 +4,8 @@
 //
 // - dns-version.<zone> TXT "1.1.0"; the apex and svc.<zone> exist with no records of their own,
 //   and so does <ns>.svc.<zone> for every namespace that holds a service.
-// - A service with a cluster IP: <svc>.<ns>.svc.<zone> A <cluster IP>; for each named port
+// - A service with a cluster IP: <svc>.<ns>.svc.<zone> A <cluster IP> (AAAA <IPv6 cluster IP> for
+//   an IPv6 or dual-stack service, RFC 3596, with its ip6.arpa PTR); for each named port
 //   _<port>._<proto>.<svc>.<ns>.svc.<zone> SRV 0 100 <port> <svc>.<ns>.svc.<zone>; the cluster
 //   IP's in-addr.arpa name PTR <svc>.<ns>.svc.<zone>.
 // - A headless service: <svc>.<ns>.svc.<zone> A <address> per ready endpoint address (every

@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "config/config.h"
 #include "dataplane/dns_zone.h"
 
 namespace vipgate {
@@ -82,6 +83,13 @@ std::string rdata_text(const Reader& reader, uint16_t type, size_t position, uin
         text << int(reader.u8(position)) << '.' << int(reader.u8(position + 1)) << '.' << int(reader.u8(position + 2))
              << '.' << int(reader.u8(position + 3));
         break;
+    case dns::kTypeAaaa: {
+        if (length != 16) throw std::invalid_argument("AAAA record of the wrong length");
+        config::Ipv6Address address{};
+        for (size_t i = 0; i < address.size(); ++i) address[i] = reader.u8(position + i);
+        text << config::format_ipv6(address);
+        break;
+    }
     case dns::kTypeCname:
     case dns::kTypePtr:
     case dns::kTypeNs:

@@ -4,6 +4,7 @@
 #include "control/dns_zone_builder.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <ctime>
 #include <map>
@@ -163,6 +164,7 @@ struct DnsZoneBuilder::Impl {
     };
     struct NameRecords {
         std::set<uint32_t> a;  // host order
+        std::set<std::array<uint8_t, 16>> aaaa;
         std::set<Srv> srv;
         std::set<Wire> ptr;
         std::vector<std::string> txt;  // in the order added
@@ -253,6 +255,10 @@ void DnsZoneBuilder::add_name(std::string_view name) {
 
 void DnsZoneBuilder::add_a(std::string_view name, uint32_t address_host_order) {
     if (auto* records = impl_->records_of(name)) records->a.insert(address_host_order);
+}
+
+void DnsZoneBuilder::add_aaaa(std::string_view name, const std::array<uint8_t, 16>& address) {
+    if (auto* records = impl_->records_of(name)) records->aaaa.insert(address);
 }
 
 void DnsZoneBuilder::add_srv(std::string_view name, uint16_t priority, uint16_t weight, uint16_t port,
@@ -385,7 +391,8 @@ std::shared_ptr<const DnsZone> DnsZoneBuilder::build() {
             compressor.write(*records.cname, writer.out, answer_base, true);
             end_record(writer, at, start, dns::kTypeCname);
             append_set(dns::kTypeCname, writer.out, writer.count, {}, 0);
-            if (!records.a.empty() || !records.srv.empty() || !records.ptr.empty() || !records.txt.empty()) {
+            if (!records.a.empty() || !records.aaaa.empty() || !records.srv.empty() || !records.ptr.empty() ||
+                !records.txt.empty()) {
                 spdlog::warn("DNS: {} has a CNAME and other records; only the CNAME is served", to_dotted(name));
             }
         } else {
@@ -399,6 +406,17 @@ std::shared_ptr<const DnsZone> DnsZoneBuilder::build() {
                     end_record(writer, at, start, dns::kTypeA);
                 }
                 append_set(dns::kTypeA, writer.out, writer.count, {}, 0);
+            }
+            if (!records.aaaa.empty()) {
+                SetWriter writer;
+                for (const auto& address : records.aaaa) {
+                    if (writer.full) break;
+                    const size_t start = writer.out.size();
+                    const size_t at = begin_record(writer, dns::kTypeAaaa, impl.ttl);
+                    writer.out.insert(writer.out.end(), address.begin(), address.end());
+                    end_record(writer, at, start, dns::kTypeAaaa);
+                }
+                append_set(dns::kTypeAaaa, writer.out, writer.count, {}, 0);
             }
             if (name == impl.apex) {
                 const auto record = impl.soa_record(dns::kHeaderLength, impl.ttl, zone->serial);
@@ -452,25 +470,36 @@ std::shared_ptr<const DnsZone> DnsZoneBuilder::build() {
                     if (!answer.full) target_offset.emplace(srv.target, offset);
                 }
                 SetWriter additional;
-                for (const auto& [target, offset] : target_offset) {
+                for (const auto& targeted : target_offset) {
+                    // Not a structured binding: captured below (clang 14, as above).
+                    const Wire& target = targeted.first;
+                    const uint32_t offset = targeted.second;
                     auto found = impl.names.find(target);
                     if (found == impl.names.end() || found->second.cname || !impl.in_zone(target)) continue;
-                    for (uint32_t address : found->second.a) {
-                        if (additional.full || offset > 0x3FFF) break;
+                    // The target's addresses of both families (RFC 2782), while they fit.
+                    auto add = [&](uint16_t type, const uint8_t* address, uint16_t length) {
+                        if (additional.full || offset > 0x3FFF) return;
                         const size_t start = additional.out.size();
                         put16(additional.out, static_cast<uint16_t>(dns::kCompressionPointer | offset));
-                        put16(additional.out, dns::kTypeA);
+                        put16(additional.out, type);
                         put16(additional.out, dns::kClassIn);
                         put32(additional.out, impl.ttl);
-                        put16(additional.out, 4);
-                        put32(additional.out, address);
+                        put16(additional.out, length);
+                        additional.out.insert(additional.out.end(), address, address + length);
                         if (answer.out.size() + additional.out.size() > dns::kMaxPrebuiltSectionBytes) {
                             additional.out.resize(start);
                             additional.full = true;
-                            break;
+                            return;
                         }
                         ++additional.count;
+                    };
+                    for (uint32_t address : found->second.a) {
+                        const uint8_t wire[4] = {static_cast<uint8_t>(address >> 24),
+                                                 static_cast<uint8_t>(address >> 16),
+                                                 static_cast<uint8_t>(address >> 8), static_cast<uint8_t>(address)};
+                        add(dns::kTypeA, wire, 4);
                     }
+                    for (const auto& address : found->second.aaaa) add(dns::kTypeAaaa, address.data(), 16);
                 }
                 append_set(dns::kTypeSrv, answer.out, answer.count, additional.out, additional.count);
             }

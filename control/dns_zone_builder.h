@@ -20,6 +20,7 @@ public:
 
     void add_name(std::string_view name) override;
     void add_a(std::string_view name, uint32_t address_host_order) override;
+    void add_aaaa(std::string_view name, const std::array<uint8_t, 16>& address) override;
     void add_srv(std::string_view name, uint16_t priority, uint16_t weight, uint16_t port,
                  std::string_view target) override;
     void add_ptr(std::string_view name, std::string_view target) override;

@@ -27,6 +27,7 @@
 //     additional record, present exactly when the query had one (FORMERR/NOTIMP aside);
 //   - decode_dns_response accepts it and finds as many records (OPT aside).
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -87,6 +88,9 @@ std::shared_ptr<const DnsZone> build_zone(bool upstreams) {
         std::string(label63).append(".").append(label63).append(".").append(label63).append(".svc.cluster.local"),
         0xC6126409);
     builder.add_a("x.y.default.svc.cluster.local", 0xC612640A);
+    const std::array<uint8_t, 16> ipv6 = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a};
+    builder.add_aaaa("x.y.default.svc.cluster.local", ipv6);
+    builder.add_aaaa("web.default.svc.cluster.local", ipv6);
     return builder.build();
 }
 

@@ -10,7 +10,9 @@ The client c1 runs with a kubelet-style /etc/resolv.conf (/etc/netns/<ns>/resolv
 
   * A of the seed service: its ClusterIP (allocated from the CIDR, the one vipctl lists);
   * SRV of the headless service's named port: one target per pod; PTR of the ClusterIP;
-  * NXDOMAIN for a missing service and NODATA (AAAA of the service), both with the SOA;
+  * NXDOMAIN for a missing service and NODATA (AAAA of the IPv4 service), both with the SOA;
+  * the Kubernetes dual-stack documentation's two services: A, AAAA and both PTRs (in-addr.arpa,
+    ip6.arpa) as `vipctl get services` lists their cluster IPs; `dig +search` of the short name;
   * dns-version TXT;
   * `vipctl get stats` counts exactly the queries and answers of a block of 10 queries;
 then `dig +search` and `getent hosts` of the short name, `curl http://my-internal-backend-api/`
@@ -42,6 +44,9 @@ VIPCTL = sys.argv[2] if len(sys.argv) > 2 else ""
 LAB_ONLY = "--lab-only" in sys.argv[3:]
 DNS_VIP = "198.18.100.250"
 SERVICE_CIDR = "198.18.128.0/20"
+SERVICE_CIDR6 = "2001:db8:128::/112"
+DUAL_STACK_MANIFESTS = [os.path.join(ROOT, "tests", "unit", "manifests", name)
+                        for name in ("dual-stack-preferred-svc.yaml", "dual-stack-preferred-ipfamilies-svc.yaml")]
 UPSTREAM_IP = "198.18.2.53"            # on the server net, reached through vipgate's NAT
 UPSTREAM_ZONE, UPSTREAM_NAME, UPSTREAM_ANSWER = "example.test", "www.example.test", "198.18.77.7"
 SEED = "my-internal-backend-api"
@@ -241,6 +246,36 @@ def records_for_both_transports(t, cluster_ip):
         r.log(f"{transport}: A, SRV (3 targets), PTR, NXDOMAIN + SOA, NODATA + SOA, dns-version")
 
 
+def dual_stack(t, vipctl):
+    """The Kubernetes dual-stack documentation's services: A and AAAA of each, both PTRs (in-addr.arpa
+    and ip6.arpa), over both transports; the cluster IPs are the ones `vipctl get services` shows."""
+    for manifest in DUAL_STACK_MANIFESTS:
+        vipctl("apply", "-f", manifest)
+    document = json.loads(vipctl("get", "services", "-o", "json"))
+    services = {s["name"]: s for s in (document["items"] if isinstance(document, dict) else document)}
+    ipv6_of = {}
+    for name in ("my-service", "my-service-v6-first"):
+        fqdn = f"{name}.default.svc.cluster.local"
+        addresses = services[name]["cluster_ips"]
+        v4 = [a for a in addresses if ipaddress.ip_address(a).version == 4]
+        v6 = [a for a in addresses if ipaddress.ip_address(a).version == 6]
+        r.check(len(v4) == 1 and len(v6) == 1 and ipaddress.ip_address(v6[0]) in ipaddress.ip_network(SERVICE_CIDR6),
+                f"{name}: cluster IPs {addresses}, expected one per family")
+        for transport in ["+notcp", "+tcp"]:
+            aaaa = ask(t, transport, fqdn, "AAAA")
+            r.check(aaaa.status == "NOERROR" and aaaa.records("ANSWER", "AAAA") == v6, f"{transport} AAAA {fqdn}: {aaaa}")
+            a = ask(t, transport, fqdn)
+            r.check(a.records("ANSWER", "A") == v4, f"{transport} A {fqdn}: {a}")
+            for address in v4 + v6:
+                ptr = ask(t, transport, reverse_name(address), "PTR")
+                r.check(ptr.records("ANSWER", "PTR") == [fqdn + "."], f"{transport} PTR of {address}: {ptr}")
+        ipv6_of[name] = v6[0]
+        r.log(f"{name}: A {v4[0]}, AAAA {v6[0]}, both PTRs, over UDP and TCP")
+    # getaddrinfo asks for AAAA only on a host with a global IPv6 address (AI_ADDRCONFIG): dig does.
+    search = dig(t, "+search", "my-service", "AAAA")
+    r.check(search.records("ANSWER", "AAAA") == [ipv6_of["my-service"]], f"dig +search my-service AAAA: {search}")
+
+
 def short_names(t, cluster_ip):
     search = dig(t, "+search", SEED)
     r.check(search.records("ANSWER", "A") == [cluster_ip], f"dig +search {SEED}: {search}")
@@ -327,7 +362,7 @@ def main():
 
     def prepare(t):
         t.services = []
-        t.gateway.cluster = {"service_cidr": SERVICE_CIDR, "client_ranges": [topology.CLIENT_NET]}
+        t.gateway.cluster = {"service_cidr": [SERVICE_CIDR, SERVICE_CIDR6], "client_ranges": [topology.CLIENT_NET]}
         t.gateway.tables = {"dns": {"addresses": [DNS_VIP], "zone": "cluster.local", "ttl": 5,
                                     "upstreams": [UPSTREAM_IP], "rate_limit": 0}}
         t.gateway.arguments = ["--api-socket", socket_path, "--metrics-address", ""]
@@ -352,6 +387,7 @@ def main():
         records_for_both_transports(t, cluster_ip)
         short_names(t, cluster_ip)
         headless(t, vipctl, workdir)
+        dual_stack(t, vipctl)
         counted_answers(t, vipctl, cluster_ip)
         upstream(t)
 

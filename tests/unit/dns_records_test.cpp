@@ -3,6 +3,7 @@
 // vipgate implements, and the names DNS cannot carry.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -25,6 +26,9 @@ public:
     void add_name(std::string_view name) override { add("NAME " + std::string(name)); }
     void add_a(std::string_view name, uint32_t address) override {
         add("A " + std::string(name) + " " + config::format_ipv4(address));
+    }
+    void add_aaaa(std::string_view name, const std::array<uint8_t, 16>& address) override {
+        add("AAAA " + std::string(name) + " " + config::format_ipv6(address));
     }
     void add_srv(std::string_view name, uint16_t priority, uint16_t weight, uint16_t port,
                  std::string_view target) override {
@@ -71,6 +75,7 @@ config::ObjectSet objects(const std::string& toml) {
 config::ServiceStore store_with(const std::string& toml) {
     config::ClusterConfig cluster;
     cluster.service_cidr = config::parse_ipv4_prefix("198.18.100.0/24");
+    cluster.service_cidr_ipv6 = config::parse_ipv6_prefix("2001:db8:100::/112");
     config::ServiceStore store(cluster, {});
     config::StoreResult result = store.apply(objects(toml), "test.toml");
     if (!result.ok()) throw std::runtime_error(config::describe_errors(result.errors));
@@ -91,6 +96,34 @@ TEST(DnsRecords, ZoneNamesAndSchemaVersion) {
     RecordingSink sink = records_of(store_with(""), "example.internal");
     EXPECT_EQ(sink.records,
               (Set{"NAME example.internal", "NAME svc.example.internal", "TXT dns-version.example.internal 1.1.0"}));
+}
+
+TEST(DnsRecords, DualStackAndIpv6ServicesHaveAaaaAndIp6ArpaPtr) {
+    RecordingSink sink = records_of(store_with(R"(
+[[services]]
+name = "both"
+namespace = "shop"
+cluster_ips = ["198.18.100.20", "2001:db8:100::14"]
+ip_family_policy = "RequireDualStack"
+ports = [{ name = "http", port = 80 }]
+
+[[services]]
+name = "six"
+namespace = "shop"
+cluster_ip = "2001:db8:100::15"
+ports = [{ name = "http", port = 80 }]
+)"));
+    EXPECT_EQ(sink.at("both.shop.svc.cluster.local"), (Set{"A both.shop.svc.cluster.local 198.18.100.20",
+                                                           "AAAA both.shop.svc.cluster.local 2001:db8:100::14"}));
+    EXPECT_EQ(sink.at("20.100.18.198.in-addr.arpa"),
+              (Set{"PTR 20.100.18.198.in-addr.arpa both.shop.svc.cluster.local"}));
+    const std::string reverse6 = "4.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.8.b.d.0.1.0.0.2.ip6.arpa";
+    EXPECT_EQ(sink.at(reverse6), (Set{"PTR " + reverse6 + " both.shop.svc.cluster.local"}));
+    // IPv6 single-stack: AAAA alone (a query for A gets NODATA), and its SRV still points at the name.
+    EXPECT_EQ(sink.at("six.shop.svc.cluster.local"), (Set{"AAAA six.shop.svc.cluster.local 2001:db8:100::15"}));
+    EXPECT_EQ(sink.at("_http._tcp.six.shop.svc.cluster.local"),
+              (Set{"SRV _http._tcp.six.shop.svc.cluster.local 0 100 80 six.shop.svc.cluster.local"}));
+    EXPECT_TRUE(sink.has_owner("5.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.8.b.d.0.1.0.0.2.ip6.arpa"));
 }
 
 TEST(DnsRecords, ClusterIpServiceHasAPtrAndSrvForNamedPortsOnly) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "control/dns_text.h"
 #include "control/dns_zone_builder.h"
 #include "dataplane/dns_responder.h"
@@ -55,6 +56,12 @@ std::shared_ptr<const DnsZone> test_zone(bool upstreams = false) {
     builder.add_a("db.default.svc.cluster.local", 0xC6120101);
     builder.add_a("db.default.svc.cluster.local", 0xC6120102);
     builder.add_a("db-0.db.default.svc.cluster.local", 0xC6120101);
+    builder.add_aaaa("db-0.db.default.svc.cluster.local", *config::parse_ipv6("2001:db8::101"));
+    builder.add_a("dual.default.svc.cluster.local", 0xC6120201);
+    builder.add_aaaa("dual.default.svc.cluster.local", *config::parse_ipv6("2001:db8::201"));
+    builder.add_aaaa("six.default.svc.cluster.local", *config::parse_ipv6("2001:db8::301"));
+    builder.add_ptr("1.0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+                    "six.default.svc.cluster.local");
     builder.add_srv("_pg._tcp.db.default.svc.cluster.local", 0, 50, 5432, "db-0.db.default.svc.cluster.local");
     builder.add_srv("_pg._tcp.db.default.svc.cluster.local", 0, 50, 5432, "external.example.org");
     builder.add_ptr("1.0.18.198.in-addr.arpa", "web.default.svc.cluster.local");
@@ -339,8 +346,27 @@ TEST(DnsResponder, SrvWithTheTargetsAddressesAsAdditional) {
                   "_pg._tcp.db.default.svc.cluster.local. 5 SRV 0 50 5432 db-0.db.default.svc.cluster.local.",
                   "_pg._tcp.db.default.svc.cluster.local. 5 SRV 0 50 5432 external.example.org."}));
     EXPECT_EQ(records(result.text, "additional"),
-              std::vector<std::string>{"db-0.db.default.svc.cluster.local. 5 A 198.18.1.1"})
-        << "only in-zone targets";
+              (std::vector<std::string>{"db-0.db.default.svc.cluster.local. 5 A 198.18.1.1",
+                                        "db-0.db.default.svc.cluster.local. 5 AAAA 2001:db8::101"}))
+        << "only in-zone targets, both families";
+}
+
+TEST(DnsResponder, AaaaAnswersAndNoDataAcrossFamilies) {
+    auto zone = test_zone();
+    EXPECT_EQ(records(ask(*zone, "dual.default.svc.cluster.local", dns::kTypeAaaa).text, "answer"),
+              std::vector<std::string>{"dual.default.svc.cluster.local. 5 AAAA 2001:db8::201"});
+    EXPECT_EQ(records(ask(*zone, "dual.default.svc.cluster.local", dns::kTypeA).text, "answer"),
+              std::vector<std::string>{"dual.default.svc.cluster.local. 5 A 198.18.2.1"});
+    EXPECT_EQ(records(ask(*zone, "six.default.svc.cluster.local", dns::kTypeAaaa).text, "answer"),
+              std::vector<std::string>{"six.default.svc.cluster.local. 5 AAAA 2001:db8::301"});
+    const Answered only_aaaa = ask(*zone, "six.default.svc.cluster.local", dns::kTypeA);
+    EXPECT_EQ(only_aaaa.answer.kind, DnsAnswerKind::NoData) << "an IPv6-only name has no A record";
+    EXPECT_EQ(
+        records(
+            ask(*zone, "1.0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", dns::kTypePtr).text,
+            "answer"),
+        std::vector<std::string>{"1.0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 5 PTR "
+                                 "six.default.svc.cluster.local."});
 }
 
 TEST(DnsResponder, CnameAnswersEveryType) {
