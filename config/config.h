@@ -160,9 +160,13 @@ struct ClusterConfig {
     // The IPv6 service CIDR is at most a /108 (2^20 addresses), as kube-apiserver requires.
     static constexpr uint8_t kMinIpv6ServiceCidrLength = 108;
 
-    std::optional<Ipv4Prefix> service_cidr;       // omitted IPv4 cluster IPs are allocated from here
-    std::vector<Ipv4Prefix> client_ranges;        // sources allowed to reach ClusterIPs; empty: any
+    std::optional<Ipv4Prefix> service_cidr;  // omitted IPv4 cluster IPs are allocated from here
+    // Sources allowed to reach ClusterIPs (and the DNS), one list in TOML; both empty: any. Once
+    // either family has a range, a source of the other family needs a range of its own.
+    std::vector<Ipv4Prefix> client_ranges;
+    std::vector<Ipv6Prefix> client_ranges6;
     std::optional<Ipv6Prefix> service_cidr_ipv6;  // omitted IPv6 cluster IPs are allocated from here
+    bool restricts_clients() const noexcept { return !client_ranges.empty() || !client_ranges6.empty(); }
     bool operator==(const ClusterConfig&) const = default;
 };
 

@@ -342,7 +342,7 @@ private:
         auto keys = table_fields(field);
         if (!keys) return;
         if (auto f = keys->optional("service_cidr")) service_cidrs(*f, cluster);
-        if (auto f = keys->optional("client_ranges")) list(*f, cluster.client_ranges, &Decoder::network);
+        if (auto f = keys->optional("client_ranges")) client_ranges(*f, cluster);
         keys->report_unknown_keys();
     }
 
@@ -841,6 +841,46 @@ private:
         }
     }
 
+    // Client prefixes of either family, in one list.
+    void client_ranges(const Field& field, ClusterConfig& cluster) {
+        const toml::array* array = field.node.as_array();
+        if (!array) {
+            wrong_type(field, "an array");
+            return;
+        }
+        cluster.client_ranges.clear();
+        cluster.client_ranges6.clear();
+        for (size_t i = 0; i < array->size(); ++i) {
+            Field item{*array->get(i), field.path + "[" + std::to_string(i) + "]"};
+            if (is_ipv6_text(item.node)) {
+                ipv6_network(item, cluster.client_ranges6.emplace_back());
+            } else {
+                network(item, cluster.client_ranges.emplace_back());
+            }
+        }
+    }
+
+    // An IPv6 prefix in network form (no host bits).
+    bool ipv6_network(const Field& field, Ipv6Prefix& out) {
+        const auto* value = field.node.as_string();
+        auto parsed = value ? parse_ipv6_prefix(value->get()) : std::nullopt;
+        if (!parsed) {
+            diagnostics_.reject(field.path, (value ? quoted(value->get()) : std::string("the value")) +
+                                                " is not an IPv6 prefix; expected one like "
+                                                "\"2001:db8:1::/112\"");
+            return false;
+        }
+        Ipv6Prefix network = *parsed;
+        for (unsigned bit = network.length; bit < 128; ++bit) network.address[bit / 8] &= ~(0x80 >> (bit % 8));
+        if (network != *parsed) {
+            diagnostics_.reject(field.path, quoted(value->get()) + " has host bits set; did you mean \"" +
+                                                format_ipv6_prefix(network) + "\"?");
+            return false;
+        }
+        out = network;
+        return true;
+    }
+
     void service_cidr(const Field& field, ClusterConfig& cluster) {
         const auto* value = field.node.as_string();
         if (!value || value->get().find(':') == std::string::npos) {
@@ -848,20 +888,8 @@ private:
             if (prefix(field, prefix_value, PrefixForm::Network)) cluster.service_cidr = prefix_value;
             return;
         }
-        auto parsed = parse_ipv6_prefix(value->get());
-        if (!parsed) {
-            diagnostics_.reject(field.path, quoted(value->get()) +
-                                                " is not an IPv6 prefix; expected one like "
-                                                "\"2001:db8:1::/112\"");
-            return;
-        }
-        Ipv6Prefix network = *parsed;
-        for (unsigned bit = network.length; bit < 128; ++bit) network.address[bit / 8] &= ~(0x80 >> (bit % 8));
-        if (network != *parsed) {
-            diagnostics_.reject(field.path, quoted(value->get()) + " has host bits set; did you mean \"" +
-                                                format_ipv6_prefix(network) + "\"?");
-            return;
-        }
+        Ipv6Prefix network;
+        if (!ipv6_network(field, network)) return;
         if (network.length < ClusterConfig::kMinIpv6ServiceCidrLength) {
             diagnostics_.reject(field.path, quoted(value->get()) +
                                                 " is too large; an IPv6 service CIDR is at most a /" +

@@ -316,7 +316,10 @@ std::string format_config(const Config& config) {
     } else if (cidr6) {
         line(out, "service_cidr", quoted(format_ipv6_prefix(*cidr6)));
     }
-    line(out, "client_ranges", array(config.cluster.client_ranges, prefix));
+    std::vector<std::string> client_ranges;
+    for (const auto& value : config.cluster.client_ranges) client_ranges.push_back(prefix(value));
+    for (const auto& value : config.cluster.client_ranges6) client_ranges.push_back(quoted(format_ipv6_prefix(value)));
+    line(out, "client_ranges", array(client_ranges, [](const std::string& text) { return text; }));
     dns(out, config.dns);
 
     for (const auto& port : config.ports) {

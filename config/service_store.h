@@ -144,7 +144,10 @@ public:
     // them): the transaction refuses a DNS address that is a gateway address or a service's.
     void set_admission(Admission admission) { admission_ = std::move(admission); }
     // Client ranges may change while running; they do not affect any object.
-    void set_client_ranges(std::vector<Ipv4Prefix> ranges) { cluster_.client_ranges = std::move(ranges); }
+    void set_client_ranges(const ClusterConfig& cluster) {
+        cluster_.client_ranges = cluster.client_ranges;
+        cluster_.client_ranges6 = cluster.client_ranges6;
+    }
 
     // Create or update every object in `objects`; idempotent. They become `origin`'s.
     StoreResult apply(const ObjectSet& objects, const std::string& source, Origin origin = Origin::Api);

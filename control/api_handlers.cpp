@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -24,6 +25,7 @@
 #include "control/snapshot_text.h"
 #include "control/stats_reporter.h"
 #include "dataplane/conn_table.h"
+#include "dataplane/conn_table6.h"
 #include "dataplane/dns_responder.h"
 
 namespace vipgate {
@@ -232,7 +234,8 @@ struct EndpointHealth {
     EndpointCounters counts;
     ConnectLatency latency;
 };
-using HealthKey = std::tuple<std::string, uint32_t, uint16_t>;  // host order
+// (service port label, the address as text (either family), target port in host order).
+using HealthKey = std::tuple<std::string, std::string, uint16_t>;
 
 std::map<HealthKey, EndpointHealth> endpoint_health(ApiBackend& backend) {
     std::map<HealthKey, EndpointHealth> health;
@@ -245,9 +248,11 @@ std::map<HealthKey, EndpointHealth> endpoint_health(ApiBackend& backend) {
         for (uint32_t slot : port.endpoint_slots) {
             if (slot >= counts.size()) continue;
             const EndpointSlot& endpoint = snapshot.endpoints[slot];
-            if (endpoint.ipv6) continue;  // `get endpoints` lists IPv4 endpoints (IPv6 ones: get stats)
-            health[{port.service_name, rte_be_to_cpu_32(endpoint.address), rte_be_to_cpu_16(endpoint.port)}] = {
-                counts[slot], latencies[slot]};
+            config::Ipv6Address address6{};
+            std::memcpy(address6.data(), endpoint.address6, address6.size());
+            const std::string address =
+                endpoint.ipv6 ? config::format_ipv6(address6) : config::format_ipv4(rte_be_to_cpu_32(endpoint.address));
+            health[{port.service_name, address, rte_be_to_cpu_16(endpoint.port)}] = {counts[slot], latencies[slot]};
         }
     }
     return health;
@@ -288,14 +293,16 @@ json get_endpoints(const json& request, const config::ServiceStore& store, ApiBa
             for (const auto& port : resolved->second.ports) {
                 const std::string label =
                     service_port_label(service.namespace_name, service.name, port.port.name, port.port.port);
-                for (const auto& endpoint : port.endpoints) {
+                // Both families' endpoints (IPv6: the pods' addresses for the IPv6 cluster IP,
+                // counted under the IPv6 service port's own label).
+                auto add = [&](const auto& endpoint, const std::string& address, const std::string& health_label) {
                     json seen = nullptr;
-                    if (auto found = health.find({label, endpoint.address, endpoint.port}); found != health.end()) {
+                    if (auto found = health.find({health_label, address, endpoint.port}); found != health.end()) {
                         seen = {{"connections", found->second.counts.connections},
                                 {"syn_unanswered", found->second.counts.syn_unanswered},
                                 {"connect", latency_json(found->second.latency)}};
                     }
-                    endpoints.push_back({{"address", config::format_ipv4(endpoint.address)},
+                    endpoints.push_back({{"address", address},
                                          {"port", endpoint.port},
                                          {"port_name", port.port.name},
                                          {"protocol", config::protocol_name(port.port.protocol)},
@@ -305,6 +312,10 @@ json get_endpoints(const json& request, const config::ServiceStore& store, ApiBa
                                          {"weight", endpoint.weight},
                                          {"pod", endpoint.pod.empty() ? json(nullptr) : json(endpoint.pod)},
                                          {"dataplane", seen}});
+                };
+                for (const auto& endpoint : port.endpoints) add(endpoint, config::format_ipv4(endpoint.address), label);
+                for (const auto& endpoint : port.endpoints6) {
+                    add(endpoint, config::format_ipv6(endpoint.address), label + "/IPv6");
                 }
             }
         }
@@ -343,7 +354,20 @@ std::string endpoint_text(uint32_t address_be, uint16_t port_be) {
     return config::format_ipv4(rte_be_to_cpu_32(address_be)) + ":" + std::to_string(rte_be_to_cpu_16(port_be));
 }
 
-const char* state_name(const Connection& connection) {
+// "[2001:db8::10]:41000", as a URL writes an IPv6 address with a port.
+std::string endpoint_text6(const uint8_t* address, uint16_t port_be) {
+    config::Ipv6Address bytes{};
+    std::memcpy(bytes.data(), address, bytes.size());
+    std::string text(1, '[');
+    text += config::format_ipv6(bytes);
+    text += "]:";
+    text += std::to_string(rte_be_to_cpu_16(port_be));
+    return text;
+}
+
+// Either family's entry (Connection, Connection6): the same state machine.
+template <class Entry>
+const char* state_name(const Entry& connection) {
     switch (connection.tcp_state) {
     // UDP and ICMP: evictable with the short timeout until the endpoint has answered.
     case TcpState::None:
@@ -388,6 +412,27 @@ json get_conntrack(const json& request, ApiBackend& backend) {
                      {"vip", endpoint_text(connection.original.dst_addr, connection.original.dst_port)},
                      {"endpoint", endpoint_text(connection.reply.src_addr, connection.reply.src_port)},
                      {"snat", full_nat ? json(endpoint_text(connection.reply.dst_addr, connection.reply.dst_port))
+                                       : json(nullptr)},
+                     {"state", state_name(connection)},
+                     {"expires_in_ms", std::max<int64_t>(0, static_cast<int32_t>(connection.deadline_ms - now_ms))}});
+            });
+            if (worker->connections6 == nullptr) continue;
+            worker->connections6->for_each([&](const Connection6& connection) {
+                if (items.size() >= limit) {
+                    truncated = true;
+                    return;
+                }
+                const FlowKey6& original = connection.original;
+                const bool full_nat = connection.snat_slot != Connection6::kDnatOnly &&
+                                      connection.snat_slot < snapshot.ipv6.snat_slots.size();
+                items.push_back(
+                    {{"worker", worker->worker_index},
+                     {"protocol", protocol_name(original.protocol)},
+                     {"client", endpoint_text6(original.src_addr, original.src_port)},
+                     {"vip", endpoint_text6(original.dst_addr, original.dst_port)},
+                     {"endpoint", endpoint_text6(connection.endpoint_addr, connection.endpoint_port)},
+                     {"snat", full_nat ? json(endpoint_text6(snapshot.ipv6.snat_slots[connection.snat_slot].data(),
+                                                             connection.reply_dst_port))
                                        : json(nullptr)},
                      {"state", state_name(connection)},
                      {"expires_in_ms", std::max<int64_t>(0, static_cast<int32_t>(connection.deadline_ms - now_ms))}});

@@ -122,10 +122,10 @@ UpdateOutcome ControlPlane::reload(config::Config next, std::chrono::steady_cloc
             return outcome;
         }
         const config::ClusterConfig previous_cluster = store_.cluster();
-        store_.set_client_ranges(next.cluster.client_ranges);
+        store_.set_client_ranges(next.cluster);
         config::StoreResult result = store_.replace_all(objects_of(next), next.source);
         if (!result.ok()) {
-            store_.set_client_ranges(previous_cluster.client_ranges);
+            store_.set_client_ranges(previous_cluster);
             return publish_changes(std::move(result), elapsed_ms(started), false);
         }
         const config::Config next_settings = without_objects(std::move(next));

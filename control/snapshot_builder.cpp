@@ -390,6 +390,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     snapshot->idle = {settings.dataplane.idle == config::IdleMode::Adaptive, settings.dataplane.idle_max_sleep_us};
     snapshot->snat_ports = SnatPortSlices::split(settings.snat.port_min, settings.snat.port_max, worker_count_);
     snapshot->client_ranges = merge_client_ranges(settings.cluster.client_ranges);
+    snapshot->client_ranges6 = merge_client_ranges6(settings.cluster.client_ranges6);
     snapshot->service_ports = service_ports_;
     snapshot->endpoints = endpoints_;
     snapshot->lookup = lookup_;

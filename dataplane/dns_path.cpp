@@ -106,7 +106,7 @@ DnsPathResult handle_udp(WorkerContext& context, const Snapshot& snapshot, const
     }
     DnsAnswerOptions options;
     options.transport = DnsTransport::Udp;
-    options.client_trusted = !snapshot.client_ranges.empty();
+    options.client_trusted = snapshot.restricts_clients();
     uint8_t* message = frame + payload_offset;
     DnsAnswer answer =
         answer_dns_query(zone, message, query_length, options, message, room_from(packet, payload_offset));

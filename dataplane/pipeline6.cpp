@@ -15,8 +15,8 @@
 // hops are the ports' on-link prefixes with static neighbors, a neighbor without one is
 // ipv6_no_neighbor (ND and rte_lpm6 routes: step 5). sessionAffinity ClientIP picks the
 // endpoint by the client's address on the Maglev table (the same on every worker, as the IPv4
-// path's first choice) without the affinity table's memory of earlier choices. IPv6 clients are
-// refused (source_not_allowed) when [cluster] client_ranges is set, as that list is IPv4 only.
+// path's first choice) without the affinity table's memory of earlier choices. [cluster]
+// client_ranges take both families; a new IPv6 flow from outside them is source_not_allowed.
 #include "dataplane/pipeline6.h"
 
 #include <cstring>
@@ -305,7 +305,7 @@ void Ipv6Processor::handle_tracked(Packet6& packet, const ConnLookupResult6& hit
 void Ipv6Processor::handle_untracked(Packet6& packet, int32_t service_port) noexcept {
     const FlowKey6& key = packet.parsed.key;
     if (service_port >= 0) {
-        if (unlikely(!snapshot_.client_ranges.empty())) {
+        if (unlikely(!snapshot_.client_allowed6(key.src_addr))) {
             drop(packet.mbuf, DropReason::SourceNotAllowed);
             return;
         }

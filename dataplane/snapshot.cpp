@@ -1,5 +1,7 @@
 #include "dataplane/snapshot.h"
 
+#include <cstring>
+
 #include <rte_byteorder.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
@@ -31,20 +33,42 @@ int32_t Snapshot::find_service_port(const VipKey& key) const noexcept {
     return resolve_service_port(data);
 }
 
-bool Snapshot::client_allowed(uint32_t source_address) const noexcept {
-    if (client_ranges.empty()) return true;
-    const uint32_t address = rte_be_to_cpu_32(source_address);
+namespace {
+
+// The first range whose last address is >= `address`, or ranges.size().
+template <class Range, class Number>
+size_t first_range_ending_at_or_after(const std::vector<Range>& ranges, const Number& address) noexcept {
     size_t low = 0;
-    size_t high = client_ranges.size();
-    while (low < high) {  // first range whose last >= address
+    size_t high = ranges.size();
+    while (low < high) {
         const size_t middle = (low + high) / 2;
-        if (client_ranges[middle].last < address) {
+        if (ranges[middle].last < address) {
             low = middle + 1;
         } else {
             high = middle;
         }
     }
-    return low < client_ranges.size() && client_ranges[low].first <= address;
+    return low;
+}
+
+}  // namespace
+
+bool Snapshot::client_allowed6(const uint8_t* source_address) const noexcept {
+    if (!restricts_clients()) return true;
+    uint64_t high;
+    uint64_t low;
+    std::memcpy(&high, source_address, 8);
+    std::memcpy(&low, source_address + 8, 8);
+    const Ipv6Number address{rte_be_to_cpu_64(high), rte_be_to_cpu_64(low)};
+    const size_t index = first_range_ending_at_or_after(client_ranges6, address);
+    return index < client_ranges6.size() && client_ranges6[index].first <= address;
+}
+
+bool Snapshot::client_allowed(uint32_t source_address) const noexcept {
+    if (!restricts_clients()) return true;
+    const uint32_t address = rte_be_to_cpu_32(source_address);
+    const size_t index = first_range_ending_at_or_after(client_ranges, address);
+    return index < client_ranges.size() && client_ranges[index].first <= address;
 }
 
 AddressKind Snapshot::address_kind(uint32_t address) const noexcept {

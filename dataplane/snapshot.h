@@ -92,6 +92,18 @@ struct AddressRange {
     uint32_t last = 0;
 };
 
+// An IPv6 address as a number (host order halves) for range searches.
+struct Ipv6Number {
+    uint64_t high = 0;
+    uint64_t low = 0;
+    auto operator<=>(const Ipv6Number&) const = default;
+};
+
+struct AddressRange6 {
+    Ipv6Number first;
+    Ipv6Number last;
+};
+
 // What an address that the gateway answers for is.
 enum class AddressKind : uint8_t { None = 0, Local = 1, Vip = 2, Snat = 3, Dns = 4 };
 
@@ -186,8 +198,11 @@ public:
 
     ChunkedTable<ServicePort> service_ports;  // indexed by service port id
     ChunkedTable<EndpointSlot> endpoints;     // indexed by slot
-    std::vector<AddressRange> client_ranges;  // sorted, disjoint; empty: every client may connect
-    std::vector<PortIdentity> ports;          // indexed by port index
+    // [cluster] client_ranges: sorted, disjoint. Both empty: every client may connect; once either
+    // family has a range, a source of the other family needs one of its own.
+    std::vector<AddressRange> client_ranges;
+    std::vector<AddressRange6> client_ranges6;
+    std::vector<PortIdentity> ports;  // indexed by port index
 
     std::vector<uint32_t> snat_addresses;  // network order
     Ipv6Settings ipv6;
@@ -209,7 +224,9 @@ public:
         if (!service_ports.contains(id) || incarnation == 0 || service_ports[id].incarnation != incarnation) return -1;
         return static_cast<int32_t>(id);
     }
-    bool client_allowed(uint32_t source_address) const noexcept;  // network order
+    bool restricts_clients() const noexcept { return !client_ranges.empty() || !client_ranges6.empty(); }
+    bool client_allowed(uint32_t source_address) const noexcept;         // network order
+    bool client_allowed6(const uint8_t* source_address) const noexcept;  // 16 bytes, network order
     AddressKind address_kind(uint32_t address) const noexcept;
     int32_t service_port_of_endpoint(const EndpointKey& key) const noexcept;  // -1: none or ambiguous
     const NextHop* route(uint32_t destination) const noexcept;                // nullptr: no route

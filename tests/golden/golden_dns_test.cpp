@@ -84,7 +84,7 @@ protected:
         counters["dns_queries_udp"] += 1;
         // Sources are trusted with large answers only when client ranges name them.
         const Bytes expected = expected_udp_answer(*harness.snapshot().dns, message, kClientPort,
-                                                   {.client_trusted = !harness.snapshot().client_ranges.empty()});
+                                                   {.client_trusted = harness.snapshot().restricts_clients()});
         harness.check(
             {description,
              to_dns({.src_port = kClientPort, .payload = message}),

@@ -245,6 +245,12 @@ std::string config_text(const TopologySpec& spec) {
 config::Config load_config(const TopologySpec& spec) {
     config::Config config = parse(config_text(spec));
     for (const std::string& text : spec.client_ranges) {
+        if (text.find(':') != std::string::npos) {
+            const std::optional<config::Ipv6Prefix> prefix = config::parse_ipv6_prefix(text);
+            if (!prefix) throw std::invalid_argument("bad client range " + text);
+            config.cluster.client_ranges6.push_back(*prefix);
+            continue;
+        }
         const std::optional<config::Ipv4Prefix> prefix = config::parse_ipv4_prefix(text);
         if (!prefix) throw std::invalid_argument("bad client range " + text);
         config.cluster.client_ranges.push_back(*prefix);

@@ -281,6 +281,28 @@ TEST_P(GoldenNat66, RefusalsAreDroppedAndCounted) {
     EXPECT_EQ(harness.connections6(0).size(), 0u);
 }
 
+TEST_P(GoldenNat66, ClientRangesOfBothFamilies) {
+    const Flow6 web;
+    {
+        TopologySpec spec = ipv6_topology(GetParam());
+        spec.client_ranges = {"198.18.0.0/15"};
+        GoldenHarness harness(spec);
+        harness.check({"IPv4 ranges alone shut IPv6 clients out", client_to_vip(web, kProtoTcp, tcp(kSyn)),
+                       kClientPortId, dropped(DropReason::SourceNotAllowed)});
+    }
+    {
+        TopologySpec spec = ipv6_topology(GetParam());
+        spec.client_ranges = {"198.18.0.0/15", "2001:db8:1::/48"};
+        GoldenHarness harness(spec);
+        harness.check({"a client outside the IPv6 ranges", client_to_vip(web, kProtoTcp, tcp(kSyn)), kClientPortId,
+                       dropped(DropReason::SourceNotAllowed)});
+    }
+    TopologySpec spec = ipv6_topology(GetParam());
+    spec.client_ranges = {"2001:db8::/64"};  // the client, 2001:db8::10
+    GoldenHarness harness(spec);
+    start_flow(harness, web, kProtoTcp, tcp(kSyn));
+}
+
 TEST_P(GoldenNat66, FlowsAndRepliesGoToTheirOwningWorker) {
     GoldenHarness harness(ipv6_topology(GetParam(), 2));
     // A client port whose flow worker 1 owns, arriving at worker 0: handed off unchanged.

@@ -1,4 +1,4 @@
-// merge_client_ranges: prefixes (host order) -> sorted, disjoint, merged ranges.
+// merge_client_ranges(6): prefixes -> sorted, disjoint, merged ranges; the snapshot's lookups.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -86,6 +86,73 @@ TEST(MergeClientRanges, SnapshotLookupAgrees) {
     EXPECT_TRUE(allowed("192.168.1.0"));
     EXPECT_FALSE(allowed("192.168.3.0"));
     EXPECT_FALSE(allowed("0.0.0.0"));
+}
+
+std::vector<config::Ipv6Prefix> prefixes6(const std::vector<std::string>& texts) {
+    std::vector<config::Ipv6Prefix> result;
+    for (const std::string& text : texts) {
+        const std::optional<config::Ipv6Prefix> prefix = config::parse_ipv6_prefix(text);
+        EXPECT_TRUE(prefix.has_value()) << text;
+        if (prefix) result.push_back(*prefix);
+    }
+    return result;
+}
+
+config::Ipv6Address address_of(const Ipv6Number& number) {
+    config::Ipv6Address address{};
+    for (size_t i = 0; i < 8; ++i) address[i] = static_cast<uint8_t>(number.high >> (56 - 8 * i));
+    for (size_t i = 0; i < 8; ++i) address[8 + i] = static_cast<uint8_t>(number.low >> (56 - 8 * i));
+    return address;
+}
+
+std::string merged6(const std::vector<std::string>& texts) {
+    std::string text;
+    for (const AddressRange6& range : merge_client_ranges6(prefixes6(texts))) {
+        if (!text.empty()) text += ' ';
+        text += config::format_ipv6(address_of(range.first)) + '-' + config::format_ipv6(address_of(range.last));
+    }
+    return text;
+}
+
+TEST(MergeClientRanges6, PrefixesOnEitherSideOfTheHalves) {
+    EXPECT_EQ(merged6({"2001:db8::/32"}), "2001:db8::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
+    EXPECT_EQ(merged6({"2001:db8:0:1::/64"}), "2001:db8:0:1::-2001:db8:0:1:ffff:ffff:ffff:ffff");
+    EXPECT_EQ(merged6({"2001:db8::1:0/112"}), "2001:db8::1:0-2001:db8::1:ffff");
+    EXPECT_EQ(merged6({"2001:db8::7"}), "2001:db8::7-2001:db8::7");
+    EXPECT_EQ(merged6({"::/0"}), "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+    EXPECT_EQ(merged6({"2001:db8::1:2/112"}), "2001:db8::1:0-2001:db8::1:ffff") << "host bits ignored";
+}
+
+TEST(MergeClientRanges6, MergesOverlapsAdjacencyAcrossTheHalvesAndTheTop) {
+    EXPECT_EQ(merged6({"2001:db8:0:1::/64", "2001:db8::/64"}), "2001:db8::-2001:db8:0:1:ffff:ffff:ffff:ffff");
+    EXPECT_EQ(merged6({"2001:db8::/48", "2001:db8::5/128"}), "2001:db8::-2001:db8:0:ffff:ffff:ffff:ffff:ffff");
+    EXPECT_EQ(merged6({"2001:db8::/112", "2001:db8::2:0/112"}),
+              "2001:db8::-2001:db8::ffff 2001:db8::2:0-2001:db8::2:ffff");
+    EXPECT_EQ(merged6({"8000::/1", "::/1"}), "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+    EXPECT_EQ(merged6({"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "ffff::/16"}),
+              "ffff::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+        << "a range ending at the last address has no successor";
+}
+
+TEST(MergeClientRanges6, SnapshotLookupAndTheOtherFamily) {
+    Snapshot snapshot;
+    auto allowed6 = [&](const char* text) { return snapshot.client_allowed6(config::parse_ipv6(text)->data()); };
+    auto allowed4 = [&](const char* text) {
+        return snapshot.client_allowed(rte_cpu_to_be_32(*config::parse_ipv4(text)));
+    };
+    EXPECT_TRUE(allowed6("2001:db8::1")) << "no ranges: everyone";
+    snapshot.client_ranges6 = merge_client_ranges6(prefixes6({"2001:db8:1::/48", "2001:db8:3::/64"}));
+    EXPECT_TRUE(allowed6("2001:db8:1::"));
+    EXPECT_TRUE(allowed6("2001:db8:1:ffff:ffff:ffff:ffff:ffff"));
+    EXPECT_FALSE(allowed6("2001:db8:2::1"));
+    EXPECT_FALSE(allowed6("2001:db8:0:ffff:ffff:ffff:ffff:ffff"));
+    EXPECT_TRUE(allowed6("2001:db8:3::1"));
+    EXPECT_FALSE(allowed6("2001:db8:3:1::"));
+    EXPECT_FALSE(allowed4("198.18.0.1")) << "IPv6 ranges alone shut IPv4 clients out";
+    snapshot.client_ranges = merge_client_ranges(prefixes({"198.18.0.0/16"}));
+    EXPECT_TRUE(allowed4("198.18.0.1"));
+    snapshot.client_ranges6.clear();
+    EXPECT_FALSE(allowed6("2001:db8:1::1")) << "IPv4 ranges alone shut IPv6 clients out";
 }
 
 }  // namespace

@@ -140,6 +140,11 @@ ports = [{ port = 80 }]
                              "\"198.18.128.1/17\""));
     EXPECT_TRUE(single_error("[cluster]\nclient_ranges = [\"x\"]\n", "cluster.client_ranges[0]",
                              "is not an IPv4 prefix", "[\"x\"]"));
+    EXPECT_TRUE(single_error("[cluster]\nclient_ranges = [\"198.18.0.0/16\", \"2001:db8::1/64\"]\n",
+                             "cluster.client_ranges[1]", "has host bits set; did you mean \"2001:db8::/64\"?",
+                             "2001:db8::1/64"));
+    EXPECT_TRUE(single_error("[cluster]\nclient_ranges = [\"2001:db8::/129\"]\n", "cluster.client_ranges[0]",
+                             "is not an IPv6 prefix", "2001:db8::/129"));
 }
 
 TEST(ConfigModel, ServiceShapeRules) {

@@ -70,7 +70,7 @@ port_range = [20000, 29999]
 
 [cluster]
 service_cidr = "198.18.128.0/17"
-client_ranges = ["198.18.0.0/16"]
+client_ranges = ["198.18.0.0/16", "2001:db8:1::/48"]
 
 [dns]
 addresses = ["198.18.128.53", "198.18.200.53"]
