@@ -108,7 +108,9 @@ void print_table(std::ostream& out, const RunReport& report) {
             << " received traffic)\n";
         for (size_t i = 0; i < std::min(kEndpointsInTable, report.targets.endpoints.size()); ++i) {
             const EndpointAddress& e = report.targets.endpoints[i];
-            out << "    " << vipgate::config::format_ipv4(e.address) << ":" << e.port << "  " << m.endpoint_packets[i]
+            const bool ipv6 = !vipgate::config::is_zero(e.address6);
+            out << "    " << (ipv6 ? "[" : "") << format_address(e) << (ipv6 ? "]" : "") << ":" << e.port << "  "
+                << m.endpoint_packets[i]
                 << format("  %.2f %%", 100.0 * static_cast<double>(m.endpoint_packets[i]) / static_cast<double>(total))
                 << "\n";
         }
@@ -161,8 +163,8 @@ void print_json(std::ostream& out, const RunReport& report) {
     const double total = static_cast<double>(std::max<uint64_t>(1, c.forwarded_packets));
     for (size_t i = 0; i < report.targets.endpoints.size(); ++i) {
         const EndpointAddress& e = report.targets.endpoints[i];
-        out << (i ? "," : "") << "{\"address\":\"" << vipgate::config::format_ipv4(e.address)
-            << "\",\"port\":" << e.port << ",\"packets\":" << m.endpoint_packets[i]
+        out << (i ? "," : "") << "{\"address\":\"" << format_address(e) << "\",\"port\":" << e.port
+            << ",\"packets\":" << m.endpoint_packets[i]
             << ",\"share\":" << number(static_cast<double>(m.endpoint_packets[i]) / total) << "}";
     }
     out << "]";
