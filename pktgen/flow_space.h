@@ -71,12 +71,12 @@ private:
     uint64_t offset_;
 };
 
-// IPv6 clients: a prefix of at least /96, so an address is the prefix's first 96 bits and 32
+// IPv6 clients: a prefix of /97 or longer, so an address is the prefix's first 96 bits and 32
 // low bits that FlowSpace scatters exactly as it does IPv4 addresses. vipgate has no Neighbor
 // Discovery yet, so every IPv6 client needs a static neighbor there: keep the prefix small.
 struct ClientSpace6 {
     std::array<uint8_t, 16> first_address{};  // network order
-    uint32_t address_count = 0;               // a power of two (a prefix of /96 or longer)
+    uint32_t address_count = 0;               // a power of two (a prefix of /97 or longer)
     uint16_t first_port = 1024;
     uint16_t last_port = 65535;
 };

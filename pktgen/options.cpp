@@ -62,14 +62,13 @@ ClientSpace parse_clients(const std::string& prefix_text, const std::string& por
 
 ClientSpace6 parse_clients6(const std::string& prefix_text, const ClientSpace& ports) {
     const auto prefix = cfg::parse_ipv6_prefix(prefix_text);
-    if (!prefix || prefix->length < 96 || prefix_text.find('/') == std::string::npos) {
-        throw UsageError("--clients6 must be an IPv6 prefix of length 96..128 such as 2001:db8::c:0/120, not '" +
+    if (!prefix || prefix->length < 97 || prefix_text.find('/') == std::string::npos) {
+        throw UsageError("--clients6 must be an IPv6 prefix of length 97..128 such as 2001:db8::c:0/120, not '" +
                          prefix_text + "'");
     }
     ClientSpace6 space;
     space.first_address = prefix->address;
-    space.address_count = prefix->length == 96 ? 0 : (1u << (128 - prefix->length));
-    if (space.address_count == 0) throw UsageError("--clients6: a /96 has 2^32 addresses; give /97 or longer");
+    space.address_count = 1u << (128 - prefix->length);
     space.first_port = ports.first_port;
     space.last_port = ports.last_port;
     return space;
