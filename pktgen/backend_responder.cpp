@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <utility>
 
@@ -9,8 +10,8 @@
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 
-#include "dataplane/checksum.h"
 #include "dataplane/tcp_state.h"
+#include "pktgen/wire_bytes.h"
 
 namespace vipgen {
 namespace {
@@ -51,25 +52,28 @@ void make_backend_reply(rte_mbuf* m, const ReceivedPacket& packet, const rte_eth
     eth->dst_addr = eth->src_addr;
     eth->src_addr = our_mac;
     auto* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, RTE_ETHER_HDR_LEN);
-    swap_fields<uint32_t>(ip + 12, ip + 16);
-    uint16_t ip_checksum;
-    std::memcpy(&ip_checksum, ip + 10, sizeof(ip_checksum));
-    const uint16_t old_ttl_word = static_cast<uint16_t>(ip[8] << 8 | ip[9]);
-    ip[8] = kClientTtl;
-    const uint16_t new_ttl_word = static_cast<uint16_t>(ip[8] << 8 | ip[9]);
-    ip_checksum =
-        vipgate::checksum_update16(ip_checksum, rte_cpu_to_be_16(old_ttl_word), rte_cpu_to_be_16(new_ttl_word));
-    std::memcpy(ip + 10, &ip_checksum, sizeof(ip_checksum));
+    if (packet.ipv6) {
+        // No header checksum; the addresses swap within the pseudo-header's sum.
+        swap_fields<std::array<uint8_t, 16>>(ip + 8, ip + 24);
+        ip[7] = kClientTtl;
+    } else {
+        swap_fields<uint32_t>(ip + 12, ip + 16);
+        uint16_t ip_checksum;
+        std::memcpy(&ip_checksum, ip + 10, sizeof(ip_checksum));
+        const uint16_t old_ttl_word = load16(ip + 8);
+        ip[8] = kClientTtl;
+        ip_checksum = update_checksum16(ip_checksum, old_ttl_word, load16(ip + 8));
+        std::memcpy(ip + 10, &ip_checksum, sizeof(ip_checksum));
+    }
 
     auto* l4 = const_cast<uint8_t*>(packet.l4);
     swap_fields<uint16_t>(l4, l4 + 2);
     if (packet.protocol == IPPROTO_TCP) {
-        uint16_t old_word, new_word, checksum;
-        std::memcpy(&old_word, l4 + 12, sizeof(old_word));
+        const uint16_t old_word = load16(l4 + 12);
         l4[13] = reply_flags(packet.tcp_flags);
-        std::memcpy(&new_word, l4 + 12, sizeof(new_word));
+        uint16_t checksum;
         std::memcpy(&checksum, l4 + 16, sizeof(checksum));
-        checksum = vipgate::checksum_update16(checksum, old_word, new_word);
+        checksum = update_checksum16(checksum, old_word, load16(l4 + 12));
         std::memcpy(l4 + 16, &checksum, sizeof(checksum));
     }
 }

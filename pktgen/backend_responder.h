@@ -3,9 +3,11 @@
 //
 // Design note: the reply is made in place in the received mbuf (no allocation, cannot fail for
 // lack of buffers) and turned around the way a server's TCP/UDP stack would answer: addresses
-// and ports swapped, SYN answered with SYN|ACK, FIN with FIN|ACK, data with ACK, a fresh TTL.
-// Swapping addresses and ports does not change a one's-complement sum, so only the TTL and the
-// TCP flags need incremental checksum updates. The signature stays, so the client side can
+// and ports swapped, SYN answered with SYN|ACK, FIN with FIN|ACK, data with ACK, a fresh TTL
+// (hop limit). Swapping addresses and ports does not change a one's-complement sum, so only the
+// IPv4 TTL and the TCP flags need incremental checksum updates (vipgen's own arithmetic, not
+// vipgate's). IPv6 needs no Neighbor Discovery: vipgate has static neighbors for the hosts
+// vipgen plays. The signature stays, so the client side can
 // match the reply to its flow and time the round trip.
 #pragma once
 
@@ -20,7 +22,7 @@
 namespace vipgen {
 
 // Turns a packet the gateway forwarded (already checked, TCP or UDP over untagged IPv4 with a
-// 20-byte header) into the backend's reply, sent back to the MAC it came from.
+// 20-byte header, or IPv6 without extension headers) into the backend's reply, sent back to the MAC it came from.
 void make_backend_reply(rte_mbuf* m, const ReceivedPacket& packet, const rte_ether_addr& our_mac) noexcept;
 
 // Turns an ARP request for one of `addresses` (sorted, host order) into the reply in place.

@@ -1,6 +1,7 @@
 #include "pktgen/flow_space.h"
 
 #include <bit>
+#include <cstring>
 #include <stdexcept>
 
 namespace vipgen {
@@ -36,6 +37,20 @@ FlowSpace::FlowSpace(const ClientSpace& clients, uint32_t target_count, uint64_t
     second_multiplier_ = mix(state) | 1;
     offset_ = mix(state);
     target_reciprocal_ = ~0ULL / target_count + 1;
+}
+
+ClientSpace FlowSpace6::low_space(const ClientSpace6& clients) noexcept {
+    uint32_t low_be;
+    std::memcpy(&low_be, clients.first_address.data() + 12, sizeof(low_be));
+    return ClientSpace{rte_be_to_cpu_32(low_be), clients.address_count, clients.first_port, clients.last_port};
+}
+
+FlowSpace6::FlowSpace6(const ClientSpace6& clients, uint32_t target_count, uint64_t seed)
+    : space_(low_space(clients), target_count, seed) {
+    if (static_cast<uint64_t>(low_space(clients).first_address) + clients.address_count > (1ULL << 32)) {
+        throw std::invalid_argument("the IPv6 client range must not cross a /96 boundary");
+    }
+    std::memcpy(high_.data(), clients.first_address.data(), high_.size());
 }
 
 }  // namespace vipgen

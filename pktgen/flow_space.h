@@ -12,7 +12,11 @@
 // modulo (no division instruction).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
+
+#include <rte_byteorder.h>
 
 namespace vipgen {
 
@@ -65,6 +69,55 @@ private:
     uint64_t multiplier_;         // odd
     uint64_t second_multiplier_;  // odd
     uint64_t offset_;
+};
+
+// IPv6 clients: a prefix of /97 or longer, so an address is the prefix's first 96 bits and 32
+// low bits that FlowSpace scatters exactly as it does IPv4 addresses. vipgate has no Neighbor
+// Discovery yet, so every IPv6 client needs a static neighbor there: keep the prefix small.
+struct ClientSpace6 {
+    std::array<uint8_t, 16> first_address{};  // network order
+    uint32_t address_count = 0;               // a power of two (a prefix of /97 or longer)
+    uint16_t first_port = 1024;
+    uint16_t last_port = 65535;
+};
+
+struct FlowTuple6 {
+    std::array<uint8_t, 16> client_address;  // network order
+    uint16_t client_port;                    // host order
+    uint32_t target_index;
+};
+
+// The IPv6 twin of FlowSpace: the same seed and target count give the same target index for an
+// id, so the target (and with it the family) of a flow does not depend on which space is asked.
+class FlowSpace6 {
+public:
+    FlowSpace6(const ClientSpace6& clients, uint32_t target_count, uint64_t seed);
+
+    uint64_t size() const noexcept { return space_.size(); }
+
+    FlowTuple6 tuple(uint32_t flow_id) const noexcept {
+        const FlowTuple low = space_.tuple(flow_id);
+        FlowTuple6 result;
+        std::memcpy(result.client_address.data(), high_.data(), high_.size());
+        const uint32_t low_be = rte_cpu_to_be_32(low.client_address);
+        std::memcpy(result.client_address.data() + 12, &low_be, sizeof(low_be));
+        result.client_port = low.client_port;
+        result.target_index = low.target_index;
+        return result;
+    }
+
+    bool is_client_address(const uint8_t* address) const noexcept {
+        uint32_t low_be;
+        std::memcpy(&low_be, address + 12, sizeof(low_be));
+        return std::memcmp(address, high_.data(), high_.size()) == 0 &&
+               space_.is_client_address(rte_be_to_cpu_32(low_be));
+    }
+
+private:
+    static ClientSpace low_space(const ClientSpace6& clients) noexcept;
+
+    FlowSpace space_;
+    std::array<uint8_t, 12> high_{};
 };
 
 }  // namespace vipgen

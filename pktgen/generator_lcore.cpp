@@ -93,9 +93,9 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
         return;
     }
     Signature signature{};
-    if (verdict == Verdict::Ok && type == FrameType::Ipv4 && setup_.dns != nullptr) {
+    if (verdict == Verdict::Ok && setup_.dns != nullptr) {
         uint32_t tx_tsc = 0;
-        verdict = setup_.dns->check_answer(packet, tx_tsc);
+        verdict = type == FrameType::Ipv4 ? setup_.dns->check_answer(packet, tx_tsc) : Verdict::Unexpected;
         if (verdict == Verdict::Ok) {
             bump(counters.returned_packets);
             bump(counters.returned_bytes, rte_pktmbuf_pkt_len(m));
@@ -104,7 +104,7 @@ void GeneratorLcore::handle(rte_mbuf* m) noexcept {
                 current_->latency.record(static_cast<uint64_t>(ticks * ns_per_tick_));
             }
         }
-    } else if (verdict == Verdict::Ok && type == FrameType::Ipv4) {
+    } else if (verdict == Verdict::Ok) {  // IPv4 or IPv6 (anything else is not Ok)
         if (setup_.checker->is_client_bound(packet)) {
             verdict = setup_.checker->check_returned(packet, signature);
             if (verdict == Verdict::Ok) {
@@ -203,8 +203,8 @@ void GeneratorLcore::generate(uint64_t now) noexcept {
     const bool flood = setup_.pattern.pattern == Pattern::Flood;
     for (uint32_t i = 0; i < wanted; ++i) {
         const NextPacket next = pattern_.next();
-        setup_.factory->build(mbufs[i], next.flow_id, next.kind, static_cast<uint8_t>(setup_.index), tsc, size_slot_);
-        clients_.bytes[clients_.count + i] = static_cast<uint16_t>(setup_.factory->frame_size(size_slot_));
+        clients_.bytes[clients_.count + i] = setup_.factory->build(mbufs[i], next.flow_id, next.kind,
+                                                                   static_cast<uint8_t>(setup_.index), tsc, size_slot_);
         if (++size_slot_ == sizes) size_slot_ = 0;
         if (flood) ++by_class[static_cast<size_t>(flow_class(next.flow_id, setup_.pattern.flows))];
     }
@@ -236,8 +236,7 @@ void GeneratorLcore::open_flows(uint64_t now) noexcept {
             bump(current_->counters.alloc_failures);
             break;
         }
-        setup_.factory->build(m, flow, PacketKind::Open, static_cast<uint8_t>(setup_.index), tsc, 0);
-        clients_.push(m, static_cast<uint16_t>(setup_.factory->frame_size(0)));
+        clients_.push(m, setup_.factory->build(m, flow, PacketKind::Open, static_cast<uint8_t>(setup_.index), tsc, 0));
         ++built;
     }
     pacer_.consume(built);

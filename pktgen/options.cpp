@@ -60,12 +60,34 @@ ClientSpace parse_clients(const std::string& prefix_text, const std::string& por
     return space;
 }
 
+ClientSpace6 parse_clients6(const std::string& prefix_text, const ClientSpace& ports) {
+    const auto prefix = cfg::parse_ipv6_prefix(prefix_text);
+    if (!prefix || prefix->length < 97 || prefix_text.find('/') == std::string::npos) {
+        throw UsageError("--clients6 must be an IPv6 prefix of length 97..128 such as 2001:db8::c:0/120, not '" +
+                         prefix_text + "'");
+    }
+    ClientSpace6 space;
+    space.first_address = prefix->address;
+    space.address_count = 1u << (128 - prefix->length);
+    space.first_port = ports.first_port;
+    space.last_port = ports.last_port;
+    return space;
+}
+
+Families parse_families(const std::string& text) {
+    if (text == "ipv4") return Families::Ipv4;
+    if (text == "ipv6") return Families::Ipv6;
+    if (text == "dual") return Families::Dual;
+    throw UsageError("--family must be ipv4, ipv6 or dual, not '" + text + "'");
+}
+
 }  // namespace
 
 std::optional<Options> parse_options(int argc, const char* const* argv) {
     Options options;
     std::string eal = "--no-huge -m 1024 --no-pci --no-shconf --no-telemetry";
     std::string mode = "vipgate", pattern = "established", protocol = "any", clients = "198.19.0.0/16";
+    std::string family = "ipv4", clients6 = "2001:db8::c:0/120";
     std::string client_ports = "1024-65535", forwarder_vip = "198.18.100.1", gateway_mac, dns_server;
     uint64_t flows = 1024, seed = 1;
     po::options_description described("vipgen: DPDK line-rate generator and verifier for vipgate (and any forwarder)");
@@ -106,6 +128,12 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
         "seed", po::value(&seed)->default_value(seed), "seed of the flow tuples and visit order")(
         "clients", po::value(&clients)->default_value(clients),
         "client address space (IPv4 prefix, routed to the gateway's clients' router)")(
+        "family", po::value(&family)->default_value(family),
+        "ipv4 | ipv6 | dual: which cluster IPs of the config's services get traffic (dual: both; flows split by "
+        "target, a dual-stack service port being one target per family)")(
+        "clients6", po::value(&clients6)->default_value(clients6),
+        "IPv6 client address space (a prefix of /97 or longer, on-link at the gateway: vipgate has no Neighbor "
+        "Discovery yet, so each address needs a [[neighbors]] entry with vipgen's MAC)")(
         "client-ports", po::value(&client_ports)->default_value(client_ports),
         "client source ports FIRST-LAST (the largest power-of-two run from FIRST is used)")(
         "vip", po::value(&forwarder_vip)->default_value(forwarder_vip), "forwarder mode: destination address")(
@@ -152,12 +180,23 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
     options.pattern.seed = seed;
     options.protocols = parse_protocols(protocol);
     options.clients = parse_clients(clients, client_ports);
+    options.families = parse_families(family);
+    options.clients6 = parse_clients6(clients6, options.clients);
     const uint64_t ports_used =
         std::bit_floor(static_cast<uint32_t>(options.clients.last_port - options.clients.first_port + 1));
     if (static_cast<uint64_t>(options.clients.address_count) * ports_used < flows) {
         throw UsageError("the client space has fewer tuples than --flows: " +
                          std::to_string(options.clients.address_count) + " addresses (--clients) x " +
                          std::to_string(ports_used) + " ports (--client-ports, the largest power of two it holds)");
+    }
+    if (options.families != Families::Ipv4 &&
+        static_cast<uint64_t>(options.clients6.address_count) * ports_used < flows) {
+        throw UsageError(
+            "the IPv6 client space has fewer tuples than --flows: " + std::to_string(options.clients6.address_count) +
+            " addresses (--clients6) x " + std::to_string(ports_used) + " ports");
+    }
+    if (options.families != Families::Ipv4 && options.mode == CheckMode::Forwarder) {
+        throw UsageError("--family ipv6 and dual need --mode vipgate (forwarder mode sends IPv4 to --vip)");
     }
     try {
         if (options.size_text == "imix") {
@@ -196,6 +235,7 @@ std::optional<Options> parse_options(int argc, const char* const* argv) {
         options.dns_server = *server;
         if (options.mode != CheckMode::Gateway)
             throw UsageError("DNS query mode needs --mode vipgate (the gateway answers)");
+        if (options.families != Families::Ipv4) throw UsageError("DNS query mode is IPv4 only (--family ipv4)");
         if (options.pattern.pattern != Pattern::Established || options.silent_backends) {
             throw UsageError(
                 "DNS query mode sends queries from --flows clients: --pattern and --silent-backends do not apply");

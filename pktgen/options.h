@@ -32,7 +32,12 @@ struct Options {
     double pdr_loss_percent = 0.5;
     double precision = 0.02;
     ClientSpace clients{0xC6130000u, 1u << 16, 1024, 65535};  // 198.19.0.0/16, ports 1024-65535
-    uint32_t forwarder_vip = 0xC6126401u;                     // 198.18.100.1
+    ClientSpace6 clients6{{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 0, 0},
+                          1u << 8,
+                          1024,
+                          65535};  // 2001:db8::c:0/120, the same ports
+    Families families = Families::Ipv4;
+    uint32_t forwarder_vip = 0xC6126401u;  // 198.18.100.1
     uint16_t forwarder_port = 80;
     std::optional<std::array<uint8_t, 6>> gateway_mac;
     uint32_t mbufs = 65535;

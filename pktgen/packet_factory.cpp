@@ -1,6 +1,7 @@
 #include "pktgen/packet_factory.h"
 
 #include <netinet/in.h>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -16,11 +17,14 @@
 namespace vipgen {
 namespace {
 
-constexpr uint32_t kTcpSequenceOffset = kL4Offset + 4;
-constexpr uint32_t kTcpAckOffset = kL4Offset + 8;
-constexpr uint32_t kTcpFlagsWordOffset = kL4Offset + 12;  // data offset, reserved bits, flags
-constexpr uint32_t kTcpChecksumOffset = kL4Offset + 16;
-constexpr uint32_t kUdpChecksumOffset = kL4Offset + 6;
+// Offsets within the L4 header.
+constexpr uint32_t kTcpSequenceOffset = 4;
+constexpr uint32_t kTcpAckOffset = 8;
+constexpr uint32_t kTcpFlagsWordOffset = 12;  // data offset, reserved bits, flags
+constexpr uint32_t kTcpChecksumOffset = 16;
+constexpr uint32_t kTcpPayload = 20;
+constexpr uint32_t kUdpChecksumOffset = 6;
+constexpr uint32_t kUdpPayload = 8;
 constexpr uint8_t kTcpHeaderWords = 5;
 
 uint8_t tcp_flags_of(PacketKind kind) noexcept {
@@ -74,88 +78,114 @@ FrameSizes FrameSizes::imix() {
     return FrameSizes{{60, 590, 60, 60, 590, 60, 1514, 60, 590, 60, 60, 590}};
 }
 
-PacketFactory::PacketFactory(const Targets& targets, const FlowSpace& flows, const FrameSizes& sizes,
-                             const rte_ether_addr& source_mac, const rte_ether_addr& gateway_mac)
-    : targets_(targets), flows_(flows), size_of_slot_(sizes.sequence) {
+PacketFactory::PacketFactory(const Targets& targets, const FlowSpace& flows, const FlowSpace6& flows6,
+                             const FrameSizes& sizes, const rte_ether_addr& source_mac,
+                             const rte_ether_addr& gateway_mac)
+    : targets_(targets), flows_(flows), flows6_(flows6), size_of_slot_(sizes.sequence) {
     if (size_of_slot_.empty()) throw std::invalid_argument("no frame size given");
-    for (uint8_t protocol : {uint8_t{IPPROTO_TCP}, uint8_t{IPPROTO_UDP}}) {
-        for (uint16_t frame_size : size_of_slot_) {
-            Template t{};
-            t.frame_size = frame_size;
-            uint8_t* p = t.bytes.data();
-            auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
-            eth->dst_addr = gateway_mac;
-            eth->src_addr = source_mac;
-            eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-            const uint16_t ip_length = static_cast<uint16_t>(frame_size - kIpOffset);
-            const uint16_t l4_length = static_cast<uint16_t>(ip_length - 20);
-            auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + kIpOffset);
-            ip->version_ihl = 0x45;
-            ip->total_length = rte_cpu_to_be_16(ip_length);
-            ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-            ip->time_to_live = kClientTtl;
-            ip->next_proto_id = protocol;
-            t.ip_partial_sum = rte_raw_cksum(ip, 20);
-
-            uint8_t* l4 = p + kL4Offset;
-            if (protocol == IPPROTO_TCP) {
-                auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
-                tcp->rx_win = rte_cpu_to_be_16(65535);
-                store16_be(p + kTcpPayloadOffset, kSignatureMagic);
-            } else {
-                reinterpret_cast<rte_udp_hdr*>(l4)->dgram_len = rte_cpu_to_be_16(l4_length);
-                store16_be(p + kUdpPayloadOffset, kSignatureMagic);
+    for (bool ipv6 : {false, true}) {
+        for (uint8_t protocol : {uint8_t{IPPROTO_TCP}, uint8_t{IPPROTO_UDP}}) {
+            for (uint16_t size : size_of_slot_) {
+                Template t{};
+                t.frame_size = ipv6 ? static_cast<uint16_t>(std::min(size + kIpv6ExtraBytes, kMaxFrameSize)) : size;
+                uint8_t* p = t.bytes.data();
+                auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+                eth->dst_addr = gateway_mac;
+                eth->src_addr = source_mac;
+                const uint32_t l4_offset = ipv6 ? kL4Offset6 : kL4Offset;
+                const uint16_t l4_length = static_cast<uint16_t>(t.frame_size - l4_offset);
+                uint8_t* ip = p + kIpOffset;
+                if (ipv6) {
+                    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+                    ip[0] = 0x60;
+                    store16_be(ip + 4, l4_length);  // payload length
+                    ip[6] = protocol;               // next header
+                    ip[7] = kClientTtl;             // hop limit
+                } else {
+                    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+                    auto* ip4 = reinterpret_cast<rte_ipv4_hdr*>(ip);
+                    ip4->version_ihl = 0x45;
+                    ip4->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(l4_length + 20));
+                    ip4->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+                    ip4->time_to_live = kClientTtl;
+                    ip4->next_proto_id = protocol;
+                    t.ip_partial_sum = rte_raw_cksum(ip4, 20);
+                }
+                uint8_t* l4 = p + l4_offset;
+                if (protocol == IPPROTO_TCP) {
+                    reinterpret_cast<rte_tcp_hdr*>(l4)->rx_win = rte_cpu_to_be_16(65535);
+                    store16_be(l4 + 20, kSignatureMagic);
+                } else {
+                    reinterpret_cast<rte_udp_hdr*>(l4)->dgram_len = rte_cpu_to_be_16(l4_length);
+                    store16_be(l4 + 8, kSignatureMagic);
+                }
+                // Pseudo-header without the addresses (they are variable fields): the protocol and
+                // the L4 length. IPv4's {0, protocol, length} and IPv6's 32-bit length and 32-bit
+                // next header sum to the same 16-bit words.
+                const uint8_t pseudo[4] = {0, protocol, static_cast<uint8_t>(l4_length >> 8),
+                                           static_cast<uint8_t>(l4_length & 0xff)};
+                t.l4_partial_sum = rte_raw_cksum(pseudo, sizeof(pseudo)) + rte_raw_cksum(l4, l4_length);
+                templates_.push_back(t);
             }
-            // Pseudo-header without the addresses (they are variable fields): zero, protocol, length.
-            const uint8_t pseudo[4] = {0, protocol, static_cast<uint8_t>(l4_length >> 8),
-                                       static_cast<uint8_t>(l4_length & 0xff)};
-            t.l4_partial_sum = rte_raw_cksum(pseudo, sizeof(pseudo)) + rte_raw_cksum(l4, l4_length);
-            templates_.push_back(t);
         }
     }
 }
 
-void PacketFactory::build(rte_mbuf* m, uint32_t flow_id, PacketKind kind, uint8_t lcore, uint32_t tx_tsc,
-                          uint32_t size_slot) const noexcept {
+uint16_t PacketFactory::build(rte_mbuf* m, uint32_t flow_id, PacketKind kind, uint8_t lcore, uint32_t tx_tsc,
+                              uint32_t size_slot) const noexcept {
     const FlowTuple tuple = flows_.tuple(flow_id);
     const Target& target = targets_.targets[tuple.target_index];
-    const Template& t = template_for(target.protocol, size_slot);
+    const Template& t = template_for(target.ipv6, target.protocol, size_slot);
     uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
     std::memcpy(p, t.bytes.data(), t.frame_size);
     m->data_len = t.frame_size;
     m->pkt_len = t.frame_size;
 
-    store32_be(p + kIpOffset + 12, tuple.client_address);
-    store32_be(p + kIpOffset + 16, target.vip);
-    store16_be(p + kL4Offset, tuple.client_port);
-    store16_be(p + kL4Offset + 2, target.port);
-    const uint64_t addresses = term32(p + kIpOffset + 12) + term32(p + kIpOffset + 16);
-    const uint16_t ip_checksum = finish_checksum(t.ip_partial_sum + addresses);
-    std::memcpy(p + kIpOffset + 10, &ip_checksum, sizeof(ip_checksum));
-
-    uint64_t l4_sum = t.l4_partial_sum + addresses + term32(p + kL4Offset);
-    if (target.protocol == IPPROTO_TCP) {
-        store32_be(p + kTcpSequenceOffset, flow_id);
-        store32_be(p + kTcpAckOffset, tx_tsc);
-        p[kTcpFlagsWordOffset] = kTcpHeaderWords << 4;
-        p[kTcpFlagsWordOffset + 1] = tcp_flags_of(kind);
-        p[kTcpPayloadOffset + 2] = static_cast<uint8_t>(kind);
-        p[kTcpPayloadOffset + 3] = lcore;
-        l4_sum += term32(p + kTcpSequenceOffset) + term32(p + kTcpAckOffset) + term16(p + kTcpFlagsWordOffset) +
-                  term16(p + kTcpPayloadOffset + 2);
-        const uint16_t checksum = finish_checksum(l4_sum);
-        std::memcpy(p + kTcpChecksumOffset, &checksum, sizeof(checksum));
+    uint8_t* l4;
+    uint64_t l4_sum = t.l4_partial_sum;
+    uint16_t client_port;
+    if (target.ipv6) {
+        const FlowTuple6 tuple6 = flows6_.tuple(flow_id);
+        client_port = tuple6.client_port;
+        std::memcpy(p + kIpOffset + 8, tuple6.client_address.data(), 16);
+        std::memcpy(p + kIpOffset + 24, target.vip6.data(), 16);
+        for (uint32_t offset = 8; offset < 40; offset += 4) l4_sum += term32(p + kIpOffset + offset);
+        l4 = p + kL4Offset6;
     } else {
-        p[kUdpPayloadOffset + 2] = static_cast<uint8_t>(kind);
-        p[kUdpPayloadOffset + 3] = lcore;
-        store32_be(p + kUdpPayloadOffset + 4, flow_id);
-        store32_be(p + kUdpPayloadOffset + 8, tx_tsc);
-        l4_sum +=
-            term16(p + kUdpPayloadOffset + 2) + term32(p + kUdpPayloadOffset + 4) + term32(p + kUdpPayloadOffset + 8);
-        uint16_t checksum = finish_checksum(l4_sum);
-        if (checksum == 0) checksum = 0xffff;  // 0 means "no checksum" in UDP
-        std::memcpy(p + kUdpChecksumOffset, &checksum, sizeof(checksum));
+        client_port = tuple.client_port;
+        store32_be(p + kIpOffset + 12, tuple.client_address);
+        store32_be(p + kIpOffset + 16, target.vip);
+        const uint64_t addresses = term32(p + kIpOffset + 12) + term32(p + kIpOffset + 16);
+        const uint16_t ip_checksum = finish_checksum(t.ip_partial_sum + addresses);
+        std::memcpy(p + kIpOffset + 10, &ip_checksum, sizeof(ip_checksum));
+        l4_sum += addresses;
+        l4 = p + kL4Offset;
     }
+    store16_be(l4, client_port);
+    store16_be(l4 + 2, target.port);
+    l4_sum += term32(l4);
+    if (target.protocol == IPPROTO_TCP) {
+        store32_be(l4 + kTcpSequenceOffset, flow_id);
+        store32_be(l4 + kTcpAckOffset, tx_tsc);
+        l4[kTcpFlagsWordOffset] = kTcpHeaderWords << 4;
+        l4[kTcpFlagsWordOffset + 1] = tcp_flags_of(kind);
+        l4[kTcpPayload + 2] = static_cast<uint8_t>(kind);
+        l4[kTcpPayload + 3] = lcore;
+        l4_sum += term32(l4 + kTcpSequenceOffset) + term32(l4 + kTcpAckOffset) + term16(l4 + kTcpFlagsWordOffset) +
+                  term16(l4 + kTcpPayload + 2);
+        const uint16_t checksum = finish_checksum(l4_sum);
+        std::memcpy(l4 + kTcpChecksumOffset, &checksum, sizeof(checksum));
+    } else {
+        l4[kUdpPayload + 2] = static_cast<uint8_t>(kind);
+        l4[kUdpPayload + 3] = lcore;
+        store32_be(l4 + kUdpPayload + 4, flow_id);
+        store32_be(l4 + kUdpPayload + 8, tx_tsc);
+        l4_sum += term16(l4 + kUdpPayload + 2) + term32(l4 + kUdpPayload + 4) + term32(l4 + kUdpPayload + 8);
+        uint16_t checksum = finish_checksum(l4_sum);
+        if (checksum == 0) checksum = 0xffff;  // 0 means "no checksum" in UDP (and is not allowed over IPv6)
+        std::memcpy(l4 + kUdpChecksumOffset, &checksum, sizeof(checksum));
+    }
+    return t.frame_size;
 }
 
 }  // namespace vipgen

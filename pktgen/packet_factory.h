@@ -7,6 +7,10 @@
 // RFC 1071), then fold once. There is one template per protocol and frame size; addresses and
 // ports are variable fields, so 10,000 VIPs cost no more than one.
 //
+// IPv6 packets carry the same L4 segment as IPv4 ones in a 40-byte header instead of 20, so
+// their frames are 20 bytes longer (84 bytes for --size 64; at most 1518): the minimum IPv6 TCP
+// frame with a signature is 78 bytes, and equal segments keep the two families comparable.
+//
 // Every packet carries a signature: the flow id (which gives the tuple, see flow_space.h),
 // the low 32 bits of the sender's TSC (latency), the packet's kind and the sending lcore, and
 // a magic word. A 64-byte TCP frame has only 6 bytes of payload, so for TCP the flow id and
@@ -38,6 +42,9 @@ inline constexpr uint32_t kIpOffset = RTE_ETHER_HDR_LEN;
 inline constexpr uint32_t kL4Offset = kIpOffset + 20;
 inline constexpr uint32_t kTcpPayloadOffset = kL4Offset + 20;
 inline constexpr uint32_t kUdpPayloadOffset = kL4Offset + 8;
+// IPv6 (no extension header): the L4 header follows the 40-byte fixed header.
+inline constexpr uint32_t kL4Offset6 = kIpOffset + 40;
+inline constexpr uint32_t kIpv6ExtraBytes = kL4Offset6 - kL4Offset;
 
 enum class PacketKind : uint8_t {
     Open = 1,   // TCP SYN, or a flow's first UDP datagram
@@ -65,32 +72,34 @@ struct FrameSizes {
 
 class PacketFactory {
 public:
-    PacketFactory(const Targets& targets, const FlowSpace& flows, const FrameSizes& sizes,
+    PacketFactory(const Targets& targets, const FlowSpace& flows, const FlowSpace6& flows6, const FrameSizes& sizes,
                   const rte_ether_addr& source_mac, const rte_ether_addr& gateway_mac);
 
-    // Writes the packet of `flow_id` into an empty mbuf. `size_slot` picks the frame size from
-    // the size sequence (the caller cycles it). The mbuf must hold kMaxFrameSize bytes.
-    void build(rte_mbuf* m, uint32_t flow_id, PacketKind kind, uint8_t lcore, uint32_t tx_tsc,
-               uint32_t size_slot) const noexcept;
+    // Writes the packet of `flow_id` into an empty mbuf and returns its frame length (without
+    // FCS). `size_slot` picks the frame size from the size sequence (the caller cycles it); the
+    // flow's target decides the family. The mbuf must hold kMaxFrameSize bytes.
+    uint16_t build(rte_mbuf* m, uint32_t flow_id, PacketKind kind, uint8_t lcore, uint32_t tx_tsc,
+                   uint32_t size_slot) const noexcept;
 
     uint32_t size_sequence_length() const noexcept { return static_cast<uint32_t>(size_of_slot_.size()); }
-    uint32_t frame_size(uint32_t size_slot) const noexcept { return size_of_slot_[size_slot]; }
 
 private:
     struct Template {
         std::array<uint8_t, kMaxFrameSize> bytes;
         uint16_t frame_size;
-        uint32_t ip_partial_sum;  // over the IPv4 header with addresses and checksum zero
+        uint32_t ip_partial_sum;  // IPv4: over the header with addresses and checksum zero
         uint32_t l4_partial_sum;  // over pseudo-header and segment with the variable fields zero
     };
-    const Template& template_for(uint8_t protocol, uint32_t size_slot) const noexcept {
-        return templates_[(protocol == 17 ? size_of_slot_.size() : 0) + size_slot];
+    // TCP for each size slot, then UDP for each; IPv4 then IPv6.
+    const Template& template_for(bool ipv6, uint8_t protocol, uint32_t size_slot) const noexcept {
+        return templates_[((ipv6 ? 2 : 0) + (protocol == 17 ? 1 : 0)) * size_of_slot_.size() + size_slot];
     }
 
     const Targets& targets_;
     const FlowSpace& flows_;
+    const FlowSpace6& flows6_;
     std::vector<uint16_t> size_of_slot_;
-    std::vector<Template> templates_;  // TCP for each size slot, then UDP for each
+    std::vector<Template> templates_;
 };
 
 }  // namespace vipgen

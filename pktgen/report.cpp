@@ -31,6 +31,18 @@ const char* pattern_name(Pattern pattern) {
     return "?";
 }
 
+const char* family_name(Families families) {
+    switch (families) {
+    case Families::Ipv4:
+        return "ipv4";
+    case Families::Ipv6:
+        return "ipv6";
+    case Families::Dual:
+        return "dual";
+    }
+    return "?";
+}
+
 double per_second(uint64_t value, double seconds) {
     return seconds > 0 ? static_cast<double>(value) / seconds : 0.0;
 }
@@ -66,8 +78,9 @@ void print_table(std::ostream& out, const RunReport& report) {
     const Measurement& m = report.result;
     const LcoreCounters& c = m.counters;
     out << "vipgen: " << mode_name(o.mode) << " mode, pattern " << pattern_name(o.pattern.pattern) << ", "
-        << o.pattern.flows << " flows over " << report.targets.targets.size() << " VIP ports, " << o.lcores
-        << " lcore(s), frames " << o.size_text << ", " << format("%.1f s", m.duration_s)
+        << o.pattern.flows << " flows over " << report.targets.targets.size() << " VIP ports ("
+        << family_name(o.families) << "), " << o.lcores << " lcore(s), frames " << o.size_text << ", "
+        << format("%.1f s", m.duration_s)
         << (m.rate_target_pps > 0 ? format(" at %.3f Mpps offered", m.rate_target_pps / 1e6) : " unlimited") << "\n";
     if (report.flows_opened > 0) out << "  flows opened      " << report.flows_opened << "\n";
     out << "  client tx         " << c.tx_packets << " packets  "
@@ -108,7 +121,9 @@ void print_table(std::ostream& out, const RunReport& report) {
             << " received traffic)\n";
         for (size_t i = 0; i < std::min(kEndpointsInTable, report.targets.endpoints.size()); ++i) {
             const EndpointAddress& e = report.targets.endpoints[i];
-            out << "    " << vipgate::config::format_ipv4(e.address) << ":" << e.port << "  " << m.endpoint_packets[i]
+            const bool ipv6 = !vipgate::config::is_zero(e.address6);
+            out << "    " << (ipv6 ? "[" : "") << format_address(e) << (ipv6 ? "]" : "") << ":" << e.port << "  "
+                << m.endpoint_packets[i]
                 << format("  %.2f %%", 100.0 * static_cast<double>(m.endpoint_packets[i]) / static_cast<double>(total))
                 << "\n";
         }
@@ -132,10 +147,11 @@ void print_json(std::ostream& out, const RunReport& report) {
     const Measurement& m = report.result;
     const LcoreCounters& c = m.counters;
     auto number = [](double v) { return format("%.6g", v); };
-    out << "{\"mode\":\"" << mode_name(o.mode) << "\",\"pattern\":\"" << pattern_name(o.pattern.pattern)
-        << "\",\"lcores\":" << o.lcores << ",\"flows\":" << o.pattern.flows << ",\"size\":\"" << o.size_text
-        << "\",\"duration_s\":" << number(m.duration_s) << ",\"rate_target_pps\":" << number(m.rate_target_pps)
-        << ",\"tx_packets\":" << c.tx_packets << ",\"tx_pps\":" << number(per_second(c.tx_packets, m.duration_s))
+    out << "{\"mode\":\"" << mode_name(o.mode) << "\",\"family\":\"" << family_name(o.families) << "\",\"pattern\":\""
+        << pattern_name(o.pattern.pattern) << "\",\"lcores\":" << o.lcores << ",\"flows\":" << o.pattern.flows
+        << ",\"size\":\"" << o.size_text << "\",\"duration_s\":" << number(m.duration_s)
+        << ",\"rate_target_pps\":" << number(m.rate_target_pps) << ",\"tx_packets\":" << c.tx_packets
+        << ",\"tx_pps\":" << number(per_second(c.tx_packets, m.duration_s))
         << ",\"tx_bps\":" << number(bits_per_second(c.tx_bytes, c.tx_packets, m.duration_s))
         << ",\"rx_packets\":" << c.returned_packets
         << ",\"rx_pps\":" << number(per_second(c.returned_packets, m.duration_s))
@@ -152,7 +168,10 @@ void print_json(std::ostream& out, const RunReport& report) {
         out << (i > 1 ? "," : "") << "\"" << verdict_name(static_cast<Verdict>(i))
             << "\":" << report.warmup.counters.verdicts[i];
     }
-    out << "},\"flows_opened\":" << report.flows_opened;
+    const LcoreCounters& w = report.warmup.counters;
+    out << "},\"flows_opened\":" << report.flows_opened << ",\"warmup\":{\"tx_packets\":" << w.tx_packets
+        << ",\"rx_packets\":" << w.returned_packets << ",\"backend_rx_packets\":" << w.forwarded_packets
+        << ",\"backend_tx_packets\":" << w.replies_sent << "}";
     out << ",\"latency_ns\":{\"samples\":" << m.latency.count() << ",\"min\":" << m.latency.min()
         << ",\"mean\":" << number(m.latency.mean()) << ",\"p50\":" << m.latency.percentile(0.5)
         << ",\"p99\":" << m.latency.percentile(0.99) << ",\"p999\":" << m.latency.percentile(0.999)
@@ -161,8 +180,8 @@ void print_json(std::ostream& out, const RunReport& report) {
     const double total = static_cast<double>(std::max<uint64_t>(1, c.forwarded_packets));
     for (size_t i = 0; i < report.targets.endpoints.size(); ++i) {
         const EndpointAddress& e = report.targets.endpoints[i];
-        out << (i ? "," : "") << "{\"address\":\"" << vipgate::config::format_ipv4(e.address)
-            << "\",\"port\":" << e.port << ",\"packets\":" << m.endpoint_packets[i]
+        out << (i ? "," : "") << "{\"address\":\"" << format_address(e) << "\",\"port\":" << e.port
+            << ",\"packets\":" << m.endpoint_packets[i]
             << ",\"share\":" << number(static_cast<double>(m.endpoint_packets[i]) / total) << "}";
     }
     out << "]";

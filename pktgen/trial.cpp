@@ -63,6 +63,8 @@ Session::Session(const Options& options, const Targets& targets)
       // A DNS-only gateway has no VIP ports; DNS mode does not use the flow space's targets.
       flows_(options.clients, std::max<uint32_t>(1, static_cast<uint32_t>(targets.targets.size())),
              options.pattern.seed),
+      flows6_(options.clients6, std::max<uint32_t>(1, static_cast<uint32_t>(targets.targets.size())),
+              options.pattern.seed),
       memory_(options.pattern.flows),
       control_(options.lcores) {
     if (targets.endpoints.size() >= FlowMemory::kMaxEndpoints) {
@@ -80,8 +82,8 @@ Session::Session(const Options& options, const Targets& targets)
         std::copy(options.gateway_mac->begin(), options.gateway_mac->end(), gateway_mac_.addr_bytes);
     }
     if (options.mode == CheckMode::Gateway) resolve_gateway();
-    factory_ = std::make_unique<PacketFactory>(targets, flows_, options.sizes, our_mac_, gateway_mac_);
-    checker_ = std::make_unique<Checker>(options.mode, targets, flows_, memory_);
+    factory_ = std::make_unique<PacketFactory>(targets, flows_, flows6_, options.sizes, our_mac_, gateway_mac_);
+    checker_ = std::make_unique<Checker>(options.mode, targets, flows_, flows6_, memory_);
     if (!options.dns_names_file.empty()) {
         dns_ = std::make_unique<DnsMode>(std::move(dns_names), options.dns_server, options.clients,
                                          options.pattern.flows, our_mac_, gateway_mac_);

@@ -93,6 +93,7 @@ private:
     rte_ether_addr our_mac_{};
     rte_ether_addr gateway_mac_{};
     FlowSpace flows_;
+    FlowSpace6 flows6_;
     FlowMemory memory_;
     std::unique_ptr<PacketFactory> factory_;
     std::unique_ptr<Checker> checker_;

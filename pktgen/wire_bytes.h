@@ -58,4 +58,13 @@ inline uint16_t finish_checksum(uint64_t sum) noexcept {
     return static_cast<uint16_t>(~sum);
 }
 
+// RFC 1624 (eqn. 3): the checksum after one 16-bit word (all three as stored) changed.
+inline uint16_t update_checksum16(uint16_t checksum, uint16_t old_word, uint16_t new_word) noexcept {
+    uint32_t sum =
+        static_cast<uint32_t>(static_cast<uint16_t>(~checksum)) + static_cast<uint16_t>(~old_word) + new_word;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<uint16_t>(~sum);
+}
+
 }  // namespace vipgen

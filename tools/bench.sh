@@ -12,6 +12,8 @@
 #   tools/bench.sh flood [...]  the SYN flood benchmark instead (tools/flood_bench.py: established-flow
 #                               loss and legitimate connections completed under a spoofed SYN flood;
 #                               writes docs/flood-bench.{md,json})
+#   tools/bench.sh ipv6 [...]   IPv6 vs IPv4 forwarded rate, families alternated against one vipgate
+#                               per NAT mode (tools/ipv6_bench.py; writes docs/ipv6-bench.{md,json})
 #
 # Builds a release tree in build/ first (meson + ninja; a no-op when it is up to date). Needs
 # root and the packages tools/setup.sh installs. Exit status: 0 when every run completed with
@@ -29,6 +31,7 @@ for arg in "$@"; do
   if [[ $arg == -h || $arg == --help ]]; then
     [[ ${1:-} == dns ]] && exec /usr/bin/python3 "$ROOT/tools/dns_bench.py" --help
     [[ ${1:-} == flood ]] && exec /usr/bin/python3 "$ROOT/tools/flood_bench.py" --help
+    [[ ${1:-} == ipv6 ]] && exec /usr/bin/python3 "$ROOT/tools/ipv6_bench.py" --help
     exec /usr/bin/python3 "$ROOT/tools/bench_suite.py" --help
   fi
 done
@@ -79,5 +82,9 @@ fi
 if [[ ${1:-} == flood ]]; then
   shift
   exec /usr/bin/python3 "$ROOT/tools/flood_bench.py" --build-dir "$BUILD_DIR" "$@"
+fi
+if [[ ${1:-} == ipv6 ]]; then
+  shift
+  exec /usr/bin/python3 "$ROOT/tools/ipv6_bench.py" --build-dir "$BUILD_DIR" "$@"
 fi
 exec /usr/bin/python3 "$ROOT/tools/bench_suite.py" --build-dir "$BUILD_DIR" "$@"

@@ -686,9 +686,10 @@ class ResultsFile(unittest.TestCase):
 
 
 class SinglePurposeBenches(unittest.TestCase):
-    """tools/flood_bench.py and tools/idle_bench.py import the suite's modules (a split of the
-    suite once left flood_bench naming attributes that no longer existed): both load, and the
-    configs they give vipgate pass `vipgate --check` (VIPGATE: the binary, set by meson)."""
+    """tools/flood_bench.py, tools/idle_bench.py and tools/ipv6_bench.py import the suite's modules
+    (a split of the suite once left flood_bench naming attributes that no longer existed): they
+    load, and the configs they give vipgate pass `vipgate --check` (VIPGATE: the binary, set by
+    meson)."""
 
     def check(self, text):
         vipgate = os.environ.get("VIPGATE")
@@ -712,6 +713,14 @@ class SinglePurposeBenches(unittest.TestCase):
         self.assertIn('idle = "adaptive"', text)
         self.assertIn("idle_max_sleep_us = 200", text)
         self.check(text)
+
+    def test_ipv6_bench_config(self):
+        import ipv6_bench
+        for mode in ("fullnat", "dnat"):
+            text = ipv6_bench.gateway_config("prefix", "/tmp/memif.sock", mode, 65536)
+            self.assertIn('cluster_ips = ["198.18.128.1", "2001:db8:100::1"]', text)
+            self.assertIn('address = "2001:db8::c:ff"', text)  # the last of vipgen's IPv6 clients
+            self.check(text)
 
 
 if __name__ == "__main__":

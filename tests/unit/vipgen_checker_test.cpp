@@ -61,8 +61,10 @@ protected:
         ASSERT_NE(pool_, nullptr);
         targets_ = make_targets({gateway_config(GetParam())}, Protocols::Tcp);
         flows_ = std::make_unique<FlowSpace>(ClientSpace{0xC6130000u, 1u << 16, 1024, 65535}, 1, 7);
-        factory_ = std::make_unique<PacketFactory>(targets_, *flows_, FrameSizes::fixed(64), our_mac_, gateway_mac_);
-        checker_ = std::make_unique<Checker>(CheckMode::Gateway, targets_, *flows_, memory_);
+        flows6_ = std::make_unique<FlowSpace6>(ClientSpace6{{0x20, 0x01, 0x0d, 0xb8}, 256, 1024, 65535}, 1, 7);
+        factory_ =
+            std::make_unique<PacketFactory>(targets_, *flows_, *flows6_, FrameSizes::fixed(64), our_mac_, gateway_mac_);
+        checker_ = std::make_unique<Checker>(CheckMode::Gateway, targets_, *flows_, *flows6_, memory_);
     }
     void TearDown() override {
         for (rte_mbuf* m : mbufs_) rte_pktmbuf_free(m);
@@ -156,6 +158,7 @@ protected:
     rte_ether_addr gateway_mac_{{0x02, 0, 0, 0, 0, 0x01}};
     Targets targets_;
     std::unique_ptr<FlowSpace> flows_;
+    std::unique_ptr<FlowSpace6> flows6_;  // unused: IPv4 targets only (vipgen_ipv6_test.cpp)
     FlowMemory memory_{1024};
     std::unique_ptr<PacketFactory> factory_;
     std::unique_ptr<Checker> checker_;
@@ -278,16 +281,21 @@ TEST(ForwarderChecker, UnchangedPacketPassesAndAnAlteredOneDoesNot) {
     rte_mempool* pool = rte_pktmbuf_pool_create("forwarder_test", 64, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     ASSERT_NE(pool, nullptr);
     const Targets targets = forwarder_targets(kVip, 80, Protocols::Any);
-    const FlowSpace flows(ClientSpace{0xC6130000u, 256, 1024, 65535}, static_cast<uint32_t>(targets.targets.size()), 3);
+    const auto target_count = static_cast<uint32_t>(targets.targets.size());
+    const FlowSpace flows(ClientSpace{0xC6130000u, 256, 1024, 65535}, target_count, 3);
+    const FlowSpace6 flows6(ClientSpace6{{0x20, 0x01, 0x0d, 0xb8}, 256, 1024, 65535}, target_count, 3);
     FlowMemory memory(1024);
     const rte_ether_addr mac{{0x02, 0, 0, 0, 0, 0x10}};
-    const PacketFactory factory(targets, flows, FrameSizes::imix(), mac, mac);
-    const Checker checker(CheckMode::Forwarder, targets, flows, memory);
+    const PacketFactory factory(targets, flows, flows6, FrameSizes::imix(), mac, mac);
+    const Checker checker(CheckMode::Forwarder, targets, flows, flows6, memory);
+    const FrameSizes sizes = FrameSizes::imix();
     for (uint32_t slot = 0; slot < factory.size_sequence_length(); ++slot) {
         for (uint32_t flow = 0; flow < 12; ++flow) {  // even flows TCP, odd flows UDP; every kind
             rte_mbuf* m = rte_pktmbuf_alloc(pool);
-            factory.build(m, flow, static_cast<PacketKind>(1 + flow % 3), static_cast<uint8_t>(flow), 7, slot);
-            EXPECT_EQ(rte_pktmbuf_data_len(m), factory.frame_size(slot));
+            EXPECT_EQ(
+                factory.build(m, flow, static_cast<PacketKind>(1 + flow % 3), static_cast<uint8_t>(flow), 7, slot),
+                sizes.sequence[slot]);
+            EXPECT_EQ(rte_pktmbuf_data_len(m), sizes.sequence[slot]);
             ReceivedPacket packet;
             Verdict verdict;
             parse_frame(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), packet, verdict);

@@ -59,14 +59,14 @@ class Gateway:
             return ""
 
 
-def run_vipgen(binary, file_prefix, socket_path, config_path, options, timeout_s):
+def run_vipgen(binary, file_prefix, socket_path, config_path, options, timeout_s, port_args=""):
     """vipgen as the memif client on GEN_CPU with `options` (pattern, rate, duration, ...; --json
-    is added). Returns (its JSON report, exit status, stderr tail); raises when it printed none.
+    is added); `port_args` is appended to its memif device string (e.g. ",mac=..."). Returns (its JSON report, exit status, stderr tail); raises when it printed none.
     The EAL runtime directory is removed afterwards."""
     argv = [binary, "--eal",
             f"--no-huge -m 1024 --no-pci --no-shconf --no-telemetry --file-prefix {file_prefix} "
             f"--lcores 0@{GEN_CPU},1@{GEN_CPU}",
-            "--port", f"net_memif0,role=client,socket={socket_path}", "--config", config_path,
+            "--port", f"net_memif0,role=client,socket={socket_path}{port_args}", "--config", config_path,
             *[str(o) for o in options], "--json"]
     try:
         result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout_s)
