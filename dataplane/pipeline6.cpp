@@ -1,9 +1,9 @@
 // IPv6 ClusterIP service: the IPv4 pipeline's stages (pipeline.cpp) over ParsedIpv6, FlowKey6
 // and ConnTable6, for one burst's IPv6 packets:
 //   1. parse each (ipv6_parser.h); keep TCP, UDP and SCTP packets to our MAC that are not
-//      fragments; answer ICMPv6 echo and translate ICMPv6 errors on the spot (handle_icmp6:
-//      neither changes the table); drop the rest with the parser's reason or ipv6_not_served
-//      (Neighbor Discovery and fragments are later steps of docs/ipv6.md);
+//      fragments, and ICMPv6 other than Neighbor Discovery (answered or translated in burst
+//      order by handle_icmp6, which looks its quoted flow up itself); drop the rest with the
+//      parser's reason or ipv6_not_served (ND and fragments are later steps of docs/ipv6.md);
 //   2. one batched ConnTable6 lookup, then one batched VIP-table lookup of the misses (the VIP
 //      table is shared with IPv4: VipKey carries the family);
 //   3. per packet: translate a tracked flow, start a new one (Maglev on the 5-tuple), hand it to
@@ -49,6 +49,7 @@ struct Packet6 {
     ParsedIpv6 parsed;
     uint16_t port_index;
     uint16_t vlan_id;
+    bool icmp6;  // ICMPv6 other than Neighbor Discovery: handle_icmp6, in burst order
 };
 
 class Ipv6Processor {
@@ -119,11 +120,9 @@ bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out)
                       : static_cast<uint16_t>(
                             rte_be_to_cpu_16(reinterpret_cast<const rte_vlan_hdr*>(ethernet + 1)->vlan_tci) & 0x0FFF);
     const uint8_t protocol = out.parsed.key.protocol;
-    if (protocol == kProtoIcmpv6 && out.parsed.fragment == FragmentKind::None &&
-        !is_neighbor_discovery(out.parsed.icmp_type)) {
-        handle_icmp6(out);
-        return false;
-    }
+    out.icmp6 = protocol == kProtoIcmpv6 && out.parsed.fragment == FragmentKind::None &&
+                !is_neighbor_discovery(out.parsed.icmp_type);
+    if (out.icmp6) return true;
     if (unlikely((protocol != kProtoTcp && protocol != kProtoUdp && protocol != kProtoSctp) ||
                  out.parsed.fragment != FragmentKind::None)) {
         drop(packet, DropReason::Ipv6NotServed);
@@ -170,6 +169,7 @@ void Ipv6Processor::run(rte_mbuf** packets, const uint16_t* l3_offsets, uint16_t
             }
             continue;
         }
+        if (unlikely(kept[k].icmp6)) continue;
         const FlowKey6& key = keys[k];
         vip_keys[vip_count] = VipKey::ipv6(key.dst_addr, key.dst_port, key.protocol);
         vip_key_pointers[vip_count] = &vip_keys[vip_count];
@@ -241,6 +241,10 @@ void Ipv6Processor::warm_new_flows(const Packet6* packets, const FlowKey6* keys,
 }
 
 void Ipv6Processor::dispatch(Packet6& packet, ConnLookupResult6 hit, int32_t service_port) noexcept {
+    if (unlikely(packet.icmp6)) {
+        handle_icmp6(packet);
+        return;
+    }
     if (unlikely(table_changed_)) {
         const bool was_hit = hit.connection != nullptr;
         hit = table_.lookup(packet.parsed.key);
