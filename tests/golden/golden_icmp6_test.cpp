@@ -35,7 +35,7 @@ Bytes icmp6_message(uint8_t type, uint8_t code, uint32_t parameter, const Bytes&
                   static_cast<uint8_t>(parameter >> 16),
                   static_cast<uint8_t>(parameter >> 8),
                   static_cast<uint8_t>(parameter)};
-    icmp.insert(icmp.end(), body.begin(), body.end());
+    test::append_bytes(icmp, body);
     test::put16(icmp, 2, test::ipv6_l4_checksum(ip.src, ip.dst, kProtoIcmpv6, icmp));
     return icmp;
 }
@@ -65,6 +65,18 @@ Bytes reset_to_client(const Flow6& flow, uint8_t flags, uint32_t ack) {
     tcp[13] = flags;
     test::put16(tcp, 16, test::ipv6_l4_checksum(ip.src, ip.dst, kProtoTcp, tcp));
     return ipv6_frame({}, kProtoTcp, tcp, ip, to_router());
+}
+
+// An SCTP packet (common header with `tag`, then `chunks`) with its CRC32c (the bitwise reference).
+Bytes sctp6(uint16_t src_port, uint16_t dst_port, uint32_t tag, const Bytes& chunks) {
+    Bytes sctp(12, 0);
+    test::put16(sctp, 0, src_port);
+    test::put16(sctp, 2, dst_port);
+    for (int i = 0; i < 4; ++i) sctp[4 + i] = static_cast<uint8_t>(tag >> (24 - 8 * i));
+    test::append_bytes(sctp, chunks);
+    const uint32_t checksum = test::sctp_checksum_reference(sctp);
+    std::memcpy(sctp.data() + 8, &checksum, sizeof(checksum));
+    return sctp;
 }
 
 Expectation answered(uint16_t port, DropReason reason, Bytes frame, Counters counters) {
@@ -137,6 +149,14 @@ TEST_P(GoldenIcmp6, RefusalsAreAnsweredAsForIpv4) {
          dropped(DropReason::VipPortRefused)},
     };
     for (const GoldenCase& golden : cases) harness.check(golden);
+    // SCTP is not served at the VIP: an INIT gets an ABORT carrying its initiate tag, T clear.
+    const Ipv6Spec to_vip{.src = kClient, .dst = kVip};
+    const Bytes init =
+        ipv6_frame({}, kProtoSctp, sctp6(40010, 9, 0, test::sctp_init_chunk(0x0A0B0C0D)), to_vip, from_router());
+    const Bytes abort = ipv6_frame({}, kProtoSctp, sctp6(9, 40010, 0x0A0B0C0D, test::sctp_chunk(6)),
+                                   {.src = kVip, .dst = kClient}, to_router());
+    harness.check({"SCTP INIT to a protocol the VIP does not serve: ABORT", init, kClientPortId,
+                   answered(kClientPortId, DropReason::VipPortRefused, abort, {{"resets_sent", 1}})});
     if (fullnat()) {
         const Flow6 web;
         harness.check(
@@ -253,6 +273,39 @@ TEST_P(GoldenIcmp6, ErrorsAboutTrackedFlowsAreTranslated) {
                    icmp6_frame(kIcmp6PacketTooBig, 0, 1280, sent_to_pod,
                                {.src = kRouter, .dst = translation.source, .hop_limit = 1}, from_pod),
                    kEndpointPortId, dropped(DropReason::Ipv6HopLimitExceeded)});
+}
+
+// IPv6 answers spend the same per-worker budget as IPv4's (token_bucket.h): with a burst of 2,
+// an IPv4 RST and an IPv6 one leave, the third refusal (IPv6 Time Exceeded) is rate-limited.
+TEST_P(GoldenIcmp6, AnswersShareTheWorkersBudgetWithIpv4) {
+    TopologySpec spec = topology();
+    spec.limits.answers = {1, 2};
+    GoldenHarness harness(spec);
+    const Bytes ipv4_refused = test::tcp_frame({.src_port = 40000, .dst_port = 81, .flags = RTE_TCP_SYN_FLAG},
+                                               {.src = kClientAddr, .dst = kWebVip}, from_router());
+    RunResult result = harness.run(0, {{ipv4_refused, kClientPortId},
+                                       {client_to_vip(Flow6{.vip_port = 81}, kProtoTcp, tcp(kSyn)), kClientPortId},
+                                       {client_to_vip(Flow6{}, kProtoTcp, tcp(kSyn), 1), kClientPortId}});
+    EXPECT_EQ(result.transmitted.size(), 2u);
+    EXPECT_EQ(result.counter_changes["resets_sent"], 2u);
+    EXPECT_EQ(result.counter_changes["drop:answer_rate_limited"], 1u);
+    EXPECT_EQ(result.counter_changes.count("icmp_sent"), 0u);
+}
+
+// ICMPv6 is handled in burst order: an error right behind the packet that opened its flow, in
+// the same burst, finds the connection (the client reports on a reply it has not had yet).
+TEST_P(GoldenIcmp6, AnErrorInTheBurstThatOpenedItsFlowFindsIt) {
+    GoldenHarness harness(topology());
+    const Flow6 flow{.client_port = 40100};
+    const Bytes syn = client_to_vip(flow, kProtoTcp, tcp(kSyn));
+    const Bytes reply = ipv6_packet(gateway_to_client(flow, kProtoTcp, tcp(kSyn | kAck)), kEthernet);
+    const Bytes error = icmp6_frame(kIcmp6DestinationUnreachable, kIcmp6PortUnreachable, 0, reply,
+                                    {.src = kClient, .dst = kVip}, from_router());
+    RunResult result = harness.run(0, {{syn, kClientPortId}, {error, kClientPortId}});
+    ASSERT_EQ(result.transmitted.size(), 2u);
+    EXPECT_EQ(result.counter_changes["icmp_errors_translated"], 1u);
+    EXPECT_EQ(result.counter_changes["new_connections"], 1u);
+    EXPECT_EQ(result.transmitted[1].port_index, kEndpointPortId);
 }
 
 TEST_P(GoldenIcmp6, ErrorsGoToTheWorkerThatOwnsTheFlow) {
