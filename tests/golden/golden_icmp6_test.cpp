@@ -241,6 +241,17 @@ TEST_P(GoldenIcmp6, ErrorsAboutTrackedFlowsAreTranslated) {
     };
     for (const GoldenCase& golden : cases) harness.check(golden);
 
+    // A router quoting only 8 bytes of TCP (RFC 4443 asks for more, old routers send less): the
+    // ports are rewritten, the TCP checksum is not in the quote and nothing else changes.
+    const Bytes short_from_router =
+        icmp6_frame(kIcmp6TimeExceeded, 0, 0, Bytes(sent_to_pod.begin(), sent_to_pod.begin() + 48),
+                    {.src = kRouter, .dst = translation.source}, from_pod);
+    const Bytes short_to_client =
+        icmp6_frame(kIcmp6TimeExceeded, 0, 0, Bytes(as_client_sent.begin(), as_client_sent.begin() + 48),
+                    {.src = kRouter, .dst = kClient, .hop_limit = 63}, to_router());
+    harness.check({"Time Exceeded quoting 8 bytes of TCP", short_from_router, kEndpointPortId,
+                   forwarded(kClientPortId, short_to_client, translated)});
+
     // The client reports on a reply: the pod hears about its own flow (from the SNAT6 address
     // under full-NAT; DNAT-only leaves the client's address).
     const Bytes reply_to_client = ipv6_packet(gateway_to_client(flow, kProtoTcp, tcp(kAck)), kEthernet);
