@@ -16,10 +16,11 @@
 // gateway's IPv6 addresses (ports, SNAT6) and IPv6 cluster IPs get echo replies (not limited,
 // as IPv4's). ICMPv6 errors about tracked flows are translated (icmp6_translate.h).
 // Differences from IPv4, each a later step: next hops are the ports' on-link prefixes with
-// static neighbors, a neighbor without one is ipv6_no_neighbor (ND and rte_lpm6 routes: step 5). sessionAffinity
-// ClientIP picks the endpoint by the client's address on the Maglev table (the same on every worker, as the IPv4 path's
-// first choice) without the affinity table's memory of earlier choices. IPv6 clients are refused (source_not_allowed)
-// when [cluster] client_ranges is set, as that list is IPv4 only.
+// static neighbors, a neighbor without one is ipv6_no_neighbor (ND and rte_lpm6 routes: step 5).
+// sessionAffinity ClientIP picks the endpoint by the client's address on the Maglev table (the
+// same on every worker, as the IPv4 path's first choice) without the affinity table's memory of
+// earlier choices. IPv6 clients are refused (source_not_allowed) when [cluster] client_ranges is
+// set, as that list is IPv4 only.
 #include "dataplane/pipeline6.h"
 
 #include <cstring>
