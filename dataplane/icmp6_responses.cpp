@@ -78,7 +78,8 @@ bool may_send_icmp6_error(const ParsedIpv6& parsed, uint8_t type) {
 
 bool make_icmp6_error(rte_mbuf* m, const ParsedIpv6& parsed, uint8_t type, uint8_t code, const uint8_t source[16],
                       uint32_t parameter) noexcept {
-    if (!may_send_icmp6_error(parsed, type)) return false;
+    // A port without an IPv6 address (unspecified source) has nothing to send the error from.
+    if (!may_send_icmp6_error(parsed, type) || is_unspecified(source)) return false;
     constexpr uint16_t kAddedLength = kIpv6HeaderLength + kIcmp6HeaderLength;
     const uint16_t l3 = parsed.l3_offset;
     // The received datagram (without Ethernet padding), as far as the first segment holds it.

@@ -49,8 +49,8 @@ constexpr bool is_neighbor_discovery(uint8_t type) noexcept {
 // much of it as fits in 1280 bytes. `parameter` is the header's second word: the MTU for
 // Packet Too Big, the pointer for Parameter Problem, 0 otherwise. False when RFC 4443 2.4 (e)
 // forbids the error (the packet is an ICMPv6 error or a redirect; its source is unspecified or
-// multicast; its destination is multicast, except for Packet Too Big) or there is no headroom
-// for 48 bytes.
+// multicast; its destination is multicast, except for Packet Too Big), when `source` is
+// unspecified (a port without an IPv6 address), or when there is no headroom for 48 bytes.
 bool make_icmp6_error(rte_mbuf* m, const ParsedIpv6& parsed, uint8_t type, uint8_t code, const uint8_t source[16],
                       uint32_t parameter = 0) noexcept;
 
