@@ -252,6 +252,26 @@ TEST_P(GoldenIcmp6, ErrorsAboutTrackedFlowsAreTranslated) {
     harness.check({"Time Exceeded quoting 8 bytes of TCP", short_from_router, kEndpointPortId,
                    forwarded(kClientPortId, short_to_client, translated)});
 
+    // A quote with a destination options header between IPv6 and TCP (NAT66 keeps a client's
+    // extension headers): walked over, the TCP header behind it translated.
+    const Ipv6Spec pod_side{.src = translation.source, .dst = translation.endpoint, .hop_limit = 63};
+    const Bytes quoted_with_options = ipv6_packet(
+        ipv6_frame({test::destination_options()}, kProtoTcp,
+                   test::tcp6(translation.source_port, translation.endpoint_port, kAck, pod_side), pod_side, from_pod),
+        kEthernetVlan);
+    const Bytes client_with_options = ipv6_packet(
+        ipv6_frame({test::destination_options()}, kProtoTcp,
+                   test::tcp6(flow.client_port, flow.vip_port, kAck, client_leg), client_leg, from_router()),
+        kEthernet);
+    harness.check({"Packet Too Big quoting a destination options header",
+                   icmp6_frame(kIcmp6PacketTooBig, 0, 1280, quoted_with_options,
+                               {.src = kRouter, .dst = translation.source}, from_pod),
+                   kEndpointPortId,
+                   forwarded(kClientPortId,
+                             icmp6_frame(kIcmp6PacketTooBig, 0, 1280, client_with_options,
+                                         {.src = kRouter, .dst = kClient, .hop_limit = 63}, to_router()),
+                             translated)});
+
     // The client reports on a reply: the pod hears about its own flow (from the SNAT6 address
     // under full-NAT; DNAT-only leaves the client's address).
     const Bytes reply_to_client = ipv6_packet(gateway_to_client(flow, kProtoTcp, tcp(kAck)), kEthernet);
