@@ -600,7 +600,18 @@ void SnapshotBuilder::stage_ipv6_settings(const config::Config& settings, Snapsh
             ipv6.on_link.push_back(link);
             ipv6.local.push_back(prefix.address);
         }
+        const auto& addresses6 = settings.ports[port_index].addresses6;
+        if (!addresses6.empty() && port_index < snapshot.ports.size()) {
+            snapshot.ports[port_index].primary_address6 = addresses6.front().address;
+        }
     }
+    for (const auto& [key, installed] : services_) {
+        for (const InstalledPort& port : installed.ports) {
+            if (port.ipv6) ipv6.vips.push_back(port.vip6);
+        }
+    }
+    std::sort(ipv6.vips.begin(), ipv6.vips.end());
+    ipv6.vips.erase(std::unique(ipv6.vips.begin(), ipv6.vips.end()), ipv6.vips.end());
     std::stable_sort(ipv6.on_link.begin(), ipv6.on_link.end(),
                      [](const Ipv6OnLink& a, const Ipv6OnLink& b) { return a.length > b.length; });
     for (const config::NeighborConfig& neighbor : settings.neighbors) {

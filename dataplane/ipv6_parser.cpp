@@ -109,6 +109,7 @@ ParseOutcome parse_upper_layer(const uint8_t* frame, const Bounds& bounds, uint3
         if (!need(kHeaders)) return short_of(kHeaders);
         std::memcpy(&out.key.src_port, l4, sizeof(uint16_t));
         std::memcpy(&out.key.dst_port, l4 + sizeof(uint16_t), sizeof(uint16_t));
+        out.tcp_flags = sctp_tcp_flags(l4[kSctpCommonHeaderLength]);  // as parse_packet: INIT reads as a SYN
         return accepted();
     }
     case kProtoIcmpv6:

@@ -67,7 +67,7 @@ struct ParsedIpv6 {
     uint16_t payload_length;  // host order, as in the header
     uint8_t hop_limit;
     uint8_t extension_headers;  // headers walked (fragment header included)
-    uint8_t tcp_flags;          // TCP only
+    uint8_t tcp_flags;          // TCP; SCTP: its first chunk as TCP flags (sctp_tcp_flags)
     uint8_t icmp_type;          // ICMPv6 only
     uint8_t icmp_code;
     FragmentKind fragment;

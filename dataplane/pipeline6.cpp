@@ -1,22 +1,26 @@
 // IPv6 ClusterIP service: the IPv4 pipeline's stages (pipeline.cpp) over ParsedIpv6, FlowKey6
 // and ConnTable6, for one burst's IPv6 packets:
 //   1. parse each (ipv6_parser.h); keep TCP, UDP and SCTP packets to our MAC that are not
-//      fragments, drop the rest with the parser's reason or ipv6_not_served (ND, ICMPv6 and
-//      fragments are later steps of docs/ipv6.md);
+//      fragments, and ICMPv6 other than Neighbor Discovery (answered or translated in burst
+//      order by handle_icmp6, which looks its quoted flow up itself); drop the rest with the
+//      parser's reason or ipv6_not_served (ND and fragments are later steps of docs/ipv6.md);
 //   2. one batched ConnTable6 lookup, then one batched VIP-table lookup of the misses (the VIP
 //      table is shared with IPv4: VipKey carries the family);
 //   3. per packet: translate a tracked flow, start a new one (Maglev on the 5-tuple), hand it to
 //      the worker that owns it, or drop it with a reason.
 //
-// Differences from IPv4, each a later step: refusals (no endpoint, unknown port, mid-stream TCP
-// under full-NAT) are dropped with their reason, not answered (RST and ICMPv6 errors: step 4);
-// a hop limit that would reach 0 is dropped as ipv6_hop_limit_exceeded (time exceeded: step 4);
-// a packet larger than the egress MTU is dropped as mtu_exceeded (Packet Too Big: step 4); next
-// hops are the ports' on-link prefixes with static neighbors, a neighbor without one is
-// ipv6_no_neighbor (ND and rte_lpm6 routes: step 5). sessionAffinity ClientIP picks the
-// endpoint by the client's address on the Maglev table (the same on every worker, as the IPv4
-// path's first choice) without the affinity table's memory of earlier choices. [cluster]
-// client_ranges take both families; a new IPv6 flow from outside them is source_not_allowed.
+// Answers as IPv4's (icmp6_responses.h), within the same per-worker answer budget and counters:
+// refusals get a TCP RST, an SCTP ABORT or ICMPv6 port unreachable; a hop limit that would reach
+// 0 gets Time Exceeded, a packet over the egress MTU Packet Too Big with that MTU (an IPv6 router
+// never fragments), both from the ingress port's first IPv6 address; echo requests to the
+// gateway's IPv6 addresses (ports, SNAT6) and IPv6 cluster IPs get echo replies (not limited,
+// as IPv4's). ICMPv6 errors about tracked flows are translated (icmp6_translate.h).
+// Differences from IPv4, each a later step: next hops are the ports' on-link prefixes with
+// static neighbors, a neighbor without one is ipv6_no_neighbor (ND and rte_lpm6 routes: step 5).
+// sessionAffinity ClientIP picks the endpoint by the client's address on the Maglev table (the
+// same on every worker, as the IPv4 path's first choice) without the affinity table's memory of
+// earlier choices. [cluster] client_ranges take both families; a new IPv6 flow from outside them
+// is source_not_allowed.
 #include "dataplane/pipeline6.h"
 
 #include <cstring>
@@ -29,6 +33,8 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/icmp6_responses.h"
+#include "dataplane/icmp6_translate.h"
 #include "dataplane/ipv6_parser.h"
 #include "dataplane/nat_rewrite6.h"
 #include "dataplane/pipeline.h"
@@ -44,6 +50,7 @@ struct Packet6 {
     ParsedIpv6 parsed;
     uint16_t port_index;
     uint16_t vlan_id;
+    bool icmp6;  // ICMPv6 other than Neighbor Discovery: handle_icmp6, in burst order
 };
 
 class Ipv6Processor {
@@ -68,6 +75,15 @@ private:
     void note_handshake(Connection6& connection, TcpState before) noexcept;
     bool allocate_snat_port(FlowKey6& reply_key, uint32_t flow_hash) noexcept;
     void translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept;
+    const Ipv6OnLink* egress(Packet6& packet, const uint8_t destination[16], const rte_ether_addr*& neighbor) noexcept;
+    void send_out(Packet6& packet, const Ipv6OnLink& link, const rte_ether_addr& neighbor) noexcept;
+    void handle_icmp6(Packet6& packet) noexcept;
+    void handle_icmp6_error(Packet6& packet) noexcept;
+    void answer_echo(Packet6& packet) noexcept;
+    void refuse(Packet6& packet, DropReason reason) noexcept;
+    void hop_limit_exceeded(Packet6& packet) noexcept;
+    void answer(Packet6& packet, DropReason reason, uint64_t& sent) noexcept;
+    void send_back(Packet6& packet, uint64_t* sent) noexcept;
     bool owned_elsewhere(Packet6& packet, uint16_t owner) noexcept;
     int32_t find_service_port(const FlowKey6& key) const noexcept {
         return snapshot_.find_service_port(VipKey::ipv6(key.dst_addr, key.dst_port, key.protocol));
@@ -100,16 +116,19 @@ bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out)
         drop(packet, multicast ? DropReason::Ipv6NotServed : DropReason::NotForUs);
         return false;
     }
+    out.vlan_id = l3_offset == sizeof(rte_ether_hdr)
+                      ? 0
+                      : static_cast<uint16_t>(
+                            rte_be_to_cpu_16(reinterpret_cast<const rte_vlan_hdr*>(ethernet + 1)->vlan_tci) & 0x0FFF);
     const uint8_t protocol = out.parsed.key.protocol;
+    out.icmp6 = protocol == kProtoIcmpv6 && out.parsed.fragment == FragmentKind::None &&
+                !is_neighbor_discovery(out.parsed.icmp_type);
+    if (out.icmp6) return true;
     if (unlikely((protocol != kProtoTcp && protocol != kProtoUdp && protocol != kProtoSctp) ||
                  out.parsed.fragment != FragmentKind::None)) {
         drop(packet, DropReason::Ipv6NotServed);
         return false;
     }
-    out.vlan_id = l3_offset == sizeof(rte_ether_hdr)
-                      ? 0
-                      : static_cast<uint16_t>(
-                            rte_be_to_cpu_16(reinterpret_cast<const rte_vlan_hdr*>(ethernet + 1)->vlan_tci) & 0x0FFF);
     return true;
 }
 
@@ -151,6 +170,7 @@ void Ipv6Processor::run(rte_mbuf** packets, const uint16_t* l3_offsets, uint16_t
             }
             continue;
         }
+        if (unlikely(kept[k].icmp6)) continue;
         const FlowKey6& key = keys[k];
         vip_keys[vip_count] = VipKey::ipv6(key.dst_addr, key.dst_port, key.protocol);
         vip_key_pointers[vip_count] = &vip_keys[vip_count];
@@ -222,6 +242,10 @@ void Ipv6Processor::warm_new_flows(const Packet6* packets, const FlowKey6* keys,
 }
 
 void Ipv6Processor::dispatch(Packet6& packet, ConnLookupResult6 hit, int32_t service_port) noexcept {
+    if (unlikely(packet.icmp6)) {
+        handle_icmp6(packet);
+        return;
+    }
     if (unlikely(table_changed_)) {
         const bool was_hit = hit.connection != nullptr;
         hit = table_.lookup(packet.parsed.key);
@@ -270,12 +294,16 @@ void Ipv6Processor::handle_tracked(Packet6& packet, const ConnLookupResult6& hit
                 return;
             }
         }
-        drop(packet.mbuf, DropReason::EndpointGone);
+        if (hit.direction == FlowDirection::Original && uses_tcp_state(parsed.key.protocol)) {
+            refuse(packet, DropReason::EndpointGone);
+        } else {
+            drop(packet.mbuf, DropReason::EndpointGone);
+        }
         return;
     }
     ++counters_.conntrack_hits;
     if (unlikely(parsed.hop_limit <= 1)) {
-        drop(packet.mbuf, DropReason::Ipv6HopLimitExceeded);
+        hop_limit_exceeded(packet);
         return;
     }
     const TcpState state_before = connection->tcp_state;
@@ -301,7 +329,8 @@ void Ipv6Processor::handle_tracked(Packet6& packet, const ConnLookupResult6& hit
 }
 
 // A packet to no IPv6 service port: a reply whose entry lives on another worker (to an SNAT6
-// address: the port's slice names it; DNAT-only: the client's worker), or nothing we serve.
+// address: the port's slice names it; DNAT-only: the client's worker), a refusal (a VIP's port
+// not served, the gateway's own address: answered as IPv4's), or nothing we serve.
 void Ipv6Processor::handle_untracked(Packet6& packet, int32_t service_port) noexcept {
     const FlowKey6& key = packet.parsed.key;
     if (service_port >= 0) {
@@ -313,9 +342,21 @@ void Ipv6Processor::handle_untracked(Packet6& packet, int32_t service_port) noex
         handle_new_flow(packet, static_cast<uint32_t>(service_port));
         return;
     }
+    if (snapshot_.is_vip6(key.dst_addr)) {
+        // A VIP's port or protocol not served: refused as IPv4 refuses it (vip_port_refused).
+        if (unlikely(!snapshot_.client_allowed6(key.src_addr))) {
+            drop(packet.mbuf, DropReason::SourceNotAllowed);
+        } else {
+            refuse(packet, DropReason::VipPortRefused);
+        }
+        return;
+    }
     if (snapshot_.snat6_slot_of(key.dst_addr) >= 0) {
         const uint16_t port = rte_be_to_cpu_16(key.dst_port);
         if (snapshot_.snat_ports.contains(port) && owned_elsewhere(packet, snapshot_.snat_ports.owner(port))) return;
+    } else if (snapshot_.is_local6(key.dst_addr)) {
+        refuse(packet, DropReason::NoService);
+        return;
     } else if (snapshot_.nat_mode == NatMode::DnatOnly) {
         if (owned_elsewhere(packet, connection_owner6(key.dst_addr, key.dst_port, context_.worker_count))) return;
     }
@@ -343,7 +384,7 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
     }
     if (service_port.maglev->empty()) {
         if (service_port_index < context_.service_port_slots) ++context_.service_port_refusals[service_port_index];
-        drop(packet.mbuf, DropReason::NoEndpoint);
+        refuse(packet, DropReason::NoEndpoint);
         return;
     }
     const bool full_nat = snapshot_.nat_mode == NatMode::FullNat;
@@ -351,7 +392,7 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
     if (uses_tcp_state(key.protocol)) {
         const bool syn = (parsed.tcp_flags & (kTcpFlagSyn | kTcpFlagAck)) == kTcpFlagSyn;
         if (!syn && full_nat) {
-            drop(packet.mbuf, DropReason::NotSyn);
+            refuse(packet, DropReason::NotSyn);
             return;
         }
         initial_state = syn                                ? TcpState::SynSent
@@ -359,7 +400,7 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
                                                            : TcpState::SynReceived;
     }
     if (unlikely(parsed.hop_limit <= 1)) {
-        drop(packet.mbuf, DropReason::Ipv6HopLimitExceeded);
+        hop_limit_exceeded(packet);
         return;
     }
     const uint32_t flow_hash = hash_flow_key(key, snapshot_.hash_seed);
@@ -428,32 +469,195 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
 }
 
 // Routed (on-link prefix, static neighbor) and checked against the egress MTU before the
-// rewrite, as the IPv4 path does.
-void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept {
-    const Ipv6OnLink* link = snapshot_.route6(rewrite.dst_addr);
+// rewrite, as the IPv4 path does: a packet too big is answered with Packet Too Big quoting the
+// flow as its sender sent it (what its path-MTU cache is keyed by), from the ingress port's
+// address, like a router's. nullptr when the packet was dropped or answered instead.
+const Ipv6OnLink* Ipv6Processor::egress(Packet6& packet, const uint8_t destination[16],
+                                        const rte_ether_addr*& neighbor) noexcept {
+    const Ipv6OnLink* link = snapshot_.route6(destination);
     if (unlikely(link == nullptr)) {
         drop(packet.mbuf, DropReason::NoRoute);
-        return;
+        return nullptr;
     }
-    const PortIdentity& out_port = snapshot_.ports[link->port_index];
-    if (unlikely(packet.parsed.payload_length + sizeof(rte_ipv6_hdr) > out_port.mtu)) {
-        drop(packet.mbuf, DropReason::MtuExceeded);
-        return;
+    const uint16_t mtu = snapshot_.ports[link->port_index].mtu;
+    if (unlikely(packet.parsed.payload_length + sizeof(rte_ipv6_hdr) > mtu)) {
+        if (make_icmp6_error(packet.mbuf, packet.parsed, kIcmp6PacketTooBig, 0,
+                             snapshot_.ports[packet.port_index].primary_address6.data(), mtu)) {
+            answer(packet, DropReason::MtuExceeded, counters_.icmp_sent);
+        } else {
+            drop(packet.mbuf, DropReason::MtuExceeded);
+        }
+        return nullptr;
     }
-    const rte_ether_addr* neighbor = snapshot_.neighbor6(rewrite.dst_addr, link->port_index);
+    neighbor = snapshot_.neighbor6(destination, link->port_index);
     if (unlikely(neighbor == nullptr)) {
         drop(packet.mbuf, DropReason::Ipv6NoNeighbor);
-        return;
+        return nullptr;
     }
-    rewrite_ipv6_packet(rte_pktmbuf_mtod(packet.mbuf, uint8_t*), packet.parsed, rewrite);
+    return link;
+}
+
+void Ipv6Processor::send_out(Packet6& packet, const Ipv6OnLink& link, const rte_ether_addr& neighbor) noexcept {
+    const PortIdentity& out_port = snapshot_.ports[link.port_index];
     if (unlikely(!set_egress_vlan(packet.mbuf, packet.vlan_id, packet.parsed.l3_offset, out_port.vlan))) {
         drop(packet.mbuf, DropReason::VlanInsertFailed);
         return;
     }
     auto* ethernet = rte_pktmbuf_mtod(packet.mbuf, rte_ether_hdr*);
     ethernet->src_addr = out_port.mac;
-    ethernet->dst_addr = *neighbor;
-    emit_packet(context_, packet.mbuf, link->port_index);
+    ethernet->dst_addr = neighbor;
+    emit_packet(context_, packet.mbuf, link.port_index);
+}
+
+void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept {
+    const rte_ether_addr* neighbor = nullptr;
+    const Ipv6OnLink* link = egress(packet, rewrite.dst_addr, neighbor);
+    if (link == nullptr) return;
+    rewrite_ipv6_packet(rte_pktmbuf_mtod(packet.mbuf, uint8_t*), packet.parsed, rewrite);
+    send_out(packet, *link, *neighbor);
+}
+
+// As BurstProcessor::send_back and answer (pipeline.cpp): out of the port and VLAN the packet
+// came in on, never larger than that port's MTU; answers within the worker's answer budget.
+void Ipv6Processor::send_back(Packet6& packet, uint64_t* sent) noexcept {
+    if (unlikely(rte_pktmbuf_pkt_len(packet.mbuf) - packet.parsed.l3_offset > snapshot_.ports[packet.port_index].mtu)) {
+        drop(packet.mbuf, DropReason::MtuExceeded);
+        return;
+    }
+    if (sent != nullptr) ++*sent;
+    emit_packet(context_, packet.mbuf, packet.port_index);
+}
+
+void Ipv6Processor::answer(Packet6& packet, DropReason reason, uint64_t& sent) noexcept {
+    if (unlikely(!context_.answer_bucket.take(context_.now_ms, snapshot_.rate_limits.answers))) {
+        drop(packet.mbuf, DropReason::AnswerRateLimited);
+        return;
+    }
+    counters_.drop(reason);
+    send_back(packet, &sent);
+}
+
+// As BurstProcessor::refuse: TCP RST (never to a RST), SCTP ABORT, UDP port unreachable from
+// the address the client tried.
+void Ipv6Processor::refuse(Packet6& packet, DropReason reason) noexcept {
+    const ParsedIpv6& parsed = packet.parsed;
+    bool built = false;
+    uint64_t* sent = &counters_.resets_sent;
+    if (parsed.key.protocol == kProtoTcp) {
+        built = make_tcp_reset6(packet.mbuf, parsed);
+    } else if (parsed.key.protocol == kProtoSctp) {
+        built = make_sctp_abort6(packet.mbuf, parsed);
+    } else if (parsed.key.protocol == kProtoUdp) {
+        built = make_icmp6_error(packet.mbuf, parsed, kIcmp6DestinationUnreachable, kIcmp6PortUnreachable,
+                                 parsed.key.dst_addr);
+        sent = &counters_.icmp_sent;
+    }
+    if (built) {
+        answer(packet, reason, *sent);
+    } else {
+        drop(packet.mbuf, reason);
+    }
+}
+
+// A packet that would leave with hop limit 0: Time Exceeded from the ingress port's address.
+void Ipv6Processor::hop_limit_exceeded(Packet6& packet) noexcept {
+    const uint8_t* source = snapshot_.ports[packet.port_index].primary_address6.data();
+    if (make_icmp6_error(packet.mbuf, packet.parsed, kIcmp6TimeExceeded, kIcmp6HopLimitExceeded, source)) {
+        answer(packet, DropReason::Ipv6HopLimitExceeded, counters_.icmp_sent);
+    } else {
+        drop(packet.mbuf, DropReason::Ipv6HopLimitExceeded);
+    }
+}
+
+// ICMPv6 that is not Neighbor Discovery: errors about flows, echo requests, and the rest
+// (echo replies, MLD, router renumbering...), which the gateway does not serve.
+void Ipv6Processor::handle_icmp6(Packet6& packet) noexcept {
+    const uint8_t type = packet.parsed.icmp_type;
+    if (is_icmp6_error(type)) {
+        handle_icmp6_error(packet);
+    } else if (type == kIcmp6EchoRequest) {
+        answer_echo(packet);
+    } else {
+        drop(packet.mbuf, DropReason::IcmpUnsupported);
+    }
+}
+
+// As IPv4: the gateway's own addresses and the cluster IPs answer; a cluster IP does not exist
+// for a source outside the client ranges.
+void Ipv6Processor::answer_echo(Packet6& packet) noexcept {
+    const uint8_t* destination = packet.parsed.key.dst_addr;
+    const bool vip = snapshot_.is_vip6(destination);
+    if (!vip && !snapshot_.is_local6(destination) && snapshot_.snat6_slot_of(destination) < 0) {
+        drop(packet.mbuf, DropReason::NoService);
+        return;
+    }
+    if (vip && unlikely(!snapshot_.client_allowed6(packet.parsed.key.src_addr))) {
+        drop(packet.mbuf, DropReason::SourceNotAllowed);
+        return;
+    }
+    if (make_icmp6_echo_reply(packet.mbuf, packet.parsed)) {
+        send_back(packet, &counters_.icmp_sent);
+    } else {
+        drop(packet.mbuf, DropReason::IcmpUnsupported);
+    }
+}
+
+// As BurstProcessor::handle_icmp_error: the connection is found by the quoted flow reversed.
+// About a packet sent to the endpoint (a Reply-direction hit) it goes to the client as if about
+// its own packet to the VIP (an endpoint's own address as the source becomes the VIP); about a
+// reply sent to the client (Original) it goes to the endpoint about its flow (from the SNAT6
+// address under full-NAT). Untracked here: to the worker that would own the quoted flow (as
+// IPv4 picks it), else dropped.
+void Ipv6Processor::handle_icmp6_error(Packet6& packet) noexcept {
+    Icmp6Quote quote;
+    rte_mbuf* mbuf = packet.mbuf;
+    if (!parse_icmp6_quote(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf), packet.parsed, quote)) {
+        drop(mbuf, DropReason::Icmp6ErrorUnmatched);
+        return;
+    }
+    const FlowKey6& inner = quote.inner_key;
+    const ConnLookupResult6 hit = table_.lookup(inner.reversed());
+    Connection6* connection = hit.connection;
+    if (connection == nullptr) {
+        const uint16_t owner = snapshot_.snat6_slot_of(inner.src_addr) >= 0
+                                   ? snapshot_.snat_ports.owner(rte_be_to_cpu_16(inner.src_port))
+                               : snapshot_.is_vip6(inner.src_addr)
+                                   ? connection_owner6(inner.dst_addr, inner.dst_port, context_.worker_count)
+                                   : connection_owner6(inner.src_addr, inner.src_port, context_.worker_count);
+        if (owned_elsewhere(packet, owner)) return;
+        drop(mbuf, DropReason::Icmp6ErrorUnmatched);
+        return;
+    }
+    if (!snapshot_.endpoint_alive(connection->endpoint_slot, connection->endpoint_generation)) {
+        drop(mbuf, DropReason::EndpointGone);
+        return;
+    }
+    // The hop limit is decremented; no ICMPv6 error is sent about an ICMPv6 error (RFC 4443).
+    if (unlikely(packet.parsed.hop_limit <= 1)) {
+        drop(mbuf, DropReason::Ipv6HopLimitExceeded);
+        return;
+    }
+    const FlowKey6 reply = table_.reply_key(*connection);
+    const FlowKey6& original = connection->original;
+    const uint8_t* outer_source = packet.parsed.key.src_addr;
+    const uint8_t* outer_destination;
+    Ipv6Rewrite rewrite;
+    if (hit.direction == FlowDirection::Reply) {
+        if (std::memcmp(outer_source, reply.src_addr, 16) == 0) outer_source = original.dst_addr;
+        outer_destination = original.src_addr;
+        rewrite = {original.src_addr, original.dst_addr, original.src_port, original.dst_port};
+    } else {
+        if (snapshot_.nat_mode == NatMode::FullNat) outer_source = reply.dst_addr;
+        outer_destination = reply.src_addr;
+        rewrite = {reply.src_addr, reply.dst_addr, reply.src_port, reply.dst_port};
+    }
+    const rte_ether_addr* neighbor = nullptr;
+    const Ipv6OnLink* link = egress(packet, outer_destination, neighbor);
+    if (link == nullptr) return;
+    rewrite_icmp6_error(rte_pktmbuf_mtod(mbuf, uint8_t*), packet.parsed, quote, outer_source, outer_destination,
+                        rewrite);
+    ++counters_.icmp_errors_translated;
+    send_out(packet, *link, *neighbor);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "dataplane/snapshot.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <rte_byteorder.h>
@@ -127,6 +128,13 @@ bool Snapshot::is_local6(const uint8_t address[16]) const noexcept {
         if (std::memcmp(own.data(), address, 16) == 0) return true;
     }
     return false;
+}
+
+bool Snapshot::is_vip6(const uint8_t address[16]) const noexcept {
+    const auto found = std::lower_bound(
+        ipv6.vips.begin(), ipv6.vips.end(), address,
+        [](const std::array<uint8_t, 16>& vip, const uint8_t* key) { return std::memcmp(vip.data(), key, 16) < 0; });
+    return found != ipv6.vips.end() && std::memcmp(found->data(), address, 16) == 0;
 }
 
 }  // namespace vipgate

@@ -147,6 +147,8 @@ struct PortIdentity {
     // Largest IPv4 datagram (total length) the port sends: the configured `mtu`, else the
     // device's own. Packets routed out of it above this are refused (pipeline.cpp).
     uint16_t mtu = 1500;
+    // The port's first IPv6 address (all zero: none): source of its ICMPv6 errors (icmp6_responses.h).
+    std::array<uint8_t, 16> primary_address6{};
     bool kernel_interface = false;  // ports[].kernel_interface: unserved local traffic goes to the kernel
 };
 
@@ -181,6 +183,8 @@ struct Ipv6Settings {
     // them once. `snat_active` lists the slots new connections use.
     std::vector<std::array<uint8_t, 16>> snat_slots;
     std::vector<uint8_t> snat_active;
+    // The IPv6 cluster IPs, sorted: what answers echo requests and refuses unserved ports.
+    std::vector<std::array<uint8_t, 16>> vips;
 };
 
 class Snapshot {
@@ -236,6 +240,7 @@ public:
     const rte_ether_addr* neighbor6(const uint8_t address[16], uint16_t port_index) const noexcept;
     int32_t snat6_slot_of(const uint8_t address[16]) const noexcept;  // -1: not an SNAT6 address
     bool is_local6(const uint8_t address[16]) const noexcept;
+    bool is_vip6(const uint8_t address[16]) const noexcept;
     bool endpoint_alive(uint32_t slot, uint32_t generation) const noexcept {
         return endpoints.contains(slot) && generation != 0 && endpoints[slot].generation == generation;
     }

@@ -13,7 +13,7 @@ import struct
 
 from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRROPT
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.inet6 import ICMPv6ND_NS, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting
+from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6PacketTooBig, ICMPv6TimeExceeded, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.layers.sctp import SCTP, SCTPChunkInit
 
@@ -167,6 +167,24 @@ def pipeline_seeds():
                          ENDPOINT_SIDE | END_BURST),
                   record(from_endpoint6(IPv6(src=POD6, dst=SNAT6) / TCP(sport=8080, dport=40000, flags="SA")),
                          ENDPOINT_SIDE | END_BURST)],
+        # ICMPv6 (after the same reload): echo to the VIP, refusals (UDP to an unserved port, hop
+        # limit 1), Packet Too Big from the client about a reply and from the pod about what it was
+        # sent (DNAT-only's tuple; full-NAT's SNAT port is a guess), Time Exceeded from a router.
+        "icmp6": [record(from_client(IPv6(src=CLIENT6, dst=VIP6) / TCP(sport=40000, dport=80, flags="S")),
+                         RELOAD | END_BURST),
+                  record(from_client(IPv6(src=CLIENT6, dst=VIP6) / ICMPv6EchoRequest(id=1, seq=1) / b"ping6"), 0),
+                  record(from_client(IPv6(src=CLIENT6, dst=VIP6) / UDP(sport=40001, dport=54) / b"q"), 0),
+                  record(from_client(IPv6(src=CLIENT6, dst=VIP6, hlim=1) / TCP(sport=40002, dport=80, flags="S")), 0),
+                  record(from_client(IPv6(src=CLIENT6, dst=VIP6) / ICMPv6PacketTooBig(mtu=1280) /
+                                     IPv6(src=VIP6, dst=CLIENT6, hlim=63) / TCP(sport=80, dport=40000, flags="SA")))],
+        "icmp6_from_pod": [record(from_client(IPv6(src=CLIENT6, dst=VIP6) / TCP(sport=40000, dport=80, flags="S")),
+                                  RELOAD | END_BURST),
+                           record(from_endpoint6(IPv6(src=POD6, dst=CLIENT6) / ICMPv6PacketTooBig(mtu=1280) /
+                                                 IPv6(src=CLIENT6, dst=POD6, hlim=63) /
+                                                 TCP(sport=40000, dport=8080, flags="S")), ENDPOINT_SIDE),
+                           record(from_endpoint6(IPv6(src="2001:db8:e::99", dst=SNAT6) / ICMPv6TimeExceeded() /
+                                                 IPv6(src=SNAT6, dst=POD6, hlim=1) /
+                                                 TCP(sport=1024, dport=8080, flags="S")), ENDPOINT_SIDE | END_BURST)],
         # IPv6 refused before the reload: an extension header chain the parser walks, a first
         # fragment, and a neighbor solicitation to the solicited-node multicast MAC.
         "ipv6": [record(from_client(IPv6(src=CLIENT6, dst=VIP6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() /

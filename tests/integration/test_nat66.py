@@ -7,13 +7,22 @@ The port has 198.18.0.1/24 and 2001:db8::1/64 (and 2001:db8::2/64, the SNAT6 add
 Service web6 2001:db8:100::1 TCP 80 -> the pod's named port http (8080), UDP 53 -> 5353.
 in.pcap, built with scapy: TCP SYNs and UDP datagrams to the VIP, one SYN with hop limit 1,
 one SYN to an unknown IPv6 VIP, and (DNAT-only, where the reply tuple is known in advance) the
-pod's SYN-ACKs and UDP answers. Then:
+pod's SYN-ACKs and UDP answers. ICMPv6 (docs/ipv6.md, step 4): echo requests to the VIP and to
+the gateway's address, a SYN and a UDP datagram to a port the VIP does not serve, and Packet Too
+Big errors about tracked flows: from the client about a reply (both modes: the quoted flow is
+the client's, known in advance) and, in DNAT-only, from the pod about a packet sent to it. Then:
   * out.pcap holds exactly the translated frames: to the pod at its target port, from the SNAT6
     address and a port of the worker's slice (full-NAT) or from the client (DNAT-only); replies
     from the VIP:80 to the client; hop limit 63, TCP/UDP checksums valid (scapy recomputes them),
     Ethernet to the neighbor's MAC from the gateway's;
+  * the answers are in out.pcap too: echo replies, Time Exceeded for the hop-limit-1 SYN (from
+    the port's address), a RST and an ICMPv6 port unreachable for the refusals, and the Packet Too
+    Big errors translated (the pod hears about its own flow: from the SNAT6 address and quoting
+    SNAT6:port under full-NAT; the client hears from the VIP about client -> VIP:80), every
+    ICMPv6 checksum valid (scapy recomputes it over the pseudo-header);
   * `vipctl get stats -o json` and the `vipctl get stats` table count them (new_connections,
-    forwarded_to_endpoint, forwarded_to_client, drops ipv6_hop_limit_exceeded and no_service);
+    forwarded_to_endpoint, forwarded_to_client, icmp_sent, resets_sent, icmp_errors_translated,
+    drops ipv6_hop_limit_exceeded, vip_port_refused and no_service);
   * the per-service-port statistics name the IPv6 port (default/web6:http/IPv6);
   * `vipctl get services -o json` says ipv6 "served", and the metric
     vipgate_ipv6_cluster_ips_not_served is 0.
@@ -51,7 +60,7 @@ def config_for(context, mode, in_pcap, out_pcap):
 def build_input(mode):
     """[(frame, expected outcome)]: "endpoint", "client", or a drop reason."""
     from scapy.layers.inet import TCP, UDP
-    from scapy.layers.inet6 import IPv6
+    from scapy.layers.inet6 import IPv6, ICMPv6EchoRequest, ICMPv6PacketTooBig
     from scapy.layers.l2 import Ether
 
     def from_client(l4, hlim=64, dst=VIP6):
@@ -71,13 +80,39 @@ def build_input(mode):
             frames.append((from_pod(UDP(sport=5353, dport=42000 + n) / f"answer {n}".encode()), "client"))
     frames.append((from_client(TCP(sport=43000, dport=80, flags="S"), hlim=1), "ipv6_hop_limit_exceeded"))
     frames.append((from_client(TCP(sport=43001, dport=80, flags="S"), dst=UNKNOWN_VIP6), "no_service"))
+    # ICMPv6 (step 4): echo, refusals, Packet Too Big about tracked flows.
+    for destination in (VIP6, GATEWAY6):
+        frames.append((from_client(ICMPv6EchoRequest(id=7, seq=1, data=b"ping6"), dst=destination), "echo"))
+    frames.append((from_client(TCP(sport=43002, dport=81, flags="S", seq=5)), "vip_port_refused"))
+    frames.append((from_client(UDP(sport=43003, dport=54) / b"nobody"), "vip_port_refused"))
+    reply = IPv6(src=VIP6, dst=CLIENT6, hlim=63) / TCP(sport=80, dport=41000, flags="A", seq=9001, ack=1001)
+    frames.append((from_client(ICMPv6PacketTooBig(mtu=1280) / reply, dst=VIP6), "translated"))
+    if mode == "dnat":
+        sent = IPv6(src=CLIENT6, dst=POD6, hlim=63) / TCP(sport=41001, dport=8080, flags="A", seq=1002, ack=9001)
+        frames.append((Ether(src=POD_MAC, dst=h.GATEWAY_MAC) / IPv6(src=POD6, dst=CLIENT6, hlim=64) /
+                       ICMPv6PacketTooBig(mtu=1300) / sent, "translated"))
     return [(bytes(frame), outcome) for frame, outcome in frames]
 
 
 def checksum_ok(packet):
-    """Whether scapy, recomputing the L4 checksum over the IPv6 pseudo-header, agrees."""
+    """Whether scapy, recomputing the outer L4 checksum over the IPv6 pseudo-header, agrees (for
+    an ICMPv6 error, the quoted TCP's too: the gateway rewrote it)."""
     from scapy.layers.inet import TCP, UDP
+    from scapy.layers.inet6 import IPv6, IPerror6, TCPerror
     from scapy.layers.l2 import Ether
+    if packet[IPv6].nh == 58:
+        icmp = packet[IPv6].payload
+        sent = icmp.cksum
+        fresh = packet.copy()
+        del fresh[IPv6].payload.cksum
+        if Ether(bytes(fresh))[IPv6].payload.cksum != sent:
+            return False
+        if TCPerror not in packet:
+            return True
+        quoted = IPv6(bytes(packet[IPerror6]))  # the quote as a packet of its own
+        fresh = quoted.copy()
+        del fresh[TCP].chksum
+        return IPv6(bytes(fresh))[TCP].chksum == quoted[TCP].chksum
     layer = TCP if TCP in packet else UDP
     sent = packet[layer].chksum
     fresh = packet.copy()
@@ -89,6 +124,46 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def check_icmp6(mode, answers, echoes, translated):
+    """The gateway's ICMPv6 answers and translations in out.pcap (the tx order is the rx order)."""
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import (IPv6, ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6PacketTooBig, ICMPv6TimeExceeded,
+                                    IPerror6, TCPerror)
+    summary = [p.summary() for p in answers]
+    h.log(f"{mode}: ICMPv6 and resets out: {summary}")
+    h.check(all(checksum_ok(p) for p in answers), f"{mode}: a bad checksum among {summary}")
+    replies = [p for p in answers if ICMPv6EchoReply in p]
+    h.check(len(replies) == echoes and sorted(p[IPv6].src for p in replies) == sorted([VIP6, GATEWAY6]) and
+            all(p[IPv6].dst == CLIENT6 and p[ICMPv6EchoReply].data == b"ping6" for p in replies),
+            f"{mode}: echo replies {[p.summary() for p in replies]}")
+    exceeded = [p for p in answers if ICMPv6TimeExceeded in p]
+    h.check(len(exceeded) == 1 and exceeded[0][IPv6].src == GATEWAY6 and exceeded[0][TCPerror].sport == 43000,
+            f"{mode}: Time Exceeded {[p.summary() for p in exceeded]}")
+    resets = [p for p in answers if TCP in p and IPerror6 not in p]
+    h.check(len(resets) == 1 and resets[0][IPv6].src == VIP6 and resets[0][TCP].sport == 81 and
+            resets[0][TCP].ack == 6, f"{mode}: RST {[p.summary() for p in resets]}")
+    unreachable = [p for p in answers if ICMPv6DestUnreach in p]
+    h.check(len(unreachable) == 1 and unreachable[0][ICMPv6DestUnreach].code == 4 and
+            unreachable[0][IPv6].src == VIP6, f"{mode}: port unreachable {[p.summary() for p in unreachable]}")
+    too_big = [p for p in answers if ICMPv6PacketTooBig in p]
+    h.check(len(too_big) == translated, f"{mode}: {len(too_big)} Packet Too Big out, expected {translated}")
+    for packet in too_big:
+        outer, inner, quoted = packet[IPv6], packet[IPerror6], packet[TCPerror]
+        if outer.dst == POD6:  # the client's, about a reply: now about the pod's own flow
+            h.check(packet.dst == POD_MAC and inner.src == POD6 and quoted.sport == 8080 and
+                    packet[ICMPv6PacketTooBig].mtu == 1280, f"{mode}: PTB to the pod {packet.summary()}")
+            if mode == "fullnat":
+                h.check(outer.src == SNAT6 and inner.dst == SNAT6 and quoted.dport >= 1024,
+                        f"full-NAT: PTB to the pod {outer.src} quoting {inner.dst}:{quoted.dport}")
+            else:
+                h.check(outer.src == CLIENT6 and inner.dst == CLIENT6 and quoted.dport == 41000,
+                        f"DNAT: PTB to the pod {outer.src} quoting {inner.dst}:{quoted.dport}")
+        else:  # the pod's, about a packet sent to it: to the client as if from the VIP
+            h.check(outer.src == VIP6 and outer.dst == CLIENT6 and inner.src == CLIENT6 and inner.dst == VIP6 and
+                    quoted.sport == 41001 and quoted.dport == 80 and packet[ICMPv6PacketTooBig].mtu == 1300,
+                    f"{mode}: PTB to the client {packet.summary()} quoting {inner.src} -> {inner.dst}")
 
 
 def run_mode(context, vipctl_exe, mode):
@@ -112,11 +187,15 @@ def run_mode(context, vipctl_exe, mode):
 
     to_endpoint = sum(1 for _, outcome in frames if outcome == "endpoint")
     to_client = sum(1 for _, outcome in frames if outcome == "client")
+    echoes = sum(1 for _, outcome in frames if outcome == "echo")
+    translated = sum(1 for _, outcome in frames if outcome == "translated")
+    answered = echoes + 3  # echo replies, Time Exceeded, RST, port unreachable
     deadline = time.monotonic() + 20
     while True:
         stats = vipctl.json("get", "stats")
         counters = stats["counters"]
-        outcomes = sum(stats["drops"].values()) + counters["forwarded_to_endpoint"] + counters["forwarded_to_client"]
+        outcomes = (sum(stats["drops"].values()) + counters["forwarded_to_endpoint"] +
+                    counters["forwarded_to_client"] + counters["icmp_errors_translated"] + echoes)
         if outcomes >= len(frames):
             break
         h.check(time.monotonic() < deadline, f"{mode}: {outcomes} of {len(frames)} frames accounted for in 20 s")
@@ -130,14 +209,19 @@ def run_mode(context, vipctl_exe, mode):
             f"{mode}: forwarded_to_endpoint {counters['forwarded_to_endpoint']}, expected {to_endpoint}")
     h.check(counters["forwarded_to_client"] == to_client,
             f"{mode}: forwarded_to_client {counters['forwarded_to_client']}, expected {to_client}")
-    h.check(drops == {"ipv6_hop_limit_exceeded": 1, "no_service": 1}, f"{mode}: drops {drops}")
+    h.check(drops == {"ipv6_hop_limit_exceeded": 1, "no_service": 1, "vip_port_refused": 2}, f"{mode}: drops {drops}")
+    expected = {"icmp_sent": echoes + 2, "resets_sent": 1, "icmp_errors_translated": translated}
+    got = {name: counters[name] for name in expected}
+    h.check(got == expected, f"{mode}: ICMPv6 counters {got}, expected {expected}")
     services = {s["service"]: s for s in stats.get("services", [])}
     web6 = services.get("default/web6:http/IPv6")
     h.check(web6 is not None and web6["connections"] == TCP_FLOWS and web6["vip"] == f"[{VIP6}]:80",
             f"{mode}: per-service-port statistics of the IPv6 port: {web6} (of {list(services)})")
     table = vipctl.ok("get", "stats")
-    row = [line for line in table.splitlines() if line.split()[:1] == ["drops.ipv6_hop_limit_exceeded"]]
-    h.check(row and row[0].split()[1] == "1", f"`vipctl get stats` lacks drops.ipv6_hop_limit_exceeded 1:\n{table}")
+    for name, value in (("drops.ipv6_hop_limit_exceeded", 1), ("icmp_errors_translated", translated),
+                        ("icmp_sent", echoes + 2), ("resets_sent", 1)):
+        row = [line for line in table.splitlines() if line.split()[:1] == [name]]
+        h.check(row and row[0].split()[1] == str(value), f"`vipctl get stats` lacks {name} {value}:\n{table}")
     listed = vipctl.json("get", "services")["items"]
     h.check([s.get("ipv6") for s in listed] == ["served"], f"{mode}: get services ipv6 field {listed}")
     with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as response:
@@ -147,8 +231,11 @@ def run_mode(context, vipctl_exe, mode):
     h.check(status == 0, f"{mode}: vipgate exited with status {status}")
 
     output = [Ether(frame) for frame in h.read_pcap(out_pcap)]
-    h.check(len(output) == to_endpoint + to_client, f"{mode}: out.pcap has {len(output)} frames, expected "
-                                                    f"{to_endpoint + to_client}")
+    h.check(len(output) == to_endpoint + to_client + answered + translated,
+            f"{mode}: out.pcap has {len(output)} frames, expected {to_endpoint + to_client + answered + translated}")
+    is_answer = [p[IPv6].nh == 58 or (TCP in p and bool(p[TCP].flags.R)) for p in output]
+    check_icmp6(mode, [p for p, answer in zip(output, is_answer) if answer], echoes, translated)
+    output = [p for p, answer in zip(output, is_answer) if not answer]
     snat_ports = set()
     for packet in output:
         h.check(IPv6 in packet and packet[IPv6].hlim == 63, f"{mode}: not IPv6 with hop limit 63: {packet.summary()}")

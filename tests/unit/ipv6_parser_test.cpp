@@ -11,6 +11,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "dataplane/sctp.h"
+#include "dataplane/tcp_state.h"
 #include "tests/support/ipv6_builder.h"
 #include "tests/support/packet_builder.h"
 
@@ -99,6 +101,10 @@ TEST(Ipv6Parser, Icmpv6SctpAndNoNextHeader) {
     parsed = parse_valid(ipv6_frame({}, kProtoSctp, sctp));
     EXPECT_EQ(parsed.key.src_port, be16(7000));
     EXPECT_EQ(parsed.key.dst_port, be16(7001));
+    // The first chunk as TCP flags, as parse_packet gives them: an INIT reads as a SYN.
+    EXPECT_EQ(parsed.tcp_flags, sctp_tcp_flags(sctp[12]));
+    sctp[12] = kSctpInit;
+    EXPECT_EQ(parse_valid(ipv6_frame({}, kProtoSctp, sctp)).tcp_flags, kTcpFlagSyn);
 
     parsed = parse_valid(ipv6_frame({}, kIpv6NoNextHeader, {}));
     EXPECT_EQ(parsed.payload_length, 0);
