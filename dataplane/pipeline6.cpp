@@ -444,19 +444,18 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
     }
     table_changed_ = true;
     if (inserted.connection == nullptr) {
-        if (full_nat) {
-            drop(packet.mbuf, inserted.status == InsertStatus::HalfOpenProtected ? DropReason::HalfOpenProtected
-                                                                                 : DropReason::ConntrackFull);
-            return;
-        }
-        ++counters_.stateless_forwards;
-    } else {
-        if (inserted.status == InsertStatus::InsertedAfterEviction) ++counters_.conntrack_evictions;
-        inserted.connection->endpoint_slot = slot;
-        inserted.connection->endpoint_generation = endpoint.generation;
-        inserted.connection->syn_us = context_.now_us;
-        ++counters_.new_connections;
+        // Refused in both modes: IPv4's DNAT-only mode forwards statelessly here because its
+        // replies have a stateless way back (the endpoint table); IPv6 replies have none yet, so
+        // a flow forwarded untracked would reach its pod and never get an answer back.
+        drop(packet.mbuf, inserted.status == InsertStatus::HalfOpenProtected ? DropReason::HalfOpenProtected
+                                                                             : DropReason::ConntrackFull);
+        return;
     }
+    if (inserted.status == InsertStatus::InsertedAfterEviction) ++counters_.conntrack_evictions;
+    inserted.connection->endpoint_slot = slot;
+    inserted.connection->endpoint_generation = endpoint.generation;
+    inserted.connection->syn_us = context_.now_us;
+    ++counters_.new_connections;
     ++counters_.forwarded_to_endpoint;
     if (slot < context_.endpoint_counter_slots) {
         EndpointCounters& counters = context_.endpoint_counters[slot];

@@ -101,6 +101,31 @@ TEST_P(GoldenNat66, ClientRangesOfBothFamilies) {
     start_flow(harness, web, kProtoTcp, tcp(kSyn));
 }
 
+// IPv6 has no stateless reply path (IPv4's DNAT-only mode forwards statelessly when its table is
+// full because its replies find their VIP through the endpoint table): a new IPv6 flow that
+// finds no room is refused in both modes, so no client waits for an answer that cannot come back.
+TEST_P(GoldenNat66, FullConnectionTableRefusesNewFlowsInBothModes) {
+    GoldenHarness harness(ipv6_topology(GetParam()));
+    uint16_t client_port = 10000;
+    // Answered UDP connections are never evicted before they expire: fill the table with them.
+    while (true) {
+        const Flow6 flow{.protocol = kProtoUdp, .client_port = client_port, .vip_port = 53};
+        RunResult result = harness.run(0, client_to_vip(flow, kProtoUdp, udp({1, 2, 3, 4})));
+        if (result.counter_changes.count("new_connections") == 0) break;
+        const std::optional<Translation6> found = translation(harness, flow, 0);
+        ASSERT_TRUE(found.has_value());
+        RunResult replied = harness.run(0, endpoint_to_gateway(*found, kProtoUdp, udp({5, 6})), kEndpointPortId);
+        ASSERT_EQ(replied.counter_changes["forwarded_to_client"], 1u);
+        ASSERT_LT(++client_port, 20000) << "the table never filled";
+    }
+    const size_t filled = harness.connections6(0).size();
+    EXPECT_GE(filled, 200u);
+    const Flow6 overflow{.protocol = kProtoUdp, .client_port = client_port, .vip_port = 53};
+    harness.check({"full IPv6 table: refused", client_to_vip(overflow, kProtoUdp, udp({1, 2, 3, 4})), kClientPortId,
+                   dropped(DropReason::ConntrackFull)});
+    EXPECT_EQ(harness.connections6(0).size(), filled);
+}
+
 TEST_P(GoldenNat66, FlowsAndRepliesGoToTheirOwningWorker) {
     GoldenHarness harness(ipv6_topology(GetParam(), 2));
     // A client port whose flow worker 1 owns, arriving at worker 0: handed off unchanged.
