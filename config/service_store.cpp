@@ -633,7 +633,8 @@ ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std:
         if (action == "unchanged") continue;
         undo.services.remember(services_, key);
         affected.insert(key);
-        put_service(key, std::move(service));
+        const std::string* stored = put_service(key, std::move(service));
+        if (action == "created") undo.services.created_entry(*stored);
     }
     pod_by_address_.reserve(pod_by_address_.size() + upserts.pods.size());
     for (size_t i = 0; i < upserts.pods.size(); ++i)
@@ -648,7 +649,8 @@ ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std:
             affected.insert(object_key(old->second.namespace_name, old->second.service_name));
         }
         affected.insert(object_key(slice.namespace_name, slice.service_name));
-        put_slice(key, std::move(slice));
+        const std::string* stored = put_slice(key, std::move(slice));
+        if (action == "created") undo.slices.created_entry(*stored);
     }
     return affected;
 }
@@ -670,7 +672,9 @@ void ServiceStore::upsert_pod(PodConfig&& pod, std::string&& key, Undo& undo, Af
         index_pod(*at, false);
         at = pods_.erase(at);
     }
-    index_pod(*pods_.emplace_hint(at, std::move(key), std::move(pod)), true, &affected);
+    const auto stored = pods_.emplace_hint(at, std::move(key), std::move(pod));
+    if (!existed) undo.pods.created_entry(stored->first);
+    index_pod(*stored, true, &affected);
 }
 
 // Re-resolves `affected`, in key order; the ones whose resolution changed go to
@@ -695,20 +699,21 @@ void ServiceStore::resolve_affected(const Affected& affected, Undo& undo, StoreR
         } else if (existed) {
             previous->second = std::move(*resolved);
         } else {
-            resolved_.emplace_hint(previous, key, std::move(*resolved));
+            undo.resolved.created_entry(resolved_.emplace_hint(previous, key, std::move(*resolved))->first);
         }
         result.changed_services.push_back(key);
     }
 }
 
 void ServiceStore::roll_back(Undo& undo) {
-    for (const std::string& key : undo.services.created) put_service(key, std::nullopt);
+    // put_*(key, nullopt) reads the key before it erases the node that holds it.
+    for (const std::string* key : undo.services.created) put_service(*key, std::nullopt);
     for (auto& [key, service] : undo.services.existed) put_service(key, std::move(service));
-    for (const std::string& key : undo.pods.created) put_pod(key, std::nullopt);
+    for (const std::string* key : undo.pods.created) put_pod(*key, std::nullopt);
     for (auto& [key, pod] : undo.pods.existed) put_pod(key, std::move(pod));
-    for (const std::string& key : undo.slices.created) put_slice(key, std::nullopt);
+    for (const std::string* key : undo.slices.created) put_slice(*key, std::nullopt);
     for (auto& [key, slice] : undo.slices.existed) put_slice(key, std::move(slice));
-    for (const std::string& key : undo.resolved.created) resolved_.erase(key);
+    for (const std::string* key : undo.resolved.created) resolved_.erase(resolved_.find(*key));
     for (auto& [key, resolved] : undo.resolved.existed) resolved_[key] = std::move(resolved);
     allocator_ = std::move(undo.allocator);
     allocator6_ = std::move(undo.allocator6);
@@ -716,7 +721,7 @@ void ServiceStore::roll_back(Undo& undo) {
 }
 
 // put_*: replace (or with nullopt, remove) one object and keep the indexes in step.
-void ServiceStore::put_service(const std::string& key, std::optional<ServiceConfig> service) {
+const std::string* ServiceStore::put_service(const std::string& key, std::optional<ServiceConfig> service) {
     if (auto old = services_.find(key); old != services_.end()) {
         if (has_ipv4_cluster_ip(old->second)) {
             auto owner = service_by_ip_.find(old->second.cluster_ip);
@@ -729,10 +734,12 @@ void ServiceStore::put_service(const std::string& key, std::optional<ServiceConf
         index_service(*old, false);
         services_.erase(old);
     }
-    if (!service) return;
+    if (!service) return nullptr;
     if (has_ipv4_cluster_ip(*service)) service_by_ip_[service->cluster_ip] = key;
     if (has_ipv6_cluster_ip(*service)) service_by_ip6_[service->cluster_ip6] = key;
-    index_service(*services_.emplace(key, std::move(*service)).first, true);
+    const ServiceEntry& entry = *services_.emplace(key, std::move(*service)).first;
+    index_service(entry, true);
+    return &entry.first;
 }
 
 void ServiceStore::put_pod(const std::string& key, std::optional<PodConfig> pod) {
@@ -744,14 +751,14 @@ void ServiceStore::put_pod(const std::string& key, std::optional<PodConfig> pod)
     index_pod(*pods_.emplace(key, std::move(*pod)).first, true);
 }
 
-void ServiceStore::put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice) {
+const std::string* ServiceStore::put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice) {
     if (auto old = slices_.find(key); old != slices_.end()) {
         index_slice(key, old->second, false);
         slices_.erase(old);
     }
-    if (!slice) return;
+    if (!slice) return nullptr;
     index_slice(key, *slice, true);
-    slices_.emplace(key, std::move(*slice));
+    return &slices_.emplace(key, std::move(*slice)).first->first;
 }
 
 std::vector<const PodConfig*> ServiceStore::matching_pods(const std::string& namespace_name,

@@ -201,27 +201,28 @@ private:
 
     // What a transaction touched, to put back: the previous version of what existed, and the
     // keys of what it created (a plain list: a bulk apply into an empty store creates 100k
-    // objects, and an ordered map of 100k "absent" entries is a tree walk and a node each). A key is touched
-    // at most twice (deleted, then upserted: a request names an object once), so a key is
-    // created only if it was not saved as existing. Roll back removes the created keys first,
-    // then restores the saved versions.
+    // objects, and an ordered map of 100k "absent" entries is a tree walk and a node each). The
+    // list points at the keys in the created map nodes rather than copying them: a created entry
+    // stays in place until the transaction ends (a request names an object once). A key is
+    // touched at most twice (deleted, then upserted), so a key is created only if it was not
+    // saved as existing. Roll back removes the created keys first, then restores the saved versions.
     template <typename Object>
     struct Saved {
         std::map<std::string, Object> existed;
-        std::vector<std::string> created;
+        std::vector<const std::string*> created;
         // Before `key` changes in `current`.
         void remember(const std::map<std::string, Object>& current, const std::string& key) {
             auto found = current.find(key);
             remember(key, found == current.end() ? nullptr : &found->second);
         }
-        // Before `key` changes; `current` is its object, null when it does not exist yet.
+        // Before `key` changes; `current` is its object, null when it does not exist yet (then
+        // created() follows the insertion).
         void remember(const std::string& key, const Object* current) {
-            if (existed.count(key)) return;
-            if (current) {
-                existed.emplace(key, *current);
-            } else {
-                created.push_back(key);
-            }
+            if (current && !existed.count(key)) existed.emplace(key, *current);
+        }
+        // After an insertion; `node_key` is the key in the new map node.
+        void created_entry(const std::string& node_key) {
+            if (!existed.count(node_key)) created.push_back(&node_key);
         }
     };
     struct Undo {
@@ -237,9 +238,10 @@ private:
     void roll_back(Undo& undo);
     // After a successful transaction: its objects are `origin`'s, its deleted ones forgotten.
     void record_origins(const StoreResult& result, Origin origin);
-    void put_service(const std::string& key, std::optional<ServiceConfig> service);
+    // The key in the new map node; null when removed.
+    const std::string* put_service(const std::string& key, std::optional<ServiceConfig> service);
     void put_pod(const std::string& key, std::optional<PodConfig> pod);
-    void put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
+    const std::string* put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
     // `dns_addresses`: the DNS addresses after the transaction; nullopt: unchanged.
     // `upserts` is consumed: its objects move into the store.
     StoreResult transact(ObjectSet upserts, const std::set<ObjectRef>& deletes, const std::string& source,
