@@ -129,8 +129,9 @@ const char* origin_name(Origin origin) {
     return "?";
 }
 
-StoreResult ServiceStore::apply(const ObjectSet& objects, const std::string& source, Origin origin) {
-    StoreResult result = transact(objects, {}, source, true, dns_addresses_of(objects));
+StoreResult ServiceStore::apply(ObjectSet objects, const std::string& source, Origin origin) {
+    std::optional<std::vector<uint32_t>> dns = dns_addresses_of(objects);
+    StoreResult result = transact(std::move(objects), {}, source, true, dns);
     if (result.ok()) record_origins(result, origin);
     return result;
 }
@@ -162,7 +163,7 @@ StoreResult ServiceStore::remove(std::string_view kind, std::string_view namespa
     return result;
 }
 
-StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::string& source) {
+StoreResult ServiceStore::replace_all(ObjectSet objects, const std::string& source) {
     std::set<ObjectRef> wanted;
     for (const auto& service : objects.services) {
         wanted.emplace(ObjectKind::Service, object_key(service.namespace_name, service.name));
@@ -178,8 +179,8 @@ StoreResult ServiceStore::replace_all(const ObjectSet& objects, const std::strin
     for (const auto& entry : services_) drop_unwanted(ObjectKind::Service, entry.first);
     for (const auto& entry : pods_) drop_unwanted(ObjectKind::Pod, entry.first);
     for (const auto& entry : slices_) drop_unwanted(ObjectKind::EndpointSlice, entry.first);
-    StoreResult result =
-        transact(objects, deletes, source, false, objects.dns ? objects.dns->addresses : std::vector<uint32_t>{});
+    std::vector<uint32_t> dns = objects.dns ? objects.dns->addresses : std::vector<uint32_t>{};
+    StoreResult result = transact(std::move(objects), deletes, source, false, std::move(dns));
     if (result.ok()) record_origins(result, Origin::File);
     return result;
 }
@@ -245,21 +246,31 @@ const std::set<std::string>& ServiceStore::slices_of(const std::string& service_
 }
 
 std::optional<Origin> ServiceStore::origin(ObjectKind kind, const std::string& key) const {
-    auto found = origins_.find({kind, key});
-    if (found == origins_.end()) return std::nullopt;
+    const auto& origins = origins_[static_cast<size_t>(kind)];
+    auto found = origins.find(key);
+    if (found == origins.end()) return std::nullopt;
     return found->second;
 }
 
 void ServiceStore::record_origins(const StoreResult& result, Origin origin) {
-    origins_.reserve(origins_.size() + result.changes.size());
+    std::vector<std::optional<ObjectKind>> kinds;  // of each change; none: the DNS settings
+    kinds.reserve(result.changes.size());
+    std::array<size_t, 3> counts{};
     for (const ObjectChange& change : result.changes) {
-        const std::optional<ObjectKind> kind = kind_named(change.kind);
-        if (!kind) continue;  // the DNS settings
-        ObjectRef ref{*kind, object_key(change.namespace_name, change.name)};
+        kinds.push_back(kind_named(change.kind));
+        if (kinds.back()) ++counts[static_cast<size_t>(*kinds.back())];
+    }
+    // One rehash for a bulk apply rather than one per doubling.
+    for (size_t i = 0; i < origins_.size(); ++i) origins_[i].reserve(origins_[i].size() + counts[i]);
+    for (size_t i = 0; i < result.changes.size(); ++i) {
+        const ObjectChange& change = result.changes[i];
+        if (!kinds[i]) continue;
+        auto& origins = origins_[static_cast<size_t>(*kinds[i])];
+        std::string key = object_key(change.namespace_name, change.name);
         if (change.action == "deleted") {
-            origins_.erase(ref);
-        } else {
-            origins_.insert_or_assign(std::move(ref), origin);
+            origins.erase(key);
+        } else if (auto [entry, fresh] = origins.try_emplace(std::move(key), origin); !fresh) {
+            entry->second = origin;
         }
     }
 }
@@ -300,7 +311,7 @@ StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {
         result.errors.push_back(error("", "address", "no pod or endpoint has address " + format_ipv4(address)));
         return result;
     }
-    StoreResult result = transact(changed, {}, "", true, std::nullopt);
+    StoreResult result = transact(std::move(changed), {}, "", true, std::nullopt);
     for (auto& change : result.changes) {
         if (change.action == "configured") change.action = drained ? "drained" : "undrained";
     }
@@ -322,9 +333,8 @@ ObjectSet ServiceStore::objects() const {
 }
 
 // The whole change is checked against the state it would produce before anything is touched.
-StoreResult ServiceStore::transact(const ObjectSet& upserts, const std::set<ObjectRef>& deletes,
-                                   const std::string& source, bool deletes_must_exist,
-                                   const std::optional<std::vector<uint32_t>>& dns_addresses) {
+StoreResult ServiceStore::transact(ObjectSet upserts, const std::set<ObjectRef>& deletes, const std::string& source,
+                                   bool deletes_must_exist, const std::optional<std::vector<uint32_t>>& dns_addresses) {
     StoreResult result;
     const Failures fail{source, result.errors};
     if (deletes_must_exist) {
@@ -335,7 +345,7 @@ StoreResult ServiceStore::transact(const ObjectSet& upserts, const std::set<Obje
     }
     const std::set<uint32_t> dns =
         dns_addresses ? std::set<uint32_t>(dns_addresses->begin(), dns_addresses->end()) : dns_addresses_;
-    StagedServices staged = stage_services(upserts.services, deletes, dns, fail);
+    StagedServices staged = stage_services(std::move(upserts.services), deletes, dns, fail);
     if (dns_addresses) check_dns_addresses(*dns_addresses, deletes, staged, fail);
     std::vector<std::string> pod_keys;
     pod_keys.reserve(upserts.pods.size());
@@ -381,10 +391,10 @@ bool ServiceStore::exists(const ObjectRef& ref) const {
 }
 
 // ClusterIPs are immutable, unique, inside the service CIDR, never a gateway or DNS address.
-ServiceStore::StagedServices ServiceStore::stage_services(const std::vector<ServiceConfig>& upserts,
+ServiceStore::StagedServices ServiceStore::stage_services(std::vector<ServiceConfig> upserts,
                                                           const std::set<ObjectRef>& deletes,
                                                           const std::set<uint32_t>& dns, const Failures& fail) const {
-    StagedServices staged{upserts, {}, allocator_, allocator6_};
+    StagedServices staged{std::move(upserts), {}, allocator_, allocator6_};
     for (const auto& [kind, key] : deletes) {
         if (kind != ObjectKind::Service) continue;
         auto existing = services_.find(key);
@@ -582,7 +592,7 @@ void ServiceStore::check_slices(const std::vector<EndpointSliceConfig>& slices, 
 
 // Applies the deletes and upserts, remembering in `undo` what was there; returns the services
 // whose resolution may change.
-ServiceStore::Affected ServiceStore::commit(const ObjectSet& upserts, const std::vector<std::string>& pod_keys,
+ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std::string>& pod_keys,
                                             const std::set<ObjectRef>& deletes, std::vector<ServiceConfig> services,
                                             Undo& undo, StoreResult& result) {
     Affected affected;
@@ -623,11 +633,13 @@ ServiceStore::Affected ServiceStore::commit(const ObjectSet& upserts, const std:
         if (action == "unchanged") continue;
         undo.services.remember(services_, key);
         affected.insert(key);
-        put_service(key, std::move(service));
+        const std::string* stored = put_service(key, std::move(service));
+        if (action == "created") undo.services.created_entry(*stored);
     }
     pod_by_address_.reserve(pod_by_address_.size() + upserts.pods.size());
-    for (size_t i = 0; i < upserts.pods.size(); ++i) upsert_pod(upserts.pods[i], pod_keys[i], undo, affected, result);
-    for (const EndpointSliceConfig& slice : upserts.endpoint_slices) {
+    for (size_t i = 0; i < upserts.pods.size(); ++i)
+        upsert_pod(std::move(upserts.pods[i]), std::move(pod_keys[i]), undo, affected, result);
+    for (EndpointSliceConfig& slice : upserts.endpoint_slices) {
         const std::string key = object_key(slice.namespace_name, slice.name);
         const std::string action = action_of(slices_, key, slice);
         result.changes.push_back({"endpointslice", slice.namespace_name, slice.name, action});
@@ -636,16 +648,16 @@ ServiceStore::Affected ServiceStore::commit(const ObjectSet& upserts, const std:
         if (auto old = slices_.find(key); old != slices_.end()) {
             affected.insert(object_key(old->second.namespace_name, old->second.service_name));
         }
-        put_slice(key, slice);
         affected.insert(object_key(slice.namespace_name, slice.service_name));
+        const std::string* stored = put_slice(key, std::move(slice));
+        if (action == "created") undo.slices.created_entry(*stored);
     }
     return affected;
 }
 
 // One tree walk per pod (a bulk apply upserts 100k): its position serves the comparison, the
 // undo log and the insertion.
-void ServiceStore::upsert_pod(const PodConfig& pod, const std::string& key, Undo& undo, Affected& affected,
-                              StoreResult& result) {
+void ServiceStore::upsert_pod(PodConfig&& pod, std::string&& key, Undo& undo, Affected& affected, StoreResult& result) {
     auto at = pods_.lower_bound(key);
     const bool existed = at != pods_.end() && at->first == key;
     const bool unchanged = existed && at->second == pod;
@@ -660,7 +672,9 @@ void ServiceStore::upsert_pod(const PodConfig& pod, const std::string& key, Undo
         index_pod(*at, false);
         at = pods_.erase(at);
     }
-    index_pod(*pods_.emplace_hint(at, key, pod), true, &affected);
+    const auto stored = pods_.emplace_hint(at, std::move(key), std::move(pod));
+    if (!existed) undo.pods.created_entry(stored->first);
+    index_pod(*stored, true, &affected);
 }
 
 // Re-resolves `affected`, in key order; the ones whose resolution changed go to
@@ -685,20 +699,21 @@ void ServiceStore::resolve_affected(const Affected& affected, Undo& undo, StoreR
         } else if (existed) {
             previous->second = std::move(*resolved);
         } else {
-            resolved_.emplace_hint(previous, key, std::move(*resolved));
+            undo.resolved.created_entry(resolved_.emplace_hint(previous, key, std::move(*resolved))->first);
         }
         result.changed_services.push_back(key);
     }
 }
 
 void ServiceStore::roll_back(Undo& undo) {
-    for (const std::string& key : undo.services.created) put_service(key, std::nullopt);
+    // put_*(key, nullopt) reads the key before it erases the node that holds it.
+    for (const std::string* key : undo.services.created) put_service(*key, std::nullopt);
     for (auto& [key, service] : undo.services.existed) put_service(key, std::move(service));
-    for (const std::string& key : undo.pods.created) put_pod(key, std::nullopt);
+    for (const std::string* key : undo.pods.created) put_pod(*key, std::nullopt);
     for (auto& [key, pod] : undo.pods.existed) put_pod(key, std::move(pod));
-    for (const std::string& key : undo.slices.created) put_slice(key, std::nullopt);
+    for (const std::string* key : undo.slices.created) put_slice(*key, std::nullopt);
     for (auto& [key, slice] : undo.slices.existed) put_slice(key, std::move(slice));
-    for (const std::string& key : undo.resolved.created) resolved_.erase(key);
+    for (const std::string* key : undo.resolved.created) resolved_.erase(resolved_.find(*key));
     for (auto& [key, resolved] : undo.resolved.existed) resolved_[key] = std::move(resolved);
     allocator_ = std::move(undo.allocator);
     allocator6_ = std::move(undo.allocator6);
@@ -706,7 +721,7 @@ void ServiceStore::roll_back(Undo& undo) {
 }
 
 // put_*: replace (or with nullopt, remove) one object and keep the indexes in step.
-void ServiceStore::put_service(const std::string& key, std::optional<ServiceConfig> service) {
+const std::string* ServiceStore::put_service(const std::string& key, std::optional<ServiceConfig> service) {
     if (auto old = services_.find(key); old != services_.end()) {
         if (has_ipv4_cluster_ip(old->second)) {
             auto owner = service_by_ip_.find(old->second.cluster_ip);
@@ -719,10 +734,12 @@ void ServiceStore::put_service(const std::string& key, std::optional<ServiceConf
         index_service(*old, false);
         services_.erase(old);
     }
-    if (!service) return;
+    if (!service) return nullptr;
     if (has_ipv4_cluster_ip(*service)) service_by_ip_[service->cluster_ip] = key;
     if (has_ipv6_cluster_ip(*service)) service_by_ip6_[service->cluster_ip6] = key;
-    index_service(*services_.emplace(key, std::move(*service)).first, true);
+    const ServiceEntry& entry = *services_.emplace(key, std::move(*service)).first;
+    index_service(entry, true);
+    return &entry.first;
 }
 
 void ServiceStore::put_pod(const std::string& key, std::optional<PodConfig> pod) {
@@ -734,14 +751,14 @@ void ServiceStore::put_pod(const std::string& key, std::optional<PodConfig> pod)
     index_pod(*pods_.emplace(key, std::move(*pod)).first, true);
 }
 
-void ServiceStore::put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice) {
+const std::string* ServiceStore::put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice) {
     if (auto old = slices_.find(key); old != slices_.end()) {
         index_slice(key, old->second, false);
         slices_.erase(old);
     }
-    if (!slice) return;
+    if (!slice) return nullptr;
     index_slice(key, *slice, true);
-    slices_.emplace(key, std::move(*slice));
+    return &slices_.emplace(key, std::move(*slice)).first->first;
 }
 
 std::vector<const PodConfig*> ServiceStore::matching_pods(const std::string& namespace_name,

@@ -12,6 +12,7 @@
 // rebuilds only their Maglev tables.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -149,8 +150,10 @@ public:
         cluster_.client_ranges6 = cluster.client_ranges6;
     }
 
-    // Create or update every object in `objects`; idempotent. They become `origin`'s.
-    StoreResult apply(const ObjectSet& objects, const std::string& source, Origin origin = Origin::Api);
+    // Create or update every object in `objects`; idempotent. They become `origin`'s. By value:
+    // a caller that moves its request in (the API, a bulk apply) has its objects moved into the
+    // store rather than copied.
+    StoreResult apply(ObjectSet objects, const std::string& source, Origin origin = Origin::Api);
     // Delete the named objects; each must exist.
     StoreResult remove(const ObjectSet& objects, const std::string& source);
     StoreResult remove(std::string_view kind, std::string_view namespace_name, std::string_view name);
@@ -158,7 +161,7 @@ public:
     StoreResult set_drained(uint32_t address, bool drained);
     // Make the store hold exactly `objects` plus the Kubernetes source's objects (a config file
     // reload): every other object goes.
-    StoreResult replace_all(const ObjectSet& objects, const std::string& source);
+    StoreResult replace_all(ObjectSet objects, const std::string& source);
     // A Kubernetes source's changes: upserts and deletes of its own objects, in one transaction
     // when all are valid, else object by object (the refused ones are reported). Names held by
     // a local object are skipped (counted in `shadowed`); a delete only removes the source's own.
@@ -201,27 +204,28 @@ private:
 
     // What a transaction touched, to put back: the previous version of what existed, and the
     // keys of what it created (a plain list: a bulk apply into an empty store creates 100k
-    // objects, and an ordered map of 100k "absent" entries is a tree walk and a node each). A key is touched
-    // at most twice (deleted, then upserted: a request names an object once), so a key is
-    // created only if it was not saved as existing. Roll back removes the created keys first,
-    // then restores the saved versions.
+    // objects, and an ordered map of 100k "absent" entries is a tree walk and a node each). The
+    // list points at the keys in the created map nodes rather than copying them: a created entry
+    // stays in place until the transaction ends (a request names an object once). A key is
+    // touched at most twice (deleted, then upserted), so a key is created only if it was not
+    // saved as existing. Roll back removes the created keys first, then restores the saved versions.
     template <typename Object>
     struct Saved {
         std::map<std::string, Object> existed;
-        std::vector<std::string> created;
+        std::vector<const std::string*> created;
         // Before `key` changes in `current`.
         void remember(const std::map<std::string, Object>& current, const std::string& key) {
             auto found = current.find(key);
             remember(key, found == current.end() ? nullptr : &found->second);
         }
-        // Before `key` changes; `current` is its object, null when it does not exist yet.
+        // Before `key` changes; `current` is its object, null when it does not exist yet (then
+        // created() follows the insertion).
         void remember(const std::string& key, const Object* current) {
-            if (existed.count(key)) return;
-            if (current) {
-                existed.emplace(key, *current);
-            } else {
-                created.push_back(key);
-            }
+            if (current && !existed.count(key)) existed.emplace(key, *current);
+        }
+        // After an insertion; `node_key` is the key in the new map node.
+        void created_entry(const std::string& node_key) {
+            if (!existed.count(node_key)) created.push_back(&node_key);
         }
     };
     struct Undo {
@@ -237,15 +241,17 @@ private:
     void roll_back(Undo& undo);
     // After a successful transaction: its objects are `origin`'s, its deleted ones forgotten.
     void record_origins(const StoreResult& result, Origin origin);
-    void put_service(const std::string& key, std::optional<ServiceConfig> service);
+    // The key in the new map node; null when removed.
+    const std::string* put_service(const std::string& key, std::optional<ServiceConfig> service);
     void put_pod(const std::string& key, std::optional<PodConfig> pod);
-    void put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
+    const std::string* put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
     // `dns_addresses`: the DNS addresses after the transaction; nullopt: unchanged.
-    StoreResult transact(const ObjectSet& upserts, const std::set<ObjectRef>& deletes, const std::string& source,
+    // `upserts` is consumed: its objects move into the store.
+    StoreResult transact(ObjectSet upserts, const std::set<ObjectRef>& deletes, const std::string& source,
                          bool deletes_must_exist, const std::optional<std::vector<uint32_t>>& dns_addresses);
     // transact()'s steps: checks that change nothing, then the commit and the re-resolution.
     bool exists(const ObjectRef& ref) const;
-    StagedServices stage_services(const std::vector<ServiceConfig>& upserts, const std::set<ObjectRef>& deletes,
+    StagedServices stage_services(std::vector<ServiceConfig> upserts, const std::set<ObjectRef>& deletes,
                                   const std::set<uint32_t>& dns, const Failures& fail) const;
     std::optional<uint32_t> check_given_cluster_ip(const ServiceConfig& service, const std::set<ObjectRef>& deletes,
                                                    const std::set<uint32_t>& dns, const StagedServices& staged,
@@ -275,10 +281,9 @@ private:
     // order (resolve_affected), so a hash set (an ordered set of 10k keys costs a tree walk of
     // string comparisons for each of 100k pods).
     using Affected = std::unordered_set<std::string>;
-    Affected commit(const ObjectSet& upserts, const std::vector<std::string>& pod_keys,
-                    const std::set<ObjectRef>& deletes, std::vector<ServiceConfig> services, Undo& undo,
-                    StoreResult& result);
-    void upsert_pod(const PodConfig& pod, const std::string& key, Undo& undo, Affected& affected, StoreResult& result);
+    Affected commit(ObjectSet& upserts, std::vector<std::string>& pod_keys, const std::set<ObjectRef>& deletes,
+                    std::vector<ServiceConfig> services, Undo& undo, StoreResult& result);
+    void upsert_pod(PodConfig&& pod, std::string&& key, Undo& undo, Affected& affected, StoreResult& result);
     void resolve_affected(const Affected& affected, Undo& undo, StoreResult& result);
     // Index postings point at the entries of the object maps (map nodes never move): no copy of
     // a key per label, and a match needs no second lookup. Unordered, in flat arrays
@@ -313,12 +318,10 @@ private:
     std::map<std::string, PodConfig> pods_;
     std::map<std::string, EndpointSliceConfig> slices_;
     std::map<std::string, ResolvedService> resolved_;
-    struct ObjectRefHash {
-        size_t operator()(const ObjectRef& ref) const noexcept {
-            return std::hash<std::string>()(ref.second) ^ static_cast<size_t>(ref.first);
-        }
-    };
-    std::unordered_map<ObjectRef, Origin, ObjectRefHash> origins_;  // looked up, never walked
+    // Looked up, never walked: a hash table of keys per kind (indexed by ObjectKind). Keyed by the
+    // plain string so the table keeps each key's hash: a custom noexcept hash of the (kind, key)
+    // pair made libstdc++ hash every key again on each step of a bucket walk.
+    std::array<std::unordered_map<std::string, Origin>, 3> origins_;
 
     std::map<uint32_t, std::string> service_by_ip_;
     std::map<Ipv6Address, std::string> service_by_ip6_;

@@ -675,7 +675,7 @@ json handle(const json& request, ApiBackend& backend) {
         std::string sources;
         config::ObjectSet objects = parse_documents(request, errors, sources);
         if (!errors.empty()) return refused(errors);
-        return outcome_json(op == "apply" ? backend.control.apply(objects, sources)
+        return outcome_json(op == "apply" ? backend.control.apply(std::move(objects), sources)
                                           : backend.control.remove(objects, sources));
     }
     if (op == "delete") {

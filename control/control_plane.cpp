@@ -47,16 +47,17 @@ UpdateOutcome ControlPlane::update(std::chrono::steady_clock::time_point request
     return finish(std::move(outcome), requested);
 }
 
-UpdateOutcome ControlPlane::apply(const config::ObjectSet& objects, const std::string& source) {
+UpdateOutcome ControlPlane::apply(config::ObjectSet objects, const std::string& source) {
     const auto requested = std::chrono::steady_clock::now();
     return update(requested, [&] {
         const auto started = std::chrono::steady_clock::now();
-        config::StoreResult result = store_.apply(objects, source);
+        const std::optional<config::DnsConfig> dns = objects.dns;
+        config::StoreResult result = store_.apply(std::move(objects), source);
         bool dns_changed = false;
-        if (result.ok() && objects.dns) {
-            dns_changed = !(*objects.dns == settings_.dns);
+        if (result.ok() && dns) {
+            dns_changed = !(*dns == settings_.dns);
             result.changes.push_back({"dns", "", "settings", dns_changed ? "configured" : "unchanged"});
-            settings_.dns = *objects.dns;
+            settings_.dns = *dns;
         }
         return publish_changes(std::move(result), elapsed_ms(started), dns_changed);
     });

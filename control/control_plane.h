@@ -67,8 +67,9 @@ public:
     ControlPlane(config::Config settings, SnapshotBuilder& builder, Publish publish,
                  DnsPublication::ZoneFactory dns_zones = build_dns_zone);
 
-    // Objects with a [dns] table also replace the DNS settings (reported as kind "dns").
-    UpdateOutcome apply(const config::ObjectSet& objects, const std::string& source);
+    // Objects with a [dns] table also replace the DNS settings (reported as kind "dns"). By
+    // value: a request moved in moves into the store (ServiceStore::apply).
+    UpdateOutcome apply(config::ObjectSet objects, const std::string& source);
     UpdateOutcome remove(const config::ObjectSet& objects, const std::string& source);
     UpdateOutcome remove(const std::string& kind, const std::string& namespace_name, const std::string& name);
     UpdateOutcome set_drained(uint32_t address, bool drained);
