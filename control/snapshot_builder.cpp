@@ -587,8 +587,11 @@ void SnapshotBuilder::retire_removed6(InstalledPort& port, const config::Resolve
 // only grow (Ipv6Settings); admits_settings() refused more than a connection table holds.
 void SnapshotBuilder::stage_ipv6_settings(const config::Config& settings, Snapshot& snapshot) {
     Ipv6Settings& ipv6 = snapshot.ipv6;
+    ipv6.port_address.assign(settings.ports.size(), {});
     for (size_t port_index = 0; port_index < settings.ports.size(); ++port_index) {
-        for (const config::Ipv6Prefix& prefix : settings.ports[port_index].addresses6) {
+        const auto& addresses6 = settings.ports[port_index].addresses6;
+        if (!addresses6.empty()) ipv6.port_address[port_index] = addresses6.front().address;
+        for (const config::Ipv6Prefix& prefix : addresses6) {
             Ipv6OnLink link;
             for (size_t i = 0; i < 16; ++i) {
                 const int bits = std::clamp(int(prefix.length) - int(i) * 8, 0, 8);

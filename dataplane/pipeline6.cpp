@@ -1,8 +1,8 @@
 // IPv6 ClusterIP service: the IPv4 pipeline's stages (pipeline.cpp) over ParsedIpv6, FlowKey6
 // and ConnTable6, for one burst's IPv6 packets:
-//   1. parse each (ipv6_parser.h); keep TCP, UDP and SCTP packets to our MAC that are not
-//      fragments, drop the rest with the parser's reason or ipv6_not_served (ND, ICMPv6 and
-//      fragments are later steps of docs/ipv6.md);
+//   1. parse each (ipv6_parser.h); Neighbor Discovery goes to nd_path.h; keep TCP, UDP and SCTP
+//      packets to our MAC that are not fragments, drop the rest with the parser's reason or
+//      ipv6_not_served (ICMPv6 and fragments are later steps of docs/ipv6.md);
 //   2. one batched ConnTable6 lookup, then one batched VIP-table lookup of the misses (the VIP
 //      table is shared with IPv4: VipKey carries the family);
 //   3. per packet: translate a tracked flow, start a new one (Maglev on the 5-tuple), hand it to
@@ -12,8 +12,8 @@
 // under full-NAT) are dropped with their reason, not answered (RST and ICMPv6 errors: step 4);
 // a hop limit that would reach 0 is dropped as ipv6_hop_limit_exceeded (time exceeded: step 4);
 // a packet larger than the egress MTU is dropped as mtu_exceeded (Packet Too Big: step 4); next
-// hops are the ports' on-link prefixes with static neighbors, a neighbor without one is
-// ipv6_no_neighbor (ND and rte_lpm6 routes: step 5). sessionAffinity ClientIP picks the
+// hops are the ports' on-link prefixes, their MACs static or learnt by Neighbor Discovery
+// (nd_path.h). sessionAffinity ClientIP picks the
 // endpoint by the client's address on the Maglev table (the same on every worker, as the IPv4
 // path's first choice) without the affinity table's memory of earlier choices. IPv6 clients are
 // refused (source_not_allowed) when [cluster] client_ranges is set, as that list is IPv4 only.
@@ -31,6 +31,8 @@
 
 #include "dataplane/ipv6_parser.h"
 #include "dataplane/nat_rewrite6.h"
+#include "dataplane/nd_packets.h"
+#include "dataplane/nd_path.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/worker_output.h"
 
@@ -93,9 +95,13 @@ bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out)
         drop(packet, outcome.reason);
         return false;
     }
+    if (out.parsed.key.protocol == kProtoIcmpv6 && is_nd_type(out.parsed.icmp_type)) {
+        handle_nd_frame(context_, snapshot_, packet, out.parsed, port);
+        return false;
+    }
     const auto* ethernet = reinterpret_cast<const rte_ether_hdr*>(frame);
     if (!rte_is_same_ether_addr(&ethernet->dst_addr, &port.mac)) {
-        // 33:33:...: IPv6 multicast, where Neighbor Discovery arrives (step 5).
+        // 33:33:...: IPv6 multicast (MLD, and ICMPv6 that is not served yet).
         const bool multicast = ethernet->dst_addr.addr_bytes[0] == 0x33 && ethernet->dst_addr.addr_bytes[1] == 0x33;
         drop(packet, multicast ? DropReason::Ipv6NotServed : DropReason::NotForUs);
         return false;
@@ -427,8 +433,8 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
     translate_and_forward(packet, {source, endpoint.address6, full_nat ? reply.dst_port : key.src_port, endpoint.port});
 }
 
-// Routed (on-link prefix, static neighbor) and checked against the egress MTU before the
-// rewrite, as the IPv4 path does.
+// Routed (on-link prefix) and checked against the egress MTU before the rewrite, as the IPv4
+// path does; a next hop without a MAC yet waits in the control thread (nd_path.h).
 void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept {
     const Ipv6OnLink* link = snapshot_.route6(rewrite.dst_addr);
     if (unlikely(link == nullptr)) {
@@ -440,11 +446,6 @@ void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& re
         drop(packet.mbuf, DropReason::MtuExceeded);
         return;
     }
-    const rte_ether_addr* neighbor = snapshot_.neighbor6(rewrite.dst_addr, link->port_index);
-    if (unlikely(neighbor == nullptr)) {
-        drop(packet.mbuf, DropReason::Ipv6NoNeighbor);
-        return;
-    }
     rewrite_ipv6_packet(rte_pktmbuf_mtod(packet.mbuf, uint8_t*), packet.parsed, rewrite);
     if (unlikely(!set_egress_vlan(packet.mbuf, packet.vlan_id, packet.parsed.l3_offset, out_port.vlan))) {
         drop(packet.mbuf, DropReason::VlanInsertFailed);
@@ -452,7 +453,10 @@ void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& re
     }
     auto* ethernet = rte_pktmbuf_mtod(packet.mbuf, rte_ether_hdr*);
     ethernet->src_addr = out_port.mac;
-    ethernet->dst_addr = *neighbor;
+    if (unlikely(!next_hop_mac6(context_, snapshot_, rewrite.dst_addr, link->port_index, ethernet->dst_addr))) {
+        hold_for_neighbor6(context_, snapshot_, packet.mbuf, out_port.port_id);
+        return;
+    }
     emit_packet(context_, packet.mbuf, link->port_index);
 }
 

@@ -140,7 +140,7 @@ struct PortIdentity {
 
 // IPv6 forwarding state of the gateway's settings (docs/ipv6.md, step 3): a handful of on-link
 // prefixes and addresses searched by a scan, static neighbors in a small hash (one per pod:
-// thousands); rte_lpm6 routes and Neighbor Discovery come with step 5.
+// thousands). Learnt neighbors are in NeighborTable6 (Neighbor Discovery, step 5).
 struct Ipv6OnLink {
     uint8_t prefix[16] = {};
     uint8_t length = 0;
@@ -160,7 +160,9 @@ inline uint32_t ipv6_neighbor_hash(const uint8_t address[16], uint16_t port_inde
 struct Ipv6Settings {
     std::vector<Ipv6OnLink> on_link;             // the ports' IPv6 prefixes, longest first
     std::vector<std::array<uint8_t, 16>> local;  // the ports' own IPv6 addresses
-    std::vector<Ipv6Neighbor> neighbors;         // static
+    // Per port index: its first IPv6 address, the source of its neighbor solicitations (zero: none).
+    std::vector<std::array<uint8_t, 16>> port_address;
+    std::vector<Ipv6Neighbor> neighbors;  // static
     // Open addressing over `neighbors`: entry + 1 (0: empty), a power of two at least twice their
     // number, linear probing from ipv6_neighbor_hash.
     std::vector<uint32_t> neighbor_index;
