@@ -148,7 +148,8 @@ protected:
         while (rte_ring_dequeue(tx_ring_, &object) == 0) {
             auto* packet = static_cast<rte_mbuf*>(object);
             const auto* bytes = rte_pktmbuf_mtod(packet, const uint8_t*);
-            Sent one{rte_pktmbuf_mtod(packet, const rte_ether_hdr*)->dst_addr, {},
+            Sent one{rte_pktmbuf_mtod(packet, const rte_ether_hdr*)->dst_addr,
+                     {},
                      Bytes(bytes, bytes + rte_pktmbuf_data_len(packet))};
             ParsedIpv6 parsed{};
             if (parse_ipv6(bytes, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet), sizeof(rte_ether_hdr),
@@ -219,11 +220,11 @@ TEST_F(NeighborDiscoveryTest, DuplicateAddressDetectionIsAnsweredToAllNodes) {
 
 TEST_F(NeighborDiscoveryTest, InvalidMessagesAreDroppedAndCounted) {
     const NdSpec cases[] = {
-        {.hop_limit = 64},                                              // forwarded: not on-link
-        {.code = 1},                                                    // code not 0
-        {.corrupt_checksum = true},                                     // checksum
-        {.target = ipv6("ff02::1")},                                    // multicast target
-        {.src = {}},                                                    // DAD with a source link-layer option
+        {.hop_limit = 64},            // forwarded: not on-link
+        {.code = 1},                  // code not 0
+        {.corrupt_checksum = true},   // checksum
+        {.target = ipv6("ff02::1")},  // multicast target
+        {.src = {}},                  // DAD with a source link-layer option
         {.type = kNdNeighborAdvertisement, .flags = kNaSolicited, .dst = kAllNodes, .target = kHost},  // S to multicast
     };
     for (const NdSpec& spec : cases) arrive(nd_frame(spec));
@@ -248,9 +249,9 @@ TEST_F(NeighborDiscoveryTest, HeldPacketsLeaveWhenTheSolicitedNeighborAnswers) {
     rte_ether_addr mac;
     ASSERT_FALSE(next_hop_mac6(*worker_, *snapshot_, kOther.data(), 0, mac));
     for (int i = 0; i < 3; ++i) {
-        test::MbufPtr packet = test::to_mbuf(test::ipv6_frame({}, 6, test::tcp6(80, 40000 + i, 0x12),
-                                                              {.src = kVip, .dst = kOther},
-                                                              {.src = kGatewayMac, .dst = kHostMac}));
+        test::MbufPtr packet =
+            test::to_mbuf(test::ipv6_frame({}, 6, test::tcp6(80, 40000 + i, 0x12), {.src = kVip, .dst = kOther},
+                                           {.src = kGatewayMac, .dst = kHostMac}));
         hold_for_neighbor6(*worker_, *snapshot_, packet.release(), kPortId);
     }
     control(1000);
@@ -264,15 +265,20 @@ TEST_F(NeighborDiscoveryTest, HeldPacketsLeaveWhenTheSolicitedNeighborAnswers) {
     EXPECT_TRUE(rte_is_same_ether_addr(&out[0].ethernet_dst, &group_mac));
 
     // An unsolicited advertisement for another address teaches nothing (no poisoning).
-    arrive(nd_frame({.type = kNdNeighborAdvertisement, .src = kHost, .dst = kOwn, .target = kHost,
-                     .ethernet_dst = kGatewayMac}));
+    arrive(nd_frame(
+        {.type = kNdNeighborAdvertisement, .src = kHost, .dst = kOwn, .target = kHost, .ethernet_dst = kGatewayMac}));
     control(1100);
     EXPECT_FALSE(table_->lookup(kHost.data(), mac));
 
     // The answer: learnt, the three packets leave with its MAC.
     const rte_ether_addr answer_mac = test::mac("02:00:00:00:00:99");
-    arrive(nd_frame({.type = kNdNeighborAdvertisement, .flags = kNaSolicited | kNaOverride, .src = kOther,
-                     .dst = kOwn, .target = kOther, .link_layer = answer_mac, .ethernet_src = answer_mac,
+    arrive(nd_frame({.type = kNdNeighborAdvertisement,
+                     .flags = kNaSolicited | kNaOverride,
+                     .src = kOther,
+                     .dst = kOwn,
+                     .target = kOther,
+                     .link_layer = answer_mac,
+                     .ethernet_src = answer_mac,
                      .ethernet_dst = kGatewayMac}));
     control(1200);
     out = sent();
@@ -284,8 +290,13 @@ TEST_F(NeighborDiscoveryTest, HeldPacketsLeaveWhenTheSolicitedNeighborAnswers) {
     EXPECT_EQ(discovery_->statistics().learnt, 1u);
 
     // A later unsolicited claim of another MAC is refused and starts a probe.
-    arrive(nd_frame({.type = kNdNeighborAdvertisement, .flags = kNaOverride, .src = kOther, .dst = kOwn,
-                     .target = kOther, .link_layer = kIntruderMac, .ethernet_src = kIntruderMac,
+    arrive(nd_frame({.type = kNdNeighborAdvertisement,
+                     .flags = kNaOverride,
+                     .src = kOther,
+                     .dst = kOwn,
+                     .target = kOther,
+                     .link_layer = kIntruderMac,
+                     .ethernet_src = kIntruderMac,
                      .ethernet_dst = kGatewayMac}));
     control(1300);
     ASSERT_TRUE(table_->lookup(kOther.data(), mac));
@@ -297,9 +308,8 @@ TEST_F(NeighborDiscoveryTest, HeldPacketsLeaveWhenTheSolicitedNeighborAnswers) {
 }
 
 TEST_F(NeighborDiscoveryTest, SilentNextHopGivesUpAfterThreeSolicitations) {
-    test::MbufPtr packet = test::to_mbuf(test::ipv6_frame({}, 6, test::tcp6(80, 40000, 0x12),
-                                                          {.src = kVip, .dst = kOther},
-                                                          {.src = kGatewayMac, .dst = kHostMac}));
+    test::MbufPtr packet = test::to_mbuf(test::ipv6_frame(
+        {}, 6, test::tcp6(80, 40000, 0x12), {.src = kVip, .dst = kOther}, {.src = kGatewayMac, .dst = kHostMac}));
     hold_for_neighbor6(*worker_, *snapshot_, packet.release(), kPortId);
     control(1000);
     for (uint64_t now = 2000; now <= 4000; now += 1000) discovery_->tick(*snapshot_, now);
@@ -309,8 +319,13 @@ TEST_F(NeighborDiscoveryTest, SilentNextHopGivesUpAfterThreeSolicitations) {
 }
 
 TEST_F(NeighborDiscoveryTest, ClaimOnOwnAddressIsDefendedNotLearnt) {
-    arrive(nd_frame({.type = kNdNeighborAdvertisement, .flags = kNaOverride, .src = kOwn, .dst = kAllNodes,
-                     .target = kOwn, .link_layer = kIntruderMac, .ethernet_src = kIntruderMac,
+    arrive(nd_frame({.type = kNdNeighborAdvertisement,
+                     .flags = kNaOverride,
+                     .src = kOwn,
+                     .dst = kAllNodes,
+                     .target = kOwn,
+                     .link_layer = kIntruderMac,
+                     .ethernet_src = kIntruderMac,
                      .ethernet_dst = multicast_mac(kAllNodes)}));
     control();
     const std::vector<Sent> out = sent();
