@@ -318,8 +318,24 @@ private:
     void route(const Field& field, RouteConfig& route) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->required("prefix")) prefix(*f, route.prefix, PrefixForm::Network);
-        if (auto f = keys->required("via")) address(*f, route.via);
+        if (auto f = keys->required("prefix")) {
+            route.ipv6 = is_ipv6_text(f->node);
+            if (route.ipv6) {
+                network6(*f, route.prefix6);
+            } else {
+                prefix(*f, route.prefix, PrefixForm::Network);
+            }
+        }
+        if (auto f = keys->required("via")) {
+            if (is_ipv6_text(f->node) != route.ipv6) {
+                diagnostics_.reject(f->path, std::string("the next hop must be of the prefix's family (") +
+                                                 (route.ipv6 ? "IPv6" : "IPv4") + ")");
+            } else if (route.ipv6) {
+                ipv6_unicast(*f, route.via6);
+            } else {
+                address(*f, route.via);
+            }
+        }
         if (auto f = keys->optional("port")) text(*f, route.port);
         keys->report_unknown_keys();
     }
@@ -839,6 +855,26 @@ private:
             seen[ipv6] = true;
             service_cidr(item, cluster);
         }
+    }
+
+    // An IPv6 prefix in network form ("2001:db8:5::/48").
+    void network6(const Field& field, Ipv6Prefix& out) {
+        std::string text_value;
+        if (!text(field, text_value)) return;
+        auto parsed = parse_ipv6_prefix(text_value);
+        if (!parsed) {
+            diagnostics_.reject(field.path,
+                                quoted(text_value) + " is not an IPv6 prefix; expected one like \"2001:db8:5::/48\"");
+            return;
+        }
+        Ipv6Prefix network = *parsed;
+        for (unsigned bit = network.length; bit < 128; ++bit) network.address[bit / 8] &= ~(0x80 >> (bit % 8));
+        if (network != *parsed) {
+            diagnostics_.reject(field.path, quoted(text_value) + " has host bits set; did you mean \"" +
+                                                format_ipv6_prefix(network) + "\"?");
+            return;
+        }
+        out = network;
     }
 
     void service_cidr(const Field& field, ClusterConfig& cluster) {

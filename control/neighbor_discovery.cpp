@@ -239,10 +239,18 @@ void NeighborDiscovery::learn(const Ipv6Bytes& address, const rte_ether_addr& ma
     pending_.erase(pending);
 }
 
-// A translated packet waiting for its next hop: its destination, on one of the ports' prefixes.
+// A translated packet waiting for its next hop: its destination on a port's prefix, or its route's
+// gateway (routed again here, as the worker did).
 void NeighborDiscovery::hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms) {
     const uint16_t port_index = port_index_of(packet->port);
-    const Ipv6Bytes neighbor = to_bytes(rte_pktmbuf_mtod(packet, const uint8_t*) + ipv6_offset(packet) + 24);
+    const uint8_t* destination = rte_pktmbuf_mtod(packet, const uint8_t*) + ipv6_offset(packet) + 24;
+    const Ipv6OnLink* route = snapshot.route6(destination);
+    if (route == nullptr) {  // the routes changed meanwhile
+        rte_pktmbuf_free(packet);
+        ++statistics_.held_dropped;
+        return;
+    }
+    const Ipv6Bytes neighbor = to_bytes(route->next_hop(destination));
     rte_ether_addr mac;
     const rte_ether_addr* configured = snapshot.neighbor6(neighbor.data(), port_index);
     if (configured != nullptr || table_.lookup(neighbor.data(), mac)) {  // resolved while in the ring

@@ -12,7 +12,7 @@
 // under full-NAT) are dropped with their reason, not answered (RST and ICMPv6 errors: step 4);
 // a hop limit that would reach 0 is dropped as ipv6_hop_limit_exceeded (time exceeded: step 4);
 // a packet larger than the egress MTU is dropped as mtu_exceeded (Packet Too Big: step 4); next
-// hops are the ports' on-link prefixes, their MACs static or learnt by Neighbor Discovery
+// hops are the ports' on-link prefixes or IPv6 routes (rte_lpm6), their MACs static or learnt by Neighbor Discovery
 // (nd_path.h). sessionAffinity ClientIP picks the
 // endpoint by the client's address on the Maglev table (the same on every worker, as the IPv4
 // path's first choice) without the affinity table's memory of earlier choices. IPv6 clients are
@@ -433,7 +433,7 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
     translate_and_forward(packet, {source, endpoint.address6, full_nat ? reply.dst_port : key.src_port, endpoint.port});
 }
 
-// Routed (on-link prefix) and checked against the egress MTU before the rewrite, as the IPv4
+// Routed (on-link prefix or IPv6 route) and checked against the egress MTU before the rewrite, as the IPv4
 // path does; a next hop without a MAC yet waits in the control thread (nd_path.h).
 void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept {
     const Ipv6OnLink* link = snapshot_.route6(rewrite.dst_addr);
@@ -453,7 +453,8 @@ void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& re
     }
     auto* ethernet = rte_pktmbuf_mtod(packet.mbuf, rte_ether_hdr*);
     ethernet->src_addr = out_port.mac;
-    if (unlikely(!next_hop_mac6(context_, snapshot_, rewrite.dst_addr, link->port_index, ethernet->dst_addr))) {
+    if (unlikely(!next_hop_mac6(context_, snapshot_, link->next_hop(rewrite.dst_addr), link->port_index,
+                                ethernet->dst_addr))) {
         hold_for_neighbor6(context_, snapshot_, packet.mbuf, out_port.port_id);
         return;
     }

@@ -43,6 +43,9 @@ name = "web"
 cluster_ip = "2001:db8:100::1"
 selector = { app = "web" }
 ports = [{ port = 80 }]
+[[routes]]
+prefix = "2001:db8:77::/48"
+via = "2001:db8::fe"
 )";
 
 struct NdSpec {
@@ -316,6 +319,27 @@ TEST_F(NeighborDiscoveryTest, SilentNextHopGivesUpAfterThreeSolicitations) {
     EXPECT_EQ(sent().size(), 3u);
     EXPECT_EQ(discovery_->statistics().solicitations_sent, 3u);
     EXPECT_EQ(discovery_->statistics().held_dropped, 1u);
+}
+
+TEST_F(NeighborDiscoveryTest, RoutedPacketWaitsForItsGateway) {
+    const test::Ipv6Address gateway = ipv6("2001:db8::fe");
+    test::MbufPtr packet = test::to_mbuf(test::ipv6_frame({}, 6, test::tcp6(80, 40000, 0x12),
+                                                          {.src = kVip, .dst = ipv6("2001:db8:77::5")},
+                                                          {.src = kGatewayMac, .dst = kHostMac}));
+    hold_for_neighbor6(*worker_, *snapshot_, packet.release(), kPortId);
+    control(1000);
+    std::vector<Sent> out = sent();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].message.type, kNdNeighborSolicitation);
+    EXPECT_EQ(out[0].message.target, gateway);
+    const rte_ether_addr gateway_mac = test::mac("02:00:00:00:00:fe");
+    arrive(nd_frame({.type = kNdNeighborAdvertisement, .flags = kNaSolicited | kNaOverride, .src = gateway,
+                     .dst = kOwn, .target = gateway, .link_layer = gateway_mac, .ethernet_src = gateway_mac,
+                     .ethernet_dst = kGatewayMac}));
+    control(1100);
+    out = sent();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(rte_is_same_ether_addr(&out[0].ethernet_dst, &gateway_mac));
 }
 
 TEST_F(NeighborDiscoveryTest, ClaimOnOwnAddressIsDefendedNotLearnt) {
