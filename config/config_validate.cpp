@@ -357,8 +357,8 @@ private:
             return;
         }
         diagnostics_.error(path + "." + field, format_ipv6(address) +
-                                                  " is not inside any port's IPv6 prefix (give the port an IPv6 "
-                                                  "address in its subnet, e.g. \"2001:db8::1/64\")");
+                                                   " is not inside any port's IPv6 prefix (give the port an IPv6 "
+                                                   "address in its subnet, e.g. \"2001:db8::1/64\")");
     }
 
     // SNAT6 addresses: the ports' own IPv6 addresses; omitted, the first port's first IPv6 one.

@@ -624,7 +624,8 @@ void Daemon::report_final() {
             std::to_string(nd.advertisements_sent) + " advertisements sent, " + std::to_string(nd.learnt) +
             " neighbors learnt, " + std::to_string(nd.held_sent) + " held packets sent, " +
             std::to_string(nd.held_dropped) + " held packets dropped, " + std::to_string(nd.conflicts) +
-            " claims on our addresses, " + std::to_string(nd.updates_refused) + " unsolicited MAC changes refused\n";
+            " claims on our addresses, " + std::to_string(nd.updates_refused) + " unsolicited MAC changes refused, " +
+            std::to_string(nd.not_ours) + " solicitations for other hosts\n";
     if (kernel_path_) {
         const KernelPathStatistics& kernel = kernel_path_->statistics();
         text += "  kernel path: " + std::to_string(kernel.written_to_tap) + " packets written to the taps (" +

@@ -108,7 +108,9 @@ struct Ipv6OnLink {
     uint16_t port_index = 0;
     bool via_gateway = false;  // a [[routes]] entry: the next hop is `gateway`, not the destination
     uint8_t gateway[16] = {};
-    const uint8_t* next_hop(const uint8_t destination[16]) const noexcept { return via_gateway ? gateway : destination; }
+    const uint8_t* next_hop(const uint8_t destination[16]) const noexcept {
+        return via_gateway ? gateway : destination;
+    }
 };
 
 // Destination -> next hop. DPDK 22.11's rte_lpm has a fixed 64 MiB first level, so a route

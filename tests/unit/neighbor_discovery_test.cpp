@@ -323,9 +323,9 @@ TEST_F(NeighborDiscoveryTest, SilentNextHopGivesUpAfterThreeSolicitations) {
 
 TEST_F(NeighborDiscoveryTest, RoutedPacketWaitsForItsGateway) {
     const test::Ipv6Address gateway = ipv6("2001:db8::fe");
-    test::MbufPtr packet = test::to_mbuf(test::ipv6_frame({}, 6, test::tcp6(80, 40000, 0x12),
-                                                          {.src = kVip, .dst = ipv6("2001:db8:77::5")},
-                                                          {.src = kGatewayMac, .dst = kHostMac}));
+    test::MbufPtr packet =
+        test::to_mbuf(test::ipv6_frame({}, 6, test::tcp6(80, 40000, 0x12), {.src = kVip, .dst = ipv6("2001:db8:77::5")},
+                                       {.src = kGatewayMac, .dst = kHostMac}));
     hold_for_neighbor6(*worker_, *snapshot_, packet.release(), kPortId);
     control(1000);
     std::vector<Sent> out = sent();
@@ -333,8 +333,13 @@ TEST_F(NeighborDiscoveryTest, RoutedPacketWaitsForItsGateway) {
     EXPECT_EQ(out[0].message.type, kNdNeighborSolicitation);
     EXPECT_EQ(out[0].message.target, gateway);
     const rte_ether_addr gateway_mac = test::mac("02:00:00:00:00:fe");
-    arrive(nd_frame({.type = kNdNeighborAdvertisement, .flags = kNaSolicited | kNaOverride, .src = gateway,
-                     .dst = kOwn, .target = gateway, .link_layer = gateway_mac, .ethernet_src = gateway_mac,
+    arrive(nd_frame({.type = kNdNeighborAdvertisement,
+                     .flags = kNaSolicited | kNaOverride,
+                     .src = gateway,
+                     .dst = kOwn,
+                     .target = gateway,
+                     .link_layer = gateway_mac,
+                     .ethernet_src = gateway_mac,
                      .ethernet_dst = kGatewayMac}));
     control(1100);
     out = sent();
