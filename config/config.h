@@ -65,6 +65,10 @@ struct RouteConfig {
     Ipv4Prefix prefix;
     uint32_t via = 0;  // next hop (host order); must be inside a port's connected subnet
     std::string port;  // derived from `via` when empty
+    // An IPv6 route (prefix and via both IPv6): via6 on one of a port's IPv6 prefixes.
+    bool ipv6 = false;
+    Ipv6Prefix prefix6{};
+    Ipv6Address via6{};
     bool operator==(const RouteConfig&) const = default;
 };
 

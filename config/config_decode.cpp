@@ -318,8 +318,24 @@ private:
     void route(const Field& field, RouteConfig& route) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->required("prefix")) prefix(*f, route.prefix, PrefixForm::Network);
-        if (auto f = keys->required("via")) address(*f, route.via);
+        if (auto f = keys->required("prefix")) {
+            route.ipv6 = is_ipv6_text(f->node);
+            if (route.ipv6) {
+                ipv6_network(*f, route.prefix6);
+            } else {
+                prefix(*f, route.prefix, PrefixForm::Network);
+            }
+        }
+        if (auto f = keys->required("via")) {
+            if (is_ipv6_text(f->node) != route.ipv6) {
+                diagnostics_.reject(f->path, std::string("the next hop must be of the prefix's family (") +
+                                                 (route.ipv6 ? "IPv6" : "IPv4") + ")");
+            } else if (route.ipv6) {
+                ipv6_unicast(*f, route.via6);
+            } else {
+                address(*f, route.via);
+            }
+        }
         if (auto f = keys->optional("port")) text(*f, route.port);
         keys->report_unknown_keys();
     }

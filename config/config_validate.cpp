@@ -288,9 +288,20 @@ private:
 
     void resolve_routes() {
         std::map<std::tuple<uint32_t, uint8_t>, size_t> prefixes;
+        std::map<std::pair<Ipv6Address, uint8_t>, size_t> prefixes6;
         for (size_t i = 0; i < config_.routes.size(); ++i) {
             RouteConfig& route = config_.routes[i];
             std::string path = at("routes", i);
+            if (route.ipv6) {
+                resolve_port6(path, route.via6, route.port, "via");
+                if (!intact(path + ".prefix")) continue;
+                auto [other, added] = prefixes6.emplace(std::pair{route.prefix6.address, route.prefix6.length}, i);
+                if (!added) {
+                    diagnostics_.error(path + ".prefix", "duplicate route to " + format_ipv6_prefix(route.prefix6) +
+                                                             " (also " + at("routes", other->second) + ")");
+                }
+                continue;
+            }
             resolve_port(path, "via", route.via, route.port);
             if (!intact(path + ".prefix")) continue;
             auto [other, added] = prefixes.emplace(std::tuple{route.prefix.address, route.prefix.length}, i);
@@ -321,9 +332,11 @@ private:
         }
     }
 
-    // An IPv6 neighbor must be on an IPv6 prefix of its port (of any port when none is named).
-    void resolve_port6(const std::string& path, const Ipv6Address& address, std::string& port_name) {
-        if (!intact(path + ".address") || !intact(path + ".port")) return;
+    // An IPv6 neighbor (a route's next hop) must be on an IPv6 prefix of its port (of any port when none
+    // is named).
+    void resolve_port6(const std::string& path, const Ipv6Address& address, std::string& port_name,
+                       const std::string& field = "address") {
+        if (!intact(path + "." + field) || !intact(path + ".port")) return;
         auto on_link6 = [&](const PortConfig& port) {
             return std::any_of(port.addresses6.begin(), port.addresses6.end(),
                                [&](const Ipv6Prefix& prefix) { return ipv6_prefix_contains(prefix, address); });
@@ -333,7 +346,7 @@ private:
             if (!port) {
                 diagnostics_.error(path + ".port", "unknown port '" + port_name + "'; defined ports: " + port_names());
             } else if (!on_link6(*port)) {
-                diagnostics_.error(path + ".address",
+                diagnostics_.error(path + "." + field,
                                    format_ipv6(address) + " is not inside an IPv6 prefix of port " + port->name);
             }
             return;
@@ -343,9 +356,9 @@ private:
             port_name = port.name;
             return;
         }
-        diagnostics_.error(path + ".address", format_ipv6(address) +
-                                                  " is not inside any port's IPv6 prefix (give the port an IPv6 "
-                                                  "address in its subnet, e.g. \"2001:db8::1/64\")");
+        diagnostics_.error(path + "." + field, format_ipv6(address) +
+                                                   " is not inside any port's IPv6 prefix (give the port an IPv6 "
+                                                   "address in its subnet, e.g. \"2001:db8::1/64\")");
     }
 
     // SNAT6 addresses: the ports' own IPv6 addresses; omitted, the first port's first IPv6 one.

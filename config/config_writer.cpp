@@ -338,8 +338,8 @@ std::string format_config(const Config& config) {
     }
     for (const auto& route : config.routes) {
         out += "\n[[routes]]\n";
-        line(out, "prefix", prefix(route.prefix));
-        line(out, "via", address(route.via));
+        line(out, "prefix", route.ipv6 ? quoted(format_ipv6_prefix(route.prefix6)) : prefix(route.prefix));
+        line(out, "via", route.ipv6 ? quoted(format_ipv6(route.via6)) : address(route.via));
         if (!route.port.empty()) line(out, "port", quoted(route.port));
     }
     for (const auto& neighbor : config.neighbors) {

@@ -33,6 +33,7 @@
 #include "control/kernel_path.h"
 #include "control/metrics_exporter.h"
 #include "control/metrics_families.h"
+#include "control/neighbor_discovery.h"
 #include "control/neighbor_resolver.h"
 #include "control/packet_capture.h"
 #include "control/port_setup.h"
@@ -182,6 +183,8 @@ private:
     std::vector<std::unique_ptr<FlowSteering>> steering_;  // one per port, full-NAT with several workers
     std::unique_ptr<NeighborTable> neighbors_;
     std::unique_ptr<NeighborResolver> resolver_;
+    std::unique_ptr<NeighborTable6> neighbors6_;
+    std::unique_ptr<NeighborDiscovery> discovery_;
     std::unique_ptr<KernelPath> kernel_path_;    // ports with a kernel_interface; null: none
     std::unique_ptr<RouteAnnouncer> announcer_;  // [announce] enabled; null: nothing announced
     std::unique_ptr<Publisher> publisher_;
@@ -339,6 +342,7 @@ void Daemon::create_workers() {
             worker.connections6->set_unanswered_counters(worker.endpoint_counters, worker.endpoint_counter_slots);
         }
         worker.neighbors = neighbors_.get();
+        worker.neighbors6 = neighbors6_.get();
         worker.punt_ring = punt_ring_;
         if (index == 0) worker.control_tx_ring = control_tx_ring_;
         if (kernel_path_) {
@@ -535,7 +539,13 @@ void Daemon::drain_punt_ring(uint64_t now_ms) {
     unsigned count;
     while ((count = rte_ring_sc_dequeue_burst(punt_ring_, reinterpret_cast<void**>(packets), kPuntDrainBatch,
                                               nullptr)) > 0) {
-        for (unsigned i = 0; i < count; ++i) resolver_->handle(packets[i], *publisher_->current(), now_ms);
+        for (unsigned i = 0; i < count; ++i) {
+            if (NeighborDiscovery::takes(packets[i])) {
+                discovery_->handle(packets[i], *publisher_->current(), now_ms);
+            } else {
+                resolver_->handle(packets[i], *publisher_->current(), now_ms);
+            }
+        }
     }
 }
 
@@ -552,6 +562,7 @@ void Daemon::control_loop() {
         if (announcer_) announcer_->sync(*publisher_->current(), std::chrono::steady_clock::now());
         if (now_ms >= next_neighbor_tick_ms) {
             resolver_->tick(*publisher_->current(), now_ms);
+            discovery_->tick(*publisher_->current(), now_ms);
             next_neighbor_tick_ms = now_ms + kNeighborTickMs;
         }
         // Never waits for an update in progress (a reload or an API request holds the lock).
@@ -608,6 +619,13 @@ void Daemon::report_final() {
             std::to_string(neighbor.conflicts) + " claims on our addresses (" +
             std::to_string(neighbor.announcements_sent) + " announcements sent), " +
             std::to_string(neighbor.updates_refused) + " unsolicited MAC changes refused\n";
+    const NdStatistics& nd = discovery_->statistics();
+    text += "  nd: " + std::to_string(nd.solicitations_sent) + " solicitations sent, " +
+            std::to_string(nd.advertisements_sent) + " advertisements sent, " + std::to_string(nd.learnt) +
+            " neighbors learnt, " + std::to_string(nd.held_sent) + " held packets sent, " +
+            std::to_string(nd.held_dropped) + " held packets dropped, " + std::to_string(nd.conflicts) +
+            " claims on our addresses, " + std::to_string(nd.updates_refused) + " unsolicited MAC changes refused, " +
+            std::to_string(nd.not_ours) + " solicitations for other hosts\n";
     if (kernel_path_) {
         const KernelPathStatistics& kernel = kernel_path_->statistics();
         text += "  kernel path: " + std::to_string(kernel.written_to_tap) + " packets written to the taps (" +
@@ -711,6 +729,8 @@ int Daemon::run() {
     if (control_tx_ring_ == nullptr) throw std::runtime_error("cannot create the control TX ring");
     resolver_ = std::make_unique<NeighborResolver>(*neighbors_, ports_, control_tx_ring_);
     resolver_->set_static(static_neighbors(running_));
+    neighbors6_ = std::make_unique<NeighborTable6>();
+    discovery_ = std::make_unique<NeighborDiscovery>(*neighbors6_, ports_, control_tx_ring_);
     if (KernelPath::wanted(running_))
         kernel_path_ = std::make_unique<KernelPath>(running_, ports_, *neighbors_, *resolver_);
     if (RouteAnnouncer::wanted(running_)) announcer_ = std::make_unique<RouteAnnouncer>(running_);
@@ -771,6 +791,7 @@ Daemon::~Daemon() {
     announcer_.reset();
     kernel_path_.reset();  // before the resolver it holds through, and the port pools its taps use
     resolver_.reset();
+    discovery_.reset();
     for (auto& worker : workers_) {
         rte_ring* ring = worker->handoff_rings[worker->worker_index];
         rte_mbuf* packet;

@@ -15,6 +15,7 @@
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_lpm.h>
+#include <rte_lpm6.h>
 
 namespace vipgate {
 
@@ -112,6 +113,58 @@ void add_route(rte_lpm* lpm, uint32_t prefix_host, uint8_t length, uint32_t next
     }
 }
 
+uint16_t port_index_of(const config::Config& config, const std::string& name) {
+    for (size_t i = 0; i < config.ports.size(); ++i) {
+        if (config.ports[i].name == name) return static_cast<uint16_t>(i);
+    }
+    return 0;
+}
+
+// With IPv6 routes only: the ports' IPv6 prefixes (direct) and the routes in one rte_lpm6, so
+// the longest prefix wins between them (RouteTable).
+void add_ipv6_routes(const config::Config& config, RouteTable& table) {
+    std::vector<Ipv6OnLink> entries;
+    for (const auto& route : config.routes) {
+        if (!route.ipv6) continue;
+        Ipv6OnLink entry;
+        std::memcpy(entry.prefix, route.prefix6.address.data(), 16);
+        entry.length = route.prefix6.length;
+        entry.port_index = port_index_of(config, route.port);
+        entry.via_gateway = true;
+        std::memcpy(entry.gateway, route.via6.data(), 16);
+        entries.push_back(entry);
+    }
+    if (entries.empty()) return;
+    for (size_t port_index = 0; port_index < config.ports.size(); ++port_index) {
+        for (const config::Ipv6Prefix& prefix : config.ports[port_index].addresses6) {
+            Ipv6OnLink link;
+            std::memcpy(link.prefix, prefix.address.data(), 16);
+            link.length = prefix.length;
+            link.port_index = static_cast<uint16_t>(port_index);
+            entries.push_back(link);
+        }
+    }
+    rte_lpm6_config lpm_config{};
+    lpm_config.max_rules = static_cast<uint32_t>(entries.size() * 2 + 16);
+    lpm_config.number_tbl8s = static_cast<uint32_t>(entries.size() * 16 + 256);
+    const std::string name = unique_name("routes6_");
+    table.lpm6 = rte_lpm6_create(name.c_str(), SOCKET_ID_ANY, &lpm_config);
+    if (table.lpm6 == nullptr) {
+        throw std::runtime_error("cannot create the IPv6 route table: " + std::string(rte_strerror(rte_errno)) +
+                                 " (it needs 64 MiB of EAL memory)");
+    }
+    for (uint32_t index = 0; index < entries.size(); ++index) {
+        const Ipv6OnLink& entry = entries[index];
+        if (rte_lpm6_add(table.lpm6, entry.prefix, entry.length, index) != 0) {
+            config::Ipv6Address prefix;
+            std::memcpy(prefix.data(), entry.prefix, prefix.size());
+            throw std::runtime_error("cannot add IPv6 route " + config::format_ipv6(prefix) + "/" +
+                                     std::to_string(entry.length) + " to the route table");
+        }
+    }
+    table.routes6 = std::move(entries);
+}
+
 // Connected subnets of every port, then the configured routes (their port is filled in by
 // config validation).
 std::shared_ptr<const RouteTable> build_route_table(const config::Config& config) {
@@ -135,14 +188,12 @@ std::shared_ptr<const RouteTable> build_route_table(const config::Config& config
         }
     }
     for (const auto& route : config.routes) {
-        size_t port_index = 0;
-        for (size_t i = 0; i < config.ports.size(); ++i) {
-            if (config.ports[i].name == route.port) port_index = i;
-        }
+        if (route.ipv6) continue;
         uint32_t next_hop = static_cast<uint32_t>(table->next_hops.size());
-        table->next_hops.push_back({static_cast<uint16_t>(port_index), to_network(route.via)});
+        table->next_hops.push_back({port_index_of(config, route.port), to_network(route.via)});
         add_route(table->lpm, route.prefix.address, route.prefix.length, next_hop);
     }
+    add_ipv6_routes(config, *table);
     return table;
 }
 
@@ -593,7 +644,8 @@ void SnapshotBuilder::retire_removed6(InstalledPort& port, const config::Resolve
 void SnapshotBuilder::stage_ipv6_settings(const config::Config& settings, Snapshot& snapshot) {
     Ipv6Settings& ipv6 = snapshot.ipv6;
     for (size_t port_index = 0; port_index < settings.ports.size(); ++port_index) {
-        for (const config::Ipv6Prefix& prefix : settings.ports[port_index].addresses6) {
+        const auto& addresses6 = settings.ports[port_index].addresses6;
+        for (const config::Ipv6Prefix& prefix : addresses6) {
             Ipv6OnLink link;
             for (size_t i = 0; i < 16; ++i) {
                 const int bits = std::clamp(int(prefix.length) - int(i) * 8, 0, 8);
@@ -604,7 +656,6 @@ void SnapshotBuilder::stage_ipv6_settings(const config::Config& settings, Snapsh
             ipv6.on_link.push_back(link);
             ipv6.local.push_back(prefix.address);
         }
-        const auto& addresses6 = settings.ports[port_index].addresses6;
         if (!addresses6.empty() && port_index < snapshot.ports.size()) {
             snapshot.ports[port_index].primary_address6 = addresses6.front().address;
         }
@@ -856,8 +907,12 @@ std::optional<std::string> SnapshotBuilder::admits_settings(const config::Config
                "reuse them";
     }
     std::vector<std::vector<config::Ipv4Prefix>> port_addresses;
-    for (const auto& port : settings.ports) port_addresses.push_back(port.addresses);
-    RouteInputs inputs{std::move(port_addresses), settings.routes};
+    std::vector<std::vector<config::Ipv6Prefix>> port_addresses6;
+    for (const auto& port : settings.ports) {
+        port_addresses.push_back(port.addresses);
+        port_addresses6.push_back(port.addresses6);
+    }
+    RouteInputs inputs{std::move(port_addresses), std::move(port_addresses6), settings.routes};
     if (route_table_ && route_inputs_ == inputs) return std::nullopt;
     try {
         route_table_ = build_route_table(settings);

@@ -198,6 +198,7 @@ private:
 
     struct RouteInputs {
         std::vector<std::vector<config::Ipv4Prefix>> port_addresses;
+        std::vector<std::vector<config::Ipv6Prefix>> port_addresses6;
         std::vector<config::RouteConfig> routes;
         bool operator==(const RouteInputs&) const = default;
     };

@@ -91,10 +91,11 @@ namespace vipgate {
     X(Ipv6FragmentMalformed, "ipv6_fragment_malformed")  /* a second fragment header, or M set on a length not a multiple of 8 */ \
     X(Ipv6ExtUnsupported, "ipv6_ext_unsupported")  /* AH, ESP, Mobility, HIP, Shim6, experimental: not translatable */ \
     X(Ipv6UdpZeroChecksum, "ipv6_udp_zero_checksum")  /* UDP checksum 0 is not allowed over IPv6 (RFC 8200 8.1) */ \
-    X(Ipv6NotServed, "ipv6_not_served")          /* well-formed IPv6 for us that vipgate does not serve yet: ND, fragments (docs/ipv6.md) */ \
+    X(Ipv6NotServed, "ipv6_not_served")          /* well-formed IPv6 for us that vipgate does not serve yet: fragments (docs/ipv6.md) */ \
     X(Ipv6HopLimitExceeded, "ipv6_hop_limit_exceeded")  /* would leave with hop limit 0: answered with ICMPv6 time exceeded */ \
-    X(Ipv6NoNeighbor, "ipv6_no_neighbor")        /* next hop without a static IPv6 neighbor (Neighbor Discovery: step 5) */ \
-    X(Icmp6ErrorUnmatched, "icmp6_error_unmatched")  /* ICMPv6 error whose quoted flow no connection tracks (or quote unreadable) */
+    X(Icmp6ErrorUnmatched, "icmp6_error_unmatched")  /* ICMPv6 error whose quoted flow no connection tracks (or quote unreadable) */ \
+    X(NdInvalid, "nd_invalid")                   /* NS/NA failing RFC 4861 7.1 (hop limit, checksum, code, target, options) */ \
+    X(NdIgnored, "nd_ignored")                   /* router solicitation or advertisement, redirect: vipgate is configured, not autoconfigured */
 // clang-format on
 
 enum class DropReason : uint8_t {

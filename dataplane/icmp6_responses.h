@@ -29,8 +29,7 @@ enum Icmp6Type : uint8_t {
     kIcmp6ParameterProblem = 4,
     kIcmp6EchoRequest = 128,
     kIcmp6EchoReply = 129,
-    kIcmp6RouterSolicitation = 133,  // 133..137: Neighbor Discovery (RFC 4861)
-    kIcmp6Redirect = 137,
+    kIcmp6Redirect = 137,  // Neighbor Discovery's (RFC 4861; nd_packets.h has the rest)
 };
 inline constexpr uint8_t kIcmp6PortUnreachable = 4;  // Destination Unreachable codes
 inline constexpr uint8_t kIcmp6AdminProhibited = 1;
@@ -40,9 +39,6 @@ inline constexpr uint32_t kIpv6MinimumMtu = 1280;
 // RFC 4443 2.1: types below 128 are errors.
 constexpr bool is_icmp6_error(uint8_t type) noexcept {
     return type < 128;
-}
-constexpr bool is_neighbor_discovery(uint8_t type) noexcept {
-    return type >= kIcmp6RouterSolicitation && type <= kIcmp6Redirect;
 }
 
 // ICMPv6 error about the packet, from `source` (16 bytes) to the packet's source, quoting as

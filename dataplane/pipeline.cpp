@@ -218,18 +218,8 @@ void BurstProcessor::answer(rte_mbuf* packet, const PacketState& state, DropReas
     send_back(packet, state, &sent);
 }
 
-// To the control thread (ARP, packets waiting for their next hop's MAC), within the worker's
-// punt budget: a flood cannot fill the ring and starve the control thread of the rest.
 void BurstProcessor::punt(rte_mbuf* packet) noexcept {
-    if (unlikely(!context_.punt_bucket.take(context_.now_ms, snapshot_.rate_limits.punts))) {
-        drop(packet, DropReason::PuntRateLimited);
-        return;
-    }
-    if (rte_ring_mp_enqueue(context_.punt_ring, packet) != 0) {
-        drop(packet, DropReason::PuntRingFull);
-        return;
-    }
-    ++counters_.punted;
+    punt_packet(context_, snapshot_.rate_limits.punts, packet);
 }
 
 // To the in-port's kernel interface (control/kernel_path.h), within the worker's kernel budget:

@@ -1,9 +1,9 @@
 // IPv6 ClusterIP service: the IPv4 pipeline's stages (pipeline.cpp) over ParsedIpv6, FlowKey6
 // and ConnTable6, for one burst's IPv6 packets:
-//   1. parse each (ipv6_parser.h); keep TCP, UDP and SCTP packets to our MAC that are not
-//      fragments, and ICMPv6 other than Neighbor Discovery (answered or translated in burst
-//      order by handle_icmp6, which looks its quoted flow up itself); drop the rest with the
-//      parser's reason or ipv6_not_served (ND and fragments are later steps of docs/ipv6.md);
+//   1. parse each (ipv6_parser.h); Neighbor Discovery goes to nd_path.h; keep TCP, UDP and SCTP
+//      packets to our MAC that are not fragments, and other ICMPv6 (answered or translated in
+//      burst order by handle_icmp6, which looks its quoted flow up itself); drop the rest with
+//      the parser's reason or ipv6_not_served (fragments are a later step of docs/ipv6.md);
 //   2. one batched ConnTable6 lookup, then one batched VIP-table lookup of the misses (the VIP
 //      table is shared with IPv4: VipKey carries the family);
 //   3. per packet: translate a tracked flow, start a new one (Maglev on the 5-tuple), hand it to
@@ -15,9 +15,9 @@
 // never fragments), both from the ingress port's first IPv6 address; echo requests to the
 // gateway's IPv6 addresses (ports, SNAT6) and IPv6 cluster IPs get echo replies (not limited,
 // as IPv4's). ICMPv6 errors about tracked flows are translated (icmp6_translate.h).
-// Differences from IPv4, each a later step: next hops are the ports' on-link prefixes with
-// static neighbors, a neighbor without one is ipv6_no_neighbor (ND and rte_lpm6 routes: step 5).
-// sessionAffinity ClientIP picks the endpoint by the client's address on the Maglev table (the
+// Next hops are the ports' on-link prefixes or IPv6 routes (rte_lpm6), their MACs static or
+// learnt by Neighbor Discovery (nd_path.h: a next hop without one waits in the control thread).
+// Differences from IPv4: sessionAffinity ClientIP picks the endpoint by the client's address on the Maglev table (the
 // same on every worker, as the IPv4 path's first choice) without the affinity table's memory of
 // earlier choices. [cluster] client_ranges take both families; a new IPv6 flow from outside them
 // is source_not_allowed.
@@ -37,6 +37,8 @@
 #include "dataplane/icmp6_translate.h"
 #include "dataplane/ipv6_parser.h"
 #include "dataplane/nat_rewrite6.h"
+#include "dataplane/nd_packets.h"
+#include "dataplane/nd_path.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/worker_output.h"
 
@@ -75,8 +77,8 @@ private:
     void note_handshake(Connection6& connection, TcpState before) noexcept;
     bool allocate_snat_port(FlowKey6& reply_key, uint32_t flow_hash) noexcept;
     void translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept;
-    const Ipv6OnLink* egress(Packet6& packet, const uint8_t destination[16], const rte_ether_addr*& neighbor) noexcept;
-    void send_out(Packet6& packet, const Ipv6OnLink& link, const rte_ether_addr& neighbor) noexcept;
+    const Ipv6OnLink* egress(Packet6& packet, const uint8_t destination[16]) noexcept;
+    void send_out(Packet6& packet, const Ipv6OnLink& link, const uint8_t destination[16]) noexcept;
     void handle_icmp6(Packet6& packet) noexcept;
     void handle_icmp6_error(Packet6& packet) noexcept;
     void answer_echo(Packet6& packet) noexcept;
@@ -109,9 +111,13 @@ bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out)
         drop(packet, outcome.reason);
         return false;
     }
+    if (out.parsed.key.protocol == kProtoIcmpv6 && is_nd_type(out.parsed.icmp_type)) {
+        handle_nd_frame(context_, snapshot_, packet, out.parsed, port);
+        return false;
+    }
     const auto* ethernet = reinterpret_cast<const rte_ether_hdr*>(frame);
     if (!rte_is_same_ether_addr(&ethernet->dst_addr, &port.mac)) {
-        // 33:33:...: IPv6 multicast, where Neighbor Discovery arrives (step 5).
+        // 33:33:...: IPv6 multicast (MLD, and ICMPv6 that is not served).
         const bool multicast = ethernet->dst_addr.addr_bytes[0] == 0x33 && ethernet->dst_addr.addr_bytes[1] == 0x33;
         drop(packet, multicast ? DropReason::Ipv6NotServed : DropReason::NotForUs);
         return false;
@@ -121,8 +127,7 @@ bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out)
                       : static_cast<uint16_t>(
                             rte_be_to_cpu_16(reinterpret_cast<const rte_vlan_hdr*>(ethernet + 1)->vlan_tci) & 0x0FFF);
     const uint8_t protocol = out.parsed.key.protocol;
-    out.icmp6 = protocol == kProtoIcmpv6 && out.parsed.fragment == FragmentKind::None &&
-                !is_neighbor_discovery(out.parsed.icmp_type);
+    out.icmp6 = protocol == kProtoIcmpv6 && out.parsed.fragment == FragmentKind::None;  // ND left above
     if (out.icmp6) return true;
     if (unlikely((protocol != kProtoTcp && protocol != kProtoUdp && protocol != kProtoSctp) ||
                  out.parsed.fragment != FragmentKind::None)) {
@@ -467,12 +472,11 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
     translate_and_forward(packet, {source, endpoint.address6, full_nat ? reply.dst_port : key.src_port, endpoint.port});
 }
 
-// Routed (on-link prefix, static neighbor) and checked against the egress MTU before the
+// Routed (on-link prefix or IPv6 route) and checked against the egress MTU before the
 // rewrite, as the IPv4 path does: a packet too big is answered with Packet Too Big quoting the
 // flow as its sender sent it (what its path-MTU cache is keyed by), from the ingress port's
 // address, like a router's. nullptr when the packet was dropped or answered instead.
-const Ipv6OnLink* Ipv6Processor::egress(Packet6& packet, const uint8_t destination[16],
-                                        const rte_ether_addr*& neighbor) noexcept {
+const Ipv6OnLink* Ipv6Processor::egress(Packet6& packet, const uint8_t destination[16]) noexcept {
     const Ipv6OnLink* link = snapshot_.route6(destination);
     if (unlikely(link == nullptr)) {
         drop(packet.mbuf, DropReason::NoRoute);
@@ -488,15 +492,11 @@ const Ipv6OnLink* Ipv6Processor::egress(Packet6& packet, const uint8_t destinati
         }
         return nullptr;
     }
-    neighbor = snapshot_.neighbor6(destination, link->port_index);
-    if (unlikely(neighbor == nullptr)) {
-        drop(packet.mbuf, DropReason::Ipv6NoNeighbor);
-        return nullptr;
-    }
     return link;
 }
 
-void Ipv6Processor::send_out(Packet6& packet, const Ipv6OnLink& link, const rte_ether_addr& neighbor) noexcept {
+// A next hop without a MAC yet (static or learnt) waits in the control thread (nd_path.h).
+void Ipv6Processor::send_out(Packet6& packet, const Ipv6OnLink& link, const uint8_t destination[16]) noexcept {
     const PortIdentity& out_port = snapshot_.ports[link.port_index];
     if (unlikely(!set_egress_vlan(packet.mbuf, packet.vlan_id, packet.parsed.l3_offset, out_port.vlan))) {
         drop(packet.mbuf, DropReason::VlanInsertFailed);
@@ -504,16 +504,19 @@ void Ipv6Processor::send_out(Packet6& packet, const Ipv6OnLink& link, const rte_
     }
     auto* ethernet = rte_pktmbuf_mtod(packet.mbuf, rte_ether_hdr*);
     ethernet->src_addr = out_port.mac;
-    ethernet->dst_addr = neighbor;
+    if (unlikely(
+            !next_hop_mac6(context_, snapshot_, link.next_hop(destination), link.port_index, ethernet->dst_addr))) {
+        hold_for_neighbor6(context_, snapshot_, packet.mbuf, out_port.port_id);
+        return;
+    }
     emit_packet(context_, packet.mbuf, link.port_index);
 }
 
 void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept {
-    const rte_ether_addr* neighbor = nullptr;
-    const Ipv6OnLink* link = egress(packet, rewrite.dst_addr, neighbor);
+    const Ipv6OnLink* link = egress(packet, rewrite.dst_addr);
     if (link == nullptr) return;
     rewrite_ipv6_packet(rte_pktmbuf_mtod(packet.mbuf, uint8_t*), packet.parsed, rewrite);
-    send_out(packet, *link, *neighbor);
+    send_out(packet, *link, rewrite.dst_addr);
 }
 
 // As BurstProcessor::send_back and answer (pipeline.cpp): out of the port and VLAN the packet
@@ -650,13 +653,12 @@ void Ipv6Processor::handle_icmp6_error(Packet6& packet) noexcept {
         outer_destination = reply.src_addr;
         rewrite = {reply.src_addr, reply.dst_addr, reply.src_port, reply.dst_port};
     }
-    const rte_ether_addr* neighbor = nullptr;
-    const Ipv6OnLink* link = egress(packet, outer_destination, neighbor);
+    const Ipv6OnLink* link = egress(packet, outer_destination);
     if (link == nullptr) return;
     rewrite_icmp6_error(rte_pktmbuf_mtod(mbuf, uint8_t*), packet.parsed, quote, outer_source, outer_destination,
                         rewrite);
     ++counters_.icmp_errors_translated;
-    send_out(packet, *link, *neighbor);
+    send_out(packet, *link, outer_destination);
 }
 
 }  // namespace

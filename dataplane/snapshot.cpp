@@ -7,11 +7,13 @@
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_lpm.h>
+#include <rte_lpm6.h>
 
 namespace vipgate {
 
 RouteTable::~RouteTable() {
     rte_lpm_free(lpm);
+    rte_lpm6_free(lpm6);
 }
 
 LookupTables::~LookupTables() {
@@ -98,6 +100,11 @@ bool prefix_matches(const uint8_t address[16], const uint8_t prefix[16], uint8_t
 }  // namespace
 
 const Ipv6OnLink* Snapshot::route6(const uint8_t destination[16]) const noexcept {
+    if (routes && routes->lpm6 != nullptr) {
+        uint32_t index = 0;
+        if (rte_lpm6_lookup(routes->lpm6, destination, &index) != 0) return nullptr;
+        return &routes->routes6[index];
+    }
     for (const Ipv6OnLink& link : ipv6.on_link) {
         if (prefix_matches(destination, link.prefix, link.length)) return &link;
     }

@@ -37,6 +37,7 @@
 
 struct rte_hash;
 struct rte_lpm;
+struct rte_lpm6;
 
 namespace vipgate {
 
@@ -112,6 +113,18 @@ struct NextHop {
     uint32_t gateway = 0;  // network order; 0: destination is on the connected subnet
 };
 
+// An IPv6 egress: a port's on-link prefix, or an IPv6 [[routes]] entry (docs/ipv6.md, step 5).
+struct Ipv6OnLink {
+    uint8_t prefix[16] = {};
+    uint8_t length = 0;
+    uint16_t port_index = 0;
+    bool via_gateway = false;  // a [[routes]] entry: the next hop is `gateway`, not the destination
+    uint8_t gateway[16] = {};
+    const uint8_t* next_hop(const uint8_t destination[16]) const noexcept {
+        return via_gateway ? gateway : destination;
+    }
+};
+
 // Destination -> next hop. DPDK 22.11's rte_lpm has a fixed 64 MiB first level, so a route
 // table is shared by every snapshot built from the same ports and routes, not rebuilt per update.
 struct RouteTable {
@@ -122,6 +135,11 @@ struct RouteTable {
 
     rte_lpm* lpm = nullptr;  // destination (host order) -> index into next_hops
     std::vector<NextHop> next_hops;
+    // IPv6, only with IPv6 [[routes]] (rte_lpm6 has a fixed 64 MiB first level too): the ports'
+    // on-link prefixes and the routes, longest prefix first; without routes Snapshot::route6
+    // scans the on-link prefixes.
+    rte_lpm6* lpm6 = nullptr;  // destination -> index into routes6
+    std::vector<Ipv6OnLink> routes6;
 };
 
 // The lock-free lookup hashes, shared by every snapshot and edited in place by the control
@@ -147,19 +165,16 @@ struct PortIdentity {
     // Largest IPv4 datagram (total length) the port sends: the configured `mtu`, else the
     // device's own. Packets routed out of it above this are refused (pipeline.cpp).
     uint16_t mtu = 1500;
-    // The port's first IPv6 address (all zero: none): source of its ICMPv6 errors (icmp6_responses.h).
+    // The port's first IPv6 address (all zero: none): source of its ICMPv6 errors
+    // (icmp6_responses.h) and Neighbor Solicitations (control/neighbor_discovery.cpp).
     std::array<uint8_t, 16> primary_address6{};
     bool kernel_interface = false;  // ports[].kernel_interface: unserved local traffic goes to the kernel
 };
 
 // IPv6 forwarding state of the gateway's settings (docs/ipv6.md, step 3): a handful of on-link
-// prefixes and addresses searched by a scan, static neighbors in a small hash (one per pod:
-// thousands); rte_lpm6 routes and Neighbor Discovery come with step 5.
-struct Ipv6OnLink {
-    uint8_t prefix[16] = {};
-    uint8_t length = 0;
-    uint16_t port_index = 0;
-};
+// prefixes and addresses searched by a scan (rte_lpm6 once there are IPv6 routes: RouteTable),
+// static neighbors in a small hash (one per pod: thousands). Learnt neighbors are in
+// NeighborTable6 (Neighbor Discovery, step 5).
 struct Ipv6Neighbor {
     uint8_t address[16] = {};
     uint16_t port_index = 0;
@@ -174,7 +189,7 @@ inline uint32_t ipv6_neighbor_hash(const uint8_t address[16], uint16_t port_inde
 struct Ipv6Settings {
     std::vector<Ipv6OnLink> on_link;             // the ports' IPv6 prefixes, longest first
     std::vector<std::array<uint8_t, 16>> local;  // the ports' own IPv6 addresses
-    std::vector<Ipv6Neighbor> neighbors;         // static
+    std::vector<Ipv6Neighbor> neighbors;  // static
     // Open addressing over `neighbors`: entry + 1 (0: empty), a power of two at least twice their
     // number, linear probing from ipv6_neighbor_hash.
     std::vector<uint32_t> neighbor_index;

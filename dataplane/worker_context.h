@@ -16,6 +16,7 @@
 #include "dataplane/dns_rate_limiter.h"
 #include "dataplane/fragment_table.h"
 #include "dataplane/neighbor_table.h"
+#include "dataplane/neighbor_table6.h"
 #include "dataplane/siphash.h"
 #include "dataplane/token_bucket.h"
 
@@ -56,6 +57,7 @@ struct alignas(64) WorkerContext {
     uint32_t snat6_slots_known = 0;      // SNAT6 slots of the snapshot copied into connections6
     AffinityTable* affinity = nullptr;   // sessionAffinity: ClientIP choices
     const NeighborTable* neighbors = nullptr;
+    const NeighborTable6* neighbors6 = nullptr;          // learnt by Neighbor Discovery (statics: the snapshot)
     DnsRateLimiter* dns_rate_limiter = nullptr;          // null: DNS responses are not rate-limited
     SipHashKey dns_tcp_key;                              // the DNS TCP responder's ISN key, the same on every worker
     std::array<rte_ring*, kMaxWorkers> handoff_rings{};  // indexed by owning worker

@@ -9,6 +9,7 @@
 #include <rte_branch_prediction.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include "dataplane/worker_context.h"
 
@@ -26,6 +27,20 @@ inline void emit_packet(WorkerContext& context, rte_mbuf* packet, uint16_t port_
         return;
     }
     buffer.packets[buffer.count++] = packet;
+}
+
+// To the control thread (ARP, Neighbor Discovery, packets waiting for their next hop's MAC),
+// within the worker's punt budget: a flood cannot fill the ring and starve the control thread.
+inline void punt_packet(WorkerContext& context, const RateLimit& budget, rte_mbuf* packet) noexcept {
+    if (unlikely(!context.punt_bucket.take(context.now_ms, budget))) {
+        drop_packet(context, packet, DropReason::PuntRateLimited);
+        return;
+    }
+    if (rte_ring_mp_enqueue(context.punt_ring, packet) != 0) {
+        drop_packet(context, packet, DropReason::PuntRingFull);
+        return;
+    }
+    ++context.counters.punted;
 }
 
 inline void hand_off_packet(WorkerContext& context, rte_mbuf* packet, uint16_t owner) noexcept {

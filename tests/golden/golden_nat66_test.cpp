@@ -6,6 +6,7 @@
 
 #include <rte_byteorder.h>
 
+#include "dataplane/nd_packets.h"
 #include "tests/golden/nat66_topology.h"
 
 namespace vipgate::golden {
@@ -34,6 +35,60 @@ TEST_P(GoldenNat66, TcpConnectionBothWays) {
     for (const GoldenCase& golden : cases) harness.check(golden);
     EXPECT_EQ(harness.connections6(0).size(), 1u);
     EXPECT_EQ(harness.connections(0).size(), 0u);  // nothing in the IPv4 table
+}
+
+// A neighbor solicitation (or another ND type) from the client for `target`, to its
+// solicited-node group; checksum from the independent builder.
+Bytes nd_from_client(uint8_t type, const Ipv6Address& target, uint8_t hop_limit = 255) {
+    Bytes icmp(24, 0);
+    icmp[0] = type;
+    std::copy(target.begin(), target.end(), icmp.begin() + 8);
+    const Bytes option = {1, 1, 0x02, 0x00, 0x00, 0x00, 0x00, 0x10};
+    test::append_bytes(icmp, option);
+    const Ipv6Address group = solicited_node_group(target);
+    test::put16(icmp, 2, test::ipv6_l4_checksum(kClient, group, kProtoIcmpv6, icmp));
+    test::EthernetSpec ethernet = from_router();
+    ethernet.dst = multicast_mac(group);
+    return ipv6_frame({}, kProtoIcmpv6, icmp, {.src = kClient, .dst = group, .hop_limit = hop_limit}, ethernet);
+}
+
+// Neighbor Discovery (docs/ipv6.md, step 5): solicitations and advertisements go to the control
+// thread, router advertisements and invalid ND are counted drops, and a translated packet whose
+// next hop has no MAC (here the client: no static neighbor) is punted to wait for one.
+TEST_P(GoldenNat66, NeighborDiscoveryIsPuntedAndUnresolvedNextHopsWait) {
+    TopologySpec spec = ipv6_topology(GetParam());
+    const std::string client_neighbor = "[[neighbors]]\naddress = \"2001:db8::10\"\nmac = \"02:00:00:00:00:01\"\n\n";
+    spec.extra_toml.erase(spec.extra_toml.find(client_neighbor), client_neighbor.size());
+    GoldenHarness harness(spec);
+    const Flow6 flow;
+    const Translation6 translation = start_flow(harness, flow, kProtoTcp, tcp(kSyn));
+    ASSERT_FALSE(HasFailure());
+    Bytes held = gateway_to_client(flow, kProtoTcp, tcp(kSyn | kAck));
+    std::copy(kEndpointPortMac.addr_bytes, kEndpointPortMac.addr_bytes + 6,
+              held.begin());  // the control thread sets it
+    const Bytes solicitation = nd_from_client(kNdNeighborSolicitation, ipv6("2001:db8::1"));
+    const std::vector<GoldenCase> cases = {
+        {"SYN-ACK to a client without a MAC yet: translated and punted",
+         endpoint_to_gateway(translation, kProtoTcp, tcp(kSyn | kAck)),
+         kEndpointPortId,
+         {.verdict = Verdict::Punted,
+          .frame = held,
+          .counters = {{"conntrack_hits", 1}, {"forwarded_to_client", 1}, {"punted", 1}},
+          .punted_next_hop = kPuntHeldIpv6}},
+        {"neighbor solicitation for the port's address at its solicited-node MAC",
+         solicitation,
+         kClientPortId,
+         {.verdict = Verdict::Punted,
+          .frame = solicitation,
+          .counters = {{"punted", 1}},
+          .punted_next_hop = kPuntNdMessage}},
+        {"neighbor solicitation with hop limit 64", nd_from_client(kNdNeighborSolicitation, ipv6("2001:db8::1"), 64),
+         kClientPortId, dropped(DropReason::NdInvalid)},
+        {"router advertisement", nd_from_client(kNdRouterAdvertisement, ipv6("2001:db8::1")), kClientPortId,
+         dropped(DropReason::NdIgnored)},
+        {"redirect", nd_from_client(kNdRedirect, ipv6("2001:db8::1")), kClientPortId, dropped(DropReason::NdIgnored)},
+    };
+    for (const GoldenCase& golden : cases) harness.check(golden);
 }
 
 TEST_P(GoldenNat66, UdpChecksumThatComputesToZeroIsSentAsFfff) {

@@ -116,6 +116,66 @@ TEST(Nat66Config, BadIpv6AddressesAreRefusedWithTheField) {
     EXPECT_NE(errors_of(text).find("not inside any port's IPv6 prefix"), std::string::npos) << errors_of(text);
 }
 
+// IPv6 [[routes]] (docs/ipv6.md, step 5): next hops on a port's IPv6 prefix, one rte_lpm6 with the
+// on-link prefixes, longest prefix first; the dump reads back; bad routes are refused by field.
+const char* const kRoutes6 =
+    "[[routes]]\nprefix = \"2001:db8:70::/44\"\nvia = \"2001:db8:e::fe\"\n\n"
+    "[[routes]]\nprefix = \"2001:db8:77::/48\"\nvia = \"2001:db8::fe\"\n\n"
+    "[[routes]]\nprefix = \"198.18.50.0/24\"\nvia = \"198.19.0.254\"\n\n";
+
+TEST(Nat66Config, Ipv6RoutesTakeAnOnLinkNextHopAndRoundTrip) {
+    const config::Config config = load(config_text("\"2001:db8:e::2\"", kTwoPods) + kRoutes6);
+    ASSERT_EQ(config.routes.size(), 3u);
+    EXPECT_TRUE(config.routes[0].ipv6);
+    EXPECT_EQ(config.routes[0].prefix6.length, 44);
+    EXPECT_EQ(config.routes[0].via6, v6("2001:db8:e::fe"));
+    EXPECT_EQ(config.routes[0].port, "p1");
+    EXPECT_EQ(config.routes[1].port, "p0");
+    EXPECT_FALSE(config.routes[2].ipv6);
+    EXPECT_EQ(load(config::format_config(config)).routes, config.routes);
+
+    const std::string base = config_text("\"2001:db8:e::2\"", kTwoPods);
+    std::string errors = errors_of(base + "[[routes]]\nprefix = \"2001:db8:70::/44\"\nvia = \"2001:db8:99::1\"\n");
+    EXPECT_NE(errors.find("routes[0].via"), std::string::npos) << errors;
+    EXPECT_NE(errors.find("not inside any port's IPv6 prefix"), std::string::npos) << errors;
+    errors = errors_of(base + "[[routes]]\nprefix = \"2001:db8:70::/44\"\nvia = \"198.19.0.254\"\n");
+    EXPECT_NE(errors.find("must be of the prefix's family (IPv6)"), std::string::npos) << errors;
+    errors = errors_of(base + "[[routes]]\nprefix = \"2001:db8:70::1/44\"\nvia = \"2001:db8:e::fe\"\n");
+    EXPECT_NE(errors.find("host bits set"), std::string::npos) << errors;
+    errors = errors_of(base + kRoutes6 + "[[routes]]\nprefix = \"2001:db8:77::/48\"\nvia = \"2001:db8::fd\"\n");
+    EXPECT_NE(errors.find("duplicate route to 2001:db8:77::/48"), std::string::npos) << errors;
+}
+
+TEST(Nat66Snapshot, Ipv6RoutesLongestPrefixFirstOnLinkDirect) {
+    SnapshotBuilder builder(2, two_ports());
+    // Without IPv6 routes: no rte_lpm6, the on-link scan.
+    std::unique_ptr<Snapshot> plain = builder.build(load(config_text("\"2001:db8:e::2\"", kTwoPods)));
+    EXPECT_EQ(plain->routes->lpm6, nullptr);
+    plain.reset();
+    std::unique_ptr<Snapshot> snapshot = builder.build(load(config_text("\"2001:db8:e::2\"", kTwoPods) + kRoutes6));
+    ASSERT_NE(snapshot->routes->lpm6, nullptr);
+    auto route = [&](const char* destination) { return snapshot->route6(v6(destination).data()); };
+    const auto destination = v6("2001:db8:77::5");
+    const Ipv6OnLink* longest = route("2001:db8:77::5");  // in the /44 and the /48: the /48 wins
+    ASSERT_NE(longest, nullptr);
+    EXPECT_EQ(longest->port_index, 0);
+    EXPECT_EQ(std::memcmp(longest->next_hop(destination.data()), v6("2001:db8::fe").data(), 16), 0);
+    const Ipv6OnLink* wider = route("2001:db8:71::5");
+    ASSERT_NE(wider, nullptr);
+    EXPECT_EQ(wider->port_index, 1);
+    EXPECT_EQ(std::memcmp(wider->gateway, v6("2001:db8:e::fe").data(), 16), 0);
+    const auto endpoint = v6("2001:db8:e::20");
+    const Ipv6OnLink* direct = route("2001:db8:e::20");  // on-link: the destination is the next hop
+    ASSERT_NE(direct, nullptr);
+    EXPECT_EQ(direct->port_index, 1);
+    EXPECT_FALSE(direct->via_gateway);
+    EXPECT_EQ(direct->next_hop(endpoint.data()), endpoint.data());
+    EXPECT_EQ(route("2001:db8:99::1"), nullptr);
+    // The IPv4 route is unchanged.
+    ASSERT_NE(snapshot->route(rte_cpu_to_be_32(0xC6123205)), nullptr);
+    EXPECT_EQ(snapshot->route(rte_cpu_to_be_32(0xC6123205))->port_index, 1);
+}
+
 TEST(Nat66Snapshot, Ipv6ServicePortHasItsOwnEndpointsAndMaglev) {
     SnapshotBuilder builder(2, two_ports());
     std::unique_ptr<Snapshot> snapshot =
