@@ -189,7 +189,7 @@ inline uint32_t ipv6_neighbor_hash(const uint8_t address[16], uint16_t port_inde
 struct Ipv6Settings {
     std::vector<Ipv6OnLink> on_link;             // the ports' IPv6 prefixes, longest first
     std::vector<std::array<uint8_t, 16>> local;  // the ports' own IPv6 addresses
-    std::vector<Ipv6Neighbor> neighbors;  // static
+    std::vector<Ipv6Neighbor> neighbors;         // static
     // Open addressing over `neighbors`: entry + 1 (0: empty), a power of two at least twice their
     // number, linear probing from ipv6_neighbor_hash.
     std::vector<uint32_t> neighbor_index;
