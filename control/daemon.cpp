@@ -631,7 +631,9 @@ void Daemon::report_final() {
         text += "  kernel path: " + std::to_string(kernel.written_to_tap) + " packets written to the taps (" +
                 std::to_string(kernel.tap_refused) + " refused), " + std::to_string(kernel.arp_answered) +
                 " kernel ARP requests answered (" + std::to_string(kernel.arp_resolving) + " resolved first), " +
-                std::to_string(kernel.ring_full) + " kernel frames lost to a full ring\n";
+                std::to_string(kernel.nd_answered) + " kernel neighbor solicitations answered (" +
+                std::to_string(kernel.nd_resolving) + " resolved first), " + std::to_string(kernel.ring_full) +
+                " kernel frames lost to a full ring\n";
     }
     spdlog::info("{}", text);
 }
@@ -732,7 +734,8 @@ int Daemon::run() {
     neighbors6_ = std::make_unique<NeighborTable6>();
     discovery_ = std::make_unique<NeighborDiscovery>(*neighbors6_, ports_, control_tx_ring_);
     if (KernelPath::wanted(running_))
-        kernel_path_ = std::make_unique<KernelPath>(running_, ports_, *neighbors_, *resolver_);
+        kernel_path_ =
+            std::make_unique<KernelPath>(running_, ports_, *neighbors_, *resolver_, *neighbors6_, *discovery_);
     if (RouteAnnouncer::wanted(running_)) announcer_ = std::make_unique<RouteAnnouncer>(running_);
     publisher_ = std::make_unique<Publisher>(worker_count);
     std::vector<PortIdentity> identities;

@@ -17,7 +17,8 @@ std::runtime_error interface_error(const std::string& name, const std::string& w
 
 }  // namespace
 
-void configure_kernel_interface(const std::string& name, const std::vector<config::Ipv4Prefix>& addresses) {
+void configure_kernel_interface(const std::string& name, const std::vector<config::Ipv4Prefix>& addresses,
+                                const std::vector<config::Ipv6Prefix>& addresses6) {
     const unsigned index = if_nametoindex(name.c_str());
     if (index == 0) throw std::runtime_error("kernel interface " + name + " does not exist after the tap was created");
     Rtnetlink netlink;
@@ -35,6 +36,22 @@ void configure_kernel_interface(const std::string& name, const std::vector<confi
         add_attribute(request, IFA_ADDRESS, &address, sizeof(address));
         if (const int error = netlink.transact(request); error != 0) {
             throw interface_error(name, "cannot add an address", error);
+        }
+    }
+    for (const config::Ipv6Prefix& prefix : addresses6) {
+        NetlinkRequest request{};
+        request.header.nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));
+        request.header.nlmsg_type = RTM_NEWADDR;
+        request.header.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+        request.address.ifa_family = AF_INET6;
+        request.address.ifa_prefixlen = prefix.length;
+        request.address.ifa_flags = IFA_F_NODAD;
+        request.address.ifa_scope = RT_SCOPE_UNIVERSE;
+        request.address.ifa_index = index;
+        add_attribute(request, IFA_LOCAL, prefix.address.data(), 16);
+        add_attribute(request, IFA_ADDRESS, prefix.address.data(), 16);
+        if (const int error = netlink.transact(request); error != 0) {
+            throw interface_error(name, "cannot add an IPv6 address (is IPv6 disabled on it?)", error);
         }
     }
     NetlinkRequest request{};

@@ -10,8 +10,10 @@
 
 namespace vipgate {
 
-// Adds `addresses` (host order, with their prefix lengths) to interface `name` and sets it up.
-// Throws std::runtime_error naming the interface and the kernel's reason.
-void configure_kernel_interface(const std::string& name, const std::vector<config::Ipv4Prefix>& addresses);
+// Adds `addresses` (host order, with their prefix lengths) and `addresses6` (without duplicate
+// address detection: the addresses are the gateway's, and usable at once) to interface `name`
+// and sets it up. Throws std::runtime_error naming the interface and the kernel's reason.
+void configure_kernel_interface(const std::string& name, const std::vector<config::Ipv4Prefix>& addresses,
+                                const std::vector<config::Ipv6Prefix>& addresses6);
 
 }  // namespace vipgate

@@ -48,8 +48,9 @@ bool KernelPath::wanted(const config::Config& config) {
 }
 
 KernelPath::KernelPath(const config::Config& config, const std::vector<PortRuntime>& ports,
-                       const NeighborTable& neighbors, NeighborResolver& resolver)
-    : ports_(ports), neighbors_(neighbors), resolver_(resolver) {
+                       const NeighborTable& neighbors, NeighborResolver& resolver, const NeighborTable6& neighbors6,
+                       NeighborDiscovery& discovery)
+    : ports_(ports), neighbors_(neighbors), resolver_(resolver), neighbors6_(neighbors6), discovery_(discovery) {
     to_kernel_ = rte_ring_create("vipgate_to_kernel", kToKernelRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
     from_kernel_ =
         rte_ring_create("vipgate_from_kernel", kFromKernelRingSize, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -91,16 +92,16 @@ KernelPath::KernelPath(const config::Config& config, const std::vector<PortRunti
             if ((result = rte_eth_dev_start(created.tap_port_id)) != 0) {
                 throw tap_error(port, "cannot start the tap: " + std::string(rte_strerror(-result)));
             }
-            configure_kernel_interface(created.interface, port.addresses);
+            configure_kernel_interface(created.interface, port.addresses, port.addresses6);
         } catch (...) {
             release();
             throw;
         }
         spdlog::info(
-            "port {}: kernel interface {} (DPDK port {}, MAC {}, MTU {}, {} address(es)): unserved "
-            "traffic to the port's addresses goes to the kernel",
+            "port {}: kernel interface {} (DPDK port {}, MAC {}, MTU {}, {} IPv4 and {} IPv6 address(es)): "
+            "unserved traffic to the port's addresses goes to the kernel",
             port.name, created.interface, created.tap_port_id, format_mac(runtime.mac), runtime.mtu,
-            port.addresses.size());
+            port.addresses.size(), port.addresses6.size());
     }
 }
 
@@ -172,6 +173,8 @@ void KernelPath::read_tap(const Tap& tap, const Snapshot& snapshot, uint64_t now
         } else if (ether_type == RTE_ETHER_TYPE_IPV4 &&
                    rte_pktmbuf_data_len(frame) >= sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) {
             send_out(tap, frame, snapshot, now_ms);
+        } else if (ether_type == RTE_ETHER_TYPE_IPV6) {
+            read_ipv6(tap, frame, snapshot, now_ms);
         } else {
             refuse(frame);
         }
@@ -223,7 +226,7 @@ void KernelPath::send_out(const Tap& tap, rte_mbuf* frame, const Snapshot& snaps
     const auto* ip = rte_pktmbuf_mtod_offset(frame, const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
     const uint32_t destination = ip->dst_addr;
     // Multicast and broadcast (IGMP, a routing daemon's hellos) would need MACs vipgate does
-    // not resolve: refused and counted like the kernel's IPv6.
+    // not resolve: refused and counted like the kernel's IPv6 multicast.
     const uint32_t host_order = rte_be_to_cpu_32(destination);
     if ((host_order >> 28) == 0xe || host_order == UINT32_MAX) {
         refuse(frame);

@@ -62,7 +62,7 @@ namespace vipgate {
     X(VlanInsertFailed, "vlan_insert_failed")    /* no headroom (or a shared mbuf) to add the egress port's tag */ \
     X(KernelRateLimited, "kernel_rate_limited")  /* would have gone to the kernel interface: budget spent */ \
     X(KernelRingFull, "kernel_ring_full") \
-    X(KernelFrameRefused, "kernel_frame_refused")  /* from the kernel interface, not unicast IPv4 (IPv6 RS, MLD, multicast): not sent */ \
+    X(KernelFrameRefused, "kernel_frame_refused")  /* from the kernel interface, not unicast IPv4 or IPv6 (router solicitations, MLD, multicast): not sent */ \
     VIPGATE_FRAGMENT_DROP_REASONS(X) \
     VIPGATE_IPV6_DROP_REASONS(X)
 // clang-format on
@@ -172,7 +172,7 @@ struct alignas(64) WorkerCounters {
     uint64_t fragment_datagrams_expired = 0;    // timed out before every fragment was seen
     // Kernel exception path (control/kernel_path.h).
     uint64_t to_kernel = 0;    // packets to our own addresses passed to the port's kernel interface
-    uint64_t from_kernel = 0;  // the kernel's IPv4 frames sent out of the port (by worker 0)
+    uint64_t from_kernel = 0;  // the kernel's IPv4 and IPv6 frames sent out of the port (by worker 0)
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }

@@ -41,6 +41,7 @@
 
 #include "dataplane/dns_path.h"
 #include "dataplane/fragment_table.h"
+#include "dataplane/kernel_output.h"
 #include "dataplane/nat_rewrite.h"
 #include "dataplane/packet_parser.h"
 #include "dataplane/packet_responses.h"
@@ -222,22 +223,10 @@ void BurstProcessor::punt(rte_mbuf* packet) noexcept {
     punt_packet(context_, snapshot_.rate_limits.punts, packet);
 }
 
-// To the in-port's kernel interface (control/kernel_path.h), within the worker's kernel budget:
-// a flood at the gateway's own addresses costs the workers one token check per packet and the
-// control thread and kernel at most the budget. False (the packet untouched) when the port has
-// no kernel interface.
+// To the in-port's kernel interface (kernel_output.h). False (the packet untouched) when the
+// port has no kernel interface.
 bool BurstProcessor::to_kernel(rte_mbuf* packet, const PacketState& state) noexcept {
-    if (likely(!snapshot_.ports[state.port_index].kernel_interface) || context_.kernel_ring == nullptr) return false;
-    if (unlikely(!context_.kernel_bucket.take(context_.now_ms, snapshot_.rate_limits.kernel))) {
-        drop(packet, DropReason::KernelRateLimited);
-        return true;
-    }
-    if (rte_ring_mp_enqueue(context_.kernel_ring, packet) != 0) {
-        drop(packet, DropReason::KernelRingFull);
-        return true;
-    }
-    ++counters_.to_kernel;
-    return true;
+    return pass_to_kernel(context_, snapshot_, packet, state.port_index);
 }
 
 // A packet larger than its egress port's MTU, refused before any rewrite (see the note at the

@@ -36,6 +36,7 @@
 #include "dataplane/icmp6_responses.h"
 #include "dataplane/icmp6_translate.h"
 #include "dataplane/ipv6_parser.h"
+#include "dataplane/kernel_output.h"
 #include "dataplane/nat_rewrite6.h"
 #include "dataplane/nd_packets.h"
 #include "dataplane/nd_path.h"
@@ -360,6 +361,7 @@ void Ipv6Processor::handle_untracked(Packet6& packet, int32_t service_port) noex
         const uint16_t port = rte_be_to_cpu_16(key.dst_port);
         if (snapshot_.snat_ports.contains(port) && owned_elsewhere(packet, snapshot_.snat_ports.owner(port))) return;
     } else if (snapshot_.is_local6(key.dst_addr)) {
+        if (pass_to_kernel(context_, snapshot_, packet.mbuf, packet.port_index)) return;
         refuse(packet, DropReason::NoService);
         return;
     } else if (snapshot_.nat_mode == NatMode::DnatOnly) {
@@ -579,7 +581,8 @@ void Ipv6Processor::handle_icmp6(Packet6& packet) noexcept {
         handle_icmp6_error(packet);
     } else if (type == kIcmp6EchoRequest) {
         answer_echo(packet);
-    } else {
+    } else if (!snapshot_.is_local6(packet.parsed.key.dst_addr) ||
+               !pass_to_kernel(context_, snapshot_, packet.mbuf, packet.port_index)) {
         drop(packet.mbuf, DropReason::IcmpUnsupported);
     }
 }
@@ -627,6 +630,10 @@ void Ipv6Processor::handle_icmp6_error(Packet6& packet) noexcept {
                                    ? connection_owner6(inner.dst_addr, inner.dst_port, context_.worker_count)
                                    : connection_owner6(inner.src_addr, inner.src_port, context_.worker_count);
         if (owned_elsewhere(packet, owner)) return;
+        if (snapshot_.is_local6(packet.parsed.key.dst_addr) &&
+            pass_to_kernel(context_, snapshot_, mbuf, packet.port_index)) {
+            return;  // about the kernel's own flow (a Packet Too Big for its TCP)
+        }
         drop(mbuf, DropReason::Icmp6ErrorUnmatched);
         return;
     }
