@@ -628,6 +628,7 @@ json get_announcements(const ApiBackend& backend) {
     const AnnouncementStatus status = backend.announcer->status();
     json routes = json::array();
     for (const config::Ipv4Prefix& prefix : status.routes) routes.push_back(prefix_json(prefix));
+    for (const config::Ipv6Prefix& prefix : status.routes6) routes.push_back(config::format_ipv6_prefix(prefix));
     json out = {{"ok", true},
                 {"enabled", true},
                 {"interface", status.interface},

@@ -4,6 +4,7 @@
 #include <net/if.h>
 
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 #include "control/rtnetlink.h"
@@ -13,6 +14,16 @@ namespace {
 
 std::runtime_error interface_error(const std::string& name, const std::string& what, int error) {
     return std::runtime_error("kernel interface " + name + ": " + what + ": " + std::strerror(-error));
+}
+
+// A new interface takes net.ipv6.conf.default.disable_ipv6, which a host or namespace may have set:
+// IPv6 addresses need it off on this interface (a sysctl, which rtnetlink does not set).
+void enable_ipv6(const std::string& name) {
+    const std::string path = "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6";
+    std::ofstream file(path);
+    file << "0\n";
+    file.close();
+    if (!file) throw std::runtime_error("kernel interface " + name + ": cannot turn IPv6 on (" + path + ")");
 }
 
 }  // namespace
@@ -38,6 +49,7 @@ void configure_kernel_interface(const std::string& name, const std::vector<confi
             throw interface_error(name, "cannot add an address", error);
         }
     }
+    if (!addresses6.empty()) enable_ipv6(name);
     for (const config::Ipv6Prefix& prefix : addresses6) {
         NetlinkRequest request{};
         request.header.nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));

@@ -32,8 +32,8 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
     if (sources.kubernetes != nullptr) sample.kubernetes = sources.kubernetes->status();
     if (sources.announcer != nullptr) {
         const AnnouncementStatus status = sources.announcer->status();
-        sample.announcements =
-            AnnouncementSample{status.announced_vips, status.routes.size(), status.drained, status.failures};
+        sample.announcements = AnnouncementSample{status.announced_vips, status.routes.size() + status.routes6.size(),
+                                                  status.drained, status.failures};
     }
     for (const WorkerContext* worker : sources.workers) {
         WorkerSample& out = sample.workers.emplace_back();

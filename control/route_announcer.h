@@ -1,7 +1,8 @@
 // RouteAnnouncer: tells an unmodified routing daemon what to announce through kernel routes.
 //
-// Design note: every served VIP (announcement_plan.h states the rule) is a /32 route in a
-// kernel table of its own ([announce] table), routed through the port's kernel interface
+// Design note: every served VIP (announcement_plan.h states the rule) is a /32 (IPv4) or /128
+// (IPv6) route in a kernel table of its own ([announce] table; the kernel keeps a table per
+// family under one number), routed through the port's kernel interface
 // (the net_tap of the kernel exception path). A daemon on the gateway host (BIRD's kernel
 // protocol with `learn`, FRR's `redistribute table`) imports that table and announces it to
 // the router. Kernel routes, not the daemon's control socket, because they need nothing from
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "control/announcement_plan.h"
 
 namespace vipgate {
 
@@ -34,16 +36,17 @@ class Snapshot;
 struct AnnouncementStatus {
     std::string interface;  // the kernel interface the routes go through
     uint32_t table = 0;
-    std::vector<config::Ipv4Prefix> routes;  // held in the kernel table now
-    uint64_t announced_vips = 0;             // of those, /32 VIP routes
-    uint64_t added = 0;                      // routes added since start
-    uint64_t removed = 0;                    // routes removed since start
-    uint64_t failures = 0;                   // netlink changes the kernel refused (retried)
-    std::string last_error;                  // the latest refusal, empty: none
-    bool drained = false;                    // drain-gateway: nothing is announced
-    double drained_for_s = 0;                // since drain-gateway
-    std::optional<double> deadline_s;        // drain-gateway --deadline
-    bool settled = false;                    // the table holds what the last state seen asks for
+    std::vector<config::Ipv4Prefix> routes;   // held in the kernel table now
+    std::vector<config::Ipv6Prefix> routes6;  // ... IPv6
+    uint64_t announced_vips = 0;              // of those, /32 and /128 VIP routes
+    uint64_t added = 0;                       // routes added since start
+    uint64_t removed = 0;                     // routes removed since start
+    uint64_t failures = 0;                    // netlink changes the kernel refused (retried)
+    std::string last_error;                   // the latest refusal, empty: none
+    bool drained = false;                     // drain-gateway: nothing is announced
+    double drained_for_s = 0;                 // since drain-gateway
+    std::optional<double> deadline_s;         // drain-gateway --deadline
+    bool settled = false;                     // the table holds what the last state seen asks for
 };
 
 class RouteAnnouncer {
@@ -65,15 +68,23 @@ public:
 private:
     void apply(size_t limit, std::chrono::steady_clock::time_point now);
     int change(Rtnetlink& netlink, const config::Ipv4Prefix& prefix, bool add);
+    int change(Rtnetlink& netlink, const config::Ipv6Prefix& prefix, bool add);
+    template <class Prefix, class Held>
+    void apply_family(Rtnetlink& netlink, const std::vector<Prefix>& remove, const std::vector<Prefix>& add, Held& held,
+                      size_t limit, size_t& done, std::chrono::steady_clock::time_point now);
+    void refused(const std::string& message, std::chrono::steady_clock::time_point now);
 
     const std::string interface_;
     const unsigned interface_index_;
     const uint32_t table_;
     const std::optional<config::Ipv4Prefix> aggregate_;
+    const std::optional<config::Ipv6Prefix> aggregate6_;
 
     mutable std::mutex mutex_;
-    std::set<config::Ipv4Prefix> held_;        // in the kernel table
-    std::set<config::Ipv4Prefix> wanted_;      // for the last snapshot and drain state seen
+    std::set<config::Ipv4Prefix> held_;    // in the kernel table
+    std::set<config::Ipv4Prefix> wanted_;  // for the last snapshot and drain state seen
+    Routes6 held6_;
+    Routes6 wanted6_;
     uint64_t synced_generation_ = UINT64_MAX;  // none seen yet
     bool synced_drained_ = false;
     bool unfinished_ = false;  // more changes to make than one turn makes
