@@ -16,14 +16,22 @@ std::runtime_error interface_error(const std::string& name, const std::string& w
     return std::runtime_error("kernel interface " + name + ": " + what + ": " + std::strerror(-error));
 }
 
-// A new interface takes net.ipv6.conf.default.disable_ipv6, which a host or namespace may have set:
-// IPv6 addresses need it off on this interface (a sysctl, which rtnetlink does not set).
-void enable_ipv6(const std::string& name) {
-    const std::string path = "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6";
+void write_sysctl(const std::string& name, const std::string& setting, const char* value) {
+    const std::string path = "/proc/sys/net/ipv6/conf/" + name + "/" + setting;
     std::ofstream file(path);
-    file << "0\n";
+    file << value << '\n';
     file.close();
-    if (!file) throw std::runtime_error("kernel interface " + name + ": cannot turn IPv6 on (" + path + ")");
+    if (!file) throw std::runtime_error("kernel interface " + name + ": cannot set " + path + " to " + value);
+}
+
+// The tap's IPv6 addresses are the port's, no more: no link-local address (addr_gen_mode 1). One
+// would be the kernel's alone, which vipgate's Neighbor Discovery does not answer for on the
+// wire, so a daemon that announced it (a BGP link-local next hop) would announce a next hop
+// nobody can reach. Then IPv6 on: a new interface takes net.ipv6.conf.default.disable_ipv6,
+// which a host or namespace may have set. Sysctls: rtnetlink sets neither.
+void enable_ipv6(const std::string& name) {
+    write_sysctl(name, "addr_gen_mode", "1");
+    write_sysctl(name, "disable_ipv6", "0");
 }
 
 }  // namespace

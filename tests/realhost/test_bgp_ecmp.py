@@ -16,6 +16,10 @@ Counted outcomes, each read from the routers' tables, the clients and `vipctl` o
      and the time until every new connection succeeds again (a new one every 50 ms);
   6. (dnat) the killed gateway restarts and rejoins: flows rehash onto it, none breaks;
   7. SIGTERM of the other: it withdraws its route itself before it exits.
+IPv6 (tools/lab/ecmp.py): the IPv6 ClusterIP is announced as a /128 over a second BGP session of
+each gateway, over IPv6 through vipgate's kernel exception path; rt learns it from both (1),
+it stays while the IPv4 service's endpoints are not ready (3), and (fullnat) curl -6 from the
+client reaches it through rt's ECMP route.
 Everything (namespaces, vipgate, BIRD, nginx) is torn down pass or fail.
 """
 import json
@@ -75,6 +79,17 @@ class Clients:
         r.check(line, "the client ended without results")
         self.process.wait(30)
         return json.loads(line)
+
+
+def wait_routes6(lab, wanted, timeout=ROUTE_TIMEOUT):
+    """Waits until rt's route to VIP6 goes via exactly `wanted`; returns seconds."""
+    started = time.monotonic()
+    while lab.routes6() != sorted(wanted):
+        if time.monotonic() - started > timeout:
+            raise r.TestFailure(f"rt's route to {ecmp.VIP6} goes via {lab.routes6()}, not {sorted(wanted)}, after "
+                                f"{timeout} s:\n{lab.router.show('show', 'protocols')}")
+        time.sleep(0.02)
+    return time.monotonic() - started
 
 
 def wait_routes(lab, wanted, table="main", timeout=ROUTE_TIMEOUT):
@@ -137,17 +152,55 @@ def phase_routes(lab, vipctl):
     wait_routes(lab, ["gw1", "gw2"], table=str(ecmp.BACKSIDE_TABLE))
     r.log(f"rt: {ecmp.VIP} and {ecmp.CLIENT_NET} (table {ecmp.BACKSIDE_TABLE}) via both gateways by BGP "
           f"({took:.1f} s after the gateways started)")
+    took6 = wait_routes6(lab, ["gw1", "gw2"])
+    r.log(f"rt: {ecmp.VIP6}/128 via both gateways by BGP over IPv6 through their kernel paths "
+          f"({took6:.1f} s later)")
     for name, ctl in vipctl.items():
         announcements = ctl("get", "announcements")
-        r.check(announcements["routes"] == [f"{ecmp.VIP}/32"] and announcements["announced_vips"] == 1,
-                f"{name}: get announcements: {announcements}")
+        r.check(announcements["routes"] == [f"{ecmp.VIP}/32", f"{ecmp.VIP6}/128"]
+                and announcements["announced_vips"] == 2, f"{name}: get announcements: {announcements}")
         kernel = lab.ns.run(name, "ip", "route", "show", "table", ecmp.ANNOUNCE_TABLE, capture=True)
         r.check(f"{ecmp.VIP} dev vg-p0" in kernel, f"{name}: table {ecmp.ANNOUNCE_TABLE}: {kernel!r}")
+        kernel6 = lab.ns.run(name, "ip", "-6", "route", "show", "table", ecmp.ANNOUNCE_TABLE, capture=True)
+        r.check(f"{ecmp.VIP6} dev vg-p0" in kernel6, f"{name}: IPv6 table {ecmp.ANNOUNCE_TABLE}: {kernel6!r}")
         gateway = lab.gateways[name]
         shown = (gateway.metric("vipgate_announced_vips"), gateway.metric("vipgate_gateway_drained"))
-        r.check(shown == (1, 0), f"{name}: vipgate_announced_vips, vipgate_gateway_drained = {shown}")
-    r.log(f"each gateway: {ecmp.VIP}/32 in kernel table {ecmp.ANNOUNCE_TABLE} via vg-p0 (get announcements; "
-          "metrics vipgate_announced_vips 1, vipgate_gateway_drained 0)")
+        r.check(shown == (2, 0), f"{name}: vipgate_announced_vips, vipgate_gateway_drained = {shown}")
+    r.log(f"each gateway: {ecmp.VIP}/32 and {ecmp.VIP6}/128 in kernel table {ecmp.ANNOUNCE_TABLE} via vg-p0 "
+          "(get announcements; metrics vipgate_announced_vips 2, vipgate_gateway_drained 0)")
+
+
+def start_nginx6(lab, workdir, name):
+    """A second nginx on the backend, IPv6 only (the lab's own listens on IPv4)."""
+    directory = os.path.join(workdir, f"{name}-v6")
+    os.makedirs(directory, exist_ok=True)
+    conf = os.path.join(directory, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(servers.NGINX_CONF.format(dir=directory, port=f"[::]:{servers.HTTP_PORT} ipv6only=on", name=name))
+    lab.ns.spawn(name, ["nginx", "-e", os.path.join(directory, "error.log"), "-p", directory, "-c", conf],
+                 log_path=os.path.join(directory, "nginx.out"))
+    deadline = time.monotonic() + 10
+    while f"[::]:{servers.HTTP_PORT} " not in lab.ns.run(name, "ss", "-Hltn6", capture=True):
+        r.check(time.monotonic() < deadline, f"nginx on {name} does not listen on [::]:{servers.HTTP_PORT}")
+        time.sleep(0.05)
+
+
+def phase_ipv6_client(lab, vipctl, workdir):
+    """(fullnat) curl -6 through rt's ECMP route to VIP6: both gateways serve it."""
+    for name in ecmp.BACKENDS6:
+        start_nginx6(lab, workdir, name)
+    before = {name: ctl.counter("new_connections") for name, ctl in vipctl.items()}
+    answers = []
+    for _ in range(40):
+        out = lab.ns.run("c1", "curl", "-6", "-g", "-s", "-m", "5", f"http://[{ecmp.VIP6}]/", check=False,
+                         capture=True)
+        answers.append(out.strip())
+    spread = {name: ctl.counter("new_connections") - before[name] for name, ctl in vipctl.items()}
+    reached = r.spread(a for a in answers if a)
+    r.log(f"40 x curl -6 http://[{ecmp.VIP6}]/ from the client: backends {dict(sorted(reached.items()))}, "
+          f"new_connections per gateway {spread}")
+    r.check(sum(reached.values()) == 40, f"curl -6 through rt to {ecmp.VIP6} failed: {answers}")
+    r.check(all(count > 0 for count in spread.values()), f"not spread over both gateways: {spread}")
 
 
 def phase_spread(lab, vipctl):
@@ -171,8 +224,11 @@ def phase_service_change(lab, vipctl, workdir):
 
     apply(False)
     took = wait_routes(lab, ["gw2"])
-    r.check(vipctl["gw1"]("get", "announcements")["routes"] == [], "gw1 still announces a VIP with no ready endpoint")
-    r.log(f"gw1: every endpoint not ready: its route withdrawn, rt via gw2 only after {took:.2f} s")
+    routes = vipctl["gw1"]("get", "announcements")["routes"]
+    r.check(routes == [f"{ecmp.VIP6}/128"], f"gw1 announces {routes}: the VIP with no ready endpoint, or not VIP6")
+    r.check(lab.routes6() == ["gw1", "gw2"], f"rt's route to {ecmp.VIP6} changed too: via {lab.routes6()}")
+    r.log(f"gw1: every endpoint not ready: its route withdrawn, rt via gw2 only after {took:.2f} s "
+          f"({ecmp.VIP6}/128, still served, stays)")
     new_connections(lab, 20)
     apply(True)
     took = wait_routes(lab, ["gw1", "gw2"])
@@ -269,7 +325,7 @@ def phase_clean_stop(lab, remaining):
     took = wait_routes(lab, remaining)
     log = gateway.stop()
     stopped = time.monotonic() - started
-    r.check("announce: withdrew 1 route(s) at exit" in log, "gw2's log does not say it withdrew its route at exit")
+    r.check("announce: withdrew 2 route(s) at exit" in log, "gw2's log does not say it withdrew its routes at exit")
     r.log(f"SIGTERM gw2: it withdrew its route at exit, rt via {remaining or 'nobody'} {took:.2f} s after the "
           f"signal (vipgate exited after {stopped:.2f} s)")
 
@@ -301,6 +357,8 @@ def main():
         r.log(f"two gateways up ({nat_mode}, af_packet, idle adaptive), BIRD on each and on rt")
         phase_routes(lab, vipctl)
         phase_spread(lab, vipctl)
+        if nat_mode == "fullnat":
+            phase_ipv6_client(lab, vipctl, workdir)
         phase_service_change(lab, vipctl, workdir)
         if nat_mode == "dnat":
             phase_drain(lab, vipctl)

@@ -23,6 +23,17 @@ the other gateway than the request (the hash sees other ports): vipgate translat
 DNAT reply statelessly, and picks up mid-stream TCP on the same Maglev endpoint, so any gateway
 with the same hash_seed and services serves any packet of a flow.
 Full-NAT: each gateway's SNAT address is its own p1 address; replies go straight to it.
+
+IPv6 beside it: the client net 2001:db8:10::/64, the front 2001:db8:20::/64 (rt ::1, gateways ::11
+and ::12), the back 2001:db8:30::/64 (SNAT6 ::11 and ::12, backends ::21 and ::22), and the
+IPv6 ClusterIP VIP6 served by nginx on the backends' IPv6 addresses. Each gateway's BIRD has a
+second BGP session, over IPv6 between its front address and rt's, which also runs through
+vipgate's kernel exception path (vg-p0 carries p0's IPv6 address) and exports the /128 routes
+vipgate keeps in the IPv6 half of kernel table 100; next hop self: the gateway's front IPv6
+address, which rt reaches on the link (vipgate answers rt's solicitations for it). Why a session
+of its own rather than IPv6 unicast over the IPv4 session: an IPv4 session has no IPv6 address
+of the gateway to give as the next hop. IPv6 is served full-NAT only here: a DNAT-only reply
+path for IPv6 would need the backside table of IPv6 too.
 """
 import os
 import signal
@@ -39,6 +50,10 @@ CLIENT_NET, CLIENT, RT_CLIENT = "198.18.10.0/24", "198.18.10.10", "198.18.10.1"
 FRONT_PREFIX, RT_FRONT = 24, "198.18.20.1"
 RT_BACK = "198.18.30.1"
 VIP, VIP_PORT = "198.18.100.10", 80
+CLIENT_NET6, CLIENT6, RT_CLIENT6, RT_FRONT6 = "2001:db8:10::/64", "2001:db8:10::10", "2001:db8:10::1", "2001:db8:20::1"
+VIP6 = "2001:db8:100::10"
+GATEWAYS6 = {"gw1": ("2001:db8:20::11", "2001:db8:30::11"), "gw2": ("2001:db8:20::12", "2001:db8:30::12")}
+BACKENDS6 = {"b1": "2001:db8:30::21", "b2": "2001:db8:30::22"}
 ROUTER_AS, ANNOUNCE_TABLE, BACKSIDE_TABLE = 65000, 100, 200
 BFD = "min rx interval 100 ms; min tx interval 100 ms; multiplier 5;"
 GATEWAYS = {"gw1": ("198.18.20.11", "198.18.30.11", 65011), "gw2": ("198.18.20.12", "198.18.30.12", 65012)}
@@ -78,6 +93,16 @@ template bgp gateway_peer {{
     ipv4 {{ import all; export none; }};
 }}
 {peers}
+template bgp gateway_peer6 {{
+    local {router6} as {router_as};
+    hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 5;
+    ipv6 {{ import all; export none; }};
+}}
+{peers6}
+protocol kernel vips6 {{
+    merge paths on;
+    ipv6 {{ import none; export filter {{ if net ~ [2001:db8:100::/64+] then accept; reject; }}; }};
+}}
 # VIPs into the main table: one ECMP route over every gateway that announces it.
 protocol kernel vips {{
     merge paths on;
@@ -100,7 +125,19 @@ GATEWAY_BIRD = """
 log "{log}" all;
 router id {address};
 ipv4 table vips;
+ipv6 table vips6;
 protocol device {{ scan time 10; }}
+protocol kernel announced6 {{
+    learn; scan time 1;
+    kernel table {announce_table};
+    ipv6 {{ table vips6; import all; export none; }};
+}}
+protocol bgp uplink6 {{
+    local {address6} as {local_as};
+    neighbor {router6} as {router_as};
+    hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 5;
+    ipv6 {{ table vips6; import none; export all; next hop self; }};
+}}
 # What vipgate announces: its /32 routes in kernel table {announce_table}, through vg-p0.
 protocol kernel announced {{
     learn; scan time 1;
@@ -157,6 +194,7 @@ class Gateway:
         self.starts = 0
         self.bird = Bird(lab, name, GATEWAY_BIRD.format(
             address=self.front, router=RT_FRONT, router_as=ROUTER_AS, local_as=self.asn, bfd=BFD,
+            address6=GATEWAYS6[name][0], router6=RT_FRONT6,
             announce_table=ANNOUNCE_TABLE, client_net=CLIENT_NET, log="{log}"))
 
     def config(self):
@@ -167,20 +205,26 @@ class Gateway:
             "dataplane": {"worker_lcores": [1], "nat_mode": self.nat_mode, "stats_interval_ms": 1000,
                           "idle": "adaptive", "mbufs_per_port": 4095, "hash_seed": 1234},
             "conntrack": {"capacity": 16384},
-            "snat": {"addresses": [self.back]},
+            "snat": {"addresses": [self.back, GATEWAYS6[self.name][1]]},
             "announce": {"enabled": True, "table": ANNOUNCE_TABLE, "port": "p0"},
             "ports": [
-                {"name": "p0", "device": "net_af_packet0,iface=p0,qpairs=1", "addresses": [f"{self.front}/24"],
-                 "kernel_interface": "vg-p0"},
-                {"name": "p1", "device": "net_af_packet1,iface=p1,qpairs=1", "addresses": [f"{self.back}/24"]},
+                {"name": "p0", "device": "net_af_packet0,iface=p0,qpairs=1",
+                 "addresses": [f"{self.front}/24", f"{GATEWAYS6[self.name][0]}/64"], "kernel_interface": "vg-p0"},
+                {"name": "p1", "device": "net_af_packet1,iface=p1,qpairs=1",
+                 "addresses": [f"{self.back}/24", f"{GATEWAYS6[self.name][1]}/64"]},
             ],
-            "routes": [{"prefix": CLIENT_NET, "via": RT_FRONT}],
+            "routes": [{"prefix": CLIENT_NET, "via": RT_FRONT}, {"prefix": CLIENT_NET6, "via": RT_FRONT6}],
             "services": [{"name": "web", "cluster_ip": VIP,
                           "ports": [{"name": "http", "protocol": "TCP", "port": VIP_PORT,
                                      "target_port": servers.HTTP_PORT},
                                     {"name": "stream", "protocol": "TCP", "port": STREAM_PORT,
                                      "target_port": STREAM_TARGET_PORT}],
-                          "endpoints": [{"address": address} for address in BACKENDS.values()]}],
+                          "endpoints": [{"address": address} for address in BACKENDS.values()]},
+                         {"name": "web6", "cluster_ip": VIP6, "selector": {"app": "web6"},
+                          "ports": [{"name": "http", "protocol": "TCP", "port": VIP_PORT, "target_port": "http"}]}],
+            "pods": [{"name": name, "pod_ips": [address], "labels": {"app": "web6"},
+                      "ports": [{"name": "http", "protocol": "TCP", "port": servers.HTTP_PORT}]}
+                     for name, address in BACKENDS6.items()],
         }
 
     def start(self):
@@ -233,8 +277,11 @@ class EcmpLab:
         self.gateways = {name: Gateway(self, name, vipgate, nat_mode) for name in GATEWAYS}
         self.router = Bird(self, "rt", ROUTER_BIRD.format(
             router=RT_FRONT, router_as=ROUTER_AS, bfd=BFD, client_net=CLIENT_NET, backside_table=BACKSIDE_TABLE,
+            router6=RT_FRONT6,
             log="{log}", peers="\n".join(f"protocol bgp {name} from gateway_peer {{ neighbor {front} as {asn}; }}"
-                                         for name, (front, _, asn) in GATEWAYS.items())))
+                                         for name, (front, _, asn) in GATEWAYS.items()),
+            peers6="\n".join(f"protocol bgp {name}_v6 from gateway_peer6 {{ neighbor {GATEWAYS6[name][0]} as {asn}; }}"
+                              for name, (_, _, asn) in GATEWAYS.items())))
 
     def _link(self, role, iface, bridge):
         """veth role:iface <-> sw:<role>-<bridge>, enslaved to `bridge`; offloads off (AF_PACKET)."""
@@ -244,6 +291,12 @@ class EcmpLab:
         for r, i in [("sw", port), (role, iface)]:
             self.ns.run(r, "ethtool", "-K", i, "tx", "off", "rx", "off", "gro", "off", check=False)
         self.ns.run(role, "ip", "link", "set", iface, "up")
+
+    def _ipv6_on(self, role, iface, address):
+        """IPv6 on one interface of a namespace whose IPv6 is off elsewhere (the gateways' p0 and
+        p1 keep it off: with AF_PACKET their kernel would see vipgate's wire traffic)."""
+        self.ns.run(role, "sysctl", "-qw", f"net.ipv6.conf.{iface}.disable_ipv6=0", f"net.ipv6.conf.{iface}.accept_ra=0")
+        self.ns.run(role, "ip", "-6", "addr", "add", address, "dev", iface, "nodad")
 
     def up(self):
         netns.clean_stale()
@@ -270,6 +323,11 @@ class EcmpLab:
                "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.b0.send_redirects=0",
                "net.ipv4.conf.f0.send_redirects=0")
         ns.run("rt", "ip", "rule", "add", "iif", "b0", "lookup", BACKSIDE_TABLE, "priority", 100)
+        self._ipv6_on("c1", "eth0", f"{CLIENT6}/64")
+        ns.run("c1", "ip", "-6", "route", "add", "default", "via", RT_CLIENT6)
+        self._ipv6_on("rt", "c0", f"{RT_CLIENT6}/64")
+        self._ipv6_on("rt", "f0", f"{RT_FRONT6}/64")
+        ns.run("rt", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.fib_multipath_hash_policy=1")
         for name in GATEWAYS:
             self._link(name, "p0", "br-f")
             self._link(name, "p1", "br-b")
@@ -281,6 +339,7 @@ class EcmpLab:
             self._link(name, "eth0", "br-b")
             ns.run(name, "ip", "addr", "add", f"{address}/24", "dev", "eth0")
             ns.run(name, "ip", "route", "add", "default", "via", RT_BACK)
+            self._ipv6_on(name, "eth0", f"{BACKENDS6[name]}/64")
             ns.spawn(name, ["/usr/bin/python3", "-c", STREAMER, name])
         self.router.start()
 
@@ -301,3 +360,9 @@ class EcmpLab:
         wanted = VIP if table == "main" else CLIENT_NET
         line = next((line for line in text.splitlines() if line.startswith(wanted + " ")), "")
         return sorted(name for name, (front, _, _) in GATEWAYS.items() if f"via {front} " in line + " ")
+
+    def routes6(self):
+        """rt's next hops for VIP6 (learned over the IPv6 sessions): gateway names."""
+        text = self.ns.run("rt", "ip", "-o", "-6", "route", "show", capture=True, check=False)
+        line = next((line for line in text.splitlines() if line.startswith(VIP6 + " ")), "")
+        return sorted(name for name, (front, _) in GATEWAYS6.items() if f"via {front} " in line + " ")
