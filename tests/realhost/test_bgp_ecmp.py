@@ -242,6 +242,7 @@ def phase_drain(lab, vipctl):
     drained = vipctl["gw1"]("drain-gateway", "--deadline", "30")
     r.check(drained["drained"] is True, f"drain-gateway: {drained}")
     took = wait_routes(lab, ["gw2"])
+    took6 = wait_routes6(lab, ["gw2"])
     before = vipctl["gw1"].counter("new_connections")
     new_connections(lab, 50)
     after = vipctl["gw1"].counter("new_connections")
@@ -250,7 +251,7 @@ def phase_drain(lab, vipctl):
     shown = (lab.gateways["gw1"].metric("vipgate_announced_vips"), lab.gateways["gw1"].metric("vipgate_gateway_drained"))
     results, text = running.stop()
     r.log(f"drain-gateway gw1 ({through} of the {running.count} connections through it): route gone from rt in "
-          f"{took:.2f} s; 50 new connections, {after - before} to gw1; get announcements: drained, "
+          f"{took:.2f} s ({ecmp.VIP6}/128 {took6:.2f} s); 50 new connections, {after - before} to gw1; get announcements: drained, "
           f"{state['drain']['open_connections']} connections open, deadline passed: "
           f"{state['drain']['deadline_passed']}; {text}")
     r.check(state["routes"] == [] and state["drained"], f"gw1 drained still announces: {state}")
@@ -259,6 +260,7 @@ def phase_drain(lab, vipctl):
     r.check(not broken(results), f"draining broke connections: {broken(results)}")
     vipctl["gw1"]("undrain-gateway")
     took = wait_routes(lab, ["gw1", "gw2"])
+    wait_routes6(lab, ["gw1", "gw2"])
     r.log(f"undrain-gateway gw1: rt via both again after {took:.2f} s")
 
 
@@ -273,7 +275,9 @@ def phase_kill(lab, vipctl, nat_mode):
     lab.gateways["gw1"].kill()
     withdrawn = wait_routes(lab, ["gw2"])
     wait_routes(lab, ["gw2"], table=str(ecmp.BACKSIDE_TABLE))
-    time.sleep(6)
+    withdrawn6 = time.monotonic() - killed_at
+    withdrawn6 += wait_routes6(lab, ["gw2"])  # no BFD on the IPv6 session: the 3 s hold timer
+    time.sleep(max(0.0, 6 - withdrawn6))
     results, text = running.stop()
     attempts = probe.stop()
     gone = lab.ns.run("gw1", "ip", "link", "show", "dev", "vg-p0", check=False)
@@ -285,7 +289,7 @@ def phase_kill(lab, vipctl, nat_mode):
     failed = sum(1 for _, _, error in attempts if error)
     after_kill = [a for a in attempts if a[0] >= killed_at]
     r.log(f"SIGKILL gw1 ({nat_mode}, {through} of the {running.count} connections through it): vg-p0 gone, rt withdrew "
-          f"its route in {withdrawn:.2f} s; new connections: {len(after_kill)} attempts after the kill, "
+          f"its route in {withdrawn:.2f} s ({ecmp.VIP6}/128: {withdrawn6:.2f} s, hold timer); new connections: {len(after_kill)} attempts after the kill, "
           f"{len(late)} slow (> 200 ms) or failed ({failed} failed), every one started from {converged:.2f} s "
           f"after the kill on succeeded at once; {text}")
     if nat_mode == "dnat":
@@ -309,6 +313,7 @@ def phase_rejoin(lab, vipctl):
     lab.gateways["gw1"].start()
     took = wait_routes(lab, ["gw1", "gw2"])
     joined = time.monotonic() - started
+    wait_routes6(lab, ["gw1", "gw2"])
     time.sleep(4)
     picked = vipctl["gw1"].carrying(running.ports)
     results, text = running.stop()
@@ -323,6 +328,7 @@ def phase_clean_stop(lab, remaining):
     started = time.monotonic()
     gateway.process.send_signal(signal.SIGTERM)
     took = wait_routes(lab, remaining)
+    wait_routes6(lab, remaining)
     log = gateway.stop()
     stopped = time.monotonic() - started
     r.check("announce: withdrew 2 route(s) at exit" in log, "gw2's log does not say it withdrew its routes at exit")
