@@ -276,7 +276,7 @@ def phase_kill(lab, vipctl, nat_mode):
     withdrawn = wait_routes(lab, ["gw2"])
     wait_routes(lab, ["gw2"], table=str(ecmp.BACKSIDE_TABLE))
     withdrawn6 = time.monotonic() - killed_at
-    withdrawn6 += wait_routes6(lab, ["gw2"])  # no BFD on the IPv6 session: the 3 s hold timer
+    withdrawn6 += wait_routes6(lab, ["gw2"])
     time.sleep(max(0.0, 6 - withdrawn6))
     results, text = running.stop()
     attempts = probe.stop()
@@ -289,7 +289,7 @@ def phase_kill(lab, vipctl, nat_mode):
     failed = sum(1 for _, _, error in attempts if error)
     after_kill = [a for a in attempts if a[0] >= killed_at]
     r.log(f"SIGKILL gw1 ({nat_mode}, {through} of the {running.count} connections through it): vg-p0 gone, rt withdrew "
-          f"its route in {withdrawn:.2f} s ({ecmp.VIP6}/128: {withdrawn6:.2f} s, hold timer); new connections: {len(after_kill)} attempts after the kill, "
+          f"its route in {withdrawn:.2f} s ({ecmp.VIP6}/128: {withdrawn6:.2f} s); new connections: {len(after_kill)} attempts after the kill, "
           f"{len(late)} slow (> 200 ms) or failed ({failed} failed), every one started from {converged:.2f} s "
           f"after the kill on succeeded at once; {text}")
     if nat_mode == "dnat":

@@ -27,7 +27,7 @@ Full-NAT: each gateway's SNAT address is its own p1 address; replies go straight
 IPv6 beside it: the client net 2001:db8:10::/64, the front 2001:db8:20::/64 (rt ::1, gateways ::11
 and ::12), the back 2001:db8:30::/64 (SNAT6 ::11 and ::12, backends ::21 and ::22), and the
 IPv6 ClusterIP VIP6 served by nginx on the backends' IPv6 addresses. Each gateway's BIRD has a
-second BGP session, over IPv6 between its front address and rt's, which also runs through
+second BGP session (BFD too), over IPv6 between its front address and rt's, which also runs through
 vipgate's kernel exception path (vg-p0 carries p0's IPv6 address) and exports the /128 routes
 vipgate keeps in the IPv6 half of kernel table 100; next hop self: the gateway's front IPv6
 address, which rt reaches on the link (vipgate answers rt's solicitations for it). Why a session
@@ -96,6 +96,7 @@ template bgp gateway_peer {{
 template bgp gateway_peer6 {{
     local {router6} as {router_as};
     hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 5;
+    bfd on;
     ipv6 {{ import all; export none; }};
 }}
 {peers6}
@@ -136,6 +137,7 @@ protocol bgp uplink6 {{
     local {address6} as {local_as};
     neighbor {router6} as {router_as};
     hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 5;
+    bfd on;
     ipv6 {{ table vips6; import none; export all; next hop self; }};
 }}
 # What vipgate announces: its /32 routes in kernel table {announce_table}, through vg-p0.
