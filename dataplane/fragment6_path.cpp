@@ -30,7 +30,8 @@ Fragment6Admission admit_fragment6(WorkerContext& context, const Snapshot& snaps
             owner_known = true;
         }
     }
-    FragmentEntry6* entry = context.fragments6.find_or_create(key, snapshot.hash_seed, context.now_ms, context.counters);
+    FragmentEntry6* entry =
+        context.fragments6.find_or_create(key, snapshot.hash_seed, context.now_ms, context.counters);
     if (entry == nullptr) {
         drop_packet(context, packet, DropReason::FragmentTableFull);
         return consumed;

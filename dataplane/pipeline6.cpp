@@ -54,7 +54,7 @@ struct Packet6 {
     ParsedIpv6 parsed;
     uint16_t port_index;
     uint16_t vlan_id;
-    bool icmp6;  // ICMPv6 other than Neighbor Discovery: handle_icmp6, in burst order
+    bool icmp6;                      // ICMPv6 other than Neighbor Discovery: handle_icmp6, in burst order
     bool fragment_owner_known;       // first fragments: handed here by their home, so this worker owns them
     FragmentEntry6* fragment_entry;  // first fragments: their datagram's entry
 };
@@ -117,7 +117,7 @@ private:
     // from_handoff_, except for a first fragment handed to its home, which decides.
     bool owner_known_;
     Fragment6Decision fragment_decision_{};  // of the first fragment in hand
-    bool table_changed_ = false;  // as in pipeline.cpp: hits looked up before are looked up again
+    bool table_changed_ = false;             // as in pipeline.cpp: hits looked up before are looked up again
 };
 
 bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out) noexcept {
@@ -647,7 +647,7 @@ void Ipv6Processor::handle_icmp6_error(Packet6& packet) noexcept {
     Icmp6Quote quote;
     rte_mbuf* mbuf = packet.mbuf;
     if (!parse_icmp6_quote(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf), packet.parsed, quote)) {
-        drop(mbuf, DropReason::Icmp6ErrorUnmatched);
+        drop(mbuf, quote.later_fragment ? DropReason::Icmp6ErrorLaterFragment : DropReason::Icmp6ErrorUnmatched);
         return;
     }
     const FlowKey6& inner = quote.inner_key;
@@ -700,7 +700,8 @@ void Ipv6Processor::handle_icmp6_error(Packet6& packet) noexcept {
 // At its home, a first fragment is kept for the normal path; a later one follows its first's
 // decision (or waited, or was dropped, in admit_fragment6).
 bool Ipv6Processor::classify_fragment(Packet6& packet) noexcept {
-    const Fragment6Admission admission = admit_fragment6(context_, snapshot_, packet.mbuf, packet.parsed, from_handoff_);
+    const Fragment6Admission admission =
+        admit_fragment6(context_, snapshot_, packet.mbuf, packet.parsed, from_handoff_);
     switch (admission.step) {
     case Fragment6Step::FirstFragment:
         packet.fragment_entry = admission.entry;
@@ -718,7 +719,8 @@ bool Ipv6Processor::classify_fragment(Packet6& packet) noexcept {
 
 // The first fragment takes the normal path, deciding for its owner unless its home already did;
 // then the fragments that waited for it follow, parsed again (the same bytes parse the same way).
-void Ipv6Processor::handle_first_fragment(Packet6& packet, const ConnLookupResult6& hit, int32_t service_port) noexcept {
+void Ipv6Processor::handle_first_fragment(Packet6& packet, const ConnLookupResult6& hit,
+                                          int32_t service_port) noexcept {
     owner_known_ = packet.fragment_owner_known;
     fragment_decision_.action = FragmentAction::Discard;
     if (hit.connection != nullptr) {
