@@ -91,7 +91,7 @@ namespace vipgate {
     X(Ipv6FragmentMalformed, "ipv6_fragment_malformed")  /* a second fragment header, or M set on a length not a multiple of 8 */ \
     X(Ipv6ExtUnsupported, "ipv6_ext_unsupported")  /* AH, ESP, Mobility, HIP, Shim6, experimental: not translatable */ \
     X(Ipv6UdpZeroChecksum, "ipv6_udp_zero_checksum")  /* UDP checksum 0 is not allowed over IPv6 (RFC 8200 8.1) */ \
-    X(Ipv6NotServed, "ipv6_not_served")          /* well-formed IPv6 for us that vipgate does not serve: multicast (MLD) */ \
+    X(Ipv6NotServed, "ipv6_not_served")          /* well-formed IPv6 for us that vipgate does not serve: No Next Header, multicast (MLD) */ \
     X(Ipv6HopLimitExceeded, "ipv6_hop_limit_exceeded")  /* would leave with hop limit 0: answered with ICMPv6 time exceeded */ \
     X(Icmp6ErrorUnmatched, "icmp6_error_unmatched")  /* ICMPv6 error whose quoted flow no connection tracks (or quote unreadable) */ \
     X(Icmp6ErrorLaterFragment, "icmp6_error_later_fragment")  /* ICMPv6 error quoting a fragment after the first: no ports to find its flow */ \
