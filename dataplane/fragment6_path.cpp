@@ -21,7 +21,7 @@ Fragment6Admission admit_fragment6(WorkerContext& context, const Snapshot& snaps
     // the owner its home handed the datagram to: the two cannot be the same worker.
     bool owner_known = false;
     if (context.worker_count > 1) {
-        const uint16_t home = fragment_home(key, snapshot.hash_seed, context.worker_count);
+        const uint16_t home = fragment_home6(key, snapshot.hash_seed, context.worker_count);
         if (home != context.worker_index) {
             if (!from_handoff) {
                 hand_off_packet(context, packet, home);

@@ -130,7 +130,7 @@ uint16_t fragment_home(const FragmentKey& key, uint32_t seed, uint16_t worker_co
     return static_cast<uint16_t>(hash_key(key, seed ^ 0x9e3779b9u) % worker_count);
 }
 
-uint16_t fragment_home(const FragmentKey6& key, uint32_t seed, uint16_t worker_count) noexcept {
+uint16_t fragment_home6(const FragmentKey6& key, uint32_t seed, uint16_t worker_count) noexcept {
     return static_cast<uint16_t>(hash_key(key, seed ^ 0x9e3779b9u) % worker_count);
 }
 

@@ -158,6 +158,6 @@ using FragmentTable6 = BasicFragmentTable<FragmentEntry6>;  // 192 KiB per worke
 // The worker all fragments of a datagram meet on first: the same for every fragment, whatever
 // RSS did with them (most NICs hash fragments by addresses only, the first by its ports too).
 uint16_t fragment_home(const FragmentKey& key, uint32_t seed, uint16_t worker_count) noexcept;
-uint16_t fragment_home(const FragmentKey6& key, uint32_t seed, uint16_t worker_count) noexcept;
+uint16_t fragment_home6(const FragmentKey6& key, uint32_t seed, uint16_t worker_count) noexcept;
 
 }  // namespace vipgate

@@ -262,7 +262,7 @@ TEST_P(GoldenFragments6, FragmentsMeetAtTheirHomeAndFollowTheFirstToItsOwner) {
         key.src_addr = kClient;
         key.dst_addr = kVip;
         key.id = rte_cpu_to_be_32(candidate);
-        return fragment_home(key, snapshot.hash_seed, 2);
+        return fragment_home6(key, snapshot.hash_seed, 2);
     };
     while (home_of(id) != 0) ++id;
     const Flow6 flow = udp_flow(client_port);
