@@ -42,7 +42,7 @@ DATAGRAMS = 20
 SIZE = 4000
 PROBE_SIZE = 1400
 FRAGMENT_DROPS = ["fragment", "fragment_tiny", "fragment_oversize", "fragment_overlap", "fragment_orphan",
-                  "fragment_timeout", "fragment_table_full", "ipv6_not_served", "icmp6_error_later_fragment",
+                  "fragment_timeout", "fragment_table_full", "icmp6_error_later_fragment",
                   "icmp6_error_unmatched"]
 
 ECHO_SERVER = """
@@ -79,23 +79,29 @@ print(json.dumps({{"whole": whole, "errors": errors}}))
 """
 
 # One socket: a datagram larger than the pod's link MTU, sent until its echo comes back (the
-# first is lost at b1, which answers Packet Too Big; the next leave c1 in fragments).
+# first is lost at b1, which answers Packet Too Big; the socket reports it once as EMSGSIZE; the
+# next leave c1 in fragments).
 PROBE = f"""
-import json, os, socket, time
+import errno, json, os, socket
 payload = os.urandom({PROBE_SIZE})
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.settimeout(1)
 s.connect(("{SMALL_VIP6}", {SMALL_MTU_PORT}))
-result = {{"sent": 0, "echoed": False}}
-for attempt in range(5):
-    s.send(payload)
-    result["sent"] += 1
+result = {{"sent": 0, "echoed": False, "emsgsize": 0}}
+for attempt in range(6):
     try:
+        s.send(payload)
+        result["sent"] += 1
         if s.recv(65535) == payload:
             result["echoed"] = True
             break
     except socket.timeout:
         pass
+    except OSError as error:
+        # The Packet Too Big reported on the connected socket (its next call fails once).
+        if error.errno != errno.EMSGSIZE:
+            raise
+        result["emsgsize"] += 1
 print(json.dumps(result))
 """
 
