@@ -166,7 +166,7 @@ struct alignas(64) WorkerCounters {
     uint64_t dns_slipped = 0;             // rate-limited, answered with TC so the client retries over TCP
     uint64_t dns_forwarded_upstream = 0;  // out of zone: sent down the service path to the upstreams
     uint64_t dns_tcp_control_sent = 0;    // SYN-ACKs and ACKs of FINs of the TCP responder
-    // IPv4 fragments (dataplane/fragment_table.h). The first fragment counts as any packet too.
+    // IPv4 and IPv6 fragments (dataplane/fragment_table.h). The first fragment counts as any packet too.
     uint64_t fragments_forwarded = 0;  // later fragments sent on with their first fragment's translation
     uint64_t fragments_held = 0;       // later fragments that waited for their first (sent before it, or in its burst)
     uint64_t fragment_datagrams_completed = 0;  // every fragment of the datagram seen
