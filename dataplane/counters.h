@@ -67,7 +67,7 @@ namespace vipgate {
     VIPGATE_IPV6_DROP_REASONS(X)
 // clang-format on
 
-// IPv4 fragments (dataplane/fragment_table.h).
+// IPv4 and IPv6 fragments (dataplane/fragment_table.h, fragment6_path.h).
 // clang-format off
 #define VIPGATE_FRAGMENT_DROP_REASONS(X) \
     X(FragmentTiny, "fragment_tiny")             /* first fragment without the whole L4 header, or TCP at offset 8 (RFC 1858) */ \
@@ -91,9 +91,10 @@ namespace vipgate {
     X(Ipv6FragmentMalformed, "ipv6_fragment_malformed")  /* a second fragment header, or M set on a length not a multiple of 8 */ \
     X(Ipv6ExtUnsupported, "ipv6_ext_unsupported")  /* AH, ESP, Mobility, HIP, Shim6, experimental: not translatable */ \
     X(Ipv6UdpZeroChecksum, "ipv6_udp_zero_checksum")  /* UDP checksum 0 is not allowed over IPv6 (RFC 8200 8.1) */ \
-    X(Ipv6NotServed, "ipv6_not_served")          /* well-formed IPv6 for us that vipgate does not serve yet: fragments (docs/ipv6.md) */ \
+    X(Ipv6NotServed, "ipv6_not_served")          /* well-formed IPv6 for us that vipgate does not serve: No Next Header, multicast (MLD) */ \
     X(Ipv6HopLimitExceeded, "ipv6_hop_limit_exceeded")  /* would leave with hop limit 0: answered with ICMPv6 time exceeded */ \
     X(Icmp6ErrorUnmatched, "icmp6_error_unmatched")  /* ICMPv6 error whose quoted flow no connection tracks (or quote unreadable) */ \
+    X(Icmp6ErrorLaterFragment, "icmp6_error_later_fragment")  /* ICMPv6 error quoting a fragment after the first: no ports to find its flow */ \
     X(NdInvalid, "nd_invalid")                   /* NS/NA failing RFC 4861 7.1 (hop limit, checksum, code, target, options) */ \
     X(NdIgnored, "nd_ignored")                   /* router solicitation or advertisement, redirect: vipgate is configured, not autoconfigured */
 // clang-format on
@@ -165,7 +166,7 @@ struct alignas(64) WorkerCounters {
     uint64_t dns_slipped = 0;             // rate-limited, answered with TC so the client retries over TCP
     uint64_t dns_forwarded_upstream = 0;  // out of zone: sent down the service path to the upstreams
     uint64_t dns_tcp_control_sent = 0;    // SYN-ACKs and ACKs of FINs of the TCP responder
-    // IPv4 fragments (dataplane/fragment_table.h). The first fragment counts as any packet too.
+    // IPv4 and IPv6 fragments (dataplane/fragment_table.h). The first fragment counts as any packet too.
     uint64_t fragments_forwarded = 0;  // later fragments sent on with their first fragment's translation
     uint64_t fragments_held = 0;       // later fragments that waited for their first (sent before it, or in its burst)
     uint64_t fragment_datagrams_completed = 0;  // every fragment of the datagram seen

@@ -8,17 +8,19 @@ namespace vipgate {
 namespace {
 
 // The clock wraps every 49 days: compare by difference.
-bool expired(const FragmentEntry& entry, uint32_t now_ms) {
+template <class Entry>
+bool expired(const Entry& entry, uint32_t now_ms) {
     return static_cast<int32_t>(now_ms - entry.expires_ms) >= 0;
 }
 
-uint32_t hash_key(const FragmentKey& key, uint32_t seed) {
+template <class Key>
+uint32_t hash_key(const Key& key, uint32_t seed) {
     return rte_hash_crc(&key, sizeof(key), seed);
 }
 
 }  // namespace
 
-RangeResult FragmentEntry::add_range(uint16_t offset, uint16_t length, bool more) noexcept {
+RangeResult FragmentProgress::add_range(uint16_t offset, uint16_t length, bool more) noexcept {
     const uint32_t begin = offset;
     const uint32_t end = begin + length;
     // A datagram has one end: a second last fragment, a fragment past it, or a last fragment
@@ -53,13 +55,14 @@ RangeResult FragmentEntry::add_range(uint16_t offset, uint16_t length, bool more
     return RangeResult::Added;
 }
 
-FragmentEntry* FragmentTable::find_or_create(const FragmentKey& key, uint32_t seed, uint32_t now_ms,
-                                             WorkerCounters& counters) noexcept {
-    FragmentEntry* ways = &entries_[(hash_key(key, seed) % kSets) * kWays];
-    FragmentEntry* free = nullptr;
-    FragmentEntry* stale = nullptr;
+template <class Entry>
+Entry* BasicFragmentTable<Entry>::find_or_create(const Key& key, uint32_t seed, uint32_t now_ms,
+                                                 WorkerCounters& counters) noexcept {
+    Entry* ways = &entries_[(hash_key(key, seed) % kSets) * kWays];
+    Entry* free = nullptr;
+    Entry* stale = nullptr;
     for (uint32_t way = 0; way < kWays; ++way) {
-        FragmentEntry& entry = ways[way];
+        Entry& entry = ways[way];
         if (!entry.in_use) {
             if (free == nullptr) free = &entry;
         } else if (entry.key == key) {
@@ -78,7 +81,7 @@ FragmentEntry* FragmentTable::find_or_create(const FragmentKey& key, uint32_t se
         free = stale;
     }
     if (free == nullptr) return nullptr;
-    *free = FragmentEntry{};
+    *free = Entry{};
     free->key = key;
     free->expires_ms = now_ms + kTimeoutMs;
     free->in_use = true;
@@ -86,12 +89,14 @@ FragmentEntry* FragmentTable::find_or_create(const FragmentKey& key, uint32_t se
     return free;
 }
 
-void FragmentTable::release(FragmentEntry& entry) noexcept {
+template <class Entry>
+void BasicFragmentTable<Entry>::release(Entry& entry) noexcept {
     entry.in_use = false;
     --size_;
 }
 
-void FragmentTable::expire_entry(FragmentEntry& entry, WorkerCounters& counters) noexcept {
+template <class Entry>
+void BasicFragmentTable<Entry>::expire_entry(Entry& entry, WorkerCounters& counters) noexcept {
     for (uint32_t i = 0; i < entry.held_count; ++i) {
         counters.drop(DropReason::FragmentTimeout);
         rte_pktmbuf_free(entry.held[i]);
@@ -103,11 +108,12 @@ void FragmentTable::expire_entry(FragmentEntry& entry, WorkerCounters& counters)
     release(entry);
 }
 
-uint32_t FragmentTable::expire(uint32_t now_ms, uint32_t budget, WorkerCounters& counters) noexcept {
+template <class Entry>
+uint32_t BasicFragmentTable<Entry>::expire(uint32_t now_ms, uint32_t budget, WorkerCounters& counters) noexcept {
     if (size_ == 0) return 0;
     uint32_t cleared = 0;
     for (uint32_t visited = 0; visited < budget && visited < kCapacity; ++visited) {
-        FragmentEntry& entry = entries_[expire_cursor_];
+        Entry& entry = entries_[expire_cursor_];
         expire_cursor_ = expire_cursor_ + 1 == kCapacity ? 0 : expire_cursor_ + 1;
         if (entry.in_use && expired(entry, now_ms)) {
             expire_entry(entry, counters);
@@ -117,7 +123,14 @@ uint32_t FragmentTable::expire(uint32_t now_ms, uint32_t budget, WorkerCounters&
     return cleared;
 }
 
+template class BasicFragmentTable<FragmentEntry>;
+template class BasicFragmentTable<FragmentEntry6>;
+
 uint16_t fragment_home(const FragmentKey& key, uint32_t seed, uint16_t worker_count) noexcept {
+    return static_cast<uint16_t>(hash_key(key, seed ^ 0x9e3779b9u) % worker_count);
+}
+
+uint16_t fragment_home6(const FragmentKey6& key, uint32_t seed, uint16_t worker_count) noexcept {
     return static_cast<uint16_t>(hash_key(key, seed ^ 0x9e3779b9u) % worker_count);
 }
 

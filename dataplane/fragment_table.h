@@ -1,4 +1,4 @@
-// Per-worker table of IPv4 datagrams in fragments, without reassembly.
+// Per-worker tables of IPv4 and IPv6 datagrams in fragments, without reassembly.
 //
 // Design note (after Maglev and Katran): only the first fragment carries the ports, so only it
 // can be looked up in the connection table. Its fate (translated to these addresses, handed to
@@ -18,6 +18,9 @@
 // ranges seen are kept merged (at most kMaxRanges holes and islands): overlapping fragments
 // (teardrop), a second "last" fragment that disagrees, or a datagram with too many islands are
 // refused, and after an overlap the rest of the datagram is dropped too.
+//
+// IPv6 (RFC 8200) uses the same table with its own key, (source, destination, 32-bit
+// identification), and 192-byte entries (the 16-byte addresses): 192 KiB per worker.
 #pragma once
 
 #include <array>
@@ -41,6 +44,17 @@ struct FragmentKey {
 };
 static_assert(sizeof(FragmentKey) == 12);
 
+// IPv6 (RFC 8200 4.5): a datagram is (source, destination, identification); the protocol is
+// not part of it. Network order.
+struct FragmentKey6 {
+    std::array<uint8_t, 16> src_addr{};
+    std::array<uint8_t, 16> dst_addr{};
+    uint32_t id = 0;
+
+    bool operator==(const FragmentKey6&) const = default;
+};
+static_assert(sizeof(FragmentKey6) == 36);
+
 // What the first fragment's handling decided for the datagram.
 enum class FragmentAction : uint8_t {
     AwaitFirst,  // the first fragment has not been handled: later ones wait
@@ -51,26 +65,24 @@ enum class FragmentAction : uint8_t {
 
 enum class RangeResult : uint8_t { Added, Overlap, TooManyRanges };
 
-struct alignas(64) FragmentEntry {
+// The family-independent part of an entry: the bytes seen, the fragments held, the decision.
+// Laid out first so that an IPv4 entry stays two cache lines.
+struct FragmentProgress {
     static constexpr uint32_t kMaxRanges = 8;
     static constexpr uint32_t kMaxHeld = 8;
     struct Range {
         uint16_t begin, end;  // bytes of the datagram's payload, [begin, end)
     };
 
-    FragmentKey key;
-    uint32_t expires_ms = 0;
-    uint32_t new_src_addr = 0;  // Translate, network order
-    uint32_t new_dst_addr = 0;
-    uint16_t datagram_end = 0;  // payload length of the datagram, once its last fragment was seen
-    uint8_t owner = 0;          // HandOff (kMaxWorkers is 32)
+    std::array<rte_mbuf*, kMaxHeld> held{};  // later fragments waiting for the first, in arrival order
+    std::array<Range, kMaxRanges> ranges{};  // sorted, merged, disjoint
+    uint16_t datagram_end = 0;               // payload length of the datagram, once its last fragment was seen
+    uint8_t owner = 0;                       // HandOff (kMaxWorkers is 32)
     FragmentAction action = FragmentAction::AwaitFirst;
     bool in_use = false;
     bool last_seen = false;
     uint8_t range_count = 0;
     uint8_t held_count = 0;
-    std::array<Range, kMaxRanges> ranges{};  // sorted, merged, disjoint
-    std::array<rte_mbuf*, kMaxHeld> held{};  // later fragments waiting for the first, in arrival order
 
     // Records [offset, offset + length) (`more`: MF set). Nothing changes unless Added.
     RangeResult add_range(uint16_t offset, uint16_t length, bool more) noexcept;
@@ -84,10 +96,29 @@ struct alignas(64) FragmentEntry {
         return true;
     }
 };
-static_assert(sizeof(FragmentEntry) == 128, "two cache lines per datagram");
+static_assert(sizeof(FragmentProgress) == 104);
 
-class FragmentTable {
+// One datagram: its key, its deadline, and the addresses its first fragment was translated to.
+template <class Key, class Address>
+struct alignas(64) BasicFragmentEntry : FragmentProgress {
+    using KeyType = Key;
+    using AddressType = Address;
+    Key key{};
+    uint32_t expires_ms = 0;
+    Address new_src_addr{};  // Translate, network order
+    Address new_dst_addr{};
+};
+using FragmentEntry = BasicFragmentEntry<FragmentKey, uint32_t>;
+using FragmentEntry6 = BasicFragmentEntry<FragmentKey6, std::array<uint8_t, 16>>;
+static_assert(sizeof(FragmentEntry) == 128, "two cache lines per IPv4 datagram");
+static_assert(sizeof(FragmentEntry6) == 192, "three cache lines per IPv6 datagram");
+
+// The table, the same for both families (instantiated for FragmentEntry and FragmentEntry6 in
+// fragment_table.cpp).
+template <class Entry>
+class BasicFragmentTable {
 public:
+    using Key = typename Entry::KeyType;
     static constexpr uint32_t kWays = 4;
     static constexpr uint32_t kSets = 256;
     static constexpr uint32_t kCapacity = kWays * kSets;
@@ -96,17 +127,16 @@ public:
     // The datagram's entry, or a new one (AwaitFirst, expiring kTimeoutMs from now); the
     // datagram's own entry, once expired, and otherwise an expired entry of the set are
     // reclaimed (expire_entry) rather than reused. Null when the set is full.
-    FragmentEntry* find_or_create(const FragmentKey& key, uint32_t seed, uint32_t now_ms,
-                                  WorkerCounters& counters) noexcept;
+    Entry* find_or_create(const Key& key, uint32_t seed, uint32_t now_ms, WorkerCounters& counters) noexcept;
     // Frees an entry whose held fragments were released.
-    void release(FragmentEntry& entry) noexcept;
+    void release(Entry& entry) noexcept;
     // Ages up to `budget` entries from where the last call stopped; returns the number expired.
     uint32_t expire(uint32_t now_ms, uint32_t budget, WorkerCounters& counters) noexcept;
     uint32_t size() const noexcept { return size_; }
     // Every fragment waiting in the table, for tests that account for every mbuf.
     template <class Visit>
     void for_each_held(Visit&& visit) const {
-        for (const FragmentEntry& entry : entries_) {
+        for (const Entry& entry : entries_) {
             if (!entry.in_use) continue;
             for (uint32_t i = 0; i < entry.held_count; ++i) visit(entry.held[i]);
         }
@@ -116,15 +146,18 @@ private:
     // Drops the entry's held fragments (fragment_timeout) and frees it. A datagram that was
     // translated or still waited for its first fragment counts as expired; one handed to
     // another worker is counted there, and a discarded one was counted when it was refused.
-    void expire_entry(FragmentEntry& entry, WorkerCounters& counters) noexcept;
+    void expire_entry(Entry& entry, WorkerCounters& counters) noexcept;
 
-    std::array<FragmentEntry, kCapacity> entries_{};
+    std::array<Entry, kCapacity> entries_{};
     uint32_t size_ = 0;
     uint32_t expire_cursor_ = 0;
 };
+using FragmentTable = BasicFragmentTable<FragmentEntry>;    // 128 KiB per worker
+using FragmentTable6 = BasicFragmentTable<FragmentEntry6>;  // 192 KiB per worker
 
 // The worker all fragments of a datagram meet on first: the same for every fragment, whatever
 // RSS did with them (most NICs hash fragments by addresses only, the first by its ports too).
 uint16_t fragment_home(const FragmentKey& key, uint32_t seed, uint16_t worker_count) noexcept;
+uint16_t fragment_home6(const FragmentKey6& key, uint32_t seed, uint16_t worker_count) noexcept;
 
 }  // namespace vipgate

@@ -21,6 +21,8 @@ constexpr uint32_t kTcpChecksumOffset = 16;
 constexpr uint32_t kSctpChecksumOffset = 8;
 constexpr uint32_t kSctpChecksumEnd = 12;
 constexpr uint8_t kIpv6Version = 6;
+constexpr uint32_t kFragmentHeaderLength = 8;
+constexpr uint16_t kFragmentOffsetMask = 0xFFF8;  // of the host-order offset field
 
 uint16_t load16(const uint8_t* bytes) {
     uint16_t value;
@@ -59,15 +61,27 @@ bool parse_icmp6_quote(const uint8_t* frame, uint32_t contiguous_length, const P
     std::memcpy(out.inner_key.dst_addr, inner + offsetof(rte_ipv6_hdr, dst_addr), 16);
     uint8_t next = inner[offsetof(rte_ipv6_hdr, proto)];
     uint32_t offset = inner_l3 + kIpv6HeaderLength;
-    for (uint32_t walked = 0; next == kIpv6HopByHop || next == kIpv6Routing || next == kIpv6DestinationOptions;
+    bool fragment = false;
+    for (uint32_t walked = 0;
+         next == kIpv6HopByHop || next == kIpv6Routing || next == kIpv6DestinationOptions || next == kIpv6Fragment;
          ++walked) {
         if (walked == kMaxIpv6ExtensionHeaders || offset + 8 > quote_end) return false;
-        const uint32_t length = (uint32_t{frame[offset + 1]} + 1) * 8;
+        uint32_t length = (uint32_t{frame[offset + 1]} + 1) * 8;
+        if (next == kIpv6Fragment) {
+            // A first fragment quotes the ports; a later one quotes data.
+            if ((rte_be_to_cpu_16(load16(frame + offset + 2)) & kFragmentOffsetMask) != 0) {
+                out.later_fragment = true;
+                return false;
+            }
+            length = kFragmentHeaderLength;
+            fragment = true;
+        }
         if (offset + length - (inner_l3 + kIpv6HeaderLength) > kMaxIpv6ChainBytes) return false;
         next = frame[offset];
         offset += length;
     }
-    if (next != kProtoTcp && next != kProtoUdp && next != kProtoSctp) return false;
+    // SCTP is not served in fragments (fragment6_path.h): no fragment of it was translated.
+    if (next != kProtoTcp && next != kProtoUdp && (next != kProtoSctp || fragment)) return false;
     if (offset + kQuotedL4Minimum > quote_end) return false;
     out.inner_key.protocol = next;
     out.inner_l4_offset = static_cast<uint16_t>(offset);

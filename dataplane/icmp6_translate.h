@@ -27,12 +27,15 @@ struct Icmp6Quote {
     uint16_t inner_l4_offset;       // frame start -> quoted TCP/UDP/SCTP header
     uint16_t quote_end;             // frame offset where the quote ends (first segment)
     uint16_t inner_payload_length;  // host order, as in the quoted header
+    bool later_fragment = false;    // the quote is a fragment after the first (parse_icmp6_quote false)
 };
 
 // Reads the quote of an ICMPv6 error (parsed.icmp_type < 128): a version-6 header, hop-by-hop,
-// routing and destination options headers walked (bounded as the parser's), then TCP, UDP or
-// SCTP with at least its 8 first bytes in the first segment. False for anything else (fragments
-// included): the caller drops the error as icmp6_error_unmatched.
+// routing, destination options and fragment headers walked (bounded as the parser's), then TCP,
+// UDP or SCTP with at least its 8 first bytes in the first segment. A first fragment of TCP or
+// UDP is read as a whole packet: its checksum is in it, and the incremental update is the same.
+// False for anything else: the caller drops the error as icmp6_error_unmatched, or as
+// icmp6_error_later_fragment when out.later_fragment says the quote holds no ports.
 bool parse_icmp6_quote(const uint8_t* frame, uint32_t contiguous_length, const ParsedIpv6& parsed,
                        Icmp6Quote& out) noexcept;
 

@@ -137,6 +137,7 @@ DropReason parse_fragment_header(const uint8_t* header, const Bounds& bounds, ui
     out.fragment = fragment_offset == 0 ? FragmentKind::First : FragmentKind::Later;
     out.more_fragments = more;
     out.fragment_offset = static_cast<uint16_t>(fragment_offset);
+    out.fragment_length = static_cast<uint16_t>(data_length);
     return DropReason::Count;
 }
 

@@ -74,6 +74,7 @@ struct ParsedIpv6 {
     bool more_fragments;       // fragments: M set
     uint16_t fragment_offset;  // fragments: offset of the data in the datagram, bytes (host order)
     uint32_t fragment_id;      // any fragment header (atomic too): identification, network order
+    uint16_t fragment_length;  // fragments: bytes of the datagram after the fragment header
 };
 static_assert(sizeof(ParsedIpv6) <= 64, "ParsedIpv6 should fit one cache line");
 

@@ -1,9 +1,10 @@
 // IPv6 ClusterIP service: the IPv4 pipeline's stages (pipeline.cpp) over ParsedIpv6, FlowKey6
 // and ConnTable6, for one burst's IPv6 packets:
 //   1. parse each (ipv6_parser.h); Neighbor Discovery goes to nd_path.h; keep TCP, UDP and SCTP
-//      packets to our MAC that are not fragments, and other ICMPv6 (answered or translated in
-//      burst order by handle_icmp6, which looks its quoted flow up itself); drop the rest with
-//      the parser's reason or ipv6_not_served (fragments are a later step of docs/ipv6.md);
+//      packets to our MAC, and other ICMPv6 (answered or translated in burst order by
+//      handle_icmp6, which looks its quoted flow up itself); fragments of TCP and UDP go to
+//      fragment6_path.h (first fragments are kept, later ones follow them); drop the rest with
+//      the parser's reason, `fragment` or ipv6_not_served;
 //   2. one batched ConnTable6 lookup, then one batched VIP-table lookup of the misses (the VIP
 //      table is shared with IPv4: VipKey carries the family);
 //   3. per packet: translate a tracked flow, start a new one (Maglev on the 5-tuple), hand it to
@@ -33,6 +34,7 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/fragment6_path.h"
 #include "dataplane/icmp6_responses.h"
 #include "dataplane/icmp6_translate.h"
 #include "dataplane/ipv6_parser.h"
@@ -53,7 +55,16 @@ struct Packet6 {
     ParsedIpv6 parsed;
     uint16_t port_index;
     uint16_t vlan_id;
-    bool icmp6;  // ICMPv6 other than Neighbor Discovery: handle_icmp6, in burst order
+    bool icmp6;                      // ICMPv6 other than Neighbor Discovery: handle_icmp6, in burst order
+    bool fragment_owner_known;       // first fragments: handed here by their home, so this worker owns them
+    FragmentEntry6* fragment_entry;  // first fragments: their datagram's entry
+};
+
+// What became of a first fragment: what its later fragments get (fragment6_path.h).
+struct Fragment6Decision {
+    FragmentAction action;
+    uint16_t owner;
+    std::array<uint8_t, 16> new_src_addr, new_dst_addr;
 };
 
 class Ipv6Processor {
@@ -63,7 +74,8 @@ public:
           snapshot_(snapshot),
           counters_(context.counters),
           table_(*context.connections6),
-          from_handoff_(from_handoff) {}
+          from_handoff_(from_handoff),
+          owner_known_(from_handoff) {}
 
     void run(rte_mbuf** packets, const uint16_t* l3_offsets, uint16_t count) noexcept;
 
@@ -92,13 +104,21 @@ private:
         return snapshot_.find_service_port(VipKey::ipv6(key.dst_addr, key.dst_port, key.protocol));
     }
     void drop(rte_mbuf* packet, DropReason reason) noexcept { drop_packet(context_, packet, reason); }
+    bool classify_fragment(Packet6& packet) noexcept;
+    void handle_first_fragment(Packet6& packet, const ConnLookupResult6& hit, int32_t service_port) noexcept;
+    void send_later_fragment(Packet6& packet, const FragmentEntry6& entry) noexcept;
+    void forward_fragment(Packet6& packet, const FragmentEntry6& entry) noexcept;
 
     WorkerContext& context_;
     const Snapshot& snapshot_;
     WorkerCounters& counters_;
     ConnTable6& table_;
     const bool from_handoff_;
-    bool table_changed_ = false;  // as in pipeline.cpp: hits looked up before are looked up again
+    // The packet in hand came from the worker that decided its owner: no hand-off (owned_elsewhere).
+    // from_handoff_, except for a first fragment handed to its home, which decides.
+    bool owner_known_;
+    Fragment6Decision fragment_decision_{};  // of the first fragment in hand
+    bool table_changed_ = false;             // as in pipeline.cpp: hits looked up before are looked up again
 };
 
 bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out) noexcept {
@@ -130,8 +150,12 @@ bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out)
     const uint8_t protocol = out.parsed.key.protocol;
     out.icmp6 = protocol == kProtoIcmpv6 && out.parsed.fragment == FragmentKind::None;  // ND left above
     if (out.icmp6) return true;
-    if (unlikely((protocol != kProtoTcp && protocol != kProtoUdp && protocol != kProtoSctp) ||
-                 out.parsed.fragment != FragmentKind::None)) {
+    if (unlikely(out.parsed.fragment != FragmentKind::None)) {
+        if (protocol == kProtoTcp || protocol == kProtoUdp) return classify_fragment(out);
+        drop(packet, DropReason::Fragment);
+        return false;
+    }
+    if (unlikely(protocol != kProtoTcp && protocol != kProtoUdp && protocol != kProtoSctp)) {
         drop(packet, DropReason::Ipv6NotServed);
         return false;
     }
@@ -257,7 +281,9 @@ void Ipv6Processor::dispatch(Packet6& packet, ConnLookupResult6 hit, int32_t ser
         hit = table_.lookup(packet.parsed.key);
         if (was_hit && hit.connection == nullptr) service_port = find_service_port(packet.parsed.key);
     }
-    if (hit.connection != nullptr) {
+    if (unlikely(packet.parsed.fragment == FragmentKind::First)) {
+        handle_first_fragment(packet, hit, service_port);
+    } else if (hit.connection != nullptr) {
         handle_tracked(packet, hit);
     } else {
         handle_untracked(packet, service_port);
@@ -265,10 +291,12 @@ void Ipv6Processor::dispatch(Packet6& packet, ConnLookupResult6 hit, int32_t ser
 }
 
 bool Ipv6Processor::owned_elsewhere(Packet6& packet, uint16_t owner) noexcept {
-    if (from_handoff_ || context_.worker_count == 1 || owner == context_.worker_index ||
+    if (owner_known_ || context_.worker_count == 1 || owner == context_.worker_index ||
         owner >= context_.worker_count) {
         return false;
     }
+    fragment_decision_.action = FragmentAction::HandOff;
+    fragment_decision_.owner = owner;
     hand_off_packet(context_, packet.mbuf, owner);
     return true;
 }
@@ -517,6 +545,11 @@ void Ipv6Processor::send_out(Packet6& packet, const Ipv6OnLink& link, const uint
 void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept {
     const Ipv6OnLink* link = egress(packet, rewrite.dst_addr);
     if (link == nullptr) return;
+    if (unlikely(packet.parsed.fragment != FragmentKind::None)) {
+        fragment_decision_.action = FragmentAction::Translate;
+        std::memcpy(fragment_decision_.new_src_addr.data(), rewrite.src_addr, 16);
+        std::memcpy(fragment_decision_.new_dst_addr.data(), rewrite.dst_addr, 16);
+    }
     rewrite_ipv6_packet(rte_pktmbuf_mtod(packet.mbuf, uint8_t*), packet.parsed, rewrite);
     send_out(packet, *link, rewrite.dst_addr);
 }
@@ -617,7 +650,7 @@ void Ipv6Processor::handle_icmp6_error(Packet6& packet) noexcept {
     Icmp6Quote quote;
     rte_mbuf* mbuf = packet.mbuf;
     if (!parse_icmp6_quote(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf), packet.parsed, quote)) {
-        drop(mbuf, DropReason::Icmp6ErrorUnmatched);
+        drop(mbuf, quote.later_fragment ? DropReason::Icmp6ErrorLaterFragment : DropReason::Icmp6ErrorUnmatched);
         return;
     }
     const FlowKey6& inner = quote.inner_key;
@@ -666,6 +699,95 @@ void Ipv6Processor::handle_icmp6_error(Packet6& packet) noexcept {
                         rewrite);
     ++counters_.icmp_errors_translated;
     send_out(packet, *link, outer_destination);
+}
+
+// ---------------------------------------------------------------------------------------------
+// IPv6 fragments (fragment6_path.h)
+
+// At its home, a first fragment is kept for the normal path; a later one follows its first's
+// decision (or waited, or was dropped, in admit_fragment6).
+bool Ipv6Processor::classify_fragment(Packet6& packet) noexcept {
+    const Fragment6Admission admission =
+        admit_fragment6(context_, snapshot_, packet.mbuf, packet.parsed, from_handoff_);
+    switch (admission.step) {
+    case Fragment6Step::FirstFragment:
+        packet.fragment_entry = admission.entry;
+        packet.fragment_owner_known = admission.owner_known;
+        return true;
+    case Fragment6Step::Follow:
+        send_later_fragment(packet, *admission.entry);
+        finish_if_complete6(context_, *admission.entry);
+        return false;
+    case Fragment6Step::Consumed:
+        break;
+    }
+    return false;
+}
+
+// The first fragment takes the normal path, deciding for its owner unless its home already did;
+// then the fragments that waited for it follow, parsed again (the same bytes parse the same way).
+void Ipv6Processor::handle_first_fragment(Packet6& packet, const ConnLookupResult6& hit,
+                                          int32_t service_port) noexcept {
+    owner_known_ = packet.fragment_owner_known;
+    fragment_decision_.action = FragmentAction::Discard;
+    if (hit.connection != nullptr) {
+        handle_tracked(packet, hit);
+    } else {
+        handle_untracked(packet, service_port);
+    }
+    owner_known_ = from_handoff_;
+
+    FragmentEntry6& entry = *packet.fragment_entry;
+    // Not AwaitFirst: a later packet of this burst made the datagram overlap meanwhile.
+    if (entry.action != FragmentAction::AwaitFirst) return;
+    entry.action = fragment_decision_.action;
+    entry.owner = static_cast<uint8_t>(fragment_decision_.owner);
+    entry.new_src_addr = fragment_decision_.new_src_addr;
+    entry.new_dst_addr = fragment_decision_.new_dst_addr;
+    for (uint32_t i = 0; i < entry.held_count; ++i) {
+        Packet6 held;
+        held.mbuf = entry.held[i];
+        held.port_index = port_index_of(context_, held.mbuf->port);
+        ParsedPacket outer;
+        parse_packet(rte_pktmbuf_mtod(held.mbuf, const uint8_t*), rte_pktmbuf_data_len(held.mbuf),
+                     rte_pktmbuf_pkt_len(held.mbuf), snapshot_.ports[held.port_index].vlan, false, outer);
+        parse_ipv6(rte_pktmbuf_mtod(held.mbuf, const uint8_t*), rte_pktmbuf_data_len(held.mbuf),
+                   rte_pktmbuf_pkt_len(held.mbuf), outer.l3_offset, held.parsed);
+        held.vlan_id = outer.vlan_id;
+        send_later_fragment(held, entry);
+    }
+    entry.held_count = 0;
+    finish_if_complete6(context_, entry);
+}
+
+void Ipv6Processor::send_later_fragment(Packet6& packet, const FragmentEntry6& entry) noexcept {
+    switch (entry.action) {
+    case FragmentAction::Translate:
+        forward_fragment(packet, entry);
+        return;
+    case FragmentAction::HandOff:
+        hand_off_packet(context_, packet.mbuf, entry.owner);
+        return;
+    case FragmentAction::AwaitFirst:
+    case FragmentAction::Discard:
+        break;
+    }
+    drop(packet.mbuf, DropReason::FragmentOrphan);
+}
+
+// The first fragment's route and addresses; the ports and the L4 checksum, in the first fragment
+// only, are not here.
+void Ipv6Processor::forward_fragment(Packet6& packet, const FragmentEntry6& entry) noexcept {
+    if (unlikely(packet.parsed.hop_limit <= 1)) {
+        hop_limit_exceeded(packet);
+        return;
+    }
+    const Ipv6OnLink* link = egress(packet, entry.new_dst_addr.data());
+    if (link == nullptr) return;
+    rewrite_fragment6_addresses(rte_pktmbuf_mtod(packet.mbuf, uint8_t*), packet.parsed, entry.new_src_addr.data(),
+                                entry.new_dst_addr.data());
+    ++counters_.fragments_forwarded;
+    send_out(packet, *link, entry.new_dst_addr.data());
 }
 
 }  // namespace

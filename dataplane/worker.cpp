@@ -135,6 +135,7 @@ int run_worker(void* argument) {
         context.counters.active_connections = active;
         context.affinity->expire(context.now_ms, launch.affinity_expire_budget);
         context.fragments.expire(context.now_ms, kFragmentExpireBudget, context.counters);
+        context.fragments6.expire(context.now_ms, kFragmentExpireBudget, context.counters);
         const IdlePolicy policy = snapshot->idle;
         if (const uint32_t sleep_us = idle.after_poll(busy, policy); sleep_us > 0) {
             ++context.counters.idle_sleeps;

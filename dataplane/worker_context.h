@@ -77,6 +77,7 @@ struct alignas(64) WorkerContext {
     uint64_t* service_port_refusals = nullptr;  // new connections refused (no usable endpoint),
     uint32_t service_port_slots = 0;            // per service port id
     FragmentTable fragments;                    // IPv4 datagrams in fragments (128 KiB)
+    FragmentTable6 fragments6;                  // IPv6 datagrams in fragments (192 KiB)
 };
 
 // Index of a DPDK port id in the context's port list (0 if absent; every port the worker polls

@@ -55,6 +55,7 @@
 #include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/dns_rate_limiter.h"
+#include "dataplane/ipv6_parser.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/worker_context.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -209,10 +210,11 @@ uint64_t dns_answered(const WorkerCounters& counters) {
     return dns_sent(counters) - counters.dns_tcp_control_sent;
 }
 
-// The fragments waiting in the worker's fragment table.
+// The fragments waiting in the worker's fragment tables (IPv4 and IPv6).
 std::vector<rte_mbuf*> waiting_fragments(const Worker& worker) {
     std::vector<rte_mbuf*> waiting;
     worker.context.fragments.for_each_held([&](rte_mbuf* packet) { waiting.push_back(packet); });
+    worker.context.fragments6.for_each_held([&](rte_mbuf* packet) { waiting.push_back(packet); });
     return waiting;
 }
 
@@ -222,10 +224,20 @@ uint32_t waiting_segments() {
     return total;
 }
 
-bool is_ipv4_fragment(const rte_mbuf* packet) {
+// An IPv4 fragment, or an IPv6 one (the parser's reading: a fragment header that is not atomic).
+bool is_fragment(const rte_mbuf* packet) {
     const rte_ipv4_hdr* ip = ipv4_header(packet);
-    return ip != nullptr &&
-           (rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
+    if (ip != nullptr) {
+        return (rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
+    }
+    const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
+    const uint32_t length = rte_pktmbuf_data_len(packet);
+    if (length < sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr)) return false;
+    const bool tagged = (frame[12] << 8 | frame[13]) == RTE_ETHER_TYPE_VLAN;
+    const uint16_t l3 = tagged ? sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr) : sizeof(rte_ether_hdr);
+    ParsedIpv6 parsed;
+    return parse_ipv6(frame, length, rte_pktmbuf_pkt_len(packet), l3, parsed).kind == PacketKind::Ipv6 &&
+           parsed.fragment != FragmentKind::None;
 }
 
 uint64_t sum_drops(const WorkerCounters& counters) {
@@ -275,7 +287,7 @@ std::vector<rte_mbuf*> run_burst(Worker& worker, const Snapshot& snapshot, std::
     FUZZ_CHECK(after.rx_bytes - before.rx_bytes == (from_handoff ? 0 : bytes));
     FUZZ_CHECK(after.handoffs_in - before.handoffs_in == (from_handoff ? count : 0));
     FUZZ_CHECK(after.handoffs_out - before.handoffs_out == handed_off.size());
-    for (const rte_mbuf* packet : handed_off) FUZZ_CHECK(!from_handoff || is_ipv4_fragment(packet));
+    for (const rte_mbuf* packet : handed_off) FUZZ_CHECK(!from_handoff || is_fragment(packet));
     FUZZ_CHECK(after.punted - before.punted == punted);
     uint64_t echo_replies = 0;
     for (const rte_mbuf* packet : outputs.transmitted) echo_replies += is_echo_reply(packet) ? 1 : 0;
@@ -335,6 +347,7 @@ void advance_clock(uint32_t step_ms) {
         context.counters.conntrack_expired += context.connections->expire(context.now_ms, kExpireBudget);
         context.affinity->expire(context.now_ms, kExpireBudget);
         context.fragments.expire(context.now_ms, kExpireBudget, context.counters);
+        context.fragments6.expire(context.now_ms, kExpireBudget, context.counters);
     }
 }
 

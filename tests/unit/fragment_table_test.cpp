@@ -1,5 +1,6 @@
 // Fragment table (dataplane/fragment_table.h): ranges seen per datagram (merging, overlaps,
 // the datagram's end), completion, the set bound and expiry on an injected clock.
+// IPv6 keys too (the same table over FragmentEntry6).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include "dataplane/flow_key.h"
 #include "dataplane/fragment_table.h"
+#include "tests/support/ipv6_builder.h"
 #include "tests/support/packet_builder.h"
 
 namespace vipgate {
@@ -183,6 +185,41 @@ TEST(FragmentHome, SpreadsDatagramsOverTheWorkers) {
         EXPECT_LT(count, kDatagrams / kWorkers * 12 / 10);
     }
     EXPECT_EQ(fragment_home(key_of(1), kSeed, 1), 0);
+}
+
+// IPv6 (RFC 8200 4.5): a datagram is (source, destination, 32-bit identification); ids that
+// agree in their low 16 bits are different datagrams.
+FragmentKey6 key6_of(uint32_t id, const char* source = "2001:db8::10") {
+    FragmentKey6 key;
+    key.src_addr = test::ipv6(source);
+    key.dst_addr = test::ipv6("2001:db8:100::1");
+    key.id = id;
+    return key;
+}
+
+TEST(FragmentTable6, KeysAreTheWholeIdentificationAndBothAddresses) {
+    auto table = std::make_unique<FragmentTable6>();
+    WorkerCounters counters;
+    FragmentEntry6* entry = table->find_or_create(key6_of(0x00010001), kSeed, 1000, counters);
+    ASSERT_NE(entry, nullptr);
+    EXPECT_EQ(table->find_or_create(key6_of(0x00010001), kSeed, 1001, counters), entry);
+    EXPECT_NE(table->find_or_create(key6_of(0x00020001), kSeed, 1001, counters), entry);
+    EXPECT_NE(table->find_or_create(key6_of(0x00010001, "2001:db8::11"), kSeed, 1001, counters), entry);
+    EXPECT_EQ(table->size(), 3u);
+    EXPECT_EQ(table->expire(1001 + FragmentTable6::kTimeoutMs, FragmentTable6::kCapacity, counters), 3u);
+    EXPECT_EQ(table->size(), 0u);
+    EXPECT_EQ(counters.fragment_datagrams_expired, 3u);
+}
+
+TEST(FragmentHome6, SpreadsDatagramsOverTheWorkers) {
+    constexpr uint16_t kWorkers = 4;
+    constexpr uint32_t kDatagrams = 4096;
+    uint32_t per_worker[kWorkers] = {};
+    for (uint32_t id = 0; id < kDatagrams; ++id) ++per_worker[fragment_home6(key6_of(id), kSeed, kWorkers)];
+    for (uint32_t count : per_worker) {
+        EXPECT_GT(count, kDatagrams / kWorkers * 8 / 10);
+        EXPECT_LT(count, kDatagrams / kWorkers * 12 / 10);
+    }
 }
 
 }  // namespace
