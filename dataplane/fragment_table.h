@@ -61,6 +61,7 @@ enum class FragmentAction : uint8_t {
     Translate,   // rewrite addresses to new_src_addr/new_dst_addr and forward
     HandOff,     // hand to worker `owner`, which tracks the connection
     Discard,     // the first fragment was dropped (or the datagram overlapped): drop the rest
+    Kernel,      // the first fragment went to its port's kernel interface: so do the rest
 };
 
 enum class RangeResult : uint8_t { Added, Overlap, TooManyRanges };

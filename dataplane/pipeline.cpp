@@ -226,7 +226,9 @@ void BurstProcessor::punt(rte_mbuf* packet) noexcept {
 // To the in-port's kernel interface (kernel_output.h). False (the packet untouched) when the
 // port has no kernel interface.
 bool BurstProcessor::to_kernel(rte_mbuf* packet, const PacketState& state) noexcept {
-    return pass_to_kernel(context_, snapshot_, packet, state.port_index);
+    if (!pass_to_kernel(context_, snapshot_, packet, state.port_index)) return false;
+    fragment_decision_.action = FragmentAction::Kernel;  // a first fragment's later ones follow it there
+    return true;
 }
 
 // A packet larger than its egress port's MTU, refused before any rewrite (see the note at the
@@ -1001,6 +1003,9 @@ void BurstProcessor::send_later_fragment(rte_mbuf* packet, PacketState& state, c
     case FragmentAction::HandOff:
         hand_off(packet, entry.owner);
         return;
+    case FragmentAction::Kernel:
+        if (to_kernel(packet, state)) return;
+        break;
     case FragmentAction::AwaitFirst:
     case FragmentAction::Discard:
         break;

@@ -389,7 +389,10 @@ void Ipv6Processor::handle_untracked(Packet6& packet, int32_t service_port) noex
         const uint16_t port = rte_be_to_cpu_16(key.dst_port);
         if (snapshot_.snat_ports.contains(port) && owned_elsewhere(packet, snapshot_.snat_ports.owner(port))) return;
     } else if (snapshot_.is_local6(key.dst_addr)) {
-        if (pass_to_kernel(context_, snapshot_, packet.mbuf, packet.port_index)) return;
+        if (pass_to_kernel(context_, snapshot_, packet.mbuf, packet.port_index)) {
+            fragment_decision_.action = FragmentAction::Kernel;  // a first fragment's later ones follow it there
+            return;
+        }
         refuse(packet, DropReason::NoService);
         return;
     } else if (snapshot_.nat_mode == NatMode::DnatOnly) {
@@ -768,6 +771,9 @@ void Ipv6Processor::send_later_fragment(Packet6& packet, const FragmentEntry6& e
     case FragmentAction::HandOff:
         hand_off_packet(context_, packet.mbuf, entry.owner);
         return;
+    case FragmentAction::Kernel:
+        if (pass_to_kernel(context_, snapshot_, packet.mbuf, packet.port_index)) return;
+        break;
     case FragmentAction::AwaitFirst:
     case FragmentAction::Discard:
         break;

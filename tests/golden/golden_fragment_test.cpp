@@ -8,6 +8,7 @@
 
 #include <rte_ip.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 #include <rte_tcp.h>
 
 #include "dataplane/fragment_table.h"
@@ -297,6 +298,33 @@ TEST_P(GoldenFragments, FragmentsMeetAtTheirHomeAndFollowTheFirstToItsOwner) {
                             {"fragments_held", 2},
                             {"fragments_forwarded", 2},
                             {"fragment_datagrams_completed", 1}});
+}
+
+// A datagram in fragments to the gateway's own address, with a kernel interface on the port:
+// the first fragment goes to the kernel as any unserved packet does, and the later ones follow it
+// there (whatever order they came in), for the kernel to reassemble.
+TEST_P(GoldenFragments, FragmentsToTheGatewayFollowTheFirstToTheKernel) {
+    TopologySpec spec = topology();
+    spec.client_kernel_interface = "vg-clients";
+    GoldenHarness harness(spec);
+    rte_ring* ring = rte_ring_create("golden_fragment_kernel", 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    ASSERT_NE(ring, nullptr);
+    harness.worker(0).kernel_ring = ring;
+    const Flow to_gateway{.protocol = kProtoUdp, .client_port = 42200, .vip = kGatewayAddr, .vip_port = 4789};
+    const std::vector<Bytes> input = fragments_of(client_to_vip(to_gateway, kDatagram, kFragmentedIp), kCuts);
+    RunResult result = harness.run(0, on_port({input[2], input[0], input[1]}, kClientPortId));
+    EXPECT_TRUE(result.transmitted.empty());
+    expect_counters(result,
+                    {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"fragments_held", 1}, {"to_kernel", 3}});
+    std::vector<Bytes> passed;
+    void* packet = nullptr;
+    while (rte_ring_sc_dequeue(ring, &packet) == 0) {
+        test::MbufPtr mbuf(static_cast<rte_mbuf*>(packet));
+        passed.push_back(test::to_bytes(mbuf.get()));
+    }
+    rte_ring_free(ring);
+    EXPECT_EQ(passed, (std::vector<Bytes>{input[0], input[2], input[1]})) << "unchanged, the first one first";
+    EXPECT_EQ(harness.worker(0).fragments.size(), 0u) << "a complete datagram frees its entry";
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModes, GoldenFragments, testing::Values(NatMode::FullNat, NatMode::DnatOnly), mode_name);
