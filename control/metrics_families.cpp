@@ -323,6 +323,42 @@ void add_kubernetes(Families& families, const KubernetesStatus& status) {
                      status.sync_delay_sum_ms / 1e3);
 }
 
+// One series per protocol (arp, nd) in each family; the held packets by what became of them.
+void add_neighbors(Families& families, const NeighborSample& sample) {
+    const std::pair<const char*, const NeighborCounts*> protocols[] = {{"arp", &sample.arp}, {"nd", &sample.nd}};
+    for (const auto& protocol : protocols) {
+        const NeighborCounts& counts = *protocol.second;
+        const Labels labels = {{"protocol", protocol.first}};
+        families.counter("vipgate_neighbor_solicitations_sent_total",
+                         "Requests for a neighbor's MAC sent: ARP requests, IPv6 neighbor solicitations.", labels,
+                         static_cast<double>(counts.solicitations_sent));
+        families.counter("vipgate_neighbor_advertisements_sent_total",
+                         "Statements of the gateway's own addresses sent: ARP replies and announcements, IPv6 "
+                         "neighbor advertisements (answers and defences).",
+                         labels, static_cast<double>(counts.advertisements_sent));
+        families.counter("vipgate_neighbors_learnt_total", "Neighbors learnt (entries added to the table).", labels,
+                         static_cast<double>(counts.learnt));
+        families.gauge("vipgate_neighbor_held_packets", "Packets waiting now for their next hop's MAC.", labels,
+                       static_cast<double>(counts.held));
+        Labels sent = labels;
+        sent.push_back({"outcome", "sent"});
+        families.counter("vipgate_neighbor_held_packets_total",
+                         "Packets that waited for their next hop's MAC: sent once it answered, or dropped (it never "
+                         "answered, or too many were waiting).",
+                         std::move(sent), static_cast<double>(counts.held_sent));
+        Labels dropped = labels;
+        dropped.push_back({"outcome", "dropped"});
+        families.counter("vipgate_neighbor_held_packets_total", "", std::move(dropped),
+                         static_cast<double>(counts.held_dropped));
+        families.counter("vipgate_neighbor_conflicts_total",
+                         "Messages in which another MAC claimed one of the gateway's addresses.", labels,
+                         static_cast<double>(counts.conflicts));
+        families.counter("vipgate_neighbor_updates_refused_total",
+                         "Unsolicited messages refused: they would have changed a known neighbor's MAC.", labels,
+                         static_cast<double>(counts.updates_refused));
+    }
+}
+
 }  // namespace
 
 std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
@@ -353,6 +389,7 @@ std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
         families.counter("vipgate_announce_failures_total", "Route changes the kernel refused (each is retried).", {},
                          static_cast<double>(announcements.failures));
     }
+    if (sample.neighbors) add_neighbors(families, *sample.neighbors);
     return families.take();
 }
 
