@@ -323,39 +323,46 @@ void add_kubernetes(Families& families, const KubernetesStatus& status) {
                      status.sync_delay_sum_ms / 1e3);
 }
 
-// One series per protocol (arp, nd) in each family; the held packets by what became of them.
+// The final report's `arp:` and `nd:` counts: one series per protocol in each family, the held
+// packets by what became of them (`outcome`).
+struct NeighborMetric {
+    uint64_t NeighborCounts::*member;
+    const char* family;
+    const char* help;
+    MetricType type;
+    const char* outcome;  // nullptr: no outcome label
+};
+const NeighborMetric kNeighborMetrics[] = {
+    {&NeighborCounts::solicitations_sent, "vipgate_neighbor_solicitations_sent_total",
+     "Requests for a neighbor's MAC sent: ARP requests, IPv6 neighbor solicitations.", MetricType::Counter, nullptr},
+    {&NeighborCounts::advertisements_sent, "vipgate_neighbor_advertisements_sent_total",
+     "Statements of the gateway's own addresses sent: ARP replies and announcements, IPv6 neighbor advertisements "
+     "(answers and defences).",
+     MetricType::Counter, nullptr},
+    {&NeighborCounts::learnt, "vipgate_neighbors_learnt_total", "Neighbors learnt (entries added to the table).",
+     MetricType::Counter, nullptr},
+    {&NeighborCounts::held, "vipgate_neighbor_held_packets", "Packets waiting now for their next hop's MAC.",
+     MetricType::Gauge, nullptr},
+    {&NeighborCounts::held_sent, "vipgate_neighbor_held_packets_total",
+     "Packets that waited for their next hop's MAC: sent once it answered, or dropped (it never answered, or too "
+     "many were waiting).",
+     MetricType::Counter, "sent"},
+    {&NeighborCounts::held_dropped, "vipgate_neighbor_held_packets_total", "", MetricType::Counter, "dropped"},
+    {&NeighborCounts::conflicts, "vipgate_neighbor_conflicts_total",
+     "Messages in which another MAC claimed one of the gateway's addresses.", MetricType::Counter, nullptr},
+    {&NeighborCounts::updates_refused, "vipgate_neighbor_updates_refused_total",
+     "Unsolicited messages refused: they would have changed a known neighbor's MAC.", MetricType::Counter, nullptr},
+};
+
 void add_neighbors(Families& families, const NeighborSample& sample) {
     const std::pair<const char*, const NeighborCounts*> protocols[] = {{"arp", &sample.arp}, {"nd", &sample.nd}};
     for (const auto& protocol : protocols) {
-        const NeighborCounts& counts = *protocol.second;
-        const Labels labels = {{"protocol", protocol.first}};
-        families.counter("vipgate_neighbor_solicitations_sent_total",
-                         "Requests for a neighbor's MAC sent: ARP requests, IPv6 neighbor solicitations.", labels,
-                         static_cast<double>(counts.solicitations_sent));
-        families.counter("vipgate_neighbor_advertisements_sent_total",
-                         "Statements of the gateway's own addresses sent: ARP replies and announcements, IPv6 "
-                         "neighbor advertisements (answers and defences).",
-                         labels, static_cast<double>(counts.advertisements_sent));
-        families.counter("vipgate_neighbors_learnt_total", "Neighbors learnt (entries added to the table).", labels,
-                         static_cast<double>(counts.learnt));
-        families.gauge("vipgate_neighbor_held_packets", "Packets waiting now for their next hop's MAC.", labels,
-                       static_cast<double>(counts.held));
-        Labels sent = labels;
-        sent.push_back({"outcome", "sent"});
-        families.counter("vipgate_neighbor_held_packets_total",
-                         "Packets that waited for their next hop's MAC: sent once it answered, or dropped (it never "
-                         "answered, or too many were waiting).",
-                         std::move(sent), static_cast<double>(counts.held_sent));
-        Labels dropped = labels;
-        dropped.push_back({"outcome", "dropped"});
-        families.counter("vipgate_neighbor_held_packets_total", "", std::move(dropped),
-                         static_cast<double>(counts.held_dropped));
-        families.counter("vipgate_neighbor_conflicts_total",
-                         "Messages in which another MAC claimed one of the gateway's addresses.", labels,
-                         static_cast<double>(counts.conflicts));
-        families.counter("vipgate_neighbor_updates_refused_total",
-                         "Unsolicited messages refused: they would have changed a known neighbor's MAC.", labels,
-                         static_cast<double>(counts.updates_refused));
+        for (const NeighborMetric& metric : kNeighborMetrics) {
+            Labels labels = {{"protocol", protocol.first}};
+            if (metric.outcome != nullptr) labels.push_back({"outcome", metric.outcome});
+            families.add(metric.family, metric.help, metric.type, std::move(labels),
+                         static_cast<double>(protocol.second->*metric.member));
+        }
     }
 }
 
