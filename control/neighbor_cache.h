@@ -169,11 +169,8 @@ public:
     void tick(const Snapshot& snapshot, uint64_t now_ms) {
         for (auto it = pending_.begin(); it != pending_.end();) {
             Pending& pending = it->second;
-            if (now_ms - pending.last_probe_ms < kProbeIntervalMs) {
-                ++it;
-                continue;
-            }
-            if (pending.probes >= kMaxProbes) {
+            const ProbeStep step = next_probe(pending, now_ms);
+            if (step == ProbeStep::GiveUp) {
                 spdlog::warn("{} {} did not answer {} {}; dropping {} waiting packets", Family::kNeighbor,
                              Family::text(it->first), kMaxProbes, Family::kRequests, pending.held.size());
                 for (rte_mbuf* packet : pending.held) rte_pktmbuf_free(packet);
@@ -182,27 +179,21 @@ public:
                 it = pending_.erase(it);
                 continue;
             }
-            ++pending.probes;
-            pending.last_probe_ms = now_ms;
-            send_request(snapshot, pending.port_index, it->first);
+            if (step == ProbeStep::Probe) send_request(snapshot, pending.port_index, it->first);
             ++it;
         }
         for (auto it = learnt_.begin(); it != learnt_.end();) {
             Learnt& entry = it->second;
-            if (now_ms - entry.confirmed_ms < kReachableMs || now_ms - entry.last_probe_ms < kProbeIntervalMs) {
-                ++it;
-                continue;
-            }
-            if (entry.probes >= kMaxProbes) {
+            const ProbeStep step =
+                now_ms - entry.confirmed_ms < kReachableMs ? ProbeStep::Wait : next_probe(entry, now_ms);
+            if (step == ProbeStep::GiveUp) {
                 spdlog::info("{} {} stopped answering {}; entry removed", Family::kNeighbor, Family::text(it->first),
                              Family::kRequests);
                 table_.invalidate(Family::key(it->first));
                 it = learnt_.erase(it);
                 continue;
             }
-            ++entry.probes;
-            entry.last_probe_ms = now_ms;
-            send_request(snapshot, entry.port_index, it->first);
+            if (step == ProbeStep::Probe) send_request(snapshot, entry.port_index, it->first);
             ++it;
         }
     }
@@ -220,6 +211,18 @@ private:
         uint64_t last_probe_ms = 0;
         uint32_t probes = 0;
     };
+
+    enum class ProbeStep { Wait, Probe, GiveUp };
+    // Probing, the same for a neighbor being resolved and a learnt one being checked: a request
+    // every kProbeIntervalMs, kMaxProbes in all, then give up.
+    template <class Entry>
+    static ProbeStep next_probe(Entry& entry, uint64_t now_ms) {
+        if (now_ms - entry.last_probe_ms < kProbeIntervalMs) return ProbeStep::Wait;
+        if (entry.probes >= kMaxProbes) return ProbeStep::GiveUp;
+        ++entry.probes;
+        entry.last_probe_ms = now_ms;
+        return ProbeStep::Probe;
+    }
 
     void start(const Snapshot& snapshot, Pending& pending, uint16_t port_index, const Address& address,
                uint64_t now_ms) {
