@@ -19,6 +19,7 @@
 #include "control/dns_text.h"
 #include "control/in_process_capture.h"
 #include "control/kubernetes_source.h"
+#include "control/neighbor_counts.h"
 #include "control/publisher.h"
 #include "control/route_announcer.h"
 #include "control/snapshot_builder.h"
@@ -467,6 +468,17 @@ json kubernetes_json(const KubernetesStatus& status) {
               {"mean", status.syncs == 0 ? 0.0 : status.sync_delay_sum_ms / static_cast<double>(status.syncs)}}}};
 }
 
+json neighbor_json(const NeighborCounts& counts) {
+    return {{"solicitations_sent", counts.solicitations_sent},
+            {"advertisements_sent", counts.advertisements_sent},
+            {"learnt", counts.learnt},
+            {"held", counts.held},
+            {"held_sent", counts.held_sent},
+            {"held_dropped", counts.held_dropped},
+            {"conflicts", counts.conflicts},
+            {"updates_refused", counts.updates_refused}};
+}
+
 json get_stats(ApiBackend& backend) {
     const WorkerCounters total = sum_counters(backend.workers);
     json counters = json::object();
@@ -516,6 +528,10 @@ json get_stats(ApiBackend& backend) {
                     {"build_us", static_cast<uint64_t>(timing.build_ms * 1000)},
                     {"publish_us", timing.publish_us}}}};
     if (backend.kubernetes != nullptr) stats["kubernetes"] = kubernetes_json(backend.kubernetes->status());
+    if (backend.neighbors != nullptr) {
+        stats["neighbors"] = {{"arp", neighbor_json(backend.neighbors->arp())},
+                              {"nd", neighbor_json(backend.neighbors->nd())}};
+    }
     backend.stats_rates.add_rates(stats, StatsRates::Clock::now());
     return stats;
 }

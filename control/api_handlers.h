@@ -25,6 +25,7 @@ class Publisher;
 class StatsReporter;
 class KubernetesSource;
 class RouteAnnouncer;
+class NeighborCountsBoard;
 
 // A port `vipctl capture` can name.
 struct CapturePort {
@@ -39,9 +40,10 @@ struct ApiBackend {
     std::vector<WorkerContext*> workers;
     StatsRates stats_rates{};  // `get stats` rates: the one piece of state, with its own lock
     std::vector<CapturePort> ports{};
-    std::atomic<bool> stopping{false};             // set by the daemon before it stops the API: long requests end
-    const KubernetesSource* kubernetes = nullptr;  // set: its state goes into `get stats`
-    RouteAnnouncer* announcer = nullptr;           // set: [announce] enabled (get announcements, drain-gateway)
+    std::atomic<bool> stopping{false};               // set by the daemon before it stops the API: long requests end
+    const KubernetesSource* kubernetes = nullptr;    // set: its state goes into `get stats`
+    RouteAnnouncer* announcer = nullptr;             // set: [announce] enabled (get announcements, drain-gateway)
+    const NeighborCountsBoard* neighbors = nullptr;  // set: ARP and ND counts go into `get stats`
 };
 
 nlohmann::json handle_api_request(const nlohmann::json& request, ApiBackend& backend);

@@ -185,6 +185,7 @@ private:
     std::unique_ptr<NeighborResolver> resolver_;
     std::unique_ptr<NeighborTable6> neighbors6_;
     std::unique_ptr<NeighborDiscovery> discovery_;
+    NeighborCountsBoard neighbor_counts_;        // the resolvers' counts for the API and metrics threads
     std::unique_ptr<KernelPath> kernel_path_;    // ports with a kernel_interface; null: none
     std::unique_ptr<RouteAnnouncer> announcer_;  // [announce] enabled; null: nothing announced
     std::unique_ptr<Publisher> publisher_;
@@ -563,6 +564,7 @@ void Daemon::control_loop() {
         if (now_ms >= next_neighbor_tick_ms) {
             resolver_->tick(*publisher_->current(), now_ms);
             discovery_->tick(*publisher_->current(), now_ms);
+            neighbor_counts_.publish(resolver_->counts(), discovery_->counts());
             next_neighbor_tick_ms = now_ms + kNeighborTickMs;
         }
         // Never waits for an update in progress (a reload or an API request holds the lock).
@@ -707,7 +709,7 @@ void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
     }
     metrics_ = std::make_unique<MetricsExporter>(
         MetricsSources{workers, ports_, *control_plane_, *publisher_, *reporter_, *update_metrics_,
-                       options_.metrics_endpoints, kubernetes_.get(), announcer_.get()});
+                       options_.metrics_endpoints, kubernetes_.get(), announcer_.get(), &neighbor_counts_});
     try {
         metrics_->start(options_.metrics_address);
         spdlog::info("metrics at http://{}/metrics{}", metrics_->listening_address(),
@@ -762,6 +764,7 @@ int Daemon::run() {
     api_backend_.reset(new ApiBackend{*control_plane_, *publisher_, *reporter_, contexts});
     api_backend_->kubernetes = kubernetes_.get();
     api_backend_->announcer = announcer_.get();
+    api_backend_->neighbors = &neighbor_counts_;
     for (const PortRuntime& port : ports_) api_backend_->ports.push_back({port.name, port.port_id});
     publish_telemetry();
     start_metrics(contexts);

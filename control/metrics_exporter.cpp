@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "control/control_plane.h"
 #include "control/kubernetes_source.h"
+#include "control/neighbor_counts.h"
 #include "control/publisher.h"
 #include "control/route_announcer.h"
 #include "control/stats_reporter.h"
@@ -35,6 +36,8 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
         sample.announcements = AnnouncementSample{status.announced_vips, status.routes.size() + status.routes6.size(),
                                                   status.drained, status.failures};
     }
+    if (sources.neighbors != nullptr)
+        sample.neighbors = NeighborSample{sources.neighbors->arp(), sources.neighbors->nd()};
     for (const WorkerContext* worker : sources.workers) {
         WorkerSample& out = sample.workers.emplace_back();
         out.index = worker->worker_index;

@@ -28,6 +28,7 @@ class Publisher;
 class StatsReporter;
 class KubernetesSource;
 class RouteAnnouncer;
+class NeighborCountsBoard;
 struct WorkerContext;
 
 struct MetricsSources {
@@ -38,8 +39,9 @@ struct MetricsSources {
     const StatsReporter& reporter;  // per-endpoint and per-service-port counts (read under the lock)
     const UpdateMetrics& updates;
     bool per_endpoint = false;
-    const KubernetesSource* kubernetes = nullptr;  // set: the source's state as series
-    const RouteAnnouncer* announcer = nullptr;     // set: the announced routes as series
+    const KubernetesSource* kubernetes = nullptr;    // set: the source's state as series
+    const RouteAnnouncer* announcer = nullptr;       // set: the announced routes as series
+    const NeighborCountsBoard* neighbors = nullptr;  // set: the ARP and ND counts as series
 };
 
 // Everything one scrape reports, read from the live sources (the control plane's lock is taken

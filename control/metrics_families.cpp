@@ -326,6 +326,49 @@ void add_kubernetes(Families& families, const KubernetesStatus& status) {
                      status.sync_delay_sum_ms / 1e3);
 }
 
+// The final report's `arp:` and `nd:` counts: one series per protocol in each family, the held
+// packets by what became of them (`outcome`).
+struct NeighborMetric {
+    uint64_t NeighborCounts::*member;
+    const char* family;
+    const char* help;
+    MetricType type;
+    const char* outcome;  // nullptr: no outcome label
+};
+const NeighborMetric kNeighborMetrics[] = {
+    {&NeighborCounts::solicitations_sent, "vipgate_neighbor_solicitations_sent_total",
+     "Requests for a neighbor's MAC sent: ARP requests, IPv6 neighbor solicitations.", MetricType::Counter, nullptr},
+    {&NeighborCounts::advertisements_sent, "vipgate_neighbor_advertisements_sent_total",
+     "Statements of the gateway's own addresses sent: ARP replies and announcements, IPv6 neighbor advertisements "
+     "(answers and defences).",
+     MetricType::Counter, nullptr},
+    {&NeighborCounts::learnt, "vipgate_neighbors_learnt_total", "Neighbors learnt (entries added to the table).",
+     MetricType::Counter, nullptr},
+    {&NeighborCounts::held, "vipgate_neighbor_held_packets", "Packets waiting now for their next hop's MAC.",
+     MetricType::Gauge, nullptr},
+    {&NeighborCounts::held_sent, "vipgate_neighbor_held_packets_total",
+     "Packets that waited for their next hop's MAC: sent once it answered, or dropped (it never answered, or too "
+     "many were waiting).",
+     MetricType::Counter, "sent"},
+    {&NeighborCounts::held_dropped, "vipgate_neighbor_held_packets_total", "", MetricType::Counter, "dropped"},
+    {&NeighborCounts::conflicts, "vipgate_neighbor_conflicts_total",
+     "Messages in which another MAC claimed one of the gateway's addresses.", MetricType::Counter, nullptr},
+    {&NeighborCounts::updates_refused, "vipgate_neighbor_updates_refused_total",
+     "Unsolicited messages refused: they would have changed a known neighbor's MAC.", MetricType::Counter, nullptr},
+};
+
+void add_neighbors(Families& families, const NeighborSample& sample) {
+    const std::pair<const char*, const NeighborCounts*> protocols[] = {{"arp", &sample.arp}, {"nd", &sample.nd}};
+    for (const auto& protocol : protocols) {
+        for (const NeighborMetric& metric : kNeighborMetrics) {
+            Labels labels = {{"protocol", protocol.first}};
+            if (metric.outcome != nullptr) labels.push_back({"outcome", metric.outcome});
+            families.add(metric.family, metric.help, metric.type, std::move(labels),
+                         static_cast<double>(protocol.second->*metric.member));
+        }
+    }
+}
+
 }  // namespace
 
 std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
@@ -356,6 +399,7 @@ std::vector<MetricFamily> metric_families(const MetricsSample& sample) {
         families.counter("vipgate_announce_failures_total", "Route changes the kernel refused (each is retried).", {},
                          static_cast<double>(announcements.failures));
     }
+    if (sample.neighbors) add_neighbors(families, *sample.neighbors);
     return families.take();
 }
 

@@ -30,6 +30,7 @@
 
 #include "control/connect_latency.h"
 #include "control/kubernetes_status.h"
+#include "control/neighbor_counts.h"
 #include "dataplane/counters.h"
 
 namespace vipgate {
@@ -84,6 +85,12 @@ struct AnnouncementSample {
     uint64_t failures = 0;        // route changes the kernel refused
 };
 
+// ARP and IPv6 Neighbor Discovery (neighbor_counts.h): the final report's `arp:` and `nd:` lines.
+struct NeighborSample {
+    NeighborCounts arp;
+    NeighborCounts nd;
+};
+
 struct MetricsSample {
     std::vector<WorkerSample> workers;
     std::vector<PortSample> ports;
@@ -96,6 +103,7 @@ struct MetricsSample {
     std::string dpdk_version;
     std::optional<KubernetesStatus> kubernetes;       // set when following a cluster
     std::optional<AnnouncementSample> announcements;  // set when [announce] is enabled
+    std::optional<NeighborSample> neighbors;          // set by the daemon (not by every test sample)
 };
 
 // How a worker counter becomes a series: the family it belongs to and, when the family has

@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
-#include "control/neighbor_resolver.h"
 #include "dataplane/packet_parser.h"
 
 namespace vipgate {
@@ -34,29 +33,57 @@ uint16_t ipv6_offset(const rte_mbuf* packet) {
 
 }  // namespace
 
+std::string NdFamily::text(const Ipv6Bytes& address) {
+    return config::format_ipv6(address);
+}
+
+bool NdFamily::lookup(const NeighborTable6& table, const Snapshot& snapshot, uint16_t port_index,
+                      const Ipv6Bytes& address, rte_ether_addr& mac) {
+    const rte_ether_addr* configured = snapshot.neighbor6(address.data(), port_index);
+    if (configured != nullptr) {
+        mac = *configured;
+        return true;
+    }
+    return table.lookup(address.data(), mac);
+}
+
+// To the target's solicited-node group, from the port's first IPv6 address, with our MAC as the
+// source link-layer option.
+bool NdFamily::write_request(rte_mbuf* packet, const Snapshot& snapshot, uint16_t port_index, const Ipv6Bytes& target) {
+    const PortIdentity& port = snapshot.ports[port_index];
+    if (is_unspecified(port.primary_address6)) return false;
+    NdFrame frame;
+    frame.type = kNdNeighborSolicitation;
+    frame.source = port.primary_address6;
+    frame.destination = solicited_node_group(target);
+    frame.ethernet_destination = multicast_mac(frame.destination);
+    frame.our_mac = port.mac;
+    frame.vlan = port.vlan;
+    frame.target = target;
+    return write_nd_message(packet, frame);
+}
+
+// An unsolicited advertisement of our address to all nodes, override set (RFC 4861 7.2.6).
+bool NdFamily::write_defence(rte_mbuf* packet, const Snapshot& snapshot, uint16_t port_index,
+                             const Ipv6Bytes& address) {
+    NdFrame frame;
+    frame.type = kNdNeighborAdvertisement;
+    frame.flags = kNaRouter | kNaOverride;
+    frame.ethernet_destination = multicast_mac(kAllNodes);
+    frame.our_mac = snapshot.ports[port_index].mac;
+    frame.vlan = snapshot.ports[port_index].vlan;
+    frame.source = address;
+    frame.destination = kAllNodes;
+    frame.target = address;
+    return write_nd_message(packet, frame);
+}
+
 NeighborDiscovery::NeighborDiscovery(NeighborTable6& table, const std::vector<PortRuntime>& ports,
                                      rte_ring* transmit_ring)
-    : table_(table), ports_(ports), transmit_ring_(transmit_ring) {}
-
-NeighborDiscovery::~NeighborDiscovery() {
-    for (auto& [address, pending] : pending_) {
-        for (rte_mbuf* packet : pending.held) rte_pktmbuf_free(packet);
-    }
-}
+    : cache_(table, ports, transmit_ring) {}
 
 bool NeighborDiscovery::takes(const rte_mbuf* packet) noexcept {
     return ipv6_offset(packet) != 0 && (packet->hash.usr == kPuntNdMessage || packet->hash.usr == kPuntHeldIpv6);
-}
-
-uint16_t NeighborDiscovery::port_index_of(uint16_t port_id) const noexcept {
-    for (uint16_t i = 0; i < ports_.size(); ++i) {
-        if (ports_[i].port_id == port_id) return i;
-    }
-    return 0;
-}
-
-void NeighborDiscovery::transmit(rte_mbuf* packet) {
-    if (rte_ring_mp_enqueue(transmit_ring_, packet) != 0) rte_pktmbuf_free(packet);
 }
 
 void NeighborDiscovery::handle(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms) {
@@ -83,8 +110,7 @@ bool NeighborDiscovery::owned(const Snapshot& snapshot, const Ipv6Bytes& address
 }
 
 void NeighborDiscovery::handle_message(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms) {
-    const uint16_t port_index = port_index_of(packet->port);
-    const PortIdentity& port = snapshot.ports[port_index];
+    const uint16_t port_index = cache_.port_index_of(packet->port);
     const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
     ParsedIpv6 parsed;
     NdMessage message;
@@ -106,36 +132,25 @@ void NeighborDiscovery::handle_message(rte_mbuf* packet, const Snapshot& snapsho
         claimed = &message.source;
     }
     if (claimed != nullptr) {
-        if (!rte_is_same_ether_addr(&sender_mac, &port.mac)) {
-            ++statistics_.conflicts;
-            defend(snapshot, port_index, *claimed, now_ms);
-        }
+        cache_.claim(snapshot, port_index, *claimed, sender_mac, now_ms);
         rte_pktmbuf_free(packet);
         return;
     }
     const bool for_us = solicitation && owned(snapshot, message.target);
     if (solicitation && !for_us) {
-        ++statistics_.not_ours;
+        ++cache_.statistics().not_ours;
         rte_pktmbuf_free(packet);
         return;
     }
     if (solicitation && is_unspecified(message.source)) {
         // Duplicate address detection of an address we hold: answered to all nodes (7.2.4).
-        ++statistics_.conflicts;
+        ++cache_.statistics().conflicts;
         answer(packet, snapshot, port_index, message);
         return;
     }
-    const Ipv6Bytes& neighbor = solicitation ? message.source : message.target;
     if (message.has_link_layer) {
-        rte_ether_addr existing;
-        const bool in_table = table_.lookup(neighbor.data(), existing);
-        const bool asked = asking_for(neighbor);
-        if (in_table && !rte_is_same_ether_addr(&existing, &message.link_layer) && !(asked && !solicitation)) {
-            ++statistics_.updates_refused;
-            verify(snapshot, neighbor, now_ms);
-        } else if (in_table || asked || for_us) {
-            learn(neighbor, message.link_layer, port_index, now_ms);
-        }
+        cache_.consider(snapshot, port_index, solicitation ? message.source : message.target, message.link_layer,
+                        !solicitation, for_us, now_ms);
     }
     if (for_us) {
         answer(packet, snapshot, port_index, message);
@@ -161,190 +176,27 @@ void NeighborDiscovery::answer(rte_mbuf* packet, const Snapshot& snapshot, uint1
     frame.destination = duplicate_detection ? kAllNodes : message.source;
     frame.target = message.target;
     rte_pktmbuf_free(packet);
-    rte_mbuf* reply = rte_pktmbuf_alloc(ports_[port_index].pool);
-    if (reply == nullptr) return;
-    reply->port = ports_[port_index].port_id;
-    if (!write_nd_message(reply, frame)) {
-        rte_pktmbuf_free(reply);
-        return;
+    if (cache_.send(snapshot, port_index, [&](rte_mbuf* reply) { return write_nd_message(reply, frame); })) {
+        ++cache_.statistics().advertisements_sent;
     }
-    ++statistics_.advertisements_sent;
-    transmit(reply);
-}
-
-// An unsolicited advertisement of our address to all nodes, override set (RFC 4861 7.2.6), at
-// most once per NeighborResolver::kDefendIntervalMs per address (RFC 5227's DEFEND_INTERVAL).
-void NeighborDiscovery::defend(const Snapshot& snapshot, uint16_t port_index, const Ipv6Bytes& address,
-                               uint64_t now_ms) {
-    auto [entry, first] = last_defended_ms_.try_emplace(address, now_ms);
-    if (!first && now_ms - entry->second < NeighborResolver::kDefendIntervalMs) return;
-    entry->second = now_ms;
-    NdFrame frame;
-    frame.type = kNdNeighborAdvertisement;
-    frame.flags = kNaRouter | kNaOverride;
-    frame.ethernet_destination = multicast_mac(kAllNodes);
-    frame.our_mac = snapshot.ports[port_index].mac;
-    frame.vlan = snapshot.ports[port_index].vlan;
-    frame.source = address;
-    frame.destination = kAllNodes;
-    frame.target = address;
-    rte_mbuf* advertisement = rte_pktmbuf_alloc(ports_[port_index].pool);
-    if (advertisement == nullptr) return;
-    advertisement->port = ports_[port_index].port_id;
-    if (!write_nd_message(advertisement, frame)) {
-        rte_pktmbuf_free(advertisement);
-        return;
-    }
-    spdlog::warn("ND: another host claims {} on port {}; advertised it as ours", config::format_ipv6(address),
-                 ports_[port_index].name);
-    ++statistics_.advertisements_sent;
-    transmit(advertisement);
-}
-
-bool NeighborDiscovery::asking_for(const Ipv6Bytes& address) const {
-    if (pending_.count(address) != 0) return true;
-    auto learnt = learnt_.find(address);
-    return learnt != learnt_.end() && learnt->second.probes > 0;
-}
-
-void NeighborDiscovery::verify(const Snapshot& snapshot, const Ipv6Bytes& address, uint64_t now_ms) {
-    auto learnt = learnt_.find(address);
-    if (learnt == learnt_.end() || learnt->second.probes > 0) return;
-    learnt->second.probes = 1;
-    learnt->second.last_probe_ms = now_ms;
-    solicit(snapshot, learnt->second.port_index, address);
-}
-
-void NeighborDiscovery::learn(const Ipv6Bytes& address, const rte_ether_addr& mac, uint16_t port_index,
-                              uint64_t now_ms) {
-    const NeighborTable6::LearnResult result = table_.learn(address.data(), mac);
-    if (result == NeighborTable6::LearnResult::Full) {
-        spdlog::warn("IPv6 neighbor table full ({} entries): cannot learn {}", NeighborTable6::kCapacity,
-                     config::format_ipv6(address));
-        return;
-    }
-    if (result == NeighborTable6::LearnResult::Added) {
-        ++statistics_.learnt;
-        spdlog::debug("IPv6 neighbor {} learnt on port {}", config::format_ipv6(address), ports_[port_index].name);
-    }
-    learnt_[address] = Learnt{port_index, now_ms, 0, 0};
-    auto pending = pending_.find(address);
-    if (pending == pending_.end()) return;
-    held_total_ -= pending->second.held.size();
-    for (rte_mbuf* held : pending->second.held) {
-        rte_pktmbuf_mtod(held, rte_ether_hdr*)->dst_addr = mac;
-        transmit(held);
-        ++statistics_.held_sent;
-    }
-    pending_.erase(pending);
 }
 
 // A translated packet waiting for its next hop: its destination on a port's prefix, or its route's
 // gateway (routed again here, as the worker did).
 void NeighborDiscovery::hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms) {
-    const uint16_t port_index = port_index_of(packet->port);
     const uint8_t* destination = rte_pktmbuf_mtod(packet, const uint8_t*) + ipv6_offset(packet) + 24;
     const Ipv6OnLink* route = snapshot.route6(destination);
     if (route == nullptr) {  // the routes changed meanwhile
-        rte_pktmbuf_free(packet);
-        ++statistics_.held_dropped;
+        cache_.drop(packet);
         return;
     }
-    const Ipv6Bytes neighbor = to_bytes(route->next_hop(destination));
-    rte_ether_addr mac;
-    const rte_ether_addr* configured = snapshot.neighbor6(neighbor.data(), port_index);
-    if (configured != nullptr || table_.lookup(neighbor.data(), mac)) {  // resolved while in the ring
-        rte_pktmbuf_mtod(packet, rte_ether_hdr*)->dst_addr = configured != nullptr ? *configured : mac;
-        transmit(packet);
-        ++statistics_.held_sent;
-        return;
-    }
-    if (held_total_ >= NeighborResolver::kMaxHeldTotal ||
-        (pending_.count(neighbor) == 0 && pending_.size() >= NeighborResolver::kMaxPending)) {
-        rte_pktmbuf_free(packet);
-        ++statistics_.held_dropped;
-        return;
-    }
-    auto [entry, inserted] = pending_.try_emplace(neighbor);
-    Pending& pending = entry->second;
-    if (pending.held.size() >= NeighborResolver::kMaxHeldPerNeighbor) {
-        rte_pktmbuf_free(packet);
-        ++statistics_.held_dropped;
-    } else {
-        pending.held.push_back(packet);
-        ++held_total_;
-    }
-    if (inserted) {
-        pending.port_index = port_index;
-        pending.probes = 1;
-        pending.last_probe_ms = now_ms;
-        solicit(snapshot, port_index, neighbor);
-    }
+    cache_.hold(packet, snapshot, cache_.port_index_of(packet->port), to_bytes(route->next_hop(destination)), now_ms);
 }
 
-// To the target's solicited-node group, from the port's first IPv6 address, with our MAC as the
-// source link-layer option.
-void NeighborDiscovery::solicit(const Snapshot& snapshot, uint16_t port_index, const Ipv6Bytes& target) {
-    if (port_index >= snapshot.ports.size() || is_unspecified(snapshot.ports[port_index].primary_address6)) return;
-    NdFrame frame;
-    frame.type = kNdNeighborSolicitation;
-    frame.source = snapshot.ports[port_index].primary_address6;
-    frame.destination = solicited_node_group(target);
-    frame.ethernet_destination = multicast_mac(frame.destination);
-    frame.our_mac = snapshot.ports[port_index].mac;
-    frame.vlan = snapshot.ports[port_index].vlan;
-    frame.target = target;
-    rte_mbuf* request = rte_pktmbuf_alloc(ports_[port_index].pool);
-    if (request == nullptr) return;
-    request->port = ports_[port_index].port_id;
-    if (!write_nd_message(request, frame)) {
-        rte_pktmbuf_free(request);
-        return;
-    }
-    ++statistics_.solicitations_sent;
-    transmit(request);
-}
-
-void NeighborDiscovery::tick(const Snapshot& snapshot, uint64_t now_ms) {
-    for (auto it = pending_.begin(); it != pending_.end();) {
-        Pending& pending = it->second;
-        if (now_ms - pending.last_probe_ms < NeighborResolver::kProbeIntervalMs) {
-            ++it;
-            continue;
-        }
-        if (pending.probes >= NeighborResolver::kMaxProbes) {
-            spdlog::warn("IPv6 neighbor {} did not answer {} solicitations; dropping {} waiting packets",
-                         config::format_ipv6(it->first), NeighborResolver::kMaxProbes, pending.held.size());
-            for (rte_mbuf* packet : pending.held) rte_pktmbuf_free(packet);
-            statistics_.held_dropped += pending.held.size();
-            held_total_ -= pending.held.size();
-            it = pending_.erase(it);
-            continue;
-        }
-        ++pending.probes;
-        pending.last_probe_ms = now_ms;
-        solicit(snapshot, pending.port_index, it->first);
-        ++it;
-    }
-    for (auto it = learnt_.begin(); it != learnt_.end();) {
-        Learnt& entry = it->second;
-        if (now_ms - entry.confirmed_ms < NeighborResolver::kReachableMs ||
-            now_ms - entry.last_probe_ms < NeighborResolver::kProbeIntervalMs) {
-            ++it;
-            continue;
-        }
-        if (entry.probes >= NeighborResolver::kMaxProbes) {
-            spdlog::info("IPv6 neighbor {} stopped answering solicitations; entry removed",
-                         config::format_ipv6(it->first));
-            table_.invalidate(it->first.data());
-            it = learnt_.erase(it);
-            continue;
-        }
-        ++entry.probes;
-        entry.last_probe_ms = now_ms;
-        solicit(snapshot, entry.port_index, it->first);
-        ++it;
-    }
+NeighborCounts NeighborDiscovery::counts() const noexcept {
+    const NdStatistics& s = cache_.statistics();
+    return NeighborCounts{s.solicitations_sent, s.advertisements_sent, s.learnt,    cache_.held_count(),
+                          s.held_sent,          s.held_dropped,        s.conflicts, s.updates_refused};
 }
 
 }  // namespace vipgate

@@ -5,25 +5,22 @@
 // and translated packets whose next hop has no MAC, through the ARP punt ring
 // (dataplane/nd_path.h). This class answers solicitations for the gateway's IPv6 addresses,
 // IPv6 VIPs and SNAT6 addresses with solicited advertisements (to the all-nodes group for
-// duplicate address detection from ::), holds packets per unresolved next hop and solicits it
-// at its solicited-node group, learns from the advertisement, and re-probes and ages entries:
-// NeighborResolver's timers and limits (kReachableMs, kProbeIntervalMs, kMaxProbes, held
-// packets per neighbor and in all, pending neighbors).
-//
-// Hardening, as for ARP: entries are created only by solicitations aimed at us (their source
-// link-layer option, RFC 4861 7.2.3) and by advertisements answering our own solicitations; a
-// known neighbor's MAC changes only through an advertisement while we are asking for it, and
-// unsolicited news of another MAC is refused, counted, and starts a probe. An advertisement or
-// solicitation claiming one of our addresses from another MAC is never learnt; the gateway
-// restates its claim with an unsolicited advertisement to all nodes (override set), at most
-// once per kDefendIntervalMs per address. Router advertisements and redirects never get here.
+// duplicate address detection from ::) and learns from solicitations aimed at us (their source
+// link-layer option, RFC 4861 7.2.3) and from advertisements. Holding packets per next hop,
+// soliciting it at its solicited-node group, re-probing and ageing, and the hardening rules are
+// NeighborCache's (neighbor_cache.h), shared with ARP: the same timers and bounds. A claim on one
+// of our addresses (an advertisement for it, or a solicitation from it) from another MAC is
+// answered with an unsolicited advertisement to all nodes, override set (RFC 4861 7.2.6).
+// Router advertisements and redirects never get here.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <set>
+#include <string>
 #include <vector>
 
+#include "control/neighbor_cache.h"
+#include "control/neighbor_counts.h"
 #include "control/port_setup.h"
 #include "dataplane/nd_packets.h"
 #include "dataplane/neighbor_table6.h"
@@ -45,56 +42,49 @@ struct NdStatistics {
     uint64_t not_ours = 0;         // solicitations for addresses that are not the gateway's
 };
 
+// IPv6 Neighbor Discovery as a NeighborCache family (neighbor_cache.h).
+struct NdFamily {
+    using Address = Ipv6Bytes;
+    using Table = NeighborTable6;
+    using Statistics = NdStatistics;
+    static constexpr uint64_t NdStatistics::*kRequestsSent = &NdStatistics::solicitations_sent;
+    static constexpr uint64_t NdStatistics::*kDefencesSent = &NdStatistics::advertisements_sent;
+    static constexpr const char* kNeighbor = "IPv6 neighbor";
+    static constexpr const char* kRequests = "solicitations";
+    static constexpr const char* kProtocol = "ND";
+    static const uint8_t* key(const Ipv6Bytes& address) noexcept { return address.data(); }
+    static std::string text(const Ipv6Bytes& address);
+    // The configured neighbors in the snapshot first, then the learnt ones.
+    static bool lookup(const NeighborTable6& table, const Snapshot& snapshot, uint16_t port_index,
+                       const Ipv6Bytes& address, rte_ether_addr& mac);
+    static bool write_request(rte_mbuf* packet, const Snapshot& snapshot, uint16_t port_index, const Ipv6Bytes& target);
+    static bool write_defence(rte_mbuf* packet, const Snapshot& snapshot, uint16_t port_index,
+                              const Ipv6Bytes& address);
+};
+
 class NeighborDiscovery {
 public:
     NeighborDiscovery(NeighborTable6& table, const std::vector<PortRuntime>& ports, rte_ring* transmit_ring);
-    ~NeighborDiscovery();
 
     // True for what a worker punted for this class (an IPv6 frame): handle() takes it.
     static bool takes(const rte_mbuf* packet) noexcept;
     // Takes ownership of a punted packet.
     void handle(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
     // Retransmits solicitations, gives up on silent next hops, re-probes old entries.
-    void tick(const Snapshot& snapshot, uint64_t now_ms);
-    const NdStatistics& statistics() const noexcept { return statistics_; }
-    size_t learnt_count() const noexcept { return learnt_.size(); }
+    void tick(const Snapshot& snapshot, uint64_t now_ms) { cache_.tick(snapshot, now_ms); }
+    const NdStatistics& statistics() const noexcept { return cache_.statistics(); }
+    size_t learnt_count() const noexcept { return cache_.learnt_count(); }
+    NeighborCounts counts() const noexcept;
 
 private:
-    struct Pending {
-        uint16_t port_index = 0;
-        uint32_t probes = 0;
-        uint64_t last_probe_ms = 0;
-        std::vector<rte_mbuf*> held;
-    };
-    struct Learnt {
-        uint16_t port_index = 0;
-        uint64_t confirmed_ms = 0;
-        uint64_t last_probe_ms = 0;
-        uint32_t probes = 0;
-    };
-
     void handle_message(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
     void answer(rte_mbuf* packet, const Snapshot& snapshot, uint16_t port_index, const NdMessage& message);
     bool owned(const Snapshot& snapshot, const Ipv6Bytes& address);
-    void defend(const Snapshot& snapshot, uint16_t port_index, const Ipv6Bytes& address, uint64_t now_ms);
-    bool asking_for(const Ipv6Bytes& address) const;
-    void verify(const Snapshot& snapshot, const Ipv6Bytes& address, uint64_t now_ms);
     void hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
-    void learn(const Ipv6Bytes& address, const rte_ether_addr& mac, uint16_t port_index, uint64_t now_ms);
-    void solicit(const Snapshot& snapshot, uint16_t port_index, const Ipv6Bytes& target);
-    void transmit(rte_mbuf* packet);
-    uint16_t port_index_of(uint16_t port_id) const noexcept;
 
-    NeighborTable6& table_;
-    const std::vector<PortRuntime>& ports_;
-    rte_ring* transmit_ring_;
+    NeighborCache<NdFamily> cache_;
     std::set<Ipv6Bytes> owned_;  // our addresses in the snapshot of owned_generation_
     uint64_t owned_generation_ = ~0ull;
-    std::map<Ipv6Bytes, uint64_t> last_defended_ms_;  // our own addresses only: bounded
-    std::map<Ipv6Bytes, Pending> pending_;
-    std::map<Ipv6Bytes, Learnt> learnt_;
-    size_t held_total_ = 0;
-    NdStatistics statistics_;
 };
 
 }  // namespace vipgate

@@ -97,6 +97,7 @@ TEST(MetricsFamilies, EveryWorkerCounterIsExportedOnce) {
 TEST(MetricsFamilies, NamesFollowThePrometheusConventions) {
     MetricsSample sample = two_workers();
     sample.per_endpoint = true;
+    sample.neighbors = NeighborSample{};
     std::set<std::string> names;
     for (const MetricFamily& family : metric_families(sample)) {
         EXPECT_TRUE(names.insert(family.name).second) << family.name << " appears twice";
@@ -163,6 +164,29 @@ TEST(MetricsFamilies, AnnouncementsOnlyWhenAnnouncing) {
     EXPECT_EQ(value_of(families, "vipgate_announced_routes"), 4);
     EXPECT_EQ(value_of(families, "vipgate_gateway_drained"), 1);
     EXPECT_EQ(value_of(families, "vipgate_announce_failures_total"), 2);
+}
+
+TEST(MetricsFamilies, NeighborCountsPerProtocol) {
+    MetricsSample sample = two_workers();
+    EXPECT_EQ(find_family(metric_families(sample), "vipgate_neighbor_solicitations_sent_total"), nullptr);
+    sample.neighbors =
+        NeighborSample{NeighborCounts{1, 2, 3, 4, 5, 6, 7, 8}, NeighborCounts{11, 12, 13, 14, 15, 16, 17, 18}};
+    const std::vector<MetricFamily> families = metric_families(sample);
+    for (const auto& [protocol, base] : {std::pair<std::string, double>{"arp", 0}, {"nd", 10}}) {
+        const std::map<std::string, std::string> labels{{"protocol", protocol}};
+        EXPECT_EQ(value_of(families, "vipgate_neighbor_solicitations_sent_total", labels), base + 1);
+        EXPECT_EQ(value_of(families, "vipgate_neighbor_advertisements_sent_total", labels), base + 2);
+        EXPECT_EQ(value_of(families, "vipgate_neighbors_learnt_total", labels), base + 3);
+        EXPECT_EQ(value_of(families, "vipgate_neighbor_held_packets", labels), base + 4);
+        EXPECT_EQ(
+            value_of(families, "vipgate_neighbor_held_packets_total", {{"protocol", protocol}, {"outcome", "sent"}}),
+            base + 5);
+        EXPECT_EQ(
+            value_of(families, "vipgate_neighbor_held_packets_total", {{"protocol", protocol}, {"outcome", "dropped"}}),
+            base + 6);
+        EXPECT_EQ(value_of(families, "vipgate_neighbor_conflicts_total", labels), base + 7);
+        EXPECT_EQ(value_of(families, "vipgate_neighbor_updates_refused_total", labels), base + 8);
+    }
 }
 
 TEST(MetricsFamilies, ServicePortsWithEndpointsOnlyWhenAskedFor) {

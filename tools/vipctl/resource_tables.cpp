@@ -307,6 +307,22 @@ void print_kubernetes_status(const nlohmann::json& status, std::ostream& out) {
     if (!error.empty()) out << "  last error: " << error << "\n";
 }
 
+// ARP and IPv6 Neighbor Discovery (the daemon's NeighborCounts), one row a protocol.
+void print_neighbors(const nlohmann::json& neighbors, std::ostream& out) {
+    if (neighbors.empty()) return;
+    static const char* const kFields[] = {"solicitations_sent", "advertisements_sent", "learnt",    "held",
+                                          "held_sent",          "held_dropped",        "conflicts", "updates_refused"};
+    Table table({"NEIGHBORS", "SOLICITATIONS", "ADVERTISEMENTS", "LEARNT", "HELD", "HELD SENT", "HELD DROPPED",
+                 "CONFLICTS", "CHANGES REFUSED"});
+    for (const char* protocol : {"arp", "nd"}) {
+        const nlohmann::json& counts = field_list(neighbors, protocol);
+        std::vector<std::string> row{protocol};
+        for (const char* field : kFields) row.push_back(field_text(counts, field, "0"));
+        table.add_row(row);
+    }
+    out << "\n" << table.render();
+}
+
 }  // namespace
 
 void print_stats(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err) {
@@ -349,6 +365,7 @@ void print_stats(const nlohmann::json& response, const TableOptions& options, st
             << ", built in " << microseconds_as_ms(field_number(update, "build_us")) << ", published in "
             << microseconds_as_ms(field_number(update, "publish_us")) << "\n";
     }
+    print_neighbors(field_list(response, "neighbors"), out);
     print_kubernetes_status(field_list(response, "kubernetes"), out);
     if (!field_list(response, "services").empty()) out << "\n" << service_rates_table(response, options).render();
 }
