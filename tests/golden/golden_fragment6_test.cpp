@@ -11,6 +11,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "dataplane/fragment_table.h"
 #include "dataplane/icmp6_responses.h"
@@ -119,7 +120,9 @@ TEST_P(GoldenFragments6, InOrderUdpFragmentsFollowTheFirstToItsEndpoint) {
     RunResult result = harness.run(0, on_port(input, kClientPortId));
     const std::optional<Translation6> found = translation(harness, flow);
     ASSERT_TRUE(found) << "the first fragment opened the flow";
-    if (fullnat()) EXPECT_EQ(text(found->source), text(kSnat));
+    if (fullnat()) {
+        EXPECT_EQ(text(found->source), text(kSnat));
+    }
     expect_transmitted(result, kEndpointPortId, fragments_of(gateway_to_endpoint(*found, kProtoUdp, kDatagram), kCuts));
     // Parsed before the burst's first fragment is handled, the later ones wait for it briefly.
     expect_counters(result, {{"rx_packets", 3},
@@ -325,6 +328,35 @@ TEST_P(GoldenFragments6, ErrorsQuotingAFirstFragmentAreTranslated) {
     harness.check({"port unreachable from the pod quoting a later fragment",
                    error_frame(to_pod[1], {.src = found->endpoint, .dst = found->source}, from_pod), kEndpointPortId,
                    dropped(DropReason::Icmp6ErrorLaterFragment)});
+}
+
+// A datagram in fragments to the gateway port's own IPv6 address, with a kernel interface on the
+// port: the first fragment goes to the kernel as any unserved packet does, and the later ones
+// follow it there, for the kernel to reassemble.
+TEST_P(GoldenFragments6, FragmentsToTheGatewayFollowTheFirstToTheKernel) {
+    TopologySpec spec = ipv6_topology(GetParam());
+    spec.client_kernel_interface = "vg-clients";
+    GoldenHarness harness(spec);
+    rte_ring* ring = rte_ring_create("golden_fragment6_kernel", 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    ASSERT_NE(ring, nullptr);
+    harness.worker(0).kernel_ring = ring;
+    const Ipv6Address gateway = test::ipv6("2001:db8::1");
+    const test::Ipv6Spec ip{.src = kClient, .dst = gateway};
+    const Bytes whole = test::ipv6_frame(
+        {}, kProtoUdp, test::udp6(42200, 4789, test::payload_bytes(kPayloadLength), ip), ip, from_router());
+    const std::vector<Bytes> input = fragments_of(whole, kCuts);
+    RunResult result = harness.run(0, on_port({input[2], input[0], input[1]}, kClientPortId));
+    EXPECT_TRUE(result.transmitted.empty());
+    expect_counters(result,
+                    {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"fragments_held", 2}, {"to_kernel", 3}});
+    std::vector<Bytes> passed;
+    void* packet = nullptr;
+    while (rte_ring_sc_dequeue(ring, &packet) == 0) {
+        test::MbufPtr mbuf(static_cast<rte_mbuf*>(packet));
+        passed.push_back(test::to_bytes(mbuf.get()));
+    }
+    rte_ring_free(ring);
+    EXPECT_EQ(passed, (std::vector<Bytes>{input[0], input[2], input[1]})) << "unchanged, the first one first";
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModes, GoldenFragments6, testing::Values(NatMode::FullNat, NatMode::DnatOnly), mode_name);
