@@ -37,6 +37,29 @@ struct FlatHash<uint32_t> {
 template <typename Key, typename Value, typename Hash = FlatHash<Key>>
 class FlatHashMap {
 public:
+    FlatHashMap() = default;
+    FlatHashMap(const FlatHashMap&) = default;
+    FlatHashMap& operator=(const FlatHashMap&) = default;
+    // A moved-from table is empty (the vectors' moves leave the counts behind otherwise).
+    FlatHashMap(FlatHashMap&& other) noexcept
+        : tags_(std::move(other.tags_)),
+          slots_(std::move(other.slots_)),
+          size_(std::exchange(other.size_, 0)),
+          shift_(std::exchange(other.shift_, 64u)) {
+        other.tags_.clear();
+        other.slots_.clear();
+    }
+    FlatHashMap& operator=(FlatHashMap&& other) noexcept {
+        if (this == &other) return *this;
+        tags_ = std::move(other.tags_);
+        slots_ = std::move(other.slots_);
+        size_ = std::exchange(other.size_, 0);
+        shift_ = std::exchange(other.shift_, 64u);
+        other.tags_.clear();
+        other.slots_.clear();
+        return *this;
+    }
+
     size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
     // Room for `count` entries without growing.

@@ -582,8 +582,12 @@ TEST(FlatHashMap, KeepsExactlyItsEntriesThroughGrowthAndErase) {
         const size_t* address = addresses.find(uint32_t(0xC6120100 + i));
         EXPECT_EQ(name != nullptr, i % 2 == 1) << i;
         EXPECT_EQ(address != nullptr, i % 2 == 1) << i;
-        if (name != nullptr) EXPECT_EQ(*name, static_cast<int>(i));
-        if (address != nullptr) EXPECT_EQ(*address, i);
+        if (name != nullptr) {
+            EXPECT_EQ(*name, static_cast<int>(i));
+        }
+        if (address != nullptr) {
+            EXPECT_EQ(*address, i);
+        }
     }
     size_t visited = 0;
     names.for_each([&](const std::string& key, int value) {
@@ -596,6 +600,13 @@ TEST(FlatHashMap, KeepsExactlyItsEntriesThroughGrowthAndErase) {
         EXPECT_TRUE(names.erase(std::string_view("default/pod-" + std::to_string(i))));
     EXPECT_TRUE(names.empty());
     EXPECT_EQ(names.find(std::string_view("default/pod-1")), nullptr);
+
+    FlatHashMap<uint32_t, size_t> moved = std::move(addresses);
+    EXPECT_EQ(moved.size(), count / 2);
+    EXPECT_NE(moved.find(uint32_t(0xC6120101)), nullptr);
+    EXPECT_TRUE(addresses.empty());  // NOLINT(bugprone-use-after-move): a moved-from table is empty
+    EXPECT_EQ(addresses.find(uint32_t(0xC6120101)), nullptr);
+    EXPECT_TRUE(addresses.try_emplace(uint32_t(1)).second);
 }
 
 }  // namespace vipgate::config
