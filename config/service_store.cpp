@@ -32,13 +32,12 @@ void update_index(Index& index, const std::string& index_key, const typename Ind
 
 // Removes `member` from the postings of `members` (of labels[index_key]); entries with no pod
 // and no service are dropped.
-template <typename Labels, typename Member, typename Postings>
-void unpost(Labels& labels, const std::string& index_key, const Member* member,
-            Postings Labels::mapped_type::*members) {
-    auto found = labels.find(index_key);
-    if (found == labels.end()) return;
-    (found->second.*members).erase(member);
-    if (found->second.pods.empty() && found->second.services.empty()) labels.erase(found);
+template <typename Labels, typename Member, typename Postings, typename LabelPostings>
+void unpost(Labels& labels, const std::string& index_key, const Member* member, Postings LabelPostings::*members) {
+    LabelPostings* found = labels.find(index_key);
+    if (found == nullptr) return;
+    (found->*members).erase(member);
+    if (found->pods.empty() && found->services.empty()) labels.erase(index_key);
 }
 
 bool has_selector(const ServiceConfig& service) {
@@ -246,10 +245,9 @@ const std::set<std::string>& ServiceStore::slices_of(const std::string& service_
 }
 
 std::optional<Origin> ServiceStore::origin(ObjectKind kind, const std::string& key) const {
-    const auto& origins = origins_[static_cast<size_t>(kind)];
-    auto found = origins.find(key);
-    if (found == origins.end()) return std::nullopt;
-    return found->second;
+    const Origin* found = origins_[static_cast<size_t>(kind)].find(key);
+    if (found == nullptr) return std::nullopt;
+    return *found;
 }
 
 void ServiceStore::record_origins(const StoreResult& result, Origin origin) {
@@ -269,8 +267,8 @@ void ServiceStore::record_origins(const StoreResult& result, Origin origin) {
         std::string key = object_key(change.namespace_name, change.name);
         if (change.action == "deleted") {
             origins.erase(key);
-        } else if (auto [entry, fresh] = origins.try_emplace(std::move(key), origin); !fresh) {
-            entry->second = origin;
+        } else {
+            *origins.try_emplace(std::move(key)).first = origin;
         }
     }
 }
@@ -278,9 +276,8 @@ void ServiceStore::record_origins(const StoreResult& result, Origin origin) {
 StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {
     const uint32_t weight = drained ? 0 : 1;
     ObjectSet changed;
-    auto pod = pod_by_address_.find(address);
-    if (pod != pod_by_address_.end()) {
-        PodConfig copy = pod->second->second;
+    if (const PodEntry* const* pod = pod_by_address_.find(address)) {
+        PodConfig copy = (*pod)->second;
         copy.weight = weight;
         changed.pods.push_back(std::move(copy));
     }
@@ -549,35 +546,40 @@ void ServiceStore::check_dns_addresses(const std::vector<uint32_t>& addresses, c
 // existing pods are reported in address order, from a sorted list of the claimed addresses).
 void ServiceStore::check_pods(const std::vector<PodConfig>& pods, const std::vector<std::string>& keys,
                               const std::set<ObjectRef>& deletes, const Failures& fail) const {
-    std::unordered_map<std::string_view, size_t> batch_pods;
+    FlatHashMap<std::string_view, size_t> batch_pods;
     batch_pods.reserve(pods.size());
-    std::unordered_map<uint32_t, size_t> batch_addresses;  // address -> the first pod claiming it
+    FlatHashMap<uint32_t, size_t> batch_addresses;  // address -> the first pod claiming it
     batch_addresses.reserve(pods.size());
     std::vector<uint32_t> claimed;
     claimed.reserve(pods.size());
     for (size_t i = 0; i < pods.size(); ++i) {
         const PodConfig& pod = pods[i];
         const std::string& key = keys[i];
-        if (!batch_pods.emplace(key, i).second) fail("pod " + key, "defined twice in this request");
+        if (auto [first, fresh] = batch_pods.try_emplace(std::string_view(key)); fresh) {
+            *first = i;
+        } else {
+            fail("pod " + key, "defined twice in this request");
+        }
         if (pod.address == 0) continue;
-        auto [first, fresh] = batch_addresses.emplace(pod.address, i);
+        auto [first, fresh] = batch_addresses.try_emplace(pod.address);
         if (fresh) {
+            *first = i;
             claimed.push_back(pod.address);
-        } else if (keys[first->second] != key) {
+        } else if (keys[*first] != key) {
             fail("pod " + key + ".address",
-                 format_ipv4(pod.address) + " is also the address of pod " + keys[first->second] + " in this request");
+                 format_ipv4(pod.address) + " is also the address of pod " + keys[*first] + " in this request");
         }
     }
     std::sort(claimed.begin(), claimed.end());
     for (uint32_t address : claimed) {
-        const std::string& key = keys[batch_addresses.at(address)];
-        auto owner = pod_by_address_.find(address);
-        if (owner == pod_by_address_.end()) continue;
-        const std::string& owner_key = owner->second->first;
+        const std::string& key = keys[*batch_addresses.find(address)];
+        const PodEntry* const* owner = pod_by_address_.find(address);
+        if (owner == nullptr) continue;
+        const std::string& owner_key = (*owner)->first;
         if (owner_key == key || deletes.count({ObjectKind::Pod, owner_key})) continue;
         // The owner keeps the address unless this request moves it elsewhere.
-        auto moved = batch_pods.find(owner_key);
-        if (moved != batch_pods.end() && pods[moved->second].address != address) continue;
+        const size_t* moved = batch_pods.find(std::string_view(owner_key));
+        if (moved != nullptr && pods[*moved].address != address) continue;
         fail("pod " + key + ".address", format_ipv4(address) + " is already the address of pod " + owner_key);
     }
 }
@@ -603,7 +605,7 @@ ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std:
         switch (kind) {
         case ObjectKind::Service:
             undo.services.remember(services_, key);
-            affected.insert(key);
+            affected.try_emplace(key);
             put_service(key, std::nullopt);
             break;
         case ObjectKind::Pod:
@@ -613,7 +615,7 @@ ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std:
             break;
         case ObjectKind::EndpointSlice:
             undo.slices.remember(slices_, key);
-            affected.insert(object_key(slices_.at(key).namespace_name, slices_.at(key).service_name));
+            affected.try_emplace(object_key(slices_.at(key).namespace_name, slices_.at(key).service_name));
             put_slice(key, std::nullopt);
             break;
         }
@@ -632,7 +634,7 @@ ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std:
         result.changes.push_back({"service", service.namespace_name, service.name, action});
         if (action == "unchanged") continue;
         undo.services.remember(services_, key);
-        affected.insert(key);
+        affected.try_emplace(key);
         const std::string* stored = put_service(key, std::move(service));
         if (action == "created") undo.services.created_entry(*stored);
     }
@@ -646,9 +648,9 @@ ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std:
         if (action == "unchanged") continue;
         undo.slices.remember(slices_, key);
         if (auto old = slices_.find(key); old != slices_.end()) {
-            affected.insert(object_key(old->second.namespace_name, old->second.service_name));
+            affected.try_emplace(object_key(old->second.namespace_name, old->second.service_name));
         }
-        affected.insert(object_key(slice.namespace_name, slice.service_name));
+        affected.try_emplace(object_key(slice.namespace_name, slice.service_name));
         const std::string* stored = put_slice(key, std::move(slice));
         if (action == "created") undo.slices.created_entry(*stored);
     }
@@ -682,7 +684,7 @@ void ServiceStore::upsert_pod(PodConfig&& pod, std::string&& key, Undo& undo, Af
 void ServiceStore::resolve_affected(const Affected& affected, Undo& undo, StoreResult& result) {
     std::vector<const std::string*> keys;
     keys.reserve(affected.size());
-    for (const std::string& key : affected) keys.push_back(&key);
+    affected.for_each([&](const std::string& key, bool) { keys.push_back(&key); });
     std::sort(keys.begin(), keys.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
     for (const std::string* each : keys) {
         const std::string& key = *each;
@@ -766,9 +768,9 @@ std::vector<const PodConfig*> ServiceStore::matching_pods(const std::string& nam
     // Walk the shortest posting list of the selector's pairs, check the rest per pod.
     const PointerSet<PodEntry>* shortest = nullptr;
     for (const auto& [key, value] : selector) {
-        auto found = labels_.find(label_key(namespace_name, key, value));
-        if (found == labels_.end()) return {};
-        if (!shortest || found->second.pods.size() < shortest->size()) shortest = &found->second.pods;
+        const LabelPostings* found = labels_.find(label_key(namespace_name, key, value));
+        if (found == nullptr) return {};
+        if (!shortest || found->pods.size() < shortest->size()) shortest = &found->pods;
     }
     std::vector<const PodConfig*> pods;
     if (!shortest) return pods;
@@ -928,19 +930,18 @@ void ServiceStore::index_pod(const PodEntry& entry, bool add, Affected* selectin
             unpost(labels_, index_key, &entry, &LabelPostings::pods);
             continue;
         }
-        LabelPostings& postings = labels_[index_key];
+        LabelPostings& postings = *labels_.try_emplace(index_key).first;
         postings.pods.insert(&entry);
         if (!selecting) continue;
         postings.services.for_each([&](const ServiceEntry* service) {
-            if (selector_matches(*service->second.selector, pod.labels)) selecting->insert(service->first);
+            if (selector_matches(*service->second.selector, pod.labels)) selecting->try_emplace(service->first);
         });
     }
     if (pod.address == 0) return;
     if (add) {
-        pod_by_address_[pod.address] = &entry;
-    } else if (auto owner = pod_by_address_.find(pod.address);
-               owner != pod_by_address_.end() && owner->second->first == key) {
-        pod_by_address_.erase(owner);
+        *pod_by_address_.try_emplace(pod.address).first = &entry;
+    } else if (const PodEntry* const* owner = pod_by_address_.find(pod.address); owner && (*owner)->first == key) {
+        pod_by_address_.erase(pod.address);
     }
 }
 
@@ -950,7 +951,7 @@ void ServiceStore::index_service(const ServiceEntry& entry, bool add) {
     const auto& [label, value] = *service.selector->begin();
     const std::string& index_key = label_key(service.namespace_name, label, value);
     if (add) {
-        labels_[index_key].services.insert(&entry);
+        labels_.try_emplace(index_key).first->services.insert(&entry);
     } else {
         unpost(labels_, index_key, &entry, &LabelPostings::services);
     }
@@ -963,10 +964,10 @@ void ServiceStore::index_slice(const std::string& key, const EndpointSliceConfig
 // Every service that selects `pod` uses one of its labels as the first pair of its selector.
 void ServiceStore::services_selecting(const PodConfig& pod, Affected& out) const {
     for (const auto& [label, value] : pod.labels) {
-        auto found = labels_.find(label_key(pod.namespace_name, label, value));
-        if (found == labels_.end()) continue;
-        found->second.services.for_each([&](const ServiceEntry* service) {
-            if (selector_matches(*service->second.selector, pod.labels)) out.insert(service->first);
+        const LabelPostings* found = labels_.find(label_key(pod.namespace_name, label, value));
+        if (found == nullptr) continue;
+        found->services.for_each([&](const ServiceEntry* service) {
+            if (selector_matches(*service->second.selector, pod.labels)) out.try_emplace(service->first);
         });
     }
 }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/flat_hash_map.h"
 #include "config/ip_allocator.h"
 #include "config/objects.h"
 #include "config/pointer_set.h"
@@ -279,8 +280,8 @@ private:
     void check_slices(const std::vector<EndpointSliceConfig>& slices, const Failures& fail) const;
     // The services a change may re-resolve: looked up once per changed pod, walked once in key
     // order (resolve_affected), so a hash set (an ordered set of 10k keys costs a tree walk of
-    // string comparisons for each of 100k pods).
-    using Affected = std::unordered_set<std::string>;
+    // string comparisons for each of 100k pods). The value is unused.
+    using Affected = FlatHashMap<std::string, bool>;
     Affected commit(ObjectSet& upserts, std::vector<std::string>& pod_keys, const std::set<ObjectRef>& deletes,
                     std::vector<ServiceConfig> services, Undo& undo, StoreResult& result);
     void upsert_pod(PodConfig&& pod, std::string&& key, Undo& undo, Affected& affected, StoreResult& result);
@@ -318,16 +319,14 @@ private:
     std::map<std::string, PodConfig> pods_;
     std::map<std::string, EndpointSliceConfig> slices_;
     std::map<std::string, ResolvedService> resolved_;
-    // Looked up, never walked: a hash table of keys per kind (indexed by ObjectKind). Keyed by the
-    // plain string so the table keeps each key's hash: a custom noexcept hash of the (kind, key)
-    // pair made libstdc++ hash every key again on each step of a bucket walk.
-    std::array<std::unordered_map<std::string, Origin>, 3> origins_;
+    // Looked up, never walked: a flat hash table of keys per kind (indexed by ObjectKind).
+    std::array<FlatHashMap<std::string, Origin>, 3> origins_;
 
     std::map<uint32_t, std::string> service_by_ip_;
     std::map<Ipv6Address, std::string> service_by_ip6_;
-    // Looked up, never walked: hash tables.
-    std::unordered_map<uint32_t, const PodEntry*> pod_by_address_;
-    std::unordered_map<std::string, LabelPostings> labels_;           // "ns\0k=v" -> its pods and services
+    // Looked up, never walked: flat hash tables (config/flat_hash_map.h).
+    FlatHashMap<uint32_t, const PodEntry*> pod_by_address_;
+    FlatHashMap<std::string, LabelPostings> labels_;                  // "ns\0k=v" -> its pods and services
     std::map<std::string, std::set<std::string>> slices_by_service_;  // service key -> slice keys
 };
 

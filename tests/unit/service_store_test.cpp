@@ -557,4 +557,56 @@ TEST(PointerSet, KeepsExactlyItsMembersThroughGrowthAndErase) {
     EXPECT_TRUE(set.empty());
 }
 
+// The store's flat hash table: every key keeps its value through growth and the backward shift
+// of erase; string keys are found by a view; sequential integers (pod addresses) spread.
+TEST(FlatHashMap, KeepsExactlyItsEntriesThroughGrowthAndErase) {
+    FlatHashMap<std::string, int> names;
+    FlatHashMap<uint32_t, size_t> addresses;
+    const size_t count = 5000;
+    for (size_t i = 0; i < count; ++i) {
+        auto [value, fresh] = names.try_emplace("default/pod-" + std::to_string(i));
+        EXPECT_TRUE(fresh);
+        *value = static_cast<int>(i);
+        *addresses.try_emplace(uint32_t(0xC6120100 + i)).first = i;
+    }
+    EXPECT_FALSE(names.try_emplace(std::string_view("default/pod-7")).second);
+    EXPECT_EQ(names.size(), count);
+    for (size_t i = 0; i < count; i += 2) {
+        EXPECT_TRUE(names.erase(std::string_view("default/pod-" + std::to_string(i))));
+        EXPECT_TRUE(addresses.erase(uint32_t(0xC6120100 + i)));
+    }
+    EXPECT_FALSE(names.erase(std::string("default/pod-0")));
+    EXPECT_EQ(names.size(), count / 2);
+    for (size_t i = 0; i < count; ++i) {
+        const int* name = names.find(std::string_view("default/pod-" + std::to_string(i)));
+        const size_t* address = addresses.find(uint32_t(0xC6120100 + i));
+        EXPECT_EQ(name != nullptr, i % 2 == 1) << i;
+        EXPECT_EQ(address != nullptr, i % 2 == 1) << i;
+        if (name != nullptr) {
+            EXPECT_EQ(*name, static_cast<int>(i));
+        }
+        if (address != nullptr) {
+            EXPECT_EQ(*address, i);
+        }
+    }
+    size_t visited = 0;
+    names.for_each([&](const std::string& key, int value) {
+        EXPECT_EQ(key, "default/pod-" + std::to_string(value));
+        EXPECT_EQ(value % 2, 1);
+        ++visited;
+    });
+    EXPECT_EQ(visited, count / 2);
+    for (size_t i = 1; i < count; i += 2)
+        EXPECT_TRUE(names.erase(std::string_view("default/pod-" + std::to_string(i))));
+    EXPECT_TRUE(names.empty());
+    EXPECT_EQ(names.find(std::string_view("default/pod-1")), nullptr);
+
+    FlatHashMap<uint32_t, size_t> moved = std::move(addresses);
+    EXPECT_EQ(moved.size(), count / 2);
+    EXPECT_NE(moved.find(uint32_t(0xC6120101)), nullptr);
+    EXPECT_TRUE(addresses.empty());  // NOLINT(bugprone-use-after-move): a moved-from table is empty
+    EXPECT_EQ(addresses.find(uint32_t(0xC6120101)), nullptr);
+    EXPECT_TRUE(addresses.try_emplace(uint32_t(1)).second);
+}
+
 }  // namespace vipgate::config
