@@ -250,7 +250,7 @@ struct EndpointSliceConfig {
     std::string namespace_name = "default";
     std::string service_name;  // label kubernetes.io/service-name
     std::vector<NamedPort> ports;
-    std::vector<EndpointConfig> endpoints;  // address, conditions, weight; ports come from the slice
+    std::vector<EndpointConfig> endpoints;   // address, conditions, weight; ports come from the slice
     IpFamily address_type = IpFamily::Ipv4;  // addressType: every endpoint is of this family
     bool operator==(const EndpointSliceConfig&) const = default;
 };

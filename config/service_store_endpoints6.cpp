@@ -39,7 +39,9 @@ std::vector<ResolvedEndpoint6> ServiceStore::headless_addresses6(const ServiceCo
     }
     // As the IPv4 addresses: one entry per address, the readiest of its entries, the first
     // hostname any of them gives.
-    auto rank = [](const ResolvedEndpoint6& endpoint) { return (endpoint.ready ? 0 : 2) + (endpoint.terminating ? 1 : 0); };
+    auto rank = [](const ResolvedEndpoint6& endpoint) {
+        return (endpoint.ready ? 0 : 2) + (endpoint.terminating ? 1 : 0);
+    };
     std::stable_sort(addresses.begin(), addresses.end(), [&](const auto& a, const auto& b) {
         return a.address != b.address ? a.address < b.address : rank(a) < rank(b);
     });
@@ -74,8 +76,8 @@ void ServiceStore::check_endpoint_families(const StagedServices& staged, const F
                 families += ip_family_name(each);
             }
             fail(path + "[" + std::to_string(k) + "].address",
-                 "is an " + name + " address and the service has no " + name + " cluster IP (ip_families [" +
-                     families + "]); give the service that family (ip_families, ip_family_policy) or remove the "
+                 "is an " + name + " address and the service has no " + name + " cluster IP (ip_families [" + families +
+                     "]); give the service that family (ip_families, ip_family_policy) or remove the "
                      "endpoint");
         }
     }

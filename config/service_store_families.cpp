@@ -172,8 +172,8 @@ std::vector<ResolvedEndpoint6> ServiceStore::resolve_endpoints6(const ServiceCon
             if (!named) continue;
             target = *named;
         }
-        endpoints.push_back({endpoint.address6, target, endpoint.ready, endpoint.terminating, endpoint.weight, {},
-                             hostname(endpoint)});
+        endpoints.push_back(
+            {endpoint.address6, target, endpoint.ready, endpoint.terminating, endpoint.weight, {}, hostname(endpoint)});
     }
     for (const std::string& slice_key : slices ? *slices : std::set<std::string>{}) {
         const EndpointSliceConfig& slice = slices_.at(slice_key);
@@ -183,8 +183,13 @@ std::vector<ResolvedEndpoint6> ServiceStore::resolve_endpoints6(const ServiceCon
         });
         if (slice_port == slice.ports.end()) continue;
         for (const EndpointConfig& endpoint : slice.endpoints) {
-            endpoints.push_back({endpoint.address6, slice_port->port, endpoint.ready, endpoint.terminating,
-                                 endpoint.weight, {}, hostname(endpoint)});
+            endpoints.push_back({endpoint.address6,
+                                 slice_port->port,
+                                 endpoint.ready,
+                                 endpoint.terminating,
+                                 endpoint.weight,
+                                 {},
+                                 hostname(endpoint)});
         }
     }
     std::sort(endpoints.begin(), endpoints.end(),

@@ -403,7 +403,8 @@ endpoints = [{ address = "2001:db8:2::40", hostname = "peer-a" }]
     const std::string name = "db.default.svc.cluster.local";
     EXPECT_EQ(sink.at(name), (Set{"A " + name + " 198.18.0.20", "AAAA " + name + " 2001:db8:2::20",
                                   "AAAA " + name + " 2001:db8:2::21"}));
-    EXPECT_EQ(sink.at("db-0." + name), (Set{"A db-0." + name + " 198.18.0.20", "AAAA db-0." + name + " 2001:db8:2::20"}));
+    EXPECT_EQ(sink.at("db-0." + name),
+              (Set{"A db-0." + name + " 198.18.0.20", "AAAA db-0." + name + " 2001:db8:2::20"}));
     EXPECT_EQ(sink.at("2001-db8-2--21." + name), (Set{"AAAA 2001-db8-2--21." + name + " 2001:db8:2::21"}));
     EXPECT_FALSE(sink.has_owner("2001-db8-2--22." + name)) << "not ready";
     EXPECT_EQ(sink.at("_pg._tcp." + name), (Set{"SRV _pg._tcp." + name + " 0 50 5432 db-0." + name,

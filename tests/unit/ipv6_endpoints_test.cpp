@@ -120,8 +120,9 @@ TEST(Ipv6EndpointSlices, WrongFamiliesAndFqdnAreRefusedNamingTheField) {
         {"addressType: IPv6\nendpoints: [{addresses: [\"ff02::1\"]}]\n", "not a unicast IPv6 address"},
     };
     for (const Case& each : cases) {
-        const std::string text = std::string("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
-                                             "metadata: {name: s, labels: {kubernetes.io/service-name: web}}\n") +
+        const std::string text = std::string(
+                                     "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                                     "metadata: {name: s, labels: {kubernetes.io/service-name: web}}\n") +
                                  each.yaml;
         ObjectsResult result = load_kubernetes_yaml(text, "slice.yaml");
         EXPECT_FALSE(result.objects) << each.yaml;
@@ -131,11 +132,13 @@ TEST(Ipv6EndpointSlices, WrongFamiliesAndFqdnAreRefusedNamingTheField) {
         "[[endpoint_slices]]\nname = \"s\"\nservice = \"web\"\naddress_type = \"FQDN\"\n", "test.toml");
     EXPECT_TRUE(mentions(bad_type.errors, "endpoint_slices[0].address_type: 'FQDN' is not supported"))
         << describe(bad_type.errors);
-    ObjectsResult mixed = load_objects_toml("[[endpoint_slices]]\nname = \"s\"\nservice = \"web\"\n"
-                                            "endpoints = [{ address = \"198.18.2.3\" }, { address = \"2001:db8::3\" }]\n",
-                                            "test.toml");
-    EXPECT_TRUE(mentions(mixed.errors, "endpoint_slices[0].endpoints[1].address: is an IPv6 address and "
-                                       "endpoint_slices[0].address_type is IPv4"))
+    ObjectsResult mixed = load_objects_toml(
+        "[[endpoint_slices]]\nname = \"s\"\nservice = \"web\"\n"
+        "endpoints = [{ address = \"198.18.2.3\" }, { address = \"2001:db8::3\" }]\n",
+        "test.toml");
+    EXPECT_TRUE(mentions(mixed.errors,
+                         "endpoint_slices[0].endpoints[1].address: is an IPv6 address and "
+                         "endpoint_slices[0].address_type is IPv4"))
         << describe(mixed.errors);
 }
 
@@ -243,32 +246,37 @@ endpoints = [
 
 TEST(Ipv6ServiceEndpoints, AnAddressOfAFamilyTheServiceLacksIsRefusedAndNothingChanges) {
     ServiceStore store(dual_cluster(), {});
-    ASSERT_TRUE(store.apply(toml("[[services]]\nname = \"v4\"\nports = [{ port = 80 }]\n"
-                                 "endpoints = [{ address = \"198.18.2.10\" }]\n"),
-                            "test")
+    ASSERT_TRUE(store
+                    .apply(toml("[[services]]\nname = \"v4\"\nports = [{ port = 80 }]\n"
+                                "endpoints = [{ address = \"198.18.2.10\" }]\n"),
+                           "test")
                     .ok());
     const ObjectSet before = store.objects();
-    StoreResult refused = store.apply(toml("[[services]]\nname = \"v4\"\nports = [{ port = 80 }]\n"
-                                           "endpoints = [{ address = \"198.18.2.10\" }, { address = \"2001:db8:2::10\" }]\n"),
-                                      "test");
-    EXPECT_TRUE(mentions(refused.errors, "service default/v4.endpoints[1].address: is an IPv6 address and the service "
-                                         "has no IPv6 cluster IP (ip_families [IPv4])"))
+    StoreResult refused =
+        store.apply(toml("[[services]]\nname = \"v4\"\nports = [{ port = 80 }]\n"
+                         "endpoints = [{ address = \"198.18.2.10\" }, { address = \"2001:db8:2::10\" }]\n"),
+                    "test");
+    EXPECT_TRUE(mentions(refused.errors,
+                         "service default/v4.endpoints[1].address: is an IPv6 address and the service "
+                         "has no IPv6 cluster IP (ip_families [IPv4])"))
         << describe(refused.errors);
     EXPECT_EQ(store.objects(), before);
 
     StoreResult six = store.apply(toml("[[services]]\nname = \"v6\"\ncluster_ip = \"2001:db8:1::20\"\n"
                                        "ports = [{ port = 80 }]\nendpoints = [{ address = \"198.18.2.11\" }]\n"),
                                   "test");
-    EXPECT_TRUE(mentions(six.errors, "service default/v6.endpoints[0].address: is an IPv4 address and the service "
-                                     "has no IPv4 cluster IP (ip_families [IPv6])"))
+    EXPECT_TRUE(mentions(six.errors,
+                         "service default/v6.endpoints[0].address: is an IPv4 address and the service "
+                         "has no IPv4 cluster IP (ip_families [IPv6])"))
         << describe(six.errors);
     EXPECT_EQ(store.objects(), before);
 
     // A service given its IPv6 family takes the same endpoints.
-    StoreResult dual = store.apply(toml("[[services]]\nname = \"v4\"\nip_family_policy = \"PreferDualStack\"\n"
-                                        "ports = [{ port = 80 }]\n"
-                                        "endpoints = [{ address = \"198.18.2.10\" }, { address = \"2001:db8:2::10\" }]\n"),
-                                   "test");
+    StoreResult dual =
+        store.apply(toml("[[services]]\nname = \"v4\"\nip_family_policy = \"PreferDualStack\"\n"
+                         "ports = [{ port = 80 }]\n"
+                         "endpoints = [{ address = \"198.18.2.10\" }, { address = \"2001:db8:2::10\" }]\n"),
+                    "test");
     ASSERT_TRUE(dual.ok()) << describe(dual.errors);
     EXPECT_EQ(endpoints6(store, "default/v4"), (Strings{"[2001:db8:2::10]:80 serving"}));
 }
