@@ -129,6 +129,8 @@ uint32_t address_field(const json& request) {
     const std::string text = text_field(request, "address");
     std::optional<uint32_t> address = config::parse_ipv4(text);
     if (!address) throw std::invalid_argument("\"address\": '" + text + "' is not an IPv4 address");
+    // 0 is no endpoint's address (an IPv6 endpoint keeps 0 as its IPv4 one): it would drain them all.
+    if (*address == 0) throw std::invalid_argument("\"address\": 0.0.0.0 is not an endpoint address");
     return *address;
 }
 
