@@ -195,13 +195,15 @@ struct NamedPort {
 // traffic); ready && !terminating is Kubernetes' Ready, ready && terminating is
 // serving-terminating (used only when no endpoint is Ready, KEP-1669).
 struct EndpointConfig {
-    uint32_t address = 0;  // host order
+    uint32_t address = 0;  // host order; 0 for an IPv6 endpoint
     uint16_t port = 0;     // 0: the service port's target_port
     bool ready = true;
     bool terminating = false;
     uint32_t weight = 1;           // 0 drains: no new connections, existing ones continue
     std::vector<NamedPort> ports;  // named ports, for services whose target_port is a name
     std::string hostname;          // DNS-1123 label: <hostname>.<service>.<ns>.svc.<zone> (headless)
+    Ipv6Address address6{};        // set: an IPv6 endpoint (address stays 0), of the IPv6 cluster IP
+    bool is_ipv6() const noexcept { return address6 != Ipv6Address{}; }
     bool operator==(const EndpointConfig&) const = default;
 };
 
@@ -248,7 +250,8 @@ struct EndpointSliceConfig {
     std::string namespace_name = "default";
     std::string service_name;  // label kubernetes.io/service-name
     std::vector<NamedPort> ports;
-    std::vector<EndpointConfig> endpoints;  // address, conditions, weight; ports come from the slice
+    std::vector<EndpointConfig> endpoints;   // address, conditions, weight; ports come from the slice
+    IpFamily address_type = IpFamily::Ipv4;  // addressType: every endpoint is of this family
     bool operator==(const EndpointSliceConfig&) const = default;
 };
 

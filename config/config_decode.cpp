@@ -417,7 +417,7 @@ private:
     void endpoint(const Field& field, EndpointConfig& endpoint) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->required("address")) address(*f, endpoint.address);
+        if (auto f = keys->required("address")) endpoint_address(*f, endpoint);
         if (auto f = keys->optional("port")) integer<1, 65535>(*f, endpoint.port);
         endpoint_conditions(*keys, endpoint);
         if (auto f = keys->optional("hostname")) dns_label(*f, endpoint.hostname, "hostname");
@@ -471,15 +471,49 @@ private:
         if (auto f = keys->optional("namespace")) text(*f, slice.namespace_name);
         if (auto f = keys->required("service")) text(*f, slice.service_name);
         if (auto f = keys->optional("ports")) list(*f, slice.ports, &Decoder::slice_port);
+        if (auto f = keys->optional("address_type")) address_type(*f, slice.address_type);
         if (auto f = keys->optional("endpoints")) list(*f, slice.endpoints, &Decoder::slice_endpoint);
         keys->report_unknown_keys();
+        // addressType: every endpoint of a slice is of its family (Kubernetes' validation).
+        const std::string type_name = diagnostics_.field_name(field.path + ".address_type");
+        for (size_t k = 0; k < slice.endpoints.size(); ++k) {
+            const EndpointConfig& endpoint = slice.endpoints[k];
+            const IpFamily family = endpoint.is_ipv6() ? IpFamily::Ipv6 : IpFamily::Ipv4;
+            const std::string path = field.path + ".endpoints[" + std::to_string(k) + "].address";
+            if (family == slice.address_type || !diagnostics_.intact(path)) continue;
+            diagnostics_.reject(path, "is an " + std::string(ip_family_name(family)) + " address and " + type_name +
+                                          " is " + std::string(ip_family_name(slice.address_type)) +
+                                          "; a slice holds one family (put the other family's endpoints in a slice "
+                                          "of that addressType)");
+        }
+    }
+
+    // An EndpointSlice's addressType: "IPv4" (the default) or "IPv6"; FQDN slices are not served.
+    void address_type(const Field& field, IpFamily& out) {
+        std::string name;
+        if (!text(field, name)) return;
+        if (name != "IPv4" && name != "IPv6") {
+            diagnostics_.reject(field.path, quoted(name) +
+                                                " is not supported; allowed: \"IPv4\", \"IPv6\" (vipgate serves no "
+                                                "FQDN endpoint slices)");
+            return;
+        }
+        out = name == "IPv4" ? IpFamily::Ipv4 : IpFamily::Ipv6;
+    }
+
+    // An IPv4 or IPv6 endpoint address (IPv6: address6 set, address left 0).
+    bool endpoint_address(const Field& field, EndpointConfig& endpoint) {
+        if (const auto* value = field.node.as_string(); value && value->get().find(':') != std::string::npos) {
+            return ipv6_unicast(field, endpoint.address6);
+        }
+        return address(field, endpoint.address);
     }
 
     // An endpoint of a slice: its ports are the slice's.
     void slice_endpoint(const Field& field, EndpointConfig& endpoint) {
         auto keys = table_fields(field);
         if (!keys) return;
-        if (auto f = keys->required("address")) address(*f, endpoint.address);
+        if (auto f = keys->required("address")) endpoint_address(*f, endpoint);
         endpoint_conditions(*keys, endpoint);
         if (auto f = keys->optional("hostname")) dns_label(*f, endpoint.hostname, "hostname");
         keys->report_unknown_keys();

@@ -42,6 +42,10 @@ std::string at(std::string_view list, size_t index) {
 }
 
 std::string endpoint_name(const EndpointConfig& endpoint) {
+    if (endpoint.is_ipv6()) {
+        std::string name = format_ipv6(endpoint.address6);
+        return endpoint.port == 0 ? name : "[" + name + "]:" + std::to_string(endpoint.port);
+    }
     std::string name = format_ipv4(endpoint.address);
     return endpoint.port == 0 ? name : name + ":" + std::to_string(endpoint.port);
 }
@@ -616,7 +620,7 @@ private:
 
     void check_endpoints(const ServiceConfig& service, const std::string& path) {
         std::string endpoints_path = path + ".endpoints";
-        std::map<std::tuple<uint32_t, uint16_t>, size_t> seen;
+        std::map<std::tuple<uint32_t, Ipv6Address, uint16_t>, size_t> seen;
         for (size_t k = 0; k < service.endpoints.size(); ++k) {
             const EndpointConfig& endpoint = service.endpoints[k];
             std::string endpoint_path = at(endpoints_path, k);
@@ -627,7 +631,7 @@ private:
                                        "each service port");
             }
             if (!intact(endpoint_path + ".address") || !intact(endpoint_path + ".port")) continue;
-            auto [other, added] = seen.emplace(std::tuple{endpoint.address, endpoint.port}, k);
+            auto [other, added] = seen.emplace(std::tuple{endpoint.address, endpoint.address6, endpoint.port}, k);
             if (!added) {
                 diagnostics_.error(endpoint_path, "duplicate endpoint " + endpoint_name(endpoint) + " (also " +
                                                       diagnostics_.reference(at(endpoints_path, other->second)) + ")");

@@ -122,7 +122,7 @@ std::string service_port(const ServicePortConfig& port) {
 // Slice endpoints take their ports from the slice: `with_ports` is false for them.
 std::string endpoint(const EndpointConfig& endpoint, bool with_ports) {
     InlineTable table;
-    table.add("address", address(endpoint.address));
+    table.add("address", endpoint.is_ipv6() ? quoted(format_ipv6(endpoint.address6)) : address(endpoint.address));
     if (endpoint.port != 0) table.add("port", number(endpoint.port));
     table.add("ready", boolean(endpoint.ready))
         .add("terminating", boolean(endpoint.terminating))
@@ -220,6 +220,7 @@ void endpoint_slice(std::string& out, const EndpointSliceConfig& slice) {
     line(out, "name", quoted(slice.name));
     line(out, "namespace", quoted(slice.namespace_name));
     line(out, "service", quoted(slice.service_name));
+    if (slice.address_type != IpFamily::Ipv4) line(out, "address_type", quoted(ip_family_name(slice.address_type)));
     list(out, "ports", slice.ports, named_port);
     list(out, "endpoints", slice.endpoints, [](const EndpointConfig& value) { return endpoint(value, false); });
 }

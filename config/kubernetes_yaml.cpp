@@ -6,7 +6,7 @@
 // TOML document, so both formats accept the same values and enforce the same rules. The
 // translation maps Kubernetes fields to keys, works out the values Kubernetes derives (readiness
 // from conditions, the pod address from status or annotation) and rejects what has no
-// counterpart (an unknown kind, IPv6 slices); it checks nothing the
+// counterpart (an unknown kind, FQDN slices); it checks nothing the
 // decoder checks. Scalars are typed the way the decoder expects: a plain 80 becomes an integer,
 // a plain true a boolean, a quoted "80" stays a string (IntOrString: a port name).
 //
@@ -458,12 +458,12 @@ private:
         YAML::Node meta = mapping(node, "metadata", field).value_or(YAML::Node());
         YAML::Node labels = mapping(meta, "labels", field + "metadata.").value_or(YAML::Node());
         auto address_type = scalar_text(node, "addressType");
-        if (address_type != "IPv4") {
+        if (address_type != "IPv4" && address_type != "IPv6") {
             auto at = child(node, "addressType");
             diagnostics_.error_at(
                 field + "addressType", location_of(at ? *at : node),
                 (address_type ? "addressType '" + *address_type + "'" : std::string("a missing addressType")) +
-                    " is not supported; vipgate reads IPv4 endpoint slices");
+                    " is not supported; vipgate reads IPv4 and IPv6 endpoint slices");
             return;
         }
         if (!child(labels, kServiceNameLabel)) {
@@ -477,6 +477,7 @@ private:
         target.field = field + "metadata.labels.";
         put(target, "service", labels, kServiceNameLabel, Scalar::String);
         target.field = field;
+        put(target, "address_type", node, "addressType", Scalar::String);
         if (auto ports = sequence(node, "ports", field)) {
             toml::array list;
             std::string list_path = target.path + ".ports";

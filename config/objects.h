@@ -58,9 +58,10 @@ ObjectsResult load_objects_toml(const std::string& text, const std::string& sour
 //   is accepted with address 0 (not an endpoint until it has one). Ready from the Ready
 //   condition (absent: ready); terminating when metadata.deletionTimestamp is set; weight from
 //   the annotation vipgate.io/weight (default 1); spec.hostname and spec.subdomain kept.
-// - EndpointSlice: addressType IPv4, label kubernetes.io/service-name required; an endpoint's
-//   first address is used, and its hostname; EndpointConfig.ready is the serving condition (absent: ready, which
-//   is absent: true), .terminating the terminating condition (absent: false).
+// - EndpointSlice: addressType IPv4 or IPv6 (an IPv6 slice feeds the service's IPv6 cluster
+//   IP), label kubernetes.io/service-name required; an endpoint's first address is used, and its hostname;
+//   EndpointConfig.ready is the serving condition (absent: ready, which is absent: true), .terminating the terminating
+//   condition (absent: false).
 //
 // Aliases are expanded as the translation reads them, so a document is refused before it is
 // read when, with its aliases expanded, it nests deeper than kYamlMaxDepth, holds more than

@@ -343,6 +343,7 @@ StoreResult ServiceStore::transact(ObjectSet upserts, const std::set<ObjectRef>&
     const std::set<uint32_t> dns =
         dns_addresses ? std::set<uint32_t>(dns_addresses->begin(), dns_addresses->end()) : dns_addresses_;
     StagedServices staged = stage_services(std::move(upserts.services), deletes, dns, fail);
+    check_endpoint_families(staged, fail);
     if (dns_addresses) check_dns_addresses(*dns_addresses, deletes, staged, fail);
     std::vector<std::string> pod_keys;
     pod_keys.reserve(upserts.pods.size());
@@ -830,6 +831,7 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
                 {pod.address, target, pod_ready(pod), pod.terminating, pod.weight, pod.name, pod_hostname(pod)});
         }
         for (const EndpointConfig& endpoint : service.endpoints) {
+            if (endpoint.is_ipv6()) continue;  // resolve_endpoints6
             uint16_t target = endpoint.port != 0 ? endpoint.port : numeric_target;
             if (endpoint.port == 0 && named) {
                 const NamedPort* found = find_named_port(endpoint.ports, port.target_port_name, port.protocol);
@@ -849,7 +851,7 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
             for (const std::string& slice_key : slices->second) {
                 const EndpointSliceConfig& slice = slices_.at(slice_key);
                 const NamedPort* slice_port = find_named_port(slice.ports, port.name, port.protocol);
-                if (!slice_port) continue;
+                if (!slice_port || slice.address_type != IpFamily::Ipv4) continue;
                 for (const EndpointConfig& endpoint : slice.endpoints) {
                     out.endpoints.push_back({endpoint.address,
                                              slice_port->port,
@@ -861,8 +863,9 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
                 }
             }
         }
-        if (!is_zero(service.cluster_ip6) && !service.headless)
-            out.endpoints6 = resolve_endpoints6(service, pods, port);
+        if (!is_zero(service.cluster_ip6) || service.headless)
+            out.endpoints6 =
+                resolve_endpoints6(service, pods, slices == slices_by_service_.end() ? nullptr : &slices->second, port);
         std::sort(out.endpoints.begin(), out.endpoints.end(), [](const auto& a, const auto& b) {
             return std::tie(a.address, a.port) < std::tie(b.address, b.port);
         });
@@ -874,6 +877,8 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
     }
     if (!service.headless) return resolved;
 
+    resolved.addresses6 =
+        headless_addresses6(service, pods, slices == slices_by_service_.end() ? nullptr : &slices->second);
     std::vector<ResolvedEndpoint>& addresses = resolved.addresses;
     for (const PodConfig* selected : pods) {
         const PodConfig& pod = *selected;
@@ -883,11 +888,13 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
         }
     }
     for (const EndpointConfig& endpoint : service.endpoints) {
+        if (endpoint.is_ipv6()) continue;
         addresses.push_back(
             {endpoint.address, 0, endpoint.ready, endpoint.terminating, endpoint.weight, {}, endpoint.hostname});
     }
     if (slices != slices_by_service_.end()) {
         for (const std::string& slice_key : slices->second) {
+            if (slices_.at(slice_key).address_type != IpFamily::Ipv4) continue;
             for (const EndpointConfig& endpoint : slices_.at(slice_key).endpoints) {
                 addresses.push_back({endpoint.address,
                                      0,

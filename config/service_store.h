@@ -43,7 +43,8 @@ struct ResolvedEndpoint {
     bool operator==(const ResolvedEndpoint&) const = default;
 };
 
-// An endpoint of the IPv6 family of a service port (a selected pod's IPv6 address).
+// An endpoint of the IPv6 family of a service port: a selected pod's IPv6 address, an IPv6
+// entry of the service's own endpoints, or an endpoint of an IPv6 EndpointSlice.
 struct ResolvedEndpoint6 {
     Ipv6Address address{};  // network order
     uint16_t port = 0;      // host order, the resolved target port
@@ -51,6 +52,7 @@ struct ResolvedEndpoint6 {
     bool terminating = false;
     uint32_t weight = 1;
     std::string pod;
+    std::string hostname;  // headless services only, as ResolvedEndpoint's
     bool operator==(const ResolvedEndpoint6&) const = default;
 };
 
@@ -58,7 +60,7 @@ struct ResolvedPort {
     ServicePortConfig port;
     std::vector<ResolvedEndpoint> endpoints;  // sorted by (address, port)
     // The IPv6 family's endpoints, sorted by (address, port); only for services with an IPv6
-    // cluster IP (service_store_families.cpp).
+    // cluster IP, and headless ones (service_store_families.cpp).
     std::vector<ResolvedEndpoint6> endpoints6;
     bool operator==(const ResolvedPort&) const = default;
 };
@@ -77,6 +79,7 @@ struct ResolvedService {
     // Headless only: every endpoint address once (port 0; ready when any of its entries is),
     // whether or not it serves a port: what the service's name resolves to.
     std::vector<ResolvedEndpoint> addresses;
+    std::vector<ResolvedEndpoint6> addresses6;  // the same for IPv6 endpoint addresses (AAAA)
     SessionAffinity session_affinity = SessionAffinity::None;
     uint32_t affinity_timeout_s = kDefaultAffinityTimeoutS;
     std::vector<ResolvedPort> ports;
@@ -268,10 +271,18 @@ private:
                     StagedServices& staged, std::map<Ipv6Address, std::string>& batch_ips, const std::string& path,
                     const Failures& fail) const;
     void allocate_ipv6(StagedServices& staged, const std::vector<size_t>& to_allocate, const Failures& fail) const;
-    // The IPv6 endpoints of `port` among the selected pods (their status.podIPs IPv6 entry).
-    static std::vector<ResolvedEndpoint6> resolve_endpoints6(const ServiceConfig& service,
-                                                             const std::vector<const PodConfig*>& pods,
-                                                             const ServicePortConfig& port);
+    // The IPv6 endpoints of `port`: the selected pods' status.podIPs IPv6 entries, the service's
+    // own IPv6 endpoints and those of its IPv6 slices (`slices`: their keys, null: none).
+    std::vector<ResolvedEndpoint6> resolve_endpoints6(const ServiceConfig& service,
+                                                      const std::vector<const PodConfig*>& pods,
+                                                      const std::set<std::string>* slices,
+                                                      const ServicePortConfig& port) const;
+    // Headless services: every IPv6 endpoint address once (ResolvedService::addresses6).
+    std::vector<ResolvedEndpoint6> headless_addresses6(const ServiceConfig& service,
+                                                       const std::vector<const PodConfig*>& pods,
+                                                       const std::set<std::string>* slices) const;
+    // A service's own endpoints must be of a family it has (its settled ip_families).
+    void check_endpoint_families(const StagedServices& staged, const Failures& fail) const;
     void check_dns_addresses(const std::vector<uint32_t>& addresses, const std::set<ObjectRef>& deletes,
                              const StagedServices& staged, const Failures& fail) const;
     // `keys[i]`: the key of `pods[i]`, made once per transaction.

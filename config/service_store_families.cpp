@@ -9,6 +9,7 @@
 #include "config/service_store.h"
 
 #include <algorithm>
+#include <optional>
 #include <tuple>
 
 namespace vipgate::config {
@@ -133,26 +134,63 @@ void ServiceStore::allocate_ipv6(StagedServices& staged, const std::vector<size_
     }
 }
 
-// As the IPv4 endpoints of selected pods (service_store.cpp): a named target port resolves per
-// pod; publishNotReadyAddresses makes every pod ready. EndpointSlices of addressType IPv6 and
-// a service's own `endpoints` are IPv4 only for now (docs/ipv6.md).
+// As the IPv4 endpoints (service_store.cpp): a named target port resolves per pod or endpoint,
+// a slice's ports carry the service port's name; publishNotReadyAddresses makes every pod ready.
 std::vector<ResolvedEndpoint6> ServiceStore::resolve_endpoints6(const ServiceConfig& service,
                                                                 const std::vector<const PodConfig*>& pods,
-                                                                const ServicePortConfig& port) {
+                                                                const std::set<std::string>* slices,
+                                                                const ServicePortConfig& port) const {
     std::vector<ResolvedEndpoint6> endpoints;
     const uint16_t numeric_target = port.target_port != 0 ? port.target_port : port.port;
+    auto named_target = [&](const std::vector<NamedPort>& ports) -> std::optional<uint16_t> {
+        auto named = std::find_if(ports.begin(), ports.end(), [&](const NamedPort& candidate) {
+            return candidate.name == port.target_port_name && candidate.protocol == port.protocol;
+        });
+        if (named == ports.end()) return std::nullopt;
+        return named->port;
+    };
     for (const PodConfig* pod : pods) {
         if (is_zero(pod->address6)) continue;
         uint16_t target = numeric_target;
         if (!port.target_port_name.empty()) {
-            auto named = std::find_if(pod->ports.begin(), pod->ports.end(), [&](const NamedPort& candidate) {
-                return candidate.name == port.target_port_name && candidate.protocol == port.protocol;
-            });
-            if (named == pod->ports.end()) continue;
-            target = named->port;
+            std::optional<uint16_t> named = named_target(pod->ports);
+            if (!named) continue;
+            target = *named;
         }
+        const bool named_here = service.headless && pod->subdomain == service.name;
         endpoints.push_back({pod->address6, target, pod->ready || service.publish_not_ready_addresses, pod->terminating,
-                             pod->weight, pod->name});
+                             pod->weight, pod->name, named_here ? pod->hostname : std::string()});
+    }
+    auto hostname = [&](const EndpointConfig& endpoint) {
+        return service.headless ? endpoint.hostname : std::string();
+    };
+    for (const EndpointConfig& endpoint : service.endpoints) {
+        if (!endpoint.is_ipv6()) continue;
+        uint16_t target = endpoint.port != 0 ? endpoint.port : numeric_target;
+        if (endpoint.port == 0 && !port.target_port_name.empty()) {
+            std::optional<uint16_t> named = named_target(endpoint.ports);
+            if (!named) continue;
+            target = *named;
+        }
+        endpoints.push_back(
+            {endpoint.address6, target, endpoint.ready, endpoint.terminating, endpoint.weight, {}, hostname(endpoint)});
+    }
+    for (const std::string& slice_key : slices ? *slices : std::set<std::string>{}) {
+        const EndpointSliceConfig& slice = slices_.at(slice_key);
+        if (slice.address_type != IpFamily::Ipv6) continue;
+        auto slice_port = std::find_if(slice.ports.begin(), slice.ports.end(), [&](const NamedPort& candidate) {
+            return candidate.name == port.name && candidate.protocol == port.protocol;
+        });
+        if (slice_port == slice.ports.end()) continue;
+        for (const EndpointConfig& endpoint : slice.endpoints) {
+            endpoints.push_back({endpoint.address6,
+                                 slice_port->port,
+                                 endpoint.ready,
+                                 endpoint.terminating,
+                                 endpoint.weight,
+                                 {},
+                                 hostname(endpoint)});
+        }
     }
     std::sort(endpoints.begin(), endpoints.end(),
               [](const auto& a, const auto& b) { return std::tie(a.address, a.port) < std::tie(b.address, b.port); });

@@ -130,6 +130,8 @@ uint32_t address_field(const json& request) {
     const std::string text = text_field(request, "address");
     std::optional<uint32_t> address = config::parse_ipv4(text);
     if (!address) throw std::invalid_argument("\"address\": '" + text + "' is not an IPv4 address");
+    // 0 is no endpoint's address (an IPv6 endpoint keeps 0 as its IPv4 one): it would drain them all.
+    if (*address == 0) throw std::invalid_argument("\"address\": 0.0.0.0 is not an endpoint address");
     return *address;
 }
 
@@ -182,16 +184,23 @@ json get_services(const json& request, const config::ServiceStore& store, bool i
         size_t ready = 0;
         size_t total = 0;
         if (auto resolved = store.resolved().find(key); resolved != store.resolved().end()) {
+            // Distinct addresses of both families (a dual-stack pod counts once per family).
             std::set<uint32_t> ready_addresses;
             std::set<uint32_t> addresses;
+            std::set<config::Ipv6Address> ready_addresses6;
+            std::set<config::Ipv6Address> addresses6;
             for (const auto& port : resolved->second.ports) {
                 for (const auto& endpoint : port.endpoints) {
                     addresses.insert(endpoint.address);
                     if (endpoint.ready && !endpoint.terminating) ready_addresses.insert(endpoint.address);
                 }
+                for (const auto& endpoint : port.endpoints6) {
+                    addresses6.insert(endpoint.address);
+                    if (endpoint.ready && !endpoint.terminating) ready_addresses6.insert(endpoint.address);
+                }
             }
-            ready = ready_addresses.size();
-            total = addresses.size();
+            ready = ready_addresses.size() + ready_addresses6.size();
+            total = addresses.size() + addresses6.size();
         }
         const bool external = !service.external_name.empty();
         json cluster_ips = json::array();
@@ -277,6 +286,7 @@ json slices_json(const config::ServiceStore& store, const std::string& service_k
     for (const std::string& key : store.slices_of(service_key)) {
         const config::EndpointSliceConfig& slice = store.endpoint_slices().at(key);
         out.push_back({{"name", slice.name},
+                       {"address_type", config::ip_family_name(slice.address_type)},
                        {"endpoints", slice.endpoints.size()},
                        {"source", origin_json(store, config::ObjectKind::EndpointSlice, key)}});
     }

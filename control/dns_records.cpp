@@ -3,6 +3,7 @@
 #include <rte_byteorder.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -112,8 +113,16 @@ std::string protocol_label(config::Protocol protocol) {
     return label;
 }
 
+// 2001:db8::11 -> "2001-db8--11", as CoreDNS names an IPv6 endpoint without a hostname.
+std::string dashed(const config::Ipv6Address& address) {
+    std::string name = config::format_ipv6(address);
+    std::replace(name.begin(), name.end(), ':', '-');
+    return name;
+}
+
 // Kubernetes' Ready (ready and not terminating), or any endpoint when the service says so.
-bool published(const config::ResolvedService& service, const config::ResolvedEndpoint& endpoint) {
+template <typename Endpoint>
+bool published(const config::ResolvedService& service, const Endpoint& endpoint) {
     return service.publish_not_ready_addresses || (endpoint.ready && !endpoint.terminating);
 }
 
@@ -152,18 +161,39 @@ void headless_records(const config::ResolvedService& service, const std::string&
         sink.ptr(reverse_name(endpoint.address), endpoint_name);
         endpoint_names.emplace(endpoint.address, endpoint_name);
     }
+    // IPv6 endpoint addresses as the IPv4 ones: AAAA under the service's and the endpoint's
+    // names, a PTR in ip6.arpa. A pod with a hostname and both families has one name with both.
+    std::map<config::Ipv6Address, std::string> endpoint_names6;
+    for (const config::ResolvedEndpoint6& endpoint : service.addresses6) {
+        if (!published(service, endpoint)) continue;
+        const std::string endpoint_name =
+            join(endpoint.hostname.empty() ? dashed(endpoint.address) : endpoint.hostname, name);
+        sink.aaaa(name, endpoint.address);
+        sink.aaaa(endpoint_name, endpoint.address);
+        sink.ptr(reverse_name(endpoint.address), endpoint_name);
+        endpoint_names6.emplace(endpoint.address, endpoint_name);
+    }
+    // One SRV per (target name, port), over both families: the additional section then carries
+    // each target's A and AAAA.
     for (const config::ResolvedPort& port : service.ports) {
         if (port.port.name.empty()) continue;
-        std::vector<const config::ResolvedEndpoint*> targets;
+        std::vector<std::pair<const std::string*, uint16_t>> targets;
+        std::set<std::pair<std::string_view, uint16_t>> seen;
+        auto add = [&](const std::string& target, uint16_t target_port) {
+            if (seen.emplace(target, target_port).second) targets.emplace_back(&target, target_port);
+        };
         for (const config::ResolvedEndpoint& endpoint : port.endpoints) {
-            if (published(service, endpoint) && endpoint_names.count(endpoint.address)) targets.push_back(&endpoint);
+            auto found = endpoint_names.find(endpoint.address);
+            if (published(service, endpoint) && found != endpoint_names.end()) add(found->second, endpoint.port);
+        }
+        for (const config::ResolvedEndpoint6& endpoint : port.endpoints6) {
+            auto found = endpoint_names6.find(endpoint.address);
+            if (published(service, endpoint) && found != endpoint_names6.end()) add(found->second, endpoint.port);
         }
         if (targets.empty()) continue;
         const std::string owner = srv_owner(port, name);
         const auto weight = static_cast<uint16_t>(kSrvWeightTotal / targets.size());
-        for (const config::ResolvedEndpoint* endpoint : targets) {
-            sink.srv(owner, weight, endpoint->port, endpoint_names.at(endpoint->address));
-        }
+        for (const auto& [target, target_port] : targets) sink.srv(owner, weight, target_port, *target);
     }
 }
 

@@ -373,7 +373,11 @@ bool KubernetesSource::wanted(const Resource& resource, const json& object) {
             if (proxy != labels->end() && !(proxy->is_string() && *proxy == options_.proxy_name)) return false;
         }
     }
-    if (&resource == slices_.get() && object.value("addressType", "IPv4") != "IPv4") return false;
+    if (&resource == slices_.get()) {
+        // FQDN slices have nothing to serve; a malformed addressType goes on to be refused by name.
+        const auto type = object.find("addressType");
+        if (type != object.end() && type->is_string() && *type != "IPv4" && *type != "IPv6") return false;
+    }
     return true;
 }
 

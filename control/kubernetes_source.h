@@ -23,7 +23,7 @@
 // labelled service.kubernetes.io/service-proxy-name is skipped unless the label names
 // proxy_name. Unlike kube-proxy, headless services (and slices labelled
 // service.kubernetes.io/headless) are kept: the gateway's DNS answers for them (they never reach
-// the dataplane's VIP tables). Slices of an address type other than IPv4 are skipped.
+// the dataplane's VIP tables). Slices of addressType FQDN are skipped.
 #pragma once
 
 #include <atomic>

@@ -359,6 +359,67 @@ TEST(DnsRecords, ServerParametersAreInNetworkOrder) {
     EXPECT_EQ(parameters.rate_limit_slip, 3u);
 }
 
+// A headless service's IPv6 endpoint addresses as its IPv4 ones: AAAA under its name and the
+// endpoint's (a dual-stack pod with a hostname: one name with A and AAAA; without: its address
+// dashed as CoreDNS does), an ip6.arpa PTR, and SRV over both families once per target name.
+TEST(DnsRecords, HeadlessIpv6EndpointsHaveAaaaPtrAndSrv) {
+    RecordingSink sink = records_of(store_with(R"(
+[[services]]
+name = "db"
+cluster_ip = "None"
+selector = { app = "db" }
+ports = [{ name = "pg", port = 5432 }]
+
+[[pods]]
+name = "db-0"
+pod_ips = ["198.18.0.20", "2001:db8:2::20"]
+labels = { app = "db" }
+hostname = "db-0"
+subdomain = "db"
+
+[[pods]]
+name = "db-1"
+address = "2001:db8:2::21"
+labels = { app = "db" }
+
+[[pods]]
+name = "db-2"
+address = "2001:db8:2::22"
+labels = { app = "db" }
+ready = false
+
+[[services]]
+name = "peers"
+cluster_ip = "None"
+ports = [{ name = "gossip", protocol = "UDP", port = 7946 }]
+
+[[endpoint_slices]]
+name = "peers-six"
+service = "peers"
+address_type = "IPv6"
+ports = [{ name = "gossip", protocol = "UDP", port = 7946 }]
+endpoints = [{ address = "2001:db8:2::40", hostname = "peer-a" }]
+)"));
+    const std::string name = "db.default.svc.cluster.local";
+    EXPECT_EQ(sink.at(name), (Set{"A " + name + " 198.18.0.20", "AAAA " + name + " 2001:db8:2::20",
+                                  "AAAA " + name + " 2001:db8:2::21"}));
+    EXPECT_EQ(sink.at("db-0." + name),
+              (Set{"A db-0." + name + " 198.18.0.20", "AAAA db-0." + name + " 2001:db8:2::20"}));
+    EXPECT_EQ(sink.at("2001-db8-2--21." + name), (Set{"AAAA 2001-db8-2--21." + name + " 2001:db8:2::21"}));
+    EXPECT_FALSE(sink.has_owner("2001-db8-2--22." + name)) << "not ready";
+    EXPECT_EQ(sink.at("_pg._tcp." + name), (Set{"SRV _pg._tcp." + name + " 0 50 5432 db-0." + name,
+                                                "SRV _pg._tcp." + name + " 0 50 5432 2001-db8-2--21." + name}))
+        << "one SRV per target name, whichever families it has";
+    const std::string reverse = "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa";
+    EXPECT_EQ(sink.at(reverse), (Set{"PTR " + reverse + " db-0." + name}));
+    EXPECT_EQ(sink.at("20.0.18.198.in-addr.arpa"), (Set{"PTR 20.0.18.198.in-addr.arpa db-0." + name}));
+
+    const std::string peers = "peers.default.svc.cluster.local";
+    EXPECT_EQ(sink.at(peers), (Set{"AAAA " + peers + " 2001:db8:2::40"}));
+    EXPECT_EQ(sink.at("peer-a." + peers), (Set{"AAAA peer-a." + peers + " 2001:db8:2::40"}));
+    EXPECT_EQ(sink.at("_gossip._udp." + peers), (Set{"SRV _gossip._udp." + peers + " 0 100 7946 peer-a." + peers}));
+}
+
 // Not a pass/fail test: how long producing the records of a large cluster takes (the zone
 // builder's own compilation comes on top). Printed for the README.
 TEST(DnsRecordsTiming, TenThousandServicesOfTenEndpoints) {

@@ -220,9 +220,9 @@ TEST(KubernetesYaml, ErrorsNameTheManifestField) {
     EXPECT_TRUE(single_error(yaml(R"(apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: s, labels: {kubernetes.io/service-name: svc}}
-addressType: IPv6
+addressType: FQDN
 )"),
-                             "addressType", "addressType 'IPv6' is not supported", 4, 14));
+                             "addressType", "addressType 'FQDN' is not supported", 4, 14));
     EXPECT_TRUE(single_error(yaml(R"(apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:

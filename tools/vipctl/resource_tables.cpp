@@ -149,6 +149,22 @@ std::string latency_text(const nlohmann::json& microseconds) {
     return text;
 }
 
+// address:port, an IPv6 address in brackets as kubectl (net.JoinHostPort) writes it: [2001:db8::10]:8080.
+std::string endpoint_text(const nlohmann::json& endpoint) {
+    const std::string address = field_text(endpoint, "address", "?");
+    std::string text;
+    if (address.find(':') == std::string::npos) {
+        text = address;
+    } else {
+        text += '[';
+        text += address;
+        text += ']';
+    }
+    text += ':';
+    text += field_text(endpoint, "port", "?");
+    return text;
+}
+
 // -o wide: each endpoint's health as the dataplane sees it (control/connect_latency.h).
 void print_endpoint_health(const nlohmann::json& response, const TableOptions& options, std::ostream& out) {
     Table table = namespaced_table(options, {"NAME", "ENDPOINT", "PORT", "CONNECTIONS", "HANDSHAKES", "CONNECT P50",
@@ -160,10 +176,9 @@ void print_endpoint_health(const nlohmann::json& response, const TableOptions& o
             const nlohmann::json& connect = field_list(seen, "connect");
             add_namespaced_row(
                 table, options, item,
-                {field_text(item, "name"),
-                 field_text(endpoint, "address", "?") + ":" + field_text(endpoint, "port", "?"),
-                 field_text(endpoint, "port_name", ""), field_text(seen, "connections", "0"),
-                 field_text(connect, "handshakes", "0"), latency_text(connect.value("p50_us", nlohmann::json())),
+                {field_text(item, "name"), endpoint_text(endpoint), field_text(endpoint, "port_name", ""),
+                 field_text(seen, "connections", "0"), field_text(connect, "handshakes", "0"),
+                 latency_text(connect.value("p50_us", nlohmann::json())),
                  latency_text(connect.value("p99_us", nlohmann::json())), field_text(seen, "syn_unanswered", "0")});
         }
     }
@@ -203,7 +218,7 @@ void print_endpoints(const nlohmann::json& response, const TableOptions& options
                 field_number(endpoint, "weight", 1) == 0) {
                 continue;
             }
-            const std::string text = field_text(endpoint, "address", "?") + ":" + field_text(endpoint, "port", "?");
+            const std::string text = endpoint_text(endpoint);
             if (seen.insert(text).second) serving.push_back(text);
         }
         std::string endpoints = kNone;
