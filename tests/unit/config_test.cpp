@@ -1,12 +1,12 @@
 // Config loader and validator: valid files decode into the expected structs, and each kind of
 // mistake is reported with its field path, message and the line:column of the offending value.
 #include "config/config.h"
+#include "tests/support/source_files.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -124,13 +124,8 @@ TEST(ConfigDefault, EmbeddedDemoConfigLoads) {
 }
 
 TEST(ConfigDefault, SourceTreeFileMatchesEmbeddedText) {
-    const char* root = std::getenv("VIPGATE_SOURCE_ROOT");
-    if (!root) GTEST_SKIP() << "VIPGATE_SOURCE_ROOT is not set (run through `meson test`)";
-    std::string path = std::string(root) + "/config/default.toml";
-    std::ifstream file(path);
-    std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-    EXPECT_EQ(text, embedded_default_config());
-    EXPECT_TRUE(load_config_file(path).errors.empty());
+    EXPECT_EQ(test::read_source_file("config/default.toml"), embedded_default_config());
+    EXPECT_TRUE(load_config_file(test::source_path("config/default.toml")).errors.empty());
 }
 
 constexpr std::string_view kRich = R"(

@@ -5,8 +5,6 @@
 
 #include <array>
 #include <chrono>
-#include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -16,6 +14,7 @@
 #include "config/objects.h"
 #include "config/service_store.h"
 #include "control/dns_records.h"
+#include "tests/support/source_files.h"
 
 namespace vipgate {
 namespace {
@@ -326,12 +325,8 @@ TEST(DnsRecords, NamesDnsCannotCarryAreCountedNotEmitted) {
 
 // The seed manifest of the issue, applied unchanged.
 TEST(DnsRecords, SeedManifestGetsItsName) {
-    const char* root = std::getenv("VIPGATE_SOURCE_ROOT");
-    ASSERT_NE(root, nullptr) << "VIPGATE_SOURCE_ROOT is set by meson";
-    std::ifstream file(std::string(root) + "/tests/unit/manifests/seed-backend-api.yaml");
-    std::stringstream text;
-    text << file.rdbuf();
-    config::ObjectsResult loaded = config::load_kubernetes_yaml(text.str(), "seed-backend-api.yaml");
+    config::ObjectsResult loaded =
+        config::load_kubernetes_yaml(test::manifest_text("seed-backend-api.yaml"), "seed-backend-api.yaml");
     ASSERT_TRUE(loaded.objects) << config::describe_errors(loaded.errors);
     config::ClusterConfig cluster;
     cluster.service_cidr = config::parse_ipv4_prefix("198.18.100.0/24");

@@ -4,13 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 
 #include "config/ip_allocator.h"
 #include "config/objects.h"
 #include "config/service_store.h"
+#include "tests/support/source_files.h"
 
 namespace vipgate::config {
 namespace {
@@ -47,18 +45,11 @@ bool mentions(const std::vector<ConfigError>& errors, const std::string& fragmen
                        [&](const ConfigError& error) { return error.to_string().find(fragment) != std::string::npos; });
 }
 
-std::string manifest(const std::string& name) {
-    const char* root = std::getenv("VIPGATE_SOURCE_ROOT");
-    if (!root) return {};
-    std::ifstream file(std::string(root) + "/tests/unit/manifests/" + name);
-    return std::string(std::istreambuf_iterator<char>(file), {});
-}
-
 ObjectSet docs_manifests() {
     ObjectSet all;
     for (const char* name : {"dual-stack-preferred-svc.yaml", "dual-stack-preferred-ipfamilies-svc.yaml",
                              "dual-stack-ipfamilies-ipv6.yaml"}) {
-        ObjectsResult result = load_kubernetes_yaml(manifest(name), name);
+        ObjectsResult result = load_kubernetes_yaml(test::manifest_text(name), name);
         EXPECT_TRUE(result.errors.empty()) << name << describe(result.errors);
         if (result.objects) all.services.push_back(result.objects->services.at(0));
     }

@@ -5,12 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 
 #include "config/objects.h"
 #include "config/service_store.h"
+#include "tests/support/source_files.h"
 
 namespace vipgate::config {
 namespace {
@@ -39,13 +37,6 @@ std::string describe(const std::vector<ConfigError>& errors) {
 bool mentions(const std::vector<ConfigError>& errors, const std::string& fragment) {
     return std::any_of(errors.begin(), errors.end(),
                        [&](const ConfigError& error) { return error.to_string().find(fragment) != std::string::npos; });
-}
-
-std::string manifest(const std::string& name) {
-    const char* root = std::getenv("VIPGATE_SOURCE_ROOT");
-    if (!root) return {};
-    std::ifstream file(std::string(root) + "/tests/unit/manifests/" + name);
-    return std::string(std::istreambuf_iterator<char>(file), {});
 }
 
 ObjectSet toml(const std::string& text) {
@@ -79,8 +70,8 @@ std::vector<std::string> endpoints4(const ServiceStore& store, const std::string
 using Strings = std::vector<std::string>;
 
 TEST(Ipv6EndpointSlices, DocsManifestDecodesWithConditionsAndRoundTrips) {
-    const std::string text = manifest("endpoint-slice-ipv6.yaml");
-    ASSERT_FALSE(text.empty()) << "VIPGATE_SOURCE_ROOT unset";
+    const std::string text = test::manifest_text("endpoint-slice-ipv6.yaml");
+    ASSERT_FALSE(text.empty());
     ObjectsResult result = load_kubernetes_yaml(text, "endpoint-slice-ipv6.yaml");
     ASSERT_TRUE(result.errors.empty()) << describe(result.errors);
     ASSERT_EQ(result.objects->endpoint_slices.size(), 2u);
@@ -144,7 +135,7 @@ TEST(Ipv6EndpointSlices, WrongFamiliesAndFqdnAreRefusedNamingTheField) {
 
 TEST(Ipv6EndpointSlices, FeedTheIpv6ClusterIpAsIpv4SlicesFeedTheIpv4One) {
     ServiceStore store(dual_cluster(), {});
-    ObjectsResult docs = load_kubernetes_yaml(manifest("endpoint-slice-ipv6.yaml"), "docs");
+    ObjectsResult docs = load_kubernetes_yaml(test::manifest_text("endpoint-slice-ipv6.yaml"), "docs");
     ASSERT_TRUE(docs.objects) << describe(docs.errors);
     StoreResult result = store.apply(*docs.objects, "docs");
     ASSERT_TRUE(result.ok()) << describe(result.errors);

@@ -2,12 +2,10 @@
 // the same rules, errors point at the manifest's own fields and lines, and the manifests of the
 // Kubernetes docs load unmodified (tests/unit/manifests).
 #include "config/objects.h"
+#include "tests/support/source_files.h"
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -33,19 +31,7 @@ ObjectsResult yaml(std::string_view text) {
     return load_kubernetes_yaml(std::string(text), "test.yaml");
 }
 
-// The manifest fixture `name`; skips the test when run outside `meson test`.
-std::string manifest(const std::string& name) {
-    const char* root = std::getenv("VIPGATE_SOURCE_ROOT");
-    if (!root) return {};
-    std::ifstream file(std::string(root) + "/tests/unit/manifests/" + name);
-    EXPECT_TRUE(file.good()) << name;
-    return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-}
-
-#define LOAD_MANIFEST(var, name)                                                     \
-    if (!std::getenv("VIPGATE_SOURCE_ROOT"))                                         \
-        GTEST_SKIP() << "VIPGATE_SOURCE_ROOT is not set (run through `meson test`)"; \
-    ObjectSet var = valid(load_kubernetes_yaml(manifest(name), name))
+#define LOAD_MANIFEST(var, name) ObjectSet var = valid(load_kubernetes_yaml(test::manifest_text(name), name))
 
 // One error, for `field`, whose message contains `part`, at line:column.
 testing::AssertionResult single_error(const ObjectsResult& result, std::string_view field, std::string_view part,
