@@ -311,6 +311,12 @@ void Daemon::create_workers() {
                                          " entries for worker " + std::to_string(index) +
                                          " (raise the EAL memory with -m or lower conntrack.capacity)");
             }
+            worker.affinity6 = AffinityTable6::create(AffinityTable6::kDefaultCapacity,
+                                                      static_cast<uint32_t>(running_.dataplane.hash_seed), socket);
+            if (worker.affinity6 == nullptr) {
+                throw std::runtime_error("cannot allocate the IPv6 session affinity table for worker " +
+                                         std::to_string(index) + " (raise the EAL memory with -m)");
+            }
         }
         worker.affinity = AffinityTable::create(AffinityTable::kDefaultCapacity,
                                                 static_cast<uint32_t>(running_.dataplane.hash_seed), socket);
@@ -807,6 +813,7 @@ Daemon::~Daemon() {
         rte_ring_free(ring);
         ConnTable::destroy(worker->connections);
         ConnTable6::destroy(worker->connections6);
+        AffinityTable6::destroy(worker->affinity6);
         AffinityTable::destroy(worker->affinity);
         rte_free(worker->endpoint_counters);
         rte_free(worker->endpoint_handshakes);

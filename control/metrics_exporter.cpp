@@ -46,6 +46,10 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
         out.conntrack_capacity = worker->connections->capacity();
         out.affinity_entries = worker->affinity->size();
         out.affinity_capacity = worker->affinity->capacity();
+        if (worker->affinity6 != nullptr) {
+            out.affinity_entries += worker->affinity6->size();
+            out.affinity_capacity += worker->affinity6->capacity();
+        }
     }
     std::set<const rte_mempool*> pools;
     for (const PortRuntime& port : sources.ports) {

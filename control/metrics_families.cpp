@@ -97,11 +97,11 @@ void add_tables(Families& families, const MetricsSample& sample) {
         families.gauge("vipgate_conntrack_capacity", "Capacity of the worker's connection table.", labels,
                        static_cast<double>(worker.conntrack_capacity));
         families.gauge("vipgate_affinity_entries",
-                       "Entries of the worker's session affinity table (ClientIP), expired ones not yet cleared "
-                       "included.",
+                       "Entries of the worker's session affinity tables (ClientIP; IPv4 and IPv6), expired ones "
+                       "not yet cleared included.",
                        labels, static_cast<double>(worker.affinity_entries));
-        families.gauge("vipgate_affinity_capacity", "Capacity of the worker's session affinity table.", labels,
-                       static_cast<double>(worker.affinity_capacity));
+        families.gauge("vipgate_affinity_capacity", "Capacity of the worker's session affinity tables (IPv4 and IPv6).",
+                       labels, static_cast<double>(worker.affinity_capacity));
     }
 }
 

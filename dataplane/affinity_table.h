@@ -38,6 +38,11 @@
 // oldest fresh entry instead would let a burst of new clients break the affinity of existing
 // ones.
 //
+// Families: one mechanism for both, over the client address type. IPv4 entries are 20 bytes,
+// three ways per 64-byte bucket; IPv6 entries (the 16-byte address) are 32 bytes, two ways per
+// bucket, so an IPv6 key has four candidate ways instead of six. The IPv6 table is created with
+// the worker's IPv6 connection table, only when a port has an IPv6 address.
+//
 // Time: caller-supplied wrapping 32-bit milliseconds, as in ConnTable; timeouts must be below
 // 2^31 ms (the Kubernetes maximum, 86,400 s, is 8.64e7 ms). expire() clears expired entries
 // incrementally from the poll loop, so no entry lives long enough to look fresh again after the
@@ -51,6 +56,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include <rte_hash_crc.h>
 
@@ -58,11 +64,9 @@
 
 namespace vipgate {
 
-// The hash an affinity service port's Maglev lookup uses: the client address only. CRC32 is
-// linear, so the addresses of one subnet give structured values; the finaliser (MurmurHash3
-// fmix32) spreads them over the high bits that Maglev's multiply-shift reads.
-inline uint32_t affinity_hash(uint32_t client_address, uint32_t seed) noexcept {
-    uint32_t hash = rte_hash_crc_4byte(client_address, seed);
+// MurmurHash3's fmix32 finaliser. CRC32 is linear, so the addresses of one subnet give
+// structured values; this spreads them over the high bits that Maglev's multiply-shift reads.
+inline uint32_t fmix32(uint32_t hash) noexcept {
     hash ^= hash >> 16;
     hash *= 0x85ebca6bu;
     hash ^= hash >> 13;
@@ -71,8 +75,38 @@ inline uint32_t affinity_hash(uint32_t client_address, uint32_t seed) noexcept {
     return hash;
 }
 
-struct AffinityEntry {
-    uint32_t client = 0;        // network order
+// The hash an affinity service port's Maglev lookup uses: the client address only.
+inline uint32_t affinity_hash(uint32_t client_address, uint32_t seed) noexcept {
+    return fmix32(rte_hash_crc_4byte(client_address, seed));
+}
+inline uint32_t affinity_hash6(const uint8_t (&client_address)[16], uint32_t seed) noexcept {
+    return fmix32(rte_hash_crc(client_address, 16, seed));
+}
+
+// An IPv6 client address as the entry keeps it (network order, as on the wire).
+struct AffinityClient6 {
+    uint8_t bytes[16];
+
+    bool operator==(const AffinityClient6&) const = default;
+};
+
+inline AffinityClient6 affinity_client6(const uint8_t (&address)[16]) noexcept {
+    AffinityClient6 client;
+    std::memcpy(client.bytes, address, sizeof(client.bytes));
+    return client;
+}
+
+// The 32 bits of a client that pick its buckets (mixed with the service port there).
+inline uint32_t affinity_client_word(uint32_t client) noexcept {
+    return client;
+}
+inline uint32_t affinity_client_word(const AffinityClient6& client) noexcept {
+    return rte_hash_crc(client.bytes, sizeof(client.bytes), 0);
+}
+
+template <class Client>
+struct BasicAffinityEntry {
+    Client client{};            // network order
     uint32_t service_port = 0;  // service port id
     uint32_t endpoint_slot = 0;
     uint32_t endpoint_generation = 0;  // 0: the way is empty (generations start at 1)
@@ -80,53 +114,59 @@ struct AffinityEntry {
 
     bool is_fresh(uint32_t now_ms) const noexcept { return static_cast<int32_t>(now_ms - deadline_ms) < 0; }
 };
+using AffinityEntry = BasicAffinityEntry<uint32_t>;
+using AffinityEntry6 = BasicAffinityEntry<AffinityClient6>;
 static_assert(sizeof(AffinityEntry) == 20);
+static_assert(sizeof(AffinityEntry6) == 32);
 
 // Whether the endpoint an entry remembers may take the client's next new connection: it still
 // exists (same slot generation) in `service_port`, serves (ready) and is not drained (weight 0).
 // A terminating endpoint qualifies only while the service has no ready one; the Maglev table
 // then holds only terminating endpoints (KEP-1669), so the client's hashed choice
 // (`hashed_slot`) tells which case applies.
-inline bool remembered_endpoint_usable(const Snapshot& snapshot, const AffinityEntry& entry, uint32_t service_port,
-                                       uint32_t hashed_slot) noexcept {
+template <class Client>
+bool remembered_endpoint_usable(const Snapshot& snapshot, const BasicAffinityEntry<Client>& entry,
+                                uint32_t service_port, uint32_t hashed_slot) noexcept {
     if (!snapshot.endpoint_alive(entry.endpoint_slot, entry.endpoint_generation)) return false;
     const EndpointSlot& endpoint = snapshot.endpoints[entry.endpoint_slot];
     return endpoint.service_port == service_port && endpoint.ready && endpoint.weight > 0 &&
            (!endpoint.terminating || snapshot.endpoints[hashed_slot].terminating);
 }
 
-class AffinityTable {
+template <class Client>
+class BasicAffinityTable {
 public:
-    static constexpr uint32_t kWays = 3;
+    using Entry = BasicAffinityEntry<Client>;
+    static constexpr uint32_t kWays = 64 / sizeof(Entry);
     // Entries per worker in the daemon. Every worker sees every client (connections are spread
     // by client port), so this bounds the (client, affinity service port) pairs with fresh
-    // affinity on the whole gateway (about 87k below 1 % refusals): 131,072 entries cost
-    // 2.8 MiB per worker.
+    // affinity on the whole gateway (IPv4: about 87k below 1 % refusals): 131,072 entries cost
+    // 2.8 MiB per worker for IPv4, 4 MiB for IPv6.
     static constexpr uint32_t kDefaultCapacity = 1u << 17;
 
     // Allocates everything with rte_zmalloc_socket; capacity is rounded up to whole buckets.
     // nullptr on failure or when capacity is 0.
-    static AffinityTable* create(uint32_t capacity, uint32_t hash_seed, int socket_id) noexcept;
-    static void destroy(AffinityTable* table) noexcept;
+    static BasicAffinityTable* create(uint32_t capacity, uint32_t hash_seed, int socket_id) noexcept;
+    static void destroy(BasicAffinityTable* table) noexcept;
 
-    AffinityTable(const AffinityTable&) = delete;
-    AffinityTable& operator=(const AffinityTable&) = delete;
+    BasicAffinityTable(const BasicAffinityTable&) = delete;
+    BasicAffinityTable& operator=(const BasicAffinityTable&) = delete;
 
     // The fresh entry of (client, service_port), or nullptr. The pointer stays valid until the
     // next insert() or expire().
-    AffinityEntry* find(uint32_t client, uint32_t service_port, uint32_t now_ms) noexcept;
+    Entry* find(const Client& client, uint32_t service_port, uint32_t now_ms) noexcept;
 
     // Remembers (or replaces) the endpoint of (client, service_port) until now + timeout.
     // false when every way of the set holds another fresh entry (nothing is changed then).
-    bool insert(uint32_t client, uint32_t service_port, uint32_t endpoint_slot, uint32_t endpoint_generation,
+    bool insert(const Client& client, uint32_t service_port, uint32_t endpoint_slot, uint32_t endpoint_generation,
                 uint32_t now_ms, uint32_t timeout_ms) noexcept;
 
-    static void refresh(AffinityEntry& entry, uint32_t now_ms, uint32_t timeout_ms) noexcept {
+    static void refresh(Entry& entry, uint32_t now_ms, uint32_t timeout_ms) noexcept {
         entry.deadline_ms = now_ms + timeout_ms;
     }
 
     // Starts loading the two buckets of (client, service_port).
-    void prefetch(uint32_t client, uint32_t service_port) const noexcept;
+    void prefetch(const Client& client, uint32_t service_port) const noexcept;
 
     // Clears the expired entries of up to `bucket_budget` buckets from a rotating cursor and
     // returns how many it cleared. Called once per poll loop.
@@ -139,19 +179,18 @@ public:
 
 private:
     struct alignas(64) Bucket {
-        AffinityEntry ways[kWays];
-        uint32_t reserved;
+        Entry ways[kWays];
     };
     static_assert(sizeof(Bucket) == 64);
 
-    AffinityTable(Bucket* buckets, uint32_t bucket_count, uint32_t hash_seed) noexcept
+    BasicAffinityTable(Bucket* buckets, uint32_t bucket_count, uint32_t hash_seed) noexcept
         : buckets_(buckets), bucket_count_(bucket_count), hash_seed_(hash_seed) {}
 
     struct Candidates {
         Bucket* first;
         Bucket* second;  // may be the same bucket in a tiny table
     };
-    Candidates buckets_of(uint32_t client, uint32_t service_port) const noexcept;
+    Candidates buckets_of(const Client& client, uint32_t service_port) const noexcept;
 
     Bucket* buckets_;
     uint32_t bucket_count_;
@@ -159,5 +198,10 @@ private:
     uint32_t expire_cursor_ = 0;
     uint32_t size_ = 0;
 };
+
+using AffinityTable = BasicAffinityTable<uint32_t>;
+using AffinityTable6 = BasicAffinityTable<AffinityClient6>;
+extern template class BasicAffinityTable<uint32_t>;
+extern template class BasicAffinityTable<AffinityClient6>;
 
 }  // namespace vipgate

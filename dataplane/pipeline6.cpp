@@ -18,10 +18,10 @@
 // as IPv4's). ICMPv6 errors about tracked flows are translated (icmp6_translate.h).
 // Next hops are the ports' on-link prefixes or IPv6 routes (rte_lpm6), their MACs static or
 // learnt by Neighbor Discovery (nd_path.h: a next hop without one waits in the control thread).
-// Differences from IPv4: sessionAffinity ClientIP picks the endpoint by the client's address on the Maglev table (the
-// same on every worker, as the IPv4 path's first choice) without the affinity table's memory of
-// earlier choices. [cluster] client_ranges take both families; a new IPv6 flow from outside them
-// is source_not_allowed.
+// sessionAffinity ClientIP as IPv4's: the client's address picks on the Maglev table, and the
+// worker's IPv6 affinity table remembers the choice while it is fresh (affinity_table.h).
+// [cluster] client_ranges take both families; a new IPv6 flow from outside them is
+// source_not_allowed.
 #include "dataplane/pipeline6.h"
 
 #include <cstring>
@@ -34,6 +34,7 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/affinity_table.h"
 #include "dataplane/fragment6_path.h"
 #include "dataplane/icmp6_responses.h"
 #include "dataplane/icmp6_translate.h"
@@ -87,6 +88,8 @@ private:
     void handle_tracked(Packet6& packet, const ConnLookupResult6& hit) noexcept;
     void handle_untracked(Packet6& packet, int32_t service_port) noexcept;
     void handle_new_flow(Packet6& packet, uint32_t service_port_index) noexcept;
+    uint32_t choose_with_affinity(const FlowKey6& key, uint32_t service_port_index,
+                                  const ServicePort& service_port) noexcept;
     void note_handshake(Connection6& connection, TcpState before) noexcept;
     bool allocate_snat_port(FlowKey6& reply_key, uint32_t flow_hash) noexcept;
     void translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept;
@@ -238,9 +241,14 @@ void Ipv6Processor::warm_new_flows(const Packet6* packets, const FlowKey6* keys,
         const ServicePort& service_port = snapshot_.service_ports[static_cast<uint32_t>(service_port_of[k])];
         if (service_port.maglev->empty()) continue;
         flow_hash[n] = hash_flow_key(key, snapshot_.hash_seed);
-        const uint32_t choice_hash =
-            service_port.affinity_timeout_ms == 0 ? flow_hash[n] : rte_hash_crc(key.src_addr, 16, snapshot_.hash_seed);
-        slot[n] = service_port.maglev->lookup(choice_hash);
+        if (service_port.affinity_timeout_ms == 0) {
+            slot[n] = service_port.maglev->lookup(flow_hash[n]);
+        } else {
+            // choose_with_affinity reads the client's affinity entry, which usually names the
+            // client's hashed endpoint.
+            context_.affinity6->prefetch(affinity_client6(key.src_addr), static_cast<uint32_t>(service_port_of[k]));
+            slot[n] = service_port.maglev->lookup(affinity_hash6(key.src_addr, snapshot_.hash_seed));
+        }
         index[n++] = k;
     }
     if (n == 0) return;
@@ -412,6 +420,28 @@ bool Ipv6Processor::allocate_snat_port(FlowKey6& reply_key, uint32_t flow_hash) 
     return false;
 }
 
+// sessionAffinity: ClientIP, as BurstProcessor::choose_with_affinity (pipeline.cpp) for IPv4:
+// the remembered endpoint while the affinity is fresh and the endpoint may take new
+// connections, else the client's own Maglev choice, remembered from now on.
+uint32_t Ipv6Processor::choose_with_affinity(const FlowKey6& key, uint32_t service_port_index,
+                                             const ServicePort& service_port) noexcept {
+    const uint32_t hashed_slot = service_port.maglev->lookup(affinity_hash6(key.src_addr, snapshot_.hash_seed));
+    const AffinityClient6 client = affinity_client6(key.src_addr);
+    const uint32_t now = context_.now_ms;
+    AffinityEntry6* remembered = context_.affinity6->find(client, service_port_index, now);
+    if (remembered != nullptr && remembered_endpoint_usable(snapshot_, *remembered, service_port_index, hashed_slot)) {
+        AffinityTable6::refresh(*remembered, now, service_port.affinity_timeout_ms);
+        ++counters_.affinity_hits;
+        return remembered->endpoint_slot;
+    }
+    if (!context_.affinity6->insert(client, service_port_index, hashed_slot,
+                                    snapshot_.endpoints[hashed_slot].generation, now,
+                                    service_port.affinity_timeout_ms)) {
+        ++counters_.affinity_table_full;
+    }
+    return hashed_slot;
+}
+
 void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index) noexcept {
     const ParsedIpv6& parsed = packet.parsed;
     const FlowKey6& key = parsed.key;
@@ -442,9 +472,9 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
         return;
     }
     const uint32_t flow_hash = hash_flow_key(key, snapshot_.hash_seed);
-    const uint32_t choice_hash =
-        service_port.affinity_timeout_ms == 0 ? flow_hash : rte_hash_crc(key.src_addr, 16, snapshot_.hash_seed);
-    const uint32_t slot = service_port.maglev->lookup(choice_hash);
+    const uint32_t slot = service_port.affinity_timeout_ms == 0
+                              ? service_port.maglev->lookup(flow_hash)
+                              : choose_with_affinity(key, service_port_index, service_port);
     const EndpointSlot& endpoint = snapshot_.endpoints[slot];
 
     ReplySide6 reply;

@@ -134,6 +134,7 @@ int run_worker(void* argument) {
         }
         context.counters.active_connections = active;
         context.affinity->expire(context.now_ms, launch.affinity_expire_budget);
+        if (context.affinity6 != nullptr) context.affinity6->expire(context.now_ms, launch.affinity_expire_budget);
         context.fragments.expire(context.now_ms, kFragmentExpireBudget, context.counters);
         context.fragments6.expire(context.now_ms, kFragmentExpireBudget, context.counters);
         const IdlePolicy policy = snapshot->idle;

@@ -53,9 +53,10 @@ struct alignas(64) WorkerContext {
     TokenBucket kernel_bucket;  // packets this worker passes to the kernel exception path
 
     ConnTable* connections = nullptr;
-    ConnTable6* connections6 = nullptr;  // null: no port has an IPv6 address, IPv6 is not served
-    uint32_t snat6_slots_known = 0;      // SNAT6 slots of the snapshot copied into connections6
-    AffinityTable* affinity = nullptr;   // sessionAffinity: ClientIP choices
+    ConnTable6* connections6 = nullptr;   // null: no port has an IPv6 address, IPv6 is not served
+    uint32_t snat6_slots_known = 0;       // SNAT6 slots of the snapshot copied into connections6
+    AffinityTable* affinity = nullptr;    // sessionAffinity: ClientIP choices
+    AffinityTable6* affinity6 = nullptr;  // the same for IPv6 clients; null with connections6
     const NeighborTable* neighbors = nullptr;
     const NeighborTable6* neighbors6 = nullptr;          // learnt by Neighbor Discovery (statics: the snapshot)
     DnsRateLimiter* dns_rate_limiter = nullptr;          // null: DNS responses are not rate-limited

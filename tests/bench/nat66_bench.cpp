@@ -236,6 +236,7 @@ int main(int argc, char** argv) {
     context->port_count = 1;
     context->neighbors = &neighbors;
     context->affinity = AffinityTable::create(AffinityTable::kDefaultCapacity, 1, SOCKET_ID_ANY);
+    context->affinity6 = AffinityTable6::create(AffinityTable6::kDefaultCapacity, 1, SOCKET_ID_ANY);
     std::vector<EndpointCounters> endpoint_counters(SnapshotBuilder::kMaxEndpointSlots);
     context->endpoint_counters = endpoint_counters.data();
     context->endpoint_counter_slots = SnapshotBuilder::kMaxEndpointSlots;
@@ -299,6 +300,7 @@ int main(int argc, char** argv) {
     ConnTable::destroy(context->connections);
     ConnTable6::destroy(context->connections6);
     AffinityTable::destroy(context->affinity);
+    AffinityTable6::destroy(context->affinity6);
     snapshot.reset();
     builder.reset();
     rte_eal_cleanup();

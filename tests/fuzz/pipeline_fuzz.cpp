@@ -11,7 +11,7 @@
 //   bits 5-7  clock advance before this burst: 0, 1 ms, 100 ms, 1 s, 10 s, 60 s, 600 s, 3600 s
 // A burst's first frame decides its clock advance and reload; a burst runs (then its hand-offs on
 // their owner) before the next one's mbufs are allocated. Each input starts from empty
-// connection and affinity tables (so a crash reproduces from its input alone).
+// connection and affinity tables of both families (so a crash reproduces from its input alone).
 //
 // After each process_burst, as the worker's poll loop would see it:
 //   fates     every packet, and every IPv4 fragment that waited in the worker's fragment table
@@ -54,6 +54,7 @@
 
 #include "dataplane/affinity_table.h"
 #include "dataplane/conn_table.h"
+#include "dataplane/conn_table6.h"
 #include "dataplane/dns_rate_limiter.h"
 #include "dataplane/ipv6_parser.h"
 #include "dataplane/pipeline.h"
@@ -81,7 +82,9 @@ constexpr SipHashKey kDnsTcpKey{0x0123456789ABCDEFULL, 0xFEDCBA9876543210ULL};  
 struct Worker {
     WorkerContext context;
     ConnTable* connections = nullptr;
+    ConnTable6* connections6 = nullptr;
     AffinityTable* affinity = nullptr;
+    AffinityTable6* affinity6 = nullptr;
     std::vector<EndpointCounters> endpoint_counters = std::vector<EndpointCounters>(kEndpointCounterSlots);
     std::vector<EndpointHandshakes> endpoint_handshakes = std::vector<EndpointHandshakes>(kEndpointCounterSlots);
     std::vector<uint64_t> refusals = std::vector<uint64_t>(kServicePortSlots);
@@ -99,12 +102,17 @@ Harness* harness = nullptr;
 
 void reset_worker(Worker& worker, uint16_t index) {
     ConnTable::destroy(worker.connections);
+    ConnTable6::destroy(worker.connections6);
     AffinityTable::destroy(worker.affinity);
+    AffinityTable6::destroy(worker.affinity6);
     worker.connections = ConnTable::create(kConntrackCapacity, kTableSeed, SOCKET_ID_ANY);
+    worker.connections6 = ConnTable6::create(kConntrackCapacity, kTableSeed, SOCKET_ID_ANY);
     worker.affinity = AffinityTable::create(kAffinityCapacity, kTableSeed, SOCKET_ID_ANY);
+    worker.affinity6 = AffinityTable6::create(kAffinityCapacity, kTableSeed, SOCKET_ID_ANY);
     DnsRateLimiter::destroy(worker.dns_rate_limiter);
     worker.dns_rate_limiter = DnsRateLimiter::create(SOCKET_ID_ANY);
-    if (worker.connections == nullptr || worker.affinity == nullptr || worker.dns_rate_limiter == nullptr) {
+    if (worker.connections == nullptr || worker.connections6 == nullptr || worker.affinity == nullptr ||
+        worker.affinity6 == nullptr || worker.dns_rate_limiter == nullptr) {
         fail("cannot create the worker's tables");
     }
     std::fill(worker.endpoint_counters.begin(), worker.endpoint_counters.end(), EndpointCounters{});
@@ -122,7 +130,9 @@ void reset_worker(Worker& worker, uint16_t index) {
     context.now_ms = kStartTimeMs;
     context.now_us = kStartTimeMs * 1000;
     context.connections = worker.connections;
+    context.connections6 = worker.connections6;
     context.affinity = worker.affinity;
+    context.affinity6 = worker.affinity6;
     context.neighbors = &harness->topology->neighbors;
     context.punt_ring = harness->punt_ring;
     context.endpoint_counters = worker.endpoint_counters.data();
@@ -133,6 +143,7 @@ void reset_worker(Worker& worker, uint16_t index) {
     context.dns_rate_limiter = worker.dns_rate_limiter;
     context.dns_tcp_key = kDnsTcpKey;
     worker.connections->set_unanswered_counters(context.endpoint_counters, kEndpointCounterSlots);
+    worker.connections6->set_unanswered_counters(context.endpoint_counters, kEndpointCounterSlots);
 }
 
 uint32_t segments(const std::vector<rte_mbuf*>& packets) {

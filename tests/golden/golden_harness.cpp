@@ -391,6 +391,10 @@ GoldenHarness::GoldenHarness(const TopologySpec& spec) : spec_(spec), builder_(s
             if (table6 == nullptr) throw std::runtime_error("cannot create an IPv6 connection table");
             worker_tables6_.push_back(table6);
             context->connections6 = table6;
+            AffinityTable6* affinity6 = AffinityTable6::create(kAffinityCapacity, kConntrackSeed, SOCKET_ID_ANY);
+            if (affinity6 == nullptr) throw std::runtime_error("cannot create an IPv6 affinity table");
+            affinity_tables6_.push_back(affinity6);
+            context->affinity6 = affinity6;
         }
         context->affinity = affinity;
         DnsRateLimiter* rate_limiter = DnsRateLimiter::create(SOCKET_ID_ANY);
@@ -414,6 +418,7 @@ GoldenHarness::~GoldenHarness() {
     for (ConnTable* table : worker_tables_) ConnTable::destroy(table);
     for (ConnTable6* table : worker_tables6_) ConnTable6::destroy(table);
     for (AffinityTable* table : affinity_tables_) AffinityTable::destroy(table);
+    for (AffinityTable6* table : affinity_tables6_) AffinityTable6::destroy(table);
     for (DnsRateLimiter* limiter : dns_rate_limiters_) DnsRateLimiter::destroy(limiter);
     rte_ring_free(punt_ring_);
 }

@@ -248,6 +248,7 @@ public:
     ConnTable& connections(uint16_t worker) { return *worker_tables_.at(worker); }
     ConnTable6& connections6(uint16_t worker) { return *worker_tables6_.at(worker); }
     AffinityTable& affinity(uint16_t worker) { return *affinity_tables_.at(worker); }
+    AffinityTable6& affinity6(uint16_t worker) { return *affinity_tables6_.at(worker); }
     const EndpointCounters& endpoint_counters(uint16_t worker, uint32_t slot) const;
     const EndpointHandshakes& endpoint_handshakes(uint16_t worker, uint32_t slot) const;
     uint64_t service_port_refusals(uint16_t worker, uint32_t service_port) const;
@@ -293,6 +294,7 @@ private:
     std::vector<ConnTable*> worker_tables_;
     std::vector<ConnTable6*> worker_tables6_;
     std::vector<AffinityTable*> affinity_tables_;
+    std::vector<AffinityTable6*> affinity_tables6_;
     std::vector<DnsRateLimiter*> dns_rate_limiters_;
     std::vector<std::unique_ptr<WorkerContext>> workers_;
     std::vector<std::vector<EndpointCounters>> endpoint_counters_;

@@ -1,4 +1,4 @@
-// AffinityTable with an injected clock: insert, lookup, refresh, expiry, replacement in a full
+// AffinityTable (and AffinityTable6) with an injected clock: insert, lookup, refresh, expiry, replacement in a full
 // set, clock wrap; and remembered_endpoint_usable against a hand-built snapshot.
 #include <gtest/gtest.h>
 
@@ -202,6 +202,51 @@ TEST(AffinityHash, ClientsOfOneSubnetSpreadOverMaglevSlots) {
         slots.insert(static_cast<uint32_t>((uint64_t{affinity_hash(client(n), kSeed)} * 401) >> 32));
     }
     EXPECT_GT(slots.size(), 170u);
+}
+
+// The IPv6 table: the same mechanism over 16-byte client addresses, two ways per bucket.
+struct Table6Deleter {
+    void operator()(AffinityTable6* table) const { AffinityTable6::destroy(table); }
+};
+using Table6Ptr = std::unique_ptr<AffinityTable6, Table6Deleter>;
+
+AffinityClient6 client6(uint8_t n) {
+    AffinityClient6 client{{0x20, 0x01, 0x0d, 0xb8}};  // 2001:db8::n
+    client.bytes[15] = n;
+    return client;
+}
+
+TEST(AffinityTable6, RemembersEachClientAndServicePortUntilItsDeadline) {
+    static_assert(AffinityTable6::kWays == 2);
+    Table6Ptr table(AffinityTable6::create(64, kSeed, SOCKET_ID_ANY));
+    ASSERT_NE(table, nullptr);
+    EXPECT_EQ(table->capacity(), 64u);
+    EXPECT_TRUE(table->insert(client6(1), 7, 3, 1, 1000, 500));
+    EXPECT_TRUE(table->insert(client6(2), 7, 4, 1, 1000, 500));
+    EXPECT_TRUE(table->insert(client6(1), 8, 5, 1, 1000, 900));
+    ASSERT_NE(table->find(client6(1), 7, 1499), nullptr);
+    EXPECT_EQ(table->find(client6(1), 7, 1499)->endpoint_slot, 3u);
+    EXPECT_EQ(table->find(client6(2), 7, 1499)->endpoint_slot, 4u);
+    EXPECT_EQ(table->find(client6(1), 8, 1499)->endpoint_slot, 5u);
+    EXPECT_EQ(table->find(client6(3), 7, 1000), nullptr) << "another client";
+    EXPECT_EQ(table->size(), 3u);
+
+    AffinityTable6::refresh(*table->find(client6(2), 7, 1400), 1400, 500);
+    EXPECT_EQ(table->find(client6(1), 7, 1500), nullptr) << "expired at its deadline";
+    EXPECT_NE(table->find(client6(2), 7, 1500), nullptr) << "refreshed";
+    EXPECT_EQ(table->expire(1500, table->capacity()), 1u);
+    EXPECT_EQ(table->size(), 2u);
+}
+
+TEST(AffinityTable6, AFullSetRefusesRatherThanEvictingAFreshEntry) {
+    Table6Ptr table(AffinityTable6::create(AffinityTable6::kWays, kSeed, SOCKET_ID_ANY));  // one bucket
+    ASSERT_NE(table, nullptr);
+    EXPECT_TRUE(table->insert(client6(1), 1, 1, 1, 0, 100));
+    EXPECT_TRUE(table->insert(client6(2), 1, 2, 1, 0, 100));
+    EXPECT_FALSE(table->insert(client6(3), 1, 3, 1, 50, 100));
+    EXPECT_EQ(table->find(client6(1), 1, 50)->endpoint_slot, 1u);
+    EXPECT_TRUE(table->insert(client6(3), 1, 3, 1, 100, 100)) << "an expired way is reused";
+    EXPECT_EQ(table->size(), 2u);
 }
 
 }  // namespace
