@@ -34,7 +34,7 @@
 //   frames    every transmitted or punted IPv4 packet carries a correct header checksum.
 // Hand-offs are then run on their owner (from_handoff), which hands nothing off again but IPv4
 // fragments (their home passes them to the connection's owner), and those run there in turn,
-// which hands nothing off. Each input ends by expiring every fragment still waiting.
+// which hands nothing off. Each input ends by expiring every fragment still waiting (both families).
 // A burst never exceeds 32 frames, so TX buffers (64) and hand-off arrays (32) cannot fill:
 // their overflow drops are not reached here.
 #include <algorithm>
@@ -56,6 +56,7 @@
 #include "dataplane/conn_table.h"
 #include "dataplane/conn_table6.h"
 #include "dataplane/dns_rate_limiter.h"
+#include "dataplane/icmp6_responses.h"
 #include "dataplane/ipv6_parser.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/worker_context.h"
@@ -174,11 +175,28 @@ bool header_checksum_ok(const rte_ipv4_hdr* ip) {
     return rte_raw_cksum(ip, rte_ipv4_hdr_len(ip)) == 0xffff;
 }
 
+// The parser's reading of an IPv6 packet (behind one optional VLAN tag); false for anything else.
+bool parse_ipv6_packet(const rte_mbuf* packet, ParsedIpv6& parsed) {
+    const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
+    const uint32_t length = rte_pktmbuf_data_len(packet);
+    if (length < sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr)) return false;
+    const bool tagged = (frame[12] << 8 | frame[13]) == RTE_ETHER_TYPE_VLAN;
+    const uint16_t l3 = tagged ? sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr) : sizeof(rte_ether_hdr);
+    return parse_ipv6(frame, length, rte_pktmbuf_pkt_len(packet), l3, parsed).kind == PacketKind::Ipv6;
+}
+
+// An ICMP echo reply, or an ICMPv6 one (built in place from the request, extension headers kept).
 bool is_echo_reply(const rte_mbuf* packet) {
     const rte_ipv4_hdr* ip = ipv4_header(packet);
-    if (ip == nullptr || ip->next_proto_id != IPPROTO_ICMP) return false;
-    const auto* icmp = reinterpret_cast<const uint8_t*>(ip) + rte_ipv4_hdr_len(ip);
-    return icmp < rte_pktmbuf_mtod(packet, const uint8_t*) + rte_pktmbuf_data_len(packet) && *icmp == kIcmpEchoReply;
+    if (ip != nullptr) {
+        if (ip->next_proto_id != IPPROTO_ICMP) return false;
+        const auto* icmp = reinterpret_cast<const uint8_t*>(ip) + rte_ipv4_hdr_len(ip);
+        return icmp < rte_pktmbuf_mtod(packet, const uint8_t*) + rte_pktmbuf_data_len(packet) &&
+               *icmp == kIcmpEchoReply;
+    }
+    ParsedIpv6 parsed;
+    return parse_ipv6_packet(packet, parsed) && parsed.key.protocol == kProtoIcmpv6 &&
+           parsed.fragment == FragmentKind::None && parsed.icmp_type == kIcmp6EchoReply;
 }
 
 struct Outputs {
@@ -241,14 +259,8 @@ bool is_fragment(const rte_mbuf* packet) {
     if (ip != nullptr) {
         return (rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
     }
-    const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
-    const uint32_t length = rte_pktmbuf_data_len(packet);
-    if (length < sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr)) return false;
-    const bool tagged = (frame[12] << 8 | frame[13]) == RTE_ETHER_TYPE_VLAN;
-    const uint16_t l3 = tagged ? sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr) : sizeof(rte_ether_hdr);
     ParsedIpv6 parsed;
-    return parse_ipv6(frame, length, rte_pktmbuf_pkt_len(packet), l3, parsed).kind == PacketKind::Ipv6 &&
-           parsed.fragment != FragmentKind::None;
+    return parse_ipv6_packet(packet, parsed) && parsed.fragment != FragmentKind::None;
 }
 
 uint64_t sum_drops(const WorkerCounters& counters) {
@@ -426,7 +438,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         WorkerContext& context = worker->context;
         context.fragments.expire(context.now_ms + FragmentTable::kTimeoutMs, FragmentTable::kCapacity,
                                  context.counters);
+        context.fragments6.expire(context.now_ms + FragmentTable6::kTimeoutMs, FragmentTable6::kCapacity,
+                                  context.counters);
         FUZZ_CHECK(context.fragments.size() == 0);
+        FUZZ_CHECK(context.fragments6.size() == 0);
     }
     FUZZ_CHECK(rte_mempool_in_use_count(harness->pool) == 0);
     return 0;
