@@ -45,7 +45,8 @@ std::string hashed_endpoint(const GoldenHarness& harness) {
     if (index < 0) throw std::logic_error("web6:80 is not a service port");
     uint8_t client[16];
     std::memcpy(client, kClient.data(), sizeof(client));
-    const uint32_t slot = snapshot.service_ports[static_cast<uint32_t>(index)].maglev->lookup(affinity_hash6(client, snapshot.hash_seed));
+    const uint32_t slot =
+        snapshot.service_ports[static_cast<uint32_t>(index)].maglev->lookup(affinity_hash6(client, snapshot.hash_seed));
     Ipv6Address address;
     std::memcpy(address.data(), snapshot.endpoints[slot].address6, address.size());
     return text(address);
