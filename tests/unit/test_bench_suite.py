@@ -90,13 +90,6 @@ class Topology(unittest.TestCase):
         self.assertEqual(text.count("[[services]]"), 3)
         self.assertEqual(text.count('"198.18.1.5"'), 2)   # service 1's extra, service 2's first
 
-    def test_soak_rings_reach_both_ends_of_the_link(self):
-        self.assertEqual(topology.memif_device("client", "/tmp/x.sock"), "net_memif0,role=client,socket=/tmp/x.sock")
-        self.assertEqual(topology.memif_device("client", "/tmp/x.sock", 14),
-                         "net_memif0,role=client,socket=/tmp/x.sock,rsize=14")
-        config = topology.VipgateConfig(topology.Scale("s", 3, 2, 10), "prefix", "/tmp/x.sock", ring_log2=14)
-        self.assertIn('device = "net_memif0,role=server,socket=/tmp/x.sock,rsize=14"', config.text())
-
     def test_settings_survive_the_results_file(self):
         full = settings()
         loaded = settings(quick=True)

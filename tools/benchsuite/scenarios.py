@@ -17,7 +17,7 @@ from .formatting import fmt_mpps, human, log
 from .processes import BenchError, Interrupted, Process, Testpmd, Vipgate
 from .results import ERRORS, FAILED, OK, Repetition, Run, VipgenResult
 from .storm import Update, storm_latencies
-from .topology import DUT_CPU, GEN_CPU, Scale, Settings, VipgateConfig, memif_device, write_atomic
+from .topology import DUT_CPU, GEN_CPU, Scale, Settings, VipgateConfig, write_atomic
 
 STEPS = ("generator", "max", "ndr", "new", "storm", "api-storm", "memory", "soak")
 STATS_INTERVAL_S = 0.6     # a little more than vipgate's 0.5 s stats interval: its gauges are fresh
@@ -86,12 +86,11 @@ class Suite:
     # ---- vipgen
 
     def vipgen_command(self, tag, socket_path, mode, pattern, flows, *, rate=0, duration=None, configs=(),
-                       searching=False, warmup_rate=None, memory_mb=1024, data_packets=None,
-                       ring_log2=None):
+                       searching=False, warmup_rate=None, memory_mb=1024, data_packets=None):
         prefix = self.file_prefix(tag)
         eal = (f"--no-huge -m {memory_mb} --no-pci --no-shconf --no-telemetry --file-prefix {prefix} "
                f"--lcores 0@{GEN_CPU},1@{GEN_CPU}")
-        argv = [self.vipgen, "--eal", eal, "--port", memif_device("client", socket_path, ring_log2),
+        argv = [self.vipgen, "--eal", eal, "--port", f"net_memif0,role=client,socket={socket_path}",
                 "--lcores", "1", "--mode", mode]
         for config in configs:
             argv += ["--config", config]
@@ -495,7 +494,7 @@ class Suite:
                   endpoints_per_vip=mid.endpoints, flows=mid.flows, search=False,
                   notes=[f"rate ceiling fallback: {ceiling_basis}"] if fallback else [],
                   title=f"soak: {minutes:.0f} min of lifecycle traffic, session affinity, an API change every "
-                        f"{soak.CHANGE_PERIOD_S} s, memif rings of {2 ** soak.RING_LOG2:,} slots, {mid.label}")
+                        f"{soak.CHANGE_PERIOD_S} s, {mid.label}")
         self.runs["soak"] = run
         log(f"soak: {run.title}")
         started = time.monotonic()
@@ -503,7 +502,7 @@ class Suite:
         try:
             config = VipgateConfig(mid, self.file_prefix("soak-dut"), self.scratch_path("soak-dut.sock"),
                                    capacity=mid.flows * soak.TABLE_PER_FLOW,
-                                   affinity_timeout_s=soak.AFFINITY_TIMEOUT_S, ring_log2=soak.RING_LOG2)
+                                   affinity_timeout_s=soak.AFFINITY_TIMEOUT_S)
             device = Vipgate(self, config, "soak-dut")
             device.metrics_address = f"127.0.0.1:{free_port()}"
             device.start()
@@ -524,7 +523,7 @@ class Suite:
             argv = self.vipgen_command("soak-gen", config.socket_path, "vipgate", "lifecycle", mid.flows, rate=rate,
                                        duration=duration, configs=[device.config_path, union_path],
                                        warmup_rate=settings.warmup_rate, memory_mb=mid.gen_memory_mb(),
-                                       data_packets=soak.DATA_PACKETS, ring_log2=soak.RING_LOG2)
+                                       data_packets=soak.DATA_PACKETS)
             run.command = " ".join(shlex.quote(a) for a in argv)
             run.duration_s = duration
 

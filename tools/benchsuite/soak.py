@@ -38,13 +38,6 @@ TABLE_PER_FLOW = 16
 FILL_TARGET = 0.5              # of the table, in steady state: room for the fill to breathe
 NDR_CEILING_SHARE = 0.5        # never above half the NDR (lifecycle packets cost more than established ones)
 DATA_PACKETS = 8               # vipgen --data-packets: a lifecycle connection sends SYN, 8 data, FIN|ACK
-# memif rings of 2^14 slots (memif's largest) in both directions, not the default 2^10. The soak
-# judges 30 minutes of lifecycle correctness at a rate far below the NDR; on a shared 2-vCPU VM a
-# busy-polling process still loses its CPU now and then for a few milliseconds, and a 1,024-slot
-# ring at ~0.5 Mpps overflows after 2 ms (the 30-minute run of 2026-12-06 lost 611 packets that
-# way, 356 of them as vipgate tx_queue_full). 16,384 slots ride out 35 ms, as the 4,096-descriptor
-# rings of a NIC at this rate would ride out 8 ms. The rate benchmarks keep memif's default.
-RING_LOG2 = 14
 
 # figure -> (what grows, the allowance): RSS may grow 2 % + 4 MiB (allocator noise); the others
 # by 5 % of what holds them (mempool size, table capacity).

@@ -119,12 +119,6 @@ def toml_str(value):
     return json.dumps(value)
 
 
-def memif_device(role, socket_path, ring_log2=None):
-    """The net_memif device string of one end of the link; ring_log2 sets memif's ring size."""
-    device = f"net_memif0,role={role},socket={socket_path}"
-    return device if ring_log2 is None else f"{device},rsize={ring_log2}"
-
-
 class VipgateConfig:
     """The benchmark topology (see the header of docs/benchmarks.md) as vipgate TOML.
 
@@ -133,10 +127,8 @@ class VipgateConfig:
     pod backing several services. `extra` adds pool[(s*E + E) mod 2000] to service s (the
     storm's 11th endpoint): the first endpoint of the next service, so its address is known."""
 
-    def __init__(self, scale, prefix, socket_path, capacity=None, memory_mb=None, affinity_timeout_s=None,
-                 ring_log2=None):
+    def __init__(self, scale, prefix, socket_path, capacity=None, memory_mb=None, affinity_timeout_s=None):
         self.scale = scale
-        self.ring_log2 = ring_log2                     # memif's rsize devarg; None: its default (2^10)
         self.affinity_timeout_s = affinity_timeout_s   # the soak: ClientIP session affinity on every service
         self.prefix = prefix
         self.socket_path = socket_path
@@ -168,7 +160,7 @@ class VipgateConfig:
             "",
             "[[ports]]",
             'name = "p0"',
-            f"device = {toml_str(memif_device('server', self.socket_path, self.ring_log2))}",
+            f"device = {toml_str(f'net_memif0,role=server,socket={self.socket_path}')}",
             f"mac = {toml_str(GATEWAY_MAC)}",
             f"addresses = [{toml_str(GATEWAY_ADDRESS)}]",
             "",
