@@ -39,6 +39,14 @@ def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def vipctl_stats(vipctl, socket_path):
+    """`vipctl get stats` (JSON) of the vipgate whose API socket is `socket_path`."""
+    result = subprocess.run([vipctl, "--socket", socket_path, "-o", "json", "get", "stats"], capture_output=True,
+                            text=True, timeout=30)
+    check(result.returncode == 0, f"vipctl get stats: exit {result.returncode}: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
 class Hold:
     """K long-lived keep-alive connections from a client; `probe()` makes one request on each."""
 

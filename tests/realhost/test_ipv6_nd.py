@@ -11,10 +11,8 @@
     solicitations sent, advertisements sent and the neighbors learnt (client and backends).
 ping -6 of the gateway's own address is left out: ICMPv6 echo is another step (docs/ipv6.md).
 """
-import json
 import os
 import re
-import subprocess
 import sys
 import time
 
@@ -32,10 +30,7 @@ REQUESTS = 20
 
 
 def vipctl_stats(socket_path):
-    result = subprocess.run([VIPCTL, "--socket", socket_path, "-o", "json", "get", "stats"], capture_output=True,
-                            text=True, timeout=30)
-    r.check(result.returncode == 0, f"vipctl get stats: exit {result.returncode}: {result.stderr.strip()}")
-    return json.loads(result.stdout)
+    return r.vipctl_stats(VIPCTL, socket_path)
 
 
 def enable_ipv6(t, role, address, via=None):

@@ -26,7 +26,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 
@@ -113,10 +112,7 @@ print(connection.recv(100).decode())
 
 
 def vipctl_stats(socket_path):
-    result = subprocess.run([VIPCTL, "--socket", socket_path, "-o", "json", "get", "stats"], capture_output=True,
-                            text=True, timeout=30)
-    r.check(result.returncode == 0, f"vipctl get stats: exit {result.returncode}: {result.stderr.strip()}")
-    return json.loads(result.stdout)
+    return r.vipctl_stats(VIPCTL, socket_path)
 
 
 def delta(before, after, section, name):
