@@ -1,7 +1,7 @@
 // What the IPv4 and IPv6 fragment golden tests (golden_fragment_test.cpp,
 // golden_fragment6_test.cpp) share: where a datagram is cut, how a run's output and counters are
 // checked, and the cases whose steps are the same in both families (a teardrop, datagrams that
-// never complete, fragments meeting at their home worker). Each test file keeps what differs:
+// never complete, fragments meeting at their home worker, fragments to the gateway's kernel). Each test file keeps what differs:
 // its family's fragment format, topology and flows.
 #pragma once
 
@@ -59,17 +59,6 @@ inline void expect_transmitted(const RunResult& result, uint16_t port, const std
 inline void expect_counters(const RunResult& result, std::map<std::string, uint64_t> expected) {
     for (auto it = expected.begin(); it != expected.end();) it = it->second == 0 ? expected.erase(it) : std::next(it);
     EXPECT_EQ(result.counter_changes, expected);
-}
-
-// Every frame waiting in `ring` (a worker's kernel ring), in order.
-inline std::vector<Bytes> frames_in(rte_ring* ring) {
-    std::vector<Bytes> frames;
-    void* packet = nullptr;
-    while (rte_ring_sc_dequeue(ring, &packet) == 0) {
-        test::MbufPtr mbuf(static_cast<rte_mbuf*>(packet));
-        frames.push_back(test::to_bytes(mbuf.get()));
-    }
-    return frames;
 }
 
 // Teardrop: after the first of `fragments` (three, cut at 48 and 96) has gone through, a fragment
@@ -130,6 +119,29 @@ inline RunResult through_home_to_owner(GoldenHarness& harness, const std::vector
     expect_counters(home, {{"handoffs_in", 3}, {"handoffs_out", 3}, {"fragments_held", 2}});
 
     return harness.run_handed_off(1, std::move(home.handed_off[1]));
+}
+
+// The three fragments of `input`, a datagram to the gateway's own address on the client port
+// (which has a kernel interface), arrive last, first, middle: the first goes to the kernel as any
+// unserved packet does, and the later ones, held until it came, follow it there unchanged, for
+// the kernel to reassemble.
+inline void expect_fragments_follow_the_first_to_the_kernel(GoldenHarness& harness, const std::vector<Bytes>& input) {
+    rte_ring* ring = rte_ring_create("golden_fragment_kernel", 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    ASSERT_NE(ring, nullptr);
+    harness.worker(0).kernel_ring = ring;
+    RunResult result = harness.run(0, on_port({input[2], input[0], input[1]}, kClientPortId));
+    EXPECT_TRUE(result.transmitted.empty());
+    expect_counters(result,
+                    {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"fragments_held", 2}, {"to_kernel", 3}});
+    std::vector<Bytes> passed;
+    void* packet = nullptr;
+    while (rte_ring_sc_dequeue(ring, &packet) == 0) {
+        test::MbufPtr mbuf(static_cast<rte_mbuf*>(packet));
+        passed.push_back(test::to_bytes(mbuf.get()));
+    }
+    harness.worker(0).kernel_ring = nullptr;
+    rte_ring_free(ring);
+    EXPECT_EQ(passed, (std::vector<Bytes>{input[0], input[2], input[1]})) << "unchanged, the first one first";
 }
 
 }  // namespace vipgate::golden

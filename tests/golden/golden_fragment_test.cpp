@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <rte_ip.h>
-#include <rte_ring.h>
 #include <rte_tcp.h>
 
 #include "dataplane/fragment_table.h"
@@ -230,18 +229,9 @@ TEST_P(GoldenFragments, FragmentsToTheGatewayFollowTheFirstToTheKernel) {
     TopologySpec spec = topology();
     spec.client_kernel_interface = "vg-clients";
     GoldenHarness harness(spec);
-    rte_ring* ring = rte_ring_create("golden_fragment_kernel", 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
-    ASSERT_NE(ring, nullptr);
-    harness.worker(0).kernel_ring = ring;
     const Flow to_gateway{.protocol = kProtoUdp, .client_port = 42200, .vip = kGatewayAddr, .vip_port = 4789};
-    const std::vector<Bytes> input = fragments_of(client_to_vip(to_gateway, kDatagram, kFragmentedIp), kCuts);
-    RunResult result = harness.run(0, on_port({input[2], input[0], input[1]}, kClientPortId));
-    EXPECT_TRUE(result.transmitted.empty());
-    expect_counters(result,
-                    {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"fragments_held", 2}, {"to_kernel", 3}});
-    const std::vector<Bytes> passed = frames_in(ring);
-    rte_ring_free(ring);
-    EXPECT_EQ(passed, (std::vector<Bytes>{input[0], input[2], input[1]})) << "unchanged, the first one first";
+    expect_fragments_follow_the_first_to_the_kernel(
+        harness, fragments_of(client_to_vip(to_gateway, kDatagram, kFragmentedIp), kCuts));
     EXPECT_EQ(harness.worker(0).fragments.size(), 0u) << "a complete datagram frees its entry";
 }
 
