@@ -1,12 +1,12 @@
 """The set-up the realhost fragment tests share, for either address family (test_fragments.py for
 IPv4, test_fragments6.py for IPv6): their arguments (`SCRIPT VIPGATE VIPCTL [fullnat|dnat]`),
-vipgate started with an API socket for vipctl, UDP echo servers, and the check that DATAGRAMS
-datagrams of SIZE bytes come back whole through a ClusterIP with their fragments counted: on
-c1's 1500-byte link the kernel sends each in three fragments, the backend's kernel reassembles it
-only if every fragment arrived translated alike, and its echo comes back in three fragments too.
+UDP echo servers, and the check that DATAGRAMS datagrams of SIZE bytes come back whole through a
+ClusterIP with their fragments counted: on c1's 1500-byte link the kernel sends each in three
+fragments, the backend's kernel reassembles it only if every fragment arrived translated alike,
+and its echo comes back in three fragments too. vipgate runs with an API socket for vipctl
+(realhost_harness.run_test_with_api).
 """
 import json
-import os
 import sys
 
 import realhost_harness as r
@@ -97,21 +97,7 @@ def check_echoes_counted(counters, drops):
 
 
 def run(name, prepare, body, **options):
-    """Runs the realhost test `name`_NAT_MODE (realhost_harness.run_test with `options`), vipgate
-    listening on an API socket of its own: prepare(t) before vipgate starts, body(t, stats) after,
-    where stats() reads `vipctl get stats`. The socket file is removed whatever happens."""
-    if not VIPCTL or not os.access(VIPCTL, os.X_OK):
-        print(f"usage: {sys.argv[0]} VIPGATE_EXECUTABLE VIPCTL_EXECUTABLE [fullnat|dnat]")
-        sys.exit(2)
-    socket_path = f"/tmp/vipgate-realhost-{name}-{os.getpid()}.sock"
-
-    def prepare_with_socket(t):
-        t.gateway.arguments = ["--api-socket", socket_path, "--metrics-address", ""]
-        prepare(t)
-
-    try:
-        r.run_test(f"{name}_{NAT_MODE}", lambda t: body(t, lambda: r.vipctl_stats(VIPCTL, socket_path)),
-                   nat_mode=NAT_MODE, prepare=prepare_with_socket, **options)
-    finally:
-        if os.path.exists(socket_path):
-            os.unlink(socket_path)
+    """The realhost test `name`_NAT_MODE: realhost_harness.run_test_with_api (prepare, body and
+    options as its)."""
+    r.run_test_with_api(f"{name}_{NAT_MODE}", body, VIPCTL, prepare=prepare, usage=" [fullnat|dnat]",
+                        nat_mode=NAT_MODE, **options)
