@@ -1,8 +1,8 @@
 // What the IPv4 and IPv6 fragment golden tests (golden_fragment_test.cpp,
 // golden_fragment6_test.cpp) share: where a datagram is cut, how a run's output and counters are
 // checked, and the cases whose steps are the same in both families (a teardrop, datagrams that
-// never complete, fragments meeting at their home worker, fragments to the gateway's kernel). Each test file keeps what differs:
-// its family's fragment format, topology and flows.
+// never complete, fragments meeting at their home worker, fragments to the gateway's kernel). Each test file keeps what
+// differs: its family's fragment format, topology and flows.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -69,12 +69,12 @@ inline void expect_overlap_drops_the_rest(GoldenHarness& harness, const std::vec
     ASSERT_EQ(first.transmitted.size(), 1u);
     RunResult overlap = harness.run(0, overlapping);
     EXPECT_TRUE(overlap.transmitted.empty());
-    expect_counters(overlap,
-                    {{"rx_packets", 1}, {"rx_bytes", overlapping.size()}, {drop_counter(DropReason::FragmentOverlap), 1}});
+    expect_counters(
+        overlap, {{"rx_packets", 1}, {"rx_bytes", overlapping.size()}, {drop_counter(DropReason::FragmentOverlap), 1}});
     RunResult rest = harness.run(0, fragments[2]);
     EXPECT_TRUE(rest.transmitted.empty());
-    expect_counters(rest,
-                    {{"rx_packets", 1}, {"rx_bytes", fragments[2].size()}, {drop_counter(DropReason::FragmentOrphan), 1}});
+    expect_counters(
+        rest, {{"rx_packets", 1}, {"rx_bytes", fragments[2].size()}, {drop_counter(DropReason::FragmentOrphan), 1}});
 }
 
 // Two datagrams of three fragments each that never complete: `waiting` sends only its last (held

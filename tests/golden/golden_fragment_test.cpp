@@ -70,10 +70,6 @@ protected:
     }
 };
 
-std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
-    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
-}
-
 TEST_P(GoldenFragments, InOrderFragmentsFollowTheFirstToItsEndpoint) {
     GoldenHarness harness(topology());
     const Flow flow = udp_flow(42000);
