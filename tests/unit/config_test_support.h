@@ -1,15 +1,28 @@
-// Helpers the configuration and service store tests share: addresses from text, a dual-stack
-// [cluster], and errors as a test failure shows them or as a test looks for one.
+// Helpers the configuration and service store tests share: the smallest valid configuration,
+// addresses from text, a dual-stack [cluster], and errors as a test failure shows them or as a
+// test looks for one.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
 
 namespace vipgate::config {
+
+// One worker and one port: the smallest valid file. Tests append sections to it.
+inline constexpr std::string_view kMinimalConfig = R"(
+[dataplane]
+worker_lcores = [1]
+
+[[ports]]
+name = "p0"
+device = "net_null0"
+addresses = ["198.18.0.1/24"]
+)";
 
 inline uint32_t ip4(const char* text) {
     return parse_ipv4(text).value();
