@@ -1,7 +1,8 @@
 #include "config/service_store.h"
 
 #include <algorithm>
-#include <tuple>
+
+#include "config/endpoint_order.h"
 
 namespace vipgate::config {
 namespace {
@@ -866,13 +867,7 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
         if (!is_zero(service.cluster_ip6) || service.headless)
             out.endpoints6 =
                 resolve_endpoints6(service, pods, slices == slices_by_service_.end() ? nullptr : &slices->second, port);
-        std::sort(out.endpoints.begin(), out.endpoints.end(), [](const auto& a, const auto& b) {
-            return std::tie(a.address, a.port) < std::tie(b.address, b.port);
-        });
-        out.endpoints.erase(
-            std::unique(out.endpoints.begin(), out.endpoints.end(),
-                        [](const auto& a, const auto& b) { return a.address == b.address && a.port == b.port; }),
-            out.endpoints.end());
+        sort_unique_by_address_and_port(out.endpoints);
         resolved.ports.push_back(std::move(out));
     }
     if (!service.headless) return resolved;
@@ -906,24 +901,7 @@ std::optional<ResolvedService> ServiceStore::resolve(const ServiceConfig& servic
             }
         }
     }
-    // One entry per address: the readiest of its entries (Kubernetes-ready, then serving), and
-    // the first hostname any of them gives.
-    auto rank = [](const ResolvedEndpoint& endpoint) {
-        return (endpoint.ready ? 0 : 2) + (endpoint.terminating ? 1 : 0);
-    };
-    std::stable_sort(addresses.begin(), addresses.end(), [&](const auto& a, const auto& b) {
-        return a.address != b.address ? a.address < b.address : rank(a) < rank(b);
-    });
-    size_t kept = 0;
-    for (size_t i = 0; i < addresses.size(); ++i) {
-        if (kept > 0 && addresses[kept - 1].address == addresses[i].address) {
-            if (addresses[kept - 1].hostname.empty()) addresses[kept - 1].hostname = addresses[i].hostname;
-            continue;
-        }
-        if (kept != i) addresses[kept] = std::move(addresses[i]);
-        ++kept;
-    }
-    addresses.resize(kept);
+    keep_readiest_per_address(addresses);
     return resolved;
 }
 

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 
+#include "config/endpoint_order.h"
+
 namespace vipgate::config {
 
 std::vector<ResolvedEndpoint6> ServiceStore::headless_addresses6(const ServiceConfig& service,
@@ -37,24 +39,7 @@ std::vector<ResolvedEndpoint6> ServiceStore::headless_addresses6(const ServiceCo
                 {endpoint.address6, 0, endpoint.ready, endpoint.terminating, endpoint.weight, {}, endpoint.hostname});
         }
     }
-    // As the IPv4 addresses: one entry per address, the readiest of its entries, the first
-    // hostname any of them gives.
-    auto rank = [](const ResolvedEndpoint6& endpoint) {
-        return (endpoint.ready ? 0 : 2) + (endpoint.terminating ? 1 : 0);
-    };
-    std::stable_sort(addresses.begin(), addresses.end(), [&](const auto& a, const auto& b) {
-        return a.address != b.address ? a.address < b.address : rank(a) < rank(b);
-    });
-    size_t kept = 0;
-    for (size_t i = 0; i < addresses.size(); ++i) {
-        if (kept > 0 && addresses[kept - 1].address == addresses[i].address) {
-            if (addresses[kept - 1].hostname.empty()) addresses[kept - 1].hostname = addresses[i].hostname;
-            continue;
-        }
-        if (kept != i) addresses[kept] = std::move(addresses[i]);
-        ++kept;
-    }
-    addresses.resize(kept);
+    keep_readiest_per_address(addresses);
     return addresses;
 }
 

@@ -10,7 +10,8 @@
 
 #include <algorithm>
 #include <optional>
-#include <tuple>
+
+#include "config/endpoint_order.h"
 
 namespace vipgate::config {
 
@@ -192,12 +193,7 @@ std::vector<ResolvedEndpoint6> ServiceStore::resolve_endpoints6(const ServiceCon
                                  hostname(endpoint)});
         }
     }
-    std::sort(endpoints.begin(), endpoints.end(),
-              [](const auto& a, const auto& b) { return std::tie(a.address, a.port) < std::tie(b.address, b.port); });
-    endpoints.erase(
-        std::unique(endpoints.begin(), endpoints.end(),
-                    [](const auto& a, const auto& b) { return a.address == b.address && a.port == b.port; }),
-        endpoints.end());
+    sort_unique_by_address_and_port(endpoints);
     return endpoints;
 }
 

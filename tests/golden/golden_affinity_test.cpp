@@ -53,10 +53,6 @@ Bytes router_error_about_reply(const Flow& flow) {
                                   {.src = kOutsideClient, .dst = kWebVip}, from_router());
 }
 
-std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
-    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
-}
-
 class GoldenAffinity : public testing::TestWithParam<NatMode> {
 protected:
     TopologySpec topology(uint16_t workers = 1, bool affinity = true) const {

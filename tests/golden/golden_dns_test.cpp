@@ -343,10 +343,6 @@ TEST_P(GoldenDns, TcpHandshakeQueryAndClose) {
     EXPECT_EQ(decode_dns_response(segment.data() + dns_at, segment.size() - dns_at).rcode, 5);
 }
 
-std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
-    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
-}
-
 INSTANTIATE_TEST_SUITE_P(BothNatModes, GoldenDns, testing::Values(NatMode::FullNat, NatMode::DnatOnly), mode_name);
 
 }  // namespace

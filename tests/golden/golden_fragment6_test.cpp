@@ -10,11 +10,10 @@
 #include <gtest/gtest.h>
 
 #include <rte_byteorder.h>
-#include <rte_mempool.h>
-#include <rte_ring.h>
 
 #include "dataplane/fragment_table.h"
 #include "dataplane/icmp6_responses.h"
+#include "tests/golden/fragment_helpers.h"
 #include "tests/golden/nat66_topology.h"
 
 namespace vipgate::golden {
@@ -38,9 +37,7 @@ std::vector<Bytes> fragments_of(const Bytes& whole, const std::vector<uint16_t>&
     const size_t l3 = l3_offset_of(whole);
     const size_t payload_start = l3 + kIpv6HeaderLength;
     const uint8_t protocol = whole[l3 + 6];
-    std::vector<size_t> bounds{0};
-    bounds.insert(bounds.end(), cuts.begin(), cuts.end());
-    bounds.push_back(whole.size() - payload_start);
+    const std::vector<size_t> bounds = fragment_bounds(cuts, whole.size() - payload_start);
     std::vector<Bytes> pieces;
     for (size_t i = 0; i + 1 < bounds.size(); ++i) {
         Bytes frame(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(payload_start));
@@ -64,33 +61,6 @@ std::vector<Bytes> fragments_of(const Bytes& whole, const std::vector<uint16_t>&
     return pieces;
 }
 
-std::vector<std::pair<Bytes, uint16_t>> on_port(const std::vector<Bytes>& frames, uint16_t port) {
-    std::vector<std::pair<Bytes, uint16_t>> result;
-    for (const Bytes& frame : frames) result.emplace_back(frame, port);
-    return result;
-}
-
-uint64_t bytes_of(const std::vector<Bytes>& frames) {
-    uint64_t total = 0;
-    for (const Bytes& frame : frames) total += frame.size();
-    return total;
-}
-
-void expect_transmitted(const RunResult& result, uint16_t port, const std::vector<Bytes>& expected) {
-    ASSERT_EQ(result.transmitted.size(), expected.size());
-    for (size_t i = 0; i < expected.size(); ++i) {
-        SCOPED_TRACE("fragment " + std::to_string(i));
-        EXPECT_EQ(result.transmitted[i].port_index, port);
-        EXPECT_TRUE(test::frames_equal(result.transmitted[i].frame, expected[i]));
-    }
-}
-
-// Exactly these counters moved (drops as drop_counter(reason)).
-void expect_counters(const RunResult& result, Counters expected) {
-    for (auto it = expected.begin(); it != expected.end();) it = it->second == 0 ? expected.erase(it) : std::next(it);
-    EXPECT_EQ(result.counter_changes, expected);
-}
-
 // A TCP segment with `payload`, its checksum summed from scratch for the leg's pseudo-header.
 auto tcp_data(uint8_t flags, size_t payload) {
     return [flags, payload](const Ipv6Spec& ip, uint16_t source, uint16_t destination) {
@@ -108,10 +78,7 @@ Flow6 udp_flow(uint16_t client_port) {
     return {.protocol = kProtoUdp, .client_port = client_port, .vip_port = 53};
 }
 
-class GoldenFragments6 : public GoldenNat66 {
-protected:
-    unsigned pool_available() const { return rte_mempool_avail_count(test::test_mempool()); }
-};
+class GoldenFragments6 : public GoldenNat66 {};
 
 TEST_P(GoldenFragments6, InOrderUdpFragmentsFollowTheFirstToItsEndpoint) {
     GoldenHarness harness(ipv6_topology(GetParam()));
@@ -185,22 +152,8 @@ TEST_P(GoldenFragments6, ReplyFragmentsAreTranslatedBackToTheClient) {
 TEST_P(GoldenFragments6, OverlappingFragmentDropsTheRestOfTheDatagram) {
     GoldenHarness harness(ipv6_topology(GetParam()));
     const unsigned available = pool_available();
-    {
-        const Bytes whole = client_to_vip(udp_flow(42003), kProtoUdp, kDatagram);
-        const std::vector<Bytes> input = fragments_of(whole, kCuts);
-        const std::vector<Bytes> overlapping = fragments_of(whole, {40, 96});
-        RunResult first = harness.run(0, input[0]);
-        ASSERT_EQ(first.transmitted.size(), 1u);
-        RunResult overlap = harness.run(0, overlapping[1]);
-        EXPECT_TRUE(overlap.transmitted.empty());
-        expect_counters(
-            overlap,
-            {{"rx_packets", 1}, {"rx_bytes", overlapping[1].size()}, {drop_counter(DropReason::FragmentOverlap), 1}});
-        RunResult rest = harness.run(0, input[2]);
-        EXPECT_TRUE(rest.transmitted.empty());
-        expect_counters(
-            rest, {{"rx_packets", 1}, {"rx_bytes", input[2].size()}, {drop_counter(DropReason::FragmentOrphan), 1}});
-    }
+    const Bytes whole = client_to_vip(udp_flow(42003), kProtoUdp, kDatagram);
+    expect_overlap_drops_the_rest(harness, fragments_of(whole, kCuts), fragments_of(whole, {40, 96})[1]);
     EXPECT_EQ(pool_available(), available) << "a fragment was leaked or freed twice";
 }
 
@@ -208,32 +161,10 @@ TEST_P(GoldenFragments6, OverlappingFragmentDropsTheRestOfTheDatagram) {
 // a translated datagram missing a fragment is counted as expired when its entry times out.
 TEST_P(GoldenFragments6, NeverCompletedDatagramsExpire) {
     GoldenHarness harness(ipv6_topology(GetParam()));
-    WorkerContext& worker = harness.worker(0);
     const unsigned available = pool_available();
-    const Flow6 flow = udp_flow(42004);
-    const Bytes whole = client_to_vip(flow, kProtoUdp, kDatagram);
-    const std::vector<Bytes> waiting = fragments_of(whole, kCuts);
-    const std::vector<Bytes> gapped = fragments_of(whole, kCuts, kDatagramId + 1);
-    const uint32_t start = worker.now_ms;
-    RunResult held = harness.run(0, waiting[2]);
-    expect_counters(held, {{"rx_packets", 1}, {"rx_bytes", waiting[2].size()}, {"fragments_held", 1}});
-    RunResult forwarded = harness.run(0, {{gapped[0], kClientPortId}, {gapped[2], kClientPortId}});
-    EXPECT_EQ(forwarded.transmitted.size(), 2u) << "first and last of the second datagram, the middle never sent";
-    EXPECT_EQ(worker.fragments6.size(), 2u);
-
-    const WorkerCounters before = worker.counters;
-    EXPECT_EQ(
-        worker.fragments6.expire(start + FragmentTable6::kTimeoutMs - 1, FragmentTable6::kCapacity, worker.counters),
-        0u)
-        << "expired early";
-    EXPECT_EQ(worker.fragments6.expire(start + FragmentTable6::kTimeoutMs, FragmentTable6::kCapacity, worker.counters),
-              2u);
-    EXPECT_EQ(worker.counters.drops[static_cast<size_t>(DropReason::FragmentTimeout)] -
-                  before.drops[static_cast<size_t>(DropReason::FragmentTimeout)],
-              1u)
-        << "the fragment that waited";
-    EXPECT_EQ(worker.counters.fragment_datagrams_expired - before.fragment_datagrams_expired, 2u);
-    EXPECT_EQ(worker.fragments6.size(), 0u);
+    const Bytes whole = client_to_vip(udp_flow(42004), kProtoUdp, kDatagram);
+    expect_incomplete_datagrams_expire(harness, harness.worker(0).fragments6, fragments_of(whole, kCuts),
+                                       fragments_of(whole, kCuts, kDatagramId + 1));
     EXPECT_EQ(pool_available(), available) << "the held fragment went back to the pool";
 }
 
@@ -270,19 +201,8 @@ TEST_P(GoldenFragments6, FragmentsMeetAtTheirHomeAndFollowTheFirstToItsOwner) {
     while (home_of(id) != 0) ++id;
     const Flow6 flow = udp_flow(client_port);
     const std::vector<Bytes> input = fragments_of(client_to_vip(flow, kProtoUdp, kDatagram), kCuts, id);
-
-    RunResult arrival = harness.run(1, on_port({input[2], input[0], input[1]}, kClientPortId));
-    EXPECT_TRUE(arrival.transmitted.empty());
-    ASSERT_EQ(arrival.handed_off[0].size(), 3u) << "to their home";
-    expect_counters(arrival, {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"handoffs_out", 3}});
-
-    RunResult home = harness.run_handed_off(0, std::move(arrival.handed_off[0]));
-    EXPECT_TRUE(home.transmitted.empty());
-    ASSERT_EQ(home.handed_off[1].size(), 3u) << "to the connection's owner, the first one first";
-    expect_counters(home, {{"handoffs_in", 3}, {"handoffs_out", 3}, {"fragments_held", 2}});
-    EXPECT_EQ(harness.worker(0).fragments6.size(), 0u);
-
-    RunResult owner = harness.run_handed_off(1, std::move(home.handed_off[1]));
+    RunResult owner = through_home_to_owner(harness, input);
+    EXPECT_EQ(harness.worker(0).fragments6.size(), 0u) << "the home keeps nothing";
     const std::optional<Translation6> found = translation(harness, flow, 1);
     ASSERT_TRUE(found);
     const std::vector<Bytes> expected = fragments_of(gateway_to_endpoint(*found, kProtoUdp, kDatagram), kCuts, id);
@@ -337,26 +257,11 @@ TEST_P(GoldenFragments6, FragmentsToTheGatewayFollowTheFirstToTheKernel) {
     TopologySpec spec = ipv6_topology(GetParam());
     spec.client_kernel_interface = "vg-clients";
     GoldenHarness harness(spec);
-    rte_ring* ring = rte_ring_create("golden_fragment6_kernel", 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
-    ASSERT_NE(ring, nullptr);
-    harness.worker(0).kernel_ring = ring;
     const Ipv6Address gateway = test::ipv6("2001:db8::1");
     const test::Ipv6Spec ip{.src = kClient, .dst = gateway};
     const Bytes whole = test::ipv6_frame(
         {}, kProtoUdp, test::udp6(42200, 4789, test::payload_bytes(kPayloadLength), ip), ip, from_router());
-    const std::vector<Bytes> input = fragments_of(whole, kCuts);
-    RunResult result = harness.run(0, on_port({input[2], input[0], input[1]}, kClientPortId));
-    EXPECT_TRUE(result.transmitted.empty());
-    expect_counters(result,
-                    {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"fragments_held", 2}, {"to_kernel", 3}});
-    std::vector<Bytes> passed;
-    void* packet = nullptr;
-    while (rte_ring_sc_dequeue(ring, &packet) == 0) {
-        test::MbufPtr mbuf(static_cast<rte_mbuf*>(packet));
-        passed.push_back(test::to_bytes(mbuf.get()));
-    }
-    rte_ring_free(ring);
-    EXPECT_EQ(passed, (std::vector<Bytes>{input[0], input[2], input[1]})) << "unchanged, the first one first";
+    expect_fragments_follow_the_first_to_the_kernel(harness, fragments_of(whole, kCuts));
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModes, GoldenFragments6, testing::Values(NatMode::FullNat, NatMode::DnatOnly), mode_name);

@@ -7,12 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <rte_ip.h>
-#include <rte_mempool.h>
-#include <rte_ring.h>
 #include <rte_tcp.h>
 
 #include "dataplane/fragment_table.h"
 #include "dataplane/pipeline.h"
+#include "tests/golden/fragment_helpers.h"
 #include "tests/golden/golden_harness.h"
 
 namespace vipgate::golden {
@@ -30,10 +29,7 @@ constexpr size_t kPayloadLength = 100;  // UDP: 108 bytes of IP payload, cut at 
 std::vector<Bytes> fragments_of(const Bytes& whole, const std::vector<uint16_t>& cuts) {
     const test::FrameLayout layout = test::layout_of(whole);
     const size_t l3 = layout.l3_offset;
-    const size_t payload_length = whole.size() - layout.l4_offset;
-    std::vector<uint16_t> bounds{0};
-    bounds.insert(bounds.end(), cuts.begin(), cuts.end());
-    bounds.push_back(static_cast<uint16_t>(payload_length));
+    const std::vector<size_t> bounds = fragment_bounds(cuts, whole.size() - layout.l4_offset);
     std::vector<Bytes> pieces;
     for (size_t i = 0; i + 1 < bounds.size(); ++i) {
         Bytes frame(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(layout.l4_offset));
@@ -56,18 +52,6 @@ std::vector<Bytes> fragments_of(const Bytes& whole, const std::vector<uint16_t>&
     return pieces;
 }
 
-std::vector<std::pair<Bytes, uint16_t>> on_port(const std::vector<Bytes>& frames, uint16_t port) {
-    std::vector<std::pair<Bytes, uint16_t>> result;
-    for (const Bytes& frame : frames) result.emplace_back(frame, port);
-    return result;
-}
-
-uint64_t bytes_of(const std::vector<Bytes>& frames) {
-    uint64_t total = 0;
-    for (const Bytes& frame : frames) total += frame.size();
-    return total;
-}
-
 Flow udp_flow(uint16_t client_port) {
     return {.protocol = kProtoUdp, .client_port = client_port, .vip = kWebVip, .vip_port = 53};
 }
@@ -75,21 +59,6 @@ Flow udp_flow(uint16_t client_port) {
 const UdpSpec kDatagram{.payload = test::payload_bytes(kPayloadLength)};
 const Ipv4Spec kFragmentedIp{.id = kDatagramId, .flags_fragment = 0};
 const std::vector<uint16_t> kCuts{48, 96};
-
-void expect_transmitted(const RunResult& result, uint16_t port, const std::vector<Bytes>& expected) {
-    ASSERT_EQ(result.transmitted.size(), expected.size());
-    for (size_t i = 0; i < expected.size(); ++i) {
-        SCOPED_TRACE("fragment " + std::to_string(i));
-        EXPECT_EQ(result.transmitted[i].port_index, port);
-        EXPECT_TRUE(test::frames_equal(result.transmitted[i].frame, expected[i]));
-    }
-}
-
-// Exactly these counters moved (drops as drop_counter(reason)).
-void expect_counters(const RunResult& result, std::map<std::string, uint64_t> expected) {
-    for (auto it = expected.begin(); it != expected.end();) it = it->second == 0 ? expected.erase(it) : std::next(it);
-    EXPECT_EQ(result.counter_changes, expected);
-}
 
 class GoldenFragments : public testing::TestWithParam<NatMode> {
 protected:
@@ -99,13 +68,7 @@ protected:
         spec.workers = workers;
         return spec;
     }
-
-    unsigned pool_available() const { return rte_mempool_avail_count(test::test_mempool()); }
 };
-
-std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
-    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
-}
 
 TEST_P(GoldenFragments, InOrderFragmentsFollowTheFirstToItsEndpoint) {
     GoldenHarness harness(topology());
@@ -156,23 +119,8 @@ TEST_P(GoldenFragments, OutOfOrderFragmentsWaitForTheFirst) {
 TEST_P(GoldenFragments, OverlappingFragmentDropsTheRestOfTheDatagram) {
     GoldenHarness harness(topology());
     const unsigned available = pool_available();
-    {
-        const Flow flow = udp_flow(42002);
-        const Bytes whole = client_to_vip(flow, kDatagram, kFragmentedIp);
-        const std::vector<Bytes> input = fragments_of(whole, kCuts);
-        const std::vector<Bytes> overlapping = fragments_of(whole, {40, 96});
-        RunResult first = harness.run(0, input[0]);
-        ASSERT_EQ(first.transmitted.size(), 1u);
-        RunResult overlap = harness.run(0, overlapping[1]);
-        EXPECT_TRUE(overlap.transmitted.empty());
-        expect_counters(
-            overlap,
-            {{"rx_packets", 1}, {"rx_bytes", overlapping[1].size()}, {drop_counter(DropReason::FragmentOverlap), 1}});
-        RunResult rest = harness.run(0, input[2]);
-        EXPECT_TRUE(rest.transmitted.empty());
-        expect_counters(
-            rest, {{"rx_packets", 1}, {"rx_bytes", input[2].size()}, {drop_counter(DropReason::FragmentOrphan), 1}});
-    }
+    const Bytes whole = client_to_vip(udp_flow(42002), kDatagram, kFragmentedIp);
+    expect_overlap_drops_the_rest(harness, fragments_of(whole, kCuts), fragments_of(whole, {40, 96})[1]);
     EXPECT_EQ(pool_available(), available) << "a fragment was leaked or freed twice";
 }
 
@@ -209,31 +157,12 @@ TEST_P(GoldenFragments, FragmentPastTheLargestDatagramIsDropped) {
 // a translated datagram missing a fragment is counted as expired when its entry times out.
 TEST_P(GoldenFragments, NeverCompletedDatagramsExpire) {
     GoldenHarness harness(topology());
-    WorkerContext& worker = harness.worker(0);
     const unsigned available = pool_available();
     const Flow flow = udp_flow(42005);
     const std::vector<Bytes> waiting = fragments_of(client_to_vip(flow, kDatagram, kFragmentedIp), kCuts);
     const Ipv4Spec other_ip{.id = kDatagramId + 1, .flags_fragment = 0};
     const std::vector<Bytes> gapped = fragments_of(client_to_vip(flow, kDatagram, other_ip), kCuts);
-    const uint32_t start = worker.now_ms;
-    RunResult held = harness.run(0, waiting[2]);
-    expect_counters(held, {{"rx_packets", 1}, {"rx_bytes", waiting[2].size()}, {"fragments_held", 1}});
-    RunResult forwarded = harness.run(0, {{gapped[0], kClientPortId}, {gapped[2], kClientPortId}});
-    EXPECT_EQ(forwarded.transmitted.size(), 2u) << "first and last of the second datagram, the middle never sent";
-    EXPECT_EQ(worker.fragments.size(), 2u);
-
-    const WorkerCounters before = worker.counters;
-    EXPECT_EQ(worker.fragments.expire(start + FragmentTable::kTimeoutMs - 1, FragmentTable::kCapacity, worker.counters),
-              0u)
-        << "expired early";
-    EXPECT_EQ(worker.fragments.expire(start + FragmentTable::kTimeoutMs, FragmentTable::kCapacity, worker.counters),
-              2u);
-    EXPECT_EQ(worker.counters.drops[static_cast<size_t>(DropReason::FragmentTimeout)] -
-                  before.drops[static_cast<size_t>(DropReason::FragmentTimeout)],
-              1u)
-        << "the fragment that waited";
-    EXPECT_EQ(worker.counters.fragment_datagrams_expired - before.fragment_datagrams_expired, 2u);
-    EXPECT_EQ(worker.fragments.size(), 0u);
+    expect_incomplete_datagrams_expire(harness, harness.worker(0).fragments, waiting, gapped);
     EXPECT_EQ(pool_available(), available) << "the held fragment went back to the pool";
 
     RunResult late = harness.run(0, waiting[0]);
@@ -275,19 +204,8 @@ TEST_P(GoldenFragments, FragmentsMeetAtTheirHomeAndFollowTheFirstToItsOwner) {
     const Flow flow = udp_flow(client_port);
     const Ipv4Spec ip{.id = id, .flags_fragment = 0};
     const std::vector<Bytes> input = fragments_of(client_to_vip(flow, kDatagram, ip), kCuts);
-
-    RunResult arrival = harness.run(1, on_port({input[2], input[0], input[1]}, kClientPortId));
-    EXPECT_TRUE(arrival.transmitted.empty());
-    ASSERT_EQ(arrival.handed_off[0].size(), 3u) << "to their home";
-    expect_counters(arrival, {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"handoffs_out", 3}});
-
-    RunResult home = harness.run_handed_off(0, std::move(arrival.handed_off[0]));
-    EXPECT_TRUE(home.transmitted.empty());
-    ASSERT_EQ(home.handed_off[1].size(), 3u) << "to the connection's owner, the first one first";
-    expect_counters(home, {{"handoffs_in", 3}, {"handoffs_out", 3}, {"fragments_held", 2}});
-    EXPECT_EQ(harness.worker(0).fragments.size(), 0u);
-
-    RunResult owner = harness.run_handed_off(1, std::move(home.handed_off[1]));
+    RunResult owner = through_home_to_owner(harness, input);
+    EXPECT_EQ(harness.worker(0).fragments.size(), 0u) << "the home keeps nothing";
     const std::optional<Translation> translation = harness.translation(flow, 1);
     ASSERT_TRUE(translation);
     const std::vector<Bytes> expected = fragments_of(gateway_to_endpoint(*translation, kDatagram, ip), kCuts);
@@ -307,23 +225,9 @@ TEST_P(GoldenFragments, FragmentsToTheGatewayFollowTheFirstToTheKernel) {
     TopologySpec spec = topology();
     spec.client_kernel_interface = "vg-clients";
     GoldenHarness harness(spec);
-    rte_ring* ring = rte_ring_create("golden_fragment_kernel", 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
-    ASSERT_NE(ring, nullptr);
-    harness.worker(0).kernel_ring = ring;
     const Flow to_gateway{.protocol = kProtoUdp, .client_port = 42200, .vip = kGatewayAddr, .vip_port = 4789};
-    const std::vector<Bytes> input = fragments_of(client_to_vip(to_gateway, kDatagram, kFragmentedIp), kCuts);
-    RunResult result = harness.run(0, on_port({input[2], input[0], input[1]}, kClientPortId));
-    EXPECT_TRUE(result.transmitted.empty());
-    expect_counters(result,
-                    {{"rx_packets", 3}, {"rx_bytes", bytes_of(input)}, {"fragments_held", 2}, {"to_kernel", 3}});
-    std::vector<Bytes> passed;
-    void* packet = nullptr;
-    while (rte_ring_sc_dequeue(ring, &packet) == 0) {
-        test::MbufPtr mbuf(static_cast<rte_mbuf*>(packet));
-        passed.push_back(test::to_bytes(mbuf.get()));
-    }
-    rte_ring_free(ring);
-    EXPECT_EQ(passed, (std::vector<Bytes>{input[0], input[2], input[1]})) << "unchanged, the first one first";
+    expect_fragments_follow_the_first_to_the_kernel(
+        harness, fragments_of(client_to_vip(to_gateway, kDatagram, kFragmentedIp), kCuts));
     EXPECT_EQ(harness.worker(0).fragments.size(), 0u) << "a complete datagram frees its entry";
 }
 

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <rte_ether.h>
 
 #include "config/config.h"
@@ -307,5 +308,10 @@ private:
 void check_result(RunResult& result, const Expectation& expect, uint64_t packets, uint64_t bytes, bool from_handoff);
 
 std::string drop_counter(DropReason reason);  // "drop:<name>", the key of a drop counter
+
+// The name of a case run in each NAT mode (INSTANTIATE_TEST_SUITE_P's last argument).
+inline std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
+    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
+}
 
 }  // namespace vipgate::golden

@@ -30,10 +30,6 @@ test::EthernetSpec to_mac(const rte_ether_addr& destination) {
     return ethernet;
 }
 
-std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
-    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
-}
-
 class GoldenIpv6 : public testing::TestWithParam<NatMode> {
 protected:
     TopologySpec topology() const {

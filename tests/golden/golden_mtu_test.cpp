@@ -69,10 +69,6 @@ protected:
     }
 };
 
-std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
-    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
-}
-
 TEST_P(GoldenMtu, PortsCarryTheirConfiguredMtuIntoTheSnapshot) {
     GoldenHarness harness(topology());
     EXPECT_EQ(harness.snapshot().ports[kClientPortId].mtu, kClientSideMtu);

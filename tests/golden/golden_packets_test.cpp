@@ -77,10 +77,6 @@ Flow with_client_port(Flow flow, uint16_t port) {
     return flow;
 }
 
-std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
-    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
-}
-
 class GoldenPackets : public testing::TestWithParam<NatMode> {
 protected:
     TopologySpec topology(uint16_t workers = 1) const {

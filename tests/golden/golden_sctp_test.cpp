@@ -341,10 +341,6 @@ TEST_P(GoldenSctp, RemovedEndpointAbortsOrReschedules) {
     EXPECT_EQ(moved->endpoint, harness.maglev_choice(flow).address);
 }
 
-std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
-    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
-}
-
 INSTANTIATE_TEST_SUITE_P(BothNatModes, GoldenSctp, testing::Values(NatMode::FullNat, NatMode::DnatOnly), mode_name);
 
 }  // namespace

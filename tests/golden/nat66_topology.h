@@ -171,10 +171,6 @@ inline std::string text(const Ipv6Address& address) {
     return buffer;
 }
 
-inline std::string mode_name(const testing::TestParamInfo<NatMode>& info) {
-    return info.param == NatMode::FullNat ? "FullNat" : "Dnat";
-}
-
 class GoldenNat66 : public testing::TestWithParam<NatMode> {
 protected:
     bool fullnat() const { return GetParam() == NatMode::FullNat; }

@@ -5,6 +5,8 @@ checks what the lab needs (root, nginx, socat, curl, ethtool, AF_XDP or AF_PACKE
 77 = skipped, saying why), builds its own namespaces (`vgl<pid>-*`; stale ones of dead runs are
 removed first), starts the servers and vipgate, runs `body(t)` and tears everything down whatever
 happens. `t` offers the clients (`t.client(...)`, `t.hold(...)`), the lab and the gateway.
+Tests that read vipgate's counters with vipctl (`SCRIPT VIPGATE_EXE VIPCTL_EXE ...`) use
+`run_test_with_api(name, body, vipctl, ...)`: body(t, stats), stats() = `vipctl get stats`.
 """
 import json
 import os
@@ -37,6 +39,14 @@ def check(condition, message):
 
 def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def vipctl_stats(vipctl, socket_path):
+    """`vipctl get stats` (JSON) of the vipgate whose API socket is `socket_path`."""
+    result = subprocess.run([vipctl, "--socket", socket_path, "-o", "json", "get", "stats"], capture_output=True,
+                            text=True, timeout=30)
+    check(result.returncode == 0, f"vipctl get stats: exit {result.returncode}: {result.stderr.strip()}")
+    return json.loads(result.stdout)
 
 
 class Hold:
@@ -142,3 +152,26 @@ def run_test(name, body, nat_mode="fullnat", backends=4, prepare=None, clients=1
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"{name}: {'PASS' if status == 0 else 'FAIL'} in {time.monotonic() - started:.1f} s", flush=True)
     sys.exit(status)
+
+
+def run_test_with_api(name, body, vipctl, prepare=None, usage="", **options):
+    """run_test (prepare and options as its) with vipgate listening on an API socket of its own
+    for vipctl: body(t, stats), where stats() reads `vipctl get stats`. The socket file is removed
+    whatever happens. Without an executable `vipctl` (the script's second argument): the usage
+    line (its arguments after VIPCTL: `usage`) and exit 2."""
+    if not vipctl or not os.access(vipctl, os.X_OK):
+        print(f"usage: {sys.argv[0]} VIPGATE_EXECUTABLE VIPCTL_EXECUTABLE{usage}")
+        sys.exit(2)
+    socket_path = f"/tmp/vipgate-realhost-{name}-{os.getpid()}.sock"
+
+    def prepare_with_api(t):
+        t.gateway.arguments = ["--api-socket", socket_path, "--metrics-address", ""]
+        if prepare:
+            prepare(t)
+
+    try:
+        run_test(name, lambda t: body(t, lambda: vipctl_stats(vipctl, socket_path)), prepare=prepare_with_api,
+                 **options)
+    finally:
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)

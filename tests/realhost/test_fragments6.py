@@ -15,21 +15,21 @@ docs/ipv6.md), in the NAT mode given as the third argument (fullnat or dnat):
      which vipgate translates back to c1 about its own flow to the ClusterIP; c1's kernel caches
      the path MTU (`ip -6 route get` shows mtu 1280) and sends the datagram again in two
      fragments, which reach the pod, whose echo (fragmented by the pod to its MTU) comes back.
+
+The set-up shared with test_fragments.py is fragment_echo.py.
 """
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fragment_echo as echo  # noqa: E402
 import realhost_harness as r  # noqa: E402
 from lab import topology  # noqa: E402
 
-VIPCTL = sys.argv[2] if len(sys.argv) > 2 else ""
-NAT_MODE = sys.argv[3] if len(sys.argv) > 3 else "fullnat"
 VIP6 = "2001:db8:100::71"          # the backends b1 and b2
 SMALL_VIP6 = "2001:db8:100::72"    # the pod behind b1
 BIG_PORT, SMALL_MTU_PORT = 7000, 7002
@@ -38,45 +38,8 @@ CLIENT6 = "2001:db8:1::10"
 BACKENDS6 = {"b1": "2001:db8:2::11", "b2": "2001:db8:2::12"}
 POD_PREFIX, POD_ROUTER6, POD6 = "2001:db8:3::/64", "2001:db8:3::1", "2001:db8:3::11"
 POD_MTU = 1280
-DATAGRAMS = 20
-SIZE = 4000
 PROBE_SIZE = 1400
-FRAGMENT_DROPS = ["fragment", "fragment_tiny", "fragment_oversize", "fragment_overlap", "fragment_orphan",
-                  "fragment_timeout", "fragment_table_full", "icmp6_error_later_fragment",
-                  "icmp6_error_unmatched"]
-
-ECHO_SERVER = """
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind(("::", int(sys.argv[1])))
-while True:
-    data, peer = s.recvfrom(65535)
-    s.sendto(data, peer)
-"""
-
-# Each datagram from a new socket; prints one JSON line: how many came back whole.
-CLIENT = f"""
-import json, os, socket
-whole = 0
-errors = []
-for i in range({DATAGRAMS}):
-    payload = os.urandom({SIZE})
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.settimeout(2)
-    try:
-        s.connect(("{VIP6}", {BIG_PORT}))
-        s.send(payload)
-        echo = s.recv(65535)
-        if echo == payload:
-            whole += 1
-        else:
-            errors.append(f"datagram {{i}}: {{len(echo)}} bytes came back, not the {SIZE} sent")
-    except OSError as error:
-        errors.append(f"datagram {{i}}: {{error}}")
-    finally:
-        s.close()
-print(json.dumps({{"whole": whole, "errors": errors}}))
-"""
+FRAGMENT_DROPS = echo.FRAGMENT_DROPS + ["icmp6_error_later_fragment", "icmp6_error_unmatched"]
 
 # One socket: a datagram larger than the pod's link MTU, sent until its echo comes back (the
 # first is lost at b1, which answers Packet Too Big; the socket reports it once as EMSGSIZE; the
@@ -106,19 +69,6 @@ print(json.dumps(result))
 """
 
 
-def vipctl_stats(socket_path):
-    result = subprocess.run([VIPCTL, "--socket", socket_path, "-o", "json", "get", "stats"], capture_output=True,
-                            text=True, timeout=30)
-    r.check(result.returncode == 0, f"vipctl get stats: exit {result.returncode}: {result.stderr.strip()}")
-    return json.loads(result.stdout)
-
-
-def difference(before, after):
-    counters = {name: after["counters"][name] - before["counters"].get(name, 0) for name in after["counters"]}
-    drops = {name: after["drops"].get(name, 0) - before["drops"].get(name, 0) for name in FRAGMENT_DROPS}
-    return counters, drops
-
-
 def enable_ipv6(ns, role, interface="eth0"):
     ns.run(role, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
            f"net.ipv6.conf.{interface}.disable_ipv6=0", f"net.ipv6.conf.{interface}.accept_ra=0")
@@ -137,17 +87,11 @@ def add_pod_behind_b1(t):
     ns.run("pod6", "ip", "link", "set", "eth0", "mtu", str(POD_MTU), "up")
     ns.run("pod6", "ip", "-6", "addr", "add", f"{POD6}/64", "dev", "eth0", "nodad")
     ns.run("pod6", "ip", "-6", "route", "add", "default", "via", POD_ROUTER6, "dev", "eth0")
-    ns.spawn("pod6", ["/usr/bin/python3", "-c", ECHO_SERVER, str(SMALL_MTU_PORT)])
+    ns.spawn("pod6", ["/usr/bin/python3", "-c", echo.echo_server(6), str(SMALL_MTU_PORT)])
 
 
 def main():
-    if not VIPCTL or not os.access(VIPCTL, os.X_OK):
-        print(f"usage: {sys.argv[0]} VIPGATE_EXECUTABLE VIPCTL_EXECUTABLE [fullnat|dnat]")
-        sys.exit(2)
-    socket_path = f"/tmp/vipgate-realhost-fragments6-{os.getpid()}.sock"
-
     def prepare(t):
-        t.gateway.arguments = ["--api-socket", socket_path, "--metrics-address", ""]
         t.gateway.port_options = {
             "p0": {"addresses": [f"{topology.GW_CLIENT_IP}/24", f"{GW_CLIENT6}/64"]},
             "p1": {"addresses": [f"{topology.GW_SERVER_IP}/24", f"{GW_SERVER6}/64"]},
@@ -167,7 +111,7 @@ def main():
                            "ports": [{"name": "echo", "protocol": "UDP", "port": SMALL_MTU_PORT,
                                       "target_port": SMALL_MTU_PORT}]})
 
-    def body(t):
+    def body(t, stats):
         ns = t.lab.ns
         enable_ipv6(ns, "c1")
         ns.run("c1", "ip", "-6", "addr", "add", f"{CLIENT6}/64", "dev", "eth0", "nodad")
@@ -177,27 +121,14 @@ def main():
             ns.run(name, "ip", "-6", "addr", "add", f"{address}/64", "dev", "eth0", "nodad")
             # DNAT-only: replies go to the client's own address, through the gateway.
             ns.run(name, "ip", "-6", "route", "add", "2001:db8:1::/64", "via", GW_SERVER6, "dev", "eth0")
-            ns.spawn(name, ["/usr/bin/python3", "-c", ECHO_SERVER, str(BIG_PORT)])
+            ns.spawn(name, ["/usr/bin/python3", "-c", echo.echo_server(6), str(BIG_PORT)])
         add_pod_behind_b1(t)
         time.sleep(0.5)  # the echo servers bind
 
-        mtu = ns.run("c1", "cat", "/sys/class/net/eth0/mtu", capture=True).strip()
-        r.check(mtu == "1500", f"c1's link MTU is {mtu}, the test needs 1500 to fragment")
-        before = vipctl_stats(socket_path)
-        out = json.loads(ns.run("c1", "/usr/bin/python3", "-c", CLIENT, capture=True, timeout=120))
-        r.check(out["whole"] == DATAGRAMS, f"{out['whole']} of {DATAGRAMS} IPv6 echoes of {SIZE} bytes came back "
-                                           f"whole: {out['errors'][:5]}")
-        r.log(f"{DATAGRAMS} IPv6 datagrams of {SIZE} bytes (3 fragments each way) echoed whole through {VIP6}")
-        counters, drops = difference(before, vipctl_stats(socket_path))
-        r.log(f"vipctl get stats: fragments_forwarded +{counters['fragments_forwarded']}, fragments_held "
-              f"+{counters['fragments_held']}, completed +{counters['fragment_datagrams_completed']}, expired "
-              f"+{counters['fragment_datagrams_expired']}, drops {drops}")
-        r.check(counters["fragments_forwarded"] == 4 * DATAGRAMS,
-                f"fragments_forwarded grew by {counters['fragments_forwarded']}, expected {4 * DATAGRAMS}")
-        r.check(counters["fragment_datagrams_completed"] == 2 * DATAGRAMS,
-                f"fragment_datagrams_completed grew by {counters['fragment_datagrams_completed']}, "
-                f"expected {2 * DATAGRAMS}")
-        r.check(counters["fragment_datagrams_expired"] == 0, "datagrams expired though every echo came back")
+        before = stats()
+        echo.echo_datagrams(t, 6, VIP6, BIG_PORT)
+        counters, drops = echo.difference(before, stats(), FRAGMENT_DROPS)
+        echo.check_echoes_counted(counters, drops)
         r.check(not any(drops.values()), f"fragment drops {drops}")
 
         for target in (VIP6, GW_CLIENT6):
@@ -205,11 +136,11 @@ def main():
             r.check(" 0% packet loss" in result, f"ping -6 {target}: {result.strip()}")
             r.log(f"ping -6 {target}: 3 of 3 answered")
 
-        before = vipctl_stats(socket_path)
+        before = stats()
         probe = json.loads(ns.run("c1", "/usr/bin/python3", "-c", PROBE,
                                   capture=True, timeout=60))
         route = ns.run("c1", "ip", "-6", "route", "get", SMALL_VIP6, capture=True).strip()
-        counters, drops = difference(before, vipctl_stats(socket_path))
+        counters, drops = echo.difference(before, stats(), FRAGMENT_DROPS)
         r.log(f"{PROBE_SIZE}-byte datagram to the pod behind MTU {POD_MTU}: {probe}; ip -6 route get: {route}; "
               f"icmp_errors_translated +{counters['icmp_errors_translated']}, fragments_forwarded "
               f"+{counters['fragments_forwarded']}")
@@ -222,11 +153,7 @@ def main():
         r.check(not any(drops.values()), f"fragment drops {drops}")
 
     os.environ.setdefault("VIPGATE_LAB_PMD", "af_packet")
-    try:
-        r.run_test(f"fragments6_{NAT_MODE}", body, nat_mode=NAT_MODE, backends=2, prepare=prepare)
-    finally:
-        if os.path.exists(socket_path):
-            os.unlink(socket_path)
+    echo.run("fragments6", prepare, body, backends=2)
 
 
 if __name__ == "__main__":

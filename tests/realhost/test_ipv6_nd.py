@@ -11,10 +11,8 @@
     solicitations sent, advertisements sent and the neighbors learnt (client and backends).
 ping -6 of the gateway's own address is left out: ICMPv6 echo is another step (docs/ipv6.md).
 """
-import json
 import os
 import re
-import subprocess
 import sys
 import time
 
@@ -29,13 +27,6 @@ GW_CLIENT6, GW_SERVER6 = "2001:db8:1::1", "2001:db8:2::1"
 CLIENT6 = "2001:db8:1::10"
 BACKENDS6 = {"b1": "2001:db8:2::11", "b2": "2001:db8:2::12"}
 REQUESTS = 20
-
-
-def vipctl_stats(socket_path):
-    result = subprocess.run([VIPCTL, "--socket", socket_path, "-o", "json", "get", "stats"], capture_output=True,
-                            text=True, timeout=30)
-    r.check(result.returncode == 0, f"vipctl get stats: exit {result.returncode}: {result.stderr.strip()}")
-    return json.loads(result.stdout)
 
 
 def enable_ipv6(t, role, address, via=None):
@@ -63,13 +54,7 @@ def start_nginx6(t, name):
 
 
 def main():
-    if not VIPCTL or not os.access(VIPCTL, os.X_OK):
-        print(f"usage: {sys.argv[0]} VIPGATE_EXECUTABLE VIPCTL_EXECUTABLE")
-        sys.exit(2)
-    socket_path = f"/tmp/vipgate-realhost-ipv6-nd-{os.getpid()}.sock"
-
     def prepare(t):
-        t.gateway.arguments = ["--api-socket", socket_path, "--metrics-address", ""]
         t.gateway.port_options = {
             "p0": {"addresses": [f"{topology.GW_CLIENT_IP}/24", f"{GW_CLIENT6}/64"]},
             "p1": {"addresses": [f"{topology.GW_SERVER_IP}/24", f"{GW_SERVER6}/64"]},
@@ -83,12 +68,12 @@ def main():
         t.services.append({"name": "web6", "cluster_ip": VIP6, "selector": {"app": "web6"},
                            "ports": [{"name": "http", "protocol": "TCP", "port": 80, "target_port": "http"}]})
 
-    def body(t):
+    def body(t, stats):
         enable_ipv6(t, "c1", CLIENT6, via=GW_CLIENT6)
         for name, address in BACKENDS6.items():
             enable_ipv6(t, name, address)
             start_nginx6(t, name)
-        before = vipctl_stats(socket_path)
+        before = stats()
 
         answers = []
         for _ in range(REQUESTS):
@@ -107,7 +92,7 @@ def main():
         r.check(p0_mac in neighbor, f"the client's neighbor entry for {GW_CLIENT6} is {neighbor!r}, not {p0_mac}")
         r.log(f"the client learnt {GW_CLIENT6} at {p0_mac} from vipgate's advertisement")
 
-        after = vipctl_stats(socket_path)
+        after = stats()
         punted = after["counters"]["punted"] - before["counters"].get("punted", 0)
         invalid = after["drops"].get("nd_invalid", 0)
         r.log(f"vipctl get stats: punted +{punted}, nd_invalid {invalid}, nd_ignored "
@@ -127,11 +112,7 @@ def main():
                 f"vipgate should have solicited and learnt the client and at least one backend: {line}")
 
     os.environ.setdefault("VIPGATE_LAB_PMD", "af_packet")
-    try:
-        r.run_test("ipv6_nd", body, backends=2, prepare=prepare)
-    finally:
-        if os.path.exists(socket_path):
-            os.unlink(socket_path)
+    r.run_test_with_api("ipv6_nd", body, VIPCTL, prepare=prepare, backends=2)
 
 
 if __name__ == "__main__":

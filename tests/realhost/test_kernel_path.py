@@ -26,7 +26,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 
@@ -112,13 +111,6 @@ print(connection.recv(100).decode())
 """
 
 
-def vipctl_stats(socket_path):
-    result = subprocess.run([VIPCTL, "--socket", socket_path, "-o", "json", "get", "stats"], capture_output=True,
-                            text=True, timeout=30)
-    r.check(result.returncode == 0, f"vipctl get stats: exit {result.returncode}: {result.stderr.strip()}")
-    return json.loads(result.stdout)
-
-
 def delta(before, after, section, name):
     return after[section][name] - before[section].get(name, 0)
 
@@ -129,7 +121,7 @@ def exchange(t, program=CLIENT, address=GATEWAY):
     return out
 
 
-def ipv6(t, before):
+def ipv6(t, stats, before):
     """Step 6."""
     ns = t.lab.ns
     ns.run("c1", "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
@@ -146,7 +138,7 @@ def ipv6(t, before):
     out = exchange(t, CLIENT6_PROGRAM, GATEWAY6)
     r.log(f"TCP [{GATEWAY6}]:{PORT} served by the kernel through vipgate: 200 KB each way, connect "
           f"{out['connect_ms']:.2f} ms, 1-byte echo round trip median {statistics.median(out['rtts_ms']):.3f} ms")
-    after = vipctl_stats(socket_path_of(t))
+    after = stats()
     to_kernel = delta(before, after, "counters", "to_kernel")
     from_kernel = delta(before, after, "counters", "from_kernel")
     refused = delta(before, after, "drops", "kernel_frame_refused")
@@ -158,18 +150,8 @@ def ipv6(t, before):
     r.check(client_mac in neighbor, f"the kernel's neighbor entry for {CLIENT6} is {neighbor!r}, not {client_mac}")
 
 
-def socket_path_of(t):
-    return t.gateway.arguments[t.gateway.arguments.index("--api-socket") + 1]
-
-
 def main():
-    if not VIPCTL or not os.access(VIPCTL, os.X_OK):
-        print(f"usage: {sys.argv[0]} VIPGATE_EXECUTABLE VIPCTL_EXECUTABLE")
-        sys.exit(2)
-    socket_path = f"/tmp/vipgate-realhost-kernel-path-{os.getpid()}.sock"
-
     def prepare(t):
-        t.gateway.arguments = ["--api-socket", socket_path, "--metrics-address", ""]
         # SNAT6 on p1's address: a SNAT address is not the kernel's (its replies would be taken
         # for SNAT flows), and [snat] would otherwise default to p0's first IPv6 address.
         t.gateway.port_options = {"p0": {"kernel_interface": "vg-p0",
@@ -179,7 +161,7 @@ def main():
         t.lab.ns.run("gw", "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.p0.rp_filter=1",
                      "net.ipv4.conf.p0.arp_ignore=8")
 
-    def body(t):
+    def body(t, stats):
         shown = t.lab.ns.run("gw", "ip", "-o", "-4", "addr", "show", "dev", "vg-p0", capture=True)
         r.check(f"{GATEWAY}/24" in shown, f"vg-p0 does not carry {GATEWAY}/24: {shown!r}")
         link = t.lab.ns.run("gw", "ip", "-o", "link", "show", "dev", "vg-p0", capture=True)
@@ -189,32 +171,32 @@ def main():
         t.lab.ns.spawn("gw", ["/usr/bin/python3", "-c", SERVER])
         time.sleep(0.5)
 
-        before = vipctl_stats(socket_path)
+        before = stats()
         out = exchange(t)
         median_rtt = statistics.median(out["rtts_ms"])
         r.log(f"TCP {GATEWAY}:{PORT} served by the kernel through vipgate: 200 KB each way, connect "
               f"{out['connect_ms']:.2f} ms, 1-byte echo round trip median {median_rtt:.3f} ms")
-        after = vipctl_stats(socket_path)
+        after = stats()
         to_kernel = delta(before, after, "counters", "to_kernel")
         from_kernel = delta(before, after, "counters", "from_kernel")
         r.log(f"vipctl get stats: to_kernel +{to_kernel}, from_kernel +{from_kernel}")
         r.check(to_kernel > 0 and from_kernel > 0, f"to_kernel +{to_kernel}, from_kernel +{from_kernel}")
         r.check(delta(before, after, "drops", "no_service") == 0, "packets to the kernel were refused (no_service)")
 
-        before = vipctl_stats(socket_path)
+        before = stats()
         ping = t.lab.ns.run("c1", "ping", "-c", "20", "-i", "0.05", "-q", GATEWAY, capture=True, timeout=30)
-        after = vipctl_stats(socket_path)
+        after = stats()
         r.check(" 0% packet loss" in ping, f"ping {GATEWAY}: {ping}")
         r.check(delta(before, after, "counters", "icmp_sent") >= 20, "vipgate did not answer the pings itself")
         r.check(delta(before, after, "counters", "to_kernel") == 0, "pings went to the kernel")
         r.log(f"ping {GATEWAY} answered by vipgate: {ping.strip().splitlines()[-1]}")
 
-        before = vipctl_stats(socket_path)
+        before = stats()
         started = time.monotonic()
         flood = json.loads(t.lab.ns.run("c1", "/usr/bin/python3", "-c", FLOOD, capture=True, timeout=60))
         elapsed = time.monotonic() - started
         time.sleep(0.5)
-        after = vipctl_stats(socket_path)
+        after = stats()
         limited = delta(before, after, "drops", "kernel_rate_limited")
         passed = delta(before, after, "counters", "to_kernel")
         budget = KERNEL_BUDGET * elapsed + 1000
@@ -226,12 +208,12 @@ def main():
         exchange(t)
         r.log("the TCP exchange with the kernel still works after the flood")
 
-        ipv6(t, vipctl_stats(socket_path))
+        ipv6(t, stats, stats())
         # vg-p0 has had IPv6 since vipgate started it: its router solicitations and MLD reports
         # are counted since then.
         deadline = time.monotonic() + 10
         while True:
-            refused = vipctl_stats(socket_path)["drops"].get("kernel_frame_refused", 0)
+            refused = stats()["drops"].get("kernel_frame_refused", 0)
             if refused > 0 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
@@ -250,11 +232,7 @@ def main():
                                                        if "kernel path: " in line))
 
     os.environ.setdefault("VIPGATE_LAB_PMD", "af_packet")
-    try:
-        r.run_test("kernel_path", body, backends=1, prepare=prepare)
-    finally:
-        if os.path.exists(socket_path):
-            os.unlink(socket_path)
+    r.run_test_with_api("kernel_path", body, VIPCTL, prepare=prepare, backends=1)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 // services, session affinity, named ports, [[pods]] and [[endpoint_slices]], and the rules that
 // relate them.
 #include "config/config.h"
+#include "tests/unit/config_test_support.h"
 
 #include <gtest/gtest.h>
 
@@ -12,22 +13,12 @@
 namespace vipgate::config {
 namespace {
 
-constexpr std::string_view kBase = R"(
-[dataplane]
-worker_lcores = [1]
-
-[[ports]]
-name = "p0"
-device = "net_null0"
-addresses = ["198.18.0.1/24"]
-)";
-
 uint32_t ip(std::string_view text) {
     return parse_ipv4(text).value();
 }
 
 LoadResult load(std::string_view extra) {
-    return load_config_string(std::string(kBase) + std::string(extra), "test.toml");
+    return load_config_string(std::string(kMinimalConfig) + std::string(extra), "test.toml");
 }
 
 std::string describe(const LoadResult& result) {
@@ -40,7 +31,7 @@ std::string describe(const LoadResult& result) {
 // `line_text`.
 testing::AssertionResult single_error(std::string_view extra, std::string_view field, std::string_view part,
                                       std::string_view line_text) {
-    std::string text = std::string(kBase) + std::string(extra);
+    std::string text = std::string(kMinimalConfig) + std::string(extra);
     LoadResult result = load(extra);
     size_t offset = text.find(line_text);
     uint32_t line = 1 + static_cast<uint32_t>(std::count(text.begin(), text.begin() + offset, '\n'));

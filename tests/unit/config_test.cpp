@@ -2,6 +2,7 @@
 // mistake is reported with its field path, message and the line:column of the offending value.
 #include "config/config.h"
 #include "tests/support/source_files.h"
+#include "tests/unit/config_test_support.h"
 
 #include <gtest/gtest.h>
 
@@ -20,17 +21,6 @@ namespace {
 
 constexpr std::string_view kSource = "test.toml";
 
-// One worker and one port: the smallest valid file. Tests append sections to it.
-constexpr std::string_view kBase = R"(
-[dataplane]
-worker_lcores = [1]
-
-[[ports]]
-name = "p0"
-device = "net_null0"
-addresses = ["198.18.0.1/24"]
-)";
-
 // A port for tests that write their own [dataplane] first.
 constexpr std::string_view kPort = R"(
 [[ports]]
@@ -44,7 +34,7 @@ LoadResult load(std::string_view text) {
 }
 
 LoadResult load_with_base(std::string_view extra) {
-    return load(std::string(kBase) + std::string(extra));
+    return load(std::string(kMinimalConfig) + std::string(extra));
 }
 
 std::string describe(const LoadResult& result) {
@@ -81,10 +71,10 @@ testing::AssertionResult has_error(const LoadResult& result, std::string_view te
                                        << "'; got:" << describe(result);
 }
 
-// The whole file is `kBase + extra`; checks that exactly one error is reported, as described.
+// The whole file is `kMinimalConfig + extra`; checks that exactly one error is reported, as described.
 void expect_single_error(std::string_view extra, std::string_view field, std::string_view message_part,
                          std::string_view located_at) {
-    std::string text = std::string(kBase) + std::string(extra);
+    std::string text = std::string(kMinimalConfig) + std::string(extra);
     LoadResult result = load(text);
     EXPECT_FALSE(result.config.has_value());
     EXPECT_EQ(result.errors.size(), 1u) << describe(result);
@@ -299,7 +289,7 @@ endpoints = [{ address = "198.18.0.10" }]
 }
 
 TEST(ConfigValid, NoServicesIsAllowed) {
-    EXPECT_TRUE(load(kBase).errors.empty()) << describe(load(kBase));
+    EXPECT_TRUE(load(kMinimalConfig).errors.empty()) << describe(load(kMinimalConfig));
 }
 
 TEST(ConfigValid, EndpointConditionsAreAllAllowed) {
@@ -347,7 +337,7 @@ TEST(ConfigShape, UnknownKeyWithoutLookalikeListsAllowedKeys) {
 }
 
 TEST(ConfigShape, WrongTypes) {
-    std::string text = std::string(kBase) + R"(
+    std::string text = std::string(kMinimalConfig) + R"(
 [conntrack]
 capacity = "big"
 udp_timeout = 1.5
@@ -448,7 +438,7 @@ endpoints = [{ address = "198.18.0.10", weight = 65536 }]
 }
 
 TEST(ConfigShape, ProtocolMustBeTcpUdpOrSctp) {
-    std::string text = std::string(kBase) + R"(
+    std::string text = std::string(kMinimalConfig) + R"(
 [[services]]
 name = "web"
 cluster_ip = "198.18.100.1"
@@ -489,7 +479,7 @@ TEST(ConfigShape, MaglevTableSizeMustBeAPrimeInRange) {
 }
 
 TEST(ConfigShape, MissingRequiredKeyPointsAtItsTable) {
-    std::string text = std::string(kBase) + R"(
+    std::string text = std::string(kMinimalConfig) + R"(
 [[services]]
 name = "web"
 ports = [{ name = "http" }]
@@ -591,7 +581,7 @@ TEST(ConfigRules, DuplicatePortNamesAndAddresses) {
 }
 
 TEST(ConfigRules, RouteAndNeighborPorts) {
-    std::string text = std::string(kBase) + R"(
+    std::string text = std::string(kMinimalConfig) + R"(
 [[routes]]
 prefix = "10.0.0.0/8"
 via = "192.0.2.1"
@@ -622,7 +612,7 @@ port = "p0"
 }
 
 TEST(ConfigRules, DuplicateServices) {
-    std::string text = std::string(kBase) + R"(
+    std::string text = std::string(kMinimalConfig) + R"(
 [[services]]
 name = "web"
 cluster_ip = "198.18.100.1"
@@ -856,7 +846,7 @@ TEST(ConfigReporting, FilesLargerThanTheLimitAreRefusedUnread) {
 TEST(ConfigReporting, FileErrorsCarryTheFileName) {
     auto path =
         std::filesystem::temp_directory_path() / ("vipgate_config_test_" + std::to_string(::getpid()) + ".toml");
-    std::string text = std::string(kBase) + "[[services]]\nname = \"web\"\n";
+    std::string text = std::string(kMinimalConfig) + "[[services]]\nname = \"web\"\n";
     std::ofstream(path) << text;
     LoadResult result = load_config_file(path.string());
     std::filesystem::remove(path);

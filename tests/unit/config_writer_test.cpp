@@ -1,6 +1,7 @@
 // format_config and format_objects_toml: what they write loads back to equal structs.
 #include "config/config.h"
 #include "config/objects.h"
+#include "tests/unit/config_test_support.h"
 
 #include <gtest/gtest.h>
 
@@ -9,12 +10,6 @@
 
 namespace vipgate::config {
 namespace {
-
-std::string describe(const std::vector<ConfigError>& errors) {
-    std::string text;
-    for (const auto& error : errors) text += "\n  " + error.to_string();
-    return text.empty() ? " (no errors)" : text;
-}
 
 // Every member but `source` (where the text came from).
 void expect_same(const Config& a, const Config& b) {

@@ -2,6 +2,7 @@
 // hostnames): decoding with positions, the cross-field rules, and the Kubernetes manifests.
 #include "config/config.h"
 #include "config/objects.h"
+#include "tests/unit/config_test_support.h"
 
 #include <gtest/gtest.h>
 
@@ -28,12 +29,6 @@ addresses = ["198.18.0.1/24", "198.18.0.2/24"]
 [cluster]
 service_cidr = "198.18.100.0/24"
 )";
-
-std::string describe(const std::vector<ConfigError>& errors) {
-    std::string text;
-    for (const auto& error : errors) text += "\n  " + error.to_string();
-    return text.empty() ? " (no errors)" : text;
-}
 
 LoadResult load(std::string_view extra) {
     return load_config_string(std::string(kBase) + std::string(extra), "test.toml");

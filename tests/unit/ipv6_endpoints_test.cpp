@@ -9,35 +9,10 @@
 #include "config/objects.h"
 #include "config/service_store.h"
 #include "tests/support/source_files.h"
+#include "tests/unit/config_test_support.h"
 
 namespace vipgate::config {
 namespace {
-
-uint32_t ip4(const char* text) {
-    return parse_ipv4(text).value();
-}
-
-Ipv6Address ip6(const char* text) {
-    return parse_ipv6(text).value();
-}
-
-ClusterConfig dual_cluster() {
-    ClusterConfig out;
-    out.service_cidr = parse_ipv4_prefix("198.18.128.0/24");
-    out.service_cidr_ipv6 = parse_ipv6_prefix("2001:db8:1::/112");
-    return out;
-}
-
-std::string describe(const std::vector<ConfigError>& errors) {
-    std::string text;
-    for (const auto& error : errors) text += "\n  " + error.to_string();
-    return text.empty() ? " (no errors)" : text;
-}
-
-bool mentions(const std::vector<ConfigError>& errors, const std::string& fragment) {
-    return std::any_of(errors.begin(), errors.end(),
-                       [&](const ConfigError& error) { return error.to_string().find(fragment) != std::string::npos; });
-}
 
 ObjectSet toml(const std::string& text) {
     ObjectsResult result = load_objects_toml(text, "test.toml");

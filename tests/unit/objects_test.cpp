@@ -3,6 +3,7 @@
 // Kubernetes docs load unmodified (tests/unit/manifests).
 #include "config/objects.h"
 #include "tests/support/source_files.h"
+#include "tests/unit/config_test_support.h"
 
 #include <gtest/gtest.h>
 
@@ -14,12 +15,6 @@ namespace {
 
 uint32_t ip(std::string_view text) {
     return parse_ipv4(text).value();
-}
-
-std::string describe(const std::vector<ConfigError>& errors) {
-    std::string text;
-    for (const auto& error : errors) text += "\n  " + error.to_string();
-    return text.empty() ? " (no errors)" : text;
 }
 
 ObjectSet valid(const ObjectsResult& result) {
