@@ -25,6 +25,7 @@
 #include "control/snapshot_builder.h"
 #include "control/snapshot_text.h"
 #include "control/stats_reporter.h"
+#include "control/table_fill.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/conn_table6.h"
 #include "dataplane/dns_responder.h"
@@ -489,6 +490,17 @@ json neighbor_json(const NeighborCounts& counts) {
             {"updates_refused", counts.updates_refused}};
 }
 
+// Each table's fill summed over the workers, a row a family: {"ipv4": {entries, capacity}, ...}.
+json table_fill_json(const std::vector<WorkerContext*>& workers, FamilyFill (*fill_of)(const WorkerContext&) noexcept) {
+    FamilyFill sum{};
+    for (const WorkerContext* worker : workers) add_fill(sum, fill_of(*worker));
+    json rows = json::object();
+    for (size_t family = 0; family < kAddressFamilies.size(); ++family) {
+        rows[kAddressFamilies[family]] = {{"entries", sum[family].entries}, {"capacity", sum[family].capacity}};
+    }
+    return rows;
+}
+
 json get_stats(ApiBackend& backend) {
     const WorkerCounters total = sum_counters(backend.workers);
     json counters = json::object();
@@ -533,6 +545,9 @@ json get_stats(ApiBackend& backend) {
                   {"counters", counters},
                   {"drops", drops},
                   {"services", services},
+                  {"tables",
+                   {{"conntrack", table_fill_json(backend.workers, connection_table_fill)},
+                    {"affinity", table_fill_json(backend.workers, affinity_table_fill)}}},
                   {"last_update",
                    {{"validate_us", static_cast<uint64_t>(timing.validate_ms * 1000)},
                     {"build_us", static_cast<uint64_t>(timing.build_ms * 1000)},

@@ -212,17 +212,12 @@ void KernelPath::answer_arp(const Tap& tap, rte_mbuf* frame, const Snapshot& sna
     arp->arp_data.arp_tip = arp->arp_data.arp_sip;
     arp->arp_data.arp_sha = mac;
     arp->arp_data.arp_sip = target;
-    if (rte_eth_tx_burst(tap.tap_port_id, 0, &frame, 1) == 1) {
-        ++statistics_.arp_answered;
-    } else {
-        rte_pktmbuf_free(frame);
-    }
+    if (write_to_tap(tap, frame)) ++statistics_.arp_answered;
 }
 
 // An IPv4 frame the kernel sends: out of the tap's port to the next hop vipgate routes the
 // destination to (on that port), with the MACs vipgate knows.
 void KernelPath::send_out(const Tap& tap, rte_mbuf* frame, const Snapshot& snapshot, uint64_t now_ms) {
-    const PortIdentity& port = snapshot.ports[tap.port_index];
     const auto* ip = rte_pktmbuf_mtod_offset(frame, const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
     const uint32_t destination = ip->dst_addr;
     // Multicast and broadcast (IGMP, a routing daemon's hellos) would need MACs vipgate does
@@ -235,16 +230,8 @@ void KernelPath::send_out(const Tap& tap, rte_mbuf* frame, const Snapshot& snaps
     const NextHop* hop = snapshot.route(destination);
     const uint32_t neighbor =
         hop != nullptr && hop->port_index == tap.port_index && hop->gateway != 0 ? hop->gateway : destination;
-    if (port.vlan != 0) {
-        frame->vlan_tci = port.vlan;
-        if (rte_vlan_insert(&frame) != 0) {
-            refuse(frame);
-            return;
-        }
-    }
-    auto* ethernet = rte_pktmbuf_mtod(frame, rte_ether_hdr*);
-    ethernet->src_addr = port.mac;
-    frame->port = ports_[tap.port_index].port_id;
+    rte_ether_hdr* ethernet = frame_for_port(tap, frame, snapshot);
+    if (ethernet == nullptr) return;
     if (neighbors_.lookup(neighbor, ethernet->dst_addr)) {
         pass_to_worker(frame);
         return;
@@ -253,6 +240,32 @@ void KernelPath::send_out(const Tap& tap, rte_mbuf* frame, const Snapshot& snaps
     // as from_kernel: rare, the kernel itself asked for this neighbor a moment ago).
     frame->hash.usr = neighbor;
     resolver_.handle(frame, snapshot, now_ms);
+}
+
+// Both families' frames from the kernel, made ready to leave through the tap's port: its VLAN
+// tag and its MAC as the source; the caller sets the next hop's MAC. Null when the tag did not
+// fit (the frame refused).
+rte_ether_hdr* KernelPath::frame_for_port(const Tap& tap, rte_mbuf*& frame, const Snapshot& snapshot) {
+    const PortIdentity& port = snapshot.ports[tap.port_index];
+    if (port.vlan != 0) {
+        frame->vlan_tci = port.vlan;
+        if (rte_vlan_insert(&frame) != 0) {
+            refuse(frame);
+            return nullptr;
+        }
+    }
+    auto* ethernet = rte_pktmbuf_mtod(frame, rte_ether_hdr*);
+    ethernet->src_addr = port.mac;
+    frame->port = ports_[tap.port_index].port_id;
+    return ethernet;
+}
+
+// Both families' answers to the kernel (ARP replies, neighbor advertisements): false when the
+// tap did not take the frame (freed).
+bool KernelPath::write_to_tap(const Tap& tap, rte_mbuf* frame) {
+    if (rte_eth_tx_burst(tap.tap_port_id, 0, &frame, 1) == 1) return true;
+    rte_pktmbuf_free(frame);
+    return false;
 }
 
 void KernelPath::refuse(rte_mbuf* frame) {

@@ -81,6 +81,8 @@ private:
                    uint64_t now_ms);
     bool neighbor_mac6(const Snapshot& snapshot, uint16_t port_index, const uint8_t address[16],
                        rte_ether_addr& mac) const;
+    rte_ether_hdr* frame_for_port(const Tap& tap, rte_mbuf*& frame, const Snapshot& snapshot);
+    bool write_to_tap(const Tap& tap, rte_mbuf* frame);
     void refuse(rte_mbuf* frame);
     void release();
     void pass_to_worker(rte_mbuf* frame);

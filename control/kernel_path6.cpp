@@ -111,11 +111,11 @@ void KernelPath::answer_solicitation(const Tap& tap, rte_mbuf* frame, const Pars
     rte_mbuf* advertisement = rte_pktmbuf_alloc(ports_[port_index].pool);
     rte_pktmbuf_free(frame);
     if (advertisement == nullptr) return;
-    if (!write_nd_message(advertisement, answer) || rte_eth_tx_burst(tap.tap_port_id, 0, &advertisement, 1) != 1) {
+    if (!write_nd_message(advertisement, answer)) {
         rte_pktmbuf_free(advertisement);
         return;
     }
-    ++statistics_.nd_answered;
+    if (write_to_tap(tap, advertisement)) ++statistics_.nd_answered;
 }
 
 // An IPv6 frame the kernel sends: out of the tap's port to the next hop vipgate routes the
@@ -123,20 +123,11 @@ void KernelPath::answer_solicitation(const Tap& tap, rte_mbuf* frame, const Pars
 // by NeighborDiscovery, which holds the frame meanwhile (as IPv4's resolver does).
 void KernelPath::send_out6(const Tap& tap, rte_mbuf* frame, const uint8_t destination[16], const Snapshot& snapshot,
                            uint64_t now_ms) {
-    const PortIdentity& port = snapshot.ports[tap.port_index];
     const Ipv6OnLink* link = snapshot.route6(destination);
     const uint8_t* neighbor =
         link != nullptr && link->port_index == tap.port_index ? link->next_hop(destination) : destination;
-    if (port.vlan != 0) {
-        frame->vlan_tci = port.vlan;
-        if (rte_vlan_insert(&frame) != 0) {
-            refuse(frame);
-            return;
-        }
-    }
-    auto* ethernet = rte_pktmbuf_mtod(frame, rte_ether_hdr*);
-    ethernet->src_addr = port.mac;
-    frame->port = ports_[tap.port_index].port_id;
+    rte_ether_hdr* ethernet = frame_for_port(tap, frame, snapshot);
+    if (ethernet == nullptr) return;
     if (neighbor_mac6(snapshot, tap.port_index, neighbor, ethernet->dst_addr)) {
         pass_to_worker(frame);
         return;

@@ -42,14 +42,8 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
         WorkerSample& out = sample.workers.emplace_back();
         out.index = worker->worker_index;
         out.counters = worker->counters;  // plain reads of what the worker writes (counters.h)
-        out.conntrack_entries = worker->connections->size();
-        out.conntrack_capacity = worker->connections->capacity();
-        out.affinity_entries = worker->affinity->size();
-        out.affinity_capacity = worker->affinity->capacity();
-        if (worker->affinity6 != nullptr) {
-            out.affinity_entries += worker->affinity6->size();
-            out.affinity_capacity += worker->affinity6->capacity();
-        }
+        out.conntrack = connection_table_fill(*worker);
+        out.affinity = affinity_table_fill(*worker);
     }
     std::set<const rte_mempool*> pools;
     for (const PortRuntime& port : sources.ports) {

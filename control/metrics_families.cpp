@@ -89,19 +89,25 @@ void add_worker_counters(Families& families, const MetricsSample& sample) {
     }
 }
 
+// One series a worker and address family (`family`: ipv4, ipv6), as the neighbor families have
+// one a protocol: an operator sees each family's table fill up, and sum() gives the worker's.
 void add_tables(Families& families, const MetricsSample& sample) {
     for (const WorkerSample& worker : sample.workers) {
-        const Labels labels{{"worker", std::to_string(worker.index)}};
-        families.gauge("vipgate_conntrack_entries", "Connections in the worker's connection table.", labels,
-                       static_cast<double>(worker.conntrack_entries));
-        families.gauge("vipgate_conntrack_capacity", "Capacity of the worker's connection table.", labels,
-                       static_cast<double>(worker.conntrack_capacity));
-        families.gauge("vipgate_affinity_entries",
-                       "Entries of the worker's session affinity tables (ClientIP; IPv4 and IPv6), expired ones "
-                       "not yet cleared included.",
-                       labels, static_cast<double>(worker.affinity_entries));
-        families.gauge("vipgate_affinity_capacity", "Capacity of the worker's session affinity tables (IPv4 and IPv6).",
-                       labels, static_cast<double>(worker.affinity_capacity));
+        for (size_t family = 0; family < kAddressFamilies.size(); ++family) {
+            const Labels labels{{"worker", std::to_string(worker.index)}, {"family", kAddressFamilies[family]}};
+            families.gauge("vipgate_conntrack_entries", "Connections in the worker's connection table of the family.",
+                           labels, static_cast<double>(worker.conntrack[family].entries));
+            families.gauge("vipgate_conntrack_capacity",
+                           "Capacity of the worker's connection table of the family (0: the worker has none).", labels,
+                           static_cast<double>(worker.conntrack[family].capacity));
+            families.gauge("vipgate_affinity_entries",
+                           "Entries of the worker's session affinity table (ClientIP) of the family, expired ones "
+                           "not yet cleared included.",
+                           labels, static_cast<double>(worker.affinity[family].entries));
+            families.gauge("vipgate_affinity_capacity",
+                           "Capacity of the worker's session affinity table of the family (0: the worker has none).",
+                           labels, static_cast<double>(worker.affinity[family].capacity));
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //
 // Names follow the Prometheus conventions: `vipgate_` prefix, base units (seconds, bytes),
 // `_total` on counters, and labels of bounded cardinality (worker, port, pool, drop reason,
-// service port); per-endpoint series only when asked for (--metrics-endpoints).
+// address family, service port); per-endpoint series only when asked for (--metrics-endpoints).
 #pragma once
 
 #include <chrono>
@@ -31,6 +31,7 @@
 #include "control/connect_latency.h"
 #include "control/kubernetes_status.h"
 #include "control/neighbor_counts.h"
+#include "control/table_fill.h"
 #include "dataplane/counters.h"
 
 namespace vipgate {
@@ -38,10 +39,8 @@ namespace vipgate {
 struct WorkerSample {
     uint16_t index = 0;
     WorkerCounters counters;
-    uint64_t conntrack_entries = 0;
-    uint64_t conntrack_capacity = 0;
-    uint64_t affinity_entries = 0;
-    uint64_t affinity_capacity = 0;
+    FamilyFill conntrack;  // the connection tables, by address family (table_fill.h)
+    FamilyFill affinity;   // the session affinity tables
 };
 
 // A port's rte_eth_stats, under the port's configured name.

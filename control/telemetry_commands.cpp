@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/stats_reporter.h"
+#include "control/table_fill.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/counters.h"
 
@@ -115,8 +116,12 @@ int workers_command(const char*, const char*, rte_tel_data* data) {
             uint64_t drops = 0;
             for (uint64_t count : counters.drops) drops += count;
             rte_tel_data_add_dict_u64(entry, "drops", drops);
-            rte_tel_data_add_dict_u64(entry, "conntrack_entries", worker->connections->size());
-            rte_tel_data_add_dict_u64(entry, "conntrack_capacity", worker->connections->capacity());
+            const FamilyFill conntrack = connection_table_fill(*worker);
+            for (size_t family = 0; family < kAddressFamilies.size(); ++family) {
+                const std::string prefix = std::string("conntrack_") + kAddressFamilies[family];
+                rte_tel_data_add_dict_u64(entry, (prefix + "_entries").c_str(), conntrack[family].entries);
+                rte_tel_data_add_dict_u64(entry, (prefix + "_capacity").c_str(), conntrack[family].capacity);
+            }
             if (rte_tel_data_add_dict_container(data, std::to_string(worker->worker_index).c_str(), entry, 0) != 0) {
                 rte_tel_data_free(entry);
             }
@@ -135,7 +140,8 @@ bool register_commands() {
         {"/vipgate/stats", stats_command, "vipgate counters summed over the workers, drops by reason. No parameters"},
         {"/vipgate/services", services_command,
          "Per service port: VIP, protocol, connections, packets, bytes. Parameter: a namespace/name prefix"},
-        {"/vipgate/workers", workers_command, "Per worker: counters and connection-table fill. No parameters"},
+        {"/vipgate/workers", workers_command,
+         "Per worker: counters and connection-table fill by family (ipv4, ipv6). No parameters"},
     };
     bool all = true;
     for (const Command& command : commands) {

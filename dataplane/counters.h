@@ -67,7 +67,7 @@ namespace vipgate {
     VIPGATE_IPV6_DROP_REASONS(X)
 // clang-format on
 
-// IPv4 and IPv6 fragments (dataplane/fragment_table.h, fragment6_path.h).
+// IPv4 and IPv6 fragments (dataplane/fragment_table.h, fragment_path.h).
 // clang-format off
 #define VIPGATE_FRAGMENT_DROP_REASONS(X) \
     X(FragmentTiny, "fragment_tiny")             /* first fragment without the whole L4 header, or TCP at offset 8 (RFC 1858) */ \

@@ -80,7 +80,7 @@ bool parse_icmp6_quote(const uint8_t* frame, uint32_t contiguous_length, const P
         next = frame[offset];
         offset += length;
     }
-    // SCTP is not served in fragments (fragment6_path.h): no fragment of it was translated.
+    // SCTP is not served in fragments (fragment_path.h): no fragment of it was translated.
     if (next != kProtoTcp && next != kProtoUdp && (next != kProtoSctp || fragment)) return false;
     if (offset + kQuotedL4Minimum > quote_end) return false;
     out.inner_key.protocol = next;

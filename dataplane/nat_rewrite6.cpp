@@ -74,4 +74,12 @@ void rewrite_ipv6_packet(uint8_t* frame, const ParsedIpv6& parsed, const Ipv6Rew
     std::memcpy(ip->src_addr, source, sizeof(source));
 }
 
+void rewrite_fragment6_addresses(uint8_t* frame, const ParsedIpv6& parsed, const uint8_t src_addr[16],
+                                 const uint8_t dst_addr[16]) noexcept {
+    auto* ip = reinterpret_cast<rte_ipv6_hdr*>(frame + parsed.l3_offset);
+    --ip->hop_limits;
+    std::memcpy(ip->src_addr, src_addr, sizeof(ip->src_addr));
+    std::memcpy(ip->dst_addr, dst_addr, sizeof(ip->dst_addr));
+}
+
 }  // namespace vipgate

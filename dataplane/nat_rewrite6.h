@@ -26,4 +26,10 @@ struct Ipv6Rewrite {
 // SCTP CRC32c. The caller checked hop_limit > 1 and that the packet is not a fragment.
 void rewrite_ipv6_packet(uint8_t* frame, const ParsedIpv6& parsed, const Ipv6Rewrite& rewrite) noexcept;
 
+// A later IPv6 fragment (parsed.fragment == Later) of a translated datagram: new addresses and
+// hop limit - 1 only. It has no L4 header and IPv6 no header checksum; the first fragment's L4
+// checksum update already accounts for the new pseudo header. Caller checked hop_limit > 1.
+void rewrite_fragment6_addresses(uint8_t* frame, const ParsedIpv6& parsed, const uint8_t src_addr[16],
+                                 const uint8_t dst_addr[16]) noexcept;
+
 }  // namespace vipgate

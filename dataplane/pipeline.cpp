@@ -20,10 +20,11 @@
 // (Linux TCP always, UDP by default) set DF, and a whole oversized datagram without DF only
 // comes from a jumbo link whose MTU the operator can match (README, MTU).
 //
-// Fragments (fragment_table.h): every fragment of a TCP or UDP datagram first meets on its home
-// worker (fragment_home); the first fragment then takes the normal path, and what became of it
-// (translated, handed to the connection's owner, dropped) is what its later fragments get. On
-// the owner the datagram is tracked again, so later fragments there take the translation.
+// Fragments (fragment_table.h, fragment_path.h): every fragment of a TCP or UDP datagram first
+// meets on its home worker (fragment_home); the first fragment then takes the normal path, and
+// what became of it (translated, handed to the connection's owner, dropped) is what its later
+// fragments get. On the owner the datagram is tracked again, so later fragments there take the
+// translation.
 //
 // Answers (ICMP errors, RSTs, ABORTs) and punts to the control thread are rate-limited per
 // worker by token buckets (token_bucket.h): past the budget the packet is dropped with its own
@@ -39,8 +40,9 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include "dataplane/connection_steps.h"
 #include "dataplane/dns_path.h"
-#include "dataplane/fragment_table.h"
+#include "dataplane/fragment_path.h"
 #include "dataplane/kernel_output.h"
 #include "dataplane/nat_rewrite.h"
 #include "dataplane/packet_parser.h"
@@ -52,7 +54,6 @@ namespace vipgate {
 namespace {
 
 constexpr uint16_t kPrefetchDistance = 4;
-constexpr uint32_t kSnatPortAttempts = 16;
 constexpr uint8_t kIcmpEchoRequest = 8;
 constexpr uint8_t kIcmpDestinationUnreachable = 3;
 constexpr uint8_t kIcmpPortUnreachable = 3;
@@ -90,13 +91,6 @@ struct Burst {
     PacketState* states() noexcept { return state_storage.items; }
 };
 
-// What became of a first fragment: what its later fragments get (fragment_table.h).
-struct FragmentDecision {
-    FragmentAction action;
-    uint16_t owner;
-    uint32_t new_src_addr, new_dst_addr;
-};
-
 class BurstProcessor {
 public:
     BurstProcessor(WorkerContext& context, const Snapshot& snapshot, bool from_handoff)
@@ -105,7 +99,7 @@ public:
           counters_(context.counters),
           dns_zone_(snapshot.dns.get()),
           from_handoff_(from_handoff),
-          owner_known_(from_handoff) {}
+          ownership_(from_handoff) {}
 
     void run(rte_mbuf** packets, uint16_t count) noexcept;
 
@@ -128,7 +122,7 @@ private:
     void translate_and_forward(rte_mbuf* packet, PacketState& state, const Ipv4Rewrite& rewrite) noexcept;
     bool ttl_expired(rte_mbuf* packet, PacketState& state) noexcept;
     bool too_big(rte_mbuf* packet, PacketState& state, const NextHop& next_hop) noexcept;
-    void note_handshake(Connection& connection, TcpState before) noexcept;
+    const NextHop* egress(rte_mbuf* packet, PacketState& state, uint32_t destination) noexcept;
     ConnLookupResult revalidate(const PacketState& state) noexcept;
     void forward(rte_mbuf* packet, PacketState& state, uint32_t destination) noexcept;
     void send_to(rte_mbuf* packet, const PacketState& state, const NextHop& next_hop, uint32_t destination) noexcept;
@@ -136,12 +130,10 @@ private:
     void punt(rte_mbuf* packet) noexcept;
     bool to_kernel(rte_mbuf* packet, const PacketState& state) noexcept;
     void emit(rte_mbuf* packet, uint16_t port_index) noexcept;
-    void hand_off(rte_mbuf* packet, uint16_t owner) noexcept;
     void drop(rte_mbuf* packet, DropReason reason) noexcept;
     bool owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept;
     FlowKey4 new_flow_reply_key(const FlowKey4& key, uint32_t endpoint_address, uint16_t endpoint_port,
                                 uint32_t flow_hash) const noexcept;
-    bool allocate_snat_port(FlowKey4& reply_key, uint32_t flow_hash) noexcept;
     void warm_new_flows(const PacketState* states, const int32_t* service_port_of, const ConnLookupResult* hit_of,
                         uint16_t count) noexcept;
     bool classify_fragment(rte_mbuf* packet, PacketState& state) noexcept;
@@ -149,18 +141,13 @@ private:
                                int32_t service_port) noexcept;
     void send_later_fragment(rte_mbuf* packet, PacketState& state, const FragmentEntry& entry) noexcept;
     void forward_fragment(rte_mbuf* packet, PacketState& state, const FragmentEntry& entry) noexcept;
-    void discard_datagram(FragmentEntry& entry) noexcept;
-    void finish_if_complete(FragmentEntry& entry) noexcept;
 
     WorkerContext& context_;
     const Snapshot& snapshot_;
     WorkerCounters& counters_;
     const DnsZone* const dns_zone_;  // null: the gateway serves no names
     const bool from_handoff_;
-    // The packet in hand came from the worker that decided its owner: no hand-off (owned_elsewhere).
-    // from_handoff_, except for a first fragment handed to its home, which decides.
-    bool owner_known_;
-    FragmentDecision fragment_decision_{};  // of the first fragment in hand
+    PacketOwnership<uint32_t> ownership_;  // who owns the packet in hand; a first fragment's decision
     // Set once this burst inserted or removed a connection: a hit looked up before that may now
     // point at an evicted or reused entry, so it is looked up again (see revalidate()).
     bool table_changed_ = false;
@@ -178,20 +165,8 @@ void BurstProcessor::emit(rte_mbuf* packet, uint16_t port_index) noexcept {
     emit_packet(context_, packet, port_index);
 }
 
-void BurstProcessor::hand_off(rte_mbuf* packet, uint16_t owner) noexcept {
-    hand_off_packet(context_, packet, owner);
-}
-
 bool BurstProcessor::owned_elsewhere(rte_mbuf* packet, uint16_t owner) noexcept {
-    // owner >= worker_count: an SNAT port outside every worker's range (quoted in an ICMP error) is
-    // nobody's; handling it here keeps handoff[owner] in bounds.
-    if (owner_known_ || context_.worker_count == 1 || owner == context_.worker_index ||
-        owner >= context_.worker_count) {
-        return false;
-    }
-    fragment_decision_ = {FragmentAction::HandOff, owner, 0, 0};
-    hand_off(packet, owner);
-    return true;
+    return ownership_.hand_off_elsewhere(context_, packet, owner);
 }
 
 // Answers (RST, ICMP errors, echo replies) go back out of the port they came in on, to the MAC
@@ -227,7 +202,7 @@ void BurstProcessor::punt(rte_mbuf* packet) noexcept {
 // port has no kernel interface.
 bool BurstProcessor::to_kernel(rte_mbuf* packet, const PacketState& state) noexcept {
     if (!pass_to_kernel(context_, snapshot_, packet, state.port_index)) return false;
-    fragment_decision_.action = FragmentAction::Kernel;  // a first fragment's later ones follow it there
+    ownership_.decision.action = FragmentAction::Kernel;  // a first fragment's later ones follow it there
     return true;
 }
 
@@ -249,15 +224,22 @@ bool BurstProcessor::too_big(rte_mbuf* packet, PacketState& state, const NextHop
     return true;
 }
 
-// Route `destination` and send the packet there unchanged (a translated ICMP error).
-void BurstProcessor::forward(rte_mbuf* packet, PacketState& state, uint32_t destination) noexcept {
+// The next hop to `destination` when the packet fits its port's MTU; null when the packet was
+// dropped (no route) or refused as too big (too_big).
+const NextHop* BurstProcessor::egress(rte_mbuf* packet, PacketState& state, uint32_t destination) noexcept {
     const NextHop* next_hop = snapshot_.route(destination);
     if (unlikely(next_hop == nullptr)) {
         drop(packet, DropReason::NoRoute);
-        return;
+        return nullptr;
     }
-    if (unlikely(too_big(packet, state, *next_hop))) return;
-    send_to(packet, state, *next_hop, destination);
+    if (unlikely(too_big(packet, state, *next_hop))) return nullptr;
+    return next_hop;
+}
+
+// Route `destination` and send the packet there unchanged (a translated ICMP error).
+void BurstProcessor::forward(rte_mbuf* packet, PacketState& state, uint32_t destination) noexcept {
+    const NextHop* next_hop = egress(packet, state, destination);
+    if (next_hop != nullptr) send_to(packet, state, *next_hop, destination);
 }
 
 // Resolve the next hop and fix up the Ethernet header for the output port.
@@ -281,20 +263,6 @@ void BurstProcessor::send_to(rte_mbuf* packet, const PacketState& state, const N
     emit(packet, next_hop.port_index);
 }
 
-// A TCP (SCTP) state change on a tracked flow: a SYN that reopens a closed entry restarts the
-// connect clock; the endpoint's SYN-ACK (SynSent -> SynReceived, only a Reply-direction packet
-// does that) ends it, and the time since the SYN was forwarded goes into the endpoint's
-// connect-latency histogram. A client's retransmitted SYN does not change the state, so the
-// latency runs from the first SYN the gateway forwarded, as the client experiences it.
-void BurstProcessor::note_handshake(Connection& connection, TcpState before) noexcept {
-    if (connection.tcp_state == TcpState::SynSent) {
-        connection.syn_us = context_.now_us;
-    } else if (before == TcpState::SynSent && connection.tcp_state == TcpState::SynReceived &&
-               connection.endpoint_slot < context_.endpoint_counter_slots && context_.endpoint_handshakes != nullptr) {
-        context_.endpoint_handshakes[connection.endpoint_slot].record(context_.now_us - connection.syn_us);
-    }
-}
-
 // A packet that would leave with TTL 0 is answered with ICMP time exceeded instead.
 bool BurstProcessor::ttl_expired(rte_mbuf* packet, PacketState& state) noexcept {
     if (likely(state.parsed.ttl > 1)) return false;
@@ -311,14 +279,10 @@ bool BurstProcessor::ttl_expired(rte_mbuf* packet, PacketState& state) noexcept 
 // sender sent it (see the note at the top).
 void BurstProcessor::translate_and_forward(rte_mbuf* packet, PacketState& state, const Ipv4Rewrite& rewrite) noexcept {
     if (ttl_expired(packet, state)) return;
-    const NextHop* next_hop = snapshot_.route(rewrite.dst_addr);
-    if (unlikely(next_hop == nullptr)) {
-        drop(packet, DropReason::NoRoute);
-        return;
-    }
-    if (unlikely(too_big(packet, state, *next_hop))) return;
+    const NextHop* next_hop = egress(packet, state, rewrite.dst_addr);
+    if (next_hop == nullptr) return;
     if (unlikely(state.parsed.fragment != FragmentKind::None)) {
-        fragment_decision_ = {FragmentAction::Translate, 0, rewrite.src_addr, rewrite.dst_addr};
+        ownership_.decision = {FragmentAction::Translate, 0, rewrite.src_addr, rewrite.dst_addr};
     }
     rewrite_ipv4_packet(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, rewrite);
     send_to(packet, state, *next_hop, rewrite.dst_addr);
@@ -563,17 +527,12 @@ void BurstProcessor::handle_tracked(rte_mbuf* packet, PacketState& state, const 
     const TcpState state_before = connection->tcp_state;
     context_.connections->update(connection, hit.direction, parsed.tcp_flags, context_.now_ms, snapshot_.timeouts);
     // Established traffic keeps its state: one compare of a byte already loaded.
-    if (unlikely(connection->tcp_state != state_before)) note_handshake(*connection, state_before);
+    if (unlikely(connection->tcp_state != state_before)) note_handshake(context_, *connection, state_before);
     Ipv4Rewrite rewrite;
     if (hit.direction == FlowDirection::Original) {
         rewrite = {connection->reply.dst_addr, connection->reply.src_addr, connection->reply.dst_port,
                    connection->reply.src_port};
-        ++counters_.forwarded_to_endpoint;
-        if (connection->endpoint_slot < context_.endpoint_counter_slots) {
-            EndpointCounters& endpoint = context_.endpoint_counters[connection->endpoint_slot];
-            ++endpoint.packets;
-            endpoint.bytes += rte_pktmbuf_pkt_len(packet);
-        }
+        count_to_endpoint(context_, connection->endpoint_slot, rte_pktmbuf_pkt_len(packet), false);
     } else {
         rewrite = {connection->original.dst_addr, connection->original.src_addr, connection->original.dst_port,
                    connection->original.src_port};
@@ -723,18 +682,6 @@ FlowKey4 BurstProcessor::new_flow_reply_key(const FlowKey4& key, uint32_t endpoi
     return reply;
 }
 
-// The port comes from this worker's slice (snat_ports.h says how it is chosen). The counter moves
-// once per new connection, whatever the number of attempts, so warm_new_flows can predict it.
-bool BurstProcessor::allocate_snat_port(FlowKey4& reply_key, uint32_t flow_hash) noexcept {
-    const uint32_t counter = context_.snat_cursor++;
-    for (uint32_t attempt = 0; attempt < kSnatPortAttempts; ++attempt) {
-        const uint16_t port = snapshot_.snat_ports.candidate(context_.worker_index, flow_hash, counter, attempt);
-        reply_key.dst_port = rte_cpu_to_be_16(port);
-        if (context_.connections->lookup(reply_key).connection == nullptr) return true;
-    }
-    return false;
-}
-
 // The first packet of a connection reads three things that are cache misses in a large
 // configuration, each depending on the one before: the service's Maglev slot, the endpoint it
 // names, and the index bucket of the reply tuple (SNAT port check, then insert). Fetched one
@@ -855,7 +802,8 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
     const EndpointSlot& endpoint = snapshot_.endpoints[slot];
 
     FlowKey4 reply_key = new_flow_reply_key(key, endpoint.address, endpoint.port, flow_hash);
-    if (snapshot_.nat_mode == NatMode::FullNat && !allocate_snat_port(reply_key, flow_hash)) {
+    if (snapshot_.nat_mode == NatMode::FullNat &&
+        !allocate_snat_port(context_, snapshot_, *context_.connections, reply_key, flow_hash)) {
         drop(packet, DropReason::SnatPortsExhausted);
         return;
     }
@@ -883,19 +831,9 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
         }
         ++counters_.stateless_forwards;
     } else {
-        if (inserted.status == InsertStatus::InsertedAfterEviction) ++counters_.conntrack_evictions;
-        inserted.connection->endpoint_slot = slot;
-        inserted.connection->endpoint_generation = endpoint.generation;
-        inserted.connection->syn_us = context_.now_us;
-        ++counters_.new_connections;
+        pin_new_connection(context_, *inserted.connection, inserted.status, slot, endpoint.generation);
     }
-    ++counters_.forwarded_to_endpoint;
-    if (slot < context_.endpoint_counter_slots) {
-        EndpointCounters& counters = context_.endpoint_counters[slot];
-        ++counters.connections;
-        ++counters.packets;
-        counters.bytes += rte_pktmbuf_pkt_len(packet);
-    }
+    count_to_endpoint(context_, slot, rte_pktmbuf_pkt_len(packet), true);
     Ipv4Rewrite rewrite{reply_key.dst_addr, reply_key.src_addr, reply_key.dst_port, reply_key.src_port};
     translate_and_forward(packet, state, rewrite);
 }
@@ -903,144 +841,52 @@ void BurstProcessor::handle_new_flow(rte_mbuf* packet, PacketState& state, uint3
 // ---------------------------------------------------------------------------------------------
 // IPv4 fragments (see the note at the top and fragment_table.h)
 
-// Every fragment goes to its home first. There the datagram's entry is found or made and the
-// fragment's bytes recorded; the first goes on to the normal path (true), a later one follows
-// the first's decision or waits for it.
+// Every fragment goes to its home first (fragment_path.h): the first goes on to the normal path
+// (true), a later one follows the first's decision or waits for it.
 bool BurstProcessor::classify_fragment(rte_mbuf* packet, PacketState& state) noexcept {
-    const ParsedPacket& parsed = state.parsed;
-    const FragmentKey key{parsed.key.src_addr, parsed.key.dst_addr, parsed.ip_id, parsed.key.protocol, 0};
-    // From the hand-off ring a fragment is at its home (sent by the worker RSS gave it to) or at
-    // the owner its home handed the datagram to: the two cannot be the same worker.
-    state.fragment_owner_known = false;
-    if (context_.worker_count > 1) {
-        const uint16_t home = fragment_home(key, snapshot_.hash_seed, context_.worker_count);
-        if (home != context_.worker_index) {
-            if (!from_handoff_) {
-                hand_off(packet, home);
-                return false;
-            }
-            state.fragment_owner_known = true;
-        }
-    }
-    FragmentEntry* entry = context_.fragments.find_or_create(key, snapshot_.hash_seed, context_.now_ms, counters_);
-    if (unlikely(entry == nullptr)) {
-        drop(packet, DropReason::FragmentTableFull);
-        return false;
-    }
-    if (entry->action == FragmentAction::Discard) {
-        drop(packet, DropReason::FragmentOrphan);
-        return false;
-    }
-    const auto length = static_cast<uint16_t>(parsed.ip_total_length - sizeof(rte_ipv4_hdr));
-    switch (entry->add_range(parsed.fragment_offset, length, parsed.more_fragments)) {
-    case RangeResult::Added:
-        break;
-    case RangeResult::Overlap:
-        discard_datagram(*entry);
-        drop(packet, DropReason::FragmentOverlap);
-        return false;
-    case RangeResult::TooManyRanges:
-        discard_datagram(*entry);
-        drop(packet, DropReason::FragmentTableFull);
-        return false;
-    }
-    if (parsed.fragment == FragmentKind::First) {
-        state.fragment_entry = entry;
-        return true;
-    }
-    if (entry->action == FragmentAction::AwaitFirst) {
-        if (entry->hold(packet)) {
-            ++counters_.fragments_held;
-        } else {
-            discard_datagram(*entry);
-            drop(packet, DropReason::FragmentTableFull);
-        }
-        return false;
-    }
-    send_later_fragment(packet, state, *entry);
-    finish_if_complete(*entry);
-    return false;
+    state.fragment_entry =
+        admit_fragment(context_, snapshot_, packet, state.parsed, from_handoff_, state.fragment_owner_known,
+                       [&](const FragmentEntry& entry) { send_later_fragment(packet, state, entry); });
+    return state.fragment_entry != nullptr;
 }
 
 // The first fragment takes the normal path, deciding for its owner unless its home already did;
 // then the fragments that waited for it follow.
 void BurstProcessor::handle_first_fragment(rte_mbuf* packet, PacketState& state, const ConnLookupResult& hit,
                                            int32_t service_port) noexcept {
-    owner_known_ = state.fragment_owner_known;
-    fragment_decision_ = {FragmentAction::Discard, 0, 0, 0};
-    if (hit.connection != nullptr) {
-        handle_tracked(packet, state, hit);
-    } else {
-        handle_untracked(packet, state, service_port);
-    }
-    owner_known_ = from_handoff_;
-
     FragmentEntry& entry = *state.fragment_entry;
-    // Not AwaitFirst: a later packet of this burst made the datagram overlap meanwhile.
-    if (entry.action != FragmentAction::AwaitFirst) return;
-    entry.action = fragment_decision_.action;
-    entry.owner = static_cast<uint8_t>(fragment_decision_.owner);
-    entry.new_src_addr = fragment_decision_.new_src_addr;
-    entry.new_dst_addr = fragment_decision_.new_dst_addr;
-    for (uint32_t i = 0; i < entry.held_count; ++i) {
-        rte_mbuf* held = entry.held[i];
-        PacketState held_state;
-        held_state.port_index = port_index_of(context_, held->port);
-        // Parsed before it was held: the same bytes parse the same way.
-        parse_packet(rte_pktmbuf_mtod(held, const uint8_t*), rte_pktmbuf_data_len(held), rte_pktmbuf_pkt_len(held),
-                     snapshot_.ports[held_state.port_index].vlan, false, held_state.parsed);
-        send_later_fragment(held, held_state, entry);
-    }
-    entry.held_count = 0;
-    finish_if_complete(entry);
+    ownership_.take_first_fragment(
+        context_, context_.fragments, entry, state.fragment_owner_known,
+        [&] {
+            if (hit.connection != nullptr) {
+                handle_tracked(packet, state, hit);
+            } else {
+                handle_untracked(packet, state, service_port);
+            }
+        },
+        [&](rte_mbuf* held) {
+            PacketState held_state;
+            held_state.port_index = port_index_of(context_, held->port);
+            parse_packet(rte_pktmbuf_mtod(held, const uint8_t*), rte_pktmbuf_data_len(held), rte_pktmbuf_pkt_len(held),
+                         snapshot_.ports[held_state.port_index].vlan, false, held_state.parsed);
+            send_later_fragment(held, held_state, entry);
+        });
 }
 
 void BurstProcessor::send_later_fragment(rte_mbuf* packet, PacketState& state, const FragmentEntry& entry) noexcept {
-    switch (entry.action) {
-    case FragmentAction::Translate:
-        forward_fragment(packet, state, entry);
-        return;
-    case FragmentAction::HandOff:
-        hand_off(packet, entry.owner);
-        return;
-    case FragmentAction::Kernel:
-        if (to_kernel(packet, state)) return;
-        break;
-    case FragmentAction::AwaitFirst:
-    case FragmentAction::Discard:
-        break;
-    }
-    drop(packet, DropReason::FragmentOrphan);
+    vipgate::send_later_fragment(context_, snapshot_, packet, state.port_index, entry,
+                                 [&] { forward_fragment(packet, state, entry); });
 }
 
 // The first fragment's route and addresses; the ports, in the first fragment only, are not here.
 void BurstProcessor::forward_fragment(rte_mbuf* packet, PacketState& state, const FragmentEntry& entry) noexcept {
     if (ttl_expired(packet, state)) return;
-    const NextHop* next_hop = snapshot_.route(entry.new_dst_addr);
-    if (unlikely(next_hop == nullptr)) {
-        drop(packet, DropReason::NoRoute);
-        return;
-    }
-    if (unlikely(too_big(packet, state, *next_hop))) return;
+    const NextHop* next_hop = egress(packet, state, entry.new_dst_addr);
+    if (next_hop == nullptr) return;
     rewrite_fragment_addresses(rte_pktmbuf_mtod(packet, uint8_t*), state.parsed, entry.new_src_addr,
                                entry.new_dst_addr);
     ++counters_.fragments_forwarded;
     send_to(packet, state, *next_hop, entry.new_dst_addr);
-}
-
-// The rest of the datagram is dropped: the fragments waiting now, and those to come until the
-// entry expires (teardrop and friends: a receiver never gets a datagram that overlapped).
-void BurstProcessor::discard_datagram(FragmentEntry& entry) noexcept {
-    entry.action = FragmentAction::Discard;
-    for (uint32_t i = 0; i < entry.held_count; ++i) drop(entry.held[i], DropReason::FragmentOrphan);
-    entry.held_count = 0;
-}
-
-// Every byte seen: nothing more can come. Counted once, by the worker that translated it.
-void BurstProcessor::finish_if_complete(FragmentEntry& entry) noexcept {
-    if (!entry.complete()) return;
-    if (entry.action == FragmentAction::Translate) ++counters_.fragment_datagrams_completed;
-    context_.fragments.release(entry);
 }
 
 }  // namespace

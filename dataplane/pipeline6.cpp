@@ -3,7 +3,7 @@
 //   1. parse each (ipv6_parser.h); Neighbor Discovery goes to nd_path.h; keep TCP, UDP and SCTP
 //      packets to our MAC, and other ICMPv6 (answered or translated in burst order by
 //      handle_icmp6, which looks its quoted flow up itself); fragments of TCP and UDP go to
-//      fragment6_path.h (first fragments are kept, later ones follow them); drop the rest with
+//      fragment_path.h (first fragments are kept, later ones follow them); drop the rest with
 //      the parser's reason, `fragment` or ipv6_not_served;
 //   2. one batched ConnTable6 lookup, then one batched VIP-table lookup of the misses (the VIP
 //      table is shared with IPv4: VipKey carries the family);
@@ -35,7 +35,8 @@
 #include <rte_prefetch.h>
 
 #include "dataplane/affinity_table.h"
-#include "dataplane/fragment6_path.h"
+#include "dataplane/connection_steps.h"
+#include "dataplane/fragment_path.h"
 #include "dataplane/icmp6_responses.h"
 #include "dataplane/icmp6_translate.h"
 #include "dataplane/ipv6_parser.h"
@@ -49,8 +50,6 @@
 namespace vipgate {
 namespace {
 
-constexpr uint32_t kSnatPortAttempts = 16;
-
 struct Packet6 {
     rte_mbuf* mbuf;
     ParsedIpv6 parsed;
@@ -61,13 +60,6 @@ struct Packet6 {
     FragmentEntry6* fragment_entry;  // first fragments: their datagram's entry
 };
 
-// What became of a first fragment: what its later fragments get (fragment6_path.h).
-struct Fragment6Decision {
-    FragmentAction action;
-    uint16_t owner;
-    std::array<uint8_t, 16> new_src_addr, new_dst_addr;
-};
-
 class Ipv6Processor {
 public:
     Ipv6Processor(WorkerContext& context, const Snapshot& snapshot, bool from_handoff)
@@ -76,7 +68,7 @@ public:
           counters_(context.counters),
           table_(*context.connections6),
           from_handoff_(from_handoff),
-          owner_known_(from_handoff) {}
+          ownership_(from_handoff) {}
 
     void run(rte_mbuf** packets, const uint16_t* l3_offsets, uint16_t count) noexcept;
 
@@ -90,8 +82,6 @@ private:
     void handle_new_flow(Packet6& packet, uint32_t service_port_index) noexcept;
     uint32_t choose_with_affinity(const FlowKey6& key, uint32_t service_port_index,
                                   const ServicePort& service_port) noexcept;
-    void note_handshake(Connection6& connection, TcpState before) noexcept;
-    bool allocate_snat_port(FlowKey6& reply_key, uint32_t flow_hash) noexcept;
     void translate_and_forward(Packet6& packet, const Ipv6Rewrite& rewrite) noexcept;
     const Ipv6OnLink* egress(Packet6& packet, const uint8_t destination[16]) noexcept;
     void send_out(Packet6& packet, const Ipv6OnLink& link, const uint8_t destination[16]) noexcept;
@@ -117,11 +107,8 @@ private:
     WorkerCounters& counters_;
     ConnTable6& table_;
     const bool from_handoff_;
-    // The packet in hand came from the worker that decided its owner: no hand-off (owned_elsewhere).
-    // from_handoff_, except for a first fragment handed to its home, which decides.
-    bool owner_known_;
-    Fragment6Decision fragment_decision_{};  // of the first fragment in hand
-    bool table_changed_ = false;             // as in pipeline.cpp: hits looked up before are looked up again
+    PacketOwnership<std::array<uint8_t, 16>> ownership_;  // as pipeline.cpp's
+    bool table_changed_ = false;  // as in pipeline.cpp: hits looked up before are looked up again
 };
 
 bool Ipv6Processor::classify(rte_mbuf* packet, uint16_t l3_offset, Packet6& out) noexcept {
@@ -299,23 +286,7 @@ void Ipv6Processor::dispatch(Packet6& packet, ConnLookupResult6 hit, int32_t ser
 }
 
 bool Ipv6Processor::owned_elsewhere(Packet6& packet, uint16_t owner) noexcept {
-    if (owner_known_ || context_.worker_count == 1 || owner == context_.worker_index ||
-        owner >= context_.worker_count) {
-        return false;
-    }
-    fragment_decision_.action = FragmentAction::HandOff;
-    fragment_decision_.owner = owner;
-    hand_off_packet(context_, packet.mbuf, owner);
-    return true;
-}
-
-void Ipv6Processor::note_handshake(Connection6& connection, TcpState before) noexcept {
-    if (connection.tcp_state == TcpState::SynSent) {
-        connection.syn_us = context_.now_us;
-    } else if (before == TcpState::SynSent && connection.tcp_state == TcpState::SynReceived &&
-               connection.endpoint_slot < context_.endpoint_counter_slots && context_.endpoint_handshakes != nullptr) {
-        context_.endpoint_handshakes[connection.endpoint_slot].record(context_.now_us - connection.syn_us);
-    }
+    return ownership_.hand_off_elsewhere(context_, packet.mbuf, owner);
 }
 
 void Ipv6Processor::handle_tracked(Packet6& packet, const ConnLookupResult6& hit) noexcept {
@@ -350,18 +321,13 @@ void Ipv6Processor::handle_tracked(Packet6& packet, const ConnLookupResult6& hit
     }
     const TcpState state_before = connection->tcp_state;
     table_.update(connection, hit.direction, parsed.tcp_flags, context_.now_ms, snapshot_.timeouts);
-    if (unlikely(connection->tcp_state != state_before)) note_handshake(*connection, state_before);
+    if (unlikely(connection->tcp_state != state_before)) note_handshake(context_, *connection, state_before);
     if (hit.direction == FlowDirection::Original) {
         const bool full_nat = connection->snat_slot != Connection6::kDnatOnly;
         const uint8_t* source =
             full_nat ? snapshot_.ipv6.snat_slots[connection->snat_slot].data() : connection->original.src_addr;
         const uint16_t source_port = full_nat ? connection->reply_dst_port : connection->original.src_port;
-        ++counters_.forwarded_to_endpoint;
-        if (connection->endpoint_slot < context_.endpoint_counter_slots) {
-            EndpointCounters& endpoint = context_.endpoint_counters[connection->endpoint_slot];
-            ++endpoint.packets;
-            endpoint.bytes += rte_pktmbuf_pkt_len(packet.mbuf);
-        }
+        count_to_endpoint(context_, connection->endpoint_slot, rte_pktmbuf_pkt_len(packet.mbuf), false);
         translate_and_forward(packet, {source, connection->endpoint_addr, source_port, connection->endpoint_port});
     } else {
         ++counters_.forwarded_to_client;
@@ -398,7 +364,7 @@ void Ipv6Processor::handle_untracked(Packet6& packet, int32_t service_port) noex
         if (snapshot_.snat_ports.contains(port) && owned_elsewhere(packet, snapshot_.snat_ports.owner(port))) return;
     } else if (snapshot_.is_local6(key.dst_addr)) {
         if (pass_to_kernel(context_, snapshot_, packet.mbuf, packet.port_index)) {
-            fragment_decision_.action = FragmentAction::Kernel;  // a first fragment's later ones follow it there
+            ownership_.decision.action = FragmentAction::Kernel;  // a first fragment's later ones follow it there
             return;
         }
         refuse(packet, DropReason::NoService);
@@ -407,17 +373,6 @@ void Ipv6Processor::handle_untracked(Packet6& packet, int32_t service_port) noex
         if (owned_elsewhere(packet, connection_owner6(key.dst_addr, key.dst_port, context_.worker_count))) return;
     }
     drop(packet.mbuf, DropReason::NoService);
-}
-
-// As BurstProcessor::allocate_snat_port: this worker's slice, RFC 6056's hash-based order.
-bool Ipv6Processor::allocate_snat_port(FlowKey6& reply_key, uint32_t flow_hash) noexcept {
-    const uint32_t counter = context_.snat_cursor++;
-    for (uint32_t attempt = 0; attempt < kSnatPortAttempts; ++attempt) {
-        const uint16_t port = snapshot_.snat_ports.candidate(context_.worker_index, flow_hash, counter, attempt);
-        reply_key.dst_port = rte_cpu_to_be_16(port);
-        if (table_.lookup(reply_key).connection == nullptr) return true;
-    }
-    return false;
 }
 
 // sessionAffinity: ClientIP, as BurstProcessor::choose_with_affinity (pipeline.cpp) for IPv4:
@@ -492,7 +447,7 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
         std::memcpy(reply_key.dst_addr, snapshot_.ipv6.snat_slots[reply.snat_slot].data(), sizeof(reply_key.dst_addr));
         reply_key.src_port = endpoint.port;
         reply_key.protocol = key.protocol;
-        if (!allocate_snat_port(reply_key, flow_hash)) {
+        if (!allocate_snat_port(context_, snapshot_, table_, reply_key, flow_hash)) {
             drop(packet.mbuf, DropReason::SnatPortsExhausted);
             return;
         }
@@ -519,18 +474,8 @@ void Ipv6Processor::handle_new_flow(Packet6& packet, uint32_t service_port_index
                                                                              : DropReason::ConntrackFull);
         return;
     }
-    if (inserted.status == InsertStatus::InsertedAfterEviction) ++counters_.conntrack_evictions;
-    inserted.connection->endpoint_slot = slot;
-    inserted.connection->endpoint_generation = endpoint.generation;
-    inserted.connection->syn_us = context_.now_us;
-    ++counters_.new_connections;
-    ++counters_.forwarded_to_endpoint;
-    if (slot < context_.endpoint_counter_slots) {
-        EndpointCounters& counters = context_.endpoint_counters[slot];
-        ++counters.connections;
-        ++counters.packets;
-        counters.bytes += rte_pktmbuf_pkt_len(packet.mbuf);
-    }
+    pin_new_connection(context_, *inserted.connection, inserted.status, slot, endpoint.generation);
+    count_to_endpoint(context_, slot, rte_pktmbuf_pkt_len(packet.mbuf), true);
     const uint8_t* source = full_nat ? snapshot_.ipv6.snat_slots[reply.snat_slot].data() : key.src_addr;
     translate_and_forward(packet, {source, endpoint.address6, full_nat ? reply.dst_port : key.src_port, endpoint.port});
 }
@@ -579,9 +524,9 @@ void Ipv6Processor::translate_and_forward(Packet6& packet, const Ipv6Rewrite& re
     const Ipv6OnLink* link = egress(packet, rewrite.dst_addr);
     if (link == nullptr) return;
     if (unlikely(packet.parsed.fragment != FragmentKind::None)) {
-        fragment_decision_.action = FragmentAction::Translate;
-        std::memcpy(fragment_decision_.new_src_addr.data(), rewrite.src_addr, 16);
-        std::memcpy(fragment_decision_.new_dst_addr.data(), rewrite.dst_addr, 16);
+        ownership_.decision.action = FragmentAction::Translate;
+        std::memcpy(ownership_.decision.new_src_addr.data(), rewrite.src_addr, 16);
+        std::memcpy(ownership_.decision.new_dst_addr.data(), rewrite.dst_addr, 16);
     }
     rewrite_ipv6_packet(rte_pktmbuf_mtod(packet.mbuf, uint8_t*), packet.parsed, rewrite);
     send_out(packet, *link, rewrite.dst_addr);
@@ -735,80 +680,48 @@ void Ipv6Processor::handle_icmp6_error(Packet6& packet) noexcept {
 }
 
 // ---------------------------------------------------------------------------------------------
-// IPv6 fragments (fragment6_path.h)
+// IPv6 fragments (fragment_path.h)
 
 // At its home, a first fragment is kept for the normal path; a later one follows its first's
-// decision (or waited, or was dropped, in admit_fragment6).
+// decision, waits for it, or was dropped (fragment_path.h).
 bool Ipv6Processor::classify_fragment(Packet6& packet) noexcept {
-    const Fragment6Admission admission =
-        admit_fragment6(context_, snapshot_, packet.mbuf, packet.parsed, from_handoff_);
-    switch (admission.step) {
-    case Fragment6Step::FirstFragment:
-        packet.fragment_entry = admission.entry;
-        packet.fragment_owner_known = admission.owner_known;
-        return true;
-    case Fragment6Step::Follow:
-        send_later_fragment(packet, *admission.entry);
-        finish_if_complete6(context_, *admission.entry);
-        return false;
-    case Fragment6Step::Consumed:
-        break;
-    }
-    return false;
+    packet.fragment_entry =
+        admit_fragment(context_, snapshot_, packet.mbuf, packet.parsed, from_handoff_, packet.fragment_owner_known,
+                       [&](const FragmentEntry6& entry) { send_later_fragment(packet, entry); });
+    return packet.fragment_entry != nullptr;
 }
 
 // The first fragment takes the normal path, deciding for its owner unless its home already did;
-// then the fragments that waited for it follow, parsed again (the same bytes parse the same way).
+// then the fragments that waited for it follow, parsed again (the Ethernet header for its VLAN).
 void Ipv6Processor::handle_first_fragment(Packet6& packet, const ConnLookupResult6& hit,
                                           int32_t service_port) noexcept {
-    owner_known_ = packet.fragment_owner_known;
-    fragment_decision_.action = FragmentAction::Discard;
-    if (hit.connection != nullptr) {
-        handle_tracked(packet, hit);
-    } else {
-        handle_untracked(packet, service_port);
-    }
-    owner_known_ = from_handoff_;
-
     FragmentEntry6& entry = *packet.fragment_entry;
-    // Not AwaitFirst: a later packet of this burst made the datagram overlap meanwhile.
-    if (entry.action != FragmentAction::AwaitFirst) return;
-    entry.action = fragment_decision_.action;
-    entry.owner = static_cast<uint8_t>(fragment_decision_.owner);
-    entry.new_src_addr = fragment_decision_.new_src_addr;
-    entry.new_dst_addr = fragment_decision_.new_dst_addr;
-    for (uint32_t i = 0; i < entry.held_count; ++i) {
-        Packet6 held;
-        held.mbuf = entry.held[i];
-        held.port_index = port_index_of(context_, held.mbuf->port);
-        ParsedPacket outer;
-        parse_packet(rte_pktmbuf_mtod(held.mbuf, const uint8_t*), rte_pktmbuf_data_len(held.mbuf),
-                     rte_pktmbuf_pkt_len(held.mbuf), snapshot_.ports[held.port_index].vlan, false, outer);
-        parse_ipv6(rte_pktmbuf_mtod(held.mbuf, const uint8_t*), rte_pktmbuf_data_len(held.mbuf),
-                   rte_pktmbuf_pkt_len(held.mbuf), outer.l3_offset, held.parsed);
-        held.vlan_id = outer.vlan_id;
-        send_later_fragment(held, entry);
-    }
-    entry.held_count = 0;
-    finish_if_complete6(context_, entry);
+    ownership_.take_first_fragment(
+        context_, context_.fragments6, entry, packet.fragment_owner_known,
+        [&] {
+            if (hit.connection != nullptr) {
+                handle_tracked(packet, hit);
+            } else {
+                handle_untracked(packet, service_port);
+            }
+        },
+        [&](rte_mbuf* mbuf) {
+            Packet6 held;
+            held.mbuf = mbuf;
+            held.port_index = port_index_of(context_, mbuf->port);
+            ParsedPacket outer;
+            parse_packet(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf), rte_pktmbuf_pkt_len(mbuf),
+                         snapshot_.ports[held.port_index].vlan, false, outer);
+            parse_ipv6(rte_pktmbuf_mtod(mbuf, const uint8_t*), rte_pktmbuf_data_len(mbuf), rte_pktmbuf_pkt_len(mbuf),
+                       outer.l3_offset, held.parsed);
+            held.vlan_id = outer.vlan_id;
+            send_later_fragment(held, entry);
+        });
 }
 
 void Ipv6Processor::send_later_fragment(Packet6& packet, const FragmentEntry6& entry) noexcept {
-    switch (entry.action) {
-    case FragmentAction::Translate:
-        forward_fragment(packet, entry);
-        return;
-    case FragmentAction::HandOff:
-        hand_off_packet(context_, packet.mbuf, entry.owner);
-        return;
-    case FragmentAction::Kernel:
-        if (pass_to_kernel(context_, snapshot_, packet.mbuf, packet.port_index)) return;
-        break;
-    case FragmentAction::AwaitFirst:
-    case FragmentAction::Discard:
-        break;
-    }
-    drop(packet.mbuf, DropReason::FragmentOrphan);
+    vipgate::send_later_fragment(context_, snapshot_, packet.mbuf, packet.port_index, entry,
+                                 [&] { forward_fragment(packet, entry); });
 }
 
 // The first fragment's route and addresses; the ports and the L4 checksum, in the first fragment

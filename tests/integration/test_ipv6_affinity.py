@@ -9,7 +9,10 @@ different source ports) to web6 2001:db8:100::1:80. Then:
     would spread them over the four);
   * `vipctl get stats -o json` counts CONNECTIONS - 1 affinity hits per client (the first
     connection's choice is the hash's, the others find it in the worker's IPv6 affinity table);
-  * the metric vipgate_affinity_entries counts the two clients' entries.
+  * the metric vipgate_affinity_entries counts the two clients' entries;
+  * the connection table's fill shows in the IPv6 rows only: vipgate_conntrack_entries{family="ipv6"}
+    counts every connection and {family="ipv4"} none (so do the affinity entries), and `vipctl get
+    stats` prints both families' rows with the same numbers.
 """
 import os
 import socket
@@ -28,8 +31,9 @@ CONNECTIONS = 12
 
 
 def config_for(context, mode, in_pcap, out_pcap):
+    # The SYNs stay half-open: a long SYN timeout keeps their entries while the test reads them.
     config = h.make_config(context.file_prefix(mode), f"net_pcap0,rx_pcap={in_pcap},tx_pcap={out_pcap}", [],
-                           nat_mode=mode)
+                           nat_mode=mode, conntrack={"tcp_syn_timeout": 600})
     config["ports"][0]["addresses"] += [f"{GATEWAY6}/64", f"{SNAT6}/64"]
     config["snat"]["addresses"].append(SNAT6)
     config["neighbors"] += [{"address": a, "mac": m} for a, m in {**CLIENTS, **PODS}.items()]
@@ -65,9 +69,33 @@ def free_port():
         return s.getsockname()[1]
 
 
-def metric_sum(exposition, name):
+def metric_sum(exposition, name, family=None):
+    """The sum of the series of `name` (those with family="<family>" only, when given)."""
     return sum(float(line.split()[-1]) for line in exposition.splitlines()
-               if line.startswith(name + "{") or line.startswith(name + " "))
+               if (line.startswith(name + "{") or line.startswith(name + " ")) and
+               (family is None or f'family="{family}"' in line))
+
+
+def check_tables_by_family(mode, vipctl, exposition, total):
+    """Every connection (and affinity entry) is in an IPv6 table, none in an IPv4 one, in the
+    metrics and in `vipctl get stats` alike."""
+    expected = {("conntrack", "ipv6"): total, ("conntrack", "ipv4"): 0,
+                ("affinity", "ipv6"): len(CLIENTS), ("affinity", "ipv4"): 0}
+    for (table, family), count in expected.items():
+        series = metric_sum(exposition, f"vipgate_{table}_entries", family)
+        h.check(series == count, f'{mode}: vipgate_{table}_entries{{family="{family}"}} {series}, expected {count}')
+        capacity = metric_sum(exposition, f"vipgate_{table}_capacity", family)
+        h.check(capacity > 0, f'{mode}: vipgate_{table}_capacity{{family="{family}"}} {capacity}')
+    tables = vipctl.json("get", "stats")["tables"]
+    for (table, family), count in expected.items():
+        h.check(tables[table][family]["entries"] == count,
+                f"{mode}: get stats tables.{table}.{family} {tables[table][family]}, expected {count} entries")
+    text = vipctl.ok("get", "stats")
+    for (table, family), count in expected.items():
+        row = [line.split() for line in text.splitlines() if line.split()[:2] == [table, family]]
+        h.check(len(row) == 1 and row[0][2] == str(count),
+                f"{mode}: `vipctl get stats` row {table} {family}: {row}, expected {count} entries")
+    h.log(f"{mode}: tables by family {tables}")
 
 
 def run_mode(context, vipctl_exe, mode):
@@ -100,6 +128,7 @@ def run_mode(context, vipctl_exe, mode):
         exposition = response.read().decode()
     entries = metric_sum(exposition, "vipgate_affinity_entries")
     h.check(entries == len(CLIENTS), f"{mode}: vipgate_affinity_entries {entries}, expected {len(CLIENTS)}")
+    check_tables_by_family(mode, vipctl, exposition, total)
     status, _ = daemon.stop()
     h.check(status == 0, f"{mode}: vipgate exited with status {status}")
 

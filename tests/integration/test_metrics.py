@@ -191,6 +191,10 @@ def check_series(series):
     capacity = sum(select(series, "vipgate_conntrack_capacity").values())
     h.check(entries == 2 * FLOWS and capacity >= 65536,
             f"connection table: {entries} entries of {capacity}, {2 * FLOWS} flows sent")
+    by_family = {family: sum(v for k, v in select(series, "vipgate_conntrack_entries").items()
+                             if dict(k).get("family") == family) for family in ("ipv4", "ipv6")}
+    h.check(by_family == {"ipv4": 2 * FLOWS, "ipv6": 0},
+            f"vipgate_conntrack_entries by family: {by_family}, {2 * FLOWS} IPv4 flows sent")
     h.check(sum(select(series, "vipgate_connections_active").values()) == 2 * FLOWS, "vipgate_connections_active")
     h.check(sum(select(series, "vipgate_connections_new_total").values()) == 2 * FLOWS,
             "vipgate_connections_new_total")

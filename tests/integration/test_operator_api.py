@@ -191,8 +191,8 @@ def check_telemetry(vipctl, prefix):
     only_dns = telemetry(prefix, "/vipgate/services,default/dns")
     h.check(set(only_dns) == {"default/dns_53"}, f"/vipgate/services,default/dns: {sorted(only_dns)}")
     workers = telemetry(prefix, "/vipgate/workers")
-    h.check(set(workers) == {"0"} and workers["0"]["conntrack_entries"] == 2 * FLOWS,
-            f"/vipgate/workers: {workers}")
+    h.check(set(workers) == {"0"} and workers["0"]["conntrack_ipv4_entries"] == 2 * FLOWS and
+            workers["0"]["conntrack_ipv6_entries"] == 0, f"/vipgate/workers: {workers}")
     ports = telemetry(prefix, "/ethdev/stats,0")
     h.check(ports.get("ipackets", 0) > 0, f"/ethdev/stats,0 beside them: {ports}")
     h.log(f"telemetry: /vipgate/stats rx_packets {stats['rx_packets']}, /ethdev/stats,0 ipackets {ports['ipackets']}")

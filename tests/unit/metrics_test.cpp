@@ -64,10 +64,8 @@ MetricsSample two_workers() {
         worker.counters.drop(DropReason::NoEndpoint);
         worker.counters.drop(DropReason::TxQueueFull);
         worker.counters.drop(DropReason::TxQueueFull);
-        worker.conntrack_entries = 4 + index;
-        worker.conntrack_capacity = 65536;
-        worker.affinity_entries = index;
-        worker.affinity_capacity = 131073;
+        worker.conntrack = {TableFill{4u + index, 65536}, TableFill{10u * index, 16384}};
+        worker.affinity = {TableFill{index, 131073}, TableFill{0, 0}};
         sample.workers.push_back(worker);
     }
     sample.ports.push_back(PortSample{"p0", 1000, 900, 64000, 57600, 3, 2, 1, 0});
@@ -126,10 +124,38 @@ TEST(MetricsFamilies, SumsOverWorkersAndKeepsPerWorkerSeries) {
     EXPECT_EQ(value_of(families, "vipgate_worker_busy_polls_total", {{"worker", "1"}}), 500);
     EXPECT_EQ(find_family(families, "vipgate_worker_polls_total")->metric.size(), 2u);
     EXPECT_EQ(value_of(families, "vipgate_worker_snapshot_generation", {{"worker", "0"}}), 7);
-    EXPECT_EQ(value_of(families, "vipgate_conntrack_entries", {{"worker", "1"}}), 5);
-    EXPECT_EQ(value_of(families, "vipgate_affinity_capacity", {{"worker", "0"}}), 131073);
+    EXPECT_EQ(value_of(families, "vipgate_conntrack_entries", {{"worker", "1"}, {"family", "ipv4"}}), 5);
+    EXPECT_EQ(value_of(families, "vipgate_affinity_capacity", {{"worker", "0"}, {"family", "ipv4"}}), 131073);
     EXPECT_EQ(value_of(families, "vipgate_snapshot_generation"), 7);
     EXPECT_EQ(value_of(families, "vipgate_build_info", {{"version", "0.1.0"}, {"dpdk", "DPDK 22.11.4"}}), 1);
+}
+
+// Both families' tables are visible: a series a worker and family, the IPv6 table's counted apart
+// from the IPv4 one's (and a family without a table shows capacity 0, not no series).
+TEST(MetricsFamilies, TableFillHasASeriesPerWorkerAndFamily) {
+    const std::vector<MetricFamily> families = metric_families(two_workers());
+    for (const char* name : {"vipgate_conntrack_entries", "vipgate_conntrack_capacity", "vipgate_affinity_entries",
+                             "vipgate_affinity_capacity"}) {
+        const MetricFamily* family = find_family(families, name);
+        ASSERT_NE(family, nullptr) << name;
+        EXPECT_EQ(family->type, MetricType::Gauge) << name;
+        std::set<std::pair<std::string, std::string>> series;
+        for (const auto& metric : family->metric) {
+            std::map<std::string, std::string> labels;
+            for (const auto& label : metric.label) labels[label.name] = label.value;
+            EXPECT_EQ(labels.size(), 2u) << name;
+            series.insert({labels["worker"], labels["family"]});
+        }
+        EXPECT_EQ(series, (std::set<std::pair<std::string, std::string>>{
+                              {"0", "ipv4"}, {"0", "ipv6"}, {"1", "ipv4"}, {"1", "ipv6"}}))
+            << name;
+    }
+    EXPECT_EQ(value_of(families, "vipgate_conntrack_entries", {{"worker", "0"}, {"family", "ipv4"}}), 4);
+    EXPECT_EQ(value_of(families, "vipgate_conntrack_entries", {{"worker", "1"}, {"family", "ipv6"}}), 10);
+    EXPECT_EQ(value_of(families, "vipgate_conntrack_entries", {{"worker", "0"}, {"family", "ipv6"}}), 0);
+    EXPECT_EQ(value_of(families, "vipgate_conntrack_capacity", {{"worker", "1"}, {"family", "ipv6"}}), 16384);
+    EXPECT_EQ(value_of(families, "vipgate_affinity_entries", {{"worker", "1"}, {"family", "ipv4"}}), 1);
+    EXPECT_EQ(value_of(families, "vipgate_affinity_capacity", {{"worker", "1"}, {"family", "ipv6"}}), 0);
 }
 
 TEST(MetricsFamilies, EveryDropReasonHasASeries) {

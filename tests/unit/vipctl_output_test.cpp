@@ -247,20 +247,26 @@ TEST(VipctlConntrack, Durations) {
     EXPECT_EQ(duration_text(90000000), "1d1h");
 }
 
-TEST(VipctlStats, CountersNonZeroDropsAndServices) {
-    const json response = {{"ok", true},
-                           {"generation", 12},
-                           {"counters", {{"rx_packets", 1000}, {"tx_packets", 990}}},
-                           {"drops", {{"no_service", 7}, {"bad_checksum", 0}}},
-                           {"services",
-                            {{{"service", "default/web:http"},
-                              {"vip", "198.18.128.10:80"},
-                              {"protocol", "TCP"},
-                              {"connections", 3},
-                              {"packets", 900},
-                              {"bytes", 64000},
-                              {"refusals", 2}}}},
-                           {"last_update", {{"validate_us", 812}, {"build_us", 95}, {"publish_us", 40}}}};
+TEST(VipctlStats, CountersNonZeroDropsTablesByFamilyAndServices) {
+    const json response = {
+        {"ok", true},
+        {"generation", 12},
+        {"counters", {{"rx_packets", 1000}, {"tx_packets", 990}}},
+        {"drops", {{"no_service", 7}, {"bad_checksum", 0}}},
+        {"services",
+         {{{"service", "default/web:http"},
+           {"vip", "198.18.128.10:80"},
+           {"protocol", "TCP"},
+           {"connections", 3},
+           {"packets", 900},
+           {"bytes", 64000},
+           {"refusals", 2}}}},
+        {"tables",
+         {{"conntrack",
+           {{"ipv4", {{"entries", 3}, {"capacity", 65536}}}, {"ipv6", {{"entries", 24}, {"capacity", 16384}}}}},
+          {"affinity",
+           {{"ipv4", {{"entries", 0}, {"capacity", 131072}}}, {"ipv6", {{"entries", 2}, {"capacity", 0}}}}}}},
+        {"last_update", {{"validate_us", 812}, {"build_us", 95}, {"publish_us", 40}}}};
     const Printed printed = print(print_stats, response, kAllNamespaces);
     EXPECT_EQ(printed.out,
               "COUNTER            VALUE\n"
@@ -270,6 +276,12 @@ TEST(VipctlStats, CountersNonZeroDropsAndServices) {
               "drops.no_service   7\n"
               "\n"
               "last update: validated in 0.81 ms, built in 0.10 ms, published in 0.04 ms\n"
+              "\n"
+              "TABLE       FAMILY   ENTRIES   CAPACITY\n"
+              "conntrack   ipv4     3         65536\n"
+              "conntrack   ipv6     24        16384\n"
+              "affinity    ipv4     0         131072\n"
+              "affinity    ipv6     2         0\n"
               "\n"
               "SERVICE            VIP                PROTO   CONNECTIONS   PACKETS   BYTES   REFUSED\n"
               "default/web:http   198.18.128.10:80   TCP     3             900       64000   2\n");

@@ -322,6 +322,19 @@ void print_kubernetes_status(const nlohmann::json& status, std::ostream& out) {
     if (!error.empty()) out << "  last error: " << error << "\n";
 }
 
+// The connection and session affinity tables summed over the workers, one row a table and
+// address family.
+void print_tables(const nlohmann::json& tables, std::ostream& out) {
+    if (tables.empty()) return;
+    Table table({"TABLE", "FAMILY", "ENTRIES", "CAPACITY"});
+    for (const char* name : {"conntrack", "affinity"}) {
+        for (const auto& [family, fill] : field_list(tables, name).items()) {
+            table.add_row({name, family, field_text(fill, "entries", "0"), field_text(fill, "capacity", "0")});
+        }
+    }
+    out << "\n" << table.render();
+}
+
 // ARP and IPv6 Neighbor Discovery (the daemon's NeighborCounts), one row a protocol.
 void print_neighbors(const nlohmann::json& neighbors, std::ostream& out) {
     if (neighbors.empty()) return;
@@ -380,6 +393,7 @@ void print_stats(const nlohmann::json& response, const TableOptions& options, st
             << ", built in " << microseconds_as_ms(field_number(update, "build_us")) << ", published in "
             << microseconds_as_ms(field_number(update, "publish_us")) << "\n";
     }
+    print_tables(field_list(response, "tables"), out);
     print_neighbors(field_list(response, "neighbors"), out);
     print_kubernetes_status(field_list(response, "kubernetes"), out);
     if (!field_list(response, "services").empty()) out << "\n" << service_rates_table(response, options).render();
