@@ -186,11 +186,11 @@ private:
     std::unique_ptr<NeighborResolver> resolver_;
     std::unique_ptr<NeighborTable6> neighbors6_;
     std::unique_ptr<NeighborDiscovery> discovery_;
-    NeighborCountsBoard neighbor_counts_;        // the resolvers' counts for the API and metrics threads
-    RouterAdvertisementBoard router_advertisements_;  // the default routers learnt, for the same
+    NeighborCountsBoard neighbor_counts_;              // the resolvers' counts for the API and metrics threads
+    RouterAdvertisementBoard router_advertisements_;   // the default routers learnt, for the same
     std::optional<DefaultRoute6> published_default6_;  // the learnt IPv6 default route in the snapshots
-    std::unique_ptr<KernelPath> kernel_path_;    // ports with a kernel_interface; null: none
-    std::unique_ptr<RouteAnnouncer> announcer_;  // [announce] enabled; null: nothing announced
+    std::unique_ptr<KernelPath> kernel_path_;          // ports with a kernel_interface; null: none
+    std::unique_ptr<RouteAnnouncer> announcer_;        // [announce] enabled; null: nothing announced
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
@@ -577,8 +577,7 @@ void Daemon::publish_default_route6() {
         spdlog::info("generation {} published: IPv6 default route via {} on port {} (router advertisement)",
                      outcome->generation, NdFamily::text(wanted->router), ports_[wanted->port_index].name);
     } else {
-        spdlog::info("generation {} published: no IPv6 default route from router advertisements",
-                     outcome->generation);
+        spdlog::info("generation {} published: no IPv6 default route from router advertisements", outcome->generation);
     }
 }
 
@@ -741,10 +740,9 @@ void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
         spdlog::info("metrics endpoint disabled (--metrics-address \"\")");
         return;
     }
-    metrics_ = std::make_unique<MetricsExporter>(
-        MetricsSources{workers, ports_, *control_plane_, *publisher_, *reporter_, *update_metrics_,
-                       options_.metrics_endpoints, kubernetes_.get(), announcer_.get(), &neighbor_counts_,
-                       &router_advertisements_});
+    metrics_ = std::make_unique<MetricsExporter>(MetricsSources{
+        workers, ports_, *control_plane_, *publisher_, *reporter_, *update_metrics_, options_.metrics_endpoints,
+        kubernetes_.get(), announcer_.get(), &neighbor_counts_, &router_advertisements_});
     try {
         metrics_->start(options_.metrics_address);
         spdlog::info("metrics at http://{}/metrics{}", metrics_->listening_address(),

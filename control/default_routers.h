@@ -41,7 +41,7 @@ Ipv6OnLink default_route_link(const DefaultRoute6& route) noexcept;
 struct LearntRouter {
     Ipv6Bytes address{};
     uint16_t port_index = 0;
-    int8_t preference = 0;   // 1 high, 0 medium, -1 low
+    int8_t preference = 0;    // 1 high, 0 medium, -1 low
     uint64_t expires_ms = 0;  // on the clock of the advertisements
     bool chosen = false;      // the one in the snapshot (unless a static ::/0 overrides it)
 };

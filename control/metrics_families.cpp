@@ -373,8 +373,8 @@ void add_neighbors(Families& families, const NeighborSample& sample) {
         "RFC 4861 6.1.2, or a router beyond the 16 kept).";
     families.add("vipgate_neighbor_router_advertisements_total", kRaHelp, MetricType::Counter,
                  {{"outcome", "accepted"}}, static_cast<double>(ra.accepted));
-    families.add("vipgate_neighbor_router_advertisements_total", kRaHelp, MetricType::Counter,
-                 {{"outcome", "refused"}}, static_cast<double>(ra.refused));
+    families.add("vipgate_neighbor_router_advertisements_total", kRaHelp, MetricType::Counter, {{"outcome", "refused"}},
+                 static_cast<double>(ra.refused));
     families.add("vipgate_neighbor_default_routers", "IPv6 default routers learnt from router advertisements now.",
                  MetricType::Gauge, {}, static_cast<double>(sample.default_routers));
     constexpr const char* kRemovedHelp =

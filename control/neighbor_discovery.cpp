@@ -237,22 +237,22 @@ void NeighborDiscovery::handle_router_advertisement(rte_mbuf* packet, const Snap
     const std::string router = NdFamily::text(advertisement.source);
     switch (routers_.advertised(advertisement.source, port_index, advertisement.lifetime_s, advertisement.preference,
                                 now_ms)) {
-        case DefaultRouters::Outcome::Added:
-            spdlog::info("ND: default router {} on port {} (lifetime {} s, preference {})", router, port_index,
-                         advertisement.lifetime_s, int{advertisement.preference});
-            break;
-        case DefaultRouters::Outcome::Withdrawn:
-            ++ra_counts_.withdrawn;
-            spdlog::info("ND: default router {} on port {} withdrawn (router lifetime 0)", router, port_index);
-            break;
-        case DefaultRouters::Outcome::Full:
-            ++ra_counts_.refused;
-            spdlog::warn("ND: router advertisement from {} on port {} refused: {} default routers known already",
-                         router, port_index, DefaultRouters::kMaxRouters);
-            break;
-        case DefaultRouters::Outcome::Refreshed:
-        case DefaultRouters::Outcome::NotKnown:
-            break;
+    case DefaultRouters::Outcome::Added:
+        spdlog::info("ND: default router {} on port {} (lifetime {} s, preference {})", router, port_index,
+                     advertisement.lifetime_s, int{advertisement.preference});
+        break;
+    case DefaultRouters::Outcome::Withdrawn:
+        ++ra_counts_.withdrawn;
+        spdlog::info("ND: default router {} on port {} withdrawn (router lifetime 0)", router, port_index);
+        break;
+    case DefaultRouters::Outcome::Full:
+        ++ra_counts_.refused;
+        spdlog::warn("ND: router advertisement from {} on port {} refused: {} default routers known already", router,
+                     port_index, DefaultRouters::kMaxRouters);
+        break;
+    case DefaultRouters::Outcome::Refreshed:
+    case DefaultRouters::Outcome::NotKnown:
+        break;
     }
 }
 

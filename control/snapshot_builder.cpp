@@ -155,7 +155,12 @@ void add_ipv6_routes(const config::Config& config, RouteTable& table) {
     }
     for (uint32_t index = 0; index < entries.size(); ++index) {
         const Ipv6OnLink& entry = entries[index];
-        if (rte_lpm6_add(table.lpm6, entry.prefix, entry.length, index) != 0) {
+        // rte_lpm6 takes depths 1..128: a default route (::/0) is two /1 halves, as for IPv4.
+        uint8_t upper_half[16] = {0x80};
+        const bool added = entry.length == 0 ? rte_lpm6_add(table.lpm6, entry.prefix, 1, index) == 0 &&
+                                                   rte_lpm6_add(table.lpm6, upper_half, 1, index) == 0
+                                             : rte_lpm6_add(table.lpm6, entry.prefix, entry.length, index) == 0;
+        if (!added) {
             config::Ipv6Address prefix;
             std::memcpy(prefix.data(), entry.prefix, prefix.size());
             throw std::runtime_error("cannot add IPv6 route " + config::format_ipv6(prefix) + "/" +

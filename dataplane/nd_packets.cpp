@@ -94,14 +94,22 @@ bool parse_nd(const uint8_t* frame, uint32_t contiguous_length, const ParsedIpv6
 
 const char* ra_check_name(RaCheck check) noexcept {
     switch (check) {
-        case RaCheck::Valid: return "valid";
-        case RaCheck::Fragmented: return "not one whole ICMPv6 message";
-        case RaCheck::NotLinkLocal: return "source not link-local";
-        case RaCheck::HopLimit: return "hop limit not 255";
-        case RaCheck::Code: return "ICMP code not 0";
-        case RaCheck::Length: return "shorter than 16 bytes";
-        case RaCheck::Checksum: return "bad ICMPv6 checksum";
-        case RaCheck::Options: return "malformed options";
+    case RaCheck::Valid:
+        return "valid";
+    case RaCheck::Fragmented:
+        return "not one whole ICMPv6 message";
+    case RaCheck::NotLinkLocal:
+        return "source not link-local";
+    case RaCheck::HopLimit:
+        return "hop limit not 255";
+    case RaCheck::Code:
+        return "ICMP code not 0";
+    case RaCheck::Length:
+        return "shorter than 16 bytes";
+    case RaCheck::Checksum:
+        return "bad ICMPv6 checksum";
+    case RaCheck::Options:
+        return "malformed options";
     }
     return "?";
 }
@@ -133,7 +141,7 @@ RaCheck parse_router_advertisement(const uint8_t* frame, uint32_t contiguous_len
     }
     out.lifetime_s = static_cast<uint16_t>(message[6] << 8 | message[7]);
     const uint8_t preference = (message[5] >> 3) & 0x3;  // RFC 4191 2.2: 01 high, 00 medium, 11 low
-    out.preference = out.lifetime_s == 0 ? 0 : preference == 1 ? 1 : preference == 3 ? -1 : 0;
+    out.preference = static_cast<int8_t>(out.lifetime_s == 0 ? 0 : preference == 1 ? 1 : preference == 3 ? -1 : 0);
     return RaCheck::Valid;
 }
 

@@ -29,8 +29,8 @@ constexpr uint8_t kNaOverride = 0x20;
 
 // What a worker punts carries one of these in mbuf->hash.usr (an IPv4 punt carries its next
 // hop there; IPv6 ones are told apart by their ethertype first).
-constexpr uint32_t kPuntNdMessage = 1;  // a Neighbor Solicitation or Advertisement
-constexpr uint32_t kPuntHeldIpv6 = 2;   // a forwarded packet whose next hop has no MAC yet
+constexpr uint32_t kPuntNdMessage = 1;            // a Neighbor Solicitation or Advertisement
+constexpr uint32_t kPuntHeldIpv6 = 2;             // a forwarded packet whose next hop has no MAC yet
 constexpr uint32_t kPuntRouterAdvertisement = 3;  // an RA on a port with accept_router_advertisements
 
 inline bool is_nd_type(uint8_t icmp_type) noexcept {
@@ -56,9 +56,9 @@ bool parse_nd(const uint8_t* frame, uint32_t contiguous_length, const ParsedIpv6
 
 // A Router Advertisement's fields the control thread acts on (control/default_routers.h).
 struct RouterAdvertisement {
-    Ipv6Bytes source{};       // the router's link-local address
-    uint16_t lifetime_s = 0;  // Router Lifetime; 0: not a default router (withdraws it)
-    int8_t preference = 0;    // RFC 4191 Default Router Preference: 1 high, 0 medium, -1 low
+    Ipv6Bytes source{};           // the router's link-local address
+    uint16_t lifetime_s = 0;      // Router Lifetime; 0: not a default router (withdraws it)
+    int8_t preference = 0;        // RFC 4191 Default Router Preference: 1 high, 0 medium, -1 low
     bool has_link_layer = false;  // source link-layer address option
     rte_ether_addr link_layer{};
 };

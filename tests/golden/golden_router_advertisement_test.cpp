@@ -19,8 +19,14 @@ Bytes router_advertisement(const rte_ether_addr& router_mac, uint16_t vlan) {
     icmp[0] = kNdRouterAdvertisement;
     icmp[4] = 64;
     test::put16(icmp, 6, 1800);
-    const Bytes option = {1, 1, router_mac.addr_bytes[0], router_mac.addr_bytes[1], router_mac.addr_bytes[2],
-                          router_mac.addr_bytes[3], router_mac.addr_bytes[4], router_mac.addr_bytes[5]};
+    const Bytes option = {1,
+                          1,
+                          router_mac.addr_bytes[0],
+                          router_mac.addr_bytes[1],
+                          router_mac.addr_bytes[2],
+                          router_mac.addr_bytes[3],
+                          router_mac.addr_bytes[4],
+                          router_mac.addr_bytes[5]};
     test::append_bytes(icmp, option);
     const Ipv6Address source = ipv6("fe80::1");
     test::put16(icmp, 2, test::ipv6_l4_checksum(source, kAllNodes, kProtoIcmpv6, icmp));

@@ -329,10 +329,8 @@ TEST(AcceptRouterAdvertisementsConfig, DecodedValidatedDumpedAndRestartOnly) {
     const std::string dumped = config::format_config(accepting);
     EXPECT_NE(dumped.find("accept_router_advertisements = true"), std::string::npos);
     EXPECT_TRUE(load(dumped).ports[0].accept_router_advertisements);
-    EXPECT_EQ(config::format_config(load(config_text(false))).find("accept_router_advertisements"),
-              std::string::npos);
-    const std::vector<std::string> differences =
-        config::restart_only_differences(load(config_text(false)), accepting);
+    EXPECT_EQ(config::format_config(load(config_text(false))).find("accept_router_advertisements"), std::string::npos);
+    const std::vector<std::string> differences = config::restart_only_differences(load(config_text(false)), accepting);
     ASSERT_EQ(differences.size(), 1u);
     EXPECT_EQ(differences[0], "ports[0].accept_router_advertisements");
 
@@ -347,10 +345,9 @@ accept_router_advertisements = true
 )";
     config::LoadResult refused = config::load_config_string(ipv4_only, "ipv4_only");
     EXPECT_FALSE(refused.config);
-    EXPECT_NE(config::describe_errors(refused.errors).find("ports[0].accept_router_advertisements"),
-              std::string::npos);
-    config::LoadResult mistyped = config::load_config_string(
-        config_text(false) + "accept_router_advertisements = \"yes\"\n", "mistyped");
+    EXPECT_NE(config::describe_errors(refused.errors).find("ports[0].accept_router_advertisements"), std::string::npos);
+    config::LoadResult mistyped =
+        config::load_config_string(config_text(false) + "accept_router_advertisements = \"yes\"\n", "mistyped");
     EXPECT_FALSE(mistyped.config);
 }
 
