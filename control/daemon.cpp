@@ -186,11 +186,13 @@ private:
     std::unique_ptr<NeighborResolver> resolver_;
     std::unique_ptr<NeighborTable6> neighbors6_;
     std::unique_ptr<NeighborDiscovery> discovery_;
-    NeighborCountsBoard neighbor_counts_;              // the resolvers' counts for the API and metrics threads
-    RouterAdvertisementBoard router_advertisements_;   // the default routers learnt, for the same
-    std::optional<DefaultRoute6> published_default6_;  // the learnt IPv6 default route in the snapshots
-    std::unique_ptr<KernelPath> kernel_path_;          // ports with a kernel_interface; null: none
-    std::unique_ptr<RouteAnnouncer> announcer_;        // [announce] enabled; null: nothing announced
+    NeighborCountsBoard neighbor_counts_;        // the resolvers' counts for the API and metrics threads
+    std::unique_ptr<KernelPath> kernel_path_;    // ports with a kernel_interface; null: none
+    std::unique_ptr<RouteAnnouncer> announcer_;  // [announce] enabled; null: nothing announced
+    // The default routers learnt from router advertisements, for the API and metrics threads, and
+    // the learnt IPv6 default route the published snapshots carry.
+    RouterAdvertisementBoard router_advertisements_;
+    std::optional<DefaultRoute6> published_default6_;
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
