@@ -247,8 +247,10 @@ void NeighborDiscovery::handle_router_advertisement(rte_mbuf* packet, const Snap
         break;
     case DefaultRouters::Outcome::Full:
         ++ra_counts_.refused;
-        spdlog::warn("ND: router advertisement from {} on port {} refused: {} default routers known already", router,
-                     port_index, DefaultRouters::kMaxRouters);
+        // Only a link full of routers (or of spoofed ones) gets here, at the punt rate: counted, not logged at
+        // every advertisement.
+        spdlog::debug("ND: router advertisement from {} on port {} refused: {} default routers known already", router,
+                      port_index, DefaultRouters::kMaxRouters);
         break;
     case DefaultRouters::Outcome::Refreshed:
     case DefaultRouters::Outcome::NotKnown:
