@@ -16,7 +16,7 @@ covers it. The test plays the router fe80::1 and the pod on the kernel side of t
   * an RA with hop limit 64 is refused and counted; the counts are in `vipctl get stats` (-o json
     and the table) and in vipgate_neighbor_router_advertisements_total;
   * an RA with router lifetime 0 withdraws the route: `vipctl get routes` no longer lists it, and
-    the pod's next segment to the client is dropped (drop no_route) instead of reaching the router;
+    the pod's retransmitted SYN-ACK is dropped (drop no_route) instead of reaching the router;
   * the log names the router's arrival and its withdrawal.
 """
 import os
@@ -155,7 +155,7 @@ def main(context):
     wait_routes(vipctl, lambda r: r == [], "withdrawn route")
     counts = wait_counts(vipctl, {"accepted": 2, "withdrawn": 1, "default_routers": 0}, "withdrawal")
     no_route_before = vipctl.json("get", "stats")["drops"].get("no_route", 0)
-    tap.send(pod_segment("A", 5001))
+    tap.send(pod_segment("SA", 5000))  # the SYN-ACK again, as the pod retransmits it
     tap.expect_none(to_client, wait=0.5, what="segment to the client after the withdrawal")
     deadline = time.monotonic() + 5
     while vipctl.json("get", "stats")["drops"].get("no_route", 0) != no_route_before + 1:
