@@ -6,7 +6,7 @@ The port has 198.18.0.1/24, 2001:db8::1/64 and the SNAT6 address 2001:db8::2; th
 is on-link (static neighbor); the client 2001:db8:c1::10 is off-link, and no [[routes]] entry
 covers it. The test plays the router fe80::1 and the pod on the kernel side of the tap:
   * before any RA, `vipctl get routes` lists no learnt route;
-  * an RA (router lifetime 1800 s, source link-layer option, a prefix information option) makes
+  * an RA (router lifetime 1800 s, preference high, source link-layer option, a prefix option) makes
     fe80::1 the IPv6 default route: `vipctl get routes` shows it (origin router-advertisement,
     installed, lifetime about 1800 s), and the port's addresses stay as configured (`vipctl dump`:
     the prefix option configures nothing);
@@ -52,7 +52,7 @@ def router_advertisement(lifetime, hop_limit=255):
     from scapy.layers.l2 import Ether
     return (Ether(src=ROUTER6_MAC, dst="33:33:00:00:00:01") /
             IPv6(src=ROUTER6, dst="ff02::1", hlim=hop_limit) /
-            ICMPv6ND_RA(chlim=64, routerlifetime=lifetime) /
+            ICMPv6ND_RA(chlim=64, routerlifetime=lifetime, prf=1) /
             ICMPv6NDOptSrcLLAddr(lladdr=ROUTER6_MAC) /
             ICMPv6NDOptPrefixInfo(prefix="2001:db8:aaaa::", prefixlen=64, validlifetime=3600,
                                   preferredlifetime=1800))
@@ -106,7 +106,7 @@ def main(context):
     routes = wait_routes(vipctl, lambda r: len(r) == 1, "the RA's default route")
     route = routes[0]
     h.check(route["prefix"] == "::/0" and route["via"] == ROUTER6 and route["port"] == "p0" and
-            route["installed"] is True and route["preference"] == "medium" and 1790 <= route["lifetime_s"] <= 1800,
+            route["installed"] is True and route["preference"] == "high" and 1790 <= route["lifetime_s"] <= 1800,
             f"learnt route {route}")
     table = vipctl.ok("get", "routes")
     h.check(any(ROUTER6 in line and "router-advertisement" in line and "yes" in line for line in table.splitlines()),
