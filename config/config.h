@@ -55,9 +55,10 @@ struct PortConfig {
     std::vector<Ipv4Prefix> addresses;  // the gateway's own addresses on this port (CIDR)
     uint16_t vlan = 0;                  // 0: untagged; otherwise 802.1Q VLAN id carried on this port
     bool promiscuous = false;
-    std::optional<uint16_t> mtu;         // largest IPv4 datagram sent; default: the device's own MTU
-    std::string kernel_interface;        // Linux tap for the kernel exception path; empty: none
-    std::vector<Ipv6Prefix> addresses6;  // the IPv6 entries of `addresses` (on-link prefixes for NAT66)
+    std::optional<uint16_t> mtu;                // largest IPv4 datagram sent; default: the device's own MTU
+    std::string kernel_interface;               // Linux tap for the kernel exception path; empty: none
+    std::vector<Ipv6Prefix> addresses6;         // the IPv6 entries of `addresses` (on-link prefixes for NAT66)
+    bool accept_router_advertisements = false;  // learn IPv6 default routers on this port
     bool operator==(const PortConfig&) const = default;
 };
 

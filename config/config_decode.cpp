@@ -312,6 +312,7 @@ private:
             if (integer<68, 16000>(*f, value)) port.mtu = value;
         }
         if (auto f = keys->optional("kernel_interface")) text(*f, port.kernel_interface);
+        if (auto f = keys->optional("accept_router_advertisements")) flag(*f, port.accept_router_advertisements);
         keys->report_unknown_keys();
     }
 

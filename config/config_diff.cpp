@@ -21,6 +21,8 @@ void compare_port(const PortConfig& running, const PortConfig& candidate, const 
     check(running.promiscuous == candidate.promiscuous, "promiscuous");
     check(running.mtu == candidate.mtu, "mtu");
     check(running.kernel_interface == candidate.kernel_interface, "kernel_interface");
+    check(running.accept_router_advertisements == candidate.accept_router_advertisements,
+          "accept_router_advertisements");
 }
 
 }  // namespace

@@ -154,6 +154,12 @@ private:
                 check_kernel_interface(path + ".kernel_interface", port.kernel_interface, kernel_interfaces);
             }
             if (!intact(path + ".addresses")) continue;
+            if (port.accept_router_advertisements && port.addresses6.empty() &&
+                intact(path + ".accept_router_advertisements")) {
+                diagnostics_.error(path + ".accept_router_advertisements",
+                                   "accepting router advertisements needs an IPv6 address on the port (the "
+                                   "source of the solicitations that resolve the router); add one to `addresses`");
+            }
             if (port.addresses.empty()) {
                 diagnostics_.error(path + ".addresses", "a port needs at least one address");
             }

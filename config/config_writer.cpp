@@ -336,6 +336,7 @@ std::string format_config(const Config& config) {
         line(out, "promiscuous", boolean(port.promiscuous));
         if (port.mtu) line(out, "mtu", number(*port.mtu));
         if (!port.kernel_interface.empty()) line(out, "kernel_interface", quoted(port.kernel_interface));
+        if (port.accept_router_advertisements) line(out, "accept_router_advertisements", boolean(true));
     }
     for (const auto& route : config.routes) {
         out += "\n[[routes]]\n";

@@ -16,6 +16,7 @@
 
 #include "config/objects.h"
 #include "control/connect_latency.h"
+#include "control/default_routers.h"
 #include "control/dns_text.h"
 #include "control/in_process_capture.h"
 #include "control/kubernetes_source.h"
@@ -556,6 +557,14 @@ json get_stats(ApiBackend& backend) {
     if (backend.neighbors != nullptr) {
         stats["neighbors"] = {{"arp", neighbor_json(backend.neighbors->arp())},
                               {"nd", neighbor_json(backend.neighbors->nd())}};
+        if (backend.router_advertisements != nullptr) {
+            const RouterAdvertisementView view = backend.router_advertisements->view();
+            stats["neighbors"]["router_advertisements"] = {{"accepted", view.counts.accepted},
+                                                           {"refused", view.counts.refused},
+                                                           {"withdrawn", view.counts.withdrawn},
+                                                           {"expired", view.counts.expired},
+                                                           {"default_routers", view.routers.size()}};
+        }
     }
     backend.stats_rates.add_rates(stats, StatsRates::Clock::now());
     return stats;
@@ -660,6 +669,45 @@ json prefix_json(const config::Ipv4Prefix& prefix) {
     return config::format_ipv4(prefix.address) + "/" + std::to_string(prefix.length);
 }
 
+const char* preference_name(int8_t preference) {
+    return preference > 0 ? "high" : preference < 0 ? "low" : "medium";
+}
+
+// The routes the gateway forwards by, besides its ports' prefixes: the static [[routes]], then the
+// IPv6 default routers learnt from router advertisements (the chosen one is installed unless a
+// static ::/0 is configured, which always wins), each with its remaining lifetime.
+json get_routes(ApiBackend& backend) {
+    json routes = json::array();
+    std::vector<std::string> port_names;
+    bool static_default6 = false;
+    backend.control.inspect([&](const config::ServiceStore&, const config::Config& settings) {
+        for (const config::PortConfig& port : settings.ports) port_names.push_back(port.name);
+        for (const config::RouteConfig& route : settings.routes) {
+            static_default6 = static_default6 || (route.ipv6 && route.prefix6.length == 0);
+            routes.push_back({{"prefix", route.ipv6 ? config::format_ipv6_prefix(route.prefix6)
+                                                    : prefix_json(route.prefix).get<std::string>()},
+                              {"via", route.ipv6 ? config::format_ipv6(route.via6) : config::format_ipv4(route.via)},
+                              {"port", route.port},
+                              {"origin", "static"},
+                              {"installed", true}});
+        }
+    });
+    if (backend.router_advertisements != nullptr) {
+        const RouterAdvertisementView view = backend.router_advertisements->view();
+        for (const LearntRouter& router : view.routers) {
+            const uint64_t remaining_ms = router.expires_ms > view.now_ms ? router.expires_ms - view.now_ms : 0;
+            routes.push_back({{"prefix", "::/0"},
+                              {"via", config::format_ipv6(router.address)},
+                              {"port", router.port_index < port_names.size() ? port_names[router.port_index] : "?"},
+                              {"origin", "router-advertisement"},
+                              {"installed", router.chosen && !static_default6},
+                              {"preference", preference_name(router.preference)},
+                              {"lifetime_s", (remaining_ms + 999) / 1000}});
+        }
+    }
+    return {{"ok", true}, {"routes", routes}};
+}
+
 // The announcer's state and, while drained, what still runs through the gateway: the drain is
 // done when open_connections reaches 0 (or the deadline passes and the operator stops it anyway).
 json get_announcements(const ApiBackend& backend) {
@@ -739,6 +787,7 @@ json handle(const json& request, ApiBackend& backend) {
         if (resource == "conntrack") return get_conntrack(request, backend);
         if (resource == "stats") return get_stats(backend);
         if (resource == "announcements") return get_announcements(backend);
+        if (resource == "routes") return get_routes(backend);
         json out;
         backend.control.inspect([&](const config::ServiceStore& store, const config::Config& settings) {
             if (resource == "services") {
@@ -749,7 +798,7 @@ json handle(const json& request, ApiBackend& backend) {
                 out = get_pods(request, store);
             } else {
                 out = refused("unknown resource '" + resource +
-                              "'; allowed: services, endpoints, pods, conntrack, stats, announcements");
+                              "'; allowed: services, endpoints, pods, conntrack, stats, announcements, routes");
             }
         });
         return out;

@@ -26,6 +26,7 @@ class StatsReporter;
 class KubernetesSource;
 class RouteAnnouncer;
 class NeighborCountsBoard;
+class RouterAdvertisementBoard;
 
 // A port `vipctl capture` can name.
 struct CapturePort {
@@ -44,6 +45,8 @@ struct ApiBackend {
     const KubernetesSource* kubernetes = nullptr;    // set: its state goes into `get stats`
     RouteAnnouncer* announcer = nullptr;             // set: [announce] enabled (get announcements, drain-gateway)
     const NeighborCountsBoard* neighbors = nullptr;  // set: ARP and ND counts go into `get stats`
+    // set: the default routers learnt from router advertisements (`get routes`, `get stats`)
+    const RouterAdvertisementBoard* router_advertisements = nullptr;
 };
 
 nlohmann::json handle_api_request(const nlohmann::json& request, ApiBackend& backend);

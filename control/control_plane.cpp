@@ -140,6 +140,27 @@ UpdateOutcome ControlPlane::reload(config::Config next, std::chrono::steady_cloc
     });
 }
 
+std::optional<UpdateOutcome> ControlPlane::try_set_default_route6(const std::optional<DefaultRoute6>& route) {
+    std::unique_lock lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return std::nullopt;
+    const auto started = std::chrono::steady_clock::now();
+    const std::optional<DefaultRoute6> previous = builder_.default_route6();
+    builder_.set_default_route6(route);
+    UpdateOutcome outcome;
+    try {
+        outcome = publish_changes(config::StoreResult{}, 0, true);
+    } catch (const std::exception& error) {  // prepare() changed nothing: the next call tries again
+        builder_.set_default_route6(previous);
+        outcome.generation = generation_;
+        outcome.result.errors.push_back({"router advertisement", 0, 0, "routes", error.what()});
+    }
+    outcome.result.changes.push_back({"route", "", "::/0", route ? "learnt" : "withdrawn"});
+    outcome.timing.total_ms = elapsed_ms(started);
+    if (outcome.published) last_timing_ = outcome.timing;
+    if (observer_) observer_(outcome);
+    return outcome;
+}
+
 UpdateOutcome ControlPlane::finish(UpdateOutcome outcome, std::chrono::steady_clock::time_point requested) {
     if (outcome.published && wait_in_use_) outcome.timing.publish_us = wait_in_use_(outcome.generation).wait_us;
     outcome.timing.total_ms = elapsed_ms(requested);

@@ -81,6 +81,10 @@ public:
     // differences must have been refused by the caller). `requested`: when the reload was asked
     // for (reading the file counts in the update's total time); default: now.
     UpdateOutcome reload(config::Config next, std::chrono::steady_clock::time_point requested = {});
+    // The control loop's: a new IPv6 default route learnt from router advertisements (none:
+    // withdrawn), built and published as any change. Never waits: nothing (nullopt) when an
+    // update holds the lock (call again later), and the workers' pick-up is not awaited.
+    std::optional<UpdateOutcome> try_set_default_route6(const std::optional<DefaultRoute6>& route);
 
     // Called under the lock at the end of every update, whatever its result (the metrics).
     // Set before updates can arrive (before the API starts).

@@ -164,6 +164,7 @@ private:
     Publication publish(std::unique_ptr<Snapshot> snapshot);
     Publication wait_in_use(uint64_t generation);
     void drain_punt_ring(uint64_t now_ms);
+    void publish_default_route6();
     void steer_snat_replies();
     void stop_workers();
     void report_final();
@@ -188,6 +189,10 @@ private:
     NeighborCountsBoard neighbor_counts_;        // the resolvers' counts for the API and metrics threads
     std::unique_ptr<KernelPath> kernel_path_;    // ports with a kernel_interface; null: none
     std::unique_ptr<RouteAnnouncer> announcer_;  // [announce] enabled; null: nothing announced
+    // The default routers learnt from router advertisements, for the API and metrics threads, and
+    // the learnt IPv6 default route the published snapshots carry.
+    RouterAdvertisementBoard router_advertisements_;
+    std::optional<DefaultRoute6> published_default6_;
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<SnapshotBuilder> builder_;
     std::unique_ptr<ControlPlane> control_plane_;
@@ -556,6 +561,28 @@ void Daemon::drain_punt_ring(uint64_t now_ms) {
     }
 }
 
+// A change of learnt default router reaches the workers as any change does (a snapshot built and
+// published), but never makes the control loop wait: while an update holds the lock it is tried
+// again at the next iteration.
+void Daemon::publish_default_route6() {
+    const std::optional<DefaultRoute6> wanted = discovery_->default_route();
+    if (wanted == published_default6_) return;
+    const std::optional<UpdateOutcome> outcome = control_plane_->try_set_default_route6(wanted);
+    if (!outcome) return;
+    published_default6_ = wanted;
+    if (!outcome->result.ok()) {
+        spdlog::error("IPv6 default route from router advertisements not installed: {}",
+                      config::describe_errors(outcome->result.errors));
+        return;
+    }
+    if (wanted) {
+        spdlog::info("generation {} published: IPv6 default route via {} on port {} (router advertisement)",
+                     outcome->generation, NdFamily::text(wanted->router), ports_[wanted->port_index].name);
+    } else {
+        spdlog::info("generation {} published: no IPv6 default route from router advertisements", outcome->generation);
+    }
+}
+
 void Daemon::control_loop() {
     StatsReporter& reporter = *reporter_;
     const uint64_t start_ms = steady_ms();
@@ -571,8 +598,10 @@ void Daemon::control_loop() {
             resolver_->tick(*publisher_->current(), now_ms);
             discovery_->tick(*publisher_->current(), now_ms);
             neighbor_counts_.publish(resolver_->counts(), discovery_->counts());
+            router_advertisements_.publish(discovery_->router_advertisements(now_ms));
             next_neighbor_tick_ms = now_ms + kNeighborTickMs;
         }
+        publish_default_route6();
         // Never waits for an update in progress (a reload or an API request holds the lock).
         control_plane_->try_locked([this] { publisher_->reclaim(); });
         start_requested_reload();
@@ -713,9 +742,9 @@ void Daemon::start_metrics(const std::vector<WorkerContext*>& workers) {
         spdlog::info("metrics endpoint disabled (--metrics-address \"\")");
         return;
     }
-    metrics_ = std::make_unique<MetricsExporter>(
-        MetricsSources{workers, ports_, *control_plane_, *publisher_, *reporter_, *update_metrics_,
-                       options_.metrics_endpoints, kubernetes_.get(), announcer_.get(), &neighbor_counts_});
+    metrics_ = std::make_unique<MetricsExporter>(MetricsSources{
+        workers, ports_, *control_plane_, *publisher_, *reporter_, *update_metrics_, options_.metrics_endpoints,
+        kubernetes_.get(), announcer_.get(), &neighbor_counts_, &router_advertisements_});
     try {
         metrics_->start(options_.metrics_address);
         spdlog::info("metrics at http://{}/metrics{}", metrics_->listening_address(),
@@ -771,6 +800,7 @@ int Daemon::run() {
     api_backend_->kubernetes = kubernetes_.get();
     api_backend_->announcer = announcer_.get();
     api_backend_->neighbors = &neighbor_counts_;
+    api_backend_->router_advertisements = &router_advertisements_;
     for (const PortRuntime& port : ports_) api_backend_->ports.push_back({port.name, port.port_id});
     publish_telemetry();
     start_metrics(contexts);

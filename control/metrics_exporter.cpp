@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "control/control_plane.h"
+#include "control/default_routers.h"
 #include "control/kubernetes_source.h"
 #include "control/neighbor_counts.h"
 #include "control/publisher.h"
@@ -36,8 +37,14 @@ MetricsSample sample_metrics(const MetricsSources& sources) {
         sample.announcements = AnnouncementSample{status.announced_vips, status.routes.size() + status.routes6.size(),
                                                   status.drained, status.failures};
     }
-    if (sources.neighbors != nullptr)
+    if (sources.neighbors != nullptr) {
         sample.neighbors = NeighborSample{sources.neighbors->arp(), sources.neighbors->nd()};
+        if (sources.router_advertisements != nullptr) {
+            const RouterAdvertisementView view = sources.router_advertisements->view();
+            sample.neighbors->router_advertisements = view.counts;
+            sample.neighbors->default_routers = view.routers.size();
+        }
+    }
     for (const WorkerContext* worker : sources.workers) {
         WorkerSample& out = sample.workers.emplace_back();
         out.index = worker->worker_index;

@@ -29,6 +29,7 @@ class StatsReporter;
 class KubernetesSource;
 class RouteAnnouncer;
 class NeighborCountsBoard;
+class RouterAdvertisementBoard;
 struct WorkerContext;
 
 struct MetricsSources {
@@ -39,9 +40,10 @@ struct MetricsSources {
     const StatsReporter& reporter;  // per-endpoint and per-service-port counts (read under the lock)
     const UpdateMetrics& updates;
     bool per_endpoint = false;
-    const KubernetesSource* kubernetes = nullptr;    // set: the source's state as series
-    const RouteAnnouncer* announcer = nullptr;       // set: the announced routes as series
-    const NeighborCountsBoard* neighbors = nullptr;  // set: the ARP and ND counts as series
+    const KubernetesSource* kubernetes = nullptr;                     // set: the source's state as series
+    const RouteAnnouncer* announcer = nullptr;                        // set: the announced routes as series
+    const NeighborCountsBoard* neighbors = nullptr;                   // set: the ARP and ND counts as series
+    const RouterAdvertisementBoard* router_advertisements = nullptr;  // set: with the ND counts
 };
 
 // Everything one scrape reports, read from the live sources (the control plane's lock is taken

@@ -373,6 +373,23 @@ void add_neighbors(Families& families, const NeighborSample& sample) {
                          static_cast<double>(protocol.second->*metric.member));
         }
     }
+    const RouterAdvertisementCounts& ra = sample.router_advertisements;
+    constexpr const char* kRaHelp =
+        "IPv6 router advertisements on ports with accept_router_advertisements: accepted, or refused (invalid per "
+        "RFC 4861 6.1.2, or a router beyond the 16 kept).";
+    families.add("vipgate_neighbor_router_advertisements_total", kRaHelp, MetricType::Counter,
+                 {{"outcome", "accepted"}}, static_cast<double>(ra.accepted));
+    families.add("vipgate_neighbor_router_advertisements_total", kRaHelp, MetricType::Counter, {{"outcome", "refused"}},
+                 static_cast<double>(ra.refused));
+    families.add("vipgate_neighbor_default_routers", "IPv6 default routers learnt from router advertisements now.",
+                 MetricType::Gauge, {}, static_cast<double>(sample.default_routers));
+    constexpr const char* kRemovedHelp =
+        "IPv6 default routers removed: withdrawn (router lifetime 0) or expired (no advertisement within their "
+        "lifetime).";
+    families.add("vipgate_neighbor_default_routers_removed_total", kRemovedHelp, MetricType::Counter,
+                 {{"reason", "withdrawn"}}, static_cast<double>(ra.withdrawn));
+    families.add("vipgate_neighbor_default_routers_removed_total", kRemovedHelp, MetricType::Counter,
+                 {{"reason", "expired"}}, static_cast<double>(ra.expired));
 }
 
 }  // namespace

@@ -88,6 +88,8 @@ struct AnnouncementSample {
 struct NeighborSample {
     NeighborCounts arp;
     NeighborCounts nd;
+    RouterAdvertisementCounts router_advertisements;  // ports with accept_router_advertisements
+    uint64_t default_routers = 0;                     // IPv6 default routers known now
 };
 
 struct MetricsSample {

@@ -99,7 +99,7 @@ public:
     // neighbor advertisement), `aimed_at_us` when it asks for one of our addresses.
     void consider(const Snapshot& snapshot, uint16_t port_index, const Address& neighbor, const rte_ether_addr& mac,
                   bool answer, bool aimed_at_us, uint64_t now_ms) {
-        rte_ether_addr existing;
+        rte_ether_addr existing{};  // read only when in_table (GCC cannot tell once inlined)
         const bool in_table = table_.lookup(Family::key(neighbor), existing);
         const bool asked = asking_for(neighbor);
         if (in_table && !rte_is_same_ether_addr(&existing, &mac) && !(asked && answer)) {

@@ -23,6 +23,14 @@ struct NeighborCounts {
     uint64_t updates_refused = 0;      // unsolicited news that would have changed a neighbor's MAC
 };
 
+// Router advertisements on ports with accept_router_advertisements (default_routers.h).
+struct RouterAdvertisementCounts {
+    uint64_t accepted = 0;   // valid RAs
+    uint64_t refused = 0;    // invalid (RFC 4861 6.1.2), or a new router beyond DefaultRouters::kMaxRouters
+    uint64_t withdrawn = 0;  // routers removed by a lifetime-0 RA
+    uint64_t expired = 0;    // routers whose lifetime ran out
+};
+
 class NeighborCountsBoard {
 public:
     void publish(const NeighborCounts& arp, const NeighborCounts& nd) {

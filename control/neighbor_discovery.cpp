@@ -83,12 +83,15 @@ NeighborDiscovery::NeighborDiscovery(NeighborTable6& table, const std::vector<Po
     : cache_(table, ports, transmit_ring) {}
 
 bool NeighborDiscovery::takes(const rte_mbuf* packet) noexcept {
-    return ipv6_offset(packet) != 0 && (packet->hash.usr == kPuntNdMessage || packet->hash.usr == kPuntHeldIpv6);
+    return ipv6_offset(packet) != 0 && (packet->hash.usr == kPuntNdMessage || packet->hash.usr == kPuntHeldIpv6 ||
+                                        packet->hash.usr == kPuntRouterAdvertisement);
 }
 
 void NeighborDiscovery::handle(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms) {
     if (packet->hash.usr == kPuntHeldIpv6) {
         hold(packet, snapshot, now_ms);
+    } else if (packet->hash.usr == kPuntRouterAdvertisement) {
+        handle_router_advertisement(packet, snapshot, now_ms);
     } else {
         handle_message(packet, snapshot, now_ms);
     }
@@ -191,6 +194,72 @@ void NeighborDiscovery::hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_
         return;
     }
     cache_.hold(packet, snapshot, cache_.port_index_of(packet->port), to_bytes(route->next_hop(destination)), now_ms);
+}
+
+void NeighborDiscovery::tick(const Snapshot& snapshot, uint64_t now_ms) {
+    cache_.tick(snapshot, now_ms);
+    for (const LearntRouter& router : routers_.expire(now_ms)) {
+        ++ra_counts_.expired;
+        spdlog::info("ND: default router {} on port {} expired (no router advertisement within its lifetime)",
+                     NdFamily::text(router.address), router.port_index);
+    }
+}
+
+// RFC 4861 6.1.2, then 6.3.4: the router's link-layer address, and its lifetime as a default
+// router. A port without accept_router_advertisements never punts one; a reload cannot change
+// that (the option is restart-only), but a snapshot is checked all the same.
+void NeighborDiscovery::handle_router_advertisement(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms) {
+    const uint16_t port_index = cache_.port_index_of(packet->port);
+    const auto* frame = rte_pktmbuf_mtod(packet, const uint8_t*);
+    const uint16_t l3_offset = ipv6_offset(packet);
+    ParsedIpv6 parsed;
+    RouterAdvertisement advertisement;
+    RaCheck check = RaCheck::Fragmented;
+    if (l3_offset != 0 &&
+        parse_ipv6(frame, rte_pktmbuf_data_len(packet), rte_pktmbuf_pkt_len(packet), l3_offset, parsed).kind ==
+            PacketKind::Ipv6) {
+        check = parse_router_advertisement(frame, rte_pktmbuf_data_len(packet), parsed, advertisement);
+    }
+    rte_pktmbuf_free(packet);
+    if (port_index >= snapshot.ports.size() || !snapshot.ports[port_index].accept_router_advertisements) {
+        ++ra_counts_.refused;
+        return;
+    }
+    if (check != RaCheck::Valid) {
+        ++ra_counts_.refused;
+        spdlog::debug("ND: router advertisement refused on port {}: {}", port_index, ra_check_name(check));
+        return;
+    }
+    ++ra_counts_.accepted;
+    if (advertisement.has_link_layer) {
+        cache_.consider(snapshot, port_index, advertisement.source, advertisement.link_layer, false, true, now_ms);
+    }
+    const std::string router = NdFamily::text(advertisement.source);
+    switch (routers_.advertised(advertisement.source, port_index, advertisement.lifetime_s, advertisement.preference,
+                                now_ms)) {
+    case DefaultRouters::Outcome::Added:
+        spdlog::info("ND: default router {} on port {} (lifetime {} s, preference {})", router, port_index,
+                     advertisement.lifetime_s, int{advertisement.preference});
+        break;
+    case DefaultRouters::Outcome::Withdrawn:
+        ++ra_counts_.withdrawn;
+        spdlog::info("ND: default router {} on port {} withdrawn (router lifetime 0)", router, port_index);
+        break;
+    case DefaultRouters::Outcome::Full:
+        ++ra_counts_.refused;
+        // Only a link full of routers (or of spoofed ones) gets here, at the punt rate: counted, not logged at
+        // every advertisement.
+        spdlog::debug("ND: router advertisement from {} on port {} refused: {} default routers known already", router,
+                      port_index, DefaultRouters::kMaxRouters);
+        break;
+    case DefaultRouters::Outcome::Refreshed:
+    case DefaultRouters::Outcome::NotKnown:
+        break;
+    }
+}
+
+RouterAdvertisementView NeighborDiscovery::router_advertisements(uint64_t now_ms) const {
+    return RouterAdvertisementView{ra_counts_, routers_.routers(), now_ms};
 }
 
 NeighborCounts NeighborDiscovery::counts() const noexcept {

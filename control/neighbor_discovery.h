@@ -11,7 +11,11 @@
 // NeighborCache's (neighbor_cache.h), shared with ARP: the same timers and bounds. A claim on one
 // of our addresses (an advertisement for it, or a solicitation from it) from another MAC is
 // answered with an unsolicited advertisement to all nodes, override set (RFC 4861 7.2.6).
-// Router advertisements and redirects never get here.
+// Redirects never get here, nor router advertisements but those of ports with
+// accept_router_advertisements: those are checked (RFC 4861 6.1.2), their source link-layer option
+// is news of the router (learnt as from a solicitation aimed at us) and their router lifetime
+// feeds DefaultRouters (default_routers.h), which the control loop turns into the snapshot's
+// IPv6 default route.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "control/default_routers.h"
 #include "control/neighbor_cache.h"
 #include "control/neighbor_counts.h"
 #include "control/port_setup.h"
@@ -70,21 +75,29 @@ public:
     static bool takes(const rte_mbuf* packet) noexcept;
     // Takes ownership of a punted packet.
     void handle(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
-    // Retransmits solicitations, gives up on silent next hops, re-probes old entries.
-    void tick(const Snapshot& snapshot, uint64_t now_ms) { cache_.tick(snapshot, now_ms); }
+    // Retransmits solicitations, gives up on silent next hops, re-probes old entries; expires
+    // default routers.
+    void tick(const Snapshot& snapshot, uint64_t now_ms);
     const NdStatistics& statistics() const noexcept { return cache_.statistics(); }
     size_t learnt_count() const noexcept { return cache_.learnt_count(); }
     NeighborCounts counts() const noexcept;
+    // The IPv6 default route the routers' advertisements ask for now (none: no router).
+    std::optional<DefaultRoute6> default_route() const { return routers_.chosen(); }
+    const RouterAdvertisementCounts& router_advertisement_counts() const noexcept { return ra_counts_; }
+    RouterAdvertisementView router_advertisements(uint64_t now_ms) const;
 
 private:
     void handle_message(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
     void answer(rte_mbuf* packet, const Snapshot& snapshot, uint16_t port_index, const NdMessage& message);
     bool owned(const Snapshot& snapshot, const Ipv6Bytes& address);
     void hold(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
+    void handle_router_advertisement(rte_mbuf* packet, const Snapshot& snapshot, uint64_t now_ms);
 
     NeighborCache<NdFamily> cache_;
     std::set<Ipv6Bytes> owned_;  // our addresses in the snapshot of owned_generation_
     uint64_t owned_generation_ = ~0ull;
+    DefaultRouters routers_;
+    RouterAdvertisementCounts ra_counts_;
 };
 
 }  // namespace vipgate

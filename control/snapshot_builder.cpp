@@ -155,7 +155,12 @@ void add_ipv6_routes(const config::Config& config, RouteTable& table) {
     }
     for (uint32_t index = 0; index < entries.size(); ++index) {
         const Ipv6OnLink& entry = entries[index];
-        if (rte_lpm6_add(table.lpm6, entry.prefix, entry.length, index) != 0) {
+        // rte_lpm6 takes depths 1..128: a default route (::/0) is two /1 halves, as for IPv4.
+        uint8_t upper_half[16] = {0x80};
+        const bool added = entry.length == 0 ? rte_lpm6_add(table.lpm6, entry.prefix, 1, index) == 0 &&
+                                                   rte_lpm6_add(table.lpm6, upper_half, 1, index) == 0
+                                             : rte_lpm6_add(table.lpm6, entry.prefix, entry.length, index) == 0;
+        if (!added) {
             config::Ipv6Address prefix;
             std::memcpy(prefix.data(), entry.prefix, prefix.size());
             throw std::runtime_error("cannot add IPv6 route " + config::format_ipv6(prefix) + "/" +
@@ -431,6 +436,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::prepare(const config::Config& setting
     for (size_t i = 0; i < settings.ports.size() && i < snapshot->ports.size(); ++i) {
         snapshot->ports[i].vlan = settings.ports[i].vlan;
         snapshot->ports[i].kernel_interface = !settings.ports[i].kernel_interface.empty();
+        snapshot->ports[i].accept_router_advertisements = settings.ports[i].accept_router_advertisements;
         // The daemon's identities carry the MTU the device runs (port_setup.cpp); a configured
         // one is the same there (ports are restart-only) and the one that counts elsewhere.
         if (settings.ports[i].mtu) snapshot->ports[i].mtu = *settings.ports[i].mtu;
@@ -699,6 +705,10 @@ void SnapshotBuilder::stage_ipv6_settings(const config::Config& settings, Snapsh
         ipv6.snat_active.push_back(static_cast<uint8_t>(slot - snat6_slots_.begin()));
     }
     ipv6.snat_slots.assign(snat6_slots_.begin(), snat6_slots_.end());
+    if (default_route6_ && default_route6_->port_index < settings.ports.size()) {
+        ipv6.has_default_router = true;
+        ipv6.default_router = default_route_link(*default_route6_);
+    }
 }
 
 // A kept port keeps its id (and so its VIP key); a new one takes a free id with a new

@@ -27,6 +27,7 @@
 
 #include "config/config.h"
 #include "config/service_store.h"
+#include "control/default_routers.h"
 #include "control/maglev_batch.h"
 #include "dataplane/snapshot.h"
 
@@ -98,6 +99,11 @@ public:
     std::unique_ptr<Snapshot> build(const config::Config& config);
 
     const BuildStatistics& last_statistics() const noexcept { return statistics_; }
+
+    // The IPv6 default route learnt from router advertisements (none: no router) that every
+    // later snapshot carries (Ipv6Settings::default_router), below the static routes.
+    void set_default_route6(const std::optional<DefaultRoute6>& route) { default_route6_ = route; }
+    const std::optional<DefaultRoute6>& default_route6() const noexcept { return default_route6_; }
 
 private:
     struct CachedMaglev {
@@ -204,6 +210,7 @@ private:
     };
     RouteInputs route_inputs_;
     std::shared_ptr<const RouteTable> route_table_;
+    std::optional<DefaultRoute6> default_route6_;
     // SNAT6 slots: append-only for the builder's life (Ipv6Settings::snat_slots).
     std::vector<config::Ipv6Address> snat6_slots_;
     // The hidden service ports that forward DNS queries for names outside the zone, as installed.

@@ -92,6 +92,59 @@ bool parse_nd(const uint8_t* frame, uint32_t contiguous_length, const ParsedIpv6
     return true;
 }
 
+const char* ra_check_name(RaCheck check) noexcept {
+    switch (check) {
+    case RaCheck::Valid:
+        return "valid";
+    case RaCheck::Fragmented:
+        return "not one whole ICMPv6 message";
+    case RaCheck::NotLinkLocal:
+        return "source not link-local";
+    case RaCheck::HopLimit:
+        return "hop limit not 255";
+    case RaCheck::Code:
+        return "ICMP code not 0";
+    case RaCheck::Length:
+        return "shorter than 16 bytes";
+    case RaCheck::Checksum:
+        return "bad ICMPv6 checksum";
+    case RaCheck::Options:
+        return "malformed options";
+    }
+    return "?";
+}
+
+RaCheck parse_router_advertisement(const uint8_t* frame, uint32_t contiguous_length, const ParsedIpv6& parsed,
+                                   RouterAdvertisement& out) noexcept {
+    constexpr uint32_t kRaHeaderLength = 16;  // type .. retransmission timer
+    if (parsed.key.protocol != kProtoIcmpv6 || parsed.fragment != FragmentKind::None) return RaCheck::Fragmented;
+    const uint32_t end = uint32_t{parsed.l3_offset} + 40 + parsed.payload_length;
+    if (end > contiguous_length || parsed.l4_offset > end) return RaCheck::Fragmented;
+    std::memcpy(out.source.data(), parsed.key.src_addr, 16);
+    if (out.source[0] != 0xfe || (out.source[1] & 0xc0) != 0x80) return RaCheck::NotLinkLocal;
+    if (parsed.hop_limit != 255) return RaCheck::HopLimit;
+    if (parsed.icmp_code != 0) return RaCheck::Code;
+    const uint32_t length = end - parsed.l4_offset;
+    if (length < kRaHeaderLength) return RaCheck::Length;
+    const uint8_t* message = frame + parsed.l4_offset;
+    if (icmp6_sum(parsed.key.src_addr, parsed.key.dst_addr, message, length) != 0xFFFF) return RaCheck::Checksum;
+    out.has_link_layer = false;
+    for (uint32_t offset = kRaHeaderLength; offset < length;) {
+        if (offset + 2 > length) return RaCheck::Options;
+        const uint32_t option_length = uint32_t{message[offset + 1]} * 8;
+        if (option_length == 0 || offset + option_length > length) return RaCheck::Options;
+        if (message[offset] == kOptionSourceLinkLayer && option_length >= kLinkLayerOptionLength) {
+            out.has_link_layer = true;
+            std::memcpy(out.link_layer.addr_bytes, message + offset + 2, RTE_ETHER_ADDR_LEN);
+        }
+        offset += option_length;
+    }
+    out.lifetime_s = static_cast<uint16_t>(message[6] << 8 | message[7]);
+    const uint8_t preference = (message[5] >> 3) & 0x3;  // RFC 4191 2.2: 01 high, 00 medium, 11 low
+    out.preference = static_cast<int8_t>(out.lifetime_s == 0 ? 0 : preference == 1 ? 1 : preference == 3 ? -1 : 0);
+    return RaCheck::Valid;
+}
+
 bool write_nd_message(rte_mbuf* m, const NdFrame& frame) noexcept {
     if (rte_pktmbuf_pkt_len(m) != 0) return false;
     const uint16_t l3 = frame.vlan == 0 ? sizeof(rte_ether_hdr) : sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr);

@@ -29,8 +29,9 @@ constexpr uint8_t kNaOverride = 0x20;
 
 // What a worker punts carries one of these in mbuf->hash.usr (an IPv4 punt carries its next
 // hop there; IPv6 ones are told apart by their ethertype first).
-constexpr uint32_t kPuntNdMessage = 1;  // a Neighbor Solicitation or Advertisement
-constexpr uint32_t kPuntHeldIpv6 = 2;   // a forwarded packet whose next hop has no MAC yet
+constexpr uint32_t kPuntNdMessage = 1;            // a Neighbor Solicitation or Advertisement
+constexpr uint32_t kPuntHeldIpv6 = 2;             // a forwarded packet whose next hop has no MAC yet
+constexpr uint32_t kPuntRouterAdvertisement = 3;  // an RA on a port with accept_router_advertisements
 
 inline bool is_nd_type(uint8_t icmp_type) noexcept {
     return icmp_type >= kNdRouterSolicitation && icmp_type <= kNdRedirect;
@@ -52,6 +53,34 @@ struct NdMessage {
 // link-layer option; an NA to a multicast group is not solicited. The whole message must be in
 // the first segment. False: invalid, to be dropped.
 bool parse_nd(const uint8_t* frame, uint32_t contiguous_length, const ParsedIpv6& parsed, NdMessage& out) noexcept;
+
+// A Router Advertisement's fields the control thread acts on (control/default_routers.h).
+struct RouterAdvertisement {
+    Ipv6Bytes source{};           // the router's link-local address
+    uint16_t lifetime_s = 0;      // Router Lifetime; 0: not a default router (withdraws it)
+    int8_t preference = 0;        // RFC 4191 Default Router Preference: 1 high, 0 medium, -1 low
+    bool has_link_layer = false;  // source link-layer address option
+    rte_ether_addr link_layer{};
+};
+
+// RFC 4861 6.1.2, in its order: what makes a Router Advertisement invalid (the first failed rule).
+enum class RaCheck : uint8_t {
+    Valid,
+    Fragmented,    // not a whole, unfragmented ICMPv6 message in the first segment
+    NotLinkLocal,  // source not fe80::/10
+    HopLimit,      // not 255
+    Code,          // not 0
+    Length,        // ICMP length below 16 bytes
+    Checksum,
+    Options,  // an option of length 0, or one running past the message
+};
+const char* ra_check_name(RaCheck check) noexcept;
+
+// Checks an ICMPv6 type 134 message that parse_ipv6 accepted and reads its fields into `out`
+// (meaningful only when the result is Valid). The preference is read as RFC 4191 says: the
+// reserved value 10 is medium, and so is any preference of a lifetime-0 advertisement.
+RaCheck parse_router_advertisement(const uint8_t* frame, uint32_t contiguous_length, const ParsedIpv6& parsed,
+                                   RouterAdvertisement& out) noexcept;
 
 bool is_unspecified(const Ipv6Bytes& address) noexcept;
 // ff02::1:ffXX:XXXX for `target`, and its MAC 33:33:ff:XX:XX:XX.

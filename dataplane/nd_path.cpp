@@ -16,6 +16,11 @@ void handle_nd_frame(WorkerContext& context, const Snapshot& snapshot, rte_mbuf*
         drop_packet(context, packet, DropReason::NotForUs);
         return;
     }
+    if (parsed.icmp_type == kNdRouterAdvertisement && port.accept_router_advertisements) {
+        packet->hash.usr = kPuntRouterAdvertisement;  // checked there (RFC 4861 6.1.2)
+        punt_packet(context, snapshot.rate_limits.punts, packet);
+        return;
+    }
     if (parsed.icmp_type != kNdNeighborSolicitation && parsed.icmp_type != kNdNeighborAdvertisement) {
         drop_packet(context, packet, DropReason::NdIgnored);
         return;

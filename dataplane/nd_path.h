@@ -15,8 +15,10 @@ struct rte_mbuf;
 
 namespace vipgate {
 
-// An ICMPv6 message of types 133-137 that parse_ipv6 accepted: punted (NS, NA) or dropped
-// (nd_invalid; nd_ignored: router solicitations and advertisements, redirects; not_for_us).
+// An ICMPv6 message of types 133-137 that parse_ipv6 accepted: punted (NS, NA; router
+// advertisements on a port with accept_router_advertisements, unchecked: the control thread
+// checks them) or dropped (nd_invalid; nd_ignored: router solicitations, other router
+// advertisements, redirects; not_for_us).
 void handle_nd_frame(WorkerContext& context, const Snapshot& snapshot, rte_mbuf* packet, const ParsedIpv6& parsed,
                      const PortIdentity& port) noexcept;
 

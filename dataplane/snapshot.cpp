@@ -102,13 +102,13 @@ bool prefix_matches(const uint8_t address[16], const uint8_t prefix[16], uint8_t
 const Ipv6OnLink* Snapshot::route6(const uint8_t destination[16]) const noexcept {
     if (routes && routes->lpm6 != nullptr) {
         uint32_t index = 0;
-        if (rte_lpm6_lookup(routes->lpm6, destination, &index) != 0) return nullptr;
-        return &routes->routes6[index];
+        if (rte_lpm6_lookup(routes->lpm6, destination, &index) == 0) return &routes->routes6[index];
+    } else {
+        for (const Ipv6OnLink& link : ipv6.on_link) {
+            if (prefix_matches(destination, link.prefix, link.length)) return &link;
+        }
     }
-    for (const Ipv6OnLink& link : ipv6.on_link) {
-        if (prefix_matches(destination, link.prefix, link.length)) return &link;
-    }
-    return nullptr;
+    return ipv6.has_default_router ? &ipv6.default_router : nullptr;
 }
 
 const rte_ether_addr* Snapshot::neighbor6(const uint8_t address[16], uint16_t port_index) const noexcept {

@@ -169,6 +169,8 @@ struct PortIdentity {
     // (icmp6_responses.h) and Neighbor Solicitations (control/neighbor_discovery.cpp).
     std::array<uint8_t, 16> primary_address6{};
     bool kernel_interface = false;  // ports[].kernel_interface: unserved local traffic goes to the kernel
+    // ports[].accept_router_advertisements: its RAs go to the control thread (nd_path.h).
+    bool accept_router_advertisements = false;
 };
 
 // IPv6 forwarding state of the gateway's settings (docs/ipv6.md, step 3): a handful of on-link
@@ -200,6 +202,11 @@ struct Ipv6Settings {
     std::vector<uint8_t> snat_active;
     // The IPv6 cluster IPs, sorted: what answers echo requests and refuses unserved ports.
     std::vector<std::array<uint8_t, 16>> vips;
+    // A default router learnt from router advertisements (control/default_routers.h): the egress
+    // of a destination that no prefix nor route covers. Below every static route: a static ::/0
+    // always matches first.
+    bool has_default_router = false;
+    Ipv6OnLink default_router;
 };
 
 class Snapshot {

@@ -16,7 +16,7 @@ PACKAGES=(
   python3 python3-scapy python3-yaml iproute2 procps
   nginx-light socat curl wrk iputils-ping ethtool nftables iptables kmod
   knot dnsperf bind9-dnsutils
-  bird2
+  bird2 radvd
   libcurl4-openssl-dev openssl
 )
 # kubectl for the test API server's check (tests/integration/test_fake_apiserver.py): Debian's

@@ -200,6 +200,7 @@ std::string config_text(const TopologySpec& spec) {
     if (spec.client_port_mtu != 0) text << "mtu = " << spec.client_port_mtu << "\n";
     if (!spec.client_kernel_interface.empty())
         text << "kernel_interface = \"" << spec.client_kernel_interface << "\"\n";
+    if (spec.client_accepts_router_advertisements) text << "accept_router_advertisements = true\n";
     text << "\n[[ports]]\nname = \"endpoints\"\ndevice = \"net_null1\"\n"
          << "addresses = [\"" << ipv4_text(kEndpointSideAddr) << "/24\", \"" << ipv4_text(kSnatAddr) << "/24\""
          << quoted_list(spec.endpoint_port_addresses6) << "]\n"

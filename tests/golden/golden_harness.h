@@ -125,6 +125,8 @@ struct TopologySpec {
     uint16_t client_port_mtu = 0;            // [[ports]] mtu of port 0; 0: not configured (1500)
     uint16_t endpoint_port_mtu = 0;          // the same for port 1
     std::string client_kernel_interface;     // [[ports]] kernel_interface of port 0; empty: none
+    // [[ports]] accept_router_advertisements of port 0
+    bool client_accepts_router_advertisements = false;
     // IPv6 (golden_nat66_test.cpp): entries added to the ports' and [snat] addresses, and TOML
     // appended to the configuration (IPv6 services, pods, neighbors). With IPv6 port addresses
     // every worker gets an IPv6 connection table, as the daemon does.

@@ -215,6 +215,19 @@ TEST(MetricsFamilies, NeighborCountsPerProtocol) {
     }
 }
 
+TEST(MetricsFamilies, RouterAdvertisementsBesideTheNeighborCounts) {
+    MetricsSample sample = two_workers();
+    sample.neighbors = NeighborSample{};
+    sample.neighbors->router_advertisements = RouterAdvertisementCounts{7, 3, 2, 1};
+    sample.neighbors->default_routers = 2;
+    const std::vector<MetricFamily> families = metric_families(sample);
+    EXPECT_EQ(value_of(families, "vipgate_neighbor_router_advertisements_total", {{"outcome", "accepted"}}), 7);
+    EXPECT_EQ(value_of(families, "vipgate_neighbor_router_advertisements_total", {{"outcome", "refused"}}), 3);
+    EXPECT_EQ(value_of(families, "vipgate_neighbor_default_routers_removed_total", {{"reason", "withdrawn"}}), 2);
+    EXPECT_EQ(value_of(families, "vipgate_neighbor_default_routers_removed_total", {{"reason", "expired"}}), 1);
+    EXPECT_EQ(value_of(families, "vipgate_neighbor_default_routers"), 2);
+}
+
 TEST(MetricsFamilies, ServicePortsWithEndpointsOnlyWhenAskedFor) {
     MetricsSample sample = two_workers();
     std::vector<MetricFamily> families = metric_families(sample);

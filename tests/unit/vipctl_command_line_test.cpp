@@ -129,6 +129,8 @@ TEST(VipctlCommandLine, DrainGatewayAndAnnouncements) {
     command = parse({"get", "announcements"});
     EXPECT_FALSE(command.namespace_name.has_value());
     EXPECT_EQ(build_request(command, {}), json({{"op", "get"}, {"resource", "announcements"}}));
+    command = parse({"get", "routes"});
+    EXPECT_EQ(build_request(command, {}), json({{"op", "get"}, {"resource", "routes"}}));
     EXPECT_NE(usage_error({"drain-gateway", "--deadline", "0"}).find("--deadline takes seconds"), std::string::npos);
     EXPECT_NE(usage_error({"drain-gateway", "--deadline", "soon"}).find("--deadline takes seconds"), std::string::npos);
     EXPECT_NE(usage_error({"undrain-gateway", "--deadline", "5"}).find("--deadline"), std::string::npos);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <sstream>
 
 #include "tools/vipctl/resource_tables.h"
@@ -319,6 +320,41 @@ TEST(VipctlAnnouncements, RoutesAndDrainState) {
     std::ostringstream off;
     print_announcements({{"ok", true}, {"enabled", false}}, off);
     EXPECT_NE(off.str().find("announcing is off"), std::string::npos);
+}
+
+TEST(VipctlRoutes, StaticAndLearntRoutesWithOriginAndLifetime) {
+    const json response = {{"ok", true},
+                           {"routes",
+                            {{{"prefix", "198.19.0.0/16"},
+                              {"via", "198.18.0.254"},
+                              {"port", "p0"},
+                              {"origin", "static"},
+                              {"installed", true}},
+                             {{"prefix", "::/0"},
+                              {"via", "fe80::1"},
+                              {"port", "p0"},
+                              {"origin", "router-advertisement"},
+                              {"installed", false},
+                              {"preference", "high"},
+                              {"lifetime_s", 1795}}}}};
+    std::ostringstream out;
+    print_routes(response, out);
+    std::istringstream lines(out.str());
+    std::vector<std::vector<std::string>> rows;
+    for (std::string line; std::getline(lines, line);) {
+        std::istringstream words(line);
+        rows.emplace_back(std::istream_iterator<std::string>(words), std::istream_iterator<std::string>());
+    }
+    ASSERT_EQ(rows.size(), 3u) << out.str();
+    EXPECT_EQ(rows[0],
+              (std::vector<std::string>{"PREFIX", "VIA", "PORT", "ORIGIN", "INSTALLED", "PREFERENCE", "LIFETIME"}));
+    EXPECT_EQ(rows[1],
+              (std::vector<std::string>{"198.19.0.0/16", "198.18.0.254", "p0", "static", "yes", "<none>", "<none>"}));
+    EXPECT_EQ(rows[2],
+              (std::vector<std::string>{"::/0", "fe80::1", "p0", "router-advertisement", "no", "high", "1795s"}));
+    std::ostringstream none;
+    print_routes({{"ok", true}, {"routes", json::array()}}, none);
+    EXPECT_NE(none.str().find("no routes"), std::string::npos);
 }
 
 TEST(VipctlResults, KubectlLinesAndTiming) {

@@ -119,6 +119,8 @@ const std::map<std::string, std::string>& resource_names() {
         {"dns", "dns"},
         {"announcements", "announcements"},
         {"announce", "announcements"},
+        {"routes", "routes"},
+        {"route", "routes"},
     };
     return names;
 }
@@ -232,17 +234,17 @@ void parse_get(const Flags& flags, CommandLine& command) {
         parse_get_dns(flags, command);
         return;
     }
-    expect_positionals(flags, 2, "get (services|endpoints|pods|conntrack|stats) [-n NS | -A] [-o json|wide]");
+    expect_positionals(flags, 2, "get (services|endpoints|pods|conntrack|stats|routes) [-n NS | -A] [-o json|wide]");
     const auto resource = resource_names().find(flags.positionals[1]);
     if (resource == resource_names().end()) {
         throw UsageError("unknown resource '" + flags.positionals[1] +
-                         "' (services/svc, endpoints/ep, pods/po, conntrack, stats)");
+                         "' (services/svc, endpoints/ep, pods/po, conntrack, stats, announcements, routes)");
     }
     command.resource = resource->second;
     refuse(!flags.files.empty(), "-f", "get");
     if (flags.namespace_name && flags.all_namespaces) throw UsageError("-n and -A exclude each other");
-    const bool namespaced =
-        command.resource != "conntrack" && command.resource != "stats" && command.resource != "announcements";
+    const bool namespaced = command.resource != "conntrack" && command.resource != "stats" &&
+                            command.resource != "announcements" && command.resource != "routes";
     if (!namespaced && (flags.namespace_name || flags.all_namespaces)) {
         throw UsageError(command.resource + " is not namespaced; drop -n/-A");
     }
@@ -373,6 +375,7 @@ std::string usage_text() {
            "  vipctl get conntrack [--limit N] [-o json|wide]\n"
            "  vipctl get stats [-o json|wide]\n"
            "  vipctl get announcements [-o json]       (the VIP routes given to the routing daemon)\n"
+           "  vipctl get routes [-o json]              (static routes, IPv6 default routers learnt from RAs)\n"
            "  vipctl get dns NAME [TYPE]                 (what the gateway answers: A, SRV, PTR, TXT, ...)\n"
            "  vipctl apply -f FILE [-f FILE ...]        (-f - reads stdin)\n"
            "  vipctl delete (service|svc|pod|po|endpointslice) NAME [-n NS]\n"

@@ -349,6 +349,12 @@ void print_neighbors(const nlohmann::json& neighbors, std::ostream& out) {
         table.add_row(row);
     }
     out << "\n" << table.render();
+    const nlohmann::json& ra = field_list(neighbors, "router_advertisements");
+    if (ra.empty()) return;
+    out << "router advertisements: " << field_text(ra, "accepted", "0") << " accepted, "
+        << field_text(ra, "refused", "0") << " refused; default routers: " << field_text(ra, "default_routers", "0")
+        << " now, " << field_text(ra, "withdrawn", "0") << " withdrawn, " << field_text(ra, "expired", "0")
+        << " expired\n";
 }
 
 }  // namespace
@@ -427,6 +433,22 @@ void print_announcements(const nlohmann::json& response, std::ostream& out) {
     for (const auto& route : field_list(response, "routes"))
         routes.add_row({route.is_string() ? route.get<std::string>() : kNone});
     if (!field_list(response, "routes").empty()) out << routes.render();
+}
+
+void print_routes(const nlohmann::json& response, std::ostream& out) {
+    Table table({"PREFIX", "VIA", "PORT", "ORIGIN", "INSTALLED", "PREFERENCE", "LIFETIME"});
+    for (const auto& route : field_list(response, "routes")) {
+        const bool learnt = route.contains("lifetime_s");
+        table.add_row({field_text(route, "prefix", kNone), field_text(route, "via", kNone),
+                       field_text(route, "port", kNone), field_text(route, "origin", kNone),
+                       route.value("installed", false) ? "yes" : "no", learnt ? field_text(route, "preference") : kNone,
+                       learnt ? field_text(route, "lifetime_s") + "s" : kNone});
+    }
+    if (field_list(response, "routes").empty()) {
+        out << "no routes: every destination is on a port's prefix\n";
+        return;
+    }
+    out << table.render();
 }
 
 Table service_rates_table(const nlohmann::json& response, const TableOptions& options, size_t rows) {

@@ -27,6 +27,8 @@ void print_conntrack(const nlohmann::json& response, const TableOptions& options
 void print_stats(const nlohmann::json& response, const TableOptions& options, std::ostream& out, std::ostream& err);
 // get announcements, drain-gateway, undrain-gateway: the announced routes and the drain state.
 void print_announcements(const nlohmann::json& response, std::ostream& out);
+// get routes: static routes and the IPv6 default routers learnt from router advertisements.
+void print_routes(const nlohmann::json& response, std::ostream& out);
 
 // The per-service table of `get stats` and `top`: busiest first when the answer has rates (then
 // with their columns); at most `rows` rows unless -o wide (0: all).

@@ -25,6 +25,8 @@ void print_table(const CommandLine& command, const nlohmann::json& response, std
         out << field_text(response, "text", "");
     } else if (command.resource == "announcements") {
         print_announcements(response, out);
+    } else if (command.resource == "routes") {
+        print_routes(response, out);
     } else {
         print_stats(response, options, out, err);
     }
