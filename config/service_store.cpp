@@ -281,16 +281,24 @@ StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {
         copy.weight = weight;
         changed.pods.push_back(std::move(copy));
     }
-    for (const ServiceEntry* entry : services_.sorted()) {
-        bool found = false;
+    // The services with an endpoint at `address`, in key order (only those are sorted: a drain
+    // is one operator's change and must not cost a sort of every service).
+    std::vector<const ServiceEntry*> listing;
+    services_.for_each([&](const ServiceEntry& entry) {
+        const auto& endpoints = entry.second.endpoints;
+        if (std::any_of(endpoints.begin(), endpoints.end(),
+                        [&](const EndpointConfig& endpoint) { return endpoint.address == address; })) {
+            listing.push_back(&entry);
+        }
+    });
+    std::sort(listing.begin(), listing.end(),
+              [](const ServiceEntry* a, const ServiceEntry* b) { return a->first < b->first; });
+    for (const ServiceEntry* entry : listing) {
         ServiceConfig copy = entry->second;
         for (auto& endpoint : copy.endpoints) {
-            if (endpoint.address == address) {
-                endpoint.weight = weight;
-                found = true;
-            }
+            if (endpoint.address == address) endpoint.weight = weight;
         }
-        if (found) changed.services.push_back(std::move(copy));
+        changed.services.push_back(std::move(copy));
     }
     for (const auto& [key, slice] : slices_) {
         bool found = false;
