@@ -176,8 +176,8 @@ StoreResult ServiceStore::replace_all(ObjectSet objects, const std::string& sour
     auto drop_unwanted = [&](ObjectKind kind, const std::string& key) {
         if (!wanted.count({kind, key}) && origin(kind, key) != Origin::Kubernetes) deletes.emplace(kind, key);
     };
-    for (const auto& entry : services_) drop_unwanted(ObjectKind::Service, entry.first);
-    for (const auto& entry : pods_) drop_unwanted(ObjectKind::Pod, entry.first);
+    services_.for_each([&](const ServiceEntry& entry) { drop_unwanted(ObjectKind::Service, entry.first); });
+    pods_.for_each([&](const PodEntry& entry) { drop_unwanted(ObjectKind::Pod, entry.first); });
     for (const auto& entry : slices_) drop_unwanted(ObjectKind::EndpointSlice, entry.first);
     std::vector<uint32_t> dns = objects.dns ? objects.dns->addresses : std::vector<uint32_t>{};
     StoreResult result = transact(std::move(objects), deletes, source, false, std::move(dns));
@@ -282,16 +282,24 @@ StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {
         copy.weight = weight;
         changed.pods.push_back(std::move(copy));
     }
-    for (const auto& [key, service] : services_) {
-        bool found = false;
-        ServiceConfig copy = service;
-        for (auto& endpoint : copy.endpoints) {
-            if (endpoint.address == address) {
-                endpoint.weight = weight;
-                found = true;
-            }
+    // The services with an endpoint at `address`, in key order (only those are sorted: a drain
+    // is one operator's change and must not cost a sort of every service).
+    std::vector<const ServiceEntry*> listing;
+    services_.for_each([&](const ServiceEntry& entry) {
+        const auto& endpoints = entry.second.endpoints;
+        if (std::any_of(endpoints.begin(), endpoints.end(),
+                        [&](const EndpointConfig& endpoint) { return endpoint.address == address; })) {
+            listing.push_back(&entry);
         }
-        if (found) changed.services.push_back(std::move(copy));
+    });
+    std::sort(listing.begin(), listing.end(),
+              [](const ServiceEntry* a, const ServiceEntry* b) { return a->first < b->first; });
+    for (const ServiceEntry* entry : listing) {
+        ServiceConfig copy = entry->second;
+        for (auto& endpoint : copy.endpoints) {
+            if (endpoint.address == address) endpoint.weight = weight;
+        }
+        changed.services.push_back(std::move(copy));
     }
     for (const auto& [key, slice] : slices_) {
         bool found = false;
@@ -317,15 +325,17 @@ StoreResult ServiceStore::set_drained(uint32_t address, bool drained) {
 }
 
 std::optional<size_t> ServiceStore::matched_pods(const std::string& service_key) const {
-    auto service = services_.find(service_key);
-    if (service == services_.end() || !has_selector(service->second)) return std::nullopt;
+    const ServiceEntry* service = services_.find(service_key);
+    if (service == nullptr || !has_selector(service->second)) return std::nullopt;
     return matching_pods(service->second.namespace_name, *service->second.selector).size();
 }
 
 ObjectSet ServiceStore::objects() const {
     ObjectSet set;
-    for (const auto& [key, service] : services_) set.services.push_back(service);
-    for (const auto& [key, pod] : pods_) set.pods.push_back(pod);
+    set.services.reserve(services_.size());
+    for (const ServiceEntry* entry : services_.sorted()) set.services.push_back(entry->second);
+    set.pods.reserve(pods_.size());
+    for (const PodEntry* entry : pods_.sorted()) set.pods.push_back(entry->second);
     for (const auto& [key, slice] : slices_) set.endpoint_slices.push_back(slice);
     return set;
 }
@@ -396,11 +406,11 @@ ServiceStore::StagedServices ServiceStore::stage_services(std::vector<ServiceCon
     StagedServices staged{std::move(upserts), {}, allocator_, allocator6_};
     for (const auto& [kind, key] : deletes) {
         if (kind != ObjectKind::Service) continue;
-        auto existing = services_.find(key);
-        if (existing != services_.end() && has_ipv4_cluster_ip(existing->second)) {
+        const ServiceEntry* existing = services_.find(key);
+        if (existing != nullptr && has_ipv4_cluster_ip(existing->second)) {
             staged.allocator.release(existing->second.cluster_ip);
         }
-        if (existing != services_.end() && has_ipv6_cluster_ip(existing->second)) {
+        if (existing != nullptr && has_ipv6_cluster_ip(existing->second)) {
             staged.allocator6.release(existing->second.cluster_ip6);
         }
     }
@@ -416,8 +426,8 @@ ServiceStore::StagedServices ServiceStore::stage_services(std::vector<ServiceCon
             fail(path, "defined twice in this request");
             continue;
         }
-        auto existing = services_.find(key);
-        const bool stays = existing != services_.end() && !deletes.count({ObjectKind::Service, key});
+        const ServiceEntry* existing = services_.find(key);
+        const bool stays = existing != nullptr && !deletes.count({ObjectKind::Service, key});
         const ServiceConfig* before = stays ? &existing->second : nullptr;
         if (has_cluster_ip(service) && !(stays && existing->second.headless)) {
             if (!settle_families(service, before, path, fail)) continue;
@@ -606,12 +616,12 @@ ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std:
         if (!exists({kind, key})) continue;
         switch (kind) {
         case ObjectKind::Service:
-            undo.services.remember(services_, key);
+            undo.services.remember(key, &services_.at(key));
             affected.try_emplace(key);
             put_service(key, std::nullopt);
             break;
         case ObjectKind::Pod:
-            undo.pods.remember(pods_, key);
+            undo.pods.remember(key, &pods_.at(key));
             services_selecting(pods_.at(key), affected);
             put_pod(key, std::nullopt);
             break;
@@ -625,27 +635,30 @@ ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std:
         result.changes.push_back(
             {std::string(kind_name(kind)), key.substr(0, slash), key.substr(slash + 1), "deleted"});
     }
-    auto action_of = [](const auto& current, const std::string& key, const auto& next) -> std::string {
-        auto found = current.find(key);
-        if (found == current.end()) return "created";
-        return found->second == next ? "unchanged" : "configured";
+    auto action_of = [](const auto* current, const auto& next) -> std::string {
+        if (current == nullptr) return "created";
+        return *current == next ? "unchanged" : "configured";
     };
+    services_.reserve(services_.size() + services.size());
     for (ServiceConfig& service : services) {
         const std::string key = object_key(service.namespace_name, service.name);
-        const std::string action = action_of(services_, key, service);
+        const ServiceEntry* current = services_.find(key);
+        const std::string action = action_of(current != nullptr ? &current->second : nullptr, service);
         result.changes.push_back({"service", service.namespace_name, service.name, action});
         if (action == "unchanged") continue;
-        undo.services.remember(services_, key);
+        undo.services.remember(key, current != nullptr ? &current->second : nullptr);
         affected.try_emplace(key);
         const std::string* stored = put_service(key, std::move(service));
         if (action == "created") undo.services.created_entry(*stored);
     }
     pod_by_address_.reserve(pod_by_address_.size() + upserts.pods.size());
+    pods_.reserve(pods_.size() + upserts.pods.size());
     for (size_t i = 0; i < upserts.pods.size(); ++i)
         upsert_pod(std::move(upserts.pods[i]), std::move(pod_keys[i]), undo, affected, result);
     for (EndpointSliceConfig& slice : upserts.endpoint_slices) {
         const std::string key = object_key(slice.namespace_name, slice.name);
-        const std::string action = action_of(slices_, key, slice);
+        const auto current = slices_.find(key);
+        const std::string action = action_of(current != slices_.end() ? &current->second : nullptr, slice);
         result.changes.push_back({"endpointslice", slice.namespace_name, slice.name, action});
         if (action == "unchanged") continue;
         undo.slices.remember(slices_, key);
@@ -659,26 +672,27 @@ ServiceStore::Affected ServiceStore::commit(ObjectSet& upserts, std::vector<std:
     return affected;
 }
 
-// One tree walk per pod (a bulk apply upserts 100k): its position serves the comparison, the
-// undo log and the insertion.
+// One hash lookup per pod (a bulk apply upserts 100k): its entry serves the comparison, the
+// undo log and the update, which happens in place (the entry keeps its address).
 void ServiceStore::upsert_pod(PodConfig&& pod, std::string&& key, Undo& undo, Affected& affected, StoreResult& result) {
-    auto at = pods_.lower_bound(key);
-    const bool existed = at != pods_.end() && at->first == key;
-    const bool unchanged = existed && at->second == pod;
+    PodEntry* existing = pods_.find(key);
+    const bool unchanged = existing != nullptr && existing->second == pod;
     result.changes.push_back({"pod", pod.namespace_name, pod.name,
-                              !existed    ? "created"
-                              : unchanged ? "unchanged"
-                                          : "configured"});
+                              existing == nullptr ? "created"
+                              : unchanged         ? "unchanged"
+                                                  : "configured"});
     if (unchanged) return;
-    undo.pods.remember(key, existed ? &at->second : nullptr);
-    if (existed) {
-        services_selecting(at->second, affected);
-        index_pod(*at, false);
-        at = pods_.erase(at);
+    undo.pods.remember(key, existing != nullptr ? &existing->second : nullptr);
+    if (existing != nullptr) {
+        services_selecting(existing->second, affected);
+        index_pod(*existing, false);
+        existing->second = std::move(pod);
+        index_pod(*existing, true, &affected);
+        return;
     }
-    const auto stored = pods_.emplace_hint(at, std::move(key), std::move(pod));
-    if (!existed) undo.pods.created_entry(stored->first);
-    index_pod(*stored, true, &affected);
+    PodEntry& stored = pods_.insert(std::move(key), std::move(pod));
+    undo.pods.created_entry(stored.first);
+    index_pod(stored, true, &affected);
 }
 
 // Re-resolves `affected`, in key order; the ones whose resolution changed go to
@@ -690,9 +704,9 @@ void ServiceStore::resolve_affected(const Affected& affected, Undo& undo, StoreR
     std::sort(keys.begin(), keys.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
     for (const std::string* each : keys) {
         const std::string& key = *each;
-        auto service = services_.find(key);
+        const ServiceEntry* service = services_.find(key);
         std::optional<ResolvedService> resolved;
-        if (service != services_.end()) resolved = resolve(service->second);
+        if (service != nullptr) resolved = resolve(service->second);
         auto previous = resolved_.lower_bound(key);
         const bool existed = previous != resolved_.end() && previous->first == key;
         if (!resolved && !existed) continue;
@@ -726,7 +740,7 @@ void ServiceStore::roll_back(Undo& undo) {
 
 // put_*: replace (or with nullopt, remove) one object and keep the indexes in step.
 const std::string* ServiceStore::put_service(const std::string& key, std::optional<ServiceConfig> service) {
-    if (auto old = services_.find(key); old != services_.end()) {
+    if (const ServiceEntry* old = services_.find(key)) {
         if (has_ipv4_cluster_ip(old->second)) {
             auto owner = service_by_ip_.find(old->second.cluster_ip);
             if (owner != service_by_ip_.end() && owner->second == key) service_by_ip_.erase(owner);
@@ -736,23 +750,23 @@ const std::string* ServiceStore::put_service(const std::string& key, std::option
             if (owner != service_by_ip6_.end() && owner->second == key) service_by_ip6_.erase(owner);
         }
         index_service(*old, false);
-        services_.erase(old);
+        services_.erase(key);
     }
     if (!service) return nullptr;
     if (has_ipv4_cluster_ip(*service)) service_by_ip_[service->cluster_ip] = key;
     if (has_ipv6_cluster_ip(*service)) service_by_ip6_[service->cluster_ip6] = key;
-    const ServiceEntry& entry = *services_.emplace(key, std::move(*service)).first;
+    const ServiceEntry& entry = services_.insert(key, std::move(*service));
     index_service(entry, true);
     return &entry.first;
 }
 
 void ServiceStore::put_pod(const std::string& key, std::optional<PodConfig> pod) {
-    if (auto old = pods_.find(key); old != pods_.end()) {
+    if (PodEntry* old = pods_.find(key)) {
         index_pod(*old, false);
-        pods_.erase(old);
+        pods_.erase(key);
     }
     if (!pod) return;
-    index_pod(*pods_.emplace(key, std::move(*pod)).first, true);
+    index_pod(pods_.insert(key, std::move(*pod)), true);
 }
 
 const std::string* ServiceStore::put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice) {

@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "config/flat_hash_map.h"
 #include "config/ip_allocator.h"
+#include "config/keyed_table.h"
 #include "config/objects.h"
 #include "config/pointer_set.h"
 
@@ -176,8 +177,10 @@ public:
     std::optional<Origin> origin(ObjectKind kind, const std::string& key) const;
 
     const ClusterConfig& cluster() const noexcept { return cluster_; }
-    const std::map<std::string, ServiceConfig>& services() const noexcept { return services_; }
-    const std::map<std::string, PodConfig>& pods() const noexcept { return pods_; }
+    // Services and pods by "namespace/name", hashed: sorted() lists them in key order
+    // (config/keyed_table.h).
+    const KeyedTable<ServiceConfig>& services() const noexcept { return services_; }
+    const KeyedTable<PodConfig>& pods() const noexcept { return pods_; }
     const std::map<std::string, EndpointSliceConfig>& endpoint_slices() const noexcept { return slices_; }
     const std::map<std::string, ResolvedService>& resolved() const noexcept { return resolved_; }
     const ClusterIpAllocator& allocator() const noexcept { return allocator_; }
@@ -209,7 +212,7 @@ private:
     // What a transaction touched, to put back: the previous version of what existed, and the
     // keys of what it created (a plain list: a bulk apply into an empty store creates 100k
     // objects, and an ordered map of 100k "absent" entries is a tree walk and a node each). The
-    // list points at the keys in the created map nodes rather than copying them: a created entry
+    // list points at the keys in the created entries rather than copying them: a created entry
     // stays in place until the transaction ends (a request names an object once). A key is
     // touched at most twice (deleted, then upserted), so a key is created only if it was not
     // saved as existing. Roll back removes the created keys first, then restores the saved versions.
@@ -227,7 +230,7 @@ private:
         void remember(const std::string& key, const Object* current) {
             if (current && !existed.count(key)) existed.emplace(key, *current);
         }
-        // After an insertion; `node_key` is the key in the new map node.
+        // After an insertion; `node_key` is the key in the new entry.
         void created_entry(const std::string& node_key) {
             if (!existed.count(node_key)) created.push_back(&node_key);
         }
@@ -245,7 +248,7 @@ private:
     void roll_back(Undo& undo);
     // After a successful transaction: its objects are `origin`'s, its deleted ones forgotten.
     void record_origins(const StoreResult& result, Origin origin);
-    // The key in the new map node; null when removed.
+    // The key in the new entry; null when removed.
     const std::string* put_service(const std::string& key, std::optional<ServiceConfig> service);
     void put_pod(const std::string& key, std::optional<PodConfig> pod);
     const std::string* put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
@@ -297,14 +300,14 @@ private:
                     std::vector<ServiceConfig> services, Undo& undo, StoreResult& result);
     void upsert_pod(PodConfig&& pod, std::string&& key, Undo& undo, Affected& affected, StoreResult& result);
     void resolve_affected(const Affected& affected, Undo& undo, StoreResult& result);
-    // Index postings point at the entries of the object maps (map nodes never move): no copy of
-    // a key per label, and a match needs no second lookup. Unordered, in flat arrays
+    // Index postings point at the entries of the object tables (KeyedTable entries never move):
+    // no copy of a key per label, and a match needs no second lookup. Unordered, in flat arrays
     // (config/pointer_set.h): a label every pod carries ("tier=backend") has 100k postings, and
     // an ordered set of them compared keys through two scattered nodes per step on every insert.
     // Nothing depends on their order: pods have distinct addresses and resolve() sorts endpoints
     // by address, services_selecting() fills a set.
-    using PodEntry = std::map<std::string, PodConfig>::value_type;
-    using ServiceEntry = std::map<std::string, ServiceConfig>::value_type;
+    using PodEntry = KeyedTable<PodConfig>::Entry;
+    using ServiceEntry = KeyedTable<ServiceConfig>::Entry;
     // One table for both label indexes: a new pod's labels are looked up once, to post it and
     // to find the services that select it.
     struct LabelPostings {
@@ -326,8 +329,9 @@ private:
     std::set<uint32_t> dns_addresses_;
     ClusterIpAllocator allocator_;
     ClusterIp6Allocator allocator6_;
-    std::map<std::string, ServiceConfig> services_;
-    std::map<std::string, PodConfig> pods_;
+    // Hash-keyed: a bulk apply inserts 10k services and 100k pods; only listings need key order.
+    KeyedTable<ServiceConfig> services_;
+    KeyedTable<PodConfig> pods_;
     std::map<std::string, EndpointSliceConfig> slices_;
     std::map<std::string, ResolvedService> resolved_;
     // Looked up, never walked: a flat hash table of keys per kind (indexed by ObjectKind).

@@ -171,7 +171,9 @@ bool serves_ipv6(const config::Config& settings) {
 
 json get_services(const json& request, const config::ServiceStore& store, bool ipv6_served) {
     json items = json::array();
-    for (const auto& [key, service] : store.services()) {
+    for (const auto* entry : store.services().sorted()) {  // key order: the store hashes its services
+        const std::string& key = entry->first;
+        const config::ServiceConfig& service = entry->second;
         if (!in_namespace(request, service.namespace_name)) continue;
         json ports = json::array();
         for (const auto& port : service.ports) {
@@ -299,7 +301,9 @@ json slices_json(const config::ServiceStore& store, const std::string& service_k
 json get_endpoints(const json& request, const config::ServiceStore& store, ApiBackend& backend) {
     const std::map<HealthKey, EndpointHealth> health = endpoint_health(backend);
     json items = json::array();
-    for (const auto& [key, service] : store.services()) {
+    for (const auto* entry : store.services().sorted()) {  // key order: the store hashes its services
+        const std::string& key = entry->first;
+        const config::ServiceConfig& service = entry->second;
         if (!in_namespace(request, service.namespace_name)) continue;
         json endpoints = json::array();
         if (auto resolved = store.resolved().find(key); resolved != store.resolved().end()) {
@@ -346,7 +350,9 @@ json get_endpoints(const json& request, const config::ServiceStore& store, ApiBa
 
 json get_pods(const json& request, const config::ServiceStore& store) {
     json items = json::array();
-    for (const auto& [key, pod] : store.pods()) {
+    for (const auto* entry : store.pods().sorted()) {  // key order: the store hashes its pods
+        const std::string& key = entry->first;
+        const config::PodConfig& pod = entry->second;
         if (!in_namespace(request, pod.namespace_name)) continue;
         items.push_back(
             {{"namespace", pod.namespace_name},
