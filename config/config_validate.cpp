@@ -443,8 +443,9 @@ private:
         return ((prefix.address ^ address) & prefix_mask(prefix.length)) == 0;
     }
 
-    // Cluster IPs are allocated from the service CIDR and must never be the gateway's own.
+    // Cluster IPs are allocated from the service CIDRs and must never be the gateway's own.
     void check_service_cidr() {
+        check_service_cidr6();
         const auto& cidr = config_.cluster.service_cidr;
         if (!cidr || !intact("cluster.service_cidr")) return;
         for (const auto& port : config_.ports) {
@@ -452,6 +453,21 @@ private:
                 if (!contains(*cidr, own.address)) continue;
                 diagnostics_.error("cluster.service_cidr", format_ipv4_prefix(*cidr) + " holds " +
                                                                format_ipv4(own.address) + ", an address of port " +
+                                                               port.name +
+                                                               "; the service CIDR must not hold the gateway's own "
+                                                               "addresses");
+            }
+        }
+    }
+
+    void check_service_cidr6() {
+        const auto& cidr = config_.cluster.service_cidr_ipv6;
+        if (!cidr || !intact("cluster.service_cidr")) return;
+        for (const auto& port : config_.ports) {
+            for (const auto& own : port.addresses6) {
+                if (!ipv6_prefix_contains(*cidr, own.address)) continue;
+                diagnostics_.error("cluster.service_cidr", format_ipv6_prefix(*cidr) + " holds " +
+                                                               format_ipv6(own.address) + ", an address of port " +
                                                                port.name +
                                                                "; the service CIDR must not hold the gateway's own "
                                                                "addresses");

@@ -92,8 +92,10 @@ bool selector_matches(const Labels& selector, const Labels& labels) {
     return true;
 }
 
-ServiceStore::ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved)
-    : cluster_(std::move(cluster)), reserved_(reserved.begin(), reserved.end()) {
+ServiceStore::ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved, std::vector<Ipv6Address> reserved6)
+    : cluster_(std::move(cluster)),
+      reserved_(reserved.begin(), reserved.end()),
+      reserved6_(reserved6.begin(), reserved6.end()) {
     if (cluster_.service_cidr) allocator_ = ClusterIpAllocator(*cluster_.service_cidr);
     if (cluster_.service_cidr_ipv6) allocator6_ = ClusterIp6Allocator(*cluster_.service_cidr_ipv6);
 }

@@ -138,8 +138,9 @@ public:
     using Admission = std::function<std::optional<std::string>(const std::map<std::string, ResolvedService>& resolved,
                                                                const std::vector<std::string>& changed)>;
 
-    // `reserved` are addresses a ClusterIP may never take (the gateway's own and SNAT addresses).
-    ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved);
+    // `reserved` and `reserved6` are addresses a ClusterIP may never take (the gateway's own and
+    // SNAT addresses of each family).
+    ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved, std::vector<Ipv6Address> reserved6 = {});
     // Not copyable: its indexes point at its own map entries. Moving keeps the entries in place.
     ServiceStore(const ServiceStore&) = delete;
     ServiceStore& operator=(const ServiceStore&) = delete;
@@ -326,6 +327,7 @@ private:
     ClusterConfig cluster_;
     Admission admission_;
     std::set<uint32_t> reserved_;
+    std::set<Ipv6Address> reserved6_;
     std::set<uint32_t> dns_addresses_;
     ClusterIpAllocator allocator_;
     ClusterIp6Allocator allocator6_;

@@ -97,7 +97,9 @@ bool ServiceStore::stage_ipv6(ServiceConfig& service, const ServiceConfig* exist
     if (is_zero(service.cluster_ip6)) return true;  // allocated after every given address is claimed
     const std::string ip = format_ipv6(service.cluster_ip6);
     const std::string key = object_key(service.namespace_name, service.name);
-    if (staged.allocator6.has_range() && !staged.allocator6.in_range(service.cluster_ip6)) {
+    if (reserved6_.count(service.cluster_ip6)) {
+        fail(ip_path, ip + " is one of the gateway's own addresses (a port's or SNAT's)");
+    } else if (staged.allocator6.has_range() && !staged.allocator6.in_range(service.cluster_ip6)) {
         fail(ip_path, ip + " is outside the IPv6 service CIDR " + format_ipv6_prefix(*staged.allocator6.range()) +
                           "; choose an address inside it or omit it to allocate one");
     } else if (auto owner = service_by_ip6_.find(service.cluster_ip6);
@@ -115,6 +117,7 @@ bool ServiceStore::stage_ipv6(ServiceConfig& service, const ServiceConfig* exist
 
 void ServiceStore::allocate_ipv6(StagedServices& staged, const std::vector<size_t>& to_allocate,
                                  const Failures& fail) const {
+    std::vector<Ipv6Address> skipped;  // the gateway's own, claimed while allocating, handed back afterwards
     for (size_t i : to_allocate) {
         ServiceConfig& service = staged.services[i];
         const std::string path = "service " + object_key(service.namespace_name, service.name) + ".cluster_ips";
@@ -124,7 +127,8 @@ void ServiceStore::allocate_ipv6(StagedServices& staged, const std::vector<size_
                  "one (service_cidr = [\"198.18.128.0/20\", \"2001:db8:1::/112\"]) or give the address");
             continue;
         }
-        std::optional<Ipv6Address> address = staged.allocator6.allocate();
+        std::optional<Ipv6Address> address;
+        while ((address = staged.allocator6.allocate()) && reserved6_.count(*address)) skipped.push_back(*address);
         if (!address) {
             fail(path, "the IPv6 service CIDR " + format_ipv6_prefix(*staged.allocator6.range()) + " is exhausted (" +
                            std::to_string(staged.allocator6.used()) +
@@ -133,6 +137,7 @@ void ServiceStore::allocate_ipv6(StagedServices& staged, const std::vector<size_
         }
         service.cluster_ip6 = *address;
     }
+    for (const Ipv6Address& address : skipped) staged.allocator6.release(address);
 }
 
 // As the IPv4 endpoints (service_store.cpp): a named target port resolves per pod or endpoint,

@@ -27,7 +27,7 @@ ControlPlane::ControlPlane(config::Config settings, SnapshotBuilder& builder, Pu
     : settings_(without_objects(settings)),
       builder_(builder),
       publish_(std::move(publish)),
-      store_(settings.cluster, gateway_addresses(settings)),
+      store_(settings.cluster, gateway_addresses(settings), gateway_addresses6(settings)),
       dns_(std::move(dns_zones)) {
     store_.set_admission(
         [this](const auto& resolved, const auto& changed) { return builder_.admits(resolved, changed); });

@@ -28,7 +28,8 @@ int check_config(const std::string& path) {
     }
     const auto& config = *loaded.config;
     // What the daemon does next: allocate ClusterIPs and resolve selectors, named ports, slices.
-    vipgate::config::ServiceStore store(config.cluster, vipgate::gateway_addresses(config));
+    vipgate::config::ServiceStore store(config.cluster, vipgate::gateway_addresses(config),
+                                        vipgate::gateway_addresses6(config));
     const vipgate::config::StoreResult stored = store.replace_all(vipgate::objects_of(config), name);
     if (!stored.ok()) {
         for (const auto& error : stored.errors) std::cerr << error.to_string() << "\n";

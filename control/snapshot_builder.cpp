@@ -279,6 +279,14 @@ std::vector<uint32_t> gateway_addresses(const config::Config& config) {
     return addresses;
 }
 
+std::vector<config::Ipv6Address> gateway_addresses6(const config::Config& config) {
+    std::vector<config::Ipv6Address> addresses(config.snat.addresses6);
+    for (const auto& port : config.ports) {
+        for (const auto& prefix : port.addresses6) addresses.push_back(prefix.address);
+    }
+    return addresses;
+}
+
 config::ObjectSet objects_of(const config::Config& config) {
     return config::ObjectSet{config.services, config.pods, config.endpoint_slices, config.dns};
 }
@@ -981,7 +989,7 @@ void SnapshotBuilder::after_publish() {
 }
 
 std::unique_ptr<Snapshot> SnapshotBuilder::build(const config::Config& config) {
-    config::ServiceStore store(config.cluster, gateway_addresses(config));
+    config::ServiceStore store(config.cluster, gateway_addresses(config), gateway_addresses6(config));
     const config::StoreResult result = store.replace_all(objects_of(config), config.source);
     if (!result.ok()) throw std::runtime_error(config::describe_errors(result.errors));
     std::set<std::string> keys;

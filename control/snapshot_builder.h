@@ -225,6 +225,7 @@ std::map<std::string, config::ResolvedService> dns_upstream_services(const confi
 
 // The gateway's own addresses (port addresses and SNAT), host order: no ClusterIP may take them.
 std::vector<uint32_t> gateway_addresses(const config::Config& config);
+std::vector<config::Ipv6Address> gateway_addresses6(const config::Config& config);
 
 // The objects of a config file, with its [dns] table (the DNS addresses the store reserves).
 config::ObjectSet objects_of(const config::Config& config);

@@ -83,7 +83,7 @@ config::Config load(NatMode mode, bool reloaded) {
 
 // The zone as the control plane publishes it (ControlPlane: build_dns_zone on the store's services).
 std::shared_ptr<const DnsZone> dns_zone(const config::Config& config) {
-    config::ServiceStore store(config.cluster, gateway_addresses(config));
+    config::ServiceStore store(config.cluster, gateway_addresses(config), gateway_addresses6(config));
     const config::StoreResult result = store.replace_all(
         config::ObjectSet{config.services, config.pods, config.endpoint_slices, config.dns}, config.source);
     if (!result.ok())

@@ -724,6 +724,28 @@ ports = [{ port = 80 }]
                           "198.18.0.2 is an address of port p0 and an SNAT address", "\"198.18.0.2\"\nports"));
 }
 
+TEST(ConfigRules, ServiceCidrsMustNotHoldOurAddresses) {
+    std::string text = R"(
+[dataplane]
+worker_lcores = [1]
+
+[cluster]
+service_cidr = ["198.18.0.0/24", "2001:db8:1::/112"]
+
+[[ports]]
+name = "p0"
+device = "net_null0"
+addresses = ["198.18.0.1/24", "2001:db8:1::1/64"]
+)";
+    LoadResult result = load(text);
+    EXPECT_EQ(result.errors.size(), 2u) << describe(result);
+    EXPECT_TRUE(has_error(result, text, "cluster.service_cidr",
+                          "198.18.0.0/24 holds 198.18.0.1, an address of port p0; the service CIDR must not hold",
+                          "[\"198.18.0.0/24\""));
+    EXPECT_TRUE(has_error(result, text, "cluster.service_cidr",
+                          "2001:db8:1::/112 holds 2001:db8:1::1, an address of port p0", "[\"198.18.0.0/24\""));
+}
+
 // --- reporting -----------------------------------------------------------------------------
 
 TEST(ConfigReporting, EveryErrorIsReportedInFileOrder) {

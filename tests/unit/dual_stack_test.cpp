@@ -241,6 +241,36 @@ ports = [{ port = 80 }]
                     .ok());
 }
 
+// The gateway's own IPv6 addresses (a port's, SNAT6's) are never a ClusterIP: given, refused
+// with the address named; allocating, skipped (and handed back, as IPv4's).
+TEST(DualStackStore, TheGatewaysOwnIpv6AddressesAreNeverAClusterIp) {
+    ClusterConfig cluster = dual_cluster();
+    cluster.service_cidr_ipv6 = parse_ipv6_prefix("2001:db8:1::/126");  // ::1 and ::2 usable
+    ServiceStore store(cluster, {}, {ip6("2001:db8:1::1"), ip6("2001:db8:9::1")});
+    auto apply = [&](const std::string& text) {
+        ObjectsResult decoded = toml(text);
+        EXPECT_TRUE(decoded.errors.empty()) << describe(decoded.errors);
+        return store.apply(decoded.objects.value_or(ObjectSet{}), "test");
+    };
+    for (const char* own : {"2001:db8:1::1", "2001:db8:9::1"}) {
+        StoreResult given = apply(std::string(R"([[services]]
+name = "a"
+cluster_ip = ")") + own + R"("
+ports = [{ port = 80 }]
+)");
+        EXPECT_TRUE(mentions(given.errors, std::string(own) + " is one of the gateway's own addresses"))
+            << describe(given.errors);
+    }
+    EXPECT_TRUE(store.services().empty()) << "refused requests change nothing";
+    ASSERT_TRUE(apply(R"([[services]]
+name = "a"
+ip_families = ["IPv6"]
+ports = [{ port = 80 }]
+)")
+                    .ok());
+    EXPECT_EQ(stored(store, "default/a").cluster_ip6, ip6("2001:db8:1::2"));
+}
+
 TEST(DualStackStore, AnIpv6AddressIsReleasedByExternalNameAndKeptFromHeadless) {
     ServiceStore store(dual_cluster(), {});
     auto apply = [&](const std::string& text) {
