@@ -133,6 +133,10 @@ bool selector_matches(const Labels& selector, const Labels& labels);
 
 class ServiceStore {
 public:
+    // Each object's entry carries its origin (KeyedTable's Meta).
+    using ServiceTable = KeyedTable<ServiceConfig, Origin>;
+    using PodTable = KeyedTable<PodConfig, Origin>;
+
     // A last check on a transaction's outcome by whoever consumes it (the snapshot builder's
     // capacity): a message refuses the transaction and the store rolls it back.
     using Admission = std::function<std::optional<std::string>(const std::map<std::string, ResolvedService>& resolved,
@@ -180,8 +184,8 @@ public:
     const ClusterConfig& cluster() const noexcept { return cluster_; }
     // Services and pods by "namespace/name", hashed: sorted() lists them in key order
     // (config/keyed_table.h).
-    const KeyedTable<ServiceConfig>& services() const noexcept { return services_; }
-    const KeyedTable<PodConfig>& pods() const noexcept { return pods_; }
+    const ServiceTable& services() const noexcept { return services_; }
+    const PodTable& pods() const noexcept { return pods_; }
     const std::map<std::string, EndpointSliceConfig>& endpoint_slices() const noexcept { return slices_; }
     const std::map<std::string, ResolvedService>& resolved() const noexcept { return resolved_; }
     const ClusterIpAllocator& allocator() const noexcept { return allocator_; }
@@ -195,6 +199,8 @@ public:
     ObjectSet objects() const;
 
 private:
+    using PodEntry = PodTable::Entry;
+    using ServiceEntry = ServiceTable::Entry;
     // A transaction's errors, all with the request's source.
     struct Failures {
         const std::string& source;
@@ -237,6 +243,8 @@ private:
         }
     };
     struct Undo {
+        // The origins of the services and pods the transaction deleted (their entries went with them).
+        std::vector<std::pair<ObjectRef, Origin>> deleted_origins;
         Saved<ServiceConfig> services;
         Saved<PodConfig> pods;
         Saved<EndpointSliceConfig> slices;
@@ -246,17 +254,28 @@ private:
         std::set<uint32_t> dns_addresses;
     };
 
+    // The origins a transaction gives the objects it upserts, set once nothing can refuse it.
+    struct Stamps {
+        std::vector<Origin*> entries;  // services and pods (the "unchanged" ones too)
+        std::vector<std::string> slices;
+        std::vector<std::string> deleted_slices;
+    };
+
     void roll_back(Undo& undo);
-    // After a successful transaction: its objects are `origin`'s, its deleted ones forgotten.
-    void record_origins(const StoreResult& result, Origin origin);
-    // The key in the new entry; null when removed.
-    const std::string* put_service(const std::string& key, std::optional<ServiceConfig> service);
+    // After a successful transaction: the origins of its deleted slices go, and its upserted
+    // objects become `origin`'s (nullopt: they keep theirs).
+    void settle_origins(const Stamps& stamps, std::optional<Origin> origin);
+    // Replaces in place (the entry keeps its origin), creates, or with nullopt removes one object,
+    // keeping the indexes in step. put_service: the entry; null when removed.
+    ServiceEntry* put_service(const std::string& key, std::optional<ServiceConfig> service);
     void put_pod(const std::string& key, std::optional<PodConfig> pod);
     const std::string* put_slice(const std::string& key, std::optional<EndpointSliceConfig> slice);
     // `dns_addresses`: the DNS addresses after the transaction; nullopt: unchanged.
-    // `upserts` is consumed: its objects move into the store.
+    // `upserts` is consumed: its objects move into the store and become `origin`'s (nullopt:
+    // they keep theirs, as a drain does).
     StoreResult transact(ObjectSet upserts, const std::set<ObjectRef>& deletes, const std::string& source,
-                         bool deletes_must_exist, const std::optional<std::vector<uint32_t>>& dns_addresses);
+                         bool deletes_must_exist, const std::optional<std::vector<uint32_t>>& dns_addresses,
+                         std::optional<Origin> origin);
     // transact()'s steps: checks that change nothing, then the commit and the re-resolution.
     bool exists(const ObjectRef& ref) const;
     StagedServices stage_services(std::vector<ServiceConfig> upserts, const std::set<ObjectRef>& deletes,
@@ -293,13 +312,20 @@ private:
     void check_pods(const std::vector<PodConfig>& pods, const std::vector<std::string>& keys,
                     const std::set<ObjectRef>& deletes, const Failures& fail) const;
     void check_slices(const std::vector<EndpointSliceConfig>& slices, const Failures& fail) const;
-    // The services a change may re-resolve: looked up once per changed pod, walked once in key
-    // order (resolve_affected), so a hash set (an ordered set of 10k keys costs a tree walk of
-    // string comparisons for each of 100k pods). The value is unused.
-    using Affected = FlatHashMap<std::string, bool>;
+    // The services a change may re-resolve, each once, in the order the change first touched
+    // them (resolve_affected). Looked up once per changed pod, so a hash set of the keys (an
+    // ordered set of 10k keys cost a tree walk of string comparisons for each of 100k pods).
+    struct Affected {
+        FlatHashMap<std::string, bool> seen;  // the value is unused
+        std::vector<std::string> order;
+        void add(const std::string& key) {
+            if (seen.try_emplace(key).second) order.push_back(key);
+        }
+    };
     Affected commit(ObjectSet& upserts, std::vector<std::string>& pod_keys, const std::set<ObjectRef>& deletes,
-                    std::vector<ServiceConfig> services, Undo& undo, StoreResult& result);
-    void upsert_pod(PodConfig&& pod, std::string&& key, Undo& undo, Affected& affected, StoreResult& result);
+                    std::vector<ServiceConfig> services, Undo& undo, Stamps& stamps, StoreResult& result);
+    void upsert_pod(PodConfig&& pod, std::string&& key, Undo& undo, Stamps& stamps, Affected& affected,
+                    StoreResult& result);
     void resolve_affected(const Affected& affected, Undo& undo, StoreResult& result);
     // Index postings point at the entries of the object tables (KeyedTable entries never move):
     // no copy of a key per label, and a match needs no second lookup. Unordered, in flat arrays
@@ -307,8 +333,6 @@ private:
     // an ordered set of them compared keys through two scattered nodes per step on every insert.
     // Nothing depends on their order: pods have distinct addresses and resolve() sorts endpoints
     // by address, services_selecting() fills a set.
-    using PodEntry = KeyedTable<PodConfig>::Entry;
-    using ServiceEntry = KeyedTable<ServiceConfig>::Entry;
     // One table for both label indexes: a new pod's labels are looked up once, to post it and
     // to find the services that select it.
     struct LabelPostings {
@@ -332,12 +356,12 @@ private:
     ClusterIpAllocator allocator_;
     ClusterIp6Allocator allocator6_;
     // Hash-keyed: a bulk apply inserts 10k services and 100k pods; only listings need key order.
-    KeyedTable<ServiceConfig> services_;
-    KeyedTable<PodConfig> pods_;
+    ServiceTable services_;
+    PodTable pods_;
     std::map<std::string, EndpointSliceConfig> slices_;
     std::map<std::string, ResolvedService> resolved_;
-    // Looked up, never walked: a flat hash table of keys per kind (indexed by ObjectKind).
-    std::array<FlatHashMap<std::string, Origin>, 3> origins_;
+    // The slices' origins (services and pods keep theirs in their entries); looked up, never walked.
+    FlatHashMap<std::string, Origin> slice_origins_;
 
     std::map<uint32_t, std::string> service_by_ip_;
     std::map<Ipv6Address, std::string> service_by_ip6_;
