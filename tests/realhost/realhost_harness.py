@@ -6,7 +6,8 @@ checks what the lab needs (root, nginx, socat, curl, ethtool, AF_XDP or AF_PACKE
 removed first), starts the servers and vipgate, runs `body(t)` and tears everything down whatever
 happens. `t` offers the clients (`t.client(...)`, `t.hold(...)`), the lab and the gateway.
 Tests that read vipgate's counters with vipctl (`SCRIPT VIPGATE_EXE VIPCTL_EXE ...`) use
-`run_test_with_api(name, body, vipctl, ...)`: body(t, stats), stats() = `vipctl get stats`.
+`run_test_with_api(name, body, vipctl, ...)`: body(t, stats), stats() = `vipctl get stats`, and
+t.vipctl(*arguments) runs any other `vipctl -o json` command.
 """
 import json
 import os
@@ -41,11 +42,23 @@ def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def vipctl_stats(vipctl, socket_path):
-    """`vipctl get stats` (JSON) of the vipgate whose API socket is `socket_path`."""
-    result = subprocess.run([vipctl, "--socket", socket_path, "-o", "json", "get", "stats"], capture_output=True,
+def wait_for(what, condition, timeout=15):
+    """condition()'s first true value, polled every 0.2 s; a failure naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        check(time.monotonic() < deadline, f"{what}: not within {timeout} s")
+        time.sleep(0.2)
+
+
+def vipctl_json(vipctl, socket_path, *arguments):
+    """`vipctl -o json ARGUMENTS` (parsed) of the vipgate whose API socket is `socket_path`."""
+    result = subprocess.run([vipctl, "--socket", socket_path, "-o", "json", *arguments], capture_output=True,
                             text=True, timeout=30)
-    check(result.returncode == 0, f"vipctl get stats: exit {result.returncode}: {result.stderr.strip()}")
+    check(result.returncode == 0,
+          f"vipctl {' '.join(arguments)}: exit {result.returncode}: {result.stderr.strip()}")
     return json.loads(result.stdout)
 
 
@@ -72,6 +85,7 @@ class Test:
     def __init__(self, lab, gateway):
         self.lab, self.gateway = lab, gateway
         self.services = services.standard(lab)
+        self.vipctl = None  # run_test_with_api: vipctl(*arguments), the JSON of `vipctl -o json ARGUMENTS`
 
     def client(self, command, host, port, count, client="c1"):
         out = self.lab.ns.run(client, "/usr/bin/python3", CLIENT_PROGRAM, command, host, port, count,
@@ -96,10 +110,10 @@ def spread(answers):
     return Counter(backend_of(a) for a in answers)
 
 
-def missing_requirements():
+def missing_requirements(programs=()):
     if os.geteuid() != 0:
         return "needs root (network namespaces, AF_XDP/AF_PACKET)"
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing = [tool for tool in TOOLS + list(programs) if shutil.which(tool) is None]
     if missing:
         return f"missing programs: {', '.join(missing)} (tools/setup.sh installs them)"
     if subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
@@ -107,13 +121,14 @@ def missing_requirements():
     return None
 
 
-def run_test(name, body, nat_mode="fullnat", backends=4, prepare=None, clients=1):
+def run_test(name, body, nat_mode="fullnat", backends=4, prepare=None, clients=1, programs=()):
     """prepare(t), when given, edits t.services (or t.gateway.cluster) before vipgate starts;
-    clients: a count or a list of client addresses (topology.Lab)."""
+    clients: a count or a list of client addresses (topology.Lab); programs: what the test needs
+    besides TOOLS (missing: skipped)."""
     if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
         print(f"usage: {sys.argv[0]} VIPGATE_EXECUTABLE")
         sys.exit(2)
-    reason = missing_requirements()
+    reason = missing_requirements(programs)
     if reason:
         print(f"SKIP: {reason}")
         sys.exit(SKIP)
@@ -166,12 +181,12 @@ def run_test_with_api(name, body, vipctl, prepare=None, usage="", **options):
 
     def prepare_with_api(t):
         t.gateway.arguments = ["--api-socket", socket_path, "--metrics-address", ""]
+        t.vipctl = lambda *arguments: vipctl_json(vipctl, socket_path, *arguments)
         if prepare:
             prepare(t)
 
     try:
-        run_test(name, lambda t: body(t, lambda: vipctl_stats(vipctl, socket_path)), prepare=prepare_with_api,
-                 **options)
+        run_test(name, lambda t: body(t, lambda: t.vipctl("get", "stats")), prepare=prepare_with_api, **options)
     finally:
         if os.path.exists(socket_path):
             os.unlink(socket_path)

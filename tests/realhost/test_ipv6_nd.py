@@ -14,65 +14,22 @@ ping -6 of the gateway's own address is left out: ICMPv6 echo is another step (d
 import os
 import re
 import sys
-import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import realhost_harness as r  # noqa: E402
-from lab import servers, topology  # noqa: E402
+import ipv6_lab  # noqa: E402
+from ipv6_lab import GW_CLIENT6, GW_SERVER6  # noqa: E402
 
 VIPCTL = sys.argv[2] if len(sys.argv) > 2 else None
 VIP6 = "2001:db8:100::70"
-GW_CLIENT6, GW_SERVER6 = "2001:db8:1::1", "2001:db8:2::1"
-CLIENT6 = "2001:db8:1::10"
 BACKENDS6 = {"b1": "2001:db8:2::11", "b2": "2001:db8:2::12"}
 REQUESTS = 20
 
 
-def enable_ipv6(t, role, address, via=None):
-    ns = t.lab.ns
-    ns.run(role, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
-           "net.ipv6.conf.eth0.disable_ipv6=0", "net.ipv6.conf.eth0.accept_ra=0")
-    ns.run(role, "ip", "-6", "addr", "add", f"{address}/64", "dev", "eth0", "nodad")
-    if via:
-        ns.run(role, "ip", "-6", "route", "add", "2001:db8:100::/64", "via", via, "dev", "eth0")
-
-
-def start_nginx6(t, name):
-    """A second nginx on the backend, IPv6 only (the lab's own listens on IPv4)."""
-    directory = os.path.join(t.gateway.workdir, f"{name}-v6")
-    os.makedirs(directory, exist_ok=True)
-    conf = os.path.join(directory, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(servers.NGINX_CONF.format(dir=directory, port=f"[::]:{servers.HTTP_PORT} ipv6only=on", name=name))
-    t.lab.ns.spawn(name, ["nginx", "-e", os.path.join(directory, "error.log"), "-p", directory, "-c", conf],
-                   log_path=os.path.join(directory, "nginx.out"))
-    deadline = time.monotonic() + 10
-    while f"[::]:{servers.HTTP_PORT} " not in t.lab.ns.run(name, "ss", "-Hltn6", capture=True):
-        r.check(time.monotonic() < deadline, f"nginx on {name} does not listen on [::]:{servers.HTTP_PORT}")
-        time.sleep(0.05)
-
-
 def main():
-    def prepare(t):
-        t.gateway.port_options = {
-            "p0": {"addresses": [f"{topology.GW_CLIENT_IP}/24", f"{GW_CLIENT6}/64"]},
-            "p1": {"addresses": [f"{topology.GW_SERVER_IP}/24", f"{GW_SERVER6}/64"]},
-        }
-        t.gateway.tables = {
-            "snat": {"addresses": [topology.GW_SERVER_IP, GW_SERVER6]},
-            "pods": [{"name": name, "pod_ips": [t.lab.backends[name], address], "labels": {"app": "web6"},
-                      "ports": [{"name": "http", "protocol": "TCP", "port": servers.HTTP_PORT}]}
-                     for name, address in BACKENDS6.items()],
-        }
-        t.services.append({"name": "web6", "cluster_ip": VIP6, "selector": {"app": "web6"},
-                           "ports": [{"name": "http", "protocol": "TCP", "port": 80, "target_port": "http"}]})
-
     def body(t, stats):
-        enable_ipv6(t, "c1", CLIENT6, via=GW_CLIENT6)
-        for name, address in BACKENDS6.items():
-            enable_ipv6(t, name, address)
-            start_nginx6(t, name)
+        ipv6_lab.start(t, BACKENDS6)
         before = stats()
 
         answers = []
@@ -112,7 +69,7 @@ def main():
                 f"vipgate should have solicited and learnt the client and at least one backend: {line}")
 
     os.environ.setdefault("VIPGATE_LAB_PMD", "af_packet")
-    r.run_test_with_api("ipv6_nd", body, VIPCTL, prepare=prepare, backends=2)
+    r.run_test_with_api("ipv6_nd", body, VIPCTL, prepare=lambda t: ipv6_lab.prepare(t, VIP6, BACKENDS6), backends=2)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,15 @@
 // built byte by byte here with the independent checksum of tests/support/ipv6_builder.h.
 #include <gtest/gtest.h>
 
-#include <memory>
-#include <string>
 #include <vector>
 
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
-#include "config/config.h"
 #include "control/neighbor_discovery.h"
-#include "control/snapshot_builder.h"
 #include "dataplane/nd_path.h"
 #include "tests/support/ipv6_builder.h"
+#include "tests/unit/neighbor_test_fixture.h"
 
 namespace vipgate {
 namespace {
@@ -23,7 +20,7 @@ using test::Bytes;
 using test::ipv6;
 using test::kGatewayMac;
 
-constexpr uint16_t kPortId = 3;
+constexpr uint16_t kPortId = test::kNeighborTestPortId;
 constexpr rte_ether_addr kHostMac = test::mac("02:00:00:00:00:21");
 constexpr rte_ether_addr kIntruderMac = test::mac("02:00:00:00:0b:ad");
 const test::Ipv6Address kOwn = ipv6("2001:db8::1");
@@ -81,64 +78,10 @@ Bytes nd_frame(const NdSpec& spec) {
                             {.src = spec.ethernet_src, .dst = spec.ethernet_dst});
 }
 
-class NeighborDiscoveryTest : public ::testing::Test {
+class NeighborDiscoveryTest : public test::NeighborDiscoveryFixture {
 protected:
-    NeighborDiscoveryTest() {
-        config::LoadResult loaded = config::load_config_string(kConfig, "neighbor_discovery_test");
-        if (!loaded.config) throw std::runtime_error(config::describe_errors(loaded.errors));
-        PortIdentity identity;
-        identity.port_id = kPortId;
-        identity.mac = kGatewayMac;
-        builder_ = std::make_unique<SnapshotBuilder>(1, std::vector<PortIdentity>{identity});
-        snapshot_ = builder_->build(*loaded.config);
-        PortRuntime runtime;
-        runtime.name = "p0";
-        runtime.port_id = kPortId;
-        runtime.mac = kGatewayMac;
-        runtime.pool = test::test_mempool();
-        ports_.push_back(runtime);
-        const std::string suffix = std::to_string(++instances_);
-        tx_ring_ = rte_ring_create(("nd_tx_" + suffix).c_str(), 256, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        punt_ring_ = rte_ring_create(("nd_punt_" + suffix).c_str(), 256, SOCKET_ID_ANY, RING_F_SC_DEQ);
-        table_ = std::make_unique<NeighborTable6>();
-        discovery_ = std::make_unique<NeighborDiscovery>(*table_, ports_, tx_ring_);
-        worker_ = std::make_unique<WorkerContext>();
-        worker_->punt_ring = punt_ring_;
-        worker_->neighbors6 = table_.get();
-    }
-    ~NeighborDiscoveryTest() override {
-        discovery_.reset();
-        drain(tx_ring_);
-        drain(punt_ring_);
-        rte_ring_free(tx_ring_);
-        rte_ring_free(punt_ring_);
-    }
-    static void drain(rte_ring* ring) {
-        void* object = nullptr;
-        while (rte_ring_dequeue(ring, &object) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(object));
-    }
+    NeighborDiscoveryTest() { start(test::load_config_or_throw(kConfig, "neighbor_discovery_test")); }
 
-    // The worker's half: parse, check, punt or drop (counted in worker_->counters).
-    void arrive(const Bytes& frame) {
-        test::MbufPtr packet = test::to_mbuf(frame);
-        packet->port = kPortId;
-        ParsedIpv6 parsed{};
-        const auto* bytes = rte_pktmbuf_mtod(packet.get(), const uint8_t*);
-        ASSERT_EQ(parse_ipv6(bytes, rte_pktmbuf_data_len(packet.get()), rte_pktmbuf_pkt_len(packet.get()),
-                             sizeof(rte_ether_hdr), parsed)
-                      .kind,
-                  PacketKind::Ipv6);
-        handle_nd_frame(*worker_, *snapshot_, packet.release(), parsed, snapshot_->ports[0]);
-    }
-    // The control thread's half: whatever the worker punted.
-    void control(uint64_t now_ms = 1000) {
-        void* object = nullptr;
-        while (rte_ring_dequeue(punt_ring_, &object) == 0) {
-            auto* packet = static_cast<rte_mbuf*>(object);
-            ASSERT_TRUE(NeighborDiscovery::takes(packet));
-            discovery_->handle(packet, *snapshot_, now_ms);
-        }
-    }
     // What the control thread transmitted, each parsed as ND (or type 0 when it is not ND).
     struct Sent {
         rte_ether_addr ethernet_dst;
@@ -166,17 +109,6 @@ protected:
         }
         return seen;
     }
-    uint64_t drops(DropReason reason) const { return worker_->counters.drops[static_cast<size_t>(reason)]; }
-
-    static inline int instances_ = 0;
-    std::unique_ptr<SnapshotBuilder> builder_;
-    std::unique_ptr<Snapshot> snapshot_;
-    std::vector<PortRuntime> ports_;
-    rte_ring* tx_ring_ = nullptr;
-    rte_ring* punt_ring_ = nullptr;
-    std::unique_ptr<NeighborTable6> table_;
-    std::unique_ptr<NeighborDiscovery> discovery_;
-    std::unique_ptr<WorkerContext> worker_;
 };
 
 TEST_F(NeighborDiscoveryTest, SolicitationsForOwnAddressAndVipAreAnsweredAndTheAskerLearnt) {

@@ -3,19 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <memory>
-#include <string>
 #include <vector>
 
 #include <rte_arp.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
-#include "config/config.h"
 #include "control/neighbor_resolver.h"
-#include "control/snapshot_builder.h"
 #include "dataplane/packet_parser.h"
 #include "dataplane/packet_responses.h"
 #include "tests/support/packet_builder.h"
+#include "tests/unit/neighbor_test_fixture.h"
 
 namespace vipgate {
 namespace {
@@ -30,7 +28,7 @@ constexpr uint32_t kVip = ipv4("198.18.100.1");
 constexpr uint32_t kRouter = ipv4("198.18.0.254");
 constexpr rte_ether_addr kRouterMac = test::mac("02:00:00:00:00:fe");
 constexpr rte_ether_addr kIntruderMac = test::mac("02:00:00:00:0b:ad");
-constexpr uint16_t kPortId = 3;
+constexpr uint16_t kPortId = test::kNeighborTestPortId;
 
 const char* const kConfig = R"(
 [dataplane]
@@ -53,31 +51,13 @@ struct ArpSeen {
     ArpMessage message;
 };
 
-class NeighborResolverTest : public ::testing::Test {
+class NeighborResolverTest : public test::NeighborPortTest {
 protected:
     NeighborResolverTest() {
-        config::LoadResult loaded = config::load_config_string(kConfig, "neighbor_resolver_test");
-        if (!loaded.config) throw std::runtime_error(config::describe_errors(loaded.errors));
-        PortIdentity identity;
-        identity.port_id = kPortId;
-        identity.mac = kGatewayMac;
-        builder_ = std::make_unique<SnapshotBuilder>(1, std::vector<PortIdentity>{identity});
-        snapshot_ = builder_->build(*loaded.config);
-        PortRuntime runtime;
-        runtime.name = "p0";
-        runtime.port_id = kPortId;
-        runtime.mac = kGatewayMac;
-        runtime.pool = test::test_mempool();
-        ports_.push_back(runtime);
-        ring_ = rte_ring_create(("nr_test_" + std::to_string(++instances_)).c_str(), 256, SOCKET_ID_ANY,
-                                RING_F_SP_ENQ | RING_F_SC_DEQ);
+        build_port(test::load_config_or_throw(kConfig, "neighbor_resolver_test"));
+        ring_ = create_ring("nr_test_", RING_F_SP_ENQ | RING_F_SC_DEQ);
         table_ = std::make_unique<NeighborTable>();
         resolver_ = std::make_unique<NeighborResolver>(*table_, ports_, ring_);
-    }
-    ~NeighborResolverTest() override {
-        resolver_.reset();
-        sent();  // frees what is left
-        rte_ring_free(ring_);
     }
 
     void receive(const test::ArpSpec& arp, uint64_t now_ms = 1000) {
@@ -107,10 +87,6 @@ protected:
 
     bool neighbor_mac(uint32_t address, rte_ether_addr& mac) const { return table_->lookup(address, mac); }
 
-    static inline int instances_ = 0;
-    std::unique_ptr<SnapshotBuilder> builder_;
-    std::unique_ptr<Snapshot> snapshot_;
-    std::vector<PortRuntime> ports_;
     rte_ring* ring_ = nullptr;
     std::unique_ptr<NeighborTable> table_;
     std::unique_ptr<NeighborResolver> resolver_;

@@ -10,15 +10,13 @@
 #include <string>
 #include <vector>
 
-#include <rte_mbuf.h>
-#include <rte_ring.h>
-
 #include "config/config.h"
 #include "control/default_routers.h"
 #include "control/neighbor_discovery.h"
 #include "control/snapshot_builder.h"
 #include "dataplane/nd_path.h"
 #include "tests/support/ipv6_builder.h"
+#include "tests/unit/neighbor_test_fixture.h"
 
 namespace vipgate {
 namespace {
@@ -27,7 +25,6 @@ using test::Bytes;
 using test::ipv6;
 using test::kGatewayMac;
 
-constexpr uint16_t kPortId = 3;
 constexpr rte_ether_addr kRouterMac = test::mac("02:00:00:00:00:fe");
 const test::Ipv6Address kRouter = ipv6("fe80::1");
 const test::Ipv6Address kOffLink = ipv6("2001:db8:99::5");
@@ -45,9 +42,7 @@ addresses = ["198.18.0.1/24", "2001:db8::1/64"]
 }
 
 config::Config load(const std::string& text) {
-    config::LoadResult loaded = config::load_config_string(text, "router_advertisement_test");
-    if (!loaded.config) throw std::runtime_error(config::describe_errors(loaded.errors));
-    return *loaded.config;
+    return test::load_config_or_throw(text, "router_advertisement_test");
 }
 
 struct RaSpec {
@@ -84,70 +79,16 @@ Bytes ra_frame(const RaSpec& spec) {
                             {.src = kRouterMac, .dst = multicast_mac(kAllNodes)});
 }
 
-// The worker's and the control thread's halves, as neighbor_discovery_test.cpp drives them.
-class RouterAdvertisementTest : public ::testing::Test {
+class RouterAdvertisementTest : public test::NeighborDiscoveryFixture {
 protected:
-    void start(bool accept) {
-        PortIdentity identity;
-        identity.port_id = kPortId;
-        identity.mac = kGatewayMac;
-        builder_ = std::make_unique<SnapshotBuilder>(1, std::vector<PortIdentity>{identity});
-        snapshot_ = builder_->build(load(config_text(accept)));
-        PortRuntime runtime;
-        runtime.name = "p0";
-        runtime.port_id = kPortId;
-        runtime.mac = kGatewayMac;
-        runtime.pool = test::test_mempool();
-        ports_.push_back(runtime);
-        const std::string suffix = std::to_string(++instances_);
-        tx_ring_ = rte_ring_create(("ra_tx_" + suffix).c_str(), 256, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        punt_ring_ = rte_ring_create(("ra_punt_" + suffix).c_str(), 256, SOCKET_ID_ANY, RING_F_SC_DEQ);
-        table_ = std::make_unique<NeighborTable6>();
-        discovery_ = std::make_unique<NeighborDiscovery>(*table_, ports_, tx_ring_);
-        worker_ = std::make_unique<WorkerContext>();
-        worker_->punt_ring = punt_ring_;
-        worker_->neighbors6 = table_.get();
-    }
-    ~RouterAdvertisementTest() override {
-        discovery_.reset();
-        for (rte_ring* ring : {tx_ring_, punt_ring_}) {
-            void* object = nullptr;
-            while (ring != nullptr && rte_ring_dequeue(ring, &object) == 0)
-                rte_pktmbuf_free(static_cast<rte_mbuf*>(object));
-            rte_ring_free(ring);
-        }
-    }
+    void start(bool accept) { NeighborDiscoveryFixture::start(load(config_text(accept))); }
 
     // Worker, then control thread at `now_ms`.
     void arrive(const Bytes& frame, uint64_t now_ms = 1000) {
-        test::MbufPtr packet = test::to_mbuf(frame);
-        packet->port = kPortId;
-        ParsedIpv6 parsed{};
-        const auto* bytes = rte_pktmbuf_mtod(packet.get(), const uint8_t*);
-        ASSERT_EQ(parse_ipv6(bytes, rte_pktmbuf_data_len(packet.get()), rte_pktmbuf_pkt_len(packet.get()),
-                             sizeof(rte_ether_hdr), parsed)
-                      .kind,
-                  PacketKind::Ipv6);
-        handle_nd_frame(*worker_, *snapshot_, packet.release(), parsed, snapshot_->ports[0]);
-        void* object = nullptr;
-        while (rte_ring_dequeue(punt_ring_, &object) == 0) {
-            auto* punted = static_cast<rte_mbuf*>(object);
-            ASSERT_TRUE(NeighborDiscovery::takes(punted));
-            discovery_->handle(punted, *snapshot_, now_ms);
-        }
+        NeighborDiscoveryFixture::arrive(frame);
+        control(now_ms);
     }
-    uint64_t drops(DropReason reason) const { return worker_->counters.drops[static_cast<size_t>(reason)]; }
     const RouterAdvertisementCounts& counts() const { return discovery_->router_advertisement_counts(); }
-
-    static inline int instances_ = 0;
-    std::unique_ptr<SnapshotBuilder> builder_;
-    std::unique_ptr<Snapshot> snapshot_;
-    std::vector<PortRuntime> ports_;
-    rte_ring* tx_ring_ = nullptr;
-    rte_ring* punt_ring_ = nullptr;
-    std::unique_ptr<NeighborTable6> table_;
-    std::unique_ptr<NeighborDiscovery> discovery_;
-    std::unique_ptr<WorkerContext> worker_;
 };
 
 TEST_F(RouterAdvertisementTest, IgnoredOnAPortThatDoesNotAcceptThem) {
@@ -292,10 +233,8 @@ struct Built {
     std::unique_ptr<Snapshot> snapshot;
 };
 const Ipv6OnLink* route_with(const std::string& routes, const std::optional<DefaultRoute6>& learnt, Built& built) {
-    PortIdentity identity;
-    identity.port_id = kPortId;
     built.snapshot.reset();
-    built.builder = std::make_unique<SnapshotBuilder>(1, std::vector<PortIdentity>{identity});
+    built.builder = std::make_unique<SnapshotBuilder>(1, test::neighbor_test_port_identities());
     built.builder->set_default_route6(learnt);
     built.snapshot = built.builder->build(load(config_text(true, routes)));
     return built.snapshot->route6(kOffLink.data());

@@ -219,10 +219,19 @@ TEST(SnatPortSlices, CandidatesStayInTheSliceAndFollowTheHash) {
 TEST(SnapshotBuilder, MaglevTablesOnSeveralCpusEqualTheOneCpuTables) {
     Options options;
     for (int i = 0; i < 3 * static_cast<int>(MaglevBatch::kParallelThreshold); ++i) {
-        const std::string vip = "198.18." + std::to_string(100 + i / 200) + "." + std::to_string(1 + i % 200);
+        std::string vip = "198.18.";
+        vip += std::to_string(100 + i / 200);
+        vip += '.';
+        vip += std::to_string(1 + i % 200);
         std::vector<Endpoint> endpoints;
-        for (int e = 0; e <= i % 7; ++e) endpoints.push_back({"198.19.1." + std::to_string(1 + (i + e) % 250)});
-        options.services.push_back({"s" + std::to_string(i), vip, {kHttp}, endpoints});
+        for (int e = 0; e <= i % 7; ++e) {
+            std::string endpoint = "198.19.1.";
+            endpoint += std::to_string(1 + (i + e) % 250);
+            endpoints.push_back({endpoint});
+        }
+        std::string name = "s";
+        name += std::to_string(i);
+        options.services.push_back({name, vip, {kHttp}, endpoints});
     }
     const config::Config config = load(options);
     SnapshotBuilder alone(2, port_identities());

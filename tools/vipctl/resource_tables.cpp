@@ -109,7 +109,8 @@ void print_services(const nlohmann::json& response, const TableOptions& options,
         const std::string cluster_ip = field_text(service, "cluster_ip");
         std::string addresses;  // every cluster IP, primary first, as kubectl's CLUSTER-IPS
         for (const auto& address : field_list(service, "cluster_ips")) {
-            addresses += (addresses.empty() ? "" : ",") + (address.is_string() ? address.get<std::string>() : "?");
+            if (!addresses.empty()) addresses += ',';
+            addresses += address.is_string() ? address.get<std::string>() : "?";
         }
         if (service.contains("ipv6") && service["ipv6"].is_string() &&
             service["ipv6"].get<std::string>().rfind("not served", 0) == 0) {
