@@ -92,11 +92,13 @@ struct ResolvedService {
     bool operator==(const ResolvedService&) const = default;
 };
 
+// `kind` and `action` name one of a fixed set (string literals, never freed): a bulk apply
+// reports 110k changes, and two strings less each is a tenth of its change list.
 struct ObjectChange {
-    std::string kind;  // "service", "pod", "endpointslice"
+    std::string_view kind;  // "service", "pod", "endpointslice" (the control plane adds "dns", "route")
     std::string namespace_name;
     std::string name;
-    std::string action;  // "created", "configured", "unchanged", "deleted"
+    std::string_view action;  // "created", "configured", "unchanged", "deleted" ("drained", "learnt", ...)
 };
 
 struct StoreResult {
