@@ -79,9 +79,11 @@ struct SnapshotBuilder::Ipv4Family {
     using Slots = decltype(InstalledPort::slots);
 
     static constexpr bool kInEndpointHash = true;
-    static constexpr const char* kLabelSuffix = "";
 
     static std::string identity(const config::ServicePortConfig& port) { return port_identity(port); }
+    static std::string label(const config::ResolvedService& service, const config::ServicePortConfig& port) {
+        return service_port_label(service.namespace_name, service.name, port.name, port.port);
+    }
     static bool serves(const config::ResolvedService& service) { return service.cluster_ip != 0; }
     static const std::vector<Endpoint>& endpoints(const config::ResolvedPort& port) { return port.endpoints; }
     // (address, target port) -> slot, of an InstalledPort (const or not).
@@ -117,9 +119,11 @@ struct SnapshotBuilder::Ipv6Family {
     using Slots = decltype(InstalledPort::slots6);
 
     static constexpr bool kInEndpointHash = false;
-    static constexpr const char* kLabelSuffix = "/IPv6";
 
     static std::string identity(const config::ServicePortConfig& port) { return port_identity(port) + "|IPv6"; }
+    static std::string label(const config::ResolvedService& service, const config::ServicePortConfig& port) {
+        return service_port_label(service.namespace_name, service.name, port.name, port.port) + "/IPv6";
+    }
     static bool serves(const config::ResolvedService& service) { return service.serves_ipv6(); }
     static const std::vector<Endpoint>& endpoints(const config::ResolvedPort& port) { return port.endpoints6; }
     template <class Port>
@@ -255,8 +259,7 @@ SnapshotBuilder::InstalledPort SnapshotBuilder::install_port(const config::Resol
     entry.protocol = out.protocol;
     entry.affinity_timeout_ms =
         service.session_affinity == config::SessionAffinity::ClientIp ? service.affinity_timeout_s * 1000 : 0;
-    entry.service_name = service_port_label(service.namespace_name, service.name, port.port.name, port.port.port);
-    entry.service_name += Family::kLabelSuffix;
+    entry.service_name = Family::label(service, port.port);
 
     std::vector<MaglevBackend> backends = install_endpoints<Family>(port, previous, out, entry.endpoint_slots);
     out.maglev = maglev_for(std::move(backends), previous, settings.dataplane);
