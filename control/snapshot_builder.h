@@ -13,6 +13,12 @@
 // then nothing changed); before_publish() removes the keys of deleted entries; the caller
 // publishes; after_publish() adds the keys of new entries, and, once every worker is known to
 // have moved on, recycles the hash positions of removed keys.
+//
+// The implementation is split by job: snapshot_builder.cpp (an update as a whole),
+// snapshot_builder_ports.cpp (service ports, both families in one template),
+// snapshot_builder_slots.cpp (ids and slots), snapshot_builder_hashes.cpp (the shared hashes),
+// snapshot_builder_settings.cpp (what comes from the configuration); dpdk_tables.h makes the
+// DPDK tables and snapshot_inputs.h derives the builder's other inputs from a config.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +35,7 @@
 #include "config/service_store.h"
 #include "control/default_routers.h"
 #include "control/maglev_batch.h"
+#include "control/snapshot_inputs.h"
 #include "dataplane/snapshot.h"
 
 struct rte_rcu_qsbr;
@@ -137,32 +144,44 @@ private:
     using ServiceLookup = std::function<const config::ResolvedService*(const std::string& key)>;
     // Throws when `changed` do not fit; returns how many endpoint slots they add (net).
     int64_t check_capacity(const ServiceLookup& services, const std::vector<std::string>& changed) const;
+
+    // Service ports (snapshot_builder_ports.cpp). What differs between the IPv4 and the IPv6
+    // family of a port is named by Ipv4Family and Ipv6Family; the steps are templates over them.
+    struct Ipv4Family;
+    struct Ipv6Family;
     void retire_removed(const std::string& key, const config::ResolvedService* service);
-    void retire_removed6(InstalledPort& port, const config::ResolvedService* service);
+    template <class Family>
+    void retire_port(InstalledPort& port, const config::ResolvedService* service);
     void update_service(const std::string& key, const config::ResolvedService& service, const config::Config& settings);
+    template <class Family>
     InstalledPort install_port(const config::ResolvedService& service, const config::ResolvedPort& port,
                                InstalledPort* previous, const config::Config& settings);
-    void claim_port_id(InstalledPort& out, const InstalledPort* previous);
+    template <class Family>
     std::vector<MaglevBackend> install_endpoints(const config::ResolvedPort& port, InstalledPort* previous,
                                                  InstalledPort& out, std::vector<uint32_t>& endpoint_slots);
-    InstalledPort install_port6(const config::ResolvedService& service, const config::ResolvedPort& port,
-                                InstalledPort* previous, const config::Config& settings);
-    std::vector<MaglevBackend> install_endpoints6(const config::ResolvedPort& port, InstalledPort* previous,
-                                                  InstalledPort& out, std::vector<uint32_t>& endpoint_slots);
-    void stage_slot(uint32_t slot, const EndpointSlot& entry);
-    void stage_ipv6_settings(const config::Config& settings, Snapshot& snapshot);
+    template <class Family>
+    void release_port(const InstalledPort& port);
     CachedMaglev maglev_for(std::vector<MaglevBackend> backends, const InstalledPort* previous,
                             const config::DataplaneConfig& dataplane);
-    void stage_service_port(uint32_t id, ServicePort entry);
-    void release_port(const InstalledPort& port);
+
+    // Port ids and endpoint slots, and their entries in the chunked tables (snapshot_builder_slots.cpp).
+    void claim_port_id(InstalledPort& out, const InstalledPort* previous);
     uint32_t allocate_slot();
     void release_slot(uint32_t slot);
+    void stage_slot(uint32_t slot, const EndpointSlot& entry);
+    void stage_service_port(uint32_t id, ServicePort entry);
+
+    // Who uses each key of the shared hashes, and the edits to them (snapshot_builder_hashes.cpp).
+    void ensure_lookup_tables();
     void* endpoint_value(uint64_t packed) const;
     void reference_endpoint(const EndpointKey& key, uint32_t id, bool add);
     void reference_vip_address(uint32_t address, bool add);
     void stage_global_addresses(const config::Config& settings);
+    void stage_reference_edits();
 
-    void ensure_lookup_tables();
+    // What the snapshot takes from the configuration (snapshot_builder_settings.cpp).
+    void stage_settings(const config::Config& settings, Snapshot& snapshot);
+    void stage_ipv6_settings(const config::Config& settings, Snapshot& snapshot);
 
     uint16_t worker_count_;
     uint32_t max_endpoint_slots_;
@@ -216,18 +235,5 @@ private:
     // The hidden service ports that forward DNS queries for names outside the zone, as installed.
     std::map<std::string, config::ResolvedService> dns_upstreams_;
 };
-
-// DNS queries for names outside the zone go to the upstreams through an ordinary UDP service
-// port on each DNS address, port 53 (Maglev, conntrack and NAT relay the answer back). Keyed
-// apart from every store key (which holds a '/'); statistics name them "dns/upstream:53". None
-// when there are no upstreams.
-std::map<std::string, config::ResolvedService> dns_upstream_services(const config::DnsConfig& dns);
-
-// The gateway's own addresses (port addresses and SNAT), host order: no ClusterIP may take them.
-std::vector<uint32_t> gateway_addresses(const config::Config& config);
-std::vector<config::Ipv6Address> gateway_addresses6(const config::Config& config);
-
-// The objects of a config file, with its [dns] table (the DNS addresses the store reserves).
-config::ObjectSet objects_of(const config::Config& config);
 
 }  // namespace vipgate
