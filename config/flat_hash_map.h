@@ -6,9 +6,11 @@
 // buckets: an insert into an empty bucket also rewrites the bucket of the node that follows,
 // which it finds by reading that node's cached hash, so an insert touches three scattered cache
 // lines (perf put 30 ms of the 10,000 x 10 apply in the origins table alone). Here an entry is a
-// slot: an insert probes neighbouring slots of one array of hashes (open addressing, linear
-// probing, at most 3/4 full) and writes one entry. The full hash is kept per slot, so a probe
-// compares keys only when the hashes are equal and growing never hashes a key again. Erase
+// slot of one array: an insert probes neighbouring slots (open addressing, linear probing, at
+// most 3/4 full) and writes one. The full hash is kept in the slot, so a probe compares keys
+// only when the hashes are equal and growing never hashes a key again; it sits beside the key
+// and value, not in an array of hashes of its own: a table of 100k entries is far larger than
+// the caches, most probes end at the home slot, and two arrays cost two cache misses there. Erase
 // shifts the following entries back (no tombstones). Pointers into the table are valid until
 // the next insert or erase. Iteration order is unspecified.
 #pragma once
@@ -42,20 +44,16 @@ public:
     FlatHashMap& operator=(const FlatHashMap&) = default;
     // A moved-from table is empty (the vectors' moves leave the counts behind otherwise).
     FlatHashMap(FlatHashMap&& other) noexcept
-        : tags_(std::move(other.tags_)),
-          slots_(std::move(other.slots_)),
+        : slots_(std::move(other.slots_)),
           size_(std::exchange(other.size_, 0)),
           shift_(std::exchange(other.shift_, 64u)) {
-        other.tags_.clear();
         other.slots_.clear();
     }
     FlatHashMap& operator=(FlatHashMap&& other) noexcept {
         if (this == &other) return *this;
-        tags_ = std::move(other.tags_);
         slots_ = std::move(other.slots_);
         size_ = std::exchange(other.size_, 0);
         shift_ = std::exchange(other.shift_, 64u);
-        other.tags_.clear();
         other.slots_.clear();
         return *this;
     }
@@ -84,10 +82,10 @@ public:
         if (4 * (size_ + 1) > 3 * slots_.size()) reserve(size_ + 1);
         const uint64_t tag = tag_of(key);
         size_t at = home(tag);
-        for (; tags_[at] != 0; at = next(at)) {
-            if (tags_[at] == tag && slots_[at].key == key) return {&slots_[at].value, false};
+        for (; slots_[at].tag != 0; at = next(at)) {
+            if (slots_[at].tag == tag && slots_[at].key == key) return {&slots_[at].value, false};
         }
-        tags_[at] = tag;
+        slots_[at].tag = tag;
         slots_[at].key = Key(std::forward<Lookup>(key));
         ++size_;
         return {&slots_[at].value, true};
@@ -99,15 +97,13 @@ public:
         if (hole == kMissing) return false;
         // Backward shift: move up every following entry whose home is not between the hole and
         // its slot, so no probe sequence crosses an empty slot.
-        for (size_t at = next(hole); tags_[at] != 0; at = next(at)) {
-            const size_t wanted = home(tags_[at]);
+        for (size_t at = next(hole); slots_[at].tag != 0; at = next(at)) {
+            const size_t wanted = home(slots_[at].tag);
             const bool stays = hole < at ? (wanted > hole && wanted <= at) : (wanted > hole || wanted <= at);
             if (stays) continue;
-            tags_[hole] = tags_[at];
             slots_[hole] = std::move(slots_[at]);
             hole = at;
         }
-        tags_[hole] = 0;
         slots_[hole] = Slot{};
         --size_;
         return true;
@@ -115,14 +111,15 @@ public:
     // Calls `visit(const Key&, const Value&)` for every entry.
     template <typename Visit>
     void for_each(Visit&& visit) const {
-        for (size_t i = 0; i < tags_.size(); ++i) {
-            if (tags_[i] != 0) visit(slots_[i].key, slots_[i].value);
+        for (const Slot& slot : slots_) {
+            if (slot.tag != 0) visit(slot.key, slot.value);
         }
     }
 
 private:
     static constexpr size_t kMissing = SIZE_MAX;
     struct Slot {
+        uint64_t tag = 0;  // the mixed hash with its low bit set; 0: empty
         Key key{};
         Value value{};
     };
@@ -134,33 +131,29 @@ private:
         return (static_cast<uint64_t>(Hash{}(key)) * 0x9E3779B97F4A7C15ull) | 1u;
     }
     size_t home(uint64_t tag) const noexcept { return static_cast<size_t>(tag >> shift_); }
-    size_t next(size_t at) const noexcept { return (at + 1) & (tags_.size() - 1); }
+    size_t next(size_t at) const noexcept { return (at + 1) & (slots_.size() - 1); }
     template <typename Lookup>
     size_t position(const Lookup& key, uint64_t tag) const noexcept {
         if (size_ == 0) return kMissing;
-        for (size_t at = home(tag); tags_[at] != 0; at = next(at)) {
-            if (tags_[at] == tag && slots_[at].key == key) return at;
+        for (size_t at = home(tag); slots_[at].tag != 0; at = next(at)) {
+            if (slots_[at].tag == tag && slots_[at].key == key) return at;
         }
         return kMissing;
     }
     void rehash(size_t capacity) {
-        std::vector<uint64_t> old_tags = std::move(tags_);
         std::vector<Slot> old_slots = std::move(slots_);
-        tags_.assign(capacity, 0);
         slots_.clear();
         slots_.resize(capacity);
         shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
-        for (size_t i = 0; i < old_tags.size(); ++i) {
-            if (old_tags[i] == 0) continue;
-            size_t at = home(old_tags[i]);
-            while (tags_[at] != 0) at = next(at);
-            tags_[at] = old_tags[i];
-            slots_[at] = std::move(old_slots[i]);
+        for (Slot& old : old_slots) {
+            if (old.tag == 0) continue;
+            size_t at = home(old.tag);
+            while (slots_[at].tag != 0) at = next(at);
+            slots_[at] = std::move(old);
         }
     }
 
-    std::vector<uint64_t> tags_;  // per slot: the mixed hash with its low bit set; 0: empty
-    std::vector<Slot> slots_;     // as long as tags_, a power of two
+    std::vector<Slot> slots_;  // a power of two long
     size_t size_ = 0;
     unsigned shift_ = 64;
 };

@@ -59,17 +59,16 @@ void unpost(Labels& labels, std::string_view index_key, const Member* member, Po
     if (found->pods.empty() && found->services.empty()) labels.erase(index_key);
 }
 
-bool pairs_present(Labels::const_iterator first, Labels::const_iterator last, const Labels& labels) {
-    return std::all_of(first, last, [&](const auto& pair) {
-        auto found = labels.find(pair.first);
-        return found != labels.end() && found->second == pair.second;
-    });
-}
-
-// A service posted under one of `labels` (index_service posts its selector's first pair) selects
-// them when the rest of its selector matches too.
-bool posted_selector_matches(const Labels& selector, const Labels& labels) {
-    return pairs_present(std::next(selector.begin()), selector.end(), labels);
+// Whether `labels` holds every pair of `selector` but `known`, a pair already known to be there
+// (the posting a pod was found through): a pod's labels are a tree of string nodes, and
+// checking one pair less is a cache miss less for each of 100k pods.
+bool other_pairs_present(const Labels& selector, Labels::const_iterator known, const Labels& labels) {
+    for (auto pair = selector.begin(); pair != selector.end(); ++pair) {
+        if (pair == known) continue;
+        auto found = labels.find(pair->first);
+        if (found == labels.end() || found->second != pair->second) return false;
+    }
+    return true;
 }
 
 bool has_selector(const ServiceConfig& service) {
@@ -116,7 +115,7 @@ std::string object_key(std::string_view namespace_name, std::string_view name) {
 }
 
 bool selector_matches(const Labels& selector, const Labels& labels) {
-    return pairs_present(selector.begin(), selector.end(), labels);
+    return other_pairs_present(selector, selector.end(), labels);
 }
 
 ServiceStore::ServiceStore(ClusterConfig cluster, std::vector<uint32_t> reserved, std::vector<Ipv6Address> reserved6)
@@ -860,17 +859,22 @@ const std::string* ServiceStore::put_slice(const std::string& key, std::optional
 
 std::vector<const PodConfig*> ServiceStore::matching_pods(const std::string& namespace_name,
                                                           const Labels& selector) const {
-    // Walk the shortest posting list of the selector's pairs, check the rest per pod.
+    // Walk the shortest posting list of the selector's pairs, check the other pairs per pod.
     const PointerSet<PodEntry>* shortest = nullptr;
-    for (const auto& [key, value] : selector) {
-        const LabelPostings* found = labels_.find(LabelKey(namespace_name, key, value).view());
+    Labels::const_iterator shortest_pair = selector.end();
+    for (auto pair = selector.begin(); pair != selector.end(); ++pair) {
+        const LabelPostings* found = labels_.find(LabelKey(namespace_name, pair->first, pair->second).view());
         if (found == nullptr) return {};
-        if (!shortest || found->pods.size() < shortest->size()) shortest = &found->pods;
+        if (!shortest || found->pods.size() < shortest->size()) {
+            shortest = &found->pods;
+            shortest_pair = pair;
+        }
     }
     std::vector<const PodConfig*> pods;
     if (!shortest) return pods;
+    pods.reserve(shortest->size());
     shortest->for_each([&](const PodEntry* entry) {
-        if (selector_matches(selector, entry->second.labels)) pods.push_back(&entry->second);
+        if (other_pairs_present(selector, shortest_pair, entry->second.labels)) pods.push_back(&entry->second);
     });
     return pods;
 }
@@ -1012,7 +1016,9 @@ void ServiceStore::index_pod(const PodEntry& entry, bool add, Affected* selectin
         postings.pods.insert(&entry);
         if (!selecting) continue;
         postings.services.for_each([&](const ServiceEntry* service) {
-            if (posted_selector_matches(*service->second.selector, pod.labels)) selecting->add(service->first);
+            // index_service posts a service under its selector's first pair.
+            const Labels& selector = *service->second.selector;
+            if (other_pairs_present(selector, selector.begin(), pod.labels)) selecting->add(service->first);
         });
     }
     if (pod.address == 0) return;
@@ -1045,7 +1051,8 @@ void ServiceStore::services_selecting(const PodConfig& pod, Affected& out) const
         const LabelPostings* found = labels_.find(LabelKey(pod.namespace_name, label, value).view());
         if (found == nullptr) continue;
         found->services.for_each([&](const ServiceEntry* service) {
-            if (posted_selector_matches(*service->second.selector, pod.labels)) out.add(service->first);
+            const Labels& selector = *service->second.selector;
+            if (other_pairs_present(selector, selector.begin(), pod.labels)) out.add(service->first);
         });
     }
 }

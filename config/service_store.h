@@ -320,9 +320,14 @@ private:
     struct Affected {
         FlatHashMap<std::string, bool> seen;  // the value is unused
         std::vector<std::string> order;
+        // A service's pods usually come together in a request (a workload's pods are listed
+        // side by side): the same key again is skipped without a lookup.
         void add(const std::string& key) {
+            if (key == last) return;
+            last = key;
             if (seen.try_emplace(key).second) order.push_back(key);
         }
+        std::string last;  // an empty key is never a service's
     };
     Affected commit(ObjectSet& upserts, std::vector<std::string>& pod_keys, const std::set<ObjectRef>& deletes,
                     std::vector<ServiceConfig> services, Undo& undo, Stamps& stamps, StoreResult& result);
