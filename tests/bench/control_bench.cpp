@@ -244,7 +244,8 @@ int run(unsigned services, unsigned endpoints, unsigned changes, unsigned build_
     const double full_ms = percentiles(full).p50;
     std::printf("baseline: full rebuild of the same state p50 %.1f ms; one change costs %.4f of it (%.0fx faster)\n",
                 full_ms, w.p50 / full_ms, full_ms / w.p50);
-    std::printf("bulk goal (< 100 ms for %u x %u): %s\n", services, endpoints, bulk_ms < 100 ? "PASS" : "MISS");
+    std::printf("bulk goals for %u x %u: validate+resolve < 100 ms: %s, whole apply < 400 ms: %s\n", services,
+                endpoints, bulk.timing.validate_ms < 100 ? "PASS" : "MISS", bulk_ms < 400 ? "PASS" : "MISS");
     return 0;
 }
 
