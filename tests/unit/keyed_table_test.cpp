@@ -48,6 +48,33 @@ TEST(KeyedTable, EntriesKeepTheirAddressThroughGrowthAndErase) {
     EXPECT_EQ(table.at(pod_key(1)), 1) << "a refused duplicate leaves the entry as it was";
 }
 
+// Each entry carries its owner's Meta (the store's origins): fresh entries start from the value-
+// initialised Meta, and a Meta stays with its entry while the index grows and shifts around it.
+TEST(KeyedTable, MetaStaysWithItsEntry) {
+    using Table = KeyedTable<int, int>;
+    Table table;
+    const size_t count = 3000;
+    for (size_t i = 0; i < count; ++i) {
+        Table::Entry& entry = table.insert(pod_key(i), static_cast<int>(i));
+        EXPECT_EQ(Table::meta(entry), 0) << i;
+        Table::meta(entry) = static_cast<int>(i) + 7;
+    }
+    for (size_t i = 0; i < count; i += 3) EXPECT_TRUE(table.erase(pod_key(i)));
+    for (size_t i = 0; i < count; ++i) {
+        const Table::Entry* found = table.find(pod_key(i));
+        if (i % 3 == 0) {
+            EXPECT_EQ(found, nullptr) << i;
+            continue;
+        }
+        ASSERT_NE(found, nullptr) << i;
+        EXPECT_EQ(Table::meta(*found), static_cast<int>(i) + 7) << i;
+    }
+    Table moved = std::move(table);
+    EXPECT_TRUE(table.empty());
+    EXPECT_EQ(table.find(pod_key(1)), nullptr);
+    EXPECT_EQ(Table::meta(*moved.find(pod_key(1))), 8);
+}
+
 // The undo log erases an entry by a reference to the entry's own key.
 TEST(KeyedTable, EraseByTheEntrysOwnKey) {
     KeyedTable<std::string> table;

@@ -513,6 +513,35 @@ TEST(ServiceStoreOrigins, LocalObjectsShadowTheClustersAndReloadsKeepTheClusters
     EXPECT_EQ(store.origin(ObjectKind::Service, "default/remote"), std::nullopt);
 }
 
+// Origins live in the objects' entries: a drain (an update in place) keeps them, and a refused
+// transaction leaves every origin as it was, of the objects it deleted and of those it changed.
+TEST(ServiceStoreOrigins, DrainsKeepOriginsAndRefusedTransactionsChangeNone) {
+    ServiceStore store(cluster(), {});
+    ASSERT_TRUE(
+        store.sync({{service("web", {{"app", "web"}})}, {pod("a", "198.19.1.1", {{"app", "web"}})}, {}}, {}, "k")
+            .rejected.empty());
+    ASSERT_TRUE(store.apply({{}, {pod("b", "198.19.1.2", {{"app", "web"}})}, {}}, "request").ok());
+    ASSERT_TRUE(store.set_drained(ip("198.19.1.1"), true).ok());
+    EXPECT_EQ(store.pods().at("default/a").weight, 0u);
+    EXPECT_EQ(store.origin(ObjectKind::Pod, "default/a"), Origin::Kubernetes) << "drained, still the cluster's";
+    EXPECT_EQ(store.origin(ObjectKind::Pod, "default/b"), Origin::Api);
+
+    store.set_admission([](const auto&, const auto&) { return std::optional<std::string>("full"); });
+    // The cluster deletes pod a and changes its service; vipctl takes the service over and moves pod b.
+    const SyncResult refused_sync =
+        store.sync({{service("web", {{"app", "web"}, {"tier", "x"}})}, {}, {}}, {{ObjectKind::Pod, "default/a"}}, "k");
+    EXPECT_EQ(refused_sync.rejected.size(), 2u);
+    EXPECT_TRUE(has_error(
+        store.apply({{service("web", {{"app", "other"}})}, {pod("b", "198.19.1.3", {{"app", "web"}})}, {}}, "request"),
+        "full"));
+    store.set_admission(nullptr);
+    EXPECT_EQ(store.origin(ObjectKind::Pod, "default/a"), Origin::Kubernetes) << "deleted, then put back";
+    EXPECT_EQ(store.origin(ObjectKind::Service, "default/web"), Origin::Kubernetes) << "changed, then put back";
+    EXPECT_EQ(store.origin(ObjectKind::Pod, "default/b"), Origin::Api);
+    EXPECT_EQ(store.pods().at("default/b").address, ip("198.19.1.2"));
+    EXPECT_EQ(store.pods().at("default/a").weight, 0u);
+}
+
 TEST(ServiceStoreOrigins, SyncTakesTheValidObjectsWhenOneIsRefused) {
     ServiceStore store(cluster(), {});
     ObjectSet objects;
