@@ -445,32 +445,26 @@ private:
 
     // Cluster IPs are allocated from the service CIDRs and must never be the gateway's own.
     void check_service_cidr() {
-        check_service_cidr6();
-        const auto& cidr = config_.cluster.service_cidr;
-        if (!cidr || !intact("cluster.service_cidr")) return;
-        for (const auto& port : config_.ports) {
-            for (const auto& own : port.addresses) {
-                if (!contains(*cidr, own.address)) continue;
-                diagnostics_.error("cluster.service_cidr", format_ipv4_prefix(*cidr) + " holds " +
-                                                               format_ipv4(own.address) + ", an address of port " +
-                                                               port.name +
-                                                               "; the service CIDR must not hold the gateway's own "
-                                                               "addresses");
+        if (!intact("cluster.service_cidr")) return;
+        auto refuse = [&](const std::string& cidr, const std::string& address, const std::string& port) {
+            diagnostics_.error("cluster.service_cidr",
+                               cidr + " holds " + address + ", an address of port " + port +
+                                   "; the service CIDR must not hold the gateway's own addresses");
+        };
+        if (const auto& cidr6 = config_.cluster.service_cidr_ipv6) {
+            for (const auto& port : config_.ports) {
+                for (const auto& own : port.addresses6) {
+                    if (ipv6_prefix_contains(*cidr6, own.address))
+                        refuse(format_ipv6_prefix(*cidr6), format_ipv6(own.address), port.name);
+                }
             }
         }
-    }
-
-    void check_service_cidr6() {
-        const auto& cidr = config_.cluster.service_cidr_ipv6;
-        if (!cidr || !intact("cluster.service_cidr")) return;
-        for (const auto& port : config_.ports) {
-            for (const auto& own : port.addresses6) {
-                if (!ipv6_prefix_contains(*cidr, own.address)) continue;
-                diagnostics_.error("cluster.service_cidr", format_ipv6_prefix(*cidr) + " holds " +
-                                                               format_ipv6(own.address) + ", an address of port " +
-                                                               port.name +
-                                                               "; the service CIDR must not hold the gateway's own "
-                                                               "addresses");
+        if (const auto& cidr = config_.cluster.service_cidr) {
+            for (const auto& port : config_.ports) {
+                for (const auto& own : port.addresses) {
+                    if (contains(*cidr, own.address))
+                        refuse(format_ipv4_prefix(*cidr), format_ipv4(own.address), port.name);
+                }
             }
         }
     }

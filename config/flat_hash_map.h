@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include "config/linear_probing.h"
+
 namespace vipgate::config {
 
 // std::hash<std::string_view> for strings (so a std::string key is looked up by a view), the
@@ -62,8 +64,7 @@ public:
     bool empty() const noexcept { return size_ == 0; }
     // Room for `count` entries without growing.
     void reserve(size_t count) {
-        size_t capacity = slots_.empty() ? 8 : slots_.size();
-        while (4 * count > 3 * capacity) capacity *= 2;
+        const size_t capacity = linear_probing::capacity_for(count, slots_.size(), 8);
         if (capacity != slots_.size()) rehash(capacity);
     }
     template <typename Lookup>
@@ -95,15 +96,9 @@ public:
     bool erase(const Lookup& key) {
         size_t hole = position(key, tag_of(key));
         if (hole == kMissing) return false;
-        // Backward shift: move up every following entry whose home is not between the hole and
-        // its slot, so no probe sequence crosses an empty slot.
-        for (size_t at = next(hole); slots_[at].tag != 0; at = next(at)) {
-            const size_t wanted = home(slots_[at].tag);
-            const bool stays = hole < at ? (wanted > hole && wanted <= at) : (wanted > hole || wanted <= at);
-            if (stays) continue;
-            slots_[hole] = std::move(slots_[at]);
-            hole = at;
-        }
+        hole = linear_probing::close_gap(
+            slots_, hole, [](const Slot& slot) { return slot.tag != 0; },
+            [this](const Slot& slot) { return home(slot.tag); });
         slots_[hole] = Slot{};
         --size_;
         return true;
@@ -131,7 +126,7 @@ private:
         return (static_cast<uint64_t>(Hash{}(key)) * 0x9E3779B97F4A7C15ull) | 1u;
     }
     size_t home(uint64_t tag) const noexcept { return static_cast<size_t>(tag >> shift_); }
-    size_t next(size_t at) const noexcept { return (at + 1) & (slots_.size() - 1); }
+    size_t next(size_t at) const noexcept { return linear_probing::next(at, slots_.size()); }
     template <typename Lookup>
     size_t position(const Lookup& key, uint64_t tag) const noexcept {
         if (size_ == 0) return kMissing;

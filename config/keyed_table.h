@@ -8,8 +8,8 @@
 // (sorted()). An entry is a heap node holding the key and the object, a std::pair as a
 // std::map's value_type, so the store's indexes (label postings, pods by address) and its undo
 // log keep pointing at entries and keys exactly as they did into map nodes. The table finds an
-// entry by open addressing as config/flat_hash_map.h does (linear probing, at most 3/4 full,
-// the full hash per slot, backward-shift erase), but its slot is 16 bytes, the hash and the node
+// entry by open addressing as config/flat_hash_map.h does (config/linear_probing.h: at most 3/4
+// full, backward-shift erase; the full hash per slot), but its slot is 16 bytes, the hash and the node
 // pointer: the key is read from the node when the hashes agree. A FlatHashMap slot would also
 // hold a view of the key (32 bytes): 8 MiB instead of 4 for 100k pods, and a bulk apply's
 // insert is a cache miss at its home slot either way.
@@ -31,6 +31,8 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "config/linear_probing.h"
 
 namespace vipgate::config {
 
@@ -64,8 +66,7 @@ public:
     size_t count(std::string_view key) const noexcept { return find(key) != nullptr ? 1 : 0; }
     // Room for `count` entries without growing the index.
     void reserve(size_t count) {
-        size_t capacity = slots_.empty() ? 8 : slots_.size();
-        while (4 * count > 3 * capacity) capacity *= 2;
+        const size_t capacity = linear_probing::capacity_for(count, slots_.size(), 8);
         if (capacity != slots_.size()) rehash(capacity);
     }
 
@@ -108,15 +109,9 @@ public:
         size_t hole = position(key);
         if (hole == kMissing) return false;
         Node* doomed = slots_[hole].node;
-        // Backward shift: move up every following entry whose home is not between the hole and
-        // its slot, so no probe sequence crosses an empty slot.
-        for (size_t at = next(hole); slots_[at].node != nullptr; at = next(at)) {
-            const size_t wanted = home(slots_[at].tag);
-            const bool stays = hole < at ? (wanted > hole && wanted <= at) : (wanted > hole || wanted <= at);
-            if (stays) continue;
-            slots_[hole] = slots_[at];
-            hole = at;
-        }
+        hole = linear_probing::close_gap(
+            slots_, hole, [](const Slot& slot) { return slot.node != nullptr; },
+            [this](const Slot& slot) { return home(slot.tag); });
         slots_[hole] = Slot{};
         --size_;
         delete doomed;
@@ -157,7 +152,7 @@ private:
         return static_cast<uint64_t>(std::hash<std::string_view>{}(key)) * 0x9E3779B97F4A7C15ull;
     }
     size_t home(uint64_t tag) const noexcept { return static_cast<size_t>(tag >> shift_); }
-    size_t next(size_t at) const noexcept { return (at + 1) & (slots_.size() - 1); }
+    size_t next(size_t at) const noexcept { return linear_probing::next(at, slots_.size()); }
     size_t position(std::string_view key) const noexcept {
         if (size_ == 0) return kMissing;
         const uint64_t tag = tag_of(key);

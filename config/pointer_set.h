@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "config/linear_probing.h"
+
 namespace vipgate::config {
 
 template <typename T>
@@ -49,15 +51,8 @@ public:
         for (; slots_[hole] != pointer; hole = next(hole)) {
             if (slots_[hole] == nullptr) return false;
         }
-        // Backward shift: move up every following entry whose home is not between the hole
-        // and its slot, so no probe sequence crosses an empty slot.
-        for (size_t at = next(hole); slots_[at] != nullptr; at = next(at)) {
-            const size_t wanted = home(slots_[at]);
-            const bool stays = hole < at ? (wanted > hole && wanted <= at) : (wanted > hole || wanted <= at);
-            if (stays) continue;
-            slots_[hole] = slots_[at];
-            hole = at;
-        }
+        hole = linear_probing::close_gap(
+            slots_, hole, [](const T* slot) { return slot != nullptr; }, [this](const T* slot) { return home(slot); });
         slots_[hole] = nullptr;
         --size_;
         return true;
@@ -75,10 +70,10 @@ private:
         // Fibonacci hashing: the product's high bits mix every bit of the address.
         return static_cast<size_t>((reinterpret_cast<uintptr_t>(pointer) * 0x9E3779B97F4A7C15ull) >> shift_);
     }
-    size_t next(size_t at) const noexcept { return (at + 1) & (slots_.size() - 1); }
+    size_t next(size_t at) const noexcept { return linear_probing::next(at, slots_.size()); }
     void grow() {
         std::vector<const T*> old = std::move(slots_);
-        const size_t capacity = old.empty() ? 16 : 2 * old.size();
+        const size_t capacity = linear_probing::capacity_for(size_ + 1, old.size(), 16);
         slots_.assign(capacity, nullptr);
         shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
         for (const T* pointer : old) {

@@ -12,7 +12,6 @@
 // rebuilds only their Maglev tables.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
